@@ -1,0 +1,391 @@
+//! The TOML configuration: types, defaults, loading, and validation with line numbers.
+//!
+//! One file (`/etc/postern/postern.toml`, `--config`, or `POSTERN_CONFIG`). Relative paths inside it
+//! are relative to the directory that holds it. [`load`] parses and validates; every problem is
+//! reported with the file and line it comes from ([`ConfigError`]).
+
+mod locate;
+mod units;
+mod validate;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+
+pub use units::{ByteSize, Seconds};
+
+/// Default location of the configuration file.
+pub const DEFAULT_PATH: &str = "/etc/postern/postern.toml";
+
+/// The whole configuration.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Server identity and postmaster ("MUST be filled out").
+    pub server: Server,
+    #[serde(default)]
+    pub paths: Paths,
+    #[serde(default)]
+    pub limits: Limits,
+    #[serde(default)]
+    pub trust: Trust,
+    #[serde(default)]
+    pub delivery: Delivery,
+    #[serde(default, rename = "domain")]
+    pub domains: Vec<Domain>,
+    #[serde(default, rename = "listener")]
+    pub listeners: Vec<Listener>,
+    #[serde(default)]
+    pub log: Log,
+    /// Directory that held the config file (for relative paths); not part of the file.
+    #[serde(skip)]
+    pub base_dir: PathBuf,
+}
+
+/// `[server]`: who this server is.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Server {
+    /// Fully qualified host name: EHLO name, greeting, Received headers, default cert CN.
+    pub hostname: String,
+    /// Where bounces come from and problems are reported.
+    pub postmaster: String,
+}
+
+/// `[paths]`: where things live on disk.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Paths {
+    pub spool: PathBuf,
+    /// The mail volume: one maildir per user under it.
+    pub mail: PathBuf,
+    /// The users file (mode 0600).
+    pub users: PathBuf,
+}
+
+impl Default for Paths {
+    fn default() -> Self {
+        Paths {
+            spool: PathBuf::from("/var/spool/postern"),
+            mail: PathBuf::from("/var/mail/postern"),
+            users: PathBuf::from("users.toml"),
+        }
+    }
+}
+
+/// `[limits]`: every reader has a limit.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Largest message accepted (SIZE), e.g. `"25M"`.
+    pub message_size: ByteSize,
+    /// Recipients per message.
+    pub recipients: usize,
+    /// Longest command or text line, CRLF included (RFC 5321: 1000).
+    pub line_length: usize,
+    /// Errors per session before the server closes it.
+    pub errors: u32,
+    /// Idle time before a session is closed.
+    pub idle_timeout: Seconds,
+    /// Received headers after which a message is taken to be looping.
+    pub max_hops: usize,
+    /// Simultaneous client connections per listener.
+    pub connections: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            message_size: ByteSize(25 * 1024 * 1024),
+            recipients: 100,
+            line_length: 1000,
+            errors: 10,
+            idle_timeout: Seconds(300),
+            max_hops: 50,
+            connections: 500,
+        }
+    }
+}
+
+/// `[trust]`: which clients are trusted without authenticating.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Trust {
+    /// Trusted networks (CIDR).
+    pub networks: Vec<IpNet>,
+}
+
+impl Default for Trust {
+    fn default() -> Self {
+        Trust {
+            networks: ["127.0.0.0/8", "::1/128"]
+                .iter()
+                .filter_map(|n| n.parse().ok())
+                .collect(),
+        }
+    }
+}
+
+impl Trust {
+    /// Whether `ip` is inside a trusted network.
+    pub fn contains(&self, ip: std::net::IpAddr) -> bool {
+        self.networks.iter().any(|n| n.contains(&ip))
+    }
+}
+
+/// `[delivery]`: the queue runner.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Delivery {
+    /// Messages delivered at once by one runner.
+    pub concurrency: usize,
+    /// Seconds between queue scans in `deliver --watch` / `serve`.
+    pub scan_interval: Seconds,
+    /// Retry schedule after temporary failures (each entry is the wait after that attempt; the last
+    /// one repeats).
+    pub retry: Vec<Seconds>,
+    /// Give up on a message after it has been queued this long.
+    pub lifetime: Seconds,
+    /// Smarthost for every remote domain, `host:port` (the seed's "Use Gateway").
+    pub gateway: Option<String>,
+}
+
+impl Default for Delivery {
+    fn default() -> Self {
+        Delivery {
+            concurrency: 8,
+            scan_interval: Seconds(60),
+            retry: [300, 900, 1800, 3600, 7200, 14400]
+                .into_iter()
+                .map(Seconds)
+                .collect(),
+            lifetime: Seconds(5 * 24 * 3600),
+            gateway: None,
+        }
+    }
+}
+
+impl Delivery {
+    /// Wait after the `attempt`-th failed attempt (1-based).
+    pub fn retry_after(&self, attempt: u32) -> Duration {
+        let i = (attempt.max(1) as usize - 1).min(self.retry.len().saturating_sub(1));
+        self.retry
+            .get(i)
+            .map(|s| s.duration())
+            .unwrap_or(Duration::from_secs(300))
+    }
+}
+
+/// Where a domain's mailboxes are.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Hosting {
+    /// Mailboxes on this server.
+    #[default]
+    Here,
+    /// Delivered elsewhere (MX lookup or a given server).
+    Remote,
+}
+
+/// `[[domain]]`: a domain this server is responsible for.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Domain {
+    pub name: String,
+    #[serde(default)]
+    pub hosted: Hosting,
+}
+
+/// What a listener speaks.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    /// SMTP relay/MTA port (25).
+    Smtp,
+    /// Message submission (587/465): AUTH required before MAIL.
+    Submission,
+    Pop3,
+    Imap,
+}
+
+impl Protocol {
+    /// The daemon that serves this protocol.
+    pub fn daemon(self) -> &'static str {
+        match self {
+            Protocol::Smtp | Protocol::Submission => "smtpd",
+            Protocol::Pop3 => "popd",
+            Protocol::Imap => "imapd",
+        }
+    }
+}
+
+/// How a listener uses TLS.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum TlsMode {
+    #[default]
+    None,
+    /// Offered with STARTTLS / STLS.
+    Starttls,
+    /// TLS from the first byte (465, 995, 993).
+    Implicit,
+}
+
+/// `[[listener]]`: one address a daemon serves.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Listener {
+    pub name: String,
+    pub protocol: Protocol,
+    pub address: SocketAddr,
+    #[serde(default)]
+    pub tls: TlsMode,
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+    /// Clients of this listener are trusted (may relay) without authenticating.
+    #[serde(default)]
+    pub trusted: bool,
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Logfmt,
+    Json,
+}
+
+/// `[log]`.
+#[derive(Debug, Clone, Deserialize, Serialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct Log {
+    pub format: LogFormat,
+}
+
+/// One problem found in the configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+/// Why a configuration could not be used: every problem, with its file and line.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}", render_problems(path, problems))]
+    Invalid {
+        path: PathBuf,
+        problems: Vec<Problem>,
+    },
+}
+
+fn render_problems(path: &Path, problems: &[Problem]) -> String {
+    problems
+        .iter()
+        .map(|p| match p.line {
+            Some(l) => format!("{}:{}: {}", path.display(), l, p.message),
+            None => format!("{}: {}", path.display(), p.message),
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Which config file to use: the flag, else `POSTERN_CONFIG`, else the default.
+pub fn resolve_path(flag: Option<&Path>) -> PathBuf {
+    if let Some(p) = flag {
+        return p.to_path_buf();
+    }
+    match std::env::var_os("POSTERN_CONFIG") {
+        Some(p) if !p.is_empty() => PathBuf::from(p),
+        _ => PathBuf::from(DEFAULT_PATH),
+    }
+}
+
+/// Read, parse and validate the configuration file.
+pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let base = path
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."));
+    parse(&text, &base).map_err(|problems| ConfigError::Invalid {
+        path: path.to_path_buf(),
+        problems,
+    })
+}
+
+/// Parse and validate configuration text; relative paths are resolved against `base_dir`.
+pub fn parse(text: &str, base_dir: &Path) -> Result<Config, Vec<Problem>> {
+    let mut config: Config = match toml::from_str(text) {
+        Ok(c) => c,
+        Err(e) => {
+            let line = e.span().map(|s| locate::line_of(text, s.start));
+            return Err(vec![Problem {
+                line,
+                message: e.message().trim().to_string(),
+            }]);
+        }
+    };
+    config.base_dir = base_dir.to_path_buf();
+    let problems = validate::check(&config, text);
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    config.resolve_paths();
+    Ok(config)
+}
+
+impl Config {
+    fn resolve_paths(&mut self) {
+        let base = self.base_dir.clone();
+        let abs = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        abs(&mut self.paths.spool);
+        abs(&mut self.paths.mail);
+        abs(&mut self.paths.users);
+        for l in &mut self.listeners {
+            if let Some(c) = l.cert.as_mut() {
+                abs(c);
+            }
+            if let Some(k) = l.key.as_mut() {
+                abs(k);
+            }
+        }
+    }
+
+    /// The domain entry for `name` (case-insensitive), if configured.
+    pub fn domain(&self, name: &str) -> Option<&Domain> {
+        self.domains
+            .iter()
+            .find(|d| d.name.eq_ignore_ascii_case(name))
+    }
+
+    /// Whether mailboxes of `domain` live here.
+    pub fn is_hosted_here(&self, domain: &str) -> bool {
+        self.domain(domain)
+            .is_some_and(|d| d.hosted == Hosting::Here)
+    }
+
+    /// The listener called `name`.
+    pub fn listener(&self, name: &str) -> Option<&Listener> {
+        self.listeners.iter().find(|l| l.name == name)
+    }
+}
+
+#[cfg(test)]
+mod tests;
