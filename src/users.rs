@@ -1,0 +1,340 @@
+//! The users file: who has a mailbox here, their hashed passwords, and opt-in shared secrets.
+//!
+//! A TOML file beside the config (mode 0600), `[[user]]` entries. Passwords are stored as argon2id
+//! PHC strings; the file is rewritten atomically (temp file, fsync, rename) under an exclusive lock
+//! on `<file>.lock`, so concurrent `postern user` commands cannot lose each other's changes.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use argon2::{Argon2, PasswordHasher, PasswordVerifier};
+use serde::{Deserialize, Serialize};
+
+/// One mail user.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct User {
+    /// Login name, also the mailbox directory name under the mail volume.
+    pub name: String,
+    /// argon2id PHC string of the login password.
+    pub password: String,
+    /// Whether mail is accepted for this user (the seed's "mail-enabled").
+    #[serde(default = "yes")]
+    pub mail: bool,
+    /// The POP3 override password (argon2id): when set, POP3 USER/PASS must use it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pop3_password: Option<String>,
+    /// Shared secret for CRAM-MD5 and APOP, stored only when the admin opts in for this user.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shared_secret: Option<String>,
+    /// Mailbox quota in bytes, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quota: Option<u64>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Everything that can go wrong with the users file.
+#[derive(Debug, thiserror::Error)]
+pub enum UsersError {
+    #[error("cannot read users file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("users file {path} is invalid: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("cannot write users file {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("user name {0:?} is not valid (letters, digits, '.', '-', '_'; at most 64; not starting with '.')")]
+    BadName(String),
+    #[error("user {0:?} already exists")]
+    Exists(String),
+    #[error("no such user {0:?}")]
+    NoSuchUser(String),
+    #[error("password hashing failed: {0}")]
+    Hash(String),
+    #[error("the password is empty")]
+    EmptyPassword,
+}
+
+/// Whether `name` may be a user (and so a directory name on the mail volume).
+pub fn valid_user_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && !name.starts_with('.')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
+}
+
+/// Hash a password with argon2id and a fresh random salt.
+pub fn hash_password(password: &str) -> Result<String, UsersError> {
+    if password.is_empty() {
+        return Err(UsersError::EmptyPassword);
+    }
+    Argon2::default()
+        .hash_password(password.as_bytes())
+        .map(|h| h.to_string())
+        .map_err(|e| UsersError::Hash(e.to_string()))
+}
+
+/// Whether `password` matches the PHC `hash`.
+pub fn verify_hash(hash: &str, password: &str) -> bool {
+    Argon2::default()
+        .verify_password(password.as_bytes(), hash)
+        .is_ok()
+}
+
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+struct FileFormat {
+    #[serde(default, rename = "user")]
+    users: Vec<User>,
+}
+
+/// The loaded users file.
+#[derive(Debug, Clone, Default)]
+pub struct Users {
+    users: Vec<User>,
+}
+
+impl Users {
+    /// Load the users file; a missing file is an empty user list.
+    pub fn load(path: &Path) -> Result<Users, UsersError> {
+        let text = match fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Users::default()),
+            Err(source) => {
+                return Err(UsersError::Read {
+                    path: path.to_path_buf(),
+                    source,
+                })
+            }
+        };
+        let file: FileFormat = toml::from_str(&text).map_err(|e| UsersError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string().trim().to_string(),
+        })?;
+        Ok(Users { users: file.users })
+    }
+
+    /// All users, in file order.
+    pub fn iter(&self) -> impl Iterator<Item = &User> {
+        self.users.iter()
+    }
+
+    /// The user called `name` (exact match: names are case-sensitive on disk, compared
+    /// case-insensitively for mail addresses by [`Users::find_mailbox`]).
+    pub fn get(&self, name: &str) -> Option<&User> {
+        self.users.iter().find(|u| u.name == name)
+    }
+
+    /// The mail-enabled user whose name matches the local part `local` (case-insensitive).
+    pub fn find_mailbox(&self, local: &str) -> Option<&User> {
+        self.users
+            .iter()
+            .find(|u| u.mail && u.name.eq_ignore_ascii_case(local))
+    }
+
+    /// Check a login password. A missing user costs the same hashing time as a wrong password.
+    pub fn verify_password(&self, name: &str, password: &str) -> bool {
+        match self.get(name) {
+            Some(u) => verify_hash(&u.password, password),
+            None => {
+                let _ = verify_hash(DUMMY_HASH, password);
+                false
+            }
+        }
+    }
+
+    /// Check a POP3 USER/PASS login: the override password when the user has one.
+    pub fn verify_pop3_password(&self, name: &str, password: &str) -> bool {
+        match self.get(name).and_then(|u| u.pop3_password.as_deref()) {
+            Some(h) => verify_hash(h, password),
+            None => self.verify_password(name, password),
+        }
+    }
+}
+
+/// A valid argon2id hash of a random string, so unknown users take as long as known ones.
+const DUMMY_HASH: &str =
+    "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$0KqGbHsBo4JbW6mRBNmXbp3rJbC8uB9PX4rpvqyL8K0";
+
+/// Apply `change` to the users file at `path` under its lock, then write it back atomically with
+/// mode 0600.
+pub fn modify<T>(
+    path: &Path,
+    change: impl FnOnce(&mut Vec<User>) -> Result<T, UsersError>,
+) -> Result<T, UsersError> {
+    let werr = |source| UsersError::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    if let Some(dir) = path.parent() {
+        if !dir.as_os_str().is_empty() {
+            fs::create_dir_all(dir).map_err(werr)?;
+        }
+    }
+    let lock_path = with_suffix(path, ".lock");
+    let lock = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .open(&lock_path)
+        .map_err(werr)?;
+    lock.lock().map_err(werr)?;
+    let mut users = Users::load(path)?.users;
+    let result = change(&mut users)?;
+    let text = toml::to_string(&FileFormat { users }).map_err(|e| UsersError::Parse {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    write_private(path, text.as_bytes()).map_err(werr)?;
+    drop(lock);
+    Ok(result)
+}
+
+fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(suffix);
+    PathBuf::from(s)
+}
+
+/// Write `bytes` to `path` atomically (temp + fsync + rename + dir fsync), mode 0600.
+pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = with_suffix(path, &format!(".tmp{}", std::process::id()));
+    let mut f = OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .write(true)
+        .mode(0o600)
+        .open(&tmp)?;
+    f.set_permissions(fs::Permissions::from_mode(0o600))?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    drop(f);
+    fs::rename(&tmp, path)?;
+    if let Some(dir) = path.parent() {
+        let dir = if dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            dir
+        };
+        File::open(dir)?.sync_all()?;
+    }
+    Ok(())
+}
+
+/// Add a user with a password.
+pub fn add(path: &Path, name: &str, password: &str) -> Result<(), UsersError> {
+    if !valid_user_name(name) {
+        return Err(UsersError::BadName(name.to_string()));
+    }
+    let hash = hash_password(password)?;
+    modify(path, |users| {
+        if users.iter().any(|u| u.name == name) {
+            return Err(UsersError::Exists(name.to_string()));
+        }
+        users.push(User {
+            name: name.to_string(),
+            password: hash,
+            mail: true,
+            pop3_password: None,
+            shared_secret: None,
+            quota: None,
+        });
+        Ok(())
+    })
+}
+
+/// Change an existing user's password.
+pub fn set_password(path: &Path, name: &str, password: &str) -> Result<(), UsersError> {
+    let hash = hash_password(password)?;
+    modify(path, |users| {
+        let u = users
+            .iter_mut()
+            .find(|u| u.name == name)
+            .ok_or_else(|| UsersError::NoSuchUser(name.to_string()))?;
+        u.password = hash;
+        Ok(())
+    })
+}
+
+/// Remove a user (their maildir is left alone).
+pub fn delete(path: &Path, name: &str) -> Result<(), UsersError> {
+    modify(path, |users| {
+        let before = users.len();
+        users.retain(|u| u.name != name);
+        if users.len() == before {
+            return Err(UsersError::NoSuchUser(name.to_string()));
+        }
+        Ok(())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn add_verify_passwd_delete() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("users.toml");
+        add(&path, "alice", "s3cret").expect("add");
+        assert!(matches!(
+            add(&path, "alice", "x"),
+            Err(UsersError::Exists(_))
+        ));
+        let mode = fs::metadata(&path).expect("meta").permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        let text = fs::read_to_string(&path).expect("read");
+        assert!(!text.contains("s3cret"), "password stored in clear");
+        assert!(text.contains("$argon2id$"));
+        let users = Users::load(&path).expect("load");
+        assert!(users.verify_password("alice", "s3cret"));
+        assert!(!users.verify_password("alice", "wrong"));
+        assert!(!users.verify_password("bob", "s3cret"));
+        assert!(users.find_mailbox("ALICE").is_some());
+        set_password(&path, "alice", "new").expect("passwd");
+        let users = Users::load(&path).expect("load");
+        assert!(users.verify_password("alice", "new"));
+        assert!(!users.verify_password("alice", "s3cret"));
+        delete(&path, "alice").expect("del");
+        assert!(matches!(
+            delete(&path, "alice"),
+            Err(UsersError::NoSuchUser(_))
+        ));
+        assert!(Users::load(&path).expect("load").get("alice").is_none());
+    }
+
+    #[test]
+    fn user_names_are_safe_directory_names() {
+        for (name, ok) in [
+            ("alice", true),
+            ("a.b-c_d", true),
+            ("", false),
+            (".hidden", false),
+            ("..", false),
+            ("a/b", false),
+            ("a b", false),
+            ("a\0b", false),
+            ("ünï", false),
+        ] {
+            assert_eq!(valid_user_name(name), ok, "{name:?}");
+        }
+    }
+
+    #[test]
+    fn dummy_hash_parses() {
+        assert!(argon2::PasswordHash::new(DUMMY_HASH).is_ok());
+    }
+}
