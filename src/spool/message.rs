@@ -1,0 +1,205 @@
+//! Reading queued messages, and the lock a deliverer or admin command holds on one.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
+use std::os::unix::fs::MetadataExt;
+use std::path::PathBuf;
+
+use super::{
+    io_err, write_atomic, Area, DeliveryState, Envelope, QueueId, Spool, SpoolError, MAGIC,
+};
+
+/// Longest envelope line accepted when reading a queue file.
+const MAX_ENVELOPE: u64 = 16 * 1024 * 1024;
+
+/// A queued message's envelope and state, read without a lock.
+#[derive(Debug, Clone)]
+pub struct QueuedMessage {
+    pub id: QueueId,
+    pub area: Area,
+    pub envelope: Envelope,
+    pub state: DeliveryState,
+    /// Byte offset of the message in the queue file.
+    pub body_offset: u64,
+    pub path: PathBuf,
+}
+
+impl QueuedMessage {
+    pub(crate) fn read(spool: &Spool, area: Area, id: &QueueId) -> Result<Self, SpoolError> {
+        let path = spool.path(area, id);
+        let file = File::open(&path).map_err(|e| {
+            if e.kind() == io::ErrorKind::NotFound {
+                SpoolError::NotFound(id.to_string())
+            } else {
+                io_err(&path)(e)
+            }
+        })?;
+        Self::from_file(spool, area, id, &file, path)
+    }
+
+    fn from_file(
+        spool: &Spool,
+        area: Area,
+        id: &QueueId,
+        file: &File,
+        path: PathBuf,
+    ) -> Result<Self, SpoolError> {
+        let mut reader = BufReader::new(file.take(MAX_ENVELOPE));
+        let mut line = Vec::new();
+        reader
+            .read_until(b'\n', &mut line)
+            .map_err(io_err(&path))?;
+        let damaged = |reason: &str| SpoolError::Damaged {
+            path: path.clone(),
+            reason: reason.to_string(),
+        };
+        if !line.ends_with(b"\n") {
+            return Err(damaged("no complete envelope line"));
+        }
+        let json = line
+            .strip_prefix(MAGIC)
+            .ok_or_else(|| damaged("not a postern queue file"))?;
+        let envelope: Envelope =
+            serde_json::from_slice(json).map_err(|e| damaged(&format!("envelope: {e}")))?;
+        let state_path = spool.state_path(id);
+        let mut state = match fs::read(&state_path) {
+            Ok(bytes) => serde_json::from_slice::<DeliveryState>(&bytes)
+                .map_err(|e| damaged(&format!("state file: {e}")))?,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => DeliveryState::default(),
+            Err(e) => return Err(io_err(&state_path)(e)),
+        };
+        if state.recipients.len() != envelope.recipients.len() {
+            state.recipients = envelope.recipients.clone();
+        }
+        Ok(QueuedMessage {
+            id: id.clone(),
+            area,
+            envelope,
+            state,
+            body_offset: line.len() as u64,
+            path,
+        })
+    }
+
+    /// The message bytes.
+    pub fn read_body(&self) -> Result<Vec<u8>, SpoolError> {
+        let mut f = File::open(&self.path).map_err(io_err(&self.path))?;
+        f.seek(SeekFrom::Start(self.body_offset))
+            .map_err(io_err(&self.path))?;
+        let mut body = Vec::with_capacity(self.envelope.size as usize);
+        f.read_to_end(&mut body).map_err(io_err(&self.path))?;
+        Ok(body)
+    }
+
+    /// Whether every recipient is done (delivered or failed).
+    pub fn is_finished(&self) -> bool {
+        self.state
+            .recipients
+            .iter()
+            .all(|r| r.status != super::RecipientStatus::Pending)
+    }
+}
+
+/// A message locked for exclusive handling (delivery, hold, abort). The lock is an `flock` on the
+/// queue file and ends when this is dropped.
+pub struct LockedMessage {
+    pub msg: QueuedMessage,
+    file: File,
+    spool_root: PathBuf,
+    /// Set when a previous deliverer left its busy marker: it crashed mid-delivery.
+    pub recovering: bool,
+}
+
+impl LockedMessage {
+    pub(crate) fn try_open(
+        spool: &Spool,
+        area: Area,
+        id: &QueueId,
+    ) -> Result<Option<Self>, SpoolError> {
+        let path = spool.path(area, id);
+        let file = match OpenOptions::new().read(true).open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io_err(&path)(e)),
+        };
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(fs::TryLockError::WouldBlock) => return Ok(None),
+            Err(fs::TryLockError::Error(e)) => return Err(io_err(&path)(e)),
+        }
+        // Another process may have finished (unlinked) or moved it between open and lock.
+        let still_here = match (file.metadata(), fs::metadata(&path)) {
+            (Ok(a), Ok(b)) => a.ino() == b.ino() && a.dev() == b.dev() && a.nlink() > 0,
+            _ => false,
+        };
+        if !still_here {
+            return Ok(None);
+        }
+        let msg = QueuedMessage::from_file(spool, area, id, &file, path)?;
+        let recovering = spool.busy_path(id).exists();
+        Ok(Some(LockedMessage {
+            msg,
+            file,
+            spool_root: spool.root().to_path_buf(),
+            recovering,
+        }))
+    }
+
+    fn spool_path(&self, sub: &str, name: String) -> PathBuf {
+        self.spool_root.join(sub).join(name)
+    }
+
+    /// Mark the message as being delivered (a crash leaves the mark for the next deliverer).
+    pub fn mark_busy(&self) -> Result<(), SpoolError> {
+        let p = self.spool_path("state", format!("{}.busy", self.msg.id));
+        File::create(&p).map(drop).map_err(io_err(&p))
+    }
+
+    /// The message bytes.
+    pub fn read_body(&self) -> Result<Vec<u8>, SpoolError> {
+        let mut f = &self.file;
+        f.seek(SeekFrom::Start(self.msg.body_offset))
+            .map_err(io_err(&self.msg.path))?;
+        let mut body = Vec::with_capacity(self.msg.envelope.size as usize);
+        f.read_to_end(&mut body).map_err(io_err(&self.msg.path))?;
+        Ok(body)
+    }
+
+    /// Durably record the delivery state (after an attempt that leaves work for later).
+    pub fn save_state(&mut self) -> Result<(), SpoolError> {
+        let p = self.spool_path("state", format!("{}.json", self.msg.id));
+        let bytes = serde_json::to_vec(&self.msg.state).map_err(|e| SpoolError::Damaged {
+            path: p.clone(),
+            reason: e.to_string(),
+        })?;
+        write_atomic(&p, &bytes).map_err(io_err(&p))?;
+        let _ = fs::remove_file(self.spool_path("state", format!("{}.busy", self.msg.id)));
+        Ok(())
+    }
+
+    /// The message is done with: remove it from the spool.
+    pub fn remove(self) -> Result<(), SpoolError> {
+        fs::remove_file(&self.msg.path).map_err(io_err(&self.msg.path))?;
+        for suffix in ["json", "busy"] {
+            let _ = fs::remove_file(self.spool_path("state", format!("{}.{suffix}", self.msg.id)));
+        }
+        Ok(())
+    }
+
+    /// Move the message to another area (hold / release), keeping the lock.
+    pub fn move_to(&mut self, area: Area) -> Result<(), SpoolError> {
+        if area == self.msg.area {
+            return Ok(());
+        }
+        let dest = self.spool_root.join(area.dir()).join(self.msg.id.as_str());
+        fs::rename(&self.msg.path, &dest).map_err(io_err(&dest))?;
+        if let Some(dir) = dest.parent() {
+            File::open(dir)
+                .and_then(|d| d.sync_all())
+                .map_err(io_err(dir))?;
+        }
+        self.msg.path = dest;
+        self.msg.area = area;
+        Ok(())
+    }
+}

@@ -1,0 +1,248 @@
+//! The spool: every accepted message, durably on disk until delivery is done with it.
+//!
+//! Layout under the spool root:
+//! - `tmp/`   partial writes (removed at start-up when stale)
+//! - `queue/` one file per message: the envelope as one JSON line, then the message bytes
+//! - `hold/`  the same, parked by `queue hold`
+//! - `state/` `ID.json`, the mutable delivery state (attempts, next try, per-recipient status),
+//!   written only when a delivery attempt leaves work for later; `ID.busy` marks a delivery in
+//!   progress so that a deliverer that crashed is detected by the next one.
+//!
+//! A message is stored by writing `tmp/ID`, fsync, rename to `queue/ID`, fsync of `queue/` (shared
+//! among concurrent writers by [`dirsync::DirSync`]); only then is it acknowledged. Deliverers take
+//! an exclusive `flock` on the queue file, so any number of them can run at once.
+
+pub mod dirsync;
+pub mod envelope;
+pub mod id;
+mod message;
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+pub use envelope::{DeliveryState, Envelope, Origin, Recipient, RecipientStatus};
+pub use id::QueueId;
+pub use message::{LockedMessage, QueuedMessage};
+
+/// First bytes of every queue file, before the envelope JSON.
+const MAGIC: &[u8] = b"POSTERN1 ";
+
+/// Where a queued message sits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Area {
+    Queue,
+    Hold,
+}
+
+impl Area {
+    fn dir(self) -> &'static str {
+        match self {
+            Area::Queue => "queue",
+            Area::Hold => "hold",
+        }
+    }
+}
+
+/// Spool failures.
+#[derive(Debug, thiserror::Error)]
+pub enum SpoolError {
+    #[error("spool I/O error on {path}: {source}")]
+    Io { path: PathBuf, source: io::Error },
+    #[error("queue file {path} is damaged: {reason}")]
+    Damaged { path: PathBuf, reason: String },
+    #[error("no message {0} in the queue")]
+    NotFound(String),
+    #[error("message {0} is being delivered right now; try again")]
+    Busy(String),
+}
+
+pub(crate) fn io_err(path: &Path) -> impl FnOnce(io::Error) -> SpoolError + '_ {
+    move |source| SpoolError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Seconds since the epoch.
+pub fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or(Duration::ZERO)
+        .as_secs()
+}
+
+/// An open spool directory.
+pub struct Spool {
+    root: PathBuf,
+    queue_sync: dirsync::DirSync,
+}
+
+impl Spool {
+    /// Open the spool at `root`, creating its directories when missing.
+    pub fn open(root: &Path) -> Result<Spool, SpoolError> {
+        for sub in ["tmp", "queue", "hold", "state"] {
+            let p = root.join(sub);
+            fs::create_dir_all(&p).map_err(io_err(&p))?;
+        }
+        Ok(Spool {
+            root: root.to_path_buf(),
+            queue_sync: dirsync::DirSync::new(&root.join("queue")),
+        })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub(crate) fn path(&self, area: Area, id: &QueueId) -> PathBuf {
+        self.root.join(area.dir()).join(id.as_str())
+    }
+
+    pub(crate) fn state_path(&self, id: &QueueId) -> PathBuf {
+        self.root.join("state").join(format!("{id}.json"))
+    }
+
+    pub(crate) fn busy_path(&self, id: &QueueId) -> PathBuf {
+        self.root.join("state").join(format!("{id}.busy"))
+    }
+
+    /// Durably store a new message made of `parts` (e.g. a Received header and the data) with
+    /// `envelope`. Returns once the message is on disk and its directory entry is too.
+    pub fn store(&self, envelope: &Envelope, parts: &[&[u8]]) -> Result<QueueId, SpoolError> {
+        let id = QueueId::generate();
+        let tmp = self.root.join("tmp").join(id.as_str());
+        let json = serde_json::to_vec(envelope).map_err(|e| SpoolError::Damaged {
+            path: tmp.clone(),
+            reason: e.to_string(),
+        })?;
+        let result = (|| -> io::Result<()> {
+            let mut f = OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&tmp)?;
+            let mut buf = Vec::with_capacity(MAGIC.len() + json.len() + 1);
+            buf.extend_from_slice(MAGIC);
+            buf.extend_from_slice(&json);
+            buf.push(b'\n');
+            let mut slices: Vec<io::IoSlice<'_>> = Vec::with_capacity(parts.len() + 1);
+            slices.push(io::IoSlice::new(&buf));
+            slices.extend(parts.iter().map(|p| io::IoSlice::new(p)));
+            write_all_vectored(&mut f, &mut slices)?;
+            f.sync_data()?;
+            Ok(())
+        })();
+        if let Err(e) = result {
+            let _ = fs::remove_file(&tmp);
+            return Err(io_err(&tmp)(e));
+        }
+        let dest = self.path(Area::Queue, &id);
+        if let Err(e) = fs::rename(&tmp, &dest) {
+            let _ = fs::remove_file(&tmp);
+            return Err(io_err(&dest)(e));
+        }
+        self.queue_sync.sync().map_err(io_err(&dest))?;
+        Ok(id)
+    }
+
+    /// Ids in `area`, oldest first.
+    pub fn list(&self, area: Area) -> Result<Vec<QueueId>, SpoolError> {
+        let dir = self.root.join(area.dir());
+        let mut ids: Vec<QueueId> = fs::read_dir(&dir)
+            .map_err(io_err(&dir))?
+            .filter_map(|e| e.ok())
+            .filter_map(|e| e.file_name().to_str().and_then(QueueId::parse))
+            .collect();
+        ids.sort();
+        Ok(ids)
+    }
+
+    /// Where a message is, if anywhere.
+    pub fn find(&self, id: &QueueId) -> Option<Area> {
+        [Area::Queue, Area::Hold]
+            .into_iter()
+            .find(|a| self.path(*a, id).exists())
+    }
+
+    /// Read a message's envelope and state without locking it (for listings).
+    pub fn peek(&self, area: Area, id: &QueueId) -> Result<QueuedMessage, SpoolError> {
+        QueuedMessage::read(self, area, id)
+    }
+
+    /// Lock a message for delivery or for an admin command. `Ok(None)` when another process holds
+    /// it or it is gone.
+    pub fn try_lock(&self, area: Area, id: &QueueId) -> Result<Option<LockedMessage>, SpoolError> {
+        LockedMessage::try_open(self, area, id)
+    }
+
+    /// Remove temp files older than an hour (left by crashed writers) and state files whose
+    /// message is gone.
+    pub fn clean(&self) -> Result<usize, SpoolError> {
+        let mut removed = 0;
+        let tmp = self.root.join("tmp");
+        let cutoff = SystemTime::now() - Duration::from_secs(3600);
+        for e in fs::read_dir(&tmp).map_err(io_err(&tmp))?.flatten() {
+            let old = e
+                .metadata()
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| t < cutoff);
+            if old && fs::remove_file(e.path()).is_ok() {
+                removed += 1;
+            }
+        }
+        let state = self.root.join("state");
+        for e in fs::read_dir(&state).map_err(io_err(&state))?.flatten() {
+            let name = e.file_name();
+            let Some(id) = name
+                .to_str()
+                .and_then(|n| n.split('.').next())
+                .and_then(QueueId::parse)
+            else {
+                continue;
+            };
+            if self.find(&id).is_none() && fs::remove_file(e.path()).is_ok() {
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+}
+
+fn write_all_vectored(f: &mut File, mut slices: &mut [io::IoSlice<'_>]) -> io::Result<()> {
+    while !slices.is_empty() {
+        match f.write_vectored(slices) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => io::IoSlice::advance_slices(&mut slices, n),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Write `bytes` to `path` atomically and durably (temp + fsync + rename + directory fsync).
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(format!(".tmp{}", std::process::id()));
+    let tmp = PathBuf::from(tmp);
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_data()?;
+    drop(f);
+    fs::rename(&tmp, path)?;
+    if let Some(dir) = path.parent() {
+        File::open(dir)?.sync_all()?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

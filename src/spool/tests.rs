@@ -1,0 +1,115 @@
+use super::*;
+
+fn envelope(rcpts: &[&str]) -> Envelope {
+    Envelope {
+        sender: "a@example.test".into(),
+        recipients: rcpts.iter().map(|r| Recipient::new(*r)).collect(),
+        received: now(),
+        origin: Origin::Smtp,
+        client: Some("127.0.0.1".into()),
+        helo: Some("client.test".into()),
+        trusted: false,
+        auth_user: None,
+        size: 11,
+        smtputf8: false,
+        dsn_ret: None,
+        dsn_envid: None,
+    }
+}
+
+#[test]
+fn store_list_read_remove() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let spool = Spool::open(dir.path()).expect("open");
+    let env = envelope(&["b@example.test"]);
+    let id = spool.store(&env, &[b"Hello", b" world"]).expect("store");
+    assert_eq!(spool.list(Area::Queue).expect("list"), vec![id.clone()]);
+    assert!(fs::read_dir(dir.path().join("tmp")).expect("tmp").next().is_none());
+    let m = spool.peek(Area::Queue, &id).expect("peek");
+    assert_eq!(m.envelope, env);
+    assert_eq!(m.read_body().expect("body"), b"Hello world");
+    assert_eq!(m.state.recipients.len(), 1);
+    let locked = spool.try_lock(Area::Queue, &id).expect("lock").expect("free");
+    // A second lock attempt fails while the first is held.
+    assert!(spool.try_lock(Area::Queue, &id).expect("lock").is_none());
+    assert_eq!(locked.read_body().expect("body"), b"Hello world");
+    locked.remove().expect("remove");
+    assert!(spool.list(Area::Queue).expect("list").is_empty());
+    assert!(spool.try_lock(Area::Queue, &id).expect("lock").is_none());
+}
+
+#[test]
+fn state_hold_release_and_recovery_marker() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let spool = Spool::open(dir.path()).expect("open");
+    let id = spool
+        .store(&envelope(&["x@example.test", "y@example.test"]), &[b"body"])
+        .expect("store");
+    {
+        let mut m = spool.try_lock(Area::Queue, &id).expect("lock").expect("free");
+        assert!(!m.recovering);
+        m.mark_busy().expect("busy");
+        // Crash: the lock goes away with the process, the busy mark stays.
+        m.msg.state.attempts = 1;
+        drop(m);
+    }
+    let mut m = spool.try_lock(Area::Queue, &id).expect("lock").expect("free");
+    assert!(m.recovering);
+    m.msg.state.attempts = 2;
+    m.msg.state.recipients[0].status = RecipientStatus::Delivered;
+    m.save_state().expect("save");
+    m.move_to(Area::Hold).expect("hold");
+    drop(m);
+    assert_eq!(spool.find(&id), Some(Area::Hold));
+    let peek = spool.peek(Area::Hold, &id).expect("peek");
+    assert_eq!(peek.state.attempts, 2);
+    assert_eq!(peek.state.recipients[0].status, RecipientStatus::Delivered);
+    assert!(!peek.is_finished());
+    let m = spool.try_lock(Area::Hold, &id).expect("lock").expect("free");
+    assert!(!m.recovering);
+    m.remove().expect("remove");
+    assert_eq!(spool.clean().expect("clean"), 0);
+    assert!(fs::read_dir(dir.path().join("state")).expect("state").next().is_none());
+}
+
+#[test]
+fn damaged_files_are_reported_not_panicked_on() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let spool = Spool::open(dir.path()).expect("open");
+    let id = QueueId::generate();
+    for content in [&b""[..], b"garbage", b"POSTERN1 {not json}\nbody"] {
+        fs::write(spool.path(Area::Queue, &id), content).expect("write");
+        assert!(matches!(
+            spool.peek(Area::Queue, &id),
+            Err(SpoolError::Damaged { .. })
+        ));
+    }
+}
+
+#[test]
+fn concurrent_lockers_get_each_message_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let spool = std::sync::Arc::new(Spool::open(dir.path()).expect("open"));
+    for _ in 0..200 {
+        spool.store(&envelope(&["b@example.test"]), &[b"m"]).expect("store");
+    }
+    let taken = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let handles: Vec<_> = (0..4)
+        .map(|_| {
+            let spool = spool.clone();
+            let taken = taken.clone();
+            std::thread::spawn(move || {
+                for id in spool.list(Area::Queue).expect("list") {
+                    if let Some(m) = spool.try_lock(Area::Queue, &id).expect("lock") {
+                        m.remove().expect("remove");
+                        taken.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    }
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().expect("join");
+    }
+    assert_eq!(taken.load(std::sync::atomic::Ordering::SeqCst), 200);
+}
