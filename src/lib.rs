@@ -3,3 +3,4 @@ pub mod cli;
 pub mod config;
 pub mod users;
 pub mod spool;
+pub mod maildir;

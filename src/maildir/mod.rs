@@ -1,0 +1,3 @@
+//! Maildirs on the mail volume: delivery, and the mailbox state shared by popd and imapd.
+
+pub mod deliver;
