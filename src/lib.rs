@@ -4,3 +4,5 @@ pub mod config;
 pub mod users;
 pub mod spool;
 pub mod maildir;
+pub mod events;
+pub mod smtp;

@@ -1,0 +1,11 @@
+//! SMTP: the server session (pure) and its parts.
+
+pub mod address;
+pub mod command;
+pub mod data;
+pub mod received;
+pub mod reply;
+pub mod session;
+
+pub use reply::Reply;
+pub use session::{Action, Client, Policy, Session, SessionConfig, Step, Transaction};

@@ -1,0 +1,249 @@
+use super::*;
+
+struct TestPolicy;
+
+impl Policy for TestPolicy {
+    fn check_sender(&self, _c: &Client, sender: &str) -> Result<(), Reply> {
+        if sender.ends_with("@banned.test") {
+            return Err(Reply::new(550, "5.7.1", "Sender rejected"));
+        }
+        Ok(())
+    }
+    fn check_recipient(&self, c: &Client, _s: &str, rcpt: &str) -> Result<(), Reply> {
+        match rcpt.rsplit_once('@') {
+            Some(("nobody", "example.test")) => Err(Reply::new(550, "5.1.1", "No such user")),
+            Some((_, "example.test")) => Ok(()),
+            _ if c.trusted => Ok(()),
+            _ => Err(Reply::new(554, "5.7.1", "Relay access denied")),
+        }
+    }
+}
+
+fn config() -> SessionConfig {
+    SessionConfig {
+        hostname: "mail.example.test".into(),
+        max_size: 1000,
+        max_recipients: 3,
+        line_limit: 1000,
+        max_errors: 5,
+        starttls: true,
+        submission: false,
+        auth_mechanisms: vec![],
+    }
+}
+
+/// Run a session over `input`, storing every message; returns all output and stored messages.
+fn run_with(cfg: SessionConfig, client: Client, input: &[u8]) -> (String, Vec<Transaction>) {
+    let mut s = Session::new(cfg, client);
+    let mut out = s.greeting();
+    let mut stored = Vec::new();
+    s.receive(input);
+    for _ in 0..10_000 {
+        let step = s.step(&TestPolicy);
+        out.extend(step.output);
+        match step.action {
+            Action::NeedInput | Action::Close => break,
+            Action::Store(t) => {
+                stored.push(t);
+                let n = stored.len();
+                out.extend(s.stored(Ok(format!("ID{n}"))));
+            }
+            Action::StartTls => {
+                out.extend(b"<TLS>");
+                s.tls_started();
+            }
+            Action::Auth(..) => break,
+        }
+    }
+    (String::from_utf8_lossy(&out).into_owned(), stored)
+}
+
+fn run(input: &[u8]) -> (String, Vec<Transaction>) {
+    run_with(config(), Client::default(), input)
+}
+
+fn codes(out: &str) -> Vec<String> {
+    out.split("\r\n")
+        .filter(|l| l.len() >= 4 && &l[3..4] == " ")
+        .map(|l| l[..3].to_string())
+        .collect()
+}
+
+#[test]
+fn a_plain_transaction() {
+    let (out, stored) = run(b"EHLO c.test\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<b@example.test>\r\nDATA\r\nSubject: hi\r\n\r\n..dot\r\n.\r\nQUIT\r\n");
+    assert_eq!(codes(&out), ["220", "250", "250", "250", "354", "250", "221"]);
+    assert!(out.contains("250-PIPELINING\r\n250-SIZE 1000\r\n"));
+    assert!(out.contains("250-STARTTLS"));
+    assert!(out.contains("250 2.0.0 Ok: queued as ID1"));
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].sender, "a@x.test");
+    assert_eq!(stored[0].recipients[0].0, "b@example.test");
+    assert_eq!(stored[0].data, b"Subject: hi\r\n\r\n.dot\r\n");
+}
+
+#[test]
+fn sequence_errors_and_policy_replies() {
+    for (input, want) in [
+        (&b"MAIL FROM:<a@x.test>\r\n"[..], vec!["220", "503"]),
+        (b"EHLO c\r\nRCPT TO:<b@example.test>\r\n", vec!["220", "250", "503"]),
+        (b"EHLO c\r\nDATA\r\n", vec!["220", "250", "503"]),
+        (b"EHLO c\r\nMAIL FROM:<a@x.test>\r\nDATA\r\n", vec!["220", "250", "250", "554"]),
+        (b"EHLO c\r\nMAIL FROM:<a@x.test>\r\nMAIL FROM:<a@x.test>\r\n", vec!["220", "250", "250", "503"]),
+        (b"EHLO c\r\nMAIL FROM:<a@banned.test>\r\n", vec!["220", "250", "550"]),
+        (b"EHLO c\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<nobody@example.test>\r\n", vec!["220", "250", "250", "550"]),
+        (b"EHLO c\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<b@elsewhere.test>\r\n", vec!["220", "250", "250", "554"]),
+        (b"EHLO c\r\nMAIL FROM:<a@x.test> SIZE=5000\r\n", vec!["220", "250", "552"]),
+        (b"EHLO c\r\nMAIL FROM:<a@x.test> FOO=BAR\r\n", vec!["220", "250", "555"]),
+        (b"EHLO c\r\nMAIL FROM:<bad address>\r\n", vec!["220", "250", "501"]),
+        (b"EHLO c\r\nVRFY bob\r\nNOOP\r\nRSET\r\nHELP\r\n", vec!["220", "250", "252", "250", "250", "214"]),
+        (b"BOGUS\r\n", vec!["220", "500"]),
+        (b"EHLO c\r\nEXPN list\r\n", vec!["220", "250", "502"]),
+        (b"HELO c\r\nMAIL FROM:<a@x.test> BODY=8BITMIME\r\n", vec!["220", "250", "555"]),
+    ] {
+        let (out, stored) = run(input);
+        assert_eq!(codes(&out), want, "{}", String::from_utf8_lossy(input));
+        assert!(stored.is_empty());
+    }
+}
+
+#[test]
+fn every_reply_after_the_greeting_has_an_enhanced_code() {
+    let (out, _) = run(b"EHLO c\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<b@example.test>\r\nRCPT TO:<nobody@example.test>\r\nDATA\r\nx\r\n.\r\nBOGUS\r\nQUIT\r\n");
+    for line in out.split("\r\n").skip(1).filter(|l| l.len() > 4) {
+        if line.starts_with("250-") || line.starts_with("250 HELP") || line.starts_with("354 ") {
+            continue;
+        }
+        let enhanced = line[4..].split(' ').next().unwrap_or("");
+        let parts: Vec<_> = enhanced.split('.').collect();
+        assert!(parts.len() == 3 && parts.iter().all(|p| p.parse::<u16>().is_ok()), "{line}");
+        assert_eq!(&enhanced[..1], &line[..1], "{line}");
+    }
+}
+
+#[test]
+fn trusted_clients_may_relay() {
+    let client = Client {
+        trusted: true,
+        ..Client::default()
+    };
+    let (out, stored) = run_with(config(), client, b"EHLO c\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<b@elsewhere.test>\r\nDATA\r\nx\r\n.\r\n");
+    assert_eq!(codes(&out), ["220", "250", "250", "250", "354", "250"]);
+    assert_eq!(stored.len(), 1);
+}
+
+#[test]
+fn recipient_limit_gives_452_and_keeps_the_first() {
+    let (out, stored) = run(b"EHLO c\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<a@example.test>\r\nRCPT TO:<b@example.test>\r\nRCPT TO:<c@example.test>\r\nRCPT TO:<d@example.test>\r\nDATA\r\nx\r\n.\r\n");
+    assert_eq!(codes(&out), ["220", "250", "250", "250", "250", "250", "452", "354", "250"]);
+    assert_eq!(stored[0].recipients.len(), 3);
+}
+
+#[test]
+fn ten_thousand_recipients_end_the_session() {
+    let mut input = b"EHLO c\r\nMAIL FROM:<a@x.test>\r\n".to_vec();
+    for i in 0..10_000 {
+        input.extend(format!("RCPT TO:<u{i}@example.test>\r\n").as_bytes());
+    }
+    let (out, _) = run(&input);
+    let c = codes(&out);
+    assert_eq!(c.iter().filter(|x| *x == "452").count(), RECIPIENT_OVERSHOOT + 1);
+    assert_eq!(c.last().map(String::as_str), Some("421"));
+}
+
+#[test]
+fn too_many_errors_close_the_session() {
+    let (out, _) = run(b"A\r\nB\r\nC\r\nD\r\nE\r\nF\r\nG\r\n");
+    assert_eq!(codes(&out), ["220", "500", "500", "500", "500", "500", "421"]);
+}
+
+#[test]
+fn long_lines_nul_and_bad_utf8_in_commands() {
+    let mut input = vec![b'A'; 5000];
+    input.extend(b"\r\nNOOP\r\n");
+    let (out, _) = run(&input);
+    assert_eq!(codes(&out), ["220", "500", "250"]);
+    let (out, _) = run(b"NO\0OP\r\nNOOP \xff\r\nNOOP\r\n");
+    assert_eq!(codes(&out), ["220", "500", "500", "250"]);
+}
+
+#[test]
+fn smuggling_is_refused_and_the_session_stays_in_sync() {
+    let (out, stored) = run(b"EHLO c\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<b@example.test>\r\nDATA\r\nx\n.\nMAIL FROM:<evil@x.test>\r\nRCPT TO:<b@example.test>\r\n.\r\nNOOP\r\n");
+    assert_eq!(codes(&out), ["220", "250", "250", "250", "354", "554", "250"]);
+    assert!(stored.is_empty());
+}
+
+#[test]
+fn oversized_data_is_refused_after_the_end_marker() {
+    let mut input = b"EHLO c\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<b@example.test>\r\nDATA\r\n".to_vec();
+    for _ in 0..30 {
+        input.extend([b'x'; 98]);
+        input.extend(b"\r\n");
+    }
+    input.extend(b".\r\nNOOP\r\n");
+    let (out, stored) = run(&input);
+    assert_eq!(codes(&out), ["220", "250", "250", "250", "354", "552", "250"]);
+    assert!(stored.is_empty());
+}
+
+#[test]
+fn bdat_chunks() {
+    let (out, stored) = run(b"EHLO c\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<b@example.test>\r\nBDAT 5\r\nHelloBDAT 8 LAST\r\n, world\nNOOP\r\n");
+    assert_eq!(codes(&out), ["220", "250", "250", "250", "250", "250", "250"]);
+    assert_eq!(stored[0].data, b"Hello, world\n");
+    // BDAT without a transaction: refused, and the chunk is skipped, not read as commands.
+    let (out, stored) = run(b"EHLO c\r\nBDAT 6 LAST\r\nQUIT\r\nNOOP\r\n");
+    assert_eq!(codes(&out), ["220", "250", "503", "250"]);
+    assert!(stored.is_empty());
+    let (out, _) = run(b"EHLO c\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<b@example.test>\r\nBDAT 2\r\nabDATA\r\n");
+    assert_eq!(codes(&out), ["220", "250", "250", "250", "250", "503"]);
+}
+
+#[test]
+fn starttls_discards_pipelined_commands_and_resets() {
+    let (out, _) = run(b"EHLO c\r\nSTARTTLS\r\nMAIL FROM:<injected@x.test>\r\n");
+    assert_eq!(codes(&out), ["220", "250", "220"]);
+    assert!(out.ends_with("<TLS>"));
+    let client = Client {
+        tls: true,
+        ..Client::default()
+    };
+    let (out, _) = run_with(config(), client, b"EHLO c\r\nSTARTTLS\r\n");
+    assert!(!out.contains("STARTTLS\r\n250 HELP") || !out.contains("250-STARTTLS"));
+    assert_eq!(codes(&out), ["220", "250", "503"]);
+}
+
+#[test]
+fn submission_requires_auth() {
+    let cfg = SessionConfig {
+        submission: true,
+        auth_mechanisms: vec!["PLAIN".into()],
+        ..config()
+    };
+    let (out, _) = run_with(cfg, Client::default(), b"EHLO c\r\nMAIL FROM:<a@x.test>\r\n");
+    assert_eq!(codes(&out), ["220", "250", "530"]);
+    assert!(out.contains("250-AUTH PLAIN"));
+}
+
+#[test]
+fn byte_at_a_time_input_gives_the_same_result() {
+    let input = b"EHLO c\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<b@example.test>\r\nDATA\r\nline\r\n..\r\n.\r\nQUIT\r\n";
+    let mut s = Session::new(config(), Client::default());
+    let mut stored = Vec::new();
+    for b in input.iter() {
+        s.receive(&[*b]);
+        loop {
+            let step = s.step(&TestPolicy);
+            match step.action {
+                Action::Store(t) => {
+                    stored.push(t);
+                    let _ = s.stored(Ok("X".into()));
+                }
+                _ => break,
+            }
+        }
+    }
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].data, b"line\r\n.\r\n");
+}
