@@ -6,3 +6,5 @@ pub mod spool;
 pub mod maildir;
 pub mod events;
 pub mod smtp;
+pub mod policy;
+pub mod routing;
