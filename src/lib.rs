@@ -8,3 +8,6 @@ pub mod events;
 pub mod smtp;
 pub mod policy;
 pub mod routing;
+pub mod net;
+pub mod deliver;
+pub mod server;

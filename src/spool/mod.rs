@@ -113,6 +113,17 @@ impl Spool {
     /// `envelope`. Returns once the message is on disk and its directory entry is too.
     pub fn store(&self, envelope: &Envelope, parts: &[&[u8]]) -> Result<QueueId, SpoolError> {
         let id = QueueId::generate();
+        self.store_as(&id, envelope, parts)?;
+        Ok(id)
+    }
+
+    /// Like [`Spool::store`], with an id made beforehand (e.g. named in the Received header).
+    pub fn store_as(
+        &self,
+        id: &QueueId,
+        envelope: &Envelope,
+        parts: &[&[u8]],
+    ) -> Result<(), SpoolError> {
         let tmp = self.root.join("tmp").join(id.as_str());
         let json = serde_json::to_vec(envelope).map_err(|e| SpoolError::Damaged {
             path: tmp.clone(),
@@ -139,13 +150,13 @@ impl Spool {
             let _ = fs::remove_file(&tmp);
             return Err(io_err(&tmp)(e));
         }
-        let dest = self.path(Area::Queue, &id);
+        let dest = self.path(Area::Queue, id);
         if let Err(e) = fs::rename(&tmp, &dest) {
             let _ = fs::remove_file(&tmp);
             return Err(io_err(&dest)(e));
         }
         self.queue_sync.sync().map_err(io_err(&dest))?;
-        Ok(id)
+        Ok(())
     }
 
     /// Ids in `area`, oldest first.

@@ -1,0 +1,48 @@
+//! Local delivery of one recipient into its user's maildir.
+
+use std::path::PathBuf;
+
+use super::{Deliverer, RecipientResult};
+use crate::maildir::deliver::{Delivered, Delivery};
+use crate::spool::LockedMessage;
+use crate::users::valid_user_name;
+
+/// The maildir of `user` on the mail volume (`None` for a name unsafe as a directory).
+pub fn maildir_of(d: &Deliverer, user: &str) -> Option<PathBuf> {
+    valid_user_name(user).then(|| d.config.paths.mail.join(user))
+}
+
+/// Deliver recipient number `index` of `msg` to `user`.
+pub fn deliver(
+    d: &Deliverer,
+    msg: &LockedMessage,
+    index: usize,
+    user: &str,
+    address: &str,
+    body: &[u8],
+) -> RecipientResult {
+    let Some(maildir) = maildir_of(d, user) else {
+        return RecipientResult::Fail(format!("5.3.0 user name {user:?} is not usable as a mailbox"));
+    };
+    let sender = &msg.msg.envelope.sender;
+    let clean = |s: &str| -> String { s.chars().filter(|c| !c.is_control()).collect() };
+    let prefix = format!(
+        "Return-Path: <{}>\nDelivered-To: {}\n",
+        clean(sender),
+        clean(address)
+    );
+    let key = format!("{}R{}", msg.msg.id, index);
+    let delivery = Delivery {
+        maildir: &maildir,
+        key: &key,
+        time: msg.msg.id.unix_time(),
+        hostname: &d.config.server.hostname,
+        prefix: prefix.as_bytes(),
+        message: body,
+        recovering: msg.recovering,
+    };
+    match delivery.write() {
+        Ok(Delivered::New(_)) | Ok(Delivered::AlreadyThere) => RecipientResult::Delivered,
+        Err(e) => RecipientResult::Defer(format!("4.3.0 cannot write to maildir {}: {e}", maildir.display())),
+    }
+}

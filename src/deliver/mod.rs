@@ -1,0 +1,230 @@
+//! The queue runner: takes messages from the spool and delivers each recipient along its route.
+//!
+//! Any number of runners may work on one spool at once (cron's `deliver --once`, `deliver --watch`,
+//! the immediate attempt after smtpd accepts a message): each message is taken under its lock, and
+//! local deliveries have stable names, so nothing is delivered twice even after a crash.
+
+mod local;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use crate::config::Config;
+use crate::events::event;
+use crate::routing::{route, NoRoute, Route};
+use crate::spool::dirsync::DirSync;
+use crate::spool::{now, Area, LockedMessage, QueueId, RecipientStatus, Spool, SpoolError};
+use crate::users::UsersCache;
+
+/// What became of one message in one attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Every recipient is done; the message left the queue.
+    Finished,
+    /// Some recipients wait for a later attempt.
+    Deferred,
+    /// Another runner holds it, or it is gone.
+    Skipped,
+    /// Its next attempt is not due yet.
+    NotDue,
+}
+
+/// Counts from one queue run.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct RunStats {
+    pub finished: usize,
+    pub deferred: usize,
+    pub skipped: usize,
+    pub not_due: usize,
+    pub errors: usize,
+}
+
+/// Result of trying one recipient.
+pub enum RecipientResult {
+    Delivered,
+    /// Temporary failure: try again later.
+    Defer(String),
+    /// Permanent failure: bounce.
+    Fail(String),
+}
+
+/// Delivers queued messages.
+pub struct Deliverer {
+    pub config: Arc<Config>,
+    pub spool: Arc<Spool>,
+    pub users: Arc<UsersCache>,
+    syncs: Mutex<HashMap<PathBuf, Arc<DirSync>>>,
+}
+
+impl Deliverer {
+    pub fn new(config: Arc<Config>, spool: Arc<Spool>, users: Arc<UsersCache>) -> Deliverer {
+        Deliverer {
+            config,
+            spool,
+            users,
+            syncs: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The shared directory syncer of `dir`.
+    fn dir_sync(&self, dir: PathBuf) -> Arc<DirSync> {
+        match self.syncs.lock() {
+            Ok(mut map) => map
+                .entry(dir.clone())
+                .or_insert_with(|| Arc::new(DirSync::new(&dir)))
+                .clone(),
+            Err(_) => Arc::new(DirSync::new(&dir)),
+        }
+    }
+
+    /// Try to deliver one message. `force` ignores its next-try time.
+    pub fn attempt(&self, id: &QueueId, force: bool) -> Result<Outcome, SpoolError> {
+        let Some(mut msg) = self.spool.try_lock(Area::Queue, id)? else {
+            return Ok(Outcome::Skipped);
+        };
+        let now = now();
+        if !force && msg.msg.state.next_try > now {
+            return Ok(Outcome::NotDue);
+        }
+        msg.mark_busy()?;
+        let body = msg.read_body()?;
+        let users = self.users.get();
+        let mut touched_maildirs = Vec::new();
+        let sender = msg.msg.envelope.sender.clone();
+        for i in 0..msg.msg.state.recipients.len() {
+            if msg.msg.state.recipients[i].status != RecipientStatus::Pending {
+                continue;
+            }
+            let address = msg.msg.state.recipients[i].address.clone();
+            let result = match route(&self.config, &users, &address) {
+                Ok(Route::Local { user }) => {
+                    let r = local::deliver(self, &msg, i, &user, &address, &body);
+                    if let (RecipientResult::Delivered, Some(dir)) = (&r, local::maildir_of(self, &user)) {
+                        touched_maildirs.push(dir);
+                    }
+                    r
+                }
+                Ok(Route::Remote { .. }) | Err(NoRoute::NotOurs { .. }) => {
+                    RecipientResult::Defer("remote delivery is not available".into())
+                }
+                Err(NoRoute::NoSuchUser) => {
+                    RecipientResult::Fail("5.1.1 no such mailbox here".into())
+                }
+                Err(NoRoute::Malformed) => {
+                    RecipientResult::Fail("5.1.3 bad recipient address".into())
+                }
+            };
+            let r = &mut msg.msg.state.recipients[i];
+            match result {
+                RecipientResult::Delivered => {
+                    r.status = RecipientStatus::Delivered;
+                    r.last_error = None;
+                    event("delivered")
+                        .field("id", id)
+                        .field("from", &sender)
+                        .field("to", &address)
+                        .emit();
+                }
+                RecipientResult::Defer(why) => {
+                    event("deferred")
+                        .field("id", id)
+                        .field("to", &address)
+                        .field("reason", &why)
+                        .emit();
+                    r.last_error = Some(why);
+                }
+                RecipientResult::Fail(why) => {
+                    event("failed")
+                        .field("id", id)
+                        .field("to", &address)
+                        .field("reason", &why)
+                        .emit();
+                    r.status = RecipientStatus::Failed;
+                    r.last_error = Some(why);
+                }
+            }
+        }
+        // Deliveries are durable only once new/ is synced; then the queue entry may go.
+        touched_maildirs.sort();
+        touched_maildirs.dedup();
+        for dir in touched_maildirs {
+            let new = crate::maildir::deliver::new_dir(&dir);
+            if let Err(e) = self.dir_sync(new.clone()).sync() {
+                return Err(SpoolError::Io { path: new, source: e });
+            }
+        }
+        self.finish_attempt(msg, now)
+    }
+
+    fn finish_attempt(&self, mut msg: LockedMessage, now: u64) -> Result<Outcome, SpoolError> {
+        let expired = now.saturating_sub(msg.msg.envelope.received) > self.config.delivery.lifetime.0;
+        if expired {
+            for r in msg.msg.state.recipients.iter_mut() {
+                if r.status == RecipientStatus::Pending {
+                    r.status = RecipientStatus::Failed;
+                    let last = r.last_error.take().unwrap_or_default();
+                    r.last_error = Some(format!("4.4.7 message expired in the queue; last error: {last}"));
+                }
+            }
+        }
+        if msg.msg.is_finished() {
+            let failed = msg
+                .msg
+                .state
+                .recipients
+                .iter()
+                .any(|r| r.status == RecipientStatus::Failed);
+            if failed {
+                event("bounce_needed")
+                    .field("id", &msg.msg.id)
+                    .field("from", &msg.msg.envelope.sender)
+                    .emit();
+            }
+            msg.remove()?;
+            return Ok(Outcome::Finished);
+        }
+        let state = &mut msg.msg.state;
+        state.attempts += 1;
+        let wait = self.config.delivery.retry_after(state.attempts);
+        state.next_try = now + wait.as_secs();
+        state.last_error = state
+            .recipients
+            .iter()
+            .find_map(|r| r.last_error.clone());
+        msg.save_state()?;
+        Ok(Outcome::Deferred)
+    }
+
+    /// One pass over the queue (or over `ids`), `concurrency` messages at a time.
+    pub fn run_once(&self, force: bool, ids: Option<Vec<QueueId>>) -> Result<RunStats, SpoolError> {
+        let ids = match ids {
+            Some(ids) => ids,
+            None => self.spool.list(Area::Queue)?,
+        };
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let stats = Mutex::new(RunStats::default());
+        let workers = self.config.delivery.concurrency.clamp(1, 64).min(ids.len().max(1));
+        std::thread::scope(|scope| {
+            for _ in 0..workers {
+                scope.spawn(|| loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some(id) = ids.get(i) else { break };
+                    let result = self.attempt(id, force);
+                    let Ok(mut s) = stats.lock() else { break };
+                    match result {
+                        Ok(Outcome::Finished) => s.finished += 1,
+                        Ok(Outcome::Deferred) => s.deferred += 1,
+                        Ok(Outcome::Skipped) => s.skipped += 1,
+                        Ok(Outcome::NotDue) => s.not_due += 1,
+                        Err(e) => {
+                            s.errors += 1;
+                            event("delivery_error").field("id", id).field("error", e).emit();
+                        }
+                    }
+                });
+            }
+        });
+        Ok(stats.into_inner().unwrap_or_default())
+    }
+}

@@ -1,0 +1,140 @@
+//! Listeners and connections: standalone (`--listen`), systemd (`LISTEN_FDS`), inetd (stdin).
+//!
+//! Protocol code sees a [`Conn`]: a boxed byte stream (plain TCP, TLS, or stdin/stdout) and the
+//! peer's address. The accept loop caps simultaneous connections and backs off on accept errors.
+
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
+use std::os::fd::{AsFd, FromRawFd, OwnedFd};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
+
+/// A byte stream a protocol session runs on.
+pub trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
+/// One client connection.
+pub struct Conn {
+    pub io: Box<dyn Io>,
+    pub peer: Option<SocketAddr>,
+    pub local: Option<SocketAddr>,
+}
+
+impl Conn {
+    pub fn peer_ip(&self) -> Option<IpAddr> {
+        self.peer.map(|p| p.ip())
+    }
+}
+
+/// Bind a standalone listener.
+pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    TcpListener::bind(addr).await.map_err(|e| {
+        std::io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}"))
+    })
+}
+
+/// Listening sockets passed by systemd (`Accept=no`), if `LISTEN_FDS` names this process.
+pub fn systemd_listeners() -> std::io::Result<Vec<TcpListener>> {
+    let fds = sd_notify::listen_fds().map_err(|e| std::io::Error::other(e.to_string()))?;
+    let mut out = Vec::new();
+    for fd in fds {
+        // SAFETY: systemd passes these descriptors to this process for it to own; each is used
+        // exactly once here.
+        let owned = unsafe { OwnedFd::from_raw_fd(fd) };
+        let std_listener = std::net::TcpListener::from(owned);
+        std_listener.set_nonblocking(true)?;
+        out.push(TcpListener::from_std(std_listener)?);
+    }
+    Ok(out)
+}
+
+/// Whether systemd passed listening sockets to this process.
+pub fn has_systemd_listeners() -> bool {
+    let pid_ok = std::env::var("LISTEN_PID")
+        .ok()
+        .and_then(|p| p.parse::<u32>().ok())
+        .is_some_and(|p| p == std::process::id());
+    pid_ok && std::env::var("LISTEN_FDS").is_ok_and(|n| n.parse::<u32>().is_ok_and(|n| n > 0))
+}
+
+/// The connection on stdin/stdout (inetd, systemd `Accept=yes`). The peer comes from the socket
+/// when stdin is one, else from `TCPREMOTEIP`/`TCPREMOTEPORT` or `REMOTE_HOST`.
+pub fn inetd_conn() -> std::io::Result<Conn> {
+    let stdin = std::io::stdin();
+    let fd = stdin.as_fd().try_clone_to_owned()?;
+    let std_stream = std::net::TcpStream::from(fd);
+    if let Ok(peer) = std_stream.peer_addr() {
+        let local = std_stream.local_addr().ok();
+        std_stream.set_nonblocking(true)?;
+        let stream = TcpStream::from_std(std_stream)?;
+        let _ = stream.set_nodelay(true);
+        return Ok(Conn {
+            io: Box::new(stream),
+            peer: Some(peer),
+            local,
+        });
+    }
+    // Not a socket (a pipe, a terminal): use stdin/stdout as they are.
+    drop(std_stream);
+    let io = tokio::io::join(tokio::io::stdin(), tokio::io::stdout());
+    Ok(Conn {
+        io: Box::new(io),
+        peer: env_peer(),
+        local: None,
+    })
+}
+
+fn env_peer() -> Option<SocketAddr> {
+    let ip: IpAddr = ["TCPREMOTEIP", "REMOTE_HOST", "REMOTE_ADDR"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok().and_then(|s| s.parse().ok()))?;
+    let port = std::env::var("TCPREMOTEPORT")
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0);
+    Some(SocketAddr::new(ip, port))
+}
+
+/// Accept connections forever, running `handle` for each, at most `max` at once.
+pub async fn accept_loop<F, Fut>(listener: TcpListener, max: usize, handle: F)
+where
+    F: Fn(Conn) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let limit = Arc::new(Semaphore::new(max.max(1)));
+    let handle = Arc::new(handle);
+    let mut backoff = Duration::from_millis(5);
+    loop {
+        let Ok(permit) = limit.clone().acquire_owned().await else {
+            return;
+        };
+        match listener.accept().await {
+            Ok((stream, peer)) => {
+                backoff = Duration::from_millis(5);
+                let _ = stream.set_nodelay(true);
+                let local = stream.local_addr().ok();
+                let handle = handle.clone();
+                tokio::spawn(async move {
+                    handle(Conn {
+                        io: Box::new(stream),
+                        peer: Some(peer),
+                        local,
+                    })
+                    .await;
+                    drop(permit);
+                });
+            }
+            Err(e) => {
+                crate::events::event("accept_error")
+                    .field("error", e)
+                    .emit();
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(1));
+            }
+        }
+    }
+}

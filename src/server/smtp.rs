@@ -1,0 +1,186 @@
+//! The SMTP socket loop around [`crate::smtp::Session`]: read, step, write, store.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use super::Shared;
+use crate::config::{Listener, Protocol};
+use crate::events::event;
+use crate::net::Conn;
+use crate::policy::{trusted_client, SmtpPolicy};
+use crate::smtp::received::Trace;
+use crate::smtp::{Action, Client, Session, SessionConfig, Transaction};
+use crate::spool::{self, Envelope, Origin, QueueId, Recipient};
+
+/// Session settings for `listener`.
+pub fn session_config(shared: &Shared, listener: &Listener) -> SessionConfig {
+    let c = &shared.config;
+    SessionConfig {
+        hostname: c.server.hostname.clone(),
+        max_size: c.limits.message_size.0,
+        max_recipients: c.limits.recipients,
+        line_limit: c.limits.line_length,
+        max_errors: c.limits.errors,
+        starttls: false,
+        submission: listener.protocol == Protocol::Submission,
+        auth_mechanisms: Vec::new(),
+    }
+}
+
+/// Serve one SMTP connection.
+pub async fn handle(shared: Arc<Shared>, listener: Arc<Listener>, conn: Conn) {
+    let peer = conn.peer;
+    let ip = conn.peer_ip();
+    let client = Client {
+        ip,
+        trusted: trusted_client(&shared.config, Some(&listener), ip),
+        ..Client::default()
+    };
+    event("client_connect")
+        .field("listener", &listener.name)
+        .opt("peer", peer)
+        .field("trusted", client.trusted)
+        .emit();
+    let mut session = Session::new(session_config(&shared, &listener), client);
+    let result = run(&shared, &mut session, conn).await;
+    let mut e = event("client_disconnect")
+        .field("listener", &listener.name)
+        .opt("peer", peer);
+    if let Err(why) = result {
+        e = e.field("reason", why);
+    }
+    e.emit();
+}
+
+async fn run(shared: &Shared, session: &mut Session, conn: Conn) -> Result<(), String> {
+    let mut io = conn.io;
+    let idle = shared.config.limits.idle_timeout.duration();
+    io.write_all(&session.greeting()).await.map_err(|e| e.to_string())?;
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let users = shared.users.get();
+        let policy = SmtpPolicy {
+            config: &shared.config,
+            users: &users,
+        };
+        let step = session.step(&policy);
+        if !step.output.is_empty() {
+            io.write_all(&step.output).await.map_err(|e| e.to_string())?;
+        }
+        match step.action {
+            Action::NeedInput => {
+                io.flush().await.map_err(|e| e.to_string())?;
+                match tokio::time::timeout(idle, io.read(&mut buf)).await {
+                    Err(_) => {
+                        let _ = io.write_all(&session.timeout_reply()).await;
+                        return Err("idle timeout".into());
+                    }
+                    Ok(Ok(0)) => {
+                        return if session.in_data() {
+                            Err("connection lost during DATA; nothing stored".into())
+                        } else {
+                            Err("connection closed by client".into())
+                        };
+                    }
+                    Ok(Ok(n)) => session.receive(&buf[..n]),
+                    Ok(Err(e)) => return Err(e.to_string()),
+                }
+            }
+            Action::Store(txn) => {
+                let result = store(shared, session.client(), txn).await;
+                let reply = session.stored(result);
+                io.write_all(&reply).await.map_err(|e| e.to_string())?;
+            }
+            Action::StartTls | Action::Auth(..) => {
+                // Not offered on this listener (the session refuses them); nothing to do.
+                let _ = session.stored(Err("unsupported".into()));
+            }
+            Action::Close => {
+                let _ = io.flush().await;
+                let _ = io.shutdown().await;
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// Put a received message into the spool; the Ok value is its queue id.
+async fn store(shared: &Shared, client: &Client, txn: Transaction) -> Result<String, String> {
+    let id = QueueId::generate();
+    let received = spool::now();
+    let trace = Trace {
+        helo: client.helo.as_deref(),
+        ip: client.ip,
+        hostname: &shared.config.server.hostname,
+        esmtp: client.esmtp,
+        tls: client.tls,
+        authenticated: client.auth_user.is_some(),
+        id: id.as_str(),
+        single_recipient: match txn.recipients.as_slice() {
+            [(only, _)] => Some(only.as_str()),
+            _ => None,
+        },
+        time: received,
+    };
+    let header = trace.header();
+    let size = (header.len() + txn.data.len()) as u64;
+    let envelope = Envelope {
+        sender: txn.sender.clone(),
+        recipients: txn
+            .recipients
+            .iter()
+            .map(|(addr, p)| Recipient {
+                orcpt: p.orcpt.clone(),
+                notify: p.notify.clone(),
+                ..Recipient::new(addr.clone())
+            })
+            .collect(),
+        received,
+        origin: Origin::Smtp,
+        client: client.ip.map(|ip| ip.to_string()),
+        helo: client.helo.clone(),
+        trusted: client.trusted,
+        auth_user: client.auth_user.clone(),
+        size,
+        smtputf8: txn.params.smtputf8,
+        dsn_ret: txn.params.ret.clone(),
+        dsn_envid: txn.params.envid.clone(),
+    };
+    let spool_ref = shared.spool.clone();
+    let stored = tokio::task::spawn_blocking(move || {
+        spool_ref.store_as(&id, &envelope, &[header.as_bytes(), &txn.data])
+            .map(|()| (id, envelope))
+    })
+    .await;
+    match stored {
+        Ok(Ok((id, envelope))) => {
+            event("message_received")
+                .field("id", &id)
+                .field("from", &envelope.sender)
+                .field(
+                    "to",
+                    envelope
+                        .recipients
+                        .iter()
+                        .map(|r| r.address.as_str())
+                        .collect::<Vec<_>>()
+                        .join(","),
+                )
+                .field("size", envelope.size)
+                .opt("client", envelope.client.as_deref())
+                .emit();
+            shared.immediate.submit(id.clone());
+            Ok(id.to_string())
+        }
+        Ok(Err(e)) => {
+            event("store_failed").field("error", &e).emit();
+            Err("spool write failed".into())
+        }
+        Err(e) => Err(format!("internal error: {e}")),
+    }
+}
+
+/// How long to wait for in-flight deliveries before an inetd-mode process exits.
+pub const DRAIN_LIMIT: Duration = Duration::from_secs(30);
