@@ -9,6 +9,21 @@
 //! Alongside the exchanges live the pieces every server needs around them: POP3 APOP
 //! ([`apop_digest_matches`], [`apop_banner`]), per-method availability ([`Availability`],
 //! [`MethodPolicy`], [`Pop3Methods`]) and the failed-login policy ([`AuthFailures`]).
+//!
+//! # Driving an exchange
+//!
+//! 1. Look the mechanism up with [`Mechanism::from_name`]; refuse it if unknown or if
+//!    [`MethodPolicy::check`] says no (SMTP `504 5.5.4` / `538 5.7.11`, POP3 `-ERR`,
+//!    IMAP `NO`).
+//! 2. [`Exchange::start`] with the initial response, if any.
+//! 3. While the step is [`Step::Challenge`], send it (`334 <text>` / `+ <text>`) and pass the
+//!    next client line to [`Exchange::step`].
+//! 4. On [`Step::Success`] reply `235 2.7.0` / `+OK` / `OK`. On [`Step::Failure`]: if
+//!    [`SaslError::is_credentials_failure`], log the client address, record it in
+//!    [`AuthFailures`], wait the delay, reply `535 5.7.8` / `-ERR [AUTH]` /
+//!    `NO [AUTHENTICATIONFAILED]`, and close if told to; otherwise reply `501` (`5.0.0` for
+//!    [`SaslError::Cancelled`], `5.5.2` for malformed data; `500 5.5.6` for
+//!    [`SaslError::LineTooLong`]) / `-ERR` / `BAD` and carry on with the session.
 
 mod apop;
 mod cram_md5;
@@ -27,7 +42,9 @@ use std::fmt;
 
 pub use apop::{apop_banner, apop_digest_matches};
 pub use failures::{AuthFailures, FailureVerdict};
-pub use policy::{mechanism_offered, Availability, MethodPolicy, Pop3Methods};
+pub use policy::{
+    check_availability, mechanism_offered, Availability, MethodPolicy, MethodRefusal, Pop3Methods,
+};
 pub use scram::{ScramSecret, SCRAM_ITERATIONS};
 
 /// The longest client line (base64 text, without CRLF) any exchange accepts, in bytes.

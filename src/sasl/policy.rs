@@ -24,6 +24,27 @@ pub fn mechanism_offered(avail: Availability, tls_active: bool) -> bool {
     }
 }
 
+/// Why a method may not be used on this connection (SMTP tells them apart: 504 5.5.4 versus
+/// 538 5.7.11).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum MethodRefusal {
+    /// The method is set to `deny`.
+    #[error("authentication method not available")]
+    Denied,
+    /// The method is set to `tls` and the connection is not encrypted.
+    #[error("encryption required for this authentication method")]
+    NeedsTls,
+}
+
+/// Checks availability `avail` on this connection, saying why not when it is refused.
+pub fn check_availability(avail: Availability, tls_active: bool) -> Result<(), MethodRefusal> {
+    match avail {
+        Availability::Deny => Err(MethodRefusal::Denied),
+        Availability::Tls if !tls_active => Err(MethodRefusal::NeedsTls),
+        Availability::Allow | Availability::Tls => Ok(()),
+    }
+}
+
 /// Availability of each SASL mechanism for one protocol, as a config table
 /// (`plain = "tls"`, `cram_md5 = "allow"` …). Plaintext mechanisms default to `tls`.
 #[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq)]
@@ -64,6 +85,11 @@ impl MethodPolicy {
     /// Whether `mech` may be used on this connection (advertised, and accepted if tried).
     pub fn allows(&self, mech: Mechanism, tls_active: bool) -> bool {
         mechanism_offered(self.availability(mech), tls_active)
+    }
+
+    /// Like [`MethodPolicy::allows`], saying why a refused mechanism is refused.
+    pub fn check(&self, mech: Mechanism, tls_active: bool) -> Result<(), MethodRefusal> {
+        check_availability(self.availability(mech), tls_active)
     }
 
     /// The mechanisms to advertise on this connection, strongest first. Empty means the server
@@ -121,7 +147,20 @@ mod tests {
         ];
         for (avail, tls, want) in cases {
             assert_eq!(mechanism_offered(avail, tls), want, "{avail:?} tls={tls}");
+            assert_eq!(
+                check_availability(avail, tls).is_ok(),
+                want,
+                "{avail:?} tls={tls}"
+            );
         }
+        let policy = MethodPolicy {
+            cram_md5: Deny,
+            ..MethodPolicy::default()
+        };
+        assert_eq!(policy.check(Plain, false), Err(MethodRefusal::NeedsTls));
+        assert_eq!(policy.check(Plain, true), Ok(()));
+        assert_eq!(policy.check(CramMd5, true), Err(MethodRefusal::Denied));
+        assert_eq!(policy.check(ScramSha256, false), Ok(()));
     }
 
     #[test]
