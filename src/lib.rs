@@ -1,13 +1,17 @@
 //! postern: a complete mail server for a small organisation, as a Unix toolkit.
+
+pub mod cert;
 pub mod cli;
 pub mod config;
-pub mod users;
-pub mod spool;
-pub mod maildir;
+pub mod deliver;
 pub mod events;
-pub mod smtp;
+pub mod maildir;
+pub mod net;
 pub mod policy;
 pub mod routing;
-pub mod net;
-pub mod deliver;
+pub mod sasl;
 pub mod server;
+pub mod smtp;
+pub mod spool;
+pub mod tls;
+pub mod users;

@@ -1,0 +1,220 @@
+//! Per-method availability (SPEC §4): `deny`, `allow`, or `tls` (only on an encrypted connection).
+
+use super::Mechanism;
+use serde::{Deserialize, Serialize};
+
+/// When an authentication method may be used.
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Availability {
+    /// Never offered, always refused.
+    Deny,
+    /// Offered on every connection.
+    Allow,
+    /// Offered only once the connection is encrypted (STARTTLS done, or implicit TLS).
+    Tls,
+}
+
+/// Whether a method with availability `avail` is offered (and accepted) on this connection.
+pub fn mechanism_offered(avail: Availability, tls_active: bool) -> bool {
+    match avail {
+        Availability::Deny => false,
+        Availability::Allow => true,
+        Availability::Tls => tls_active,
+    }
+}
+
+/// Why a method may not be used on this connection (SMTP tells them apart: 504 5.5.4 versus
+/// 538 5.7.11).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum MethodRefusal {
+    /// The method is set to `deny`.
+    #[error("authentication method not available")]
+    Denied,
+    /// The method is set to `tls` and the connection is not encrypted.
+    #[error("encryption required for this authentication method")]
+    NeedsTls,
+}
+
+/// Checks availability `avail` on this connection, saying why not when it is refused.
+pub fn check_availability(avail: Availability, tls_active: bool) -> Result<(), MethodRefusal> {
+    match avail {
+        Availability::Deny => Err(MethodRefusal::Denied),
+        Availability::Tls if !tls_active => Err(MethodRefusal::NeedsTls),
+        Availability::Allow | Availability::Tls => Ok(()),
+    }
+}
+
+/// Availability of each SASL mechanism for one protocol, as a config table
+/// (`plain = "tls"`, `cram_md5 = "allow"` …). Plaintext mechanisms default to `tls`.
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct MethodPolicy {
+    /// PLAIN (default `tls`).
+    pub plain: Availability,
+    /// LOGIN (default `tls`).
+    pub login: Availability,
+    /// CRAM-MD5 (default `allow`; works only for users with a shared secret).
+    pub cram_md5: Availability,
+    /// SCRAM-SHA-256 (default `allow`).
+    pub scram_sha256: Availability,
+}
+
+impl Default for MethodPolicy {
+    fn default() -> Self {
+        MethodPolicy {
+            plain: Availability::Tls,
+            login: Availability::Tls,
+            cram_md5: Availability::Allow,
+            scram_sha256: Availability::Allow,
+        }
+    }
+}
+
+impl MethodPolicy {
+    /// The configured availability of `mech`.
+    pub fn availability(&self, mech: Mechanism) -> Availability {
+        match mech {
+            Mechanism::Plain => self.plain,
+            Mechanism::Login => self.login,
+            Mechanism::CramMd5 => self.cram_md5,
+            Mechanism::ScramSha256 => self.scram_sha256,
+        }
+    }
+
+    /// Whether `mech` may be used on this connection (advertised, and accepted if tried).
+    pub fn allows(&self, mech: Mechanism, tls_active: bool) -> bool {
+        mechanism_offered(self.availability(mech), tls_active)
+    }
+
+    /// Like [`MethodPolicy::allows`], saying why a refused mechanism is refused.
+    pub fn check(&self, mech: Mechanism, tls_active: bool) -> Result<(), MethodRefusal> {
+        check_availability(self.availability(mech), tls_active)
+    }
+
+    /// The mechanisms to advertise on this connection, strongest first. Empty means the server
+    /// advertises no AUTH at all.
+    pub fn offered(&self, tls_active: bool) -> Vec<Mechanism> {
+        Mechanism::ALL
+            .into_iter()
+            .filter(|mech| self.allows(*mech, tls_active))
+            .collect()
+    }
+
+    /// The advertised list as one space-separated string (`SCRAM-SHA-256 CRAM-MD5 …`).
+    pub fn offered_names(&self, tls_active: bool) -> String {
+        let names: Vec<&str> = self.offered(tls_active).iter().map(|m| m.name()).collect();
+        names.join(" ")
+    }
+}
+
+/// Availability of POP3's own login commands (next to its SASL [`MethodPolicy`]).
+/// `user_pass` is a plaintext method and defaults to `tls`; IMAP's LOGIN command is the same
+/// kind of method and may use the same field shape.
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Pop3Methods {
+    /// USER/PASS (default `tls`).
+    pub user_pass: Availability,
+    /// APOP (default `allow`; works only for users with a shared secret).
+    pub apop: Availability,
+}
+
+impl Default for Pop3Methods {
+    fn default() -> Self {
+        Pop3Methods {
+            user_pass: Availability::Tls,
+            apop: Availability::Allow,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use Availability::{Allow, Deny, Tls};
+    use Mechanism::{CramMd5, Login, Plain, ScramSha256};
+
+    #[test]
+    fn availability_table() {
+        let cases = [
+            (Deny, false, false),
+            (Deny, true, false),
+            (Allow, false, true),
+            (Allow, true, true),
+            (Tls, false, false),
+            (Tls, true, true),
+        ];
+        for (avail, tls, want) in cases {
+            assert_eq!(mechanism_offered(avail, tls), want, "{avail:?} tls={tls}");
+            assert_eq!(
+                check_availability(avail, tls).is_ok(),
+                want,
+                "{avail:?} tls={tls}"
+            );
+        }
+        let policy = MethodPolicy {
+            cram_md5: Deny,
+            ..MethodPolicy::default()
+        };
+        assert_eq!(policy.check(Plain, false), Err(MethodRefusal::NeedsTls));
+        assert_eq!(policy.check(Plain, true), Ok(()));
+        assert_eq!(policy.check(CramMd5, true), Err(MethodRefusal::Denied));
+        assert_eq!(policy.check(ScramSha256, false), Ok(()));
+    }
+
+    #[test]
+    fn defaults_hide_plaintext_without_tls() {
+        let policy = MethodPolicy::default();
+        assert_eq!(policy.offered(false), vec![ScramSha256, CramMd5]);
+        assert_eq!(
+            policy.offered(true),
+            vec![ScramSha256, CramMd5, Plain, Login]
+        );
+        assert_eq!(
+            policy.offered_names(true),
+            "SCRAM-SHA-256 CRAM-MD5 PLAIN LOGIN"
+        );
+        assert!(!policy.allows(Plain, false));
+        assert!(policy.allows(Plain, true));
+        let pop3 = Pop3Methods::default();
+        assert_eq!((pop3.user_pass, pop3.apop), (Tls, Allow));
+    }
+
+    #[derive(Deserialize, Serialize, Debug, PartialEq)]
+    struct Wrapper {
+        auth: MethodPolicy,
+        pop3: Pop3Methods,
+    }
+
+    #[test]
+    fn serde_from_json_config() {
+        let cases: &[(&str, Option<MethodPolicy>)] = &[
+            (r#"{"auth":{},"pop3":{}}"#, Some(MethodPolicy::default())),
+            (
+                r#"{"auth":{"plain":"allow","cram_md5":"deny"},"pop3":{}}"#,
+                Some(MethodPolicy {
+                    plain: Allow,
+                    cram_md5: Deny,
+                    ..MethodPolicy::default()
+                }),
+            ),
+            (r#"{"auth":{"plain":"sometimes"},"pop3":{}}"#, None),
+            (r#"{"auth":{"plain":"TLS"},"pop3":{}}"#, None),
+            (r#"{"auth":{"ntlm":"allow"},"pop3":{}}"#, None),
+        ];
+        for (text, want) in cases {
+            let got = serde_json::from_str::<Wrapper>(text).ok().map(|w| w.auth);
+            assert_eq!(got, *want, "{text}");
+        }
+        let pop3: Wrapper =
+            serde_json::from_str(r#"{"auth":{},"pop3":{"user_pass":"allow","apop":"deny"}}"#)
+                .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((pop3.pop3.user_pass, pop3.pop3.apop), (Allow, Deny));
+        let text = serde_json::to_string(&MethodPolicy::default()).unwrap_or_default();
+        assert_eq!(
+            text,
+            r#"{"plain":"tls","login":"tls","cram_md5":"allow","scram_sha256":"allow"}"#
+        );
+    }
+}
