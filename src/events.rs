@@ -110,7 +110,10 @@ mod tests {
             .field("helo", "a \"b\"\r\n")
             .opt("user", None::<&str>);
         let line = e.render(false);
-        assert!(line.contains(" event=client_connect peer=127.0.0.1:4000 helo=\"a \\\"b\\\"\\r\\n\""), "{line}");
+        assert!(
+            line.contains(" event=client_connect peer=127.0.0.1:4000 helo=\"a \\\"b\\\"\\r\\n\""),
+            "{line}"
+        );
         let json: serde_json::Value = serde_json::from_str(&e.render(true)).expect("json");
         assert_eq!(json["event"], "client_connect");
         assert_eq!(json["helo"], "a \"b\"\r\n");

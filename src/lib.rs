@@ -10,6 +10,7 @@ pub mod net;
 pub mod policy;
 pub mod routing;
 pub mod sasl;
+pub mod sendmail;
 pub mod server;
 pub mod smtp;
 pub mod spool;

@@ -22,6 +22,8 @@ pub struct Conn {
     pub io: Box<dyn Io>,
     pub peer: Option<SocketAddr>,
     pub local: Option<SocketAddr>,
+    /// TLS is active (implicit TLS done, or STARTTLS completed).
+    pub tls: bool,
 }
 
 impl Conn {
@@ -32,9 +34,9 @@ impl Conn {
 
 /// Bind a standalone listener.
 pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
-    TcpListener::bind(addr).await.map_err(|e| {
-        std::io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}"))
-    })
+    TcpListener::bind(addr)
+        .await
+        .map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))
 }
 
 /// Listening sockets passed by systemd (`Accept=no`), if `LISTEN_FDS` names this process.
@@ -76,6 +78,7 @@ pub fn inetd_conn() -> std::io::Result<Conn> {
             io: Box::new(stream),
             peer: Some(peer),
             local,
+            tls: false,
         });
     }
     // Not a socket (a pipe, a terminal): use stdin/stdout as they are.
@@ -85,6 +88,7 @@ pub fn inetd_conn() -> std::io::Result<Conn> {
         io: Box::new(io),
         peer: env_peer(),
         local: None,
+        tls: false,
     })
 }
 
@@ -123,6 +127,7 @@ where
                         io: Box::new(stream),
                         peer: Some(peer),
                         local,
+                        tls: false,
                     })
                     .await;
                     drop(permit);

@@ -38,7 +38,9 @@ impl Policy for SmtpPolicy<'_> {
                 "5.7.1",
                 format!("<{rcpt}>: Relay access denied"),
             )),
-            Err(NoRoute::Malformed) => Err(Reply::new(501, "5.1.3", "Bad recipient address syntax")),
+            Err(NoRoute::Malformed) => {
+                Err(Reply::new(501, "5.1.3", "Bad recipient address syntax"))
+            }
         }
     }
 }
@@ -79,7 +81,10 @@ mod tests {
             (&trusted, "x@elsewhere.test", None),
             (&trusted, "nobody@example.test", Some(550)),
         ] {
-            let got = p.check_recipient(client, "a@b.test", rcpt).err().map(|r| r.code);
+            let got = p
+                .check_recipient(client, "a@b.test", rcpt)
+                .err()
+                .map(|r| r.code);
             assert_eq!(got, code, "{rcpt} trusted={}", client.trusted);
         }
     }

@@ -29,6 +29,9 @@ pub struct User {
     /// Shared secret for CRAM-MD5 and APOP, stored only when the admin opts in for this user.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shared_secret: Option<String>,
+    /// SCRAM-SHA-256 verifier, derived whenever the password is set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scram_sha256: Option<crate::sasl::ScramSecret>,
     /// Mailbox quota in bytes, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quota: Option<u64>,
@@ -164,6 +167,24 @@ impl Users {
     }
 }
 
+impl crate::sasl::Credentials for Users {
+    fn verify_password(&self, user: &str, password: &str) -> bool {
+        Users::verify_password(self, user, password)
+    }
+
+    fn shared_secret(&self, user: &str) -> Option<String> {
+        self.get(user).and_then(|u| u.shared_secret.clone())
+    }
+
+    fn scram_sha256(&self, user: &str) -> Option<crate::sasl::ScramSecret> {
+        self.get(user).and_then(|u| u.scram_sha256.clone())
+    }
+
+    fn verify_pop3_password(&self, user: &str, password: &str) -> bool {
+        Users::verify_pop3_password(self, user, password)
+    }
+}
+
 /// A valid argon2id hash of a random string, so unknown users take as long as known ones.
 const DUMMY_HASH: &str =
     "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$0KqGbHsBo4JbW6mRBNmXbp3rJbC8uB9PX4rpvqyL8K0";
@@ -234,8 +255,8 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Add a user with a password.
-pub fn add(path: &Path, name: &str, password: &str) -> Result<(), UsersError> {
+/// Add a user with a password; `shared_secret` also stores it for CRAM-MD5 and APOP.
+pub fn add(path: &Path, name: &str, password: &str, shared_secret: bool) -> Result<(), UsersError> {
     if !valid_user_name(name) {
         return Err(UsersError::BadName(name.to_string()));
     }
@@ -249,22 +270,45 @@ pub fn add(path: &Path, name: &str, password: &str) -> Result<(), UsersError> {
             password: hash,
             mail: true,
             pop3_password: None,
-            shared_secret: None,
+            shared_secret: shared_secret.then(|| password.to_string()),
+            scram_sha256: Some(crate::sasl::ScramSecret::derive(password)),
             quota: None,
         });
         Ok(())
     })
 }
 
+/// Which password `set_password` changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PasswordKind {
+    /// The login password (and its SCRAM verifier; the shared secret if asked).
+    Login { shared_secret: bool },
+    /// The POP3 override password.
+    Pop3Override,
+}
+
 /// Change an existing user's password.
-pub fn set_password(path: &Path, name: &str, password: &str) -> Result<(), UsersError> {
+pub fn set_password(
+    path: &Path,
+    name: &str,
+    password: &str,
+    kind: PasswordKind,
+) -> Result<(), UsersError> {
     let hash = hash_password(password)?;
     modify(path, |users| {
         let u = users
             .iter_mut()
             .find(|u| u.name == name)
             .ok_or_else(|| UsersError::NoSuchUser(name.to_string()))?;
-        u.password = hash;
+        match kind {
+            PasswordKind::Login { shared_secret } => {
+                u.password = hash;
+                u.scram_sha256 = Some(crate::sasl::ScramSecret::derive(password));
+                // A stale shared secret must not outlive a password change.
+                u.shared_secret = shared_secret.then(|| password.to_string());
+            }
+            PasswordKind::Pop3Override => u.pop3_password = Some(hash),
+        }
         Ok(())
     })
 }
@@ -289,9 +333,9 @@ mod tests {
     fn add_verify_passwd_delete() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("users.toml");
-        add(&path, "alice", "s3cret").expect("add");
+        add(&path, "alice", "s3cret", false).expect("add");
         assert!(matches!(
-            add(&path, "alice", "x"),
+            add(&path, "alice", "x", false),
             Err(UsersError::Exists(_))
         ));
         let mode = fs::metadata(&path).expect("meta").permissions().mode() & 0o777;
@@ -304,10 +348,28 @@ mod tests {
         assert!(!users.verify_password("alice", "wrong"));
         assert!(!users.verify_password("bob", "s3cret"));
         assert!(users.find_mailbox("ALICE").is_some());
-        set_password(&path, "alice", "new").expect("passwd");
+        set_password(
+            &path,
+            "alice",
+            "new",
+            PasswordKind::Login {
+                shared_secret: false,
+            },
+        )
+        .expect("passwd");
         let users = Users::load(&path).expect("load");
         assert!(users.verify_password("alice", "new"));
         assert!(!users.verify_password("alice", "s3cret"));
+        assert!(users.verify_pop3_password("alice", "new"));
+        set_password(&path, "alice", "pop", PasswordKind::Pop3Override).expect("pop3");
+        let users = Users::load(&path).expect("load");
+        assert!(users.verify_pop3_password("alice", "pop"));
+        assert!(!users.verify_pop3_password("alice", "new"));
+        assert!(users.verify_password("alice", "new"));
+        assert!(users
+            .get("alice")
+            .and_then(|u| u.scram_sha256.as_ref())
+            .is_some());
         delete(&path, "alice").expect("del");
         assert!(matches!(
             delete(&path, "alice"),

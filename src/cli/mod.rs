@@ -1,3 +1,195 @@
-pub fn main() -> std::process::ExitCode {
-    std::process::ExitCode::SUCCESS
+//! The command line: argv[0] dispatch, subcommands, exit codes (sysexits.h), one-line errors.
+
+pub mod args;
+mod daemon;
+mod deliver;
+mod demo;
+pub mod docs;
+mod misc;
+mod user;
+
+use std::ffi::OsString;
+use std::path::Path;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+pub use args::Cli;
+use args::Command;
+
+/// sysexits.h codes used by postern.
+pub mod exit {
+    pub const USAGE: u8 = 64;
+    pub const DATAERR: u8 = 65;
+    pub const NOINPUT: u8 = 66;
+    pub const NOUSER: u8 = 67;
+    pub const UNAVAILABLE: u8 = 69;
+    pub const SOFTWARE: u8 = 70;
+    pub const OSERR: u8 = 71;
+    pub const CANTCREAT: u8 = 73;
+    pub const IOERR: u8 = 74;
+    pub const TEMPFAIL: u8 = 75;
+    pub const CONFIG: u8 = 78;
+}
+
+/// An error with the exit code it should give.
+#[derive(Debug)]
+pub struct Failure {
+    pub code: u8,
+    pub error: anyhow::Error,
+}
+
+impl Failure {
+    pub fn new(code: u8, error: impl Into<anyhow::Error>) -> Failure {
+        Failure {
+            code,
+            error: error.into(),
+        }
+    }
+}
+
+impl<E: Into<anyhow::Error>> From<E> for Failure {
+    fn from(e: E) -> Self {
+        let error: anyhow::Error = e.into();
+        let code = if error.downcast_ref::<crate::config::ConfigError>().is_some() {
+            exit::CONFIG
+        } else if error.downcast_ref::<std::io::Error>().is_some() {
+            exit::IOERR
+        } else {
+            exit::SOFTWARE
+        };
+        Failure { code, error }
+    }
+}
+
+pub type CliResult = Result<(), Failure>;
+
+/// Rewrite argv for multi-call names: `postern-smtpd …` → `postern smtpd …`,
+/// `sendmail …` → `postern sendmail …`.
+pub fn dispatch_argv(mut argv: Vec<OsString>) -> Vec<OsString> {
+    let name = argv
+        .first()
+        .and_then(|a| Path::new(a).file_name())
+        .and_then(|n| n.to_str())
+        .unwrap_or("postern")
+        .to_string();
+    let sub = match name.as_str() {
+        "sendmail" => Some("sendmail".to_string()),
+        n => n.strip_prefix("postern-").map(str::to_string),
+    };
+    if let Some(sub) = sub {
+        argv[0] = OsString::from("postern");
+        argv.insert(1, OsString::from(sub));
+        if name == "sendmail" {
+            argv = normalise_sendmail_flags(argv);
+        }
+    }
+    argv
+}
+
+/// Sendmail's historical flags (`-oi`, `-odq`, `-bm`) that clap cannot take as they are.
+fn normalise_sendmail_flags(argv: Vec<OsString>) -> Vec<OsString> {
+    argv.into_iter()
+        .filter_map(|a| match a.to_str() {
+            Some("-bm") | Some("-U") => None,
+            Some(s) if s.starts_with("-o") && s.len() > 2 => {
+                Some(OsString::from(format!("-o={}", &s[2..])))
+            }
+            _ => Some(a),
+        })
+        .collect()
+}
+
+/// Entry point of the binary.
+pub fn main() -> ExitCode {
+    let argv = dispatch_argv(std::env::args_os().collect());
+    let cli = match Cli::try_parse_from(argv) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { exit::USAGE } else { 0 });
+        }
+    };
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            let msg = format!("{:#}", f.error);
+            if is_broken_pipe(&f.error) {
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("postern: {msg}");
+            ExitCode::from(f.code)
+        }
+    }
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+fn run(cli: Cli) -> CliResult {
+    let config_flag = cli.config.as_deref();
+    match cli.command {
+        Command::Serve(a) => daemon::serve(config_flag, a),
+        Command::Smtpd(a) => daemon::daemon(config_flag, crate::config::Protocol::Smtp, a),
+        Command::Popd(a) => daemon::daemon(config_flag, crate::config::Protocol::Pop3, a),
+        Command::Imapd(a) => daemon::daemon(config_flag, crate::config::Protocol::Imap, a),
+        Command::Deliver(a) => deliver::deliver(config_flag, a),
+        Command::Collect(_) => Err(Failure::new(
+            exit::UNAVAILABLE,
+            anyhow::anyhow!("collect is not available in this build yet"),
+        )),
+        Command::Queue(q) => deliver::queue(config_flag, q),
+        Command::Mbox(m) => misc::mbox(config_flag, m),
+        Command::User(u) => user::user(config_flag, u),
+        Command::Cert(c) => misc::cert(config_flag, c),
+        Command::Config(c) => misc::config(config_flag, c),
+        Command::Sendmail(s) => deliver::sendmail(config_flag, s),
+    }
+}
+
+/// Load the configuration named by the flag / environment / default.
+pub fn load_config(flag: Option<&Path>) -> Result<crate::config::Config, Failure> {
+    let path = crate::config::resolve_path(flag);
+    crate::config::load(&path).map_err(|e| {
+        let code = match &e {
+            crate::config::ConfigError::Read { .. } => exit::NOINPUT,
+            crate::config::ConfigError::Invalid { .. } => exit::CONFIG,
+        };
+        Failure::new(code, e)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn argv(v: &[&str]) -> Vec<OsString> {
+        v.iter().map(OsString::from).collect()
+    }
+
+    #[test]
+    fn multi_call_names() {
+        assert_eq!(
+            dispatch_argv(argv(&["/usr/sbin/postern-smtpd", "--inetd"])),
+            argv(&["postern", "smtpd", "--inetd"])
+        );
+        assert_eq!(
+            dispatch_argv(argv(&["/usr/sbin/sendmail", "-oi", "-t"])),
+            argv(&["postern", "sendmail", "-o=i", "-t"])
+        );
+        assert_eq!(
+            dispatch_argv(argv(&["postern", "queue", "ls"])),
+            argv(&["postern", "queue", "ls"])
+        );
+    }
+
+    #[test]
+    fn the_definition_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
 }

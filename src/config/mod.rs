@@ -5,7 +5,7 @@
 //! reported with the file and line it comes from ([`ConfigError`]).
 
 mod locate;
-mod units;
+pub mod units;
 mod validate;
 
 use std::net::SocketAddr;

@@ -22,7 +22,9 @@ pub fn deliver(
     body: &[u8],
 ) -> RecipientResult {
     let Some(maildir) = maildir_of(d, user) else {
-        return RecipientResult::Fail(format!("5.3.0 user name {user:?} is not usable as a mailbox"));
+        return RecipientResult::Fail(format!(
+            "5.3.0 user name {user:?} is not usable as a mailbox"
+        ));
     };
     let sender = &msg.msg.envelope.sender;
     let clean = |s: &str| -> String { s.chars().filter(|c| !c.is_control()).collect() };
@@ -43,6 +45,9 @@ pub fn deliver(
     };
     match delivery.write() {
         Ok(Delivered::New(_)) | Ok(Delivered::AlreadyThere) => RecipientResult::Delivered,
-        Err(e) => RecipientResult::Defer(format!("4.3.0 cannot write to maildir {}: {e}", maildir.display())),
+        Err(e) => RecipientResult::Defer(format!(
+            "4.3.0 cannot write to maildir {}: {e}",
+            maildir.display()
+        )),
     }
 }

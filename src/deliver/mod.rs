@@ -100,7 +100,9 @@ impl Deliverer {
             let result = match route(&self.config, &users, &address) {
                 Ok(Route::Local { user }) => {
                     let r = local::deliver(self, &msg, i, &user, &address, &body);
-                    if let (RecipientResult::Delivered, Some(dir)) = (&r, local::maildir_of(self, &user)) {
+                    if let (RecipientResult::Delivered, Some(dir)) =
+                        (&r, local::maildir_of(self, &user))
+                    {
                         touched_maildirs.push(dir);
                     }
                     r
@@ -151,20 +153,26 @@ impl Deliverer {
         for dir in touched_maildirs {
             let new = crate::maildir::deliver::new_dir(&dir);
             if let Err(e) = self.dir_sync(new.clone()).sync() {
-                return Err(SpoolError::Io { path: new, source: e });
+                return Err(SpoolError::Io {
+                    path: new,
+                    source: e,
+                });
             }
         }
         self.finish_attempt(msg, now)
     }
 
     fn finish_attempt(&self, mut msg: LockedMessage, now: u64) -> Result<Outcome, SpoolError> {
-        let expired = now.saturating_sub(msg.msg.envelope.received) > self.config.delivery.lifetime.0;
+        let expired =
+            now.saturating_sub(msg.msg.envelope.received) > self.config.delivery.lifetime.0;
         if expired {
             for r in msg.msg.state.recipients.iter_mut() {
                 if r.status == RecipientStatus::Pending {
                     r.status = RecipientStatus::Failed;
                     let last = r.last_error.take().unwrap_or_default();
-                    r.last_error = Some(format!("4.4.7 message expired in the queue; last error: {last}"));
+                    r.last_error = Some(format!(
+                        "4.4.7 message expired in the queue; last error: {last}"
+                    ));
                 }
             }
         }
@@ -188,10 +196,7 @@ impl Deliverer {
         state.attempts += 1;
         let wait = self.config.delivery.retry_after(state.attempts);
         state.next_try = now + wait.as_secs();
-        state.last_error = state
-            .recipients
-            .iter()
-            .find_map(|r| r.last_error.clone());
+        state.last_error = state.recipients.iter().find_map(|r| r.last_error.clone());
         msg.save_state()?;
         Ok(Outcome::Deferred)
     }
@@ -204,7 +209,12 @@ impl Deliverer {
         };
         let next = std::sync::atomic::AtomicUsize::new(0);
         let stats = Mutex::new(RunStats::default());
-        let workers = self.config.delivery.concurrency.clamp(1, 64).min(ids.len().max(1));
+        let workers = self
+            .config
+            .delivery
+            .concurrency
+            .clamp(1, 64)
+            .min(ids.len().max(1));
         std::thread::scope(|scope| {
             for _ in 0..workers {
                 scope.spawn(|| loop {
@@ -219,7 +229,10 @@ impl Deliverer {
                         Ok(Outcome::NotDue) => s.not_due += 1,
                         Err(e) => {
                             s.errors += 1;
-                            event("delivery_error").field("id", id).field("error", e).emit();
+                            event("delivery_error")
+                                .field("id", id)
+                                .field("error", e)
+                                .emit();
                         }
                     }
                 });

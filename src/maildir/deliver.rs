@@ -188,8 +188,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let md = dir.path().join("bob");
         let msg = b"Subject: hi\r\n\r\nline one\r\nline two\r\n";
-        let Delivered::New(path) = delivery(&md, "Q1R0", msg, false).write().expect("write")
-        else {
+        let Delivered::New(path) = delivery(&md, "Q1R0", msg, false).write().expect("write") else {
             panic!("not delivered")
         };
         let content = fs::read(&path).expect("read");
@@ -199,11 +198,7 @@ mod tests {
         let name = path.file_name().and_then(|n| n.to_str()).expect("name");
         let lines = content.iter().filter(|&&b| b == b'\n').count();
         assert!(name.starts_with("1700000000.Q1R0.mail.example.test,S="));
-        assert!(name.ends_with(&format!(
-            ",S={},W={}",
-            content.len(),
-            content.len() + lines
-        )));
+        assert!(name.ends_with(&format!(",S={},W={}", content.len(), content.len() + lines)));
         assert!(fs::read_dir(md.join("tmp")).expect("tmp").next().is_none());
     }
 
@@ -245,7 +240,10 @@ mod tests {
     fn bad_keys_are_refused() {
         let dir = tempfile::tempdir().expect("tempdir");
         for key in ["", "../x", "a/b", "a.b", "a\nb"] {
-            assert!(delivery(dir.path(), key, b"x", false).write().is_err(), "{key:?}");
+            assert!(
+                delivery(dir.path(), key, b"x", false).write().is_err(),
+                "{key:?}"
+            );
         }
     }
 }

@@ -5,8 +5,9 @@ use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use super::ListenerRuntime;
 use super::Shared;
-use crate::config::{Listener, Protocol};
+use crate::config::{Protocol, TlsMode};
 use crate::events::event;
 use crate::net::Conn;
 use crate::policy::{trusted_client, SmtpPolicy};
@@ -15,7 +16,9 @@ use crate::smtp::{Action, Client, Session, SessionConfig, Transaction};
 use crate::spool::{self, Envelope, Origin, QueueId, Recipient};
 
 /// Session settings for `listener`.
-pub fn session_config(shared: &Shared, listener: &Listener) -> SessionConfig {
+pub fn session_config(shared: &Shared, listener: &ListenerRuntime) -> SessionConfig {
+    let tls_ready = listener.tls.is_some() && listener.settings.tls == TlsMode::Starttls;
+    let listener = &listener.settings;
     let c = &shared.config;
     SessionConfig {
         hostname: c.server.hostname.clone(),
@@ -23,30 +26,31 @@ pub fn session_config(shared: &Shared, listener: &Listener) -> SessionConfig {
         max_recipients: c.limits.recipients,
         line_limit: c.limits.line_length,
         max_errors: c.limits.errors,
-        starttls: false,
+        starttls: tls_ready,
         submission: listener.protocol == Protocol::Submission,
         auth_mechanisms: Vec::new(),
     }
 }
 
 /// Serve one SMTP connection.
-pub async fn handle(shared: Arc<Shared>, listener: Arc<Listener>, conn: Conn) {
+pub async fn handle(shared: Arc<Shared>, listener: Arc<ListenerRuntime>, conn: Conn) {
     let peer = conn.peer;
     let ip = conn.peer_ip();
     let client = Client {
         ip,
-        trusted: trusted_client(&shared.config, Some(&listener), ip),
+        trusted: trusted_client(&shared.config, Some(&listener.settings), ip),
+        tls: conn.tls,
         ..Client::default()
     };
     event("client_connect")
-        .field("listener", &listener.name)
+        .field("listener", &listener.settings.name)
         .opt("peer", peer)
         .field("trusted", client.trusted)
         .emit();
     let mut session = Session::new(session_config(&shared, &listener), client);
-    let result = run(&shared, &mut session, conn).await;
+    let result = run(&shared, &listener, &mut session, conn).await;
     let mut e = event("client_disconnect")
-        .field("listener", &listener.name)
+        .field("listener", &listener.settings.name)
         .opt("peer", peer);
     if let Err(why) = result {
         e = e.field("reason", why);
@@ -54,10 +58,17 @@ pub async fn handle(shared: Arc<Shared>, listener: Arc<Listener>, conn: Conn) {
     e.emit();
 }
 
-async fn run(shared: &Shared, session: &mut Session, conn: Conn) -> Result<(), String> {
+async fn run(
+    shared: &Shared,
+    listener: &ListenerRuntime,
+    session: &mut Session,
+    conn: Conn,
+) -> Result<(), String> {
     let mut io = conn.io;
     let idle = shared.config.limits.idle_timeout.duration();
-    io.write_all(&session.greeting()).await.map_err(|e| e.to_string())?;
+    io.write_all(&session.greeting())
+        .await
+        .map_err(|e| e.to_string())?;
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         let users = shared.users.get();
@@ -67,7 +78,9 @@ async fn run(shared: &Shared, session: &mut Session, conn: Conn) -> Result<(), S
         };
         let step = session.step(&policy);
         if !step.output.is_empty() {
-            io.write_all(&step.output).await.map_err(|e| e.to_string())?;
+            io.write_all(&step.output)
+                .await
+                .map_err(|e| e.to_string())?;
         }
         match step.action {
             Action::NeedInput => {
@@ -93,9 +106,26 @@ async fn run(shared: &Shared, session: &mut Session, conn: Conn) -> Result<(), S
                 let reply = session.stored(result);
                 io.write_all(&reply).await.map_err(|e| e.to_string())?;
             }
-            Action::StartTls | Action::Auth(..) => {
-                // Not offered on this listener (the session refuses them); nothing to do.
-                let _ = session.stored(Err("unsupported".into()));
+            Action::StartTls => {
+                io.flush().await.map_err(|e| e.to_string())?;
+                let Some(acceptor) = &listener.tls else {
+                    return Err("STARTTLS without a certificate".into());
+                };
+                match tokio::time::timeout(super::TLS_HANDSHAKE_LIMIT, acceptor.accept(io)).await {
+                    Ok(Ok(tls)) => io = Box::new(tls),
+                    Ok(Err(e)) => return Err(format!("TLS handshake failed: {e}")),
+                    Err(_) => return Err("TLS handshake timed out".into()),
+                }
+                session.tls_started();
+            }
+            Action::Auth(..) => {
+                // No mechanisms are configured yet; the session only asks when one is offered.
+                let out = session.auth_finished(Err(crate::smtp::Reply::new(
+                    504,
+                    "5.5.4",
+                    "Authentication mechanism not available",
+                )));
+                io.write_all(&out).await.map_err(|e| e.to_string())?;
             }
             Action::Close => {
                 let _ = io.flush().await;
@@ -150,7 +180,8 @@ async fn store(shared: &Shared, client: &Client, txn: Transaction) -> Result<Str
     };
     let spool_ref = shared.spool.clone();
     let stored = tokio::task::spawn_blocking(move || {
-        spool_ref.store_as(&id, &envelope, &[header.as_bytes(), &txn.data])
+        spool_ref
+            .store_as(&id, &envelope, &[header.as_bytes(), &txn.data])
             .map(|()| (id, envelope))
     })
     .await;

@@ -42,7 +42,10 @@ pub fn parse_path(s: &str, allow_null: bool, utf8: bool) -> Result<String, Addre
         return Err(AddressError::TooLong);
     }
     let mailbox = match inner.strip_prefix('@') {
-        Some(_) => inner.split_once(':').map(|x| x.1).ok_or(AddressError::BadDomain)?,
+        Some(_) => inner
+            .split_once(':')
+            .map(|x| x.1)
+            .ok_or(AddressError::BadDomain)?,
         None => inner,
     };
     check_mailbox(mailbox, utf8)?;
@@ -95,9 +98,9 @@ pub fn valid_domain(domain: &str) -> bool {
             && label.len() <= 63
             && !label.starts_with('-')
             && !label.ends_with('-')
-            && label
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || (!c.is_ascii() && !c.is_control()))
+            && label.chars().all(|c| {
+                c.is_ascii_alphanumeric() || c == '-' || (!c.is_ascii() && !c.is_control())
+            })
     })
 }
 
@@ -116,18 +119,63 @@ mod tests {
             ("<a@example.test>", false, false, Ok("a@example.test")),
             ("<>", true, false, Ok("")),
             ("<>", false, false, Err(AddressError::NoDomain)),
-            ("a@example.test", false, false, Err(AddressError::NoBrackets)),
-            ("<@relay.test,@r2.test:a@example.test>", false, false, Ok("a@example.test")),
-            ("<\"john doe\"@example.test>", false, false, Ok("\"john doe\"@example.test")),
+            (
+                "a@example.test",
+                false,
+                false,
+                Err(AddressError::NoBrackets),
+            ),
+            (
+                "<@relay.test,@r2.test:a@example.test>",
+                false,
+                false,
+                Ok("a@example.test"),
+            ),
+            (
+                "<\"john doe\"@example.test>",
+                false,
+                false,
+                Ok("\"john doe\"@example.test"),
+            ),
             ("<a@[192.0.2.1]>", false, false, Ok("a@[192.0.2.1]")),
-            ("<a@[IPv6:2001:db8::1]>", false, false, Ok("a@[IPv6:2001:db8::1]")),
-            ("<a@[300.1.1.1]>", false, false, Err(AddressError::BadDomain)),
+            (
+                "<a@[IPv6:2001:db8::1]>",
+                false,
+                false,
+                Ok("a@[IPv6:2001:db8::1]"),
+            ),
+            (
+                "<a@[300.1.1.1]>",
+                false,
+                false,
+                Err(AddressError::BadDomain),
+            ),
             ("<a@-bad.test>", false, false, Err(AddressError::BadDomain)),
-            ("<a..b@example.test>", false, false, Err(AddressError::BadLocal)),
-            ("<a b@example.test>", false, false, Err(AddressError::BadLocal)),
-            ("<a@example.test\0>", false, false, Err(AddressError::BadDomain)),
+            (
+                "<a..b@example.test>",
+                false,
+                false,
+                Err(AddressError::BadLocal),
+            ),
+            (
+                "<a b@example.test>",
+                false,
+                false,
+                Err(AddressError::BadLocal),
+            ),
+            (
+                "<a@example.test\0>",
+                false,
+                false,
+                Err(AddressError::BadDomain),
+            ),
             ("<noat>", false, false, Err(AddressError::NoDomain)),
-            ("<jörg@example.test>", false, false, Err(AddressError::NeedsUtf8)),
+            (
+                "<jörg@example.test>",
+                false,
+                false,
+                Err(AddressError::NeedsUtf8),
+            ),
             ("<jörg@example.test>", false, true, Ok("jörg@example.test")),
         ] {
             assert_eq!(

@@ -74,7 +74,9 @@ pub fn parse(line: &str) -> Result<Command, CommandError> {
         "EHLO" | "HELO" => {
             let name = rest.trim();
             if name.is_empty() || name.contains(' ') {
-                return Err(CommandError::Syntax("EHLO/HELO needs exactly one domain or address literal"));
+                return Err(CommandError::Syntax(
+                    "EHLO/HELO needs exactly one domain or address literal",
+                ));
             }
             Ok(if verb == "EHLO" {
                 Command::Ehlo(name.into())
@@ -120,12 +122,14 @@ pub fn parse(line: &str) -> Result<Command, CommandError> {
         "STARTTLS" => no_args(Command::StartTls),
         "AUTH" => {
             let mut words = rest.split_ascii_whitespace();
-            let mech = words
-                .next()
-                .ok_or(CommandError::Syntax("use AUTH <mechanism> [initial-response]"))?;
+            let mech = words.next().ok_or(CommandError::Syntax(
+                "use AUTH <mechanism> [initial-response]",
+            ))?;
             let initial = words.next().map(str::to_string);
             if words.next().is_some() {
-                return Err(CommandError::Syntax("use AUTH <mechanism> [initial-response]"));
+                return Err(CommandError::Syntax(
+                    "use AUTH <mechanism> [initial-response]",
+                ));
             }
             Ok(Command::Auth(mech.to_ascii_uppercase(), initial))
         }
@@ -184,12 +188,18 @@ fn mail_params(s: &str) -> Result<MailParams, CommandError> {
             ("BODY", Some(v)) if v.eq_ignore_ascii_case("8BITMIME") => p.eight_bit = true,
             ("BODY", Some(v)) if v.eq_ignore_ascii_case("7BIT") => p.eight_bit = false,
             ("SMTPUTF8", None) => p.smtputf8 = true,
-            ("RET", Some(v)) if v.eq_ignore_ascii_case("FULL") || v.eq_ignore_ascii_case("HDRS") => {
+            ("RET", Some(v))
+                if v.eq_ignore_ascii_case("FULL") || v.eq_ignore_ascii_case("HDRS") =>
+            {
                 p.ret = Some(v.to_ascii_uppercase())
             }
             ("ENVID", Some(v)) if xtext_ok(v) && v.len() <= 100 => p.envid = Some(v.into()),
             ("AUTH", Some(v)) if xtext_ok(v) => p.auth = Some(v.into()),
-            _ => return Err(CommandError::Parameter(format!("unsupported parameter {key}"))),
+            _ => {
+                return Err(CommandError::Parameter(format!(
+                    "unsupported parameter {key}"
+                )))
+            }
         }
     }
     Ok(p)
@@ -201,7 +211,11 @@ fn rcpt_params(s: &str) -> Result<RcptParams, CommandError> {
         match (key.as_str(), value) {
             ("NOTIFY", Some(v)) if valid_notify(v) => p.notify = Some(v.to_ascii_uppercase()),
             ("ORCPT", Some(v)) if xtext_ok(v) && v.contains(';') => p.orcpt = Some(v.into()),
-            _ => return Err(CommandError::Parameter(format!("unsupported parameter {key}"))),
+            _ => {
+                return Err(CommandError::Parameter(format!(
+                    "unsupported parameter {key}"
+                )))
+            }
         }
     }
     Ok(p)
@@ -233,28 +247,77 @@ mod tests {
         for (line, want) in [
             ("EHLO client.test", Ok(Ehlo("client.test".into()))),
             ("helo [127.0.0.1]", Ok(Helo("[127.0.0.1]".into()))),
-            ("EHLO", Err(CommandError::Syntax("EHLO/HELO needs exactly one domain or address literal"))),
-            ("MAIL FROM:<a@b.test>", Ok(Mail("<a@b.test>".into(), mp(None, false)))),
-            ("mail from: <a@b.test> SIZE=100 BODY=8BITMIME", Ok(Mail("<a@b.test>".into(), mp(Some(100), true)))),
+            (
+                "EHLO",
+                Err(CommandError::Syntax(
+                    "EHLO/HELO needs exactly one domain or address literal",
+                )),
+            ),
+            (
+                "MAIL FROM:<a@b.test>",
+                Ok(Mail("<a@b.test>".into(), mp(None, false))),
+            ),
+            (
+                "mail from: <a@b.test> SIZE=100 BODY=8BITMIME",
+                Ok(Mail("<a@b.test>".into(), mp(Some(100), true))),
+            ),
             ("MAIL FROM:<>", Ok(Mail("<>".into(), mp(None, false)))),
-            ("MAIL FROM:<\"a b\"@b.test>", Ok(Mail("<\"a b\"@b.test>".into(), mp(None, false)))),
-            ("MAIL FROM:<a@b.test> FOO=1", Err(CommandError::Parameter("unsupported parameter FOO".into()))),
-            ("MAIL FROM:<a@b.test> SIZE=x", Err(CommandError::Parameter("bad value for SIZE".into()))),
-            ("MAIL TO:<a@b.test>", Err(CommandError::Syntax("use MAIL FROM:<address> [parameters]"))),
-            ("MAIL FROM:a@b.test", Err(CommandError::Syntax("address must be enclosed in <>"))),
-            ("RCPT TO:<c@d.test> NOTIFY=FAILURE,DELAY", Ok(Rcpt("<c@d.test>".into(), RcptParams { notify: Some("FAILURE,DELAY".into()), orcpt: None }))),
-            ("RCPT TO:<c@d.test> NOTIFY=NEVER,DELAY", Err(CommandError::Parameter("unsupported parameter NOTIFY".into()))),
+            (
+                "MAIL FROM:<\"a b\"@b.test>",
+                Ok(Mail("<\"a b\"@b.test>".into(), mp(None, false))),
+            ),
+            (
+                "MAIL FROM:<a@b.test> FOO=1",
+                Err(CommandError::Parameter("unsupported parameter FOO".into())),
+            ),
+            (
+                "MAIL FROM:<a@b.test> SIZE=x",
+                Err(CommandError::Parameter("bad value for SIZE".into())),
+            ),
+            (
+                "MAIL TO:<a@b.test>",
+                Err(CommandError::Syntax("use MAIL FROM:<address> [parameters]")),
+            ),
+            (
+                "MAIL FROM:a@b.test",
+                Err(CommandError::Syntax("address must be enclosed in <>")),
+            ),
+            (
+                "RCPT TO:<c@d.test> NOTIFY=FAILURE,DELAY",
+                Ok(Rcpt(
+                    "<c@d.test>".into(),
+                    RcptParams {
+                        notify: Some("FAILURE,DELAY".into()),
+                        orcpt: None,
+                    },
+                )),
+            ),
+            (
+                "RCPT TO:<c@d.test> NOTIFY=NEVER,DELAY",
+                Err(CommandError::Parameter(
+                    "unsupported parameter NOTIFY".into(),
+                )),
+            ),
             ("DATA", Ok(Data)),
-            ("DATA x", Err(CommandError::Syntax("this command takes no arguments"))),
+            (
+                "DATA x",
+                Err(CommandError::Syntax("this command takes no arguments")),
+            ),
             ("BDAT 100 LAST", Ok(Bdat(100, true))),
             ("BDAT 5", Ok(Bdat(5, false))),
-            ("BDAT x", Err(CommandError::Syntax("use BDAT <size> [LAST]"))),
+            (
+                "BDAT x",
+                Err(CommandError::Syntax("use BDAT <size> [LAST]")),
+            ),
             ("RSET", Ok(Rset)),
             ("NOOP anything", Ok(Noop)),
             ("QUIT", Ok(Quit)),
             ("VRFY bob", Ok(Vrfy)),
             ("STARTTLS", Ok(StartTls)),
-            ("AUTH plain AGFiAGM=", Ok(Auth("PLAIN".into(), Some("AGFiAGM=".into())))),
+            (
+                "AUTH plain AGFiAGM=",
+                Ok(Auth("PLAIN".into(), Some("AGFiAGM=".into()))),
+            ),
             ("FOO", Err(CommandError::Unknown)),
             ("", Err(CommandError::Unknown)),
         ] {

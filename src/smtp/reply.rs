@@ -46,7 +46,10 @@ impl Reply {
                 let _ = write!(s, "{e} ");
             }
             // Reply text never carries CR or LF from anywhere.
-            s.extend(text.chars().map(|c| if c == '\r' || c == '\n' { ' ' } else { c }));
+            s.extend(
+                text.chars()
+                    .map(|c| if c == '\r' || c == '\n' { ' ' } else { c }),
+            );
             s.push_str("\r\n");
         }
         out.extend_from_slice(s.as_bytes());
@@ -70,7 +73,11 @@ mod tests {
             b"250 2.1.0 Ok\r\n"
         );
         assert_eq!(
-            Reply::plain(250, vec!["host".into(), "SIZE 10".into(), "8BITMIME".into()]).to_bytes(),
+            Reply::plain(
+                250,
+                vec!["host".into(), "SIZE 10".into(), "8BITMIME".into()]
+            )
+            .to_bytes(),
             b"250-host\r\n250-SIZE 10\r\n250 8BITMIME\r\n"
         );
         assert_eq!(

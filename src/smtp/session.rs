@@ -139,13 +139,22 @@ impl Session {
 
     /// The reply sent when the client was idle too long.
     pub fn timeout_reply(&self) -> Vec<u8> {
-        Reply::new(421, "4.4.2", format!("{} Idle timeout, closing connection", self.cfg.hostname))
-            .to_bytes()
+        Reply::new(
+            421,
+            "4.4.2",
+            format!("{} Idle timeout, closing connection", self.cfg.hostname),
+        )
+        .to_bytes()
     }
 
     /// The reply sent when the server shuts down or cannot go on.
     pub fn shutdown_reply(&self) -> Vec<u8> {
-        Reply::new(421, "4.3.2", format!("{} Service shutting down", self.cfg.hostname)).to_bytes()
+        Reply::new(
+            421,
+            "4.3.2",
+            format!("{} Service shutting down", self.cfg.hostname),
+        )
+        .to_bytes()
     }
 
     /// Add input read from the client.
@@ -200,8 +209,12 @@ impl Session {
         self.reset_transaction();
         match result {
             Ok(id) => Reply::new(250, "2.0.0", format!("Ok: queued as {id}")).to_bytes(),
-            Err(why) => Reply::new(451, "4.3.0", format!("Local error, message not queued: {why}"))
-                .to_bytes(),
+            Err(why) => Reply::new(
+                451,
+                "4.3.0",
+                format!("Local error, message not queued: {why}"),
+            )
+            .to_bytes(),
         }
     }
 
@@ -258,8 +271,12 @@ impl Session {
 
     fn too_many_errors(&mut self) -> Vec<u8> {
         self.mode = Mode::Closed;
-        Reply::new(421, "4.7.0", format!("{} Too many errors, closing connection", self.cfg.hostname))
-            .to_bytes()
+        Reply::new(
+            421,
+            "4.7.0",
+            format!("{} Too many errors, closing connection", self.cfg.hostname),
+        )
+        .to_bytes()
     }
 
     fn reset_transaction(&mut self) {
@@ -305,7 +322,10 @@ impl Session {
         let text = match std::str::from_utf8(&line) {
             Ok(t) if !t.contains(['\0', '\r']) => t,
             _ => {
-                self.error(out, Reply::new(500, "5.5.2", "Invalid characters in command"));
+                self.error(
+                    out,
+                    Reply::new(500, "5.5.2", "Invalid characters in command"),
+                );
                 return None;
             }
         };
@@ -316,7 +336,10 @@ impl Session {
                 None
             }
             Err(CommandError::Syntax(why)) => {
-                self.error(out, Reply::new(501, "5.5.4", format!("Syntax error: {why}")));
+                self.error(
+                    out,
+                    Reply::new(501, "5.5.4", format!("Syntax error: {why}")),
+                );
                 None
             }
             Err(CommandError::Parameter(why)) => {
@@ -362,7 +385,10 @@ impl Session {
         match cmd {
             Command::Ehlo(name) | Command::Helo(name) if in_bdat => {
                 let _ = name;
-                self.error(out, Reply::new(503, "5.5.1", "BDAT transaction in progress"));
+                self.error(
+                    out,
+                    Reply::new(503, "5.5.1", "BDAT transaction in progress"),
+                );
             }
             Command::Ehlo(name) => {
                 self.reset_transaction();
@@ -386,8 +412,12 @@ impl Session {
             }
             Command::Noop => Reply::new(250, "2.0.0", "Ok").write_to(out),
             Command::Quit => {
-                Reply::new(221, "2.0.0", format!("{} closing connection", self.cfg.hostname))
-                    .write_to(out);
+                Reply::new(
+                    221,
+                    "2.0.0",
+                    format!("{} closing connection", self.cfg.hostname),
+                )
+                .write_to(out);
                 self.mode = Mode::Closed;
                 return Some(Action::Close);
             }
@@ -410,7 +440,10 @@ impl Session {
                 } else if self.client.tls {
                     self.error(out, Reply::new(503, "5.5.1", "TLS already active"));
                 } else if self.txn.is_some() {
-                    self.error(out, Reply::new(503, "5.5.1", "STARTTLS not allowed during a transaction"));
+                    self.error(
+                        out,
+                        Reply::new(503, "5.5.1", "STARTTLS not allowed during a transaction"),
+                    );
                 } else {
                     Reply::new(220, "2.0.0", "Ready to start TLS").write_to(out);
                     // Anything pipelined after STARTTLS is discarded (command injection).
@@ -422,7 +455,10 @@ impl Session {
                 if self.client.auth_user.is_some() {
                     self.error(out, Reply::new(503, "5.5.1", "Already authenticated"));
                 } else if self.txn.is_some() {
-                    self.error(out, Reply::new(503, "5.5.1", "AUTH not allowed during a transaction"));
+                    self.error(
+                        out,
+                        Reply::new(503, "5.5.1", "AUTH not allowed during a transaction"),
+                    );
                 } else if !self.client.esmtp {
                     self.error(out, Reply::new(503, "5.5.1", "Send EHLO first"));
                 } else if !self.cfg.auth_mechanisms.iter().any(|m| *m == mech) {
@@ -455,12 +491,24 @@ impl Session {
         if params.size.is_some_and(|s| s > self.cfg.max_size) {
             return self.error(
                 out,
-                Reply::new(552, "5.3.4", format!("Message size exceeds fixed limit of {} bytes", self.cfg.max_size)),
+                Reply::new(
+                    552,
+                    "5.3.4",
+                    format!(
+                        "Message size exceeds fixed limit of {} bytes",
+                        self.cfg.max_size
+                    ),
+                ),
             );
         }
         let sender = match address::parse_path(&path, true, params.smtputf8) {
             Ok(s) => s,
-            Err(e) => return self.error(out, Reply::new(501, "5.1.7", format!("Bad sender address: {e}"))),
+            Err(e) => {
+                return self.error(
+                    out,
+                    Reply::new(501, "5.1.7", format!("Bad sender address: {e}")),
+                )
+            }
         };
         if let Err(reply) = policy.check_sender(&self.client, &sender) {
             return self.error(out, reply);
@@ -489,7 +537,12 @@ impl Session {
         let utf8 = txn.params.smtputf8;
         let rcpt = match address::parse_path(&path, false, utf8) {
             Ok(r) => r,
-            Err(e) => return self.error(out, Reply::new(501, "5.1.3", format!("Bad recipient address: {e}"))),
+            Err(e) => {
+                return self.error(
+                    out,
+                    Reply::new(501, "5.1.3", format!("Bad recipient address: {e}")),
+                )
+            }
         };
         let sender = txn.sender.clone();
         if let Err(reply) = policy.check_recipient(&self.client, &sender, &rcpt) {
@@ -558,7 +611,11 @@ impl Session {
             // The chunk must still be read (RFC 3030 §4.2); it is dropped.
             self.error(out, reply);
             if !matches!(self.mode, Mode::Closed) {
-                self.mode = Mode::Bdat { left: size, last, keep: false };
+                self.mode = Mode::Bdat {
+                    left: size,
+                    last,
+                    keep: false,
+                };
             }
             return None;
         }
@@ -568,11 +625,21 @@ impl Session {
         if !keep {
             self.bdat_failed = true;
         }
-        self.mode = Mode::Bdat { left: size, last, keep };
+        self.mode = Mode::Bdat {
+            left: size,
+            last,
+            keep,
+        };
         None
     }
 
-    fn bdat_step(&mut self, left: u64, last: bool, keep: bool, out: &mut Vec<u8>) -> Option<Action> {
+    fn bdat_step(
+        &mut self,
+        left: u64,
+        last: bool,
+        keep: bool,
+        out: &mut Vec<u8>,
+    ) -> Option<Action> {
         let take = (left as usize).min(self.input.len());
         if keep {
             if let Some(txn) = self.txn.as_mut() {
@@ -594,7 +661,11 @@ impl Session {
             return None;
         }
         if last {
-            let data = self.txn.as_mut().map(|t| std::mem::take(&mut t.data)).unwrap_or_default();
+            let data = self
+                .txn
+                .as_mut()
+                .map(|t| std::mem::take(&mut t.data))
+                .unwrap_or_default();
             return self.finish_message(data);
         }
         let got = self.txn.as_ref().map_or(0, |t| t.data.len());
@@ -605,13 +676,19 @@ impl Session {
 
 fn problem_reply(problem: DataProblem, max: u64) -> Reply {
     match problem {
-        DataProblem::TooBig => Reply::new(552, "5.3.4", format!("Message size exceeds fixed limit of {max} bytes")),
+        DataProblem::TooBig => Reply::new(
+            552,
+            "5.3.4",
+            format!("Message size exceeds fixed limit of {max} bytes"),
+        ),
         DataProblem::BareLineEnd => Reply::new(
             554,
             "5.6.0",
             "Message contains bare CR or LF; lines must end with CRLF (RFC 5321 §2.3.8)",
         ),
-        DataProblem::LineTooLong => Reply::new(554, "5.6.0", "Message has a line longer than 1000 bytes"),
+        DataProblem::LineTooLong => {
+            Reply::new(554, "5.6.0", "Message has a line longer than 1000 bytes")
+        }
         DataProblem::Nul => Reply::new(554, "5.6.0", "Message contains NUL bytes"),
     }
 }

@@ -72,7 +72,10 @@ fn codes(out: &str) -> Vec<String> {
 #[test]
 fn a_plain_transaction() {
     let (out, stored) = run(b"EHLO c.test\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<b@example.test>\r\nDATA\r\nSubject: hi\r\n\r\n..dot\r\n.\r\nQUIT\r\n");
-    assert_eq!(codes(&out), ["220", "250", "250", "250", "354", "250", "221"]);
+    assert_eq!(
+        codes(&out),
+        ["220", "250", "250", "250", "354", "250", "221"]
+    );
     assert!(out.contains("250-PIPELINING\r\n250-SIZE 1000\r\n"));
     assert!(out.contains("250-STARTTLS"));
     assert!(out.contains("250 2.0.0 Ok: queued as ID1"));
@@ -86,20 +89,53 @@ fn a_plain_transaction() {
 fn sequence_errors_and_policy_replies() {
     for (input, want) in [
         (&b"MAIL FROM:<a@x.test>\r\n"[..], vec!["220", "503"]),
-        (b"EHLO c\r\nRCPT TO:<b@example.test>\r\n", vec!["220", "250", "503"]),
+        (
+            b"EHLO c\r\nRCPT TO:<b@example.test>\r\n",
+            vec!["220", "250", "503"],
+        ),
         (b"EHLO c\r\nDATA\r\n", vec!["220", "250", "503"]),
-        (b"EHLO c\r\nMAIL FROM:<a@x.test>\r\nDATA\r\n", vec!["220", "250", "250", "554"]),
-        (b"EHLO c\r\nMAIL FROM:<a@x.test>\r\nMAIL FROM:<a@x.test>\r\n", vec!["220", "250", "250", "503"]),
-        (b"EHLO c\r\nMAIL FROM:<a@banned.test>\r\n", vec!["220", "250", "550"]),
-        (b"EHLO c\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<nobody@example.test>\r\n", vec!["220", "250", "250", "550"]),
-        (b"EHLO c\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<b@elsewhere.test>\r\n", vec!["220", "250", "250", "554"]),
-        (b"EHLO c\r\nMAIL FROM:<a@x.test> SIZE=5000\r\n", vec!["220", "250", "552"]),
-        (b"EHLO c\r\nMAIL FROM:<a@x.test> FOO=BAR\r\n", vec!["220", "250", "555"]),
-        (b"EHLO c\r\nMAIL FROM:<bad address>\r\n", vec!["220", "250", "501"]),
-        (b"EHLO c\r\nVRFY bob\r\nNOOP\r\nRSET\r\nHELP\r\n", vec!["220", "250", "252", "250", "250", "214"]),
+        (
+            b"EHLO c\r\nMAIL FROM:<a@x.test>\r\nDATA\r\n",
+            vec!["220", "250", "250", "554"],
+        ),
+        (
+            b"EHLO c\r\nMAIL FROM:<a@x.test>\r\nMAIL FROM:<a@x.test>\r\n",
+            vec!["220", "250", "250", "503"],
+        ),
+        (
+            b"EHLO c\r\nMAIL FROM:<a@banned.test>\r\n",
+            vec!["220", "250", "550"],
+        ),
+        (
+            b"EHLO c\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<nobody@example.test>\r\n",
+            vec!["220", "250", "250", "550"],
+        ),
+        (
+            b"EHLO c\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<b@elsewhere.test>\r\n",
+            vec!["220", "250", "250", "554"],
+        ),
+        (
+            b"EHLO c\r\nMAIL FROM:<a@x.test> SIZE=5000\r\n",
+            vec!["220", "250", "552"],
+        ),
+        (
+            b"EHLO c\r\nMAIL FROM:<a@x.test> FOO=BAR\r\n",
+            vec!["220", "250", "555"],
+        ),
+        (
+            b"EHLO c\r\nMAIL FROM:<bad address>\r\n",
+            vec!["220", "250", "501"],
+        ),
+        (
+            b"EHLO c\r\nVRFY bob\r\nNOOP\r\nRSET\r\nHELP\r\n",
+            vec!["220", "250", "252", "250", "250", "214"],
+        ),
         (b"BOGUS\r\n", vec!["220", "500"]),
         (b"EHLO c\r\nEXPN list\r\n", vec!["220", "250", "502"]),
-        (b"HELO c\r\nMAIL FROM:<a@x.test> BODY=8BITMIME\r\n", vec!["220", "250", "555"]),
+        (
+            b"HELO c\r\nMAIL FROM:<a@x.test> BODY=8BITMIME\r\n",
+            vec!["220", "250", "555"],
+        ),
     ] {
         let (out, stored) = run(input);
         assert_eq!(codes(&out), want, "{}", String::from_utf8_lossy(input));
@@ -116,7 +152,10 @@ fn every_reply_after_the_greeting_has_an_enhanced_code() {
         }
         let enhanced = line[4..].split(' ').next().unwrap_or("");
         let parts: Vec<_> = enhanced.split('.').collect();
-        assert!(parts.len() == 3 && parts.iter().all(|p| p.parse::<u16>().is_ok()), "{line}");
+        assert!(
+            parts.len() == 3 && parts.iter().all(|p| p.parse::<u16>().is_ok()),
+            "{line}"
+        );
         assert_eq!(&enhanced[..1], &line[..1], "{line}");
     }
 }
@@ -127,7 +166,11 @@ fn trusted_clients_may_relay() {
         trusted: true,
         ..Client::default()
     };
-    let (out, stored) = run_with(config(), client, b"EHLO c\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<b@elsewhere.test>\r\nDATA\r\nx\r\n.\r\n");
+    let (out, stored) = run_with(
+        config(),
+        client,
+        b"EHLO c\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<b@elsewhere.test>\r\nDATA\r\nx\r\n.\r\n",
+    );
     assert_eq!(codes(&out), ["220", "250", "250", "250", "354", "250"]);
     assert_eq!(stored.len(), 1);
 }
@@ -135,7 +178,10 @@ fn trusted_clients_may_relay() {
 #[test]
 fn recipient_limit_gives_452_and_keeps_the_first() {
     let (out, stored) = run(b"EHLO c\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<a@example.test>\r\nRCPT TO:<b@example.test>\r\nRCPT TO:<c@example.test>\r\nRCPT TO:<d@example.test>\r\nDATA\r\nx\r\n.\r\n");
-    assert_eq!(codes(&out), ["220", "250", "250", "250", "250", "250", "452", "354", "250"]);
+    assert_eq!(
+        codes(&out),
+        ["220", "250", "250", "250", "250", "250", "452", "354", "250"]
+    );
     assert_eq!(stored[0].recipients.len(), 3);
 }
 
@@ -147,14 +193,20 @@ fn ten_thousand_recipients_end_the_session() {
     }
     let (out, _) = run(&input);
     let c = codes(&out);
-    assert_eq!(c.iter().filter(|x| *x == "452").count(), RECIPIENT_OVERSHOOT + 1);
+    assert_eq!(
+        c.iter().filter(|x| *x == "452").count(),
+        RECIPIENT_OVERSHOOT + 1
+    );
     assert_eq!(c.last().map(String::as_str), Some("421"));
 }
 
 #[test]
 fn too_many_errors_close_the_session() {
     let (out, _) = run(b"A\r\nB\r\nC\r\nD\r\nE\r\nF\r\nG\r\n");
-    assert_eq!(codes(&out), ["220", "500", "500", "500", "500", "500", "421"]);
+    assert_eq!(
+        codes(&out),
+        ["220", "500", "500", "500", "500", "500", "421"]
+    );
 }
 
 #[test]
@@ -170,33 +222,44 @@ fn long_lines_nul_and_bad_utf8_in_commands() {
 #[test]
 fn smuggling_is_refused_and_the_session_stays_in_sync() {
     let (out, stored) = run(b"EHLO c\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<b@example.test>\r\nDATA\r\nx\n.\nMAIL FROM:<evil@x.test>\r\nRCPT TO:<b@example.test>\r\n.\r\nNOOP\r\n");
-    assert_eq!(codes(&out), ["220", "250", "250", "250", "354", "554", "250"]);
+    assert_eq!(
+        codes(&out),
+        ["220", "250", "250", "250", "354", "554", "250"]
+    );
     assert!(stored.is_empty());
 }
 
 #[test]
 fn oversized_data_is_refused_after_the_end_marker() {
-    let mut input = b"EHLO c\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<b@example.test>\r\nDATA\r\n".to_vec();
+    let mut input =
+        b"EHLO c\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<b@example.test>\r\nDATA\r\n".to_vec();
     for _ in 0..30 {
         input.extend([b'x'; 98]);
         input.extend(b"\r\n");
     }
     input.extend(b".\r\nNOOP\r\n");
     let (out, stored) = run(&input);
-    assert_eq!(codes(&out), ["220", "250", "250", "250", "354", "552", "250"]);
+    assert_eq!(
+        codes(&out),
+        ["220", "250", "250", "250", "354", "552", "250"]
+    );
     assert!(stored.is_empty());
 }
 
 #[test]
 fn bdat_chunks() {
     let (out, stored) = run(b"EHLO c\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<b@example.test>\r\nBDAT 5\r\nHelloBDAT 8 LAST\r\n, world\nNOOP\r\n");
-    assert_eq!(codes(&out), ["220", "250", "250", "250", "250", "250", "250"]);
+    assert_eq!(
+        codes(&out),
+        ["220", "250", "250", "250", "250", "250", "250"]
+    );
     assert_eq!(stored[0].data, b"Hello, world\n");
     // BDAT without a transaction: refused, and the chunk is skipped, not read as commands.
     let (out, stored) = run(b"EHLO c\r\nBDAT 6 LAST\r\nQUIT\r\nNOOP\r\n");
     assert_eq!(codes(&out), ["220", "250", "503", "250"]);
     assert!(stored.is_empty());
-    let (out, _) = run(b"EHLO c\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<b@example.test>\r\nBDAT 2\r\nabDATA\r\n");
+    let (out, _) =
+        run(b"EHLO c\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<b@example.test>\r\nBDAT 2\r\nabDATA\r\n");
     assert_eq!(codes(&out), ["220", "250", "250", "250", "250", "503"]);
 }
 
@@ -221,7 +284,11 @@ fn submission_requires_auth() {
         auth_mechanisms: vec!["PLAIN".into()],
         ..config()
     };
-    let (out, _) = run_with(cfg, Client::default(), b"EHLO c\r\nMAIL FROM:<a@x.test>\r\n");
+    let (out, _) = run_with(
+        cfg,
+        Client::default(),
+        b"EHLO c\r\nMAIL FROM:<a@x.test>\r\n",
+    );
     assert_eq!(codes(&out), ["220", "250", "530"]);
     assert!(out.contains("250-AUTH PLAIN"));
 }

@@ -46,9 +46,7 @@ impl QueuedMessage {
     ) -> Result<Self, SpoolError> {
         let mut reader = BufReader::new(file.take(MAX_ENVELOPE));
         let mut line = Vec::new();
-        reader
-            .read_until(b'\n', &mut line)
-            .map_err(io_err(&path))?;
+        reader.read_until(b'\n', &mut line).map_err(io_err(&path))?;
         let damaged = |reason: &str| SpoolError::Damaged {
             path: path.clone(),
             reason: reason.to_string(),

@@ -24,12 +24,18 @@ fn store_list_read_remove() {
     let env = envelope(&["b@example.test"]);
     let id = spool.store(&env, &[b"Hello", b" world"]).expect("store");
     assert_eq!(spool.list(Area::Queue).expect("list"), vec![id.clone()]);
-    assert!(fs::read_dir(dir.path().join("tmp")).expect("tmp").next().is_none());
+    assert!(fs::read_dir(dir.path().join("tmp"))
+        .expect("tmp")
+        .next()
+        .is_none());
     let m = spool.peek(Area::Queue, &id).expect("peek");
     assert_eq!(m.envelope, env);
     assert_eq!(m.read_body().expect("body"), b"Hello world");
     assert_eq!(m.state.recipients.len(), 1);
-    let locked = spool.try_lock(Area::Queue, &id).expect("lock").expect("free");
+    let locked = spool
+        .try_lock(Area::Queue, &id)
+        .expect("lock")
+        .expect("free");
     // A second lock attempt fails while the first is held.
     assert!(spool.try_lock(Area::Queue, &id).expect("lock").is_none());
     assert_eq!(locked.read_body().expect("body"), b"Hello world");
@@ -46,14 +52,20 @@ fn state_hold_release_and_recovery_marker() {
         .store(&envelope(&["x@example.test", "y@example.test"]), &[b"body"])
         .expect("store");
     {
-        let mut m = spool.try_lock(Area::Queue, &id).expect("lock").expect("free");
+        let mut m = spool
+            .try_lock(Area::Queue, &id)
+            .expect("lock")
+            .expect("free");
         assert!(!m.recovering);
         m.mark_busy().expect("busy");
         // Crash: the lock goes away with the process, the busy mark stays.
         m.msg.state.attempts = 1;
         drop(m);
     }
-    let mut m = spool.try_lock(Area::Queue, &id).expect("lock").expect("free");
+    let mut m = spool
+        .try_lock(Area::Queue, &id)
+        .expect("lock")
+        .expect("free");
     assert!(m.recovering);
     m.msg.state.attempts = 2;
     m.msg.state.recipients[0].status = RecipientStatus::Delivered;
@@ -65,11 +77,17 @@ fn state_hold_release_and_recovery_marker() {
     assert_eq!(peek.state.attempts, 2);
     assert_eq!(peek.state.recipients[0].status, RecipientStatus::Delivered);
     assert!(!peek.is_finished());
-    let m = spool.try_lock(Area::Hold, &id).expect("lock").expect("free");
+    let m = spool
+        .try_lock(Area::Hold, &id)
+        .expect("lock")
+        .expect("free");
     assert!(!m.recovering);
     m.remove().expect("remove");
     assert_eq!(spool.clean().expect("clean"), 0);
-    assert!(fs::read_dir(dir.path().join("state")).expect("state").next().is_none());
+    assert!(fs::read_dir(dir.path().join("state"))
+        .expect("state")
+        .next()
+        .is_none());
 }
 
 #[test]
@@ -91,7 +109,9 @@ fn concurrent_lockers_get_each_message_once() {
     let dir = tempfile::tempdir().expect("tempdir");
     let spool = std::sync::Arc::new(Spool::open(dir.path()).expect("open"));
     for _ in 0..200 {
-        spool.store(&envelope(&["b@example.test"]), &[b"m"]).expect("store");
+        spool
+            .store(&envelope(&["b@example.test"]), &[b"m"])
+            .expect("store");
     }
     let taken = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let handles: Vec<_> = (0..4)

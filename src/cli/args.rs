@@ -1,0 +1,235 @@
+//! The command-line definition: one place that generates `--help`, the man pages and the shell
+//! completions (see `bin/gen-docs`).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// A complete mail server for a small organisation, as a Unix toolkit.
+#[derive(Debug, Parser)]
+#[command(name = "postern", version, about, long_about = None, max_term_width = 100)]
+pub struct Cli {
+    /// Configuration file [default: /etc/postern/postern.toml]
+    #[arg(long, global = true, env = "POSTERN_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run every configured listener, the queue runner and the collection schedule in one process
+    Serve(ServeArgs),
+    /// The SMTP server (relay and submission listeners)
+    Smtpd(DaemonArgs),
+    /// The POP3 server
+    Popd(DaemonArgs),
+    /// The IMAP4 server
+    Imapd(DaemonArgs),
+    /// Deliver queued mail: once (for cron) or continuously
+    Deliver(DeliverArgs),
+    /// Collect mail from remote POP3 accounts into the local queue (one pass, for cron)
+    Collect(CollectArgs),
+    /// Inspect and manage the mail queue
+    #[command(subcommand)]
+    Queue(QueueCommand),
+    /// Mailboxes: usage and quotas
+    #[command(subcommand)]
+    Mbox(MboxCommand),
+    /// Manage the users file
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Certificates for TLS listeners
+    #[command(subcommand)]
+    Cert(CertCommand),
+    /// Check the configuration file
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Send a message from the command line (sendmail-compatible; also when run as `sendmail`)
+    Sendmail(SendmailArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Create (or reuse) a self-contained demo setup under DIR and serve it on 127.0.0.1
+    #[arg(long, value_name = "DIR")]
+    pub demo: Option<PathBuf>,
+    /// Add N to every demo port (2525, 2587, 2465, 2110, 2995, 2143, 2993, gateway 2526)
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub port_offset: u16,
+}
+
+#[derive(Debug, Args)]
+pub struct DaemonArgs {
+    /// Serve one connection on stdin/stdout (inetd, systemd Accept=yes)
+    #[arg(long, conflicts_with = "listen")]
+    pub inetd: bool,
+    /// Listen on ADDR (repeatable) instead of the configured listeners
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Vec<SocketAddr>,
+    /// Use the settings (TLS, trust, protocol) of the configured listener NAME
+    #[arg(long, value_name = "NAME")]
+    pub listener: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DeliverArgs {
+    /// Run the queue once and exit (the default)
+    #[arg(long, conflicts_with = "watch")]
+    pub once: bool,
+    /// Keep running: scan the queue every delivery.scan_interval
+    #[arg(long)]
+    pub watch: bool,
+    /// Only these messages (ignores their next-try time)
+    #[arg(long = "id", value_name = "ID")]
+    pub ids: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct CollectArgs {
+    /// Only these accounts
+    #[arg(long = "account", value_name = "NAME")]
+    pub accounts: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum QueueCommand {
+    /// List queued messages grouped by domain job
+    Ls {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one message: envelope, per-recipient status, headers
+    Show {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove messages from the queue
+    Abort {
+        #[arg(required = true)]
+        ids: Vec<String>,
+        /// Send a delivery status notification to the sender
+        #[arg(long)]
+        bounce: bool,
+    },
+    /// Attempt delivery now
+    Flush {
+        /// Only messages with recipients in domain D
+        #[arg(long, value_name = "D")]
+        domain: Option<String>,
+    },
+    /// Park messages: no delivery until released
+    Hold {
+        #[arg(required = true)]
+        ids: Vec<String>,
+    },
+    /// Release held messages
+    Release {
+        #[arg(required = true)]
+        ids: Vec<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MboxCommand {
+    /// List mailboxes with their usage
+    Ls {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show or change a user's quota
+    Quota {
+        user: Option<String>,
+        /// New limit, e.g. 500M
+        #[arg(long, value_name = "SIZE", conflicts_with = "clear")]
+        set: Option<String>,
+        /// Remove the limit
+        #[arg(long)]
+        clear: bool,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Add a user (asks for the password on the terminal unless --password-stdin)
+    Add {
+        user: String,
+        /// Read the password from the first line of standard input
+        #[arg(long)]
+        password_stdin: bool,
+        /// Also store a shared secret (the password) for CRAM-MD5 and APOP
+        #[arg(long)]
+        shared_secret: bool,
+    },
+    /// Change a user's password
+    Passwd {
+        user: String,
+        #[arg(long)]
+        password_stdin: bool,
+        /// Also store a shared secret (the password) for CRAM-MD5 and APOP
+        #[arg(long)]
+        shared_secret: bool,
+        /// Set the POP3 override password instead of the login password
+        #[arg(long)]
+        pop3: bool,
+    },
+    /// Remove a user (the maildir is kept)
+    Del { user: String },
+    /// List users
+    Ls {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CertCommand {
+    /// Make a self-signed certificate and key (PEM); prints the SHA-256 fingerprint
+    Gen {
+        /// Common name [default: the configured server host name]
+        #[arg(long, value_name = "NAME")]
+        cn: Option<String>,
+        /// Subject alternative name (repeatable; wildcards like *.example.com allowed)
+        #[arg(long, value_name = "NAME")]
+        san: Vec<String>,
+        /// Validity in days
+        #[arg(long, value_name = "N", default_value_t = 365)]
+        days: u32,
+        #[arg(long, value_name = "FILE")]
+        cert: PathBuf,
+        #[arg(long, value_name = "FILE")]
+        key: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Report every problem in the configuration with its line; exit 78 if there are any
+    Check,
+}
+
+#[derive(Debug, Args)]
+pub struct SendmailArgs {
+    /// Take recipients from the To, Cc and Bcc headers
+    #[arg(short = 't')]
+    pub from_headers: bool,
+    /// A line with a single dot does not end the message
+    #[arg(short = 'i')]
+    pub ignore_dots: bool,
+    /// Envelope sender
+    #[arg(short = 'f', value_name = "FROM")]
+    pub from: Option<String>,
+    /// Sendmail options such as -oi, -odq (accepted; -oi is the same as -i)
+    #[arg(short = 'o', value_name = "OPTION")]
+    pub options: Vec<String>,
+    /// Full name of the sender (accepted for compatibility)
+    #[arg(short = 'F', value_name = "NAME")]
+    pub full_name: Option<String>,
+    /// Recipients
+    pub recipients: Vec<String>,
+}

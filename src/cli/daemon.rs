@@ -1,0 +1,175 @@
+//! `postern serve`, `smtpd`, `popd`, `imapd`: choosing the hosting mode and running it.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+
+use super::args::{DaemonArgs, ServeArgs};
+use super::{exit, load_config, CliResult, Failure};
+use crate::config::{Config, Listener, Protocol, TlsMode};
+use crate::net;
+use crate::server::{self, Shared};
+
+fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .max_blocking_threads(256)
+        .build()
+        .map_err(|e| Failure::new(exit::OSERR, e))
+}
+
+/// The listener settings a daemon uses for sockets it did not get from the config.
+fn listener_settings(
+    config: &Config,
+    protocol: Protocol,
+    name: Option<&str>,
+) -> Result<Listener, Failure> {
+    if let Some(name) = name {
+        let l = config.listener(name).ok_or_else(|| {
+            Failure::new(
+                exit::CONFIG,
+                anyhow::anyhow!("no listener named {name:?} in the config"),
+            )
+        })?;
+        if l.protocol.daemon() != protocol.daemon() {
+            return Err(Failure::new(
+                exit::USAGE,
+                anyhow::anyhow!("listener {name:?} is not for {}", protocol.daemon()),
+            ));
+        }
+        return Ok(l.clone());
+    }
+    Ok(Listener {
+        name: protocol.daemon().to_string(),
+        protocol,
+        address: ([0, 0, 0, 0], 0).into(),
+        tls: TlsMode::None,
+        cert: None,
+        key: None,
+        trusted: false,
+    })
+}
+
+pub fn daemon(flag: Option<&Path>, protocol: Protocol, args: DaemonArgs) -> CliResult {
+    let config = Arc::new(load_config(flag)?);
+    let rt = runtime()?;
+    rt.block_on(async move {
+        let shared = Shared::open(config.clone()).map_err(|e| Failure::new(exit::CONFIG, e))?;
+        if args.inetd {
+            let settings = listener_settings(&config, protocol, args.listener.as_deref())?;
+            let listener = Arc::new(
+                server::ListenerRuntime::new(settings)
+                    .map_err(|e| Failure::new(exit::CONFIG, e))?,
+            );
+            let conn = net::inetd_conn().context("cannot use standard input as the connection")?;
+            server::handle(shared.clone(), listener, conn).await;
+            tokio::time::timeout(server::smtp::DRAIN_LIMIT, shared.immediate.drain())
+                .await
+                .ok();
+            return Ok(());
+        }
+        let mut sockets = Vec::new();
+        if !args.listen.is_empty() {
+            let settings = listener_settings(&config, protocol, args.listener.as_deref())?;
+            for addr in &args.listen {
+                let mut l = settings.clone();
+                l.address = *addr;
+                sockets.push((
+                    l,
+                    net::bind(*addr)
+                        .await
+                        .map_err(|e| Failure::new(exit::OSERR, e))?,
+                ));
+            }
+        } else if net::has_systemd_listeners() {
+            let settings = listener_settings(&config, protocol, args.listener.as_deref())?;
+            for socket in net::systemd_listeners().context("cannot use the sockets from systemd")? {
+                let mut l = settings.clone();
+                if let Ok(addr) = socket.local_addr() {
+                    l.address = addr;
+                }
+                sockets.push((l, socket));
+            }
+        } else {
+            for l in config
+                .listeners
+                .iter()
+                .filter(|l| l.protocol.daemon() == protocol.daemon())
+            {
+                if args.listener.as_deref().is_some_and(|n| n != l.name) {
+                    continue;
+                }
+                sockets.push((
+                    l.clone(),
+                    net::bind(l.address)
+                        .await
+                        .map_err(|e| Failure::new(exit::OSERR, e))?,
+                ));
+            }
+        }
+        if sockets.is_empty() {
+            return Err(Failure::new(
+                exit::CONFIG,
+                anyhow::anyhow!(
+                    "no {} listener: configure one, or use --listen or --inetd",
+                    protocol.daemon()
+                ),
+            ));
+        }
+        server::run_listeners(shared, sockets)
+            .await
+            .map_err(|e| Failure::new(exit::CONFIG, e))?;
+        Ok(())
+    })
+}
+
+pub fn serve(flag: Option<&Path>, args: ServeArgs) -> CliResult {
+    let config_path: Option<PathBuf> = match &args.demo {
+        Some(dir) => Some(super::demo::ensure(dir, args.port_offset)?),
+        None => flag.map(Path::to_path_buf),
+    };
+    let config = Arc::new(load_config(config_path.as_deref())?);
+    if let Some(dir) = &args.demo {
+        eprintln!(
+            "postern demo in {}: user demo, password in {}; SMTP 127.0.0.1:{}, IMAP {}, POP3 {}",
+            dir.display(),
+            dir.join("demo-password").display(),
+            2525 + args.port_offset,
+            2143 + args.port_offset,
+            2110 + args.port_offset
+        );
+    }
+    let rt = runtime()?;
+    rt.block_on(async move {
+        let shared = Shared::open(config.clone()).map_err(|e| Failure::new(exit::CONFIG, e))?;
+        let mut sockets = Vec::new();
+        for l in &config.listeners {
+            sockets.push((
+                l.clone(),
+                net::bind(l.address)
+                    .await
+                    .map_err(|e| Failure::new(exit::OSERR, e))?,
+            ));
+        }
+        // The queue runner: retries and anything the immediate attempts missed.
+        let d = shared.deliverer.clone();
+        let interval = Duration::from_secs(config.delivery.scan_interval.0.clamp(1, 3600));
+        tokio::spawn(async move {
+            loop {
+                let d2 = d.clone();
+                let _ = tokio::task::spawn_blocking(move || {
+                    let _ = d2.spool.clean();
+                    d2.run_once(false, None)
+                })
+                .await;
+                tokio::time::sleep(interval).await;
+            }
+        });
+        server::run_listeners(shared, sockets)
+            .await
+            .map_err(|e| Failure::new(exit::CONFIG, e))?;
+        Ok(())
+    })
+}

@@ -1,0 +1,320 @@
+//! `postern deliver`, `postern queue …`, `postern sendmail`.
+
+use std::io::{Read, Write};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::args::{DeliverArgs, QueueCommand, SendmailArgs};
+use super::{exit, load_config, CliResult, Failure};
+use crate::config::Config;
+use crate::deliver::Deliverer;
+use crate::spool::{self, Area, Envelope, Origin, QueueId, Recipient, Spool};
+use crate::users::UsersCache;
+
+fn open(flag: Option<&Path>) -> Result<(Arc<Config>, Deliverer), Failure> {
+    let config = Arc::new(load_config(flag)?);
+    crate::events::set_format(config.log.format);
+    let spool =
+        Arc::new(Spool::open(&config.paths.spool).map_err(|e| Failure::new(exit::CANTCREAT, e))?);
+    let users = Arc::new(UsersCache::new(&config.paths.users)?);
+    let d = Deliverer::new(config.clone(), spool, users);
+    Ok((config, d))
+}
+
+fn parse_ids(ids: &[String]) -> Result<Vec<QueueId>, Failure> {
+    ids.iter()
+        .map(|s| {
+            QueueId::parse(s).ok_or_else(|| {
+                Failure::new(exit::USAGE, anyhow::anyhow!("{s:?} is not a queue id"))
+            })
+        })
+        .collect()
+}
+
+pub fn deliver(flag: Option<&Path>, args: DeliverArgs) -> CliResult {
+    let (config, d) = open(flag)?;
+    let ids = if args.ids.is_empty() {
+        None
+    } else {
+        Some(parse_ids(&args.ids)?)
+    };
+    let force = ids.is_some();
+    if !args.watch {
+        let stats = d.run_once(force, ids)?;
+        if stats.errors > 0 {
+            return Err(Failure::new(
+                exit::TEMPFAIL,
+                anyhow::anyhow!(
+                    "{} messages could not be handled; see the log",
+                    stats.errors
+                ),
+            ));
+        }
+        return Ok(());
+    }
+    loop {
+        let _ = d.spool.clean();
+        d.run_once(false, None)?;
+        std::thread::sleep(Duration::from_secs(
+            config.delivery.scan_interval.0.clamp(1, 3600),
+        ));
+    }
+}
+
+fn age(secs: u64) -> String {
+    match secs {
+        s if s < 120 => format!("{s}s"),
+        s if s < 7200 => format!("{}m", s / 60),
+        s if s < 172_800 => format!("{}h", s / 3600),
+        s => format!("{}d", s / 86400),
+    }
+}
+
+pub fn queue(flag: Option<&Path>, cmd: QueueCommand) -> CliResult {
+    let (_config, d) = open(flag)?;
+    let spool = &d.spool;
+    let mut out = std::io::stdout().lock();
+    match cmd {
+        QueueCommand::Ls { json } => {
+            let now = spool::now();
+            for area in [Area::Queue, Area::Hold] {
+                for id in spool.list(area)? {
+                    let Ok(m) = spool.peek(area, &id) else {
+                        continue;
+                    };
+                    let rcpts: Vec<&str> = m
+                        .state
+                        .recipients
+                        .iter()
+                        .filter(|r| r.status == spool::RecipientStatus::Pending)
+                        .map(|r| r.address.as_str())
+                        .collect();
+                    if json {
+                        let v = serde_json::json!({
+                            "id": id.as_str(),
+                            "held": area == Area::Hold,
+                            "size": m.envelope.size,
+                            "age": now.saturating_sub(m.envelope.received),
+                            "sender": m.envelope.sender,
+                            "recipients": rcpts,
+                            "attempts": m.state.attempts,
+                            "next_try": m.state.next_try,
+                            "last_error": m.state.last_error,
+                        });
+                        writeln!(out, "{v}")?;
+                    } else {
+                        writeln!(
+                            out,
+                            "{}{}\t{}\t{}\t<{}>\t{}\tattempts={}\t{}",
+                            id,
+                            if area == Area::Hold { "!" } else { "" },
+                            m.envelope.size,
+                            age(now.saturating_sub(m.envelope.received)),
+                            m.envelope.sender,
+                            rcpts.join(","),
+                            m.state.attempts,
+                            m.state.last_error.as_deref().unwrap_or("")
+                        )?;
+                    }
+                }
+            }
+        }
+        QueueCommand::Show { id, json } => {
+            let id = parse_ids(&[id])?.remove(0);
+            let area = spool.find(&id).ok_or_else(|| {
+                Failure::new(
+                    exit::NOINPUT,
+                    anyhow::anyhow!("no message {id} in the queue"),
+                )
+            })?;
+            let m = spool.peek(area, &id)?;
+            let body = m.read_body()?;
+            let headers_end = find_header_end(&body);
+            if json {
+                let v = serde_json::json!({
+                    "id": id.as_str(),
+                    "held": area == Area::Hold,
+                    "envelope": m.envelope,
+                    "state": m.state,
+                    "headers": String::from_utf8_lossy(&body[..headers_end]),
+                });
+                writeln!(out, "{v}")?;
+            } else {
+                writeln!(
+                    out,
+                    "id: {id}{}",
+                    if area == Area::Hold { " (held)" } else { "" }
+                )?;
+                writeln!(out, "sender: <{}>", m.envelope.sender)?;
+                writeln!(out, "size: {}", m.envelope.size)?;
+                writeln!(out, "attempts: {}", m.state.attempts)?;
+                for r in &m.state.recipients {
+                    writeln!(
+                        out,
+                        "recipient: <{}> {:?} {}",
+                        r.address,
+                        r.status,
+                        r.last_error.as_deref().unwrap_or("")
+                    )?;
+                }
+                writeln!(out)?;
+                out.write_all(&body[..headers_end])?;
+            }
+        }
+        QueueCommand::Abort { ids, bounce: _ } => {
+            for id in parse_ids(&ids)? {
+                let area = spool.find(&id).ok_or_else(|| {
+                    Failure::new(
+                        exit::NOINPUT,
+                        anyhow::anyhow!("no message {id} in the queue"),
+                    )
+                })?;
+                let m = spool.try_lock(area, &id)?.ok_or_else(|| {
+                    Failure::new(
+                        exit::TEMPFAIL,
+                        anyhow::anyhow!("message {id} is being delivered; try again"),
+                    )
+                })?;
+                m.remove()?;
+                crate::events::event("aborted").field("id", &id).emit();
+            }
+        }
+        QueueCommand::Flush { domain } => {
+            let ids = spool.list(Area::Queue)?;
+            let ids = match domain {
+                None => ids,
+                Some(dom) => ids
+                    .into_iter()
+                    .filter(|id| {
+                        spool.peek(Area::Queue, id).is_ok_and(|m| {
+                            m.state.recipients.iter().any(|r| {
+                                r.address
+                                    .rsplit_once('@')
+                                    .is_some_and(|(_, d)| d.eq_ignore_ascii_case(&dom))
+                            })
+                        })
+                    })
+                    .collect(),
+            };
+            d.run_once(true, Some(ids))?;
+        }
+        QueueCommand::Hold { ids } => {
+            move_messages(spool, &parse_ids(&ids)?, Area::Queue, Area::Hold)?
+        }
+        QueueCommand::Release { ids } => {
+            move_messages(spool, &parse_ids(&ids)?, Area::Hold, Area::Queue)?
+        }
+    }
+    Ok(())
+}
+
+fn move_messages(spool: &Spool, ids: &[QueueId], from: Area, to: Area) -> CliResult {
+    for id in ids {
+        let mut m = spool.try_lock(from, id)?.ok_or_else(|| {
+            let why = if spool.find(id).is_some() {
+                format!("message {id} is busy or not where expected; try again")
+            } else {
+                format!("no message {id} in the queue")
+            };
+            Failure::new(exit::TEMPFAIL, anyhow::anyhow!(why))
+        })?;
+        m.move_to(to)?;
+    }
+    Ok(())
+}
+
+/// Offset just after the header section (after the blank line), or the whole length.
+fn find_header_end(msg: &[u8]) -> usize {
+    msg.windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|p| p + 4)
+        .or_else(|| msg.windows(2).position(|w| w == b"\n\n").map(|p| p + 2))
+        .unwrap_or(msg.len())
+}
+
+/// Largest message sendmail reads from standard input.
+const SENDMAIL_MAX: u64 = 64 * 1024 * 1024;
+
+pub fn sendmail(flag: Option<&Path>, args: SendmailArgs) -> CliResult {
+    let (config, d) = open(flag)?;
+    let ignore_dots = args.ignore_dots || args.options.iter().any(|o| o == "=i" || o == "i");
+    let mut raw = Vec::new();
+    std::io::stdin()
+        .take(SENDMAIL_MAX + 1)
+        .read_to_end(&mut raw)?;
+    if raw.len() as u64 > SENDMAIL_MAX || raw.len() as u64 > config.limits.message_size.0 {
+        return Err(Failure::new(
+            exit::DATAERR,
+            anyhow::anyhow!("message too large"),
+        ));
+    }
+    let message = crate::sendmail::prepare(&raw, ignore_dots, &config.server.hostname);
+    let mut recipients = args.recipients.clone();
+    if args.from_headers {
+        recipients.extend(crate::sendmail::header_recipients(
+            &message.headers_for_rcpts,
+        ));
+    }
+    let recipients: Vec<String> = recipients
+        .into_iter()
+        .map(|r| crate::sendmail::qualify(r.trim(), &config.server.hostname))
+        .filter(|r| !r.is_empty())
+        .collect();
+    if recipients.is_empty() {
+        return Err(Failure::new(
+            exit::USAGE,
+            anyhow::anyhow!("no recipients given"),
+        ));
+    }
+    for r in &recipients {
+        crate::smtp::address::check_mailbox(r, true).map_err(|e| {
+            Failure::new(exit::DATAERR, anyhow::anyhow!("bad recipient {r:?}: {e}"))
+        })?;
+    }
+    let login = std::env::var("USER").unwrap_or_else(|_| "root".into());
+    let sender = match args.from {
+        Some(f) if f.is_empty() || f == "<>" => String::new(),
+        Some(f) => crate::sendmail::qualify(f.trim_matches(['<', '>']), &config.server.hostname),
+        None => crate::sendmail::qualify(&login, &config.server.hostname),
+    };
+    let id = QueueId::generate();
+    let now = spool::now();
+    // SAFETY: getuid has no preconditions.
+    let uid = unsafe { libc::getuid() };
+    let received = format!(
+        "Received: by {} (postern sendmail, uid {uid}) id {id};\r\n\t{}\r\n",
+        config.server.hostname,
+        crate::smtp::received::rfc5322_date(now)
+    );
+    let envelope = Envelope {
+        sender,
+        recipients: recipients
+            .iter()
+            .map(|r| Recipient::new(r.clone()))
+            .collect(),
+        received: now,
+        origin: Origin::Sendmail,
+        client: None,
+        helo: None,
+        trusted: true,
+        auth_user: Some(login),
+        size: (received.len() + message.bytes.len()) as u64,
+        smtputf8: !message.bytes.is_ascii(),
+        dsn_ret: None,
+        dsn_envid: None,
+    };
+    d.spool
+        .store_as(&id, &envelope, &[received.as_bytes(), &message.bytes])
+        .map_err(|e| Failure::new(exit::TEMPFAIL, e))?;
+    crate::events::event("message_received")
+        .field("id", &id)
+        .field("from", &envelope.sender)
+        .field("to", recipients.join(","))
+        .field("size", envelope.size)
+        .field("origin", "sendmail")
+        .emit();
+    // Immediate attempt; whatever is left waits for the queue runner.
+    let _ = d.attempt(&id, true);
+    Ok(())
+}

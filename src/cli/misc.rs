@@ -1,0 +1,155 @@
+//! `postern config check`, `cert gen`, `mbox ls`, `mbox quota`.
+
+use std::io::Write;
+use std::path::Path;
+
+use super::args::{CertCommand, ConfigCommand, MboxCommand};
+use super::{exit, load_config, CliResult, Failure};
+use crate::config::units::parse_size;
+use crate::users::{self, Users, UsersError};
+
+pub fn config(flag: Option<&Path>, cmd: ConfigCommand) -> CliResult {
+    match cmd {
+        ConfigCommand::Check => {
+            let config = load_config(flag)?;
+            // Certificates named by TLS listeners must load too.
+            let mut problems = Vec::new();
+            for l in &config.listeners {
+                if let (Some(c), Some(k)) = (&l.cert, &l.key) {
+                    if let Err(e) = crate::tls::load_acceptor(c, k) {
+                        problems.push(format!("listener {:?}: {e}", l.name));
+                    }
+                }
+            }
+            if !problems.is_empty() {
+                return Err(Failure::new(
+                    exit::CONFIG,
+                    anyhow::anyhow!(problems.join("\n")),
+                ));
+            }
+            Ok(())
+        }
+    }
+}
+
+pub fn cert(flag: Option<&Path>, cmd: CertCommand) -> CliResult {
+    let CertCommand::Gen {
+        cn,
+        san,
+        days,
+        cert,
+        key,
+    } = cmd;
+    let cn = match cn {
+        Some(cn) => cn,
+        None => load_config(flag)?.server.hostname,
+    };
+    let generated =
+        crate::cert::generate(&cn, &san, days).map_err(|e| Failure::new(exit::DATAERR, e))?;
+    crate::cert::write_files(&generated, &cert, &key).map_err(|e| {
+        Failure::new(
+            exit::CANTCREAT,
+            anyhow::anyhow!("cannot write certificate: {e}"),
+        )
+    })?;
+    println!("{}", generated.sha256_fingerprint);
+    Ok(())
+}
+
+/// Bytes and messages in a user's maildir (INBOX and folders).
+pub fn maildir_usage(dir: &Path) -> (u64, u64) {
+    let mut bytes = 0;
+    let mut count = 0;
+    for entry in walkdir::WalkDir::new(dir)
+        .max_depth(3)
+        .into_iter()
+        .filter_map(Result::ok)
+    {
+        let in_mail_dir = entry
+            .path()
+            .parent()
+            .and_then(|p| p.file_name())
+            .is_some_and(|n| n == "cur" || n == "new");
+        if in_mail_dir && entry.file_type().is_file() {
+            bytes += entry.metadata().map(|m| m.len()).unwrap_or(0);
+            count += 1;
+        }
+    }
+    (bytes, count)
+}
+
+pub fn mbox(flag: Option<&Path>, cmd: MboxCommand) -> CliResult {
+    let config = load_config(flag)?;
+    let users = Users::load(&config.paths.users)?;
+    let mut out = std::io::stdout().lock();
+    let row = |u: &crate::users::User| {
+        let (bytes, messages) = maildir_usage(&config.paths.mail.join(&u.name));
+        (u.name.clone(), bytes, messages, u.quota)
+    };
+    match cmd {
+        MboxCommand::Ls { json } => {
+            for u in users.iter() {
+                print_row(&mut out, row(u), json)?;
+            }
+        }
+        MboxCommand::Quota {
+            user,
+            set,
+            clear,
+            json,
+        } => {
+            if set.is_some() || clear {
+                let Some(name) = user else {
+                    return Err(Failure::new(
+                        exit::USAGE,
+                        anyhow::anyhow!("name the user whose quota to change"),
+                    ));
+                };
+                let limit = match set {
+                    Some(s) => Some(parse_size(&s).ok_or_else(|| {
+                        Failure::new(exit::USAGE, anyhow::anyhow!("bad size {s:?} (e.g. 500M)"))
+                    })?),
+                    None => None,
+                };
+                users::modify(&config.paths.users, |list| {
+                    let u = list
+                        .iter_mut()
+                        .find(|u| u.name == name)
+                        .ok_or_else(|| UsersError::NoSuchUser(name.clone()))?;
+                    u.quota = limit;
+                    Ok(())
+                })
+                .map_err(|e| match e {
+                    UsersError::NoSuchUser(_) => Failure::new(exit::NOUSER, e),
+                    e => Failure::from(e),
+                })?;
+                return Ok(());
+            }
+            let selected: Vec<_> = match &user {
+                Some(name) => vec![users.get(name).ok_or_else(|| {
+                    Failure::new(exit::NOUSER, anyhow::anyhow!("no such user {name:?}"))
+                })?],
+                None => users.iter().collect(),
+            };
+            for u in selected {
+                print_row(&mut out, row(u), json)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn print_row(
+    out: &mut impl Write,
+    (name, bytes, messages, quota): (String, u64, u64, Option<u64>),
+    json: bool,
+) -> std::io::Result<()> {
+    if json {
+        let v =
+            serde_json::json!({"user": name, "bytes": bytes, "messages": messages, "quota": quota});
+        writeln!(out, "{v}")
+    } else {
+        let quota = quota.map_or_else(|| "-".to_string(), |q| q.to_string());
+        writeln!(out, "{name}\t{bytes}\t{messages}\t{quota}")
+    }
+}

@@ -1,0 +1,141 @@
+//! `postern user add/passwd/del/ls`.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::Path;
+
+use super::args::UserCommand;
+use super::{exit, load_config, CliResult, Failure};
+use crate::users::{self, PasswordKind, Users, UsersError};
+
+pub fn user(config_flag: Option<&Path>, cmd: UserCommand) -> CliResult {
+    let config = load_config(config_flag)?;
+    let path = &config.paths.users;
+    let result = match cmd {
+        UserCommand::Add {
+            user,
+            password_stdin,
+            shared_secret,
+        } => {
+            let pw = read_password(password_stdin)?;
+            users::add(path, &user, &pw, shared_secret)
+        }
+        UserCommand::Passwd {
+            user,
+            password_stdin,
+            shared_secret,
+            pop3,
+        } => {
+            let pw = read_password(password_stdin)?;
+            let kind = if pop3 {
+                PasswordKind::Pop3Override
+            } else {
+                PasswordKind::Login { shared_secret }
+            };
+            users::set_password(path, &user, &pw, kind)
+        }
+        UserCommand::Del { user } => users::delete(path, &user),
+        UserCommand::Ls { json } => return list(path, json),
+    };
+    result.map_err(|e| {
+        let code = match e {
+            UsersError::NoSuchUser(_) => exit::NOUSER,
+            UsersError::Exists(_) | UsersError::BadName(_) | UsersError::EmptyPassword => {
+                exit::DATAERR
+            }
+            UsersError::Read { .. } | UsersError::Write { .. } => exit::IOERR,
+            _ => exit::SOFTWARE,
+        };
+        Failure::new(code, e)
+    })
+}
+
+fn list(path: &Path, json: bool) -> CliResult {
+    let users = Users::load(path)?;
+    let mut out = std::io::stdout().lock();
+    if json {
+        for u in users.iter() {
+            let line = serde_json::json!({
+                "name": u.name,
+                "mail": u.mail,
+                "shared_secret": u.shared_secret.is_some(),
+                "pop3_password": u.pop3_password.is_some(),
+                "quota": u.quota,
+            });
+            writeln!(out, "{line}")?;
+        }
+    } else {
+        for u in users.iter() {
+            let mut flags = Vec::new();
+            if !u.mail {
+                flags.push("no-mail");
+            }
+            if u.shared_secret.is_some() {
+                flags.push("shared-secret");
+            }
+            if u.pop3_password.is_some() {
+                flags.push("pop3-password");
+            }
+            writeln!(out, "{}\t{}", u.name, flags.join(","))?;
+        }
+    }
+    Ok(())
+}
+
+/// The password from stdin's first line (`--password-stdin`) or typed on the terminal.
+fn read_password(from_stdin: bool) -> Result<String, Failure> {
+    let stdin = std::io::stdin();
+    if !from_stdin && !stdin.is_terminal() {
+        return Err(Failure::new(
+            exit::USAGE,
+            anyhow::anyhow!("standard input is not a terminal: use --password-stdin"),
+        ));
+    }
+    let echo_off = (!from_stdin).then(|| {
+        eprint!("Password: ");
+        EchoOff::new()
+    });
+    let mut line = String::new();
+    stdin.lock().read_line(&mut line)?;
+    drop(echo_off);
+    if !from_stdin {
+        eprintln!();
+    }
+    let pw = line.trim_end_matches(['\n', '\r']).to_string();
+    if pw.is_empty() {
+        return Err(Failure::new(
+            exit::DATAERR,
+            anyhow::anyhow!("the password is empty"),
+        ));
+    }
+    Ok(pw)
+}
+
+/// Turns terminal echo off while it lives.
+struct EchoOff(Option<libc::termios>);
+
+impl EchoOff {
+    fn new() -> EchoOff {
+        // SAFETY: tcgetattr/tcsetattr on fd 0 with a zeroed termios they fill in.
+        unsafe {
+            let mut t: libc::termios = std::mem::zeroed();
+            if libc::tcgetattr(0, &mut t) != 0 {
+                return EchoOff(None);
+            }
+            let saved = t;
+            t.c_lflag &= !libc::ECHO;
+            libc::tcsetattr(0, libc::TCSANOW, &t);
+            EchoOff(Some(saved))
+        }
+    }
+}
+
+impl Drop for EchoOff {
+    fn drop(&mut self) {
+        if let Some(t) = self.0 {
+            // SAFETY: restores the attributes read in `new`.
+            unsafe {
+                libc::tcsetattr(0, libc::TCSANOW, &t);
+            }
+        }
+    }
+}
