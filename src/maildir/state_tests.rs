@@ -1,0 +1,1 @@
+//! Tests of the mailbox state on real temporary directories.
