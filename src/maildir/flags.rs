@@ -201,8 +201,7 @@ pub fn valid_keyword(k: &str) -> bool {
     !k.is_empty()
         && k.len() <= 100
         && !k.starts_with('\\')
-        && k
-            .bytes()
+        && k.bytes()
             .all(|b| b.is_ascii_graphic() && !b"(){%*\"\\]".contains(&b))
 }
 
@@ -215,7 +214,17 @@ mod tests {
         let cases: &[(&str, &[Flag], &str)] = &[
             ("", &[], ""),
             ("S", &[Flag::Seen], "S"),
-            ("TSRFD", &[Flag::Draft, Flag::Flagged, Flag::Answered, Flag::Seen, Flag::Deleted], "DFRST"),
+            (
+                "TSRFD",
+                &[
+                    Flag::Draft,
+                    Flag::Flagged,
+                    Flag::Answered,
+                    Flag::Seen,
+                    Flag::Deleted,
+                ],
+                "DFRST",
+            ),
             ("PS", &[Flag::Passed, Flag::Seen], "PS"),
         ];
         for (input, flags, canon) in cases {
@@ -251,12 +260,22 @@ mod tests {
         let mut table: Vec<String> = (0..26).map(|i| format!("k{i}")).collect();
         let mut f = Flags::new();
         f.insert_keyword("another").unwrap();
-        assert!(matches!(f.to_info_letters(&mut table), Err(MaildirError::TooManyKeywords)));
+        assert!(matches!(
+            f.to_info_letters(&mut table),
+            Err(MaildirError::TooManyKeywords)
+        ));
     }
 
     #[test]
     fn keyword_validation() {
-        for (k, ok) in [("$Junk", true), ("", false), ("a b", false), ("\\Seen", false), ("x(", false), ("é", false)] {
+        for (k, ok) in [
+            ("$Junk", true),
+            ("", false),
+            ("a b", false),
+            ("\\Seen", false),
+            ("x(", false),
+            ("é", false),
+        ] {
             assert_eq!(valid_keyword(k), ok, "{k:?}");
         }
     }

@@ -200,27 +200,57 @@ mod tests {
     fn create_open_and_folders() {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("alice");
-        assert!(matches!(Maildir::open(&root), Err(MaildirError::NotAMaildir(_))));
+        assert!(matches!(
+            Maildir::open(&root),
+            Err(MaildirError::NotAMaildir(_))
+        ));
         let inbox = Maildir::create(&root).unwrap();
         Maildir::open(&root).unwrap();
         inbox.create_folder("Sent").unwrap();
         inbox.create_folder("Lists").unwrap();
         inbox.create_folder("Lists.rust").unwrap();
-        assert!(matches!(inbox.create_folder("Sent"), Err(MaildirError::FolderExists(_))));
-        assert!(matches!(inbox.create_folder("../x"), Err(MaildirError::InvalidFolderName(_))));
+        assert!(matches!(
+            inbox.create_folder("Sent"),
+            Err(MaildirError::FolderExists(_))
+        ));
+        assert!(matches!(
+            inbox.create_folder("../x"),
+            Err(MaildirError::InvalidFolderName(_))
+        ));
         std::fs::create_dir(root.join(".notmaildir")).unwrap();
-        assert_eq!(inbox.folders().unwrap(), vec!["Lists", "Lists.rust", "Sent"]);
+        assert_eq!(
+            inbox.folders().unwrap(),
+            vec!["Lists", "Lists.rust", "Sent"]
+        );
         assert!(root.join(".Sent/maildirfolder").exists());
 
         inbox.rename_folder("Lists", "Groups").unwrap();
-        assert_eq!(inbox.folders().unwrap(), vec!["Groups", "Groups.rust", "Sent"]);
-        assert!(matches!(inbox.rename_folder("Nope", "X"), Err(MaildirError::NoSuchFolder(_))));
-        assert!(matches!(inbox.rename_folder("Sent", "Groups"), Err(MaildirError::FolderExists(_))));
-        assert!(matches!(inbox.rename_folder("Sent", "Sent.sub"), Err(MaildirError::InvalidFolderName(_))));
+        assert_eq!(
+            inbox.folders().unwrap(),
+            vec!["Groups", "Groups.rust", "Sent"]
+        );
+        assert!(matches!(
+            inbox.rename_folder("Nope", "X"),
+            Err(MaildirError::NoSuchFolder(_))
+        ));
+        assert!(matches!(
+            inbox.rename_folder("Sent", "Groups"),
+            Err(MaildirError::FolderExists(_))
+        ));
+        assert!(matches!(
+            inbox.rename_folder("Sent", "Sent.sub"),
+            Err(MaildirError::InvalidFolderName(_))
+        ));
 
         inbox.delete_folder("Groups.rust").unwrap();
         assert_eq!(inbox.folders().unwrap(), vec!["Groups", "Sent"]);
-        assert!(matches!(inbox.folder("Groups.rust"), Err(MaildirError::NoSuchFolder(_))));
-        assert!(matches!(inbox.delete_folder("Nope"), Err(MaildirError::NoSuchFolder(_))));
+        assert!(matches!(
+            inbox.folder("Groups.rust"),
+            Err(MaildirError::NoSuchFolder(_))
+        ));
+        assert!(matches!(
+            inbox.delete_folder("Nope"),
+            Err(MaildirError::NoSuchFolder(_))
+        ));
     }
 }

@@ -69,11 +69,17 @@ mod tests {
         let md = Maildir::create(dir.path().join("u")).unwrap();
         let first = try_lock_pop3(&md).unwrap();
         assert!(first.is_some());
-        assert!(try_lock_pop3(&md).unwrap().is_none(), "second session refused");
+        assert!(
+            try_lock_pop3(&md).unwrap().is_none(),
+            "second session refused"
+        );
         // the state lock is independent of the POP3 lock
         let state = StateLock::acquire(&md).unwrap();
         drop(state);
         drop(first);
-        assert!(try_lock_pop3(&md).unwrap().is_some(), "free again after drop");
+        assert!(
+            try_lock_pop3(&md).unwrap().is_some(),
+            "free again after drop"
+        );
     }
 }

@@ -52,7 +52,9 @@ pub fn time_field(base: &str) -> Option<i64> {
 /// Whether a directory entry name is one maildir readers should consider: not hidden, no
 /// path separator, no control bytes (names are stored one per line in the state file).
 pub fn acceptable(name: &str) -> bool {
-    !name.is_empty() && !name.starts_with('.') && !name.bytes().any(|b| b == b'/' || b < 0x20 || b == 0x7f)
+    !name.is_empty()
+        && !name.starts_with('.')
+        && !name.bytes().any(|b| b == b'/' || b < 0x20 || b == 0x7f)
 }
 
 /// This host's name made safe for a maildir name (`/` → `\057`, `:` → `\072`, `,` → `\054`).
@@ -146,9 +148,20 @@ mod tests {
 
     #[test]
     fn fields() {
-        let cases: [(&str, Option<u64>, Option<u64>, Option<i64>); 6] = [
-            ("1700000000.M1P2.host,S=1234,W=1260", Some(1234), Some(1260), Some(1700000000)),
-            ("1700000000.M1P2.host,S=1234", Some(1234), None, Some(1700000000)),
+        type Case<'a> = (&'a str, Option<u64>, Option<u64>, Option<i64>);
+        let cases: [Case; 6] = [
+            (
+                "1700000000.M1P2.host,S=1234,W=1260",
+                Some(1234),
+                Some(1260),
+                Some(1700000000),
+            ),
+            (
+                "1700000000.M1P2.host,S=1234",
+                Some(1234),
+                None,
+                Some(1700000000),
+            ),
             ("1700000000.M1P2.host", None, None, Some(1700000000)),
             ("garbage", None, None, None),
             ("x1.y,S=abc", None, None, None),
@@ -163,7 +176,13 @@ mod tests {
 
     #[test]
     fn acceptable_names() {
-        for (n, ok) in [("1.a.b", true), (".hidden", false), ("", false), ("a\nb", false), ("a/b", false)] {
+        for (n, ok) in [
+            ("1.a.b", true),
+            (".hidden", false),
+            ("", false),
+            ("a\nb", false),
+            ("a/b", false),
+        ] {
             assert_eq!(acceptable(n), ok, "{n:?}");
         }
     }

@@ -43,7 +43,11 @@ pub struct MessageInfo {
 impl MessageInfo {
     /// The path of the message file as of the snapshot.
     pub fn path(&self, maildir: &Maildir) -> PathBuf {
-        let dir = if self.in_new { maildir.new_dir() } else { maildir.cur() };
+        let dir = if self.in_new {
+            maildir.new_dir()
+        } else {
+            maildir.cur()
+        };
         dir.join(&self.file_name)
     }
 }
@@ -126,7 +130,9 @@ pub struct MailboxState {
 }
 
 fn now() -> (i64, u32) {
-    let d = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    let d = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
     (d.as_secs() as i64, d.subsec_micros())
 }
 
@@ -171,7 +177,10 @@ fn list_dir(dir: &std::path::Path) -> Result<Vec<String>> {
 /// Finds the current file of a base name: `(file name, in new/)`.
 fn locate(md: &Maildir, base: &str) -> Result<Option<(String, bool)>> {
     for (dir, in_new) in [(md.cur(), false), (md.new_dir(), true)] {
-        if let Some(n) = list_dir(&dir)?.into_iter().find(|n| name::split(n).0 == base) {
+        if let Some(n) = list_dir(&dir)?
+            .into_iter()
+            .find(|n| name::split(n).0 == base)
+        {
             return Ok(Some((n, in_new)));
         }
     }
@@ -204,7 +213,10 @@ impl MailboxState {
 
     /// Runs `f` on the state under the exclusive lock; `f` returns whether it changed the
     /// state, in which case the state is written durably before the lock is released.
-    fn locked<R>(&mut self, f: impl FnOnce(&Maildir, &mut State) -> Result<(R, bool)>) -> Result<R> {
+    fn locked<R>(
+        &mut self,
+        f: impl FnOnce(&Maildir, &mut State) -> Result<(R, bool)>,
+    ) -> Result<R> {
         let _lock = StateLock::acquire(&self.maildir)?;
         let dir = self.maildir.path().to_path_buf();
         let path = dir.join(STATE_FILE);
@@ -281,32 +293,32 @@ impl MailboxState {
                     out.stored.push((uid, current, st.entries[i].modseq));
                     continue;
                 }
-                let letters = wanted.to_info_letters(&mut st.keywords)?;
                 let base = st.entries[i].base().to_string();
-                let new_name = name::with_letters(&base, &letters);
-                let mut from = entry_path(md, &st.entries[i]);
-                let to = md.cur().join(&new_name);
-                if let Err(e) = fs::rename(&from, &to) {
+                let mut wanted = wanted;
+                let mut new_name =
+                    name::with_letters(&base, &wanted.to_info_letters(&mut st.keywords)?);
+                let from = entry_path(md, &st.entries[i]);
+                if let Err(e) = fs::rename(&from, md.cur().join(&new_name)) {
                     if e.kind() != ErrorKind::NotFound {
                         return Err(MaildirError::io(&from, e));
                     }
-                    // Renamed by someone else since: find it by base name and retry once.
-                    match locate(md, &base)? {
-                        Some((n, in_new)) => {
-                            from = if in_new { md.new_dir() } else { md.cur() }.join(n);
-                            match fs::rename(&from, &to) {
-                                Ok(()) => {}
-                                Err(e) if e.kind() == ErrorKind::NotFound => {
-                                    out.missing.push(uid);
-                                    continue;
-                                }
-                                Err(e) => return Err(MaildirError::io(&from, e)),
-                            }
-                        }
-                        None => {
+                    // Renamed by someone else since: apply the change to its current flags.
+                    let Some((n, in_new)) = locate(md, &base)? else {
+                        out.missing.push(uid);
+                        continue;
+                    };
+                    let letters = name::info_letters(name::split(&n).1).unwrap_or("");
+                    wanted = op.apply(&Flags::from_info_letters(letters, &st.keywords));
+                    new_name =
+                        name::with_letters(&base, &wanted.to_info_letters(&mut st.keywords)?);
+                    let from = if in_new { md.new_dir() } else { md.cur() }.join(n);
+                    match fs::rename(&from, md.cur().join(&new_name)) {
+                        Ok(()) => {}
+                        Err(e) if e.kind() == ErrorKind::NotFound => {
                             out.missing.push(uid);
                             continue;
                         }
+                        Err(e) => return Err(MaildirError::io(&from, e)),
                     }
                 }
                 let e = &mut st.entries[i];
@@ -370,7 +382,12 @@ impl MailboxState {
 
     /// Stores a new message directly into `cur/` (IMAP APPEND): tmp → fsync → rename,
     /// with the given flags and internal date (default now). Returns its UID.
-    pub fn append(&mut self, bytes: &[u8], flags: &Flags, internal_date: Option<i64>) -> Result<u32> {
+    pub fn append(
+        &mut self,
+        bytes: &[u8],
+        flags: &Flags,
+        internal_date: Option<i64>,
+    ) -> Result<u32> {
         let (secs, _) = now();
         let date = internal_date.unwrap_or(secs).max(0);
         let vsize = name::crlf_size(bytes, false);
@@ -407,9 +424,19 @@ impl MailboxState {
             if !link_or_copy(&self.maildir, e, &tmp)? {
                 continue;
             }
-            staged.push((e.uid, base, entry_flags(e, &keywords), e.size, e.vsize, e.date));
+            staged.push((
+                e.uid,
+                base,
+                entry_flags(e, &keywords),
+                e.size,
+                e.vsize,
+                e.date,
+            ));
         }
-        let tmps: Vec<PathBuf> = staged.iter().map(|s| target.maildir.tmp().join(&s.1)).collect();
+        let tmps: Vec<PathBuf> = staged
+            .iter()
+            .map(|s| target.maildir.tmp().join(&s.1))
+            .collect();
         let result = target.locked(|md, st| {
             let mut pairs = Vec::new();
             for (old, base, flags, size, vsize, date) in &staged {
@@ -627,7 +654,11 @@ fn sync_locked(md: &Maildir, st: &mut State) -> Result<(bool, Vec<u32>)> {
     let mut moved = false;
     for n in list_dir(&md.new_dir())? {
         let (base, info) = name::split(&n);
-        let target = if info.is_some() { n.clone() } else { name::with_letters(base, "") };
+        let target = if info.is_some() {
+            n.clone()
+        } else {
+            name::with_letters(base, "")
+        };
         let base = base.to_string();
         let from = md.new_dir().join(&n);
         match fs::rename(&from, md.cur().join(&target)) {

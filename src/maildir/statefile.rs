@@ -140,7 +140,8 @@ impl State {
         }
         let ordered = state.entries.windows(2).all(|w| w[0].uid < w[1].uid);
         let below_next = state.entries.last().is_none_or(|e| e.uid < state.uidnext);
-        if !(have.0 && have.1 && have.2) || !ordered || !below_next || state.keywords.len() > 26 {
+        let complete = have.0 && have.1 && have.2 && state.keywords.len() <= 26;
+        if !(complete && ordered && below_next) {
             return Err(Damage::Line(0));
         }
         Ok(state)
@@ -155,7 +156,10 @@ impl State {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(MaildirError::io(&path, e)),
         };
-        let len = file.metadata().map_err(|e| MaildirError::io(&path, e))?.len();
+        let len = file
+            .metadata()
+            .map_err(|e| MaildirError::io(&path, e))?
+            .len();
         if len > MAX_STATE_BYTES {
             return Ok(Some(Err(Damage::TooLarge)));
         }
@@ -168,7 +172,8 @@ impl State {
         let tmp = dir.join(STATE_TMP);
         let path = dir.join(STATE_FILE);
         let mut f = File::create(&tmp).map_err(|e| MaildirError::io(&tmp, e))?;
-        f.write_all(&self.render()).map_err(|e| MaildirError::io(&tmp, e))?;
+        f.write_all(&self.render())
+            .map_err(|e| MaildirError::io(&tmp, e))?;
         f.sync_all().map_err(|e| MaildirError::io(&tmp, e))?;
         drop(f);
         fs::rename(&tmp, &path).map_err(|e| MaildirError::io(&path, e))?;
