@@ -1,3 +1,4 @@
 //! postern: a complete mail server for a small organisation, as a Unix toolkit.
 pub mod cli;
 pub mod maildir;
+pub mod pop3;
