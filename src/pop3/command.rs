@@ -61,7 +61,13 @@ pub fn parse(line: &[u8]) -> Result<Command, CommandError> {
     };
     let args: Vec<&str> = rest.split(' ').filter(|a| !a.is_empty()).collect();
     let kw = keyword.to_ascii_uppercase();
-    let none = |c: Command| if args.is_empty() { Ok(c) } else { Err(CommandError::Arguments) };
+    let none = |c: Command| {
+        if args.is_empty() {
+            Ok(c)
+        } else {
+            Err(CommandError::Arguments)
+        }
+    };
     let one = |f: fn(String) -> Command| match args.as_slice() {
         [a] => Ok(f(a.to_string())),
         _ => Err(CommandError::Arguments),
@@ -82,7 +88,10 @@ pub fn parse(line: &[u8]) -> Result<Command, CommandError> {
         "AUTH" => match args.as_slice() {
             [] => Ok(Command::Auth(None)),
             [m] => Ok(Command::Auth(Some((m.to_ascii_uppercase(), None)))),
-            [m, ir] => Ok(Command::Auth(Some((m.to_ascii_uppercase(), Some(ir.to_string()))))),
+            [m, ir] => Ok(Command::Auth(Some((
+                m.to_ascii_uppercase(),
+                Some(ir.to_string()),
+            )))),
             _ => Err(CommandError::Arguments),
         },
         "STLS" => none(Command::Stls),
@@ -123,12 +132,24 @@ mod tests {
             ("user alice", Ok(Command::User(s("alice")))),
             ("USER", Err(CommandError::Arguments)),
             ("USER a b", Err(CommandError::Arguments)),
-            ("PASS secret with spaces", Ok(Command::Pass(s("secret with spaces")))),
+            (
+                "PASS secret with spaces",
+                Ok(Command::Pass(s("secret with spaces"))),
+            ),
             ("PASS", Err(CommandError::Arguments)),
-            ("APOP bob c4c9334bac560ecc979e58001b3e22fb", Ok(Command::Apop(s("bob"), s("c4c9334bac560ecc979e58001b3e22fb")))),
+            (
+                "APOP bob c4c9334bac560ecc979e58001b3e22fb",
+                Ok(Command::Apop(
+                    s("bob"),
+                    s("c4c9334bac560ecc979e58001b3e22fb"),
+                )),
+            ),
             ("AUTH", Ok(Command::Auth(None))),
             ("AUTH plain", Ok(Command::Auth(Some((s("PLAIN"), None))))),
-            ("AUTH PLAIN AGEAYg==", Ok(Command::Auth(Some((s("PLAIN"), Some(s("AGEAYg=="))))))),
+            (
+                "AUTH PLAIN AGEAYg==",
+                Ok(Command::Auth(Some((s("PLAIN"), Some(s("AGEAYg==")))))),
+            ),
             ("STLS", Ok(Command::Stls)),
             ("capa", Ok(Command::Capa)),
             ("QUIT", Ok(Command::Quit)),
@@ -158,7 +179,16 @@ mod tests {
 
     #[test]
     fn numbers() {
-        for (a, want) in [("1", Some(1)), ("007", Some(7)), ("0", Some(0)), ("-1", None), ("+1", None), ("1a", None), ("", None), ("99999999999", None)] {
+        for (a, want) in [
+            ("1", Some(1)),
+            ("007", Some(7)),
+            ("0", Some(0)),
+            ("-1", None),
+            ("+1", None),
+            ("1a", None),
+            ("", None),
+            ("99999999999", None),
+        ] {
             assert_eq!(number(a), want, "{a:?}");
         }
     }

@@ -91,15 +91,28 @@ mod tests {
 
     #[test]
     fn splitting() {
-        let cases: Vec<(usize, Vec<&[u8]>, Vec<Line>)> = vec![
+        type Case<'a> = (usize, Vec<&'a [u8]>, Vec<Line>);
+        let cases: Vec<Case> = vec![
             (100, vec![b"STAT\r\n"], vec![ok("STAT")]),
-            (100, vec![b"ST", b"AT\r", b"\nNOOP\n"], vec![ok("STAT"), ok("NOOP")]),
+            (
+                100,
+                vec![b"ST", b"AT\r", b"\nNOOP\n"],
+                vec![ok("STAT"), ok("NOOP")],
+            ),
             (100, vec![b"NOOP"], vec![]),
             (100, vec![b"\r\n"], vec![ok("")]),
             (6, vec![b"NOOP\r\n"], vec![ok("NOOP")]),
             (5, vec![b"NOOP\r\n"], vec![Line::TooLong]),
-            (8, vec![b"0123456789", b"0123456789", b"\r\nQUIT\r\n"], vec![Line::TooLong, ok("QUIT")]),
-            (8, vec![b"0123456789\r\nQUIT\r\n"], vec![Line::TooLong, ok("QUIT")]),
+            (
+                8,
+                vec![b"0123456789", b"0123456789", b"\r\nQUIT\r\n"],
+                vec![Line::TooLong, ok("QUIT")],
+            ),
+            (
+                8,
+                vec![b"0123456789\r\nQUIT\r\n"],
+                vec![Line::TooLong, ok("QUIT")],
+            ),
         ];
         for (max, chunks, want) in cases {
             assert_eq!(lines(max, &chunks), want, "{chunks:?}");

@@ -5,7 +5,7 @@ use std::io::Read;
 
 use super::maildrop::{DropMessage, Maildrop, MaildropError, OpenError};
 use crate::maildir::state::open_message;
-use crate::maildir::{try_lock_pop3, Maildir, MailboxState, MessageInfo, Pop3Lock};
+use crate::maildir::{try_lock_pop3, MailboxState, Maildir, MessageInfo, Pop3Lock};
 
 /// A user's INBOX opened for one POP3 session.
 #[derive(Debug)]
@@ -20,7 +20,9 @@ impl MaildirMaildrop {
     /// Takes the POP3 lock of `inbox` and snapshots it (syncing new mail in first).
     pub fn open(inbox: Maildir) -> Result<MaildirMaildrop, OpenError> {
         let temp = |e: crate::maildir::MaildirError| OpenError::Temporary(e.to_string());
-        let lock = try_lock_pop3(&inbox).map_err(temp)?.ok_or(OpenError::InUse)?;
+        let lock = try_lock_pop3(&inbox)
+            .map_err(temp)?
+            .ok_or(OpenError::InUse)?;
         let mut state = MailboxState::new(inbox);
         let mut snap = state.sync().map_err(temp)?;
         state.fill_virtual_sizes(&mut snap).map_err(temp)?;

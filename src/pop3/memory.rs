@@ -43,7 +43,10 @@ impl Backend for MemoryBackend {
         if self.in_use {
             return Err(OpenError::InUse);
         }
-        let guard = self.store.lock().map_err(|_| OpenError::Temporary("poisoned".into()))?;
+        let guard = self
+            .store
+            .lock()
+            .map_err(|_| OpenError::Temporary("poisoned".into()))?;
         let mut messages = Vec::new();
         let mut slots = Vec::new();
         for (slot, m) in guard.iter().enumerate() {
@@ -69,7 +72,10 @@ impl Maildrop for MemoryDrop {
     }
 
     fn open(&mut self, index: usize) -> Result<Box<dyn Read + Send>, MaildropError> {
-        let guard = self.store.lock().map_err(|_| MaildropError::Io("poisoned".into()))?;
+        let guard = self
+            .store
+            .lock()
+            .map_err(|_| MaildropError::Io("poisoned".into()))?;
         match guard.get(self.slots[index]) {
             Some(Some((bytes, _))) => Ok(Box::new(Cursor::new(bytes.clone()))),
             _ => Err(MaildropError::Gone),
@@ -77,7 +83,10 @@ impl Maildrop for MemoryDrop {
     }
 
     fn delete(&mut self, indices: &[usize]) -> Result<usize, MaildropError> {
-        let mut guard = self.store.lock().map_err(|_| MaildropError::Io("poisoned".into()))?;
+        let mut guard = self
+            .store
+            .lock()
+            .map_err(|_| MaildropError::Io("poisoned".into()))?;
         for i in indices {
             guard[self.slots[*i]] = None;
         }

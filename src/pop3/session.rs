@@ -290,7 +290,9 @@ impl<B: Backend> Session<B> {
             reason: "credentials".to_string(),
         })];
         if self.auth_failures >= self.config.max_auth_failures {
-            out.push(reply("-ERR [AUTH] authentication failed, closing connection"));
+            out.push(reply(
+                "-ERR [AUTH] authentication failed, closing connection",
+            ));
             out.push(Action::Close);
             self.phase = Phase::Closed;
             return out;
@@ -376,7 +378,13 @@ impl<B: Backend> Session<B> {
         match cmd {
             Command::Quit => {
                 self.phase = Phase::Closed;
-                vec![reply(&format!("+OK {} POP3 server signing off", self.config.hostname)), Action::Close]
+                vec![
+                    reply(&format!(
+                        "+OK {} POP3 server signing off",
+                        self.config.hostname
+                    )),
+                    Action::Close,
+                ]
             }
             Command::User(name) => {
                 if !self.config.user_pass.usable(self.tls) {
@@ -404,7 +412,10 @@ impl<B: Backend> Session<B> {
                     return self.error("APOP not available here");
                 }
                 let banner = self.banner.clone();
-                if self.backend.apop(&user, &banner, &digest.to_ascii_lowercase()) {
+                if self
+                    .backend
+                    .apop(&user, &banner, &digest.to_ascii_lowercase())
+                {
                     self.login(&user, "APOP")
                 } else {
                     self.auth_failed(&user, "APOP")
@@ -466,9 +477,13 @@ impl<B: Backend> Session<B> {
                 s.push_str(".\r\n");
                 Ok(vec![Action::Reply(s.into_bytes())])
             }
-            Command::List(Some(arg)) => tx
-                .index(&arg)
-                .map(|i| vec![reply(&format!("+OK {} {}", i + 1, tx.drop.messages()[i].size))]),
+            Command::List(Some(arg)) => tx.index(&arg).map(|i| {
+                vec![reply(&format!(
+                    "+OK {} {}",
+                    i + 1,
+                    tx.drop.messages()[i].size
+                ))]
+            }),
             Command::Uidl(None) => {
                 let mut s = String::from("+OK unique-id listing follows\r\n");
                 for (i, m) in tx.drop.messages().iter().enumerate() {
@@ -479,20 +494,30 @@ impl<B: Backend> Session<B> {
                 s.push_str(".\r\n");
                 Ok(vec![Action::Reply(s.into_bytes())])
             }
-            Command::Uidl(Some(arg)) => tx
-                .index(&arg)
-                .map(|i| vec![reply(&format!("+OK {} {}", i + 1, tx.drop.messages()[i].uidl))]),
+            Command::Uidl(Some(arg)) => tx.index(&arg).map(|i| {
+                vec![reply(&format!(
+                    "+OK {} {}",
+                    i + 1,
+                    tx.drop.messages()[i].uidl
+                ))]
+            }),
             Command::Retr(arg) => tx.index(&arg).and_then(|i| {
                 let size = tx.drop.messages()[i].size;
                 let stream = tx.open(i, None)?;
                 tx.retrieved += 1;
                 tx.retrieved_bytes += size;
-                Ok(vec![reply(&format!("+OK {size} octets")), Action::Stream(stream)])
+                Ok(vec![
+                    reply(&format!("+OK {size} octets")),
+                    Action::Stream(stream),
+                ])
             }),
             Command::Top(arg, lines) => tx.index(&arg).and_then(|i| {
                 let n = command::number(&lines).ok_or("invalid line count")?;
                 let stream = tx.open(i, Some(n))?;
-                Ok(vec![reply("+OK top of message follows"), Action::Stream(stream)])
+                Ok(vec![
+                    reply("+OK top of message follows"),
+                    Action::Stream(stream),
+                ])
             }),
             Command::Dele(arg) => tx.index(&arg).map(|i| {
                 tx.deleted[i] = true;
@@ -502,7 +527,9 @@ impl<B: Backend> Session<B> {
             Command::Rset => {
                 tx.deleted.iter_mut().for_each(|d| *d = false);
                 let (n, size) = tx.totals();
-                Ok(vec![reply(&format!("+OK maildrop has {n} messages ({size} octets)"))])
+                Ok(vec![reply(&format!(
+                    "+OK maildrop has {n} messages ({size} octets)"
+                ))])
             }
             Command::Quit => return self.update(),
             Command::Stls => Err("STLS only in AUTHORIZATION state".into()),
@@ -517,14 +544,23 @@ impl<B: Backend> Session<B> {
         };
         let marked: Vec<usize> = (0..tx.deleted.len()).filter(|i| tx.deleted[*i]).collect();
         let (line, deleted) = if marked.is_empty() {
-            (format!("+OK {} POP3 server signing off", self.config.hostname), 0)
+            (
+                format!("+OK {} POP3 server signing off", self.config.hostname),
+                0,
+            )
         } else {
             match tx.drop.delete(&marked) {
                 Ok(n) => (
-                    format!("+OK {} POP3 server signing off ({n} messages deleted)", self.config.hostname),
+                    format!(
+                        "+OK {} POP3 server signing off ({n} messages deleted)",
+                        self.config.hostname
+                    ),
                     n,
                 ),
-                Err(_) => ("-ERR [SYS/TEMP] some deleted messages not removed".to_string(), 0),
+                Err(_) => (
+                    "-ERR [SYS/TEMP] some deleted messages not removed".to_string(),
+                    0,
+                ),
             }
         };
         vec![
@@ -555,7 +591,9 @@ impl<D: Maildrop> Transaction<D> {
         let n = command::number(arg).ok_or_else(|| format!("invalid message number {arg:?}"))?;
         let count = self.deleted.len();
         if n == 0 || n as usize > count {
-            return Err(format!("no such message, only {count} messages in maildrop"));
+            return Err(format!(
+                "no such message, only {count} messages in maildrop"
+            ));
         }
         let i = n as usize - 1;
         if self.deleted[i] {
@@ -567,7 +605,9 @@ impl<D: Maildrop> Transaction<D> {
     fn open(&mut self, i: usize, top: Option<u64>) -> Result<MessageStream, String> {
         match self.drop.open(i) {
             Ok(r) => Ok(MessageStream::new(r, top)),
-            Err(MaildropError::Gone) => Err(format!("message {} was deleted by another session", i + 1)),
+            Err(MaildropError::Gone) => {
+                Err(format!("message {} was deleted by another session", i + 1))
+            }
             Err(MaildropError::Io(_)) => Err("[SYS/TEMP] cannot read message".into()),
         }
     }

@@ -168,15 +168,29 @@ mod tests {
             (b"", b".\r\n"),
             (b"A: b\n\nbody\n", b"A: b\r\n\r\nbody\r\n.\r\n"),
             (b"A: b\r\n\r\nbody\r\n", b"A: b\r\n\r\nbody\r\n.\r\n"),
-            (b"A: b\n\n.hidden\n..two\n.\n", b"A: b\r\n\r\n..hidden\r\n...two\r\n..\r\n.\r\n"),
-            (b"A: b\n\nno newline at end", b"A: b\r\n\r\nno newline at end\r\n.\r\n"),
+            (
+                b"A: b\n\n.hidden\n..two\n.\n",
+                b"A: b\r\n\r\n..hidden\r\n...two\r\n..\r\n.\r\n",
+            ),
+            (
+                b"A: b\n\nno newline at end",
+                b"A: b\r\n\r\nno newline at end\r\n.\r\n",
+            ),
             (b"x\r\ry\n", b"x\r\ry\r\n.\r\n"),
             (b"a.b\n", b"a.b\r\n.\r\n"),
-            (b"A: b\n\nends with cr\r", b"A: b\r\n\r\nends with cr\r\n.\r\n"),
+            (
+                b"A: b\n\nends with cr\r",
+                b"A: b\r\n\r\nends with cr\r\n.\r\n",
+            ),
             (b".\r\n", b"..\r\n.\r\n"),
         ];
         for (input, want) in cases {
-            assert_eq!(render(input, None), want, "{:?}", String::from_utf8_lossy(input));
+            assert_eq!(
+                render(input, None),
+                want,
+                "{:?}",
+                String::from_utf8_lossy(input)
+            );
         }
     }
 
@@ -193,13 +207,21 @@ mod tests {
         for (n, want) in cases {
             assert_eq!(render(msg, Some(n)), want, "TOP {n}");
         }
-        assert_eq!(render(b"A: 1\r\nNo: body", Some(0)), b"A: 1\r\nNo: body\r\n.\r\n");
+        assert_eq!(
+            render(b"A: 1\r\nNo: body", Some(0)),
+            b"A: 1\r\nNo: body\r\n.\r\n"
+        );
     }
 
     #[test]
     fn big_message_streams_in_chunks() {
         let line = b"0123456789012345678901234567890123456789\n";
-        let input: Vec<u8> = line.iter().copied().cycle().take(line.len() * 50_000).collect();
+        let input: Vec<u8> = line
+            .iter()
+            .copied()
+            .cycle()
+            .take(line.len() * 50_000)
+            .collect();
         let mut s = MessageStream::new(Box::new(io::Cursor::new(input)), None);
         let mut buf = [0u8; 4096];
         let mut total = 0usize;
@@ -209,7 +231,10 @@ mod tests {
                 break;
             }
             total += n;
-            assert!(s.out.capacity() <= 2 * CHUNK + 16, "output buffer stays bounded");
+            assert!(
+                s.out.capacity() <= 2 * CHUNK + 16,
+                "output buffer stays bounded"
+            );
         }
         assert_eq!(total, 42 * 50_000 + 3);
     }
