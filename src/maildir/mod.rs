@@ -4,11 +4,13 @@
 
 // pub mod deliver;
 pub mod error;
+mod files;
 pub mod flags;
 pub mod layout;
 pub mod lock;
 pub mod name;
 pub mod quota;
+mod scan;
 pub mod state;
 mod statefile;
 

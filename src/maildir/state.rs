@@ -2,19 +2,24 @@
 //! cache, kept in `postern-state` beside the maildir and changed only under the state lock,
 //! so that delivery, `popd` and any number of `imapd` processes agree on one mailbox.
 
-use std::collections::HashMap;
-use std::fs::{self, File, OpenOptions};
-use std::io::{ErrorKind, Write};
+use std::fs::{self, File};
+use std::io::ErrorKind;
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 use std::sync::OnceLock;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::error::{MaildirError, Result};
+pub use super::files::open_message;
+use super::files::{
+    commit_from_tmp, entry_flags, entry_path, link_or_copy, locate, remove_entry_file,
+    virtual_size, write_durably,
+};
 use super::flags::Flags;
 use super::layout::Maildir;
 use super::lock::StateLock;
 use super::name;
+use super::scan::{snapshot, sync_locked};
 use super::statefile::{sync_dir, Entry, State, STATE_FILE};
 
 /// One message of a snapshot.
@@ -145,56 +150,8 @@ fn new_uidvalidity() -> u32 {
     (now().0 as u32).max(1)
 }
 
-fn mtime_secs(m: &fs::Metadata) -> i64 {
-    m.modified()
-        .ok()
-        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-        .map_or(0, |d| d.as_secs() as i64)
-}
-
 fn file_id(m: &fs::Metadata) -> FileId {
     (m.dev(), m.ino(), m.mtime(), m.mtime_nsec(), m.len())
-}
-
-/// Lists acceptable entry names of a directory (non-UTF-8 and hidden names are skipped).
-fn list_dir(dir: &std::path::Path) -> Result<Vec<String>> {
-    let rd = match fs::read_dir(dir) {
-        Ok(rd) => rd,
-        Err(e) => return Err(MaildirError::io(dir, e)),
-    };
-    let mut out = Vec::new();
-    for entry in rd {
-        let entry = entry.map_err(|e| MaildirError::io(dir, e))?;
-        if let Ok(n) = entry.file_name().into_string() {
-            if name::acceptable(&n) {
-                out.push(n);
-            }
-        }
-    }
-    Ok(out)
-}
-
-/// Finds the current file of a base name: `(file name, in new/)`.
-fn locate(md: &Maildir, base: &str) -> Result<Option<(String, bool)>> {
-    for (dir, in_new) in [(md.cur(), false), (md.new_dir(), true)] {
-        if let Some(n) = list_dir(&dir)?
-            .into_iter()
-            .find(|n| name::split(n).0 == base)
-        {
-            return Ok(Some((n, in_new)));
-        }
-    }
-    Ok(None)
-}
-
-fn entry_path(md: &Maildir, e: &Entry) -> PathBuf {
-    let dir = if e.in_new { md.new_dir() } else { md.cur() };
-    dir.join(&e.name)
-}
-
-fn entry_flags(e: &Entry, keywords: &[String]) -> Flags {
-    let letters = name::info_letters(name::split(&e.name).1).unwrap_or("");
-    Flags::from_info_letters(letters, keywords)
 }
 
 impl MailboxState {
@@ -485,254 +442,4 @@ impl MailboxState {
     pub fn open_message(&self, info: &MessageInfo) -> Result<Option<File>> {
         open_message(&self.maildir, info)
     }
-}
-
-/// Opens a message file, following a rename by base name; `Ok(None)` when it is gone.
-pub fn open_message(md: &Maildir, info: &MessageInfo) -> Result<Option<File>> {
-    let path = info.path(md);
-    match File::open(&path) {
-        Ok(f) => return Ok(Some(f)),
-        Err(e) if e.kind() != ErrorKind::NotFound => return Err(MaildirError::io(&path, e)),
-        Err(_) => {}
-    }
-    let Some((n, in_new)) = locate(md, &info.base)? else {
-        return Ok(None);
-    };
-    let path = if in_new { md.new_dir() } else { md.cur() }.join(n);
-    match File::open(&path) {
-        Ok(f) => Ok(Some(f)),
-        Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(MaildirError::io(&path, e)),
-    }
-}
-
-fn virtual_size(md: &Maildir, info: &MessageInfo) -> Result<Option<u64>> {
-    use std::io::Read;
-    let Some(mut f) = open_message(md, info)? else {
-        return Ok(None);
-    };
-    let mut buf = vec![0u8; 64 * 1024];
-    let (mut total, mut prev_cr) = (0u64, false);
-    loop {
-        let n = match f.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-            Err(e) => return Err(MaildirError::io(info.path(md), e)),
-        };
-        total += name::crlf_size(&buf[..n], prev_cr);
-        prev_cr = buf[n - 1] == b'\r';
-    }
-    Ok(Some(total))
-}
-
-fn remove_entry_file(md: &Maildir, e: &Entry) -> Result<()> {
-    let path = entry_path(md, e);
-    match fs::remove_file(&path) {
-        Ok(()) => Ok(()),
-        Err(err) if err.kind() == ErrorKind::NotFound => match locate(md, e.base())? {
-            Some((n, in_new)) => {
-                let p = if in_new { md.new_dir() } else { md.cur() }.join(n);
-                match fs::remove_file(&p) {
-                    Err(err) if err.kind() != ErrorKind::NotFound => Err(MaildirError::io(&p, err)),
-                    _ => Ok(()),
-                }
-            }
-            None => Ok(()),
-        },
-        Err(err) => Err(MaildirError::io(&path, err)),
-    }
-}
-
-fn write_durably(path: &std::path::Path, bytes: &[u8], date: i64) -> Result<()> {
-    let mut f = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(path)
-        .map_err(|e| MaildirError::io(path, e))?;
-    let res = f
-        .write_all(bytes)
-        .and_then(|_| f.set_modified(UNIX_EPOCH + Duration::from_secs(date as u64)))
-        .and_then(|_| f.sync_all());
-    if let Err(e) = res {
-        let _ = fs::remove_file(path);
-        return Err(MaildirError::io(path, e));
-    }
-    Ok(())
-}
-
-/// Hard-links (or copies) a message into `tmp`; `Ok(false)` when the source is gone.
-fn link_or_copy(md: &Maildir, e: &Entry, tmp: &std::path::Path) -> Result<bool> {
-    let mut src = entry_path(md, e);
-    for attempt in 0..2 {
-        match fs::hard_link(&src, tmp) {
-            Ok(()) => return Ok(true),
-            Err(err) if err.kind() == ErrorKind::NotFound && attempt == 0 => {
-                match locate(md, e.base())? {
-                    Some((n, in_new)) => src = if in_new { md.new_dir() } else { md.cur() }.join(n),
-                    None => return Ok(false),
-                }
-            }
-            Err(err) if err.kind() == ErrorKind::NotFound => return Ok(false),
-            Err(_) => {
-                let bytes = match fs::read(&src) {
-                    Ok(b) => b,
-                    Err(err) if err.kind() == ErrorKind::NotFound => return Ok(false),
-                    Err(err) => return Err(MaildirError::io(&src, err)),
-                };
-                write_durably(tmp, &bytes, e.date)?;
-                return Ok(true);
-            }
-        }
-    }
-    Ok(false)
-}
-
-/// Moves `tmp/<base>` into `cur/` with its flags and records it with the next UID.
-fn commit_from_tmp(
-    md: &Maildir,
-    st: &mut State,
-    base: &str,
-    flags: &Flags,
-    size: u64,
-    vsize: Option<u64>,
-    date: i64,
-) -> Result<u32> {
-    let letters = flags.to_info_letters(&mut st.keywords)?;
-    let file_name = name::with_letters(base, &letters);
-    let from = md.tmp().join(base);
-    let to = md.cur().join(&file_name);
-    fs::rename(&from, &to).map_err(|e| MaildirError::io(&from, e))?;
-    sync_dir(&md.cur())?;
-    let uid = st.uidnext;
-    st.uidnext = st.uidnext.saturating_add(1);
-    st.highestmodseq += 1;
-    st.entries.push(Entry {
-        uid,
-        modseq: st.highestmodseq,
-        size,
-        vsize,
-        date,
-        in_new: false,
-        name: file_name,
-    });
-    Ok(uid)
-}
-
-fn snapshot(st: &State, recent: Vec<u32>) -> Snapshot {
-    Snapshot {
-        uidvalidity: st.uidvalidity,
-        uidnext: st.uidnext,
-        highestmodseq: st.highestmodseq,
-        keywords: st.keywords.clone(),
-        messages: st
-            .entries
-            .iter()
-            .map(|e| MessageInfo {
-                uid: e.uid,
-                base: e.base().to_string(),
-                file_name: e.name.clone(),
-                in_new: e.in_new,
-                size: e.size,
-                vsize: e.vsize,
-                internal_date: e.date,
-                flags: entry_flags(e, &st.keywords),
-                modseq: e.modseq,
-            })
-            .collect(),
-        recent,
-    }
-}
-
-/// The directory scan and reconciliation; returns (state changed, newly assigned UIDs).
-fn sync_locked(md: &Maildir, st: &mut State) -> Result<(bool, Vec<u32>)> {
-    let mut on_disk: HashMap<String, (String, bool)> = HashMap::new();
-    for n in list_dir(&md.cur())? {
-        let base = name::split(&n).0.to_string();
-        on_disk.entry(base).or_insert((n, false));
-    }
-    let mut moved = false;
-    for n in list_dir(&md.new_dir())? {
-        let (base, info) = name::split(&n);
-        let target = if info.is_some() {
-            n.clone()
-        } else {
-            name::with_letters(base, "")
-        };
-        let base = base.to_string();
-        let from = md.new_dir().join(&n);
-        match fs::rename(&from, md.cur().join(&target)) {
-            Ok(()) => {
-                moved = true;
-                on_disk.entry(base).or_insert((target, false));
-            }
-            Err(e) if e.kind() == ErrorKind::NotFound => {}
-            Err(_) => {
-                on_disk.entry(base).or_insert((n, true));
-            }
-        }
-    }
-    if moved {
-        sync_dir(&md.cur())?;
-    }
-
-    let mut changed = false;
-    let bump = st.highestmodseq + 1;
-    let keywords = st.keywords.clone();
-    st.entries.retain_mut(|e| match on_disk.remove(e.base()) {
-        Some((n, in_new)) => {
-            if n != e.name || in_new != e.in_new {
-                let before = entry_flags(e, &keywords);
-                e.name = n;
-                e.in_new = in_new;
-                if entry_flags(e, &keywords) != before {
-                    e.modseq = bump;
-                }
-                changed = true;
-            }
-            true
-        }
-        None => {
-            changed = true;
-            false
-        }
-    });
-
-    let mut fresh = Vec::with_capacity(on_disk.len());
-    for (base, (n, in_new)) in on_disk {
-        let path = if in_new { md.new_dir() } else { md.cur() }.join(&n);
-        let (size, date) = match (name::size_field(&base), name::time_field(&base)) {
-            (Some(s), Some(t)) => (s, t),
-            (s, t) => match fs::metadata(&path) {
-                Ok(m) => (s.unwrap_or(m.len()), t.unwrap_or_else(|| mtime_secs(&m))),
-                Err(e) if e.kind() == ErrorKind::NotFound => continue,
-                Err(e) => return Err(MaildirError::io(&path, e)),
-            },
-        };
-        fresh.push((date, base, n, in_new, size));
-    }
-    fresh.sort_unstable_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
-    let mut recent = Vec::with_capacity(fresh.len());
-    for (date, base, n, in_new, size) in fresh {
-        let uid = st.uidnext;
-        if uid == u32::MAX {
-            break; // UID space exhausted; a new UIDVALIDITY would be needed
-        }
-        st.uidnext += 1;
-        st.entries.push(Entry {
-            uid,
-            modseq: bump,
-            size,
-            vsize: name::vsize_field(&base),
-            date,
-            in_new,
-            name: n,
-        });
-        recent.push(uid);
-        changed = true;
-    }
-    if changed {
-        st.highestmodseq = bump;
-    }
-    Ok((changed, recent))
 }

@@ -63,12 +63,10 @@ impl Maildrop for MaildirMaildrop {
             .filter_map(|i| self.infos.get(*i))
             .map(|m| m.uid)
             .collect();
-        let removed = self
-            .state
+        // UIDs already gone from the state were deleted by someone else: they count too.
+        self.state
             .expunge(&uids)
             .map_err(|e| MaildropError::Io(e.to_string()))?;
-        // UIDs already gone from the state were deleted by someone else: they count too.
-        let _ = removed;
         Ok(uids.len())
     }
 }
