@@ -8,6 +8,7 @@ pub mod events;
 pub mod maildir;
 pub mod net;
 pub mod policy;
+pub mod pop3;
 pub mod routing;
 pub mod sasl;
 pub mod sendmail;

@@ -1,0 +1,194 @@
+//! File operations on maildir messages: finding a message by base name after another
+//! process renamed it, opening, unlinking, durable writes, links into `tmp/`.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{ErrorKind, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, UNIX_EPOCH};
+
+use super::error::{MaildirError, Result};
+use super::flags::Flags;
+use super::layout::Maildir;
+use super::name;
+use super::state::MessageInfo;
+use super::statefile::{sync_dir, Entry, State};
+
+pub(super) fn mtime_secs(m: &fs::Metadata) -> i64 {
+    m.modified()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// Lists acceptable entry names of a directory (non-UTF-8 and hidden names are skipped).
+pub(super) fn list_dir(dir: &Path) -> Result<Vec<String>> {
+    let rd = match fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) => return Err(MaildirError::io(dir, e)),
+    };
+    let mut out = Vec::new();
+    for entry in rd {
+        let entry = entry.map_err(|e| MaildirError::io(dir, e))?;
+        if let Ok(n) = entry.file_name().into_string() {
+            if name::acceptable(&n) {
+                out.push(n);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Finds the current file of a base name: `(file name, in new/)`.
+pub(super) fn locate(md: &Maildir, base: &str) -> Result<Option<(String, bool)>> {
+    for (dir, in_new) in [(md.cur(), false), (md.new_dir(), true)] {
+        if let Some(n) = list_dir(&dir)?
+            .into_iter()
+            .find(|n| name::split(n).0 == base)
+        {
+            return Ok(Some((n, in_new)));
+        }
+    }
+    Ok(None)
+}
+
+pub(super) fn entry_path(md: &Maildir, e: &Entry) -> PathBuf {
+    let dir = if e.in_new { md.new_dir() } else { md.cur() };
+    dir.join(&e.name)
+}
+
+pub(super) fn entry_flags(e: &Entry, keywords: &[String]) -> Flags {
+    let letters = name::info_letters(name::split(&e.name).1).unwrap_or("");
+    Flags::from_info_letters(letters, keywords)
+}
+
+/// Opens a message file, following a rename by base name; `Ok(None)` when it is gone.
+pub fn open_message(md: &Maildir, info: &MessageInfo) -> Result<Option<File>> {
+    let path = info.path(md);
+    match File::open(&path) {
+        Ok(f) => return Ok(Some(f)),
+        Err(e) if e.kind() != ErrorKind::NotFound => return Err(MaildirError::io(&path, e)),
+        Err(_) => {}
+    }
+    let Some((n, in_new)) = locate(md, &info.base)? else {
+        return Ok(None);
+    };
+    let path = if in_new { md.new_dir() } else { md.cur() }.join(n);
+    match File::open(&path) {
+        Ok(f) => Ok(Some(f)),
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(MaildirError::io(&path, e)),
+    }
+}
+
+pub(super) fn virtual_size(md: &Maildir, info: &MessageInfo) -> Result<Option<u64>> {
+    use std::io::Read;
+    let Some(mut f) = open_message(md, info)? else {
+        return Ok(None);
+    };
+    let mut buf = vec![0u8; 64 * 1024];
+    let (mut total, mut prev_cr) = (0u64, false);
+    loop {
+        let n = match f.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(e) => return Err(MaildirError::io(info.path(md), e)),
+        };
+        total += name::crlf_size(&buf[..n], prev_cr);
+        prev_cr = buf[n - 1] == b'\r';
+    }
+    Ok(Some(total))
+}
+
+pub(super) fn remove_entry_file(md: &Maildir, e: &Entry) -> Result<()> {
+    let path = entry_path(md, e);
+    match fs::remove_file(&path) {
+        Ok(()) => Ok(()),
+        Err(err) if err.kind() == ErrorKind::NotFound => match locate(md, e.base())? {
+            Some((n, in_new)) => {
+                let p = if in_new { md.new_dir() } else { md.cur() }.join(n);
+                match fs::remove_file(&p) {
+                    Err(err) if err.kind() != ErrorKind::NotFound => Err(MaildirError::io(&p, err)),
+                    _ => Ok(()),
+                }
+            }
+            None => Ok(()),
+        },
+        Err(err) => Err(MaildirError::io(&path, err)),
+    }
+}
+
+pub(super) fn write_durably(path: &Path, bytes: &[u8], date: i64) -> Result<()> {
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .map_err(|e| MaildirError::io(path, e))?;
+    let res = f
+        .write_all(bytes)
+        .and_then(|_| f.set_modified(UNIX_EPOCH + Duration::from_secs(date as u64)))
+        .and_then(|_| f.sync_all());
+    if let Err(e) = res {
+        let _ = fs::remove_file(path);
+        return Err(MaildirError::io(path, e));
+    }
+    Ok(())
+}
+
+/// Hard-links (or copies) a message into `tmp`; `Ok(false)` when the source is gone.
+pub(super) fn link_or_copy(md: &Maildir, e: &Entry, tmp: &Path) -> Result<bool> {
+    let mut src = entry_path(md, e);
+    for attempt in 0..2 {
+        match fs::hard_link(&src, tmp) {
+            Ok(()) => return Ok(true),
+            Err(err) if err.kind() == ErrorKind::NotFound && attempt == 0 => {
+                match locate(md, e.base())? {
+                    Some((n, in_new)) => src = if in_new { md.new_dir() } else { md.cur() }.join(n),
+                    None => return Ok(false),
+                }
+            }
+            Err(err) if err.kind() == ErrorKind::NotFound => return Ok(false),
+            Err(_) => {
+                let bytes = match fs::read(&src) {
+                    Ok(b) => b,
+                    Err(err) if err.kind() == ErrorKind::NotFound => return Ok(false),
+                    Err(err) => return Err(MaildirError::io(&src, err)),
+                };
+                write_durably(tmp, &bytes, e.date)?;
+                return Ok(true);
+            }
+        }
+    }
+    Ok(false)
+}
+
+/// Moves `tmp/<base>` into `cur/` with its flags and records it with the next UID.
+pub(super) fn commit_from_tmp(
+    md: &Maildir,
+    st: &mut State,
+    base: &str,
+    flags: &Flags,
+    size: u64,
+    vsize: Option<u64>,
+    date: i64,
+) -> Result<u32> {
+    let letters = flags.to_info_letters(&mut st.keywords)?;
+    let file_name = name::with_letters(base, &letters);
+    let from = md.tmp().join(base);
+    let to = md.cur().join(&file_name);
+    fs::rename(&from, &to).map_err(|e| MaildirError::io(&from, e))?;
+    sync_dir(&md.cur())?;
+    let uid = st.uidnext;
+    st.uidnext = st.uidnext.saturating_add(1);
+    st.highestmodseq += 1;
+    st.entries.push(Entry {
+        uid,
+        modseq: st.highestmodseq,
+        size,
+        vsize,
+        date,
+        in_new: false,
+        name: file_name,
+    });
+    Ok(uid)
+}

@@ -1,0 +1,445 @@
+//! Mailbox state: UIDVALIDITY, UIDNEXT, the UID ↔ base-name map, modseqs and a size/date
+//! cache, kept in `postern-state` beside the maildir and changed only under the state lock,
+//! so that delivery, `popd` and any number of `imapd` processes agree on one mailbox.
+
+use std::fs::{self, File};
+use std::io::ErrorKind;
+use std::os::unix::fs::MetadataExt;
+use std::path::PathBuf;
+use std::sync::OnceLock;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use super::error::{MaildirError, Result};
+pub use super::files::open_message;
+use super::files::{
+    commit_from_tmp, entry_flags, entry_path, link_or_copy, locate, remove_entry_file,
+    virtual_size, write_durably,
+};
+use super::flags::Flags;
+use super::layout::Maildir;
+use super::lock::StateLock;
+use super::name;
+use super::scan::{snapshot, sync_locked};
+use super::statefile::{sync_dir, Entry, State, STATE_FILE};
+
+/// One message of a snapshot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageInfo {
+    /// Its UID, unique and never reused within the UIDVALIDITY.
+    pub uid: u32,
+    /// The base name (before `:`), the message's identity on disk.
+    pub base: String,
+    /// The file name at snapshot time (may change when another process changes flags).
+    pub file_name: String,
+    /// Whether the file was still in `new/` (only when moving it to `cur/` failed).
+    pub in_new: bool,
+    /// Size of the file in octets.
+    pub size: u64,
+    /// Size with CRLF line ends, when known (see [`MailboxState::fill_virtual_sizes`]).
+    pub vsize: Option<u64>,
+    /// Internal date, seconds since the epoch.
+    pub internal_date: i64,
+    /// Flags from the file name.
+    pub flags: Flags,
+    /// The modseq of the last change to this message.
+    pub modseq: u64,
+}
+
+impl MessageInfo {
+    /// The path of the message file as of the snapshot.
+    pub fn path(&self, maildir: &Maildir) -> PathBuf {
+        let dir = if self.in_new {
+            maildir.new_dir()
+        } else {
+            maildir.cur()
+        };
+        dir.join(&self.file_name)
+    }
+}
+
+/// The mailbox as one `sync` saw it: messages in ascending UID order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Snapshot {
+    /// UIDVALIDITY.
+    pub uidvalidity: u32,
+    /// The UID the next new message will get.
+    pub uidnext: u32,
+    /// The highest modseq in the mailbox.
+    pub highestmodseq: u64,
+    /// Keywords known in this mailbox (for IMAP FLAGS/PERMANENTFLAGS).
+    pub keywords: Vec<String>,
+    /// The messages, ascending by UID.
+    pub messages: Vec<MessageInfo>,
+    /// UIDs assigned by this very sync (IMAP `\Recent` for the session that synced).
+    pub recent: Vec<u32>,
+}
+
+impl Snapshot {
+    /// The message with this UID.
+    pub fn get(&self, uid: u32) -> Option<&MessageInfo> {
+        self.messages
+            .binary_search_by_key(&uid, |m| m.uid)
+            .ok()
+            .map(|i| &self.messages[i])
+    }
+}
+
+/// How `store_flags` changes flags (IMAP `FLAGS`, `+FLAGS`, `-FLAGS`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FlagOp {
+    /// Replace all flags.
+    Replace(Flags),
+    /// Add these flags.
+    Add(Flags),
+    /// Remove these flags.
+    Remove(Flags),
+}
+
+impl FlagOp {
+    fn apply(&self, current: &Flags) -> Flags {
+        match self {
+            FlagOp::Replace(f) => f.clone(),
+            FlagOp::Add(f) => {
+                let mut n = current.clone();
+                n.union(f);
+                n
+            }
+            FlagOp::Remove(f) => {
+                let mut n = current.clone();
+                n.subtract(f);
+                n
+            }
+        }
+    }
+}
+
+/// What `store_flags` did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StoreOutcome {
+    /// Messages now carrying the resulting flags: `(uid, flags, modseq)`.
+    pub stored: Vec<(u32, Flags, u64)>,
+    /// Messages left alone because their modseq was above UNCHANGEDSINCE.
+    pub modified: Vec<u32>,
+    /// UIDs that no longer exist.
+    pub missing: Vec<u32>,
+}
+
+/// Identity of the state file last read, to skip re-parsing it when nobody changed it.
+type FileId = (u64, u64, i64, i64, u64);
+
+/// Handle on the state of one maildir; cheap to create, caches the parsed state.
+#[derive(Debug)]
+pub struct MailboxState {
+    maildir: Maildir,
+    cache: Option<(FileId, State)>,
+}
+
+fn now() -> (i64, u32) {
+    let d = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    (d.as_secs() as i64, d.subsec_micros())
+}
+
+fn host() -> &'static str {
+    static HOST: OnceLock<String> = OnceLock::new();
+    HOST.get_or_init(name::hostname)
+}
+
+fn new_uidvalidity() -> u32 {
+    (now().0 as u32).max(1)
+}
+
+fn file_id(m: &fs::Metadata) -> FileId {
+    (m.dev(), m.ino(), m.mtime(), m.mtime_nsec(), m.len())
+}
+
+impl MailboxState {
+    /// A handle on the state of `maildir` (nothing is read until used).
+    pub fn new(maildir: Maildir) -> MailboxState {
+        MailboxState {
+            maildir,
+            cache: None,
+        }
+    }
+
+    /// The maildir this state belongs to.
+    pub fn maildir(&self) -> &Maildir {
+        &self.maildir
+    }
+
+    /// Runs `f` on the state under the exclusive lock; `f` returns whether it changed the
+    /// state, in which case the state is written durably before the lock is released.
+    fn locked<R>(
+        &mut self,
+        f: impl FnOnce(&Maildir, &mut State) -> Result<(R, bool)>,
+    ) -> Result<R> {
+        let _lock = StateLock::acquire(&self.maildir)?;
+        let dir = self.maildir.path().to_path_buf();
+        let path = dir.join(STATE_FILE);
+        let current_id = match fs::metadata(&path) {
+            Ok(m) => Some(file_id(&m)),
+            Err(e) if e.kind() == ErrorKind::NotFound => None,
+            Err(e) => return Err(MaildirError::io(&path, e)),
+        };
+        let cached = self.cache.take();
+        let (mut state, fresh) = match (cached, current_id) {
+            (Some((id, st)), Some(cur)) if id == cur => (st, false),
+            _ => match State::load(&dir)? {
+                Some(Ok(st)) => (st, false),
+                // No state yet, or a damaged one: start over with a new UIDVALIDITY.
+                Some(Err(_)) | None => (State::fresh(new_uidvalidity()), true),
+            },
+        };
+        let (out, changed) = f(&self.maildir, &mut state)?;
+        if changed || fresh {
+            state.store(&dir)?;
+        }
+        let id = fs::metadata(&path).map_err(|e| MaildirError::io(&path, e))?;
+        self.cache = Some((file_id(&id), state));
+        Ok(out)
+    }
+
+    /// Brings the state up to date with the directories: moves `new/` messages to `cur/`,
+    /// gives UIDs to new files (ordered by delivery time in the name, then name), drops
+    /// vanished ones, picks up flag changes made by renames, and returns the snapshot.
+    pub fn sync(&mut self) -> Result<Snapshot> {
+        self.locked(|md, st| {
+            let (changed, recent) = sync_locked(md, st)?;
+            Ok((snapshot(st, recent), changed))
+        })
+    }
+
+    /// The current snapshot from the state file alone (no directory scan).
+    pub fn snapshot(&mut self) -> Result<Snapshot> {
+        self.locked(|_, st| Ok((snapshot(st, Vec::new()), false)))
+    }
+
+    /// Changes the flags of `uids` (renaming their files), bumping their modseq. With
+    /// `unchanged_since`, messages whose modseq is higher are left alone (CONDSTORE).
+    pub fn store_flags(
+        &mut self,
+        uids: &[u32],
+        op: &FlagOp,
+        unchanged_since: Option<u64>,
+    ) -> Result<StoreOutcome> {
+        self.locked(|md, st| {
+            let mut out = StoreOutcome::default();
+            let mut renames = Vec::new();
+            for &uid in uids {
+                let Ok(i) = st.entries.binary_search_by_key(&uid, |e| e.uid) else {
+                    out.missing.push(uid);
+                    continue;
+                };
+                if unchanged_since.is_some_and(|m| st.entries[i].modseq > m) {
+                    out.modified.push(uid);
+                    continue;
+                }
+                renames.push(i);
+            }
+            if renames.is_empty() {
+                return Ok((out, false));
+            }
+            let modseq = st.highestmodseq + 1;
+            let mut changed = false;
+            for i in renames {
+                let current = entry_flags(&st.entries[i], &st.keywords);
+                let wanted = op.apply(&current);
+                let uid = st.entries[i].uid;
+                if wanted == current && !st.entries[i].in_new {
+                    out.stored.push((uid, current, st.entries[i].modseq));
+                    continue;
+                }
+                let base = st.entries[i].base().to_string();
+                let mut wanted = wanted;
+                let mut new_name =
+                    name::with_letters(&base, &wanted.to_info_letters(&mut st.keywords)?);
+                let from = entry_path(md, &st.entries[i]);
+                if let Err(e) = fs::rename(&from, md.cur().join(&new_name)) {
+                    if e.kind() != ErrorKind::NotFound {
+                        return Err(MaildirError::io(&from, e));
+                    }
+                    // Renamed by someone else since: apply the change to its current flags.
+                    let Some((n, in_new)) = locate(md, &base)? else {
+                        out.missing.push(uid);
+                        continue;
+                    };
+                    let letters = name::info_letters(name::split(&n).1).unwrap_or("");
+                    wanted = op.apply(&Flags::from_info_letters(letters, &st.keywords));
+                    new_name =
+                        name::with_letters(&base, &wanted.to_info_letters(&mut st.keywords)?);
+                    let from = if in_new { md.new_dir() } else { md.cur() }.join(n);
+                    match fs::rename(&from, md.cur().join(&new_name)) {
+                        Ok(()) => {}
+                        Err(e) if e.kind() == ErrorKind::NotFound => {
+                            out.missing.push(uid);
+                            continue;
+                        }
+                        Err(e) => return Err(MaildirError::io(&from, e)),
+                    }
+                }
+                let e = &mut st.entries[i];
+                e.name = new_name;
+                e.in_new = false;
+                e.modseq = modseq;
+                changed = true;
+                out.stored.push((uid, wanted, modseq));
+            }
+            if changed {
+                st.highestmodseq = modseq;
+                sync_dir(&md.cur())?;
+            }
+            Ok((out, changed))
+        })
+    }
+
+    /// Replaces the flags of one message; `Ok(false)` when it no longer exists.
+    pub fn set_flags(&mut self, uid: u32, flags: Flags) -> Result<bool> {
+        let out = self.store_flags(&[uid], &FlagOp::Replace(flags), None)?;
+        Ok(out.missing.is_empty())
+    }
+
+    /// Deletes the files of `uids` and forgets them; returns the UIDs removed from the state
+    /// (including ones another process already deleted). Unknown UIDs are ignored.
+    pub fn expunge(&mut self, uids: &[u32]) -> Result<Vec<u32>> {
+        self.locked(|md, st| {
+            let mut wanted: Vec<u32> = uids.to_vec();
+            wanted.sort_unstable();
+            let mut removed = Vec::new();
+            let mut failure = None;
+            st.entries.retain(|e| {
+                if failure.is_some() || wanted.binary_search(&e.uid).is_err() {
+                    return true;
+                }
+                match remove_entry_file(md, e) {
+                    Ok(()) => {
+                        removed.push(e.uid);
+                        false
+                    }
+                    Err(err) => {
+                        failure = Some(err);
+                        true
+                    }
+                }
+            });
+            let changed = !removed.is_empty();
+            if changed {
+                st.highestmodseq += 1;
+                sync_dir(&md.cur())?;
+            }
+            if let Some(err) = failure {
+                if changed {
+                    st.store(md.path())?;
+                }
+                return Err(err);
+            }
+            Ok((removed, changed))
+        })
+    }
+
+    /// Stores a new message directly into `cur/` (IMAP APPEND): tmp → fsync → rename,
+    /// with the given flags and internal date (default now). Returns its UID.
+    pub fn append(
+        &mut self,
+        bytes: &[u8],
+        flags: &Flags,
+        internal_date: Option<i64>,
+    ) -> Result<u32> {
+        let (secs, _) = now();
+        let date = internal_date.unwrap_or(secs).max(0);
+        let vsize = name::crlf_size(bytes, false);
+        let base = name::unique_base(date, host(), bytes.len() as u64, Some(vsize));
+        let tmp = self.maildir.tmp().join(&base);
+        write_durably(&tmp, bytes, date)?;
+        let size = bytes.len() as u64;
+        let result = self.locked(|md, st| {
+            let uid = commit_from_tmp(md, st, &base, flags, size, Some(vsize), date)?;
+            Ok((uid, true))
+        });
+        if result.is_err() {
+            let _ = fs::remove_file(&tmp);
+        }
+        result
+    }
+
+    /// Copies messages into another mailbox (IMAP COPY), keeping flags and internal dates;
+    /// files are hard-linked when possible. Returns `(source uid, new uid)` pairs; messages
+    /// that vanished meanwhile are skipped. Never holds both mailboxes' locks at once.
+    pub fn copy_to(&mut self, uids: &[u32], target: &mut MailboxState) -> Result<Vec<(u32, u32)>> {
+        let sources: Vec<Entry> = self.locked(|_, st| {
+            let picked = uids
+                .iter()
+                .filter_map(|u| st.entries.binary_search_by_key(u, |e| e.uid).ok())
+                .map(|i| st.entries[i].clone());
+            Ok((picked.collect(), false))
+        })?;
+        let keywords = self.snapshot()?.keywords;
+        let mut staged = Vec::new();
+        for e in &sources {
+            let base = name::unique_base(e.date, host(), e.size, e.vsize);
+            let tmp = target.maildir.tmp().join(&base);
+            if !link_or_copy(&self.maildir, e, &tmp)? {
+                continue;
+            }
+            staged.push((
+                e.uid,
+                base,
+                entry_flags(e, &keywords),
+                e.size,
+                e.vsize,
+                e.date,
+            ));
+        }
+        let tmps: Vec<PathBuf> = staged
+            .iter()
+            .map(|s| target.maildir.tmp().join(&s.1))
+            .collect();
+        let result = target.locked(|md, st| {
+            let mut pairs = Vec::new();
+            for (old, base, flags, size, vsize, date) in &staged {
+                let uid = commit_from_tmp(md, st, base, flags, *size, *vsize, *date)?;
+                pairs.push((*old, uid));
+            }
+            let changed = !pairs.is_empty();
+            Ok((pairs, changed))
+        });
+        if result.is_err() {
+            for t in tmps {
+                let _ = fs::remove_file(t);
+            }
+        }
+        result
+    }
+
+    /// Computes and caches the CRLF sizes missing from `snapshot` (reading those files).
+    pub fn fill_virtual_sizes(&mut self, snapshot: &mut Snapshot) -> Result<()> {
+        let mut computed = Vec::new();
+        for m in snapshot.messages.iter_mut().filter(|m| m.vsize.is_none()) {
+            if let Some(v) = virtual_size(&self.maildir, m)? {
+                m.vsize = Some(v);
+                computed.push((m.uid, v));
+            }
+        }
+        if computed.is_empty() {
+            return Ok(());
+        }
+        self.locked(|_, st| {
+            let mut changed = false;
+            for (uid, v) in &computed {
+                if let Ok(i) = st.entries.binary_search_by_key(uid, |e| e.uid) {
+                    if st.entries[i].vsize.is_none() {
+                        st.entries[i].vsize = Some(*v);
+                        changed = true;
+                    }
+                }
+            }
+            Ok(((), changed))
+        })
+    }
+
+    /// Opens a message of a snapshot, following a rename by another process;
+    /// `Ok(None)` when it has been deleted meanwhile.
+    pub fn open_message(&self, info: &MessageInfo) -> Result<Option<File>> {
+        open_message(&self.maildir, info)
+    }
+}

@@ -1,0 +1,133 @@
+//! Splitting a byte stream into command lines, with a length limit that drops over-long
+//! lines (reporting them once) without buffering them.
+
+/// The longest accepted line in octets, CRLF included (RFC 2449 allows 255 for commands;
+/// SASL responses need more).
+pub const MAX_LINE: usize = 8192;
+
+/// One line out of a [`LineReader`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Line {
+    /// A complete line, without its CRLF / LF.
+    Complete(Vec<u8>),
+    /// A line longer than the limit; its bytes were dropped.
+    TooLong,
+}
+
+/// Accumulates received bytes and yields lines.
+#[derive(Debug)]
+pub struct LineReader {
+    buf: Vec<u8>,
+    max: usize,
+    discarding: bool,
+}
+
+impl LineReader {
+    /// A reader accepting lines up to `max` octets including the line end.
+    pub fn new(max: usize) -> Self {
+        LineReader {
+            buf: Vec::new(),
+            max,
+            discarding: false,
+        }
+    }
+
+    /// Adds received bytes.
+    pub fn feed(&mut self, data: &[u8]) {
+        self.buf.extend_from_slice(data);
+    }
+
+    /// The next line, if a whole one has arrived.
+    pub fn next_line(&mut self) -> Option<Line> {
+        match self.buf.iter().position(|b| *b == b'\n') {
+            Some(pos) => {
+                let mut line: Vec<u8> = self.buf.drain(..=pos).collect();
+                if self.discarding || line.len() > self.max {
+                    self.discarding = false;
+                    return Some(Line::TooLong);
+                }
+                line.pop();
+                if line.last() == Some(&b'\r') {
+                    line.pop();
+                }
+                Some(Line::Complete(line))
+            }
+            None => {
+                if self.buf.len() > self.max {
+                    self.discarding = true;
+                    self.buf.clear();
+                }
+                None
+            }
+        }
+    }
+
+    /// Drops everything buffered (after STLS, RFC 2595 §4: pipelined plaintext is discarded).
+    pub fn clear(&mut self) {
+        self.buf.clear();
+        self.discarding = false;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lines(max: usize, chunks: &[&[u8]]) -> Vec<Line> {
+        let mut r = LineReader::new(max);
+        let mut out = Vec::new();
+        for c in chunks {
+            r.feed(c);
+            while let Some(l) = r.next_line() {
+                out.push(l);
+            }
+        }
+        out
+    }
+
+    fn ok(s: &str) -> Line {
+        Line::Complete(s.as_bytes().to_vec())
+    }
+
+    #[test]
+    fn splitting() {
+        type Case<'a> = (usize, Vec<&'a [u8]>, Vec<Line>);
+        let cases: Vec<Case> = vec![
+            (100, vec![b"STAT\r\n"], vec![ok("STAT")]),
+            (
+                100,
+                vec![b"ST", b"AT\r", b"\nNOOP\n"],
+                vec![ok("STAT"), ok("NOOP")],
+            ),
+            (100, vec![b"NOOP"], vec![]),
+            (100, vec![b"\r\n"], vec![ok("")]),
+            (6, vec![b"NOOP\r\n"], vec![ok("NOOP")]),
+            (5, vec![b"NOOP\r\n"], vec![Line::TooLong]),
+            (
+                8,
+                vec![b"0123456789", b"0123456789", b"\r\nQUIT\r\n"],
+                vec![Line::TooLong, ok("QUIT")],
+            ),
+            (
+                8,
+                vec![b"0123456789\r\nQUIT\r\n"],
+                vec![Line::TooLong, ok("QUIT")],
+            ),
+        ];
+        for (max, chunks, want) in cases {
+            assert_eq!(lines(max, &chunks), want, "{chunks:?}");
+        }
+    }
+
+    #[test]
+    fn memory_is_bounded_while_discarding() {
+        let mut r = LineReader::new(16);
+        for _ in 0..1000 {
+            r.feed(&[b'x'; 100]);
+            assert!(r.next_line().is_none());
+            assert!(r.buf.len() <= 116);
+        }
+        r.feed(b"\r\n");
+        assert_eq!(r.next_line(), Some(Line::TooLong));
+    }
+}

@@ -1,0 +1,614 @@
+//! The POP3 session state machine: AUTHORIZATION → TRANSACTION → UPDATE (RFC 1939).
+
+use super::command::{self, Command, CommandError};
+use super::line::MAX_LINE;
+use super::maildrop::{Backend, Maildrop, MaildropError, OpenError};
+use super::stream::MessageStream;
+
+/// Whether an authentication method may be used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Availability {
+    /// Never offered.
+    Deny,
+    /// Offered on any connection.
+    Allow,
+    /// Offered only once the connection is encrypted.
+    TlsOnly,
+}
+
+impl Availability {
+    fn usable(self, tls: bool) -> bool {
+        match self {
+            Availability::Deny => false,
+            Availability::Allow => true,
+            Availability::TlsOnly => tls,
+        }
+    }
+}
+
+/// The per-listener settings a session needs.
+#[derive(Debug, Clone)]
+pub struct Pop3Config {
+    /// Server name for the greeting.
+    pub hostname: String,
+    /// USER/PASS availability.
+    pub user_pass: Availability,
+    /// APOP availability.
+    pub apop: Availability,
+    /// SASL mechanisms (upper case) for AUTH, with their availability.
+    pub sasl: Vec<(String, Availability)>,
+    /// STLS offered (the listener has a certificate and `tls = "starttls"`).
+    pub stls: bool,
+    /// The connection is already encrypted (implicit TLS, port 995).
+    pub tls_active: bool,
+    /// Errors tolerated before the connection is closed.
+    pub max_errors: u32,
+    /// Failed logins tolerated before the connection is closed.
+    pub max_auth_failures: u32,
+}
+
+impl Pop3Config {
+    /// Defaults: plaintext methods only over TLS, APOP allowed, 10 errors, 3 failed logins.
+    pub fn new(hostname: impl Into<String>) -> Self {
+        Pop3Config {
+            hostname: hostname.into(),
+            user_pass: Availability::TlsOnly,
+            apop: Availability::Allow,
+            sasl: vec![("PLAIN".into(), Availability::TlsOnly)],
+            stls: false,
+            tls_active: false,
+            max_errors: 10,
+            max_auth_failures: 3,
+        }
+    }
+}
+
+/// Something for the connection loop to log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A user logged in.
+    LoginOk {
+        /// User name.
+        user: String,
+        /// `USER`, `APOP` or the SASL mechanism.
+        mechanism: String,
+    },
+    /// A login failed.
+    LoginFailed {
+        /// User name given, if any.
+        user: String,
+        /// `USER`, `APOP` or the SASL mechanism.
+        mechanism: String,
+        /// `credentials`, `in-use` or a temporary failure text.
+        reason: String,
+    },
+    /// The session ended.
+    End {
+        /// Messages retrieved with RETR.
+        retrieved: u32,
+        /// Octets of those messages.
+        retrieved_bytes: u64,
+        /// Messages deleted in UPDATE.
+        deleted: usize,
+        /// Whether the session ended with QUIT (a drop applies no deletion).
+        quit: bool,
+    },
+    /// The connection was closed because of too many errors.
+    TooManyErrors,
+}
+
+/// What the connection loop must do, in order.
+#[derive(Debug)]
+pub enum Action {
+    /// Send these bytes.
+    Reply(Vec<u8>),
+    /// Send this message body (drain the reader into the socket).
+    Stream(MessageStream),
+    /// Start TLS now (the `+OK` has been queued before), then call [`Session::tls_started`].
+    StartTls,
+    /// Run this SASL mechanism: feed responses from [`Action::SaslResponse`], then call
+    /// [`Session::sasl_challenge`], [`Session::sasl_success`] or [`Session::sasl_failure`].
+    Authenticate {
+        /// The mechanism (upper case).
+        mechanism: String,
+        /// The initial response (base64, `""` for `=`), if given.
+        initial_response: Option<String>,
+    },
+    /// A client response (base64) during a SASL exchange.
+    SaslResponse(String),
+    /// Log this.
+    Event(Event),
+    /// Close the connection (after sending everything queued).
+    Close,
+}
+
+enum Phase<D> {
+    Authorization { user: Option<String> },
+    Sasl { mechanism: String },
+    Transaction(Box<Transaction<D>>),
+    Closed,
+}
+
+struct Transaction<D> {
+    drop: D,
+    deleted: Vec<bool>,
+    retrieved: u32,
+    retrieved_bytes: u64,
+}
+
+/// The APOP timestamp banner `<pid.clock@host>` for the greeting.
+pub fn apop_banner(pid: u32, clock: u64, host: &str) -> String {
+    format!("<{pid}.{clock}@{host}>")
+}
+
+/// One POP3 session.
+pub struct Session<B: Backend> {
+    config: Pop3Config,
+    backend: B,
+    banner: String,
+    tls: bool,
+    phase: Phase<B::Drop>,
+    errors: u32,
+    auth_failures: u32,
+}
+
+fn reply(s: &str) -> Action {
+    Action::Reply(format!("{s}\r\n").into_bytes())
+}
+
+impl<B: Backend> Session<B> {
+    /// Starts a session; returns it and the greeting to send. `banner` is the APOP
+    /// timestamp (see [`apop_banner`]).
+    pub fn new(config: Pop3Config, banner: String, backend: B) -> (Self, Vec<u8>) {
+        let tls = config.tls_active;
+        let greeting = if config.apop == Availability::Deny {
+            format!("+OK {} POP3 server ready\r\n", config.hostname)
+        } else {
+            format!("+OK {} POP3 server ready {banner}\r\n", config.hostname)
+        };
+        let session = Session {
+            config,
+            backend,
+            banner,
+            tls,
+            phase: Phase::Authorization { user: None },
+            errors: 0,
+            auth_failures: 0,
+        };
+        (session, greeting.into_bytes())
+    }
+
+    /// Whether the session has ended (no more input should be read).
+    pub fn is_closed(&self) -> bool {
+        matches!(self.phase, Phase::Closed)
+    }
+
+    /// Whether the client is logged in.
+    pub fn is_authenticated(&self) -> bool {
+        matches!(self.phase, Phase::Transaction(_))
+    }
+
+    /// A line longer than [`MAX_LINE`] was received and dropped.
+    pub fn line_too_long(&mut self) -> Vec<Action> {
+        self.error("line too long")
+    }
+
+    /// The TLS handshake after STLS succeeded.
+    pub fn tls_started(&mut self) {
+        self.tls = true;
+        if let Phase::Authorization { user } = &mut self.phase {
+            *user = None;
+        }
+    }
+
+    /// Handles one received line (with or without its CRLF).
+    pub fn line(&mut self, line: &[u8]) -> Vec<Action> {
+        if self.is_closed() {
+            return Vec::new();
+        }
+        let line = line.strip_suffix(b"\n").unwrap_or(line);
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.len() + 2 > MAX_LINE {
+            return self.line_too_long();
+        }
+        if let Phase::Sasl { .. } = self.phase {
+            if line == b"*" {
+                self.phase = Phase::Authorization { user: None };
+                return self.error("authentication cancelled");
+            }
+            return match std::str::from_utf8(line) {
+                Ok(s) => vec![Action::SaslResponse(s.to_string())],
+                Err(_) => {
+                    self.phase = Phase::Authorization { user: None };
+                    self.error("invalid SASL response")
+                }
+            };
+        }
+        match command::parse(line) {
+            Ok(cmd) => self.command(cmd),
+            Err(CommandError::Unknown) => self.error("unknown command"),
+            Err(e) => self.error(&e.to_string()),
+        }
+    }
+
+    /// Sends a SASL challenge (base64) to the client.
+    pub fn sasl_challenge(&mut self, challenge: &str) -> Vec<Action> {
+        vec![Action::Reply(format!("+ {challenge}\r\n").into_bytes())]
+    }
+
+    /// The SASL exchange authenticated `user`.
+    pub fn sasl_success(&mut self, user: &str) -> Vec<Action> {
+        let mechanism = match &self.phase {
+            Phase::Sasl { mechanism } => mechanism.clone(),
+            _ => return self.error("no authentication in progress"),
+        };
+        self.login(user, &mechanism)
+    }
+
+    /// The SASL exchange failed.
+    pub fn sasl_failure(&mut self, user: Option<&str>) -> Vec<Action> {
+        let mechanism = match &self.phase {
+            Phase::Sasl { mechanism } => mechanism.clone(),
+            _ => return self.error("no authentication in progress"),
+        };
+        self.auth_failed(user.unwrap_or(""), &mechanism)
+    }
+
+    /// The connection dropped: no deletions are applied.
+    pub fn disconnected(&mut self) -> Vec<Action> {
+        let phase = std::mem::replace(&mut self.phase, Phase::Closed);
+        match phase {
+            Phase::Transaction(tx) => vec![Action::Event(Event::End {
+                retrieved: tx.retrieved,
+                retrieved_bytes: tx.retrieved_bytes,
+                deleted: 0,
+                quit: false,
+            })],
+            _ => Vec::new(),
+        }
+    }
+
+    fn error(&mut self, reason: &str) -> Vec<Action> {
+        self.errors += 1;
+        let mut out = vec![reply(&format!("-ERR {reason}"))];
+        if self.errors >= self.config.max_errors {
+            out.push(reply("-ERR too many errors, closing connection"));
+            out.extend(self.disconnected());
+            out.push(Action::Event(Event::TooManyErrors));
+            out.push(Action::Close);
+            self.phase = Phase::Closed;
+        }
+        out
+    }
+
+    fn auth_failed(&mut self, user: &str, mechanism: &str) -> Vec<Action> {
+        self.phase = Phase::Authorization { user: None };
+        self.auth_failures += 1;
+        let mut out = vec![Action::Event(Event::LoginFailed {
+            user: user.to_string(),
+            mechanism: mechanism.to_string(),
+            reason: "credentials".to_string(),
+        })];
+        if self.auth_failures >= self.config.max_auth_failures {
+            out.push(reply(
+                "-ERR [AUTH] authentication failed, closing connection",
+            ));
+            out.push(Action::Close);
+            self.phase = Phase::Closed;
+            return out;
+        }
+        out.extend(self.error("[AUTH] authentication failed"));
+        out
+    }
+
+    fn login(&mut self, user: &str, mechanism: &str) -> Vec<Action> {
+        let failed = |reason: &str| {
+            Action::Event(Event::LoginFailed {
+                user: user.to_string(),
+                mechanism: mechanism.to_string(),
+                reason: reason.to_string(),
+            })
+        };
+        match self.backend.open_maildrop(user) {
+            Ok(drop) => {
+                let n = drop.messages().len();
+                let size: u64 = drop.messages().iter().map(|m| m.size).sum();
+                self.phase = Phase::Transaction(Box::new(Transaction {
+                    drop,
+                    deleted: vec![false; n],
+                    retrieved: 0,
+                    retrieved_bytes: 0,
+                }));
+                vec![
+                    Action::Event(Event::LoginOk {
+                        user: user.to_string(),
+                        mechanism: mechanism.to_string(),
+                    }),
+                    reply(&format!("+OK {user} has {n} messages ({size} octets)")),
+                ]
+            }
+            Err(OpenError::InUse) => {
+                self.phase = Phase::Authorization { user: None };
+                let mut out = vec![failed("in-use")];
+                out.extend(self.error("[IN-USE] mailbox is locked by another POP3 session"));
+                out
+            }
+            Err(OpenError::Temporary(why)) => {
+                self.phase = Phase::Authorization { user: None };
+                let mut out = vec![failed(&why)];
+                out.extend(self.error("[SYS/TEMP] mailbox unavailable, try again later"));
+                out
+            }
+        }
+    }
+
+    fn capabilities(&self) -> Vec<Action> {
+        let mut s = String::from("+OK capability list follows\r\nTOP\r\nUIDL\r\nRESP-CODES\r\nAUTH-RESP-CODE\r\nPIPELINING\r\n");
+        let authorization = matches!(self.phase, Phase::Authorization { .. });
+        if authorization && self.config.user_pass.usable(self.tls) {
+            s.push_str("USER\r\n");
+        }
+        let mechs = self.mechanisms();
+        if authorization && !mechs.is_empty() {
+            s.push_str(&format!("SASL {}\r\n", mechs.join(" ")));
+        }
+        if authorization && self.config.stls && !self.tls {
+            s.push_str("STLS\r\n");
+        }
+        s.push_str("IMPLEMENTATION postern\r\n.\r\n");
+        vec![Action::Reply(s.into_bytes())]
+    }
+
+    fn mechanisms(&self) -> Vec<String> {
+        self.config
+            .sasl
+            .iter()
+            .filter(|(_, a)| a.usable(self.tls))
+            .map(|(m, _)| m.clone())
+            .collect()
+    }
+
+    fn command(&mut self, cmd: Command) -> Vec<Action> {
+        if cmd == Command::Capa {
+            return self.capabilities();
+        }
+        if matches!(self.phase, Phase::Transaction(_)) {
+            return self.transaction(cmd);
+        }
+        match cmd {
+            Command::Quit => {
+                self.phase = Phase::Closed;
+                vec![
+                    reply(&format!(
+                        "+OK {} POP3 server signing off",
+                        self.config.hostname
+                    )),
+                    Action::Close,
+                ]
+            }
+            Command::User(name) => {
+                if !self.config.user_pass.usable(self.tls) {
+                    return self.error("USER/PASS not available here (use STLS first)");
+                }
+                self.phase = Phase::Authorization { user: Some(name) };
+                vec![reply("+OK send PASS")]
+            }
+            Command::Pass(password) => {
+                let user = match &mut self.phase {
+                    Phase::Authorization { user } => user.take(),
+                    _ => None,
+                };
+                let Some(user) = user else {
+                    return self.error("send USER first");
+                };
+                if self.backend.verify(&user, &password) {
+                    self.login(&user, "USER")
+                } else {
+                    self.auth_failed(&user, "USER")
+                }
+            }
+            Command::Apop(user, digest) => {
+                if !self.config.apop.usable(self.tls) {
+                    return self.error("APOP not available here");
+                }
+                let banner = self.banner.clone();
+                if self
+                    .backend
+                    .apop(&user, &banner, &digest.to_ascii_lowercase())
+                {
+                    self.login(&user, "APOP")
+                } else {
+                    self.auth_failed(&user, "APOP")
+                }
+            }
+            Command::Auth(None) => {
+                let mut s = String::from("+OK supported mechanisms follow\r\n");
+                for m in self.mechanisms() {
+                    s.push_str(&m);
+                    s.push_str("\r\n");
+                }
+                s.push_str(".\r\n");
+                vec![Action::Reply(s.into_bytes())]
+            }
+            Command::Auth(Some((mechanism, initial))) => {
+                if !self.mechanisms().contains(&mechanism) {
+                    return self.error("unsupported authentication mechanism");
+                }
+                let initial_response = initial.map(|ir| if ir == "=" { String::new() } else { ir });
+                self.phase = Phase::Sasl {
+                    mechanism: mechanism.clone(),
+                };
+                vec![Action::Authenticate {
+                    mechanism,
+                    initial_response,
+                }]
+            }
+            Command::Stls => {
+                if self.tls {
+                    return self.error("already using TLS");
+                }
+                if !self.config.stls {
+                    return self.error("STLS not available here");
+                }
+                self.phase = Phase::Authorization { user: None };
+                vec![reply("+OK begin TLS negotiation"), Action::StartTls]
+            }
+            _ => self.error("not logged in"),
+        }
+    }
+
+    fn transaction(&mut self, cmd: Command) -> Vec<Action> {
+        let Phase::Transaction(tx) = &mut self.phase else {
+            return Vec::new();
+        };
+        let out: Result<Vec<Action>, String> = match cmd {
+            Command::Stat => {
+                let (n, size) = tx.totals();
+                Ok(vec![reply(&format!("+OK {n} {size}"))])
+            }
+            Command::List(None) => {
+                let (n, size) = tx.totals();
+                let mut s = format!("+OK {n} messages ({size} octets)\r\n");
+                for (i, m) in tx.drop.messages().iter().enumerate() {
+                    if !tx.deleted[i] {
+                        s.push_str(&format!("{} {}\r\n", i + 1, m.size));
+                    }
+                }
+                s.push_str(".\r\n");
+                Ok(vec![Action::Reply(s.into_bytes())])
+            }
+            Command::List(Some(arg)) => tx.index(&arg).map(|i| {
+                vec![reply(&format!(
+                    "+OK {} {}",
+                    i + 1,
+                    tx.drop.messages()[i].size
+                ))]
+            }),
+            Command::Uidl(None) => {
+                let mut s = String::from("+OK unique-id listing follows\r\n");
+                for (i, m) in tx.drop.messages().iter().enumerate() {
+                    if !tx.deleted[i] {
+                        s.push_str(&format!("{} {}\r\n", i + 1, m.uidl));
+                    }
+                }
+                s.push_str(".\r\n");
+                Ok(vec![Action::Reply(s.into_bytes())])
+            }
+            Command::Uidl(Some(arg)) => tx.index(&arg).map(|i| {
+                vec![reply(&format!(
+                    "+OK {} {}",
+                    i + 1,
+                    tx.drop.messages()[i].uidl
+                ))]
+            }),
+            Command::Retr(arg) => tx.index(&arg).and_then(|i| {
+                let size = tx.drop.messages()[i].size;
+                let stream = tx.open(i, None)?;
+                tx.retrieved += 1;
+                tx.retrieved_bytes += size;
+                Ok(vec![
+                    reply(&format!("+OK {size} octets")),
+                    Action::Stream(stream),
+                ])
+            }),
+            Command::Top(arg, lines) => tx.index(&arg).and_then(|i| {
+                let n = command::number(&lines).ok_or("invalid line count")?;
+                let stream = tx.open(i, Some(n))?;
+                Ok(vec![
+                    reply("+OK top of message follows"),
+                    Action::Stream(stream),
+                ])
+            }),
+            Command::Dele(arg) => tx.index(&arg).map(|i| {
+                tx.deleted[i] = true;
+                vec![reply(&format!("+OK message {} deleted", i + 1))]
+            }),
+            Command::Noop => Ok(vec![reply("+OK")]),
+            Command::Rset => {
+                tx.deleted.iter_mut().for_each(|d| *d = false);
+                let (n, size) = tx.totals();
+                Ok(vec![reply(&format!(
+                    "+OK maildrop has {n} messages ({size} octets)"
+                ))])
+            }
+            Command::Quit => return self.update(),
+            Command::Stls => Err("STLS only in AUTHORIZATION state".into()),
+            _ => Err("already logged in".into()),
+        };
+        out.unwrap_or_else(|why| self.error(&why))
+    }
+
+    fn update(&mut self) -> Vec<Action> {
+        let Phase::Transaction(mut tx) = std::mem::replace(&mut self.phase, Phase::Closed) else {
+            return Vec::new();
+        };
+        let marked: Vec<usize> = (0..tx.deleted.len()).filter(|i| tx.deleted[*i]).collect();
+        let (line, deleted) = if marked.is_empty() {
+            (
+                format!("+OK {} POP3 server signing off", self.config.hostname),
+                0,
+            )
+        } else {
+            match tx.drop.delete(&marked) {
+                Ok(n) => (
+                    format!(
+                        "+OK {} POP3 server signing off ({n} messages deleted)",
+                        self.config.hostname
+                    ),
+                    n,
+                ),
+                Err(_) => (
+                    "-ERR [SYS/TEMP] some deleted messages not removed".to_string(),
+                    0,
+                ),
+            }
+        };
+        vec![
+            Action::Event(Event::End {
+                retrieved: tx.retrieved,
+                retrieved_bytes: tx.retrieved_bytes,
+                deleted,
+                quit: true,
+            }),
+            reply(&line),
+            Action::Close,
+        ]
+    }
+}
+
+impl<D: Maildrop> Transaction<D> {
+    fn totals(&self) -> (usize, u64) {
+        self.drop
+            .messages()
+            .iter()
+            .zip(&self.deleted)
+            .filter(|(_, d)| !**d)
+            .fold((0, 0), |(n, s), (m, _)| (n + 1, s + m.size))
+    }
+
+    /// The index of a message-number argument that exists and is not deleted.
+    fn index(&self, arg: &str) -> Result<usize, String> {
+        let n = command::number(arg).ok_or_else(|| format!("invalid message number {arg:?}"))?;
+        let count = self.deleted.len();
+        if n == 0 || n as usize > count {
+            return Err(format!(
+                "no such message, only {count} messages in maildrop"
+            ));
+        }
+        let i = n as usize - 1;
+        if self.deleted[i] {
+            return Err(format!("message {n} already deleted"));
+        }
+        Ok(i)
+    }
+
+    fn open(&mut self, i: usize, top: Option<u64>) -> Result<MessageStream, String> {
+        match self.drop.open(i) {
+            Ok(r) => Ok(MessageStream::new(r, top)),
+            Err(MaildropError::Gone) => {
+                Err(format!("message {} was deleted by another session", i + 1))
+            }
+            Err(MaildropError::Io(_)) => Err("[SYS/TEMP] cannot read message".into()),
+        }
+    }
+}
