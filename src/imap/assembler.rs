@@ -77,10 +77,21 @@ pub enum LineEvent {
 #[derive(Debug)]
 enum State {
     Line,
-    AwaitDecision { size: u64, non_sync: bool },
-    Literal { remaining: u64 },
-    Skip { remaining: u64, error: Option<ParseError> },
-    Discard { error: Option<ParseError>, tail: Vec<u8> },
+    AwaitDecision {
+        size: u64,
+        non_sync: bool,
+    },
+    Literal {
+        remaining: u64,
+    },
+    Skip {
+        remaining: u64,
+        error: Option<ParseError>,
+    },
+    Discard {
+        error: Option<ParseError>,
+        tail: Vec<u8>,
+    },
 }
 
 /// Assembles commands from a byte stream (see the module docs).
@@ -163,7 +174,10 @@ impl CommandAssembler {
                             let tail = tail_of(&self.input);
                             self.input.clear();
                             self.reset_command();
-                            self.state = State::Discard { error: Some(error), tail };
+                            self.state = State::Discard {
+                                error: Some(error),
+                                tail,
+                            };
                             continue;
                         }
                         return Event::Incomplete;
@@ -175,7 +189,12 @@ impl CommandAssembler {
                         let error = self.fail(ParseErrorKind::LineTooLong);
                         self.reset_command();
                         match literal_marker(&line) {
-                            Some((size, true)) => self.state = State::Skip { remaining: size, error: Some(error) },
+                            Some((size, true)) => {
+                                self.state = State::Skip {
+                                    remaining: size,
+                                    error: Some(error),
+                                }
+                            }
                             _ => return Event::Error(error),
                         }
                         continue;
@@ -183,7 +202,9 @@ impl CommandAssembler {
                     match literal_marker(&line) {
                         Some((size, non_sync)) => {
                             self.literals += 1;
-                            if size > self.limits.max_literal || self.literals > self.limits.max_literals {
+                            if size > self.limits.max_literal
+                                || self.literals > self.limits.max_literals
+                            {
                                 let kind = if size > self.limits.max_literal {
                                     ParseErrorKind::LiteralTooLarge
                                 } else {
@@ -192,7 +213,10 @@ impl CommandAssembler {
                                 let error = self.fail(kind);
                                 self.reset_command();
                                 if non_sync {
-                                    self.state = State::Skip { remaining: size, error: None };
+                                    self.state = State::Skip {
+                                        remaining: size,
+                                        error: None,
+                                    };
                                 }
                                 return Event::Error(error);
                             }
@@ -235,7 +259,10 @@ impl CommandAssembler {
                         return Event::Incomplete;
                     }
                     let error = error.take();
-                    self.state = State::Discard { error, tail: Vec::new() };
+                    self.state = State::Discard {
+                        error,
+                        tail: Vec::new(),
+                    };
                 }
                 State::Discard { error, tail } => {
                     let Some(i) = self.input.iter().position(|&b| b == b'\n') else {
@@ -248,7 +275,12 @@ impl CommandAssembler {
                     let marker = literal_marker(tail);
                     let error = error.take();
                     match marker {
-                        Some((size, true)) => self.state = State::Skip { remaining: size, error },
+                        Some((size, true)) => {
+                            self.state = State::Skip {
+                                remaining: size,
+                                error,
+                            }
+                        }
                         _ => {
                             self.state = State::Line;
                             if let Some(error) = error {
@@ -276,7 +308,10 @@ impl CommandAssembler {
         if let State::AwaitDecision { size, non_sync } = self.state {
             self.reset_command();
             self.state = if non_sync {
-                State::Skip { remaining: size, error: None }
+                State::Skip {
+                    remaining: size,
+                    error: None,
+                }
             } else {
                 State::Line
             };
@@ -336,7 +371,9 @@ fn literal_marker(line: &[u8]) -> Option<(u64, bool)> {
     }
     let size = digits
         .iter()
-        .try_fold(0u64, |acc, &d| acc.checked_mul(10)?.checked_add(u64::from(d - b'0')))
+        .try_fold(0u64, |acc, &d| {
+            acc.checked_mul(10)?.checked_add(u64::from(d - b'0'))
+        })
         .unwrap_or(u64::MAX);
     Some((size, non_sync))
 }

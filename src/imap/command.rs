@@ -243,13 +243,29 @@ impl CommandKind {
         match self {
             Capability | Noop | Logout | Id(_) => RequiredState::Any,
             StartTls | Authenticate { .. } | Login { .. } => RequiredState::NotAuthenticated,
-            Select { .. } | Examine { .. } | Create { .. } | Delete { .. } | Rename { .. }
-            | Subscribe { .. } | Unsubscribe { .. } | List { .. } | Lsub { .. }
-            | Status { .. } | Append { .. } | Idle | Namespace | Enable(_) => {
-                RequiredState::Authenticated
-            }
-            Check | Close | Unselect | Expunge { .. } | Search { .. } | Fetch { .. }
-            | Store { .. } | Copy { .. } | Move { .. } => RequiredState::Selected,
+            Select { .. }
+            | Examine { .. }
+            | Create { .. }
+            | Delete { .. }
+            | Rename { .. }
+            | Subscribe { .. }
+            | Unsubscribe { .. }
+            | List { .. }
+            | Lsub { .. }
+            | Status { .. }
+            | Append { .. }
+            | Idle
+            | Namespace
+            | Enable(_) => RequiredState::Authenticated,
+            Check
+            | Close
+            | Unselect
+            | Expunge { .. }
+            | Search { .. }
+            | Fetch { .. }
+            | Store { .. }
+            | Copy { .. }
+            | Move { .. } => RequiredState::Selected,
         }
     }
 }

@@ -207,7 +207,11 @@ fn parse_time(text: &str) -> Option<(u8, u8, u8)> {
     if b.len() != 8 || b[2] != b':' || b[5] != b':' {
         return None;
     }
-    check_time(digits(&text[0..2])?, digits(&text[3..5])?, digits(&text[6..8])?)
+    check_time(
+        digits(&text[0..2])?,
+        digits(&text[3..5])?,
+        digits(&text[6..8])?,
+    )
 }
 
 fn parse_time_lenient(text: &str) -> Option<(u8, u8, u8)> {
@@ -317,7 +321,12 @@ mod tests {
         let padded = DateTime::parse_imap(" 7-Feb-1994 21:52:25 +0130").unwrap();
         assert_eq!(padded.offset_minutes, 90);
         assert_eq!(padded.to_string(), "07-Feb-1994 21:52:25 +0130");
-        for bad in ["17-Jul-1996 02:44 -0700", "17-Jul-1996 25:00:00 +0000", "17-Jul-1996 02:44:25 0700", "17-Jul-1996 02:44:25 +0700 x"] {
+        for bad in [
+            "17-Jul-1996 02:44 -0700",
+            "17-Jul-1996 25:00:00 +0000",
+            "17-Jul-1996 02:44:25 0700",
+            "17-Jul-1996 02:44:25 +0700 x",
+        ] {
             assert_eq!(DateTime::parse_imap(bad), None, "{bad}");
         }
     }
@@ -328,16 +337,28 @@ mod tests {
             assert_eq!(DateTime::from_unix(secs, 0).unix(), secs);
             assert_eq!(DateTime::from_unix(secs, -420).unix(), secs);
         }
-        assert_eq!(DateTime::from_unix(0, 0).to_string(), "01-Jan-1970 00:00:00 +0000");
+        assert_eq!(
+            DateTime::from_unix(0, 0).to_string(),
+            "01-Jan-1970 00:00:00 +0000"
+        );
     }
 
     #[test]
     fn rfc5322_dates() {
         let cases: &[(&str, Option<&str>)] = &[
-            ("Mon, 7 Feb 1994 21:52:25 -0800 (PST)", Some("07-Feb-1994 21:52:25 -0800")),
+            (
+                "Mon, 7 Feb 1994 21:52:25 -0800 (PST)",
+                Some("07-Feb-1994 21:52:25 -0800"),
+            ),
             ("7 Feb 1994 21:52 -0800", Some("07-Feb-1994 21:52:00 -0800")),
-            ("Fri, 21 Nov 97 09:55:06 GMT", Some("21-Nov-1997 09:55:06 +0000")),
-            ("Fri, 21 Nov 03 09:55:06 EST", Some("21-Nov-2003 09:55:06 -0500")),
+            (
+                "Fri, 21 Nov 97 09:55:06 GMT",
+                Some("21-Nov-1997 09:55:06 +0000"),
+            ),
+            (
+                "Fri, 21 Nov 03 09:55:06 EST",
+                Some("21-Nov-2003 09:55:06 -0500"),
+            ),
             ("garbage", None),
             ("", None),
         ];

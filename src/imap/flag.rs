@@ -66,9 +66,7 @@ impl Flag {
 
 /// RFC 3501 `ATOM-CHAR`: any CHAR except atom-specials.
 pub fn is_atom_char(b: u8) -> bool {
-    b > b' '
-        && b < 0x7f
-        && !matches!(b, b'(' | b')' | b'{' | b'%' | b'*' | b'"' | b'\\' | b']')
+    b > b' ' && b < 0x7f && !matches!(b, b'(' | b')' | b'{' | b'%' | b'*' | b'"' | b'\\' | b']')
 }
 
 impl fmt::Display for Flag {
@@ -115,7 +113,16 @@ mod tests {
 
     #[test]
     fn display_round_trips() {
-        for text in ["\\Seen", "\\Answered", "\\Flagged", "\\Deleted", "\\Draft", "\\Recent", "\\X", "$Junk"] {
+        for text in [
+            "\\Seen",
+            "\\Answered",
+            "\\Flagged",
+            "\\Deleted",
+            "\\Draft",
+            "\\Recent",
+            "\\X",
+            "$Junk",
+        ] {
             assert_eq!(Flag::parse(text).unwrap().to_string(), text);
         }
     }

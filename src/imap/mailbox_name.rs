@@ -112,7 +112,8 @@ impl MailboxName {
 
     /// Whether `self` is strictly below `ancestor` in the hierarchy.
     pub fn is_below(&self, ancestor: &MailboxName) -> bool {
-        self.segments.len() > ancestor.segments.len() && self.segments.starts_with(&ancestor.segments)
+        self.segments.len() > ancestor.segments.len()
+            && self.segments.starts_with(&ancestor.segments)
     }
 
     /// The name as sent to clients: modified UTF-7, `/`-delimited.
@@ -215,7 +216,10 @@ fn encode(text: &str, direct: impl Fn(char) -> bool) -> String {
         out.push('&');
         let bytes: Vec<u8> = pending.iter().flat_map(|u| u.to_be_bytes()).collect();
         for chunk in bytes.chunks(3) {
-            let n = chunk.iter().enumerate().fold(0u32, |acc, (i, &b)| acc | u32::from(b) << (16 - 8 * i));
+            let n = chunk
+                .iter()
+                .enumerate()
+                .fold(0u32, |acc, (i, &b)| acc | u32::from(b) << (16 - 8 * i));
             let chars = chunk.len() + 1;
             for i in 0..chars {
                 out.push(B64[(n >> (18 - 6 * i) & 63) as usize] as char);
@@ -264,7 +268,10 @@ fn decode(text: &str, strict: bool) -> Result<String, NameError> {
                 break;
             }
             empty = false;
-            let v = B64.iter().position(|&b| b as char == c).ok_or(NameError::BadUtf7)? as u32;
+            let v = B64
+                .iter()
+                .position(|&b| b as char == c)
+                .ok_or(NameError::BadUtf7)? as u32;
             bits = bits << 6 | v;
             nbits += 6;
             if nbits >= 16 {
@@ -302,7 +309,8 @@ pub fn list_matches(pattern: &str, name: &str) -> bool {
     if p.len() > 1024 || n.len() > 1024 {
         return false;
     }
-    let inbox_prefix = name.get(..5).is_some_and(|s| s == "INBOX") && matches!(n.get(5), None | Some('/'));
+    let inbox_prefix =
+        name.get(..5).is_some_and(|s| s == "INBOX") && matches!(n.get(5), None | Some('/'));
     let eq = |pc: char, i: usize| {
         if inbox_prefix && i < 5 {
             pc.eq_ignore_ascii_case(&n[i])

@@ -88,7 +88,8 @@ impl ContentType {
 
     /// Whether this is `type/subtype` (case-insensitive).
     pub fn is(&self, media_type: &str, subtype: &str) -> bool {
-        self.media_type.eq_ignore_ascii_case(media_type) && self.subtype.eq_ignore_ascii_case(subtype)
+        self.media_type.eq_ignore_ascii_case(media_type)
+            && self.subtype.eq_ignore_ascii_case(subtype)
     }
 }
 
@@ -128,7 +129,13 @@ impl<'a> Message<'a> {
     pub fn parse(raw: &'a [u8]) -> Self {
         let bytes = to_crlf(raw);
         let mut budget = MAX_PARTS;
-        let root = parse_part(&bytes, 0..bytes.len(), ContentType::default_text(), 0, &mut budget);
+        let root = parse_part(
+            &bytes,
+            0..bytes.len(),
+            ContentType::default_text(),
+            0,
+            &mut budget,
+        );
         Message { bytes, root }
     }
 
@@ -222,14 +229,23 @@ pub fn header_fields(header: &[u8]) -> Vec<HeaderField<'_>> {
 
 /// First value of a header field in a header block, unfolded and trimmed.
 pub fn header_value(header: &[u8], name: &str) -> Option<Vec<u8>> {
-    header_fields(header).into_iter().find(|f| f.is(name)).map(|f| f.value())
+    header_fields(header)
+        .into_iter()
+        .find(|f| f.is(name))
+        .map(|f| f.value())
 }
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
 
-fn parse_part(bytes: &[u8], range: Range<usize>, default: ContentType, depth: usize, budget: &mut usize) -> Part {
+fn parse_part(
+    bytes: &[u8],
+    range: Range<usize>,
+    default: ContentType,
+    depth: usize,
+    budget: &mut usize,
+) -> Part {
     *budget = budget.saturating_sub(1);
     let region = &bytes[range.clone()];
     let header_len = if region.starts_with(b"\r\n") {
@@ -257,7 +273,8 @@ fn parse_part(bytes: &[u8], range: Range<usize>, default: ContentType, depth: us
         kind: PartKind::Leaf,
     };
     if depth >= MAX_DEPTH || *budget == 0 {
-        if part.content_type.media_type == "MULTIPART" || part.content_type.media_type == "MESSAGE" {
+        if part.content_type.media_type == "MULTIPART" || part.content_type.media_type == "MESSAGE"
+        {
             part.content_type = ContentType {
                 media_type: "APPLICATION".into(),
                 subtype: "OCTET-STREAM".into(),
@@ -267,7 +284,11 @@ fn parse_part(bytes: &[u8], range: Range<usize>, default: ContentType, depth: us
         return part;
     }
     if part.content_type.media_type == "MULTIPART" {
-        match part.content_type.param("BOUNDARY").map(|b| b.as_bytes().to_vec()) {
+        match part
+            .content_type
+            .param("BOUNDARY")
+            .map(|b| b.as_bytes().to_vec())
+        {
             Some(boundary) if !boundary.is_empty() => {
                 let child_default = if part.content_type.subtype == "DIGEST" {
                     ContentType::default_message()
@@ -279,7 +300,13 @@ fn parse_part(bytes: &[u8], range: Range<usize>, default: ContentType, depth: us
                     if *budget == 0 {
                         break;
                     }
-                    children.push(parse_part(bytes, child, child_default.clone(), depth + 1, budget));
+                    children.push(parse_part(
+                        bytes,
+                        child,
+                        child_default.clone(),
+                        depth + 1,
+                        budget,
+                    ));
                 }
                 if children.is_empty() {
                     // No delimiter found: present one empty text part so the
@@ -295,7 +322,10 @@ fn parse_part(bytes: &[u8], range: Range<usize>, default: ContentType, depth: us
             }
             _ => part.content_type = ContentType::default_text(),
         }
-    } else if (part.content_type.is("MESSAGE", "RFC822") || part.content_type.is("MESSAGE", "GLOBAL")) && identity {
+    } else if (part.content_type.is("MESSAGE", "RFC822")
+        || part.content_type.is("MESSAGE", "GLOBAL"))
+        && identity
+    {
         let inner = parse_part(bytes, body, ContentType::default_text(), depth + 1, budget);
         part.kind = PartKind::Message(Box::new(inner));
     }
@@ -315,7 +345,10 @@ pub fn split_multipart(bytes: &[u8], body: Range<usize>, boundary: &[u8]) -> Vec
             .map(|i| line_start + i + 1)
             .unwrap_or(body.end);
         let line = bytes[line_start..line_end].trim_ascii_end();
-        if let Some(rest) = line.strip_prefix(b"--").and_then(|l| l.strip_prefix(boundary)) {
+        if let Some(rest) = line
+            .strip_prefix(b"--")
+            .and_then(|l| l.strip_prefix(boundary))
+        {
             let close = rest.starts_with(b"--");
             let after = if close { &rest[2..] } else { rest };
             if after.iter().all(|b| b.is_ascii_whitespace()) {
@@ -383,7 +416,11 @@ struct MimeTokens<'a> {
 impl MimeTokens<'_> {
     fn skip_cfws(&mut self) {
         loop {
-            while self.s.get(self.pos).is_some_and(|b| b.is_ascii_whitespace()) {
+            while self
+                .s
+                .get(self.pos)
+                .is_some_and(|b| b.is_ascii_whitespace())
+            {
                 self.pos += 1;
             }
             if self.s.get(self.pos) != Some(&b'(') {
@@ -415,7 +452,10 @@ impl MimeTokens<'_> {
         } else {
             // Resynchronise on junk: skip to the next ';' when looking for one.
             if c == b';' {
-                if let Some(i) = self.s[self.pos.min(self.s.len())..].iter().position(|&b| b == b';') {
+                if let Some(i) = self.s[self.pos.min(self.s.len())..]
+                    .iter()
+                    .position(|&b| b == b';')
+                {
                     self.pos += i + 1;
                     return true;
                 }
@@ -427,9 +467,11 @@ impl MimeTokens<'_> {
     fn token(&mut self) -> Option<String> {
         self.skip_cfws();
         let start = self.pos;
-        while self.s.get(self.pos).is_some_and(|&b| {
-            b > b' ' && b < 0x7f && !b"()<>@,;:\\\"/[]?=".contains(&b)
-        }) {
+        while self
+            .s
+            .get(self.pos)
+            .is_some_and(|&b| b > b' ' && b < 0x7f && !b"()<>@,;:\\\"/[]?=".contains(&b))
+        {
             self.pos += 1;
         }
         (self.pos > start).then(|| String::from_utf8_lossy(&self.s[start..self.pos]).into_owned())
@@ -457,7 +499,11 @@ impl MimeTokens<'_> {
         }
         // Lenient: accept 8-bit and '/' etc. up to ';' or whitespace.
         let start = self.pos;
-        while self.s.get(self.pos).is_some_and(|&b| b != b';' && !b.is_ascii_whitespace()) {
+        while self
+            .s
+            .get(self.pos)
+            .is_some_and(|&b| b != b';' && !b.is_ascii_whitespace())
+        {
             self.pos += 1;
         }
         (self.pos > start).then(|| String::from_utf8_lossy(&self.s[start..self.pos]).into_owned())

@@ -12,7 +12,9 @@ const MAX_QUOTED: usize = 1024;
 
 /// Whether `s` can be sent as a quoted string (7-bit, no CR/LF/NUL, not too long).
 pub fn is_quotable(s: &[u8]) -> bool {
-    s.len() <= MAX_QUOTED && s.iter().all(|&b| b != 0 && b != b'\r' && b != b'\n' && b < 0x80)
+    s.len() <= MAX_QUOTED
+        && s.iter()
+            .all(|&b| b != 0 && b != b'\r' && b != b'\n' && b < 0x80)
 }
 
 /// Writes `s` as a quoted string (escaping `"` and `\`) when possible, else a literal.
@@ -246,7 +248,10 @@ fn status_line(prefix: &str, status: Status, code: Option<&Code>, text: &str) ->
     }
     line.push(' ');
     // Response text may not contain CR or LF; keep it on one line.
-    line.extend(text.chars().map(|c| if c == '\r' || c == '\n' { ' ' } else { c }));
+    line.extend(
+        text.chars()
+            .map(|c| if c == '\r' || c == '\n' { ' ' } else { c }),
+    );
     line.push_str("\r\n");
     line.into_bytes()
 }
@@ -296,7 +301,11 @@ pub fn flags(flags: &[Flag]) -> Vec<u8> {
 
 /// `* LIST (attrs) "/" name` CRLF (or LSUB when `lsub`).
 pub fn list(lsub: bool, attributes: &[&str], delimiter: Option<char>, name: &str) -> Vec<u8> {
-    let mut out = if lsub { b"* LSUB (".to_vec() } else { b"* LIST (".to_vec() };
+    let mut out = if lsub {
+        b"* LSUB (".to_vec()
+    } else {
+        b"* LIST (".to_vec()
+    };
     out.extend_from_slice(attributes.join(" ").as_bytes());
     out.extend_from_slice(b") ");
     match delimiter {
@@ -314,7 +323,10 @@ pub fn status(name: &str, items: &[(StatusItem, u64)]) -> Vec<u8> {
     let mut out = b"* STATUS ".to_vec();
     write_mailbox(&mut out, name);
     out.extend_from_slice(b" (");
-    let body: Vec<String> = items.iter().map(|(i, n)| format!("{} {n}", i.name())).collect();
+    let body: Vec<String> = items
+        .iter()
+        .map(|(i, n)| format!("{} {n}", i.name()))
+        .collect();
     out.extend_from_slice(body.join(" ").as_bytes());
     out.extend_from_slice(b")\r\n");
     out
@@ -417,20 +429,105 @@ mod tests {
     #[test]
     fn status_responses_with_codes() {
         let cases: Vec<(Vec<u8>, &str)> = vec![
-            (tagged("a1", Status::Ok, Some(&Code::ReadWrite), "SELECT completed"), "a1 OK [READ-WRITE] SELECT completed\r\n"),
-            (tagged("a2", Status::No, Some(&Code::TryCreate), "no such mailbox"), "a2 NO [TRYCREATE] no such mailbox\r\n"),
-            (untagged_status(Status::Ok, Some(&Code::UidValidity(3857529045)), "UIDs valid"), "* OK [UIDVALIDITY 3857529045] UIDs valid\r\n"),
-            (untagged_status(Status::Ok, Some(&Code::UidNext(4392)), "Predicted next UID"), "* OK [UIDNEXT 4392] Predicted next UID\r\n"),
-            (untagged_status(Status::Ok, Some(&Code::Unseen(12)), "first unseen"), "* OK [UNSEEN 12] first unseen\r\n"),
-            (tagged("A003", Status::Ok, Some(&Code::AppendUid { validity: 38505, uids: SequenceSet::single(3955) }), "APPEND completed"), "A003 OK [APPENDUID 38505 3955] APPEND completed\r\n"),
-            (tagged("A004", Status::Ok, Some(&Code::CopyUid { validity: 38505, source: SequenceSet::parse(b"304,319:320").unwrap(), dest: SequenceSet::parse(b"3956:3958").unwrap() }), "Done"), "A004 OK [COPYUID 38505 304,319:320 3956:3958] Done\r\n"),
-            (untagged_status(Status::Ok, Some(&Code::HighestModSeq(715194045007)), "Highest"), "* OK [HIGHESTMODSEQ 715194045007] Highest\r\n"),
-            (untagged_status(Status::Ok, Some(&Code::PermanentFlags { flags: vec![Flag::Deleted, Flag::Seen], allow_new: true }), "Limited"), "* OK [PERMANENTFLAGS (\\Deleted \\Seen \\*)] Limited\r\n"),
-            (tagged("t", Status::No, Some(&Code::BadCharset(vec!["UTF-8".into(), "US-ASCII".into()])), "charset"), "t NO [BADCHARSET (UTF-8 US-ASCII)] charset\r\n"),
-            (untagged_status(Status::Ok, Some(&Code::Capability(vec!["IMAP4rev1".into(), "IDLE".into()])), "ready"), "* OK [CAPABILITY IMAP4rev1 IDLE] ready\r\n"),
-            (untagged_status(Status::Ok, Some(&Code::Alert), "line\r\nbreak"), "* OK [ALERT] line  break\r\n"),
+            (
+                tagged("a1", Status::Ok, Some(&Code::ReadWrite), "SELECT completed"),
+                "a1 OK [READ-WRITE] SELECT completed\r\n",
+            ),
+            (
+                tagged("a2", Status::No, Some(&Code::TryCreate), "no such mailbox"),
+                "a2 NO [TRYCREATE] no such mailbox\r\n",
+            ),
+            (
+                untagged_status(
+                    Status::Ok,
+                    Some(&Code::UidValidity(3857529045)),
+                    "UIDs valid",
+                ),
+                "* OK [UIDVALIDITY 3857529045] UIDs valid\r\n",
+            ),
+            (
+                untagged_status(Status::Ok, Some(&Code::UidNext(4392)), "Predicted next UID"),
+                "* OK [UIDNEXT 4392] Predicted next UID\r\n",
+            ),
+            (
+                untagged_status(Status::Ok, Some(&Code::Unseen(12)), "first unseen"),
+                "* OK [UNSEEN 12] first unseen\r\n",
+            ),
+            (
+                tagged(
+                    "A003",
+                    Status::Ok,
+                    Some(&Code::AppendUid {
+                        validity: 38505,
+                        uids: SequenceSet::single(3955),
+                    }),
+                    "APPEND completed",
+                ),
+                "A003 OK [APPENDUID 38505 3955] APPEND completed\r\n",
+            ),
+            (
+                tagged(
+                    "A004",
+                    Status::Ok,
+                    Some(&Code::CopyUid {
+                        validity: 38505,
+                        source: SequenceSet::parse(b"304,319:320").unwrap(),
+                        dest: SequenceSet::parse(b"3956:3958").unwrap(),
+                    }),
+                    "Done",
+                ),
+                "A004 OK [COPYUID 38505 304,319:320 3956:3958] Done\r\n",
+            ),
+            (
+                untagged_status(
+                    Status::Ok,
+                    Some(&Code::HighestModSeq(715194045007)),
+                    "Highest",
+                ),
+                "* OK [HIGHESTMODSEQ 715194045007] Highest\r\n",
+            ),
+            (
+                untagged_status(
+                    Status::Ok,
+                    Some(&Code::PermanentFlags {
+                        flags: vec![Flag::Deleted, Flag::Seen],
+                        allow_new: true,
+                    }),
+                    "Limited",
+                ),
+                "* OK [PERMANENTFLAGS (\\Deleted \\Seen \\*)] Limited\r\n",
+            ),
+            (
+                tagged(
+                    "t",
+                    Status::No,
+                    Some(&Code::BadCharset(vec!["UTF-8".into(), "US-ASCII".into()])),
+                    "charset",
+                ),
+                "t NO [BADCHARSET (UTF-8 US-ASCII)] charset\r\n",
+            ),
+            (
+                untagged_status(
+                    Status::Ok,
+                    Some(&Code::Capability(vec!["IMAP4rev1".into(), "IDLE".into()])),
+                    "ready",
+                ),
+                "* OK [CAPABILITY IMAP4rev1 IDLE] ready\r\n",
+            ),
+            (
+                untagged_status(Status::Ok, Some(&Code::Alert), "line\r\nbreak"),
+                "* OK [ALERT] line  break\r\n",
+            ),
             (tagged("x", Status::Bad, None, "bad"), "x BAD bad\r\n"),
-            (tagged("m", Status::Ok, Some(&Code::Modified(SequenceSet::parse(b"7,9").unwrap())), "Conditional STORE failed"), "m OK [MODIFIED 7,9] Conditional STORE failed\r\n"),
+            (
+                tagged(
+                    "m",
+                    Status::Ok,
+                    Some(&Code::Modified(SequenceSet::parse(b"7,9").unwrap())),
+                    "Conditional STORE failed",
+                ),
+                "m OK [MODIFIED 7,9] Conditional STORE failed\r\n",
+            ),
         ];
         for (got, want) in cases {
             assert_eq!(String::from_utf8(got).unwrap(), want);
@@ -442,17 +539,41 @@ mod tests {
         assert_eq!(exists(172), b"* 172 EXISTS\r\n");
         assert_eq!(recent(1), b"* 1 RECENT\r\n");
         assert_eq!(expunge(3), b"* 3 EXPUNGE\r\n");
-        assert_eq!(flags(&[Flag::Answered, Flag::Keyword("$Junk".into())]), b"* FLAGS (\\Answered $Junk)\r\n");
-        assert_eq!(list(false, &["\\HasNoChildren"], Some('/'), "Sent Items"), b"* LIST (\\HasNoChildren) \"/\" \"Sent Items\"\r\n".to_vec());
-        assert_eq!(list(true, &[], None, "INBOX"), b"* LSUB () NIL INBOX\r\n".to_vec());
-        assert_eq!(status("blurdybloop", &[(StatusItem::Messages, 231), (StatusItem::UidNext, 44292)]), b"* STATUS blurdybloop (MESSAGES 231 UIDNEXT 44292)\r\n".to_vec());
+        assert_eq!(
+            flags(&[Flag::Answered, Flag::Keyword("$Junk".into())]),
+            b"* FLAGS (\\Answered $Junk)\r\n"
+        );
+        assert_eq!(
+            list(false, &["\\HasNoChildren"], Some('/'), "Sent Items"),
+            b"* LIST (\\HasNoChildren) \"/\" \"Sent Items\"\r\n".to_vec()
+        );
+        assert_eq!(
+            list(true, &[], None, "INBOX"),
+            b"* LSUB () NIL INBOX\r\n".to_vec()
+        );
+        assert_eq!(
+            status(
+                "blurdybloop",
+                &[(StatusItem::Messages, 231), (StatusItem::UidNext, 44292)]
+            ),
+            b"* STATUS blurdybloop (MESSAGES 231 UIDNEXT 44292)\r\n".to_vec()
+        );
         assert_eq!(search(&[2, 84, 882], None), b"* SEARCH 2 84 882\r\n");
         assert_eq!(search(&[], Some(9)), b"* SEARCH (MODSEQ 9)\r\n");
         assert_eq!(search(&[], None), b"* SEARCH\r\n");
-        assert_eq!(namespace_personal("", '/'), b"* NAMESPACE ((\"\" \"/\")) NIL NIL\r\n");
-        assert_eq!(id(&[("name", "postern")]), b"* ID (\"name\" \"postern\")\r\n");
+        assert_eq!(
+            namespace_personal("", '/'),
+            b"* NAMESPACE ((\"\" \"/\")) NIL NIL\r\n"
+        );
+        assert_eq!(
+            id(&[("name", "postern")]),
+            b"* ID (\"name\" \"postern\")\r\n"
+        );
         assert_eq!(enabled(&["CONDSTORE"]), b"* ENABLED CONDSTORE\r\n");
         assert_eq!(continuation("Ready"), b"+ Ready\r\n");
-        assert_eq!(capability(&["IMAP4rev1", "IDLE"]), b"* CAPABILITY IMAP4rev1 IDLE\r\n");
+        assert_eq!(
+            capability(&["IMAP4rev1", "IDLE"]),
+            b"* CAPABILITY IMAP4rev1 IDLE\r\n"
+        );
     }
 }

@@ -147,8 +147,16 @@ pub struct SearchContext {
 }
 
 /// Whether a message matches a search program.
-pub fn matches(key: &SearchKey, ctx: SearchContext, view: &dyn MessageView) -> Result<bool, FetchError> {
-    let raw = if key.needs_content() { Some(view.raw()?) } else { None };
+pub fn matches(
+    key: &SearchKey,
+    ctx: SearchContext,
+    view: &dyn MessageView,
+) -> Result<bool, FetchError> {
+    let raw = if key.needs_content() {
+        Some(view.raw()?)
+    } else {
+        None
+    };
     let message = raw.as_deref().map(Message::parse);
     let size = match view.cached_size() {
         Some(s) => s,

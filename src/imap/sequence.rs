@@ -240,7 +240,19 @@ mod tests {
 
     #[test]
     fn parse_rejects() {
-        for text in ["", "0", "1,,2", "1:", ":2", "a", "01", "4294967296", "1:0", "1 2", "-1"] {
+        for text in [
+            "",
+            "0",
+            "1,,2",
+            "1:",
+            ":2",
+            "a",
+            "01",
+            "4294967296",
+            "1:0",
+            "1 2",
+            "-1",
+        ] {
             assert!(SequenceSet::parse(text.as_bytes()).is_err(), "{text}");
         }
     }

@@ -4,7 +4,10 @@ use super::*;
 fn utf7_known_answers() {
     // RFC 3501 §5.1.3 example and common names.
     let cases: &[(&str, &str)] = &[
-        ("~peter/mail/\u{65e5}\u{672c}\u{8a9e}/\u{53f0}\u{5317}", "~peter/mail/&ZeVnLIqe-/&U,BTFw-"),
+        (
+            "~peter/mail/\u{65e5}\u{672c}\u{8a9e}/\u{53f0}\u{5317}",
+            "~peter/mail/&ZeVnLIqe-/&U,BTFw-",
+        ),
         ("Entw\u{fc}rfe", "Entw&APw-rfe"),
         ("Gel\u{f6}schte Elemente", "Gel&APY-schte Elemente"),
         ("A&B", "A&-B"),
@@ -21,7 +24,16 @@ fn utf7_known_answers() {
 
 #[test]
 fn utf7_rejects_invalid_and_non_canonical() {
-    for bad in ["&", "&ZeVnLIqe", "&AGE-", "&Ze!-", "&U,BTF2XlZyyKng-x\u{e9}", "caf\u{e9}", "&2D0-", "&ZeVnLA-&ZeVnLA-"] {
+    for bad in [
+        "&",
+        "&ZeVnLIqe",
+        "&AGE-",
+        "&Ze!-",
+        "&U,BTF2XlZyyKng-x\u{e9}",
+        "caf\u{e9}",
+        "&2D0-",
+        "&ZeVnLA-&ZeVnLA-",
+    ] {
         assert!(utf7_decode(bad).is_err(), "{bad:?}");
     }
 }
@@ -68,15 +80,27 @@ fn bad_names_are_refused() {
         (&deep, NameError::TooLong),
     ];
     for (name, want) in cases {
-        assert_eq!(MailboxName::parse(name).err().as_ref(), Some(want), "{name}");
+        assert_eq!(
+            MailboxName::parse(name).err().as_ref(),
+            Some(want),
+            "{name}"
+        );
     }
-    assert_eq!(MailboxName::from_unicode("a\u{7}b").err(), Some(NameError::ControlChar));
+    assert_eq!(
+        MailboxName::from_unicode("a\u{7}b").err(),
+        Some(NameError::ControlChar)
+    );
 }
 
 #[test]
 fn bad_folders_are_refused() {
-    for folder in ["Sent", ".", "..", ".a..b", ".a.", ".a/b", ".&Ze", ".a.&AC8-"] {
-        assert!(MailboxName::from_maildir_folder(folder).is_err(), "{folder}");
+    for folder in [
+        "Sent", ".", "..", ".a..b", ".a.", ".a/b", ".&Ze", ".a.&AC8-",
+    ] {
+        assert!(
+            MailboxName::from_maildir_folder(folder).is_err(),
+            "{folder}"
+        );
     }
 }
 

@@ -72,12 +72,22 @@ fn header_fields_unfold_and_skip_junk() {
 
 #[test]
 fn content_type_parsing() {
-    let cases: &[(&str, Option<(&str, &str, Vec<(&str, &str)>)>)] = &[
+    type Want<'a> = Option<(&'a str, &'a str, Vec<(&'a str, &'a str)>)>;
+    let cases: &[(&str, Want)] = &[
         ("text/plain", Some(("TEXT", "PLAIN", vec![]))),
-        ("Text/HTML; Charset=\"utf-8\"", Some(("TEXT", "HTML", vec![("CHARSET", "utf-8")]))),
-        ("multipart/mixed; boundary=\"a;b\" (comment); x=y", Some(("MULTIPART", "MIXED", vec![("BOUNDARY", "a;b"), ("X", "y")]))),
+        (
+            "Text/HTML; Charset=\"utf-8\"",
+            Some(("TEXT", "HTML", vec![("CHARSET", "utf-8")])),
+        ),
+        (
+            "multipart/mixed; boundary=\"a;b\" (comment); x=y",
+            Some(("MULTIPART", "MIXED", vec![("BOUNDARY", "a;b"), ("X", "y")])),
+        ),
         ("text/plain; charset", Some(("TEXT", "PLAIN", vec![]))),
-        ("text/plain;; name=\"a \\\"q\\\" b\"", Some(("TEXT", "PLAIN", vec![("NAME", "a \"q\" b")]))),
+        (
+            "text/plain;; name=\"a \\\"q\\\" b\"",
+            Some(("TEXT", "PLAIN", vec![("NAME", "a \"q\" b")])),
+        ),
         ("text", None),
         ("", None),
         ("/plain", None),
@@ -87,7 +97,10 @@ fn content_type_parsing() {
         let want = want.as_ref().map(|(t, s, p)| ContentType {
             media_type: t.to_string(),
             subtype: s.to_string(),
-            params: p.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            params: p
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
         });
         assert_eq!(got, want, "{value}");
     }
@@ -107,7 +120,10 @@ fn multipart_split_ranges_are_exact() {
     // Empty part between adjacent delimiters.
     let body = b"--b\r\n--b\r\nx\r\n--b--";
     let ranges = split_multipart(body, 0..body.len(), b"b");
-    assert_eq!(ranges.iter().map(|r| r.len()).collect::<Vec<_>>(), vec![0, 1]);
+    assert_eq!(
+        ranges.iter().map(|r| r.len()).collect::<Vec<_>>(),
+        vec![0, 1]
+    );
 }
 
 fn section(part: &[u32], text: Option<SectionText>) -> Section {
@@ -124,13 +140,34 @@ fn sections_of_nested_message() {
     let get = |s: Section| String::from_utf8_lossy(&s.extract(&message)).into_owned();
     let cases: Vec<(Section, &str)> = vec![
         (section(&[1], None), "See below."),
-        (section(&[1], Some(SectionText::Mime)), "Content-Type: text/plain; charset=us-ascii\r\n\r\n"),
-        (section(&[2, 1], Some(SectionText::Mime)), "Content-Type: text/plain\r\n\r\n"),
+        (
+            section(&[1], Some(SectionText::Mime)),
+            "Content-Type: text/plain; charset=us-ascii\r\n\r\n",
+        ),
+        (
+            section(&[2, 1], Some(SectionText::Mime)),
+            "Content-Type: text/plain\r\n\r\n",
+        ),
         (section(&[2, 1], None), "Lunch at noon?"),
         (section(&[2, 2], None), "<p>Lunch at noon?</p>"),
-        (section(&[2], Some(SectionText::HeaderFields(vec!["subject".into(), "TO".into()]))), "To: bob@example.net\r\nSubject: Lunch\r\n\r\n"),
-        (section(&[], Some(SectionText::HeaderFields(vec!["Subject".into()]))), "Subject: Fwd: Lunch\r\n\r\n"),
-        (section(&[], Some(SectionText::HeaderFields(vec!["X-None".into()]))), "\r\n"),
+        (
+            section(
+                &[2],
+                Some(SectionText::HeaderFields(vec![
+                    "subject".into(),
+                    "TO".into(),
+                ])),
+            ),
+            "To: bob@example.net\r\nSubject: Lunch\r\n\r\n",
+        ),
+        (
+            section(&[], Some(SectionText::HeaderFields(vec!["Subject".into()]))),
+            "Subject: Fwd: Lunch\r\n\r\n",
+        ),
+        (
+            section(&[], Some(SectionText::HeaderFields(vec!["X-None".into()]))),
+            "\r\n",
+        ),
         (section(&[2, 3], None), ""),
         (section(&[3], None), ""),
         (section(&[1, 1], None), ""),
@@ -140,10 +177,26 @@ fn sections_of_nested_message() {
         assert_eq!(get(s.clone()), want, "{s:?}");
     }
     let text = get(section(&[2], Some(SectionText::Text)));
-    assert!(text.starts_with("--inner\r\n") && text.ends_with("--inner--\r\n"), "{text:?}");
+    assert!(
+        text.starts_with("--inner\r\n") && text.ends_with("--inner--\r\n"),
+        "{text:?}"
+    );
     let whole = get(section(&[2], None));
-    assert!(whole.starts_with("From: \"Doe, Jane\"") && whole.ends_with("--inner--\r\n"), "{whole:?}");
-    let not = get(section(&[], Some(SectionText::HeaderFieldsNot(vec!["From".into(), "To".into(), "Date".into(), "Message-ID".into(), "MIME-Version".into(), "Content-Type".into()]))));
+    assert!(
+        whole.starts_with("From: \"Doe, Jane\"") && whole.ends_with("--inner--\r\n"),
+        "{whole:?}"
+    );
+    let not = get(section(
+        &[],
+        Some(SectionText::HeaderFieldsNot(vec![
+            "From".into(),
+            "To".into(),
+            "Date".into(),
+            "Message-ID".into(),
+            "MIME-Version".into(),
+            "Content-Type".into(),
+        ])),
+    ));
     assert_eq!(not, "Subject: Fwd: Lunch\r\n\r\n");
     assert_eq!(get(section(&[], None)).len() as u64, crlf_size(&raw));
     let header = get(section(&[], Some(SectionText::Header)));
@@ -157,13 +210,22 @@ fn sections_of_single_part_message() {
     let get = |s: Section| s.extract(&message).into_owned();
     assert_eq!(get(section(&[1], None)), b"body line\r\n");
     assert_eq!(get(section(&[], Some(SectionText::Text))), b"body line\r\n");
-    assert_eq!(get(section(&[1], Some(SectionText::Mime))), b"Subject: hi\r\n\r\n");
+    assert_eq!(
+        get(section(&[1], Some(SectionText::Mime))),
+        b"Subject: hi\r\n\r\n"
+    );
     assert_eq!(get(section(&[2], None)), b"");
 }
 
 #[test]
 fn header_only_and_empty_messages() {
-    for raw in [&b""[..], b"Subject: x", b"\r\n", b"\n\nbody", b"no colon at all"] {
+    for raw in [
+        &b""[..],
+        b"Subject: x",
+        b"\r\n",
+        b"\n\nbody",
+        b"no colon at all",
+    ] {
         let message = Message::parse(raw);
         let root = message.root();
         assert_eq!(root.header.end, root.body.start);
@@ -177,7 +239,10 @@ fn header_only_and_empty_messages() {
 fn nested_multiparts(depth: usize) -> Vec<u8> {
     let mut out = Vec::new();
     for i in 0..depth {
-        out.extend_from_slice(format!("Content-Type: multipart/mixed; boundary=\"b{i}\"\r\n\r\n--b{i}\r\n").as_bytes());
+        out.extend_from_slice(
+            format!("Content-Type: multipart/mixed; boundary=\"b{i}\"\r\n\r\n--b{i}\r\n")
+                .as_bytes(),
+        );
     }
     out.extend_from_slice(b"Content-Type: text/plain\r\n\r\ndeep\r\n");
     out
@@ -198,7 +263,10 @@ fn nesting_depth_is_bounded() {
     assert!(rendered.len() < 100_000);
     let raw = nested_multiparts(5);
     let message = Message::parse(&raw);
-    let deep = Section { part: vec![1, 1, 1, 1, 1], text: None };
+    let deep = Section {
+        part: vec![1, 1, 1, 1, 1],
+        text: None,
+    };
     assert_eq!(&*deep.extract(&message), b"deep\r\n");
 }
 
@@ -236,7 +304,12 @@ fn random_messages_never_panic() {
         let _ = body_structure(&message, true);
         let _ = Envelope::from_header(message.slice(&message.root().header)).to_bytes();
         for path in [&[1u32][..], &[1, 1], &[2, 1, 1], &[]] {
-            for text in [None, Some(SectionText::Text), Some(SectionText::Header), Some(SectionText::Mime)] {
+            for text in [
+                None,
+                Some(SectionText::Text),
+                Some(SectionText::Header),
+                Some(SectionText::Mime),
+            ] {
                 if text == Some(SectionText::Mime) && path.is_empty() {
                     continue;
                 }

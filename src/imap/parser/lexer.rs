@@ -252,7 +252,11 @@ impl<'a> Lexer<'a> {
         let backslash = self.eat(b'\\');
         let atom = self.take_while(is_atom_char);
         let text = String::from_utf8_lossy(atom);
-        let text = if backslash { format!("\\{text}") } else { text.into_owned() };
+        let text = if backslash {
+            format!("\\{text}")
+        } else {
+            text.into_owned()
+        };
         Flag::parse(&text).ok_or(ParseErrorKind::BadFlag)
     }
 
@@ -276,7 +280,10 @@ impl<'a> Lexer<'a> {
     }
 
     /// Parses `(` item *(SP item) `)` with a bound on the item count.
-    pub(crate) fn paren_list<T>(&mut self, mut item: impl FnMut(&mut Self) -> Lex<T>) -> Lex<Vec<T>> {
+    pub(crate) fn paren_list<T>(
+        &mut self,
+        mut item: impl FnMut(&mut Self) -> Lex<T>,
+    ) -> Lex<Vec<T>> {
         self.expect(b'(', "'('")?;
         let mut items = Vec::new();
         loop {

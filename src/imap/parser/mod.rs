@@ -132,7 +132,8 @@ fn parse_kind(lx: &mut Lexer<'_>) -> Lex<CommandKind> {
             lx.sp()?;
             let mechanism = lx.keyword()?;
             let initial_response = if lx.eat(b' ') {
-                let text = lx.take_while(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'='));
+                let text =
+                    lx.take_while(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'='));
                 if text.is_empty() {
                     return Err(ParseErrorKind::Expected("a base64 initial response"));
                 }
@@ -240,7 +241,8 @@ fn parse_kind(lx: &mut Lexer<'_>) -> Lex<CommandKind> {
                 CommandKind::Id(None)
             } else {
                 let fields = lx.paren_list(|lx| {
-                    let key = String::from_utf8(lx.string()?).map_err(|_| ParseErrorKind::InvalidUtf8)?;
+                    let key =
+                        String::from_utf8(lx.string()?).map_err(|_| ParseErrorKind::InvalidUtf8)?;
                     lx.sp()?;
                     let value = lx.nstring_utf8()?;
                     Ok((key, value))

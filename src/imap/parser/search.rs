@@ -50,7 +50,8 @@ fn date(lx: &mut Lexer<'_>) -> Lex<Date> {
     let raw = if quoted {
         lx.quoted()?
     } else {
-        lx.take_while(|b| b.is_ascii_alphanumeric() || b == b'-').to_vec()
+        lx.take_while(|b| b.is_ascii_alphanumeric() || b == b'-')
+            .to_vec()
     };
     std::str::from_utf8(&raw)
         .ok()
