@@ -62,6 +62,13 @@ impl MailboxName {
         Self::from_unicode(&decoded)
     }
 
+    /// Validates a CREATE argument: like [`MailboxName::parse`], but one trailing
+    /// delimiter (the client's hint that it will create children, RFC 3501 §6.3.3)
+    /// is dropped.
+    pub fn parse_for_create(imap_name: &str) -> Result<Self, NameError> {
+        Self::parse(imap_name.strip_suffix(DELIMITER).unwrap_or(imap_name))
+    }
+
     /// Validates a Unicode name (`/`-delimited).
     pub fn from_unicode(name: &str) -> Result<Self, NameError> {
         if name.is_empty() {

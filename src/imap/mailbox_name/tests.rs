@@ -143,3 +143,22 @@ fn list_matching_table() {
     }
     assert_eq!(list_canonical("Lists/", "%"), "Lists/%");
 }
+
+#[test]
+fn create_may_end_in_a_delimiter() {
+    assert_eq!(
+        MailboxName::parse_for_create("owatagusiam/")
+            .unwrap()
+            .to_imap(),
+        "owatagusiam"
+    );
+    assert_eq!(
+        MailboxName::parse_for_create("a/b").unwrap().to_imap(),
+        "a/b"
+    );
+    assert_eq!(
+        MailboxName::parse_for_create("a//"),
+        Err(NameError::EmptySegment)
+    );
+    assert_eq!(MailboxName::parse_for_create("/"), Err(NameError::Empty));
+}

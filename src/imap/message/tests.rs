@@ -318,3 +318,23 @@ fn random_messages_never_panic() {
         }
     }
 }
+
+#[test]
+fn digest_children_default_to_message_rfc822() {
+    let raw = b"Content-Type: multipart/digest; boundary=d\r\n\r\n--d\r\n\r\nSubject: one\r\n\r\nfirst\r\n--d\r\nContent-Type: text/plain\r\n\r\nplain\r\n--d--\r\n";
+    let message = Message::parse(raw);
+    let got = String::from_utf8(body_structure(&message, false)).unwrap();
+    assert_eq!(
+        got,
+        "((\"MESSAGE\" \"RFC822\" NIL NIL NIL \"7BIT\" 21 (NIL \"one\" NIL NIL NIL NIL NIL NIL NIL NIL) (\"TEXT\" \"PLAIN\" (\"CHARSET\" \"US-ASCII\") NIL NIL \"7BIT\" 5 1) 3)(\"TEXT\" \"PLAIN\" NIL NIL NIL \"7BIT\" 5 1) \"DIGEST\")"
+    );
+}
+
+#[test]
+fn encoded_message_rfc822_is_a_leaf() {
+    let raw = b"Content-Type: message/rfc822\r\nContent-Transfer-Encoding: base64\r\n\r\nU3ViamVjdDogeA==\r\n";
+    let message = Message::parse(raw);
+    assert_eq!(message.root().kind, PartKind::Leaf);
+    let got = String::from_utf8(body_structure(&message, false)).unwrap();
+    assert_eq!(got, "(\"MESSAGE\" \"RFC822\" NIL NIL NIL \"BASE64\" 18)");
+}

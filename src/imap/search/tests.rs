@@ -140,3 +140,43 @@ fn flag_only_programs_do_not_read_content() {
     assert!(key("OR SEEN MODSEQ 4").uses_modseq());
     assert!(!key("SEEN").uses_modseq());
 }
+
+#[test]
+fn random_messages_never_panic_in_search() {
+    let mut state = 0x1234_5678_9abc_def1u64;
+    let mut next = || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let pieces: &[&[u8]] = &[
+        b"Content-Type: multipart/mixed; boundary=x\r\n",
+        b"Content-Type: text/plain; charset=\"utf-7\"\r\n",
+        b"Content-Type: text/plain; charset=bogus\r\n",
+        b"Content-Transfer-Encoding: base64\r\n",
+        b"Content-Transfer-Encoding: quoted-printable\r\n",
+        b"--x\r\n",
+        b"\r\n",
+        b"Subject: =?x?q?=FF?= =?utf-8?b?====?=\r\n",
+        b"Date: 99 Foo 12345 99:99\r\n",
+        b"=\r\n",
+        b"\xff\xfe\x00",
+        b"QUJD",
+    ];
+    let program = key("OR TEXT abc (BODY x SUBJECT y SENTSINCE 1-Jan-2000 HEADER Date 9)");
+    for _ in 0..2000 {
+        let n = (next() % 20) as usize;
+        let mut raw = Vec::new();
+        for _ in 0..n {
+            raw.extend_from_slice(pieces[(next() % pieces.len() as u64) as usize]);
+        }
+        let v = TestView::new(&raw);
+        let ctx = SearchContext {
+            seq: 1,
+            max_seq: 1,
+            max_uid: 1,
+        };
+        let _ = matches(&program, ctx, &v).unwrap();
+    }
+}
