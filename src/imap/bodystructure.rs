@@ -3,7 +3,8 @@
 //! Choices: type, subtype, encoding, parameter names and disposition types are
 //! upper-cased (as in the RFC's examples); parameter values are sent as written.
 //! A text part's line count is the number of LFs, plus one when the body does
-//! not end with a line end.
+//! not end with a line end. A text part without a charset gets
+//! `("CHARSET" "US-ASCII")`, the RFC 2045 default.
 
 use super::envelope::Envelope;
 use super::message::{header_fields, HeaderField, Message, Part, PartKind};
@@ -33,7 +34,14 @@ pub fn write_body_structure(out: &mut Vec<u8>, message: &Message<'_>, part: &Par
             out.push(b' ');
             write_string(out, ct.subtype.as_bytes());
             out.push(b' ');
-            write_params(out, &ct.params);
+            if ct.media_type == "TEXT" && ct.param("CHARSET").is_none() {
+                // RFC 2045 §5.2: text without a charset is US-ASCII; say so, as Dovecot does.
+                let mut params = ct.params.clone();
+                params.push(("CHARSET".into(), "US-ASCII".into()));
+                write_params(out, &params);
+            } else {
+                write_params(out, &ct.params);
+            }
             out.push(b' ');
             write_nstring(out, field("Content-ID").as_deref());
             out.push(b' ');

@@ -326,7 +326,7 @@ fn digest_children_default_to_message_rfc822() {
     let got = String::from_utf8(body_structure(&message, false)).unwrap();
     assert_eq!(
         got,
-        "((\"MESSAGE\" \"RFC822\" NIL NIL NIL \"7BIT\" 21 (NIL \"one\" NIL NIL NIL NIL NIL NIL NIL NIL) (\"TEXT\" \"PLAIN\" (\"CHARSET\" \"US-ASCII\") NIL NIL \"7BIT\" 5 1) 3)(\"TEXT\" \"PLAIN\" NIL NIL NIL \"7BIT\" 5 1) \"DIGEST\")"
+        "((\"MESSAGE\" \"RFC822\" NIL NIL NIL \"7BIT\" 21 (NIL \"one\" NIL NIL NIL NIL NIL NIL NIL NIL) (\"TEXT\" \"PLAIN\" (\"CHARSET\" \"US-ASCII\") NIL NIL \"7BIT\" 5 1) 3)(\"TEXT\" \"PLAIN\" (\"CHARSET\" \"US-ASCII\") NIL NIL \"7BIT\" 5 1) \"DIGEST\")"
     );
 }
 
