@@ -146,16 +146,35 @@ pub fn render_fetch(
     } else {
         None
     };
-    let message = raw.as_deref().map(Message::parse);
+    let structured = attributes.iter().any(|a| needs_structure(a, view));
+    let message = raw.as_deref().map(|r| {
+        if structured {
+            Message::parse(r)
+        } else {
+            Message::parse_shallow(r)
+        }
+    });
+    let empty = Message::parse_shallow(b"");
+    let msg = message.as_ref().unwrap_or(&empty);
     let mut out = format!("* {seq} FETCH (").into_bytes();
     for (i, attr) in attributes.iter().enumerate() {
         if i > 0 {
             out.push(b' ');
         }
-        render_attribute(&mut out, attr, view, message.as_ref(), raw.as_deref());
+        render_attribute(&mut out, attr, view, msg, raw.as_deref());
     }
     out.extend_from_slice(b")\r\n");
     Ok(out)
+}
+
+/// Whether the MIME part tree is needed (not just the header/body split).
+fn needs_structure(attr: &FetchAttribute, view: &dyn MessageView) -> bool {
+    match attr {
+        FetchAttribute::Body => true,
+        FetchAttribute::BodyStructure => view.cached_body_structure().is_none(),
+        FetchAttribute::BodySection { section, .. } => !section.part.is_empty(),
+        _ => false,
+    }
 }
 
 fn needs_raw(attr: &FetchAttribute, view: &dyn MessageView) -> bool {
@@ -171,11 +190,9 @@ fn render_attribute(
     out: &mut Vec<u8>,
     attr: &FetchAttribute,
     view: &dyn MessageView,
-    message: Option<&Message<'_>>,
+    msg: &Message<'_>,
     raw: Option<&[u8]>,
 ) {
-    let empty = Message::parse(b"");
-    let msg = message.unwrap_or(&empty);
     match attr {
         FetchAttribute::Uid => out.extend_from_slice(format!("UID {}", view.uid()).as_bytes()),
         FetchAttribute::Flags => {

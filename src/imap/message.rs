@@ -139,6 +139,21 @@ impl<'a> Message<'a> {
         Message { bytes, root }
     }
 
+    /// Splits header and body only, without the MIME tree: enough for
+    /// `BODY[]`, `HEADER`, `TEXT`, `HEADER.FIELDS`, `RFC822.*` and ENVELOPE,
+    /// and much cheaper for large messages. The root is reported as a leaf.
+    pub fn parse_shallow(raw: &'a [u8]) -> Self {
+        let bytes = to_crlf(raw);
+        let (header, body) = split_header(&bytes, 0..bytes.len());
+        let root = Part {
+            header,
+            body,
+            content_type: ContentType::default_text(),
+            kind: PartKind::Leaf,
+        };
+        Message { bytes, root }
+    }
+
     /// The whole message in CRLF form (what `RFC822` / `BODY[]` return).
     pub fn bytes(&self) -> &[u8] {
         &self.bytes
@@ -239,14 +254,8 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
 
-fn parse_part(
-    bytes: &[u8],
-    range: Range<usize>,
-    default: ContentType,
-    depth: usize,
-    budget: &mut usize,
-) -> Part {
-    *budget = budget.saturating_sub(1);
+/// Splits an entity into its header (with the blank line) and its body.
+fn split_header(bytes: &[u8], range: Range<usize>) -> (Range<usize>, Range<usize>) {
     let region = &bytes[range.clone()];
     let header_len = if region.starts_with(b"\r\n") {
         2
@@ -258,6 +267,18 @@ fn parse_part(
     };
     let header = range.start..range.start + header_len;
     let body = header.end..range.end;
+    (header, body)
+}
+
+fn parse_part(
+    bytes: &[u8],
+    range: Range<usize>,
+    default: ContentType,
+    depth: usize,
+    budget: &mut usize,
+) -> Part {
+    *budget = budget.saturating_sub(1);
+    let (header, body) = split_header(bytes, range);
     let header_bytes = &bytes[header.clone()];
     let content_type = header_value(header_bytes, "Content-Type")
         .and_then(|v| parse_content_type(&v))

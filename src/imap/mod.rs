@@ -17,3 +17,25 @@ pub mod response;
 pub mod search;
 pub mod section;
 pub mod sequence;
+
+/// Capabilities this protocol core supports, for `CAPABILITY` and the greeting.
+/// The session adds `STARTTLS`, `AUTH=...` and `LOGINDISABLED` as its state requires.
+pub const CAPABILITIES: &[&str] = &[
+    "IMAP4rev1",
+    "LITERAL+",
+    "SASL-IR",
+    "ID",
+    "IDLE",
+    "NAMESPACE",
+    "ENABLE",
+    "UNSELECT",
+    "UIDPLUS",
+    "MOVE",
+    "CHILDREN",
+    "LIST-EXTENDED",
+    "LIST-STATUS",
+    "SPECIAL-USE",
+    "CREATE-SPECIAL-USE",
+    "CONDSTORE",
+    "STATUS=SIZE",
+];

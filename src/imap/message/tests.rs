@@ -338,3 +338,25 @@ fn encoded_message_rfc822_is_a_leaf() {
     let got = String::from_utf8(body_structure(&message, false)).unwrap();
     assert_eq!(got, "(\"MESSAGE\" \"RFC822\" NIL NIL NIL \"BASE64\" 18)");
 }
+
+#[test]
+fn shallow_parse_agrees_on_top_level_sections() {
+    for name in CORPUS {
+        let raw = std::fs::read(corpus_dir().join(format!("{name}.eml"))).unwrap();
+        let full = Message::parse(&raw);
+        let shallow = Message::parse_shallow(&raw);
+        for text in [
+            None,
+            Some(SectionText::Header),
+            Some(SectionText::Text),
+            Some(SectionText::HeaderFields(vec![
+                "Subject".into(),
+                "From".into(),
+            ])),
+            Some(SectionText::HeaderFieldsNot(vec!["Subject".into()])),
+        ] {
+            let s = section(&[], text);
+            assert_eq!(s.extract(&full), s.extract(&shallow), "{name} {s:?}");
+        }
+    }
+}
