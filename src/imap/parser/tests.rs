@@ -827,3 +827,46 @@ fn random_bytes_never_panic() {
         let _ = parse_command(&search);
     }
 }
+
+#[test]
+fn real_client_commands_parse() {
+    // Shapes seen from Thunderbird, Apple Mail, Outlook, mutt, K-9, offlineimap, imaplib, curl.
+    let lines = [
+        "1 capability",
+        "2 ID (\"name\" \"Thunderbird\" \"version\" \"115.0\")",
+        "3 authenticate PLAIN",
+        "4 select \"INBOX\"",
+        "5 UID fetch 1:* (FLAGS)",
+        "6 UID fetch 300:* (UID RFC822.SIZE FLAGS BODY.PEEK[HEADER.FIELDS (From To Cc Bcc Subject Date Message-ID Priority X-Priority References Newsgroups In-Reply-To Content-Type Reply-To)])",
+        "7 FETCH 1:3 (UID FLAGS INTERNALDATE RFC822.SIZE BODY.PEEK[HEADER.FIELDS (DATE FROM SENDER SUBJECT TO CC MESSAGE-ID REFERENCES CONTENT-TYPE CONTENT-DESCRIPTION IN-REPLY-TO REPLY-TO LINES LIST-POST X-LABEL X-ORIGINAL-TO)])",
+        "8 UID FETCH 5 (BODY.PEEK[1]<0.1024> BODY.PEEK[1.MIME] BODY.PEEK[2.1.HEADER])",
+        "9 UID STORE 5 +FLAGS.SILENT (\\Seen)",
+        "10 UID SEARCH 1:* NOT DELETED",
+        "11 UID SEARCH UNDELETED UID 1:* SINCE 1-Jan-2024",
+        "12 LIST (SUBSCRIBED) \"\" \"*\" RETURN (CHILDREN SPECIAL-USE)",
+        "13 LSUB \"\" \"*\"",
+        "14 STATUS \"INBOX\" (MESSAGES UNSEEN RECENT UIDNEXT UIDVALIDITY)",
+        "15 APPEND \"Sent\" (\\Seen) \" 5-Mar-2024 10:00:00 +0000\" {3}\r\nabc",
+        "16 FETCH 1:* (FLAGS) (CHANGEDSINCE 1)",
+        "17 UID SEARCH CHARSET UTF-8 SUBJECT {5}\r\ncaf\u{e9}",
+        "18 FETCH 1 (BODY[HEADER.FIELDS (\"From\")]<0.100>)",
+        "19 UID COPY 1:5 \"[Gmail]/Trash\"",
+        "20 EXAMINE \"Lists/rust\"",
+        "21 LIST \"\" \"%\"",
+        "22 fetch 1 (envelope bodystructure rfc822.size internaldate flags uid modseq)",
+        "23 UID SEARCH OR FROM alice (TO bob CC carol)",
+        "24 SEARCH HEADER \"List-Id\" \"<rust.lists.example>\"",
+        "25 UID SEARCH MODSEQ 1234",
+        "26 select INBOX (condstore)",
+        "27 ENABLE UTF8=ACCEPT",
+        "28 UID MOVE 7 Archive",
+        "29 UID EXPUNGE 7,9:10",
+        "30 idle",
+    ];
+    for line in lines {
+        let input = format!("{line}\r\n");
+        if let Err(e) = parse_command(input.as_bytes()) {
+            panic!("{line:?}: {e:?}");
+        }
+    }
+}
