@@ -1,4 +1,4 @@
-//! BODY[section] addressing (RFC 3501 §6.4.5): part paths, HEADER, HEADER.FIELDS
+//! `BODY[section]` addressing (RFC 3501 §6.4.5): part paths, HEADER, HEADER.FIELDS
 //! (.NOT), MIME and TEXT, resolved to the exact bytes of a [`Message`].
 
 use std::borrow::Cow;
