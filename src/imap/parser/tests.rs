@@ -870,3 +870,34 @@ fn real_client_commands_parse() {
         }
     }
 }
+
+#[test]
+fn response_strings_round_trip_through_the_parser() {
+    use crate::imap::response::write_astring;
+    let long = "x".repeat(2000);
+    let values = [
+        "plain",
+        "",
+        "NIL",
+        "with space",
+        "quote\"d",
+        "back\\slash",
+        "two\r\nlines",
+        "caf\u{e9}",
+        "a]b",
+        "100%",
+        long.as_str(),
+    ];
+    for value in values {
+        let mut line = b"t LOGIN ".to_vec();
+        write_astring(&mut line, value.as_bytes());
+        line.extend_from_slice(b" pw\r\n");
+        match parse_command(&line) {
+            Ok(Command {
+                kind: CommandKind::Login { username, .. },
+                ..
+            }) => assert_eq!(username, value),
+            other => panic!("{value:?}: {other:?}"),
+        }
+    }
+}
