@@ -5,6 +5,7 @@ pub mod cli;
 pub mod config;
 pub mod deliver;
 pub mod events;
+pub mod imap;
 pub mod maildir;
 pub mod net;
 pub mod policy;

@@ -1,0 +1,382 @@
+//! The streaming command assembler: fed bytes as they arrive, it yields complete
+//! commands, asks the session about each literal, and turns any bad command into
+//! one error without ever losing its place in the stream.
+//!
+//! ```text
+//! push(bytes) ─▶ poll() ─▶ Incomplete            (wait for more bytes)
+//!                        ├ NeedLiteral{..}       (accept_literal() + "+ Ready", or reject_literal() + tagged NO/BAD)
+//!                        ├ Command(cmd)
+//!                        └ Error(ParseError)     (reply tagged BAD; the stream is already resynchronised)
+//! ```
+//!
+//! Limits: a command's line bytes (excluding literal data) may not exceed
+//! [`Limits::max_line`]; a literal may not exceed [`Limits::max_literal`]; a
+//! command may carry at most [`Limits::max_literals`] literals. Over-long lines
+//! and over-size literals are discarded as they arrive (non-synchronising
+//! literal bytes are skipped), and reported once the command has ended.
+
+use super::command::Command;
+use super::parser::{parse_command, peek_tag, ParseError, ParseErrorKind};
+
+/// Size limits for one command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Longest command text, excluding literal data (default 64 KiB).
+    pub max_line: usize,
+    /// Largest literal accepted at all (default 64 MiB; the session may refuse smaller ones).
+    pub max_literal: u64,
+    /// Most literals in one command (default 100).
+    pub max_literals: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_line: 64 * 1024,
+            max_literal: 64 * 1024 * 1024,
+            max_literals: 100,
+        }
+    }
+}
+
+/// What the assembler has for the session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// More bytes are needed.
+    Incomplete,
+    /// The command announced a literal; call [`CommandAssembler::accept_literal`]
+    /// (and send `+ Ready` when `!non_sync`) or [`CommandAssembler::reject_literal`]
+    /// (and send a tagged NO/BAD).
+    NeedLiteral {
+        /// The command's tag, if readable.
+        tag: Option<String>,
+        /// The command word, upper-cased (`APPEND`), if readable.
+        command: Option<String>,
+        /// Announced size.
+        size: u64,
+        /// `{n+}` (LITERAL+): the client sends the data without waiting.
+        non_sync: bool,
+    },
+    /// A complete, parsed command.
+    Command(Command),
+    /// A command that failed; reply `tag BAD` (or `* BAD` without a tag).
+    Error(ParseError),
+}
+
+/// A plain line requested by the session (AUTHENTICATE continuation, IDLE's DONE).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LineEvent {
+    /// More bytes are needed.
+    Incomplete,
+    /// The line without its line end.
+    Line(Vec<u8>),
+    /// The line exceeded the limit and is being discarded.
+    TooLong,
+}
+
+#[derive(Debug)]
+enum State {
+    Line,
+    AwaitDecision {
+        size: u64,
+        non_sync: bool,
+    },
+    Literal {
+        remaining: u64,
+    },
+    Skip {
+        remaining: u64,
+        error: Option<ParseError>,
+    },
+    Discard {
+        error: Option<ParseError>,
+        tail: Vec<u8>,
+    },
+}
+
+/// Assembles commands from a byte stream (see the module docs).
+#[derive(Debug)]
+pub struct CommandAssembler {
+    limits: Limits,
+    input: Vec<u8>,
+    command: Vec<u8>,
+    line_bytes: usize,
+    literals: usize,
+    state: State,
+}
+
+impl CommandAssembler {
+    /// A new assembler with the given limits.
+    pub fn new(limits: Limits) -> Self {
+        CommandAssembler {
+            limits,
+            input: Vec::new(),
+            command: Vec::new(),
+            line_bytes: 0,
+            literals: 0,
+            state: State::Line,
+        }
+    }
+
+    /// Adds received bytes.
+    pub fn push(&mut self, bytes: &[u8]) {
+        self.input.extend_from_slice(bytes);
+    }
+
+    /// Bytes received but not yet consumed.
+    pub fn buffered(&self) -> usize {
+        self.input.len() + self.command.len()
+    }
+
+    /// Whether the assembler is between commands (nothing partial held).
+    pub fn is_idle(&self) -> bool {
+        matches!(self.state, State::Line) && self.command.is_empty() && self.input.is_empty()
+    }
+
+    fn tag(&self) -> Option<String> {
+        peek_tag(&self.command)
+    }
+
+    fn command_word(&self) -> Option<String> {
+        let line = &self.command;
+        let start = line.iter().position(|&b| b == b' ')? + 1;
+        let word: Vec<u8> = line[start..]
+            .iter()
+            .take_while(|b| b.is_ascii_alphabetic())
+            .copied()
+            .collect();
+        (!word.is_empty()).then(|| String::from_utf8_lossy(&word).to_ascii_uppercase())
+    }
+
+    fn fail(&mut self, kind: ParseErrorKind) -> ParseError {
+        ParseError {
+            tag: self.tag(),
+            kind,
+        }
+    }
+
+    fn reset_command(&mut self) {
+        self.command.clear();
+        self.line_bytes = 0;
+        self.literals = 0;
+    }
+
+    /// Advances as far as the buffered bytes allow.
+    pub fn poll(&mut self) -> Event {
+        loop {
+            match &mut self.state {
+                State::Line => {
+                    let Some(i) = self.input.iter().position(|&b| b == b'\n') else {
+                        if self.line_bytes + self.input.len() > self.limits.max_line {
+                            let keep = self.input.len().min(self.limits.max_line);
+                            self.command.extend_from_slice(&self.input[..keep]);
+                            let error = self.fail(ParseErrorKind::LineTooLong);
+                            let tail = tail_of(&self.input);
+                            self.input.clear();
+                            self.reset_command();
+                            self.state = State::Discard {
+                                error: Some(error),
+                                tail,
+                            };
+                            continue;
+                        }
+                        return Event::Incomplete;
+                    };
+                    let line: Vec<u8> = self.input.drain(..=i).collect();
+                    self.line_bytes += line.len();
+                    self.command.extend_from_slice(&line);
+                    if self.line_bytes > self.limits.max_line {
+                        let error = self.fail(ParseErrorKind::LineTooLong);
+                        self.reset_command();
+                        match literal_marker(&line) {
+                            Some((size, true)) => {
+                                self.state = State::Skip {
+                                    remaining: size,
+                                    error: Some(error),
+                                }
+                            }
+                            _ => return Event::Error(error),
+                        }
+                        continue;
+                    }
+                    match literal_marker(&line) {
+                        Some((size, non_sync)) => {
+                            self.literals += 1;
+                            if size > self.limits.max_literal
+                                || self.literals > self.limits.max_literals
+                            {
+                                let kind = if size > self.limits.max_literal {
+                                    ParseErrorKind::LiteralTooLarge
+                                } else {
+                                    ParseErrorKind::TooMany
+                                };
+                                let error = self.fail(kind);
+                                self.reset_command();
+                                if non_sync {
+                                    self.state = State::Skip {
+                                        remaining: size,
+                                        error: None,
+                                    };
+                                }
+                                return Event::Error(error);
+                            }
+                            self.state = State::AwaitDecision { size, non_sync };
+                        }
+                        None => {
+                            let command = std::mem::take(&mut self.command);
+                            self.reset_command();
+                            return match parse_command(&command) {
+                                Ok(c) => Event::Command(c),
+                                Err(e) => Event::Error(e),
+                            };
+                        }
+                    }
+                }
+                State::AwaitDecision { size, non_sync } => {
+                    let (size, non_sync) = (*size, *non_sync);
+                    return Event::NeedLiteral {
+                        tag: self.tag(),
+                        command: self.command_word(),
+                        size,
+                        non_sync,
+                    };
+                }
+                State::Literal { remaining } => {
+                    let take = (*remaining).min(self.input.len() as u64) as usize;
+                    *remaining -= take as u64;
+                    let done = *remaining == 0;
+                    self.command.extend(self.input.drain(..take));
+                    if !done {
+                        return Event::Incomplete;
+                    }
+                    self.state = State::Line;
+                }
+                State::Skip { remaining, error } => {
+                    let take = (*remaining).min(self.input.len() as u64) as usize;
+                    *remaining -= take as u64;
+                    self.input.drain(..take);
+                    if *remaining > 0 {
+                        return Event::Incomplete;
+                    }
+                    let error = error.take();
+                    self.state = State::Discard {
+                        error,
+                        tail: Vec::new(),
+                    };
+                }
+                State::Discard { error, tail } => {
+                    let Some(i) = self.input.iter().position(|&b| b == b'\n') else {
+                        tail.extend_from_slice(&self.input);
+                        *tail = tail_of(tail);
+                        self.input.clear();
+                        return Event::Incomplete;
+                    };
+                    tail.extend(self.input.drain(..=i));
+                    let marker = literal_marker(tail);
+                    let error = error.take();
+                    match marker {
+                        Some((size, true)) => {
+                            self.state = State::Skip {
+                                remaining: size,
+                                error,
+                            }
+                        }
+                        _ => {
+                            self.state = State::Line;
+                            if let Some(error) = error {
+                                return Event::Error(error);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Accepts the announced literal (after [`Event::NeedLiteral`]).
+    pub fn accept_literal(&mut self) {
+        if let State::AwaitDecision { size, .. } = self.state {
+            self.state = State::Literal { remaining: size };
+        }
+    }
+
+    /// Refuses the announced literal: the command is dropped (non-synchronising
+    /// literal bytes and the rest of the command are skipped as they arrive).
+    /// Returns the command's tag for the session's reply.
+    pub fn reject_literal(&mut self) -> Option<String> {
+        let tag = self.tag();
+        if let State::AwaitDecision { size, non_sync } = self.state {
+            self.reset_command();
+            self.state = if non_sync {
+                State::Skip {
+                    remaining: size,
+                    error: None,
+                }
+            } else {
+                State::Line
+            };
+        }
+        tag
+    }
+
+    /// Takes one plain line (AUTHENTICATE responses, IDLE's `DONE`), only between commands.
+    pub fn next_line(&mut self) -> LineEvent {
+        if !matches!(self.state, State::Line) || !self.command.is_empty() {
+            // Finish discarding whatever is in progress first.
+            if let Event::Incomplete = self.poll() {
+                return LineEvent::Incomplete;
+            }
+        }
+        match self.input.iter().position(|&b| b == b'\n') {
+            Some(i) => {
+                let mut line: Vec<u8> = self.input.drain(..=i).collect();
+                line.pop();
+                if line.last() == Some(&b'\r') {
+                    line.pop();
+                }
+                if line.len() > self.limits.max_line {
+                    return LineEvent::TooLong;
+                }
+                LineEvent::Line(line)
+            }
+            None if self.input.len() > self.limits.max_line => {
+                let tail = tail_of(&self.input);
+                self.input.clear();
+                self.state = State::Discard { error: None, tail };
+                LineEvent::TooLong
+            }
+            None => LineEvent::Incomplete,
+        }
+    }
+}
+
+fn tail_of(bytes: &[u8]) -> Vec<u8> {
+    bytes[bytes.len().saturating_sub(32)..].to_vec()
+}
+
+/// If the line ends in `{n}` or `{n+}` (before CRLF/LF): the size and whether it is
+/// non-synchronising. Sizes too big for u64 read as u64::MAX.
+fn literal_marker(line: &[u8]) -> Option<(u64, bool)> {
+    let line = line.strip_suffix(b"\n")?;
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let inner = line.strip_suffix(b"}")?;
+    let open = inner.iter().rposition(|&b| b == b'{')?;
+    let inner = &inner[open + 1..];
+    let (digits, non_sync) = match inner.strip_suffix(b"+") {
+        Some(d) => (d, true),
+        None => (inner, false),
+    };
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let size = digits
+        .iter()
+        .try_fold(0u64, |acc, &d| {
+            acc.checked_mul(10)?.checked_add(u64::from(d - b'0'))
+        })
+        .unwrap_or(u64::MAX);
+    Some((size, non_sync))
+}
+
+#[cfg(test)]
+mod tests;

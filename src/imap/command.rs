@@ -1,0 +1,361 @@
+//! IMAP commands as types: what a client asked for, already parsed and checked
+//! against the grammar (RFC 3501 plus IDLE, UIDPLUS, MOVE, LITERAL+, NAMESPACE,
+//! ENABLE, ID, UNSELECT, CONDSTORE, SPECIAL-USE / LIST-EXTENDED).
+
+use super::datetime::{Date, DateTime};
+use super::fetch::FetchAttribute;
+use super::flag::Flag;
+use super::search::SearchKey;
+use super::sequence::SequenceSet;
+
+/// One complete client command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Command {
+    /// The client's tag, echoed in the tagged response.
+    pub tag: String,
+    /// What the client asked for.
+    pub kind: CommandKind,
+}
+
+/// A mailbox name exactly as the client sent it (modified UTF-7, `/` delimited);
+/// validate and map it with [`super::mailbox_name::MailboxName`].
+pub type MailboxArg = String;
+
+/// Every command the server understands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CommandKind {
+    /// `CAPABILITY`
+    Capability,
+    /// `NOOP`
+    Noop,
+    /// `LOGOUT`
+    Logout,
+    /// `STARTTLS`
+    StartTls,
+    /// `AUTHENTICATE mech [initial-response]` (SASL-IR); the response is the raw
+    /// base64 text (`=` for an empty one), decoded by the SASL layer.
+    Authenticate {
+        /// Mechanism name, upper-cased.
+        mechanism: String,
+        /// SASL-IR initial response as sent.
+        initial_response: Option<String>,
+    },
+    /// `LOGIN user password`
+    Login {
+        /// User name.
+        username: String,
+        /// Password.
+        password: String,
+    },
+    /// `SELECT mailbox [(CONDSTORE)]`
+    Select {
+        /// Mailbox name.
+        mailbox: MailboxArg,
+        /// `(CONDSTORE)` select parameter given.
+        condstore: bool,
+    },
+    /// `EXAMINE mailbox [(CONDSTORE)]`
+    Examine {
+        /// Mailbox name.
+        mailbox: MailboxArg,
+        /// `(CONDSTORE)` select parameter given.
+        condstore: bool,
+    },
+    /// `CREATE mailbox [(USE (\Sent ...))]`
+    Create {
+        /// Mailbox name.
+        mailbox: MailboxArg,
+        /// RFC 6154 CREATE-SPECIAL-USE attributes (`\Sent`...), without backslash.
+        special_use: Vec<String>,
+    },
+    /// `DELETE mailbox`
+    Delete {
+        /// Mailbox name.
+        mailbox: MailboxArg,
+    },
+    /// `RENAME from to`
+    Rename {
+        /// Existing name.
+        from: MailboxArg,
+        /// New name.
+        to: MailboxArg,
+    },
+    /// `SUBSCRIBE mailbox`
+    Subscribe {
+        /// Mailbox name.
+        mailbox: MailboxArg,
+    },
+    /// `UNSUBSCRIBE mailbox`
+    Unsubscribe {
+        /// Mailbox name.
+        mailbox: MailboxArg,
+    },
+    /// `LIST [(select-opts)] reference (pattern | (patterns)) [RETURN (opts)]`
+    List {
+        /// Reference name.
+        reference: MailboxArg,
+        /// One or more patterns (with `%` / `*`).
+        patterns: Vec<MailboxArg>,
+        /// RFC 5258 selection options.
+        select: Vec<ListSelectOption>,
+        /// RFC 5258 return options.
+        returns: Vec<ListReturnOption>,
+    },
+    /// `LSUB reference pattern`
+    Lsub {
+        /// Reference name.
+        reference: MailboxArg,
+        /// Pattern.
+        pattern: MailboxArg,
+    },
+    /// `STATUS mailbox (items)`
+    Status {
+        /// Mailbox name.
+        mailbox: MailboxArg,
+        /// Requested items, in order.
+        items: Vec<StatusItem>,
+    },
+    /// `APPEND mailbox [(flags)] [date-time] literal`
+    Append {
+        /// Target mailbox.
+        mailbox: MailboxArg,
+        /// Flags to set.
+        flags: Vec<Flag>,
+        /// Internal date to set.
+        internal_date: Option<DateTime>,
+        /// The message bytes.
+        message: Vec<u8>,
+    },
+    /// `IDLE` (the session then waits for a `DONE` line).
+    Idle,
+    /// `NAMESPACE`
+    Namespace,
+    /// `ENABLE cap...` (capability names upper-cased)
+    Enable(Vec<String>),
+    /// `ID NIL` or `ID ("key" "value" ...)`
+    Id(Option<Vec<(String, Option<String>)>>),
+    /// `CHECK`
+    Check,
+    /// `CLOSE`
+    Close,
+    /// `UNSELECT`
+    Unselect,
+    /// `EXPUNGE`, or `UID EXPUNGE set` when `uids` is given.
+    Expunge {
+        /// RFC 4315 UID EXPUNGE set.
+        uids: Option<SequenceSet>,
+    },
+    /// `[UID] SEARCH [CHARSET x] keys`
+    Search {
+        /// UID variant.
+        uid: bool,
+        /// Charset if given (validated: UTF-8 or US-ASCII).
+        charset: Option<String>,
+        /// The search program (an implicit AND of keys).
+        criteria: SearchKey,
+    },
+    /// `[UID] FETCH set attrs [(CHANGEDSINCE n)]`
+    Fetch {
+        /// UID variant.
+        uid: bool,
+        /// Messages.
+        set: SequenceSet,
+        /// Attributes with macros expanded (UID is added by the session for UID FETCH).
+        attributes: Vec<FetchAttribute>,
+        /// CONDSTORE `CHANGEDSINCE` modifier (implies MODSEQ in the response).
+        changed_since: Option<u64>,
+    },
+    /// `[UID] STORE set [(UNCHANGEDSINCE n)] [+-]FLAGS[.SILENT] flags`
+    Store {
+        /// UID variant.
+        uid: bool,
+        /// Messages.
+        set: SequenceSet,
+        /// CONDSTORE precondition.
+        unchanged_since: Option<u64>,
+        /// Replace, add or remove.
+        mode: StoreMode,
+        /// `.SILENT`: no untagged FETCH for the change.
+        silent: bool,
+        /// The flags.
+        flags: Vec<Flag>,
+    },
+    /// `[UID] COPY set mailbox`
+    Copy {
+        /// UID variant.
+        uid: bool,
+        /// Messages.
+        set: SequenceSet,
+        /// Target mailbox.
+        mailbox: MailboxArg,
+    },
+    /// `[UID] MOVE set mailbox` (RFC 6851)
+    Move {
+        /// UID variant.
+        uid: bool,
+        /// Messages.
+        set: SequenceSet,
+        /// Target mailbox.
+        mailbox: MailboxArg,
+    },
+}
+
+impl CommandKind {
+    /// The command's name as a client would write it (for logs and replies).
+    pub fn name(&self) -> &'static str {
+        match self {
+            CommandKind::Capability => "CAPABILITY",
+            CommandKind::Noop => "NOOP",
+            CommandKind::Logout => "LOGOUT",
+            CommandKind::StartTls => "STARTTLS",
+            CommandKind::Authenticate { .. } => "AUTHENTICATE",
+            CommandKind::Login { .. } => "LOGIN",
+            CommandKind::Select { .. } => "SELECT",
+            CommandKind::Examine { .. } => "EXAMINE",
+            CommandKind::Create { .. } => "CREATE",
+            CommandKind::Delete { .. } => "DELETE",
+            CommandKind::Rename { .. } => "RENAME",
+            CommandKind::Subscribe { .. } => "SUBSCRIBE",
+            CommandKind::Unsubscribe { .. } => "UNSUBSCRIBE",
+            CommandKind::List { .. } => "LIST",
+            CommandKind::Lsub { .. } => "LSUB",
+            CommandKind::Status { .. } => "STATUS",
+            CommandKind::Append { .. } => "APPEND",
+            CommandKind::Idle => "IDLE",
+            CommandKind::Namespace => "NAMESPACE",
+            CommandKind::Enable(_) => "ENABLE",
+            CommandKind::Id(_) => "ID",
+            CommandKind::Check => "CHECK",
+            CommandKind::Close => "CLOSE",
+            CommandKind::Unselect => "UNSELECT",
+            CommandKind::Expunge { .. } => "EXPUNGE",
+            CommandKind::Search { .. } => "SEARCH",
+            CommandKind::Fetch { .. } => "FETCH",
+            CommandKind::Store { .. } => "STORE",
+            CommandKind::Copy { .. } => "COPY",
+            CommandKind::Move { .. } => "MOVE",
+        }
+    }
+
+    /// The RFC 3501 state the command needs (the session checks it).
+    pub fn required_state(&self) -> RequiredState {
+        use CommandKind::*;
+        match self {
+            Capability | Noop | Logout | Id(_) => RequiredState::Any,
+            StartTls | Authenticate { .. } | Login { .. } => RequiredState::NotAuthenticated,
+            Select { .. }
+            | Examine { .. }
+            | Create { .. }
+            | Delete { .. }
+            | Rename { .. }
+            | Subscribe { .. }
+            | Unsubscribe { .. }
+            | List { .. }
+            | Lsub { .. }
+            | Status { .. }
+            | Append { .. }
+            | Idle
+            | Namespace
+            | Enable(_) => RequiredState::Authenticated,
+            Check
+            | Close
+            | Unselect
+            | Expunge { .. }
+            | Search { .. }
+            | Fetch { .. }
+            | Store { .. }
+            | Copy { .. }
+            | Move { .. } => RequiredState::Selected,
+        }
+    }
+}
+
+/// The connection state a command is valid in (authenticated includes selected).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequiredState {
+    /// Any state.
+    Any,
+    /// Before authentication only.
+    NotAuthenticated,
+    /// Authenticated or selected.
+    Authenticated,
+    /// A mailbox must be selected.
+    Selected,
+}
+
+/// How STORE combines the given flags with the message's flags.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreMode {
+    /// `FLAGS`
+    Replace,
+    /// `+FLAGS`
+    Add,
+    /// `-FLAGS`
+    Remove,
+}
+
+/// A STATUS data item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusItem {
+    /// `MESSAGES`
+    Messages,
+    /// `RECENT`
+    Recent,
+    /// `UIDNEXT`
+    UidNext,
+    /// `UIDVALIDITY`
+    UidValidity,
+    /// `UNSEEN`
+    Unseen,
+    /// `HIGHESTMODSEQ` (CONDSTORE)
+    HighestModSeq,
+    /// `SIZE` (RFC 8438 / IMAP4rev2)
+    Size,
+    /// `DELETED` (IMAP4rev2)
+    Deleted,
+}
+
+impl StatusItem {
+    /// Wire name.
+    pub fn name(self) -> &'static str {
+        match self {
+            StatusItem::Messages => "MESSAGES",
+            StatusItem::Recent => "RECENT",
+            StatusItem::UidNext => "UIDNEXT",
+            StatusItem::UidValidity => "UIDVALIDITY",
+            StatusItem::Unseen => "UNSEEN",
+            StatusItem::HighestModSeq => "HIGHESTMODSEQ",
+            StatusItem::Size => "SIZE",
+            StatusItem::Deleted => "DELETED",
+        }
+    }
+}
+
+/// RFC 5258 LIST selection options.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListSelectOption {
+    /// `SUBSCRIBED`
+    Subscribed,
+    /// `REMOTE`
+    Remote,
+    /// `RECURSIVEMATCH`
+    RecursiveMatch,
+    /// `SPECIAL-USE` (RFC 6154)
+    SpecialUse,
+}
+
+/// RFC 5258 LIST return options.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ListReturnOption {
+    /// `SUBSCRIBED`
+    Subscribed,
+    /// `CHILDREN`
+    Children,
+    /// `SPECIAL-USE`
+    SpecialUse,
+    /// `STATUS (items)` (RFC 5819)
+    Status(Vec<StatusItem>),
+}
+
+/// A date used by search keys (re-exported here for command users).
+pub type SearchDate = Date;

@@ -1,0 +1,336 @@
+//! ENVELOPE (RFC 3501 §7.4.2): the header fields clients show in a message list,
+//! with RFC 5322 address lists (groups, route addresses) parsed leniently.
+//! Encoded words are left as they are.
+
+use super::message::{header_fields, HeaderField};
+use super::response::write_nstring;
+
+/// Most addresses parsed from one header field.
+pub const MAX_ADDRESSES: usize = 1000;
+
+/// One address-list entry as IMAP presents it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Address {
+    /// Display name (`addr-name`).
+    pub name: Option<Vec<u8>>,
+    /// Source route (`addr-adl`), e.g. `@a,@b`.
+    pub route: Option<Vec<u8>>,
+    /// Local part, or the group name for a group start.
+    pub mailbox: Option<Vec<u8>>,
+    /// Domain; `None` only for group start/end markers.
+    pub host: Option<Vec<u8>>,
+}
+
+impl Address {
+    fn group_start(name: Vec<u8>) -> Self {
+        Address {
+            name: None,
+            route: None,
+            mailbox: Some(name),
+            host: None,
+        }
+    }
+
+    fn group_end() -> Self {
+        Address {
+            name: None,
+            route: None,
+            mailbox: None,
+            host: None,
+        }
+    }
+
+    /// Writes `(name adl mailbox host)`.
+    pub fn write(&self, out: &mut Vec<u8>) {
+        out.push(b'(');
+        write_nstring(out, self.name.as_deref());
+        out.push(b' ');
+        write_nstring(out, self.route.as_deref());
+        out.push(b' ');
+        write_nstring(out, self.mailbox.as_deref());
+        out.push(b' ');
+        write_nstring(out, self.host.as_deref());
+        out.push(b')');
+    }
+}
+
+/// The ENVELOPE of one message (or embedded message).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Envelope {
+    /// `Date:` as written.
+    pub date: Option<Vec<u8>>,
+    /// `Subject:` as written (unfolded).
+    pub subject: Option<Vec<u8>>,
+    /// `From:`
+    pub from: Vec<Address>,
+    /// `Sender:` (defaults to From)
+    pub sender: Vec<Address>,
+    /// `Reply-To:` (defaults to From)
+    pub reply_to: Vec<Address>,
+    /// `To:`
+    pub to: Vec<Address>,
+    /// `Cc:`
+    pub cc: Vec<Address>,
+    /// `Bcc:`
+    pub bcc: Vec<Address>,
+    /// `In-Reply-To:`
+    pub in_reply_to: Option<Vec<u8>>,
+    /// `Message-ID:`
+    pub message_id: Option<Vec<u8>>,
+}
+
+impl Envelope {
+    /// Builds the envelope from a header block.
+    pub fn from_header(header: &[u8]) -> Self {
+        let fields = header_fields(header);
+        let first = |name: &str| fields.iter().find(|f| f.is(name)).map(HeaderField::value);
+        let addresses = |name: &str| {
+            fields
+                .iter()
+                .find(|f| f.is(name))
+                .map(|f| parse_address_list(&f.value()))
+                .unwrap_or_default()
+        };
+        let from = addresses("From");
+        let mut sender = addresses("Sender");
+        if sender.is_empty() {
+            sender = from.clone();
+        }
+        let mut reply_to = addresses("Reply-To");
+        if reply_to.is_empty() {
+            reply_to = from.clone();
+        }
+        Envelope {
+            date: first("Date"),
+            subject: first("Subject"),
+            from,
+            sender,
+            reply_to,
+            to: addresses("To"),
+            cc: addresses("Cc"),
+            bcc: addresses("Bcc"),
+            in_reply_to: first("In-Reply-To"),
+            message_id: first("Message-ID"),
+        }
+    }
+
+    /// Writes the parenthesised ENVELOPE structure.
+    pub fn write(&self, out: &mut Vec<u8>) {
+        out.push(b'(');
+        write_nstring(out, self.date.as_deref());
+        out.push(b' ');
+        write_nstring(out, self.subject.as_deref());
+        for list in [
+            &self.from,
+            &self.sender,
+            &self.reply_to,
+            &self.to,
+            &self.cc,
+            &self.bcc,
+        ] {
+            out.push(b' ');
+            write_address_list(out, list);
+        }
+        out.push(b' ');
+        write_nstring(out, self.in_reply_to.as_deref());
+        out.push(b' ');
+        write_nstring(out, self.message_id.as_deref());
+        out.push(b')');
+    }
+
+    /// The rendered ENVELOPE as bytes.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        self.write(&mut out);
+        out
+    }
+}
+
+fn write_address_list(out: &mut Vec<u8>, list: &[Address]) {
+    if list.is_empty() {
+        out.extend_from_slice(b"NIL");
+        return;
+    }
+    out.push(b'(');
+    for a in list {
+        a.write(out);
+    }
+    out.push(b')');
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Token {
+    Word(Vec<u8>),
+    Quoted(Vec<u8>),
+    Special(u8),
+}
+
+fn tokenize(value: &[u8]) -> Vec<Token> {
+    let mut tokens = Vec::new();
+    let mut i = 0;
+    while i < value.len() && tokens.len() < MAX_ADDRESSES * 16 {
+        let b = value[i];
+        match b {
+            b' ' | b'\t' | b'\r' | b'\n' => i += 1,
+            b'(' => {
+                let mut depth = 0usize;
+                while i < value.len() {
+                    match value[i] {
+                        b'(' => depth += 1,
+                        b')' => {
+                            depth = depth.saturating_sub(1);
+                            if depth == 0 {
+                                i += 1;
+                                break;
+                            }
+                        }
+                        b'\\' => i += 1,
+                        _ => {}
+                    }
+                    i += 1;
+                }
+            }
+            b'"' => {
+                i += 1;
+                let mut s = Vec::new();
+                while i < value.len() && value[i] != b'"' {
+                    if value[i] == b'\\' && i + 1 < value.len() {
+                        i += 1;
+                    }
+                    s.push(value[i]);
+                    i += 1;
+                }
+                i += 1;
+                tokens.push(Token::Quoted(s));
+            }
+            b'[' => {
+                let end = value[i..]
+                    .iter()
+                    .position(|&c| c == b']')
+                    .map(|p| i + p + 1)
+                    .unwrap_or(value.len());
+                tokens.push(Token::Word(value[i..end].to_vec()));
+                i = end;
+            }
+            b'<' | b'>' | b'@' | b',' | b':' | b';' => {
+                tokens.push(Token::Special(b));
+                i += 1;
+            }
+            _ => {
+                let start = i;
+                while i < value.len() && !b" \t\r\n()\"[<>@,:;".contains(&value[i]) {
+                    i += 1;
+                }
+                tokens.push(Token::Word(value[start..i].to_vec()));
+            }
+        }
+    }
+    tokens
+}
+
+fn text_of(tokens: &[Token], sep: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (i, t) in tokens.iter().enumerate() {
+        if i > 0 {
+            out.extend_from_slice(sep);
+        }
+        match t {
+            Token::Word(w) | Token::Quoted(w) => out.extend_from_slice(w),
+            Token::Special(c) => out.push(*c),
+        }
+    }
+    out
+}
+
+/// Parses an address-list header value (groups included) into IMAP addresses.
+pub fn parse_address_list(value: &[u8]) -> Vec<Address> {
+    let tokens = tokenize(value);
+    let mut out = Vec::new();
+    let mut i = 0;
+    let mut in_group = false;
+    while i < tokens.len() && out.len() < MAX_ADDRESSES {
+        // One mailbox or group start: tokens up to ',' / ';' / ':' outside <>.
+        let start = i;
+        let mut angle = false;
+        while i < tokens.len() {
+            match tokens[i] {
+                Token::Special(b'<') => angle = true,
+                Token::Special(b'>') => angle = false,
+                Token::Special(b',') | Token::Special(b';') if !angle => break,
+                Token::Special(b':') if !angle && !in_group => break,
+                _ => {}
+            }
+            i += 1;
+        }
+        let chunk = &tokens[start..i];
+        match tokens.get(i) {
+            Some(Token::Special(b':')) => {
+                out.push(Address::group_start(text_of(chunk, b" ")));
+                in_group = true;
+                i += 1;
+                continue;
+            }
+            Some(Token::Special(b';')) => {
+                if let Some(a) = mailbox(chunk) {
+                    out.push(a);
+                }
+                if in_group {
+                    out.push(Address::group_end());
+                    in_group = false;
+                }
+            }
+            _ => {
+                if let Some(a) = mailbox(chunk) {
+                    out.push(a);
+                }
+            }
+        }
+        i += 1;
+    }
+    if in_group {
+        out.push(Address::group_end());
+    }
+    out
+}
+
+fn mailbox(tokens: &[Token]) -> Option<Address> {
+    if tokens.is_empty() {
+        return None;
+    }
+    let lt = tokens.iter().position(|t| *t == Token::Special(b'<'));
+    let (name, spec) = match lt {
+        Some(lt) => {
+            let end = tokens[lt..]
+                .iter()
+                .position(|t| *t == Token::Special(b'>'))
+                .map(|p| lt + p)
+                .unwrap_or(tokens.len());
+            let name = text_of(&tokens[..lt], b" ");
+            (Some(name).filter(|n| !n.is_empty()), &tokens[lt + 1..end])
+        }
+        None => (None, tokens),
+    };
+    let (route, spec) = match spec.iter().position(|t| *t == Token::Special(b':')) {
+        Some(colon) if spec.first() == Some(&Token::Special(b'@')) => {
+            (Some(text_of(&spec[..colon], b"")), &spec[colon + 1..])
+        }
+        _ => (None, spec),
+    };
+    let at = spec.iter().rposition(|t| *t == Token::Special(b'@'));
+    let (local, host) = match at {
+        Some(at) => (text_of(&spec[..at], b""), text_of(&spec[at + 1..], b"")),
+        None => (text_of(spec, b""), Vec::new()),
+    };
+    if local.is_empty() && host.is_empty() && name.is_none() {
+        return None;
+    }
+    Some(Address {
+        name,
+        route,
+        mailbox: Some(local),
+        host: Some(host),
+    })
+}
+
+#[cfg(test)]
+mod tests;

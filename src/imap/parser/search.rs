@@ -1,0 +1,166 @@
+//! SEARCH program grammar (RFC 3501 §6.4.4, RFC 7162 MODSEQ).
+
+use super::super::command::CommandKind;
+use super::super::datetime::Date;
+use super::super::search::{ModSeqEntry, SearchKey};
+use super::lexer::{Lex, Lexer};
+use super::ParseErrorKind;
+
+/// Deepest nesting of NOT / OR / parentheses accepted.
+pub const MAX_SEARCH_DEPTH: usize = 32;
+/// Most keys in one program.
+pub const MAX_SEARCH_KEYS: usize = 1000;
+
+pub(super) fn parse_search(lx: &mut Lexer<'_>, uid: bool) -> Lex<CommandKind> {
+    lx.sp()?;
+    let mut charset = None;
+    if lx.eat_keyword("CHARSET ") {
+        let name = String::from_utf8_lossy(&lx.astring()?).to_ascii_uppercase();
+        if name != "UTF-8" && name != "US-ASCII" {
+            return Err(ParseErrorKind::BadCharset(name));
+        }
+        charset = Some(name);
+        lx.sp()?;
+    }
+    let mut budget = MAX_SEARCH_KEYS;
+    let mut keys = vec![search_key(lx, 0, &mut budget)?];
+    while lx.eat(b' ') {
+        keys.push(search_key(lx, 0, &mut budget)?);
+    }
+    let criteria = if keys.len() == 1 {
+        keys.pop().unwrap_or(SearchKey::All)
+    } else {
+        SearchKey::And(keys)
+    };
+    Ok(CommandKind::Search {
+        uid,
+        charset,
+        criteria,
+    })
+}
+
+fn text(lx: &mut Lexer<'_>) -> Lex<String> {
+    lx.sp()?;
+    Ok(String::from_utf8_lossy(&lx.astring()?).into_owned())
+}
+
+fn date(lx: &mut Lexer<'_>) -> Lex<Date> {
+    lx.sp()?;
+    let quoted = lx.peek() == Some(b'"');
+    let raw = if quoted {
+        lx.quoted()?
+    } else {
+        lx.take_while(|b| b.is_ascii_alphanumeric() || b == b'-')
+            .to_vec()
+    };
+    std::str::from_utf8(&raw)
+        .ok()
+        .and_then(Date::parse_imap)
+        .ok_or(ParseErrorKind::BadDate)
+}
+
+fn search_key(lx: &mut Lexer<'_>, depth: usize, budget: &mut usize) -> Lex<SearchKey> {
+    if depth > MAX_SEARCH_DEPTH || *budget == 0 {
+        return Err(ParseErrorKind::TooMany);
+    }
+    *budget -= 1;
+    if lx.eat(b'(') {
+        let mut keys = vec![search_key(lx, depth + 1, budget)?];
+        while lx.eat(b' ') {
+            keys.push(search_key(lx, depth + 1, budget)?);
+        }
+        lx.expect(b')', "')'")?;
+        return Ok(if keys.len() == 1 {
+            keys.pop().unwrap_or(SearchKey::All)
+        } else {
+            SearchKey::And(keys)
+        });
+    }
+    if lx.peek().is_some_and(|b| b.is_ascii_digit() || b == b'*') {
+        return Ok(SearchKey::Sequence(lx.sequence_set()?));
+    }
+    let word = lx.name()?;
+    let key = match word.as_str() {
+        "ALL" => SearchKey::All,
+        "ANSWERED" => SearchKey::Answered,
+        "DELETED" => SearchKey::Deleted,
+        "DRAFT" => SearchKey::Draft,
+        "FLAGGED" => SearchKey::Flagged,
+        "NEW" => SearchKey::New,
+        "OLD" => SearchKey::Old,
+        "RECENT" => SearchKey::Recent,
+        "SEEN" => SearchKey::Seen,
+        "UNANSWERED" => SearchKey::Unanswered,
+        "UNDELETED" => SearchKey::Undeleted,
+        "UNDRAFT" => SearchKey::Undraft,
+        "UNFLAGGED" => SearchKey::Unflagged,
+        "UNSEEN" => SearchKey::Unseen,
+        "BCC" => SearchKey::Bcc(text(lx)?),
+        "BODY" => SearchKey::Body(text(lx)?),
+        "CC" => SearchKey::Cc(text(lx)?),
+        "FROM" => SearchKey::From(text(lx)?),
+        "SUBJECT" => SearchKey::Subject(text(lx)?),
+        "TEXT" => SearchKey::Text(text(lx)?),
+        "TO" => SearchKey::To(text(lx)?),
+        "KEYWORD" => SearchKey::Keyword(keyword(lx)?),
+        "UNKEYWORD" => SearchKey::Unkeyword(keyword(lx)?),
+        "HEADER" => {
+            let name = text(lx)?;
+            SearchKey::Header(name, text(lx)?)
+        }
+        "BEFORE" => SearchKey::Before(date(lx)?),
+        "ON" => SearchKey::On(date(lx)?),
+        "SINCE" => SearchKey::Since(date(lx)?),
+        "SENTBEFORE" => SearchKey::SentBefore(date(lx)?),
+        "SENTON" => SearchKey::SentOn(date(lx)?),
+        "SENTSINCE" => SearchKey::SentSince(date(lx)?),
+        "LARGER" => {
+            lx.sp()?;
+            SearchKey::Larger(lx.number()?)
+        }
+        "SMALLER" => {
+            lx.sp()?;
+            SearchKey::Smaller(lx.number()?)
+        }
+        "UID" => {
+            lx.sp()?;
+            SearchKey::Uid(lx.sequence_set()?)
+        }
+        "NOT" => {
+            lx.sp()?;
+            SearchKey::Not(Box::new(search_key(lx, depth + 1, budget)?))
+        }
+        "OR" => {
+            lx.sp()?;
+            let a = search_key(lx, depth + 1, budget)?;
+            lx.sp()?;
+            let b = search_key(lx, depth + 1, budget)?;
+            SearchKey::Or(Box::new(a), Box::new(b))
+        }
+        "MODSEQ" => {
+            lx.sp()?;
+            let mut entry = None;
+            if lx.peek() == Some(b'"') {
+                let name = String::from_utf8_lossy(&lx.quoted()?).into_owned();
+                lx.sp()?;
+                let kind = lx.keyword()?;
+                if !matches!(kind.as_str(), "PRIV" | "SHARED" | "ALL") {
+                    return Err(ParseErrorKind::Unknown("modseq entry type"));
+                }
+                entry = Some(ModSeqEntry { name, kind });
+                lx.sp()?;
+            }
+            SearchKey::ModSeq {
+                entry,
+                modseq: lx.number64()?,
+            }
+        }
+        _ => return Err(ParseErrorKind::Unknown("search key")),
+    };
+    Ok(key)
+}
+
+fn keyword(lx: &mut Lexer<'_>) -> Lex<String> {
+    lx.sp()?;
+    Ok(String::from_utf8_lossy(lx.atom()?).into_owned())
+}

@@ -1,0 +1,391 @@
+//! Response encoding: strings (atom / quoted / literal choice), NIL, flag lists,
+//! status responses with response codes, and the common untagged data lines.
+
+use std::fmt::Write as _;
+
+use super::command::StatusItem;
+use super::flag::{is_atom_char, Flag};
+use super::sequence::SequenceSet;
+
+/// Longest string sent quoted; longer ones become literals.
+const MAX_QUOTED: usize = 1024;
+
+/// Whether `s` can be sent as a quoted string (7-bit, no CR/LF/NUL, not too long).
+pub fn is_quotable(s: &[u8]) -> bool {
+    s.len() <= MAX_QUOTED
+        && s.iter()
+            .all(|&b| b != 0 && b != b'\r' && b != b'\n' && b < 0x80)
+}
+
+/// Writes `s` as a quoted string (escaping `"` and `\`) when possible, else a literal.
+pub fn write_string(out: &mut Vec<u8>, s: &[u8]) {
+    if is_quotable(s) {
+        out.push(b'"');
+        for &b in s {
+            if b == b'"' || b == b'\\' {
+                out.push(b'\\');
+            }
+            out.push(b);
+        }
+        out.push(b'"');
+    } else {
+        write_literal(out, s);
+    }
+}
+
+/// Writes `{n}` CRLF and the bytes.
+pub fn write_literal(out: &mut Vec<u8>, s: &[u8]) {
+    out.extend_from_slice(format!("{{{}}}\r\n", s.len()).as_bytes());
+    out.extend_from_slice(s);
+}
+
+/// Writes `NIL` or a string.
+pub fn write_nstring(out: &mut Vec<u8>, s: Option<&[u8]>) {
+    match s {
+        Some(s) => write_string(out, s),
+        None => out.extend_from_slice(b"NIL"),
+    }
+}
+
+/// Writes an astring: a bare atom when safe (and not `NIL`), else a string.
+pub fn write_astring(out: &mut Vec<u8>, s: &[u8]) {
+    let atom_ok = !s.is_empty()
+        && s.iter().all(|&b| is_atom_char(b) || b == b']')
+        && !s.eq_ignore_ascii_case(b"NIL");
+    if atom_ok {
+        out.extend_from_slice(s);
+    } else {
+        write_string(out, s);
+    }
+}
+
+/// Writes a mailbox name (astring; `INBOX` always as an atom).
+pub fn write_mailbox(out: &mut Vec<u8>, name: &str) {
+    write_astring(out, name.as_bytes());
+}
+
+/// Writes `(\Seen $Junk)`.
+pub fn write_flag_list(out: &mut Vec<u8>, flags: &[Flag]) {
+    out.push(b'(');
+    for (i, flag) in flags.iter().enumerate() {
+        if i > 0 {
+            out.push(b' ');
+        }
+        out.extend_from_slice(flag.to_string().as_bytes());
+    }
+    out.push(b')');
+}
+
+/// The condition of a status response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// `OK`
+    Ok,
+    /// `NO`
+    No,
+    /// `BAD`
+    Bad,
+    /// `PREAUTH` (greeting only)
+    PreAuth,
+    /// `BYE`
+    Bye,
+}
+
+impl Status {
+    /// Wire name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Status::Ok => "OK",
+            Status::No => "NO",
+            Status::Bad => "BAD",
+            Status::PreAuth => "PREAUTH",
+            Status::Bye => "BYE",
+        }
+    }
+}
+
+/// A response code in brackets (RFC 3501 §7.1, 4315, 5530, 6154, 7162).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Code {
+    /// `[ALERT]`
+    Alert,
+    /// `[BADCHARSET (UTF-8 US-ASCII)]`
+    BadCharset(Vec<String>),
+    /// `[CAPABILITY ...]`
+    Capability(Vec<String>),
+    /// `[PARSE]`
+    Parse,
+    /// `[PERMANENTFLAGS (...)]` (`\*` included when `allow_new`)
+    PermanentFlags {
+        /// Flags the client can store permanently.
+        flags: Vec<Flag>,
+        /// Whether new keywords may be created (`\*`).
+        allow_new: bool,
+    },
+    /// `[READ-ONLY]`
+    ReadOnly,
+    /// `[READ-WRITE]`
+    ReadWrite,
+    /// `[TRYCREATE]`
+    TryCreate,
+    /// `[UIDNEXT n]`
+    UidNext(u32),
+    /// `[UIDVALIDITY n]`
+    UidValidity(u32),
+    /// `[UNSEEN n]`
+    Unseen(u32),
+    /// `[APPENDUID validity uids]`
+    AppendUid {
+        /// Target mailbox UIDVALIDITY.
+        validity: u32,
+        /// Assigned UIDs.
+        uids: SequenceSet,
+    },
+    /// `[COPYUID validity source-uids dest-uids]`
+    CopyUid {
+        /// Target mailbox UIDVALIDITY.
+        validity: u32,
+        /// Source UIDs in order.
+        source: SequenceSet,
+        /// Destination UIDs in the same order.
+        dest: SequenceSet,
+    },
+    /// `[UIDNOTSTICKY]`
+    UidNotSticky,
+    /// `[HIGHESTMODSEQ n]`
+    HighestModSeq(u64),
+    /// `[NOMODSEQ]`
+    NoModSeq,
+    /// `[MODIFIED set]`
+    Modified(SequenceSet),
+    /// `[CLOSED]` (previous mailbox closed on re-SELECT)
+    Closed,
+    /// `[ALREADYEXISTS]`
+    AlreadyExists,
+    /// `[NONEXISTENT]`
+    NonExistent,
+    /// `[CANNOT]`
+    Cannot,
+    /// `[LIMIT]`
+    Limit,
+    /// `[INUSE]`
+    InUse,
+    /// `[AUTHENTICATIONFAILED]`
+    AuthenticationFailed,
+    /// `[PRIVACYREQUIRED]`
+    PrivacyRequired,
+    /// `[SERVERBUG]`
+    ServerBug,
+    /// `[OVERQUOTA]`
+    OverQuota,
+    /// `[EXPUNGEISSUED]`
+    ExpungeIssued,
+}
+
+impl Code {
+    fn write(&self, out: &mut String) {
+        let simple = match self {
+            Code::Alert => "ALERT",
+            Code::Parse => "PARSE",
+            Code::ReadOnly => "READ-ONLY",
+            Code::ReadWrite => "READ-WRITE",
+            Code::TryCreate => "TRYCREATE",
+            Code::UidNotSticky => "UIDNOTSTICKY",
+            Code::NoModSeq => "NOMODSEQ",
+            Code::Closed => "CLOSED",
+            Code::AlreadyExists => "ALREADYEXISTS",
+            Code::NonExistent => "NONEXISTENT",
+            Code::Cannot => "CANNOT",
+            Code::Limit => "LIMIT",
+            Code::InUse => "INUSE",
+            Code::AuthenticationFailed => "AUTHENTICATIONFAILED",
+            Code::PrivacyRequired => "PRIVACYREQUIRED",
+            Code::ServerBug => "SERVERBUG",
+            Code::OverQuota => "OVERQUOTA",
+            Code::ExpungeIssued => "EXPUNGEISSUED",
+            _ => "",
+        };
+        if !simple.is_empty() {
+            out.push_str(simple);
+            return;
+        }
+        // Writing to a String cannot fail.
+        let _ = match self {
+            Code::BadCharset(sets) => write!(out, "BADCHARSET ({})", sets.join(" ")),
+            Code::Capability(caps) => write!(out, "CAPABILITY {}", caps.join(" ")),
+            Code::PermanentFlags { flags, allow_new } => {
+                let mut list: Vec<String> = flags.iter().map(Flag::to_string).collect();
+                if *allow_new {
+                    list.push("\\*".into());
+                }
+                write!(out, "PERMANENTFLAGS ({})", list.join(" "))
+            }
+            Code::UidNext(n) => write!(out, "UIDNEXT {n}"),
+            Code::UidValidity(n) => write!(out, "UIDVALIDITY {n}"),
+            Code::Unseen(n) => write!(out, "UNSEEN {n}"),
+            Code::AppendUid { validity, uids } => write!(out, "APPENDUID {validity} {uids}"),
+            Code::CopyUid {
+                validity,
+                source,
+                dest,
+            } => write!(out, "COPYUID {validity} {source} {dest}"),
+            Code::HighestModSeq(n) => write!(out, "HIGHESTMODSEQ {n}"),
+            Code::Modified(set) => write!(out, "MODIFIED {set}"),
+            _ => Ok(()),
+        };
+    }
+}
+
+fn status_line(prefix: &str, status: Status, code: Option<&Code>, text: &str) -> Vec<u8> {
+    let mut line = String::with_capacity(32 + text.len());
+    line.push_str(prefix);
+    line.push(' ');
+    line.push_str(status.name());
+    if let Some(code) = code {
+        line.push_str(" [");
+        code.write(&mut line);
+        line.push(']');
+    }
+    line.push(' ');
+    // Response text may not contain CR or LF; keep it on one line.
+    line.extend(
+        text.chars()
+            .map(|c| if c == '\r' || c == '\n' { ' ' } else { c }),
+    );
+    line.push_str("\r\n");
+    line.into_bytes()
+}
+
+/// `tag OK [code] text` CRLF
+pub fn tagged(tag: &str, status: Status, code: Option<&Code>, text: &str) -> Vec<u8> {
+    status_line(tag, status, code, text)
+}
+
+/// `* OK [code] text` CRLF (also `* BYE`, `* PREAUTH`, `* BAD`).
+pub fn untagged_status(status: Status, code: Option<&Code>, text: &str) -> Vec<u8> {
+    status_line("*", status, code, text)
+}
+
+/// `+ text` CRLF
+pub fn continuation(text: &str) -> Vec<u8> {
+    format!("+ {text}\r\n").into_bytes()
+}
+
+/// `* CAPABILITY ...` CRLF
+pub fn capability(caps: &[&str]) -> Vec<u8> {
+    format!("* CAPABILITY {}\r\n", caps.join(" ")).into_bytes()
+}
+
+/// `* n EXISTS` CRLF
+pub fn exists(n: u32) -> Vec<u8> {
+    format!("* {n} EXISTS\r\n").into_bytes()
+}
+
+/// `* n RECENT` CRLF
+pub fn recent(n: u32) -> Vec<u8> {
+    format!("* {n} RECENT\r\n").into_bytes()
+}
+
+/// `* n EXPUNGE` CRLF
+pub fn expunge(seq: u32) -> Vec<u8> {
+    format!("* {seq} EXPUNGE\r\n").into_bytes()
+}
+
+/// `* FLAGS (...)` CRLF
+pub fn flags(flags: &[Flag]) -> Vec<u8> {
+    let mut out = b"* FLAGS ".to_vec();
+    write_flag_list(&mut out, flags);
+    out.extend_from_slice(b"\r\n");
+    out
+}
+
+/// `* LIST (attrs) "/" name` CRLF (or LSUB when `lsub`).
+pub fn list(lsub: bool, attributes: &[&str], delimiter: Option<char>, name: &str) -> Vec<u8> {
+    let mut out = if lsub {
+        b"* LSUB (".to_vec()
+    } else {
+        b"* LIST (".to_vec()
+    };
+    out.extend_from_slice(attributes.join(" ").as_bytes());
+    out.extend_from_slice(b") ");
+    match delimiter {
+        Some(d) => write_string(&mut out, d.to_string().as_bytes()),
+        None => out.extend_from_slice(b"NIL"),
+    }
+    out.push(b' ');
+    write_mailbox(&mut out, name);
+    out.extend_from_slice(b"\r\n");
+    out
+}
+
+/// `* STATUS name (ITEM n ...)` CRLF
+pub fn status(name: &str, items: &[(StatusItem, u64)]) -> Vec<u8> {
+    let mut out = b"* STATUS ".to_vec();
+    write_mailbox(&mut out, name);
+    out.extend_from_slice(b" (");
+    let body: Vec<String> = items
+        .iter()
+        .map(|(i, n)| format!("{} {n}", i.name()))
+        .collect();
+    out.extend_from_slice(body.join(" ").as_bytes());
+    out.extend_from_slice(b")\r\n");
+    out
+}
+
+/// `* SEARCH n n n [(MODSEQ m)]` CRLF
+pub fn search(numbers: &[u32], highest_modseq: Option<u64>) -> Vec<u8> {
+    let mut out = String::from("* SEARCH");
+    for n in numbers {
+        let _ = write!(out, " {n}");
+    }
+    if let Some(m) = highest_modseq {
+        let _ = write!(out, " (MODSEQ {m})");
+    }
+    out.push_str("\r\n");
+    out.into_bytes()
+}
+
+/// `* ENABLED cap...` CRLF
+pub fn enabled(caps: &[&str]) -> Vec<u8> {
+    let mut out = String::from("* ENABLED");
+    for c in caps {
+        out.push(' ');
+        out.push_str(c);
+    }
+    out.push_str("\r\n");
+    out.into_bytes()
+}
+
+/// `* ID ("name" "postern" ...)` CRLF, or `* ID NIL`.
+pub fn id(fields: &[(&str, &str)]) -> Vec<u8> {
+    let mut out = b"* ID ".to_vec();
+    if fields.is_empty() {
+        out.extend_from_slice(b"NIL");
+    } else {
+        out.push(b'(');
+        for (i, (k, v)) in fields.iter().enumerate() {
+            if i > 0 {
+                out.push(b' ');
+            }
+            write_string(&mut out, k.as_bytes());
+            out.push(b' ');
+            write_string(&mut out, v.as_bytes());
+        }
+        out.push(b')');
+    }
+    out.extend_from_slice(b"\r\n");
+    out
+}
+
+/// `* NAMESPACE (("" "/")) NIL NIL` CRLF for a single personal namespace.
+pub fn namespace_personal(prefix: &str, delimiter: char) -> Vec<u8> {
+    let mut out = b"* NAMESPACE ((".to_vec();
+    write_string(&mut out, prefix.as_bytes());
+    out.push(b' ');
+    write_string(&mut out, delimiter.to_string().as_bytes());
+    out.extend_from_slice(b")) NIL NIL\r\n");
+    out
+}
+
+#[cfg(test)]
+mod tests;
