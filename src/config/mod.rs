@@ -4,6 +4,7 @@
 //! are relative to the directory that holds it. [`load`] parses and validates; every problem is
 //! reported with the file and line it comes from ([`ConfigError`]).
 
+pub mod collect;
 mod locate;
 pub mod units;
 mod validate;
@@ -40,6 +41,9 @@ pub struct Config {
     pub listeners: Vec<Listener>,
     #[serde(default)]
     pub log: Log,
+    /// `[[collect]]`: remote POP3 accounts to collect from.
+    #[serde(default, rename = "collect")]
+    pub collect: Vec<collect::CollectAccount>,
     /// Directory that held the config file (for relative paths); not part of the file.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -365,6 +369,9 @@ impl Config {
             if let Some(k) = l.key.as_mut() {
                 abs(k);
             }
+        }
+        for a in &mut self.collect {
+            a.resolve_paths(&base);
         }
     }
 

@@ -178,6 +178,7 @@ pub fn check(config: &Config, text: &str) -> Vec<Problem> {
             }
         }
     }
+    c.problems.extend(super::collect::check(config, text));
     c.problems
 }
 
