@@ -329,3 +329,38 @@ impl ReplaceBytes for Vec<u8> {
         out
     }
 }
+
+#[test]
+fn serve_collects_on_its_schedule() {
+    let smtp = common::port_offset() + 4525;
+    let toml = format!(
+        "[[listener]]\nname = \"mx\"\nprotocol = \"smtp\"\naddress = \"127.0.0.1:{smtp}\"\n{}",
+        account("isp", "interval = \"1s\"\ndelete = \"always\"")
+    );
+    let s = Setup::start(&["isp"], &toml);
+    s.put("isp", &message("bob@example.test", "first"));
+    let log = s.root().join("serve.log");
+    let mut serve = std::process::Command::new(common::bin())
+        .arg("--config")
+        .arg(s.config())
+        .arg("serve")
+        .stderr(std::fs::File::create(&log).expect("log"))
+        .spawn()
+        .expect("serve");
+    let bob = s.root().join("postern/mail/bob");
+    let first = common::wait_for_mail(&bob, 1, std::time::Duration::from_secs(30));
+    s.put("isp", &message("bob@example.test", "second"));
+    let second = common::wait_for_mail(&bob, 2, std::time::Duration::from_secs(30));
+    // Deleted on the server at the QUIT of the pass that queued it (or of the next one).
+    let start = std::time::Instant::now();
+    while s.remote_count("isp") > 0 && start.elapsed() < std::time::Duration::from_secs(30) {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let _ = serve.kill();
+    let _ = serve.wait();
+    let log = std::fs::read_to_string(&log).unwrap_or_default();
+    assert_eq!(first.len(), 1, "{log}");
+    assert_eq!(second.len(), 2, "{log}");
+    assert!(log.contains("event=collect_done account=isp"), "{log}");
+    assert_eq!(s.remote_count("isp"), 0);
+}

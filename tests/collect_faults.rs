@@ -164,7 +164,10 @@ fn catch_all_mailbox_of_500_survives_kill_9_and_overlapping_runs() {
     }
     let _ = child.kill();
     let _ = child.wait();
-    eprintln!("killed with {} of bob's 125 messages in", s.mails("bob").len());
+    eprintln!(
+        "killed with {} of bob's 125 messages in",
+        s.mails("bob").len()
+    );
     // Two overlapping passes: the account lock lets one fetch; the other says busy or finds
     // nothing new.
     let spawn = || {
