@@ -211,3 +211,47 @@ fn catch_all_mailbox_of_500_survives_kill_9_and_overlapping_runs() {
     );
     assert_eq!(s.remote_count("isp"), 500);
 }
+
+#[test]
+fn silent_and_foreign_servers_fail_alone() {
+    use std::io::Write;
+    // One server that accepts and never speaks, one that speaks IMAP.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let imap = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let imap_port = imap.local_addr().expect("addr").port();
+    std::thread::spawn(move || {
+        for mut c in imap.incoming().flatten() {
+            let _ = c.write_all(b"* OK IMAP4rev1 ready\r\n");
+        }
+    });
+    let toml = format!(
+        "{}{}{}",
+        account("silent", "timeout = 1").replace(
+            "{POP3}",
+            &silent.local_addr().expect("addr").port().to_string()
+        ),
+        account("imap", "").replace("{POP3}", &imap_port.to_string()),
+        account("isp", ""),
+    );
+    let s = Setup::start(&["isp"], &toml);
+    s.put("isp", &message("jim@example.test", "fine"));
+    let out = s.collect(&[]);
+    let log = text(&out);
+    assert_eq!(out.status.code(), Some(75), "{log}");
+    assert!(
+        log.contains("event=collect_failed account=silent")
+            && log.contains("timed out waiting for the server"),
+        "{log}"
+    );
+    assert!(
+        log.contains("event=collect_failed account=imap")
+            && log.contains("unexpected reply from the POP3 server"),
+        "{log}"
+    );
+    assert!(
+        log.contains("event=collect_done account=isp listed=1 fetched=1"),
+        "{log}"
+    );
+    assert!(log.contains("collection failed for silent, imap"), "{log}");
+    assert_eq!(s.mails("jim").len(), 1);
+}
