@@ -154,6 +154,13 @@ fn tls_and_login_methods() {
         ),
         ("stls_plain", "starttls", "{POP3}", "plain", "method=PLAIN"),
         ("plain_login", "none", "{POP3}", "login", "method=LOGIN"),
+        (
+            "opportunistic_best",
+            "opportunistic",
+            "{POP3}",
+            "best",
+            "method=CRAM-MD5",
+        ),
     ];
     let toml: String = accounts
         .iter()
