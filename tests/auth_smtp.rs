@@ -350,3 +350,97 @@ fn denied_methods_are_not_offered_and_refused() {
     );
     assert!(out.starts_with("504 b'5.5.4"), "{out}");
 }
+
+/// Run GNU SASL's SMTP client (`gsasl --smtp`) against `port`; returns (success, transcript).
+fn gsasl(port: u16, extra: &[&str], mech: &str, password: &str) -> (bool, String) {
+    let target = format!("127.0.0.1:{port}");
+    let mut args = vec!["--client", "--smtp", "--connect", &target, "-m", mech];
+    args.extend(["-a", "demo", "-p", password]);
+    args.extend(extra);
+    let out = std::process::Command::new("gsasl")
+        .args(&args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("gsasl");
+    (out.status.success(), text(&out))
+}
+
+#[test]
+fn gsasl_scram_sha256_plain_and_cram_md5() {
+    assert!(
+        have("gsasl"),
+        "gsasl is not installed (bin/test installs it)"
+    );
+    let demo = Demo::start();
+    let pw = demo.password();
+    let plain_port = ["--no-starttls"];
+    // SCRAM-SHA-256 without TLS: gsasl also checks the server's signature ("server trusted").
+    let (ok, log) = gsasl(demo.port(2525), &plain_port, "SCRAM-SHA-256", &pw);
+    assert!(ok, "{log}");
+    assert!(
+        log.contains("235 2.7.0") && log.contains("server trusted"),
+        "{log}"
+    );
+    let (ok, log) = gsasl(demo.port(2525), &plain_port, "SCRAM-SHA-256", "wrong");
+    assert!(!ok, "{log}");
+    assert!(log.contains("535 5.7.8"), "{log}");
+    let (ok, log) = gsasl(demo.port(2525), &plain_port, "CRAM-MD5", &pw);
+    assert!(ok && log.contains("235 2.7.0"), "{log}");
+    // PLAIN over STARTTLS, certificate checked against the demo certificate.
+    let cert = cert(&demo);
+    let tls = ["--x509-ca-file", &cert];
+    let (ok, log) = gsasl(demo.port(2587), &tls, "PLAIN", &pw);
+    assert!(ok, "{log}");
+    assert!(
+        log.contains("certificate is trusted") && log.contains("235 2.7.0"),
+        "{log}"
+    );
+}
+
+const EDGES: &str = r#"
+import base64, smtplib, ssl, sys
+port, cafile, pw = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+s = smtplib.SMTP("127.0.0.1", port, timeout=20)
+print("before-ehlo", s.docmd("AUTH", "SCRAM-SHA-256")[0])
+s.ehlo()
+s.starttls(context=ssl.create_default_context(cafile=cafile))
+s.ehlo()
+print("bad-base64", *s.docmd("AUTH", "PLAIN !!!notbase64")[:1])
+print("cancel", s.docmd("AUTH", "LOGIN")[0], s.docmd("*")[0])
+print("empty-initial", s.docmd("AUTH", "PLAIN =")[0])
+code, _ = s.docmd("AUTH", "PLAIN")
+print("long", code, s.docmd("A" * 20000)[0])
+print("noop", s.noop()[0])
+ok = base64.b64encode(b"\0demo\0" + pw.encode()).decode()
+print("login", s.docmd("AUTH", "PLAIN " + ok)[0])
+print("twice", s.docmd("AUTH", "PLAIN " + ok)[0])
+print("send", s.sendmail("demo@example.test", ["edge@elsewhere.test"], b"Subject: e\r\n\r\nx\r\n"))
+s.quit()
+"#;
+
+#[test]
+fn sasl_protocol_errors_keep_the_session_going() {
+    let demo = Demo::start();
+    let out = python(
+        EDGES,
+        &[&demo.port(2587).to_string(), &cert(&demo), &demo.password()],
+    );
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        [
+            "before-ehlo 503",
+            "bad-base64 501",
+            "cancel 334 501",
+            "empty-initial 501",
+            "long 334 500",
+            "noop 250",
+            "login 235",
+            "twice 503",
+            "send {}",
+        ],
+        "{out}\n{}",
+        demo.log()
+    );
+    // None of these counted as a failed login.
+    assert!(!demo.log().contains("event=login_failed"), "{}", demo.log());
+}
