@@ -23,6 +23,18 @@
 //! Plaintext methods (PLAIN, LOGIN, USER/PASS, IMAP LOGIN) default to `tls`. The daemons ask
 //! [`Auth::offered`] what to advertise and [`Auth::check`] whether a method tried may be used, so
 //! a method is advertised exactly when it would be accepted.
+//!
+//! # Wiring a daemon (popd, imapd)
+//!
+//! - Advertise `config.auth.offered(protocol, tls)` (POP3 `CAPA` `SASL …`, IMAP `AUTH=…`), and
+//!   again after STLS/STARTTLS with `tls = true`. POP3 `USER` in CAPA and the APOP banner only
+//!   when [`Auth::check_command`] allows `Pop3UserPass` / `Pop3Apop`; IMAP `LOGINDISABLED` when
+//!   it refuses `ImapLogin`.
+//! - On `AUTH mech` / `AUTHENTICATE mech`: [`Auth::check`]; on `Ok(mech)` drive a
+//!   [`crate::sasl::Exchange`] (see the `sasl` module docs); on refusal answer `-ERR` / `NO`.
+//! - Keep one [`Auth::failures`] per connection; on a credentials failure log the client address,
+//!   sleep the verdict's delay, answer, and close when it says so. `src/server/smtp/auth.rs` is
+//!   the SMTP example of all of this.
 
 use serde::{Deserialize, Serialize};
 

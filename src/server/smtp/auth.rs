@@ -71,7 +71,7 @@ pub async fn run(
             event("auth_refused")
                 .field("listener", &link.listener.settings.name)
                 .opt("peer", link.peer)
-                .field("mechanism", mech)
+                .field("mechanism", mech.chars().take(40).collect::<String>())
                 .field("reason", why)
                 .emit();
             let out = session.auth_finished(Err(refusal(why)));
