@@ -9,18 +9,18 @@ use std::collections::HashMap;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{text, wait_for_port};
+use common::text;
 use harness::{account, message, Setup};
 
-/// A TCP proxy that relays to `target` and, once the client has sent its `cut_at`-th RETR,
+/// A TCP proxy (on a free port it prints) that relays to `target` and, once the client has sent its `cut_at`-th RETR,
 /// passes on only the first 60 bytes of the answer and closes both sides.
 const PROXY: &str = r#"
 import socket, sys, threading
-listen_port, target_port, cut_at = map(int, sys.argv[1:4])
+target_port, cut_at = map(int, sys.argv[1:3])
 srv = socket.socket()
-srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-srv.bind(("127.0.0.1", listen_port))
+srv.bind(("127.0.0.1", 0))
 srv.listen(8)
+print(srv.getsockname()[1], flush=True)
 while True:
     c, _ = srv.accept()
     u = socket.create_connection(("127.0.0.1", target_port))
@@ -79,22 +79,18 @@ fn server_dropping_mid_retr_loses_and_duplicates_nothing() {
     for i in 0..5 {
         s.put("isp", &message("bob@example.test", &format!("m{i}")));
     }
-    let proxy_port = s.pop3 + 7;
     let mut proxy = Command::new("python3")
-        .args([
-            "-c",
-            PROXY,
-            &proxy_port.to_string(),
-            &s.pop3.to_string(),
-            "3",
-        ])
+        .args(["-c", PROXY, &s.pop3.to_string(), "3"])
         .stdin(Stdio::null())
+        .stdout(Stdio::piped())
         .spawn()
         .expect("python3 proxy");
-    assert!(wait_for_port(
-        ([127, 0, 0, 1], proxy_port).into(),
-        Duration::from_secs(10)
-    ));
+    let mut port_line = String::new();
+    use std::io::BufRead;
+    std::io::BufReader::new(proxy.stdout.take().expect("stdout"))
+        .read_line(&mut port_line)
+        .expect("proxy port");
+    let proxy_port: u16 = port_line.trim().parse().expect("port number");
     s.write_postern_config(
         &account("isp", "delete = \"always\"").replace("{POP3}", &proxy_port.to_string()),
     );
