@@ -4,6 +4,7 @@ pub mod cert;
 pub mod cli;
 pub mod config;
 pub mod deliver;
+pub mod dns;
 pub mod events;
 pub mod imap;
 pub mod maildir;

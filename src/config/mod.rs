@@ -5,6 +5,7 @@
 //! reported with the file and line it comes from ([`ConfigError`]).
 
 mod locate;
+pub mod servers;
 pub mod units;
 mod validate;
 
@@ -40,6 +41,9 @@ pub struct Config {
     pub listeners: Vec<Listener>,
     #[serde(default)]
     pub log: Log,
+    /// Remote delivery: the Servers table, resolver, timeouts.
+    #[serde(default)]
+    pub remote: servers::Remote,
     /// Directory that held the config file (for relative paths); not part of the file.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -197,6 +201,9 @@ pub struct Domain {
     pub name: String,
     #[serde(default)]
     pub hosted: Hosting,
+    /// Deliver this domain's remote mail through this `[[remote.server]]`.
+    #[serde(default)]
+    pub server: Option<String>,
 }
 
 /// What a listener speaks.
@@ -358,6 +365,7 @@ impl Config {
         abs(&mut self.paths.spool);
         abs(&mut self.paths.mail);
         abs(&mut self.paths.users);
+        servers::resolve_paths(self);
         for l in &mut self.listeners {
             if let Some(c) = l.cert.as_mut() {
                 abs(c);
