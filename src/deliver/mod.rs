@@ -248,6 +248,16 @@ impl Deliverer {
 
     /// One pass over the queue (or over `ids`), `concurrency` messages at a time.
     pub fn run_once(&self, force: bool, ids: Option<Vec<QueueId>>) -> Result<RunStats, SpoolError> {
+        self.run_with_progress(force, ids, &|_| {})
+    }
+
+    /// Like [`Deliverer::run_once`], calling `progress(done)` after each message.
+    pub fn run_with_progress(
+        &self,
+        force: bool,
+        ids: Option<Vec<QueueId>>,
+        progress: &(dyn Fn(usize) + Sync),
+    ) -> Result<RunStats, SpoolError> {
         let ids = match ids {
             Some(ids) => ids,
             None => self.spool.list(Area::Queue)?,
@@ -266,6 +276,7 @@ impl Deliverer {
                     let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     let Some(id) = ids.get(i) else { break };
                     let result = self.attempt(id, force);
+                    progress(i + 1);
                     let Ok(mut s) = stats.lock() else { break };
                     match result {
                         Ok(Outcome::Finished) => s.finished += 1,

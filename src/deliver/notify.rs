@@ -122,3 +122,47 @@ pub fn send(
             .emit(),
     }
 }
+
+impl Deliverer {
+    /// `queue abort`: remove a locked message; with `bounce`, first tell the sender about every
+    /// recipient not yet delivered.
+    pub fn abort(
+        &self,
+        mut msg: LockedMessage,
+        bounce: bool,
+    ) -> Result<(), crate::spool::SpoolError> {
+        if bounce {
+            let body = msg.read_body()?;
+            let mut wanted = Vec::new();
+            for (i, r) in msg.msg.state.recipients.iter_mut().enumerate() {
+                if r.status == RecipientStatus::Pending {
+                    r.status = RecipientStatus::Failed;
+                    let last = r.last_error.take().unwrap_or_default();
+                    r.last_error = Some(
+                        format!("5.0.0 message aborted by the administrator {last}")
+                            .trim_end()
+                            .to_string(),
+                    );
+                    if dsn::wants(r, Kind::Failure) {
+                        wanted.push(i);
+                    }
+                }
+            }
+            send(
+                self,
+                &msg,
+                &body,
+                crate::spool::now(),
+                Kind::Failure,
+                &wanted,
+            );
+        }
+        let id = msg.msg.id.clone();
+        msg.remove()?;
+        event("aborted")
+            .field("id", &id)
+            .field("bounce", bounce)
+            .emit();
+        Ok(())
+    }
+}
