@@ -52,6 +52,8 @@ impl Dns {
                 "--pid-file=",
                 "--user=root",
                 "--log-facility=-",
+                // Answer for .test from local data only: NXDOMAIN / NODATA, never REFUSED.
+                "--local=/test/",
             ])
             .arg(format!("--port={port}"))
             .args(records)
