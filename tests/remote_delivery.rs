@@ -237,13 +237,21 @@ fn gateway_with_tls_and_auth() {
     let out = common::run(
         &common::bin().display().to_string(),
         &[
-            "cert", "gen", "--cn", "peer.test",
-            "--cert", &cert.display().to_string(),
-            "--key", &key.display().to_string(),
+            "cert",
+            "gen",
+            "--cn",
+            "peer.test",
+            "--cert",
+            &cert.display().to_string(),
+            "--key",
+            &key.display().to_string(),
         ],
     );
     assert!(out.status.success(), "cert gen: {}", text(&out));
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/remote_support/auth_peer.py");
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/remote_support/auth_peer.py"
+    );
     let start_peer = |mode: &str, dir: &str| {
         let port = free_port("127.0.0.1");
         let child = std::process::Command::new("/usr/bin/python3")
@@ -257,7 +265,10 @@ fn gateway_with_tls_and_auth() {
             .spawn()
             .expect("spawn aiosmtpd peer");
         let p = remote_support::Proc(child);
-        assert!(common::wait_for_port(([127, 0, 0, 1], port).into(), Duration::from_secs(20)));
+        assert!(common::wait_for_port(
+            ([127, 0, 0, 1], port).into(),
+            Duration::from_secs(20)
+        ));
         (p, port)
     };
     let (_st, st_port) = start_peer("starttls", "st");
@@ -288,9 +299,14 @@ fn gateway_with_tls_and_auth() {
         ("head-login", "st", "LOGIN"),
     ] {
         let s = Sender::new(&format!("gateway = \"{name}\""), &rest);
-        s.send("alice@here.test", &["boss@head.test", "ops@head.test"], MESSAGE);
+        s.send(
+            "alice@here.test",
+            &["boss@head.test", "ops@head.test"],
+            MESSAGE,
+        );
         assert!(s.queue().is_empty(), "via {name}: {:?}", s.queue());
-        let log = std::fs::read_to_string(tmp.path().join(dir).join("auth.log")).unwrap_or_default();
+        let log =
+            std::fs::read_to_string(tmp.path().join(dir).join("auth.log")).unwrap_or_default();
         assert_eq!(log.lines().last(), Some(mech), "via {name}");
     }
     let delivered: Vec<String> = ["st", "im"]
@@ -310,7 +326,13 @@ fn gateway_with_tls_and_auth() {
         s.send("alice@here.test", &["x@far.test"], MESSAGE);
         let q = s.queue();
         assert_eq!(q.len(), 1, "{name} defers");
-        assert!(q[0]["last_error"].as_str().unwrap_or("").contains(want), "{q:?}");
-        assert!(s.alice_mail().is_empty(), "no bounce for a temporary failure");
+        assert!(
+            q[0]["last_error"].as_str().unwrap_or("").contains(want),
+            "{q:?}"
+        );
+        assert!(
+            s.alice_mail().is_empty(),
+            "no bounce for a temporary failure"
+        );
     }
 }

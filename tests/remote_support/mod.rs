@@ -138,7 +138,9 @@ impl Sink {
         loop {
             let m = self.messages();
             if m.len() >= n || start.elapsed() > Duration::from_secs(20) {
-                return m;
+                // smtp-sink creates the file at MAIL and fills it as the data comes.
+                std::thread::sleep(Duration::from_millis(300));
+                return self.messages();
             }
             std::thread::sleep(Duration::from_millis(20));
         }

@@ -193,7 +193,11 @@ pub async fn deliver(
         Ok(Err(e)) => {
             let mut f = describe(&e);
             f.permanent = false; // a greeting 5xx or refusal: the next MX may do better
-            f.text = format!("{where_}: {}", f.text);
+            f.text = if f.text.starts_with(char::is_numeric) {
+                format!("{where_}: {}", f.text)
+            } else {
+                format!("4.4.1 {where_}: {}", f.text)
+            };
             return Err(f);
         }
         Err(_) => {
@@ -216,10 +220,13 @@ pub async fn deliver(
             let _ = tokio::time::timeout(Duration::from_secs(5), s.conn.abort()).await;
         }
     }
-    result.map_err(|mut f| {
+    let at = |mut f: Failure| {
         f.text = format!("{} (at {where_})", f.text);
         f
-    })
+    };
+    result
+        .map(|rs| rs.into_iter().map(|r| r.map_err(at)).collect())
+        .map_err(at)
 }
 
 async fn session(
