@@ -48,7 +48,7 @@ impl Hops {
             ));
         }
         let a = address.to_ascii_lowercase();
-        if self.delivered_to.iter().any(|d| *d == a) {
+        if self.delivered_to.contains(&a) {
             return Some(format!("5.4.6 mail forwarding loop for {address}"));
         }
         None
