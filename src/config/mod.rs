@@ -4,6 +4,7 @@
 //! are relative to the directory that holds it. [`load`] parses and validates; every problem is
 //! reported with the file and line it comes from ([`ConfigError`]).
 
+pub mod auth;
 mod locate;
 pub mod servers;
 pub mod units;
@@ -41,6 +42,9 @@ pub struct Config {
     pub listeners: Vec<Listener>,
     #[serde(default)]
     pub log: Log,
+    /// Login methods per protocol and failed-login limits.
+    #[serde(default)]
+    pub auth: auth::Auth,
     /// Remote delivery: the Servers table, resolver, timeouts.
     #[serde(default)]
     pub remote: servers::Remote,
