@@ -5,6 +5,7 @@ pub mod cli;
 pub mod collect;
 pub mod config;
 pub mod deliver;
+pub mod dns;
 pub mod events;
 pub mod imap;
 pub mod maildir;

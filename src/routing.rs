@@ -11,8 +11,13 @@ use crate::users::Users;
 pub enum Route {
     /// Into this user's maildir.
     Local { user: String },
-    /// To another server, for this address.
-    Remote { address: String, domain: String },
+    /// To another server, for this address; `server` names a `[[remote.server]]` chosen by an
+    /// address handler (the domain's own server and the gateway are looked up by delivery).
+    Remote {
+        address: String,
+        domain: String,
+        server: Option<String>,
+    },
 }
 
 /// Why there is no route.
@@ -56,6 +61,7 @@ pub fn route(config: &Config, users: &Users, address: &str) -> Result<Route, NoR
         Some(Hosting::Remote) => Ok(Route::Remote {
             address: address.to_string(),
             domain: domain.to_ascii_lowercase(),
+            server: None,
         }),
         None => Err(NoRoute::NotOurs {
             domain: domain.to_ascii_lowercase(),
@@ -108,6 +114,7 @@ hosted = "remote"
                 Ok(Route::Remote {
                     address: "anyone@branch.test".into(),
                     domain: "branch.test".into(),
+                    server: None,
                 }),
             ),
             (

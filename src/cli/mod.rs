@@ -7,6 +7,7 @@ mod deliver;
 mod demo;
 pub mod docs;
 mod misc;
+mod queue;
 mod user;
 
 use std::ffi::OsString;

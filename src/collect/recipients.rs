@@ -161,12 +161,14 @@ mod tests {
                 "fwd" => Ok(Route::Remote {
                     address: "fwd@elsewhere.test".into(),
                     domain: "elsewhere.test".into(),
+                    server: None,
                 }),
                 _ => Err(NoRoute::NoSuchUser),
             },
             "branch.test" => Ok(Route::Remote {
                 address: a.into(),
                 domain: "branch.test".into(),
+                server: None,
             }),
             d => Err(NoRoute::NotOurs { domain: d.into() }),
         }

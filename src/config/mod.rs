@@ -7,6 +7,7 @@
 pub mod auth;
 pub mod collect;
 mod locate;
+pub mod servers;
 pub mod units;
 mod validate;
 
@@ -48,6 +49,9 @@ pub struct Config {
     /// `[[collect]]`: remote POP3 accounts to collect from.
     #[serde(default, rename = "collect")]
     pub collect: Vec<collect::CollectAccount>,
+    /// Remote delivery: the Servers table, resolver, timeouts.
+    #[serde(default)]
+    pub remote: servers::Remote,
     /// Directory that held the config file (for relative paths); not part of the file.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -205,6 +209,9 @@ pub struct Domain {
     pub name: String,
     #[serde(default)]
     pub hosted: Hosting,
+    /// Deliver this domain's remote mail through this `[[remote.server]]`.
+    #[serde(default)]
+    pub server: Option<String>,
 }
 
 /// What a listener speaks.
@@ -366,6 +373,7 @@ impl Config {
         abs(&mut self.paths.spool);
         abs(&mut self.paths.mail);
         abs(&mut self.paths.users);
+        servers::resolve_paths(self);
         for l in &mut self.listeners {
             if let Some(c) = l.cert.as_mut() {
                 abs(c);

@@ -116,10 +116,10 @@ pub fn check(config: &Config, text: &str) -> Vec<Problem> {
         );
     }
     if let Some(g) = &d.gateway {
-        if !is_host_port(g) {
+        if !is_host_port(g) && config.remote_server(g).is_none() {
             c.problem(
                 &[Key("delivery"), Key("gateway")],
-                format!("delivery.gateway {g:?} must be host:port"),
+                format!("delivery.gateway {g:?} must be host:port or a [[remote.server]] name"),
             );
         }
     }
@@ -180,6 +180,7 @@ pub fn check(config: &Config, text: &str) -> Vec<Problem> {
     }
     super::auth::check(&config.auth, |path, message| c.problem(path, message));
     c.problems.extend(super::collect::check(config, text));
+    c.problems.extend(super::servers::check(config, text));
     c.problems
 }
 
