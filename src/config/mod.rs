@@ -4,7 +4,9 @@
 //! are relative to the directory that holds it. [`load`] parses and validates; every problem is
 //! reported with the file and line it comes from ([`ConfigError`]).
 
+pub mod domains;
 mod locate;
+pub mod rules;
 pub mod units;
 mod validate;
 
@@ -40,6 +42,9 @@ pub struct Config {
     pub listeners: Vec<Listener>,
     #[serde(default)]
     pub log: Log,
+    /// `[receiving]`: receiving rules, ban lists, assumptions, content filter.
+    #[serde(default)]
+    pub receiving: rules::Receiving,
     /// Directory that held the config file (for relative paths); not part of the file.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -197,6 +202,18 @@ pub struct Domain {
     pub name: String,
     #[serde(default)]
     pub hosted: Hosting,
+    /// Deliver this domain's remote mail through this `[[remote.server]]`.
+    #[serde(default)]
+    pub server: Option<String>,
+    /// Redirect all mail without a handler: a mailbox (hosted here) or an address ("instead of").
+    #[serde(default)]
+    pub redirect: Option<String>,
+    /// Accept addresses with no handler (here: existing users; remote: everything).
+    #[serde(default = "domains::default_true")]
+    pub accept_unhandled: bool,
+    /// `[[domain.handler]]`: per-address overrides and restrictions.
+    #[serde(default, rename = "handler")]
+    pub handlers: Vec<domains::Handler>,
 }
 
 /// What a listener speaks.

@@ -178,6 +178,8 @@ pub fn check(config: &Config, text: &str) -> Vec<Problem> {
             }
         }
     }
+    super::domains::check(config, text, |path, m| c.problem(path, m));
+    super::rules::check(config, |path, m| c.problem(path, m));
     c.problems
 }
 

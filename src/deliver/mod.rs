@@ -116,6 +116,9 @@ impl Deliverer {
                 Err(NoRoute::Malformed) => {
                     RecipientResult::Fail("5.1.3 bad recipient address".into())
                 }
+                Err(NoRoute::Loop) => {
+                    RecipientResult::Fail("5.4.6 address handlers forward in a loop".into())
+                }
             };
             let r = &mut msg.msg.state.recipients[i];
             match result {

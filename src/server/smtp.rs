@@ -10,7 +10,8 @@ use super::Shared;
 use crate::config::{Protocol, TlsMode};
 use crate::events::event;
 use crate::net::Conn;
-use crate::policy::{trusted_client, SmtpPolicy};
+use crate::policy::dns::Resolver;
+use crate::policy::{assumed_user, trusted_client, MaildirUsage, SmtpPolicy};
 use crate::smtp::received::Trace;
 use crate::smtp::{Action, Client, Session, SessionConfig, Transaction};
 use crate::spool::{self, Envelope, Origin, QueueId, Recipient};
@@ -39,6 +40,7 @@ pub async fn handle(shared: Arc<Shared>, listener: Arc<ListenerRuntime>, conn: C
     let client = Client {
         ip,
         trusted: trusted_client(&shared.config, Some(&listener.settings), ip),
+        auth_user: ip.and_then(|ip| assumed_user(&shared.config, ip).map(str::to_string)),
         tls: conn.tls,
         ..Client::default()
     };
@@ -70,11 +72,15 @@ async fn run(
         .await
         .map_err(|e| e.to_string())?;
     let mut buf = vec![0u8; 64 * 1024];
+    let resolver = Resolver::new(shared.config.receiving.dns.clone());
     loop {
         let users = shared.users.get();
+        let usage = MaildirUsage(&shared.config.paths.mail);
         let policy = SmtpPolicy {
-            config: &shared.config,
-            users: &users,
+            listener: Some(&listener.settings.name),
+            dns: Some(&resolver),
+            usage: Some(&usage),
+            ..SmtpPolicy::new(&shared.config, &users)
         };
         let step = session.step(&policy);
         if !step.output.is_empty() {
