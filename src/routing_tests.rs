@@ -149,12 +149,14 @@ fn redirect_all_to_neil_instead_of_bob_unless_a_handler_overrides() {
 
 #[test]
 fn remote_domain_accepts_everything_and_forwards_it() {
-    let c = config(
-        "[[domain]]\nname = \"branch.test\"\nhosted = \"remote\"\nserver = \"branch\"\n",
-    );
+    let c =
+        config("[[domain]]\nname = \"branch.test\"\nhosted = \"remote\"\nserver = \"branch\"\n");
     check(
         &c,
-        &[("anyone@branch.test", remote("anyone@branch.test", Some("branch")))],
+        &[(
+            "anyone@branch.test",
+            remote("anyone@branch.test", Some("branch")),
+        )],
     );
 }
 

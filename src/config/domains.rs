@@ -115,14 +115,20 @@ pub(super) fn check(config: &Config, text: &str, mut problem: impl FnMut(&[Seg<'
             if let Some(m) = h.mailbox.as_deref().filter(|m| !valid_user_name(m)) {
                 problem(
                     &at("mailbox"),
-                    format!("handler {}@{}: mailbox {m:?} is not a valid user name", h.local, d.name),
+                    format!(
+                        "handler {}@{}: mailbox {m:?} is not a valid user name",
+                        h.local, d.name
+                    ),
                 );
             }
             for (key, v) in [("forward", &h.forward), ("copy_to", &h.copy_to)] {
                 if let Some(a) = v.as_deref().filter(|a| !is_address(a)) {
                     problem(
                         &at(key),
-                        format!("handler {}@{}: {key} {a:?} is not an address", h.local, d.name),
+                        format!(
+                            "handler {}@{}: {key} {a:?} is not an address",
+                            h.local, d.name
+                        ),
                     );
                 }
             }

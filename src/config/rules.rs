@@ -254,7 +254,10 @@ pub(super) fn check(config: &Config, mut problem: impl FnMut(&[Seg<'_>], String)
     }
     for (i, b) in r.bans.iter().enumerate() {
         if let Some(why) = criterion_problem(&b.criterion()) {
-            problem(&[Key("receiving"), Key("ban"), Index(i)], format!("ban: {why}"));
+            problem(
+                &[Key("receiving"), Key("ban"), Index(i)],
+                format!("ban: {why}"),
+            );
         }
         if let Some(reply) = b.reply.as_deref().filter(|r| parse_reply(r).is_none()) {
             problem(

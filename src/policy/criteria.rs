@@ -60,7 +60,9 @@ pub fn banned(
 ) -> Option<Reply> {
     bans.iter()
         .filter(|b| fields.contains(&b.field))
-        .filter(|b| b.listeners.is_empty() || listener.is_some_and(|l| b.listeners.iter().any(|x| x == l)))
+        .filter(|b| {
+            b.listeners.is_empty() || listener.is_some_and(|l| b.listeners.iter().any(|x| x == l))
+        })
         .find(|b| met(&b.criterion(), facts) == Some(true))
         .map(|b| ban_reply(b, facts))
 }
@@ -72,7 +74,10 @@ fn ban_reply(b: &Ban, facts: &Facts<'_>) -> Reply {
         return Reply::plain(code, vec![format!("{enhanced} {text}")]);
     }
     let text = match b.field {
-        Field::Sender => format!("<{}>: Sender address rejected by policy", facts.sender.unwrap_or("")),
+        Field::Sender => format!(
+            "<{}>: Sender address rejected by policy",
+            facts.sender.unwrap_or("")
+        ),
         Field::Recipient => format!(
             "<{}>: Recipient address rejected by policy",
             facts.recipient.unwrap_or("")
@@ -112,10 +117,22 @@ mod tests {
             (c(Field::Sender, Op::Contains, "hotmail.test", false), true),
             (c(Field::Sender, Op::EndsWith, "@hotmail.test", false), true),
             (c(Field::Sender, Op::StartsWith, "spammer@", false), true),
-            (c(Field::Sender, Op::Equals, "spammer@hotmail.test", false), true),
-            (c(Field::Sender, Op::Equals, "spammer@hotmail", false), false),
-            (c(Field::Recipient, Op::EndsWith, "@internal.example", true), false),
-            (c(Field::Helo, Op::Matches, r"^mx\.[a-z]+\.test$", false), true),
+            (
+                c(Field::Sender, Op::Equals, "spammer@hotmail.test", false),
+                true,
+            ),
+            (
+                c(Field::Sender, Op::Equals, "spammer@hotmail", false),
+                false,
+            ),
+            (
+                c(Field::Recipient, Op::EndsWith, "@internal.example", true),
+                false,
+            ),
+            (
+                c(Field::Helo, Op::Matches, r"^mx\.[a-z]+\.test$", false),
+                true,
+            ),
             (c(Field::ClientIp, Op::StartsWith, "192.0.2.", false), true),
             (c(Field::Header, Op::Contains, "pills", false), true),
             (c(Field::Header, Op::Contains, "pills", true), false),
@@ -124,6 +141,9 @@ mod tests {
         }
         // Fields not known yet are not judged.
         let early = Facts::default();
-        assert_eq!(met(&c(Field::Recipient, Op::Contains, "x", false), &early), None);
+        assert_eq!(
+            met(&c(Field::Recipient, Op::Contains, "x", false), &early),
+            None
+        );
     }
 }

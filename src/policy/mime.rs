@@ -72,7 +72,9 @@ fn walk(mail: &ParsedMail<'_>, depth: usize, out: &mut Vec<Part>) {
 pub fn blocked(parts: &[Part], extensions: &[String], types: &[String]) -> Option<String> {
     for p in parts {
         if let Some(name) = &p.filename {
-            let ext = name.rsplit_once('.').map(|(_, e)| e.trim().to_ascii_lowercase());
+            let ext = name
+                .rsplit_once('.')
+                .map(|(_, e)| e.trim().to_ascii_lowercase());
             if let Some(ext) = ext {
                 let hit = extensions
                     .iter()
@@ -90,7 +92,10 @@ pub fn blocked(parts: &[Part], extensions: &[String], types: &[String]) -> Optio
             }
         });
         if hit {
-            return Some(format!("content of type {} is not accepted", p.content_type));
+            return Some(format!(
+                "content of type {} is not accepted",
+                p.content_type
+            ));
         }
     }
     None

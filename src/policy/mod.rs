@@ -103,7 +103,8 @@ impl<'a> SmtpPolicy<'a> {
             SpoofMode::AllExcept => !listed(),
             SpoofMode::Only => listed(),
         };
-        let (Some(dns), Some(ip), Some((_, domain))) = (self.dns, client.ip, sender.rsplit_once('@'))
+        let (Some(dns), Some(ip), Some((_, domain))) =
+            (self.dns, client.ip, sender.rsplit_once('@'))
         else {
             return Ok(());
         };
@@ -115,12 +116,16 @@ impl<'a> SmtpPolicy<'a> {
             Ok(false) => Err(Reply::new(
                 550,
                 "5.7.1",
-                format!("<{sender}>: Sender address rejected: {ip} is not a mail server of {domain}"),
+                format!(
+                    "<{sender}>: Sender address rejected: {ip} is not a mail server of {domain}"
+                ),
             )),
             Err(DnsError::NotFound) | Err(DnsError::Temporary(_)) => Err(Reply::new(
                 451,
                 "4.4.3",
-                format!("<{sender}>: Sender address check failed temporarily (DNS); try again later"),
+                format!(
+                    "<{sender}>: Sender address check failed temporarily (DNS); try again later"
+                ),
             )),
         }
     }
@@ -144,7 +149,9 @@ impl<'a> SmtpPolicy<'a> {
             SpfResult::Fail => Err(Reply::new(
                 550,
                 "5.7.23",
-                format!("<{sender}>: SPF check failed: {ip} is not allowed to send for this domain"),
+                format!(
+                    "<{sender}>: SPF check failed: {ip} is not allowed to send for this domain"
+                ),
             )),
             SpfResult::SoftFail if mode == SpfMode::Softfail => Err(Reply::new(
                 550,
@@ -170,9 +177,15 @@ impl Policy for SmtpPolicy<'_> {
         }
         let rules = self.config.receiving.rules(client.trusted);
         if sender.is_empty() && rules.block_empty_return_path {
-            return Err(Reply::new(550, "5.7.1", "Empty return-path <> is not accepted here"));
+            return Err(Reply::new(
+                550,
+                "5.7.1",
+                "Empty return-path <> is not accepted here",
+            ));
         }
-        let numeric = sender.rsplit_once('@').is_some_and(|(_, d)| d.starts_with('['));
+        let numeric = sender
+            .rsplit_once('@')
+            .is_some_and(|(_, d)| d.starts_with('['));
         if numeric && rules.block_numeric_sender_domains {
             return Err(Reply::new(
                 553,
@@ -221,7 +234,9 @@ impl Policy for SmtpPolicy<'_> {
                 "5.7.1",
                 format!("<{rcpt}>: Relay access denied"),
             )),
-            Err(NoRoute::Malformed) => Err(Reply::new(501, "5.1.3", "Bad recipient address syntax")),
+            Err(NoRoute::Malformed) => {
+                Err(Reply::new(501, "5.1.3", "Bad recipient address syntax"))
+            }
             Err(NoRoute::Loop) => Err(Reply::new(
                 550,
                 "5.4.6",
@@ -243,7 +258,12 @@ impl Policy for SmtpPolicy<'_> {
         let handlers: Vec<_> = txn
             .recipients
             .iter()
-            .filter_map(|(r, _)| resolve(self.config, self.users, r).ok()?.handler.map(|h| (r, h)))
+            .filter_map(|(r, _)| {
+                resolve(self.config, self.users, r)
+                    .ok()?
+                    .handler
+                    .map(|h| (r, h))
+            })
             .collect();
         for (rcpt, h) in &handlers {
             if let Some(max) = h.max_size.filter(|m| size > m.0) {
@@ -270,7 +290,8 @@ impl Policy for SmtpPolicy<'_> {
         if let Some(reply) = banned(bans, self.listener, &[Field::Header], &facts) {
             return Err(reply);
         }
-        if let Some(why) = mime::blocked(&parts, &rules.block_extensions, &rules.block_content_types)
+        if let Some(why) =
+            mime::blocked(&parts, &rules.block_extensions, &rules.block_content_types)
         {
             return Err(Reply::new(550, "5.7.1", format!("Message refused: {why}")));
         }

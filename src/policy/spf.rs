@@ -88,9 +88,9 @@ fn check_host(cx: &mut Ctx<'_>, domain: &str, depth: usize) -> SpfResult {
         let name_end = rest.find([':', '/', '=']).unwrap_or(rest.len());
         let name = rest[..name_end].to_ascii_lowercase();
         let arg = &rest[name_end..];
-        if arg.starts_with('=') {
+        if let Some(value) = arg.strip_prefix('=') {
             if name == "redirect" {
-                redirect = Some(arg[1..].to_string());
+                redirect = Some(value.to_string());
             }
             continue; // exp= and unknown modifiers are ignored
         }
@@ -218,8 +218,7 @@ fn split_cidr(arg: &str) -> Result<(&str, u8, u8), SpfResult> {
 fn in_nets(ip: IpAddr, ips: &[IpAddr], v4: u8, v6: u8) -> bool {
     ips.iter().any(|a| {
         let prefix = if a.is_ipv4() { v4 } else { v6 };
-        a.is_ipv4() == ip.is_ipv4()
-            && IpNet::new(*a, prefix).is_ok_and(|n| n.trunc().contains(&ip))
+        a.is_ipv4() == ip.is_ipv4() && IpNet::new(*a, prefix).is_ok_and(|n| n.trunc().contains(&ip))
     })
 }
 
@@ -245,7 +244,10 @@ fn expand(cx: &Ctx<'_>, spec: &str, domain: &str) -> Option<String> {
                 let after = &rest[digits.len()..];
                 let reverse = after.starts_with(['r', 'R']);
                 let delims = if reverse { &after[1..] } else { after };
-                let (local, sdom) = cx.sender.rsplit_once('@').unwrap_or(("postmaster", cx.sender));
+                let (local, sdom) = cx
+                    .sender
+                    .rsplit_once('@')
+                    .unwrap_or(("postmaster", cx.sender));
                 let value = match letter {
                     's' => cx.sender.to_string(),
                     'l' => local.to_string(),
@@ -335,4 +337,4 @@ pub fn ip_belongs_to(dns: &dyn Dns, ip: IpAddr, domain: &str) -> Result<bool, Dn
 
 #[cfg(test)]
 #[path = "spf_tests.rs"]
-mod tests;
+pub(crate) mod tests;

@@ -162,17 +162,25 @@ async fn store(shared: &Shared, client: &Client, txn: Transaction) -> Result<Str
     };
     let header = trace.header();
     let size = (header.len() + txn.data.len()) as u64;
+    let mut recipients: Vec<Recipient> = txn
+        .recipients
+        .iter()
+        .map(|(addr, p)| Recipient {
+            orcpt: p.orcpt.clone(),
+            notify: p.notify.clone(),
+            ..Recipient::new(addr.clone())
+        })
+        .collect();
+    // Handlers' copy-to addresses become recipients of their own (delivered and retried alike).
+    let addrs: Vec<String> = recipients.iter().map(|r| r.address.clone()).collect();
+    let users = shared.users.get();
+    let limit = shared.config.limits.recipients;
+    for copy in crate::routing::copies(&shared.config, &users, &addrs, limit) {
+        recipients.push(Recipient::new(copy));
+    }
     let envelope = Envelope {
         sender: txn.sender.clone(),
-        recipients: txn
-            .recipients
-            .iter()
-            .map(|(addr, p)| Recipient {
-                orcpt: p.orcpt.clone(),
-                notify: p.notify.clone(),
-                ..Recipient::new(addr.clone())
-            })
-            .collect(),
+        recipients,
         received,
         origin: Origin::Smtp,
         client: client.ip.map(|ip| ip.to_string()),

@@ -468,7 +468,7 @@ impl Session {
                     );
                 } else if !self.client.esmtp {
                     self.error(out, Reply::new(503, "5.5.1", "Send EHLO first"));
-                } else if !self.cfg.auth_mechanisms.iter().any(|m| *m == mech) {
+                } else if !self.cfg.auth_mechanisms.contains(&mech) {
                     self.error(
                         out,
                         Reply::new(504, "5.5.4", "Authentication mechanism not available"),
