@@ -137,20 +137,25 @@ fn or_empty<T>(r: Result<Vec<T>, DnsError>) -> Result<Vec<T>, DnsError> {
 
 impl Dns for Resolver {
     fn ips(&self, name: &str) -> Result<Vec<IpAddr>, DnsError> {
+        // Addresses of either family are an answer even when the other query fails (some
+        // servers refuse AAAA for names they only have A records for).
         let mut out = Vec::new();
+        let mut failure = None;
         for t in [RecordType::A, RecordType::AAAA] {
-            for d in or_empty(self.query(name, t))? {
-                match d {
-                    RData::A(a) => out.push(IpAddr::V4(a.0)),
-                    RData::AAAA(a) => out.push(IpAddr::V6(a.0)),
-                    _ => {}
-                }
+            match or_empty(self.query(name, t)) {
+                Ok(data) => out.extend(data.into_iter().filter_map(|d| match d {
+                    RData::A(a) => Some(IpAddr::V4(a.0)),
+                    RData::AAAA(a) => Some(IpAddr::V6(a.0)),
+                    _ => None,
+                })),
+                Err(e) => failure = Some(e),
             }
         }
-        if out.is_empty() {
-            return Err(DnsError::NotFound);
+        match (out.is_empty(), failure) {
+            (false, _) => Ok(out),
+            (true, Some(e)) => Err(e),
+            (true, None) => Err(DnsError::NotFound),
         }
-        Ok(out)
     }
 
     fn mx(&self, name: &str) -> Result<Vec<String>, DnsError> {
