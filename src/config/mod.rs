@@ -4,6 +4,8 @@
 //! are relative to the directory that holds it. [`load`] parses and validates; every problem is
 //! reported with the file and line it comes from ([`ConfigError`]).
 
+pub mod auth;
+pub mod collect;
 pub mod domains;
 mod locate;
 pub mod rules;
@@ -45,6 +47,12 @@ pub struct Config {
     /// `[receiving]`: receiving rules, ban lists, assumptions, content filter.
     #[serde(default)]
     pub receiving: rules::Receiving,
+    /// Login methods per protocol and failed-login limits.
+    #[serde(default)]
+    pub auth: auth::Auth,
+    /// `[[collect]]`: remote POP3 accounts to collect from.
+    #[serde(default, rename = "collect")]
+    pub collect: Vec<collect::CollectAccount>,
     /// Directory that held the config file (for relative paths); not part of the file.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -382,6 +390,9 @@ impl Config {
             if let Some(k) = l.key.as_mut() {
                 abs(k);
             }
+        }
+        for a in &mut self.collect {
+            a.resolve_paths(&base);
         }
     }
 
