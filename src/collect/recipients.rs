@@ -130,6 +130,7 @@ pub fn resolve(
             Ok(Route::Remote { .. }) => r.ignored.push(a.clone()),
             Err(NoRoute::NoSuchUser) => r.unknown.push(a.clone()),
             Err(NoRoute::NotOurs { .. }) | Err(NoRoute::Malformed) => r.ignored.push(a.clone()),
+            Err(NoRoute::Loop) => r.loops.push(a.clone()),
         }
     }
     if mode == CollectMode::CatchAll && (r.recipients.is_empty() || !r.unknown.is_empty()) {

@@ -6,7 +6,9 @@
 
 pub mod auth;
 pub mod collect;
+pub mod domains;
 mod locate;
+pub mod rules;
 pub mod servers;
 pub mod units;
 mod validate;
@@ -43,6 +45,9 @@ pub struct Config {
     pub listeners: Vec<Listener>,
     #[serde(default)]
     pub log: Log,
+    /// `[receiving]`: receiving rules, ban lists, assumptions, content filter.
+    #[serde(default)]
+    pub receiving: rules::Receiving,
     /// Login methods per protocol and failed-login limits.
     #[serde(default)]
     pub auth: auth::Auth,
@@ -212,6 +217,15 @@ pub struct Domain {
     /// Deliver this domain's remote mail through this `[[remote.server]]`.
     #[serde(default)]
     pub server: Option<String>,
+    /// Redirect all mail without a handler: a mailbox (hosted here) or an address ("instead of").
+    #[serde(default)]
+    pub redirect: Option<String>,
+    /// Accept addresses with no handler (here: existing users; remote: everything).
+    #[serde(default = "domains::default_true")]
+    pub accept_unhandled: bool,
+    /// `[[domain.handler]]`: per-address overrides and restrictions.
+    #[serde(default, rename = "handler")]
+    pub handlers: Vec<domains::Handler>,
 }
 
 /// What a listener speaks.

@@ -141,6 +141,9 @@ impl Deliverer {
                 Err(NoRoute::Malformed) => {
                     RecipientResult::Fail("5.1.3 bad recipient address".into())
                 }
+                Err(NoRoute::Loop) => {
+                    RecipientResult::Fail("5.4.6 address handlers forward in a loop".into())
+                }
             };
             self.record(&mut msg, i, result);
         }
