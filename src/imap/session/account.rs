@@ -78,7 +78,7 @@ impl Account {
         if name.is_inbox() {
             Ok(self.root.clone())
         } else {
-            self.root.folder(&name.to_maildir_folder())
+            self.root.folder(&folder(name))
         }
     }
 
@@ -87,7 +87,7 @@ impl Account {
     pub fn mailboxes(&self) -> Result<Vec<MailboxName>, MaildirError> {
         let mut out = vec![MailboxName::inbox()];
         for folder in self.root.folders()? {
-            if let Ok(name) = MailboxName::from_maildir_folder(&folder) {
+            if let Ok(name) = MailboxName::from_maildir_folder(&format!(".{folder}")) {
                 if !name.is_inbox() {
                     out.push(name);
                 }
@@ -131,4 +131,11 @@ pub fn special_use(name: &MailboxName) -> Option<&'static str> {
             .map(|(_, attr)| *attr),
         _ => None,
     }
+}
+
+/// The on-disk folder of a mailbox as the maildir layer names it (without the leading
+/// dot): `Lists.rust` for `Lists/rust`.
+pub fn folder(name: &MailboxName) -> String {
+    let f = name.to_maildir_folder();
+    f.strip_prefix('.').unwrap_or(&f).to_string()
 }

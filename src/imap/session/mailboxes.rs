@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use super::account::{special_use, Account};
+use super::account::{folder, special_use, Account};
 use super::view::maildir_flags;
 use super::{Selected, Session};
 use crate::imap::command::{CommandKind, ListReturnOption, ListSelectOption, StatusItem};
@@ -313,7 +313,7 @@ impl Session {
             ));
             return;
         }
-        match account.root.create_folder(&name.to_maildir_folder()) {
+        match account.root.create_folder(&folder(&name)) {
             Ok(_) => out.extend(response::tagged(tag, Status::Ok, None, "CREATE completed")),
             Err(e) => maildir_no(tag, &e, out),
         }
@@ -340,7 +340,7 @@ impl Session {
         let Some(account) = self.account() else {
             return;
         };
-        match account.root.delete_folder(&name.to_maildir_folder()) {
+        match account.root.delete_folder(&folder(&name)) {
             Ok(()) => out.extend(response::tagged(tag, Status::Ok, None, "DELETE completed")),
             Err(e) => maildir_no(tag, &e, out),
         }
@@ -368,9 +368,7 @@ impl Session {
         let result = if from.is_inbox() {
             rename_inbox(account, &to)
         } else {
-            account
-                .root
-                .rename_folder(&from.to_maildir_folder(), &to.to_maildir_folder())
+            account.root.rename_folder(&folder(&from), &folder(&to))
         };
         match result {
             Ok(()) => out.extend(response::tagged(tag, Status::Ok, None, "RENAME completed")),
@@ -599,7 +597,7 @@ impl Session {
 
 /// RENAME INBOX: the messages move to a new folder; INBOX stays, empty.
 fn rename_inbox(account: &Account, to: &MailboxName) -> Result<(), MaildirError> {
-    let target = account.root.create_folder(&to.to_maildir_folder())?;
+    let target = account.root.create_folder(&folder(to))?;
     let mut inbox = MailboxState::new(account.root.clone());
     let uids: Vec<u32> = inbox.sync()?.messages.iter().map(|m| m.uid).collect();
     let mut dest = MailboxState::new(target);
