@@ -15,7 +15,7 @@ use crate::imap::flag::Flag;
 use crate::imap::mailbox_name::MailboxName;
 use crate::imap::response::{self, Code, Status};
 use crate::imap::search::{self, SearchContext, SearchKey};
-use crate::imap::sequence::SequenceSet;
+use crate::imap::sequence::{SeqNumber, SequenceSet};
 use crate::maildir::{FlagOp, MailboxState, Maildir, MaildirError, MessageInfo, Snapshot};
 
 /// Modification times (ns) of `new/`, `cur/` and the state file at the last sync.
@@ -287,15 +287,18 @@ impl Selected {
                 out.extend(a..b);
             }
         } else {
+            for r in &set.ranges {
+                for end in [r.start, r.end] {
+                    if let SeqNumber::Value(n) = end {
+                        if n as usize > count {
+                            return Err(format!(
+                                "Invalid message sequence number {n} (the mailbox has {count} messages)"
+                            ));
+                        }
+                    }
+                }
+            }
             for (lo, hi) in set.normalized(count as u32) {
-                if lo == 0 {
-                    continue;
-                }
-                if hi as usize > count {
-                    return Err(format!(
-                        "Invalid message sequence number {hi} (the mailbox has {count} messages)"
-                    ));
-                }
                 out.extend(lo as usize - 1..hi as usize);
             }
         }
