@@ -22,7 +22,9 @@ static NEXT_OFFSET: AtomicU16 = AtomicU16::new(0);
 pub fn port_offset() -> u16 {
     // Spread test binaries apart by their pid; within a binary, count up.
     let base = 10_000 + (std::process::id() % 40) as u16 * 1000;
-    base + NEXT_OFFSET.fetch_add(1, Ordering::SeqCst) % 1000
+    // Steps of 7: no two demo ports (2110…2995) of different demos in one binary meet
+    // (consecutive offsets would put one demo's 2995 on the next-but-one's 2993).
+    base + (NEXT_OFFSET.fetch_add(1, Ordering::SeqCst) % 140) * 7
 }
 
 /// Whether a program is installed.
