@@ -2,6 +2,7 @@
 
 pub mod cert;
 pub mod cli;
+pub mod collect;
 pub mod config;
 pub mod deliver;
 pub mod events;

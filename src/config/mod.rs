@@ -4,6 +4,8 @@
 //! are relative to the directory that holds it. [`load`] parses and validates; every problem is
 //! reported with the file and line it comes from ([`ConfigError`]).
 
+pub mod auth;
+pub mod collect;
 mod locate;
 pub mod units;
 mod validate;
@@ -40,6 +42,12 @@ pub struct Config {
     pub listeners: Vec<Listener>,
     #[serde(default)]
     pub log: Log,
+    /// Login methods per protocol and failed-login limits.
+    #[serde(default)]
+    pub auth: auth::Auth,
+    /// `[[collect]]`: remote POP3 accounts to collect from.
+    #[serde(default, rename = "collect")]
+    pub collect: Vec<collect::CollectAccount>,
     /// Directory that held the config file (for relative paths); not part of the file.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -365,6 +373,9 @@ impl Config {
             if let Some(k) = l.key.as_mut() {
                 abs(k);
             }
+        }
+        for a in &mut self.collect {
+            a.resolve_paths(&base);
         }
     }
 
