@@ -22,11 +22,9 @@ pub const IDLE_POLL: Duration = Duration::from_millis(250);
 /// RFC 3501 §5.4: the autologout timer of an authenticated session is at least 30 minutes.
 pub const AUTHENTICATED_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 
-/// SASL and LOGIN availability for IMAP. One place to switch to the `[auth.imap]`
-/// config section once it exists.
-pub fn auth_methods(_config: &Config) -> (MethodPolicy, Availability) {
-    let methods = MethodPolicy::default();
-    (methods, methods.plain)
+/// SASL and LOGIN availability for IMAP, from `[auth.imap]`.
+pub fn auth_methods(config: &Config) -> (MethodPolicy, Availability) {
+    (config.auth.imap.sasl(), config.auth.imap.login_command)
 }
 
 /// Session settings for a connection on `listener`.
@@ -45,7 +43,7 @@ pub fn session_config(
         methods,
         login,
         max_append: c.limits.message_size.0,
-        max_auth_failures: 3,
+        failures: c.auth.failures(),
         max_errors: c.limits.errors.max(1),
     }
 }

@@ -46,8 +46,8 @@ pub struct SessionConfig {
     pub login: Availability,
     /// Largest message APPEND accepts.
     pub max_append: u64,
-    /// Failed logins tolerated before the connection is closed.
-    pub max_auth_failures: u32,
+    /// The failed-login policy of the connection (limit and delays).
+    pub failures: AuthFailures,
     /// Protocol errors (BAD) tolerated before the connection is closed.
     pub max_errors: u32,
 }
@@ -63,7 +63,7 @@ impl SessionConfig {
             methods: MethodPolicy::default(),
             login: Availability::Tls,
             max_append: 64 * 1024 * 1024,
-            max_auth_failures: 3,
+            failures: AuthFailures::new(3),
             max_errors: 50,
         }
     }
@@ -150,7 +150,7 @@ const MAX_OTHER_LITERAL: u64 = 64 * 1024;
 impl Session {
     /// A new session.
     pub fn new(config: SessionConfig) -> Session {
-        let failures = AuthFailures::new(config.max_auth_failures.max(1));
+        let failures = config.failures.clone();
         let max_literal = config.max_append.max(MAX_OTHER_LITERAL);
         Session {
             config,
