@@ -341,8 +341,8 @@ fn spoofed_sender_and_spf_against_dnsmasq() {
     let _dns = dnsmasq(port);
     let d = demo_with(&format!(
         r#"
-[receiving]
-dns = ["127.0.0.1:{port}"]
+[dns]
+servers = ["127.0.0.1:{port}"]
 [receiving.untrusted]
 spoof_check = "only"
 spoof_list = [{{ field = "sender", op = "matches", value = "@(good|spoofed)\\.test$" }}]

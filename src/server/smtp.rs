@@ -12,7 +12,7 @@ use super::Shared;
 use crate::config::{Protocol, TlsMode};
 use crate::events::event;
 use crate::net::Conn;
-use crate::policy::dns::Resolver;
+use crate::dns::Resolver;
 use crate::policy::{assumed_user, trusted_client, MaildirUsage, SmtpPolicy};
 use crate::smtp::received::Trace;
 use crate::smtp::{Action, Client, Session, SessionConfig, Transaction};
@@ -77,7 +77,7 @@ async fn run(
         .await
         .map_err(|e| e.to_string())?;
     let mut buf = vec![0u8; 64 * 1024];
-    let resolver = Resolver::new(shared.config.receiving.dns.clone());
+    let resolver = Resolver::new(shared.config.dns());
     let mut failures = shared.config.auth.failures();
     loop {
         let users = shared.users.get();
