@@ -68,9 +68,7 @@ pub fn judge(cfg: &Filter, outcome: &Outcome) -> Verdict {
         Outcome::Exited(s) if s.success() => Verdict::Accept,
         Outcome::Exited(s) => match s.code() {
             Some(c) if cfg.reject_codes.contains(&c) => Verdict::Reject(reject_reply(cfg)),
-            Some(c) => temp(format!(
-                "Content filter failed (exit {c}); try again later"
-            )),
+            Some(c) => temp(format!("Content filter failed (exit {c}); try again later")),
             None => temp("Content filter was killed; try again later".into()),
         },
         Outcome::TimedOut => temp("Content filter timed out; try again later".into()),
@@ -141,9 +139,9 @@ pub fn run_blocking(cfg: &Filter, message: &[u8], input: Input<'_>) -> Verdict {
             tokio::task::block_in_place(|| h.block_on(run(cfg, message, input)))
         }
         Ok(_) => std::thread::scope(|s| {
-            s.spawn(own).join().unwrap_or_else(|_| {
-                judge(cfg, &Outcome::NotStarted("filter thread failed".into()))
-            })
+            s.spawn(own)
+                .join()
+                .unwrap_or_else(|_| judge(cfg, &Outcome::NotStarted("filter thread failed".into())))
         }),
         Err(_) => own(),
     }
@@ -267,7 +265,10 @@ mod tests {
         assert_eq!(judge(&c, &exited(0)), Verdict::Accept);
         assert!(matches!(judge(&c, &exited(1)), Verdict::Reject(r) if r.code == 554));
         assert!(matches!(judge(&c, &exited(2)), Verdict::TempFail(r) if r.code == 451));
-        assert!(matches!(judge(&c, &Outcome::TimedOut), Verdict::TempFail(_)));
+        assert!(matches!(
+            judge(&c, &Outcome::TimedOut),
+            Verdict::TempFail(_)
+        ));
         let missing = Outcome::NotStarted("x".into());
         assert!(matches!(judge(&c, &missing), Verdict::TempFail(_)));
     }
@@ -275,21 +276,40 @@ mod tests {
     #[test]
     fn runs_real_commands() {
         let msg = b"Subject: hi\r\n\r\nEICAR\r\n".repeat(20_000);
-        assert_eq!(run_blocking(&cfg("cat >/dev/null"), &msg, input()), Verdict::Accept);
-        assert_eq!(run_blocking(&cfg("head -c 10 >/dev/null"), &msg, input()), Verdict::Accept);
+        assert_eq!(
+            run_blocking(&cfg("cat >/dev/null"), &msg, input()),
+            Verdict::Accept
+        );
+        assert_eq!(
+            run_blocking(&cfg("head -c 10 >/dev/null"), &msg, input()),
+            Verdict::Accept
+        );
         let grep = cfg("! grep -q EICAR");
-        assert!(matches!(run_blocking(&grep, &msg, input()), Verdict::Reject(_)));
-        let reply = run_blocking(&grep, &msg, input()).refusal().map(|r| r.to_bytes());
+        assert!(matches!(
+            run_blocking(&grep, &msg, input()),
+            Verdict::Reject(_)
+        ));
+        let reply = run_blocking(&grep, &msg, input())
+            .refusal()
+            .map(|r| r.to_bytes());
         assert_eq!(reply.as_deref(), Some(&b"554 5.7.1 Virus found\r\n"[..]));
-        assert!(matches!(run_blocking(&cfg("exit 3"), &msg, input()), Verdict::TempFail(_)));
+        assert!(matches!(
+            run_blocking(&cfg("exit 3"), &msg, input()),
+            Verdict::TempFail(_)
+        ));
         let mut hang = cfg("sleep 30");
         hang.timeout = Seconds(1);
-        assert!(matches!(run_blocking(&hang, &msg, input()), Verdict::TempFail(r)
-            if r.lines[0].contains("timed out")));
+        assert!(
+            matches!(run_blocking(&hang, &msg, input()), Verdict::TempFail(r)
+            if r.lines[0].contains("timed out"))
+        );
         let none = Filter {
             command: FilterCommand::Argv(vec!["/nonexistent/filter".into()]),
             ..cfg("")
         };
-        assert!(matches!(run_blocking(&none, &msg, input()), Verdict::TempFail(_)));
+        assert!(matches!(
+            run_blocking(&none, &msg, input()),
+            Verdict::TempFail(_)
+        ));
     }
 }

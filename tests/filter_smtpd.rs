@@ -83,9 +83,15 @@ fn filter_verdicts_through_smtpd_and_sendmail() {
         "{out}"
     );
     let out = swaks(&d, "BROKEN-TEST", "x");
-    assert!(final_reply(&out, "451 4.7.1 Content filter failed"), "{out}");
+    assert!(
+        final_reply(&out, "451 4.7.1 Content filter failed"),
+        "{out}"
+    );
     let out = swaks(&d, "HANG-TEST", "x");
-    assert!(final_reply(&out, "451 4.7.1 Content filter timed out"), "{out}");
+    assert!(
+        final_reply(&out, "451 4.7.1 Content filter timed out"),
+        "{out}"
+    );
 
     // A filter that reads only the start of a message larger than a pipe's buffer still accepts.
     let big = "0123456789abcdef\n".repeat(6000);
@@ -96,7 +102,12 @@ fn filter_verdicts_through_smtpd_and_sendmail() {
     let out = swaks(&d, "clean again", "hello");
     assert!(final_reply(&out, "250 2.0.0 Ok: queued"), "{out}");
     let got = wait_for_mail(&inbox, 3, Duration::from_secs(20));
-    assert_eq!(got.len(), 3, "only accepted mail is delivered:\n{}", d.log());
+    assert_eq!(
+        got.len(),
+        3,
+        "only accepted mail is delivered:\n{}",
+        d.log()
+    );
 
     // sendmail goes through the same filter: refused → non-zero exit, nothing queued.
     let virus = "To: demo@example.test\nSubject: VIRUS-TEST\n\nbad\n";

@@ -233,6 +233,31 @@ fn receiving_rules_handlers_and_quota_through_swaks() {
     // Quota: demo is now over a 1-byte quota: 452 4.2.2 at RCPT.
     let q = d.postern(&["mbox", "quota", "demo", "--set", "1"]);
     assert!(q.status.success(), "{}", text(&q));
+    // `mbox ls --json` and `mbox quota --json` report what the RCPT check counts.
+    let files = common::maildir_files(&d.maildir("demo"));
+    let on_disk: u64 = files
+        .iter()
+        .map(|f| std::fs::metadata(f).map(|m| m.len()).unwrap_or(0))
+        .sum();
+    let rows = |args: &[&str]| -> Vec<serde_json::Value> {
+        let out = d.postern(args);
+        assert!(out.status.success(), "{}", text(&out));
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("one JSON object a line"))
+            .collect()
+    };
+    let all = rows(&["mbox", "ls", "--json"]);
+    let demo = all.iter().find(|v| v["user"] == "demo").expect("demo row");
+    let want =
+        serde_json::json!({"user": "demo", "bytes": on_disk, "messages": files.len(), "quota": 1});
+    assert_eq!(demo, &want, "{all:?}");
+    assert!(
+        all.iter()
+            .any(|v| v["user"] == "boss" && v["quota"].is_null()),
+        "{all:?}"
+    );
+    assert_eq!(rows(&["mbox", "quota", "demo", "--json"]), vec![want]);
     // The server rereads the users file at most once a second.
     std::thread::sleep(Duration::from_millis(1500));
     let out = swaks(

@@ -147,7 +147,10 @@ pub fn sendmail(flag: Option<&Path>, args: SendmailArgs) -> CliResult {
         }
     }
     let users = d.users.get();
-    let all = recipients.iter().map(|r| Recipient::new(r.clone())).collect();
+    let all = recipients
+        .iter()
+        .map(|r| Recipient::new(r.clone()))
+        .collect();
     let envelope = Envelope {
         sender,
         recipients: crate::routing::envelope_recipients(&config, &users, all),

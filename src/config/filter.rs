@@ -88,7 +88,10 @@ pub(super) fn check(config: &Config, mut problem: impl FnMut(&[Seg<'_>], String)
             "filter.timeout must be greater than 0".into(),
         );
     }
-    if f.reject_codes.iter().any(|&c| c == 0 || !(1..=255).contains(&c)) {
+    if f.reject_codes
+        .iter()
+        .any(|&c| c == 0 || !(1..=255).contains(&c))
+    {
         problem(
             &[Key("filter"), Key("reject_codes")],
             "filter.reject_codes must be exit codes from 1 to 255".into(),

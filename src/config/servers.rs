@@ -305,7 +305,13 @@ pub(super) fn check(config: &Config, text: &str) -> Vec<Problem> {
             let Some(name) = &h.server else { continue };
             if config.remote_server(name).is_none() {
                 problem(
-                    &[Key("domain"), Index(i), Key("handler"), Index(j), Key("server")],
+                    &[
+                        Key("domain"),
+                        Index(i),
+                        Key("handler"),
+                        Index(j),
+                        Key("server"),
+                    ],
                     format!(
                         "domain {:?}, handler {:?}: no [[remote.server]] called {name:?}",
                         d.name, h.local

@@ -138,7 +138,11 @@ fn one_resolver_setting_under_three_spellings() {
         let c = parse(&format!("{MINIMAL}{extra}"), Path::new("/")).expect(extra);
         assert_eq!(c.dns().servers, vec![addr], "{extra}");
     }
-    assert!(parse(MINIMAL, Path::new("/")).expect("min").dns().servers.is_empty());
+    assert!(parse(MINIMAL, Path::new("/"))
+        .expect("min")
+        .dns()
+        .servers
+        .is_empty());
     let twice = format!("{MINIMAL}[dns]\nattempts = 1\n[remote.dns]\nattempts = 3\n");
     assert!(parse(&twice, Path::new("/")).is_err());
 }
@@ -154,7 +158,10 @@ fn filter_section() {
     assert_eq!(f.argv()[..2], ["/bin/sh".to_string(), "-c".to_string()]);
     assert_eq!(f.reject_codes, vec![1]);
     let argv = format!("{MINIMAL}[filter]\ncommand = [\"/usr/bin/clamdscan\", \"-\"]\n");
-    let f = parse(&argv, Path::new("/")).expect("argv").filter.expect("set");
+    let f = parse(&argv, Path::new("/"))
+        .expect("argv")
+        .filter
+        .expect("set");
     assert_eq!(f.argv(), vec!["/usr/bin/clamdscan".to_string(), "-".into()]);
     for bad in [
         "command = \"\"",

@@ -15,11 +15,11 @@ use std::path::Path;
 
 use crate::config::rules::{Field, SpfMode, SpoofMode};
 use crate::config::{Config, Listener};
+use crate::dns::{Dns, LookupError as DnsError};
 use crate::routing::{resolve, NoRoute, Route};
 use crate::smtp::{Client, Policy, Reply, Transaction};
 use crate::users::Users;
 use criteria::{banned, met, Facts};
-use crate::dns::{Dns, LookupError as DnsError};
 use spf::SpfResult;
 
 /// Whether a client is trusted before authenticating (SPEC §3): a trusted listener, a trusted
