@@ -44,7 +44,10 @@ fn config_check_reports_every_problem_with_its_line_and_exits_78() {
     let path = dir.path().join("postern.toml");
     std::fs::write(&path, BROKEN).expect("write");
     let p = path.to_str().expect("utf8");
-    let out = run(bin().to_str().expect("utf8"), &["--config", p, "config", "check"]);
+    let out = run(
+        bin().to_str().expect("utf8"),
+        &["--config", p, "config", "check"],
+    );
     assert_eq!(out.status.code(), Some(78), "{}", text(&out));
     assert!(out.stdout.is_empty(), "problems go to stderr");
     let err = String::from_utf8_lossy(&out.stderr);
@@ -59,16 +62,28 @@ fn config_check_reports_every_problem_with_its_line_and_exits_78() {
         vec!["serve"],
         vec!["deliver", "--once"],
     ] {
-        let out = Command::new(bin()).arg("--config").arg(&path).args(&args).output().expect("run");
+        let out = Command::new(bin())
+            .arg("--config")
+            .arg(&path)
+            .args(&args)
+            .output()
+            .expect("run");
         assert_eq!(out.status.code(), Some(78), "{args:?}: {}", text(&out));
         let err2 = String::from_utf8_lossy(&out.stderr);
         for want in expected(p) {
-            assert!(err2.contains(&want), "{args:?}: {want:?} missing in:\n{err2}");
+            assert!(
+                err2.contains(&want),
+                "{args:?}: {want:?} missing in:\n{err2}"
+            );
         }
     }
 
     // POSTERN_CONFIG names the file when --config does not.
-    let out = Command::new(bin()).env("POSTERN_CONFIG", &path).args(["config", "check"]).output().expect("run");
+    let out = Command::new(bin())
+        .env("POSTERN_CONFIG", &path)
+        .args(["config", "check"])
+        .output()
+        .expect("run");
     assert_eq!(out.status.code(), Some(78), "{}", text(&out));
 }
 
@@ -78,17 +93,39 @@ fn syntax_errors_and_unknown_keys_have_lines_too() {
     let path = dir.path().join("p.toml");
     std::fs::write(&path, "[server]\nhostname = \"a.example\"\npostmaster = \"p@a.example\"\n\n[limits]\nrecipents = 5\n").expect("write");
     let p = path.to_str().expect("utf8");
-    let out = run(bin().to_str().expect("utf8"), &["--config", p, "config", "check"]);
+    let out = run(
+        bin().to_str().expect("utf8"),
+        &["--config", p, "config", "check"],
+    );
     assert_eq!(out.status.code(), Some(78), "{}", text(&out));
-    assert!(text(&out).contains(&format!("{p}:6: unknown field `recipents`")), "{}", text(&out));
+    assert!(
+        text(&out).contains(&format!("{p}:6: unknown field `recipents`")),
+        "{}",
+        text(&out)
+    );
 
-    std::fs::write(&path, "[server]\nhostname = \"a.example\"\npostmaster = \"p@a.example\n").expect("write");
-    let out = run(bin().to_str().expect("utf8"), &["--config", p, "config", "check"]);
+    std::fs::write(
+        &path,
+        "[server]\nhostname = \"a.example\"\npostmaster = \"p@a.example\n",
+    )
+    .expect("write");
+    let out = run(
+        bin().to_str().expect("utf8"),
+        &["--config", p, "config", "check"],
+    );
     assert_eq!(out.status.code(), Some(78), "{}", text(&out));
     assert!(text(&out).contains(&format!("{p}:3: ")), "{}", text(&out));
 
     let missing = dir.path().join("missing.toml");
-    let out = run(bin().to_str().expect("utf8"), &["--config", missing.to_str().expect("utf8"), "config", "check"]);
+    let out = run(
+        bin().to_str().expect("utf8"),
+        &[
+            "--config",
+            missing.to_str().expect("utf8"),
+            "config",
+            "check",
+        ],
+    );
     assert_eq!(out.status.code(), Some(66), "EX_NOINPUT: {}", text(&out));
 }
 

@@ -22,7 +22,9 @@ s.quit()
     );
     let files = wait_for_mail(&site.maildir("demo"), already + 1, Duration::from_secs(10));
     assert_eq!(files.len(), already + 1, "log:\n{}", daemon.log());
-    assert!(files.iter().any(|f| std::fs::read_to_string(f).unwrap_or_default().contains("still serving")));
+    assert!(files.iter().any(|f| std::fs::read_to_string(f)
+        .unwrap_or_default()
+        .contains("still serving")));
 }
 
 #[test]
@@ -70,7 +72,10 @@ print(say(s, f, b"QUIT\r\n"))
         assert!(l.starts_with(w), "{l:?} should start with {w:?}:\n{out}");
     }
     std::thread::sleep(Duration::from_millis(300));
-    assert!(maildir_files(&site.maildir("demo")).is_empty(), "a rejected message was delivered");
+    assert!(
+        maildir_files(&site.maildir("demo")).is_empty(),
+        "a rejected message was delivered"
+    );
     next_client_is_served(&site, &d, 0);
 }
 
@@ -98,15 +103,25 @@ print(say(s, f, b"NOOP\r\n"))
         &[&site.port.to_string()],
     );
     let lines: Vec<&str> = out.lines().collect();
-    assert_eq!(lines.len(), 17, "exactly one reply per command, none for smuggled ones:\n{out}");
+    assert_eq!(
+        lines.len(),
+        17,
+        "exactly one reply per command, none for smuggled ones:\n{out}"
+    );
     for round in lines[..16].chunks(4) {
-        assert!(round[0].starts_with("250 2.1.0") && round[1].starts_with("250 2.1.5"), "{out}");
+        assert!(
+            round[0].starts_with("250 2.1.0") && round[1].starts_with("250 2.1.5"),
+            "{out}"
+        );
         assert!(round[2].starts_with("354"), "{out}");
         assert!(round[3].starts_with("554 5.6.0"), "{out}");
     }
     assert!(lines[16].starts_with("250 2.0.0"), "{out}");
     std::thread::sleep(Duration::from_millis(300));
-    assert!(maildir_files(&site.maildir("demo")).is_empty(), "something was delivered");
+    assert!(
+        maildir_files(&site.maildir("demo")).is_empty(),
+        "something was delivered"
+    );
     assert!(!d.log().contains("evil@client.test"), "{}", d.log());
     next_client_is_served(&site, &d, 0);
 }
@@ -143,7 +158,10 @@ for k in sorted(counts):
     assert!(out.contains("250 2.1.5 100\n"), "{out}");
     assert!(out.contains("452 4.5.3 "), "{out}");
     assert!(!out.contains("\n5"), "no permanent errors: {out}");
-    assert!(out.contains("421 4.7.0 1") || out.contains("354 End d 1"), "{out}");
+    assert!(
+        out.contains("421 4.7.0 1") || out.contains("354 End d 1"),
+        "{out}"
+    );
     next_client_is_served(&site, &d, 0);
 }
 
@@ -200,10 +218,17 @@ for i in range(3):
         &[&site.port.to_string()],
     );
     std::thread::sleep(Duration::from_millis(500));
-    assert!(maildir_files(&site.maildir("demo")).is_empty(), "a partial message was delivered");
+    assert!(
+        maildir_files(&site.maildir("demo")).is_empty(),
+        "a partial message was delivered"
+    );
     let queue = site.postern(&["queue", "ls", "--json"]);
     assert!(queue.status.success(), "{}", text(&queue));
-    assert!(!text(&queue).contains("a@client.test"), "a partial message was queued: {}", text(&queue));
+    assert!(
+        !text(&queue).contains("a@client.test"),
+        "a partial message was queued: {}",
+        text(&queue)
+    );
     assert!(!d.log().contains("event=message_received"), "{}", d.log());
     next_client_is_served(&site, &d, 0);
 }
