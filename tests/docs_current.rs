@@ -1,0 +1,160 @@
+//! The committed man pages and completions are what `bin/gen-docs` makes from the CLI definition
+//! today; the README documents every config key; the cron line shipped in examples/ works.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::site::Site;
+use common::*;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .filter_map(|e| e.ok())
+        .map(|e| {
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                std::fs::read(e.path()).expect("read"),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn man_pages_and_completions_are_current() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let out = Command::new(env!("CARGO_BIN_EXE_gen-docs"))
+        .arg(tmp.path())
+        .output()
+        .expect("run gen-docs");
+    assert!(out.status.success(), "{}", text(&out));
+    for sub in ["man", "completions"] {
+        let fresh = files(&tmp.path().join(sub));
+        let committed = files(&root().join(sub));
+        assert!(!fresh.is_empty());
+        let names = |m: &BTreeMap<String, Vec<u8>>| m.keys().cloned().collect::<Vec<_>>();
+        assert_eq!(names(&committed), names(&fresh), "{sub}/ is stale: run bin/gen-docs and commit");
+        for (name, bytes) in &fresh {
+            assert!(committed[name] == *bytes, "{sub}/{name} is stale: run bin/gen-docs and commit");
+        }
+    }
+    let man = String::from_utf8_lossy(&files(&root().join("man"))["postern.1"]).into_owned();
+    for section in ["smtpd", "deliver", "Exit status", "/etc/postern/postern.toml"] {
+        assert!(man.contains(section), "postern.1 lacks {section:?}");
+    }
+}
+
+#[test]
+fn completions_parse_in_their_shells() {
+    let bash = run("bash", &["-n", root().join("completions/postern.bash").to_str().expect("utf8")]);
+    assert!(bash.status.success(), "{}", text(&bash));
+    for (shell, file) in [("zsh", "_postern"), ("fish", "postern.fish")] {
+        if have(shell) {
+            let out = run(shell, &["-n", root().join("completions").join(file).to_str().expect("utf8")]);
+            assert!(out.status.success(), "{shell}: {}", text(&out));
+        }
+    }
+    // Bash offers the subcommands.
+    let script = format!(
+        "source {}; COMP_WORDS=(postern de); COMP_CWORD=1; COMP_LINE='postern de'; COMP_POINT=10; _postern postern de postern; printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+        root().join("completions/postern.bash").display()
+    );
+    let out = run("bash", &["-c", &script]);
+    assert!(String::from_utf8_lossy(&out.stdout).lines().any(|l| l == "deliver"), "{}", text(&out));
+}
+
+/// Every key of the configuration (as `section.key`), from a config with every section present.
+fn config_keys() -> Vec<String> {
+    let text = "[server]\nhostname = \"mx.example.test\"\npostmaster = \"p@example.test\"\n\
+                [delivery]\ngateway = \"127.0.0.1:25\"\n\
+                [[domain]]\nname = \"example.test\"\n\
+                [[listener]]\nname = \"s\"\nprotocol = \"smtp\"\naddress = \"127.0.0.1:25\"\ncert = \"c\"\nkey = \"k\"\n";
+    let config = postern::config::parse(text, Path::new("/")).expect("valid");
+    let value = toml::Value::try_from(&config).expect("serialize");
+    let mut keys = Vec::new();
+    for (section, v) in value.as_table().expect("table") {
+        let tables: Vec<&toml::Table> = match v {
+            toml::Value::Table(t) => vec![t],
+            toml::Value::Array(a) => a.iter().filter_map(|x| x.as_table()).collect(),
+            _ => continue,
+        };
+        for t in tables {
+            for k in t.keys() {
+                keys.push(format!("{section}.{k}"));
+            }
+        }
+    }
+    keys.sort();
+    keys.dedup();
+    keys
+}
+
+#[test]
+fn the_readme_documents_every_config_key() {
+    let readme = std::fs::read_to_string(root().join("README.md")).expect("README");
+    let reference = readme
+        .split("## Configuration reference")
+        .nth(1)
+        .expect("README has a '## Configuration reference' section");
+    let keys = config_keys();
+    assert!(keys.len() > 20, "{keys:?}");
+    for key in keys {
+        let (section, name) = key.split_once('.').expect("dotted");
+        let shown = format!("`{name}`");
+        let in_section = reference
+            .split("\n### ")
+            .find(|s| s.starts_with(&format!("`[{section}]`")) || s.starts_with(&format!("`[[{section}]]`")))
+            .unwrap_or_else(|| panic!("README config reference has no ### `[{section}]` part"));
+        assert!(in_section.contains(&shown), "README config reference lacks {key}");
+    }
+    // The first two commands stay at the top.
+    let first_block = readme.split("```sh\n").nth(1).expect("a sh block");
+    assert!(first_block.starts_with("cargo run --release -- serve --demo /tmp/postern-demo"));
+    assert!(first_block.lines().nth(1).is_some_and(|l| l.starts_with("bin/test")));
+}
+
+#[test]
+fn the_cron_line_runs_the_queue() {
+    let cron = std::fs::read_to_string(root().join("examples/cron")).expect("examples/cron");
+    let site = Site::new("[delivery]\nimmediate = false\n");
+    // Queue one message (immediate delivery off), then run each cron command as cron would.
+    let mut sm = site
+        .command()
+        .args(["sendmail", "demo@example.test"])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .expect("sendmail");
+    use std::io::Write;
+    sm.stdin.take().expect("stdin").write_all(b"Subject: via cron\n\nqueued\n").expect("write");
+    assert!(sm.wait().expect("wait").success());
+    assert!(maildir_files(&site.maildir("demo")).is_empty());
+    let mut ran = 0;
+    for line in cron.lines().map(str::trim) {
+        if line.is_empty() || line.starts_with('#') || line.contains('=') && !line.contains(' ') {
+            continue;
+        }
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        assert!(fields.len() >= 7, "system crontab line: 5 time fields, user, command: {line}");
+        assert_eq!(fields[6], "/usr/local/bin/postern", "{line}");
+        let command = fields[6..].join(" ").replace("/usr/local/bin/postern", bin().to_str().expect("utf8"));
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg(&command)
+            .env("POSTERN_CONFIG", site.config())
+            .output()
+            .expect("sh");
+        assert!(out.status.success(), "{command}: {}", text(&out));
+        ran += 1;
+    }
+    assert!(ran >= 1, "no cron line in examples/cron");
+    assert!(cron.contains("POSTERN_CONFIG=/etc/postern/postern.toml"));
+    let files = maildir_files(&site.maildir("demo"));
+    assert_eq!(files.len(), 1, "the cron run delivered the queued message");
+}
