@@ -80,20 +80,30 @@ fn config_keys() -> Vec<String> {
     let value = toml::Value::try_from(&config).expect("serialize");
     let mut keys = Vec::new();
     for (section, v) in value.as_table().expect("table") {
-        let tables: Vec<&toml::Table> = match v {
-            toml::Value::Table(t) => vec![t],
-            toml::Value::Array(a) => a.iter().filter_map(|x| x.as_table()).collect(),
-            _ => continue,
-        };
-        for t in tables {
-            for k in t.keys() {
-                keys.push(format!("{section}.{k}"));
-            }
-        }
+        collect_keys(section, v, &mut keys);
     }
     keys.sort();
     keys.dedup();
     keys
+}
+
+/// `section.key` for every key under `section`; nested tables are sections of their own
+/// (`auth.smtp.plain`).
+fn collect_keys(section: &str, v: &toml::Value, keys: &mut Vec<String>) {
+    let tables: Vec<&toml::Table> = match v {
+        toml::Value::Table(t) => vec![t],
+        toml::Value::Array(a) => a.iter().filter_map(|x| x.as_table()).collect(),
+        _ => return,
+    };
+    for t in tables {
+        for (k, v) in t {
+            if v.is_table() {
+                collect_keys(&format!("{section}.{k}"), v, keys);
+            } else {
+                keys.push(format!("{section}.{k}"));
+            }
+        }
+    }
 }
 
 #[test]
@@ -106,7 +116,7 @@ fn the_readme_documents_every_config_key() {
     let keys = config_keys();
     assert!(keys.len() > 20, "{keys:?}");
     for key in keys {
-        let (section, name) = key.split_once('.').expect("dotted");
+        let (section, name) = key.rsplit_once('.').expect("dotted");
         let shown = format!("`{name}`");
         let in_section = reference
             .split("\n### ")

@@ -178,6 +178,7 @@ pub fn check(config: &Config, text: &str) -> Vec<Problem> {
             }
         }
     }
+    super::auth::check(&config.auth, |path, message| c.problem(path, message));
     c.problems
 }
 

@@ -1,5 +1,7 @@
 //! The SMTP socket loop around [`crate::smtp::Session`]: read, step, write, store.
 
+mod auth;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -48,6 +50,8 @@ pub async fn handle(shared: Arc<Shared>, listener: Arc<ListenerRuntime>, conn: C
         .field("trusted", client.trusted)
         .emit();
     let mut session = Session::new(session_config(&shared, &listener), client);
+    let protocol = listener.settings.protocol;
+    session.set_auth_mechanisms(auth::advertised(&shared, protocol, conn.tls));
     let result = run(&shared, &listener, &mut session, conn).await;
     let mut e = event("client_disconnect")
         .field("listener", &listener.settings.name)
@@ -64,12 +68,14 @@ async fn run(
     session: &mut Session,
     conn: Conn,
 ) -> Result<(), String> {
+    let peer = conn.peer;
     let mut io = conn.io;
     let idle = shared.config.limits.idle_timeout.duration();
     io.write_all(&session.greeting())
         .await
         .map_err(|e| e.to_string())?;
     let mut buf = vec![0u8; 64 * 1024];
+    let mut failures = shared.config.auth.failures();
     loop {
         let users = shared.users.get();
         let policy = SmtpPolicy {
@@ -117,15 +123,22 @@ async fn run(
                     Err(_) => return Err("TLS handshake timed out".into()),
                 }
                 session.tls_started();
+                let protocol = listener.settings.protocol;
+                session.set_auth_mechanisms(auth::advertised(shared, protocol, true));
             }
-            Action::Auth(..) => {
-                // No mechanisms are configured yet; the session only asks when one is offered.
-                let out = session.auth_finished(Err(crate::smtp::Reply::new(
-                    504,
-                    "5.5.4",
-                    "Authentication mechanism not available",
-                )));
-                io.write_all(&out).await.map_err(|e| e.to_string())?;
+            Action::Auth(mech, initial) => {
+                let link = auth::Link {
+                    shared,
+                    listener,
+                    peer,
+                    failures: &mut failures,
+                };
+                let outcome = auth::run(link, session, &mut io, &mut buf, &mech, initial).await?;
+                if let auth::Outcome::Close(why) = outcome {
+                    let _ = io.flush().await;
+                    let _ = io.shutdown().await;
+                    return Err(why);
+                }
             }
             Action::Close => {
                 let _ = io.flush().await;

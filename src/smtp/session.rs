@@ -249,6 +249,11 @@ impl Session {
         self.input.len()
     }
 
+    /// Drop buffered input (the start of an over-long SASL line, which the loop skips).
+    pub fn discard_buffered(&mut self) {
+        self.input.clear();
+    }
+
     /// An AUTH exchange ended: `Ok(user)` or the failure reply to send.
     pub fn auth_finished(&mut self, result: Result<String, Reply>) -> Vec<u8> {
         self.mode = Mode::Command;
@@ -461,12 +466,9 @@ impl Session {
                     );
                 } else if !self.client.esmtp {
                     self.error(out, Reply::new(503, "5.5.1", "Send EHLO first"));
-                } else if !self.cfg.auth_mechanisms.iter().any(|m| *m == mech) {
-                    self.error(
-                        out,
-                        Reply::new(504, "5.5.4", "Authentication mechanism not available"),
-                    );
                 } else {
+                    // Even an unadvertised mechanism goes to the loop: it knows whether to refuse
+                    // it as unknown or denied (504 5.5.4) or as needing TLS (538 5.7.11).
                     self.mode = Mode::AwaitAuth;
                     return Some(Action::Auth(mech, initial));
                 }
