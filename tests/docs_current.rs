@@ -40,24 +40,55 @@ fn man_pages_and_completions_are_current() {
         let committed = files(&root().join(sub));
         assert!(!fresh.is_empty());
         let names = |m: &BTreeMap<String, Vec<u8>>| m.keys().cloned().collect::<Vec<_>>();
-        assert_eq!(names(&committed), names(&fresh), "{sub}/ is stale: run bin/gen-docs and commit");
+        assert_eq!(
+            names(&committed),
+            names(&fresh),
+            "{sub}/ is stale: run bin/gen-docs and commit"
+        );
         for (name, bytes) in &fresh {
-            assert!(committed[name] == *bytes, "{sub}/{name} is stale: run bin/gen-docs and commit");
+            assert!(
+                committed[name] == *bytes,
+                "{sub}/{name} is stale: run bin/gen-docs and commit"
+            );
         }
     }
     let man = String::from_utf8_lossy(&files(&root().join("man"))["postern.1"]).into_owned();
-    for section in ["smtpd", "deliver", "Exit status", "/etc/postern/postern.toml"] {
+    for section in [
+        "smtpd",
+        "deliver",
+        "Exit status",
+        "/etc/postern/postern.toml",
+    ] {
         assert!(man.contains(section), "postern.1 lacks {section:?}");
     }
 }
 
 #[test]
 fn completions_parse_in_their_shells() {
-    let bash = run("bash", &["-n", root().join("completions/postern.bash").to_str().expect("utf8")]);
+    let bash = run(
+        "bash",
+        &[
+            "-n",
+            root()
+                .join("completions/postern.bash")
+                .to_str()
+                .expect("utf8"),
+        ],
+    );
     assert!(bash.status.success(), "{}", text(&bash));
     for (shell, file) in [("zsh", "_postern"), ("fish", "postern.fish")] {
         if have(shell) {
-            let out = run(shell, &["-n", root().join("completions").join(file).to_str().expect("utf8")]);
+            let out = run(
+                shell,
+                &[
+                    "-n",
+                    root()
+                        .join("completions")
+                        .join(file)
+                        .to_str()
+                        .expect("utf8"),
+                ],
+            );
             assert!(out.status.success(), "{shell}: {}", text(&out));
         }
     }
@@ -67,7 +98,13 @@ fn completions_parse_in_their_shells() {
         root().join("completions/postern.bash").display()
     );
     let out = run("bash", &["-c", &script]);
-    assert!(String::from_utf8_lossy(&out.stdout).lines().any(|l| l == "deliver"), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .any(|l| l == "deliver"),
+        "{}",
+        text(&out)
+    );
 }
 
 /// Every key of the configuration (as `section.key`), from a config with every section present.
@@ -120,14 +157,23 @@ fn the_readme_documents_every_config_key() {
         let shown = format!("`{name}`");
         let in_section = reference
             .split("\n### ")
-            .find(|s| s.starts_with(&format!("`[{section}]`")) || s.starts_with(&format!("`[[{section}]]`")))
+            .find(|s| {
+                s.starts_with(&format!("`[{section}]`"))
+                    || s.starts_with(&format!("`[[{section}]]`"))
+            })
             .unwrap_or_else(|| panic!("README config reference has no ### `[{section}]` part"));
-        assert!(in_section.contains(&shown), "README config reference lacks {key}");
+        assert!(
+            in_section.contains(&shown),
+            "README config reference lacks {key}"
+        );
     }
     // The first two commands stay at the top.
     let first_block = readme.split("```sh\n").nth(1).expect("a sh block");
     assert!(first_block.starts_with("cargo run --release -- serve --demo /tmp/postern-demo"));
-    assert!(first_block.lines().nth(1).is_some_and(|l| l.starts_with("bin/test")));
+    assert!(first_block
+        .lines()
+        .nth(1)
+        .is_some_and(|l| l.starts_with("bin/test")));
 }
 
 #[test]
@@ -142,7 +188,11 @@ fn the_cron_line_runs_the_queue() {
         .spawn()
         .expect("sendmail");
     use std::io::Write;
-    sm.stdin.take().expect("stdin").write_all(b"Subject: via cron\n\nqueued\n").expect("write");
+    sm.stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"Subject: via cron\n\nqueued\n")
+        .expect("write");
     assert!(sm.wait().expect("wait").success());
     assert!(maildir_files(&site.maildir("demo")).is_empty());
     let mut ran = 0;
@@ -151,9 +201,14 @@ fn the_cron_line_runs_the_queue() {
             continue;
         }
         let fields: Vec<&str> = line.split_whitespace().collect();
-        assert!(fields.len() >= 7, "system crontab line: 5 time fields, user, command: {line}");
+        assert!(
+            fields.len() >= 7,
+            "system crontab line: 5 time fields, user, command: {line}"
+        );
         assert_eq!(fields[6], "/usr/local/bin/postern", "{line}");
-        let command = fields[6..].join(" ").replace("/usr/local/bin/postern", bin().to_str().expect("utf8"));
+        let command = fields[6..]
+            .join(" ")
+            .replace("/usr/local/bin/postern", bin().to_str().expect("utf8"));
         let out = Command::new("sh")
             .arg("-c")
             .arg(&command)
