@@ -1,5 +1,6 @@
 //! The running server: shared state, the listeners of each daemon, immediate delivery.
 
+pub mod imap;
 pub mod immediate;
 pub mod smtp;
 
@@ -81,7 +82,8 @@ pub async fn handle(shared: Arc<Shared>, listener: Arc<ListenerRuntime>, mut con
     }
     match listener.settings.protocol {
         Protocol::Smtp | Protocol::Submission => smtp::handle(shared, listener, conn).await,
-        Protocol::Pop3 | Protocol::Imap => {
+        Protocol::Imap => imap::handle(shared, listener, conn).await,
+        Protocol::Pop3 => {
             crate::events::event("unsupported_listener")
                 .field("listener", &listener.settings.name)
                 .emit();

@@ -153,6 +153,24 @@ impl Demo {
             .expect("run postern")
     }
 
+    /// Run `postern --config <demo config> ARGS…` with `input` on stdin; whether it succeeded.
+    pub fn postern_stdin_ok(&self, args: &[&str], input: &str) -> bool {
+        use std::io::Write;
+        let Ok(mut child) = Command::new(bin())
+            .arg("--config")
+            .arg(self.config())
+            .args(args)
+            .stdin(Stdio::piped())
+            .spawn()
+        else {
+            return false;
+        };
+        if let Some(mut stdin) = child.stdin.take() {
+            let _ = stdin.write_all(input.as_bytes());
+        }
+        child.wait().is_ok_and(|s| s.success())
+    }
+
     /// Add a user with a password.
     pub fn add_user(&self, name: &str, password: &str) {
         let mut child = Command::new(bin())
