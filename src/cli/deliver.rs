@@ -176,6 +176,8 @@ pub fn sendmail(flag: Option<&Path>, args: SendmailArgs) -> CliResult {
         .field("origin", "sendmail")
         .emit();
     // Immediate attempt; whatever is left waits for the queue runner.
-    let _ = d.attempt(&id, true);
+    if config.delivery.immediate {
+        let _ = d.attempt(&id, true);
+    }
     Ok(())
 }

@@ -175,6 +175,8 @@ pub struct Delivery {
     pub lifetime: Seconds,
     /// Smarthost for every remote domain, `host:port` (the seed's "Use Gateway").
     pub gateway: Option<String>,
+    /// Attempt delivery right after a message is accepted (off: only queue runs deliver).
+    pub immediate: bool,
 }
 
 impl Default for Delivery {
@@ -188,6 +190,7 @@ impl Default for Delivery {
                 .collect(),
             lifetime: Seconds(5 * 24 * 3600),
             gateway: None,
+            immediate: true,
         }
     }
 }
