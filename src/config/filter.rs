@@ -97,7 +97,7 @@ pub(super) fn check(config: &Config, mut problem: impl FnMut(&[Seg<'_>], String)
             "filter.reject_codes must be exit codes from 1 to 255".into(),
         );
     }
-    if !parse_reply(&f.reject_reply).is_some_and(|(code, _, _)| code >= 500) {
+    if parse_reply(&f.reject_reply).is_none_or(|(code, _, _)| code < 500) {
         problem(
             &[Key("filter"), Key("reject_reply")],
             format!(
