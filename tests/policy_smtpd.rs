@@ -312,6 +312,18 @@ fn receiving_rules_handlers_and_quota_through_swaks() {
         "queue:\n{}",
         text(&d.postern(&["queue", "ls"]))
     );
+
+    // sendmail builds its envelope with the same helper: the handler's copy-to applies too.
+    assert!(d.postern_stdin_ok(
+        &["sendmail", "niel@example.test"],
+        "Subject: by sendmail\n\nto the alias\n"
+    ));
+    assert_eq!(
+        wait_for_mail(&d.maildir("demo"), 3, Duration::from_secs(20)).len(),
+        3
+    );
+    let copies = wait_for_mail(&d.maildir("boss"), 2, Duration::from_secs(20));
+    assert_eq!(copies.len(), 2, "no copy from sendmail; log:\n{}", d.log());
 }
 
 /// dnsmasq on a loopback port with the records the checks need; killed on drop.
