@@ -156,5 +156,6 @@ pub fn sendmail(flag: Option<&Path>, args: SendmailArgs) -> CliResult {
         .emit();
     // Immediate attempt; whatever is left waits for the queue runner.
     let _ = d.attempt(&id, true);
+    d.close_idle();
     Ok(())
 }

@@ -5,6 +5,7 @@
 //! [remote]
 //! per_destination = 4          # connections at once to one destination
 //! delay_warning = "4h"         # optional: warn senders about mail delayed this long
+//! connection_reuse = "5s"      # keep a connection this long for the next message ("0s": never)
 //! [remote.dns]
 //! servers = ["127.0.0.1:5353"] # empty: the system's resolv.conf
 //! [[remote.server]]
@@ -43,6 +44,9 @@ pub struct Remote {
     pub mx_port: u16,
     /// Send a delay warning once a message has waited this long (none when unset).
     pub delay_warning: Option<Seconds>,
+    /// Keep a connection open this long after a message for the next message to the same
+    /// destination (RSET, then the next transaction on it); "0s" opens one per message.
+    pub connection_reuse: Seconds,
     pub dns: Dns,
     /// The Servers table.
     #[serde(rename = "server")]
@@ -57,6 +61,7 @@ impl Default for Remote {
             command_timeout: Seconds(300),
             mx_port: 25,
             delay_warning: None,
+            connection_reuse: Seconds(5),
             dns: Dns::default(),
             servers: Vec::new(),
         }
