@@ -98,7 +98,11 @@ fn scenario_1_direct_mx_delivery_to_postfix_and_postern() {
         "--mx-host=example.test,mx.example.test,10".into(),
         "--host-record=mx.example.test,127.0.0.1".into(),
     ]);
-    let pf = Postfix::start(&tmp.path().join("pf"), &format!("127.0.0.13:{port}"), "far.test");
+    let pf = Postfix::start(
+        &tmp.path().join("pf"),
+        &format!("127.0.0.13:{port}"),
+        "far.test",
+    );
     let s = Sender::new("", &remote(&dns, port, ""));
     s.send(
         "alice@here.test",
@@ -106,7 +110,11 @@ fn scenario_1_direct_mx_delivery_to_postfix_and_postern() {
         MESSAGE,
     );
     let got = pf.wait_mail(2);
-    assert_eq!(got.len(), 2, "Postfix delivers to each of its two recipients");
+    assert_eq!(
+        got.len(),
+        2,
+        "Postfix delivers to each of its two recipients"
+    );
     for m in &got {
         assert!(m.contains("Hello over there."), "{m}");
         assert!(m.contains("mail.here.test"), "our Received line: {m}");
@@ -201,7 +209,11 @@ fn scenario_5_branch_forwards_all_to_head_office_over_tls_with_auth() {
     );
     let got = demo_mail(&demo, 1);
     assert_eq!(got.len(), 1, "head office delivered its own recipient");
-    assert!(s.queue().is_empty(), "head office took both: {:?}", s.queue());
+    assert!(
+        s.queue().is_empty(),
+        "head office took both: {:?}",
+        s.queue()
+    );
     let log = demo.log();
     assert!(
         log.contains("someone@elsewhere.test"),
@@ -236,7 +248,9 @@ fn peer_drops_mid_data_retry_without_duplicate() {
     ));
     let dns = Dns::start(&["--host-record=drop.test,127.0.0.1".into()]);
     let s = Sender::new("", &remote(&dns, port, ""));
-    let big: String = (0..2000).map(|i| format!("line {i} of a long body\n")).collect();
+    let big: String = (0..2000)
+        .map(|i| format!("line {i} of a long body\n"))
+        .collect();
     s.send(
         "alice@here.test",
         &["x@drop.test"],
@@ -294,7 +308,11 @@ fn connection_reuse_one_session_for_a_queue_run() {
             s.send("alice@here.test", &[to], MESSAGE);
         }
         assert_eq!(s.queue().len(), 3);
-        let pf = Postfix::start(&tmp.path().join("pf"), &format!("127.0.0.14:{port}"), "far.test");
+        let pf = Postfix::start(
+            &tmp.path().join("pf"),
+            &format!("127.0.0.14:{port}"),
+            "far.test",
+        );
         let out = s.postern(&["queue", "flush"]);
         assert!(out.status.success(), "{}", text(&out));
         assert_eq!(pf.wait_mail(3).len(), 3, "reuse {reuse}");

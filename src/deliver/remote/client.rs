@@ -146,9 +146,7 @@ impl Session {
 
     /// RSET before the next transaction on a reused connection: whether it is still usable.
     pub async fn reset(&mut self) -> bool {
-        self.cmd("RSET".into())
-            .await
-            .is_ok_and(|r| r.is_positive())
+        self.cmd("RSET".into()).await.is_ok_and(|r| r.is_positive())
     }
 
     /// Say goodbye politely (bounded by the command timeout).
