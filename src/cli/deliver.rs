@@ -155,7 +155,9 @@ pub fn sendmail(flag: Option<&Path>, args: SendmailArgs) -> CliResult {
         .field("origin", "sendmail")
         .emit();
     // Immediate attempt; whatever is left waits for the queue runner.
-    let _ = d.attempt(&id, true);
-    d.close_idle();
+    if config.delivery.immediate {
+        let _ = d.attempt(&id, true);
+        d.close_idle();
+    }
     Ok(())
 }

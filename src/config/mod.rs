@@ -168,6 +168,8 @@ pub struct Delivery {
     pub lifetime: Seconds,
     /// Smarthost for every remote domain, `host:port` (the seed's "Use Gateway").
     pub gateway: Option<String>,
+    /// Attempt delivery right after a message is accepted (off: only queue runs deliver).
+    pub immediate: bool,
 }
 
 impl Default for Delivery {
@@ -181,6 +183,7 @@ impl Default for Delivery {
                 .collect(),
             lifetime: Seconds(5 * 24 * 3600),
             gateway: None,
+            immediate: true,
         }
     }
 }
