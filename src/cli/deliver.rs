@@ -178,6 +178,7 @@ pub fn sendmail(flag: Option<&Path>, args: SendmailArgs) -> CliResult {
     // Immediate attempt; whatever is left waits for the queue runner.
     if config.delivery.immediate {
         let _ = d.attempt(&id, true);
+        d.close_idle();
     }
     Ok(())
 }
