@@ -1,6 +1,7 @@
 //! The running server: shared state, the listeners of each daemon, immediate delivery.
 
 pub mod immediate;
+pub mod pop3;
 pub mod smtp;
 
 use std::sync::Arc;
@@ -81,7 +82,8 @@ pub async fn handle(shared: Arc<Shared>, listener: Arc<ListenerRuntime>, mut con
     }
     match listener.settings.protocol {
         Protocol::Smtp | Protocol::Submission => smtp::handle(shared, listener, conn).await,
-        Protocol::Pop3 | Protocol::Imap => {
+        Protocol::Pop3 => pop3::handle(shared, listener, conn).await,
+        Protocol::Imap => {
             crate::events::event("unsupported_listener")
                 .field("listener", &listener.settings.name)
                 .emit();
