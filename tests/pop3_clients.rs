@@ -29,7 +29,11 @@ fn curl_lists_retrieves_and_runs_commands() {
     let lines: Vec<&str> = listing.lines().collect();
     assert_eq!(lines.len(), 3, "{listing}");
     assert!(lines[0].starts_with("1 "), "{listing}");
-    assert!(demo.log().contains("mechanism=CRAM-MD5 user=demo"), "{}", demo.log());
+    assert!(
+        demo.log().contains("mechanism=CRAM-MD5 user=demo"),
+        "{}",
+        demo.log()
+    );
 
     // RETR via URL, over STLS (--ssl-reqd), where curl may use PLAIN / USER.
     let out = run(
@@ -39,7 +43,10 @@ fn curl_lists_retrieves_and_runs_commands() {
     assert!(out.status.success(), "{}", text(&out));
     let body = String::from_utf8_lossy(&out.stdout).to_string();
     assert!(body.contains("Subject: message 1\r\n"), "{body}");
-    assert!(body.contains("\r\n.leading dot 1\r\n.\r\n..two dots\r\n"), "dot-unstuffed by curl: {body}");
+    assert!(
+        body.contains("\r\n.leading dot 1\r\n.\r\n..two dots\r\n"),
+        "dot-unstuffed by curl: {body}"
+    );
     let size: usize = lines[1].split(' ').nth(1).unwrap().parse().unwrap();
     assert_eq!(body.len(), size, "LIST size is the size as sent");
 
@@ -49,7 +56,10 @@ fn curl_lists_retrieves_and_runs_commands() {
     assert!(out.status.success(), "{}", text(&out));
     let uidl = String::from_utf8_lossy(&out.stdout).to_string();
     assert_eq!(uidl.lines().count(), 3, "{uidl}");
-    let out = run("curl", &["-sS", "-k", "-u", &user, "-X", "DELE 1", "-I", &s]);
+    let out = run(
+        "curl",
+        &["-sS", "-k", "-u", &user, "-X", "DELE 1", "-I", &s],
+    );
     assert!(out.status.success(), "{}", text(&out));
     let out = run("curl", &["-sS", "-k", "-u", &user, "-X", "STAT", "-I", &s]);
     assert!(out.status.success(), "{}", text(&out));
@@ -58,12 +68,20 @@ fn curl_lists_retrieves_and_runs_commands() {
     let after = String::from_utf8_lossy(&out.stdout).to_string();
     let first_uid = uidl.lines().next().unwrap().split(' ').nth(1).unwrap();
     assert!(!after.contains(&format!(" {first_uid}\r")), "{after}");
-    assert_eq!(after.lines().nth(0).unwrap().split(' ').nth(1), uidl.lines().nth(1).unwrap().split(' ').nth(1), "UIDs stay the same");
+    assert_eq!(
+        after.lines().nth(0).unwrap().split(' ').nth(1),
+        uidl.lines().nth(1).unwrap().split(' ').nth(1),
+        "UIDs stay the same"
+    );
 
     // a wrong password fails the transfer
     let out = run("curl", &["-sS", "-u", "demo:wrong", &format!("{base}/")]);
     assert!(!out.status.success());
-    assert!(demo.log().contains("event=login_failed protocol=pop3"), "{}", demo.log());
+    assert!(
+        demo.log().contains("event=login_failed protocol=pop3"),
+        "{}",
+        demo.log()
+    );
 }
 
 const POPLIB: &str = r#"
@@ -140,11 +158,17 @@ fn poplib_stls_apop_and_implicit_tls() {
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines.len(), want.len(), "{out}");
     for (got, want) in lines.iter().zip(want) {
-        assert!(got.starts_with(want), "{got:?} should start with {want:?}\n{out}");
+        assert!(
+            got.starts_with(want),
+            "{got:?} should start with {want:?}\n{out}"
+        );
     }
     let log = demo.log();
     assert!(log.contains("mechanism=APOP user=demo"), "{log}");
-    assert!(log.contains("event=login_failed protocol=pop3 listener=pop3s"), "{log}");
+    assert!(
+        log.contains("event=login_failed protocol=pop3 listener=pop3s"),
+        "{log}"
+    );
     assert!(log.contains("reason=in-use"), "{log}");
     assert!(log.contains("retrieved=1 retrieved_bytes="), "{log}");
     assert!(log.contains("deleted=1 quit=true"), "{log}");
@@ -152,7 +176,10 @@ fn poplib_stls_apop_and_implicit_tls() {
 
 #[test]
 fn fetchmail_pulls_1000_messages_over_implicit_tls() {
-    assert!(have("fetchmail"), "fetchmail is not installed (bin/test installs it)");
+    assert!(
+        have("fetchmail"),
+        "fetchmail is not installed (bin/test installs it)"
+    );
     let (demo, sent) = demo_with_mail(1000, 2048);
     let home = tempfile::tempdir().expect("home");
     let out_dir = home.path().join("out");
@@ -194,7 +221,10 @@ fn fetchmail_pulls_1000_messages_over_implicit_tls() {
 
 #[test]
 fn getmail_pulls_1000_messages_with_apop() {
-    assert!(have("getmail"), "getmail6 is not installed (bin/test installs it)");
+    assert!(
+        have("getmail"),
+        "getmail6 is not installed (bin/test installs it)"
+    );
     let (demo, sent) = demo_with_mail(1000, 3000);
     let home = tempfile::tempdir().expect("home");
     let dest = home.path().join("out");
@@ -213,7 +243,12 @@ fn getmail_pulls_1000_messages_with_apop() {
     .expect("rc");
     let out = std::process::Command::new("getmail")
         .env("HOME", home.path())
-        .args(["--rcfile", rc.to_str().unwrap(), "--getmaildir", home.path().to_str().unwrap()])
+        .args([
+            "--rcfile",
+            rc.to_str().unwrap(),
+            "--getmaildir",
+            home.path().to_str().unwrap(),
+        ])
         .output()
         .expect("getmail");
     assert!(
@@ -227,5 +262,9 @@ fn getmail_pulls_1000_messages_with_apop() {
     assert_eq!(got, sent, "every body arrived byte for byte");
     // delete = false: everything is still there, now in cur/ with stable UIDs
     assert_eq!(maildir_files(&demo.maildir("demo")).len(), 1000);
-    assert!(demo.log().contains("mechanism=APOP user=demo"), "{}", demo.log());
+    assert!(
+        demo.log().contains("mechanism=APOP user=demo"),
+        "{}",
+        demo.log()
+    );
 }

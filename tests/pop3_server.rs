@@ -80,16 +80,21 @@ p.quit()
     let lines: Vec<&str> = out.lines().collect();
     assert!(lines[0].starts_with("stat (5, "), "{out}");
     assert_eq!(lines[1], "files 6", "{out}\n{}", demo.log());
-    assert_eq!(lines[2], lines[0], "the session sees the maildrop as at login: {out}");
+    assert_eq!(
+        lines[2], lines[0],
+        "the session sees the maildrop as at login: {out}"
+    );
     assert_eq!(lines[3], "list 5", "{out}");
     assert_eq!(
-        lines[4],
-        "errors [(3, '-ERR message 3 was deleted by another session')]",
+        lines[4], "errors [(3, '-ERR message 3 was deleted by another session')]",
         "{out}"
     );
     assert!(lines[5].contains("(2 messages deleted)"), "{out}");
     assert_eq!(lines[6], "stat after 4", "3 left plus the late one: {out}");
-    assert_eq!(lines[7], "subjects ['late', 'message', 'message', 'message']", "{out}");
+    assert_eq!(
+        lines[7], "subjects ['late', 'message', 'message', 'message']",
+        "{out}"
+    );
 }
 
 #[test]
@@ -100,11 +105,20 @@ fn kill_9_after_dele_before_quit_deletes_nothing() {
     let mut popd = Command::new(bin())
         .arg("--config")
         .arg(demo.config())
-        .args(["popd", "--listener", "pop3", "--listen", &format!("127.0.0.1:{port}")])
+        .args([
+            "popd",
+            "--listener",
+            "pop3",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ])
         .stderr(Stdio::piped())
         .spawn()
         .expect("popd");
-    assert!(wait_for_port(([127, 0, 0, 1], port).into(), Duration::from_secs(20)));
+    assert!(wait_for_port(
+        ([127, 0, 0, 1], port).into(),
+        Duration::from_secs(20)
+    ));
     let mut client = Command::new("python3")
         .arg("-c")
         .arg(format!(
@@ -136,7 +150,11 @@ except Exception as e:
     out.read_line(&mut line).unwrap();
     assert!(line.starts_with("quit failed"), "{line}");
     let _ = client.wait();
-    assert_eq!(maildir_files(&demo.maildir("demo")).len(), 10, "nothing deleted");
+    assert_eq!(
+        maildir_files(&demo.maildir("demo")).len(),
+        10,
+        "nothing deleted"
+    );
     // the lock died with the process: a new session (on serve's popd) sees all ten
     let out = py(
         "p = login(int(sys.argv[1]), sys.argv[2]); print(p.stat()[0]); p.quit()",
@@ -195,17 +213,26 @@ print(repr(f.read()))
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines.len(), want.len(), "{out}");
     for (got, want) in lines.iter().zip(want) {
-        assert!(got.starts_with(want), "{got:?} should start with {want:?}\n{out}");
+        assert!(
+            got.starts_with(want),
+            "{got:?} should start with {want:?}\n{out}"
+        );
     }
     let log = demo.log();
     assert!(log.contains("event=too_many_errors"), "{log}");
-    assert!(log.contains("deleted=0 quit=false"), "a close is no QUIT: {log}");
+    assert!(
+        log.contains("deleted=0 quit=false"),
+        "a close is no QUIT: {log}"
+    );
     assert_eq!(maildir_files(&demo.maildir("demo")).len(), 2);
 }
 
 #[test]
 fn hosted_by_inetd_socat_and_by_systemd_sockets() {
-    assert!(have("socat") && have("systemd-socket-activate"), "socat and systemd are needed");
+    assert!(
+        have("socat") && have("systemd-socket-activate"),
+        "socat and systemd are needed"
+    );
     let demo = Demo::start();
     pop3util::fill(&demo.maildir("demo"), 3, 400);
     let postern = format!("{} --config {}", bin().display(), demo.config().display());
@@ -213,7 +240,9 @@ fn hosted_by_inetd_socat_and_by_systemd_sockets() {
     let systemd_port = free_port();
     let accept_port = free_port();
     let mut socat = Command::new("socat")
-        .arg(format!("TCP-LISTEN:{inetd_port},bind=127.0.0.1,reuseaddr,fork"))
+        .arg(format!(
+            "TCP-LISTEN:{inetd_port},bind=127.0.0.1,reuseaddr,fork"
+        ))
         .arg(format!("EXEC:{postern} popd --inetd --listener pop3"))
         .stderr(Stdio::null())
         .spawn()
@@ -229,7 +258,13 @@ fn hosted_by_inetd_socat_and_by_systemd_sockets() {
         .expect("systemd-socket-activate");
     // systemd Accept=yes: the TCP connection itself is stdin/stdout
     let mut accept = Command::new("systemd-socket-activate")
-        .args(["-l", &format!("127.0.0.1:{accept_port}"), "-a", "--inetd", "--"])
+        .args([
+            "-l",
+            &format!("127.0.0.1:{accept_port}"),
+            "-a",
+            "--inetd",
+            "--",
+        ])
         .arg(bin())
         .arg("--config")
         .arg(demo.config())
@@ -237,9 +272,18 @@ fn hosted_by_inetd_socat_and_by_systemd_sockets() {
         .stderr(Stdio::null())
         .spawn()
         .expect("systemd-socket-activate -a");
-    assert!(wait_for_port(([127, 0, 0, 1], accept_port).into(), Duration::from_secs(20)));
-    assert!(wait_for_port(([127, 0, 0, 1], inetd_port).into(), Duration::from_secs(20)));
-    assert!(wait_for_port(([127, 0, 0, 1], systemd_port).into(), Duration::from_secs(20)));
+    assert!(wait_for_port(
+        ([127, 0, 0, 1], accept_port).into(),
+        Duration::from_secs(20)
+    ));
+    assert!(wait_for_port(
+        ([127, 0, 0, 1], inetd_port).into(),
+        Duration::from_secs(20)
+    ));
+    assert!(wait_for_port(
+        ([127, 0, 0, 1], systemd_port).into(),
+        Duration::from_secs(20)
+    ));
     let out = py(
         r#"
 import ssl
@@ -258,7 +302,12 @@ p.stls(ctx); p.user("demo"); p.pass_(pw)
 print("accept", p.stat()[0])
 p.quit()
 "#,
-        &[&inetd_port.to_string(), &systemd_port.to_string(), &demo.password(), &accept_port.to_string()],
+        &[
+            &inetd_port.to_string(),
+            &systemd_port.to_string(),
+            &demo.password(),
+            &accept_port.to_string(),
+        ],
     );
     let _ = accept.kill();
     let _ = accept.wait();
@@ -286,6 +335,12 @@ p.quit()
         .unwrap();
     let out = child.wait_with_output().expect("wait");
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.starts_with("+OK mail.example.test POP3 server ready <"), "{text}");
-    assert!(text.contains("\r\nUIDL\r\n") && text.ends_with("signing off\r\n"), "{text}");
+    assert!(
+        text.starts_with("+OK mail.example.test POP3 server ready <"),
+        "{text}"
+    );
+    assert!(
+        text.contains("\r\nUIDL\r\n") && text.ends_with("signing off\r\n"),
+        "{text}"
+    );
 }

@@ -51,8 +51,8 @@ impl<B: Backend> Session<B> {
                 }
                 // A user without a shared secret fails exactly like a wrong digest.
                 let secret = self.backend.credentials().shared_secret(&user);
-                let ok = secret
-                    .is_some_and(|s| sasl::apop_digest_matches(&self.banner, &s, &digest));
+                let ok =
+                    secret.is_some_and(|s| sasl::apop_digest_matches(&self.banner, &s, &digest));
                 if ok {
                     self.login(&user, "APOP")
                 } else {
@@ -157,6 +157,8 @@ impl<B: Backend> Session<B> {
 fn refusal(method: &str, why: MethodRefusal) -> String {
     match why {
         MethodRefusal::Denied => format!("{method} not available here"),
-        MethodRefusal::NeedsTls => format!("{method} needs an encrypted connection (use STLS first)"),
+        MethodRefusal::NeedsTls => {
+            format!("{method} needs an encrypted connection (use STLS first)")
+        }
     }
 }

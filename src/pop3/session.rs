@@ -311,10 +311,10 @@ impl<B: Backend> Session<B> {
                     tx.drop.messages()[i].size
                 ))]
             }),
-            Command::Uidl(None) => Ok(vec![tx.listing(
-                "+OK unique-id listing follows".to_string(),
-                |m| m.uidl.clone(),
-            )]),
+            Command::Uidl(None) => Ok(vec![tx
+                .listing("+OK unique-id listing follows".to_string(), |m| {
+                    m.uidl.clone()
+                })]),
             Command::Uidl(Some(arg)) => tx.index(&arg).map(|i| {
                 vec![reply(&format!(
                     "+OK {} {}",

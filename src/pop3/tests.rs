@@ -456,7 +456,10 @@ fn failed_logins_pause_before_the_reply() {
         &[
             ("USER alice", "+OK send PASS\n"),
             ("PASS x", "<PAUSE 5 ms>-ERR [AUTH] authentication failed\n"),
-            ("APOP alice 00000000000000000000000000000000", "<PAUSE 8 ms>-ERR [AUTH] authentication failed, closing connection\n<CLOSE>"),
+            (
+                "APOP alice 00000000000000000000000000000000",
+                "<PAUSE 8 ms>-ERR [AUTH] authentication failed, closing connection\n<CLOSE>",
+            ),
         ],
     );
 }

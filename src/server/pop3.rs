@@ -283,7 +283,9 @@ async fn run(
             }
             Next::Input => match tokio::time::timeout(idle, io.read(&mut buf)).await {
                 Err(_) => {
-                    let _ = io.write_all(b"-ERR idle timeout, closing connection\r\n").await;
+                    let _ = io
+                        .write_all(b"-ERR idle timeout, closing connection\r\n")
+                        .await;
                     let _ = io.flush().await;
                     work.dropped();
                     return Err("idle timeout".into());

@@ -49,7 +49,9 @@ pub fn message(i: usize, size: usize) -> Vec<u8> {
         "From: sender@client.test\nTo: demo@example.test\nSubject: message {i}\nMessage-ID: <{i}.pop3test@client.test>\n\n"
     )
     .into_bytes();
-    m.extend_from_slice(format!(".leading dot {i}\n.\n..two dots\nFrom the start {i}\ntrailing  \n").as_bytes());
+    m.extend_from_slice(
+        format!(".leading dot {i}\n.\n..two dots\nFrom the start {i}\ntrailing  \n").as_bytes(),
+    );
     let mut x: u64 = 0x9e37_79b9_7f4a_7c15 ^ i as u64;
     while m.len() < size {
         let mut line = String::new();
@@ -75,7 +77,9 @@ pub fn fill(maildir: &Path, count: usize, size: usize) -> Hashes {
         let m = message(i, size);
         add_hash(&mut hashes, &m);
         std::fs::write(
-            maildir.join("new").join(format!("1700000000.M{i}P1.filltest")),
+            maildir
+                .join("new")
+                .join(format!("1700000000.M{i}P1.filltest")),
             &m,
         )
         .expect("write message");
