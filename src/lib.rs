@@ -2,8 +2,10 @@
 
 pub mod cert;
 pub mod cli;
+pub mod collect;
 pub mod config;
 pub mod deliver;
+pub mod dns;
 pub mod events;
 pub mod imap;
 pub mod maildir;

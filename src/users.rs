@@ -325,6 +325,60 @@ pub fn delete(path: &Path, name: &str) -> Result<(), UsersError> {
     })
 }
 
+/// The users file, reloaded when it changes (checked at most once a second).
+pub struct UsersCache {
+    path: PathBuf,
+    inner: std::sync::RwLock<CacheState>,
+}
+
+struct CacheState {
+    users: std::sync::Arc<Users>,
+    modified: Option<std::time::SystemTime>,
+    checked: std::time::Instant,
+}
+
+impl UsersCache {
+    /// Load the users file at `path`.
+    pub fn new(path: &Path) -> Result<UsersCache, UsersError> {
+        let modified = fs::metadata(path).and_then(|m| m.modified()).ok();
+        let users = Users::load(path)?;
+        Ok(UsersCache {
+            path: path.to_path_buf(),
+            inner: std::sync::RwLock::new(CacheState {
+                users: std::sync::Arc::new(users),
+                modified,
+                checked: std::time::Instant::now(),
+            }),
+        })
+    }
+
+    /// The current users (reloaded if the file changed; the old list is kept if it became invalid).
+    pub fn get(&self) -> std::sync::Arc<Users> {
+        if let Ok(state) = self.inner.read() {
+            if state.checked.elapsed() < std::time::Duration::from_secs(1) {
+                return state.users.clone();
+            }
+        }
+        let Ok(mut state) = self.inner.write() else {
+            return std::sync::Arc::new(Users::default());
+        };
+        state.checked = std::time::Instant::now();
+        let modified = fs::metadata(&self.path).and_then(|m| m.modified()).ok();
+        if modified != state.modified {
+            match Users::load(&self.path) {
+                Ok(users) => {
+                    state.users = std::sync::Arc::new(users);
+                    state.modified = modified;
+                }
+                Err(e) => crate::events::event("users_reload_failed")
+                    .field("error", e)
+                    .emit(),
+            }
+        }
+        state.users.clone()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -398,59 +452,5 @@ mod tests {
     #[test]
     fn dummy_hash_parses() {
         assert!(argon2::PasswordHash::new(DUMMY_HASH).is_ok());
-    }
-}
-
-/// The users file, reloaded when it changes (checked at most once a second).
-pub struct UsersCache {
-    path: PathBuf,
-    inner: std::sync::RwLock<CacheState>,
-}
-
-struct CacheState {
-    users: std::sync::Arc<Users>,
-    modified: Option<std::time::SystemTime>,
-    checked: std::time::Instant,
-}
-
-impl UsersCache {
-    /// Load the users file at `path`.
-    pub fn new(path: &Path) -> Result<UsersCache, UsersError> {
-        let modified = fs::metadata(path).and_then(|m| m.modified()).ok();
-        let users = Users::load(path)?;
-        Ok(UsersCache {
-            path: path.to_path_buf(),
-            inner: std::sync::RwLock::new(CacheState {
-                users: std::sync::Arc::new(users),
-                modified,
-                checked: std::time::Instant::now(),
-            }),
-        })
-    }
-
-    /// The current users (reloaded if the file changed; the old list is kept if it became invalid).
-    pub fn get(&self) -> std::sync::Arc<Users> {
-        if let Ok(state) = self.inner.read() {
-            if state.checked.elapsed() < std::time::Duration::from_secs(1) {
-                return state.users.clone();
-            }
-        }
-        let Ok(mut state) = self.inner.write() else {
-            return std::sync::Arc::new(Users::default());
-        };
-        state.checked = std::time::Instant::now();
-        let modified = fs::metadata(&self.path).and_then(|m| m.modified()).ok();
-        if modified != state.modified {
-            match Users::load(&self.path) {
-                Ok(users) => {
-                    state.users = std::sync::Arc::new(users);
-                    state.modified = modified;
-                }
-                Err(e) => crate::events::event("users_reload_failed")
-                    .field("error", e)
-                    .emit(),
-            }
-        }
-        state.users.clone()
     }
 }

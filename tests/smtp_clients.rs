@@ -8,14 +8,27 @@ use common::*;
 
 #[test]
 fn swaks_delivers_to_the_demo_maildir() {
-    assert!(have("swaks"), "swaks is not installed (bin/test installs it)");
+    assert!(
+        have("swaks"),
+        "swaks is not installed (bin/test installs it)"
+    );
     let demo = Demo::start();
     let port = demo.port(2525).to_string();
     let out = run(
         "swaks",
         &[
-            "--server", "127.0.0.1", "--port", &port, "--from", "alice@client.test", "--to",
-            "demo@example.test", "--h-Subject", "swaks test", "--body", "Hello from swaks",
+            "--server",
+            "127.0.0.1",
+            "--port",
+            &port,
+            "--from",
+            "alice@client.test",
+            "--to",
+            "demo@example.test",
+            "--h-Subject",
+            "swaks test",
+            "--body",
+            "Hello from swaks",
         ],
     );
     let log = text(&out);
@@ -24,7 +37,12 @@ fn swaks_delivers_to_the_demo_maildir() {
     let files = wait_for_mail(&demo.maildir("demo"), 1, Duration::from_secs(10));
     assert_eq!(files.len(), 1, "server log:\n{}", demo.log());
     let msg = std::fs::read_to_string(&files[0]).expect("read");
-    assert!(msg.starts_with("Return-Path: <alice@client.test>\nDelivered-To: demo@example.test\nReceived: from "), "{msg}");
+    assert!(
+        msg.starts_with(
+            "Return-Path: <alice@client.test>\nDelivered-To: demo@example.test\nReceived: from "
+        ),
+        "{msg}"
+    );
     assert!(msg.contains("Subject: swaks test"));
     assert!(msg.contains("Hello from swaks"));
 }
@@ -58,14 +76,30 @@ fn curl_sends_a_message() {
     let demo = Demo::start();
     let dir = tempfile::tempdir().expect("tmp");
     let mail = dir.path().join("mail.txt");
-    std::fs::write(&mail, "From: a@client.test\r\nTo: demo@example.test\r\nSubject: curl\r\n\r\nbody via curl\r\n").expect("write");
+    std::fs::write(
+        &mail,
+        "From: a@client.test\r\nTo: demo@example.test\r\nSubject: curl\r\n\r\nbody via curl\r\n",
+    )
+    .expect("write");
     let url = format!("smtp://127.0.0.1:{}/client.test", demo.port(2525));
     let out = run(
         "curl",
-        &["-sS", "--url", &url, "--mail-from", "a@client.test", "--mail-rcpt", "demo@example.test", "--upload-file", mail.to_str().expect("utf8")],
+        &[
+            "-sS",
+            "--url",
+            &url,
+            "--mail-from",
+            "a@client.test",
+            "--mail-rcpt",
+            "demo@example.test",
+            "--upload-file",
+            mail.to_str().expect("utf8"),
+        ],
     );
     assert!(out.status.success(), "{}", text(&out));
     let files = wait_for_mail(&demo.maildir("demo"), 1, Duration::from_secs(10));
     assert_eq!(files.len(), 1);
-    assert!(std::fs::read_to_string(&files[0]).expect("read").contains("body via curl"));
+    assert!(std::fs::read_to_string(&files[0])
+        .expect("read")
+        .contains("body via curl"));
 }

@@ -9,6 +9,7 @@ use clap::{Args, Parser, Subcommand};
 /// A complete mail server for a small organisation, as a Unix toolkit.
 #[derive(Debug, Parser)]
 #[command(name = "postern", version, about, long_about = None, max_term_width = 100)]
+#[command(after_long_help = super::docs::AFTER_HELP)]
 pub struct Cli {
     /// Configuration file [default: /etc/postern/postern.toml]
     #[arg(long, global = true, env = "POSTERN_CONFIG", value_name = "FILE")]
@@ -23,10 +24,13 @@ pub enum Command {
     /// Run every configured listener, the queue runner and the collection schedule in one process
     Serve(ServeArgs),
     /// The SMTP server (relay and submission listeners)
+    #[command(after_long_help = super::docs::HOSTING)]
     Smtpd(DaemonArgs),
     /// The POP3 server
+    #[command(after_long_help = super::docs::HOSTING)]
     Popd(DaemonArgs),
     /// The IMAP4 server
+    #[command(after_long_help = super::docs::HOSTING)]
     Imapd(DaemonArgs),
     /// Deliver queued mail: once (for cron) or continuously
     Deliver(DeliverArgs),

@@ -167,6 +167,7 @@ pub fn serve(flag: Option<&Path>, args: ServeArgs) -> CliResult {
                 tokio::time::sleep(interval).await;
             }
         });
+        crate::collect::spawn_schedule(&shared);
         server::run_listeners(shared, sockets)
             .await
             .map_err(|e| Failure::new(exit::CONFIG, e))?;

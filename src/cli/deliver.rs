@@ -1,18 +1,18 @@
 //! `postern deliver`, `postern queue …`, `postern sendmail`.
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::args::{DeliverArgs, QueueCommand, SendmailArgs};
+use super::args::{DeliverArgs, SendmailArgs};
 use super::{exit, load_config, CliResult, Failure};
 use crate::config::Config;
 use crate::deliver::Deliverer;
-use crate::spool::{self, Area, Envelope, Origin, QueueId, Recipient, Spool};
+use crate::spool::{self, Envelope, Origin, QueueId, Recipient, Spool};
 use crate::users::UsersCache;
 
-fn open(flag: Option<&Path>) -> Result<(Arc<Config>, Deliverer), Failure> {
+pub(super) fn open(flag: Option<&Path>) -> Result<(Arc<Config>, Deliverer), Failure> {
     let config = Arc::new(load_config(flag)?);
     crate::events::set_format(config.log.format);
     let spool =
@@ -22,7 +22,7 @@ fn open(flag: Option<&Path>) -> Result<(Arc<Config>, Deliverer), Failure> {
     Ok((config, d))
 }
 
-fn parse_ids(ids: &[String]) -> Result<Vec<QueueId>, Failure> {
+pub(super) fn parse_ids(ids: &[String]) -> Result<Vec<QueueId>, Failure> {
     ids.iter()
         .map(|s| {
             QueueId::parse(s).ok_or_else(|| {
@@ -62,170 +62,10 @@ pub fn deliver(flag: Option<&Path>, args: DeliverArgs) -> CliResult {
     }
 }
 
-fn age(secs: u64) -> String {
-    match secs {
-        s if s < 120 => format!("{s}s"),
-        s if s < 7200 => format!("{}m", s / 60),
-        s if s < 172_800 => format!("{}h", s / 3600),
-        s => format!("{}d", s / 86400),
-    }
-}
-
-pub fn queue(flag: Option<&Path>, cmd: QueueCommand) -> CliResult {
-    let (_config, d) = open(flag)?;
-    let spool = &d.spool;
-    let mut out = std::io::stdout().lock();
-    match cmd {
-        QueueCommand::Ls { json } => {
-            let now = spool::now();
-            for area in [Area::Queue, Area::Hold] {
-                for id in spool.list(area)? {
-                    let Ok(m) = spool.peek(area, &id) else {
-                        continue;
-                    };
-                    let rcpts: Vec<&str> = m
-                        .state
-                        .recipients
-                        .iter()
-                        .filter(|r| r.status == spool::RecipientStatus::Pending)
-                        .map(|r| r.address.as_str())
-                        .collect();
-                    if json {
-                        let v = serde_json::json!({
-                            "id": id.as_str(),
-                            "held": area == Area::Hold,
-                            "size": m.envelope.size,
-                            "age": now.saturating_sub(m.envelope.received),
-                            "sender": m.envelope.sender,
-                            "recipients": rcpts,
-                            "attempts": m.state.attempts,
-                            "next_try": m.state.next_try,
-                            "last_error": m.state.last_error,
-                        });
-                        writeln!(out, "{v}")?;
-                    } else {
-                        writeln!(
-                            out,
-                            "{}{}\t{}\t{}\t<{}>\t{}\tattempts={}\t{}",
-                            id,
-                            if area == Area::Hold { "!" } else { "" },
-                            m.envelope.size,
-                            age(now.saturating_sub(m.envelope.received)),
-                            m.envelope.sender,
-                            rcpts.join(","),
-                            m.state.attempts,
-                            m.state.last_error.as_deref().unwrap_or("")
-                        )?;
-                    }
-                }
-            }
-        }
-        QueueCommand::Show { id, json } => {
-            let id = parse_ids(&[id])?.remove(0);
-            let area = spool.find(&id).ok_or_else(|| {
-                Failure::new(
-                    exit::NOINPUT,
-                    anyhow::anyhow!("no message {id} in the queue"),
-                )
-            })?;
-            let m = spool.peek(area, &id)?;
-            let body = m.read_body()?;
-            let headers_end = find_header_end(&body);
-            if json {
-                let v = serde_json::json!({
-                    "id": id.as_str(),
-                    "held": area == Area::Hold,
-                    "envelope": m.envelope,
-                    "state": m.state,
-                    "headers": String::from_utf8_lossy(&body[..headers_end]),
-                });
-                writeln!(out, "{v}")?;
-            } else {
-                writeln!(
-                    out,
-                    "id: {id}{}",
-                    if area == Area::Hold { " (held)" } else { "" }
-                )?;
-                writeln!(out, "sender: <{}>", m.envelope.sender)?;
-                writeln!(out, "size: {}", m.envelope.size)?;
-                writeln!(out, "attempts: {}", m.state.attempts)?;
-                for r in &m.state.recipients {
-                    writeln!(
-                        out,
-                        "recipient: <{}> {:?} {}",
-                        r.address,
-                        r.status,
-                        r.last_error.as_deref().unwrap_or("")
-                    )?;
-                }
-                writeln!(out)?;
-                out.write_all(&body[..headers_end])?;
-            }
-        }
-        QueueCommand::Abort { ids, bounce: _ } => {
-            for id in parse_ids(&ids)? {
-                let area = spool.find(&id).ok_or_else(|| {
-                    Failure::new(
-                        exit::NOINPUT,
-                        anyhow::anyhow!("no message {id} in the queue"),
-                    )
-                })?;
-                let m = spool.try_lock(area, &id)?.ok_or_else(|| {
-                    Failure::new(
-                        exit::TEMPFAIL,
-                        anyhow::anyhow!("message {id} is being delivered; try again"),
-                    )
-                })?;
-                m.remove()?;
-                crate::events::event("aborted").field("id", &id).emit();
-            }
-        }
-        QueueCommand::Flush { domain } => {
-            let ids = spool.list(Area::Queue)?;
-            let ids = match domain {
-                None => ids,
-                Some(dom) => ids
-                    .into_iter()
-                    .filter(|id| {
-                        spool.peek(Area::Queue, id).is_ok_and(|m| {
-                            m.state.recipients.iter().any(|r| {
-                                r.address
-                                    .rsplit_once('@')
-                                    .is_some_and(|(_, d)| d.eq_ignore_ascii_case(&dom))
-                            })
-                        })
-                    })
-                    .collect(),
-            };
-            d.run_once(true, Some(ids))?;
-        }
-        QueueCommand::Hold { ids } => {
-            move_messages(spool, &parse_ids(&ids)?, Area::Queue, Area::Hold)?
-        }
-        QueueCommand::Release { ids } => {
-            move_messages(spool, &parse_ids(&ids)?, Area::Hold, Area::Queue)?
-        }
-    }
-    Ok(())
-}
-
-fn move_messages(spool: &Spool, ids: &[QueueId], from: Area, to: Area) -> CliResult {
-    for id in ids {
-        let mut m = spool.try_lock(from, id)?.ok_or_else(|| {
-            let why = if spool.find(id).is_some() {
-                format!("message {id} is busy or not where expected; try again")
-            } else {
-                format!("no message {id} in the queue")
-            };
-            Failure::new(exit::TEMPFAIL, anyhow::anyhow!(why))
-        })?;
-        m.move_to(to)?;
-    }
-    Ok(())
-}
+pub use super::queue::queue;
 
 /// Offset just after the header section (after the blank line), or the whole length.
-fn find_header_end(msg: &[u8]) -> usize {
+pub(super) fn find_header_end(msg: &[u8]) -> usize {
     msg.windows(4)
         .position(|w| w == b"\r\n\r\n")
         .map(|p| p + 4)
@@ -315,6 +155,8 @@ pub fn sendmail(flag: Option<&Path>, args: SendmailArgs) -> CliResult {
         .field("origin", "sendmail")
         .emit();
     // Immediate attempt; whatever is left waits for the queue runner.
-    let _ = d.attempt(&id, true);
+    if config.delivery.immediate {
+        let _ = d.attempt(&id, true);
+    }
     Ok(())
 }

@@ -1,11 +1,13 @@
 //! The command line: argv[0] dispatch, subcommands, exit codes (sysexits.h), one-line errors.
 
 pub mod args;
+mod collect;
 mod daemon;
 mod deliver;
 mod demo;
 pub mod docs;
 mod misc;
+mod queue;
 mod user;
 
 use std::ffi::OsString;
@@ -138,10 +140,7 @@ fn run(cli: Cli) -> CliResult {
         Command::Popd(a) => daemon::daemon(config_flag, crate::config::Protocol::Pop3, a),
         Command::Imapd(a) => daemon::daemon(config_flag, crate::config::Protocol::Imap, a),
         Command::Deliver(a) => deliver::deliver(config_flag, a),
-        Command::Collect(_) => Err(Failure::new(
-            exit::UNAVAILABLE,
-            anyhow::anyhow!("collect is not available in this build yet"),
-        )),
+        Command::Collect(a) => collect::collect(config_flag, a),
         Command::Queue(q) => deliver::queue(config_flag, q),
         Command::Mbox(m) => misc::mbox(config_flag, m),
         Command::User(u) => user::user(config_flag, u),

@@ -4,7 +4,12 @@
 //! are relative to the directory that holds it. [`load`] parses and validates; every problem is
 //! reported with the file and line it comes from ([`ConfigError`]).
 
+pub mod auth;
+pub mod collect;
+pub mod domains;
 mod locate;
+pub mod rules;
+pub mod servers;
 pub mod units;
 mod validate;
 
@@ -40,6 +45,18 @@ pub struct Config {
     pub listeners: Vec<Listener>,
     #[serde(default)]
     pub log: Log,
+    /// `[receiving]`: receiving rules, ban lists, assumptions, content filter.
+    #[serde(default)]
+    pub receiving: rules::Receiving,
+    /// Login methods per protocol and failed-login limits.
+    #[serde(default)]
+    pub auth: auth::Auth,
+    /// `[[collect]]`: remote POP3 accounts to collect from.
+    #[serde(default, rename = "collect")]
+    pub collect: Vec<collect::CollectAccount>,
+    /// Remote delivery: the Servers table, resolver, timeouts.
+    #[serde(default)]
+    pub remote: servers::Remote,
     /// Directory that held the config file (for relative paths); not part of the file.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -151,6 +168,8 @@ pub struct Delivery {
     pub lifetime: Seconds,
     /// Smarthost for every remote domain, `host:port` (the seed's "Use Gateway").
     pub gateway: Option<String>,
+    /// Attempt delivery right after a message is accepted (off: only queue runs deliver).
+    pub immediate: bool,
 }
 
 impl Default for Delivery {
@@ -164,6 +183,7 @@ impl Default for Delivery {
                 .collect(),
             lifetime: Seconds(5 * 24 * 3600),
             gateway: None,
+            immediate: true,
         }
     }
 }
@@ -197,6 +217,18 @@ pub struct Domain {
     pub name: String,
     #[serde(default)]
     pub hosted: Hosting,
+    /// Deliver this domain's remote mail through this `[[remote.server]]`.
+    #[serde(default)]
+    pub server: Option<String>,
+    /// Redirect all mail without a handler: a mailbox (hosted here) or an address ("instead of").
+    #[serde(default)]
+    pub redirect: Option<String>,
+    /// Accept addresses with no handler (here: existing users; remote: everything).
+    #[serde(default = "domains::default_true")]
+    pub accept_unhandled: bool,
+    /// `[[domain.handler]]`: per-address overrides and restrictions.
+    #[serde(default, rename = "handler")]
+    pub handlers: Vec<domains::Handler>,
 }
 
 /// What a listener speaks.
@@ -358,6 +390,7 @@ impl Config {
         abs(&mut self.paths.spool);
         abs(&mut self.paths.mail);
         abs(&mut self.paths.users);
+        servers::resolve_paths(self);
         for l in &mut self.listeners {
             if let Some(c) = l.cert.as_mut() {
                 abs(c);
@@ -365,6 +398,9 @@ impl Config {
             if let Some(k) = l.key.as_mut() {
                 abs(k);
             }
+        }
+        for a in &mut self.collect {
+            a.resolve_paths(&base);
         }
     }
 

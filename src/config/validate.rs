@@ -116,10 +116,10 @@ pub fn check(config: &Config, text: &str) -> Vec<Problem> {
         );
     }
     if let Some(g) = &d.gateway {
-        if !is_host_port(g) {
+        if !is_host_port(g) && config.remote_server(g).is_none() {
             c.problem(
                 &[Key("delivery"), Key("gateway")],
-                format!("delivery.gateway {g:?} must be host:port"),
+                format!("delivery.gateway {g:?} must be host:port or a [[remote.server]] name"),
             );
         }
     }
@@ -178,6 +178,11 @@ pub fn check(config: &Config, text: &str) -> Vec<Problem> {
             }
         }
     }
+    super::domains::check(config, text, |path, m| c.problem(path, m));
+    super::rules::check(config, |path, m| c.problem(path, m));
+    super::auth::check(&config.auth, |path, message| c.problem(path, message));
+    c.problems.extend(super::collect::check(config, text));
+    c.problems.extend(super::servers::check(config, text));
     c.problems
 }
 

@@ -26,6 +26,11 @@ pub fn deliver(
             "5.3.0 user name {user:?} is not usable as a mailbox"
         ));
     };
+    let users = d.users.get();
+    let usage = crate::policy::MaildirUsage(&d.config.paths.mail);
+    if crate::policy::over_quota(&users, &usage, user) {
+        return RecipientResult::Defer(format!("4.2.2 mailbox of {user} is over quota"));
+    }
     let sender = &msg.msg.envelope.sender;
     let clean = |s: &str| -> String { s.chars().filter(|c| !c.is_control()).collect() };
     let prefix = format!(

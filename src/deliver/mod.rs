@@ -4,7 +4,11 @@
 //! the immediate attempt after smtpd accepts a message): each message is taken under its lock, and
 //! local deliveries have stable names, so nothing is delivered twice even after a crash.
 
+pub mod dsn;
 mod local;
+mod loops;
+mod notify;
+pub mod remote;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -55,11 +59,13 @@ pub struct Deliverer {
     pub spool: Arc<Spool>,
     pub users: Arc<UsersCache>,
     syncs: Mutex<HashMap<PathBuf, Arc<DirSync>>>,
+    remote: remote::Remote,
 }
 
 impl Deliverer {
     pub fn new(config: Arc<Config>, spool: Arc<Spool>, users: Arc<UsersCache>) -> Deliverer {
         Deliverer {
+            remote: remote::Remote::new(&config),
             config,
             spool,
             users,
@@ -91,12 +97,20 @@ impl Deliverer {
         let body = msg.read_body()?;
         let users = self.users.get();
         let mut touched_maildirs = Vec::new();
-        let sender = msg.msg.envelope.sender.clone();
+        let loops = match msg.msg.envelope.origin {
+            crate::spool::Origin::Collect => loops::Hops::of(&body).without_delivered_to(),
+            _ => loops::Hops::of(&body),
+        };
+        let mut remote_pending = Vec::new();
         for i in 0..msg.msg.state.recipients.len() {
             if msg.msg.state.recipients[i].status != RecipientStatus::Pending {
                 continue;
             }
             let address = msg.msg.state.recipients[i].address.clone();
+            if let Some(why) = loops.check(&address, self.config.limits.max_hops) {
+                self.record(&mut msg, i, RecipientResult::Fail(why));
+                continue;
+            }
             let result = match route(&self.config, &users, &address) {
                 Ok(Route::Local { user }) => {
                     let r = local::deliver(self, &msg, i, &user, &address, &body);
@@ -107,8 +121,22 @@ impl Deliverer {
                     }
                     r
                 }
-                Ok(Route::Remote { .. }) | Err(NoRoute::NotOurs { .. }) => {
-                    RecipientResult::Defer("remote delivery is not available".into())
+                // Accepted for a domain that is not ours: the sender was allowed to relay.
+                Ok(Route::Remote { domain, server, .. }) => {
+                    remote_pending.push(remote::Pending {
+                        index: i,
+                        domain,
+                        server,
+                    });
+                    continue;
+                }
+                Err(NoRoute::NotOurs { domain }) => {
+                    remote_pending.push(remote::Pending {
+                        index: i,
+                        domain,
+                        server: None,
+                    });
+                    continue;
                 }
                 Err(NoRoute::NoSuchUser) => {
                     RecipientResult::Fail("5.1.1 no such mailbox here".into())
@@ -116,35 +144,24 @@ impl Deliverer {
                 Err(NoRoute::Malformed) => {
                     RecipientResult::Fail("5.1.3 bad recipient address".into())
                 }
+                Err(NoRoute::Loop) => {
+                    RecipientResult::Fail("5.4.6 address handlers forward in a loop".into())
+                }
             };
-            let r = &mut msg.msg.state.recipients[i];
-            match result {
-                RecipientResult::Delivered => {
-                    r.status = RecipientStatus::Delivered;
-                    r.last_error = None;
-                    event("delivered")
-                        .field("id", id)
-                        .field("from", &sender)
-                        .field("to", &address)
-                        .emit();
-                }
-                RecipientResult::Defer(why) => {
-                    event("deferred")
-                        .field("id", id)
-                        .field("to", &address)
-                        .field("reason", &why)
-                        .emit();
-                    r.last_error = Some(why);
-                }
-                RecipientResult::Fail(why) => {
-                    event("failed")
-                        .field("id", id)
-                        .field("to", &address)
-                        .field("reason", &why)
-                        .emit();
-                    r.status = RecipientStatus::Failed;
-                    r.last_error = Some(why);
-                }
+            self.record(&mut msg, i, result);
+        }
+        if !remote_pending.is_empty() {
+            let results = remote::deliver(
+                &self.config,
+                &self.remote,
+                id,
+                &msg.msg.envelope,
+                &msg.msg.state.recipients,
+                &body,
+                remote_pending,
+            );
+            for (i, result) in results {
+                self.record(&mut msg, i, result);
             }
         }
         // Deliveries are durable only once new/ is synced; then the queue entry may go.
@@ -159,10 +176,53 @@ impl Deliverer {
                 });
             }
         }
-        self.finish_attempt(msg, now)
+        self.finish_attempt(msg, now, &body)
     }
 
-    fn finish_attempt(&self, mut msg: LockedMessage, now: u64) -> Result<Outcome, SpoolError> {
+    /// Record one recipient's result in the message state, and log it.
+    fn record(&self, msg: &mut LockedMessage, i: usize, result: RecipientResult) {
+        let id = msg.msg.id.clone();
+        let sender = msg.msg.envelope.sender.clone();
+        let Some(r) = msg.msg.state.recipients.get_mut(i) else {
+            return;
+        };
+        let address = r.address.clone();
+        match result {
+            RecipientResult::Delivered => {
+                r.status = RecipientStatus::Delivered;
+                r.last_error = None;
+                event("delivered")
+                    .field("id", &id)
+                    .field("from", &sender)
+                    .field("to", &address)
+                    .emit();
+            }
+            RecipientResult::Defer(why) => {
+                event("deferred")
+                    .field("id", &id)
+                    .field("to", &address)
+                    .field("reason", &why)
+                    .emit();
+                r.last_error = Some(why);
+            }
+            RecipientResult::Fail(why) => {
+                event("failed")
+                    .field("id", &id)
+                    .field("to", &address)
+                    .field("reason", &why)
+                    .emit();
+                r.status = RecipientStatus::Failed;
+                r.last_error = Some(why);
+            }
+        }
+    }
+
+    fn finish_attempt(
+        &self,
+        mut msg: LockedMessage,
+        now: u64,
+        body: &[u8],
+    ) -> Result<Outcome, SpoolError> {
         let expired =
             now.saturating_sub(msg.msg.envelope.received) > self.config.delivery.lifetime.0;
         if expired {
@@ -176,22 +236,13 @@ impl Deliverer {
                 }
             }
         }
+        // Failures are reported now (once each), delays once, before the entry can go.
+        notify::failures(self, &mut msg, body, now);
         if msg.msg.is_finished() {
-            let failed = msg
-                .msg
-                .state
-                .recipients
-                .iter()
-                .any(|r| r.status == RecipientStatus::Failed);
-            if failed {
-                event("bounce_needed")
-                    .field("id", &msg.msg.id)
-                    .field("from", &msg.msg.envelope.sender)
-                    .emit();
-            }
             msg.remove()?;
             return Ok(Outcome::Finished);
         }
+        notify::delay(self, &mut msg, body, now);
         let state = &mut msg.msg.state;
         state.attempts += 1;
         let wait = self.config.delivery.retry_after(state.attempts);
@@ -203,6 +254,16 @@ impl Deliverer {
 
     /// One pass over the queue (or over `ids`), `concurrency` messages at a time.
     pub fn run_once(&self, force: bool, ids: Option<Vec<QueueId>>) -> Result<RunStats, SpoolError> {
+        self.run_with_progress(force, ids, &|_| {})
+    }
+
+    /// Like [`Deliverer::run_once`], calling `progress(done)` after each message.
+    pub fn run_with_progress(
+        &self,
+        force: bool,
+        ids: Option<Vec<QueueId>>,
+        progress: &(dyn Fn(usize) + Sync),
+    ) -> Result<RunStats, SpoolError> {
         let ids = match ids {
             Some(ids) => ids,
             None => self.spool.list(Area::Queue)?,
@@ -221,6 +282,7 @@ impl Deliverer {
                     let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     let Some(id) = ids.get(i) else { break };
                     let result = self.attempt(id, force);
+                    progress(i + 1);
                     let Ok(mut s) = stats.lock() else { break };
                     match result {
                         Ok(Outcome::Finished) => s.finished += 1,

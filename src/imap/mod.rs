@@ -19,6 +19,7 @@
 
 pub mod assembler;
 pub mod bodystructure;
+pub mod cache;
 pub mod command;
 pub mod datetime;
 pub mod envelope;
@@ -31,6 +32,7 @@ pub mod response;
 pub mod search;
 pub mod section;
 pub mod sequence;
+pub mod session;
 
 /// Capabilities this protocol core supports, for `CAPABILITY` and the greeting.
 /// The session adds `STARTTLS`, `AUTH=...` and `LOGINDISABLED` as its state requires.

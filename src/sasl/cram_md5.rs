@@ -50,6 +50,18 @@ impl CramMd5 {
     }
 }
 
+/// The client side: the response `user SP hex(HMAC-MD5(secret, challenge))` (before base64).
+pub fn client_response(user: &str, secret: &str, challenge: &[u8]) -> String {
+    let mut out = format!("{user} ");
+    if let Ok(mut mac) = <Hmac<Md5> as KeyInit>::new_from_slice(secret.as_bytes()) {
+        mac.update(challenge);
+        for b in mac.finalize().into_bytes() {
+            out.push_str(&format!("{b:02x}"));
+        }
+    }
+    out
+}
+
 /// Constant-time check of `expected == HMAC-MD5(secret, challenge)`.
 fn hmac_md5_matches(secret: &str, challenge: &str, expected: &[u8]) -> bool {
     let Ok(mut mac) = <Hmac<Md5> as KeyInit>::new_from_slice(secret.as_bytes()) else {
@@ -79,6 +91,16 @@ pub(super) fn decode_hex<const N: usize>(hex: &str) -> Option<[u8; N]> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rfc2195_client_response() {
+        let got = client_response(
+            "tim",
+            "tanstaaftanstaaf",
+            b"<1896.697170952@postoffice.reston.mci.net>",
+        );
+        assert_eq!(got, "tim b913a602c7eda7a495b4e6e7334d3890");
+    }
 
     #[test]
     fn rfc2195_vector() {

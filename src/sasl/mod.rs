@@ -26,7 +26,7 @@
 //!    [`SaslError::LineTooLong`]) / `-ERR` / `BAD` and carry on with the session.
 
 mod apop;
-mod cram_md5;
+pub mod cram_md5;
 mod failures;
 mod login;
 mod plain;

@@ -1,5 +1,6 @@
 //! The running server: shared state, the listeners of each daemon, immediate delivery.
 
+pub mod imap;
 pub mod immediate;
 pub mod pop3;
 pub mod smtp;
@@ -83,11 +84,7 @@ pub async fn handle(shared: Arc<Shared>, listener: Arc<ListenerRuntime>, mut con
     match listener.settings.protocol {
         Protocol::Smtp | Protocol::Submission => smtp::handle(shared, listener, conn).await,
         Protocol::Pop3 => pop3::handle(shared, listener, conn).await,
-        Protocol::Imap => {
-            crate::events::event("unsupported_listener")
-                .field("listener", &listener.settings.name)
-                .emit();
-        }
+        Protocol::Imap => imap::handle(shared, listener, conn).await,
     }
 }
 

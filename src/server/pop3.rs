@@ -25,14 +25,10 @@ use crate::sasl::{AuthFailures, MethodPolicy, Pop3Methods};
 /// Output produced per trip to the blocking pool before it is written to the client.
 pub const OUT_BATCH: usize = 256 * 1024;
 
-/// The POP3 login-method settings. The one place to switch to the `[auth.pop3]` config
-/// section once it exists: `(c.auth.pop3.methods(), c.auth.pop3.sasl(), c.auth.failures())`.
-pub fn auth_settings(_config: &Config) -> (Pop3Methods, MethodPolicy, AuthFailures) {
-    (
-        Pop3Methods::default(),
-        MethodPolicy::default(),
-        AuthFailures::default(),
-    )
+/// The POP3 login-method settings from `[auth.pop3]` and `[auth]`'s failed-login policy.
+pub fn auth_settings(config: &Config) -> (Pop3Methods, MethodPolicy, AuthFailures) {
+    let auth = &config.auth;
+    (auth.pop3.methods(), auth.pop3.sasl(), auth.failures())
 }
 
 /// Session settings for `listener` on a connection that is (`tls`) or is not encrypted yet.

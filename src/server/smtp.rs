@@ -1,5 +1,7 @@
 //! The SMTP socket loop around [`crate::smtp::Session`]: read, step, write, store.
 
+mod auth;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,7 +12,8 @@ use super::Shared;
 use crate::config::{Protocol, TlsMode};
 use crate::events::event;
 use crate::net::Conn;
-use crate::policy::{trusted_client, SmtpPolicy};
+use crate::policy::dns::Resolver;
+use crate::policy::{assumed_user, trusted_client, MaildirUsage, SmtpPolicy};
 use crate::smtp::received::Trace;
 use crate::smtp::{Action, Client, Session, SessionConfig, Transaction};
 use crate::spool::{self, Envelope, Origin, QueueId, Recipient};
@@ -39,6 +42,7 @@ pub async fn handle(shared: Arc<Shared>, listener: Arc<ListenerRuntime>, conn: C
     let client = Client {
         ip,
         trusted: trusted_client(&shared.config, Some(&listener.settings), ip),
+        auth_user: ip.and_then(|ip| assumed_user(&shared.config, ip).map(str::to_string)),
         tls: conn.tls,
         ..Client::default()
     };
@@ -48,6 +52,8 @@ pub async fn handle(shared: Arc<Shared>, listener: Arc<ListenerRuntime>, conn: C
         .field("trusted", client.trusted)
         .emit();
     let mut session = Session::new(session_config(&shared, &listener), client);
+    let protocol = listener.settings.protocol;
+    session.set_auth_mechanisms(auth::advertised(&shared, protocol, conn.tls));
     let result = run(&shared, &listener, &mut session, conn).await;
     let mut e = event("client_disconnect")
         .field("listener", &listener.settings.name)
@@ -64,17 +70,23 @@ async fn run(
     session: &mut Session,
     conn: Conn,
 ) -> Result<(), String> {
+    let peer = conn.peer;
     let mut io = conn.io;
     let idle = shared.config.limits.idle_timeout.duration();
     io.write_all(&session.greeting())
         .await
         .map_err(|e| e.to_string())?;
     let mut buf = vec![0u8; 64 * 1024];
+    let resolver = Resolver::new(shared.config.receiving.dns.clone());
+    let mut failures = shared.config.auth.failures();
     loop {
         let users = shared.users.get();
+        let usage = MaildirUsage(&shared.config.paths.mail);
         let policy = SmtpPolicy {
-            config: &shared.config,
-            users: &users,
+            listener: Some(&listener.settings.name),
+            dns: Some(&resolver),
+            usage: Some(&usage),
+            ..SmtpPolicy::new(&shared.config, &users)
         };
         let step = session.step(&policy);
         if !step.output.is_empty() {
@@ -117,15 +129,22 @@ async fn run(
                     Err(_) => return Err("TLS handshake timed out".into()),
                 }
                 session.tls_started();
+                let protocol = listener.settings.protocol;
+                session.set_auth_mechanisms(auth::advertised(shared, protocol, true));
             }
-            Action::Auth(..) => {
-                // No mechanisms are configured yet; the session only asks when one is offered.
-                let out = session.auth_finished(Err(crate::smtp::Reply::new(
-                    504,
-                    "5.5.4",
-                    "Authentication mechanism not available",
-                )));
-                io.write_all(&out).await.map_err(|e| e.to_string())?;
+            Action::Auth(mech, initial) => {
+                let link = auth::Link {
+                    shared,
+                    listener,
+                    peer,
+                    failures: &mut failures,
+                };
+                let outcome = auth::run(link, session, &mut io, &mut buf, &mech, initial).await?;
+                if let auth::Outcome::Close(why) = outcome {
+                    let _ = io.flush().await;
+                    let _ = io.shutdown().await;
+                    return Err(why);
+                }
             }
             Action::Close => {
                 let _ = io.flush().await;
@@ -156,17 +175,25 @@ async fn store(shared: &Shared, client: &Client, txn: Transaction) -> Result<Str
     };
     let header = trace.header();
     let size = (header.len() + txn.data.len()) as u64;
+    let mut recipients: Vec<Recipient> = txn
+        .recipients
+        .iter()
+        .map(|(addr, p)| Recipient {
+            orcpt: p.orcpt.clone(),
+            notify: p.notify.clone(),
+            ..Recipient::new(addr.clone())
+        })
+        .collect();
+    // Handlers' copy-to addresses become recipients of their own (delivered and retried alike).
+    let addrs: Vec<String> = recipients.iter().map(|r| r.address.clone()).collect();
+    let users = shared.users.get();
+    let limit = shared.config.limits.recipients;
+    for copy in crate::routing::copies(&shared.config, &users, &addrs, limit) {
+        recipients.push(Recipient::new(copy));
+    }
     let envelope = Envelope {
         sender: txn.sender.clone(),
-        recipients: txn
-            .recipients
-            .iter()
-            .map(|(addr, p)| Recipient {
-                orcpt: p.orcpt.clone(),
-                notify: p.notify.clone(),
-                ..Recipient::new(addr.clone())
-            })
-            .collect(),
+        recipients,
         received,
         origin: Origin::Smtp,
         client: client.ip.map(|ip| ip.to_string()),

@@ -46,6 +46,11 @@ pub trait Policy {
     fn check_sender(&self, client: &Client, sender: &str) -> Result<(), Reply>;
     /// Whether `rcpt` is accepted for this client and sender.
     fn check_recipient(&self, client: &Client, sender: &str, rcpt: &str) -> Result<(), Reply>;
+    /// Whether the complete message (after DATA or the last BDAT) is accepted: size and content
+    /// rules. A refusal ends the transaction with that reply.
+    fn check_message(&self, _client: &Client, _txn: &Transaction) -> Result<(), Reply> {
+        Ok(())
+    }
 }
 
 /// A complete mail transaction, ready for the spool.
@@ -179,8 +184,10 @@ impl Session {
             let action = match std::mem::replace(&mut self.mode, Mode::Command) {
                 Mode::Command => self.command_step(policy, &mut out),
                 Mode::Discard => self.discard_step(&mut out),
-                Mode::Data(rx) => self.data_step(rx, &mut out),
-                Mode::Bdat { left, last, keep } => self.bdat_step(left, last, keep, &mut out),
+                Mode::Data(rx) => self.data_step(rx, policy, &mut out),
+                Mode::Bdat { left, last, keep } => {
+                    self.bdat_step(left, last, keep, policy, &mut out)
+                }
                 Mode::AwaitStore => {
                     self.mode = Mode::AwaitStore;
                     Some(Action::NeedInput)
@@ -247,6 +254,11 @@ impl Session {
     /// Bytes buffered and not yet used.
     pub fn buffered(&self) -> usize {
         self.input.len()
+    }
+
+    /// Drop buffered input (the start of an over-long SASL line, which the loop skips).
+    pub fn discard_buffered(&mut self) {
+        self.input.clear();
     }
 
     /// An AUTH exchange ended: `Ok(user)` or the failure reply to send.
@@ -461,12 +473,9 @@ impl Session {
                     );
                 } else if !self.client.esmtp {
                     self.error(out, Reply::new(503, "5.5.1", "Send EHLO first"));
-                } else if !self.cfg.auth_mechanisms.iter().any(|m| *m == mech) {
-                    self.error(
-                        out,
-                        Reply::new(504, "5.5.4", "Authentication mechanism not available"),
-                    );
                 } else {
+                    // Even an unadvertised mechanism goes to the loop: it knows whether to refuse
+                    // it as unknown or denied (504 5.5.4) or as needing TLS (538 5.7.11).
                     self.mode = Mode::AwaitAuth;
                     return Some(Action::Auth(mech, initial));
                 }
@@ -572,7 +581,12 @@ impl Session {
         None
     }
 
-    fn data_step(&mut self, mut rx: DataReceiver, out: &mut Vec<u8>) -> Option<Action> {
+    fn data_step(
+        &mut self,
+        mut rx: DataReceiver,
+        policy: &dyn Policy,
+        out: &mut Vec<u8>,
+    ) -> Option<Action> {
         match rx.feed(&self.input) {
             DataStatus::More(n) => {
                 self.input.drain(..n);
@@ -582,7 +596,7 @@ impl Session {
             DataStatus::Done(n) => {
                 self.input.drain(..n);
                 match rx.finish() {
-                    Ok(data) => self.finish_message(data),
+                    Ok(data) => self.finish_message(data, policy, out),
                     Err(problem) => {
                         self.reset_transaction();
                         self.error(out, problem_reply(problem, self.cfg.max_size));
@@ -593,9 +607,20 @@ impl Session {
         }
     }
 
-    fn finish_message(&mut self, data: Vec<u8>) -> Option<Action> {
+    fn finish_message(
+        &mut self,
+        data: Vec<u8>,
+        policy: &dyn Policy,
+        out: &mut Vec<u8>,
+    ) -> Option<Action> {
         let mut txn = self.txn.take().unwrap_or_default();
         txn.data = data;
+        if let Err(reply) = policy.check_message(&self.client, &txn) {
+            self.reset_transaction();
+            self.mode = Mode::Command;
+            self.error(out, reply);
+            return None;
+        }
         self.mode = Mode::AwaitStore;
         Some(Action::Store(txn))
     }
@@ -638,6 +663,7 @@ impl Session {
         left: u64,
         last: bool,
         keep: bool,
+        policy: &dyn Policy,
         out: &mut Vec<u8>,
     ) -> Option<Action> {
         let take = (left as usize).min(self.input.len());
@@ -666,7 +692,7 @@ impl Session {
                 .as_mut()
                 .map(|t| std::mem::take(&mut t.data))
                 .unwrap_or_default();
-            return self.finish_message(data);
+            return self.finish_message(data, policy, out);
         }
         let got = self.txn.as_ref().map_or(0, |t| t.data.len());
         Reply::new(250, "2.0.0", format!("{got} octets received")).write_to(out);

@@ -314,3 +314,41 @@ fn byte_at_a_time_input_gives_the_same_result() {
     assert_eq!(stored.len(), 1);
     assert_eq!(stored[0].data, b"line\r\n.\r\n");
 }
+
+#[test]
+fn auth_ordering_rules_and_continuation_lines() {
+    let cfg = SessionConfig {
+        auth_mechanisms: vec!["SCRAM-SHA-256".into()],
+        ..config()
+    };
+    // Before EHLO: refused, the session goes on.
+    let (out, _) = run_with(
+        cfg.clone(),
+        Client::default(),
+        b"AUTH PLAIN AGEAYg==\r\nNOOP\r\n",
+    );
+    assert_eq!(codes(&out), ["220", "503", "250"]);
+
+    let mut s = Session::new(cfg, Client::default());
+    s.receive(b"EHLO c\r\nAUTH plain\r\ndGVzdA==\r\nNOOP\r\n");
+    let step = s.step(&TestPolicy);
+    // An unadvertised mechanism still reaches the loop, which decides 504 or 538.
+    match step.action {
+        Action::Auth(mech, None) => assert_eq!(mech, "PLAIN"),
+        other => panic!("expected AUTH, got {other:?}"),
+    }
+    // While the loop runs the exchange, the session waits and lends it the buffered lines.
+    assert!(matches!(s.step(&TestPolicy).action, Action::NeedInput));
+    assert_eq!(s.take_line().as_deref(), Some(&b"dGVzdA=="[..]));
+    let reply = String::from_utf8_lossy(&s.auth_finished(Ok("demo".into()))).into_owned();
+    assert!(reply.starts_with("235 2.7.0"), "{reply}");
+    assert!(s.client().trusted);
+    s.receive(b"AUTH SCRAM-SHA-256\r\nEHLO again\r\nMAIL FROM:<a@x.test>\r\nAUTH PLAIN\r\n");
+    let out = String::from_utf8_lossy(&s.step(&TestPolicy).output).into_owned();
+    assert_eq!(codes(&out), ["250", "503", "250", "250", "503"]);
+    assert!(out.contains("Already authenticated"));
+    assert!(
+        !out.contains("AUTH SCRAM"),
+        "no AUTH after authenticating: {out}"
+    );
+}

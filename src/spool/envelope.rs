@@ -100,4 +100,7 @@ pub struct DeliveryState {
     /// Whether a delay warning was already sent.
     #[serde(default)]
     pub warned: bool,
+    /// Recipients (indexes) whose failure was already reported to the sender.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reported: Vec<usize>,
 }

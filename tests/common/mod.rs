@@ -20,9 +20,11 @@ static NEXT_OFFSET: AtomicU16 = AtomicU16::new(0);
 
 /// A port offset no other test in this process uses (demo ports are 2110..=2995 plus it).
 pub fn port_offset() -> u16 {
-    // Spread test binaries apart by their pid; within a binary, count up.
-    let base = 10_000 + (std::process::id() % 40) as u16 * 1000;
-    base + NEXT_OFFSET.fetch_add(1, Ordering::SeqCst) % 1000
+    // Spread test binaries apart by their pid; within a binary, count up in steps of 7: no
+    // multiple of 7 up to 280 is the distance between two demo ports (2993/2995, 2465/2525 …),
+    // so the demos of one binary never share a port.
+    let base = 10_000 + (std::process::id() % 20) as u16 * 2000;
+    base + (NEXT_OFFSET.fetch_add(1, Ordering::SeqCst) % 40) * 7
 }
 
 /// Whether a program is installed.
@@ -82,6 +84,31 @@ impl Demo {
         demo
     }
 
+    /// Stop the server and start it again on the same directory and ports (e.g. after a test
+    /// edited the config).
+    pub fn restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let log = std::fs::OpenOptions::new()
+            .append(true)
+            .open(self.dir.path().join("server.log"))
+            .expect("log");
+        self.child = Command::new(bin())
+            .args(["serve", "--demo"])
+            .arg(self.root())
+            .args(["--port-offset", &self.offset.to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn postern serve");
+        assert!(
+            wait_for_port(self.addr(2525), Duration::from_secs(20)),
+            "demo server did not restart; log:\n{}",
+            self.log()
+        );
+    }
+
     /// 127.0.0.1 and the demo port `base` (e.g. 2525) shifted by this demo's offset.
     pub fn addr(&self, base: u16) -> SocketAddr {
         SocketAddr::from(([127, 0, 0, 1], base + self.offset))
@@ -124,6 +151,24 @@ impl Demo {
             .args(args)
             .output()
             .expect("run postern")
+    }
+
+    /// Run `postern --config <demo config> ARGS…` with `input` on stdin; whether it succeeded.
+    pub fn postern_stdin_ok(&self, args: &[&str], input: &str) -> bool {
+        use std::io::Write;
+        let Ok(mut child) = Command::new(bin())
+            .arg("--config")
+            .arg(self.config())
+            .args(args)
+            .stdin(Stdio::piped())
+            .spawn()
+        else {
+            return false;
+        };
+        if let Some(mut stdin) = child.stdin.take() {
+            let _ = stdin.write_all(input.as_bytes());
+        }
+        child.wait().is_ok_and(|s| s.success())
     }
 
     /// Add a user with a password.
@@ -210,3 +255,6 @@ pub fn text(out: &Output) -> String {
         String::from_utf8_lossy(&out.stderr)
     )
 }
+
+pub mod raw;
+pub mod site;

@@ -1,0 +1,112 @@
+//! What one pass does with the maildrop the server lists: which messages to fetch, which to
+//! delete, which are too big, and which remembered UIDLs are gone. Pure.
+
+use std::collections::{BTreeMap, HashSet};
+
+use super::proto::Listed;
+use super::state::Seen;
+use crate::config::collect::DeletePolicy;
+
+/// The pass over one maildrop.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Plan {
+    /// New messages to RETR, in server order.
+    pub fetch: Vec<Listed>,
+    /// Messages queued earlier that may now be deleted on the server.
+    pub delete: Vec<Listed>,
+    /// New messages larger than the limit: left on the server.
+    pub too_big: Vec<Listed>,
+    /// New messages beyond the per-pass maximum: the next pass takes them.
+    pub later: usize,
+    /// Remembered UIDLs the server no longer lists.
+    pub vanished: Vec<String>,
+}
+
+/// Plan a pass. `left_queue(id)` tells whether a queued message has left the local queue.
+pub fn plan(
+    listing: &[Listed],
+    seen: &BTreeMap<String, Seen>,
+    policy: DeletePolicy,
+    max_size: u64,
+    max_messages: usize,
+    left_queue: impl Fn(&str) -> bool,
+) -> Plan {
+    let mut p = Plan::default();
+    let listed: HashSet<&str> = listing.iter().map(|l| l.uidl.as_str()).collect();
+    p.vanished = seen
+        .keys()
+        .filter(|u| !listed.contains(u.as_str()))
+        .cloned()
+        .collect();
+    let mut uidls = HashSet::new();
+    for l in listing {
+        // A UIDL listed twice is a server bug: take the first only.
+        if !uidls.insert(l.uidl.as_str()) {
+            continue;
+        }
+        match seen.get(&l.uidl) {
+            Some(s) => {
+                let delete = match policy {
+                    DeletePolicy::Leave => false,
+                    DeletePolicy::Always => true,
+                    DeletePolicy::Delivered => left_queue(&s.id),
+                };
+                if delete {
+                    p.delete.push(l.clone());
+                }
+            }
+            None if l.size > max_size => p.too_big.push(l.clone()),
+            None if p.fetch.len() >= max_messages => p.later += 1,
+            None => p.fetch.push(l.clone()),
+        }
+    }
+    p
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn l(number: u32, uidl: &str, size: u64) -> Listed {
+        Listed {
+            number,
+            uidl: uidl.into(),
+            size,
+        }
+    }
+
+    #[test]
+    fn passes() {
+        let listing = [
+            l(1, "old-queued", 10),
+            l(2, "old-gone", 10),
+            l(3, "new", 10),
+            l(4, "huge", 5000),
+            l(5, "new2", 10),
+        ];
+        let mut seen = BTreeMap::new();
+        for (u, id) in [("old-queued", "Q1"), ("old-gone", "Q2"), ("vanished", "Q3")] {
+            seen.insert(
+                u.to_string(),
+                Seen {
+                    id: id.into(),
+                    at: 0,
+                },
+            );
+        }
+        let left = |id: &str| id != "Q1";
+        // Leave on server: only new ones, nothing deleted; forgotten what the server dropped.
+        let p = plan(&listing, &seen, DeletePolicy::Leave, 1000, 10, left);
+        assert_eq!(p.fetch, [l(3, "new", 10), l(5, "new2", 10)]);
+        assert!(p.delete.is_empty());
+        assert_eq!(p.too_big, [l(4, "huge", 5000)]);
+        assert_eq!(p.vanished, ["vanished"]);
+        // Delete once delivered: only what left the queue.
+        let p = plan(&listing, &seen, DeletePolicy::Delivered, 1000, 10, left);
+        assert_eq!(p.delete, [l(2, "old-gone", 10)]);
+        // Delete regardless: everything already queued.
+        let p = plan(&listing, &seen, DeletePolicy::Always, 1000, 1, left);
+        assert_eq!(p.delete.len(), 2);
+        assert_eq!((p.fetch.len(), p.later), (1, 1));
+    }
+}

@@ -1,0 +1,290 @@
+//! `[receiving]`: receiving rules per trust class, ban lists, IP → user assumptions, and the name
+//! servers for the DNS checks (SPEC §3, seed 000 "Anti-Spam Measures", scenario 4).
+//!
+//! ```toml
+//! [receiving]
+//! dns = ["127.0.0.1:5353"]          # name servers for spoof/SPF checks (empty: the system's)
+//! [receiving.untrusted]             # trusted: relay = true by default; untrusted: false
+//! max_size = "10M"
+//! block_extensions = ["exe", "scr"]
+//! block_content_types = ["application/x-msdownload"]
+//! block_numeric_sender_domains = true
+//! block_empty_return_path = true
+//! spoof_check = "all-except"        # off | all-except | only
+//! spoof_list = [{ field = "sender", op = "ends-with", value = "@partner.example" }]
+//! spf = "fail"                      # off | fail | softfail (reject at this result or worse)
+//! [[receiving.assume]]
+//! network = "10.0.0.7/32"
+//! user = "bob"
+//! [[receiving.ban]]                  # scenario 4: a LAN-only domain
+//! field = "recipient"               # sender | recipient | helo | client-ip | header
+//! op = "ends-with"                  # contains | starts-with | ends-with | equals | matches (regex)
+//! value = "@internal.example"
+//! negate = true                     # "this criterion is NOT met if …"
+//! reply = "550 5.7.1 Only internal.example recipients are accepted"
+//! listeners = []                    # empty: every listener
+//! ```
+
+use std::net::SocketAddr;
+
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+
+use super::locate::Seg;
+use super::{ByteSize, Config};
+use crate::users::valid_user_name;
+
+/// `[receiving]`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Receiving {
+    pub trusted: RuleSet,
+    pub untrusted: RuleSet,
+    /// IP → user: clients from these networks are trusted as that user.
+    #[serde(rename = "assume")]
+    pub assumptions: Vec<Assumption>,
+    /// Ban-list policies: a matching criterion rejects the command.
+    #[serde(rename = "ban")]
+    pub bans: Vec<Ban>,
+    /// Name servers for the spoofed-sender check and SPF; empty: the system's resolver.
+    pub dns: Vec<SocketAddr>,
+}
+
+/// Receiving rules for one trust class.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RuleSet {
+    /// May relay to domains not configured here (default: trusted yes, untrusted no).
+    pub relay: Option<bool>,
+    /// Largest message accepted from this class (below `limits.message_size`).
+    pub max_size: Option<ByteSize>,
+    /// Attachment file name extensions refused, without the dot (case-insensitive).
+    pub block_extensions: Vec<String>,
+    /// Attachment content types refused (`type/subtype`, or `type/*`).
+    pub block_content_types: Vec<String>,
+    /// Refuse senders like `user@[192.0.2.1]`.
+    pub block_numeric_sender_domains: bool,
+    /// Refuse the null reverse-path `<>`.
+    pub block_empty_return_path: bool,
+    /// The spoofed-sender check: the client's IP must belong to the sender's domain.
+    pub spoof_check: SpoofMode,
+    /// With `all-except`: senders not checked; with `only`: the senders checked.
+    pub spoof_list: Vec<Criterion>,
+    /// SPF (RFC 7208) on the MAIL FROM domain.
+    pub spf: SpfMode,
+}
+
+/// Which senders the spoofed-sender check applies to.
+#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum SpoofMode {
+    #[default]
+    Off,
+    /// Every sender except those matching `spoof_list`.
+    AllExcept,
+    /// Only senders matching `spoof_list`.
+    Only,
+}
+
+/// The SPF result at which mail is refused.
+#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum SpfMode {
+    #[default]
+    Off,
+    /// Refuse on `fail` (550 5.7.23).
+    Fail,
+    /// Refuse on `fail` and `softfail`.
+    Softfail,
+}
+
+/// `[[receiving.assume]]`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Assumption {
+    pub network: IpNet,
+    pub user: String,
+}
+
+/// What a criterion looks at.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum Field {
+    /// The SMTP sender (MAIL FROM).
+    Sender,
+    /// An SMTP recipient (RCPT TO).
+    Recipient,
+    /// The HELO/EHLO name.
+    Helo,
+    /// The client's IP address.
+    ClientIp,
+    /// A message header (named by `header`), checked after DATA.
+    Header,
+}
+
+/// How a criterion compares.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum Op {
+    Contains,
+    StartsWith,
+    EndsWith,
+    Equals,
+    /// A regular expression (case-insensitive).
+    Matches,
+}
+
+/// field × operator × value, negatable ("this criterion is (NOT) met if …").
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Criterion {
+    pub field: Field,
+    /// The header name, with `field = "header"`.
+    #[serde(default)]
+    pub header: Option<String>,
+    pub op: Op,
+    pub value: String,
+    #[serde(default)]
+    pub negate: bool,
+}
+
+/// `[[receiving.ban]]`: a criterion that rejects the command it applies to.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Ban {
+    pub field: Field,
+    #[serde(default)]
+    pub header: Option<String>,
+    pub op: Op,
+    pub value: String,
+    #[serde(default)]
+    pub negate: bool,
+    /// The reply, `"550 5.7.1 text"`; a default per field when unset.
+    #[serde(default)]
+    pub reply: Option<String>,
+    /// Listener names this ban applies to; empty: all.
+    #[serde(default)]
+    pub listeners: Vec<String>,
+}
+
+impl Ban {
+    /// The ban's criterion.
+    pub fn criterion(&self) -> Criterion {
+        Criterion {
+            field: self.field,
+            header: self.header.clone(),
+            op: self.op,
+            value: self.value.clone(),
+            negate: self.negate,
+        }
+    }
+}
+
+impl Receiving {
+    /// The rules for a trust class.
+    pub fn rules(&self, trusted: bool) -> &RuleSet {
+        if trusted {
+            &self.trusted
+        } else {
+            &self.untrusted
+        }
+    }
+
+    /// Whether a class may relay.
+    pub fn may_relay(&self, trusted: bool) -> bool {
+        self.rules(trusted).relay.unwrap_or(trusted)
+    }
+
+    /// The user assumed for `ip`, if an assumption covers it.
+    pub fn assumed_user(&self, ip: std::net::IpAddr) -> Option<&str> {
+        self.assumptions
+            .iter()
+            .find(|a| a.network.contains(&ip))
+            .map(|a| a.user.as_str())
+    }
+}
+
+/// Split a configured reply `"550 5.7.1 text"` into its parts.
+pub fn parse_reply(s: &str) -> Option<(u16, String, String)> {
+    let mut it = s.trim().splitn(3, ' ');
+    let code: u16 = it.next()?.parse().ok()?;
+    if !(400..=599).contains(&code) {
+        return None;
+    }
+    let enhanced = it.next()?.to_string();
+    let parts: Vec<&str> = enhanced.split('.').collect();
+    let class_ok = parts.first() == Some(&&*(code / 100).to_string());
+    if parts.len() != 3 || !class_ok || parts.iter().any(|p| p.parse::<u16>().is_err()) {
+        return None;
+    }
+    let text = it.next().unwrap_or("").trim().to_string();
+    (!text.is_empty() && !text.chars().any(char::is_control)).then_some((code, enhanced, text))
+}
+
+/// Check the receiving rules.
+pub(super) fn check(config: &Config, mut problem: impl FnMut(&[Seg<'_>], String)) {
+    use Seg::{Index, Key};
+    let r = &config.receiving;
+    for (class, rules) in [("trusted", &r.trusted), ("untrusted", &r.untrusted)] {
+        for (k, c) in rules.spoof_list.iter().enumerate() {
+            if let Some(why) = criterion_problem(c) {
+                problem(
+                    &[Key("receiving"), Key(class), Key("spoof_list"), Index(k)],
+                    format!("receiving.{class}.spoof_list: {why}"),
+                );
+            }
+        }
+        if rules.spoof_check != SpoofMode::Off
+            && rules.spoof_list.is_empty()
+            && rules.spoof_check == SpoofMode::Only
+        {
+            problem(
+                &[Key("receiving"), Key(class), Key("spoof_check")],
+                format!("receiving.{class}: spoof_check = \"only\" needs a spoof_list"),
+            );
+        }
+    }
+    for (i, a) in r.assumptions.iter().enumerate() {
+        if !valid_user_name(&a.user) {
+            problem(
+                &[Key("receiving"), Key("assume"), Index(i), Key("user")],
+                format!("receiving.assume: {:?} is not a valid user name", a.user),
+            );
+        }
+    }
+    for (i, b) in r.bans.iter().enumerate() {
+        if let Some(why) = criterion_problem(&b.criterion()) {
+            problem(
+                &[Key("receiving"), Key("ban"), Index(i)],
+                format!("ban: {why}"),
+            );
+        }
+        if let Some(reply) = b.reply.as_deref().filter(|r| parse_reply(r).is_none()) {
+            problem(
+                &[Key("receiving"), Key("ban"), Index(i), Key("reply")],
+                format!("ban reply {reply:?} must look like \"550 5.7.1 text\""),
+            );
+        }
+        for l in b.listeners.iter().filter(|l| config.listener(l).is_none()) {
+            problem(
+                &[Key("receiving"), Key("ban"), Index(i), Key("listeners")],
+                format!("ban names listener {l:?}, which is not configured"),
+            );
+        }
+    }
+}
+
+fn criterion_problem(c: &Criterion) -> Option<String> {
+    if (c.field == Field::Header) != c.header.is_some() {
+        return Some("header = \"Name\" goes with field = \"header\", and only there".into());
+    }
+    if c.op == Op::Matches {
+        if let Err(e) = regex::RegexBuilder::new(&c.value)
+            .size_limit(1 << 20)
+            .build()
+        {
+            return Some(format!("bad regular expression {:?}: {e}", c.value));
+        }
+    }
+    None
+}

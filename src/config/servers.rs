@@ -1,0 +1,268 @@
+//! `[remote]`: remote delivery — the Servers table (the seed's Servers tab), resolver settings,
+//! timeouts, concurrency per destination and delay warnings.
+//!
+//! ```toml
+//! [remote]
+//! per_destination = 4          # connections at once to one destination
+//! delay_warning = "4h"         # optional: warn senders about mail delayed this long
+//! [remote.dns]
+//! servers = ["127.0.0.1:5353"] # empty: the system's resolv.conf
+//! [[remote.server]]
+//! name = "headoffice"
+//! host = "mail.head.example"
+//! port = 587
+//! tls = "required"             # off | opportunistic | required | implicit
+//! auth = "cram-md5"            # best | plain | login | cram-md5
+//! user = "branch"
+//! password = "secret"
+//! ```
+//!
+//! A `[[domain]]` names its server with `server = "headoffice"`; `delivery.gateway` is a server name
+//! or `host:port`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use super::locate::{line_of_path, Seg};
+use super::validate::is_domain_name;
+use super::{Config, Problem, Seconds};
+
+/// `[remote]`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Remote {
+    /// Simultaneous connections to one destination (domain, MX set or server).
+    pub per_destination: usize,
+    /// Time allowed to open a connection and read the greeting.
+    pub connect_timeout: Seconds,
+    /// Time allowed for each command's reply (DATA's final reply included).
+    pub command_timeout: Seconds,
+    /// TCP port of hosts found by MX lookup (25; a test may move it).
+    pub mx_port: u16,
+    /// Send a delay warning once a message has waited this long (none when unset).
+    pub delay_warning: Option<Seconds>,
+    pub dns: Dns,
+    /// The Servers table.
+    #[serde(rename = "server")]
+    pub servers: Vec<RemoteServer>,
+}
+
+impl Default for Remote {
+    fn default() -> Self {
+        Remote {
+            per_destination: 4,
+            connect_timeout: Seconds(30),
+            command_timeout: Seconds(300),
+            mx_port: 25,
+            delay_warning: None,
+            dns: Dns::default(),
+            servers: Vec::new(),
+        }
+    }
+}
+
+/// `[remote.dns]`: the resolver used for MX and address lookups.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Dns {
+    /// Name servers (`ip:port`); empty means the system's configuration.
+    pub servers: Vec<SocketAddr>,
+    /// Time allowed per query.
+    pub timeout: Seconds,
+    /// Tries per query.
+    pub attempts: usize,
+}
+
+impl Default for Dns {
+    fn default() -> Self {
+        Dns {
+            servers: Vec::new(),
+            timeout: Seconds(5),
+            attempts: 2,
+        }
+    }
+}
+
+/// How we use TLS towards a remote server.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum OutboundTls {
+    /// Never.
+    Off,
+    /// STARTTLS when offered, without checking the certificate.
+    #[default]
+    Opportunistic,
+    /// STARTTLS, or defer the mail; the certificate is verified unless `verify = false`.
+    Required,
+    /// TLS from the first byte (port 465); verified unless `verify = false`.
+    Implicit,
+}
+
+/// Which SASL mechanism we use towards a remote server.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum OutboundAuth {
+    /// CRAM-MD5 when offered, else PLAIN, else LOGIN.
+    #[default]
+    Best,
+    Plain,
+    Login,
+    CramMd5,
+}
+
+/// `[[remote.server]]`: one entry of the Servers table.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct RemoteServer {
+    pub name: String,
+    /// Host name or IP address.
+    pub host: String,
+    #[serde(default = "default_port")]
+    pub port: u16,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub tls: OutboundTls,
+    /// Check the server's certificate (default: yes for required/implicit TLS).
+    pub verify: Option<bool>,
+    /// Extra trust anchor (PEM), e.g. the peer's self-signed certificate.
+    pub ca: Option<PathBuf>,
+    #[serde(default)]
+    pub auth: OutboundAuth,
+    /// Authenticate when both are set.
+    pub user: Option<String>,
+    pub password: Option<String>,
+}
+
+fn default_port() -> u16 {
+    25
+}
+
+impl RemoteServer {
+    /// A server given only as `host:port` (e.g. `delivery.gateway`).
+    pub fn from_host_port(s: &str) -> Option<RemoteServer> {
+        let (host, port) = s.rsplit_once(':')?;
+        let port = port.parse::<u16>().ok().filter(|p| *p > 0)?;
+        Some(RemoteServer {
+            name: s.to_string(),
+            host: host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_string(),
+            port,
+            description: String::new(),
+            tls: OutboundTls::Opportunistic,
+            verify: None,
+            ca: None,
+            auth: OutboundAuth::Best,
+            user: None,
+            password: None,
+        })
+    }
+
+    /// Whether the certificate is checked.
+    pub fn verifies(&self) -> bool {
+        match self.tls {
+            OutboundTls::Off | OutboundTls::Opportunistic => false,
+            OutboundTls::Required | OutboundTls::Implicit => self.verify.unwrap_or(true),
+        }
+    }
+}
+
+impl Config {
+    /// The Servers-table entry called `name`.
+    pub fn remote_server(&self, name: &str) -> Option<&RemoteServer> {
+        self.remote.servers.iter().find(|s| s.name == name)
+    }
+}
+
+pub(super) fn resolve_paths(config: &mut Config) {
+    let base = config.base_dir.clone();
+    for s in &mut config.remote.servers {
+        if let Some(ca) = s.ca.as_mut() {
+            if ca.is_relative() {
+                *ca = base.join(&*ca);
+            }
+        }
+    }
+}
+
+/// Problems in `[remote]` and in the references to it.
+pub(super) fn check(config: &Config, text: &str) -> Vec<Problem> {
+    use Seg::{Index, Key};
+    let mut problems = Vec::new();
+    let mut problem = |path: &[Seg<'_>], message: String| {
+        problems.push(Problem {
+            line: line_of_path(text, path),
+            message,
+        })
+    };
+    let r = &config.remote;
+    if r.per_destination == 0 {
+        problem(
+            &[Key("remote"), Key("per_destination")],
+            "remote.per_destination must be greater than 0".into(),
+        );
+    }
+    for (key, v) in [
+        ("connect_timeout", r.connect_timeout),
+        ("command_timeout", r.command_timeout),
+    ] {
+        if v.0 == 0 {
+            problem(
+                &[Key("remote"), Key(key)],
+                format!("remote.{key} must be greater than 0"),
+            );
+        }
+    }
+    if r.dns.attempts == 0 || r.dns.timeout.0 == 0 {
+        problem(
+            &[Key("remote"), Key("dns")],
+            "remote.dns timeout and attempts must be greater than 0".into(),
+        );
+    }
+    let mut names = std::collections::HashSet::new();
+    for (i, s) in r.servers.iter().enumerate() {
+        let at = |k| [Key("remote"), Key("server"), Index(i), Key(k)];
+        if s.name.is_empty() || !names.insert(s.name.as_str()) {
+            problem(
+                &at("name"),
+                format!("remote server name {:?} is empty or used twice", s.name),
+            );
+        }
+        if !is_domain_name(&s.host) && s.host.parse::<std::net::IpAddr>().is_err() {
+            problem(
+                &at("host"),
+                format!(
+                    "remote server {:?}: host {:?} is not a host name or IP address",
+                    s.name, s.host
+                ),
+            );
+        }
+        if s.port == 0 {
+            problem(
+                &at("port"),
+                format!("remote server {:?}: port must not be 0", s.name),
+            );
+        }
+        if s.user.is_some() != s.password.is_some() {
+            problem(
+                &at("user"),
+                format!("remote server {:?}: user and password go together", s.name),
+            );
+        }
+    }
+    for (i, d) in config.domains.iter().enumerate() {
+        if let Some(name) = &d.server {
+            if config.remote_server(name).is_none() {
+                problem(
+                    &[Key("domain"), Index(i), Key("server")],
+                    format!("domain {:?}: no [[remote.server]] called {name:?}", d.name),
+                );
+            }
+        }
+    }
+    problems
+}

@@ -1,0 +1,307 @@
+//! Delivery status notifications (RFC 3464 `multipart/report`): bounces for failed recipients and
+//! delay warnings, honouring the RFC 3461 parameters kept in the envelope (NOTIFY, ORCPT, RET,
+//! ENVID). Never sent to the null sender, so never a bounce of a bounce.
+
+use crate::smtp::received::rfc5322_date;
+use crate::spool::{Envelope, Origin, QueueId, Recipient};
+
+/// Returned in full up to this size; larger originals come back as headers only.
+const FULL_RETURN_LIMIT: usize = 10 * 1024 * 1024;
+
+/// What the notification reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Failure,
+    Delay,
+}
+
+/// One recipient in the report, with the reason it failed or waits.
+pub struct Entry<'a> {
+    pub recipient: &'a Recipient,
+    pub reason: &'a str,
+}
+
+/// Everything a notification is made from.
+pub struct Report<'a> {
+    pub kind: Kind,
+    pub reporting_mta: &'a str,
+    pub postmaster: &'a str,
+    pub id: &'a QueueId,
+    pub envelope: &'a Envelope,
+    pub entries: Vec<Entry<'a>>,
+    pub original: &'a [u8],
+    pub now: u64,
+    /// For delay warnings: when we give up.
+    pub retry_until: Option<u64>,
+}
+
+/// Whether a notification may go to this message's sender at all.
+pub fn may_notify(envelope: &Envelope) -> bool {
+    !envelope.sender.is_empty() && envelope.origin != Origin::Bounce
+}
+
+/// Whether `r`'s NOTIFY asks for this kind of report (no NOTIFY: failures only, RFC 3461 §4.1).
+pub fn wants(r: &Recipient, kind: Kind) -> bool {
+    match r.notify.as_deref() {
+        None => kind == Kind::Failure,
+        Some(n) => {
+            let n = n.to_ascii_uppercase();
+            let word = match kind {
+                Kind::Failure => "FAILURE",
+                Kind::Delay => "DELAY",
+            };
+            n.split(',').any(|w| w.trim() == word)
+        }
+    }
+}
+
+/// The RFC 3463 status in `reason` (`5.1.1`), else a generic one.
+pub fn status_of(reason: &str, kind: Kind) -> String {
+    let found = reason
+        .split(|c: char| c.is_whitespace() || c == ':')
+        .find(|w| {
+            let parts: Vec<&str> = w.split('.').collect();
+            parts.len() == 3
+                && matches!(parts[0], "2" | "4" | "5")
+                && parts[1..]
+                    .iter()
+                    .all(|p| !p.is_empty() && p.len() <= 3 && p.bytes().all(|b| b.is_ascii_digit()))
+        });
+    match (found, kind) {
+        (Some(s), Kind::Failure) if s.starts_with('5') => s.to_string(),
+        (Some(s), Kind::Failure) => format!("5{}", &s[1..]),
+        (Some(s), Kind::Delay) => format!("4{}", &s[1..]),
+        (None, Kind::Failure) => "5.0.0".into(),
+        (None, Kind::Delay) => "4.0.0".into(),
+    }
+}
+
+/// `smtp; 550 5.1.1 …` when the reason is a remote server's reply.
+fn diagnostic(reason: &str) -> Option<String> {
+    let b = reason.as_bytes();
+    if b.len() > 4 && b[..3].iter().all(u8::is_ascii_digit) && b[3] == b' ' {
+        let text = reason.split(" (at ").next().unwrap_or(reason);
+        Some(format!("smtp; {text}"))
+    } else {
+        None
+    }
+}
+
+/// `host` from a reason ending in `(at host[ip]:port)`.
+fn remote_mta(reason: &str) -> Option<&str> {
+    let at = reason.rsplit_once("(at ")?.1;
+    at.split(['[', ')']).next().filter(|h| !h.is_empty())
+}
+
+fn header_end(msg: &[u8]) -> usize {
+    msg.windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|p| p + 4)
+        .unwrap_or(msg.len())
+}
+
+/// The notification message (headers and body, CRLF line ends).
+pub fn render(r: &Report<'_>) -> Vec<u8> {
+    let boundary = format!("{}/{}", r.id, r.reporting_mta);
+    let sender = &r.envelope.sender;
+    let (subject, intro) = match r.kind {
+        Kind::Failure => (
+            "Undelivered Mail Returned to Sender",
+            "I'm sorry to have to inform you that your message could not\r\nbe delivered to one or more recipients. The details are below.",
+        ),
+        Kind::Delay => (
+            "Delayed Mail (still being retried)",
+            "This is a warning only; you do not need to resend your message.\r\nDelivery to the recipients below has been delayed; I will keep trying.",
+        ),
+    };
+    let mut m = String::new();
+    m += &format!(
+        "From: Mail Delivery System <{}>\r\nTo: <{sender}>\r\nSubject: {subject}\r\n",
+        r.postmaster
+    );
+    m += &format!(
+        "Date: {}\r\nMessage-ID: <{}.{}@{}>\r\nAuto-Submitted: auto-replied\r\n",
+        rfc5322_date(r.now),
+        r.id,
+        if r.kind == Kind::Failure {
+            "dsn"
+        } else {
+            "delay"
+        },
+        r.reporting_mta
+    );
+    m += &format!(
+        "MIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=delivery-status;\r\n\tboundary=\"{boundary}\"\r\n\r\n"
+    );
+    m += "This is a MIME-encapsulated message.\r\n\r\n";
+    m += &format!("--{boundary}\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\n");
+    m += &format!(
+        "This is the mail system at host {}.\r\n\r\n{intro}\r\n\r\n",
+        r.reporting_mta
+    );
+    for e in &r.entries {
+        m += &format!("<{}>: {}\r\n", e.recipient.address, ascii(e.reason));
+    }
+    m += &format!("\r\n--{boundary}\r\nContent-Type: message/delivery-status\r\n\r\n");
+    m += &format!("Reporting-MTA: dns; {}\r\n", r.reporting_mta);
+    m += &format!("X-Postern-Queue-ID: {}\r\n", r.id);
+    if let Some(envid) = &r.envelope.dsn_envid {
+        m += &format!("Original-Envelope-Id: {}\r\n", ascii(envid));
+    }
+    m += &format!("X-Postern-Sender: rfc822; {sender}\r\n");
+    m += &format!("Arrival-Date: {}\r\n", rfc5322_date(r.envelope.received));
+    for e in &r.entries {
+        m += "\r\n";
+        m += &format!("Final-Recipient: rfc822; {}\r\n", e.recipient.address);
+        if let Some(o) = &e.recipient.orcpt {
+            let o = if o.contains(';') {
+                o.clone()
+            } else {
+                format!("rfc822; {o}")
+            };
+            m += &format!("Original-Recipient: {}\r\n", ascii(&o));
+        }
+        let action = match r.kind {
+            Kind::Failure => "failed",
+            Kind::Delay => "delayed",
+        };
+        m += &format!("Action: {action}\r\n");
+        m += &format!("Status: {}\r\n", status_of(e.reason, r.kind));
+        if let Some(host) = remote_mta(e.reason) {
+            m += &format!("Remote-MTA: dns; {host}\r\n");
+        }
+        if let Some(d) = diagnostic(e.reason) {
+            m += &format!("Diagnostic-Code: {}\r\n", ascii(&d));
+        }
+        m += &format!("Last-Attempt-Date: {}\r\n", rfc5322_date(r.now));
+        if let Some(until) = r.retry_until {
+            m += &format!("Will-Retry-Until: {}\r\n", rfc5322_date(until));
+        }
+    }
+    let headers_only = r.kind == Kind::Delay
+        || r.envelope
+            .dsn_ret
+            .as_deref()
+            .is_some_and(|v| v.eq_ignore_ascii_case("HDRS"))
+        || r.original.len() > FULL_RETURN_LIMIT;
+    let (ctype, part) = if headers_only {
+        ("text/rfc822-headers", &r.original[..header_end(r.original)])
+    } else {
+        ("message/rfc822", r.original)
+    };
+    m += &format!("\r\n--{boundary}\r\nContent-Type: {ctype}\r\n\r\n");
+    let mut bytes = m.into_bytes();
+    bytes.extend_from_slice(part);
+    if !bytes.ends_with(b"\r\n") {
+        bytes.extend_from_slice(b"\r\n");
+    }
+    bytes.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    bytes
+}
+
+/// Keep report fields to printable ASCII on one line.
+fn ascii(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_ascii() && !c.is_ascii_control() {
+                c
+            } else {
+                '?'
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rcpt(addr: &str, notify: Option<&str>) -> Recipient {
+        let mut r = Recipient::new(addr);
+        r.notify = notify.map(str::to_string);
+        r
+    }
+
+    #[test]
+    fn notify_rules() {
+        assert!(wants(&rcpt("a@x.test", None), Kind::Failure));
+        assert!(!wants(&rcpt("a@x.test", None), Kind::Delay));
+        assert!(!wants(&rcpt("a@x.test", Some("NEVER")), Kind::Failure));
+        assert!(wants(&rcpt("a@x.test", Some("SUCCESS,DELAY")), Kind::Delay));
+        assert!(!wants(
+            &rcpt("a@x.test", Some("SUCCESS,DELAY")),
+            Kind::Failure
+        ));
+    }
+
+    #[test]
+    fn status_and_diagnostic() {
+        let r = "550 5.1.1 <b@x.test>: user unknown (at mx.x.test[127.0.0.1]:25)";
+        assert_eq!(status_of(r, Kind::Failure), "5.1.1");
+        assert_eq!(
+            diagnostic(r).as_deref(),
+            Some("smtp; 550 5.1.1 <b@x.test>: user unknown")
+        );
+        assert_eq!(remote_mta(r), Some("mx.x.test"));
+        assert_eq!(status_of("4.4.7 message expired", Kind::Failure), "5.4.7");
+        assert_eq!(status_of("connection refused", Kind::Delay), "4.0.0");
+        assert_eq!(diagnostic("5.1.2 domain does not exist"), None);
+    }
+
+    #[test]
+    fn report_parses_as_multipart_report() {
+        let id = QueueId::generate();
+        let env = Envelope {
+            sender: "s@here.test".into(),
+            recipients: vec![rcpt("b@x.test", None)],
+            received: 1_700_000_000,
+            origin: Origin::Smtp,
+            client: None,
+            helo: None,
+            trusted: true,
+            auth_user: None,
+            size: 10,
+            smtputf8: false,
+            dsn_ret: Some("HDRS".into()),
+            dsn_envid: Some("E1".into()),
+        };
+        let reason = "550 5.1.1 unknown (at mx.x.test[127.0.0.1]:25)";
+        let mut with_orcpt = env.recipients[0].clone();
+        with_orcpt.orcpt = Some("rfc822;B@x.test".into());
+        let bytes = render(&Report {
+            kind: Kind::Failure,
+            reporting_mta: "mail.here.test",
+            postmaster: "postmaster@here.test",
+            id: &id,
+            envelope: &env,
+            entries: vec![Entry {
+                recipient: &with_orcpt,
+                reason,
+            }],
+            original: b"Subject: hi\r\n\r\nsecret body\r\n",
+            now: 1_700_000_100,
+            retry_until: None,
+        });
+        let mail = mailparse::parse_mail(&bytes).expect("parse");
+        assert_eq!(mail.ctype.mimetype, "multipart/report");
+        assert_eq!(mail.subparts.len(), 3);
+        assert_eq!(mail.subparts[1].ctype.mimetype, "message/delivery-status");
+        let status =
+            String::from_utf8_lossy(mail.subparts[1].get_body_raw().expect("raw").as_slice())
+                .to_string();
+        for want in [
+            "Reporting-MTA: dns; mail.here.test",
+            "Original-Envelope-Id: E1",
+            "Final-Recipient: rfc822; b@x.test",
+            "Original-Recipient: rfc822;B@x.test",
+            "Action: failed",
+            "Status: 5.1.1",
+            "Remote-MTA: dns; mx.x.test",
+            "Diagnostic-Code: smtp; 550 5.1.1 unknown",
+        ] {
+            assert!(status.contains(want), "{want} missing in\n{status}");
+        }
+        assert_eq!(mail.subparts[2].ctype.mimetype, "text/rfc822-headers");
+        assert!(!String::from_utf8_lossy(&bytes).contains("secret body"));
+    }
+}

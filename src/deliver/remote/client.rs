@@ -1,0 +1,427 @@
+//! One SMTP client session to one host: TLS per the server's settings, AUTH (PLAIN and LOGIN by
+//! lettre, CRAM-MD5 by us — lettre has no CRAM-MD5 client), then MAIL, every RCPT of the domain
+//! job, DATA, with a result per recipient.
+//!
+//! lettre's `AsyncSmtpConnection` carries the connection, greeting, EHLO, STARTTLS and replies;
+//! MAIL/RCPT are sent as our own command lines so that RFC 3461 parameters and `<>` pass as they
+//! are, and a refused RCPT refuses that recipient only.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use base64::prelude::{Engine as _, BASE64_STANDARD};
+use lettre::transport::smtp::authentication::{Credentials, Mechanism};
+use lettre::transport::smtp::client::{AsyncSmtpConnection, Certificate, TlsParameters};
+use lettre::transport::smtp::extension::ClientId;
+use lettre::transport::smtp::response::Response;
+
+use crate::config::servers::{OutboundAuth, OutboundTls, RemoteServer};
+
+/// What the session needs to know about the message.
+pub struct Outgoing<'a> {
+    pub sender: &'a str,
+    pub body: &'a [u8],
+    pub smtputf8: bool,
+    pub dsn_ret: Option<&'a str>,
+    pub dsn_envid: Option<&'a str>,
+    pub recipients: Vec<OutRcpt<'a>>,
+}
+
+/// One recipient of the job.
+pub struct OutRcpt<'a> {
+    pub address: &'a str,
+    pub notify: Option<&'a str>,
+    pub orcpt: Option<&'a str>,
+}
+
+/// A reply or failure, final or not.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    pub permanent: bool,
+    pub text: String,
+}
+
+impl Failure {
+    fn temp(text: impl Into<String>) -> Failure {
+        Failure {
+            permanent: false,
+            text: text.into(),
+        }
+    }
+}
+
+/// Per-recipient result, parallel to `Outgoing::recipients`.
+pub type RcptResult = Result<String, Failure>;
+
+/// Timeouts of one session.
+#[derive(Clone, Copy)]
+pub struct Timeouts {
+    pub connect: Duration,
+    pub command: Duration,
+}
+
+/// A command line we write ourselves.
+struct Line(String);
+
+impl fmt::Display for Line {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}\r\n", self.0)
+    }
+}
+
+/// `550 5.1.1 text` from a lettre error (or its description when there was no reply).
+fn describe(e: &lettre::transport::smtp::Error) -> Failure {
+    let text = match e.status() {
+        Some(code) => {
+            let msg = std::error::Error::source(e)
+                .map(|s| s.to_string())
+                .unwrap_or_default();
+            format!("{code} {}", msg.replace(['\r', '\n'], " "))
+        }
+        None => e.to_string(),
+    };
+    Failure {
+        permanent: e.is_permanent(),
+        text,
+    }
+}
+
+fn reply_text(r: &Response) -> String {
+    format!("{} {}", r.code(), r.message().collect::<Vec<_>>().join(" "))
+}
+
+/// `xtext` of RFC 3461 §4 for ORCPT / ENVID values.
+fn xtext(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if (b'!'..=b'~').contains(&b) && b != b'+' && b != b'=' {
+                (b as char).to_string()
+            } else {
+                format!("+{b:02X}")
+            }
+        })
+        .collect()
+}
+
+struct Session {
+    conn: AsyncSmtpConnection,
+    command: Duration,
+    host: String,
+}
+
+impl Session {
+    async fn cmd(&mut self, line: String) -> Result<Response, Failure> {
+        match tokio::time::timeout(self.command, self.conn.command(Line(line))).await {
+            Ok(Ok(r)) => Ok(r),
+            Ok(Err(e)) => Err(describe(&e)),
+            Err(_) => Err(Failure::temp(format!(
+                "4.4.2 {}: timeout waiting for a reply",
+                self.host
+            ))),
+        }
+    }
+
+    /// Keywords of the EHLO reply (lettre keeps only those it knows).
+    async fn ehlo_keywords(&mut self, hello: &str) -> Result<Vec<String>, Failure> {
+        let r = self.cmd(format!("EHLO {hello}")).await?;
+        Ok(r.message()
+            .skip(1)
+            .map(|l| l.to_ascii_uppercase())
+            .collect())
+    }
+
+    async fn cram_md5(&mut self, user: &str, password: &str) -> Result<(), Failure> {
+        let r = self.cmd("AUTH CRAM-MD5".into()).await?;
+        if r.code().to_string() != "334" {
+            return Err(Failure::temp(format!(
+                "unexpected reply {}",
+                reply_text(&r)
+            )));
+        }
+        let challenge = BASE64_STANDARD
+            .decode(r.first_word().unwrap_or(""))
+            .map_err(|_| Failure::temp("CRAM-MD5 challenge is not base64"))?;
+        let answer = crate::sasl::cram_md5::client_response(user, password, &challenge);
+        self.cmd(BASE64_STANDARD.encode(answer)).await.map(drop)
+    }
+}
+
+fn tls_parameters(server: &RemoteServer, host: &str) -> Result<TlsParameters, Failure> {
+    let mut b = TlsParameters::builder(host.to_string());
+    if let Some(ca) = &server.ca {
+        let pem = std::fs::read(ca)
+            .map_err(|e| Failure::temp(format!("4.7.5 cannot read {}: {e}", ca.display())))?;
+        let cert = Certificate::from_pem(&pem)
+            .map_err(|e| Failure::temp(format!("4.7.5 bad certificate {}: {e}", ca.display())))?;
+        b = b.add_root_certificate(cert);
+    }
+    if !server.verifies() {
+        b = b
+            .dangerous_accept_invalid_certs(true)
+            .dangerous_accept_invalid_hostnames(true);
+    }
+    b.build()
+        .map_err(|e| Failure::temp(format!("4.7.5 TLS setup failed: {e}")))
+}
+
+/// Deliver `out` through `addr` (a host called `host`, set up as `server`). `Err` means nothing was
+/// decided for any recipient (the next host may be tried when it is temporary).
+pub async fn deliver(
+    addr: SocketAddr,
+    host: &str,
+    server: &RemoteServer,
+    hello: &str,
+    timeouts: Timeouts,
+    out: &Outgoing<'_>,
+) -> Result<Vec<RcptResult>, Failure> {
+    let where_ = format!("{host}[{}]:{}", addr.ip(), addr.port());
+    let client_id = ClientId::Domain(hello.to_string());
+    let implicit = match server.tls {
+        OutboundTls::Implicit => Some(tls_parameters(server, host)?),
+        _ => None,
+    };
+    let connect = AsyncSmtpConnection::connect_tokio1(
+        addr,
+        Some(timeouts.connect),
+        &client_id,
+        implicit,
+        None,
+    );
+    let conn = match tokio::time::timeout(timeouts.connect + timeouts.command, connect).await {
+        Ok(Ok(c)) => c,
+        Ok(Err(e)) => {
+            let mut f = describe(&e);
+            f.permanent = false; // a greeting 5xx or refusal: the next MX may do better
+            f.text = if f.text.starts_with(char::is_numeric) {
+                format!("{where_}: {}", f.text)
+            } else {
+                format!("4.4.1 {where_}: {}", f.text)
+            };
+            return Err(f);
+        }
+        Err(_) => {
+            return Err(Failure::temp(format!(
+                "4.4.1 {where_}: connection timed out"
+            )))
+        }
+    };
+    let mut s = Session {
+        conn,
+        command: timeouts.command,
+        host: where_.clone(),
+    };
+    let result = session(&mut s, server, host, hello, &client_id, out).await;
+    match &result {
+        Ok(_) => {
+            let _ = tokio::time::timeout(timeouts.command, s.conn.quit()).await;
+        }
+        Err(_) => {
+            let _ = tokio::time::timeout(Duration::from_secs(5), s.conn.abort()).await;
+        }
+    }
+    let at = |mut f: Failure| {
+        f.text = format!("{} (at {where_})", f.text);
+        f
+    };
+    result
+        .map(|rs| rs.into_iter().map(|r| r.map_err(at)).collect())
+        .map_err(at)
+}
+
+async fn session(
+    s: &mut Session,
+    server: &RemoteServer,
+    host: &str,
+    hello: &str,
+    client_id: &ClientId,
+    out: &Outgoing<'_>,
+) -> Result<Vec<RcptResult>, Failure> {
+    match server.tls {
+        OutboundTls::Off | OutboundTls::Implicit => {}
+        OutboundTls::Opportunistic | OutboundTls::Required => {
+            if s.conn.can_starttls() {
+                let params = tls_parameters(server, host)?;
+                let up = s.conn.starttls(params, client_id);
+                match tokio::time::timeout(s.command, up).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => return Err(Failure::temp(format!("4.7.5 STARTTLS failed: {e}"))),
+                    Err(_) => return Err(Failure::temp("4.7.5 STARTTLS timed out")),
+                }
+            } else if server.tls == OutboundTls::Required {
+                return Err(Failure::temp(
+                    "4.7.4 TLS is required but the server does not offer STARTTLS",
+                ));
+            }
+        }
+    }
+    let keywords = s.ehlo_keywords(hello).await?;
+    let has = |k: &str| {
+        keywords
+            .iter()
+            .any(|l| l == k || l.starts_with(&format!("{k} ")))
+    };
+    if let (Some(user), Some(password)) = (&server.user, &server.password) {
+        authenticate(s, server.auth, &keywords, user, password).await?;
+    }
+
+    let mut mail = format!("MAIL FROM:<{}>", out.sender);
+    if has("SIZE") {
+        mail.push_str(&format!(" SIZE={}", out.body.len()));
+    }
+    if !out.body.is_ascii() && has("8BITMIME") {
+        mail.push_str(" BODY=8BITMIME");
+    }
+    if out.smtputf8 && has("SMTPUTF8") {
+        mail.push_str(" SMTPUTF8");
+    }
+    let dsn = has("DSN");
+    if dsn {
+        if let Some(ret) = out.dsn_ret {
+            mail.push_str(&format!(" RET={ret}"));
+        }
+        if let Some(envid) = out.dsn_envid {
+            mail.push_str(&format!(" ENVID={}", xtext(envid)));
+        }
+    }
+    s.cmd(mail).await?;
+
+    let mut results: Vec<RcptResult> = Vec::with_capacity(out.recipients.len());
+    for r in &out.recipients {
+        let mut line = format!("RCPT TO:<{}>", r.address);
+        if dsn {
+            if let Some(n) = r.notify {
+                line.push_str(&format!(" NOTIFY={n}"));
+            }
+            if let Some(o) = r.orcpt {
+                line.push_str(&format!(" ORCPT={}", xtext(o)));
+            }
+        }
+        match s.cmd(line).await {
+            Ok(reply) => results.push(Ok(reply_text(&reply))),
+            Err(f) if f.text.starts_with(char::is_numeric) => results.push(Err(f)),
+            // The connection broke: nothing is decided for anyone.
+            Err(f) => return Err(f),
+        }
+    }
+    if results.iter().all(|r| r.is_err()) {
+        let _ = s.cmd("RSET".into()).await;
+        return Ok(results);
+    }
+    if let Err(f) = s.cmd("DATA".into()).await {
+        return if f.text.starts_with(char::is_numeric) {
+            Ok(fail_accepted(results, f))
+        } else {
+            Err(f)
+        };
+    }
+    // lettre adds the final CRLF . CRLF: give it the body without its last line end.
+    let body = out.body.strip_suffix(b"\r\n").unwrap_or(out.body);
+    let sent = tokio::time::timeout(s.command, s.conn.message(body)).await;
+    match sent {
+        Ok(Ok(reply)) => {
+            let text = reply_text(&reply);
+            Ok(results
+                .into_iter()
+                .map(|r| r.map(|_| text.clone()))
+                .collect())
+        }
+        Ok(Err(e)) if e.status().is_some() => Ok(fail_accepted(results, describe(&e))),
+        Ok(Err(e)) => Err(Failure::temp(format!(
+            "4.4.2 connection lost after DATA: {e}"
+        ))),
+        Err(_) => Err(Failure::temp("4.4.2 timeout waiting for the reply to DATA")),
+    }
+}
+
+/// The DATA stage failed: every recipient accepted at RCPT gets that failure.
+fn fail_accepted(results: Vec<RcptResult>, f: Failure) -> Vec<RcptResult> {
+    results
+        .into_iter()
+        .map(|r| r.and_then(|_| Err(f.clone())))
+        .collect()
+}
+
+async fn authenticate(
+    s: &mut Session,
+    method: OutboundAuth,
+    keywords: &[String],
+    user: &str,
+    password: &str,
+) -> Result<(), Failure> {
+    let offered: Vec<&str> = keywords
+        .iter()
+        .filter_map(|l| l.strip_prefix("AUTH ").or_else(|| l.strip_prefix("AUTH=")))
+        .flat_map(|l| l.split_whitespace())
+        .collect();
+    let has = |m: &str| offered.contains(&m);
+    let chosen = match method {
+        OutboundAuth::Best if has("CRAM-MD5") => OutboundAuth::CramMd5,
+        OutboundAuth::Best if has("PLAIN") => OutboundAuth::Plain,
+        OutboundAuth::Best if has("LOGIN") => OutboundAuth::Login,
+        OutboundAuth::Best => {
+            return Err(Failure::temp(
+                "4.7.0 no authentication method in common with the server",
+            ))
+        }
+        m => m,
+    };
+    let result = match chosen {
+        OutboundAuth::CramMd5 => s.cram_md5(user, password).await,
+        OutboundAuth::Plain | OutboundAuth::Login | OutboundAuth::Best => {
+            let mech = if chosen == OutboundAuth::Login {
+                Mechanism::Login
+            } else {
+                Mechanism::Plain
+            };
+            let creds = Credentials::new(user.to_string(), password.to_string());
+            // lettre picks only mechanisms it parsed from its own EHLO; ask for this one.
+            let auth = lettre::transport::smtp::commands::Auth::new(mech, creds.clone(), None)
+                .map_err(|e| Failure::temp(e.to_string()))?;
+            match s.cmd(auth.to_string().trim_end().to_string()).await {
+                Ok(mut r) => {
+                    let mut rounds = 0;
+                    while r.code().to_string() == "334" && rounds < 4 {
+                        rounds += 1;
+                        let next = lettre::transport::smtp::commands::Auth::new_from_response(
+                            mech,
+                            creds.clone(),
+                            &r,
+                        )
+                        .map_err(|e| Failure::temp(e.to_string()))?;
+                        r = s.cmd(next.to_string().trim_end().to_string()).await?;
+                    }
+                    Ok(())
+                }
+                Err(f) => Err(f),
+            }
+        }
+    };
+    // An authentication refusal is kept temporary (as Postfix does): the password may be fixed.
+    result.map_err(|f| Failure::temp(format!("4.7.0 authentication failed: {}", f.text)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn xtext_encodes_plus_equals_and_controls() {
+        assert_eq!(xtext("rfc822;a+b=c@x.test"), "rfc822;a+2Bb+3Dc@x.test");
+        assert_eq!(xtext("a b"), "a+20b");
+    }
+
+    #[test]
+    fn data_failure_applies_to_accepted_only() {
+        let f = Failure {
+            permanent: true,
+            text: "554 no".into(),
+        };
+        let refused = Failure {
+            permanent: true,
+            text: "550 unknown".into(),
+        };
+        let got = fail_accepted(vec![Ok("250 ok".into()), Err(refused.clone())], f.clone());
+        assert_eq!(got, vec![Err(f), Err(refused)]);
+    }
+}

@@ -1,0 +1,345 @@
+//! Remote delivery: the pending remote recipients of a message are grouped into domain jobs (one
+//! per destination), each job gets one connection carrying all its recipients, and every
+//! recipient gets its own result.
+//!
+//! Route order (SPEC §5): handler server → domain server → global gateway → MX lookup (with the
+//! implicit MX of RFC 5321 §5.1 and null MX of RFC 7505). MX hosts are tried in preference order,
+//! each of their addresses in turn, until one takes the job.
+//!
+//! The queue runner is synchronous (one thread per message); the SMTP client and resolver are
+//! async, so they run on one small tokio runtime shared by the process and entered with
+//! `block_on` from the runner's threads (never from async code: callers use `spawn_blocking`).
+
+pub mod client;
+mod limit;
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::OnceLock;
+
+use hickory_resolver::TokioResolver;
+
+use super::RecipientResult;
+use crate::config::servers::RemoteServer;
+use crate::config::Config;
+use crate::dns::{self, DnsError};
+use crate::events::event;
+use crate::spool::{Envelope, QueueId, Recipient};
+use client::{Failure, OutRcpt, Outgoing, Timeouts};
+pub use limit::Limiter;
+
+/// Where a domain job goes.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Destination {
+    /// A Servers-table entry (or a gateway written `host:port`).
+    Server(String),
+    /// The domain's MX hosts.
+    Mx(String),
+    /// A domain literal `[192.0.2.1]`.
+    Literal(IpAddr),
+}
+
+impl std::fmt::Display for Destination {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Destination::Server(s) => write!(f, "server {s}"),
+            Destination::Mx(d) => write!(f, "{d}"),
+            Destination::Literal(ip) => write!(f, "[{ip}]"),
+        }
+    }
+}
+
+/// The route of one remote recipient: handler server → domain server → gateway → MX.
+pub fn choose(config: &Config, handler_server: Option<&str>, domain: &str) -> Destination {
+    if let Some(s) = handler_server {
+        return Destination::Server(s.to_string());
+    }
+    if let Some(s) = config.domain(domain).and_then(|d| d.server.as_deref()) {
+        return Destination::Server(s.to_string());
+    }
+    if let Some(g) = &config.delivery.gateway {
+        return Destination::Server(g.clone());
+    }
+    if let Some(lit) = domain.strip_prefix('[').and_then(|d| d.strip_suffix(']')) {
+        if let Ok(ip) = lit.trim_start_matches("IPv6:").parse() {
+            return Destination::Literal(ip);
+        }
+    }
+    Destination::Mx(domain.to_ascii_lowercase())
+}
+
+/// One remote recipient waiting for delivery.
+pub struct Pending {
+    /// Index into the message's recipients.
+    pub index: usize,
+    pub domain: String,
+    pub server: Option<String>,
+}
+
+/// Process-wide remote delivery state: the resolver and the per-destination limits.
+pub struct Remote {
+    resolver: OnceLock<Result<TokioResolver, DnsError>>,
+    pub limiter: Limiter,
+}
+
+impl Remote {
+    pub fn new(config: &Config) -> Remote {
+        Remote {
+            resolver: OnceLock::new(),
+            limiter: Limiter::new(config.remote.per_destination.max(1)),
+        }
+    }
+}
+
+fn runtime() -> Option<&'static tokio::runtime::Runtime> {
+    static RT: OnceLock<Option<tokio::runtime::Runtime>> = OnceLock::new();
+    RT.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("postern-remote")
+            .enable_all()
+            .build()
+            .ok()
+    })
+    .as_ref()
+}
+
+/// Deliver the `pending` remote recipients of one message; one result per entry.
+pub fn deliver(
+    config: &Config,
+    remote: &Remote,
+    id: &QueueId,
+    envelope: &Envelope,
+    recipients: &[Recipient],
+    body: &[u8],
+    pending: Vec<Pending>,
+) -> Vec<(usize, RecipientResult)> {
+    let mut jobs: BTreeMap<Destination, Vec<usize>> = BTreeMap::new();
+    for p in &pending {
+        let dest = choose(config, p.server.as_deref(), &p.domain);
+        jobs.entry(dest).or_default().push(p.index);
+    }
+    let Some(rt) = runtime() else {
+        let why = "4.3.0 cannot start the delivery runtime";
+        return pending
+            .iter()
+            .map(|p| (p.index, RecipientResult::Defer(why.into())))
+            .collect();
+    };
+    let resolver = remote.resolver.get_or_init(|| {
+        let _guard = rt.enter();
+        dns::resolver(&config.remote.dns)
+    });
+    let mut out = Vec::with_capacity(pending.len());
+    for (dest, indexes) in jobs {
+        let _slot = remote.limiter.acquire(&dest.to_string());
+        let job = Outgoing {
+            sender: &envelope.sender,
+            body,
+            smtputf8: envelope.smtputf8,
+            dsn_ret: envelope.dsn_ret.as_deref(),
+            dsn_envid: envelope.dsn_envid.as_deref(),
+            recipients: indexes
+                .iter()
+                .filter_map(|&i| recipients.get(i))
+                .map(|r| OutRcpt {
+                    address: &r.address,
+                    notify: r.notify.as_deref(),
+                    orcpt: r.orcpt.as_deref(),
+                })
+                .collect(),
+        };
+        let results = rt.block_on(run_job(config, resolver, &dest, &job));
+        for (k, result) in results.into_iter().enumerate() {
+            let Some(&index) = indexes.get(k) else { break };
+            let r = match result {
+                Ok(reply) => {
+                    event("relayed")
+                        .field("id", id)
+                        .field("to", job.recipients[k].address)
+                        .field("via", &dest)
+                        .field("reply", &reply)
+                        .emit();
+                    RecipientResult::Delivered
+                }
+                Err(f) if f.permanent => RecipientResult::Fail(f.text),
+                Err(f) => RecipientResult::Defer(f.text),
+            };
+            out.push((index, r));
+        }
+    }
+    out
+}
+
+/// Every host to try for `dest`, best first, with the settings to use there.
+async fn hosts(
+    config: &Config,
+    resolver: &Result<TokioResolver, DnsError>,
+    dest: &Destination,
+) -> Result<Vec<(String, RemoteServer)>, Failure> {
+    let dns_fail = |e: DnsError| match e {
+        DnsError::Permanent(t) => Failure {
+            permanent: true,
+            text: t,
+        },
+        DnsError::Temporary(t) => Failure {
+            permanent: false,
+            text: t,
+        },
+    };
+    match dest {
+        Destination::Server(name) => {
+            let server = config
+                .remote_server(name)
+                .cloned()
+                .or_else(|| RemoteServer::from_host_port(name))
+                .ok_or_else(|| Failure {
+                    permanent: false,
+                    text: format!("4.3.5 no remote server called {name:?}"),
+                })?;
+            Ok(vec![(server.host.clone(), server)])
+        }
+        Destination::Literal(ip) => Ok(vec![(
+            ip.to_string(),
+            mx_settings(&ip.to_string(), config.remote.mx_port),
+        )]),
+        Destination::Mx(domain) => {
+            let r = resolver.as_ref().map_err(|e| dns_fail(e.clone()))?;
+            let mxs = dns::mail_hosts(r, domain).await.map_err(dns_fail)?;
+            Ok(mxs
+                .into_iter()
+                .map(|m| {
+                    let s = mx_settings(&m.name, config.remote.mx_port);
+                    (m.name, s)
+                })
+                .collect())
+        }
+    }
+}
+
+/// Settings for a host found by MX lookup: opportunistic TLS, no authentication.
+fn mx_settings(host: &str, port: u16) -> RemoteServer {
+    let mut s = RemoteServer::from_host_port(&format!("{host}:{port}")).unwrap_or(RemoteServer {
+        name: host.to_string(),
+        host: host.to_string(),
+        port,
+        description: String::new(),
+        tls: Default::default(),
+        verify: None,
+        ca: None,
+        auth: Default::default(),
+        user: None,
+        password: None,
+    });
+    s.host = host.to_string();
+    s
+}
+
+/// One domain job: try each host and address in turn until one decides the recipients.
+async fn run_job(
+    config: &Config,
+    resolver: &Result<TokioResolver, DnsError>,
+    dest: &Destination,
+    job: &Outgoing<'_>,
+) -> Vec<Result<String, Failure>> {
+    let all = |f: Failure| job.recipients.iter().map(|_| Err(f.clone())).collect();
+    let hosts = match hosts(config, resolver, dest).await {
+        Ok(h) => h,
+        Err(f) => return all(f),
+    };
+    let timeouts = Timeouts {
+        connect: config.remote.connect_timeout.duration(),
+        command: config.remote.command_timeout.duration(),
+    };
+    let mut last = Failure {
+        permanent: false,
+        text: format!("4.4.1 no host to deliver to for {dest}"),
+    };
+    for (host, server) in &hosts {
+        let ips = match resolver_addresses(resolver, host).await {
+            Ok(ips) => ips,
+            Err(e) => {
+                last = Failure {
+                    permanent: false,
+                    text: e.to_string(),
+                };
+                continue;
+            }
+        };
+        for ip in ips {
+            let addr = SocketAddr::new(ip, server.port);
+            let hello = &config.server.hostname;
+            match client::deliver(addr, host, server, hello, timeouts, job).await {
+                Ok(results) => return results,
+                Err(f) if f.permanent => return all(f),
+                Err(f) => last = f,
+            }
+        }
+    }
+    // Only one host and it gave a definite "no such host": that is final.
+    all(last)
+}
+
+async fn resolver_addresses(
+    resolver: &Result<TokioResolver, DnsError>,
+    host: &str,
+) -> Result<Vec<IpAddr>, DnsError> {
+    if let Ok(ip) = host.parse::<IpAddr>() {
+        return Ok(vec![ip]);
+    }
+    match resolver {
+        Ok(r) => dns::addresses(r, host).await,
+        Err(e) => Err(e.clone()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    /// Seed scenarios: 1 direct MX, 2 domain to a fixed internal server, 3 gateway with auth,
+    /// 5 branch office forwarding everything to head office.
+    #[test]
+    fn route_order_seed_scenarios() {
+        let text = r#"
+[server]
+hostname = "mail.example.test"
+postmaster = "admin@example.test"
+[[domain]]
+name = "internal.test"
+hosted = "remote"
+server = "exchange"
+[[remote.server]]
+name = "exchange"
+host = "10.0.0.5"
+port = 2525
+[[remote.server]]
+name = "isp"
+host = "smtp.isp.test"
+port = 587
+tls = "required"
+user = "u"
+password = "p"
+"#;
+        let c1 = crate::config::parse(text, Path::new("/")).expect("config");
+        let mx = |d: &str| Destination::Mx(d.into());
+        let srv = |s: &str| Destination::Server(s.into());
+        for (handler, domain, want) in [
+            (None, "far.test", mx("far.test")),         // scenario 1
+            (None, "internal.test", srv("exchange")),   // scenario 2
+            (Some("isp"), "internal.test", srv("isp")), // handler wins
+            (
+                None,
+                "[127.0.0.9]",
+                Destination::Literal([127, 0, 0, 9].into()),
+            ),
+        ] {
+            assert_eq!(choose(&c1, handler, domain), want, "{domain}");
+        }
+        let with_gw = format!("[delivery]\ngateway = \"isp\"\n{text}");
+        let c3 = crate::config::parse(&with_gw, Path::new("/")).expect("config");
+        assert_eq!(choose(&c3, None, "far.test"), srv("isp")); // scenarios 3 and 5
+        assert_eq!(choose(&c3, None, "internal.test"), srv("exchange"));
+    }
+}

@@ -1,0 +1,171 @@
+//! DNS for remote delivery: the mail hosts of a domain (MX in preference order, the implicit MX of
+//! RFC 5321 §5.1, null MX of RFC 7505) and host addresses, with hickory-resolver.
+//!
+//! The name servers are configurable (`[remote.dns]`), so tests point the resolver at a dnsmasq on
+//! a loopback port. NXDOMAIN and null MX are permanent; SERVFAIL, timeouts and the like temporary.
+
+use std::net::{IpAddr, SocketAddr};
+
+use hickory_resolver::config::{
+    ConnectionConfig, NameServerConfig, ResolveHosts, ResolverConfig, ResolverOpts,
+};
+use hickory_resolver::net::runtime::TokioRuntimeProvider;
+use hickory_resolver::net::NetError;
+use hickory_resolver::proto::rr::RData;
+use hickory_resolver::TokioResolver;
+
+use crate::config::servers::Dns;
+
+/// Why a lookup gave no usable answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DnsError {
+    /// The answer is final (NXDOMAIN, null MX): bounce.
+    #[error("{0}")]
+    Permanent(String),
+    /// Try again later (SERVFAIL, timeout, no reply).
+    #[error("{0}")]
+    Temporary(String),
+}
+
+/// One mail exchanger.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailHost {
+    /// Host name without the trailing dot.
+    pub name: String,
+    pub preference: u16,
+}
+
+/// Build a resolver from `[remote.dns]`. Must be called inside a tokio runtime context.
+pub fn resolver(cfg: &Dns) -> Result<TokioResolver, DnsError> {
+    let mut opts = ResolverOpts::default();
+    opts.timeout = cfg.timeout.duration();
+    opts.attempts = cfg.attempts.max(1);
+    opts.use_hosts_file = ResolveHosts::Never;
+    opts.ndots = 0;
+    let temp = |e: NetError| DnsError::Temporary(format!("4.4.3 resolver setup failed: {e}"));
+    if cfg.servers.is_empty() {
+        let mut b = TokioResolver::builder_tokio().map_err(temp)?;
+        *b.options_mut() = opts;
+        return b.build().map_err(temp);
+    }
+    let servers = cfg.servers.iter().map(name_server).collect();
+    let mut b = TokioResolver::builder_with_config(
+        ResolverConfig::from_name_servers(servers),
+        TokioRuntimeProvider::default(),
+    );
+    *b.options_mut() = opts;
+    b.build().map_err(temp)
+}
+
+fn name_server(addr: &SocketAddr) -> NameServerConfig {
+    let mut udp = ConnectionConfig::udp();
+    udp.port = addr.port();
+    let mut tcp = ConnectionConfig::tcp();
+    tcp.port = addr.port();
+    NameServerConfig::new(addr.ip(), true, vec![udp, tcp])
+}
+
+fn fqdn(name: &str) -> String {
+    if name.ends_with('.') {
+        name.to_string()
+    } else {
+        format!("{name}.")
+    }
+}
+
+/// The mail hosts of `domain`, best first. No MX records: the domain itself (RFC 5321 §5.1).
+pub async fn mail_hosts(r: &TokioResolver, domain: &str) -> Result<Vec<MailHost>, DnsError> {
+    match r.mx_lookup(fqdn(domain)).await {
+        Ok(lookup) => {
+            let mxs: Vec<MailHost> = lookup
+                .answers()
+                .iter()
+                .filter_map(|rec| match &rec.data {
+                    RData::MX(mx) => Some(MailHost {
+                        name: mx.exchange.to_ascii().trim_end_matches('.').to_string(),
+                        preference: mx.preference,
+                    }),
+                    _ => None,
+                })
+                .collect();
+            order_mail_hosts(domain, mxs)
+        }
+        Err(e) if e.is_nx_domain() => Err(DnsError::Permanent(format!(
+            "5.1.2 domain {domain} does not exist (NXDOMAIN)"
+        ))),
+        Err(e) if e.is_no_records_found() => order_mail_hosts(domain, Vec::new()),
+        Err(e) => Err(DnsError::Temporary(format!(
+            "4.4.3 MX lookup for {domain} failed: {e}"
+        ))),
+    }
+}
+
+/// Pure part of [`mail_hosts`]: null MX, implicit MX, preference order.
+pub fn order_mail_hosts(domain: &str, mut mxs: Vec<MailHost>) -> Result<Vec<MailHost>, DnsError> {
+    if mxs.is_empty() {
+        return Ok(vec![MailHost {
+            name: domain.trim_end_matches('.').to_string(),
+            preference: 0,
+        }]);
+    }
+    // RFC 7505: a single MX of "." with preference 0 means the domain takes no mail.
+    if mxs.iter().any(|m| m.name.is_empty() || m.name == ".") {
+        return Err(DnsError::Permanent(format!(
+            "5.1.10 domain {domain} accepts no mail (null MX)"
+        )));
+    }
+    mxs.sort_by_key(|m| m.preference);
+    mxs.dedup_by(|a, b| a.name.eq_ignore_ascii_case(&b.name));
+    Ok(mxs)
+}
+
+/// Addresses of `host` (A and AAAA); an IP literal is its own answer.
+pub async fn addresses(r: &TokioResolver, host: &str) -> Result<Vec<IpAddr>, DnsError> {
+    if let Ok(ip) = host.trim_start_matches('[').trim_end_matches(']').parse() {
+        return Ok(vec![ip]);
+    }
+    match r.lookup_ip(fqdn(host)).await {
+        Ok(l) => {
+            let ips: Vec<IpAddr> = l.iter().collect();
+            if ips.is_empty() {
+                Err(DnsError::Permanent(format!(
+                    "5.4.4 host {host} has no address"
+                )))
+            } else {
+                Ok(ips)
+            }
+        }
+        Err(e) if e.is_nx_domain() || e.is_no_records_found() => Err(DnsError::Permanent(format!(
+            "5.4.4 host {host} has no address"
+        ))),
+        Err(e) => Err(DnsError::Temporary(format!(
+            "4.4.3 address lookup for {host} failed: {e}"
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mx(name: &str, preference: u16) -> MailHost {
+        MailHost {
+            name: name.into(),
+            preference,
+        }
+    }
+
+    #[test]
+    fn mx_ordering_null_and_implicit() {
+        let got = order_mail_hosts("a.test", vec![mx("mx2.a.test", 20), mx("mx1.a.test", 10)]);
+        assert_eq!(got, Ok(vec![mx("mx1.a.test", 10), mx("mx2.a.test", 20)]));
+        assert_eq!(
+            order_mail_hosts("a.test", vec![]),
+            Ok(vec![mx("a.test", 0)])
+        );
+        assert!(matches!(
+            order_mail_hosts("a.test", vec![mx("", 0)]),
+            Err(DnsError::Permanent(_))
+        ));
+    }
+}

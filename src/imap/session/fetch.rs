@@ -1,0 +1,199 @@
+//! FETCH and UID FETCH: resolving the set, setting `\Seen`, and rendering in chunks so a
+//! `FETCH 1:* BODY[]` on a large mailbox never sits in memory at once.
+
+use std::collections::HashSet;
+
+use super::view::{cache_entry, View};
+use super::Session;
+use crate::imap::fetch::{render_fetch, sets_seen, FetchAttribute};
+use crate::imap::response::{self, Code, Status};
+use crate::imap::sequence::SequenceSet;
+use crate::maildir::{self, FlagOp, Snapshot};
+
+/// A FETCH in progress.
+pub struct FetchJob {
+    tag: String,
+    uid: bool,
+    indices: Vec<usize>,
+    pos: usize,
+    attributes: Vec<FetchAttribute>,
+    /// UIDs whose `\Seen` this FETCH set (their FLAGS are sent even if not asked for).
+    seen_set: HashSet<u32>,
+    uses_cache: bool,
+    missing: bool,
+}
+
+/// Output size after which a FETCH hands its output to the socket.
+const CHUNK: usize = 256 * 1024;
+
+impl Session {
+    /// Starts a FETCH; `None` when it already finished (an error reply was written).
+    pub(super) fn start_fetch(
+        &mut self,
+        tag: &str,
+        uid: bool,
+        set: &SequenceSet,
+        mut attributes: Vec<FetchAttribute>,
+        changed_since: Option<u64>,
+        out: &mut Vec<u8>,
+    ) -> Option<FetchJob> {
+        let sel = self.selected.as_mut()?;
+        let mut indices = match sel.resolve(set, uid) {
+            Ok(i) => i,
+            Err(e) => {
+                out.extend(response::tagged(tag, Status::Bad, None, &e));
+                return None;
+            }
+        };
+        if uid && !attributes.contains(&FetchAttribute::Uid) {
+            attributes.insert(0, FetchAttribute::Uid);
+        }
+        if let Some(since) = changed_since {
+            indices.retain(|&i| sel.messages[i].modseq.max(1) > since);
+        }
+        if changed_since.is_some() && !attributes.contains(&FetchAttribute::ModSeq) {
+            attributes.push(FetchAttribute::ModSeq);
+        }
+        let mut seen_set = HashSet::new();
+        if sets_seen(&attributes) && !sel.read_only {
+            let unseen: Vec<u32> = indices
+                .iter()
+                .map(|&i| &sel.messages[i])
+                .filter(|m| !m.flags.contains(maildir::Flag::Seen))
+                .map(|m| m.uid)
+                .collect();
+            if !unseen.is_empty() {
+                let mut seen = maildir::Flags::new();
+                seen.insert(maildir::Flag::Seen);
+                if let Ok(outcome) = sel.state.store_flags(&unseen, &FlagOp::Add(seen), None) {
+                    for (u, f, modseq) in outcome.stored {
+                        if let Ok(i) = sel.messages.binary_search_by_key(&u, |m| m.uid) {
+                            sel.messages[i].flags = f;
+                            sel.messages[i].modseq = modseq;
+                            sel.highestmodseq = sel.highestmodseq.max(modseq);
+                            seen_set.insert(u);
+                        }
+                    }
+                }
+            }
+        }
+        if attributes.contains(&FetchAttribute::Rfc822Size)
+            && indices.iter().any(|&i| sel.messages[i].vsize.is_none())
+        {
+            let mut snap = Snapshot {
+                uidvalidity: sel.uidvalidity,
+                uidnext: sel.uidnext,
+                highestmodseq: sel.highestmodseq,
+                keywords: Vec::new(),
+                messages: indices
+                    .iter()
+                    .map(|&i| sel.messages[i].clone())
+                    .filter(|m| m.vsize.is_none())
+                    .collect(),
+                recent: Vec::new(),
+            };
+            if sel.state.fill_virtual_sizes(&mut snap).is_ok() {
+                for m in snap.messages {
+                    if let Ok(i) = sel.messages.binary_search_by_key(&m.uid, |x| x.uid) {
+                        sel.messages[i].vsize = m.vsize;
+                    }
+                }
+            }
+        }
+        let uses_cache = attributes
+            .iter()
+            .any(|a| matches!(a, FetchAttribute::Envelope | FetchAttribute::BodyStructure));
+        if uses_cache {
+            sel.cache.load();
+        }
+        Some(FetchJob {
+            tag: tag.to_string(),
+            uid,
+            indices,
+            pos: 0,
+            attributes,
+            seen_set,
+            uses_cache,
+            missing: false,
+        })
+    }
+
+    /// Renders the next messages of a FETCH; `true` once the tagged reply is written.
+    pub(super) fn continue_fetch(&mut self, job: &mut FetchJob, out: &mut Vec<u8>) -> bool {
+        let Some(sel) = self.selected.as_mut() else {
+            out.extend(response::tagged(
+                &job.tag,
+                Status::No,
+                None,
+                "Mailbox closed",
+            ));
+            return true;
+        };
+        let with_flags: Vec<FetchAttribute> = {
+            let mut a = job.attributes.clone();
+            if !a.contains(&FetchAttribute::Flags) {
+                a.push(FetchAttribute::Flags);
+            }
+            a
+        };
+        while job.pos < job.indices.len() {
+            if out.len() >= CHUNK {
+                return false;
+            }
+            let i = job.indices[job.pos];
+            job.pos += 1;
+            let Some(info) = sel.messages.get(i) else {
+                continue;
+            };
+            let recent = sel.recent.contains(&info.uid);
+            let mut view = View::new(info, recent, &sel.maildir);
+            if job.uses_cache {
+                if sel.cache.get(&info.base).is_none() {
+                    match view.bytes() {
+                        Ok(raw) => {
+                            let entry = cache_entry(raw);
+                            sel.cache.insert(&info.base, entry);
+                        }
+                        Err(_) => {
+                            job.missing = true;
+                            continue;
+                        }
+                    }
+                }
+                view.cached = sel.cache.get(&info.base);
+            }
+            let attrs = if job.seen_set.contains(&info.uid) {
+                &with_flags
+            } else {
+                &job.attributes
+            };
+            match render_fetch(i as u32 + 1, attrs, &view) {
+                Ok(bytes) => out.extend(bytes),
+                Err(_) => job.missing = true,
+            }
+        }
+        if job.uses_cache {
+            sel.save_cache();
+        }
+        let condstore = self.condstore;
+        if let Some(sel) = self.selected.as_mut() {
+            let _ = sel.refresh(out, job.uid, condstore);
+        }
+        if job.missing {
+            out.extend(response::tagged(
+                &job.tag,
+                Status::No,
+                Some(&Code::ExpungeIssued),
+                "Some messages were expunged meanwhile",
+            ));
+        } else {
+            out.extend(response::tagged(
+                &job.tag,
+                Status::Ok,
+                None,
+                "FETCH completed",
+            ));
+        }
+        true
+    }
+}

@@ -1,0 +1,140 @@
+//! One message of the selected mailbox as the FETCH renderer and SEARCH see it, and the
+//! mapping between IMAP flags and maildir flags.
+
+use std::borrow::Cow;
+use std::cell::OnceCell;
+use std::io::Read as _;
+
+use crate::imap::cache;
+use crate::imap::datetime::DateTime;
+use crate::imap::fetch::MessageView;
+use crate::imap::flag::Flag;
+use crate::maildir::{self, Maildir, MessageInfo};
+
+/// Largest message file read into memory for FETCH/SEARCH.
+pub const MAX_MESSAGE: u64 = 1024 * 1024 * 1024;
+
+/// IMAP flags of a message (`\Recent` when this session holds it recent).
+pub fn imap_flags(flags: &maildir::Flags, recent: bool) -> Vec<Flag> {
+    let mut out: Vec<Flag> = flags
+        .imap_names()
+        .iter()
+        .filter_map(|n| Flag::parse(n))
+        .collect();
+    if recent {
+        out.push(Flag::Recent);
+    }
+    out
+}
+
+/// Maildir flags for IMAP flags (`\Recent` and unknown `\Extension` flags are ignored);
+/// `Err` names a keyword maildir cannot store.
+pub fn maildir_flags(flags: &[Flag]) -> Result<maildir::Flags, String> {
+    let mut out = maildir::Flags::new();
+    for f in flags {
+        match f {
+            Flag::Seen => out.insert(maildir::Flag::Seen),
+            Flag::Answered => out.insert(maildir::Flag::Answered),
+            Flag::Flagged => out.insert(maildir::Flag::Flagged),
+            Flag::Deleted => out.insert(maildir::Flag::Deleted),
+            Flag::Draft => out.insert(maildir::Flag::Draft),
+            Flag::Recent | Flag::Extension(_) => {}
+            Flag::Keyword(k) => out.insert_keyword(k).map_err(|_| k.clone())?,
+        }
+    }
+    Ok(out)
+}
+
+/// A message of the selected mailbox, with its content read at most once.
+pub struct View<'a> {
+    /// The message.
+    pub info: &'a MessageInfo,
+    /// `\Recent` for this session.
+    pub recent: bool,
+    /// The maildir the message is in.
+    pub maildir: &'a Maildir,
+    /// Its cached ENVELOPE/BODYSTRUCTURE, if any.
+    pub cached: Option<&'a cache::Entry>,
+    raw: OnceCell<Vec<u8>>,
+}
+
+impl<'a> View<'a> {
+    /// A view without cached renderings.
+    pub fn new(info: &'a MessageInfo, recent: bool, maildir: &'a Maildir) -> View<'a> {
+        View {
+            info,
+            recent,
+            maildir,
+            cached: None,
+            raw: OnceCell::new(),
+        }
+    }
+
+    /// The message bytes (read on first use).
+    pub fn bytes(&self) -> std::io::Result<&[u8]> {
+        if let Some(r) = self.raw.get() {
+            return Ok(r);
+        }
+        let file = crate::maildir::state::open_message(self.maildir, self.info)
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        let Some(file) = file else {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "message expunged",
+            ));
+        };
+        let mut bytes = Vec::with_capacity(self.info.size.min(MAX_MESSAGE) as usize);
+        file.take(MAX_MESSAGE).read_to_end(&mut bytes)?;
+        Ok(self.raw.get_or_init(|| bytes))
+    }
+}
+
+impl MessageView for View<'_> {
+    fn uid(&self) -> u32 {
+        self.info.uid
+    }
+
+    fn flags(&self) -> Cow<'_, [Flag]> {
+        Cow::Owned(imap_flags(&self.info.flags, self.recent))
+    }
+
+    fn internal_date(&self) -> DateTime {
+        DateTime::from_unix(self.info.internal_date, 0)
+    }
+
+    fn modseq(&self) -> u64 {
+        self.info.modseq.max(1)
+    }
+
+    fn raw(&self) -> std::io::Result<Cow<'_, [u8]>> {
+        self.bytes().map(Cow::Borrowed)
+    }
+
+    fn cached_size(&self) -> Option<u64> {
+        self.info.vsize
+    }
+
+    fn cached_envelope(&self) -> Option<Cow<'_, [u8]>> {
+        self.cached.map(|c| Cow::Borrowed(c.envelope.as_slice()))
+    }
+
+    fn cached_body_structure(&self) -> Option<Cow<'_, [u8]>> {
+        self.cached
+            .map(|c| Cow::Borrowed(c.body_structure.as_slice()))
+    }
+}
+
+/// Renders the cache entry of a message from its bytes.
+pub fn cache_entry(raw: &[u8]) -> cache::Entry {
+    use crate::imap::message::Message;
+    let shallow = Message::parse_shallow(raw);
+    let envelope =
+        crate::imap::envelope::Envelope::from_header(shallow.slice(&shallow.root().header))
+            .to_bytes();
+    let full = Message::parse(raw);
+    let body_structure = crate::imap::bodystructure::body_structure(&full, true);
+    cache::Entry {
+        envelope,
+        body_structure,
+    }
+}

@@ -1,0 +1,216 @@
+//! The DNS the receiving checks need (spoofed sender, SPF), behind a trait so the checks stay
+//! pure and testable; [`Resolver`] is the real one, on hickory-resolver with configurable name
+//! servers (`[receiving] dns`), so tests point it at a dnsmasq on loopback.
+//!
+//! The SMTP session asks synchronously; the real resolver runs each lookup on a small runtime of
+//! its own in a helper thread (inside a multi-thread tokio runtime, via `block_in_place`). Remote
+//! delivery has its own MX resolver (`src/dns.rs` of issue 6); the two may be merged later.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use hickory_resolver::config::{
+    ConnectionConfig, NameServerConfig, ResolveHosts, ResolverConfig, ResolverOpts,
+};
+use hickory_resolver::net::runtime::TokioRuntimeProvider;
+use hickory_resolver::proto::rr::{RData, RecordType};
+use hickory_resolver::TokioResolver;
+
+/// A lookup that gave no answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DnsError {
+    /// NXDOMAIN or no records of that type.
+    #[error("no such record")]
+    NotFound,
+    /// SERVFAIL, timeout: the question may have an answer later.
+    #[error("DNS lookup failed: {0}")]
+    Temporary(String),
+}
+
+/// The lookups the receiving checks make. Names are given without a trailing dot.
+pub trait Dns: Sync {
+    /// A and AAAA records.
+    fn ips(&self, name: &str) -> Result<Vec<IpAddr>, DnsError>;
+    /// MX host names (preference order not needed).
+    fn mx(&self, name: &str) -> Result<Vec<String>, DnsError>;
+    /// TXT records, each one string (its character-strings joined).
+    fn txt(&self, name: &str) -> Result<Vec<String>, DnsError>;
+    /// PTR names of an address.
+    fn ptr(&self, ip: IpAddr) -> Result<Vec<String>, DnsError>;
+}
+
+/// hickory-resolver against the given name servers (empty: the system's configuration).
+#[derive(Debug, Clone)]
+pub struct Resolver {
+    servers: Vec<SocketAddr>,
+    timeout: Duration,
+}
+
+impl Resolver {
+    pub fn new(servers: Vec<SocketAddr>) -> Resolver {
+        Resolver {
+            servers,
+            timeout: Duration::from_secs(5),
+        }
+    }
+
+    fn build(&self) -> Result<TokioResolver, DnsError> {
+        let mut opts = ResolverOpts::default();
+        opts.timeout = self.timeout;
+        opts.attempts = 2;
+        opts.use_hosts_file = ResolveHosts::Never;
+        opts.ndots = 0;
+        let temp = |e: hickory_resolver::net::NetError| DnsError::Temporary(e.to_string());
+        let mut b = if self.servers.is_empty() {
+            TokioResolver::builder_tokio().map_err(temp)?
+        } else {
+            let servers = self
+                .servers
+                .iter()
+                .map(|a| {
+                    let mut udp = ConnectionConfig::udp();
+                    udp.port = a.port();
+                    let mut tcp = ConnectionConfig::tcp();
+                    tcp.port = a.port();
+                    NameServerConfig::new(a.ip(), true, vec![udp, tcp])
+                })
+                .collect();
+            TokioResolver::builder_with_config(
+                ResolverConfig::from_name_servers(servers),
+                TokioRuntimeProvider::default(),
+            )
+        };
+        *b.options_mut() = opts;
+        b.build().map_err(temp)
+    }
+
+    /// Run one query of `rtype` for `name` and collect its answers' data.
+    fn query(&self, name: &str, rtype: RecordType) -> Result<Vec<RData>, DnsError> {
+        let name = if name.ends_with('.') {
+            name.to_string()
+        } else {
+            format!("{name}.")
+        };
+        let run = || -> Result<Vec<RData>, DnsError> {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| DnsError::Temporary(e.to_string()))?;
+            rt.block_on(async {
+                let r = self.build()?;
+                match r.lookup(name.as_str(), rtype).await {
+                    Ok(l) => Ok(l.answers().iter().map(|rec| rec.data.clone()).collect()),
+                    Err(e) if e.is_nx_domain() || e.is_no_records_found() => {
+                        Err(DnsError::NotFound)
+                    }
+                    Err(e) => Err(DnsError::Temporary(e.to_string())),
+                }
+            })
+        };
+        let in_thread = || {
+            std::thread::scope(|s| {
+                s.spawn(run)
+                    .join()
+                    .unwrap_or_else(|_| Err(DnsError::Temporary("resolver thread failed".into())))
+            })
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+                tokio::task::block_in_place(in_thread)
+            }
+            _ => in_thread(),
+        }
+    }
+}
+
+fn host(name: &hickory_resolver::proto::rr::Name) -> String {
+    name.to_ascii().trim_end_matches('.').to_ascii_lowercase()
+}
+
+/// Not-found answers are empty; a name with neither A nor AAAA is not found.
+fn or_empty<T>(r: Result<Vec<T>, DnsError>) -> Result<Vec<T>, DnsError> {
+    match r {
+        Err(DnsError::NotFound) => Ok(Vec::new()),
+        other => other,
+    }
+}
+
+impl Dns for Resolver {
+    fn ips(&self, name: &str) -> Result<Vec<IpAddr>, DnsError> {
+        // Addresses of either family are an answer even when the other query fails (some
+        // servers refuse AAAA for names they only have A records for).
+        let mut out = Vec::new();
+        let mut failure = None;
+        for t in [RecordType::A, RecordType::AAAA] {
+            match or_empty(self.query(name, t)) {
+                Ok(data) => out.extend(data.into_iter().filter_map(|d| match d {
+                    RData::A(a) => Some(IpAddr::V4(a.0)),
+                    RData::AAAA(a) => Some(IpAddr::V6(a.0)),
+                    _ => None,
+                })),
+                Err(e) => failure = Some(e),
+            }
+        }
+        match (out.is_empty(), failure) {
+            (false, _) => Ok(out),
+            (true, Some(e)) => Err(e),
+            (true, None) => Err(DnsError::NotFound),
+        }
+    }
+
+    fn mx(&self, name: &str) -> Result<Vec<String>, DnsError> {
+        Ok(self
+            .query(name, RecordType::MX)?
+            .into_iter()
+            .filter_map(|d| match d {
+                RData::MX(mx) => Some(host(&mx.exchange)),
+                _ => None,
+            })
+            .collect())
+    }
+
+    fn txt(&self, name: &str) -> Result<Vec<String>, DnsError> {
+        Ok(self
+            .query(name, RecordType::TXT)?
+            .into_iter()
+            .filter_map(|d| match d {
+                RData::TXT(t) => Some(
+                    t.txt_data
+                        .iter()
+                        .map(|s| String::from_utf8_lossy(s).into_owned())
+                        .collect::<String>(),
+                ),
+                _ => None,
+            })
+            .collect())
+    }
+
+    fn ptr(&self, ip: IpAddr) -> Result<Vec<String>, DnsError> {
+        Ok(self
+            .query(&reverse_name(ip), RecordType::PTR)?
+            .into_iter()
+            .filter_map(|d| match d {
+                RData::PTR(p) => Some(host(&p.0)),
+                _ => None,
+            })
+            .collect())
+    }
+}
+
+/// `7.2.0.192.in-addr.arpa` / the nibble form under `ip6.arpa`.
+pub fn reverse_name(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => {
+            let o = v4.octets();
+            format!("{}.{}.{}.{}.in-addr.arpa", o[3], o[2], o[1], o[0])
+        }
+        IpAddr::V6(v6) => {
+            let mut s = String::new();
+            for b in v6.octets().iter().rev() {
+                s.push_str(&format!("{:x}.{:x}.", b & 0xf, b >> 4));
+            }
+            s.push_str("ip6.arpa");
+            s
+        }
+    }
+}

@@ -1,0 +1,313 @@
+//! Policy: trust, relay, receiving rules, ban lists and quotas for smtpd, as pure functions over
+//! the config and users, with DNS and mailbox usage passed in as traits (SPEC §3, seed 000
+//! "Anti-Spam Measures" and "Controlling Mailboxes").
+//!
+//! Refusals happen in the dialogue: at MAIL (bans on sender/HELO/IP, empty return-path, numeric
+//! sender domains, spoofed sender, SPF), at RCPT (bans on recipient, routing, relay, quota) and
+//! after DATA (size per class and per handler, attachments, header bans).
+
+pub mod criteria;
+pub mod dns;
+pub mod mime;
+pub mod spf;
+
+use std::net::IpAddr;
+use std::path::Path;
+
+use crate::config::rules::{Field, SpfMode, SpoofMode};
+use crate::config::{Config, Listener};
+use crate::routing::{resolve, NoRoute, Route};
+use crate::smtp::{Client, Policy, Reply, Transaction};
+use crate::users::Users;
+use criteria::{banned, met, Facts};
+use dns::{Dns, DnsError};
+use spf::SpfResult;
+
+/// Whether a client is trusted before authenticating (SPEC §3): a trusted listener, a trusted
+/// network, or an IP → user assumption.
+pub fn trusted_client(config: &Config, listener: Option<&Listener>, ip: Option<IpAddr>) -> bool {
+    listener.is_some_and(|l| l.trusted)
+        || ip.is_some_and(|ip| config.trust.contains(ip) || assumed_user(config, ip).is_some())
+}
+
+/// The user a client's IP is assumed to be (`[[receiving.assume]]`).
+pub fn assumed_user(config: &Config, ip: IpAddr) -> Option<&str> {
+    config.receiving.assumed_user(ip)
+}
+
+/// How full a user's mailbox is (the real one walks the maildir).
+pub trait MailboxUsage: Sync {
+    /// Bytes used, if known.
+    fn bytes(&self, user: &str) -> Option<u64>;
+}
+
+/// Usage from the maildirs under the mail volume.
+pub struct MaildirUsage<'a>(pub &'a Path);
+
+impl MailboxUsage for MaildirUsage<'_> {
+    fn bytes(&self, user: &str) -> Option<u64> {
+        if !crate::users::valid_user_name(user) {
+            return None;
+        }
+        let md = crate::maildir::Maildir::open(self.0.join(user)).ok()?;
+        crate::maildir::usage(&md).ok().map(|(b, _)| b)
+    }
+}
+
+/// Whether `user` is at or over quota (mail is refused once the limit is reached).
+pub fn over_quota(users: &Users, usage: &dyn MailboxUsage, user: &str) -> bool {
+    let quota = users.get(user).and_then(|u| u.quota);
+    quota.is_some_and(|q| usage.bytes(user).is_some_and(|b| b >= q))
+}
+
+/// The receiving policy of one smtpd session.
+pub struct SmtpPolicy<'a> {
+    pub config: &'a Config,
+    pub users: &'a Users,
+    /// The listener's name (ban lists may be per listener).
+    pub listener: Option<&'a str>,
+    /// For the spoofed-sender check and SPF; without it those checks are skipped.
+    pub dns: Option<&'a dyn Dns>,
+    /// For quotas at RCPT; without it quotas are left to delivery.
+    pub usage: Option<&'a dyn MailboxUsage>,
+}
+
+impl<'a> SmtpPolicy<'a> {
+    pub fn new(config: &'a Config, users: &'a Users) -> SmtpPolicy<'a> {
+        SmtpPolicy {
+            config,
+            users,
+            listener: None,
+            dns: None,
+            usage: None,
+        }
+    }
+
+    fn facts<'b>(&self, client: &'b Client, sender: &'b str) -> Facts<'b> {
+        Facts {
+            sender: Some(sender),
+            helo: client.helo.as_deref(),
+            ip: client.ip,
+            ..Facts::default()
+        }
+    }
+
+    fn spoof_check(&self, client: &Client, sender: &str) -> Result<(), Reply> {
+        let rules = self.config.receiving.rules(client.trusted);
+        let listed = || {
+            let f = self.facts(client, sender);
+            rules.spoof_list.iter().any(|c| met(c, &f) == Some(true))
+        };
+        let applies = match rules.spoof_check {
+            SpoofMode::Off => false,
+            SpoofMode::AllExcept => !listed(),
+            SpoofMode::Only => listed(),
+        };
+        let (Some(dns), Some(ip), Some((_, domain))) =
+            (self.dns, client.ip, sender.rsplit_once('@'))
+        else {
+            return Ok(());
+        };
+        if !applies || domain.starts_with('[') {
+            return Ok(());
+        }
+        match spf::ip_belongs_to(dns, ip, domain) {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(Reply::new(
+                550,
+                "5.7.1",
+                format!(
+                    "<{sender}>: Sender address rejected: {ip} is not a mail server of {domain}"
+                ),
+            )),
+            Err(DnsError::NotFound) | Err(DnsError::Temporary(_)) => Err(Reply::new(
+                451,
+                "4.4.3",
+                format!(
+                    "<{sender}>: Sender address check failed temporarily (DNS); try again later"
+                ),
+            )),
+        }
+    }
+
+    fn spf_check(&self, client: &Client, sender: &str) -> Result<(), Reply> {
+        let mode = self.config.receiving.rules(client.trusted).spf;
+        let (Some(dns), Some(ip)) = (self.dns, client.ip) else {
+            return Ok(());
+        };
+        if mode == SpfMode::Off {
+            return Ok(());
+        }
+        let helo = client.helo.as_deref().unwrap_or("");
+        let result = spf::check(dns, ip, sender, helo);
+        crate::events::event("spf")
+            .field("ip", ip)
+            .field("from", sender)
+            .field("result", format!("{result:?}").to_lowercase())
+            .emit();
+        match result {
+            SpfResult::Fail => Err(Reply::new(
+                550,
+                "5.7.23",
+                format!(
+                    "<{sender}>: SPF check failed: {ip} is not allowed to send for this domain"
+                ),
+            )),
+            SpfResult::SoftFail if mode == SpfMode::Softfail => Err(Reply::new(
+                550,
+                "5.7.23",
+                format!("<{sender}>: SPF check failed (softfail) for {ip}"),
+            )),
+            SpfResult::TempError => Err(Reply::new(
+                451,
+                "4.4.3",
+                "SPF check failed temporarily (DNS); try again later",
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl Policy for SmtpPolicy<'_> {
+    fn check_sender(&self, client: &Client, sender: &str) -> Result<(), Reply> {
+        let bans = &self.config.receiving.bans;
+        let fields = [Field::Sender, Field::Helo, Field::ClientIp];
+        if let Some(reply) = banned(bans, self.listener, &fields, &self.facts(client, sender)) {
+            return Err(reply);
+        }
+        let rules = self.config.receiving.rules(client.trusted);
+        if sender.is_empty() && rules.block_empty_return_path {
+            return Err(Reply::new(
+                550,
+                "5.7.1",
+                "Empty return-path <> is not accepted here",
+            ));
+        }
+        let numeric = sender
+            .rsplit_once('@')
+            .is_some_and(|(_, d)| d.starts_with('['));
+        if numeric && rules.block_numeric_sender_domains {
+            return Err(Reply::new(
+                553,
+                "5.1.8",
+                format!("<{sender}>: Sender address rejected: numeric domains are not accepted"),
+            ));
+        }
+        if !sender.is_empty() {
+            self.spoof_check(client, sender)?;
+        }
+        self.spf_check(client, sender)
+    }
+
+    fn check_recipient(&self, client: &Client, sender: &str, rcpt: &str) -> Result<(), Reply> {
+        let facts = Facts {
+            recipient: Some(rcpt),
+            ..self.facts(client, sender)
+        };
+        let bans = &self.config.receiving.bans;
+        if let Some(reply) = banned(bans, self.listener, &[Field::Recipient], &facts) {
+            return Err(reply);
+        }
+        match resolve(self.config, self.users, rcpt) {
+            Ok(r) => {
+                if let (Route::Local { user }, Some(usage)) = (&r.route, self.usage) {
+                    if over_quota(self.users, usage, user) {
+                        return Err(Reply::new(
+                            452,
+                            "4.2.2",
+                            format!("<{rcpt}>: Mailbox full, try again later"),
+                        ));
+                    }
+                }
+                Ok(())
+            }
+            Err(NoRoute::NoSuchUser) => Err(Reply::new(
+                550,
+                "5.1.1",
+                format!("<{rcpt}>: Recipient address rejected: no such user here"),
+            )),
+            Err(NoRoute::NotOurs { .. }) if self.config.receiving.may_relay(client.trusted) => {
+                Ok(())
+            }
+            Err(NoRoute::NotOurs { .. }) => Err(Reply::new(
+                554,
+                "5.7.1",
+                format!("<{rcpt}>: Relay access denied"),
+            )),
+            Err(NoRoute::Malformed) => {
+                Err(Reply::new(501, "5.1.3", "Bad recipient address syntax"))
+            }
+            Err(NoRoute::Loop) => Err(Reply::new(
+                550,
+                "5.4.6",
+                format!("<{rcpt}>: Routing loop detected in address handlers"),
+            )),
+        }
+    }
+
+    fn check_message(&self, client: &Client, txn: &Transaction) -> Result<(), Reply> {
+        let rules = self.config.receiving.rules(client.trusted);
+        let size = txn.data.len() as u64;
+        if let Some(max) = rules.max_size.filter(|m| size > m.0) {
+            return Err(Reply::new(
+                552,
+                "5.3.4",
+                format!("Message size exceeds the limit of {} bytes", max.0),
+            ));
+        }
+        let handlers: Vec<_> = txn
+            .recipients
+            .iter()
+            .filter_map(|(r, _)| {
+                resolve(self.config, self.users, r)
+                    .ok()?
+                    .handler
+                    .map(|h| (r, h))
+            })
+            .collect();
+        for (rcpt, h) in &handlers {
+            if let Some(max) = h.max_size.filter(|m| size > m.0) {
+                return Err(Reply::new(
+                    552,
+                    "5.2.3",
+                    format!("<{rcpt}> accepts messages of at most {} bytes", max.0),
+                ));
+            }
+        }
+        let bans = &self.config.receiving.bans;
+        let wants_parts = !rules.block_extensions.is_empty()
+            || !rules.block_content_types.is_empty()
+            || handlers.iter().any(|(_, h)| h.block_attachments)
+            || bans.iter().any(|b| b.field == Field::Header);
+        if !wants_parts {
+            return Ok(());
+        }
+        let (headers, parts) = mime::scan(&txn.data);
+        let facts = Facts {
+            headers: Some(&headers),
+            ..self.facts(client, &txn.sender)
+        };
+        if let Some(reply) = banned(bans, self.listener, &[Field::Header], &facts) {
+            return Err(reply);
+        }
+        if let Some(why) =
+            mime::blocked(&parts, &rules.block_extensions, &rules.block_content_types)
+        {
+            return Err(Reply::new(550, "5.7.1", format!("Message refused: {why}")));
+        }
+        if let Some((rcpt, _)) = handlers
+            .iter()
+            .find(|(_, h)| h.block_attachments && parts.iter().any(|p| p.attachment))
+        {
+            return Err(Reply::new(
+                550,
+                "5.7.1",
+                format!("<{rcpt}> does not accept attachments"),
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;

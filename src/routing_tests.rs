@@ -1,0 +1,245 @@
+//! Table-driven routing tests: every example of seed 000 "Domains & Email Handlers" and the
+//! scenarios, input recipient + config → expected route.
+
+use super::*;
+use std::path::Path;
+
+const USERS: &str = r#"
+[[user]]
+name = "neil"
+password = "x"
+[[user]]
+name = "bob"
+password = "x"
+[[user]]
+name = "admin"
+password = "x"
+[[user]]
+name = "off"
+password = "x"
+mail = false
+"#;
+
+fn users() -> Users {
+    let dir = tempfile::tempdir().expect("tmp");
+    let path = dir.path().join("users.toml");
+    std::fs::write(&path, USERS).expect("write");
+    Users::load(&path).expect("users")
+}
+
+fn config(domains: &str) -> Config {
+    let text = format!(
+        "[server]\nhostname = \"mail.example.test\"\npostmaster = \"admin@example.test\"\n{domains}"
+    );
+    crate::config::parse(&text, Path::new("/")).expect("config")
+}
+
+fn local(u: &str) -> Result<Route, NoRoute> {
+    Ok(Route::Local { user: u.into() })
+}
+
+fn remote(a: &str, server: Option<&str>) -> Result<Route, NoRoute> {
+    let domain = a.rsplit_once('@').map(|(_, d)| d).unwrap_or_default();
+    Ok(Route::Remote {
+        address: a.into(),
+        domain: domain.into(),
+        server: server.map(str::to_string),
+    })
+}
+
+fn check(c: &Config, table: &[(&str, Result<Route, NoRoute>)]) {
+    let u = users();
+    for (addr, want) in table {
+        assert_eq!(&route(c, &u, addr), want, "{addr}");
+    }
+}
+
+#[test]
+fn hosted_here_bob_without_handler_is_his_mailbox() {
+    let c = config("[[domain]]\nname = \"example.test\"\n");
+    check(
+        &c,
+        &[
+            ("bob@example.test", local("bob")),
+            ("BOB@Example.Test", local("bob")),
+            ("nobody@example.test", Err(NoRoute::NoSuchUser)),
+            ("off@example.test", Err(NoRoute::NoSuchUser)),
+            ("postmaster@example.test", local("admin")),
+            (
+                "x@elsewhere.test",
+                Err(NoRoute::NotOurs {
+                    domain: "elsewhere.test".into(),
+                }),
+            ),
+            ("nodomain", Err(NoRoute::Malformed)),
+            ("@example.test", Err(NoRoute::Malformed)),
+        ],
+    );
+}
+
+#[test]
+fn hosted_here_accept_unhandled_off_only_handlers() {
+    let c = config(
+        "[[domain]]\nname = \"example.test\"\naccept_unhandled = false\n\
+         [[domain.handler]]\nlocal = \"bob\"\nmailbox = \"bob\"\n",
+    );
+    check(
+        &c,
+        &[
+            ("bob@example.test", local("bob")),
+            ("neil@example.test", Err(NoRoute::NoSuchUser)),
+            ("postmaster@example.test", local("admin")),
+        ],
+    );
+}
+
+#[test]
+fn neil_niel_neal_aliases_reach_neil() {
+    let c = config(
+        "[[domain]]\nname = \"example.test\"\n\
+         [[domain.handler]]\nlocal = \"niel\"\nmailbox = \"neil\"\n\
+         [[domain.handler]]\nlocal = \"neal\"\nmailbox = \"neil\"\n",
+    );
+    check(
+        &c,
+        &[
+            ("neil@example.test", local("neil")),
+            ("niel@example.test", local("neil")),
+            ("NEAL@example.test", local("neil")),
+            ("nail@example.test", Err(NoRoute::NoSuchUser)),
+        ],
+    );
+}
+
+#[test]
+fn bob_left_and_is_forwarded_to_his_new_address() {
+    let c = config(
+        "[[domain]]\nname = \"example.test\"\n\
+         [[domain.handler]]\nlocal = \"bob\"\nforward = \"bob@hotmail.test\"\n",
+    );
+    check(
+        &c,
+        &[
+            ("bob@example.test", remote("bob@hotmail.test", None)),
+            ("neil@example.test", local("neil")),
+        ],
+    );
+}
+
+#[test]
+fn redirect_all_to_neil_instead_of_bob_unless_a_handler_overrides() {
+    let c = config(
+        "[[domain]]\nname = \"example.test\"\nredirect = \"neil\"\n\
+         [[domain.handler]]\nlocal = \"admin\"\nmailbox = \"admin\"\n",
+    );
+    check(
+        &c,
+        &[
+            ("bob@example.test", local("neil")),
+            ("anyone@example.test", local("neil")),
+            ("admin@example.test", local("admin")),
+        ],
+    );
+    // A remote domain redirects to an address.
+    let c = config(
+        "[[domain]]\nname = \"branch.test\"\nhosted = \"remote\"\nredirect = \"all@hq.test\"\n",
+    );
+    check(&c, &[("bob@branch.test", remote("all@hq.test", None))]);
+}
+
+#[test]
+fn remote_domain_accepts_everything_and_forwards_it() {
+    let c = config(
+        "[[domain]]\nname = \"branch.test\"\nhosted = \"remote\"\nserver = \"branch\"\n\
+         [[remote.server]]\nname = \"branch\"\nhost = \"mail.branch.test\"\n",
+    );
+    check(
+        &c,
+        &[(
+            "anyone@branch.test",
+            remote("anyone@branch.test", Some("branch")),
+        )],
+    );
+}
+
+#[test]
+fn scenario_3_remote_domain_with_reception_off_collects_into_handlers_only() {
+    // POP-collected mail for a domain hosted at the ISP: only handler addresses, to local boxes.
+    let c = config(
+        "[[domain]]\nname = \"isp.test\"\nhosted = \"remote\"\naccept_unhandled = false\n\
+         [[domain.handler]]\nlocal = \"bob\"\nmailbox = \"bob\"\n\
+         [[domain.handler]]\nlocal = \"jim\"\nmailbox = \"neil\"\n",
+    );
+    check(
+        &c,
+        &[
+            ("bob@isp.test", local("bob")),
+            ("jim@isp.test", local("neil")),
+            ("stranger@isp.test", Err(NoRoute::NoSuchUser)),
+            // postmaster is only implied for domains hosted here
+            ("postmaster@isp.test", Err(NoRoute::NoSuchUser)),
+        ],
+    );
+}
+
+#[test]
+fn scenario_5_provincial_office_handlers_go_through_its_server() {
+    let c = config(
+        "[[domain]]\nname = \"qbik.test\"\n\
+         [[domain.handler]]\nlocal = \"jim\"\nforward = \"jim@qbik.test\"\nserver = \"provincial\"\n",
+    );
+    check(
+        &c,
+        &[
+            ("jim@qbik.test", remote("jim@qbik.test", Some("provincial"))),
+            ("bob@qbik.test", local("bob")),
+        ],
+    );
+}
+
+#[test]
+fn forwards_into_our_own_domains_are_routed_again_and_loops_refused() {
+    let c = config(
+        "[[domain]]\nname = \"example.test\"\n\
+         [[domain]]\nname = \"old.test\"\naccept_unhandled = false\n\
+         [[domain.handler]]\nlocal = \"sales\"\nforward = \"niel@example.test\"\n\
+         [[domain.handler]]\nlocal = \"a\"\nforward = \"b@old.test\"\n\
+         [[domain.handler]]\nlocal = \"b\"\nforward = \"a@old.test\"\n\
+         [[domain.handler]]\nlocal = \"gone\"\nforward = \"nobody@example.test\"\n",
+    );
+    check(
+        &c,
+        &[
+            ("sales@old.test", Err(NoRoute::NoSuchUser)), // niel has no handler in example.test
+            ("a@old.test", Err(NoRoute::Loop)),
+            ("gone@old.test", Err(NoRoute::NoSuchUser)),
+        ],
+    );
+    let c = config(
+        "[[domain]]\nname = \"example.test\"\n\
+         [[domain]]\nname = \"old.test\"\n\
+         [[domain.handler]]\nlocal = \"sales\"\nforward = \"neil@example.test\"\n",
+    );
+    check(&c, &[("sales@old.test", local("neil"))]);
+}
+
+#[test]
+fn handler_restrictions_and_copy_to() {
+    let c = config(
+        "[[domain]]\nname = \"example.test\"\n\
+         [[domain.handler]]\nlocal = \"bob\"\nmax_size = \"1K\"\nblock_attachments = true\ncopy_to = \"admin@example.test\"\n\
+         [[domain.handler]]\nlocal = \"admin\"\ncopy_to = \"bob@example.test\"\n",
+    );
+    let u = users();
+    let r = resolve(&c, &u, "bob@example.test").expect("route");
+    assert_eq!(r.route, Route::Local { user: "bob".into() });
+    let h = r.handler.expect("handler");
+    assert!(h.block_attachments);
+    assert_eq!(h.max_size.map(|s| s.0), Some(1024));
+    // Copies follow copies, but each address once.
+    assert_eq!(
+        copies(&c, &u, &["bob@example.test".into()], 10),
+        vec!["admin@example.test".to_string()]
+    );
+    assert!(copies(&c, &u, &["neil@example.test".into()], 10).is_empty());
+}

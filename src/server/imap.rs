@@ -1,0 +1,183 @@
+//! The IMAP socket loop around [`crate::imap::session::Session`]: read, step, write;
+//! STARTTLS through the listener's acceptor; IDLE watching the selected maildir.
+//!
+//! IDLE sees new mail by polling the modification times of the maildir's `new/` and
+//! `cur/` and of its state file every [`IDLE_POLL`] (three `stat` calls; a full
+//! sync only when one of them moved), so a delivery shows up within a second.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use super::{ListenerRuntime, Shared};
+use crate::config::{Config, TlsMode};
+use crate::events::event;
+use crate::imap::session::{Action, Note, Session, SessionConfig};
+use crate::net::Conn;
+use crate::sasl::{Availability, MethodPolicy};
+
+/// How often an idling session looks at its maildir.
+pub const IDLE_POLL: Duration = Duration::from_millis(250);
+/// RFC 3501 §5.4: the autologout timer of an authenticated session is at least 30 minutes.
+pub const AUTHENTICATED_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+
+/// SASL and LOGIN availability for IMAP, from `[auth.imap]`.
+pub fn auth_methods(config: &Config) -> (MethodPolicy, Availability) {
+    (config.auth.imap.sasl(), config.auth.imap.login_command)
+}
+
+/// Session settings for a connection on `listener`.
+pub fn session_config(
+    shared: &Shared,
+    listener: &ListenerRuntime,
+    tls_active: bool,
+) -> SessionConfig {
+    let c = &shared.config;
+    let (methods, login) = auth_methods(c);
+    SessionConfig {
+        hostname: c.server.hostname.clone(),
+        mail_root: c.paths.mail.clone(),
+        starttls: listener.tls.is_some() && listener.settings.tls == TlsMode::Starttls,
+        tls_active,
+        methods,
+        login,
+        max_append: c.limits.message_size.0,
+        failures: c.auth.failures(),
+        max_errors: c.limits.errors.max(1),
+    }
+}
+
+/// Serve one IMAP connection.
+pub async fn handle(shared: Arc<Shared>, listener: Arc<ListenerRuntime>, conn: Conn) {
+    let peer = conn.peer;
+    event("client_connect")
+        .field("listener", &listener.settings.name)
+        .opt("peer", peer)
+        .field("tls", conn.tls)
+        .emit();
+    let mut session = Session::new(session_config(&shared, &listener, conn.tls));
+    let result = run(&shared, &listener, &mut session, conn).await;
+    let mut e = event("client_disconnect")
+        .field("listener", &listener.settings.name)
+        .opt("peer", peer)
+        .opt("user", session.user());
+    if let Err(why) = result {
+        e = e.field("reason", why);
+    }
+    e.emit();
+}
+
+fn log_notes(
+    session: &mut Session,
+    listener: &ListenerRuntime,
+    peer: Option<std::net::SocketAddr>,
+) {
+    for note in session.take_notes() {
+        match note {
+            Note::LoginOk { user, mechanism } => event("login")
+                .field("listener", &listener.settings.name)
+                .opt("peer", peer)
+                .field("user", user)
+                .field("mechanism", mechanism)
+                .emit(),
+            Note::LoginFailed { user, mechanism } => event("login_failed")
+                .field("listener", &listener.settings.name)
+                .opt("peer", peer)
+                .opt("user", user)
+                .field("mechanism", mechanism)
+                .emit(),
+        }
+    }
+}
+
+async fn run(
+    shared: &Shared,
+    listener: &ListenerRuntime,
+    session: &mut Session,
+    conn: Conn,
+) -> Result<(), String> {
+    let peer = conn.peer;
+    let mut io = conn.io;
+    let before_login = shared.config.limits.idle_timeout.duration();
+    let after_login = before_login.max(AUTHENTICATED_TIMEOUT);
+    let io_err = |e: std::io::Error| e.to_string();
+    io.write_all(&session.greeting()).await.map_err(io_err)?;
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let users = shared.users.get();
+        // The session reads and writes the maildir: keep that off the async workers.
+        let step = tokio::task::block_in_place(|| session.step(&*users));
+        log_notes(session, listener, peer);
+        if let Some(delay) = step.delay {
+            tokio::time::sleep(delay).await;
+        }
+        if !step.output.is_empty() {
+            io.write_all(&step.output).await.map_err(io_err)?;
+        }
+        let timeout = if session.is_authenticated() {
+            after_login
+        } else {
+            before_login
+        };
+        match step.action {
+            Action::Continue => {}
+            Action::NeedInput => {
+                io.flush().await.map_err(io_err)?;
+                match tokio::time::timeout(timeout, io.read(&mut buf)).await {
+                    Err(_) => {
+                        let _ = io.write_all(&session.timeout_reply()).await;
+                        return Err("idle timeout".into());
+                    }
+                    Ok(Ok(0)) => return Err("connection closed by client".into()),
+                    Ok(Ok(n)) => session.receive(&buf[..n]),
+                    Ok(Err(e)) => return Err(e.to_string()),
+                }
+            }
+            Action::Idle => {
+                io.flush().await.map_err(io_err)?;
+                let started = Instant::now();
+                loop {
+                    tokio::select! {
+                        read = io.read(&mut buf) => match read {
+                            Ok(0) => return Err("connection closed by client".into()),
+                            Ok(n) => {
+                                session.receive(&buf[..n]);
+                                break;
+                            }
+                            Err(e) => return Err(e.to_string()),
+                        },
+                        _ = tokio::time::sleep(IDLE_POLL) => {
+                            if started.elapsed() > timeout {
+                                let _ = io.write_all(&session.timeout_reply()).await;
+                                return Err("idle timeout".into());
+                            }
+                            let updates = tokio::task::block_in_place(|| session.idle_check());
+                            if !updates.is_empty() {
+                                io.write_all(&updates).await.map_err(io_err)?;
+                                io.flush().await.map_err(io_err)?;
+                            }
+                        }
+                    }
+                }
+            }
+            Action::StartTls => {
+                io.flush().await.map_err(io_err)?;
+                let Some(acceptor) = &listener.tls else {
+                    return Err("STARTTLS without a certificate".into());
+                };
+                match tokio::time::timeout(super::TLS_HANDSHAKE_LIMIT, acceptor.accept(io)).await {
+                    Ok(Ok(tls)) => io = Box::new(tls),
+                    Ok(Err(e)) => return Err(format!("TLS handshake failed: {e}")),
+                    Err(_) => return Err("TLS handshake timed out".into()),
+                }
+                session.tls_started();
+            }
+            Action::Close => {
+                let _ = io.flush().await;
+                let _ = io.shutdown().await;
+                return Ok(());
+            }
+        }
+    }
+}

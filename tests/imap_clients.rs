@@ -1,0 +1,172 @@
+//! imapd with real clients: Python imaplib (every command, corpus ENVELOPE/BODYSTRUCTURE
+//! compared literally), curl, openssl s_client (STARTTLS and implicit TLS), IDLE seeing a
+//! delivery from smtpd, and two sessions on one mailbox staying consistent.
+
+mod common;
+
+use common::{have, python, run, text, Demo};
+
+const COMMANDS: &str = include_str!("imap/commands.py");
+const IDLE: &str = include_str!("imap/idle.py");
+const CONCURRENT: &str = include_str!("imap/concurrent.py");
+
+fn corpus() -> String {
+    format!("{}/tests/data/imap", env!("CARGO_MANIFEST_DIR"))
+}
+
+#[test]
+fn imaplib_whole_command_set() {
+    let demo = Demo::start();
+    let out = python(
+        COMMANDS,
+        &[&demo.port(2993).to_string(), &demo.password(), &corpus()],
+    );
+    assert!(out.contains("all commands ok"), "{out}\n{}", demo.log());
+    // Nothing was created outside the user's maildir.
+    let mail = demo.root().join("mail");
+    let entries: Vec<String> = std::fs::read_dir(&mail)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(entries, vec!["demo".to_string()], "{entries:?}");
+}
+
+#[test]
+fn idle_sees_a_delivery_from_smtpd() {
+    let demo = Demo::start();
+    let out = python(
+        IDLE,
+        &[
+            &demo.port(2993).to_string(),
+            &demo.port(2525).to_string(),
+            &demo.password(),
+        ],
+    );
+    assert!(out.contains("EXISTS after"), "{out}");
+    eprintln!("{out}");
+}
+
+#[test]
+fn two_sessions_on_one_mailbox_stay_consistent() {
+    let demo = Demo::start();
+    let out = python(
+        CONCURRENT,
+        &[&demo.port(2993).to_string(), &demo.password()],
+    );
+    assert!(out.contains("consistent"), "{out}");
+}
+
+#[test]
+fn curl_lists_fetches_and_appends() {
+    if !have("curl") {
+        eprintln!("curl not installed; skipped");
+        return;
+    }
+    let demo = Demo::start();
+    let user = format!("demo:{}", demo.password());
+    let base = format!("imaps://127.0.0.1:{}", demo.port(2993));
+    let msg = demo.dir.path().join("upload.eml");
+    std::fs::write(
+        &msg,
+        "From: curl@example.org\r\nSubject: uploaded by curl\r\n\r\nhello from curl\r\n",
+    )
+    .unwrap();
+    let up = run(
+        "curl",
+        &[
+            "-sSk",
+            "--user",
+            &user,
+            "-T",
+            msg.to_str().unwrap(),
+            &format!("{base}/INBOX"),
+        ],
+    );
+    assert!(up.status.success(), "upload: {}", text(&up));
+
+    let list = run("curl", &["-sSk", "--user", &user, &format!("{base}/")]);
+    let listing = text(&list);
+    assert!(list.status.success(), "{listing}");
+    for name in ["INBOX", "Sent", "Drafts", "Trash", "Junk", "Archive"] {
+        assert!(listing.contains(name), "{name} missing from {listing}");
+    }
+
+    let fetch = run(
+        "curl",
+        &["-sSk", "--user", &user, &format!("{base}/INBOX;UID=1")],
+    );
+    assert!(text(&fetch).contains("hello from curl"), "{}", text(&fetch));
+
+    let examine = run(
+        "curl",
+        &[
+            "-sSk",
+            "--user",
+            &user,
+            "-X",
+            "EXAMINE INBOX",
+            &format!("{base}/"),
+        ],
+    );
+    let t = text(&examine);
+    assert!(t.contains("1 EXISTS") && t.contains("UIDVALIDITY"), "{t}");
+
+    let search = run(
+        "curl",
+        &[
+            "-sSk",
+            "--user",
+            &user,
+            "-X",
+            "UID SEARCH SUBJECT curl",
+            &format!("{base}/INBOX"),
+        ],
+    );
+    assert!(text(&search).contains("SEARCH 1"), "{}", text(&search));
+}
+
+#[test]
+fn openssl_starttls_implicit_tls_and_logindisabled() {
+    if !have("openssl") {
+        eprintln!("openssl not installed; skipped");
+        return;
+    }
+    let demo = Demo::start();
+    let pw = demo.password();
+    // Before TLS: STARTTLS offered, LOGIN disabled and refused.
+    let plain = python(
+        r#"
+import socket, sys
+s = socket.create_connection(('127.0.0.1', int(sys.argv[1])))
+f = s.makefile('rwb')
+greeting = f.readline()
+f.write(b'a1 LOGIN demo x\r\na2 CAPABILITY\r\na3 LOGOUT\r\n'); f.flush()
+print(greeting.decode(), f.read().decode())
+"#,
+        &[&demo.port(2143).to_string()],
+    );
+    assert!(
+        plain.contains("STARTTLS") && plain.contains("LOGINDISABLED"),
+        "{plain}"
+    );
+    assert!(plain.contains("a1 NO [PRIVACYREQUIRED]"), "{plain}");
+    assert!(plain.contains("a3 OK"), "{plain}");
+
+    let script = format!("a1 LOGIN demo \"{pw}\"\r\na2 SELECT INBOX\r\na3 LOGOUT\r\n");
+    let tmp = demo.dir.path().join("s_client.in");
+    std::fs::write(&tmp, &script).unwrap();
+    for args in [vec!["-starttls", "imap", "-connect"], vec!["-connect"]] {
+        let port = if args.len() == 3 { 2143 } else { 2993 };
+        let cmd = format!(
+            "openssl s_client -quiet {} 127.0.0.1:{} < {}",
+            args.join(" "),
+            demo.port(port),
+            tmp.display()
+        );
+        let out = run("sh", &["-c", &cmd]);
+        let t = text(&out);
+        assert!(t.contains("a1 OK"), "{cmd}: {t}");
+        assert!(t.contains("a2 OK [READ-WRITE]"), "{cmd}: {t}");
+        assert!(t.contains("* BYE"), "{cmd}: {t}");
+    }
+}

@@ -1,0 +1,268 @@
+//! Harness for remote delivery tests: a sending postern (driven by `sendmail` and `deliver`),
+//! a dnsmasq on a loopback port as the only DNS, and Postfix's `smtp-sink` as remote peers.
+#![allow(dead_code)]
+
+use std::net::{TcpListener, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::common::{bin, maildir_files, text, wait_for_port};
+
+/// A TCP port that was free a moment ago on `ip`.
+pub fn free_port(ip: &str) -> u16 {
+    TcpListener::bind((ip, 0))
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// A killed-on-drop child process.
+pub struct Proc(pub Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// dnsmasq answering only from its command line, on 127.0.0.1:port.
+pub struct Dns {
+    pub port: u16,
+    _proc: Proc,
+}
+
+impl Dns {
+    /// `records`: dnsmasq options such as `--mx-host=a.test,mx1.a.test,10`.
+    pub fn start(records: &[String]) -> Dns {
+        let port = UdpSocket::bind("127.0.0.1:0")
+            .and_then(|s| s.local_addr())
+            .map(|a| a.port())
+            .expect("udp port");
+        let child = Command::new("dnsmasq")
+            .args([
+                "--keep-in-foreground",
+                "--conf-file=/dev/null",
+                "--no-resolv",
+                "--no-hosts",
+                "--no-poll",
+                "--bind-interfaces",
+                "--listen-address=127.0.0.1",
+                "--pid-file=",
+                "--user=root",
+                "--log-facility=-",
+                // Answer for .test from local data only: NXDOMAIN / NODATA, never REFUSED.
+                "--local=/test/",
+            ])
+            .arg(format!("--port={port}"))
+            .args(records)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn dnsmasq");
+        let dns = Dns {
+            port,
+            _proc: Proc(child),
+        };
+        assert!(
+            wait_for_port(([127, 0, 0, 1], port).into(), Duration::from_secs(10)),
+            "dnsmasq did not start"
+        );
+        dns
+    }
+}
+
+/// Postfix `smtp-sink` on ip:port, dumping each transaction into its own file.
+pub struct Sink {
+    pub ip: String,
+    pub port: u16,
+    pub dir: PathBuf,
+    proc: Option<Proc>,
+}
+
+impl Sink {
+    /// Start on `ip:port` with extra smtp-sink options (e.g. `-r RCPT` for 4xx at RCPT).
+    pub fn start(ip: &str, port: u16, dir: &Path, opts: &[&str]) -> Sink {
+        std::fs::create_dir_all(dir).expect("sink dir");
+        let mut s = Sink {
+            ip: ip.to_string(),
+            port,
+            dir: dir.to_path_buf(),
+            proc: None,
+        };
+        s.restart(opts);
+        s
+    }
+
+    /// Stop and start again with other options (same address, same dump directory).
+    pub fn restart(&mut self, opts: &[&str]) {
+        self.proc = None;
+        let template = format!("{}/%H%M%S.", self.dir.display());
+        let child = Command::new("smtp-sink")
+            .args(["-u", "root", "-d", &template])
+            .args(opts)
+            .arg(format!("{}:{}", self.ip, self.port))
+            .arg("64")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn smtp-sink");
+        self.proc = Some(Proc(child));
+        let addr = format!("{}:{}", self.ip, self.port).parse().expect("addr");
+        assert!(
+            wait_for_port(addr, Duration::from_secs(10)),
+            "smtp-sink did not start"
+        );
+    }
+
+    pub fn stop(&mut self) {
+        self.proc = None;
+    }
+
+    /// Every transaction received so far (X-Mail-Args / X-Rcpt-Args lines, then the message).
+    pub fn messages(&self) -> Vec<String> {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&self.dir)
+            .map(|d| d.filter_map(|e| e.ok()).map(|e| e.path()).collect())
+            .unwrap_or_default();
+        files.sort();
+        files
+            .iter()
+            .filter_map(|f| std::fs::read_to_string(f).ok())
+            .collect()
+    }
+
+    /// Wait until `n` transactions arrived (or 20 s passed).
+    pub fn wait_for(&self, n: usize) -> Vec<String> {
+        let start = Instant::now();
+        loop {
+            let m = self.messages();
+            if m.len() >= n || start.elapsed() > Duration::from_secs(20) {
+                // smtp-sink creates the file at MAIL and fills it as the data comes.
+                std::thread::sleep(Duration::from_millis(300));
+                return self.messages();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// The sending side: a postern config in a temp dir, hosting `here.test` with user `alice`.
+pub struct Sender {
+    pub dir: tempfile::TempDir,
+}
+
+impl Sender {
+    /// `delivery`: lines for `[delivery]`; `rest`: further tables (`[remote]`, `[[domain]]`…).
+    pub fn new(delivery: &str, rest: &str) -> Sender {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = format!(
+            r#"[server]
+hostname = "mail.here.test"
+postmaster = "postmaster@here.test"
+
+[paths]
+spool = "spool"
+mail = "mail"
+users = "users.toml"
+
+[delivery]
+retry = ["1s"]
+{delivery}
+
+[[domain]]
+name = "here.test"
+
+{rest}
+"#
+        );
+        std::fs::write(dir.path().join("postern.toml"), config).expect("config");
+        let s = Sender { dir };
+        let out = s.postern_stdin(&["user", "add", "alice", "--password-stdin"], b"pw\n");
+        assert!(out.status.success(), "user add: {}", text(&out));
+        s
+    }
+
+    pub fn config(&self) -> PathBuf {
+        self.dir.path().join("postern.toml")
+    }
+
+    pub fn postern(&self, args: &[&str]) -> Output {
+        self.postern_stdin(args, b"")
+    }
+
+    pub fn postern_stdin(&self, args: &[&str], input: &[u8]) -> Output {
+        use std::io::Write;
+        let mut child = Command::new(bin())
+            .arg("--config")
+            .arg(self.config())
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn postern");
+        if let Some(mut stdin) = child.stdin.take() {
+            let _ = stdin.write_all(input);
+        }
+        child.wait_with_output().expect("postern output")
+    }
+
+    /// Queue a message with `sendmail` (which makes an immediate attempt).
+    pub fn send(&self, from: &str, to: &[&str], message: &str) -> Output {
+        let mut args = vec!["sendmail", "-f", from];
+        args.extend_from_slice(to);
+        let out = self.postern_stdin(&args, message.as_bytes());
+        assert!(out.status.success(), "sendmail: {}", text(&out));
+        out
+    }
+
+    /// `queue ls --json`, one object per message.
+    pub fn queue(&self) -> Vec<serde_json::Value> {
+        let out = self.postern(&["queue", "ls", "--json"]);
+        assert!(out.status.success(), "queue ls: {}", text(&out));
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| serde_json::from_str(l).expect("queue ls json"))
+            .collect()
+    }
+
+    /// Messages in alice's maildir.
+    pub fn alice_mail(&self) -> Vec<String> {
+        maildir_files(&self.dir.path().join("mail").join("alice"))
+            .iter()
+            .filter_map(|f| std::fs::read_to_string(f).ok())
+            .collect()
+    }
+
+    pub fn wait_alice(&self, n: usize) -> Vec<String> {
+        let start = Instant::now();
+        loop {
+            let m = self.alice_mail();
+            if m.len() >= n || start.elapsed() > Duration::from_secs(20) {
+                return m;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// The delivery-status part of a DSN, parsed as a MIME message: (report fields text, parsed mail).
+pub fn dsn_status(raw: &str) -> String {
+    let mail = mailparse::parse_mail(raw.as_bytes()).expect("parse DSN");
+    assert_eq!(mail.ctype.mimetype, "multipart/report", "{raw}");
+    assert_eq!(
+        mail.ctype.params.get("report-type").map(String::as_str),
+        Some("delivery-status")
+    );
+    let part = mail
+        .subparts
+        .iter()
+        .find(|p| p.ctype.mimetype == "message/delivery-status")
+        .expect("delivery-status part");
+    String::from_utf8_lossy(&part.get_body_raw().expect("body")).into_owned()
+}
+
+pub const MESSAGE: &str =
+    "From: alice@here.test\nTo: someone\nSubject: remote test\n\nHello over there.\n";
