@@ -69,7 +69,7 @@ fn curl_lists_retrieves_and_runs_commands() {
     let first_uid = uidl.lines().next().unwrap().split(' ').nth(1).unwrap();
     assert!(!after.contains(&format!(" {first_uid}\r")), "{after}");
     assert_eq!(
-        after.lines().nth(0).unwrap().split(' ').nth(1),
+        after.lines().next().unwrap().split(' ').nth(1),
         uidl.lines().nth(1).unwrap().split(' ').nth(1),
         "UIDs stay the same"
     );
