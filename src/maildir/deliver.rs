@@ -20,17 +20,6 @@ pub enum Delivered {
     AlreadyThere,
 }
 
-/// Create `tmp/`, `new/` and `cur/` under `dir` if missing.
-pub fn ensure_maildir(dir: &Path) -> io::Result<()> {
-    for sub in ["tmp", "new", "cur"] {
-        let p = dir.join(sub);
-        if !p.is_dir() {
-            fs::create_dir_all(&p)?;
-        }
-    }
-    Ok(())
-}
-
 /// Host name as maildir names need it ('/' and ':' escaped as the maildir spec says).
 pub fn maildir_host(hostname: &str) -> String {
     hostname.replace('/', "\\057").replace(':', "\\072")
@@ -88,7 +77,8 @@ impl Delivery<'_> {
                 "bad delivery key",
             ));
         }
-        ensure_maildir(self.maildir)?;
+        // The one way a maildir is made (mode 0700, missing parents too).
+        super::Maildir::create(self.maildir).map_err(io::Error::other)?;
         let marker = format!(".{}.", self.key);
         if self.recovering && already_delivered(self.maildir, &marker)? {
             return Ok(Delivered::AlreadyThere);
