@@ -1,6 +1,7 @@
 //! Harness for the collection tests: a real Dovecot POP3 server (Debian's dovecot-pop3d) with a
 //! config of its own on loopback ports, passwd-file users and maildirs in a temp dir, and a
-//! postern config in the same dir that collects from it.
+//! postern config in the same dir that collects from it. [`Setup::local`] makes the postern side
+//! alone, to collect from another server (e.g. a second postern's popd).
 #![allow(dead_code)]
 
 use std::os::unix::fs::PermissionsExt;
@@ -21,7 +22,7 @@ pub struct Setup {
     pub dir: tempfile::TempDir,
     pub pop3: u16,
     pub pop3s: u16,
-    child: Child,
+    child: Option<Child>,
     uid: u32,
     gid: u32,
 }
@@ -112,7 +113,7 @@ impl Setup {
             dir,
             pop3,
             pop3s,
-            child,
+            child: Some(child),
             uid,
             gid,
         };
@@ -122,6 +123,27 @@ impl Setup {
             "dovecot did not start: {}",
             setup.dovecot_log()
         );
+        setup.write_postern_config(collect_toml);
+        for u in ["bob", "jim", "admin"] {
+            setup.add_user(u);
+        }
+        setup
+    }
+
+    /// Only the postern side (users bob, jim, admin): its `[[collect]]` sections get `{POP3}` and
+    /// `{POP3S}` replaced by `pop3` and `pop3s`, the ports of a POP3 server started elsewhere.
+    pub fn local(pop3: u16, pop3s: u16, collect_toml: &str) -> Setup {
+        let dir = tempfile::tempdir().expect("tempdir");
+        // SAFETY: getuid/getgid have no preconditions.
+        let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
+        let setup = Setup {
+            dir,
+            pop3,
+            pop3s,
+            child: None,
+            uid,
+            gid,
+        };
         setup.write_postern_config(collect_toml);
         for u in ["bob", "jim", "admin"] {
             setup.add_user(u);
@@ -239,19 +261,22 @@ fn chown_tree(path: &Path, uid: u32, gid: u32) {
 
 impl Drop for Setup {
     fn drop(&mut self) {
+        let Some(child) = &mut self.child else {
+            return;
+        };
         // SIGTERM lets the master stop its login and pop3 processes.
         // SAFETY: kill on our own child's pid.
         unsafe {
-            libc::kill(self.child.id() as i32, libc::SIGTERM);
+            libc::kill(child.id() as i32, libc::SIGTERM);
         }
         for _ in 0..100 {
-            if matches!(self.child.try_wait(), Ok(Some(_))) {
+            if matches!(child.try_wait(), Ok(Some(_))) {
                 return;
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        let _ = child.kill();
+        let _ = child.wait();
     }
 }
 

@@ -1,0 +1,409 @@
+//! `postern collect` against postern's own popd: a second `postern serve --demo` plays the ISP
+//! (its POP3 on the demo ports 2110 with STLS and 2995 with implicit TLS), the collecting side
+//! is the harness of `tests/common/collect.rs` without Dovecot. Catch-all spreading of 500
+//! messages, leave-on-server, deletion policies, APOP and the TLS variants.
+
+mod common;
+#[path = "common/collect.rs"]
+mod harness;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use common::{maildir_files, text, Demo};
+use harness::Setup;
+
+fn ok(out: &std::process::Output) -> String {
+    let t = text(out);
+    assert!(out.status.success(), "collect failed: {t}");
+    t
+}
+
+/// Write a message straight into an ISP maildir, as its delivery agent would (LF, in `new/`).
+fn put(maildir: &Path, name: &str, message: &[u8]) {
+    for sub in ["tmp", "new", "cur"] {
+        std::fs::create_dir_all(maildir.join(sub)).expect("maildir");
+    }
+    let tmp = maildir.join("tmp").join(name);
+    std::fs::write(&tmp, message).expect("write");
+    std::fs::rename(&tmp, maildir.join("new").join(name)).expect("rename");
+}
+
+fn message(to: &str, subject: &str) -> Vec<u8> {
+    format!(
+        "Return-Path: <sender@far.test>\nFrom: sender@far.test\nTo: {to}\nSubject: {subject}\n\
+         Message-ID: <{subject}@far.test>\n\n.leading dot in {subject}\nbody of {subject}\n"
+    )
+    .into_bytes()
+}
+
+/// A `[[collect]]` section for the ISP's POP3.
+fn account(name: &str, user: &str, password: &str, extra: &str) -> String {
+    format!(
+        "[[collect]]\nname = \"{name}\"\nserver = \"localhost\"\nport = {{POP3}}\ntls = \"none\"\n\
+         user = \"{user}\"\npassword = \"{password}\"\n{extra}\n"
+    )
+}
+
+/// Subjects of a local user's messages.
+fn subjects(s: &Setup, user: &str) -> Vec<String> {
+    let mut v: Vec<String> = s
+        .mails(user)
+        .iter()
+        .filter_map(|m| {
+            m.lines()
+                .find_map(|l| l.strip_prefix("Subject: ").map(|x| x.trim().to_string()))
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// Logins the ISP logged for `user`: their mechanisms, in order.
+fn isp_logins(isp: &Demo, user: &str) -> Vec<String> {
+    let suffix = format!("user={user}");
+    isp.log()
+        .lines()
+        .filter(|l| l.contains("event=login") && l.contains("protocol=pop3"))
+        .filter(|l| l.split(' ').any(|w| w == suffix))
+        .filter_map(|l| {
+            l.split(' ')
+                .find_map(|w| w.strip_prefix("mechanism=").map(str::to_string))
+        })
+        .collect()
+}
+
+#[test]
+fn catch_all_mailbox_of_500_spread_then_fetched_once() {
+    let isp = Demo::start();
+    let drop = isp.maildir("demo");
+    // The ISP's catch-all mailbox: mail for three local users, some for two of them at once.
+    let mut want: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    for i in 0..500 {
+        let subject = format!("m{i:03}");
+        let to = match i % 5 {
+            0 | 1 => vec!["bob"],
+            2 | 3 => vec!["jim"],
+            _ if i % 10 == 4 => vec!["admin"],
+            _ => vec!["bob", "admin"],
+        };
+        let header: Vec<String> = to.iter().map(|u| format!("{u}@example.test")).collect();
+        put(
+            &drop,
+            &format!("1700000000.M{i}P1.isp"),
+            &message(&header.join(", "), &subject),
+        );
+        for u in to {
+            want.entry(u).or_default().push(subject.clone());
+        }
+    }
+    let toml = account(
+        "isp",
+        "demo",
+        &isp.password(),
+        "delete = \"leave\"\nmax_messages = 1000",
+    );
+    let s = Setup::local(isp.port(2110), isp.port(2995), &toml);
+    let log = ok(&s.collect(&[]));
+    assert!(
+        log.contains("event=collect_done account=isp listed=500 fetched=500"),
+        "{log}\nISP: {}",
+        isp.log()
+    );
+    for (user, subjects_wanted) in &want {
+        assert_eq!(&subjects(&s, user), subjects_wanted, "{user}");
+    }
+    let bob = s.mails("bob").join("\n");
+    assert!(
+        bob.contains("with POP3 id") && bob.contains("(collected for account isp)"),
+        "{bob}"
+    );
+    assert!(
+        bob.contains("\n.leading dot in m000\n") || bob.contains("\r\n.leading dot in m000\r\n")
+    );
+    assert_eq!(maildir_files(&drop).len(), 500, "left on the server");
+    // No password crossed in the clear: the best method against popd is CRAM-MD5.
+    assert_eq!(isp_logins(&isp, "demo"), ["CRAM-MD5"]);
+
+    // Leave on server: a second run fetches nothing.
+    let log = ok(&s.collect(&["--account", "isp"]));
+    assert!(log.contains("listed=500 fetched=0 bytes=0"), "{log}");
+    let total = |s: &Setup| ["bob", "jim", "admin"].map(|u| s.mails(u).len());
+    assert_eq!(
+        total(&s),
+        [want["bob"].len(), want["jim"].len(), want["admin"].len()]
+    );
+
+    // New mail reaches the ISP through its smtpd, is fetched once, and only once.
+    let script = r#"
+import smtplib, sys
+port = int(sys.argv[1])
+for subject in ("late-1", "late-2"):
+    with smtplib.SMTP("127.0.0.1", port, timeout=30) as c:
+        c.sendmail("sender@far.test", ["demo@example.test"],
+            "From: sender@far.test\r\nTo: jim@example.test\r\nSubject: %s\r\n\r\nlate\r\n" % subject)
+"#;
+    common::python(script, &[&isp.port(2525).to_string()]);
+    let files = common::wait_for_mail(&drop, 502, Duration::from_secs(30));
+    assert_eq!(files.len(), 502, "ISP log: {}", isp.log());
+    let log = ok(&s.collect(&["--account", "isp"]));
+    assert!(log.contains("listed=502 fetched=2"), "{log}");
+    let log = ok(&s.collect(&["--account", "isp"]));
+    assert!(log.contains("listed=502 fetched=0"), "{log}");
+    let jim = subjects(&s, "jim");
+    assert_eq!(jim.len(), want["jim"].len() + 2);
+    assert!(jim.contains(&"late-1".to_string()) && jim.contains(&"late-2".to_string()));
+    // The ISP's own Delivered-To (demo@example.test, no user here) did not send it elsewhere.
+    assert_eq!(s.mails("admin").len(), want["admin"].len());
+}
+
+#[test]
+fn deletion_policies() {
+    let isp = Demo::start();
+    let pw = isp.password();
+    for user in ["always", "delivered"] {
+        assert!(isp.postern_stdin_ok(
+            &["user", "add", user, "--password-stdin", "--shared-secret"],
+            &format!("{pw}\n"),
+        ));
+    }
+    // ext@far.test is routed off the collecting server: remote delivery defers, it stays queued.
+    let extra = "mode = \"catch-all\"\ncatch_all = \"ext@far.test\"\n";
+    let toml = format!(
+        "{}{}",
+        account(
+            "always",
+            "always",
+            &pw,
+            &format!("{extra}delete = \"always\"")
+        ),
+        account(
+            "delivered",
+            "delivered",
+            &pw,
+            &format!("{extra}delete = \"delivered\"")
+        ),
+    );
+    let s = Setup::local(isp.port(2110), isp.port(2995), &toml);
+    for user in ["always", "delivered"] {
+        let md = isp.maildir(user);
+        put(
+            &md,
+            "1.a",
+            &message("bob@example.test", &format!("{user}-local")),
+        );
+        put(
+            &md,
+            "2.b",
+            &message("stranger@far.test", &format!("{user}-away")),
+        );
+    }
+
+    // Delete regardless: both go as soon as they are queued.
+    let log = ok(&s.collect(&["--account", "always"]));
+    assert!(
+        log.contains("fetched=2") && log.contains("deleted=2"),
+        "{log}"
+    );
+    assert_eq!(maildir_files(&isp.maildir("always")).len(), 0);
+
+    // Delete once delivered: only the one delivered here; the queued one stays on the server.
+    let log = ok(&s.collect(&["--account", "delivered"]));
+    assert!(
+        log.contains("fetched=2") && log.contains("deleted=1"),
+        "{log}"
+    );
+    let left = maildir_files(&isp.maildir("delivered"));
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert!(
+        String::from_utf8_lossy(&std::fs::read(&left[0]).expect("read")).contains("delivered-away")
+    );
+    let log = ok(&s.collect(&["--account", "delivered"]));
+    assert!(
+        log.contains("listed=1 fetched=0 bytes=0 deleted=0"),
+        "{log}"
+    );
+    // Once it leaves the queue (aborted here), the next pass deletes it on the server.
+    let q = s.postern(&["queue", "ls", "--json"]);
+    let listing = String::from_utf8_lossy(&q.stdout).into_owned();
+    let ids: Vec<String> = listing
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|e| e["id"].as_str().map(str::to_string))
+        .collect();
+    assert_eq!(ids.len(), 2, "one queued per account: {listing}");
+    for id in &ids {
+        assert!(s.postern(&["queue", "abort", id]).status.success());
+    }
+    let log = ok(&s.collect(&["--account", "delivered"]));
+    assert!(
+        log.contains("listed=1 fetched=0 bytes=0 deleted=1"),
+        "{log}"
+    );
+    assert_eq!(maildir_files(&isp.maildir("delivered")).len(), 0);
+    assert_eq!(subjects(&s, "bob"), ["always-local", "delivered-local"]);
+}
+
+#[test]
+fn apop_and_tls_variants() {
+    let isp = Demo::start();
+    // "shop" has a shared secret (APOP, CRAM-MD5); "plain" has only a password hash.
+    assert!(isp.postern_stdin_ok(
+        &["user", "add", "shop", "--password-stdin", "--shared-secret"],
+        "shop-pw\n",
+    ));
+    isp.add_user("plain", "plain-pw");
+    let anchor = isp.root().join("cert.pem");
+    let acct = |name: &str, user: &str, tls: &str, port: &str, auth: &str, anchor_line: bool| {
+        let pw = if user == "shop" {
+            "shop-pw"
+        } else {
+            "plain-pw"
+        };
+        let trust = if anchor_line {
+            format!("trust_anchor = \"{}\"\n", anchor.display())
+        } else {
+            String::new()
+        };
+        format!(
+            "[[collect]]\nname = \"{name}\"\nserver = \"localhost\"\nport = {port}\ntls = \"{tls}\"\n\
+             {trust}user = \"{user}\"\npassword = \"{pw}\"\nauth = \"{auth}\"\ndelete = \"always\"\n"
+        )
+    };
+    // name, user, tls, port, auth, the mechanism popd logs, whether the session was encrypted.
+    let variants = [
+        (
+            "apop_clear",
+            "shop",
+            "none",
+            "{POP3}",
+            "apop",
+            "APOP",
+            false,
+        ),
+        (
+            "apop_stls",
+            "shop",
+            "starttls",
+            "{POP3}",
+            "apop",
+            "APOP",
+            true,
+        ),
+        (
+            "best_clear",
+            "shop",
+            "none",
+            "{POP3}",
+            "best",
+            "CRAM-MD5",
+            false,
+        ),
+        (
+            "user_stls",
+            "plain",
+            "starttls",
+            "{POP3}",
+            "user",
+            "USER",
+            true,
+        ),
+        (
+            "plain_implicit",
+            "plain",
+            "implicit",
+            "{POP3S}",
+            "plain",
+            "PLAIN",
+            true,
+        ),
+        (
+            "opportunistic",
+            "plain",
+            "opportunistic",
+            "{POP3}",
+            "user",
+            "USER",
+            true,
+        ),
+    ];
+    let toml: String = variants
+        .iter()
+        .map(|(n, u, t, p, a, _, _)| acct(n, u, t, p, a, true))
+        .collect();
+    let s = Setup::local(isp.port(2110), isp.port(2995), &toml);
+    for (name, user, _, _, _, mechanism, tls) in variants {
+        put(&isp.maildir(user), name, &message("bob@example.test", name));
+        let log = ok(&s.collect(&["--account", name]));
+        assert!(
+            log.contains("fetched=1") && log.contains("deleted=1"),
+            "{name}: {log}\nISP: {}",
+            isp.log()
+        );
+        let logins = isp_logins(&isp, user);
+        assert_eq!(
+            logins.last().map(String::as_str),
+            Some(mechanism),
+            "{name}: {logins:?}"
+        );
+        let mail = s
+            .mails("bob")
+            .into_iter()
+            .find(|m| {
+                m.contains(&format!("Subject: {name}\n"))
+                    || m.contains(&format!("Subject: {name}\r\n"))
+            })
+            .unwrap_or_else(|| panic!("{name} not delivered"));
+        let with = if tls { "with POP3S id" } else { "with POP3 id" };
+        assert!(mail.contains(with), "{name}: {mail}");
+        assert_eq!(maildir_files(&isp.maildir(user)).len(), 0, "{name}");
+    }
+
+    // Failures: logged per account, exit 75 (EX_TEMPFAIL), nothing taken from the server.
+    let failing = [
+        // The ISP's self-signed certificate without the trust anchor.
+        (
+            acct("untrusted", "plain", "starttls", "{POP3}", "user", false),
+            "TLS",
+        ),
+        // APOP for a user without a shared secret.
+        (
+            acct("no_secret", "plain", "none", "{POP3}", "apop", true),
+            "login with APOP",
+        ),
+        // USER/PASS in the clear: popd allows it only over TLS.
+        (
+            acct("clear_user", "plain", "none", "{POP3}", "user", true),
+            "login with USER",
+        ),
+        // A wrong password.
+        (
+            acct("wrong", "shop", "none", "{POP3}", "apop", true).replace("shop-pw", "nope"),
+            "login with APOP",
+        ),
+    ];
+    put(
+        &isp.maildir("plain"),
+        "left",
+        &message("bob@example.test", "left"),
+    );
+    put(
+        &isp.maildir("shop"),
+        "left",
+        &message("bob@example.test", "left"),
+    );
+    for (toml, why) in failing {
+        s.write_postern_config(&toml);
+        let out = s.collect(&[]);
+        let t = text(&out);
+        assert_eq!(out.status.code(), Some(75), "{toml}: {t}");
+        assert!(
+            t.contains("event=collect_failed") && t.contains(why),
+            "{toml}: {t}"
+        );
+    }
+    assert_eq!(maildir_files(&isp.maildir("plain")).len(), 1);
+    assert_eq!(maildir_files(&isp.maildir("shop")).len(), 1);
+    assert_eq!(s.mails("bob").len(), variants.len());
+}
