@@ -407,3 +407,120 @@ fn apop_and_tls_variants() {
     assert_eq!(maildir_files(&isp.maildir("shop")).len(), 1);
     assert_eq!(s.mails("bob").len(), variants.len());
 }
+
+#[test]
+fn refused_too_big_and_unroutable_are_logged_once() {
+    let isp = Demo::start();
+    let drop = isp.maildir("demo");
+    put(&drop, "1.ok", &message("bob@example.test", "fine"));
+    put(&drop, "2.virus", &message("bob@example.test", "VIRUS-TEST"));
+    put(&drop, "3.nobody", &message("somebody@far.test", "nowhere"));
+    let mut big = message("bob@example.test", "big");
+    big.extend(std::iter::repeat_n(b"0123456789012345678901234567890123456789\n", 100).flatten());
+    put(&drop, "4.big", &big);
+    // A content filter that counts its runs and rejects (exit 1) what carries VIRUS-TEST.
+    let filter = "[filter]\ncommand = [\"/bin/sh\", \"{DIR}/filter.sh\"]\nreject_codes = [1]\n";
+    let toml = format!(
+        "{filter}{}",
+        account("isp", "demo", &isp.password(), "max_message_size = \"2K\"")
+    );
+    let s = Setup::local(isp.port(2110), isp.port(2995), &toml);
+    let calls = s.root().join("filter-calls");
+    std::fs::write(
+        s.root().join("filter.sh"),
+        format!(
+            "body=$(cat)\necho run >> '{}'\ncase \"$body\" in *VIRUS-TEST*) exit 1;; esac\nexit 0\n",
+            calls.display()
+        ),
+    )
+    .expect("filter script");
+    let events = |log: &str, name: &str| log.matches(&format!("event={name} ")).count();
+
+    let log = ok(&s.collect(&[]));
+    assert!(
+        log.contains("listed=4 fetched=1")
+            && log.contains("too_big=1")
+            && log.contains("unroutable=1")
+            && log.contains("refused=1"),
+        "{log}"
+    );
+    for name in ["collect_too_big", "collect_unroutable", "collect_filtered"] {
+        assert_eq!(events(&log, name), 1, "{name}: {log}");
+    }
+    assert!(log.contains("verdict=reject"), "{log}");
+    assert_eq!(subjects(&s, "bob"), ["fine"]);
+    let runs = || {
+        std::fs::read_to_string(&calls)
+            .unwrap_or_default()
+            .lines()
+            .count()
+    };
+    assert_eq!(runs(), 2, "the filter saw the fine one and the virus");
+
+    // Next passes: the same counts, no new log lines, the refused one not fetched again.
+    for _ in 0..2 {
+        let log = ok(&s.collect(&["--account", "isp"]));
+        assert!(
+            log.contains("listed=4 fetched=0")
+                && log.contains("too_big=1")
+                && log.contains("unroutable=1")
+                && log.contains("refused=1"),
+            "{log}"
+        );
+        for name in ["collect_too_big", "collect_unroutable", "collect_filtered"] {
+            assert_eq!(events(&log, name), 0, "{name} logged again: {log}");
+        }
+    }
+    assert_eq!(
+        runs(),
+        2,
+        "the refused message was not run through the filter again"
+    );
+    assert_eq!(maildir_files(&drop).len(), 4, "all left on the server");
+
+    // The unroutable one becomes routable when its address gets a user: the next pass takes it.
+    let state = s.root().join("postern/spool/collect/isp.json");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&state).expect("state")).expect("json");
+    assert_eq!(
+        json["skipped"].as_object().map(|o| o.len()),
+        Some(3),
+        "{json}"
+    );
+    let toml = toml.replace(
+        "max_message_size = \"2K\"",
+        "mode = \"catch-all\"\ncatch_all = \"admin@example.test\"\nmax_message_size = \"2K\"",
+    );
+    s.write_postern_config(&toml);
+    let log = ok(&s.collect(&["--account", "isp"]));
+    assert!(
+        log.contains("listed=4 fetched=1") && log.contains("unroutable=0"),
+        "{log}"
+    );
+    assert_eq!(subjects(&s, "admin"), ["nowhere"]);
+    assert_eq!(runs(), 3);
+    // Once the server drops the refused message, it is forgotten.
+    std::fs::remove_file(
+        maildir_files(&drop)
+            .into_iter()
+            .find(|p| {
+                std::fs::read_to_string(p)
+                    .unwrap_or_default()
+                    .contains("VIRUS-TEST")
+            })
+            .expect("virus on the server"),
+    )
+    .expect("rm");
+    let log = ok(&s.collect(&["--account", "isp"]));
+    assert!(
+        log.contains("listed=3 fetched=0") && log.contains("refused=0"),
+        "{log}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&state).expect("state")).expect("json");
+    assert_eq!(
+        json["skipped"].as_object().map(|o| o.len()),
+        Some(1),
+        "{json}"
+    );
+}

@@ -6,7 +6,9 @@
 //! the headers ([`recipients`]), store it in the spool (`Origin::Collect`, trusted), record the
 //! UIDL in the journal ([`state`]), and delete on the server only what is durably queued (policy
 //! `always`) or has left the queue (`delivered`). Deletions take effect at QUIT; a pass that
-//! breaks off deletes nothing and the next one starts from the journal.
+//! breaks off deletes nothing and the next one starts from the journal. Messages left on the
+//! server on purpose (too big, unroutable, refused by the filter) are logged once per UIDL and
+//! counted on every pass; see [`state`] for which are fetched again.
 //!
 //! The blocking file work runs under `block_in_place`: run passes on the multi-threaded runtime.
 
@@ -30,6 +32,7 @@ use crate::spool::{Envelope, Origin, QueueId, Recipient, Spool, SpoolError};
 use crate::users::UsersCache;
 use client::Client;
 use proto::{Capabilities, Status};
+use state::SkipReason;
 
 /// Why a pass over an account failed.
 #[derive(Debug, thiserror::Error)]
@@ -97,6 +100,8 @@ pub struct Summary {
     pub loops: usize,
     /// New messages left for the next pass (per-pass maximum).
     pub later: usize,
+    /// Messages the content filter refused for good (this pass or before): left on the server.
+    pub refused: usize,
 }
 
 /// What happens right after a message is queued.
@@ -261,6 +266,7 @@ impl Collector {
         let p = plan::plan(
             &listing,
             &store.state.seen,
+            &store.state.skipped,
             account.delete,
             max_size,
             account.max_messages,
@@ -271,9 +277,14 @@ impl Collector {
             listed: listing.len(),
             too_big: p.too_big.len(),
             later: p.later,
+            refused: p.refused,
             ..Summary::default()
         };
+        let now = crate::spool::now();
         for m in &p.too_big {
+            if !store.skip(&m.uidl, SkipReason::TooBig, now) {
+                continue;
+            }
             event("collect_too_big")
                 .field("account", &account.name)
                 .field("uidl", &m.uidl)
@@ -298,6 +309,9 @@ impl Collector {
                     ("collect_malformed", &mut sum.malformed)
                 };
                 *count += 1;
+                if data.too_big && !store.skip(&m.uidl, SkipReason::TooBig, now) {
+                    continue;
+                }
                 event(name)
                     .field("account", &account.name)
                     .field("uidl", &m.uidl)
@@ -365,6 +379,9 @@ impl Collector {
         rcpts.truncate(self.config.limits.recipients);
         if rcpts.is_empty() {
             sum.unroutable += 1;
+            if !store.skip(uidl, SkipReason::Unroutable, crate::spool::now()) {
+                return Ok(None);
+            }
             event("collect_unroutable")
                 .field("account", &account.name)
                 .field("uidl", uidl)
@@ -381,14 +398,30 @@ impl Collector {
                 client: c.peer.map(|p| p.ip()),
                 origin: "collect",
             };
-            // Refused (for now or for good): left on the server, like unroutable mail.
-            if crate::filter::run_blocking(filter, bytes, input) != crate::filter::Verdict::Accept {
-                event("collect_filtered")
-                    .field("account", &account.name)
-                    .field("uidl", uidl)
-                    .field("action", "left on the server")
-                    .emit();
-                return Ok(None);
+            // Refused for good: left on the server and remembered, never fetched again. For
+            // now: left on the server, tried again next pass.
+            match crate::filter::run_blocking(filter, bytes, input) {
+                crate::filter::Verdict::Accept => {}
+                crate::filter::Verdict::Reject(_) => {
+                    sum.refused += 1;
+                    store.skip(uidl, SkipReason::Refused, crate::spool::now());
+                    event("collect_filtered")
+                        .field("account", &account.name)
+                        .field("uidl", uidl)
+                        .field("verdict", "reject")
+                        .field("action", "left on the server, not fetched again")
+                        .emit();
+                    return Ok(None);
+                }
+                crate::filter::Verdict::TempFail(_) => {
+                    event("collect_filtered")
+                        .field("account", &account.name)
+                        .field("uidl", uidl)
+                        .field("verdict", "tempfail")
+                        .field("action", "left on the server, tried again next pass")
+                        .emit();
+                    return Ok(None);
+                }
             }
         }
         let id = QueueId::generate();
@@ -462,6 +495,7 @@ impl Collector {
                     .field("unroutable", s.unroutable)
                     .field("loops", s.loops)
                     .field("later", s.later)
+                    .field("refused", s.refused)
                     .emit();
                 false
             }

@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, HashSet};
 
 use super::proto::Listed;
-use super::state::Seen;
+use super::state::{Seen, SkipReason, Skipped};
 use crate::config::collect::DeletePolicy;
 
 /// The pass over one maildrop.
@@ -18,7 +18,9 @@ pub struct Plan {
     pub too_big: Vec<Listed>,
     /// New messages beyond the per-pass maximum: the next pass takes them.
     pub later: usize,
-    /// Remembered UIDLs the server no longer lists.
+    /// Messages the content filter refused for good in an earlier pass: not fetched again.
+    pub refused: usize,
+    /// Remembered UIDLs (queued or skipped) the server no longer lists.
     pub vanished: Vec<String>,
 }
 
@@ -26,6 +28,7 @@ pub struct Plan {
 pub fn plan(
     listing: &[Listed],
     seen: &BTreeMap<String, Seen>,
+    skipped: &BTreeMap<String, Skipped>,
     policy: DeletePolicy,
     max_size: u64,
     max_messages: usize,
@@ -35,6 +38,7 @@ pub fn plan(
     let listed: HashSet<&str> = listing.iter().map(|l| l.uidl.as_str()).collect();
     p.vanished = seen
         .keys()
+        .chain(skipped.keys())
         .filter(|u| !listed.contains(u.as_str()))
         .cloned()
         .collect();
@@ -54,6 +58,9 @@ pub fn plan(
                 if delete {
                     p.delete.push(l.clone());
                 }
+            }
+            None if skipped.get(&l.uidl).map(|s| s.reason) == Some(SkipReason::Refused) => {
+                p.refused += 1
             }
             None if l.size > max_size => p.too_big.push(l.clone()),
             None if p.fetch.len() >= max_messages => p.later += 1,
@@ -83,6 +90,7 @@ mod tests {
             l(3, "new", 10),
             l(4, "huge", 5000),
             l(5, "new2", 10),
+            l(6, "virus", 10),
         ];
         let mut seen = BTreeMap::new();
         for (u, id) in [("old-queued", "Q1"), ("old-gone", "Q2"), ("vanished", "Q3")] {
@@ -94,18 +102,52 @@ mod tests {
                 },
             );
         }
+        let mut skipped = BTreeMap::new();
+        for (u, reason) in [
+            ("virus", SkipReason::Refused),
+            ("huge", SkipReason::TooBig),
+            ("gone-big", SkipReason::TooBig),
+        ] {
+            skipped.insert(u.to_string(), Skipped { reason, at: 0 });
+        }
         let left = |id: &str| id != "Q1";
         // Leave on server: only new ones, nothing deleted; forgotten what the server dropped.
-        let p = plan(&listing, &seen, DeletePolicy::Leave, 1000, 10, left);
+        // The filter's refusal is remembered: not fetched again; a big one is still counted.
+        let p = plan(
+            &listing,
+            &seen,
+            &skipped,
+            DeletePolicy::Leave,
+            1000,
+            10,
+            left,
+        );
         assert_eq!(p.fetch, [l(3, "new", 10), l(5, "new2", 10)]);
         assert!(p.delete.is_empty());
         assert_eq!(p.too_big, [l(4, "huge", 5000)]);
-        assert_eq!(p.vanished, ["vanished"]);
+        assert_eq!(p.refused, 1);
+        assert_eq!(p.vanished, ["vanished", "gone-big"]);
         // Delete once delivered: only what left the queue.
-        let p = plan(&listing, &seen, DeletePolicy::Delivered, 1000, 10, left);
+        let p = plan(
+            &listing,
+            &seen,
+            &skipped,
+            DeletePolicy::Delivered,
+            1000,
+            10,
+            left,
+        );
         assert_eq!(p.delete, [l(2, "old-gone", 10)]);
         // Delete regardless: everything already queued.
-        let p = plan(&listing, &seen, DeletePolicy::Always, 1000, 1, left);
+        let p = plan(
+            &listing,
+            &seen,
+            &skipped,
+            DeletePolicy::Always,
+            1000,
+            1,
+            left,
+        );
         assert_eq!(p.delete.len(), 2);
         assert_eq!((p.fetch.len(), p.later), (1, 1));
     }

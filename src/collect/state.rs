@@ -1,7 +1,13 @@
 //! What one account has collected: `<spool>/collect/<account>.json` (the UIDLs already queued,
-//! with their queue ids, and the time of the last pass), a journal beside it that records each
-//! message durably as it is queued, and a lock so that overlapping passes never fetch one
-//! message twice.
+//! with their queue ids, the messages left on the server on purpose, and the time of the last
+//! pass), a journal beside it that records each message durably as it is queued, and a lock so
+//! that overlapping passes never fetch one message twice.
+//!
+//! Messages left on the server on purpose ([`Skipped`]: too big, unroutable, refused by the
+//! content filter) are remembered so that each is logged once, not on every pass. A message the
+//! filter refused for good is not fetched again (the filter would say the same); an unroutable
+//! one is fetched again on each pass without a new log line, so that a user or catch-all added
+//! later gets it. Removing the entry from `skipped` (or the state file) makes a pass try again.
 //!
 //! Per message the journal gets `intent UIDL ID` before the spool write and `queued UIDL ID`
 //! after it, each fsynced. A pass that dies in between leaves an intent; the next one counts it
@@ -29,6 +35,26 @@ pub struct Seen {
     pub at: u64,
 }
 
+/// Why a message was left on the server.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum SkipReason {
+    /// Larger than the account's limit (by LIST or by what RETR sent).
+    TooBig,
+    /// No recipient here and no catch-all.
+    Unroutable,
+    /// Rejected for good by the content filter: never fetched again.
+    Refused,
+}
+
+/// A message left on the server on purpose (logged when first noted).
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+pub struct Skipped {
+    pub reason: SkipReason,
+    /// When it was first noted, seconds since the epoch.
+    pub at: u64,
+}
+
 /// The snapshot in `<account>.json`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
 pub struct AccountState {
@@ -38,6 +64,9 @@ pub struct AccountState {
     /// UIDL → the message it was queued as.
     #[serde(default)]
     pub seen: BTreeMap<String, Seen>,
+    /// UIDL → why it is left on the server (saved at the end of a pass).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub skipped: BTreeMap<String, Skipped>,
 }
 
 /// Why the state could not be used.
@@ -162,6 +191,7 @@ impl StateStore {
     /// After `uidl` is durably in the spool as `id`.
     pub fn queued(&mut self, uidl: &str, id: &str, now: u64) -> Result<(), StateError> {
         self.append("queued", uidl, id)?;
+        self.state.skipped.remove(uidl);
         self.state.seen.insert(
             uidl.to_string(),
             Seen {
@@ -176,7 +206,19 @@ impl StateStore {
     pub fn forget(&mut self, uidls: &[String]) {
         for u in uidls {
             self.state.seen.remove(u);
+            self.state.skipped.remove(u);
         }
+    }
+
+    /// Note that `uidl` is left on the server for `reason`; whether that is news (to be logged).
+    pub fn skip(&mut self, uidl: &str, reason: SkipReason, now: u64) -> bool {
+        let news = self.state.skipped.get(uidl).map(|s| s.reason) != Some(reason);
+        if news {
+            self.state
+                .skipped
+                .insert(uidl.to_string(), Skipped { reason, at: now });
+        }
+        news
     }
 
     /// Write the snapshot atomically, then empty the journal.
@@ -268,5 +310,35 @@ mod tests {
         assert_eq!(fs::metadata(&s.journal_path).expect("meta").len(), 0);
         s.finish(42).expect("finish");
         assert_eq!(last_run(dir.path(), "isp"), 42);
+    }
+
+    #[test]
+    fn skipped_messages_are_news_once_and_forgotten_with_the_server_copy() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let mut s = StateStore::open(dir.path(), "isp", |_| false)
+            .expect("open")
+            .expect("lock");
+        assert!(s.skip("big", SkipReason::TooBig, 1));
+        assert!(s.skip("nobody", SkipReason::Unroutable, 1));
+        assert!(s.skip("virus", SkipReason::Refused, 1));
+        assert!(!s.skip("big", SkipReason::TooBig, 2));
+        s.finish(3).expect("finish");
+        let mut s = StateStore::open(dir.path(), "isp", |_| false)
+            .expect("open")
+            .expect("lock");
+        assert!(
+            !s.skip("big", SkipReason::TooBig, 4),
+            "remembered across passes"
+        );
+        assert!(!s.skip("nobody", SkipReason::Unroutable, 4));
+        // Unroutable, then routable (a user was added): queued, no longer skipped.
+        s.queued("nobody", "ID1", 5).expect("queued");
+        s.forget(&["virus".to_string()]);
+        let left: Vec<_> = s.state.skipped.keys().cloned().collect();
+        assert_eq!(left, ["big"]);
+        // An old state file without `skipped` still loads.
+        let old: AccountState =
+            serde_json::from_str(r#"{"last_run": 7, "seen": {}}"#).expect("old state");
+        assert!(old.skipped.is_empty());
     }
 }
