@@ -28,6 +28,9 @@ _postern() {
             postern,deliver)
                 cmd="postern__subcmd__deliver"
                 ;;
+            postern,domain)
+                cmd="postern__subcmd__domain"
+                ;;
             postern,help)
                 cmd="postern__subcmd__help"
                 ;;
@@ -79,6 +82,57 @@ _postern() {
             postern__subcmd__config__subcmd__help,help)
                 cmd="postern__subcmd__config__subcmd__help__subcmd__help"
                 ;;
+            postern__subcmd__domain,handlers)
+                cmd="postern__subcmd__domain__subcmd__handlers"
+                ;;
+            postern__subcmd__domain,help)
+                cmd="postern__subcmd__domain__subcmd__help"
+                ;;
+            postern__subcmd__domain,ls)
+                cmd="postern__subcmd__domain__subcmd__ls"
+                ;;
+            postern__subcmd__domain__subcmd__handlers,add)
+                cmd="postern__subcmd__domain__subcmd__handlers__subcmd__add"
+                ;;
+            postern__subcmd__domain__subcmd__handlers,add-all)
+                cmd="postern__subcmd__domain__subcmd__handlers__subcmd__add__subcmd__all"
+                ;;
+            postern__subcmd__domain__subcmd__handlers,del)
+                cmd="postern__subcmd__domain__subcmd__handlers__subcmd__del"
+                ;;
+            postern__subcmd__domain__subcmd__handlers,help)
+                cmd="postern__subcmd__domain__subcmd__handlers__subcmd__help"
+                ;;
+            postern__subcmd__domain__subcmd__handlers__subcmd__help,add)
+                cmd="postern__subcmd__domain__subcmd__handlers__subcmd__help__subcmd__add"
+                ;;
+            postern__subcmd__domain__subcmd__handlers__subcmd__help,add-all)
+                cmd="postern__subcmd__domain__subcmd__handlers__subcmd__help__subcmd__add__subcmd__all"
+                ;;
+            postern__subcmd__domain__subcmd__handlers__subcmd__help,del)
+                cmd="postern__subcmd__domain__subcmd__handlers__subcmd__help__subcmd__del"
+                ;;
+            postern__subcmd__domain__subcmd__handlers__subcmd__help,help)
+                cmd="postern__subcmd__domain__subcmd__handlers__subcmd__help__subcmd__help"
+                ;;
+            postern__subcmd__domain__subcmd__help,handlers)
+                cmd="postern__subcmd__domain__subcmd__help__subcmd__handlers"
+                ;;
+            postern__subcmd__domain__subcmd__help,help)
+                cmd="postern__subcmd__domain__subcmd__help__subcmd__help"
+                ;;
+            postern__subcmd__domain__subcmd__help,ls)
+                cmd="postern__subcmd__domain__subcmd__help__subcmd__ls"
+                ;;
+            postern__subcmd__domain__subcmd__help__subcmd__handlers,add)
+                cmd="postern__subcmd__domain__subcmd__help__subcmd__handlers__subcmd__add"
+                ;;
+            postern__subcmd__domain__subcmd__help__subcmd__handlers,add-all)
+                cmd="postern__subcmd__domain__subcmd__help__subcmd__handlers__subcmd__add__subcmd__all"
+                ;;
+            postern__subcmd__domain__subcmd__help__subcmd__handlers,del)
+                cmd="postern__subcmd__domain__subcmd__help__subcmd__handlers__subcmd__del"
+                ;;
             postern__subcmd__help,cert)
                 cmd="postern__subcmd__help__subcmd__cert"
                 ;;
@@ -90,6 +144,9 @@ _postern() {
                 ;;
             postern__subcmd__help,deliver)
                 cmd="postern__subcmd__help__subcmd__deliver"
+                ;;
+            postern__subcmd__help,domain)
+                cmd="postern__subcmd__help__subcmd__domain"
                 ;;
             postern__subcmd__help,help)
                 cmd="postern__subcmd__help__subcmd__help"
@@ -123,6 +180,21 @@ _postern() {
                 ;;
             postern__subcmd__help__subcmd__config,check)
                 cmd="postern__subcmd__help__subcmd__config__subcmd__check"
+                ;;
+            postern__subcmd__help__subcmd__domain,handlers)
+                cmd="postern__subcmd__help__subcmd__domain__subcmd__handlers"
+                ;;
+            postern__subcmd__help__subcmd__domain,ls)
+                cmd="postern__subcmd__help__subcmd__domain__subcmd__ls"
+                ;;
+            postern__subcmd__help__subcmd__domain__subcmd__handlers,add)
+                cmd="postern__subcmd__help__subcmd__domain__subcmd__handlers__subcmd__add"
+                ;;
+            postern__subcmd__help__subcmd__domain__subcmd__handlers,add-all)
+                cmd="postern__subcmd__help__subcmd__domain__subcmd__handlers__subcmd__add__subcmd__all"
+                ;;
+            postern__subcmd__help__subcmd__domain__subcmd__handlers,del)
+                cmd="postern__subcmd__help__subcmd__domain__subcmd__handlers__subcmd__del"
                 ;;
             postern__subcmd__help__subcmd__mbox,ls)
                 cmd="postern__subcmd__help__subcmd__mbox__subcmd__ls"
@@ -257,7 +329,7 @@ _postern() {
 
     case "${cmd}" in
         postern)
-            opts="-h -V --config --help --version serve smtpd popd imapd deliver collect queue mbox user cert config sendmail help"
+            opts="-h -V --config --help --version serve smtpd popd imapd deliver collect queue mbox user cert config sendmail domain help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -494,8 +566,296 @@ _postern() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        postern__subcmd__domain)
+            opts="-h --config --help ls handlers help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        postern__subcmd__domain__subcmd__handlers)
+            opts="-h --config --help add-all add del help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        postern__subcmd__domain__subcmd__handlers__subcmd__add)
+            opts="-h --mailbox --forward --server --config --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --mailbox)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --forward)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --server)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        postern__subcmd__domain__subcmd__handlers__subcmd__add__subcmd__all)
+            opts="-h --config --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        postern__subcmd__domain__subcmd__handlers__subcmd__del)
+            opts="-h --config --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        postern__subcmd__domain__subcmd__handlers__subcmd__help)
+            opts="add-all add del help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        postern__subcmd__domain__subcmd__handlers__subcmd__help__subcmd__add)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        postern__subcmd__domain__subcmd__handlers__subcmd__help__subcmd__add__subcmd__all)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        postern__subcmd__domain__subcmd__handlers__subcmd__help__subcmd__del)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        postern__subcmd__domain__subcmd__handlers__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        postern__subcmd__domain__subcmd__help)
+            opts="ls handlers help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        postern__subcmd__domain__subcmd__help__subcmd__handlers)
+            opts="add-all add del"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        postern__subcmd__domain__subcmd__help__subcmd__handlers__subcmd__add)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        postern__subcmd__domain__subcmd__help__subcmd__handlers__subcmd__add__subcmd__all)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        postern__subcmd__domain__subcmd__help__subcmd__handlers__subcmd__del)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        postern__subcmd__domain__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        postern__subcmd__domain__subcmd__help__subcmd__ls)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        postern__subcmd__domain__subcmd__ls)
+            opts="-h --json --config --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         postern__subcmd__help)
-            opts="serve smtpd popd imapd deliver collect queue mbox user cert config sendmail help"
+            opts="serve smtpd popd imapd deliver collect queue mbox user cert config sendmail domain help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -581,6 +941,90 @@ _postern() {
         postern__subcmd__help__subcmd__deliver)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        postern__subcmd__help__subcmd__domain)
+            opts="ls handlers"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        postern__subcmd__help__subcmd__domain__subcmd__handlers)
+            opts="add-all add del"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        postern__subcmd__help__subcmd__domain__subcmd__handlers__subcmd__add)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        postern__subcmd__help__subcmd__domain__subcmd__handlers__subcmd__add__subcmd__all)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        postern__subcmd__help__subcmd__domain__subcmd__handlers__subcmd__del)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        postern__subcmd__help__subcmd__domain__subcmd__ls)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi

@@ -53,6 +53,9 @@ pub enum Command {
     Config(ConfigCommand),
     /// Send a message from the command line (sendmail-compatible; also when run as `sendmail`)
     Sendmail(SendmailArgs),
+    /// Domains and their address handlers (lists and edits the configuration file)
+    #[command(subcommand)]
+    Domain(DomainCommand),
 }
 
 #[derive(Debug, Args)]
@@ -215,6 +218,41 @@ pub enum CertCommand {
 pub enum ConfigCommand {
     /// Report every problem in the configuration with its line; exit 78 if there are any
     Check,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DomainCommand {
+    /// List the domains with their settings and handlers
+    Ls {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Add or remove a domain's address handlers
+    #[command(subcommand)]
+    Handlers(HandlersCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum HandlersCommand {
+    /// Add all local mailboxes: a handler to its own mailbox for every user that has none yet
+    AddAll { domain: String },
+    /// Add a handler for LOCAL@DOMAIN
+    Add {
+        domain: String,
+        /// The local part (before the @)
+        local: String,
+        /// Deliver to this local mailbox (user name)
+        #[arg(long, value_name = "USER", required_unless_present = "forward")]
+        mailbox: Option<String>,
+        /// Forward to this address instead
+        #[arg(long, value_name = "ADDRESS", conflicts_with = "mailbox")]
+        forward: Option<String>,
+        /// With --forward: send through this [[remote.server]]
+        #[arg(long, value_name = "NAME", requires = "forward")]
+        server: Option<String>,
+    },
+    /// Remove the handler for LOCAL@DOMAIN
+    Del { domain: String, local: String },
 }
 
 #[derive(Debug, Args)]

@@ -22,6 +22,20 @@ pub(super) fn open(flag: Option<&Path>) -> Result<(Arc<Config>, Deliverer), Fail
     Ok((config, d))
 }
 
+/// A queue run's stats as the command's result: EX_TEMPFAIL when messages could not be handled.
+pub(super) fn run_result(stats: crate::deliver::RunStats) -> CliResult {
+    if stats.errors > 0 {
+        return Err(Failure::new(
+            exit::TEMPFAIL,
+            anyhow::anyhow!(
+                "{} messages could not be handled; see the log",
+                stats.errors
+            ),
+        ));
+    }
+    Ok(())
+}
+
 pub(super) fn parse_ids(ids: &[String]) -> Result<Vec<QueueId>, Failure> {
     ids.iter()
         .map(|s| {
@@ -41,17 +55,7 @@ pub fn deliver(flag: Option<&Path>, args: DeliverArgs) -> CliResult {
     };
     let force = ids.is_some();
     if !args.watch {
-        let stats = d.run_once(force, ids)?;
-        if stats.errors > 0 {
-            return Err(Failure::new(
-                exit::TEMPFAIL,
-                anyhow::anyhow!(
-                    "{} messages could not be handled; see the log",
-                    stats.errors
-                ),
-            ));
-        }
-        return Ok(());
+        return run_result(d.run_once(force, ids)?);
     }
     loop {
         let _ = d.spool.clean();
@@ -127,12 +131,33 @@ pub fn sendmail(flag: Option<&Path>, args: SendmailArgs) -> CliResult {
         config.server.hostname,
         crate::smtp::received::rfc5322_date(now)
     );
+    if let Some(filter) = &config.filter {
+        let input = crate::filter::Input {
+            sender: &sender,
+            recipients: &recipients,
+            client: None,
+            origin: "sendmail",
+        };
+        match crate::filter::run_blocking(filter, &message.bytes, input) {
+            crate::filter::Verdict::Accept => {}
+            crate::filter::Verdict::Reject(r) => {
+                let why = String::from_utf8_lossy(&r.to_bytes()).trim().to_string();
+                return Err(Failure::new(exit::DATAERR, anyhow::anyhow!("{why}")));
+            }
+            crate::filter::Verdict::TempFail(r) => {
+                let why = String::from_utf8_lossy(&r.to_bytes()).trim().to_string();
+                return Err(Failure::new(exit::TEMPFAIL, anyhow::anyhow!("{why}")));
+            }
+        }
+    }
+    let users = d.users.get();
+    let all = recipients
+        .iter()
+        .map(|r| Recipient::new(r.clone()))
+        .collect();
     let envelope = Envelope {
         sender,
-        recipients: recipients
-            .iter()
-            .map(|r| Recipient::new(r.clone()))
-            .collect(),
+        recipients: crate::routing::envelope_recipients(&config, &users, all),
         received: now,
         origin: Origin::Sendmail,
         client: None,
@@ -150,13 +175,14 @@ pub fn sendmail(flag: Option<&Path>, args: SendmailArgs) -> CliResult {
     crate::events::event("message_received")
         .field("id", &id)
         .field("from", &envelope.sender)
-        .field("to", recipients.join(","))
+        .field("to", crate::routing::addresses(&envelope.recipients))
         .field("size", envelope.size)
         .field("origin", "sendmail")
         .emit();
     // Immediate attempt; whatever is left waits for the queue runner.
     if config.delivery.immediate {
         let _ = d.attempt(&id, true);
+        d.close_idle();
     }
     Ok(())
 }
