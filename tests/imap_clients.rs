@@ -192,7 +192,11 @@ fn mbsync_syncs_5000_messages_both_ways() {
         ],
     );
     eprintln!("{out}");
-    assert!(out.contains("in sync: 4892 messages"), "{out}\n{}", demo.log());
+    assert!(
+        out.contains("in sync: 4892 messages"),
+        "{out}\n{}",
+        demo.log()
+    );
 }
 
 /// popd deleting while imapd has the INBOX selected. The POP3 daemon is not merged yet, so
@@ -200,7 +204,7 @@ fn mbsync_syncs_5000_messages_both_ways() {
 /// calls): it takes the POP3 lock, snapshots, and deletes message 1 under the state lock.
 #[test]
 fn popd_deleting_while_imapd_has_the_mailbox_selected() {
-    use postern::pop3::{Maildrop, MaildirMaildrop};
+    use postern::pop3::{MaildirMaildrop, Maildrop};
     use std::io::{BufRead, BufReader, Write};
     use std::process::{Command, Stdio};
 
