@@ -1,8 +1,13 @@
-//! DNS for remote delivery: the mail hosts of a domain (MX in preference order, the implicit MX of
-//! RFC 5321 §5.1, null MX of RFC 7505) and host addresses, with hickory-resolver.
-//!
-//! The name servers are configurable (`[remote.dns]`), so tests point the resolver at a dnsmasq on
-//! a loopback port. NXDOMAIN and null MX are permanent; SERVFAIL, timeouts and the like temporary.
+//! The one resolver, on hickory-resolver, configured by `[dns]` (so tests point it at a dnsmasq on
+//! a loopback port). For remote delivery: the mail hosts of a domain (MX in preference order, the
+//! implicit MX of RFC 5321 §5.1, null MX of RFC 7505) and host addresses — NXDOMAIN and null MX
+//! are permanent, SERVFAIL, timeouts and the like temporary. For the receiving checks (spoofed
+//! sender, SPF): the [`Dns`] trait of plain lookups, which [`Resolver`] implements (see
+//! `lookups.rs`).
+
+mod lookups;
+
+pub use lookups::{reverse_name, Dns, LookupError, Resolver};
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -14,7 +19,7 @@ use hickory_resolver::net::NetError;
 use hickory_resolver::proto::rr::RData;
 use hickory_resolver::TokioResolver;
 
-use crate::config::servers::Dns;
+use crate::config::servers::Dns as Settings;
 
 /// Why a lookup gave no usable answer.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -35,8 +40,8 @@ pub struct MailHost {
     pub preference: u16,
 }
 
-/// Build a resolver from `[remote.dns]`. Must be called inside a tokio runtime context.
-pub fn resolver(cfg: &Dns) -> Result<TokioResolver, DnsError> {
+/// Build a resolver from `[dns]` ([`crate::config::Config::dns`]). Must be called inside a tokio runtime context.
+pub fn resolver(cfg: &Settings) -> Result<TokioResolver, DnsError> {
     let mut opts = ResolverOpts::default();
     opts.timeout = cfg.timeout.duration();
     opts.attempts = cfg.attempts.max(1);

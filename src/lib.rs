@@ -7,6 +7,7 @@ pub mod config;
 pub mod deliver;
 pub mod dns;
 pub mod events;
+pub mod filter;
 pub mod imap;
 pub mod maildir;
 pub mod net;

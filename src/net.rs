@@ -64,7 +64,8 @@ pub fn has_systemd_listeners() -> bool {
 }
 
 /// The connection on stdin/stdout (inetd, systemd `Accept=yes`). The peer comes from the socket
-/// when stdin is one, else from `TCPREMOTEIP`/`TCPREMOTEPORT` or `REMOTE_HOST`.
+/// when stdin is one, else from `TCPREMOTEIP`/`TCPREMOTEPORT` (ucspi-tcp), `REMOTE_HOST`,
+/// `REMOTE_ADDR` or `SOCAT_PEERADDR`/`SOCAT_PEERPORT` (socat `EXEC:`).
 pub fn inetd_conn() -> std::io::Result<Conn> {
     let stdin = std::io::stdin();
     let fd = stdin.as_fd().try_clone_to_owned()?;
@@ -93,12 +94,17 @@ pub fn inetd_conn() -> std::io::Result<Conn> {
 }
 
 fn env_peer() -> Option<SocketAddr> {
-    let ip: IpAddr = ["TCPREMOTEIP", "REMOTE_HOST", "REMOTE_ADDR"]
+    let ip: IpAddr = [
+        "TCPREMOTEIP",
+        "REMOTE_HOST",
+        "REMOTE_ADDR",
+        "SOCAT_PEERADDR",
+    ]
+    .iter()
+    .find_map(|v| std::env::var(v).ok().and_then(|s| s.parse().ok()))?;
+    let port = ["TCPREMOTEPORT", "SOCAT_PEERPORT"]
         .iter()
-        .find_map(|v| std::env::var(v).ok().and_then(|s| s.parse().ok()))?;
-    let port = std::env::var("TCPREMOTEPORT")
-        .ok()
-        .and_then(|p| p.parse().ok())
+        .find_map(|v| std::env::var(v).ok().and_then(|p| p.parse().ok()))
         .unwrap_or(0);
     Some(SocketAddr::new(ip, port))
 }

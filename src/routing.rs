@@ -244,6 +244,28 @@ pub fn copies(config: &Config, users: &Users, recipients: &[String], limit: usiz
     extra
 }
 
+/// The envelope recipients of an accepted message, however it came in (smtpd, sendmail, collect):
+/// the given addresses, then the handlers' copy-to addresses ([`copies`], at most
+/// `limits.recipients` of them), each a spool recipient of its own (delivered and retried alike).
+pub fn envelope_recipients(
+    config: &Config,
+    users: &Users,
+    mut recipients: Vec<crate::spool::Recipient>,
+) -> Vec<crate::spool::Recipient> {
+    let addrs: Vec<String> = recipients.iter().map(|r| r.address.clone()).collect();
+    let limit = config.limits.recipients;
+    for copy in copies(config, users, &addrs, limit) {
+        recipients.push(crate::spool::Recipient::new(copy));
+    }
+    recipients
+}
+
+/// Recipient addresses, comma-separated (for the log).
+pub fn addresses(recipients: &[crate::spool::Recipient]) -> String {
+    let all: Vec<&str> = recipients.iter().map(|r| r.address.as_str()).collect();
+    all.join(",")
+}
+
 #[cfg(test)]
 #[path = "routing_tests.rs"]
 mod tests;

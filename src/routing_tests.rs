@@ -186,7 +186,8 @@ fn scenario_3_remote_domain_with_reception_off_collects_into_handlers_only() {
 fn scenario_5_provincial_office_handlers_go_through_its_server() {
     let c = config(
         "[[domain]]\nname = \"qbik.test\"\n\
-         [[domain.handler]]\nlocal = \"jim\"\nforward = \"jim@qbik.test\"\nserver = \"provincial\"\n",
+         [[domain.handler]]\nlocal = \"jim\"\nforward = \"jim@qbik.test\"\nserver = \"provincial\"\n\
+         [[remote.server]]\nname = \"provincial\"\nhost = \"mail.provincial.test\"\n",
     );
     check(
         &c,
@@ -242,4 +243,8 @@ fn handler_restrictions_and_copy_to() {
         vec!["admin@example.test".to_string()]
     );
     assert!(copies(&c, &u, &["neil@example.test".into()], 10).is_empty());
+    // The one helper smtpd, sendmail and collect build their envelopes with.
+    let rcpt = |a: &str| crate::spool::Recipient::new(a.to_string());
+    let all = envelope_recipients(&c, &u, vec![rcpt("bob@example.test")]);
+    assert_eq!(addresses(&all), "bob@example.test,admin@example.test");
 }

@@ -233,6 +233,31 @@ fn receiving_rules_handlers_and_quota_through_swaks() {
     // Quota: demo is now over a 1-byte quota: 452 4.2.2 at RCPT.
     let q = d.postern(&["mbox", "quota", "demo", "--set", "1"]);
     assert!(q.status.success(), "{}", text(&q));
+    // `mbox ls --json` and `mbox quota --json` report what the RCPT check counts.
+    let files = common::maildir_files(&d.maildir("demo"));
+    let on_disk: u64 = files
+        .iter()
+        .map(|f| std::fs::metadata(f).map(|m| m.len()).unwrap_or(0))
+        .sum();
+    let rows = |args: &[&str]| -> Vec<serde_json::Value> {
+        let out = d.postern(args);
+        assert!(out.status.success(), "{}", text(&out));
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("one JSON object a line"))
+            .collect()
+    };
+    let all = rows(&["mbox", "ls", "--json"]);
+    let demo = all.iter().find(|v| v["user"] == "demo").expect("demo row");
+    let want =
+        serde_json::json!({"user": "demo", "bytes": on_disk, "messages": files.len(), "quota": 1});
+    assert_eq!(demo, &want, "{all:?}");
+    assert!(
+        all.iter()
+            .any(|v| v["user"] == "boss" && v["quota"].is_null()),
+        "{all:?}"
+    );
+    assert_eq!(rows(&["mbox", "quota", "demo", "--json"]), vec![want]);
     // The server rereads the users file at most once a second.
     std::thread::sleep(Duration::from_millis(1500));
     let out = swaks(
@@ -287,6 +312,18 @@ fn receiving_rules_handlers_and_quota_through_swaks() {
         "queue:\n{}",
         text(&d.postern(&["queue", "ls"]))
     );
+
+    // sendmail builds its envelope with the same helper: the handler's copy-to applies too.
+    assert!(d.postern_stdin_ok(
+        &["sendmail", "niel@example.test"],
+        "Subject: by sendmail\n\nto the alias\n"
+    ));
+    assert_eq!(
+        wait_for_mail(&d.maildir("demo"), 3, Duration::from_secs(20)).len(),
+        3
+    );
+    let copies = wait_for_mail(&d.maildir("boss"), 2, Duration::from_secs(20));
+    assert_eq!(copies.len(), 2, "no copy from sendmail; log:\n{}", d.log());
 }
 
 /// dnsmasq on a loopback port with the records the checks need; killed on drop.
@@ -341,8 +378,8 @@ fn spoofed_sender_and_spf_against_dnsmasq() {
     let _dns = dnsmasq(port);
     let d = demo_with(&format!(
         r#"
-[receiving]
-dns = ["127.0.0.1:{port}"]
+[dns]
+servers = ["127.0.0.1:{port}"]
 [receiving.untrusted]
 spoof_check = "only"
 spoof_list = [{{ field = "sender", op = "matches", value = "@(good|spoofed)\\.test$" }}]

@@ -20,7 +20,7 @@ fn queue_commands_beside_a_running_deliverer() {
     let port = free_port("127.0.0.11");
     let dns = Dns::start(&["--host-record=a.test,127.0.0.11".into()]);
     let remote = format!(
-        "[remote]\nmx_port = {port}\nconnect_timeout = \"2s\"\n[remote.dns]\nservers = [\"127.0.0.1:{}\"]\n",
+        "[remote]\nmx_port = {port}\nconnect_timeout = \"2s\"\n[dns]\nservers = [\"127.0.0.1:{}\"]\n",
         dns.port
     );
     let s = Sender::new("scan_interval = \"1s\"", &remote);

@@ -19,7 +19,7 @@ fn tools() -> bool {
 
 fn remote_section(dns: &Dns, mx_port: u16) -> String {
     format!(
-        "[remote]\nmx_port = {mx_port}\nconnect_timeout = \"3s\"\ncommand_timeout = \"10s\"\n[remote.dns]\nservers = [\"127.0.0.1:{}\"]\ntimeout = \"2s\"\n",
+        "[remote]\nmx_port = {mx_port}\nconnect_timeout = \"3s\"\ncommand_timeout = \"10s\"\n[dns]\nservers = [\"127.0.0.1:{}\"]\ntimeout = \"2s\"\n",
         dns.port
     )
 }

@@ -9,6 +9,7 @@ use clap::{Args, Parser, Subcommand};
 /// A complete mail server for a small organisation, as a Unix toolkit.
 #[derive(Debug, Parser)]
 #[command(name = "postern", version, about, long_about = None, max_term_width = 100)]
+#[command(after_long_help = super::docs::AFTER_HELP)]
 pub struct Cli {
     /// Configuration file [default: /etc/postern/postern.toml]
     #[arg(long, global = true, env = "POSTERN_CONFIG", value_name = "FILE")]
@@ -23,10 +24,13 @@ pub enum Command {
     /// Run every configured listener, the queue runner and the collection schedule in one process
     Serve(ServeArgs),
     /// The SMTP server (relay and submission listeners)
+    #[command(after_long_help = super::docs::HOSTING)]
     Smtpd(DaemonArgs),
     /// The POP3 server
+    #[command(after_long_help = super::docs::HOSTING)]
     Popd(DaemonArgs),
     /// The IMAP4 server
+    #[command(after_long_help = super::docs::HOSTING)]
     Imapd(DaemonArgs),
     /// Deliver queued mail: once (for cron) or continuously
     Deliver(DeliverArgs),
@@ -49,6 +53,9 @@ pub enum Command {
     Config(ConfigCommand),
     /// Send a message from the command line (sendmail-compatible; also when run as `sendmail`)
     Sendmail(SendmailArgs),
+    /// Domains and their address handlers (lists and edits the configuration file)
+    #[command(subcommand)]
+    Domain(DomainCommand),
 }
 
 #[derive(Debug, Args)]
@@ -211,6 +218,41 @@ pub enum CertCommand {
 pub enum ConfigCommand {
     /// Report every problem in the configuration with its line; exit 78 if there are any
     Check,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DomainCommand {
+    /// List the domains with their settings and handlers
+    Ls {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Add or remove a domain's address handlers
+    #[command(subcommand)]
+    Handlers(HandlersCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum HandlersCommand {
+    /// Add all local mailboxes: a handler to its own mailbox for every user that has none yet
+    AddAll { domain: String },
+    /// Add a handler for LOCAL@DOMAIN
+    Add {
+        domain: String,
+        /// The local part (before the @)
+        local: String,
+        /// Deliver to this local mailbox (user name)
+        #[arg(long, value_name = "USER", required_unless_present = "forward")]
+        mailbox: Option<String>,
+        /// Forward to this address instead
+        #[arg(long, value_name = "ADDRESS", conflicts_with = "mailbox")]
+        forward: Option<String>,
+        /// With --forward: send through this [[remote.server]]
+        #[arg(long, value_name = "NAME", requires = "forward")]
+        server: Option<String>,
+    },
+    /// Remove the handler for LOCAL@DOMAIN
+    Del { domain: String, local: String },
 }
 
 #[derive(Debug, Args)]

@@ -127,12 +127,33 @@ pub fn sendmail(flag: Option<&Path>, args: SendmailArgs) -> CliResult {
         config.server.hostname,
         crate::smtp::received::rfc5322_date(now)
     );
+    if let Some(filter) = &config.filter {
+        let input = crate::filter::Input {
+            sender: &sender,
+            recipients: &recipients,
+            client: None,
+            origin: "sendmail",
+        };
+        match crate::filter::run_blocking(filter, &message.bytes, input) {
+            crate::filter::Verdict::Accept => {}
+            crate::filter::Verdict::Reject(r) => {
+                let why = String::from_utf8_lossy(&r.to_bytes()).trim().to_string();
+                return Err(Failure::new(exit::DATAERR, anyhow::anyhow!("{why}")));
+            }
+            crate::filter::Verdict::TempFail(r) => {
+                let why = String::from_utf8_lossy(&r.to_bytes()).trim().to_string();
+                return Err(Failure::new(exit::TEMPFAIL, anyhow::anyhow!("{why}")));
+            }
+        }
+    }
+    let users = d.users.get();
+    let all = recipients
+        .iter()
+        .map(|r| Recipient::new(r.clone()))
+        .collect();
     let envelope = Envelope {
         sender,
-        recipients: recipients
-            .iter()
-            .map(|r| Recipient::new(r.clone()))
-            .collect(),
+        recipients: crate::routing::envelope_recipients(&config, &users, all),
         received: now,
         origin: Origin::Sendmail,
         client: None,
@@ -150,11 +171,13 @@ pub fn sendmail(flag: Option<&Path>, args: SendmailArgs) -> CliResult {
     crate::events::event("message_received")
         .field("id", &id)
         .field("from", &envelope.sender)
-        .field("to", recipients.join(","))
+        .field("to", crate::routing::addresses(&envelope.recipients))
         .field("size", envelope.size)
         .field("origin", "sendmail")
         .emit();
     // Immediate attempt; whatever is left waits for the queue runner.
-    let _ = d.attempt(&id, true);
+    if config.delivery.immediate {
+        let _ = d.attempt(&id, true);
+    }
     Ok(())
 }

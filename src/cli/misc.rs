@@ -56,26 +56,13 @@ pub fn cert(flag: Option<&Path>, cmd: CertCommand) -> CliResult {
     Ok(())
 }
 
-/// Bytes and messages in a user's maildir (INBOX and folders).
+/// Bytes and messages in a user's maildir (INBOX and folders), from the `,S=` sizes in the file
+/// names where present (no stat per message), as the quota check at RCPT counts them.
 pub fn maildir_usage(dir: &Path) -> (u64, u64) {
-    let mut bytes = 0;
-    let mut count = 0;
-    for entry in walkdir::WalkDir::new(dir)
-        .max_depth(3)
-        .into_iter()
-        .filter_map(Result::ok)
-    {
-        let in_mail_dir = entry
-            .path()
-            .parent()
-            .and_then(|p| p.file_name())
-            .is_some_and(|n| n == "cur" || n == "new");
-        if in_mail_dir && entry.file_type().is_file() {
-            bytes += entry.metadata().map(|m| m.len()).unwrap_or(0);
-            count += 1;
-        }
-    }
-    (bytes, count)
+    crate::maildir::Maildir::open(dir)
+        .ok()
+        .and_then(|md| crate::maildir::usage(&md).ok())
+        .unwrap_or((0, 0))
 }
 
 pub fn mbox(flag: Option<&Path>, cmd: MboxCommand) -> CliResult {

@@ -6,6 +6,7 @@ mod daemon;
 mod deliver;
 mod demo;
 pub mod docs;
+mod domain;
 mod misc;
 mod queue;
 mod user;
@@ -147,6 +148,7 @@ fn run(cli: Cli) -> CliResult {
         Command::Cert(c) => misc::cert(config_flag, c),
         Command::Config(c) => misc::config(config_flag, c),
         Command::Sendmail(s) => deliver::sendmail(config_flag, s),
+        Command::Domain(d) => domain::domain(config_flag, d),
     }
 }
 

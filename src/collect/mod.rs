@@ -373,6 +373,24 @@ impl Collector {
                 .emit();
             return Ok(None);
         }
+        let sender = recipients::envelope_sender(bytes);
+        if let Some(filter) = &self.config.filter {
+            let input = crate::filter::Input {
+                sender: &sender,
+                recipients: &rcpts,
+                client: c.peer.map(|p| p.ip()),
+                origin: "collect",
+            };
+            // Refused (for now or for good): left on the server, like unroutable mail.
+            if crate::filter::run_blocking(filter, bytes, input) != crate::filter::Verdict::Accept {
+                event("collect_filtered")
+                    .field("account", &account.name)
+                    .field("uidl", uidl)
+                    .field("action", "left on the server")
+                    .emit();
+                return Ok(None);
+            }
+        }
         let id = QueueId::generate();
         let now = crate::spool::now();
         let received = format!(
@@ -385,8 +403,12 @@ impl Collector {
             crate::smtp::received::rfc5322_date(now)
         );
         let envelope = Envelope {
-            sender: recipients::envelope_sender(bytes),
-            recipients: rcpts.iter().map(|r| Recipient::new(r.clone())).collect(),
+            sender,
+            recipients: crate::routing::envelope_recipients(
+                &self.config,
+                &users,
+                rcpts.iter().map(|r| Recipient::new(r.clone())).collect(),
+            ),
             received: now,
             origin: Origin::Collect,
             client: c.peer.map(|p| p.ip().to_string()),
@@ -408,7 +430,7 @@ impl Collector {
         event("message_received")
             .field("id", &id)
             .field("from", &envelope.sender)
-            .field("to", rcpts.join(","))
+            .field("to", crate::routing::addresses(&envelope.recipients))
             .field("size", envelope.size)
             .field("origin", "collect")
             .field("account", &account.name)

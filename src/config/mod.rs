@@ -7,6 +7,7 @@
 pub mod auth;
 pub mod collect;
 pub mod domains;
+pub mod filter;
 mod locate;
 pub mod rules;
 pub mod servers;
@@ -57,6 +58,12 @@ pub struct Config {
     /// Remote delivery: the Servers table, resolver, timeouts.
     #[serde(default)]
     pub remote: servers::Remote,
+    /// `[dns]`: the one resolver's name servers, for remote delivery and the receiving checks.
+    #[serde(default)]
+    pub dns: Option<servers::Dns>,
+    /// `[filter]`: the content filter run on each accepted message.
+    #[serde(default)]
+    pub filter: Option<filter::Filter>,
     /// Directory that held the config file (for relative paths); not part of the file.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -168,6 +175,8 @@ pub struct Delivery {
     pub lifetime: Seconds,
     /// Smarthost for every remote domain, `host:port` (the seed's "Use Gateway").
     pub gateway: Option<String>,
+    /// Attempt delivery right after a message is accepted (off: only queue runs deliver).
+    pub immediate: bool,
 }
 
 impl Default for Delivery {
@@ -181,6 +190,7 @@ impl Default for Delivery {
                 .collect(),
             lifetime: Seconds(5 * 24 * 3600),
             gateway: None,
+            immediate: true,
         }
     }
 }

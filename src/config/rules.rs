@@ -1,9 +1,8 @@
-//! `[receiving]`: receiving rules per trust class, ban lists, IP → user assumptions, and the name
-//! servers for the DNS checks (SPEC §3, seed 000 "Anti-Spam Measures", scenario 4).
+//! `[receiving]`: receiving rules per trust class, ban lists and IP → user assumptions (SPEC §3,
+//! seed 000 "Anti-Spam Measures", scenario 4). The DNS checks use the one resolver, `[dns]`.
 //!
 //! ```toml
 //! [receiving]
-//! dns = ["127.0.0.1:5353"]          # name servers for spoof/SPF checks (empty: the system's)
 //! [receiving.untrusted]             # trusted: relay = true by default; untrusted: false
 //! max_size = "10M"
 //! block_extensions = ["exe", "scr"]
@@ -46,7 +45,7 @@ pub struct Receiving {
     /// Ban-list policies: a matching criterion rejects the command.
     #[serde(rename = "ban")]
     pub bans: Vec<Ban>,
-    /// Name servers for the spoofed-sender check and SPF; empty: the system's resolver.
+    /// Older spelling of `[dns] servers` (see [`Config::dns`]).
     pub dns: Vec<SocketAddr>,
 }
 

@@ -5,8 +5,6 @@
 //! [remote]
 //! per_destination = 4          # connections at once to one destination
 //! delay_warning = "4h"         # optional: warn senders about mail delayed this long
-//! [remote.dns]
-//! servers = ["127.0.0.1:5353"] # empty: the system's resolv.conf
 //! [[remote.server]]
 //! name = "headoffice"
 //! host = "mail.head.example"
@@ -16,6 +14,17 @@
 //! user = "branch"
 //! password = "secret"
 //! ```
+//!
+//! The resolver is the top-level `[dns]` (shared with the receiving checks):
+//!
+//! ```toml
+//! [dns]
+//! servers = ["127.0.0.1:5353"] # empty: the system's resolv.conf
+//! timeout = "5s"
+//! attempts = 2
+//! ```
+//!
+//! `[remote.dns]` and `[receiving] dns = [...]` are accepted as older spellings of it.
 //!
 //! A `[[domain]]` names its server with `server = "headoffice"`; `delivery.gateway` is a server name
 //! or `host:port`.
@@ -43,7 +52,8 @@ pub struct Remote {
     pub mx_port: u16,
     /// Send a delay warning once a message has waited this long (none when unset).
     pub delay_warning: Option<Seconds>,
-    pub dns: Dns,
+    /// Older spelling of the top-level `[dns]`.
+    pub dns: Option<Dns>,
     /// The Servers table.
     #[serde(rename = "server")]
     pub servers: Vec<RemoteServer>,
@@ -57,13 +67,13 @@ impl Default for Remote {
             command_timeout: Seconds(300),
             mx_port: 25,
             delay_warning: None,
-            dns: Dns::default(),
+            dns: None,
             servers: Vec::new(),
         }
     }
 }
 
-/// `[remote.dns]`: the resolver used for MX and address lookups.
+/// `[dns]`: the resolver used for MX and address lookups and the receiving checks.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Dns {
@@ -178,6 +188,20 @@ impl Config {
     }
 }
 
+impl Config {
+    /// The resolver settings: `[dns]`, or its older spellings `[remote.dns]` and
+    /// `receiving.dns`, or the defaults (the system's name servers).
+    pub fn dns(&self) -> Dns {
+        if let Some(d) = self.dns.as_ref().or(self.remote.dns.as_ref()) {
+            return d.clone();
+        }
+        Dns {
+            servers: self.receiving.dns.clone(),
+            ..Dns::default()
+        }
+    }
+}
+
 pub(super) fn resolve_paths(config: &mut Config) {
     let base = config.base_dir.clone();
     for s in &mut config.remote.servers {
@@ -217,10 +241,24 @@ pub(super) fn check(config: &Config, text: &str) -> Vec<Problem> {
             );
         }
     }
-    if r.dns.attempts == 0 || r.dns.timeout.0 == 0 {
+    let spellings = [
+        config.dns.is_some(),
+        r.dns.is_some(),
+        !config.receiving.dns.is_empty(),
+    ];
+    if spellings.iter().filter(|&&s| s).count() > 1 {
         problem(
-            &[Key("remote"), Key("dns")],
-            "remote.dns timeout and attempts must be greater than 0".into(),
+            &[Key("dns")],
+            "name servers are set more than once: use [dns] only ([remote.dns] and \
+             receiving.dns are older spellings of it)"
+                .into(),
+        );
+    }
+    let dns = config.dns();
+    if dns.attempts == 0 || dns.timeout.0 == 0 {
+        problem(
+            &[Key("dns")],
+            "dns timeout and attempts must be greater than 0".into(),
         );
     }
     let mut names = std::collections::HashSet::new();
@@ -260,6 +298,24 @@ pub(super) fn check(config: &Config, text: &str) -> Vec<Problem> {
                 problem(
                     &[Key("domain"), Index(i), Key("server")],
                     format!("domain {:?}: no [[remote.server]] called {name:?}", d.name),
+                );
+            }
+        }
+        for (j, h) in d.handlers.iter().enumerate() {
+            let Some(name) = &h.server else { continue };
+            if config.remote_server(name).is_none() {
+                problem(
+                    &[
+                        Key("domain"),
+                        Index(i),
+                        Key("handler"),
+                        Index(j),
+                        Key("server"),
+                    ],
+                    format!(
+                        "domain {:?}, handler {:?}: no [[remote.server]] called {name:?}",
+                        d.name, h.local
+                    ),
                 );
             }
         }

@@ -112,3 +112,64 @@ fn missing_server_section_is_an_error() {
     let problems = parse("", Path::new("/")).expect_err("invalid");
     assert!(problems[0].message.contains("server"), "{problems:?}");
 }
+
+#[test]
+fn a_handlers_server_must_be_in_the_servers_table() {
+    let text = format!(
+        "{MINIMAL}[[domain]]\nname = \"example.test\"\n[[domain.handler]]\nlocal = \"jim\"\n\
+         forward = \"jim@far.test\"\nserver = \"provincial\"\n"
+    );
+    let problems = parse(&text, Path::new("/")).expect_err("unknown server");
+    assert_eq!(problems.len(), 1, "{problems:#?}");
+    assert_eq!(problems[0].line, Some(10), "{problems:#?}");
+    assert!(problems[0].message.contains("provincial"));
+    let ok = format!("{text}[[remote.server]]\nname = \"provincial\"\nhost = \"mx.far.test\"\n");
+    assert!(parse(&ok, Path::new("/")).is_ok());
+}
+
+#[test]
+fn one_resolver_setting_under_three_spellings() {
+    let addr: std::net::SocketAddr = "127.0.0.1:5353".parse().expect("addr");
+    for extra in [
+        "[dns]\nservers = [\"127.0.0.1:5353\"]\n",
+        "[remote.dns]\nservers = [\"127.0.0.1:5353\"]\n",
+        "[receiving]\ndns = [\"127.0.0.1:5353\"]\n",
+    ] {
+        let c = parse(&format!("{MINIMAL}{extra}"), Path::new("/")).expect(extra);
+        assert_eq!(c.dns().servers, vec![addr], "{extra}");
+    }
+    assert!(parse(MINIMAL, Path::new("/"))
+        .expect("min")
+        .dns()
+        .servers
+        .is_empty());
+    let twice = format!("{MINIMAL}[dns]\nattempts = 1\n[remote.dns]\nattempts = 3\n");
+    assert!(parse(&twice, Path::new("/")).is_err());
+}
+
+#[test]
+fn filter_section() {
+    let c = parse(
+        &format!("{MINIMAL}[filter]\ncommand = \"clamdscan --no-summary -\"\n"),
+        Path::new("/"),
+    )
+    .expect("filter");
+    let f = c.filter.expect("set");
+    assert_eq!(f.argv()[..2], ["/bin/sh".to_string(), "-c".to_string()]);
+    assert_eq!(f.reject_codes, vec![1]);
+    let argv = format!("{MINIMAL}[filter]\ncommand = [\"/usr/bin/clamdscan\", \"-\"]\n");
+    let f = parse(&argv, Path::new("/"))
+        .expect("argv")
+        .filter
+        .expect("set");
+    assert_eq!(f.argv(), vec!["/usr/bin/clamdscan".to_string(), "-".into()]);
+    for bad in [
+        "command = \"\"",
+        "command = \"x\"\ntimeout = 0",
+        "command = \"x\"\nreject_codes = [0]",
+        "command = \"x\"\nreject_reply = \"451 4.7.1 later\"",
+    ] {
+        let text = format!("{MINIMAL}[filter]\n{bad}\n");
+        assert!(parse(&text, Path::new("/")).is_err(), "{bad}");
+    }
+}

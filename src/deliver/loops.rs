@@ -39,6 +39,14 @@ impl Hops {
         hops
     }
 
+    /// Forget the `Delivered-To` headers: for collected mail they were added by the provider the
+    /// message was collected from (a catch-all box), not by a pass through here; only the hop
+    /// count guards such mail.
+    pub fn without_delivered_to(mut self) -> Hops {
+        self.delivered_to.clear();
+        self
+    }
+
     /// Why delivering to `address` would loop, if it would.
     pub fn check(&self, address: &str, max_hops: usize) -> Option<String> {
         if self.received > max_hops {
@@ -71,5 +79,9 @@ mod tests {
         assert!(h
             .check("neil@example.test", 50)
             .is_some_and(|w| w.contains("forwarding loop")));
+        // Collected mail: the provider's Delivered-To is no loop, the hop count still counts.
+        let collected = Hops::of(msg).without_delivered_to();
+        assert!(collected.check("neil@example.test", 50).is_none());
+        assert!(collected.check("neil@example.test", 1).is_some());
     }
 }

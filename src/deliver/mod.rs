@@ -97,7 +97,10 @@ impl Deliverer {
         let body = msg.read_body()?;
         let users = self.users.get();
         let mut touched_maildirs = Vec::new();
-        let loops = loops::Hops::of(&body);
+        let loops = match msg.msg.envelope.origin {
+            crate::spool::Origin::Collect => loops::Hops::of(&body).without_delivered_to(),
+            _ => loops::Hops::of(&body),
+        };
         let mut remote_pending = Vec::new();
         for i in 0..msg.msg.state.recipients.len() {
             if msg.msg.state.recipients[i].status != RecipientStatus::Pending {

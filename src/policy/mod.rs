@@ -7,7 +7,6 @@
 //! after DATA (size per class and per handler, attachments, header bans).
 
 pub mod criteria;
-pub mod dns;
 pub mod mime;
 pub mod spf;
 
@@ -16,11 +15,11 @@ use std::path::Path;
 
 use crate::config::rules::{Field, SpfMode, SpoofMode};
 use crate::config::{Config, Listener};
+use crate::dns::{Dns, LookupError as DnsError};
 use crate::routing::{resolve, NoRoute, Route};
 use crate::smtp::{Client, Policy, Reply, Transaction};
 use crate::users::Users;
 use criteria::{banned, met, Facts};
-use dns::{Dns, DnsError};
 use spf::SpfResult;
 
 /// Whether a client is trusted before authenticating (SPEC §3): a trusted listener, a trusted

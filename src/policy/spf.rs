@@ -6,7 +6,7 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 
-use super::dns::{Dns, DnsError};
+use crate::dns::{Dns, LookupError as DnsError};
 
 /// RFC 7208 §2.6 results.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -19,12 +19,15 @@ pub struct Immediate {
     tx: mpsc::Sender<QueueId>,
     /// Submitted and not yet finished.
     pending: Arc<AtomicUsize>,
+    /// `delivery.immediate`: when off, messages wait for the queue runner.
+    enabled: bool,
 }
 
 impl Immediate {
     /// Start the worker on the current tokio runtime.
     pub fn start(deliverer: Arc<Deliverer>) -> Immediate {
         let (tx, mut rx) = mpsc::channel::<QueueId>(BACKLOG);
+        let enabled = deliverer.config.delivery.immediate;
         let workers = deliverer.config.delivery.concurrency.max(1);
         let sem = Arc::new(Semaphore::new(workers));
         let pending = Arc::new(AtomicUsize::new(0));
@@ -48,11 +51,18 @@ impl Immediate {
                 });
             }
         });
-        Immediate { tx, pending }
+        Immediate {
+            tx,
+            pending,
+            enabled,
+        }
     }
 
     /// Ask for an immediate attempt on `id` (dropped when the backlog is full: cron catches it).
     pub fn submit(&self, id: QueueId) {
+        if !self.enabled {
+            return;
+        }
         self.pending.fetch_add(1, Ordering::SeqCst);
         if self.tx.try_send(id).is_err() {
             self.pending.fetch_sub(1, Ordering::SeqCst);

@@ -10,12 +10,12 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use super::ListenerRuntime;
 use super::Shared;
 use crate::config::{Protocol, TlsMode};
+use crate::dns::Resolver;
 use crate::events::event;
 use crate::net::Conn;
-use crate::policy::dns::Resolver;
 use crate::policy::{assumed_user, trusted_client, MaildirUsage, SmtpPolicy};
 use crate::smtp::received::Trace;
-use crate::smtp::{Action, Client, Session, SessionConfig, Transaction};
+use crate::smtp::{Action, Client, Reply, Session, SessionConfig, Transaction};
 use crate::spool::{self, Envelope, Origin, QueueId, Recipient};
 
 /// Session settings for `listener`.
@@ -77,7 +77,7 @@ async fn run(
         .await
         .map_err(|e| e.to_string())?;
     let mut buf = vec![0u8; 64 * 1024];
-    let resolver = Resolver::new(shared.config.receiving.dns.clone());
+    let resolver = Resolver::new(shared.config.dns());
     let mut failures = shared.config.auth.failures();
     loop {
         let users = shared.users.get();
@@ -114,8 +114,13 @@ async fn run(
                 }
             }
             Action::Store(txn) => {
-                let result = store(shared, session.client(), txn).await;
-                let reply = session.stored(result);
+                let reply = match filter(shared, session.client(), &txn).await {
+                    Some(refusal) => session.refused(refusal),
+                    None => {
+                        let result = store(shared, session.client(), txn).await;
+                        session.stored(result)
+                    }
+                };
                 io.write_all(&reply).await.map_err(|e| e.to_string())?;
             }
             Action::StartTls => {
@@ -155,6 +160,19 @@ async fn run(
     }
 }
 
+/// The content filter's refusal of `txn`, if there is a filter and it refuses.
+async fn filter(shared: &Shared, client: &Client, txn: &Transaction) -> Option<Reply> {
+    let cfg = shared.config.filter.as_ref()?;
+    let recipients: Vec<String> = txn.recipients.iter().map(|(a, _)| a.clone()).collect();
+    let input = crate::filter::Input {
+        sender: &txn.sender,
+        recipients: &recipients,
+        client: client.ip,
+        origin: "smtp",
+    };
+    crate::filter::run(cfg, &txn.data, input).await.refusal()
+}
+
 /// Put a received message into the spool; the Ok value is its queue id.
 async fn store(shared: &Shared, client: &Client, txn: Transaction) -> Result<String, String> {
     let id = QueueId::generate();
@@ -175,7 +193,7 @@ async fn store(shared: &Shared, client: &Client, txn: Transaction) -> Result<Str
     };
     let header = trace.header();
     let size = (header.len() + txn.data.len()) as u64;
-    let mut recipients: Vec<Recipient> = txn
+    let recipients: Vec<Recipient> = txn
         .recipients
         .iter()
         .map(|(addr, p)| Recipient {
@@ -184,13 +202,8 @@ async fn store(shared: &Shared, client: &Client, txn: Transaction) -> Result<Str
             ..Recipient::new(addr.clone())
         })
         .collect();
-    // Handlers' copy-to addresses become recipients of their own (delivered and retried alike).
-    let addrs: Vec<String> = recipients.iter().map(|r| r.address.clone()).collect();
     let users = shared.users.get();
-    let limit = shared.config.limits.recipients;
-    for copy in crate::routing::copies(&shared.config, &users, &addrs, limit) {
-        recipients.push(Recipient::new(copy));
-    }
+    let recipients = crate::routing::envelope_recipients(&shared.config, &users, recipients);
     let envelope = Envelope {
         sender: txn.sender.clone(),
         recipients,
@@ -217,15 +230,7 @@ async fn store(shared: &Shared, client: &Client, txn: Transaction) -> Result<Str
             event("message_received")
                 .field("id", &id)
                 .field("from", &envelope.sender)
-                .field(
-                    "to",
-                    envelope
-                        .recipients
-                        .iter()
-                        .map(|r| r.address.as_str())
-                        .collect::<Vec<_>>()
-                        .join(","),
-                )
+                .field("to", crate::routing::addresses(&envelope.recipients))
                 .field("size", envelope.size)
                 .opt("client", envelope.client.as_deref())
                 .emit();

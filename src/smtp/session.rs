@@ -225,6 +225,14 @@ impl Session {
         }
     }
 
+    /// The message was refused after its data was read (the content filter): the transaction ends
+    /// with `reply`.
+    pub fn refused(&mut self, reply: Reply) -> Vec<u8> {
+        self.mode = Mode::Command;
+        self.reset_transaction();
+        reply.to_bytes()
+    }
+
     /// TLS is up: forget what was said before (RFC 3207 §4.2), wait for a new EHLO.
     pub fn tls_started(&mut self) {
         self.client.tls = true;

@@ -148,7 +148,9 @@ impl Setup {
         let text = format!(
             "[server]\nhostname = \"mail.example.test\"\npostmaster = \"admin@example.test\"\n\
              [paths]\nspool = \"spool\"\nmail = \"mail\"\nusers = \"users.toml\"\n\
-             [[domain]]\nname = \"example.test\"\n[[domain]]\nname = \"branch.test\"\nhosted = \"remote\"\n\
+             [delivery]\ngateway = \"127.0.0.1:9\"\n\
+             [[domain]]\nname = \"example.test\"\n[[domain]]\nname = \"branch.test\"\nhosted = \"remote\"\nserver = \"branch\"\n\
+             [[remote.server]]\nname = \"branch\"\nhost = \"127.0.0.1\"\nport = 9\n\
              {collect}"
         );
         std::fs::write(self.config(), text).expect("config");

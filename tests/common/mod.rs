@@ -255,3 +255,6 @@ pub fn text(out: &Output) -> String {
         String::from_utf8_lossy(&out.stderr)
     )
 }
+
+pub mod raw;
+pub mod site;

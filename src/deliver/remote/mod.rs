@@ -128,7 +128,7 @@ pub fn deliver(
     };
     let resolver = remote.resolver.get_or_init(|| {
         let _guard = rt.enter();
-        dns::resolver(&config.remote.dns)
+        dns::resolver(&config.dns())
     });
     let mut out = Vec::with_capacity(pending.len());
     for (dest, indexes) in jobs {

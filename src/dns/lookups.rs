@@ -1,24 +1,19 @@
-//! The DNS the receiving checks need (spoofed sender, SPF), behind a trait so the checks stay
-//! pure and testable; [`Resolver`] is the real one, on hickory-resolver with configurable name
-//! servers (`[receiving] dns`), so tests point it at a dnsmasq on loopback.
+//! Plain lookups for the receiving checks (spoofed sender, SPF), behind the [`Dns`] trait so the
+//! checks stay pure and testable; [`Resolver`] is the real one, built by [`super::resolver`] from
+//! the same `[dns]` settings remote delivery uses.
 //!
 //! The SMTP session asks synchronously; the real resolver runs each lookup on a small runtime of
-//! its own in a helper thread (inside a multi-thread tokio runtime, via `block_in_place`). Remote
-//! delivery has its own MX resolver (`src/dns.rs` of issue 6); the two may be merged later.
+//! its own in a helper thread (inside a multi-thread tokio runtime, via `block_in_place`).
 
-use std::net::{IpAddr, SocketAddr};
-use std::time::Duration;
+use std::net::IpAddr;
 
-use hickory_resolver::config::{
-    ConnectionConfig, NameServerConfig, ResolveHosts, ResolverConfig, ResolverOpts,
-};
-use hickory_resolver::net::runtime::TokioRuntimeProvider;
 use hickory_resolver::proto::rr::{RData, RecordType};
-use hickory_resolver::TokioResolver;
+
+use crate::config::servers::Dns as Settings;
 
 /// A lookup that gave no answer.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum DnsError {
+pub enum LookupError {
     /// NXDOMAIN or no records of that type.
     #[error("no such record")]
     NotFound,
@@ -26,6 +21,8 @@ pub enum DnsError {
     #[error("DNS lookup failed: {0}")]
     Temporary(String),
 }
+
+use LookupError as DnsError;
 
 /// The lookups the receiving checks make. Names are given without a trailing dot.
 pub trait Dns: Sync {
@@ -39,49 +36,15 @@ pub trait Dns: Sync {
     fn ptr(&self, ip: IpAddr) -> Result<Vec<String>, DnsError>;
 }
 
-/// hickory-resolver against the given name servers (empty: the system's configuration).
+/// The configured resolver, answering the [`Dns`] trait.
 #[derive(Debug, Clone)]
 pub struct Resolver {
-    servers: Vec<SocketAddr>,
-    timeout: Duration,
+    settings: Settings,
 }
 
 impl Resolver {
-    pub fn new(servers: Vec<SocketAddr>) -> Resolver {
-        Resolver {
-            servers,
-            timeout: Duration::from_secs(5),
-        }
-    }
-
-    fn build(&self) -> Result<TokioResolver, DnsError> {
-        let mut opts = ResolverOpts::default();
-        opts.timeout = self.timeout;
-        opts.attempts = 2;
-        opts.use_hosts_file = ResolveHosts::Never;
-        opts.ndots = 0;
-        let temp = |e: hickory_resolver::net::NetError| DnsError::Temporary(e.to_string());
-        let mut b = if self.servers.is_empty() {
-            TokioResolver::builder_tokio().map_err(temp)?
-        } else {
-            let servers = self
-                .servers
-                .iter()
-                .map(|a| {
-                    let mut udp = ConnectionConfig::udp();
-                    udp.port = a.port();
-                    let mut tcp = ConnectionConfig::tcp();
-                    tcp.port = a.port();
-                    NameServerConfig::new(a.ip(), true, vec![udp, tcp])
-                })
-                .collect();
-            TokioResolver::builder_with_config(
-                ResolverConfig::from_name_servers(servers),
-                TokioRuntimeProvider::default(),
-            )
-        };
-        *b.options_mut() = opts;
-        b.build().map_err(temp)
+    pub fn new(settings: Settings) -> Resolver {
+        Resolver { settings }
     }
 
     /// Run one query of `rtype` for `name` and collect its answers' data.
@@ -97,7 +60,8 @@ impl Resolver {
                 .build()
                 .map_err(|e| DnsError::Temporary(e.to_string()))?;
             rt.block_on(async {
-                let r = self.build()?;
+                let r = super::resolver(&self.settings)
+                    .map_err(|e| DnsError::Temporary(e.to_string()))?;
                 match r.lookup(name.as_str(), rtype).await {
                     Ok(l) => Ok(l.answers().iter().map(|rec| rec.data.clone()).collect()),
                     Err(e) if e.is_nx_domain() || e.is_no_records_found() => {

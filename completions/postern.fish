@@ -1,0 +1,219 @@
+# Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
+function __fish_postern_global_optspecs
+    string join \n config= h/help V/version
+end
+
+function __fish_postern_needs_command
+    # Figure out if the current invocation already has a command.
+    set -l cmd (commandline -opc)
+    set -e cmd[1]
+    argparse -s (__fish_postern_global_optspecs) -- $cmd 2>/dev/null
+    or return
+    if set -q argv[1]
+        # Also print the command, so this can be used to figure out what it is.
+        echo $argv[1]
+        return 1
+    end
+    return 0
+end
+
+function __fish_postern_using_subcommand
+    set -l cmd (__fish_postern_needs_command)
+    test -z "$cmd"
+    and return 1
+    contains -- $cmd[1] $argv
+end
+
+complete -c postern -n "__fish_postern_needs_command" -l config -d 'Configuration file [default: /etc/postern/postern.toml]' -r -F
+complete -c postern -n "__fish_postern_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c postern -n "__fish_postern_needs_command" -s V -l version -d 'Print version'
+complete -c postern -n "__fish_postern_needs_command" -f -a "serve" -d 'Run every configured listener, the queue runner and the collection schedule in one process'
+complete -c postern -n "__fish_postern_needs_command" -f -a "smtpd" -d 'The SMTP server (relay and submission listeners)'
+complete -c postern -n "__fish_postern_needs_command" -f -a "popd" -d 'The POP3 server'
+complete -c postern -n "__fish_postern_needs_command" -f -a "imapd" -d 'The IMAP4 server'
+complete -c postern -n "__fish_postern_needs_command" -f -a "deliver" -d 'Deliver queued mail: once (for cron) or continuously'
+complete -c postern -n "__fish_postern_needs_command" -f -a "collect" -d 'Collect mail from remote POP3 accounts into the local queue (one pass, for cron)'
+complete -c postern -n "__fish_postern_needs_command" -f -a "queue" -d 'Inspect and manage the mail queue'
+complete -c postern -n "__fish_postern_needs_command" -f -a "mbox" -d 'Mailboxes: usage and quotas'
+complete -c postern -n "__fish_postern_needs_command" -f -a "user" -d 'Manage the users file'
+complete -c postern -n "__fish_postern_needs_command" -f -a "cert" -d 'Certificates for TLS listeners'
+complete -c postern -n "__fish_postern_needs_command" -f -a "config" -d 'Check the configuration file'
+complete -c postern -n "__fish_postern_needs_command" -f -a "sendmail" -d 'Send a message from the command line (sendmail-compatible; also when run as `sendmail`)'
+complete -c postern -n "__fish_postern_needs_command" -f -a "domain" -d 'Domains and their address handlers (lists and edits the configuration file)'
+complete -c postern -n "__fish_postern_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c postern -n "__fish_postern_using_subcommand serve" -l demo -d 'Create (or reuse) a self-contained demo setup under DIR and serve it on 127.0.0.1' -r -F
+complete -c postern -n "__fish_postern_using_subcommand serve" -l port-offset -d 'Add N to every demo port (2525, 2587, 2465, 2110, 2995, 2143, 2993, gateway 2526)' -r
+complete -c postern -n "__fish_postern_using_subcommand serve" -l config -d 'Configuration file [default: /etc/postern/postern.toml]' -r -F
+complete -c postern -n "__fish_postern_using_subcommand serve" -s h -l help -d 'Print help'
+complete -c postern -n "__fish_postern_using_subcommand smtpd" -l listen -d 'Listen on ADDR (repeatable) instead of the configured listeners' -r
+complete -c postern -n "__fish_postern_using_subcommand smtpd" -l listener -d 'Use the settings (TLS, trust, protocol) of the configured listener NAME' -r
+complete -c postern -n "__fish_postern_using_subcommand smtpd" -l config -d 'Configuration file [default: /etc/postern/postern.toml]' -r -F
+complete -c postern -n "__fish_postern_using_subcommand smtpd" -l inetd -d 'Serve one connection on stdin/stdout (inetd, systemd Accept=yes)'
+complete -c postern -n "__fish_postern_using_subcommand smtpd" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c postern -n "__fish_postern_using_subcommand popd" -l listen -d 'Listen on ADDR (repeatable) instead of the configured listeners' -r
+complete -c postern -n "__fish_postern_using_subcommand popd" -l listener -d 'Use the settings (TLS, trust, protocol) of the configured listener NAME' -r
+complete -c postern -n "__fish_postern_using_subcommand popd" -l config -d 'Configuration file [default: /etc/postern/postern.toml]' -r -F
+complete -c postern -n "__fish_postern_using_subcommand popd" -l inetd -d 'Serve one connection on stdin/stdout (inetd, systemd Accept=yes)'
+complete -c postern -n "__fish_postern_using_subcommand popd" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c postern -n "__fish_postern_using_subcommand imapd" -l listen -d 'Listen on ADDR (repeatable) instead of the configured listeners' -r
+complete -c postern -n "__fish_postern_using_subcommand imapd" -l listener -d 'Use the settings (TLS, trust, protocol) of the configured listener NAME' -r
+complete -c postern -n "__fish_postern_using_subcommand imapd" -l config -d 'Configuration file [default: /etc/postern/postern.toml]' -r -F
+complete -c postern -n "__fish_postern_using_subcommand imapd" -l inetd -d 'Serve one connection on stdin/stdout (inetd, systemd Accept=yes)'
+complete -c postern -n "__fish_postern_using_subcommand imapd" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c postern -n "__fish_postern_using_subcommand deliver" -l id -d 'Only these messages (ignores their next-try time)' -r
+complete -c postern -n "__fish_postern_using_subcommand deliver" -l config -d 'Configuration file [default: /etc/postern/postern.toml]' -r -F
+complete -c postern -n "__fish_postern_using_subcommand deliver" -l once -d 'Run the queue once and exit (the default)'
+complete -c postern -n "__fish_postern_using_subcommand deliver" -l watch -d 'Keep running: scan the queue every delivery.scan_interval'
+complete -c postern -n "__fish_postern_using_subcommand deliver" -s h -l help -d 'Print help'
+complete -c postern -n "__fish_postern_using_subcommand collect" -l account -d 'Only these accounts' -r
+complete -c postern -n "__fish_postern_using_subcommand collect" -l config -d 'Configuration file [default: /etc/postern/postern.toml]' -r -F
+complete -c postern -n "__fish_postern_using_subcommand collect" -s h -l help -d 'Print help'
+complete -c postern -n "__fish_postern_using_subcommand queue; and not __fish_seen_subcommand_from ls show abort flush hold release help" -l config -d 'Configuration file [default: /etc/postern/postern.toml]' -r -F
+complete -c postern -n "__fish_postern_using_subcommand queue; and not __fish_seen_subcommand_from ls show abort flush hold release help" -s h -l help -d 'Print help'
+complete -c postern -n "__fish_postern_using_subcommand queue; and not __fish_seen_subcommand_from ls show abort flush hold release help" -f -a "ls" -d 'List queued messages grouped by domain job'
+complete -c postern -n "__fish_postern_using_subcommand queue; and not __fish_seen_subcommand_from ls show abort flush hold release help" -f -a "show" -d 'Show one message: envelope, per-recipient status, headers'
+complete -c postern -n "__fish_postern_using_subcommand queue; and not __fish_seen_subcommand_from ls show abort flush hold release help" -f -a "abort" -d 'Remove messages from the queue'
+complete -c postern -n "__fish_postern_using_subcommand queue; and not __fish_seen_subcommand_from ls show abort flush hold release help" -f -a "flush" -d 'Attempt delivery now'
+complete -c postern -n "__fish_postern_using_subcommand queue; and not __fish_seen_subcommand_from ls show abort flush hold release help" -f -a "hold" -d 'Park messages: no delivery until released'
+complete -c postern -n "__fish_postern_using_subcommand queue; and not __fish_seen_subcommand_from ls show abort flush hold release help" -f -a "release" -d 'Release held messages'
+complete -c postern -n "__fish_postern_using_subcommand queue; and not __fish_seen_subcommand_from ls show abort flush hold release help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c postern -n "__fish_postern_using_subcommand queue; and __fish_seen_subcommand_from ls" -l config -d 'Configuration file [default: /etc/postern/postern.toml]' -r -F
+complete -c postern -n "__fish_postern_using_subcommand queue; and __fish_seen_subcommand_from ls" -l json
+complete -c postern -n "__fish_postern_using_subcommand queue; and __fish_seen_subcommand_from ls" -s h -l help -d 'Print help'
+complete -c postern -n "__fish_postern_using_subcommand queue; and __fish_seen_subcommand_from show" -l config -d 'Configuration file [default: /etc/postern/postern.toml]' -r -F
+complete -c postern -n "__fish_postern_using_subcommand queue; and __fish_seen_subcommand_from show" -l json
+complete -c postern -n "__fish_postern_using_subcommand queue; and __fish_seen_subcommand_from show" -s h -l help -d 'Print help'
+complete -c postern -n "__fish_postern_using_subcommand queue; and __fish_seen_subcommand_from abort" -l config -d 'Configuration file [default: /etc/postern/postern.toml]' -r -F
+complete -c postern -n "__fish_postern_using_subcommand queue; and __fish_seen_subcommand_from abort" -l bounce -d 'Send a delivery status notification to the sender'
+complete -c postern -n "__fish_postern_using_subcommand queue; and __fish_seen_subcommand_from abort" -s h -l help -d 'Print help'
+complete -c postern -n "__fish_postern_using_subcommand queue; and __fish_seen_subcommand_from flush" -l domain -d 'Only messages with recipients in domain D' -r
+complete -c postern -n "__fish_postern_using_subcommand queue; and __fish_seen_subcommand_from flush" -l config -d 'Configuration file [default: /etc/postern/postern.toml]' -r -F
+complete -c postern -n "__fish_postern_using_subcommand queue; and __fish_seen_subcommand_from flush" -s h -l help -d 'Print help'
+complete -c postern -n "__fish_postern_using_subcommand queue; and __fish_seen_subcommand_from hold" -l config -d 'Configuration file [default: /etc/postern/postern.toml]' -r -F
+complete -c postern -n "__fish_postern_using_subcommand queue; and __fish_seen_subcommand_from hold" -s h -l help -d 'Print help'
+complete -c postern -n "__fish_postern_using_subcommand queue; and __fish_seen_subcommand_from release" -l config -d 'Configuration file [default: /etc/postern/postern.toml]' -r -F
+complete -c postern -n "__fish_postern_using_subcommand queue; and __fish_seen_subcommand_from release" -s h -l help -d 'Print help'
+complete -c postern -n "__fish_postern_using_subcommand queue; and __fish_seen_subcommand_from help" -f -a "ls" -d 'List queued messages grouped by domain job'
+complete -c postern -n "__fish_postern_using_subcommand queue; and __fish_seen_subcommand_from help" -f -a "show" -d 'Show one message: envelope, per-recipient status, headers'
+complete -c postern -n "__fish_postern_using_subcommand queue; and __fish_seen_subcommand_from help" -f -a "abort" -d 'Remove messages from the queue'
+complete -c postern -n "__fish_postern_using_subcommand queue; and __fish_seen_subcommand_from help" -f -a "flush" -d 'Attempt delivery now'
+complete -c postern -n "__fish_postern_using_subcommand queue; and __fish_seen_subcommand_from help" -f -a "hold" -d 'Park messages: no delivery until released'
+complete -c postern -n "__fish_postern_using_subcommand queue; and __fish_seen_subcommand_from help" -f -a "release" -d 'Release held messages'
+complete -c postern -n "__fish_postern_using_subcommand queue; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c postern -n "__fish_postern_using_subcommand mbox; and not __fish_seen_subcommand_from ls quota help" -l config -d 'Configuration file [default: /etc/postern/postern.toml]' -r -F
+complete -c postern -n "__fish_postern_using_subcommand mbox; and not __fish_seen_subcommand_from ls quota help" -s h -l help -d 'Print help'
+complete -c postern -n "__fish_postern_using_subcommand mbox; and not __fish_seen_subcommand_from ls quota help" -f -a "ls" -d 'List mailboxes with their usage'
+complete -c postern -n "__fish_postern_using_subcommand mbox; and not __fish_seen_subcommand_from ls quota help" -f -a "quota" -d 'Show or change a user\'s quota'
+complete -c postern -n "__fish_postern_using_subcommand mbox; and not __fish_seen_subcommand_from ls quota help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c postern -n "__fish_postern_using_subcommand mbox; and __fish_seen_subcommand_from ls" -l config -d 'Configuration file [default: /etc/postern/postern.toml]' -r -F
+complete -c postern -n "__fish_postern_using_subcommand mbox; and __fish_seen_subcommand_from ls" -l json
+complete -c postern -n "__fish_postern_using_subcommand mbox; and __fish_seen_subcommand_from ls" -s h -l help -d 'Print help'
+complete -c postern -n "__fish_postern_using_subcommand mbox; and __fish_seen_subcommand_from quota" -l set -d 'New limit, e.g. 500M' -r
+complete -c postern -n "__fish_postern_using_subcommand mbox; and __fish_seen_subcommand_from quota" -l config -d 'Configuration file [default: /etc/postern/postern.toml]' -r -F
+complete -c postern -n "__fish_postern_using_subcommand mbox; and __fish_seen_subcommand_from quota" -l clear -d 'Remove the limit'
+complete -c postern -n "__fish_postern_using_subcommand mbox; and __fish_seen_subcommand_from quota" -l json
+complete -c postern -n "__fish_postern_using_subcommand mbox; and __fish_seen_subcommand_from quota" -s h -l help -d 'Print help'
+complete -c postern -n "__fish_postern_using_subcommand mbox; and __fish_seen_subcommand_from help" -f -a "ls" -d 'List mailboxes with their usage'
+complete -c postern -n "__fish_postern_using_subcommand mbox; and __fish_seen_subcommand_from help" -f -a "quota" -d 'Show or change a user\'s quota'
+complete -c postern -n "__fish_postern_using_subcommand mbox; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c postern -n "__fish_postern_using_subcommand user; and not __fish_seen_subcommand_from add passwd del ls help" -l config -d 'Configuration file [default: /etc/postern/postern.toml]' -r -F
+complete -c postern -n "__fish_postern_using_subcommand user; and not __fish_seen_subcommand_from add passwd del ls help" -s h -l help -d 'Print help'
+complete -c postern -n "__fish_postern_using_subcommand user; and not __fish_seen_subcommand_from add passwd del ls help" -f -a "add" -d 'Add a user (asks for the password on the terminal unless --password-stdin)'
+complete -c postern -n "__fish_postern_using_subcommand user; and not __fish_seen_subcommand_from add passwd del ls help" -f -a "passwd" -d 'Change a user\'s password'
+complete -c postern -n "__fish_postern_using_subcommand user; and not __fish_seen_subcommand_from add passwd del ls help" -f -a "del" -d 'Remove a user (the maildir is kept)'
+complete -c postern -n "__fish_postern_using_subcommand user; and not __fish_seen_subcommand_from add passwd del ls help" -f -a "ls" -d 'List users'
+complete -c postern -n "__fish_postern_using_subcommand user; and not __fish_seen_subcommand_from add passwd del ls help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c postern -n "__fish_postern_using_subcommand user; and __fish_seen_subcommand_from add" -l config -d 'Configuration file [default: /etc/postern/postern.toml]' -r -F
+complete -c postern -n "__fish_postern_using_subcommand user; and __fish_seen_subcommand_from add" -l password-stdin -d 'Read the password from the first line of standard input'
+complete -c postern -n "__fish_postern_using_subcommand user; and __fish_seen_subcommand_from add" -l shared-secret -d 'Also store a shared secret (the password) for CRAM-MD5 and APOP'
+complete -c postern -n "__fish_postern_using_subcommand user; and __fish_seen_subcommand_from add" -s h -l help -d 'Print help'
+complete -c postern -n "__fish_postern_using_subcommand user; and __fish_seen_subcommand_from passwd" -l config -d 'Configuration file [default: /etc/postern/postern.toml]' -r -F
+complete -c postern -n "__fish_postern_using_subcommand user; and __fish_seen_subcommand_from passwd" -l password-stdin
+complete -c postern -n "__fish_postern_using_subcommand user; and __fish_seen_subcommand_from passwd" -l shared-secret -d 'Also store a shared secret (the password) for CRAM-MD5 and APOP'
+complete -c postern -n "__fish_postern_using_subcommand user; and __fish_seen_subcommand_from passwd" -l pop3 -d 'Set the POP3 override password instead of the login password'
+complete -c postern -n "__fish_postern_using_subcommand user; and __fish_seen_subcommand_from passwd" -s h -l help -d 'Print help'
+complete -c postern -n "__fish_postern_using_subcommand user; and __fish_seen_subcommand_from del" -l config -d 'Configuration file [default: /etc/postern/postern.toml]' -r -F
+complete -c postern -n "__fish_postern_using_subcommand user; and __fish_seen_subcommand_from del" -s h -l help -d 'Print help'
+complete -c postern -n "__fish_postern_using_subcommand user; and __fish_seen_subcommand_from ls" -l config -d 'Configuration file [default: /etc/postern/postern.toml]' -r -F
+complete -c postern -n "__fish_postern_using_subcommand user; and __fish_seen_subcommand_from ls" -l json
+complete -c postern -n "__fish_postern_using_subcommand user; and __fish_seen_subcommand_from ls" -s h -l help -d 'Print help'
+complete -c postern -n "__fish_postern_using_subcommand user; and __fish_seen_subcommand_from help" -f -a "add" -d 'Add a user (asks for the password on the terminal unless --password-stdin)'
+complete -c postern -n "__fish_postern_using_subcommand user; and __fish_seen_subcommand_from help" -f -a "passwd" -d 'Change a user\'s password'
+complete -c postern -n "__fish_postern_using_subcommand user; and __fish_seen_subcommand_from help" -f -a "del" -d 'Remove a user (the maildir is kept)'
+complete -c postern -n "__fish_postern_using_subcommand user; and __fish_seen_subcommand_from help" -f -a "ls" -d 'List users'
+complete -c postern -n "__fish_postern_using_subcommand user; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c postern -n "__fish_postern_using_subcommand cert; and not __fish_seen_subcommand_from gen help" -l config -d 'Configuration file [default: /etc/postern/postern.toml]' -r -F
+complete -c postern -n "__fish_postern_using_subcommand cert; and not __fish_seen_subcommand_from gen help" -s h -l help -d 'Print help'
+complete -c postern -n "__fish_postern_using_subcommand cert; and not __fish_seen_subcommand_from gen help" -f -a "gen" -d 'Make a self-signed certificate and key (PEM); prints the SHA-256 fingerprint'
+complete -c postern -n "__fish_postern_using_subcommand cert; and not __fish_seen_subcommand_from gen help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c postern -n "__fish_postern_using_subcommand cert; and __fish_seen_subcommand_from gen" -l cn -d 'Common name [default: the configured server host name]' -r
+complete -c postern -n "__fish_postern_using_subcommand cert; and __fish_seen_subcommand_from gen" -l san -d 'Subject alternative name (repeatable; wildcards like *.example.com allowed)' -r
+complete -c postern -n "__fish_postern_using_subcommand cert; and __fish_seen_subcommand_from gen" -l days -d 'Validity in days' -r
+complete -c postern -n "__fish_postern_using_subcommand cert; and __fish_seen_subcommand_from gen" -l cert -r -F
+complete -c postern -n "__fish_postern_using_subcommand cert; and __fish_seen_subcommand_from gen" -l key -r -F
+complete -c postern -n "__fish_postern_using_subcommand cert; and __fish_seen_subcommand_from gen" -l config -d 'Configuration file [default: /etc/postern/postern.toml]' -r -F
+complete -c postern -n "__fish_postern_using_subcommand cert; and __fish_seen_subcommand_from gen" -s h -l help -d 'Print help'
+complete -c postern -n "__fish_postern_using_subcommand cert; and __fish_seen_subcommand_from help" -f -a "gen" -d 'Make a self-signed certificate and key (PEM); prints the SHA-256 fingerprint'
+complete -c postern -n "__fish_postern_using_subcommand cert; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c postern -n "__fish_postern_using_subcommand config; and not __fish_seen_subcommand_from check help" -l config -d 'Configuration file [default: /etc/postern/postern.toml]' -r -F
+complete -c postern -n "__fish_postern_using_subcommand config; and not __fish_seen_subcommand_from check help" -s h -l help -d 'Print help'
+complete -c postern -n "__fish_postern_using_subcommand config; and not __fish_seen_subcommand_from check help" -f -a "check" -d 'Report every problem in the configuration with its line; exit 78 if there are any'
+complete -c postern -n "__fish_postern_using_subcommand config; and not __fish_seen_subcommand_from check help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c postern -n "__fish_postern_using_subcommand config; and __fish_seen_subcommand_from check" -l config -d 'Configuration file [default: /etc/postern/postern.toml]' -r -F
+complete -c postern -n "__fish_postern_using_subcommand config; and __fish_seen_subcommand_from check" -s h -l help -d 'Print help'
+complete -c postern -n "__fish_postern_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "check" -d 'Report every problem in the configuration with its line; exit 78 if there are any'
+complete -c postern -n "__fish_postern_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c postern -n "__fish_postern_using_subcommand sendmail" -s f -d 'Envelope sender' -r
+complete -c postern -n "__fish_postern_using_subcommand sendmail" -s o -d 'Sendmail options such as -oi, -odq (accepted; -oi is the same as -i)' -r
+complete -c postern -n "__fish_postern_using_subcommand sendmail" -s F -d 'Full name of the sender (accepted for compatibility)' -r
+complete -c postern -n "__fish_postern_using_subcommand sendmail" -l config -d 'Configuration file [default: /etc/postern/postern.toml]' -r -F
+complete -c postern -n "__fish_postern_using_subcommand sendmail" -s t -d 'Take recipients from the To, Cc and Bcc headers'
+complete -c postern -n "__fish_postern_using_subcommand sendmail" -s i -d 'A line with a single dot does not end the message'
+complete -c postern -n "__fish_postern_using_subcommand sendmail" -s h -l help -d 'Print help'
+complete -c postern -n "__fish_postern_using_subcommand domain; and not __fish_seen_subcommand_from ls handlers help" -l config -d 'Configuration file [default: /etc/postern/postern.toml]' -r -F
+complete -c postern -n "__fish_postern_using_subcommand domain; and not __fish_seen_subcommand_from ls handlers help" -s h -l help -d 'Print help'
+complete -c postern -n "__fish_postern_using_subcommand domain; and not __fish_seen_subcommand_from ls handlers help" -f -a "ls" -d 'List the domains with their settings and handlers'
+complete -c postern -n "__fish_postern_using_subcommand domain; and not __fish_seen_subcommand_from ls handlers help" -f -a "handlers" -d 'Add or remove a domain\'s address handlers'
+complete -c postern -n "__fish_postern_using_subcommand domain; and not __fish_seen_subcommand_from ls handlers help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c postern -n "__fish_postern_using_subcommand domain; and __fish_seen_subcommand_from ls" -l config -d 'Configuration file [default: /etc/postern/postern.toml]' -r -F
+complete -c postern -n "__fish_postern_using_subcommand domain; and __fish_seen_subcommand_from ls" -l json
+complete -c postern -n "__fish_postern_using_subcommand domain; and __fish_seen_subcommand_from ls" -s h -l help -d 'Print help'
+complete -c postern -n "__fish_postern_using_subcommand domain; and __fish_seen_subcommand_from handlers" -l config -d 'Configuration file [default: /etc/postern/postern.toml]' -r -F
+complete -c postern -n "__fish_postern_using_subcommand domain; and __fish_seen_subcommand_from handlers" -s h -l help -d 'Print help'
+complete -c postern -n "__fish_postern_using_subcommand domain; and __fish_seen_subcommand_from handlers" -f -a "add-all" -d 'Add all local mailboxes: a handler to its own mailbox for every user that has none yet'
+complete -c postern -n "__fish_postern_using_subcommand domain; and __fish_seen_subcommand_from handlers" -f -a "add" -d 'Add a handler for LOCAL@DOMAIN'
+complete -c postern -n "__fish_postern_using_subcommand domain; and __fish_seen_subcommand_from handlers" -f -a "del" -d 'Remove the handler for LOCAL@DOMAIN'
+complete -c postern -n "__fish_postern_using_subcommand domain; and __fish_seen_subcommand_from handlers" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c postern -n "__fish_postern_using_subcommand domain; and __fish_seen_subcommand_from help" -f -a "ls" -d 'List the domains with their settings and handlers'
+complete -c postern -n "__fish_postern_using_subcommand domain; and __fish_seen_subcommand_from help" -f -a "handlers" -d 'Add or remove a domain\'s address handlers'
+complete -c postern -n "__fish_postern_using_subcommand domain; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c postern -n "__fish_postern_using_subcommand help; and not __fish_seen_subcommand_from serve smtpd popd imapd deliver collect queue mbox user cert config sendmail domain help" -f -a "serve" -d 'Run every configured listener, the queue runner and the collection schedule in one process'
+complete -c postern -n "__fish_postern_using_subcommand help; and not __fish_seen_subcommand_from serve smtpd popd imapd deliver collect queue mbox user cert config sendmail domain help" -f -a "smtpd" -d 'The SMTP server (relay and submission listeners)'
+complete -c postern -n "__fish_postern_using_subcommand help; and not __fish_seen_subcommand_from serve smtpd popd imapd deliver collect queue mbox user cert config sendmail domain help" -f -a "popd" -d 'The POP3 server'
+complete -c postern -n "__fish_postern_using_subcommand help; and not __fish_seen_subcommand_from serve smtpd popd imapd deliver collect queue mbox user cert config sendmail domain help" -f -a "imapd" -d 'The IMAP4 server'
+complete -c postern -n "__fish_postern_using_subcommand help; and not __fish_seen_subcommand_from serve smtpd popd imapd deliver collect queue mbox user cert config sendmail domain help" -f -a "deliver" -d 'Deliver queued mail: once (for cron) or continuously'
+complete -c postern -n "__fish_postern_using_subcommand help; and not __fish_seen_subcommand_from serve smtpd popd imapd deliver collect queue mbox user cert config sendmail domain help" -f -a "collect" -d 'Collect mail from remote POP3 accounts into the local queue (one pass, for cron)'
+complete -c postern -n "__fish_postern_using_subcommand help; and not __fish_seen_subcommand_from serve smtpd popd imapd deliver collect queue mbox user cert config sendmail domain help" -f -a "queue" -d 'Inspect and manage the mail queue'
+complete -c postern -n "__fish_postern_using_subcommand help; and not __fish_seen_subcommand_from serve smtpd popd imapd deliver collect queue mbox user cert config sendmail domain help" -f -a "mbox" -d 'Mailboxes: usage and quotas'
+complete -c postern -n "__fish_postern_using_subcommand help; and not __fish_seen_subcommand_from serve smtpd popd imapd deliver collect queue mbox user cert config sendmail domain help" -f -a "user" -d 'Manage the users file'
+complete -c postern -n "__fish_postern_using_subcommand help; and not __fish_seen_subcommand_from serve smtpd popd imapd deliver collect queue mbox user cert config sendmail domain help" -f -a "cert" -d 'Certificates for TLS listeners'
+complete -c postern -n "__fish_postern_using_subcommand help; and not __fish_seen_subcommand_from serve smtpd popd imapd deliver collect queue mbox user cert config sendmail domain help" -f -a "config" -d 'Check the configuration file'
+complete -c postern -n "__fish_postern_using_subcommand help; and not __fish_seen_subcommand_from serve smtpd popd imapd deliver collect queue mbox user cert config sendmail domain help" -f -a "sendmail" -d 'Send a message from the command line (sendmail-compatible; also when run as `sendmail`)'
+complete -c postern -n "__fish_postern_using_subcommand help; and not __fish_seen_subcommand_from serve smtpd popd imapd deliver collect queue mbox user cert config sendmail domain help" -f -a "domain" -d 'Domains and their address handlers (lists and edits the configuration file)'
+complete -c postern -n "__fish_postern_using_subcommand help; and not __fish_seen_subcommand_from serve smtpd popd imapd deliver collect queue mbox user cert config sendmail domain help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c postern -n "__fish_postern_using_subcommand help; and __fish_seen_subcommand_from queue" -f -a "ls" -d 'List queued messages grouped by domain job'
+complete -c postern -n "__fish_postern_using_subcommand help; and __fish_seen_subcommand_from queue" -f -a "show" -d 'Show one message: envelope, per-recipient status, headers'
+complete -c postern -n "__fish_postern_using_subcommand help; and __fish_seen_subcommand_from queue" -f -a "abort" -d 'Remove messages from the queue'
+complete -c postern -n "__fish_postern_using_subcommand help; and __fish_seen_subcommand_from queue" -f -a "flush" -d 'Attempt delivery now'
+complete -c postern -n "__fish_postern_using_subcommand help; and __fish_seen_subcommand_from queue" -f -a "hold" -d 'Park messages: no delivery until released'
+complete -c postern -n "__fish_postern_using_subcommand help; and __fish_seen_subcommand_from queue" -f -a "release" -d 'Release held messages'
+complete -c postern -n "__fish_postern_using_subcommand help; and __fish_seen_subcommand_from mbox" -f -a "ls" -d 'List mailboxes with their usage'
+complete -c postern -n "__fish_postern_using_subcommand help; and __fish_seen_subcommand_from mbox" -f -a "quota" -d 'Show or change a user\'s quota'
+complete -c postern -n "__fish_postern_using_subcommand help; and __fish_seen_subcommand_from user" -f -a "add" -d 'Add a user (asks for the password on the terminal unless --password-stdin)'
+complete -c postern -n "__fish_postern_using_subcommand help; and __fish_seen_subcommand_from user" -f -a "passwd" -d 'Change a user\'s password'
+complete -c postern -n "__fish_postern_using_subcommand help; and __fish_seen_subcommand_from user" -f -a "del" -d 'Remove a user (the maildir is kept)'
+complete -c postern -n "__fish_postern_using_subcommand help; and __fish_seen_subcommand_from user" -f -a "ls" -d 'List users'
+complete -c postern -n "__fish_postern_using_subcommand help; and __fish_seen_subcommand_from cert" -f -a "gen" -d 'Make a self-signed certificate and key (PEM); prints the SHA-256 fingerprint'
+complete -c postern -n "__fish_postern_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "check" -d 'Report every problem in the configuration with its line; exit 78 if there are any'
+complete -c postern -n "__fish_postern_using_subcommand help; and __fish_seen_subcommand_from domain" -f -a "ls" -d 'List the domains with their settings and handlers'
+complete -c postern -n "__fish_postern_using_subcommand help; and __fish_seen_subcommand_from domain" -f -a "handlers" -d 'Add or remove a domain\'s address handlers'

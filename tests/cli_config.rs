@@ -1,0 +1,138 @@
+//! `postern config check` and daemons refusing a broken config, with the same messages.
+
+mod common;
+
+use std::process::Command;
+
+use common::site::Site;
+use common::*;
+
+const BROKEN: &str = r#"[server]
+hostname = "localhost"
+postmaster = "nobody"
+
+[limits]
+line_length = 100
+
+[[domain]]
+name = "exa mple.test"
+
+[[listener]]
+name = "smtp"
+protocol = "smtp"
+address = "127.0.0.1:1"
+tls = "implicit"
+"#;
+
+/// Every problem of `BROKEN`, as `file:line: text` fragments.
+fn expected(path: &str) -> Vec<String> {
+    [
+        (2, "server.hostname \"localhost\""),
+        (3, "server.postmaster \"nobody\""),
+        (6, "limits.line_length"),
+        (9, "domain name \"exa mple.test\""),
+        (15, "listener \"smtp\" uses TLS but has no cert"),
+    ]
+    .iter()
+    .map(|(line, what)| format!("{path}:{line}: {what}"))
+    .collect()
+}
+
+#[test]
+fn config_check_reports_every_problem_with_its_line_and_exits_78() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let path = dir.path().join("postern.toml");
+    std::fs::write(&path, BROKEN).expect("write");
+    let p = path.to_str().expect("utf8");
+    let out = run(
+        bin().to_str().expect("utf8"),
+        &["--config", p, "config", "check"],
+    );
+    assert_eq!(out.status.code(), Some(78), "{}", text(&out));
+    assert!(out.stdout.is_empty(), "problems go to stderr");
+    let err = String::from_utf8_lossy(&out.stderr);
+    for want in expected(p) {
+        assert!(err.contains(&want), "{want:?} missing in:\n{err}");
+    }
+
+    // The daemons refuse to start on it, with the same messages; nothing listens.
+    for args in [
+        vec!["smtpd", "--listen", "127.0.0.1:1"],
+        vec!["smtpd", "--inetd"],
+        vec!["serve"],
+        vec!["deliver", "--once"],
+    ] {
+        let out = Command::new(bin())
+            .arg("--config")
+            .arg(&path)
+            .args(&args)
+            .output()
+            .expect("run");
+        assert_eq!(out.status.code(), Some(78), "{args:?}: {}", text(&out));
+        let err2 = String::from_utf8_lossy(&out.stderr);
+        for want in expected(p) {
+            assert!(
+                err2.contains(&want),
+                "{args:?}: {want:?} missing in:\n{err2}"
+            );
+        }
+    }
+
+    // POSTERN_CONFIG names the file when --config does not.
+    let out = Command::new(bin())
+        .env("POSTERN_CONFIG", &path)
+        .args(["config", "check"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(78), "{}", text(&out));
+}
+
+#[test]
+fn syntax_errors_and_unknown_keys_have_lines_too() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let path = dir.path().join("p.toml");
+    std::fs::write(&path, "[server]\nhostname = \"a.example\"\npostmaster = \"p@a.example\"\n\n[limits]\nrecipents = 5\n").expect("write");
+    let p = path.to_str().expect("utf8");
+    let out = run(
+        bin().to_str().expect("utf8"),
+        &["--config", p, "config", "check"],
+    );
+    assert_eq!(out.status.code(), Some(78), "{}", text(&out));
+    assert!(
+        text(&out).contains(&format!("{p}:6: unknown field `recipents`")),
+        "{}",
+        text(&out)
+    );
+
+    std::fs::write(
+        &path,
+        "[server]\nhostname = \"a.example\"\npostmaster = \"p@a.example\n",
+    )
+    .expect("write");
+    let out = run(
+        bin().to_str().expect("utf8"),
+        &["--config", p, "config", "check"],
+    );
+    assert_eq!(out.status.code(), Some(78), "{}", text(&out));
+    assert!(text(&out).contains(&format!("{p}:3: ")), "{}", text(&out));
+
+    let missing = dir.path().join("missing.toml");
+    let out = run(
+        bin().to_str().expect("utf8"),
+        &[
+            "--config",
+            missing.to_str().expect("utf8"),
+            "config",
+            "check",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(66), "EX_NOINPUT: {}", text(&out));
+}
+
+#[test]
+fn a_good_config_checks_quietly() {
+    let site = Site::new("[limits]\nidle_timeout = \"1m\"\n\n[log]\nformat = \"json\"\n");
+    let out = site.postern(&["config", "check"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(out.stderr.is_empty(), "{}", text(&out));
+}

@@ -1,0 +1,132 @@
+//! The content filter (`[filter]`) end to end: `postern serve --demo` with a real shell script as
+//! the filter, driven by swaks (smtpd) and by `postern sendmail`. The script decides on the first
+//! 4000 bytes only (it never reads the rest of stdin): a Subject with VIRUS-TEST rejects (exit 1,
+//! as clamdscan does for a virus), BROKEN-TEST fails (exit 2, tempfail), HANG-TEST sleeps past the
+//! timeout; anything else is accepted.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{have, run, text, wait_for_mail, Demo};
+
+const SCRIPT: &str = r#"#!/bin/sh
+head=$(head -c 4000)
+case "$head" in
+  *VIRUS-TEST*) echo "stdin: Eicar-Test-Signature FOUND"; exit 1;;
+  *BROKEN-TEST*) echo "cannot reach clamd" >&2; exit 2;;
+  *HANG-TEST*) sleep 30; exit 0;;
+esac
+exit 0
+"#;
+
+fn demo_with_filter() -> Demo {
+    let mut d = Demo::start();
+    let script = d.dir.path().join("filter.sh");
+    std::fs::write(&script, SCRIPT).expect("script");
+    let mut config = std::fs::read_to_string(d.config()).expect("config");
+    config.push_str(&format!(
+        "\n[filter]\ncommand = [\"/bin/sh\", \"{}\"]\ntimeout = \"2s\"\nreject_codes = [1]\n\
+         reject_reply = \"554 5.7.1 Virus found, message refused\"\n",
+        script.display()
+    ));
+    std::fs::write(d.config(), config).expect("write config");
+    d.restart();
+    d
+}
+
+fn swaks(d: &Demo, subject: &str, body: &str) -> String {
+    let server = format!("127.0.0.1:{}", d.port(2525));
+    let header = format!("Subject: {subject}");
+    text(&run(
+        "swaks",
+        &[
+            "--server",
+            &server,
+            "--timeout",
+            "30",
+            "--helo",
+            "mta.test",
+            "--from",
+            "sender@outside.test",
+            "--to",
+            "demo@example.test",
+            "--header",
+            &header,
+            "--body",
+            body,
+        ],
+    ))
+}
+
+fn final_reply(out: &str, reply: &str) -> bool {
+    out.lines()
+        .any(|l| (l.starts_with("<**") || l.starts_with("<-")) && l.contains(reply))
+}
+
+#[test]
+fn filter_verdicts_through_smtpd_and_sendmail() {
+    if !have("swaks") {
+        eprintln!("swaks not installed; skipping");
+        return;
+    }
+    let d = demo_with_filter();
+    let inbox = d.maildir("demo");
+
+    let out = swaks(&d, "clean", "hello");
+    assert!(final_reply(&out, "250 2.0.0 Ok: queued"), "{out}");
+    wait_for_mail(&inbox, 1, Duration::from_secs(20));
+
+    let out = swaks(&d, "VIRUS-TEST", "X5O!P%@AP");
+    assert!(
+        final_reply(&out, "554 5.7.1 Virus found, message refused"),
+        "{out}"
+    );
+    let out = swaks(&d, "BROKEN-TEST", "x");
+    assert!(
+        final_reply(&out, "451 4.7.1 Content filter failed"),
+        "{out}"
+    );
+    let out = swaks(&d, "HANG-TEST", "x");
+    assert!(
+        final_reply(&out, "451 4.7.1 Content filter timed out"),
+        "{out}"
+    );
+
+    // A filter that reads only the start of a message larger than a pipe's buffer still accepts.
+    let big = "0123456789abcdef\n".repeat(6000);
+    let out = swaks(&d, "big one", &big);
+    assert!(final_reply(&out, "250 2.0.0 Ok: queued"), "{out}");
+
+    // Refusals leave nothing behind: the next message goes through.
+    let out = swaks(&d, "clean again", "hello");
+    assert!(final_reply(&out, "250 2.0.0 Ok: queued"), "{out}");
+    let got = wait_for_mail(&inbox, 3, Duration::from_secs(20));
+    assert_eq!(
+        got.len(),
+        3,
+        "only accepted mail is delivered:\n{}",
+        d.log()
+    );
+
+    // sendmail goes through the same filter: refused → non-zero exit, nothing queued.
+    let virus = "To: demo@example.test\nSubject: VIRUS-TEST\n\nbad\n";
+    assert!(!d.postern_stdin_ok(&["sendmail", "demo@example.test"], virus));
+    let clean = "To: demo@example.test\nSubject: from sendmail\n\nfine\n";
+    assert!(d.postern_stdin_ok(&["sendmail", "demo@example.test"], clean));
+    let got = wait_for_mail(&inbox, 4, Duration::from_secs(20));
+    assert_eq!(got.len(), 4, "{}", d.log());
+
+    // Each verdict is an event in the log.
+    let log = d.log();
+    for (verdict, exit) in [
+        ("accept", "0"),
+        ("reject", "1"),
+        ("tempfail", "2"),
+        ("tempfail", "timeout"),
+    ] {
+        let needle = format!("event=filter verdict={verdict} exit={exit}");
+        assert!(log.contains(&needle), "no {needle:?} in\n{log}");
+    }
+    assert!(log.contains("Eicar-Test-Signature FOUND"), "{log}");
+}
