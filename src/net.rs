@@ -82,8 +82,20 @@ pub fn inetd_conn() -> std::io::Result<Conn> {
             tls: false,
         });
     }
+    // A Unix socket (socat's EXEC, a socketpair): one bidirectional stream, so that TLS can
+    // run on it (a TLS handshake over tokio's stdin/stdout pair fails on their blocking flush).
+    let unix = std::os::unix::net::UnixStream::from(OwnedFd::from(std_stream));
+    if unix.local_addr().is_ok() {
+        unix.set_nonblocking(true)?;
+        return Ok(Conn {
+            io: Box::new(tokio::net::UnixStream::from_std(unix)?),
+            peer: env_peer(),
+            local: None,
+            tls: false,
+        });
+    }
     // Not a socket (a pipe, a terminal): use stdin/stdout as they are.
-    drop(std_stream);
+    drop(unix);
     let io = tokio::io::join(tokio::io::stdin(), tokio::io::stdout());
     Ok(Conn {
         io: Box::new(io),

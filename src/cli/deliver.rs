@@ -22,6 +22,20 @@ pub(super) fn open(flag: Option<&Path>) -> Result<(Arc<Config>, Deliverer), Fail
     Ok((config, d))
 }
 
+/// A queue run's stats as the command's result: EX_TEMPFAIL when messages could not be handled.
+pub(super) fn run_result(stats: crate::deliver::RunStats) -> CliResult {
+    if stats.errors > 0 {
+        return Err(Failure::new(
+            exit::TEMPFAIL,
+            anyhow::anyhow!(
+                "{} messages could not be handled; see the log",
+                stats.errors
+            ),
+        ));
+    }
+    Ok(())
+}
+
 pub(super) fn parse_ids(ids: &[String]) -> Result<Vec<QueueId>, Failure> {
     ids.iter()
         .map(|s| {
@@ -41,17 +55,7 @@ pub fn deliver(flag: Option<&Path>, args: DeliverArgs) -> CliResult {
     };
     let force = ids.is_some();
     if !args.watch {
-        let stats = d.run_once(force, ids)?;
-        if stats.errors > 0 {
-            return Err(Failure::new(
-                exit::TEMPFAIL,
-                anyhow::anyhow!(
-                    "{} messages could not be handled; see the log",
-                    stats.errors
-                ),
-            ));
-        }
-        return Ok(());
+        return run_result(d.run_once(force, ids)?);
     }
     loop {
         let _ = d.spool.clean();
@@ -178,6 +182,7 @@ pub fn sendmail(flag: Option<&Path>, args: SendmailArgs) -> CliResult {
     // Immediate attempt; whatever is left waits for the queue runner.
     if config.delivery.immediate {
         let _ = d.attempt(&id, true);
+        d.close_idle();
     }
     Ok(())
 }

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use super::args::QueueCommand;
-use super::deliver::{find_header_end, open, parse_ids};
+use super::deliver::{find_header_end, open, parse_ids, run_result};
 use super::{exit, CliResult, Failure};
 use crate::spool::{self, Area, LockedMessage, QueueId, QueuedMessage, RecipientStatus, Spool};
 
@@ -221,15 +221,7 @@ pub fn queue(flag: Option<&Path>, cmd: QueueCommand) -> CliResult {
             } else {
                 d.run_once(true, Some(ids))?
             };
-            if stats.errors > 0 {
-                return Err(Failure::new(
-                    exit::TEMPFAIL,
-                    anyhow::anyhow!(
-                        "{} messages could not be handled; see the log",
-                        stats.errors
-                    ),
-                ));
-            }
+            run_result(stats)?;
         }
         QueueCommand::Hold { ids } => {
             for id in parse_ids(&ids)? {

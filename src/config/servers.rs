@@ -5,6 +5,7 @@
 //! [remote]
 //! per_destination = 4          # connections at once to one destination
 //! delay_warning = "4h"         # optional: warn senders about mail delayed this long
+//! connection_reuse = "5s"      # keep a connection this long for the next message ("0s": never)
 //! [[remote.server]]
 //! name = "headoffice"
 //! host = "mail.head.example"
@@ -52,6 +53,9 @@ pub struct Remote {
     pub mx_port: u16,
     /// Send a delay warning once a message has waited this long (none when unset).
     pub delay_warning: Option<Seconds>,
+    /// Keep a connection open this long after a message for the next message to the same
+    /// destination (RSET, then the next transaction on it); "0s" opens one per message.
+    pub connection_reuse: Seconds,
     /// Older spelling of the top-level `[dns]`.
     pub dns: Option<Dns>,
     /// The Servers table.
@@ -67,6 +71,7 @@ impl Default for Remote {
             command_timeout: Seconds(300),
             mx_port: 25,
             delay_warning: None,
+            connection_reuse: Seconds(5),
             dns: None,
             servers: Vec::new(),
         }

@@ -179,6 +179,11 @@ impl Deliverer {
         self.finish_attempt(msg, now, &body)
     }
 
+    /// Close the remote connections kept for reuse (after attempts outside a queue run).
+    pub fn close_idle(&self) {
+        self.remote.close_idle();
+    }
+
     /// Record one recipient's result in the message state, and log it.
     fn record(&self, msg: &mut LockedMessage, i: usize, result: RecipientResult) {
         let id = msg.msg.id.clone();
@@ -300,6 +305,7 @@ impl Deliverer {
                 });
             }
         });
+        self.remote.close_idle();
         Ok(stats.into_inner().unwrap_or_default())
     }
 }

@@ -7,7 +7,7 @@
 //! Messages are stored with LF line ends, as Unix delivery agents store them.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::io;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
@@ -18,17 +18,6 @@ pub enum Delivered {
     New(PathBuf),
     /// An earlier (crashed) attempt had already delivered it.
     AlreadyThere,
-}
-
-/// Create `tmp/`, `new/` and `cur/` under `dir` if missing.
-pub fn ensure_maildir(dir: &Path) -> io::Result<()> {
-    for sub in ["tmp", "new", "cur"] {
-        let p = dir.join(sub);
-        if !p.is_dir() {
-            fs::create_dir_all(&p)?;
-        }
-    }
-    Ok(())
 }
 
 /// Host name as maildir names need it ('/' and ':' escaped as the maildir spec says).
@@ -88,7 +77,8 @@ impl Delivery<'_> {
                 "bad delivery key",
             ));
         }
-        ensure_maildir(self.maildir)?;
+        // The one way a maildir is made (mode 0700, missing parents too).
+        super::Maildir::create(self.maildir).map_err(io::Error::other)?;
         let marker = format!(".{}.", self.key);
         if self.recovering && already_delivered(self.maildir, &marker)? {
             return Ok(Delivered::AlreadyThere);
@@ -115,14 +105,7 @@ impl Delivery<'_> {
                 .mode(0o600)
                 .open(&tmp)?;
             let mut slices = [io::IoSlice::new(self.prefix), io::IoSlice::new(&body)];
-            let mut slices: &mut [io::IoSlice<'_>] = &mut slices;
-            while !slices.is_empty() {
-                let n = f.write_vectored(slices)?;
-                if n == 0 {
-                    return Err(io::ErrorKind::WriteZero.into());
-                }
-                io::IoSlice::advance_slices(&mut slices, n);
-            }
+            crate::spool::write_all_vectored(&mut f, &mut slices)?;
             f.sync_data()
         })();
         body.clear();

@@ -49,10 +49,9 @@ pub trait Maildrop {
 pub trait Backend {
     /// The maildrop type.
     type Drop: Maildrop;
-    /// USER/PASS: checks the password (the POP3 override password when the user has one).
-    fn verify(&mut self, user: &str, password: &str) -> bool;
-    /// APOP: checks `digest` = hex MD5(`banner` + shared secret) for the user.
-    fn apop(&mut self, user: &str, banner: &str, digest: &str) -> bool;
+    /// Where USER/PASS (the POP3 override password when the user has one), APOP's shared
+    /// secret and the SASL exchanges look users up.
+    fn credentials(&self) -> &dyn crate::sasl::Credentials;
     /// Opens (and locks) the user's maildrop after a successful authentication.
     fn open_maildrop(&mut self, user: &str) -> Result<Self::Drop, OpenError>;
 }

@@ -3,8 +3,6 @@
 use std::io::{Cursor, Read};
 use std::sync::{Arc, Mutex};
 
-use md5::{Digest, Md5};
-
 use super::maildrop::{Backend, DropMessage, Maildrop, MaildropError, OpenError};
 use crate::maildir::name::crlf_size;
 
@@ -27,16 +25,8 @@ pub struct MemoryDrop {
 impl Backend for MemoryBackend {
     type Drop = MemoryDrop;
 
-    fn verify(&mut self, user: &str, password: &str) -> bool {
-        self.users.iter().any(|(u, p)| u == user && p == password)
-    }
-
-    fn apop(&mut self, user: &str, banner: &str, digest: &str) -> bool {
-        self.users.iter().any(|(u, p)| {
-            let d = Md5::digest(format!("{banner}{p}").as_bytes());
-            let hex: String = d.iter().map(|b| format!("{b:02x}")).collect();
-            u == user && hex == digest
-        })
+    fn credentials(&self) -> &dyn crate::sasl::Credentials {
+        self
     }
 
     fn open_maildrop(&mut self, _user: &str) -> Result<MemoryDrop, OpenError> {
@@ -63,6 +53,24 @@ impl Backend for MemoryBackend {
             messages,
             slots,
         })
+    }
+}
+
+/// Each user's password doubles as its shared secret (APOP, CRAM-MD5).
+impl crate::sasl::Credentials for MemoryBackend {
+    fn verify_password(&self, user: &str, password: &str) -> bool {
+        self.users.iter().any(|(u, p)| u == user && p == password)
+    }
+
+    fn shared_secret(&self, user: &str) -> Option<String> {
+        self.users
+            .iter()
+            .find(|(u, _)| u == user)
+            .map(|(_, p)| p.clone())
+    }
+
+    fn scram_sha256(&self, _user: &str) -> Option<crate::sasl::ScramSecret> {
+        None
     }
 }
 

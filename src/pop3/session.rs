@@ -1,64 +1,47 @@
 //! The POP3 session state machine: AUTHORIZATION → TRANSACTION → UPDATE (RFC 1939).
+//!
+//! The AUTHORIZATION commands (USER/PASS, APOP, AUTH, STLS) live in `authorization.rs`; this
+//! file holds the session, its replies and the TRANSACTION and UPDATE states.
+
+use std::time::Duration;
 
 use super::command::{self, Command, CommandError};
 use super::line::MAX_LINE;
 use super::maildrop::{Backend, Maildrop, MaildropError, OpenError};
 use super::stream::MessageStream;
-
-/// Whether an authentication method may be used.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Availability {
-    /// Never offered.
-    Deny,
-    /// Offered on any connection.
-    Allow,
-    /// Offered only once the connection is encrypted.
-    TlsOnly,
-}
-
-impl Availability {
-    fn usable(self, tls: bool) -> bool {
-        match self {
-            Availability::Deny => false,
-            Availability::Allow => true,
-            Availability::TlsOnly => tls,
-        }
-    }
-}
+use crate::sasl::{self, AuthFailures, MethodPolicy, Pop3Methods};
 
 /// The per-listener settings a session needs.
 #[derive(Debug, Clone)]
 pub struct Pop3Config {
-    /// Server name for the greeting.
+    /// Server name for the greeting and SASL challenges.
     pub hostname: String,
-    /// USER/PASS availability.
-    pub user_pass: Availability,
-    /// APOP availability.
-    pub apop: Availability,
-    /// SASL mechanisms (upper case) for AUTH, with their availability.
-    pub sasl: Vec<(String, Availability)>,
+    /// Availability of USER/PASS and APOP.
+    pub methods: Pop3Methods,
+    /// Availability of each SASL mechanism for AUTH.
+    pub sasl: MethodPolicy,
     /// STLS offered (the listener has a certificate and `tls = "starttls"`).
     pub stls: bool,
     /// The connection is already encrypted (implicit TLS, port 995).
     pub tls_active: bool,
     /// Errors tolerated before the connection is closed.
     pub max_errors: u32,
-    /// Failed logins tolerated before the connection is closed.
-    pub max_auth_failures: u32,
+    /// The failed-login policy (delays, and when to close).
+    pub failures: AuthFailures,
 }
 
 impl Pop3Config {
-    /// Defaults: plaintext methods only over TLS, APOP allowed, 10 errors, 3 failed logins.
+    /// Defaults: the shared method defaults (plaintext methods only over TLS), 10 errors, the
+    /// shared failed-login policy.
     pub fn new(hostname: impl Into<String>) -> Self {
         Pop3Config {
             hostname: hostname.into(),
-            user_pass: Availability::TlsOnly,
-            apop: Availability::Allow,
-            sasl: vec![("PLAIN".into(), Availability::TlsOnly)],
+            methods: Pop3Methods::default(),
+            sasl: MethodPolicy::default(),
             stls: false,
             tls_active: false,
             max_errors: 10,
-            max_auth_failures: 3,
+            failures: AuthFailures::default(),
         }
     }
 }
@@ -104,67 +87,58 @@ pub enum Action {
     Reply(Vec<u8>),
     /// Send this message body (drain the reader into the socket).
     Stream(MessageStream),
+    /// Wait this long before going on (the delay after a failed login).
+    Pause(Duration),
     /// Start TLS now (the `+OK` has been queued before), then call [`Session::tls_started`].
     StartTls,
-    /// Run this SASL mechanism: feed responses from [`Action::SaslResponse`], then call
-    /// [`Session::sasl_challenge`], [`Session::sasl_success`] or [`Session::sasl_failure`].
-    Authenticate {
-        /// The mechanism (upper case).
-        mechanism: String,
-        /// The initial response (base64, `""` for `=`), if given.
-        initial_response: Option<String>,
-    },
-    /// A client response (base64) during a SASL exchange.
-    SaslResponse(String),
     /// Log this.
     Event(Event),
     /// Close the connection (after sending everything queued).
     Close,
 }
 
-enum Phase<D> {
-    Authorization { user: Option<String> },
-    Sasl { mechanism: String },
+pub(super) enum Phase<D> {
+    Authorization {
+        user: Option<String>,
+    },
+    Sasl {
+        exchange: Box<sasl::Exchange>,
+        mechanism: sasl::Mechanism,
+    },
     Transaction(Box<Transaction<D>>),
     Closed,
 }
 
-struct Transaction<D> {
+pub(super) struct Transaction<D> {
     drop: D,
     deleted: Vec<bool>,
     retrieved: u32,
     retrieved_bytes: u64,
 }
 
-/// The APOP timestamp banner `<pid.clock@host>` for the greeting.
-pub fn apop_banner(pid: u32, clock: u64, host: &str) -> String {
-    format!("<{pid}.{clock}@{host}>")
-}
-
 /// One POP3 session.
 pub struct Session<B: Backend> {
-    config: Pop3Config,
-    backend: B,
-    banner: String,
-    tls: bool,
-    phase: Phase<B::Drop>,
+    pub(super) config: Pop3Config,
+    pub(super) backend: B,
+    pub(super) banner: String,
+    pub(super) tls: bool,
+    pub(super) phase: Phase<B::Drop>,
     errors: u32,
-    auth_failures: u32,
 }
 
-fn reply(s: &str) -> Action {
+pub(super) fn reply(s: &str) -> Action {
     Action::Reply(format!("{s}\r\n").into_bytes())
 }
 
 impl<B: Backend> Session<B> {
     /// Starts a session; returns it and the greeting to send. `banner` is the APOP
-    /// timestamp (see [`apop_banner`]).
+    /// timestamp (see [`crate::sasl::apop_banner`]); it is shown only while APOP is offered.
     pub fn new(config: Pop3Config, banner: String, backend: B) -> (Self, Vec<u8>) {
         let tls = config.tls_active;
-        let greeting = if config.apop == Availability::Deny {
-            format!("+OK {} POP3 server ready\r\n", config.hostname)
-        } else {
+        let greeting = if sasl::mechanism_offered(config.methods.apop, tls) {
             format!("+OK {} POP3 server ready {banner}\r\n", config.hostname)
+        } else {
+            format!("+OK {} POP3 server ready\r\n", config.hostname)
         };
         let session = Session {
             config,
@@ -173,7 +147,6 @@ impl<B: Backend> Session<B> {
             tls,
             phase: Phase::Authorization { user: None },
             errors: 0,
-            auth_failures: 0,
         };
         (session, greeting.into_bytes())
     }
@@ -190,15 +163,16 @@ impl<B: Backend> Session<B> {
 
     /// A line longer than [`MAX_LINE`] was received and dropped.
     pub fn line_too_long(&mut self) -> Vec<Action> {
+        if let Phase::Sasl { .. } = self.phase {
+            self.phase = Phase::Authorization { user: None };
+        }
         self.error("line too long")
     }
 
     /// The TLS handshake after STLS succeeded.
     pub fn tls_started(&mut self) {
         self.tls = true;
-        if let Phase::Authorization { user } = &mut self.phase {
-            *user = None;
-        }
+        self.phase = Phase::Authorization { user: None };
     }
 
     /// Handles one received line (with or without its CRLF).
@@ -212,46 +186,13 @@ impl<B: Backend> Session<B> {
             return self.line_too_long();
         }
         if let Phase::Sasl { .. } = self.phase {
-            if line == b"*" {
-                self.phase = Phase::Authorization { user: None };
-                return self.error("authentication cancelled");
-            }
-            return match std::str::from_utf8(line) {
-                Ok(s) => vec![Action::SaslResponse(s.to_string())],
-                Err(_) => {
-                    self.phase = Phase::Authorization { user: None };
-                    self.error("invalid SASL response")
-                }
-            };
+            return self.sasl_line(line);
         }
         match command::parse(line) {
             Ok(cmd) => self.command(cmd),
             Err(CommandError::Unknown) => self.error("unknown command"),
             Err(e) => self.error(&e.to_string()),
         }
-    }
-
-    /// Sends a SASL challenge (base64) to the client.
-    pub fn sasl_challenge(&mut self, challenge: &str) -> Vec<Action> {
-        vec![Action::Reply(format!("+ {challenge}\r\n").into_bytes())]
-    }
-
-    /// The SASL exchange authenticated `user`.
-    pub fn sasl_success(&mut self, user: &str) -> Vec<Action> {
-        let mechanism = match &self.phase {
-            Phase::Sasl { mechanism } => mechanism.clone(),
-            _ => return self.error("no authentication in progress"),
-        };
-        self.login(user, &mechanism)
-    }
-
-    /// The SASL exchange failed.
-    pub fn sasl_failure(&mut self, user: Option<&str>) -> Vec<Action> {
-        let mechanism = match &self.phase {
-            Phase::Sasl { mechanism } => mechanism.clone(),
-            _ => return self.error("no authentication in progress"),
-        };
-        self.auth_failed(user.unwrap_or(""), &mechanism)
     }
 
     /// The connection dropped: no deletions are applied.
@@ -268,7 +209,7 @@ impl<B: Backend> Session<B> {
         }
     }
 
-    fn error(&mut self, reason: &str) -> Vec<Action> {
+    pub(super) fn error(&mut self, reason: &str) -> Vec<Action> {
         self.errors += 1;
         let mut out = vec![reply(&format!("-ERR {reason}"))];
         if self.errors >= self.config.max_errors {
@@ -281,27 +222,8 @@ impl<B: Backend> Session<B> {
         out
     }
 
-    fn auth_failed(&mut self, user: &str, mechanism: &str) -> Vec<Action> {
-        self.phase = Phase::Authorization { user: None };
-        self.auth_failures += 1;
-        let mut out = vec![Action::Event(Event::LoginFailed {
-            user: user.to_string(),
-            mechanism: mechanism.to_string(),
-            reason: "credentials".to_string(),
-        })];
-        if self.auth_failures >= self.config.max_auth_failures {
-            out.push(reply(
-                "-ERR [AUTH] authentication failed, closing connection",
-            ));
-            out.push(Action::Close);
-            self.phase = Phase::Closed;
-            return out;
-        }
-        out.extend(self.error("[AUTH] authentication failed"));
-        out
-    }
-
-    fn login(&mut self, user: &str, mechanism: &str) -> Vec<Action> {
+    /// Enters TRANSACTION for `user` (authenticated by `mechanism`), or explains why not.
+    pub(super) fn login(&mut self, user: &str, mechanism: &str) -> Vec<Action> {
         let failed = |reason: &str| {
             Action::Event(Event::LoginFailed {
                 user: user.to_string(),
@@ -345,27 +267,18 @@ impl<B: Backend> Session<B> {
     fn capabilities(&self) -> Vec<Action> {
         let mut s = String::from("+OK capability list follows\r\nTOP\r\nUIDL\r\nRESP-CODES\r\nAUTH-RESP-CODE\r\nPIPELINING\r\n");
         let authorization = matches!(self.phase, Phase::Authorization { .. });
-        if authorization && self.config.user_pass.usable(self.tls) {
+        if authorization && sasl::mechanism_offered(self.config.methods.user_pass, self.tls) {
             s.push_str("USER\r\n");
         }
-        let mechs = self.mechanisms();
+        let mechs = self.config.sasl.offered_names(self.tls);
         if authorization && !mechs.is_empty() {
-            s.push_str(&format!("SASL {}\r\n", mechs.join(" ")));
+            s.push_str(&format!("SASL {mechs}\r\n"));
         }
         if authorization && self.config.stls && !self.tls {
             s.push_str("STLS\r\n");
         }
         s.push_str("IMPLEMENTATION postern\r\n.\r\n");
         vec![Action::Reply(s.into_bytes())]
-    }
-
-    fn mechanisms(&self) -> Vec<String> {
-        self.config
-            .sasl
-            .iter()
-            .filter(|(_, a)| a.usable(self.tls))
-            .map(|(m, _)| m.clone())
-            .collect()
     }
 
     fn command(&mut self, cmd: Command) -> Vec<Action> {
@@ -375,86 +288,7 @@ impl<B: Backend> Session<B> {
         if matches!(self.phase, Phase::Transaction(_)) {
             return self.transaction(cmd);
         }
-        match cmd {
-            Command::Quit => {
-                self.phase = Phase::Closed;
-                vec![
-                    reply(&format!(
-                        "+OK {} POP3 server signing off",
-                        self.config.hostname
-                    )),
-                    Action::Close,
-                ]
-            }
-            Command::User(name) => {
-                if !self.config.user_pass.usable(self.tls) {
-                    return self.error("USER/PASS not available here (use STLS first)");
-                }
-                self.phase = Phase::Authorization { user: Some(name) };
-                vec![reply("+OK send PASS")]
-            }
-            Command::Pass(password) => {
-                let user = match &mut self.phase {
-                    Phase::Authorization { user } => user.take(),
-                    _ => None,
-                };
-                let Some(user) = user else {
-                    return self.error("send USER first");
-                };
-                if self.backend.verify(&user, &password) {
-                    self.login(&user, "USER")
-                } else {
-                    self.auth_failed(&user, "USER")
-                }
-            }
-            Command::Apop(user, digest) => {
-                if !self.config.apop.usable(self.tls) {
-                    return self.error("APOP not available here");
-                }
-                let banner = self.banner.clone();
-                if self
-                    .backend
-                    .apop(&user, &banner, &digest.to_ascii_lowercase())
-                {
-                    self.login(&user, "APOP")
-                } else {
-                    self.auth_failed(&user, "APOP")
-                }
-            }
-            Command::Auth(None) => {
-                let mut s = String::from("+OK supported mechanisms follow\r\n");
-                for m in self.mechanisms() {
-                    s.push_str(&m);
-                    s.push_str("\r\n");
-                }
-                s.push_str(".\r\n");
-                vec![Action::Reply(s.into_bytes())]
-            }
-            Command::Auth(Some((mechanism, initial))) => {
-                if !self.mechanisms().contains(&mechanism) {
-                    return self.error("unsupported authentication mechanism");
-                }
-                let initial_response = initial.map(|ir| if ir == "=" { String::new() } else { ir });
-                self.phase = Phase::Sasl {
-                    mechanism: mechanism.clone(),
-                };
-                vec![Action::Authenticate {
-                    mechanism,
-                    initial_response,
-                }]
-            }
-            Command::Stls => {
-                if self.tls {
-                    return self.error("already using TLS");
-                }
-                if !self.config.stls {
-                    return self.error("STLS not available here");
-                }
-                self.phase = Phase::Authorization { user: None };
-                vec![reply("+OK begin TLS negotiation"), Action::StartTls]
-            }
-            _ => self.error("not logged in"),
-        }
+        self.authorization(cmd)
     }
 
     fn transaction(&mut self, cmd: Command) -> Vec<Action> {
@@ -466,17 +300,10 @@ impl<B: Backend> Session<B> {
                 let (n, size) = tx.totals();
                 Ok(vec![reply(&format!("+OK {n} {size}"))])
             }
-            Command::List(None) => {
-                let (n, size) = tx.totals();
-                let mut s = format!("+OK {n} messages ({size} octets)\r\n");
-                for (i, m) in tx.drop.messages().iter().enumerate() {
-                    if !tx.deleted[i] {
-                        s.push_str(&format!("{} {}\r\n", i + 1, m.size));
-                    }
-                }
-                s.push_str(".\r\n");
-                Ok(vec![Action::Reply(s.into_bytes())])
-            }
+            Command::List(None) => Ok(vec![tx.listing(
+                format!("+OK {} messages ({} octets)", tx.totals().0, tx.totals().1),
+                |m| m.size.to_string(),
+            )]),
             Command::List(Some(arg)) => tx.index(&arg).map(|i| {
                 vec![reply(&format!(
                     "+OK {} {}",
@@ -484,16 +311,10 @@ impl<B: Backend> Session<B> {
                     tx.drop.messages()[i].size
                 ))]
             }),
-            Command::Uidl(None) => {
-                let mut s = String::from("+OK unique-id listing follows\r\n");
-                for (i, m) in tx.drop.messages().iter().enumerate() {
-                    if !tx.deleted[i] {
-                        s.push_str(&format!("{} {}\r\n", i + 1, m.uidl));
-                    }
-                }
-                s.push_str(".\r\n");
-                Ok(vec![Action::Reply(s.into_bytes())])
-            }
+            Command::Uidl(None) => Ok(vec![tx
+                .listing("+OK unique-id listing follows".to_string(), |m| {
+                    m.uidl.clone()
+                })]),
             Command::Uidl(Some(arg)) => tx.index(&arg).map(|i| {
                 vec![reply(&format!(
                     "+OK {} {}",
@@ -584,6 +405,24 @@ impl<D: Maildrop> Transaction<D> {
             .zip(&self.deleted)
             .filter(|(_, d)| !**d)
             .fold((0, 0), |(n, s), (m, _)| (n + 1, s + m.size))
+    }
+
+    /// A multi-line listing `n <field>` of the messages not marked deleted.
+    fn listing(
+        &self,
+        first: String,
+        field: impl Fn(&super::maildrop::DropMessage) -> String,
+    ) -> Action {
+        use std::fmt::Write as _;
+        let mut s = first;
+        s.push_str("\r\n");
+        for (i, m) in self.drop.messages().iter().enumerate() {
+            if !self.deleted[i] {
+                let _ = write!(s, "{} {}\r\n", i + 1, field(m));
+            }
+        }
+        s.push_str(".\r\n");
+        Action::Reply(s.into_bytes())
     }
 
     /// The index of a message-number argument that exists and is not deleted.

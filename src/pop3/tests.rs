@@ -6,8 +6,10 @@ use std::sync::{Arc, Mutex};
 
 use super::maildrop::{Backend, OpenError};
 use super::memory::{MemoryBackend, Store};
-use super::session::{Action, Availability, Event, Pop3Config, Session};
+use super::session::{Action, Event, Pop3Config, Session};
 use super::MaildirMaildrop;
+use crate::sasl::{AuthFailures, Availability};
+use std::time::Duration;
 
 const MSG1: &[u8] = b"Subject: one\n\nHello\n.dot line\n";
 const MSG2: &[u8] = b"Subject: two\r\nX: y\r\n\r\nl1\r\nl2\r\nl3\r\n";
@@ -21,8 +23,13 @@ fn store() -> Store {
 
 fn config() -> Pop3Config {
     let mut c = Pop3Config::new("mail.example.test");
-    c.user_pass = Availability::Allow;
+    c.methods.user_pass = Availability::Allow;
+    c.failures = no_delay(3);
     c
+}
+
+fn no_delay(limit: u32) -> AuthFailures {
+    AuthFailures::with_delays(limit, Duration::ZERO, Duration::ZERO)
 }
 
 fn session(config: Pop3Config, store: &Store) -> Session<MemoryBackend> {
@@ -38,7 +45,7 @@ fn session(config: Pop3Config, store: &Store) -> Session<MemoryBackend> {
 }
 
 /// Renders actions as the client would see them; Close as `<CLOSE>`, StartTls as `<TLS>`,
-/// Authenticate as `<AUTH mech ir>`, SaslResponse as `<SASL data>`. Events are dropped.
+/// Pause as `<PAUSE n ms>`. Events are dropped.
 fn render(actions: Vec<Action>) -> String {
     let mut out = Vec::new();
     for a in actions {
@@ -48,11 +55,7 @@ fn render(actions: Vec<Action>) -> String {
                 s.read_to_end(&mut out).unwrap();
             }
             Action::StartTls => out.extend(b"<TLS>"),
-            Action::Authenticate {
-                mechanism,
-                initial_response,
-            } => out.extend(format!("<AUTH {mechanism} {initial_response:?}>").into_bytes()),
-            Action::SaslResponse(r) => out.extend(format!("<SASL {r}>").into_bytes()),
+            Action::Pause(d) => out.extend(format!("<PAUSE {} ms>", d.as_millis()).into_bytes()),
             Action::Event(_) => {}
             Action::Close => out.extend(b"<CLOSE>"),
         }
@@ -81,7 +84,7 @@ fn greeting_carries_apop_banner() {
     );
     assert_eq!(g, b"+OK mail.example.test POP3 server ready <1.2@h>\r\n");
     let mut c = config();
-    c.apop = Availability::Deny;
+    c.methods.apop = Availability::Deny;
     let (_, g) = Session::new(
         c,
         "<1.2@h>".into(),
@@ -368,12 +371,19 @@ fn capa_and_stls() {
     transcript(
         &mut s,
         &[
-            ("CAPA", &format!("{base}STLS\nIMPLEMENTATION postern\n.\n")),
+            (
+                "CAPA",
+                &format!("{base}SASL SCRAM-SHA-256 CRAM-MD5\nSTLS\nIMPLEMENTATION postern\n.\n"),
+            ),
             (
                 "USER alice",
-                "-ERR USER/PASS not available here (use STLS first)\n",
+                "-ERR USER/PASS needs an encrypted connection (use STLS first)\n",
             ),
-            ("AUTH PLAIN", "-ERR unsupported authentication mechanism\n"),
+            (
+                "AUTH PLAIN",
+                "-ERR PLAIN needs an encrypted connection (use STLS first)\n",
+            ),
+            ("AUTH NTLM", "-ERR unsupported authentication mechanism\n"),
             ("STLS", "+OK begin TLS negotiation\n<TLS>"),
         ],
     );
@@ -383,10 +393,13 @@ fn capa_and_stls() {
         &[
             (
                 "CAPA",
-                &format!("{base}USER\nSASL PLAIN\nIMPLEMENTATION postern\n.\n"),
+                &format!("{base}USER\nSASL SCRAM-SHA-256 CRAM-MD5 PLAIN LOGIN\nIMPLEMENTATION postern\n.\n"),
             ),
             ("STLS", "-ERR already using TLS\n"),
-            ("AUTH", "+OK supported mechanisms follow\nPLAIN\n.\n"),
+            (
+                "AUTH",
+                "+OK supported mechanisms follow\nSCRAM-SHA-256\nCRAM-MD5\nPLAIN\nLOGIN\n.\n",
+            ),
             ("USER alice", "+OK send PASS\n"),
             ("PASS secret", "+OK alice has 2 messages (68 octets)\n"),
             ("CAPA", &format!("{base}IMPLEMENTATION postern\n.\n")),
@@ -395,41 +408,59 @@ fn capa_and_stls() {
 }
 
 #[test]
-fn sasl_seam() {
+fn auth_through_the_shared_sasl_exchange() {
     let st = store();
     let mut c = config();
-    c.sasl = vec![
-        ("PLAIN".into(), Availability::Allow),
-        ("CRAM-MD5".into(), Availability::Deny),
-    ];
+    c.sasl.plain = Availability::Allow;
+    c.sasl.login = Availability::Allow;
+    c.sasl.cram_md5 = Availability::Deny;
+    c.max_errors = 20;
+    let mut s = session(c.clone(), &st);
+    // "alice\0alice\0secret", "\0alice\0wrong"
+    transcript(
+        &mut s,
+        &[
+            ("AUTH CRAM-MD5", "-ERR CRAM-MD5 not available here\n"),
+            ("AUTH PLAIN", "+ \n"),
+            ("*", "-ERR authentication cancelled by the client\n"),
+            ("AUTH PLAIN", "+ \n"),
+            ("not base64!", "-ERR malformed base64 in authentication data\n"),
+            ("AUTH PLAIN AGFsaWNlAHdyb25n", "-ERR [AUTH] authentication failed\n"),
+            ("AUTH plain =", "-ERR malformed authentication data: PLAIN needs exactly three NUL-separated fields\n"),
+            ("AUTH PLAIN", "+ \n"),
+            ("YWxpY2UAYWxpY2UAc2VjcmV0", "+OK alice has 2 messages (68 octets)\n"),
+            ("AUTH PLAIN", "-ERR already logged in\n"),
+        ],
+    );
+    assert!(s.is_authenticated());
+    // LOGIN: user name and password prompts
     let mut s = session(c, &st);
     transcript(
         &mut s,
         &[
-            (
-                "AUTH CRAM-MD5",
-                "-ERR unsupported authentication mechanism\n",
-            ),
-            ("AUTH PLAIN", "<AUTH PLAIN None>"),
-            ("*", "-ERR authentication cancelled\n"),
-            ("AUTH plain =", "<AUTH PLAIN Some(\"\")>"),
-            ("AGFsaWNlAHNlY3JldA==", "<SASL AGFsaWNlAHNlY3JldA==>"),
+            ("AUTH LOGIN", "+ VXNlcm5hbWU6\n"),
+            ("YWxpY2U=", "+ UGFzc3dvcmQ6\n"),
+            ("c2VjcmV0", "+OK alice has 2 messages (68 octets)\n"),
         ],
     );
-    assert_eq!(render(s.sasl_challenge("")), "+ \r\n");
-    assert_eq!(
-        render(s.sasl_failure(Some("alice"))),
-        "-ERR [AUTH] authentication failed\r\n"
-    );
-    s.line(b"AUTH PLAIN AGFsaWNlAHNlY3JldA==");
-    assert_eq!(
-        render(s.sasl_success("alice")),
-        "+OK alice has 2 messages (68 octets)\r\n"
-    );
-    assert!(s.is_authenticated());
-    assert_eq!(
-        render(s.sasl_success("alice")),
-        "-ERR no authentication in progress\r\n"
+}
+
+#[test]
+fn failed_logins_pause_before_the_reply() {
+    let st = store();
+    let mut c = config();
+    c.failures = AuthFailures::with_delays(2, Duration::from_millis(5), Duration::from_millis(8));
+    let mut s = session(c, &st);
+    transcript(
+        &mut s,
+        &[
+            ("USER alice", "+OK send PASS\n"),
+            ("PASS x", "<PAUSE 5 ms>-ERR [AUTH] authentication failed\n"),
+            (
+                "APOP alice 00000000000000000000000000000000",
+                "<PAUSE 8 ms>-ERR [AUTH] authentication failed, closing connection\n<CLOSE>",
+            ),
+        ],
     );
 }
 
@@ -467,16 +498,25 @@ fn quit_in_authorization() {
     );
 }
 
-/// A backend on a real mail volume: every user's INBOX is `<root>/<user>`.
-struct VolumeBackend(std::path::PathBuf);
+/// A backend on a real mail volume: every user's INBOX is `<root>/<user>`, password "pw".
+struct TestVolume(std::path::PathBuf);
 
-impl Backend for VolumeBackend {
-    type Drop = MaildirMaildrop;
-    fn verify(&mut self, _user: &str, password: &str) -> bool {
+impl crate::sasl::Credentials for TestVolume {
+    fn verify_password(&self, _user: &str, password: &str) -> bool {
         password == "pw"
     }
-    fn apop(&mut self, _: &str, _: &str, _: &str) -> bool {
-        false
+    fn shared_secret(&self, _: &str) -> Option<String> {
+        None
+    }
+    fn scram_sha256(&self, _: &str) -> Option<crate::sasl::ScramSecret> {
+        None
+    }
+}
+
+impl Backend for TestVolume {
+    type Drop = MaildirMaildrop;
+    fn credentials(&self) -> &dyn crate::sasl::Credentials {
+        self
     }
     fn open_maildrop(&mut self, user: &str) -> Result<MaildirMaildrop, OpenError> {
         let md = crate::maildir::Maildir::open(self.0.join(user))
@@ -501,8 +541,8 @@ fn end_to_end_on_a_maildir() {
         .unwrap();
     }
     let login =
-        |s: &mut Session<VolumeBackend>| render(s.line(b"USER bob")) + &render(s.line(b"PASS pw"));
-    let (mut s, _) = Session::new(config(), "<1.1@h>".into(), VolumeBackend(dir.path().into()));
+        |s: &mut Session<TestVolume>| render(s.line(b"USER bob")) + &render(s.line(b"PASS pw"));
+    let (mut s, _) = Session::new(config(), "<1.1@h>".into(), TestVolume(dir.path().into()));
     assert_eq!(
         login(&mut s),
         "+OK send PASS\r\n+OK bob has 2 messages (43 octets)\r\n"
@@ -510,7 +550,7 @@ fn end_to_end_on_a_maildir() {
     let uidl = render(s.line(b"UIDL"));
 
     // a second session for the same mailbox is refused
-    let (mut other, _) = Session::new(config(), "<1.2@h>".into(), VolumeBackend(dir.path().into()));
+    let (mut other, _) = Session::new(config(), "<1.2@h>".into(), TestVolume(dir.path().into()));
     assert!(login(&mut other).contains("-ERR [IN-USE]"));
 
     // a delivery during the session is not seen by it
@@ -524,7 +564,7 @@ fn end_to_end_on_a_maildir() {
     assert!(render(s.line(b"QUIT")).contains("(1 messages deleted)"));
     drop(s);
 
-    let (mut again, _) = Session::new(config(), "<1.3@h>".into(), VolumeBackend(dir.path().into()));
+    let (mut again, _) = Session::new(config(), "<1.3@h>".into(), TestVolume(dir.path().into()));
     assert_eq!(
         login(&mut again),
         "+OK send PASS\r\n+OK bob has 2 messages (27 octets)\r\n"
@@ -551,6 +591,6 @@ fn end_to_end_on_a_maildir() {
     again.line(b"DELE 1");
     again.disconnected();
     drop(again);
-    let (mut third, _) = Session::new(config(), "<1.4@h>".into(), VolumeBackend(dir.path().into()));
+    let (mut third, _) = Session::new(config(), "<1.4@h>".into(), TestVolume(dir.path().into()));
     assert!(login(&mut third).ends_with("+OK bob has 2 messages (27 octets)\r\n"));
 }

@@ -2,6 +2,7 @@
 
 pub mod imap;
 pub mod immediate;
+pub mod pop3;
 pub mod smtp;
 
 use std::sync::Arc;
@@ -82,12 +83,8 @@ pub async fn handle(shared: Arc<Shared>, listener: Arc<ListenerRuntime>, mut con
     }
     match listener.settings.protocol {
         Protocol::Smtp | Protocol::Submission => smtp::handle(shared, listener, conn).await,
+        Protocol::Pop3 => pop3::handle(shared, listener, conn).await,
         Protocol::Imap => imap::handle(shared, listener, conn).await,
-        Protocol::Pop3 => {
-            crate::events::event("unsupported_listener")
-                .field("listener", &listener.settings.name)
-                .emit();
-        }
     }
 }
 

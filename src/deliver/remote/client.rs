@@ -104,10 +104,17 @@ fn xtext(s: &str) -> String {
         .collect()
 }
 
-struct Session {
+/// An open, greeted (and, when configured, encrypted and authenticated) connection to one host,
+/// ready for a mail transaction; reusable for the next one after a reset.
+pub struct Session {
     conn: AsyncSmtpConnection,
     command: Duration,
+    /// `host[ip]:port`, for messages.
     host: String,
+    /// Keywords of the last EHLO reply.
+    keywords: Vec<String>,
+    /// Transactions sent on this connection.
+    pub sent: usize,
 }
 
 impl Session {
@@ -129,6 +136,43 @@ impl Session {
             .skip(1)
             .map(|l| l.to_ascii_uppercase())
             .collect())
+    }
+
+    fn has(&self, k: &str) -> bool {
+        self.keywords
+            .iter()
+            .any(|l| l == k || l.starts_with(&format!("{k} ")))
+    }
+
+    /// RSET before the next transaction on a reused connection: whether it is still usable.
+    pub async fn reset(&mut self) -> bool {
+        self.cmd("RSET".into()).await.is_ok_and(|r| r.is_positive())
+    }
+
+    /// Say goodbye politely (bounded by the command timeout).
+    pub async fn quit(mut self) {
+        let limit = self.command.min(Duration::from_secs(10));
+        let _ = tokio::time::timeout(limit, self.conn.quit()).await;
+    }
+
+    /// Close after an error.
+    pub async fn abort(mut self) {
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.conn.abort()).await;
+    }
+
+    /// One mail transaction; `Err` means nothing was decided for any recipient (the connection
+    /// is then not to be reused).
+    pub async fn send(&mut self, out: &Outgoing<'_>) -> Result<Vec<RcptResult>, Failure> {
+        self.sent += 1;
+        let where_ = self.host.clone();
+        let at = |mut f: Failure| {
+            f.text = format!("{} (at {where_})", f.text);
+            f
+        };
+        transaction(self, out)
+            .await
+            .map(|rs| rs.into_iter().map(|r| r.map_err(at)).collect())
+            .map_err(at)
     }
 
     async fn cram_md5(&mut self, user: &str, password: &str) -> Result<(), Failure> {
@@ -165,16 +209,15 @@ fn tls_parameters(server: &RemoteServer, host: &str) -> Result<TlsParameters, Fa
         .map_err(|e| Failure::temp(format!("4.7.5 TLS setup failed: {e}")))
 }
 
-/// Deliver `out` through `addr` (a host called `host`, set up as `server`). `Err` means nothing was
-/// decided for any recipient (the next host may be tried when it is temporary).
-pub async fn deliver(
+/// Connect to `addr` and get ready for mail: greeting, STARTTLS or implicit TLS per the server's
+/// settings, EHLO, AUTH.
+pub async fn open(
     addr: SocketAddr,
     host: &str,
     server: &RemoteServer,
     hello: &str,
     timeouts: Timeouts,
-    out: &Outgoing<'_>,
-) -> Result<Vec<RcptResult>, Failure> {
+) -> Result<Session, Failure> {
     let where_ = format!("{host}[{}]:{}", addr.ip(), addr.port());
     let client_id = ClientId::Domain(hello.to_string());
     let implicit = match server.tls {
@@ -210,33 +253,26 @@ pub async fn deliver(
         conn,
         command: timeouts.command,
         host: where_.clone(),
+        keywords: Vec::new(),
+        sent: 0,
     };
-    let result = session(&mut s, server, host, hello, &client_id, out).await;
-    match &result {
-        Ok(_) => {
-            let _ = tokio::time::timeout(timeouts.command, s.conn.quit()).await;
-        }
-        Err(_) => {
-            let _ = tokio::time::timeout(Duration::from_secs(5), s.conn.abort()).await;
+    match prepare(&mut s, server, host, hello, &client_id).await {
+        Ok(()) => Ok(s),
+        Err(mut f) => {
+            s.abort().await;
+            f.text = format!("{} (at {where_})", f.text);
+            Err(f)
         }
     }
-    let at = |mut f: Failure| {
-        f.text = format!("{} (at {where_})", f.text);
-        f
-    };
-    result
-        .map(|rs| rs.into_iter().map(|r| r.map_err(at)).collect())
-        .map_err(at)
 }
 
-async fn session(
+async fn prepare(
     s: &mut Session,
     server: &RemoteServer,
     host: &str,
     hello: &str,
     client_id: &ClientId,
-    out: &Outgoing<'_>,
-) -> Result<Vec<RcptResult>, Failure> {
+) -> Result<(), Failure> {
     match server.tls {
         OutboundTls::Off | OutboundTls::Implicit => {}
         OutboundTls::Opportunistic | OutboundTls::Required => {
@@ -255,27 +291,31 @@ async fn session(
             }
         }
     }
-    let keywords = s.ehlo_keywords(hello).await?;
-    let has = |k: &str| {
-        keywords
-            .iter()
-            .any(|l| l == k || l.starts_with(&format!("{k} ")))
-    };
+    s.keywords = s.ehlo_keywords(hello).await?;
     if let (Some(user), Some(password)) = (&server.user, &server.password) {
+        let keywords = s.keywords.clone();
         authenticate(s, server.auth, &keywords, user, password).await?;
     }
+    Ok(())
+}
 
+async fn transaction(s: &mut Session, out: &Outgoing<'_>) -> Result<Vec<RcptResult>, Failure> {
+    let (size, eight_bit, utf8, dsn) = (
+        s.has("SIZE"),
+        s.has("8BITMIME"),
+        s.has("SMTPUTF8"),
+        s.has("DSN"),
+    );
     let mut mail = format!("MAIL FROM:<{}>", out.sender);
-    if has("SIZE") {
+    if size {
         mail.push_str(&format!(" SIZE={}", out.body.len()));
     }
-    if !out.body.is_ascii() && has("8BITMIME") {
+    if !out.body.is_ascii() && eight_bit {
         mail.push_str(" BODY=8BITMIME");
     }
-    if out.smtputf8 && has("SMTPUTF8") {
+    if out.smtputf8 && utf8 {
         mail.push_str(" SMTPUTF8");
     }
-    let dsn = has("DSN");
     if dsn {
         if let Some(ret) = out.dsn_ret {
             mail.push_str(&format!(" RET={ret}"));

@@ -12,10 +12,11 @@
 
 pub mod client;
 mod limit;
+mod pool;
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use hickory_resolver::TokioResolver;
 
@@ -27,6 +28,7 @@ use crate::events::event;
 use crate::spool::{Envelope, QueueId, Recipient};
 use client::{Failure, OutRcpt, Outgoing, Timeouts};
 pub use limit::Limiter;
+use pool::Pool;
 
 /// Where a domain job goes.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -76,17 +78,34 @@ pub struct Pending {
     pub server: Option<String>,
 }
 
-/// Process-wide remote delivery state: the resolver and the per-destination limits.
+/// Process-wide remote delivery state: the resolver, the per-destination limits and the idle
+/// connections kept for reuse.
 pub struct Remote {
     resolver: OnceLock<Result<TokioResolver, DnsError>>,
     pub limiter: Limiter,
+    pool: Arc<Pool>,
 }
 
 impl Remote {
     pub fn new(config: &Config) -> Remote {
+        let per_destination = config.remote.per_destination.max(1);
         Remote {
             resolver: OnceLock::new(),
-            limiter: Limiter::new(config.remote.per_destination.max(1)),
+            limiter: Limiter::new(per_destination),
+            pool: Arc::new(Pool::new(
+                config.remote.connection_reuse.duration(),
+                per_destination,
+            )),
+        }
+    }
+
+    /// Close the connections kept for reuse (the end of a queue run).
+    pub fn close_idle(&self) {
+        if self.pool.idle_count() == 0 {
+            return;
+        }
+        if let Some(rt) = runtime() {
+            rt.block_on(self.pool.close_all());
         }
     }
 }
@@ -149,7 +168,7 @@ pub fn deliver(
                 })
                 .collect(),
         };
-        let results = rt.block_on(run_job(config, resolver, &dest, &job));
+        let results = rt.block_on(run_job(config, resolver, &remote.pool, &dest, &job));
         for (k, result) in results.into_iter().enumerate() {
             let Some(&index) = indexes.get(k) else { break };
             let r = match result {
@@ -235,14 +254,35 @@ fn mx_settings(host: &str, port: u16) -> RemoteServer {
     s
 }
 
-/// One domain job: try each host and address in turn until one decides the recipients.
+/// One domain job: on a kept connection to the destination if there is one, else try each host
+/// and address in turn until one decides the recipients.
 async fn run_job(
     config: &Config,
     resolver: &Result<TokioResolver, DnsError>,
+    pool: &Arc<Pool>,
     dest: &Destination,
     job: &Outgoing<'_>,
 ) -> Vec<Result<String, Failure>> {
     let all = |f: Failure| job.recipients.iter().map(|_| Err(f.clone())).collect();
+    let key = dest.to_string();
+    while let Some(mut session) = pool.take(&key).await {
+        if !session.reset().await {
+            session.abort().await;
+            continue;
+        }
+        match session.send(job).await {
+            Ok(results) => {
+                pool.put(&key, session).await;
+                return results;
+            }
+            Err(f) if f.permanent => {
+                session.abort().await;
+                return all(f);
+            }
+            // The kept connection broke: a new one decides.
+            Err(_) => session.abort().await,
+        }
+    }
     let hosts = match hosts(config, resolver, dest).await {
         Ok(h) => h,
         Err(f) => return all(f),
@@ -269,14 +309,30 @@ async fn run_job(
         for ip in ips {
             let addr = SocketAddr::new(ip, server.port);
             let hello = &config.server.hostname;
-            match client::deliver(addr, host, server, hello, timeouts, job).await {
-                Ok(results) => return results,
+            let mut session = match client::open(addr, host, server, hello, timeouts).await {
+                Ok(s) => s,
                 Err(f) if f.permanent => return all(f),
-                Err(f) => last = f,
+                Err(f) => {
+                    last = f;
+                    continue;
+                }
+            };
+            match session.send(job).await {
+                Ok(results) => {
+                    pool.put(&key, session).await;
+                    return results;
+                }
+                Err(f) if f.permanent => {
+                    session.abort().await;
+                    return all(f);
+                }
+                Err(f) => {
+                    session.abort().await;
+                    last = f;
+                }
             }
         }
     }
-    // Only one host and it gave a definite "no such host": that is final.
     all(last)
 }
 
