@@ -199,9 +199,8 @@ fn mbsync_syncs_5000_messages_both_ways() {
     );
 }
 
-/// popd deleting while imapd has the INBOX selected. The POP3 daemon is not merged yet, so
-/// the POP3 side is popd's maildrop (`pop3::MaildirMaildrop`, what popd's UPDATE state
-/// calls): it takes the POP3 lock, snapshots, and deletes message 1 under the state lock.
+/// popd deleting while imapd has the INBOX selected: Python poplib over POP3S deletes
+/// message 1 (DELE, QUIT) between the IMAP session's SELECT and its next commands.
 #[test]
 fn popd_deleting_while_imapd_has_the_mailbox_selected() {
     use postern::pop3::{MaildirMaildrop, Maildrop};
@@ -224,11 +223,17 @@ fn popd_deleting_while_imapd_has_the_mailbox_selected() {
     stdout.read_line(&mut line).unwrap();
     assert_eq!(line.trim(), "selected", "{line}");
 
-    let inbox = postern::maildir::Maildir::open(demo.maildir("demo")).unwrap();
-    let mut drop = MaildirMaildrop::open(inbox).expect("POP3 lock while imapd has it selected");
-    assert_eq!(drop.messages().len(), 3);
-    assert_eq!(drop.delete(&[0]).unwrap(), 1);
-    std::mem::drop(drop);
+    let pop = python(
+        "import poplib, ssl, sys\n\
+         ctx = ssl.create_default_context(); ctx.check_hostname = False\n\
+         ctx.verify_mode = ssl.CERT_NONE\n\
+         p = poplib.POP3_SSL('127.0.0.1', int(sys.argv[1]), context=ctx)\n\
+         p.user('demo'); p.pass_(sys.argv[2])\n\
+         assert p.stat()[0] == 3, p.stat()\n\
+         print(p.dele(1)); print(p.quit())\n",
+        &[&demo.port(2995).to_string(), &demo.password()],
+    );
+    assert!(pop.contains("+OK"), "{pop}\n{}", demo.log());
     writeln!(stdin, "deleted").unwrap();
 
     let mut rest = String::new();

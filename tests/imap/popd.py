@@ -1,4 +1,4 @@
-# imapd keeps a consistent view while popd deletes from the selected INBOX.
+# imapd keeps a consistent view while popd (poplib, DELE + QUIT) deletes from the selected INBOX.
 # Args: imaps-port password. Protocol with the test on stdin/stdout: prints "selected",
 # waits for a line "deleted" (the POP3 side removed message 1), then checks the updates.
 import imaplib, ssl, sys, re
