@@ -203,7 +203,6 @@ fn mbsync_syncs_5000_messages_both_ways() {
 /// message 1 (DELE, QUIT) between the IMAP session's SELECT and its next commands.
 #[test]
 fn popd_deleting_while_imapd_has_the_mailbox_selected() {
-    use postern::pop3::{MaildirMaildrop, Maildrop};
     use std::io::{BufRead, BufReader, Write};
     use std::process::{Command, Stdio};
 
