@@ -170,3 +170,80 @@ print(greeting.decode(), f.read().decode())
         assert!(t.contains("* BYE"), "{cmd}: {t}");
     }
 }
+
+#[test]
+fn mbsync_syncs_5000_messages_both_ways() {
+    if !have("mbsync") {
+        eprintln!("mbsync (isync) not installed; skipped");
+        return;
+    }
+    let demo = Demo::start();
+    let work = demo.dir.path().join("mbsync");
+    std::fs::create_dir_all(&work).unwrap();
+    let cert = demo.root().join("cert.pem");
+    let out = python(
+        include_str!("imap/mbsync.py"),
+        &[
+            &demo.port(2993).to_string(),
+            &demo.password(),
+            cert.to_str().unwrap(),
+            demo.maildir("demo").to_str().unwrap(),
+            work.to_str().unwrap(),
+        ],
+    );
+    eprintln!("{out}");
+    assert!(
+        out.contains("in sync: 4892 messages"),
+        "{out}\n{}",
+        demo.log()
+    );
+}
+
+/// popd deleting while imapd has the INBOX selected: Python poplib over POP3S deletes
+/// message 1 (DELE, QUIT) between the IMAP session's SELECT and its next commands.
+#[test]
+fn popd_deleting_while_imapd_has_the_mailbox_selected() {
+    use std::io::{BufRead, BufReader, Write};
+    use std::process::{Command, Stdio};
+
+    let demo = Demo::start();
+    let mut child = Command::new("python3")
+        .arg("-c")
+        .arg(include_str!("imap/popd.py"))
+        .args([&demo.port(2993).to_string(), &demo.password()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("python3");
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "selected", "{line}");
+
+    let pop = python(
+        "import poplib, ssl, sys\n\
+         ctx = ssl.create_default_context(); ctx.check_hostname = False\n\
+         ctx.verify_mode = ssl.CERT_NONE\n\
+         p = poplib.POP3_SSL('127.0.0.1', int(sys.argv[1]), context=ctx)\n\
+         p.user('demo'); p.pass_(sys.argv[2])\n\
+         assert p.stat()[0] == 3, p.stat()\n\
+         print(p.dele(1)); print(p.quit())\n",
+        &[&demo.port(2995).to_string(), &demo.password()],
+    );
+    assert!(pop.contains("+OK"), "{pop}\n{}", demo.log());
+    writeln!(stdin, "deleted").unwrap();
+
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stdout, &mut rest).unwrap();
+    let status = child.wait().unwrap();
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    eprintln!("{rest}");
+    assert!(
+        status.success() && rest.contains("consistent after pop3 delete"),
+        "{rest}\n{err}\n{}",
+        demo.log()
+    );
+}

@@ -344,3 +344,27 @@ p.quit()
         "{text}"
     );
 }
+
+#[test]
+fn big_messages_stream_whole() {
+    let demo = Demo::start();
+    let sent = pop3util::fill(&demo.maildir("demo"), 2, 3_000_000);
+    let out = py(
+        r#"
+p = login(int(sys.argv[1]), sys.argv[2])
+for n in (1, 2):
+    resp, lines, octets = p.retr(n)
+    body = b"\n".join(lines[lines.index(b"") + 1:]) + b"\n"
+    print(hashlib.sha256(body).hexdigest(), octets == int(p.list(n).split()[2]))
+p.quit()
+"#,
+        &[&demo.port(2110).to_string(), &demo.password()],
+    );
+    let mut got = pop3util::Hashes::new();
+    for line in out.lines() {
+        let (hash, size_ok) = line.split_once(' ').expect("two fields");
+        assert_eq!(size_ok, "True", "{out}");
+        *got.entry(hash.to_string()).or_default() += 1;
+    }
+    assert_eq!(got, sent, "{out}");
+}

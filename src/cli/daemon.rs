@@ -65,6 +65,10 @@ pub fn daemon(flag: Option<&Path>, protocol: Protocol, args: DaemonArgs) -> CliR
             );
             let conn = net::inetd_conn().context("cannot use standard input as the connection")?;
             server::handle(shared.clone(), listener, conn).await;
+            // The client is gone; messages it handed over are in the spool. Finish their
+            // immediate delivery even if the superserver (e.g. socat) now sends SIGTERM: the
+            // signal is caught and ignored; the wait is bounded by DRAIN_LIMIT.
+            let _term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate());
             tokio::time::timeout(server::smtp::DRAIN_LIMIT, shared.immediate.drain())
                 .await
                 .ok();

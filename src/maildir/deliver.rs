@@ -7,7 +7,7 @@
 //! Messages are stored with LF line ends, as Unix delivery agents store them.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::io;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
@@ -105,14 +105,7 @@ impl Delivery<'_> {
                 .mode(0o600)
                 .open(&tmp)?;
             let mut slices = [io::IoSlice::new(self.prefix), io::IoSlice::new(&body)];
-            let mut slices: &mut [io::IoSlice<'_>] = &mut slices;
-            while !slices.is_empty() {
-                let n = f.write_vectored(slices)?;
-                if n == 0 {
-                    return Err(io::ErrorKind::WriteZero.into());
-                }
-                io::IoSlice::advance_slices(&mut slices, n);
-            }
+            crate::spool::write_all_vectored(&mut f, &mut slices)?;
             f.sync_data()
         })();
         body.clear();

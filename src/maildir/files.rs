@@ -69,7 +69,7 @@ pub fn open_message(md: &Maildir, info: &MessageInfo) -> Result<Option<File>> {
         Err(e) if e.kind() != ErrorKind::NotFound => return Err(MaildirError::io(&path, e)),
         Err(_) => {}
     }
-    let Some((n, in_new)) = locate(md, &info.base)? else {
+    let Some((n, in_new)) = locate(md, info.base())? else {
         return Ok(None);
     };
     let path = if in_new { md.new_dir() } else { md.cur() }.join(n);

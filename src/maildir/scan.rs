@@ -22,7 +22,6 @@ pub(super) fn snapshot(st: &State, recent: Vec<u32>) -> Snapshot {
             .iter()
             .map(|e| MessageInfo {
                 uid: e.uid,
-                base: e.base().to_string(),
                 file_name: e.name.clone(),
                 in_new: e.in_new,
                 size: e.size,

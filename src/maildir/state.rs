@@ -27,8 +27,6 @@ use super::statefile::{sync_dir, Entry, State, STATE_FILE};
 pub struct MessageInfo {
     /// Its UID, unique and never reused within the UIDVALIDITY.
     pub uid: u32,
-    /// The base name (before `:`), the message's identity on disk.
-    pub base: String,
     /// The file name at snapshot time (may change when another process changes flags).
     pub file_name: String,
     /// Whether the file was still in `new/` (only when moving it to `cur/` failed).
@@ -46,6 +44,12 @@ pub struct MessageInfo {
 }
 
 impl MessageInfo {
+    /// The base name (before `:`), the message's identity on disk (not stored separately:
+    /// a selected 100,000-message mailbox holds one name per message, not two).
+    pub fn base(&self) -> &str {
+        name::split(&self.file_name).0
+    }
+
     /// The path of the message file as of the snapshot.
     pub fn path(&self, maildir: &Maildir) -> PathBuf {
         let dir = if self.in_new {
@@ -166,6 +170,13 @@ impl MailboxState {
     /// The maildir this state belongs to.
     pub fn maildir(&self) -> &Maildir {
         &self.maildir
+    }
+
+    /// Drops the parsed state kept between calls (the next call reads the file again): a
+    /// long-lived holder such as an idle IMAP session keeps only its own snapshot.
+    /// Returns how many message entries were dropped.
+    pub fn release(&mut self) -> usize {
+        self.cache.take().map_or(0, |(_, st)| st.entries.len())
     }
 
     /// Runs `f` on the state under the exclusive lock; `f` returns whether it changed the

@@ -27,7 +27,7 @@ fn uids(st: &mut MailboxState) -> Vec<(u32, String)> {
         .unwrap()
         .messages
         .into_iter()
-        .map(|m| (m.uid, m.base))
+        .map(|m| (m.uid, m.base().to_string()))
         .collect()
 }
 
@@ -39,11 +39,7 @@ fn sync_orders_new_mail_and_moves_it_to_cur() {
     let c = deliver(&md, 200, "a", b"three\n");
     let mut st = MailboxState::new(md.clone());
     let snap = st.sync().unwrap();
-    let got: Vec<(u32, &str)> = snap
-        .messages
-        .iter()
-        .map(|m| (m.uid, m.base.as_str()))
-        .collect();
+    let got: Vec<(u32, &str)> = snap.messages.iter().map(|m| (m.uid, m.base())).collect();
     assert_eq!(got, vec![(1, a.as_str()), (2, c.as_str()), (3, b.as_str())]);
     assert_eq!(snap.recent, vec![1, 2, 3]);
     assert_eq!(snap.uidnext, 4);
@@ -225,7 +221,7 @@ fn append_and_copy() {
     let m = &snap.messages[0];
     assert_eq!((m.size, m.vsize, m.internal_date), (4, Some(6), 1_000_000));
     assert_eq!(m.flags, flags);
-    assert_eq!(name::time_field(&m.base), Some(1_000_000));
+    assert_eq!(name::time_field(m.base()), Some(1_000_000));
 
     let mut target = MailboxState::new(sent.clone());
     let mut other = Flags::new();
@@ -318,7 +314,7 @@ fn concurrent_syncs_and_deliveries_agree() {
     }
     let snap = MailboxState::new(md.clone()).sync().unwrap();
     assert_eq!(snap.messages.len(), 100);
-    let mut bases: Vec<&str> = snap.messages.iter().map(|m| m.base.as_str()).collect();
+    let mut bases: Vec<&str> = snap.messages.iter().map(|m| m.base()).collect();
     bases.sort_unstable();
     bases.dedup();
     assert_eq!(bases.len(), 100, "one UID per message");

@@ -161,6 +161,13 @@ impl<B: Backend> Session<B> {
         matches!(self.phase, Phase::Transaction(_))
     }
 
+    /// Whether handling `line` may take long: a login (password hashing, opening and syncing
+    /// the maildrop) or QUIT (deleting files). Everything else in TRANSACTION only reads the
+    /// snapshot or opens one message file, so the socket loop may run it in place.
+    pub fn is_slow(&self, line: &[u8]) -> bool {
+        !self.is_authenticated() || command::parse(line) == Ok(Command::Quit)
+    }
+
     /// A line longer than [`MAX_LINE`] was received and dropped.
     pub fn line_too_long(&mut self) -> Vec<Action> {
         if let Phase::Sasl { .. } = self.phase {
@@ -443,7 +450,11 @@ impl<D: Maildrop> Transaction<D> {
 
     fn open(&mut self, i: usize, top: Option<u64>) -> Result<MessageStream, String> {
         match self.drop.open(i) {
-            Ok(r) => Ok(MessageStream::new(r, top)),
+            Ok(r) => Ok(MessageStream::with_size(
+                r,
+                top,
+                self.drop.messages()[i].size,
+            )),
             Err(MaildropError::Gone) => {
                 Err(format!("message {} was deleted by another session", i + 1))
             }

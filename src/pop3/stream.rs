@@ -9,6 +9,8 @@ const CHUNK: usize = 32 * 1024;
 /// A multi-line POP3 response body made from a stored message.
 pub struct MessageStream {
     source: Box<dyn Read + Send>,
+    /// The message's size as listed (for the caller's choice of how to send it).
+    size: u64,
     /// `Some(n)`: TOP — the header, the blank line and at most `n` body lines.
     body_lines: Option<u64>,
     input: Vec<u8>,
@@ -34,8 +36,14 @@ impl MessageStream {
     /// Streams the whole message (RETR), or with `body_lines` the header and that many body
     /// lines (TOP).
     pub fn new(source: Box<dyn Read + Send>, body_lines: Option<u64>) -> Self {
+        Self::with_size(source, body_lines, 0)
+    }
+
+    /// [`MessageStream::new`] for a message of `size` octets (see [`MessageStream::size_hint`]).
+    pub fn with_size(source: Box<dyn Read + Send>, body_lines: Option<u64>, size: u64) -> Self {
         MessageStream {
             source,
+            size,
             body_lines,
             input: vec![0; CHUNK],
             out: Vec::with_capacity(CHUNK + CHUNK / 2),
@@ -46,6 +54,11 @@ impl MessageStream {
             in_header: true,
             finished: false,
         }
+    }
+
+    /// The message's size as given to [`MessageStream::with_size`] (0 when unknown).
+    pub fn size_hint(&self) -> u64 {
+        self.size
     }
 
     /// Converts input bytes; returns true when the TOP limit has been reached.

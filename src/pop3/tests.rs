@@ -594,3 +594,25 @@ fn end_to_end_on_a_maildir() {
     let (mut third, _) = Session::new(config(), "<1.4@h>".into(), TestVolume(dir.path().into()));
     assert!(login(&mut third).ends_with("+OK bob has 2 messages (27 octets)\r\n"));
 }
+
+#[test]
+fn slow_steps_are_logins_and_quit() {
+    let st = store();
+    let mut s = session(config(), &st);
+    for line in ["USER alice", "PASS secret", "STAT", "QUIT"] {
+        assert!(s.is_slow(line.as_bytes()), "before login: {line}");
+    }
+    s.line(b"USER alice");
+    s.line(b"PASS secret");
+    let cases = [
+        ("STAT", false),
+        ("RETR 1", false),
+        ("DELE 1", false),
+        ("BOGUS", false),
+        ("quit", true),
+        ("QUIT", true),
+    ];
+    for (line, slow) in cases {
+        assert_eq!(s.is_slow(line.as_bytes()), slow, "{line}");
+    }
+}

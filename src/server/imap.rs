@@ -48,6 +48,16 @@ pub fn session_config(
     }
 }
 
+/// Returns freed heap memory to the system, so that an idle session on a large mailbox
+/// costs its snapshot and not the peak of its SELECT.
+fn trim_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only walks glibc's own heap; it has no preconditions.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 /// Serve one IMAP connection.
 pub async fn handle(shared: Arc<Shared>, listener: Arc<ListenerRuntime>, conn: Conn) {
     let peer = conn.peer;
@@ -109,6 +119,9 @@ async fn run(
         // The session reads and writes the maildir: keep that off the async workers.
         let step = tokio::task::block_in_place(|| session.step(&*users));
         log_notes(session, listener, peer);
+        if step.trim_memory {
+            trim_memory();
+        }
         if let Some(delay) = step.delay {
             tokio::time::sleep(delay).await;
         }

@@ -1,9 +1,10 @@
 //! The POP3 socket loop around [`crate::pop3::Session`]: read, step, write.
 //!
-//! Everything that touches the disk or hashes a password (the session's steps: login opens and
-//! syncs the maildrop, QUIT deletes, RETR reads message files) runs on the blocking pool, one
-//! hop per batch of pipelined commands, producing at most [`OUT_BATCH`] octets; the async side
-//! only reads the socket, writes those octets, sleeps after failed logins and does STLS.
+//! The slow steps (logins: password hashing, opening and syncing the maildrop; QUIT: deleting
+//! files; messages larger than [`INLINE_MESSAGE`]) run on the blocking pool, one hop per batch of
+//! pipelined commands, producing at most [`OUT_BATCH`] octets. The quick TRANSACTION commands
+//! (STAT, LIST, UIDL, DELE, and RETR/TOP of an ordinary message: one open and a read or two from
+//! the page cache) run in place, as a hop per command would cost more than the work.
 
 use std::collections::VecDeque;
 use std::io::Read;
@@ -22,8 +23,11 @@ use crate::pop3::{
 };
 use crate::sasl::{AuthFailures, MethodPolicy, Pop3Methods};
 
-/// Output produced per trip to the blocking pool before it is written to the client.
+/// Output produced per turn before it is written to the client.
 pub const OUT_BATCH: usize = 256 * 1024;
+
+/// Messages up to this size (as sent) are read in place; larger ones on the blocking pool.
+pub const INLINE_MESSAGE: u64 = 128 * 1024;
 
 /// The POP3 login-method settings from `[auth.pop3]` and `[auth]`'s failed-login policy.
 pub fn auth_settings(config: &Config) -> (Pop3Methods, MethodPolicy, AuthFailures) {
@@ -66,6 +70,7 @@ pub async fn handle(shared: Arc<Shared>, listener: Arc<ListenerRuntime>, conn: C
         reader: LineReader::new(MAX_LINE),
         pending: VecDeque::new(),
         stream: None,
+        held: None,
         labels: labels.clone(),
     });
     let idle = shared.config.limits.idle_timeout.duration();
@@ -92,6 +97,8 @@ struct Work {
     reader: LineReader,
     pending: VecDeque<Action>,
     stream: Option<MessageStream>,
+    /// A line taken from the reader that must run on the blocking pool.
+    held: Option<Vec<u8>>,
     labels: Labels,
 }
 
@@ -107,12 +114,15 @@ enum Next {
     StartTls,
     /// Write the output and close.
     Close,
+    /// Write the output and run the next step on the blocking pool.
+    Slow,
 }
 
 impl Work {
     /// Carries out pending actions and buffered lines until the output is full, input runs
-    /// out, or the async side must act. Blocking: runs on the blocking pool.
-    fn step(&mut self, out: &mut Vec<u8>) -> Next {
+    /// out, or the async side must act. With `quick_only`, stops with [`Next::Slow`] before
+    /// anything slow instead of doing it.
+    fn step(&mut self, out: &mut Vec<u8>, quick_only: bool) -> Next {
         loop {
             if out.len() >= OUT_BATCH {
                 return Next::More;
@@ -137,6 +147,10 @@ impl Work {
             if let Some(action) = self.pending.pop_front() {
                 match action {
                     Action::Reply(bytes) => out.extend_from_slice(&bytes),
+                    Action::Stream(s) if quick_only && s.size_hint() > INLINE_MESSAGE => {
+                        self.pending.push_front(Action::Stream(s));
+                        return Next::Slow;
+                    }
                     Action::Stream(s) => self.stream = Some(s),
                     Action::Event(e) => emit(&self.labels, e),
                     Action::Pause(d) => return Next::Pause(d),
@@ -145,10 +159,20 @@ impl Work {
                 }
                 continue;
             }
-            let actions = match self.reader.next_line() {
-                Some(Line::Complete(line)) => self.session.line(&line),
-                Some(Line::TooLong) => self.session.line_too_long(),
-                None => return Next::Input,
+            let line = match self.held.take() {
+                Some(line) => Line::Complete(line),
+                None => match self.reader.next_line() {
+                    Some(line) => line,
+                    None => return Next::Input,
+                },
+            };
+            let actions = match line {
+                Line::Complete(line) if quick_only && self.session.is_slow(&line) => {
+                    self.held = Some(line);
+                    return Next::Slow;
+                }
+                Line::Complete(line) => self.session.line(&line),
+                Line::TooLong => self.session.line_too_long(),
             };
             self.pending.extend(actions);
         }
@@ -166,21 +190,16 @@ impl Work {
 
 /// Appends converted message bytes to `out` until it holds `limit` octets or the message ends.
 fn drain(stream: &mut MessageStream, out: &mut Vec<u8>, limit: usize) -> std::io::Result<()> {
+    let mut chunk = [0u8; 16 * 1024];
     while out.len() < limit {
-        let start = out.len();
-        out.resize(limit, 0);
-        let n = match stream.read(&mut out[start..]) {
+        let want = chunk.len().min(limit - out.len());
+        let n = match stream.read(&mut chunk[..want]) {
+            Ok(0) => break,
             Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => 0,
-            Err(e) => {
-                out.truncate(start);
-                return Err(e);
-            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
         };
-        out.truncate(start + n);
-        if n == 0 {
-            break;
-        }
+        out.extend_from_slice(&chunk[..n]);
     }
     Ok(())
 }
@@ -230,24 +249,32 @@ async fn run(
 ) -> Result<(), String> {
     let mut io = conn.io;
     let mut buf = vec![0u8; 64 * 1024];
+    let mut slow = false;
     let io_err = |e: std::io::Error| e.to_string();
     if let Err(e) = io.write_all(&greeting).await {
         return Err(io_err(e));
     }
     loop {
-        let (w, out, next) = tokio::task::spawn_blocking(move || {
+        let (w, out, next) = if slow {
+            tokio::task::spawn_blocking(move || {
+                let mut out = Vec::new();
+                let next = work.step(&mut out, false);
+                (work, out, next)
+            })
+            .await
+            .map_err(|e| format!("internal error: {e}"))?
+        } else {
             let mut out = Vec::new();
-            let next = work.step(&mut out);
+            let next = work.step(&mut out, true);
             (work, out, next)
-        })
-        .await
-        .map_err(|e| format!("internal error: {e}"))?;
+        };
         work = w;
+        slow = false;
         let written = async {
             if !out.is_empty() {
                 io.write_all(&out).await?;
             }
-            if !matches!(next, Next::More) {
+            if !matches!(next, Next::More | Next::Slow) {
                 io.flush().await?;
             }
             Ok::<(), std::io::Error>(())
@@ -259,6 +286,7 @@ async fn run(
         }
         match next {
             Next::More => {}
+            Next::Slow => slow = true,
             Next::Pause(d) => tokio::time::sleep(d).await,
             Next::Close => {
                 let _ = io.shutdown().await;

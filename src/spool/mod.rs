@@ -222,7 +222,8 @@ impl Spool {
     }
 }
 
-fn write_all_vectored(f: &mut File, mut slices: &mut [io::IoSlice<'_>]) -> io::Result<()> {
+/// Write every byte of `slices` to `f` (retrying short and interrupted writes).
+pub fn write_all_vectored(f: &mut File, mut slices: &mut [io::IoSlice<'_>]) -> io::Result<()> {
     while !slices.is_empty() {
         match f.write_vectored(slices) {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),

@@ -148,11 +148,11 @@ impl Session {
             let recent = sel.recent.contains(&info.uid);
             let mut view = View::new(info, recent, &sel.maildir);
             if job.uses_cache {
-                if sel.cache.get(&info.base).is_none() {
+                if sel.cache.get(info.base()).is_none() {
                     match view.bytes() {
                         Ok(raw) => {
                             let entry = cache_entry(raw);
-                            sel.cache.insert(&info.base, entry);
+                            sel.cache.insert(info.base(), entry);
                         }
                         Err(_) => {
                             job.missing = true;
@@ -160,7 +160,7 @@ impl Session {
                         }
                     }
                 }
-                view.cached = sel.cache.get(&info.base);
+                view.cached = sel.cache.get(info.base());
             }
             let attrs = if job.seen_set.contains(&info.uid) {
                 &with_flags

@@ -94,7 +94,12 @@ pub struct Step {
     pub delay: Option<Duration>,
     /// What to do next.
     pub action: Action,
+    /// A large mailbox's state was just dropped: a good moment to give freed memory back.
+    pub trim_memory: bool,
 }
+
+/// Dropping the state of at least this many messages sets [`Step::trim_memory`].
+const TRIM_AFTER: usize = 1000;
 
 /// Something for the connection loop to log.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -247,6 +252,18 @@ impl Session {
 
     /// Advances the session as far as the received input allows.
     pub fn step(&mut self, creds: &dyn Credentials) -> Step {
+        let mut step = self.step_inner(creds);
+        if matches!(step.action, Action::NeedInput | Action::Idle) {
+            // Waiting for the client (maybe for hours): keep one copy of the mailbox, the
+            // session's snapshot, not also the state's parsed file.
+            if let Some(sel) = self.selected.as_mut() {
+                step.trim_memory = sel.state.release() >= TRIM_AFTER;
+            }
+        }
+        step
+    }
+
+    fn step_inner(&mut self, creds: &dyn Credentials) -> Step {
         let mut out = Vec::new();
         loop {
             if self.logout {
@@ -302,6 +319,7 @@ impl Session {
                             return Step {
                                 output: out,
                                 delay: Some(delay),
+                                trim_memory: false,
                                 action: Action::Continue,
                             };
                         }
@@ -505,6 +523,7 @@ impl Session {
                     return Some(Step {
                         output: std::mem::take(out),
                         delay: Some(delay),
+                        trim_memory: false,
                         action: if self.logout {
                             Action::Close
                         } else {
@@ -523,6 +542,7 @@ impl Session {
                     return Some(Step {
                         output: std::mem::take(out),
                         delay: Some(delay),
+                        trim_memory: false,
                         action: if self.logout {
                             Action::Close
                         } else {
@@ -623,6 +643,7 @@ impl Step {
             output,
             delay: None,
             action,
+            trim_memory: false,
         }
     }
 }

@@ -488,7 +488,7 @@ impl Selected {
 
     /// Saves the cache (dropping entries of messages no longer here).
     pub fn save_cache(&mut self) {
-        let present: HashSet<&str> = self.messages.iter().map(|m| m.base.as_str()).collect();
+        let present: HashSet<&str> = self.messages.iter().map(|m| m.base()).collect();
         let _ = self.cache.save(|b| present.contains(b));
     }
 }
