@@ -74,6 +74,11 @@ fn isp_logins(isp: &Demo, user: &str) -> Vec<String> {
         .collect()
 }
 
+/// The ISP's popd re-reads its users file at most once a second: let it see users just added.
+fn users_seen() {
+    std::thread::sleep(Duration::from_millis(1100));
+}
+
 #[test]
 fn catch_all_mailbox_of_500_spread_then_fetched_once() {
     let isp = Demo::start();
@@ -168,6 +173,7 @@ fn deletion_policies() {
             &format!("{pw}\n"),
         ));
     }
+    users_seen();
     // ext@far.test is routed off the collecting server: remote delivery defers, it stays queued.
     let extra = "mode = \"catch-all\"\ncatch_all = \"ext@far.test\"\n";
     let toml = format!(
@@ -254,6 +260,7 @@ fn apop_and_tls_variants() {
         "shop-pw\n",
     ));
     isp.add_user("plain", "plain-pw");
+    users_seen();
     let anchor = isp.root().join("cert.pem");
     let acct = |name: &str, user: &str, tls: &str, port: &str, auth: &str, anchor_line: bool| {
         let pw = if user == "shop" {
@@ -335,7 +342,9 @@ fn apop_and_tls_variants() {
     let s = Setup::local(isp.port(2110), isp.port(2995), &toml);
     for (name, user, _, _, _, mechanism, tls) in variants {
         put(&isp.maildir(user), name, &message("bob@example.test", name));
-        let log = ok(&s.collect(&["--account", name]));
+        let out = s.collect(&["--account", name]);
+        let log = text(&out);
+        assert!(out.status.success(), "{name}: {log}\nISP: {}", isp.log());
         assert!(
             log.contains("fetched=1") && log.contains("deleted=1"),
             "{name}: {log}\nISP: {}",
