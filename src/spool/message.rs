@@ -2,12 +2,15 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::PathBuf;
 
 use super::{
     io_err, write_atomic, Area, DeliveryState, Envelope, QueueId, Spool, SpoolError, MAGIC,
 };
+
+/// The queue-file mode bit that marks a delivery in progress (owner execute).
+const BUSY_BIT: u32 = 0o100;
 
 /// Longest envelope line accepted when reading a queue file.
 const MAX_ENVELOPE: u64 = 16 * 1024 * 1024;
@@ -22,6 +25,8 @@ pub struct QueuedMessage {
     /// Byte offset of the message in the queue file.
     pub body_offset: u64,
     pub path: PathBuf,
+    /// Whether a state file exists for it (`state/ID.json`).
+    pub state_saved: bool,
 }
 
 impl QueuedMessage {
@@ -60,10 +65,13 @@ impl QueuedMessage {
         let envelope: Envelope =
             serde_json::from_slice(json).map_err(|e| damaged(&format!("envelope: {e}")))?;
         let state_path = spool.state_path(id);
-        let mut state = match fs::read(&state_path) {
-            Ok(bytes) => serde_json::from_slice::<DeliveryState>(&bytes)
-                .map_err(|e| damaged(&format!("state file: {e}")))?,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => DeliveryState::default(),
+        let (mut state, state_saved) = match fs::read(&state_path) {
+            Ok(bytes) => (
+                serde_json::from_slice::<DeliveryState>(&bytes)
+                    .map_err(|e| damaged(&format!("state file: {e}")))?,
+                true,
+            ),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => (DeliveryState::default(), false),
             Err(e) => return Err(io_err(&state_path)(e)),
         };
         if state.recipients.len() != envelope.recipients.len() {
@@ -76,6 +84,7 @@ impl QueuedMessage {
             state,
             body_offset: line.len() as u64,
             path,
+            state_saved,
         })
     }
 
@@ -104,7 +113,7 @@ pub struct LockedMessage {
     pub msg: QueuedMessage,
     file: File,
     spool_root: PathBuf,
-    /// Set when a previous deliverer left its busy marker: it crashed mid-delivery.
+    /// Set when a previous deliverer left its busy mark: it crashed mid-delivery.
     pub recovering: bool,
 }
 
@@ -126,15 +135,18 @@ impl LockedMessage {
             Err(fs::TryLockError::Error(e)) => return Err(io_err(&path)(e)),
         }
         // Another process may have finished (unlinked) or moved it between open and lock.
-        let still_here = match (file.metadata(), fs::metadata(&path)) {
-            (Ok(a), Ok(b)) => a.ino() == b.ino() && a.dev() == b.dev() && a.nlink() > 0,
-            _ => false,
+        let (still_here, mode) = match (file.metadata(), fs::metadata(&path)) {
+            (Ok(a), Ok(b)) => (
+                a.ino() == b.ino() && a.dev() == b.dev() && a.nlink() > 0,
+                a.mode(),
+            ),
+            _ => (false, 0),
         };
         if !still_here {
             return Ok(None);
         }
         let msg = QueuedMessage::from_file(spool, area, id, &file, path)?;
-        let recovering = spool.busy_path(id).exists();
+        let recovering = mode & BUSY_BIT != 0;
         Ok(Some(LockedMessage {
             msg,
             file,
@@ -148,9 +160,16 @@ impl LockedMessage {
     }
 
     /// Mark the message as being delivered (a crash leaves the mark for the next deliverer).
+    /// The mark is the owner-execute bit of the queue file, as Postfix marks its queue files:
+    /// no file is created per delivery.
     pub fn mark_busy(&self) -> Result<(), SpoolError> {
-        let p = self.spool_path("state", format!("{}.busy", self.msg.id));
-        File::create(&p).map(drop).map_err(io_err(&p))
+        self.set_mode(0o600 | BUSY_BIT)
+    }
+
+    fn set_mode(&self, mode: u32) -> Result<(), SpoolError> {
+        self.file
+            .set_permissions(fs::Permissions::from_mode(mode))
+            .map_err(io_err(&self.msg.path))
     }
 
     /// The message bytes.
@@ -171,15 +190,15 @@ impl LockedMessage {
             reason: e.to_string(),
         })?;
         write_atomic(&p, &bytes).map_err(io_err(&p))?;
-        let _ = fs::remove_file(self.spool_path("state", format!("{}.busy", self.msg.id)));
-        Ok(())
+        self.msg.state_saved = true;
+        self.set_mode(0o600)
     }
 
     /// The message is done with: remove it from the spool.
     pub fn remove(self) -> Result<(), SpoolError> {
         fs::remove_file(&self.msg.path).map_err(io_err(&self.msg.path))?;
-        for suffix in ["json", "busy"] {
-            let _ = fs::remove_file(self.spool_path("state", format!("{}.{suffix}", self.msg.id)));
+        if self.msg.state_saved {
+            let _ = fs::remove_file(self.spool_path("state", format!("{}.json", self.msg.id)));
         }
         Ok(())
     }

@@ -5,8 +5,8 @@
 //! - `queue/` one file per message: the envelope as one JSON line, then the message bytes
 //! - `hold/`  the same, parked by `queue hold`
 //! - `state/` `ID.json`, the mutable delivery state (attempts, next try, per-recipient status),
-//!   written only when a delivery attempt leaves work for later; `ID.busy` marks a delivery in
-//!   progress so that a deliverer that crashed is detected by the next one.
+//!   written only when a delivery attempt leaves work for later. A delivery in progress sets the
+//!   owner-execute bit of the queue file, so a deliverer that crashed is seen by the next one.
 //!
 //! A message is stored by writing `tmp/ID`, fsync, rename to `queue/ID`, fsync of `queue/` (shared
 //! among concurrent writers by [`dirsync::DirSync`]); only then is it acknowledged. Deliverers take
@@ -103,10 +103,6 @@ impl Spool {
 
     pub(crate) fn state_path(&self, id: &QueueId) -> PathBuf {
         self.root.join("state").join(format!("{id}.json"))
-    }
-
-    pub(crate) fn busy_path(&self, id: &QueueId) -> PathBuf {
-        self.root.join("state").join(format!("{id}.busy"))
     }
 
     /// Durably store a new message made of `parts` (e.g. a Received header and the data) with
