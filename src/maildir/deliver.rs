@@ -77,8 +77,6 @@ impl Delivery<'_> {
                 "bad delivery key",
             ));
         }
-        // The one way a maildir is made (mode 0700, missing parents too).
-        super::Maildir::create(self.maildir).map_err(io::Error::other)?;
         let marker = format!(".{}.", self.key);
         if self.recovering && already_delivered(self.maildir, &marker)? {
             return Ok(Delivered::AlreadyThere);
@@ -97,13 +95,29 @@ impl Delivery<'_> {
         );
         let tmp = self.maildir.join("tmp").join(&name);
         let new = self.maildir.join("new").join(&name);
-        let result = (|| -> io::Result<()> {
-            let mut f = OpenOptions::new()
+        // The maildir is made (the one way: `Maildir::create`, mode 0700) only when it is
+        // missing, so the hot path spends no mkdir calls on it.
+        let create = || {
+            super::Maildir::create(self.maildir)
+                .map(drop)
+                .map_err(io::Error::other)
+        };
+        let open_tmp = || {
+            OpenOptions::new()
                 .write(true)
                 .create(true)
                 .truncate(true)
                 .mode(0o600)
-                .open(&tmp)?;
+                .open(&tmp)
+        };
+        let result = (|| -> io::Result<()> {
+            let mut f = match open_tmp() {
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    create()?;
+                    open_tmp()?
+                }
+                other => other?,
+            };
             let mut slices = [io::IoSlice::new(self.prefix), io::IoSlice::new(&body)];
             crate::spool::write_all_vectored(&mut f, &mut slices)?;
             f.sync_data()
@@ -113,7 +127,12 @@ impl Delivery<'_> {
             let _ = fs::remove_file(&tmp);
             return Err(e);
         }
-        let linked = fs::hard_link(&tmp, &new);
+        let linked = match fs::hard_link(&tmp, &new) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                create().and_then(|()| fs::hard_link(&tmp, &new))
+            }
+            other => other,
+        };
         let _ = fs::remove_file(&tmp);
         match linked {
             Ok(()) => Ok(Delivered::New(new)),
@@ -217,6 +236,27 @@ mod tests {
             delivery(&md, "Q2R1", msg, true).write(),
             Ok(Delivered::New(_))
         ));
+    }
+
+    #[test]
+    fn missing_maildir_parts_are_made_on_demand() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let md = dir.path().join("carol");
+        assert!(matches!(
+            delivery(&md, "Q3R0", b"x\r\n", false).write(),
+            Ok(Delivered::New(_))
+        ));
+        let mode = fs::metadata(&md).expect("meta").permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700);
+        // new/ removed behind our back: the next delivery makes it again.
+        fs::remove_dir_all(md.join("new")).expect("rm new");
+        assert!(matches!(
+            delivery(&md, "Q3R1", b"y\r\n", false).write(),
+            Ok(Delivered::New(_))
+        ));
+        assert_eq!(fs::read_dir(md.join("new")).expect("new").count(), 1);
+        assert!(fs::read_dir(md.join("tmp")).expect("tmp").next().is_none());
     }
 
     #[test]
