@@ -38,13 +38,7 @@ impl Session {
         out: &mut Vec<u8>,
     ) -> Option<FetchJob> {
         let sel = self.selected.as_mut()?;
-        let mut indices = match sel.resolve(set, uid) {
-            Ok(i) => i,
-            Err(e) => {
-                out.extend(response::tagged(tag, Status::Bad, None, &e));
-                return None;
-            }
-        };
+        let mut indices = sel.resolve_or_bad(tag, set, uid, out)?;
         if uid && !attributes.contains(&FetchAttribute::Uid) {
             attributes.insert(0, FetchAttribute::Uid);
         }

@@ -190,13 +190,7 @@ impl Session {
                 let Some(sel) = self.selected.as_mut() else {
                     return;
                 };
-                if sel.read_only {
-                    out.extend(response::tagged(
-                        tag,
-                        Status::No,
-                        Some(&Code::ReadOnly),
-                        "Mailbox is read-only",
-                    ));
+                if sel.refuse_if_read_only(tag, out) {
                     return;
                 }
                 match sel.expunge(uids.as_ref(), Some(out)) {
@@ -530,21 +524,11 @@ impl Session {
         let Some(sel) = self.selected.as_mut() else {
             return;
         };
-        if moving && sel.read_only {
-            out.extend(response::tagged(
-                tag,
-                Status::No,
-                Some(&Code::ReadOnly),
-                "Mailbox is read-only",
-            ));
+        if moving && sel.refuse_if_read_only(tag, out) {
             return;
         }
-        let idx = match sel.resolve(set, uid) {
-            Ok(i) => i,
-            Err(e) => {
-                out.extend(response::tagged(tag, Status::Bad, None, &e));
-                return;
-            }
+        let Some(idx) = sel.resolve_or_bad(tag, set, uid, out) else {
+            return;
         };
         let uids: Vec<u32> = idx.iter().map(|&i| sel.messages[i].uid).collect();
         let same = md.path() == sel.maildir.path();

@@ -276,6 +276,36 @@ impl Selected {
 
     /// Indices of the messages a set names (sequence numbers or UIDs); `Err` for a
     /// sequence number beyond the mailbox.
+    /// The message indices `set` names, or `None` after answering the command BAD.
+    pub(super) fn resolve_or_bad(
+        &self,
+        tag: &str,
+        set: &SequenceSet,
+        uid: bool,
+        out: &mut Vec<u8>,
+    ) -> Option<Vec<usize>> {
+        match self.resolve(set, uid) {
+            Ok(i) => Some(i),
+            Err(e) => {
+                out.extend(response::tagged(tag, Status::Bad, None, &e));
+                None
+            }
+        }
+    }
+
+    /// Whether the mailbox was opened read-only; if so the command is answered NO [READ-ONLY].
+    pub(super) fn refuse_if_read_only(&self, tag: &str, out: &mut Vec<u8>) -> bool {
+        if self.read_only {
+            out.extend(response::tagged(
+                tag,
+                Status::No,
+                Some(&Code::ReadOnly),
+                "Mailbox is read-only",
+            ));
+        }
+        self.read_only
+    }
+
     pub(super) fn resolve(&self, set: &SequenceSet, uid: bool) -> Result<Vec<usize>, String> {
         let count = self.messages.len();
         let mut out = Vec::new();
@@ -326,21 +356,11 @@ impl Selected {
         condstore: bool,
         out: &mut Vec<u8>,
     ) {
-        if self.read_only {
-            out.extend(response::tagged(
-                tag,
-                Status::No,
-                Some(&Code::ReadOnly),
-                "Mailbox is read-only",
-            ));
+        if self.refuse_if_read_only(tag, out) {
             return;
         }
-        let idx = match self.resolve(set, uid) {
-            Ok(i) => i,
-            Err(e) => {
-                out.extend(response::tagged(tag, Status::Bad, None, &e));
-                return;
-            }
+        let Some(idx) = self.resolve_or_bad(tag, set, uid, out) else {
+            return;
         };
         let wanted = match maildir_flags(flags) {
             Ok(f) => f,
