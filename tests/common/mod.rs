@@ -19,11 +19,15 @@ pub fn bin() -> PathBuf {
 static NEXT_OFFSET: AtomicU16 = AtomicU16::new(0);
 
 /// A port offset no other test in this process uses (demo ports are 2110..=2995 plus it).
+///
+/// Every port a test derives from it (the demo's 2110..=2995, collect's 3110/3995, 4525) stays
+/// below 32768, out of the kernel's ephemeral range (32768..=60999), so an outgoing connection of
+/// some other test can never be sitting on a port a server is about to listen on.
 pub fn port_offset() -> u16 {
     // Spread test binaries apart by their pid; within a binary, count up in steps of 7: no
     // multiple of 7 up to 280 is the distance between two demo ports (2993/2995, 2465/2525 …),
     // so the demos of one binary never share a port.
-    let base = 10_000 + (std::process::id() % 20) as u16 * 2000;
+    let base = 3_000 + (std::process::id() % 12) as u16 * 2000;
     base + (NEXT_OFFSET.fetch_add(1, Ordering::SeqCst) % 40) * 7
 }
 
@@ -48,6 +52,42 @@ pub fn wait_for_port(addr: SocketAddr, limit: Duration) -> bool {
     false
 }
 
+/// Wait until `child` accepts connections on `addr`; false when it exits first or 20 s pass.
+pub fn wait_for_child_port(child: &mut Child, addr: SocketAddr) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(20) {
+        if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+            return true;
+        }
+        if matches!(child.try_wait(), Ok(Some(_))) {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    false
+}
+
+/// `postern serve --demo <dir>/demo --port-offset OFFSET`, its stderr in `<dir>/server.log`
+/// (appended to when `append`).
+fn spawn_demo(dir: &Path, offset: u16, append: bool) -> Child {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .append(append)
+        .truncate(!append)
+        .open(dir.join("server.log"))
+        .expect("log");
+    Command::new(bin())
+        .args(["serve", "--demo"])
+        .arg(dir.join("demo"))
+        .args(["--port-offset", &offset.to_string()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("spawn postern serve")
+}
+
 /// A `postern serve --demo` process with its own directory; killed when dropped.
 pub struct Demo {
     pub dir: tempfile::TempDir,
@@ -56,32 +96,27 @@ pub struct Demo {
 }
 
 impl Demo {
-    /// Start a demo server and wait for its SMTP port.
+    /// Start a demo server in a new directory and wait for its SMTP port. When its ports turn
+    /// out to be taken (by something outside this test binary) it is made again on another offset.
     pub fn start() -> Demo {
         let dir = tempfile::tempdir().expect("tempdir");
-        Self::start_in(dir)
-    }
-
-    /// Start (or restart) a demo server in an existing directory.
-    pub fn start_in(dir: tempfile::TempDir) -> Demo {
-        let offset = port_offset();
-        let log = std::fs::File::create(dir.path().join("server.log")).expect("log");
-        let child = Command::new(bin())
-            .args(["serve", "--demo"])
-            .arg(dir.path().join("demo"))
-            .args(["--port-offset", &offset.to_string()])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("spawn postern serve");
-        let demo = Demo { dir, offset, child };
-        assert!(
-            wait_for_port(demo.addr(2525), Duration::from_secs(20)),
-            "demo server did not start; log:\n{}",
-            demo.log()
-        );
-        demo
+        for attempt in 1.. {
+            let offset = port_offset();
+            let mut child = spawn_demo(dir.path(), offset, false);
+            let smtp = SocketAddr::from(([127, 0, 0, 1], 2525 + offset));
+            if wait_for_child_port(&mut child, smtp) {
+                return Demo { dir, offset, child };
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+            let log = std::fs::read_to_string(dir.path().join("server.log")).unwrap_or_default();
+            assert!(
+                attempt < 4 && log.contains("Address already in use"),
+                "demo server did not start; log:\n{log}"
+            );
+            let _ = std::fs::remove_dir_all(dir.path().join("demo"));
+        }
+        unreachable!("the loop returns or panics")
     }
 
     /// Stop the server and start it again on the same directory and ports (e.g. after a test
@@ -89,21 +124,10 @@ impl Demo {
     pub fn restart(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let log = std::fs::OpenOptions::new()
-            .append(true)
-            .open(self.dir.path().join("server.log"))
-            .expect("log");
-        self.child = Command::new(bin())
-            .args(["serve", "--demo"])
-            .arg(self.root())
-            .args(["--port-offset", &self.offset.to_string()])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("spawn postern serve");
+        self.child = spawn_demo(self.dir.path(), self.offset, true);
+        let smtp = self.addr(2525);
         assert!(
-            wait_for_port(self.addr(2525), Duration::from_secs(20)),
+            wait_for_child_port(&mut self.child, smtp),
             "demo server did not restart; log:\n{}",
             self.log()
         );
