@@ -7,7 +7,7 @@ mod remote_support;
 use std::time::Duration;
 
 use common::{have, text};
-use remote_support::{dsn_status, free_port, Dns, Sender, Sink, MESSAGE};
+use remote_support::{dsn_status, free_port, Dns, Dsn, Sender, Sink, MESSAGE};
 
 fn tools() -> bool {
     let ok = have("dnsmasq") && have("smtp-sink");
@@ -68,23 +68,31 @@ fn null_mx_and_nxdomain_bounce_once() {
     let dns = Dns::start(&[
         "--dns-rr=null.test,15,000000".into(),
         "--address=/nx.test/".into(),
+        // The name exists but has neither MX nor A/AAAA; an MX whose host does not exist.
+        "--txt-record=noaddr.test,nothing here".into(),
+        "--mx-host=mxgone.test,gone.mxgone.test,10".into(),
     ]);
     let s = Sender::new("", &remote_section(&dns, free_port("127.0.0.1")));
-    s.send("alice@here.test", &["p@null.test", "q@nx.test"], MESSAGE);
+    let to = ["p@null.test", "q@nx.test", "r@noaddr.test", "t@mxgone.test"];
+    s.send("alice@here.test", &to, MESSAGE);
     let mail = s.wait_alice(1);
-    assert_eq!(mail.len(), 1, "exactly one DSN");
-    let status = dsn_status(&mail[0]);
-    assert!(
-        status.contains("Final-Recipient: rfc822; p@null.test"),
-        "{status}"
-    );
-    assert!(status.contains("Status: 5.1.10"), "{status}");
-    assert!(
-        status.contains("Final-Recipient: rfc822; q@nx.test"),
-        "{status}"
-    );
-    assert!(status.contains("Status: 5.1.2"), "{status}");
-    assert!(status.contains("Reporting-MTA: dns; mail.here.test"));
+    assert_eq!(mail.len(), 1, "exactly one DSN, at once (no retries)");
+    let dsn = Dsn::parse(&mail[0]);
+    assert_eq!(dsn.message["reporting-mta"], "dns; mail.here.test");
+    assert!(dsn.from.contains("<postmaster@here.test>"), "from the postmaster: {}", dsn.from);
+    assert!(dsn.to.contains("alice@here.test"), "{}", dsn.to);
+    assert_eq!(dsn.recipients.len(), 4, "{:?}", dsn.recipients);
+    for (rcpt, status) in [
+        ("p@null.test", "5.1.10"),
+        ("q@nx.test", "5.1.2"),
+        ("r@noaddr.test", "5.4.4"),
+        ("t@mxgone.test", "5.4.4"),
+    ] {
+        let r = dsn.recipient(rcpt);
+        assert_eq!(r["action"], "failed", "{rcpt}: {r:?}");
+        assert_eq!(r["status"], status, "{rcpt}: {r:?}");
+    }
+    assert!(dsn.original.contains("Subject: remote test"), "{}", dsn.original);
     assert!(s.queue().is_empty());
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(s.alice_mail().len(), 1, "no second DSN");

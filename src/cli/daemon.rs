@@ -64,11 +64,17 @@ pub fn daemon(flag: Option<&Path>, protocol: Protocol, args: DaemonArgs) -> CliR
                     .map_err(|e| Failure::new(exit::CONFIG, e))?,
             );
             let conn = net::inetd_conn().context("cannot use standard input as the connection")?;
-            server::handle(shared.clone(), listener, conn).await;
-            // The client is gone; messages it handed over are in the spool. Finish their
-            // immediate delivery even if the superserver (e.g. socat) now sends SIGTERM: the
-            // signal is caught and ignored; the wait is bounded by DRAIN_LIMIT.
-            let _term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate());
+            // A superserver may send SIGTERM the moment the connection closes (socat does):
+            // caught from the start, it ends the session if one is still going, and then
+            // messages already handed over (in the spool) still get their immediate delivery,
+            // the wait bounded by DRAIN_LIMIT.
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                    .context("cannot catch SIGTERM")?;
+            tokio::select! {
+                () = server::handle(shared.clone(), listener, conn) => {}
+                _ = term.recv() => crate::events::event("terminated").field("signal", "TERM").emit(),
+            }
             tokio::time::timeout(server::smtp::DRAIN_LIMIT, shared.immediate.drain())
                 .await
                 .ok();

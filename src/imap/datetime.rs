@@ -231,7 +231,7 @@ fn check_time(h: u8, m: u8, s: u8) -> Option<(u8, u8, u8)> {
 
 fn parse_zone(text: &str) -> Option<i32> {
     let b = text.as_bytes();
-    if b.len() != 5 || !matches!(b[0], b'+' | b'-') {
+    if b.len() != 5 || !matches!(b[0], b'+' | b'-') || !b[1..].iter().all(u8::is_ascii_digit) {
         return None;
     }
     let hours: i32 = digits(&text[1..3])?;

@@ -193,7 +193,9 @@ fn mail_params(s: &str) -> Result<MailParams, CommandError> {
             {
                 p.ret = Some(v.to_ascii_uppercase())
             }
-            ("ENVID", Some(v)) if xtext_ok(v) && v.len() <= 100 => p.envid = Some(v.into()),
+            ("ENVID", Some(v)) if xtext_ok(v) && v.len() <= 100 => {
+                p.envid = Some(super::xtext::decode(v).ok_or_else(bad)?)
+            }
             ("AUTH", Some(v)) if xtext_ok(v) => p.auth = Some(v.into()),
             _ => {
                 return Err(CommandError::Parameter(format!(
@@ -210,7 +212,11 @@ fn rcpt_params(s: &str) -> Result<RcptParams, CommandError> {
     for (key, value) in params(s) {
         match (key.as_str(), value) {
             ("NOTIFY", Some(v)) if valid_notify(v) => p.notify = Some(v.to_ascii_uppercase()),
-            ("ORCPT", Some(v)) if xtext_ok(v) && v.contains(';') => p.orcpt = Some(v.into()),
+            ("ORCPT", Some(v)) if xtext_ok(v) && v.contains(';') => {
+                p.orcpt = Some(super::xtext::decode(v).ok_or_else(|| {
+                    CommandError::Parameter("bad value for ORCPT".into())
+                })?)
+            }
             _ => {
                 return Err(CommandError::Parameter(format!(
                     "unsupported parameter {key}"
@@ -289,6 +295,30 @@ mod tests {
                     RcptParams {
                         notify: Some("FAILURE,DELAY".into()),
                         orcpt: None,
+                    },
+                )),
+            ),
+            (
+                "RCPT TO:<c@d.test> ORCPT=rfc822;a+2Bb@x.test",
+                Ok(Rcpt(
+                    "<c@d.test>".into(),
+                    RcptParams {
+                        notify: None,
+                        orcpt: Some("rfc822;a+b@x.test".into()),
+                    },
+                )),
+            ),
+            (
+                "RCPT TO:<c@d.test> ORCPT=rfc822;a+2xb@x.test",
+                Err(CommandError::Parameter("bad value for ORCPT".into())),
+            ),
+            (
+                "MAIL FROM:<a@b.test> ENVID=QQ+2B1",
+                Ok(Mail(
+                    "<a@b.test>".into(),
+                    MailParams {
+                        envid: Some("QQ+1".into()),
+                        ..Default::default()
                     },
                 )),
             ),

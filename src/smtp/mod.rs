@@ -6,6 +6,7 @@ pub mod data;
 pub mod received;
 pub mod reply;
 pub mod session;
+pub mod xtext;
 
 pub use reply::Reply;
 pub use session::{Action, Client, Policy, Session, SessionConfig, Step, Transaction};

@@ -2,6 +2,9 @@
 //! a dnsmasq on a loopback port as the only DNS, and Postfix's `smtp-sink` as remote peers.
 #![allow(dead_code)]
 
+use std::collections::HashMap;
+
+use mailparse::MailHeaderMap;
 use std::net::{TcpListener, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -262,6 +265,60 @@ pub fn dsn_status(raw: &str) -> String {
         .find(|p| p.ctype.mimetype == "message/delivery-status")
         .expect("delivery-status part");
     String::from_utf8_lossy(&part.get_body_raw().expect("body")).into_owned()
+}
+
+/// An RFC 3464 report parsed with a MIME parser: its headers, the per-message fields and one
+/// field map per recipient (names lower-cased), and the returned original (message/rfc822 or
+/// text/rfc822-headers) as text.
+pub struct Dsn {
+    pub from: String,
+    pub to: String,
+    pub message: HashMap<String, String>,
+    pub recipients: Vec<HashMap<String, String>>,
+    pub original: String,
+    pub original_type: String,
+}
+
+impl Dsn {
+    pub fn parse(raw: &str) -> Dsn {
+        let mail = mailparse::parse_mail(raw.as_bytes()).expect("parse DSN");
+        let status = dsn_status(raw).replace("\r\n", "\n");
+        let mut groups = status
+            .split("\n\n")
+            .filter(|g| !g.trim().is_empty())
+            .map(fields);
+        let message = groups.next().expect("per-message fields");
+        let original = mail
+            .subparts
+            .iter()
+            .find(|p| matches!(p.ctype.mimetype.as_str(), "message/rfc822" | "text/rfc822-headers"))
+            .expect("the original message or its headers");
+        Dsn {
+            from: mail.headers.get_first_value("From").unwrap_or_default(),
+            to: mail.headers.get_first_value("To").unwrap_or_default(),
+            message,
+            recipients: groups.collect(),
+            original: String::from_utf8_lossy(&original.get_body_raw().expect("body")).into_owned(),
+            original_type: original.ctype.mimetype.clone(),
+        }
+    }
+
+    /// The fields of the recipient whose Final-Recipient is `rfc822; addr`.
+    pub fn recipient(&self, addr: &str) -> &HashMap<String, String> {
+        let want = format!("rfc822; {addr}");
+        self.recipients
+            .iter()
+            .find(|r| r.get("final-recipient").is_some_and(|v| v.eq_ignore_ascii_case(&want)))
+            .unwrap_or_else(|| panic!("no recipient {addr} in {:?}", self.recipients))
+    }
+}
+
+fn fields(group: &str) -> HashMap<String, String> {
+    let (headers, _) = mailparse::parse_headers(group.as_bytes()).expect("report fields");
+    headers
+        .iter()
+        .map(|h| (h.get_key().to_ascii_lowercase(), h.get_value()))
+        .collect()
 }
 
 pub const MESSAGE: &str =

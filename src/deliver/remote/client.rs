@@ -17,6 +17,7 @@ use lettre::transport::smtp::extension::ClientId;
 use lettre::transport::smtp::response::Response;
 
 use crate::config::servers::{OutboundAuth, OutboundTls, RemoteServer};
+use crate::smtp::xtext;
 
 /// What the session needs to know about the message.
 pub struct Outgoing<'a> {
@@ -89,19 +90,6 @@ fn describe(e: &lettre::transport::smtp::Error) -> Failure {
 
 fn reply_text(r: &Response) -> String {
     format!("{} {}", r.code(), r.message().collect::<Vec<_>>().join(" "))
-}
-
-/// `xtext` of RFC 3461 §4 for ORCPT / ENVID values.
-fn xtext(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if (b'!'..=b'~').contains(&b) && b != b'+' && b != b'=' {
-                (b as char).to_string()
-            } else {
-                format!("+{b:02X}")
-            }
-        })
-        .collect()
 }
 
 /// An open, greeted (and, when configured, encrypted and authenticated) connection to one host,
@@ -321,7 +309,7 @@ async fn transaction(s: &mut Session, out: &Outgoing<'_>) -> Result<Vec<RcptResu
             mail.push_str(&format!(" RET={ret}"));
         }
         if let Some(envid) = out.dsn_envid {
-            mail.push_str(&format!(" ENVID={}", xtext(envid)));
+            mail.push_str(&format!(" ENVID={}", xtext::encode(envid)));
         }
     }
     s.cmd(mail).await?;
@@ -334,7 +322,7 @@ async fn transaction(s: &mut Session, out: &Outgoing<'_>) -> Result<Vec<RcptResu
                 line.push_str(&format!(" NOTIFY={n}"));
             }
             if let Some(o) = r.orcpt {
-                line.push_str(&format!(" ORCPT={}", xtext(o)));
+                line.push_str(&format!(" ORCPT={}", xtext::encode(o)));
             }
         }
         match s.cmd(line).await {
@@ -444,12 +432,6 @@ async fn authenticate(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn xtext_encodes_plus_equals_and_controls() {
-        assert_eq!(xtext("rfc822;a+b=c@x.test"), "rfc822;a+2Bb+3Dc@x.test");
-        assert_eq!(xtext("a b"), "a+20b");
-    }
 
     #[test]
     fn data_failure_applies_to_accepted_only() {

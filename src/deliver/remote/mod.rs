@@ -295,17 +295,23 @@ async fn run_job(
         permanent: false,
         text: format!("4.4.1 no host to deliver to for {dest}"),
     };
+    // Every host known not to exist (no A/AAAA, NXDOMAIN) is a permanent failure, as in
+    // Postfix's "Host or domain name not found"; one temporary lookup error or one host that
+    // was tried makes the whole job temporary.
+    let mut none_exist = !hosts.is_empty();
     for (host, server) in &hosts {
         let ips = match resolver_addresses(resolver, host).await {
             Ok(ips) => ips,
             Err(e) => {
+                none_exist &= matches!(e, DnsError::Permanent(_));
                 last = Failure {
-                    permanent: false,
+                    permanent: none_exist,
                     text: e.to_string(),
                 };
                 continue;
             }
         };
+        none_exist = false;
         for ip in ips {
             let addr = SocketAddr::new(ip, server.port);
             let hello = &config.server.hostname;

@@ -34,6 +34,7 @@ fn imap_date_times() {
         "17-Jul-1996 25:00:00 +0000",
         "17-Jul-1996 02:44:25 0700",
         "17-Jul-1996 02:44:25 +0700 x",
+        "17-Jul-1996 02:44:25 +1\u{20ac}",
     ] {
         assert_eq!(DateTime::parse_imap(bad), None, "{bad}");
     }
@@ -69,6 +70,16 @@ fn rfc5322_dates() {
         ),
         ("garbage", None),
         ("", None),
+        // A zone with a multi-byte character where the digits belong (a stranger's Date:
+        // header): an unknown zone, read as +0000 like any other.
+        (
+            "Mon, 7 Feb 1994 21:52:25 +1\u{20ac}",
+            Some("07-Feb-1994 21:52:25 +0000"),
+        ),
+        (
+            "Mon, 7 Feb 1994 21:52:25 -\u{e9}00",
+            Some("07-Feb-1994 21:52:25 +0000"),
+        ),
     ];
     for &(text, want) in cases {
         let got = DateTime::parse_rfc5322(text).map(|d| d.to_string());
