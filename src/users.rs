@@ -325,7 +325,9 @@ pub fn delete(path: &Path, name: &str) -> Result<(), UsersError> {
     })
 }
 
-/// The users file, reloaded when it changes (checked at most once a second).
+/// The users file, reloaded when it changes. Every look-up checks the file's identity (one
+/// `stat`: the file is replaced by rename, so a new inode, mtime or size means new contents), so
+/// a user just added by `postern user add` is known to the very next RCPT, login or delivery.
 pub struct UsersCache {
     path: PathBuf,
     inner: std::sync::RwLock<CacheState>,
@@ -333,42 +335,48 @@ pub struct UsersCache {
 
 struct CacheState {
     users: std::sync::Arc<Users>,
-    modified: Option<std::time::SystemTime>,
-    checked: std::time::Instant,
+    identity: Option<FileIdentity>,
+}
+
+/// What tells one version of the users file from another.
+type FileIdentity = (u64, u64, i64, i64, u64);
+
+fn identity(path: &Path) -> Option<FileIdentity> {
+    use std::os::unix::fs::MetadataExt;
+    let m = fs::metadata(path).ok()?;
+    Some((m.dev(), m.ino(), m.mtime(), m.mtime_nsec(), m.len()))
 }
 
 impl UsersCache {
     /// Load the users file at `path`.
     pub fn new(path: &Path) -> Result<UsersCache, UsersError> {
-        let modified = fs::metadata(path).and_then(|m| m.modified()).ok();
+        let identity = identity(path);
         let users = Users::load(path)?;
         Ok(UsersCache {
             path: path.to_path_buf(),
             inner: std::sync::RwLock::new(CacheState {
                 users: std::sync::Arc::new(users),
-                modified,
-                checked: std::time::Instant::now(),
+                identity,
             }),
         })
     }
 
     /// The current users (reloaded if the file changed; the old list is kept if it became invalid).
     pub fn get(&self) -> std::sync::Arc<Users> {
+        let now = identity(&self.path);
         if let Ok(state) = self.inner.read() {
-            if state.checked.elapsed() < std::time::Duration::from_secs(1) {
+            if state.identity == now {
                 return state.users.clone();
             }
         }
         let Ok(mut state) = self.inner.write() else {
             return std::sync::Arc::new(Users::default());
         };
-        state.checked = std::time::Instant::now();
-        let modified = fs::metadata(&self.path).and_then(|m| m.modified()).ok();
-        if modified != state.modified {
+        if state.identity != now {
             match Users::load(&self.path) {
                 Ok(users) => {
                     state.users = std::sync::Arc::new(users);
-                    state.modified = modified;
+                    state.identity = now;
                 }
                 Err(e) => crate::events::event("users_reload_failed")
                     .field("error", e)
@@ -447,6 +455,23 @@ mod tests {
         ] {
             assert_eq!(valid_user_name(name), ok, "{name:?}");
         }
+    }
+
+    #[test]
+    fn the_cache_sees_a_user_added_a_moment_ago() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("users.toml");
+        add(&path, "alice", "s3cret", false).expect("add");
+        let cache = UsersCache::new(&path).expect("cache");
+        assert!(cache.get().get("alice").is_some());
+        assert!(cache.get().get("bob").is_none());
+        add(&path, "bob", "s3cret", false).expect("add");
+        assert!(
+            cache.get().get("bob").is_some(),
+            "no waiting for a reload interval"
+        );
+        delete(&path, "alice").expect("delete");
+        assert!(cache.get().get("alice").is_none());
     }
 
     #[test]

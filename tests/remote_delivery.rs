@@ -79,7 +79,11 @@ fn null_mx_and_nxdomain_bounce_once() {
     assert_eq!(mail.len(), 1, "exactly one DSN, at once (no retries)");
     let dsn = Dsn::parse(&mail[0]);
     assert_eq!(dsn.message["reporting-mta"], "dns; mail.here.test");
-    assert!(dsn.from.contains("<postmaster@here.test>"), "from the postmaster: {}", dsn.from);
+    assert!(
+        dsn.from.contains("<postmaster@here.test>"),
+        "from the postmaster: {}",
+        dsn.from
+    );
     assert!(dsn.to.contains("alice@here.test"), "{}", dsn.to);
     assert_eq!(dsn.recipients.len(), 4, "{:?}", dsn.recipients);
     for (rcpt, status) in [
@@ -92,7 +96,11 @@ fn null_mx_and_nxdomain_bounce_once() {
         assert_eq!(r["action"], "failed", "{rcpt}: {r:?}");
         assert_eq!(r["status"], status, "{rcpt}: {r:?}");
     }
-    assert!(dsn.original.contains("Subject: remote test"), "{}", dsn.original);
+    assert!(
+        dsn.original.contains("Subject: remote test"),
+        "{}",
+        dsn.original
+    );
     assert!(s.queue().is_empty());
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(s.alice_mail().len(), 1, "no second DSN");

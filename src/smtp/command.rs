@@ -213,9 +213,10 @@ fn rcpt_params(s: &str) -> Result<RcptParams, CommandError> {
         match (key.as_str(), value) {
             ("NOTIFY", Some(v)) if valid_notify(v) => p.notify = Some(v.to_ascii_uppercase()),
             ("ORCPT", Some(v)) if xtext_ok(v) && v.contains(';') => {
-                p.orcpt = Some(super::xtext::decode(v).ok_or_else(|| {
-                    CommandError::Parameter("bad value for ORCPT".into())
-                })?)
+                p.orcpt = Some(
+                    super::xtext::decode(v)
+                        .ok_or_else(|| CommandError::Parameter("bad value for ORCPT".into()))?,
+                )
             }
             _ => {
                 return Err(CommandError::Parameter(format!(

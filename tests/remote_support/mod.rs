@@ -291,7 +291,12 @@ impl Dsn {
         let original = mail
             .subparts
             .iter()
-            .find(|p| matches!(p.ctype.mimetype.as_str(), "message/rfc822" | "text/rfc822-headers"))
+            .find(|p| {
+                matches!(
+                    p.ctype.mimetype.as_str(),
+                    "message/rfc822" | "text/rfc822-headers"
+                )
+            })
             .expect("the original message or its headers");
         Dsn {
             from: mail.headers.get_first_value("From").unwrap_or_default(),
@@ -308,7 +313,10 @@ impl Dsn {
         let want = format!("rfc822; {addr}");
         self.recipients
             .iter()
-            .find(|r| r.get("final-recipient").is_some_and(|v| v.eq_ignore_ascii_case(&want)))
+            .find(|r| {
+                r.get("final-recipient")
+                    .is_some_and(|v| v.eq_ignore_ascii_case(&want))
+            })
             .unwrap_or_else(|| panic!("no recipient {addr} in {:?}", self.recipients))
     }
 }
