@@ -245,13 +245,23 @@ pub fn copies(config: &Config, users: &Users, recipients: &[String], limit: usiz
 }
 
 /// The envelope recipients of an accepted message, however it came in (smtpd, sendmail, collect):
-/// the given addresses, then the handlers' copy-to addresses ([`copies`], at most
+/// the given addresses without repeats, then the handlers' copy-to addresses ([`copies`], at most
 /// `limits.recipients` of them), each a spool recipient of its own (delivered and retried alike).
 pub fn envelope_recipients(
     config: &Config,
     users: &Users,
     mut recipients: Vec<crate::spool::Recipient>,
 ) -> Vec<crate::spool::Recipient> {
+    // The same address twice (RCPT repeated, To and Bcc of `sendmail -t`) is one recipient.
+    let mut seen: Vec<String> = Vec::with_capacity(recipients.len());
+    recipients.retain(|r| {
+        let key = r.address.to_ascii_lowercase();
+        let fresh = !seen.contains(&key);
+        if fresh {
+            seen.push(key);
+        }
+        fresh
+    });
     let addrs: Vec<String> = recipients.iter().map(|r| r.address.clone()).collect();
     let limit = config.limits.recipients;
     for copy in copies(config, users, &addrs, limit) {

@@ -247,4 +247,14 @@ fn handler_restrictions_and_copy_to() {
     let rcpt = |a: &str| crate::spool::Recipient::new(a.to_string());
     let all = envelope_recipients(&c, &u, vec![rcpt("bob@example.test")]);
     assert_eq!(addresses(&all), "bob@example.test,admin@example.test");
+    // A repeated address (any case) is one recipient; its first parameters stay.
+    let mut first = rcpt("neil@example.test");
+    first.notify = Some("NEVER".into());
+    let all = envelope_recipients(
+        &c,
+        &u,
+        vec![first, rcpt("NEIL@example.test"), rcpt("niel@example.test")],
+    );
+    assert_eq!(addresses(&all), "neil@example.test,niel@example.test");
+    assert_eq!(all[0].notify.as_deref(), Some("NEVER"));
 }

@@ -126,3 +126,25 @@ s.quit()
     let (_, got) = msg.split_once("Subject: dots\n\n").expect("body");
     assert_eq!(got, body.replace("\r\n", "\n"), "{msg}");
 }
+
+#[test]
+fn a_recipient_given_twice_gets_one_copy() {
+    let demo = Demo::start();
+    python(
+        r#"
+import smtplib, sys
+s = smtplib.SMTP("127.0.0.1", int(sys.argv[1]), timeout=10)
+s.sendmail("a@client.test", ["demo@example.test", "Demo@Example.Test"], "Subject: twice\r\n\r\nonce\r\n")
+s.quit()
+"#,
+        &[&demo.port(2525).to_string()],
+    );
+    let files = wait_for_mail(&demo.maildir("demo"), 1, Duration::from_secs(10));
+    std::thread::sleep(Duration::from_millis(500));
+    let files = wait_for_mail(
+        &demo.maildir("demo"),
+        files.len().max(1),
+        Duration::from_secs(1),
+    );
+    assert_eq!(files.len(), 1, "server log:\n{}", demo.log());
+}

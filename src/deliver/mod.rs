@@ -97,6 +97,7 @@ impl Deliverer {
         let body = msg.read_body()?;
         let users = self.users.get();
         let mut touched_maildirs = Vec::new();
+        let mut delivered_to: Vec<String> = Vec::new();
         let loops = match msg.msg.envelope.origin {
             crate::spool::Origin::Collect => loops::Hops::of(&body).without_delivered_to(),
             _ => loops::Hops::of(&body),
@@ -112,12 +113,18 @@ impl Deliverer {
                 continue;
             }
             let result = match route(&self.config, &users, &address) {
+                // Two recipients ending in one mailbox (aliases, a copy-to of one's own
+                // address) get one copy, as Postfix's local(8) duplicate filter does.
+                Ok(Route::Local { user }) if delivered_to.contains(&user) => {
+                    RecipientResult::Delivered
+                }
                 Ok(Route::Local { user }) => {
                     let r = local::deliver(self, &msg, i, &user, &address, &body);
-                    if let (RecipientResult::Delivered, Some(dir)) =
-                        (&r, local::maildir_of(self, &user))
-                    {
-                        touched_maildirs.push(dir);
+                    if let RecipientResult::Delivered = r {
+                        if let Some(dir) = local::maildir_of(self, &user) {
+                            touched_maildirs.push(dir);
+                        }
+                        delivered_to.push(user);
                     }
                     r
                 }
