@@ -4,8 +4,7 @@
 
 mod common;
 
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::Duration;
 
 use common::site::Site;
@@ -19,21 +18,9 @@ fn sendmail(site: &Site, args: &[&str], input: &str) -> Output {
     if !link.exists() {
         std::os::unix::fs::symlink(bin(), &link).expect("symlink");
     }
-    let mut child = Command::new(&link)
-        .args(args)
-        .env("POSTERN_CONFIG", site.config())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn sendmail");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(input.as_bytes())
-        .expect("write");
-    child.wait_with_output().expect("wait")
+    let mut cmd = Command::new(&link);
+    cmd.args(args).env("POSTERN_CONFIG", site.config());
+    output_with_stdin(&mut cmd, input.as_bytes())
 }
 
 fn mails(site: &Site, n: usize) -> Vec<String> {

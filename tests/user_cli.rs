@@ -4,29 +4,14 @@
 
 mod common;
 
-use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
-use std::process::{Output, Stdio};
+use std::process::Output;
 
 use common::site::Site;
 use common::*;
 
 fn with_stdin(site: &Site, args: &[&str], input: &str) -> Output {
-    let mut child = site
-        .command()
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn postern");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(input.as_bytes())
-        .expect("write stdin");
-    child.wait_with_output().expect("wait")
+    output_with_stdin(site.command().args(args), input.as_bytes())
 }
 
 /// AUTH PLAIN as `user` with `password` against smtpd on `port`: the reply code.
