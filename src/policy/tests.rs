@@ -333,9 +333,16 @@ fn assumptions_trust_an_ip_as_a_user() {
 fn config_check_refuses_collection_loop_and_bad_rules() {
     let base = "[server]\nhostname = \"mail.example.test\"\npostmaster = \"pm@example.test\"\n";
     let looped = format!(
-        "{base}[[domain]]\nname = \"isp.test\"\nhosted = \"remote\"\n[[collect]]\nname = \"isp\"\n"
+        "{base}[[domain]]\nname = \"isp.test\"\nhosted = \"remote\"\n\
+         [[collect]]\nname = \"isp\"\nserver = \"pop.isp.test\"\nuser = \"u\"\npassword = \"x\"\n"
     );
-    // (`[[collect]]` may not parse on this branch; the loop check reads the document itself.)
+    let problems = crate::config::parse(&looped, Path::new("/")).expect_err("loop refused");
+    assert!(
+        problems.iter().any(
+            |p| p.line == Some(4) && p.message.contains("isp.test is hosted on another server")
+        ),
+        "{problems:?}"
+    );
     let d = crate::config::Domain {
         name: "isp.test".into(),
         hosted: crate::config::Hosting::Remote,
@@ -351,7 +358,6 @@ fn config_check_refuses_collection_loop_and_bad_rules() {
         ..d
     };
     assert!(crate::config::domains::reception_loop(&off, true).is_none());
-    let _ = looped;
     for bad in [
         "[[domain]]\nname = \"e.test\"\n[[domain.handler]]\nlocal = \"a\"\nmailbox = \"a\"\nforward = \"b@c.test\"\n",
         "[[domain]]\nname = \"e.test\"\n[[domain.handler]]\nlocal = \"a@b\"\n",
