@@ -27,6 +27,11 @@ local = "small"
 mailbox = "demo"
 max_size = "2K"
 
+[[domain.handler]]
+local = "niel"
+mailbox = "demo"
+copy_to = "boss@example.test"
+
 [[remote.server]]
 name = "hq"
 host = "127.0.0.1"
@@ -185,4 +190,32 @@ fn a_handlers_max_size_refuses_only_its_recipient() {
     assert!(queued(&out), "{out}");
     assert_eq!(mail_of(&d, "demo", 3).len(), 3);
     assert_eq!(mail_of(&d, "boss", 1).len(), 1, "one bounce only");
+}
+
+#[test]
+fn an_alias_with_copy_to_reaches_its_mailbox_and_the_copy() {
+    let d = demo(free_port("127.0.0.1"));
+    d.add_user("boss", "boss-password-1");
+    let out = swaks(
+        &d,
+        &[
+            "--from",
+            "a@b.test",
+            "--to",
+            "niel@example.test",
+            "--header",
+            "Subject: alias",
+        ],
+    );
+    assert!(queued(&out), "{out}");
+    let got = mail_of(&d, "demo", 1);
+    assert_eq!(got.len(), 1, "{}", d.log());
+    assert!(got[0].contains("Delivered-To: niel@example.test\n"));
+    let copy = mail_of(&d, "boss", 1);
+    assert_eq!(copy.len(), 1, "copy-to not delivered; log:\n{}", d.log());
+    assert!(
+        copy[0].contains("Delivered-To: boss@example.test\n") && copy[0].contains("Subject: alias")
+    );
+    // The sender named one recipient: the copy is not in the message's headers.
+    assert!(!copy[0].contains("boss@example.test>") && !copy[0].to_lowercase().contains("bcc"));
 }
