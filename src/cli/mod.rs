@@ -4,7 +4,7 @@ pub mod args;
 mod collect;
 mod daemon;
 mod deliver;
-mod demo;
+pub mod demo;
 pub mod docs;
 mod domain;
 mod misc;

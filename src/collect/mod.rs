@@ -100,7 +100,8 @@ pub struct Summary {
     pub loops: usize,
     /// New messages left for the next pass (per-pass maximum).
     pub later: usize,
-    /// Messages the content filter refused for good (this pass or before): left on the server.
+    /// Messages the content filter (or every recipient's handler) refused for good (this pass or
+    /// before): left on the server.
     pub refused: usize,
 }
 
@@ -424,6 +425,22 @@ impl Collector {
                 }
             }
         }
+        // The handlers' restrictions, as for mail by SMTP: refused by every recipient, it is
+        // left on the server like a filter refusal; refused by some, they get a bounce.
+        let rcpts = rcpts.iter().map(|r| Recipient::new(r.clone())).collect();
+        let screened = crate::policy::restrictions::screen(&self.config, &users, rcpts, bytes);
+        if screened.all_refused {
+            sum.refused += 1;
+            store.skip(uidl, SkipReason::Refused, crate::spool::now());
+            let why = screened.refused.first().map(|(_, r)| r);
+            event("collect_refused")
+                .field("account", &account.name)
+                .field("uidl", uidl)
+                .opt("reason", why.map(crate::policy::restrictions::reply_text))
+                .field("action", "left on the server, not fetched again")
+                .emit();
+            return Ok(None);
+        }
         let id = QueueId::generate();
         let now = crate::spool::now();
         let received = format!(
@@ -437,11 +454,7 @@ impl Collector {
         );
         let envelope = Envelope {
             sender,
-            recipients: crate::routing::envelope_recipients(
-                &self.config,
-                &users,
-                rcpts.iter().map(|r| Recipient::new(r.clone())).collect(),
-            ),
+            recipients: screened.recipients,
             received: now,
             origin: Origin::Collect,
             client: c.peer.map(|p| p.ip().to_string()),
@@ -469,6 +482,7 @@ impl Collector {
             .field("account", &account.name)
             .field("uidl", uidl)
             .emit();
+        crate::policy::restrictions::log_refused(&id, &envelope.recipients);
         match &self.after {
             AfterQueue::Nothing => {}
             AfterQueue::Attempt(d) => {

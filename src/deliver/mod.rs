@@ -129,11 +129,16 @@ impl Deliverer {
                     r
                 }
                 // Accepted for a domain that is not ours: the sender was allowed to relay.
-                Ok(Route::Remote { domain, server, .. }) => {
+                Ok(Route::Remote {
+                    address: to,
+                    domain,
+                    server,
+                }) => {
                     remote_pending.push(remote::Pending {
                         index: i,
                         domain,
                         server,
+                        forward: (!to.eq_ignore_ascii_case(&address)).then_some(to),
                     });
                     continue;
                 }
@@ -142,6 +147,7 @@ impl Deliverer {
                         index: i,
                         domain,
                         server: None,
+                        forward: None,
                     });
                     continue;
                 }

@@ -76,6 +76,9 @@ pub struct Pending {
     pub index: usize,
     pub domain: String,
     pub server: Option<String>,
+    /// The address to send to when routing changed it (a handler's forward, a redirect); the
+    /// recipient's own address goes along as ORCPT (RFC 3461 §4.2).
+    pub forward: Option<String>,
 }
 
 /// Process-wide remote delivery state: the resolver, the per-destination limits and the idle
@@ -134,9 +137,17 @@ pub fn deliver(
     pending: Vec<Pending>,
 ) -> Vec<(usize, RecipientResult)> {
     let mut jobs: BTreeMap<Destination, Vec<usize>> = BTreeMap::new();
+    let mut forwards: BTreeMap<usize, (&str, String)> = BTreeMap::new();
     for p in &pending {
         let dest = choose(config, p.server.as_deref(), &p.domain);
         jobs.entry(dest).or_default().push(p.index);
+        if let (Some(to), Some(r)) = (&p.forward, recipients.get(p.index)) {
+            let orcpt = r
+                .orcpt
+                .clone()
+                .unwrap_or_else(|| format!("rfc822;{}", r.address));
+            forwards.insert(p.index, (to.as_str(), orcpt));
+        }
     }
     let Some(rt) = runtime() else {
         let why = "4.3.0 cannot start the delivery runtime";
@@ -160,11 +171,11 @@ pub fn deliver(
             dsn_envid: envelope.dsn_envid.as_deref(),
             recipients: indexes
                 .iter()
-                .filter_map(|&i| recipients.get(i))
-                .map(|r| OutRcpt {
-                    address: &r.address,
+                .filter_map(|&i| Some((recipients.get(i)?, forwards.get(&i))))
+                .map(|(r, fwd)| OutRcpt {
+                    address: fwd.map_or(&r.address, |(to, _)| to),
                     notify: r.notify.as_deref(),
-                    orcpt: r.orcpt.as_deref(),
+                    orcpt: fwd.map_or(r.orcpt.as_deref(), |(_, o)| Some(o)),
                 })
                 .collect(),
         };
