@@ -1,7 +1,7 @@
 """An SMTP peer that offers STARTTLS but cannot do it: after "220 ready" it sends bytes that are
 not a TLS handshake (MODE garbage) or hangs up (MODE close). A session that does not try
 STARTTLS works, and each complete message is saved as DIR/N.eml (X-Rcpt-To lines, then the
-message). DIR/sessions.log gets one line per session: "starttls" or "plain".
+message). DIR/sessions.log gets one line per session that sent a command: "starttls" or "plain".
 
     broken_tls_peer.py PORT DIR MODE
 Bounded: it exits after 40 sessions or 120 seconds.
@@ -32,12 +32,15 @@ def session(conn):
     f = conn.makefile("rb")
     conn.sendall(b"220 broken-tls ESMTP\r\n")
     rcpts = []
+    spoke = False
     while True:
         line = f.readline(1000)
         if not line:
-            note("plain")
+            if spoke:
+                note("plain")  # (not the start-up probe, which says nothing)
             return
         verb = line[:8].upper().strip()
+        spoke = True
         if verb[:4] in (b"EHLO", b"HELO"):
             conn.sendall(b"250-broken-tls\r\n250-8BITMIME\r\n250 STARTTLS\r\n")
         elif verb == b"STARTTLS":

@@ -300,7 +300,11 @@ async fn open_once(
     match prepare(&mut s, server, host, hello, &client_id).await {
         Ok(()) => Ok(s),
         Err(mut e) => {
-            s.abort().await;
+            // After a failed STARTTLS lettre has no stream left to say QUIT on (and asserts
+            // so in debug builds): just drop the connection.
+            if matches!(e, NotReady::Other(_)) {
+                s.abort().await;
+            }
             let (NotReady::Tls(f) | NotReady::Other(f)) = &mut e;
             f.text = format!("{} (at {where_})", f.text);
             Err(e)
