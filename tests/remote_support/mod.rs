@@ -102,7 +102,7 @@ for addr, opts in json.loads(rcpts):
     code, reply = s.rcpt(addr, opts)
     if code != 250:
         refused[addr] = code
-code, reply = s.data(msg.encode())
+code, reply = s.data(msg)
 assert code == 250, (code, reply)
 s.quit()
 print(json.dumps(refused))
