@@ -62,7 +62,13 @@ fn json_of(
     m: &QueuedMessage,
     now: u64,
 ) -> serde_json::Value {
-    let pending: Vec<&str> = jobs.values().flatten().copied().collect();
+    let pending: Vec<&str> = m
+        .state
+        .recipients
+        .iter()
+        .filter(|r| r.status == RecipientStatus::Pending)
+        .map(|r| r.address.as_str())
+        .collect();
     let jobs: Vec<serde_json::Value> = jobs
         .iter()
         .map(|(dest, rcpts)| serde_json::json!({"destination": dest, "recipients": rcpts}))
