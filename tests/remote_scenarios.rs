@@ -22,7 +22,10 @@ fn tools(postfix: bool) {
     if postfix {
         require(&["postfix"]);
         let root = run("id", &["-u"]).stdout.starts_with(b"0");
-        assert!(root, "a private Postfix instance needs root (bin/test runs as root)");
+        assert!(
+            root,
+            "a private Postfix instance needs root (bin/test runs as root)"
+        );
     }
 }
 

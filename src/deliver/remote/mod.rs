@@ -3,8 +3,10 @@
 //! recipient gets its own result.
 //!
 //! Route order (SPEC §5): handler server → domain server → global gateway → MX lookup (with the
-//! implicit MX of RFC 5321 §5.1 and null MX of RFC 7505). MX hosts are tried in preference order,
-//! each of their addresses in turn, until one takes the job.
+//! implicit MX of RFC 5321 §5.1 and null MX of RFC 7505). MX hosts are tried in preference order
+//! (equal preferences in random order), each of their addresses in turn, until one takes the
+//! job. A recipient the next hop takes is `Relayed`, noting whether the next hop speaks DSN (it
+//! then reports success itself; otherwise we do, when NOTIFY=SUCCESS asked).
 //!
 //! The queue runner is synchronous (one thread per message); the SMTP client and resolver are
 //! async, so they run on one small tokio runtime shared by the process and entered with
