@@ -115,6 +115,12 @@ pub fn check(config: &Config, text: &str) -> Vec<Problem> {
             "delivery.concurrency must be greater than 0".into(),
         );
     }
+    if d.max_attempts == Some(0) {
+        c.problem(
+            &[Key("delivery"), Key("max_attempts")],
+            "delivery.max_attempts must be greater than 0 (leave it out for no limit)".into(),
+        );
+    }
     if let Some(g) = &d.gateway {
         if !is_host_port(g) && config.remote_server(g).is_none() {
             c.problem(

@@ -3,8 +3,10 @@
 //! recipient gets its own result.
 //!
 //! Route order (SPEC §5): handler server → domain server → global gateway → MX lookup (with the
-//! implicit MX of RFC 5321 §5.1 and null MX of RFC 7505). MX hosts are tried in preference order,
-//! each of their addresses in turn, until one takes the job.
+//! implicit MX of RFC 5321 §5.1 and null MX of RFC 7505). MX hosts are tried in preference order
+//! (equal preferences in random order), each of their addresses in turn, until one takes the
+//! job. A recipient the next hop takes is `Relayed`, noting whether the next hop speaks DSN (it
+//! then reports success itself; otherwise we do, when NOTIFY=SUCCESS asked).
 //!
 //! The queue runner is synchronous (one thread per message); the SMTP client and resolver are
 //! async, so they run on one small tokio runtime shared by the process and entered with
@@ -68,6 +70,23 @@ pub fn choose(config: &Config, handler_server: Option<&str>, domain: &str) -> De
         }
     }
     Destination::Mx(domain.to_ascii_lowercase())
+}
+
+/// The domain job `address` belongs to, as `queue ls` shows it: `local`, or the destination
+/// (the domain for MX delivery, `server NAME` for a Servers-table entry or gateway).
+pub fn job_of(config: &Config, users: &crate::users::Users, address: &str) -> String {
+    use crate::routing::{route, NoRoute, Route};
+    match route(config, users, address) {
+        Ok(Route::Local { .. }) => "local".into(),
+        Ok(Route::Remote { domain, server, .. }) => {
+            choose(config, server.as_deref(), &domain).to_string()
+        }
+        Err(NoRoute::NotOurs { domain }) => choose(config, None, &domain).to_string(),
+        Err(_) => address
+            .rsplit_once('@')
+            .map_or("", |(_, d)| d)
+            .to_ascii_lowercase(),
+    }
 }
 
 /// One remote recipient waiting for delivery.
@@ -183,14 +202,17 @@ pub fn deliver(
         for (k, result) in results.into_iter().enumerate() {
             let Some(&index) = indexes.get(k) else { break };
             let r = match result {
-                Ok(reply) => {
+                Ok(accepted) => {
                     event("relayed")
                         .field("id", id)
                         .field("to", job.recipients[k].address)
                         .field("via", &dest)
-                        .field("reply", &reply)
+                        .field("reply", &accepted.reply)
                         .emit();
-                    RecipientResult::Delivered
+                    RecipientResult::Relayed {
+                        reply: accepted.reply,
+                        dsn: accepted.dsn,
+                    }
                 }
                 Err(f) if f.permanent => RecipientResult::Fail(f.text),
                 Err(f) => RecipientResult::Defer(f.text),
@@ -273,7 +295,7 @@ async fn run_job(
     pool: &Arc<Pool>,
     dest: &Destination,
     job: &Outgoing<'_>,
-) -> Vec<Result<String, Failure>> {
+) -> Vec<client::RcptResult> {
     let all = |f: Failure| job.recipients.iter().map(|_| Err(f.clone())).collect();
     let key = dest.to_string();
     while let Some(mut session) = pool.take(&key).await {
