@@ -87,7 +87,58 @@ fn broken_starttls_falls_back_to_plaintext_only_when_opportunistic() {
         assert_eq!(sessions.len(), 5, "{mode}: {sessions:?}");
         assert_eq!(sessions[4], "starttls");
         assert_eq!(mail.len(), 2, "{mode}: nothing sent in clear");
+        assert!(!dir.join("auth.log").exists(), "{mode}: no AUTH yet");
     }
+}
+
+/// A password never goes out in the clear because TLS was wanted and is not there: after a
+/// broken STARTTLS towards an opportunistic server with credentials, PLAIN/LOGIN defer instead
+/// of falling back, and "best" falls back but would use only CRAM-MD5 (this peer lacks it:
+/// deferred, no AUTH sent).
+#[test]
+fn no_password_in_the_clear_after_a_tls_downgrade() {
+    require(&["dnsmasq", "python3"]);
+    let tmp = tempfile::tempdir().expect("tmp");
+    let port = free_port("127.0.0.1");
+    let dir = tmp.path().join("peer");
+    let _peer = python_peer(
+        "broken_tls_peer.py",
+        &[
+            port.to_string(),
+            dir.display().to_string(),
+            "garbage".into(),
+        ],
+        &format!("127.0.0.1:{port}"),
+    );
+    let dns = Dns::start(&[]);
+    let mut servers = String::new();
+    for (name, auth) in [("pw-plain", "plain"), ("pw-best", "best")] {
+        servers += &format!(
+            "[[remote.server]]\nname = \"{name}\"\nhost = \"127.0.0.1\"\nport = {port}\n\
+             tls = \"opportunistic\"\nauth = \"{auth}\"\nuser = \"branch\"\npassword = \"s3cret\"\n\n\
+             [[domain]]\nname = \"{name}.test\"\nhosted = \"remote\"\nserver = \"{name}\"\n\n"
+        );
+    }
+    let s = Sender::new("", &format!("{}\n{servers}", remote_section(&dns, port)));
+    s.send("alice@here.test", &["a@pw-plain.test"], MESSAGE);
+    s.send("alice@here.test", &["b@pw-best.test"], MESSAGE);
+    let q = s.queue();
+    assert_eq!(q.len(), 2, "both deferred: {q:?}");
+    let errors: Vec<&str> = q
+        .iter()
+        .map(|m| m["last_error"].as_str().unwrap_or(""))
+        .collect();
+    assert!(
+        errors
+            .iter()
+            .all(|e| e.contains("not sending the password unencrypted")),
+        "{errors:?}"
+    );
+    assert!(s.alice_mail().is_empty(), "temporary: no bounce");
+    let auth = std::fs::read_to_string(dir.join("auth.log")).unwrap_or_default();
+    assert!(auth.is_empty(), "a password went out in the clear: {auth}");
+    let (_, mail) = peer_log(&dir);
+    assert!(mail.is_empty(), "{mail:?}");
 }
 
 /// Scenarios 3 and 5: everything through a gateway (the head office) over TLS with AUTH —

@@ -2,6 +2,8 @@
 not a TLS handshake (MODE garbage) or hangs up (MODE close). A session that does not try
 STARTTLS works, and each complete message is saved as DIR/N.eml (X-Rcpt-To lines, then the
 message). DIR/sessions.log gets one line per session that sent a command: "starttls" or "plain".
+It offers AUTH PLAIN LOGIN (never checked: any credentials do); each AUTH command is written to
+DIR/auth.log as it arrived, so a test can see a password sent in the clear.
 
     broken_tls_peer.py PORT DIR MODE
 Bounded: it exits after 40 sessions or 120 seconds.
@@ -42,7 +44,11 @@ def session(conn):
         verb = line[:8].upper().strip()
         spoke = True
         if verb[:4] in (b"EHLO", b"HELO"):
-            conn.sendall(b"250-broken-tls\r\n250-8BITMIME\r\n250 STARTTLS\r\n")
+            conn.sendall(b"250-broken-tls\r\n250-8BITMIME\r\n250-AUTH PLAIN LOGIN\r\n250 STARTTLS\r\n")
+        elif verb[:4] == b"AUTH":
+            with open(os.path.join(out, "auth.log"), "ab") as a:
+                a.write(line)
+            conn.sendall(b"235 2.7.0 ok\r\n")
         elif verb == b"STARTTLS":
             note("starttls")
             conn.sendall(b"220 2.0.0 Ready to start TLS\r\n")

@@ -235,16 +235,22 @@ pub async fn open(
     hello: &str,
     timeouts: Timeouts,
 ) -> Result<Session, Failure> {
-    match open_once(addr, host, server, hello, timeouts).await {
+    match open_once(addr, host, server, hello, timeouts, true).await {
         Err(NotReady::Tls(f)) if server.tls == OutboundTls::Opportunistic => {
+            // The plaintext retry never shows a password: a broken or tampered STARTTLS must
+            // not make us send it in the clear (see `authenticate`).
+            if server.user.is_some()
+                && server.password.is_some()
+                && matches!(server.auth, OutboundAuth::Plain | OutboundAuth::Login)
+            {
+                return Err(Failure::temp(format!("{}; {CLEAR_REFUSAL}", f.text)));
+            }
             crate::events::event("tls_fallback")
                 .field("host", host)
                 .field("address", addr)
                 .field("error", &f.text)
                 .emit();
-            let mut plain = server.clone();
-            plain.tls = OutboundTls::Off;
-            open_once(addr, host, &plain, hello, timeouts)
+            open_once(addr, host, server, hello, timeouts, false)
                 .await
                 .map_err(NotReady::failure)
         }
@@ -252,12 +258,17 @@ pub async fn open(
     }
 }
 
+/// Why PLAIN/LOGIN are not used where TLS was wanted (opportunistic) but is not there.
+const CLEAR_REFUSAL: &str = "4.7.0 not sending the password unencrypted (PLAIN/LOGIN without TLS)";
+
+/// One connection; `try_tls`: false for the plaintext retry after a failed STARTTLS.
 async fn open_once(
     addr: SocketAddr,
     host: &str,
     server: &RemoteServer,
     hello: &str,
     timeouts: Timeouts,
+    try_tls: bool,
 ) -> Result<Session, NotReady> {
     let where_ = format!("{host}[{}]:{}", addr.ip(), addr.port());
     let client_id = ClientId::Domain(hello.to_string());
@@ -297,7 +308,7 @@ async fn open_once(
         keywords: Vec::new(),
         sent: 0,
     };
-    match prepare(&mut s, server, host, hello, &client_id).await {
+    match prepare(&mut s, server, host, hello, &client_id, try_tls).await {
         Ok(()) => Ok(s),
         Err(mut e) => {
             // After a failed STARTTLS lettre has no stream left to say QUIT on (and asserts
@@ -318,11 +329,15 @@ async fn prepare(
     host: &str,
     hello: &str,
     client_id: &ClientId,
+    try_tls: bool,
 ) -> Result<(), NotReady> {
+    // A password may travel in the clear only where the administrator said `tls = "off"`.
+    let mut may_send_password = server.tls != OutboundTls::Opportunistic;
     match server.tls {
         OutboundTls::Off | OutboundTls::Implicit => {}
         OutboundTls::Opportunistic | OutboundTls::Required => {
-            if s.conn.can_starttls() {
+            if try_tls && s.conn.can_starttls() {
+                may_send_password = true;
                 let params = tls_parameters(server, host).map_err(NotReady::Other)?;
                 let up = s.conn.starttls(params, client_id);
                 match tokio::time::timeout(s.command, up).await {
@@ -344,7 +359,7 @@ async fn prepare(
     s.keywords = s.ehlo_keywords(hello).await.map_err(NotReady::Other)?;
     if let (Some(user), Some(password)) = (&server.user, &server.password) {
         let keywords = s.keywords.clone();
-        authenticate(s, server.auth, &keywords, user, password)
+        authenticate(s, server.auth, &keywords, user, password, may_send_password)
             .await
             .map_err(NotReady::Other)?;
     }
@@ -447,6 +462,7 @@ async fn authenticate(
     keywords: &[String],
     user: &str,
     password: &str,
+    may_send_password: bool,
 ) -> Result<(), Failure> {
     let offered: Vec<&str> = keywords
         .iter()
@@ -456,6 +472,9 @@ async fn authenticate(
     let has = |m: &str| offered.contains(&m);
     let chosen = match method {
         OutboundAuth::Best if has("CRAM-MD5") => OutboundAuth::CramMd5,
+        OutboundAuth::Best | OutboundAuth::Plain | OutboundAuth::Login if !may_send_password => {
+            return Err(Failure::temp(CLEAR_REFUSAL))
+        }
         OutboundAuth::Best if has("PLAIN") => OutboundAuth::Plain,
         OutboundAuth::Best if has("LOGIN") => OutboundAuth::Login,
         OutboundAuth::Best => {
