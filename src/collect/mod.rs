@@ -37,6 +37,8 @@ use state::SkipReason;
 /// Why a pass over an account failed.
 #[derive(Debug, thiserror::Error)]
 pub enum CollectError {
+    #[error("cannot resolve {server}: {reason}")]
+    Dns { server: String, reason: String },
     #[error("cannot connect to {server}: {reason}")]
     Connect { server: String, reason: String },
     #[error("timed out waiting for the server")]
@@ -79,6 +81,8 @@ pub trait Progress: Send {
     fn begin(&mut self, _messages: usize, _bytes: u64) {}
     /// One more message of `bytes` octets was read.
     fn message(&mut self, _bytes: u64) {}
+    /// The pass is over (`ok`: it did not fail), before its outcome is logged.
+    fn end(&mut self, _ok: bool) {}
 }
 
 /// No progress display.
@@ -220,7 +224,8 @@ impl Collector {
                 !verify,
             )?),
         };
-        let mut c = Client::connect(&account.server, account.port(), timeout).await?;
+        let resolver = crate::dns::resolver(&self.config.dns());
+        let mut c = Client::connect(&resolver, &account.server, account.port(), timeout).await?;
         if let (CollectTls::Implicit, Some(conn)) = (account.tls, &connector) {
             c = c.start_tls(conn, &account.server).await?;
         }
@@ -482,7 +487,9 @@ impl Collector {
     /// One pass over `account` with its outcome logged (`collect_done` / `collect_failed`).
     /// Returns whether it failed.
     pub async fn run_logged(&self, account: &CollectAccount, progress: &mut dyn Progress) -> bool {
-        match self.run_account(account, progress).await {
+        let result = self.run_account(account, progress).await;
+        progress.end(result.is_ok());
+        match result {
             Ok(s) => {
                 event("collect_done")
                     .field("account", &account.name)
