@@ -7,8 +7,8 @@
 //! UIDL in the journal ([`state`]), and delete on the server only what is durably queued (policy
 //! `always`) or has left the queue (`delivered`). Deletions take effect at QUIT; a pass that
 //! breaks off deletes nothing and the next one starts from the journal. Messages left on the
-//! server on purpose (too big, unroutable, refused by the filter) are logged once per UIDL and
-//! counted on every pass; see [`state`] for which are fetched again.
+//! server on purpose (too big, unroutable, refused by the filter, malformed) are logged once per
+//! UIDL and counted on every pass; see [`state`] for which are fetched again.
 //!
 //! The blocking file work runs under `block_in_place`: run passes on the multi-threaded runtime.
 
@@ -283,6 +283,7 @@ impl Collector {
             too_big: p.too_big.len(),
             later: p.later,
             refused: p.refused,
+            malformed: p.malformed,
             ..Summary::default()
         };
         let now = crate::spool::now();
@@ -308,20 +309,7 @@ impl Collector {
             let data = c.data(max_size).await?;
             progress.message(m.size);
             if !data.complete() {
-                let (name, count) = if data.too_big {
-                    ("collect_too_big", &mut sum.too_big)
-                } else {
-                    ("collect_malformed", &mut sum.malformed)
-                };
-                *count += 1;
-                if data.too_big && !store.skip(&m.uidl, SkipReason::TooBig, now) {
-                    continue;
-                }
-                event(name)
-                    .field("account", &account.name)
-                    .field("uidl", &m.uidl)
-                    .field("limit", max_size)
-                    .emit();
+                incomplete(account, &mut store, &mut sum, &m.uidl, &data, max_size, now);
                 continue;
             }
             let Some(id) = self.queue(account, &mut store, &m.uidl, &data.bytes, &c, &mut sum)?
@@ -523,6 +511,44 @@ impl Collector {
             }
         }
     }
+}
+
+/// A RETR whose data cannot be queued (too big after all, or a line too long to read): counted,
+/// remembered under `skipped` and logged when that is news.
+fn incomplete(
+    account: &CollectAccount,
+    store: &mut state::StateStore,
+    sum: &mut Summary,
+    uidl: &str,
+    data: &proto::Data,
+    max_size: u64,
+    now: u64,
+) {
+    let (name, count, reason) = if data.too_big {
+        ("collect_too_big", &mut sum.too_big, SkipReason::TooBig)
+    } else {
+        (
+            "collect_malformed",
+            &mut sum.malformed,
+            SkipReason::Malformed,
+        )
+    };
+    *count += 1;
+    if !store.skip(uidl, reason, now) {
+        return;
+    }
+    let e = event(name)
+        .field("account", &account.name)
+        .field("uidl", uidl);
+    let e = if data.too_big {
+        e.field("limit", max_size)
+            .field("action", "left on the server")
+    } else {
+        e.field("reason", "a line longer than the line limit")
+            .field("line_limit", proto::MAX_DATA_LINE)
+            .field("action", "left on the server, not fetched again")
+    };
+    e.emit();
 }
 
 /// Whether `account` is due for a pass at `now`.
