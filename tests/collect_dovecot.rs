@@ -444,8 +444,7 @@ fn a_line_over_the_limit_is_malformed_logged_once_and_not_fetched_again() {
     let last_logout = || {
         s.dovecot_log()
             .lines()
-            .filter(|l| l.contains("Logged out"))
-            .last()
+            .rfind(|l| l.contains("Logged out"))
             .unwrap_or_default()
             .to_string()
     };
