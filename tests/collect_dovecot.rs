@@ -460,3 +460,56 @@ fn a_line_over_the_limit_is_malformed_logged_once_and_not_fetched_again() {
     }
     assert_eq!(s.remote_count("isp"), 1);
 }
+
+#[test]
+fn over_quota_mail_waits_in_the_queue_and_on_the_server() {
+    let s = Setup::start(&["isp"], &account("isp", "delete = \"delivered\""));
+    s.put("isp", &message("bob@example.test", "first"));
+    let log = ok(&s.collect(&[]));
+    assert!(
+        log.contains("fetched=1") && log.contains("deleted=1"),
+        "{log}"
+    );
+    assert_eq!(s.remote_count("isp"), 0);
+    // bob holds one message now: a 1-byte quota puts him over it.
+    let out = s.postern(&["mbox", "quota", "bob", "--set", "1"]);
+    assert!(out.status.success(), "{}", text(&out));
+    s.put("isp", &message("bob@example.test", "over-quota"));
+    let log = ok(&s.collect(&["--account", "isp"]));
+    assert!(
+        log.contains("listed=1 fetched=1") && log.contains("deleted=0"),
+        "{log}"
+    );
+    assert!(
+        log.contains("event=deferred") && log.contains("4.2.2 mailbox of bob is over quota"),
+        "{log}"
+    );
+    assert_eq!(s.mails("bob").len(), 1);
+    assert_eq!(s.remote_count("isp"), 1, "not deleted while it is queued");
+    let ls = text(&s.postern(&["queue", "ls"]));
+    assert!(
+        ls.contains("bob@example.test") && ls.contains("4.2.2"),
+        "{ls}"
+    );
+    // A pass meanwhile neither fetches it again nor deletes it.
+    let log = ok(&s.collect(&["--account", "isp"]));
+    assert!(
+        log.contains("listed=1 fetched=0 bytes=0 deleted=0"),
+        "{log}"
+    );
+    // The quota raised, the queue delivers it; then the next pass deletes it on the server.
+    let out = s.postern(&["mbox", "quota", "bob", "--set", "10M"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = s.postern(&["queue", "flush"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let bob = s.mails("bob");
+    assert_eq!(bob.len(), 2, "{}", text(&s.postern(&["queue", "ls"])));
+    assert!(bob.iter().any(|m| m.contains("Subject: over-quota")));
+    let log = ok(&s.collect(&["--account", "isp"]));
+    assert!(
+        log.contains("listed=1 fetched=0 bytes=0 deleted=1"),
+        "{log}"
+    );
+    assert_eq!(s.remote_count("isp"), 0);
+    assert_eq!(s.mails("bob").len(), 2, "delivered once");
+}
