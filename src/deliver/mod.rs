@@ -299,7 +299,7 @@ impl Deliverer {
         notify::successes(self, &msg, body, now, successes);
         notify::failures(self, &mut msg, body, now);
         if msg.msg.is_finished() {
-            msg.remove()?;
+            msg.remove(&self.spool)?;
             return Ok(Outcome::Finished);
         }
         notify::delay(self, &mut msg, body, now);

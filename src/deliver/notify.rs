@@ -187,7 +187,7 @@ impl Deliverer {
             );
         }
         let id = msg.msg.id.clone();
-        msg.remove()?;
+        msg.remove(&self.spool)?;
         event("aborted")
             .field("id", &id)
             .field("bounce", bounce)

@@ -39,7 +39,13 @@ impl QueuedMessage {
                 io_err(&path)(e)
             }
         })?;
-        Self::from_file(spool, area, id, &file, path)
+        let read = Self::from_file(spool, area, id, &file, path.clone());
+        // Read without a lock: the file may have been finished and recycled meanwhile (its
+        // inode emptied and given to another message); then the message is gone.
+        if !still_at(&file, &path) {
+            return Err(SpoolError::NotFound(id.to_string()));
+        }
+        read
     }
 
     fn from_file(
@@ -90,7 +96,10 @@ impl QueuedMessage {
 
     /// The message bytes.
     pub fn read_body(&self) -> Result<Vec<u8>, SpoolError> {
-        let f = File::open(&self.path).map_err(io_err(&self.path))?;
+        let f = File::open(&self.path).map_err(|e| match e.kind() {
+            io::ErrorKind::NotFound => SpoolError::NotFound(self.id.to_string()),
+            _ => io_err(&self.path)(e),
+        })?;
         read_body_of(&f, self)
     }
 
@@ -130,17 +139,11 @@ impl LockedMessage {
             Err(fs::TryLockError::WouldBlock) => return Ok(None),
             Err(fs::TryLockError::Error(e)) => return Err(io_err(&path)(e)),
         }
-        // Another process may have finished (unlinked) or moved it between open and lock.
-        let (still_here, mode) = match (file.metadata(), fs::metadata(&path)) {
-            (Ok(a), Ok(b)) => (
-                a.ino() == b.ino() && a.dev() == b.dev() && a.nlink() > 0,
-                a.mode(),
-            ),
-            _ => (false, 0),
-        };
-        if !still_here {
+        // Another process may have finished (recycled) or moved it between open and lock.
+        if !still_at(&file, &path) {
             return Ok(None);
         }
+        let mode = file.metadata().map_err(io_err(&path))?.mode();
         let msg = QueuedMessage::from_file(spool, area, id, &file, path)?;
         let recovering = mode & BUSY_BIT != 0;
         Ok(Some(LockedMessage {
@@ -186,8 +189,11 @@ impl LockedMessage {
     }
 
     /// The message is done with: remove it from the spool.
-    pub fn remove(self) -> Result<(), SpoolError> {
-        fs::remove_file(&self.msg.path).map_err(io_err(&self.msg.path))?;
+    pub fn remove(self, spool: &Spool) -> Result<(), SpoolError> {
+        spool
+            .free
+            .recycle(&self.file, &self.msg.path, &self.msg.id)
+            .map_err(io_err(&self.msg.path))?;
         if self.msg.state_saved {
             let _ = fs::remove_file(self.spool_path("state", format!("{}.json", self.msg.id)));
         }
@@ -220,5 +226,16 @@ fn read_body_of(mut f: &File, msg: &QueuedMessage) -> Result<Vec<u8>, SpoolError
         .map_err(io_err(&msg.path))?;
     let mut body = Vec::with_capacity(len.saturating_sub(msg.body_offset) as usize);
     f.read_to_end(&mut body).map_err(io_err(&msg.path))?;
+    if !still_at(f, &msg.path) {
+        return Err(SpoolError::NotFound(msg.id.to_string()));
+    }
     Ok(body)
+}
+
+/// Whether `path` still names the open `file` (it was not finished, moved or recycled).
+fn still_at(file: &File, path: &std::path::Path) -> bool {
+    match (file.metadata(), fs::metadata(path)) {
+        (Ok(a), Ok(b)) => a.ino() == b.ino() && a.dev() == b.dev() && a.nlink() > 0,
+        _ => false,
+    }
 }

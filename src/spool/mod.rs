@@ -7,6 +7,7 @@
 //! - `state/` `ID.json`, the mutable delivery state (attempts, next try, per-recipient status),
 //!   written only when a delivery attempt leaves work for later. A delivery in progress sets the
 //!   owner-execute bit of the queue file, so a deliverer that crashed is seen by the next one.
+//! - `free/`  emptied queue files of finished messages, taken again for new ones ([`recycle`]).
 //!
 //! A message is stored by writing `tmp/ID`, fsync, rename to `queue/ID`, fsync of `queue/` (shared
 //! among concurrent writers by [`dirsync::DirSync`]); only then is it acknowledged. Deliverers take
@@ -16,6 +17,7 @@ pub mod dirsync;
 pub mod envelope;
 pub mod id;
 mod message;
+mod recycle;
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -78,18 +80,20 @@ pub fn now() -> u64 {
 pub struct Spool {
     root: PathBuf,
     queue_sync: dirsync::DirSync,
+    free: recycle::FreeFiles,
 }
 
 impl Spool {
     /// Open the spool at `root`, creating its directories when missing.
     pub fn open(root: &Path) -> Result<Spool, SpoolError> {
-        for sub in ["tmp", "queue", "hold", "state"] {
+        for sub in ["tmp", "queue", "hold", "state", recycle::DIR] {
             let p = root.join(sub);
             fs::create_dir_all(&p).map_err(io_err(&p))?;
         }
         Ok(Spool {
             root: root.to_path_buf(),
             queue_sync: dirsync::DirSync::new(&root.join("queue")),
+            free: recycle::FreeFiles::new(root),
         })
     }
 
@@ -126,11 +130,7 @@ impl Spool {
             reason: e.to_string(),
         })?;
         let result = (|| -> io::Result<()> {
-            let mut f = OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&tmp)?;
+            let mut f = self.free.take(&tmp)?;
             let mut buf = Vec::with_capacity(MAGIC.len() + json.len() + 1);
             buf.extend_from_slice(MAGIC);
             buf.extend_from_slice(&json);
@@ -185,10 +185,13 @@ impl Spool {
         LockedMessage::try_open(self, area, id)
     }
 
-    /// Remove temp files older than an hour (left by crashed writers) and state files whose
-    /// message is gone.
+    /// Remove temp files older than an hour (left by crashed writers), state files whose
+    /// message is gone, and free files beyond what is kept for reuse.
     pub fn clean(&self) -> Result<usize, SpoolError> {
-        let mut removed = 0;
+        let mut removed = self
+            .free
+            .trim()
+            .map_err(io_err(&self.root.join(recycle::DIR)))?;
         let tmp = self.root.join("tmp");
         let cutoff = SystemTime::now() - Duration::from_secs(3600);
         for e in fs::read_dir(&tmp).map_err(io_err(&tmp))?.flatten() {

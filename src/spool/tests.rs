@@ -39,7 +39,7 @@ fn store_list_read_remove() {
     // A second lock attempt fails while the first is held.
     assert!(spool.try_lock(Area::Queue, &id).expect("lock").is_none());
     assert_eq!(locked.read_body().expect("body"), b"Hello world");
-    locked.remove().expect("remove");
+    locked.remove(&spool).expect("remove");
     assert!(spool.list(Area::Queue).expect("list").is_empty());
     assert!(spool.try_lock(Area::Queue, &id).expect("lock").is_none());
 }
@@ -82,7 +82,7 @@ fn state_hold_release_and_recovery_marker() {
         .expect("lock")
         .expect("free");
     assert!(!m.recovering);
-    m.remove().expect("remove");
+    m.remove(&spool).expect("remove");
     assert_eq!(spool.clean().expect("clean"), 0);
     assert!(fs::read_dir(dir.path().join("state"))
         .expect("state")
@@ -121,7 +121,7 @@ fn concurrent_lockers_get_each_message_once() {
             std::thread::spawn(move || {
                 for id in spool.list(Area::Queue).expect("list") {
                     if let Some(m) = spool.try_lock(Area::Queue, &id).expect("lock") {
-                        m.remove().expect("remove");
+                        m.remove(&spool).expect("remove");
                         taken.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                     }
                 }
@@ -132,4 +132,69 @@ fn concurrent_lockers_get_each_message_once() {
         h.join().expect("join");
     }
     assert_eq!(taken.load(std::sync::atomic::Ordering::SeqCst), 200);
+}
+
+#[test]
+fn finished_queue_files_are_recycled_not_deleted() {
+    use std::os::unix::fs::MetadataExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let spool = Spool::open(dir.path()).expect("open");
+    let first = spool
+        .store(&envelope(&["b@example.test"]), &[b"first message"])
+        .expect("store");
+    let inode = fs::metadata(spool.path(Area::Queue, &first))
+        .expect("meta")
+        .ino();
+    // A reader that opened the file before it was finished sees the message gone, not bytes.
+    let early = spool.peek(Area::Queue, &first).expect("peek");
+    let m = spool
+        .try_lock(Area::Queue, &first)
+        .expect("lock")
+        .expect("free");
+    m.mark_busy().expect("busy");
+    m.remove(&spool).expect("remove");
+    assert!(matches!(early.read_body(), Err(SpoolError::NotFound(_))));
+    let free: Vec<_> = fs::read_dir(dir.path().join("free"))
+        .expect("free")
+        .flatten()
+        .map(|e| e.metadata().expect("meta"))
+        .collect();
+    assert_eq!(free.len(), 1);
+    assert_eq!(
+        (free[0].len(), free[0].mode() & 0o777),
+        (0, 0o600),
+        "emptied, not busy"
+    );
+    assert!(fs::read_dir(dir.path().join("tmp"))
+        .expect("tmp")
+        .next()
+        .is_none());
+
+    // The next message takes the same inode, with only its own bytes and no busy mark.
+    let second = spool
+        .store(&envelope(&["c@example.test"]), &[b"second"])
+        .expect("store");
+    let path = spool.path(Area::Queue, &second);
+    assert_eq!(fs::metadata(&path).expect("meta").ino(), inode);
+    assert!(fs::read_dir(dir.path().join("free"))
+        .expect("free")
+        .next()
+        .is_none());
+    let m = spool
+        .try_lock(Area::Queue, &second)
+        .expect("lock")
+        .expect("free");
+    assert!(!m.recovering);
+    assert_eq!(m.read_body().expect("body"), b"second");
+    assert_eq!(m.msg.envelope.recipients[0].address, "c@example.test");
+}
+
+#[test]
+fn clean_keeps_a_bounded_number_of_free_files() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let spool = Spool::open(dir.path()).expect("open");
+    for i in 0..5000 {
+        fs::write(dir.path().join("free").join(format!("f{i}")), b"").expect("write");
+    }
+    assert_eq!(spool.clean().expect("clean"), 5000 - 4096);
 }
