@@ -31,6 +31,8 @@ fn imaplib_whole_command_set() {
     assert_eq!(entries, vec!["demo".to_string()], "{entries:?}");
 }
 
+/// IDLE hears deliveries, flag changes and expunges within a second: the maildir is watched
+/// (inotify), not polled; a failure to watch would be logged as `idle_watch_failed`.
 #[test]
 fn idle_sees_a_delivery_from_smtpd() {
     let demo = Demo::start();
@@ -42,8 +44,14 @@ fn idle_sees_a_delivery_from_smtpd() {
             &demo.password(),
         ],
     );
-    assert!(out.contains("EXISTS after"), "{out}");
     eprintln!("{out}");
+    let slowest: f64 = out
+        .lines()
+        .find_map(|l| l.strip_prefix("slowest "))
+        .and_then(|s| s.trim_end_matches('s').parse().ok())
+        .unwrap_or_else(|| panic!("no delay reported: {out}"));
+    assert!(slowest < 1.0, "an IDLE update took {slowest} s: {out}");
+    assert!(!demo.log().contains("idle_watch_failed"), "{}", demo.log());
 }
 
 #[test]

@@ -1,12 +1,15 @@
 //! The IMAP socket loop around [`crate::imap::session::Session`]: read, step, write;
 //! STARTTLS through the listener's acceptor; IDLE watching the selected maildir.
 //!
-//! IDLE sees new mail by polling the modification times of the maildir's `new/` and
-//! `cur/` and of its state file every [`IDLE_POLL`] (three `stat` calls; a full
-//! sync only when one of them moved), so a delivery shows up within a second.
+//! IDLE sees new mail through inotify ([`watch`]: one instance per process, woken by changes
+//! in the maildir's `new/`, `cur/` and state file), so a delivery shows up at once. Only when
+//! the maildir cannot be watched does the session poll, every [`IDLE_FALLBACK_POLL`] (three
+//! `stat` calls; a full sync only when one of them moved).
+
+mod watch;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -17,8 +20,8 @@ use crate::imap::session::{Action, Note, Session, SessionConfig};
 use crate::net::Conn;
 use crate::sasl::{Availability, MethodPolicy};
 
-/// How often an idling session looks at its maildir.
-pub const IDLE_POLL: Duration = Duration::from_millis(250);
+/// How often an idling session looks at its maildir when it cannot watch it.
+pub const IDLE_FALLBACK_POLL: Duration = Duration::from_secs(1);
 /// RFC 3501 §5.4: the autologout timer of an authenticated session is at least 30 minutes.
 pub const AUTHENTICATED_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 
@@ -149,8 +152,18 @@ async fn run(
             }
             Action::Idle => {
                 io.flush().await.map_err(io_err)?;
-                let started = Instant::now();
+                let deadline = tokio::time::Instant::now() + timeout;
+                let mut watching = start_watch(session, listener, peer);
+                // Changes between the last refresh and the watch being set up.
+                let mut check = true;
                 loop {
+                    if check {
+                        let updates = tokio::task::block_in_place(|| session.idle_check());
+                        if !updates.is_empty() {
+                            io.write_all(&updates).await.map_err(io_err)?;
+                            io.flush().await.map_err(io_err)?;
+                        }
+                    }
                     tokio::select! {
                         read = io.read(&mut buf) => match read {
                             Ok(0) => return Err("connection closed by client".into()),
@@ -160,16 +173,10 @@ async fn run(
                             }
                             Err(e) => return Err(e.to_string()),
                         },
-                        _ = tokio::time::sleep(IDLE_POLL) => {
-                            if started.elapsed() > timeout {
-                                let _ = io.write_all(&session.timeout_reply()).await;
-                                return Err("idle timeout".into());
-                            }
-                            let updates = tokio::task::block_in_place(|| session.idle_check());
-                            if !updates.is_empty() {
-                                io.write_all(&updates).await.map_err(io_err)?;
-                                io.flush().await.map_err(io_err)?;
-                            }
+                        () = watching.next_change() => check = true,
+                        () = tokio::time::sleep_until(deadline) => {
+                            let _ = io.write_all(&session.timeout_reply()).await;
+                            return Err("idle timeout".into());
                         }
                     }
                 }
@@ -191,6 +198,55 @@ async fn run(
                 let _ = io.shutdown().await;
                 return Ok(());
             }
+        }
+    }
+}
+
+/// How an idling session learns of changes to its selected mailbox.
+enum Watching {
+    /// inotify events.
+    Events(watch::MaildirWatch),
+    /// Watching failed: look every [`IDLE_FALLBACK_POLL`].
+    Poll,
+    /// No mailbox selected: nothing can change.
+    Nothing,
+}
+
+impl Watching {
+    /// Returns when the mailbox may have changed.
+    async fn next_change(&mut self) {
+        if let Watching::Events(w) = self {
+            if w.changed().await {
+                return;
+            }
+            // The reader stopped: poll from now on (and look once right away).
+            *self = Watching::Poll;
+            return;
+        }
+        match self {
+            Watching::Poll => tokio::time::sleep(IDLE_FALLBACK_POLL).await,
+            _ => std::future::pending().await,
+        }
+    }
+}
+
+fn start_watch(
+    session: &Session,
+    listener: &ListenerRuntime,
+    peer: Option<std::net::SocketAddr>,
+) -> Watching {
+    let Some(path) = session.selected_path() else {
+        return Watching::Nothing;
+    };
+    match watch::watch(&path) {
+        Ok(w) => Watching::Events(w),
+        Err(e) => {
+            event("idle_watch_failed")
+                .field("listener", &listener.settings.name)
+                .opt("peer", peer)
+                .field("error", e)
+                .emit();
+            Watching::Poll
         }
     }
 }
