@@ -74,14 +74,22 @@ pub enum ParseErrorKind {
     #[error("command line too long")]
     LineTooLong,
     /// A literal over the size limit (from the assembler).
-    #[error("literal too large")]
-    LiteralTooLarge,
+    #[error("literal of {size} octets is larger than the limit of {limit}")]
+    LiteralTooLarge {
+        /// The announced size.
+        size: u64,
+        /// The largest literal accepted.
+        limit: u64,
+    },
 }
 
 impl ParseError {
     /// Whether the reply is `NO` (a well-formed but unsupported request) rather than `BAD`.
     pub fn is_no(&self) -> bool {
-        matches!(self.kind, ParseErrorKind::BadCharset(_))
+        matches!(
+            self.kind,
+            ParseErrorKind::BadCharset(_) | ParseErrorKind::LiteralTooLarge { .. }
+        )
     }
 }
 
@@ -322,7 +330,7 @@ fn parse_list(lx: &mut Lexer<'_>) -> Lex<CommandKind> {
                 if lx.eat(b')') {
                     break;
                 }
-                lx.sp()?;
+                lx.list_sp()?;
             }
         }
         lx.sp()?;
@@ -358,7 +366,7 @@ fn parse_list(lx: &mut Lexer<'_>) -> Lex<CommandKind> {
                 if lx.eat(b')') {
                     break;
                 }
-                lx.sp()?;
+                lx.list_sp()?;
             }
         }
     }

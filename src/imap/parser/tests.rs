@@ -684,7 +684,7 @@ fn bad_commands_report_tag_and_reason() {
         (
             "a3 FETCH 1 (FLAGS",
             Some("a3"),
-            ParseErrorKind::Expected("a space"),
+            ParseErrorKind::Expected("')' (unbalanced parentheses)"),
         ),
         (
             "a4 FETCH 1 (FLAGS))",
@@ -755,7 +755,7 @@ fn bad_commands_report_tag_and_reason() {
         (
             "b8 SEARCH ((((SEEN))",
             Some("b8"),
-            ParseErrorKind::Expected("')'"),
+            ParseErrorKind::Expected("')' (unbalanced parentheses)"),
         ),
     ];
     for (text, tag, kind) in cases {
