@@ -237,6 +237,25 @@ impl CommandKind {
         }
     }
 
+    /// Whether the command is a CONDSTORE enabling command (RFC 7162 §3.1) other than
+    /// SELECT/EXAMINE (CONDSTORE) and ENABLE: STATUS (HIGHESTMODSEQ), FETCH with MODSEQ or
+    /// CHANGEDSINCE, SEARCH with MODSEQ, STORE with UNCHANGEDSINCE.
+    pub fn enables_condstore(&self) -> bool {
+        match self {
+            CommandKind::Status { items, .. } => items.contains(&StatusItem::HighestModSeq),
+            CommandKind::Fetch {
+                attributes,
+                changed_since,
+                ..
+            } => changed_since.is_some() || attributes.contains(&FetchAttribute::ModSeq),
+            CommandKind::Search { criteria, .. } => criteria.uses_modseq(),
+            CommandKind::Store {
+                unchanged_since, ..
+            } => unchanged_since.is_some(),
+            _ => false,
+        }
+    }
+
     /// The RFC 3501 state the command needs (the session checks it).
     pub fn required_state(&self) -> RequiredState {
         use CommandKind::*;

@@ -180,6 +180,8 @@ pub enum Code {
     OverQuota,
     /// `[EXPUNGEISSUED]`
     ExpungeIssued,
+    /// `[USEATTR]` (RFC 6154: a special-use attribute CREATE cannot set)
+    UseAttr,
 }
 
 impl Code {
@@ -203,6 +205,7 @@ impl Code {
             Code::ServerBug => "SERVERBUG",
             Code::OverQuota => "OVERQUOTA",
             Code::ExpungeIssued => "EXPUNGEISSUED",
+            Code::UseAttr => "USEATTR",
             _ => "",
         };
         if !simple.is_empty() {

@@ -123,10 +123,18 @@ impl Session {
             ));
             return true;
         };
+        // A message whose \Seen this FETCH set gets its FLAGS, and with CONDSTORE on also
+        // UID and MODSEQ (RFC 7162 §3.1).
         let with_flags: Vec<FetchAttribute> = {
             let mut a = job.attributes.clone();
-            if !a.contains(&FetchAttribute::Flags) {
-                a.push(FetchAttribute::Flags);
+            let mut wanted = vec![FetchAttribute::Flags];
+            if self.condstore {
+                wanted.extend([FetchAttribute::Uid, FetchAttribute::ModSeq]);
+            }
+            for w in wanted {
+                if !a.contains(&w) {
+                    a.push(w);
+                }
             }
             a
         };

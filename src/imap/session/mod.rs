@@ -16,6 +16,8 @@ mod selected;
 mod view;
 
 #[cfg(test)]
+mod extension_tests;
+#[cfg(test)]
 mod tests;
 
 use std::path::PathBuf;
@@ -23,6 +25,7 @@ use std::time::Duration;
 
 use super::assembler::{CommandAssembler, Event, Limits, LineEvent};
 use super::command::{Command, CommandKind, RequiredState};
+use super::parser::ParseErrorKind;
 use super::response::{self, Code, Status};
 use crate::sasl::{AuthFailures, Availability, Credentials, Exchange, MethodPolicy};
 
@@ -339,11 +342,14 @@ impl Session {
                         } => self.literal(tag, command, size, non_sync, &mut out),
                         Event::Error(e) => {
                             let text = e.kind.to_string();
-                            let code =
-                                matches!(e.kind, super::parser::ParseErrorKind::BadCharset(..))
-                                    .then(|| {
-                                        Code::BadCharset(vec!["UTF-8".into(), "US-ASCII".into()])
-                                    });
+                            // Well-formed requests the server will not do are NO, not BAD.
+                            let code = match e.kind {
+                                ParseErrorKind::BadCharset(..) => {
+                                    Some(Code::BadCharset(vec!["UTF-8".into(), "US-ASCII".into()]))
+                                }
+                                ParseErrorKind::LiteralTooLarge { .. } => Some(Code::Limit),
+                                _ => None,
+                            };
                             let status = if code.is_some() {
                                 Status::No
                             } else {
@@ -357,7 +363,7 @@ impl Session {
                                     out.extend(response::untagged_status(Status::Bad, None, &text))
                                 }
                             }
-                            if self.count_error(&mut out) {
+                            if status == Status::Bad && self.count_error(&mut out) {
                                 return Step::new(out, Action::Close);
                             }
                         }
@@ -446,6 +452,18 @@ impl Session {
                 &format!("{} not allowed now: {why}", kind.name()),
             ));
             return None;
+        }
+        if kind.enables_condstore() && !self.condstore {
+            self.condstore = true;
+            // RFC 7162 §3.1: the first enabling command while a mailbox is selected gets the
+            // mailbox's HIGHESTMODSEQ.
+            if let Some(sel) = &self.selected {
+                out.extend(response::untagged_status(
+                    Status::Ok,
+                    Some(&Code::HighestModSeq(sel.highestmodseq.max(1))),
+                    "CONDSTORE enabled",
+                ));
+            }
         }
         // RFC 3501 §7.4.1: no EXPUNGE during FETCH, STORE or SEARCH (their UID forms may).
         let refresh_after = match &kind {

@@ -229,7 +229,13 @@ impl Selected {
             let changed = now.flags != m.flags;
             *m = now.clone();
             if changed {
-                let mut line = format!("* {} FETCH (FLAGS ", i + 1).into_bytes();
+                // RFC 7162 §3.1: with CONDSTORE on, such FETCHes carry UID and MODSEQ.
+                let mut line = if condstore {
+                    format!("* {} FETCH (UID {} FLAGS ", i + 1, m.uid)
+                } else {
+                    format!("* {} FETCH (FLAGS ", i + 1)
+                }
+                .into_bytes();
                 response::write_flag_list(
                     &mut line,
                     &imap_flags(&m.flags, self.recent.contains(&m.uid)),
@@ -415,7 +421,7 @@ impl Selected {
             }
             let mut line = format!("* {} FETCH (", i + 1).into_bytes();
             let mut items = Vec::new();
-            if uid {
+            if uid || condstore {
                 items.push(format!("UID {u}").into_bytes());
             }
             if !silent {

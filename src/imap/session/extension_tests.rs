@@ -1,0 +1,162 @@
+//! Transcript tests of the extensions: CREATE-SPECIAL-USE (RFC 6154), CONDSTORE and QRESYNC
+//! (RFC 7162).
+
+use super::tests::T;
+
+#[test]
+fn create_special_use_is_stored_listed_and_checked() {
+    let mut t = T::new(true);
+    t.send("a LOGIN alice secret\r\n");
+    let r = t.send("b CREATE Outbox (USE (\\Sent))\r\n");
+    assert_eq!(r, "b OK CREATE completed\r\n");
+    let r = t.send("c CREATE Bin (USE (\\trash \\Junk))\r\n");
+    assert_eq!(r, "c OK CREATE completed\r\n");
+    let r = t.send("d LIST \"\" Outbox\r\ne LIST \"\" Bin\r\n");
+    assert!(
+        r.contains("* LIST (\\HasNoChildren \\Sent) \"/\" Outbox\r\n"),
+        "{r}"
+    );
+    assert!(
+        r.contains("* LIST (\\HasNoChildren \\Trash \\Junk) \"/\" Bin\r\n"),
+        "{r}"
+    );
+    // Unknown and virtual-only attributes: NO [USEATTR], and no mailbox.
+    for (tag, attr) in [("f", "\\Important"), ("g", "\\All"), ("h", "\\Flagged")] {
+        let r = t.send(&format!("{tag} CREATE Odd (USE ({attr}))\r\n"));
+        assert!(r.starts_with(&format!("{tag} NO [USEATTR] ")), "{r}");
+    }
+    let r = t.send("i LIST \"\" Odd\r\n");
+    assert_eq!(r, "i OK LIST completed\r\n");
+    // The attribute follows the mailbox through RENAME; the first-login folders keep theirs.
+    let r = t.send("j RENAME Outbox Gone\r\nk LIST (SPECIAL-USE) \"\" *\r\n");
+    assert!(r.contains("(\\HasNoChildren \\Sent) \"/\" Gone\r\n"), "{r}");
+    assert!(r.contains("(\\HasNoChildren \\Sent) \"/\" Sent\r\n"), "{r}");
+    assert!(
+        r.contains("(\\HasNoChildren \\Drafts) \"/\" Drafts\r\n"),
+        "{r}"
+    );
+    assert!(!r.contains("INBOX"), "{r}");
+    // A plain CREATE has no special use, even with a special name below the top level.
+    let r = t.send("l CREATE Lists/Sent\r\nm LIST \"\" Lists/Sent\r\n");
+    assert!(
+        r.contains("* LIST (\\HasNoChildren) \"/\" Lists/Sent\r\n"),
+        "{r}"
+    );
+}
+
+/// The number after `key` in `text` (`MODSEQ (`, `HIGHESTMODSEQ `…).
+fn number_after(text: &str, key: &str) -> u64 {
+    let at = text
+        .find(key)
+        .unwrap_or_else(|| panic!("no {key} in {text}"))
+        + key.len();
+    text[at..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect::<String>()
+        .parse()
+        .unwrap_or_else(|_| panic!("no number after {key} in {text}"))
+}
+
+/// A second session on the same mail root, logged in.
+fn other(t: &T) -> T {
+    let mut u = T {
+        s: super::Session::new(super::SessionConfig {
+            tls_active: true,
+            ..super::SessionConfig::new("mx.test", t.dir.path())
+        }),
+        dir: tempfile::tempdir().unwrap(),
+    };
+    u.send("a LOGIN alice secret\r\n");
+    u
+}
+
+#[test]
+fn changedsince_returns_only_changed_messages_and_enables_condstore() {
+    let mut t = T::new(true);
+    t.send("a LOGIN alice secret\r\n");
+    for i in 0..4 {
+        t.deliver(&format!("m{i}"));
+    }
+    let r = t.send("b SELECT INBOX\r\n");
+    assert!(!r.contains("HIGHESTMODSEQ"), "not enabled yet: {r}");
+    let r = t.send("c STATUS INBOX (HIGHESTMODSEQ)\r\n");
+    // STATUS (HIGHESTMODSEQ) is an enabling command: the selected mailbox's value comes first.
+    let before = number_after(&r, "* OK [HIGHESTMODSEQ ");
+    assert!(
+        r.contains(&format!("* STATUS INBOX (HIGHESTMODSEQ {before})")),
+        "{r}"
+    );
+    let r = t.send("d STORE 2,4 +FLAGS (\\Flagged)\r\n");
+    let after = number_after(&r, "* 4 FETCH (UID 4 FLAGS (\\Flagged \\Recent) MODSEQ (");
+    assert!(after > before, "{r}");
+
+    let r = t.send(&format!("e FETCH 1:* (FLAGS) (CHANGEDSINCE {before})\r\n"));
+    let lines: Vec<&str> = r.lines().collect();
+    assert_eq!(lines.len(), 3, "{r}");
+    assert!(
+        lines[0].starts_with("* 2 FETCH (FLAGS (\\Flagged \\Recent) MODSEQ ("),
+        "{r}"
+    );
+    assert!(
+        lines[1].starts_with("* 4 FETCH (FLAGS (\\Flagged \\Recent) MODSEQ ("),
+        "{r}"
+    );
+    assert_eq!(lines[2], "e OK FETCH completed");
+    let r = t.send(&format!(
+        "f UID FETCH 1:* (FLAGS) (CHANGEDSINCE {after})\r\n"
+    ));
+    assert_eq!(r, "f OK FETCH completed\r\n");
+
+    // Another session's change reaches this one with its MODSEQ, and SELECT (CONDSTORE) in a
+    // third agrees with STATUS.
+    let mut u = other(&t);
+    u.send("b SELECT INBOX\r\nc STORE 1 +FLAGS.SILENT (\\Seen)\r\n");
+    let r = t.send("g NOOP\r\n");
+    let one = number_after(&r, "* 1 FETCH (UID 1 FLAGS (\\Seen \\Recent) MODSEQ (");
+    assert!(one > after, "{r}");
+    let mut v = other(&t);
+    let r = v.send("b EXAMINE INBOX (CONDSTORE)\r\n");
+    assert_eq!(number_after(&r, "* OK [HIGHESTMODSEQ "), one, "{r}");
+    let r = v.send("c STATUS INBOX (HIGHESTMODSEQ MESSAGES)\r\n");
+    assert!(
+        r.contains(&format!("* STATUS INBOX (HIGHESTMODSEQ {one} MESSAGES 4)")),
+        "{r}"
+    );
+}
+
+#[test]
+fn search_modseq_and_unchangedsince_enable_condstore() {
+    let mut t = T::new(true);
+    t.send("a LOGIN alice secret\r\n");
+    t.deliver("x");
+    t.deliver("y");
+    t.send("b SELECT INBOX\r\n");
+    let r = t.send("c SEARCH MODSEQ 1\r\n");
+    assert!(r.starts_with("* OK [HIGHESTMODSEQ "), "{r}");
+    assert!(r.contains("* SEARCH 1 2 (MODSEQ "), "{r}");
+    // Enabled now: a plain STORE reports MODSEQ, and there is no second HIGHESTMODSEQ.
+    let r = t.send("d STORE 1 +FLAGS (\\Answered)\r\n");
+    assert!(r.contains("MODSEQ ("), "{r}");
+    assert!(!r.contains("HIGHESTMODSEQ"), "{r}");
+
+    let mut u = other(&t);
+    u.send("b SELECT INBOX\r\n");
+    let r = u.send("c STORE 2 (UNCHANGEDSINCE 1) +FLAGS.SILENT (\\Flagged)\r\n");
+    assert!(r.starts_with("* OK [HIGHESTMODSEQ "), "{r}");
+    assert!(r.contains("c OK [MODIFIED 2]"), "{r}");
+    // With CONDSTORE on, every FETCH a flag change causes carries UID and MODSEQ (§3.1): a
+    // STORE, and a FETCH that sets \Seen. A FETCH that asks for neither does not.
+    let r = u.send("d STORE 1 +FLAGS (\\Deleted)\r\n");
+    assert!(
+        r.starts_with("* 1 FETCH (UID 1 FLAGS (\\Answered \\Deleted) MODSEQ ("),
+        "{r}"
+    );
+    let r = u.send("e FETCH 2 (BODY[TEXT])\r\n");
+    assert!(
+        r.starts_with("* 2 FETCH (BODY[TEXT] {6}\r\nbody\r\n FLAGS (\\Seen) UID 2 MODSEQ ("),
+        "{r}"
+    );
+    let r = u.send("f FETCH 2 (FLAGS)\r\n");
+    assert_eq!(r, "* 2 FETCH (FLAGS (\\Seen))\r\nf OK FETCH completed\r\n");
+}
