@@ -54,6 +54,33 @@ fn idle_sees_a_delivery_from_smtpd() {
     assert!(!demo.log().contains("idle_watch_failed"), "{}", demo.log());
 }
 
+/// Messages written into and deleted from the maildir directly (not through imapd) while a
+/// session has it selected and between sessions, and a damaged cache file: SELECT and
+/// `FETCH 1:* (UID RFC822.SIZE ENVELOPE BODYSTRUCTURE)` always match the files.
+#[test]
+fn cache_stays_correct_when_the_maildir_changes_behind_its_back() {
+    let demo = Demo::start();
+    // The first login makes the maildir.
+    let maildir = demo.maildir("demo");
+    python(
+        "import imaplib, ssl, sys\n\
+         ctx = ssl.create_default_context(); ctx.check_hostname = False\n\
+         ctx.verify_mode = ssl.CERT_NONE\n\
+         M = imaplib.IMAP4_SSL('127.0.0.1', int(sys.argv[1]), ssl_context=ctx)\n\
+         M.login('demo', sys.argv[2]); M.logout()\n",
+        &[&demo.port(2993).to_string(), &demo.password()],
+    );
+    let out = python(
+        include_str!("imap/cache.py"),
+        &[
+            &demo.port(2993).to_string(),
+            &demo.password(),
+            maildir.to_str().expect("utf-8 path"),
+        ],
+    );
+    assert!(out.contains("cache consistent"), "{out}\n{}", demo.log());
+}
+
 #[test]
 fn two_sessions_on_one_mailbox_stay_consistent() {
     let demo = Demo::start();
