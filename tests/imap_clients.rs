@@ -1,8 +1,11 @@
 //! imapd with real clients: Python imaplib (every command, corpus ENVELOPE/BODYSTRUCTURE
 //! compared literally), curl, openssl s_client (STARTTLS and implicit TLS), IDLE seeing a
-//! delivery from smtpd, and two sessions on one mailbox staying consistent.
+//! delivery from smtpd, two sessions on one mailbox staying consistent, the cache against
+//! changes behind its back, and the hosting modes (`imap/hosting.rs`).
 
 mod common;
+#[path = "imap/hosting.rs"]
+mod hosting;
 
 use common::{have, python, run, text, Demo};
 
