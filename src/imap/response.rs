@@ -294,6 +294,12 @@ pub fn expunge(seq: u32) -> Vec<u8> {
     format!("* {seq} EXPUNGE\r\n").into_bytes()
 }
 
+/// `* VANISHED [(EARLIER)] uid-set` CRLF (RFC 7162 §3.2.10)
+pub fn vanished(earlier: bool, uids: &SequenceSet) -> Vec<u8> {
+    let earlier = if earlier { "(EARLIER) " } else { "" };
+    format!("* VANISHED {earlier}{uids}\r\n").into_bytes()
+}
+
 /// `* FLAGS (...)` CRLF
 pub fn flags(flags: &[Flag]) -> Vec<u8> {
     let mut out = b"* FLAGS ".to_vec();

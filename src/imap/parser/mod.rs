@@ -4,6 +4,7 @@
 mod fetch;
 pub(crate) mod lexer;
 mod search;
+mod select;
 
 use super::command::{
     Command, CommandKind, ListReturnOption, ListSelectOption, StatusItem, StoreMode,
@@ -161,24 +162,7 @@ fn parse_kind(lx: &mut Lexer<'_>) -> Lex<CommandKind> {
             let password = lx.astring_utf8()?;
             CommandKind::Login { username, password }
         }
-        "SELECT" | "EXAMINE" => {
-            lx.sp()?;
-            let mailbox = lx.astring_utf8()?;
-            let mut condstore = false;
-            if lx.eat(b' ') {
-                for param in lx.paren_list(|lx| lx.keyword())? {
-                    match param.as_str() {
-                        "CONDSTORE" => condstore = true,
-                        _ => return Err(ParseErrorKind::Unknown("select parameter")),
-                    }
-                }
-            }
-            if word == "SELECT" {
-                CommandKind::Select { mailbox, condstore }
-            } else {
-                CommandKind::Examine { mailbox, condstore }
-            }
-        }
+        "SELECT" | "EXAMINE" => select::parse_select(lx, word == "SELECT")?,
         "CREATE" => {
             lx.sp()?;
             let mailbox = lx.astring_utf8()?;

@@ -160,3 +160,78 @@ fn search_modseq_and_unchangedsince_enable_condstore() {
     let r = u.send("f FETCH 2 (FLAGS)\r\n");
     assert_eq!(r, "* 2 FETCH (FLAGS (\\Seen))\r\nf OK FETCH completed\r\n");
 }
+
+#[test]
+fn qresync_resyncs_a_returning_client_and_reports_vanished() {
+    let mut t = T::new(true);
+    t.send("a LOGIN alice secret\r\n");
+    for i in 0..6 {
+        t.deliver(&format!("q{i}"));
+    }
+    let r = t.send("b SELECT INBOX (CONDSTORE)\r\n");
+    let validity = number_after(&r, "[UIDVALIDITY ");
+    let known = number_after(&r, "[HIGHESTMODSEQ ");
+    // Not enabled: the SELECT parameter and the FETCH modifier are refused.
+    let r = t.send(&format!(
+        "c SELECT INBOX (QRESYNC ({validity} {known}))\r\n"
+    ));
+    assert!(
+        r.starts_with("c BAD QRESYNC parameter without ENABLE QRESYNC"),
+        "{r}"
+    );
+    let r = t.send("d UID FETCH 1:* (FLAGS) (CHANGEDSINCE 1 VANISHED)\r\n");
+    assert!(r.starts_with("d BAD VANISHED needs"), "{r}");
+
+    // While the client is away: a flag change, two expunges.
+    let mut u = other(&t);
+    u.send("b SELECT INBOX\r\nc STORE 2 +FLAGS (\\Flagged)\r\n");
+    u.send("d STORE 4:5 +FLAGS (\\Deleted)\r\ne EXPUNGE\r\n");
+
+    let mut q = other(&t);
+    let r = q.send("b ENABLE QRESYNC\r\n");
+    assert_eq!(r, "* ENABLED QRESYNC\r\nb OK ENABLE completed\r\n");
+    let r = q.send(&format!(
+        "c SELECT INBOX (QRESYNC ({validity} {known}))\r\n"
+    ));
+    assert!(r.contains("* 4 EXISTS\r\n"), "{r}");
+    assert!(r.contains("* OK [HIGHESTMODSEQ "), "{r}");
+    let fetches: Vec<&str> = r.lines().filter(|l| l.contains(" FETCH ")).collect();
+    assert_eq!(fetches.len(), 1, "{r}");
+    assert!(
+        fetches[0].starts_with("* 2 FETCH (UID 2 FLAGS (\\Flagged) MODSEQ ("),
+        "{r}"
+    );
+    assert!(r.contains("* VANISHED (EARLIER) 4:5\r\n"), "{r}");
+    assert!(r.ends_with("c OK [READ-WRITE] SELECT completed\r\n"), "{r}");
+    // Known UIDs narrow the answer; another UIDVALIDITY gets none of it.
+    let r = q.send(&format!(
+        "d EXAMINE INBOX (QRESYNC ({validity} {known} 1,3:4))\r\n"
+    ));
+    assert!(r.contains("* OK [CLOSED]"), "{r}");
+    assert!(!r.contains(" FETCH "), "{r}");
+    assert!(r.contains("* VANISHED (EARLIER) 4\r\n"), "{r}");
+    let r = q.send(&format!(
+        "e SELECT INBOX (QRESYNC ({} 1))\r\n",
+        validity + 1
+    ));
+    assert!(!r.contains(" FETCH ") && !r.contains("VANISHED"), "{r}");
+
+    // UID FETCH with VANISHED: the gone UIDs of the set first, then the changes.
+    let r = q.send(&format!(
+        "f UID FETCH 1:* (FLAGS) (CHANGEDSINCE {known} VANISHED)\r\n"
+    ));
+    assert!(
+        r.starts_with("* VANISHED (EARLIER) 4:5\r\n* 2 FETCH (UID 2 FLAGS (\\Flagged) MODSEQ ("),
+        "{r}"
+    );
+    // Expunges are VANISHED from now on, another session's and its own.
+    u.send("f STORE 3 +FLAGS (\\Deleted)\r\ng EXPUNGE\r\n");
+    let r = q.send("g NOOP\r\n");
+    assert!(r.starts_with("* VANISHED 3\r\n"), "{r}");
+    assert!(!r.contains("EXPUNGE"), "{r}");
+    let r = q.send("h UID STORE 1,6 +FLAGS.SILENT (\\Deleted)\r\ni EXPUNGE\r\n");
+    assert!(
+        r.contains("* VANISHED 1,6\r\ni OK EXPUNGE completed\r\n"),
+        "{r}"
+    );
+}

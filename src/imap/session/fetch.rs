@@ -23,6 +23,15 @@ pub struct FetchJob {
     missing: bool,
 }
 
+/// The CONDSTORE / QRESYNC modifiers of a FETCH.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Since {
+    /// `CHANGEDSINCE n`: only messages changed after modseq n.
+    pub modseq: Option<u64>,
+    /// `VANISHED`: also `* VANISHED (EARLIER)` for the UIDs of the set that are gone.
+    pub vanished: bool,
+}
+
 /// Output size after which a FETCH hands its output to the socket.
 const CHUNK: usize = 256 * 1024;
 
@@ -34,11 +43,25 @@ impl Session {
         uid: bool,
         set: &SequenceSet,
         mut attributes: Vec<FetchAttribute>,
-        changed_since: Option<u64>,
+        since: Since,
         out: &mut Vec<u8>,
     ) -> Option<FetchJob> {
+        let changed_since = since.modseq;
+        // RFC 7162 §3.2.6: VANISHED only in UID FETCH, with CHANGEDSINCE, once QRESYNC is on.
+        if since.vanished && !(uid && changed_since.is_some() && self.qresync) {
+            out.extend(response::tagged(
+                tag,
+                Status::Bad,
+                None,
+                "VANISHED needs UID FETCH, CHANGEDSINCE and ENABLE QRESYNC",
+            ));
+            return None;
+        }
         let sel = self.selected.as_mut()?;
         let mut indices = sel.resolve_or_bad(tag, set, uid, out)?;
+        if since.vanished {
+            sel.vanished_earlier(set, out);
+        }
         if uid && !attributes.contains(&FetchAttribute::Uid) {
             attributes.insert(0, FetchAttribute::Uid);
         }

@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 use super::account::{folder, set_special_use, settable_use, Account};
 use super::view::maildir_flags;
 use super::{Selected, Session};
-use crate::imap::command::{CommandKind, ListReturnOption, ListSelectOption, StatusItem};
+use crate::imap::command::{
+    CommandKind, ListReturnOption, ListSelectOption, QresyncParams, StatusItem,
+};
 use crate::imap::mailbox_name::{list_canonical, list_matches, utf7_decode, MailboxName};
 use crate::imap::response::{self, Code, Status};
 use crate::imap::sequence::SequenceSet;
@@ -84,12 +86,16 @@ impl Session {
 
     pub(super) fn mailbox_command(&mut self, tag: &str, kind: CommandKind, out: &mut Vec<u8>) {
         match kind {
-            CommandKind::Select { mailbox, condstore } => {
-                self.select(tag, &mailbox, false, condstore, out)
-            }
-            CommandKind::Examine { mailbox, condstore } => {
-                self.select(tag, &mailbox, true, condstore, out)
-            }
+            CommandKind::Select {
+                mailbox,
+                condstore,
+                qresync,
+            } => self.select(tag, &mailbox, false, condstore, qresync.as_ref(), out),
+            CommandKind::Examine {
+                mailbox,
+                condstore,
+                qresync,
+            } => self.select(tag, &mailbox, true, condstore, qresync.as_ref(), out),
             CommandKind::Create {
                 mailbox,
                 special_use,
@@ -252,8 +258,19 @@ impl Session {
         arg: &str,
         read_only: bool,
         condstore: bool,
+        qresync: Option<&QresyncParams>,
         out: &mut Vec<u8>,
     ) {
+        // RFC 7162 §3.2.5: the QRESYNC parameter needs ENABLE QRESYNC first.
+        if qresync.is_some() && !self.qresync {
+            out.extend(response::tagged(
+                tag,
+                Status::Bad,
+                None,
+                "QRESYNC parameter without ENABLE QRESYNC",
+            ));
+            return;
+        }
         if let Some(mut old) = self.selected.take() {
             old.save_cache();
             out.extend(response::untagged_status(
@@ -272,8 +289,12 @@ impl Session {
             return;
         };
         match Selected::open(name, md, read_only) {
-            Ok(sel) => {
+            Ok(mut sel) => {
+                sel.vanished = self.qresync;
                 sel.select_response(out, self.condstore);
+                if let Some(q) = qresync {
+                    sel.resync(q, out);
+                }
                 let (code, verb) = if read_only {
                     (Code::ReadOnly, "EXAMINE")
                 } else {

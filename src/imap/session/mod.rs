@@ -12,6 +12,7 @@ mod account;
 mod auth;
 mod fetch;
 mod mailboxes;
+mod qresync;
 mod selected;
 mod view;
 
@@ -144,6 +145,7 @@ pub struct Session {
     account: Option<Account>,
     selected: Option<Selected>,
     condstore: bool,
+    qresync: bool,
     failures: AuthFailures,
     errors: u32,
     logout: bool,
@@ -170,6 +172,7 @@ impl Session {
             account: None,
             selected: None,
             condstore: false,
+            qresync: false,
             failures,
             errors: 0,
             logout: false,
@@ -576,6 +579,15 @@ impl Session {
                         self.condstore = true;
                         enabled.push("CONDSTORE");
                     }
+                    // QRESYNC implies CONDSTORE (RFC 7162 §3.2.3).
+                    if c.eq_ignore_ascii_case("QRESYNC") && !self.qresync {
+                        self.qresync = true;
+                        self.condstore = true;
+                        if let Some(sel) = self.selected.as_mut() {
+                            sel.vanished = true;
+                        }
+                        enabled.push("QRESYNC");
+                    }
                 }
                 out.extend(response::enabled(&enabled));
                 out.extend(response::tagged(&tag, Status::Ok, None, "ENABLE completed"));
@@ -603,9 +615,13 @@ impl Session {
                 set,
                 attributes,
                 changed_since,
+                vanished,
             } => {
-                if let Some(job) = self.start_fetch(&tag, uid, &set, attributes, changed_since, out)
-                {
+                let since = fetch::Since {
+                    modseq: changed_since,
+                    vanished,
+                };
+                if let Some(job) = self.start_fetch(&tag, uid, &set, attributes, since, out) {
                     self.mode = Mode::Fetching(job);
                 }
                 return None;

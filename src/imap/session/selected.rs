@@ -40,6 +40,8 @@ pub struct Selected {
     stamp: Option<Stamp>,
     /// Messages gone from disk whose EXPUNGE could not be sent yet.
     deferred: bool,
+    /// QRESYNC is enabled: removals are announced as `VANISHED`, not `EXPUNGE`.
+    pub(super) vanished: bool,
 }
 
 fn mtime_ns(path: &std::path::Path) -> i128 {
@@ -80,6 +82,7 @@ impl Selected {
             stamp: Self::trusted(stamp),
             maildir,
             deferred: false,
+            vanished: false,
         })
     }
 
@@ -195,9 +198,8 @@ impl Selected {
     fn apply(&mut self, snap: Snapshot, out: &mut Vec<u8>, expunge: bool, condstore: bool) {
         if snap.uidvalidity != self.uidvalidity {
             // The state was rebuilt: every UID changed. Start over from the new state.
-            for seq in (1..=self.messages.len() as u32).rev() {
-                out.extend(response::expunge(seq));
-            }
+            let all: Vec<u32> = self.messages.iter().map(|m| m.uid).collect();
+            self.remove_uids(out, &all);
             self.messages.clear();
             self.recent.clear();
             self.uidvalidity = snap.uidvalidity;
@@ -265,18 +267,27 @@ impl Selected {
         self.highestmodseq = snap.highestmodseq;
     }
 
-    /// Removes messages from the view, writing `* n EXPUNGE` for each.
+    /// Removes messages from the view, writing `* n EXPUNGE` for each (or, with QRESYNC,
+    /// one `* VANISHED uids`).
     pub(super) fn remove_uids(&mut self, out: &mut Vec<u8>, uids: &[u32]) {
         if uids.is_empty() {
             return;
         }
         let gone: HashSet<u32> = uids.iter().copied().collect();
+        let mut removed = Vec::new();
         for i in (0..self.messages.len()).rev() {
             if gone.contains(&self.messages[i].uid) {
-                out.extend(response::expunge(i as u32 + 1));
+                if !self.vanished {
+                    out.extend(response::expunge(i as u32 + 1));
+                }
                 let m = self.messages.remove(i);
                 self.recent.remove(&m.uid);
+                removed.push(m.uid);
             }
+        }
+        removed.reverse();
+        if let (true, Some(set)) = (self.vanished, SequenceSet::from_numbers(&removed)) {
+            out.extend(response::vanished(false, &set));
         }
     }
 
