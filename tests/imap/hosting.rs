@@ -178,7 +178,8 @@ fn hosted_by_inetd_and_by_systemd_sockets_with_implicit_tls() {
         ],
     );
     assert_eq!(
-        out, "inetd ok\nsystemd 0 ok\nsystemd 1 ok\naccept ok\n",
+        out,
+        "inetd ok\nsystemd 0 ok\nsystemd 1 ok\naccept ok\n",
         "socat:\n{}\nactivate:\n{}\naccept:\n{}",
         socat.log(),
         activate.log(),
@@ -188,7 +189,11 @@ fn hosted_by_inetd_and_by_systemd_sockets_with_implicit_tls() {
     let log = activate.log();
     assert_eq!(log.matches("event=listening").count(), 1, "{log}");
     assert_eq!(log.matches("event=login ").count(), 2, "{log}");
-    assert!(!socat.log().contains("idle_watch_failed"), "{}", socat.log());
+    assert!(
+        !socat.log().contains("idle_watch_failed"),
+        "{}",
+        socat.log()
+    );
 }
 
 #[test]
@@ -219,6 +224,9 @@ fn inetd_on_a_pipe() {
     // No TLS on a pipe: plaintext logins are refused and say so.
     assert!(text.contains(" LOGINDISABLED"), "{text}");
     assert!(text.contains("b NO [PRIVACYREQUIRED]"), "{text}");
-    assert!(text.ends_with("* BYE postern logging out\r\nc OK LOGOUT completed\r\n"), "{text}");
+    assert!(
+        text.ends_with("* BYE postern logging out\r\nc OK LOGOUT completed\r\n"),
+        "{text}"
+    );
     assert!(log.contains("peer=192.0.2.9:4343"), "{log}");
 }
