@@ -22,6 +22,8 @@ use crate::sasl::{Availability, MethodPolicy};
 
 /// How often an idling session looks at its maildir when it cannot watch it.
 pub const IDLE_FALLBACK_POLL: Duration = Duration::from_secs(1);
+/// How long after a change an idling session looks at its mailbox once more.
+const IDLE_SETTLE: Duration = Duration::from_millis(1100);
 /// RFC 3501 §5.4: the autologout timer of an authenticated session is at least 30 minutes.
 pub const AUTHENTICATED_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 
@@ -154,16 +156,20 @@ async fn run(
                 io.flush().await.map_err(io_err)?;
                 let deadline = tokio::time::Instant::now() + timeout;
                 let mut watching = start_watch(session, listener, peer);
-                // Changes between the last refresh and the watch being set up.
-                let mut check = true;
+                let mut woken = true;
                 loop {
-                    if check {
-                        let updates = tokio::task::block_in_place(|| session.idle_check());
-                        if !updates.is_empty() {
-                            io.write_all(&updates).await.map_err(io_err)?;
-                            io.flush().await.map_err(io_err)?;
-                        }
+                    // First the changes between the last refresh and the watch being set up,
+                    // then after each wake-up.
+                    let updates = tokio::task::block_in_place(|| session.idle_check());
+                    if !updates.is_empty() {
+                        io.write_all(&updates).await.map_err(io_err)?;
+                        io.flush().await.map_err(io_err)?;
                     }
+                    // A view from the last second is looked at once more when the mailbox
+                    // has settled (it then shares its message list with other sessions);
+                    // once per wake-up, so a clock-skewed mailbox is not polled.
+                    let unsettled = woken && !session.idle_settled();
+                    woken = false;
                     tokio::select! {
                         read = io.read(&mut buf) => match read {
                             Ok(0) => return Err("connection closed by client".into()),
@@ -173,7 +179,8 @@ async fn run(
                             }
                             Err(e) => return Err(e.to_string()),
                         },
-                        () = watching.next_change() => check = true,
+                        () = watching.next_change() => woken = true,
+                        () = tokio::time::sleep(IDLE_SETTLE), if unsettled => {}
                         () = tokio::time::sleep_until(deadline) => {
                             let _ = io.write_all(&session.timeout_reply()).await;
                             return Err("idle timeout".into());

@@ -235,3 +235,57 @@ fn qresync_resyncs_a_returning_client_and_reports_vanished() {
         "{r}"
     );
 }
+
+/// Sets the modification time of `path` (a directory or file) 10 s back.
+fn backdate(path: &std::path::Path) {
+    let when = std::time::SystemTime::now() - std::time::Duration::from_secs(10);
+    std::fs::File::open(path)
+        .and_then(|f| f.set_modified(when))
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+}
+
+#[test]
+fn sessions_on_a_settled_mailbox_share_one_message_list() {
+    use std::sync::Arc;
+    let mut t = T::new(true);
+    t.send("a LOGIN alice secret\r\n");
+    for i in 0..3 {
+        t.deliver(&format!("s{i}"));
+    }
+    t.send("b SELECT INBOX\r\n");
+    let settle = |t: &T| {
+        for p in ["new", "cur", "postern-state"] {
+            backdate(&t.inbox().join(p));
+        }
+    };
+    settle(&t);
+    t.send("c NOOP\r\n");
+    let list = |t: &T| t.s.selected.as_ref().unwrap().messages.clone();
+
+    // A second session on the unchanged mailbox takes the first one's list, no scan.
+    let mut u = other(&t);
+    let r = u.send("b SELECT INBOX\r\n");
+    assert!(r.contains("* 3 EXISTS\r\n* 0 RECENT\r\n"), "{r}");
+    assert!(Arc::ptr_eq(&list(&t), &list(&u)));
+
+    // A change gives the changing session its own list; the other learns of it as usual.
+    let r = u.send("c STORE 2 +FLAGS (\\Flagged)\r\n");
+    assert!(r.contains("* 2 FETCH (FLAGS (\\Flagged))"), "{r}");
+    assert!(!Arc::ptr_eq(&list(&t), &list(&u)));
+    let r = t.send("d NOOP\r\n");
+    assert!(r.contains("* 2 FETCH (FLAGS (\\Flagged \\Recent))"), "{r}");
+    // Settled again, the lists are one again after a refresh, and a new session agrees.
+    settle(&t);
+    t.send("e NOOP\r\n");
+    u.send("d NOOP\r\n");
+    assert!(Arc::ptr_eq(&list(&t), &list(&u)));
+    let mut v = other(&t);
+    let r = v.send("b FETCH 1:* (UID FLAGS)\r\nc SELECT INBOX\r\nd FETCH 1:* (UID FLAGS)\r\n");
+    assert!(r.contains("* 2 FETCH (UID 2 FLAGS (\\Flagged))\r\n"), "{r}");
+    assert!(Arc::ptr_eq(&list(&t), &list(&v)));
+    // A delivery is never hidden by a shared list: the stamp moved, SELECT scans.
+    t.deliver("s3");
+    let mut w = other(&t);
+    let r = w.send("b SELECT INBOX\r\n");
+    assert!(r.contains("* 4 EXISTS\r\n* 1 RECENT\r\n"), "{r}");
+}

@@ -85,8 +85,9 @@ impl Session {
                 if let Ok(outcome) = sel.state.store_flags(&unseen, &FlagOp::Add(seen), None) {
                     for (u, f, modseq) in outcome.stored {
                         if let Ok(i) = sel.messages.binary_search_by_key(&u, |m| m.uid) {
-                            sel.messages[i].flags = f;
-                            sel.messages[i].modseq = modseq;
+                            let m = &mut sel.messages_mut()[i];
+                            m.flags = f;
+                            m.modseq = modseq;
                             sel.highestmodseq = sel.highestmodseq.max(modseq);
                             seen_set.insert(u);
                         }
@@ -112,7 +113,7 @@ impl Session {
             if sel.state.fill_virtual_sizes(&mut snap).is_ok() {
                 for m in snap.messages {
                     if let Ok(i) = sel.messages.binary_search_by_key(&m.uid, |x| x.uid) {
-                        sel.messages[i].vsize = m.vsize;
+                        sel.messages_mut()[i].vsize = m.vsize;
                     }
                 }
             }

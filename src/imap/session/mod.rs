@@ -14,6 +14,7 @@ mod fetch;
 mod mailboxes;
 mod qresync;
 mod selected;
+mod shared;
 mod view;
 
 #[cfg(test)]
@@ -244,6 +245,12 @@ impl Session {
             }
         }
         caps
+    }
+
+    /// Whether the idling session's view rests on a settled mailbox; when not (a change in the
+    /// last second), [`Session::idle_check`] should run again a second later.
+    pub fn idle_settled(&self) -> bool {
+        self.selected.as_ref().is_none_or(Selected::settled)
     }
 
     /// Checks the selected mailbox for changes while idling and returns the untagged

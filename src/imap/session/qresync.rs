@@ -93,7 +93,7 @@ mod tests {
         let mut sel =
             Selected::open(crate::imap::mailbox_name::MailboxName::inbox(), md, false).unwrap();
         for uid in [2, 3, 7, 10] {
-            sel.messages.push(crate::maildir::MessageInfo {
+            sel.messages_mut().push(crate::maildir::MessageInfo {
                 uid,
                 file_name: format!("{uid}.x.host:2,"),
                 in_new: false,
