@@ -142,14 +142,31 @@ async fn run(
             Action::Continue => {}
             Action::NeedInput => {
                 io.flush().await.map_err(io_err)?;
-                match tokio::time::timeout(timeout, io.read(&mut buf)).await {
-                    Err(_) => {
-                        let _ = io.write_all(&session.timeout_reply()).await;
-                        return Err("idle timeout".into());
+                let deadline = tokio::time::Instant::now() + timeout;
+                // A view of a mailbox changed in the last second settles (and is shared with
+                // other sessions) once the client has been quiet for a second.
+                let mut unsettled = !session.idle_settled();
+                loop {
+                    tokio::select! {
+                        read = io.read(&mut buf) => {
+                            match read {
+                                Ok(0) => return Err("connection closed by client".into()),
+                                Ok(n) => session.receive(&buf[..n]),
+                                Err(e) => return Err(e.to_string()),
+                            }
+                            break;
+                        }
+                        () = tokio::time::sleep(IDLE_SETTLE), if unsettled => {
+                            unsettled = false;
+                            if tokio::task::block_in_place(|| session.settle()) {
+                                trim_memory();
+                            }
+                        }
+                        () = tokio::time::sleep_until(deadline) => {
+                            let _ = io.write_all(&session.timeout_reply()).await;
+                            return Err("idle timeout".into());
+                        }
                     }
-                    Ok(Ok(0)) => return Err("connection closed by client".into()),
-                    Ok(Ok(n)) => session.receive(&buf[..n]),
-                    Ok(Err(e)) => return Err(e.to_string()),
                 }
             }
             Action::Idle => {

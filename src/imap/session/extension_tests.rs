@@ -289,3 +289,50 @@ fn sessions_on_a_settled_mailbox_share_one_message_list() {
     let r = w.send("b SELECT INBOX\r\n");
     assert!(r.contains("* 4 EXISTS\r\n* 1 RECENT\r\n"), "{r}");
 }
+
+#[test]
+fn quiet_sessions_settle_into_the_shared_list_without_hiding_changes() {
+    use std::sync::Arc;
+    let mut t = T::new(true);
+    t.send("a LOGIN alice secret\r\n");
+    for i in 0..3 {
+        t.deliver(&format!("q{i}"));
+    }
+    t.send("b SELECT INBOX\r\n");
+    let mut u = other(&t);
+    u.send("b SELECT INBOX\r\n");
+    let list = |t: &T| t.s.selected.as_ref().unwrap().messages.clone();
+    assert!(
+        !Arc::ptr_eq(&list(&t), &list(&u)),
+        "both synced a fresh mailbox"
+    );
+    let settle = |t: &T| {
+        for p in ["new", "cur", "postern-state"] {
+            backdate(&t.inbox().join(p));
+        }
+    };
+    settle(&t);
+    // Quiet for a second: both check the disk without syncing and end up on one list.
+    let sel = |t: &mut T| t.s.selected.as_mut().unwrap().settle_quietly();
+    assert!(!sel(&mut t), "the first one publishes its own list");
+    assert!(sel(&mut u), "the second one takes it");
+    assert!(Arc::ptr_eq(&list(&t), &list(&u)));
+
+    // A session that selected right after a delivery, and another delivery before it is
+    // quiet: settling leaves that one (and its \Recent) for the next command.
+    t.deliver("q3");
+    let mut v = other(&t);
+    let r = v.send("b SELECT INBOX\r\n");
+    assert!(r.contains("* 4 EXISTS\r\n* 1 RECENT\r\n"), "{r}");
+    assert!(!v.s.idle_settled());
+    t.deliver("q4");
+    settle(&t);
+    assert!(!sel(&mut v));
+    assert!(!v.s.idle_settled());
+    let r = v.send("c NOOP\r\n");
+    assert!(r.starts_with("* 5 EXISTS\r\n* 2 RECENT\r\n"), "{r}");
+    // Quiet again with nothing new: now it settles.
+    settle(&t);
+    sel(&mut v);
+    assert!(v.s.idle_settled());
+}

@@ -253,6 +253,19 @@ impl Session {
         self.selected.as_ref().is_none_or(Selected::settled)
     }
 
+    /// Between commands (the client has sent nothing for a while): lets an unsettled view of
+    /// the selected mailbox become settled and shared, without sending or changing anything.
+    /// Returns whether freed memory is worth giving back.
+    pub fn settle(&mut self) -> bool {
+        if !matches!(self.mode, Mode::Command) {
+            return false;
+        }
+        match self.selected.as_mut() {
+            Some(sel) => sel.settle_quietly() && sel.messages.len() >= TRIM_AFTER,
+            None => false,
+        }
+    }
+
     /// Checks the selected mailbox for changes while idling and returns the untagged
     /// updates (empty when nothing changed).
     pub fn idle_check(&mut self) -> Vec<u8> {

@@ -147,6 +147,38 @@ impl Selected {
         self.stamp.is_some()
     }
 
+    /// Between commands, once the mailbox is a second old: if the disk still holds exactly
+    /// this view, the view gets its trusted stamp and is shared. Nothing on disk or in the view
+    /// changes (no sync: new messages keep their `\Recent` for whoever reports them); a
+    /// difference is left for the next command to find. Returns whether the private list was
+    /// given up for a shared one.
+    pub fn settle_quietly(&mut self) -> bool {
+        if self.stamp.is_some() || self.deferred {
+            return false;
+        }
+        let Some(stamp) = Self::trusted(Self::stamp_of(&self.maildir)) else {
+            return false;
+        };
+        let Ok(snap) = self.state.snapshot() else {
+            return false;
+        };
+        self.state.release();
+        let same = snap.uidvalidity == self.uidvalidity
+            && snap.uidnext == self.uidnext
+            && snap.highestmodseq == self.highestmodseq
+            && snap.keywords == self.keywords
+            && snap.messages == *self.messages
+            && shared::files_match(&self.maildir, &self.messages)
+            && Self::stamp_of(&self.maildir) == stamp;
+        if !same {
+            return false;
+        }
+        self.stamp = Some(stamp);
+        let before = Arc::as_ptr(&self.messages);
+        self.share();
+        !std::ptr::eq(before, Arc::as_ptr(&self.messages))
+    }
+
     /// The maildir directory.
     pub fn maildir_path(&self) -> PathBuf {
         self.maildir.path().to_path_buf()

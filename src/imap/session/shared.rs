@@ -12,11 +12,12 @@
 //! The registry holds weak references: a list lives as long as a session uses it, and a
 //! session changing its list gets its own copy (`Arc::make_mut`) and stops matching.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, Weak};
 
-use crate::maildir::MessageInfo;
+use crate::maildir::{name, Maildir, MessageInfo};
 
 /// Modification times (ns) of `new/`, `cur/` and the state file.
 pub type Stamp = (i128, i128, i128);
@@ -64,6 +65,33 @@ pub fn publish(maildir: &Path, stamp: Stamp, header: &Header, messages: &Arc<Vec
             messages: Arc::downgrade(messages),
         },
     );
+}
+
+/// Whether `new/` and `cur/` hold exactly the files of `messages` (names included, so flag
+/// renames count), read without changing anything.
+pub fn files_match(maildir: &Maildir, messages: &[MessageInfo]) -> bool {
+    // The names the maildir layer's scan would see.
+    let names = |dir: &Path| -> Option<HashSet<String>> {
+        let mut out = HashSet::new();
+        for entry in fs::read_dir(dir).ok()? {
+            if let Ok(n) = entry.ok()?.file_name().into_string() {
+                if name::acceptable(&n) {
+                    out.insert(n);
+                }
+            }
+        }
+        Some(out)
+    };
+    let (Some(new), Some(cur)) = (names(&maildir.new_dir()), names(&maildir.cur())) else {
+        return false;
+    };
+    let in_new = messages.iter().filter(|m| m.in_new).count();
+    new.len() == in_new
+        && cur.len() == messages.len() - in_new
+        && messages.iter().all(|m| {
+            let set = if m.in_new { &new } else { &cur };
+            set.contains(&m.file_name)
+        })
 }
 
 #[cfg(test)]
