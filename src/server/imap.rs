@@ -53,6 +53,22 @@ pub fn session_config(
     }
 }
 
+/// Makes every large allocation its own mapping, given back to the system when freed.
+/// glibc's default raises that threshold after the first large free, and then serves the next
+/// ones — a login's 19 MiB argon2 block, a big mailbox's lists — from thread arenas whose top
+/// `malloc_trim` does not release: a few logins on different threads would pin tens of
+/// megabytes for as long as the process runs. Once per process, at the first connection.
+fn large_allocations_unmapped() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        #[cfg(all(target_os = "linux", target_env = "gnu"))]
+        // SAFETY: mallopt only changes a glibc malloc parameter; it has no preconditions.
+        unsafe {
+            libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
+        }
+    });
+}
+
 /// Returns freed heap memory to the system, so that an idle session on a large mailbox
 /// costs its snapshot and not the peak of its SELECT.
 fn trim_memory() {
@@ -65,6 +81,7 @@ fn trim_memory() {
 
 /// Serve one IMAP connection.
 pub async fn handle(shared: Arc<Shared>, listener: Arc<ListenerRuntime>, conn: Conn) {
+    large_allocations_unmapped();
     let peer = conn.peer;
     event("client_connect")
         .field("listener", &listener.settings.name)
@@ -83,12 +100,16 @@ pub async fn handle(shared: Arc<Shared>, listener: Arc<ListenerRuntime>, conn: C
     e.emit();
 }
 
+/// Logs what the session noted; returns whether a login was tried (its password hash took
+/// megabytes that are worth giving back: the connection may now sit idle for hours).
 fn log_notes(
     session: &mut Session,
     listener: &ListenerRuntime,
     peer: Option<std::net::SocketAddr>,
-) {
-    for note in session.take_notes() {
+) -> bool {
+    let notes = session.take_notes();
+    let login = !notes.is_empty();
+    for note in notes {
         match note {
             Note::LoginOk { user, mechanism } => event("login")
                 .field("listener", &listener.settings.name)
@@ -104,6 +125,7 @@ fn log_notes(
                 .emit(),
         }
     }
+    login
 }
 
 async fn run(
@@ -123,8 +145,8 @@ async fn run(
         let users = shared.users.get();
         // The session reads and writes the maildir: keep that off the async workers.
         let step = tokio::task::block_in_place(|| session.step(&*users));
-        log_notes(session, listener, peer);
-        if step.trim_memory {
+        let login = log_notes(session, listener, peer);
+        if step.trim_memory || login {
             trim_memory();
         }
         if let Some(delay) = step.delay {
