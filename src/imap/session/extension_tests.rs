@@ -336,3 +336,48 @@ fn quiet_sessions_settle_into_the_shared_list_without_hiding_changes() {
     sel(&mut v);
     assert!(v.s.idle_settled());
 }
+
+#[test]
+fn a_whole_message_fetch_records_the_sizes_it_computed() {
+    let mut t = T::new(true);
+    t.send("a LOGIN alice secret\r\n");
+    // Written straight into new/ by something that knows no sizes (not postern's delivery).
+    for (i, subject) in ["size one", "size two"].iter().enumerate() {
+        let name = format!("17000000{i}.other{i}.host");
+        std::fs::write(
+            t.inbox().join("new").join(name),
+            format!("Subject: {subject}\n\nbody\n"),
+        )
+        .unwrap();
+    }
+    t.send("b SELECT INBOX\r\n");
+    let file = t.inbox().join(crate::maildir::STATE_FILE);
+    let state = || std::fs::read_to_string(&file).unwrap();
+    let sizes = |text: &str| -> Vec<String> {
+        text.lines()
+            .filter(|l| l.starts_with("m "))
+            .map(|l| l.split(' ').nth(4).unwrap_or("?").to_string())
+            .collect()
+    };
+    assert_eq!(sizes(&state()), ["-", "-"], "no sizes before");
+    let r = t.send("c UID FETCH 1:* (RFC822.SIZE BODY.PEEK[])\r\n");
+    // "Subject: size one\n\nbody\n" is 24 bytes with 3 LFs: 27 with CRLF line ends.
+    assert!(
+        r.contains("* 1 FETCH (UID 1 RFC822.SIZE 27 BODY[] {27}\r\n"),
+        "{r}"
+    );
+    assert!(
+        r.contains("* 2 FETCH (UID 2 RFC822.SIZE 27 BODY[] {27}\r\n"),
+        "{r}"
+    );
+    assert_eq!(
+        sizes(&state()),
+        ["27", "27"],
+        "computed once, while sending"
+    );
+    let r = t.send("d FETCH 1:* (RFC822.SIZE)\r\n");
+    assert_eq!(
+        r,
+        "* 1 FETCH (RFC822.SIZE 27)\r\n* 2 FETCH (RFC822.SIZE 27)\r\nd OK FETCH completed\r\n"
+    );
+}

@@ -6,7 +6,9 @@ use std::collections::HashSet;
 use super::view::{cache_entry, View};
 use super::Session;
 use crate::imap::fetch::{render_fetch, sets_seen, FetchAttribute};
+use crate::imap::message::crlf_size;
 use crate::imap::response::{self, Code, Status};
+use crate::imap::section::SectionText;
 use crate::imap::sequence::SequenceSet;
 use crate::maildir::{self, FlagOp, Snapshot};
 
@@ -21,6 +23,8 @@ pub struct FetchJob {
     seen_set: HashSet<u32>,
     uses_cache: bool,
     missing: bool,
+    /// Virtual sizes computed from message bytes this FETCH read anyway, to store at the end.
+    sizes: Vec<(u32, u64)>,
 }
 
 /// The CONDSTORE / QRESYNC modifiers of a FETCH.
@@ -95,7 +99,11 @@ impl Session {
                 }
             }
         }
+        // Sizes not known yet are computed up front, by reading the messages — unless this
+        // FETCH reads them whole anyway: then from those bytes (one read, not two).
+        let reads_whole = attributes.iter().any(reads_whole_message);
         if attributes.contains(&FetchAttribute::Rfc822Size)
+            && !reads_whole
             && indices.iter().any(|&i| sel.messages[i].vsize.is_none())
         {
             let mut snap = Snapshot {
@@ -133,6 +141,7 @@ impl Session {
             seen_set,
             uses_cache,
             missing: false,
+            sizes: Vec::new(),
         })
     }
 
@@ -197,6 +206,21 @@ impl Session {
                 Ok(bytes) => out.extend(bytes),
                 Err(_) => job.missing = true,
             }
+            if info.vsize.is_none() {
+                if let Some(raw) = view.read_whole() {
+                    job.sizes.push((info.uid, crlf_size(raw)));
+                }
+            }
+        }
+        if !job.sizes.is_empty() {
+            let sizes = std::mem::take(&mut job.sizes);
+            if sel.state.record_virtual_sizes(&sizes).is_ok() {
+                for (uid, v) in sizes {
+                    if let Ok(i) = sel.messages.binary_search_by_key(&uid, |m| m.uid) {
+                        sel.messages_mut()[i].vsize = Some(v);
+                    }
+                }
+            }
         }
         if job.uses_cache {
             sel.save_cache();
@@ -221,5 +245,16 @@ impl Session {
             ));
         }
         true
+    }
+}
+
+/// Whether rendering `attr` reads the whole message file (so its size comes for free).
+fn reads_whole_message(attr: &FetchAttribute) -> bool {
+    match attr {
+        FetchAttribute::Rfc822 | FetchAttribute::Rfc822Text => true,
+        FetchAttribute::BodySection { section, .. } => {
+            section.part.is_empty() && matches!(section.text, None | Some(SectionText::Text))
+        }
+        _ => false,
     }
 }
