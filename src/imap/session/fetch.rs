@@ -23,7 +23,9 @@ pub struct FetchJob {
     seen_set: HashSet<u32>,
     uses_cache: bool,
     missing: bool,
-    /// Virtual sizes computed from message bytes this FETCH read anyway, to store at the end.
+    /// RFC822.SIZE was asked for.
+    wants_size: bool,
+    /// Virtual sizes computed from message bytes this FETCH read anyway.
     sizes: Vec<(u32, u64)>,
 }
 
@@ -132,6 +134,7 @@ impl Session {
         if uses_cache {
             sel.cache.load();
         }
+        let wants_size = attributes.contains(&FetchAttribute::Rfc822Size);
         Some(FetchJob {
             tag: tag.to_string(),
             uid,
@@ -141,6 +144,7 @@ impl Session {
             seen_set,
             uses_cache,
             missing: false,
+            wants_size,
             sizes: Vec::new(),
         })
     }
@@ -206,20 +210,18 @@ impl Session {
                 Ok(bytes) => out.extend(bytes),
                 Err(_) => job.missing = true,
             }
-            if info.vsize.is_none() {
+            if job.wants_size && info.vsize.is_none() {
                 if let Some(raw) = view.read_whole() {
                     job.sizes.push((info.uid, crlf_size(raw)));
                 }
             }
         }
-        if !job.sizes.is_empty() {
-            let sizes = std::mem::take(&mut job.sizes);
-            if sel.state.record_virtual_sizes(&sizes).is_ok() {
-                for (uid, v) in sizes {
-                    if let Ok(i) = sel.messages.binary_search_by_key(&uid, |m| m.uid) {
-                        sel.messages_mut()[i].vsize = Some(v);
-                    }
-                }
+        // Kept in the view now; stored in the state file when the client pauses (one write
+        // for a pipelined burst of FETCHes, not one each).
+        for (uid, v) in std::mem::take(&mut job.sizes) {
+            if let Ok(i) = sel.messages.binary_search_by_key(&uid, |m| m.uid) {
+                sel.messages_mut()[i].vsize = Some(v);
+                sel.pending_sizes.push((uid, v));
             }
         }
         if job.uses_cache {

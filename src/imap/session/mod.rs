@@ -283,6 +283,7 @@ impl Session {
             // Waiting for the client (maybe for hours): keep one copy of the mailbox, the
             // session's snapshot, not also the state's parsed file.
             if let Some(sel) = self.selected.as_mut() {
+                sel.flush_sizes();
                 step.trim_memory = sel.state.release() >= TRIM_AFTER;
             }
         }

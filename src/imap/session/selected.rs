@@ -42,6 +42,8 @@ pub struct Selected {
     deferred: bool,
     /// QRESYNC is enabled: removals are announced as `VANISHED`, not `EXPUNGE`.
     pub(super) vanished: bool,
+    /// Virtual sizes learnt while sending messages, not yet in the state file.
+    pub(super) pending_sizes: Vec<(u32, u64)>,
 }
 
 fn mtime_ns(path: &std::path::Path) -> i128 {
@@ -84,6 +86,7 @@ impl Selected {
                 maildir,
                 deferred: false,
                 vanished: false,
+                pending_sizes: Vec::new(),
             });
         }
         let snap = state.sync()?;
@@ -102,6 +105,7 @@ impl Selected {
             maildir,
             deferred: false,
             vanished: false,
+            pending_sizes: Vec::new(),
         };
         sel.share();
         Ok(sel)
@@ -634,8 +638,19 @@ impl Selected {
         Ok(())
     }
 
-    /// Saves the cache (dropping entries of messages no longer here).
+    /// Stores the virtual sizes learnt since the last call (the client paused, or the mailbox
+    /// is being closed).
+    pub(super) fn flush_sizes(&mut self) {
+        if !self.pending_sizes.is_empty() {
+            let sizes = std::mem::take(&mut self.pending_sizes);
+            // Only a cache of what can be computed again: a failure costs a later re-read.
+            let _ = self.state.record_virtual_sizes(&sizes);
+        }
+    }
+
+    /// Saves the cache (dropping entries of messages no longer here) and the sizes learnt.
     pub fn save_cache(&mut self) {
+        self.flush_sizes();
         let present: HashSet<&str> = self.messages.iter().map(|m| m.base()).collect();
         let _ = self.cache.save(|b| present.contains(b));
     }
