@@ -93,20 +93,28 @@ pub async fn mail_hosts(r: &TokioResolver, domain: &str) -> Result<Vec<MailHost>
                     _ => None,
                 })
                 .collect();
-            order_mail_hosts(domain, mxs)
+            order_mail_hosts(domain, mxs, &mut random_order)
         }
         Err(e) if e.is_nx_domain() => Err(DnsError::Permanent(format!(
             "5.1.2 domain {domain} does not exist (NXDOMAIN)"
         ))),
-        Err(e) if e.is_no_records_found() => order_mail_hosts(domain, Vec::new()),
+        Err(e) if e.is_no_records_found() => {
+            order_mail_hosts(domain, Vec::new(), &mut random_order)
+        }
         Err(e) => Err(DnsError::Temporary(format!(
             "4.4.3 MX lookup for {domain} failed: {e}"
         ))),
     }
 }
 
-/// Pure part of [`mail_hosts`]: null MX, implicit MX, preference order.
-pub fn order_mail_hosts(domain: &str, mut mxs: Vec<MailHost>) -> Result<Vec<MailHost>, DnsError> {
+/// Pure part of [`mail_hosts`]: null MX, implicit MX, preference order. Hosts of equal
+/// preference are put in random order by `shuffle` (RFC 5321 §5.1), so that load spreads over
+/// them; a host listed twice keeps its best preference.
+pub fn order_mail_hosts(
+    domain: &str,
+    mut mxs: Vec<MailHost>,
+    shuffle: &mut dyn FnMut(&mut [MailHost]),
+) -> Result<Vec<MailHost>, DnsError> {
     if mxs.is_empty() {
         return Ok(vec![MailHost {
             name: domain.trim_end_matches('.').to_string(),
@@ -120,8 +128,20 @@ pub fn order_mail_hosts(domain: &str, mut mxs: Vec<MailHost>) -> Result<Vec<Mail
         )));
     }
     mxs.sort_by_key(|m| m.preference);
-    mxs.dedup_by(|a, b| a.name.eq_ignore_ascii_case(&b.name));
+    let mut seen = std::collections::HashSet::new();
+    mxs.retain(|m| seen.insert(m.name.to_ascii_lowercase()));
+    for group in mxs.chunk_by_mut(|a, b| a.preference == b.preference) {
+        if group.len() > 1 {
+            shuffle(group);
+        }
+    }
     Ok(mxs)
+}
+
+/// The shuffle of [`order_mail_hosts`] in production.
+pub fn random_order(hosts: &mut [MailHost]) {
+    use rand::seq::SliceRandom;
+    hosts.shuffle(&mut rand::rng());
 }
 
 /// Addresses of `host` (A and AAAA); an IP literal is its own answer.
@@ -162,15 +182,65 @@ mod tests {
 
     #[test]
     fn mx_ordering_null_and_implicit() {
-        let got = order_mail_hosts("a.test", vec![mx("mx2.a.test", 20), mx("mx1.a.test", 10)]);
+        let keep = &mut |_: &mut [MailHost]| {};
+        let got = order_mail_hosts(
+            "a.test",
+            vec![mx("mx2.a.test", 20), mx("mx1.a.test", 10)],
+            keep,
+        );
         assert_eq!(got, Ok(vec![mx("mx1.a.test", 10), mx("mx2.a.test", 20)]));
         assert_eq!(
-            order_mail_hosts("a.test", vec![]),
+            order_mail_hosts("a.test", vec![], keep),
             Ok(vec![mx("a.test", 0)])
         );
         assert!(matches!(
-            order_mail_hosts("a.test", vec![mx("", 0)]),
+            order_mail_hosts("a.test", vec![mx("", 0)], keep),
             Err(DnsError::Permanent(_))
         ));
+        // Listed twice: the better preference counts.
+        let got = order_mail_hosts(
+            "a.test",
+            vec![mx("b.a.test", 30), mx("c.a.test", 20), mx("B.a.test", 10)],
+            keep,
+        );
+        assert_eq!(got, Ok(vec![mx("B.a.test", 10), mx("c.a.test", 20)]));
+    }
+
+    /// Each group of equal preference is shuffled on its own, the groups stay in order.
+    #[test]
+    fn equal_preferences_are_shuffled_per_group() {
+        let hosts = vec![
+            mx("c2", 20),
+            mx("a1", 10),
+            mx("c1", 20),
+            mx("d", 30),
+            mx("a2", 10),
+            mx("c3", 20),
+        ];
+        let mut groups = Vec::new();
+        let mut reverse = |g: &mut [MailHost]| {
+            groups.push(g.iter().map(|m| m.name.clone()).collect::<Vec<_>>());
+            g.reverse();
+        };
+        let got = order_mail_hosts("x.test", hosts.clone(), &mut reverse).expect("hosts");
+        // Only groups of more than one host are shuffled, each exactly once.
+        assert_eq!(groups, vec![vec!["a1", "a2"], vec!["c2", "c1", "c3"]]);
+        let names: Vec<&str> = got.iter().map(|m| m.name.as_str()).collect();
+        assert_eq!(names, ["a2", "a1", "c3", "c1", "c2", "d"]);
+
+        // With the real shuffle: every order of the 20s shows up, the 10s always come first
+        // and the 30 always last.
+        let mut orders = std::collections::HashSet::new();
+        for _ in 0..300 {
+            let got = order_mail_hosts("x.test", hosts.clone(), &mut random_order).expect("hosts");
+            let prefs: Vec<u16> = got.iter().map(|m| m.preference).collect();
+            assert_eq!(prefs, [10, 10, 20, 20, 20, 30]);
+            orders.insert(got[2..5].iter().map(|m| m.name.clone()).collect::<Vec<_>>());
+        }
+        assert_eq!(
+            orders.len(),
+            6,
+            "all 3! orders of the equal hosts: {orders:?}"
+        );
     }
 }

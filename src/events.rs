@@ -6,10 +6,26 @@
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::RwLock;
 
 use crate::config::LogFormat;
 
 static JSON: AtomicBool = AtomicBool::new(false);
+
+/// Where event lines go instead of stderr: a command drawing on the terminal (`collect`'s
+/// progress bars) passes them through its display, so a line never lands inside a bar.
+pub type Sink = Box<dyn Fn(&str) + Send + Sync>;
+static SINK: RwLock<Option<Sink>> = RwLock::new(None);
+static SINK_SET: AtomicBool = AtomicBool::new(false);
+
+/// Send this process's event lines (each with its newline) to `sink`, or to stderr again.
+pub fn set_sink(sink: Option<Sink>) {
+    let set = sink.is_some();
+    if let Ok(mut guard) = SINK.write() {
+        *guard = sink;
+        SINK_SET.store(set, Ordering::Release);
+    }
+}
 
 /// Choose the output format for this process.
 pub fn set_format(format: LogFormat) {
@@ -65,10 +81,18 @@ impl Event {
         }
     }
 
-    /// Write the line to stderr.
+    /// Write the line to stderr (or the sink set by [`set_sink`]).
     pub fn emit(self) {
         let mut line = self.render(JSON.load(Ordering::Relaxed));
         line.push('\n');
+        if SINK_SET.load(Ordering::Acquire) {
+            if let Ok(guard) = SINK.read() {
+                if let Some(sink) = guard.as_ref() {
+                    sink(&line);
+                    return;
+                }
+            }
+        }
         let _ = std::io::stderr().lock().write_all(line.as_bytes());
     }
 }

@@ -4,6 +4,9 @@
 //! A pure function: no I/O. smtpd uses it at RCPT time, deliver at delivery time, collect and
 //! sendmail alike. The order of decisions for `local@domain`:
 //!
+//! 0. bare `postmaster` (RFC 5321 §4.1.1.3) is the configured postmaster; an address literal of
+//!    this server (`user@[127.0.0.1]` when a listener has that address) is a user of this server
+//!    (its mailbox, or postmaster), without handlers;
 //! 1. a domain that is not configured here is not ours ([`NoRoute::NotOurs`]: relay rules decide);
 //! 2. an address handler for `local` overrides everything: its mailbox, its forward address
 //!    (optionally through a named server), or — with neither — the domain default below;
@@ -89,7 +92,27 @@ fn resolve_at<'a>(
     if depth > MAX_DEPTH {
         return Err(NoRoute::Loop);
     }
+    if address.eq_ignore_ascii_case("postmaster") {
+        return Ok(Routed {
+            route: target(config, users, &config.server.postmaster, None, depth)?,
+            handler: None,
+            via: Via::Default,
+        });
+    }
     let (local, domain) = split(address).ok_or(NoRoute::Malformed)?;
+    let local = &*unquote(local);
+    if own_literal(config, domain) {
+        let route = if local.eq_ignore_ascii_case("postmaster") {
+            target(config, users, &config.server.postmaster, None, depth)?
+        } else {
+            local_user(users, local)?
+        };
+        return Ok(Routed {
+            route,
+            handler: None,
+            via: Via::Default,
+        });
+    }
     let Some(d) = config.domain(domain) else {
         return Err(NoRoute::NotOurs {
             domain: domain.to_ascii_lowercase(),
@@ -117,7 +140,7 @@ fn resolve_at<'a>(
         });
     }
     if !d.accept_unhandled {
-        return postmaster(config, users, d, local)
+        return postmaster(config, users, d, local, depth)
             .map(|route| Routed {
                 route,
                 handler: None,
@@ -137,6 +160,41 @@ fn resolve_at<'a>(
 fn split(address: &str) -> Option<(&str, &str)> {
     let (local, domain) = address.rsplit_once('@')?;
     (!local.is_empty() && !domain.is_empty()).then_some((local, domain))
+}
+
+/// A quoted local part as the name it stands for (RFC 5321 §4.1.2: `"bob"` is `bob`); the
+/// quotes and backslash escapes go, so `"victim@elsewhere.test"` is looked up as a name with
+/// an `@` in it, which no user or handler has.
+fn unquote(local: &str) -> std::borrow::Cow<'_, str> {
+    let Some(inner) = local.strip_prefix('"').and_then(|l| l.strip_suffix('"')) else {
+        return local.into();
+    };
+    let mut out = String::with_capacity(inner.len());
+    let mut chars = inner.chars();
+    while let Some(c) = chars.next() {
+        out.push(if c == '\\' {
+            chars.next().unwrap_or(c)
+        } else {
+            c
+        });
+    }
+    out.into()
+}
+
+/// Whether `domain` is an address literal of this server: the address of a listener, or a
+/// loopback address when a listener listens on every address (`0.0.0.0`, `::`).
+fn own_literal(config: &Config, domain: &str) -> bool {
+    let Some(lit) = domain.strip_prefix('[').and_then(|d| d.strip_suffix(']')) else {
+        return false;
+    };
+    let lit = lit.strip_prefix("IPv6:").unwrap_or(lit);
+    let Ok(ip) = lit.parse::<std::net::IpAddr>() else {
+        return false;
+    };
+    config.listeners.iter().any(|l| {
+        let bound = l.address.ip();
+        bound == ip || (bound.is_unspecified() && ip.is_loopback())
+    })
 }
 
 /// The domain's delivery for an address that no handler overrides.
@@ -162,7 +220,7 @@ fn domain_default(
             .map(|u| Route::Local {
                 user: u.name.clone(),
             })
-            .or_else(|| postmaster(config, users, d, local))
+            .or_else(|| postmaster(config, users, d, local, depth))
             .map(|r| (r, Via::Default))
             .ok_or(NoRoute::NoSuchUser),
         Hosting::Remote => Ok((
@@ -206,58 +264,33 @@ fn target(
     })
 }
 
-/// RFC 5321 §4.5.1: postmaster of a domain hosted here is always accepted; it goes to the
-/// configured postmaster's mailbox.
-fn postmaster(config: &Config, users: &Users, d: &Domain, local: &str) -> Option<Route> {
+/// RFC 5321 §4.5.1: postmaster of a domain hosted here is always accepted; it goes where the
+/// configured postmaster address goes (its handler, its mailbox, or another server), else — the
+/// address itself takes only handled addresses — to the user of that name when its domain is
+/// hosted here.
+fn postmaster(
+    config: &Config,
+    users: &Users,
+    d: &Domain,
+    local: &str,
+    depth: usize,
+) -> Option<Route> {
     if d.hosted != Hosting::Here || !local.eq_ignore_ascii_case("postmaster") {
         return None;
     }
-    let (pm_local, pm_domain) = config.server.postmaster.rsplit_once('@')?;
-    if !config.is_hosted_here(pm_domain) {
-        return None;
-    }
-    users.find_mailbox(pm_local).map(|u| Route::Local {
-        user: u.name.clone(),
+    let pm = &config.server.postmaster;
+    let (pm_local, pm_domain) = pm.rsplit_once('@')?;
+    let same = pm_local.eq_ignore_ascii_case(local) && pm_domain.eq_ignore_ascii_case(&d.name);
+    let routed = if same {
+        None
+    } else {
+        target(config, users, pm, None, depth).ok()
+    };
+    routed.or_else(|| {
+        config
+            .is_hosted_here(pm_domain)
+            .then(|| local_user(users, pm_local).ok())?
     })
-}
-
-/// The handlers' copy-to addresses for a message to `recipients`: the extra recipients to add
-/// when the message is accepted, without duplicates, following copies of copies, at most `limit`.
-pub fn copies(config: &Config, users: &Users, recipients: &[String], limit: usize) -> Vec<String> {
-    let mut all: Vec<String> = recipients.to_vec();
-    let mut extra = Vec::new();
-    let mut i = 0;
-    while i < all.len() && extra.len() < limit {
-        if let Ok(Routed {
-            handler: Some(h), ..
-        }) = resolve(config, users, &all[i])
-        {
-            if let Some(c) = &h.copy_to {
-                if !all.iter().any(|a| a.eq_ignore_ascii_case(c)) {
-                    all.push(c.clone());
-                    extra.push(c.clone());
-                }
-            }
-        }
-        i += 1;
-    }
-    extra
-}
-
-/// The envelope recipients of an accepted message, however it came in (smtpd, sendmail, collect):
-/// the given addresses, then the handlers' copy-to addresses ([`copies`], at most
-/// `limits.recipients` of them), each a spool recipient of its own (delivered and retried alike).
-pub fn envelope_recipients(
-    config: &Config,
-    users: &Users,
-    mut recipients: Vec<crate::spool::Recipient>,
-) -> Vec<crate::spool::Recipient> {
-    let addrs: Vec<String> = recipients.iter().map(|r| r.address.clone()).collect();
-    let limit = config.limits.recipients;
-    for copy in copies(config, users, &addrs, limit) {
-        recipients.push(crate::spool::Recipient::new(copy));
-    }
-    recipients
 }
 
 /// Recipient addresses, comma-separated (for the log).

@@ -237,14 +237,97 @@ fn handler_restrictions_and_copy_to() {
     let h = r.handler.expect("handler");
     assert!(h.block_attachments);
     assert_eq!(h.max_size.map(|s| s.0), Some(1024));
-    // Copies follow copies, but each address once.
-    assert_eq!(
-        copies(&c, &u, &["bob@example.test".into()], 10),
-        vec!["admin@example.test".to_string()]
+    // Copies (and the envelope smtpd, sendmail and collect build) are in
+    // policy::restrictions::envelope.
+}
+
+#[test]
+fn bare_postmaster_own_address_literals_and_quoted_local_parts() {
+    let c = config(
+        "[[domain]]\nname = \"example.test\"\n\
+         [[domain.handler]]\nlocal = \"sales\"\nmailbox = \"neil\"\n\
+         [[listener]]\nname = \"smtp\"\nprotocol = \"smtp\"\naddress = \"192.0.2.25:25\"\n\
+         [[listener]]\nname = \"v6\"\nprotocol = \"smtp\"\naddress = \"[2001:db8::25]:25\"\n",
     );
-    assert!(copies(&c, &u, &["neil@example.test".into()], 10).is_empty());
-    // The one helper smtpd, sendmail and collect build their envelopes with.
-    let rcpt = |a: &str| crate::spool::Recipient::new(a.to_string());
-    let all = envelope_recipients(&c, &u, vec![rcpt("bob@example.test")]);
-    assert_eq!(addresses(&all), "bob@example.test,admin@example.test");
+    let foreign = |d: &str| {
+        Err(NoRoute::NotOurs {
+            domain: d.to_string(),
+        })
+    };
+    check(
+        &c,
+        &[
+            // RFC 5321 §4.1.1.3: RCPT TO:<Postmaster> without a domain.
+            ("postmaster", local("admin")),
+            ("PostMaster", local("admin")),
+            ("Postmaster@EXAMPLE.TEST", local("admin")),
+            ("postmaster@[192.0.2.25]", local("admin")),
+            ("bob@[192.0.2.25]", local("bob")),
+            ("bob@[IPv6:2001:db8::25]", local("bob")),
+            // handlers belong to domains, not to the server's address
+            ("sales@[192.0.2.25]", Err(NoRoute::NoSuchUser)),
+            ("nobody@[192.0.2.25]", Err(NoRoute::NoSuchUser)),
+            ("bob@[192.0.2.26]", foreign("[192.0.2.26]")),
+            ("postmaster@[127.0.0.1]", foreign("[127.0.0.1]")),
+            ("\"bob\"@example.test", local("bob")),
+            ("\"sa\\les\"@example.test", local("neil")),
+            (
+                "\"bob@elsewhere.test\"@example.test",
+                Err(NoRoute::NoSuchUser),
+            ),
+            ("bob%elsewhere.test@example.test", Err(NoRoute::NoSuchUser)),
+            ("elsewhere.test!bob@example.test", Err(NoRoute::NoSuchUser)),
+            ("bob", Err(NoRoute::Malformed)),
+        ],
+    );
+    // Listening on every address: loopback literals are ours.
+    let c = config(
+        "[[domain]]\nname = \"example.test\"\n\
+         [[listener]]\nname = \"smtp\"\nprotocol = \"smtp\"\naddress = \"0.0.0.0:25\"\n",
+    );
+    check(
+        &c,
+        &[
+            ("postmaster@[127.0.0.1]", local("admin")),
+            ("bob@[192.0.2.25]", foreign("[192.0.2.25]")),
+        ],
+    );
+}
+
+#[test]
+fn postmaster_goes_where_the_configured_address_goes() {
+    // The configured postmaster has a handler: every hosted domain's postmaster follows it.
+    let c = crate::config::parse(
+        "[server]\nhostname = \"mail.example.test\"\npostmaster = \"postmaster@example.test\"\n\
+         [[domain]]\nname = \"example.test\"\n\
+         [[domain.handler]]\nlocal = \"postmaster\"\nmailbox = \"neil\"\n\
+         [[domain]]\nname = \"other.test\"\n",
+        Path::new("/"),
+    )
+    .expect("config");
+    check(
+        &c,
+        &[
+            ("postmaster@example.test", local("neil")),
+            ("postmaster@other.test", local("neil")),
+            ("postmaster", local("neil")),
+        ],
+    );
+    // Hosted elsewhere: forwarded there, even bare.
+    let c = crate::config::parse(
+        "[server]\nhostname = \"mail.example.test\"\npostmaster = \"hostmaster@isp.test\"\n\
+         [[domain]]\nname = \"example.test\"\n",
+        Path::new("/"),
+    )
+    .expect("config");
+    check(
+        &c,
+        &[
+            ("postmaster", remote("hostmaster@isp.test", None)),
+            (
+                "postmaster@example.test",
+                remote("hostmaster@isp.test", None),
+            ),
+        ],
+    );
 }

@@ -5,6 +5,7 @@
 mod common;
 
 use common::*;
+use std::process::Command;
 
 /// Queue entries as `postern queue ls --json` prints them (one JSON object per line).
 fn queued_recipients(demo: &Demo) -> String {
@@ -257,7 +258,7 @@ fn smtplib_starttls_login_smtp_ssl_and_plaintext_refused_without_tls() {
 }
 
 const FAILURES: &str = r#"
-import base64, smtplib, sys
+import base64, smtplib, sys, time
 port = int(sys.argv[1])
 wrong = base64.b64encode(b"demo " + b"0" * 32).decode()
 s = smtplib.SMTP("127.0.0.1", port, timeout=60)
@@ -265,8 +266,10 @@ s.ehlo()
 for i in range(3):
     try:
         code, text = s.docmd("AUTH", "CRAM-MD5")
+        start = time.monotonic()
         code, text = s.docmd(wrong)
-        print("attempt", code, text.decode())
+        print("attempt", code, text.decode(), file=sys.stdout)
+        print("delay %.2f" % (time.monotonic() - start), file=sys.stderr)
     except smtplib.SMTPServerDisconnected:
         print("disconnected")
         break
@@ -279,9 +282,24 @@ except smtplib.SMTPServerDisconnected:
 #[test]
 fn failed_logins_are_refused_logged_and_end_the_connection() {
     let demo = Demo::start();
-    let out = python(FAILURES, &[&demo.port(2525).to_string()]);
+    let out = Command::new("python3")
+        .args(["-c", FAILURES, &demo.port(2525).to_string()])
+        .output()
+        .expect("python3");
+    let delays: Vec<f64> = String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .filter_map(|l| l.strip_prefix("delay ")?.parse().ok())
+        .collect();
+    let out = String::from_utf8_lossy(&out.stdout).into_owned();
     let lines: Vec<&str> = out.lines().collect();
     assert!(lines.len() >= 3, "{out}");
+    // Each failure is answered later than the one before (the demo's defaults: 1 s, doubling).
+    assert!(delays.len() >= 2, "{delays:?}");
+    assert!(delays[0] >= 0.9, "first failure answered after {delays:?}");
+    assert!(
+        delays[1] >= 1.8 && delays[1] > delays[0],
+        "no growing delay: {delays:?}"
+    );
     for line in &lines[..2] {
         assert!(line.starts_with("attempt 535 5.7.8"), "{out}");
     }

@@ -129,9 +129,14 @@ fn generated_cert_serves_smtps_and_is_a_client_trust_anchor() {
         ],
         "{out}"
     );
-    // swaks over STARTTLS with the new certificate as its CA file.
-    if have("swaks") {
-        let out = run(
+    // swaks over STARTTLS verifying the chain with the new certificate as its CA file (swaks
+    // checks the chain, not the host name); the system's CAs do not vouch for it.
+    assert!(
+        have("swaks"),
+        "swaks is not installed (bin/install-test-deps)"
+    );
+    let swaks = |ca: &str| {
+        run(
             "swaks",
             &[
                 "--server",
@@ -139,12 +144,25 @@ fn generated_cert_serves_smtps_and_is_a_client_trust_anchor() {
                 "--port",
                 &demo.port(2587).to_string(),
                 "--tls",
+                "--tls-verify",
                 "--tls-ca-path",
-                &cert,
+                ca,
                 "--quit-after",
                 "TLS",
             ],
-        );
-        assert!(out.status.success(), "{}", text(&out));
-    }
+        )
+    };
+    let out = swaks(&cert);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = swaks("/etc/ssl/certs/ca-certificates.crt");
+    assert!(
+        !out.status.success(),
+        "verified without our CA: {}",
+        text(&out)
+    );
+    assert!(
+        text(&out).contains("certificate verify failed"),
+        "{}",
+        text(&out)
+    );
 }

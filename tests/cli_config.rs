@@ -136,3 +136,25 @@ fn a_good_config_checks_quietly() {
     assert!(out.status.success(), "{}", text(&out));
     assert!(out.stderr.is_empty(), "{}", text(&out));
 }
+
+#[test]
+fn without_flag_or_variable_the_config_is_etc_postern() {
+    let out = std::process::Command::new(common::bin())
+        .args(["config", "check"])
+        .env_remove("POSTERN_CONFIG")
+        .output()
+        .expect("run postern");
+    let err = String::from_utf8_lossy(&out.stderr);
+    if std::path::Path::new("/etc/postern/postern.toml").exists() {
+        assert!(
+            err.contains("/etc/postern/postern.toml") || out.status.success(),
+            "{err}"
+        );
+        return;
+    }
+    assert_eq!(out.status.code(), Some(66), "{err}");
+    assert_eq!(
+        err.trim(),
+        "postern: cannot read config /etc/postern/postern.toml: No such file or directory (os error 2)"
+    );
+}

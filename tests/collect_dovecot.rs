@@ -371,3 +371,145 @@ fn serve_collects_on_its_schedule() {
     assert!(log.contains("event=collect_done account=isp"), "{log}");
     assert_eq!(s.remote_count("isp"), 0);
 }
+
+#[test]
+fn envelope_to_and_x_envelope_to_name_the_recipients() {
+    let s = Setup::start(&["isp"], &account("isp", "mode = \"recognised\""));
+    // Exim's Envelope-To (a list) and the X-Envelope-To of other providers: the envelope
+    // recipients of a catch-all box, while To names only the list.
+    s.put(
+        "isp",
+        b"Envelope-To: jim@example.test, someone@far.test\nTo: list@far.test\nSubject: envelope-to\n\nx\n",
+    );
+    s.put(
+        "isp",
+        b"X-Envelope-To: <bob@example.test>\nTo: list@far.test\nSubject: x-envelope-to\n\nx\n",
+    );
+    s.put("isp", b"To: list@far.test\nSubject: neither\n\nx\n");
+    let log = ok(&s.collect(&[]));
+    assert!(
+        log.contains("listed=3 fetched=2") && log.contains("unroutable=1"),
+        "{log}"
+    );
+    let subject = |user: &str| -> Vec<String> {
+        s.mails(user)
+            .iter()
+            .filter_map(|m| {
+                m.lines()
+                    .find_map(|l| l.strip_prefix("Subject: ").map(|x| x.trim().to_string()))
+            })
+            .collect()
+    };
+    assert_eq!(subject("jim"), ["envelope-to"]);
+    assert_eq!(subject("bob"), ["x-envelope-to"]);
+}
+
+#[test]
+fn a_line_over_the_limit_is_malformed_logged_once_and_not_fetched_again() {
+    let s = Setup::start(&["isp"], &account("isp", "delete = \"always\""));
+    let mut long = b"To: bob@example.test\nSubject: long line\n\n".to_vec();
+    long.extend(std::iter::repeat_n(b'x', 1024 * 1024 + 100));
+    long.extend(b"\nend\n");
+    s.put("isp", &long);
+    s.put("isp", &message("bob@example.test", "fine"));
+    let log = ok(&s.collect(&[]));
+    assert_eq!(log.matches("event=collect_malformed ").count(), 1, "{log}");
+    assert!(
+        log.contains("event=collect_malformed account=isp uidl=")
+            && log.contains("line_limit=1048576"),
+        "{log}"
+    );
+    assert!(
+        log.contains("listed=2 fetched=1")
+            && log.contains("deleted=1")
+            && log.contains("malformed=1"),
+        "{log}"
+    );
+    assert_eq!(s.mails("bob").len(), 1);
+    assert_eq!(
+        s.remote_count("isp"),
+        1,
+        "the malformed one stays on the server"
+    );
+    let state = s.root().join("postern/spool/collect/isp.json");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&state).expect("state")).expect("json");
+    let skipped = json["skipped"].as_object().expect("skipped");
+    assert_eq!(skipped.len(), 1, "{json}");
+    assert!(
+        skipped.values().all(|v| v["reason"] == "malformed"),
+        "{json}"
+    );
+    // Next passes: counted, not logged, not fetched again (Dovecot logs no RETR at logout).
+    let last_logout = || {
+        s.dovecot_log()
+            .lines()
+            .rfind(|l| l.contains("Logged out"))
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(last_logout().contains("retr=2/"), "{}", s.dovecot_log());
+    for _ in 0..2 {
+        let log = ok(&s.collect(&["--account", "isp"]));
+        assert!(
+            log.contains("listed=1 fetched=0 bytes=0 deleted=0") && log.contains("malformed=1"),
+            "{log}"
+        );
+        assert!(!log.contains("event=collect_malformed"), "{log}");
+        assert!(last_logout().contains("retr=0/0"), "{}", s.dovecot_log());
+    }
+    assert_eq!(s.remote_count("isp"), 1);
+}
+
+#[test]
+fn over_quota_mail_waits_in_the_queue_and_on_the_server() {
+    let s = Setup::start(&["isp"], &account("isp", "delete = \"delivered\""));
+    s.put("isp", &message("bob@example.test", "first"));
+    let log = ok(&s.collect(&[]));
+    assert!(
+        log.contains("fetched=1") && log.contains("deleted=1"),
+        "{log}"
+    );
+    assert_eq!(s.remote_count("isp"), 0);
+    // bob holds one message now: a 1-byte quota puts him over it.
+    let out = s.postern(&["mbox", "quota", "bob", "--set", "1"]);
+    assert!(out.status.success(), "{}", text(&out));
+    s.put("isp", &message("bob@example.test", "over-quota"));
+    let log = ok(&s.collect(&["--account", "isp"]));
+    assert!(
+        log.contains("listed=1 fetched=1") && log.contains("deleted=0"),
+        "{log}"
+    );
+    assert!(
+        log.contains("event=deferred") && log.contains("4.2.2 mailbox of bob is over quota"),
+        "{log}"
+    );
+    assert_eq!(s.mails("bob").len(), 1);
+    assert_eq!(s.remote_count("isp"), 1, "not deleted while it is queued");
+    let ls = text(&s.postern(&["queue", "ls"]));
+    assert!(
+        ls.contains("bob@example.test") && ls.contains("4.2.2"),
+        "{ls}"
+    );
+    // A pass meanwhile neither fetches it again nor deletes it.
+    let log = ok(&s.collect(&["--account", "isp"]));
+    assert!(
+        log.contains("listed=1 fetched=0 bytes=0 deleted=0"),
+        "{log}"
+    );
+    // The quota raised, the queue delivers it; then the next pass deletes it on the server.
+    let out = s.postern(&["mbox", "quota", "bob", "--set", "10M"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = s.postern(&["queue", "flush"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let bob = s.mails("bob");
+    assert_eq!(bob.len(), 2, "{}", text(&s.postern(&["queue", "ls"])));
+    assert!(bob.iter().any(|m| m.contains("Subject: over-quota")));
+    let log = ok(&s.collect(&["--account", "isp"]));
+    assert!(
+        log.contains("listed=1 fetched=0 bytes=0 deleted=1"),
+        "{log}"
+    );
+    assert_eq!(s.remote_count("isp"), 0);
+    assert_eq!(s.mails("bob").len(), 2, "delivered once");
+}

@@ -158,14 +158,31 @@ fn catch_all_mailbox_of_500_survives_kill_9_and_overlapping_runs() {
         }
         std::thread::sleep(Duration::from_millis(10));
     }
+    assert!(
+        matches!(child.try_wait(), Ok(None)),
+        "the pass ended before the kill"
+    );
     let _ = child.kill();
     let _ = child.wait();
+    // The kill landed mid-pass: the journal holds what was queued, the snapshot no finished
+    // pass (no last_run) — and far from all 500 were queued.
+    let state = s.root().join("postern/spool/collect");
+    let journal = std::fs::read_to_string(state.join("isp.journal")).expect("journal");
+    let queued = journal.lines().filter(|l| l.starts_with("queued ")).count();
+    let snapshot: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(state.join("isp.json")).expect("snapshot"))
+            .expect("json");
+    assert_eq!(snapshot["last_run"], 0, "{snapshot}");
+    assert!(
+        (20..450).contains(&queued),
+        "{queued} queued before the kill"
+    );
     eprintln!(
-        "killed with {} of bob's 125 messages in",
+        "killed with {queued} of 500 queued, {} of bob's 125 delivered",
         s.mails("bob").len()
     );
-    // Two overlapping passes: the account lock lets one fetch; the other says busy or finds
-    // nothing new.
+    // Two overlapping passes: the account lock lets one fetch the rest while the other finds
+    // the account busy.
     let spawn = || {
         Command::new(common::bin())
             .arg("--config")
@@ -183,6 +200,24 @@ fn catch_all_mailbox_of_500_survives_kill_9_and_overlapping_runs() {
     });
     assert!(a.status.success(), "{}", text(&a));
     assert!(b.status.success(), "{}", text(&b));
+    let (a, b) = (text(&a), text(&b));
+    let (busy, ran) = if a.contains("event=collect_busy") {
+        (a, b)
+    } else {
+        (b, a)
+    };
+    assert!(
+        busy.contains("event=collect_busy account=isp") && !busy.contains("collect_done"),
+        "the passes did not overlap:\n{busy}\n{ran}"
+    );
+    // The one that ran fetched the rest: all but what the killed pass had queued (and, when
+    // the kill fell between a spool write and its journal line, that one too).
+    let rest = 500 - queued;
+    assert!(
+        ran.contains(&format!("listed=500 fetched={rest} "))
+            || ran.contains(&format!("listed=500 fetched={} ", rest - 1)),
+        "{queued} queued before: {ran}"
+    );
     // A message the killed pass had queued but not yet delivered waits for the queue runner.
     let out = s.postern(&["deliver", "--once"]);
     assert!(out.status.success(), "{}", text(&out));

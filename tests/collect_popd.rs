@@ -533,3 +533,75 @@ fn refused_too_big_and_unroutable_are_logged_once() {
         "{json}"
     );
 }
+
+#[test]
+fn opportunistic_falls_back_to_plaintext_and_starttls_requires_stls() {
+    let isp = Demo::start();
+    // The ISP's popd on a listener without TLS: no STLS in its CAPA.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let log_path = isp.dir.path().join("plain-popd.log");
+    let child = std::process::Command::new(common::bin())
+        .arg("--config")
+        .arg(isp.config())
+        .args(["popd", "--listen", &format!("127.0.0.1:{port}")])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log_path).expect("log"))
+        .spawn()
+        .expect("popd");
+    let popd = common::site::Daemon {
+        child,
+        log: log_path,
+    };
+    assert!(
+        common::wait_for_port(([127, 0, 0, 1], port).into(), Duration::from_secs(20)),
+        "popd did not start: {}",
+        popd.log()
+    );
+    let drop = isp.maildir("demo");
+    put(&drop, "1.a", &message("bob@example.test", "opportunistic"));
+    let acct = |name: &str, tls: &str| {
+        account(name, "demo", &isp.password(), "delete = \"always\"")
+            .replace("tls = \"none\"", &format!("tls = \"{tls}\""))
+    };
+    let toml = format!(
+        "{}{}",
+        acct("required", "starttls"),
+        acct("opportunistic", "opportunistic")
+    );
+    let s = Setup::local(port, port, &toml);
+
+    // STLS required but not offered: the account fails before any login, nothing is taken.
+    let out = s.collect(&["--account", "required"]);
+    let log = text(&out);
+    assert_eq!(out.status.code(), Some(75), "{log}");
+    assert!(
+        log.contains("event=collect_failed account=required")
+            && log.contains("the server does not offer STLS and the account requires it"),
+        "{log}"
+    );
+    assert_eq!(maildir_files(&drop).len(), 1);
+    assert!(s.mails("bob").is_empty());
+    assert!(!popd.log().contains("event=login"), "{}", popd.log());
+
+    // Opportunistic: no STLS, so plaintext, with the best method the server offers there.
+    let log = ok(&s.collect(&["--account", "opportunistic"]));
+    assert!(
+        log.contains("fetched=1") && log.contains("deleted=1"),
+        "{log}"
+    );
+    let mail = s.mails("bob").join("\n");
+    assert!(
+        mail.contains("Subject: opportunistic") && mail.contains("with POP3 id"),
+        "{mail}"
+    );
+    let plog = popd.log();
+    assert!(
+        plog.contains("tls=false") && plog.contains("mechanism=CRAM-MD5 user=demo"),
+        "{plog}"
+    );
+    assert_eq!(maildir_files(&drop).len(), 0);
+}

@@ -77,20 +77,22 @@ fn completions_parse_in_their_shells() {
     );
     assert!(bash.status.success(), "{}", text(&bash));
     for (shell, file) in [("zsh", "_postern"), ("fish", "postern.fish")] {
-        if have(shell) {
-            let out = run(
-                shell,
-                &[
-                    "-n",
-                    root()
-                        .join("completions")
-                        .join(file)
-                        .to_str()
-                        .expect("utf8"),
-                ],
-            );
-            assert!(out.status.success(), "{shell}: {}", text(&out));
-        }
+        assert!(
+            have(shell),
+            "{shell} is not installed (bin/install-test-deps)"
+        );
+        let out = run(
+            shell,
+            &[
+                "-n",
+                root()
+                    .join("completions")
+                    .join(file)
+                    .to_str()
+                    .expect("utf8"),
+            ],
+        );
+        assert!(out.status.success(), "{shell}: {}", text(&out));
     }
     // Bash offers the subcommands.
     let script = format!(

@@ -150,10 +150,10 @@ fn domain_handlers_edited_in_place_and_used() {
 
     // The server routes by the edited file: sales@branch.test reaches bob, others are refused.
     d.restart();
-    if !have("swaks") {
-        eprintln!("swaks not installed; skipping the SMTP part");
-        return;
-    }
+    assert!(
+        have("swaks"),
+        "swaks is not installed (bin/install-test-deps)"
+    );
     let server = format!("127.0.0.1:{}", d.port(2525));
     let send = |to: &str| {
         text(&run(
@@ -178,4 +178,70 @@ fn domain_handlers_edited_in_place_and_used() {
     );
     let out = send("nobody@branch.test");
     assert!(out.contains("550 5.1.1"), "{out}");
+}
+
+/// The seed's warning (scenario 3): a domain hosted on another server that accepts addresses
+/// without a handler would send mail collected for it straight back to that server. The real
+/// config file, checked by `postern config check`: exit 78 (EX_CONFIG), FILE:LINE and the way out;
+/// the daemons refuse it too. Each way out checks clean.
+#[test]
+fn config_check_refuses_the_collection_loop_of_a_remote_domain() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let path = dir.path().join("postern.toml");
+    let base = "[server]\nhostname = \"mail.example.test\"\npostmaster = \"pm@example.test\"\n\n\
+                [[domain]]\nname = \"example.test\"\n\n";
+    let isp = "[[domain]]\nname = \"isp.test\"\nhosted = \"remote\"\n";
+    let collect = "\n[[collect]]\nname = \"isp\"\nserver = \"pop.isp.test\"\nuser = \"office\"\n\
+                   password = \"x\"\ncatch_all = \"pm@example.test\"\n";
+    let check = |text: &str| {
+        std::fs::write(&path, text).expect("write");
+        common::run(
+            common::bin().to_str().expect("utf8"),
+            &["--config", path.to_str().expect("utf8"), "config", "check"],
+        )
+    };
+    let looped = format!("{base}{isp}{collect}");
+    let out = check(&looped);
+    assert_eq!(out.status.code(), Some(78), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    // Line 8 is the [[domain]] table of isp.test.
+    let want = format!(
+        "{}:8: domain isp.test is hosted on another server and accepts addresses with no \
+         handler, so mail collected by POP3 for it would be sent back out",
+        path.display()
+    );
+    assert!(err.contains(&want), "{want:?} missing in:\n{err}");
+    assert!(
+        err.contains("set accept_unhandled = false and add handlers"),
+        "{err}"
+    );
+    // With accept_unhandled = true written out, the line is that key's.
+    let explicit = format!("{base}{isp}accept_unhandled = true\n{collect}");
+    let err = text(&check(&explicit));
+    assert!(
+        err.contains(&format!("{}:11: domain isp.test", path.display())),
+        "{err}"
+    );
+    // smtpd will not start on it either.
+    std::fs::write(&path, &looped).expect("write");
+    let out = common::run(
+        common::bin().to_str().expect("utf8"),
+        &[
+            "--config",
+            path.to_str().expect("utf8"),
+            "smtpd",
+            "--listen",
+            "127.0.0.1:1",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(78), "{}", text(&out));
+    // The ways out: handlers only, a specific server for the domain, or no collection.
+    for fixed in [
+        format!("{base}{isp}accept_unhandled = false\n[[domain.handler]]\nlocal = \"bob\"\nmailbox = \"bob\"\n{collect}"),
+        format!("{base}{isp}server = \"hq\"\n[[remote.server]]\nname = \"hq\"\nhost = \"127.0.0.1\"\n{collect}"),
+        format!("{base}{isp}"),
+    ] {
+        let out = check(&fixed);
+        assert!(out.status.success(), "{fixed}\n{}", text(&out));
+    }
 }

@@ -278,3 +278,81 @@ fn inetd_on_a_pipe_takes_the_peer_from_tcpremoteip() {
         "{msg}"
     );
 }
+
+#[test]
+fn implicit_tls_listener_under_systemd_accept_yes() {
+    // `--listener NAME` gives a socket from inetd/systemd a configured listener's settings: here
+    // an implicit-TLS (SMTPS) one, its certificate made by `cert gen`.
+    let site = Site::new(
+        "[[listener]]\nname = \"smtps\"\nprotocol = \"submission\"\naddress = \"127.0.0.1:0\"\n\
+         tls = \"implicit\"\ncert = \"cert.pem\"\nkey = \"key.pem\"\n",
+    );
+    let cert = site.root().join("cert.pem");
+    let out = site.postern(&[
+        "cert",
+        "gen",
+        "--cn",
+        "mx.example.test",
+        "--san",
+        "127.0.0.1",
+        "--cert",
+        cert.to_str().expect("utf8"),
+        "--key",
+        site.root().join("key.pem").to_str().expect("utf8"),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let args: Vec<String> = [
+        "--inetd",
+        "-a",
+        "-l",
+        &site.addr().to_string(),
+        "-E",
+        "POSTERN_CONFIG",
+        bin().to_str().expect("utf8"),
+        "smtpd",
+        "--inetd",
+        "--listener",
+        "smtps",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let _h = host("systemd-socket-activate", &args, &site);
+    let out = run(
+        "swaks",
+        &[
+            "--server",
+            "127.0.0.1",
+            "--port",
+            &site.port.to_string(),
+            "--tls-on-connect",
+            "--tls-verify",
+            "--tls-ca-path",
+            cert.to_str().expect("utf8"),
+            "--auth",
+            "PLAIN",
+            "--auth-user",
+            "demo",
+            "--auth-password",
+            "secret",
+            "--from",
+            "demo@example.test",
+            "--to",
+            "demo@example.test",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("235 2.7.0"), "{}", text(&out));
+    assert!(
+        text(&out).contains("250 2.0.0 Ok: queued"),
+        "{}",
+        text(&out)
+    );
+    let files = wait_for_mail(&site.maildir("demo"), 1, Duration::from_secs(15));
+    assert_eq!(files.len(), 1);
+    let msg = std::fs::read_to_string(&files[0]).expect("read");
+    assert!(
+        msg.contains("with ESMTPS"),
+        "the Received header says TLS:\n{msg}"
+    );
+}

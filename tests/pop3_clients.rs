@@ -268,3 +268,74 @@ fn getmail_pulls_1000_messages_with_apop() {
         demo.log()
     );
 }
+
+/// POP3 (poplib) and IMAP (imaplib) on one mailbox: UIDL is `<UIDVALIDITY>.<UID>` of the same
+/// message, LIST sizes are RFC822.SIZE, a POP3 deletion is an IMAP expunge, and a message
+/// APPENDed over IMAP gets the next UIDL.
+const POP_AND_IMAP: &str = r#"
+import imaplib, poplib, re, ssl, sys
+pop3s, imaps, pw = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+ctx = ssl.create_default_context(cafile=sys.argv[4])
+ctx.check_hostname = False
+def pop():
+    p = poplib.POP3_SSL("127.0.0.1", pop3s, context=ctx, timeout=20)
+    p.user("demo"); p.pass_(pw)
+    return p
+def pop_view(p):
+    uidl = [l.decode().split() for l in p.uidl()[1]]
+    sizes = dict(l.decode().split() for l in p.list()[1])
+    return [(n, u, int(sizes[n])) for n, u in uidl]
+def imap_view(i):
+    typ, data = i.uid("FETCH", "1:*", "(UID RFC822.SIZE)")
+    assert typ == "OK", data
+    out = []
+    for d in data:
+        m = re.match(rb"(\d+) \(UID (\d+) RFC822.SIZE (\d+)\)", d)
+        out.append((m.group(1).decode(), m.group(2).decode(), int(m.group(3))))
+    return out
+i = imaplib.IMAP4_SSL("127.0.0.1", imaps, ssl_context=ctx, timeout=20)
+i.login("demo", pw)
+typ, _ = i.select("INBOX")
+uidvalidity = i.untagged_responses["UIDVALIDITY"][0].decode()
+p = pop()
+pv, iv = pop_view(p), imap_view(i)
+print("count", len(pv), len(iv))
+print("same", all(n == s and u == "%s.%s" % (uidvalidity, uid) and size == isize
+                  for (n, u, size), (s, uid, isize) in zip(pv, iv)))
+gone = pv[1][1]
+p.dele(2)
+print(p.quit().decode().split(" (")[1])
+i.noop()
+iv = imap_view(i)
+print("imap after dele", len(iv), any("%s.%s" % (uidvalidity, uid) == gone for _, uid, _ in iv))
+typ, data = i.append("INBOX", None, None, b"From: a@client.test\r\nSubject: appended\r\n\r\nhello\r\n")
+appended = re.search(rb"APPENDUID (\d+) (\d+)", data[0])
+print("appenduid", appended.group(1).decode() == uidvalidity)
+p = pop()
+pv, iv = pop_view(p), imap_view(i)
+print("after append", len(pv), pv[-1][1] == "%s.%s" % (uidvalidity, appended.group(2).decode()))
+print("same", [(u, size) for _, u, size in pv] == [("%s.%s" % (uidvalidity, uid), s) for _, uid, s in iv])
+p.quit()
+i.logout()
+"#;
+
+#[test]
+fn uidl_names_the_same_messages_as_imap_uids() {
+    let (demo, _) = demo_with_mail(5, 900);
+    let cert = demo.root().join("cert.pem").display().to_string();
+    let out = python(
+        POP_AND_IMAP,
+        &[
+            &demo.port(2995).to_string(),
+            &demo.port(2993).to_string(),
+            &demo.password(),
+            &cert,
+        ],
+    );
+    assert_eq!(
+        out,
+        "count 5 5\nsame True\n1 messages deleted)\nimap after dele 4 False\nappenduid True\nafter append 5 True\nsame True\n",
+        "{}",
+        demo.log()
+    );
+}

@@ -368,3 +368,234 @@ p.quit()
     }
     assert_eq!(got, sent, "{out}");
 }
+
+/// Logs in with APOP and sends every command of `sys.argv[3:]` in one write; prints per reply
+/// `command|status|lines|sha256 of the body` (multi-line replies dot-unstuffed, bodies with LF).
+const PIPELINE: &str = r#"
+port, pw, cmds = int(sys.argv[1]), sys.argv[2], sys.argv[3:]
+s = socket.create_connection(("127.0.0.1", port), timeout=30)
+f = s.makefile("rb")
+banner = re.search(r"<[^>]+>", f.readline().decode()).group(0)
+cmds = ["APOP demo " + hashlib.md5((banner + pw).encode()).hexdigest()] + cmds
+s.sendall("".join(c + "\r\n" for c in cmds).encode())
+for c in cmds:
+    status = f.readline()
+    assert status.endswith(b"\r\n"), status
+    status = status[:-2].decode()
+    words = c.split()
+    multi = status.startswith("+OK") and (
+        words[0] in ("RETR", "TOP") or (words[0] in ("LIST", "UIDL") and len(words) == 1))
+    lines = []
+    while multi:
+        l = f.readline()
+        assert l.endswith(b"\r\n"), l
+        if l == b".\r\n":
+            break
+        lines.append(l[:-2][1:] if l.startswith(b".") else l[:-2])
+    lf = b"".join(l + b"\n" for l in lines)
+    body = lf.split(b"\n\n", 1)[1] if b"\n\n" in lf else b""
+    sha = hashlib.sha256(body).hexdigest() if words[0] == "RETR" and multi else "-"
+    print("%s|%s|%d|%s" % (words[0], status, len(lines), sha))
+print("after", repr(f.read()))
+"#;
+
+#[test]
+fn pipelined_transaction_commands_answered_in_order() {
+    let demo = Demo::start();
+    let md = demo.maildir("demo");
+    pop3util::fill(&md, 3, 2000);
+    // A fourth message beyond what is streamed in place (server::pop3::INLINE_MESSAGE).
+    let big = pop3util::message(3, 400_000);
+    std::fs::write(md.join("new/1700000001.M3P1.filltest"), &big).expect("write");
+    let sha = |i: usize, size: usize| {
+        pop3util::sha256_hex(&pop3util::body_of(&pop3util::message(i, size)))
+    };
+    let mut cmds: Vec<String> = [
+        "STAT", "LIST", "UIDL", "RETR 1", "TOP 1 0", "RETR 4", "LIST 2", "DELE 2", "STAT",
+        "RETR 2", "UIDL 3", "NOOP", "RSET", "STAT",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    // Enough RETRs that the replies outgrow one output batch (server::pop3::OUT_BATCH).
+    cmds.extend(std::iter::repeat_n("RETR 3".to_string(), 150));
+    cmds.push("DELE 1".into());
+    cmds.push("QUIT".into());
+    let mut args = vec![demo.port(2110).to_string(), demo.password()];
+    args.extend(cmds.iter().cloned());
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = py(PIPELINE, &args);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), cmds.len() + 2, "{out}");
+    let crlf_size = |m: &[u8]| m.len() + m.iter().filter(|&&b| b == b'\n').count();
+    let sizes: Vec<usize> = (0..3)
+        .map(|i| crlf_size(&pop3util::message(i, 2000)))
+        .chain([crlf_size(&big)])
+        .collect();
+    let total: usize = sizes.iter().sum();
+    let without_2 = total - sizes[1];
+    let want: Vec<String> = [
+        "APOP|+OK demo has 4 messages".to_string(),
+        format!("STAT|+OK 4 {total}|0|-"),
+        format!("LIST|+OK 4 messages ({total} octets)|4|-"),
+        "UIDL|+OK unique-id listing follows|4|-".to_string(),
+        format!("RETR|+OK {} octets|", sizes[0]),
+        "TOP|+OK top of message follows|5|-".to_string(),
+        format!("RETR|+OK {} octets|", sizes[3]),
+        format!("LIST|+OK 2 {}|0|-", sizes[1]),
+        "DELE|+OK message 2 deleted|0|-".to_string(),
+        format!("STAT|+OK 3 {without_2}|0|-"),
+        "RETR|-ERR message 2 already deleted|0|-".to_string(),
+        "UIDL|+OK 3 ".to_string(),
+        "NOOP|+OK|0|-".to_string(),
+        format!("RSET|+OK maildrop has 4 messages ({total} octets)|0|-"),
+        format!("STAT|+OK 4 {total}|0|-"),
+    ]
+    .into_iter()
+    .chain(std::iter::repeat_n(
+        format!("RETR|+OK {} octets|", sizes[2]),
+        150,
+    ))
+    .chain([
+        "DELE|+OK message 1 deleted|0|-".to_string(),
+        "QUIT|+OK mail.example.test POP3 server signing off (1 messages deleted)|0|-".to_string(),
+        "after b''".to_string(),
+    ])
+    .collect();
+    for (got, want) in lines.iter().zip(&want) {
+        assert!(
+            got.starts_with(want.as_str()),
+            "{got:?} should start with {want:?}\n{out}"
+        );
+    }
+    // Each RETR streamed the whole message, byte for byte after dot-unstuffing.
+    let retr_sha = |line: &str| line.rsplit('|').next().unwrap_or_default().to_string();
+    assert_eq!(retr_sha(lines[4]), sha(0, 2000));
+    assert_eq!(
+        retr_sha(lines[6]),
+        pop3util::sha256_hex(&pop3util::body_of(&big))
+    );
+    for line in &lines[15..165] {
+        assert_eq!(retr_sha(line), sha(2, 2000), "{line}");
+    }
+    assert_eq!(maildir_files(&md).len(), 3, "only DELE 1 was applied");
+}
+
+/// `chattr +i` on a directory (even root may then not create, rename or remove entries in it);
+/// undone when dropped, so the temporary directory can be removed.
+struct Immutable(std::path::PathBuf);
+
+impl Immutable {
+    fn set(dir: &std::path::Path) -> Immutable {
+        let out = run("chattr", &["+i", dir.to_str().expect("path")]);
+        assert!(out.status.success(), "chattr +i: {}", text(&out));
+        Immutable(dir.to_path_buf())
+    }
+}
+
+impl Drop for Immutable {
+    fn drop(&mut self) {
+        let _ = run("chattr", &["-i", self.0.to_str().unwrap_or_default()]);
+    }
+}
+
+#[test]
+fn a_mail_volume_refusing_writes_gets_sys_temp_and_loses_nothing() {
+    assert!(
+        have("chattr"),
+        "chattr is not installed (bin/install-test-deps installs e2fsprogs)"
+    );
+    let demo = Demo::start();
+    let md = demo.maildir("demo");
+    pop3util::fill(&md, 3, 600);
+    let script = r#"
+port, pw, what = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+s = socket.create_connection(("127.0.0.1", port), timeout=20)
+f = s.makefile("rb")
+banner = re.search(r"<[^>]+>", f.readline().decode()).group(0)
+def cmd(line):
+    s.sendall(line.encode() + b"\r\n")
+    return f.readline().decode().rstrip("\r\n")
+apop = "APOP demo " + hashlib.md5((banner + pw).encode()).hexdigest()
+print(cmd(apop))
+if what == "login":
+    print(cmd("STAT"))
+    input()  # the test makes the volume writable again
+    print(cmd(apop))
+print(cmd("DELE 1"))
+print(cmd("DELE 2"))
+if what == "quit":
+    input()  # the test makes cur/ immutable
+print(cmd("QUIT"))
+"#;
+    let session = |what: &str| {
+        Command::new("python3")
+            .arg("-c")
+            .arg(format!("{PRELUDE}{script}"))
+            .args([&demo.port(2110).to_string(), &demo.password(), what])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("python")
+    };
+    let read_line = |r: &mut BufReader<std::process::ChildStdout>| {
+        let mut l = String::new();
+        r.read_line(&mut l).expect("read");
+        l.trim_end().to_string()
+    };
+
+    // 1. At login the new messages must move to cur/ and the state file be written: the
+    //    maildir refuses both, so the login answers [SYS/TEMP] and the session stays usable.
+    let guard = Immutable::set(&md);
+    let mut c = session("login");
+    let mut out = BufReader::new(c.stdout.take().expect("stdout"));
+    assert_eq!(
+        read_line(&mut out),
+        "-ERR [SYS/TEMP] mailbox unavailable, try again later"
+    );
+    assert_eq!(read_line(&mut out), "-ERR not logged in");
+    drop(guard);
+    writeln!(c.stdin.take().expect("stdin")).expect("write");
+    assert!(read_line(&mut out).starts_with("+OK demo has 3 messages"));
+    assert_eq!(read_line(&mut out), "+OK message 1 deleted");
+    assert_eq!(read_line(&mut out), "+OK message 2 deleted");
+    assert!(read_line(&mut out).contains("(2 messages deleted)"));
+    assert!(c.wait().expect("wait").success());
+    assert_eq!(maildir_files(&md).len(), 1);
+
+    // 2. At QUIT the files cannot be removed: [SYS/TEMP], and the messages stay.
+    for f in maildir_files(&md) {
+        std::fs::remove_file(f).expect("rm");
+    }
+    pop3util::fill(&md, 3, 600);
+    let mut c = session("quit");
+    let mut out = BufReader::new(c.stdout.take().expect("stdout"));
+    assert!(read_line(&mut out).starts_with("+OK demo has 3 messages"));
+    assert_eq!(read_line(&mut out), "+OK message 1 deleted");
+    assert_eq!(read_line(&mut out), "+OK message 2 deleted");
+    let guard = Immutable::set(&md.join("cur"));
+    writeln!(c.stdin.take().expect("stdin")).expect("write");
+    assert_eq!(
+        read_line(&mut out),
+        "-ERR [SYS/TEMP] some deleted messages not removed"
+    );
+    assert!(c.wait().expect("wait").success());
+    drop(guard);
+    assert_eq!(maildir_files(&md).len(), 3, "nothing lost");
+    let log = demo.log();
+    assert!(
+        log.contains("event=login_failed protocol=pop3 listener=pop3")
+            && log.contains("mechanism=APOP user=demo reason="),
+        "{log}"
+    );
+    assert!(log.contains("deleted=0 quit=true"), "{log}");
+    // A later session sees all three and deletes normally.
+    let out = py(
+        "p = login(int(sys.argv[1]), sys.argv[2]); print(p.stat()[0]); p.dele(1); print(p.quit().decode())",
+        &[&demo.port(2110).to_string(), &demo.password()],
+    );
+    assert!(
+        out.starts_with("3\n+OK") && out.contains("(1 messages deleted)"),
+        "{out}"
+    );
+}

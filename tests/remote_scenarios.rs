@@ -8,21 +8,25 @@ mod remote_support;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use common::{have, run, text, Demo};
-use remote_support::{free_port, Dns, Proc, Sender, MESSAGE};
+use common::{run, text, Demo};
+use remote_support::{free_port, require, Dns, Proc, Sender, MESSAGE};
 
 const POSTFIX_INSTANCE: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/tests/remote_support/postfix-instance"
 );
 
-fn tools(postfix: bool) -> bool {
-    let root = run("id", &["-u"]).stdout.starts_with(b"0");
-    let ok = have("dnsmasq") && (!postfix || (have("postfix") && root));
-    if !ok {
-        eprintln!("skipped: dnsmasq (and postfix, run as root) are needed");
+/// Fail (never skip) without the peers: dnsmasq, and Postfix, which needs root.
+fn tools(postfix: bool) {
+    require(&["dnsmasq"]);
+    if postfix {
+        require(&["postfix"]);
+        let root = run("id", &["-u"]).stdout.starts_with(b"0");
+        assert!(
+            root,
+            "a private Postfix instance needs root (bin/test runs as root)"
+        );
     }
-    ok
 }
 
 /// A private Postfix receiving mail for `domain` on `ip:port` into a maildir; stopped on drop.
@@ -86,9 +90,7 @@ fn demo_mail(demo: &Demo, n: usize) -> Vec<String> {
 /// dnsmasq: far.test is a real Postfix, example.test a second postern. Both receive it once.
 #[test]
 fn scenario_1_direct_mx_delivery_to_postfix_and_postern() {
-    if !tools(true) {
-        return;
-    }
+    tools(true);
     let tmp = tempfile::tempdir().expect("tmp");
     let demo = Demo::start();
     let port = demo.port(2525);
@@ -132,9 +134,7 @@ fn scenario_1_direct_mx_delivery_to_postfix_and_postern() {
 /// Servers-table entry), whatever DNS says: DNS here has no record for the domain at all.
 #[test]
 fn scenario_2_domain_to_internal_server_at_fixed_address() {
-    if !tools(false) {
-        return;
-    }
+    tools(false);
     let demo = Demo::start();
     let dns = Dns::start(&[]);
     let rest = format!(
@@ -154,9 +154,7 @@ fn scenario_2_domain_to_internal_server_at_fixed_address() {
 /// the second postern's submission port (STARTTLS, AUTH required), the account its demo user.
 #[test]
 fn scenario_3_gateway_to_isp_with_auth() {
-    if !tools(false) {
-        return;
-    }
+    tools(false);
     let demo = Demo::start();
     let dns = Dns::start(&[]);
     let isp = |pw: &str| {
@@ -188,9 +186,7 @@ fn scenario_3_gateway_to_isp_with_auth() {
 /// AUTH — STARTTLS required and the head office's certificate verified against its own CA file.
 #[test]
 fn scenario_5_branch_forwards_all_to_head_office_over_tls_with_auth() {
-    if !tools(false) {
-        return;
-    }
+    tools(false);
     let demo = Demo::start();
     let dns = Dns::start(&["--host-record=localhost,127.0.0.1".into()]);
     let rest = format!(
@@ -225,9 +221,8 @@ fn scenario_5_branch_forwards_all_to_head_office_over_tls_with_auth() {
 /// peer behaves, the next attempt delivers it exactly once.
 #[test]
 fn peer_drops_mid_data_retry_without_duplicate() {
-    if !tools(false) || !have("python3") {
-        return;
-    }
+    tools(false);
+    require(&["python3"]);
     let tmp = tempfile::tempdir().expect("tmp");
     let port = free_port("127.0.0.1");
     let script = concat!(
@@ -291,9 +286,7 @@ fn peer_drops_mid_data_retry_without_duplicate() {
 /// (MAIL, RSET, MAIL, …) — Postfix's own log counts the sessions; with reuse off, three.
 #[test]
 fn connection_reuse_one_session_for_a_queue_run() {
-    if !tools(true) {
-        return;
-    }
+    tools(true);
     for (reuse, want_sessions) in [("5s", 1usize), ("0s", 3)] {
         let tmp = tempfile::tempdir().expect("tmp");
         let port = free_port("127.0.0.14");

@@ -103,3 +103,48 @@ fn curl_sends_a_message() {
         .expect("read")
         .contains("body via curl"));
 }
+
+#[test]
+fn lines_starting_with_a_dot_arrive_unstuffed() {
+    // smtplib dot-stuffs on the way out (RFC 5321 §4.5.2); smtpd must take one dot off again,
+    // and a lone "." inside the body must not end the message.
+    let demo = Demo::start();
+    let body = ".hidden\r\n..two dots\r\n.\r\n. space\r\nend\r\n";
+    python(
+        r#"
+import smtplib, sys
+s = smtplib.SMTP("127.0.0.1", int(sys.argv[1]), timeout=10)
+msg = "Subject: dots\r\n\r\n" + sys.argv[2]
+s.sendmail("a@client.test", ["demo@example.test"], msg)
+s.quit()
+"#,
+        &[&demo.port(2525).to_string(), body],
+    );
+    let files = wait_for_mail(&demo.maildir("demo"), 1, Duration::from_secs(10));
+    assert_eq!(files.len(), 1, "server log:\n{}", demo.log());
+    let msg = std::fs::read_to_string(&files[0]).expect("read");
+    let (_, got) = msg.split_once("Subject: dots\n\n").expect("body");
+    assert_eq!(got, body.replace("\r\n", "\n"), "{msg}");
+}
+
+#[test]
+fn a_recipient_given_twice_gets_one_copy() {
+    let demo = Demo::start();
+    python(
+        r#"
+import smtplib, sys
+s = smtplib.SMTP("127.0.0.1", int(sys.argv[1]), timeout=10)
+s.sendmail("a@client.test", ["demo@example.test", "Demo@Example.Test"], "Subject: twice\r\n\r\nonce\r\n")
+s.quit()
+"#,
+        &[&demo.port(2525).to_string()],
+    );
+    let files = wait_for_mail(&demo.maildir("demo"), 1, Duration::from_secs(10));
+    std::thread::sleep(Duration::from_millis(500));
+    let files = wait_for_mail(
+        &demo.maildir("demo"),
+        files.len().max(1),
+        Duration::from_secs(1),
+    );
+    assert_eq!(files.len(), 1, "server log:\n{}", demo.log());
+}

@@ -166,6 +166,43 @@ for k in sorted(counts):
 }
 
 #[test]
+fn too_many_errors_end_the_session_with_421() {
+    let site = Site::new("[limits]\nerrors = 3\n");
+    let d = site.smtpd("smtpd");
+    // Unknown commands, a syntax error and a bad sequence all count; good commands between them
+    // do not reset the count. The third error is answered, then 421 and the close.
+    let out = py(
+        r#"
+s, f = conn(sys.argv[1])
+reply(f)
+print(say(s, f, b"EHLO client.test\r\n").splitlines()[-1])
+print(say(s, f, b"FROB\r\n"))
+print(say(s, f, b"NOOP\r\n"))
+print(say(s, f, b"MAIL FROM:a@client.test\r\n"))
+print(say(s, f, b"RCPT TO:<demo@example.test>\r\n"))
+print(reply(f))
+print(reply(f))
+"#,
+        &[&site.port.to_string()],
+    );
+    let lines: Vec<&str> = out.lines().collect();
+    let want = [
+        "250 HELP",
+        "500 5.5.2",
+        "250 2.0.0",
+        "501 5.5.4",
+        "503 5.5.1",
+        "421 4.7.0",
+        "<EOF>",
+    ];
+    assert_eq!(lines.len(), want.len(), "{out}");
+    for (l, w) in lines.iter().zip(want) {
+        assert!(l.starts_with(w), "{l:?} should start with {w:?}:\n{out}");
+    }
+    next_client_is_served(&site, &d, 0);
+}
+
+#[test]
 fn a_silent_client_is_timed_out_with_421() {
     let site = Site::new("[limits]\nidle_timeout = \"1s\"\n");
     let d = site.smtpd("smtpd");

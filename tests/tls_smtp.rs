@@ -4,30 +4,15 @@
 
 mod common;
 
-use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use common::*;
 
 /// Run `openssl s_client ARGS…` feeding `input`; returns everything it printed.
 fn s_client(args: &[&str], input: &str) -> String {
-    let mut child = Command::new("openssl")
-        .arg("s_client")
-        .args(args)
-        .args(["-crlf", "-ign_eof"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("openssl s_client");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(input.as_bytes())
-        .expect("write");
-    let out = child.wait_with_output().expect("wait");
-    text(&out)
+    let mut cmd = Command::new("openssl");
+    cmd.arg("s_client").args(args).args(["-crlf", "-ign_eof"]);
+    text(&output_with_stdin(&mut cmd, input.as_bytes()))
 }
 
 #[test]

@@ -1,12 +1,14 @@
 //! `postern collect [--account NAME …]`: one collection pass (for cron). Without `--account`,
-//! every account whose interval has passed; named accounts run regardless. A progress bar on a
-//! terminal; a `collect_done` log line per account always. Exit 75 when any account failed.
+//! every account whose interval has passed; named accounts run regardless. On a terminal
+//! (stderr), a progress bar per account (messages and bytes) with the log lines above the bars;
+//! otherwise only the log, where `collect_done` (or `collect_failed`) is the one-line summary
+//! of each account. Exit 75 when any account failed.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::path::Path;
 use std::sync::Arc;
 
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
 use super::args::CollectArgs;
 use super::{exit, load_config, CliResult, Failure};
@@ -22,14 +24,8 @@ struct Bar {
     total: u64,
 }
 
-impl Progress for Bar {
-    fn begin(&mut self, messages: usize, bytes: u64) {
-        self.bar.set_length(messages as u64);
-        self.total = bytes;
-    }
-    fn message(&mut self, bytes: u64) {
-        self.bytes += bytes;
-        self.bar.inc(1);
+impl Bar {
+    fn show_bytes(&self) {
         self.bar.set_message(format!(
             "{} / {}",
             indicatif::HumanBytes(self.bytes),
@@ -38,9 +34,38 @@ impl Progress for Bar {
     }
 }
 
-impl Drop for Bar {
-    fn drop(&mut self) {
-        self.bar.finish();
+impl Progress for Bar {
+    fn begin(&mut self, messages: usize, bytes: u64) {
+        self.bar.set_length(messages as u64);
+        self.total = bytes;
+        self.show_bytes();
+    }
+    fn message(&mut self, bytes: u64) {
+        self.bytes += bytes;
+        self.bar.inc(1);
+        self.show_bytes();
+    }
+    fn end(&mut self, ok: bool) {
+        if ok {
+            self.bar.finish();
+        } else {
+            self.bar.abandon_with_message("failed");
+        }
+    }
+}
+
+/// A bar for `account` in `bars`.
+fn bar(bars: &MultiProgress, account: &str) -> Bar {
+    let bar = bars.add(ProgressBar::new(0).with_prefix(account.to_string()));
+    if let Ok(style) =
+        ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} messages, {msg}")
+    {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    Bar {
+        bar,
+        bytes: 0,
+        total: 0,
     }
 }
 
@@ -70,7 +95,15 @@ pub fn collect(flag: Option<&Path>, args: CollectArgs) -> CliResult {
         .enable_all()
         .build()
         .map_err(|e| Failure::new(exit::OSERR, e))?;
-    let tty = std::io::stderr().is_terminal();
+    let bars = std::io::stderr().is_terminal().then(MultiProgress::new);
+    if let Some(bars) = &bars {
+        let bars = bars.clone();
+        crate::events::set_sink(Some(Box::new(move |line: &str| {
+            bars.suspend(|| {
+                let _ = std::io::stderr().lock().write_all(line.as_bytes());
+            })
+        })));
+    }
     let now = crate::spool::now();
     let mut failed = Vec::new();
     for account in &config.collect {
@@ -81,25 +114,15 @@ pub fn collect(flag: Option<&Path>, args: CollectArgs) -> CliResult {
         if !named && !collect::due(spool.root(), account, now) {
             continue;
         }
-        let mut progress: Box<dyn Progress> = if tty {
-            let bar = ProgressBar::new(0).with_prefix(account.name.clone());
-            if let Ok(style) =
-                ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} messages, {msg}")
-            {
-                bar.set_style(style.progress_chars("=> "));
-            }
-            Box::new(Bar {
-                bar,
-                bytes: 0,
-                total: 0,
-            })
-        } else {
-            Box::new(NoProgress)
+        let mut progress: Box<dyn Progress> = match &bars {
+            Some(bars) => Box::new(bar(bars, &account.name)),
+            None => Box::new(NoProgress),
         };
         if rt.block_on(collector.run_logged(account, progress.as_mut())) {
             failed.push(account.name.clone());
         }
     }
+    crate::events::set_sink(None);
     if failed.is_empty() {
         Ok(())
     } else {

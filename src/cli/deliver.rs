@@ -155,9 +155,17 @@ pub fn sendmail(flag: Option<&Path>, args: SendmailArgs) -> CliResult {
         .iter()
         .map(|r| Recipient::new(r.clone()))
         .collect();
+    let screened = crate::policy::restrictions::screen(&config, &users, all, &message.bytes);
+    for (rcpt, reply) in &screened.refused {
+        let why = crate::policy::restrictions::reply_text(reply);
+        if screened.all_refused {
+            return Err(Failure::new(exit::DATAERR, anyhow::anyhow!("{why}")));
+        }
+        eprintln!("sendmail: {rcpt}: {why}; a delivery status notification follows");
+    }
     let envelope = Envelope {
         sender,
-        recipients: crate::routing::envelope_recipients(&config, &users, all),
+        recipients: screened.recipients,
         received: now,
         origin: Origin::Sendmail,
         client: None,
@@ -179,6 +187,7 @@ pub fn sendmail(flag: Option<&Path>, args: SendmailArgs) -> CliResult {
         .field("size", envelope.size)
         .field("origin", "sendmail")
         .emit();
+    crate::policy::restrictions::log_refused(&id, &envelope.recipients);
     // Immediate attempt; whatever is left waits for the queue runner.
     if config.delivery.immediate {
         let _ = d.attempt(&id, true);

@@ -37,6 +37,11 @@ scan_interval = "30s"
 [[domain]]
 name = "{DOMAIN}"
 
+# Mail to postmaster must always be accepted (RFC 5321 §4.5.1): it goes to the demo user.
+[[domain.handler]]
+local = "postmaster"
+mailbox = "{USER}"
+
 [[listener]]
 name = "smtp"
 protocol = "smtp"

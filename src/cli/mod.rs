@@ -4,7 +4,7 @@ pub mod args;
 mod collect;
 mod daemon;
 mod deliver;
-mod demo;
+pub mod demo;
 pub mod docs;
 mod domain;
 mod misc;
@@ -116,7 +116,7 @@ pub fn main() -> ExitCode {
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {
-            let msg = format!("{:#}", f.error);
+            let msg = one_sentence(&f.error);
             if is_broken_pipe(&f.error) {
                 return ExitCode::SUCCESS;
             }
@@ -124,6 +124,20 @@ pub fn main() -> ExitCode {
             ExitCode::from(f.code)
         }
     }
+}
+
+/// The error and its causes, `: `-joined, each cause once: typed errors already name their
+/// source in their message, so a cause the text so far holds is not repeated.
+fn one_sentence(e: &anyhow::Error) -> String {
+    let mut msg = e.to_string();
+    for cause in e.chain().skip(1) {
+        let text = cause.to_string();
+        if !msg.contains(&text) {
+            msg.push_str(": ");
+            msg.push_str(&text);
+        }
+    }
+    msg
 }
 
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
@@ -170,6 +184,21 @@ mod tests {
 
     fn argv(v: &[&str]) -> Vec<OsString> {
         v.iter().map(OsString::from).collect()
+    }
+
+    #[test]
+    fn error_sentences_name_each_cause_once() {
+        let read = crate::config::ConfigError::Read {
+            path: "/etc/postern/postern.toml".into(),
+            source: std::io::Error::from(std::io::ErrorKind::NotFound),
+        };
+        let e = anyhow::Error::new(read);
+        assert_eq!(
+            one_sentence(&e),
+            "cannot read config /etc/postern/postern.toml: entity not found"
+        );
+        let e = anyhow::anyhow!("disk on fire").context("cannot queue the message");
+        assert_eq!(one_sentence(&e), "cannot queue the message: disk on fire");
     }
 
     #[test]

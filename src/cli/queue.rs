@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 use super::args::QueueCommand;
 use super::deliver::{find_header_end, open, parse_ids, run_result};
 use super::{exit, CliResult, Failure};
+use crate::deliver::{remote, Deliverer};
 use crate::spool::{self, Area, LockedMessage, QueueId, QueuedMessage, RecipientStatus, Spool};
+use crate::users::Users;
 
 /// How long a command waits for a message that is being delivered right now.
 const LOCK_WAIT: Duration = Duration::from_secs(30);
@@ -26,13 +28,14 @@ fn age(secs: u64) -> String {
     }
 }
 
-/// The domain jobs of a message: pending recipients grouped by domain.
-fn jobs(m: &QueuedMessage) -> BTreeMap<String, Vec<&str>> {
+/// The domain jobs of a message: its pending recipients grouped by where they really go (the
+/// destination the runner connects to: `local`, a domain's MX, `server NAME`), so that mail
+/// for many domains through one gateway is one job.
+fn jobs<'m>(d: &Deliverer, users: &Users, m: &'m QueuedMessage) -> BTreeMap<String, Vec<&'m str>> {
     let mut jobs: BTreeMap<String, Vec<&str>> = BTreeMap::new();
     for r in &m.state.recipients {
         if r.status == RecipientStatus::Pending {
-            let domain = r.address.rsplit_once('@').map_or("", |(_, d)| d);
-            jobs.entry(domain.to_ascii_lowercase())
+            jobs.entry(remote::job_of(&d.config, users, &r.address))
                 .or_default()
                 .push(&r.address);
         }
@@ -40,11 +43,35 @@ fn jobs(m: &QueuedMessage) -> BTreeMap<String, Vec<&str>> {
     jobs
 }
 
-fn json_of(id: &QueueId, area: Area, m: &QueuedMessage, now: u64) -> serde_json::Value {
-    let pending: Vec<&str> = jobs(m).into_values().flatten().collect();
-    let jobs: Vec<serde_json::Value> = jobs(m)
-        .into_iter()
-        .map(|(domain, rcpts)| serde_json::json!({"domain": domain, "recipients": rcpts}))
+/// Whether `m` has a pending recipient in `domain`, or a job called `domain`.
+fn has_domain(d: &Deliverer, users: &Users, m: &QueuedMessage, domain: &str) -> bool {
+    let domain = domain.to_ascii_lowercase();
+    jobs(d, users, m).iter().any(|(job, rcpts)| {
+        *job == domain
+            || rcpts.iter().any(|a| {
+                a.rsplit_once('@')
+                    .is_some_and(|(_, dom)| dom.eq_ignore_ascii_case(&domain))
+            })
+    })
+}
+
+fn json_of(
+    jobs: &BTreeMap<String, Vec<&str>>,
+    id: &QueueId,
+    area: Area,
+    m: &QueuedMessage,
+    now: u64,
+) -> serde_json::Value {
+    let pending: Vec<&str> = m
+        .state
+        .recipients
+        .iter()
+        .filter(|r| r.status == RecipientStatus::Pending)
+        .map(|r| r.address.as_str())
+        .collect();
+    let jobs: Vec<serde_json::Value> = jobs
+        .iter()
+        .map(|(dest, rcpts)| serde_json::json!({"destination": dest, "recipients": rcpts}))
         .collect();
     serde_json::json!({
         "id": id.as_str(),
@@ -100,44 +127,50 @@ fn lock(spool: &Spool, id: &QueueId, want: Option<Area>) -> Result<LockedMessage
 pub fn queue(flag: Option<&Path>, cmd: QueueCommand) -> CliResult {
     let (_config, d) = open(flag)?;
     let spool = &d.spool;
+    let users = d.users.get();
     let mut out = std::io::stdout().lock();
     let now = spool::now();
     match cmd {
         QueueCommand::Ls { json } => {
-            let mut by_job: BTreeMap<String, Vec<(QueueId, Area, QueuedMessage)>> = BTreeMap::new();
+            let mut messages = Vec::new();
             for area in [Area::Queue, Area::Hold] {
                 for id in spool.list(area)? {
-                    let Ok(m) = spool.peek(area, &id) else {
-                        continue;
-                    };
-                    if json {
-                        writeln!(out, "{}", json_of(&id, area, &m, now))?;
-                        continue;
+                    if let Ok(m) = spool.peek(area, &id) {
+                        messages.push((id, area, m));
                     }
-                    let key = if area == Area::Hold {
-                        "(held)".to_string()
-                    } else {
-                        jobs(&m).into_keys().collect::<Vec<_>>().join(",")
-                    };
-                    by_job.entry(key).or_default().push((id, area, m));
                 }
             }
-            for (job, msgs) in by_job {
-                writeln!(out, "{job}: {} message(s)", msgs.len())?;
-                for (id, area, m) in msgs {
+            // Each message under every job it has (held ones under "(held)"), with the
+            // recipients of that job.
+            let mut by_job: BTreeMap<String, Vec<(usize, Vec<&str>)>> = BTreeMap::new();
+            for (n, (id, area, m)) in messages.iter().enumerate() {
+                let jobs = jobs(&d, &users, m);
+                if json {
+                    writeln!(out, "{}", json_of(&jobs, id, *area, m, now))?;
+                    continue;
+                }
+                if *area == Area::Hold {
+                    let all = jobs.into_values().flatten().collect();
+                    by_job.entry("(held)".into()).or_default().push((n, all));
+                    continue;
+                }
+                for (job, rcpts) in jobs {
+                    by_job.entry(job).or_default().push((n, rcpts));
+                }
+            }
+            for (job, list) in by_job {
+                writeln!(out, "{job}: {} message(s)", list.len())?;
+                for (n, rcpts) in list {
+                    let (id, area, m) = &messages[n];
                     let next = m.state.next_try.saturating_sub(now);
                     writeln!(
                         out,
                         "  {id}{}  {}  {}  <{}>  {}  attempts={}  next={}  {}",
-                        if area == Area::Hold { "!" } else { "" },
+                        if *area == Area::Hold { "!" } else { "" },
                         m.envelope.size,
                         age(now.saturating_sub(m.envelope.received)),
                         m.envelope.sender,
-                        jobs(&m)
-                            .into_values()
-                            .flatten()
-                            .collect::<Vec<_>>()
-                            .join(","),
+                        rcpts.join(","),
                         m.state.attempts,
                         if next == 0 { "now".into() } else { age(next) },
                         m.state.last_error.as_deref().unwrap_or("")
@@ -209,12 +242,20 @@ pub fn queue(flag: Option<&Path>, cmd: QueueCommand) -> CliResult {
                     .filter(|id| {
                         spool
                             .peek(Area::Queue, id)
-                            .is_ok_and(|m| jobs(&m).contains_key(&dom.to_ascii_lowercase()))
+                            .is_ok_and(|m| has_domain(&d, &users, &m, &dom))
                     })
                     .collect(),
             };
-            let stats = if std::io::stdout().is_terminal() && !ids.is_empty() {
+            // A progress bar on a terminal (drawn on stderr); nothing when the output goes elsewhere.
+            let tty = std::io::stdout().is_terminal() && std::io::stderr().is_terminal();
+            let stats = if tty && !ids.is_empty() {
                 let bar = indicatif::ProgressBar::new(ids.len() as u64);
+                if let Ok(style) = indicatif::ProgressStyle::with_template(
+                    "{spinner} flushing the queue {pos}/{len} [{bar:30}] {elapsed}",
+                ) {
+                    bar.set_style(style.progress_chars("=> "));
+                }
+                bar.enable_steady_tick(Duration::from_millis(100));
                 let stats = d.run_with_progress(true, Some(ids), &|_| bar.inc(1));
                 bar.finish_and_clear();
                 stats?

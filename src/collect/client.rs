@@ -2,14 +2,17 @@
 //! [`crate::tls::connector`]), send commands, read status lines, listings and message data, each
 //! read bounded in size and time.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
+
+use hickory_resolver::TokioResolver;
 
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
 use super::proto::{parse_status, Data, Status, MAX_DATA_LINE, MAX_STATUS_LINE};
 use super::CollectError;
+use crate::dns::{self, DnsError};
 use crate::net::Io;
 
 /// Lines of a CAPA, UIDL or LIST answer read at most.
@@ -24,32 +27,47 @@ pub struct Client {
 }
 
 impl Client {
-    /// Connect to `host:port`; nothing is read yet.
-    pub async fn connect(host: &str, port: u16, timeout: Duration) -> Result<Client, CollectError> {
+    /// Connect to `host:port`, its addresses found by the one resolver (`[dns]`), each tried in
+    /// turn; nothing is read yet.
+    pub async fn connect(
+        resolver: &Result<TokioResolver, DnsError>,
+        host: &str,
+        port: u16,
+        timeout: Duration,
+    ) -> Result<Client, CollectError> {
         let host = host.trim_start_matches('[').trim_end_matches(']');
-        let connect = TcpStream::connect((host, port));
-        let tcp = match tokio::time::timeout(timeout, connect).await {
-            Ok(Ok(s)) => s,
-            Ok(Err(e)) => {
-                return Err(CollectError::Connect {
-                    server: format!("{host}:{port}"),
-                    reason: e.to_string(),
-                })
+        let addresses = match (host.parse::<IpAddr>(), resolver) {
+            (Ok(ip), _) => Ok(vec![ip]),
+            (Err(_), Ok(r)) => tokio::time::timeout(timeout, dns::addresses(r, host))
+                .await
+                .unwrap_or_else(|_| Err(DnsError::Temporary("timed out".into()))),
+            (Err(_), Err(e)) => Err(e.clone()),
+        }
+        .map_err(|e| CollectError::Dns {
+            server: host.to_string(),
+            reason: without_status_code(&e.to_string()).to_string(),
+        })?;
+        let mut last = String::from("no address");
+        for ip in addresses {
+            let addr = SocketAddr::new(ip, port);
+            match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
+                Ok(Ok(tcp)) => {
+                    let peer = tcp.peer_addr().ok();
+                    let io: Box<dyn Io> = Box::new(tcp);
+                    return Ok(Client {
+                        io: BufReader::new(io),
+                        timeout,
+                        peer,
+                        tls: false,
+                    });
+                }
+                Ok(Err(e)) => last = format!("{addr}: {e}"),
+                Err(_) => last = format!("{addr}: timed out"),
             }
-            Err(_) => {
-                return Err(CollectError::Connect {
-                    server: format!("{host}:{port}"),
-                    reason: "timed out".into(),
-                })
-            }
-        };
-        let peer = tcp.peer_addr().ok();
-        let io: Box<dyn Io> = Box::new(tcp);
-        Ok(Client {
-            io: BufReader::new(io),
-            timeout,
-            peer,
-            tls: false,
+        }
+        Err(CollectError::Connect {
+            server: format!("{host}:{port}"),
+            reason: last,
         })
     }
 
@@ -187,5 +205,31 @@ impl Client {
                 None => data.overlong_line(),
             }
         }
+    }
+}
+
+/// A resolver error without the SMTP enhanced status code it starts with (`5.4.4 host …`).
+fn without_status_code(text: &str) -> &str {
+    match text.split_once(' ') {
+        Some((code, rest))
+            if code.split('.').count() == 3
+                && code.bytes().all(|b| b.is_ascii_digit() || b == b'.') =>
+        {
+            rest
+        }
+        _ => text,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn resolver_errors_lose_their_smtp_status_code() {
+        assert_eq!(
+            super::without_status_code("5.4.4 host a.test has no address"),
+            "host a.test has no address"
+        );
+        assert_eq!(super::without_status_code("timed out"), "timed out");
+        assert_eq!(super::without_status_code("4.4.3 x"), "x");
     }
 }

@@ -7,8 +7,8 @@
 //! UIDL in the journal ([`state`]), and delete on the server only what is durably queued (policy
 //! `always`) or has left the queue (`delivered`). Deletions take effect at QUIT; a pass that
 //! breaks off deletes nothing and the next one starts from the journal. Messages left on the
-//! server on purpose (too big, unroutable, refused by the filter) are logged once per UIDL and
-//! counted on every pass; see [`state`] for which are fetched again.
+//! server on purpose (too big, unroutable, refused by the filter, malformed) are logged once per
+//! UIDL and counted on every pass; see [`state`] for which are fetched again.
 //!
 //! The blocking file work runs under `block_in_place`: run passes on the multi-threaded runtime.
 
@@ -37,6 +37,8 @@ use state::SkipReason;
 /// Why a pass over an account failed.
 #[derive(Debug, thiserror::Error)]
 pub enum CollectError {
+    #[error("cannot resolve {server}: {reason}")]
+    Dns { server: String, reason: String },
     #[error("cannot connect to {server}: {reason}")]
     Connect { server: String, reason: String },
     #[error("timed out waiting for the server")]
@@ -79,6 +81,8 @@ pub trait Progress: Send {
     fn begin(&mut self, _messages: usize, _bytes: u64) {}
     /// One more message of `bytes` octets was read.
     fn message(&mut self, _bytes: u64) {}
+    /// The pass is over (`ok`: it did not fail), before its outcome is logged.
+    fn end(&mut self, _ok: bool) {}
 }
 
 /// No progress display.
@@ -100,7 +104,8 @@ pub struct Summary {
     pub loops: usize,
     /// New messages left for the next pass (per-pass maximum).
     pub later: usize,
-    /// Messages the content filter refused for good (this pass or before): left on the server.
+    /// Messages the content filter (or every recipient's handler) refused for good (this pass or
+    /// before): left on the server.
     pub refused: usize,
 }
 
@@ -220,7 +225,8 @@ impl Collector {
                 !verify,
             )?),
         };
-        let mut c = Client::connect(&account.server, account.port(), timeout).await?;
+        let resolver = crate::dns::resolver(&self.config.dns());
+        let mut c = Client::connect(&resolver, &account.server, account.port(), timeout).await?;
         if let (CollectTls::Implicit, Some(conn)) = (account.tls, &connector) {
             c = c.start_tls(conn, &account.server).await?;
         }
@@ -278,6 +284,7 @@ impl Collector {
             too_big: p.too_big.len(),
             later: p.later,
             refused: p.refused,
+            malformed: p.malformed,
             ..Summary::default()
         };
         let now = crate::spool::now();
@@ -303,20 +310,7 @@ impl Collector {
             let data = c.data(max_size).await?;
             progress.message(m.size);
             if !data.complete() {
-                let (name, count) = if data.too_big {
-                    ("collect_too_big", &mut sum.too_big)
-                } else {
-                    ("collect_malformed", &mut sum.malformed)
-                };
-                *count += 1;
-                if data.too_big && !store.skip(&m.uidl, SkipReason::TooBig, now) {
-                    continue;
-                }
-                event(name)
-                    .field("account", &account.name)
-                    .field("uidl", &m.uidl)
-                    .field("limit", max_size)
-                    .emit();
+                incomplete(account, &mut store, &mut sum, &m.uidl, &data, max_size, now);
                 continue;
             }
             let Some(id) = self.queue(account, &mut store, &m.uidl, &data.bytes, &c, &mut sum)?
@@ -424,6 +418,22 @@ impl Collector {
                 }
             }
         }
+        // The handlers' restrictions, as for mail by SMTP: refused by every recipient, it is
+        // left on the server like a filter refusal; refused by some, they get a bounce.
+        let rcpts = rcpts.iter().map(|r| Recipient::new(r.clone())).collect();
+        let screened = crate::policy::restrictions::screen(&self.config, &users, rcpts, bytes);
+        if screened.all_refused {
+            sum.refused += 1;
+            store.skip(uidl, SkipReason::Refused, crate::spool::now());
+            let why = screened.refused.first().map(|(_, r)| r);
+            event("collect_refused")
+                .field("account", &account.name)
+                .field("uidl", uidl)
+                .opt("reason", why.map(crate::policy::restrictions::reply_text))
+                .field("action", "left on the server, not fetched again")
+                .emit();
+            return Ok(None);
+        }
         let id = QueueId::generate();
         let now = crate::spool::now();
         let received = format!(
@@ -437,11 +447,7 @@ impl Collector {
         );
         let envelope = Envelope {
             sender,
-            recipients: crate::routing::envelope_recipients(
-                &self.config,
-                &users,
-                rcpts.iter().map(|r| Recipient::new(r.clone())).collect(),
-            ),
+            recipients: screened.recipients,
             received: now,
             origin: Origin::Collect,
             client: c.peer.map(|p| p.ip().to_string()),
@@ -469,6 +475,7 @@ impl Collector {
             .field("account", &account.name)
             .field("uidl", uidl)
             .emit();
+        crate::policy::restrictions::log_refused(&id, &envelope.recipients);
         match &self.after {
             AfterQueue::Nothing => {}
             AfterQueue::Attempt(d) => {
@@ -482,7 +489,9 @@ impl Collector {
     /// One pass over `account` with its outcome logged (`collect_done` / `collect_failed`).
     /// Returns whether it failed.
     pub async fn run_logged(&self, account: &CollectAccount, progress: &mut dyn Progress) -> bool {
-        match self.run_account(account, progress).await {
+        let result = self.run_account(account, progress).await;
+        progress.end(result.is_ok());
+        match result {
             Ok(s) => {
                 event("collect_done")
                     .field("account", &account.name)
@@ -516,6 +525,44 @@ impl Collector {
             }
         }
     }
+}
+
+/// A RETR whose data cannot be queued (too big after all, or a line too long to read): counted,
+/// remembered under `skipped` and logged when that is news.
+fn incomplete(
+    account: &CollectAccount,
+    store: &mut state::StateStore,
+    sum: &mut Summary,
+    uidl: &str,
+    data: &proto::Data,
+    max_size: u64,
+    now: u64,
+) {
+    let (name, count, reason) = if data.too_big {
+        ("collect_too_big", &mut sum.too_big, SkipReason::TooBig)
+    } else {
+        (
+            "collect_malformed",
+            &mut sum.malformed,
+            SkipReason::Malformed,
+        )
+    };
+    *count += 1;
+    if !store.skip(uidl, reason, now) {
+        return;
+    }
+    let e = event(name)
+        .field("account", &account.name)
+        .field("uidl", uidl);
+    let e = if data.too_big {
+        e.field("limit", max_size)
+            .field("action", "left on the server")
+    } else {
+        e.field("reason", "a line longer than the line limit")
+            .field("line_limit", proto::MAX_DATA_LINE)
+            .field("action", "left on the server, not fetched again")
+    };
+    e.emit();
 }
 
 /// Whether `account` is due for a pass at `now`.

@@ -20,6 +20,8 @@ pub struct Plan {
     pub later: usize,
     /// Messages the content filter refused for good in an earlier pass: not fetched again.
     pub refused: usize,
+    /// Messages found malformed in an earlier pass: not fetched again.
+    pub malformed: usize,
     /// Remembered UIDLs (queued or skipped) the server no longer lists.
     pub vanished: Vec<String>,
 }
@@ -59,12 +61,13 @@ pub fn plan(
                     p.delete.push(l.clone());
                 }
             }
-            None if skipped.get(&l.uidl).map(|s| s.reason) == Some(SkipReason::Refused) => {
-                p.refused += 1
-            }
-            None if l.size > max_size => p.too_big.push(l.clone()),
-            None if p.fetch.len() >= max_messages => p.later += 1,
-            None => p.fetch.push(l.clone()),
+            None => match skipped.get(&l.uidl).map(|s| s.reason) {
+                Some(SkipReason::Refused) => p.refused += 1,
+                Some(SkipReason::Malformed) => p.malformed += 1,
+                _ if l.size > max_size => p.too_big.push(l.clone()),
+                _ if p.fetch.len() >= max_messages => p.later += 1,
+                _ => p.fetch.push(l.clone()),
+            },
         }
     }
     p
@@ -91,6 +94,7 @@ mod tests {
             l(4, "huge", 5000),
             l(5, "new2", 10),
             l(6, "virus", 10),
+            l(7, "long-line", 10),
         ];
         let mut seen = BTreeMap::new();
         for (u, id) in [("old-queued", "Q1"), ("old-gone", "Q2"), ("vanished", "Q3")] {
@@ -107,6 +111,7 @@ mod tests {
             ("virus", SkipReason::Refused),
             ("huge", SkipReason::TooBig),
             ("gone-big", SkipReason::TooBig),
+            ("long-line", SkipReason::Malformed),
         ] {
             skipped.insert(u.to_string(), Skipped { reason, at: 0 });
         }
@@ -125,7 +130,7 @@ mod tests {
         assert_eq!(p.fetch, [l(3, "new", 10), l(5, "new2", 10)]);
         assert!(p.delete.is_empty());
         assert_eq!(p.too_big, [l(4, "huge", 5000)]);
-        assert_eq!(p.refused, 1);
+        assert_eq!((p.refused, p.malformed), (1, 1));
         assert_eq!(p.vanished, ["vanished", "gone-big"]);
         // Delete once delivered: only what left the queue.
         let p = plan(

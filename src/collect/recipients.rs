@@ -196,6 +196,41 @@ mod tests {
     }
 
     #[test]
+    fn envelope_headers_come_first_in_any_spelling() {
+        type Case<'a> = (&'a [u8], &'a [&'a str]);
+        let cases: &[Case] = &[
+            // Exim's Envelope-To: a comma-separated list of envelope recipients.
+            (
+                b"To: list@far.test\r\nEnvelope-To: jim@example.test, bob@example.test\r\n\r\n",
+                &["jim@example.test", "bob@example.test", "list@far.test"],
+            ),
+            // X-Envelope-To in angle brackets, lower case, folded onto a second line.
+            (
+                b"to: list@far.test\nx-envelope-to:\n <bob@example.test>\n\n",
+                &["bob@example.test", "list@far.test"],
+            ),
+            // Both, repeated and in different cases: each address once, Envelope-To's first.
+            (
+                b"X-Envelope-To: BOB@example.test\nEnvelope-To: jim@example.test\nENVELOPE-TO: bob@example.test\nTo: bob@example.test\n\n",
+                &["jim@example.test", "bob@example.test"],
+            ),
+            // Not an address: ignored; in the body: not a header.
+            (
+                b"Envelope-To: undisclosed\nSubject: s\n\nX-Envelope-To: body@example.test\n",
+                &[],
+            ),
+        ];
+        for (message, want) in cases {
+            assert_eq!(
+                header_addresses(message),
+                strings(want),
+                "{}",
+                String::from_utf8_lossy(message)
+            );
+        }
+    }
+
+    #[test]
     fn delivery_modes_scenario_3() {
         let catch = Some("admin@example.test");
         type Case<'a> = (&'a [&'a str], CollectMode, &'a [&'a str], &'a [&'a str]);

@@ -4,10 +4,11 @@
 //! that overlapping passes never fetch one message twice.
 //!
 //! Messages left on the server on purpose ([`Skipped`]: too big, unroutable, refused by the
-//! content filter) are remembered so that each is logged once, not on every pass. A message the
-//! filter refused for good is not fetched again (the filter would say the same); an unroutable
-//! one is fetched again on each pass without a new log line, so that a user or catch-all added
-//! later gets it. Removing the entry from `skipped` (or the state file) makes a pass try again.
+//! content filter, malformed) are remembered so that each is logged once, not on every pass. A
+//! message the filter refused for good is not fetched again (the filter would say the same), nor
+//! is a malformed one (a UIDL names the same bytes for good); an unroutable one is fetched again
+//! on each pass without a new log line, so that a user or catch-all added later gets it. Removing
+//! the entry from `skipped` (or the state file) makes a pass try again.
 //!
 //! Per message the journal gets `intent UIDL ID` before the spool write and `queued UIDL ID`
 //! after it, each fsynced. A pass that dies in between leaves an intent; the next one counts it
@@ -45,6 +46,8 @@ pub enum SkipReason {
     Unroutable,
     /// Rejected for good by the content filter: never fetched again.
     Refused,
+    /// Not a message this server takes (a line longer than the client reads): never fetched again.
+    Malformed,
 }
 
 /// A message left on the server on purpose (logged when first noted).
@@ -321,6 +324,7 @@ mod tests {
         assert!(s.skip("big", SkipReason::TooBig, 1));
         assert!(s.skip("nobody", SkipReason::Unroutable, 1));
         assert!(s.skip("virus", SkipReason::Refused, 1));
+        assert!(s.skip("long-line", SkipReason::Malformed, 1));
         assert!(!s.skip("big", SkipReason::TooBig, 2));
         s.finish(3).expect("finish");
         let mut s = StateStore::open(dir.path(), "isp", |_| false)
@@ -331,9 +335,12 @@ mod tests {
             "remembered across passes"
         );
         assert!(!s.skip("nobody", SkipReason::Unroutable, 4));
+        assert!(!s.skip("long-line", SkipReason::Malformed, 4));
+        let json = fs::read_to_string(dir.path().join("collect/isp.json")).expect("state");
+        assert!(json.contains("\"reason\": \"malformed\""), "{json}");
         // Unroutable, then routable (a user was added): queued, no longer skipped.
         s.queued("nobody", "ID1", 5).expect("queued");
-        s.forget(&["virus".to_string()]);
+        s.forget(&["virus".to_string(), "long-line".to_string()]);
         let left: Vec<_> = s.state.skipped.keys().cloned().collect();
         assert_eq!(left, ["big"]);
         // An old state file without `skipped` still loads.

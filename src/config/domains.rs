@@ -55,9 +55,9 @@ pub(super) fn default_true() -> bool {
 }
 
 /// Check the domain and handler settings; problems go to `out` via `problem(path, message)`.
-pub(super) fn check(config: &Config, text: &str, mut problem: impl FnMut(&[Seg<'_>], String)) {
+pub(super) fn check(config: &Config, mut problem: impl FnMut(&[Seg<'_>], String)) {
     use Seg::{Index, Key};
-    let collects = collects_mail(text);
+    let collects = !config.collect.is_empty();
     for (i, d) in config.domains.iter().enumerate() {
         if let Some(r) = &d.redirect {
             let ok = match d.hosted {
@@ -163,13 +163,4 @@ pub fn reception_loop(d: &super::Domain, collects: bool) -> Option<String> {
             d.name
         )
     })
-}
-
-/// Whether the configuration text has `[[collect]]` accounts (POP3 collection). Read from the
-/// document so this check does not depend on the shape of the collection settings.
-fn collects_mail(text: &str) -> bool {
-    toml_edit::Document::parse(text)
-        .ok()
-        .and_then(|doc| doc.get("collect").map(|c| !c.is_none()))
-        .unwrap_or(false)
 }

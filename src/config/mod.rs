@@ -173,6 +173,8 @@ pub struct Delivery {
     pub retry: Vec<Seconds>,
     /// Give up on a message after it has been queued this long.
     pub lifetime: Seconds,
+    /// Also give up after this many attempts (none: only the lifetime counts).
+    pub max_attempts: Option<u32>,
     /// Smarthost for every remote domain, `host:port` (the seed's "Use Gateway").
     pub gateway: Option<String>,
     /// Attempt delivery right after a message is accepted (off: only queue runs deliver).
@@ -189,6 +191,7 @@ impl Default for Delivery {
                 .map(Seconds)
                 .collect(),
             lifetime: Seconds(5 * 24 * 3600),
+            max_attempts: None,
             gateway: None,
             immediate: true,
         }

@@ -173,3 +173,16 @@ fn filter_section() {
         assert!(parse(&text, Path::new("/")).is_err(), "{bad}");
     }
 }
+
+#[test]
+fn max_attempts_is_optional_and_positive() {
+    let base = "[server]\nhostname = \"a.test\"\npostmaster = \"p@a.test\"\n[delivery]\n";
+    let c = parse(base, Path::new("/")).expect("no limit");
+    assert_eq!(c.delivery.max_attempts, None);
+    let c = parse(&format!("{base}max_attempts = 3\n"), Path::new("/")).expect("three");
+    assert_eq!(c.delivery.max_attempts, Some(3));
+    let problems = parse(&format!("{base}max_attempts = 0\n"), Path::new("/")).expect_err("0");
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert_eq!(problems[0].line, Some(5), "{problems:?}");
+    assert!(problems[0].message.contains("max_attempts"), "{problems:?}");
+}

@@ -115,6 +115,12 @@ pub fn check(config: &Config, text: &str) -> Vec<Problem> {
             "delivery.concurrency must be greater than 0".into(),
         );
     }
+    if d.max_attempts == Some(0) {
+        c.problem(
+            &[Key("delivery"), Key("max_attempts")],
+            "delivery.max_attempts must be greater than 0 (leave it out for no limit)".into(),
+        );
+    }
     if let Some(g) = &d.gateway {
         if !is_host_port(g) && config.remote_server(g).is_none() {
             c.problem(
@@ -178,7 +184,7 @@ pub fn check(config: &Config, text: &str) -> Vec<Problem> {
             }
         }
     }
-    super::domains::check(config, text, |path, m| c.problem(path, m));
+    super::domains::check(config, |path, m| c.problem(path, m));
     super::rules::check(config, |path, m| c.problem(path, m));
     super::filter::check(config, |path, m| c.problem(path, m));
     super::auth::check(&config.auth, |path, message| c.problem(path, message));

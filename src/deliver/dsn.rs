@@ -1,6 +1,8 @@
-//! Delivery status notifications (RFC 3464 `multipart/report`): bounces for failed recipients and
-//! delay warnings, honouring the RFC 3461 parameters kept in the envelope (NOTIFY, ORCPT, RET,
-//! ENVID). Never sent to the null sender, so never a bounce of a bounce.
+//! Delivery status notifications (RFC 3464 `multipart/report`): bounces for failed recipients,
+//! delay warnings, and the success reports NOTIFY=SUCCESS asks for ("delivered" into a mailbox
+//! here, "relayed" to a next hop that does not speak DSN), honouring the RFC 3461 parameters kept
+//! in the envelope (NOTIFY, ORCPT, RET, ENVID). Never sent to the null sender, so never a bounce
+//! of a bounce.
 
 use crate::smtp::received::rfc5322_date;
 use crate::spool::{Envelope, Origin, QueueId, Recipient};
@@ -13,11 +15,35 @@ const FULL_RETURN_LIMIT: usize = 10 * 1024 * 1024;
 pub enum Kind {
     Failure,
     Delay,
+    Success,
 }
 
-/// One recipient in the report, with the reason it failed or waits.
+/// The Action field of one recipient (RFC 3464 §2.3.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Failed,
+    Delayed,
+    /// Delivered into a mailbox here.
+    Delivered,
+    /// Handed to a next hop that does not support DSN: no further reports will come.
+    Relayed,
+}
+
+impl Action {
+    fn as_str(self) -> &'static str {
+        match self {
+            Action::Failed => "failed",
+            Action::Delayed => "delayed",
+            Action::Delivered => "delivered",
+            Action::Relayed => "relayed",
+        }
+    }
+}
+
+/// One recipient in the report, with what became of it and why.
 pub struct Entry<'a> {
     pub recipient: &'a Recipient,
+    pub action: Action,
     pub reason: &'a str,
 }
 
@@ -40,23 +66,27 @@ pub fn may_notify(envelope: &Envelope) -> bool {
     !envelope.sender.is_empty() && envelope.origin != Origin::Bounce
 }
 
-/// Whether `r`'s NOTIFY asks for this kind of report (no NOTIFY: failures only, RFC 3461 §4.1).
+/// Whether `r`'s NOTIFY asks for this kind of report. No NOTIFY means FAILURE,DELAY (one of
+/// the two readings RFC 3461 §4.1 allows, and Postfix's): delay warnings are configured by the
+/// administrator (`remote.delay_warning`), so a sender who said nothing gets them.
 pub fn wants(r: &Recipient, kind: Kind) -> bool {
     match r.notify.as_deref() {
-        None => kind == Kind::Failure,
+        None => kind != Kind::Success,
         Some(n) => {
             let n = n.to_ascii_uppercase();
             let word = match kind {
                 Kind::Failure => "FAILURE",
                 Kind::Delay => "DELAY",
+                Kind::Success => "SUCCESS",
             };
             n.split(',').any(|w| w.trim() == word)
         }
     }
 }
 
-/// The RFC 3463 status in `reason` (`5.1.1`), else a generic one.
-pub fn status_of(reason: &str, kind: Kind) -> String {
+/// The RFC 3463 status in `reason` (`5.1.1`), made to agree with the action, else a generic
+/// one.
+pub fn status_of(reason: &str, action: Action) -> String {
     let found = reason
         .split(|c: char| c.is_whitespace() || c == ':')
         .find(|w| {
@@ -67,12 +97,14 @@ pub fn status_of(reason: &str, kind: Kind) -> String {
                     .iter()
                     .all(|p| !p.is_empty() && p.len() <= 3 && p.bytes().all(|b| b.is_ascii_digit()))
         });
-    match (found, kind) {
-        (Some(s), Kind::Failure) if s.starts_with('5') => s.to_string(),
-        (Some(s), Kind::Failure) => format!("5{}", &s[1..]),
-        (Some(s), Kind::Delay) => format!("4{}", &s[1..]),
-        (None, Kind::Failure) => "5.0.0".into(),
-        (None, Kind::Delay) => "4.0.0".into(),
+    let class = match action {
+        Action::Failed => '5',
+        Action::Delayed => '4',
+        Action::Delivered | Action::Relayed => '2',
+    };
+    match found {
+        Some(s) => format!("{class}{}", &s[1..]),
+        None => format!("{class}.0.0"),
     }
 }
 
@@ -104,14 +136,21 @@ fn header_end(msg: &[u8]) -> usize {
 pub fn render(r: &Report<'_>) -> Vec<u8> {
     let boundary = format!("{}/{}", r.id, r.reporting_mta);
     let sender = &r.envelope.sender;
-    let (subject, intro) = match r.kind {
+    let (subject, intro, tag) = match r.kind {
         Kind::Failure => (
             "Undelivered Mail Returned to Sender",
             "I'm sorry to have to inform you that your message could not\r\nbe delivered to one or more recipients. The details are below.",
+            "dsn",
         ),
         Kind::Delay => (
             "Delayed Mail (still being retried)",
             "This is a warning only; you do not need to resend your message.\r\nDelivery to the recipients below has been delayed; I will keep trying.",
+            "delay",
+        ),
+        Kind::Success => (
+            "Successful Mail Delivery Report",
+            "Your message was successfully delivered to the destinations listed below.\r\nFor a destination that was relayed, you may still hear from the systems\r\nfurther along.",
+            "success",
         ),
     };
     let mut m = String::new();
@@ -123,11 +162,7 @@ pub fn render(r: &Report<'_>) -> Vec<u8> {
         "Date: {}\r\nMessage-ID: <{}.{}@{}>\r\nAuto-Submitted: auto-replied\r\n",
         rfc5322_date(r.now),
         r.id,
-        if r.kind == Kind::Failure {
-            "dsn"
-        } else {
-            "delay"
-        },
+        tag,
         r.reporting_mta
     );
     m += &format!(
@@ -161,12 +196,8 @@ pub fn render(r: &Report<'_>) -> Vec<u8> {
             };
             m += &format!("Original-Recipient: {}\r\n", ascii(&o));
         }
-        let action = match r.kind {
-            Kind::Failure => "failed",
-            Kind::Delay => "delayed",
-        };
-        m += &format!("Action: {action}\r\n");
-        m += &format!("Status: {}\r\n", status_of(e.reason, r.kind));
+        m += &format!("Action: {}\r\n", e.action.as_str());
+        m += &format!("Status: {}\r\n", status_of(e.reason, e.action));
         if let Some(host) = remote_mta(e.reason) {
             m += &format!("Remote-MTA: dns; {host}\r\n");
         }
@@ -178,7 +209,8 @@ pub fn render(r: &Report<'_>) -> Vec<u8> {
             m += &format!("Will-Retry-Until: {}\r\n", rfc5322_date(until));
         }
     }
-    let headers_only = r.kind == Kind::Delay
+    // RFC 3461 §4.3: the full message only ever comes back in a failure report.
+    let headers_only = r.kind != Kind::Failure
         || r.envelope
             .dsn_ret
             .as_deref()
@@ -225,8 +257,13 @@ mod tests {
     #[test]
     fn notify_rules() {
         assert!(wants(&rcpt("a@x.test", None), Kind::Failure));
-        assert!(!wants(&rcpt("a@x.test", None), Kind::Delay));
-        assert!(!wants(&rcpt("a@x.test", Some("NEVER")), Kind::Failure));
+        assert!(wants(&rcpt("a@x.test", None), Kind::Delay));
+        assert!(!wants(&rcpt("a@x.test", None), Kind::Success));
+        assert!(!wants(&rcpt("a@x.test", Some("FAILURE")), Kind::Delay));
+        assert!(wants(&rcpt("a@x.test", Some("SUCCESS")), Kind::Success));
+        for kind in [Kind::Failure, Kind::Delay, Kind::Success] {
+            assert!(!wants(&rcpt("a@x.test", Some("NEVER")), kind));
+        }
         assert!(wants(&rcpt("a@x.test", Some("SUCCESS,DELAY")), Kind::Delay));
         assert!(!wants(
             &rcpt("a@x.test", Some("SUCCESS,DELAY")),
@@ -237,14 +274,19 @@ mod tests {
     #[test]
     fn status_and_diagnostic() {
         let r = "550 5.1.1 <b@x.test>: user unknown (at mx.x.test[127.0.0.1]:25)";
-        assert_eq!(status_of(r, Kind::Failure), "5.1.1");
+        assert_eq!(status_of(r, Action::Failed), "5.1.1");
         assert_eq!(
             diagnostic(r).as_deref(),
             Some("smtp; 550 5.1.1 <b@x.test>: user unknown")
         );
         assert_eq!(remote_mta(r), Some("mx.x.test"));
-        assert_eq!(status_of("4.4.7 message expired", Kind::Failure), "5.4.7");
-        assert_eq!(status_of("connection refused", Kind::Delay), "4.0.0");
+        assert_eq!(status_of("4.4.7 message expired", Action::Failed), "5.4.7");
+        assert_eq!(status_of("connection refused", Action::Delayed), "4.0.0");
+        assert_eq!(status_of("250 2.6.0 queued as X", Action::Relayed), "2.6.0");
+        assert_eq!(
+            status_of("delivered to mailbox", Action::Delivered),
+            "2.0.0"
+        );
         assert_eq!(diagnostic("5.1.2 domain does not exist"), None);
     }
 
@@ -276,6 +318,7 @@ mod tests {
             envelope: &env,
             entries: vec![Entry {
                 recipient: &with_orcpt,
+                action: Action::Failed,
                 reason,
             }],
             original: b"Subject: hi\r\n\r\nsecret body\r\n",

@@ -46,7 +46,11 @@ pub struct RunStats {
 
 /// Result of trying one recipient.
 pub enum RecipientResult {
+    /// Into a mailbox here.
     Delivered,
+    /// Taken by the next hop with this reply; `dsn`: the next hop supports DSN (and reports
+    /// success itself when asked).
+    Relayed { reply: String, dsn: bool },
     /// Temporary failure: try again later.
     Defer(String),
     /// Permanent failure: bounce.
@@ -60,12 +64,16 @@ pub struct Deliverer {
     pub users: Arc<UsersCache>,
     syncs: Mutex<HashMap<PathBuf, Arc<DirSync>>>,
     remote: remote::Remote,
+    /// `delivery.concurrency`: messages in delivery at once in this process, whoever asks (the
+    /// queue runner's threads and the immediate attempts share it).
+    slots: remote::Limiter,
 }
 
 impl Deliverer {
     pub fn new(config: Arc<Config>, spool: Arc<Spool>, users: Arc<UsersCache>) -> Deliverer {
         Deliverer {
             remote: remote::Remote::new(&config),
+            slots: remote::Limiter::new(config.delivery.concurrency.max(1)),
             config,
             spool,
             users,
@@ -84,6 +92,14 @@ impl Deliverer {
         }
     }
 
+    /// [`Deliverer::attempt`] within the process's `delivery.concurrency`: waits for a free slot.
+    /// Every top-level attempt goes through here (not the notifications an attempt sends, which
+    /// use their parent's slot).
+    pub fn attempt_in_turn(&self, id: &QueueId, force: bool) -> Result<Outcome, SpoolError> {
+        let _slot = self.slots.acquire("");
+        self.attempt(id, force)
+    }
+
     /// Try to deliver one message. `force` ignores its next-try time.
     pub fn attempt(&self, id: &QueueId, force: bool) -> Result<Outcome, SpoolError> {
         let Some(mut msg) = self.spool.try_lock(Area::Queue, id)? else {
@@ -97,36 +113,49 @@ impl Deliverer {
         let body = msg.read_body()?;
         let users = self.users.get();
         let mut touched_maildirs = Vec::new();
+        let mut delivered_to: Vec<String> = Vec::new();
         let loops = match msg.msg.envelope.origin {
             crate::spool::Origin::Collect => loops::Hops::of(&body).without_delivered_to(),
             _ => loops::Hops::of(&body),
         };
         let mut remote_pending = Vec::new();
+        let mut successes = Vec::new();
         for i in 0..msg.msg.state.recipients.len() {
             if msg.msg.state.recipients[i].status != RecipientStatus::Pending {
                 continue;
             }
             let address = msg.msg.state.recipients[i].address.clone();
             if let Some(why) = loops.check(&address, self.config.limits.max_hops) {
-                self.record(&mut msg, i, RecipientResult::Fail(why));
+                successes.extend(self.record(&mut msg, i, RecipientResult::Fail(why)));
                 continue;
             }
             let result = match route(&self.config, &users, &address) {
+                // Two recipients ending in one mailbox (aliases, a copy-to of one's own
+                // address) get one copy, as Postfix's local(8) duplicate filter does.
+                Ok(Route::Local { user }) if delivered_to.contains(&user) => {
+                    RecipientResult::Delivered
+                }
                 Ok(Route::Local { user }) => {
                     let r = local::deliver(self, &msg, i, &user, &address, &body);
-                    if let (RecipientResult::Delivered, Some(dir)) =
-                        (&r, local::maildir_of(self, &user))
-                    {
-                        touched_maildirs.push(dir);
+                    if let RecipientResult::Delivered = r {
+                        if let Some(dir) = local::maildir_of(self, &user) {
+                            touched_maildirs.push(dir);
+                        }
+                        delivered_to.push(user);
                     }
                     r
                 }
                 // Accepted for a domain that is not ours: the sender was allowed to relay.
-                Ok(Route::Remote { domain, server, .. }) => {
+                Ok(Route::Remote {
+                    address: to,
+                    domain,
+                    server,
+                }) => {
                     remote_pending.push(remote::Pending {
                         index: i,
                         domain,
                         server,
+                        forward: (!to.eq_ignore_ascii_case(&address)).then_some(to),
                     });
                     continue;
                 }
@@ -135,6 +164,7 @@ impl Deliverer {
                         index: i,
                         domain,
                         server: None,
+                        forward: None,
                     });
                     continue;
                 }
@@ -148,7 +178,7 @@ impl Deliverer {
                     RecipientResult::Fail("5.4.6 address handlers forward in a loop".into())
                 }
             };
-            self.record(&mut msg, i, result);
+            successes.extend(self.record(&mut msg, i, result));
         }
         if !remote_pending.is_empty() {
             let results = remote::deliver(
@@ -161,7 +191,7 @@ impl Deliverer {
                 remote_pending,
             );
             for (i, result) in results {
-                self.record(&mut msg, i, result);
+                successes.extend(self.record(&mut msg, i, result));
             }
         }
         // Deliveries are durable only once new/ is synced; then the queue entry may go.
@@ -176,7 +206,7 @@ impl Deliverer {
                 });
             }
         }
-        self.finish_attempt(msg, now, &body)
+        self.finish_attempt(msg, now, &body, &successes)
     }
 
     /// Close the remote connections kept for reuse (after attempts outside a queue run).
@@ -184,16 +214,21 @@ impl Deliverer {
         self.remote.close_idle();
     }
 
-    /// Record one recipient's result in the message state, and log it.
-    fn record(&self, msg: &mut LockedMessage, i: usize, result: RecipientResult) {
+    /// Record one recipient's result in the message state, and log it. A delivery whose
+    /// NOTIFY asks for a success report (and that no next hop reports on) is returned.
+    fn record(
+        &self,
+        msg: &mut LockedMessage,
+        i: usize,
+        result: RecipientResult,
+    ) -> Option<notify::Success> {
         let id = msg.msg.id.clone();
         let sender = msg.msg.envelope.sender.clone();
-        let Some(r) = msg.msg.state.recipients.get_mut(i) else {
-            return;
-        };
+        let r = msg.msg.state.recipients.get_mut(i)?;
         let address = r.address.clone();
+        let wants_success = dsn::wants(r, dsn::Kind::Success);
         match result {
-            RecipientResult::Delivered => {
+            RecipientResult::Delivered | RecipientResult::Relayed { .. } => {
                 r.status = RecipientStatus::Delivered;
                 r.last_error = None;
                 event("delivered")
@@ -201,6 +236,16 @@ impl Deliverer {
                     .field("from", &sender)
                     .field("to", &address)
                     .emit();
+                let (action, reason) = match result {
+                    RecipientResult::Relayed { dsn: true, .. } => return None,
+                    RecipientResult::Relayed { reply, .. } => (dsn::Action::Relayed, reply),
+                    _ => (dsn::Action::Delivered, "2.0.0 delivered to mailbox".into()),
+                };
+                return wants_success.then_some(notify::Success {
+                    index: i,
+                    action,
+                    reason,
+                });
             }
             RecipientResult::Defer(why) => {
                 event("deferred")
@@ -220,6 +265,7 @@ impl Deliverer {
                 r.last_error = Some(why);
             }
         }
+        None
     }
 
     fn finish_attempt(
@@ -227,21 +273,30 @@ impl Deliverer {
         mut msg: LockedMessage,
         now: u64,
         body: &[u8],
+        successes: &[notify::Success],
     ) -> Result<Outcome, SpoolError> {
-        let expired =
-            now.saturating_sub(msg.msg.envelope.received) > self.config.delivery.lifetime.0;
-        if expired {
+        let delivery = &self.config.delivery;
+        let attempts = msg.msg.state.attempts + 1;
+        let give_up = if now.saturating_sub(msg.msg.envelope.received) > delivery.lifetime.0 {
+            Some("message expired in the queue".to_string())
+        } else {
+            delivery
+                .max_attempts
+                .filter(|&max| attempts >= max)
+                .map(|max| format!("gave up after {max} attempts"))
+        };
+        if let Some(why) = give_up {
             for r in msg.msg.state.recipients.iter_mut() {
                 if r.status == RecipientStatus::Pending {
                     r.status = RecipientStatus::Failed;
                     let last = r.last_error.take().unwrap_or_default();
-                    r.last_error = Some(format!(
-                        "4.4.7 message expired in the queue; last error: {last}"
-                    ));
+                    r.last_error = Some(format!("4.4.7 {why}; last error: {last}"));
                 }
             }
         }
-        // Failures are reported now (once each), delays once, before the entry can go.
+        // Successes and failures are reported now (once each), delays once, before the entry
+        // can go.
+        notify::successes(self, &msg, body, now, successes);
         notify::failures(self, &mut msg, body, now);
         if msg.msg.is_finished() {
             msg.remove()?;
@@ -249,7 +304,7 @@ impl Deliverer {
         }
         notify::delay(self, &mut msg, body, now);
         let state = &mut msg.msg.state;
-        state.attempts += 1;
+        state.attempts = attempts;
         let wait = self.config.delivery.retry_after(state.attempts);
         state.next_try = now + wait.as_secs();
         state.last_error = state.recipients.iter().find_map(|r| r.last_error.clone());
@@ -286,7 +341,7 @@ impl Deliverer {
                 scope.spawn(|| loop {
                     let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     let Some(id) = ids.get(i) else { break };
-                    let result = self.attempt(id, force);
+                    let result = self.attempt_in_turn(id, force);
                     progress(i + 1);
                     let Ok(mut s) = stats.lock() else { break };
                     match result {

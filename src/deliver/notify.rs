@@ -1,11 +1,29 @@
 //! Sending delivery status notifications from the queue runner: failures as soon as they are
-//! final (each recipient reported once), a delay warning once when `remote.delay_warning` passes.
+//! final (each recipient reported once), a delay warning once when `remote.delay_warning` passes,
+//! success reports in the attempt that delivered (NOTIFY=SUCCESS).
 //! The notification enters the spool like any message, from `<>`, and is tried at once.
 
-use super::dsn::{self, Entry, Kind, Report};
+use super::dsn::{self, Action, Entry, Kind, Report};
 use super::Deliverer;
 use crate::events::event;
 use crate::spool::{Envelope, LockedMessage, Origin, Recipient, RecipientStatus};
+
+/// A recipient delivered in this attempt whose NOTIFY asked to hear about it.
+pub struct Success {
+    pub index: usize,
+    pub action: Action,
+    pub reason: String,
+}
+
+/// The entry of recipient `i` with its last error as the reason.
+fn entry(msg: &LockedMessage, i: usize, action: Action) -> Option<Entry<'_>> {
+    let r = msg.msg.state.recipients.get(i)?;
+    Some(Entry {
+        recipient: r,
+        action,
+        reason: r.last_error.as_deref().unwrap_or("5.0.0 delivery failed"),
+    })
+}
 
 /// Report every failed recipient not reported yet.
 pub fn failures(d: &Deliverer, msg: &mut LockedMessage, body: &[u8], now: u64) {
@@ -20,12 +38,12 @@ pub fn failures(d: &Deliverer, msg: &mut LockedMessage, body: &[u8], now: u64) {
     if fresh.is_empty() {
         return;
     }
-    let wanted: Vec<usize> = fresh
+    let entries: Vec<Entry<'_>> = fresh
         .iter()
-        .copied()
-        .filter(|&i| dsn::wants(&state.recipients[i], Kind::Failure))
+        .filter(|&&i| dsn::wants(&state.recipients[i], Kind::Failure))
+        .filter_map(|&i| entry(msg, i, Action::Failed))
         .collect();
-    send(d, msg, body, now, Kind::Failure, &wanted);
+    send(d, msg, body, now, Kind::Failure, entries);
     msg.msg.state.reported.extend(fresh);
 }
 
@@ -37,20 +55,35 @@ pub fn delay(d: &Deliverer, msg: &mut LockedMessage, body: &[u8], now: u64) {
     if msg.msg.state.warned || now.saturating_sub(msg.msg.envelope.received) < after.0 {
         return;
     }
-    let wanted: Vec<usize> = msg
+    let entries: Vec<Entry<'_>> = msg
         .msg
         .state
         .recipients
         .iter()
         .enumerate()
         .filter(|(_, r)| r.status == RecipientStatus::Pending && dsn::wants(r, Kind::Delay))
-        .map(|(i, _)| i)
+        .filter_map(|(i, _)| entry(msg, i, Action::Delayed))
         .collect();
-    send(d, msg, body, now, Kind::Delay, &wanted);
+    send(d, msg, body, now, Kind::Delay, entries);
     msg.msg.state.warned = true;
 }
 
-/// Store a notification about `indexes` for the message's sender (unless it is `<>` or a
+/// Report the recipients delivered in this attempt that asked for it (NOTIFY=SUCCESS).
+pub fn successes(d: &Deliverer, msg: &LockedMessage, body: &[u8], now: u64, done: &[Success]) {
+    let entries: Vec<Entry<'_>> = done
+        .iter()
+        .filter_map(|s| {
+            Some(Entry {
+                recipient: msg.msg.state.recipients.get(s.index)?,
+                action: s.action,
+                reason: &s.reason,
+            })
+        })
+        .collect();
+    send(d, msg, body, now, Kind::Success, entries);
+}
+
+/// Store a notification with `entries` for the message's sender (unless it is `<>` or a
 /// notification itself) and try it at once.
 pub fn send(
     d: &Deliverer,
@@ -58,20 +91,12 @@ pub fn send(
     body: &[u8],
     now: u64,
     kind: Kind,
-    indexes: &[usize],
+    entries: Vec<Entry<'_>>,
 ) {
     let m = &msg.msg;
-    if indexes.is_empty() || !dsn::may_notify(&m.envelope) {
+    if entries.is_empty() || !dsn::may_notify(&m.envelope) {
         return;
     }
-    let entries: Vec<Entry<'_>> = indexes
-        .iter()
-        .filter_map(|&i| m.state.recipients.get(i))
-        .map(|r| Entry {
-            recipient: r,
-            reason: r.last_error.as_deref().unwrap_or("5.0.0 delivery failed"),
-        })
-        .collect();
     let bytes = dsn::render(&Report {
         kind,
         reporting_mta: &d.config.server.hostname,
@@ -100,10 +125,10 @@ pub fn send(
     };
     match d.spool.store(&envelope, &[&bytes]) {
         Ok(id) => {
-            event(if kind == Kind::Failure {
-                "bounced"
-            } else {
-                "delay_warned"
+            event(match kind {
+                Kind::Failure => "bounced",
+                Kind::Delay => "delay_warned",
+                Kind::Success => "success_reported",
             })
             .field("id", &m.id)
             .field("dsn", &id)
@@ -148,13 +173,17 @@ impl Deliverer {
                     }
                 }
             }
+            let entries = wanted
+                .iter()
+                .filter_map(|&i| entry(&msg, i, Action::Failed))
+                .collect();
             send(
                 self,
                 &msg,
                 &body,
                 crate::spool::now(),
                 Kind::Failure,
-                &wanted,
+                entries,
             );
         }
         let id = msg.msg.id.clone();

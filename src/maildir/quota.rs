@@ -2,6 +2,7 @@
 
 use std::fs;
 use std::io::ErrorKind;
+use std::path::Path;
 
 use super::error::{MaildirError, Result};
 use super::layout::Maildir;
@@ -27,30 +28,39 @@ pub fn usage(inbox: &Maildir) -> Result<(u64, u64)> {
 fn one(md: &Maildir) -> Result<(u64, u64)> {
     let (mut bytes, mut count) = (0u64, 0u64);
     for dir in [md.new_dir(), md.cur()] {
-        let rd = match fs::read_dir(&dir) {
-            Ok(rd) => rd,
-            Err(e) if e.kind() == ErrorKind::NotFound => continue,
-            Err(e) => return Err(MaildirError::io(&dir, e)),
+        let (b, c) = dir_usage(&dir)?;
+        bytes += b;
+        count += c;
+    }
+    Ok((bytes, count))
+}
+
+/// `(bytes, messages)` of one `new/` or `cur/` directory (nothing when it is missing).
+pub fn dir_usage(dir: &Path) -> Result<(u64, u64)> {
+    let (mut bytes, mut count) = (0u64, 0u64);
+    let rd = match fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok((0, 0)),
+        Err(e) => return Err(MaildirError::io(dir, e)),
+    };
+    for entry in rd {
+        let entry = entry.map_err(|e| MaildirError::io(dir, e))?;
+        let Ok(n) = entry.file_name().into_string() else {
+            continue;
         };
-        for entry in rd {
-            let entry = entry.map_err(|e| MaildirError::io(&dir, e))?;
-            let Ok(n) = entry.file_name().into_string() else {
-                continue;
-            };
-            if !name::acceptable(&n) {
-                continue;
-            }
-            let size = match name::size_field(name::split(&n).0) {
-                Some(s) => s,
-                None => match entry.metadata() {
-                    Ok(m) => m.len(),
-                    Err(e) if e.kind() == ErrorKind::NotFound => continue,
-                    Err(e) => return Err(MaildirError::io(entry.path(), e)),
-                },
-            };
-            bytes += size;
-            count += 1;
+        if !name::acceptable(&n) {
+            continue;
         }
+        let size = match name::size_field(name::split(&n).0) {
+            Some(s) => s,
+            None => match entry.metadata() {
+                Ok(m) => m.len(),
+                Err(e) if e.kind() == ErrorKind::NotFound => continue,
+                Err(e) => return Err(MaildirError::io(entry.path(), e)),
+            },
+        };
+        bytes += size;
+        count += 1;
     }
     Ok((bytes, count))
 }

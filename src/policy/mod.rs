@@ -8,19 +8,22 @@
 
 pub mod criteria;
 pub mod mime;
+pub mod restrictions;
 pub mod spf;
+pub mod usage;
 
 use std::net::IpAddr;
-use std::path::Path;
 
 use crate::config::rules::{Field, SpfMode, SpoofMode};
 use crate::config::{Config, Listener};
 use crate::dns::{Dns, LookupError as DnsError};
 use crate::routing::{resolve, NoRoute, Route};
-use crate::smtp::{Client, Policy, Reply, Transaction};
+use crate::smtp::command::MailParams;
+use crate::smtp::{Client, Policy, Refusals, Reply, Transaction};
 use crate::users::Users;
 use criteria::{banned, met, Facts};
 use spf::SpfResult;
+pub use usage::{over_quota, MailboxUsage, MaildirUsage};
 
 /// Whether a client is trusted before authenticating (SPEC §3): a trusted listener, a trusted
 /// network, or an IP → user assumption.
@@ -32,31 +35,6 @@ pub fn trusted_client(config: &Config, listener: Option<&Listener>, ip: Option<I
 /// The user a client's IP is assumed to be (`[[receiving.assume]]`).
 pub fn assumed_user(config: &Config, ip: IpAddr) -> Option<&str> {
     config.receiving.assumed_user(ip)
-}
-
-/// How full a user's mailbox is (the real one walks the maildir).
-pub trait MailboxUsage: Sync {
-    /// Bytes used, if known.
-    fn bytes(&self, user: &str) -> Option<u64>;
-}
-
-/// Usage from the maildirs under the mail volume.
-pub struct MaildirUsage<'a>(pub &'a Path);
-
-impl MailboxUsage for MaildirUsage<'_> {
-    fn bytes(&self, user: &str) -> Option<u64> {
-        if !crate::users::valid_user_name(user) {
-            return None;
-        }
-        let md = crate::maildir::Maildir::open(self.0.join(user)).ok()?;
-        crate::maildir::usage(&md).ok().map(|(b, _)| b)
-    }
-}
-
-/// Whether `user` is at or over quota (mail is refused once the limit is reached).
-pub fn over_quota(users: &Users, usage: &dyn MailboxUsage, user: &str) -> bool {
-    let quota = users.get(user).and_then(|u| u.quota);
-    quota.is_some_and(|q| usage.bytes(user).is_some_and(|b| b >= q))
 }
 
 /// The receiving policy of one smtpd session.
@@ -157,10 +135,12 @@ impl<'a> SmtpPolicy<'a> {
                 "5.7.23",
                 format!("<{sender}>: SPF check failed (softfail) for {ip}"),
             )),
+            // RFC 7208 §8.6 with RFC 7372 §3.2: 451 and X.7.24 (in place of 4.4.3). A permerror
+            // (a broken record) is let through, as Postfix's policyd-spf does by default.
             SpfResult::TempError => Err(Reply::new(
                 451,
-                "4.4.3",
-                "SPF check failed temporarily (DNS); try again later",
+                "4.7.24",
+                format!("<{sender}>: SPF check failed temporarily (DNS); try again later"),
             )),
             _ => Ok(()),
         }
@@ -168,13 +148,21 @@ impl<'a> SmtpPolicy<'a> {
 }
 
 impl Policy for SmtpPolicy<'_> {
-    fn check_sender(&self, client: &Client, sender: &str) -> Result<(), Reply> {
+    fn check_sender(
+        &self,
+        client: &Client,
+        sender: &str,
+        params: &MailParams,
+    ) -> Result<(), Reply> {
         let bans = &self.config.receiving.bans;
         let fields = [Field::Sender, Field::Helo, Field::ClientIp];
         if let Some(reply) = banned(bans, self.listener, &fields, &self.facts(client, sender)) {
             return Err(reply);
         }
         let rules = self.config.receiving.rules(client.trusted);
+        if let Some(reply) = params.size.and_then(|size| class_too_big(rules, size)) {
+            return Err(reply);
+        }
         if sender.is_empty() && rules.block_empty_return_path {
             return Err(Reply::new(
                 550,
@@ -198,10 +186,10 @@ impl Policy for SmtpPolicy<'_> {
         self.spf_check(client, sender)
     }
 
-    fn check_recipient(&self, client: &Client, sender: &str, rcpt: &str) -> Result<(), Reply> {
+    fn check_recipient(&self, client: &Client, txn: &Transaction, rcpt: &str) -> Result<(), Reply> {
         let facts = Facts {
             recipient: Some(rcpt),
-            ..self.facts(client, sender)
+            ..self.facts(client, &txn.sender)
         };
         let bans = &self.config.receiving.bans;
         if let Some(reply) = banned(bans, self.listener, &[Field::Recipient], &facts) {
@@ -209,6 +197,13 @@ impl Policy for SmtpPolicy<'_> {
         }
         match resolve(self.config, self.users, rcpt) {
             Ok(r) => {
+                // RFC 1870 §6.2: a SIZE= over this recipient's limit is refused at RCPT.
+                let declared = txn.params.size.zip(r.handler);
+                if let Some(reply) =
+                    declared.and_then(|(size, h)| restrictions::too_big(h, rcpt, size))
+                {
+                    return Err(reply);
+                }
                 if let (Route::Local { user }, Some(usage)) = (&r.route, self.usage) {
                     if over_quota(self.users, usage, user) {
                         return Err(Reply::new(
@@ -244,68 +239,48 @@ impl Policy for SmtpPolicy<'_> {
         }
     }
 
-    fn check_message(&self, client: &Client, txn: &Transaction) -> Result<(), Reply> {
+    fn check_message(&self, client: &Client, txn: &Transaction) -> Result<Refusals, Reply> {
         let rules = self.config.receiving.rules(client.trusted);
-        let size = txn.data.len() as u64;
-        if let Some(max) = rules.max_size.filter(|m| size > m.0) {
-            return Err(Reply::new(
-                552,
-                "5.3.4",
-                format!("Message size exceeds the limit of {} bytes", max.0),
-            ));
-        }
-        let handlers: Vec<_> = txn
-            .recipients
-            .iter()
-            .filter_map(|(r, _)| {
-                resolve(self.config, self.users, r)
-                    .ok()?
-                    .handler
-                    .map(|h| (r, h))
-            })
-            .collect();
-        for (rcpt, h) in &handlers {
-            if let Some(max) = h.max_size.filter(|m| size > m.0) {
-                return Err(Reply::new(
-                    552,
-                    "5.2.3",
-                    format!("<{rcpt}> accepts messages of at most {} bytes", max.0),
-                ));
-            }
+        if let Some(reply) = class_too_big(rules, txn.data.len() as u64) {
+            return Err(reply);
         }
         let bans = &self.config.receiving.bans;
         let wants_parts = !rules.block_extensions.is_empty()
             || !rules.block_content_types.is_empty()
-            || handlers.iter().any(|(_, h)| h.block_attachments)
             || bans.iter().any(|b| b.field == Field::Header);
-        if !wants_parts {
-            return Ok(());
+        if wants_parts {
+            let (headers, parts) = mime::scan(&txn.data);
+            let facts = Facts {
+                headers: Some(&headers),
+                ..self.facts(client, &txn.sender)
+            };
+            if let Some(reply) = banned(bans, self.listener, &[Field::Header], &facts) {
+                return Err(reply);
+            }
+            if let Some(why) =
+                mime::blocked(&parts, &rules.block_extensions, &rules.block_content_types)
+            {
+                return Err(Reply::new(550, "5.7.1", format!("Message refused: {why}")));
+            }
         }
-        let (headers, parts) = mime::scan(&txn.data);
-        let facts = Facts {
-            headers: Some(&headers),
-            ..self.facts(client, &txn.sender)
-        };
-        if let Some(reply) = banned(bans, self.listener, &[Field::Header], &facts) {
-            return Err(reply);
-        }
-        if let Some(why) =
-            mime::blocked(&parts, &rules.block_extensions, &rules.block_content_types)
-        {
-            return Err(Reply::new(550, "5.7.1", format!("Message refused: {why}")));
-        }
-        if let Some((rcpt, _)) = handlers
-            .iter()
-            .find(|(_, h)| h.block_attachments && parts.iter().any(|p| p.attachment))
-        {
-            return Err(Reply::new(
-                550,
-                "5.7.1",
-                format!("<{rcpt}> does not accept attachments"),
-            ));
-        }
-        Ok(())
+        let rcpts: Vec<&str> = txn.recipients.iter().map(|(r, _)| r.as_str()).collect();
+        Ok(restrictions::refusals(
+            self.config,
+            self.users,
+            &rcpts,
+            &txn.data,
+        ))
     }
+}
+
+/// 552 5.3.4 when `size` is over the trust class's `max_size`.
+fn class_too_big(rules: &crate::config::rules::RuleSet, size: u64) -> Option<Reply> {
+    let max = rules.max_size.filter(|m| size > m.0)?;
+    Some(Reply::new(
+        552,
+        "5.3.4",
+        format!("Message size exceeds the limit of {} bytes", max.0),
+    ))
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! Immediate delivery: right after a message is stored, a worker in the same process delivers it
-//! (no waiting for cron). Bounded: at most `delivery.concurrency` at once; when the channel is
-//! full the message simply waits for the next queue run.
+//! (no waiting for cron). Bounded: at most `delivery.concurrency` at once, shared with the queue
+//! runner of the same process ([`Deliverer::attempt_in_turn`]); when the channel is full the
+//! message simply waits for the next queue run.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -40,7 +41,7 @@ impl Immediate {
                 let d = deliverer.clone();
                 let done = done.clone();
                 tokio::task::spawn_blocking(move || {
-                    if let Err(e) = d.attempt(&id, true) {
+                    if let Err(e) = d.attempt_in_turn(&id, true) {
                         crate::events::event("delivery_error")
                             .field("id", &id)
                             .field("error", e)

@@ -203,7 +203,13 @@ async fn store(shared: &Shared, client: &Client, txn: Transaction) -> Result<Str
         })
         .collect();
     let users = shared.users.get();
-    let recipients = crate::routing::envelope_recipients(&shared.config, &users, recipients);
+    let recipients = crate::policy::restrictions::envelope(
+        &shared.config,
+        &users,
+        recipients,
+        &txn.refused,
+        &txn.data,
+    );
     let envelope = Envelope {
         sender: txn.sender.clone(),
         recipients,
@@ -234,6 +240,7 @@ async fn store(shared: &Shared, client: &Client, txn: Transaction) -> Result<Str
                 .field("size", envelope.size)
                 .opt("client", envelope.client.as_deref())
                 .emit();
+            crate::policy::restrictions::log_refused(&id, &envelope.recipients);
             shared.immediate.submit(id.clone());
             Ok(id.to_string())
         }

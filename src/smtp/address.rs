@@ -25,7 +25,8 @@ pub enum AddressError {
 }
 
 /// Parse `<local@domain>` (source routes `<@a,@b:x@y>` are accepted and dropped). Returns the bare
-/// address; `Ok("")` for `<>` when `allow_null`.
+/// address; `Ok("")` for `<>` when `allow_null` (MAIL). For RCPT (`!allow_null`) the one address
+/// without a domain, `<Postmaster>` (RFC 5321 §4.1.1.3), is returned as it is.
 pub fn parse_path(s: &str, allow_null: bool, utf8: bool) -> Result<String, AddressError> {
     let inner = s
         .strip_prefix('<')
@@ -40,6 +41,9 @@ pub fn parse_path(s: &str, allow_null: bool, utf8: bool) -> Result<String, Addre
     }
     if inner.len() > MAX_PATH {
         return Err(AddressError::TooLong);
+    }
+    if !allow_null && inner.eq_ignore_ascii_case("postmaster") {
+        return Ok(inner.to_string());
     }
     let mailbox = match inner.strip_prefix('@') {
         Some(_) => inner
@@ -170,6 +174,8 @@ mod tests {
                 Err(AddressError::BadDomain),
             ),
             ("<noat>", false, false, Err(AddressError::NoDomain)),
+            ("<Postmaster>", false, false, Ok("Postmaster")),
+            ("<postmaster>", true, false, Err(AddressError::NoDomain)),
             (
                 "<jörg@example.test>",
                 false,

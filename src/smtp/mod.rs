@@ -9,4 +9,4 @@ pub mod session;
 pub mod xtext;
 
 pub use reply::Reply;
-pub use session::{Action, Client, Policy, Session, SessionConfig, Step, Transaction};
+pub use session::{Action, Client, Policy, Refusals, Session, SessionConfig, Step, Transaction};

@@ -42,16 +42,23 @@ pub struct Client {
 
 /// Decisions the session asks of policy (pure functions over the config and users).
 pub trait Policy {
-    /// Whether this sender may start a transaction.
-    fn check_sender(&self, client: &Client, sender: &str) -> Result<(), Reply>;
-    /// Whether `rcpt` is accepted for this client and sender.
-    fn check_recipient(&self, client: &Client, sender: &str, rcpt: &str) -> Result<(), Reply>;
-    /// Whether the complete message (after DATA or the last BDAT) is accepted: size and content
-    /// rules. A refusal ends the transaction with that reply.
-    fn check_message(&self, _client: &Client, _txn: &Transaction) -> Result<(), Reply> {
-        Ok(())
+    /// Whether this sender may start a transaction with these MAIL parameters (SIZE=…).
+    fn check_sender(&self, client: &Client, sender: &str, params: &MailParams)
+        -> Result<(), Reply>;
+    /// Whether `rcpt` is accepted in this transaction (its sender and MAIL parameters so far).
+    fn check_recipient(&self, client: &Client, txn: &Transaction, rcpt: &str) -> Result<(), Reply>;
+    /// Whether the complete message (after DATA or the last BDAT) is accepted. `Err`: refused
+    /// (size and content rules), the transaction ends with that reply. `Ok`: the recipients, by
+    /// index, that refuse it themselves (a handler's size limit or attachment ban), with their
+    /// replies. When every recipient refuses, the message is refused with the first reply; else
+    /// it is stored for the others and [`Transaction::refused`] says whom to bounce.
+    fn check_message(&self, _client: &Client, _txn: &Transaction) -> Result<Refusals, Reply> {
+        Ok(Vec::new())
     }
 }
+
+/// Recipients (indexes into [`Transaction::recipients`]) that refuse a message, with the reply.
+pub type Refusals = Vec<(usize, Reply)>;
 
 /// A complete mail transaction, ready for the spool.
 #[derive(Debug, Clone, Default)]
@@ -60,6 +67,9 @@ pub struct Transaction {
     pub params: MailParams,
     pub recipients: Vec<(String, RcptParams)>,
     pub data: Vec<u8>,
+    /// Recipients that refused the message after DATA while others took it (they get a
+    /// delivery status notification instead).
+    pub refused: Refusals,
 }
 
 /// What the socket loop must do after writing a step's output.
@@ -527,15 +537,14 @@ impl Session {
                 )
             }
         };
-        if let Err(reply) = policy.check_sender(&self.client, &sender) {
+        if let Err(reply) = policy.check_sender(&self.client, &sender, &params) {
             return self.error(out, reply);
         }
         Reply::new(250, "2.1.0", "Sender ok").write_to(out);
         self.txn = Some(Transaction {
             sender,
             params,
-            recipients: Vec::new(),
-            data: Vec::new(),
+            ..Transaction::default()
         });
     }
 
@@ -561,8 +570,7 @@ impl Session {
                 )
             }
         };
-        let sender = txn.sender.clone();
-        if let Err(reply) = policy.check_recipient(&self.client, &sender, &rcpt) {
+        if let Err(reply) = policy.check_recipient(&self.client, txn, &rcpt) {
             return self.error(out, reply);
         }
         Reply::new(250, "2.1.5", "Recipient ok").write_to(out);
@@ -623,11 +631,20 @@ impl Session {
     ) -> Option<Action> {
         let mut txn = self.txn.take().unwrap_or_default();
         txn.data = data;
-        if let Err(reply) = policy.check_message(&self.client, &txn) {
-            self.reset_transaction();
-            self.mode = Mode::Command;
-            self.error(out, reply);
-            return None;
+        let verdict = match policy.check_message(&self.client, &txn) {
+            Ok(refused) if refused.len() < txn.recipients.len() => Ok(refused),
+            Ok(mut refused) if !refused.is_empty() => Err(refused.swap_remove(0).1),
+            Ok(_) => Err(Reply::new(554, "5.5.1", "No valid recipients")),
+            Err(reply) => Err(reply),
+        };
+        match verdict {
+            Ok(refused) => txn.refused = refused,
+            Err(reply) => {
+                self.reset_transaction();
+                self.mode = Mode::Command;
+                self.error(out, reply);
+                return None;
+            }
         }
         self.mode = Mode::AwaitStore;
         Some(Action::Store(txn))

@@ -3,19 +3,30 @@ use super::*;
 struct TestPolicy;
 
 impl Policy for TestPolicy {
-    fn check_sender(&self, _c: &Client, sender: &str) -> Result<(), Reply> {
+    fn check_sender(&self, _c: &Client, sender: &str, _p: &MailParams) -> Result<(), Reply> {
         if sender.ends_with("@banned.test") {
             return Err(Reply::new(550, "5.7.1", "Sender rejected"));
         }
         Ok(())
     }
-    fn check_recipient(&self, c: &Client, _s: &str, rcpt: &str) -> Result<(), Reply> {
+    fn check_recipient(&self, c: &Client, _t: &Transaction, rcpt: &str) -> Result<(), Reply> {
         match rcpt.rsplit_once('@') {
             Some(("nobody", "example.test")) => Err(Reply::new(550, "5.1.1", "No such user")),
             Some((_, "example.test")) => Ok(()),
             _ if c.trusted => Ok(()),
             _ => Err(Reply::new(554, "5.7.1", "Relay access denied")),
         }
+    }
+    /// picky@example.test refuses messages that mention ATTACHMENT.
+    fn check_message(&self, _c: &Client, txn: &Transaction) -> Result<Refusals, Reply> {
+        let mentions = txn.data.windows(10).any(|w| w == b"ATTACHMENT");
+        Ok(txn
+            .recipients
+            .iter()
+            .enumerate()
+            .filter(|(_, (r, _))| mentions && r == "picky@example.test")
+            .map(|(i, _)| (i, Reply::new(550, "5.7.1", "No attachments")))
+            .collect())
     }
 }
 
@@ -351,4 +362,35 @@ fn auth_ordering_rules_and_continuation_lines() {
         !out.contains("AUTH SCRAM"),
         "no AUTH after authenticating: {out}"
     );
+}
+
+#[test]
+fn recipients_refusing_after_data_are_bounced_unless_all_refuse() {
+    let head = "EHLO c\r\nMAIL FROM:<a@x.test>\r\n";
+    let (out, stored) = run(format!(
+        "{head}RCPT TO:<b@example.test>\r\nRCPT TO:<picky@example.test>\r\n\
+         DATA\r\nATTACHMENT\r\n.\r\n"
+    )
+    .as_bytes());
+    assert!(out.contains("250 2.0.0 Ok: queued as ID1"), "{out}");
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].refused.len(), 1);
+    assert_eq!(stored[0].refused[0].0, 1);
+    // Taken by everyone when nothing is refused.
+    let (_, stored) = run(format!(
+        "{head}RCPT TO:<b@example.test>\r\nRCPT TO:<picky@example.test>\r\nDATA\r\nplain\r\n.\r\n"
+    )
+    .as_bytes());
+    assert!(stored[0].refused.is_empty());
+    // Refused by every recipient: the message is refused with that reply, and the session goes on.
+    let (out, stored) = run(format!(
+        "{head}RCPT TO:<picky@example.test>\r\nDATA\r\nATTACHMENT\r\n.\r\nMAIL FROM:<a@x.test>\r\n"
+    )
+    .as_bytes());
+    assert!(stored.is_empty());
+    assert_eq!(
+        codes(&out),
+        ["220", "250", "250", "250", "354", "550", "250"]
+    );
+    assert!(out.contains("550 5.7.1 No attachments\r\n"), "{out}");
 }

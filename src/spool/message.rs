@@ -90,12 +90,8 @@ impl QueuedMessage {
 
     /// The message bytes.
     pub fn read_body(&self) -> Result<Vec<u8>, SpoolError> {
-        let mut f = File::open(&self.path).map_err(io_err(&self.path))?;
-        f.seek(SeekFrom::Start(self.body_offset))
-            .map_err(io_err(&self.path))?;
-        let mut body = Vec::with_capacity(self.envelope.size as usize);
-        f.read_to_end(&mut body).map_err(io_err(&self.path))?;
-        Ok(body)
+        let f = File::open(&self.path).map_err(io_err(&self.path))?;
+        read_body_of(&f, self)
     }
 
     /// Whether every recipient is done (delivered or failed).
@@ -174,12 +170,7 @@ impl LockedMessage {
 
     /// The message bytes.
     pub fn read_body(&self) -> Result<Vec<u8>, SpoolError> {
-        let mut f = &self.file;
-        f.seek(SeekFrom::Start(self.msg.body_offset))
-            .map_err(io_err(&self.msg.path))?;
-        let mut body = Vec::with_capacity(self.msg.envelope.size as usize);
-        f.read_to_end(&mut body).map_err(io_err(&self.msg.path))?;
-        Ok(body)
+        read_body_of(&self.file, &self.msg)
     }
 
     /// Durably record the delivery state (after an attempt that leaves work for later).
@@ -219,4 +210,15 @@ impl LockedMessage {
         self.msg.area = area;
         Ok(())
     }
+}
+
+/// The message bytes of `msg`, read from its open queue file. The buffer is sized from the file
+/// itself, never from the envelope's claim (a damaged envelope must not make us allocate).
+fn read_body_of(mut f: &File, msg: &QueuedMessage) -> Result<Vec<u8>, SpoolError> {
+    let len = f.metadata().map_err(io_err(&msg.path))?.len();
+    f.seek(SeekFrom::Start(msg.body_offset))
+        .map_err(io_err(&msg.path))?;
+    let mut body = Vec::with_capacity(len.saturating_sub(msg.body_offset) as usize);
+    f.read_to_end(&mut body).map_err(io_err(&msg.path))?;
+    Ok(body)
 }

@@ -282,3 +282,17 @@ pub fn text(out: &Output) -> String {
 
 pub mod raw;
 pub mod site;
+
+/// Run `cmd` with `input` on its standard input; its output (stdout and stderr captured).
+pub fn output_with_stdin(cmd: &mut Command, input: &[u8]) -> Output {
+    use std::io::Write;
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    // A program that stops reading early (a refusal) closes the pipe: not an error here.
+    let _ = child.stdin.take().expect("stdin").write_all(input);
+    child.wait_with_output().expect("wait")
+}

@@ -10,7 +10,114 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::common::{bin, maildir_files, text, wait_for_port};
+use crate::common::{bin, have, maildir_files, text, wait_for_port};
+
+/// Fail (never skip) when a tool the test needs is missing: CI installs them all.
+pub fn require(tools: &[&str]) {
+    for t in tools {
+        assert!(have(t), "{t} is not installed (bin/install-test-deps)");
+    }
+}
+
+/// `ip:port`, with brackets around an IPv6 address.
+pub fn host_port(ip: &str, port: u16) -> String {
+    if ip.contains(':') {
+        format!("[{ip}]:{port}")
+    } else {
+        format!("{ip}:{port}")
+    }
+}
+
+/// Start one of the Python peers in this directory (`script` is its file name) and wait until
+/// it accepts connections on `addr`.
+pub fn python_peer(script: &str, args: &[String], addr: &str) -> Proc {
+    let path = format!(
+        "{}/tests/remote_support/{script}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let child = Command::new("python3")
+        .arg(path)
+        .args(args)
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("spawn python peer");
+    let p = Proc(child);
+    let addr = addr.parse().expect("peer address");
+    assert!(
+        wait_for_port(addr, Duration::from_secs(20)),
+        "{script} did not start"
+    );
+    p
+}
+
+/// Start a Python peer that prints `ready` once it listens (for UDP servers, which cannot be
+/// probed by connecting).
+pub fn python_peer_ready(script: &str, args: &[String]) -> Proc {
+    use std::io::BufRead;
+    let path = format!(
+        "{}/tests/remote_support/{script}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let mut child = Command::new("python3")
+        .arg(path)
+        .args(args)
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn python peer");
+    let mut line = String::new();
+    if let Some(out) = child.stdout.take() {
+        let _ = std::io::BufReader::new(out).read_line(&mut line);
+    }
+    let p = Proc(child);
+    assert_eq!(line.trim(), "ready", "{script} did not start");
+    p
+}
+
+/// A UDP port that was free a moment ago on 127.0.0.1.
+pub fn free_udp_port() -> u16 {
+    UdpSocket::bind("127.0.0.1:0")
+        .and_then(|s| s.local_addr())
+        .map(|a| a.port())
+        .expect("udp port")
+}
+
+/// Send one message over SMTP with Python's smtplib, with ESMTP parameters: `mail_options` for
+/// MAIL FROM, and per recipient its RCPT TO options. Returns what smtplib reports as refused.
+pub fn smtp_send(
+    port: u16,
+    from: &str,
+    mail_options: &[&str],
+    rcpts: &[(&str, &[&str])],
+    message: &str,
+) -> String {
+    let script = r#"
+import json, smtplib, sys
+port, sender, mail_opts, rcpts, msg = sys.argv[1:6]
+s = smtplib.SMTP("127.0.0.1", int(port), timeout=30)
+s.ehlo("client.test")
+code, reply = s.mail(sender, json.loads(mail_opts))
+assert code == 250, (code, reply)
+refused = {}
+for addr, opts in json.loads(rcpts):
+    code, reply = s.rcpt(addr, opts)
+    if code != 250:
+        refused[addr] = code
+code, reply = s.data(msg)
+assert code == 250, (code, reply)
+s.quit()
+print(json.dumps(refused))
+"#;
+    let mail = serde_json::to_string(mail_options).expect("json");
+    let rcpts = serde_json::to_string(rcpts).expect("json");
+    crate::common::python(script, &[&port.to_string(), from, &mail, &rcpts, message])
+        .trim()
+        .to_string()
+}
+
+/// A `[[listener]]` for SMTP on 127.0.0.1:port (trusted: loopback is a trusted network).
+pub fn listener(port: u16) -> String {
+    format!("[[listener]]\nname = \"smtp\"\nprotocol = \"smtp\"\naddress = \"127.0.0.1:{port}\"\n")
+}
 
 /// A TCP port that was free a moment ago on `ip`.
 pub fn free_port(ip: &str) -> u16 {
@@ -105,14 +212,14 @@ impl Sink {
         let child = Command::new("smtp-sink")
             .args(["-u", "root", "-d", &template])
             .args(opts)
-            .arg(format!("{}:{}", self.ip, self.port))
+            .arg(host_port(&self.ip, self.port))
             .arg("64")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("spawn smtp-sink");
         self.proc = Some(Proc(child));
-        let addr = format!("{}:{}", self.ip, self.port).parse().expect("addr");
+        let addr = host_port(&self.ip, self.port).parse().expect("addr");
         assert!(
             wait_for_port(addr, Duration::from_secs(10)),
             "smtp-sink did not start"
@@ -218,6 +325,47 @@ name = "here.test"
         let out = self.postern_stdin(&args, message.as_bytes());
         assert!(out.status.success(), "sendmail: {}", text(&out));
         out
+    }
+
+    /// `postern smtpd --listen 127.0.0.1:PORT` on this config (its events in `smtpd.log`).
+    pub fn smtpd(&self) -> (Proc, u16) {
+        let port = free_port("127.0.0.1");
+        let log = std::fs::File::create(self.dir.path().join("smtpd.log")).expect("log");
+        let mut child = Command::new(bin())
+            .arg("--config")
+            .arg(self.config())
+            .args(["smtpd", "--listen", &format!("127.0.0.1:{port}")])
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn smtpd");
+        let up = crate::common::wait_for_child_port(&mut child, ([127, 0, 0, 1], port).into());
+        let p = Proc(child);
+        assert!(up, "smtpd did not start");
+        (p, port)
+    }
+
+    /// `postern serve` on this config (which must have a listener on `port`; events in
+    /// `serve.log`).
+    pub fn serve(&self, port: u16) -> Proc {
+        let log = std::fs::File::create(self.dir.path().join("serve.log")).expect("log");
+        let mut child = Command::new(bin())
+            .arg("--config")
+            .arg(self.config())
+            .arg("serve")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn serve");
+        let up = crate::common::wait_for_child_port(&mut child, ([127, 0, 0, 1], port).into());
+        let p = Proc(child);
+        assert!(up, "serve did not start");
+        p
+    }
+
+    /// A file in the sender's directory, as text (empty when missing).
+    pub fn read(&self, name: &str) -> String {
+        std::fs::read_to_string(self.dir.path().join(name)).unwrap_or_default()
     }
 
     /// `queue ls --json`, one object per message.

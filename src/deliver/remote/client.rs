@@ -52,8 +52,16 @@ impl Failure {
     }
 }
 
+/// A recipient the next hop took: its reply, and whether the next hop supports DSN (so it
+/// carries NOTIFY on; without it a NOTIFY=SUCCESS recipient gets a "relayed" report from us).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Accepted {
+    pub reply: String,
+    pub dsn: bool,
+}
+
 /// Per-recipient result, parallel to `Outgoing::recipients`.
-pub type RcptResult = Result<String, Failure>;
+pub type RcptResult = Result<Accepted, Failure>;
 
 /// Timeouts of one session.
 #[derive(Clone, Copy)]
@@ -157,9 +165,13 @@ impl Session {
             f.text = format!("{} (at {where_})", f.text);
             f
         };
+        let at_ok = |mut a: Accepted| {
+            a.reply = format!("{} (at {where_})", a.reply);
+            a
+        };
         transaction(self, out)
             .await
-            .map(|rs| rs.into_iter().map(|r| r.map_err(at)).collect())
+            .map(|rs| rs.into_iter().map(|r| r.map(at_ok).map_err(at)).collect())
             .map_err(at)
     }
 
@@ -197,8 +209,25 @@ fn tls_parameters(server: &RemoteServer, host: &str) -> Result<TlsParameters, Fa
         .map_err(|e| Failure::temp(format!("4.7.5 TLS setup failed: {e}")))
 }
 
+/// Why a connection could not be made ready for mail.
+enum NotReady {
+    /// STARTTLS was offered but the upgrade failed (refused, handshake broken, timed out).
+    Tls(Failure),
+    Other(Failure),
+}
+
+impl NotReady {
+    fn failure(self) -> Failure {
+        match self {
+            NotReady::Tls(f) | NotReady::Other(f) => f,
+        }
+    }
+}
+
 /// Connect to `addr` and get ready for mail: greeting, STARTTLS or implicit TLS per the server's
-/// settings, EHLO, AUTH.
+/// settings, EHLO, AUTH. With opportunistic TLS, a STARTTLS that fails is followed by a second
+/// connection to the same address in plaintext (as Postfix's `smtp_tls_security_level = may`);
+/// with required TLS it is a temporary failure.
 pub async fn open(
     addr: SocketAddr,
     host: &str,
@@ -206,10 +235,45 @@ pub async fn open(
     hello: &str,
     timeouts: Timeouts,
 ) -> Result<Session, Failure> {
+    match open_once(addr, host, server, hello, timeouts, true).await {
+        Err(NotReady::Tls(f)) if server.tls == OutboundTls::Opportunistic => {
+            // The plaintext retry never shows a password: a broken or tampered STARTTLS must
+            // not make us send it in the clear (see `authenticate`).
+            if server.user.is_some()
+                && server.password.is_some()
+                && matches!(server.auth, OutboundAuth::Plain | OutboundAuth::Login)
+            {
+                return Err(Failure::temp(format!("{}; {CLEAR_REFUSAL}", f.text)));
+            }
+            crate::events::event("tls_fallback")
+                .field("host", host)
+                .field("address", addr)
+                .field("error", &f.text)
+                .emit();
+            open_once(addr, host, server, hello, timeouts, false)
+                .await
+                .map_err(NotReady::failure)
+        }
+        other => other.map_err(NotReady::failure),
+    }
+}
+
+/// Why PLAIN/LOGIN are not used where TLS was wanted (opportunistic) but is not there.
+const CLEAR_REFUSAL: &str = "4.7.0 not sending the password unencrypted (PLAIN/LOGIN without TLS)";
+
+/// One connection; `try_tls`: false for the plaintext retry after a failed STARTTLS.
+async fn open_once(
+    addr: SocketAddr,
+    host: &str,
+    server: &RemoteServer,
+    hello: &str,
+    timeouts: Timeouts,
+    try_tls: bool,
+) -> Result<Session, NotReady> {
     let where_ = format!("{host}[{}]:{}", addr.ip(), addr.port());
     let client_id = ClientId::Domain(hello.to_string());
     let implicit = match server.tls {
-        OutboundTls::Implicit => Some(tls_parameters(server, host)?),
+        OutboundTls::Implicit => Some(tls_parameters(server, host).map_err(NotReady::Other)?),
         _ => None,
     };
     let connect = AsyncSmtpConnection::connect_tokio1(
@@ -229,12 +293,12 @@ pub async fn open(
             } else {
                 format!("4.4.1 {where_}: {}", f.text)
             };
-            return Err(f);
+            return Err(NotReady::Other(f));
         }
         Err(_) => {
-            return Err(Failure::temp(format!(
+            return Err(NotReady::Other(Failure::temp(format!(
                 "4.4.1 {where_}: connection timed out"
-            )))
+            ))))
         }
     };
     let mut s = Session {
@@ -244,12 +308,17 @@ pub async fn open(
         keywords: Vec::new(),
         sent: 0,
     };
-    match prepare(&mut s, server, host, hello, &client_id).await {
+    match prepare(&mut s, server, host, hello, &client_id, try_tls).await {
         Ok(()) => Ok(s),
-        Err(mut f) => {
-            s.abort().await;
+        Err(mut e) => {
+            // After a failed STARTTLS lettre has no stream left to say QUIT on (and asserts
+            // so in debug builds): just drop the connection.
+            if matches!(e, NotReady::Other(_)) {
+                s.abort().await;
+            }
+            let (NotReady::Tls(f) | NotReady::Other(f)) = &mut e;
             f.text = format!("{} (at {where_})", f.text);
-            Err(f)
+            Err(e)
         }
     }
 }
@@ -260,29 +329,39 @@ async fn prepare(
     host: &str,
     hello: &str,
     client_id: &ClientId,
-) -> Result<(), Failure> {
+    try_tls: bool,
+) -> Result<(), NotReady> {
+    // A password may travel in the clear only where the administrator said `tls = "off"`.
+    let mut may_send_password = server.tls != OutboundTls::Opportunistic;
     match server.tls {
         OutboundTls::Off | OutboundTls::Implicit => {}
         OutboundTls::Opportunistic | OutboundTls::Required => {
-            if s.conn.can_starttls() {
-                let params = tls_parameters(server, host)?;
+            if try_tls && s.conn.can_starttls() {
+                may_send_password = true;
+                let params = tls_parameters(server, host).map_err(NotReady::Other)?;
                 let up = s.conn.starttls(params, client_id);
                 match tokio::time::timeout(s.command, up).await {
                     Ok(Ok(())) => {}
-                    Ok(Err(e)) => return Err(Failure::temp(format!("4.7.5 STARTTLS failed: {e}"))),
-                    Err(_) => return Err(Failure::temp("4.7.5 STARTTLS timed out")),
+                    Ok(Err(e)) => {
+                        return Err(NotReady::Tls(Failure::temp(format!(
+                            "4.7.5 STARTTLS failed: {e}"
+                        ))))
+                    }
+                    Err(_) => return Err(NotReady::Tls(Failure::temp("4.7.5 STARTTLS timed out"))),
                 }
             } else if server.tls == OutboundTls::Required {
-                return Err(Failure::temp(
+                return Err(NotReady::Other(Failure::temp(
                     "4.7.4 TLS is required but the server does not offer STARTTLS",
-                ));
+                )));
             }
         }
     }
-    s.keywords = s.ehlo_keywords(hello).await?;
+    s.keywords = s.ehlo_keywords(hello).await.map_err(NotReady::Other)?;
     if let (Some(user), Some(password)) = (&server.user, &server.password) {
         let keywords = s.keywords.clone();
-        authenticate(s, server.auth, &keywords, user, password).await?;
+        authenticate(s, server.auth, &keywords, user, password, may_send_password)
+            .await
+            .map_err(NotReady::Other)?;
     }
     Ok(())
 }
@@ -314,7 +393,7 @@ async fn transaction(s: &mut Session, out: &Outgoing<'_>) -> Result<Vec<RcptResu
     }
     s.cmd(mail).await?;
 
-    let mut results: Vec<RcptResult> = Vec::with_capacity(out.recipients.len());
+    let mut results: Vec<Result<String, Failure>> = Vec::with_capacity(out.recipients.len());
     for r in &out.recipients {
         let mut line = format!("RCPT TO:<{}>", r.address);
         if dsn {
@@ -334,11 +413,11 @@ async fn transaction(s: &mut Session, out: &Outgoing<'_>) -> Result<Vec<RcptResu
     }
     if results.iter().all(|r| r.is_err()) {
         let _ = s.cmd("RSET".into()).await;
-        return Ok(results);
+        return Ok(fail_accepted(results, None));
     }
     if let Err(f) = s.cmd("DATA".into()).await {
         return if f.text.starts_with(char::is_numeric) {
-            Ok(fail_accepted(results, f))
+            Ok(fail_accepted(results, Some(f)))
         } else {
             Err(f)
         };
@@ -351,10 +430,15 @@ async fn transaction(s: &mut Session, out: &Outgoing<'_>) -> Result<Vec<RcptResu
             let text = reply_text(&reply);
             Ok(results
                 .into_iter()
-                .map(|r| r.map(|_| text.clone()))
+                .map(|r| {
+                    r.map(|_| Accepted {
+                        reply: text.clone(),
+                        dsn,
+                    })
+                })
                 .collect())
         }
-        Ok(Err(e)) if e.status().is_some() => Ok(fail_accepted(results, describe(&e))),
+        Ok(Err(e)) if e.status().is_some() => Ok(fail_accepted(results, Some(describe(&e)))),
         Ok(Err(e)) => Err(Failure::temp(format!(
             "4.4.2 connection lost after DATA: {e}"
         ))),
@@ -362,8 +446,10 @@ async fn transaction(s: &mut Session, out: &Outgoing<'_>) -> Result<Vec<RcptResu
     }
 }
 
-/// The DATA stage failed: every recipient accepted at RCPT gets that failure.
-fn fail_accepted(results: Vec<RcptResult>, f: Failure) -> Vec<RcptResult> {
+/// The DATA stage failed (or was not reached: `None`, every RCPT was refused): every recipient
+/// accepted at RCPT gets that failure.
+fn fail_accepted(results: Vec<Result<String, Failure>>, f: Option<Failure>) -> Vec<RcptResult> {
+    let f = f.unwrap_or_else(|| Failure::temp("4.0.0 no recipient accepted"));
     results
         .into_iter()
         .map(|r| r.and_then(|_| Err(f.clone())))
@@ -376,6 +462,7 @@ async fn authenticate(
     keywords: &[String],
     user: &str,
     password: &str,
+    may_send_password: bool,
 ) -> Result<(), Failure> {
     let offered: Vec<&str> = keywords
         .iter()
@@ -385,6 +472,9 @@ async fn authenticate(
     let has = |m: &str| offered.contains(&m);
     let chosen = match method {
         OutboundAuth::Best if has("CRAM-MD5") => OutboundAuth::CramMd5,
+        OutboundAuth::Best | OutboundAuth::Plain | OutboundAuth::Login if !may_send_password => {
+            return Err(Failure::temp(CLEAR_REFUSAL))
+        }
         OutboundAuth::Best if has("PLAIN") => OutboundAuth::Plain,
         OutboundAuth::Best if has("LOGIN") => OutboundAuth::Login,
         OutboundAuth::Best => {
@@ -443,7 +533,10 @@ mod tests {
             permanent: true,
             text: "550 unknown".into(),
         };
-        let got = fail_accepted(vec![Ok("250 ok".into()), Err(refused.clone())], f.clone());
+        let got = fail_accepted(
+            vec![Ok("250 ok".into()), Err(refused.clone())],
+            Some(f.clone()),
+        );
         assert_eq!(got, vec![Err(f), Err(refused)]);
     }
 }

@@ -3,8 +3,10 @@
 //! recipient gets its own result.
 //!
 //! Route order (SPEC §5): handler server → domain server → global gateway → MX lookup (with the
-//! implicit MX of RFC 5321 §5.1 and null MX of RFC 7505). MX hosts are tried in preference order,
-//! each of their addresses in turn, until one takes the job.
+//! implicit MX of RFC 5321 §5.1 and null MX of RFC 7505). MX hosts are tried in preference order
+//! (equal preferences in random order), each of their addresses in turn, until one takes the
+//! job. A recipient the next hop takes is `Relayed`, noting whether the next hop speaks DSN (it
+//! then reports success itself; otherwise we do, when NOTIFY=SUCCESS asked).
 //!
 //! The queue runner is synchronous (one thread per message); the SMTP client and resolver are
 //! async, so they run on one small tokio runtime shared by the process and entered with
@@ -70,12 +72,32 @@ pub fn choose(config: &Config, handler_server: Option<&str>, domain: &str) -> De
     Destination::Mx(domain.to_ascii_lowercase())
 }
 
+/// The domain job `address` belongs to, as `queue ls` shows it: `local`, or the destination
+/// (the domain for MX delivery, `server NAME` for a Servers-table entry or gateway).
+pub fn job_of(config: &Config, users: &crate::users::Users, address: &str) -> String {
+    use crate::routing::{route, NoRoute, Route};
+    match route(config, users, address) {
+        Ok(Route::Local { .. }) => "local".into(),
+        Ok(Route::Remote { domain, server, .. }) => {
+            choose(config, server.as_deref(), &domain).to_string()
+        }
+        Err(NoRoute::NotOurs { domain }) => choose(config, None, &domain).to_string(),
+        Err(_) => address
+            .rsplit_once('@')
+            .map_or("", |(_, d)| d)
+            .to_ascii_lowercase(),
+    }
+}
+
 /// One remote recipient waiting for delivery.
 pub struct Pending {
     /// Index into the message's recipients.
     pub index: usize,
     pub domain: String,
     pub server: Option<String>,
+    /// The address to send to when routing changed it (a handler's forward, a redirect); the
+    /// recipient's own address goes along as ORCPT (RFC 3461 §4.2).
+    pub forward: Option<String>,
 }
 
 /// Process-wide remote delivery state: the resolver, the per-destination limits and the idle
@@ -134,9 +156,17 @@ pub fn deliver(
     pending: Vec<Pending>,
 ) -> Vec<(usize, RecipientResult)> {
     let mut jobs: BTreeMap<Destination, Vec<usize>> = BTreeMap::new();
+    let mut forwards: BTreeMap<usize, (&str, String)> = BTreeMap::new();
     for p in &pending {
         let dest = choose(config, p.server.as_deref(), &p.domain);
         jobs.entry(dest).or_default().push(p.index);
+        if let (Some(to), Some(r)) = (&p.forward, recipients.get(p.index)) {
+            let orcpt = r
+                .orcpt
+                .clone()
+                .unwrap_or_else(|| format!("rfc822;{}", r.address));
+            forwards.insert(p.index, (to.as_str(), orcpt));
+        }
     }
     let Some(rt) = runtime() else {
         let why = "4.3.0 cannot start the delivery runtime";
@@ -160,11 +190,11 @@ pub fn deliver(
             dsn_envid: envelope.dsn_envid.as_deref(),
             recipients: indexes
                 .iter()
-                .filter_map(|&i| recipients.get(i))
-                .map(|r| OutRcpt {
-                    address: &r.address,
+                .filter_map(|&i| Some((recipients.get(i)?, forwards.get(&i))))
+                .map(|(r, fwd)| OutRcpt {
+                    address: fwd.map_or(&r.address, |(to, _)| to),
                     notify: r.notify.as_deref(),
-                    orcpt: r.orcpt.as_deref(),
+                    orcpt: fwd.map_or(r.orcpt.as_deref(), |(_, o)| Some(o)),
                 })
                 .collect(),
         };
@@ -172,14 +202,17 @@ pub fn deliver(
         for (k, result) in results.into_iter().enumerate() {
             let Some(&index) = indexes.get(k) else { break };
             let r = match result {
-                Ok(reply) => {
+                Ok(accepted) => {
                     event("relayed")
                         .field("id", id)
                         .field("to", job.recipients[k].address)
                         .field("via", &dest)
-                        .field("reply", &reply)
+                        .field("reply", &accepted.reply)
                         .emit();
-                    RecipientResult::Delivered
+                    RecipientResult::Relayed {
+                        reply: accepted.reply,
+                        dsn: accepted.dsn,
+                    }
                 }
                 Err(f) if f.permanent => RecipientResult::Fail(f.text),
                 Err(f) => RecipientResult::Defer(f.text),
@@ -262,7 +295,7 @@ async fn run_job(
     pool: &Arc<Pool>,
     dest: &Destination,
     job: &Outgoing<'_>,
-) -> Vec<Result<String, Failure>> {
+) -> Vec<client::RcptResult> {
     let all = |f: Failure| job.recipients.iter().map(|_| Err(f.clone())).collect();
     let key = dest.to_string();
     while let Some(mut session) = pool.take(&key).await {
