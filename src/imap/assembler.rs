@@ -206,7 +206,10 @@ impl CommandAssembler {
                                 || self.literals > self.limits.max_literals
                             {
                                 let kind = if size > self.limits.max_literal {
-                                    ParseErrorKind::LiteralTooLarge
+                                    ParseErrorKind::LiteralTooLarge {
+                                        size,
+                                        limit: self.limits.max_literal,
+                                    }
                                 } else {
                                     ParseErrorKind::TooMany
                                 };

@@ -6,13 +6,15 @@
 //!
 //! The file is only a cache: it is loaded on first need, entries for messages that are no
 //! longer in the mailbox are dropped when it is saved, a damaged or foreign file is ignored,
-//! and it is replaced atomically (write a temporary file, rename), so concurrent sessions
-//! can only lose each other's additions, never produce wrong answers.
+//! and it is replaced atomically (write a temporary file of its own, rename), so concurrent
+//! sessions — in one process or several — can only lose each other's additions, never
+//! produce wrong answers.
 
 use std::collections::HashMap;
 use std::fs;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The cache file's name inside a maildir.
 pub const CACHE_FILE: &str = "postern-imap-cache";
@@ -109,16 +111,36 @@ impl Cache {
             out.extend_from_slice(&e.body_structure);
             out.push(b'\n');
         }
-        let tmp = self
-            .path
-            .with_file_name(format!("{CACHE_FILE}.{}.tmp", std::process::id()));
-        let mut f = fs::File::create(&tmp)?;
-        f.write_all(&out)?;
-        drop(f);
-        fs::rename(&tmp, &self.path)?;
+        let tmp = self.path.with_file_name(temp_name());
+        let written = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)
+            .and_then(|mut f| f.write_all(&out))
+            .and_then(|()| fs::rename(&tmp, &self.path));
+        if written.is_err() {
+            let _ = fs::remove_file(&tmp);
+        }
+        written?;
         self.dirty = false;
         Ok(())
     }
+}
+
+/// A temporary file name no other save uses, in this process (all of `serve`'s sessions share
+/// its pid: a counter tells them apart) or in another (pid, and a random part for pids reused
+/// after a crash left a file behind).
+fn temp_name() -> String {
+    static SAVES: AtomicU64 = AtomicU64::new(0);
+    let n = SAVES.fetch_add(1, Ordering::Relaxed);
+    let mut random = [0u8; 8];
+    // Without randomness the pid and counter still keep this process's saves apart.
+    let _ = getrandom::fill(&mut random);
+    format!(
+        "{CACHE_FILE}.{}.{n}.{:016x}.tmp",
+        std::process::id(),
+        u64::from_le_bytes(random)
+    )
 }
 
 /// Parses a cache file; stops at the first malformed record, keeping what came before.
@@ -198,5 +220,41 @@ mod tests {
         let mut g = Cache::new(dir.path());
         g.load();
         assert!(g.is_empty());
+    }
+
+    #[test]
+    fn concurrent_saves_of_one_mailbox_never_collide() {
+        let dir = tempfile::tempdir().unwrap();
+        let entry = |i: usize| Entry {
+            envelope: format!("(\"{i}\")").into_bytes(),
+            body_structure: vec![b'x'; 64 * 1024],
+        };
+        // Sessions of one process (same pid) saving the same mailbox at the same time.
+        let threads: Vec<_> = (0..8)
+            .map(|t| {
+                let path = dir.path().to_path_buf();
+                std::thread::spawn(move || {
+                    for round in 0..20 {
+                        let mut c = Cache::new(&path);
+                        for i in 0..16 {
+                            c.insert(&format!("{t}.{round}.{i}.host"), entry(i));
+                        }
+                        c.save(|_| true).expect("save");
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        // The file is one whole save, and no temporary file is left behind.
+        let mut c = Cache::new(dir.path());
+        c.load();
+        assert_eq!(c.len(), 16);
+        let names: Vec<String> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, vec![CACHE_FILE.to_string()]);
     }
 }

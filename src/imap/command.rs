@@ -8,6 +8,19 @@ use super::flag::Flag;
 use super::search::SearchKey;
 use super::sequence::SequenceSet;
 
+/// The QRESYNC parameter of SELECT/EXAMINE (RFC 7162 §3.2.5): what the client last knew.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QresyncParams {
+    /// The mailbox's UIDVALIDITY then.
+    pub uidvalidity: u32,
+    /// Its HIGHESTMODSEQ then.
+    pub modseq: u64,
+    /// The UIDs the client knows (changes are reported for these only); all when absent.
+    pub known_uids: Option<SequenceSet>,
+    /// Sequence numbers and the UIDs they had (`seq-match-data`; accepted, not needed).
+    pub seq_match: Option<(SequenceSet, SequenceSet)>,
+}
+
 /// One complete client command.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Command {
@@ -47,19 +60,23 @@ pub enum CommandKind {
         /// Password.
         password: String,
     },
-    /// `SELECT mailbox [(CONDSTORE)]`
+    /// `SELECT mailbox [(CONDSTORE | QRESYNC (...))]`
     Select {
         /// Mailbox name.
         mailbox: MailboxArg,
         /// `(CONDSTORE)` select parameter given.
         condstore: bool,
+        /// `(QRESYNC (...))` select parameter given.
+        qresync: Option<QresyncParams>,
     },
-    /// `EXAMINE mailbox [(CONDSTORE)]`
+    /// `EXAMINE mailbox [(CONDSTORE | QRESYNC (...))]`
     Examine {
         /// Mailbox name.
         mailbox: MailboxArg,
         /// `(CONDSTORE)` select parameter given.
         condstore: bool,
+        /// `(QRESYNC (...))` select parameter given.
+        qresync: Option<QresyncParams>,
     },
     /// `CREATE mailbox [(USE (\Sent ...))]`
     Create {
@@ -164,6 +181,8 @@ pub enum CommandKind {
         attributes: Vec<FetchAttribute>,
         /// CONDSTORE `CHANGEDSINCE` modifier (implies MODSEQ in the response).
         changed_since: Option<u64>,
+        /// QRESYNC `VANISHED` modifier (UID FETCH with CHANGEDSINCE only).
+        vanished: bool,
     },
     /// `[UID] STORE set [(UNCHANGEDSINCE n)] [+-]FLAGS[.SILENT] flags`
     Store {
@@ -234,6 +253,25 @@ impl CommandKind {
             CommandKind::Store { .. } => "STORE",
             CommandKind::Copy { .. } => "COPY",
             CommandKind::Move { .. } => "MOVE",
+        }
+    }
+
+    /// Whether the command is a CONDSTORE enabling command (RFC 7162 §3.1) other than
+    /// SELECT/EXAMINE (CONDSTORE) and ENABLE: STATUS (HIGHESTMODSEQ), FETCH with MODSEQ or
+    /// CHANGEDSINCE, SEARCH with MODSEQ, STORE with UNCHANGEDSINCE.
+    pub fn enables_condstore(&self) -> bool {
+        match self {
+            CommandKind::Status { items, .. } => items.contains(&StatusItem::HighestModSeq),
+            CommandKind::Fetch {
+                attributes,
+                changed_since,
+                ..
+            } => changed_since.is_some() || attributes.contains(&FetchAttribute::ModSeq),
+            CommandKind::Search { criteria, .. } => criteria.uses_modseq(),
+            CommandKind::Store {
+                unchanged_since, ..
+            } => unchanged_since.is_some(),
+            _ => false,
         }
     }
 

@@ -53,5 +53,6 @@ pub const CAPABILITIES: &[&str] = &[
     "SPECIAL-USE",
     "CREATE-SPECIAL-USE",
     "CONDSTORE",
+    "QRESYNC",
     "STATUS=SIZE",
 ];

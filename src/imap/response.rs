@@ -180,6 +180,8 @@ pub enum Code {
     OverQuota,
     /// `[EXPUNGEISSUED]`
     ExpungeIssued,
+    /// `[USEATTR]` (RFC 6154: a special-use attribute CREATE cannot set)
+    UseAttr,
 }
 
 impl Code {
@@ -203,6 +205,7 @@ impl Code {
             Code::ServerBug => "SERVERBUG",
             Code::OverQuota => "OVERQUOTA",
             Code::ExpungeIssued => "EXPUNGEISSUED",
+            Code::UseAttr => "USEATTR",
             _ => "",
         };
         if !simple.is_empty() {
@@ -289,6 +292,12 @@ pub fn recent(n: u32) -> Vec<u8> {
 /// `* n EXPUNGE` CRLF
 pub fn expunge(seq: u32) -> Vec<u8> {
     format!("* {seq} EXPUNGE\r\n").into_bytes()
+}
+
+/// `* VANISHED [(EARLIER)] uid-set` CRLF (RFC 7162 §3.2.10)
+pub fn vanished(earlier: bool, uids: &SequenceSet) -> Vec<u8> {
+    let earlier = if earlier { "(EARLIER) " } else { "" };
+    format!("* VANISHED {earlier}{uids}\r\n").into_bytes()
 }
 
 /// `* FLAGS (...)` CRLF

@@ -128,6 +128,23 @@ impl SequenceSet {
         Some(SequenceSet { ranges })
     }
 
+    /// A set of the given inclusive ranges (low first), e.g. for `VANISHED`. `None` when
+    /// `ranges` is empty.
+    pub fn from_ranges(ranges: &[(u32, u32)]) -> Option<Self> {
+        if ranges.is_empty() {
+            return None;
+        }
+        Some(SequenceSet {
+            ranges: ranges
+                .iter()
+                .map(|&(a, b)| SeqRange {
+                    start: SeqNumber::Value(a),
+                    end: SeqNumber::Value(b),
+                })
+                .collect(),
+        })
+    }
+
     /// Whether `n` is in the set, with `*` standing for `largest`.
     ///
     /// Per RFC 3501, `*` in an empty mailbox (`largest == 0`) matches nothing.

@@ -23,3 +23,4 @@ pub use layout::Maildir;
 pub use lock::{try_lock_pop3, Pop3Lock};
 pub use quota::usage;
 pub use state::{FlagOp, MailboxState, MessageInfo, Snapshot, StoreOutcome};
+pub use statefile::STATE_FILE;

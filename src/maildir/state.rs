@@ -431,12 +431,18 @@ impl MailboxState {
                 computed.push((m.uid, v));
             }
         }
+        self.record_virtual_sizes(&computed)
+    }
+
+    /// Stores virtual sizes (`(uid, size with CRLF line ends)`) a reader computed from the
+    /// message bytes it read anyway (an IMAP FETCH of whole messages).
+    pub fn record_virtual_sizes(&mut self, computed: &[(u32, u64)]) -> Result<()> {
         if computed.is_empty() {
             return Ok(());
         }
         self.locked(|_, st| {
             let mut changed = false;
-            for (uid, v) in &computed {
+            for (uid, v) in computed {
                 if let Ok(i) = st.entries.binary_search_by_key(uid, |e| e.uid) {
                     if st.entries[i].vsize.is_none() {
                         st.entries[i].vsize = Some(*v);

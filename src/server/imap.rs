@@ -1,12 +1,15 @@
 //! The IMAP socket loop around [`crate::imap::session::Session`]: read, step, write;
 //! STARTTLS through the listener's acceptor; IDLE watching the selected maildir.
 //!
-//! IDLE sees new mail by polling the modification times of the maildir's `new/` and
-//! `cur/` and of its state file every [`IDLE_POLL`] (three `stat` calls; a full
-//! sync only when one of them moved), so a delivery shows up within a second.
+//! IDLE sees new mail through inotify ([`watch`]: one instance per process, woken by changes
+//! in the maildir's `new/`, `cur/` and state file), so a delivery shows up at once. Only when
+//! the maildir cannot be watched does the session poll, every [`IDLE_FALLBACK_POLL`] (three
+//! `stat` calls; a full sync only when one of them moved).
+
+mod watch;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -17,8 +20,10 @@ use crate::imap::session::{Action, Note, Session, SessionConfig};
 use crate::net::Conn;
 use crate::sasl::{Availability, MethodPolicy};
 
-/// How often an idling session looks at its maildir.
-pub const IDLE_POLL: Duration = Duration::from_millis(250);
+/// How often an idling session looks at its maildir when it cannot watch it.
+pub const IDLE_FALLBACK_POLL: Duration = Duration::from_secs(1);
+/// How long after a change an idling session looks at its mailbox once more.
+const IDLE_SETTLE: Duration = Duration::from_millis(1100);
 /// RFC 3501 §5.4: the autologout timer of an authenticated session is at least 30 minutes.
 pub const AUTHENTICATED_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 
@@ -48,6 +53,22 @@ pub fn session_config(
     }
 }
 
+/// Makes every large allocation its own mapping, given back to the system when freed.
+/// glibc's default raises that threshold after the first large free, and then serves the next
+/// ones — a login's 19 MiB argon2 block, a big mailbox's lists — from thread arenas whose top
+/// `malloc_trim` does not release: a few logins on different threads would pin tens of
+/// megabytes for as long as the process runs. Once per process, at the first connection.
+fn large_allocations_unmapped() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        #[cfg(all(target_os = "linux", target_env = "gnu"))]
+        // SAFETY: mallopt only changes a glibc malloc parameter; it has no preconditions.
+        unsafe {
+            libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
+        }
+    });
+}
+
 /// Returns freed heap memory to the system, so that an idle session on a large mailbox
 /// costs its snapshot and not the peak of its SELECT.
 fn trim_memory() {
@@ -60,6 +81,7 @@ fn trim_memory() {
 
 /// Serve one IMAP connection.
 pub async fn handle(shared: Arc<Shared>, listener: Arc<ListenerRuntime>, conn: Conn) {
+    large_allocations_unmapped();
     let peer = conn.peer;
     event("client_connect")
         .field("listener", &listener.settings.name)
@@ -78,12 +100,16 @@ pub async fn handle(shared: Arc<Shared>, listener: Arc<ListenerRuntime>, conn: C
     e.emit();
 }
 
+/// Logs what the session noted; returns whether a login was tried (its password hash took
+/// megabytes that are worth giving back: the connection may now sit idle for hours).
 fn log_notes(
     session: &mut Session,
     listener: &ListenerRuntime,
     peer: Option<std::net::SocketAddr>,
-) {
-    for note in session.take_notes() {
+) -> bool {
+    let notes = session.take_notes();
+    let login = !notes.is_empty();
+    for note in notes {
         match note {
             Note::LoginOk { user, mechanism } => event("login")
                 .field("listener", &listener.settings.name)
@@ -99,6 +125,7 @@ fn log_notes(
                 .emit(),
         }
     }
+    login
 }
 
 async fn run(
@@ -118,8 +145,8 @@ async fn run(
         let users = shared.users.get();
         // The session reads and writes the maildir: keep that off the async workers.
         let step = tokio::task::block_in_place(|| session.step(&*users));
-        log_notes(session, listener, peer);
-        if step.trim_memory {
+        let login = log_notes(session, listener, peer);
+        if step.trim_memory || login {
             trim_memory();
         }
         if let Some(delay) = step.delay {
@@ -137,20 +164,51 @@ async fn run(
             Action::Continue => {}
             Action::NeedInput => {
                 io.flush().await.map_err(io_err)?;
-                match tokio::time::timeout(timeout, io.read(&mut buf)).await {
-                    Err(_) => {
-                        let _ = io.write_all(&session.timeout_reply()).await;
-                        return Err("idle timeout".into());
+                let deadline = tokio::time::Instant::now() + timeout;
+                // A view of a mailbox changed in the last second settles (and is shared with
+                // other sessions) once the client has been quiet for a second.
+                let mut unsettled = !session.idle_settled();
+                loop {
+                    tokio::select! {
+                        read = io.read(&mut buf) => {
+                            match read {
+                                Ok(0) => return Err("connection closed by client".into()),
+                                Ok(n) => session.receive(&buf[..n]),
+                                Err(e) => return Err(e.to_string()),
+                            }
+                            break;
+                        }
+                        () = tokio::time::sleep(IDLE_SETTLE), if unsettled => {
+                            unsettled = false;
+                            if tokio::task::block_in_place(|| session.settle()) {
+                                trim_memory();
+                            }
+                        }
+                        () = tokio::time::sleep_until(deadline) => {
+                            let _ = io.write_all(&session.timeout_reply()).await;
+                            return Err("idle timeout".into());
+                        }
                     }
-                    Ok(Ok(0)) => return Err("connection closed by client".into()),
-                    Ok(Ok(n)) => session.receive(&buf[..n]),
-                    Ok(Err(e)) => return Err(e.to_string()),
                 }
             }
             Action::Idle => {
                 io.flush().await.map_err(io_err)?;
-                let started = Instant::now();
+                let deadline = tokio::time::Instant::now() + timeout;
+                let mut watching = start_watch(session, listener, peer);
+                let mut woken = true;
                 loop {
+                    // First the changes between the last refresh and the watch being set up,
+                    // then after each wake-up.
+                    let updates = tokio::task::block_in_place(|| session.idle_check());
+                    if !updates.is_empty() {
+                        io.write_all(&updates).await.map_err(io_err)?;
+                        io.flush().await.map_err(io_err)?;
+                    }
+                    // A view from the last second is looked at once more when the mailbox
+                    // has settled (it then shares its message list with other sessions);
+                    // once per wake-up, so a clock-skewed mailbox is not polled.
+                    let unsettled = woken && !session.idle_settled();
+                    woken = false;
                     tokio::select! {
                         read = io.read(&mut buf) => match read {
                             Ok(0) => return Err("connection closed by client".into()),
@@ -160,16 +218,11 @@ async fn run(
                             }
                             Err(e) => return Err(e.to_string()),
                         },
-                        _ = tokio::time::sleep(IDLE_POLL) => {
-                            if started.elapsed() > timeout {
-                                let _ = io.write_all(&session.timeout_reply()).await;
-                                return Err("idle timeout".into());
-                            }
-                            let updates = tokio::task::block_in_place(|| session.idle_check());
-                            if !updates.is_empty() {
-                                io.write_all(&updates).await.map_err(io_err)?;
-                                io.flush().await.map_err(io_err)?;
-                            }
+                        () = watching.next_change() => woken = true,
+                        () = tokio::time::sleep(IDLE_SETTLE), if unsettled => {}
+                        () = tokio::time::sleep_until(deadline) => {
+                            let _ = io.write_all(&session.timeout_reply()).await;
+                            return Err("idle timeout".into());
                         }
                     }
                 }
@@ -191,6 +244,55 @@ async fn run(
                 let _ = io.shutdown().await;
                 return Ok(());
             }
+        }
+    }
+}
+
+/// How an idling session learns of changes to its selected mailbox.
+enum Watching {
+    /// inotify events.
+    Events(watch::MaildirWatch),
+    /// Watching failed: look every [`IDLE_FALLBACK_POLL`].
+    Poll,
+    /// No mailbox selected: nothing can change.
+    Nothing,
+}
+
+impl Watching {
+    /// Returns when the mailbox may have changed.
+    async fn next_change(&mut self) {
+        if let Watching::Events(w) = self {
+            if w.changed().await {
+                return;
+            }
+            // The reader stopped: poll from now on (and look once right away).
+            *self = Watching::Poll;
+            return;
+        }
+        match self {
+            Watching::Poll => tokio::time::sleep(IDLE_FALLBACK_POLL).await,
+            _ => std::future::pending().await,
+        }
+    }
+}
+
+fn start_watch(
+    session: &Session,
+    listener: &ListenerRuntime,
+    peer: Option<std::net::SocketAddr>,
+) -> Watching {
+    let Some(path) = session.selected_path() else {
+        return Watching::Nothing;
+    };
+    match watch::watch(&path) {
+        Ok(w) => Watching::Events(w),
+        Err(e) => {
+            event("idle_watch_failed")
+                .field("listener", &listener.settings.name)
+                .opt("peer", peer)
+                .field("error", e)
+                .emit();
+            Watching::Poll
         }
     }
 }

@@ -1,5 +1,6 @@
 # Two sessions on one mailbox: one changes flags, expunges and appends; the other
-# fetches meanwhile and sees every change at the right moment. Args: imaps-port password
+# fetches meanwhile and sees every change at the right moment; then a QRESYNC client
+# resynchronises. Args: imaps-port password
 import imaplib, ssl, sys, re
 port, pw = int(sys.argv[1]), sys.argv[2]
 ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
@@ -42,5 +43,32 @@ A.store('1', '+FLAGS.SILENT', r'(\Deleted)'); A.expunge()
 typ, data = B.uid('FETCH', '1:*', '(FLAGS)')
 assert typ == 'OK'
 assert B.untagged_responses.pop('EXPUNGE', []) == [b'1'], 'UID FETCH EXPUNGE'
+
+# QRESYNC (RFC 7162): a client that knew the mailbox comes back and learns, in its SELECT,
+# exactly which of its messages changed and which vanished; then expunges arrive as VANISHED.
+def qresync_session():
+    C = conn()
+    typ, data = C._simple_command('ENABLE', 'QRESYNC'); assert typ == 'OK', data
+    assert C.untagged_responses.pop('ENABLED', []) == [b'QRESYNC']
+    return C
+C = qresync_session()
+assert C.select('Conc')[0] == 'OK'
+validity = int(C.untagged_responses['UIDVALIDITY'][0])
+modseq = int(C.untagged_responses['HIGHESTMODSEQ'][0])
+known = C.uid('SEARCH', 'ALL')[1][0].split()
+C.logout()
+A.uid('STORE', known[1], '+FLAGS', r'(\Answered)')
+A.uid('STORE', known[2], '+FLAGS.SILENT', r'(\Deleted)'); A.expunge()
+C = qresync_session()
+typ, data = C._simple_command('SELECT', 'Conc', f'(QRESYNC ({validity} {modseq} {b",".join(known).decode()}))')
+assert typ == 'OK', data
+assert C.untagged_responses.pop('VANISHED', []) == [b'(EARLIER) ' + known[2]], C.untagged_responses
+changed = C.untagged_responses.pop('FETCH', [])
+assert len(changed) == 1 and b'UID ' + known[1] + b' ' in changed[0] and b'\\Answered' in changed[0], changed
+A.uid('STORE', known[3], '+FLAGS.SILENT', r'(\Deleted)'); A.expunge()
+C.noop()
+assert C.untagged_responses.pop('VANISHED', []) == [known[3]], C.untagged_responses
+assert 'EXPUNGE' not in C.untagged_responses
+C.logout()
 A.logout(); B.logout()
 print('consistent')

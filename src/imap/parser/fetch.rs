@@ -25,21 +25,29 @@ pub(super) fn parse_fetch(lx: &mut Lexer<'_>, uid: bool) -> Lex<CommandKind> {
         }
     };
     let mut changed_since = None;
+    let mut vanished = false;
     if lx.eat(b' ') {
         let modifiers = lx.paren_list(|lx| match lx.name()?.as_str() {
             "CHANGEDSINCE" => {
                 lx.sp()?;
-                lx.number64()
+                lx.number64().map(Some)
             }
+            "VANISHED" => Ok(None),
             _ => Err(ParseErrorKind::Unknown("fetch modifier")),
         })?;
-        changed_since = modifiers.last().copied();
+        for m in modifiers {
+            match m {
+                Some(n) => changed_since = Some(n),
+                None => vanished = true,
+            }
+        }
     }
     Ok(CommandKind::Fetch {
         uid,
         set,
         attributes,
         changed_since,
+        vanished,
     })
 }
 

@@ -5,6 +5,9 @@ use super::super::flag::{is_atom_char, Flag};
 use super::super::sequence::SequenceSet;
 use super::ParseErrorKind;
 
+/// What a list missing its `)` at the end of the line expected.
+const UNBALANCED: &str = "')' (unbalanced parentheses)";
+
 /// Result of a grammar step.
 pub(crate) type Lex<T> = Result<T, ParseErrorKind>;
 
@@ -275,11 +278,32 @@ impl<'a> Lexer<'a> {
             if self.eat(b')') {
                 return Ok(flags);
             }
-            self.sp()?;
+            self.list_sp()?;
         }
     }
 
     /// Parses `(` item *(SP item) `)` with a bound on the item count.
+    /// Whether only the line end is left.
+    fn at_line_end(&self) -> bool {
+        matches!(self.rest(), b"" | b"\n" | b"\r\n")
+    }
+
+    /// Consumes the `)` closing a list; at the end of the line the parentheses are unbalanced.
+    pub(crate) fn close_paren(&mut self) -> Lex<()> {
+        if self.at_line_end() {
+            return Err(ParseErrorKind::Expected(UNBALANCED));
+        }
+        self.expect(b')', "')'")
+    }
+
+    /// The space between two list items (the list did not end with `)`).
+    pub(crate) fn list_sp(&mut self) -> Lex<()> {
+        if self.at_line_end() {
+            return Err(ParseErrorKind::Expected(UNBALANCED));
+        }
+        self.expect(b' ', "a space or ')'")
+    }
+
     pub(crate) fn paren_list<T>(
         &mut self,
         mut item: impl FnMut(&mut Self) -> Lex<T>,
@@ -294,7 +318,7 @@ impl<'a> Lexer<'a> {
             if self.eat(b')') {
                 return Ok(items);
             }
-            self.sp()?;
+            self.list_sp()?;
         }
     }
 }

@@ -4,6 +4,7 @@
 mod fetch;
 pub(crate) mod lexer;
 mod search;
+mod select;
 
 use super::command::{
     Command, CommandKind, ListReturnOption, ListSelectOption, StatusItem, StoreMode,
@@ -74,14 +75,22 @@ pub enum ParseErrorKind {
     #[error("command line too long")]
     LineTooLong,
     /// A literal over the size limit (from the assembler).
-    #[error("literal too large")]
-    LiteralTooLarge,
+    #[error("literal of {size} octets is larger than the limit of {limit}")]
+    LiteralTooLarge {
+        /// The announced size.
+        size: u64,
+        /// The largest literal accepted.
+        limit: u64,
+    },
 }
 
 impl ParseError {
     /// Whether the reply is `NO` (a well-formed but unsupported request) rather than `BAD`.
     pub fn is_no(&self) -> bool {
-        matches!(self.kind, ParseErrorKind::BadCharset(_))
+        matches!(
+            self.kind,
+            ParseErrorKind::BadCharset(_) | ParseErrorKind::LiteralTooLarge { .. }
+        )
     }
 }
 
@@ -153,24 +162,7 @@ fn parse_kind(lx: &mut Lexer<'_>) -> Lex<CommandKind> {
             let password = lx.astring_utf8()?;
             CommandKind::Login { username, password }
         }
-        "SELECT" | "EXAMINE" => {
-            lx.sp()?;
-            let mailbox = lx.astring_utf8()?;
-            let mut condstore = false;
-            if lx.eat(b' ') {
-                for param in lx.paren_list(|lx| lx.keyword())? {
-                    match param.as_str() {
-                        "CONDSTORE" => condstore = true,
-                        _ => return Err(ParseErrorKind::Unknown("select parameter")),
-                    }
-                }
-            }
-            if word == "SELECT" {
-                CommandKind::Select { mailbox, condstore }
-            } else {
-                CommandKind::Examine { mailbox, condstore }
-            }
-        }
+        "SELECT" | "EXAMINE" => select::parse_select(lx, word == "SELECT")?,
         "CREATE" => {
             lx.sp()?;
             let mailbox = lx.astring_utf8()?;
@@ -322,7 +314,7 @@ fn parse_list(lx: &mut Lexer<'_>) -> Lex<CommandKind> {
                 if lx.eat(b')') {
                     break;
                 }
-                lx.sp()?;
+                lx.list_sp()?;
             }
         }
         lx.sp()?;
@@ -358,7 +350,7 @@ fn parse_list(lx: &mut Lexer<'_>) -> Lex<CommandKind> {
                 if lx.eat(b')') {
                     break;
                 }
-                lx.sp()?;
+                lx.list_sp()?;
             }
         }
     }

@@ -69,7 +69,7 @@ fn search_key(lx: &mut Lexer<'_>, depth: usize, budget: &mut usize) -> Lex<Searc
         while lx.eat(b' ') {
             keys.push(search_key(lx, depth + 1, budget)?);
         }
-        lx.expect(b')', "')'")?;
+        lx.close_paren()?;
         return Ok(if keys.len() == 1 {
             keys.pop().unwrap_or(SearchKey::All)
         } else {

@@ -38,6 +38,7 @@ fn rfc3501_section8_sample_session() {
             CommandKind::Select {
                 mailbox: "inbox".into(),
                 condstore: false,
+                qresync: None,
             },
         ),
         (
@@ -47,6 +48,7 @@ fn rfc3501_section8_sample_session() {
                 set: set("12"),
                 attributes: FetchAttribute::full(),
                 changed_since: None,
+                vanished: false,
             },
         ),
         (
@@ -63,6 +65,7 @@ fn rfc3501_section8_sample_session() {
                     peek: false,
                 }],
                 changed_since: None,
+                vanished: false,
             },
         ),
         (
@@ -115,6 +118,7 @@ fn rfc3501_examples_parse() {
             CommandKind::Examine {
                 mailbox: "blurdybloop".into(),
                 condstore: false,
+                qresync: None,
             },
         ),
         (
@@ -232,6 +236,7 @@ fn rfc3501_examples_parse() {
                     },
                 ],
                 changed_since: None,
+                vanished: false,
             },
         ),
         (
@@ -260,6 +265,7 @@ fn rfc3501_examples_parse() {
                 set: set("4827313:4828442"),
                 attributes: vec![FetchAttribute::Flags],
                 changed_since: None,
+                vanished: false,
             },
         ),
         ("A023 LOGOUT", CommandKind::Logout),
@@ -353,6 +359,7 @@ fn extensions_parse() {
             CommandKind::Select {
                 mailbox: "INBOX".into(),
                 condstore: true,
+                qresync: None,
             },
         ),
         (
@@ -362,6 +369,7 @@ fn extensions_parse() {
                 set: set("1:*"),
                 attributes: vec![FetchAttribute::Flags],
                 changed_since: Some(12345),
+                vanished: false,
             },
         ),
         (
@@ -684,7 +692,7 @@ fn bad_commands_report_tag_and_reason() {
         (
             "a3 FETCH 1 (FLAGS",
             Some("a3"),
-            ParseErrorKind::Expected("a space"),
+            ParseErrorKind::Expected("')' (unbalanced parentheses)"),
         ),
         (
             "a4 FETCH 1 (FLAGS))",
@@ -738,7 +746,7 @@ fn bad_commands_report_tag_and_reason() {
             ParseErrorKind::Unknown("status item"),
         ),
         (
-            "b5 SELECT x (QRESYNC)",
+            "b5 SELECT x (FOO)",
             Some("b5"),
             ParseErrorKind::Unknown("select parameter"),
         ),
@@ -755,7 +763,7 @@ fn bad_commands_report_tag_and_reason() {
         (
             "b8 SEARCH ((((SEEN))",
             Some("b8"),
-            ParseErrorKind::Expected("')'"),
+            ParseErrorKind::Expected("')' (unbalanced parentheses)"),
         ),
     ];
     for (text, tag, kind) in cases {

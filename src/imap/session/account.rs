@@ -1,5 +1,11 @@
 //! The logged-in user's mail root: validated mailbox names → maildirs, the SPECIAL-USE
-//! folders made on first login, and subscriptions.
+//! folders made on first login, special-use attributes (RFC 6154) and subscriptions.
+//!
+//! A mailbox's special-use attributes live in a small file inside its maildir
+//! (`postern-special-use`, one attribute a line), so they follow the mailbox through RENAME
+//! and go with it on DELETE; CREATE with `(USE (...))` writes it. A mailbox without the file
+//! gets the attribute its name implies (`Sent` → `\Sent`, top level only), which is what
+//! accounts made before the file existed rely on.
 
 use std::fs;
 use std::path::Path;
@@ -15,6 +21,15 @@ pub const SPECIAL_USE: &[(&str, &str)] = &[
     ("Junk", "\\Junk"),
     ("Archive", "\\Archive"),
 ];
+
+/// Special-use attributes a mailbox can be given (RFC 6154 §2; `\All` and `\Flagged` name
+/// virtual mailboxes, which this server does not have).
+pub const SETTABLE_USES: &[&str] = &["\\Archive", "\\Drafts", "\\Junk", "\\Sent", "\\Trash"];
+
+/// The special-use file inside a mailbox's maildir.
+const SPECIAL_USE_FILE: &str = "postern-special-use";
+/// Longest special-use file read.
+const MAX_SPECIAL_USE_FILE: u64 = 4096;
 
 /// Marks a mail root whose first-login setup is done.
 const INIT_MARKER: &str = "postern-imap-init";
@@ -58,9 +73,10 @@ impl Account {
         let marker = account.root.path().join(INIT_MARKER);
         if !marker.exists() {
             let mut subs = account.subscriptions();
-            for (folder, _) in SPECIAL_USE {
+            for (folder, attr) in SPECIAL_USE {
                 match account.root.create_folder(folder) {
-                    Ok(_) | Err(MaildirError::FolderExists(_)) => {}
+                    Ok(md) => set_special_use(&md, &[attr.to_string()])?,
+                    Err(MaildirError::FolderExists(_)) => {}
                     Err(e) => return Err(e.into()),
                 }
                 if !subs.iter().any(|s| s == folder) {
@@ -96,6 +112,26 @@ impl Account {
         Ok(out)
     }
 
+    /// The special-use attributes of a mailbox (`\\Sent`…): its file's, else its name's.
+    pub fn special_use(&self, name: &MailboxName) -> Vec<String> {
+        let Ok(md) = self.maildir(name) else {
+            return Vec::new();
+        };
+        let path = md.path().join(SPECIAL_USE_FILE);
+        let Ok(file) = fs::File::open(&path) else {
+            return special_use(name).map(str::to_string).into_iter().collect();
+        };
+        let mut text = String::new();
+        let _ = std::io::Read::read_to_string(
+            &mut std::io::Read::take(file, MAX_SPECIAL_USE_FILE),
+            &mut text,
+        );
+        text.lines()
+            .filter_map(|l| settable_use(l.trim()))
+            .map(str::to_string)
+            .collect()
+    }
+
     /// Subscribed names (IMAP form).
     pub fn subscriptions(&self) -> Vec<String> {
         let path = self.root.path().join(SUBSCRIPTIONS);
@@ -122,7 +158,27 @@ impl Account {
     }
 }
 
-/// The SPECIAL-USE attribute of a mailbox, by its name.
+/// The canonical spelling of a special-use attribute CREATE may set (`\\sent` → `\\Sent`),
+/// `None` for unknown ones and for `\\All` / `\\Flagged`.
+pub fn settable_use(attr: &str) -> Option<&'static str> {
+    SETTABLE_USES
+        .iter()
+        .find(|a| a.eq_ignore_ascii_case(attr))
+        .copied()
+}
+
+/// Writes the special-use attributes of a mailbox (its maildir `md`).
+pub fn set_special_use(md: &Maildir, attrs: &[String]) -> Result<(), MaildirError> {
+    let path = md.path().join(SPECIAL_USE_FILE);
+    let mut text = String::new();
+    for a in attrs {
+        text.push_str(a);
+        text.push('\n');
+    }
+    fs::write(&path, text).map_err(|e| MaildirError::io(&path, e))
+}
+
+/// The SPECIAL-USE attribute a mailbox's name implies (top-level `Sent`, `Drafts`…).
 pub fn special_use(name: &MailboxName) -> Option<&'static str> {
     match name.segments() {
         [one] => SPECIAL_USE

@@ -6,7 +6,9 @@ use std::collections::HashSet;
 use super::view::{cache_entry, View};
 use super::Session;
 use crate::imap::fetch::{render_fetch, sets_seen, FetchAttribute};
+use crate::imap::message::crlf_size;
 use crate::imap::response::{self, Code, Status};
+use crate::imap::section::SectionText;
 use crate::imap::sequence::SequenceSet;
 use crate::maildir::{self, FlagOp, Snapshot};
 
@@ -21,6 +23,19 @@ pub struct FetchJob {
     seen_set: HashSet<u32>,
     uses_cache: bool,
     missing: bool,
+    /// RFC822.SIZE was asked for.
+    wants_size: bool,
+    /// Virtual sizes computed from message bytes this FETCH read anyway.
+    sizes: Vec<(u32, u64)>,
+}
+
+/// The CONDSTORE / QRESYNC modifiers of a FETCH.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Since {
+    /// `CHANGEDSINCE n`: only messages changed after modseq n.
+    pub modseq: Option<u64>,
+    /// `VANISHED`: also `* VANISHED (EARLIER)` for the UIDs of the set that are gone.
+    pub vanished: bool,
 }
 
 /// Output size after which a FETCH hands its output to the socket.
@@ -34,11 +49,25 @@ impl Session {
         uid: bool,
         set: &SequenceSet,
         mut attributes: Vec<FetchAttribute>,
-        changed_since: Option<u64>,
+        since: Since,
         out: &mut Vec<u8>,
     ) -> Option<FetchJob> {
+        let changed_since = since.modseq;
+        // RFC 7162 §3.2.6: VANISHED only in UID FETCH, with CHANGEDSINCE, once QRESYNC is on.
+        if since.vanished && !(uid && changed_since.is_some() && self.qresync) {
+            out.extend(response::tagged(
+                tag,
+                Status::Bad,
+                None,
+                "VANISHED needs UID FETCH, CHANGEDSINCE and ENABLE QRESYNC",
+            ));
+            return None;
+        }
         let sel = self.selected.as_mut()?;
         let mut indices = sel.resolve_or_bad(tag, set, uid, out)?;
+        if since.vanished {
+            sel.vanished_earlier(set, out);
+        }
         if uid && !attributes.contains(&FetchAttribute::Uid) {
             attributes.insert(0, FetchAttribute::Uid);
         }
@@ -62,8 +91,9 @@ impl Session {
                 if let Ok(outcome) = sel.state.store_flags(&unseen, &FlagOp::Add(seen), None) {
                     for (u, f, modseq) in outcome.stored {
                         if let Ok(i) = sel.messages.binary_search_by_key(&u, |m| m.uid) {
-                            sel.messages[i].flags = f;
-                            sel.messages[i].modseq = modseq;
+                            let m = &mut sel.messages_mut()[i];
+                            m.flags = f;
+                            m.modseq = modseq;
                             sel.highestmodseq = sel.highestmodseq.max(modseq);
                             seen_set.insert(u);
                         }
@@ -71,7 +101,11 @@ impl Session {
                 }
             }
         }
+        // Sizes not known yet are computed up front, by reading the messages — unless this
+        // FETCH reads them whole anyway: then from those bytes (one read, not two).
+        let reads_whole = attributes.iter().any(reads_whole_message);
         if attributes.contains(&FetchAttribute::Rfc822Size)
+            && !reads_whole
             && indices.iter().any(|&i| sel.messages[i].vsize.is_none())
         {
             let mut snap = Snapshot {
@@ -89,7 +123,7 @@ impl Session {
             if sel.state.fill_virtual_sizes(&mut snap).is_ok() {
                 for m in snap.messages {
                     if let Ok(i) = sel.messages.binary_search_by_key(&m.uid, |x| x.uid) {
-                        sel.messages[i].vsize = m.vsize;
+                        sel.messages_mut()[i].vsize = m.vsize;
                     }
                 }
             }
@@ -100,6 +134,7 @@ impl Session {
         if uses_cache {
             sel.cache.load();
         }
+        let wants_size = attributes.contains(&FetchAttribute::Rfc822Size);
         Some(FetchJob {
             tag: tag.to_string(),
             uid,
@@ -109,6 +144,8 @@ impl Session {
             seen_set,
             uses_cache,
             missing: false,
+            wants_size,
+            sizes: Vec::new(),
         })
     }
 
@@ -123,10 +160,18 @@ impl Session {
             ));
             return true;
         };
+        // A message whose \Seen this FETCH set gets its FLAGS, and with CONDSTORE on also
+        // UID and MODSEQ (RFC 7162 §3.1).
         let with_flags: Vec<FetchAttribute> = {
             let mut a = job.attributes.clone();
-            if !a.contains(&FetchAttribute::Flags) {
-                a.push(FetchAttribute::Flags);
+            let mut wanted = vec![FetchAttribute::Flags];
+            if self.condstore {
+                wanted.extend([FetchAttribute::Uid, FetchAttribute::ModSeq]);
+            }
+            for w in wanted {
+                if !a.contains(&w) {
+                    a.push(w);
+                }
             }
             a
         };
@@ -165,6 +210,19 @@ impl Session {
                 Ok(bytes) => out.extend(bytes),
                 Err(_) => job.missing = true,
             }
+            if job.wants_size && info.vsize.is_none() {
+                if let Some(raw) = view.read_whole() {
+                    job.sizes.push((info.uid, crlf_size(raw)));
+                }
+            }
+        }
+        // Kept in the view now; stored in the state file when the client pauses (one write
+        // for a pipelined burst of FETCHes, not one each).
+        for (uid, v) in std::mem::take(&mut job.sizes) {
+            if let Ok(i) = sel.messages.binary_search_by_key(&uid, |m| m.uid) {
+                sel.messages_mut()[i].vsize = Some(v);
+                sel.pending_sizes.push((uid, v));
+            }
         }
         if job.uses_cache {
             sel.save_cache();
@@ -189,5 +247,16 @@ impl Session {
             ));
         }
         true
+    }
+}
+
+/// Whether rendering `attr` reads the whole message file (so its size comes for free).
+fn reads_whole_message(attr: &FetchAttribute) -> bool {
+    match attr {
+        FetchAttribute::Rfc822 | FetchAttribute::Rfc822Text => true,
+        FetchAttribute::BodySection { section, .. } => {
+            section.part.is_empty() && matches!(section.text, None | Some(SectionText::Text))
+        }
+        _ => false,
     }
 }

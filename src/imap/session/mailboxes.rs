@@ -3,10 +3,12 @@
 
 use std::collections::BTreeMap;
 
-use super::account::{folder, special_use, Account};
+use super::account::{folder, set_special_use, settable_use, Account};
 use super::view::maildir_flags;
 use super::{Selected, Session};
-use crate::imap::command::{CommandKind, ListReturnOption, ListSelectOption, StatusItem};
+use crate::imap::command::{
+    CommandKind, ListReturnOption, ListSelectOption, QresyncParams, StatusItem,
+};
 use crate::imap::mailbox_name::{list_canonical, list_matches, utf7_decode, MailboxName};
 use crate::imap::response::{self, Code, Status};
 use crate::imap::sequence::SequenceSet;
@@ -84,13 +86,20 @@ impl Session {
 
     pub(super) fn mailbox_command(&mut self, tag: &str, kind: CommandKind, out: &mut Vec<u8>) {
         match kind {
-            CommandKind::Select { mailbox, condstore } => {
-                self.select(tag, &mailbox, false, condstore, out)
-            }
-            CommandKind::Examine { mailbox, condstore } => {
-                self.select(tag, &mailbox, true, condstore, out)
-            }
-            CommandKind::Create { mailbox, .. } => self.create(tag, &mailbox, out),
+            CommandKind::Select {
+                mailbox,
+                condstore,
+                qresync,
+            } => self.select(tag, &mailbox, false, condstore, qresync.as_ref(), out),
+            CommandKind::Examine {
+                mailbox,
+                condstore,
+                qresync,
+            } => self.select(tag, &mailbox, true, condstore, qresync.as_ref(), out),
+            CommandKind::Create {
+                mailbox,
+                special_use,
+            } => self.create(tag, &mailbox, &special_use, out),
             CommandKind::Delete { mailbox } => self.delete(tag, &mailbox, out),
             CommandKind::Rename { from, to } => self.rename(tag, &from, &to, out),
             CommandKind::Subscribe { mailbox } => self.subscribe(tag, &mailbox, true, out),
@@ -214,9 +223,6 @@ impl Session {
                 flags,
             } => {
                 let condstore = self.condstore;
-                if unchanged_since.is_some() {
-                    self.condstore = true;
-                }
                 if let Some(sel) = self.selected.as_mut() {
                     sel.store(
                         tag,
@@ -252,8 +258,19 @@ impl Session {
         arg: &str,
         read_only: bool,
         condstore: bool,
+        qresync: Option<&QresyncParams>,
         out: &mut Vec<u8>,
     ) {
+        // RFC 7162 §3.2.5: the QRESYNC parameter needs ENABLE QRESYNC first.
+        if qresync.is_some() && !self.qresync {
+            out.extend(response::tagged(
+                tag,
+                Status::Bad,
+                None,
+                "QRESYNC parameter without ENABLE QRESYNC",
+            ));
+            return;
+        }
         if let Some(mut old) = self.selected.take() {
             old.save_cache();
             out.extend(response::untagged_status(
@@ -272,8 +289,12 @@ impl Session {
             return;
         };
         match Selected::open(name, md, read_only) {
-            Ok(sel) => {
+            Ok(mut sel) => {
+                sel.vanished = self.qresync;
                 sel.select_response(out, self.condstore);
+                if let Some(q) = qresync {
+                    sel.resync(q, out);
+                }
                 let (code, verb) = if read_only {
                     (Code::ReadOnly, "EXAMINE")
                 } else {
@@ -291,7 +312,8 @@ impl Session {
         }
     }
 
-    fn create(&mut self, tag: &str, arg: &str, out: &mut Vec<u8>) {
+    /// CREATE, with RFC 6154 `(USE (\\Sent ...))` attributes (given without the backslash).
+    fn create(&mut self, tag: &str, arg: &str, uses: &[String], out: &mut Vec<u8>) {
         let Some(name) = Self::name_arg(tag, arg, true, out) else {
             return;
         };
@@ -307,10 +329,33 @@ impl Session {
             ));
             return;
         }
-        match account.root.create_folder(&folder(&name)) {
-            Ok(_) => out.extend(response::tagged(tag, Status::Ok, None, "CREATE completed")),
-            Err(e) => maildir_no(tag, &e, out),
+        let mut attrs: Vec<String> = Vec::new();
+        for u in uses {
+            let Some(attr) = settable_use(&format!("\\{u}")) else {
+                out.extend(response::tagged(
+                    tag,
+                    Status::No,
+                    Some(&Code::UseAttr),
+                    &format!("\\{u} is not a special-use attribute a mailbox can have here"),
+                ));
+                return;
+            };
+            if !attrs.iter().any(|a| a == attr) {
+                attrs.push(attr.to_string());
+            }
         }
+        let md = match account.root.create_folder(&folder(&name)) {
+            Ok(md) => md,
+            Err(e) => return maildir_no(tag, &e, out),
+        };
+        if !attrs.is_empty() {
+            if let Err(e) = set_special_use(&md, &attrs) {
+                // Do not leave a mailbox without the use it was created for.
+                let _ = account.root.delete_folder(&folder(&name));
+                return maildir_no(tag, &e, out);
+            }
+        }
+        out.extend(response::tagged(tag, Status::Ok, None, "CREATE completed"));
     }
 
     fn delete(&mut self, tag: &str, arg: &str, out: &mut Vec<u8>) {
@@ -453,8 +498,12 @@ impl Session {
             if want_sub_only && !is_sub {
                 continue;
             }
-            let special = special_use(name);
-            if want_special && special.is_none() {
+            let special = if *exists {
+                account.special_use(name)
+            } else {
+                Vec::new()
+            };
+            if want_special && special.is_empty() {
                 continue;
             }
             let children = names.iter().any(|(n, _)| n.is_below(name) && n != name);
@@ -470,9 +519,7 @@ impl Session {
             if show_sub && is_sub {
                 attrs.push("\\Subscribed");
             }
-            if let Some(s) = special {
-                attrs.push(s);
-            }
+            attrs.extend(special.iter().map(String::as_str));
             out.extend(response::list(false, &attrs, Some('/'), &name.to_imap()));
             if let (Some(items), true) = (status, *exists) {
                 if let Ok(md) = account.maildir(name) {

@@ -12,9 +12,13 @@ mod account;
 mod auth;
 mod fetch;
 mod mailboxes;
+mod qresync;
 mod selected;
+mod shared;
 mod view;
 
+#[cfg(test)]
+mod extension_tests;
 #[cfg(test)]
 mod tests;
 
@@ -23,6 +27,7 @@ use std::time::Duration;
 
 use super::assembler::{CommandAssembler, Event, Limits, LineEvent};
 use super::command::{Command, CommandKind, RequiredState};
+use super::parser::ParseErrorKind;
 use super::response::{self, Code, Status};
 use crate::sasl::{AuthFailures, Availability, Credentials, Exchange, MethodPolicy};
 
@@ -141,6 +146,7 @@ pub struct Session {
     account: Option<Account>,
     selected: Option<Selected>,
     condstore: bool,
+    qresync: bool,
     failures: AuthFailures,
     errors: u32,
     logout: bool,
@@ -167,6 +173,7 @@ impl Session {
             account: None,
             selected: None,
             condstore: false,
+            qresync: false,
             failures,
             errors: 0,
             logout: false,
@@ -240,6 +247,25 @@ impl Session {
         caps
     }
 
+    /// Whether the idling session's view rests on a settled mailbox; when not (a change in the
+    /// last second), [`Session::idle_check`] should run again a second later.
+    pub fn idle_settled(&self) -> bool {
+        self.selected.as_ref().is_none_or(Selected::settled)
+    }
+
+    /// Between commands (the client has sent nothing for a while): lets an unsettled view of
+    /// the selected mailbox become settled and shared, without sending or changing anything.
+    /// Returns whether freed memory is worth giving back.
+    pub fn settle(&mut self) -> bool {
+        if !matches!(self.mode, Mode::Command) {
+            return false;
+        }
+        match self.selected.as_mut() {
+            Some(sel) => sel.settle_quietly() && sel.messages.len() >= TRIM_AFTER,
+            None => false,
+        }
+    }
+
     /// Checks the selected mailbox for changes while idling and returns the untagged
     /// updates (empty when nothing changed).
     pub fn idle_check(&mut self) -> Vec<u8> {
@@ -257,6 +283,7 @@ impl Session {
             // Waiting for the client (maybe for hours): keep one copy of the mailbox, the
             // session's snapshot, not also the state's parsed file.
             if let Some(sel) = self.selected.as_mut() {
+                sel.flush_sizes();
                 step.trim_memory = sel.state.release() >= TRIM_AFTER;
             }
         }
@@ -339,11 +366,14 @@ impl Session {
                         } => self.literal(tag, command, size, non_sync, &mut out),
                         Event::Error(e) => {
                             let text = e.kind.to_string();
-                            let code =
-                                matches!(e.kind, super::parser::ParseErrorKind::BadCharset(..))
-                                    .then(|| {
-                                        Code::BadCharset(vec!["UTF-8".into(), "US-ASCII".into()])
-                                    });
+                            // Well-formed requests the server will not do are NO, not BAD.
+                            let code = match e.kind {
+                                ParseErrorKind::BadCharset(..) => {
+                                    Some(Code::BadCharset(vec!["UTF-8".into(), "US-ASCII".into()]))
+                                }
+                                ParseErrorKind::LiteralTooLarge { .. } => Some(Code::Limit),
+                                _ => None,
+                            };
                             let status = if code.is_some() {
                                 Status::No
                             } else {
@@ -357,7 +387,7 @@ impl Session {
                                     out.extend(response::untagged_status(Status::Bad, None, &text))
                                 }
                             }
-                            if self.count_error(&mut out) {
+                            if status == Status::Bad && self.count_error(&mut out) {
                                 return Step::new(out, Action::Close);
                             }
                         }
@@ -446,6 +476,18 @@ impl Session {
                 &format!("{} not allowed now: {why}", kind.name()),
             ));
             return None;
+        }
+        if kind.enables_condstore() && !self.condstore {
+            self.condstore = true;
+            // RFC 7162 §3.1: the first enabling command while a mailbox is selected gets the
+            // mailbox's HIGHESTMODSEQ.
+            if let Some(sel) = &self.selected {
+                out.extend(response::untagged_status(
+                    Status::Ok,
+                    Some(&Code::HighestModSeq(sel.highestmodseq.max(1))),
+                    "CONDSTORE enabled",
+                ));
+            }
         }
         // RFC 3501 §7.4.1: no EXPUNGE during FETCH, STORE or SEARCH (their UID forms may).
         let refresh_after = match &kind {
@@ -558,6 +600,15 @@ impl Session {
                         self.condstore = true;
                         enabled.push("CONDSTORE");
                     }
+                    // QRESYNC implies CONDSTORE (RFC 7162 §3.2.3).
+                    if c.eq_ignore_ascii_case("QRESYNC") && !self.qresync {
+                        self.qresync = true;
+                        self.condstore = true;
+                        if let Some(sel) = self.selected.as_mut() {
+                            sel.vanished = true;
+                        }
+                        enabled.push("QRESYNC");
+                    }
                 }
                 out.extend(response::enabled(&enabled));
                 out.extend(response::tagged(&tag, Status::Ok, None, "ENABLE completed"));
@@ -585,9 +636,13 @@ impl Session {
                 set,
                 attributes,
                 changed_since,
+                vanished,
             } => {
-                if let Some(job) = self.start_fetch(&tag, uid, &set, attributes, changed_since, out)
-                {
+                let since = fetch::Since {
+                    modseq: changed_since,
+                    vanished,
+                };
+                if let Some(job) = self.start_fetch(&tag, uid, &set, attributes, since, out) {
                     self.mode = Mode::Fetching(job);
                 }
                 return None;

@@ -6,8 +6,10 @@ use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use super::shared::{self, Header, Stamp};
 use super::view::{imap_flags, maildir_flags, View};
 use crate::imap::cache::Cache;
 use crate::imap::command::StoreMode;
@@ -18,9 +20,6 @@ use crate::imap::search::{self, SearchContext, SearchKey};
 use crate::imap::sequence::{SeqNumber, SequenceSet};
 use crate::maildir::{FlagOp, MailboxState, Maildir, MaildirError, MessageInfo, Snapshot};
 
-/// Modification times (ns) of `new/`, `cur/` and the state file at the last sync.
-type Stamp = (i128, i128, i128);
-
 /// The selected mailbox (see the module docs).
 pub struct Selected {
     /// Its name.
@@ -29,8 +28,9 @@ pub struct Selected {
     pub read_only: bool,
     pub(super) state: MailboxState,
     pub(super) maildir: Maildir,
-    /// Messages in sequence order (ascending UID).
-    pub(super) messages: Vec<MessageInfo>,
+    /// Messages in sequence order (ascending UID); shared with other sessions on the same
+    /// unchanged mailbox ([`shared`]): change it through [`Selected::messages_mut`].
+    pub(super) messages: Arc<Vec<MessageInfo>>,
     pub(super) recent: HashSet<u32>,
     pub(super) uidvalidity: u32,
     pub(super) uidnext: u32,
@@ -40,6 +40,10 @@ pub struct Selected {
     stamp: Option<Stamp>,
     /// Messages gone from disk whose EXPUNGE could not be sent yet.
     deferred: bool,
+    /// QRESYNC is enabled: removals are announced as `VANISHED`, not `EXPUNGE`.
+    pub(super) vanished: bool,
+    /// Virtual sizes learnt while sending messages, not yet in the state file.
+    pub(super) pending_sizes: Vec<(u32, u64)>,
 }
 
 fn mtime_ns(path: &std::path::Path) -> i128 {
@@ -63,10 +67,30 @@ impl Selected {
         read_only: bool,
     ) -> Result<Self, MaildirError> {
         let mut state = MailboxState::new(maildir.clone());
-        let stamp = Self::stamp_of(&maildir);
-        let snap = state.sync()?;
+        let stamp = Self::trusted(Self::stamp_of(&maildir));
         let cache = Cache::new(maildir.path());
-        Ok(Selected {
+        // Another session's list, if nothing changed on disk since it synced.
+        if let Some((header, messages)) = stamp.and_then(|s| shared::lookup(maildir.path(), s)) {
+            return Ok(Selected {
+                name,
+                read_only,
+                recent: HashSet::new(),
+                uidvalidity: header.uidvalidity,
+                uidnext: header.uidnext,
+                highestmodseq: header.highestmodseq,
+                keywords: header.keywords,
+                messages,
+                state,
+                cache,
+                stamp,
+                maildir,
+                deferred: false,
+                vanished: false,
+                pending_sizes: Vec::new(),
+            });
+        }
+        let snap = state.sync()?;
+        let mut sel = Selected {
             name,
             read_only,
             recent: snap.recent.iter().copied().collect(),
@@ -74,13 +98,89 @@ impl Selected {
             uidnext: snap.uidnext,
             highestmodseq: snap.highestmodseq,
             keywords: snap.keywords,
-            messages: snap.messages,
+            messages: Arc::new(snap.messages),
             state,
             cache,
-            stamp: Self::trusted(stamp),
+            stamp,
             maildir,
             deferred: false,
-        })
+            vanished: false,
+            pending_sizes: Vec::new(),
+        };
+        sel.share();
+        Ok(sel)
+    }
+
+    /// The message list, to change (copied first when other sessions share it).
+    pub(super) fn messages_mut(&mut self) -> &mut Vec<MessageInfo> {
+        Arc::make_mut(&mut self.messages)
+    }
+
+    fn header(&self) -> Header {
+        Header {
+            uidvalidity: self.uidvalidity,
+            uidnext: self.uidnext,
+            highestmodseq: self.highestmodseq,
+            keywords: self.keywords.clone(),
+        }
+    }
+
+    /// After a sync under a trusted stamp: take the list other sessions hold if it is the same,
+    /// else offer ours. Not while gone messages wait for their EXPUNGE (the list is not the
+    /// mailbox then).
+    fn share(&mut self) {
+        let Some(stamp) = self.stamp else {
+            return;
+        };
+        if self.deferred {
+            return;
+        }
+        let path = self.maildir.path().to_path_buf();
+        match shared::lookup(&path, stamp) {
+            Some((header, theirs)) if Arc::ptr_eq(&theirs, &self.messages) => drop(header),
+            Some((header, theirs)) if header == self.header() && *theirs == *self.messages => {
+                self.messages = theirs;
+            }
+            _ => shared::publish(&path, stamp, &self.header(), &self.messages),
+        }
+    }
+
+    /// Whether the view rests on a trusted stamp (nothing can have changed unseen); an idling
+    /// session that is not settled looks again a second later.
+    pub fn settled(&self) -> bool {
+        self.stamp.is_some()
+    }
+
+    /// Between commands, once the mailbox is a second old: if the disk still holds exactly
+    /// this view, the view gets its trusted stamp and is shared. Nothing on disk or in the view
+    /// changes (no sync: new messages keep their `\Recent` for whoever reports them); a
+    /// difference is left for the next command to find. Returns whether the private list was
+    /// given up for a shared one.
+    pub fn settle_quietly(&mut self) -> bool {
+        if self.stamp.is_some() || self.deferred {
+            return false;
+        }
+        let Some(stamp) = Self::trusted(Self::stamp_of(&self.maildir)) else {
+            return false;
+        };
+        let Ok(snap) = self.state.snapshot() else {
+            return false;
+        };
+        self.state.release();
+        let same = snap.uidvalidity == self.uidvalidity
+            && snap.uidnext == self.uidnext
+            && snap.highestmodseq == self.highestmodseq
+            && snap.keywords == self.keywords
+            && snap.messages == *self.messages
+            && shared::files_match(&self.maildir, &self.messages)
+            && Self::stamp_of(&self.maildir) == stamp;
+        if !same {
+            return false;
+        }
+        self.stamp = Some(stamp);
+        let before = Arc::as_ptr(&self.messages);
+        self.share();
+        !std::ptr::eq(before, Arc::as_ptr(&self.messages))
     }
 
     /// The maildir directory.
@@ -189,16 +289,16 @@ impl Selected {
         let snap = self.state.sync()?;
         self.stamp = Self::trusted(stamp);
         self.apply(snap, out, expunge, condstore);
+        self.share();
         Ok(())
     }
 
     fn apply(&mut self, snap: Snapshot, out: &mut Vec<u8>, expunge: bool, condstore: bool) {
         if snap.uidvalidity != self.uidvalidity {
             // The state was rebuilt: every UID changed. Start over from the new state.
-            for seq in (1..=self.messages.len() as u32).rev() {
-                out.extend(response::expunge(seq));
-            }
-            self.messages.clear();
+            let all: Vec<u32> = self.messages.iter().map(|m| m.uid).collect();
+            self.remove_uids(out, &all);
+            self.messages_mut().clear();
             self.recent.clear();
             self.uidvalidity = snap.uidvalidity;
             out.extend(response::untagged_status(
@@ -208,7 +308,7 @@ impl Selected {
             ));
         }
         self.recent.extend(snap.recent.iter().copied());
-        let mut current: HashMap<u32, &MessageInfo> =
+        let current: HashMap<u32, &MessageInfo> =
             snap.messages.iter().map(|m| (m.uid, m)).collect();
         if expunge {
             let gone: Vec<u32> = self
@@ -222,29 +322,47 @@ impl Selected {
         } else {
             self.deferred = self.messages.iter().any(|m| !current.contains_key(&m.uid));
         }
-        for (i, m) in self.messages.iter_mut().enumerate() {
-            let Some(now) = current.remove(&m.uid) else {
-                continue;
-            };
-            let changed = now.flags != m.flags;
-            *m = now.clone();
-            if changed {
-                let mut line = format!("* {} FETCH (FLAGS ", i + 1).into_bytes();
-                response::write_flag_list(
-                    &mut line,
-                    &imap_flags(&m.flags, self.recent.contains(&m.uid)),
-                );
-                if condstore {
-                    line.extend(format!(" MODSEQ ({})", m.modseq.max(1)).as_bytes());
+        // Only touch (and so stop sharing) the list when a message differs.
+        let differs = self
+            .messages
+            .iter()
+            .any(|m| current.get(&m.uid).is_some_and(|now| *now != m));
+        if differs {
+            let messages = Arc::make_mut(&mut self.messages);
+            for (i, m) in messages.iter_mut().enumerate() {
+                let Some(&now) = current.get(&m.uid) else {
+                    continue;
+                };
+                if now == m {
+                    continue;
                 }
-                line.extend(b")\r\n");
-                out.extend(line);
+                let changed = now.flags != m.flags;
+                *m = now.clone();
+                if changed {
+                    // RFC 7162 §3.1: with CONDSTORE on, such FETCHes carry UID and MODSEQ.
+                    let mut line = if condstore {
+                        format!("* {} FETCH (UID {} FLAGS ", i + 1, m.uid)
+                    } else {
+                        format!("* {} FETCH (FLAGS ", i + 1)
+                    }
+                    .into_bytes();
+                    response::write_flag_list(
+                        &mut line,
+                        &imap_flags(&m.flags, self.recent.contains(&m.uid)),
+                    );
+                    if condstore {
+                        line.extend(format!(" MODSEQ ({})", m.modseq.max(1)).as_bytes());
+                    }
+                    line.extend(b")\r\n");
+                    out.extend(line);
+                }
             }
         }
         let last = self.messages.last().map(|m| m.uid).unwrap_or(0);
         let mut added = false;
-        for m in snap.messages.iter().filter(|m| m.uid > last) {
-            self.messages.push(m.clone());
+        let new: Vec<&MessageInfo> = snap.messages.iter().filter(|m| m.uid > last).collect();
+        if !new.is_empty() {
+            self.messages_mut().extend(new.into_iter().cloned());
             added = true;
         }
         if snap.keywords != self.keywords {
@@ -259,18 +377,32 @@ impl Selected {
         self.highestmodseq = snap.highestmodseq;
     }
 
-    /// Removes messages from the view, writing `* n EXPUNGE` for each.
+    /// Removes messages from the view, writing `* n EXPUNGE` for each (or, with QRESYNC,
+    /// one `* VANISHED uids`).
     pub(super) fn remove_uids(&mut self, out: &mut Vec<u8>, uids: &[u32]) {
         if uids.is_empty() {
             return;
         }
         let gone: HashSet<u32> = uids.iter().copied().collect();
-        for i in (0..self.messages.len()).rev() {
-            if gone.contains(&self.messages[i].uid) {
-                out.extend(response::expunge(i as u32 + 1));
-                let m = self.messages.remove(i);
+        let mut removed = Vec::new();
+        if !self.messages.iter().any(|m| gone.contains(&m.uid)) {
+            return;
+        }
+        let vanished = self.vanished;
+        let messages = Arc::make_mut(&mut self.messages);
+        for i in (0..messages.len()).rev() {
+            if gone.contains(&messages[i].uid) {
+                if !vanished {
+                    out.extend(response::expunge(i as u32 + 1));
+                }
+                let m = messages.remove(i);
                 self.recent.remove(&m.uid);
+                removed.push(m.uid);
             }
+        }
+        removed.reverse();
+        if let (true, Some(set)) = (self.vanished, SequenceSet::from_numbers(&removed)) {
+            out.extend(response::vanished(false, &set));
         }
     }
 
@@ -406,7 +538,7 @@ impl Selected {
             let Ok(i) = self.messages.binary_search_by_key(u, |m| m.uid) else {
                 continue;
             };
-            let m = &mut self.messages[i];
+            let m = &mut Arc::make_mut(&mut self.messages)[i];
             m.flags = f.clone();
             m.modseq = *modseq;
             self.highestmodseq = self.highestmodseq.max(*modseq);
@@ -415,7 +547,7 @@ impl Selected {
             }
             let mut line = format!("* {} FETCH (", i + 1).into_bytes();
             let mut items = Vec::new();
-            if uid {
+            if uid || condstore {
                 items.push(format!("UID {u}").into_bytes());
             }
             if !silent {
@@ -506,8 +638,19 @@ impl Selected {
         Ok(())
     }
 
-    /// Saves the cache (dropping entries of messages no longer here).
+    /// Stores the virtual sizes learnt since the last call (the client paused, or the mailbox
+    /// is being closed).
+    pub(super) fn flush_sizes(&mut self) {
+        if !self.pending_sizes.is_empty() {
+            let sizes = std::mem::take(&mut self.pending_sizes);
+            // Only a cache of what can be computed again: a failure costs a later re-read.
+            let _ = self.state.record_virtual_sizes(&sizes);
+        }
+    }
+
+    /// Saves the cache (dropping entries of messages no longer here) and the sizes learnt.
     pub fn save_cache(&mut self) {
+        self.flush_sizes();
         let present: HashSet<&str> = self.messages.iter().map(|m| m.base()).collect();
         let _ = self.cache.save(|b| present.contains(b));
     }

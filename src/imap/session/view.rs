@@ -89,6 +89,16 @@ impl<'a> View<'a> {
     }
 }
 
+impl View<'_> {
+    /// The bytes if they were read and are the whole file (not cut at [`MAX_MESSAGE`]).
+    pub fn read_whole(&self) -> Option<&[u8]> {
+        self.raw
+            .get()
+            .filter(|r| r.len() as u64 == self.info.size)
+            .map(Vec::as_slice)
+    }
+}
+
 impl MessageView for View<'_> {
     fn uid(&self) -> u32 {
         self.info.uid
