@@ -6,32 +6,7 @@
 mod common;
 mod pop3util;
 
-use std::io::Write;
-use std::process::{Command, Stdio};
-
 use common::*;
-
-/// Run `openssl s_client ARGS…` feeding `input` (lines end in CRLF; with `-ign_eof` nothing in
-/// the input is taken as an s_client command); returns everything it printed.
-fn s_client(args: &[&str], input: &str) -> String {
-    let mut child = Command::new("openssl")
-        .arg("s_client")
-        .args(args)
-        .args(["-crlf", "-ign_eof"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("openssl s_client");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(input.as_bytes())
-        .expect("write");
-    let out = child.wait_with_output().expect("wait");
-    text(&out)
-}
 
 #[test]
 fn openssl_stls_and_implicit_tls_verify_the_demo_certificate() {

@@ -4,16 +4,7 @@
 
 mod common;
 
-use std::process::Command;
-
 use common::*;
-
-/// Run `openssl s_client ARGS…` feeding `input`; returns everything it printed.
-fn s_client(args: &[&str], input: &str) -> String {
-    let mut cmd = Command::new("openssl");
-    cmd.arg("s_client").args(args).args(["-crlf", "-ign_eof"]);
-    text(&output_with_stdin(&mut cmd, input.as_bytes()))
-}
 
 #[test]
 fn openssl_starttls_submission_and_implicit_smtps() {

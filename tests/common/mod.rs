@@ -296,3 +296,21 @@ pub fn output_with_stdin(cmd: &mut Command, input: &[u8]) -> Output {
     let _ = child.stdin.take().expect("stdin").write_all(input);
     child.wait_with_output().expect("wait")
 }
+
+/// Run `openssl s_client ARGS… -crlf -ign_eof` feeding `input` (each line a command); returns
+/// everything it printed.
+pub fn s_client(args: &[&str], input: &str) -> String {
+    let mut cmd = Command::new("openssl");
+    cmd.arg("s_client").args(args).args(["-crlf", "-ign_eof"]);
+    text(&output_with_stdin(&mut cmd, input.as_bytes()))
+}
+
+/// Lines of JSON objects (`--json` listings) from a command's standard output.
+pub fn json_lines(out: &Output) -> Vec<serde_json::Value> {
+    assert!(out.status.success(), "{}", text(out));
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).expect("a JSON object per line"))
+        .collect()
+}

@@ -141,11 +141,5 @@ pub fn mail_of(d: &Demo, user: &str, count: usize) -> Vec<String> {
 
 /// `queue ls --json`, one object per message.
 pub fn queue(d: &Demo) -> Vec<serde_json::Value> {
-    let out = d.postern(&["queue", "ls", "--json"]);
-    assert!(out.status.success(), "queue ls: {}", text(&out));
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str(l).expect("queue ls json"))
-        .collect()
+    crate::common::json_lines(&d.postern(&["queue", "ls", "--json"]))
 }

@@ -370,13 +370,7 @@ name = "here.test"
 
     /// `queue ls --json`, one object per message.
     pub fn queue(&self) -> Vec<serde_json::Value> {
-        let out = self.postern(&["queue", "ls", "--json"]);
-        assert!(out.status.success(), "queue ls: {}", text(&out));
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .filter(|l| !l.trim().is_empty())
-            .map(|l| serde_json::from_str(l).expect("queue ls json"))
-            .collect()
+        crate::common::json_lines(&self.postern(&["queue", "ls", "--json"]))
     }
 
     /// Messages in alice's maildir.
