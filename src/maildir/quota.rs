@@ -11,28 +11,31 @@ use super::name;
 /// Mail usage of a user's mail root: `(bytes, messages)` over `new/` and `cur/` of the INBOX
 /// and all folders. Sizes come from `,S=` in the name when present, else from `stat`.
 pub fn usage(inbox: &Maildir) -> Result<(u64, u64)> {
-    let (mut bytes, mut count) = one(inbox)?;
-    for folder in inbox.folders()? {
-        let md = match inbox.folder(&folder) {
-            Ok(md) => md,
-            Err(MaildirError::NoSuchFolder(_)) => continue, // removed meanwhile
-            Err(e) => return Err(e),
-        };
-        let (b, c) = one(&md)?;
-        bytes += b;
-        count += c;
-    }
-    Ok((bytes, count))
+    usage_by(inbox, dir_usage)
 }
 
-fn one(md: &Maildir) -> Result<(u64, u64)> {
-    let (mut bytes, mut count) = (0u64, 0u64);
-    for dir in [md.new_dir(), md.cur()] {
-        let (b, c) = dir_usage(&dir)?;
-        bytes += b;
-        count += c;
+/// Like [`usage`], counting each `new/` and `cur/` directory with `count` (e.g. from a cache).
+pub fn usage_by(
+    inbox: &Maildir,
+    mut count: impl FnMut(&Path) -> Result<(u64, u64)>,
+) -> Result<(u64, u64)> {
+    let mut folders = vec![inbox.clone()];
+    for name in inbox.folders()? {
+        match inbox.folder(&name) {
+            Ok(md) => folders.push(md),
+            Err(MaildirError::NoSuchFolder(_)) => continue, // removed meanwhile
+            Err(e) => return Err(e),
+        }
     }
-    Ok((bytes, count))
+    let (mut bytes, mut messages) = (0u64, 0u64);
+    for md in &folders {
+        for dir in [md.new_dir(), md.cur()] {
+            let (b, m) = count(&dir)?;
+            bytes += b;
+            messages += m;
+        }
+    }
+    Ok((bytes, messages))
 }
 
 /// `(bytes, messages)` of one `new/` or `cur/` directory (nothing when it is missing).

@@ -31,17 +31,9 @@ impl MailboxUsage for MaildirUsage<'_> {
             return None;
         }
         let md = crate::maildir::Maildir::open(self.0.join(user)).ok()?;
-        let mut dirs = vec![md.new_dir(), md.cur()];
-        for name in md.folders().ok()? {
-            if let Ok(f) = md.folder(&name) {
-                dirs.extend([f.new_dir(), f.cur()]);
-            }
-        }
-        let mut bytes = 0;
-        for dir in &dirs {
-            bytes += cached_dir_usage(dir)?.0;
-        }
-        Some(bytes)
+        crate::maildir::quota::usage_by(&md, cached_dir_usage)
+            .ok()
+            .map(|(bytes, _)| bytes)
     }
 }
 
@@ -69,22 +61,23 @@ struct Counted {
 static CACHE: Mutex<Option<HashMap<PathBuf, Counted>>> = Mutex::new(None);
 
 /// `(bytes, messages)` of a `new/` or `cur/` directory, from the cache while it is unchanged.
-fn cached_dir_usage(dir: &Path) -> Option<(u64, u64)> {
+fn cached_dir_usage(dir: &Path) -> crate::maildir::error::Result<(u64, u64)> {
     use std::os::unix::fs::MetadataExt;
+    let io = |e| crate::maildir::MaildirError::io(dir, e);
     let meta = match std::fs::metadata(dir) {
         Ok(m) => m,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Some((0, 0)),
-        Err(_) => return None,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((0, 0)),
+        Err(e) => return Err(io(e)),
     };
-    let (ino, mtime) = (meta.ino(), meta.modified().ok()?);
+    let (ino, mtime) = (meta.ino(), meta.modified().map_err(io)?);
     let cached = CACHE
         .lock()
         .ok()
         .and_then(|c| c.as_ref()?.get(dir).copied());
     if let Some(c) = cached.filter(|c| c.ino == ino && c.mtime == mtime) {
-        return Some((c.bytes, c.messages));
+        return Ok((c.bytes, c.messages));
     }
-    let (bytes, messages) = crate::maildir::quota::dir_usage(dir).ok()?;
+    let (bytes, messages) = crate::maildir::quota::dir_usage(dir)?;
     if keep(mtime, SystemTime::now()) {
         if let Ok(mut c) = CACHE.lock() {
             let map = c.get_or_insert_with(HashMap::new);
@@ -100,7 +93,7 @@ fn cached_dir_usage(dir: &Path) -> Option<(u64, u64)> {
             map.insert(dir.to_path_buf(), counted);
         }
     }
-    Some((bytes, messages))
+    Ok((bytes, messages))
 }
 
 /// Whether a count of a directory last changed at `mtime`, finished at `now`, may be kept.
