@@ -373,11 +373,10 @@ impl UsersCache {
             return std::sync::Arc::new(Users::default());
         };
         if state.identity != now {
+            // A broken version is remembered too: logged once, not re-read on every look-up.
+            state.identity = now;
             match Users::load(&self.path) {
-                Ok(users) => {
-                    state.users = std::sync::Arc::new(users);
-                    state.identity = now;
-                }
+                Ok(users) => state.users = std::sync::Arc::new(users),
                 Err(e) => crate::events::event("users_reload_failed")
                     .field("error", e)
                     .emit(),
@@ -472,6 +471,10 @@ mod tests {
         );
         delete(&path, "alice").expect("delete");
         assert!(cache.get().get("alice").is_none());
+        // A broken file keeps the last good list (and is read once, not per look-up).
+        fs::write(&path, "not [valid toml").expect("write");
+        assert!(cache.get().get("bob").is_some());
+        assert!(cache.get().get("bob").is_some());
     }
 
     #[test]
