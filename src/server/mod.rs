@@ -14,7 +14,7 @@ use crate::deliver::Deliverer;
 use crate::net::{self, Conn};
 use crate::spool::Spool;
 use crate::users::UsersCache;
-use tokio_native_tls::TlsAcceptor;
+use tokio_rustls::TlsAcceptor;
 
 /// Everything the daemons of one process share.
 pub struct Shared {
