@@ -8,7 +8,7 @@
 //! (`BEGIN PRIVATE KEY`, what `cert gen` writes), PKCS#1 (`BEGIN RSA PRIVATE KEY`) or SEC1
 //! (`BEGIN EC PRIVATE KEY`). Loading compares the key's public half with the certificate's, so a
 //! key that does not belong to the certificate is reported at start-up, naming both files. A
-//! listener re-reads the files when they change ([`reload`]): a renewed certificate is served
+//! listener re-reads the files when they change (`tls/reload.rs`): a renewed certificate is served
 //! without a restart.
 
 mod client;
@@ -91,7 +91,7 @@ pub fn provider() -> Arc<CryptoProvider> {
 }
 
 /// Loads a listener's certificate (chain) and key from PEM files into an acceptor that re-reads
-/// them when they change (see [`reload`]).
+/// them when they change (`tls/reload.rs`).
 pub fn load_acceptor(
     cert_pem: &Path,
     key_pem: &Path,
