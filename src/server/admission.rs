@@ -16,7 +16,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use crate::config::{Config, Listener, Protocol};
 
 /// Refusal answers being written at once, per listener.
-pub const REFUSALS_AT_ONCE: usize = 64;
+pub const REFUSALS_AT_ONCE: usize = 1024;
 /// Time a refusal answer (with its TLS handshake on an implicit-TLS listener) may take.
 pub const REFUSAL_TIME: Duration = Duration::from_secs(5);
 

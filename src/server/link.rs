@@ -32,7 +32,10 @@ use crate::net::{Conn, Io};
 /// the work is done.
 const STASH_LIMIT: usize = 64 * 1024;
 
-/// How long a client may take for a TLS handshake.
+/// The read buffer of a connection.
+const READ_BUFFER: usize = 64 * 1024;
+
+/// The longest a client may take for a TLS handshake (and never more than `idle_timeout`).
 pub const TLS_HANDSHAKE_LIMIT: Duration = Duration::from_secs(30);
 
 /// The time limits of a connection (from `[limits]`).
@@ -109,7 +112,8 @@ pub struct Link {
     pub tls: bool,
     timing: Timing,
     unit: Unit,
-    buf: Box<[u8]>,
+    /// The read buffer, allocated at the first read.
+    buf: Vec<u8>,
     /// Bytes read while blocking work ran, not yet handed out.
     stash: Vec<u8>,
     /// How much of `stash` is handed out already.
@@ -132,7 +136,7 @@ impl Link {
                 patience: timing.patience,
                 bytes: 0,
             },
-            buf: vec![0u8; 64 * 1024].into_boxed_slice(),
+            buf: Vec::new(),
             stash: Vec::new(),
             stash_pos: 0,
             gone: false,
@@ -175,6 +179,7 @@ impl Link {
         if self.gone {
             return Input::Closed;
         }
+        self.ensure_buffer();
         let deadline = self.unit.deadline(self.timing.min_rate);
         match tokio::time::timeout_at(deadline, self.io.read(&mut self.buf)).await {
             Err(_) => Input::TimedOut,
@@ -248,7 +253,8 @@ impl Link {
             &mut self.io,
             Box::new(tokio::io::join(tokio::io::empty(), tokio::io::sink())),
         );
-        match tokio::time::timeout(TLS_HANDSHAKE_LIMIT, acceptor.accept(plain)).await {
+        let limit = TLS_HANDSHAKE_LIMIT.min(self.timing.patience);
+        match tokio::time::timeout(limit, acceptor.accept(plain)).await {
             Ok(Ok(tls)) => {
                 self.io = Box::new(tls);
                 self.tls = true;
@@ -266,6 +272,7 @@ impl Link {
         &mut self,
         work: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, String> {
+        self.ensure_buffer();
         let mut task = tokio::task::spawn_blocking(work);
         loop {
             if self.gone || self.stash.len() >= STASH_LIMIT {
@@ -283,6 +290,12 @@ impl Link {
                     }
                 },
             }
+        }
+    }
+
+    fn ensure_buffer(&mut self) {
+        if self.buf.is_empty() {
+            self.buf = vec![0u8; READ_BUFFER];
         }
     }
 
