@@ -28,6 +28,7 @@
 mod apop;
 pub mod cram_md5;
 mod failures;
+mod ledger;
 mod login;
 mod plain;
 mod policy;
@@ -42,6 +43,7 @@ use std::fmt;
 
 pub use apop::{apop_banner, apop_digest_matches};
 pub use failures::{AuthFailures, FailureVerdict};
+pub use ledger::{AddressKey, Ledger, LedgerPolicy, Lockout};
 pub use policy::{
     check_availability, mechanism_offered, Availability, MethodPolicy, MethodRefusal, Pop3Methods,
 };
