@@ -18,6 +18,7 @@ use crate::config::rules::{Field, SpfMode, SpoofMode};
 use crate::config::{Config, Listener};
 use crate::dns::{Dns, LookupError as DnsError};
 use crate::routing::{resolve, NoRoute, Route};
+use crate::sasl::Credentials;
 use crate::smtp::command::MailParams;
 use crate::smtp::{Client, Policy, Refusals, Reply, Transaction};
 use crate::users::Users;
@@ -47,6 +48,8 @@ pub struct SmtpPolicy<'a> {
     pub dns: Option<&'a dyn Dns>,
     /// For quotas at RCPT; without it quotas are left to delivery.
     pub usage: Option<&'a dyn MailboxUsage>,
+    /// Where SMTP AUTH checks credentials (none: AUTH is not available).
+    pub creds: Option<&'a dyn Credentials>,
 }
 
 impl<'a> SmtpPolicy<'a> {
@@ -57,6 +60,7 @@ impl<'a> SmtpPolicy<'a> {
             listener: None,
             dns: None,
             usage: None,
+            creds: None,
         }
     }
 
@@ -237,6 +241,10 @@ impl Policy for SmtpPolicy<'_> {
                 format!("<{rcpt}>: Routing loop detected in address handlers"),
             )),
         }
+    }
+
+    fn credentials(&self) -> Option<&dyn Credentials> {
+        self.creds
     }
 
     fn check_message(&self, client: &Client, txn: &Transaction) -> Result<Refusals, Reply> {

@@ -110,7 +110,8 @@ fn rcpt_reply(p: &SmtpPolicy<'_>, client: &Client, rcpt: &str) -> String {
         max_errors: 10,
         starttls: false,
         submission: false,
-        auth_mechanisms: Vec::new(),
+        auth: crate::sasl::MethodPolicy::NONE,
+        failures: crate::sasl::AuthFailures::default(),
     };
     let mut s = crate::smtp::Session::new(cfg, client.clone());
     s.receive(format!("EHLO mta.test\r\nMAIL FROM:<a@b.test>\r\nRCPT TO:<{rcpt}>\r\n").as_bytes());
@@ -121,7 +122,7 @@ fn rcpt_reply(p: &SmtpPolicy<'_>, client: &Client, rcpt: &str) -> String {
         if !matches!(step.action, crate::smtp::Action::NeedInput) {
             break;
         }
-        if s.buffered() == 0 {
+        if s.at_rest() {
             break;
         }
     }

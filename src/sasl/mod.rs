@@ -134,6 +134,34 @@ pub trait Credentials {
     }
 }
 
+/// What a protocol session reports of a login, for the log and the failed-login ledger.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LoginNote {
+    /// A user logged in.
+    Ok {
+        /// The user name.
+        user: String,
+        /// The SASL mechanism or the protocol's own command (`USER`, `APOP`, `LOGIN`).
+        mechanism: String,
+    },
+    /// A login failed.
+    Failed {
+        /// The user name given, when the protocol knows it.
+        user: Option<String>,
+        /// The mechanism or command.
+        mechanism: String,
+        /// Why, for the log.
+        reason: String,
+    },
+    /// A mechanism was refused before any exchange (not available, or needs TLS).
+    Refused {
+        /// The mechanism name as the client gave it (shortened).
+        mechanism: String,
+        /// Why.
+        reason: String,
+    },
+}
+
 /// What the protocol layer does next.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Step {

@@ -72,6 +72,14 @@ impl Default for MethodPolicy {
 }
 
 impl MethodPolicy {
+    /// Every mechanism denied (no AUTH at all).
+    pub const NONE: MethodPolicy = MethodPolicy {
+        plain: Availability::Deny,
+        login: Availability::Deny,
+        cram_md5: Availability::Deny,
+        scram_sha256: Availability::Deny,
+    };
+
     /// The configured availability of `mech`.
     pub fn availability(&self, mech: Mechanism) -> Availability {
         match mech {

@@ -1,5 +1,5 @@
-//! The IMAP socket loop around [`crate::imap::session::Session`]: read, step, write;
-//! STARTTLS through the listener's acceptor; IDLE watching the selected maildir.
+//! The IMAP core for the connection driver: [`crate::imap::session::Session`] with the users
+//! file, and its one effect, IDLE watching the selected maildir.
 //!
 //! IDLE sees new mail through inotify ([`watch`]: one instance per process, woken by changes
 //! in the maildir's `new/`, `cur/` and state file), so a delivery shows up at once. Only when
@@ -11,14 +11,15 @@ mod watch;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::link::{Input, Link, Owned};
+use super::driver::{read_into, Conversation, Core, Next};
+use super::link::Link;
 use super::login::{ClientLogin, GuardedUsers};
 use super::{ListenerRuntime, Shared};
 use crate::config::{Config, TlsMode};
 use crate::events::event;
 use crate::imap::session::{Action, Note, Session, SessionConfig};
 use crate::policy::trusted_client;
-use crate::sasl::{Availability, MethodPolicy};
+use crate::sasl::{Availability, LoginNote, MethodPolicy};
 
 /// How often an idling session looks at its maildir when it cannot watch it.
 pub const IDLE_FALLBACK_POLL: Duration = Duration::from_secs(1);
@@ -55,205 +56,179 @@ pub fn session_config(
 
 /// Serve one IMAP connection.
 pub async fn handle(shared: Arc<Shared>, listener: Arc<ListenerRuntime>, mut link: Link) {
-    let peer = link.peer;
     let ip = link.peer_ip();
-    event("client_connect")
-        .field("listener", &listener.settings.name)
-        .opt("peer", peer)
-        .field("tls", link.tls)
-        .emit();
     let trusted = trusted_client(&shared.config, Some(&listener.settings), ip);
     let login = shared.login.client(ip, trusted, link.cancel());
-    let mut session = Box::new(Session::new(session_config(&shared, &listener, link.tls)));
-    let result = run(&shared, &listener, &mut session, &mut link, &login).await;
-    let mut e = event("client_disconnect")
-        .field("listener", &listener.settings.name)
-        .opt("peer", peer)
-        .opt("user", session.user());
-    if let Err(why) = result {
-        e = e.field("reason", why);
-    }
-    e.emit();
+    let core = ImapCore {
+        session: Session::new(session_config(&shared, &listener, link.tls)),
+        held: None,
+        shared: shared.clone(),
+        listener_name: listener.settings.name.clone(),
+        login: login.clone(),
+    };
+    let conversation = Conversation {
+        shared,
+        listener,
+        login,
+    };
+    conversation.run(&mut link, core, trusted).await;
 }
 
-/// Logs what the session noted and keeps the login ledger; returns whether a login was tried
-/// (its password hash took megabytes that are worth giving back: the connection may now sit
-/// idle for hours).
-fn log_notes(
-    session: &mut Session,
-    listener: &ListenerRuntime,
-    peer: Option<std::net::SocketAddr>,
-    login: &ClientLogin,
-) -> bool {
-    let notes = session.take_notes();
-    let tried = !notes.is_empty();
-    for note in notes {
-        match note {
-            Note::LoginOk { user, mechanism } => {
-                login.succeeded(&user);
-                event("login")
-                    .field("protocol", "imap")
-                    .field("listener", &listener.settings.name)
-                    .opt("peer", peer)
-                    .field("user", user)
-                    .field("mechanism", mechanism)
-                    .emit()
-            }
-            Note::LoginFailed { user, mechanism } => {
-                let (seen, lockout) = login.failed();
-                let mut e = event("login_failed")
-                    .field("protocol", "imap")
-                    .field("listener", &listener.settings.name)
-                    .opt("peer", peer)
-                    .opt("user", user.or(seen))
-                    .field("mechanism", mechanism);
-                if let Some(lockout) = lockout {
-                    e = e.field("reason", lockout);
+/// An IMAP session with the users file behind it.
+pub struct ImapCore {
+    session: Session,
+    /// Output and what follows it, held back for a failed login's delay.
+    held: Option<(Vec<u8>, Action)>,
+    shared: Arc<Shared>,
+    listener_name: String,
+    login: Arc<ClientLogin>,
+}
+
+/// What the IMAP core does with the link between steps.
+pub enum ImapEffect {
+    /// IDLE: send the selected mailbox's changes as they happen, until the client sends DONE.
+    Idle,
+}
+
+impl Core for ImapCore {
+    const PROTOCOL: &'static str = "imap";
+    type Effect = ImapEffect;
+
+    fn greeting(&mut self) -> Vec<u8> {
+        self.session.greeting()
+    }
+
+    fn receive(&mut self, bytes: &[u8]) {
+        self.session.receive(bytes);
+    }
+
+    fn step(&mut self, out: &mut Vec<u8>) -> Next<ImapEffect> {
+        let (output, action) = match self.held.take() {
+            Some(held) => held,
+            None => {
+                let creds = GuardedUsers {
+                    users: self.shared.users.get(),
+                    client: self.login.clone(),
+                };
+                let step = self.session.step(&creds);
+                if step.trim_memory {
+                    super::trim_memory();
                 }
-                e.emit()
+                if let Some(delay) = step.delay {
+                    self.held = Some((step.output, step.action));
+                    return Next::Pause(delay);
+                }
+                (step.output, step.action)
             }
-        }
-    }
-    tried
-}
-
-/// One step of the session. Before login (when a step may check a password) it runs on the
-/// blocking pool through the link, so a client that hangs up meanwhile cancels its queued
-/// check; after login in place (it reads and writes the maildir: kept off the async workers).
-async fn step(
-    session: &mut Box<Session>,
-    link: &mut Link,
-    creds: GuardedUsers,
-) -> Result<crate::imap::session::Step, String> {
-    if session.is_authenticated() {
-        return Ok(tokio::task::block_in_place(|| session.step(&creds)));
-    }
-    let placeholder = Box::new(Session::new(SessionConfig::new("", "")));
-    let mut owned = std::mem::replace(session, placeholder);
-    let (back, step) = link
-        .blocking(move || {
-            let step = owned.step(&creds);
-            (owned, step)
-        })
-        .await?;
-    *session = back;
-    Ok(step)
-}
-
-async fn run(
-    shared: &Shared,
-    listener: &ListenerRuntime,
-    session: &mut Box<Session>,
-    link: &mut Link,
-    login: &Arc<ClientLogin>,
-) -> Result<(), String> {
-    let peer = link.peer;
-    let before_login = link.patience();
-    let after_login = before_login.max(AUTHENTICATED_TIMEOUT);
-    let io_err = |e: std::io::Error| e.to_string();
-    link.write(&session.greeting()).await.map_err(io_err)?;
-    loop {
-        let creds = GuardedUsers {
-            users: shared.users.get(),
-            client: login.clone(),
         };
-        let step = step(session, link, creds).await?;
-        let tried_login = log_notes(session, listener, peer, login);
-        if step.trim_memory || tried_login {
-            super::trim_memory();
+        out.extend_from_slice(&output);
+        match action {
+            Action::Continue => Next::Continue,
+            Action::NeedInput => Next::Read,
+            Action::Idle => Next::Effect(ImapEffect::Idle),
+            Action::StartTls => Next::StartTls,
+            Action::Close => Next::Close,
         }
-        if let Some(delay) = step.delay {
-            tokio::time::sleep(delay).await;
-        }
-        if !step.output.is_empty() {
-            link.write(&step.output).await.map_err(io_err)?;
-        }
-        let patience = if session.is_authenticated() {
-            after_login
+    }
+
+    /// Every step may read or write the maildir, or check a password.
+    fn heavy(&self) -> bool {
+        self.held.is_none()
+    }
+
+    fn at_rest(&self) -> bool {
+        self.session.at_rest()
+    }
+
+    fn patience(&self, idle: Duration) -> Duration {
+        if self.session.is_authenticated() {
+            idle.max(AUTHENTICATED_TIMEOUT)
         } else {
-            before_login
+            idle
+        }
+    }
+
+    fn tls_started(&mut self) {
+        self.session.tls_started();
+    }
+
+    fn timeout_reply(&self) -> Vec<u8> {
+        self.session.timeout_reply()
+    }
+
+    fn shutdown_reply(&self) -> Vec<u8> {
+        b"* BYE [UNAVAILABLE] Server shutting down, try again later\r\n".to_vec()
+    }
+
+    fn take_notes(&mut self) -> Vec<LoginNote> {
+        self.session
+            .take_notes()
+            .into_iter()
+            .map(|note| match note {
+                Note::LoginOk { user, mechanism } => LoginNote::Ok { user, mechanism },
+                Note::LoginFailed { user, mechanism } => LoginNote::Failed {
+                    user,
+                    mechanism,
+                    reason: "credentials".into(),
+                },
+            })
+            .collect()
+    }
+
+    fn user(&self) -> Option<String> {
+        self.session.user().map(str::to_string)
+    }
+
+    /// A view of a mailbox changed in the last second settles (and is shared with other
+    /// sessions) once the client has been quiet for a second.
+    fn settle_after(&self) -> Option<Duration> {
+        (!self.session.idle_settled()).then_some(IDLE_SETTLE)
+    }
+
+    fn settle(&mut self) {
+        self.session.settle();
+    }
+
+    async fn effect(&mut self, link: &mut Link, effect: ImapEffect) -> Result<(), String> {
+        let ImapEffect::Idle = effect;
+        let io_err = |e: std::io::Error| e.to_string();
+        let mut watching = self.start_watch(link.peer);
+        let mut woken = true;
+        loop {
+            // First the changes between the last refresh and the watch being set up, then
+            // after each wake-up.
+            let updates = tokio::task::block_in_place(|| self.session.idle_check());
+            if !updates.is_empty() {
+                link.send(&updates).await.map_err(io_err)?;
+            }
+            // A view from the last second is looked at once more when the mailbox has settled
+            // (it then shares its message list with other sessions); once per wake-up, so a
+            // clock-skewed mailbox is not polled.
+            let unsettled = woken && !self.session.idle_settled();
+            woken = false;
+            tokio::select! {
+                done = read_into(link, self) => return done,
+                () = watching.next_change() => woken = true,
+                () = tokio::time::sleep(IDLE_SETTLE), if unsettled => {}
+            }
+        }
+    }
+}
+
+impl ImapCore {
+    fn start_watch(&self, peer: Option<std::net::SocketAddr>) -> Watching {
+        let Some(path) = self.session.selected_path() else {
+            return Watching::Nothing;
         };
-        match step.action {
-            Action::Continue => {}
-            Action::NeedInput => {
-                link.flush().await.map_err(io_err)?;
-                if session.at_rest() {
-                    link.begin_unit(patience);
-                }
-                // A view of a mailbox changed in the last second settles (and is shared with
-                // other sessions) once the client has been quiet for a second.
-                let unsettled = !session.idle_settled();
-                let input = if unsettled {
-                    tokio::select! {
-                        input = link.read() => Some(input.into_owned()),
-                        () = tokio::time::sleep(IDLE_SETTLE) => None,
-                    }
-                } else {
-                    Some(link.read().await.into_owned())
-                };
-                let input = match input {
-                    Some(input) => input,
-                    None => {
-                        if tokio::task::block_in_place(|| session.settle()) {
-                            super::trim_memory();
-                        }
-                        link.read().await.into_owned()
-                    }
-                };
-                match input {
-                    Owned::Data(bytes) => session.receive(&bytes),
-                    Owned::Closed => return Err("connection closed by client".into()),
-                    Owned::TimedOut => {
-                        link.say_last(&session.timeout_reply()).await;
-                        return Err("idle timeout".into());
-                    }
-                }
-            }
-            Action::Idle => {
-                link.flush().await.map_err(io_err)?;
-                link.begin_unit(patience);
-                let mut watching = start_watch(session, listener, peer);
-                let mut woken = true;
-                loop {
-                    // First the changes between the last refresh and the watch being set up,
-                    // then after each wake-up.
-                    let updates = tokio::task::block_in_place(|| session.idle_check());
-                    if !updates.is_empty() {
-                        link.send(&updates).await.map_err(io_err)?;
-                    }
-                    // A view from the last second is looked at once more when the mailbox
-                    // has settled (it then shares its message list with other sessions);
-                    // once per wake-up, so a clock-skewed mailbox is not polled.
-                    let unsettled = woken && !session.idle_settled();
-                    woken = false;
-                    tokio::select! {
-                        input = link.read() => match input {
-                            Input::Data(bytes) => {
-                                session.receive(bytes);
-                                break;
-                            }
-                            Input::Closed => return Err("connection closed by client".into()),
-                            Input::TimedOut => {
-                                let bye = session.timeout_reply();
-                                link.say_last(&bye).await;
-                                return Err("idle timeout".into());
-                            }
-                        },
-                        () = watching.next_change() => woken = true,
-                        () = tokio::time::sleep(IDLE_SETTLE), if unsettled => {}
-                    }
-                }
-            }
-            Action::StartTls => {
-                let Some(acceptor) = &listener.tls else {
-                    return Err("STARTTLS without a certificate".into());
-                };
-                link.start_tls(acceptor).await?;
-                session.tls_started();
-            }
-            Action::Close => {
-                link.close().await;
-                return Ok(());
+        match watch::watch(&path) {
+            Ok(w) => Watching::Events(w),
+            Err(e) => {
+                event("idle_watch_failed")
+                    .field("listener", &self.listener_name)
+                    .opt("peer", peer)
+                    .field("error", e)
+                    .emit();
+                Watching::Poll
             }
         }
     }
@@ -283,27 +258,6 @@ impl Watching {
         match self {
             Watching::Poll => tokio::time::sleep(IDLE_FALLBACK_POLL).await,
             _ => std::future::pending().await,
-        }
-    }
-}
-
-fn start_watch(
-    session: &Session,
-    listener: &ListenerRuntime,
-    peer: Option<std::net::SocketAddr>,
-) -> Watching {
-    let Some(path) = session.selected_path() else {
-        return Watching::Nothing;
-    };
-    match watch::watch(&path) {
-        Ok(w) => Watching::Events(w),
-        Err(e) => {
-            event("idle_watch_failed")
-                .field("listener", &listener.settings.name)
-                .opt("peer", peer)
-                .field("error", e)
-                .emit();
-            Watching::Poll
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The running server: shared state, the listeners of each daemon, immediate delivery.
 
 pub mod admission;
+pub mod driver;
 pub mod imap;
 pub mod immediate;
 pub mod link;
@@ -29,6 +30,8 @@ pub struct Shared {
     pub immediate: immediate::Immediate,
     /// Password checks and failed-login budgets of the process.
     pub login: Arc<login::LoginGuard>,
+    /// Set to `true` when the process shuts down: clients at rest get a goodbye.
+    pub shutdown: tokio::sync::watch::Sender<bool>,
 }
 
 impl Shared {
@@ -51,6 +54,7 @@ impl Shared {
             deliverer,
             immediate,
             login,
+            shutdown: tokio::sync::watch::Sender::new(false),
         }))
     }
 }

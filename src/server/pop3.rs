@@ -1,4 +1,5 @@
-//! The POP3 socket loop around [`crate::pop3::Session`]: read, step, write.
+//! The POP3 core for the connection driver: [`crate::pop3::Session`] on the mail volume, with
+//! its line reader, its queue of actions and the message being sent.
 //!
 //! The slow steps (logins: password hashing, opening and syncing the maildrop; QUIT: deleting
 //! files; messages larger than [`INLINE_MESSAGE`]) run on the blocking pool, one hop per batch of
@@ -10,10 +11,10 @@ use std::collections::VecDeque;
 use std::io::Read;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
-use super::link::{Input, Link};
-use super::login::{ClientLogin, GuardedUsers};
+use super::driver::{Conversation, Core, Next};
+use super::link::Link;
+use super::login::GuardedUsers;
 use super::{ListenerRuntime, Shared};
 use crate::config::{Config, TlsMode};
 use crate::events::event;
@@ -21,7 +22,7 @@ use crate::policy::trusted_client;
 use crate::pop3::{
     Action, Event, Line, LineReader, MessageStream, Pop3Config, Session, VolumeBackend, MAX_LINE,
 };
-use crate::sasl::{AuthFailures, MethodPolicy, Pop3Methods};
+use crate::sasl::{AuthFailures, LoginNote, MethodPolicy, Pop3Methods};
 
 /// Output produced per turn before it is written to the client.
 pub const OUT_BATCH: usize = 256 * 1024;
@@ -54,87 +55,81 @@ pub fn session_config(shared: &Shared, listener: &ListenerRuntime, tls: bool) ->
 pub async fn handle(shared: Arc<Shared>, listener: Arc<ListenerRuntime>, mut link: Link) {
     let ip = link.peer_ip();
     let trusted = trusted_client(&shared.config, Some(&listener.settings), ip);
+    let login = shared.login.client(ip, trusted, link.cancel());
     let labels = Labels {
         listener: listener.settings.name.clone(),
         peer: link.peer,
-        login: shared.login.client(ip, trusted, link.cancel()),
     };
-    event("client_connect")
-        .field("listener", &labels.listener)
-        .opt("peer", labels.peer)
-        .field("tls", link.tls)
-        .emit();
     let users = shared.users.get();
     let guarded = Arc::new(GuardedUsers {
         users: users.clone(),
-        client: labels.login.clone(),
+        client: login.clone(),
     });
-    let backend =
-        VolumeBackend::new(users, shared.config.paths.mail.clone()).with_credentials(guarded);
+    let backend = VolumeBackend::new(users, shared.config.paths.mail.clone())
+        .with_credentials(guarded);
     let banner = crate::sasl::apop_banner(&shared.config.server.hostname);
     let config = session_config(&shared, &listener, link.tls);
     let (session, greeting) = Session::new(config, banner, backend);
-    let work = Box::new(Work {
+    let core = Pop3Core {
         session,
+        greeting,
         reader: LineReader::new(MAX_LINE),
         pending: VecDeque::new(),
         stream: None,
         held: None,
-        labels: labels.clone(),
-    });
-    let result = run(&listener, work, &mut link, greeting).await;
-    let mut e = event("client_disconnect")
-        .field("listener", &labels.listener)
-        .opt("peer", labels.peer);
-    if let Err(why) = result {
-        e = e.field("reason", why);
-    }
-    e.emit();
+        slow: false,
+        notes: Vec::new(),
+        labels,
+    };
+    let conversation = Conversation {
+        shared,
+        listener,
+        login,
+    };
+    conversation.run(&mut link, core, trusted).await;
 }
 
 /// Who the events of a connection are about.
-#[derive(Clone)]
 struct Labels {
     listener: String,
     peer: Option<SocketAddr>,
-    login: Arc<ClientLogin>,
 }
 
 /// A session with its input buffer and the actions not yet carried out.
-struct Work {
+pub struct Pop3Core {
     session: Session<VolumeBackend>,
+    greeting: Vec<u8>,
     reader: LineReader,
     pending: VecDeque<Action>,
     stream: Option<MessageStream>,
     /// A line taken from the reader that must run on the blocking pool.
     held: Option<Vec<u8>>,
+    /// The next step has slow work: run it on the blocking pool.
+    slow: bool,
+    notes: Vec<LoginNote>,
     labels: Labels,
 }
 
-/// What the async side does after a batch.
-enum Next {
-    /// Write the output and come back for more (a long message, or much pipelined input).
-    More,
-    /// Write the output and read from the client.
-    Input,
-    /// Write the output, wait, come back.
-    Pause(Duration),
-    /// Write the output, then the TLS handshake.
-    StartTls,
-    /// Write the output and close.
-    Close,
-    /// Write the output and run the next step on the blocking pool.
-    Slow,
-}
+impl Core for Pop3Core {
+    const PROTOCOL: &'static str = "pop3";
+    type Effect = std::convert::Infallible;
 
-impl Work {
+    fn greeting(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.greeting)
+    }
+
+    fn receive(&mut self, bytes: &[u8]) {
+        self.reader.feed(bytes);
+    }
+
     /// Carries out pending actions and buffered lines until the output is full, input runs
-    /// out, or the async side must act. With `quick_only`, stops with [`Next::Slow`] before
-    /// anything slow instead of doing it.
-    fn step(&mut self, out: &mut Vec<u8>, quick_only: bool) -> Next {
+    /// out, or the driver must act. A quick step stops before anything slow (a login, opening
+    /// the maildrop, QUIT, a large message) and asks for the next step on the blocking pool.
+    fn step(&mut self, out: &mut Vec<u8>) -> Next<Self::Effect> {
+        let quick_only = !std::mem::take(&mut self.slow);
         loop {
             if out.len() >= OUT_BATCH {
-                return Next::More;
+                return Next::Continue;
             }
             if let Some(stream) = &mut self.stream {
                 if let Err(why) = drain(stream, out, OUT_BATCH) {
@@ -158,10 +153,10 @@ impl Work {
                     Action::Reply(bytes) => out.extend_from_slice(&bytes),
                     Action::Stream(s) if quick_only && s.size_hint() > INLINE_MESSAGE => {
                         self.pending.push_front(Action::Stream(s));
-                        return Next::Slow;
+                        return self.slow_next();
                     }
                     Action::Stream(s) => self.stream = Some(s),
-                    Action::Event(e) => emit(&self.labels, e),
+                    Action::Event(e) => self.event(e),
                     Action::Pause(d) => return Next::Pause(d),
                     Action::StartTls => return Next::StartTls,
                     Action::Close => return Next::Close,
@@ -172,13 +167,13 @@ impl Work {
                 Some(line) => Line::Complete(line),
                 None => match self.reader.next_line() {
                     Some(line) => line,
-                    None => return Next::Input,
+                    None => return Next::Read,
                 },
             };
             let actions = match line {
                 Line::Complete(line) if quick_only && self.session.is_slow(&line) => {
                     self.held = Some(line);
-                    return Next::Slow;
+                    return self.slow_next();
                 }
                 Line::Complete(line) => self.session.line(&line),
                 Line::TooLong => self.session.line_too_long(),
@@ -187,12 +182,91 @@ impl Work {
         }
     }
 
+    fn heavy(&self) -> bool {
+        self.slow
+    }
+
+    fn at_rest(&self) -> bool {
+        self.reader.is_empty()
+            && self.pending.is_empty()
+            && self.stream.is_none()
+            && self.held.is_none()
+    }
+
+    fn tls_started(&mut self) {
+        // RFC 2595 §4: anything pipelined behind STLS in plaintext is discarded.
+        self.reader.clear();
+        self.session.tls_started();
+    }
+
+    fn timeout_reply(&self) -> Vec<u8> {
+        b"-ERR idle timeout, closing connection\r\n".to_vec()
+    }
+
+    fn shutdown_reply(&self) -> Vec<u8> {
+        b"-ERR [SYS/TEMP] server shutting down, try again later\r\n".to_vec()
+    }
+
+    fn take_notes(&mut self) -> Vec<LoginNote> {
+        std::mem::take(&mut self.notes)
+    }
+
     /// The connection ended without QUIT: log the session's end (no deletions).
     fn dropped(&mut self) {
         for a in self.session.disconnected() {
             if let Action::Event(e) = a {
-                emit(&self.labels, e);
+                self.event(e);
             }
+        }
+    }
+
+    async fn effect(&mut self, _link: &mut Link, effect: Self::Effect) -> Result<(), String> {
+        match effect {}
+    }
+}
+
+impl Pop3Core {
+    fn slow_next(&mut self) -> Next<std::convert::Infallible> {
+        self.slow = true;
+        Next::Continue
+    }
+
+    /// Logins go to the driver (log and ledger); the rest is logged here.
+    fn event(&mut self, e: Event) {
+        let base = |name| {
+            event(name)
+                .field("protocol", "pop3")
+                .field("listener", &self.labels.listener)
+                .opt("peer", self.labels.peer)
+        };
+        match e {
+            Event::LoginOk { user, mechanism } => {
+                self.notes.push(LoginNote::Ok {
+                    user,
+                    mechanism: mechanism.to_string(),
+                });
+            }
+            Event::LoginFailed {
+                user,
+                mechanism,
+                reason,
+            } => self.notes.push(LoginNote::Failed {
+                user: Some(user).filter(|u| !u.is_empty()),
+                mechanism: mechanism.to_string(),
+                reason: reason.to_string(),
+            }),
+            Event::End {
+                retrieved,
+                retrieved_bytes,
+                deleted,
+                quit,
+            } => base("pop3_session_end")
+                .field("retrieved", retrieved)
+                .field("retrieved_bytes", retrieved_bytes)
+                .field("deleted", deleted)
+                .field("quit", quit)
+                .emit(),
+            Event::TooManyErrors => base("too_many_errors").emit(),
         }
     }
 }
@@ -211,126 +285,4 @@ fn drain(stream: &mut MessageStream, out: &mut Vec<u8>, limit: usize) -> std::io
         out.extend_from_slice(&chunk[..n]);
     }
     Ok(())
-}
-
-fn emit(labels: &Labels, e: Event) {
-    let base = |name| {
-        event(name)
-            .field("protocol", "pop3")
-            .field("listener", &labels.listener)
-            .opt("peer", labels.peer)
-    };
-    match e {
-        Event::LoginOk { user, mechanism } => {
-            labels.login.succeeded(&user);
-            base("login")
-                .field("mechanism", mechanism)
-                .field("user", user)
-                .emit();
-            super::trim_memory();
-        }
-        Event::LoginFailed {
-            user,
-            mechanism,
-            reason,
-        } => {
-            let (tried, lockout) = labels.login.failed();
-            let user = Some(user).filter(|u| !u.is_empty()).or(tried);
-            base("login_failed")
-                .field("mechanism", mechanism)
-                .opt("user", user)
-                .field("reason", lockout.map_or(reason, |l| l.to_string()))
-                .emit();
-            super::trim_memory();
-        }
-        Event::End {
-            retrieved,
-            retrieved_bytes,
-            deleted,
-            quit,
-        } => base("pop3_session_end")
-            .field("retrieved", retrieved)
-            .field("retrieved_bytes", retrieved_bytes)
-            .field("deleted", deleted)
-            .field("quit", quit)
-            .emit(),
-        Event::TooManyErrors => base("too_many_errors").emit(),
-    }
-}
-
-async fn run(
-    listener: &ListenerRuntime,
-    mut work: Box<Work>,
-    link: &mut Link,
-    greeting: Vec<u8>,
-) -> Result<(), String> {
-    let mut slow = false;
-    let io_err = |e: std::io::Error| e.to_string();
-    link.write(&greeting).await.map_err(io_err)?;
-    loop {
-        let (w, out, next) = if slow {
-            link.blocking(move || {
-                let mut out = Vec::new();
-                let next = work.step(&mut out, false);
-                (work, out, next)
-            })
-            .await?
-        } else {
-            let mut out = Vec::new();
-            let next = work.step(&mut out, true);
-            (work, out, next)
-        };
-        work = w;
-        slow = false;
-        let written = async {
-            if !out.is_empty() {
-                link.write(&out).await?;
-            }
-            if !matches!(next, Next::More | Next::Slow) {
-                link.flush().await?;
-            }
-            Ok::<(), std::io::Error>(())
-        }
-        .await;
-        if let Err(e) = written {
-            work.dropped();
-            return Err(io_err(e));
-        }
-        match next {
-            Next::More => {}
-            Next::Slow => slow = true,
-            Next::Pause(d) => tokio::time::sleep(d).await,
-            Next::Close => {
-                link.close().await;
-                return Ok(());
-            }
-            Next::StartTls => {
-                let Some(acceptor) = &listener.tls else {
-                    return Err("STLS without a certificate".into());
-                };
-                link.start_tls(acceptor).await?;
-                // RFC 2595 §4: anything pipelined behind STLS in plaintext is discarded.
-                work.reader.clear();
-                work.session.tls_started();
-            }
-            Next::Input => {
-                if work.reader.is_empty() {
-                    link.begin_unit(link.patience());
-                }
-                match link.read().await {
-                    Input::TimedOut => {
-                        link.say_last(b"-ERR idle timeout, closing connection\r\n")
-                            .await;
-                        work.dropped();
-                        return Err("idle timeout".into());
-                    }
-                    Input::Closed => {
-                        work.dropped();
-                        return Err("connection closed by client".into());
-                    }
-                    Input::Data(bytes) => work.reader.feed(bytes),
-                }
-            }
-        }
-    }
 }

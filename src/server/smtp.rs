@@ -1,18 +1,19 @@
-//! The SMTP socket loop around [`crate::smtp::Session`]: read, step, write, store.
-
-mod auth;
+//! The SMTP core for the connection driver: [`crate::smtp::Session`] with the process's policy,
+//! users and resolver, and its one effect, storing a message (content filter, then the spool).
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::link::{Input, Link};
-use super::login::ClientLogin;
+use super::driver::{Conversation, Core, Next};
+use super::link::Link;
+use super::login::GuardedUsers;
 use super::ListenerRuntime;
 use super::Shared;
 use crate::config::{Protocol, TlsMode};
 use crate::dns::Resolver;
 use crate::events::event;
 use crate::policy::{assumed_user, trusted_client, MaildirUsage, SmtpPolicy};
+use crate::sasl::LoginNote;
 use crate::smtp::received::Trace;
 use crate::smtp::{Action, Client, Reply, Session, SessionConfig, Transaction};
 use crate::spool::{self, Envelope, Origin, QueueId, Recipient};
@@ -30,13 +31,13 @@ pub fn session_config(shared: &Shared, listener: &ListenerRuntime) -> SessionCon
         max_errors: c.limits.errors,
         starttls: tls_ready,
         submission: listener.protocol == Protocol::Submission,
-        auth_mechanisms: Vec::new(),
+        auth: c.auth.sasl(listener.protocol),
+        failures: c.auth.failures(),
     }
 }
 
 /// Serve one SMTP connection.
 pub async fn handle(shared: Arc<Shared>, listener: Arc<ListenerRuntime>, mut link: Link) {
-    let peer = link.peer;
     let ip = link.peer_ip();
     let client = Client {
         ip,
@@ -45,107 +46,114 @@ pub async fn handle(shared: Arc<Shared>, listener: Arc<ListenerRuntime>, mut lin
         tls: link.tls,
         ..Client::default()
     };
-    event("client_connect")
-        .field("listener", &listener.settings.name)
-        .opt("peer", peer)
-        .field("trusted", client.trusted)
-        .emit();
-    let login = shared.login.client(ip, client.trusted, link.cancel());
-    let mut session = Session::new(session_config(&shared, &listener), client);
-    let protocol = listener.settings.protocol;
-    session.set_auth_mechanisms(auth::advertised(&shared, protocol, link.tls));
-    let result = run(&shared, &listener, &mut session, &mut link, &login).await;
-    let mut e = event("client_disconnect")
-        .field("listener", &listener.settings.name)
-        .opt("peer", peer);
-    if let Err(why) = result {
-        e = e.field("reason", why);
-    }
-    e.emit();
+    let trusted = client.trusted;
+    let login = shared.login.client(ip, trusted, link.cancel());
+    let core = SmtpCore {
+        session: Session::new(session_config(&shared, &listener), client),
+        resolver: Resolver::new(shared.config.dns()),
+        shared: shared.clone(),
+        listener: listener.clone(),
+        login: login.clone(),
+    };
+    let conversation = Conversation {
+        shared,
+        listener,
+        login,
+    };
+    conversation.run(&mut link, core, trusted).await;
 }
 
-async fn run(
-    shared: &Shared,
-    listener: &ListenerRuntime,
-    session: &mut Session,
-    link: &mut Link,
-    login: &Arc<ClientLogin>,
-) -> Result<(), String> {
-    let io_err = |e: std::io::Error| e.to_string();
-    link.write(&session.greeting()).await.map_err(io_err)?;
-    let resolver = Resolver::new(shared.config.dns());
-    let mut failures = shared.config.auth.failures();
-    loop {
-        let users = shared.users.get();
-        let usage = MaildirUsage(&shared.config.paths.mail);
-        let policy = SmtpPolicy {
-            listener: Some(&listener.settings.name),
-            dns: Some(&resolver),
-            usage: Some(&usage),
-            ..SmtpPolicy::new(&shared.config, &users)
+/// An SMTP session with what it needs from the process.
+pub struct SmtpCore {
+    session: Session,
+    resolver: Resolver,
+    shared: Arc<Shared>,
+    listener: Arc<ListenerRuntime>,
+    login: Arc<super::login::ClientLogin>,
+}
+
+/// What the SMTP core does with the link between steps.
+pub enum SmtpEffect {
+    /// Filter and spool a complete message, then answer the client.
+    Store(Transaction),
+}
+
+impl Core for SmtpCore {
+    const PROTOCOL: &'static str = "smtp";
+    type Effect = SmtpEffect;
+
+    fn greeting(&mut self) -> Vec<u8> {
+        self.session.greeting()
+    }
+
+    fn receive(&mut self, bytes: &[u8]) {
+        self.session.receive(bytes);
+    }
+
+    fn step(&mut self, out: &mut Vec<u8>) -> Next<SmtpEffect> {
+        let users = self.shared.users.get();
+        let usage = MaildirUsage(&self.shared.config.paths.mail);
+        let creds = GuardedUsers {
+            users: users.clone(),
+            client: self.login.clone(),
         };
-        let step = session.step(&policy);
-        if !step.output.is_empty() {
-            link.write(&step.output).await.map_err(io_err)?;
-        }
+        let policy = SmtpPolicy {
+            listener: Some(&self.listener.settings.name),
+            dns: Some(&self.resolver),
+            usage: Some(&usage),
+            creds: Some(&creds),
+            ..SmtpPolicy::new(&self.shared.config, &users)
+        };
+        let step = self.session.step(&policy);
+        out.extend_from_slice(&step.output);
         match step.action {
-            Action::NeedInput => {
-                link.flush().await.map_err(io_err)?;
-                if session.at_rest() {
-                    link.begin_unit(link.patience());
-                }
-                match link.read().await {
-                    Input::Data(bytes) => session.receive(bytes),
-                    Input::TimedOut => {
-                        link.say_last(&session.timeout_reply()).await;
-                        return Err("idle timeout".into());
-                    }
-                    Input::Closed => {
-                        return if session.in_data() {
-                            Err("connection lost during DATA; nothing stored".into())
-                        } else {
-                            Err("connection closed by client".into())
-                        };
-                    }
-                }
-            }
-            Action::Store(txn) => {
-                let reply = match filter(shared, session.client(), &txn).await {
-                    Some(refusal) => session.refused(refusal),
-                    None => {
-                        let result = store(shared, session.client(), txn).await;
-                        session.stored(result)
-                    }
-                };
-                link.write(&reply).await.map_err(io_err)?;
-            }
-            Action::StartTls => {
-                let Some(acceptor) = &listener.tls else {
-                    return Err("STARTTLS without a certificate".into());
-                };
-                link.start_tls(acceptor).await?;
-                session.tls_started();
-                let protocol = listener.settings.protocol;
-                session.set_auth_mechanisms(auth::advertised(shared, protocol, true));
-            }
-            Action::Auth(mech, initial) => {
-                let mut exchange = auth::Login {
-                    shared,
-                    listener,
-                    failures: &mut failures,
-                    login,
-                };
-                let outcome = exchange.run(session, link, &mech, initial).await?;
-                if let auth::Outcome::Close(why) = outcome {
-                    link.close().await;
-                    return Err(why);
-                }
-            }
-            Action::Close => {
-                link.close().await;
-                return Ok(());
-            }
+            Action::NeedInput => Next::Read,
+            Action::Store(txn) => Next::Effect(SmtpEffect::Store(txn)),
+            Action::StartTls => Next::StartTls,
+            Action::Pause(d) => Next::Pause(d),
+            Action::Close => Next::Close,
         }
+    }
+
+    fn heavy(&self) -> bool {
+        self.session.may_check_credentials()
+    }
+
+    fn at_rest(&self) -> bool {
+        self.session.at_rest()
+    }
+
+    fn tls_started(&mut self) {
+        self.session.tls_started();
+    }
+
+    fn timeout_reply(&self) -> Vec<u8> {
+        self.session.timeout_reply()
+    }
+
+    fn shutdown_reply(&self) -> Vec<u8> {
+        self.session.shutdown_reply()
+    }
+
+    fn take_notes(&mut self) -> Vec<LoginNote> {
+        self.session.take_notes()
+    }
+
+    fn close_reason(&self) -> Option<String> {
+        self.session.close_reason().map(str::to_string)
+    }
+
+    async fn effect(&mut self, link: &mut Link, effect: SmtpEffect) -> Result<(), String> {
+        let SmtpEffect::Store(txn) = effect;
+        let client = self.session.client();
+        let reply = match filter(&self.shared, client, &txn).await {
+            Some(refusal) => self.session.refused(refusal),
+            None => {
+                let result = store(&self.shared, client, txn).await;
+                self.session.stored(result)
+            }
+        };
+        link.write(&reply).await.map_err(|e| e.to_string())
     }
 }
 

@@ -1,6 +1,7 @@
 //! SMTP: the server session (pure) and its parts.
 
 pub mod address;
+mod auth;
 pub mod command;
 pub mod data;
 pub mod received;

@@ -6,11 +6,13 @@
 //! session until [`Session::stored`] reports whether the spool has the message.
 
 use std::net::IpAddr;
+use std::time::Duration;
 
 use super::address;
 use super::command::{self, Command, CommandError, MailParams, RcptParams};
 use super::data::{DataProblem, DataReceiver, DataStatus};
 use super::reply::Reply;
+use crate::sasl::{AuthFailures, Credentials, Exchange, LoginNote, Mechanism, MethodPolicy};
 
 /// Settings of one session, from the config and the listener.
 #[derive(Debug, Clone)]
@@ -24,8 +26,10 @@ pub struct SessionConfig {
     pub starttls: bool,
     /// Submission listener: AUTH is required before MAIL.
     pub submission: bool,
-    /// SASL mechanisms to advertise now (without TLS); see [`Session::set_auth_mechanisms`].
-    pub auth_mechanisms: Vec<String>,
+    /// Which SASL mechanisms may be used (and are advertised), with and without TLS.
+    pub auth: MethodPolicy,
+    /// The failed-login policy of the connection.
+    pub failures: AuthFailures,
 }
 
 /// What is known about the client.
@@ -55,6 +59,10 @@ pub trait Policy {
     fn check_message(&self, _client: &Client, _txn: &Transaction) -> Result<Refusals, Reply> {
         Ok(Vec::new())
     }
+    /// Where AUTH checks credentials; `None`: AUTH is not available.
+    fn credentials(&self) -> Option<&dyn Credentials> {
+        None
+    }
 }
 
 /// Recipients (indexes into [`Transaction::recipients`]) that refuse a message, with the reply.
@@ -81,9 +89,8 @@ pub enum Action {
     Store(Transaction),
     /// Start TLS now; input buffered after the STARTTLS command has been discarded.
     StartTls,
-    /// An AUTH exchange begins: mechanism and optional initial response. The loop runs the SASL
-    /// exchange and reports with `auth_finished`.
-    Auth(String, Option<String>),
+    /// Wait this long (after a failed login), then step again.
+    Pause(Duration),
     /// Close the connection.
     Close,
 }
@@ -95,7 +102,7 @@ pub struct Step {
     pub action: Action,
 }
 
-enum Mode {
+pub(super) enum Mode {
     Command,
     /// Skipping the rest of an over-long command line.
     Discard,
@@ -107,7 +114,12 @@ enum Mode {
         keep: bool,
     },
     AwaitStore,
-    AwaitAuth,
+    /// An AUTH exchange waits for the client's next line (`skipping` an over-long one).
+    Authenticating {
+        mechanism: Mechanism,
+        exchange: Exchange,
+        skipping: bool,
+    },
     Closed,
 }
 
@@ -116,30 +128,40 @@ const RECIPIENT_OVERSHOOT: usize = 1000;
 
 /// One SMTP session.
 pub struct Session {
-    cfg: SessionConfig,
-    client: Client,
-    mode: Mode,
-    input: Vec<u8>,
+    pub(super) cfg: SessionConfig,
+    pub(super) client: Client,
+    pub(super) mode: Mode,
+    pub(super) input: Vec<u8>,
+    /// Output held back by a pause, sent at the start of the next step.
+    pub(super) pending: Vec<u8>,
+    pub(super) failures: AuthFailures,
+    pub(super) notes: Vec<LoginNote>,
     txn: Option<Transaction>,
     /// Whether the current transaction is using BDAT (then DATA is refused) and failed mid-way.
     bdat_used: bool,
     bdat_failed: bool,
     errors: u32,
     overshoot: usize,
+    /// Why the session closed the connection itself.
+    pub(super) close_reason: Option<&'static str>,
 }
 
 impl Session {
     pub fn new(cfg: SessionConfig, client: Client) -> Session {
         Session {
+            failures: cfg.failures.clone(),
             cfg,
             client,
             mode: Mode::Command,
             input: Vec::with_capacity(4096),
+            pending: Vec::new(),
+            notes: Vec::new(),
             txn: None,
             bdat_used: false,
             bdat_failed: false,
             errors: 0,
             overshoot: 0,
+            close_reason: None,
         }
     }
 
@@ -195,7 +217,7 @@ impl Session {
 
     /// Process buffered input until more is needed or an action is due.
     pub fn step(&mut self, policy: &dyn Policy) -> Step {
-        let mut out = Vec::new();
+        let mut out = std::mem::take(&mut self.pending);
         loop {
             let action = match std::mem::replace(&mut self.mode, Mode::Command) {
                 Mode::Command => self.command_step(policy, &mut out),
@@ -208,10 +230,11 @@ impl Session {
                     self.mode = Mode::AwaitStore;
                     Some(Action::NeedInput)
                 }
-                Mode::AwaitAuth => {
-                    self.mode = Mode::AwaitAuth;
-                    Some(Action::NeedInput)
-                }
+                Mode::Authenticating {
+                    mechanism,
+                    exchange,
+                    skipping,
+                } => self.auth_input(mechanism, exchange, skipping, policy.credentials(), &mut out),
                 Mode::Closed => {
                     self.mode = Mode::Closed;
                     Some(Action::Close)
@@ -259,54 +282,19 @@ impl Session {
         self.mode = Mode::Command;
     }
 
-    /// Replace the mechanisms advertised in EHLO (e.g. after TLS makes plaintext ones available).
-    pub fn set_auth_mechanisms(&mut self, mechanisms: Vec<String>) {
-        self.cfg.auth_mechanisms = mechanisms;
+    /// Logins (and refused mechanisms) since the last call, for the log.
+    pub fn take_notes(&mut self) -> Vec<LoginNote> {
+        std::mem::take(&mut self.notes)
     }
 
-    /// Input buffered but not yet processed (the SASL exchange reads its lines from here).
-    pub fn take_line(&mut self) -> Option<Vec<u8>> {
-        let nl = self.input.iter().position(|&b| b == b'\n')?;
-        let mut line: Vec<u8> = self.input.drain(..=nl).collect();
-        line.pop();
-        if line.last() == Some(&b'\r') {
-            line.pop();
-        }
-        Some(line)
-    }
-
-    /// Bytes buffered and not yet used.
-    pub fn buffered(&self) -> usize {
-        self.input.len()
-    }
-
-    /// Drop buffered input (the start of an over-long SASL line, which the loop skips).
-    pub fn discard_buffered(&mut self) {
-        self.input.clear();
-    }
-
-    /// An AUTH exchange ended: `Ok(user)` or the failure reply to send.
-    pub fn auth_finished(&mut self, result: Result<String, Reply>) -> Vec<u8> {
-        self.mode = Mode::Command;
-        match result {
-            Ok(user) => {
-                self.client.auth_user = Some(user);
-                self.client.trusted = true;
-                Reply::new(235, "2.7.0", "Authentication successful").to_bytes()
-            }
-            Err(reply) => {
-                self.errors += 1;
-                let mut out = reply.to_bytes();
-                if self.errors >= self.cfg.max_errors {
-                    out.extend(self.too_many_errors());
-                }
-                out
-            }
-        }
+    /// Why the session ended the connection (too many errors or failed logins), if it did.
+    pub fn close_reason(&self) -> Option<&'static str> {
+        self.close_reason
     }
 
     fn too_many_errors(&mut self) -> Vec<u8> {
         self.mode = Mode::Closed;
+        self.close_reason = Some("too many errors");
         Reply::new(
             421,
             "4.7.0",
@@ -386,7 +374,7 @@ impl Session {
     }
 
     /// Send an error reply and count it; close after too many.
-    fn error(&mut self, out: &mut Vec<u8>, reply: Reply) {
+    pub(super) fn error(&mut self, out: &mut Vec<u8>, reply: Reply) {
         reply.write_to(out);
         self.errors += 1;
         if self.errors >= self.cfg.max_errors {
@@ -409,8 +397,9 @@ impl Session {
         if self.cfg.starttls && !self.client.tls {
             lines.push("STARTTLS".into());
         }
-        if !self.cfg.auth_mechanisms.is_empty() && self.client.auth_user.is_none() {
-            lines.push(format!("AUTH {}", self.cfg.auth_mechanisms.join(" ")));
+        let mechanisms = self.cfg.auth.offered_names(self.client.tls);
+        if !mechanisms.is_empty() && self.client.auth_user.is_none() {
+            lines.push(format!("AUTH {mechanisms}"));
         }
         lines.push("HELP".into());
         Reply::plain(250, lines)
@@ -498,10 +487,7 @@ impl Session {
                 } else if !self.client.esmtp {
                     self.error(out, Reply::new(503, "5.5.1", "Send EHLO first"));
                 } else {
-                    // Even an unadvertised mechanism goes to the loop: it knows whether to refuse
-                    // it as unknown or denied (504 5.5.4) or as needing TLS (538 5.7.11).
-                    self.mode = Mode::AwaitAuth;
-                    return Some(Action::Auth(mech, initial));
+                    return self.auth_start(&mech, initial, policy.credentials(), out);
                 }
             }
         }

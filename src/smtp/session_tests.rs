@@ -1,6 +1,22 @@
 use super::*;
+use crate::sasl::{Availability, Credentials, MethodPolicy, ScramSecret};
 
 struct TestPolicy;
+
+/// One user, `demo` with password `secret`.
+struct TestUsers;
+
+impl Credentials for TestUsers {
+    fn verify_password(&self, user: &str, password: &str) -> bool {
+        user == "demo" && password == "secret"
+    }
+    fn shared_secret(&self, _user: &str) -> Option<String> {
+        None
+    }
+    fn scram_sha256(&self, _user: &str) -> Option<ScramSecret> {
+        None
+    }
+}
 
 impl Policy for TestPolicy {
     fn check_sender(&self, _c: &Client, sender: &str, _p: &MailParams) -> Result<(), Reply> {
@@ -28,6 +44,9 @@ impl Policy for TestPolicy {
             .map(|(i, _)| (i, Reply::new(550, "5.7.1", "No attachments")))
             .collect())
     }
+    fn credentials(&self) -> Option<&dyn Credentials> {
+        Some(&TestUsers)
+    }
 }
 
 fn config() -> SessionConfig {
@@ -39,7 +58,19 @@ fn config() -> SessionConfig {
         max_errors: 5,
         starttls: true,
         submission: false,
-        auth_mechanisms: vec![],
+        auth: MethodPolicy::NONE,
+        failures: crate::sasl::AuthFailures::with_delays(
+            2,
+            Duration::from_secs(1),
+            Duration::from_secs(4),
+        ),
+    }
+}
+
+fn plain_allowed() -> MethodPolicy {
+    MethodPolicy {
+        plain: Availability::Allow,
+        ..MethodPolicy::NONE
     }
 }
 
@@ -63,7 +94,7 @@ fn run_with(cfg: SessionConfig, client: Client, input: &[u8]) -> (String, Vec<Tr
                 out.extend(b"<TLS>");
                 s.tls_started();
             }
-            Action::Auth(..) => break,
+            Action::Pause(_) => out.extend(b"<PAUSE>"),
         }
     }
     (String::from_utf8_lossy(&out).into_owned(), stored)
@@ -292,7 +323,7 @@ fn starttls_discards_pipelined_commands_and_resets() {
 fn submission_requires_auth() {
     let cfg = SessionConfig {
         submission: true,
-        auth_mechanisms: vec!["PLAIN".into()],
+        auth: plain_allowed(),
         ..config()
     };
     let (out, _) = run_with(
@@ -326,42 +357,102 @@ fn byte_at_a_time_input_gives_the_same_result() {
     assert_eq!(stored[0].data, b"line\r\n.\r\n");
 }
 
+/// `\0demo\0secret` and `\0demo\0wrong`, base64.
+const GOOD: &str = "AGRlbW8Ac2VjcmV0";
+const BAD: &str = "AGRlbW8Ad3Jvbmc=";
+
 #[test]
 fn auth_ordering_rules_and_continuation_lines() {
     let cfg = SessionConfig {
-        auth_mechanisms: vec!["SCRAM-SHA-256".into()],
+        auth: MethodPolicy {
+            scram_sha256: Availability::Allow,
+            plain: Availability::Tls,
+            ..MethodPolicy::NONE
+        },
         ..config()
     };
     // Before EHLO: refused, the session goes on.
     let (out, _) = run_with(
         cfg.clone(),
         Client::default(),
-        b"AUTH PLAIN AGEAYg==\r\nNOOP\r\n",
+        format!("AUTH PLAIN {GOOD}\r\nNOOP\r\n").as_bytes(),
     );
     assert_eq!(codes(&out), ["220", "503", "250"]);
-
-    let mut s = Session::new(cfg, Client::default());
-    s.receive(b"EHLO c\r\nAUTH plain\r\ndGVzdA==\r\nNOOP\r\n");
-    let step = s.step(&TestPolicy);
-    // An unadvertised mechanism still reaches the loop, which decides 504 or 538.
-    match step.action {
-        Action::Auth(mech, None) => assert_eq!(mech, "PLAIN"),
-        other => panic!("expected AUTH, got {other:?}"),
-    }
-    // While the loop runs the exchange, the session waits and lends it the buffered lines.
-    assert!(matches!(s.step(&TestPolicy).action, Action::NeedInput));
-    assert_eq!(s.take_line().as_deref(), Some(&b"dGVzdA=="[..]));
-    let reply = String::from_utf8_lossy(&s.auth_finished(Ok("demo".into()))).into_owned();
-    assert!(reply.starts_with("235 2.7.0"), "{reply}");
+    // PLAIN needs TLS here (538), an unknown mechanism is not available (504).
+    let (out, _) = run_with(
+        cfg.clone(),
+        Client::default(),
+        b"EHLO c\r\nAUTH PLAIN\r\nAUTH X-UNKNOWN\r\nNOOP\r\n",
+    );
+    assert_eq!(codes(&out), ["220", "250", "538", "504", "250"]);
+    // With TLS: an empty challenge, the response on its own line, then pipelined commands.
+    let tls = Client {
+        tls: true,
+        ..Client::default()
+    };
+    let mut s = Session::new(cfg, tls);
+    s.receive(format!("EHLO c\r\nAUTH plain\r\n{GOOD}\r\nNOOP\r\n").as_bytes());
+    assert!(s.may_check_credentials());
+    let out = String::from_utf8_lossy(&s.step(&TestPolicy).output).into_owned();
+    assert_eq!(codes(&out), ["250", "334", "235", "250"], "{out}");
     assert!(s.client().trusted);
+    assert_eq!(
+        s.take_notes(),
+        [LoginNote::Ok {
+            user: "demo".into(),
+            mechanism: "PLAIN".into()
+        }]
+    );
     s.receive(b"AUTH SCRAM-SHA-256\r\nEHLO again\r\nMAIL FROM:<a@x.test>\r\nAUTH PLAIN\r\n");
     let out = String::from_utf8_lossy(&s.step(&TestPolicy).output).into_owned();
-    assert_eq!(codes(&out), ["250", "503", "250", "250", "503"]);
+    assert_eq!(codes(&out), ["503", "250", "250", "503"]);
     assert!(out.contains("Already authenticated"));
     assert!(
         !out.contains("AUTH SCRAM"),
         "no AUTH after authenticating: {out}"
     );
+}
+
+#[test]
+fn failed_logins_pause_before_535_and_close_at_the_limit() {
+    let cfg = SessionConfig {
+        auth: plain_allowed(),
+        ..config()
+    };
+    let mut s = Session::new(cfg, Client::default());
+    s.receive(format!("EHLO c\r\nAUTH PLAIN {BAD}\r\nAUTH PLAIN {BAD}\r\nNOOP\r\n").as_bytes());
+    let first = s.step(&TestPolicy);
+    assert_eq!(codes(&String::from_utf8_lossy(&first.output)), ["250"]);
+    assert!(matches!(first.action, Action::Pause(d) if d == Duration::from_secs(1)));
+    // The 535 comes after the pause; the second failure reaches the limit of 2.
+    let second = s.step(&TestPolicy);
+    assert_eq!(codes(&String::from_utf8_lossy(&second.output)), ["535"]);
+    assert!(matches!(second.action, Action::Pause(d) if d == Duration::from_secs(2)));
+    let last = s.step(&TestPolicy);
+    let text = String::from_utf8_lossy(&last.output).into_owned();
+    assert_eq!(codes(&text), ["535", "421"], "{text}");
+    assert!(matches!(last.action, Action::Close));
+    assert_eq!(s.close_reason(), Some("too many failed logins"));
+    assert!(matches!(
+        &s.take_notes()[..],
+        [LoginNote::Failed { .. }, LoginNote::Failed { .. }]
+    ));
+}
+
+#[test]
+fn an_over_long_auth_line_is_skipped_and_fails_the_exchange() {
+    let cfg = SessionConfig {
+        auth: plain_allowed(),
+        ..config()
+    };
+    let long = "A".repeat(crate::sasl::MAX_CLIENT_LINE + 10);
+    let (out, _) = run_with(
+        cfg,
+        Client::default(),
+        format!("EHLO c\r\nAUTH PLAIN\r\n{long}\r\nNOOP\r\n").as_bytes(),
+    );
+    assert_eq!(codes(&out), ["220", "250", "334", "500", "250"]);
+    assert!(out.contains("500 5.5.6"), "{out}");
 }
 
 #[test]
