@@ -170,7 +170,7 @@ pub fn serve(flag: Option<&Path>, args: ServeArgs) -> CliResult {
             loop {
                 let d2 = d.clone();
                 let _ = tokio::task::spawn_blocking(move || {
-                    let _ = d2.spool.clean();
+                    d2.clean_spool();
                     d2.run_once(false, None)
                 })
                 .await;

@@ -209,6 +209,16 @@ impl Deliverer {
         self.finish_attempt(msg, now, &body, &successes)
     }
 
+    /// Clean the spool of crash debris when no runner has for [`crate::spool::CLEAN_INTERVAL`]
+    /// (every queue run asks; see [`Spool::clean_if_due`]), logged as `spool_cleaned`.
+    pub fn clean_spool(&self) {
+        match self.spool.clean_if_due(crate::spool::CLEAN_INTERVAL) {
+            Ok(None) => {}
+            Ok(Some(removed)) => event("spool_cleaned").field("removed", removed).emit(),
+            Err(e) => event("spool_clean_failed").field("error", e).emit(),
+        }
+    }
+
     /// Close the remote connections kept for reuse (after attempts outside a queue run).
     pub fn close_idle(&self) {
         self.remote.close_idle();
