@@ -12,15 +12,15 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use super::error::{MaildirError, Result};
 pub use super::files::open_message;
 use super::files::{
-    commit_from_tmp, entry_flags, entry_path, link_or_copy, locate, remove_entry_file,
-    virtual_size, write_durably,
+    commit_from_tmp, entry_flags, entry_path, locate, remove_entry_file, virtual_size,
+    write_durably,
 };
 use super::flags::Flags;
 use super::layout::Maildir;
 use super::lock::StateLock;
 use super::name;
 use super::scan::{snapshot, sync_locked};
-use super::statefile::{sync_dir, Entry, State, STATE_FILE};
+use super::statefile::{sync_dir, State, STATE_FILE};
 
 /// One message of a snapshot.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -145,7 +145,7 @@ fn now() -> (i64, u32) {
     (d.as_secs() as i64, d.subsec_micros())
 }
 
-fn host() -> &'static str {
+pub(super) fn host() -> &'static str {
     static HOST: OnceLock<String> = OnceLock::new();
     HOST.get_or_init(name::hostname)
 }
@@ -181,34 +181,48 @@ impl MailboxState {
 
     /// Runs `f` on the state under the exclusive lock; `f` returns whether it changed the
     /// state, in which case the state is written durably before the lock is released.
-    fn locked<R>(
+    pub(super) fn locked<R>(
         &mut self,
         f: impl FnOnce(&Maildir, &mut State) -> Result<(R, bool)>,
     ) -> Result<R> {
         let _lock = StateLock::acquire(&self.maildir)?;
-        let dir = self.maildir.path().to_path_buf();
+        let (mut state, fresh) = self.load_locked()?;
+        let (out, changed) = f(&self.maildir, &mut state)?;
+        self.save_locked(state, changed || fresh)?;
+        Ok(out)
+    }
+
+    /// The state, from the cache while the file is unchanged (caller holds the state lock);
+    /// `true` with a fresh state (none yet, or a damaged one: a new UIDVALIDITY), which must be
+    /// stored.
+    pub(super) fn load_locked(&mut self) -> Result<(State, bool)> {
+        let dir = self.maildir.path();
         let path = dir.join(STATE_FILE);
         let current_id = match fs::metadata(&path) {
             Ok(m) => Some(file_id(&m)),
             Err(e) if e.kind() == ErrorKind::NotFound => None,
             Err(e) => return Err(MaildirError::io(&path, e)),
         };
-        let cached = self.cache.take();
-        let (mut state, fresh) = match (cached, current_id) {
+        Ok(match (self.cache.take(), current_id) {
             (Some((id, st)), Some(cur)) if id == cur => (st, false),
-            _ => match State::load(&dir)? {
+            _ => match State::load(dir)? {
                 Some(Ok(st)) => (st, false),
-                // No state yet, or a damaged one: start over with a new UIDVALIDITY.
                 Some(Err(_)) | None => (State::fresh(new_uidvalidity()), true),
             },
-        };
-        let (out, changed) = f(&self.maildir, &mut state)?;
-        if changed || fresh {
-            state.store(&dir)?;
+        })
+    }
+
+    /// Writes the state durably when `store`, and keeps it as the cache (caller holds the
+    /// state lock).
+    pub(super) fn save_locked(&mut self, state: State, store: bool) -> Result<()> {
+        let dir = self.maildir.path();
+        if store {
+            state.store(dir)?;
         }
+        let path = dir.join(STATE_FILE);
         let id = fs::metadata(&path).map_err(|e| MaildirError::io(&path, e))?;
         self.cache = Some((file_id(&id), state));
-        Ok(out)
+        Ok(())
     }
 
     /// Brings the state up to date with the directories: moves `new/` messages to `cur/`,
@@ -369,55 +383,6 @@ impl MailboxState {
         });
         if result.is_err() {
             let _ = fs::remove_file(&tmp);
-        }
-        result
-    }
-
-    /// Copies messages into another mailbox (IMAP COPY), keeping flags and internal dates;
-    /// files are hard-linked when possible. Returns `(source uid, new uid)` pairs; messages
-    /// that vanished meanwhile are skipped. Never holds both mailboxes' locks at once.
-    pub fn copy_to(&mut self, uids: &[u32], target: &mut MailboxState) -> Result<Vec<(u32, u32)>> {
-        let sources: Vec<Entry> = self.locked(|_, st| {
-            let picked = uids
-                .iter()
-                .filter_map(|u| st.entries.binary_search_by_key(u, |e| e.uid).ok())
-                .map(|i| st.entries[i].clone());
-            Ok((picked.collect(), false))
-        })?;
-        let keywords = self.snapshot()?.keywords;
-        let mut staged = Vec::new();
-        for e in &sources {
-            let base = name::unique_base(e.date, host(), e.size, e.vsize);
-            let tmp = target.maildir.tmp().join(&base);
-            if !link_or_copy(&self.maildir, e, &tmp)? {
-                continue;
-            }
-            staged.push((
-                e.uid,
-                base,
-                entry_flags(e, &keywords),
-                e.size,
-                e.vsize,
-                e.date,
-            ));
-        }
-        let tmps: Vec<PathBuf> = staged
-            .iter()
-            .map(|s| target.maildir.tmp().join(&s.1))
-            .collect();
-        let result = target.locked(|md, st| {
-            let mut pairs = Vec::new();
-            for (old, base, flags, size, vsize, date) in &staged {
-                let uid = commit_from_tmp(md, st, base, flags, *size, *vsize, *date)?;
-                pairs.push((*old, uid));
-            }
-            let changed = !pairs.is_empty();
-            Ok((pairs, changed))
-        });
-        if result.is_err() {
-            for t in tmps {
-                let _ = fs::remove_file(t);
-            }
         }
         result
     }

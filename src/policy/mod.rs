@@ -23,7 +23,7 @@ use crate::smtp::{Client, Policy, Refusals, Reply, Transaction};
 use crate::users::Users;
 use criteria::{banned, met, Facts};
 use spf::SpfResult;
-pub use usage::{over_quota, MailboxUsage, MaildirUsage};
+pub use usage::{exceeds_quota, over_quota, would_exceed, Exceeded, MailboxUsage, MaildirUsage};
 
 /// Whether a client is trusted before authenticating (SPEC §3): a trusted listener, a trusted
 /// network, or an IP → user assumption.
@@ -205,7 +205,9 @@ impl Policy for SmtpPolicy<'_> {
                     return Err(reply);
                 }
                 if let (Route::Local { user }, Some(usage)) = (&r.route, self.usage) {
-                    if over_quota(self.users, usage, user) {
+                    // Full, or too full for the SIZE= the client declared.
+                    let size = txn.params.size.unwrap_or(0);
+                    if exceeds_quota(self.users, usage, user, size).is_some() {
                         return Err(Reply::new(
                             452,
                             "4.2.2",

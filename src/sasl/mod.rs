@@ -130,6 +130,12 @@ pub trait Credentials {
     fn verify_pop3_password(&self, user: &str, password: &str) -> bool {
         self.verify_password(user, password)
     }
+
+    /// The mailbox quota of `user` in bytes, if any (the users file's `quota`): read for each
+    /// IMAP APPEND and COPY, so a change applies to sessions already logged in.
+    fn quota(&self, _user: &str) -> Option<u64> {
+        None
+    }
 }
 
 /// What the protocol layer does next.
