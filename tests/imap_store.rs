@@ -252,3 +252,222 @@ fn move_killed_part_way_leaves_each_message_in_one_place() {
         "no kill landed while the MOVE was under way"
     );
 }
+
+/// A file system mounted for a test, unmounted (lazily) when dropped.
+struct Mount(std::path::PathBuf);
+
+impl Mount {
+    fn run(cmd: &str, args: &[&str]) {
+        let out = run(cmd, args);
+        assert!(
+            out.status.success(),
+            "{cmd} {args:?} failed (the disk-full test needs root): {}",
+            text(&out)
+        );
+    }
+
+    /// A tmpfs of `size` (e.g. "4m") on `dir`.
+    fn tmpfs(dir: &Path, size: &str) -> Mount {
+        std::fs::create_dir_all(dir).expect("mount point");
+        let opts = format!("size={size},mode=0755");
+        Mount::run(
+            "mount",
+            &[
+                "-t",
+                "tmpfs",
+                "-o",
+                &opts,
+                "tmpfs",
+                dir.to_str().expect("utf8"),
+            ],
+        );
+        Mount(dir.to_path_buf())
+    }
+
+    /// An ext4 file system of `kib` KiB (1 KiB blocks, no journal, no root reserve) in `image`,
+    /// loop-mounted on `dir`: full is full, even for root, and a directory needs a block.
+    fn ext4(image: &Path, dir: &Path, kib: u64) -> Mount {
+        std::fs::create_dir_all(dir).expect("mount point");
+        let f = std::fs::File::create(image).expect("image");
+        f.set_len(kib * 1024).expect("image size");
+        drop(f);
+        let img = image.to_str().expect("utf8");
+        Mount::run(
+            "mkfs.ext4",
+            &[
+                "-q",
+                "-F",
+                "-m",
+                "0",
+                "-b",
+                "1024",
+                "-O",
+                "^has_journal",
+                img,
+            ],
+        );
+        Mount::run("mount", &["-o", "loop", img, dir.to_str().expect("utf8")]);
+        Mount(dir.to_path_buf())
+    }
+}
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+/// Writes `path` until the file system is full (bounded: the volumes here are a few MB).
+fn fill(path: &Path) {
+    use std::io::Write;
+    let mut f = std::fs::File::create(path).expect("filler");
+    let mut chunk = 64 * 1024;
+    let block = vec![0u8; chunk];
+    for _ in 0..100_000 {
+        match f.write(&block[..chunk]) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(_) if chunk > 512 => chunk /= 2,
+            Err(_) => break,
+        }
+    }
+    let _ = f.sync_all();
+}
+
+/// A message with a Message-ID, by SMTP; the reply to MAIL (with `SIZE=` when given) or the
+/// whole transaction's outcome.
+const SEND: &str = r#"
+import smtplib, sys
+port, mid, size = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+s = smtplib.SMTP('127.0.0.1', port, timeout=30)
+s.ehlo('client.test')
+code, text = s.mail('a@client.test', ['SIZE=%d' % size] if size else [])
+if code != 250:
+    print('MAIL', code, text.decode()); sys.exit(0)
+s.rcpt('demo@example.test')
+code, text = s.data(('Message-ID: <%s>\r\nSubject: %s\r\n\r\nbody\r\n' % (mid, mid)).encode())
+print('DATA', code, text.decode())
+s.quit()
+"#;
+
+/// A full disk (issue 11, point 11), on file systems mounted by the test: a spool volume short of
+/// `limits.spool_reserve` answers MAIL with 452 4.3.1 (also when `SIZE=` would take it there),
+/// before any body is sent; on a full mail volume a first IMAP login still opens the INBOX (the
+/// default folders it cannot make are an `[UNAVAILABLE]` warning, CREATE and APPEND say
+/// `[UNAVAILABLE]`, not `[SERVERBUG]`); and mail deferred for the full volume is delivered
+/// within seconds of space coming back, not at its retry time (an hour here).
+#[test]
+fn a_full_disk_is_refused_early_and_waited_out() {
+    let port = 2525 + port_offset();
+    let imap = port + 1;
+    let site = Site::new(&format!(
+        "[limits]\nspool_reserve = \"1M\"\n\n[delivery]\nretry = [\"1h\"]\nscan_interval = \"1h\"\n\n\
+         [auth.imap]\nlogin_command = \"allow\"\n\n\
+         [[listener]]\nname = \"smtp\"\nprotocol = \"smtp\"\naddress = \"127.0.0.1:{port}\"\n\n\
+         [[listener]]\nname = \"imap\"\nprotocol = \"imap\"\naddress = \"127.0.0.1:{imap}\"\n"
+    ));
+    let _spool = Mount::tmpfs(&site.spool(), "4m");
+    let _mail = Mount::ext4(
+        &site.root().join("mail.img"),
+        &site.root().join("mail"),
+        2048,
+    );
+    let log = site.root().join("serve.log");
+    let child = site
+        .command()
+        .arg("serve")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).expect("log"))
+        .spawn()
+        .expect("serve");
+    let mut d = Daemon { child, log };
+    let smtp_addr = ([127, 0, 0, 1], port).into();
+    assert!(wait_for_child_port(&mut d.child, smtp_addr), "{}", d.log());
+    assert!(wait_for_port(
+        ([127, 0, 0, 1], imap).into(),
+        Duration::from_secs(20)
+    ));
+    let send = |mid: &str, size: u64| python(SEND, &[&port.to_string(), mid, &size.to_string()]);
+
+    // Two messages while there is room (immediate delivery).
+    for i in 0..2 {
+        let out = send(&format!("before{i}@full.test"), 0);
+        assert!(out.starts_with("DATA 250"), "{out}\n{}", d.log());
+    }
+    let inbox = site.maildir("demo");
+    assert_eq!(
+        wait_for_mail(&inbox, 2, Duration::from_secs(20)).len(),
+        2,
+        "{}",
+        d.log()
+    );
+
+    // The spool's reserve: 4 MB of tmpfs, 1 MB reserve.
+    let out = send("sized@full.test", 3_500_000);
+    assert!(
+        out.starts_with("MAIL 452 4.3.1"),
+        "SIZE= beyond the reserve: {out}"
+    );
+    let filler = site.spool().join("filler");
+    {
+        use std::io::Write;
+        let mut f = std::fs::File::create(&filler).expect("filler");
+        f.write_all(&vec![0u8; 3 * 1024 * 1024 + 512 * 1024])
+            .expect("fill spool");
+    }
+    let out = send("short@full.test", 0);
+    assert!(
+        out.starts_with("MAIL 452 4.3.1"),
+        "below the reserve: {out}"
+    );
+    std::fs::remove_file(&filler).expect("unfill");
+    let out = send("room@full.test", 100);
+    assert!(out.starts_with("DATA 250"), "room again: {out}");
+    assert_eq!(wait_for_mail(&inbox, 3, Duration::from_secs(20)).len(), 3);
+
+    // The mail volume full: an IMAP login that would make the default folders.
+    let filler = site.root().join("mail").join("filler");
+    fill(&filler);
+    let out = python(STORE, &["full", &imap.to_string(), "secret"]);
+    assert!(out.contains("full ok"), "{out}\n{}", d.log());
+    assert!(!inbox.join(".Sent/cur").exists());
+
+    // Mail for the full volume is accepted (the spool has room) and deferred for space …
+    let out = send("waits@full.test", 0);
+    assert!(out.starts_with("DATA 250"), "{out}");
+    let start = Instant::now();
+    while !d.log().contains("4.3.1 mail volume full") {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "not deferred:\n{}",
+            d.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(maildir_files(&inbox).len(), 3);
+    // … and delivered within seconds of the space coming back, not in an hour.
+    std::fs::remove_file(&filler).expect("unfill");
+    let freed = Instant::now();
+    let files = wait_for_mail(&inbox, 4, Duration::from_secs(10));
+    assert_eq!(
+        files.len(),
+        4,
+        "not delivered after space returned:\n{}",
+        d.log()
+    );
+    eprintln!("delivered {:?} after the space came back", freed.elapsed());
+
+    // The next login makes the default folders; IMAP agrees with the files.
+    let state = imap_state_on(imap);
+    assert_eq!(state["INBOX"]["messages"], 4, "{state}");
+    assert_eq!(state["Archive"]["messages"], 0, "{state}");
+    assert!(inbox.join(".Sent/cur").is_dir());
+    assert!(!d.log().contains("SERVERBUG"), "{}", d.log());
+}
+
+/// [`imap_state`] against a port.
+fn imap_state_on(port: u16) -> serde_json::Value {
+    let out = python(STORE, &["state", &port.to_string(), "secret"]);
+    serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("{e}: {out}"))
+}

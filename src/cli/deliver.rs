@@ -61,13 +61,9 @@ pub fn deliver(flag: Option<&Path>, args: DeliverArgs) -> CliResult {
         }
         return run_result(d.run_once(force, ids)?);
     }
-    loop {
-        d.clean_spool();
-        d.run_once(false, None)?;
-        std::thread::sleep(Duration::from_secs(
-            config.delivery.scan_interval.0.clamp(1, 3600),
-        ));
-    }
+    d.run_forever(Duration::from_secs(
+        config.delivery.scan_interval.0.clamp(1, 3600),
+    ))
 }
 
 pub use super::queue::queue;

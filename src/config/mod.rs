@@ -118,6 +118,9 @@ pub struct Limits {
     pub max_hops: usize,
     /// Simultaneous client connections per listener.
     pub connections: usize,
+    /// Free space kept on the spool's file system: below it (or below it plus a `SIZE=`), MAIL
+    /// is answered 452 4.3.1; `"0"` turns the check off.
+    pub spool_reserve: ByteSize,
 }
 
 impl Default for Limits {
@@ -130,6 +133,7 @@ impl Default for Limits {
             idle_timeout: Seconds(300),
             max_hops: 50,
             connections: 500,
+            spool_reserve: ByteSize(100 * 1024 * 1024),
         }
     }
 }

@@ -115,6 +115,21 @@ impl Maildir {
         Ok(md)
     }
 
+    /// The folder `name`, made (or finished, when an earlier attempt stopped half-way) if it is
+    /// not a whole maildir; `true` when it was.
+    pub fn ensure_folder(&self, name: &str) -> Result<(Maildir, bool)> {
+        let path = self.folder_path(name)?;
+        let (md, made) = match Maildir::open(&path) {
+            Ok(md) => (md, false),
+            Err(_) => (Maildir::create(&path)?, true),
+        };
+        let marker = path.join("maildirfolder");
+        if made || !marker.exists() {
+            fs::write(&marker, b"").map_err(|e| MaildirError::io(&marker, e))?;
+        }
+        Ok((md, made))
+    }
+
     /// Deletes the folder `name` and everything in it (not its subfolders, which are
     /// separate directories).
     pub fn delete_folder(&self, name: &str) -> Result<()> {

@@ -131,11 +131,23 @@ pub struct StoreOutcome {
 /// Identity of the state file last read, to skip re-parsing it when nobody changed it.
 type FileId = (u64, u64, i64, i64, u64);
 
+/// A state that could not be written, and why.
+#[derive(Debug)]
+pub(super) struct NotStored(pub MaildirError, pub Box<State>);
+
+impl From<NotStored> for MaildirError {
+    fn from(n: NotStored) -> MaildirError {
+        n.0
+    }
+}
+
 /// Handle on the state of one maildir; cheap to create, caches the parsed state.
 #[derive(Debug)]
 pub struct MailboxState {
     maildir: Maildir,
-    cache: Option<(FileId, State)>,
+    /// The state last read or written, with the identity of the file it matches (`None`: no
+    /// file, the state could not be stored).
+    cache: Option<(Option<FileId>, State)>,
 }
 
 fn now() -> (i64, u32) {
@@ -185,16 +197,39 @@ impl MailboxState {
         &mut self,
         f: impl FnOnce(&Maildir, &mut State) -> Result<(R, bool)>,
     ) -> Result<R> {
+        self.locked_with(false, f)
+    }
+
+    /// Like [`MailboxState::locked`] for changes the maildir's files already record (a sync, a
+    /// flag rename, an expunge): when the state cannot be written because the file system is
+    /// full, the change stands and the state is kept in memory, to be written by a later change
+    /// (every reader recomputes it from the files meanwhile).
+    fn locked_lenient<R>(
+        &mut self,
+        f: impl FnOnce(&Maildir, &mut State) -> Result<(R, bool)>,
+    ) -> Result<R> {
+        self.locked_with(true, f)
+    }
+
+    fn locked_with<R>(
+        &mut self,
+        lenient: bool,
+        f: impl FnOnce(&Maildir, &mut State) -> Result<(R, bool)>,
+    ) -> Result<R> {
         let _lock = StateLock::acquire(&self.maildir)?;
         let (mut state, fresh) = self.load_locked()?;
         let (out, changed) = f(&self.maildir, &mut state)?;
-        self.save_locked(state, changed || fresh)?;
+        match self.save_locked(state, changed || fresh) {
+            Err(NotStored(e, state)) if lenient && e.is_no_space() => self.keep_unstored(*state)?,
+            Err(NotStored(e, _)) => return Err(e),
+            Ok(()) => {}
+        }
         Ok(out)
     }
 
     /// The state, from the cache while the file is unchanged (caller holds the state lock);
-    /// `true` with a fresh state (none yet, or a damaged one: a new UIDVALIDITY), which must be
-    /// stored.
+    /// `true` with a fresh state (none yet, or a damaged one: a new UIDVALIDITY) or one not
+    /// stored yet, which must be stored.
     pub(super) fn load_locked(&mut self) -> Result<(State, bool)> {
         let dir = self.maildir.path();
         let path = dir.join(STATE_FILE);
@@ -204,7 +239,8 @@ impl MailboxState {
             Err(e) => return Err(MaildirError::io(&path, e)),
         };
         Ok(match (self.cache.take(), current_id) {
-            (Some((id, st)), Some(cur)) if id == cur => (st, false),
+            (Some((Some(id), st)), Some(cur)) if id == cur => (st, false),
+            (Some((None, st)), None) => (st, true),
             _ => match State::load(dir)? {
                 Some(Ok(st)) => (st, false),
                 Some(Err(_)) | None => (State::fresh(new_uidvalidity()), true),
@@ -213,15 +249,37 @@ impl MailboxState {
     }
 
     /// Writes the state durably when `store`, and keeps it as the cache (caller holds the
-    /// state lock).
-    pub(super) fn save_locked(&mut self, state: State, store: bool) -> Result<()> {
+    /// state lock). On failure the state comes back with the error.
+    pub(super) fn save_locked(
+        &mut self,
+        state: State,
+        store: bool,
+    ) -> std::result::Result<(), NotStored> {
         let dir = self.maildir.path();
         if store {
-            state.store(dir)?;
+            if let Err(e) = state.store(dir) {
+                return Err(NotStored(e, Box::new(state)));
+            }
         }
         let path = dir.join(STATE_FILE);
-        let id = fs::metadata(&path).map_err(|e| MaildirError::io(&path, e))?;
-        self.cache = Some((file_id(&id), state));
+        match fs::metadata(&path) {
+            Ok(m) => {
+                self.cache = Some((Some(file_id(&m)), state));
+                Ok(())
+            }
+            Err(e) => Err(NotStored(MaildirError::io(&path, e), Box::new(state))),
+        }
+    }
+
+    /// Keeps a state that could not be stored as the cache, tied to the file it was made from.
+    fn keep_unstored(&mut self, state: State) -> Result<()> {
+        let path = self.maildir.path().join(STATE_FILE);
+        let id = match fs::metadata(&path) {
+            Ok(m) => Some(file_id(&m)),
+            Err(e) if e.kind() == ErrorKind::NotFound => None,
+            Err(e) => return Err(MaildirError::io(&path, e)),
+        };
+        self.cache = Some((id, state));
         Ok(())
     }
 
@@ -229,7 +287,7 @@ impl MailboxState {
     /// gives UIDs to new files (ordered by delivery time in the name, then name), drops
     /// vanished ones, picks up flag changes made by renames, and returns the snapshot.
     pub fn sync(&mut self) -> Result<Snapshot> {
-        self.locked(|md, st| {
+        self.locked_lenient(|md, st| {
             let (changed, recent) = sync_locked(md, st)?;
             Ok((snapshot(st, recent), changed))
         })
@@ -237,7 +295,7 @@ impl MailboxState {
 
     /// The current snapshot from the state file alone (no directory scan).
     pub fn snapshot(&mut self) -> Result<Snapshot> {
-        self.locked(|_, st| Ok((snapshot(st, Vec::new()), false)))
+        self.locked_lenient(|_, st| Ok((snapshot(st, Vec::new()), false)))
     }
 
     /// Changes the flags of `uids` (renaming their files), bumping their modseq. With
@@ -248,7 +306,7 @@ impl MailboxState {
         op: &FlagOp,
         unchanged_since: Option<u64>,
     ) -> Result<StoreOutcome> {
-        self.locked(|md, st| {
+        self.locked_lenient(|md, st| {
             let mut out = StoreOutcome::default();
             let mut renames = Vec::new();
             for &uid in uids {
@@ -327,7 +385,7 @@ impl MailboxState {
     /// Deletes the files of `uids` and forgets them; returns the UIDs removed from the state
     /// (including ones another process already deleted). Unknown UIDs are ignored.
     pub fn expunge(&mut self, uids: &[u32]) -> Result<Vec<u32>> {
-        self.locked(|md, st| {
+        self.locked_lenient(|md, st| {
             let mut wanted: Vec<u32> = uids.to_vec();
             wanted.sort_unstable();
             let mut removed = Vec::new();

@@ -1,10 +1,11 @@
 //! Policy: trust, relay, receiving rules, ban lists and quotas for smtpd, as pure functions over
-//! the config and users, with DNS and mailbox usage passed in as traits (SPEC §3, seed 000
-//! "Anti-Spam Measures" and "Controlling Mailboxes").
+//! the config and users, with DNS, mailbox usage and the spool's free space passed in as traits
+//! (SPEC §3, seed 000 "Anti-Spam Measures" and "Controlling Mailboxes").
 //!
-//! Refusals happen in the dialogue: at MAIL (bans on sender/HELO/IP, empty return-path, numeric
-//! sender domains, spoofed sender, SPF), at RCPT (bans on recipient, routing, relay, quota) and
-//! after DATA (size per class and per handler, attachments, header bans).
+//! Refusals happen in the dialogue: at MAIL (bans on sender/HELO/IP, size, a spool short of
+//! space, empty return-path, numeric sender domains, spoofed sender, SPF), at RCPT (bans on
+//! recipient, routing, relay, quota) and after DATA (size per class and per handler,
+//! attachments, header bans).
 
 pub mod criteria;
 pub mod mime;
@@ -47,6 +48,34 @@ pub struct SmtpPolicy<'a> {
     pub dns: Option<&'a dyn Dns>,
     /// For quotas at RCPT; without it quotas are left to delivery.
     pub usage: Option<&'a dyn MailboxUsage>,
+    /// Free space on the spool's file system, for `limits.spool_reserve` at MAIL; without it
+    /// the check is skipped.
+    pub spool_space: Option<&'a dyn SpoolSpace>,
+}
+
+/// How much the spool's file system can still take (the real one asks `statvfs`).
+pub trait SpoolSpace: Sync {
+    /// Bytes available, if known.
+    fn available(&self) -> Option<u64>;
+}
+
+/// The free space of the file system holding the spool directory.
+pub struct SpoolVolume<'a>(pub &'a std::path::Path);
+
+impl SpoolSpace for SpoolVolume<'_> {
+    fn available(&self) -> Option<u64> {
+        crate::freespace::available(self.0).ok()
+    }
+}
+
+/// 452 4.3.1 (RFC 3463: mail system full) when `available` bytes are below the `reserve`, or
+/// below the reserve plus the `SIZE=` the client declared: refused at MAIL, before the client
+/// sends a body that could not be stored. A reserve of 0 or an unknown figure lets it through.
+pub fn short_of_space(reserve: u64, available: Option<u64>, size: Option<u64>) -> Option<Reply> {
+    let available = available?;
+    let needed = reserve.saturating_add(size.unwrap_or(0));
+    (reserve > 0 && available < needed)
+        .then(|| Reply::new(452, "4.3.1", "Insufficient system storage; try again later"))
 }
 
 impl<'a> SmtpPolicy<'a> {
@@ -57,6 +86,7 @@ impl<'a> SmtpPolicy<'a> {
             listener: None,
             dns: None,
             usage: None,
+            spool_space: None,
         }
     }
 
@@ -161,6 +191,11 @@ impl Policy for SmtpPolicy<'_> {
         }
         let rules = self.config.receiving.rules(client.trusted);
         if let Some(reply) = params.size.and_then(|size| class_too_big(rules, size)) {
+            return Err(reply);
+        }
+        let reserve = self.config.limits.spool_reserve.0;
+        let available = self.spool_space.and_then(|s| s.available());
+        if let Some(reply) = short_of_space(reserve, available, params.size) {
             return Err(reply);
         }
         if sender.is_empty() && rules.block_empty_return_path {

@@ -13,7 +13,7 @@ use crate::config::{Protocol, TlsMode};
 use crate::dns::Resolver;
 use crate::events::event;
 use crate::net::Conn;
-use crate::policy::{assumed_user, trusted_client, MaildirUsage, SmtpPolicy};
+use crate::policy::{assumed_user, trusted_client, MaildirUsage, SmtpPolicy, SpoolVolume};
 use crate::smtp::received::Trace;
 use crate::smtp::{Action, Client, Reply, Session, SessionConfig, Transaction};
 use crate::spool::{self, Envelope, Origin, QueueId, Recipient};
@@ -82,10 +82,12 @@ async fn run(
     loop {
         let users = shared.users.get();
         let usage = MaildirUsage(&shared.config.paths.mail);
+        let space = SpoolVolume(&shared.config.paths.spool);
         let policy = SmtpPolicy {
             listener: Some(&listener.settings.name),
             dns: Some(&resolver),
             usage: Some(&usage),
+            spool_space: Some(&space),
             ..SmtpPolicy::new(&shared.config, &users)
         };
         let step = session.step(&policy);

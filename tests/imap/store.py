@@ -115,9 +115,9 @@ elif mode == 'full':
     warnings = M.untagged_responses.get('NO', [])
     assert any(w.startswith(b'[UNAVAILABLE]') for w in warnings), warnings
     typ, data = M.select('INBOX')
-    assert typ == 'OK' and int(data[0]) == 2, (typ, data)
+    assert typ == 'OK' and int(data[0]) == 3, (typ, data)
     typ, data = M.fetch('1', '(BODY.PEEK[HEADER.FIELDS (SUBJECT)])')
-    assert typ == 'OK' and b'Subject: before the disk filled' in data[0][1], (typ, data)
+    assert typ == 'OK' and b'Subject: before0@full.test' in data[0][1], (typ, data)
     # What needs space says so: UNAVAILABLE, not SERVERBUG.
     typ, data = M.create('Projects')
     assert typ == 'NO' and data[0].startswith(b'[UNAVAILABLE]'), (typ, data)

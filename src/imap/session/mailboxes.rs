@@ -15,19 +15,29 @@ use crate::sasl::Credentials;
 
 /// A tagged NO for a maildir error, with the fitting response code.
 pub(super) fn maildir_no(tag: &str, e: &MaildirError, out: &mut Vec<u8>) {
-    let code = match e {
-        MaildirError::NoSuchFolder(_) => Code::NonExistent,
-        MaildirError::FolderExists(_) => Code::AlreadyExists,
-        MaildirError::TooManyKeywords => Code::Limit,
-        MaildirError::InvalidFolderName(_) | MaildirError::InvalidKeyword(_) => Code::Cannot,
-        _ => Code::ServerBug,
-    };
-    let text = match e {
-        MaildirError::NoSuchFolder(_) => "No such mailbox".to_string(),
-        MaildirError::FolderExists(_) => "Mailbox already exists".to_string(),
-        other => other.to_string(),
-    };
+    let (code, text) = maildir_code(e);
     out.extend(response::tagged(tag, Status::No, Some(&code), &text));
+}
+
+/// The response code and text for a maildir error: a full volume is `[UNAVAILABLE]` (RFC 5530:
+/// temporary; a user's disk quota is `[OVERQUOTA]`), not a server bug.
+pub(super) fn maildir_code(e: &MaildirError) -> (Code, String) {
+    match e {
+        MaildirError::NoSuchFolder(_) => (Code::NonExistent, "No such mailbox".to_string()),
+        MaildirError::FolderExists(_) => (Code::AlreadyExists, "Mailbox already exists".into()),
+        MaildirError::TooManyKeywords => (Code::Limit, e.to_string()),
+        MaildirError::InvalidFolderName(_) | MaildirError::InvalidKeyword(_) => {
+            (Code::Cannot, e.to_string())
+        }
+        MaildirError::Io { source, .. } if source.raw_os_error() == Some(libc::EDQUOT) => {
+            (Code::OverQuota, format!("Disk quota exceeded: {e}"))
+        }
+        _ if e.is_no_space() => (
+            Code::Unavailable,
+            format!("The mail volume is full; try again later ({e})"),
+        ),
+        _ => (Code::ServerBug, e.to_string()),
+    }
 }
 
 impl Session {
