@@ -212,6 +212,21 @@ mod tests {
     }
 
     #[test]
+    fn ensure_folder_finishes_a_half_made_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let inbox = Maildir::create(dir.path().join("u")).unwrap();
+        // Stopped after the first mkdir (a full disk): not a maildir yet.
+        std::fs::create_dir_all(dir.path().join("u/.Sent/cur")).unwrap();
+        assert!(inbox.folder("Sent").is_err());
+        let (_, made) = inbox.ensure_folder("Sent").unwrap();
+        assert!(made);
+        assert!(inbox.folder("Sent").is_ok());
+        assert!(dir.path().join("u/.Sent/maildirfolder").exists());
+        let (_, made) = inbox.ensure_folder("Sent").unwrap();
+        assert!(!made, "a whole folder is left as it is");
+    }
+
+    #[test]
     fn create_open_and_folders() {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("alice");

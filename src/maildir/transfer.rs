@@ -2,13 +2,13 @@
 //!
 //! MOVE (RFC 6851) is one `rename(2)` per message, from the source's `new/` or `cur/` into the
 //! target's `cur/` under a new unique name, made while holding both mailboxes' state locks
-//! (taken in path order, so two opposite MOVEs cannot deadlock); then the target's state gets
-//! the new UIDs and the source's loses the old ones. A rename is atomic, so a process killed at
-//! any point leaves every message in exactly one of the two maildirs; the state files are only
-//! the record of what the directories hold, and the next sync of each mailbox (which drops
-//! entries whose file is gone and numbers files it does not know) makes them agree again. A
-//! message whose file cannot be renamed there (the target on another file system) is reported
-//! back, for the caller to copy and expunge instead.
+//! (taken in the order of their inodes, so two opposite MOVEs cannot deadlock); then the
+//! target's state gets the new UIDs and the source's loses the old ones. A rename is atomic, so
+//! a process killed at any point leaves every message in exactly one of the two maildirs; the
+//! state files are only the record of what the directories hold, and the next sync of each
+//! mailbox (which drops entries whose file is gone and numbers files it does not know) makes
+//! them agree again. A message whose file cannot be renamed there (the target on another file
+//! system) is reported back, for the caller to copy and expunge instead.
 
 use std::collections::HashSet;
 use std::fs;
@@ -119,7 +119,7 @@ impl MailboxState {
             })?;
             return error.map_or(Ok(moved), Err);
         }
-        let (first, second) = if self.maildir().path() < target.maildir().path() {
+        let (first, second) = if lock_order(self.maildir()) < lock_order(target.maildir()) {
             (self.maildir().clone(), target.maildir().clone())
         } else {
             (target.maildir().clone(), self.maildir().clone())
@@ -251,6 +251,16 @@ fn rename_entry(md: &Maildir, e: &Entry, dest: &Path) -> Result<bool> {
         Ok(()) => Ok(true),
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(false),
         Err(err) => Err(MaildirError::io(&path, err)),
+    }
+}
+
+/// Where a maildir comes in the order both locks of a MOVE are taken in: its device and inode,
+/// the same in every process whatever path names it (its path when it cannot be read).
+fn lock_order(md: &Maildir) -> (u64, u64, PathBuf) {
+    use std::os::unix::fs::MetadataExt;
+    match fs::metadata(md.path()) {
+        Ok(m) => (m.dev(), m.ino(), PathBuf::new()),
+        Err(_) => (u64::MAX, u64::MAX, md.path().to_path_buf()),
     }
 }
 
