@@ -1,5 +1,5 @@
-//! Commands of the authenticated state (SELECT, CREATE, LIST, STATUS, APPEND…) and the
-//! dispatch of the selected-state commands other than FETCH.
+//! Commands of the authenticated state (SELECT, CREATE, LIST, STATUS…; APPEND, COPY and MOVE
+//! are in [`super::transfer`]) and the dispatch of the selected-state commands other than FETCH.
 
 use std::collections::BTreeMap;
 
