@@ -1,6 +1,6 @@
 //! `cert gen`: a self-signed X.509 server certificate and its private key, in PEM.
 //!
-//! The key is ECDSA P-256 in PKCS#8 (what `native_tls::Identity::from_pkcs8` loads). Names that
+//! The key is ECDSA P-256 in PKCS#8 (`BEGIN PRIVATE KEY`, read by [`crate::tls`]). Names that
 //! parse as IP addresses become IP subject alternative names, all others DNS names; a wildcard is
 //! allowed as the whole leftmost label (`*.example.com`). The common name is always among the
 //! subject alternative names too, since clients match against those.

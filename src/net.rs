@@ -1,17 +1,14 @@
 //! Listeners and connections: standalone (`--listen`), systemd (`LISTEN_FDS`), inetd (stdin).
 //!
 //! Protocol code sees a [`Conn`]: a boxed byte stream (plain TCP, TLS, or stdin/stdout) and the
-//! peer's address. The accept loop caps simultaneous connections and backs off on accept errors.
+//! peer's address. The accept loop backs off on accept errors; caps are the server's business.
 
-use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::os::fd::{AsFd, FromRawFd, OwnedFd};
-use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
 
 /// A byte stream a protocol session runs on.
 pub trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
@@ -121,34 +118,24 @@ fn env_peer() -> Option<SocketAddr> {
     Some(SocketAddr::new(ip, port))
 }
 
-/// Accept connections forever, running `handle` for each, at most `max` at once.
-pub async fn accept_loop<F, Fut>(listener: TcpListener, max: usize, handle: F)
+/// Accept connections forever, handing each to `dispatch` (which decides whether it gets a
+/// session); backs off when accepting fails (out of descriptors, say).
+pub async fn accept_loop<F>(listener: TcpListener, dispatch: F)
 where
-    F: Fn(Conn) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = ()> + Send + 'static,
+    F: Fn(Conn) + Send + Sync + 'static,
 {
-    let limit = Arc::new(Semaphore::new(max.max(1)));
-    let handle = Arc::new(handle);
     let mut backoff = Duration::from_millis(5);
     loop {
-        let Ok(permit) = limit.clone().acquire_owned().await else {
-            return;
-        };
         match listener.accept().await {
             Ok((stream, peer)) => {
                 backoff = Duration::from_millis(5);
                 let _ = stream.set_nodelay(true);
                 let local = stream.local_addr().ok();
-                let handle = handle.clone();
-                tokio::spawn(async move {
-                    handle(Conn {
-                        io: Box::new(stream),
-                        peer: Some(peer),
-                        local,
-                        tls: false,
-                    })
-                    .await;
-                    drop(permit);
+                dispatch(Conn {
+                    io: Box::new(stream),
+                    peer: Some(peer),
+                    local,
+                    tls: false,
                 });
             }
             Err(e) => {

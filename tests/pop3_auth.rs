@@ -436,7 +436,7 @@ fn gsasl_scram_sha256_over_pop3_auth() {
     );
     assert!(
         demo.log()
-            .contains("mechanism=SCRAM-SHA-256 reason=credentials"),
+            .contains("mechanism=SCRAM-SHA-256 user=demo reason=credentials"),
         "{}",
         demo.log()
     );

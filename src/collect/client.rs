@@ -75,7 +75,7 @@ impl Client {
     /// buffered from before is dropped (RFC 2595 §4).
     pub async fn start_tls(
         self,
-        connector: &tokio_native_tls::TlsConnector,
+        connector: &crate::tls::Connector,
         host: &str,
     ) -> Result<Client, CollectError> {
         let host = host.trim_start_matches('[').trim_end_matches(']');

@@ -5,6 +5,12 @@
 //! max_failures = 3          # failed logins per connection before it is closed
 //! failure_delay = "1s"      # delay before the first failure reply; doubles each time
 //! max_failure_delay = "16s" # the delay never grows beyond this
+//! address_failures = 10     # failed logins per address (IPv6: /64), across connections,
+//! user_failures = 20        # and per user name, before a lockout
+//! failure_window = "15m"    # how long failures count
+//! lockout = "1m"            # the first lockout; doubles each time
+//! max_lockout = "1h"
+//! concurrent_checks = 0     # password checks at once (0: one per CPU)
 //!
 //! [auth.smtp]               # SASL mechanisms: "deny", "allow" or "tls"
 //! plain = "tls"
@@ -41,8 +47,8 @@ use serde::{Deserialize, Serialize};
 use super::locate::Seg;
 use super::{Protocol, Seconds};
 use crate::sasl::{
-    check_availability, AuthFailures, Availability, Mechanism, MethodPolicy, MethodRefusal,
-    Pop3Methods,
+    check_availability, AuthFailures, Availability, LedgerPolicy, Mechanism, MethodPolicy,
+    MethodRefusal, Pop3Methods,
 };
 
 /// The `[auth]` section.
@@ -55,6 +61,21 @@ pub struct Auth {
     pub failure_delay: Seconds,
     /// Upper bound of that delay.
     pub max_failure_delay: Seconds,
+    /// Failed logins from one address (an IPv6 /64), across connections, before it is locked
+    /// out (0: no limit; trusted networks are exempt).
+    pub address_failures: u32,
+    /// Failed logins for one user name, across connections and addresses, before it is locked
+    /// out for addresses that never logged in as it (0: no limit).
+    pub user_failures: u32,
+    /// How long failures are remembered for those counts.
+    pub failure_window: Seconds,
+    /// The first lockout; each further one doubles.
+    pub lockout: Seconds,
+    /// The longest lockout.
+    pub max_lockout: Seconds,
+    /// Password checks (argon2id: ~19 MiB and ~40 ms each) running at once in one process;
+    /// 0: one per CPU.
+    pub concurrent_checks: usize,
     /// SMTP AUTH (smtp and submission listeners).
     pub smtp: MethodPolicy,
     /// POP3 AUTH, USER/PASS and APOP.
@@ -65,10 +86,17 @@ pub struct Auth {
 
 impl Default for Auth {
     fn default() -> Self {
+        let ledger = LedgerPolicy::default();
         Auth {
             max_failures: AuthFailures::DEFAULT_LIMIT,
             failure_delay: Seconds(AuthFailures::DEFAULT_BASE_DELAY.as_secs()),
             max_failure_delay: Seconds(AuthFailures::DEFAULT_MAX_DELAY.as_secs()),
+            address_failures: ledger.address_limit,
+            user_failures: ledger.user_limit,
+            failure_window: Seconds(ledger.window.as_secs()),
+            lockout: Seconds(ledger.lockout.as_secs()),
+            max_lockout: Seconds(ledger.max_lockout.as_secs()),
+            concurrent_checks: 0,
             smtp: MethodPolicy::default(),
             pop3: Pop3Auth::default(),
             imap: ImapAuth::default(),
@@ -222,6 +250,25 @@ impl Auth {
     /// banner, no LOGINDISABLED).
     pub fn check_command(&self, command: Command, tls: bool) -> Result<(), MethodRefusal> {
         check_availability(self.command(command), tls)
+    }
+
+    /// The failed-login budget across connections.
+    pub fn ledger(&self) -> LedgerPolicy {
+        LedgerPolicy {
+            address_limit: self.address_failures,
+            user_limit: self.user_failures,
+            window: self.failure_window.duration(),
+            lockout: self.lockout.duration(),
+            max_lockout: self.max_lockout.duration().max(self.lockout.duration()),
+        }
+    }
+
+    /// Password checks allowed at once.
+    pub fn concurrent_checks(&self) -> usize {
+        match self.concurrent_checks {
+            0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+            n => n,
+        }
     }
 
     /// A fresh failed-login counter for one connection.

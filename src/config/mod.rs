@@ -118,6 +118,15 @@ pub struct Limits {
     pub max_hops: usize,
     /// Simultaneous client connections per listener.
     pub connections: usize,
+    /// Simultaneous connections per listener from one client address (0: no limit).
+    pub connections_per_ip: usize,
+    /// Simultaneous connections per listener from one /24 (IPv4) or /64 (IPv6) (0: no limit).
+    pub connections_per_network: usize,
+    /// Bytes per second a client must keep up while sending a command, DATA/BDAT or a literal,
+    /// beyond `idle_timeout` (0: `idle_timeout` only, per unit of input).
+    pub min_data_rate: ByteSize,
+    /// A reply the client does not take (no progress writing it) for this long ends the session.
+    pub write_timeout: Seconds,
     /// Free space kept on the spool's file system: below it (or below it plus a `SIZE=`), MAIL
     /// is answered 452 4.3.1; `"0"` turns the check off.
     pub spool_reserve: ByteSize,
@@ -133,6 +142,10 @@ impl Default for Limits {
             idle_timeout: Seconds(300),
             max_hops: 50,
             connections: 500,
+            connections_per_ip: 50,
+            connections_per_network: 100,
+            min_data_rate: ByteSize(1024),
+            write_timeout: Seconds(120),
             spool_reserve: ByteSize(100 * 1024 * 1024),
         }
     }

@@ -93,6 +93,7 @@ pub fn check(config: &Config, text: &str) -> Vec<Problem> {
         ("idle_timeout", l.idle_timeout.0 == 0),
         ("max_hops", l.max_hops == 0),
         ("connections", l.connections == 0),
+        ("write_timeout", l.write_timeout.0 == 0),
     ] {
         if bad {
             c.problem(

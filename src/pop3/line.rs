@@ -62,6 +62,11 @@ impl LineReader {
         }
     }
 
+    /// Whether nothing of a next line has arrived.
+    pub fn is_empty(&self) -> bool {
+        self.buf.is_empty() && !self.discarding
+    }
+
     /// Drops everything buffered (after STLS, RFC 2595 §4: pipelined plaintext is discarded).
     pub fn clear(&mut self) {
         self.buf.clear();

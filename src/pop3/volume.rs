@@ -7,11 +7,13 @@ use std::sync::Arc;
 use super::maildir_drop::MaildirMaildrop;
 use super::maildrop::{Backend, OpenError};
 use crate::maildir::Maildir;
+use crate::sasl::Credentials;
 use crate::users::{valid_user_name, Users};
 
-/// Credentials from `users`, maildrops under `mail`.
+/// Credentials from `users` (or a guard in front of them), maildrops under `mail`.
 pub struct VolumeBackend {
     users: Arc<Users>,
+    credentials: Arc<dyn Credentials + Send + Sync>,
     mail: PathBuf,
 }
 
@@ -19,17 +21,24 @@ impl VolumeBackend {
     /// A backend over this users list and mail volume.
     pub fn new(users: Arc<Users>, mail: impl Into<PathBuf>) -> Self {
         VolumeBackend {
+            credentials: users.clone(),
             users,
             mail: mail.into(),
         }
+    }
+
+    /// Logins are checked by `credentials` (the server's login guard over the same users).
+    pub fn with_credentials(mut self, credentials: Arc<dyn Credentials + Send + Sync>) -> Self {
+        self.credentials = credentials;
+        self
     }
 }
 
 impl Backend for VolumeBackend {
     type Drop = MaildirMaildrop;
 
-    fn credentials(&self) -> &dyn crate::sasl::Credentials {
-        &*self.users
+    fn credentials(&self) -> &dyn Credentials {
+        &*self.credentials
     }
 
     fn open_maildrop(&mut self, user: &str) -> Result<MaildirMaildrop, OpenError> {

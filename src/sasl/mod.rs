@@ -28,6 +28,7 @@
 mod apop;
 pub mod cram_md5;
 mod failures;
+mod ledger;
 mod login;
 mod plain;
 mod policy;
@@ -42,6 +43,7 @@ use std::fmt;
 
 pub use apop::{apop_banner, apop_digest_matches};
 pub use failures::{AuthFailures, FailureVerdict};
+pub use ledger::{AddressKey, Ledger, LedgerPolicy, Lockout};
 pub use policy::{
     check_availability, mechanism_offered, Availability, MethodPolicy, MethodRefusal, Pop3Methods,
 };
@@ -132,10 +134,9 @@ pub trait Credentials {
     }
 
     /// The mailbox quota of `user` in bytes, if any (the users file's `quota`): read for each
-    /// IMAP APPEND and COPY, so a change applies to sessions already logged in.
-    fn quota(&self, _user: &str) -> Option<u64> {
-        None
-    }
+    /// IMAP APPEND and COPY, so a change applies to sessions already logged in. (No default: a
+    /// wrapper that forgot to pass it on would lift every quota.)
+    fn quota(&self, user: &str) -> Option<u64>;
 }
 
 /// What the protocol layer does next.

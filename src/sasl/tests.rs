@@ -35,6 +35,10 @@ impl Credentials for FakeUsers {
             _ => None,
         }
     }
+
+    fn quota(&self, _user: &str) -> Option<u64> {
+        None
+    }
 }
 
 /// One scripted dialogue: name, initial response, client lines, expected steps.

@@ -11,13 +11,13 @@ mod watch;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
+use super::link::{Input, Link, Owned};
+use super::login::{ClientLogin, GuardedUsers};
 use super::{ListenerRuntime, Shared};
 use crate::config::{Config, TlsMode};
 use crate::events::event;
 use crate::imap::session::{Action, Note, Session, SessionConfig};
-use crate::net::Conn;
+use crate::policy::trusted_client;
 use crate::sasl::{Availability, MethodPolicy};
 
 /// How often an idling session looks at its maildir when it cannot watch it.
@@ -53,43 +53,19 @@ pub fn session_config(
     }
 }
 
-/// Makes every large allocation its own mapping, given back to the system when freed.
-/// glibc's default raises that threshold after the first large free, and then serves the next
-/// ones — a login's 19 MiB argon2 block, a big mailbox's lists — from thread arenas whose top
-/// `malloc_trim` does not release: a few logins on different threads would pin tens of
-/// megabytes for as long as the process runs. Once per process, at the first connection.
-fn large_allocations_unmapped() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        #[cfg(all(target_os = "linux", target_env = "gnu"))]
-        // SAFETY: mallopt only changes a glibc malloc parameter; it has no preconditions.
-        unsafe {
-            libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
-        }
-    });
-}
-
-/// Returns freed heap memory to the system, so that an idle session on a large mailbox
-/// costs its snapshot and not the peak of its SELECT.
-fn trim_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim only walks glibc's own heap; it has no preconditions.
-    unsafe {
-        libc::malloc_trim(0);
-    }
-}
-
 /// Serve one IMAP connection.
-pub async fn handle(shared: Arc<Shared>, listener: Arc<ListenerRuntime>, conn: Conn) {
-    large_allocations_unmapped();
-    let peer = conn.peer;
+pub async fn handle(shared: Arc<Shared>, listener: Arc<ListenerRuntime>, mut link: Link) {
+    let peer = link.peer;
+    let ip = link.peer_ip();
     event("client_connect")
         .field("listener", &listener.settings.name)
         .opt("peer", peer)
-        .field("tls", conn.tls)
+        .field("tls", link.tls)
         .emit();
-    let mut session = Session::new(session_config(&shared, &listener, conn.tls));
-    let result = run(&shared, &listener, &mut session, conn).await;
+    let trusted = trusted_client(&shared.config, Some(&listener.settings), ip);
+    let login = shared.login.client(ip, trusted, link.cancel());
+    let mut session = Box::new(Session::new(session_config(&shared, &listener, link.tls)));
+    let result = run(&shared, &listener, &mut session, &mut link, &login).await;
     let mut e = event("client_disconnect")
         .field("listener", &listener.settings.name)
         .opt("peer", peer)
@@ -100,62 +76,99 @@ pub async fn handle(shared: Arc<Shared>, listener: Arc<ListenerRuntime>, conn: C
     e.emit();
 }
 
-/// Logs what the session noted; returns whether a login was tried (its password hash took
-/// megabytes that are worth giving back: the connection may now sit idle for hours).
+/// Logs what the session noted and keeps the login ledger; returns whether a login was tried
+/// (its password hash took megabytes that are worth giving back: the connection may now sit
+/// idle for hours).
 fn log_notes(
     session: &mut Session,
     listener: &ListenerRuntime,
     peer: Option<std::net::SocketAddr>,
+    login: &ClientLogin,
 ) -> bool {
     let notes = session.take_notes();
-    let login = !notes.is_empty();
+    let tried = !notes.is_empty();
     for note in notes {
         match note {
-            Note::LoginOk { user, mechanism } => event("login")
-                .field("listener", &listener.settings.name)
-                .opt("peer", peer)
-                .field("user", user)
-                .field("mechanism", mechanism)
-                .emit(),
-            Note::LoginFailed { user, mechanism } => event("login_failed")
-                .field("listener", &listener.settings.name)
-                .opt("peer", peer)
-                .opt("user", user)
-                .field("mechanism", mechanism)
-                .emit(),
+            Note::LoginOk { user, mechanism } => {
+                login.succeeded(&user);
+                event("login")
+                    .field("protocol", "imap")
+                    .field("listener", &listener.settings.name)
+                    .opt("peer", peer)
+                    .field("user", user)
+                    .field("mechanism", mechanism)
+                    .emit()
+            }
+            Note::LoginFailed { user, mechanism } => {
+                let (seen, lockout) = login.failed();
+                let mut e = event("login_failed")
+                    .field("protocol", "imap")
+                    .field("listener", &listener.settings.name)
+                    .opt("peer", peer)
+                    .opt("user", user.or(seen))
+                    .field("mechanism", mechanism);
+                if let Some(lockout) = lockout {
+                    e = e.field("reason", lockout);
+                }
+                e.emit()
+            }
         }
     }
-    login
+    tried
+}
+
+/// One step of the session. Before login (when a step may check a password) it runs on the
+/// blocking pool through the link, so a client that hangs up meanwhile cancels its queued
+/// check; after login in place (it reads and writes the maildir: kept off the async workers).
+async fn step(
+    session: &mut Box<Session>,
+    link: &mut Link,
+    creds: GuardedUsers,
+) -> Result<crate::imap::session::Step, String> {
+    if session.is_authenticated() {
+        return Ok(tokio::task::block_in_place(|| session.step(&creds)));
+    }
+    let placeholder = Box::new(Session::new(SessionConfig::new("", "")));
+    let mut owned = std::mem::replace(session, placeholder);
+    let (back, step) = link
+        .blocking(move || {
+            let step = owned.step(&creds);
+            (owned, step)
+        })
+        .await?;
+    *session = back;
+    Ok(step)
 }
 
 async fn run(
     shared: &Shared,
     listener: &ListenerRuntime,
-    session: &mut Session,
-    conn: Conn,
+    session: &mut Box<Session>,
+    link: &mut Link,
+    login: &Arc<ClientLogin>,
 ) -> Result<(), String> {
-    let peer = conn.peer;
-    let mut io = conn.io;
-    let before_login = shared.config.limits.idle_timeout.duration();
+    let peer = link.peer;
+    let before_login = link.patience();
     let after_login = before_login.max(AUTHENTICATED_TIMEOUT);
     let io_err = |e: std::io::Error| e.to_string();
-    io.write_all(&session.greeting()).await.map_err(io_err)?;
-    let mut buf = vec![0u8; 64 * 1024];
+    link.write(&session.greeting()).await.map_err(io_err)?;
     loop {
-        let users = shared.users.get();
-        // The session reads and writes the maildir: keep that off the async workers.
-        let step = tokio::task::block_in_place(|| session.step(&*users));
-        let login = log_notes(session, listener, peer);
-        if step.trim_memory || login {
-            trim_memory();
+        let creds = GuardedUsers {
+            users: shared.users.get(),
+            client: login.clone(),
+        };
+        let step = step(session, link, creds).await?;
+        let tried_login = log_notes(session, listener, peer, login);
+        if step.trim_memory || tried_login {
+            super::trim_memory();
         }
         if let Some(delay) = step.delay {
             tokio::time::sleep(delay).await;
         }
         if !step.output.is_empty() {
-            io.write_all(&step.output).await.map_err(io_err)?;
+            link.write(&step.output).await.map_err(io_err)?;
         }
-        let timeout = if session.is_authenticated() {
+        let patience = if session.is_authenticated() {
             after_login
         } else {
             before_login
@@ -163,37 +176,42 @@ async fn run(
         match step.action {
             Action::Continue => {}
             Action::NeedInput => {
-                io.flush().await.map_err(io_err)?;
-                let deadline = tokio::time::Instant::now() + timeout;
+                link.flush().await.map_err(io_err)?;
+                if session.at_rest() {
+                    link.begin_unit(patience);
+                }
                 // A view of a mailbox changed in the last second settles (and is shared with
                 // other sessions) once the client has been quiet for a second.
-                let mut unsettled = !session.idle_settled();
-                loop {
+                let unsettled = !session.idle_settled();
+                let input = if unsettled {
                     tokio::select! {
-                        read = io.read(&mut buf) => {
-                            match read {
-                                Ok(0) => return Err("connection closed by client".into()),
-                                Ok(n) => session.receive(&buf[..n]),
-                                Err(e) => return Err(e.to_string()),
-                            }
-                            break;
+                        input = link.read() => Some(input.into_owned()),
+                        () = tokio::time::sleep(IDLE_SETTLE) => None,
+                    }
+                } else {
+                    Some(link.read().await.into_owned())
+                };
+                let input = match input {
+                    Some(input) => input,
+                    None => {
+                        if tokio::task::block_in_place(|| session.settle()) {
+                            super::trim_memory();
                         }
-                        () = tokio::time::sleep(IDLE_SETTLE), if unsettled => {
-                            unsettled = false;
-                            if tokio::task::block_in_place(|| session.settle()) {
-                                trim_memory();
-                            }
-                        }
-                        () = tokio::time::sleep_until(deadline) => {
-                            let _ = io.write_all(&session.timeout_reply()).await;
-                            return Err("idle timeout".into());
-                        }
+                        link.read().await.into_owned()
+                    }
+                };
+                match input {
+                    Owned::Data(bytes) => session.receive(&bytes),
+                    Owned::Closed => return Err("connection closed by client".into()),
+                    Owned::TimedOut => {
+                        link.say_last(&session.timeout_reply()).await;
+                        return Err("idle timeout".into());
                     }
                 }
             }
             Action::Idle => {
-                io.flush().await.map_err(io_err)?;
-                let deadline = tokio::time::Instant::now() + timeout;
+                link.flush().await.map_err(io_err)?;
+                link.begin_unit(patience);
                 let mut watching = start_watch(session, listener, peer);
                 let mut woken = true;
                 loop {
@@ -201,8 +219,7 @@ async fn run(
                     // then after each wake-up.
                     let updates = tokio::task::block_in_place(|| session.idle_check());
                     if !updates.is_empty() {
-                        io.write_all(&updates).await.map_err(io_err)?;
-                        io.flush().await.map_err(io_err)?;
+                        link.send(&updates).await.map_err(io_err)?;
                     }
                     // A view from the last second is looked at once more when the mailbox
                     // has settled (it then shares its message list with other sessions);
@@ -210,38 +227,32 @@ async fn run(
                     let unsettled = woken && !session.idle_settled();
                     woken = false;
                     tokio::select! {
-                        read = io.read(&mut buf) => match read {
-                            Ok(0) => return Err("connection closed by client".into()),
-                            Ok(n) => {
-                                session.receive(&buf[..n]);
+                        input = link.read() => match input {
+                            Input::Data(bytes) => {
+                                session.receive(bytes);
                                 break;
                             }
-                            Err(e) => return Err(e.to_string()),
+                            Input::Closed => return Err("connection closed by client".into()),
+                            Input::TimedOut => {
+                                let bye = session.timeout_reply();
+                                link.say_last(&bye).await;
+                                return Err("idle timeout".into());
+                            }
                         },
                         () = watching.next_change() => woken = true,
                         () = tokio::time::sleep(IDLE_SETTLE), if unsettled => {}
-                        () = tokio::time::sleep_until(deadline) => {
-                            let _ = io.write_all(&session.timeout_reply()).await;
-                            return Err("idle timeout".into());
-                        }
                     }
                 }
             }
             Action::StartTls => {
-                io.flush().await.map_err(io_err)?;
                 let Some(acceptor) = &listener.tls else {
                     return Err("STARTTLS without a certificate".into());
                 };
-                match tokio::time::timeout(super::TLS_HANDSHAKE_LIMIT, acceptor.accept(io)).await {
-                    Ok(Ok(tls)) => io = Box::new(tls),
-                    Ok(Err(e)) => return Err(format!("TLS handshake failed: {e}")),
-                    Err(_) => return Err("TLS handshake timed out".into()),
-                }
+                link.start_tls(acceptor).await?;
                 session.tls_started();
             }
             Action::Close => {
-                let _ = io.flush().await;
-                let _ = io.shutdown().await;
+                link.close().await;
                 return Ok(());
             }
         }

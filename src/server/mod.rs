@@ -1,7 +1,10 @@
 //! The running server: shared state, the listeners of each daemon, immediate delivery.
 
+pub mod admission;
 pub mod imap;
 pub mod immediate;
+pub mod link;
+pub mod login;
 pub mod pop3;
 pub mod smtp;
 
@@ -14,7 +17,8 @@ use crate::deliver::Deliverer;
 use crate::net::{self, Conn};
 use crate::spool::Spool;
 use crate::users::UsersCache;
-use tokio_native_tls::TlsAcceptor;
+use link::{Link, Timing};
+use tokio_rustls::TlsAcceptor;
 
 /// Everything the daemons of one process share.
 pub struct Shared {
@@ -23,12 +27,15 @@ pub struct Shared {
     pub users: Arc<UsersCache>,
     pub deliverer: Arc<Deliverer>,
     pub immediate: immediate::Immediate,
+    /// Password checks and failed-login budgets of the process.
+    pub login: Arc<login::LoginGuard>,
 }
 
 impl Shared {
     /// Open the spool and users file named by the config and start the immediate-delivery worker.
     pub fn open(config: Arc<Config>) -> anyhow::Result<Arc<Shared>> {
         crate::events::set_format(config.log.format);
+        large_allocations_unmapped();
         let spool = Arc::new(
             Spool::open(&config.paths.spool)
                 .with_context(|| format!("cannot open spool {}", config.paths.spool.display()))?,
@@ -36,12 +43,14 @@ impl Shared {
         let users = Arc::new(UsersCache::new(&config.paths.users)?);
         let deliverer = Arc::new(Deliverer::new(config.clone(), spool.clone(), users.clone()));
         let immediate = immediate::Immediate::start(deliverer.clone());
+        let login = Arc::new(login::LoginGuard::new(&config));
         Ok(Arc::new(Shared {
             config,
             spool,
             users,
             deliverer,
             immediate,
+            login,
         }))
     }
 }
@@ -62,34 +71,74 @@ pub fn acceptor(listener: &Listener) -> anyhow::Result<Option<TlsAcceptor>> {
 }
 
 /// Serve one connection: implicit TLS first when the listener says so.
-pub async fn handle(shared: Arc<Shared>, listener: Arc<ListenerRuntime>, mut conn: Conn) {
+pub async fn handle(shared: Arc<Shared>, listener: Arc<ListenerRuntime>, conn: Conn) {
+    let mut link = Link::new(conn, Timing::from_limits(&shared.config.limits));
     if listener.settings.tls == TlsMode::Implicit {
         let Some(acceptor) = &listener.tls else {
             return;
         };
-        match tokio::time::timeout(TLS_HANDSHAKE_LIMIT, acceptor.accept(conn.io)).await {
-            Ok(Ok(tls)) => conn.io = Box::new(tls),
-            Ok(Err(e)) => {
-                crate::events::event("tls_failed")
-                    .field("listener", &listener.settings.name)
-                    .opt("peer", conn.peer)
-                    .field("error", e)
-                    .emit();
-                return;
-            }
-            Err(_) => return,
+        if let Err(e) = link.start_tls(acceptor).await {
+            crate::events::event("tls_failed")
+                .field("listener", &listener.settings.name)
+                .opt("peer", link.peer)
+                .field("error", e)
+                .emit();
+            return;
         }
-        conn.tls = true;
     }
     match listener.settings.protocol {
-        Protocol::Smtp | Protocol::Submission => smtp::handle(shared, listener, conn).await,
-        Protocol::Pop3 => pop3::handle(shared, listener, conn).await,
-        Protocol::Imap => imap::handle(shared, listener, conn).await,
+        Protocol::Smtp | Protocol::Submission => smtp::handle(shared, listener, link).await,
+        Protocol::Pop3 => pop3::handle(shared, listener, link).await,
+        Protocol::Imap => imap::handle(shared, listener, link).await,
     }
 }
 
-/// How long a client may take for a TLS handshake.
-pub const TLS_HANDSHAKE_LIMIT: std::time::Duration = std::time::Duration::from_secs(30);
+/// Answer a client beyond a connection cap (after the TLS handshake on an implicit-TLS
+/// listener) and close, all within [`admission::REFUSAL_TIME`].
+async fn refuse(shared: Arc<Shared>, listener: Arc<ListenerRuntime>, conn: Conn) {
+    let timing = Timing::from_limits(&shared.config.limits);
+    let mut link = Link::new(conn, timing);
+    let reply = admission::busy_reply(listener.settings.protocol, &shared.config.server.hostname);
+    let _ = tokio::time::timeout(admission::REFUSAL_TIME, async {
+        if listener.settings.tls == TlsMode::Implicit {
+            let Some(acceptor) = &listener.tls else {
+                return;
+            };
+            if link.start_tls(acceptor).await.is_err() {
+                return;
+            }
+        }
+        link.say_last(&reply).await;
+        link.close().await;
+    })
+    .await;
+}
+
+/// Makes every large allocation its own mapping, given back to the system when freed.
+/// glibc's default raises that threshold after the first large free, and then serves the next
+/// ones — a login's 19 MiB argon2 block, a big mailbox's lists — from thread arenas whose top
+/// `malloc_trim` does not release: a few logins on different threads would pin tens of
+/// megabytes for as long as the process runs. Once per process.
+fn large_allocations_unmapped() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        #[cfg(all(target_os = "linux", target_env = "gnu"))]
+        // SAFETY: mallopt only changes a glibc malloc parameter; it has no preconditions.
+        unsafe {
+            libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
+        }
+    });
+}
+
+/// Returns freed heap memory to the system (after a login's password check, or a large
+/// mailbox's listing), so an idle session costs what it holds and not its peak.
+pub fn trim_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only walks glibc's own heap; it has no preconditions.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
 
 /// A listener's settings and its loaded TLS acceptor.
 pub struct ListenerRuntime {
@@ -109,14 +158,25 @@ pub async fn run_listeners(
     shared: Arc<Shared>,
     listeners: Vec<(Listener, tokio::net::TcpListener)>,
 ) -> anyhow::Result<()> {
-    let mut tasks = Vec::new();
     let mut loaded = Vec::new();
     for (cfg, socket) in listeners {
         loaded.push((Arc::new(ListenerRuntime::new(cfg)?), socket));
     }
-    for (cfg, socket) in loaded {
+    let caps = vec![shared.config.limits.connections; loaded.len()];
+    let budget = admission::fit_connection_caps(&caps);
+    crate::events::event("descriptors")
+        .field("limit", budget.limit)
+        .field("connections", budget.caps.iter().sum::<usize>())
+        .field("lowered", budget.lowered)
+        .emit();
+    let mut tasks = Vec::new();
+    for ((cfg, socket), cap) in loaded.into_iter().zip(budget.caps) {
         let shared = shared.clone();
-        let max = shared.config.limits.connections;
+        let admission = Arc::new(admission::Admission::new(
+            &shared.config,
+            &cfg.settings,
+            cap,
+        ));
         crate::events::event("listening")
             .field("listener", &cfg.settings.name)
             .field(
@@ -124,13 +184,46 @@ pub async fn run_listeners(
                 format!("{:?}", cfg.settings.protocol).to_lowercase(),
             )
             .opt("address", socket.local_addr().ok())
+            .field("connections", cap)
             .emit();
-        tasks.push(tokio::spawn(net::accept_loop(socket, max, move |conn| {
-            handle(shared.clone(), cfg.clone(), conn)
+        tasks.push(tokio::spawn(net::accept_loop(socket, move |conn| {
+            dispatch(&shared, &cfg, &admission, conn)
         })));
     }
     for t in tasks {
         let _ = t.await;
     }
     Ok(())
+}
+
+/// Start a session for a new connection, or refuse it when a cap is reached.
+fn dispatch(
+    shared: &Arc<Shared>,
+    listener: &Arc<ListenerRuntime>,
+    admission: &admission::Admission,
+    conn: Conn,
+) {
+    let (shared, listener) = (shared.clone(), listener.clone());
+    match admission.admit(conn.peer_ip()) {
+        Ok(place) => {
+            tokio::spawn(async move {
+                handle(shared, listener, conn).await;
+                drop(place);
+            });
+        }
+        Err(why) => {
+            crate::events::event("connection_refused")
+                .field("listener", &listener.settings.name)
+                .opt("peer", conn.peer)
+                .field("limit", why.as_str())
+                .emit();
+            // Answering is bounded too; beyond that the connection just closes.
+            if let Ok(answering) = admission.refusals.clone().try_acquire_owned() {
+                tokio::spawn(async move {
+                    refuse(shared, listener, conn).await;
+                    drop(answering);
+                });
+            }
+        }
+    }
 }

@@ -12,12 +12,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
+use super::link::{Input, Link};
+use super::login::{ClientLogin, GuardedUsers};
 use super::{ListenerRuntime, Shared};
 use crate::config::{Config, TlsMode};
 use crate::events::event;
-use crate::net::Conn;
+use crate::policy::trusted_client;
 use crate::pop3::{
     Action, Event, Line, LineReader, MessageStream, Pop3Config, Session, VolumeBackend, MAX_LINE,
 };
@@ -51,19 +51,28 @@ pub fn session_config(shared: &Shared, listener: &ListenerRuntime, tls: bool) ->
 }
 
 /// Serve one POP3 connection.
-pub async fn handle(shared: Arc<Shared>, listener: Arc<ListenerRuntime>, conn: Conn) {
+pub async fn handle(shared: Arc<Shared>, listener: Arc<ListenerRuntime>, mut link: Link) {
+    let ip = link.peer_ip();
+    let trusted = trusted_client(&shared.config, Some(&listener.settings), ip);
     let labels = Labels {
         listener: listener.settings.name.clone(),
-        peer: conn.peer,
+        peer: link.peer,
+        login: shared.login.client(ip, trusted, link.cancel()),
     };
     event("client_connect")
         .field("listener", &labels.listener)
         .opt("peer", labels.peer)
-        .field("tls", conn.tls)
+        .field("tls", link.tls)
         .emit();
-    let backend = VolumeBackend::new(shared.users.get(), shared.config.paths.mail.clone());
+    let users = shared.users.get();
+    let guarded = Arc::new(GuardedUsers {
+        users: users.clone(),
+        client: labels.login.clone(),
+    });
+    let backend =
+        VolumeBackend::new(users, shared.config.paths.mail.clone()).with_credentials(guarded);
     let banner = crate::sasl::apop_banner(&shared.config.server.hostname);
-    let config = session_config(&shared, &listener, conn.tls);
+    let config = session_config(&shared, &listener, link.tls);
     let (session, greeting) = Session::new(config, banner, backend);
     let work = Box::new(Work {
         session,
@@ -73,8 +82,7 @@ pub async fn handle(shared: Arc<Shared>, listener: Arc<ListenerRuntime>, conn: C
         held: None,
         labels: labels.clone(),
     });
-    let idle = shared.config.limits.idle_timeout.duration();
-    let result = run(&listener, work, conn, greeting, idle).await;
+    let result = run(&listener, work, &mut link, greeting).await;
     let mut e = event("client_disconnect")
         .field("listener", &labels.listener)
         .opt("peer", labels.peer);
@@ -89,6 +97,7 @@ pub async fn handle(shared: Arc<Shared>, listener: Arc<ListenerRuntime>, conn: C
 struct Labels {
     listener: String,
     peer: Option<SocketAddr>,
+    login: Arc<ClientLogin>,
 }
 
 /// A session with its input buffer and the actions not yet carried out.
@@ -212,19 +221,28 @@ fn emit(labels: &Labels, e: Event) {
             .opt("peer", labels.peer)
     };
     match e {
-        Event::LoginOk { user, mechanism } => base("login")
-            .field("mechanism", mechanism)
-            .field("user", user)
-            .emit(),
+        Event::LoginOk { user, mechanism } => {
+            labels.login.succeeded(&user);
+            base("login")
+                .field("mechanism", mechanism)
+                .field("user", user)
+                .emit();
+            super::trim_memory();
+        }
         Event::LoginFailed {
             user,
             mechanism,
             reason,
-        } => base("login_failed")
-            .field("mechanism", mechanism)
-            .opt("user", (!user.is_empty()).then_some(user))
-            .field("reason", reason)
-            .emit(),
+        } => {
+            let (tried, lockout) = labels.login.failed();
+            let user = Some(user).filter(|u| !u.is_empty()).or(tried);
+            base("login_failed")
+                .field("mechanism", mechanism)
+                .opt("user", user)
+                .field("reason", lockout.map_or(reason, |l| l.to_string()))
+                .emit();
+            super::trim_memory();
+        }
         Event::End {
             retrieved,
             retrieved_bytes,
@@ -243,26 +261,20 @@ fn emit(labels: &Labels, e: Event) {
 async fn run(
     listener: &ListenerRuntime,
     mut work: Box<Work>,
-    conn: Conn,
+    link: &mut Link,
     greeting: Vec<u8>,
-    idle: Duration,
 ) -> Result<(), String> {
-    let mut io = conn.io;
-    let mut buf = vec![0u8; 64 * 1024];
     let mut slow = false;
     let io_err = |e: std::io::Error| e.to_string();
-    if let Err(e) = io.write_all(&greeting).await {
-        return Err(io_err(e));
-    }
+    link.write(&greeting).await.map_err(io_err)?;
     loop {
         let (w, out, next) = if slow {
-            tokio::task::spawn_blocking(move || {
+            link.blocking(move || {
                 let mut out = Vec::new();
                 let next = work.step(&mut out, false);
                 (work, out, next)
             })
-            .await
-            .map_err(|e| format!("internal error: {e}"))?
+            .await?
         } else {
             let mut out = Vec::new();
             let next = work.step(&mut out, true);
@@ -272,10 +284,10 @@ async fn run(
         slow = false;
         let written = async {
             if !out.is_empty() {
-                io.write_all(&out).await?;
+                link.write(&out).await?;
             }
             if !matches!(next, Next::More | Next::Slow) {
-                io.flush().await?;
+                link.flush().await?;
             }
             Ok::<(), std::io::Error>(())
         }
@@ -289,41 +301,36 @@ async fn run(
             Next::Slow => slow = true,
             Next::Pause(d) => tokio::time::sleep(d).await,
             Next::Close => {
-                let _ = io.shutdown().await;
+                link.close().await;
                 return Ok(());
             }
             Next::StartTls => {
                 let Some(acceptor) = &listener.tls else {
                     return Err("STLS without a certificate".into());
                 };
-                match tokio::time::timeout(super::TLS_HANDSHAKE_LIMIT, acceptor.accept(io)).await {
-                    Ok(Ok(tls)) => io = Box::new(tls),
-                    Ok(Err(e)) => return Err(format!("TLS handshake failed: {e}")),
-                    Err(_) => return Err("TLS handshake timed out".into()),
-                }
+                link.start_tls(acceptor).await?;
                 // RFC 2595 §4: anything pipelined behind STLS in plaintext is discarded.
                 work.reader.clear();
                 work.session.tls_started();
             }
-            Next::Input => match tokio::time::timeout(idle, io.read(&mut buf)).await {
-                Err(_) => {
-                    let _ = io
-                        .write_all(b"-ERR idle timeout, closing connection\r\n")
-                        .await;
-                    let _ = io.flush().await;
-                    work.dropped();
-                    return Err("idle timeout".into());
+            Next::Input => {
+                if work.reader.is_empty() {
+                    link.begin_unit(link.patience());
                 }
-                Ok(Ok(0)) => {
-                    work.dropped();
-                    return Err("connection closed by client".into());
+                match link.read().await {
+                    Input::TimedOut => {
+                        link.say_last(b"-ERR idle timeout, closing connection\r\n")
+                            .await;
+                        work.dropped();
+                        return Err("idle timeout".into());
+                    }
+                    Input::Closed => {
+                        work.dropped();
+                        return Err("connection closed by client".into());
+                    }
+                    Input::Data(bytes) => work.reader.feed(bytes),
                 }
-                Ok(Ok(n)) => work.reader.feed(&buf[..n]),
-                Ok(Err(e)) => {
-                    work.dropped();
-                    return Err(io_err(e));
-                }
-            },
+            }
         }
     }
 }

@@ -5,14 +5,13 @@ mod auth;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
+use super::link::{Input, Link};
+use super::login::ClientLogin;
 use super::ListenerRuntime;
 use super::Shared;
 use crate::config::{Protocol, TlsMode};
 use crate::dns::Resolver;
 use crate::events::event;
-use crate::net::Conn;
 use crate::policy::{assumed_user, trusted_client, MaildirUsage, SmtpPolicy, SpoolVolume};
 use crate::smtp::received::Trace;
 use crate::smtp::{Action, Client, Reply, Session, SessionConfig, Transaction};
@@ -36,14 +35,14 @@ pub fn session_config(shared: &Shared, listener: &ListenerRuntime) -> SessionCon
 }
 
 /// Serve one SMTP connection.
-pub async fn handle(shared: Arc<Shared>, listener: Arc<ListenerRuntime>, conn: Conn) {
-    let peer = conn.peer;
-    let ip = conn.peer_ip();
+pub async fn handle(shared: Arc<Shared>, listener: Arc<ListenerRuntime>, mut link: Link) {
+    let peer = link.peer;
+    let ip = link.peer_ip();
     let client = Client {
         ip,
         trusted: trusted_client(&shared.config, Some(&listener.settings), ip),
         auth_user: ip.and_then(|ip| assumed_user(&shared.config, ip).map(str::to_string)),
-        tls: conn.tls,
+        tls: link.tls,
         ..Client::default()
     };
     event("client_connect")
@@ -51,10 +50,11 @@ pub async fn handle(shared: Arc<Shared>, listener: Arc<ListenerRuntime>, conn: C
         .opt("peer", peer)
         .field("trusted", client.trusted)
         .emit();
+    let login = shared.login.client(ip, client.trusted, link.cancel());
     let mut session = Session::new(session_config(&shared, &listener), client);
     let protocol = listener.settings.protocol;
-    session.set_auth_mechanisms(auth::advertised(&shared, protocol, conn.tls));
-    let result = run(&shared, &listener, &mut session, conn).await;
+    session.set_auth_mechanisms(auth::advertised(&shared, protocol, link.tls));
+    let result = run(&shared, &listener, &mut session, &mut link, &login).await;
     let mut e = event("client_disconnect")
         .field("listener", &listener.settings.name)
         .opt("peer", peer);
@@ -68,15 +68,11 @@ async fn run(
     shared: &Shared,
     listener: &ListenerRuntime,
     session: &mut Session,
-    conn: Conn,
+    link: &mut Link,
+    login: &Arc<ClientLogin>,
 ) -> Result<(), String> {
-    let peer = conn.peer;
-    let mut io = conn.io;
-    let idle = shared.config.limits.idle_timeout.duration();
-    io.write_all(&session.greeting())
-        .await
-        .map_err(|e| e.to_string())?;
-    let mut buf = vec![0u8; 64 * 1024];
+    let io_err = |e: std::io::Error| e.to_string();
+    link.write(&session.greeting()).await.map_err(io_err)?;
     let resolver = Resolver::new(shared.config.dns());
     let mut failures = shared.config.auth.failures();
     loop {
@@ -92,27 +88,27 @@ async fn run(
         };
         let step = session.step(&policy);
         if !step.output.is_empty() {
-            io.write_all(&step.output)
-                .await
-                .map_err(|e| e.to_string())?;
+            link.write(&step.output).await.map_err(io_err)?;
         }
         match step.action {
             Action::NeedInput => {
-                io.flush().await.map_err(|e| e.to_string())?;
-                match tokio::time::timeout(idle, io.read(&mut buf)).await {
-                    Err(_) => {
-                        let _ = io.write_all(&session.timeout_reply()).await;
+                link.flush().await.map_err(io_err)?;
+                if session.at_rest() {
+                    link.begin_unit(link.patience());
+                }
+                match link.read().await {
+                    Input::Data(bytes) => session.receive(bytes),
+                    Input::TimedOut => {
+                        link.say_last(&session.timeout_reply()).await;
                         return Err("idle timeout".into());
                     }
-                    Ok(Ok(0)) => {
+                    Input::Closed => {
                         return if session.in_data() {
                             Err("connection lost during DATA; nothing stored".into())
                         } else {
                             Err("connection closed by client".into())
                         };
                     }
-                    Ok(Ok(n)) => session.receive(&buf[..n]),
-                    Ok(Err(e)) => return Err(e.to_string()),
                 }
             }
             Action::Store(txn) => {
@@ -123,39 +119,32 @@ async fn run(
                         session.stored(result)
                     }
                 };
-                io.write_all(&reply).await.map_err(|e| e.to_string())?;
+                link.write(&reply).await.map_err(io_err)?;
             }
             Action::StartTls => {
-                io.flush().await.map_err(|e| e.to_string())?;
                 let Some(acceptor) = &listener.tls else {
                     return Err("STARTTLS without a certificate".into());
                 };
-                match tokio::time::timeout(super::TLS_HANDSHAKE_LIMIT, acceptor.accept(io)).await {
-                    Ok(Ok(tls)) => io = Box::new(tls),
-                    Ok(Err(e)) => return Err(format!("TLS handshake failed: {e}")),
-                    Err(_) => return Err("TLS handshake timed out".into()),
-                }
+                link.start_tls(acceptor).await?;
                 session.tls_started();
                 let protocol = listener.settings.protocol;
                 session.set_auth_mechanisms(auth::advertised(shared, protocol, true));
             }
             Action::Auth(mech, initial) => {
-                let link = auth::Link {
+                let mut exchange = auth::Login {
                     shared,
                     listener,
-                    peer,
                     failures: &mut failures,
+                    login,
                 };
-                let outcome = auth::run(link, session, &mut io, &mut buf, &mech, initial).await?;
+                let outcome = exchange.run(session, link, &mech, initial).await?;
                 if let auth::Outcome::Close(why) = outcome {
-                    let _ = io.flush().await;
-                    let _ = io.shutdown().await;
+                    link.close().await;
                     return Err(why);
                 }
             }
             Action::Close => {
-                let _ = io.flush().await;
-                let _ = io.shutdown().await;
+                link.close().await;
                 return Ok(());
             }
         }

@@ -187,6 +187,12 @@ impl Session {
         matches!(self.mode, Mode::Data(_) | Mode::Bdat { .. })
     }
 
+    /// Whether the session waits for a new command with nothing of one buffered: the
+    /// connection's deadline for the next unit of input starts here.
+    pub fn at_rest(&self) -> bool {
+        matches!(self.mode, Mode::Command) && self.input.is_empty()
+    }
+
     /// Process buffered input until more is needed or an action is due.
     pub fn step(&mut self, policy: &dyn Policy) -> Step {
         let mut out = Vec::new();

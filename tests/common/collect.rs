@@ -40,6 +40,11 @@ impl Setup {
     /// Start Dovecot with POP3 accounts `accounts` and write a postern config whose
     /// `[[collect]]` sections are `collect_toml` (`{POP3}`, `{POP3S}` and `{DIR}` replaced).
     pub fn start(accounts: &[&str], collect_toml: &str) -> Setup {
+        Setup::start_with(accounts, collect_toml, "")
+    }
+
+    /// [`Setup::start`] with extra lines for dovecot.conf (e.g. `ssl_min_protocol = TLSv1.3`).
+    pub fn start_with(accounts: &[&str], collect_toml: &str, dovecot_extra: &str) -> Setup {
         let dir = tempfile::tempdir().expect("tempdir");
         let root = dir.path();
         std::fs::set_permissions(root, std::fs::Permissions::from_mode(0o755)).expect("chmod");
@@ -94,7 +99,7 @@ impl Setup {
              userdb {{\n driver = passwd-file\n args = {d}/users\n}}\n\
              service pop3-login {{\n chroot =\n inet_listener pop3 {{\n  port = {pop3}\n }}\n\
              inet_listener pop3s {{\n  port = {pop3s}\n  ssl = yes\n }}\n}}\n\
-             service anvil {{\n chroot =\n}}\n",
+             service anvil {{\n chroot =\n}}\n{dovecot_extra}\n",
             c = cert.display(),
             k = key.display(),
         );

@@ -1,8 +1,9 @@
 """A remote SMTP server that requires TLS and AUTH (PLAIN, LOGIN, CRAM-MD5), built on aiosmtpd.
 
-usage: auth_peer.py PORT CERT KEY starttls|implicit USER PASSWORD OUTDIR
-Each message goes to OUTDIR/<n>.eml with X-Mail-From / X-Rcpt-To lines; each successful
-authentication appends its mechanism to OUTDIR/auth.log.
+usage: auth_peer.py PORT CERT KEY starttls|implicit USER PASSWORD OUTDIR [MIN_TLS]
+Each message goes to OUTDIR/<n>.eml with X-Mail-From / X-Rcpt-To / X-TLS-Version lines; each
+successful authentication appends its mechanism to OUTDIR/auth.log. MIN_TLS "1.3" makes the
+peer speak TLS 1.3 only.
 """
 import base64, hashlib, hmac, os, ssl, sys, time, itertools
 
@@ -10,6 +11,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 
 port, cert, key, mode, user, password, outdir = sys.argv[1:8]
+min_tls = sys.argv[8] if len(sys.argv) > 8 else None
 port = int(port)
 os.makedirs(outdir, exist_ok=True)
 counter = itertools.count()
@@ -27,6 +29,8 @@ class Handler:
             f.write(f"X-Mail-From: {envelope.mail_from}\r\n".encode())
             for r in envelope.rcpt_tos:
                 f.write(f"X-Rcpt-To: {r}\r\n".encode())
+            tls = server.transport.get_extra_info("ssl_object")
+            f.write(f"X-TLS-Version: {tls.version() if tls else 'none'}\r\n".encode())
             f.write(envelope.original_content or envelope.content)
         return "250 2.0.0 stored"
 
@@ -63,6 +67,8 @@ class PeerController(Controller):
 
 ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
 ctx.load_cert_chain(cert, key)
+if min_tls == "1.3":
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_3
 kwargs = dict(
     hostname="127.0.0.1",
     port=port,

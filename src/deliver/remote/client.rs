@@ -12,7 +12,9 @@ use std::time::Duration;
 
 use base64::prelude::{Engine as _, BASE64_STANDARD};
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
-use lettre::transport::smtp::client::{AsyncSmtpConnection, Certificate, TlsParameters};
+use lettre::transport::smtp::client::{
+    AsyncSmtpConnection, Certificate, CertificateStore, TlsParameters,
+};
 use lettre::transport::smtp::extension::ClientId;
 use lettre::transport::smtp::response::Response;
 
@@ -191,13 +193,19 @@ impl Session {
     }
 }
 
+/// lettre's rustls set-up for `host`: TLS 1.3 and 1.2, the system roots plus the server's `ca`,
+/// or no certificate check where `verify` is off (opportunistic TLS).
 fn tls_parameters(server: &RemoteServer, host: &str) -> Result<TlsParameters, Failure> {
-    let mut b = TlsParameters::builder(host.to_string());
-    if let Some(ca) = &server.ca {
-        let pem = std::fs::read(ca)
-            .map_err(|e| Failure::temp(format!("4.7.5 cannot read {}: {e}", ca.display())))?;
-        let cert = Certificate::from_pem(&pem)
-            .map_err(|e| Failure::temp(format!("4.7.5 bad certificate {}: {e}", ca.display())))?;
+    let extra = match &server.ca {
+        Some(ca) => {
+            crate::tls::trust_anchors(ca).map_err(|e| Failure::temp(format!("4.7.5 {e}")))?
+        }
+        None => Vec::new(),
+    };
+    let mut b = TlsParameters::builder(host.to_string()).certificate_store(CertificateStore::None);
+    for der in crate::tls::system_roots().iter().chain(&extra) {
+        let cert = Certificate::from_der(der.to_vec())
+            .map_err(|e| Failure::temp(format!("4.7.5 bad trust anchor: {e}")))?;
         b = b.add_root_certificate(cert);
     }
     if !server.verifies() {
@@ -205,7 +213,7 @@ fn tls_parameters(server: &RemoteServer, host: &str) -> Result<TlsParameters, Fa
             .dangerous_accept_invalid_certs(true)
             .dangerous_accept_invalid_hostnames(true);
     }
-    b.build()
+    b.build_rustls()
         .map_err(|e| Failure::temp(format!("4.7.5 TLS setup failed: {e}")))
 }
 

@@ -202,6 +202,12 @@ impl Session {
         self.account.is_some()
     }
 
+    /// Whether the session waits for a new command with nothing of one received: the
+    /// connection's deadline for the next unit of input starts here.
+    pub fn at_rest(&self) -> bool {
+        matches!(self.mode, Mode::Command) && self.input.is_idle()
+    }
+
     /// The logged-in user.
     pub fn user(&self) -> Option<&str> {
         self.account.as_ref().map(|a| a.name.as_str())

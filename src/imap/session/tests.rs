@@ -17,6 +17,10 @@ impl Credentials for Creds {
     fn scram_sha256(&self, _: &str) -> Option<ScramSecret> {
         None
     }
+
+    fn quota(&self, _user: &str) -> Option<u64> {
+        None
+    }
 }
 
 pub(super) struct T {

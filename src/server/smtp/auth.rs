@@ -1,26 +1,27 @@
 //! SMTP AUTH (RFC 4954) in the socket loop: run one [`sasl::Exchange`] for an `Action::Auth`.
 //!
 //! Continuation lines come from the session's buffer first ([`Session::take_line`], so pipelined
-//! responses are not lost), then from the socket, each at most [`sasl::MAX_CLIENT_LINE`] bytes
-//! and within the idle timeout. Password checks (argon2) run on the blocking pool.
+//! responses are not lost), then from the connection, each at most [`sasl::MAX_CLIENT_LINE`]
+//! bytes and each within the connection's deadline for a unit of input. Password checks
+//! (argon2) run on the blocking pool behind the process's login guard
+//! ([`crate::server::login`]), which also keeps the failed-login budget across connections.
 
-use std::net::SocketAddr;
-
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use std::sync::Arc;
 
 use crate::config::Protocol;
 use crate::events::event;
-use crate::net::Io;
 use crate::sasl::{self, AuthFailures, Exchange, Mechanism, MethodRefusal, SaslError, Step};
+use crate::server::link::{Input, Link};
+use crate::server::login::{ClientLogin, GuardedUsers};
 use crate::server::{ListenerRuntime, Shared};
 use crate::smtp::{Reply, Session};
 
-/// The connection a login happens on.
-pub struct Link<'a> {
+/// One login on a connection, with what it needs from around it.
+pub struct Login<'a> {
     pub shared: &'a Shared,
     pub listener: &'a ListenerRuntime,
-    pub peer: Option<SocketAddr>,
     pub failures: &'a mut AuthFailures,
+    pub login: &'a Arc<ClientLogin>,
 }
 
 /// How an exchange ended for the socket loop.
@@ -54,130 +55,145 @@ fn protocol_error(err: &SaslError) -> Reply {
     }
 }
 
-/// Run `AUTH mech [initial]` to its end, writing every reply to `io`.
-pub async fn run(
-    link: Link<'_>,
-    session: &mut Session,
-    io: &mut Box<dyn Io>,
-    buf: &mut [u8],
-    mech: &str,
-    initial: Option<String>,
-) -> Result<Outcome, String> {
-    let protocol = link.listener.settings.protocol;
-    let tls = session.client().tls;
-    let mechanism = match link.shared.config.auth.check(protocol, mech, tls) {
-        Ok(m) => m,
-        Err(why) => {
-            event("auth_refused")
-                .field("listener", &link.listener.settings.name)
-                .opt("peer", link.peer)
-                .field("mechanism", mech.chars().take(40).collect::<String>())
-                .field("reason", why)
-                .emit();
-            let out = session.auth_finished(Err(refusal(why)));
-            io.write_all(&out).await.map_err(|e| e.to_string())?;
-            return Ok(Outcome::Continue);
+impl Login<'_> {
+    fn credentials(&self) -> GuardedUsers {
+        GuardedUsers {
+            users: self.shared.users.get(),
+            client: self.login.clone(),
         }
-    };
-    let users = link.shared.users.get();
-    let hostname = link.shared.config.server.hostname.clone();
-    let (mut exchange, mut step) = blocking(move || {
-        Exchange::start(
-            mechanism,
-            &hostname,
-            initial.as_deref().map(str::as_bytes),
-            &*users,
-        )
-    })
-    .await?;
-    while let Step::Challenge(challenge) = &step {
-        io.write_all(format!("334 {challenge}\r\n").as_bytes())
-            .await
-            .map_err(|e| e.to_string())?;
-        io.flush().await.map_err(|e| e.to_string())?;
-        step = match read_line(link.shared, session, io, buf).await? {
-            Some(line) => {
-                let users = link.shared.users.get();
-                let (back, next) = blocking(move || {
-                    let next = exchange.step(&line, &*users);
-                    (exchange, next)
-                })
-                .await?;
-                exchange = back;
-                next
-            }
-            None => Step::Failure(SaslError::LineTooLong),
-        };
     }
-    finish(link, session, io, mechanism, step).await
-}
 
-/// Log the result, apply the failure policy and write the final reply.
-async fn finish(
-    link: Link<'_>,
-    session: &mut Session,
-    io: &mut Box<dyn Io>,
-    mechanism: Mechanism,
-    step: Step,
-) -> Result<Outcome, String> {
-    let listener = &link.listener.settings.name;
-    let err = match step {
-        Step::Success { user } => {
-            event("login")
-                .field("listener", listener)
-                .opt("peer", link.peer)
-                .field("mechanism", mechanism)
-                .field("user", &user)
-                .emit();
-            let out = session.auth_finished(Ok(user));
-            io.write_all(&out).await.map_err(|e| e.to_string())?;
+    /// Run `AUTH mech [initial]` to its end, writing every reply to `link`.
+    pub async fn run(
+        &mut self,
+        session: &mut Session,
+        link: &mut Link,
+        mech: &str,
+        initial: Option<String>,
+    ) -> Result<Outcome, String> {
+        let io_err = |e: std::io::Error| e.to_string();
+        let protocol = self.listener.settings.protocol;
+        let tls = session.client().tls;
+        let mechanism = match self.shared.config.auth.check(protocol, mech, tls) {
+            Ok(m) => m,
+            Err(why) => {
+                event("auth_refused")
+                    .field("listener", &self.listener.settings.name)
+                    .opt("peer", link.peer)
+                    .field("mechanism", mech.chars().take(40).collect::<String>())
+                    .field("reason", why)
+                    .emit();
+                let out = session.auth_finished(Err(refusal(why)));
+                link.write(&out).await.map_err(io_err)?;
+                return Ok(Outcome::Continue);
+            }
+        };
+        let creds = self.credentials();
+        let hostname = self.shared.config.server.hostname.clone();
+        let (mut exchange, mut step) = link
+            .blocking(move || {
+                Exchange::start(
+                    mechanism,
+                    &hostname,
+                    initial.as_deref().map(str::as_bytes),
+                    &creds,
+                )
+            })
+            .await?;
+        while let Step::Challenge(challenge) = &step {
+            link.send(format!("334 {challenge}\r\n").as_bytes())
+                .await
+                .map_err(io_err)?;
+            step = match read_line(session, link).await? {
+                Some(line) => {
+                    let creds = self.credentials();
+                    let (back, next) = link
+                        .blocking(move || {
+                            let next = exchange.step(&line, &creds);
+                            (exchange, next)
+                        })
+                        .await?;
+                    exchange = back;
+                    next
+                }
+                None => Step::Failure(SaslError::LineTooLong),
+            };
+        }
+        self.finish(session, link, mechanism, step).await
+    }
+
+    /// Log the result, apply the failure policy and write the final reply.
+    async fn finish(
+        &mut self,
+        session: &mut Session,
+        link: &mut Link,
+        mechanism: Mechanism,
+        step: Step,
+    ) -> Result<Outcome, String> {
+        let io_err = |e: std::io::Error| e.to_string();
+        let listener = &self.listener.settings.name;
+        let err = match step {
+            Step::Success { user } => {
+                self.login.succeeded(&user);
+                event("login")
+                    .field("protocol", "smtp")
+                    .field("listener", listener)
+                    .opt("peer", link.peer)
+                    .field("mechanism", mechanism)
+                    .field("user", &user)
+                    .emit();
+                let out = session.auth_finished(Ok(user));
+                link.write(&out).await.map_err(io_err)?;
+                super::super::trim_memory();
+                return Ok(Outcome::Continue);
+            }
+            Step::Failure(err) => err,
+            Step::Challenge(_) => SaslError::Finished,
+        };
+        if !err.is_credentials_failure() {
+            let out = session.auth_finished(Err(protocol_error(&err)));
+            link.write(&out).await.map_err(io_err)?;
             return Ok(Outcome::Continue);
         }
-        Step::Failure(err) => err,
-        Step::Challenge(_) => SaslError::Finished,
-    };
-    if !err.is_credentials_failure() {
-        let out = session.auth_finished(Err(protocol_error(&err)));
-        io.write_all(&out).await.map_err(|e| e.to_string())?;
-        return Ok(Outcome::Continue);
-    }
-    let verdict = link.failures.record_failure();
-    event("login_failed")
-        .field("listener", listener)
-        .opt("peer", link.peer)
-        .field("mechanism", mechanism)
-        .field("failures", link.failures.count())
-        .field("reason", &err)
-        .emit();
-    tokio::time::sleep(verdict.delay).await;
-    let mut out = session.auth_finished(Err(Reply::new(
-        535,
-        "5.7.8",
-        "Authentication credentials invalid",
-    )));
-    if verdict.close {
-        if !session.is_closed() {
-            out.extend(
-                Reply::new(421, "4.7.0", "Too many failed logins, closing connection").to_bytes(),
-            );
+        let (user, lockout) = self.login.failed();
+        let verdict = self.failures.record_failure();
+        let reason = lockout.map_or_else(|| err.to_string(), |l| l.to_string());
+        event("login_failed")
+            .field("protocol", "smtp")
+            .field("listener", listener)
+            .opt("peer", link.peer)
+            .field("mechanism", mechanism)
+            .opt("user", user)
+            .field("failures", self.failures.count())
+            .field("reason", reason)
+            .emit();
+        super::super::trim_memory();
+        tokio::time::sleep(verdict.delay).await;
+        let mut out = session.auth_finished(Err(Reply::new(
+            535,
+            "5.7.8",
+            "Authentication credentials invalid",
+        )));
+        if verdict.close {
+            if !session.is_closed() {
+                out.extend(
+                    Reply::new(421, "4.7.0", "Too many failed logins, closing connection")
+                        .to_bytes(),
+                );
+            }
+            link.write(&out).await.map_err(io_err)?;
+            return Ok(Outcome::Close("too many failed logins".into()));
         }
-        io.write_all(&out).await.map_err(|e| e.to_string())?;
-        return Ok(Outcome::Close("too many failed logins".into()));
+        link.write(&out).await.map_err(io_err)?;
+        Ok(Outcome::Continue)
     }
-    io.write_all(&out).await.map_err(|e| e.to_string())?;
-    Ok(Outcome::Continue)
 }
 
 /// One client line of the exchange, or `None` when it was longer than the limit (the rest of it
-/// has been read and dropped). Idle timeout and end of input end the connection.
-async fn read_line(
-    shared: &Shared,
-    session: &mut Session,
-    io: &mut Box<dyn Io>,
-    buf: &mut [u8],
-) -> Result<Option<Vec<u8>>, String> {
-    let idle = shared.config.limits.idle_timeout.duration();
+/// has been read and dropped). A timeout or the end of input ends the connection.
+async fn read_line(session: &mut Session, link: &mut Link) -> Result<Option<Vec<u8>>, String> {
     let mut skipping = false;
+    link.begin_unit(link.patience());
     loop {
         if let Some(line) = session.take_line() {
             return Ok((!skipping).then_some(line));
@@ -186,23 +202,15 @@ async fn read_line(
             session.discard_buffered();
             skipping = true;
         }
-        match tokio::time::timeout(idle, io.read(buf)).await {
-            Err(_) => {
-                let _ = io.write_all(&session.timeout_reply()).await;
+        match link.read().await {
+            Input::TimedOut => {
+                link.say_last(&session.timeout_reply()).await;
                 return Err("idle timeout during AUTH".into());
             }
-            Ok(Ok(0)) => return Err("connection closed by client during AUTH".into()),
-            Ok(Ok(n)) => session.receive(buf.get(..n).unwrap_or_default()),
-            Ok(Err(e)) => return Err(e.to_string()),
+            Input::Closed => return Err("connection closed by client during AUTH".into()),
+            Input::Data(bytes) => session.receive(bytes),
         }
     }
-}
-
-/// Run CPU-heavy credential checks off the async workers.
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, String> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| format!("internal error: {e}"))
 }
 
 /// The mechanisms to advertise in EHLO on a connection of `protocol`.
