@@ -375,6 +375,10 @@ async fn prepare(
 }
 
 async fn transaction(s: &mut Session, out: &Outgoing<'_>) -> Result<Vec<RcptResult>, Failure> {
+    // Never a bare CR or LF on the wire (RFC 5321 §2.3.8), whatever the queue file holds: a
+    // `\n.\n` in it would end the data early at a lenient next hop and smuggle the rest in as a
+    // second message from this server. lettre dot-stuffs only after CRLF, so it must see CRLF.
+    let body = crate::smtp::lineends::canonical(out.body);
     let (size, eight_bit, utf8, dsn) = (
         s.has("SIZE"),
         s.has("8BITMIME"),
@@ -383,9 +387,9 @@ async fn transaction(s: &mut Session, out: &Outgoing<'_>) -> Result<Vec<RcptResu
     );
     let mut mail = format!("MAIL FROM:<{}>", out.sender);
     if size {
-        mail.push_str(&format!(" SIZE={}", out.body.len()));
+        mail.push_str(&format!(" SIZE={}", body.len()));
     }
-    if !out.body.is_ascii() && eight_bit {
+    if !body.is_ascii() && eight_bit {
         mail.push_str(" BODY=8BITMIME");
     }
     if out.smtputf8 && utf8 {
@@ -431,7 +435,7 @@ async fn transaction(s: &mut Session, out: &Outgoing<'_>) -> Result<Vec<RcptResu
         };
     }
     // lettre adds the final CRLF . CRLF: give it the body without its last line end.
-    let body = out.body.strip_suffix(b"\r\n").unwrap_or(out.body);
+    let body = body.strip_suffix(b"\r\n").unwrap_or(&body);
     let sent = tokio::time::timeout(s.command, s.conn.message(body)).await;
     match sent {
         Ok(Ok(reply)) => {
