@@ -18,6 +18,7 @@ use lettre::transport::smtp::client::{
 use lettre::transport::smtp::extension::ClientId;
 use lettre::transport::smtp::response::Response;
 
+use super::connect::{self, ConnectError};
 use crate::config::servers::{OutboundAuth, OutboundTls, RemoteServer};
 use crate::smtp::xtext;
 
@@ -68,7 +69,9 @@ pub type RcptResult = Result<Accepted, Failure>;
 /// Timeouts of one session.
 #[derive(Clone, Copy)]
 pub struct Timeouts {
+    /// The TCP connect and the greeting together.
     pub connect: Duration,
+    /// Each reply after the greeting (EHLO's, STARTTLS's, DATA's final one).
     pub command: Duration,
 }
 
@@ -284,29 +287,57 @@ async fn open_once(
         OutboundTls::Implicit => Some(tls_parameters(server, host).map_err(NotReady::Other)?),
         _ => None,
     };
-    let connect = AsyncSmtpConnection::connect_tokio1(
-        addr,
-        Some(timeouts.connect),
-        &client_id,
-        implicit,
-        None,
-    );
-    let conn = match tokio::time::timeout(timeouts.connect + timeouts.command, connect).await {
-        Ok(Ok(c)) => c,
-        Ok(Err(e)) => {
-            let mut f = describe(&e);
-            f.permanent = false; // a greeting 5xx or refusal: the next MX may do better
-            f.text = if f.text.starts_with(char::is_numeric) {
-                format!("{where_}: {}", f.text)
-            } else {
-                format!("4.4.1 {where_}: {}", f.text)
-            };
-            return Err(NotReady::Other(f));
-        }
-        Err(_) => {
-            return Err(NotReady::Other(Failure::temp(format!(
-                "4.4.1 {where_}: connection timed out"
-            ))))
+    let lettre_failure = |e: lettre::transport::smtp::Error| {
+        let mut f = describe(&e);
+        f.permanent = false; // a greeting 5xx or refusal: the next MX may do better
+        f.text = if f.text.starts_with(char::is_numeric) {
+            format!("{where_}: {}", f.text)
+        } else {
+            format!("4.4.1 {where_}: {}", f.text)
+        };
+        NotReady::Other(f)
+    };
+    let timed_out = |code: &str, what: String| {
+        NotReady::Other(Failure::temp(format!("{code} {where_}: {what}")))
+    };
+    let conn = match implicit {
+        // Connect and greeting within connect_timeout, EHLO within command_timeout.
+        None => match connect::plain(addr, &client_id, timeouts.connect, timeouts.command).await {
+            Ok(c) => c,
+            Err(ConnectError::Smtp(e)) => return Err(lettre_failure(e)),
+            Err(ConnectError::Tcp(e)) => {
+                return Err(NotReady::Other(Failure::temp(format!(
+                    "4.4.1 {where_}: {e}"
+                ))))
+            }
+            Err(ConnectError::ConnectTimeout(t)) => {
+                return Err(timed_out(
+                    "4.4.1",
+                    format!("connection timed out after {t:?}"),
+                ))
+            }
+            Err(ConnectError::GreetingTimeout(t)) => {
+                return Err(timed_out("4.4.2", format!("no greeting within {t:?}")))
+            }
+            Err(ConnectError::EhloTimeout(t)) => {
+                return Err(timed_out("4.4.2", format!("no reply to EHLO within {t:?}")))
+            }
+        },
+        // The TLS handshake comes before the greeting, inside lettre: connect within
+        // connect_timeout, the handshake, greeting and EHLO within both limits together.
+        Some(tls) => {
+            let connect = AsyncSmtpConnection::connect_tokio1(
+                addr,
+                Some(timeouts.connect),
+                &client_id,
+                Some(tls),
+                None,
+            );
+            match tokio::time::timeout(timeouts.connect + timeouts.command, connect).await {
+                Ok(Ok(c)) => c,
+                Ok(Err(e)) => return Err(lettre_failure(e)),
+                Err(_) => return Err(timed_out("4.4.1", "connection timed out".into())),
+            }
         }
     };
     let mut s = Session {
