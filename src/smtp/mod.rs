@@ -3,6 +3,7 @@
 pub mod address;
 pub mod command;
 pub mod data;
+pub mod lineends;
 pub mod received;
 pub mod reply;
 pub mod session;

@@ -9,6 +9,7 @@
 //!   owner-execute bit of the queue file, so a deliverer that crashed is seen by the next one.
 //! - `free/`  emptied queue files of finished messages, taken again for new ones ([`recycle`]).
 //! - `clean.stamp` when the spool was last cleaned of crash debris ([`clean`]).
+//! - `scram-decoy.key` the key of SCRAM's decoy salts, made once for every process ([`secret`]).
 //!
 //! A message is stored by writing `tmp/ID`, fsync, rename to `queue/ID`, fsync of `queue/` (shared
 //! among concurrent writers by [`dirsync::DirSync`]); only then is it acknowledged. Deliverers take
@@ -20,6 +21,7 @@ pub mod envelope;
 pub mod id;
 mod message;
 mod recycle;
+pub mod secret;
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};

@@ -48,6 +48,8 @@ fn refusal(why: MethodRefusal) -> Reply {
 fn protocol_error(err: &SaslError) -> Reply {
     match err {
         SaslError::Cancelled => Reply::new(501, "5.0.0", "Authentication cancelled"),
+        // RFC 4954 §6: a temporary failure, the client may try again later.
+        SaslError::Unavailable => Reply::new(454, "4.7.0", "Temporary authentication failure"),
         SaslError::LineTooLong => {
             Reply::new(500, "5.5.6", "Authentication exchange line is too long")
         }
