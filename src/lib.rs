@@ -8,6 +8,7 @@ pub mod deliver;
 pub mod dns;
 pub mod events;
 pub mod filter;
+pub mod freespace;
 pub mod imap;
 pub mod maildir;
 pub mod net;

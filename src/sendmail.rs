@@ -10,7 +10,12 @@ pub struct Prepared {
 
 /// Normalise line ends to CRLF, stop at a lone `.` line unless `ignore_dots`, drop Bcc, and add
 /// the Date and Message-ID headers a message must have when it has none.
+///
+/// Standard input is LF-terminated text: every bare LF — and every bare CR, which is a line end
+/// too — becomes CRLF before anything else, as every MTA does with local submissions (refusing
+/// them would refuse every Unix mail program). Nothing stored can then carry a bare line end.
 pub fn prepare(raw: &[u8], ignore_dots: bool, hostname: &str) -> Prepared {
+    let raw = crate::smtp::lineends::canonical(raw);
     let mut lines: Vec<&[u8]> = Vec::new();
     for line in raw.split_inclusive(|&b| b == b'\n') {
         let content = line
@@ -125,6 +130,15 @@ mod tests {
         assert_eq!(rcpts, ["a@x.test", "other@x.test", "secret@x.test"]);
         let p = prepare(b"Subject: s\n\n.\nmore\n", true, "h.test");
         assert!(p.bytes.ends_with(b"\r\n\r\n.\r\nmore\r\n"));
+        // Bare CR is a line end too; nothing bare is left.
+        let p = prepare(
+            b"Subject: s\rBcc: hidden@x.test\n\na\r.\rb\r\n",
+            true,
+            "h.test",
+        );
+        assert!(crate::smtp::lineends::is_canonical(&p.bytes));
+        assert!(!String::from_utf8_lossy(&p.bytes).contains("hidden"));
+        assert!(p.bytes.ends_with(b"\r\n\r\na\r\n.\r\nb\r\n"));
         assert_eq!(qualify("root", "h.test"), "root@h.test");
         assert_eq!(qualify("a@b.test", "h.test"), "a@b.test");
     }

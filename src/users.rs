@@ -183,6 +183,10 @@ impl crate::sasl::Credentials for Users {
     fn verify_pop3_password(&self, user: &str, password: &str) -> bool {
         Users::verify_pop3_password(self, user, password)
     }
+
+    fn quota(&self, user: &str) -> Option<u64> {
+        self.get(user).and_then(|u| u.quota)
+    }
 }
 
 /// A valid argon2id hash of a random string, so unknown users take as long as known ones.

@@ -255,3 +255,107 @@ fn kill_9_smtpd_mid_data_never_delivers_a_partial_message() {
     // (complete: checked above), but never twice.
     assert!(ids.values().all(|c| *c == 1), "{ids:?}");
 }
+
+/// Sets a file's modification time `secs` seconds into the past.
+fn age(path: &std::path::Path, secs: u64) {
+    let f = std::fs::File::options()
+        .write(true)
+        .open(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    f.set_modified(std::time::SystemTime::now() - Duration::from_secs(secs))
+        .expect("set mtime");
+}
+
+/// Queues one message with `postern sendmail` (immediate delivery is off); returns its id.
+fn sendmail_one(site: &Site, subject: &str) -> String {
+    let before: Vec<_> = std::fs::read_dir(site.spool().join("queue"))
+        .map(|d| d.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    let out = output_with_stdin(
+        site.command().args(["sendmail", "demo@example.test"]),
+        format!("Subject: {subject}\n\nbody\n").as_bytes(),
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    std::fs::read_dir(site.spool().join("queue"))
+        .expect("queue")
+        .flatten()
+        .map(|e| e.file_name())
+        .find(|n| !before.contains(n))
+        .expect("a new queue file")
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// `deliver --once`, the README's cron mode, cleans the spool as `serve` and `deliver --watch`
+/// do (issue 11, point 12): crash debris in `tmp/` older than an hour, state files of messages
+/// that are gone, the free-file pool beyond 4,096 — and no more than once per interval, however
+/// many runners ask (two started together: one cleans).
+#[test]
+fn deliver_once_cleans_the_spool_at_most_once_per_interval() {
+    let site = Site::new("[delivery]\nimmediate = false\n");
+    let spool = site.spool();
+    // A message held (it stays, with its state), one delivered (its state file is left behind
+    // as a crashed deliverer would leave it).
+    let held = sendmail_one(&site, "held");
+    let out = site.postern(&["queue", "hold", &held]);
+    assert!(out.status.success(), "{}", text(&out));
+    let gone = sendmail_one(&site, "delivered");
+    let out = site.postern(&["deliver", "--id", &gone]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(maildir_files(&site.maildir("demo")).len(), 1);
+    assert!(
+        !spool.join("clean.stamp").exists(),
+        "deliver --id is not a queue run"
+    );
+    let state = |id: &str| spool.join("state").join(format!("{id}.json"));
+    std::fs::write(state(&held), br#"{"attempts":1,"next_try":0}"#).expect("state");
+    std::fs::write(state(&gone), br#"{"attempts":1,"next_try":0}"#).expect("state");
+    let leftover = spool.join("state").join(format!("{held}.json.tmp4242"));
+    std::fs::write(&leftover, b"{").expect("state tmp");
+    age(&leftover, 7200);
+    let old_tmp = spool.join("tmp").join("crashed-writer");
+    std::fs::write(&old_tmp, b"partial").expect("tmp");
+    age(&old_tmp, 7200);
+    let fresh_tmp = spool.join("tmp").join("being-written");
+    std::fs::write(&fresh_tmp, b"partial").expect("tmp");
+    let free = spool.join("free");
+    let before = std::fs::read_dir(&free).expect("free").count();
+    for i in 0..(4096 + 25 - before) {
+        std::fs::write(free.join(format!("f{i}")), b"").expect("free file");
+    }
+    let count = |dir: &std::path::Path| std::fs::read_dir(dir).expect("dir").count();
+    assert_eq!(count(&free), 4096 + 25);
+
+    let log = finish(deliver_once(&site));
+    assert!(
+        log.contains("event=spool_cleaned removed=28"),
+        "25 free files, a tmp file, a state file and its temp file: {log}"
+    );
+    assert!(!old_tmp.exists() && !state(&gone).exists() && !leftover.exists());
+    assert!(fresh_tmp.exists(), "a temp file in use was removed");
+    assert!(
+        state(&held).exists(),
+        "the state of a held message was removed"
+    );
+    assert_eq!(count(&free), 4096);
+    let out = site.postern(&["queue", "show", &held]);
+    assert!(out.status.success(), "{}", text(&out));
+
+    // Within the interval: nothing is cleaned, by this or any runner.
+    std::fs::write(&old_tmp, b"partial").expect("tmp");
+    age(&old_tmp, 7200);
+    let log = finish(deliver_once(&site));
+    assert!(!log.contains("spool_cleaned"), "{log}");
+    assert!(old_tmp.exists());
+
+    // The interval (15 minutes) over: of two runners started together, one cleans.
+    age(&spool.join("clean.stamp"), 16 * 60);
+    let (a, b) = (deliver_once(&site), deliver_once(&site));
+    let logs = [finish(a), finish(b)];
+    let cleaned = logs
+        .iter()
+        .filter(|l| l.contains("event=spool_cleaned"))
+        .count();
+    assert_eq!(cleaned, 1, "{logs:?}");
+    assert!(!old_tmp.exists());
+}

@@ -245,3 +245,77 @@ fn config_check_refuses_the_collection_loop_of_a_remote_domain() {
         assert!(out.status.success(), "{fixed}\n{}", text(&out));
     }
 }
+
+/// A handler's local part must be one an address can have (issue 11, point 13): `handlers add`
+/// refuses `../x` and the like with exit 64 and leaves the file alone, and `config check` refuses
+/// the same thing written by hand (exit 78, FILE:LINE). A valid unusual one (`first+tag`,
+/// `o'brien`) is taken.
+#[test]
+fn handler_local_parts_must_be_valid() {
+    let site = common::site::Site::new("");
+    let path = site.config();
+    let before = std::fs::read_to_string(&path).expect("config");
+    let long = "a".repeat(65);
+    for bad in [
+        "../x", "..", "a..b", ".x", "x.", "a b", "a@b", "\"q\"", &long,
+    ] {
+        let out = site.postern(&[
+            "domain",
+            "handlers",
+            "add",
+            "example.test",
+            bad,
+            "--mailbox",
+            "demo",
+        ]);
+        assert_eq!(out.status.code(), Some(64), "{bad:?}: {}", text(&out));
+        assert!(
+            text(&out).contains("local part"),
+            "{bad:?}: no reason given: {}",
+            text(&out)
+        );
+        let now = std::fs::read_to_string(&path).expect("config");
+        assert_eq!(now, before, "{bad:?} changed the file");
+    }
+    for good in ["first+tag", "o'brien"] {
+        let out = site.postern(&[
+            "domain",
+            "handlers",
+            "add",
+            "example.test",
+            good,
+            "--mailbox",
+            "demo",
+        ]);
+        assert!(out.status.success(), "{good:?}: {}", text(&out));
+    }
+    let out = site.postern(&["config", "check"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let ls = site.postern(&["domain", "ls"]);
+    assert!(
+        text(&ls).contains("first+tag@example.test -> mailbox demo"),
+        "{}",
+        text(&ls)
+    );
+
+    // Written by hand: config check names the line of the bad local part.
+    let edited = std::fs::read_to_string(&path).expect("config");
+    let bad = format!("{edited}\n[[domain.handler]]\nlocal = \"../x\"\nmailbox = \"demo\"\n");
+    std::fs::write(&path, &bad).expect("write");
+    let line = bad
+        .lines()
+        .position(|l| l == "local = \"../x\"")
+        .expect("line")
+        + 1;
+    let out = site.postern(&["config", "check"]);
+    assert_eq!(out.status.code(), Some(78), "{}", text(&out));
+    let want = format!(
+        "{}:{line}: domain example.test: handler local part \"../x\" is not valid",
+        path.display()
+    );
+    assert!(
+        text(&out).contains(&want),
+        "{want:?} missing:\n{}",
+        text(&out)
+    );
+}

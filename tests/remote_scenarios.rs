@@ -5,16 +5,11 @@
 mod common;
 mod remote_support;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use common::{run, text, Demo};
-use remote_support::{free_port, require, Dns, Proc, Sender, MESSAGE};
-
-const POSTFIX_INSTANCE: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/tests/remote_support/postfix-instance"
-);
+use remote_support::{free_port, require, Dns, Postfix, Proc, Sender, MESSAGE};
 
 /// Fail (never skip) without the peers: dnsmasq, and Postfix, which needs root.
 fn tools(postfix: bool) {
@@ -26,49 +21,6 @@ fn tools(postfix: bool) {
             root,
             "a private Postfix instance needs root (bin/test runs as root)"
         );
-    }
-}
-
-/// A private Postfix receiving mail for `domain` on `ip:port` into a maildir; stopped on drop.
-struct Postfix {
-    dir: PathBuf,
-}
-
-impl Postfix {
-    fn start(dir: &Path, addr: &str, domain: &str) -> Postfix {
-        let d = dir.display().to_string();
-        let out = run(POSTFIX_INSTANCE, &["start", &d, addr, "receive", domain]);
-        assert!(out.status.success(), "postfix-instance: {}", text(&out));
-        Postfix {
-            dir: dir.to_path_buf(),
-        }
-    }
-
-    /// Messages delivered to its maildir, waiting up to 20 s for `n`.
-    fn wait_mail(&self, n: usize) -> Vec<String> {
-        let dir = self.dir.join("mail").join("inbox");
-        common::wait_for_mail(&dir, n, Duration::from_secs(20))
-            .iter()
-            .filter_map(|f| std::fs::read_to_string(f).ok())
-            .collect()
-    }
-
-    /// Its smtpd's `disconnect from …` log lines (one per SMTP session, with command counts),
-    /// without the start-up probe's empty connection.
-    fn sessions(&self) -> Vec<String> {
-        std::fs::read_to_string(self.dir.join("maillog"))
-            .unwrap_or_default()
-            .lines()
-            .filter(|l| l.contains("smtpd[") && l.contains("disconnect from"))
-            .filter(|l| !l.contains("commands=0/0"))
-            .map(str::to_string)
-            .collect()
-    }
-}
-
-impl Drop for Postfix {
-    fn drop(&mut self) {
-        let _ = run(POSTFIX_INSTANCE, &["stop", &self.dir.display().to_string()]);
     }
 }
 

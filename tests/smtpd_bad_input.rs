@@ -127,6 +127,70 @@ print(say(s, f, b"NOOP\r\n"))
 }
 
 #[test]
+fn bdat_cannot_smuggle_either() {
+    let site = Site::new("");
+    let d = site.smtpd("smtpd");
+    // BDAT has no end marker of its own, but what it stores goes out inside DATA: it is held to
+    // DATA's rules. A bare line end anywhere, in the LAST chunk or an earlier one, refuses the
+    // message (554 5.6.0); chunks already pipelined behind a refused one are read and dropped
+    // (554 5.5.0) until LAST, and the session goes on.
+    let out = py(
+        r#"
+s, f = conn(sys.argv[1])
+reply(f)
+say(s, f, b"EHLO client.test\r\n")
+tx = b"MAIL FROM:<a@client.test>\r\nRCPT TO:<demo@example.test>\r\n"
+smuggled = (b"Subject: outer\r\n\r\nouter\r\n\n.\n"
+            b"MAIL FROM:<evil@client.test>\r\nRCPT TO:<demo@example.test>\r\nDATA\r\n"
+            b"Subject: smuggled\r\n\r\nsmuggled\r\n.\r\n")
+# One LAST chunk.
+s.sendall(tx + b"BDAT %d LAST\r\n" % len(smuggled) + smuggled)
+for _ in range(3):
+    print(reply(f))
+# A bad first chunk (bare CR), two more chunks pipelined behind it, then a clean message.
+c1, c2, c3 = b"Subject: x\r\n\r\na\r.\rb\r\n", b"more\r\n", b"end\r\n"
+clean = b"Subject: clean\r\n\r\nclean\r\n"
+s.sendall(tx + b"BDAT %d\r\n" % len(c1) + c1 + b"BDAT %d\r\n" % len(c2) + c2 +
+          b"BDAT %d LAST\r\n" % len(c3) + c3 + tx + b"BDAT %d LAST\r\n" % len(clean) + clean)
+for _ in range(8):
+    print(reply(f))
+print(say(s, f, b"QUIT\r\n"))
+"#,
+        &[&site.port.to_string()],
+    );
+    let codes: Vec<&str> = out.lines().map(|l| l.get(..9).unwrap_or(l)).collect();
+    assert_eq!(
+        codes,
+        [
+            "250 2.1.0",
+            "250 2.1.5",
+            "554 5.6.0", // the LAST chunk
+            "250 2.1.0",
+            "250 2.1.5",
+            "554 5.6.0",
+            "554 5.5.0",
+            "554 5.5.0", // first chunk
+            "250 2.1.0",
+            "250 2.1.5",
+            "250 2.0.0", // the clean one
+            "221 2.0.0",
+        ],
+        "{out}"
+    );
+    assert_eq!(
+        wait_for_mail(&site.maildir("demo"), 1, Duration::from_secs(10)).len(),
+        1
+    );
+    // Nothing more arrives: the smuggled message never existed.
+    std::thread::sleep(Duration::from_millis(500));
+    let files = maildir_files(&site.maildir("demo"));
+    assert_eq!(files.len(), 1, "only the clean message: {files:?}");
+    let msg = String::from_utf8_lossy(&std::fs::read(&files[0]).expect("read")).into_owned();
+    assert!(msg.contains("Subject: clean"), "{msg}");
+    assert!(!d.log().contains("evil@client.test"), "{}", d.log());
+}
+
+#[test]
 fn ten_thousand_recipients_get_452_and_the_session_ends_cleanly() {
     let site = Site::new("");
     let d = site.smtpd("smtpd");

@@ -163,20 +163,14 @@ pub fn serve(flag: Option<&Path>, args: ServeArgs) -> CliResult {
                     .map_err(|e| Failure::new(exit::OSERR, e))?,
             ));
         }
-        // The queue runner: retries and anything the immediate attempts missed.
+        // The queue runner: retries, anything the immediate attempts missed, and mail waiting
+        // for a full volume to have room (blocking work: its own thread).
         let d = shared.deliverer.clone();
         let interval = Duration::from_secs(config.delivery.scan_interval.0.clamp(1, 3600));
-        tokio::spawn(async move {
-            loop {
-                let d2 = d.clone();
-                let _ = tokio::task::spawn_blocking(move || {
-                    let _ = d2.spool.clean();
-                    d2.run_once(false, None)
-                })
-                .await;
-                tokio::time::sleep(interval).await;
-            }
-        });
+        std::thread::Builder::new()
+            .name("queue-runner".into())
+            .spawn(move || d.run_forever(interval))
+            .map_err(|e| Failure::new(exit::OSERR, e))?;
         crate::collect::spawn_schedule(&shared);
         server::run_listeners(shared, sockets)
             .await

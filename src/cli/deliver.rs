@@ -55,15 +55,15 @@ pub fn deliver(flag: Option<&Path>, args: DeliverArgs) -> CliResult {
     };
     let force = ids.is_some();
     if !args.watch {
+        // A queue run from cron cleans too (at most once per interval, whoever runs).
+        if ids.is_none() {
+            d.clean_spool();
+        }
         return run_result(d.run_once(force, ids)?);
     }
-    loop {
-        let _ = d.spool.clean();
-        d.run_once(false, None)?;
-        std::thread::sleep(Duration::from_secs(
-            config.delivery.scan_interval.0.clamp(1, 3600),
-        ));
-    }
+    d.run_forever(Duration::from_secs(
+        config.delivery.scan_interval.0.clamp(1, 3600),
+    ))
 }
 
 pub use super::queue::queue;

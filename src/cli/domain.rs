@@ -90,6 +90,9 @@ fn handlers(flag: Option<&Path>, cmd: HandlersCommand) -> CliResult {
             forward,
             server,
         } => edit(&path, |doc| {
+            // The same check as the config's (which `edit` runs too), said before anything else.
+            crate::config::domains::handler_local(&local)
+                .map_err(|why| usage(format!("local part {why}")))?;
             let list = handler_list(doc, &domain)?;
             if find(list, &local).is_some() {
                 return Err(usage(format!("{local}@{domain} has a handler already")));

@@ -107,6 +107,9 @@ pub struct Summary {
     /// Messages the content filter (or every recipient's handler) refused for good (this pass or
     /// before): left on the server.
     pub refused: usize,
+    /// Messages for a local mailbox they would take over its quota: left on the server, fetched
+    /// again next pass.
+    pub over_quota: usize,
 }
 
 /// What happens right after a message is queued.
@@ -384,6 +387,20 @@ impl Collector {
                 .emit();
             return Ok(None);
         }
+        // A local mailbox it would take over quota: left on the server for the next pass, like
+        // a tempfail (smtpd answers 452 at RCPT), rather than queued to wait (and, with
+        // `delete = "always"`, deleted on the server meanwhile).
+        if let Some((rcpt, why)) = self.over_quota(&users, &rcpts, bytes.len() as u64) {
+            sum.over_quota += 1;
+            event("collect_over_quota")
+                .field("account", &account.name)
+                .field("uidl", uidl)
+                .field("to", rcpt)
+                .field("reason", why)
+                .field("action", "left on the server, tried again next pass")
+                .emit();
+            return Ok(None);
+        }
         let sender = recipients::envelope_sender(bytes);
         if let Some(filter) = &self.config.filter {
             let input = crate::filter::Input {
@@ -486,6 +503,24 @@ impl Collector {
         Ok(Some(id))
     }
 
+    /// The first recipient whose local mailbox `size` more bytes would take over its quota.
+    fn over_quota(
+        &self,
+        users: &crate::users::Users,
+        rcpts: &[String],
+        size: u64,
+    ) -> Option<(String, crate::policy::Exceeded)> {
+        let usage = crate::policy::MaildirUsage(&self.config.paths.mail);
+        rcpts
+            .iter()
+            .find_map(|r| match route(&self.config, users, r) {
+                Ok(crate::routing::Route::Local { user }) => {
+                    crate::policy::exceeds_quota(users, &usage, &user, size).map(|e| (r.clone(), e))
+                }
+                _ => None,
+            })
+    }
+
     /// One pass over `account` with its outcome logged (`collect_done` / `collect_failed`).
     /// Returns whether it failed.
     pub async fn run_logged(&self, account: &CollectAccount, progress: &mut dyn Progress) -> bool {
@@ -505,6 +540,7 @@ impl Collector {
                     .field("loops", s.loops)
                     .field("later", s.later)
                     .field("refused", s.refused)
+                    .field("over_quota", s.over_quota)
                     .emit();
                 false
             }

@@ -172,12 +172,15 @@ impl Data {
             Some(rest) => rest,
             None => line,
         };
+        // A bare CR inside a line (the line itself ended at LF, with or without CR) is a line
+        // end too: what is queued has CRLF line ends only, whatever the POP3 server sent.
+        let content = crate::smtp::lineends::canonical(content);
         if self.too_big || (self.bytes.len() + content.len() + 2) as u64 > self.limit {
             self.too_big = true;
             self.bytes = Vec::new();
             return false;
         }
-        self.bytes.extend_from_slice(content);
+        self.bytes.extend_from_slice(&content);
         self.bytes.extend_from_slice(b"\r\n");
         false
     }
@@ -270,6 +273,11 @@ mod tests {
         }
         assert!(d.complete());
         assert_eq!(d.bytes, b"Subject: x\r\n\r\n.leading dot\r\n");
+        let mut d = Data::new(1000);
+        for l in [&b"a\r.\rMAIL FROM:<x@y.test>"[..], b"."] {
+            d.line(l);
+        }
+        assert_eq!(d.bytes, b"a\r\n.\r\nMAIL FROM:<x@y.test>\r\n");
         let mut d = Data::new(20);
         assert!(!d.line(b"0123456789"));
         assert!(!d.line(b"0123456789"));

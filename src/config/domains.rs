@@ -84,17 +84,10 @@ pub(super) fn check(config: &Config, mut problem: impl FnMut(&[Seg<'_>], String)
         let mut seen = std::collections::HashSet::new();
         for (j, h) in d.handlers.iter().enumerate() {
             let at = |k| [Key("domain"), Index(i), Key("handler"), Index(j), Key(k)];
-            let bad_local = h.local.is_empty()
-                || h.local.len() > 64
-                || h.local.contains('@')
-                || h.local.bytes().any(|b| b.is_ascii_control() || b == b' ');
-            if bad_local {
+            if let Err(why) = handler_local(&h.local) {
                 problem(
                     &at("local"),
-                    format!(
-                        "domain {}: handler local part {:?} is not valid",
-                        d.name, h.local
-                    ),
+                    format!("domain {}: handler local part {why}", d.name),
                 );
             }
             if !seen.insert(h.local.to_ascii_lowercase()) {
@@ -163,4 +156,40 @@ pub fn reception_loop(d: &super::Domain, collects: bool) -> Option<String> {
             d.name
         )
     })
+}
+
+/// A handler's local part must be what an address can carry before its `@`: a dot-atom of at
+/// most 64 octets (RFC 5321 §4.5.3.1.1; the parser of `src/smtp/address.rs`), so `../x`, `a..b`,
+/// `.x`, `a b` and `a@b` are refused. It is compared with the recipient's local part unquoted,
+/// so a quoted form is not written here.
+pub fn handler_local(local: &str) -> Result<(), String> {
+    use crate::smtp::address::{is_dot_atom, MAX_LOCAL};
+    if local.len() > MAX_LOCAL {
+        return Err(format!("{local:?} is longer than {MAX_LOCAL} octets"));
+    }
+    if local.is_empty() || !is_dot_atom(local) {
+        return Err(format!(
+            "{local:?} is not valid: letters, digits and !#$%&'*+-/=?^_`{{|}}~ in dot-separated \
+             words (no empty word, no spaces, no @)"
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::handler_local;
+
+    #[test]
+    fn handler_local_parts() {
+        for good in ["sales", "a.b", "first+tag", "o'brien", "jörg", "x/y", "_-_"] {
+            assert!(handler_local(good).is_ok(), "{good:?}");
+        }
+        let long = "a".repeat(65);
+        for bad in [
+            "", "../x", "..", ".", "a..b", ".a", "a.", "a b", "a@b", "\"q\"", "a\nb", &long,
+        ] {
+            assert!(handler_local(bad).is_err(), "{bad:?}");
+        }
+    }
 }

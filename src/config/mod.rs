@@ -127,6 +127,9 @@ pub struct Limits {
     pub min_data_rate: ByteSize,
     /// A reply the client does not take (no progress writing it) for this long ends the session.
     pub write_timeout: Seconds,
+    /// Free space kept on the spool's file system: below it (or below it plus a `SIZE=`), MAIL
+    /// is answered 452 4.3.1; `"0"` turns the check off.
+    pub spool_reserve: ByteSize,
 }
 
 impl Default for Limits {
@@ -143,6 +146,7 @@ impl Default for Limits {
             connections_per_network: 100,
             min_data_rate: ByteSize(1024),
             write_timeout: Seconds(120),
+            spool_reserve: ByteSize(100 * 1024 * 1024),
         }
     }
 }

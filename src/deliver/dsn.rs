@@ -209,17 +209,20 @@ pub fn render(r: &Report<'_>) -> Vec<u8> {
             m += &format!("Will-Retry-Until: {}\r\n", rfc5322_date(until));
         }
     }
+    // The original as quoted, with CRLF line ends only (an old queue file may hold bare ones,
+    // and the header/body split needs them too).
+    let original = crate::smtp::lineends::canonical(r.original);
     // RFC 3461 §4.3: the full message only ever comes back in a failure report.
     let headers_only = r.kind != Kind::Failure
         || r.envelope
             .dsn_ret
             .as_deref()
             .is_some_and(|v| v.eq_ignore_ascii_case("HDRS"))
-        || r.original.len() > FULL_RETURN_LIMIT;
+        || original.len() > FULL_RETURN_LIMIT;
     let (ctype, part) = if headers_only {
-        ("text/rfc822-headers", &r.original[..header_end(r.original)])
+        ("text/rfc822-headers", &original[..header_end(&original)])
     } else {
-        ("message/rfc822", r.original)
+        ("message/rfc822", &original[..])
     };
     m += &format!("\r\n--{boundary}\r\nContent-Type: {ctype}\r\n\r\n");
     let mut bytes = m.into_bytes();
@@ -346,5 +349,31 @@ mod tests {
         }
         assert_eq!(mail.subparts[2].ctype.mimetype, "text/rfc822-headers");
         assert!(!String::from_utf8_lossy(&bytes).contains("secret body"));
+        // An original with bare line ends is quoted with CRLF only, and still split right.
+        let smuggling = b"Subject: hi\n\nsecret body\r\n\n.\nMAIL FROM:<ceo@here.test>\r\n";
+        for ret in [Some("HDRS"), None] {
+            let env = Envelope {
+                dsn_ret: ret.map(String::from),
+                ..env.clone()
+            };
+            let bytes = render(&Report {
+                kind: Kind::Failure,
+                reporting_mta: "mail.here.test",
+                postmaster: "postmaster@here.test",
+                id: &id,
+                envelope: &env,
+                entries: vec![Entry {
+                    recipient: &with_orcpt,
+                    action: Action::Failed,
+                    reason,
+                }],
+                original: smuggling,
+                now: 1_700_000_100,
+                retry_until: None,
+            });
+            assert!(crate::smtp::lineends::is_canonical(&bytes), "{ret:?}");
+            let text = String::from_utf8_lossy(&bytes);
+            assert_eq!(text.contains("secret body"), ret.is_none(), "{text}");
+        }
     }
 }

@@ -50,6 +50,14 @@ pub fn deliver(
     };
     match delivery.write() {
         Ok(Delivered::New(_)) | Ok(Delivered::AlreadyThere) => RecipientResult::Delivered,
+        // RFC 3463 X.3.1: mail system full. Retried as soon as the volume has room again.
+        Err(e) if crate::freespace::is_full(&e) => RecipientResult::DeferForSpace {
+            reason: format!(
+                "4.3.1 mail volume full: cannot write to maildir {}: {e}",
+                maildir.display()
+            ),
+            dir: maildir,
+        },
         Err(e) => RecipientResult::Defer(format!(
             "4.3.0 cannot write to maildir {}: {e}",
             maildir.display()

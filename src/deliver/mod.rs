@@ -9,6 +9,8 @@ mod local;
 mod loops;
 mod notify;
 pub mod remote;
+mod runner;
+pub mod space;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -53,6 +55,8 @@ pub enum RecipientResult {
     Relayed { reply: String, dsn: bool },
     /// Temporary failure: try again later.
     Defer(String),
+    /// The file system of the maildir `dir` is full: try again as soon as it has room.
+    DeferForSpace { reason: String, dir: PathBuf },
     /// Permanent failure: bounce.
     Fail(String),
 }
@@ -67,6 +71,8 @@ pub struct Deliverer {
     /// `delivery.concurrency`: messages in delivery at once in this process, whoever asks (the
     /// queue runner's threads and the immediate attempts share it).
     slots: remote::Limiter,
+    /// Messages deferred because a mail volume was full, retried once it has room.
+    space: space::SpaceWaits,
 }
 
 impl Deliverer {
@@ -78,6 +84,7 @@ impl Deliverer {
             spool,
             users,
             syncs: Mutex::new(HashMap::new()),
+            space: space::SpaceWaits::default(),
         }
     }
 
@@ -107,8 +114,21 @@ impl Deliverer {
         };
         let now = now();
         if !force && msg.msg.state.next_try > now {
-            return Ok(Outcome::NotDue);
+            // Deferred for a full volume: due as soon as it has room again.
+            let size = msg.msg.envelope.size;
+            match msg.msg.state.space_wait.clone() {
+                Some(dir) if space::has_room(&dir, size) => {}
+                Some(dir) => {
+                    self.space.note(id, &dir, size);
+                    return Ok(Outcome::NotDue);
+                }
+                None => {
+                    self.space.forget(id);
+                    return Ok(Outcome::NotDue);
+                }
+            }
         }
+        msg.msg.state.space_wait = None;
         msg.mark_busy()?;
         let body = msg.read_body()?;
         let users = self.users.get();
@@ -209,6 +229,16 @@ impl Deliverer {
         self.finish_attempt(msg, now, &body, &successes)
     }
 
+    /// Clean the spool of crash debris when no runner has for [`crate::spool::CLEAN_INTERVAL`]
+    /// (every queue run asks; see [`Spool::clean_if_due`]), logged as `spool_cleaned`.
+    pub fn clean_spool(&self) {
+        match self.spool.clean_if_due(crate::spool::CLEAN_INTERVAL) {
+            Ok(None) => {}
+            Ok(Some(removed)) => event("spool_cleaned").field("removed", removed).emit(),
+            Err(e) => event("spool_clean_failed").field("error", e).emit(),
+        }
+    }
+
     /// Close the remote connections kept for reuse (after attempts outside a queue run).
     pub fn close_idle(&self) {
         self.remote.close_idle();
@@ -255,6 +285,15 @@ impl Deliverer {
                     .emit();
                 r.last_error = Some(why);
             }
+            RecipientResult::DeferForSpace { reason, dir } => {
+                event("deferred")
+                    .field("id", &id)
+                    .field("to", &address)
+                    .field("reason", &reason)
+                    .emit();
+                r.last_error = Some(reason);
+                msg.msg.state.space_wait = Some(dir);
+            }
             RecipientResult::Fail(why) => {
                 event("failed")
                     .field("id", &id)
@@ -298,6 +337,10 @@ impl Deliverer {
         // can go.
         notify::successes(self, &msg, body, now, successes);
         notify::failures(self, &mut msg, body, now);
+        match (&msg.msg.state.space_wait, msg.msg.is_finished()) {
+            (Some(dir), false) => self.space.note(&msg.msg.id, dir, msg.msg.envelope.size),
+            _ => self.space.forget(&msg.msg.id),
+        }
         if msg.msg.is_finished() {
             msg.remove(&self.spool)?;
             return Ok(Outcome::Finished);

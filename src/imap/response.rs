@@ -178,6 +178,8 @@ pub enum Code {
     ServerBug,
     /// `[OVERQUOTA]`
     OverQuota,
+    /// `[UNAVAILABLE]` (RFC 5530: a temporary failure, e.g. a full mail volume)
+    Unavailable,
     /// `[EXPUNGEISSUED]`
     ExpungeIssued,
     /// `[USEATTR]` (RFC 6154: a special-use attribute CREATE cannot set)
@@ -204,6 +206,7 @@ impl Code {
             Code::PrivacyRequired => "PRIVACYREQUIRED",
             Code::ServerBug => "SERVERBUG",
             Code::OverQuota => "OVERQUOTA",
+            Code::Unavailable => "UNAVAILABLE",
             Code::ExpungeIssued => "EXPUNGEISSUED",
             Code::UseAttr => "USEATTR",
             _ => "",

@@ -97,10 +97,14 @@ impl Delivery<'_> {
         let new = self.maildir.join("new").join(&name);
         // The maildir is made (the one way: `Maildir::create`, mode 0700) only when it is
         // missing, so the hot path spends no mkdir calls on it.
+        // (An I/O error stays one, so that a full disk is still seen as ENOSPC by the caller.)
         let create = || {
             super::Maildir::create(self.maildir)
                 .map(drop)
-                .map_err(io::Error::other)
+                .map_err(|e| match e {
+                    super::MaildirError::Io { source, .. } => source,
+                    other => io::Error::other(other),
+                })
         };
         let open_tmp = || {
             OpenOptions::new()

@@ -42,6 +42,11 @@ impl MaildirError {
         }
     }
 
+    /// True when the file system (or the user's disk quota) is full.
+    pub fn is_no_space(&self) -> bool {
+        matches!(self, MaildirError::Io { source, .. } if crate::freespace::is_full(source))
+    }
+
     /// True when the underlying cause is a missing file or directory.
     pub fn is_not_found(&self) -> bool {
         matches!(self, MaildirError::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound)

@@ -115,6 +115,21 @@ impl Maildir {
         Ok(md)
     }
 
+    /// The folder `name`, made (or finished, when an earlier attempt stopped half-way) if it is
+    /// not a whole maildir; `true` when it was.
+    pub fn ensure_folder(&self, name: &str) -> Result<(Maildir, bool)> {
+        let path = self.folder_path(name)?;
+        let (md, made) = match Maildir::open(&path) {
+            Ok(md) => (md, false),
+            Err(_) => (Maildir::create(&path)?, true),
+        };
+        let marker = path.join("maildirfolder");
+        if made || !marker.exists() {
+            fs::write(&marker, b"").map_err(|e| MaildirError::io(&marker, e))?;
+        }
+        Ok((md, made))
+    }
+
     /// Deletes the folder `name` and everything in it (not its subfolders, which are
     /// separate directories).
     pub fn delete_folder(&self, name: &str) -> Result<()> {
@@ -194,6 +209,21 @@ mod tests {
         for (name, ok) in cases {
             assert_eq!(check_folder_name(name).is_ok(), ok, "{name:?}");
         }
+    }
+
+    #[test]
+    fn ensure_folder_finishes_a_half_made_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let inbox = Maildir::create(dir.path().join("u")).unwrap();
+        // Stopped after the first mkdir (a full disk): not a maildir yet.
+        std::fs::create_dir_all(dir.path().join("u/.Sent/cur")).unwrap();
+        assert!(inbox.folder("Sent").is_err());
+        let (_, made) = inbox.ensure_folder("Sent").unwrap();
+        assert!(made);
+        assert!(inbox.folder("Sent").is_ok());
+        assert!(dir.path().join("u/.Sent/maildirfolder").exists());
+        let (_, made) = inbox.ensure_folder("Sent").unwrap();
+        assert!(!made, "a whole folder is left as it is");
     }
 
     #[test]

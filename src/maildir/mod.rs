@@ -13,6 +13,7 @@ pub mod quota;
 mod scan;
 pub mod state;
 mod statefile;
+mod transfer;
 
 #[cfg(test)]
 mod state_tests;
@@ -24,3 +25,4 @@ pub use lock::{try_lock_pop3, Pop3Lock};
 pub use quota::usage;
 pub use state::{FlagOp, MailboxState, MessageInfo, Snapshot, StoreOutcome};
 pub use statefile::STATE_FILE;
+pub use transfer::Moved;

@@ -12,15 +12,15 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use super::error::{MaildirError, Result};
 pub use super::files::open_message;
 use super::files::{
-    commit_from_tmp, entry_flags, entry_path, link_or_copy, locate, remove_entry_file,
-    virtual_size, write_durably,
+    commit_from_tmp, entry_flags, entry_path, locate, remove_entry_file, virtual_size,
+    write_durably,
 };
 use super::flags::Flags;
 use super::layout::Maildir;
 use super::lock::StateLock;
 use super::name;
 use super::scan::{snapshot, sync_locked};
-use super::statefile::{sync_dir, Entry, State, STATE_FILE};
+use super::statefile::{sync_dir, State, STATE_FILE};
 
 /// One message of a snapshot.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -131,11 +131,23 @@ pub struct StoreOutcome {
 /// Identity of the state file last read, to skip re-parsing it when nobody changed it.
 type FileId = (u64, u64, i64, i64, u64);
 
+/// A state that could not be written, and why.
+#[derive(Debug)]
+pub(super) struct NotStored(pub MaildirError, pub Box<State>);
+
+impl From<NotStored> for MaildirError {
+    fn from(n: NotStored) -> MaildirError {
+        n.0
+    }
+}
+
 /// Handle on the state of one maildir; cheap to create, caches the parsed state.
 #[derive(Debug)]
 pub struct MailboxState {
     maildir: Maildir,
-    cache: Option<(FileId, State)>,
+    /// The state last read or written, with the identity of the file it matches (`None`: no
+    /// file, the state could not be stored).
+    cache: Option<(Option<FileId>, State)>,
 }
 
 fn now() -> (i64, u32) {
@@ -145,7 +157,7 @@ fn now() -> (i64, u32) {
     (d.as_secs() as i64, d.subsec_micros())
 }
 
-fn host() -> &'static str {
+pub(super) fn host() -> &'static str {
     static HOST: OnceLock<String> = OnceLock::new();
     HOST.get_or_init(name::hostname)
 }
@@ -181,41 +193,101 @@ impl MailboxState {
 
     /// Runs `f` on the state under the exclusive lock; `f` returns whether it changed the
     /// state, in which case the state is written durably before the lock is released.
-    fn locked<R>(
+    pub(super) fn locked<R>(
         &mut self,
         f: impl FnOnce(&Maildir, &mut State) -> Result<(R, bool)>,
     ) -> Result<R> {
+        self.locked_with(false, f)
+    }
+
+    /// Like [`MailboxState::locked`] for changes the maildir's files already record (a sync, a
+    /// flag rename, an expunge): when the state cannot be written because the file system is
+    /// full, the change stands and the state is kept in memory, to be written by a later change
+    /// (every reader recomputes it from the files meanwhile).
+    fn locked_lenient<R>(
+        &mut self,
+        f: impl FnOnce(&Maildir, &mut State) -> Result<(R, bool)>,
+    ) -> Result<R> {
+        self.locked_with(true, f)
+    }
+
+    fn locked_with<R>(
+        &mut self,
+        lenient: bool,
+        f: impl FnOnce(&Maildir, &mut State) -> Result<(R, bool)>,
+    ) -> Result<R> {
         let _lock = StateLock::acquire(&self.maildir)?;
-        let dir = self.maildir.path().to_path_buf();
+        let (mut state, fresh) = self.load_locked()?;
+        let (out, changed) = f(&self.maildir, &mut state)?;
+        match self.save_locked(state, changed || fresh) {
+            Err(NotStored(e, state)) if lenient && e.is_no_space() => self.keep_unstored(*state)?,
+            Err(NotStored(e, _)) => return Err(e),
+            Ok(()) => {}
+        }
+        Ok(out)
+    }
+
+    /// The state, from the cache while the file is unchanged (caller holds the state lock);
+    /// `true` with a fresh state (none yet, or a damaged one: a new UIDVALIDITY) or one not
+    /// stored yet, which must be stored.
+    pub(super) fn load_locked(&mut self) -> Result<(State, bool)> {
+        let dir = self.maildir.path();
         let path = dir.join(STATE_FILE);
         let current_id = match fs::metadata(&path) {
             Ok(m) => Some(file_id(&m)),
             Err(e) if e.kind() == ErrorKind::NotFound => None,
             Err(e) => return Err(MaildirError::io(&path, e)),
         };
-        let cached = self.cache.take();
-        let (mut state, fresh) = match (cached, current_id) {
-            (Some((id, st)), Some(cur)) if id == cur => (st, false),
-            _ => match State::load(&dir)? {
+        Ok(match (self.cache.take(), current_id) {
+            (Some((Some(id), st)), Some(cur)) if id == cur => (st, false),
+            (Some((None, st)), None) => (st, true),
+            _ => match State::load(dir)? {
                 Some(Ok(st)) => (st, false),
-                // No state yet, or a damaged one: start over with a new UIDVALIDITY.
                 Some(Err(_)) | None => (State::fresh(new_uidvalidity()), true),
             },
-        };
-        let (out, changed) = f(&self.maildir, &mut state)?;
-        if changed || fresh {
-            state.store(&dir)?;
+        })
+    }
+
+    /// Writes the state durably when `store`, and keeps it as the cache (caller holds the
+    /// state lock). On failure the state comes back with the error.
+    pub(super) fn save_locked(
+        &mut self,
+        state: State,
+        store: bool,
+    ) -> std::result::Result<(), NotStored> {
+        let dir = self.maildir.path();
+        if store {
+            if let Err(e) = state.store(dir) {
+                return Err(NotStored(e, Box::new(state)));
+            }
         }
-        let id = fs::metadata(&path).map_err(|e| MaildirError::io(&path, e))?;
-        self.cache = Some((file_id(&id), state));
-        Ok(out)
+        let path = dir.join(STATE_FILE);
+        match fs::metadata(&path) {
+            Ok(m) => {
+                self.cache = Some((Some(file_id(&m)), state));
+                Ok(())
+            }
+            Err(e) => Err(NotStored(MaildirError::io(&path, e), Box::new(state))),
+        }
+    }
+
+    /// Keeps a state that could not be stored as the cache, tied to the file it was made from.
+    fn keep_unstored(&mut self, state: State) -> Result<()> {
+        let path = self.maildir.path().join(STATE_FILE);
+        let id = match fs::metadata(&path) {
+            Ok(m) => Some(file_id(&m)),
+            Err(e) if e.kind() == ErrorKind::NotFound => None,
+            Err(e) => return Err(MaildirError::io(&path, e)),
+        };
+        self.cache = Some((id, state));
+        Ok(())
     }
 
     /// Brings the state up to date with the directories: moves `new/` messages to `cur/`,
     /// gives UIDs to new files (ordered by delivery time in the name, then name), drops
     /// vanished ones, picks up flag changes made by renames, and returns the snapshot.
     pub fn sync(&mut self) -> Result<Snapshot> {
-        self.locked(|md, st| {
+        self.locked_lenient(|md, st| {
             let (changed, recent) = sync_locked(md, st)?;
             Ok((snapshot(st, recent), changed))
         })
@@ -223,7 +295,7 @@ impl MailboxState {
 
     /// The current snapshot from the state file alone (no directory scan).
     pub fn snapshot(&mut self) -> Result<Snapshot> {
-        self.locked(|_, st| Ok((snapshot(st, Vec::new()), false)))
+        self.locked_lenient(|_, st| Ok((snapshot(st, Vec::new()), false)))
     }
 
     /// Changes the flags of `uids` (renaming their files), bumping their modseq. With
@@ -234,7 +306,7 @@ impl MailboxState {
         op: &FlagOp,
         unchanged_since: Option<u64>,
     ) -> Result<StoreOutcome> {
-        self.locked(|md, st| {
+        self.locked_lenient(|md, st| {
             let mut out = StoreOutcome::default();
             let mut renames = Vec::new();
             for &uid in uids {
@@ -313,7 +385,7 @@ impl MailboxState {
     /// Deletes the files of `uids` and forgets them; returns the UIDs removed from the state
     /// (including ones another process already deleted). Unknown UIDs are ignored.
     pub fn expunge(&mut self, uids: &[u32]) -> Result<Vec<u32>> {
-        self.locked(|md, st| {
+        self.locked_lenient(|md, st| {
             let mut wanted: Vec<u32> = uids.to_vec();
             wanted.sort_unstable();
             let mut removed = Vec::new();
@@ -369,55 +441,6 @@ impl MailboxState {
         });
         if result.is_err() {
             let _ = fs::remove_file(&tmp);
-        }
-        result
-    }
-
-    /// Copies messages into another mailbox (IMAP COPY), keeping flags and internal dates;
-    /// files are hard-linked when possible. Returns `(source uid, new uid)` pairs; messages
-    /// that vanished meanwhile are skipped. Never holds both mailboxes' locks at once.
-    pub fn copy_to(&mut self, uids: &[u32], target: &mut MailboxState) -> Result<Vec<(u32, u32)>> {
-        let sources: Vec<Entry> = self.locked(|_, st| {
-            let picked = uids
-                .iter()
-                .filter_map(|u| st.entries.binary_search_by_key(u, |e| e.uid).ok())
-                .map(|i| st.entries[i].clone());
-            Ok((picked.collect(), false))
-        })?;
-        let keywords = self.snapshot()?.keywords;
-        let mut staged = Vec::new();
-        for e in &sources {
-            let base = name::unique_base(e.date, host(), e.size, e.vsize);
-            let tmp = target.maildir.tmp().join(&base);
-            if !link_or_copy(&self.maildir, e, &tmp)? {
-                continue;
-            }
-            staged.push((
-                e.uid,
-                base,
-                entry_flags(e, &keywords),
-                e.size,
-                e.vsize,
-                e.date,
-            ));
-        }
-        let tmps: Vec<PathBuf> = staged
-            .iter()
-            .map(|s| target.maildir.tmp().join(&s.1))
-            .collect();
-        let result = target.locked(|md, st| {
-            let mut pairs = Vec::new();
-            for (old, base, flags, size, vsize, date) in &staged {
-                let uid = commit_from_tmp(md, st, base, flags, *size, *vsize, *date)?;
-                pairs.push((*old, uid));
-            }
-            let changed = !pairs.is_empty();
-            Ok((pairs, changed))
-        });
-        if result.is_err() {
-            for t in tmps {
-                let _ = fs::remove_file(t);
-            }
         }
         result
     }

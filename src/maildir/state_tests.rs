@@ -242,6 +242,96 @@ fn append_and_copy() {
 }
 
 #[test]
+fn move_renames_each_message_once_with_flags_and_new_uids() {
+    let (_d, md) = setup();
+    let trash = md.create_folder("Trash").unwrap();
+    for i in 0..5 {
+        deliver(
+            &md,
+            1_000 + i,
+            &format!("m{i}"),
+            format!("body {i}\n").as_bytes(),
+        );
+    }
+    let mut inbox = MailboxState::new(md.clone());
+    inbox.sync().unwrap();
+    let mut flags = Flags::from_flags(&[Flag::Flagged]);
+    flags.insert_keyword("Work").unwrap();
+    assert!(inbox.set_flags(2, flags.clone()).unwrap());
+    let mut target = MailboxState::new(trash.clone());
+    let mut other = Flags::new();
+    other.insert_keyword("Other").unwrap();
+    target.append(b"x", &other, None).unwrap(); // target's keyword a = Other
+    let moved = inbox.move_to(&[4, 2, 9, 2], &mut target).unwrap();
+    assert_eq!(moved.pairs, vec![(2, 2), (4, 3)]);
+    assert!(moved.elsewhere.is_empty());
+    // Gone from the INBOX (state and files), there in Trash once, with flags and dates.
+    let left: Vec<u32> = inbox
+        .sync()
+        .unwrap()
+        .messages
+        .iter()
+        .map(|m| m.uid)
+        .collect();
+    assert_eq!(left, vec![1, 3, 5]);
+    assert_eq!(fs::read_dir(md.cur()).unwrap().count(), 3);
+    let t = target.sync().unwrap();
+    assert!(
+        t.recent.is_empty(),
+        "recorded by the move, not found by a sync"
+    );
+    assert_eq!(t.messages.len(), 3);
+    let m = t.get(2).unwrap();
+    assert_eq!(m.flags, flags);
+    assert!(m.file_name.ends_with(":2,Fb"), "{}", m.file_name);
+    assert_eq!(m.internal_date, 1_001);
+    assert_eq!(fs::read(m.path(&trash)).unwrap(), b"body 1\n");
+    assert!(fs::read_dir(trash.tmp()).unwrap().next().is_none());
+    // Into the same mailbox: new UIDs there, one file each.
+    let again = target
+        .move_to(&[2], &mut MailboxState::new(trash.clone()))
+        .unwrap();
+    assert_eq!(again.pairs, vec![(2, 4)]);
+    let uids: Vec<u32> = target
+        .sync()
+        .unwrap()
+        .messages
+        .iter()
+        .map(|m| m.uid)
+        .collect();
+    assert_eq!(uids, vec![1, 3, 4]);
+    assert_eq!(fs::read_dir(trash.cur()).unwrap().count(), 3);
+}
+
+#[test]
+fn an_interrupted_move_leaves_each_message_in_one_place() {
+    // The renames done, the states not yet written (as after a kill -9 there): each mailbox's
+    // next sync agrees with its files.
+    let (_d, md) = setup();
+    let trash = md.create_folder("Trash").unwrap();
+    for i in 0..4 {
+        deliver(&md, 1_000 + i, &format!("m{i}"), b"x");
+    }
+    let mut inbox = MailboxState::new(md.clone());
+    let before = inbox.sync().unwrap();
+    let mut target = MailboxState::new(trash.clone());
+    target.sync().unwrap();
+    for m in &before.messages[..2] {
+        fs::rename(m.path(&md), trash.cur().join(&m.file_name)).unwrap();
+    }
+    let mut inbox = MailboxState::new(md.clone());
+    let mut target = MailboxState::new(trash.clone());
+    let a = inbox.sync().unwrap();
+    let b = target.sync().unwrap();
+    assert_eq!(a.messages.len() + b.messages.len(), 4);
+    assert_eq!(
+        a.messages.iter().map(|m| m.uid).collect::<Vec<_>>(),
+        vec![3, 4]
+    );
+    assert_eq!(b.messages.len(), 2);
+}
+
+#[test]
 fn virtual_sizes_are_computed_once_and_cached() {
     let (_d, md) = setup();
     deliver(&md, 1, "a", b"l1\nl2\r\nl3\n");

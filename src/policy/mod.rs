@@ -1,10 +1,11 @@
 //! Policy: trust, relay, receiving rules, ban lists and quotas for smtpd, as pure functions over
-//! the config and users, with DNS and mailbox usage passed in as traits (SPEC §3, seed 000
-//! "Anti-Spam Measures" and "Controlling Mailboxes").
+//! the config and users, with DNS, mailbox usage and the spool's free space passed in as traits
+//! (SPEC §3, seed 000 "Anti-Spam Measures" and "Controlling Mailboxes").
 //!
-//! Refusals happen in the dialogue: at MAIL (bans on sender/HELO/IP, empty return-path, numeric
-//! sender domains, spoofed sender, SPF), at RCPT (bans on recipient, routing, relay, quota) and
-//! after DATA (size per class and per handler, attachments, header bans).
+//! Refusals happen in the dialogue: at MAIL (bans on sender/HELO/IP, size, a spool short of
+//! space, empty return-path, numeric sender domains, spoofed sender, SPF), at RCPT (bans on
+//! recipient, routing, relay, quota) and after DATA (size per class and per handler,
+//! attachments, header bans).
 
 pub mod criteria;
 pub mod mime;
@@ -24,7 +25,7 @@ use crate::smtp::{Client, Policy, Refusals, Reply, Transaction};
 use crate::users::Users;
 use criteria::{banned, met, Facts};
 use spf::SpfResult;
-pub use usage::{over_quota, MailboxUsage, MaildirUsage};
+pub use usage::{exceeds_quota, over_quota, would_exceed, Exceeded, MailboxUsage, MaildirUsage};
 
 /// Whether a client is trusted before authenticating (SPEC §3): a trusted listener, a trusted
 /// network, or an IP → user assumption.
@@ -50,6 +51,34 @@ pub struct SmtpPolicy<'a> {
     pub usage: Option<&'a dyn MailboxUsage>,
     /// Where SMTP AUTH checks credentials (none: AUTH is not available).
     pub creds: Option<&'a dyn Credentials>,
+    /// Free space on the spool's file system, for `limits.spool_reserve` at MAIL; without it
+    /// the check is skipped.
+    pub spool_space: Option<&'a dyn SpoolSpace>,
+}
+
+/// How much the spool's file system can still take (the real one asks `statvfs`).
+pub trait SpoolSpace: Sync {
+    /// Bytes available, if known.
+    fn available(&self) -> Option<u64>;
+}
+
+/// The free space of the file system holding the spool directory.
+pub struct SpoolVolume<'a>(pub &'a std::path::Path);
+
+impl SpoolSpace for SpoolVolume<'_> {
+    fn available(&self) -> Option<u64> {
+        crate::freespace::available(self.0).ok()
+    }
+}
+
+/// 452 4.3.1 (RFC 3463: mail system full) when `available` bytes are below the `reserve`, or
+/// below the reserve plus the `SIZE=` the client declared: refused at MAIL, before the client
+/// sends a body that could not be stored. A reserve of 0 or an unknown figure lets it through.
+pub fn short_of_space(reserve: u64, available: Option<u64>, size: Option<u64>) -> Option<Reply> {
+    let available = available?;
+    let needed = reserve.saturating_add(size.unwrap_or(0));
+    (reserve > 0 && available < needed)
+        .then(|| Reply::new(452, "4.3.1", "Insufficient system storage; try again later"))
 }
 
 impl<'a> SmtpPolicy<'a> {
@@ -61,6 +90,7 @@ impl<'a> SmtpPolicy<'a> {
             dns: None,
             usage: None,
             creds: None,
+            spool_space: None,
         }
     }
 
@@ -167,6 +197,11 @@ impl Policy for SmtpPolicy<'_> {
         if let Some(reply) = params.size.and_then(|size| class_too_big(rules, size)) {
             return Err(reply);
         }
+        let reserve = self.config.limits.spool_reserve.0;
+        let available = self.spool_space.and_then(|s| s.available());
+        if let Some(reply) = short_of_space(reserve, available, params.size) {
+            return Err(reply);
+        }
         if sender.is_empty() && rules.block_empty_return_path {
             return Err(Reply::new(
                 550,
@@ -209,7 +244,9 @@ impl Policy for SmtpPolicy<'_> {
                     return Err(reply);
                 }
                 if let (Route::Local { user }, Some(usage)) = (&r.route, self.usage) {
-                    if over_quota(self.users, usage, user) {
+                    // Full, or too full for the SIZE= the client declared.
+                    let size = txn.params.size.unwrap_or(0);
+                    if exceeds_quota(self.users, usage, user, size).is_some() {
                         return Err(Reply::new(
                             452,
                             "4.2.2",

@@ -245,6 +245,52 @@ fn quota_full_is_452_at_rcpt() {
 }
 
 #[test]
+fn quota_counts_the_declared_size_at_rcpt() {
+    // "full" has a quota of 100 bytes.
+    let (c, u) = (config(""), users());
+    let usage = Usage([("full", 40)].into_iter().collect());
+    let p = SmtpPolicy {
+        usage: Some(&usage),
+        ..SmtpPolicy::new(&c, &u)
+    };
+    let out = client(false, "192.0.2.9");
+    let rcpt = |size| code(p.check_recipient(&out, &sized("a@b.test", size), "full@example.test"));
+    assert_eq!(rcpt(60), None);
+    assert_eq!(rcpt(61), Some((452, "4.2.2")));
+}
+
+struct Space(Option<u64>);
+impl SpoolSpace for Space {
+    fn available(&self) -> Option<u64> {
+        self.0
+    }
+}
+
+#[test]
+fn mail_is_refused_when_the_spool_is_short_of_space() {
+    let c = config("[limits]\nspool_reserve = \"1M\"\n");
+    let u = users();
+    let out = client(false, "192.0.2.9");
+    let at_mail = |free: Option<u64>, size: Option<u64>| {
+        let space = Space(free);
+        let p = SmtpPolicy {
+            spool_space: Some(&space),
+            ..SmtpPolicy::new(&c, &u)
+        };
+        let txn = size.map_or_else(|| from("a@b.test"), |s| sized("a@b.test", s));
+        code(p.check_sender(&out, "a@b.test", &txn.params))
+    };
+    const M: u64 = 1024 * 1024;
+    assert_eq!(at_mail(Some(M), None), None);
+    assert_eq!(at_mail(Some(M - 1), None), Some((452, "4.3.1")));
+    assert_eq!(at_mail(Some(3 * M), Some(2 * M)), None);
+    assert_eq!(at_mail(Some(3 * M), Some(2 * M + 1)), Some((452, "4.3.1")));
+    assert_eq!(at_mail(None, Some(u64::MAX)), None, "unknown: let through");
+    // A reserve of 0 turns it off.
+    assert_eq!(short_of_space(0, Some(0), Some(10)), None);
+}
+
+#[test]
 fn spoofed_sender_only_for_listed_domains_and_spf() {
     let c = config(
         "[receiving.untrusted]\nspoof_check = \"only\"\n\

@@ -39,8 +39,48 @@ impl MailboxUsage for MaildirUsage<'_> {
 
 /// Whether `user` is at or over quota (mail is refused once the limit is reached).
 pub fn over_quota(users: &Users, usage: &dyn MailboxUsage, user: &str) -> bool {
-    let quota = users.get(user).and_then(|u| u.quota);
-    quota.is_some_and(|q| usage.bytes(user).is_some_and(|b| b >= q))
+    exceeds_quota(users, usage, user, 0).is_some()
+}
+
+/// Whether adding `adding` bytes to the mail of `user` would take it over its quota:
+/// `Some(Exceeded)` refuses the whole operation (RFC 9208 §5: nothing of it is stored).
+pub fn exceeds_quota(
+    users: &Users,
+    usage: &dyn MailboxUsage,
+    user: &str,
+    adding: u64,
+) -> Option<Exceeded> {
+    let quota = users.get(user).and_then(|u| u.quota)?;
+    would_exceed(Some(quota), usage.bytes(user), adding)
+}
+
+/// A refusal for the quota: what is used, the limit, and what the operation would add.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Exceeded {
+    pub used: u64,
+    pub quota: u64,
+    pub adding: u64,
+}
+
+impl std::fmt::Display for Exceeded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} bytes used of a quota of {}; this would add {}",
+            self.used, self.quota, self.adding
+        )
+    }
+}
+
+/// The quota rule itself: a mailbox at or over its quota takes nothing more, and an operation
+/// that would take it over is refused whole. No quota, or usage unknown: allowed.
+pub fn would_exceed(quota: Option<u64>, used: Option<u64>, adding: u64) -> Option<Exceeded> {
+    let (quota, used) = (quota?, used?);
+    (used >= quota || used.saturating_add(adding) > quota).then_some(Exceeded {
+        used,
+        quota,
+        adding,
+    })
 }
 
 /// A count is kept only when the directory had not changed for this long.
@@ -157,6 +197,18 @@ mod tests {
         );
         assert_eq!(usage.bytes("nobody"), None);
         assert_eq!(usage.bytes("../etc"), None);
+    }
+
+    #[test]
+    fn an_operation_over_the_quota_is_refused_whole() {
+        assert_eq!(would_exceed(None, Some(10), 5), None);
+        assert_eq!(would_exceed(Some(100), None, 5), None);
+        assert_eq!(would_exceed(Some(100), Some(10), 90), None);
+        let e = would_exceed(Some(100), Some(10), 91).expect("over");
+        assert_eq!((e.used, e.quota, e.adding), (10, 100, 91));
+        assert!(would_exceed(Some(100), Some(100), 0).is_some(), "full");
+        assert!(would_exceed(Some(100), Some(150), 0).is_some(), "over");
+        assert!(would_exceed(Some(100), Some(10), u64::MAX).is_some());
     }
 
     #[test]

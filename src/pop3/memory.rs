@@ -72,6 +72,10 @@ impl crate::sasl::Credentials for MemoryBackend {
     fn scram_sha256(&self, _user: &str) -> Option<crate::sasl::ScramSecret> {
         None
     }
+
+    fn quota(&self, _user: &str) -> Option<u64> {
+        None
+    }
 }
 
 impl Maildrop for MemoryDrop {

@@ -511,6 +511,10 @@ impl crate::sasl::Credentials for TestVolume {
     fn scram_sha256(&self, _: &str) -> Option<crate::sasl::ScramSecret> {
         None
     }
+
+    fn quota(&self, _user: &str) -> Option<u64> {
+        None
+    }
 }
 
 impl Backend for TestVolume {

@@ -47,7 +47,7 @@ pub use ledger::{AddressKey, Ledger, LedgerPolicy, Lockout};
 pub use policy::{
     check_availability, mechanism_offered, Availability, MethodPolicy, MethodRefusal, Pop3Methods,
 };
-pub use scram::{ScramSecret, SCRAM_ITERATIONS};
+pub use scram::{set_decoy_key as set_scram_decoy_key, ScramSecret, SCRAM_ITERATIONS};
 
 /// The longest client line (base64 text, without CRLF) any exchange accepts, in bytes.
 pub const MAX_CLIENT_LINE: usize = 12 * 1024;
@@ -132,6 +132,11 @@ pub trait Credentials {
     fn verify_pop3_password(&self, user: &str, password: &str) -> bool {
         self.verify_password(user, password)
     }
+
+    /// The mailbox quota of `user` in bytes, if any (the users file's `quota`): read for each
+    /// IMAP APPEND and COPY, so a change applies to sessions already logged in. (No default: a
+    /// wrapper that forgot to pass it on would lift every quota.)
+    fn quota(&self, user: &str) -> Option<u64>;
 }
 
 /// What a protocol session reports of a login, for the log and the failed-login ledger.
@@ -204,6 +209,10 @@ pub enum SaslError {
     /// Unknown user, wrong password or secret, or no secret stored for this mechanism.
     #[error("authentication credentials invalid")]
     InvalidCredentials,
+    /// The mechanism cannot be used now: SCRAM-SHA-256 without the decoy key it needs to answer
+    /// unknown users like real ones (fails closed; the log says why at start-up).
+    #[error("SCRAM-SHA-256 is temporarily unavailable")]
+    Unavailable,
     /// `step` was called after the exchange had already ended (a caller bug).
     #[error("authentication exchange already finished")]
     Finished,

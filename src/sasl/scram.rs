@@ -5,7 +5,7 @@
 
 mod secret;
 
-pub use secret::{ScramSecret, SCRAM_ITERATIONS};
+pub use secret::{set_decoy_key, ScramSecret, SCRAM_ITERATIONS};
 
 use super::{constant_time_eq, utf8, Credentials, SaslError, Step};
 use base64::prelude::{Engine as _, BASE64_STANDARD};
@@ -58,12 +58,24 @@ impl ScramServer {
         creds: &dyn Credentials,
         server_nonce: String,
     ) -> Result<(Self, String), SaslError> {
+        Self::start_keyed(client_first, creds, server_nonce, secret::decoy_key())
+    }
+
+    /// [`ScramServer::start`] with the decoy key given; without one, every exchange fails
+    /// (whether the user exists or not, so that failing tells nothing either).
+    pub(super) fn start_keyed(
+        client_first: &[u8],
+        creds: &dyn Credentials,
+        server_nonce: String,
+        decoy_key: Option<&[u8; 32]>,
+    ) -> Result<(Self, String), SaslError> {
+        let decoy_key = decoy_key.ok_or(SaslError::Unavailable)?;
         let first = parse_client_first(client_first)?;
         let nonce = format!("{}{server_nonce}", first.client_nonce);
         let secret = creds
             .scram_sha256(&first.user)
             .filter(ScramSecret::is_usable);
-        let decoy = ScramSecret::decoy(&first.user);
+        let decoy = ScramSecret::decoy(decoy_key, &first.user);
         let shown = secret.as_ref().unwrap_or(&decoy);
         let server_first = format!(
             "r={nonce},s={},i={}",

@@ -35,6 +35,10 @@ impl Credentials for FakeUsers {
             _ => None,
         }
     }
+
+    fn quota(&self, _user: &str) -> Option<u64> {
+        None
+    }
 }
 
 /// One scripted dialogue: name, initial response, client lines, expected steps.
@@ -65,6 +69,8 @@ pub(super) fn run(
     initial: Option<&[u8]>,
     lines: &[Vec<u8>],
 ) -> Vec<Step> {
+    // The process-wide SCRAM decoy key, as the server sets it from the spool at start-up.
+    crate::sasl::set_scram_decoy_key([0x42; 32]);
     let (mut exchange, first) =
         Exchange::start_with_nonce(mech, initial, &FakeUsers, nonce.to_owned());
     let mut steps = vec![first];

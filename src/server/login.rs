@@ -210,6 +210,10 @@ impl Credentials for GuardedUsers {
             .then(|| self.users.scram_sha256(user))
             .flatten()
     }
+
+    fn quota(&self, user: &str) -> Option<u64> {
+        self.users.get(user).and_then(|u| u.quota)
+    }
 }
 
 #[cfg(test)]

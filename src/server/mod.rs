@@ -44,6 +44,7 @@ impl Shared {
                 .with_context(|| format!("cannot open spool {}", config.paths.spool.display()))?,
         );
         let users = Arc::new(UsersCache::new(&config.paths.users)?);
+        use_scram_decoy_key(spool.root());
         let deliverer = Arc::new(Deliverer::new(config.clone(), spool.clone(), users.clone()));
         let immediate = immediate::Immediate::start(deliverer.clone());
         let login = Arc::new(login::LoginGuard::new(&config));
@@ -56,6 +57,22 @@ impl Shared {
             login,
             shutdown: tokio::sync::watch::Sender::new(false),
         }))
+    }
+}
+
+/// Give SCRAM the spool's decoy key, made there by the first process that needs it; without
+/// it SCRAM-SHA-256 fails closed (every exchange refused), and the log says why.
+fn use_scram_decoy_key(spool: &std::path::Path) {
+    use crate::spool::secret::{load_or_create, SCRAM_DECOY_KEY};
+    match load_or_create(spool, SCRAM_DECOY_KEY) {
+        Ok(key) => crate::sasl::set_scram_decoy_key(key),
+        Err(e) => crate::events::event("scram_unavailable")
+            .field("error", e.to_string())
+            .field(
+                "effect",
+                "SCRAM-SHA-256 logins fail until it is fixed and the server restarted",
+            )
+            .emit(),
     }
 }
 

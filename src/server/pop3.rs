@@ -65,8 +65,8 @@ pub async fn handle(shared: Arc<Shared>, listener: Arc<ListenerRuntime>, mut lin
         users: users.clone(),
         client: login.clone(),
     });
-    let backend = VolumeBackend::new(users, shared.config.paths.mail.clone())
-        .with_credentials(guarded);
+    let backend =
+        VolumeBackend::new(users, shared.config.paths.mail.clone()).with_credentials(guarded);
     let banner = crate::sasl::apop_banner(&shared.config.server.hostname);
     let config = session_config(&shared, &listener, link.tls);
     let (session, greeting) = Session::new(config, banner, backend);

@@ -12,7 +12,7 @@ use super::Shared;
 use crate::config::{Protocol, TlsMode};
 use crate::dns::Resolver;
 use crate::events::event;
-use crate::policy::{assumed_user, trusted_client, MaildirUsage, SmtpPolicy};
+use crate::policy::{assumed_user, trusted_client, MaildirUsage, SmtpPolicy, SpoolVolume};
 use crate::sasl::LoginNote;
 use crate::smtp::received::Trace;
 use crate::smtp::{Action, Client, Reply, Session, SessionConfig, Transaction};
@@ -93,6 +93,7 @@ impl Core for SmtpCore {
     fn step(&mut self, out: &mut Vec<u8>) -> Next<SmtpEffect> {
         let users = self.shared.users.get();
         let usage = MaildirUsage(&self.shared.config.paths.mail);
+        let space = SpoolVolume(&self.shared.config.paths.spool);
         let creds = GuardedUsers {
             users: users.clone(),
             client: self.login.clone(),
@@ -101,6 +102,7 @@ impl Core for SmtpCore {
             listener: Some(&self.listener.settings.name),
             dns: Some(&self.resolver),
             usage: Some(&usage),
+            spool_space: Some(&space),
             creds: Some(&creds),
             ..SmtpPolicy::new(&self.shared.config, &users)
         };

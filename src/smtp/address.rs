@@ -62,28 +62,41 @@ pub fn check_mailbox(mailbox: &str, utf8: bool) -> Result<(), AddressError> {
         return Err(AddressError::NeedsUtf8);
     }
     let (local, domain) = mailbox.rsplit_once('@').ok_or(AddressError::NoDomain)?;
-    if local.is_empty() || local.len() > MAX_LOCAL {
-        return Err(AddressError::BadLocal);
-    }
-    let local_ok = if let Some(q) = local.strip_prefix('"').and_then(|l| l.strip_suffix('"')) {
-        !q.chars().any(|c| c.is_control())
-    } else {
-        local.split('.').all(|atom| {
-            !atom.is_empty()
-                && atom.chars().all(|c| {
-                    c.is_ascii_alphanumeric()
-                        || "!#$%&'*+-/=?^_`{|}~".contains(c)
-                        || (!c.is_ascii() && !c.is_control())
-                })
-        })
-    };
-    if !local_ok {
-        return Err(AddressError::BadLocal);
-    }
+    check_local(local)?;
     if !valid_domain(domain) {
         return Err(AddressError::BadDomain);
     }
     Ok(())
+}
+
+/// Validate a local part: a dot-atom (UTF-8 allowed; the caller checks SMTPUTF8) or a quoted
+/// string, at most [`MAX_LOCAL`] octets.
+pub fn check_local(local: &str) -> Result<(), AddressError> {
+    if local.is_empty() || local.len() > MAX_LOCAL {
+        return Err(AddressError::BadLocal);
+    }
+    let ok = match local.strip_prefix('"').and_then(|l| l.strip_suffix('"')) {
+        Some(q) => !q.chars().any(|c| c.is_control()),
+        None => is_dot_atom(local),
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(AddressError::BadLocal)
+    }
+}
+
+/// Whether `local` is a dot-atom (RFC 5322 §3.2.3, with RFC 6531's UTF-8): atoms of atext
+/// joined by single dots, none empty, so never `.`, `..` or a leading or trailing dot.
+pub fn is_dot_atom(local: &str) -> bool {
+    local.split('.').all(|atom| {
+        !atom.is_empty()
+            && atom.chars().all(|c| {
+                c.is_ascii_alphanumeric()
+                    || "!#$%&'*+-/=?^_`{|}~".contains(c)
+                    || (!c.is_ascii() && !c.is_control())
+            })
+    })
 }
 
 /// A domain name or an address literal (`[192.0.2.1]`, `[IPv6:2001:db8::1]`).

@@ -26,6 +26,8 @@ fn refusal(why: MethodRefusal) -> Reply {
 fn protocol_error(err: &SaslError) -> Reply {
     match err {
         SaslError::Cancelled => Reply::new(501, "5.0.0", "Authentication cancelled"),
+        // RFC 4954 §6: a temporary failure, the client may try again later.
+        SaslError::Unavailable => Reply::new(454, "4.7.0", "Temporary authentication failure"),
         SaslError::LineTooLong => {
             Reply::new(500, "5.5.6", "Authentication exchange line is too long")
         }
@@ -55,7 +57,12 @@ impl Session {
         self.auth_step(mechanism, exchange, step, out)
     }
 
-    fn auth_refused(&mut self, name: &str, why: MethodRefusal, out: &mut Vec<u8>) -> Option<Action> {
+    fn auth_refused(
+        &mut self,
+        name: &str,
+        why: MethodRefusal,
+        out: &mut Vec<u8>,
+    ) -> Option<Action> {
         self.notes.push(LoginNote::Refused {
             mechanism: name.chars().take(40).collect(),
             reason: why.to_string(),
@@ -163,10 +170,10 @@ impl Session {
     pub fn may_check_credentials(&self) -> bool {
         match &self.mode {
             Mode::Authenticating { .. } => self.input.contains(&b'\n'),
-            Mode::Command => self
-                .input
-                .split(|&b| b == b'\n')
-                .any(|line| line.get(..5).is_some_and(|w| w.eq_ignore_ascii_case(b"auth "))),
+            Mode::Command => self.input.split(|&b| b == b'\n').any(|line| {
+                line.get(..5)
+                    .is_some_and(|w| w.eq_ignore_ascii_case(b"auth "))
+            }),
             _ => false,
         }
     }

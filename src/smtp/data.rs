@@ -1,8 +1,12 @@
-//! The DATA receiver: dot-unstuffing, the end marker, and the checks that stop SMTP smuggling.
+//! The DATA receiver: dot-unstuffing, the end marker, and the checks that stop SMTP smuggling;
+//! and the same checks for BDAT chunks ([`ChunkCheck`]).
 //!
 //! Only `CRLF . CRLF` ends the data. A bare LF or bare CR anywhere (the 2023 `\n.\n` / `\r.\r`
 //! smuggling family) marks the message as refused, and reading goes on to the real end marker so
-//! the session stays in sync. Oversized messages are counted but not kept.
+//! the session stays in sync. Oversized messages are counted but not kept. BDAT data (RFC 3030)
+//! has no end marker and no dot-stuffing, but is held to the same rules: lines end with CRLF,
+//! no NUL, no line over the limit — so a message that could not come in by DATA cannot come in by
+//! BDAT either, and nothing stored can carry a `\n.\n` to the next hop.
 
 /// Why a message received with DATA is refused (the reply is given after the end marker).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -144,9 +148,104 @@ impl DataReceiver {
     }
 }
 
+/// The DATA rules applied to BDAT chunks as they arrive, across chunk boundaries (a CR at the end
+/// of one chunk may be completed by an LF at the start of the next).
+#[derive(Debug)]
+pub struct ChunkCheck {
+    line_limit: usize,
+    /// Bytes of the current line so far, its line end included once it comes.
+    line_len: usize,
+    after_cr: bool,
+    problem: Option<DataProblem>,
+}
+
+impl ChunkCheck {
+    pub fn new(line_limit: usize) -> ChunkCheck {
+        ChunkCheck {
+            line_limit,
+            line_len: 0,
+            after_cr: false,
+            problem: None,
+        }
+    }
+
+    fn flag(&mut self, p: DataProblem) {
+        self.problem.get_or_insert(p);
+    }
+
+    /// Check the next bytes of the message.
+    pub fn feed(&mut self, bytes: &[u8]) {
+        if self.problem.is_some() {
+            return;
+        }
+        for &b in bytes {
+            if self.after_cr && b != b'\n' {
+                self.flag(DataProblem::BareLineEnd);
+            }
+            match b {
+                b'\n' if !self.after_cr => self.flag(DataProblem::BareLineEnd),
+                0 => self.flag(DataProblem::Nul),
+                _ => {}
+            }
+            self.line_len += 1;
+            if self.line_len > self.line_limit {
+                self.flag(DataProblem::LineTooLong);
+            }
+            if b == b'\n' {
+                self.line_len = 0;
+            }
+            self.after_cr = b == b'\r';
+            if self.problem.is_some() {
+                return;
+            }
+        }
+    }
+
+    /// The first problem found so far.
+    pub fn problem(&self) -> Option<DataProblem> {
+        self.problem
+    }
+
+    /// At the end of the message (the LAST chunk): the first problem, a final lone CR included.
+    pub fn finish(&mut self) -> Option<DataProblem> {
+        if self.after_cr {
+            self.flag(DataProblem::BareLineEnd);
+        }
+        self.problem
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn chunks(parts: &[&[u8]]) -> Option<DataProblem> {
+        let mut c = ChunkCheck::new(1000);
+        for p in parts {
+            c.feed(p);
+        }
+        c.finish()
+    }
+
+    #[test]
+    fn chunk_check_holds_bdat_to_the_data_rules() {
+        assert_eq!(chunks(&[b"a\r\nb\r\n", b"c"]), None);
+        // CRLF split across two chunks is one line end.
+        assert_eq!(chunks(&[b"a\r", b"\nb\r\n"]), None);
+        for bad in [
+            &[&b"a\r\n\n.\nMAIL FROM:<ceo@x.test>\r\n"[..]][..],
+            &[b"a\r.\rRCPT TO:<x@y.test>\r\n"],
+            &[b"a\r\n", b"\n.\r\n"],
+            &[b"a\r", b"b\r\n"],
+            &[b"last line ends in CR\r"],
+        ] {
+            assert_eq!(chunks(bad), Some(DataProblem::BareLineEnd), "{bad:?}");
+        }
+        assert_eq!(chunks(&[b"a\0b\r\n"]), Some(DataProblem::Nul));
+        let long = vec![b'x'; 999];
+        assert_eq!(chunks(&[&long, b"\r\n"]), Some(DataProblem::LineTooLong));
+        assert_eq!(chunks(&[&long[..998], b"\r", b"\n"]), None);
+    }
 
     fn run(chunks: &[&[u8]], max: u64) -> (Result<Vec<u8>, DataProblem>, Vec<u8>) {
         let mut r = DataReceiver::new(max, 1000);

@@ -4,6 +4,7 @@ pub mod address;
 mod auth;
 pub mod command;
 pub mod data;
+pub mod lineends;
 pub mod received;
 pub mod reply;
 pub mod session;

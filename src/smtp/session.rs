@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use super::address;
 use super::command::{self, Command, CommandError, MailParams, RcptParams};
-use super::data::{DataProblem, DataReceiver, DataStatus};
+use super::data::{ChunkCheck, DataProblem, DataReceiver, DataStatus};
 use super::reply::Reply;
 use crate::sasl::{AuthFailures, Credentials, Exchange, LoginNote, Mechanism, MethodPolicy};
 
@@ -107,11 +107,11 @@ pub(super) enum Mode {
     /// Skipping the rest of an over-long command line.
     Discard,
     Data(DataReceiver),
-    /// Reading a BDAT chunk: bytes left, whether LAST, whether kept (false: read and drop).
+    /// Reading a BDAT chunk: bytes left, whether LAST, and what becomes of it.
     Bdat {
         left: u64,
         last: bool,
-        keep: bool,
+        chunk: Chunk,
     },
     AwaitStore,
     /// An AUTH exchange waits for the client's next line (`skipping` an over-long one).
@@ -121,6 +121,17 @@ pub(super) enum Mode {
         skipping: bool,
     },
     Closed,
+}
+
+/// What becomes of a BDAT chunk being read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Chunk {
+    /// Part of the message: kept and checked.
+    Keep,
+    /// Would make the message too big: read and dropped, then the transaction fails.
+    TooBig,
+    /// Already answered with an error: read and dropped (RFC 3030 §4.2).
+    Skip,
 }
 
 /// Recipients beyond the limit before the session is closed (RFC 5321 §4.5.3.1.10 allows 452s).
@@ -137,9 +148,13 @@ pub struct Session {
     pub(super) failures: AuthFailures,
     pub(super) notes: Vec<LoginNote>,
     txn: Option<Transaction>,
-    /// Whether the current transaction is using BDAT (then DATA is refused) and failed mid-way.
+    /// Whether the current transaction is using BDAT (then DATA is refused).
     bdat_used: bool,
+    /// A BDAT transaction failed before its LAST chunk: chunks the client had already pipelined
+    /// are read and dropped until LAST (as Postfix does), without counting as errors.
     bdat_failed: bool,
+    /// The DATA rules, applied to the BDAT chunks of this transaction.
+    bdat_check: ChunkCheck,
     errors: u32,
     overshoot: usize,
     /// Why the session closed the connection itself.
@@ -150,6 +165,7 @@ impl Session {
     pub fn new(cfg: SessionConfig, client: Client) -> Session {
         Session {
             failures: cfg.failures.clone(),
+            bdat_check: ChunkCheck::new(cfg.line_limit),
             cfg,
             client,
             mode: Mode::Command,
@@ -223,8 +239,8 @@ impl Session {
                 Mode::Command => self.command_step(policy, &mut out),
                 Mode::Discard => self.discard_step(&mut out),
                 Mode::Data(rx) => self.data_step(rx, policy, &mut out),
-                Mode::Bdat { left, last, keep } => {
-                    self.bdat_step(left, last, keep, policy, &mut out)
+                Mode::Bdat { left, last, chunk } => {
+                    self.bdat_step(left, last, chunk, policy, &mut out)
                 }
                 Mode::AwaitStore => {
                     self.mode = Mode::AwaitStore;
@@ -234,7 +250,13 @@ impl Session {
                     mechanism,
                     exchange,
                     skipping,
-                } => self.auth_input(mechanism, exchange, skipping, policy.credentials(), &mut out),
+                } => self.auth_input(
+                    mechanism,
+                    exchange,
+                    skipping,
+                    policy.credentials(),
+                    &mut out,
+                ),
                 Mode::Closed => {
                     self.mode = Mode::Closed;
                     Some(Action::Close)
@@ -307,6 +329,7 @@ impl Session {
         self.txn = None;
         self.bdat_used = false;
         self.bdat_failed = false;
+        self.bdat_check = ChunkCheck::new(self.cfg.line_limit);
     }
 
     fn discard_step(&mut self, _out: &mut [u8]) -> Option<Action> {
@@ -406,6 +429,10 @@ impl Session {
     }
 
     fn command(&mut self, cmd: Command, policy: &dyn Policy, out: &mut Vec<u8>) -> Option<Action> {
+        if !matches!(cmd, Command::Bdat(..)) {
+            // Any other command ends the dropping of chunks after a failed BDAT.
+            self.bdat_failed = false;
+        }
         let in_bdat = self.bdat_used && self.txn.is_some();
         match cmd {
             Command::Ehlo(name) | Command::Helo(name) if in_bdat => {
@@ -643,8 +670,24 @@ impl Session {
     }
 
     fn bdat(&mut self, size: u64, last: bool, out: &mut Vec<u8>) -> Option<Action> {
+        if self.bdat_failed {
+            // Pipelined after a chunk that failed: read and drop, until LAST.
+            Reply::new(
+                554,
+                "5.5.0",
+                format!("Discarded {size} octets after an earlier error in this transaction"),
+            )
+            .write_to(out);
+            self.bdat_failed = !last;
+            self.mode = Mode::Bdat {
+                left: size,
+                last,
+                chunk: Chunk::Skip,
+            };
+            return None;
+        }
         let ok = matches!(&self.txn, Some(t) if !t.recipients.is_empty());
-        if !ok || self.bdat_failed {
+        if !ok {
             let reply = if self.txn.is_none() {
                 Reply::new(503, "5.5.1", "Need MAIL command")
             } else {
@@ -656,21 +699,22 @@ impl Session {
                 self.mode = Mode::Bdat {
                     left: size,
                     last,
-                    keep: false,
+                    chunk: Chunk::Skip,
                 };
             }
             return None;
         }
         self.bdat_used = true;
         let total = self.txn.as_ref().map_or(0, |t| t.data.len() as u64) + size;
-        let keep = total <= self.cfg.max_size;
-        if !keep {
-            self.bdat_failed = true;
-        }
+        let chunk = if total <= self.cfg.max_size {
+            Chunk::Keep
+        } else {
+            Chunk::TooBig
+        };
         self.mode = Mode::Bdat {
             left: size,
             last,
-            keep,
+            chunk,
         };
         None
     }
@@ -679,28 +723,41 @@ impl Session {
         &mut self,
         left: u64,
         last: bool,
-        keep: bool,
+        chunk: Chunk,
         policy: &dyn Policy,
         out: &mut Vec<u8>,
     ) -> Option<Action> {
-        let take = (left as usize).min(self.input.len());
-        if keep {
-            if let Some(txn) = self.txn.as_mut() {
-                txn.data.extend_from_slice(&self.input[..take]);
+        let take = usize::try_from(left)
+            .unwrap_or(usize::MAX)
+            .min(self.input.len());
+        if chunk == Chunk::Keep {
+            let bytes = &self.input[..take];
+            self.bdat_check.feed(bytes);
+            // Once a problem is found the rest is not kept (the transaction fails anyway).
+            if self.bdat_check.problem().is_none() {
+                if let Some(txn) = self.txn.as_mut() {
+                    txn.data.extend_from_slice(bytes);
+                }
             }
         }
         self.input.drain(..take);
         let left = left - take as u64;
         if left > 0 {
-            self.mode = Mode::Bdat { left, last, keep };
+            self.mode = Mode::Bdat { left, last, chunk };
             return Some(Action::NeedInput);
         }
         self.mode = Mode::Command;
-        if !keep {
-            if self.bdat_failed {
-                self.reset_transaction();
-                self.error(out, problem_reply(DataProblem::TooBig, self.cfg.max_size));
-            }
+        let problem = match chunk {
+            Chunk::Skip => return None,
+            Chunk::TooBig => Some(DataProblem::TooBig),
+            Chunk::Keep if last => self.bdat_check.finish(),
+            Chunk::Keep => self.bdat_check.problem(),
+        };
+        if let Some(problem) = problem {
+            // Refused as DATA refuses it; chunks already pipelined are dropped until LAST.
+            self.reset_transaction();
+            self.bdat_failed = !last;
+            self.error(out, problem_reply(problem, self.cfg.max_size));
             return None;
         }
         if last {

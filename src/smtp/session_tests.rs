@@ -16,6 +16,9 @@ impl Credentials for TestUsers {
     fn scram_sha256(&self, _user: &str) -> Option<ScramSecret> {
         None
     }
+    fn quota(&self, _user: &str) -> Option<u64> {
+        None
+    }
 }
 
 impl Policy for TestPolicy {
@@ -290,12 +293,13 @@ fn oversized_data_is_refused_after_the_end_marker() {
 
 #[test]
 fn bdat_chunks() {
-    let (out, stored) = run(b"EHLO c\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<b@example.test>\r\nBDAT 5\r\nHelloBDAT 8 LAST\r\n, world\nNOOP\r\n");
+    let (out, stored) = run(b"EHLO c\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<b@example.test>\r\nBDAT 6\r\nHello\rBDAT 10 LAST\r\n\n, world\r\nNOOP\r\n");
     assert_eq!(
         codes(&out),
         ["220", "250", "250", "250", "250", "250", "250"]
     );
-    assert_eq!(stored[0].data, b"Hello, world\n");
+    // A CRLF split between two chunks is one line end.
+    assert_eq!(stored[0].data, b"Hello\r\n, world\r\n");
     // BDAT without a transaction: refused, and the chunk is skipped, not read as commands.
     let (out, stored) = run(b"EHLO c\r\nBDAT 6 LAST\r\nQUIT\r\nNOOP\r\n");
     assert_eq!(codes(&out), ["220", "250", "503", "250"]);
@@ -303,6 +307,61 @@ fn bdat_chunks() {
     let (out, _) =
         run(b"EHLO c\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<b@example.test>\r\nBDAT 2\r\nabDATA\r\n");
     assert_eq!(codes(&out), ["220", "250", "250", "250", "250", "503"]);
+}
+
+/// BDAT is held to the DATA rules: a bare LF or CR is refused like DATA refuses it (554 5.6.0),
+/// so no `\n.\n` can reach the spool and from there the next hop.
+#[test]
+fn bdat_refuses_bare_line_ends_like_data() {
+    let head = "EHLO c\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<b@example.test>\r\n";
+    let smuggle = "Subject: hi\r\n\r\nhello\r\n\n.\nMAIL FROM:<ceo@example.test>\r\nRCPT TO:<b@example.test>\r\nDATA\r\nforged\r\n.\r\n";
+    // In one LAST chunk, and as DATA.
+    let input = format!("{head}BDAT {} LAST\r\n{smuggle}NOOP\r\n", smuggle.len());
+    let (out, stored) = run(input.as_bytes());
+    assert_eq!(
+        codes(&out),
+        ["220", "250", "250", "250", "554", "250"],
+        "{out}"
+    );
+    assert!(
+        out.contains("554 5.6.0 Message contains bare CR or LF"),
+        "{out}"
+    );
+    assert!(stored.is_empty());
+    let input = format!("{head}DATA\r\n{smuggle}NOOP\r\n");
+    let (out, stored) = run(input.as_bytes());
+    assert_eq!(
+        codes(&out),
+        ["220", "250", "250", "250", "354", "554", "250"]
+    );
+    assert!(stored.is_empty());
+    // In a first chunk: refused there; the chunks already pipelined are read and dropped
+    // (not counted as errors) up to LAST, and a new transaction works.
+    let (c1, c2, c3) = ("a\r.\rb\r\n", "more\r\n", "end\r\n");
+    let input = format!(
+        "{head}BDAT {}\r\n{c1}BDAT {}\r\n{c2}BDAT {} LAST\r\n{c3}BDAT 2\r\nxx{head2}BDAT 4 LAST\r\nok\r\n",
+        c1.len(),
+        c2.len(),
+        c3.len(),
+        head2 = "MAIL FROM:<a@x.test>\r\nRCPT TO:<b@example.test>\r\n",
+    );
+    let (out, stored) = run(input.as_bytes());
+    assert_eq!(
+        codes(&out),
+        ["220", "250", "250", "250", "554", "554", "554", "503", "250", "250", "250"],
+        "{out}"
+    );
+    assert!(out.contains("554 5.6.0"), "{out}");
+    assert!(out.contains("554 5.5.0 Discarded 6 octets"), "{out}");
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].data, b"ok\r\n");
+    // NUL and over-long lines too; a final lone CR is bare.
+    for body in ["a\0b\r\n", "ends in CR\r"] {
+        let input = format!("{head}BDAT {} LAST\r\n{body}", body.len());
+        let (out, stored) = run(input.as_bytes());
+        assert_eq!(codes(&out), ["220", "250", "250", "250", "554"], "{body:?}");
+        assert!(stored.is_empty());
+    }
 }
 
 #[test]

@@ -103,4 +103,8 @@ pub struct DeliveryState {
     /// Recipients (indexes) whose failure was already reported to the sender.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub reported: Vec<usize>,
+    /// The last attempt was deferred because the file system of this directory (a maildir)
+    /// was full: the message is due again as soon as it has room, whatever `next_try` says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub space_wait: Option<std::path::PathBuf>,
 }

@@ -8,16 +8,20 @@
 //!   written only when a delivery attempt leaves work for later. A delivery in progress sets the
 //!   owner-execute bit of the queue file, so a deliverer that crashed is seen by the next one.
 //! - `free/`  emptied queue files of finished messages, taken again for new ones ([`recycle`]).
+//! - `clean.stamp` when the spool was last cleaned of crash debris ([`clean`]).
+//! - `scram-decoy.key` the key of SCRAM's decoy salts, made once for every process ([`secret`]).
 //!
 //! A message is stored by writing `tmp/ID`, fsync, rename to `queue/ID`, fsync of `queue/` (shared
 //! among concurrent writers by [`dirsync::DirSync`]); only then is it acknowledged. Deliverers take
 //! an exclusive `flock` on the queue file, so any number of them can run at once.
 
+mod clean;
 pub mod dirsync;
 pub mod envelope;
 pub mod id;
 mod message;
 mod recycle;
+pub mod secret;
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -25,6 +29,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+pub use clean::CLEAN_INTERVAL;
 pub use envelope::{DeliveryState, Envelope, Origin, Recipient, RecipientStatus};
 pub use id::QueueId;
 pub use message::{LockedMessage, QueuedMessage};
@@ -183,41 +188,6 @@ impl Spool {
     /// it or it is gone.
     pub fn try_lock(&self, area: Area, id: &QueueId) -> Result<Option<LockedMessage>, SpoolError> {
         LockedMessage::try_open(self, area, id)
-    }
-
-    /// Remove temp files older than an hour (left by crashed writers), state files whose
-    /// message is gone, and free files beyond what is kept for reuse.
-    pub fn clean(&self) -> Result<usize, SpoolError> {
-        let mut removed = self
-            .free
-            .trim()
-            .map_err(io_err(&self.root.join(recycle::DIR)))?;
-        let tmp = self.root.join("tmp");
-        let cutoff = SystemTime::now() - Duration::from_secs(3600);
-        for e in fs::read_dir(&tmp).map_err(io_err(&tmp))?.flatten() {
-            let old = e
-                .metadata()
-                .and_then(|m| m.modified())
-                .is_ok_and(|t| t < cutoff);
-            if old && fs::remove_file(e.path()).is_ok() {
-                removed += 1;
-            }
-        }
-        let state = self.root.join("state");
-        for e in fs::read_dir(&state).map_err(io_err(&state))?.flatten() {
-            let name = e.file_name();
-            let Some(id) = name
-                .to_str()
-                .and_then(|n| n.split('.').next())
-                .and_then(QueueId::parse)
-            else {
-                continue;
-            };
-            if self.find(&id).is_none() && fs::remove_file(e.path()).is_ok() {
-                removed += 1;
-            }
-        }
-        Ok(removed)
     }
 }
 

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::common::{bin, have, maildir_files, text, wait_for_port};
+use crate::common::{bin, have, maildir_files, run, text, wait_for_port};
 
 /// Fail (never skip) when a tool the test needs is missing: CI installs them all.
 pub fn require(tools: &[&str]) {
@@ -473,3 +473,69 @@ fn fields(group: &str) -> HashMap<String, String> {
 
 pub const MESSAGE: &str =
     "From: alice@here.test\nTo: someone\nSubject: remote test\n\nHello over there.\n";
+
+const POSTFIX_INSTANCE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/remote_support/postfix-instance"
+);
+
+/// A private Postfix receiving mail for `domain` on `ip:port` into a maildir; stopped on drop.
+pub struct Postfix {
+    pub dir: PathBuf,
+}
+
+impl Postfix {
+    pub fn start(dir: &Path, addr: &str, domain: &str) -> Postfix {
+        let d = dir.display().to_string();
+        let out = run(POSTFIX_INSTANCE, &["start", &d, addr, "receive", domain]);
+        assert!(out.status.success(), "postfix-instance: {}", text(&out));
+        Postfix {
+            dir: dir.to_path_buf(),
+        }
+    }
+
+    /// Messages delivered to its maildir, waiting up to 20 s for `n`.
+    pub fn wait_mail(&self, n: usize) -> Vec<String> {
+        let dir = self.dir.join("mail").join("inbox");
+        crate::common::wait_for_mail(&dir, n, Duration::from_secs(20))
+            .iter()
+            .filter_map(|f| std::fs::read_to_string(f).ok())
+            .collect()
+    }
+
+    /// Messages still in its queue (not yet delivered to the maildir).
+    pub fn queued(&self) -> usize {
+        let out = run(
+            POSTFIX_INSTANCE,
+            &["queued", &self.dir.display().to_string()],
+        );
+        text(&out).trim().parse().unwrap_or(usize::MAX)
+    }
+
+    /// Wait (20 s at most) until its queue is empty; then the messages in its maildir.
+    pub fn settled_mail(&self) -> Vec<String> {
+        let start = Instant::now();
+        while self.queued() != 0 && start.elapsed() < Duration::from_secs(20) {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        self.wait_mail(0)
+    }
+
+    /// Its smtpd's `disconnect from …` log lines (one per SMTP session, with command counts),
+    /// without the start-up probe's empty connection.
+    pub fn sessions(&self) -> Vec<String> {
+        std::fs::read_to_string(self.dir.join("maillog"))
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.contains("smtpd[") && l.contains("disconnect from"))
+            .filter(|l| !l.contains("commands=0/0"))
+            .map(str::to_string)
+            .collect()
+    }
+}
+
+impl Drop for Postfix {
+    fn drop(&mut self) {
+        let _ = run(POSTFIX_INSTANCE, &["stop", &self.dir.display().to_string()]);
+    }
+}

@@ -18,6 +18,7 @@ use lettre::transport::smtp::client::{
 use lettre::transport::smtp::extension::ClientId;
 use lettre::transport::smtp::response::Response;
 
+use super::connect::{self, ConnectError};
 use crate::config::servers::{OutboundAuth, OutboundTls, RemoteServer};
 use crate::smtp::xtext;
 
@@ -68,7 +69,9 @@ pub type RcptResult = Result<Accepted, Failure>;
 /// Timeouts of one session.
 #[derive(Clone, Copy)]
 pub struct Timeouts {
+    /// The TCP connect and the greeting together.
     pub connect: Duration,
+    /// Each reply after the greeting (EHLO's, STARTTLS's, DATA's final one).
     pub command: Duration,
 }
 
@@ -284,29 +287,57 @@ async fn open_once(
         OutboundTls::Implicit => Some(tls_parameters(server, host).map_err(NotReady::Other)?),
         _ => None,
     };
-    let connect = AsyncSmtpConnection::connect_tokio1(
-        addr,
-        Some(timeouts.connect),
-        &client_id,
-        implicit,
-        None,
-    );
-    let conn = match tokio::time::timeout(timeouts.connect + timeouts.command, connect).await {
-        Ok(Ok(c)) => c,
-        Ok(Err(e)) => {
-            let mut f = describe(&e);
-            f.permanent = false; // a greeting 5xx or refusal: the next MX may do better
-            f.text = if f.text.starts_with(char::is_numeric) {
-                format!("{where_}: {}", f.text)
-            } else {
-                format!("4.4.1 {where_}: {}", f.text)
-            };
-            return Err(NotReady::Other(f));
-        }
-        Err(_) => {
-            return Err(NotReady::Other(Failure::temp(format!(
-                "4.4.1 {where_}: connection timed out"
-            ))))
+    let lettre_failure = |e: lettre::transport::smtp::Error| {
+        let mut f = describe(&e);
+        f.permanent = false; // a greeting 5xx or refusal: the next MX may do better
+        f.text = if f.text.starts_with(char::is_numeric) {
+            format!("{where_}: {}", f.text)
+        } else {
+            format!("4.4.1 {where_}: {}", f.text)
+        };
+        NotReady::Other(f)
+    };
+    let timed_out = |code: &str, what: String| {
+        NotReady::Other(Failure::temp(format!("{code} {where_}: {what}")))
+    };
+    let conn = match implicit {
+        // Connect and greeting within connect_timeout, EHLO within command_timeout.
+        None => match connect::plain(addr, &client_id, timeouts.connect, timeouts.command).await {
+            Ok(c) => c,
+            Err(ConnectError::Smtp(e)) => return Err(lettre_failure(e)),
+            Err(ConnectError::Tcp(e)) => {
+                return Err(NotReady::Other(Failure::temp(format!(
+                    "4.4.1 {where_}: {e}"
+                ))))
+            }
+            Err(ConnectError::ConnectTimeout(t)) => {
+                return Err(timed_out(
+                    "4.4.1",
+                    format!("connection timed out after {t:?}"),
+                ))
+            }
+            Err(ConnectError::GreetingTimeout(t)) => {
+                return Err(timed_out("4.4.2", format!("no greeting within {t:?}")))
+            }
+            Err(ConnectError::EhloTimeout(t)) => {
+                return Err(timed_out("4.4.2", format!("no reply to EHLO within {t:?}")))
+            }
+        },
+        // The TLS handshake comes before the greeting, inside lettre: connect within
+        // connect_timeout, the handshake, greeting and EHLO within both limits together.
+        Some(tls) => {
+            let connect = AsyncSmtpConnection::connect_tokio1(
+                addr,
+                Some(timeouts.connect),
+                &client_id,
+                Some(tls),
+                None,
+            );
+            match tokio::time::timeout(timeouts.connect + timeouts.command, connect).await {
+                Ok(Ok(c)) => c,
+                Ok(Err(e)) => return Err(lettre_failure(e)),
+                Err(_) => return Err(timed_out("4.4.1", "connection timed out".into())),
+            }
         }
     };
     let mut s = Session {
@@ -375,6 +406,10 @@ async fn prepare(
 }
 
 async fn transaction(s: &mut Session, out: &Outgoing<'_>) -> Result<Vec<RcptResult>, Failure> {
+    // Never a bare CR or LF on the wire (RFC 5321 §2.3.8), whatever the queue file holds: a
+    // `\n.\n` in it would end the data early at a lenient next hop and smuggle the rest in as a
+    // second message from this server. lettre dot-stuffs only after CRLF, so it must see CRLF.
+    let body = crate::smtp::lineends::canonical(out.body);
     let (size, eight_bit, utf8, dsn) = (
         s.has("SIZE"),
         s.has("8BITMIME"),
@@ -383,9 +418,9 @@ async fn transaction(s: &mut Session, out: &Outgoing<'_>) -> Result<Vec<RcptResu
     );
     let mut mail = format!("MAIL FROM:<{}>", out.sender);
     if size {
-        mail.push_str(&format!(" SIZE={}", out.body.len()));
+        mail.push_str(&format!(" SIZE={}", body.len()));
     }
-    if !out.body.is_ascii() && eight_bit {
+    if !body.is_ascii() && eight_bit {
         mail.push_str(" BODY=8BITMIME");
     }
     if out.smtputf8 && utf8 {
@@ -431,7 +466,7 @@ async fn transaction(s: &mut Session, out: &Outgoing<'_>) -> Result<Vec<RcptResu
         };
     }
     // lettre adds the final CRLF . CRLF: give it the body without its last line end.
-    let body = out.body.strip_suffix(b"\r\n").unwrap_or(out.body);
+    let body = body.strip_suffix(b"\r\n").unwrap_or(&body);
     let sent = tokio::time::timeout(s.command, s.conn.message(body)).await;
     match sent {
         Ok(Ok(reply)) => {

@@ -13,6 +13,7 @@
 //! `block_on` from the runner's threads (never from async code: callers use `spawn_blocking`).
 
 pub mod client;
+mod connect;
 mod limit;
 mod pool;
 

@@ -59,34 +59,38 @@ pub struct Account {
 }
 
 impl Account {
-    /// Opens (creating when missing) the maildir of `user` under `mail_root`; on the
-    /// first login also the SPECIAL-USE folders, subscribed.
+    /// Opens (creating when missing) the maildir of `user` under `mail_root`.
     pub fn open(mail_root: &Path, user: &str) -> Result<Account, AccountError> {
         if !crate::users::valid_user_name(user) {
             return Err(AccountError::BadUser(user.to_string()));
         }
         let root = Maildir::create(mail_root.join(user))?;
-        let account = Account {
+        Ok(Account {
             name: user.to_string(),
             root,
-        };
-        let marker = account.root.path().join(INIT_MARKER);
-        if !marker.exists() {
-            let mut subs = account.subscriptions();
-            for (folder, attr) in SPECIAL_USE {
-                match account.root.create_folder(folder) {
-                    Ok(md) => set_special_use(&md, &[attr.to_string()])?,
-                    Err(MaildirError::FolderExists(_)) => {}
-                    Err(e) => return Err(e.into()),
-                }
-                if !subs.iter().any(|s| s == folder) {
-                    subs.push(folder.to_string());
-                }
-            }
-            account.save_subscriptions(&subs)?;
-            fs::write(&marker, b"").map_err(|e| MaildirError::io(&marker, e))?;
+        })
+    }
+
+    /// On the first login: the SPECIAL-USE folders, subscribed. Until all of it is done (e.g.
+    /// on a full volume) it is tried again at each login; a folder left half-made is finished,
+    /// and one that exists already is left as it is.
+    pub fn first_login_setup(&self) -> Result<(), MaildirError> {
+        let marker = self.root.path().join(INIT_MARKER);
+        if marker.exists() {
+            return Ok(());
         }
-        Ok(account)
+        let mut subs = self.subscriptions();
+        for (folder, attr) in SPECIAL_USE {
+            let (md, made) = self.root.ensure_folder(folder)?;
+            if made {
+                set_special_use(&md, &[attr.to_string()])?;
+            }
+            if !subs.iter().any(|s| s == folder) {
+                subs.push(folder.to_string());
+            }
+        }
+        self.save_subscriptions(&subs)?;
+        fs::write(&marker, b"").map_err(|e| MaildirError::io(&marker, e))
     }
 
     /// The maildir of a mailbox, if it exists.

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use super::account::AccountError;
 use super::{Account, Mode, Note, Session};
 use crate::imap::response::{self, Code, Status};
 use crate::sasl::{self, Credentials, Exchange, Mechanism, MethodRefusal, SaslError};
@@ -119,6 +120,16 @@ impl Session {
     fn logged_in(&mut self, tag: &str, user: &str, mechanism: &str, out: &mut Vec<u8>) {
         match Account::open(&self.config.mail_root, user) {
             Ok(account) => {
+                // Default folders that cannot be made now (a full volume) do not keep the user
+                // from the mailboxes there are: a warning, and another try at the next login.
+                if let Err(e) = account.first_login_setup() {
+                    let (code, text) = super::mailboxes::maildir_code(&e);
+                    out.extend(response::untagged_status(
+                        Status::No,
+                        Some(&code),
+                        &format!("Cannot make the default mailboxes now: {text}"),
+                    ));
+                }
                 self.account = Some(account);
                 self.notes.push(Note::LoginOk {
                     user: user.to_string(),
@@ -133,11 +144,15 @@ impl Session {
                 ));
             }
             Err(e) => {
+                let (code, text) = match &e {
+                    AccountError::Maildir(m) => super::mailboxes::maildir_code(m),
+                    other => (Code::ServerBug, other.to_string()),
+                };
                 out.extend(response::tagged(
                     tag,
                     Status::No,
-                    Some(&Code::ServerBug),
-                    &format!("Cannot open the mailbox: {e}"),
+                    Some(&code),
+                    &format!("Cannot open the mailbox: {text}"),
                 ));
             }
         }

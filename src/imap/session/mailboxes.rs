@@ -1,43 +1,57 @@
-//! Commands of the authenticated state (SELECT, CREATE, LIST, STATUS, APPEND…) and the
-//! dispatch of the selected-state commands other than FETCH.
+//! Commands of the authenticated state (SELECT, CREATE, LIST, STATUS…; APPEND, COPY and MOVE
+//! are in [`super::transfer`]) and the dispatch of the selected-state commands other than FETCH.
 
 use std::collections::BTreeMap;
 
 use super::account::{folder, set_special_use, settable_use, Account};
-use super::view::maildir_flags;
 use super::{Selected, Session};
 use crate::imap::command::{
     CommandKind, ListReturnOption, ListSelectOption, QresyncParams, StatusItem,
 };
 use crate::imap::mailbox_name::{list_canonical, list_matches, utf7_decode, MailboxName};
 use crate::imap::response::{self, Code, Status};
-use crate::imap::sequence::SequenceSet;
 use crate::maildir::{self, MailboxState, Maildir, MaildirError};
+use crate::sasl::Credentials;
 
 /// A tagged NO for a maildir error, with the fitting response code.
-fn maildir_no(tag: &str, e: &MaildirError, out: &mut Vec<u8>) {
-    let code = match e {
-        MaildirError::NoSuchFolder(_) => Code::NonExistent,
-        MaildirError::FolderExists(_) => Code::AlreadyExists,
-        MaildirError::TooManyKeywords => Code::Limit,
-        MaildirError::InvalidFolderName(_) | MaildirError::InvalidKeyword(_) => Code::Cannot,
-        _ => Code::ServerBug,
-    };
-    let text = match e {
-        MaildirError::NoSuchFolder(_) => "No such mailbox".to_string(),
-        MaildirError::FolderExists(_) => "Mailbox already exists".to_string(),
-        other => other.to_string(),
-    };
+pub(super) fn maildir_no(tag: &str, e: &MaildirError, out: &mut Vec<u8>) {
+    let (code, text) = maildir_code(e);
     out.extend(response::tagged(tag, Status::No, Some(&code), &text));
 }
 
+/// The response code and text for a maildir error: a full volume is `[UNAVAILABLE]` (RFC 5530:
+/// temporary; a user's disk quota is `[OVERQUOTA]`), not a server bug.
+pub(super) fn maildir_code(e: &MaildirError) -> (Code, String) {
+    match e {
+        MaildirError::NoSuchFolder(_) => (Code::NonExistent, "No such mailbox".to_string()),
+        MaildirError::FolderExists(_) => (Code::AlreadyExists, "Mailbox already exists".into()),
+        MaildirError::TooManyKeywords => (Code::Limit, e.to_string()),
+        MaildirError::InvalidFolderName(_) | MaildirError::InvalidKeyword(_) => {
+            (Code::Cannot, e.to_string())
+        }
+        MaildirError::Io { source, .. } if source.raw_os_error() == Some(libc::EDQUOT) => {
+            (Code::OverQuota, format!("Disk quota exceeded: {e}"))
+        }
+        _ if e.is_no_space() => (
+            Code::Unavailable,
+            format!("The mail volume is full; try again later ({e})"),
+        ),
+        _ => (Code::ServerBug, e.to_string()),
+    }
+}
+
 impl Session {
-    fn account(&self) -> Option<&Account> {
+    pub(super) fn account(&self) -> Option<&Account> {
         self.account.as_ref()
     }
 
     /// Parses a mailbox argument, replying NO when it is not a valid name.
-    fn name_arg(tag: &str, arg: &str, create: bool, out: &mut Vec<u8>) -> Option<MailboxName> {
+    pub(super) fn name_arg(
+        tag: &str,
+        arg: &str,
+        create: bool,
+        out: &mut Vec<u8>,
+    ) -> Option<MailboxName> {
         let parsed = if create {
             MailboxName::parse_for_create(arg)
         } else {
@@ -58,7 +72,7 @@ impl Session {
     }
 
     /// The existing maildir of a mailbox, replying NO (with `code`) when missing.
-    fn existing(
+    pub(super) fn existing(
         &self,
         tag: &str,
         name: &MailboxName,
@@ -84,7 +98,13 @@ impl Session {
         }
     }
 
-    pub(super) fn mailbox_command(&mut self, tag: &str, kind: CommandKind, out: &mut Vec<u8>) {
+    pub(super) fn mailbox_command(
+        &mut self,
+        tag: &str,
+        kind: CommandKind,
+        creds: &dyn Credentials,
+        out: &mut Vec<u8>,
+    ) {
         match kind {
             CommandKind::Select {
                 mailbox,
@@ -137,49 +157,7 @@ impl Session {
                 flags,
                 internal_date,
                 message,
-            } => {
-                let Some(name) = Self::name_arg(tag, &mailbox, false, out) else {
-                    return;
-                };
-                let Some(md) = self.existing(tag, &name, Code::TryCreate, out) else {
-                    return;
-                };
-                let flags = match maildir_flags(&flags) {
-                    Ok(f) => f,
-                    Err(k) => {
-                        out.extend(response::tagged(
-                            tag,
-                            Status::Bad,
-                            None,
-                            &format!("Invalid keyword {k}"),
-                        ));
-                        return;
-                    }
-                };
-                let mut state = MailboxState::new(md);
-                let result = state
-                    .append(&message, &flags, internal_date.map(|d| d.unix()))
-                    .and_then(|uid| Ok((state.snapshot()?.uidvalidity, uid)));
-                match result {
-                    Ok((validity, uid)) => {
-                        if let Some(sel) = self.selected.as_mut() {
-                            if sel.maildir_path() == state.maildir().path() {
-                                sel.touch();
-                            }
-                        }
-                        out.extend(response::tagged(
-                            tag,
-                            Status::Ok,
-                            Some(&Code::AppendUid {
-                                validity,
-                                uids: SequenceSet::single(uid),
-                            }),
-                            "APPEND completed",
-                        ))
-                    }
-                    Err(e) => maildir_no(tag, &e, out),
-                }
-            }
+            } => self.append(tag, &mailbox, &flags, internal_date, &message, creds, out),
             CommandKind::Close | CommandKind::Unselect => {
                 let close = matches!(kind, CommandKind::Close);
                 if let Some(mut sel) = self.selected.take() {
@@ -238,10 +216,10 @@ impl Session {
                 }
             }
             CommandKind::Copy { uid, set, mailbox } => {
-                self.copy(tag, uid, &set, &mailbox, false, out)
+                self.copy(tag, uid, &set, &mailbox, false, creds, out)
             }
             CommandKind::Move { uid, set, mailbox } => {
-                self.copy(tag, uid, &set, &mailbox, true, out)
+                self.copy(tag, uid, &set, &mailbox, true, creds, out)
             }
             other => out.extend(response::tagged(
                 tag,
@@ -552,78 +530,6 @@ impl Session {
             }
         }
     }
-
-    fn copy(
-        &mut self,
-        tag: &str,
-        uid: bool,
-        set: &SequenceSet,
-        arg: &str,
-        moving: bool,
-        out: &mut Vec<u8>,
-    ) {
-        let Some(name) = Self::name_arg(tag, arg, false, out) else {
-            return;
-        };
-        let Some(md) = self.existing(tag, &name, Code::TryCreate, out) else {
-            return;
-        };
-        let Some(sel) = self.selected.as_mut() else {
-            return;
-        };
-        if moving && sel.refuse_if_read_only(tag, out) {
-            return;
-        }
-        let Some(idx) = sel.resolve_or_bad(tag, set, uid, out) else {
-            return;
-        };
-        let uids: Vec<u32> = idx.iter().map(|&i| sel.messages[i].uid).collect();
-        let same = md.path() == sel.maildir.path();
-        let mut target = MailboxState::new(md);
-        let pairs = match sel.state.copy_to(&uids, &mut target) {
-            Ok(p) => p,
-            Err(e) => return maildir_no(tag, &e, out),
-        };
-        let verb = if moving { "MOVE" } else { "COPY" };
-        let code = match (
-            target.snapshot().map(|s| s.uidvalidity),
-            SequenceSet::from_numbers(&pairs.iter().map(|p| p.0).collect::<Vec<_>>()),
-            SequenceSet::from_numbers(&pairs.iter().map(|p| p.1).collect::<Vec<_>>()),
-        ) {
-            (Ok(validity), Some(source), Some(dest)) => Some(Code::CopyUid {
-                validity,
-                source,
-                dest,
-            }),
-            _ => None,
-        };
-        if same {
-            sel.touch();
-        }
-        if moving {
-            if let Some(code) = &code {
-                out.extend(response::untagged_status(Status::Ok, Some(code), "Moved"));
-            }
-            let moved: Vec<u32> = pairs.iter().map(|p| p.0).collect();
-            match sel.state.expunge(&moved) {
-                Ok(removed) => sel.remove_uids(out, &removed),
-                Err(e) => return maildir_no(tag, &e, out),
-            }
-            out.extend(response::tagged(
-                tag,
-                Status::Ok,
-                None,
-                &format!("{verb} completed"),
-            ));
-        } else {
-            out.extend(response::tagged(
-                tag,
-                Status::Ok,
-                code.as_ref(),
-                &format!("{verb} completed"),
-            ));
-        }
-    }
 }
 
 /// RENAME INBOX: the messages move to a new folder; INBOX stays, empty.
@@ -632,9 +538,7 @@ fn rename_inbox(account: &Account, to: &MailboxName) -> Result<(), MaildirError>
     let mut inbox = MailboxState::new(account.root.clone());
     let uids: Vec<u32> = inbox.sync()?.messages.iter().map(|m| m.uid).collect();
     let mut dest = MailboxState::new(target);
-    let pairs = inbox.copy_to(&uids, &mut dest)?;
-    let moved: Vec<u32> = pairs.iter().map(|p| p.0).collect();
-    inbox.expunge(&moved)?;
+    super::transfer::move_messages(&mut inbox, &uids, &mut dest)?;
     Ok(())
 }
 

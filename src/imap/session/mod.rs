@@ -15,6 +15,7 @@ mod mailboxes;
 mod qresync;
 mod selected;
 mod shared;
+mod transfer;
 mod view;
 
 #[cfg(test)]
@@ -369,7 +370,7 @@ impl Session {
                             command,
                             size,
                             non_sync,
-                        } => self.literal(tag, command, size, non_sync, &mut out),
+                        } => self.literal(tag, command, size, non_sync, creds, &mut out),
                         Event::Error(e) => {
                             let text = e.kind.to_string();
                             // Well-formed requests the server will not do are NO, not BAD.
@@ -428,29 +429,30 @@ impl Session {
         command: Option<String>,
         size: u64,
         non_sync: bool,
+        creds: &dyn Credentials,
         out: &mut Vec<u8>,
     ) {
-        let limit = if command.as_deref() == Some("APPEND") && self.account.is_some() {
+        let append = command.as_deref() == Some("APPEND") && self.account.is_some();
+        let limit = if append {
             self.config.max_append
         } else {
             MAX_OTHER_LITERAL
         };
-        if size <= limit {
+        let (code, text) = if size > limit {
+            let text = format!("Literal of {size} octets is larger than the limit of {limit}");
+            (Code::Limit, text)
+        } else if let Some(why) = append.then(|| self.over_quota(creds, size)).flatten() {
+            // RFC 9208 §5: an APPEND over quota is refused before its data is sent.
+            (Code::OverQuota, why)
+        } else {
             self.input.accept_literal();
             if !non_sync {
                 out.extend(response::continuation("Ready for literal data"));
             }
             return;
-        }
-        let tag = self.input.reject_literal().or(tag);
-        let text = format!("Literal of {size} octets is larger than the limit of {limit}");
-        match tag {
-            Some(tag) => out.extend(response::tagged(
-                &tag,
-                Status::No,
-                Some(&Code::Limit),
-                &text,
-            )),
+        };
+        match self.input.reject_literal().or(tag) {
+            Some(tag) => out.extend(response::tagged(&tag, Status::No, Some(&code), &text)),
             None => out.extend(response::untagged_status(Status::Bad, None, &text)),
         }
     }
@@ -653,7 +655,7 @@ impl Session {
                 }
                 return None;
             }
-            other => self.mailbox_command(&tag, other, out),
+            other => self.mailbox_command(&tag, other, creds, out),
         }
         if let Some(expunge) = refresh_after {
             self.refresh_before_tagged(out, expunge);

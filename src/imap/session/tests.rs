@@ -17,6 +17,10 @@ impl Credentials for Creds {
     fn scram_sha256(&self, _: &str) -> Option<ScramSecret> {
         None
     }
+
+    fn quota(&self, _user: &str) -> Option<u64> {
+        None
+    }
 }
 
 pub(super) struct T {
@@ -37,10 +41,14 @@ impl T {
     }
 
     pub(super) fn send(&mut self, bytes: &str) -> String {
+        self.send_as(&Creds, bytes)
+    }
+
+    pub(super) fn send_as(&mut self, creds: &dyn Credentials, bytes: &str) -> String {
         self.s.receive(bytes.as_bytes());
         let mut all = Vec::new();
         loop {
-            let step = self.s.step(&Creds);
+            let step = self.s.step(creds);
             all.extend(step.output);
             if step.action != Action::Continue {
                 return String::from_utf8_lossy(&all).into_owned();
@@ -215,4 +223,72 @@ fn cache_serves_envelopes_and_follows_changes() {
     };
     u.send("a LOGIN alice secret\r\nb SELECT INBOX\r\n");
     assert_eq!(u.send("c FETCH 1 (ENVELOPE)\r\n"), first);
+}
+
+/// alice with a quota of 100 bytes.
+struct Quota100;
+
+impl Credentials for Quota100 {
+    fn verify_password(&self, user: &str, password: &str) -> bool {
+        Creds.verify_password(user, password)
+    }
+    fn shared_secret(&self, _: &str) -> Option<String> {
+        None
+    }
+    fn scram_sha256(&self, _: &str) -> Option<ScramSecret> {
+        None
+    }
+    fn quota(&self, user: &str) -> Option<u64> {
+        (user == "alice").then_some(100)
+    }
+}
+
+#[test]
+fn append_and_copy_over_quota_are_refused_whole_move_is_not() {
+    let mut t = T::new(true);
+    let q = Quota100;
+    assert!(t
+        .send_as(&q, "a LOGIN alice secret\r\n")
+        .starts_with("a OK"));
+    let msg = "Subject: x\r\n\r\n".to_string() + &"y".repeat(26); // 40 bytes
+    let r = t.send_as(&q, &format!("b APPEND INBOX {{40+}}\r\n{msg}\r\n"));
+    assert!(r.starts_with("b OK [APPENDUID "), "{r}");
+    // 40 + 40 + 40 > 100: refused before the literal is sent (no continuation) …
+    let r = t.send_as(&q, "c APPEND INBOX {80}\r\n");
+    assert!(
+        r.starts_with(
+            "c NO [OVERQUOTA] Quota exceeded: 40 bytes used of a quota of 100; this would add 80"
+        ),
+        "{r}"
+    );
+    // … and with LITERAL+ the data is skipped and the session goes on.
+    let r = t.send_as(
+        &q,
+        &format!("d APPEND INBOX {{80+}}\r\n{msg}{msg}\r\ne NOOP\r\n"),
+    );
+    assert!(
+        r.starts_with("d NO [OVERQUOTA]") && r.contains("e OK NOOP"),
+        "{r}"
+    );
+    let r = t.send_as(&q, &format!("f APPEND INBOX {{40+}}\r\n{msg}\r\n"));
+    assert!(r.starts_with("f OK [APPENDUID "), "{r}");
+    // 80 used: copying both (80 more) is refused whole, nothing copied.
+    let r = t.send_as(&q, "g SELECT INBOX\r\nh COPY 1:2 Trash\r\n");
+    assert!(r.contains("h NO [OVERQUOTA]"), "{r}");
+    let r = t.send_as(&q, "i STATUS Trash (MESSAGES)\r\n");
+    assert!(r.contains("(MESSAGES 0)"), "{r}");
+    // A MOVE adds nothing: allowed even when full.
+    let r = t.send_as(&q, "j MOVE 1:2 Trash\r\n");
+    assert!(
+        r.contains("* OK [COPYUID ") && r.contains("j OK MOVE completed"),
+        "{r}"
+    );
+    let r = t.send_as(
+        &q,
+        "k STATUS Trash (MESSAGES)\r\nl STATUS INBOX (MESSAGES)\r\n",
+    );
+    assert!(
+        r.contains("Trash (MESSAGES 2)") && r.contains("INBOX (MESSAGES 0)"),
+        "{r}"
+    );
 }

@@ -69,11 +69,10 @@ impl ScramSecret {
             && self.server_key.len() == 32
     }
 
-    /// A stand-in verifier for an unknown user: the salt is stable per user name within this
-    /// process (so repeated probes look alike), the keys are random (so no proof matches).
-    pub(super) fn decoy(user: &str) -> ScramSecret {
-        static KEY: OnceLock<[u8; 32]> = OnceLock::new();
-        let key = KEY.get_or_init(random::bytes::<32>);
+    /// A stand-in verifier for an unknown user: the salt is HMAC(key, user), so it is the same
+    /// in every process that has the same key (the spool's, see [`set_decoy_key`]) and repeated
+    /// probes look alike, like a real user's; the keys are random (so no proof matches).
+    pub(super) fn decoy(key: &[u8; 32], user: &str) -> ScramSecret {
         let salt = hmac_sha256(key, user.as_bytes());
         ScramSecret {
             salt: salt.get(..16).unwrap_or_default().to_vec(),
@@ -82,6 +81,23 @@ impl ScramSecret {
             server_key: random::bytes::<32>().to_vec(),
         }
     }
+}
+
+/// The key of this process's decoy salts, once [`set_decoy_key`] was given it.
+static DECOY_KEY: OnceLock<[u8; 32]> = OnceLock::new();
+
+/// Use `key` (the spool's kept secret, the same for every process) for the decoy salts of
+/// unknown users. Until it is given, every SCRAM exchange fails closed
+/// ([`crate::sasl::SaslError::Unavailable`]): a key made up here would differ from the next
+/// process's, and two connections would tell real users from unknown ones. The first key given
+/// stays.
+pub fn set_decoy_key(key: [u8; 32]) {
+    let _ = DECOY_KEY.set(key);
+}
+
+/// The decoy key, if one was given.
+pub(super) fn decoy_key() -> Option<&'static [u8; 32]> {
+    DECOY_KEY.get()
 }
 
 /// HMAC-SHA-256 of `data` under `key`.

@@ -268,6 +268,44 @@ fn unknown_and_broken_users_get_a_decoy_and_fail() {
     }
 }
 
+/// The decoy salt depends on the key alone (the spool's, the same in every process), and looks
+/// like a real one; without a key every exchange fails, known user or not.
+#[test]
+fn decoy_salt_comes_from_the_kept_key_and_fails_closed_without_it() {
+    use crate::sasl::scram::ScramServer;
+    use crate::sasl::tests::FakeUsers;
+    let salt = |key: &[u8; 32], user: &str| {
+        let first = format!("n,,n={user},r=abc");
+        let (_, server_first) =
+            ScramServer::start_keyed(first.as_bytes(), &FakeUsers, "x".into(), Some(key))
+                .unwrap_or_else(|e| panic!("{user}: {e}"));
+        let s = server_first
+            .split(',')
+            .nth(1)
+            .unwrap_or_default()
+            .to_string();
+        assert!(server_first.ends_with(",i=4096"), "{server_first}");
+        s
+    };
+    let (k1, k2) = ([1u8; 32], [2u8; 32]);
+    // Two "processes" with the same key agree; another key gives another salt.
+    assert_eq!(salt(&k1, "nobody"), salt(&[1u8; 32], "nobody"));
+    assert_ne!(salt(&k1, "nobody"), salt(&k2, "nobody"));
+    assert_ne!(salt(&k1, "nobody"), salt(&k1, "somebody"));
+    // Same shape as a real user's: 16 bytes of salt.
+    for s in [salt(&k1, "nobody"), salt(&k1, "user")] {
+        let raw = BASE64_STANDARD
+            .decode(s.trim_start_matches("s="))
+            .unwrap_or_default();
+        assert_eq!(raw.len(), 16, "{s}");
+    }
+    for user in ["user", "nobody"] {
+        let first = format!("n,,n={user},r=abc");
+        let got = ScramServer::start_keyed(first.as_bytes(), &FakeUsers, "x".into(), None);
+        assert!(matches!(got, Err(SaslError::Unavailable)), "{user}");
+    }
+}
+
 /// The client side of the proof computation (RFC 5802 section 3), for full exchanges.
 fn client_proof_and_signature(
     password: &str,
@@ -317,6 +355,7 @@ fn full_exchanges_with_computed_proofs() {
         ),
     ];
     for (gs2, bare, password, want) in cases {
+        crate::sasl::set_scram_decoy_key([0x42; 32]);
         let first = format!("{gs2}{bare}");
         let (_, step) = Exchange::start_with_nonce(
             Mechanism::ScramSha256,
