@@ -11,11 +11,9 @@ use rcgen::{
 };
 use sha2::{Digest, Sha256};
 use std::fmt;
-use std::fs::{self, OpenOptions};
-use std::io::{self, Write};
+use std::io;
 use std::net::IpAddr;
-use std::os::unix::fs::OpenOptionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// The longest validity `generate` accepts, in days (100 years).
@@ -107,51 +105,8 @@ pub fn fingerprint(der: &[u8]) -> String {
 /// Writes the certificate (mode 0644) and the key (mode 0600), each under a temporary name in
 /// the target directory, synced, then renamed into place.
 pub fn write_files(cert: &GeneratedCert, cert_path: &Path, key_path: &Path) -> io::Result<()> {
-    write_atomically(key_path, cert.key_pem.as_bytes(), 0o600)?;
-    write_atomically(cert_path, cert.cert_pem.as_bytes(), 0o644)
-}
-
-fn write_atomically(path: &Path, contents: &[u8], mode: u32) -> io::Result<()> {
-    let tmp = temp_path(path)?;
-    let result = (|| {
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(mode)
-            .open(&tmp)?;
-        file.write_all(contents)?;
-        file.sync_all()?;
-        fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        // Best effort: the temporary file may not even exist.
-        let _ = fs::remove_file(&tmp);
-        return result;
-    }
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        // Make the rename durable; not every file system lets a directory be synced.
-        if let Ok(dir) = fs::File::open(dir) {
-            let _ = dir.sync_all();
-        }
-    }
-    Ok(())
-}
-
-/// `.name.tmp.<pid>.<nanos>` beside `path`.
-fn temp_path(path: &Path) -> io::Result<PathBuf> {
-    let name = path.file_name().ok_or_else(|| {
-        io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("{} is not a file path", path.display()),
-        )
-    })?;
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    let mut tmp_name = std::ffi::OsString::from(".");
-    tmp_name.push(name);
-    tmp_name.push(format!(".tmp.{}.{nanos}", std::process::id()));
-    Ok(path.with_file_name(tmp_name))
+    crate::durable::replace(key_path, cert.key_pem.as_bytes(), 0o600)?;
+    crate::durable::replace(cert_path, cert.cert_pem.as_bytes(), 0o644)
 }
 
 /// A random positive 16-byte serial number (rcgen derives one itself if randomness fails).
@@ -195,6 +150,7 @@ fn is_host_name(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
     use std::os::unix::fs::PermissionsExt;
     use std::process::Command;
 

@@ -6,6 +6,7 @@ pub mod collect;
 pub mod config;
 pub mod deliver;
 pub mod dns;
+pub mod durable;
 pub mod events;
 pub mod filter;
 pub mod freespace;

@@ -4,9 +4,8 @@
 //! PHC strings; the file is rewritten atomically (temp file, fsync, rename) under an exclusive lock
 //! on `<file>.lock`, so concurrent `postern user` commands cannot lose each other's changes.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::fs::{self, OpenOptions};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use argon2::{Argon2, PasswordHasher, PasswordVerifier};
@@ -223,7 +222,7 @@ pub fn modify<T>(
         path: path.to_path_buf(),
         message: e.to_string(),
     })?;
-    write_private(path, text.as_bytes()).map_err(werr)?;
+    crate::durable::replace(path, text.as_bytes(), 0o600).map_err(werr)?;
     drop(lock);
     Ok(result)
 }
@@ -232,31 +231,6 @@ fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
     let mut s = path.as_os_str().to_owned();
     s.push(suffix);
     PathBuf::from(s)
-}
-
-/// Write `bytes` to `path` atomically (temp + fsync + rename + dir fsync), mode 0600.
-pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let tmp = with_suffix(path, &format!(".tmp{}", std::process::id()));
-    let mut f = OpenOptions::new()
-        .create(true)
-        .truncate(true)
-        .write(true)
-        .mode(0o600)
-        .open(&tmp)?;
-    f.set_permissions(fs::Permissions::from_mode(0o600))?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    drop(f);
-    fs::rename(&tmp, path)?;
-    if let Some(dir) = path.parent() {
-        let dir = if dir.as_os_str().is_empty() {
-            Path::new(".")
-        } else {
-            dir
-        };
-        File::open(dir)?.sync_all()?;
-    }
-    Ok(())
 }
 
 /// Add a user with a password; `shared_secret` also stores it for CRAM-MD5 and APOP.
@@ -393,6 +367,7 @@ impl UsersCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt;
 
     #[test]
     fn add_verify_passwd_delete() {

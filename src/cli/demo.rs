@@ -144,13 +144,14 @@ pub fn ensure(dir: &Path, offset: u16) -> Result<PathBuf, Failure> {
     let password = random_password()?;
     crate::users::add(&dir.join("users.toml"), USER, &password, true)
         .map_err(|e| Failure::new(exit::CANTCREAT, e))?;
-    crate::users::write_private(
+    crate::durable::replace(
         &dir.join("demo-password"),
         format!("{password}\n").as_bytes(),
+        0o600,
     )
     .map_err(|e| io("demo-password", e))?;
     // The config last: its presence marks a complete demo directory.
-    crate::users::write_private(&config, config_text(offset).as_bytes())
+    crate::durable::replace(&config, config_text(offset).as_bytes(), 0o600)
         .map_err(|e| io("config", e))?;
     Ok(config)
 }

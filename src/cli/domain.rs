@@ -214,7 +214,7 @@ fn edit<T>(
             anyhow::anyhow!("not changed, the result would be invalid:\n{e}"),
         )
     })?;
-    crate::users::write_private(path, new.as_bytes()).map_err(io)?;
+    crate::durable::replace(path, new.as_bytes(), 0o600).map_err(io)?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode & 0o7777)).map_err(io)?;
     drop(lock);
     Ok(result)

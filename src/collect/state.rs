@@ -230,7 +230,7 @@ impl StateStore {
             path: self.snapshot.clone(),
             reason: e.to_string(),
         })?;
-        crate::spool::write_atomic(&self.snapshot, &bytes).map_err(io_err(&self.snapshot))?;
+        crate::durable::replace(&self.snapshot, &bytes, 0o600).map_err(io_err(&self.snapshot))?;
         self.journal
             .set_len(0)
             .and_then(|()| self.journal.sync_data())

@@ -18,6 +18,9 @@ mod transfer;
 #[cfg(test)]
 mod state_tests;
 
+/// Mode of the files kept beside a maildir (state, cache, subscriptions…), less the umask.
+pub const FILE_MODE: u32 = 0o666;
+
 pub use error::MaildirError;
 pub use flags::{Flag, Flags};
 pub use layout::Maildir;

@@ -11,7 +11,6 @@
 //! ```
 
 use std::fs::{self, File};
-use std::io::Write;
 use std::path::Path;
 
 use super::error::{MaildirError, Result};
@@ -19,7 +18,6 @@ use super::name;
 
 /// The state file name inside a maildir.
 pub const STATE_FILE: &str = "postern-state";
-const STATE_TMP: &str = "postern-state.tmp";
 const MAGIC: &str = "postern-mailbox-state 1";
 /// A state file larger than this is treated as damaged (about 5 million messages).
 const MAX_STATE_BYTES: u64 = 1 << 30;
@@ -169,23 +167,15 @@ impl State {
 
     /// Writes the state durably into the maildir at `dir` (caller holds the state lock).
     pub fn store(&self, dir: &Path) -> Result<()> {
-        let tmp = dir.join(STATE_TMP);
         let path = dir.join(STATE_FILE);
-        let mut f = File::create(&tmp).map_err(|e| MaildirError::io(&tmp, e))?;
-        f.write_all(&self.render())
-            .map_err(|e| MaildirError::io(&tmp, e))?;
-        f.sync_all().map_err(|e| MaildirError::io(&tmp, e))?;
-        drop(f);
-        fs::rename(&tmp, &path).map_err(|e| MaildirError::io(&path, e))?;
-        sync_dir(dir)
+        crate::durable::replace(&path, &self.render(), super::FILE_MODE)
+            .map_err(|e| MaildirError::io(&path, e))
     }
 }
 
-/// fsyncs a directory so a rename or unlink in it is durable.
+/// fsyncs a directory so a rename or unlink in it is durable ([`crate::durable::sync_dir`]).
 pub fn sync_dir(dir: &Path) -> Result<()> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| MaildirError::io(dir, e))
+    crate::durable::sync_dir(dir).map_err(|e| MaildirError::io(dir, e))
 }
 
 fn parse_entry(rest: &str) -> Option<Entry> {
@@ -282,6 +272,10 @@ mod tests {
         assert_eq!(State::load(dir.path()).unwrap(), None);
         sample().store(dir.path()).unwrap();
         assert_eq!(State::load(dir.path()).unwrap(), Some(Ok(sample())));
-        assert!(!dir.path().join(STATE_TMP).exists());
+        let names: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, [STATE_FILE], "no temporary file left");
     }
 }
