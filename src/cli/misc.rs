@@ -56,21 +56,14 @@ pub fn cert(flag: Option<&Path>, cmd: CertCommand) -> CliResult {
     Ok(())
 }
 
-/// Bytes and messages in a user's maildir (INBOX and folders), from the `,S=` sizes in the file
-/// names where present (no stat per message), as the quota check at RCPT counts them.
-pub fn maildir_usage(dir: &Path) -> (u64, u64) {
-    crate::maildir::Maildir::open(dir)
-        .ok()
-        .and_then(|md| crate::maildir::usage(&md).ok())
-        .unwrap_or((0, 0))
-}
-
 pub fn mbox(flag: Option<&Path>, cmd: MboxCommand) -> CliResult {
     let config = load_config(flag)?;
     let users = Users::load(&config.paths.users)?;
     let mut out = std::io::stdout().lock();
+    let volume = crate::maildir::MailVolume::new(&config.paths.mail);
     let row = |u: &crate::users::User| {
-        let (bytes, messages) = maildir_usage(&config.paths.mail.join(&u.name));
+        // From the `,S=` sizes in the file names, as the quota check at RCPT counts them.
+        let (bytes, messages) = volume.usage(&u.name).unwrap_or((0, 0));
         (u.name.clone(), bytes, messages, u.quota)
     };
     match cmd {

@@ -31,6 +31,9 @@ pub enum MaildirError {
     /// A keyword that cannot be represented (empty, spaces, control bytes).
     #[error("invalid keyword {0:?}")]
     InvalidKeyword(String),
+    /// A user name that cannot be a directory name on the mail volume.
+    #[error("user name {0:?} is not usable as a mailbox")]
+    BadUser(String),
 }
 
 impl MaildirError {

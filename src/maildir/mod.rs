@@ -1,6 +1,6 @@
 //! Maildir mailboxes: layout (INBOX + Maildir++ folders), file names and flags, the mailbox
-//! state beside each maildir (UIDs, UIDVALIDITY, modseq, size/date cache), locking and quota
-//! usage. Shared by `popd`, `imapd` and local delivery; knows nothing of any protocol.
+//! state beside each maildir (UIDs, UIDVALIDITY, modseq, size/date cache), locking, quota
+//! usage and the mail volume (user → maildir). Shared by `popd`, `imapd` and local delivery; knows nothing of any protocol.
 
 pub mod deliver;
 pub mod error;
@@ -14,6 +14,7 @@ mod scan;
 pub mod state;
 mod statefile;
 mod transfer;
+pub mod volume;
 
 #[cfg(test)]
 mod state_tests;
@@ -29,3 +30,4 @@ pub use quota::usage;
 pub use state::{FlagOp, MailboxState, MessageInfo, Snapshot, StoreOutcome};
 pub use statefile::STATE_FILE;
 pub use transfer::Moved;
+pub use volume::MailVolume;

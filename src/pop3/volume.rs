@@ -6,15 +6,15 @@ use std::sync::Arc;
 
 use super::maildir_drop::MaildirMaildrop;
 use super::maildrop::{Backend, OpenError};
-use crate::maildir::Maildir;
+use crate::maildir::MailVolume;
 use crate::sasl::Credentials;
-use crate::users::{valid_user_name, Users};
+use crate::users::Users;
 
 /// Credentials from `users` (or a guard in front of them), maildrops under `mail`.
 pub struct VolumeBackend {
     users: Arc<Users>,
     credentials: Arc<dyn Credentials + Send + Sync>,
-    mail: PathBuf,
+    mail: MailVolume,
 }
 
 impl VolumeBackend {
@@ -23,7 +23,7 @@ impl VolumeBackend {
         VolumeBackend {
             credentials: users.clone(),
             users,
-            mail: mail.into(),
+            mail: MailVolume::new(mail.into()),
         }
     }
 
@@ -42,13 +42,15 @@ impl Backend for VolumeBackend {
     }
 
     fn open_maildrop(&mut self, user: &str) -> Result<MaildirMaildrop, OpenError> {
-        // Only a user of the users file, whose name is safe as a directory name, gets here;
-        // checked again because the name came from the client.
-        if !valid_user_name(user) || self.users.get(user).is_none() {
+        // Only a user of the users file gets here; checked again because the name came from
+        // the client (and the volume checks it is safe as a directory name).
+        if self.users.get(user).is_none() {
             return Err(OpenError::Temporary(format!("no mailbox for {user:?}")));
         }
         // A user who never got mail has an empty maildrop, made the one way maildirs are made.
-        let inbox = Maildir::create(self.mail.join(user))
+        let inbox = self
+            .mail
+            .create_inbox(user)
             .map_err(|e| OpenError::Temporary(e.to_string()))?;
         MaildirMaildrop::open(inbox)
     }
