@@ -19,7 +19,6 @@
 
 pub mod assembler;
 pub mod bodystructure;
-pub mod cache;
 pub mod command;
 pub mod datetime;
 pub mod envelope;
@@ -33,6 +32,7 @@ pub mod search;
 pub mod section;
 pub mod sequence;
 pub mod session;
+pub mod store;
 
 /// Capabilities this protocol core supports, for `CAPABILITY` and the greeting.
 /// The session adds `STARTTLS`, `AUTH=...` and `LOGINDISABLED` as its state requires.

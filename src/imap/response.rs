@@ -1,5 +1,7 @@
 //! Response encoding: strings (atom / quoted / literal choice), NIL, flag lists,
-//! status responses with response codes, and the common untagged data lines.
+//! status responses with response codes, and the common untagged data lines — as functions,
+//! and as the typed responses the session's command handlers return ([`Data`], [`Tagged`]),
+//! encoded here and nowhere else. (FETCH data items are rendered by [`super::fetch`].)
 
 use std::fmt::Write as _;
 
@@ -397,6 +399,184 @@ pub fn namespace_personal(prefix: &str, delimiter: char) -> Vec<u8> {
     write_string(&mut out, delimiter.to_string().as_bytes());
     out.extend_from_slice(b")) NIL NIL\r\n");
     out
+}
+
+/// One untagged response, as a command handler (or a mailbox update) produces it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Data {
+    /// `* OK|NO|BAD|BYE [code] text`
+    Condition {
+        /// The condition.
+        status: Status,
+        /// The response code.
+        code: Option<Code>,
+        /// Human-readable text.
+        text: String,
+    },
+    /// `* CAPABILITY ...`
+    Capability(Vec<String>),
+    /// `* ENABLED ...`
+    Enabled(Vec<&'static str>),
+    /// `* ID (...)`
+    Id(Vec<(&'static str, &'static str)>),
+    /// `* NAMESPACE (("prefix" "delimiter")) NIL NIL`
+    Namespace {
+        /// The personal namespace's prefix.
+        prefix: &'static str,
+        /// The hierarchy delimiter.
+        delimiter: char,
+    },
+    /// `* FLAGS (...)`
+    Flags(Vec<Flag>),
+    /// `* n EXISTS`
+    Exists(u32),
+    /// `* n RECENT`
+    Recent(u32),
+    /// `* n EXPUNGE`
+    Expunge(u32),
+    /// `* VANISHED [(EARLIER)] uids`
+    Vanished {
+        /// `(EARLIER)`: about messages the client may not know of.
+        earlier: bool,
+        /// The UIDs gone.
+        uids: SequenceSet,
+    },
+    /// `* n FETCH (UID u FLAGS (...) MODSEQ (m))` for a flag change, each item optional.
+    FlagsFetch {
+        /// Sequence number.
+        seq: u32,
+        /// `UID u`.
+        uid: Option<u32>,
+        /// `FLAGS (...)`.
+        flags: Option<Vec<Flag>>,
+        /// `MODSEQ (m)`.
+        modseq: Option<u64>,
+    },
+    /// `* LIST|LSUB (attributes) "/" name`
+    List {
+        /// LSUB rather than LIST.
+        lsub: bool,
+        /// Name attributes (`\HasNoChildren`, `\Sent`…).
+        attributes: Vec<String>,
+        /// Hierarchy delimiter (`None`: `NIL`).
+        delimiter: Option<char>,
+        /// The mailbox name (IMAP form).
+        name: String,
+    },
+    /// `* STATUS name (ITEM n ...)`
+    Status {
+        /// The mailbox name (IMAP form).
+        mailbox: String,
+        /// The items and their values.
+        items: Vec<(StatusItem, u64)>,
+    },
+    /// `* SEARCH n ... [(MODSEQ m)]`
+    Search {
+        /// Sequence numbers or UIDs.
+        numbers: Vec<u32>,
+        /// The highest modseq among them (CONDSTORE).
+        modseq: Option<u64>,
+    },
+}
+
+impl Data {
+    /// `* OK|NO|BAD|BYE [code] text`.
+    pub fn condition(status: Status, code: Option<Code>, text: impl Into<String>) -> Data {
+        Data::Condition {
+            status,
+            code,
+            text: text.into(),
+        }
+    }
+
+    /// Appends the response's bytes.
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        match self {
+            Data::Condition { status, code, text } => {
+                out.extend(untagged_status(*status, code.as_ref(), text))
+            }
+            Data::Capability(caps) => {
+                let caps: Vec<&str> = caps.iter().map(String::as_str).collect();
+                out.extend(capability(&caps));
+            }
+            Data::Enabled(caps) => out.extend(enabled(caps)),
+            Data::Id(fields) => out.extend(id(fields)),
+            Data::Namespace { prefix, delimiter } => {
+                out.extend(namespace_personal(prefix, *delimiter))
+            }
+            Data::Flags(list) => out.extend(flags(list)),
+            Data::Exists(n) => out.extend(exists(*n)),
+            Data::Recent(n) => out.extend(recent(*n)),
+            Data::Expunge(n) => out.extend(expunge(*n)),
+            Data::Vanished { earlier, uids } => out.extend(vanished(*earlier, uids)),
+            Data::FlagsFetch {
+                seq,
+                uid,
+                flags,
+                modseq,
+            } => {
+                out.extend_from_slice(format!("* {seq} FETCH (").as_bytes());
+                let mut first = true;
+                let mut space = |out: &mut Vec<u8>| {
+                    if !std::mem::replace(&mut first, false) {
+                        out.push(b' ');
+                    }
+                };
+                if let Some(uid) = uid {
+                    space(out);
+                    out.extend_from_slice(format!("UID {uid}").as_bytes());
+                }
+                if let Some(flags) = flags {
+                    space(out);
+                    out.extend_from_slice(b"FLAGS ");
+                    write_flag_list(out, flags);
+                }
+                if let Some(m) = modseq {
+                    space(out);
+                    out.extend_from_slice(format!("MODSEQ ({m})").as_bytes());
+                }
+                out.extend_from_slice(b")\r\n");
+            }
+            Data::List {
+                lsub,
+                attributes,
+                delimiter,
+                name,
+            } => {
+                let attrs: Vec<&str> = attributes.iter().map(String::as_str).collect();
+                out.extend(list(*lsub, &attrs, *delimiter, name));
+            }
+            Data::Status { mailbox, items } => out.extend(status(mailbox, items)),
+            Data::Search { numbers, modseq } => out.extend(search(numbers, *modseq)),
+        }
+    }
+}
+
+/// A command's tagged completion: `tag OK|NO|BAD [code] text`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tagged {
+    /// The condition.
+    pub status: Status,
+    /// The response code.
+    pub code: Option<Code>,
+    /// Human-readable text.
+    pub text: String,
+}
+
+impl Tagged {
+    /// A completion.
+    pub fn new(status: Status, code: Option<Code>, text: impl Into<String>) -> Tagged {
+        Tagged {
+            status,
+            code,
+            text: text.into(),
+        }
+    }
+
+    /// Appends `tag status [code] text` CRLF.
+    pub fn encode(&self, tag: &str, out: &mut Vec<u8>) {
+        out.extend(tagged(tag, self.status, self.code.as_ref(), &self.text));
+    }
 }
 
 #[cfg(test)]

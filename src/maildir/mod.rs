@@ -1,16 +1,21 @@
-//! Maildir mailboxes: layout (INBOX + Maildir++ folders), file names and flags, the mailbox
-//! state beside each maildir (UIDs, UIDVALIDITY, modseq, size/date cache), locking, quota
-//! usage and the mail volume (user → maildir). Shared by `popd`, `imapd` and local delivery; knows nothing of any protocol.
+//! Maildir mailboxes: the mail volume (user → maildir), layout (INBOX + Maildir++ folders), file
+//! names and flags, the mailbox state beside each maildir (UIDs, UIDVALIDITY, modseq, size/date
+//! cache), locking and quota usage; and what readers keep beside it: a rendering cache,
+//! subscriptions and special-use attributes, the process's shared message lists. Shared by
+//! `popd`, `imapd` and local delivery; knows nothing of any protocol.
 
+pub mod cache;
 pub mod deliver;
 pub mod error;
 mod files;
 pub mod flags;
 pub mod layout;
 pub mod lock;
+pub mod meta;
 pub mod name;
 pub mod quota;
 mod scan;
+pub mod shared;
 pub mod state;
 mod statefile;
 mod transfer;

@@ -100,7 +100,8 @@ pub enum FlagOp {
 }
 
 impl FlagOp {
-    fn apply(&self, current: &Flags) -> Flags {
+    /// The flags a message with `current` ones has after this change.
+    pub fn apply(&self, current: &Flags) -> Flags {
         match self {
             FlagOp::Replace(f) => f.clone(),
             FlagOp::Add(f) => {

@@ -18,6 +18,7 @@ use super::{ListenerRuntime, Shared};
 use crate::config::{Config, TlsMode};
 use crate::events::event;
 use crate::imap::session::{Action, Note, Session, SessionConfig};
+use crate::imap::store::MaildirStore;
 use crate::policy::trusted_client;
 use crate::sasl::{Availability, LoginNote, MethodPolicy};
 
@@ -43,7 +44,7 @@ pub fn session_config(
     let (methods, login) = auth_methods(c);
     SessionConfig {
         hostname: c.server.hostname.clone(),
-        mail_root: c.paths.mail.clone(),
+        store: MaildirStore::new(c.paths.mail.clone()),
         starttls: listener.tls.is_some() && listener.settings.tls == TlsMode::Starttls,
         tls_active,
         methods,

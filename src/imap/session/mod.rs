@@ -1,25 +1,23 @@
 //! The IMAP session state machine (RFC 3501 §3): not authenticated → authenticated →
 //! selected → logout. Bytes go in with [`Session::receive`]; [`Session::step`] returns the
 //! response bytes and what the socket loop must do next ([`Action`]). Authentication runs
-//! through the shared [`crate::sasl::Exchange`]; mailboxes are the user's maildir through
-//! [`crate::maildir::MailboxState`]. No sockets here: the loop in `server::imap` is thin.
+//! through the shared [`crate::sasl::Exchange`]; mail is reached only through the
+//! [`MailStore`] the session is given (the user's maildirs in production, memory in tests).
+//! No sockets and no files here: the loop in `server::imap` is thin.
 //!
-//! Untagged EXISTS / RECENT / EXPUNGE / FETCH updates for changes made by other processes
-//! are sent after each command except FETCH, STORE and SEARCH (RFC 3501 §7.4.1: never
-//! EXPUNGE during those; their UID forms may get them), and while idling.
+//! Each command is handled in [`commands`] (one file per family) and answers with a typed
+//! [`dispatch::Reply`]; [`dispatch`] holds the one exhaustive dispatch and encodes every reply
+//! in one place. Untagged EXISTS / RECENT / EXPUNGE / FETCH updates for changes made by other
+//! processes are sent before the tagged completion of each command except FETCH, STORE and
+//! SEARCH (RFC 3501 §7.4.1: never EXPUNGE during those; their UID forms may get them), and
+//! while idling.
 
 mod account;
-mod auth;
-mod fetch;
-mod mailboxes;
-mod qresync;
+mod commands;
+mod dispatch;
 mod selected;
-mod shared;
-mod transfer;
 mod view;
 
-#[cfg(test)]
-mod extension_tests;
 #[cfg(test)]
 mod tests;
 
@@ -27,21 +25,20 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::assembler::{CommandAssembler, Event, Limits, LineEvent};
-use super::command::{Command, CommandKind, RequiredState};
 use super::parser::ParseErrorKind;
-use super::response::{self, Code, Status};
+use super::response::{self, Code, Data, Status, Tagged};
+use super::store::{MailStore, MaildirStore};
 use crate::sasl::{AuthFailures, Availability, Credentials, Exchange, MethodPolicy};
 
-pub use account::Account;
 pub use selected::Selected;
 
-/// The per-listener settings a session needs.
+/// The per-listener settings a session needs, and the mail store it reaches mail through.
 #[derive(Debug, Clone)]
-pub struct SessionConfig {
+pub struct SessionConfig<S = MaildirStore> {
     /// Server name for the greeting and SASL challenges.
     pub hostname: String,
-    /// The mail volume: one maildir per user under it.
-    pub mail_root: PathBuf,
+    /// The users' mail.
+    pub store: S,
     /// STARTTLS is offered (the listener has a certificate and `tls = "starttls"`).
     pub starttls: bool,
     /// The connection is already encrypted (implicit TLS, port 993).
@@ -58,12 +55,20 @@ pub struct SessionConfig {
     pub max_errors: u32,
 }
 
-impl SessionConfig {
-    /// Defaults for tests and simple setups: plaintext only over TLS, 64 MiB APPEND.
+impl SessionConfig<MaildirStore> {
+    /// Defaults for tests and simple setups on the maildirs under `mail_root`: plaintext only
+    /// over TLS, 64 MiB APPEND.
     pub fn new(hostname: impl Into<String>, mail_root: impl Into<PathBuf>) -> Self {
+        SessionConfig::with_store(hostname, MaildirStore::new(mail_root))
+    }
+}
+
+impl<S> SessionConfig<S> {
+    /// The defaults of [`SessionConfig::new`] on another store.
+    pub fn with_store(hostname: impl Into<String>, store: S) -> Self {
         SessionConfig {
             hostname: hostname.into(),
-            mail_root: mail_root.into(),
+            store,
             starttls: false,
             tls_active: false,
             methods: MethodPolicy::default(),
@@ -126,26 +131,35 @@ pub enum Note {
     },
 }
 
+/// What the session is in the middle of.
 enum Mode {
+    /// Waiting for (or reading) a command.
     Command,
+    /// An AUTHENTICATE exchange waits for the client's next line.
     Authenticating {
         tag: String,
         mechanism: String,
         exchange: Exchange,
     },
-    Idling {
-        tag: String,
-    },
-    Fetching(fetch::FetchJob),
+    /// IDLE waits for `DONE`.
+    Idling { tag: String },
+    /// A FETCH is being sent in chunks.
+    Fetching(commands::fetch::FetchJob),
+}
+
+/// The logged-in user and their mail.
+struct Login<A> {
+    user: String,
+    account: A,
 }
 
 /// One IMAP connection's protocol state (see the module docs).
-pub struct Session {
-    config: SessionConfig,
+pub struct Session<S: MailStore = MaildirStore> {
+    config: SessionConfig<S>,
     input: CommandAssembler,
     mode: Mode,
-    account: Option<Account>,
-    selected: Option<Selected>,
+    login: Option<Login<S::Account>>,
+    selected: Option<Selected<S::Mailbox>>,
     condstore: bool,
     qresync: bool,
     failures: AuthFailures,
@@ -159,9 +173,9 @@ const OUTPUT_CHUNK: usize = 256 * 1024;
 /// Longest literal accepted outside APPEND (LOGIN passwords, search strings…).
 const MAX_OTHER_LITERAL: u64 = 64 * 1024;
 
-impl Session {
+impl<S: MailStore> Session<S> {
     /// A new session.
-    pub fn new(config: SessionConfig) -> Session {
+    pub fn new(config: SessionConfig<S>) -> Session<S> {
         let failures = config.failures.clone();
         let max_literal = config.max_append.max(MAX_OTHER_LITERAL);
         Session {
@@ -171,7 +185,7 @@ impl Session {
                 ..Limits::default()
             }),
             mode: Mode::Command,
-            account: None,
+            login: None,
             selected: None,
             condstore: false,
             qresync: false,
@@ -199,7 +213,7 @@ impl Session {
 
     /// Whether a user has logged in (for the socket loop's idle timeout).
     pub fn is_authenticated(&self) -> bool {
-        self.account.is_some()
+        self.login.is_some()
     }
 
     /// Whether the session waits for a new command with nothing of one received: the
@@ -210,12 +224,12 @@ impl Session {
 
     /// The logged-in user.
     pub fn user(&self) -> Option<&str> {
-        self.account.as_ref().map(|a| a.name.as_str())
+        self.login.as_ref().map(|l| l.user.as_str())
     }
 
-    /// The selected mailbox's maildir, for the socket loop to watch while idling.
+    /// The directory of the selected mailbox, for the socket loop to watch while idling.
     pub fn selected_path(&self) -> Option<PathBuf> {
-        self.selected.as_ref().map(|s| s.maildir_path())
+        self.selected.as_ref().and_then(Selected::watch_path)
     }
 
     /// Takes what happened since the last call, for the log.
@@ -240,7 +254,7 @@ impl Session {
 
     fn capabilities(&self) -> Vec<String> {
         let mut caps: Vec<String> = super::CAPABILITIES.iter().map(|c| c.to_string()).collect();
-        if self.account.is_none() {
+        if self.login.is_none() {
             if self.config.starttls && !self.config.tls_active {
                 caps.push("STARTTLS".into());
             }
@@ -268,7 +282,7 @@ impl Session {
             return false;
         }
         match self.selected.as_mut() {
-            Some(sel) => sel.settle_quietly() && sel.messages.len() >= TRIM_AFTER,
+            Some(sel) => sel.settle_quietly() && sel.len() >= TRIM_AFTER,
             None => false,
         }
     }
@@ -278,7 +292,9 @@ impl Session {
     pub fn idle_check(&mut self) -> Vec<u8> {
         let mut out = Vec::new();
         if matches!(self.mode, Mode::Idling { .. }) {
-            self.refresh(&mut out, true);
+            for d in self.updates(true, false) {
+                d.encode(&mut out);
+            }
         }
         out
     }
@@ -291,7 +307,7 @@ impl Session {
             // session's snapshot, not also the state's parsed file.
             if let Some(sel) = self.selected.as_mut() {
                 sel.flush_sizes();
-                step.trim_memory = sel.state.release() >= TRIM_AFTER;
+                step.trim_memory = sel.release_state() >= TRIM_AFTER;
             }
         }
         step
@@ -305,8 +321,7 @@ impl Session {
             }
             match std::mem::replace(&mut self.mode, Mode::Command) {
                 Mode::Fetching(mut job) => {
-                    let done = self.continue_fetch(&mut job, &mut out);
-                    if !done {
+                    if !self.continue_fetch(&mut job, &mut out) {
                         self.mode = Mode::Fetching(job);
                         return Step::new(out, Action::Continue);
                     }
@@ -316,18 +331,23 @@ impl Session {
                         self.mode = Mode::Idling { tag };
                         return Step::new(out, Action::Idle);
                     }
-                    LineEvent::Line(line) if line.eq_ignore_ascii_case(b"DONE") => {
-                        self.refresh(&mut out, true);
-                        out.extend(response::tagged(&tag, Status::Ok, None, "IDLE terminated"));
+                    LineEvent::Line(line) => {
+                        let reply = self.idle_line(&line);
+                        if let Some(step) = self.send(&tag, reply, &mut out) {
+                            return step;
+                        }
                     }
-                    LineEvent::Line(_) | LineEvent::TooLong => {
-                        out.extend(response::tagged(&tag, Status::Bad, None, "Expected DONE"));
+                    LineEvent::TooLong => {
+                        let reply = self.idle_line(b"");
+                        if let Some(step) = self.send(&tag, reply, &mut out) {
+                            return step;
+                        }
                     }
                 },
                 Mode::Authenticating {
                     tag,
                     mechanism,
-                    mut exchange,
+                    exchange,
                 } => match self.input.next_line() {
                     LineEvent::Incomplete => {
                         self.mode = Mode::Authenticating {
@@ -337,25 +357,10 @@ impl Session {
                         };
                         return Step::new(out, Action::NeedInput);
                     }
-                    LineEvent::TooLong => {
-                        out.extend(response::tagged(
-                            &tag,
-                            Status::Bad,
-                            None,
-                            "Authentication line too long",
-                        ));
-                    }
-                    LineEvent::Line(line) => {
-                        let step = exchange.step(&line, creds);
-                        if let Some(delay) =
-                            self.auth_step(&tag, &mechanism, exchange, step, &mut out)
-                        {
-                            return Step {
-                                output: out,
-                                delay: Some(delay),
-                                trim_memory: false,
-                                action: Action::Continue,
-                            };
+                    event => {
+                        let reply = self.auth_line(&tag, &mechanism, exchange, event, creds);
+                        if let Some(step) = self.send(&tag, reply, &mut out) {
+                            return step;
                         }
                     }
                 },
@@ -372,34 +377,14 @@ impl Session {
                             non_sync,
                         } => self.literal(tag, command, size, non_sync, creds, &mut out),
                         Event::Error(e) => {
-                            let text = e.kind.to_string();
-                            // Well-formed requests the server will not do are NO, not BAD.
-                            let code = match e.kind {
-                                ParseErrorKind::BadCharset(..) => {
-                                    Some(Code::BadCharset(vec!["UTF-8".into(), "US-ASCII".into()]))
-                                }
-                                ParseErrorKind::LiteralTooLarge { .. } => Some(Code::Limit),
-                                _ => None,
-                            };
-                            let status = if code.is_some() {
-                                Status::No
-                            } else {
-                                Status::Bad
-                            };
-                            match e.tag {
-                                Some(tag) => {
-                                    out.extend(response::tagged(&tag, status, code.as_ref(), &text))
-                                }
-                                None => {
-                                    out.extend(response::untagged_status(Status::Bad, None, &text))
-                                }
-                            }
-                            if status == Status::Bad && self.count_error(&mut out) {
+                            if self.parse_error(e, &mut out) {
                                 return Step::new(out, Action::Close);
                             }
                         }
                         Event::Command(cmd) => {
-                            if let Some(step) = self.command(cmd, creds, &mut out) {
+                            let tag = cmd.tag.clone();
+                            let reply = self.command(cmd, creds);
+                            if let Some(step) = self.send(&tag, reply, &mut out) {
                                 return step;
                             }
                         }
@@ -409,20 +394,40 @@ impl Session {
         }
     }
 
+    /// Answers a command that did not parse; `true` when that was one error too many.
+    fn parse_error(&mut self, e: super::parser::ParseError, out: &mut Vec<u8>) -> bool {
+        let text = e.kind.to_string();
+        // Well-formed requests the server will not do are NO, not BAD.
+        let code = match e.kind {
+            ParseErrorKind::BadCharset(..) => {
+                Some(Code::BadCharset(vec!["UTF-8".into(), "US-ASCII".into()]))
+            }
+            ParseErrorKind::LiteralTooLarge { .. } => Some(Code::Limit),
+            _ => None,
+        };
+        let status = if code.is_some() {
+            Status::No
+        } else {
+            Status::Bad
+        };
+        match e.tag {
+            Some(tag) => Tagged::new(status, code, text).encode(&tag, out),
+            None => Data::condition(Status::Bad, None, text).encode(out),
+        }
+        status == Status::Bad && self.count_error(out)
+    }
+
     fn count_error(&mut self, out: &mut Vec<u8>) -> bool {
         self.errors += 1;
         if self.errors >= self.config.max_errors {
-            out.extend(response::untagged_status(
-                Status::Bye,
-                None,
-                "Too many errors",
-            ));
+            Data::condition(Status::Bye, None, "Too many errors").encode(out);
             self.logout = true;
             return true;
         }
         false
     }
 
+    /// A literal announced: `+ Ready` (unless LITERAL+), or refused before its data is sent.
     fn literal(
         &mut self,
         tag: Option<String>,
@@ -432,7 +437,7 @@ impl Session {
         creds: &dyn Credentials,
         out: &mut Vec<u8>,
     ) {
-        let append = command.as_deref() == Some("APPEND") && self.account.is_some();
+        let append = command.as_deref() == Some("APPEND") && self.login.is_some();
         let limit = if append {
             self.config.max_append
         } else {
@@ -452,244 +457,8 @@ impl Session {
             return;
         };
         match self.input.reject_literal().or(tag) {
-            Some(tag) => out.extend(response::tagged(&tag, Status::No, Some(&code), &text)),
-            None => out.extend(response::untagged_status(Status::Bad, None, &text)),
-        }
-    }
-
-    /// Runs one command; `Some(step)` when the loop must return at once.
-    fn command(
-        &mut self,
-        cmd: Command,
-        creds: &dyn Credentials,
-        out: &mut Vec<u8>,
-    ) -> Option<Step> {
-        let Command { tag, kind } = cmd;
-        let allowed = match kind.required_state() {
-            RequiredState::Any => true,
-            RequiredState::NotAuthenticated => self.account.is_none(),
-            RequiredState::Authenticated => self.account.is_some(),
-            RequiredState::Selected => self.selected.is_some(),
-        };
-        if !allowed {
-            let why = match kind.required_state() {
-                RequiredState::NotAuthenticated => "Already authenticated",
-                RequiredState::Selected if self.account.is_some() => "No mailbox selected",
-                _ => "Log in first",
-            };
-            out.extend(response::tagged(
-                &tag,
-                Status::Bad,
-                None,
-                &format!("{} not allowed now: {why}", kind.name()),
-            ));
-            return None;
-        }
-        if kind.enables_condstore() && !self.condstore {
-            self.condstore = true;
-            // RFC 7162 §3.1: the first enabling command while a mailbox is selected gets the
-            // mailbox's HIGHESTMODSEQ.
-            if let Some(sel) = &self.selected {
-                out.extend(response::untagged_status(
-                    Status::Ok,
-                    Some(&Code::HighestModSeq(sel.highestmodseq.max(1))),
-                    "CONDSTORE enabled",
-                ));
-            }
-        }
-        // RFC 3501 §7.4.1: no EXPUNGE during FETCH, STORE or SEARCH (their UID forms may).
-        let refresh_after = match &kind {
-            CommandKind::Fetch { uid, .. }
-            | CommandKind::Store { uid, .. }
-            | CommandKind::Search { uid, .. } => Some(*uid),
-            CommandKind::Logout
-            | CommandKind::Select { .. }
-            | CommandKind::Examine { .. }
-            | CommandKind::Close
-            | CommandKind::Unselect
-            | CommandKind::Idle => None,
-            _ => Some(true),
-        };
-        match kind {
-            CommandKind::Capability => {
-                let caps = self.capabilities();
-                let caps: Vec<&str> = caps.iter().map(String::as_str).collect();
-                out.extend(response::capability(&caps));
-                out.extend(response::tagged(
-                    &tag,
-                    Status::Ok,
-                    None,
-                    "CAPABILITY completed",
-                ));
-            }
-            CommandKind::Noop => {
-                self.refresh(out, true);
-                out.extend(response::tagged(&tag, Status::Ok, None, "NOOP completed"));
-                return None;
-            }
-            CommandKind::Check => {
-                self.refresh(out, true);
-                out.extend(response::tagged(&tag, Status::Ok, None, "CHECK completed"));
-                return None;
-            }
-            CommandKind::Logout => {
-                out.extend(response::untagged_status(
-                    Status::Bye,
-                    None,
-                    "postern logging out",
-                ));
-                out.extend(response::tagged(&tag, Status::Ok, None, "LOGOUT completed"));
-                self.close_selected();
-                self.logout = true;
-                return Some(Step::new(std::mem::take(out), Action::Close));
-            }
-            CommandKind::Id(_) => {
-                out.extend(response::id(&[
-                    ("name", "postern"),
-                    ("version", env!("CARGO_PKG_VERSION")),
-                ]));
-                out.extend(response::tagged(&tag, Status::Ok, None, "ID completed"));
-            }
-            CommandKind::StartTls => {
-                if !self.config.starttls || self.config.tls_active {
-                    out.extend(response::tagged(
-                        &tag,
-                        Status::Bad,
-                        None,
-                        "STARTTLS not available on this connection",
-                    ));
-                    return None;
-                }
-                out.extend(response::tagged(
-                    &tag,
-                    Status::Ok,
-                    None,
-                    "Begin TLS negotiation now",
-                ));
-                return Some(Step::new(std::mem::take(out), Action::StartTls));
-            }
-            CommandKind::Login { username, password } => {
-                if let Some(delay) = self.login(&tag, &username, &password, creds, out) {
-                    return Some(Step {
-                        output: std::mem::take(out),
-                        delay: Some(delay),
-                        trim_memory: false,
-                        action: if self.logout {
-                            Action::Close
-                        } else {
-                            Action::Continue
-                        },
-                    });
-                }
-            }
-            CommandKind::Authenticate {
-                mechanism,
-                initial_response,
-            } => {
-                if let Some(delay) =
-                    self.authenticate(&tag, &mechanism, initial_response.as_deref(), creds, out)
-                {
-                    return Some(Step {
-                        output: std::mem::take(out),
-                        delay: Some(delay),
-                        trim_memory: false,
-                        action: if self.logout {
-                            Action::Close
-                        } else {
-                            Action::Continue
-                        },
-                    });
-                }
-            }
-            CommandKind::Enable(caps) => {
-                let mut enabled = Vec::new();
-                for c in &caps {
-                    if c.eq_ignore_ascii_case("CONDSTORE") && !self.condstore {
-                        self.condstore = true;
-                        enabled.push("CONDSTORE");
-                    }
-                    // QRESYNC implies CONDSTORE (RFC 7162 §3.2.3).
-                    if c.eq_ignore_ascii_case("QRESYNC") && !self.qresync {
-                        self.qresync = true;
-                        self.condstore = true;
-                        if let Some(sel) = self.selected.as_mut() {
-                            sel.vanished = true;
-                        }
-                        enabled.push("QRESYNC");
-                    }
-                }
-                out.extend(response::enabled(&enabled));
-                out.extend(response::tagged(&tag, Status::Ok, None, "ENABLE completed"));
-            }
-            CommandKind::Namespace => {
-                out.extend(response::namespace_personal(
-                    "",
-                    super::mailbox_name::DELIMITER,
-                ));
-                out.extend(response::tagged(
-                    &tag,
-                    Status::Ok,
-                    None,
-                    "NAMESPACE completed",
-                ));
-            }
-            CommandKind::Idle => {
-                self.refresh(out, true);
-                out.extend(response::continuation("idling"));
-                self.mode = Mode::Idling { tag };
-                return Some(Step::new(std::mem::take(out), Action::Idle));
-            }
-            CommandKind::Fetch {
-                uid,
-                set,
-                attributes,
-                changed_since,
-                vanished,
-            } => {
-                let since = fetch::Since {
-                    modseq: changed_since,
-                    vanished,
-                };
-                if let Some(job) = self.start_fetch(&tag, uid, &set, attributes, since, out) {
-                    self.mode = Mode::Fetching(job);
-                }
-                return None;
-            }
-            other => self.mailbox_command(&tag, other, creds, out),
-        }
-        if let Some(expunge) = refresh_after {
-            self.refresh_before_tagged(out, expunge);
-        }
-        None
-    }
-
-    /// Sends pending mailbox updates before the tagged reply that `out` ends with.
-    fn refresh_before_tagged(&mut self, out: &mut Vec<u8>, expunge: bool) {
-        if self.selected.is_none() {
-            return;
-        }
-        // The tagged line is the last one in `out`: updates go right before it.
-        let end = out.len().saturating_sub(2);
-        let start = out[..end]
-            .iter()
-            .rposition(|&b| b == b'\n')
-            .map(|i| i + 1)
-            .unwrap_or(0);
-        let tagged = out.split_off(start);
-        self.refresh(out, expunge);
-        out.extend(tagged);
-    }
-
-    fn refresh(&mut self, out: &mut Vec<u8>, expunge: bool) {
-        let condstore = self.condstore;
-        if let Some(sel) = &mut self.selected {
-            if let Err(e) = sel.refresh(out, expunge, condstore) {
-                out.extend(response::untagged_status(
-                    Status::No,
-                    None,
-                    &format!("Cannot read the mailbox: {e}"),
-                ));
-            }
+            Some(tag) => Tagged::new(Status::No, Some(code), text).encode(&tag, out),
+            None => Data::condition(Status::Bad, None, text).encode(out),
         }
     }
 

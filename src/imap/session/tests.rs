@@ -1,8 +1,14 @@
-//! Transcript tests: lines in, responses out, on a real maildir in a temp directory.
+//! Transcript tests: lines in, responses out — on the in-memory store ([`MemoryStore`]), and in
+//! [`disk`] on real maildirs in a temporary directory, where what is tested is the maildir
+//! store itself (files, the state shared with POP3, the cache file, shared message lists).
+
+mod disk;
+mod extensions;
 
 use super::*;
+use crate::imap::store::memory::MemoryStore;
+use crate::imap::store::MaildirStore;
 use crate::maildir::deliver::{Delivered, Delivery};
-use crate::pop3::maildrop::Maildrop as _;
 use crate::sasl::ScramSecret;
 
 pub(super) struct Creds;
@@ -23,23 +29,68 @@ impl Credentials for Creds {
     }
 }
 
-pub(super) struct T {
-    pub(super) dir: tempfile::TempDir,
-    pub(super) s: Session,
+/// A store the tests can deliver into, as local delivery does.
+pub(super) trait TestStore: MailStore + Clone {
+    /// Delivers a small message with this subject into alice's INBOX.
+    fn deliver(&self, subject: &str);
 }
 
-impl T {
-    pub(super) fn new(tls: bool) -> T {
-        let dir = tempfile::tempdir().unwrap();
-        let mut cfg = SessionConfig::new("mx.test", dir.path());
-        cfg.tls_active = tls;
-        cfg.starttls = !tls;
+fn message(subject: &str) -> String {
+    format!("Subject: {subject}\n\nbody\n")
+}
+
+impl TestStore for MemoryStore {
+    fn deliver(&self, subject: &str) {
+        MemoryStore::deliver(self, "alice", message(subject).as_bytes());
+    }
+}
+
+impl TestStore for MaildirStore {
+    fn deliver(&self, subject: &str) {
+        let key: String = subject
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric())
+            .collect();
+        let inbox = self.volume().inbox_path("alice").unwrap();
+        let msg = message(subject);
+        let d = Delivery {
+            maildir: &inbox,
+            key: &key,
+            time: 1_700_000_000,
+            hostname: "mx.test",
+            prefix: b"",
+            message: msg.as_bytes(),
+            recovering: false,
+        };
+        assert!(matches!(d.write(), Ok(Delivered::New(_))));
+    }
+}
+
+/// A session on a store, and the store (shared with other sessions the test opens).
+pub(super) struct T<S: MailStore = MemoryStore> {
+    pub(super) store: S,
+    pub(super) s: Session<S>,
+}
+
+fn session<S: MailStore>(store: S, tls: bool) -> Session<S> {
+    let mut cfg = SessionConfig::with_store("mx.test", store);
+    cfg.tls_active = tls;
+    cfg.starttls = !tls;
+    Session::new(cfg)
+}
+
+impl T<MemoryStore> {
+    /// A session on a new in-memory store.
+    pub(super) fn new(tls: bool) -> T<MemoryStore> {
+        let store = MemoryStore::new();
         T {
-            s: Session::new(cfg),
-            dir,
+            s: session(store.clone(), tls),
+            store,
         }
     }
+}
 
+impl<S: TestStore> T<S> {
     pub(super) fn send(&mut self, bytes: &str) -> String {
         self.send_as(&Creds, bytes)
     }
@@ -56,26 +107,18 @@ impl T {
         }
     }
 
-    pub(super) fn inbox(&self) -> std::path::PathBuf {
-        self.dir.path().join("alice")
+    pub(super) fn deliver(&self, subject: &str) {
+        self.store.deliver(subject);
     }
 
-    pub(super) fn deliver(&self, subject: &str) {
-        let msg = format!("Subject: {subject}\n\nbody\n");
-        let key: String = subject
-            .chars()
-            .filter(|c| c.is_ascii_alphanumeric())
-            .collect();
-        let d = Delivery {
-            maildir: &self.inbox(),
-            key: &key,
-            time: 1_700_000_000,
-            hostname: "mx.test",
-            prefix: b"",
-            message: msg.as_bytes(),
-            recovering: false,
+    /// A second session on the same store, logged in.
+    pub(super) fn other(&self) -> T<S> {
+        let mut u = T {
+            s: session(self.store.clone(), true),
+            store: self.store.clone(),
         };
-        assert!(matches!(d.write(), Ok(Delivered::New(_))));
+        u.send("a LOGIN alice secret\r\n");
+        u
     }
 }
 
@@ -105,11 +148,9 @@ fn login_needs_tls_and_states_are_checked() {
         r.starts_with("g BAD FETCH not allowed now: No mailbox selected"),
         "{r}"
     );
+    let r = t.send("h LIST \"\" %\r\n");
     for folder in ["Sent", "Drafts", "Trash", "Junk", "Archive"] {
-        assert!(
-            t.inbox().join(format!(".{folder}/cur")).is_dir(),
-            "{folder}"
-        );
+        assert!(r.contains(&format!("\"/\" {folder}\r\n")), "{folder}: {r}");
     }
 }
 
@@ -122,64 +163,6 @@ fn authenticate_plain_with_continuation() {
     let r = t.send("AGFsaWNlAHNlY3JldA==\r\n");
     assert!(r.starts_with("a OK [CAPABILITY"), "{r}");
     assert_eq!(t.s.user(), Some("alice"));
-}
-
-#[test]
-fn literals_limits_and_bad_input_keep_the_session_usable() {
-    let mut t = T::new(true);
-    let r = t.send("a LOGIN {5}\r\n");
-    assert_eq!(r, "+ Ready for literal data\r\n");
-    let r = t.send("alice secret\r\n");
-    assert!(r.starts_with("a OK"), "{r}");
-    let r = t.send("b APPEND INBOX {99999999999}\r\n");
-    assert!(
-        r.starts_with("b NO [LIMIT] literal of 99999999999 octets is larger than the limit of"),
-        "{r}"
-    );
-    let r = t.send("c CREATE ../../etc\r\nd SELECT \"a/../b\"\r\ne FETCH (\r\nf NOOP\r\n");
-    assert!(r.contains("c NO [CANNOT] Invalid mailbox name"), "{r}");
-    assert!(r.contains("d NO [CANNOT] Invalid mailbox name"), "{r}");
-    assert!(r.contains("e BAD"), "{r}");
-    assert!(r.contains("f OK NOOP completed"), "{r}");
-    assert!(!t.dir.path().join("etc").exists());
-    let r = t.send("g APPEND INBOX (\\Seen) {11+}\r\nSubject: x\n\r\n");
-    assert!(r.starts_with("g OK [APPENDUID "), "{r}");
-}
-
-#[test]
-fn updates_arrive_at_the_right_moments_with_a_pop3_deletion() {
-    let mut t = T::new(true);
-    t.send("a LOGIN alice secret\r\n");
-    for i in 0..3 {
-        t.deliver(&format!("m{i}"));
-    }
-    let r = t.send("b SELECT INBOX\r\n");
-    assert!(r.contains("* 3 EXISTS\r\n* 3 RECENT\r\n"), "{r}");
-    assert!(r.contains("b OK [READ-WRITE] SELECT completed"), "{r}");
-
-    // popd deletes message 2 while imapd has the mailbox selected.
-    let mut maildrop = crate::pop3::maildir_drop::MaildirMaildrop::open(
-        crate::maildir::Maildir::open(t.inbox()).unwrap(),
-    )
-    .unwrap();
-    assert_eq!(maildrop.delete(&[1]).unwrap(), 1);
-    drop(maildrop);
-    t.deliver("m3");
-    std::thread::sleep(std::time::Duration::from_millis(20));
-
-    // FETCH and SEARCH never carry EXPUNGE (RFC 3501 §7.4.1); EXISTS may come.
-    let r = t.send("c FETCH 1:3 (UID)\r\n");
-    assert!(!r.contains("EXPUNGE"), "{r}");
-    assert!(r.contains("* 4 EXISTS"), "{r}");
-    let r = t.send("d SEARCH ALL\r\n");
-    assert!(!r.contains("EXPUNGE"), "{r}");
-    // NOOP delivers it; UIDs stay what they were.
-    let r = t.send("e NOOP\r\n");
-    assert!(r.starts_with("* 2 EXPUNGE\r\n"), "{r}");
-    let r = t.send("f UID SEARCH ALL\r\n");
-    assert!(r.starts_with("* SEARCH 1 3 4\r\n"), "{r}");
-    let r = t.send("g FETCH 3 (UID FLAGS)\r\n");
-    assert!(r.starts_with("* 3 FETCH (UID 4 FLAGS (\\Recent))"), "{r}");
 }
 
 #[test]
@@ -201,28 +184,6 @@ fn idle_reports_new_mail_and_ends_with_done() {
     assert_eq!(seen, "* 1 EXISTS\r\n* 1 RECENT\r\n");
     let r = t.send("DONE\r\n");
     assert_eq!(r, "c OK IDLE terminated\r\n");
-}
-
-#[test]
-fn cache_serves_envelopes_and_follows_changes() {
-    let mut t = T::new(true);
-    t.send("a LOGIN alice secret\r\n");
-    t.deliver("cached one");
-    t.send("b SELECT INBOX\r\n");
-    let first = t.send("c FETCH 1 (ENVELOPE)\r\n");
-    assert!(first.contains("\"cached one\""), "{first}");
-    let cache = t.inbox().join(crate::imap::cache::CACHE_FILE);
-    assert!(cache.exists());
-    // Same answer from the cache, in a new session.
-    let mut u = T {
-        s: Session::new(SessionConfig {
-            tls_active: true,
-            ..SessionConfig::new("mx.test", t.dir.path())
-        }),
-        dir: tempfile::tempdir().unwrap(),
-    };
-    u.send("a LOGIN alice secret\r\nb SELECT INBOX\r\n");
-    assert_eq!(u.send("c FETCH 1 (ENVELOPE)\r\n"), first);
 }
 
 /// alice with a quota of 100 bytes.

@@ -3,13 +3,12 @@
 
 use std::borrow::Cow;
 use std::cell::OnceCell;
-use std::io::Read as _;
 
-use crate::imap::cache;
 use crate::imap::datetime::DateTime;
 use crate::imap::fetch::MessageView;
 use crate::imap::flag::Flag;
-use crate::maildir::{self, Maildir, MessageInfo};
+use crate::imap::store::Mailbox;
+use crate::maildir::{self, cache, MessageInfo};
 
 /// Largest message file read into memory for FETCH/SEARCH.
 pub const MAX_MESSAGE: u64 = 1024 * 1024 * 1024;
@@ -46,25 +45,25 @@ pub fn maildir_flags(flags: &[Flag]) -> Result<maildir::Flags, String> {
 }
 
 /// A message of the selected mailbox, with its content read at most once.
-pub struct View<'a> {
+pub struct View<'a, M> {
     /// The message.
     pub info: &'a MessageInfo,
     /// `\Recent` for this session.
     pub recent: bool,
-    /// The maildir the message is in.
-    pub maildir: &'a Maildir,
+    /// The mailbox the message is in.
+    pub mailbox: &'a M,
     /// Its cached ENVELOPE/BODYSTRUCTURE, if any.
     pub cached: Option<&'a cache::Entry>,
     raw: OnceCell<Vec<u8>>,
 }
 
-impl<'a> View<'a> {
+impl<'a, M: Mailbox> View<'a, M> {
     /// A view without cached renderings.
-    pub fn new(info: &'a MessageInfo, recent: bool, maildir: &'a Maildir) -> View<'a> {
+    pub fn new(info: &'a MessageInfo, recent: bool, mailbox: &'a M) -> View<'a, M> {
         View {
             info,
             recent,
-            maildir,
+            mailbox,
             cached: None,
             raw: OnceCell::new(),
         }
@@ -75,22 +74,11 @@ impl<'a> View<'a> {
         if let Some(r) = self.raw.get() {
             return Ok(r);
         }
-        let file = crate::maildir::state::open_message(self.maildir, self.info)
-            .map_err(|e| std::io::Error::other(e.to_string()))?;
-        let Some(file) = file else {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::NotFound,
-                "message expunged",
-            ));
-        };
-        let mut bytes = Vec::with_capacity(self.info.size.min(MAX_MESSAGE) as usize);
-        file.take(MAX_MESSAGE).read_to_end(&mut bytes)?;
+        let bytes = self.mailbox.read(self.info, MAX_MESSAGE)?;
         Ok(self.raw.get_or_init(|| bytes))
     }
-}
 
-impl View<'_> {
-    /// The bytes if they were read and are the whole file (not cut at [`MAX_MESSAGE`]).
+    /// The bytes if they were read and are the whole message (not cut at [`MAX_MESSAGE`]).
     pub fn read_whole(&self) -> Option<&[u8]> {
         self.raw
             .get()
@@ -99,7 +87,7 @@ impl View<'_> {
     }
 }
 
-impl MessageView for View<'_> {
+impl<M: Mailbox> MessageView for View<'_, M> {
     fn uid(&self) -> u32 {
         self.info.uid
     }

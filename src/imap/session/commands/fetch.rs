@@ -1,15 +1,20 @@
-//! FETCH and UID FETCH: resolving the set, setting `\Seen`, and rendering in chunks so a
-//! `FETCH 1:* BODY[]` on a large mailbox never sits in memory at once.
+//! FETCH and UID FETCH (RFC 3501 §6.4.5, with RFC 7162's CHANGEDSINCE and VANISHED): resolving
+//! the set, setting `\Seen`, and rendering in chunks so a `FETCH 1:* BODY[]` on a large mailbox
+//! never sits in memory at once. The FETCH data items are rendered by [`crate::imap::fetch`];
+//! the completion goes through the dispatch like every other command's.
 
 use std::collections::HashSet;
 
-use super::view::{cache_entry, View};
-use super::Session;
+use super::Handled;
 use crate::imap::fetch::{render_fetch, sets_seen, FetchAttribute};
 use crate::imap::message::crlf_size;
-use crate::imap::response::{self, Code, Status};
+use crate::imap::response::{Code, Status, Tagged};
 use crate::imap::section::SectionText;
 use crate::imap::sequence::SequenceSet;
+use crate::imap::session::dispatch::{End, Reply, Updates};
+use crate::imap::session::view::{cache_entry, View};
+use crate::imap::session::Session;
+use crate::imap::store::{MailStore, Mailbox};
 use crate::maildir::{self, FlagOp, Snapshot};
 
 /// A FETCH in progress.
@@ -41,57 +46,51 @@ pub struct Since {
 /// Output size after which a FETCH hands its output to the socket.
 const CHUNK: usize = 256 * 1024;
 
-impl Session {
-    /// Starts a FETCH; `None` when it already finished (an error reply was written).
-    pub(super) fn start_fetch(
+impl<S: MailStore> Session<S> {
+    /// Starts a FETCH: the reply carries the job, or the refusal.
+    pub(in crate::imap::session) fn fetch(
         &mut self,
         tag: &str,
         uid: bool,
         set: &SequenceSet,
         mut attributes: Vec<FetchAttribute>,
         since: Since,
-        out: &mut Vec<u8>,
-    ) -> Option<FetchJob> {
+    ) -> Handled {
         let changed_since = since.modseq;
         // RFC 7162 §3.2.6: VANISHED only in UID FETCH, with CHANGEDSINCE, once QRESYNC is on.
         if since.vanished && !(uid && changed_since.is_some() && self.qresync) {
-            out.extend(response::tagged(
-                tag,
-                Status::Bad,
-                None,
-                "VANISHED needs UID FETCH, CHANGEDSINCE and ENABLE QRESYNC",
-            ));
-            return None;
+            return Err(
+                Reply::bad("VANISHED needs UID FETCH, CHANGEDSINCE and ENABLE QRESYNC").into(),
+            );
         }
-        let sel = self.selected.as_mut()?;
-        let mut indices = sel.resolve_or_bad(tag, set, uid, out)?;
+        let sel = self.selected()?;
+        let mut indices = sel.resolve(set, uid).map_err(Reply::bad)?;
+        let mut data = Vec::new();
         if since.vanished {
-            sel.vanished_earlier(set, out);
+            data.extend(sel.vanished_earlier(set));
         }
         if uid && !attributes.contains(&FetchAttribute::Uid) {
             attributes.insert(0, FetchAttribute::Uid);
         }
         if let Some(since) = changed_since {
-            indices.retain(|&i| sel.messages[i].modseq.max(1) > since);
+            indices.retain(|&i| sel.messages.get(i).is_some_and(|m| m.modseq.max(1) > since));
         }
         if changed_since.is_some() && !attributes.contains(&FetchAttribute::ModSeq) {
             attributes.push(FetchAttribute::ModSeq);
         }
         let mut seen_set = HashSet::new();
         if sets_seen(&attributes) && !sel.read_only {
-            let unseen: Vec<u32> = indices
-                .iter()
-                .map(|&i| &sel.messages[i])
+            let unseen: Vec<u32> = sel
+                .at(&indices)
                 .filter(|m| !m.flags.contains(maildir::Flag::Seen))
                 .map(|m| m.uid)
                 .collect();
             if !unseen.is_empty() {
                 let mut seen = maildir::Flags::new();
                 seen.insert(maildir::Flag::Seen);
-                if let Ok(outcome) = sel.state.store_flags(&unseen, &FlagOp::Add(seen), None) {
+                if let Ok(outcome) = sel.mailbox.store_flags(&unseen, &FlagOp::Add(seen), None) {
                     for (u, f, modseq) in outcome.stored {
-                        if let Ok(i) = sel.messages.binary_search_by_key(&u, |m| m.uid) {
-                            let m = &mut sel.messages_mut()[i];
+                        if let Some(m) = sel.index_of(u).and_then(|i| sel.message_mut(i)) {
                             m.flags = f;
                             m.modseq = modseq;
                             sel.highestmodseq = sel.highestmodseq.max(modseq);
@@ -106,24 +105,24 @@ impl Session {
         let reads_whole = attributes.iter().any(reads_whole_message);
         if attributes.contains(&FetchAttribute::Rfc822Size)
             && !reads_whole
-            && indices.iter().any(|&i| sel.messages[i].vsize.is_none())
+            && sel.at(&indices).any(|m| m.vsize.is_none())
         {
             let mut snap = Snapshot {
                 uidvalidity: sel.uidvalidity,
                 uidnext: sel.uidnext,
                 highestmodseq: sel.highestmodseq,
                 keywords: Vec::new(),
-                messages: indices
-                    .iter()
-                    .map(|&i| sel.messages[i].clone())
+                messages: sel
+                    .at(&indices)
                     .filter(|m| m.vsize.is_none())
+                    .cloned()
                     .collect(),
                 recent: Vec::new(),
             };
-            if sel.state.fill_virtual_sizes(&mut snap).is_ok() {
+            if sel.mailbox.fill_virtual_sizes(&mut snap).is_ok() {
                 for m in snap.messages {
-                    if let Ok(i) = sel.messages.binary_search_by_key(&m.uid, |x| x.uid) {
-                        sel.messages_mut()[i].vsize = m.vsize;
+                    if let Some(x) = sel.index_of(m.uid).and_then(|i| sel.message_mut(i)) {
+                        x.vsize = m.vsize;
                     }
                 }
             }
@@ -132,10 +131,10 @@ impl Session {
             .iter()
             .any(|a| matches!(a, FetchAttribute::Envelope | FetchAttribute::BodyStructure));
         if uses_cache {
-            sel.cache.load();
+            sel.mailbox.load_cache(&mut sel.cache);
         }
         let wants_size = attributes.contains(&FetchAttribute::Rfc822Size);
-        Some(FetchJob {
+        let job = FetchJob {
             tag: tag.to_string(),
             uid,
             indices,
@@ -146,18 +145,23 @@ impl Session {
             missing: false,
             wants_size,
             sizes: Vec::new(),
-        })
+        };
+        Ok(Reply {
+            end: End::Fetch(job),
+            ..Reply::ok("")
+        }
+        .with(data))
     }
 
-    /// Renders the next messages of a FETCH; `true` once the tagged reply is written.
-    pub(super) fn continue_fetch(&mut self, job: &mut FetchJob, out: &mut Vec<u8>) -> bool {
+    /// Renders the next messages of a FETCH; `true` once its completion is written.
+    pub(in crate::imap::session) fn continue_fetch(
+        &mut self,
+        job: &mut FetchJob,
+        out: &mut Vec<u8>,
+    ) -> bool {
+        let condstore = self.condstore;
         let Some(sel) = self.selected.as_mut() else {
-            out.extend(response::tagged(
-                &job.tag,
-                Status::No,
-                None,
-                "Mailbox closed",
-            ));
+            Tagged::new(Status::No, None, "Mailbox closed").encode(&job.tag, out);
             return true;
         };
         // A message whose \Seen this FETCH set gets its FLAGS, and with CONDSTORE on also
@@ -165,7 +169,7 @@ impl Session {
         let with_flags: Vec<FetchAttribute> = {
             let mut a = job.attributes.clone();
             let mut wanted = vec![FetchAttribute::Flags];
-            if self.condstore {
+            if condstore {
                 wanted.extend([FetchAttribute::Uid, FetchAttribute::ModSeq]);
             }
             for w in wanted {
@@ -175,17 +179,16 @@ impl Session {
             }
             a
         };
-        while job.pos < job.indices.len() {
+        while let Some(&i) = job.indices.get(job.pos) {
             if out.len() >= CHUNK {
                 return false;
             }
-            let i = job.indices[job.pos];
             job.pos += 1;
             let Some(info) = sel.messages.get(i) else {
                 continue;
             };
             let recent = sel.recent.contains(&info.uid);
-            let mut view = View::new(info, recent, &sel.maildir);
+            let mut view = View::new(info, recent, &sel.mailbox);
             if job.uses_cache {
                 if sel.cache.get(info.base()).is_none() {
                     match view.bytes() {
@@ -219,33 +222,26 @@ impl Session {
         // Kept in the view now; stored in the state file when the client pauses (one write
         // for a pipelined burst of FETCHes, not one each).
         for (uid, v) in std::mem::take(&mut job.sizes) {
-            if let Ok(i) = sel.messages.binary_search_by_key(&uid, |m| m.uid) {
-                sel.messages_mut()[i].vsize = Some(v);
+            if let Some(m) = sel.index_of(uid).and_then(|i| sel.message_mut(i)) {
+                m.vsize = Some(v);
                 sel.pending_sizes.push((uid, v));
             }
         }
         if job.uses_cache {
             sel.save_cache();
         }
-        let condstore = self.condstore;
-        if let Some(sel) = self.selected.as_mut() {
-            let _ = sel.refresh(out, job.uid, condstore);
-        }
-        if job.missing {
-            out.extend(response::tagged(
-                &job.tag,
-                Status::No,
-                Some(&Code::ExpungeIssued),
+        let mut reply = if job.missing {
+            Reply::no(
+                Some(Code::ExpungeIssued),
                 "Some messages were expunged meanwhile",
-            ));
+            )
         } else {
-            out.extend(response::tagged(
-                &job.tag,
-                Status::Ok,
-                None,
-                "FETCH completed",
-            ));
-        }
+            Reply::ok("FETCH completed")
+        };
+        reply.updates = Updates::Quietly { expunge: job.uid };
+        let tag = std::mem::take(&mut job.tag);
+        // A completion asks for nothing more of the step loop.
+        let _ = self.send(&tag, reply, out);
         true
     }
 }

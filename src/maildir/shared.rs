@@ -7,27 +7,63 @@
 //! of `new/`, `cur/` and the state file, taken before that sync). A later SELECT whose stamp is
 //! the same — nothing was delivered, renamed, removed or rewritten since — takes the published
 //! list instead of scanning, and a session whose own list turns out equal to the published one
-//! after a refresh adopts it. Stamps are only used once they are a second old (see
-//! [`Selected::trusted`](super::Selected)), so a change in the same clock tick cannot hide.
-//! The registry holds weak references: a list lives as long as a session uses it, and a
-//! session changing its list gets its own copy (`Arc::make_mut`) and stops matching.
+//! after a refresh adopts it. Stamps are only used once they are a second old ([`trusted`]), so
+//! a change in the same clock tick cannot hide. The registry holds weak references: a list lives
+//! as long as a session uses it, and a session changing its list gets its own copy
+//! (`Arc::make_mut`) and stops matching.
 
 use std::collections::{HashMap, HashSet};
 use std::fs;
+use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, Weak};
+use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::maildir::{name, Maildir, MessageInfo};
+use super::statefile::STATE_FILE;
+use super::{name, Maildir, MessageInfo};
 
 /// Modification times (ns) of `new/`, `cur/` and the state file.
 pub type Stamp = (i128, i128, i128);
 
-/// What a SELECT needs besides the messages.
+/// The stamp of `md` now (a missing directory or file counts as -1).
+pub fn stamp_of(md: &Maildir) -> Stamp {
+    (
+        mtime_ns(&md.new_dir()),
+        mtime_ns(&md.cur()),
+        mtime_ns(&md.path().join(STATE_FILE)),
+    )
+}
+
+/// A stamp taken within the last second may miss a change made in the same clock tick; such a
+/// stamp is not trusted (`None`).
+pub fn trusted(stamp: Stamp) -> Option<Stamp> {
+    let newest = stamp.0.max(stamp.1).max(stamp.2);
+    (now_ns() - newest > 1_000_000_000).then_some(stamp)
+}
+
+fn mtime_ns(path: &Path) -> i128 {
+    fs::metadata(path)
+        .map(|m| i128::from(m.mtime()) * 1_000_000_000 + i128::from(m.mtime_nsec()))
+        .unwrap_or(-1)
+}
+
+fn now_ns() -> i128 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as i128)
+        .unwrap_or(0)
+}
+
+/// What a reader of the list needs besides the messages.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Header {
+    /// UIDVALIDITY.
     pub uidvalidity: u32,
+    /// The UID the next message gets.
     pub uidnext: u32,
+    /// The highest modseq.
     pub highestmodseq: u64,
+    /// The mailbox's keywords.
     pub keywords: Vec<String>,
 }
 

@@ -1,7 +1,7 @@
 //! Transcript tests of the extensions: CREATE-SPECIAL-USE (RFC 6154), CONDSTORE and QRESYNC
 //! (RFC 7162).
 
-use super::tests::T;
+use super::T;
 
 #[test]
 fn create_special_use_is_stored_listed_and_checked() {
@@ -58,19 +58,6 @@ fn number_after(text: &str, key: &str) -> u64 {
         .unwrap_or_else(|_| panic!("no number after {key} in {text}"))
 }
 
-/// A second session on the same mail root, logged in.
-fn other(t: &T) -> T {
-    let mut u = T {
-        s: super::Session::new(super::SessionConfig {
-            tls_active: true,
-            ..super::SessionConfig::new("mx.test", t.dir.path())
-        }),
-        dir: tempfile::tempdir().unwrap(),
-    };
-    u.send("a LOGIN alice secret\r\n");
-    u
-}
-
 #[test]
 fn changedsince_returns_only_changed_messages_and_enables_condstore() {
     let mut t = T::new(true);
@@ -110,12 +97,12 @@ fn changedsince_returns_only_changed_messages_and_enables_condstore() {
 
     // Another session's change reaches this one with its MODSEQ, and SELECT (CONDSTORE) in a
     // third agrees with STATUS.
-    let mut u = other(&t);
+    let mut u = t.other();
     u.send("b SELECT INBOX\r\nc STORE 1 +FLAGS.SILENT (\\Seen)\r\n");
     let r = t.send("g NOOP\r\n");
     let one = number_after(&r, "* 1 FETCH (UID 1 FLAGS (\\Seen \\Recent) MODSEQ (");
     assert!(one > after, "{r}");
-    let mut v = other(&t);
+    let mut v = t.other();
     let r = v.send("b EXAMINE INBOX (CONDSTORE)\r\n");
     assert_eq!(number_after(&r, "* OK [HIGHESTMODSEQ "), one, "{r}");
     let r = v.send("c STATUS INBOX (HIGHESTMODSEQ MESSAGES)\r\n");
@@ -140,7 +127,7 @@ fn search_modseq_and_unchangedsince_enable_condstore() {
     assert!(r.contains("MODSEQ ("), "{r}");
     assert!(!r.contains("HIGHESTMODSEQ"), "{r}");
 
-    let mut u = other(&t);
+    let mut u = t.other();
     u.send("b SELECT INBOX\r\n");
     let r = u.send("c STORE 2 (UNCHANGEDSINCE 1) +FLAGS.SILENT (\\Flagged)\r\n");
     assert!(r.starts_with("* OK [HIGHESTMODSEQ "), "{r}");
@@ -183,11 +170,11 @@ fn qresync_resyncs_a_returning_client_and_reports_vanished() {
     assert!(r.starts_with("d BAD VANISHED needs"), "{r}");
 
     // While the client is away: a flag change, two expunges.
-    let mut u = other(&t);
+    let mut u = t.other();
     u.send("b SELECT INBOX\r\nc STORE 2 +FLAGS (\\Flagged)\r\n");
     u.send("d STORE 4:5 +FLAGS (\\Deleted)\r\ne EXPUNGE\r\n");
 
-    let mut q = other(&t);
+    let mut q = t.other();
     let r = q.send("b ENABLE QRESYNC\r\n");
     assert_eq!(r, "* ENABLED QRESYNC\r\nb OK ENABLE completed\r\n");
     let r = q.send(&format!(
@@ -236,148 +223,41 @@ fn qresync_resyncs_a_returning_client_and_reports_vanished() {
     );
 }
 
-/// Sets the modification time of `path` (a directory or file) 10 s back.
-fn backdate(path: &std::path::Path) {
-    let when = std::time::SystemTime::now() - std::time::Duration::from_secs(10);
-    std::fs::File::open(path)
-        .and_then(|f| f.set_modified(when))
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-}
-
 #[test]
-fn sessions_on_a_settled_mailbox_share_one_message_list() {
-    use std::sync::Arc;
-    let mut t = T::new(true);
-    t.send("a LOGIN alice secret\r\n");
-    for i in 0..3 {
-        t.deliver(&format!("s{i}"));
+fn missing_uids_are_the_gaps_in_the_view() {
+    use crate::imap::mailbox_name::MailboxName;
+    use crate::imap::sequence::SequenceSet;
+    use crate::imap::session::Selected;
+    use crate::imap::store::{Account, MailStore};
+    let store = crate::imap::store::memory::MemoryStore::new();
+    let account = store.open("alice").unwrap();
+    let mailbox = account.mailbox(&MailboxName::inbox()).unwrap();
+    let mut sel = Selected::open(MailboxName::inbox(), mailbox, false).unwrap();
+    for uid in [2, 3, 7, 10] {
+        sel.messages_mut().push(crate::maildir::MessageInfo {
+            uid,
+            file_name: format!("{uid}.x.host:2,"),
+            in_new: false,
+            size: 10,
+            vsize: None,
+            internal_date: 0,
+            flags: crate::maildir::Flags::new(),
+            modseq: u64::from(uid),
+        });
     }
-    t.send("b SELECT INBOX\r\n");
-    let settle = |t: &T| {
-        for p in ["new", "cur", "postern-state"] {
-            backdate(&t.inbox().join(p));
+    sel.uidnext = 13;
+    let vanished = |sel: &Selected<_>, set: &[u8]| {
+        let mut out = Vec::new();
+        if let Some(d) = sel.vanished_earlier(&SequenceSet::parse(set).unwrap()) {
+            d.encode(&mut out);
         }
+        String::from_utf8(out).unwrap()
     };
-    settle(&t);
-    t.send("c NOOP\r\n");
-    let list = |t: &T| t.s.selected.as_ref().unwrap().messages.clone();
-
-    // A second session on the unchanged mailbox takes the first one's list, no scan.
-    let mut u = other(&t);
-    let r = u.send("b SELECT INBOX\r\n");
-    assert!(r.contains("* 3 EXISTS\r\n* 0 RECENT\r\n"), "{r}");
-    assert!(Arc::ptr_eq(&list(&t), &list(&u)));
-
-    // A change gives the changing session its own list; the other learns of it as usual.
-    let r = u.send("c STORE 2 +FLAGS (\\Flagged)\r\n");
-    assert!(r.contains("* 2 FETCH (FLAGS (\\Flagged))"), "{r}");
-    assert!(!Arc::ptr_eq(&list(&t), &list(&u)));
-    let r = t.send("d NOOP\r\n");
-    assert!(r.contains("* 2 FETCH (FLAGS (\\Flagged \\Recent))"), "{r}");
-    // Settled again, the lists are one again after a refresh, and a new session agrees.
-    settle(&t);
-    t.send("e NOOP\r\n");
-    u.send("d NOOP\r\n");
-    assert!(Arc::ptr_eq(&list(&t), &list(&u)));
-    let mut v = other(&t);
-    let r = v.send("b FETCH 1:* (UID FLAGS)\r\nc SELECT INBOX\r\nd FETCH 1:* (UID FLAGS)\r\n");
-    assert!(r.contains("* 2 FETCH (UID 2 FLAGS (\\Flagged))\r\n"), "{r}");
-    assert!(Arc::ptr_eq(&list(&t), &list(&v)));
-    // A delivery is never hidden by a shared list: the stamp moved, SELECT scans.
-    t.deliver("s3");
-    let mut w = other(&t);
-    let r = w.send("b SELECT INBOX\r\n");
-    assert!(r.contains("* 4 EXISTS\r\n* 1 RECENT\r\n"), "{r}");
-}
-
-#[test]
-fn quiet_sessions_settle_into_the_shared_list_without_hiding_changes() {
-    use std::sync::Arc;
-    let mut t = T::new(true);
-    t.send("a LOGIN alice secret\r\n");
-    for i in 0..3 {
-        t.deliver(&format!("q{i}"));
-    }
-    t.send("b SELECT INBOX\r\n");
-    let mut u = other(&t);
-    u.send("b SELECT INBOX\r\n");
-    let list = |t: &T| t.s.selected.as_ref().unwrap().messages.clone();
-    assert!(
-        !Arc::ptr_eq(&list(&t), &list(&u)),
-        "both synced a fresh mailbox"
-    );
-    let settle = |t: &T| {
-        for p in ["new", "cur", "postern-state"] {
-            backdate(&t.inbox().join(p));
-        }
-    };
-    settle(&t);
-    // Quiet for a second: both check the disk without syncing and end up on one list.
-    let sel = |t: &mut T| t.s.selected.as_mut().unwrap().settle_quietly();
-    assert!(!sel(&mut t), "the first one publishes its own list");
-    assert!(sel(&mut u), "the second one takes it");
-    assert!(Arc::ptr_eq(&list(&t), &list(&u)));
-
-    // A session that selected right after a delivery, and another delivery before it is
-    // quiet: settling leaves that one (and its \Recent) for the next command.
-    t.deliver("q3");
-    let mut v = other(&t);
-    let r = v.send("b SELECT INBOX\r\n");
-    assert!(r.contains("* 4 EXISTS\r\n* 1 RECENT\r\n"), "{r}");
-    assert!(!v.s.idle_settled());
-    t.deliver("q4");
-    settle(&t);
-    assert!(!sel(&mut v));
-    assert!(!v.s.idle_settled());
-    let r = v.send("c NOOP\r\n");
-    assert!(r.starts_with("* 5 EXISTS\r\n* 2 RECENT\r\n"), "{r}");
-    // Quiet again with nothing new: now it settles.
-    settle(&t);
-    sel(&mut v);
-    assert!(v.s.idle_settled());
-}
-
-#[test]
-fn a_whole_message_fetch_records_the_sizes_it_computed() {
-    let mut t = T::new(true);
-    t.send("a LOGIN alice secret\r\n");
-    // Written straight into new/ by something that knows no sizes (not postern's delivery).
-    for (i, subject) in ["size one", "size two"].iter().enumerate() {
-        let name = format!("17000000{i}.other{i}.host");
-        std::fs::write(
-            t.inbox().join("new").join(name),
-            format!("Subject: {subject}\n\nbody\n"),
-        )
-        .unwrap();
-    }
-    t.send("b SELECT INBOX\r\n");
-    let file = t.inbox().join(crate::maildir::STATE_FILE);
-    let state = || std::fs::read_to_string(&file).unwrap();
-    let sizes = |text: &str| -> Vec<String> {
-        text.lines()
-            .filter(|l| l.starts_with("m "))
-            .map(|l| l.split(' ').nth(4).unwrap_or("?").to_string())
-            .collect()
-    };
-    assert_eq!(sizes(&state()), ["-", "-"], "no sizes before");
-    let r = t.send("c UID FETCH 1:* (RFC822.SIZE BODY.PEEK[])\r\n");
-    // "Subject: size one\n\nbody\n" is 24 bytes with 3 LFs: 27 with CRLF line ends.
-    assert!(
-        r.contains("* 1 FETCH (UID 1 RFC822.SIZE 27 BODY[] {27}\r\n"),
-        "{r}"
-    );
-    assert!(
-        r.contains("* 2 FETCH (UID 2 RFC822.SIZE 27 BODY[] {27}\r\n"),
-        "{r}"
-    );
     assert_eq!(
-        sizes(&state()),
-        ["27", "27"],
-        "computed once, while sending"
+        vanished(&sel, b"1:*"),
+        "* VANISHED (EARLIER) 1,4:6,8:9,11:12\r\n"
     );
-    let r = t.send("d FETCH 1:* (RFC822.SIZE)\r\n");
-    assert_eq!(
-        r,
-        "* 1 FETCH (RFC822.SIZE 27)\r\n* 2 FETCH (RFC822.SIZE 27)\r\nd OK FETCH completed\r\n"
-    );
+    assert_eq!(vanished(&sel, b"2:3"), "");
+    assert_eq!(vanished(&sel, b"3:8"), "* VANISHED (EARLIER) 4:6,8\r\n");
+    assert_eq!(vanished(&sel, b"2:3,7"), "");
 }
