@@ -140,7 +140,8 @@ impl CommandAssembler {
     fn command_word(&self) -> Option<String> {
         let line = &self.command;
         let start = line.iter().position(|&b| b == b' ')? + 1;
-        let word: Vec<u8> = line[start..]
+        let word: Vec<u8> = line
+            .get(start..)?
             .iter()
             .take_while(|b| b.is_ascii_alphabetic())
             .copied()
@@ -169,7 +170,8 @@ impl CommandAssembler {
                     let Some(i) = self.input.iter().position(|&b| b == b'\n') else {
                         if self.line_bytes + self.input.len() > self.limits.max_line {
                             let keep = self.input.len().min(self.limits.max_line);
-                            self.command.extend_from_slice(&self.input[..keep]);
+                            self.command
+                                .extend_from_slice(self.input.get(..keep).unwrap_or_default());
                             let error = self.fail(ParseErrorKind::LineTooLong);
                             let tail = tail_of(&self.input);
                             self.input.clear();
@@ -354,7 +356,8 @@ impl CommandAssembler {
 }
 
 fn tail_of(bytes: &[u8]) -> Vec<u8> {
-    bytes[bytes.len().saturating_sub(32)..].to_vec()
+    let start = bytes.len().saturating_sub(32);
+    bytes.get(start..).unwrap_or_default().to_vec()
 }
 
 /// If the line ends in `{n}` or `{n+}` (before CRLF/LF): the size and whether it is
@@ -364,7 +367,7 @@ fn literal_marker(line: &[u8]) -> Option<(u64, bool)> {
     let line = line.strip_suffix(b"\r").unwrap_or(line);
     let inner = line.strip_suffix(b"}")?;
     let open = inner.iter().rposition(|&b| b == b'{')?;
-    let inner = &inner[open + 1..];
+    let inner = inner.get(open + 1..)?;
     let (digits, non_sync) = match inner.strip_suffix(b"+") {
         Some(d) => (d, true),
         None => (inner, false),

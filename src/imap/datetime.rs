@@ -204,13 +204,13 @@ fn days_in_month(year: i32, month: u8) -> u8 {
 
 fn parse_time(text: &str) -> Option<(u8, u8, u8)> {
     let b = text.as_bytes();
-    if b.len() != 8 || b[2] != b':' || b[5] != b':' {
+    if b.len() != 8 || b.get(2) != Some(&b':') || b.get(5) != Some(&b':') {
         return None;
     }
     check_time(
-        digits(&text[0..2])?,
-        digits(&text[3..5])?,
-        digits(&text[6..8])?,
+        digits(text.get(0..2)?)?,
+        digits(text.get(3..5)?)?,
+        digits(text.get(6..8)?)?,
     )
 }
 
@@ -230,17 +230,17 @@ fn check_time(h: u8, m: u8, s: u8) -> Option<(u8, u8, u8)> {
 }
 
 fn parse_zone(text: &str) -> Option<i32> {
-    let b = text.as_bytes();
-    if b.len() != 5 || !matches!(b[0], b'+' | b'-') || !b[1..].iter().all(u8::is_ascii_digit) {
+    let (&sign, rest) = text.as_bytes().split_first()?;
+    if rest.len() != 4 || !matches!(sign, b'+' | b'-') || !rest.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    let hours: i32 = digits(&text[1..3])?;
-    let minutes: i32 = digits(&text[3..5])?;
+    let hours: i32 = digits(text.get(1..3)?)?;
+    let minutes: i32 = digits(text.get(3..5)?)?;
     if minutes >= 60 {
         return None;
     }
     let total = hours * 60 + minutes;
-    Some(if b[0] == b'-' { -total } else { total })
+    Some(if sign == b'-' { -total } else { total })
 }
 
 fn parse_zone_lenient(text: &str) -> Option<i32> {
@@ -258,18 +258,29 @@ fn parse_zone_lenient(text: &str) -> Option<i32> {
     })
 }
 
+/// The three-letter name of month `m` (1–12; out-of-range months are clamped).
+fn month_name(m: u8) -> &'static str {
+    let index = usize::from(m.clamp(1, 12)) - 1;
+    MONTHS.get(index).copied().unwrap_or("Jan")
+}
+
 impl fmt::Display for Date {
     /// `d-Mon-yyyy` as in IMAP `date`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let month = MONTHS[usize::from(self.month.clamp(1, 12)) - 1];
-        write!(f, "{}-{}-{:04}", self.day, month, self.year)
+        write!(
+            f,
+            "{}-{}-{:04}",
+            self.day,
+            month_name(self.month),
+            self.year
+        )
     }
 }
 
 impl fmt::Display for DateTime {
     /// IMAP `date-time` without quotes: `07-Feb-1994 21:52:25 -0800` (2-digit day).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let month = MONTHS[usize::from(self.date.month.clamp(1, 12)) - 1];
+        let month = month_name(self.date.month);
         let sign = if self.offset_minutes < 0 { '-' } else { '+' };
         let off = self.offset_minutes.unsigned_abs();
         write!(

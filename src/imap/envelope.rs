@@ -168,14 +168,16 @@ enum Token {
 fn tokenize(value: &[u8]) -> Vec<Token> {
     let mut tokens = Vec::new();
     let mut i = 0;
-    while i < value.len() && tokens.len() < MAX_ADDRESSES * 16 {
-        let b = value[i];
+    while let Some(&b) = value.get(i) {
+        if tokens.len() >= MAX_ADDRESSES * 16 {
+            break;
+        }
         match b {
             b' ' | b'\t' | b'\r' | b'\n' => i += 1,
             b'(' => {
                 let mut depth = 0usize;
-                while i < value.len() {
-                    match value[i] {
+                while let Some(&c) = value.get(i) {
+                    match c {
                         b'(' => depth += 1,
                         b')' => {
                             depth = depth.saturating_sub(1);
@@ -193,35 +195,40 @@ fn tokenize(value: &[u8]) -> Vec<Token> {
             b'"' => {
                 i += 1;
                 let mut s = Vec::new();
-                while i < value.len() && value[i] != b'"' {
-                    if value[i] == b'\\' && i + 1 < value.len() {
+                while let Some(&c) = value.get(i) {
+                    if c == b'"' {
+                        break;
+                    }
+                    if c == b'\\' && i + 1 < value.len() {
                         i += 1;
                     }
-                    s.push(value[i]);
+                    s.extend(value.get(i));
                     i += 1;
                 }
                 i += 1;
                 tokens.push(Token::Quoted(s));
             }
             b'[' => {
-                let end = value[i..]
+                let rest = value.get(i..).unwrap_or_default();
+                let len = rest
                     .iter()
                     .position(|&c| c == b']')
-                    .map(|p| i + p + 1)
-                    .unwrap_or(value.len());
-                tokens.push(Token::Word(value[i..end].to_vec()));
-                i = end;
+                    .map_or(rest.len(), |p| p + 1);
+                tokens.push(Token::Word(rest.get(..len).unwrap_or_default().to_vec()));
+                i += len;
             }
             b'<' | b'>' | b'@' | b',' | b':' | b';' => {
                 tokens.push(Token::Special(b));
                 i += 1;
             }
             _ => {
-                let start = i;
-                while i < value.len() && !b" \t\r\n()\"[<>@,:;".contains(&value[i]) {
-                    i += 1;
-                }
-                tokens.push(Token::Word(value[start..i].to_vec()));
+                let rest = value.get(i..).unwrap_or_default();
+                let len = rest
+                    .iter()
+                    .position(|c| b" \t\r\n()\"[<>@,:;".contains(c))
+                    .unwrap_or(rest.len());
+                tokens.push(Token::Word(rest.get(..len).unwrap_or_default().to_vec()));
+                i += len;
             }
         }
     }
@@ -252,8 +259,8 @@ pub fn parse_address_list(value: &[u8]) -> Vec<Address> {
         // One mailbox or group start: tokens up to ',' / ';' / ':' outside <>.
         let start = i;
         let mut angle = false;
-        while i < tokens.len() {
-            match tokens[i] {
+        while let Some(t) = tokens.get(i) {
+            match t {
                 Token::Special(b'<') => angle = true,
                 Token::Special(b'>') => angle = false,
                 Token::Special(b',') | Token::Special(b';') if !angle => break,
@@ -262,7 +269,7 @@ pub fn parse_address_list(value: &[u8]) -> Vec<Address> {
             }
             i += 1;
         }
-        let chunk = &tokens[start..i];
+        let chunk = tokens.get(start..i).unwrap_or_default();
         match tokens.get(i) {
             Some(Token::Special(b':')) => {
                 out.push(Address::group_start(text_of(chunk, b" ")));
@@ -300,25 +307,36 @@ fn mailbox(tokens: &[Token]) -> Option<Address> {
     let lt = tokens.iter().position(|t| *t == Token::Special(b'<'));
     let (name, spec) = match lt {
         Some(lt) => {
-            let end = tokens[lt..]
+            let (before, from) = tokens.split_at_checked(lt)?;
+            let inside = from.get(1..).unwrap_or_default();
+            let end = inside
                 .iter()
                 .position(|t| *t == Token::Special(b'>'))
-                .map(|p| lt + p)
-                .unwrap_or(tokens.len());
-            let name = text_of(&tokens[..lt], b" ");
-            (Some(name).filter(|n| !n.is_empty()), &tokens[lt + 1..end])
+                .unwrap_or(inside.len());
+            let name = text_of(before, b" ");
+            (
+                Some(name).filter(|n| !n.is_empty()),
+                inside.get(..end).unwrap_or_default(),
+            )
         }
         None => (None, tokens),
     };
     let (route, spec) = match spec.iter().position(|t| *t == Token::Special(b':')) {
         Some(colon) if spec.first() == Some(&Token::Special(b'@')) => {
-            (Some(text_of(&spec[..colon], b"")), &spec[colon + 1..])
+            let (route, rest) = spec.split_at_checked(colon)?;
+            (Some(text_of(route, b"")), rest.get(1..).unwrap_or_default())
         }
         _ => (None, spec),
     };
     let at = spec.iter().rposition(|t| *t == Token::Special(b'@'));
     let (local, host) = match at {
-        Some(at) => (text_of(&spec[..at], b""), text_of(&spec[at + 1..], b"")),
+        Some(at) => {
+            let (local, rest) = spec.split_at_checked(at)?;
+            (
+                text_of(local, b""),
+                text_of(rest.get(1..).unwrap_or_default(), b""),
+            )
+        }
         None => (text_of(spec, b""), Vec::new()),
     };
     if local.is_empty() && host.is_empty() && name.is_none() {

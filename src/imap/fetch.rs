@@ -254,7 +254,7 @@ fn render_attribute(
                     out.extend_from_slice(format!("<{}>", p.origin).as_bytes());
                     let start = (p.origin as usize).min(bytes.len());
                     let end = start.saturating_add(p.count as usize).min(bytes.len());
-                    &bytes[start..end]
+                    bytes.get(start..end).unwrap_or_default()
                 }
                 None => &bytes,
             };

@@ -102,7 +102,7 @@ impl MailboxName {
 
     /// Whether this is INBOX itself.
     pub fn is_inbox(&self) -> bool {
-        self.segments.len() == 1 && self.segments[0] == "INBOX"
+        matches!(self.segments.as_slice(), [one] if one == "INBOX")
     }
 
     /// The hierarchy levels (Unicode).
@@ -112,9 +112,12 @@ impl MailboxName {
 
     /// The parent mailbox, if any.
     pub fn parent(&self) -> Option<MailboxName> {
-        (self.segments.len() > 1).then(|| MailboxName {
-            segments: self.segments[..self.segments.len() - 1].to_vec(),
-        })
+        match self.segments.split_last() {
+            Some((_, parents)) if !parents.is_empty() => Some(MailboxName {
+                segments: parents.to_vec(),
+            }),
+            _ => None,
+        }
     }
 
     /// Whether `self` is strictly below `ancestor` in the hierarchy.
@@ -229,7 +232,8 @@ fn encode(text: &str, direct: impl Fn(char) -> bool) -> String {
                 .fold(0u32, |acc, (i, &b)| acc | u32::from(b) << (16 - 8 * i));
             let chars = chunk.len() + 1;
             for i in 0..chars {
-                out.push(B64[(n >> (18 - 6 * i) & 63) as usize] as char);
+                let digit = (n >> (18 - 6 * i) & 63) as usize;
+                out.push(char::from(B64.get(digit).copied().unwrap_or(b'A')));
             }
         }
         out.push('-');
@@ -318,40 +322,45 @@ pub fn list_matches(pattern: &str, name: &str) -> bool {
     }
     let inbox_prefix =
         name.get(..5).is_some_and(|s| s == "INBOX") && matches!(n.get(5), None | Some('/'));
-    let eq = |pc: char, i: usize| {
+    let eq = |pc: char, c: char, i: usize| {
         if inbox_prefix && i < 5 {
-            pc.eq_ignore_ascii_case(&n[i])
+            pc.eq_ignore_ascii_case(&c)
         } else {
-            pc == n[i]
+            pc == c
         }
     };
     // dp[j] = pattern[..i] matches name[..j]
     let mut dp = vec![false; n.len() + 1];
-    dp[0] = true;
+    if let Some(empty) = dp.first_mut() {
+        *empty = true;
+    }
     for &pc in &p {
-        let mut next = vec![false; n.len() + 1];
-        match pc {
+        dp = match pc {
             '*' | '%' => {
                 let mut reach = false;
-                for j in 0..=n.len() {
-                    if pc == '%' && j > 0 && n[j - 1] == DELIMITER {
-                        reach = false;
-                    }
-                    if dp[j] {
-                        reach = true;
-                    }
-                    next[j] = reach;
-                }
+                dp.iter()
+                    .enumerate()
+                    .map(|(j, &matched)| {
+                        if pc == '%' && j > 0 && n.get(j - 1) == Some(&DELIMITER) {
+                            reach = false;
+                        }
+                        reach |= matched;
+                        reach
+                    })
+                    .collect()
             }
-            _ => {
-                for j in 1..=n.len() {
-                    next[j] = dp[j - 1] && eq(pc, j - 1);
-                }
-            }
-        }
-        dp = next;
+            // next[j + 1] = dp[j] && pattern char matches name[j]; nothing matches name[..0].
+            _ => std::iter::once(false)
+                .chain(
+                    dp.iter()
+                        .zip(&n)
+                        .enumerate()
+                        .map(|(j, (&matched, &c))| matched && eq(pc, c, j)),
+                )
+                .collect(),
+        };
     }
-    dp[n.len()]
+    dp.last().copied().unwrap_or(false)
 }
 
 #[cfg(test)]

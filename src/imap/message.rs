@@ -213,7 +213,8 @@ pub fn header_fields(header: &[u8]) -> Vec<HeaderField<'_>> {
         // A field runs until a line end not followed by whitespace.
         let mut end = pos;
         loop {
-            match header[end..].iter().position(|&b| b == b'\n') {
+            let rest = header.get(end..).unwrap_or_default();
+            match rest.iter().position(|&b| b == b'\n') {
                 Some(i) => {
                     end += i + 1;
                     if !matches!(header.get(end), Some(b' ') | Some(b'\t')) {
@@ -227,13 +228,14 @@ pub fn header_fields(header: &[u8]) -> Vec<HeaderField<'_>> {
             }
         }
         pos = end;
-        let raw = &header[start..end];
+        let raw = header.get(start..end).unwrap_or_default();
         if let Some(colon) = raw.iter().position(|&b| b == b':') {
-            let name = raw[..colon].trim_ascii();
+            let (name, value) = raw.split_at(colon);
+            let name = name.trim_ascii();
             if !name.is_empty() && !name.iter().any(|b| b.is_ascii_whitespace()) {
                 fields.push(HeaderField {
                     name,
-                    raw_value: &raw[colon + 1..],
+                    raw_value: value.get(1..).unwrap_or_default(),
                     raw,
                 });
             }
@@ -256,7 +258,7 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 
 /// Splits an entity into its header (with the blank line) and its body.
 fn split_header(bytes: &[u8], range: Range<usize>) -> (Range<usize>, Range<usize>) {
-    let region = &bytes[range.clone()];
+    let region = bytes.get(range.clone()).unwrap_or_default();
     let header_len = if region.starts_with(b"\r\n") {
         2
     } else {
@@ -279,7 +281,7 @@ fn parse_part(
 ) -> Part {
     *budget = budget.saturating_sub(1);
     let (header, body) = split_header(bytes, range);
-    let header_bytes = &bytes[header.clone()];
+    let header_bytes = bytes.get(header.clone()).unwrap_or_default();
     let content_type = header_value(header_bytes, "Content-Type")
         .and_then(|v| parse_content_type(&v))
         .unwrap_or(default);
@@ -360,22 +362,29 @@ pub fn split_multipart(bytes: &[u8], body: Range<usize>, boundary: &[u8]) -> Vec
     let mut current: Option<usize> = None;
     let mut line_start = body.start;
     while line_start < body.end {
-        let line_end = bytes[line_start..body.end]
+        let line_end = bytes
+            .get(line_start..body.end)
+            .unwrap_or_default()
             .iter()
             .position(|&b| b == b'\n')
             .map(|i| line_start + i + 1)
             .unwrap_or(body.end);
-        let line = bytes[line_start..line_end].trim_ascii_end();
+        let line = bytes
+            .get(line_start..line_end)
+            .unwrap_or_default()
+            .trim_ascii_end();
         if let Some(rest) = line
             .strip_prefix(b"--")
             .and_then(|l| l.strip_prefix(boundary))
         {
-            let close = rest.starts_with(b"--");
-            let after = if close { &rest[2..] } else { rest };
+            let (close, after) = match rest.strip_prefix(b"--") {
+                Some(after) => (true, after),
+                None => (false, rest),
+            };
             if after.iter().all(|b| b.is_ascii_whitespace()) {
                 if let Some(start) = current.take() {
                     let mut end = line_start;
-                    if end >= start + 2 && &bytes[end - 2..end] == b"\r\n" {
+                    if end >= start + 2 && bytes.get(end - 2..end) == Some(b"\r\n") {
                         end -= 2;
                     }
                     parts.push(start..end.max(start));
@@ -465,6 +474,12 @@ impl MimeTokens<'_> {
         }
     }
 
+    /// What was read since `start`, if anything.
+    fn taken(&self, start: usize) -> Option<String> {
+        let bytes = self.s.get(start..self.pos).filter(|b| !b.is_empty())?;
+        Some(String::from_utf8_lossy(bytes).into_owned())
+    }
+
     fn eat(&mut self, c: u8) -> bool {
         self.skip_cfws();
         if self.s.get(self.pos) == Some(&c) {
@@ -473,7 +488,10 @@ impl MimeTokens<'_> {
         } else {
             // Resynchronise on junk: skip to the next ';' when looking for one.
             if c == b';' {
-                if let Some(i) = self.s[self.pos.min(self.s.len())..]
+                if let Some(i) = self
+                    .s
+                    .get(self.pos.min(self.s.len())..)
+                    .unwrap_or_default()
                     .iter()
                     .position(|&b| b == b';')
                 {
@@ -495,7 +513,7 @@ impl MimeTokens<'_> {
         {
             self.pos += 1;
         }
-        (self.pos > start).then(|| String::from_utf8_lossy(&self.s[start..self.pos]).into_owned())
+        self.taken(start)
     }
 
     fn value(&mut self) -> Option<String> {
@@ -527,7 +545,7 @@ impl MimeTokens<'_> {
         {
             self.pos += 1;
         }
-        (self.pos > start).then(|| String::from_utf8_lossy(&self.s[start..self.pos]).into_owned())
+        self.taken(start)
     }
 }
 

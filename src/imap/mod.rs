@@ -17,6 +17,13 @@
 //!   IDLE / AUTHENTICATE lines → CommandAssembler::next_line
 //! ```
 
+// No panics on what a client or a file supplies: production code here neither unwraps nor
+// indexes (tests may).
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
+)]
+
 pub mod assembler;
 pub mod bodystructure;
 pub mod command;

@@ -58,7 +58,10 @@ impl<'a> Lexer<'a> {
     /// Consumes an ASCII keyword case-insensitively if it is next.
     pub(crate) fn eat_keyword(&mut self, word: &str) -> bool {
         let rest = self.rest();
-        if rest.len() >= word.len() && rest[..word.len()].eq_ignore_ascii_case(word.as_bytes()) {
+        if rest
+            .get(..word.len())
+            .is_some_and(|head| head.eq_ignore_ascii_case(word.as_bytes()))
+        {
             self.pos += word.len();
             true
         } else {
@@ -88,7 +91,7 @@ impl<'a> Lexer<'a> {
         while self.peek().is_some_and(&pred) {
             self.pos += 1;
         }
-        &self.buf[start..self.pos]
+        self.buf.get(start..self.pos).unwrap_or_default()
     }
 
     /// `atom`: one or more ATOM-CHARs.
@@ -183,9 +186,11 @@ impl<'a> Lexer<'a> {
         let end = self
             .pos
             .checked_add(size)
-            .filter(|&e| e <= self.buf.len())
             .ok_or(ParseErrorKind::Expected("literal data"))?;
-        let data = &self.buf[self.pos..end];
+        let data = self
+            .buf
+            .get(self.pos..end)
+            .ok_or(ParseErrorKind::Expected("literal data"))?;
         self.pos = end;
         Ok(data)
     }
