@@ -1,12 +1,12 @@
 //! The parts of a message, at any MIME depth (message/rfc822 parts included), for attachment
-//! blocking and header ban lists.
+//! blocking and header ban lists. The structure comes from the one MIME parser, IMAP's
+//! ([`crate::imap::message`], with its limits: [`MAX_DEPTH`] levels, [`MAX_PARTS`] parts);
+//! header values and parameters (RFC 2047 encoded words, RFC 2231 file names) are decoded as
+//! IMAP SEARCH decodes them.
 
-use mailparse::{DispositionType, ParsedMail};
+use mailparse::DispositionType;
 
-/// Deepest nesting of multiparts and attached messages looked into.
-const MAX_DEPTH: usize = 16;
-/// Most parts looked at in one message.
-const MAX_PARTS: usize = 1000;
+use crate::imap::message::{HeaderField, Message, Part as Entity, PartKind, MAX_DEPTH, MAX_PARTS};
 
 /// One leaf part of a message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,53 +19,92 @@ pub struct Part {
     pub attachment: bool,
 }
 
-/// The top-level headers (name, unfolded value) and every leaf part. A message that does not parse
-/// as MIME is one text part.
+/// The top-level headers (name, unfolded and decoded value) and every leaf part. A message
+/// without MIME structure is one text part.
 pub fn scan(message: &[u8]) -> (Vec<(String, String)>, Vec<Part>) {
-    let Ok(mail) = mailparse::parse_mail(message) else {
-        return (Vec::new(), Vec::new());
-    };
-    let headers = mail
-        .headers
-        .iter()
-        .map(|h| (h.get_key(), h.get_value()))
-        .collect();
+    let msg = Message::parse(message);
+    let headers = msg.fields(msg.root()).iter().map(decoded).collect();
     let mut parts = Vec::new();
-    walk(&mail, 0, &mut parts);
+    walk(&msg, msg.root(), 0, &mut parts);
     (headers, parts)
 }
 
-fn walk(mail: &ParsedMail<'_>, depth: usize, out: &mut Vec<Part>) {
+/// A header field's name and its value unfolded, encoded words decoded.
+fn decoded(field: &HeaderField<'_>) -> (String, String) {
+    match mailparse::parse_header(field.raw) {
+        Ok((header, _)) => (header.get_key(), header.get_value()),
+        Err(_) => (
+            String::from_utf8_lossy(field.name).into_owned(),
+            String::from_utf8_lossy(&field.value()).into_owned(),
+        ),
+    }
+}
+
+fn walk(msg: &Message<'_>, entity: &Entity, depth: usize, out: &mut Vec<Part>) {
     if depth > MAX_DEPTH || out.len() >= MAX_PARTS {
         return;
     }
-    if !mail.subparts.is_empty() {
-        for p in &mail.subparts {
-            walk(p, depth + 1, out);
+    match &entity.kind {
+        PartKind::Multipart(children) => {
+            for child in children {
+                walk(msg, child, depth + 1, out);
+            }
         }
-        return;
-    }
-    let ctype = mail.ctype.mimetype.to_ascii_lowercase();
-    let disp = mail.get_content_disposition();
-    let filename = disp
-        .params
-        .get("filename")
-        .or_else(|| mail.ctype.params.get("name"))
-        .cloned();
-    let attachment = disp.disposition == DispositionType::Attachment || filename.is_some();
-    let nested = ctype == "message/rfc822" && depth < MAX_DEPTH;
-    out.push(Part {
-        content_type: ctype,
-        filename,
-        attachment,
-    });
-    if nested {
-        if let Ok(body) = mail.get_body_raw() {
-            if let Ok(inner) = mailparse::parse_mail(&body) {
-                walk(&inner, depth + 1, out);
+        PartKind::Message(inner) => {
+            out.push(leaf(msg, entity));
+            walk(msg, inner, depth + 1, out);
+        }
+        PartKind::Leaf => {
+            out.push(leaf(msg, entity));
+            // An attached message the parser left whole (its body is base64 or
+            // quoted-printable): decoded, and looked into too.
+            if entity.content_type.is("MESSAGE", "RFC822") && depth < MAX_DEPTH {
+                if let Some(body) = decoded_body(msg, entity) {
+                    let inner = Message::parse(&body);
+                    walk(&inner, inner.root(), depth + 1, out);
+                }
             }
         }
     }
+}
+
+/// A part as the lists see it: its type (as its header declares it, else the parser's default
+/// for where it is), its file name, whether it is an attachment.
+fn leaf(msg: &Message<'_>, entity: &Entity) -> Part {
+    let fields = msg.fields(entity);
+    let value = |name: &str| fields.iter().find(|f| f.is(name)).map(|f| decoded(f).1);
+    let declared = value("Content-Type").map(|v| mailparse::parse_content_type(&v));
+    let content_type = match &declared {
+        Some(ct) => ct.mimetype.to_ascii_lowercase(),
+        None => {
+            let ct = &entity.content_type;
+            format!("{}/{}", ct.media_type, ct.subtype).to_ascii_lowercase()
+        }
+    };
+    let disposition =
+        value("Content-Disposition").map(|v| mailparse::parse_content_disposition(&v));
+    let filename = disposition
+        .as_ref()
+        .and_then(|d| d.params.get("filename").cloned())
+        .or_else(|| declared.and_then(|ct| ct.params.get("name").cloned()));
+    let attachment = disposition
+        .as_ref()
+        .is_some_and(|d| d.disposition == DispositionType::Attachment)
+        || filename.is_some();
+    Part {
+        content_type,
+        filename,
+        attachment,
+    }
+}
+
+/// The body of `entity` with its Content-Transfer-Encoding undone.
+fn decoded_body(msg: &Message<'_>, entity: &Entity) -> Option<Vec<u8>> {
+    let whole = entity.header.start..entity.body.end;
+    mailparse::parse_mail(msg.slice(&whole))
+        .ok()?
+        .get_body_raw()
+        .ok()
 }
 
 /// The first part refused by the extension and content-type lists, described for the reply.
@@ -129,5 +168,34 @@ Content-Disposition: attachment; filename=\"setup.EXE\"\r\n\r\nMZ\r\n--Y--\r\n--
         assert!(blocked(&parts, &[], &["image/png".into()]).is_none());
         let (_, plain) = scan(b"Subject: x\r\n\r\njust text\r\n");
         assert!(plain.iter().all(|p| !p.attachment));
+        assert_eq!(plain.len(), 1);
+        assert_eq!(plain[0].content_type, "text/plain");
+    }
+
+    #[test]
+    fn decodes_names_and_encoded_attached_messages() {
+        // An RFC 2231 file name, an encoded-word subject, and a message/rfc822 part in base64
+        // whose own part is an attachment.
+        let inner = "Subject: inner\r\nContent-Type: application/zip; name=\"a.zip\"\r\n\r\nPK\r\n";
+        let b64 = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, inner);
+        let msg = format!(
+            "Subject: =?UTF-8?Q?caf=C3=A9?=\r\nContent-Type: multipart/mixed; boundary=B\r\n\r\n\
+--B\r\nContent-Type: application/pdf\r\nContent-Disposition: attachment; \
+filename*=UTF-8''r%C3%A9sum%C3%A9.pdf\r\n\r\n%PDF\r\n\
+--B\r\nContent-Type: message/rfc822\r\nContent-Transfer-Encoding: base64\r\n\r\n{b64}\r\n--B--\r\n"
+        );
+        let (headers, parts) = scan(msg.as_bytes());
+        assert!(
+            headers.contains(&("Subject".into(), "café".into())),
+            "{headers:?}"
+        );
+        let names: Vec<Option<&str>> = parts.iter().map(|p| p.filename.as_deref()).collect();
+        assert_eq!(
+            names,
+            [Some("résumé.pdf"), None, Some("a.zip")],
+            "{parts:?}"
+        );
+        assert_eq!(parts[1].content_type, "message/rfc822");
+        assert!(parts[2].attachment);
     }
 }
