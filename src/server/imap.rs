@@ -195,6 +195,9 @@ impl Core for ImapCore {
         let mut watching = self.start_watch(link.peer);
         let mut woken = true;
         loop {
+            if link.shutting_down() {
+                return super::driver::goodbye(link, self.shutdown_reply()).await;
+            }
             // First the changes between the last refresh and the watch being set up, then
             // after each wake-up.
             let updates = tokio::task::block_in_place(|| self.session.idle_check());
@@ -206,8 +209,10 @@ impl Core for ImapCore {
             // clock-skewed mailbox is not polled.
             let unsettled = woken && !self.session.idle_settled();
             woken = false;
+            let shutdown = link.shutdown();
             tokio::select! {
                 done = read_into(link, self) => return done,
+                () = shutdown => {}
                 () = watching.next_change() => woken = true,
                 () = tokio::time::sleep(IDLE_SETTLE), if unsettled => {}
             }

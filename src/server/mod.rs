@@ -7,6 +7,7 @@ pub mod immediate;
 pub mod link;
 pub mod login;
 pub mod pop3;
+pub mod shutdown;
 pub mod smtp;
 
 use std::sync::Arc;
@@ -32,6 +33,8 @@ pub struct Shared {
     pub login: Arc<login::LoginGuard>,
     /// Set to `true` when the process shuts down: clients at rest get a goodbye.
     pub shutdown: tokio::sync::watch::Sender<bool>,
+    /// Sessions running now.
+    pub sessions: shutdown::Sessions,
 }
 
 impl Shared {
@@ -56,6 +59,7 @@ impl Shared {
             immediate,
             login,
             shutdown: tokio::sync::watch::Sender::new(false),
+            sessions: shutdown::Sessions::default(),
         }))
     }
 }
@@ -174,7 +178,7 @@ impl ListenerRuntime {
     }
 }
 
-/// Run every listener in `listeners` until the process ends.
+/// Run every listener in `listeners` until a shutdown signal ([`shutdown`]).
 pub async fn run_listeners(
     shared: Arc<Shared>,
     listeners: Vec<(Listener, tokio::net::TcpListener)>,
@@ -211,8 +215,17 @@ pub async fn run_listeners(
             dispatch(&shared, &cfg, &admission, conn)
         })));
     }
-    for t in tasks {
-        let _ = t.await;
+    shutdown::ready();
+    let signal = shutdown::signal();
+    tokio::pin!(signal);
+    let all_stopped = async {
+        for t in &mut tasks {
+            let _ = t.await;
+        }
+    };
+    tokio::select! {
+        name = &mut signal => shutdown::graceful(&shared, tasks, name).await,
+        () = all_stopped => {}
     }
     Ok(())
 }

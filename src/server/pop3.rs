@@ -48,6 +48,7 @@ pub fn session_config(shared: &Shared, listener: &ListenerRuntime, tls: bool) ->
         tls_active: tls,
         max_errors: c.limits.errors,
         failures,
+        max_line: c.limits.line_length.max(MAX_LINE),
     }
 }
 
@@ -69,11 +70,12 @@ pub async fn handle(shared: Arc<Shared>, listener: Arc<ListenerRuntime>, mut lin
         VolumeBackend::new(users, shared.config.paths.mail.clone()).with_credentials(guarded);
     let banner = crate::sasl::apop_banner(&shared.config.server.hostname);
     let config = session_config(&shared, &listener, link.tls);
+    let reader = LineReader::new(config.max_line);
     let (session, greeting) = Session::new(config, banner, backend);
     let core = Pop3Core {
         session,
         greeting,
-        reader: LineReader::new(MAX_LINE),
+        reader,
         pending: VecDeque::new(),
         stream: None,
         held: None,
