@@ -53,6 +53,7 @@ fn sigterm_says_goodbye_finishes_transfers_and_exits() {
     let seen: serde_json::Value =
         serde_json::from_str(report.trim()).unwrap_or_else(|e| panic!("{e}: {report}"));
     let status = demo.child.wait().expect("wait");
+    let _ = clients.wait();
     let took = start.elapsed();
     let log = demo.log();
     let n = notify.recv(&mut buf).expect("STOPPING=1 from the daemon");

@@ -35,6 +35,8 @@ pub struct Shared {
     pub shutdown: tokio::sync::watch::Sender<bool>,
     /// Sessions running now.
     pub sessions: shutdown::Sessions,
+    /// The process's one resolver (receiving checks), with its cache.
+    pub resolver: Arc<crate::dns::Resolver>,
 }
 
 impl Shared {
@@ -51,6 +53,7 @@ impl Shared {
         let deliverer = Arc::new(Deliverer::new(config.clone(), spool.clone(), users.clone()));
         let immediate = immediate::Immediate::start(deliverer.clone());
         let login = Arc::new(login::LoginGuard::new(&config));
+        let resolver = Arc::new(crate::dns::Resolver::new(config.dns()));
         Ok(Arc::new(Shared {
             config,
             spool,
@@ -60,6 +63,7 @@ impl Shared {
             login,
             shutdown: tokio::sync::watch::Sender::new(false),
             sessions: shutdown::Sessions::default(),
+            resolver,
         }))
     }
 }
