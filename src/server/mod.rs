@@ -176,6 +176,11 @@ pub struct ListenerRuntime {
 }
 
 impl ListenerRuntime {
+    /// Whether STARTTLS (STLS) can be offered: `tls = "starttls"` and a certificate loaded.
+    pub fn starttls_ready(&self) -> bool {
+        self.tls.is_some() && self.settings.tls == TlsMode::Starttls
+    }
+
     pub fn new(settings: Listener) -> anyhow::Result<ListenerRuntime> {
         let tls = acceptor(&settings)?;
         Ok(ListenerRuntime { settings, tls })

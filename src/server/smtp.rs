@@ -9,7 +9,7 @@ use super::link::Link;
 use super::login::GuardedUsers;
 use super::ListenerRuntime;
 use super::Shared;
-use crate::config::{Protocol, TlsMode};
+use crate::config::{Config, Listener, Protocol};
 use crate::events::event;
 use crate::policy::lookups::find;
 use crate::policy::{assumed_user, trusted_client, Lookups, MaildirUsage, SmtpPolicy, SpoolVolume};
@@ -18,11 +18,8 @@ use crate::smtp::received::Trace;
 use crate::smtp::{Action, Client, Reply, Session, SessionConfig, Transaction};
 use crate::spool::{self, Envelope, Origin, QueueId, Recipient};
 
-/// Session settings for `listener`.
-pub fn session_config(shared: &Shared, listener: &ListenerRuntime) -> SessionConfig {
-    let tls_ready = listener.tls.is_some() && listener.settings.tls == TlsMode::Starttls;
-    let listener = &listener.settings;
-    let c = &shared.config;
+/// Session settings for `listener` (`tls_ready`: it can offer STARTTLS).
+pub fn session_config(c: &Config, listener: &Listener, tls_ready: bool) -> SessionConfig {
     SessionConfig {
         hostname: c.server.hostname.clone(),
         max_size: c.limits.message_size.0,
@@ -49,7 +46,14 @@ pub async fn handle(shared: Arc<Shared>, listener: Arc<ListenerRuntime>, mut lin
     let trusted = client.trusted;
     let login = shared.login.client(ip, trusted, link.cancel());
     let core = SmtpCore {
-        session: Session::new(session_config(&shared, &listener), client),
+        session: Session::new(
+            session_config(
+                &shared.config,
+                &listener.settings,
+                listener.starttls_ready(),
+            ),
+            client,
+        ),
         shared: shared.clone(),
         listener: listener.clone(),
         login: login.clone(),
