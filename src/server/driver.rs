@@ -167,7 +167,7 @@ impl Conversation {
                     if core.at_rest() {
                         link.begin_unit(core.patience(link.patience()));
                     }
-                    read(link, core).await?;
+                    read(link, slot).await?;
                 }
             }
         }
@@ -242,10 +242,16 @@ impl Conversation {
 
 /// Waits for the client's next bytes; settles the core when it has been quiet; at rest, a
 /// shutdown ends the connection with the core's goodbye.
-async fn read<C: Core>(link: &mut Link, core: &mut Box<C>) -> Result<(), String> {
+async fn read<C: Core>(link: &mut Link, slot: &mut Option<Box<C>>) -> Result<(), String> {
+    let Some(core) = slot.as_mut() else {
+        return Err("internal error: no session".into());
+    };
     let mut settle = core.settle_after();
     let at_rest = core.at_rest();
     loop {
+        let Some(core) = slot.as_mut() else {
+            return Err("internal error: no session".into());
+        };
         if at_rest && link.shutting_down() {
             return goodbye(link, core.shutdown_reply()).await;
         }
@@ -254,7 +260,13 @@ async fn read<C: Core>(link: &mut Link, core: &mut Box<C>) -> Result<(), String>
             input = link.read() => input.into_owned(),
             () = sleep_or_never(settle) => {
                 settle = None;
-                tokio::task::block_in_place(|| core.settle());
+                if let Some(mut owned) = slot.take() {
+                    let settled = link.blocking(move || {
+                        owned.settle();
+                        owned
+                    });
+                    *slot = Some(settled.await?);
+                }
                 super::trim_memory();
                 continue;
             }

@@ -200,7 +200,7 @@ impl Core for ImapCore {
             }
             // First the changes between the last refresh and the watch being set up, then
             // after each wake-up.
-            let updates = tokio::task::block_in_place(|| self.session.idle_check());
+            let updates = self.on_blocking_pool(link, Session::idle_check).await?;
             if !updates.is_empty() {
                 link.send(&updates).await.map_err(io_err)?;
             }
@@ -221,6 +221,24 @@ impl Core for ImapCore {
 }
 
 impl ImapCore {
+    /// Runs `work` on the session on the blocking pool (it reads the maildir).
+    async fn on_blocking_pool<T: Send + 'static>(
+        &mut self,
+        link: &mut Link,
+        work: fn(&mut Session) -> T,
+    ) -> Result<T, String> {
+        let stand_in = Session::new(SessionConfig::new("", ""));
+        let mut session = std::mem::replace(&mut self.session, stand_in);
+        let (session, out) = link
+            .blocking(move || {
+                let out = work(&mut session);
+                (session, out)
+            })
+            .await?;
+        self.session = session;
+        Ok(out)
+    }
+
     fn start_watch(&self, peer: Option<std::net::SocketAddr>) -> Watching {
         let Some(path) = self.session.selected_path() else {
             return Watching::Nothing;
