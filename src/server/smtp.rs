@@ -9,20 +9,17 @@ use super::link::Link;
 use super::login::GuardedUsers;
 use super::ListenerRuntime;
 use super::Shared;
-use crate::config::{Protocol, TlsMode};
-use crate::dns::Resolver;
+use crate::config::{Config, Listener, Protocol};
 use crate::events::event;
-use crate::policy::{assumed_user, trusted_client, MaildirUsage, SmtpPolicy, SpoolVolume};
+use crate::policy::lookups::find;
+use crate::policy::{assumed_user, trusted_client, Lookups, MaildirUsage, SmtpPolicy, SpoolVolume};
 use crate::sasl::LoginNote;
 use crate::smtp::received::Trace;
 use crate::smtp::{Action, Client, Reply, Session, SessionConfig, Transaction};
 use crate::spool::{self, Envelope, Origin, QueueId, Recipient};
 
-/// Session settings for `listener`.
-pub fn session_config(shared: &Shared, listener: &ListenerRuntime) -> SessionConfig {
-    let tls_ready = listener.tls.is_some() && listener.settings.tls == TlsMode::Starttls;
-    let listener = &listener.settings;
-    let c = &shared.config;
+/// Session settings for `listener` (`tls_ready`: it can offer STARTTLS).
+pub fn session_config(c: &Config, listener: &Listener, tls_ready: bool) -> SessionConfig {
     SessionConfig {
         hostname: c.server.hostname.clone(),
         max_size: c.limits.message_size.0,
@@ -49,8 +46,14 @@ pub async fn handle(shared: Arc<Shared>, listener: Arc<ListenerRuntime>, mut lin
     let trusted = client.trusted;
     let login = shared.login.client(ip, trusted, link.cancel());
     let core = SmtpCore {
-        session: Session::new(session_config(&shared, &listener), client),
-        resolver: Resolver::new(shared.config.dns()),
+        session: Session::new(
+            session_config(
+                &shared.config,
+                &listener.settings,
+                listener.starttls_ready(),
+            ),
+            client,
+        ),
         shared: shared.clone(),
         listener: listener.clone(),
         login: login.clone(),
@@ -66,7 +69,6 @@ pub async fn handle(shared: Arc<Shared>, listener: Arc<ListenerRuntime>, mut lin
 /// An SMTP session with what it needs from the process.
 pub struct SmtpCore {
     session: Session,
-    resolver: Resolver,
     shared: Arc<Shared>,
     listener: Arc<ListenerRuntime>,
     login: Arc<super::login::ClientLogin>,
@@ -76,6 +78,9 @@ pub struct SmtpCore {
 pub enum SmtpEffect {
     /// Filter and spool a complete message, then answer the client.
     Store(Transaction),
+    /// Find what a MAIL or RCPT check needs (DNS, a mailbox's usage, the spool's free space),
+    /// on the blocking pool with the process's resolver.
+    Lookup(Lookups),
 }
 
 impl Core for SmtpCore {
@@ -92,17 +97,15 @@ impl Core for SmtpCore {
 
     fn step(&mut self, out: &mut Vec<u8>) -> Next<SmtpEffect> {
         let users = self.shared.users.get();
-        let usage = MaildirUsage(&self.shared.config.paths.mail);
-        let space = SpoolVolume(&self.shared.config.paths.spool);
         let creds = GuardedUsers {
             users: users.clone(),
             client: self.login.clone(),
         };
         let policy = SmtpPolicy {
             listener: Some(&self.listener.settings.name),
-            dns: Some(&self.resolver),
-            usage: Some(&usage),
-            spool_space: Some(&space),
+            dns: true,
+            quotas: true,
+            spool_space: true,
             creds: Some(&creds),
             ..SmtpPolicy::new(&self.shared.config, &users)
         };
@@ -113,6 +116,7 @@ impl Core for SmtpCore {
             Action::Store(txn) => Next::Effect(SmtpEffect::Store(txn)),
             Action::StartTls => Next::StartTls,
             Action::Pause(d) => Next::Pause(d),
+            Action::Lookup(lookups) => Next::Effect(SmtpEffect::Lookup(lookups)),
             Action::Close => Next::Close,
         }
     }
@@ -146,7 +150,22 @@ impl Core for SmtpCore {
     }
 
     async fn effect(&mut self, link: &mut Link, effect: SmtpEffect) -> Result<(), String> {
-        let SmtpEffect::Store(txn) = effect;
+        let txn = match effect {
+            SmtpEffect::Store(txn) => txn,
+            SmtpEffect::Lookup(lookups) => {
+                let shared = self.shared.clone();
+                let found = link
+                    .blocking(move || {
+                        let paths = &shared.config.paths;
+                        let usage = MaildirUsage(&paths.mail);
+                        let space = SpoolVolume(&paths.spool);
+                        find(&lookups, &*shared.resolver, &usage, &space)
+                    })
+                    .await?;
+                self.session.found(found);
+                return Ok(());
+            }
+        };
         let client = self.session.client();
         let reply = match filter(&self.shared, client, &txn).await {
             Some(refusal) => self.session.refused(refusal),
