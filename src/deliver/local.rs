@@ -5,11 +5,10 @@ use std::path::PathBuf;
 use super::{Deliverer, RecipientResult};
 use crate::maildir::deliver::{Delivered, Delivery};
 use crate::spool::LockedMessage;
-use crate::users::valid_user_name;
 
 /// The maildir of `user` on the mail volume (`None` for a name unsafe as a directory).
 pub fn maildir_of(d: &Deliverer, user: &str) -> Option<PathBuf> {
-    valid_user_name(user).then(|| d.config.paths.mail.join(user))
+    crate::maildir::MailVolume::new(&d.config.paths.mail).inbox_path(user)
 }
 
 /// Deliver recipient number `index` of `msg` to `user`.
@@ -27,7 +26,7 @@ pub fn deliver(
         ));
     };
     let users = d.users.get();
-    let usage = crate::policy::MaildirUsage(&d.config.paths.mail);
+    let usage = crate::maildir::MailVolume::new(&d.config.paths.mail);
     if crate::policy::over_quota(&users, &usage, user) {
         return RecipientResult::Defer(format!("4.2.2 mailbox of {user} is over quota"));
     }

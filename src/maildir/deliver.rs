@@ -6,7 +6,7 @@
 //! that finds a crash marker also looks in `cur/` (where a reader may have moved the message).
 //! Messages are stored with LF line ends, as Unix delivery agents store them.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, OpenOptions};
 use std::io;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
@@ -166,11 +166,6 @@ fn already_delivered(maildir: &Path, marker: &str) -> io::Result<bool> {
         }
     }
     Ok(false)
-}
-
-/// fsync a directory.
-pub fn sync_dir(dir: &Path) -> io::Result<()> {
-    File::open(dir)?.sync_all()
 }
 
 #[cfg(test)]

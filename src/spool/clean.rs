@@ -77,7 +77,7 @@ impl Spool {
             let Some(id) = name.split('.').next().and_then(QueueId::parse) else {
                 continue;
             };
-            // `ID.json.tmpPID`: a state write that never got renamed.
+            // `ID.json.<pid>.<n>.<random>.tmp`: a state write that never got renamed.
             let leftover = !name.ends_with(".json") && old(&e);
             if (leftover || self.find(&id).is_none()) && fs::remove_file(e.path()).is_ok() {
                 removed += 1;

@@ -3,7 +3,6 @@
 //! A caller needs a directory fsync that *starts after* its rename. If one is already running it
 //! waits for that one and then for the next, which one waiting caller runs for all the others.
 
-use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Condvar, Mutex};
@@ -55,7 +54,7 @@ impl DirSync {
                 p.started += 1;
                 let generation = p.started;
                 drop(p);
-                let result = File::open(&self.path).and_then(|d| d.sync_all());
+                let result = crate::durable::sync_dir(&self.path);
                 p = self
                     .progress
                     .lock()

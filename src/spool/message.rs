@@ -5,9 +5,7 @@ use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::PathBuf;
 
-use super::{
-    io_err, write_atomic, Area, DeliveryState, Envelope, QueueId, Spool, SpoolError, MAGIC,
-};
+use super::{io_err, Area, DeliveryState, Envelope, QueueId, Spool, SpoolError, MAGIC};
 
 /// The queue-file mode bit that marks a delivery in progress (owner execute).
 const BUSY_BIT: u32 = 0o100;
@@ -183,7 +181,7 @@ impl LockedMessage {
             path: p.clone(),
             reason: e.to_string(),
         })?;
-        write_atomic(&p, &bytes).map_err(io_err(&p))?;
+        crate::durable::replace(&p, &bytes, 0o600).map_err(io_err(&p))?;
         self.msg.state_saved = true;
         self.set_mode(0o600)
     }
@@ -208,9 +206,7 @@ impl LockedMessage {
         let dest = self.spool_root.join(area.dir()).join(self.msg.id.as_str());
         fs::rename(&self.msg.path, &dest).map_err(io_err(&dest))?;
         if let Some(dir) = dest.parent() {
-            File::open(dir)
-                .and_then(|d| d.sync_all())
-                .map_err(io_err(dir))?;
+            crate::durable::sync_dir(dir).map_err(io_err(dir))?;
         }
         self.msg.path = dest;
         self.msg.area = area;

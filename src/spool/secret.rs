@@ -83,9 +83,7 @@ fn create(root: &Path, path: &Path) -> Result<(), SecretError> {
         f.write_all(&key).map_err(io(&private))?;
         f.sync_all().map_err(io(&private))?;
         match fs::hard_link(&private, path) {
-            Ok(()) => File::open(root)
-                .and_then(|d| d.sync_all())
-                .map_err(io(root)),
+            Ok(()) => crate::durable::sync_dir(root).map_err(io(root)),
             // Another process made it first: theirs is the key.
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
             Err(e) => Err(io(path)(e)),
