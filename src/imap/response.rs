@@ -768,4 +768,48 @@ mod tests {
             b"* CAPABILITY IMAP4rev1 IDLE\r\n"
         );
     }
+
+    #[test]
+    fn typed_responses_encode_as_the_functions_do() {
+        let enc = |d: Data| {
+            let mut out = Vec::new();
+            d.encode(&mut out);
+            String::from_utf8(out).unwrap()
+        };
+        let fetch = |uid, flags, modseq| Data::FlagsFetch {
+            seq: 3,
+            uid,
+            flags,
+            modseq,
+        };
+        assert_eq!(
+            enc(fetch(Some(7), Some(vec![Flag::Seen]), Some(9))),
+            "* 3 FETCH (UID 7 FLAGS (\\Seen) MODSEQ (9))\r\n"
+        );
+        assert_eq!(
+            enc(fetch(None, Some(vec![]), None)),
+            "* 3 FETCH (FLAGS ())\r\n"
+        );
+        assert_eq!(
+            enc(fetch(Some(7), None, Some(9))),
+            "* 3 FETCH (UID 7 MODSEQ (9))\r\n"
+        );
+        assert_eq!(
+            enc(Data::condition(Status::Bye, None, "bye\r\nnow")),
+            "* BYE bye  now\r\n"
+        );
+        let list = Data::List {
+            lsub: false,
+            attributes: vec!["\\HasNoChildren".into(), "\\Sent".into()],
+            delimiter: Some('/'),
+            name: "Sent Items".into(),
+        };
+        assert_eq!(
+            enc(list),
+            "* LIST (\\HasNoChildren \\Sent) \"/\" \"Sent Items\"\r\n"
+        );
+        let mut out = Vec::new();
+        Tagged::new(Status::No, Some(Code::TryCreate), "No such mailbox").encode("a1", &mut out);
+        assert_eq!(out, b"a1 NO [TRYCREATE] No such mailbox\r\n");
+    }
 }

@@ -253,3 +253,38 @@ fn append_and_copy_over_quota_are_refused_whole_move_is_not() {
         "{r}"
     );
 }
+
+#[test]
+fn updates_go_before_the_completion_and_never_expunge_during_fetch_store_search() {
+    let mut t = T::new(true);
+    t.send("a LOGIN alice secret\r\n");
+    for i in 0..3 {
+        t.deliver(&format!("m{i}"));
+    }
+    let r = t.send("b SELECT INBOX\r\n");
+    assert!(r.contains("* 3 EXISTS\r\n* 3 RECENT\r\n"), "{r}");
+    // Another process removes message 2 and a new one arrives.
+    t.store.remove("alice", 2);
+    t.deliver("m3");
+    let r = t.send("c FETCH 1:3 (UID)\r\n");
+    assert_eq!(
+        r,
+        "* 1 FETCH (UID 1)\r\n* 2 FETCH (UID 2)\r\n* 3 FETCH (UID 3)\r\n\
+         * 4 EXISTS\r\n* 4 RECENT\r\nc OK FETCH completed\r\n",
+    );
+    let r = t.send("d STORE 1 +FLAGS (\\Seen)\r\ne SEARCH ALL\r\n");
+    assert!(!r.contains("EXPUNGE"), "{r}");
+    assert!(
+        r.contains("* SEARCH 1 2 3 4\r\ne OK SEARCH completed\r\n"),
+        "{r}"
+    );
+    // Any other command carries the EXPUNGE, right before its completion.
+    let r = t.send("f NOOP\r\n");
+    assert_eq!(r, "* 2 EXPUNGE\r\nf OK NOOP completed\r\n");
+    let r = t.send("g UID SEARCH ALL\r\n");
+    assert_eq!(r, "* SEARCH 1 3 4\r\ng OK SEARCH completed\r\n");
+    // A UID STORE may carry them too: from a third session's removal.
+    t.store.remove("alice", 3);
+    let r = t.send("h UID STORE 4 +FLAGS.SILENT (\\Flagged)\r\n");
+    assert_eq!(r, "* 2 EXPUNGE\r\nh OK STORE completed\r\n");
+}
