@@ -67,14 +67,7 @@ pub(super) enum Then {
 impl Reply {
     /// A reply ending with a tagged completion.
     pub fn done(status: Status, code: Option<Code>, text: impl Into<String>) -> Reply {
-        Reply {
-            data: Vec::new(),
-            end: End::Done(Tagged::new(status, code, text)),
-            updates: Updates::None,
-            after: None,
-            then: Then::Go,
-            pause: None,
-        }
+        Reply::ending(End::Done(Tagged::new(status, code, text)))
     }
 
     /// `OK text`.
@@ -94,9 +87,22 @@ impl Reply {
 
     /// A continuation request.
     pub fn continuation(text: impl Into<String>) -> Reply {
+        Reply::ending(End::Continue(text.into()))
+    }
+
+    /// A FETCH that goes on in chunks.
+    pub fn fetching(job: FetchJob) -> Reply {
+        Reply::ending(End::Fetch(job))
+    }
+
+    fn ending(end: End) -> Reply {
         Reply {
-            end: End::Continue(text.into()),
-            ..Reply::ok("")
+            data: Vec::new(),
+            end,
+            updates: Updates::None,
+            after: None,
+            then: Then::Go,
+            pause: None,
         }
     }
 

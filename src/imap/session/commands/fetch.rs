@@ -11,7 +11,7 @@ use crate::imap::message::crlf_size;
 use crate::imap::response::{Code, Status, Tagged};
 use crate::imap::section::SectionText;
 use crate::imap::sequence::SequenceSet;
-use crate::imap::session::dispatch::{End, Reply, Updates};
+use crate::imap::session::dispatch::{Reply, Updates};
 use crate::imap::session::view::{cache_entry, View};
 use crate::imap::session::Session;
 use crate::imap::store::{MailStore, Mailbox};
@@ -146,11 +146,7 @@ impl<S: MailStore> Session<S> {
             wants_size,
             sizes: Vec::new(),
         };
-        Ok(Reply {
-            end: End::Fetch(job),
-            ..Reply::ok("")
-        }
-        .with(data))
+        Ok(Reply::fetching(job).with(data))
     }
 
     /// Renders the next messages of a FETCH; `true` once its completion is written.
