@@ -27,7 +27,7 @@
 
 mod check;
 mod handoff;
-pub mod local;
+mod local;
 mod origin;
 mod outcome;
 mod trace;
@@ -178,3 +178,6 @@ fn failed(e: StoreError) -> Outcome {
     event("store_failed").field("error", &e).emit();
     Outcome::Failed(e)
 }
+
+#[cfg(test)]
+mod tests;
