@@ -221,3 +221,40 @@ spf = "softfail"
     // The null sender has no domain to check against; SPF uses postmaster@HELO (none here).
     passes(&d, "<>");
 }
+
+/// One resolver per process, long-lived and caching: the same SPF question from three
+/// connections reaches the DNS server once (before, every question built a resolver and a
+/// runtime of its own, with nothing cached).
+#[test]
+fn one_caching_resolver_serves_every_connection() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = dir.path().join("dnsmasq.log");
+    let dns = Dns::start(&[
+        "--txt-record=spf-pass.test,v=spf1 ip4:127.0.0.0/8 -all".to_string(),
+        "--local-ttl=300".to_string(),
+        "--log-queries".to_string(),
+        format!("--log-facility={}", log.display()),
+    ]);
+    let d = demo(&dns, "spf = \"fail\"\n");
+    for _ in 0..3 {
+        let out = swaks(
+            &d,
+            &[
+                "--from",
+                "a@spf-pass.test",
+                "--to",
+                "demo@example.test",
+                "--quit-after",
+                "MAIL",
+            ],
+        );
+        assert!(replied(&out, "250 2.1.0"), "{out}");
+    }
+    let queries = std::fs::read_to_string(&log).unwrap_or_default();
+    let asked = queries
+        .lines()
+        .filter(|l| l.contains("query[TXT] spf-pass.test"))
+        .count();
+    assert_eq!(asked, 1, "TXT queries for spf-pass.test:\n{queries}");
+    assert_eq!(d.log().matches("result=pass").count(), 3, "{}", d.log());
+}

@@ -12,6 +12,9 @@ use crate::config::{Config, Listener, Protocol, TlsMode};
 use crate::net;
 use crate::server::{self, Shared};
 
+/// How long a stopping daemon waits for blocking work after its sessions have ended.
+const SHUTDOWN_LEFTOVERS: Duration = Duration::from_secs(2);
+
 fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -55,7 +58,7 @@ fn listener_settings(
 pub fn daemon(flag: Option<&Path>, protocol: Protocol, args: DaemonArgs) -> CliResult {
     let config = Arc::new(load_config(flag)?);
     let rt = runtime()?;
-    rt.block_on(async move {
+    let result = rt.block_on(async move {
         let shared = Shared::open(config.clone()).map_err(|e| Failure::new(exit::CONFIG, e))?;
         if args.inetd {
             let settings = listener_settings(&config, protocol, args.listener.as_deref())?;
@@ -132,7 +135,11 @@ pub fn daemon(flag: Option<&Path>, protocol: Protocol, args: DaemonArgs) -> CliR
             .await
             .map_err(|e| Failure::new(exit::CONFIG, e))?;
         Ok(())
-    })
+    });
+    // Work still running on the blocking pool (a delivery attempt) is not waited for past this:
+    // everything in the spool is crash-safe.
+    rt.shutdown_timeout(SHUTDOWN_LEFTOVERS);
+    result
 }
 
 pub fn serve(flag: Option<&Path>, args: ServeArgs) -> CliResult {
@@ -152,7 +159,7 @@ pub fn serve(flag: Option<&Path>, args: ServeArgs) -> CliResult {
         );
     }
     let rt = runtime()?;
-    rt.block_on(async move {
+    let result = rt.block_on(async move {
         let shared = Shared::open(config.clone()).map_err(|e| Failure::new(exit::CONFIG, e))?;
         let mut sockets = Vec::new();
         for l in &config.listeners {
@@ -181,5 +188,9 @@ pub fn serve(flag: Option<&Path>, args: ServeArgs) -> CliResult {
             .await
             .map_err(|e| Failure::new(exit::CONFIG, e))?;
         Ok(())
-    })
+    });
+    // Work still running on the blocking pool (a delivery attempt) is not waited for past this:
+    // everything in the spool is crash-safe.
+    rt.shutdown_timeout(SHUTDOWN_LEFTOVERS);
+    result
 }

@@ -2,12 +2,18 @@
 //! checks stay pure and testable; [`Resolver`] is the real one, built by [`super::resolver`] from
 //! the same `[dns]` settings remote delivery uses.
 //!
-//! The SMTP session asks synchronously; the real resolver runs each lookup on a small runtime of
-//! its own in a helper thread (inside a multi-thread tokio runtime, via `block_in_place`).
+//! One [`Resolver`] serves a whole process: it keeps one hickory resolver (with its cache) on the
+//! process's runtime, built at the first lookup. The checks ask synchronously, from the blocking
+//! pool (the connection driver runs them there, see `crate::policy::lookups`): each lookup is
+//! entered with `block_on` on the process runtime's handle — no thread, runtime or resolver is
+//! made per question.
 
 use std::net::IpAddr;
 
+use std::sync::OnceLock;
+
 use hickory_resolver::proto::rr::{RData, RecordType};
+use hickory_resolver::TokioResolver;
 
 use crate::config::servers::Dns as Settings;
 
@@ -37,53 +43,58 @@ pub trait Dns: Sync {
 }
 
 /// The configured resolver, answering the [`Dns`] trait.
-#[derive(Debug, Clone)]
 pub struct Resolver {
     settings: Settings,
+    /// The runtime the lookups run on (the process's).
+    runtime: Option<tokio::runtime::Handle>,
+    /// Built at the first lookup; an error is kept and reported by every lookup.
+    resolver: OnceLock<Result<TokioResolver, String>>,
+}
+
+impl std::fmt::Debug for Resolver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Resolver")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Resolver {
+    /// A resolver for `settings` on the current runtime (the process's). Outside a runtime
+    /// every lookup fails as temporary.
     pub fn new(settings: Settings) -> Resolver {
-        Resolver { settings }
+        Resolver {
+            settings,
+            runtime: tokio::runtime::Handle::try_current().ok(),
+            resolver: OnceLock::new(),
+        }
     }
 
-    /// Run one query of `rtype` for `name` and collect its answers' data.
+    /// Run one query of `rtype` for `name` and collect its answers' data. Blocking: call it from
+    /// the blocking pool or a thread of its own, never from async code.
     fn query(&self, name: &str, rtype: RecordType) -> Result<Vec<RData>, DnsError> {
         let name = if name.ends_with('.') {
             name.to_string()
         } else {
             format!("{name}.")
         };
-        let run = || -> Result<Vec<RData>, DnsError> {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map_err(|e| DnsError::Temporary(e.to_string()))?;
-            rt.block_on(async {
-                let r = super::resolver(&self.settings)
-                    .map_err(|e| DnsError::Temporary(e.to_string()))?;
-                match r.lookup(name.as_str(), rtype).await {
-                    Ok(l) => Ok(l.answers().iter().map(|rec| rec.data.clone()).collect()),
-                    Err(e) if e.is_nx_domain() || e.is_no_records_found() => {
-                        Err(DnsError::NotFound)
-                    }
-                    Err(e) => Err(DnsError::Temporary(e.to_string())),
-                }
-            })
+        let Some(runtime) = &self.runtime else {
+            return Err(DnsError::Temporary("no runtime for DNS lookups".into()));
         };
-        let in_thread = || {
-            std::thread::scope(|s| {
-                s.spawn(run)
-                    .join()
-                    .unwrap_or_else(|_| Err(DnsError::Temporary("resolver thread failed".into())))
-            })
-        };
-        match tokio::runtime::Handle::try_current() {
-            Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
-                tokio::task::block_in_place(in_thread)
+        let resolver = self.resolver.get_or_init(|| {
+            let _on = runtime.enter();
+            super::resolver(&self.settings).map_err(|e| e.to_string())
+        });
+        let resolver = resolver
+            .as_ref()
+            .map_err(|e| DnsError::Temporary(e.clone()))?;
+        runtime.block_on(async {
+            match resolver.lookup(name.as_str(), rtype).await {
+                Ok(l) => Ok(l.answers().iter().map(|rec| rec.data.clone()).collect()),
+                Err(e) if e.is_nx_domain() || e.is_no_records_found() => Err(DnsError::NotFound),
+                Err(e) => Err(DnsError::Temporary(e.to_string())),
             }
-            _ => in_thread(),
-        }
+        })
     }
 }
 

@@ -8,6 +8,7 @@
 //! attachments, header bans).
 
 pub mod criteria;
+pub mod lookups;
 pub mod mime;
 pub mod restrictions;
 pub mod spf;
@@ -17,13 +18,14 @@ use std::net::IpAddr;
 
 use crate::config::rules::{Field, SpfMode, SpoofMode};
 use crate::config::{Config, Listener};
-use crate::dns::{Dns, LookupError as DnsError};
+use crate::dns::LookupError as DnsError;
 use crate::routing::{resolve, NoRoute, Route};
 use crate::sasl::Credentials;
 use crate::smtp::command::MailParams;
 use crate::smtp::{Client, Policy, Refusals, Reply, Transaction};
 use crate::users::Users;
 use criteria::{banned, met, Facts};
+pub use lookups::{Found, Lookups, SpfQuery};
 use spf::SpfResult;
 pub use usage::{exceeds_quota, over_quota, would_exceed, Exceeded, MailboxUsage, MaildirUsage};
 
@@ -45,15 +47,14 @@ pub struct SmtpPolicy<'a> {
     pub users: &'a Users,
     /// The listener's name (ban lists may be per listener).
     pub listener: Option<&'a str>,
-    /// For the spoofed-sender check and SPF; without it those checks are skipped.
-    pub dns: Option<&'a dyn Dns>,
-    /// For quotas at RCPT; without it quotas are left to delivery.
-    pub usage: Option<&'a dyn MailboxUsage>,
+    /// Whether the DNS checks (spoofed sender, SPF) run; without DNS they are skipped.
+    pub dns: bool,
+    /// Whether quotas are checked at RCPT; otherwise they are left to delivery.
+    pub quotas: bool,
     /// Where SMTP AUTH checks credentials (none: AUTH is not available).
     pub creds: Option<&'a dyn Credentials>,
-    /// Free space on the spool's file system, for `limits.spool_reserve` at MAIL; without it
-    /// the check is skipped.
-    pub spool_space: Option<&'a dyn SpoolSpace>,
+    /// Whether `limits.spool_reserve` is checked at MAIL (against the spool's free space).
+    pub spool_space: bool,
 }
 
 /// How much the spool's file system can still take (the real one asks `statvfs`).
@@ -87,10 +88,10 @@ impl<'a> SmtpPolicy<'a> {
             config,
             users,
             listener: None,
-            dns: None,
-            usage: None,
+            dns: false,
+            quotas: false,
             creds: None,
-            spool_space: None,
+            spool_space: false,
         }
     }
 
@@ -103,7 +104,8 @@ impl<'a> SmtpPolicy<'a> {
         }
     }
 
-    fn spoof_check(&self, client: &Client, sender: &str) -> Result<(), Reply> {
+    /// The domain to check `client` against, when the spoofed-sender check applies.
+    fn spoof_domain(&self, client: &Client, sender: &str) -> Option<(IpAddr, String)> {
         let rules = self.config.receiving.rules(client.trusted);
         let listed = || {
             let f = self.facts(client, sender);
@@ -114,15 +116,17 @@ impl<'a> SmtpPolicy<'a> {
             SpoofMode::AllExcept => !listed(),
             SpoofMode::Only => listed(),
         };
-        let (Some(dns), Some(ip), Some((_, domain))) =
-            (self.dns, client.ip, sender.rsplit_once('@'))
+        let (ip, (_, domain)) = (client.ip?, sender.rsplit_once('@')?);
+        (self.dns && applies && !domain.starts_with('[')).then(|| (ip, domain.to_string()))
+    }
+
+    fn spoof_check(&self, client: &Client, sender: &str, found: &Found) -> Result<(), Reply> {
+        let (Some((ip, domain)), Some(answer)) =
+            (self.spoof_domain(client, sender), found.spoof.as_ref())
         else {
             return Ok(());
         };
-        if !applies || domain.starts_with('[') {
-            return Ok(());
-        }
-        match spf::ip_belongs_to(dns, ip, domain) {
+        match answer {
             Ok(true) => Ok(()),
             Ok(false) => Err(Reply::new(
                 550,
@@ -141,16 +145,23 @@ impl<'a> SmtpPolicy<'a> {
         }
     }
 
-    fn spf_check(&self, client: &Client, sender: &str) -> Result<(), Reply> {
+    /// The SPF question for this client and sender, when SPF is on for its class.
+    fn spf_query(&self, client: &Client, sender: &str) -> Option<SpfQuery> {
         let mode = self.config.receiving.rules(client.trusted).spf;
-        let (Some(dns), Some(ip)) = (self.dns, client.ip) else {
+        (self.dns && mode != SpfMode::Off).then_some(())?;
+        Some(SpfQuery {
+            ip: client.ip?,
+            sender: sender.to_string(),
+            helo: client.helo.clone().unwrap_or_default(),
+        })
+    }
+
+    fn spf_check(&self, client: &Client, sender: &str, found: &Found) -> Result<(), Reply> {
+        let mode = self.config.receiving.rules(client.trusted).spf;
+        let (Some(query), Some(result)) = (self.spf_query(client, sender), found.spf) else {
             return Ok(());
         };
-        if mode == SpfMode::Off {
-            return Ok(());
-        }
-        let helo = client.helo.as_deref().unwrap_or("");
-        let result = spf::check(dns, ip, sender, helo);
+        let ip = query.ip;
         crate::events::event("spf")
             .field("ip", ip)
             .field("from", sender)
@@ -182,11 +193,23 @@ impl<'a> SmtpPolicy<'a> {
 }
 
 impl Policy for SmtpPolicy<'_> {
+    fn sender_lookups(&self, client: &Client, sender: &str) -> Lookups {
+        Lookups {
+            spoof: (!sender.is_empty())
+                .then(|| self.spoof_domain(client, sender))
+                .flatten(),
+            spf: self.spf_query(client, sender),
+            usage: None,
+            spool_space: self.spool_space && self.config.limits.spool_reserve.0 > 0,
+        }
+    }
+
     fn check_sender(
         &self,
         client: &Client,
         sender: &str,
         params: &MailParams,
+        found: &Found,
     ) -> Result<(), Reply> {
         let bans = &self.config.receiving.bans;
         let fields = [Field::Sender, Field::Helo, Field::ClientIp];
@@ -198,8 +221,7 @@ impl Policy for SmtpPolicy<'_> {
             return Err(reply);
         }
         let reserve = self.config.limits.spool_reserve.0;
-        let available = self.spool_space.and_then(|s| s.available());
-        if let Some(reply) = short_of_space(reserve, available, params.size) {
+        if let Some(reply) = short_of_space(reserve, found.spool_space, params.size) {
             return Err(reply);
         }
         if sender.is_empty() && rules.block_empty_return_path {
@@ -220,12 +242,32 @@ impl Policy for SmtpPolicy<'_> {
             ));
         }
         if !sender.is_empty() {
-            self.spoof_check(client, sender)?;
+            self.spoof_check(client, sender, found)?;
         }
-        self.spf_check(client, sender)
+        self.spf_check(client, sender, found)
     }
 
-    fn check_recipient(&self, client: &Client, txn: &Transaction, rcpt: &str) -> Result<(), Reply> {
+    fn recipient_lookups(&self, _client: &Client, _txn: &Transaction, rcpt: &str) -> Lookups {
+        let user = match resolve(self.config, self.users, rcpt) {
+            Ok(r) => match r.route {
+                Route::Local { user } if self.quotas => Some(user),
+                _ => None,
+            },
+            Err(_) => None,
+        };
+        Lookups {
+            usage: user.filter(|u| self.users.get(u).is_some_and(|u| u.quota.is_some())),
+            ..Lookups::default()
+        }
+    }
+
+    fn check_recipient(
+        &self,
+        client: &Client,
+        txn: &Transaction,
+        rcpt: &str,
+        found: &Found,
+    ) -> Result<(), Reply> {
         let facts = Facts {
             recipient: Some(rcpt),
             ..self.facts(client, &txn.sender)
@@ -243,10 +285,11 @@ impl Policy for SmtpPolicy<'_> {
                 {
                     return Err(reply);
                 }
-                if let (Route::Local { user }, Some(usage)) = (&r.route, self.usage) {
+                if let (Route::Local { user }, Some(used)) = (&r.route, found.usage) {
                     // Full, or too full for the SIZE= the client declared.
                     let size = txn.params.size.unwrap_or(0);
-                    if exceeds_quota(self.users, usage, user, size).is_some() {
+                    let quota = self.users.get(user).and_then(|u| u.quota);
+                    if would_exceed(quota, used, size).is_some() {
                         return Err(Reply::new(
                             452,
                             "4.2.2",

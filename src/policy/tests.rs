@@ -67,10 +67,89 @@ fn no_params() -> MailParams {
     MailParams::default()
 }
 
+/// The policy as the connection driver uses it: what a check asks to look up is found with these
+/// stand-ins (none given: not looked up), then the check decides.
+struct Driven<'a> {
+    config: &'a Config,
+    users: &'a Users,
+    dns: Option<&'a dyn crate::dns::Dns>,
+    usage: Option<&'a dyn MailboxUsage>,
+    space: Option<&'a dyn SpoolSpace>,
+}
+
+fn driven<'a>(config: &'a Config, users: &'a Users) -> Driven<'a> {
+    Driven {
+        config,
+        users,
+        dns: None,
+        usage: None,
+        space: None,
+    }
+}
+
+/// Stand-in for a provider that was not given (never asked: the policy does not ask then).
+struct Nothing;
+impl crate::dns::Dns for Nothing {
+    fn ips(&self, _: &str) -> Result<Vec<IpAddr>, DnsError> {
+        Err(DnsError::NotFound)
+    }
+    fn mx(&self, _: &str) -> Result<Vec<String>, DnsError> {
+        Err(DnsError::NotFound)
+    }
+    fn txt(&self, _: &str) -> Result<Vec<String>, DnsError> {
+        Err(DnsError::NotFound)
+    }
+    fn ptr(&self, _: IpAddr) -> Result<Vec<String>, DnsError> {
+        Err(DnsError::NotFound)
+    }
+}
+impl MailboxUsage for Nothing {
+    fn bytes(&self, _: &str) -> Option<u64> {
+        None
+    }
+}
+impl SpoolSpace for Nothing {
+    fn available(&self) -> Option<u64> {
+        None
+    }
+}
+
+impl Driven<'_> {
+    fn policy(&self) -> SmtpPolicy<'_> {
+        SmtpPolicy {
+            dns: self.dns.is_some(),
+            quotas: self.usage.is_some(),
+            spool_space: self.space.is_some(),
+            ..SmtpPolicy::new(self.config, self.users)
+        }
+    }
+
+    fn find(&self, lookups: &Lookups) -> Found {
+        lookups::find(
+            lookups,
+            self.dns.unwrap_or(&Nothing),
+            self.usage.unwrap_or(&Nothing),
+            self.space.unwrap_or(&Nothing),
+        )
+    }
+
+    fn check_sender(&self, cl: &Client, sender: &str, params: &MailParams) -> Result<(), Reply> {
+        let p = self.policy();
+        let found = self.find(&p.sender_lookups(cl, sender));
+        p.check_sender(cl, sender, params, &found)
+    }
+
+    fn check_recipient(&self, cl: &Client, txn: &Transaction, rcpt: &str) -> Result<(), Reply> {
+        let p = self.policy();
+        let found = self.find(&p.recipient_lookups(cl, txn, rcpt));
+        p.check_recipient(cl, txn, rcpt, &found)
+    }
+}
+
 #[test]
 fn relay_and_local_recipients() {
     let (c, u) = (config(""), users());
-    let p = SmtpPolicy::new(&c, &u);
+    let p = driven(&c, &u);
     let lan: IpAddr = "10.1.2.3".parse().expect("ip");
     assert!(trusted_client(&c, None, Some(lan)));
     assert!(!trusted_client(&c, None, "192.0.2.9".parse().ok()));
@@ -168,7 +247,7 @@ fn scenario_4_lan_only_domain_rejects_outside_recipients() {
          reply = \"550 5.7.1 Only example.test recipients are accepted\"\n",
     );
     let u = users();
-    let p = SmtpPolicy::new(&c, &u);
+    let p = driven(&c, &u);
     let lan = client(true, "10.1.2.3");
     assert_eq!(
         code(p.check_recipient(&lan, &from("bob@example.test"), "bob@example.test")),
@@ -191,7 +270,7 @@ fn receiving_rules_at_mail() {
          listeners = []\n[[receiving.ban]]\nfield = \"client-ip\"\nop = \"starts-with\"\nvalue = \"198.51.100.\"\n",
     );
     let u = users();
-    let p = SmtpPolicy::new(&c, &u);
+    let p = driven(&c, &u);
     let out = client(false, "192.0.2.9");
     let lan = Client {
         helo: Some("mta.test".into()),
@@ -229,9 +308,9 @@ fn receiving_rules_at_mail() {
 fn quota_full_is_452_at_rcpt() {
     let (c, u) = (config(""), users());
     let usage = Usage([("full", 100), ("bob", 10_000)].into_iter().collect());
-    let p = SmtpPolicy {
+    let p = Driven {
         usage: Some(&usage),
-        ..SmtpPolicy::new(&c, &u)
+        ..driven(&c, &u)
     };
     let out = client(false, "192.0.2.9");
     assert_eq!(
@@ -249,9 +328,9 @@ fn quota_counts_the_declared_size_at_rcpt() {
     // "full" has a quota of 100 bytes.
     let (c, u) = (config(""), users());
     let usage = Usage([("full", 40)].into_iter().collect());
-    let p = SmtpPolicy {
+    let p = Driven {
         usage: Some(&usage),
-        ..SmtpPolicy::new(&c, &u)
+        ..driven(&c, &u)
     };
     let out = client(false, "192.0.2.9");
     let rcpt = |size| code(p.check_recipient(&out, &sized("a@b.test", size), "full@example.test"));
@@ -273,9 +352,9 @@ fn mail_is_refused_when_the_spool_is_short_of_space() {
     let out = client(false, "192.0.2.9");
     let at_mail = |free: Option<u64>, size: Option<u64>| {
         let space = Space(free);
-        let p = SmtpPolicy {
-            spool_space: Some(&space),
-            ..SmtpPolicy::new(&c, &u)
+        let p = Driven {
+            space: Some(&space),
+            ..driven(&c, &u)
         };
         let txn = size.map_or_else(|| from("a@b.test"), |s| sized("a@b.test", s));
         code(p.check_sender(&out, "a@b.test", &txn.params))
@@ -298,9 +377,9 @@ fn spoofed_sender_only_for_listed_domains_and_spf() {
     );
     let u = users();
     let dns = fake();
-    let p = SmtpPolicy {
+    let p = Driven {
         dns: Some(&dns),
-        ..SmtpPolicy::new(&c, &u)
+        ..driven(&c, &u)
     };
     for (ip, sender, want) in [
         ("192.0.2.10", "a@hotmail.test", None),
@@ -334,7 +413,7 @@ fn message_rules_after_data() {
          [[domain.handler]]\nlocal = \"bob\"\nmax_size = \"1K\"\nblock_attachments = true\n",
     );
     let u = users();
-    let p = SmtpPolicy::new(&c, &u);
+    let p = driven(&c, &u);
     let out = client(false, "192.0.2.9");
     let attach = "Subject: hi\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n\
                   Content-Type: text/plain\r\n\r\nx\r\n--b\r\nContent-Type: application/zip\r\n\
@@ -357,7 +436,7 @@ fn message_rules_after_data() {
         ),
     ] {
         // Handler refusals are per recipient (Ok with the list), the rest refuse the message.
-        let got = match p.check_message(&out, &txn(rcpt, data)) {
+        let got = match p.policy().check_message(&out, &txn(rcpt, data)) {
             Ok(refused) => refused
                 .first()
                 .map(|(_, r)| (r.code, r.enhanced.unwrap_or(""))),
@@ -426,7 +505,7 @@ fn declared_size_at_mail_and_rcpt() {
          [[domain.handler]]\nlocal = \"bob\"\nmax_size = \"1K\"\n",
     );
     let u = users();
-    let p = SmtpPolicy::new(&c, &u);
+    let p = driven(&c, &u);
     let (out, lan) = (client(false, "192.0.2.9"), client(true, "10.1.2.3"));
     let at_mail = |cl: &Client, size: u64| {
         code(p.check_sender(cl, "a@b.test", &sized("a@b.test", size).params))

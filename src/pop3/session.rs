@@ -28,6 +28,8 @@ pub struct Pop3Config {
     pub max_errors: u32,
     /// The failed-login policy (delays, and when to close).
     pub failures: AuthFailures,
+    /// The longest line taken, CRLF included (at least [`MAX_LINE`]: SASL responses need it).
+    pub max_line: usize,
 }
 
 impl Pop3Config {
@@ -42,6 +44,7 @@ impl Pop3Config {
             tls_active: false,
             max_errors: 10,
             failures: AuthFailures::default(),
+            max_line: MAX_LINE,
         }
     }
 }
@@ -168,7 +171,7 @@ impl<B: Backend> Session<B> {
         !self.is_authenticated() || command::parse(line) == Ok(Command::Quit)
     }
 
-    /// A line longer than [`MAX_LINE`] was received and dropped.
+    /// A line longer than the limit ([`Pop3Config::max_line`]) was received and dropped.
     pub fn line_too_long(&mut self) -> Vec<Action> {
         if let Phase::Sasl { .. } = self.phase {
             self.phase = Phase::Authorization { user: None };
@@ -189,7 +192,7 @@ impl<B: Backend> Session<B> {
         }
         let line = line.strip_suffix(b"\n").unwrap_or(line);
         let line = line.strip_suffix(b"\r").unwrap_or(line);
-        if line.len() + 2 > MAX_LINE {
+        if line.len() + 2 > self.config.max_line {
             return self.line_too_long();
         }
         if let Phase::Sasl { .. } = self.phase {

@@ -14,7 +14,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::link::{Input, Link};
+use super::link::{Input, Link, Owned};
 use super::login::ClientLogin;
 use super::{ListenerRuntime, Shared};
 use crate::events::event;
@@ -108,6 +108,8 @@ impl Conversation {
             .field("tls", link.tls)
             .field("trusted", trusted)
             .emit();
+        link.watch_shutdown(self.shared.shutdown.subscribe());
+        let _session = self.shared.sessions.enter();
         let mut core = Some(Box::new(core));
         let result = self.drive(link, &mut core).await;
         let mut e = event("client_disconnect")
@@ -135,7 +137,6 @@ impl Conversation {
         };
         let greeting = core.greeting();
         link.write(&greeting).await.map_err(io_err)?;
-        let mut shutdown = self.shared.shutdown.subscribe();
         loop {
             let (out, next) = self.step(link, slot).await?;
             let Some(core) = slot.as_mut() else {
@@ -164,13 +165,9 @@ impl Conversation {
                 Next::Effect(effect) => core.effect(link, effect).await?,
                 Next::Read => {
                     if core.at_rest() {
-                        if *shutdown.borrow() {
-                            link.say_last(&core.shutdown_reply()).await;
-                            return Err("server shutting down".into());
-                        }
                         link.begin_unit(core.patience(link.patience()));
                     }
-                    self.read(link, core, &mut shutdown).await?;
+                    read(link, slot).await?;
                 }
             }
         }
@@ -200,47 +197,6 @@ impl Conversation {
             .await?;
         *slot = Some(core);
         Ok((out, next))
-    }
-
-    /// Waits for the client's next bytes; settles the core when it has been quiet; at rest, a
-    /// shutdown ends the connection with the core's goodbye.
-    async fn read<C: Core>(
-        &self,
-        link: &mut Link,
-        core: &mut Box<C>,
-        shutdown: &mut tokio::sync::watch::Receiver<bool>,
-    ) -> Result<(), String> {
-        let mut settle = core.settle_after();
-        let at_rest = core.at_rest();
-        loop {
-            let input = tokio::select! {
-                input = link.read() => input.into_owned(),
-                () = sleep_or_never(settle) => {
-                    settle = None;
-                    tokio::task::block_in_place(|| core.settle());
-                    super::trim_memory();
-                    continue;
-                }
-                changed = shutdown.changed(), if at_rest => {
-                    if changed.is_err() || *shutdown.borrow() {
-                        link.say_last(&core.shutdown_reply()).await;
-                        return Err("server shutting down".into());
-                    }
-                    continue;
-                }
-            };
-            return match input {
-                super::link::Owned::Data(bytes) => {
-                    core.receive(&bytes);
-                    Ok(())
-                }
-                super::link::Owned::Closed => Err("connection closed by client".into()),
-                super::link::Owned::TimedOut => {
-                    link.say_last(&core.timeout_reply()).await;
-                    Err("idle timeout".into())
-                }
-            };
-        }
     }
 
     /// Logs logins and keeps the failed-login ledger.
@@ -282,6 +238,59 @@ impl Conversation {
             }
         }
     }
+}
+
+/// Waits for the client's next bytes; settles the core when it has been quiet; at rest, a
+/// shutdown ends the connection with the core's goodbye.
+async fn read<C: Core>(link: &mut Link, slot: &mut Option<Box<C>>) -> Result<(), String> {
+    let Some(core) = slot.as_mut() else {
+        return Err("internal error: no session".into());
+    };
+    let mut settle = core.settle_after();
+    let at_rest = core.at_rest();
+    loop {
+        let Some(core) = slot.as_mut() else {
+            return Err("internal error: no session".into());
+        };
+        if at_rest && link.shutting_down() {
+            return goodbye(link, core.shutdown_reply()).await;
+        }
+        let shutdown = link.shutdown();
+        let input = tokio::select! {
+            input = link.read() => input.into_owned(),
+            () = sleep_or_never(settle) => {
+                settle = None;
+                if let Some(mut owned) = slot.take() {
+                    let settled = link.blocking(move || {
+                        owned.settle();
+                        owned
+                    });
+                    *slot = Some(settled.await?);
+                }
+                super::trim_memory();
+                continue;
+            }
+            () = shutdown, if at_rest => continue,
+        };
+        return match input {
+            Owned::Data(bytes) => {
+                core.receive(&bytes);
+                Ok(())
+            }
+            Owned::Closed => Err("connection closed by client".into()),
+            Owned::TimedOut => {
+                link.say_last(&core.timeout_reply()).await;
+                Err("idle timeout".into())
+            }
+        };
+    }
+}
+
+/// The server shuts down: the core's goodbye, then the connection ends.
+pub async fn goodbye(link: &mut Link, reply: Vec<u8>) -> Result<(), String> {
+    link.say_last(&reply).await;
+    link.close().await;
+    Err("server shutting down".into())
 }
 
 async fn sleep_or_never(d: Option<Duration>) {

@@ -195,9 +195,12 @@ impl Core for ImapCore {
         let mut watching = self.start_watch(link.peer);
         let mut woken = true;
         loop {
+            if link.shutting_down() {
+                return super::driver::goodbye(link, self.shutdown_reply()).await;
+            }
             // First the changes between the last refresh and the watch being set up, then
             // after each wake-up.
-            let updates = tokio::task::block_in_place(|| self.session.idle_check());
+            let updates = self.on_blocking_pool(link, Session::idle_check).await?;
             if !updates.is_empty() {
                 link.send(&updates).await.map_err(io_err)?;
             }
@@ -206,8 +209,10 @@ impl Core for ImapCore {
             // clock-skewed mailbox is not polled.
             let unsettled = woken && !self.session.idle_settled();
             woken = false;
+            let shutdown = link.shutdown();
             tokio::select! {
                 done = read_into(link, self) => return done,
+                () = shutdown => {}
                 () = watching.next_change() => woken = true,
                 () = tokio::time::sleep(IDLE_SETTLE), if unsettled => {}
             }
@@ -216,6 +221,24 @@ impl Core for ImapCore {
 }
 
 impl ImapCore {
+    /// Runs `work` on the session on the blocking pool (it reads the maildir).
+    async fn on_blocking_pool<T: Send + 'static>(
+        &mut self,
+        link: &mut Link,
+        work: fn(&mut Session) -> T,
+    ) -> Result<T, String> {
+        let stand_in = Session::new(SessionConfig::new("", ""));
+        let mut session = std::mem::replace(&mut self.session, stand_in);
+        let (session, out) = link
+            .blocking(move || {
+                let out = work(&mut session);
+                (session, out)
+            })
+            .await?;
+        self.session = session;
+        Ok(out)
+    }
+
     fn start_watch(&self, peer: Option<std::net::SocketAddr>) -> Watching {
         let Some(path) = self.session.selected_path() else {
             return Watching::Nothing;

@@ -122,6 +122,8 @@ pub struct Link {
     gone: bool,
     /// Set when the client is gone: blocking work checks it to skip what is now pointless.
     cancel: Arc<AtomicBool>,
+    /// Turns `true` when the server shuts down.
+    shutdown: Option<tokio::sync::watch::Receiver<bool>>,
 }
 
 impl Link {
@@ -141,7 +143,33 @@ impl Link {
             stash_pos: 0,
             gone: false,
             cancel: Arc::new(AtomicBool::new(false)),
+            shutdown: None,
         }
+    }
+
+    /// Lets the link see the server's shutdown ([`Link::shutdown`]).
+    pub fn watch_shutdown(&mut self, shutdown: tokio::sync::watch::Receiver<bool>) {
+        self.shutdown = Some(shutdown);
+    }
+
+    /// A future that completes when the server shuts down (never, when not watched). It does
+    /// not borrow the link, so it can be raced against a read.
+    pub fn shutdown(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let watch = self.shutdown.clone();
+        async move {
+            match watch {
+                Some(mut w) => {
+                    // A dropped sender means the process is going away: that is a shutdown too.
+                    let _ = w.wait_for(|down| *down).await;
+                }
+                None => std::future::pending().await,
+            }
+        }
+    }
+
+    /// Whether the server is shutting down now.
+    pub fn shutting_down(&self) -> bool {
+        self.shutdown.as_ref().is_some_and(|w| *w.borrow())
     }
 
     pub fn peer_ip(&self) -> Option<IpAddr> {

@@ -6,6 +6,7 @@ pub mod imap;
 pub mod link;
 pub mod login;
 pub mod pop3;
+pub mod shutdown;
 pub mod smtp;
 
 use std::sync::Arc;
@@ -34,6 +35,10 @@ pub struct Shared {
     pub login: Arc<login::LoginGuard>,
     /// Set to `true` when the process shuts down: clients at rest get a goodbye.
     pub shutdown: tokio::sync::watch::Sender<bool>,
+    /// Sessions running now.
+    pub sessions: shutdown::Sessions,
+    /// The process's one resolver (receiving checks), with its cache.
+    pub resolver: Arc<crate::dns::Resolver>,
 }
 
 impl Shared {
@@ -54,6 +59,7 @@ impl Shared {
             Handoff::Worker(immediate.clone()),
         ));
         let login = Arc::new(login::LoginGuard::new(&config));
+        let resolver = Arc::new(crate::dns::Resolver::new(config.dns()));
         Ok(Arc::new(Shared {
             config,
             spool,
@@ -63,6 +69,8 @@ impl Shared {
             intake,
             login,
             shutdown: tokio::sync::watch::Sender::new(false),
+            sessions: shutdown::Sessions::default(),
+            resolver,
         }))
     }
 }
@@ -175,13 +183,18 @@ pub struct ListenerRuntime {
 }
 
 impl ListenerRuntime {
+    /// Whether STARTTLS (STLS) can be offered: `tls = "starttls"` and a certificate loaded.
+    pub fn starttls_ready(&self) -> bool {
+        self.tls.is_some() && self.settings.tls == TlsMode::Starttls
+    }
+
     pub fn new(settings: Listener) -> anyhow::Result<ListenerRuntime> {
         let tls = acceptor(&settings)?;
         Ok(ListenerRuntime { settings, tls })
     }
 }
 
-/// Run every listener in `listeners` until the process ends.
+/// Run every listener in `listeners` until a shutdown signal ([`shutdown`]).
 pub async fn run_listeners(
     shared: Arc<Shared>,
     listeners: Vec<(Listener, tokio::net::TcpListener)>,
@@ -218,8 +231,17 @@ pub async fn run_listeners(
             dispatch(&shared, &cfg, &admission, conn)
         })));
     }
-    for t in tasks {
-        let _ = t.await;
+    shutdown::ready();
+    let signal = shutdown::signal();
+    tokio::pin!(signal);
+    let all_stopped = async {
+        for t in &mut tasks {
+            let _ = t.await;
+        }
+    };
+    tokio::select! {
+        name = &mut signal => shutdown::graceful(&shared, tasks, name).await,
+        () = all_stopped => {}
     }
     Ok(())
 }

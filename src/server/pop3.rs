@@ -16,7 +16,7 @@ use super::driver::{Conversation, Core, Next};
 use super::link::Link;
 use super::login::GuardedUsers;
 use super::{ListenerRuntime, Shared};
-use crate::config::{Config, TlsMode};
+use crate::config::Config;
 use crate::events::event;
 use crate::policy::trusted_client;
 use crate::pop3::{
@@ -36,18 +36,19 @@ pub fn auth_settings(config: &Config) -> (Pop3Methods, MethodPolicy, AuthFailure
     (auth.pop3.methods(), auth.pop3.sasl(), auth.failures())
 }
 
-/// Session settings for `listener` on a connection that is (`tls`) or is not encrypted yet.
-pub fn session_config(shared: &Shared, listener: &ListenerRuntime, tls: bool) -> Pop3Config {
-    let c = &shared.config;
+/// Session settings for a connection that can offer STLS (`stls`) and is (`tls`) or is not
+/// encrypted yet.
+pub fn session_config(c: &Config, stls: bool, tls: bool) -> Pop3Config {
     let (methods, sasl, failures) = auth_settings(c);
     Pop3Config {
         hostname: c.server.hostname.clone(),
         methods,
         sasl,
-        stls: listener.tls.is_some() && listener.settings.tls == TlsMode::Starttls,
+        stls,
         tls_active: tls,
         max_errors: c.limits.errors,
         failures,
+        max_line: c.limits.line_length.max(MAX_LINE),
     }
 }
 
@@ -68,12 +69,13 @@ pub async fn handle(shared: Arc<Shared>, listener: Arc<ListenerRuntime>, mut lin
     let backend =
         VolumeBackend::new(users, shared.config.paths.mail.clone()).with_credentials(guarded);
     let banner = crate::sasl::apop_banner(&shared.config.server.hostname);
-    let config = session_config(&shared, &listener, link.tls);
+    let config = session_config(&shared.config, listener.starttls_ready(), link.tls);
+    let reader = LineReader::new(config.max_line);
     let (session, greeting) = Session::new(config, banner, backend);
     let core = Pop3Core {
         session,
         greeting,
-        reader: LineReader::new(MAX_LINE),
+        reader,
         pending: VecDeque::new(),
         stream: None,
         held: None,

@@ -9,19 +9,16 @@ use super::link::Link;
 use super::login::GuardedUsers;
 use super::ListenerRuntime;
 use super::Shared;
-use crate::config::{Protocol, TlsMode};
-use crate::dns::Resolver;
+use crate::config::{Config, Listener, Protocol};
 use crate::intake::{Origin, Outcome, StoreError, Submission};
-use crate::policy::{assumed_user, trusted_client, MaildirUsage, SmtpPolicy, SpoolVolume};
+use crate::policy::lookups::find;
+use crate::policy::{assumed_user, trusted_client, Lookups, MaildirUsage, SmtpPolicy, SpoolVolume};
 use crate::sasl::LoginNote;
 use crate::smtp::{Action, Client, Session, SessionConfig, Transaction};
 use crate::spool::Recipient;
 
-/// Session settings for `listener`.
-pub fn session_config(shared: &Shared, listener: &ListenerRuntime) -> SessionConfig {
-    let tls_ready = listener.tls.is_some() && listener.settings.tls == TlsMode::Starttls;
-    let listener = &listener.settings;
-    let c = &shared.config;
+/// Session settings for `listener` (`tls_ready`: it can offer STARTTLS).
+pub fn session_config(c: &Config, listener: &Listener, tls_ready: bool) -> SessionConfig {
     SessionConfig {
         hostname: c.server.hostname.clone(),
         max_size: c.limits.message_size.0,
@@ -48,8 +45,14 @@ pub async fn handle(shared: Arc<Shared>, listener: Arc<ListenerRuntime>, mut lin
     let trusted = client.trusted;
     let login = shared.login.client(ip, trusted, link.cancel());
     let core = SmtpCore {
-        session: Session::new(session_config(&shared, &listener), client),
-        resolver: Resolver::new(shared.config.dns()),
+        session: Session::new(
+            session_config(
+                &shared.config,
+                &listener.settings,
+                listener.starttls_ready(),
+            ),
+            client,
+        ),
         shared: shared.clone(),
         listener: listener.clone(),
         login: login.clone(),
@@ -65,7 +68,6 @@ pub async fn handle(shared: Arc<Shared>, listener: Arc<ListenerRuntime>, mut lin
 /// An SMTP session with what it needs from the process.
 pub struct SmtpCore {
     session: Session,
-    resolver: Resolver,
     shared: Arc<Shared>,
     listener: Arc<ListenerRuntime>,
     login: Arc<super::login::ClientLogin>,
@@ -75,6 +77,9 @@ pub struct SmtpCore {
 pub enum SmtpEffect {
     /// Hand a complete message to the intake, then answer the client.
     Store(Transaction),
+    /// Find what a MAIL or RCPT check needs (DNS, a mailbox's usage, the spool's free space),
+    /// on the blocking pool with the process's resolver.
+    Lookup(Lookups),
 }
 
 impl Core for SmtpCore {
@@ -91,17 +96,15 @@ impl Core for SmtpCore {
 
     fn step(&mut self, out: &mut Vec<u8>) -> Next<SmtpEffect> {
         let users = self.shared.users.get();
-        let usage = MaildirUsage(&self.shared.config.paths.mail);
-        let space = SpoolVolume(&self.shared.config.paths.spool);
         let creds = GuardedUsers {
             users: users.clone(),
             client: self.login.clone(),
         };
         let policy = SmtpPolicy {
             listener: Some(&self.listener.settings.name),
-            dns: Some(&self.resolver),
-            usage: Some(&usage),
-            spool_space: Some(&space),
+            dns: true,
+            quotas: true,
+            spool_space: true,
             creds: Some(&creds),
             ..SmtpPolicy::new(&self.shared.config, &users)
         };
@@ -112,6 +115,7 @@ impl Core for SmtpCore {
             Action::Store(txn) => Next::Effect(SmtpEffect::Store(txn)),
             Action::StartTls => Next::StartTls,
             Action::Pause(d) => Next::Pause(d),
+            Action::Lookup(lookups) => Next::Effect(SmtpEffect::Lookup(lookups)),
             Action::Close => Next::Close,
         }
     }
@@ -145,7 +149,22 @@ impl Core for SmtpCore {
     }
 
     async fn effect(&mut self, link: &mut Link, effect: SmtpEffect) -> Result<(), String> {
-        let SmtpEffect::Store(txn) = effect;
+        let txn = match effect {
+            SmtpEffect::Store(txn) => txn,
+            SmtpEffect::Lookup(lookups) => {
+                let shared = self.shared.clone();
+                let found = link
+                    .blocking(move || {
+                        let paths = &shared.config.paths;
+                        let usage = MaildirUsage(&paths.mail);
+                        let space = SpoolVolume(&paths.spool);
+                        find(&lookups, &*shared.resolver, &usage, &space)
+                    })
+                    .await?;
+                self.session.found(found);
+                return Ok(());
+            }
+        };
         let sub = submission(self.session.client(), txn);
         let reply = match self.shared.intake.accept(sub).await {
             Outcome::Accepted(a) => self.session.stored(Ok(a.id.to_string())),

@@ -12,6 +12,7 @@ use super::address;
 use super::command::{self, Command, CommandError, MailParams, RcptParams};
 use super::data::{ChunkCheck, DataProblem, DataReceiver, DataStatus};
 use super::reply::Reply;
+use crate::policy::{Found, Lookups};
 use crate::sasl::{AuthFailures, Credentials, Exchange, LoginNote, Mechanism, MethodPolicy};
 
 /// Settings of one session, from the config and the listener.
@@ -46,11 +47,32 @@ pub struct Client {
 
 /// Decisions the session asks of policy (pure functions over the config and users).
 pub trait Policy {
-    /// Whether this sender may start a transaction with these MAIL parameters (SIZE=…).
-    fn check_sender(&self, client: &Client, sender: &str, params: &MailParams)
-        -> Result<(), Reply>;
+    /// What must be looked up (DNS) before [`Policy::check_sender`] can answer; the session
+    /// asks the driver for it with [`Action::Lookup`].
+    fn sender_lookups(&self, _client: &Client, _sender: &str) -> Lookups {
+        Lookups::default()
+    }
+    /// Whether this sender may start a transaction with these MAIL parameters (SIZE=…), given
+    /// what was `found`.
+    fn check_sender(
+        &self,
+        client: &Client,
+        sender: &str,
+        params: &MailParams,
+        found: &Found,
+    ) -> Result<(), Reply>;
+    /// What must be looked up (a mailbox's usage) before [`Policy::check_recipient`].
+    fn recipient_lookups(&self, _client: &Client, _txn: &Transaction, _rcpt: &str) -> Lookups {
+        Lookups::default()
+    }
     /// Whether `rcpt` is accepted in this transaction (its sender and MAIL parameters so far).
-    fn check_recipient(&self, client: &Client, txn: &Transaction, rcpt: &str) -> Result<(), Reply>;
+    fn check_recipient(
+        &self,
+        client: &Client,
+        txn: &Transaction,
+        rcpt: &str,
+        found: &Found,
+    ) -> Result<(), Reply>;
     /// Whether the complete message (after DATA or the last BDAT) is accepted. `Err`: refused
     /// (size and content rules), the transaction ends with that reply. `Ok`: the recipients, by
     /// index, that refuse it themselves (a handler's size limit or attachment ban), with their
@@ -91,6 +113,8 @@ pub enum Action {
     StartTls,
     /// Wait this long (after a failed login), then step again.
     Pause(Duration),
+    /// Look these up and hand the result to [`Session::found`], then step again.
+    Lookup(Lookups),
     /// Close the connection.
     Close,
 }
@@ -114,6 +138,8 @@ pub(super) enum Mode {
         chunk: Chunk,
     },
     AwaitStore,
+    /// A MAIL or RCPT waits for what its policy check needs looked up.
+    AwaitFound(Box<Asked>),
     /// An AUTH exchange waits for the client's next line (`skipping` an over-long one).
     Authenticating {
         mechanism: Mechanism,
@@ -132,6 +158,20 @@ pub(super) enum Chunk {
     TooBig,
     /// Already answered with an error: read and dropped (RFC 3030 §4.2).
     Skip,
+}
+
+/// A command waiting for its lookups.
+pub(super) enum Asked {
+    Mail {
+        sender: String,
+        params: MailParams,
+        lookups: Lookups,
+    },
+    Rcpt {
+        rcpt: String,
+        params: RcptParams,
+        lookups: Lookups,
+    },
 }
 
 /// Recipients beyond the limit before the session is closed (RFC 5321 §4.5.3.1.10 allows 452s).
@@ -159,6 +199,8 @@ pub struct Session {
     overshoot: usize,
     /// Why the session closed the connection itself.
     pub(super) close_reason: Option<&'static str>,
+    /// What the driver found for the command waiting in [`Mode::AwaitFound`].
+    found: Option<Found>,
 }
 
 impl Session {
@@ -178,6 +220,7 @@ impl Session {
             errors: 0,
             overshoot: 0,
             close_reason: None,
+            found: None,
         }
     }
 
@@ -246,6 +289,7 @@ impl Session {
                     self.mode = Mode::AwaitStore;
                     Some(Action::NeedInput)
                 }
+                Mode::AwaitFound(asked) => self.resume(asked, policy, &mut out),
                 Mode::Authenticating {
                     mechanism,
                     exchange,
@@ -269,6 +313,37 @@ impl Session {
                 };
             }
         }
+    }
+
+    /// What the driver found for the last [`Action::Lookup`].
+    pub fn found(&mut self, found: Found) {
+        self.found = Some(found);
+    }
+
+    /// A command waiting for its lookups goes on once they are found.
+    fn resume(
+        &mut self,
+        asked: Box<Asked>,
+        policy: &dyn Policy,
+        out: &mut Vec<u8>,
+    ) -> Option<Action> {
+        let Some(found) = self.found.take() else {
+            let lookups = match &*asked {
+                Asked::Mail { lookups, .. } | Asked::Rcpt { lookups, .. } => lookups.clone(),
+            };
+            self.mode = Mode::AwaitFound(asked);
+            return Some(Action::Lookup(lookups));
+        };
+        self.mode = Mode::Command;
+        match *asked {
+            Asked::Mail { sender, params, .. } => {
+                self.mail_checked(sender, params, policy, &found, out)
+            }
+            Asked::Rcpt { rcpt, params, .. } => {
+                self.rcpt_checked(rcpt, params, policy, &found, out)
+            }
+        }
+        None
     }
 
     /// The spool's answer for the message of the last `Store` action.
@@ -454,8 +529,8 @@ impl Session {
                 self.client.helo = Some(name);
                 self.client.esmtp = false;
             }
-            Command::Mail(path, params) => self.mail(path, params, policy, out),
-            Command::Rcpt(path, params) => self.rcpt(path, params, policy, out),
+            Command::Mail(path, params) => return self.mail(path, params, policy, out),
+            Command::Rcpt(path, params) => return self.rcpt(path, params, policy, out),
             Command::Data => return self.data(out),
             Command::Bdat(size, last) => return self.bdat(size, last, out),
             Command::Rset => {
@@ -521,7 +596,24 @@ impl Session {
         None
     }
 
-    fn mail(&mut self, path: String, params: MailParams, policy: &dyn Policy, out: &mut Vec<u8>) {
+    fn mail(
+        &mut self,
+        path: String,
+        params: MailParams,
+        policy: &dyn Policy,
+        out: &mut Vec<u8>,
+    ) -> Option<Action> {
+        self.mail_syntax(path, params, policy, out);
+        None
+    }
+
+    fn mail_syntax(
+        &mut self,
+        path: String,
+        params: MailParams,
+        policy: &dyn Policy,
+        out: &mut Vec<u8>,
+    ) {
         if self.client.helo.is_none() {
             return self.error(out, Reply::new(503, "5.5.1", "Send HELO/EHLO first"));
         }
@@ -556,7 +648,27 @@ impl Session {
                 )
             }
         };
-        if let Err(reply) = policy.check_sender(&self.client, &sender, &params) {
+        let lookups = policy.sender_lookups(&self.client, &sender);
+        if !lookups.is_empty() {
+            self.mode = Mode::AwaitFound(Box::new(Asked::Mail {
+                sender,
+                params,
+                lookups,
+            }));
+            return;
+        }
+        self.mail_checked(sender, params, policy, &Found::default(), out);
+    }
+
+    fn mail_checked(
+        &mut self,
+        sender: String,
+        params: MailParams,
+        policy: &dyn Policy,
+        found: &Found,
+        out: &mut Vec<u8>,
+    ) {
+        if let Err(reply) = policy.check_sender(&self.client, &sender, &params, found) {
             return self.error(out, reply);
         }
         Reply::new(250, "2.1.0", "Sender ok").write_to(out);
@@ -567,7 +679,24 @@ impl Session {
         });
     }
 
-    fn rcpt(&mut self, path: String, params: RcptParams, policy: &dyn Policy, out: &mut Vec<u8>) {
+    fn rcpt(
+        &mut self,
+        path: String,
+        params: RcptParams,
+        policy: &dyn Policy,
+        out: &mut Vec<u8>,
+    ) -> Option<Action> {
+        self.rcpt_syntax(path, params, policy, out);
+        None
+    }
+
+    fn rcpt_syntax(
+        &mut self,
+        path: String,
+        params: RcptParams,
+        policy: &dyn Policy,
+        out: &mut Vec<u8>,
+    ) {
         let Some(txn) = self.txn.as_ref() else {
             return self.error(out, Reply::new(503, "5.5.1", "Need MAIL before RCPT"));
         };
@@ -589,7 +718,30 @@ impl Session {
                 )
             }
         };
-        if let Err(reply) = policy.check_recipient(&self.client, txn, &rcpt) {
+        let lookups = policy.recipient_lookups(&self.client, txn, &rcpt);
+        if !lookups.is_empty() {
+            self.mode = Mode::AwaitFound(Box::new(Asked::Rcpt {
+                rcpt,
+                params,
+                lookups,
+            }));
+            return;
+        }
+        self.rcpt_checked(rcpt, params, policy, &Found::default(), out);
+    }
+
+    fn rcpt_checked(
+        &mut self,
+        rcpt: String,
+        params: RcptParams,
+        policy: &dyn Policy,
+        found: &Found,
+        out: &mut Vec<u8>,
+    ) {
+        let Some(txn) = self.txn.as_ref() else {
+            return self.error(out, Reply::new(503, "5.5.1", "Need MAIL before RCPT"));
+        };
+        if let Err(reply) = policy.check_recipient(&self.client, txn, &rcpt, found) {
             return self.error(out, reply);
         }
         Reply::new(250, "2.1.5", "Recipient ok").write_to(out);

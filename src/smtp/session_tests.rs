@@ -22,13 +22,25 @@ impl Credentials for TestUsers {
 }
 
 impl Policy for TestPolicy {
-    fn check_sender(&self, _c: &Client, sender: &str, _p: &MailParams) -> Result<(), Reply> {
+    fn check_sender(
+        &self,
+        _c: &Client,
+        sender: &str,
+        _p: &MailParams,
+        _f: &Found,
+    ) -> Result<(), Reply> {
         if sender.ends_with("@banned.test") {
             return Err(Reply::new(550, "5.7.1", "Sender rejected"));
         }
         Ok(())
     }
-    fn check_recipient(&self, c: &Client, _t: &Transaction, rcpt: &str) -> Result<(), Reply> {
+    fn check_recipient(
+        &self,
+        c: &Client,
+        _t: &Transaction,
+        rcpt: &str,
+        _f: &Found,
+    ) -> Result<(), Reply> {
         match rcpt.rsplit_once('@') {
             Some(("nobody", "example.test")) => Err(Reply::new(550, "5.1.1", "No such user")),
             Some((_, "example.test")) => Ok(()),
@@ -98,6 +110,7 @@ fn run_with(cfg: SessionConfig, client: Client, input: &[u8]) -> (String, Vec<Tr
                 s.tls_started();
             }
             Action::Pause(_) => out.extend(b"<PAUSE>"),
+            Action::Lookup(_) => s.found(Found::default()),
         }
     }
     (String::from_utf8_lossy(&out).into_owned(), stored)

@@ -70,6 +70,10 @@ pub fn wait_for_child_port(child: &mut Child, addr: SocketAddr) -> bool {
 /// `postern serve --demo <dir>/demo --port-offset OFFSET`, its stderr in `<dir>/server.log`
 /// (appended to when `append`).
 fn spawn_demo(dir: &Path, offset: u16, append: bool) -> Child {
+    spawn_demo_with(dir, offset, append, &[])
+}
+
+fn spawn_demo_with(dir: &Path, offset: u16, append: bool, env: &[(&str, &str)]) -> Child {
     let log = std::fs::OpenOptions::new()
         .create(true)
         .write(true)
@@ -81,6 +85,7 @@ fn spawn_demo(dir: &Path, offset: u16, append: bool) -> Child {
         .args(["serve", "--demo"])
         .arg(dir.join("demo"))
         .args(["--port-offset", &offset.to_string()])
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(log)
@@ -122,9 +127,14 @@ impl Demo {
     /// Stop the server and start it again on the same directory and ports (e.g. after a test
     /// edited the config).
     pub fn restart(&mut self) {
+        self.restart_with_env(&[]);
+    }
+
+    /// [`Demo::restart`] with extra environment variables for the server.
+    pub fn restart_with_env(&mut self, env: &[(&str, &str)]) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        self.child = spawn_demo(self.dir.path(), self.offset, true);
+        self.child = spawn_demo_with(self.dir.path(), self.offset, true, env);
         let smtp = self.addr(2525);
         assert!(
             wait_for_child_port(&mut self.child, smtp),

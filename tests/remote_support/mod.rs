@@ -161,10 +161,14 @@ impl Dns {
                 "--listen-address=127.0.0.1",
                 "--pid-file=",
                 "--user=root",
-                "--log-facility=-",
                 // Answer for .test from local data only: NXDOMAIN / NODATA, never REFUSED.
                 "--local=/test/",
             ])
+            // Logged to stderr (discarded) unless the records say where.
+            .args(
+                (!records.iter().any(|r| r.starts_with("--log-facility=")))
+                    .then_some("--log-facility=-"),
+            )
             .arg(format!("--port={port}"))
             .args(records)
             .stdout(Stdio::null())
