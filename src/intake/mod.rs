@@ -9,7 +9,7 @@
 //! 4. the envelope ([`write::prepare`]);
 //! 5. the durable write ([`write::write`]): local recipients straight into their maildirs when
 //!    that is simple and delivery is immediate ([`local`]), the spool for whatever is left;
-//! 6. the caller's own record, if it keeps one ([`Record`]: collect's journal);
+//! 6. the caller's own record around the write, if it keeps one ([`Record`]: collect's journal);
 //! 7. the `message_received` event ([`write::announce`]);
 //! 8. the request for immediate delivery of what was queued ([`Handoff`]).
 //!
@@ -21,9 +21,9 @@
 //! Durability: nothing is acknowledged before it is on disk — a maildir file fsynced, linked
 //! into `new/` and `new/` fsynced; a queue file fsynced, renamed into `queue/` and `queue/`
 //! fsynced. A message whose recipients were all written to their maildirs has no queue entry:
-//! there is nothing left to deliver, so a crash at any point cannot deliver it twice; one
-//! written partly (some recipients could not be) is queued with those recipients marked
-//! delivered.
+//! there is nothing left to deliver, so a crash at any point cannot deliver it twice; when some
+//! recipients could not be written, the message is queued for them with the others marked
+//! delivered in the queue file itself.
 
 mod check;
 mod handoff;
