@@ -1,5 +1,5 @@
 //! The content filter (`[filter]`, SPEC §1 "Scanning plugins"): a command run on each accepted
-//! message before it is queued — by smtpd after DATA/BDAT, by sendmail and by collect alike.
+//! message before it is queued — by the [`crate::intake`], for smtpd, sendmail and collect alike.
 //!
 //! The message goes to the command's standard input (a filter may stop reading early); its exit
 //! status is the verdict: 0 accepts, a code in `reject_codes` rejects with `reject_reply`, anything
@@ -123,28 +123,6 @@ pub async fn run(cfg: &Filter, message: &[u8], input: Input<'_>) -> Verdict {
         .opt("output", (!first_line.is_empty()).then_some(first_line))
         .emit();
     verdict
-}
-
-/// [`run`] from synchronous code: on the current multi-thread runtime, or on one of its own.
-pub fn run_blocking(cfg: &Filter, message: &[u8], input: Input<'_>) -> Verdict {
-    let own = || match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt.block_on(run(cfg, message, input)),
-        Err(e) => judge(cfg, &Outcome::NotStarted(e.to_string())),
-    };
-    match tokio::runtime::Handle::try_current() {
-        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
-            tokio::task::block_in_place(|| h.block_on(run(cfg, message, input)))
-        }
-        Ok(_) => std::thread::scope(|s| {
-            s.spawn(own)
-                .join()
-                .unwrap_or_else(|_| judge(cfg, &Outcome::NotStarted("filter thread failed".into())))
-        }),
-        Err(_) => own(),
-    }
 }
 
 async fn execute(cfg: &Filter, message: &[u8], input: Input<'_>) -> (Outcome, Vec<u8>) {
@@ -273,34 +251,35 @@ mod tests {
         assert!(matches!(judge(&c, &missing), Verdict::TempFail(_)));
     }
 
-    #[test]
-    fn runs_real_commands() {
+    #[tokio::test]
+    async fn runs_real_commands() {
         let msg = b"Subject: hi\r\n\r\nEICAR\r\n".repeat(20_000);
         assert_eq!(
-            run_blocking(&cfg("cat >/dev/null"), &msg, input()),
+            run(&cfg("cat >/dev/null"), &msg, input()).await,
             Verdict::Accept
         );
         assert_eq!(
-            run_blocking(&cfg("head -c 10 >/dev/null"), &msg, input()),
+            run(&cfg("head -c 10 >/dev/null"), &msg, input()).await,
             Verdict::Accept
         );
         let grep = cfg("! grep -q EICAR");
         assert!(matches!(
-            run_blocking(&grep, &msg, input()),
+            run(&grep, &msg, input()).await,
             Verdict::Reject(_)
         ));
-        let reply = run_blocking(&grep, &msg, input())
+        let reply = run(&grep, &msg, input())
+            .await
             .refusal()
             .map(|r| r.to_bytes());
         assert_eq!(reply.as_deref(), Some(&b"554 5.7.1 Virus found\r\n"[..]));
         assert!(matches!(
-            run_blocking(&cfg("exit 3"), &msg, input()),
+            run(&cfg("exit 3"), &msg, input()).await,
             Verdict::TempFail(_)
         ));
         let mut hang = cfg("sleep 30");
         hang.timeout = Seconds(1);
         assert!(
-            matches!(run_blocking(&hang, &msg, input()), Verdict::TempFail(r)
+            matches!(run(&hang, &msg, input()).await, Verdict::TempFail(r)
             if r.lines[0].contains("timed out"))
         );
         let none = Filter {
@@ -308,7 +287,7 @@ mod tests {
             ..cfg("")
         };
         assert!(matches!(
-            run_blocking(&none, &msg, input()),
+            run(&none, &msg, input()).await,
             Verdict::TempFail(_)
         ));
     }

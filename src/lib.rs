@@ -11,6 +11,7 @@ pub mod events;
 pub mod filter;
 pub mod freespace;
 pub mod imap;
+pub mod intake;
 pub mod maildir;
 pub mod net;
 pub mod policy;

@@ -12,8 +12,9 @@ use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
 use super::args::CollectArgs;
 use super::{exit, load_config, CliResult, Failure};
-use crate::collect::{self, AfterQueue, Collector, NoProgress, Progress};
+use crate::collect::{self, Collector, NoProgress, Progress};
 use crate::deliver::Deliverer;
+use crate::intake::{Handoff, Intake};
 use crate::spool::Spool;
 use crate::users::UsersCache;
 
@@ -88,7 +89,7 @@ pub fn collect(flag: Option<&Path>, args: CollectArgs) -> CliResult {
         config: config.clone(),
         spool: spool.clone(),
         users,
-        after: AfterQueue::Attempt(deliverer),
+        intake: Arc::new(Intake::new(deliverer, Handoff::Attempt)),
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

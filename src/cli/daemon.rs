@@ -178,7 +178,12 @@ pub fn serve(flag: Option<&Path>, args: ServeArgs) -> CliResult {
             .name("queue-runner".into())
             .spawn(move || d.run_forever(interval))
             .map_err(|e| Failure::new(exit::OSERR, e))?;
-        crate::collect::spawn_schedule(&shared);
+        crate::collect::spawn_schedule(Arc::new(crate::collect::Collector {
+            config: shared.config.clone(),
+            spool: shared.spool.clone(),
+            users: shared.users.clone(),
+            intake: shared.intake.clone(),
+        }));
         server::run_listeners(shared, sockets)
             .await
             .map_err(|e| Failure::new(exit::CONFIG, e))?;

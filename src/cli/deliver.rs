@@ -9,7 +9,8 @@ use super::args::{DeliverArgs, SendmailArgs};
 use super::{exit, load_config, CliResult, Failure};
 use crate::config::Config;
 use crate::deliver::Deliverer;
-use crate::spool::{self, Envelope, Origin, QueueId, Recipient, Spool};
+use crate::intake::{Handoff, Intake, Origin, Outcome, Submission};
+use crate::spool::{QueueId, Recipient, Spool};
 use crate::users::UsersCache;
 
 pub(super) fn open(flag: Option<&Path>) -> Result<(Arc<Config>, Deliverer), Failure> {
@@ -122,76 +123,37 @@ pub fn sendmail(flag: Option<&Path>, args: SendmailArgs) -> CliResult {
         Some(f) => crate::sendmail::qualify(f.trim_matches(['<', '>']), &config.server.hostname),
         None => crate::sendmail::qualify(&login, &config.server.hostname),
     };
-    let id = QueueId::generate();
-    let now = spool::now();
     // SAFETY: getuid has no preconditions.
     let uid = unsafe { libc::getuid() };
-    let received = format!(
-        "Received: by {} (postern sendmail, uid {uid}) id {id};\r\n\t{}\r\n",
-        config.server.hostname,
-        crate::smtp::received::rfc5322_date(now)
-    );
-    if let Some(filter) = &config.filter {
-        let input = crate::filter::Input {
-            sender: &sender,
-            recipients: &recipients,
-            client: None,
-            origin: "sendmail",
-        };
-        match crate::filter::run_blocking(filter, &message.bytes, input) {
-            crate::filter::Verdict::Accept => {}
-            crate::filter::Verdict::Reject(r) => {
-                let why = String::from_utf8_lossy(&r.to_bytes()).trim().to_string();
-                return Err(Failure::new(exit::DATAERR, anyhow::anyhow!("{why}")));
-            }
-            crate::filter::Verdict::TempFail(r) => {
-                let why = String::from_utf8_lossy(&r.to_bytes()).trim().to_string();
-                return Err(Failure::new(exit::TEMPFAIL, anyhow::anyhow!("{why}")));
-            }
-        }
-    }
-    let users = d.users.get();
-    let all = recipients
-        .iter()
-        .map(|r| Recipient::new(r.clone()))
-        .collect();
-    let screened = crate::policy::restrictions::screen(&config, &users, all, &message.bytes);
-    for (rcpt, reply) in &screened.refused {
-        let why = crate::policy::restrictions::reply_text(reply);
-        if screened.all_refused {
-            return Err(Failure::new(exit::DATAERR, anyhow::anyhow!("{why}")));
-        }
-        eprintln!("sendmail: {rcpt}: {why}; a delivery status notification follows");
-    }
-    let envelope = Envelope {
+    let sub = Submission {
+        origin: Origin::Sendmail { uid, login },
         sender,
-        recipients: screened.recipients,
-        received: now,
-        origin: Origin::Sendmail,
-        client: None,
-        helo: None,
-        trusted: true,
-        auth_user: Some(login),
-        size: (received.len() + message.bytes.len()) as u64,
-        smtputf8: !message.bytes.is_ascii(),
-        dsn_ret: None,
-        dsn_envid: None,
+        recipients: recipients.into_iter().map(Recipient::new).collect(),
+        data: message.bytes,
     };
-    d.spool
-        .store_as(&id, &envelope, &[received.as_bytes(), &message.bytes])
-        .map_err(|e| Failure::new(exit::TEMPFAIL, e))?;
-    crate::events::event("message_received")
-        .field("id", &id)
-        .field("from", &envelope.sender)
-        .field("to", crate::routing::addresses(&envelope.recipients))
-        .field("size", envelope.size)
-        .field("origin", "sendmail")
-        .emit();
-    crate::policy::restrictions::log_refused(&id, &envelope.recipients);
-    // Immediate attempt; whatever is left waits for the queue runner.
-    if config.delivery.immediate {
-        let _ = d.attempt(&id, true);
-        d.close_idle();
+    let intake = Intake::new(Arc::new(d), Handoff::Attempt);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::new(exit::OSERR, e))?;
+    let outcome = rt.block_on(intake.accept(sub));
+    intake.deliverer().close_idle();
+    match outcome {
+        Outcome::Accepted(a) => {
+            for (rcpt, reply) in &a.refused {
+                let why = crate::policy::restrictions::reply_text(reply);
+                eprintln!("sendmail: {rcpt}: {why}; a delivery status notification follows");
+            }
+        }
+        Outcome::Refused(r) => {
+            let code = if r.is_temporary() {
+                exit::TEMPFAIL
+            } else {
+                exit::DATAERR
+            };
+            return Err(Failure::new(code, anyhow::anyhow!("{}", r.text())));
+        }
+        Outcome::Failed(e) => return Err(Failure::new(exit::TEMPFAIL, e)),
     }
     Ok(())
 }

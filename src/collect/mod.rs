@@ -3,14 +3,16 @@
 //!
 //! One pass over an account: lock its state, connect (TLS as configured), log in, list UIDL and
 //! LIST, [`plan::plan`] what to fetch and delete, RETR each new message, find its recipients from
-//! the headers ([`recipients`]), store it in the spool (`Origin::Collect`, trusted), record the
-//! UIDL in the journal ([`state`]), and delete on the server only what is durably queued (policy
+//! the headers ([`recipients`]), hand it to the [`crate::intake`] (content filter, handlers,
+//! the spool; trusted) with the UIDL recorded in the journal around the write ([`state`]), and
+//! delete on the server only what is durably queued (policy
 //! `always`) or has left the queue (`delivered`). Deletions take effect at QUIT; a pass that
 //! breaks off deletes nothing and the next one starts from the journal. Messages left on the
 //! server on purpose (too big, unroutable, refused by the filter, malformed) are logged once per
 //! UIDL and counted on every pass; see [`state`] for which are fetched again.
 //!
-//! The blocking file work runs under `block_in_place`: run passes on the multi-threaded runtime.
+//! The journal's and the account state's file work runs under `block_in_place`: run passes on
+//! the multi-threaded runtime.
 
 pub mod auth;
 pub mod client;
@@ -24,11 +26,10 @@ use std::sync::Arc;
 
 use crate::config::collect::{CollectAccount, CollectTls, DeletePolicy};
 use crate::config::Config;
-use crate::deliver::Deliverer;
 use crate::events::event;
+use crate::intake::{Intake, Origin, Outcome, Record, Refusal, StoreError, Submission};
 use crate::routing::route;
-use crate::server::immediate::Immediate;
-use crate::spool::{Envelope, Origin, QueueId, Recipient, Spool, SpoolError};
+use crate::spool::{QueueId, Recipient, Spool, SpoolError};
 use crate::users::UsersCache;
 use client::Client;
 use proto::{Capabilities, Status};
@@ -65,6 +66,8 @@ pub enum CollectError {
     Io(#[from] std::io::Error),
     #[error(transparent)]
     Spool(#[from] SpoolError),
+    #[error("cannot queue: {0}")]
+    Intake(String),
     #[error(transparent)]
     State(#[from] state::StateError),
     #[error(transparent)]
@@ -112,23 +115,41 @@ pub struct Summary {
     pub over_quota: usize,
 }
 
-/// What happens right after a message is queued.
-#[derive(Clone)]
-pub enum AfterQueue {
-    /// Nothing: the queue runner takes it.
-    Nothing,
-    /// One delivery attempt in this process before going on (the `collect` command).
-    Attempt(Arc<Deliverer>),
-    /// Hand it to the immediate-delivery worker (`serve`).
-    Submit(Immediate),
-}
-
 /// Collects mail for the accounts of one config.
 pub struct Collector {
     pub config: Arc<Config>,
     pub spool: Arc<Spool>,
     pub users: Arc<UsersCache>,
-    pub after: AfterQueue,
+    /// Where fetched messages go in (and how they are handed to delivery).
+    pub intake: Arc<Intake>,
+}
+
+/// Where a fetched message came from.
+struct Source {
+    peer: Option<std::net::IpAddr>,
+    tls: bool,
+}
+
+/// The account's journal around the intake's write: `intent` before it, `queued` once the
+/// message is durable (see [`state`]).
+struct Journal<'a> {
+    store: &'a mut state::StateStore,
+    uidl: &'a str,
+}
+
+impl Record for Journal<'_> {
+    type Error = CollectError;
+
+    fn before(&mut self, id: &QueueId) -> Result<(), CollectError> {
+        tokio::task::block_in_place(|| self.store.intent(self.uidl, id.as_str()))?;
+        Ok(())
+    }
+
+    fn after(&mut self, id: &QueueId) -> Result<(), CollectError> {
+        let now = crate::spool::now();
+        tokio::task::block_in_place(|| self.store.queued(self.uidl, id.as_str(), now))?;
+        Ok(())
+    }
 }
 
 /// Longest password file read.
@@ -316,8 +337,12 @@ impl Collector {
                 incomplete(account, &mut store, &mut sum, &m.uidl, &data, max_size, now);
                 continue;
             }
-            let Some(id) = self.queue(account, &mut store, &m.uidl, &data.bytes, &c, &mut sum)?
-            else {
+            let from = Source {
+                peer: c.peer.map(|p| p.ip()),
+                tls: c.tls,
+            };
+            let queued = self.queue(account, &mut store, &m.uidl, &data.bytes, from, &mut sum);
+            let Some(id) = queued.await? else {
                 continue;
             };
             sum.fetched += 1;
@@ -343,13 +368,13 @@ impl Collector {
     }
 
     /// Queue one fetched message; `Ok(None)` when it has nowhere to go (left on the server).
-    fn queue(
+    async fn queue(
         &self,
         account: &CollectAccount,
         store: &mut state::StateStore,
         uidl: &str,
         bytes: &[u8],
-        c: &Client,
+        from: Source,
         sum: &mut Summary,
     ) -> Result<Option<QueueId>, CollectError> {
         let users = self.users.get();
@@ -401,106 +426,49 @@ impl Collector {
                 .emit();
             return Ok(None);
         }
-        let sender = recipients::envelope_sender(bytes);
-        if let Some(filter) = &self.config.filter {
-            let input = crate::filter::Input {
-                sender: &sender,
-                recipients: &rcpts,
-                client: c.peer.map(|p| p.ip()),
-                origin: "collect",
-            };
-            // Refused for good: left on the server and remembered, never fetched again. For
-            // now: left on the server, tried again next pass.
-            match crate::filter::run_blocking(filter, bytes, input) {
-                crate::filter::Verdict::Accept => {}
-                crate::filter::Verdict::Reject(_) => {
-                    sum.refused += 1;
-                    store.skip(uidl, SkipReason::Refused, crate::spool::now());
-                    event("collect_filtered")
-                        .field("account", &account.name)
-                        .field("uidl", uidl)
-                        .field("verdict", "reject")
-                        .field("action", "left on the server, not fetched again")
-                        .emit();
-                    return Ok(None);
-                }
-                crate::filter::Verdict::TempFail(_) => {
-                    event("collect_filtered")
-                        .field("account", &account.name)
-                        .field("uidl", uidl)
-                        .field("verdict", "tempfail")
-                        .field("action", "left on the server, tried again next pass")
-                        .emit();
-                    return Ok(None);
-                }
-            }
-        }
-        // The handlers' restrictions, as for mail by SMTP: refused by every recipient, it is
-        // left on the server like a filter refusal; refused by some, they get a bounce.
-        let rcpts = rcpts.iter().map(|r| Recipient::new(r.clone())).collect();
-        let screened = crate::policy::restrictions::screen(&self.config, &users, rcpts, bytes);
-        if screened.all_refused {
+        let sub = Submission {
+            origin: Origin::Collect {
+                account: account.name.clone(),
+                server: account.server.clone(),
+                peer: from.peer,
+                tls: from.tls,
+                uidl: uidl.to_string(),
+            },
+            sender: recipients::envelope_sender(bytes),
+            recipients: rcpts.into_iter().map(Recipient::new).collect(),
+            data: bytes.to_vec(),
+        };
+        let mut journal = Journal { store, uidl };
+        let outcome = match self.intake.accept_recorded(sub, &mut journal).await? {
+            Outcome::Accepted(a) => return Ok(Some(a.id)),
+            Outcome::Failed(StoreError::Spool(e)) => return Err(e.into()),
+            Outcome::Failed(e) => return Err(CollectError::Intake(e.to_string())),
+            Outcome::Refused(r) => r,
+        };
+        // Refused for good (by the filter, or by every recipient's handler): left on the server
+        // and remembered, never fetched again. For now (the filter's tempfail): left on the
+        // server, tried again next pass.
+        if !outcome.is_temporary() {
             sum.refused += 1;
             store.skip(uidl, SkipReason::Refused, crate::spool::now());
-            let why = screened.refused.first().map(|(_, r)| r);
-            event("collect_refused")
+        }
+        let e = match &outcome {
+            Refusal::Filter { temporary, .. } => event("collect_filtered")
                 .field("account", &account.name)
                 .field("uidl", uidl)
-                .opt("reason", why.map(crate::policy::restrictions::reply_text))
-                .field("action", "left on the server, not fetched again")
-                .emit();
-            return Ok(None);
-        }
-        let id = QueueId::generate();
-        let now = crate::spool::now();
-        let received = format!(
-            "Received: from {} ({})\r\n\tby {} (postern) with {} id {id}\r\n\t(collected for account {});\r\n\t{}\r\n",
-            account.server,
-            c.peer.map(|p| format!("[{}]", p.ip())).unwrap_or_default(),
-            self.config.server.hostname,
-            if c.tls { "POP3S" } else { "POP3" },
-            account.name,
-            crate::smtp::received::rfc5322_date(now)
-        );
-        let envelope = Envelope {
-            sender,
-            recipients: screened.recipients,
-            received: now,
-            origin: Origin::Collect,
-            client: c.peer.map(|p| p.ip().to_string()),
-            helo: Some(account.server.clone()),
-            trusted: true,
-            auth_user: None,
-            size: (received.len() + bytes.len()) as u64,
-            smtputf8: !bytes.is_ascii(),
-            dsn_ret: None,
-            dsn_envid: None,
+                .field("verdict", if *temporary { "tempfail" } else { "reject" }),
+            Refusal::Recipients(_) => event("collect_refused")
+                .field("account", &account.name)
+                .field("uidl", uidl)
+                .field("reason", outcome.text()),
         };
-        tokio::task::block_in_place(|| -> Result<(), CollectError> {
-            store.intent(uidl, id.as_str())?;
-            self.spool
-                .store_as(&id, &envelope, &[received.as_bytes(), bytes])?;
-            store.queued(uidl, id.as_str(), now)?;
-            Ok(())
-        })?;
-        event("message_received")
-            .field("id", &id)
-            .field("from", &envelope.sender)
-            .field("to", crate::routing::addresses(&envelope.recipients))
-            .field("size", envelope.size)
-            .field("origin", "collect")
-            .field("account", &account.name)
-            .field("uidl", uidl)
-            .emit();
-        crate::policy::restrictions::log_refused(&id, &envelope.recipients);
-        match &self.after {
-            AfterQueue::Nothing => {}
-            AfterQueue::Attempt(d) => {
-                let _ = tokio::task::block_in_place(|| d.attempt(&id, true));
-            }
-            AfterQueue::Submit(i) => i.submit(id.clone()),
-        }
-        Ok(Some(id))
+        let action = if outcome.is_temporary() {
+            "left on the server, tried again next pass"
+        } else {
+            "left on the server, not fetched again"
+        };
+        e.field("action", action).emit();
+        Ok(None)
     }
 
     /// The first recipient whose local mailbox `size` more bytes would take over its quota.
@@ -606,15 +574,10 @@ pub fn due(spool_root: &std::path::Path, account: &CollectAccount, now: u64) -> 
     now.saturating_sub(state::last_run(spool_root, &account.name)) >= account.interval.0
 }
 
-/// `serve`'s collection schedule: one task per account, a pass whenever it is due.
-pub fn spawn_schedule(shared: &Arc<crate::server::Shared>) {
-    let collector = Arc::new(Collector {
-        config: shared.config.clone(),
-        spool: shared.spool.clone(),
-        users: shared.users.clone(),
-        after: AfterQueue::Submit(shared.immediate.clone()),
-    });
-    for (i, account) in shared.config.collect.iter().enumerate() {
+/// `serve`'s collection schedule: one task per account of `collector`'s config, a pass whenever
+/// it is due.
+pub fn spawn_schedule(collector: Arc<Collector>) {
+    for (i, account) in collector.config.collect.iter().enumerate() {
         let collector = collector.clone();
         let account = account.clone();
         tokio::spawn(async move {

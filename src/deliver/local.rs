@@ -4,17 +4,31 @@ use std::path::PathBuf;
 
 use super::{Deliverer, RecipientResult};
 use crate::maildir::deliver::{Delivered, Delivery};
-use crate::spool::LockedMessage;
+use crate::spool::QueueId;
+
+/// The message a local delivery is of: from the queue (the runner) or from the intake.
+pub struct Job<'a> {
+    pub id: &'a QueueId,
+    pub sender: &'a str,
+    /// A previous attempt crashed: look for an earlier copy (see [`Delivery::recovering`]).
+    pub recovering: bool,
+}
+
+/// The stable key of delivering recipient number `index` of message `id`: the same in every
+/// attempt, so that a second one finds the first one's file.
+pub fn key(id: &QueueId, index: usize) -> String {
+    format!("{id}R{index}")
+}
 
 /// The maildir of `user` on the mail volume (`None` for a name unsafe as a directory).
 pub fn maildir_of(d: &Deliverer, user: &str) -> Option<PathBuf> {
     crate::maildir::MailVolume::new(&d.config.paths.mail).inbox_path(user)
 }
 
-/// Deliver recipient number `index` of `msg` to `user`.
+/// Deliver recipient number `index` of `job` to `user`.
 pub fn deliver(
     d: &Deliverer,
-    msg: &LockedMessage,
+    job: &Job<'_>,
     index: usize,
     user: &str,
     address: &str,
@@ -30,22 +44,22 @@ pub fn deliver(
     if crate::policy::over_quota(&users, &usage, user) {
         return RecipientResult::Defer(format!("4.2.2 mailbox of {user} is over quota"));
     }
-    let sender = &msg.msg.envelope.sender;
+    let sender = job.sender;
     let clean = |s: &str| -> String { s.chars().filter(|c| !c.is_control()).collect() };
     let prefix = format!(
         "Return-Path: <{}>\nDelivered-To: {}\n",
         clean(sender),
         clean(address)
     );
-    let key = format!("{}R{}", msg.msg.id, index);
+    let key = key(job.id, index);
     let delivery = Delivery {
         maildir: &maildir,
         key: &key,
-        time: msg.msg.id.unix_time(),
+        time: job.id.unix_time(),
         hostname: &d.config.server.hostname,
         prefix: prefix.as_bytes(),
         message: body,
-        recovering: msg.recovering,
+        recovering: job.recovering,
     };
     match delivery.write() {
         Ok(Delivered::New(_)) | Ok(Delivered::AlreadyThere) => RecipientResult::Delivered,

@@ -5,8 +5,8 @@
 //! local deliveries have stable names, so nothing is delivered twice even after a crash.
 
 pub mod dsn;
-mod local;
-mod loops;
+pub(crate) mod local;
+pub(crate) mod loops;
 mod notify;
 pub mod remote;
 mod runner;
@@ -88,8 +88,9 @@ impl Deliverer {
         }
     }
 
-    /// The shared directory syncer of `dir`.
-    fn dir_sync(&self, dir: PathBuf) -> Arc<DirSync> {
+    /// The shared directory syncer of `dir` (the queue runner's and the intake's, so that
+    /// concurrent deliveries into one maildir share its fsyncs).
+    pub(crate) fn dir_sync(&self, dir: PathBuf) -> Arc<DirSync> {
         match self.syncs.lock() {
             Ok(mut map) => map
                 .entry(dir.clone())
@@ -156,7 +157,12 @@ impl Deliverer {
                     RecipientResult::Delivered
                 }
                 Ok(Route::Local { user }) => {
-                    let r = local::deliver(self, &msg, i, &user, &address, &body);
+                    let job = local::Job {
+                        id: &msg.msg.id,
+                        sender: &msg.msg.envelope.sender,
+                        recovering: msg.recovering,
+                    };
+                    let r = local::deliver(self, &job, i, &user, &address, &body);
                     if let RecipientResult::Delivered = r {
                         if let Some(dir) = local::maildir_of(self, &user) {
                             touched_maildirs.push(dir);

@@ -1,12 +1,14 @@
 //! Sending delivery status notifications from the queue runner: failures as soon as they are
 //! final (each recipient reported once), a delay warning once when `remote.delay_warning` passes,
 //! success reports in the attempt that delivered (NOTIFY=SUCCESS).
-//! The notification enters the spool like any message, from `<>`, and is tried at once.
+//! The notification goes in through the intake like any message, from `<>` (no filter, no
+//! trace header), into the spool, and is tried at once.
 
 use super::dsn::{self, Action, Entry, Kind, Report};
 use super::Deliverer;
 use crate::events::event;
-use crate::spool::{Envelope, LockedMessage, Origin, Recipient, RecipientStatus};
+use crate::intake::{self, Origin, Outcome, Record, Submission};
+use crate::spool::{LockedMessage, QueueId, Recipient, RecipientStatus};
 
 /// A recipient delivered in this attempt whose NOTIFY asked to hear about it.
 pub struct Success {
@@ -109,42 +111,50 @@ pub fn send(
         retry_until: (kind == Kind::Delay)
             .then(|| m.envelope.received + d.config.delivery.lifetime.0),
     });
-    let envelope = Envelope {
+    let sub = Submission {
+        origin: Origin::Notification,
         sender: String::new(),
         recipients: vec![Recipient::new(m.envelope.sender.clone())],
-        received: now,
-        origin: Origin::Bounce,
-        client: None,
-        helo: None,
-        trusted: true,
-        auth_user: None,
-        size: bytes.len() as u64,
-        smtputf8: false,
-        dsn_ret: None,
-        dsn_envid: None,
+        data: bytes,
     };
-    match d.spool.store(&envelope, &[&bytes]) {
-        Ok(id) => {
-            event(match kind {
-                Kind::Failure => "bounced",
-                Kind::Delay => "delay_warned",
-                Kind::Success => "success_reported",
-            })
-            .field("id", &m.id)
-            .field("dsn", &id)
-            .field("to", &m.envelope.sender)
-            .emit();
-            if let Err(e) = d.attempt(&id, true) {
-                event("delivery_error")
-                    .field("id", &id)
-                    .field("error", e)
-                    .emit();
-            }
-        }
-        Err(e) => event("delivery_error")
-            .field("id", &m.id)
-            .field("error", format!("cannot queue the notification: {e}"))
-            .emit(),
+    let mut record = Sent {
+        kind,
+        of: &m.id,
+        to: &m.envelope.sender,
+    };
+    let Ok(outcome) = intake::accept_notification(d, sub, &mut record);
+    let why = match outcome {
+        Outcome::Accepted(_) => return,
+        Outcome::Failed(e) => e.to_string(),
+        Outcome::Refused(r) => r.text(),
+    };
+    event("delivery_error")
+        .field("id", &m.id)
+        .field("error", format!("cannot queue the notification: {why}"))
+        .emit();
+}
+
+/// Logs a notification as sent once it is durable, before its first attempt.
+struct Sent<'a> {
+    kind: Kind,
+    of: &'a QueueId,
+    to: &'a str,
+}
+
+impl Record for Sent<'_> {
+    type Error = std::convert::Infallible;
+
+    fn after(&mut self, id: &QueueId) -> Result<(), Self::Error> {
+        event(match self.kind {
+            Kind::Failure => "bounced",
+            Kind::Delay => "delay_warned",
+            Kind::Success => "success_reported",
+        })
+        .field("id", self.of)
+        .field("dsn", id)
+        .field("to", self.to)
+        .emit();
+        Ok(())
     }
 }
 

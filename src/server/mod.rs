@@ -1,9 +1,8 @@
-//! The running server: shared state, the listeners of each daemon, immediate delivery.
+//! The running server: shared state, the listeners of each daemon.
 
 pub mod admission;
 pub mod driver;
 pub mod imap;
-pub mod immediate;
 pub mod link;
 pub mod login;
 pub mod pop3;
@@ -16,6 +15,7 @@ use anyhow::Context;
 
 use crate::config::{Config, Listener, Protocol, TlsMode};
 use crate::deliver::Deliverer;
+use crate::intake::{Handoff, Immediate, Intake};
 use crate::net::{self, Conn};
 use crate::spool::Spool;
 use crate::users::UsersCache;
@@ -28,7 +28,9 @@ pub struct Shared {
     pub spool: Arc<Spool>,
     pub users: Arc<UsersCache>,
     pub deliverer: Arc<Deliverer>,
-    pub immediate: immediate::Immediate,
+    pub immediate: Immediate,
+    /// Where every accepted message goes in (smtpd's, collect's).
+    pub intake: Arc<Intake>,
     /// Password checks and failed-login budgets of the process.
     pub login: Arc<login::LoginGuard>,
     /// Set to `true` when the process shuts down: clients at rest get a goodbye.
@@ -51,7 +53,11 @@ impl Shared {
         let users = Arc::new(UsersCache::new(&config.paths.users)?);
         use_scram_decoy_key(spool.root());
         let deliverer = Arc::new(Deliverer::new(config.clone(), spool.clone(), users.clone()));
-        let immediate = immediate::Immediate::start(deliverer.clone());
+        let immediate = Immediate::start(deliverer.clone());
+        let intake = Arc::new(Intake::new(
+            deliverer.clone(),
+            Handoff::Worker(immediate.clone()),
+        ));
         let login = Arc::new(login::LoginGuard::new(&config));
         let resolver = Arc::new(crate::dns::Resolver::new(config.dns()));
         Ok(Arc::new(Shared {
@@ -60,6 +66,7 @@ impl Shared {
             users,
             deliverer,
             immediate,
+            intake,
             login,
             shutdown: tokio::sync::watch::Sender::new(false),
             sessions: shutdown::Sessions::default(),

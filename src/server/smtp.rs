@@ -1,5 +1,5 @@
 //! The SMTP core for the connection driver: [`crate::smtp::Session`] with the process's policy,
-//! users and resolver, and its one effect, storing a message (content filter, then the spool).
+//! users and resolver, and its one effect, handing a received message to the intake.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,13 +10,12 @@ use super::login::GuardedUsers;
 use super::ListenerRuntime;
 use super::Shared;
 use crate::config::{Config, Listener, Protocol};
-use crate::events::event;
+use crate::intake::{Origin, Outcome, StoreError, Submission};
 use crate::policy::lookups::find;
 use crate::policy::{assumed_user, trusted_client, Lookups, MaildirUsage, SmtpPolicy, SpoolVolume};
 use crate::sasl::LoginNote;
-use crate::smtp::received::Trace;
-use crate::smtp::{Action, Client, Reply, Session, SessionConfig, Transaction};
-use crate::spool::{self, Envelope, Origin, QueueId, Recipient};
+use crate::smtp::{Action, Client, Session, SessionConfig, Transaction};
+use crate::spool::Recipient;
 
 /// Session settings for `listener` (`tls_ready`: it can offer STARTTLS).
 pub fn session_config(c: &Config, listener: &Listener, tls_ready: bool) -> SessionConfig {
@@ -76,7 +75,7 @@ pub struct SmtpCore {
 
 /// What the SMTP core does with the link between steps.
 pub enum SmtpEffect {
-    /// Filter and spool a complete message, then answer the client.
+    /// Hand a complete message to the intake, then answer the client.
     Store(Transaction),
     /// Find what a MAIL or RCPT check needs (DNS, a mailbox's usage, the spool's free space),
     /// on the blocking pool with the process's resolver.
@@ -166,107 +165,41 @@ impl Core for SmtpCore {
                 return Ok(());
             }
         };
-        let client = self.session.client();
-        let reply = match filter(&self.shared, client, &txn).await {
-            Some(refusal) => self.session.refused(refusal),
-            None => {
-                let result = store(&self.shared, client, txn).await;
-                self.session.stored(result)
+        let sub = submission(self.session.client(), txn);
+        let reply = match self.shared.intake.accept(sub).await {
+            Outcome::Accepted(a) => self.session.stored(Ok(a.id.to_string())),
+            Outcome::Refused(r) => self.session.refused(r.reply()),
+            Outcome::Failed(StoreError::Spool(_)) => {
+                self.session.stored(Err("spool write failed".into()))
             }
+            Outcome::Failed(e) => self.session.stored(Err(e.to_string())),
         };
         link.write(&reply).await.map_err(|e| e.to_string())
     }
 }
 
-/// The content filter's refusal of `txn`, if there is a filter and it refuses.
-async fn filter(shared: &Shared, client: &Client, txn: &Transaction) -> Option<Reply> {
-    let cfg = shared.config.filter.as_ref()?;
-    let recipients: Vec<String> = txn.recipients.iter().map(|(a, _)| a.clone()).collect();
-    let input = crate::filter::Input {
-        sender: &txn.sender,
-        recipients: &recipients,
-        client: client.ip,
-        origin: "smtp",
-    };
-    crate::filter::run(cfg, &txn.data, input).await.refusal()
-}
-
-/// Put a received message into the spool; the Ok value is its queue id.
-async fn store(shared: &Shared, client: &Client, txn: Transaction) -> Result<String, String> {
-    let id = QueueId::generate();
-    let received = spool::now();
-    let trace = Trace {
-        helo: client.helo.as_deref(),
-        ip: client.ip,
-        hostname: &shared.config.server.hostname,
-        esmtp: client.esmtp,
-        tls: client.tls,
-        authenticated: client.auth_user.is_some(),
-        id: id.as_str(),
-        single_recipient: match txn.recipients.as_slice() {
-            [(only, _)] => Some(only.as_str()),
-            _ => None,
+/// The intake's submission of a message received in this session. (The handlers' refusals the
+/// session found at the end of DATA, to answer there, are found again by the intake's screening:
+/// the same function on the same message.)
+fn submission(client: &Client, txn: Transaction) -> Submission {
+    Submission {
+        origin: Origin::Smtp {
+            client: client.clone(),
+            smtputf8: txn.params.smtputf8,
+            dsn_ret: txn.params.ret,
+            dsn_envid: txn.params.envid,
         },
-        time: received,
-    };
-    let header = trace.header();
-    let size = (header.len() + txn.data.len()) as u64;
-    let recipients: Vec<Recipient> = txn
-        .recipients
-        .iter()
-        .map(|(addr, p)| Recipient {
-            orcpt: p.orcpt.clone(),
-            notify: p.notify.clone(),
-            ..Recipient::new(addr.clone())
-        })
-        .collect();
-    let users = shared.users.get();
-    let recipients = crate::policy::restrictions::envelope(
-        &shared.config,
-        &users,
-        recipients,
-        &txn.refused,
-        &txn.data,
-    );
-    let envelope = Envelope {
-        sender: txn.sender.clone(),
-        recipients,
-        received,
-        origin: Origin::Smtp,
-        client: client.ip.map(|ip| ip.to_string()),
-        helo: client.helo.clone(),
-        trusted: client.trusted,
-        auth_user: client.auth_user.clone(),
-        size,
-        smtputf8: txn.params.smtputf8,
-        dsn_ret: txn.params.ret.clone(),
-        dsn_envid: txn.params.envid.clone(),
-    };
-    let spool_ref = shared.spool.clone();
-    let stored = tokio::task::spawn_blocking(move || {
-        spool_ref
-            .store_as(&id, &envelope, &[header.as_bytes(), &txn.data])
-            .map(|()| (id, envelope))
-    })
-    .await;
-    match stored {
-        Ok(Ok((id, envelope))) => {
-            event("message_received")
-                .field("id", &id)
-                .field("from", &envelope.sender)
-                .field("to", crate::routing::addresses(&envelope.recipients))
-                .field("size", envelope.size)
-                .opt("client", envelope.client.as_deref())
-                .emit();
-            crate::policy::restrictions::log_refused(&id, &envelope.recipients);
-            shared.immediate.submit(id.clone());
-            Ok(id.to_string())
-        }
-        Ok(Err(e)) => {
-            event("store_failed").field("error", &e).emit();
-            Err("spool write failed".into())
-        }
-        Err(e) => Err(format!("internal error: {e}")),
+        sender: txn.sender,
+        recipients: txn
+            .recipients
+            .into_iter()
+            .map(|(addr, p)| Recipient {
+                orcpt: p.orcpt,
+                notify: p.notify,
+                ..Recipient::new(addr)
+            })
+            .collect(),
+        data: txn.data,
     }
 }
 

@@ -1,7 +1,13 @@
-//! Immediate delivery: right after a message is stored, a worker in the same process delivers it
-//! (no waiting for cron). Bounded: at most `delivery.concurrency` at once, shared with the queue
-//! runner of the same process ([`Deliverer::attempt_in_turn`]); when the channel is full the
-//! message simply waits for the next queue run.
+//! The intake's last step: handing a queued message to delivery. Depending on the process that
+//! accepted it, nothing (the queue runner takes it: `delivery.immediate = false`), one attempt
+//! right away on the accepting thread (`postern sendmail`, the `collect` command, notifications
+//! sent from a delivery attempt), or a request to the process's immediate-delivery worker
+//! (`serve` and the daemons).
+//!
+//! The worker delivers in the same process right after a message is stored (no waiting for
+//! cron). Bounded: at most `delivery.concurrency` at once, shared with the queue runner of the
+//! same process ([`Deliverer::attempt_in_turn`]); when the channel is full the message simply
+//! waits for the next queue run.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -9,7 +15,54 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, Semaphore};
 
 use crate::deliver::Deliverer;
+use crate::events::event;
 use crate::spool::QueueId;
+
+/// What happens to a queued message right after the intake accepted it.
+#[derive(Clone)]
+pub enum Handoff {
+    /// Nothing: the queue runner takes it (`delivery.immediate = false`).
+    QueueRunner,
+    /// One delivery attempt right away, on the accepting thread.
+    Attempt,
+    /// A request to the process's immediate-delivery worker.
+    Worker(Immediate),
+}
+
+impl Handoff {
+    /// Whether an attempt happens at once (then local recipients may be delivered before the
+    /// message is acknowledged, see [`super::local`]).
+    pub fn immediate(&self) -> bool {
+        match self {
+            Handoff::QueueRunner => false,
+            Handoff::Attempt => true,
+            Handoff::Worker(i) => i.enabled,
+        }
+    }
+
+    /// Hand `id` over without blocking: `Some(id)` when an attempt must run on this thread
+    /// (blocking file and network work: see [`attempt`]).
+    pub fn submit(&self, id: QueueId) -> Option<QueueId> {
+        match self {
+            Handoff::QueueRunner => None,
+            Handoff::Attempt => Some(id),
+            Handoff::Worker(i) => {
+                i.submit(id);
+                None
+            }
+        }
+    }
+}
+
+/// One delivery attempt on `id` now (blocking); a failure is logged, the queue runner retries.
+pub fn attempt(d: &Deliverer, id: &QueueId) {
+    if let Err(e) = d.attempt(id, true) {
+        event("delivery_error")
+            .field("id", id)
+            .field("error", e)
+            .emit();
+    }
+}
 
 /// Messages waiting for their immediate attempt.
 const BACKLOG: usize = 10_000;
@@ -42,7 +95,7 @@ impl Immediate {
                 let done = done.clone();
                 tokio::task::spawn_blocking(move || {
                     if let Err(e) = d.attempt_in_turn(&id, true) {
-                        crate::events::event("delivery_error")
+                        event("delivery_error")
                             .field("id", &id)
                             .field("error", e)
                             .emit();

@@ -1,0 +1,183 @@
+//! The intake: the one way a message enters the mail system, however it came — smtpd after DATA,
+//! `postern sendmail`, collect's fetched mail, and the queue runner's own delivery status
+//! notifications. [`Intake::accept`] owns the whole sequence:
+//!
+//! 1. the content filter ([`check::filter`]);
+//! 2. the handlers' restrictions and copy-to ([`check::screen`]): a recipient that refuses the
+//!    message gets a notification, a message every recipient refuses is not taken;
+//! 3. the trace header, the only thing that differs by origin ([`trace`], [`Origin`]);
+//! 4. the envelope ([`write::prepare`]);
+//! 5. the durable write ([`write::write`]): local recipients straight into their maildirs when
+//!    that is simple and delivery is immediate ([`local`]), the spool for whatever is left;
+//! 6. the caller's own record around the write, if it keeps one ([`Record`]: collect's journal);
+//! 7. the `message_received` event ([`write::announce`]);
+//! 8. the request for immediate delivery of what was queued ([`Handoff`]).
+//!
+//! The outcome is typed ([`Outcome`]) so that each way in answers on its own surface. Blocking
+//! file work meets async code at one place, [`blocking`] (the runtime's blocking pool); the
+//! notifications, sent from inside a (blocking) delivery attempt, take the same steps on their
+//! own thread ([`accept_notification`]).
+//!
+//! Durability: nothing is acknowledged before it is on disk — a maildir file fsynced, linked
+//! into `new/` and `new/` fsynced; a queue file fsynced, renamed into `queue/` and `queue/`
+//! fsynced. A message whose recipients were all written to their maildirs has no queue entry:
+//! there is nothing left to deliver, so a crash at any point cannot deliver it twice; when some
+//! recipients could not be written, the message is queued for them with the others marked
+//! delivered in the queue file itself.
+
+mod check;
+mod handoff;
+mod local;
+mod origin;
+mod outcome;
+mod trace;
+mod write;
+
+use std::sync::Arc;
+
+pub use handoff::{Handoff, Immediate};
+pub use origin::Origin;
+pub use outcome::{Accepted, Outcome, RecipientRefusals, Refusal, StoreError};
+
+use crate::deliver::Deliverer;
+use crate::events::event;
+use crate::spool::{QueueId, Recipient};
+
+/// A message offered to the intake.
+#[derive(Debug, Clone)]
+pub struct Submission {
+    pub origin: Origin,
+    /// The reverse-path; empty for `<>`.
+    pub sender: String,
+    /// As given (SMTP's with their NOTIFY and ORCPT), before the handlers' say.
+    pub recipients: Vec<Recipient>,
+    /// The message as received, without a trace header of ours.
+    pub data: Vec<u8>,
+}
+
+/// A caller's own durable record of the messages it hands over (collect's journal): told the
+/// id just before the message is written, and just after it is durable — before anything may
+/// deliver it. An error stops the sequence there: before the write, nothing is written; after,
+/// the message stays queued for the queue runner.
+pub trait Record {
+    type Error;
+    fn before(&mut self, _id: &QueueId) -> Result<(), Self::Error> {
+        Ok(())
+    }
+    fn after(&mut self, _id: &QueueId) -> Result<(), Self::Error> {
+        Ok(())
+    }
+}
+
+/// No record of the caller's own.
+pub struct NoRecord;
+
+impl Record for NoRecord {
+    type Error = std::convert::Infallible;
+}
+
+/// The intake of one process: what it delivers with and how it hands over.
+pub struct Intake {
+    deliverer: Arc<Deliverer>,
+    handoff: Handoff,
+}
+
+impl Intake {
+    /// The intake of a process delivering with `deliverer`; `handoff` is how it asks for
+    /// immediate delivery (the queue runner only, whatever is given, when
+    /// `delivery.immediate` is off).
+    pub fn new(deliverer: Arc<Deliverer>, handoff: Handoff) -> Intake {
+        let handoff = if deliverer.config.delivery.immediate {
+            handoff
+        } else {
+            Handoff::QueueRunner
+        };
+        Intake { deliverer, handoff }
+    }
+
+    /// The deliverer behind this intake.
+    pub fn deliverer(&self) -> &Arc<Deliverer> {
+        &self.deliverer
+    }
+
+    /// Take `sub` in: the whole sequence (see the module documentation).
+    pub async fn accept(&self, sub: Submission) -> Outcome {
+        let Ok(outcome) = self.accept_recorded(sub, &mut NoRecord).await;
+        outcome
+    }
+
+    /// [`Intake::accept`] with the caller's own `record` kept around the write.
+    pub async fn accept_recorded<R: Record>(
+        &self,
+        sub: Submission,
+        record: &mut R,
+    ) -> Result<Outcome, R::Error> {
+        let d = &self.deliverer;
+        if let Some(refusal) = check::filter(&d.config, &sub).await {
+            return Ok(Outcome::Refused(refusal));
+        }
+        let prepared = match write::prepare(&d.config, &d.users.get(), sub) {
+            Ok(p) => p,
+            Err(refusal) => return Ok(Outcome::Refused(refusal)),
+        };
+        record.before(&prepared.id)?;
+        let deliver_now = self.handoff.immediate();
+        let writer = d.clone();
+        let written = blocking(move || write::write(&writer, prepared, deliver_now)).await;
+        let written = match written.and_then(|w| w) {
+            Ok(w) => w,
+            Err(e) => return Ok(failed(e)),
+        };
+        record.after(&written.id)?;
+        write::announce(&written);
+        if written.queued {
+            if let Some(id) = self.handoff.submit(written.id.clone()) {
+                let d = d.clone();
+                // A failed attempt is logged; the queue runner retries.
+                let _ = blocking(move || handoff::attempt(&d, &id)).await;
+            }
+        }
+        Ok(Outcome::Accepted(written.accepted()))
+    }
+}
+
+/// The intake's steps for a notification, on the calling thread (a delivery attempt, blocking):
+/// no filter or screening, into the spool, then one attempt at once.
+pub fn accept_notification<R: Record>(
+    d: &Deliverer,
+    sub: Submission,
+    record: &mut R,
+) -> Result<Outcome, R::Error> {
+    let prepared = match write::prepare(&d.config, &d.users.get(), sub) {
+        Ok(p) => p,
+        Err(refusal) => return Ok(Outcome::Refused(refusal)),
+    };
+    record.before(&prepared.id)?;
+    let written = match write::write(d, prepared, false) {
+        Ok(w) => w,
+        Err(e) => return Ok(failed(e)),
+    };
+    record.after(&written.id)?;
+    write::announce(&written);
+    handoff::attempt(d, &written.id);
+    Ok(Outcome::Accepted(written.accepted()))
+}
+
+/// Where the intake's blocking work (the durable write, an attempt on this thread) meets async
+/// code: the runtime's blocking pool.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, StoreError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| StoreError::Internal(e.to_string()))
+}
+
+/// A message that could not be stored: logged, the outcome for the caller.
+fn failed(e: StoreError) -> Outcome {
+    event("store_failed").field("error", &e).emit();
+    Outcome::Failed(e)
+}
+
+#[cfg(test)]
+mod tests;

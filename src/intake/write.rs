@@ -1,0 +1,155 @@
+//! From a checked submission to a durable message: the trace header and the envelope
+//! ([`prepare`]), the write ([`write`]: local recipients into their mailboxes when simple,
+//! [`super::local`], the spool for whatever is left), and the log lines once it is durable
+//! ([`announce`]).
+
+use super::local::{self, Now};
+use super::{check, trace, Accepted, Origin, RecipientRefusals, Refusal, StoreError, Submission};
+use crate::config::Config;
+use crate::deliver::Deliverer;
+use crate::events::event;
+use crate::policy::restrictions::log_refused;
+use crate::routing::addresses;
+use crate::spool::{self, Envelope, QueueId, RecipientStatus};
+use crate::users::Users;
+
+/// A message ready to be written.
+pub(super) struct Prepared {
+    pub id: QueueId,
+    origin: Origin,
+    envelope: Envelope,
+    /// The trace header (empty for none).
+    header: String,
+    data: Vec<u8>,
+    refused: RecipientRefusals,
+}
+
+/// A message durably written.
+pub(super) struct Written {
+    pub id: QueueId,
+    origin: Origin,
+    envelope: Envelope,
+    refused: RecipientRefusals,
+    /// Recipients (indexes) already in their mailboxes.
+    delivered: Vec<usize>,
+    /// Whether a queue entry holds the rest.
+    pub queued: bool,
+}
+
+/// Screen `sub` and make its id, trace header and envelope.
+pub(super) fn prepare(
+    config: &Config,
+    users: &Users,
+    sub: Submission,
+) -> Result<Prepared, Refusal> {
+    let (recipients, refused) = check::screen(config, users, &sub)?;
+    let id = QueueId::generate();
+    let time = spool::now();
+    let origin = sub.origin;
+    let header = trace::header(&origin, &config.server.hostname, &id, &sub.recipients, time);
+    let (helo, trusted, auth_user) = origin.sender_facts();
+    let (dsn_ret, dsn_envid) = origin.dsn();
+    let envelope = Envelope {
+        sender: sub.sender,
+        recipients,
+        received: time,
+        origin: origin.spooled(),
+        client: origin.client_ip().map(|ip| ip.to_string()),
+        helo,
+        trusted,
+        auth_user,
+        size: (header.len() + sub.data.len()) as u64,
+        smtputf8: origin.smtputf8(&sub.data),
+        dsn_ret,
+        dsn_envid,
+    };
+    Ok(Prepared {
+        id,
+        origin,
+        envelope,
+        header,
+        data: sub.data,
+        refused,
+    })
+}
+
+/// Write `p` durably: with `deliver_now`, its local recipients into their mailboxes when that is
+/// simple, then whatever is left (or all of it) into the spool. Blocking.
+pub(super) fn write(d: &Deliverer, p: Prepared, deliver_now: bool) -> Result<Written, StoreError> {
+    let Prepared {
+        id,
+        origin,
+        mut envelope,
+        header,
+        data,
+        refused,
+    } = p;
+    let now = if deliver_now && origin.may_deliver_now() {
+        let mut message = Vec::with_capacity(header.len() + data.len());
+        message.extend_from_slice(header.as_bytes());
+        message.extend_from_slice(&data);
+        local::deliver(d, &id, &envelope, &message)
+    } else {
+        Now::default()
+    };
+    for &i in &now.delivered {
+        if let Some(r) = envelope.recipients.get_mut(i) {
+            r.status = RecipientStatus::Delivered;
+        }
+    }
+    let queued = envelope
+        .recipients
+        .iter()
+        .any(|r| r.status != RecipientStatus::Delivered);
+    if queued {
+        if let Err(e) = d
+            .spool
+            .store_as(&id, &envelope, &[header.as_bytes(), &data])
+        {
+            now.take_back();
+            return Err(e.into());
+        }
+    }
+    Ok(Written {
+        id,
+        origin,
+        envelope,
+        refused,
+        delivered: now.delivered,
+        queued,
+    })
+}
+
+/// Log the accepted message (`message_received`), the deliveries made on the way in and the
+/// recipients that refused it.
+pub(super) fn announce(w: &Written) {
+    let e = event("message_received")
+        .field("id", &w.id)
+        .field("from", &w.envelope.sender)
+        .field("to", addresses(&w.envelope.recipients))
+        .field("size", w.envelope.size);
+    w.origin.describe(e).emit();
+    for r in w
+        .delivered
+        .iter()
+        .filter_map(|&i| w.envelope.recipients.get(i))
+    {
+        event("delivered")
+            .field("id", &w.id)
+            .field("from", &w.envelope.sender)
+            .field("to", &r.address)
+            .emit();
+    }
+    log_refused(&w.id, &w.envelope.recipients);
+}
+
+impl Written {
+    pub(super) fn accepted(self) -> Accepted {
+        Accepted {
+            id: self.id,
+            refused: self.refused,
+            delivered: self.delivered.len(),
+            queued: self.queued,
+        }
+    }
+}
