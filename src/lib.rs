@@ -10,6 +10,7 @@ pub mod events;
 pub mod filter;
 pub mod freespace;
 pub mod imap;
+pub mod mail;
 pub mod maildir;
 pub mod net;
 pub mod policy;

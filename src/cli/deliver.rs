@@ -129,7 +129,7 @@ pub fn sendmail(flag: Option<&Path>, args: SendmailArgs) -> CliResult {
     let received = format!(
         "Received: by {} (postern sendmail, uid {uid}) id {id};\r\n\t{}\r\n",
         config.server.hostname,
-        crate::smtp::received::rfc5322_date(now)
+        crate::mail::date::rfc5322_date(now)
     );
     if let Some(filter) = &config.filter {
         let input = crate::filter::Input {

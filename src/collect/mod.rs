@@ -460,7 +460,7 @@ impl Collector {
             self.config.server.hostname,
             if c.tls { "POP3S" } else { "POP3" },
             account.name,
-            crate::smtp::received::rfc5322_date(now)
+            crate::mail::date::rfc5322_date(now)
         );
         let envelope = Envelope {
             sender,

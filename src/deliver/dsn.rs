@@ -4,7 +4,7 @@
 //! in the envelope (NOTIFY, ORCPT, RET, ENVID). Never sent to the null sender, so never a bounce
 //! of a bounce.
 
-use crate::smtp::received::rfc5322_date;
+use crate::mail::date::rfc5322_date;
 use crate::spool::{Envelope, Origin, QueueId, Recipient};
 
 /// Returned in full up to this size; larger originals come back as headers only.

@@ -3,7 +3,7 @@
 use std::net::IpAddr;
 
 use crate::config::rules::{parse_reply, Ban, Criterion, Field, Op};
-use crate::smtp::Reply;
+use crate::mail::Reply;
 
 /// What is known about the transaction when a criterion is evaluated; `None`: not yet known.
 #[derive(Debug, Default, Clone, Copy)]
@@ -69,9 +69,7 @@ pub fn banned(
 
 fn ban_reply(b: &Ban, facts: &Facts<'_>) -> Reply {
     if let Some((code, enhanced, text)) = b.reply.as_deref().and_then(parse_reply) {
-        // A configured enhanced code is not 'static: it goes at the start of the text instead,
-        // which is the same on the wire.
-        return Reply::plain(code, vec![format!("{enhanced} {text}")]);
+        return Reply::new(code, &enhanced, text);
     }
     let text = match b.field {
         Field::Sender => format!(

@@ -12,8 +12,8 @@
 
 use crate::config::domains::Handler;
 use crate::config::Config;
+use crate::mail::Reply;
 use crate::routing::resolve;
-use crate::smtp::Reply;
 use crate::spool::{Recipient, RecipientStatus};
 use crate::users::Users;
 

@@ -30,7 +30,14 @@ const ATTACHED: &str = "Subject: hi\r\nContent-Type: multipart/mixed; boundary=b
 
 fn codes(r: &[(usize, Reply)]) -> Vec<(usize, u16, &'static str)> {
     r.iter()
-        .map(|(i, r)| (*i, r.code, r.enhanced.unwrap_or("")))
+        .map(|(i, r)| {
+            (
+                *i,
+                r.code,
+                r.enhanced
+                    .map_or("", |s| &*Box::leak(s.to_string().into_boxed_str())),
+            )
+        })
         .collect()
 }
 

@@ -11,7 +11,7 @@ use std::time::Duration;
 use super::address;
 use super::command::{self, Command, CommandError, MailParams, RcptParams};
 use super::data::{ChunkCheck, DataProblem, DataReceiver, DataStatus};
-use super::reply::Reply;
+use crate::mail::Reply;
 use crate::sasl::{AuthFailures, Credentials, Exchange, LoginNote, Mechanism, MethodPolicy};
 
 /// Settings of one session, from the config and the listener.
