@@ -84,7 +84,7 @@ fn json_of(
         "jobs": jobs,
         "attempts": m.state.attempts,
         "next_try": m.state.next_try,
-        "last_error": m.state.last_error,
+        "last_error": m.state.last_error(),
     })
 }
 
@@ -173,7 +173,7 @@ pub fn queue(flag: Option<&Path>, cmd: QueueCommand) -> CliResult {
                         rcpts.join(","),
                         m.state.attempts,
                         if next == 0 { "now".into() } else { age(next) },
-                        m.state.last_error.as_deref().unwrap_or("")
+                        m.state.last_error().unwrap_or_default()
                     )?;
                 }
             }
@@ -220,7 +220,10 @@ pub fn queue(flag: Option<&Path>, cmd: QueueCommand) -> CliResult {
                         "recipient: <{}> {:?} {}",
                         r.address,
                         r.status,
-                        r.last_error.as_deref().unwrap_or("")
+                        r.outcome
+                            .as_ref()
+                            .map(|o| o.to_string())
+                            .unwrap_or_default()
                     )?;
                 }
                 writeln!(out)?;

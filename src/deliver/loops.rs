@@ -2,6 +2,9 @@
 //! about to deliver to (the message has been here for them before). Either one bounces the
 //! recipient instead of letting the message circle.
 
+use super::outcomes;
+use crate::mail::Outcome;
+
 /// What the header section says about the message's path.
 pub struct Hops {
     received: usize,
@@ -48,16 +51,13 @@ impl Hops {
     }
 
     /// Why delivering to `address` would loop, if it would.
-    pub fn check(&self, address: &str, max_hops: usize) -> Option<String> {
+    pub fn check(&self, address: &str, max_hops: usize) -> Option<Outcome> {
         if self.received > max_hops {
-            return Some(format!(
-                "5.4.6 routing loop detected: {} Received headers (limit {max_hops})",
-                self.received
-            ));
+            return Some(outcomes::too_many_hops(self.received, max_hops));
         }
         let a = address.to_ascii_lowercase();
         if self.delivered_to.contains(&a) {
-            return Some(format!("5.4.6 mail forwarding loop for {address}"));
+            return Some(outcomes::forwarding_loop(address));
         }
         None
     }
@@ -75,10 +75,10 @@ mod tests {
         assert!(h.check("someone@example.test", 2).is_none());
         assert!(h
             .check("someone@example.test", 1)
-            .is_some_and(|w| w.starts_with("5.4.6")));
+            .is_some_and(|w| w.to_string().starts_with("5.4.6")));
         assert!(h
             .check("neil@example.test", 50)
-            .is_some_and(|w| w.contains("forwarding loop")));
+            .is_some_and(|w| w.text.contains("forwarding loop")));
         // Collected mail: the provider's Delivered-To is no loop, the hop count still counts.
         let collected = Hops::of(msg).without_delivered_to();
         assert!(collected.check("neil@example.test", 50).is_none());

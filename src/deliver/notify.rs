@@ -4,24 +4,25 @@
 //! The notification enters the spool like any message, from `<>`, and is tried at once.
 
 use super::dsn::{self, Action, Entry, Kind, Report};
-use super::Deliverer;
+use super::{outcomes, Deliverer};
 use crate::events::event;
+use crate::mail::Outcome;
 use crate::spool::{Envelope, LockedMessage, Origin, Recipient, RecipientStatus};
 
 /// A recipient delivered in this attempt whose NOTIFY asked to hear about it.
 pub struct Success {
     pub index: usize,
     pub action: Action,
-    pub reason: String,
+    pub outcome: Outcome,
 }
 
-/// The entry of recipient `i` with its last error as the reason.
+/// The entry of recipient `i` with its last outcome.
 fn entry(msg: &LockedMessage, i: usize, action: Action) -> Option<Entry<'_>> {
     let r = msg.msg.state.recipients.get(i)?;
     Some(Entry {
         recipient: r,
         action,
-        reason: r.last_error.as_deref().unwrap_or("5.0.0 delivery failed"),
+        outcome: r.outcome.clone().unwrap_or_else(outcomes::unknown_failure),
     })
 }
 
@@ -40,7 +41,12 @@ pub fn failures(d: &Deliverer, msg: &mut LockedMessage, body: &[u8], now: u64) {
     }
     let entries: Vec<Entry<'_>> = fresh
         .iter()
-        .filter(|&&i| dsn::wants(&state.recipients[i], Kind::Failure))
+        .filter(|&&i| {
+            state
+                .recipients
+                .get(i)
+                .is_some_and(|r| dsn::wants(r, Kind::Failure))
+        })
         .filter_map(|&i| entry(msg, i, Action::Failed))
         .collect();
     send(d, msg, body, now, Kind::Failure, entries);
@@ -76,7 +82,7 @@ pub fn successes(d: &Deliverer, msg: &LockedMessage, body: &[u8], now: u64, done
             Some(Entry {
                 recipient: msg.msg.state.recipients.get(s.index)?,
                 action: s.action,
-                reason: &s.reason,
+                outcome: s.outcome.clone(),
             })
         })
         .collect();
@@ -162,12 +168,7 @@ impl Deliverer {
             for (i, r) in msg.msg.state.recipients.iter_mut().enumerate() {
                 if r.status == RecipientStatus::Pending {
                     r.status = RecipientStatus::Failed;
-                    let last = r.last_error.take().unwrap_or_default();
-                    r.last_error = Some(
-                        format!("5.0.0 message aborted by the administrator {last}")
-                            .trim_end()
-                            .to_string(),
-                    );
+                    r.outcome = Some(outcomes::aborted(r.outcome.take()));
                     if dsn::wants(r, Kind::Failure) {
                         wanted.push(i);
                     }

@@ -110,7 +110,12 @@ fn the_envelope_marks_refusals_and_adds_copies_of_the_rest() {
         ]
     );
     assert_eq!(
-        s.recipients[0].last_error.as_deref(),
+        s.recipients[0]
+            .outcome
+            .as_ref()
+            .and_then(|o| o.reply.as_ref())
+            .map(|r| r.to_string())
+            .as_deref(),
         Some("550 5.7.1 <plain@example.test> does not accept attachments")
     );
     assert_eq!(s.refused.len(), 1);
