@@ -265,6 +265,7 @@ pub fn add(path: &Path, name: &str, password: &str, shared_secret: bool) -> Resu
         return Err(UsersError::BadName(name.to_string()));
     }
     let hash = hash_password(password)?;
+    let scram = scram_secret(password)?;
     modify(path, |users| {
         if users.iter().any(|u| u.name == name) {
             return Err(UsersError::Exists(name.to_string()));
@@ -275,11 +276,16 @@ pub fn add(path: &Path, name: &str, password: &str, shared_secret: bool) -> Resu
             mail: true,
             pop3_password: None,
             shared_secret: shared_secret.then(|| password.to_string()),
-            scram_sha256: Some(crate::sasl::ScramSecret::derive(password)),
+            scram_sha256: Some(scram),
             quota: None,
         });
         Ok(())
     })
+}
+
+/// The SCRAM-SHA-256 verifier of `password`, with a fresh salt.
+fn scram_secret(password: &str) -> Result<crate::sasl::ScramSecret, UsersError> {
+    crate::sasl::ScramSecret::derive(password).map_err(|e| UsersError::Hash(e.to_string()))
 }
 
 /// Which password `set_password` changes.
@@ -307,7 +313,7 @@ pub fn set_password(
         match kind {
             PasswordKind::Login { shared_secret } => {
                 u.password = hash;
-                u.scram_sha256 = Some(crate::sasl::ScramSecret::derive(password));
+                u.scram_sha256 = Some(scram_secret(password)?);
                 // A stale shared secret must not outlive a password change.
                 u.shared_secret = shared_secret.then(|| password.to_string());
             }

@@ -67,8 +67,12 @@ pub async fn handle(shared: Arc<Shared>, listener: Arc<ListenerRuntime>, mut lin
     });
     let backend =
         VolumeBackend::new(users, shared.config.paths.mail.clone()).with_credentials(guarded);
-    let banner = crate::sasl::apop_banner(&shared.config.server.hostname);
-    let config = session_config(&shared, &listener, link.tls);
+    let mut config = session_config(&shared, &listener, link.tls);
+    // No unguessable timestamp, no APOP in this session (the others still work).
+    let banner = crate::sasl::apop_banner(&shared.config.server.hostname).unwrap_or_else(|_| {
+        config.methods.apop = crate::sasl::Availability::Deny;
+        String::new()
+    });
     let (session, greeting) = Session::new(config, banner, backend);
     let core = Pop3Core {
         session,

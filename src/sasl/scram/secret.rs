@@ -1,6 +1,6 @@
 //! The stored SCRAM-SHA-256 verifier and the hash helpers it is built from.
 
-use crate::sasl::random;
+use crate::sasl::random::{self, RandomError};
 use base64::prelude::{Engine as _, BASE64_STANDARD};
 use hmac::{Hmac, KeyInit, Mac};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -44,8 +44,12 @@ impl ScramSecret {
     ///
     /// The password is used as given (no SASLprep normalisation), so clients must send the
     /// same Unicode form; ASCII passwords are unaffected.
-    pub fn derive(password: &str) -> ScramSecret {
-        Self::derive_with(password, &random::bytes::<16>(), SCRAM_ITERATIONS)
+    pub fn derive(password: &str) -> Result<ScramSecret, RandomError> {
+        Ok(Self::derive_with(
+            password,
+            &random::bytes::<16>()?,
+            SCRAM_ITERATIONS,
+        ))
     }
 
     /// Derives the verifier for `password` with a given salt and iteration count.
@@ -72,14 +76,14 @@ impl ScramSecret {
     /// A stand-in verifier for an unknown user: the salt is HMAC(key, user), so it is the same
     /// in every process that has the same key (the spool's, see [`set_decoy_key`]) and repeated
     /// probes look alike, like a real user's; the keys are random (so no proof matches).
-    pub(super) fn decoy(key: &[u8; 32], user: &str) -> ScramSecret {
+    pub(super) fn decoy(key: &[u8; 32], user: &str) -> Result<ScramSecret, RandomError> {
         let salt = hmac_sha256(key, user.as_bytes());
-        ScramSecret {
+        Ok(ScramSecret {
             salt: salt.get(..16).unwrap_or_default().to_vec(),
             iterations: SCRAM_ITERATIONS,
-            stored_key: random::bytes::<32>().to_vec(),
-            server_key: random::bytes::<32>().to_vec(),
-        }
+            stored_key: random::bytes::<32>()?.to_vec(),
+            server_key: random::bytes::<32>()?.to_vec(),
+        })
     }
 }
 
