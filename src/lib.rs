@@ -17,6 +17,7 @@ pub mod policy;
 pub mod pop3;
 pub mod routing;
 pub mod sasl;
+pub mod secret;
 pub mod sendmail;
 pub mod server;
 pub mod smtp;

@@ -12,6 +12,8 @@ use std::path::{Path, PathBuf};
 use argon2::{Argon2, PasswordHasher, PasswordVerifier};
 use serde::{Deserialize, Serialize};
 
+use crate::secret::Secret;
+
 /// One mail user.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
@@ -19,16 +21,16 @@ pub struct User {
     /// Login name, also the mailbox directory name under the mail volume.
     pub name: String,
     /// argon2id PHC string of the login password.
-    pub password: String,
+    pub password: Secret,
     /// Whether mail is accepted for this user (the seed's "mail-enabled").
     #[serde(default = "yes")]
     pub mail: bool,
     /// The POP3 override password (argon2id): when set, POP3 USER/PASS must use it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pop3_password: Option<String>,
+    pub pop3_password: Option<Secret>,
     /// Shared secret for CRAM-MD5 and APOP, stored only when the admin opts in for this user.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub shared_secret: Option<String>,
+    pub shared_secret: Option<Secret>,
     /// SCRAM-SHA-256 verifier, derived whenever the password is set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scram_sha256: Option<crate::sasl::ScramSecret>,
@@ -79,13 +81,13 @@ pub fn valid_user_name(name: &str) -> bool {
 }
 
 /// Hash a password with argon2id and a fresh random salt.
-pub fn hash_password(password: &str) -> Result<String, UsersError> {
+pub fn hash_password(password: &str) -> Result<Secret, UsersError> {
     if password.is_empty() {
         return Err(UsersError::EmptyPassword);
     }
     Argon2::default()
         .hash_password(password.as_bytes())
-        .map(|h| h.to_string())
+        .map(|h| Secret::new(h.to_string()))
         .map_err(|e| UsersError::Hash(e.to_string()))
 }
 
@@ -150,7 +152,7 @@ impl Users {
     /// Check a login password. A missing user costs the same hashing time as a wrong password.
     pub fn verify_password(&self, name: &str, password: &str) -> bool {
         match self.get(name) {
-            Some(u) => verify_hash(&u.password, password),
+            Some(u) => verify_hash(u.password.expose(), password),
             None => {
                 let _ = verify_hash(DUMMY_HASH, password);
                 false
@@ -160,8 +162,8 @@ impl Users {
 
     /// Check a POP3 USER/PASS login: the override password when the user has one.
     pub fn verify_pop3_password(&self, name: &str, password: &str) -> bool {
-        match self.get(name).and_then(|u| u.pop3_password.as_deref()) {
-            Some(h) => verify_hash(h, password),
+        match self.get(name).and_then(|u| u.pop3_password.as_ref()) {
+            Some(h) => verify_hash(h.expose(), password),
             None => self.verify_password(name, password),
         }
     }
@@ -173,7 +175,9 @@ impl crate::sasl::Credentials for Users {
     }
 
     fn shared_secret(&self, user: &str) -> Option<String> {
-        self.get(user).and_then(|u| u.shared_secret.clone())
+        self.get(user)
+            .and_then(|u| u.shared_secret.as_ref())
+            .map(|s| s.expose().to_string())
     }
 
     fn scram_sha256(&self, user: &str) -> Option<crate::sasl::ScramSecret> {
@@ -275,7 +279,7 @@ pub fn add(path: &Path, name: &str, password: &str, shared_secret: bool) -> Resu
             password: hash,
             mail: true,
             pop3_password: None,
-            shared_secret: shared_secret.then(|| password.to_string()),
+            shared_secret: shared_secret.then(|| Secret::from(password)),
             scram_sha256: Some(scram),
             quota: None,
         });
@@ -315,7 +319,7 @@ pub fn set_password(
                 u.password = hash;
                 u.scram_sha256 = Some(scram_secret(password)?);
                 // A stale shared secret must not outlive a password change.
-                u.shared_secret = shared_secret.then(|| password.to_string());
+                u.shared_secret = shared_secret.then(|| Secret::from(password));
             }
             PasswordKind::Pop3Override => u.pop3_password = Some(hash),
         }

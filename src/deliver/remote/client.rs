@@ -411,6 +411,7 @@ async fn prepare(
     s.keywords = s.ehlo_keywords(hello).await.map_err(NotReady::Other)?;
     if let (Some(user), Some(password)) = (&server.user, &server.password) {
         let keywords = s.keywords.clone();
+        let password = password.expose();
         authenticate(s, server.auth, &keywords, user, password, may_send_password)
             .await
             .map_err(NotReady::Other)?;
