@@ -215,7 +215,7 @@ async fn read_bounded(r: Option<impl AsyncRead + Unpin>) -> Vec<u8> {
             break;
         }
         let room = OUTPUT_LIMIT.saturating_sub(kept.len());
-        kept.extend_from_slice(&buf[..n.min(room)]);
+        kept.extend_from_slice(buf.get(..n.min(room)).unwrap_or_default());
     }
     kept
 }

@@ -161,7 +161,9 @@ pub fn queue(flag: Option<&Path>, cmd: QueueCommand) -> CliResult {
             for (job, list) in by_job {
                 writeln!(out, "{job}: {} message(s)", list.len())?;
                 for (n, rcpts) in list {
-                    let (id, area, m) = &messages[n];
+                    let Some((id, area, m)) = messages.get(n) else {
+                        continue;
+                    };
                     let next = m.state.next_try.saturating_sub(now);
                     writeln!(
                         out,
@@ -188,7 +190,7 @@ pub fn queue(flag: Option<&Path>, cmd: QueueCommand) -> CliResult {
             })?;
             let m = spool.peek(area, &id)?;
             let body = m.read_body()?;
-            let headers = &body[..find_header_end(&body)];
+            let headers = body.get(..find_header_end(&body)).unwrap_or(&body);
             if json {
                 let v = serde_json::json!({
                     "id": id.as_str(),

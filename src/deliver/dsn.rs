@@ -199,7 +199,8 @@ pub fn render(r: &Report<'_>) -> Vec<u8> {
             .is_some_and(|v| v.eq_ignore_ascii_case("HDRS"))
         || original.len() > FULL_RETURN_LIMIT;
     let (ctype, part) = if headers_only {
-        ("text/rfc822-headers", &original[..header_end(&original)])
+        let headers = original.get(..header_end(&original)).unwrap_or(&original);
+        ("text/rfc822-headers", headers)
     } else {
         ("message/rfc822", &original[..])
     };

@@ -17,7 +17,7 @@ const HEADER_LIMIT: usize = 1024 * 1024;
 impl Hops {
     /// Read the header section of `message`.
     pub fn of(message: &[u8]) -> Hops {
-        let head = &message[..message.len().min(HEADER_LIMIT)];
+        let head = message.get(..HEADER_LIMIT).unwrap_or(message);
         let mut hops = Hops {
             received: 0,
             delivered_to: Vec::new(),
@@ -27,14 +27,14 @@ impl Hops {
             if line.is_empty() {
                 break;
             }
-            let Some(colon) = line.iter().position(|&b| b == b':') else {
+            let mut parts = line.splitn(2, |&b| b == b':');
+            let (Some(name), Some(value)) = (parts.next(), parts.next()) else {
                 continue;
             };
-            let name = &line[..colon];
             if name.eq_ignore_ascii_case(b"received") {
                 hops.received += 1;
             } else if name.eq_ignore_ascii_case(b"delivered-to") {
-                let v = String::from_utf8_lossy(&line[colon + 1..]);
+                let v = String::from_utf8_lossy(value);
                 let v = v.trim().trim_start_matches('<').trim_end_matches('>');
                 hops.delivered_to.push(v.to_ascii_lowercase());
             }

@@ -123,8 +123,8 @@ pub fn envelope(
         .collect();
     let mut added = 0;
     let mut i = 0;
-    while i < queue.len() && added < config.limits.recipients {
-        let copy = resolve(config, users, &queue[i])
+    while let Some(next) = queue.get(i).filter(|_| added < config.limits.recipients) {
+        let copy = resolve(config, users, next)
             .ok()
             .and_then(|r| r.handler?.copy_to.clone());
         i += 1;

@@ -280,13 +280,13 @@ fn drain(stream: &mut MessageStream, out: &mut Vec<u8>, limit: usize) -> std::io
     let mut chunk = [0u8; 16 * 1024];
     while out.len() < limit {
         let want = chunk.len().min(limit - out.len());
-        let n = match stream.read(&mut chunk[..want]) {
+        let n = match stream.read(chunk.get_mut(..want).unwrap_or_default()) {
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),
         };
-        out.extend_from_slice(&chunk[..n]);
+        out.extend_from_slice(chunk.get(..n).unwrap_or_default());
     }
     Ok(())
 }

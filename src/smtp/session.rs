@@ -731,7 +731,7 @@ impl Session {
             .unwrap_or(usize::MAX)
             .min(self.input.len());
         if chunk == Chunk::Keep {
-            let bytes = &self.input[..take];
+            let bytes = self.input.get(..take).unwrap_or_default();
             self.bdat_check.feed(bytes);
             // Once a problem is found the rest is not kept (the transaction fails anyway).
             if self.bdat_check.problem().is_none() {

@@ -106,11 +106,25 @@ pub(super) fn decoy_key() -> Option<&'static [u8; 32]> {
 
 /// HMAC-SHA-256 of `data` under `key`.
 pub(crate) fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
-    // HMAC takes keys of any length (long ones are hashed), so this cannot fail.
-    let mut mac =
-        <Hmac<Sha256> as KeyInit>::new_from_slice(key).expect("HMAC accepts keys of any length");
+    let mut mac = <Hmac<Sha256> as KeyInit>::new(&hmac_key(key));
     mac.update(data);
     mac.finalize().into_bytes().into()
+}
+
+/// `key` as HMAC's key block (RFC 2104 §2): hashed first when longer than SHA-256's 64-byte
+/// block, then padded with zeros to it — what HMAC does with a key of any length, done here so
+/// that the fixed-size constructor, which cannot fail, takes it.
+fn hmac_key(key: &[u8]) -> hmac::digest::Key<Hmac<Sha256>> {
+    let mut block = hmac::digest::Key::<Hmac<Sha256>>::default();
+    let hashed;
+    let key = if key.len() > block.len() {
+        hashed = Sha256::digest(key);
+        hashed.as_slice()
+    } else {
+        key
+    };
+    block.iter_mut().zip(key).for_each(|(b, k)| *b = *k);
+    block
 }
 
 /// SHA-256 of `data`.
