@@ -6,6 +6,7 @@
 //!   intake by its handler's `max_size` (`552 5.2.3 …`, not yet bounced), far@remote.test;
 //! - `1K1QS6E8DJ300Z8A00`, attempted once: busy@remote.test deferred by smtp-sink's
 //!   `450 4.3.0 Error: command failed` at mx.remote.test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // tests may panic
 
 mod common;
 mod remote_support;

@@ -2,6 +2,7 @@
 //! (by Python's smtplib) passed on to a next hop that supports DSN and reported on by postern
 //! itself when the next hop does not; success, failure and delay reports parsed with a MIME
 //! parser.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // tests may panic
 
 mod common;
 mod remote_support;
