@@ -15,9 +15,6 @@ pub mod state;
 mod statefile;
 mod transfer;
 
-#[cfg(test)]
-mod state_tests;
-
 pub use error::MaildirError;
 pub use flags::{Flag, Flags};
 pub use layout::Maildir;

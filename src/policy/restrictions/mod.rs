@@ -191,5 +191,4 @@ pub fn screen(
 }
 
 #[cfg(test)]
-#[path = "restrictions_tests.rs"]
 mod tests;

@@ -336,5 +336,4 @@ pub fn ip_belongs_to(dns: &dyn Dns, ip: IpAddr, domain: &str) -> Result<bool, Dn
 }
 
 #[cfg(test)]
-#[path = "spf_tests.rs"]
 pub(crate) mod tests;

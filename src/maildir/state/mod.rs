@@ -489,3 +489,6 @@ impl MailboxState {
         open_message(&self.maildir, info)
     }
 }
+
+#[cfg(test)]
+mod tests;

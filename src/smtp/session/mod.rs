@@ -794,5 +794,4 @@ fn problem_reply(problem: DataProblem, max: u64) -> Reply {
 }
 
 #[cfg(test)]
-#[path = "session_tests.rs"]
 mod tests;
