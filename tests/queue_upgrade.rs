@@ -70,6 +70,7 @@ fn a_queue_written_by_0_1_delivers_and_bounces() {
         deferred["last_error"],
         "4.3.0 450 4.3.0 Error: command failed (at mx.remote.test[127.0.0.1]:2526)"
     );
+    assert_eq!(deferred["status"], "4.3.0");
     let show = s.postern(&["queue", "show", DEFERRED, "--json"]);
     assert!(show.status.success(), "{}", text(&show));
     let v: serde_json::Value = serde_json::from_slice(&show.stdout).expect("show json");

@@ -85,6 +85,7 @@ fn json_of(
         "attempts": m.state.attempts,
         "next_try": m.state.next_try,
         "last_error": m.state.last_error(),
+        "status": m.state.last_outcome().map(|o| o.status),
     })
 }
 

@@ -165,16 +165,22 @@ pub struct DeliveryState {
 }
 
 impl DeliveryState {
-    /// The latest error, for `queue ls`: the first pending recipient's, else the first one's
+    /// The latest failure, for `queue ls`: the first pending recipient's, else the first one's
     /// that has one.
-    pub fn last_error(&self) -> Option<String> {
+    pub fn last_outcome(&self) -> Option<&Outcome> {
         let pending = self
             .recipients
             .iter()
             .filter(|r| r.status == RecipientStatus::Pending);
         pending
             .chain(&self.recipients)
-            .find_map(Recipient::last_error)
+            .filter_map(|r| r.outcome.as_ref())
+            .find(|o| o.class() != Class::Success)
+    }
+
+    /// [`DeliveryState::last_outcome`] as one line.
+    pub fn last_error(&self) -> Option<String> {
+        self.last_outcome().map(Outcome::to_string)
     }
 }
 
