@@ -21,15 +21,29 @@ use hickory_resolver::TokioResolver;
 
 use crate::config::servers::Dns as Settings;
 
-/// Why a lookup gave no usable answer.
+/// Why a lookup gave no usable answer. The first three are final (bounce); remote delivery
+/// gives each its RFC 3463 status.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DnsError {
-    /// The answer is final (NXDOMAIN, null MX): bounce.
-    #[error("{0}")]
-    Permanent(String),
-    /// Try again later (SERVFAIL, timeout, no reply).
+    /// The mail domain does not exist (NXDOMAIN).
+    #[error("domain {0} does not exist (NXDOMAIN)")]
+    NoSuchDomain(String),
+    /// The domain takes no mail (RFC 7505 null MX).
+    #[error("domain {0} accepts no mail (null MX)")]
+    NullMx(String),
+    /// The host has no A or AAAA record, or does not exist.
+    #[error("host {0} has no address")]
+    NoAddress(String),
+    /// Try again later (SERVFAIL, timeout, no reply, no resolver).
     #[error("{0}")]
     Temporary(String),
+}
+
+impl DnsError {
+    /// Whether the answer is final.
+    pub fn is_permanent(&self) -> bool {
+        !matches!(self, DnsError::Temporary(_))
+    }
 }
 
 /// One mail exchanger.
@@ -47,7 +61,7 @@ pub fn resolver(cfg: &Settings) -> Result<TokioResolver, DnsError> {
     opts.attempts = cfg.attempts.max(1);
     opts.use_hosts_file = ResolveHosts::Never;
     opts.ndots = 0;
-    let temp = |e: NetError| DnsError::Temporary(format!("4.4.3 resolver setup failed: {e}"));
+    let temp = |e: NetError| DnsError::Temporary(format!("resolver setup failed: {e}"));
     if cfg.servers.is_empty() {
         let mut b = TokioResolver::builder_tokio().map_err(temp)?;
         *b.options_mut() = opts;
@@ -95,14 +109,12 @@ pub async fn mail_hosts(r: &TokioResolver, domain: &str) -> Result<Vec<MailHost>
                 .collect();
             order_mail_hosts(domain, mxs, &mut random_order)
         }
-        Err(e) if e.is_nx_domain() => Err(DnsError::Permanent(format!(
-            "5.1.2 domain {domain} does not exist (NXDOMAIN)"
-        ))),
+        Err(e) if e.is_nx_domain() => Err(DnsError::NoSuchDomain(domain.to_string())),
         Err(e) if e.is_no_records_found() => {
             order_mail_hosts(domain, Vec::new(), &mut random_order)
         }
         Err(e) => Err(DnsError::Temporary(format!(
-            "4.4.3 MX lookup for {domain} failed: {e}"
+            "MX lookup for {domain} failed: {e}"
         ))),
     }
 }
@@ -123,9 +135,7 @@ pub fn order_mail_hosts(
     }
     // RFC 7505: a single MX of "." with preference 0 means the domain takes no mail.
     if mxs.iter().any(|m| m.name.is_empty() || m.name == ".") {
-        return Err(DnsError::Permanent(format!(
-            "5.1.10 domain {domain} accepts no mail (null MX)"
-        )));
+        return Err(DnsError::NullMx(domain.to_string()));
     }
     mxs.sort_by_key(|m| m.preference);
     let mut seen = std::collections::HashSet::new();
@@ -153,18 +163,16 @@ pub async fn addresses(r: &TokioResolver, host: &str) -> Result<Vec<IpAddr>, Dns
         Ok(l) => {
             let ips: Vec<IpAddr> = l.iter().collect();
             if ips.is_empty() {
-                Err(DnsError::Permanent(format!(
-                    "5.4.4 host {host} has no address"
-                )))
+                Err(DnsError::NoAddress(host.to_string()))
             } else {
                 Ok(ips)
             }
         }
-        Err(e) if e.is_nx_domain() || e.is_no_records_found() => Err(DnsError::Permanent(format!(
-            "5.4.4 host {host} has no address"
-        ))),
+        Err(e) if e.is_nx_domain() || e.is_no_records_found() => {
+            Err(DnsError::NoAddress(host.to_string()))
+        }
         Err(e) => Err(DnsError::Temporary(format!(
-            "4.4.3 address lookup for {host} failed: {e}"
+            "address lookup for {host} failed: {e}"
         ))),
     }
 }
@@ -193,10 +201,10 @@ mod tests {
             order_mail_hosts("a.test", vec![], keep),
             Ok(vec![mx("a.test", 0)])
         );
-        assert!(matches!(
+        assert_eq!(
             order_mail_hosts("a.test", vec![mx("", 0)], keep),
-            Err(DnsError::Permanent(_))
-        ));
+            Err(DnsError::NullMx("a.test".into()))
+        );
         // Listed twice: the better preference counts.
         let got = order_mail_hosts(
             "a.test",

@@ -18,7 +18,7 @@ use tokio::process::{Child, Command};
 use crate::config::filter::Filter;
 use crate::config::rules::parse_reply;
 use crate::events::event;
-use crate::smtp::Reply;
+use crate::mail::Reply;
 
 /// Output kept from the filter (stdout and stderr each); the rest is read and dropped.
 const OUTPUT_LIMIT: usize = 4096;
@@ -78,8 +78,7 @@ pub fn judge(cfg: &Filter, outcome: &Outcome) -> Verdict {
 
 fn reject_reply(cfg: &Filter) -> Reply {
     match parse_reply(&cfg.reject_reply) {
-        // The enhanced code is not 'static: it leads the text, the same on the wire.
-        Some((code, enhanced, text)) => Reply::plain(code, vec![format!("{enhanced} {text}")]),
+        Some((code, enhanced, text)) => Reply::new(code, &enhanced, text),
         None => Reply::new(554, "5.7.1", "Message rejected by content filter"),
     }
 }
@@ -194,7 +193,7 @@ async fn read_bounded(r: Option<impl AsyncRead + Unpin>) -> Vec<u8> {
             break;
         }
         let room = OUTPUT_LIMIT.saturating_sub(kept.len());
-        kept.extend_from_slice(&buf[..n.min(room)]);
+        kept.extend_from_slice(buf.get(..n.min(room)).unwrap_or_default());
     }
     kept
 }

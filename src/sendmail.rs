@@ -55,7 +55,7 @@ pub fn prepare(raw: &[u8], ignore_dots: bool, hostname: &str) -> Prepared {
     let now = crate::spool::now();
     if !has_date {
         out.extend_from_slice(
-            format!("Date: {}\r\n", crate::smtp::received::rfc5322_date(now)).as_bytes(),
+            format!("Date: {}\r\n", crate::mail::date::rfc5322_date(now)).as_bytes(),
         );
     }
     if !has_msgid {

@@ -11,6 +11,8 @@ use std::path::{Path, PathBuf};
 use argon2::{Argon2, PasswordHasher, PasswordVerifier};
 use serde::{Deserialize, Serialize};
 
+use crate::secret::Secret;
+
 /// One mail user.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
@@ -18,16 +20,16 @@ pub struct User {
     /// Login name, also the mailbox directory name under the mail volume.
     pub name: String,
     /// argon2id PHC string of the login password.
-    pub password: String,
+    pub password: Secret,
     /// Whether mail is accepted for this user (the seed's "mail-enabled").
     #[serde(default = "yes")]
     pub mail: bool,
     /// The POP3 override password (argon2id): when set, POP3 USER/PASS must use it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pop3_password: Option<String>,
+    pub pop3_password: Option<Secret>,
     /// Shared secret for CRAM-MD5 and APOP, stored only when the admin opts in for this user.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub shared_secret: Option<String>,
+    pub shared_secret: Option<Secret>,
     /// SCRAM-SHA-256 verifier, derived whenever the password is set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scram_sha256: Option<crate::sasl::ScramSecret>,
@@ -78,13 +80,13 @@ pub fn valid_user_name(name: &str) -> bool {
 }
 
 /// Hash a password with argon2id and a fresh random salt.
-pub fn hash_password(password: &str) -> Result<String, UsersError> {
+pub fn hash_password(password: &str) -> Result<Secret, UsersError> {
     if password.is_empty() {
         return Err(UsersError::EmptyPassword);
     }
     Argon2::default()
         .hash_password(password.as_bytes())
-        .map(|h| h.to_string())
+        .map(|h| Secret::new(h.to_string()))
         .map_err(|e| UsersError::Hash(e.to_string()))
 }
 
@@ -149,7 +151,7 @@ impl Users {
     /// Check a login password. A missing user costs the same hashing time as a wrong password.
     pub fn verify_password(&self, name: &str, password: &str) -> bool {
         match self.get(name) {
-            Some(u) => verify_hash(&u.password, password),
+            Some(u) => verify_hash(u.password.expose(), password),
             None => {
                 let _ = verify_hash(DUMMY_HASH, password);
                 false
@@ -159,8 +161,8 @@ impl Users {
 
     /// Check a POP3 USER/PASS login: the override password when the user has one.
     pub fn verify_pop3_password(&self, name: &str, password: &str) -> bool {
-        match self.get(name).and_then(|u| u.pop3_password.as_deref()) {
-            Some(h) => verify_hash(h, password),
+        match self.get(name).and_then(|u| u.pop3_password.as_ref()) {
+            Some(h) => verify_hash(h.expose(), password),
             None => self.verify_password(name, password),
         }
     }
@@ -172,7 +174,9 @@ impl crate::sasl::Credentials for Users {
     }
 
     fn shared_secret(&self, user: &str) -> Option<String> {
-        self.get(user).and_then(|u| u.shared_secret.clone())
+        self.get(user)
+            .and_then(|u| u.shared_secret.as_ref())
+            .map(|s| s.expose().to_string())
     }
 
     fn scram_sha256(&self, user: &str) -> Option<crate::sasl::ScramSecret> {
@@ -239,6 +243,7 @@ pub fn add(path: &Path, name: &str, password: &str, shared_secret: bool) -> Resu
         return Err(UsersError::BadName(name.to_string()));
     }
     let hash = hash_password(password)?;
+    let scram = scram_secret(password)?;
     modify(path, |users| {
         if users.iter().any(|u| u.name == name) {
             return Err(UsersError::Exists(name.to_string()));
@@ -248,12 +253,17 @@ pub fn add(path: &Path, name: &str, password: &str, shared_secret: bool) -> Resu
             password: hash,
             mail: true,
             pop3_password: None,
-            shared_secret: shared_secret.then(|| password.to_string()),
-            scram_sha256: Some(crate::sasl::ScramSecret::derive(password)),
+            shared_secret: shared_secret.then(|| Secret::from(password)),
+            scram_sha256: Some(scram),
             quota: None,
         });
         Ok(())
     })
+}
+
+/// The SCRAM-SHA-256 verifier of `password`, with a fresh salt.
+fn scram_secret(password: &str) -> Result<crate::sasl::ScramSecret, UsersError> {
+    crate::sasl::ScramSecret::derive(password).map_err(|e| UsersError::Hash(e.to_string()))
 }
 
 /// Which password `set_password` changes.
@@ -281,9 +291,9 @@ pub fn set_password(
         match kind {
             PasswordKind::Login { shared_secret } => {
                 u.password = hash;
-                u.scram_sha256 = Some(crate::sasl::ScramSecret::derive(password));
+                u.scram_sha256 = Some(scram_secret(password)?);
                 // A stale shared secret must not outlive a password change.
-                u.shared_secret = shared_secret.then(|| password.to_string());
+                u.shared_secret = shared_secret.then(|| Secret::from(password));
             }
             PasswordKind::Pop3Override => u.pop3_password = Some(hash),
         }

@@ -3,6 +3,7 @@
 //! across a restart, an unknown user gets the same salt and iteration count every time, shaped
 //! like a real user's. The decoy key behind that salt is kept in the spool (0600); when it cannot
 //! be read, SCRAM fails closed for everybody (454 4.7.0) instead of making one up.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // tests may panic
 
 mod common;
 

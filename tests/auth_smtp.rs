@@ -1,6 +1,7 @@
 //! SMTP AUTH with real clients: swaks, curl, Python smtplib; relay only after AUTH; availability
 //! (`tls`, `deny`) hides and refuses methods; failed logins are refused, logged and end the
 //! connection after a few.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // tests may panic
 
 mod common;
 

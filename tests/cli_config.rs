@@ -1,4 +1,5 @@
 //! `postern config check` and daemons refusing a broken config, with the same messages.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // tests may panic
 
 mod common;
 

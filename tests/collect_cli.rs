@@ -2,6 +2,7 @@
 //! `script`, which gives it a pseudo-terminal), nothing but log lines otherwise, and per-account
 //! failures — a name the resolver (`[dns]`, a dnsmasq on loopback) does not know, a dead name
 //! server, a refused connection — logged while the pass goes on, exit status 75.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // tests may panic
 
 mod common;
 #[path = "common/collect.rs"]

@@ -1,5 +1,6 @@
 //! `postern collect` against a real Dovecot POP3 server on loopback: deletion policies,
 //! TLS and login methods, delivery modes (seed 000 scenario 3), size limits, odd messages.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // tests may panic
 
 mod common;
 #[path = "common/collect.rs"]

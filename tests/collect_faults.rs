@@ -1,5 +1,6 @@
 //! Collection under faults: a server connection that drops mid-RETR, `kill -9` of a pass,
 //! overlapping passes — every message ends up queued exactly once, nothing is lost.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // tests may panic
 
 mod common;
 #[path = "common/collect.rs"]

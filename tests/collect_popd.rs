@@ -2,6 +2,7 @@
 //! (its POP3 on the demo ports 2110 with STLS and 2995 with implicit TLS), the collecting side
 //! is the harness of `tests/common/collect.rs` without Dovecot. Catch-all spreading of 500
 //! messages, leave-on-server, deletion policies, APOP and the TLS variants.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // tests may panic
 
 mod common;
 #[path = "common/collect.rs"]

@@ -1,6 +1,7 @@
 //! `kill -9` at the worst moments: smtpd in the middle of DATA, deliver in the middle of a run, and
 //! two deliverers racing over one queue. Afterwards every acknowledged message is in the maildir
 //! exactly once, and nothing partial or unacknowledged-and-truncated ever is.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // tests may panic
 
 mod common;
 

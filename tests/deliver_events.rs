@@ -1,5 +1,6 @@
 //! Registered events: one structured log line each for connect, disconnect, message received,
 //! delivered, deferred and failed — in logfmt and in JSON (`log.format = "json"`).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // tests may panic
 
 mod common;
 

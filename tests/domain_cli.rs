@@ -1,5 +1,6 @@
 //! `postern domain ls` and `postern domain handlers …`: the TOML file is edited in place
 //! (comments and order kept), validated before it is replaced, and the server routes by it.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // tests may panic
 
 mod common;
 

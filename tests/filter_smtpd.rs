@@ -3,6 +3,7 @@
 //! 4000 bytes only (it never reads the rest of stdin): a Subject with VIRUS-TEST rejects (exit 1,
 //! as clamdscan does for a virus), BROKEN-TEST fails (exit 2, tempfail), HANG-TEST sleeps past the
 //! timeout; anything else is accepted.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // tests may panic
 
 mod common;
 

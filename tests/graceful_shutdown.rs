@@ -1,6 +1,7 @@
 //! SIGTERM stops a daemon gracefully: listeners close, sessions at rest get their protocol's
 //! goodbye, a DATA transfer in progress finishes and is accepted, systemd hears READY=1 and
 //! STOPPING=1, and the process exits by itself.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // tests may panic
 
 mod common;
 

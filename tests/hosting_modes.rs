@@ -2,6 +2,7 @@
 //! example that configures it: inetd (socat running the `examples/inetd.conf` line), systemd
 //! `Accept=no` and `Accept=yes` (`systemd-socket-activate` running the `examples/systemd` units'
 //! ExecStart), standalone `--listen`, and a pipe with `TCPREMOTEIP`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // tests may panic
 
 mod common;
 

@@ -3,6 +3,7 @@
 //! delivery from smtpd, two sessions on one mailbox staying consistent, the cache against
 //! changes behind its back; the hosting modes (`imap/hosting.rs`) and security over the
 //! network (`imap/security.rs`).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // tests may panic
 
 mod common;
 #[path = "imap/hosting.rs"]

@@ -1,6 +1,7 @@
 //! The mail store under imapd with real clients (issue 11, points 8, 10 and 11): the quota on
 //! APPEND, COPY and MOVE (imaplib, curl, and smtplib's SIZE= for comparison), MOVE killed with
 //! `kill -9` part-way through a 1,000-message mailbox, and a login on a full mail volume.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // tests may panic
 
 mod common;
 

@@ -4,6 +4,7 @@
 //! through `kill -9` at any point of a stream of a few hundred messages. What is not simple goes
 //! through the spool: a recipient over quota is queued alone, NOTIFY=SUCCESS gets its report.
 //! IMAP (IDLE) and POP3 see the mail delivered on the way in.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // tests may panic
 
 mod common;
 

@@ -3,6 +3,7 @@
 //! file descriptors, time (a byte a second, or a client that never reads), and memory and CPU
 //! through password checks. Hostile clients are `tests/limits/clients.py` on chosen loopback
 //! addresses; swaks, openssl s_client, smtplib and imaplib are the ordinary clients.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // tests may panic
 
 mod common;
 

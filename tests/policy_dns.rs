@@ -4,6 +4,7 @@
 //! The resolver answers every PTR question about 127.0.0.0/8 itself (`localhost`, RFC 6761), so
 //! the client comes from 198.51.100.7: swaks talks to `postern smtpd --inetd` over a pipe with
 //! `TCPREMOTEIP` set, as ucspi-tcp would. One check also goes over the demo's SMTP socket.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // tests may panic
 
 mod common;
 mod policy_support;

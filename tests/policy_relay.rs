@@ -3,6 +3,7 @@
 //! untrusted client against a plain demo server without any ban list, each with its exact reply.
 //! The commands go byte for byte over a socket (a client library might tidy the addresses); a
 //! few go through swaks as well.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // tests may panic
 
 mod common;
 mod policy_support;

@@ -3,6 +3,7 @@
 //! real Dovecot POP3 server. All three go through `policy::restrictions`: a recipient whose
 //! handler refuses the message is bounced while the others get it; refused by every recipient,
 //! sendmail exits 65 and collect leaves the message on the server.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // tests may panic
 
 mod common;
 #[path = "common/collect.rs"]

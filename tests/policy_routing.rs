@@ -3,6 +3,7 @@
 //! on loopback), and a handler's `max_size` — refused at RCPT when SIZE= says so, after DATA only
 //! for that recipient (the others get the message, the sender a bounce), for the whole message
 //! only when every recipient refuses it.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // tests may panic
 
 mod common;
 mod policy_support;

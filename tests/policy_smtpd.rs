@@ -2,6 +2,7 @@
 //! swaks (and Python's smtplib where the SIZE= parameter matters). Each rule is triggered, with
 //! its exact reply, and not triggered by an ordinary sender; the trusted class (a trusted
 //! listener, a trusted network, an authenticated client) has rules of its own.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // tests may panic
 
 mod common;
 mod policy_support;

@@ -2,6 +2,7 @@
 //! verifying the demo certificate), commands pipelined behind STLS discarded (the STARTTLS
 //! command-injection class), the POP3 override password, denied methods, and SCRAM-SHA-256 driven
 //! by GNU SASL (`gsasl`) through a small relay, as gsasl has no POP3 mode of its own.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // tests may panic
 
 mod common;
 mod pop3util;

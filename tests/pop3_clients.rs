@@ -1,5 +1,6 @@
 //! popd with real clients: curl, Python poplib, fetchmail and getmail6, on the demo's POP3
 //! (STLS, port 2110) and POP3S (implicit TLS, port 2995) listeners.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // tests may panic
 
 mod common;
 mod pop3util;

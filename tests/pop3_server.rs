@@ -1,5 +1,6 @@
 //! popd behaviour under concurrency, bad input and each hosting mode, with Python's poplib and
 //! sockets, socat (inetd) and systemd-socket-activate (systemd `Accept=no`).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // tests may panic
 
 mod common;
 mod pop3util;

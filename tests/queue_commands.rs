@@ -2,6 +2,7 @@
 //! show (human and --json), hold/release, abort with and without --bounce, flush racing the
 //! runner — all while `postern deliver --watch` or `postern serve` keeps running; the progress
 //! bar of a flush on a terminal (under `script`) and nothing extra without one.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // tests may panic
 
 mod common;
 mod remote_support;

@@ -1,6 +1,7 @@
 //! Remote delivery against real peers on loopback: dnsmasq as the only DNS, Postfix's smtp-sink
 //! as remote MX hosts (on IPv4 and IPv6 loopback), a name server that answers SERVFAIL and one
 //! that never answers.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // tests may panic
 
 mod common;
 mod remote_support;

@@ -2,6 +2,7 @@
 //! (by Python's smtplib) passed on to a next hop that supports DSN and reported on by postern
 //! itself when the next hop does not; success, failure and delay reports parsed with a MIME
 //! parser.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // tests may panic
 
 mod common;
 mod remote_support;
@@ -9,7 +10,7 @@ mod remote_support;
 use std::time::Duration;
 
 use common::text;
-use remote_support::{free_port, require, smtp_send, Dns, Dsn, Sender, Sink, MESSAGE};
+use remote_support::{free_port, require, smtp_send, Dns, Dsn, Postfix, Sender, Sink, MESSAGE};
 
 fn remote_section(dns: &Dns, mx_port: u16, extra: &str) -> String {
     format!(
@@ -243,4 +244,55 @@ fn delay_warning_once_then_final_outcome() {
     assert_eq!(r["status"], "5.4.7", "{r:?}");
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(s.alice_mail().len(), 2, "nothing more");
+}
+
+/// A real Postfix refusing one recipient at RCPT (`550 5.1.1 … User unknown in virtual mailbox
+/// table`) and taking the other: the bounce's Status, Remote-MTA and Diagnostic-Code are exactly
+/// what Postfix said and where it said it, and its text part says the same in one line.
+#[test]
+fn dsn_fields_from_a_postfix_550_exactly() {
+    require(&["dnsmasq", "postfix"]);
+    let root = common::run("id", &["-u"]).stdout.starts_with(b"0");
+    assert!(
+        root,
+        "a private Postfix instance needs root (bin/test runs as root)"
+    );
+    let tmp = tempfile::tempdir().expect("tmp");
+    let port = free_port("127.0.0.26");
+    let dns = Dns::start(&[
+        "--mx-host=far.test,mx.far.test,10".into(),
+        "--host-record=mx.far.test,127.0.0.26".into(),
+    ]);
+    let pf = Postfix::start_for(
+        &tmp.path().join("pf"),
+        &format!("127.0.0.26:{port}"),
+        "far.test",
+        &["bob"],
+    );
+    let s = Sender::new("", &remote_section(&dns, port, ""));
+    s.send(
+        "alice@here.test",
+        &["bob@far.test", "nobody@far.test"],
+        MESSAGE,
+    );
+    assert_eq!(pf.wait_mail(1).len(), 1, "Postfix took bob's copy");
+    let mail = s.wait_alice(1);
+    assert_eq!(mail.len(), 1, "one bounce");
+    let dsn = Dsn::parse(&mail[0]);
+    assert_eq!(dsn.recipients.len(), 1, "{:?}", dsn.recipients);
+    let r = dsn.recipient("nobody@far.test");
+    assert_eq!(r["action"], "failed");
+    assert_eq!(r["status"], "5.1.1");
+    assert_eq!(r["remote-mta"], "dns; mx.far.test");
+    assert_eq!(
+        r["diagnostic-code"],
+        "smtp; 550 5.1.1 <nobody@far.test>: Recipient address rejected: \
+         User unknown in virtual mailbox table"
+    );
+    let said = format!(
+        "<nobody@far.test>: 5.1.1 refused at RCPT TO: 550 5.1.1 <nobody@far.test>: Recipient \
+         address rejected: User unknown in virtual mailbox table (at mx.far.test[127.0.0.26]:{port})"
+    );
+    assert!(mail[0].contains(&said), "{said}\nnot in\n{}", mail[0]);
+    assert!(s.queue().is_empty(), "{:?}", s.queue());
 }

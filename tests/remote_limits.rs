@@ -2,6 +2,7 @@
 //! deliver side by side: `remote.per_destination` connections at once to one destination and
 //! `delivery.concurrency` deliveries at once in all, shared by both. A peer on loopback counts
 //! the SMTP sessions it has open at once (and is slow to answer DATA, so that they overlap).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // tests may panic
 
 mod common;
 mod remote_support;

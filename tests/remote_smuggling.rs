@@ -6,6 +6,7 @@
 //! hop is `smuggle_peer.py`, which is deliberately lenient: it ends DATA on a lone dot between any
 //! line ends, so a smuggled transaction shows up there as a second message. Postfix 3.7
 //! (`smtpd_forbid_bare_newline = no`, Debian's default) is checked as the next hop too.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // tests may panic
 
 mod common;
 #[path = "common/collect.rs"]

@@ -3,6 +3,7 @@
 //! that accepts and never greets holds a delivery for `connect_timeout`, not for both limits
 //! together. `postern sendmail` makes its delivery attempt before it exits, so its run time is
 //! the attempt's; the deferral reason is read back with `queue show`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // tests may panic
 
 mod common;
 mod remote_support;

@@ -1,5 +1,6 @@
 //! Outbound TLS against real peers on loopback: aiosmtpd servers that insist on TLS and AUTH
 //! (STARTTLS and implicit), and a peer whose STARTTLS is broken.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // tests may panic
 
 mod common;
 mod remote_support;

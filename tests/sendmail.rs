@@ -1,6 +1,7 @@
 //! `postern sendmail`, also run as `sendmail` (argv[0]): the way cron and scripts send mail.
 //! Recipients from the command line or `-t`, Bcc kept out of the message, a repeated address
 //! delivered once, the `-i` rule for a lone dot, sysexits codes.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // tests may panic
 
 mod common;
 

@@ -1,4 +1,5 @@
 //! smtpd with real clients: swaks, curl, Python smtplib.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // tests may panic
 
 mod common;
 

@@ -1,5 +1,6 @@
 //! smtpd against hostile or broken clients: each gets the right reply (or timeout), nothing bad
 //! is delivered, and the daemon serves the next client.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // tests may panic
 
 mod common;
 

@@ -1,5 +1,6 @@
 //! smtpd's ESMTP extensions with real clients: smtplib, swaks, curl, and raw sockets for what
 //! those cannot send (BDAT chunks, a pipelined burst in one write).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // tests may panic
 
 mod common;
 

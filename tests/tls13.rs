@@ -4,6 +4,7 @@
 //! replaced certificate served to the next connection without a restart while a broken
 //! replacement is ignored; PKCS#1 and SEC1 keys; outbound delivery to an aiosmtpd peer and
 //! collection from a Dovecot that both speak TLS 1.3 only.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // tests may panic
 
 mod common;
 #[path = "common/collect.rs"]

@@ -1,6 +1,7 @@
 //! `postern user add/passwd/del/ls` through the real binary: the users file stays 0600 and
 //! holds only hashes, a changed password is the one smtpd accepts, refusals have clear errors and
 //! sysexits codes.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // tests may panic
 
 mod common;
 

@@ -114,7 +114,8 @@ fn random_password() -> Result<String, Failure> {
         .map_err(|e| Failure::new(exit::OSERR, anyhow::anyhow!("no randomness: {e}")))?;
     Ok(bytes
         .iter()
-        .map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char)
+        .filter_map(|b| ALPHABET.get(*b as usize % ALPHABET.len()))
+        .map(|&c| c as char)
         .collect())
 }
 

@@ -166,15 +166,15 @@ fn handler_table(
     server: Option<String>,
 ) -> Table {
     let mut t = Table::new();
-    t["local"] = toml_edit::value(local);
+    t.insert("local", toml_edit::value(local));
     if let Some(m) = mailbox {
-        t["mailbox"] = toml_edit::value(m);
+        t.insert("mailbox", toml_edit::value(m));
     }
     if let Some(f) = forward {
-        t["forward"] = toml_edit::value(f);
+        t.insert("forward", toml_edit::value(f));
     }
     if let Some(s) = server {
-        t["server"] = toml_edit::value(s);
+        t.insert("server", toml_edit::value(s));
     }
     t
 }

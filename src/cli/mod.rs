@@ -81,7 +81,9 @@ pub fn dispatch_argv(mut argv: Vec<OsString>) -> Vec<OsString> {
         n => n.strip_prefix("postern-").map(str::to_string),
     };
     if let Some(sub) = sub {
-        argv[0] = OsString::from("postern");
+        if let Some(first) = argv.first_mut() {
+            *first = OsString::from("postern");
+        }
         argv.insert(1, OsString::from(sub));
         if name == "sendmail" {
             argv = normalise_sendmail_flags(argv);

@@ -84,7 +84,8 @@ fn json_of(
         "jobs": jobs,
         "attempts": m.state.attempts,
         "next_try": m.state.next_try,
-        "last_error": m.state.last_error,
+        "last_error": m.state.last_error(),
+        "status": m.state.last_outcome().map(|o| o.status),
     })
 }
 
@@ -161,7 +162,9 @@ pub fn queue(flag: Option<&Path>, cmd: QueueCommand) -> CliResult {
             for (job, list) in by_job {
                 writeln!(out, "{job}: {} message(s)", list.len())?;
                 for (n, rcpts) in list {
-                    let (id, area, m) = &messages[n];
+                    let Some((id, area, m)) = messages.get(n) else {
+                        continue;
+                    };
                     let next = m.state.next_try.saturating_sub(now);
                     writeln!(
                         out,
@@ -173,7 +176,7 @@ pub fn queue(flag: Option<&Path>, cmd: QueueCommand) -> CliResult {
                         rcpts.join(","),
                         m.state.attempts,
                         if next == 0 { "now".into() } else { age(next) },
-                        m.state.last_error.as_deref().unwrap_or("")
+                        m.state.last_error().unwrap_or_default()
                     )?;
                 }
             }
@@ -188,7 +191,7 @@ pub fn queue(flag: Option<&Path>, cmd: QueueCommand) -> CliResult {
             })?;
             let m = spool.peek(area, &id)?;
             let body = m.read_body()?;
-            let headers = &body[..find_header_end(&body)];
+            let headers = body.get(..find_header_end(&body)).unwrap_or(&body);
             if json {
                 let v = serde_json::json!({
                     "id": id.as_str(),
@@ -220,7 +223,10 @@ pub fn queue(flag: Option<&Path>, cmd: QueueCommand) -> CliResult {
                         "recipient: <{}> {:?} {}",
                         r.address,
                         r.status,
-                        r.last_error.as_deref().unwrap_or("")
+                        r.outcome
+                            .as_ref()
+                            .map(|o| o.to_string())
+                            .unwrap_or_default()
                     )?;
                 }
                 writeln!(out)?;

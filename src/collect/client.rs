@@ -45,7 +45,7 @@ impl Client {
         }
         .map_err(|e| CollectError::Dns {
             server: host.to_string(),
-            reason: without_status_code(&e.to_string()).to_string(),
+            reason: e.to_string(),
         })?;
         let mut last = String::from("no address");
         for ip in addresses {
@@ -208,28 +208,21 @@ impl Client {
     }
 }
 
-/// A resolver error without the SMTP enhanced status code it starts with (`5.4.4 host …`).
-fn without_status_code(text: &str) -> &str {
-    match text.split_once(' ') {
-        Some((code, rest))
-            if code.split('.').count() == 3
-                && code.bytes().all(|b| b.is_ascii_digit() || b == b'.') =>
-        {
-            rest
-        }
-        _ => text,
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use crate::dns::DnsError;
+
+    /// Resolver errors say what went wrong, with no SMTP status code (that is remote
+    /// delivery's business).
     #[test]
-    fn resolver_errors_lose_their_smtp_status_code() {
+    fn resolver_errors_carry_no_smtp_status_code() {
         assert_eq!(
-            super::without_status_code("5.4.4 host a.test has no address"),
+            DnsError::NoAddress("a.test".into()).to_string(),
             "host a.test has no address"
         );
-        assert_eq!(super::without_status_code("timed out"), "timed out");
-        assert_eq!(super::without_status_code("4.4.3 x"), "x");
+        assert_eq!(
+            DnsError::Temporary("timed out".into()).to_string(),
+            "timed out"
+        );
     }
 }

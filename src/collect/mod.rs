@@ -155,12 +155,12 @@ impl Record for Journal<'_> {
 /// Longest password file read.
 const MAX_PASSWORD_FILE: u64 = 4096;
 
-fn password(account: &CollectAccount) -> Result<String, CollectError> {
+fn password(account: &CollectAccount) -> Result<crate::secret::Secret, CollectError> {
     if let Some(p) = &account.password {
         return Ok(p.clone());
     }
     let Some(path) = &account.password_file else {
-        return Ok(String::new());
+        return Ok(crate::secret::Secret::default());
     };
     let err = |reason: String| CollectError::Password {
         path: path.display().to_string(),
@@ -170,7 +170,7 @@ fn password(account: &CollectAccount) -> Result<String, CollectError> {
     std::fs::File::open(path)
         .and_then(|f| f.take(MAX_PASSWORD_FILE).read_to_string(&mut text))
         .map_err(|e| err(e.to_string()))?;
-    let line = text.lines().next().unwrap_or("").to_string();
+    let line = crate::secret::Secret::from(text.lines().next().unwrap_or(""));
     if line.is_empty() {
         return Err(err("it is empty".into()));
     }
@@ -278,7 +278,7 @@ impl Collector {
         }
         let timestamp = proto::greeting_timestamp(&greeting);
         let method = auth::choose(account.auth, &caps, timestamp)?;
-        login(&mut c, method, &account.user, &pass, timestamp).await?;
+        login(&mut c, method, &account.user, pass.expose(), timestamp).await?;
 
         if !matches!(c.command("UIDL").await?, Status::Ok(_)) {
             let _ = c.command("QUIT").await;

@@ -85,7 +85,7 @@ pub struct CollectAccount {
     /// PEM file of extra certificates to trust (e.g. a self-signed server certificate).
     pub trust_anchor: Option<PathBuf>,
     pub user: String,
-    pub password: Option<String>,
+    pub password: Option<crate::secret::Secret>,
     /// A file whose first line is the password (instead of `password`).
     pub password_file: Option<PathBuf>,
     #[serde(default)]
@@ -210,7 +210,7 @@ pub(super) fn check(config: &Config, text: &str) -> Vec<Problem> {
                     a.name
                 ),
             ),
-            (Some(p), None) if p.bytes().any(|b| b == b'\r' || b == b'\n') => problem(
+            (Some(p), None) if p.expose().bytes().any(|b| b == b'\r' || b == b'\n') => problem(
                 "password",
                 format!("collect account {:?}: password must be one line", a.name),
             ),

@@ -133,48 +133,135 @@ pub enum Op {
     Matches,
 }
 
-/// field × operator × value, negatable ("this criterion is (NOT) met if …").
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
+/// field × operator × value, negatable ("this criterion is (NOT) met if …"). The value of a
+/// `matches` criterion is compiled once, as the configuration is read.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(from = "CriterionSpec", into = "CriterionSpec")]
 pub struct Criterion {
     pub field: Field,
     /// The header name, with `field = "header"`.
-    #[serde(default)]
     pub header: Option<String>,
     pub op: Op,
     pub value: String,
-    #[serde(default)]
     pub negate: bool,
+    /// With `op = "matches"`: the compiled `value` (case-insensitive), or why it does not compile
+    /// (a problem `config check` reports, so a running server never has one).
+    pub regex: Option<Result<regex::Regex, String>>,
 }
+
+/// A criterion as written in the configuration.
+#[derive(Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+struct CriterionSpec {
+    field: Field,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    header: Option<String>,
+    op: Op,
+    value: String,
+    #[serde(default)]
+    negate: bool,
+}
+
+/// Largest compiled regular expression (bytes of its program).
+const REGEX_SIZE_LIMIT: usize = 1 << 20;
+
+impl Criterion {
+    pub fn new(field: Field, header: Option<String>, op: Op, value: &str, negate: bool) -> Self {
+        let regex = (op == Op::Matches).then(|| {
+            regex::RegexBuilder::new(value)
+                .case_insensitive(true)
+                .size_limit(REGEX_SIZE_LIMIT)
+                .build()
+                .map_err(|e| e.to_string())
+        });
+        Criterion {
+            field,
+            header,
+            op,
+            value: value.to_string(),
+            negate,
+            regex,
+        }
+    }
+}
+
+impl From<CriterionSpec> for Criterion {
+    fn from(s: CriterionSpec) -> Criterion {
+        Criterion::new(s.field, s.header, s.op, &s.value, s.negate)
+    }
+}
+
+impl From<Criterion> for CriterionSpec {
+    fn from(c: Criterion) -> CriterionSpec {
+        CriterionSpec {
+            field: c.field,
+            header: c.header,
+            op: c.op,
+            value: c.value,
+            negate: c.negate,
+        }
+    }
+}
+
+/// The same criterion as written (the compiled form follows from it).
+impl PartialEq for Criterion {
+    fn eq(&self, o: &Criterion) -> bool {
+        (self.field, &self.header, self.op, &self.value, self.negate)
+            == (o.field, &o.header, o.op, &o.value, o.negate)
+    }
+}
+
+impl Eq for Criterion {}
 
 /// `[[receiving.ban]]`: a criterion that rejects the command it applies to.
 #[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
+#[serde(from = "BanSpec", into = "BanSpec")]
 pub struct Ban {
-    pub field: Field,
-    #[serde(default)]
-    pub header: Option<String>,
-    pub op: Op,
-    pub value: String,
-    #[serde(default)]
-    pub negate: bool,
+    pub criterion: Criterion,
     /// The reply, `"550 5.7.1 text"`; a default per field when unset.
-    #[serde(default)]
     pub reply: Option<String>,
     /// Listener names this ban applies to; empty: all.
-    #[serde(default)]
     pub listeners: Vec<String>,
 }
 
-impl Ban {
-    /// The ban's criterion.
-    pub fn criterion(&self) -> Criterion {
-        Criterion {
-            field: self.field,
-            header: self.header.clone(),
-            op: self.op,
-            value: self.value.clone(),
-            negate: self.negate,
+/// A ban as written in the configuration: the criterion's keys and its own, in one table.
+#[derive(Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+struct BanSpec {
+    field: Field,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    header: Option<String>,
+    op: Op,
+    value: String,
+    #[serde(default)]
+    negate: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    reply: Option<String>,
+    #[serde(default)]
+    listeners: Vec<String>,
+}
+
+impl From<BanSpec> for Ban {
+    fn from(s: BanSpec) -> Ban {
+        Ban {
+            criterion: Criterion::new(s.field, s.header, s.op, &s.value, s.negate),
+            reply: s.reply,
+            listeners: s.listeners,
+        }
+    }
+}
+
+impl From<Ban> for BanSpec {
+    fn from(b: Ban) -> BanSpec {
+        let c = b.criterion;
+        BanSpec {
+            field: c.field,
+            header: c.header,
+            op: c.op,
+            value: c.value,
+            negate: c.negate,
+            reply: b.reply,
+            listeners: b.listeners,
         }
     }
 }
@@ -252,7 +339,7 @@ pub(super) fn check(config: &Config, mut problem: impl FnMut(&[Seg<'_>], String)
         }
     }
     for (i, b) in r.bans.iter().enumerate() {
-        if let Some(why) = criterion_problem(&b.criterion()) {
+        if let Some(why) = criterion_problem(&b.criterion) {
             problem(
                 &[Key("receiving"), Key("ban"), Index(i)],
                 format!("ban: {why}"),
@@ -277,13 +364,8 @@ fn criterion_problem(c: &Criterion) -> Option<String> {
     if (c.field == Field::Header) != c.header.is_some() {
         return Some("header = \"Name\" goes with field = \"header\", and only there".into());
     }
-    if c.op == Op::Matches {
-        if let Err(e) = regex::RegexBuilder::new(&c.value)
-            .size_limit(1 << 20)
-            .build()
-        {
-            return Some(format!("bad regular expression {:?}: {e}", c.value));
-        }
+    match &c.regex {
+        Some(Err(e)) => Some(format!("bad regular expression {:?}: {e}", c.value)),
+        _ => None,
     }
-    None
 }

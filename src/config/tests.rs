@@ -186,3 +186,35 @@ fn max_attempts_is_optional_and_positive() {
     assert_eq!(problems[0].line, Some(5), "{problems:?}");
     assert!(problems[0].message.contains("max_attempts"), "{problems:?}");
 }
+
+/// A `matches` criterion is compiled once, as the configuration is read; one that does not
+/// compile is a problem reported with its line (the ban's table, and a spoof list's entry).
+#[test]
+fn receiving_rule_regexes_are_compiled_at_load() {
+    let head = "[server]\nhostname = \"a.test\"\npostmaster = \"p@a.test\"\n";
+    let good = format!(
+        "{head}[[receiving.ban]]\nfield = \"helo\"\nop = \"matches\"\nvalue = '^mx\\d+\\.'\n"
+    );
+    let c = parse(&good, Path::new("/")).expect("valid");
+    let ban = &c.receiving.bans[0];
+    assert!(
+        matches!(&ban.criterion.regex, Some(Ok(re)) if re.is_match("MX7.example")),
+        "{ban:?}"
+    );
+    let plain =
+        format!("{head}[[receiving.ban]]\nfield = \"helo\"\nop = \"equals\"\nvalue = \"x\"\n");
+    let c = parse(&plain, Path::new("/")).expect("valid");
+    assert!(c.receiving.bans[0].criterion.regex.is_none());
+
+    let bad = format!(
+        "{head}[receiving.untrusted]\nspoof_check = \"only\"\n\
+         spoof_list = [{{ field = \"sender\", op = \"matches\", value = \"(unclosed\" }}]\n\
+         [[receiving.ban]]\nfield = \"helo\"\nop = \"matches\"\nvalue = \"[z-a]\"\n"
+    );
+    let problems = parse(&bad, Path::new("/")).expect_err("bad regexes");
+    let found: Vec<_> = problems
+        .iter()
+        .map(|p| (p.line, p.message.contains("bad regular expression")))
+        .collect();
+    assert_eq!(found, [(Some(6), true), (Some(7), true)], "{problems:#?}");
+}

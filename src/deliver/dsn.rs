@@ -4,7 +4,8 @@
 //! in the envelope (NOTIFY, ORCPT, RET, ENVID). Never sent to the null sender, so never a bounce
 //! of a bounce.
 
-use crate::smtp::received::rfc5322_date;
+use crate::mail::date::rfc5322_date;
+use crate::mail::{Class, Outcome, Status};
 use crate::spool::{Envelope, Origin, QueueId, Recipient};
 
 /// Returned in full up to this size; larger originals come back as headers only.
@@ -38,13 +39,23 @@ impl Action {
             Action::Relayed => "relayed",
         }
     }
+
+    /// The status class a report with this action gives (RFC 3464 §2.3.4: a failed recipient
+    /// has a 5.x.x status, a delayed one 4.x.x, a delivered or relayed one 2.x.x).
+    fn class(self) -> Class {
+        match self {
+            Action::Failed => Class::Permanent,
+            Action::Delayed => Class::Transient,
+            Action::Delivered | Action::Relayed => Class::Success,
+        }
+    }
 }
 
 /// One recipient in the report, with what became of it and why.
 pub struct Entry<'a> {
     pub recipient: &'a Recipient,
     pub action: Action,
-    pub reason: &'a str,
+    pub outcome: Outcome,
 }
 
 /// Everything a notification is made from.
@@ -84,45 +95,9 @@ pub fn wants(r: &Recipient, kind: Kind) -> bool {
     }
 }
 
-/// The RFC 3463 status in `reason` (`5.1.1`), made to agree with the action, else a generic
-/// one.
-pub fn status_of(reason: &str, action: Action) -> String {
-    let found = reason
-        .split(|c: char| c.is_whitespace() || c == ':')
-        .find(|w| {
-            let parts: Vec<&str> = w.split('.').collect();
-            parts.len() == 3
-                && matches!(parts[0], "2" | "4" | "5")
-                && parts[1..]
-                    .iter()
-                    .all(|p| !p.is_empty() && p.len() <= 3 && p.bytes().all(|b| b.is_ascii_digit()))
-        });
-    let class = match action {
-        Action::Failed => '5',
-        Action::Delayed => '4',
-        Action::Delivered | Action::Relayed => '2',
-    };
-    match found {
-        Some(s) => format!("{class}{}", &s[1..]),
-        None => format!("{class}.0.0"),
-    }
-}
-
-/// `smtp; 550 5.1.1 …` when the reason is a remote server's reply.
-fn diagnostic(reason: &str) -> Option<String> {
-    let b = reason.as_bytes();
-    if b.len() > 4 && b[..3].iter().all(u8::is_ascii_digit) && b[3] == b' ' {
-        let text = reason.split(" (at ").next().unwrap_or(reason);
-        Some(format!("smtp; {text}"))
-    } else {
-        None
-    }
-}
-
-/// `host` from a reason ending in `(at host[ip]:port)`.
-fn remote_mta(reason: &str) -> Option<&str> {
-    let at = reason.rsplit_once("(at ")?.1;
-    at.split(['[', ')']).next().filter(|h| !h.is_empty())
+/// The Status field: the outcome's status, in the class of the action.
+pub fn status_of(outcome: &Outcome, action: Action) -> Status {
+    outcome.status.with_class(action.class())
 }
 
 fn header_end(msg: &[u8]) -> usize {
@@ -175,7 +150,11 @@ pub fn render(r: &Report<'_>) -> Vec<u8> {
         r.reporting_mta
     );
     for e in &r.entries {
-        m += &format!("<{}>: {}\r\n", e.recipient.address, ascii(e.reason));
+        m += &format!(
+            "<{}>: {}\r\n",
+            e.recipient.address,
+            ascii(&e.outcome.to_string())
+        );
     }
     m += &format!("\r\n--{boundary}\r\nContent-Type: message/delivery-status\r\n\r\n");
     m += &format!("Reporting-MTA: dns; {}\r\n", r.reporting_mta);
@@ -197,11 +176,11 @@ pub fn render(r: &Report<'_>) -> Vec<u8> {
             m += &format!("Original-Recipient: {}\r\n", ascii(&o));
         }
         m += &format!("Action: {}\r\n", e.action.as_str());
-        m += &format!("Status: {}\r\n", status_of(e.reason, e.action));
-        if let Some(host) = remote_mta(e.reason) {
-            m += &format!("Remote-MTA: dns; {host}\r\n");
+        m += &format!("Status: {}\r\n", status_of(&e.outcome, e.action));
+        if let Some(mta) = &e.outcome.remote_mta {
+            m += &format!("Remote-MTA: dns; {}\r\n", ascii(&mta.host));
         }
-        if let Some(d) = diagnostic(e.reason) {
+        if let Some(d) = e.outcome.diagnostic_code() {
             m += &format!("Diagnostic-Code: {}\r\n", ascii(&d));
         }
         m += &format!("Last-Attempt-Date: {}\r\n", rfc5322_date(r.now));
@@ -220,7 +199,8 @@ pub fn render(r: &Report<'_>) -> Vec<u8> {
             .is_some_and(|v| v.eq_ignore_ascii_case("HDRS"))
         || original.len() > FULL_RETURN_LIMIT;
     let (ctype, part) = if headers_only {
-        ("text/rfc822-headers", &original[..header_end(&original)])
+        let headers = original.get(..header_end(&original)).unwrap_or(&original);
+        ("text/rfc822-headers", headers)
     } else {
         ("message/rfc822", &original[..])
     };
@@ -274,23 +254,34 @@ mod tests {
         ));
     }
 
+    fn outcome(reason: &str, class: Class) -> Outcome {
+        Outcome::from_legacy(reason, class)
+    }
+
     #[test]
-    fn status_and_diagnostic() {
-        let r = "550 5.1.1 <b@x.test>: user unknown (at mx.x.test[127.0.0.1]:25)";
-        assert_eq!(status_of(r, Action::Failed), "5.1.1");
+    fn status_agrees_with_the_action() {
+        let r = outcome(
+            "550 5.1.1 <b@x.test>: user unknown (at mx.x.test[127.0.0.1]:25)",
+            Class::Permanent,
+        );
+        assert_eq!(status_of(&r, Action::Failed).to_string(), "5.1.1");
         assert_eq!(
-            diagnostic(r).as_deref(),
+            r.diagnostic_code().as_deref(),
             Some("smtp; 550 5.1.1 <b@x.test>: user unknown")
         );
-        assert_eq!(remote_mta(r), Some("mx.x.test"));
-        assert_eq!(status_of("4.4.7 message expired", Action::Failed), "5.4.7");
-        assert_eq!(status_of("connection refused", Action::Delayed), "4.0.0");
-        assert_eq!(status_of("250 2.6.0 queued as X", Action::Relayed), "2.6.0");
+        let expired = outcome("4.4.7 message expired", Class::Transient);
+        assert_eq!(status_of(&expired, Action::Failed).to_string(), "5.4.7");
+        let refused = outcome("connection refused", Class::Transient);
+        assert_eq!(status_of(&refused, Action::Delayed).to_string(), "4.0.0");
+        let queued = outcome("250 2.6.0 queued as X", Class::Success);
+        assert_eq!(status_of(&queued, Action::Relayed).to_string(), "2.6.0");
+        let delivered = outcome("delivered to mailbox", Class::Success);
         assert_eq!(
-            status_of("delivered to mailbox", Action::Delivered),
+            status_of(&delivered, Action::Delivered).to_string(),
             "2.0.0"
         );
-        assert_eq!(diagnostic("5.1.2 domain does not exist"), None);
+        let nx = outcome("5.1.2 domain does not exist", Class::Permanent);
+        assert_eq!(nx.diagnostic_code(), None);
     }
 
     #[test]
@@ -310,7 +301,10 @@ mod tests {
             dsn_ret: Some("HDRS".into()),
             dsn_envid: Some("E1".into()),
         };
-        let reason = "550 5.1.1 unknown (at mx.x.test[127.0.0.1]:25)";
+        let reason = outcome(
+            "550 5.1.1 unknown (at mx.x.test[127.0.0.1]:25)",
+            Class::Permanent,
+        );
         let mut with_orcpt = env.recipients[0].clone();
         with_orcpt.orcpt = Some("rfc822;B@x.test".into());
         let bytes = render(&Report {
@@ -322,7 +316,7 @@ mod tests {
             entries: vec![Entry {
                 recipient: &with_orcpt,
                 action: Action::Failed,
-                reason,
+                outcome: reason.clone(),
             }],
             original: b"Subject: hi\r\n\r\nsecret body\r\n",
             now: 1_700_000_100,
@@ -365,7 +359,7 @@ mod tests {
                 entries: vec![Entry {
                     recipient: &with_orcpt,
                     action: Action::Failed,
-                    reason,
+                    outcome: reason.clone(),
                 }],
                 original: smuggling,
                 now: 1_700_000_100,

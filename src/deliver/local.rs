@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use super::{Deliverer, RecipientResult};
+use super::{outcomes, Deliverer, RecipientResult};
 use crate::maildir::deliver::{Delivered, Delivery};
 use crate::spool::QueueId;
 
@@ -35,14 +35,12 @@ pub fn deliver(
     body: &[u8],
 ) -> RecipientResult {
     let Some(maildir) = maildir_of(d, user) else {
-        return RecipientResult::Fail(format!(
-            "5.3.0 user name {user:?} is not usable as a mailbox"
-        ));
+        return RecipientResult::Fail(outcomes::unusable_mailbox(user));
     };
     let users = d.users.get();
     let usage = crate::maildir::MailVolume::new(&d.config.paths.mail);
     if crate::policy::over_quota(&users, &usage, user) {
-        return RecipientResult::Defer(format!("4.2.2 mailbox of {user} is over quota"));
+        return RecipientResult::Defer(outcomes::over_quota(user));
     }
     let sender = job.sender;
     let clean = |s: &str| -> String { s.chars().filter(|c| !c.is_control()).collect() };
@@ -65,15 +63,9 @@ pub fn deliver(
         Ok(Delivered::New(_)) | Ok(Delivered::AlreadyThere) => RecipientResult::Delivered,
         // RFC 3463 X.3.1: mail system full. Retried as soon as the volume has room again.
         Err(e) if crate::freespace::is_full(&e) => RecipientResult::DeferForSpace {
-            reason: format!(
-                "4.3.1 mail volume full: cannot write to maildir {}: {e}",
-                maildir.display()
-            ),
+            outcome: outcomes::maildir_failed(&maildir, &e),
             dir: maildir,
         },
-        Err(e) => RecipientResult::Defer(format!(
-            "4.3.0 cannot write to maildir {}: {e}",
-            maildir.display()
-        )),
+        Err(e) => RecipientResult::Defer(outcomes::maildir_failed(&maildir, &e)),
     }
 }

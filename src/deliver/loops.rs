@@ -2,6 +2,9 @@
 //! about to deliver to (the message has been here for them before). Either one bounces the
 //! recipient instead of letting the message circle.
 
+use super::outcomes;
+use crate::mail::Outcome;
+
 /// What the header section says about the message's path.
 pub struct Hops {
     received: usize,
@@ -14,7 +17,7 @@ const HEADER_LIMIT: usize = 1024 * 1024;
 impl Hops {
     /// Read the header section of `message`.
     pub fn of(message: &[u8]) -> Hops {
-        let head = &message[..message.len().min(HEADER_LIMIT)];
+        let head = message.get(..HEADER_LIMIT).unwrap_or(message);
         let mut hops = Hops {
             received: 0,
             delivered_to: Vec::new(),
@@ -24,14 +27,14 @@ impl Hops {
             if line.is_empty() {
                 break;
             }
-            let Some(colon) = line.iter().position(|&b| b == b':') else {
+            let mut parts = line.splitn(2, |&b| b == b':');
+            let (Some(name), Some(value)) = (parts.next(), parts.next()) else {
                 continue;
             };
-            let name = &line[..colon];
             if name.eq_ignore_ascii_case(b"received") {
                 hops.received += 1;
             } else if name.eq_ignore_ascii_case(b"delivered-to") {
-                let v = String::from_utf8_lossy(&line[colon + 1..]);
+                let v = String::from_utf8_lossy(value);
                 let v = v.trim().trim_start_matches('<').trim_end_matches('>');
                 hops.delivered_to.push(v.to_ascii_lowercase());
             }
@@ -48,16 +51,13 @@ impl Hops {
     }
 
     /// Why delivering to `address` would loop, if it would.
-    pub fn check(&self, address: &str, max_hops: usize) -> Option<String> {
+    pub fn check(&self, address: &str, max_hops: usize) -> Option<Outcome> {
         if self.received > max_hops {
-            return Some(format!(
-                "5.4.6 routing loop detected: {} Received headers (limit {max_hops})",
-                self.received
-            ));
+            return Some(outcomes::too_many_hops(self.received, max_hops));
         }
         let a = address.to_ascii_lowercase();
         if self.delivered_to.contains(&a) {
-            return Some(format!("5.4.6 mail forwarding loop for {address}"));
+            return Some(outcomes::forwarding_loop(address));
         }
         None
     }
@@ -75,10 +75,10 @@ mod tests {
         assert!(h.check("someone@example.test", 2).is_none());
         assert!(h
             .check("someone@example.test", 1)
-            .is_some_and(|w| w.starts_with("5.4.6")));
+            .is_some_and(|w| w.to_string().starts_with("5.4.6")));
         assert!(h
             .check("neil@example.test", 50)
-            .is_some_and(|w| w.contains("forwarding loop")));
+            .is_some_and(|w| w.text.contains("forwarding loop")));
         // Collected mail: the provider's Delivered-To is no loop, the hop count still counts.
         let collected = Hops::of(msg).without_delivered_to();
         assert!(collected.check("neil@example.test", 50).is_none());

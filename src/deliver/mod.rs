@@ -8,6 +8,7 @@ pub mod dsn;
 pub(crate) mod local;
 pub(crate) mod loops;
 mod notify;
+pub mod outcomes;
 pub mod remote;
 mod runner;
 pub mod space;
@@ -18,10 +19,12 @@ use std::sync::{Arc, Mutex};
 
 use crate::config::Config;
 use crate::events::event;
+use crate::mail::{self, Class};
 use crate::routing::{route, NoRoute, Route};
 use crate::spool::dirsync::DirSync;
 use crate::spool::{now, Area, LockedMessage, QueueId, RecipientStatus, Spool, SpoolError};
 use crate::users::UsersCache;
+use outcomes::{no_route_outcome, outcome_fields, status};
 
 /// What became of one message in one attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,15 +53,18 @@ pub struct RunStats {
 pub enum RecipientResult {
     /// Into a mailbox here.
     Delivered,
-    /// Taken by the next hop with this reply; `dsn`: the next hop supports DSN (and reports
-    /// success itself when asked).
-    Relayed { reply: String, dsn: bool },
+    /// Taken by the next hop (its reply in the outcome); `dsn`: the next hop supports DSN (and
+    /// reports success itself when asked).
+    Relayed { outcome: mail::Outcome, dsn: bool },
     /// Temporary failure: try again later.
-    Defer(String),
+    Defer(mail::Outcome),
     /// The file system of the maildir `dir` is full: try again as soon as it has room.
-    DeferForSpace { reason: String, dir: PathBuf },
+    DeferForSpace {
+        outcome: mail::Outcome,
+        dir: PathBuf,
+    },
     /// Permanent failure: bounce.
-    Fail(String),
+    Fail(mail::Outcome),
 }
 
 /// Delivers queued messages.
@@ -142,10 +148,13 @@ impl Deliverer {
         let mut remote_pending = Vec::new();
         let mut successes = Vec::new();
         for i in 0..msg.msg.state.recipients.len() {
-            if msg.msg.state.recipients[i].status != RecipientStatus::Pending {
+            let Some(r) = msg.msg.state.recipients.get(i) else {
+                break;
+            };
+            if r.status != RecipientStatus::Pending {
                 continue;
             }
-            let address = msg.msg.state.recipients[i].address.clone();
+            let address = r.address.clone();
             if let Some(why) = loops.check(&address, self.config.limits.max_hops) {
                 successes.extend(self.record(&mut msg, i, RecipientResult::Fail(why)));
                 continue;
@@ -194,15 +203,10 @@ impl Deliverer {
                     });
                     continue;
                 }
-                Err(NoRoute::NoSuchUser) => {
-                    RecipientResult::Fail("5.1.1 no such mailbox here".into())
-                }
-                Err(NoRoute::Malformed) => {
-                    RecipientResult::Fail("5.1.3 bad recipient address".into())
-                }
-                Err(NoRoute::Loop) => {
-                    RecipientResult::Fail("5.4.6 address handlers forward in a loop".into())
-                }
+                Err(why) => match no_route_outcome(&why) {
+                    Some(o) => RecipientResult::Fail(o),
+                    None => continue,
+                },
             };
             successes.extend(self.record(&mut msg, i, result));
         }
@@ -263,51 +267,53 @@ impl Deliverer {
         let r = msg.msg.state.recipients.get_mut(i)?;
         let address = r.address.clone();
         let wants_success = dsn::wants(r, dsn::Kind::Success);
-        match result {
-            RecipientResult::Delivered | RecipientResult::Relayed { .. } => {
+        let (outcome, report) = match result {
+            RecipientResult::Delivered => {
+                let o = mail::Outcome::new(status::DELIVERED, "delivered to mailbox");
+                (o, Some(dsn::Action::Delivered))
+            }
+            RecipientResult::Relayed { outcome, dsn } => {
+                (outcome, (!dsn).then_some(dsn::Action::Relayed))
+            }
+            RecipientResult::Defer(o) => (o.with_class(Class::Transient), None),
+            RecipientResult::DeferForSpace { outcome, dir } => {
+                msg.msg.state.space_wait = Some(dir);
+                (outcome.with_class(Class::Transient), None)
+            }
+            RecipientResult::Fail(o) => (o.with_class(Class::Permanent), None),
+        };
+        let r = msg.msg.state.recipients.get_mut(i)?;
+        r.outcome = Some(outcome.clone());
+        match outcome.class() {
+            Class::Success => {
                 r.status = RecipientStatus::Delivered;
-                r.last_error = None;
                 event("delivered")
                     .field("id", &id)
                     .field("from", &sender)
                     .field("to", &address)
                     .emit();
-                let (action, reason) = match result {
-                    RecipientResult::Relayed { dsn: true, .. } => return None,
-                    RecipientResult::Relayed { reply, .. } => (dsn::Action::Relayed, reply),
-                    _ => (dsn::Action::Delivered, "2.0.0 delivered to mailbox".into()),
-                };
-                return wants_success.then_some(notify::Success {
-                    index: i,
-                    action,
-                    reason,
-                });
+                return report
+                    .filter(|_| wants_success)
+                    .map(|action| notify::Success {
+                        index: i,
+                        action,
+                        outcome,
+                    });
             }
-            RecipientResult::Defer(why) => {
-                event("deferred")
+            Class::Transient => {
+                let e = event("deferred")
                     .field("id", &id)
                     .field("to", &address)
-                    .field("reason", &why)
-                    .emit();
-                r.last_error = Some(why);
+                    .field("reason", &outcome);
+                outcome_fields(e, &outcome).emit();
             }
-            RecipientResult::DeferForSpace { reason, dir } => {
-                event("deferred")
-                    .field("id", &id)
-                    .field("to", &address)
-                    .field("reason", &reason)
-                    .emit();
-                r.last_error = Some(reason);
-                msg.msg.state.space_wait = Some(dir);
-            }
-            RecipientResult::Fail(why) => {
-                event("failed")
-                    .field("id", &id)
-                    .field("to", &address)
-                    .field("reason", &why)
-                    .emit();
+            Class::Permanent => {
                 r.status = RecipientStatus::Failed;
-                r.last_error = Some(why);
+                let e = event("failed")
+                    .field("id", &id)
+                    .field("to", &address)
+                    .field("reason", &outcome);
+                outcome_fields(e, &outcome).emit();
             }
         }
         None
@@ -334,8 +340,7 @@ impl Deliverer {
             for r in msg.msg.state.recipients.iter_mut() {
                 if r.status == RecipientStatus::Pending {
                     r.status = RecipientStatus::Failed;
-                    let last = r.last_error.take().unwrap_or_default();
-                    r.last_error = Some(format!("4.4.7 {why}; last error: {last}"));
+                    r.outcome = Some(outcomes::expired(r.outcome.take(), &why));
                 }
             }
         }
@@ -356,7 +361,6 @@ impl Deliverer {
         state.attempts = attempts;
         let wait = self.config.delivery.retry_after(state.attempts);
         state.next_try = now + wait.as_secs();
-        state.last_error = state.recipients.iter().find_map(|r| r.last_error.clone());
         msg.save_state()?;
         Ok(Outcome::Deferred)
     }

@@ -5,25 +5,26 @@
 //! trace header), into the spool, and is tried at once.
 
 use super::dsn::{self, Action, Entry, Kind, Report};
-use super::Deliverer;
+use super::{outcomes, Deliverer};
 use crate::events::event;
-use crate::intake::{self, Origin, Outcome, Record, Submission};
+use crate::intake::{self, Origin, Record, Submission};
+use crate::mail::Outcome;
 use crate::spool::{LockedMessage, QueueId, Recipient, RecipientStatus};
 
 /// A recipient delivered in this attempt whose NOTIFY asked to hear about it.
 pub struct Success {
     pub index: usize,
     pub action: Action,
-    pub reason: String,
+    pub outcome: Outcome,
 }
 
-/// The entry of recipient `i` with its last error as the reason.
+/// The entry of recipient `i` with its last outcome.
 fn entry(msg: &LockedMessage, i: usize, action: Action) -> Option<Entry<'_>> {
     let r = msg.msg.state.recipients.get(i)?;
     Some(Entry {
         recipient: r,
         action,
-        reason: r.last_error.as_deref().unwrap_or("5.0.0 delivery failed"),
+        outcome: r.outcome.clone().unwrap_or_else(outcomes::unknown_failure),
     })
 }
 
@@ -42,7 +43,12 @@ pub fn failures(d: &Deliverer, msg: &mut LockedMessage, body: &[u8], now: u64) {
     }
     let entries: Vec<Entry<'_>> = fresh
         .iter()
-        .filter(|&&i| dsn::wants(&state.recipients[i], Kind::Failure))
+        .filter(|&&i| {
+            state
+                .recipients
+                .get(i)
+                .is_some_and(|r| dsn::wants(r, Kind::Failure))
+        })
         .filter_map(|&i| entry(msg, i, Action::Failed))
         .collect();
     send(d, msg, body, now, Kind::Failure, entries);
@@ -78,7 +84,7 @@ pub fn successes(d: &Deliverer, msg: &LockedMessage, body: &[u8], now: u64, done
             Some(Entry {
                 recipient: msg.msg.state.recipients.get(s.index)?,
                 action: s.action,
-                reason: &s.reason,
+                outcome: s.outcome.clone(),
             })
         })
         .collect();
@@ -124,9 +130,9 @@ pub fn send(
     };
     let Ok(outcome) = intake::accept_notification(d, sub, &mut record);
     let why = match outcome {
-        Outcome::Accepted(_) => return,
-        Outcome::Failed(e) => e.to_string(),
-        Outcome::Refused(r) => r.text(),
+        intake::Outcome::Accepted(_) => return,
+        intake::Outcome::Failed(e) => e.to_string(),
+        intake::Outcome::Refused(r) => r.text(),
     };
     event("delivery_error")
         .field("id", &m.id)
@@ -172,12 +178,7 @@ impl Deliverer {
             for (i, r) in msg.msg.state.recipients.iter_mut().enumerate() {
                 if r.status == RecipientStatus::Pending {
                     r.status = RecipientStatus::Failed;
-                    let last = r.last_error.take().unwrap_or_default();
-                    r.last_error = Some(
-                        format!("5.0.0 message aborted by the administrator {last}")
-                            .trim_end()
-                            .to_string(),
-                    );
+                    r.outcome = Some(outcomes::aborted(r.outcome.take()));
                     if dsn::wants(r, Kind::Failure) {
                         wanted.push(i);
                     }

@@ -30,8 +30,7 @@ pub fn to_lf(message: &[u8]) -> (Vec<u8>, u64) {
     let mut out = Vec::with_capacity(message.len());
     let mut lines = 0u64;
     let mut i = 0;
-    while i < message.len() {
-        let b = message[i];
+    while let Some(&b) = message.get(i) {
         if b == b'\r' && message.get(i + 1) == Some(&b'\n') {
             i += 1;
             continue;

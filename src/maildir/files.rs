@@ -94,8 +94,9 @@ pub(super) fn virtual_size(md: &Maildir, info: &MessageInfo) -> Result<Option<u6
             Err(e) if e.kind() == ErrorKind::Interrupted => continue,
             Err(e) => return Err(MaildirError::io(info.path(md), e)),
         };
-        total += name::crlf_size(&buf[..n], prev_cr);
-        prev_cr = buf[n - 1] == b'\r';
+        let read = buf.get(..n).unwrap_or_default();
+        total += name::crlf_size(read, prev_cr);
+        prev_cr = read.last() == Some(&b'\r');
     }
     Ok(Some(total))
 }

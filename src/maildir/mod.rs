@@ -21,9 +21,6 @@ mod statefile;
 mod transfer;
 pub mod volume;
 
-#[cfg(test)]
-mod state_tests;
-
 /// Mode of the files kept beside a maildir (state, cache, subscriptions…), less the umask.
 pub const FILE_MODE: u32 = 0o666;
 

@@ -63,8 +63,8 @@ pub fn hostname() -> String {
     // SAFETY: buf is a valid writable buffer of the given length.
     let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
     let raw = if rc == 0 {
-        let end = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
-        String::from_utf8_lossy(&buf[..end]).into_owned()
+        let name = buf.split(|b| *b == 0).next().unwrap_or_default();
+        String::from_utf8_lossy(name).into_owned()
     } else {
         "localhost".to_string()
     };

@@ -136,7 +136,7 @@ impl State {
                 _ => return Err(bad()),
             }
         }
-        let ordered = state.entries.windows(2).all(|w| w[0].uid < w[1].uid);
+        let ordered = (state.entries.windows(2)).all(|w| matches!(w, [a, b] if a.uid < b.uid));
         let below_next = state.entries.last().is_none_or(|e| e.uid < state.uidnext);
         let complete = have.0 && have.1 && have.2 && state.keywords.len() <= 26;
         if !(complete && ordered && below_next) {

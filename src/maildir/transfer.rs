@@ -51,7 +51,7 @@ impl MailboxState {
             let picked = uids
                 .iter()
                 .filter_map(|u| st.entries.binary_search_by_key(u, |e| e.uid).ok())
-                .map(|i| st.entries[i].clone());
+                .filter_map(|i| st.entries.get(i).cloned());
             Ok((picked.collect(), false))
         })?;
         let keywords = self.snapshot()?.keywords;
@@ -180,7 +180,9 @@ fn rename_all(
         let Ok(i) = src.entries.binary_search_by_key(&uid, |e| e.uid) else {
             continue;
         };
-        let e = &src.entries[i];
+        let Some(e) = src.entries.get(i) else {
+            continue;
+        };
         let letters = match entry_flags(e, &src.keywords).to_info_letters(keywords) {
             Ok(l) => l,
             Err(err) => {

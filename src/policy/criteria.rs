@@ -3,7 +3,7 @@
 use std::net::IpAddr;
 
 use crate::config::rules::{parse_reply, Ban, Criterion, Field, Op};
-use crate::smtp::Reply;
+use crate::mail::Reply;
 
 /// What is known about the transaction when a criterion is evaluated; `None`: not yet known.
 #[derive(Debug, Default, Clone, Copy)]
@@ -16,36 +16,33 @@ pub struct Facts<'a> {
     pub headers: Option<&'a [(String, String)]>,
 }
 
-/// Whether `value` satisfies `op` against `pattern` (case-insensitive).
-fn compare(op: Op, pattern: &str, value: &str) -> bool {
-    let (p, v) = (pattern.to_lowercase(), value.to_lowercase());
-    match op {
+/// Whether `value` satisfies the criterion's operator and value (case-insensitive; a regular
+/// expression as compiled when the configuration was read).
+fn compare(c: &Criterion, value: &str) -> bool {
+    let (p, v) = (c.value.to_lowercase(), value.to_lowercase());
+    match c.op {
         Op::Contains => v.contains(&p),
         Op::StartsWith => v.starts_with(&p),
         Op::EndsWith => v.ends_with(&p),
         Op::Equals => v == p,
-        Op::Matches => regex::RegexBuilder::new(pattern)
-            .case_insensitive(true)
-            .size_limit(1 << 20)
-            .build()
-            .is_ok_and(|re| re.is_match(value)),
+        Op::Matches => matches!(&c.regex, Some(Ok(re)) if re.is_match(value)),
     }
 }
 
 /// Whether the criterion is met; `None` when its field is not known at this stage.
 pub fn met(c: &Criterion, facts: &Facts<'_>) -> Option<bool> {
     let matched = match c.field {
-        Field::Sender => compare(c.op, &c.value, facts.sender?),
-        Field::Recipient => compare(c.op, &c.value, facts.recipient?),
-        Field::Helo => compare(c.op, &c.value, facts.helo.unwrap_or("")),
-        Field::ClientIp => compare(c.op, &c.value, &facts.ip?.to_string()),
+        Field::Sender => compare(c, facts.sender?),
+        Field::Recipient => compare(c, facts.recipient?),
+        Field::Helo => compare(c, facts.helo.unwrap_or("")),
+        Field::ClientIp => compare(c, &facts.ip?.to_string()),
         Field::Header => {
             let name = c.header.as_deref().unwrap_or("");
             facts
                 .headers?
                 .iter()
                 .filter(|(n, _)| n.eq_ignore_ascii_case(name))
-                .any(|(_, v)| compare(c.op, &c.value, v))
+                .any(|(_, v)| compare(c, v))
         }
     };
     Some(matched != c.negate)
@@ -59,21 +56,19 @@ pub fn banned(
     facts: &Facts<'_>,
 ) -> Option<Reply> {
     bans.iter()
-        .filter(|b| fields.contains(&b.field))
+        .filter(|b| fields.contains(&b.criterion.field))
         .filter(|b| {
             b.listeners.is_empty() || listener.is_some_and(|l| b.listeners.iter().any(|x| x == l))
         })
-        .find(|b| met(&b.criterion(), facts) == Some(true))
+        .find(|b| met(&b.criterion, facts) == Some(true))
         .map(|b| ban_reply(b, facts))
 }
 
 fn ban_reply(b: &Ban, facts: &Facts<'_>) -> Reply {
     if let Some((code, enhanced, text)) = b.reply.as_deref().and_then(parse_reply) {
-        // A configured enhanced code is not 'static: it goes at the start of the text instead,
-        // which is the same on the wire.
-        return Reply::plain(code, vec![format!("{enhanced} {text}")]);
+        return Reply::new(code, &enhanced, text);
     }
-    let text = match b.field {
+    let text = match b.criterion.field {
         Field::Sender => format!(
             "<{}>: Sender address rejected by policy",
             facts.sender.unwrap_or("")
@@ -94,13 +89,8 @@ mod tests {
     use super::*;
 
     fn c(field: Field, op: Op, value: &str, negate: bool) -> Criterion {
-        Criterion {
-            field,
-            header: (field == Field::Header).then(|| "Subject".to_string()),
-            op,
-            value: value.into(),
-            negate,
-        }
+        let header = (field == Field::Header).then(|| "Subject".to_string());
+        Criterion::new(field, header, op, value, negate)
     }
 
     #[test]

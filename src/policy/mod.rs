@@ -335,7 +335,7 @@ impl Policy for SmtpPolicy<'_> {
         let bans = &self.config.receiving.bans;
         let wants_parts = !rules.block_extensions.is_empty()
             || !rules.block_content_types.is_empty()
-            || bans.iter().any(|b| b.field == Field::Header);
+            || bans.iter().any(|b| b.criterion.field == Field::Header);
         if wants_parts {
             let (headers, parts) = mime::scan(&txn.data);
             let facts = Facts {

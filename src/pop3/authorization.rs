@@ -38,7 +38,7 @@ impl<B: Backend> Session<B> {
                 if self
                     .backend
                     .credentials()
-                    .verify_pop3_password(&user, &password)
+                    .verify_pop3_password(&user, password.expose())
                 {
                     self.login(&user, "USER")
                 } else {

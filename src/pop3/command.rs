@@ -6,7 +6,7 @@ pub enum Command {
     /// `USER name`
     User(String),
     /// `PASS string` (the rest of the line, spaces included)
-    Pass(String),
+    Pass(crate::secret::Secret),
     /// `APOP name digest`
     Apop(String, String),
     /// `AUTH [mechanism [initial-response]]`
@@ -79,7 +79,7 @@ pub fn parse(line: &[u8]) -> Result<Command, CommandError> {
     };
     match kw.as_str() {
         "USER" => one(Command::User),
-        "PASS" if !rest.is_empty() => Ok(Command::Pass(rest.to_string())),
+        "PASS" if !rest.is_empty() => Ok(Command::Pass(rest.into())),
         "PASS" => Err(CommandError::Arguments),
         "APOP" => match args.as_slice() {
             [u, d] => Ok(Command::Apop(u.to_string(), d.to_string())),
@@ -134,7 +134,7 @@ mod tests {
             ("USER a b", Err(CommandError::Arguments)),
             (
                 "PASS secret with spaces",
-                Ok(Command::Pass(s("secret with spaces"))),
+                Ok(Command::Pass("secret with spaces".into())),
             ),
             ("PASS", Err(CommandError::Arguments)),
             (

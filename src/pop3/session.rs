@@ -314,26 +314,26 @@ impl<B: Backend> Session<B> {
                 format!("+OK {} messages ({} octets)", tx.totals().0, tx.totals().1),
                 |m| m.size.to_string(),
             )]),
-            Command::List(Some(arg)) => tx.index(&arg).map(|i| {
-                vec![reply(&format!(
+            Command::List(Some(arg)) => tx.index(&arg).and_then(|i| {
+                Ok(vec![reply(&format!(
                     "+OK {} {}",
                     i + 1,
-                    tx.drop.messages()[i].size
-                ))]
+                    tx.message(i)?.size
+                ))])
             }),
             Command::Uidl(None) => Ok(vec![tx
                 .listing("+OK unique-id listing follows".to_string(), |m| {
                     m.uidl.clone()
                 })]),
-            Command::Uidl(Some(arg)) => tx.index(&arg).map(|i| {
-                vec![reply(&format!(
+            Command::Uidl(Some(arg)) => tx.index(&arg).and_then(|i| {
+                Ok(vec![reply(&format!(
                     "+OK {} {}",
                     i + 1,
-                    tx.drop.messages()[i].uidl
-                ))]
+                    tx.message(i)?.uidl
+                ))])
             }),
             Command::Retr(arg) => tx.index(&arg).and_then(|i| {
-                let size = tx.drop.messages()[i].size;
+                let size = tx.message(i)?.size;
                 let stream = tx.open(i, None)?;
                 tx.retrieved += 1;
                 tx.retrieved_bytes += size;
@@ -351,7 +351,9 @@ impl<B: Backend> Session<B> {
                 ])
             }),
             Command::Dele(arg) => tx.index(&arg).map(|i| {
-                tx.deleted[i] = true;
+                if let Some(deleted) = tx.deleted.get_mut(i) {
+                    *deleted = true;
+                }
                 vec![reply(&format!("+OK message {} deleted", i + 1))]
             }),
             Command::Noop => Ok(vec![reply("+OK")]),
@@ -373,7 +375,10 @@ impl<B: Backend> Session<B> {
         let Phase::Transaction(mut tx) = std::mem::replace(&mut self.phase, Phase::Closed) else {
             return Vec::new();
         };
-        let marked: Vec<usize> = (0..tx.deleted.len()).filter(|i| tx.deleted[*i]).collect();
+        let marked: Vec<usize> = (tx.deleted.iter().enumerate())
+            .filter(|(_, d)| **d)
+            .map(|(i, _)| i)
+            .collect();
         let (line, deleted) = if marked.is_empty() {
             (
                 format!("+OK {} POP3 server signing off", self.config.hostname),
@@ -426,8 +431,8 @@ impl<D: Maildrop> Transaction<D> {
         use std::fmt::Write as _;
         let mut s = first;
         s.push_str("\r\n");
-        for (i, m) in self.drop.messages().iter().enumerate() {
-            if !self.deleted[i] {
+        for (i, (m, deleted)) in self.drop.messages().iter().zip(&self.deleted).enumerate() {
+            if !deleted {
                 let _ = write!(s, "{} {}\r\n", i + 1, field(m));
             }
         }
@@ -445,19 +450,24 @@ impl<D: Maildrop> Transaction<D> {
             ));
         }
         let i = n as usize - 1;
-        if self.deleted[i] {
-            return Err(format!("message {n} already deleted"));
+        match self.deleted.get(i) {
+            Some(false) => Ok(i),
+            _ => Err(format!("message {n} already deleted")),
         }
-        Ok(i)
+    }
+
+    /// The message at index `i` (one [`Self::index`] found).
+    fn message(&self, i: usize) -> Result<&super::maildrop::DropMessage, String> {
+        self.drop
+            .messages()
+            .get(i)
+            .ok_or_else(|| format!("no such message {}", i + 1))
     }
 
     fn open(&mut self, i: usize, top: Option<u64>) -> Result<MessageStream, String> {
+        let size = self.message(i)?.size;
         match self.drop.open(i) {
-            Ok(r) => Ok(MessageStream::with_size(
-                r,
-                top,
-                self.drop.messages()[i].size,
-            )),
+            Ok(r) => Ok(MessageStream::with_size(r, top, size)),
             Err(MaildropError::Gone) => {
                 Err(format!("message {} was deleted by another session", i + 1))
             }

@@ -64,7 +64,9 @@ impl MessageStream {
     /// Converts input bytes; returns true when the TOP limit has been reached.
     fn convert(&mut self, n: usize) -> bool {
         for i in 0..n {
-            let b = self.input[i];
+            let Some(&b) = self.input.get(i) else {
+                break;
+            };
             if b == b'\n' {
                 if !self.prev_cr {
                     self.out.push(b'\r');
@@ -138,8 +140,11 @@ impl Read for MessageStream {
             }
             self.refill()?;
         }
-        let n = buf.len().min(self.out.len() - self.out_pos);
-        buf[..n].copy_from_slice(&self.out[self.out_pos..self.out_pos + n]);
+        let pending = self.out.get(self.out_pos..).unwrap_or_default();
+        let n = buf.len().min(pending.len());
+        if let (Some(dst), Some(src)) = (buf.get_mut(..n), pending.get(..n)) {
+            dst.copy_from_slice(src);
+        }
         self.out_pos += n;
         Ok(n)
     }

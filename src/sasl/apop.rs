@@ -1,17 +1,19 @@
 //! APOP (RFC 1939 section 7): `MD5(timestamp-banner || secret)` in lowercase hex.
 
+use super::constant_time_eq;
 use super::cram_md5::decode_hex;
-use super::{constant_time_eq, random};
+use super::random::{self, RandomError};
 use md5::{Digest, Md5};
 
-/// A unique greeting timestamp `<pid.clock@hostname>` for the POP3 banner.
-pub fn apop_banner(hostname: &str) -> String {
+/// A unique greeting timestamp `<pid.clock@hostname>` for the POP3 banner, with random digits
+/// so that it cannot be foreseen (none without random bytes: then APOP is not offered).
+pub fn apop_banner(hostname: &str) -> Result<String, RandomError> {
     let (secs, nanos) = random::clock();
-    let salt = random::number() % 1_000_000;
-    format!(
+    let salt = random::number()? % 1_000_000;
+    Ok(format!(
         "<{}.{secs}{nanos:09}{salt:06}@{hostname}>",
         std::process::id()
-    )
+    ))
 }
 
 /// Whether the client's APOP digest matches `secret` for the timestamp of the banner.
@@ -95,8 +97,8 @@ mod tests {
 
     #[test]
     fn banners_are_unique_and_well_formed() {
-        let a = apop_banner("pop.example.org");
-        let b = apop_banner("pop.example.org");
+        let a = apop_banner("pop.example.org").expect("random");
+        let b = apop_banner("pop.example.org").expect("random");
         assert_ne!(a, b);
         assert!(a.starts_with(&format!("<{}.", std::process::id())));
         assert!(a.ends_with("@pop.example.org>"));

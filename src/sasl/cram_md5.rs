@@ -1,14 +1,19 @@
 //! CRAM-MD5 (RFC 2195): the client answers a unique challenge with
 //! `user SP hex(HMAC-MD5(secret, challenge))`.
 
-use super::{random, utf8, Credentials, SaslError, Step};
+use super::random::{self, RandomError};
+use super::{utf8, Credentials, SaslError, Step};
 use hmac::{Hmac, KeyInit, Mac};
 use md5::Md5;
 
-/// A fresh challenge `<random.timestamp@hostname>` (unique per exchange).
-pub(super) fn challenge(hostname: &str) -> String {
+/// A fresh challenge `<random.timestamp@hostname>` (unique per exchange, and unguessable: none
+/// without random bytes).
+pub(super) fn challenge(hostname: &str) -> Result<String, RandomError> {
     let (secs, nanos) = random::clock();
-    format!("<{}.{secs}{nanos:09}@{hostname}>", random::number())
+    Ok(format!(
+        "<{}.{secs}{nanos:09}@{hostname}>",
+        random::number()?
+    ))
 }
 
 /// A CRAM-MD5 exchange waiting for the client's digest.
@@ -130,8 +135,8 @@ mod tests {
 
     #[test]
     fn challenges_are_unique_and_well_formed() {
-        let a = challenge("mail.example.org");
-        let b = challenge("mail.example.org");
+        let a = challenge("mail.example.org").expect("random");
+        let b = challenge("mail.example.org").expect("random");
         assert_ne!(a, b);
         assert!(a.starts_with('<') && a.ends_with("@mail.example.org>"));
         assert!(a.contains('.'));

@@ -1,6 +1,7 @@
 //! LOGIN (draft-murchison-sasl-login): the server prompts `Username:` then `Password:`.
 
 use super::{utf8, Credentials, SaslError, Step};
+use crate::secret::Secret;
 
 /// `Username:` in base64.
 pub(super) const USERNAME_PROMPT: &str = "VXNlcm5hbWU6";
@@ -29,10 +30,10 @@ impl Login {
             None => self.take_user(&data),
             Some(user) => {
                 let password = match utf8(&data, "LOGIN password is not UTF-8") {
-                    Ok(password) => password,
+                    Ok(password) => Secret::from(password),
                     Err(err) => return Step::Failure(err),
                 };
-                if !password.is_empty() && creds.verify_password(&user, &password) {
+                if !password.is_empty() && creds.verify_password(&user, password.expose()) {
                     Step::Success { user }
                 } else {
                     Step::Failure(SaslError::InvalidCredentials)

@@ -32,7 +32,7 @@ mod ledger;
 mod login;
 mod plain;
 mod policy;
-mod random;
+pub(crate) mod random;
 mod scram;
 
 #[cfg(test)]
@@ -47,6 +47,7 @@ pub use ledger::{AddressKey, Ledger, LedgerPolicy, Lockout};
 pub use policy::{
     check_availability, mechanism_offered, Availability, MethodPolicy, MethodRefusal, Pop3Methods,
 };
+pub use random::RandomError;
 pub use scram::{set_decoy_key as set_scram_decoy_key, ScramSecret, SCRAM_ITERATIONS};
 
 /// The longest client line (base64 text, without CRLF) any exchange accepts, in bytes.
@@ -210,8 +211,9 @@ pub enum SaslError {
     #[error("authentication credentials invalid")]
     InvalidCredentials,
     /// The mechanism cannot be used now: SCRAM-SHA-256 without the decoy key it needs to answer
-    /// unknown users like real ones (fails closed; the log says why at start-up).
-    #[error("SCRAM-SHA-256 is temporarily unavailable")]
+    /// unknown users like real ones (the log says why at start-up), or no random bytes from the
+    /// system for a challenge, nonce or decoy. Fails closed, as a temporary failure.
+    #[error("authentication is temporarily unavailable")]
     Unavailable,
     /// `step` was called after the exchange had already ended (a caller bug).
     #[error("authentication exchange already finished")]
@@ -272,9 +274,16 @@ impl Exchange {
         let nonce = match mech {
             Mechanism::CramMd5 => cram_md5::challenge(hostname),
             Mechanism::ScramSha256 => random::nonce(),
-            Mechanism::Plain | Mechanism::Login => String::new(),
+            Mechanism::Plain | Mechanism::Login => Ok(String::new()),
         };
-        Self::start_with_nonce(mech, initial_response, creds, nonce)
+        match nonce {
+            Ok(nonce) => Self::start_with_nonce(mech, initial_response, creds, nonce),
+            // No unguessable challenge, no exchange: a temporary failure.
+            Err(_) => (
+                Exchange { state: State::Done },
+                Step::Failure(SaslError::Unavailable),
+            ),
+        }
     }
 
     /// [`Exchange::start`] with the server's random part fixed (the whole CRAM-MD5 challenge, or
@@ -404,6 +413,6 @@ fn utf8(bytes: &[u8], what: &'static str) -> Result<String, SaslError> {
 }
 
 /// Compares two byte strings in time independent of where they differ.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }

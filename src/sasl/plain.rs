@@ -1,13 +1,15 @@
 //! PLAIN (RFC 4616): `[authzid] NUL authcid NUL passwd` in one message.
 
 use super::{utf8, Credentials, SaslError, Step};
+use crate::secret::Secret;
 
 /// Checks one PLAIN message against the credentials.
 pub(super) fn verify(message: &[u8], creds: &dyn Credentials) -> Step {
     match parse(message) {
         Err(err) => Step::Failure(err),
         Ok(login) => {
-            if login.password.is_empty() || !creds.verify_password(&login.user, &login.password) {
+            let password = login.password.expose();
+            if password.is_empty() || !creds.verify_password(&login.user, password) {
                 Step::Failure(SaslError::InvalidCredentials)
             } else {
                 Step::Success { user: login.user }
@@ -19,7 +21,7 @@ pub(super) fn verify(message: &[u8], creds: &dyn Credentials) -> Step {
 /// A parsed PLAIN message (the authorization id already checked).
 struct PlainLogin {
     user: String,
-    password: String,
+    password: Secret,
 }
 
 fn parse(message: &[u8]) -> Result<PlainLogin, SaslError> {
@@ -36,7 +38,7 @@ fn parse(message: &[u8]) -> Result<PlainLogin, SaslError> {
     }
     let user = utf8(authcid, "PLAIN user name is not UTF-8")?;
     let authzid = utf8(authzid, "PLAIN authorization id is not UTF-8")?;
-    let password = utf8(password, "PLAIN password is not UTF-8")?;
+    let password = Secret::from(utf8(password, "PLAIN password is not UTF-8")?);
     if !authzid.is_empty() && authzid != user {
         return Err(SaslError::AuthzidNotPermitted);
     }

@@ -1,32 +1,41 @@
-//! Random bytes for challenges, nonces and salts.
+//! Random bytes for challenges, nonces and salts, from the operating system and nowhere else.
+//!
+//! When the OS source fails there is no fallback (a clock hash would be guessable): the caller
+//! fails closed — an exchange answers with a temporary failure ([`super::SaslError::Unavailable`]),
+//! POP3 leaves APOP out of that session's greeting, `user add` reports the error.
 
-use sha2::{Digest, Sha256};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::prelude::{Engine as _, BASE64_STANDARD};
 
+/// The operating system gave no random bytes.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the system's random source failed: {0}")]
+pub struct RandomError(String);
+
 /// `N` random bytes from the operating system.
-///
-/// Should the OS source ever fail, the bytes come from hashing the clock, the process id and a
-/// counter instead: unique but guessable, which keeps challenges and salts distinct (what SASL
-/// needs of them) rather than taking the server down.
-pub(crate) fn bytes<const N: usize>() -> [u8; N] {
+pub(crate) fn bytes<const N: usize>() -> Result<[u8; N], RandomError> {
     let mut out = [0u8; N];
-    if getrandom::fill(&mut out).is_err() {
-        fallback_fill(&mut out);
+    fill(&mut out)?;
+    Ok(out)
+}
+
+fn fill(out: &mut [u8]) -> Result<(), RandomError> {
+    #[cfg(test)]
+    if failing::ON.with(std::cell::Cell::get) {
+        return Err(RandomError("injected failure".into()));
     }
-    out
+    getrandom::fill(out).map_err(|e| RandomError(e.to_string()))
 }
 
 /// A random unsigned number (for challenge strings).
-pub(crate) fn number() -> u64 {
-    u64::from_le_bytes(bytes::<8>())
+pub(crate) fn number() -> Result<u64, RandomError> {
+    bytes::<8>().map(u64::from_le_bytes)
 }
 
 /// A SCRAM server nonce: 18 random bytes in base64 (printable, no comma).
-pub(crate) fn nonce() -> String {
-    BASE64_STANDARD.encode(bytes::<18>())
+pub(crate) fn nonce() -> Result<String, RandomError> {
+    bytes::<18>().map(|b| BASE64_STANDARD.encode(b))
 }
 
 /// Seconds and nanoseconds since the epoch (zero if the clock is before it).
@@ -36,20 +45,19 @@ pub(crate) fn clock() -> (u64, u32) {
         .map_or((0, 0), |d| (d.as_secs(), d.subsec_nanos()))
 }
 
-fn fallback_fill(out: &mut [u8]) {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    for (block, chunk) in out.chunks_mut(32).enumerate() {
-        let (secs, nanos) = clock();
-        let mut hash = Sha256::new();
-        hash.update(secs.to_le_bytes());
-        hash.update(nanos.to_le_bytes());
-        hash.update(std::process::id().to_le_bytes());
-        hash.update(COUNTER.fetch_add(1, Ordering::Relaxed).to_le_bytes());
-        hash.update(block.to_le_bytes());
-        let digest = hash.finalize();
-        for (dst, src) in chunk.iter_mut().zip(digest.iter()) {
-            *dst = *src;
-        }
+/// The injectable failure of the random source, for tests (per thread).
+#[cfg(test)]
+pub(crate) mod failing {
+    thread_local! {
+        pub(super) static ON: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    }
+
+    /// Run `f` with the random source failing on this thread.
+    pub(crate) fn during<T>(f: impl FnOnce() -> T) -> T {
+        ON.with(|on| on.set(true));
+        let out = f();
+        ON.with(|on| on.set(false));
+        out
     }
 }
 
@@ -63,19 +71,19 @@ mod tests {
     }
 
     #[test]
-    fn fallback_differs_between_calls() {
-        let (mut a, mut b) = ([0u8; 40], [0u8; 40]);
-        fallback_fill(&mut a);
-        fallback_fill(&mut b);
-        assert_ne!(a, b);
-        assert_ne!(a[..32], [0u8; 32]);
-        assert_ne!(a[32..], [0u8; 8]);
+    fn nonce_is_printable_without_comma() {
+        let n = nonce().expect("random");
+        assert_eq!(n.len(), 24);
+        assert!(n.bytes().all(|b| (0x21..=0x7e).contains(&b) && b != b','));
     }
 
     #[test]
-    fn nonce_is_printable_without_comma() {
-        let n = nonce();
-        assert_eq!(n.len(), 24);
-        assert!(n.bytes().all(|b| (0x21..=0x7e).contains(&b) && b != b','));
+    fn a_failing_source_gives_errors_not_bytes() {
+        failing::during(|| {
+            assert!(bytes::<16>().is_err());
+            assert!(number().is_err());
+            assert!(nonce().is_err());
+        });
+        assert!(nonce().is_ok(), "only while injected");
     }
 }

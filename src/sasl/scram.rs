@@ -75,7 +75,8 @@ impl ScramServer {
         let secret = creds
             .scram_sha256(&first.user)
             .filter(ScramSecret::is_usable);
-        let decoy = ScramSecret::decoy(decoy_key, &first.user);
+        let decoy =
+            ScramSecret::decoy(decoy_key, &first.user).map_err(|_| SaslError::Unavailable)?;
         let shown = secret.as_ref().unwrap_or(&decoy);
         let server_first = format!(
             "r={nonce},s={},i={}",

@@ -505,3 +505,38 @@ fn trim_and_constant_time_helpers() {
     assert!(!constant_time_eq(b"abc", b"abd"));
     assert!(!constant_time_eq(b"abc", b"ab"));
 }
+
+/// The random source failing: no challenge, nonce, decoy or salt made up from something
+/// guessable — the exchange fails as temporarily unavailable, the salt and the APOP banner are
+/// errors. PLAIN and LOGIN need no randomness and go on.
+#[test]
+fn no_random_bytes_fails_closed() {
+    use super::random::failing;
+    failing::during(|| {
+        for mech in [Mechanism::CramMd5, Mechanism::ScramSha256] {
+            let (_, step) = Exchange::start(mech, "mail.example.org", None, &FakeUsers);
+            assert_eq!(step, Step::Failure(SaslError::Unavailable), "{mech:?}");
+        }
+        // SCRAM with the client-first message as initial response: no nonce, no decoy.
+        let first = enc(b"n,,n=user,r=rOprNGfwEbeRWgbNEkqO");
+        let (_, step) = Exchange::start(
+            Mechanism::ScramSha256,
+            "mail.example.org",
+            Some(&first),
+            &FakeUsers,
+        );
+        assert_eq!(step, Step::Failure(SaslError::Unavailable));
+        assert!(ScramSecret::derive("pencil").is_err());
+        assert!(apop_banner("pop.example.org").is_err());
+        let plain = enc(b"\0tim\0tanstaaf");
+        let (_, step) = Exchange::start(
+            Mechanism::Plain,
+            "mail.example.org",
+            Some(&plain),
+            &FakeUsers,
+        );
+        assert_eq!(step, success("tim"));
+    });
+    let (_, step) = Exchange::start(Mechanism::CramMd5, "mail.example.org", None, &FakeUsers);
+    assert!(matches!(step, Step::Challenge(_)), "{step:?}");
+}

@@ -68,8 +68,12 @@ pub async fn handle(shared: Arc<Shared>, listener: Arc<ListenerRuntime>, mut lin
     });
     let backend =
         VolumeBackend::new(users, shared.config.paths.mail.clone()).with_credentials(guarded);
-    let banner = crate::sasl::apop_banner(&shared.config.server.hostname);
-    let config = session_config(&shared.config, listener.starttls_ready(), link.tls);
+    let mut config = session_config(&shared.config, listener.starttls_ready(), link.tls);
+    // No unguessable timestamp, no APOP in this session (the others still work).
+    let banner = crate::sasl::apop_banner(&shared.config.server.hostname).unwrap_or_else(|_| {
+        config.methods.apop = crate::sasl::Availability::Deny;
+        String::new()
+    });
     let reader = LineReader::new(config.max_line);
     let (session, greeting) = Session::new(config, banner, backend);
     let core = Pop3Core {
@@ -278,13 +282,13 @@ fn drain(stream: &mut MessageStream, out: &mut Vec<u8>, limit: usize) -> std::io
     let mut chunk = [0u8; 16 * 1024];
     while out.len() < limit {
         let want = chunk.len().min(limit - out.len());
-        let n = match stream.read(&mut chunk[..want]) {
+        let n = match stream.read(chunk.get_mut(..want).unwrap_or_default()) {
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),
         };
-        out.extend_from_slice(&chunk[..n]);
+        out.extend_from_slice(chunk.get(..n).unwrap_or_default());
     }
     Ok(())
 }

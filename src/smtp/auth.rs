@@ -4,8 +4,8 @@
 //! take tens of milliseconds (argon2), so the connection driver runs a step that can reach one
 //! ([`Session::may_check_credentials`]) off the async workers.
 
-use super::reply::Reply;
 use super::session::{Action, Mode, Session};
+use crate::mail::Reply;
 use crate::sasl::{
     self, Credentials, Exchange, LoginNote, Mechanism, MethodRefusal, SaslError, Step as SaslStep,
 };

@@ -75,23 +75,20 @@ impl DataReceiver {
     /// Feed input. Returns how much of it was used, and whether the end marker was reached.
     pub fn feed(&mut self, input: &[u8]) -> DataStatus {
         let mut pos = 0;
-        while pos < input.len() {
-            let rest = &input[pos..];
+        while let Some(rest) = input.get(pos..).filter(|r| !r.is_empty()) {
             let Some(nl) = rest.iter().position(|&b| b == b'\n') else {
                 // No complete line: flush a too-long fragment, keep the rest for later.
                 if rest.len() > self.line_limit {
-                    let mut cut = rest.len();
-                    if rest[cut - 1] == b'\r' {
-                        cut -= 1;
-                    }
-                    self.line(&rest[..cut], false);
+                    // A CR at the end may be the start of the CRLF still to come.
+                    let fragment = rest.strip_suffix(b"\r").unwrap_or(rest);
+                    self.line(fragment, false);
                     self.flag(DataProblem::LineTooLong);
                     self.mid_line = true;
-                    pos += cut;
+                    pos += fragment.len();
                 }
                 return DataStatus::More(pos);
             };
-            let line = &rest[..=nl];
+            let line = rest.get(..=nl).unwrap_or(rest);
             pos += nl + 1;
             if !self.mid_line && self.after_crlf && line == b".\r\n" {
                 return DataStatus::Done(pos);
@@ -122,8 +119,8 @@ impl DataReceiver {
         if content.len() + 2 > self.line_limit && complete && !self.mid_line {
             self.flag(DataProblem::LineTooLong);
         }
-        let content = match (self.mid_line, content.first()) {
-            (false, Some(b'.')) => &content[1..],
+        let content = match (self.mid_line, content.split_first()) {
+            (false, Some((b'.', rest))) => rest,
             _ => content,
         };
         self.keep(content);

@@ -19,8 +19,8 @@ pub fn canonical(bytes: &[u8]) -> Cow<'_, [u8]> {
     }
     let mut out = Vec::with_capacity(bytes.len() + bytes.len() / 32 + 2);
     let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
+    while let Some(&b) = bytes.get(i) {
+        match b {
             b'\r' => {
                 out.extend_from_slice(b"\r\n");
                 // A CRLF pair is one line end, not a CR then an LF.

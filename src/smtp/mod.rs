@@ -6,9 +6,10 @@ pub mod command;
 pub mod data;
 pub mod lineends;
 pub mod received;
-pub mod reply;
 pub mod session;
 pub mod xtext;
 
-pub use reply::Reply;
+// The reply type lives in `crate::mail` (the SMTP client and DSNs use it too); re-exported
+// for the SMTP core's callers.
+pub use crate::mail::Reply;
 pub use session::{Action, Client, Policy, Refusals, Session, SessionConfig, Step, Transaction};

@@ -8,8 +8,8 @@ pub fn decode(v: &str) -> Option<String> {
     let b = v.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
-    while i < b.len() {
-        match b[i] {
+    while let Some(&c) = b.get(i) {
+        match c {
             b'+' => {
                 let hex = b.get(i + 1..i + 3)?;
                 if !hex

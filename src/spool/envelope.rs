@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::mail::{Class, Outcome};
+
 /// What happened to one recipient so far.
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Default)]
 #[serde(rename_all = "lowercase")]
@@ -13,20 +15,17 @@ pub enum RecipientStatus {
 }
 
 /// One envelope recipient.
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(from = "RecipientFile")]
 pub struct Recipient {
     /// The address as given in RCPT TO (or by routing), without angle brackets.
     pub address: String,
-    #[serde(default)]
     pub status: RecipientStatus,
-    /// The last reply or error for this recipient.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_error: Option<String>,
+    /// What the last attempt came to (or why the recipient was refused at intake).
+    pub outcome: Option<Outcome>,
     /// RFC 3461 ORCPT, when given.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub orcpt: Option<String>,
     /// RFC 3461 NOTIFY, when given (e.g. "FAILURE,DELAY").
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notify: Option<String>,
 }
 
@@ -35,10 +34,69 @@ impl Recipient {
         Recipient {
             address: address.into(),
             status: RecipientStatus::Pending,
-            last_error: None,
+            outcome: None,
             orcpt: None,
             notify: None,
         }
+    }
+
+    /// The last outcome as one line, unless it was a success.
+    pub fn last_error(&self) -> Option<String> {
+        self.outcome
+            .as_ref()
+            .filter(|o| o.class() != Class::Success)
+            .map(Outcome::to_string)
+    }
+}
+
+/// A recipient as the spool writes it: the typed outcome, and beside it the same as one line
+/// (`last_error`) for people and for `queue show --json`. Files written by version 0.1 have only
+/// `last_error`; the outcome is read back from it ([`Outcome::from_legacy`]).
+#[derive(Serialize, Deserialize)]
+struct RecipientFile {
+    address: String,
+    #[serde(default)]
+    status: RecipientStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    last_error: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    outcome: Option<Outcome>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    orcpt: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    notify: Option<String>,
+}
+
+impl From<RecipientFile> for Recipient {
+    fn from(f: RecipientFile) -> Recipient {
+        let class = match f.status {
+            RecipientStatus::Pending => Class::Transient,
+            RecipientStatus::Delivered => Class::Success,
+            RecipientStatus::Failed => Class::Permanent,
+        };
+        Recipient {
+            outcome: f
+                .outcome
+                .or_else(|| Some(Outcome::from_legacy(&f.last_error?, class))),
+            address: f.address,
+            status: f.status,
+            orcpt: f.orcpt,
+            notify: f.notify,
+        }
+    }
+}
+
+impl Serialize for Recipient {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        RecipientFile {
+            address: self.address.clone(),
+            status: self.status,
+            last_error: self.last_error(),
+            outcome: self.outcome.clone(),
+            orcpt: self.orcpt.clone(),
+            notify: self.notify.clone(),
+        }
+        .serialize(s)
     }
 }
 
@@ -85,15 +143,12 @@ pub struct Envelope {
 }
 
 /// The part of a queued message that changes as delivery goes on.
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq, Default)]
 pub struct DeliveryState {
     /// Delivery attempts made so far.
     pub attempts: u32,
     /// Seconds since the epoch before which no new attempt is made.
     pub next_try: u64,
-    /// The latest error, for `queue ls`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_error: Option<String>,
     /// Per-recipient status, parallel to `Envelope::recipients`.
     #[serde(default)]
     pub recipients: Vec<Recipient>,
@@ -107,4 +162,55 @@ pub struct DeliveryState {
     /// was full: the message is due again as soon as it has room, whatever `next_try` says.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub space_wait: Option<std::path::PathBuf>,
+}
+
+impl DeliveryState {
+    /// The latest failure, for `queue ls`: the first pending recipient's, else the first one's
+    /// that has one.
+    pub fn last_outcome(&self) -> Option<&Outcome> {
+        let pending = self
+            .recipients
+            .iter()
+            .filter(|r| r.status == RecipientStatus::Pending);
+        pending
+            .chain(&self.recipients)
+            .filter_map(|r| r.outcome.as_ref())
+            .find(|o| o.class() != Class::Success)
+    }
+
+    /// [`DeliveryState::last_outcome`] as one line.
+    pub fn last_error(&self) -> Option<String> {
+        self.last_outcome().map(Outcome::to_string)
+    }
+}
+
+/// The state as the spool writes it, with [`DeliveryState::last_error`] beside the recipients
+/// (for people, and for `queue show --json`; read back, it is ignored).
+#[derive(Serialize)]
+struct StateFile<'a> {
+    attempts: u32,
+    next_try: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_error: Option<String>,
+    recipients: &'a [Recipient],
+    warned: bool,
+    #[serde(skip_serializing_if = "<[usize]>::is_empty")]
+    reported: &'a [usize],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    space_wait: Option<&'a std::path::PathBuf>,
+}
+
+impl Serialize for DeliveryState {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        StateFile {
+            attempts: self.attempts,
+            next_try: self.next_try,
+            last_error: self.last_error(),
+            recipients: &self.recipients,
+            warned: self.warned,
+            reported: &self.reported,
+            space_wait: self.space_wait.as_ref(),
+        }
+        .serialize(s)
+    }
 }

@@ -60,7 +60,7 @@ impl std::fmt::Display for QueueId {
 fn push_base32(s: &mut String, value: u64, digits: u32) {
     for i in (0..digits).rev() {
         let d = (value >> (5 * i)) & 31;
-        s.push(DIGITS[d as usize] as char);
+        s.extend(DIGITS.get(d as usize).map(|&c| c as char));
     }
 }
 

@@ -198,3 +198,85 @@ fn clean_keeps_a_bounded_number_of_free_files() {
     }
     assert_eq!(spool.clean().expect("clean"), 5000 - 4096);
 }
+
+/// State and queue files as version 0.1 wrote them (`tests/data/spool-0.1`): the one-line
+/// reasons come back as typed outcomes, and are written out again with both.
+#[test]
+fn files_of_version_0_1_are_read_with_typed_outcomes() {
+    use crate::mail::{Class, RemoteMta};
+    let state: DeliveryState = serde_json::from_str(include_str!(
+        "../../tests/data/spool-0.1/state/1K1QS6E8DJ300Z8A00.json"
+    ))
+    .expect("0.1 state");
+    let r = &state.recipients[0];
+    assert_eq!(r.status, RecipientStatus::Pending);
+    let o = r.outcome.as_ref().expect("outcome");
+    assert_eq!(
+        (o.class(), o.status.to_string()),
+        (Class::Transient, "4.3.0".into())
+    );
+    assert_eq!(
+        o.remote_mta,
+        Some(RemoteMta::new(
+            "mx.remote.test",
+            "127.0.0.1:2526".parse().expect("addr")
+        ))
+    );
+    assert_eq!(
+        o.diagnostic_code().as_deref(),
+        Some("smtp; 450 4.3.0 Error: command failed")
+    );
+    assert_eq!(
+        state.last_error().as_deref(),
+        Some("4.3.0 450 4.3.0 Error: command failed (at mx.remote.test[127.0.0.1]:2526)")
+    );
+
+    let queue = include_bytes!("../../tests/data/spool-0.1/queue/1K1QS6E6S4Q00Z8500");
+    let line = queue
+        .split(|&b| b == b'\n')
+        .next()
+        .and_then(|l| l.strip_prefix(MAGIC))
+        .expect("envelope line");
+    let env: Envelope = serde_json::from_slice(line).expect("0.1 envelope");
+    let small = &env.recipients[1];
+    assert_eq!(small.status, RecipientStatus::Failed);
+    let o = small.outcome.as_ref().expect("refused at intake");
+    assert_eq!(o.status.to_string(), "5.2.3");
+    assert_eq!(o.remote_mta, None);
+    assert_eq!(
+        o.diagnostic_code().as_deref(),
+        Some("smtp; 552 5.2.3 <small@here.test>: Message size exceeds this recipient's limit of 2048 bytes")
+    );
+    assert!(env.recipients[0].outcome.is_none());
+
+    // Written again: the outcome as it is, and the one line beside it; read back the same.
+    let json = serde_json::to_value(&state).expect("json");
+    assert_eq!(json["last_error"], json["recipients"][0]["last_error"]);
+    assert_eq!(json["recipients"][0]["outcome"]["status"], "4.3.0");
+    assert_eq!(
+        json["recipients"][0]["outcome"]["remote_mta"]["host"],
+        "mx.remote.test"
+    );
+    let back: DeliveryState = serde_json::from_value(json).expect("back");
+    assert_eq!(back, state);
+}
+
+/// A delivered recipient keeps its outcome (the next hop's 250) but shows no error.
+#[test]
+fn successes_are_no_errors() {
+    let mut r = Recipient::new("b@x.test");
+    r.status = RecipientStatus::Delivered;
+    r.outcome = Some(crate::mail::Outcome::replied(
+        crate::mail::Reply::received(250, "2.0.0 Ok: queued as X"),
+        "accepted at end of DATA",
+    ));
+    assert_eq!(r.last_error(), None);
+    let json = serde_json::to_value(&r).expect("json");
+    assert!(json.get("last_error").is_none(), "{json}");
+    assert_eq!(json["outcome"]["reply"]["code"], 250);
+    let state = DeliveryState {
+        recipients: vec![r],
+        ..DeliveryState::default()
+    };
+    assert_eq!(state.last_error(), None);
+}

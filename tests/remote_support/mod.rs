@@ -490,8 +490,16 @@ pub struct Postfix {
 
 impl Postfix {
     pub fn start(dir: &Path, addr: &str, domain: &str) -> Postfix {
+        Postfix::start_for(dir, addr, domain, &[])
+    }
+
+    /// Like [`Postfix::start`], taking mail for these `users` of the domain only: any other
+    /// recipient gets Postfix's own `550 5.1.1 … User unknown in virtual mailbox table`.
+    pub fn start_for(dir: &Path, addr: &str, domain: &str, users: &[&str]) -> Postfix {
         let d = dir.display().to_string();
-        let out = run(POSTFIX_INSTANCE, &["start", &d, addr, "receive", domain]);
+        let mut args = vec!["start", &d, addr, "receive", domain];
+        args.extend_from_slice(users);
+        let out = run(POSTFIX_INSTANCE, &args);
         assert!(out.status.success(), "postfix-instance: {}", text(&out));
         Postfix {
             dir: dir.to_path_buf(),

@@ -20,6 +20,7 @@ use lettre::transport::smtp::response::Response;
 
 use super::connect::{self, ConnectError};
 use crate::config::servers::{OutboundAuth, OutboundTls, RemoteServer};
+use crate::mail::{Class, Outcome, RemoteMta, Reply, Status};
 use crate::smtp::xtext;
 
 /// What the session needs to know about the message.
@@ -39,32 +40,72 @@ pub struct OutRcpt<'a> {
     pub orcpt: Option<&'a str>,
 }
 
-/// A reply or failure, final or not.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Failure {
-    pub permanent: bool,
-    pub text: String,
-}
-
-impl Failure {
-    fn temp(text: impl Into<String>) -> Failure {
-        Failure {
-            permanent: false,
-            text: text.into(),
-        }
-    }
-}
-
-/// A recipient the next hop took: its reply, and whether the next hop supports DSN (so it
-/// carries NOTIFY on; without it a NOTIFY=SUCCESS recipient gets a "relayed" report from us).
+/// A recipient the next hop took: its reply (as an outcome), and whether the next hop supports
+/// DSN (so it carries NOTIFY on; without it a NOTIFY=SUCCESS recipient gets a "relayed" report
+/// from us).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Accepted {
-    pub reply: String,
+    pub outcome: Outcome,
     pub dsn: bool,
 }
 
-/// Per-recipient result, parallel to `Outgoing::recipients`.
-pub type RcptResult = Result<Accepted, Failure>;
+/// Per-recipient result, parallel to `Outgoing::recipients`: taken, or why not (permanent when
+/// its status is 5.x.x).
+pub type RcptResult = Result<Accepted, Outcome>;
+
+/// A temporary failure of ours: `4.subject.detail text`.
+fn temp(subject: u16, detail: u16, text: impl Into<String>) -> Outcome {
+    Outcome::new(Status::new(Class::Transient, subject, detail), text)
+}
+
+/// What a server's reply at `stage` (`RCPT TO`) comes to: refused (or, for a 2xx, accepted)
+/// with the reply's status.
+pub fn reply_outcome(code: u16, text: &str, stage: &str) -> Outcome {
+    let reply = Reply::received(code, text);
+    let what = if reply.is_error() {
+        format!("refused at {stage}")
+    } else {
+        format!("accepted at {stage}")
+    };
+    Outcome::replied(reply, what)
+}
+
+/// What a lettre error at `stage` comes to: the server's reply when there was one, else a
+/// broken connection (`broken`: its status, `4.4.2` in a session).
+fn lettre_outcome(e: &lettre::transport::smtp::Error, stage: &str, broken: Status) -> Outcome {
+    match e.status() {
+        Some(code) => {
+            let text = std::error::Error::source(e)
+                .map(|s| s.to_string())
+                .unwrap_or_default();
+            reply_outcome(u16::from(code), &text, stage)
+        }
+        None => Outcome::new(broken, format!("connection failed at {stage}: {e}")),
+    }
+}
+
+/// Why a connection to `peer` could not be opened and greeted: refused or timed out before
+/// there was an MTA to talk to (no Remote-MTA then), or a greeting or EHLO that did not come or
+/// was negative. Always temporary: the next MX may do better.
+pub fn connect_outcome(e: &ConnectError, peer: &RemoteMta) -> Outcome {
+    let transient = |subject, detail| Status::new(Class::Transient, subject, detail);
+    match e {
+        ConnectError::Tcp(e) => Outcome::new(transient(4, 1), format!("connect to {peer}: {e}")),
+        ConnectError::ConnectTimeout(t) => Outcome::new(
+            transient(4, 1),
+            format!("connect to {peer}: timed out after {t:?}"),
+        ),
+        ConnectError::GreetingTimeout(t) => {
+            Outcome::new(transient(4, 2), format!("no greeting within {t:?}")).at(peer.clone())
+        }
+        ConnectError::EhloTimeout(t) => {
+            Outcome::new(transient(4, 2), format!("no reply to EHLO within {t:?}")).at(peer.clone())
+        }
+        ConnectError::Smtp(e) => lettre_outcome(e, "the greeting or EHLO", transient(4, 1))
+            .with_class(Class::Transient)
+            .at(peer.clone()),
+    }
+}
 
 /// Timeouts of one session.
 #[derive(Clone, Copy)]
@@ -84,25 +125,12 @@ impl fmt::Display for Line {
     }
 }
 
-/// `550 5.1.1 text` from a lettre error (or its description when there was no reply).
-fn describe(e: &lettre::transport::smtp::Error) -> Failure {
-    let text = match e.status() {
-        Some(code) => {
-            let msg = std::error::Error::source(e)
-                .map(|s| s.to_string())
-                .unwrap_or_default();
-            format!("{code} {}", msg.replace(['\r', '\n'], " "))
-        }
-        None => e.to_string(),
-    };
-    Failure {
-        permanent: e.is_permanent(),
-        text,
-    }
-}
-
-fn reply_text(r: &Response) -> String {
-    format!("{} {}", r.code(), r.message().collect::<Vec<_>>().join(" "))
+/// A positive reply from lettre as a [`Reply`].
+fn reply_of(r: &Response) -> Reply {
+    Reply::received(
+        u16::from(r.code()),
+        &r.message().collect::<Vec<_>>().join(" "),
+    )
 }
 
 /// An open, greeted (and, when configured, encrypted and authenticated) connection to one host,
@@ -110,8 +138,8 @@ fn reply_text(r: &Response) -> String {
 pub struct Session {
     conn: AsyncSmtpConnection,
     command: Duration,
-    /// `host[ip]:port`, for messages.
-    host: String,
+    /// The host and address talked to, named in every outcome.
+    peer: RemoteMta,
     /// Keywords of the last EHLO reply.
     keywords: Vec<String>,
     /// Transactions sent on this connection.
@@ -119,20 +147,24 @@ pub struct Session {
 }
 
 impl Session {
-    async fn cmd(&mut self, line: String) -> Result<Response, Failure> {
+    /// Send `line` and read the reply; a negative one is the `Err`. `stage` names the command
+    /// in outcomes (never the line: it may hold a password).
+    async fn cmd(&mut self, line: String, stage: &str) -> Result<Response, Outcome> {
+        let broken = Status::new(Class::Transient, 4, 2);
         match tokio::time::timeout(self.command, self.conn.command(Line(line))).await {
             Ok(Ok(r)) => Ok(r),
-            Ok(Err(e)) => Err(describe(&e)),
-            Err(_) => Err(Failure::temp(format!(
-                "4.4.2 {}: timeout waiting for a reply",
-                self.host
-            ))),
+            Ok(Err(e)) => Err(lettre_outcome(&e, stage, broken).at(self.peer.clone())),
+            Err(_) => Err(Outcome::new(
+                broken,
+                format!("timeout waiting for the reply to {stage}"),
+            )
+            .at(self.peer.clone())),
         }
     }
 
     /// Keywords of the EHLO reply (lettre keeps only those it knows).
-    async fn ehlo_keywords(&mut self, hello: &str) -> Result<Vec<String>, Failure> {
-        let r = self.cmd(format!("EHLO {hello}")).await?;
+    async fn ehlo_keywords(&mut self, hello: &str) -> Result<Vec<String>, Outcome> {
+        let r = self.cmd(format!("EHLO {hello}"), "EHLO").await?;
         Ok(r.message()
             .skip(1)
             .map(|l| l.to_ascii_uppercase())
@@ -147,7 +179,9 @@ impl Session {
 
     /// RSET before the next transaction on a reused connection: whether it is still usable.
     pub async fn reset(&mut self) -> bool {
-        self.cmd("RSET".into()).await.is_ok_and(|r| r.is_positive())
+        self.cmd("RSET".into(), "RSET")
+            .await
+            .is_ok_and(|r| r.is_positive())
     }
 
     /// Say goodbye politely (bounded by the command timeout).
@@ -163,52 +197,45 @@ impl Session {
 
     /// One mail transaction; `Err` means nothing was decided for any recipient (the connection
     /// is then not to be reused).
-    pub async fn send(&mut self, out: &Outgoing<'_>) -> Result<Vec<RcptResult>, Failure> {
+    pub async fn send(&mut self, out: &Outgoing<'_>) -> Result<Vec<RcptResult>, Outcome> {
         self.sent += 1;
-        let where_ = self.host.clone();
-        let at = |mut f: Failure| {
-            f.text = format!("{} (at {where_})", f.text);
-            f
-        };
-        let at_ok = |mut a: Accepted| {
-            a.reply = format!("{} (at {where_})", a.reply);
-            a
+        let peer = self.peer.clone();
+        let at = |o: Outcome| match o.remote_mta {
+            Some(_) => o,
+            None => o.at(peer.clone()),
         };
         transaction(self, out)
             .await
-            .map(|rs| rs.into_iter().map(|r| r.map(at_ok).map_err(at)).collect())
-            .map_err(at)
+            .map(|rs| rs.into_iter().map(|r| r.map_err(&at)).collect())
+            .map_err(&at)
     }
 
-    async fn cram_md5(&mut self, user: &str, password: &str) -> Result<(), Failure> {
-        let r = self.cmd("AUTH CRAM-MD5".into()).await?;
+    async fn cram_md5(&mut self, user: &str, password: &str) -> Result<(), Outcome> {
+        let r = self.cmd("AUTH CRAM-MD5".into(), "AUTH").await?;
         if r.code().to_string() != "334" {
-            return Err(Failure::temp(format!(
-                "unexpected reply {}",
-                reply_text(&r)
-            )));
+            return Err(temp(7, 0, format!("unexpected reply {}", reply_of(&r))));
         }
         let challenge = BASE64_STANDARD
             .decode(r.first_word().unwrap_or(""))
-            .map_err(|_| Failure::temp("CRAM-MD5 challenge is not base64"))?;
+            .map_err(|_| temp(7, 0, "CRAM-MD5 challenge is not base64"))?;
         let answer = crate::sasl::cram_md5::client_response(user, password, &challenge);
-        self.cmd(BASE64_STANDARD.encode(answer)).await.map(drop)
+        self.cmd(BASE64_STANDARD.encode(answer), "AUTH")
+            .await
+            .map(drop)
     }
 }
 
 /// lettre's rustls set-up for `host`: TLS 1.3 and 1.2, the system roots plus the server's `ca`,
 /// or no certificate check where `verify` is off (opportunistic TLS).
-fn tls_parameters(server: &RemoteServer, host: &str) -> Result<TlsParameters, Failure> {
+fn tls_parameters(server: &RemoteServer, host: &str) -> Result<TlsParameters, Outcome> {
     let extra = match &server.ca {
-        Some(ca) => {
-            crate::tls::trust_anchors(ca).map_err(|e| Failure::temp(format!("4.7.5 {e}")))?
-        }
+        Some(ca) => crate::tls::trust_anchors(ca).map_err(|e| temp(7, 5, e.to_string()))?,
         None => Vec::new(),
     };
     let mut b = TlsParameters::builder(host.to_string()).certificate_store(CertificateStore::None);
     for der in crate::tls::system_roots().iter().chain(&extra) {
         let cert = Certificate::from_der(der.to_vec())
-            .map_err(|e| Failure::temp(format!("4.7.5 bad trust anchor: {e}")))?;
+            .map_err(|e| temp(7, 5, format!("bad trust anchor: {e}")))?;
         b = b.add_root_certificate(cert);
     }
     if !server.verifies() {
@@ -217,18 +244,18 @@ fn tls_parameters(server: &RemoteServer, host: &str) -> Result<TlsParameters, Fa
             .dangerous_accept_invalid_hostnames(true);
     }
     b.build_rustls()
-        .map_err(|e| Failure::temp(format!("4.7.5 TLS setup failed: {e}")))
+        .map_err(|e| temp(7, 5, format!("TLS setup failed: {e}")))
 }
 
 /// Why a connection could not be made ready for mail.
 enum NotReady {
     /// STARTTLS was offered but the upgrade failed (refused, handshake broken, timed out).
-    Tls(Failure),
-    Other(Failure),
+    Tls(Outcome),
+    Other(Outcome),
 }
 
 impl NotReady {
-    fn failure(self) -> Failure {
+    fn failure(self) -> Outcome {
         match self {
             NotReady::Tls(f) | NotReady::Other(f) => f,
         }
@@ -245,7 +272,7 @@ pub async fn open(
     server: &RemoteServer,
     hello: &str,
     timeouts: Timeouts,
-) -> Result<Session, Failure> {
+) -> Result<Session, Outcome> {
     match open_once(addr, host, server, hello, timeouts, true).await {
         Err(NotReady::Tls(f)) if server.tls == OutboundTls::Opportunistic => {
             // The plaintext retry never shows a password: a broken or tampered STARTTLS must
@@ -254,12 +281,16 @@ pub async fn open(
                 && server.password.is_some()
                 && matches!(server.auth, OutboundAuth::Plain | OutboundAuth::Login)
             {
-                return Err(Failure::temp(format!("{}; {CLEAR_REFUSAL}", f.text)));
+                return Err(Outcome {
+                    status: Status::new(Class::Transient, 7, 0),
+                    text: format!("{}; {CLEAR_REFUSAL}", f.text),
+                    ..f
+                });
             }
             crate::events::event("tls_fallback")
                 .field("host", host)
                 .field("address", addr)
-                .field("error", &f.text)
+                .field("error", &f)
                 .emit();
             open_once(addr, host, server, hello, timeouts, false)
                 .await
@@ -270,7 +301,7 @@ pub async fn open(
 }
 
 /// Why PLAIN/LOGIN are not used where TLS was wanted (opportunistic) but is not there.
-const CLEAR_REFUSAL: &str = "4.7.0 not sending the password unencrypted (PLAIN/LOGIN without TLS)";
+const CLEAR_REFUSAL: &str = "not sending the password unencrypted (PLAIN/LOGIN without TLS)";
 
 /// One connection; `try_tls`: false for the plaintext retry after a failed STARTTLS.
 async fn open_once(
@@ -281,48 +312,17 @@ async fn open_once(
     timeouts: Timeouts,
     try_tls: bool,
 ) -> Result<Session, NotReady> {
-    let where_ = format!("{host}[{}]:{}", addr.ip(), addr.port());
+    let peer = RemoteMta::new(host, addr);
     let client_id = ClientId::Domain(hello.to_string());
     let implicit = match server.tls {
         OutboundTls::Implicit => Some(tls_parameters(server, host).map_err(NotReady::Other)?),
         _ => None,
     };
-    let lettre_failure = |e: lettre::transport::smtp::Error| {
-        let mut f = describe(&e);
-        f.permanent = false; // a greeting 5xx or refusal: the next MX may do better
-        f.text = if f.text.starts_with(char::is_numeric) {
-            format!("{where_}: {}", f.text)
-        } else {
-            format!("4.4.1 {where_}: {}", f.text)
-        };
-        NotReady::Other(f)
-    };
-    let timed_out = |code: &str, what: String| {
-        NotReady::Other(Failure::temp(format!("{code} {where_}: {what}")))
-    };
     let conn = match implicit {
         // Connect and greeting within connect_timeout, EHLO within command_timeout.
-        None => match connect::plain(addr, &client_id, timeouts.connect, timeouts.command).await {
-            Ok(c) => c,
-            Err(ConnectError::Smtp(e)) => return Err(lettre_failure(e)),
-            Err(ConnectError::Tcp(e)) => {
-                return Err(NotReady::Other(Failure::temp(format!(
-                    "4.4.1 {where_}: {e}"
-                ))))
-            }
-            Err(ConnectError::ConnectTimeout(t)) => {
-                return Err(timed_out(
-                    "4.4.1",
-                    format!("connection timed out after {t:?}"),
-                ))
-            }
-            Err(ConnectError::GreetingTimeout(t)) => {
-                return Err(timed_out("4.4.2", format!("no greeting within {t:?}")))
-            }
-            Err(ConnectError::EhloTimeout(t)) => {
-                return Err(timed_out("4.4.2", format!("no reply to EHLO within {t:?}")))
-            }
-        },
+        None => connect::plain(addr, &client_id, timeouts.connect, timeouts.command)
+            .await
+            .map_err(|e| NotReady::Other(connect_outcome(&e, &peer)))?,
         // The TLS handshake comes before the greeting, inside lettre: connect within
         // connect_timeout, the handshake, greeting and EHLO within both limits together.
         Some(tls) => {
@@ -335,15 +335,26 @@ async fn open_once(
             );
             match tokio::time::timeout(timeouts.connect + timeouts.command, connect).await {
                 Ok(Ok(c)) => c,
-                Ok(Err(e)) => return Err(lettre_failure(e)),
-                Err(_) => return Err(timed_out("4.4.1", "connection timed out".into())),
+                Ok(Err(e)) => {
+                    return Err(NotReady::Other(connect_outcome(
+                        &ConnectError::Smtp(e),
+                        &peer,
+                    )))
+                }
+                Err(_) => {
+                    return Err(NotReady::Other(temp(
+                        4,
+                        1,
+                        format!("connect to {peer}: timed out"),
+                    )))
+                }
             }
         }
     };
     let mut s = Session {
         conn,
         command: timeouts.command,
-        host: where_.clone(),
+        peer: peer.clone(),
         keywords: Vec::new(),
         sent: 0,
     };
@@ -356,7 +367,9 @@ async fn open_once(
                 s.abort().await;
             }
             let (NotReady::Tls(f) | NotReady::Other(f)) = &mut e;
-            f.text = format!("{} (at {where_})", f.text);
+            if f.remote_mta.is_none() {
+                f.remote_mta = Some(peer);
+            }
             Err(e)
         }
     }
@@ -382,15 +395,15 @@ async fn prepare(
                 match tokio::time::timeout(s.command, up).await {
                     Ok(Ok(())) => {}
                     Ok(Err(e)) => {
-                        return Err(NotReady::Tls(Failure::temp(format!(
-                            "4.7.5 STARTTLS failed: {e}"
-                        ))))
+                        return Err(NotReady::Tls(temp(7, 5, format!("STARTTLS failed: {e}"))))
                     }
-                    Err(_) => return Err(NotReady::Tls(Failure::temp("4.7.5 STARTTLS timed out"))),
+                    Err(_) => return Err(NotReady::Tls(temp(7, 5, "STARTTLS timed out"))),
                 }
             } else if server.tls == OutboundTls::Required {
-                return Err(NotReady::Other(Failure::temp(
-                    "4.7.4 TLS is required but the server does not offer STARTTLS",
+                return Err(NotReady::Other(temp(
+                    7,
+                    4,
+                    "TLS is required but the server does not offer STARTTLS",
                 )));
             }
         }
@@ -398,6 +411,7 @@ async fn prepare(
     s.keywords = s.ehlo_keywords(hello).await.map_err(NotReady::Other)?;
     if let (Some(user), Some(password)) = (&server.user, &server.password) {
         let keywords = s.keywords.clone();
+        let password = password.expose();
         authenticate(s, server.auth, &keywords, user, password, may_send_password)
             .await
             .map_err(NotReady::Other)?;
@@ -405,7 +419,7 @@ async fn prepare(
     Ok(())
 }
 
-async fn transaction(s: &mut Session, out: &Outgoing<'_>) -> Result<Vec<RcptResult>, Failure> {
+async fn transaction(s: &mut Session, out: &Outgoing<'_>) -> Result<Vec<RcptResult>, Outcome> {
     // Never a bare CR or LF on the wire (RFC 5321 §2.3.8), whatever the queue file holds: a
     // `\n.\n` in it would end the data early at a lenient next hop and smuggle the rest in as a
     // second message from this server. lettre dot-stuffs only after CRLF, so it must see CRLF.
@@ -434,9 +448,9 @@ async fn transaction(s: &mut Session, out: &Outgoing<'_>) -> Result<Vec<RcptResu
             mail.push_str(&format!(" ENVID={}", xtext::encode(envid)));
         }
     }
-    s.cmd(mail).await?;
+    s.cmd(mail, "MAIL FROM").await?;
 
-    let mut results: Vec<Result<String, Failure>> = Vec::with_capacity(out.recipients.len());
+    let mut results: Vec<Result<(), Outcome>> = Vec::with_capacity(out.recipients.len());
     for r in &out.recipients {
         let mut line = format!("RCPT TO:<{}>", r.address);
         if dsn {
@@ -447,19 +461,19 @@ async fn transaction(s: &mut Session, out: &Outgoing<'_>) -> Result<Vec<RcptResu
                 line.push_str(&format!(" ORCPT={}", xtext::encode(o)));
             }
         }
-        match s.cmd(line).await {
-            Ok(reply) => results.push(Ok(reply_text(&reply))),
-            Err(f) if f.text.starts_with(char::is_numeric) => results.push(Err(f)),
+        match s.cmd(line, "RCPT TO").await {
+            Ok(_) => results.push(Ok(())),
+            Err(f) if f.reply.is_some() => results.push(Err(f)),
             // The connection broke: nothing is decided for anyone.
             Err(f) => return Err(f),
         }
     }
     if results.iter().all(|r| r.is_err()) {
-        let _ = s.cmd("RSET".into()).await;
+        let _ = s.cmd("RSET".into(), "RSET").await;
         return Ok(fail_accepted(results, None));
     }
-    if let Err(f) = s.cmd("DATA".into()).await {
-        return if f.text.starts_with(char::is_numeric) {
+    if let Err(f) = s.cmd("DATA".into(), "DATA").await {
+        return if f.reply.is_some() {
             Ok(fail_accepted(results, Some(f)))
         } else {
             Err(f)
@@ -468,34 +482,43 @@ async fn transaction(s: &mut Session, out: &Outgoing<'_>) -> Result<Vec<RcptResu
     // lettre adds the final CRLF . CRLF: give it the body without its last line end.
     let body = body.strip_suffix(b"\r\n").unwrap_or(&body);
     let sent = tokio::time::timeout(s.command, s.conn.message(body)).await;
+    let broken = Status::new(Class::Transient, 4, 2);
     match sent {
         Ok(Ok(reply)) => {
-            let text = reply_text(&reply);
+            let outcome =
+                Outcome::replied(reply_of(&reply), "accepted at end of DATA").at(s.peer.clone());
             Ok(results
                 .into_iter()
                 .map(|r| {
-                    r.map(|_| Accepted {
-                        reply: text.clone(),
+                    r.map(|()| Accepted {
+                        outcome: outcome.clone(),
                         dsn,
                     })
                 })
                 .collect())
         }
-        Ok(Err(e)) if e.status().is_some() => Ok(fail_accepted(results, Some(describe(&e)))),
-        Ok(Err(e)) => Err(Failure::temp(format!(
-            "4.4.2 connection lost after DATA: {e}"
-        ))),
-        Err(_) => Err(Failure::temp("4.4.2 timeout waiting for the reply to DATA")),
+        Ok(Err(e)) if e.status().is_some() => Ok(fail_accepted(
+            results,
+            Some(lettre_outcome(&e, "end of DATA", broken)),
+        )),
+        Ok(Err(e)) => Err(Outcome::new(
+            broken,
+            format!("connection lost after DATA: {e}"),
+        )),
+        Err(_) => Err(Outcome::new(
+            broken,
+            "timeout waiting for the reply to end of DATA",
+        )),
     }
 }
 
 /// The DATA stage failed (or was not reached: `None`, every RCPT was refused): every recipient
 /// accepted at RCPT gets that failure.
-fn fail_accepted(results: Vec<Result<String, Failure>>, f: Option<Failure>) -> Vec<RcptResult> {
-    let f = f.unwrap_or_else(|| Failure::temp("4.0.0 no recipient accepted"));
+fn fail_accepted(results: Vec<Result<(), Outcome>>, f: Option<Outcome>) -> Vec<RcptResult> {
+    let f = f.unwrap_or_else(|| temp(0, 0, "no recipient accepted"));
     results
         .into_iter()
-        .map(|r| r.and_then(|_| Err(f.clone())))
+        .map(|r| r.and_then(|()| Err(f.clone())))
         .collect()
 }
 
@@ -506,7 +529,7 @@ async fn authenticate(
     user: &str,
     password: &str,
     may_send_password: bool,
-) -> Result<(), Failure> {
+) -> Result<(), Outcome> {
     let offered: Vec<&str> = keywords
         .iter()
         .filter_map(|l| l.strip_prefix("AUTH ").or_else(|| l.strip_prefix("AUTH=")))
@@ -516,13 +539,15 @@ async fn authenticate(
     let chosen = match method {
         OutboundAuth::Best if has("CRAM-MD5") => OutboundAuth::CramMd5,
         OutboundAuth::Best | OutboundAuth::Plain | OutboundAuth::Login if !may_send_password => {
-            return Err(Failure::temp(CLEAR_REFUSAL))
+            return Err(temp(7, 0, CLEAR_REFUSAL))
         }
         OutboundAuth::Best if has("PLAIN") => OutboundAuth::Plain,
         OutboundAuth::Best if has("LOGIN") => OutboundAuth::Login,
         OutboundAuth::Best => {
-            return Err(Failure::temp(
-                "4.7.0 no authentication method in common with the server",
+            return Err(temp(
+                7,
+                0,
+                "no authentication method in common with the server",
             ))
         }
         m => m,
@@ -538,8 +563,8 @@ async fn authenticate(
             let creds = Credentials::new(user.to_string(), password.to_string());
             // lettre picks only mechanisms it parsed from its own EHLO; ask for this one.
             let auth = lettre::transport::smtp::commands::Auth::new(mech, creds.clone(), None)
-                .map_err(|e| Failure::temp(e.to_string()))?;
-            match s.cmd(auth.to_string().trim_end().to_string()).await {
+                .map_err(|e| temp(7, 0, e.to_string()))?;
+            match s.cmd(auth.to_string().trim_end().to_string(), "AUTH").await {
                 Ok(mut r) => {
                     let mut rounds = 0;
                     while r.code().to_string() == "334" && rounds < 4 {
@@ -549,8 +574,10 @@ async fn authenticate(
                             creds.clone(),
                             &r,
                         )
-                        .map_err(|e| Failure::temp(e.to_string()))?;
-                        r = s.cmd(next.to_string().trim_end().to_string()).await?;
+                        .map_err(|e| temp(7, 0, e.to_string()))?;
+                        r = s
+                            .cmd(next.to_string().trim_end().to_string(), "AUTH")
+                            .await?;
                     }
                     Ok(())
                 }
@@ -559,27 +586,100 @@ async fn authenticate(
         }
     };
     // An authentication refusal is kept temporary (as Postfix does): the password may be fixed.
-    result.map_err(|f| Failure::temp(format!("4.7.0 authentication failed: {}", f.text)))
+    result.map_err(|f| {
+        let text = match f.reply {
+            Some(_) => "authentication failed".to_string(),
+            None => format!("authentication failed: {}", f.text),
+        };
+        Outcome {
+            status: Status::new(Class::Transient, 7, 0),
+            text,
+            ..f
+        }
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn status(s: &str) -> Status {
+        Status::parse(s).unwrap_or_else(|| panic!("{s}"))
+    }
+
     #[test]
     fn data_failure_applies_to_accepted_only() {
-        let f = Failure {
-            permanent: true,
-            text: "554 no".into(),
-        };
-        let refused = Failure {
-            permanent: true,
-            text: "550 unknown".into(),
-        };
-        let got = fail_accepted(
-            vec![Ok("250 ok".into()), Err(refused.clone())],
-            Some(f.clone()),
-        );
+        let f = reply_outcome(554, "5.6.0 no", "end of DATA");
+        let refused = reply_outcome(550, "5.1.1 unknown", "RCPT TO");
+        let got = fail_accepted(vec![Ok(()), Err(refused.clone())], Some(f.clone()));
         assert_eq!(got, vec![Err(f), Err(refused)]);
+    }
+
+    /// A next hop's replies: 5xx with and without an enhanced code, 4xx, and a 2xx.
+    #[test]
+    fn replies_map_to_outcomes() {
+        for (code, text, want, diagnostic) in [
+            (
+                550,
+                "5.1.1 <b@x.test>: Recipient address rejected",
+                "5.1.1",
+                "smtp; 550 5.1.1 <b@x.test>: Recipient address rejected",
+            ),
+            (550, "no such user", "5.0.0", "smtp; 550 no such user"),
+            (
+                452,
+                "4.2.2 mailbox full",
+                "4.2.2",
+                "smtp; 452 4.2.2 mailbox full",
+            ),
+            (421, "too busy", "4.0.0", "smtp; 421 too busy"),
+        ] {
+            let o = reply_outcome(code, text, "RCPT TO");
+            assert_eq!(o.status, status(want), "{code} {text}");
+            assert_eq!(o.is_permanent(), code >= 500);
+            assert_eq!(o.diagnostic_code().as_deref(), Some(diagnostic));
+            assert_eq!(o.text, "refused at RCPT TO");
+        }
+        let ok = reply_outcome(250, "2.0.0 Ok: queued as 4Q", "end of DATA");
+        assert_eq!(
+            (ok.status, ok.text.as_str()),
+            (status("2.0.0"), "accepted at end of DATA")
+        );
+    }
+
+    /// Connections that never reach an MTA name no Remote-MTA; all are temporary.
+    #[test]
+    fn connection_failures_map_to_outcomes() {
+        let peer = RemoteMta::new("mx.x.test", "127.0.0.1:25".parse().expect("addr"));
+        let refused = connect_outcome(
+            &ConnectError::Tcp(std::io::ErrorKind::ConnectionRefused.into()),
+            &peer,
+        );
+        assert_eq!(refused.status, status("4.4.1"));
+        assert_eq!(refused.remote_mta, None);
+        assert!(
+            refused
+                .to_string()
+                .starts_with("4.4.1 connect to mx.x.test[127.0.0.1]:25: "),
+            "{refused}"
+        );
+        let timeout = connect_outcome(&ConnectError::ConnectTimeout(Duration::from_secs(3)), &peer);
+        assert_eq!(
+            timeout.to_string(),
+            "4.4.1 connect to mx.x.test[127.0.0.1]:25: timed out after 3s"
+        );
+        let greeting = connect_outcome(
+            &ConnectError::GreetingTimeout(Duration::from_secs(2)),
+            &peer,
+        );
+        assert_eq!(
+            greeting.to_string(),
+            "4.4.2 no greeting within 2s (at mx.x.test[127.0.0.1]:25)"
+        );
+        let ehlo = connect_outcome(&ConnectError::EhloTimeout(Duration::from_secs(6)), &peer);
+        assert_eq!(
+            (ehlo.status, ehlo.remote_mta),
+            (status("4.4.2"), Some(peer))
+        );
     }
 }

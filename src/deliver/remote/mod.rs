@@ -28,8 +28,10 @@ use crate::config::servers::RemoteServer;
 use crate::config::Config;
 use crate::dns::{self, DnsError};
 use crate::events::event;
+use crate::mail::{Class, Outcome, Status};
 use crate::spool::{Envelope, QueueId, Recipient};
-use client::{Failure, OutRcpt, Outgoing, Timeouts};
+use client::{OutRcpt, Outgoing, Timeouts};
+pub use connect::ConnectError;
 pub use limit::Limiter;
 use pool::Pool;
 
@@ -170,10 +172,13 @@ pub fn deliver(
         }
     }
     let Some(rt) = runtime() else {
-        let why = "4.3.0 cannot start the delivery runtime";
+        let why = Outcome::new(
+            Status::new(Class::Transient, 3, 0),
+            "cannot start the delivery runtime",
+        );
         return pending
             .iter()
-            .map(|p| (p.index, RecipientResult::Defer(why.into())))
+            .map(|p| (p.index, RecipientResult::Defer(why.clone())))
             .collect();
     };
     let resolver = remote.resolver.get_or_init(|| {
@@ -204,19 +209,19 @@ pub fn deliver(
             let Some(&index) = indexes.get(k) else { break };
             let r = match result {
                 Ok(accepted) => {
-                    event("relayed")
+                    let to = job.recipients.get(k).map_or("", |r| r.address);
+                    let e = event("relayed")
                         .field("id", id)
-                        .field("to", job.recipients[k].address)
-                        .field("via", &dest)
-                        .field("reply", &accepted.reply)
-                        .emit();
+                        .field("to", to)
+                        .field("via", &dest);
+                    super::outcome_fields(e, &accepted.outcome).emit();
                     RecipientResult::Relayed {
-                        reply: accepted.reply,
+                        outcome: accepted.outcome,
                         dsn: accepted.dsn,
                     }
                 }
-                Err(f) if f.permanent => RecipientResult::Fail(f.text),
-                Err(f) => RecipientResult::Defer(f.text),
+                Err(f) if f.is_permanent() => RecipientResult::Fail(f),
+                Err(f) => RecipientResult::Defer(f),
             };
             out.push((index, r));
         }
@@ -224,31 +229,36 @@ pub fn deliver(
     out
 }
 
+/// What a failed lookup for remote delivery comes to: NXDOMAIN of the mail domain 5.1.2
+/// (bad destination system address), null MX 5.1.10 (RFC 7505), a host without an address 5.4.4
+/// (unable to route), anything else — SERVFAIL, timeouts — 4.4.3 (directory server failure).
+pub fn dns_outcome(e: &DnsError) -> Outcome {
+    let (class, subject, detail) = match e {
+        DnsError::NoSuchDomain(_) => (Class::Permanent, 1, 2),
+        DnsError::NullMx(_) => (Class::Permanent, 1, 10),
+        DnsError::NoAddress(_) => (Class::Permanent, 4, 4),
+        DnsError::Temporary(_) => (Class::Transient, 4, 3),
+    };
+    Outcome::new(Status::new(class, subject, detail), e.to_string())
+}
+
 /// Every host to try for `dest`, best first, with the settings to use there.
 async fn hosts(
     config: &Config,
     resolver: &Result<TokioResolver, DnsError>,
     dest: &Destination,
-) -> Result<Vec<(String, RemoteServer)>, Failure> {
-    let dns_fail = |e: DnsError| match e {
-        DnsError::Permanent(t) => Failure {
-            permanent: true,
-            text: t,
-        },
-        DnsError::Temporary(t) => Failure {
-            permanent: false,
-            text: t,
-        },
-    };
+) -> Result<Vec<(String, RemoteServer)>, Outcome> {
     match dest {
         Destination::Server(name) => {
             let server = config
                 .remote_server(name)
                 .cloned()
                 .or_else(|| RemoteServer::from_host_port(name))
-                .ok_or_else(|| Failure {
-                    permanent: false,
-                    text: format!("4.3.5 no remote server called {name:?}"),
+                .ok_or_else(|| {
+                    Outcome::new(
+                        Status::new(Class::Transient, 3, 5),
+                        format!("no remote server called {name:?}"),
+                    )
                 })?;
             Ok(vec![(server.host.clone(), server)])
         }
@@ -257,8 +267,10 @@ async fn hosts(
             mx_settings(&ip.to_string(), config.remote.mx_port),
         )]),
         Destination::Mx(domain) => {
-            let r = resolver.as_ref().map_err(|e| dns_fail(e.clone()))?;
-            let mxs = dns::mail_hosts(r, domain).await.map_err(dns_fail)?;
+            let r = resolver.as_ref().map_err(dns_outcome)?;
+            let mxs = dns::mail_hosts(r, domain)
+                .await
+                .map_err(|e| dns_outcome(&e))?;
             Ok(mxs
                 .into_iter()
                 .map(|m| {
@@ -297,7 +309,7 @@ async fn run_job(
     dest: &Destination,
     job: &Outgoing<'_>,
 ) -> Vec<client::RcptResult> {
-    let all = |f: Failure| job.recipients.iter().map(|_| Err(f.clone())).collect();
+    let all = |f: Outcome| job.recipients.iter().map(|_| Err(f.clone())).collect();
     let key = dest.to_string();
     while let Some(mut session) = pool.take(&key).await {
         if !session.reset().await {
@@ -309,7 +321,7 @@ async fn run_job(
                 pool.put(&key, session).await;
                 return results;
             }
-            Err(f) if f.permanent => {
+            Err(f) if f.is_permanent() => {
                 session.abort().await;
                 return all(f);
             }
@@ -325,10 +337,10 @@ async fn run_job(
         connect: config.remote.connect_timeout.duration(),
         command: config.remote.command_timeout.duration(),
     };
-    let mut last = Failure {
-        permanent: false,
-        text: format!("4.4.1 no host to deliver to for {dest}"),
-    };
+    let mut last = Outcome::new(
+        Status::new(Class::Transient, 4, 1),
+        format!("no host to deliver to for {dest}"),
+    );
     // Every host known not to exist (no A/AAAA, NXDOMAIN) is a permanent failure, as in
     // Postfix's "Host or domain name not found"; one temporary lookup error or one host that
     // was tried makes the whole job temporary.
@@ -337,11 +349,12 @@ async fn run_job(
         let ips = match resolver_addresses(resolver, host).await {
             Ok(ips) => ips,
             Err(e) => {
-                none_exist &= matches!(e, DnsError::Permanent(_));
-                last = Failure {
-                    permanent: none_exist,
-                    text: e.to_string(),
+                none_exist &= e.is_permanent();
+                let class = match none_exist {
+                    true => Class::Permanent,
+                    false => Class::Transient,
                 };
+                last = dns_outcome(&e).with_class(class);
                 continue;
             }
         };
@@ -351,7 +364,7 @@ async fn run_job(
             let hello = &config.server.hostname;
             let mut session = match client::open(addr, host, server, hello, timeouts).await {
                 Ok(s) => s,
-                Err(f) if f.permanent => return all(f),
+                Err(f) if f.is_permanent() => return all(f),
                 Err(f) => {
                     last = f;
                     continue;
@@ -362,7 +375,7 @@ async fn run_job(
                     pool.put(&key, session).await;
                     return results;
                 }
-                Err(f) if f.permanent => {
+                Err(f) if f.is_permanent() => {
                     session.abort().await;
                     return all(f);
                 }

@@ -126,16 +126,11 @@ impl Pool {
 
 /// Take out of `list` the entries idle for longer than `idle`.
 fn expire(list: &mut Vec<(Instant, Session)>, idle: Duration) -> Vec<Session> {
-    let mut stale = Vec::new();
-    let mut i = 0;
-    while i < list.len() {
-        if list[i].0.elapsed() >= idle {
-            stale.push(list.remove(i).1);
-        } else {
-            i += 1;
-        }
-    }
-    stale
+    let (stale, fresh) = std::mem::take(list)
+        .into_iter()
+        .partition::<Vec<_>, _>(|(since, _)| since.elapsed() >= idle);
+    *list = fresh;
+    stale.into_iter().map(|(_, s)| s).collect()
 }
 
 async fn close(sessions: Vec<Session>) {

@@ -1,6 +1,6 @@
 //! The stored SCRAM-SHA-256 verifier and the hash helpers it is built from.
 
-use crate::sasl::random;
+use crate::sasl::random::{self, RandomError};
 use base64::prelude::{Engine as _, BASE64_STANDARD};
 use hmac::{Hmac, KeyInit, Mac};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -44,8 +44,12 @@ impl ScramSecret {
     ///
     /// The password is used as given (no SASLprep normalisation), so clients must send the
     /// same Unicode form; ASCII passwords are unaffected.
-    pub fn derive(password: &str) -> ScramSecret {
-        Self::derive_with(password, &random::bytes::<16>(), SCRAM_ITERATIONS)
+    pub fn derive(password: &str) -> Result<ScramSecret, RandomError> {
+        Ok(Self::derive_with(
+            password,
+            &random::bytes::<16>()?,
+            SCRAM_ITERATIONS,
+        ))
     }
 
     /// Derives the verifier for `password` with a given salt and iteration count.
@@ -72,14 +76,14 @@ impl ScramSecret {
     /// A stand-in verifier for an unknown user: the salt is HMAC(key, user), so it is the same
     /// in every process that has the same key (the spool's, see [`set_decoy_key`]) and repeated
     /// probes look alike, like a real user's; the keys are random (so no proof matches).
-    pub(super) fn decoy(key: &[u8; 32], user: &str) -> ScramSecret {
+    pub(super) fn decoy(key: &[u8; 32], user: &str) -> Result<ScramSecret, RandomError> {
         let salt = hmac_sha256(key, user.as_bytes());
-        ScramSecret {
+        Ok(ScramSecret {
             salt: salt.get(..16).unwrap_or_default().to_vec(),
             iterations: SCRAM_ITERATIONS,
-            stored_key: random::bytes::<32>().to_vec(),
-            server_key: random::bytes::<32>().to_vec(),
-        }
+            stored_key: random::bytes::<32>()?.to_vec(),
+            server_key: random::bytes::<32>()?.to_vec(),
+        })
     }
 }
 
@@ -102,11 +106,25 @@ pub(super) fn decoy_key() -> Option<&'static [u8; 32]> {
 
 /// HMAC-SHA-256 of `data` under `key`.
 pub(crate) fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
-    // HMAC takes keys of any length (long ones are hashed), so this cannot fail.
-    let mut mac =
-        <Hmac<Sha256> as KeyInit>::new_from_slice(key).expect("HMAC accepts keys of any length");
+    let mut mac = <Hmac<Sha256> as KeyInit>::new(&hmac_key(key));
     mac.update(data);
     mac.finalize().into_bytes().into()
+}
+
+/// `key` as HMAC's key block (RFC 2104 §2): hashed first when longer than SHA-256's 64-byte
+/// block, then padded with zeros to it — what HMAC does with a key of any length, done here so
+/// that the fixed-size constructor, which cannot fail, takes it.
+fn hmac_key(key: &[u8]) -> hmac::digest::Key<Hmac<Sha256>> {
+    let mut block = hmac::digest::Key::<Hmac<Sha256>>::default();
+    let hashed;
+    let key = if key.len() > block.len() {
+        hashed = Sha256::digest(key);
+        hashed.as_slice()
+    } else {
+        key
+    };
+    block.iter_mut().zip(key).for_each(|(b, k)| *b = *k);
+    block
 }
 
 /// SHA-256 of `data`.

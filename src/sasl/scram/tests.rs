@@ -80,8 +80,8 @@ fn rfc7677_verifier_roundtrips_through_serde() {
 
 #[test]
 fn derive_uses_fresh_salts() {
-    let a = ScramSecret::derive("pencil");
-    let b = ScramSecret::derive("pencil");
+    let a = ScramSecret::derive("pencil").expect("random");
+    let b = ScramSecret::derive("pencil").expect("random");
     assert_eq!((a.salt.len(), a.iterations), (16, 4096));
     assert_ne!(a.salt, b.salt);
     assert_ne!(a.stored_key, b.stored_key);
@@ -426,5 +426,30 @@ fn final_ack_must_be_empty() {
         Some(&fail(SaslError::Malformed(
             "SCRAM expects an empty final response"
         )))
+    );
+}
+
+/// HMAC-SHA-256 by its key block gives what the crate gives for a key of any length (short,
+/// exactly a block, longer than a block: hashed), and RFC 4231's test case 6.
+#[test]
+fn hmac_of_keys_of_any_length() {
+    use hmac::{Hmac, KeyInit, Mac};
+    for len in [0, 1, 20, 63, 64, 65, 131, 1000] {
+        let key: Vec<u8> = (0..len).map(|i| (i * 7 % 251) as u8).collect();
+        let mut mac = <Hmac<sha2::Sha256> as KeyInit>::new_from_slice(&key).expect("any length");
+        mac.update(b"data");
+        let want: [u8; 32] = mac.finalize().into_bytes().into();
+        assert_eq!(hmac_sha256(&key, b"data"), want, "key of {len} bytes");
+    }
+    let rfc4231 = hmac_sha256(
+        &[0xaa; 131],
+        b"Test Using Larger Than Block-Size Key - Hash Key First",
+    );
+    assert_eq!(
+        rfc4231
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>(),
+        "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"
     );
 }

@@ -300,5 +300,4 @@ pub fn addresses(recipients: &[crate::spool::Recipient]) -> String {
 }
 
 #[cfg(test)]
-#[path = "routing_tests.rs"]
 mod tests;

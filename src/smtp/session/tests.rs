@@ -557,3 +557,28 @@ fn recipients_refusing_after_data_are_bounced_unless_all_refuse() {
     );
     assert!(out.contains("550 5.7.1 No attachments\r\n"), "{out}");
 }
+
+/// Without random bytes from the system there is no challenge to send: CRAM-MD5 and SCRAM-SHA-256
+/// answer `454 4.7.0` (try again later) instead of a guessable one, and the session goes on.
+#[test]
+fn auth_without_random_bytes_is_a_temporary_failure() {
+    let cfg = SessionConfig {
+        auth: MethodPolicy {
+            cram_md5: Availability::Allow,
+            scram_sha256: Availability::Allow,
+            ..MethodPolicy::NONE
+        },
+        ..config()
+    };
+    let input = b"EHLO c\r\nAUTH CRAM-MD5\r\nAUTH SCRAM-SHA-256\r\nNOOP\r\n";
+    let (out, _) =
+        crate::sasl::random::failing::during(|| run_with(cfg.clone(), Client::default(), input));
+    assert_eq!(codes(&out), ["220", "250", "454", "454", "250"], "{out}");
+    assert!(
+        out.contains("454 4.7.0 Temporary authentication failure"),
+        "{out}"
+    );
+    // With the source back, the same command gets its challenge.
+    let (out, _) = run_with(cfg, Client::default(), b"EHLO c\r\nAUTH CRAM-MD5\r\n");
+    assert_eq!(codes(&out), ["220", "250", "334"], "{out}");
+}

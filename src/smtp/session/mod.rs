@@ -11,7 +11,7 @@ use std::time::Duration;
 use super::address;
 use super::command::{self, Command, CommandError, MailParams, RcptParams};
 use super::data::{ChunkCheck, DataProblem, DataReceiver, DataStatus};
-use super::reply::Reply;
+use crate::mail::Reply;
 use crate::policy::{Found, Lookups};
 use crate::sasl::{AuthFailures, Credentials, Exchange, LoginNote, Mechanism, MethodPolicy};
 
@@ -883,7 +883,7 @@ impl Session {
             .unwrap_or(usize::MAX)
             .min(self.input.len());
         if chunk == Chunk::Keep {
-            let bytes = &self.input[..take];
+            let bytes = self.input.get(..take).unwrap_or_default();
             self.bdat_check.feed(bytes);
             // Once a problem is found the rest is not kept (the transaction fails anyway).
             if self.bdat_check.problem().is_none() {
@@ -946,5 +946,4 @@ fn problem_reply(problem: DataProblem, max: u64) -> Reply {
 }
 
 #[cfg(test)]
-#[path = "session_tests.rs"]
 mod tests;

@@ -3,11 +3,11 @@
 use std::fs;
 use std::time::Instant;
 
-use super::flags::{Flag, Flags};
-use super::layout::Maildir;
-use super::name;
-use super::state::{FlagOp, MailboxState};
-use super::statefile::STATE_FILE;
+use super::{FlagOp, MailboxState};
+use crate::maildir::flags::{Flag, Flags};
+use crate::maildir::layout::Maildir;
+use crate::maildir::name;
+use crate::maildir::statefile::STATE_FILE;
 
 fn setup() -> (tempfile::TempDir, Maildir) {
     let dir = tempfile::tempdir().unwrap();

@@ -12,8 +12,8 @@
 
 use crate::config::domains::Handler;
 use crate::config::Config;
+use crate::mail::{Outcome, Reply};
 use crate::routing::resolve;
-use crate::smtp::Reply;
 use crate::spool::{Recipient, RecipientStatus};
 use crate::users::Users;
 
@@ -97,7 +97,7 @@ pub fn envelope(
     for (i, reply) in refused {
         if let Some(r) = recipients.get_mut(*i) {
             r.status = RecipientStatus::Failed;
-            r.last_error = Some(reply_text(reply));
+            r.outcome = Some(Outcome::replied(reply.clone(), "refused on arrival"));
         }
     }
     // The same address twice (RCPT repeated, To and Bcc of `sendmail -t`) is one recipient,
@@ -123,8 +123,8 @@ pub fn envelope(
         .collect();
     let mut added = 0;
     let mut i = 0;
-    while i < queue.len() && added < config.limits.recipients {
-        let copy = resolve(config, users, &queue[i])
+    while let Some(next) = queue.get(i).filter(|_| added < config.limits.recipients) {
+        let copy = resolve(config, users, next)
             .ok()
             .and_then(|r| r.handler?.copy_to.clone());
         i += 1;
@@ -152,7 +152,7 @@ pub fn log_refused(id: &impl std::fmt::Display, recipients: &[Recipient]) {
         crate::events::event("recipient_refused")
             .field("id", id)
             .field("to", &r.address)
-            .opt("reason", r.last_error.as_deref())
+            .opt("reason", r.outcome.as_ref().and_then(|o| o.reply.as_ref()))
             .field("action", "bounced to the sender")
             .emit();
     }
@@ -191,5 +191,4 @@ pub fn screen(
 }
 
 #[cfg(test)]
-#[path = "restrictions_tests.rs"]
 mod tests;

@@ -78,11 +78,11 @@ fn check_host(cx: &mut Ctx<'_>, domain: &str, depth: usize) -> SpfResult {
     };
     let mut redirect = None;
     for term in record.split_ascii_whitespace().skip(1) {
-        let (qual, rest) = match term.as_bytes()[0] {
-            b'+' => (SpfResult::Pass, &term[1..]),
-            b'-' => (SpfResult::Fail, &term[1..]),
-            b'~' => (SpfResult::SoftFail, &term[1..]),
-            b'?' => (SpfResult::Neutral, &term[1..]),
+        let (qual, rest) = match term.split_at_checked(1) {
+            Some(("+", rest)) => (SpfResult::Pass, rest),
+            Some(("-", rest)) => (SpfResult::Fail, rest),
+            Some(("~", rest)) => (SpfResult::SoftFail, rest),
+            Some(("?", rest)) => (SpfResult::Neutral, rest),
             _ => (SpfResult::Pass, term),
         };
         let name_end = rest.find([':', '/', '=']).unwrap_or(rest.len());
@@ -336,5 +336,4 @@ pub fn ip_belongs_to(dns: &dyn Dns, ip: IpAddr, domain: &str) -> Result<bool, Dn
 }
 
 #[cfg(test)]
-#[path = "spf_tests.rs"]
 pub(crate) mod tests;

@@ -84,7 +84,7 @@ impl Snapshot {
         self.messages
             .binary_search_by_key(&uid, |m| m.uid)
             .ok()
-            .map(|i| &self.messages[i])
+            .and_then(|i| self.messages.get(i))
     }
 }
 
@@ -311,11 +311,12 @@ impl MailboxState {
             let mut out = StoreOutcome::default();
             let mut renames = Vec::new();
             for &uid in uids {
-                let Ok(i) = st.entries.binary_search_by_key(&uid, |e| e.uid) else {
+                let found = st.entries.binary_search_by_key(&uid, |e| e.uid).ok();
+                let Some((i, entry)) = found.and_then(|i| Some((i, st.entries.get(i)?))) else {
                     out.missing.push(uid);
                     continue;
                 };
-                if unchanged_since.is_some_and(|m| st.entries[i].modseq > m) {
+                if unchanged_since.is_some_and(|m| entry.modseq > m) {
                     out.modified.push(uid);
                     continue;
                 }
@@ -327,18 +328,21 @@ impl MailboxState {
             let modseq = st.highestmodseq + 1;
             let mut changed = false;
             for i in renames {
-                let current = entry_flags(&st.entries[i], &st.keywords);
+                let Some(entry) = st.entries.get(i) else {
+                    continue;
+                };
+                let current = entry_flags(entry, &st.keywords);
                 let wanted = op.apply(&current);
-                let uid = st.entries[i].uid;
-                if wanted == current && !st.entries[i].in_new {
-                    out.stored.push((uid, current, st.entries[i].modseq));
+                let uid = entry.uid;
+                if wanted == current && !entry.in_new {
+                    out.stored.push((uid, current, entry.modseq));
                     continue;
                 }
-                let base = st.entries[i].base().to_string();
+                let base = entry.base().to_string();
+                let from = entry_path(md, entry);
                 let mut wanted = wanted;
                 let mut new_name =
                     name::with_letters(&base, &wanted.to_info_letters(&mut st.keywords)?);
-                let from = entry_path(md, &st.entries[i]);
                 if let Err(e) = fs::rename(&from, md.cur().join(&new_name)) {
                     if e.kind() != ErrorKind::NotFound {
                         return Err(MaildirError::io(&from, e));
@@ -362,12 +366,13 @@ impl MailboxState {
                         Err(e) => return Err(MaildirError::io(&from, e)),
                     }
                 }
-                let e = &mut st.entries[i];
-                e.name = new_name;
-                e.in_new = false;
-                e.modseq = modseq;
-                changed = true;
-                out.stored.push((uid, wanted, modseq));
+                if let Some(e) = st.entries.get_mut(i) {
+                    e.name = new_name;
+                    e.in_new = false;
+                    e.modseq = modseq;
+                    changed = true;
+                    out.stored.push((uid, wanted, modseq));
+                }
             }
             if changed {
                 st.highestmodseq = modseq;
@@ -467,9 +472,10 @@ impl MailboxState {
         self.locked(|_, st| {
             let mut changed = false;
             for (uid, v) in computed {
-                if let Ok(i) = st.entries.binary_search_by_key(uid, |e| e.uid) {
-                    if st.entries[i].vsize.is_none() {
-                        st.entries[i].vsize = Some(*v);
+                let found = st.entries.binary_search_by_key(uid, |e| e.uid).ok();
+                if let Some(e) = found.and_then(|i| st.entries.get_mut(i)) {
+                    if e.vsize.is_none() {
+                        e.vsize = Some(*v);
                         changed = true;
                     }
                 }
@@ -484,3 +490,6 @@ impl MailboxState {
         open_message(&self.maildir, info)
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -30,7 +30,14 @@ const ATTACHED: &str = "Subject: hi\r\nContent-Type: multipart/mixed; boundary=b
 
 fn codes(r: &[(usize, Reply)]) -> Vec<(usize, u16, &'static str)> {
     r.iter()
-        .map(|(i, r)| (*i, r.code, r.enhanced.unwrap_or("")))
+        .map(|(i, r)| {
+            (
+                *i,
+                r.code,
+                r.enhanced
+                    .map_or("", |s| &*Box::leak(s.to_string().into_boxed_str())),
+            )
+        })
         .collect()
 }
 
@@ -103,7 +110,12 @@ fn the_envelope_marks_refusals_and_adds_copies_of_the_rest() {
         ]
     );
     assert_eq!(
-        s.recipients[0].last_error.as_deref(),
+        s.recipients[0]
+            .outcome
+            .as_ref()
+            .and_then(|o| o.reply.as_ref())
+            .map(|r| r.to_string())
+            .as_deref(),
         Some("550 5.7.1 <plain@example.test> does not accept attachments")
     );
     assert_eq!(s.refused.len(), 1);
