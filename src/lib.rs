@@ -10,8 +10,6 @@ pub mod durable;
 pub mod events;
 pub mod filter;
 pub mod freespace;
-// Until the IMAP restructuring applies the no-panic lints there (79 sites left in src/imap).
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 pub mod imap;
 pub mod intake;
 pub mod mail;

@@ -146,45 +146,53 @@ pub struct Dns {
 impl Dns {
     /// `records`: dnsmasq options such as `--mx-host=a.test,mx1.a.test,10`.
     pub fn start(records: &[String]) -> Dns {
-        let port = UdpSocket::bind("127.0.0.1:0")
-            .and_then(|s| s.local_addr())
-            .map(|a| a.port())
-            .expect("udp port");
-        let child = Command::new("dnsmasq")
-            .args([
-                "--keep-in-foreground",
-                "--conf-file=/dev/null",
-                "--no-resolv",
-                "--no-hosts",
-                "--no-poll",
-                "--bind-interfaces",
-                "--listen-address=127.0.0.1",
-                "--pid-file=",
-                "--user=root",
-                // Answer for .test from local data only: NXDOMAIN / NODATA, never REFUSED.
-                "--local=/test/",
-            ])
-            // Logged to stderr (discarded) unless the records say where.
-            .args(
-                (!records.iter().any(|r| r.starts_with("--log-facility=")))
-                    .then_some("--log-facility=-"),
-            )
-            .arg(format!("--port={port}"))
-            .args(records)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn dnsmasq");
-        let dns = Dns {
-            port,
-            _proc: Proc(child),
-        };
-        assert!(
-            wait_for_port(([127, 0, 0, 1], port).into(), Duration::from_secs(10)),
-            "dnsmasq did not start"
-        );
-        dns
+        // A port below the kernel's ephemeral range (an outgoing connection of another test
+        // could hold one in it), made again on another port when it turns out to be taken.
+        for _ in 0..8 {
+            let port = dns_port();
+            let mut child = Command::new("dnsmasq")
+                .args([
+                    "--keep-in-foreground",
+                    "--conf-file=/dev/null",
+                    "--no-resolv",
+                    "--no-hosts",
+                    "--no-poll",
+                    "--bind-interfaces",
+                    "--listen-address=127.0.0.1",
+                    "--pid-file=",
+                    "--user=root",
+                    // Answer for .test from local data only: NXDOMAIN / NODATA, never REFUSED.
+                    "--local=/test/",
+                ])
+                // Logged to stderr (discarded) unless the records say where.
+                .args(
+                    (!records.iter().any(|r| r.starts_with("--log-facility=")))
+                        .then_some("--log-facility=-"),
+                )
+                .arg(format!("--port={port}"))
+                .args(records)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("spawn dnsmasq");
+            if crate::common::wait_for_child_port(&mut child, ([127, 0, 0, 1], port).into()) {
+                return Dns {
+                    port,
+                    _proc: Proc(child),
+                };
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        panic!("dnsmasq did not start on any of 8 ports");
     }
+}
+
+/// A port for a test DNS server: 20000..32000, spread by process and counted up within it.
+fn dns_port() -> u16 {
+    static NEXT: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    20_000 + ((std::process::id() % 100) as u16 * 113 + n * 7) % 12_000
 }
 
 /// Postfix `smtp-sink` on ip:port, dumping each transaction into its own file.
