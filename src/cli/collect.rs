@@ -84,18 +84,17 @@ pub fn collect(flag: Option<&Path>, args: CollectArgs) -> CliResult {
     let spool =
         Arc::new(Spool::open(&config.paths.spool).map_err(|e| Failure::new(exit::CANTCREAT, e))?);
     let users = Arc::new(UsersCache::new(&config.paths.users)?);
-    let deliverer = Arc::new(Deliverer::new(config.clone(), spool.clone(), users.clone()));
+    let rt = super::process_runtime()?;
+    let deliverer = {
+        let _on = rt.enter();
+        Arc::new(Deliverer::new(config.clone(), spool.clone(), users.clone()))
+    };
     let collector = Collector {
         config: config.clone(),
         spool: spool.clone(),
         users,
         intake: Arc::new(Intake::new(deliverer, Handoff::Attempt)),
     };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| Failure::new(exit::OSERR, e))?;
     let bars = std::io::stderr().is_terminal().then(MultiProgress::new);
     if let Some(bars) = &bars {
         let bars = bars.clone();

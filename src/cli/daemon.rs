@@ -16,11 +16,7 @@ use crate::server::{self, Shared};
 const SHUTDOWN_LEFTOVERS: Duration = Duration::from_secs(2);
 
 fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .max_blocking_threads(256)
-        .build()
-        .map_err(|e| Failure::new(exit::OSERR, e))
+    super::process_runtime()
 }
 
 /// The listener settings a daemon uses for sockets it did not get from the config.

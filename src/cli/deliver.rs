@@ -13,7 +13,12 @@ use crate::intake::{Handoff, Intake, Origin, Outcome, Submission};
 use crate::spool::{QueueId, Recipient, Spool};
 use crate::users::UsersCache;
 
-pub(super) fn open(flag: Option<&Path>) -> Result<(Arc<Config>, Deliverer), Failure> {
+/// The config and a deliverer on the process's runtime `rt` (remote delivery runs on it).
+pub(super) fn open(
+    flag: Option<&Path>,
+    rt: &tokio::runtime::Runtime,
+) -> Result<(Arc<Config>, Deliverer), Failure> {
+    let _on = rt.enter();
     let config = Arc::new(load_config(flag)?);
     crate::events::set_format(config.log.format);
     let spool =
@@ -48,7 +53,8 @@ pub(super) fn parse_ids(ids: &[String]) -> Result<Vec<QueueId>, Failure> {
 }
 
 pub fn deliver(flag: Option<&Path>, args: DeliverArgs) -> CliResult {
-    let (config, d) = open(flag)?;
+    let rt = super::process_runtime()?;
+    let (config, d) = open(flag, &rt)?;
     let ids = if args.ids.is_empty() {
         None
     } else {
@@ -82,7 +88,8 @@ pub(super) fn find_header_end(msg: &[u8]) -> usize {
 const SENDMAIL_MAX: u64 = 64 * 1024 * 1024;
 
 pub fn sendmail(flag: Option<&Path>, args: SendmailArgs) -> CliResult {
-    let (config, d) = open(flag)?;
+    let rt = super::process_runtime()?;
+    let (config, d) = open(flag, &rt)?;
     let ignore_dots = args.ignore_dots || args.options.iter().any(|o| o == "=i" || o == "i");
     let mut raw = Vec::new();
     std::io::stdin()
@@ -132,10 +139,6 @@ pub fn sendmail(flag: Option<&Path>, args: SendmailArgs) -> CliResult {
         data: message.bytes,
     };
     let intake = Intake::new(Arc::new(d), Handoff::Attempt);
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Failure::new(exit::OSERR, e))?;
     let outcome = rt.block_on(intake.accept(sub));
     intake.deliverer().close_idle();
     match outcome {

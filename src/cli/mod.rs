@@ -180,6 +180,17 @@ pub fn load_config(flag: Option<&Path>) -> Result<crate::config::Config, Failure
     })
 }
 
+/// The process's one tokio runtime. Every command that talks to the network makes it first:
+/// the daemons run on it, and the delivering threads (queue runs, immediate attempts) enter it
+/// with `block_on` for the SMTP client and the resolver.
+pub fn process_runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .max_blocking_threads(256)
+        .build()
+        .map_err(|e| Failure::new(exit::OSERR, e))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -126,7 +126,8 @@ fn lock(spool: &Spool, id: &QueueId, want: Option<Area>) -> Result<LockedMessage
 }
 
 pub fn queue(flag: Option<&Path>, cmd: QueueCommand) -> CliResult {
-    let (_config, d) = open(flag)?;
+    let rt = super::process_runtime()?;
+    let (_config, d) = open(flag, &rt)?;
     let spool = &d.spool;
     let users = d.users.get();
     let mut out = std::io::stdout().lock();

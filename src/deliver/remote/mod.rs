@@ -9,7 +9,7 @@
 //! then reports success itself; otherwise we do, when NOTIFY=SUCCESS asked).
 //!
 //! The queue runner is synchronous (one thread per message); the SMTP client and resolver are
-//! async, so they run on one small tokio runtime shared by the process and entered with
+//! async, so they run on the process's runtime (the one every command starts), entered with
 //! `block_on` from the runner's threads (never from async code: callers use `spawn_blocking`).
 
 pub mod client;
@@ -106,6 +106,9 @@ pub struct Pending {
 /// Process-wide remote delivery state: the resolver, the per-destination limits and the idle
 /// connections kept for reuse.
 pub struct Remote {
+    /// The process's runtime, which the SMTP client and the resolver run on (entered with
+    /// `block_on` from the delivering threads); none when made outside one.
+    runtime: Option<tokio::runtime::Handle>,
     resolver: OnceLock<Result<TokioResolver, DnsError>>,
     pub limiter: Limiter,
     pool: Arc<Pool>,
@@ -115,6 +118,7 @@ impl Remote {
     pub fn new(config: &Config) -> Remote {
         let per_destination = config.remote.per_destination.max(1);
         Remote {
+            runtime: tokio::runtime::Handle::try_current().ok(),
             resolver: OnceLock::new(),
             limiter: Limiter::new(per_destination),
             pool: Arc::new(Pool::new(
@@ -129,23 +133,10 @@ impl Remote {
         if self.pool.idle_count() == 0 {
             return;
         }
-        if let Some(rt) = runtime() {
+        if let Some(rt) = &self.runtime {
             rt.block_on(self.pool.close_all());
         }
     }
-}
-
-fn runtime() -> Option<&'static tokio::runtime::Runtime> {
-    static RT: OnceLock<Option<tokio::runtime::Runtime>> = OnceLock::new();
-    RT.get_or_init(|| {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name("postern-remote")
-            .enable_all()
-            .build()
-            .ok()
-    })
-    .as_ref()
 }
 
 /// Deliver the `pending` remote recipients of one message; one result per entry.
@@ -171,10 +162,10 @@ pub fn deliver(
             forwards.insert(p.index, (to.as_str(), orcpt));
         }
     }
-    let Some(rt) = runtime() else {
+    let Some(rt) = remote.runtime.as_ref() else {
         let why = Outcome::new(
             Status::new(Class::Transient, 3, 0),
-            "cannot start the delivery runtime",
+            "no runtime for remote delivery in this process",
         );
         return pending
             .iter()
