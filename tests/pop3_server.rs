@@ -405,7 +405,7 @@ fn pipelined_transaction_commands_answered_in_order() {
     let demo = Demo::start();
     let md = demo.maildir("demo");
     pop3util::fill(&md, 3, 2000);
-    // A fourth message beyond what is streamed in place (server::pop3::INLINE_MESSAGE).
+    // A fourth message beyond what is streamed in place (pop3::conversation::INLINE_MESSAGE).
     let big = pop3util::message(3, 400_000);
     std::fs::write(md.join("new/1700000001.M3P1.filltest"), &big).expect("write");
     let sha = |i: usize, size: usize| {
@@ -418,7 +418,7 @@ fn pipelined_transaction_commands_answered_in_order() {
     .iter()
     .map(|s| s.to_string())
     .collect();
-    // Enough RETRs that the replies outgrow one output batch (server::pop3::OUT_BATCH).
+    // Enough RETRs that the replies outgrow one output batch (pop3::conversation::OUT_BATCH).
     cmds.extend(std::iter::repeat_n("RETR 3".to_string(), 150));
     cmds.push("DELE 1".into());
     cmds.push("QUIT".into());

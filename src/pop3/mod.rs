@@ -5,6 +5,7 @@
 
 mod authorization;
 pub mod command;
+pub mod conversation;
 pub mod line;
 pub mod maildir_drop;
 pub mod maildrop;
@@ -17,6 +18,7 @@ mod memory;
 #[cfg(test)]
 mod tests;
 
+pub use conversation::{Conversation, Note, Turn};
 pub use line::{Line, LineReader, MAX_LINE};
 pub use maildir_drop::MaildirMaildrop;
 pub use maildrop::{Backend, DropMessage, Maildrop, MaildropError, OpenError};
