@@ -1,6 +1,6 @@
 //! `cert gen`: a self-signed X.509 server certificate and its private key, in PEM.
 //!
-//! The key is ECDSA P-256 in PKCS#8 (`BEGIN PRIVATE KEY`, read by [`crate::tls`]). Names that
+//! The key is ECDSA P-256 in PKCS#8 (`BEGIN PRIVATE KEY`, read by [`crate::driver::tls`]). Names that
 //! parse as IP addresses become IP subject alternative names, all others DNS names; a wildcard is
 //! allowed as the whole leftmost label (`*.example.com`). The common name is always among the
 //! subject alternative names too, since clients match against those.
@@ -105,8 +105,8 @@ pub fn fingerprint(der: &[u8]) -> String {
 /// Writes the certificate (mode 0644) and the key (mode 0600), each under a temporary name in
 /// the target directory, synced, then renamed into place.
 pub fn write_files(cert: &GeneratedCert, cert_path: &Path, key_path: &Path) -> io::Result<()> {
-    crate::durable::replace(key_path, cert.key_pem.as_bytes(), 0o600)?;
-    crate::durable::replace(cert_path, cert.cert_pem.as_bytes(), 0o644)
+    crate::store::durable::replace(key_path, cert.key_pem.as_bytes(), 0o600)?;
+    crate::store::durable::replace(cert_path, cert.cert_pem.as_bytes(), 0o644)
 }
 
 /// A random positive 16-byte serial number (rcgen derives one itself if randomness fails).

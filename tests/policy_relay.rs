@@ -1,5 +1,5 @@
 //! The open-relay battery end to end (tests/data/relay-battery.txt, the same list the unit test in
-//! src/policy/tests.rs runs through the session state machine): the classic relay tricks from an
+//! src/receive/policy/tests.rs runs through the session state machine): the classic relay tricks from an
 //! untrusted client against a plain demo server without any ban list, each with its exact reply.
 //! The commands go byte for byte over a socket (a client library might tidy the addresses); a
 //! few go through swaks as well.

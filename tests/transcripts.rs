@@ -15,9 +15,9 @@ use std::time::Duration;
 
 use common::Demo;
 use postern::config::Config;
-use postern::policy::lookups::find;
-use postern::policy::{trusted_client, MaildirUsage, SmtpPolicy, SpoolVolume};
-use postern::users::Users;
+use postern::receive::policy::lookups::find;
+use postern::receive::policy::{trusted_client, MaildirUsage, SmtpPolicy, SpoolVolume};
+use postern::store::users::Users;
 
 /// One step of a transcript.
 #[derive(Debug)]
@@ -170,7 +170,7 @@ fn site(demo: &Demo) -> (Config, Arc<Users>) {
 
 /// The SMTP core, driven the way the connection driver drives it.
 struct SmtpCore {
-    session: postern::smtp::Session,
+    session: postern::proto::smtp::Session,
     config: Config,
     users: Arc<Users>,
     out: Lines,
@@ -181,13 +181,13 @@ impl SmtpCore {
         let (config, users) = site(demo);
         let listener = config.listener("smtp").expect("smtp listener").clone();
         let ip = "127.0.0.1".parse().ok();
-        let client = postern::smtp::Client {
+        let client = postern::proto::smtp::Client {
             ip,
             trusted: trusted_client(&config, Some(&listener), ip),
             ..Default::default()
         };
-        let cfg = postern::server::smtp::session_config(&config, &listener, false);
-        let session = postern::smtp::Session::new(cfg, client);
+        let cfg = postern::receive::smtp::session_config(&config, &listener, false);
+        let session = postern::proto::smtp::Session::new(cfg, client);
         let mut out = Lines::default();
         out.push(&session.greeting());
         SmtpCore {
@@ -199,7 +199,7 @@ impl SmtpCore {
     }
 
     fn pump(&mut self) {
-        use postern::smtp::Action;
+        use postern::proto::smtp::Action;
         let mut stored = 0;
         loop {
             let policy = SmtpPolicy {
@@ -264,18 +264,18 @@ impl postern::dns::Dns for NoDns {
 
 /// The POP3 core on the demo's mail volume.
 struct Pop3Core {
-    session: postern::pop3::Session<postern::pop3::VolumeBackend>,
+    session: postern::proto::pop3::Session<postern::access::pop3::VolumeBackend>,
     out: Lines,
 }
 
 impl Pop3Core {
     fn new(demo: &Demo) -> Pop3Core {
         let (config, users) = site(demo);
-        let cfg = postern::server::pop3::session_config(&config, true, false);
-        let backend = postern::pop3::VolumeBackend::new(users, config.paths.mail.clone());
-        let banner =
-            postern::sasl::apop_banner(&config.server.hostname).expect("random bytes for APOP");
-        let (session, greeting) = postern::pop3::Session::new(cfg, banner, backend);
+        let cfg = postern::access::pop3::session_config(&config, true, false);
+        let backend = postern::access::pop3::VolumeBackend::new(users, config.paths.mail.clone());
+        let banner = postern::proto::sasl::apop_banner(&config.server.hostname)
+            .expect("random bytes for APOP");
+        let (session, greeting) = postern::proto::pop3::Session::new(cfg, banner, backend);
         let mut out = Lines::default();
         out.push(&greeting);
         Pop3Core { session, out }
@@ -284,7 +284,7 @@ impl Pop3Core {
 
 impl Peer for Pop3Core {
     fn send(&mut self, line: &str) {
-        use postern::pop3::Action;
+        use postern::proto::pop3::Action;
         for action in self.session.line(line.as_bytes()) {
             match action {
                 Action::Reply(bytes) => self.out.push(&bytes),

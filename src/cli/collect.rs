@@ -12,11 +12,11 @@ use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
 use super::args::CollectArgs;
 use super::{exit, load_config, CliResult, Failure};
-use crate::collect::{self, Collector, NoProgress, Progress};
-use crate::deliver::Deliverer;
 use crate::intake::{Handoff, Intake};
-use crate::spool::Spool;
-use crate::users::UsersCache;
+use crate::queue::deliver::Deliverer;
+use crate::queue::spool::Spool;
+use crate::receive::collect::{self, Collector, NoProgress, Progress};
+use crate::store::users::UsersCache;
 
 /// A progress bar for one account: messages, with bytes in the message.
 struct Bar {
@@ -104,7 +104,7 @@ pub fn collect(flag: Option<&Path>, args: CollectArgs) -> CliResult {
             })
         })));
     }
-    let now = crate::spool::now();
+    let now = crate::queue::spool::now();
     let mut failed = Vec::new();
     for account in &config.collect {
         let named = args.accounts.contains(&account.name);

@@ -9,8 +9,8 @@ use anyhow::Context;
 use super::args::{DaemonArgs, ServeArgs};
 use super::{exit, load_config, CliResult, Failure};
 use crate::config::{Config, Listener, Protocol, TlsMode};
-use crate::net;
-use crate::server::{self, Shared};
+use crate::driver::net;
+use crate::driver::{self, Shared};
 
 /// How long a stopping daemon waits for blocking work after its sessions have ended.
 const SHUTDOWN_LEFTOVERS: Duration = Duration::from_secs(2);
@@ -59,7 +59,7 @@ pub fn daemon(flag: Option<&Path>, protocol: Protocol, args: DaemonArgs) -> CliR
         if args.inetd {
             let settings = listener_settings(&config, protocol, args.listener.as_deref())?;
             let listener = Arc::new(
-                server::ListenerRuntime::new(settings)
+                driver::ListenerRuntime::new(settings)
                     .map_err(|e| Failure::new(exit::CONFIG, e))?,
             );
             let conn = net::inetd_conn().context("cannot use standard input as the connection")?;
@@ -71,10 +71,10 @@ pub fn daemon(flag: Option<&Path>, protocol: Protocol, args: DaemonArgs) -> CliR
                 tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
                     .context("cannot catch SIGTERM")?;
             tokio::select! {
-                () = server::handle(shared.clone(), listener, conn) => {}
+                () = driver::handle(shared.clone(), listener, conn) => {}
                 _ = term.recv() => crate::events::event("terminated").field("signal", "TERM").emit(),
             }
-            tokio::time::timeout(server::smtp::DRAIN_LIMIT, shared.immediate.drain())
+            tokio::time::timeout(crate::receive::smtp::DRAIN_LIMIT, shared.immediate.drain())
                 .await
                 .ok();
             return Ok(());
@@ -127,7 +127,7 @@ pub fn daemon(flag: Option<&Path>, protocol: Protocol, args: DaemonArgs) -> CliR
                 ),
             ));
         }
-        server::run_listeners(shared, sockets)
+        driver::run_listeners(shared, sockets)
             .await
             .map_err(|e| Failure::new(exit::CONFIG, e))?;
         Ok(())
@@ -174,13 +174,13 @@ pub fn serve(flag: Option<&Path>, args: ServeArgs) -> CliResult {
             .name("queue-runner".into())
             .spawn(move || d.run_forever(interval))
             .map_err(|e| Failure::new(exit::OSERR, e))?;
-        crate::collect::spawn_schedule(Arc::new(crate::collect::Collector {
+        crate::receive::collect::spawn_schedule(Arc::new(crate::receive::collect::Collector {
             config: shared.config.clone(),
             spool: shared.spool.clone(),
             users: shared.users.clone(),
             intake: shared.intake.clone(),
         }));
-        server::run_listeners(shared, sockets)
+        driver::run_listeners(shared, sockets)
             .await
             .map_err(|e| Failure::new(exit::CONFIG, e))?;
         Ok(())

@@ -8,10 +8,10 @@ use std::time::Duration;
 use super::args::{DeliverArgs, SendmailArgs};
 use super::{exit, load_config, CliResult, Failure};
 use crate::config::Config;
-use crate::deliver::Deliverer;
 use crate::intake::{Handoff, Intake, Origin, Outcome, Submission};
-use crate::spool::{QueueId, Recipient, Spool};
-use crate::users::UsersCache;
+use crate::queue::deliver::Deliverer;
+use crate::queue::spool::{QueueId, Recipient, Spool};
+use crate::store::users::UsersCache;
 
 /// The config and a deliverer on the process's runtime `rt` (remote delivery runs on it).
 pub(super) fn open(
@@ -29,7 +29,7 @@ pub(super) fn open(
 }
 
 /// A queue run's stats as the command's result: EX_TEMPFAIL when messages could not be handled.
-pub(super) fn run_result(stats: crate::deliver::RunStats) -> CliResult {
+pub(super) fn run_result(stats: crate::queue::deliver::RunStats) -> CliResult {
     if stats.errors > 0 {
         return Err(Failure::new(
             exit::TEMPFAIL,
@@ -101,16 +101,16 @@ pub fn sendmail(flag: Option<&Path>, args: SendmailArgs) -> CliResult {
             anyhow::anyhow!("message too large"),
         ));
     }
-    let message = crate::sendmail::prepare(&raw, ignore_dots, &config.server.hostname);
+    let message = crate::receive::sendmail::prepare(&raw, ignore_dots, &config.server.hostname);
     let mut recipients = args.recipients.clone();
     if args.from_headers {
-        recipients.extend(crate::sendmail::header_recipients(
+        recipients.extend(crate::receive::sendmail::header_recipients(
             &message.headers_for_rcpts,
         ));
     }
     let recipients: Vec<String> = recipients
         .into_iter()
-        .map(|r| crate::sendmail::qualify(r.trim(), &config.server.hostname))
+        .map(|r| crate::receive::sendmail::qualify(r.trim(), &config.server.hostname))
         .filter(|r| !r.is_empty())
         .collect();
     if recipients.is_empty() {
@@ -120,15 +120,17 @@ pub fn sendmail(flag: Option<&Path>, args: SendmailArgs) -> CliResult {
         ));
     }
     for r in &recipients {
-        crate::smtp::address::check_mailbox(r, true).map_err(|e| {
+        crate::proto::smtp::address::check_mailbox(r, true).map_err(|e| {
             Failure::new(exit::DATAERR, anyhow::anyhow!("bad recipient {r:?}: {e}"))
         })?;
     }
     let login = std::env::var("USER").unwrap_or_else(|_| "root".into());
     let sender = match args.from {
         Some(f) if f.is_empty() || f == "<>" => String::new(),
-        Some(f) => crate::sendmail::qualify(f.trim_matches(['<', '>']), &config.server.hostname),
-        None => crate::sendmail::qualify(&login, &config.server.hostname),
+        Some(f) => {
+            crate::receive::sendmail::qualify(f.trim_matches(['<', '>']), &config.server.hostname)
+        }
+        None => crate::receive::sendmail::qualify(&login, &config.server.hostname),
     };
     // SAFETY: getuid has no preconditions.
     let uid = unsafe { libc::getuid() };
@@ -144,7 +146,7 @@ pub fn sendmail(flag: Option<&Path>, args: SendmailArgs) -> CliResult {
     match outcome {
         Outcome::Accepted(a) => {
             for (rcpt, reply) in &a.refused {
-                let why = crate::policy::restrictions::reply_text(reply);
+                let why = crate::receive::policy::restrictions::reply_text(reply);
                 eprintln!("sendmail: {rcpt}: {why}; a delivery status notification follows");
             }
         }

@@ -143,16 +143,16 @@ pub fn ensure(dir: &Path, offset: u16) -> Result<PathBuf, Failure> {
     crate::cert::write_files(&cert, &dir.join("cert.pem"), &dir.join("key.pem"))
         .map_err(|e| io("certificate", e))?;
     let password = random_password()?;
-    crate::users::add(&dir.join("users.toml"), USER, &password, true)
+    crate::store::users::add(&dir.join("users.toml"), USER, &password, true)
         .map_err(|e| Failure::new(exit::CANTCREAT, e))?;
-    crate::durable::replace(
+    crate::store::durable::replace(
         &dir.join("demo-password"),
         format!("{password}\n").as_bytes(),
         0o600,
     )
     .map_err(|e| io("demo-password", e))?;
     // The config last: its presence marks a complete demo directory.
-    crate::durable::replace(&config, config_text(offset).as_bytes(), 0o600)
+    crate::store::durable::replace(&config, config_text(offset).as_bytes(), 0o600)
         .map_err(|e| io("config", e))?;
     Ok(config)
 }

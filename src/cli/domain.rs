@@ -15,7 +15,7 @@ use super::args::{DomainCommand, HandlersCommand};
 use super::{exit, load_config, CliResult, Failure};
 use crate::config::domains::Handler;
 use crate::config::{resolve_path, ConfigError};
-use crate::users::Users;
+use crate::store::users::Users;
 
 pub fn domain(flag: Option<&Path>, cmd: DomainCommand) -> CliResult {
     match cmd {
@@ -214,7 +214,7 @@ fn edit<T>(
             anyhow::anyhow!("not changed, the result would be invalid:\n{e}"),
         )
     })?;
-    crate::durable::replace(path, new.as_bytes(), 0o600).map_err(io)?;
+    crate::store::durable::replace(path, new.as_bytes(), 0o600).map_err(io)?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode & 0o7777)).map_err(io)?;
     drop(lock);
     Ok(result)

@@ -6,7 +6,7 @@ use std::path::Path;
 use super::args::{CertCommand, ConfigCommand, MboxCommand};
 use super::{exit, load_config, CliResult, Failure};
 use crate::config::units::parse_size;
-use crate::users::{self, Users, UsersError};
+use crate::store::users::{self, Users, UsersError};
 
 pub fn config(flag: Option<&Path>, cmd: ConfigCommand) -> CliResult {
     match cmd {
@@ -16,7 +16,7 @@ pub fn config(flag: Option<&Path>, cmd: ConfigCommand) -> CliResult {
             let mut problems = Vec::new();
             for l in &config.listeners {
                 if let (Some(c), Some(k)) = (&l.cert, &l.key) {
-                    if let Err(e) = crate::tls::load_acceptor(c, k) {
+                    if let Err(e) = crate::driver::tls::load_acceptor(c, k) {
                         problems.push(format!("listener {:?}: {e}", l.name));
                     }
                 }
@@ -60,8 +60,8 @@ pub fn mbox(flag: Option<&Path>, cmd: MboxCommand) -> CliResult {
     let config = load_config(flag)?;
     let users = Users::load(&config.paths.users)?;
     let mut out = std::io::stdout().lock();
-    let volume = crate::maildir::MailVolume::new(&config.paths.mail);
-    let row = |u: &crate::users::User| {
+    let volume = crate::store::maildir::MailVolume::new(&config.paths.mail);
+    let row = |u: &crate::store::users::User| {
         // From the `,S=` sizes in the file names, as the quota check at RCPT counts them.
         let (bytes, messages) = volume.usage(&u.name).unwrap_or((0, 0));
         (u.name.clone(), bytes, messages, u.quota)

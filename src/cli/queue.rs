@@ -12,9 +12,11 @@ use std::time::{Duration, Instant};
 use super::args::QueueCommand;
 use super::deliver::{find_header_end, open, parse_ids, run_result};
 use super::{exit, CliResult, Failure};
-use crate::deliver::{remote, Deliverer};
-use crate::spool::{self, Area, LockedMessage, QueueId, QueuedMessage, RecipientStatus, Spool};
-use crate::users::Users;
+use crate::queue::deliver::{remote, Deliverer};
+use crate::queue::spool::{
+    self, Area, LockedMessage, QueueId, QueuedMessage, RecipientStatus, Spool,
+};
+use crate::store::users::Users;
 
 /// How long a command waits for a message that is being delivered right now.
 const LOCK_WAIT: Duration = Duration::from_secs(30);

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use super::args::UserCommand;
 use super::{exit, load_config, CliResult, Failure};
-use crate::users::{self, PasswordKind, Users, UsersError};
+use crate::store::users::{self, PasswordKind, Users, UsersError};
 
 pub fn user(config_flag: Option<&Path>, cmd: UserCommand) -> CliResult {
     let config = load_config(config_flag)?;

@@ -37,7 +37,7 @@
 //!   when [`Auth::check_command`] allows `Pop3UserPass` / `Pop3Apop`; IMAP `LOGINDISABLED` when
 //!   it refuses `ImapLogin`.
 //! - On `AUTH mech` / `AUTHENTICATE mech`: [`Auth::check`]; on `Ok(mech)` drive a
-//!   [`crate::sasl::Exchange`] (see the `sasl` module docs); on refusal answer `-ERR` / `NO`.
+//!   [`crate::proto::sasl::Exchange`] (see the `sasl` module docs); on refusal answer `-ERR` / `NO`.
 //! - Keep one [`Auth::failures`] per connection; on a credentials failure log the client address,
 //!   sleep the verdict's delay, answer, and close when it says so. `src/server/smtp/auth.rs` is
 //!   the SMTP example of all of this.
@@ -46,7 +46,7 @@ use serde::{Deserialize, Serialize};
 
 use super::locate::Seg;
 use super::{Protocol, Seconds};
-use crate::sasl::{
+use crate::proto::sasl::{
     check_availability, AuthFailures, Availability, LedgerPolicy, Mechanism, MethodPolicy,
     MethodRefusal, Pop3Methods,
 };

@@ -85,7 +85,7 @@ pub struct CollectAccount {
     /// PEM file of extra certificates to trust (e.g. a self-signed server certificate).
     pub trust_anchor: Option<PathBuf>,
     pub user: String,
-    pub password: Option<crate::secret::Secret>,
+    pub password: Option<crate::proto::secret::Secret>,
     /// A file whose first line is the password (instead of `password`).
     pub password_file: Option<PathBuf>,
     #[serde(default)]

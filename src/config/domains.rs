@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use super::locate::Seg;
 use super::validate::is_address;
 use super::{ByteSize, Config, Hosting};
-use crate::users::valid_user_name;
+use crate::store::users::valid_user_name;
 
 /// One address handler: overrides the domain's default delivery for one local part.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
@@ -163,7 +163,7 @@ pub fn reception_loop(d: &super::Domain, collects: bool) -> Option<String> {
 /// `.x`, `a b` and `a@b` are refused. It is compared with the recipient's local part unquoted,
 /// so a quoted form is not written here.
 pub fn handler_local(local: &str) -> Result<(), String> {
-    use crate::smtp::address::{is_dot_atom, MAX_LOCAL};
+    use crate::proto::smtp::address::{is_dot_atom, MAX_LOCAL};
     if local.len() > MAX_LOCAL {
         return Err(format!("{local:?} is longer than {MAX_LOCAL} octets"));
     }

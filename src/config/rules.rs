@@ -31,7 +31,7 @@ use serde::{Deserialize, Serialize};
 
 use super::locate::Seg;
 use super::{ByteSize, Config};
-use crate::users::valid_user_name;
+use crate::store::users::valid_user_name;
 
 /// `[receiving]`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]

@@ -148,7 +148,7 @@ pub struct RemoteServer {
     pub auth: OutboundAuth,
     /// Authenticate when both are set.
     pub user: Option<String>,
-    pub password: Option<crate::secret::Secret>,
+    pub password: Option<crate::proto::secret::Secret>,
 }
 
 fn default_port() -> u16 {

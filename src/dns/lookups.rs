@@ -4,7 +4,7 @@
 //!
 //! One [`Resolver`] serves a whole process: it keeps one hickory resolver (with its cache) on the
 //! process's runtime, built at the first lookup. The checks ask synchronously, from the blocking
-//! pool (the connection driver runs them there, see `crate::policy::lookups`): each lookup is
+//! pool (the connection driver runs them there, see `crate::receive::policy::lookups`): each lookup is
 //! entered with `block_on` on the process runtime's handle — no thread, runtime or resolver is
 //! made per question.
 
@@ -17,16 +17,7 @@ use hickory_resolver::TokioResolver;
 
 use crate::config::servers::Dns as Settings;
 
-/// A lookup that gave no answer.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum LookupError {
-    /// NXDOMAIN or no records of that type.
-    #[error("no such record")]
-    NotFound,
-    /// SERVFAIL, timeout: the question may have an answer later.
-    #[error("DNS lookup failed: {0}")]
-    Temporary(String),
-}
+pub use crate::proto::smtp::lookups::LookupError;
 
 use LookupError as DnsError;
 

@@ -1,13 +1,13 @@
-//! The checks before anything is written: the content filter ([`crate::filter`]), then the
-//! handlers' restrictions and copy-to ([`crate::policy::restrictions`]). Neither applies to a
+//! The checks before anything is written: the content filter ([`crate::intake::filter`]), then the
+//! handlers' restrictions and copy-to ([`crate::receive::policy::restrictions`]). Neither applies to a
 //! notification.
 
 use super::{RecipientRefusals, Refusal, Submission};
 use crate::config::Config;
-use crate::filter::{self, Verdict};
-use crate::policy::restrictions;
-use crate::spool::Recipient;
-use crate::users::Users;
+use crate::intake::filter::{self, Verdict};
+use crate::queue::spool::Recipient;
+use crate::receive::policy::restrictions;
+use crate::store::users::Users;
 
 /// The content filter's refusal of `sub`, if there is a filter and it does not accept.
 pub(super) async fn filter(config: &Config, sub: &Submission) -> Option<Refusal> {

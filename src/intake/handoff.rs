@@ -14,9 +14,9 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, Semaphore};
 
-use crate::deliver::Deliverer;
 use crate::events::event;
-use crate::spool::QueueId;
+use crate::queue::deliver::Deliverer;
+use crate::queue::spool::QueueId;
 
 /// What happens to a queued message right after the intake accepted it.
 #[derive(Clone)]

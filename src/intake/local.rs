@@ -5,20 +5,20 @@
 //! Only when it is simple: every recipient routes to a local mailbox, none is refused, none asks
 //! for a success report (NOTIFY=SUCCESS), no loop is seen, at most [`MAX_MAILBOXES`] mailboxes.
 //! Anything else goes through the spool as before. The writing is the queue runner's own local
-//! delivery ([`crate::deliver::local`]: Return-Path and Delivered-To, quota, the maildir's
+//! delivery ([`crate::queue::deliver::local`]: Return-Path and Delivered-To, quota, the maildir's
 //! `tmp/` → fsync → `new/` with a name made from the id and the recipient's index); a recipient
 //! it does not deliver (over quota, a full or failing volume) stays pending for the spool. A
 //! delivery counts only once `new/` is fsynced (shared with concurrent deliveries into that
-//! maildir through the deliverer's [`crate::spool::dirsync::DirSync`]).
+//! maildir through the deliverer's [`crate::queue::spool::dirsync::DirSync`]).
 
 use std::fs;
 use std::path::PathBuf;
 
-use crate::deliver::loops::Hops;
-use crate::deliver::{dsn, local, Deliverer, RecipientResult};
-use crate::maildir::deliver::new_dir;
-use crate::routing::{route, Route};
-use crate::spool::{Envelope, QueueId, RecipientStatus};
+use crate::queue::deliver::loops::Hops;
+use crate::queue::deliver::{dsn, local, Deliverer, RecipientResult};
+use crate::queue::routing::{route, Route};
+use crate::queue::spool::{Envelope, QueueId, RecipientStatus};
+use crate::store::maildir::deliver::new_dir;
 
 /// Most mailboxes written before the acknowledgement: each costs two fsyncs the client waits
 /// for. A message for more goes through the spool and is delivered after it.

@@ -26,6 +26,7 @@
 //! delivered in the queue file itself.
 
 mod check;
+pub mod filter;
 mod handoff;
 mod local;
 mod origin;
@@ -39,9 +40,9 @@ pub use handoff::{Handoff, Immediate};
 pub use origin::Origin;
 pub use outcome::{Accepted, Outcome, RecipientRefusals, Refusal, StoreError};
 
-use crate::deliver::Deliverer;
 use crate::events::event;
-use crate::spool::{QueueId, Recipient};
+use crate::queue::deliver::Deliverer;
+use crate::queue::spool::{QueueId, Recipient};
 
 /// A message offered to the intake.
 #[derive(Debug, Clone)]

@@ -5,8 +5,8 @@
 use std::net::IpAddr;
 
 use crate::events::Event;
-use crate::smtp::Client;
-use crate::spool;
+use crate::proto::smtp::Client;
+use crate::queue::spool;
 
 /// The way a message came in.
 #[derive(Debug, Clone)]
@@ -65,7 +65,7 @@ impl Origin {
 
     /// Whether local recipients may be written to their mailboxes before the message is
     /// acknowledged. Not for collected mail: its journal finds a message again by its queue
-    /// entry ([`crate::collect::state`]); not for notifications, sent from inside a delivery.
+    /// entry ([`crate::receive::collect::state`]); not for notifications, sent from inside a delivery.
     pub(super) fn may_deliver_now(&self) -> bool {
         matches!(self, Origin::Smtp { .. } | Origin::Sendmail { .. })
     }

@@ -1,9 +1,9 @@
 //! What became of a submitted message, typed, so that each way in answers on its own surface
 //! (an SMTP reply, sendmail's exit code, collect's skip, keep and journal) from the same facts.
 
-use crate::policy::restrictions::reply_text;
-use crate::smtp::Reply;
-use crate::spool::{QueueId, SpoolError};
+use crate::proto::smtp::Reply;
+use crate::queue::spool::{QueueId, SpoolError};
+use crate::receive::policy::restrictions::reply_text;
 
 /// Recipients that refuse a message, each with its reply.
 pub type RecipientRefusals = Vec<(String, Reply)>;

@@ -6,9 +6,9 @@ use std::sync::Arc;
 
 use super::write::{prepare, write};
 use super::*;
-use crate::smtp::Client;
-use crate::spool::{self, Area, RecipientStatus, Spool};
-use crate::users::UsersCache;
+use crate::proto::smtp::Client;
+use crate::queue::spool::{self, Area, RecipientStatus, Spool};
+use crate::store::users::UsersCache;
 
 /// A deliverer on a site in `dir`: users bob and ann, domain example.test, a handler that
 /// takes at most 100 bytes for small@.

@@ -4,8 +4,8 @@
 //! where it comes from).
 
 use super::Origin;
-use crate::smtp::received::{rfc5322_date, Trace};
-use crate::spool::{QueueId, Recipient};
+use crate::proto::smtp::received::{rfc5322_date, Trace};
+use crate::queue::spool::{QueueId, Recipient};
 
 /// The trace header of a message from `origin` with id `id` received at `time` (CRLF line ends,
 /// empty for none); `recipients` as given (SMTP names a single one in a `for` clause).
@@ -55,7 +55,7 @@ pub(super) fn header(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::smtp::Client;
+    use crate::proto::smtp::Client;
 
     fn id() -> QueueId {
         QueueId::parse("1K0ZZXXEMNY00EZ400").expect("id")

@@ -6,12 +6,12 @@
 use super::local::{self, Now};
 use super::{check, trace, Accepted, Origin, RecipientRefusals, Refusal, StoreError, Submission};
 use crate::config::Config;
-use crate::deliver::Deliverer;
 use crate::events::event;
-use crate::policy::restrictions::log_refused;
-use crate::routing::addresses;
-use crate::spool::{self, Envelope, QueueId, RecipientStatus};
-use crate::users::Users;
+use crate::queue::deliver::Deliverer;
+use crate::queue::routing::addresses;
+use crate::queue::spool::{self, Envelope, QueueId, RecipientStatus};
+use crate::receive::policy::restrictions::log_refused;
+use crate::store::users::Users;
 
 /// A message ready to be written.
 pub(super) struct Prepared {

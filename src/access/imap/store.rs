@@ -1,0 +1,271 @@
+//! The real [`MailStore`]: each user's maildir on the mail volume ([`MailVolume`]), mailboxes as
+//! Maildir++ folders (`Lists/rust` is `.Lists.rust`), their state in [`MailboxState`], and the
+//! files the maildir layer keeps for readers: the rendering cache ([`crate::store::maildir::cache`]),
+//! subscriptions and special-use attributes ([`crate::store::maildir::meta`]), and the process's
+//! shared message lists ([`crate::store::maildir::shared`]).
+
+use std::io::Read as _;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::proto::imap::mailbox_name::MailboxName;
+use crate::proto::imap::store::{Account, MailStore, Mailbox, Result};
+use crate::store::maildir::cache::Cache;
+use crate::store::maildir::shared::{self, Header, Stamp};
+use crate::store::maildir::{
+    meta, FlagOp, Flags, MailVolume, MailboxState, Maildir, MessageInfo, Snapshot, StoreOutcome,
+};
+
+/// Users' maildirs on a mail volume.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MaildirStore {
+    volume: MailVolume,
+}
+
+impl MaildirStore {
+    /// The store on the mail volume at `root`.
+    pub fn new(root: impl Into<PathBuf>) -> MaildirStore {
+        MaildirStore {
+            volume: MailVolume::new(root),
+        }
+    }
+
+    /// The mail volume.
+    pub fn volume(&self) -> &MailVolume {
+        &self.volume
+    }
+}
+
+impl MailStore for MaildirStore {
+    type Account = MaildirAccount;
+    type Mailbox = MaildirMailbox;
+
+    fn open(&self, user: &str) -> Result<MaildirAccount> {
+        Ok(MaildirAccount {
+            root: self.volume.create_inbox(user)?,
+        })
+    }
+}
+
+/// A user's maildir: the INBOX, with Maildir++ folders below it.
+#[derive(Debug)]
+pub struct MaildirAccount {
+    root: Maildir,
+}
+
+/// The on-disk folder of a mailbox as the maildir layer names it (without the leading dot):
+/// `Lists.rust` for `Lists/rust`.
+fn folder(name: &MailboxName) -> String {
+    let f = name.to_maildir_folder();
+    f.strip_prefix('.').unwrap_or(&f).to_string()
+}
+
+impl MaildirAccount {
+    fn maildir(&self, name: &MailboxName) -> Result<Maildir> {
+        if name.is_inbox() {
+            Ok(self.root.clone())
+        } else {
+            self.root.folder(&folder(name))
+        }
+    }
+}
+
+impl Account for MaildirAccount {
+    type Mailbox = MaildirMailbox;
+
+    fn mailbox(&self, name: &MailboxName) -> Result<MaildirMailbox> {
+        Ok(MaildirMailbox {
+            state: MailboxState::new(self.maildir(name)?),
+        })
+    }
+
+    fn mailboxes(&self) -> Result<Vec<MailboxName>> {
+        let mut out = vec![MailboxName::inbox()];
+        for folder in self.root.folders()? {
+            if let Ok(name) = MailboxName::from_maildir_folder(&format!(".{folder}")) {
+                if !name.is_inbox() {
+                    out.push(name);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn create(&self, name: &MailboxName) -> Result<()> {
+        self.root.create_folder(&folder(name)).map(drop)
+    }
+
+    fn ensure(&self, name: &MailboxName) -> Result<bool> {
+        self.root.ensure_folder(&folder(name)).map(|(_, made)| made)
+    }
+
+    fn delete(&self, name: &MailboxName) -> Result<()> {
+        self.root.delete_folder(&folder(name))
+    }
+
+    fn rename(&self, from: &MailboxName, to: &MailboxName) -> Result<()> {
+        self.root.rename_folder(&folder(from), &folder(to))
+    }
+
+    fn recorded_uses(&self, name: &MailboxName) -> Result<Option<Vec<String>>> {
+        Ok(meta::special_use(&self.maildir(name)?))
+    }
+
+    fn record_uses(&self, name: &MailboxName, attrs: &[String]) -> Result<()> {
+        meta::set_special_use(&self.maildir(name)?, attrs)
+    }
+
+    fn subscriptions(&self) -> Vec<String> {
+        meta::subscriptions(&self.root)
+    }
+
+    fn set_subscriptions(&self, names: &[String]) -> Result<()> {
+        meta::set_subscriptions(&self.root, names)
+    }
+
+    fn setup_done(&self) -> bool {
+        meta::setup_done(&self.root)
+    }
+
+    fn mark_setup_done(&self) -> Result<()> {
+        meta::mark_setup_done(&self.root)
+    }
+
+    fn used_bytes(&self) -> Option<u64> {
+        crate::store::maildir::quota::usage_cached(&self.root)
+            .ok()
+            .map(|(bytes, _)| bytes)
+    }
+}
+
+/// One maildir and its state.
+#[derive(Debug)]
+pub struct MaildirMailbox {
+    state: MailboxState,
+}
+
+impl MaildirMailbox {
+    fn maildir(&self) -> &Maildir {
+        self.state.maildir()
+    }
+}
+
+impl Mailbox for MaildirMailbox {
+    fn same(&self, other: &Self) -> bool {
+        self.maildir().path() == other.maildir().path()
+    }
+
+    fn watch_path(&self) -> Option<PathBuf> {
+        Some(self.maildir().path().to_path_buf())
+    }
+
+    fn sync(&mut self) -> Result<Snapshot> {
+        self.state.sync()
+    }
+
+    fn snapshot(&mut self) -> Result<Snapshot> {
+        self.state.snapshot()
+    }
+
+    fn release(&mut self) -> usize {
+        self.state.release()
+    }
+
+    fn store_flags(
+        &mut self,
+        uids: &[u32],
+        op: &FlagOp,
+        unchanged_since: Option<u64>,
+    ) -> Result<StoreOutcome> {
+        self.state.store_flags(uids, op, unchanged_since)
+    }
+
+    fn expunge(&mut self, uids: &[u32]) -> Result<Vec<u32>> {
+        self.state.expunge(uids)
+    }
+
+    fn append(&mut self, bytes: &[u8], flags: &Flags, internal_date: Option<i64>) -> Result<u32> {
+        self.state.append(bytes, flags, internal_date)
+    }
+
+    fn copy_to(&mut self, uids: &[u32], target: &mut Self) -> Result<Vec<(u32, u32)>> {
+        self.state.copy_to(uids, &mut target.state)
+    }
+
+    /// Renamed where they can be, copied and expunged where not (a target on another file
+    /// system).
+    fn move_to(&mut self, uids: &[u32], target: &mut Self) -> Result<Vec<(u32, u32)>> {
+        let moved = self.state.move_to(uids, &mut target.state)?;
+        let mut pairs = moved.pairs;
+        if !moved.elsewhere.is_empty() {
+            let copied = self.state.copy_to(&moved.elsewhere, &mut target.state)?;
+            let done: Vec<u32> = copied.iter().map(|p| p.0).collect();
+            self.state.expunge(&done)?;
+            pairs.extend(copied);
+            pairs.sort_unstable();
+        }
+        Ok(pairs)
+    }
+
+    fn fill_virtual_sizes(&mut self, snapshot: &mut Snapshot) -> Result<()> {
+        self.state.fill_virtual_sizes(snapshot)
+    }
+
+    fn record_virtual_sizes(&mut self, sizes: &[(u32, u64)]) -> Result<()> {
+        self.state.record_virtual_sizes(sizes)
+    }
+
+    fn read(&self, info: &MessageInfo, limit: u64) -> std::io::Result<Vec<u8>> {
+        let file = self
+            .state
+            .open_message(info)
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        let Some(file) = file else {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "message expunged",
+            ));
+        };
+        let capacity = usize::try_from(info.size.min(limit)).unwrap_or(0);
+        let mut bytes = Vec::with_capacity(capacity);
+        file.take(limit).read_to_end(&mut bytes)?;
+        Ok(bytes)
+    }
+
+    fn stamp(&self) -> Stamp {
+        shared::stamp_of(self.maildir())
+    }
+
+    fn trusted(&self, stamp: Stamp) -> Option<Stamp> {
+        shared::trusted(stamp)
+    }
+
+    fn shared(&self, stamp: Stamp) -> Option<(Header, Arc<Vec<MessageInfo>>)> {
+        shared::lookup(self.maildir().path(), stamp)
+    }
+
+    fn publish(&self, stamp: Stamp, header: &Header, messages: &Arc<Vec<MessageInfo>>) {
+        shared::publish(self.maildir().path(), stamp, header, messages);
+    }
+
+    fn files_match(&self, messages: &[MessageInfo]) -> bool {
+        shared::files_match(self.maildir(), messages)
+    }
+
+    fn load_cache(&self, cache: &mut Cache) {
+        cache.load(self.maildir());
+    }
+
+    fn save_cache(&self, cache: &mut Cache, present: &dyn Fn(&str) -> bool) {
+        // Only a cache: a failure costs a later re-render.
+        let _ = cache.save(self.maildir(), present);
+    }
+}
+
+impl crate::proto::imap::session::SessionConfig<MaildirStore> {
+    /// Defaults for tests and simple setups on the maildirs under `mail_root`: plaintext only
+    /// over TLS, 64 MiB APPEND.
+    pub fn new(hostname: impl Into<String>, mail_root: impl Into<std::path::PathBuf>) -> Self {
+        Self::with_store(hostname, MaildirStore::new(mail_root))
+    }
+}

@@ -1,0 +1,318 @@
+//! The connection driver: one loop that runs any protocol core over a [`Link`].
+//!
+//! A core ([`Core`]) is the protocol session with what it needs from the process (users, policy,
+//! the mail volume). It takes input bytes and, step by step, produces output and one [`Next`]:
+//! read more, go on (its output is large: write it first), start TLS, pause, close, or carry out
+//! an effect (store a message, idle on a mailbox) that the core runs asynchronously with the
+//! link. This loop owns everything around it, once for every protocol: deadlines per unit of
+//! input and write timeouts (through the link), write batching, STARTTLS, connect, login and
+//! disconnect events with the failed-login ledger, the one rule for blocking work (a step that
+//! may check a password or touch the mail volume runs on the blocking pool, see
+//! [`Link::blocking`]), and graceful shutdown (a client at rest gets the core's shutdown reply).
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::link::{Input, Link, Owned};
+use super::login::ClientLogin;
+use super::{ListenerRuntime, Shared};
+use crate::events::event;
+use crate::proto::sasl::LoginNote;
+
+/// What a core asks of the driver after a step.
+pub enum Next<E> {
+    /// Write the output and wait for the client's next bytes.
+    Read,
+    /// Write the output (a large reply in parts) and step again at once.
+    Continue,
+    /// Write the output, run the TLS handshake, tell the core.
+    StartTls,
+    /// Write the output, wait this long, step again (the delay after a failed login).
+    Pause(Duration),
+    /// Write the output and close the connection.
+    Close,
+    /// Write the output, then let the core carry out this effect with the link.
+    Effect(E),
+}
+
+/// A protocol session as the driver runs it.
+pub trait Core: Send + 'static {
+    /// `smtp`, `pop3` or `imap`, for the events.
+    const PROTOCOL: &'static str;
+    /// Work the core does with the link between steps.
+    type Effect: Send;
+
+    /// The first bytes sent.
+    fn greeting(&mut self) -> Vec<u8>;
+    /// Bytes from the client.
+    fn receive(&mut self, bytes: &[u8]);
+    /// Advances as far as the input allows, appending output to `out`.
+    fn step(&mut self, out: &mut Vec<u8>) -> Next<Self::Effect>;
+    /// Whether the next step may block (check a password, read or write the mail volume).
+    fn heavy(&self) -> bool;
+    /// Whether the core waits for a new command with nothing of one received.
+    fn at_rest(&self) -> bool;
+    /// The time a unit of input may take, given the configured `idle` time.
+    fn patience(&self, idle: Duration) -> Duration {
+        idle
+    }
+    /// TLS is now active.
+    fn tls_started(&mut self);
+    /// The last words to a client that timed out.
+    fn timeout_reply(&self) -> Vec<u8>;
+    /// The last words to a client at rest when the server shuts down.
+    fn shutdown_reply(&self) -> Vec<u8>;
+    /// Logins since the last call.
+    fn take_notes(&mut self) -> Vec<LoginNote>;
+    /// The logged-in user, for the disconnect event.
+    fn user(&self) -> Option<String> {
+        None
+    }
+    /// Why the core closed the connection, when it was not the client's wish (for the log).
+    fn close_reason(&self) -> Option<String> {
+        None
+    }
+    /// The connection ended without the protocol's goodbye (client gone, timeout, error).
+    fn dropped(&mut self) {}
+    /// After this long without input, [`Core::settle`] is worth calling (once).
+    fn settle_after(&self) -> Option<Duration> {
+        None
+    }
+    /// The client has been quiet for [`Core::settle_after`].
+    fn settle(&mut self) {}
+    /// Carries out an effect; an `Err` ends the connection with that reason.
+    fn effect<'a>(
+        &'a mut self,
+        link: &'a mut Link,
+        effect: Self::Effect,
+    ) -> impl Future<Output = Result<(), String>> + Send + 'a;
+}
+
+/// The connection a core runs on, with the process state around it.
+pub struct Conversation {
+    pub shared: Arc<Shared>,
+    pub listener: Arc<ListenerRuntime>,
+    pub login: Arc<ClientLogin>,
+}
+
+impl Conversation {
+    /// Runs `core` on `link` to the end, with the connect and disconnect events.
+    pub async fn run<C: Core>(&self, link: &mut Link, core: C, trusted: bool) {
+        let peer = link.peer;
+        let listener = &self.listener.settings.name;
+        event("client_connect")
+            .field("protocol", C::PROTOCOL)
+            .field("listener", listener)
+            .opt("peer", peer)
+            .field("tls", link.tls)
+            .field("trusted", trusted)
+            .emit();
+        link.watch_shutdown(self.shared.shutdown.subscribe());
+        let _session = self.shared.sessions.enter();
+        let mut core = Some(Box::new(core));
+        let result = self.drive(link, &mut core).await;
+        let mut e = event("client_disconnect")
+            .field("protocol", C::PROTOCOL)
+            .field("listener", listener)
+            .opt("peer", peer)
+            .opt("user", core.as_ref().and_then(|c| c.user()));
+        if let Err(why) = result {
+            if let Some(c) = core.as_mut() {
+                c.dropped();
+            }
+            e = e.field("reason", why);
+        }
+        e.emit();
+    }
+
+    async fn drive<C: Core>(
+        &self,
+        link: &mut Link,
+        slot: &mut Option<Box<C>>,
+    ) -> Result<(), String> {
+        let io_err = |e: std::io::Error| e.to_string();
+        let Some(core) = slot.as_mut() else {
+            return Ok(());
+        };
+        let greeting = core.greeting();
+        link.write(&greeting).await.map_err(io_err)?;
+        loop {
+            let (out, next) = self.step(link, slot).await?;
+            let Some(core) = slot.as_mut() else {
+                return Ok(());
+            };
+            self.log_notes(C::PROTOCOL, core.take_notes(), link);
+            if let Next::Continue = next {
+                link.write(&out).await.map_err(io_err)?;
+                continue;
+            }
+            link.send(&out).await.map_err(io_err)?;
+            match next {
+                Next::Continue => {}
+                Next::Pause(d) => tokio::time::sleep(d).await,
+                Next::Close => {
+                    link.close().await;
+                    return core.close_reason().map_or(Ok(()), Err);
+                }
+                Next::StartTls => {
+                    let Some(acceptor) = &self.listener.tls else {
+                        return Err("STARTTLS without a certificate".into());
+                    };
+                    link.start_tls(acceptor).await?;
+                    core.tls_started();
+                }
+                Next::Effect(effect) => core.effect(link, effect).await?,
+                Next::Read => {
+                    if core.at_rest() {
+                        link.begin_unit(core.patience(link.patience()));
+                    }
+                    read(link, slot).await?;
+                }
+            }
+        }
+    }
+
+    /// One step of the core, on the blocking pool when it may block.
+    async fn step<C: Core>(
+        &self,
+        link: &mut Link,
+        slot: &mut Option<Box<C>>,
+    ) -> Result<(Vec<u8>, Next<C::Effect>), String> {
+        let Some(mut core) = slot.take() else {
+            return Err("internal error: no session".into());
+        };
+        if !core.heavy() {
+            let mut out = Vec::new();
+            let next = core.step(&mut out);
+            *slot = Some(core);
+            return Ok((out, next));
+        }
+        let (core, out, next) = link
+            .blocking(move || {
+                let mut out = Vec::new();
+                let next = core.step(&mut out);
+                (core, out, next)
+            })
+            .await?;
+        *slot = Some(core);
+        Ok((out, next))
+    }
+
+    /// Logs logins and keeps the failed-login ledger.
+    fn log_notes(&self, protocol: &'static str, notes: Vec<LoginNote>, link: &Link) {
+        let listener = &self.listener.settings.name;
+        for note in notes {
+            let base = |name| {
+                event(name)
+                    .field("protocol", protocol)
+                    .field("listener", listener)
+                    .opt("peer", link.peer)
+            };
+            match note {
+                LoginNote::Ok { user, mechanism } => {
+                    self.login.succeeded(&user);
+                    base("login")
+                        .field("mechanism", mechanism)
+                        .field("user", user)
+                        .emit();
+                    super::trim_memory();
+                }
+                LoginNote::Failed {
+                    user,
+                    mechanism,
+                    reason,
+                } => {
+                    let (tried, lockout) = self.login.failed();
+                    base("login_failed")
+                        .field("mechanism", mechanism)
+                        .opt("user", user.or(tried))
+                        .field("reason", lockout.map_or(reason, |l| l.to_string()))
+                        .emit();
+                    super::trim_memory();
+                }
+                LoginNote::Refused { mechanism, reason } => base("auth_refused")
+                    .field("mechanism", mechanism)
+                    .field("reason", reason)
+                    .emit(),
+            }
+        }
+    }
+}
+
+/// Waits for the client's next bytes; settles the core when it has been quiet; at rest, a
+/// shutdown ends the connection with the core's goodbye.
+async fn read<C: Core>(link: &mut Link, slot: &mut Option<Box<C>>) -> Result<(), String> {
+    let Some(core) = slot.as_mut() else {
+        return Err("internal error: no session".into());
+    };
+    let mut settle = core.settle_after();
+    let at_rest = core.at_rest();
+    loop {
+        let Some(core) = slot.as_mut() else {
+            return Err("internal error: no session".into());
+        };
+        if at_rest && link.shutting_down() {
+            return goodbye(link, core.shutdown_reply()).await;
+        }
+        let shutdown = link.shutdown();
+        let input = tokio::select! {
+            input = link.read() => input.into_owned(),
+            () = sleep_or_never(settle) => {
+                settle = None;
+                if let Some(mut owned) = slot.take() {
+                    let settled = link.blocking(move || {
+                        owned.settle();
+                        owned
+                    });
+                    *slot = Some(settled.await?);
+                }
+                super::trim_memory();
+                continue;
+            }
+            () = shutdown, if at_rest => continue,
+        };
+        return match input {
+            Owned::Data(bytes) => {
+                core.receive(&bytes);
+                Ok(())
+            }
+            Owned::Closed => Err("connection closed by client".into()),
+            Owned::TimedOut => {
+                link.say_last(&core.timeout_reply()).await;
+                Err("idle timeout".into())
+            }
+        };
+    }
+}
+
+/// The server shuts down: the core's goodbye, then the connection ends.
+pub async fn goodbye(link: &mut Link, reply: Vec<u8>) -> Result<(), String> {
+    link.say_last(&reply).await;
+    link.close().await;
+    Err("server shutting down".into())
+}
+
+async fn sleep_or_never(d: Option<Duration>) {
+    match d {
+        Some(d) => tokio::time::sleep(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Reads link input into `core` for an effect that waits on the client (IMAP IDLE): the
+/// shared timeout and end-of-input handling.
+pub async fn read_into<C: Core>(link: &mut Link, core: &mut C) -> Result<(), String> {
+    match link.read().await {
+        Input::Data(bytes) => {
+            core.receive(bytes);
+            Ok(())
+        }
+        Input::Closed => Err("connection closed by client".into()),
+        Input::TimedOut => {
+            let bye = core.timeout_reply();
+            link.say_last(&bye).await;
+            Err("idle timeout".into())
+        }
+    }
+}

@@ -1,0 +1,261 @@
+//! Logins as a bounded, shared resource: how many password checks run at once, which clients
+//! are locked out, and checks skipped for clients that already hung up.
+//!
+//! A password check is argon2id (~19 MiB, ~40 ms). Unbounded, a few hundred unauthenticated
+//! connections each sending one wrong password would take gigabytes and both cores. So:
+//! - [`Gate`]: at most `[auth] concurrent_checks` checks run at once in the process; the rest
+//!   wait in arrival order without having allocated anything, and a waiter whose client hung up
+//!   (the connection driver sets its cancel flag, see [`super::link::Link::blocking`]) leaves the
+//!   queue without checking;
+//! - the [`Ledger`] (failures per address and per user across connections): a locked-out client
+//!   fails at once, before any check;
+//! - [`GuardedUsers`] puts both in front of the users file as the [`Credentials`] every protocol
+//!   session uses, and remembers which user name a login tried, for the ledger and the log.
+
+use std::collections::VecDeque;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use crate::config::Config;
+use crate::proto::sasl::{Credentials, Ledger, Lockout, ScramSecret};
+use crate::store::users::Users;
+
+/// Longest wait for a turn at the gate; a check that waited this long fails.
+const GATE_WAIT_LIMIT: Duration = Duration::from_secs(30);
+/// How often a waiter looks at its cancel flag.
+const GATE_POLL: Duration = Duration::from_millis(50);
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// A first-come, first-served limit on concurrent password checks, for blocking threads.
+pub struct Gate {
+    state: Mutex<GateState>,
+    turn: Condvar,
+}
+
+struct GateState {
+    free: usize,
+    queue: VecDeque<u64>,
+    next_ticket: u64,
+}
+
+/// A place at the gate; leaving it lets the next waiter in.
+pub struct Pass<'a>(&'a Gate);
+
+impl Drop for Pass<'_> {
+    fn drop(&mut self) {
+        lock(&self.0.state).free += 1;
+        self.0.turn.notify_all();
+    }
+}
+
+impl Gate {
+    pub fn new(places: usize) -> Gate {
+        Gate {
+            state: Mutex::new(GateState {
+                free: places.max(1),
+                queue: VecDeque::new(),
+                next_ticket: 0,
+            }),
+            turn: Condvar::new(),
+        }
+    }
+
+    /// Waits for a place; `None` when `cancel` was set (or the wait took too long) first.
+    pub fn enter(&self, cancel: &AtomicBool) -> Option<Pass<'_>> {
+        let started = Instant::now();
+        let mut s = lock(&self.state);
+        let ticket = s.next_ticket;
+        s.next_ticket += 1;
+        s.queue.push_back(ticket);
+        loop {
+            if cancel.load(Ordering::SeqCst) || started.elapsed() > GATE_WAIT_LIMIT {
+                s.queue.retain(|t| *t != ticket);
+                drop(s);
+                self.turn.notify_all();
+                return None;
+            }
+            if s.free > 0 && s.queue.front() == Some(&ticket) {
+                s.queue.pop_front();
+                s.free -= 1;
+                drop(s);
+                self.turn.notify_all();
+                return Some(Pass(self));
+            }
+            s = self
+                .turn
+                .wait_timeout(s, GATE_POLL)
+                .map_or_else(|e| e.into_inner().0, |(g, _)| g);
+        }
+    }
+}
+
+/// The process's login state: the gate and the ledger.
+pub struct LoginGuard {
+    gate: Gate,
+    ledger: Mutex<Ledger>,
+}
+
+impl LoginGuard {
+    pub fn new(config: &Config) -> LoginGuard {
+        LoginGuard {
+            gate: Gate::new(config.auth.concurrent_checks()),
+            ledger: Mutex::new(Ledger::new(config.auth.ledger())),
+        }
+    }
+
+    /// The login state of one connection from `ip`; `exempt` (a trusted network) is never
+    /// locked out by its address.
+    pub fn client(
+        self: &Arc<Self>,
+        ip: Option<IpAddr>,
+        exempt: bool,
+        cancel: Arc<AtomicBool>,
+    ) -> Arc<ClientLogin> {
+        Arc::new(ClientLogin {
+            guard: self.clone(),
+            ip: if exempt { None } else { ip },
+            cancel,
+            tried: Mutex::new(Tried::default()),
+        })
+    }
+}
+
+/// What the current login attempt of a connection tried.
+#[derive(Default)]
+struct Tried {
+    user: Option<String>,
+    lockout: Option<Lockout>,
+}
+
+/// One connection's side of the login guard.
+pub struct ClientLogin {
+    guard: Arc<LoginGuard>,
+    /// The address the ledger counts (none for exempt clients).
+    ip: Option<IpAddr>,
+    cancel: Arc<AtomicBool>,
+    tried: Mutex<Tried>,
+}
+
+impl ClientLogin {
+    /// A failed login ended: counted for the address and the user name tried. Returns that
+    /// name and, when the attempt was refused by a lockout, why.
+    pub fn failed(&self) -> (Option<String>, Option<Lockout>) {
+        let tried = std::mem::take(&mut *lock(&self.tried));
+        if tried.lockout.is_none() {
+            lock(&self.guard.ledger).failure(self.ip, tried.user.as_deref(), Instant::now());
+        }
+        (tried.user, tried.lockout)
+    }
+
+    /// A login succeeded as `user`.
+    pub fn succeeded(&self, user: &str) {
+        *lock(&self.tried) = Tried::default();
+        lock(&self.guard.ledger).success(self.ip, user);
+    }
+
+    /// Notes the user name tried; says whether this client must be refused now.
+    fn admit(&self, user: &str) -> bool {
+        let lockout = lock(&self.guard.ledger).lockout(self.ip, Some(user), Instant::now());
+        let mut tried = lock(&self.tried);
+        tried.user = Some(user.chars().take(64).collect());
+        tried.lockout = lockout;
+        lockout.is_none()
+    }
+
+    /// Runs a password check through the gate, unless the client is gone or now locked out.
+    fn check(&self, user: &str, verify: impl FnOnce() -> bool) -> bool {
+        if !self.admit(user) {
+            return false;
+        }
+        let Some(_pass) = self.guard.gate.enter(&self.cancel) else {
+            return false;
+        };
+        // Failures of other connections may have locked this client out while it waited.
+        self.admit(user) && verify()
+    }
+}
+
+/// The users file behind the login guard: what protocol sessions authenticate against.
+pub struct GuardedUsers {
+    pub users: Arc<Users>,
+    pub client: Arc<ClientLogin>,
+}
+
+impl Credentials for GuardedUsers {
+    fn verify_password(&self, user: &str, password: &str) -> bool {
+        self.client
+            .check(user, || self.users.verify_password(user, password))
+    }
+
+    fn verify_pop3_password(&self, user: &str, password: &str) -> bool {
+        self.client
+            .check(user, || self.users.verify_pop3_password(user, password))
+    }
+
+    fn shared_secret(&self, user: &str) -> Option<String> {
+        self.client
+            .admit(user)
+            .then(|| self.users.shared_secret(user))
+            .flatten()
+    }
+
+    fn scram_sha256(&self, user: &str) -> Option<ScramSecret> {
+        self.client
+            .admit(user)
+            .then(|| self.users.scram_sha256(user))
+            .flatten()
+    }
+
+    fn quota(&self, user: &str) -> Option<u64> {
+        self.users.get(user).and_then(|u| u.quota)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+
+    #[test]
+    fn the_gate_lets_through_at_most_its_places() {
+        let gate = Arc::new(Gate::new(2));
+        let inside = Arc::new(AtomicUsize::new(0));
+        let most = Arc::new(AtomicUsize::new(0));
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                let (gate, inside, most) = (gate.clone(), inside.clone(), most.clone());
+                std::thread::spawn(move || {
+                    let never = AtomicBool::new(false);
+                    let _pass = gate.enter(&never).expect("a place");
+                    let now = inside.fetch_add(1, Ordering::SeqCst) + 1;
+                    most.fetch_max(now, Ordering::SeqCst);
+                    std::thread::sleep(Duration::from_millis(20));
+                    inside.fetch_sub(1, Ordering::SeqCst);
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert_eq!(most.load(Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn a_cancelled_waiter_leaves_without_a_place() {
+        let gate = Gate::new(1);
+        let never = AtomicBool::new(false);
+        let held = gate.enter(&never).unwrap();
+        let cancelled = AtomicBool::new(true);
+        let start = Instant::now();
+        assert!(gate.enter(&cancelled).is_none());
+        assert!(start.elapsed() < Duration::from_secs(1));
+        drop(held);
+        // The queue did not keep the cancelled ticket: the next waiter gets in at once.
+        assert!(gate.enter(&never).is_some());
+    }
+}

@@ -1,0 +1,447 @@
+//! The selected mailbox: the session's view of it (sequence numbers, flags, `\Recent`), and
+//! bringing that view up to date with untagged responses.
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use super::view::imap_flags;
+use crate::proto::imap::flag::Flag;
+use crate::proto::imap::mailbox_name::MailboxName;
+use crate::proto::imap::response::{Code, Data, Status};
+use crate::proto::imap::sequence::{SeqNumber, SequenceSet};
+use crate::proto::imap::store::Mailbox;
+use crate::store::maildir::cache::Cache;
+use crate::store::maildir::shared::{Header, Stamp};
+use crate::store::maildir::{MaildirError, MessageInfo, Snapshot};
+
+/// The selected mailbox (see the module docs).
+pub struct Selected<M> {
+    /// Its name.
+    pub name: MailboxName,
+    /// EXAMINE (or no write access).
+    pub read_only: bool,
+    pub(super) mailbox: M,
+    /// Messages in sequence order (ascending UID); shared with other sessions on the same
+    /// unchanged mailbox ([`Mailbox::shared`]): change it through [`Selected::messages_mut`].
+    pub(super) messages: Arc<Vec<MessageInfo>>,
+    pub(super) recent: HashSet<u32>,
+    pub(super) uidvalidity: u32,
+    pub(super) uidnext: u32,
+    pub(super) highestmodseq: u64,
+    pub(super) keywords: Vec<String>,
+    pub(super) cache: Cache,
+    stamp: Option<Stamp>,
+    /// Messages gone from the store whose EXPUNGE could not be sent yet.
+    deferred: bool,
+    /// QRESYNC is enabled: removals are announced as `VANISHED`, not `EXPUNGE`.
+    pub(super) vanished: bool,
+    /// Virtual sizes learnt while sending messages, not yet in the state file.
+    pub(super) pending_sizes: Vec<(u32, u64)>,
+}
+
+impl<M: Mailbox> Selected<M> {
+    /// Opens a mailbox: syncs its state and takes the snapshot this session starts from.
+    pub fn open(name: MailboxName, mailbox: M, read_only: bool) -> Result<Self, MaildirError> {
+        let stamp = mailbox.trusted(mailbox.stamp());
+        // Another session's list, if nothing changed since it synced.
+        if let Some((header, messages)) = stamp.and_then(|s| mailbox.shared(s)) {
+            return Ok(Selected {
+                name,
+                read_only,
+                recent: HashSet::new(),
+                uidvalidity: header.uidvalidity,
+                uidnext: header.uidnext,
+                highestmodseq: header.highestmodseq,
+                keywords: header.keywords,
+                messages,
+                mailbox,
+                cache: Cache::new(),
+                stamp,
+                deferred: false,
+                vanished: false,
+                pending_sizes: Vec::new(),
+            });
+        }
+        let mut mailbox = mailbox;
+        let snap = mailbox.sync()?;
+        let mut sel = Selected {
+            name,
+            read_only,
+            recent: snap.recent.iter().copied().collect(),
+            uidvalidity: snap.uidvalidity,
+            uidnext: snap.uidnext,
+            highestmodseq: snap.highestmodseq,
+            keywords: snap.keywords,
+            messages: Arc::new(snap.messages),
+            mailbox,
+            cache: Cache::new(),
+            stamp,
+            deferred: false,
+            vanished: false,
+            pending_sizes: Vec::new(),
+        };
+        sel.share();
+        Ok(sel)
+    }
+
+    /// The number of messages in the view.
+    pub fn len(&self) -> usize {
+        self.messages.len()
+    }
+
+    /// Whether the view holds no message.
+    pub fn is_empty(&self) -> bool {
+        self.messages.is_empty()
+    }
+
+    /// The message list, to change (copied first when other sessions share it).
+    pub(super) fn messages_mut(&mut self) -> &mut Vec<MessageInfo> {
+        Arc::make_mut(&mut self.messages)
+    }
+
+    /// The message at `index` of the view, to change.
+    pub(super) fn message_mut(&mut self, index: usize) -> Option<&mut MessageInfo> {
+        self.messages_mut().get_mut(index)
+    }
+
+    /// The view's index of the message with this UID.
+    pub(super) fn index_of(&self, uid: u32) -> Option<usize> {
+        self.messages.binary_search_by_key(&uid, |m| m.uid).ok()
+    }
+
+    fn header(&self) -> Header {
+        Header {
+            uidvalidity: self.uidvalidity,
+            uidnext: self.uidnext,
+            highestmodseq: self.highestmodseq,
+            keywords: self.keywords.clone(),
+        }
+    }
+
+    /// After a sync under a trusted stamp: take the list other sessions hold if it is the same,
+    /// else offer ours. Not while gone messages wait for their EXPUNGE (the list is not the
+    /// mailbox then).
+    fn share(&mut self) {
+        let Some(stamp) = self.stamp else {
+            return;
+        };
+        if self.deferred {
+            return;
+        }
+        match self.mailbox.shared(stamp) {
+            Some((header, theirs)) if Arc::ptr_eq(&theirs, &self.messages) => drop(header),
+            Some((header, theirs)) if header == self.header() && *theirs == *self.messages => {
+                self.messages = theirs;
+            }
+            _ => self.mailbox.publish(stamp, &self.header(), &self.messages),
+        }
+    }
+
+    /// Whether the view rests on a trusted stamp (nothing can have changed unseen); an idling
+    /// session that is not settled looks again a second later.
+    pub fn settled(&self) -> bool {
+        self.stamp.is_some()
+    }
+
+    /// Between commands, once the mailbox is a second old: if the store still holds exactly
+    /// this view, the view gets its trusted stamp and is shared. Nothing in the store or in the
+    /// view changes (no sync: new messages keep their `\Recent` for whoever reports them); a
+    /// difference is left for the next command to find. Returns whether the private list was
+    /// given up for a shared one.
+    pub fn settle_quietly(&mut self) -> bool {
+        if self.stamp.is_some() || self.deferred {
+            return false;
+        }
+        let Some(stamp) = self.mailbox.trusted(self.mailbox.stamp()) else {
+            return false;
+        };
+        let Ok(snap) = self.mailbox.snapshot() else {
+            return false;
+        };
+        self.mailbox.release();
+        let same = snap.uidvalidity == self.uidvalidity
+            && snap.uidnext == self.uidnext
+            && snap.highestmodseq == self.highestmodseq
+            && snap.keywords == self.keywords
+            && snap.messages == *self.messages
+            && self.mailbox.files_match(&self.messages)
+            && self.mailbox.stamp() == stamp;
+        if !same {
+            return false;
+        }
+        self.stamp = Some(stamp);
+        let before = Arc::as_ptr(&self.messages);
+        self.share();
+        !std::ptr::eq(before, Arc::as_ptr(&self.messages))
+    }
+
+    /// The directory to watch while idling.
+    pub fn watch_path(&self) -> Option<PathBuf> {
+        self.mailbox.watch_path()
+    }
+
+    /// Whether something may have changed in the store since the last sync.
+    pub fn maybe_changed(&self) -> bool {
+        self.deferred || self.stamp != Some(self.mailbox.stamp())
+    }
+
+    /// Forces the next refresh to sync.
+    pub(super) fn touch(&mut self) {
+        self.stamp = None;
+    }
+
+    /// Drops the state the mailbox keeps between calls; how many messages it held.
+    pub(super) fn release_state(&mut self) -> usize {
+        self.mailbox.release()
+    }
+
+    /// The `* FLAGS` and `PERMANENTFLAGS` of this mailbox.
+    pub(super) fn flag_lines(&self) -> [Data; 2] {
+        let mut flags = vec![
+            Flag::Answered,
+            Flag::Flagged,
+            Flag::Deleted,
+            Flag::Seen,
+            Flag::Draft,
+        ];
+        flags.extend(self.keywords.iter().filter_map(|k| Flag::parse(k)));
+        let (permanent, allow_new) = if self.read_only {
+            (Vec::new(), false)
+        } else {
+            (flags.clone(), self.keywords.len() < 26)
+        };
+        [
+            Data::Flags(flags),
+            Data::condition(
+                Status::Ok,
+                Some(Code::PermanentFlags {
+                    flags: permanent,
+                    allow_new,
+                }),
+                "Flags permitted",
+            ),
+        ]
+    }
+
+    /// The untagged part of the SELECT/EXAMINE response.
+    pub(super) fn select_data(&self, condstore: bool) -> Vec<Data> {
+        let mut out = Vec::from(self.flag_lines());
+        out.push(Data::Exists(self.messages.len() as u32));
+        out.push(Data::Recent(self.recent.len() as u32));
+        if let Some(i) = self
+            .messages
+            .iter()
+            .position(|m| !m.flags.contains(crate::store::maildir::Flag::Seen))
+        {
+            out.push(Data::condition(
+                Status::Ok,
+                Some(Code::Unseen(i as u32 + 1)),
+                "First unseen",
+            ));
+        }
+        out.push(Data::condition(
+            Status::Ok,
+            Some(Code::UidValidity(self.uidvalidity)),
+            "UIDs valid",
+        ));
+        out.push(Data::condition(
+            Status::Ok,
+            Some(Code::UidNext(self.uidnext)),
+            "Predicted next UID",
+        ));
+        if condstore {
+            out.push(Data::condition(
+                Status::Ok,
+                Some(Code::HighestModSeq(self.highestmodseq.max(1))),
+                "Highest",
+            ));
+        }
+        out
+    }
+
+    /// Brings the view up to date with the store: EXISTS / RECENT / FETCH (FLAGS) and, when
+    /// `expunge` is allowed, EXPUNGE responses.
+    pub fn refresh(&mut self, expunge: bool, condstore: bool) -> Result<Vec<Data>, MaildirError> {
+        if !self.maybe_changed() {
+            return Ok(Vec::new());
+        }
+        let stamp = self.mailbox.stamp();
+        let snap = self.mailbox.sync()?;
+        self.stamp = self.mailbox.trusted(stamp);
+        let mut out = Vec::new();
+        self.apply(snap, &mut out, expunge, condstore);
+        self.share();
+        Ok(out)
+    }
+
+    fn apply(&mut self, snap: Snapshot, out: &mut Vec<Data>, expunge: bool, condstore: bool) {
+        if snap.uidvalidity != self.uidvalidity {
+            // The state was rebuilt: every UID changed. Start over from the new state.
+            let all: Vec<u32> = self.messages.iter().map(|m| m.uid).collect();
+            out.extend(self.remove_uids(&all));
+            self.messages_mut().clear();
+            self.recent.clear();
+            self.uidvalidity = snap.uidvalidity;
+            out.push(Data::condition(
+                Status::Ok,
+                Some(Code::UidValidity(snap.uidvalidity)),
+                "UIDVALIDITY changed",
+            ));
+        }
+        self.recent.extend(snap.recent.iter().copied());
+        let current: HashMap<u32, &MessageInfo> =
+            snap.messages.iter().map(|m| (m.uid, m)).collect();
+        if expunge {
+            let gone: Vec<u32> = self
+                .messages
+                .iter()
+                .filter(|m| !current.contains_key(&m.uid))
+                .map(|m| m.uid)
+                .collect();
+            out.extend(self.remove_uids(&gone));
+            self.deferred = false;
+        } else {
+            self.deferred = self.messages.iter().any(|m| !current.contains_key(&m.uid));
+        }
+        // Only touch (and so stop sharing) the list when a message differs.
+        let differs = self
+            .messages
+            .iter()
+            .any(|m| current.get(&m.uid).is_some_and(|now| *now != m));
+        if differs {
+            let recent = &self.recent;
+            let messages = Arc::make_mut(&mut self.messages);
+            for (i, m) in messages.iter_mut().enumerate() {
+                let Some(&now) = current.get(&m.uid) else {
+                    continue;
+                };
+                if now == m {
+                    continue;
+                }
+                let changed = now.flags != m.flags;
+                *m = now.clone();
+                if changed {
+                    // RFC 7162 §3.1: with CONDSTORE on, such FETCHes carry UID and MODSEQ.
+                    out.push(Data::FlagsFetch {
+                        seq: i as u32 + 1,
+                        uid: condstore.then_some(m.uid),
+                        flags: Some(imap_flags(&m.flags, recent.contains(&m.uid))),
+                        modseq: condstore.then_some(m.modseq.max(1)),
+                    });
+                }
+            }
+        }
+        let last = self.messages.last().map(|m| m.uid).unwrap_or(0);
+        let new: Vec<&MessageInfo> = snap.messages.iter().filter(|m| m.uid > last).collect();
+        let added = !new.is_empty();
+        if added {
+            self.messages_mut().extend(new.into_iter().cloned());
+        }
+        if snap.keywords != self.keywords {
+            self.keywords = snap.keywords;
+            out.extend(self.flag_lines());
+        }
+        if added {
+            out.push(Data::Exists(self.messages.len() as u32));
+            out.push(Data::Recent(self.recent.len() as u32));
+        }
+        self.uidnext = snap.uidnext;
+        self.highestmodseq = snap.highestmodseq;
+    }
+
+    /// Removes messages from the view: `* n EXPUNGE` for each (or, with QRESYNC, one
+    /// `* VANISHED uids`).
+    pub(super) fn remove_uids(&mut self, uids: &[u32]) -> Vec<Data> {
+        let mut out = Vec::new();
+        if uids.is_empty() {
+            return out;
+        }
+        let gone: HashSet<u32> = uids.iter().copied().collect();
+        if !self.messages.iter().any(|m| gone.contains(&m.uid)) {
+            return out;
+        }
+        let vanished = self.vanished;
+        let mut removed = Vec::new();
+        let messages = Arc::make_mut(&mut self.messages);
+        // From the end, so that each EXPUNGE names the number the message has once the ones
+        // above it are gone.
+        for i in (0..messages.len()).rev() {
+            if messages.get(i).is_some_and(|m| gone.contains(&m.uid)) {
+                if !vanished {
+                    out.push(Data::Expunge(i as u32 + 1));
+                }
+                let m = messages.remove(i);
+                self.recent.remove(&m.uid);
+                removed.push(m.uid);
+            }
+        }
+        removed.reverse();
+        if let (true, Some(uids)) = (vanished, SequenceSet::from_numbers(&removed)) {
+            out.push(Data::Vanished {
+                earlier: false,
+                uids,
+            });
+        }
+        out
+    }
+
+    /// The message indices `set` names (sequence numbers or UIDs); `Err` for a sequence
+    /// number beyond the mailbox.
+    pub(super) fn resolve(&self, set: &SequenceSet, uid: bool) -> Result<Vec<usize>, String> {
+        let count = self.messages.len();
+        let mut out = Vec::new();
+        if uid {
+            let largest = self.messages.last().map(|m| m.uid).unwrap_or(0);
+            for (lo, hi) in set.normalized(largest) {
+                let a = self.messages.partition_point(|m| m.uid < lo);
+                let b = self.messages.partition_point(|m| m.uid <= hi);
+                out.extend(a..b);
+            }
+        } else {
+            for r in &set.ranges {
+                for end in [r.start, r.end] {
+                    if let SeqNumber::Value(n) = end {
+                        if n as usize > count {
+                            return Err(format!(
+                                "Invalid message sequence number {n} (the mailbox has {count} messages)"
+                            ));
+                        }
+                    }
+                }
+            }
+            for (lo, hi) in set.normalized(count as u32) {
+                out.extend((lo as usize).saturating_sub(1)..hi as usize);
+            }
+        }
+        out.sort_unstable();
+        out.dedup();
+        Ok(out)
+    }
+
+    /// The messages at these indices of the view (indices beyond it are skipped).
+    pub(super) fn at<'a>(
+        &'a self,
+        indices: &'a [usize],
+    ) -> impl Iterator<Item = &'a MessageInfo> + 'a {
+        indices.iter().filter_map(|&i| self.messages.get(i))
+    }
+
+    /// Stores the virtual sizes learnt since the last call (the client paused, or the mailbox
+    /// is being closed).
+    pub(super) fn flush_sizes(&mut self) {
+        if !self.pending_sizes.is_empty() {
+            let sizes = std::mem::take(&mut self.pending_sizes);
+            // Only a cache of what can be computed again: a failure costs a later re-read.
+            let _ = self.mailbox.record_virtual_sizes(&sizes);
+        }
+    }
+
+    /// Saves the cache (dropping entries of messages no longer here) and the sizes learnt.
+    pub fn save_cache(&mut self) {
+        self.flush_sizes();
+        let present: HashSet<&str> = self.messages.iter().map(|m| m.base()).collect();
+        self.mailbox
+            .save_cache(&mut self.cache, &|b| present.contains(b));
+    }
+}

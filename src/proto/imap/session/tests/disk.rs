@@ -1,0 +1,268 @@
+//! Transcript tests on real maildirs: what the maildir store does on disk, and the state it
+//! shares with POP3 and with other sessions of the process.
+
+use super::*;
+use crate::proto::pop3::maildrop::Maildrop as _;
+
+impl T<MaildirStore> {
+    /// A session on a maildir volume in a new temporary directory.
+    fn disk(tls: bool) -> (tempfile::TempDir, T<MaildirStore>) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = MaildirStore::new(dir.path());
+        let t = T {
+            s: session(store.clone(), tls),
+            store,
+        };
+        (dir, t)
+    }
+}
+
+/// alice's INBOX maildir under the volume `dir`.
+fn inbox(dir: &tempfile::TempDir) -> std::path::PathBuf {
+    dir.path().join("alice")
+}
+
+#[test]
+fn first_login_makes_the_special_use_maildirs() {
+    let (dir, mut t) = T::disk(true);
+    let r = t.send("a LOGIN alice secret\r\n");
+    assert!(r.starts_with("a OK"), "{r}");
+    for folder in ["Sent", "Drafts", "Trash", "Junk", "Archive"] {
+        assert!(
+            inbox(&dir).join(format!(".{folder}/cur")).is_dir(),
+            "{folder}"
+        );
+        let uses =
+            std::fs::read_to_string(inbox(&dir).join(format!(".{folder}/postern-special-use")));
+        assert_eq!(uses.unwrap(), format!("\\{folder}\n"));
+    }
+    let subs = std::fs::read_to_string(inbox(&dir).join("postern-subscriptions")).unwrap();
+    assert_eq!(subs, "Sent\nDrafts\nTrash\nJunk\nArchive\n");
+    assert!(inbox(&dir).join("postern-imap-init").exists());
+}
+
+#[test]
+fn literals_limits_and_bad_input_keep_the_session_usable() {
+    let (dir, mut t) = T::disk(true);
+    let r = t.send("a LOGIN {5}\r\n");
+    assert_eq!(r, "+ Ready for literal data\r\n");
+    let r = t.send("alice secret\r\n");
+    assert!(r.starts_with("a OK"), "{r}");
+    let r = t.send("b APPEND INBOX {99999999999}\r\n");
+    assert!(
+        r.starts_with("b NO [LIMIT] literal of 99999999999 octets is larger than the limit of"),
+        "{r}"
+    );
+    let r = t.send("c CREATE ../../etc\r\nd SELECT \"a/../b\"\r\ne FETCH (\r\nf NOOP\r\n");
+    assert!(r.contains("c NO [CANNOT] Invalid mailbox name"), "{r}");
+    assert!(r.contains("d NO [CANNOT] Invalid mailbox name"), "{r}");
+    assert!(r.contains("e BAD"), "{r}");
+    assert!(r.contains("f OK NOOP completed"), "{r}");
+    assert!(!dir.path().join("etc").exists());
+    let r = t.send("g APPEND INBOX (\\Seen) {11+}\r\nSubject: x\n\r\n");
+    assert!(r.starts_with("g OK [APPENDUID "), "{r}");
+}
+
+#[test]
+fn updates_arrive_at_the_right_moments_with_a_pop3_deletion() {
+    let (dir, mut t) = T::disk(true);
+    t.send("a LOGIN alice secret\r\n");
+    for i in 0..3 {
+        t.deliver(&format!("m{i}"));
+    }
+    let r = t.send("b SELECT INBOX\r\n");
+    assert!(r.contains("* 3 EXISTS\r\n* 3 RECENT\r\n"), "{r}");
+    assert!(r.contains("b OK [READ-WRITE] SELECT completed"), "{r}");
+
+    // popd deletes message 2 while imapd has the mailbox selected.
+    let mut maildrop = crate::access::pop3::maildir_drop::MaildirMaildrop::open(
+        crate::store::maildir::Maildir::open(inbox(&dir)).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(maildrop.delete(&[1]).unwrap(), 1);
+    drop(maildrop);
+    t.deliver("m3");
+    std::thread::sleep(std::time::Duration::from_millis(20));
+
+    // FETCH and SEARCH never carry EXPUNGE (RFC 3501 §7.4.1); EXISTS may come.
+    let r = t.send("c FETCH 1:3 (UID)\r\n");
+    assert!(!r.contains("EXPUNGE"), "{r}");
+    assert!(r.contains("* 4 EXISTS"), "{r}");
+    let r = t.send("d SEARCH ALL\r\n");
+    assert!(!r.contains("EXPUNGE"), "{r}");
+    // NOOP delivers it; UIDs stay what they were.
+    let r = t.send("e NOOP\r\n");
+    assert!(r.starts_with("* 2 EXPUNGE\r\n"), "{r}");
+    let r = t.send("f UID SEARCH ALL\r\n");
+    assert!(r.starts_with("* SEARCH 1 3 4\r\n"), "{r}");
+    let r = t.send("g FETCH 3 (UID FLAGS)\r\n");
+    assert!(r.starts_with("* 3 FETCH (UID 4 FLAGS (\\Recent))"), "{r}");
+}
+
+#[test]
+fn cache_serves_envelopes_and_follows_changes() {
+    let (dir, mut t) = T::disk(true);
+    t.send("a LOGIN alice secret\r\n");
+    t.deliver("cached one");
+    t.send("b SELECT INBOX\r\n");
+    let first = t.send("c FETCH 1 (ENVELOPE)\r\n");
+    assert!(first.contains("\"cached one\""), "{first}");
+    let cache = inbox(&dir).join(crate::store::maildir::cache::CACHE_FILE);
+    assert!(cache.exists());
+    // Same answer from the cache, in a new session.
+    let mut u = T {
+        s: Session::new(SessionConfig {
+            tls_active: true,
+            ..SessionConfig::new("mx.test", dir.path())
+        }),
+        store: t.store.clone(),
+    };
+    u.send("a LOGIN alice secret\r\nb SELECT INBOX\r\n");
+    assert_eq!(u.send("c FETCH 1 (ENVELOPE)\r\n"), first);
+}
+
+/// Sets the modification time of `path` (a directory or file) 10 s back.
+fn backdate(path: &std::path::Path) {
+    let when = std::time::SystemTime::now() - std::time::Duration::from_secs(10);
+    std::fs::File::open(path)
+        .and_then(|f| f.set_modified(when))
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+}
+
+#[test]
+fn sessions_on_a_settled_mailbox_share_one_message_list() {
+    use std::sync::Arc;
+    let (dir, mut t) = T::disk(true);
+    t.send("a LOGIN alice secret\r\n");
+    for i in 0..3 {
+        t.deliver(&format!("s{i}"));
+    }
+    t.send("b SELECT INBOX\r\n");
+    let settle = |_: &T<MaildirStore>| {
+        for p in ["new", "cur", "postern-state"] {
+            backdate(&inbox(&dir).join(p));
+        }
+    };
+    settle(&t);
+    t.send("c NOOP\r\n");
+    let list = |t: &T<MaildirStore>| t.s.selected.as_ref().unwrap().messages.clone();
+
+    // A second session on the unchanged mailbox takes the first one's list, no scan.
+    let mut u = t.other();
+    let r = u.send("b SELECT INBOX\r\n");
+    assert!(r.contains("* 3 EXISTS\r\n* 0 RECENT\r\n"), "{r}");
+    assert!(Arc::ptr_eq(&list(&t), &list(&u)));
+
+    // A change gives the changing session its own list; the other learns of it as usual.
+    let r = u.send("c STORE 2 +FLAGS (\\Flagged)\r\n");
+    assert!(r.contains("* 2 FETCH (FLAGS (\\Flagged))"), "{r}");
+    assert!(!Arc::ptr_eq(&list(&t), &list(&u)));
+    let r = t.send("d NOOP\r\n");
+    assert!(r.contains("* 2 FETCH (FLAGS (\\Flagged \\Recent))"), "{r}");
+    // Settled again, the lists are one again after a refresh, and a new session agrees.
+    settle(&t);
+    t.send("e NOOP\r\n");
+    u.send("d NOOP\r\n");
+    assert!(Arc::ptr_eq(&list(&t), &list(&u)));
+    let mut v = t.other();
+    let r = v.send("b FETCH 1:* (UID FLAGS)\r\nc SELECT INBOX\r\nd FETCH 1:* (UID FLAGS)\r\n");
+    assert!(r.contains("* 2 FETCH (UID 2 FLAGS (\\Flagged))\r\n"), "{r}");
+    assert!(Arc::ptr_eq(&list(&t), &list(&v)));
+    // A delivery is never hidden by a shared list: the stamp moved, SELECT scans.
+    t.deliver("s3");
+    let mut w = t.other();
+    let r = w.send("b SELECT INBOX\r\n");
+    assert!(r.contains("* 4 EXISTS\r\n* 1 RECENT\r\n"), "{r}");
+}
+
+#[test]
+fn quiet_sessions_settle_into_the_shared_list_without_hiding_changes() {
+    use std::sync::Arc;
+    let (dir, mut t) = T::disk(true);
+    t.send("a LOGIN alice secret\r\n");
+    for i in 0..3 {
+        t.deliver(&format!("q{i}"));
+    }
+    t.send("b SELECT INBOX\r\n");
+    let mut u = t.other();
+    u.send("b SELECT INBOX\r\n");
+    let list = |t: &T<MaildirStore>| t.s.selected.as_ref().unwrap().messages.clone();
+    assert!(
+        !Arc::ptr_eq(&list(&t), &list(&u)),
+        "both synced a fresh mailbox"
+    );
+    let settle = |_: &T<MaildirStore>| {
+        for p in ["new", "cur", "postern-state"] {
+            backdate(&inbox(&dir).join(p));
+        }
+    };
+    settle(&t);
+    // Quiet for a second: both check the disk without syncing and end up on one list.
+    let sel = |t: &mut T<MaildirStore>| t.s.selected.as_mut().unwrap().settle_quietly();
+    assert!(!sel(&mut t), "the first one publishes its own list");
+    assert!(sel(&mut u), "the second one takes it");
+    assert!(Arc::ptr_eq(&list(&t), &list(&u)));
+
+    // A session that selected right after a delivery, and another delivery before it is
+    // quiet: settling leaves that one (and its \Recent) for the next command.
+    t.deliver("q3");
+    let mut v = t.other();
+    let r = v.send("b SELECT INBOX\r\n");
+    assert!(r.contains("* 4 EXISTS\r\n* 1 RECENT\r\n"), "{r}");
+    assert!(!v.s.idle_settled());
+    t.deliver("q4");
+    settle(&t);
+    assert!(!sel(&mut v));
+    assert!(!v.s.idle_settled());
+    let r = v.send("c NOOP\r\n");
+    assert!(r.starts_with("* 5 EXISTS\r\n* 2 RECENT\r\n"), "{r}");
+    // Quiet again with nothing new: now it settles.
+    settle(&t);
+    sel(&mut v);
+    assert!(v.s.idle_settled());
+}
+
+#[test]
+fn a_whole_message_fetch_records_the_sizes_it_computed() {
+    let (dir, mut t) = T::disk(true);
+    t.send("a LOGIN alice secret\r\n");
+    // Written straight into new/ by something that knows no sizes (not postern's delivery).
+    for (i, subject) in ["size one", "size two"].iter().enumerate() {
+        let name = format!("17000000{i}.other{i}.host");
+        std::fs::write(
+            inbox(&dir).join("new").join(name),
+            format!("Subject: {subject}\n\nbody\n"),
+        )
+        .unwrap();
+    }
+    t.send("b SELECT INBOX\r\n");
+    let file = inbox(&dir).join(crate::store::maildir::STATE_FILE);
+    let state = || std::fs::read_to_string(&file).unwrap();
+    let sizes = |text: &str| -> Vec<String> {
+        text.lines()
+            .filter(|l| l.starts_with("m "))
+            .map(|l| l.split(' ').nth(4).unwrap_or("?").to_string())
+            .collect()
+    };
+    assert_eq!(sizes(&state()), ["-", "-"], "no sizes before");
+    let r = t.send("c UID FETCH 1:* (RFC822.SIZE BODY.PEEK[])\r\n");
+    // "Subject: size one\n\nbody\n" is 24 bytes with 3 LFs: 27 with CRLF line ends.
+    assert!(
+        r.contains("* 1 FETCH (UID 1 RFC822.SIZE 27 BODY[] {27}\r\n"),
+        "{r}"
+    );
+    assert!(
+        r.contains("* 2 FETCH (UID 2 RFC822.SIZE 27 BODY[] {27}\r\n"),
+        "{r}"
+    );
+    assert_eq!(
+        sizes(&state()),
+        ["27", "27"],
+        "computed once, while sending"
+    );
+    let r = t.send("d FETCH 1:* (RFC822.SIZE)\r\n");
+    assert_eq!(
+        r,
+        "* 1 FETCH (RFC822.SIZE 27)\r\n* 2 FETCH (RFC822.SIZE 27)\r\nd OK FETCH completed\r\n"
+    );
+}

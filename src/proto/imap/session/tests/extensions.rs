@@ -1,0 +1,263 @@
+//! Transcript tests of the extensions: CREATE-SPECIAL-USE (RFC 6154), CONDSTORE and QRESYNC
+//! (RFC 7162).
+
+use super::T;
+
+#[test]
+fn create_special_use_is_stored_listed_and_checked() {
+    let mut t = T::new(true);
+    t.send("a LOGIN alice secret\r\n");
+    let r = t.send("b CREATE Outbox (USE (\\Sent))\r\n");
+    assert_eq!(r, "b OK CREATE completed\r\n");
+    let r = t.send("c CREATE Bin (USE (\\trash \\Junk))\r\n");
+    assert_eq!(r, "c OK CREATE completed\r\n");
+    let r = t.send("d LIST \"\" Outbox\r\ne LIST \"\" Bin\r\n");
+    assert!(
+        r.contains("* LIST (\\HasNoChildren \\Sent) \"/\" Outbox\r\n"),
+        "{r}"
+    );
+    assert!(
+        r.contains("* LIST (\\HasNoChildren \\Trash \\Junk) \"/\" Bin\r\n"),
+        "{r}"
+    );
+    // Unknown and virtual-only attributes: NO [USEATTR], and no mailbox.
+    for (tag, attr) in [("f", "\\Important"), ("g", "\\All"), ("h", "\\Flagged")] {
+        let r = t.send(&format!("{tag} CREATE Odd (USE ({attr}))\r\n"));
+        assert!(r.starts_with(&format!("{tag} NO [USEATTR] ")), "{r}");
+    }
+    let r = t.send("i LIST \"\" Odd\r\n");
+    assert_eq!(r, "i OK LIST completed\r\n");
+    // The attribute follows the mailbox through RENAME; the first-login folders keep theirs.
+    let r = t.send("j RENAME Outbox Gone\r\nk LIST (SPECIAL-USE) \"\" *\r\n");
+    assert!(r.contains("(\\HasNoChildren \\Sent) \"/\" Gone\r\n"), "{r}");
+    assert!(r.contains("(\\HasNoChildren \\Sent) \"/\" Sent\r\n"), "{r}");
+    assert!(
+        r.contains("(\\HasNoChildren \\Drafts) \"/\" Drafts\r\n"),
+        "{r}"
+    );
+    assert!(!r.contains("INBOX"), "{r}");
+    // A plain CREATE has no special use, even with a special name below the top level.
+    let r = t.send("l CREATE Lists/Sent\r\nm LIST \"\" Lists/Sent\r\n");
+    assert!(
+        r.contains("* LIST (\\HasNoChildren) \"/\" Lists/Sent\r\n"),
+        "{r}"
+    );
+}
+
+/// The number after `key` in `text` (`MODSEQ (`, `HIGHESTMODSEQ `…).
+fn number_after(text: &str, key: &str) -> u64 {
+    let at = text
+        .find(key)
+        .unwrap_or_else(|| panic!("no {key} in {text}"))
+        + key.len();
+    text[at..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect::<String>()
+        .parse()
+        .unwrap_or_else(|_| panic!("no number after {key} in {text}"))
+}
+
+#[test]
+fn changedsince_returns_only_changed_messages_and_enables_condstore() {
+    let mut t = T::new(true);
+    t.send("a LOGIN alice secret\r\n");
+    for i in 0..4 {
+        t.deliver(&format!("m{i}"));
+    }
+    let r = t.send("b SELECT INBOX\r\n");
+    assert!(!r.contains("HIGHESTMODSEQ"), "not enabled yet: {r}");
+    let r = t.send("c STATUS INBOX (HIGHESTMODSEQ)\r\n");
+    // STATUS (HIGHESTMODSEQ) is an enabling command: the selected mailbox's value comes first.
+    let before = number_after(&r, "* OK [HIGHESTMODSEQ ");
+    assert!(
+        r.contains(&format!("* STATUS INBOX (HIGHESTMODSEQ {before})")),
+        "{r}"
+    );
+    let r = t.send("d STORE 2,4 +FLAGS (\\Flagged)\r\n");
+    let after = number_after(&r, "* 4 FETCH (UID 4 FLAGS (\\Flagged \\Recent) MODSEQ (");
+    assert!(after > before, "{r}");
+
+    let r = t.send(&format!("e FETCH 1:* (FLAGS) (CHANGEDSINCE {before})\r\n"));
+    let lines: Vec<&str> = r.lines().collect();
+    assert_eq!(lines.len(), 3, "{r}");
+    assert!(
+        lines[0].starts_with("* 2 FETCH (FLAGS (\\Flagged \\Recent) MODSEQ ("),
+        "{r}"
+    );
+    assert!(
+        lines[1].starts_with("* 4 FETCH (FLAGS (\\Flagged \\Recent) MODSEQ ("),
+        "{r}"
+    );
+    assert_eq!(lines[2], "e OK FETCH completed");
+    let r = t.send(&format!(
+        "f UID FETCH 1:* (FLAGS) (CHANGEDSINCE {after})\r\n"
+    ));
+    assert_eq!(r, "f OK FETCH completed\r\n");
+
+    // Another session's change reaches this one with its MODSEQ, and SELECT (CONDSTORE) in a
+    // third agrees with STATUS.
+    let mut u = t.other();
+    u.send("b SELECT INBOX\r\nc STORE 1 +FLAGS.SILENT (\\Seen)\r\n");
+    let r = t.send("g NOOP\r\n");
+    let one = number_after(&r, "* 1 FETCH (UID 1 FLAGS (\\Seen \\Recent) MODSEQ (");
+    assert!(one > after, "{r}");
+    let mut v = t.other();
+    let r = v.send("b EXAMINE INBOX (CONDSTORE)\r\n");
+    assert_eq!(number_after(&r, "* OK [HIGHESTMODSEQ "), one, "{r}");
+    let r = v.send("c STATUS INBOX (HIGHESTMODSEQ MESSAGES)\r\n");
+    assert!(
+        r.contains(&format!("* STATUS INBOX (HIGHESTMODSEQ {one} MESSAGES 4)")),
+        "{r}"
+    );
+}
+
+#[test]
+fn search_modseq_and_unchangedsince_enable_condstore() {
+    let mut t = T::new(true);
+    t.send("a LOGIN alice secret\r\n");
+    t.deliver("x");
+    t.deliver("y");
+    t.send("b SELECT INBOX\r\n");
+    let r = t.send("c SEARCH MODSEQ 1\r\n");
+    assert!(r.starts_with("* OK [HIGHESTMODSEQ "), "{r}");
+    assert!(r.contains("* SEARCH 1 2 (MODSEQ "), "{r}");
+    // Enabled now: a plain STORE reports MODSEQ, and there is no second HIGHESTMODSEQ.
+    let r = t.send("d STORE 1 +FLAGS (\\Answered)\r\n");
+    assert!(r.contains("MODSEQ ("), "{r}");
+    assert!(!r.contains("HIGHESTMODSEQ"), "{r}");
+
+    let mut u = t.other();
+    u.send("b SELECT INBOX\r\n");
+    let r = u.send("c STORE 2 (UNCHANGEDSINCE 1) +FLAGS.SILENT (\\Flagged)\r\n");
+    assert!(r.starts_with("* OK [HIGHESTMODSEQ "), "{r}");
+    assert!(r.contains("c OK [MODIFIED 2]"), "{r}");
+    // With CONDSTORE on, every FETCH a flag change causes carries UID and MODSEQ (§3.1): a
+    // STORE, and a FETCH that sets \Seen. A FETCH that asks for neither does not.
+    let r = u.send("d STORE 1 +FLAGS (\\Deleted)\r\n");
+    assert!(
+        r.starts_with("* 1 FETCH (UID 1 FLAGS (\\Answered \\Deleted) MODSEQ ("),
+        "{r}"
+    );
+    let r = u.send("e FETCH 2 (BODY[TEXT])\r\n");
+    assert!(
+        r.starts_with("* 2 FETCH (BODY[TEXT] {6}\r\nbody\r\n FLAGS (\\Seen) UID 2 MODSEQ ("),
+        "{r}"
+    );
+    let r = u.send("f FETCH 2 (FLAGS)\r\n");
+    assert_eq!(r, "* 2 FETCH (FLAGS (\\Seen))\r\nf OK FETCH completed\r\n");
+}
+
+#[test]
+fn qresync_resyncs_a_returning_client_and_reports_vanished() {
+    let mut t = T::new(true);
+    t.send("a LOGIN alice secret\r\n");
+    for i in 0..6 {
+        t.deliver(&format!("q{i}"));
+    }
+    let r = t.send("b SELECT INBOX (CONDSTORE)\r\n");
+    let validity = number_after(&r, "[UIDVALIDITY ");
+    let known = number_after(&r, "[HIGHESTMODSEQ ");
+    // Not enabled: the SELECT parameter and the FETCH modifier are refused.
+    let r = t.send(&format!(
+        "c SELECT INBOX (QRESYNC ({validity} {known}))\r\n"
+    ));
+    assert!(
+        r.starts_with("c BAD QRESYNC parameter without ENABLE QRESYNC"),
+        "{r}"
+    );
+    let r = t.send("d UID FETCH 1:* (FLAGS) (CHANGEDSINCE 1 VANISHED)\r\n");
+    assert!(r.starts_with("d BAD VANISHED needs"), "{r}");
+
+    // While the client is away: a flag change, two expunges.
+    let mut u = t.other();
+    u.send("b SELECT INBOX\r\nc STORE 2 +FLAGS (\\Flagged)\r\n");
+    u.send("d STORE 4:5 +FLAGS (\\Deleted)\r\ne EXPUNGE\r\n");
+
+    let mut q = t.other();
+    let r = q.send("b ENABLE QRESYNC\r\n");
+    assert_eq!(r, "* ENABLED QRESYNC\r\nb OK ENABLE completed\r\n");
+    let r = q.send(&format!(
+        "c SELECT INBOX (QRESYNC ({validity} {known}))\r\n"
+    ));
+    assert!(r.contains("* 4 EXISTS\r\n"), "{r}");
+    assert!(r.contains("* OK [HIGHESTMODSEQ "), "{r}");
+    let fetches: Vec<&str> = r.lines().filter(|l| l.contains(" FETCH ")).collect();
+    assert_eq!(fetches.len(), 1, "{r}");
+    assert!(
+        fetches[0].starts_with("* 2 FETCH (UID 2 FLAGS (\\Flagged) MODSEQ ("),
+        "{r}"
+    );
+    assert!(r.contains("* VANISHED (EARLIER) 4:5\r\n"), "{r}");
+    assert!(r.ends_with("c OK [READ-WRITE] SELECT completed\r\n"), "{r}");
+    // Known UIDs narrow the answer; another UIDVALIDITY gets none of it.
+    let r = q.send(&format!(
+        "d EXAMINE INBOX (QRESYNC ({validity} {known} 1,3:4))\r\n"
+    ));
+    assert!(r.contains("* OK [CLOSED]"), "{r}");
+    assert!(!r.contains(" FETCH "), "{r}");
+    assert!(r.contains("* VANISHED (EARLIER) 4\r\n"), "{r}");
+    let r = q.send(&format!(
+        "e SELECT INBOX (QRESYNC ({} 1))\r\n",
+        validity + 1
+    ));
+    assert!(!r.contains(" FETCH ") && !r.contains("VANISHED"), "{r}");
+
+    // UID FETCH with VANISHED: the gone UIDs of the set first, then the changes.
+    let r = q.send(&format!(
+        "f UID FETCH 1:* (FLAGS) (CHANGEDSINCE {known} VANISHED)\r\n"
+    ));
+    assert!(
+        r.starts_with("* VANISHED (EARLIER) 4:5\r\n* 2 FETCH (UID 2 FLAGS (\\Flagged) MODSEQ ("),
+        "{r}"
+    );
+    // Expunges are VANISHED from now on, another session's and its own.
+    u.send("f STORE 3 +FLAGS (\\Deleted)\r\ng EXPUNGE\r\n");
+    let r = q.send("g NOOP\r\n");
+    assert!(r.starts_with("* VANISHED 3\r\n"), "{r}");
+    assert!(!r.contains("EXPUNGE"), "{r}");
+    let r = q.send("h UID STORE 1,6 +FLAGS.SILENT (\\Deleted)\r\ni EXPUNGE\r\n");
+    assert!(
+        r.contains("* VANISHED 1,6\r\ni OK EXPUNGE completed\r\n"),
+        "{r}"
+    );
+}
+
+#[test]
+fn missing_uids_are_the_gaps_in_the_view() {
+    use crate::proto::imap::mailbox_name::MailboxName;
+    use crate::proto::imap::sequence::SequenceSet;
+    use crate::proto::imap::session::Selected;
+    use crate::proto::imap::store::{Account, MailStore};
+    let store = crate::proto::imap::store::memory::MemoryStore::new();
+    let account = store.open("alice").unwrap();
+    let mailbox = account.mailbox(&MailboxName::inbox()).unwrap();
+    let mut sel = Selected::open(MailboxName::inbox(), mailbox, false).unwrap();
+    for uid in [2, 3, 7, 10] {
+        sel.messages_mut().push(crate::store::maildir::MessageInfo {
+            uid,
+            file_name: format!("{uid}.x.host:2,"),
+            in_new: false,
+            size: 10,
+            vsize: None,
+            internal_date: 0,
+            flags: crate::store::maildir::Flags::new(),
+            modseq: u64::from(uid),
+        });
+    }
+    sel.uidnext = 13;
+    let vanished = |sel: &Selected<_>, set: &[u8]| {
+        let mut out = Vec::new();
+        if let Some(d) = sel.vanished_earlier(&SequenceSet::parse(set).unwrap()) {
+            d.encode(&mut out);
+        }
+        String::from_utf8(out).unwrap()
+    };
+    assert_eq!(
+        vanished(&sel, b"1:*"),
+        "* VANISHED (EARLIER) 1,4:6,8:9,11:12\r\n"
+    );
+    assert_eq!(vanished(&sel, b"2:3"), "");
+    assert_eq!(vanished(&sel, b"3:8"), "* VANISHED (EARLIER) 4:6,8\r\n");
+    assert_eq!(vanished(&sel, b"2:3,7"), "");
+}

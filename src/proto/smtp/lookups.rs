@@ -1,0 +1,68 @@
+//! What the SMTP core asks the driver to find before a MAIL or RCPT can be answered — DNS for
+//! the spoofed-sender check and SPF, a mailbox's usage for its quota, the spool's free space —
+//! and what was found. Plain data: the driver finds it (see `receive::policy::lookups::find`),
+//! the policy decides on it.
+
+use std::net::IpAddr;
+
+/// RFC 7208 §2.6 results.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SpfResult {
+    None,
+    Neutral,
+    Pass,
+    Fail,
+    SoftFail,
+    TempError,
+    PermError,
+}
+
+/// A DNS lookup that gave no answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LookupError {
+    /// NXDOMAIN or no records of that type.
+    #[error("no such record")]
+    NotFound,
+    /// SERVFAIL, timeout: the question may have an answer later.
+    #[error("DNS lookup failed: {0}")]
+    Temporary(String),
+}
+
+/// The SPF question: `ip` sending as `sender` after `helo`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpfQuery {
+    pub ip: IpAddr,
+    pub sender: String,
+    pub helo: String,
+}
+
+/// What to look up before a command can be answered.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Lookups {
+    /// Is this address a mail server of this domain (the spoofed-sender check)?
+    pub spoof: Option<(IpAddr, String)>,
+    /// SPF's verdict.
+    pub spf: Option<SpfQuery>,
+    /// The bytes this user's mailbox holds (its quota).
+    pub usage: Option<String>,
+    /// The free space of the spool's file system (`limits.spool_reserve`).
+    pub spool_space: bool,
+}
+
+impl Lookups {
+    /// Nothing to look up: the command is answered at once.
+    pub fn is_empty(&self) -> bool {
+        self.spoof.is_none() && self.spf.is_none() && self.usage.is_none() && !self.spool_space
+    }
+}
+
+/// What was found; a lookup that was not asked for is `None`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Found {
+    pub spoof: Option<Result<bool, LookupError>>,
+    pub spf: Option<SpfResult>,
+    /// `Some(None)`: asked, but the usage could not be read (the quota is then not enforced).
+    pub usage: Option<Option<u64>>,
+    /// Bytes the spool's file system can still take, when asked and known.
+    pub spool_space: Option<u64>,
+}

@@ -1,0 +1,71 @@
+//! Local delivery of one recipient into its user's maildir.
+
+use std::path::PathBuf;
+
+use super::{outcomes, Deliverer, RecipientResult};
+use crate::queue::spool::QueueId;
+use crate::store::maildir::deliver::{Delivered, Delivery};
+
+/// The message a local delivery is of: from the queue (the runner) or from the intake.
+pub struct Job<'a> {
+    pub id: &'a QueueId,
+    pub sender: &'a str,
+    /// A previous attempt crashed: look for an earlier copy (see [`Delivery::recovering`]).
+    pub recovering: bool,
+}
+
+/// The stable key of delivering recipient number `index` of message `id`: the same in every
+/// attempt, so that a second one finds the first one's file.
+pub fn key(id: &QueueId, index: usize) -> String {
+    format!("{id}R{index}")
+}
+
+/// The maildir of `user` on the mail volume (`None` for a name unsafe as a directory).
+pub fn maildir_of(d: &Deliverer, user: &str) -> Option<PathBuf> {
+    crate::store::maildir::MailVolume::new(&d.config.paths.mail).inbox_path(user)
+}
+
+/// Deliver recipient number `index` of `job` to `user`.
+pub fn deliver(
+    d: &Deliverer,
+    job: &Job<'_>,
+    index: usize,
+    user: &str,
+    address: &str,
+    body: &[u8],
+) -> RecipientResult {
+    let Some(maildir) = maildir_of(d, user) else {
+        return RecipientResult::Fail(outcomes::unusable_mailbox(user));
+    };
+    let users = d.users.get();
+    let usage = crate::store::maildir::MailVolume::new(&d.config.paths.mail);
+    if crate::receive::policy::over_quota(&users, &usage, user) {
+        return RecipientResult::Defer(outcomes::over_quota(user));
+    }
+    let sender = job.sender;
+    let clean = |s: &str| -> String { s.chars().filter(|c| !c.is_control()).collect() };
+    let prefix = format!(
+        "Return-Path: <{}>\nDelivered-To: {}\n",
+        clean(sender),
+        clean(address)
+    );
+    let key = key(job.id, index);
+    let delivery = Delivery {
+        maildir: &maildir,
+        key: &key,
+        time: job.id.unix_time(),
+        hostname: &d.config.server.hostname,
+        prefix: prefix.as_bytes(),
+        message: body,
+        recovering: job.recovering,
+    };
+    match delivery.write() {
+        Ok(Delivered::New(_)) | Ok(Delivered::AlreadyThere) => RecipientResult::Delivered,
+        // RFC 3463 X.3.1: mail system full. Retried as soon as the volume has room again.
+        Err(e) if crate::freespace::is_full(&e) => RecipientResult::DeferForSpace {
+            outcome: outcomes::maildir_failed(&maildir, &e),
+            dir: maildir,
+        },
+        Err(e) => RecipientResult::Defer(outcomes::maildir_failed(&maildir, &e)),
+    }
+}

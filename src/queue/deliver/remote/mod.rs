@@ -1,0 +1,445 @@
+//! Remote delivery: the pending remote recipients of a message are grouped into domain jobs (one
+//! per destination), each job gets one connection carrying all its recipients, and every
+//! recipient gets its own result.
+//!
+//! Route order (SPEC §5): handler server → domain server → global gateway → MX lookup (with the
+//! implicit MX of RFC 5321 §5.1 and null MX of RFC 7505). MX hosts are tried in preference order
+//! (equal preferences in random order), each of their addresses in turn, until one takes the
+//! job. A recipient the next hop takes is `Relayed`, noting whether the next hop speaks DSN (it
+//! then reports success itself; otherwise we do, when NOTIFY=SUCCESS asked).
+//!
+//! The queue runner is synchronous (one thread per message); the SMTP client and resolver are
+//! async, so they run on the process's runtime (the one every command starts), entered with
+//! `block_on` from the runner's threads (never from async code: callers use `spawn_blocking`).
+
+pub mod client;
+mod connect;
+mod limit;
+mod pool;
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, OnceLock};
+
+use hickory_resolver::TokioResolver;
+
+use super::RecipientResult;
+use crate::config::servers::RemoteServer;
+use crate::config::Config;
+use crate::dns::{self, DnsError};
+use crate::events::event;
+use crate::proto::mail::{Class, Outcome, Status};
+use crate::queue::spool::{Envelope, QueueId, Recipient};
+use client::{OutRcpt, Outgoing, Timeouts};
+pub use connect::ConnectError;
+pub use limit::Limiter;
+use pool::Pool;
+
+/// Where a domain job goes.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Destination {
+    /// A Servers-table entry (or a gateway written `host:port`).
+    Server(String),
+    /// The domain's MX hosts.
+    Mx(String),
+    /// A domain literal `[192.0.2.1]`.
+    Literal(IpAddr),
+}
+
+impl std::fmt::Display for Destination {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Destination::Server(s) => write!(f, "server {s}"),
+            Destination::Mx(d) => write!(f, "{d}"),
+            Destination::Literal(ip) => write!(f, "[{ip}]"),
+        }
+    }
+}
+
+/// The route of one remote recipient: handler server → domain server → gateway → MX.
+pub fn choose(config: &Config, handler_server: Option<&str>, domain: &str) -> Destination {
+    if let Some(s) = handler_server {
+        return Destination::Server(s.to_string());
+    }
+    if let Some(s) = config.domain(domain).and_then(|d| d.server.as_deref()) {
+        return Destination::Server(s.to_string());
+    }
+    if let Some(g) = &config.delivery.gateway {
+        return Destination::Server(g.clone());
+    }
+    if let Some(lit) = domain.strip_prefix('[').and_then(|d| d.strip_suffix(']')) {
+        if let Ok(ip) = lit.trim_start_matches("IPv6:").parse() {
+            return Destination::Literal(ip);
+        }
+    }
+    Destination::Mx(domain.to_ascii_lowercase())
+}
+
+/// The domain job `address` belongs to, as `queue ls` shows it: `local`, or the destination
+/// (the domain for MX delivery, `server NAME` for a Servers-table entry or gateway).
+pub fn job_of(config: &Config, users: &crate::store::users::Users, address: &str) -> String {
+    use crate::queue::routing::{route, NoRoute, Route};
+    match route(config, users, address) {
+        Ok(Route::Local { .. }) => "local".into(),
+        Ok(Route::Remote { domain, server, .. }) => {
+            choose(config, server.as_deref(), &domain).to_string()
+        }
+        Err(NoRoute::NotOurs { domain }) => choose(config, None, &domain).to_string(),
+        Err(_) => address
+            .rsplit_once('@')
+            .map_or("", |(_, d)| d)
+            .to_ascii_lowercase(),
+    }
+}
+
+/// One remote recipient waiting for delivery.
+pub struct Pending {
+    /// Index into the message's recipients.
+    pub index: usize,
+    pub domain: String,
+    pub server: Option<String>,
+    /// The address to send to when routing changed it (a handler's forward, a redirect); the
+    /// recipient's own address goes along as ORCPT (RFC 3461 §4.2).
+    pub forward: Option<String>,
+}
+
+/// Process-wide remote delivery state: the resolver, the per-destination limits and the idle
+/// connections kept for reuse.
+pub struct Remote {
+    /// The process's runtime, which the SMTP client and the resolver run on (entered with
+    /// `block_on` from the delivering threads); none when made outside one.
+    runtime: Option<tokio::runtime::Handle>,
+    resolver: OnceLock<Result<TokioResolver, DnsError>>,
+    pub limiter: Limiter,
+    pool: Arc<Pool>,
+}
+
+impl Remote {
+    pub fn new(config: &Config) -> Remote {
+        let per_destination = config.remote.per_destination.max(1);
+        Remote {
+            runtime: tokio::runtime::Handle::try_current().ok(),
+            resolver: OnceLock::new(),
+            limiter: Limiter::new(per_destination),
+            pool: Arc::new(Pool::new(
+                config.remote.connection_reuse.duration(),
+                per_destination,
+            )),
+        }
+    }
+
+    /// Close the connections kept for reuse (the end of a queue run).
+    pub fn close_idle(&self) {
+        if self.pool.idle_count() == 0 {
+            return;
+        }
+        if let Some(rt) = &self.runtime {
+            rt.block_on(self.pool.close_all());
+        }
+    }
+}
+
+/// Deliver the `pending` remote recipients of one message; one result per entry.
+pub fn deliver(
+    config: &Config,
+    remote: &Remote,
+    id: &QueueId,
+    envelope: &Envelope,
+    recipients: &[Recipient],
+    body: &[u8],
+    pending: Vec<Pending>,
+) -> Vec<(usize, RecipientResult)> {
+    let mut jobs: BTreeMap<Destination, Vec<usize>> = BTreeMap::new();
+    let mut forwards: BTreeMap<usize, (&str, String)> = BTreeMap::new();
+    for p in &pending {
+        let dest = choose(config, p.server.as_deref(), &p.domain);
+        jobs.entry(dest).or_default().push(p.index);
+        if let (Some(to), Some(r)) = (&p.forward, recipients.get(p.index)) {
+            let orcpt = r
+                .orcpt
+                .clone()
+                .unwrap_or_else(|| format!("rfc822;{}", r.address));
+            forwards.insert(p.index, (to.as_str(), orcpt));
+        }
+    }
+    let Some(rt) = remote.runtime.as_ref() else {
+        let why = Outcome::new(
+            Status::new(Class::Transient, 3, 0),
+            "no runtime for remote delivery in this process",
+        );
+        return pending
+            .iter()
+            .map(|p| (p.index, RecipientResult::Defer(why.clone())))
+            .collect();
+    };
+    let resolver = remote.resolver.get_or_init(|| {
+        let _guard = rt.enter();
+        dns::resolver(&config.dns())
+    });
+    let mut out = Vec::with_capacity(pending.len());
+    for (dest, indexes) in jobs {
+        let _slot = remote.limiter.acquire(&dest.to_string());
+        let job = Outgoing {
+            sender: &envelope.sender,
+            body,
+            smtputf8: envelope.smtputf8,
+            dsn_ret: envelope.dsn_ret.as_deref(),
+            dsn_envid: envelope.dsn_envid.as_deref(),
+            recipients: indexes
+                .iter()
+                .filter_map(|&i| Some((recipients.get(i)?, forwards.get(&i))))
+                .map(|(r, fwd)| OutRcpt {
+                    address: fwd.map_or(&r.address, |(to, _)| to),
+                    notify: r.notify.as_deref(),
+                    orcpt: fwd.map_or(r.orcpt.as_deref(), |(_, o)| Some(o)),
+                })
+                .collect(),
+        };
+        let results = rt.block_on(run_job(config, resolver, &remote.pool, &dest, &job));
+        for (k, result) in results.into_iter().enumerate() {
+            let Some(&index) = indexes.get(k) else { break };
+            let r = match result {
+                Ok(accepted) => {
+                    let to = job.recipients.get(k).map_or("", |r| r.address);
+                    let e = event("relayed")
+                        .field("id", id)
+                        .field("to", to)
+                        .field("via", &dest);
+                    super::outcome_fields(e, &accepted.outcome).emit();
+                    RecipientResult::Relayed {
+                        outcome: accepted.outcome,
+                        dsn: accepted.dsn,
+                    }
+                }
+                Err(f) if f.is_permanent() => RecipientResult::Fail(f),
+                Err(f) => RecipientResult::Defer(f),
+            };
+            out.push((index, r));
+        }
+    }
+    out
+}
+
+/// What a failed lookup for remote delivery comes to: NXDOMAIN of the mail domain 5.1.2
+/// (bad destination system address), null MX 5.1.10 (RFC 7505), a host without an address 5.4.4
+/// (unable to route), anything else — SERVFAIL, timeouts — 4.4.3 (directory server failure).
+pub fn dns_outcome(e: &DnsError) -> Outcome {
+    let (class, subject, detail) = match e {
+        DnsError::NoSuchDomain(_) => (Class::Permanent, 1, 2),
+        DnsError::NullMx(_) => (Class::Permanent, 1, 10),
+        DnsError::NoAddress(_) => (Class::Permanent, 4, 4),
+        DnsError::Temporary(_) => (Class::Transient, 4, 3),
+    };
+    Outcome::new(Status::new(class, subject, detail), e.to_string())
+}
+
+/// Every host to try for `dest`, best first, with the settings to use there.
+async fn hosts(
+    config: &Config,
+    resolver: &Result<TokioResolver, DnsError>,
+    dest: &Destination,
+) -> Result<Vec<(String, RemoteServer)>, Outcome> {
+    match dest {
+        Destination::Server(name) => {
+            let server = config
+                .remote_server(name)
+                .cloned()
+                .or_else(|| RemoteServer::from_host_port(name))
+                .ok_or_else(|| {
+                    Outcome::new(
+                        Status::new(Class::Transient, 3, 5),
+                        format!("no remote server called {name:?}"),
+                    )
+                })?;
+            Ok(vec![(server.host.clone(), server)])
+        }
+        Destination::Literal(ip) => Ok(vec![(
+            ip.to_string(),
+            mx_settings(&ip.to_string(), config.remote.mx_port),
+        )]),
+        Destination::Mx(domain) => {
+            let r = resolver.as_ref().map_err(dns_outcome)?;
+            let mxs = dns::mail_hosts(r, domain)
+                .await
+                .map_err(|e| dns_outcome(&e))?;
+            Ok(mxs
+                .into_iter()
+                .map(|m| {
+                    let s = mx_settings(&m.name, config.remote.mx_port);
+                    (m.name, s)
+                })
+                .collect())
+        }
+    }
+}
+
+/// Settings for a host found by MX lookup: opportunistic TLS, no authentication.
+fn mx_settings(host: &str, port: u16) -> RemoteServer {
+    let mut s = RemoteServer::from_host_port(&format!("{host}:{port}")).unwrap_or(RemoteServer {
+        name: host.to_string(),
+        host: host.to_string(),
+        port,
+        description: String::new(),
+        tls: Default::default(),
+        verify: None,
+        ca: None,
+        auth: Default::default(),
+        user: None,
+        password: None,
+    });
+    s.host = host.to_string();
+    s
+}
+
+/// One domain job: on a kept connection to the destination if there is one, else try each host
+/// and address in turn until one decides the recipients.
+async fn run_job(
+    config: &Config,
+    resolver: &Result<TokioResolver, DnsError>,
+    pool: &Arc<Pool>,
+    dest: &Destination,
+    job: &Outgoing<'_>,
+) -> Vec<client::RcptResult> {
+    let all = |f: Outcome| job.recipients.iter().map(|_| Err(f.clone())).collect();
+    let key = dest.to_string();
+    while let Some(mut session) = pool.take(&key).await {
+        if !session.reset().await {
+            session.abort().await;
+            continue;
+        }
+        match session.send(job).await {
+            Ok(results) => {
+                pool.put(&key, session).await;
+                return results;
+            }
+            Err(f) if f.is_permanent() => {
+                session.abort().await;
+                return all(f);
+            }
+            // The kept connection broke: a new one decides.
+            Err(_) => session.abort().await,
+        }
+    }
+    let hosts = match hosts(config, resolver, dest).await {
+        Ok(h) => h,
+        Err(f) => return all(f),
+    };
+    let timeouts = Timeouts {
+        connect: config.remote.connect_timeout.duration(),
+        command: config.remote.command_timeout.duration(),
+    };
+    let mut last = Outcome::new(
+        Status::new(Class::Transient, 4, 1),
+        format!("no host to deliver to for {dest}"),
+    );
+    // Every host known not to exist (no A/AAAA, NXDOMAIN) is a permanent failure, as in
+    // Postfix's "Host or domain name not found"; one temporary lookup error or one host that
+    // was tried makes the whole job temporary.
+    let mut none_exist = !hosts.is_empty();
+    for (host, server) in &hosts {
+        let ips = match resolver_addresses(resolver, host).await {
+            Ok(ips) => ips,
+            Err(e) => {
+                none_exist &= e.is_permanent();
+                let class = match none_exist {
+                    true => Class::Permanent,
+                    false => Class::Transient,
+                };
+                last = dns_outcome(&e).with_class(class);
+                continue;
+            }
+        };
+        none_exist = false;
+        for ip in ips {
+            let addr = SocketAddr::new(ip, server.port);
+            let hello = &config.server.hostname;
+            let mut session = match client::open(addr, host, server, hello, timeouts).await {
+                Ok(s) => s,
+                Err(f) if f.is_permanent() => return all(f),
+                Err(f) => {
+                    last = f;
+                    continue;
+                }
+            };
+            match session.send(job).await {
+                Ok(results) => {
+                    pool.put(&key, session).await;
+                    return results;
+                }
+                Err(f) if f.is_permanent() => {
+                    session.abort().await;
+                    return all(f);
+                }
+                Err(f) => {
+                    session.abort().await;
+                    last = f;
+                }
+            }
+        }
+    }
+    all(last)
+}
+
+async fn resolver_addresses(
+    resolver: &Result<TokioResolver, DnsError>,
+    host: &str,
+) -> Result<Vec<IpAddr>, DnsError> {
+    if let Ok(ip) = host.parse::<IpAddr>() {
+        return Ok(vec![ip]);
+    }
+    match resolver {
+        Ok(r) => dns::addresses(r, host).await,
+        Err(e) => Err(e.clone()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    /// Seed scenarios: 1 direct MX, 2 domain to a fixed internal server, 3 gateway with auth,
+    /// 5 branch office forwarding everything to head office.
+    #[test]
+    fn route_order_seed_scenarios() {
+        let text = r#"
+[server]
+hostname = "mail.example.test"
+postmaster = "admin@example.test"
+[[domain]]
+name = "internal.test"
+hosted = "remote"
+server = "exchange"
+[[remote.server]]
+name = "exchange"
+host = "10.0.0.5"
+port = 2525
+[[remote.server]]
+name = "isp"
+host = "smtp.isp.test"
+port = 587
+tls = "required"
+user = "u"
+password = "p"
+"#;
+        let c1 = crate::config::parse(text, Path::new("/")).expect("config");
+        let mx = |d: &str| Destination::Mx(d.into());
+        let srv = |s: &str| Destination::Server(s.into());
+        for (handler, domain, want) in [
+            (None, "far.test", mx("far.test")),         // scenario 1
+            (None, "internal.test", srv("exchange")),   // scenario 2
+            (Some("isp"), "internal.test", srv("isp")), // handler wins
+            (
+                None,
+                "[127.0.0.9]",
+                Destination::Literal([127, 0, 0, 9].into()),
+            ),
+        ] {
+            assert_eq!(choose(&c1, handler, domain), want, "{domain}");
+        }
+        let with_gw = format!("[delivery]\ngateway = \"isp\"\n{text}");
+        let c3 = crate::config::parse(&with_gw, Path::new("/")).expect("config");
+        assert_eq!(choose(&c3, None, "far.test"), srv("isp")); // scenarios 3 and 5
+        assert_eq!(choose(&c3, None, "internal.test"), srv("exchange"));
+    }
+}

@@ -1,0 +1,34 @@
+//! What a receiving check must look up outside the pure policy — DNS for the spoofed-sender
+//! check and SPF, a mailbox's usage for its quota — and what was found.
+//!
+//! The SMTP core asks for [`Lookups`] (an action of the session); the connection driver runs
+//! [`find`] off the async workers with the process's one resolver and hands the [`Found`] facts
+//! back, and the policy decides on them. So the policy stays a pure function, and nothing in a
+//! session step waits on the network or the disk.
+
+use super::spf;
+use super::usage::MailboxUsage;
+use super::SpoolSpace;
+use crate::dns::Dns;
+pub use crate::proto::smtp::lookups::{Found, Lookups, SpfQuery};
+
+/// Looks up what `lookups` asks (blocking: DNS queries, directory reads).
+pub fn find(
+    lookups: &Lookups,
+    dns: &dyn Dns,
+    usage: &dyn MailboxUsage,
+    spool: &dyn SpoolSpace,
+) -> Found {
+    Found {
+        spoof: lookups
+            .spoof
+            .as_ref()
+            .map(|(ip, domain)| spf::ip_belongs_to(dns, *ip, domain)),
+        spf: lookups
+            .spf
+            .as_ref()
+            .map(|q| spf::check(dns, q.ip, &q.sender, &q.helo)),
+        usage: lookups.usage.as_ref().map(|user| usage.bytes(user)),
+        spool_space: lookups.spool_space.then(|| spool.available()).flatten(),
+    }
+}

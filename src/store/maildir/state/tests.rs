@@ -1,0 +1,445 @@
+//! Tests of the mailbox state on real temporary directories.
+
+use std::fs;
+use std::time::Instant;
+
+use super::{FlagOp, MailboxState};
+use crate::store::maildir::flags::{Flag, Flags};
+use crate::store::maildir::layout::Maildir;
+use crate::store::maildir::name;
+use crate::store::maildir::statefile::STATE_FILE;
+
+fn setup() -> (tempfile::TempDir, Maildir) {
+    let dir = tempfile::tempdir().unwrap();
+    let md = Maildir::create(dir.path().join("user")).unwrap();
+    (dir, md)
+}
+
+/// Delivers like local delivery does: straight into new/ with `,S=`.
+fn deliver(md: &Maildir, secs: i64, tag: &str, body: &[u8]) -> String {
+    let base = format!("{secs}.{tag}.host,S={}", body.len());
+    fs::write(md.new_dir().join(&base), body).unwrap();
+    base
+}
+
+fn uids(st: &mut MailboxState) -> Vec<(u32, String)> {
+    st.sync()
+        .unwrap()
+        .messages
+        .into_iter()
+        .map(|m| (m.uid, m.base().to_string()))
+        .collect()
+}
+
+#[test]
+fn sync_orders_new_mail_and_moves_it_to_cur() {
+    let (_d, md) = setup();
+    let b = deliver(&md, 200, "b", b"two\n");
+    let a = deliver(&md, 100, "z", b"one\n");
+    let c = deliver(&md, 200, "a", b"three\n");
+    let mut st = MailboxState::new(md.clone());
+    let snap = st.sync().unwrap();
+    let got: Vec<(u32, &str)> = snap.messages.iter().map(|m| (m.uid, m.base())).collect();
+    assert_eq!(got, vec![(1, a.as_str()), (2, c.as_str()), (3, b.as_str())]);
+    assert_eq!(snap.recent, vec![1, 2, 3]);
+    assert_eq!(snap.uidnext, 4);
+    assert!(
+        fs::read_dir(md.new_dir()).unwrap().next().is_none(),
+        "new/ emptied"
+    );
+    assert!(md.cur().join(format!("{a}:2,")).exists());
+    assert_eq!(snap.messages[0].size, 4);
+    assert_eq!(snap.messages[0].internal_date, 100);
+    // second sync: same UIDs, nothing recent, nothing rewritten
+    let again = st.sync().unwrap();
+    assert!(again.recent.is_empty());
+    assert_eq!(again.highestmodseq, snap.highestmodseq);
+    assert_eq!(again.uidvalidity, snap.uidvalidity);
+}
+
+#[test]
+fn size_and_date_from_stat_when_name_lacks_them() {
+    let (_d, md) = setup();
+    fs::write(md.cur().join("oddname:2,S"), b"12345").unwrap();
+    let mut st = MailboxState::new(md);
+    let snap = st.sync().unwrap();
+    assert_eq!(snap.messages[0].size, 5);
+    assert!(snap.messages[0].internal_date > 1_600_000_000);
+    assert!(snap.messages[0].flags.contains(Flag::Seen));
+}
+
+#[test]
+fn flags_survive_renames_by_other_processes() {
+    let (_d, md) = setup();
+    let base = deliver(&md, 1, "a", b"x\n");
+    let mut st = MailboxState::new(md.clone());
+    let before = st.sync().unwrap();
+    let m0 = before.messages[0].modseq;
+    fs::rename(
+        md.cur().join(format!("{base}:2,")),
+        md.cur().join(format!("{base}:2,FS")),
+    )
+    .unwrap();
+    let after = st.sync().unwrap();
+    assert_eq!(after.messages.len(), 1);
+    let m = &after.messages[0];
+    assert_eq!(m.uid, 1);
+    assert!(m.flags.contains(Flag::Seen) && m.flags.contains(Flag::Flagged));
+    assert!(m.modseq > m0);
+    assert_eq!(after.highestmodseq, m.modseq);
+}
+
+#[test]
+fn uids_are_never_reused() {
+    let (_d, md) = setup();
+    let mut st = MailboxState::new(md.clone());
+    deliver(&md, 1, "a", b"1");
+    deliver(&md, 2, "b", b"2");
+    let c = deliver(&md, 3, "c", b"3");
+    st.sync().unwrap();
+    fs::remove_file(md.cur().join(format!("{c}:2,"))).unwrap(); // removed behind our back
+    assert_eq!(uids(&mut st).len(), 2);
+    assert_eq!(st.expunge(&[2]).unwrap(), vec![2]);
+    let d = deliver(&md, 0, "d", b"4");
+    let got = uids(&mut st);
+    assert_eq!(got, vec![(1, got[0].1.clone()), (4, d)]);
+    // a fresh handle (another process) sees the same
+    assert_eq!(uids(&mut MailboxState::new(md)), got);
+}
+
+#[test]
+fn store_flags_with_keywords_and_unchangedsince() {
+    let (_d, md) = setup();
+    for i in 0..3 {
+        deliver(&md, i, &format!("m{i}"), b"x");
+    }
+    let mut st = MailboxState::new(md.clone());
+    let snap = st.sync().unwrap();
+    let mut add = Flags::from_flags(&[Flag::Seen]);
+    add.insert_keyword("$Junk").unwrap();
+    let out = st
+        .store_flags(&[1, 2, 99], &FlagOp::Add(add), None)
+        .unwrap();
+    assert_eq!(out.missing, vec![99]);
+    assert_eq!(out.stored.len(), 2);
+    let modseq = out.stored[0].2;
+    assert!(modseq > snap.highestmodseq);
+    let snap = st.sync().unwrap();
+    assert_eq!(snap.keywords, vec!["$Junk".to_string()]);
+    assert!(
+        snap.messages[0].file_name.ends_with(":2,Sa"),
+        "{}",
+        snap.messages[0].file_name
+    );
+    assert!(snap.messages[1].flags.has_keyword("$Junk"));
+    assert!(!snap.messages[2].flags.contains(Flag::Seen));
+
+    // UNCHANGEDSINCE below message 1's modseq: refused; message 3 untouched since start
+    let out = st
+        .store_flags(
+            &[1, 3],
+            &FlagOp::Remove(Flags::from_flags(&[Flag::Seen])),
+            Some(modseq - 1),
+        )
+        .unwrap();
+    assert_eq!(out.modified, vec![1]);
+    assert_eq!(out.stored.len(), 1);
+    assert!(st.set_flags(1, Flags::new()).unwrap());
+    let snap = st.sync().unwrap();
+    assert_eq!(snap.messages[0].flags, Flags::new());
+    assert!(!st.set_flags(42, Flags::new()).unwrap());
+}
+
+#[test]
+fn store_follows_a_file_renamed_by_another_process() {
+    let (_d, md) = setup();
+    let base = deliver(&md, 1, "a", b"x");
+    let mut st = MailboxState::new(md.clone());
+    st.sync().unwrap();
+    fs::rename(
+        md.cur().join(format!("{base}:2,")),
+        md.cur().join(format!("{base}:2,F")),
+    )
+    .unwrap();
+    let out = st
+        .store_flags(&[1], &FlagOp::Add(Flags::from_flags(&[Flag::Seen])), None)
+        .unwrap();
+    assert!(out.missing.is_empty());
+    assert!(
+        md.cur().join(format!("{base}:2,FS")).exists(),
+        "Add applied to the current flags"
+    );
+}
+
+#[test]
+fn deletion_by_another_process_is_not_an_error() {
+    let (_d, md) = setup();
+    let base = deliver(&md, 1, "a", b"x");
+    let mut st = MailboxState::new(md.clone());
+    let snap = st.sync().unwrap();
+    fs::remove_file(md.cur().join(format!("{base}:2,"))).unwrap();
+    assert!(st.open_message(&snap.messages[0]).unwrap().is_none());
+    let out = st
+        .store_flags(&[1], &FlagOp::Add(Flags::from_flags(&[Flag::Seen])), None)
+        .unwrap();
+    assert_eq!(out.missing, vec![1]);
+    assert_eq!(st.expunge(&[1]).unwrap(), vec![1]);
+    assert!(st.sync().unwrap().messages.is_empty());
+}
+
+#[test]
+fn open_message_follows_rename() {
+    let (_d, md) = setup();
+    let base = deliver(&md, 1, "a", b"hello");
+    let mut st = MailboxState::new(md.clone());
+    let snap = st.sync().unwrap();
+    fs::rename(
+        md.cur().join(format!("{base}:2,")),
+        md.cur().join(format!("{base}:2,S")),
+    )
+    .unwrap();
+    let mut f = st.open_message(&snap.messages[0]).unwrap().unwrap();
+    let mut s = String::new();
+    std::io::Read::read_to_string(&mut f, &mut s).unwrap();
+    assert_eq!(s, "hello");
+}
+
+#[test]
+fn append_and_copy() {
+    let (_d, md) = setup();
+    let sent = md.create_folder("Sent").unwrap();
+    let mut inbox = MailboxState::new(md.clone());
+    let mut flags = Flags::from_flags(&[Flag::Seen]);
+    flags.insert_keyword("Work").unwrap();
+    let uid = inbox.append(b"a\nb\n", &flags, Some(1_000_000)).unwrap();
+    assert_eq!(uid, 1);
+    let snap = inbox.sync().unwrap();
+    assert!(
+        snap.recent.is_empty(),
+        "append is not reported as new by sync"
+    );
+    let m = &snap.messages[0];
+    assert_eq!((m.size, m.vsize, m.internal_date), (4, Some(6), 1_000_000));
+    assert_eq!(m.flags, flags);
+    assert_eq!(name::time_field(m.base()), Some(1_000_000));
+
+    let mut target = MailboxState::new(sent.clone());
+    let mut other = Flags::new();
+    other.insert_keyword("Other").unwrap();
+    target.append(b"x", &other, None).unwrap(); // target's table: a = Other
+    let pairs = inbox.copy_to(&[1, 7], &mut target).unwrap();
+    assert_eq!(pairs, vec![(1, 2)]);
+    let t = target.sync().unwrap();
+    let copied = t.get(2).unwrap();
+    assert_eq!(copied.flags, flags);
+    assert!(copied.file_name.ends_with(":2,Sb"), "{}", copied.file_name);
+    assert_eq!(copied.internal_date, 1_000_000);
+    assert_eq!(fs::read(copied.path(&sent)).unwrap(), b"a\nb\n");
+    assert!(
+        fs::read_dir(sent.tmp()).unwrap().next().is_none(),
+        "tmp/ clean"
+    );
+}
+
+#[test]
+fn move_renames_each_message_once_with_flags_and_new_uids() {
+    let (_d, md) = setup();
+    let trash = md.create_folder("Trash").unwrap();
+    for i in 0..5 {
+        deliver(
+            &md,
+            1_000 + i,
+            &format!("m{i}"),
+            format!("body {i}\n").as_bytes(),
+        );
+    }
+    let mut inbox = MailboxState::new(md.clone());
+    inbox.sync().unwrap();
+    let mut flags = Flags::from_flags(&[Flag::Flagged]);
+    flags.insert_keyword("Work").unwrap();
+    assert!(inbox.set_flags(2, flags.clone()).unwrap());
+    let mut target = MailboxState::new(trash.clone());
+    let mut other = Flags::new();
+    other.insert_keyword("Other").unwrap();
+    target.append(b"x", &other, None).unwrap(); // target's keyword a = Other
+    let moved = inbox.move_to(&[4, 2, 9, 2], &mut target).unwrap();
+    assert_eq!(moved.pairs, vec![(2, 2), (4, 3)]);
+    assert!(moved.elsewhere.is_empty());
+    // Gone from the INBOX (state and files), there in Trash once, with flags and dates.
+    let left: Vec<u32> = inbox
+        .sync()
+        .unwrap()
+        .messages
+        .iter()
+        .map(|m| m.uid)
+        .collect();
+    assert_eq!(left, vec![1, 3, 5]);
+    assert_eq!(fs::read_dir(md.cur()).unwrap().count(), 3);
+    let t = target.sync().unwrap();
+    assert!(
+        t.recent.is_empty(),
+        "recorded by the move, not found by a sync"
+    );
+    assert_eq!(t.messages.len(), 3);
+    let m = t.get(2).unwrap();
+    assert_eq!(m.flags, flags);
+    assert!(m.file_name.ends_with(":2,Fb"), "{}", m.file_name);
+    assert_eq!(m.internal_date, 1_001);
+    assert_eq!(fs::read(m.path(&trash)).unwrap(), b"body 1\n");
+    assert!(fs::read_dir(trash.tmp()).unwrap().next().is_none());
+    // Into the same mailbox: new UIDs there, one file each.
+    let again = target
+        .move_to(&[2], &mut MailboxState::new(trash.clone()))
+        .unwrap();
+    assert_eq!(again.pairs, vec![(2, 4)]);
+    let uids: Vec<u32> = target
+        .sync()
+        .unwrap()
+        .messages
+        .iter()
+        .map(|m| m.uid)
+        .collect();
+    assert_eq!(uids, vec![1, 3, 4]);
+    assert_eq!(fs::read_dir(trash.cur()).unwrap().count(), 3);
+}
+
+#[test]
+fn an_interrupted_move_leaves_each_message_in_one_place() {
+    // The renames done, the states not yet written (as after a kill -9 there): each mailbox's
+    // next sync agrees with its files.
+    let (_d, md) = setup();
+    let trash = md.create_folder("Trash").unwrap();
+    for i in 0..4 {
+        deliver(&md, 1_000 + i, &format!("m{i}"), b"x");
+    }
+    let mut inbox = MailboxState::new(md.clone());
+    let before = inbox.sync().unwrap();
+    let mut target = MailboxState::new(trash.clone());
+    target.sync().unwrap();
+    for m in &before.messages[..2] {
+        fs::rename(m.path(&md), trash.cur().join(&m.file_name)).unwrap();
+    }
+    let mut inbox = MailboxState::new(md.clone());
+    let mut target = MailboxState::new(trash.clone());
+    let a = inbox.sync().unwrap();
+    let b = target.sync().unwrap();
+    assert_eq!(a.messages.len() + b.messages.len(), 4);
+    assert_eq!(
+        a.messages.iter().map(|m| m.uid).collect::<Vec<_>>(),
+        vec![3, 4]
+    );
+    assert_eq!(b.messages.len(), 2);
+}
+
+#[test]
+fn virtual_sizes_are_computed_once_and_cached() {
+    let (_d, md) = setup();
+    deliver(&md, 1, "a", b"l1\nl2\r\nl3\n");
+    let mut st = MailboxState::new(md.clone());
+    let mut snap = st.sync().unwrap();
+    assert_eq!(snap.messages[0].vsize, None);
+    st.fill_virtual_sizes(&mut snap).unwrap();
+    assert_eq!(snap.messages[0].vsize, Some(12));
+    let again = MailboxState::new(md).sync().unwrap();
+    assert_eq!(again.messages[0].vsize, Some(12));
+}
+
+#[test]
+fn damaged_state_is_rebuilt_with_new_uidvalidity() {
+    let (_d, md) = setup();
+    deliver(&md, 1, "a", b"x");
+    fs::write(md.path().join(STATE_FILE), b"garbage").unwrap();
+    let mut st = MailboxState::new(md.clone());
+    let snap = st.sync().unwrap();
+    assert_eq!(snap.messages.len(), 1);
+    assert!(snap.uidvalidity > 0);
+    let again = MailboxState::new(md).sync().unwrap();
+    assert_eq!(
+        again.uidvalidity, snap.uidvalidity,
+        "rebuilt state persisted"
+    );
+}
+
+#[test]
+fn handles_see_each_others_changes() {
+    let (_d, md) = setup();
+    let mut a = MailboxState::new(md.clone());
+    let mut b = MailboxState::new(md.clone());
+    deliver(&md, 1, "a", b"x");
+    assert_eq!(a.sync().unwrap().messages.len(), 1);
+    b.set_flags(1, Flags::from_flags(&[Flag::Deleted])).unwrap();
+    let snap = a.snapshot().unwrap();
+    assert!(
+        snap.messages[0].flags.contains(Flag::Deleted),
+        "cache invalidated"
+    );
+    b.expunge(&[1]).unwrap();
+    assert!(a.sync().unwrap().messages.is_empty());
+}
+
+#[test]
+fn concurrent_syncs_and_deliveries_agree() {
+    let (_d, md) = setup();
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            let md = md.clone();
+            std::thread::spawn(move || {
+                let mut st = MailboxState::new(md.clone());
+                for i in 0..25 {
+                    deliver(&md, i, &format!("t{t}i{i}"), b"body\n");
+                    let snap = st.sync().unwrap();
+                    if i % 5 == 0 {
+                        if let Some(m) = snap.messages.first() {
+                            let _ = st
+                                .set_flags(m.uid, Flags::from_flags(&[Flag::Seen]))
+                                .unwrap();
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let snap = MailboxState::new(md.clone()).sync().unwrap();
+    assert_eq!(snap.messages.len(), 100);
+    let mut bases: Vec<&str> = snap.messages.iter().map(|m| m.base()).collect();
+    bases.sort_unstable();
+    bases.dedup();
+    assert_eq!(bases.len(), 100, "one UID per message");
+    assert!(snap.messages.windows(2).all(|w| w[0].uid < w[1].uid));
+    assert_eq!(snap.uidnext, 101, "no UID burnt or reused");
+    assert_eq!(fs::read_dir(md.cur()).unwrap().count(), 100);
+}
+
+#[test]
+fn large_mailbox_resync_uses_the_cache() {
+    let (_d, md) = setup();
+    let n = 20_000;
+    for i in 0..n {
+        fs::write(
+            md.new_dir().join(format!("{}.m{i}.host,S=10", 1_000 + i)),
+            b"0123456789",
+        )
+        .unwrap();
+    }
+    let mut st = MailboxState::new(md.clone());
+    let t0 = Instant::now();
+    let first = st.sync().unwrap();
+    let t1 = Instant::now();
+    let again = MailboxState::new(md.clone()).sync().unwrap();
+    let t2 = Instant::now();
+    let cached = st.sync().unwrap();
+    let t3 = Instant::now();
+    eprintln!(
+        "20000 messages: first sync {:?}, cold re-sync {:?}, warm re-sync {:?}",
+        t1 - t0,
+        t2 - t1,
+        t3 - t2
+    );
+    assert_eq!(first.messages.len(), n);
+    assert_eq!(first.messages, again.messages);
+    assert_eq!(again.messages, cached.messages);
+    assert_eq!(first.messages[n - 1].uid as usize, n);
+}

@@ -1,0 +1,6 @@
+//! Store: the mail volume (maildirs and their state) and the users file, and the one way files
+//! are replaced durably.
+
+pub mod durable;
+pub mod maildir;
+pub mod users;
