@@ -53,6 +53,7 @@ pub fn session_config(
         max_append: c.limits.message_size.0,
         failures: c.auth.failures(),
         max_errors: c.limits.errors.max(1),
+        max_line: c.limits.line_length,
     }
 }
 

@@ -53,7 +53,13 @@ pub struct SessionConfig<S> {
     pub failures: AuthFailures,
     /// Protocol errors (BAD) tolerated before the connection is closed.
     pub max_errors: u32,
+    /// The longest command text (literals excluded); at least [`MIN_COMMAND_LINE`].
+    pub max_line: usize,
 }
+
+/// The shortest command-line limit: 64 KiB, as Dovecot's `imap_max_line_length` (RFC 7162
+/// §4 asks clients to keep lines within 8,192 octets; long UID sets come close).
+pub const MIN_COMMAND_LINE: usize = 64 * 1024;
 
 impl<S> SessionConfig<S> {
     /// Defaults on `store`: plaintext logins only over TLS, 64 MiB APPEND.
@@ -68,6 +74,7 @@ impl<S> SessionConfig<S> {
             max_append: 64 * 1024 * 1024,
             failures: AuthFailures::new(3),
             max_errors: 50,
+            max_line: MIN_COMMAND_LINE,
         }
     }
 }
@@ -170,10 +177,12 @@ impl<S: MailStore> Session<S> {
     pub fn new(config: SessionConfig<S>) -> Session<S> {
         let failures = config.failures.clone();
         let max_literal = config.max_append.max(MAX_OTHER_LITERAL);
+        let max_line = config.max_line.max(MIN_COMMAND_LINE);
         Session {
             config,
             input: CommandAssembler::new(Limits {
                 max_literal,
+                max_line,
                 ..Limits::default()
             }),
             mode: Mode::Command,
@@ -240,6 +249,7 @@ impl<S: MailStore> Session<S> {
         self.config.starttls = false;
         self.input = CommandAssembler::new(Limits {
             max_literal: self.config.max_append.max(MAX_OTHER_LITERAL),
+            max_line: self.config.max_line.max(MIN_COMMAND_LINE),
             ..Limits::default()
         });
     }

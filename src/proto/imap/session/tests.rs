@@ -288,3 +288,25 @@ fn updates_go_before_the_completion_and_never_expunge_during_fetch_store_search(
     let r = t.send("h UID STORE 4 +FLAGS.SILENT (\\Flagged)\r\n");
     assert_eq!(r, "* 2 EXPUNGE\r\nh OK STORE completed\r\n");
 }
+
+/// `[limits] line_length` above the 64 KiB floor admits a longer command line (a long UID
+/// set); below the floor the floor holds.
+#[test]
+fn command_line_limit_follows_the_configured_line_length() {
+    let long = format!("a LOGIN alice \"{}\"\r\n", "x".repeat(100 * 1024));
+    for (max_line, accepted) in [(1000, false), (200 * 1024, true)] {
+        let mut cfg = SessionConfig::with_store("mx.test", MemoryStore::new());
+        cfg.tls_active = true;
+        cfg.max_line = max_line;
+        let mut t = T {
+            store: MemoryStore::new(),
+            s: Session::new(cfg),
+        };
+        let reply = t.send(&long);
+        assert_eq!(
+            reply.starts_with("a NO"),
+            accepted,
+            "max_line {max_line}: {reply}"
+        );
+    }
+}
