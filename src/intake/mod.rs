@@ -59,7 +59,8 @@ pub struct Submission {
 /// A caller's own durable record of the messages it hands over (collect's journal): told the
 /// id just before the message is written, and just after it is durable — before anything may
 /// deliver it. An error stops the sequence there: before the write, nothing is written; after,
-/// the message stays queued for the queue runner.
+/// the message stays queued for the queue runner. Both run beside the write, on the blocking
+/// pool (they may write and fsync files of their own).
 pub trait Record {
     type Error;
     fn before(&mut self, _id: &QueueId) -> Result<(), Self::Error> {
@@ -103,16 +104,21 @@ impl Intake {
 
     /// Take `sub` in: the whole sequence (see the module documentation).
     pub async fn accept(&self, sub: Submission) -> Outcome {
-        let Ok(outcome) = self.accept_recorded(sub, &mut NoRecord).await;
+        let Ok(outcome) = self.accept_recorded(sub, NoRecord).await;
         outcome
     }
 
-    /// [`Intake::accept`] with the caller's own `record` kept around the write.
-    pub async fn accept_recorded<R: Record>(
+    /// [`Intake::accept`] with the caller's own `record` kept around the write (on the blocking
+    /// pool, with the write).
+    pub async fn accept_recorded<R>(
         &self,
         sub: Submission,
-        record: &mut R,
-    ) -> Result<Outcome, R::Error> {
+        mut record: R,
+    ) -> Result<Outcome, R::Error>
+    where
+        R: Record + Send + 'static,
+        R::Error: Send + 'static,
+    {
         let d = &self.deliverer;
         if let Some(refusal) = check::filter(&d.config, &sub).await {
             return Ok(Outcome::Refused(refusal));
@@ -121,15 +127,22 @@ impl Intake {
             Ok(p) => p,
             Err(refusal) => return Ok(Outcome::Refused(refusal)),
         };
-        record.before(&prepared.id)?;
         let deliver_now = self.handoff.immediate();
         let writer = d.clone();
-        let written = blocking(move || write::write(&writer, prepared, deliver_now)).await;
-        let written = match written.and_then(|w| w) {
-            Ok(w) => w,
-            Err(e) => return Ok(failed(e)),
+        let written = blocking(move || {
+            record.before(&prepared.id)?;
+            let written = write::write(&writer, prepared, deliver_now);
+            if let Ok(w) = &written {
+                record.after(&w.id)?;
+            }
+            Ok(written)
+        })
+        .await;
+        let written = match written {
+            Ok(Ok(Ok(w))) => w,
+            Ok(Err(e)) => return Err(e),
+            Ok(Ok(Err(e))) | Err(e) => return Ok(failed(e)),
         };
-        record.after(&written.id)?;
         write::announce(&written);
         if written.queued {
             if let Some(id) = self.handoff.submit(written.id.clone()) {

@@ -11,8 +11,10 @@
 //! server on purpose (too big, unroutable, refused by the filter, malformed) are logged once per
 //! UIDL and counted on every pass; see [`state`] for which are fetched again.
 //!
-//! The journal's and the account state's file work runs under `block_in_place`: run passes on
-//! the multi-threaded runtime.
+//! The account state's file work (opening and replaying it, the journal around each write,
+//! the snapshot at the end) runs on the runtime's blocking pool: the journal beside the
+//! intake's own write, the rest through [`Held::io`]; its in-memory bookkeeping under a lock
+//! held for no more than a map update.
 
 pub mod auth;
 pub mod client;
@@ -22,7 +24,7 @@ pub mod recipients;
 pub mod state;
 
 use std::io::Read;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::config::collect::{CollectAccount, CollectTls, DeletePolicy};
 use crate::config::Config;
@@ -70,6 +72,10 @@ pub enum CollectError {
     Intake(String),
     #[error(transparent)]
     State(#[from] state::StateError),
+    #[error(
+        "the account state is unusable after a failed step; the next pass starts from its files"
+    )]
+    StateLost,
     #[error(transparent)]
     TlsSetup(#[from] crate::driver::tls::TlsError),
     #[error("cannot read password file {path}: {reason}")]
@@ -130,24 +136,46 @@ struct Source {
     tls: bool,
 }
 
-/// The account's journal around the intake's write: `intent` before it, `queued` once the
-/// message is durable (see [`state`]).
-struct Journal<'a> {
-    store: &'a mut state::StateStore,
-    uidl: &'a str,
+/// An account's state, locked for one pass, shared between the pass and the blocking pool.
+#[derive(Clone)]
+struct Held(Arc<Mutex<state::StateStore>>);
+
+impl Held {
+    /// The state for in-memory bookkeeping (no file work under this lock).
+    fn get(&self) -> Result<MutexGuard<'_, state::StateStore>, CollectError> {
+        self.0.lock().map_err(|_| CollectError::StateLost)
+    }
+
+    /// File work on the state, on the blocking pool.
+    async fn io<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&mut state::StateStore) -> Result<T, state::StateError> + Send + 'static,
+    ) -> Result<T, CollectError> {
+        let held = self.clone();
+        tokio::task::spawn_blocking(move || Ok(work(&mut *held.get()?)?))
+            .await
+            .map_err(|_| CollectError::StateLost)?
+    }
 }
 
-impl Record for Journal<'_> {
+/// The account's journal around the intake's write: `intent` before it, `queued` once the
+/// message is durable (see [`state`]); both on the blocking pool, beside the write.
+struct Journal {
+    held: Held,
+    uidl: String,
+}
+
+impl Record for Journal {
     type Error = CollectError;
 
     fn before(&mut self, id: &QueueId) -> Result<(), CollectError> {
-        tokio::task::block_in_place(|| self.store.intent(self.uidl, id.as_str()))?;
+        self.held.get()?.intent(&self.uidl, id.as_str())?;
         Ok(())
     }
 
     fn after(&mut self, id: &QueueId) -> Result<(), CollectError> {
         let now = crate::queue::spool::now();
-        tokio::task::block_in_place(|| self.store.queued(self.uidl, id.as_str(), now))?;
+        self.held.get()?.queued(&self.uidl, id.as_str(), now)?;
         Ok(())
     }
 }
@@ -233,12 +261,15 @@ impl Collector {
         progress: &mut dyn Progress,
     ) -> Result<Summary, CollectError> {
         let spool = self.spool.clone();
-        let store = tokio::task::block_in_place(|| {
-            state::StateStore::open(spool.root(), &account.name, |id| {
+        let name = account.name.clone();
+        let store = tokio::task::spawn_blocking(move || {
+            state::StateStore::open(spool.root(), &name, |id| {
                 QueueId::parse(id).is_some_and(|id| spool.find(&id).is_some())
             })
-        })?;
-        let mut store = store.ok_or(CollectError::Busy)?;
+        })
+        .await
+        .map_err(|_| CollectError::StateLost)??;
+        let store = Held(Arc::new(Mutex::new(store.ok_or(CollectError::Busy)?)));
         let pass = password(account)?;
         let timeout = account.timeout.duration();
         let verify = account.tls != CollectTls::Opportunistic;
@@ -293,16 +324,20 @@ impl Collector {
             .map(|s| s.0)
             .unwrap_or(self.config.limits.message_size.0)
             .min(self.config.limits.message_size.0);
-        let p = plan::plan(
-            &listing,
-            &store.state.seen,
-            &store.state.skipped,
-            account.delete,
-            max_size,
-            account.max_messages,
-            |id| QueueId::parse(id).is_none_or(|id| self.spool.find(&id).is_none()),
-        );
-        store.forget(&p.vanished);
+        let p = {
+            let mut state = store.get()?;
+            let p = plan::plan(
+                &listing,
+                &state.state.seen,
+                &state.state.skipped,
+                account.delete,
+                max_size,
+                account.max_messages,
+                |id| QueueId::parse(id).is_none_or(|id| self.spool.find(&id).is_none()),
+            );
+            state.forget(&p.vanished);
+            p
+        };
         let mut sum = Summary {
             listed: listing.len(),
             too_big: p.too_big.len(),
@@ -313,7 +348,7 @@ impl Collector {
         };
         let now = crate::queue::spool::now();
         for m in &p.too_big {
-            if !store.skip(&m.uidl, SkipReason::TooBig, now) {
+            if !store.get()?.skip(&m.uidl, SkipReason::TooBig, now) {
                 continue;
             }
             event("collect_too_big")
@@ -334,14 +369,14 @@ impl Collector {
             let data = c.data(max_size).await?;
             progress.message(m.size);
             if !data.complete() {
-                incomplete(account, &mut store, &mut sum, &m.uidl, &data, max_size, now);
+                incomplete(account, &store, &mut sum, &m.uidl, &data, max_size, now)?;
                 continue;
             }
             let from = Source {
                 peer: c.peer.map(|p| p.ip()),
                 tls: c.tls,
             };
-            let queued = self.queue(account, &mut store, &m.uidl, &data.bytes, from, &mut sum);
+            let queued = self.queue(account, &store, &m.uidl, &data.bytes, from, &mut sum);
             let Some(id) = queued.await? else {
                 continue;
             };
@@ -363,7 +398,7 @@ impl Collector {
         }
         // The server deletes at QUIT (RFC 1939 UPDATE state).
         c.ok("QUIT", "QUIT").await?;
-        tokio::task::block_in_place(|| store.finish(crate::queue::spool::now()))?;
+        store.io(|s| s.finish(crate::queue::spool::now())).await?;
         Ok(sum)
     }
 
@@ -371,7 +406,7 @@ impl Collector {
     async fn queue(
         &self,
         account: &CollectAccount,
-        store: &mut state::StateStore,
+        store: &Held,
         uidl: &str,
         bytes: &[u8],
         from: Source,
@@ -401,7 +436,10 @@ impl Collector {
         rcpts.truncate(self.config.limits.recipients);
         if rcpts.is_empty() {
             sum.unroutable += 1;
-            if !store.skip(uidl, SkipReason::Unroutable, crate::queue::spool::now()) {
+            if !store
+                .get()?
+                .skip(uidl, SkipReason::Unroutable, crate::queue::spool::now())
+            {
                 return Ok(None);
             }
             event("collect_unroutable")
@@ -438,8 +476,11 @@ impl Collector {
             recipients: rcpts.into_iter().map(Recipient::new).collect(),
             data: bytes.to_vec(),
         };
-        let mut journal = Journal { store, uidl };
-        let outcome = match self.intake.accept_recorded(sub, &mut journal).await? {
+        let journal = Journal {
+            held: store.clone(),
+            uidl: uidl.to_string(),
+        };
+        let outcome = match self.intake.accept_recorded(sub, journal).await? {
             Outcome::Accepted(a) => return Ok(Some(a.id)),
             Outcome::Failed(StoreError::Spool(e)) => return Err(e.into()),
             Outcome::Failed(e) => return Err(CollectError::Intake(e.to_string())),
@@ -450,7 +491,9 @@ impl Collector {
         // server, tried again next pass.
         if !outcome.is_temporary() {
             sum.refused += 1;
-            store.skip(uidl, SkipReason::Refused, crate::queue::spool::now());
+            store
+                .get()?
+                .skip(uidl, SkipReason::Refused, crate::queue::spool::now());
         }
         let e = match &outcome {
             Refusal::Filter { temporary, .. } => event("collect_filtered")
@@ -536,13 +579,13 @@ impl Collector {
 /// remembered under `skipped` and logged when that is news.
 fn incomplete(
     account: &CollectAccount,
-    store: &mut state::StateStore,
+    store: &Held,
     sum: &mut Summary,
     uidl: &str,
     data: &proto::Data,
     max_size: u64,
     now: u64,
-) {
+) -> Result<(), CollectError> {
     let (name, count, reason) = if data.too_big {
         ("collect_too_big", &mut sum.too_big, SkipReason::TooBig)
     } else {
@@ -553,8 +596,8 @@ fn incomplete(
         )
     };
     *count += 1;
-    if !store.skip(uidl, reason, now) {
-        return;
+    if !store.get()?.skip(uidl, reason, now) {
+        return Ok(());
     }
     let e = event(name)
         .field("account", &account.name)
@@ -568,6 +611,7 @@ fn incomplete(
             .field("action", "left on the server, not fetched again")
     };
     e.emit();
+    Ok(())
 }
 
 /// Whether `account` is due for a pass at `now`.

@@ -238,8 +238,8 @@ impl StateStore {
             .map_err(io_err(&self.journal_path))
     }
 
-    /// End a pass that reached the server.
-    pub fn finish(mut self, now: u64) -> Result<(), StateError> {
+    /// End a pass that reached the server (the lock goes when the store is dropped).
+    pub fn finish(&mut self, now: u64) -> Result<(), StateError> {
         self.state.last_run = now;
         self.compact()
     }
@@ -306,7 +306,7 @@ mod tests {
         // A crash: no finish, a torn line.
         s.journal.write_all(b"queued u4").expect("torn");
         drop(s);
-        let s = StateStore::open(dir.path(), "isp", |id| id == "ID2")
+        let mut s = StateStore::open(dir.path(), "isp", |id| id == "ID2")
             .expect("open")
             .expect("lock");
         let seen: Vec<_> = s.state.seen.keys().cloned().collect();
@@ -328,6 +328,7 @@ mod tests {
         assert!(s.skip("long-line", SkipReason::Malformed, 1));
         assert!(!s.skip("big", SkipReason::TooBig, 2));
         s.finish(3).expect("finish");
+        drop(s); // the pass ends: its lock goes
         let mut s = StateStore::open(dir.path(), "isp", |_| false)
             .expect("open")
             .expect("lock");
