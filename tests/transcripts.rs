@@ -223,6 +223,7 @@ impl SmtpCore {
                     let paths = &self.config.paths;
                     let found = find(
                         &lookups,
+                        &self.config.receiving,
                         &NoDns,
                         &MaildirUsage(&paths.mail),
                         &SpoolVolume(&paths.spool),

@@ -6,6 +6,7 @@
 
 pub mod auth;
 pub mod collect;
+pub mod dnsbl;
 pub mod domains;
 pub mod filter;
 mod locate;

@@ -12,6 +12,7 @@
 //! spoof_check = "all-except"        # off | all-except | only
 //! spoof_list = [{ field = "sender", op = "ends-with", value = "@partner.example" }]
 //! spf = "fail"                      # off | fail | softfail (reject at this result or worse)
+//! dnsbl = ["zen.example"]         # DNS blocklists, see `dnsbl.rs`
 //! [[receiving.assume]]
 //! network = "10.0.0.7/32"
 //! user = "bob"
@@ -29,6 +30,7 @@ use std::net::SocketAddr;
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
+use super::dnsbl::{zone_problem, DnsList, DnsblStage};
 use super::locate::Seg;
 use super::{ByteSize, Config};
 use crate::store::users::valid_user_name;
@@ -47,6 +49,14 @@ pub struct Receiving {
     pub bans: Vec<Ban>,
     /// Older spelling of `[dns] servers` (see [`Config::dns`]).
     pub dns: Vec<SocketAddr>,
+    /// DNS blocklists an untrusted client's address is looked up in (see [`super::dnsbl`]).
+    pub dnsbl: Vec<DnsList>,
+    /// The weight of listings at which a client is refused (default 1).
+    pub dnsbl_threshold: Option<u32>,
+    /// DNS allowlists: a client listed in one skips the blocklists.
+    pub dnswl: Vec<DnsList>,
+    /// When a listed client is refused.
+    pub dnsbl_at: DnsblStage,
 }
 
 /// Receiving rules for one trust class.
@@ -281,6 +291,11 @@ impl Receiving {
         self.rules(trusted).relay.unwrap_or(trusted)
     }
 
+    /// The weight of listings at which a client is refused.
+    pub fn dnsbl_threshold(&self) -> u32 {
+        self.dnsbl_threshold.unwrap_or(1)
+    }
+
     /// The user assumed for `ip`, if an assumption covers it.
     pub fn assumed_user(&self, ip: std::net::IpAddr) -> Option<&str> {
         self.assumptions
@@ -329,6 +344,22 @@ pub(super) fn check(config: &Config, mut problem: impl FnMut(&[Seg<'_>], String)
                 format!("receiving.{class}: spoof_check = \"only\" needs a spoof_list"),
             );
         }
+    }
+    for (key, lists) in [("dnsbl", &r.dnsbl), ("dnswl", &r.dnswl)] {
+        for (i, l) in lists.iter().enumerate() {
+            if let Some(why) = zone_problem(&l.zone) {
+                problem(
+                    &[Key("receiving"), Key(key), Index(i)],
+                    format!("receiving.{key}: {why}"),
+                );
+            }
+        }
+    }
+    if r.dnsbl_threshold == Some(0) {
+        problem(
+            &[Key("receiving"), Key("dnsbl_threshold")],
+            "receiving.dnsbl_threshold must be at least 1".into(),
+        );
     }
     for (i, a) in r.assumptions.iter().enumerate() {
         if !valid_user_name(&a.user) {

@@ -1,9 +1,11 @@
 //! The SMTP core for the connection driver: [`crate::proto::smtp::Session`] with the process's policy,
 //! users and resolver, and its one effect, handing a received message to the intake.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::config::dnsbl::DnsblStage;
 use crate::config::{Config, Listener, Protocol};
 use crate::driver::conversation::{Conversation, Core, Next};
 use crate::driver::link::Link;
@@ -12,8 +14,9 @@ use crate::driver::ListenerRuntime;
 use crate::driver::Shared;
 use crate::intake::{Origin, Outcome, StoreError, Submission};
 use crate::proto::sasl::LoginNote;
-use crate::proto::smtp::{Action, Client, Session, SessionConfig, Transaction};
+use crate::proto::smtp::{Action, Client, Reply, Session, SessionConfig, Transaction};
 use crate::queue::spool::Recipient;
+use crate::receive::policy::dnsbl;
 use crate::receive::policy::lookups::find;
 use crate::receive::policy::{
     assumed_user, trusted_client, Lookups, MaildirUsage, SmtpPolicy, SpoolVolume,
@@ -46,15 +49,23 @@ pub async fn handle(shared: Arc<Shared>, listener: Arc<ListenerRuntime>, mut lin
     };
     let trusted = client.trusted;
     let login = shared.login.client(ip, trusted, link.cancel());
-    let core = SmtpCore {
-        session: Session::new(
-            session_config(
-                &shared.config,
-                &listener.settings,
-                listener.starttls_ready(),
-            ),
-            client,
+    let refusal = match ip.filter(|_| dnsbl_at_connect(&shared.config, &client)) {
+        Some(ip) => refused_at_connect(&shared, &mut link, ip).await,
+        None => None,
+    };
+    let mut session = Session::new(
+        session_config(
+            &shared.config,
+            &listener.settings,
+            listener.starttls_ready(),
         ),
+        client,
+    );
+    if let Some(reply) = refusal {
+        session.refuse_at_connect(reply);
+    }
+    let core = SmtpCore {
+        session,
         shared: shared.clone(),
         listener: listener.clone(),
         login: login.clone(),
@@ -65,6 +76,29 @@ pub async fn handle(shared: Arc<Shared>, listener: Arc<ListenerRuntime>, mut lin
         login,
     };
     conversation.run(&mut link, core, trusted).await;
+}
+
+/// Whether the DNS lists are asked about `client` before the greeting.
+fn dnsbl_at_connect(config: &Config, client: &Client) -> bool {
+    let r = &config.receiving;
+    r.dnsbl_at == DnsblStage::Connect
+        && !r.dnsbl.is_empty()
+        && !client.trusted
+        && client.auth_user.is_none()
+}
+
+/// The DNS lists' refusal of `ip` before the greeting, if they name it (the lookups on the
+/// blocking pool with the process's resolver; a failed lookup is no listing).
+async fn refused_at_connect(shared: &Arc<Shared>, link: &mut Link, ip: IpAddr) -> Option<Reply> {
+    let s = shared.clone();
+    let found = link
+        .blocking(move || dnsbl::look_up(&*s.resolver, ip, &s.config.receiving))
+        .await
+        .ok()?;
+    let threshold = shared.config.receiving.dnsbl_threshold();
+    let refusal = dnsbl::verdict(ip, threshold, &found);
+    dnsbl::log(ip, threshold, &found, refusal.is_some());
+    refusal
 }
 
 /// An SMTP session with what it needs from the process.
@@ -160,7 +194,8 @@ impl Core for SmtpCore {
                         let paths = &shared.config.paths;
                         let usage = MaildirUsage(&paths.mail);
                         let space = SpoolVolume(&paths.spool);
-                        find(&lookups, &*shared.resolver, &usage, &space)
+                        let receiving = &shared.config.receiving;
+                        find(&lookups, receiving, &*shared.resolver, &usage, &space)
                     })
                     .await?;
                 self.session.found(found);

@@ -3,7 +3,7 @@
 //! and what was found. Plain data: the driver finds it (see `receive::policy::lookups::find`),
 //! the policy decides on it.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 
 /// RFC 7208 §2.6 results.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,13 +47,41 @@ pub struct Lookups {
     pub usage: Option<String>,
     /// The free space of the spool's file system (`limits.spool_reserve`).
     pub spool_space: bool,
+    /// This client address in the DNS block- and allowlists.
+    pub dnsbl: Option<IpAddr>,
 }
 
 impl Lookups {
     /// Nothing to look up: the command is answered at once.
     pub fn is_empty(&self) -> bool {
-        self.spoof.is_none() && self.spf.is_none() && self.usage.is_none() && !self.spool_space
+        self.spoof.is_none()
+            && self.spf.is_none()
+            && self.usage.is_none()
+            && !self.spool_space
+            && self.dnsbl.is_none()
     }
+}
+
+/// One DNS list naming the client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listing {
+    pub zone: String,
+    pub weight: u32,
+    /// The list's answer (127.0.0.x).
+    pub answer: Ipv4Addr,
+    /// The list's TXT record for the address, if it has one (trimmed, printable).
+    pub reason: Option<String>,
+}
+
+/// What the DNS lists say of a client.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Listings {
+    /// The allowlist naming it (then the blocklists were not asked).
+    pub allowed_by: Option<String>,
+    /// The blocklists naming it.
+    pub listed: Vec<Listing>,
+    /// Lists that could not be asked (a failed lookup is not a listing).
+    pub failed: Vec<String>,
 }
 
 /// What was found; a lookup that was not asked for is `None`.
@@ -65,4 +93,6 @@ pub struct Found {
     pub usage: Option<Option<u64>>,
     /// Bytes the spool's file system can still take, when asked and known.
     pub spool_space: Option<u64>,
+    /// The DNS lists' answers, when asked.
+    pub dnsbl: Option<Listings>,
 }

@@ -6,15 +6,17 @@
 //! back, and the policy decides on them. So the policy stays a pure function, and nothing in a
 //! session step waits on the network or the disk.
 
-use super::spf;
 use super::usage::MailboxUsage;
 use super::SpoolSpace;
+use super::{dnsbl, spf};
+use crate::config::rules::Receiving;
 use crate::dns::Dns;
 pub use crate::proto::smtp::lookups::{Found, Lookups, SpfQuery};
 
 /// Looks up what `lookups` asks (blocking: DNS queries, directory reads).
 pub fn find(
     lookups: &Lookups,
+    receiving: &Receiving,
     dns: &dyn Dns,
     usage: &dyn MailboxUsage,
     spool: &dyn SpoolSpace,
@@ -30,5 +32,6 @@ pub fn find(
             .map(|q| spf::check(dns, q.ip, &q.sender, &q.helo)),
         usage: lookups.usage.as_ref().map(|user| usage.bytes(user)),
         spool_space: lookups.spool_space.then(|| spool.available()).flatten(),
+        dnsbl: lookups.dnsbl.map(|ip| dnsbl::look_up(dns, ip, receiving)),
     }
 }

@@ -8,6 +8,7 @@
 //! attachments, header bans).
 
 pub mod criteria;
+pub mod dnsbl;
 pub mod lookups;
 pub mod mime;
 pub mod restrictions;
@@ -16,6 +17,7 @@ pub mod usage;
 
 use std::net::IpAddr;
 
+use crate::config::dnsbl::DnsblStage;
 use crate::config::rules::{Field, SpfMode, SpoofMode};
 use crate::config::{Config, Listener};
 use crate::dns::LookupError as DnsError;
@@ -145,6 +147,25 @@ impl<'a> SmtpPolicy<'a> {
         }
     }
 
+    /// The client's address, when the DNS lists are to be asked about it at `stage`: an
+    /// untrusted, unauthenticated client with lists configured.
+    fn dnsbl_ip(&self, client: &Client, stage: DnsblStage) -> Option<IpAddr> {
+        let r = &self.config.receiving;
+        let wanted = self.dns && !client.trusted && client.auth_user.is_none();
+        (wanted && r.dnsbl_at == stage && !r.dnsbl.is_empty()).then_some(client.ip?)
+    }
+
+    /// The DNS lists' refusal at `stage`, if they name the client.
+    fn dnsbl_check(&self, client: &Client, stage: DnsblStage, found: &Found) -> Result<(), Reply> {
+        let (Some(ip), Some(listings)) = (self.dnsbl_ip(client, stage), &found.dnsbl) else {
+            return Ok(());
+        };
+        let threshold = self.config.receiving.dnsbl_threshold();
+        let refusal = dnsbl::verdict(ip, threshold, listings);
+        dnsbl::log(ip, threshold, listings, refusal.is_some());
+        refusal.map_or(Ok(()), Err)
+    }
+
     /// The SPF question for this client and sender, when SPF is on for its class.
     fn spf_query(&self, client: &Client, sender: &str) -> Option<SpfQuery> {
         let mode = self.config.receiving.rules(client.trusted).spf;
@@ -201,6 +222,7 @@ impl Policy for SmtpPolicy<'_> {
             spf: self.spf_query(client, sender),
             usage: None,
             spool_space: self.spool_space && self.config.limits.spool_reserve.0 > 0,
+            dnsbl: self.dnsbl_ip(client, DnsblStage::Mail),
         }
     }
 
@@ -211,6 +233,7 @@ impl Policy for SmtpPolicy<'_> {
         params: &MailParams,
         found: &Found,
     ) -> Result<(), Reply> {
+        self.dnsbl_check(client, DnsblStage::Mail, found)?;
         let bans = &self.config.receiving.bans;
         let fields = [Field::Sender, Field::Helo, Field::ClientIp];
         if let Some(reply) = banned(bans, self.listener, &fields, &self.facts(client, sender)) {
@@ -247,7 +270,7 @@ impl Policy for SmtpPolicy<'_> {
         self.spf_check(client, sender, found)
     }
 
-    fn recipient_lookups(&self, _client: &Client, _txn: &Transaction, rcpt: &str) -> Lookups {
+    fn recipient_lookups(&self, client: &Client, _txn: &Transaction, rcpt: &str) -> Lookups {
         let user = match resolve(self.config, self.users, rcpt) {
             Ok(r) => match r.route {
                 Route::Local { user } if self.quotas => Some(user),
@@ -257,6 +280,7 @@ impl Policy for SmtpPolicy<'_> {
         };
         Lookups {
             usage: user.filter(|u| self.users.get(u).is_some_and(|u| u.quota.is_some())),
+            dnsbl: self.dnsbl_ip(client, DnsblStage::Rcpt),
             ..Lookups::default()
         }
     }
@@ -268,6 +292,7 @@ impl Policy for SmtpPolicy<'_> {
         rcpt: &str,
         found: &Found,
     ) -> Result<(), Reply> {
+        self.dnsbl_check(client, DnsblStage::Rcpt, found)?;
         let facts = Facts {
             recipient: Some(rcpt),
             ..self.facts(client, &txn.sender)

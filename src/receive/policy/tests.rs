@@ -132,6 +132,7 @@ impl Driven<'_> {
     fn find(&self, lookups: &Lookups) -> Found {
         lookups::find(
             lookups,
+            &self.config.receiving,
             self.dns.unwrap_or(&Nothing),
             self.usage.unwrap_or(&Nothing),
             self.space.unwrap_or(&Nothing),
@@ -398,6 +399,45 @@ fn spoofed_sender_only_for_listed_domains_and_spf() {
             want,
             "{ip} {sender}"
         );
+    }
+}
+
+#[test]
+fn dnsbl_at_the_configured_stage_for_untrusted_clients_only() {
+    let u = users();
+    let mut dns = fake();
+    dns.ips.insert(
+        "5.113.0.203.bl.test".into(),
+        vec!["127.0.0.2".parse().expect("ip")],
+    );
+    // (stage, client trusted?, authenticated?, refused at MAIL, refused at RCPT)
+    let table = [
+        ("mail", false, false, Some((554, "5.7.1")), None),
+        ("rcpt", false, false, None, Some((554, "5.7.1"))),
+        ("connect", false, false, None, None), // the driver asks before the greeting
+        ("mail", true, false, None, None),     // trusted networks are never checked
+        ("rcpt", false, true, None, None),     // nor authenticated clients
+    ];
+    for (stage, trusted, authenticated, at_mail, at_rcpt) in table {
+        let c = config(&format!(
+            "[receiving]\ndnsbl = [\"bl.test\"]\ndnsbl_at = \"{stage}\"\n"
+        ));
+        let p = Driven {
+            dns: Some(&dns),
+            ..driven(&c, &u)
+        };
+        let cl = Client {
+            auth_user: authenticated.then(|| "bob".to_string()),
+            ..client(trusted, "203.0.113.5")
+        };
+        let why = format!("{stage} trusted={trusted} auth={authenticated}");
+        assert_eq!(
+            code(p.check_sender(&cl, "a@x.test", &no_params())),
+            at_mail,
+            "{why}"
+        );
+        let rcpt = p.check_recipient(&cl, &from("a@x.test"), "bob@example.test");
+        assert_eq!(code(rcpt), at_rcpt, "{why}");
     }
 }
 

@@ -201,6 +201,9 @@ pub struct Session {
     pub(super) close_reason: Option<&'static str>,
     /// What the driver found for the command waiting in [`Mode::AwaitFound`].
     found: Option<Found>,
+    /// Refused at connect (RFC 5321 §3.1): the greeting is this 554, and every command but QUIT
+    /// is answered 503.
+    refused: Option<Reply>,
 }
 
 impl Session {
@@ -221,15 +224,26 @@ impl Session {
             overshoot: 0,
             close_reason: None,
             found: None,
+            refused: None,
         }
+    }
+
+    /// Refuse the client at connect with `reply` (a 554): it is the greeting, and the session
+    /// then only waits for QUIT (RFC 5321 §3.1).
+    pub fn refuse_at_connect(&mut self, reply: Reply) {
+        self.close_reason = Some("refused at connect");
+        self.refused = Some(reply);
     }
 
     pub fn client(&self) -> &Client {
         &self.client
     }
 
-    /// The 220 greeting.
+    /// The 220 greeting (or the refusal at connect).
     pub fn greeting(&self) -> Vec<u8> {
+        if let Some(refusal) = &self.refused {
+            return refusal.to_bytes();
+        }
         Reply::plain(220, vec![format!("{} ESMTP postern", self.cfg.hostname)]).to_bytes()
     }
 
@@ -507,6 +521,17 @@ impl Session {
         if !matches!(cmd, Command::Bdat(..)) {
             // Any other command ends the dropping of chunks after a failed BDAT.
             self.bdat_failed = false;
+        }
+        if self.refused.is_some() && !matches!(cmd, Command::Quit) {
+            self.error(
+                out,
+                Reply::new(
+                    503,
+                    "5.5.1",
+                    "Bad sequence of commands; only QUIT is accepted",
+                ),
+            );
+            return None;
         }
         let in_bdat = self.bdat_used && self.txn.is_some();
         match cmd {

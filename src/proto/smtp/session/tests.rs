@@ -583,3 +583,65 @@ fn auth_without_random_bytes_is_a_temporary_failure() {
     let (out, _) = run_with(cfg, Client::default(), b"EHLO c\r\nAUTH CRAM-MD5\r\n");
     assert_eq!(codes(&out), ["220", "250", "334"], "{out}");
 }
+
+#[test]
+fn refused_at_connect_greets_with_554_and_then_waits_for_quit() {
+    let mut s = Session::new(config(), Client::default());
+    s.refuse_at_connect(Reply::new(
+        554,
+        "5.7.1",
+        "Service unavailable; client [192.0.2.1] blocked using bl.test",
+    ));
+    let mut out = s.greeting();
+    s.receive(
+        b"EHLO c.test\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<b@example.test>\r\nNOOP\r\nQUIT\r\n",
+    );
+    let mut closed = false;
+    for _ in 0..100 {
+        let step = s.step(&TestPolicy);
+        out.extend(step.output);
+        match step.action {
+            Action::Close => {
+                closed = true;
+                break;
+            }
+            Action::NeedInput => break,
+            _ => {}
+        }
+    }
+    let out = String::from_utf8_lossy(&out).into_owned();
+    assert!(
+        out.starts_with(
+            "554 5.7.1 Service unavailable; client [192.0.2.1] blocked using bl.test\r\n"
+        ),
+        "{out}"
+    );
+    assert_eq!(
+        codes(&out),
+        ["554", "503", "503", "503", "503", "221"],
+        "{out}"
+    );
+    assert!(closed, "{out}");
+}
+
+#[test]
+fn refused_at_connect_closes_after_too_many_commands() {
+    let mut s = Session::new(config(), Client::default());
+    s.refuse_at_connect(Reply::new(554, "5.7.1", "go away"));
+    s.receive(&b"NOOP\r\n".repeat(20));
+    let mut out = Vec::new();
+    for _ in 0..100 {
+        let step = s.step(&TestPolicy);
+        out.extend(step.output);
+        if matches!(step.action, Action::Close | Action::NeedInput) {
+            break;
+        }
+    }
+    let out = String::from_utf8_lossy(&out).into_owned();
+    assert_eq!(
+        codes(&out).iter().filter(|c| *c == "503").count(),
+        5,
+        "{out}"
+    );
+    assert!(codes(&out).last().is_some_and(|c| c == "421"), "{out}");
+}
