@@ -227,6 +227,7 @@ impl SmtpCore {
                         &NoDns,
                         &MaildirUsage(&paths.mail),
                         &SpoolVolume(&paths.spool),
+                        &postern::store::greylist::Greylist::new(&paths.spool),
                     );
                     self.session.found(found);
                 }

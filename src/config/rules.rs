@@ -32,7 +32,7 @@ use serde::{Deserialize, Serialize};
 
 use super::dnsbl::{zone_problem, DnsList, DnsblStage};
 use super::locate::Seg;
-use super::{ByteSize, Config};
+use super::{ByteSize, Config, Seconds};
 use crate::store::users::valid_user_name;
 
 /// `[receiving]`.
@@ -57,6 +57,42 @@ pub struct Receiving {
     pub dnswl: Vec<DnsList>,
     /// When a listed client is refused.
     pub dnsbl_at: DnsblStage,
+    /// Greylisting's times.
+    pub greylisting: Greylisting,
+}
+
+/// `[receiving.greylisting]`: how long a new (client /24 or /64, sender, recipient) triplet
+/// waits, and how long triplets are remembered.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Greylisting {
+    /// A new triplet is deferred (`451 4.7.1`) until this long after it was first seen.
+    pub delay: Seconds,
+    /// It must come back within this long after the delay, or it counts as new again.
+    pub window: Seconds,
+    /// A triplet that passed is remembered this long after its last mail.
+    pub expire: Seconds,
+}
+
+impl Default for Greylisting {
+    fn default() -> Greylisting {
+        Greylisting {
+            delay: Seconds(300),
+            window: Seconds(2 * 86_400),
+            expire: Seconds(35 * 86_400),
+        }
+    }
+}
+
+impl Greylisting {
+    /// The store's times.
+    pub fn times(&self) -> crate::store::greylist::Times {
+        crate::store::greylist::Times {
+            delay: self.delay.0,
+            window: self.window.0,
+            expire: self.expire.0,
+        }
+    }
 }
 
 /// Receiving rules for one trust class.
@@ -81,6 +117,8 @@ pub struct RuleSet {
     pub spoof_list: Vec<Criterion>,
     /// SPF (RFC 7208) on the MAIL FROM domain.
     pub spf: SpfMode,
+    /// Greylist this class (unauthenticated clients; see `[receiving.greylisting]`).
+    pub greylist: bool,
 }
 
 /// Which senders the spoofed-sender check applies to.

@@ -21,6 +21,7 @@ use crate::receive::policy::lookups::find;
 use crate::receive::policy::{
     assumed_user, trusted_client, Lookups, MaildirUsage, SmtpPolicy, SpoolVolume,
 };
+use crate::store::greylist::Greylist;
 
 /// Session settings for `listener` (`tls_ready`: it can offer STARTTLS).
 pub fn session_config(c: &Config, listener: &Listener, tls_ready: bool) -> SessionConfig {
@@ -195,7 +196,15 @@ impl Core for SmtpCore {
                         let usage = MaildirUsage(&paths.mail);
                         let space = SpoolVolume(&paths.spool);
                         let receiving = &shared.config.receiving;
-                        find(&lookups, receiving, &*shared.resolver, &usage, &space)
+                        let greylist = Greylist::new(&paths.spool);
+                        find(
+                            &lookups,
+                            receiving,
+                            &*shared.resolver,
+                            &usage,
+                            &space,
+                            &greylist,
+                        )
                     })
                     .await?;
                 self.session.found(found);

@@ -2,5 +2,6 @@
 //! are replaced durably.
 
 pub mod durable;
+pub mod greylist;
 pub mod maildir;
 pub mod users;

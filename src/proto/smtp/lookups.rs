@@ -49,6 +49,27 @@ pub struct Lookups {
     pub spool_space: bool,
     /// This client address in the DNS block- and allowlists.
     pub dnsbl: Option<IpAddr>,
+    /// Greylisting's word on this triplet.
+    pub greylist: Option<Triplet>,
+}
+
+/// A greylisting triplet: the client's address, the sender and one recipient.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Triplet {
+    pub ip: IpAddr,
+    pub sender: String,
+    pub recipient: String,
+}
+
+/// Greylisting's word on a triplet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Greylisting {
+    /// Known, or passing now, or allowlisted.
+    Pass,
+    /// Deferred: come back in this many seconds.
+    Defer { wait: u64, new: bool },
+    /// The state could not be read or written: not a reason to defer.
+    Unknown,
 }
 
 impl Lookups {
@@ -59,6 +80,7 @@ impl Lookups {
             && self.usage.is_none()
             && !self.spool_space
             && self.dnsbl.is_none()
+            && self.greylist.is_none()
     }
 }
 
@@ -95,4 +117,6 @@ pub struct Found {
     pub spool_space: Option<u64>,
     /// The DNS lists' answers, when asked.
     pub dnsbl: Option<Listings>,
+    /// Greylisting's word, when asked.
+    pub greylist: Option<Greylisting>,
 }

@@ -244,7 +244,15 @@ impl Deliverer {
     pub fn clean_spool(&self) {
         match self.spool.clean_if_due(crate::queue::spool::CLEAN_INTERVAL) {
             Ok(None) => {}
-            Ok(Some(removed)) => event("spool_cleaned").field("removed", removed).emit(),
+            Ok(Some(removed)) => {
+                event("spool_cleaned").field("removed", removed).emit();
+                let greylist = crate::store::greylist::Greylist::new(self.spool.root());
+                let times = self.config.receiving.greylisting.times();
+                let expired = greylist.sweep(crate::queue::spool::now(), times);
+                if expired > 0 {
+                    event("greylist_swept").field("removed", expired).emit();
+                }
+            }
             Err(e) => event("spool_clean_failed").field("error", e).emit(),
         }
     }

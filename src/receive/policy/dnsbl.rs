@@ -62,18 +62,35 @@ fn reason(dns: &dyn Dns, ip: IpAddr, zone: &str) -> Option<String> {
     (!clean.is_empty()).then_some(clean)
 }
 
+/// The allowlist naming `ip`, if one does (blocking: DNS queries); the lists that failed go
+/// to `failed`.
+fn allowlisted(
+    dns: &dyn Dns,
+    ip: IpAddr,
+    r: &Receiving,
+    failed: &mut Vec<String>,
+) -> Option<String> {
+    for list in &r.dnswl {
+        match ask(dns, ip, list) {
+            Ok(Some(_)) => return Some(list.zone.clone()),
+            Ok(None) => {}
+            Err(_) => failed.push(list.zone.clone()),
+        }
+    }
+    None
+}
+
+/// The allowlist naming `ip`, if one does (blocking: DNS queries).
+pub fn allowed(dns: &dyn Dns, ip: IpAddr, r: &Receiving) -> Option<String> {
+    allowlisted(dns, ip, r, &mut Vec::new())
+}
+
 /// Looks `ip` up in the configured lists (blocking: DNS queries).
 pub fn look_up(dns: &dyn Dns, ip: IpAddr, r: &Receiving) -> Listings {
     let mut found = Listings::default();
-    for list in &r.dnswl {
-        match ask(dns, ip, list) {
-            Ok(Some(_)) => {
-                found.allowed_by = Some(list.zone.clone());
-                return found;
-            }
-            Ok(None) => {}
-            Err(_) => found.failed.push(list.zone.clone()),
-        }
+    found.allowed_by = allowlisted(dns, ip, r, &mut found.failed);
+    if found.allowed_by.is_some() {
+        return found;
     }
     for list in &r.dnsbl {
         match ask(dns, ip, list) {

@@ -11,7 +11,8 @@ use super::SpoolSpace;
 use super::{dnsbl, spf};
 use crate::config::rules::Receiving;
 use crate::dns::Dns;
-pub use crate::proto::smtp::lookups::{Found, Lookups, SpfQuery};
+pub use crate::proto::smtp::lookups::{Found, Greylisting, Lookups, SpfQuery, Triplet};
+use crate::store::greylist::{Greylist, Verdict};
 
 /// Looks up what `lookups` asks (blocking: DNS queries, directory reads).
 pub fn find(
@@ -20,6 +21,7 @@ pub fn find(
     dns: &dyn Dns,
     usage: &dyn MailboxUsage,
     spool: &dyn SpoolSpace,
+    greylist: &Greylist,
 ) -> Found {
     Found {
         spoof: lookups
@@ -33,5 +35,24 @@ pub fn find(
         usage: lookups.usage.as_ref().map(|user| usage.bytes(user)),
         spool_space: lookups.spool_space.then(|| spool.available()).flatten(),
         dnsbl: lookups.dnsbl.map(|ip| dnsbl::look_up(dns, ip, receiving)),
+        greylist: lookups
+            .greylist
+            .as_ref()
+            .map(|t| greylisting(t, receiving, dns, greylist)),
+    }
+}
+
+/// Greylisting's word on triplet `t`: a client an allowlist names passes without a record.
+fn greylisting(t: &Triplet, r: &Receiving, dns: &dyn Dns, greylist: &Greylist) -> Greylisting {
+    if dnsbl::allowed(dns, t.ip, r).is_some() {
+        return Greylisting::Pass;
+    }
+    let now = crate::queue::spool::now();
+    let times = r.greylisting.times();
+    match greylist.check(t.ip, &t.sender, &t.recipient, now, times) {
+        Ok(Verdict::New { wait }) => Greylisting::Defer { wait, new: true },
+        Ok(Verdict::TooSoon { wait }) => Greylisting::Defer { wait, new: false },
+        Ok(Verdict::Passed | Verdict::Known) => Greylisting::Pass,
+        Err(_) => Greylisting::Unknown,
     }
 }

@@ -27,7 +27,7 @@ use crate::proto::smtp::{Client, Policy, Refusals, Reply, Transaction};
 use crate::queue::routing::{resolve, NoRoute, Route};
 use crate::store::users::Users;
 use criteria::{banned, met, Facts};
-pub use lookups::{Found, Lookups, SpfQuery};
+pub use lookups::{Found, Greylisting, Lookups, SpfQuery, Triplet};
 use spf::SpfResult;
 pub use usage::{exceeds_quota, over_quota, would_exceed, Exceeded, MailboxUsage, MaildirUsage};
 
@@ -166,6 +166,48 @@ impl<'a> SmtpPolicy<'a> {
         refusal.map_or(Ok(()), Err)
     }
 
+    /// The greylisting triplet, when the client's class is greylisted: an unauthenticated
+    /// client with an address.
+    fn triplet(&self, client: &Client, sender: &str, rcpt: &str) -> Option<Triplet> {
+        let on = self.dns && self.config.receiving.rules(client.trusted).greylist;
+        (on && client.auth_user.is_none()).then_some(())?;
+        Some(Triplet {
+            ip: client.ip?,
+            sender: sender.to_string(),
+            recipient: rcpt.to_string(),
+        })
+    }
+
+    /// Greylisting's deferral, if it defers this recipient.
+    fn greylist_check(
+        &self,
+        client: &Client,
+        txn: &Transaction,
+        rcpt: &str,
+        found: &Found,
+    ) -> Result<(), Reply> {
+        let (Some(t), Some(Greylisting::Defer { wait, new })) =
+            (self.triplet(client, &txn.sender, rcpt), found.greylist)
+        else {
+            return Ok(());
+        };
+        if new {
+            crate::events::event("greylisted")
+                .field("ip", t.ip)
+                .field("from", &t.sender)
+                .field("to", rcpt)
+                .field("delay", wait)
+                .emit();
+        }
+        Err(Reply::new(
+            451,
+            "4.7.1",
+            format!(
+                "<{rcpt}>: Recipient address rejected: Greylisted, try again in {wait} seconds"
+            ),
+        ))
+    }
+
     /// The SPF question for this client and sender, when SPF is on for its class.
     fn spf_query(&self, client: &Client, sender: &str) -> Option<SpfQuery> {
         let mode = self.config.receiving.rules(client.trusted).spf;
@@ -223,6 +265,7 @@ impl Policy for SmtpPolicy<'_> {
             usage: None,
             spool_space: self.spool_space && self.config.limits.spool_reserve.0 > 0,
             dnsbl: self.dnsbl_ip(client, DnsblStage::Mail),
+            greylist: None,
         }
     }
 
@@ -270,7 +313,7 @@ impl Policy for SmtpPolicy<'_> {
         self.spf_check(client, sender, found)
     }
 
-    fn recipient_lookups(&self, client: &Client, _txn: &Transaction, rcpt: &str) -> Lookups {
+    fn recipient_lookups(&self, client: &Client, txn: &Transaction, rcpt: &str) -> Lookups {
         let user = match resolve(self.config, self.users, rcpt) {
             Ok(r) => match r.route {
                 Route::Local { user } if self.quotas => Some(user),
@@ -281,6 +324,10 @@ impl Policy for SmtpPolicy<'_> {
         Lookups {
             usage: user.filter(|u| self.users.get(u).is_some_and(|u| u.quota.is_some())),
             dnsbl: self.dnsbl_ip(client, DnsblStage::Rcpt),
+            // Only for recipients that would be accepted (see check_recipient).
+            greylist: resolve(self.config, self.users, rcpt)
+                .ok()
+                .and_then(|_| self.triplet(client, &txn.sender, rcpt)),
             ..Lookups::default()
         }
     }
@@ -322,7 +369,7 @@ impl Policy for SmtpPolicy<'_> {
                         ));
                     }
                 }
-                Ok(())
+                self.greylist_check(client, txn, rcpt, found)
             }
             Err(NoRoute::NoSuchUser) => Err(Reply::new(
                 550,

@@ -136,6 +136,7 @@ impl Driven<'_> {
             self.dns.unwrap_or(&Nothing),
             self.usage.unwrap_or(&Nothing),
             self.space.unwrap_or(&Nothing),
+            &crate::store::greylist::Greylist::new(&self.config.paths.spool),
         )
     }
 
@@ -439,6 +440,33 @@ fn dnsbl_at_the_configured_stage_for_untrusted_clients_only() {
         let rcpt = p.check_recipient(&cl, &from("a@x.test"), "bob@example.test");
         assert_eq!(code(rcpt), at_rcpt, "{why}");
     }
+}
+
+#[test]
+fn greylisting_defers_new_triplets_of_greylisted_classes_only() {
+    let u = users();
+    let dns = fake();
+    let spool = tempfile::tempdir().expect("tmp");
+    let c = config(&format!(
+        "[paths]\nspool = {:?}\n[receiving.untrusted]\ngreylist = true\n",
+        spool.path()
+    ));
+    let p = Driven {
+        dns: Some(&dns),
+        ..driven(&c, &u)
+    };
+    let stranger = client(false, "203.0.113.5");
+    let rcpt = |cl: &Client, to: &str| code(p.check_recipient(cl, &from("a@x.test"), to));
+    // (client, recipient, expected)
+    assert_eq!(rcpt(&stranger, "bob@example.test"), Some((451, "4.7.1")));
+    assert_eq!(rcpt(&stranger, "bob@example.test"), Some((451, "4.7.1"))); // too soon
+    assert_eq!(rcpt(&stranger, "nobody@example.test"), Some((550, "5.1.1"))); // unknown first
+    let authenticated = Client {
+        auth_user: Some("bob".into()),
+        ..stranger.clone()
+    };
+    assert_eq!(rcpt(&authenticated, "bob@example.test"), None);
+    assert_eq!(rcpt(&client(true, "10.0.0.9"), "bob@example.test"), None);
 }
 
 fn txn(rcpt: &str, data: &str) -> Transaction {
