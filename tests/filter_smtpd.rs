@@ -131,3 +131,74 @@ fn filter_verdicts_through_smtpd_and_sendmail() {
     }
     assert!(log.contains("Eicar-Test-Signature FOUND"), "{log}");
 }
+
+/// A tagging filter with `modify = true`, as spamc or a disclaimer script is used: it adds an
+/// `X-Spam-Flag` header (YES for a Subject with SPAM-TEST), appends a disclaimer line, and for
+/// a Subject with GARBAGE-TEST prints something that is not a message.
+const TAGGER: &str = r#"#!/bin/sh
+msg=$(cat)
+case "$msg" in
+  *GARBAGE-TEST*) echo "this is not a message"; exit 0;;
+  *SPAM-TEST*) flag=YES;;
+  *) flag=NO;;
+esac
+printf 'X-Spam-Flag: %s\n' "$flag"
+printf '%s\n' "$msg"
+printf -- '-- \nSent through the example.test gateway\n'
+echo "tagged $flag" >&2
+"#;
+
+#[test]
+fn a_modifying_filter_tags_mail_from_smtpd_and_sendmail() {
+    assert!(
+        have("swaks"),
+        "swaks is not installed (bin/install-test-deps)"
+    );
+    let mut d = Demo::start();
+    let script = d.dir.path().join("tagger.sh");
+    std::fs::write(&script, TAGGER).expect("script");
+    let mut config = std::fs::read_to_string(d.config()).expect("config");
+    config.push_str(&format!(
+        "\n[filter]\ncommand = [\"/bin/sh\", \"{}\"]\ntimeout = \"5s\"\nmodify = true\n",
+        script.display()
+    ));
+    std::fs::write(d.config(), config).expect("write config");
+    d.restart();
+    let inbox = d.maildir("demo");
+
+    let out = swaks(&d, "SPAM-TEST offer", "buy now");
+    assert!(final_reply(&out, "250 2.0.0 Ok: queued"), "{out}");
+    let out = swaks(&d, "GARBAGE-TEST", "x");
+    assert!(
+        final_reply(&out, "451 4.7.1 Content filter gave back no usable message"),
+        "{out}"
+    );
+    let ham = "To: demo@example.test\nSubject: from cron\n\nall fine\n";
+    assert!(d.postern_stdin_ok(&["sendmail", "demo@example.test"], ham));
+    let got = wait_for_mail(&inbox, 2, Duration::from_secs(20));
+    assert_eq!(got.len(), 2, "{}", d.log());
+    let mut texts: Vec<String> = got
+        .iter()
+        .map(|p| std::fs::read_to_string(p).expect("read"))
+        .collect();
+    texts.sort_by_key(|t| !t.contains("SPAM-TEST"));
+    let (spam, ham) = (&texts[0], &texts[1]);
+    for (t, flag) in [(spam, "YES"), (ham, "NO")] {
+        // (maildir files have LF line ends)
+        assert!(t.contains(&format!("\nX-Spam-Flag: {flag}\n")), "{t}");
+        assert!(
+            t.contains("\nSent through the example.test gateway\n"),
+            "{t}"
+        );
+        assert!(!t.contains('\r'), "a CR kept:\n{t:?}");
+        // Our trace header stays on top: the filter's version goes under it.
+        assert!(t.find("Received:") < t.find("X-Spam-Flag:"), "{t}");
+    }
+    let log = d.log();
+    assert!(log.contains("event=filter verdict=modify exit=0"), "{log}");
+    assert!(log.contains("output=\"tagged YES\""), "{log}");
+    assert!(
+        log.contains("problem=\"the filter's message does not start with header fields\""),
+        "{log}"
+    );
+}

@@ -7,6 +7,7 @@
 //! timeout = "60s"                         # killed after this long: tempfail
 //! reject_codes = [1]                      # exit codes that reject (clamdscan: 1 = virus found)
 //! reject_reply = "554 5.7.1 Message rejected by content filter"
+//! modify = false                          # true: its standard output is the new message
 //! ```
 //!
 //! Exit 0 accepts; a code in `reject_codes` rejects with `reject_reply`; any other exit (or a
@@ -42,6 +43,10 @@ pub struct Filter {
     /// The reply for a rejected message, `"CODE X.Y.Z text"` (a 5xx).
     #[serde(default = "default_reject_reply")]
     pub reject_reply: String,
+    /// The filter's standard output is the message to keep (headers added, body changed), when
+    /// it accepts; checked for size and header syntax.
+    #[serde(default)]
+    pub modify: bool,
 }
 
 fn default_timeout() -> Seconds {

@@ -9,9 +9,12 @@ use crate::queue::spool::Recipient;
 use crate::receive::policy::restrictions;
 use crate::store::users::Users;
 
-/// The content filter's refusal of `sub`, if there is a filter and it does not accept.
-pub(super) async fn filter(config: &Config, sub: &Submission) -> Option<Refusal> {
-    let cfg = config.filter.as_ref().filter(|_| sub.origin.checked())?;
+/// The content filter's verdict on `sub` (none: no filter, or not for this origin): its
+/// refusal, or the message to keep instead (`modify = true`).
+pub(super) async fn filter(config: &Config, sub: &Submission) -> Result<Option<Vec<u8>>, Refusal> {
+    let Some(cfg) = config.filter.as_ref().filter(|_| sub.origin.checked()) else {
+        return Ok(None);
+    };
     let recipients: Vec<String> = sub.recipients.iter().map(|r| r.address.clone()).collect();
     let input = filter::Input {
         sender: &sub.sender,
@@ -19,13 +22,15 @@ pub(super) async fn filter(config: &Config, sub: &Submission) -> Option<Refusal>
         client: sub.origin.client_ip(),
         origin: sub.origin.name(),
     };
-    match filter::run(cfg, &sub.data, input).await {
-        Verdict::Accept => None,
-        Verdict::Reject(reply) => Some(Refusal::Filter {
+    let max = usize::try_from(config.limits.message_size.0).unwrap_or(usize::MAX);
+    match filter::run(cfg, &sub.data, input, max).await {
+        Verdict::Accept => Ok(None),
+        Verdict::Replace(message) => Ok(Some(message)),
+        Verdict::Reject(reply) => Err(Refusal::Filter {
             reply,
             temporary: false,
         }),
-        Verdict::TempFail(reply) => Some(Refusal::Filter {
+        Verdict::TempFail(reply) => Err(Refusal::Filter {
             reply,
             temporary: true,
         }),

@@ -112,7 +112,7 @@ impl Intake {
     /// pool, with the write).
     pub async fn accept_recorded<R>(
         &self,
-        sub: Submission,
+        mut sub: Submission,
         mut record: R,
     ) -> Result<Outcome, R::Error>
     where
@@ -120,8 +120,10 @@ impl Intake {
         R::Error: Send + 'static,
     {
         let d = &self.deliverer;
-        if let Some(refusal) = check::filter(&d.config, &sub).await {
-            return Ok(Outcome::Refused(refusal));
+        match check::filter(&d.config, &sub).await {
+            Ok(Some(modified)) => sub.data = modified,
+            Ok(None) => {}
+            Err(refusal) => return Ok(Outcome::Refused(refusal)),
         }
         let prepared = match write::prepare(&d.config, &d.users.get(), sub) {
             Ok(p) => p,
