@@ -228,6 +228,7 @@ impl SmtpCore {
                         &MaildirUsage(&paths.mail),
                         &SpoolVolume(&paths.spool),
                         &postern::store::greylist::Greylist::new(&paths.spool),
+                        &postern::store::rates::Rates::new(&paths.spool),
                     );
                     self.session.found(found);
                 }

@@ -59,6 +59,23 @@ pub struct Receiving {
     pub dnsbl_at: DnsblStage,
     /// Greylisting's times.
     pub greylisting: Greylisting,
+    /// Per-minute limits, shared by every process on the host.
+    pub rates: RateLimits,
+}
+
+/// `[receiving.rates]`: per-minute limits (0: none), counted host-wide. Per address: untrusted
+/// clients that did not authenticate; per user: authenticated ones; per sender domain: both.
+/// Trusted networks and listeners are not counted.
+#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimits {
+    pub connections_per_ip: u32,
+    pub messages_per_ip: u32,
+    pub recipients_per_ip: u32,
+    pub messages_per_user: u32,
+    pub recipients_per_user: u32,
+    pub messages_per_sender_domain: u32,
+    pub recipients_per_sender_domain: u32,
 }
 
 /// `[receiving.greylisting]`: how long a new (client /24 or /64, sender, recipient) triplet

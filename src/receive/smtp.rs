@@ -22,6 +22,7 @@ use crate::receive::policy::{
     assumed_user, trusted_client, Lookups, MaildirUsage, SmtpPolicy, SpoolVolume,
 };
 use crate::store::greylist::Greylist;
+use crate::store::rates::{Counter, Rates};
 
 /// Session settings for `listener` (`tls_ready`: it can offer STARTTLS).
 pub fn session_config(c: &Config, listener: &Listener, tls_ready: bool) -> SessionConfig {
@@ -50,10 +51,14 @@ pub async fn handle(shared: Arc<Shared>, listener: Arc<ListenerRuntime>, mut lin
     };
     let trusted = client.trusted;
     let login = shared.login.client(ip, trusted, link.cancel());
-    let refusal = match ip.filter(|_| dnsbl_at_connect(&shared.config, &client)) {
+    let mut refusal = match ip.filter(|_| dnsbl_at_connect(&shared.config, &client)) {
         Some(ip) => refused_at_connect(&shared, &mut link, ip).await,
         None => None,
     };
+    let per_minute = shared.config.receiving.rates.connections_per_ip;
+    if let Some(ip) = ip.filter(|_| refusal.is_none() && per_minute > 0 && !trusted) {
+        refusal = over_connection_rate(&shared, &mut link, ip, per_minute).await;
+    }
     let mut session = Session::new(
         session_config(
             &shared.config,
@@ -102,6 +107,38 @@ async fn refused_at_connect(shared: &Arc<Shared>, link: &mut Link, ip: IpAddr) -
     refusal
 }
 
+/// `421 4.7.0` when `ip` opened more than `limit` connections this minute (host-wide).
+async fn over_connection_rate(
+    shared: &Arc<Shared>,
+    link: &mut Link,
+    ip: IpAddr,
+    limit: u32,
+) -> Option<Reply> {
+    let spool = shared.config.paths.spool.clone();
+    let counter = Counter {
+        key: format!("connections from {ip}"),
+        limit,
+    };
+    let now = crate::queue::spool::now();
+    let hit = link.blocking(move || Rates::new(&spool).hit(&[counter], now));
+    let over = hit.await.ok()?.ok()??;
+    if over.count == limit.saturating_add(1) {
+        crate::events::event("rate_limited")
+            .field("counter", &over.key)
+            .field("limit", limit)
+            .field("retry", over.retry)
+            .emit();
+    }
+    Some(Reply::new(
+        421,
+        "4.7.0",
+        format!(
+            "Too many connections from {ip} this minute; try again in {} seconds",
+            over.retry
+        ),
+    ))
+}
+
 /// An SMTP session with what it needs from the process.
 pub struct SmtpCore {
     session: Session,
@@ -142,6 +179,7 @@ impl Core for SmtpCore {
             dns: true,
             quotas: true,
             spool_space: true,
+            host_state: true,
             creds: Some(&creds),
             ..SmtpPolicy::new(&self.shared.config, &users)
         };
@@ -204,6 +242,7 @@ impl Core for SmtpCore {
                             &usage,
                             &space,
                             &greylist,
+                            &Rates::new(&paths.spool),
                         )
                     })
                     .await?;

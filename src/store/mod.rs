@@ -4,4 +4,5 @@
 pub mod durable;
 pub mod greylist;
 pub mod maildir;
+pub mod rates;
 pub mod users;

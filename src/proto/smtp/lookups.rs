@@ -51,6 +51,25 @@ pub struct Lookups {
     pub dnsbl: Option<IpAddr>,
     /// Greylisting's word on this triplet.
     pub greylist: Option<Triplet>,
+    /// Rate counters to count this command against (host-wide, per minute).
+    pub rates: Vec<Rate>,
+}
+
+/// A per-minute counter: its key (`"messages from 192.0.2.1"`) and its limit (0: none).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rate {
+    pub key: String,
+    pub limit: u32,
+}
+
+/// A counter over its limit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RateOver {
+    pub key: String,
+    pub limit: u32,
+    pub count: u32,
+    /// Seconds until the minute ends.
+    pub retry: u64,
 }
 
 /// A greylisting triplet: the client's address, the sender and one recipient.
@@ -81,6 +100,7 @@ impl Lookups {
             && !self.spool_space
             && self.dnsbl.is_none()
             && self.greylist.is_none()
+            && self.rates.is_empty()
     }
 }
 
@@ -119,4 +139,6 @@ pub struct Found {
     pub dnsbl: Option<Listings>,
     /// Greylisting's word, when asked.
     pub greylist: Option<Greylisting>,
+    /// The first rate counter over its limit, when one is.
+    pub rate: Option<RateOver>,
 }

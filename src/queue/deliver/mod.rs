@@ -252,6 +252,8 @@ impl Deliverer {
                 if expired > 0 {
                     event("greylist_swept").field("removed", expired).emit();
                 }
+                let rates = crate::store::rates::Rates::new(self.spool.root());
+                rates.sweep(crate::queue::spool::now());
             }
             Err(e) => event("spool_clean_failed").field("error", e).emit(),
         }

@@ -11,8 +11,9 @@ use super::SpoolSpace;
 use super::{dnsbl, spf};
 use crate::config::rules::Receiving;
 use crate::dns::Dns;
-pub use crate::proto::smtp::lookups::{Found, Greylisting, Lookups, SpfQuery, Triplet};
+pub use crate::proto::smtp::lookups::{Found, Greylisting, Lookups, Rate, SpfQuery, Triplet};
 use crate::store::greylist::{Greylist, Verdict};
+use crate::store::rates::Rates;
 
 /// Looks up what `lookups` asks (blocking: DNS queries, directory reads).
 pub fn find(
@@ -22,6 +23,7 @@ pub fn find(
     usage: &dyn MailboxUsage,
     spool: &dyn SpoolSpace,
     greylist: &Greylist,
+    rates: &Rates,
 ) -> Found {
     Found {
         spoof: lookups
@@ -39,6 +41,11 @@ pub fn find(
             .greylist
             .as_ref()
             .map(|t| greylisting(t, receiving, dns, greylist)),
+        // A counter that cannot be read or written counts nothing: not a reason to refuse.
+        rate: (!lookups.rates.is_empty())
+            .then(|| rates.hit(&lookups.rates, crate::queue::spool::now()).ok())
+            .flatten()
+            .flatten(),
     }
 }
 

@@ -27,7 +27,7 @@ use crate::proto::smtp::{Client, Policy, Refusals, Reply, Transaction};
 use crate::queue::routing::{resolve, NoRoute, Route};
 use crate::store::users::Users;
 use criteria::{banned, met, Facts};
-pub use lookups::{Found, Greylisting, Lookups, SpfQuery, Triplet};
+pub use lookups::{Found, Greylisting, Lookups, Rate, SpfQuery, Triplet};
 use spf::SpfResult;
 pub use usage::{exceeds_quota, over_quota, would_exceed, Exceeded, MailboxUsage, MaildirUsage};
 
@@ -57,6 +57,8 @@ pub struct SmtpPolicy<'a> {
     pub creds: Option<&'a dyn Credentials>,
     /// Whether `limits.spool_reserve` is checked at MAIL (against the spool's free space).
     pub spool_space: bool,
+    /// Whether the host-wide state under the spool is kept: greylisting and rate counters.
+    pub host_state: bool,
 }
 
 /// How much the spool's file system can still take (the real one asks `statvfs`).
@@ -94,6 +96,7 @@ impl<'a> SmtpPolicy<'a> {
             quotas: false,
             creds: None,
             spool_space: false,
+            host_state: false,
         }
     }
 
@@ -169,7 +172,7 @@ impl<'a> SmtpPolicy<'a> {
     /// The greylisting triplet, when the client's class is greylisted: an unauthenticated
     /// client with an address.
     fn triplet(&self, client: &Client, sender: &str, rcpt: &str) -> Option<Triplet> {
-        let on = self.dns && self.config.receiving.rules(client.trusted).greylist;
+        let on = self.host_state && self.config.receiving.rules(client.trusted).greylist;
         (on && client.auth_user.is_none()).then_some(())?;
         Some(Triplet {
             ip: client.ip?,
@@ -204,6 +207,70 @@ impl<'a> SmtpPolicy<'a> {
             "4.7.1",
             format!(
                 "<{rcpt}>: Recipient address rejected: Greylisted, try again in {wait} seconds"
+            ),
+        ))
+    }
+
+    /// The per-minute counters a MAIL (`what` = "messages") or a RCPT ("recipients") counts
+    /// against: per address for untrusted clients that did not authenticate, per user for
+    /// authenticated ones, per sender domain for both; none for trusted networks and listeners.
+    fn rates(&self, client: &Client, sender: &str, what: &str) -> Vec<Rate> {
+        let l = &self.config.receiving.rates;
+        let (per_ip, per_user, per_domain) = match what {
+            "messages" => (
+                l.messages_per_ip,
+                l.messages_per_user,
+                l.messages_per_sender_domain,
+            ),
+            _ => (
+                l.recipients_per_ip,
+                l.recipients_per_user,
+                l.recipients_per_sender_domain,
+            ),
+        };
+        if !self.host_state || (client.trusted && client.auth_user.is_none()) {
+            return Vec::new();
+        }
+        let mut rates = Vec::new();
+        match (&client.auth_user, client.ip) {
+            (Some(user), _) if per_user > 0 => rates.push(Rate {
+                key: format!("{what} by user {user}"),
+                limit: per_user,
+            }),
+            (None, Some(ip)) if per_ip > 0 => rates.push(Rate {
+                key: format!("{what} from {ip}"),
+                limit: per_ip,
+            }),
+            _ => {}
+        }
+        let domain = sender.rsplit_once('@').map(|(_, d)| d.to_ascii_lowercase());
+        if let Some(domain) = domain.filter(|_| per_domain > 0) {
+            rates.push(Rate {
+                key: format!("{what} from sender domain {domain}"),
+                limit: per_domain,
+            });
+        }
+        rates
+    }
+
+    /// 451 4.7.1 when a counter is over its limit (logged once per minute and counter).
+    fn rate_check(found: &Found) -> Result<(), Reply> {
+        let Some(over) = &found.rate else {
+            return Ok(());
+        };
+        if over.count == over.limit.saturating_add(1) {
+            crate::events::event("rate_limited")
+                .field("counter", &over.key)
+                .field("limit", over.limit)
+                .field("retry", over.retry)
+                .emit();
+        }
+        Err(Reply::new(
+            451,
+            "4.7.1",
+            format!(
+                "Rate limit exceeded: more than {} {} a minute; try again in {} seconds",
+                over.limit, over.key, over.retry
             ),
         ))
     }
@@ -266,6 +333,7 @@ impl Policy for SmtpPolicy<'_> {
             spool_space: self.spool_space && self.config.limits.spool_reserve.0 > 0,
             dnsbl: self.dnsbl_ip(client, DnsblStage::Mail),
             greylist: None,
+            rates: self.rates(client, sender, "messages"),
         }
     }
 
@@ -277,6 +345,7 @@ impl Policy for SmtpPolicy<'_> {
         found: &Found,
     ) -> Result<(), Reply> {
         self.dnsbl_check(client, DnsblStage::Mail, found)?;
+        Self::rate_check(found)?;
         let bans = &self.config.receiving.bans;
         let fields = [Field::Sender, Field::Helo, Field::ClientIp];
         if let Some(reply) = banned(bans, self.listener, &fields, &self.facts(client, sender)) {
@@ -328,6 +397,7 @@ impl Policy for SmtpPolicy<'_> {
             greylist: resolve(self.config, self.users, rcpt)
                 .ok()
                 .and_then(|_| self.triplet(client, &txn.sender, rcpt)),
+            rates: self.rates(client, &txn.sender, "recipients"),
             ..Lookups::default()
         }
     }
@@ -340,6 +410,7 @@ impl Policy for SmtpPolicy<'_> {
         found: &Found,
     ) -> Result<(), Reply> {
         self.dnsbl_check(client, DnsblStage::Rcpt, found)?;
+        Self::rate_check(found)?;
         let facts = Facts {
             recipient: Some(rcpt),
             ..self.facts(client, &txn.sender)

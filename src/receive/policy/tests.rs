@@ -125,6 +125,7 @@ impl Driven<'_> {
             dns: self.dns.is_some(),
             quotas: self.usage.is_some(),
             spool_space: self.space.is_some(),
+            host_state: self.dns.is_some(),
             ..SmtpPolicy::new(self.config, self.users)
         }
     }
@@ -137,6 +138,7 @@ impl Driven<'_> {
             self.usage.unwrap_or(&Nothing),
             self.space.unwrap_or(&Nothing),
             &crate::store::greylist::Greylist::new(&self.config.paths.spool),
+            &crate::store::rates::Rates::new(&self.config.paths.spool),
         )
     }
 

@@ -228,10 +228,13 @@ impl Session {
         }
     }
 
-    /// Refuse the client at connect with `reply` (a 554): it is the greeting, and the session
-    /// then only waits for QUIT (RFC 5321 §3.1).
+    /// Refuse the client at connect with `reply`: it is the greeting; after a 554 the session
+    /// only waits for QUIT (RFC 5321 §3.1), after a 421 it closes at once (§3.8).
     pub fn refuse_at_connect(&mut self, reply: Reply) {
         self.close_reason = Some("refused at connect");
+        if reply.code == 421 {
+            self.mode = Mode::Closed;
+        }
         self.refused = Some(reply);
     }
 
