@@ -71,9 +71,82 @@ impl Filter {
     }
 }
 
+/// `[[milter]]`: a milter (rspamd's proxy, OpenDKIM, clamav-milter, …).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Milter {
+    /// A name for the log.
+    pub name: String,
+    /// `"inet:HOST:PORT"` or `"unix:/path"`, as Postfix writes them.
+    pub socket: String,
+    /// Time allowed for the connection and for each reply.
+    #[serde(default = "default_milter_timeout")]
+    pub timeout: Seconds,
+    /// What happens to the message when the milter is down or breaks the protocol.
+    #[serde(default)]
+    pub default_action: MilterDefault,
+}
+
+fn default_milter_timeout() -> Seconds {
+    Seconds(30)
+}
+
+/// A milter's default action (Postfix's `milter_default_action`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MilterDefault {
+    /// Go on as if there were no milter.
+    Accept,
+    /// Refuse for now (451 4.7.1).
+    #[default]
+    Tempfail,
+    /// Refuse (554 5.7.1).
+    Reject,
+}
+
+/// Where a milter listens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MilterSocket {
+    Inet(String, u16),
+    Unix(std::path::PathBuf),
+}
+
+impl Milter {
+    /// The socket, parsed.
+    pub fn address(&self) -> Option<MilterSocket> {
+        if let Some(path) = self.socket.strip_prefix("unix:") {
+            return (!path.is_empty()).then(|| MilterSocket::Unix(path.into()));
+        }
+        let rest = self
+            .socket
+            .strip_prefix("inet:")
+            .or_else(|| self.socket.strip_prefix("inet6:"))?;
+        let (host, port) = rest.rsplit_once(':')?;
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        Some(MilterSocket::Inet(host.to_string(), port.parse().ok()?))
+    }
+}
+
 /// Check `[filter]`.
 pub(super) fn check(config: &Config, mut problem: impl FnMut(&[Seg<'_>], String)) {
-    use Seg::Key;
+    use Seg::{Index, Key};
+    for (i, m) in config.milters.iter().enumerate() {
+        if m.address().is_none() {
+            problem(
+                &[Key("milter"), Index(i), Key("socket")],
+                format!(
+                    "milter {:?}: socket {:?} must be \"inet:HOST:PORT\" or \"unix:/path\"",
+                    m.name, m.socket
+                ),
+            );
+        }
+        if m.timeout.0 == 0 {
+            problem(
+                &[Key("milter"), Index(i), Key("timeout")],
+                format!("milter {:?}: timeout must be greater than 0", m.name),
+            );
+        }
+    }
     let Some(f) = &config.filter else {
         return;
     };

@@ -65,6 +65,9 @@ pub struct Config {
     /// `[filter]`: the content filter run on each accepted message.
     #[serde(default)]
     pub filter: Option<filter::Filter>,
+    /// `[[milter]]`: milters (the Sendmail milter protocol) each accepted message goes through.
+    #[serde(default, rename = "milter")]
+    pub milters: Vec<filter::Milter>,
     /// Directory that held the config file (for relative paths); not part of the file.
     #[serde(skip)]
     pub base_dir: PathBuf,

@@ -5,6 +5,9 @@
 use super::{RecipientRefusals, Refusal, Submission};
 use crate::config::Config;
 use crate::intake::filter::{self, Verdict};
+use crate::intake::milter;
+use crate::proto::mail::Reply;
+use crate::proto::milter::{self as codec, Letter};
 use crate::queue::spool::Recipient;
 use crate::receive::policy::restrictions;
 use crate::store::users::Users;
@@ -35,6 +38,52 @@ pub(super) async fn filter(config: &Config, sub: &Submission) -> Result<Option<V
             temporary: true,
         }),
     }
+}
+
+/// What the milters made of `sub`: `Ok(true)` to go on with it (changed as they asked),
+/// `Ok(false)` when a milter discarded it, or their refusal.
+pub(super) async fn milters(config: &Config, sub: &mut Submission) -> Result<bool, Refusal> {
+    if config.milters.is_empty() || !sub.origin.checked() {
+        return Ok(true);
+    }
+    let (helo, _, auth_user) = sub.origin.sender_facts();
+    let facts = milter::Facts {
+        hostname: &config.server.hostname,
+        client: sub.origin.client_ip(),
+        helo: helo.as_deref(),
+        auth_user: auth_user.as_deref(),
+    };
+    let letter = Letter {
+        sender: sub.sender.clone(),
+        recipients: sub.recipients.iter().map(|r| r.address.clone()).collect(),
+        message: codec::parse(&sub.data),
+        quarantine: None,
+    };
+    let letter = match milter::run(config, &facts, letter).await {
+        milter::Verdict::Take(l) => l,
+        milter::Verdict::Discard => return Ok(false),
+        milter::Verdict::Refuse { reply, temporary } => {
+            return Err(Refusal::Filter { reply, temporary })
+        }
+    };
+    let max = usize::try_from(config.limits.message_size.0).unwrap_or(usize::MAX);
+    sub.data =
+        filter::modified(&letter.message.to_bytes(), max).map_err(|why| Refusal::Filter {
+            reply: Reply::new(451, "4.7.1", format!("Milter result unusable: {why}")),
+            temporary: true,
+        })?;
+    sub.sender = letter.sender;
+    let mut old = std::mem::take(&mut sub.recipients);
+    for address in letter.recipients {
+        let kept = old
+            .iter()
+            .position(|r| r.address.eq_ignore_ascii_case(&address));
+        sub.recipients.push(match kept {
+            Some(i) => old.swap_remove(i),
+            None => Recipient::new(address),
+        });
+    }
+    Ok(true)
 }
 
 /// The recipients for the envelope after the handlers had their say (those refusing marked

@@ -29,6 +29,7 @@ mod check;
 pub mod filter;
 mod handoff;
 mod local;
+pub mod milter;
 mod origin;
 mod outcome;
 mod trace;
@@ -123,6 +124,19 @@ impl Intake {
         match check::filter(&d.config, &sub).await {
             Ok(Some(modified)) => sub.data = modified,
             Ok(None) => {}
+            Err(refusal) => return Ok(Outcome::Refused(refusal)),
+        }
+        match check::milters(&d.config, &mut sub).await {
+            Ok(true) => {}
+            // Discarded: acknowledged, and nothing kept.
+            Ok(false) => {
+                return Ok(Outcome::Accepted(Accepted {
+                    id: QueueId::generate(),
+                    refused: Vec::new(),
+                    delivered: 0,
+                    queued: false,
+                }))
+            }
             Err(refusal) => return Ok(Outcome::Refused(refusal)),
         }
         let prepared = match write::prepare(&d.config, &d.users.get(), sub) {
