@@ -99,6 +99,9 @@ enum State {
 pub struct CommandAssembler {
     limits: Limits,
     input: Vec<u8>,
+    /// How much of the start of `input` is known to hold no line end: a line trickling in byte
+    /// by byte is searched once, not once per byte (which made it quadratic).
+    scanned: usize,
     command: Vec<u8>,
     line_bytes: usize,
     literals: usize,
@@ -111,6 +114,7 @@ impl CommandAssembler {
         CommandAssembler {
             limits,
             input: Vec::new(),
+            scanned: 0,
             command: Vec::new(),
             line_bytes: 0,
             literals: 0,
@@ -155,6 +159,28 @@ impl CommandAssembler {
         }
     }
 
+    /// Where the next line end in `input` is. Until one arrives, later calls search only the
+    /// bytes pushed since; every caller that takes bytes out of `input` does so after a line end
+    /// was found here (which resets the mark) or clears it with [`Self::clear_input`].
+    fn line_end(&mut self) -> Option<usize> {
+        let from = self.scanned.min(self.input.len());
+        match self.input[from..].iter().position(|&b| b == b'\n') {
+            Some(i) => {
+                self.scanned = 0;
+                Some(from + i)
+            }
+            None => {
+                self.scanned = self.input.len();
+                None
+            }
+        }
+    }
+
+    fn clear_input(&mut self) {
+        self.input.clear();
+        self.scanned = 0;
+    }
+
     fn reset_command(&mut self) {
         self.command.clear();
         self.line_bytes = 0;
@@ -166,13 +192,13 @@ impl CommandAssembler {
         loop {
             match &mut self.state {
                 State::Line => {
-                    let Some(i) = self.input.iter().position(|&b| b == b'\n') else {
+                    let Some(i) = self.line_end() else {
                         if self.line_bytes + self.input.len() > self.limits.max_line {
                             let keep = self.input.len().min(self.limits.max_line);
                             self.command.extend_from_slice(&self.input[..keep]);
                             let error = self.fail(ParseErrorKind::LineTooLong);
                             let tail = tail_of(&self.input);
-                            self.input.clear();
+                            self.clear_input();
                             self.reset_command();
                             self.state = State::Discard {
                                 error: Some(error),
@@ -249,6 +275,7 @@ impl CommandAssembler {
                     *remaining -= take as u64;
                     let done = *remaining == 0;
                     self.command.extend(self.input.drain(..take));
+                    self.scanned = 0;
                     if !done {
                         return Event::Incomplete;
                     }
@@ -258,6 +285,7 @@ impl CommandAssembler {
                     let take = (*remaining).min(self.input.len() as u64) as usize;
                     *remaining -= take as u64;
                     self.input.drain(..take);
+                    self.scanned = 0;
                     if *remaining > 0 {
                         return Event::Incomplete;
                     }
@@ -272,9 +300,11 @@ impl CommandAssembler {
                         tail.extend_from_slice(&self.input);
                         *tail = tail_of(tail);
                         self.input.clear();
+                        self.scanned = 0;
                         return Event::Incomplete;
                     };
                     tail.extend(self.input.drain(..=i));
+                    self.scanned = 0;
                     let marker = literal_marker(tail);
                     let error = error.take();
                     match marker {
@@ -330,7 +360,7 @@ impl CommandAssembler {
                 return LineEvent::Incomplete;
             }
         }
-        match self.input.iter().position(|&b| b == b'\n') {
+        match self.line_end() {
             Some(i) => {
                 let mut line: Vec<u8> = self.input.drain(..=i).collect();
                 line.pop();
@@ -344,7 +374,7 @@ impl CommandAssembler {
             }
             None if self.input.len() > self.limits.max_line => {
                 let tail = tail_of(&self.input);
-                self.input.clear();
+                self.clear_input();
                 self.state = State::Discard { error: None, tail };
                 LineEvent::TooLong
             }

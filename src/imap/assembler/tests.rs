@@ -271,3 +271,28 @@ fn random_streams_never_panic_and_stay_bounded() {
         assert!(a.buffered() < 5_000, "{}", a.buffered());
     }
 }
+
+/// Found by the `imap_assembler` fuzz target: a command line of 60,000 bytes pushed one byte at a
+/// time took seconds, as each push searched the whole line again for its end (a client trickling
+/// bytes got quadratic CPU from the server). Each byte is now searched once.
+#[test]
+fn a_line_trickling_in_is_searched_once() {
+    let mut a = CommandAssembler::new(Limits::default());
+    let started = std::time::Instant::now();
+    let line = [b"a SEARCH TEXT ".as_slice(), &[b'x'; 60_000], b"\r\n"].concat();
+    let mut events = Vec::new();
+    for b in &line {
+        a.push(std::slice::from_ref(b));
+        match a.poll() {
+            Event::Incomplete => {}
+            other => events.push(other),
+        }
+    }
+    assert!(
+        matches!(events.as_slice(), [Event::Command(c)] if c.tag == "a"),
+        "{events:?}"
+    );
+    // Searching once per byte takes milliseconds; once per push, tens of seconds unoptimised.
+    let took = started.elapsed();
+    assert!(took < std::time::Duration::from_secs(3), "took {took:?}");
+}
