@@ -166,8 +166,81 @@ pub const MESSAGES: &[&[u8]] = &[
     b"Subject: third\r\n\r\nCRLF body\r\n",
 ];
 
-/// The session on a fresh maildir of three messages: the first byte chooses implicit TLS or
-/// STARTTLS and the size of the reads; the rest is what the client sends ([`spell`]).
+/// One client connection of the session target.
+struct Conn {
+    s: Session,
+    said: Vec<u8>,
+    output: usize,
+    idling: bool,
+    closed: bool,
+}
+
+impl Conn {
+    fn new(cfg: SessionConfig) -> Conn {
+        let s = Session::new(cfg);
+        let said = s.greeting();
+        Conn {
+            output: said.len(),
+            s,
+            said,
+            idling: false,
+            closed: false,
+        }
+    }
+
+    fn note(&mut self, bytes: &[u8]) {
+        self.output += bytes.len();
+        if self.said.len() < 1 << 20 {
+            self.said.extend_from_slice(bytes);
+        }
+    }
+
+    /// Feeds `bytes` in reads of `size`, stepping as the socket loop does.
+    fn feed(&mut self, bytes: &[u8], size: usize) {
+        for chunk in bytes.chunks(size.max(1)) {
+            if self.closed {
+                return;
+            }
+            self.s.receive(chunk);
+            let mut round = bounded(100_000, "IMAP session");
+            loop {
+                round();
+                let step = self.s.step(&Fast);
+                self.note(&step.output);
+                self.idling = step.action == Action::Idle;
+                match step.action {
+                    Action::Continue => {}
+                    Action::NeedInput => break,
+                    Action::Idle => {
+                        let updates = self.s.idle_check();
+                        self.note(&updates);
+                        break;
+                    }
+                    Action::StartTls => self.s.tls_started(),
+                    Action::Close => {
+                        self.closed = true;
+                        return;
+                    }
+                }
+            }
+            let _ = self.s.settle();
+        }
+    }
+
+    /// What an idling connection sends when its mailbox changed under it.
+    fn wake(&mut self) {
+        if self.idling && !self.closed {
+            let updates = self.s.idle_check();
+            self.note(&updates);
+        }
+    }
+}
+
+/// The session on a fresh maildir of three messages. The first byte chooses implicit TLS or
+/// STARTTLS, LOGIN's availability, the size of the reads and whether a second connection shares
+/// the maildir (then each line starting with `@` goes to it, without the `@`, and an idling
+/// connection is woken after the other's every line); the rest is what the clients send
+/// ([`spell`]).
 pub fn session(data: &[u8]) {
     quiet();
     let Some((&flags, rest)) = data.split_first() else {
@@ -200,35 +273,34 @@ pub fn session(data: &[u8]) {
     cfg.max_append = 64 * 1024;
     cfg.failures = AuthFailures::with_delays(3, Duration::ZERO, Duration::ZERO);
     cfg.max_errors = 20;
-    let mut s = Session::new(cfg);
-    let mut said = s.greeting();
-    let mut output = said.len();
     let size = chunk_size(flags >> 2).min(input.len().max(1));
-    'feed: for chunk in input.chunks(size) {
-        s.receive(chunk);
-        let mut round = bounded(100_000, "IMAP session");
-        loop {
-            round();
-            let step = s.step(&Fast);
-            output += step.output.len();
-            if said.len() < 1 << 20 {
-                said.extend_from_slice(&step.output);
+    let mut a = Conn::new(cfg.clone());
+    if flags & 0x80 == 0 {
+        a.feed(&input, size);
+        finish(&input, &[a]);
+        return;
+    }
+    let mut b = Conn::new(cfg);
+    for line in input.split_inclusive(|&x| x == b'\n') {
+        match line.strip_prefix(b"@") {
+            Some(line) => {
+                b.feed(line, size);
+                a.wake();
             }
-            match step.action {
-                Action::Continue => {}
-                Action::NeedInput => break,
-                Action::Idle => {
-                    output += s.idle_check().len();
-                    break;
-                }
-                Action::StartTls => s.tls_started(),
-                Action::Close => break 'feed,
+            None => {
+                a.feed(line, size);
+                b.wake();
             }
         }
-        let _ = s.settle();
     }
-    super::show("client", &input);
-    super::show("server", &said);
-    // Everything said comes from the client's commands and the three small messages.
-    assert!(output < 1 << 30, "{output} bytes of output");
+    finish(&input, &[a, b]);
+}
+
+fn finish(input: &[u8], conns: &[Conn]) {
+    super::show("client", input);
+    for c in conns {
+        super::show("server", &c.said);
+        // Everything said comes from the client's commands and the three small messages.
+        assert!(c.output < 1 << 30, "{} bytes of output", c.output);
+    }
 }
