@@ -57,6 +57,39 @@ fn every_target_has_a_binary_and_seeds() {
     assert_eq!(names, REPLAYED, "each target has its replay test");
 }
 
+/// `name version` of every package in a Cargo.lock but postern's own.
+fn locked(path: &Path) -> std::collections::BTreeSet<String> {
+    let text = std::fs::read_to_string(path).expect("read lock file");
+    let field = |line: &str, key: &str| {
+        line.strip_prefix(key)
+            .and_then(|v| v.strip_prefix(" = \""))
+            .and_then(|v| v.strip_suffix('"'))
+            .map(str::to_string)
+    };
+    let names = text.lines().filter_map(|l| field(l, "name"));
+    let versions = text.lines().filter_map(|l| field(l, "version"));
+    names
+        .zip(versions)
+        .filter(|(n, _)| !n.starts_with("postern"))
+        .map(|(n, v)| format!("{n} {v}"))
+        .collect()
+}
+
+/// The fuzz targets build against the versions the rest is tested with: fuzz/Cargo.lock is
+/// Cargo.lock plus libFuzzer's crates.
+#[test]
+fn fuzz_lock_has_the_same_versions() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let main = locked(&root.join("Cargo.lock"));
+    let fuzz = locked(&root.join("fuzz/Cargo.lock"));
+    let missing: Vec<&String> = main.difference(&fuzz).collect();
+    assert!(
+        missing.is_empty(),
+        "fuzz/Cargo.lock lacks {missing:?}: run bin/fuzz --build-only (it refreshes the file) \
+         and commit fuzz/Cargo.lock"
+    );
+}
+
 macro_rules! targets {
     ($($name:ident)*) => {
         /// The targets with a replay test below.
