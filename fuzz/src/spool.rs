@@ -56,12 +56,32 @@ pub fn deliver(data: &[u8]) {
         Ok(Outcome::Skipped) | Ok(Outcome::NotDue) => panic!("{outcome:?} with force"),
         Err(_) => {}
     }
-    // The bounces and notices it queued are queue files the reader takes back.
+    // The bounces and notices it queued are queue files the reader takes back, each with a
+    // header of CRLF lines of at most 998 octets (RFC 5322 §2.1.1), whatever the envelope held.
     for other in spool.list(Area::Queue).expect("queue listing") {
-        if other.as_str() != ID {
-            spool
-                .peek(Area::Queue, &other)
-                .expect("a notification postern wrote reads back");
+        if other.as_str() == ID {
+            continue;
+        }
+        let notice = spool
+            .peek(Area::Queue, &other)
+            .expect("a notification postern wrote reads back");
+        let body = notice.read_body().expect("notification body");
+        super::show("notification", &body);
+        for line in body.split_inclusive(|&b| b == b'\n') {
+            if line == b"\r\n" {
+                break;
+            }
+            let text = line.strip_suffix(b"\r\n").unwrap_or_else(|| {
+                panic!(
+                    "header line without CRLF: {:?}",
+                    String::from_utf8_lossy(line)
+                )
+            });
+            assert!(
+                !text.contains(&b'\r') && text.len() <= 998,
+                "bad header line {:?}",
+                String::from_utf8_lossy(text)
+            );
         }
     }
 }
