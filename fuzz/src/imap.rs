@@ -302,5 +302,45 @@ fn finish(input: &[u8], conns: &[Conn]) {
         super::show("server", &c.said);
         // Everything said comes from the client's commands and the three small messages.
         assert!(c.output < 1 << 30, "{} bytes of output", c.output);
+        if c.said.len() == c.output {
+            check_responses(&c.said);
+        }
+    }
+}
+
+/// The server's responses as a client reads them: lines ending in CRLF, each `{n}` at a line's
+/// end followed by n bytes of literal; no CR, LF or NUL inside a line (that would let a client's
+/// bytes forge a response).
+pub fn check_responses(out: &[u8]) {
+    let mut i = 0;
+    while i < out.len() {
+        let end = out[i..]
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .map(|p| i + p)
+            .unwrap_or_else(|| panic!("a response without CRLF at {i}"));
+        let line = &out[i..end];
+        assert!(
+            !line.iter().any(|&b| b == b'\r' || b == b'\n' || b == 0),
+            "CR, LF or NUL inside a response line: {:?}",
+            String::from_utf8_lossy(line)
+        );
+        i = end + 2;
+        if let Some(open) = line
+            .ends_with(b"}")
+            .then(|| line.iter().rposition(|&b| b == b'{'))
+        {
+            let digits = open
+                .map(|o| &line[o + 1..line.len() - 1])
+                .unwrap_or_default();
+            if let Some(n) = std::str::from_utf8(digits)
+                .ok()
+                .filter(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
+                .and_then(|d| d.parse::<usize>().ok())
+            {
+                assert!(i + n <= out.len(), "a literal cut short");
+                i += n;
+            }
+        }
     }
 }

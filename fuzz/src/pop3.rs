@@ -159,7 +159,10 @@ pub fn session(data: &[u8]) {
             };
             for action in actions {
                 match action {
-                    Action::Reply(r) => keep(&mut said, &r),
+                    Action::Reply(r) => {
+                        check_reply(&r);
+                        keep(&mut said, &r);
+                    }
                     Action::Pause(_) | Action::Event(_) => {}
                     Action::Stream(mut stream) => {
                         let mut sent = Vec::new();
@@ -182,6 +185,29 @@ pub fn session(data: &[u8]) {
     let _ = s.disconnected();
     super::show("client", &input);
     super::show("server", &said);
+}
+
+/// A status reply (`+OK`, `-ERR` or a `+` challenge), with the lines of a listing after it:
+/// CRLF-terminated lines without CR, LF or NUL inside.
+fn check_reply(r: &[u8]) {
+    assert!(
+        r.starts_with(b"+OK") || r.starts_with(b"-ERR") || r.starts_with(b"+ "),
+        "not a status reply: {:?}",
+        String::from_utf8_lossy(r)
+    );
+    for line in r.split_inclusive(|&b| b == b'\n') {
+        let text = line.strip_suffix(b"\r\n").unwrap_or_else(|| {
+            panic!(
+                "a reply line without CRLF: {:?}",
+                String::from_utf8_lossy(r)
+            )
+        });
+        assert!(
+            !text.iter().any(|&b| b == b'\r' || b == 0),
+            "CR or NUL inside a reply line: {:?}",
+            String::from_utf8_lossy(r)
+        );
+    }
 }
 
 /// Keeps the first MiB of what the server said (for [`super::show`]).
