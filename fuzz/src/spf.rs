@@ -169,6 +169,7 @@ pub fn evaluate(data: &[u8]) {
     let dns = CountingDns::new(case.zone);
     let result = spf::check(&dns, case.ip, &case.sender, &case.helo);
     let c = dns.counts();
+    super::show("spf", format!("{result:?} after {c:?}").as_bytes());
     assert!(
         c.total() <= MAX_QUERIES,
         "SPF made {} queries (at most {MAX_QUERIES}): {c:?}, result {result:?}",
