@@ -9,11 +9,11 @@ use std::net::TcpListener as StdListener;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use postern::receive::collect::state::StateStore;
 use postern::intake::{Handoff, Intake};
 use postern::queue::deliver::Deliverer;
-use postern::receive::collect::{Collector, NoProgress};
 use postern::queue::spool::Spool;
+use postern::receive::collect::state::StateStore;
+use postern::receive::collect::{Collector, NoProgress};
 use postern::store::users::UsersCache;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;

@@ -41,7 +41,8 @@ pub fn parse(data: &[u8]) {
     }
     for ip in ["10.1.2.3", "192.0.2.200", "::1"] {
         let ip: IpAddr = ip.parse().expect("address");
-        let _ = postern::receive::policy::trusted_client(&config, config.listeners.first(), Some(ip));
+        let _ =
+            postern::receive::policy::trusted_client(&config, config.listeners.first(), Some(ip));
     }
     for protocol in [Protocol::Smtp, Protocol::Pop3, Protocol::Imap] {
         let _ = config.auth.offered_names(protocol, false);

@@ -3,12 +3,12 @@
 
 use std::time::Duration;
 
+use postern::access::imap::store::MaildirStore;
 use postern::proto::imap::assembler::{CommandAssembler, Event, Limits, LineEvent};
 use postern::proto::imap::parser::{parse_command, peek_tag};
-use postern::access::imap::store::MaildirStore;
 use postern::proto::imap::session::{Action, Session, SessionConfig};
-use postern::store::maildir::deliver::Delivery;
 use postern::proto::sasl::{AuthFailures, Availability};
+use postern::store::maildir::deliver::Delivery;
 
 use super::alphabet::{chunk_size, spell};
 use super::creds::Fast;

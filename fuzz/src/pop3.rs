@@ -6,14 +6,14 @@
 use std::io::{Cursor, Read};
 use std::time::Duration;
 
-use postern::receive::collect::proto::Data;
-use postern::store::maildir::name::crlf_size;
 use postern::proto::pop3::conversation::OUT_BATCH;
 use postern::proto::pop3::{
     Backend, Conversation, DropMessage, Maildrop, MaildropError, MessageStream, OpenError,
     Pop3Config, Session, Turn,
 };
 use postern::proto::sasl::{AuthFailures, Availability, Credentials};
+use postern::receive::collect::proto::Data;
+use postern::store::maildir::name::crlf_size;
 
 use super::alphabet::{chunk_size, spell};
 use super::creds::Fast;
@@ -219,7 +219,11 @@ impl Said {
             // Cut at the last whole line kept.
             out.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1)
         };
-        for line in out.get(..whole).unwrap_or_default().split_inclusive(|&b| b == b'\n') {
+        for line in out
+            .get(..whole)
+            .unwrap_or_default()
+            .split_inclusive(|&b| b == b'\n')
+        {
             let text = line
                 .strip_suffix(b"\r\n")
                 .unwrap_or_else(|| panic!("a line without CRLF: {:?}", lossy(line)));
