@@ -241,7 +241,7 @@ fn lossy(b: &[u8]) -> std::borrow::Cow<'_, str> {
 }
 
 /// What the server sends for RETR of `message`, read back by the collect client, is the
-/// message with CRLF line ends (and a last line end added).
+/// message with CRLF line ends (each bare CR or LF one too, and a last line end added).
 pub fn data_round_trip(message: &[u8]) {
     let mut sent = Vec::new();
     MessageStream::new(Box::new(Cursor::new(message.to_vec())), None)
@@ -262,10 +262,21 @@ pub fn data_round_trip(message: &[u8]) {
         }
     }
     assert!(lines.next().is_none(), "bytes after the terminating dot");
-    let mut want = Vec::with_capacity(message.len() + 2);
-    for line in message.split_inclusive(|&b| b == b'\n') {
-        let line = line.strip_suffix(b"\n").unwrap_or(line);
-        want.extend_from_slice(line.strip_suffix(b"\r").unwrap_or(line));
+    // Every line end of the stored message — CRLF, a bare LF, a bare CR — is one CRLF in what
+    // collect queues (it never passes a bare CR on: RFC 5322 §2.3), and a last one is added.
+    let mut want = Vec::with_capacity(message.len() + message.len() / 8 + 2);
+    let mut bytes = message.iter().copied().peekable();
+    while let Some(b) = bytes.next() {
+        match b {
+            b'\r' => {
+                want.extend_from_slice(b"\r\n");
+                bytes.next_if_eq(&b'\n');
+            }
+            b'\n' => want.extend_from_slice(b"\r\n"),
+            b => want.push(b),
+        }
+    }
+    if !want.is_empty() && !want.ends_with(b"\r\n") {
         want.extend_from_slice(b"\r\n");
     }
     assert!(
