@@ -266,7 +266,7 @@ impl Core for SmtpCore {
 /// The intake's submission of a message received in this session. (The handlers' refusals the
 /// session found at the end of DATA, to answer there, are found again by the intake's screening:
 /// the same function on the same message.)
-fn submission(client: &Client, txn: Transaction) -> Submission {
+pub fn submission(client: &Client, txn: Transaction) -> Submission {
     Submission {
         origin: Origin::Smtp {
             client: client.clone(),

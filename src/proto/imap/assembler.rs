@@ -99,6 +99,9 @@ enum State {
 pub struct CommandAssembler {
     limits: Limits,
     input: Vec<u8>,
+    /// How much of the start of `input` is known to hold no line end: a line trickling in byte
+    /// by byte is searched once, not once per byte (which made it quadratic).
+    scanned: usize,
     command: Vec<u8>,
     line_bytes: usize,
     literals: usize,
@@ -111,6 +114,7 @@ impl CommandAssembler {
         CommandAssembler {
             limits,
             input: Vec::new(),
+            scanned: 0,
             command: Vec::new(),
             line_bytes: 0,
             literals: 0,
@@ -156,6 +160,34 @@ impl CommandAssembler {
         }
     }
 
+    /// Where the next line end in `input` is. Until one arrives, later calls search only the
+    /// bytes pushed since; every caller that takes bytes out of `input` does so after a line end
+    /// was found here (which resets the mark) or clears it with [`Self::clear_input`].
+    fn line_end(&mut self) -> Option<usize> {
+        let from = self.scanned.min(self.input.len());
+        match self
+            .input
+            .get(from..)
+            .unwrap_or_default()
+            .iter()
+            .position(|&b| b == b'\n')
+        {
+            Some(i) => {
+                self.scanned = 0;
+                Some(from + i)
+            }
+            None => {
+                self.scanned = self.input.len();
+                None
+            }
+        }
+    }
+
+    fn clear_input(&mut self) {
+        self.input.clear();
+        self.scanned = 0;
+    }
+
     fn reset_command(&mut self) {
         self.command.clear();
         self.line_bytes = 0;
@@ -167,14 +199,14 @@ impl CommandAssembler {
         loop {
             match &mut self.state {
                 State::Line => {
-                    let Some(i) = self.input.iter().position(|&b| b == b'\n') else {
+                    let Some(i) = self.line_end() else {
                         if self.line_bytes + self.input.len() > self.limits.max_line {
                             let keep = self.input.len().min(self.limits.max_line);
                             self.command
                                 .extend_from_slice(self.input.get(..keep).unwrap_or_default());
                             let error = self.fail(ParseErrorKind::LineTooLong);
                             let tail = tail_of(&self.input);
-                            self.input.clear();
+                            self.clear_input();
                             self.reset_command();
                             self.state = State::Discard {
                                 error: Some(error),
@@ -251,6 +283,7 @@ impl CommandAssembler {
                     *remaining -= take as u64;
                     let done = *remaining == 0;
                     self.command.extend(self.input.drain(..take));
+                    self.scanned = 0;
                     if !done {
                         return Event::Incomplete;
                     }
@@ -260,6 +293,7 @@ impl CommandAssembler {
                     let take = (*remaining).min(self.input.len() as u64) as usize;
                     *remaining -= take as u64;
                     self.input.drain(..take);
+                    self.scanned = 0;
                     if *remaining > 0 {
                         return Event::Incomplete;
                     }
@@ -274,9 +308,11 @@ impl CommandAssembler {
                         tail.extend_from_slice(&self.input);
                         *tail = tail_of(tail);
                         self.input.clear();
+                        self.scanned = 0;
                         return Event::Incomplete;
                     };
                     tail.extend(self.input.drain(..=i));
+                    self.scanned = 0;
                     let marker = literal_marker(tail);
                     let error = error.take();
                     match marker {
@@ -332,7 +368,7 @@ impl CommandAssembler {
                 return LineEvent::Incomplete;
             }
         }
-        match self.input.iter().position(|&b| b == b'\n') {
+        match self.line_end() {
             Some(i) => {
                 let mut line: Vec<u8> = self.input.drain(..=i).collect();
                 line.pop();
@@ -346,7 +382,7 @@ impl CommandAssembler {
             }
             None if self.input.len() > self.limits.max_line => {
                 let tail = tail_of(&self.input);
-                self.input.clear();
+                self.clear_input();
                 self.state = State::Discard { error: None, tail };
                 LineEvent::TooLong
             }
@@ -658,5 +694,30 @@ mod tests {
             }
             assert!(a.buffered() < 5_000, "{}", a.buffered());
         }
+    }
+
+    /// Found by the `imap_assembler` fuzz target: a command line of 60,000 bytes pushed one byte
+    /// at a time took seconds, as each push searched the whole line again for its end (a client
+    /// trickling bytes got quadratic CPU from the server). Each byte is now searched once.
+    #[test]
+    fn a_line_trickling_in_is_searched_once() {
+        let mut a = CommandAssembler::new(Limits::default());
+        let started = std::time::Instant::now();
+        let line = [b"a SEARCH TEXT ".as_slice(), &[b'x'; 60_000], b"\r\n"].concat();
+        let mut events = Vec::new();
+        for b in &line {
+            a.push(std::slice::from_ref(b));
+            match a.poll() {
+                Event::Incomplete => {}
+                other => events.push(other),
+            }
+        }
+        assert!(
+            matches!(events.as_slice(), [Event::Command(c)] if c.tag == "a"),
+            "{events:?}"
+        );
+        // Searching once per byte takes milliseconds; once per push, tens of seconds unoptimised.
+        let took = started.elapsed();
+        assert!(took < std::time::Duration::from_secs(3), "took {took:?}");
     }
 }

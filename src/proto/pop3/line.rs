@@ -18,6 +18,9 @@ pub enum Line {
 #[derive(Debug)]
 pub struct LineReader {
     buf: Vec<u8>,
+    /// How much of the start of `buf` is known to hold no line end: a line arriving byte by byte
+    /// is searched once, not once per byte.
+    scanned: usize,
     max: usize,
     discarding: bool,
 }
@@ -27,6 +30,7 @@ impl LineReader {
     pub fn new(max: usize) -> Self {
         LineReader {
             buf: Vec::new(),
+            scanned: 0,
             max,
             discarding: false,
         }
@@ -39,8 +43,17 @@ impl LineReader {
 
     /// The next line, if a whole one has arrived.
     pub fn next_line(&mut self) -> Option<Line> {
-        match self.buf.iter().position(|b| *b == b'\n') {
+        let from = self.scanned.min(self.buf.len());
+        match self
+            .buf
+            .get(from..)
+            .unwrap_or_default()
+            .iter()
+            .position(|b| *b == b'\n')
+        {
             Some(pos) => {
+                let pos = from + pos;
+                self.scanned = 0;
                 let mut line: Vec<u8> = self.buf.drain(..=pos).collect();
                 if self.discarding || line.len() > self.max {
                     self.discarding = false;
@@ -53,9 +66,11 @@ impl LineReader {
                 Some(Line::Complete(line))
             }
             None => {
+                self.scanned = self.buf.len();
                 if self.buf.len() > self.max {
                     self.discarding = true;
                     self.buf.clear();
+                    self.scanned = 0;
                 }
                 None
             }
@@ -70,6 +85,7 @@ impl LineReader {
     /// Drops everything buffered (after STLS, RFC 2595 §4: pipelined plaintext is discarded).
     pub fn clear(&mut self) {
         self.buf.clear();
+        self.scanned = 0;
         self.discarding = false;
     }
 }
@@ -122,6 +138,24 @@ mod tests {
         for (max, chunks, want) in cases {
             assert_eq!(lines(max, &chunks), want, "{chunks:?}");
         }
+    }
+
+    /// Found by the `pop3_session` fuzz target: each byte of a line arriving one at a time made
+    /// the reader search the whole line again (quadratic CPU for a trickling client).
+    #[test]
+    fn a_trickling_line_is_searched_once() {
+        let mut r = LineReader::new(MAX_LINE);
+        let started = std::time::Instant::now();
+        let mut got = Vec::new();
+        for _ in 0..40 {
+            for b in [&[b'x'; MAX_LINE - 2][..], b"\r\n"].concat() {
+                r.feed(&[b]);
+                got.extend(r.next_line());
+            }
+        }
+        assert_eq!(got, vec![ok(&"x".repeat(MAX_LINE - 2)); 40]);
+        let took = started.elapsed();
+        assert!(took < std::time::Duration::from_secs(3), "took {took:?}");
     }
 
     #[test]

@@ -287,8 +287,9 @@ impl Exchange {
     }
 
     /// [`Exchange::start`] with the server's random part fixed (the whole CRAM-MD5 challenge, or
-    /// the SCRAM server nonce), for known-answer tests.
-    pub(crate) fn start_with_nonce(
+    /// the SCRAM server nonce), for known-answer tests and fuzzing (a random part would make a
+    /// failing input unrepeatable).
+    pub fn start_with_nonce(
         mech: Mechanism,
         initial_response: Option<&[u8]>,
         creds: &dyn Credentials,
