@@ -13,6 +13,8 @@ use postern::receive::policy::{
     assumed_user, trusted_client, MailboxUsage, SmtpPolicy, SpoolSpace,
 };
 use postern::receive::smtp::{session_config, submission};
+use postern::store::greylist::Greylist;
+use postern::store::rates::Rates;
 
 use super::alphabet::{chunk_size, spell};
 use super::creds::Fast;
@@ -216,7 +218,13 @@ impl Driver<'_> {
                 Action::Pause(_) => {}
                 Action::StartTls => self.s.tls_started(),
                 Action::Lookup(lookups) => {
-                    let found = find(&lookups, &self.dns, &Usage, &Space);
+                    let config = self.policy.config;
+                    let spool = &config.paths.spool;
+                    let (greylist, rates) = (Greylist::new(spool), Rates::new(spool));
+                    let receiving = &config.receiving;
+                    let found = find(
+                        &lookups, receiving, &self.dns, &Usage, &Space, &greylist, &rates,
+                    );
                     self.s.found(found);
                 }
                 Action::Store(txn) => {
