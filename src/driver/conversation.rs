@@ -94,6 +94,14 @@ pub struct Conversation {
     pub shared: Arc<Shared>,
     pub listener: Arc<ListenerRuntime>,
     pub login: Arc<ClientLogin>,
+    /// The connection's id in the log (`session=`): its events and the messages it hands in.
+    pub session: String,
+}
+
+/// A new connection id: 12 hex digits, random (unique enough to follow one connection's lines
+/// among a day's).
+pub fn session_id() -> String {
+    format!("{:012x}", rand::random::<u64>() & 0xffff_ffff_ffff)
 }
 
 impl Conversation {
@@ -102,6 +110,7 @@ impl Conversation {
         let peer = link.peer;
         let listener = &self.listener.settings.name;
         event("client_connect")
+            .field("session", &self.session)
             .field("protocol", C::PROTOCOL)
             .field("listener", listener)
             .opt("peer", peer)
@@ -113,6 +122,7 @@ impl Conversation {
         let mut core = Some(Box::new(core));
         let result = self.drive(link, &mut core).await;
         let mut e = event("client_disconnect")
+            .field("session", &self.session)
             .field("protocol", C::PROTOCOL)
             .field("listener", listener)
             .opt("peer", peer)
@@ -205,6 +215,7 @@ impl Conversation {
         for note in notes {
             let base = |name| {
                 event(name)
+                    .field("session", &self.session)
                     .field("protocol", protocol)
                     .field("listener", listener)
                     .opt("peer", link.peer)

@@ -46,7 +46,9 @@ pub async fn handle(shared: Arc<Shared>, listener: Arc<ListenerRuntime>, mut lin
     };
     let trusted = client.trusted;
     let login = shared.login.client(ip, trusted, link.cancel());
+    let session_id = crate::driver::conversation::session_id();
     let core = SmtpCore {
+        session_id: session_id.clone(),
         session: Session::new(
             session_config(
                 &shared.config,
@@ -63,6 +65,7 @@ pub async fn handle(shared: Arc<Shared>, listener: Arc<ListenerRuntime>, mut lin
         shared,
         listener,
         login,
+        session: session_id,
     };
     conversation.run(&mut link, core, trusted).await;
 }
@@ -70,6 +73,8 @@ pub async fn handle(shared: Arc<Shared>, listener: Arc<ListenerRuntime>, mut lin
 /// An SMTP session with what it needs from the process.
 pub struct SmtpCore {
     session: Session,
+    /// The connection's id in the log (`session=`), shared by its events.
+    session_id: String,
     shared: Arc<Shared>,
     listener: Arc<ListenerRuntime>,
     login: Arc<crate::driver::login::ClientLogin>,
@@ -167,7 +172,7 @@ impl Core for SmtpCore {
                 return Ok(());
             }
         };
-        let sub = submission(self.session.client(), txn);
+        let sub = submission(self.session.client(), &self.session_id, txn);
         let reply = match self.shared.intake.accept(sub).await {
             Outcome::Accepted(a) => self.session.stored(Ok(a.id.to_string())),
             Outcome::Refused(r) => self.session.refused(r.reply()),
@@ -183,10 +188,11 @@ impl Core for SmtpCore {
 /// The intake's submission of a message received in this session. (The handlers' refusals the
 /// session found at the end of DATA, to answer there, are found again by the intake's screening:
 /// the same function on the same message.)
-fn submission(client: &Client, txn: Transaction) -> Submission {
+fn submission(client: &Client, session: &str, txn: Transaction) -> Submission {
     Submission {
         origin: Origin::Smtp {
             client: client.clone(),
+            session: Some(session.to_string()),
             smtputf8: txn.params.smtputf8,
             dsn_ret: txn.params.ret,
             dsn_envid: txn.params.envid,
