@@ -80,6 +80,10 @@ pub async fn graceful(
     for task in &accepting {
         task.abort();
     }
+    if accepting.is_empty() {
+        // `serve` without listeners: the waiter waits for nothing but this.
+        stopped.abort();
+    }
     let _ = stopped.await;
     shared.shutdown.send_replace(true);
     let deadline = tokio::time::Instant::now() + GRACE;
