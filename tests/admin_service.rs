@@ -452,3 +452,122 @@ fn serve_without_listeners_runs_the_queue() {
     let text = std::fs::read_to_string(&log).unwrap();
     assert!(text.contains("event=no_listeners"), "{text}");
 }
+
+/// `domain handlers add` tells the running server, which has the handler from then on; with
+/// no server running it says that a reload is needed.
+#[test]
+fn domain_commands_tell_the_running_server() {
+    let site = Site::new("");
+    let alone = site.postern(&[
+        "domain",
+        "handlers",
+        "add",
+        "example.test",
+        "info",
+        "--mailbox",
+        "demo",
+    ]);
+    assert!(alone.status.success(), "{}", text(&alone));
+    assert!(
+        String::from_utf8_lossy(&alone.stdout).contains("no running server found"),
+        "{}",
+        text(&alone)
+    );
+    let daemon = site.smtpd("smtpd");
+    let out = site.postern(&[
+        "domain",
+        "handlers",
+        "add",
+        "example.test",
+        "sales",
+        "--mailbox",
+        "demo",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        said.contains(&format!("pid {}", daemon.child.id())),
+        "{said}"
+    );
+    wait_until(|| daemon.log().contains("event=reloaded"));
+    let mut s = Session::open(site.addr());
+    let reply = s.rcpt("sales@example.test");
+    assert!(reply.starts_with("250"), "{reply}");
+    let out = site.postern(&["domain", "handlers", "del", "example.test", "sales"]);
+    assert!(out.status.success(), "{}", text(&out));
+    wait_until(|| daemon.log().matches("event=reloaded").count() >= 2);
+    let mut s = Session::open(site.addr());
+    let reply = s.rcpt("sales@example.test");
+    assert!(reply.starts_with("550"), "{reply}");
+}
+
+/// Run as root, `user add`, `user passwd`, `mbox quota --set` and `domain handlers` keep the
+/// owner, group and mode of the users file and the configuration they replace (a daemon running
+/// as another user goes on reading them).
+#[test]
+fn admin_commands_keep_owner_and_mode() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let site = Site::new("");
+    let users = site.root().join("users.toml");
+    let config = site.config();
+    let owner = |p: &Path| {
+        let m = std::fs::metadata(p).unwrap();
+        (m.uid(), m.gid(), m.mode() & 0o7777)
+    };
+    let euid = run("id", &["-u"]);
+    if String::from_utf8_lossy(&euid.stdout).trim() != "0" {
+        panic!("this test changes file owners: run it as root (bin/test does)");
+    }
+    for p in [&users, &config] {
+        std::os::unix::fs::chown(p, Some(4242), Some(4243)).unwrap();
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o640)).unwrap();
+    }
+    site.add_user("erin", "pw-erin-1");
+    assert_eq!(owner(&users), (4242, 4243, 0o640));
+    let out = site.postern(&["mbox", "quota", "erin", "--set", "5M"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(owner(&users), (4242, 4243, 0o640));
+    let mut passwd = site
+        .command()
+        .args(["user", "passwd", "erin", "--password-stdin"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    passwd
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"pw-erin-2\n")
+        .unwrap();
+    assert!(passwd.wait().unwrap().success());
+    assert_eq!(owner(&users), (4242, 4243, 0o640));
+    assert_eq!(owner(&site.root().join("users.toml.lock")).0, 4242);
+    let out = site.postern(&[
+        "domain",
+        "handlers",
+        "add",
+        "example.test",
+        "sales",
+        "--mailbox",
+        "erin",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(owner(&config), (4242, 4243, 0o640));
+    let out = site.postern(&["domain", "handlers", "del", "example.test", "sales"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(owner(&config), (4242, 4243, 0o640));
+    // The new password works: the file is whole and readable by its owner's daemon.
+    let check = run(
+        "setpriv",
+        &[
+            "--reuid=4242",
+            "--regid=4243",
+            "--clear-groups",
+            "cat",
+            users.to_str().unwrap(),
+        ],
+    );
+    assert!(check.status.success(), "{}", text(&check));
+    assert!(String::from_utf8_lossy(&check.stdout).contains("erin"));
+}

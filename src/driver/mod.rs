@@ -251,6 +251,10 @@ pub async fn run_listeners(
         .field("lowered", budget.lowered)
         .emit();
     let current = reload::Current::new(shared.clone(), loaded.clone());
+    // Commands that edit the configuration (`domain handlers …`) find this process here.
+    let _registered = reload
+        .as_ref()
+        .and_then(|r| reload::register(&shared.config.paths.spool, &r.config_path));
     let mut tasks = Vec::new();
     for (index, ((cfg, socket), cap)) in
         loaded.into_iter().zip(sockets).zip(budget.caps).enumerate()

@@ -181,3 +181,81 @@ fn missing_listeners(config: &Config, running: &[Arc<ListenerRuntime>]) -> Vec<S
         .map(|l| l.name.clone())
         .collect()
 }
+
+/// The directory in the spool where running servers say which configuration they serve.
+const RUNNING: &str = "running";
+
+/// This process, registered as serving a configuration (`<spool>/running/<pid>` holding the
+/// config file's path) so that commands editing that file can tell it; removed when dropped.
+pub struct Registered(PathBuf);
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+fn canonical(path: &std::path::Path) -> PathBuf {
+    std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+/// Register this process in `spool` as serving `config` (best effort: `None` when the spool is
+/// not writable).
+pub fn register(spool: &std::path::Path, config: &std::path::Path) -> Option<Registered> {
+    let dir = spool.join(RUNNING);
+    std::fs::create_dir_all(&dir).ok()?;
+    let file = dir.join(std::process::id().to_string());
+    let text = canonical(config).to_string_lossy().into_owned();
+    crate::store::durable::replace_cached(&file, text.as_bytes(), 0o644).ok()?;
+    Some(Registered(file))
+}
+
+/// The binary a process runs (without the ` (deleted)` of one replaced since it started).
+fn exe(pid: &str) -> Option<PathBuf> {
+    let link = std::fs::read_link(format!("/proc/{pid}/exe")).ok()?;
+    let text = link.to_string_lossy();
+    Some(PathBuf::from(
+        text.strip_suffix(" (deleted)").unwrap_or(&text).to_string(),
+    ))
+}
+
+/// Send SIGHUP to every running server registered in `spool` as serving `config` (a postern
+/// process, alive): the pids told. Registrations of processes that are gone are removed.
+pub fn tell_running(spool: &std::path::Path, config: &std::path::Path) -> Vec<u32> {
+    let want = canonical(config);
+    let mine = exe("self");
+    let Ok(entries) = std::fs::read_dir(spool.join(RUNNING)) else {
+        return Vec::new();
+    };
+    let mut told = Vec::new();
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Ok(pid) = name.parse::<u32>() else {
+            continue;
+        };
+        let Some(theirs) = exe(&name) else {
+            // Gone (or not ours to see): a stale registration.
+            if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+                let _ = std::fs::remove_file(entry.path());
+            }
+            continue;
+        };
+        let serves = std::fs::read_to_string(entry.path()).unwrap_or_default();
+        let same_binary = mine.as_ref().is_some_and(|m| {
+            m == &theirs || m.file_name().is_some() && m.file_name() == theirs.file_name()
+        });
+        if !same_binary || want != std::path::Path::new(serves.trim()) {
+            continue;
+        }
+        let Ok(raw) = i32::try_from(pid) else {
+            continue;
+        };
+        // SAFETY: kill has no memory-safety preconditions; the pid is a live postern process
+        // registered for this configuration.
+        if unsafe { libc::kill(raw, libc::SIGHUP) } == 0 {
+            told.push(pid);
+        }
+    }
+    told.sort_unstable();
+    told
+}
