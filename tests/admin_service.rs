@@ -571,3 +571,43 @@ fn admin_commands_keep_owner_and_mode() {
     assert!(check.status.success(), "{}", text(&check));
     assert!(String::from_utf8_lossy(&check.stdout).contains("erin"));
 }
+
+/// `config show` prints every setting with its default, `--non-default` only what differs;
+/// both outputs are configurations `config check` accepts, and no password is shown.
+#[test]
+fn config_show_prints_a_config_that_checks() {
+    let site = Site::new(
+        "[limits]\nrecipients = 7\n\n[[remote.server]]\nname = \"hq\"\nhost = \"127.0.0.1\"\nuser = \"u\"\npassword = \"hunter2\"\n",
+    );
+    for (args, must, must_not) in [
+        (
+            &["config", "show"][..],
+            &["recipients = 7", "message_size", "[auth.smtp]"][..],
+            &["hunter2"][..],
+        ),
+        (
+            &["config", "show", "--non-default"][..],
+            &["recipients = 7", "hostname = \"mx.example.test\""][..],
+            &["hunter2", "message_size", "[auth.smtp]"][..],
+        ),
+    ] {
+        let out = site.postern(args);
+        assert!(out.status.success(), "{}", text(&out));
+        let shown = String::from_utf8_lossy(&out.stdout).into_owned();
+        for m in must {
+            assert!(shown.contains(m), "{args:?}: no {m:?} in\n{shown}");
+        }
+        for m in must_not {
+            assert!(!shown.contains(m), "{args:?}: {m:?} in\n{shown}");
+        }
+        let copy = site.root().join("shown.toml");
+        std::fs::write(&copy, &shown).unwrap();
+        let check = Command::new(bin())
+            .arg("--config")
+            .arg(&copy)
+            .args(["config", "check"])
+            .output()
+            .unwrap();
+        assert!(check.status.success(), "{args:?}: {}", text(&check));
+    }
+}

@@ -2,6 +2,7 @@
 
 pub mod args;
 mod collect;
+mod config_show;
 mod daemon;
 mod deliver;
 pub mod demo;
