@@ -611,3 +611,55 @@ fn config_show_prints_a_config_that_checks() {
         assert!(check.status.success(), "{args:?}: {}", text(&check));
     }
 }
+
+/// A failed IMAP login (Python's imaplib, LOGIN) is logged with the user and the protocol, and
+/// with the connection's session id, like POP3's and SMTP's.
+#[test]
+fn imap_login_failed_names_user_and_protocol() {
+    let site = Site::new("[auth.imap]\nlogin_command = \"allow\"\n");
+    let log = site.root().join("imapd.log");
+    let port = site.port + 3;
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let _imapd = Killed(
+        site.command()
+            .args(["imapd", "--listen", &addr.to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("imapd"),
+    );
+    assert!(wait_for_port(addr, Duration::from_secs(20)));
+    let out = python(
+        r#"
+import imaplib, sys
+m = imaplib.IMAP4("127.0.0.1", int(sys.argv[1]), timeout=10)
+try:
+    m.login("demo", "wrong-password")
+    print("logged in?")
+except imaplib.IMAP4.error:
+    pass
+m.logout()
+"#,
+        &[&port.to_string()],
+    );
+    assert!(out.is_empty(), "{out}");
+    wait_until(|| {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .contains("event=login_failed")
+    });
+    let text = std::fs::read_to_string(&log).unwrap();
+    let failed = text
+        .lines()
+        .find(|l| l.contains("event=login_failed"))
+        .unwrap();
+    assert_eq!(field(failed, "user"), Some("demo"), "{failed}");
+    assert_eq!(field(failed, "protocol"), Some("imap"), "{failed}");
+    let session = field(failed, "session").expect("session=");
+    assert!(
+        text.lines()
+            .any(|l| l.contains("event=client_connect") && field(l, "session") == Some(session)),
+        "{text}"
+    );
+}
