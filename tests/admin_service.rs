@@ -663,3 +663,60 @@ m.logout()
         "{text}"
     );
 }
+
+/// SIGHUP loads the certificate a changed `[[listener]]` names: new handshakes get it.
+#[test]
+fn sighup_loads_a_new_certificate() {
+    let site = Site::new("");
+    for name in ["one", "two"] {
+        let out = site.postern(&[
+            "cert",
+            "gen",
+            "--cn",
+            &format!("{name}.example.test"),
+            "--cert",
+            site.root().join(format!("{name}.pem")).to_str().unwrap(),
+            "--key",
+            site.root().join(format!("{name}.key")).to_str().unwrap(),
+        ]);
+        assert!(out.status.success(), "{}", text(&out));
+    }
+    let base = std::fs::read_to_string(site.config()).unwrap();
+    let listener = |name: &str| {
+        format!(
+            "\n[[listener]]\nname = \"smtp\"\nprotocol = \"smtp\"\naddress = \"{}\"\ntls = \"starttls\"\ncert = \"{name}.pem\"\nkey = \"{name}.key\"\n",
+            site.addr()
+        )
+    };
+    std::fs::write(site.config(), base.clone() + &listener("one")).unwrap();
+    let log = site.root().join("smtpd.log");
+    let daemon = Killed(
+        site.command()
+            .args(["smtpd", "--listener", "smtp"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("smtpd"),
+    );
+    assert!(wait_for_port(site.addr(), Duration::from_secs(20)));
+    let port = site.port.to_string();
+    let connect = format!("127.0.0.1:{port}");
+    let subject = || {
+        s_client(
+            &["-connect", &connect, "-starttls", "smtp", "-brief"],
+            "QUIT\n",
+        )
+    };
+    let first = subject();
+    assert!(first.contains("one.example.test"), "{first}");
+    std::fs::write(site.config(), base + &listener("two")).unwrap();
+    hangup(&daemon.0);
+    wait_until(|| {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .contains("event=reloaded")
+    });
+    let second = subject();
+    assert!(second.contains("two.example.test"), "{second}");
+}
