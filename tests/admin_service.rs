@@ -720,3 +720,45 @@ fn sighup_loads_a_new_certificate() {
     let second = subject();
     assert!(second.contains("two.example.test"), "{second}");
 }
+
+/// `deliver --watch` survives SIGHUP: a broken config is refused, a good one used from the next
+/// scan on.
+#[test]
+fn deliver_watch_reloads_at_sighup() {
+    let site = Site::new("[delivery]\nimmediate = false\nscan_interval = \"1s\"\n");
+    let base = std::fs::read_to_string(site.config()).unwrap();
+    let log = site.root().join("deliver.log");
+    let mut watch = Killed(
+        site.command()
+            .args(["deliver", "--watch"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("deliver --watch"),
+    );
+    let logged = |what: &str| {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .contains(what)
+    };
+    std::fs::write(
+        site.config(),
+        base.clone() + "\n[limits]\nrecipients = \"many\"\n",
+    )
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    hangup(&watch.0);
+    wait_until(|| logged("event=reload_failed"));
+    assert!(
+        matches!(watch.0.try_wait(), Ok(None)),
+        "deliver --watch exited"
+    );
+    std::fs::write(site.config(), base).unwrap();
+    hangup(&watch.0);
+    wait_until(|| logged("event=reloaded"));
+    assert!(
+        matches!(watch.0.try_wait(), Ok(None)),
+        "deliver --watch exited"
+    );
+}

@@ -110,10 +110,10 @@ impl Conversation {
         let peer = link.peer;
         let listener = &self.listener.settings.name;
         event("client_connect")
-            .field("session", &self.session)
             .field("protocol", C::PROTOCOL)
             .field("listener", listener)
             .opt("peer", peer)
+            .field("session", &self.session)
             .field("tls", link.tls)
             .field("trusted", trusted)
             .emit();
@@ -122,10 +122,10 @@ impl Conversation {
         let mut core = Some(Box::new(core));
         let result = self.drive(link, &mut core).await;
         let mut e = event("client_disconnect")
-            .field("session", &self.session)
             .field("protocol", C::PROTOCOL)
             .field("listener", listener)
             .opt("peer", peer)
+            .field("session", &self.session)
             .opt("user", core.as_ref().and_then(|c| c.user()));
         if let Err(why) = result {
             if let Some(c) = core.as_mut() {
@@ -215,10 +215,10 @@ impl Conversation {
         for note in notes {
             let base = |name| {
                 event(name)
-                    .field("session", &self.session)
                     .field("protocol", protocol)
                     .field("listener", listener)
                     .opt("peer", link.peer)
+                    .field("session", &self.session)
             };
             match note {
                 LoginNote::Ok { user, mechanism } => {

@@ -17,7 +17,8 @@ enum Output {
     Stderr,
     /// Stderr is the connection and there is no syslog: the lines are dropped.
     Nowhere,
-    Syslog(SyslogLogger),
+    /// With the settings to connect again (after syslogd restarted).
+    Syslog(SyslogLogger, Box<Log>),
     Journal {
         socket: UnixDatagram,
         path: PathBuf,
@@ -79,13 +80,17 @@ pub(super) fn open(log: &Log) -> Result<(), String> {
         LogTarget::Stderr if !on_socket => (Output::Stderr, Ok(())),
         // inetd: syslog if there is one, else nothing (never the client).
         LogTarget::Stderr => match syslog_logger(log) {
-            Ok(l) => (Output::Syslog(l), Ok(())),
+            Ok(l) => (Output::Syslog(l, Box::new(log.clone())), Ok(())),
             Err(_) => (Output::Nowhere, Ok(())),
         },
         LogTarget::Syslog => match syslog_logger(log) {
-            Ok(l) => (Output::Syslog(l), Ok(())),
+            Ok(l) => (Output::Syslog(l, Box::new(log.clone())), Ok(())),
             Err(e) => (fallback(on_socket), Err(e)),
         },
+        LogTarget::Journald if !log.journal_socket.exists() => (
+            fallback(on_socket),
+            Err(format!("{}: no such socket", log.journal_socket.display())),
+        ),
         LogTarget::Journald => match UnixDatagram::unbound() {
             Ok(socket) => (
                 Output::Journal {
@@ -136,8 +141,15 @@ pub(super) fn write(event: &Event, line: &str) -> bool {
     match guard.as_mut() {
         None | Some(Output::Stderr) => stderr_is_connection(),
         Some(Output::Nowhere) => true,
-        Some(Output::Syslog(logger)) => {
-            let _ = logger.info(line.trim_end_matches('\n'));
+        Some(Output::Syslog(logger, log)) => {
+            let text = line.trim_end_matches('\n');
+            if logger.info(text).is_err() {
+                // syslogd restarted: connect again, and try once more.
+                if let Ok(again) = syslog_logger(log) {
+                    *logger = again;
+                    let _ = logger.info(text);
+                }
+            }
             true
         }
         Some(Output::Journal {
