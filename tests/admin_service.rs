@@ -742,12 +742,13 @@ fn deliver_watch_reloads_at_sighup() {
             .unwrap_or_default()
             .contains(what)
     };
+    // Its first queue run (which cleans the spool) comes after its SIGHUP handler is in place.
+    wait_until(|| logged("event=spool_cleaned"));
     std::fs::write(
         site.config(),
         base.clone() + "\n[limits]\nrecipients = \"many\"\n",
     )
     .unwrap();
-    std::thread::sleep(Duration::from_millis(300));
     hangup(&watch.0);
     wait_until(|| logged("event=reload_failed"));
     assert!(
