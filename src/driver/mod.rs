@@ -45,22 +45,44 @@ pub struct Shared {
 impl Shared {
     /// Open the spool and users file named by the config and start the immediate-delivery worker.
     pub fn open(config: Arc<Config>) -> anyhow::Result<Arc<Shared>> {
-        crate::events::set_format(config.log.format);
         large_allocations_unmapped();
+        Shared::build(config, None)
+    }
+
+    /// The state for `config` after a reload: a new users cache, deliverer, immediate-delivery
+    /// worker, intake and resolver; the failed-login ledger, the shutdown flag and the session
+    /// count carry over. Sessions already running keep the generation they started with.
+    pub fn renew(&self, config: Arc<Config>) -> anyhow::Result<Arc<Shared>> {
+        Shared::build(config, Some(self))
+    }
+
+    /// The one place the state is made (at start, and at each reload with what carries over
+    /// from `previous`): a part added here is reloaded too.
+    fn build(config: Arc<Config>, previous: Option<&Shared>) -> anyhow::Result<Arc<Shared>> {
+        crate::events::set_format(config.log.format);
         let spool = Arc::new(
             Spool::open(&config.paths.spool)
                 .with_context(|| format!("cannot open spool {}", config.paths.spool.display()))?,
         );
         let users = Arc::new(UsersCache::new(&config.paths.users)?);
-        use_scram_decoy_key(spool.root());
+        if previous.is_none() {
+            use_scram_decoy_key(spool.root());
+        }
         let deliverer = Arc::new(Deliverer::new(config.clone(), spool.clone(), users.clone()));
         let immediate = Immediate::start(deliverer.clone());
         let intake = Arc::new(Intake::new(
             deliverer.clone(),
             Handoff::Worker(immediate.clone()),
         ));
-        let login = Arc::new(login::LoginGuard::new(&config));
         let resolver = Arc::new(crate::dns::Resolver::new(config.dns()));
+        let (login, shutdown, sessions) = match previous {
+            Some(p) => (p.login.clone(), p.shutdown.clone(), p.sessions.clone()),
+            None => (
+                Arc::new(login::LoginGuard::new(&config)),
+                Arc::new(tokio::sync::watch::Sender::new(false)),
+                shutdown::Sessions::default(),
+            ),
+        };
         Ok(Arc::new(Shared {
             config,
             spool,
@@ -69,41 +91,8 @@ impl Shared {
             immediate,
             intake,
             login,
-            shutdown: Arc::new(tokio::sync::watch::Sender::new(false)),
-            sessions: shutdown::Sessions::default(),
-            resolver,
-        }))
-    }
-}
-
-impl Shared {
-    /// The state for `config` after a reload: a new users cache, deliverer, immediate-delivery
-    /// worker, intake and resolver; the failed-login ledger, the shutdown flag and the session
-    /// count carry over. Sessions already running keep the generation they started with.
-    pub fn renew(&self, config: Arc<Config>) -> anyhow::Result<Arc<Shared>> {
-        crate::events::set_format(config.log.format);
-        let spool = Arc::new(
-            Spool::open(&config.paths.spool)
-                .with_context(|| format!("cannot open spool {}", config.paths.spool.display()))?,
-        );
-        let users = Arc::new(UsersCache::new(&config.paths.users)?);
-        let deliverer = Arc::new(Deliverer::new(config.clone(), spool.clone(), users.clone()));
-        let immediate = Immediate::start(deliverer.clone());
-        let intake = Arc::new(Intake::new(
-            deliverer.clone(),
-            Handoff::Worker(immediate.clone()),
-        ));
-        let resolver = Arc::new(crate::dns::Resolver::new(config.dns()));
-        Ok(Arc::new(Shared {
-            config,
-            spool,
-            users,
-            deliverer,
-            immediate,
-            intake,
-            login: self.login.clone(),
-            shutdown: self.shutdown.clone(),
-            sessions: self.sessions.clone(),
+            shutdown,
+            sessions,
             resolver,
         }))
     }
