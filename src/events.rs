@@ -40,8 +40,8 @@ pub fn set_format(format: LogFormat) {
 }
 
 /// Choose the format and the target of this process's events (`[log]`). A target that cannot be
-/// opened (no syslog socket, a file not writable) leaves stderr, and says so there when stderr
-/// is not the connection.
+/// opened (the journal's socket missing, a file not writable) falls back to syslog, else stderr
+/// (never the connection), and `log_target_failed` says so there.
 pub fn configure(log: &Log) {
     set_format(log.format);
     if let Err(e) = target::open(log) {

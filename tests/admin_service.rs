@@ -763,3 +763,32 @@ fn deliver_watch_reloads_at_sighup() {
         "deliver --watch exited"
     );
 }
+
+/// A log file the command may not open (a user's cron job, say): the lines go to syslog with a
+/// `log_target_failed`, and nothing is printed.
+#[test]
+fn an_unwritable_log_file_falls_back_to_syslog_quietly() {
+    let probe = Site::new("");
+    let sock_path = probe.root().join("log.sock");
+    let syslog = UnixDatagram::bind(&sock_path).expect("bind");
+    std::fs::write(
+        probe.config(),
+        std::fs::read_to_string(probe.config()).unwrap()
+            + &format!(
+                "\n[log]\ntarget = \"file\"\nfile = \"/nonexistent/dir/postern.log\"\nsyslog_socket = {:?}\n",
+                sock_path.display().to_string()
+            ),
+    )
+    .unwrap();
+    let out = probe.postern(&["deliver", "--once"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).is_empty(), "printed: {}", text(&out));
+    let got = read_datagrams(&syslog, |got| {
+        joined(got).contains("event=log_target_failed")
+    });
+    let text = joined(&got);
+    assert!(
+        text.contains("event=log_target_failed") && text.contains("/nonexistent/dir/postern.log"),
+        "{text}"
+    );
+}

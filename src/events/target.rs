@@ -85,10 +85,10 @@ pub(super) fn open(log: &Log) -> Result<(), String> {
         },
         LogTarget::Syslog => match syslog_logger(log) {
             Ok(l) => (Output::Syslog(l, Box::new(log.clone())), Ok(())),
-            Err(e) => (fallback(on_socket), Err(e)),
+            Err(e) => (stderr_or_nowhere(on_socket), Err(e)),
         },
         LogTarget::Journald if !log.journal_socket.exists() => (
-            fallback(on_socket),
+            fallback(log, on_socket),
             Err(format!("{}: no such socket", log.journal_socket.display())),
         ),
         LogTarget::Journald => match UnixDatagram::unbound() {
@@ -100,7 +100,7 @@ pub(super) fn open(log: &Log) -> Result<(), String> {
                 },
                 Ok(()),
             ),
-            Err(e) => (fallback(on_socket), Err(e.to_string())),
+            Err(e) => (fallback(log, on_socket), Err(e.to_string())),
         },
         LogTarget::File => match log.file.as_deref().map(open_file) {
             Some(Ok(file)) => (
@@ -110,15 +110,25 @@ pub(super) fn open(log: &Log) -> Result<(), String> {
                 },
                 Ok(()),
             ),
-            Some(Err(e)) => (fallback(on_socket), Err(e)),
-            None => (fallback(on_socket), Err("no log.file".to_string())),
+            Some(Err(e)) => (fallback(log, on_socket), Err(e)),
+            None => (fallback(log, on_socket), Err("no log.file".to_string())),
         },
     };
     *OUTPUT.lock().unwrap_or_else(PoisonError::into_inner) = Some(output);
     result
 }
 
-fn fallback(on_socket: bool) -> Output {
+/// Where lines go when the target cannot be opened (the journal's socket missing, a log file
+/// a user's `sendmail` may not write): syslog when there is one, so that a command run by cron
+/// prints nothing; else stderr (never the connection).
+fn fallback(log: &Log, on_socket: bool) -> Output {
+    match syslog_logger(log) {
+        Ok(l) => Output::Syslog(l, Box::new(log.clone())),
+        Err(_) => stderr_or_nowhere(on_socket),
+    }
+}
+
+fn stderr_or_nowhere(on_socket: bool) -> Output {
     if on_socket {
         Output::Nowhere
     } else {
