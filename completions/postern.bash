@@ -76,11 +76,17 @@ _postern() {
             postern__subcmd__config,help)
                 cmd="postern__subcmd__config__subcmd__help"
                 ;;
+            postern__subcmd__config,show)
+                cmd="postern__subcmd__config__subcmd__show"
+                ;;
             postern__subcmd__config__subcmd__help,check)
                 cmd="postern__subcmd__config__subcmd__help__subcmd__check"
                 ;;
             postern__subcmd__config__subcmd__help,help)
                 cmd="postern__subcmd__config__subcmd__help__subcmd__help"
+                ;;
+            postern__subcmd__config__subcmd__help,show)
+                cmd="postern__subcmd__config__subcmd__help__subcmd__show"
                 ;;
             postern__subcmd__domain,handlers)
                 cmd="postern__subcmd__domain__subcmd__handlers"
@@ -180,6 +186,9 @@ _postern() {
                 ;;
             postern__subcmd__help__subcmd__config,check)
                 cmd="postern__subcmd__help__subcmd__config__subcmd__check"
+                ;;
+            postern__subcmd__help__subcmd__config,show)
+                cmd="postern__subcmd__help__subcmd__config__subcmd__show"
                 ;;
             postern__subcmd__help__subcmd__domain,handlers)
                 cmd="postern__subcmd__help__subcmd__domain__subcmd__handlers"
@@ -467,7 +476,7 @@ _postern() {
             return 0
             ;;
         postern__subcmd__config)
-            opts="-h --config --help check help"
+            opts="-h --config --help check show help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -503,7 +512,7 @@ _postern() {
             return 0
             ;;
         postern__subcmd__config__subcmd__help)
-            opts="check help"
+            opts="check show help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -537,6 +546,38 @@ _postern() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        postern__subcmd__config__subcmd__help__subcmd__show)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        postern__subcmd__config__subcmd__show)
+            opts="-h --non-default --config --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -911,7 +952,7 @@ _postern() {
             return 0
             ;;
         postern__subcmd__help__subcmd__config)
-            opts="check"
+            opts="check show"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -925,6 +966,20 @@ _postern() {
             return 0
             ;;
         postern__subcmd__help__subcmd__config__subcmd__check)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        postern__subcmd__help__subcmd__config__subcmd__show)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

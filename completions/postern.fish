@@ -155,13 +155,18 @@ complete -c postern -n "__fish_postern_using_subcommand cert; and __fish_seen_su
 complete -c postern -n "__fish_postern_using_subcommand cert; and __fish_seen_subcommand_from gen" -s h -l help -d 'Print help'
 complete -c postern -n "__fish_postern_using_subcommand cert; and __fish_seen_subcommand_from help" -f -a "gen" -d 'Make a self-signed certificate and key (PEM); prints the SHA-256 fingerprint'
 complete -c postern -n "__fish_postern_using_subcommand cert; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c postern -n "__fish_postern_using_subcommand config; and not __fish_seen_subcommand_from check help" -l config -d 'Configuration file [default: /etc/postern/postern.toml]' -r -F
-complete -c postern -n "__fish_postern_using_subcommand config; and not __fish_seen_subcommand_from check help" -s h -l help -d 'Print help'
-complete -c postern -n "__fish_postern_using_subcommand config; and not __fish_seen_subcommand_from check help" -f -a "check" -d 'Report every problem in the configuration with its line; exit 78 if there are any'
-complete -c postern -n "__fish_postern_using_subcommand config; and not __fish_seen_subcommand_from check help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c postern -n "__fish_postern_using_subcommand config; and not __fish_seen_subcommand_from check show help" -l config -d 'Configuration file [default: /etc/postern/postern.toml]' -r -F
+complete -c postern -n "__fish_postern_using_subcommand config; and not __fish_seen_subcommand_from check show help" -s h -l help -d 'Print help'
+complete -c postern -n "__fish_postern_using_subcommand config; and not __fish_seen_subcommand_from check show help" -f -a "check" -d 'Report every problem in the configuration with its line; exit 78 if there are any'
+complete -c postern -n "__fish_postern_using_subcommand config; and not __fish_seen_subcommand_from check show help" -f -a "show" -d 'Print the effective configuration, defaults included (passwords masked), as TOML'
+complete -c postern -n "__fish_postern_using_subcommand config; and not __fish_seen_subcommand_from check show help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c postern -n "__fish_postern_using_subcommand config; and __fish_seen_subcommand_from check" -l config -d 'Configuration file [default: /etc/postern/postern.toml]' -r -F
 complete -c postern -n "__fish_postern_using_subcommand config; and __fish_seen_subcommand_from check" -s h -l help -d 'Print help'
+complete -c postern -n "__fish_postern_using_subcommand config; and __fish_seen_subcommand_from show" -l config -d 'Configuration file [default: /etc/postern/postern.toml]' -r -F
+complete -c postern -n "__fish_postern_using_subcommand config; and __fish_seen_subcommand_from show" -l non-default -d 'Only the settings that differ from their defaults (like `postconf -n`, `doveconf -n`)'
+complete -c postern -n "__fish_postern_using_subcommand config; and __fish_seen_subcommand_from show" -s h -l help -d 'Print help'
 complete -c postern -n "__fish_postern_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "check" -d 'Report every problem in the configuration with its line; exit 78 if there are any'
+complete -c postern -n "__fish_postern_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "show" -d 'Print the effective configuration, defaults included (passwords masked), as TOML'
 complete -c postern -n "__fish_postern_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c postern -n "__fish_postern_using_subcommand sendmail" -s f -d 'Envelope sender' -r
 complete -c postern -n "__fish_postern_using_subcommand sendmail" -s o -d 'Sendmail options such as -oi, -odq (accepted; -oi is the same as -i)' -r
@@ -215,5 +220,6 @@ complete -c postern -n "__fish_postern_using_subcommand help; and __fish_seen_su
 complete -c postern -n "__fish_postern_using_subcommand help; and __fish_seen_subcommand_from user" -f -a "ls" -d 'List users'
 complete -c postern -n "__fish_postern_using_subcommand help; and __fish_seen_subcommand_from cert" -f -a "gen" -d 'Make a self-signed certificate and key (PEM); prints the SHA-256 fingerprint'
 complete -c postern -n "__fish_postern_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "check" -d 'Report every problem in the configuration with its line; exit 78 if there are any'
+complete -c postern -n "__fish_postern_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "show" -d 'Print the effective configuration, defaults included (passwords masked), as TOML'
 complete -c postern -n "__fish_postern_using_subcommand help; and __fish_seen_subcommand_from domain" -f -a "ls" -d 'List the domains with their settings and handlers'
 complete -c postern -n "__fish_postern_using_subcommand help; and __fish_seen_subcommand_from domain" -f -a "handlers" -d 'Add or remove a domain\'s address handlers'

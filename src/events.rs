@@ -1,14 +1,21 @@
-//! Registered events: one structured log line per event (logfmt or JSON) on stderr.
+//! Registered events: one structured log line per event (logfmt or JSON) on the log target.
 //!
 //! `event("message_received").field("id", id).field("size", n).emit()` writes
-//! `ts=2026-11-24T06:00:00Z event=message_received id=… size=…` (or one JSON object per line).
+//! `ts=2026-11-24T06:00:00Z event=message_received id=… size=…` (or one JSON object per line)
+//! to the target chosen by `[log] target` ([`configure`]): stderr, the local syslog socket, the
+//! journal (its native protocol) or a file (opened again by [`reopen`], at SIGHUP). When stderr
+//! is the connection itself (inetd puts the socket on 0, 1 and 2), nothing is ever written to
+//! it: the lines go to syslog instead, or nowhere when there is no syslog.
 
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::RwLock;
 
-use crate::config::LogFormat;
+use crate::config::{Log, LogFormat, LogTarget};
+
+mod target;
+pub use target::{reopen, stderr_is_connection};
 
 static JSON: AtomicBool = AtomicBool::new(false);
 
@@ -30,6 +37,25 @@ pub fn set_sink(sink: Option<Sink>) {
 /// Choose the output format for this process.
 pub fn set_format(format: LogFormat) {
     JSON.store(format == LogFormat::Json, Ordering::Relaxed);
+}
+
+/// Choose the format and the target of this process's events (`[log]`). A target that cannot be
+/// opened (the journal's socket missing, a file not writable) falls back to syslog, else stderr
+/// (never the connection), and `log_target_failed` says so there.
+pub fn configure(log: &Log) {
+    set_format(log.format);
+    if let Err(e) = target::open(log) {
+        let target = match log.target {
+            LogTarget::Stderr => "stderr",
+            LogTarget::Syslog => "syslog",
+            LogTarget::Journald => "journald",
+            LogTarget::File => "file",
+        };
+        event("log_target_failed")
+            .field("target", target)
+            .field("error", e)
+            .emit();
+    }
 }
 
 /// An event being built.
@@ -93,7 +119,19 @@ impl Event {
                 }
             }
         }
-        let _ = std::io::stderr().lock().write_all(line.as_bytes());
+        if !target::write(&self, &line) {
+            let _ = std::io::stderr().lock().write_all(line.as_bytes());
+        }
+    }
+
+    /// The event's name.
+    pub fn name(&self) -> &str {
+        self.fields.get(1).map_or("", |(_, v)| v.as_str())
+    }
+
+    /// The fields after `ts` and `event`.
+    pub fn fields(&self) -> impl Iterator<Item = (&'static str, &str)> {
+        self.fields.iter().skip(2).map(|(k, v)| (*k, v.as_str()))
     }
 }
 

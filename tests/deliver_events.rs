@@ -95,7 +95,7 @@ fn check_events(json_format: bool) {
         r#"
 import smtplib, sys
 s = smtplib.SMTP("127.0.0.1", int(sys.argv[1]), timeout=10)
-s.sendmail("alice@client.test", ["demo@example.test", "bob@remote.test"], "Subject: events\r\n\r\nhi \"there\"\r\n")
+s.sendmail("alice@client.test", ["demo@example.test", "bob@remote.test"], "Subject: events\r\nMessage-ID: <events.1@client.test>\r\n\r\nhi \"there\"\r\n")
 s.quit()
 "#,
         &[&site.port.to_string()],
@@ -152,15 +152,25 @@ s.quit()
         "{received:?}"
     );
     let id = received["id"].clone();
+    // The message carries its connection's session id and its Message-ID.
+    assert_eq!(received["session"], connect["session"], "{received:?}");
+    assert_eq!(received["session"].len(), 12, "{received:?}");
+    assert_eq!(disconnects[0]["session"], connect["session"]);
+    assert_eq!(received["message_id"], "<events.1@client.test>");
 
     let sendmail = events(&String::from_utf8_lossy(&sm.stderr), json_format);
     let failed_id = one(&sendmail, "message_received")["id"].clone();
 
     let deliver = events(&String::from_utf8_lossy(&run.stderr), json_format);
     let delivered = one(&deliver, "delivered");
+    // A local delivery names the mailbox and the address it was sent to (Postfix's orig_to).
     assert_eq!(
-        (delivered["id"].as_str(), delivered["to"].as_str()),
-        (id.as_str(), "demo@example.test")
+        (
+            delivered["id"].as_str(),
+            delivered["to"].as_str(),
+            delivered["orig_to"].as_str()
+        ),
+        (id.as_str(), "demo", "demo@example.test")
     );
     let deferred = one(&deliver, "deferred");
     assert_eq!(

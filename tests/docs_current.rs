@@ -233,6 +233,33 @@ fn the_readme_documents_every_config_key() {
         missing.is_empty(),
         "README config reference lacks {missing:?}"
     );
+    // postern.toml(5) is made from the same section: every key is in it too, and man reads it.
+    let page = std::fs::read_to_string(root().join("man/postern.toml.5")).expect("postern.toml.5");
+    let absent: Vec<String> = config_keys()
+        .into_iter()
+        .filter(|key| {
+            let name = key.rsplit_once('.').expect("dotted").1;
+            !page.contains(&format!("\\fB{}\\fR", name.replace('-', "\\-")))
+        })
+        .collect();
+    assert!(absent.is_empty(), "postern.toml.5 lacks {absent:?}");
+    if have("man") {
+        let out = Command::new("man")
+            .arg("-l")
+            .arg(root().join("man/postern.toml.5"))
+            .env("MANPAGER", "cat")
+            .env("MANWIDTH", "100")
+            .output()
+            .expect("man");
+        let shown = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && shown.contains("spool_reserve"),
+            "{}",
+            text(&out)
+        );
+        let errors = String::from_utf8_lossy(&out.stderr);
+        assert!(!errors.contains("warning"), "{errors}");
+    }
     // The first two commands stay at the top.
     let first_block = readme.split("```sh\n").nth(1).expect("a sh block");
     assert!(first_block.starts_with("cargo run --release -- serve --demo /tmp/postern-demo"));

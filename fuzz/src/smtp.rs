@@ -252,7 +252,7 @@ impl Driver<'_> {
                 "Message rejected by content filter",
             ));
         }
-        let sub = submission(self.s.client(), txn);
+        let sub = submission(self.s.client(), "fuzz", txn);
         let (outcome, queued) = super::intake(sub);
         if let Some(body) = queued {
             check_trace(&body);

@@ -218,6 +218,12 @@ pub enum CertCommand {
 pub enum ConfigCommand {
     /// Report every problem in the configuration with its line; exit 78 if there are any
     Check,
+    /// Print the effective configuration, defaults included (passwords masked), as TOML
+    Show {
+        /// Only the settings that differ from their defaults (like `postconf -n`, `doveconf -n`)
+        #[arg(long)]
+        non_default: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -1,7 +1,7 @@
 //! `postern serve`, `smtpd`, `popd`, `imapd`: choosing the hosting mode and running it.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -70,9 +70,22 @@ pub fn daemon(flag: Option<&Path>, protocol: Protocol, args: DaemonArgs) -> CliR
             let mut term =
                 tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
                     .context("cannot catch SIGTERM")?;
-            tokio::select! {
-                () = driver::handle(shared.clone(), listener, conn) => {}
-                _ = term.recv() => crate::events::event("terminated").field("signal", "TERM").emit(),
+            // One session: SIGHUP does not end it (it keeps the settings it started with); the
+            // log file is opened again.
+            let mut hangups = driver::reload::hangups();
+            let session = driver::handle(shared.clone(), listener, conn);
+            tokio::pin!(session);
+            loop {
+                tokio::select! {
+                    () = &mut session => break,
+                    _ = term.recv() => {
+                        crate::events::event("terminated").field("signal", "TERM").emit();
+                        break;
+                    }
+                    Some(()) = driver::reload::next(&mut hangups) => {
+                        let _ = crate::events::reopen();
+                    }
+                }
             }
             tokio::time::timeout(crate::receive::smtp::DRAIN_LIMIT, shared.immediate.drain())
                 .await
@@ -127,7 +140,11 @@ pub fn daemon(flag: Option<&Path>, protocol: Protocol, args: DaemonArgs) -> CliR
                 ),
             ));
         }
-        driver::run_listeners(shared, sockets)
+        let reload = driver::reload::Reload {
+            config_path: crate::config::resolve_path(flag),
+            then: None,
+        };
+        driver::run_listeners(shared, sockets, Some(reload))
             .await
             .map_err(|e| Failure::new(exit::CONFIG, e))?;
         Ok(())
@@ -167,20 +184,42 @@ pub fn serve(flag: Option<&Path>, args: ServeArgs) -> CliResult {
             ));
         }
         // The queue runner: retries, anything the immediate attempts missed, and mail waiting
-        // for a full volume to have room (blocking work: its own thread).
-        let d = shared.deliverer.clone();
-        let interval = Duration::from_secs(config.delivery.scan_interval.0.clamp(1, 3600));
+        // for a full volume to have room (blocking work: its own thread). After a reload it
+        // goes on with the new deliverer from its next scan.
+        let runner = Arc::new(RwLock::new(shared.deliverer.clone()));
+        let current = runner.clone();
         std::thread::Builder::new()
             .name("queue-runner".into())
-            .spawn(move || d.run_forever(interval))
+            .spawn(move || loop {
+                let d = current
+                    .read()
+                    .map_or_else(|e| e.into_inner().clone(), |d| d.clone());
+                let secs = d.config.delivery.scan_interval.0.clamp(1, 3600);
+                d.run_interval(Duration::from_secs(secs));
+            })
             .map_err(|e| Failure::new(exit::OSERR, e))?;
-        crate::receive::collect::spawn_schedule(Arc::new(crate::receive::collect::Collector {
-            config: shared.config.clone(),
-            spool: shared.spool.clone(),
-            users: shared.users.clone(),
-            intake: shared.intake.clone(),
-        }));
-        driver::run_listeners(shared, sockets)
+        let schedule = Mutex::new(collect_schedule(&shared));
+        let then: driver::reload::Then = Box::new(move |shared| {
+            if let Ok(mut d) = runner.write() {
+                *d = shared.deliverer.clone();
+            }
+            if let Ok(mut tasks) = schedule.lock() {
+                for t in tasks.drain(..) {
+                    t.abort();
+                }
+                *tasks = collect_schedule(shared);
+            }
+        });
+        let reload = driver::reload::Reload {
+            config_path: crate::config::resolve_path(config_path.as_deref()),
+            then: Some(then),
+        };
+        if sockets.is_empty() {
+            crate::events::event("no_listeners")
+                .field("running", "queue runner and collection")
+                .emit();
+        }
+        driver::run_listeners(shared, sockets, Some(reload))
             .await
             .map_err(|e| Failure::new(exit::CONFIG, e))?;
         Ok(())
@@ -189,4 +228,14 @@ pub fn serve(flag: Option<&Path>, args: ServeArgs) -> CliResult {
     // everything in the spool is crash-safe.
     rt.shutdown_timeout(SHUTDOWN_LEFTOVERS);
     result
+}
+
+/// `serve`'s collection schedule over `shared`.
+fn collect_schedule(shared: &Arc<Shared>) -> Vec<tokio::task::JoinHandle<()>> {
+    crate::receive::collect::spawn_schedule(Arc::new(crate::receive::collect::Collector {
+        config: shared.config.clone(),
+        spool: shared.spool.clone(),
+        users: shared.users.clone(),
+        intake: shared.intake.clone(),
+    }))
 }

@@ -68,9 +68,55 @@ pub fn deliver(flag: Option<&Path>, args: DeliverArgs) -> CliResult {
         }
         return run_result(d.run_once(force, ids)?);
     }
-    d.run_forever(Duration::from_secs(
-        config.delivery.scan_interval.0.clamp(1, 3600),
-    ))
+    watch(flag, &rt, config, d)
+}
+
+/// `deliver --watch`: queue runs every `delivery.scan_interval`; at SIGHUP the configuration is
+/// read again (from the next scan on; a broken one is refused and the running one kept) and the
+/// log file opened again.
+fn watch(
+    flag: Option<&Path>,
+    rt: &tokio::runtime::Runtime,
+    mut config: Arc<Config>,
+    mut d: Deliverer,
+) -> CliResult {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let hangup = Arc::new(AtomicBool::new(false));
+    {
+        let _on = rt.enter();
+        let mut signals = crate::driver::reload::hangups();
+        let seen = hangup.clone();
+        rt.spawn(async move {
+            while crate::driver::reload::next(&mut signals).await.is_some() {
+                seen.store(true, Ordering::SeqCst);
+            }
+        });
+    }
+    loop {
+        d.run_interval(Duration::from_secs(
+            config.delivery.scan_interval.0.clamp(1, 3600),
+        ));
+        if !hangup.swap(false, Ordering::SeqCst) {
+            continue;
+        }
+        let path = crate::config::resolve_path(flag);
+        match open(flag, rt) {
+            Ok((c, new)) => {
+                (config, d) = (c, new);
+                crate::events::event("reloaded")
+                    .field("config", path.display())
+                    .emit();
+            }
+            Err(f) => {
+                let _ = crate::events::reopen();
+                crate::events::event("reload_failed")
+                    .field("config", path.display())
+                    .field("error", format!("{:#}", f.error))
+                    .field("effect", "the running configuration is kept")
+                    .emit();
+            }
+        }
+    }
 }
 
 pub use super::queue::queue;

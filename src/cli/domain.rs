@@ -6,7 +6,7 @@
 
 use std::fs::OpenOptions;
 use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use toml_edit::{ArrayOfTables, DocumentMut, Item, Table};
@@ -66,6 +66,8 @@ fn describe(h: &Handler) -> String {
 
 fn handlers(flag: Option<&Path>, cmd: HandlersCommand) -> CliResult {
     let path = resolve_path(flag);
+    // add-all that found every user handled changed nothing: no reload.
+    let add_all = matches!(cmd, HandlersCommand::AddAll { .. });
     let added = match cmd {
         HandlersCommand::AddAll { domain } => {
             let config = load_config(flag)?;
@@ -112,7 +114,31 @@ fn handlers(flag: Option<&Path>, cmd: HandlersCommand) -> CliResult {
     if added > 0 {
         println!("{added} handler(s) added");
     }
+    if added > 0 || !add_all {
+        tell_running_servers(flag, &path);
+    }
     Ok(())
+}
+
+/// After an edit: SIGHUP to the servers running on this configuration, or say a reload is
+/// needed.
+fn tell_running_servers(flag: Option<&Path>, path: &Path) {
+    let Ok(config) = load_config(flag) else {
+        return;
+    };
+    let told = crate::driver::reload::tell_running(&config.paths.spool, path);
+    if told.is_empty() {
+        println!(
+            "no running server found for {}: one started now reads the change; reload a running one with SIGHUP (systemctl reload)",
+            path.display()
+        );
+    } else {
+        let pids: Vec<String> = told.iter().map(u32::to_string).collect();
+        println!(
+            "told the running server to reload (pid {})",
+            pids.join(", ")
+        );
+    }
 }
 
 fn usage(msg: String) -> Failure {
@@ -195,9 +221,9 @@ fn edit<T>(
         .mode(0o600)
         .open(PathBuf::from(lock_name))
         .map_err(io)?;
+    crate::store::durable::same_owner(&lock, path);
     lock.lock().map_err(io)?;
     let text = std::fs::read_to_string(path).map_err(io)?;
-    let mode = std::fs::metadata(path).map_err(io)?.permissions().mode();
     let mut doc: DocumentMut = text
         .parse()
         .map_err(|e| Failure::new(exit::CONFIG, anyhow::anyhow!("{}: {e}", path.display())))?;
@@ -214,8 +240,7 @@ fn edit<T>(
             anyhow::anyhow!("not changed, the result would be invalid:\n{e}"),
         )
     })?;
-    crate::store::durable::replace(path, new.as_bytes(), 0o600).map_err(io)?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode & 0o7777)).map_err(io)?;
+    crate::store::durable::replace_keeping(path, new.as_bytes(), 0o600).map_err(io)?;
     drop(lock);
     Ok(result)
 }

@@ -29,6 +29,7 @@ pub fn config(flag: Option<&Path>, cmd: ConfigCommand) -> CliResult {
             }
             Ok(())
         }
+        ConfigCommand::Show { non_default } => super::config_show::show(flag, non_default),
     }
 }
 

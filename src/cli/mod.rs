@@ -2,6 +2,7 @@
 
 pub mod args;
 mod collect;
+mod config_show;
 mod daemon;
 mod deliver;
 pub mod demo;
@@ -122,7 +123,12 @@ pub fn main() -> ExitCode {
             if is_broken_pipe(&f.error) {
                 return ExitCode::SUCCESS;
             }
-            eprintln!("postern: {msg}");
+            if crate::events::stderr_is_connection() {
+                // inetd: stderr is the client; the error goes to the log target only.
+                crate::events::event("error").field("error", msg).emit();
+            } else {
+                eprintln!("postern: {msg}");
+            }
             ExitCode::from(f.code)
         }
     }
@@ -171,13 +177,15 @@ fn run(cli: Cli) -> CliResult {
 /// Load the configuration named by the flag / environment / default.
 pub fn load_config(flag: Option<&Path>) -> Result<crate::config::Config, Failure> {
     let path = crate::config::resolve_path(flag);
-    crate::config::load(&path).map_err(|e| {
+    let config = crate::config::load(&path).map_err(|e| {
         let code = match &e {
             crate::config::ConfigError::Read { .. } => exit::NOINPUT,
             crate::config::ConfigError::Invalid { .. } => exit::CONFIG,
         };
         Failure::new(code, e)
-    })
+    })?;
+    crate::events::configure(&config.log);
+    Ok(config)
 }
 
 /// The process's one tokio runtime. Every command that talks to the network makes it first:

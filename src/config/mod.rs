@@ -322,11 +322,48 @@ pub enum LogFormat {
     Json,
 }
 
+/// Where event lines go.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogTarget {
+    /// Standard error (never when it is the connection, under inetd: then syslog).
+    #[default]
+    Stderr,
+    /// The local syslog socket (`syslog_socket`), with `facility`.
+    Syslog,
+    /// The journal's native protocol (`journal_socket`).
+    Journald,
+    /// Appended to `file`, opened again at SIGHUP (for logrotate).
+    File,
+}
+
 /// `[log]`.
-#[derive(Debug, Clone, Deserialize, Serialize, Default)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Log {
     pub format: LogFormat,
+    pub target: LogTarget,
+    /// The log file, with `target = "file"`.
+    pub file: Option<PathBuf>,
+    /// The syslog facility (`mail`, `local0` …), for syslog and the journal.
+    pub facility: String,
+    /// The local syslog socket.
+    pub syslog_socket: PathBuf,
+    /// The journal's native socket.
+    pub journal_socket: PathBuf,
+}
+
+impl Default for Log {
+    fn default() -> Self {
+        Log {
+            format: LogFormat::Logfmt,
+            target: LogTarget::Stderr,
+            file: None,
+            facility: "mail".to_string(),
+            syslog_socket: PathBuf::from("/dev/log"),
+            journal_socket: PathBuf::from("/run/systemd/journal/socket"),
+        }
+    }
 }
 
 /// One problem found in the configuration.
@@ -432,6 +469,9 @@ impl Config {
         }
         for a in &mut self.collect {
             a.resolve_paths(&base);
+        }
+        if let Some(f) = self.log.file.as_mut() {
+            abs(f);
         }
     }
 

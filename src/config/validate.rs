@@ -191,6 +191,7 @@ pub fn check(config: &Config, text: &str) -> Vec<Problem> {
     super::auth::check(&config.auth, |path, message| c.problem(path, message));
     c.problems.extend(super::collect::check(config, text));
     c.problems.extend(super::servers::check(config, text));
+    check_log(&mut c, &config.log);
     c.problems
 }
 
@@ -202,5 +203,25 @@ fn is_host_port(s: &str) -> bool {
                 && (is_domain_name(host) || host.parse::<std::net::IpAddr>().is_ok())
         }
         None => false,
+    }
+}
+
+/// `[log]`: a known facility, and a file for `target = "file"`.
+fn check_log(c: &mut Checker<'_>, log: &super::Log) {
+    use Seg::Key;
+    if log.facility.parse::<syslog::Facility>().is_err() {
+        c.problem(
+            &[Key("log"), Key("facility")],
+            format!(
+                "unknown syslog facility {:?} (mail, daemon, local0 … local7)",
+                log.facility
+            ),
+        );
+    }
+    if log.target == super::LogTarget::File && log.file.is_none() {
+        c.problem(
+            &[Key("log"), Key("target")],
+            "log target \"file\" needs log.file".to_string(),
+        );
     }
 }

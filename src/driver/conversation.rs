@@ -94,6 +94,14 @@ pub struct Conversation {
     pub shared: Arc<Shared>,
     pub listener: Arc<ListenerRuntime>,
     pub login: Arc<ClientLogin>,
+    /// The connection's id in the log (`session=`): its events and the messages it hands in.
+    pub session: String,
+}
+
+/// A new connection id: 12 hex digits, random (unique enough to follow one connection's lines
+/// among a day's).
+pub fn session_id() -> String {
+    format!("{:012x}", rand::random::<u64>() & 0xffff_ffff_ffff)
 }
 
 impl Conversation {
@@ -105,6 +113,7 @@ impl Conversation {
             .field("protocol", C::PROTOCOL)
             .field("listener", listener)
             .opt("peer", peer)
+            .field("session", &self.session)
             .field("tls", link.tls)
             .field("trusted", trusted)
             .emit();
@@ -116,6 +125,7 @@ impl Conversation {
             .field("protocol", C::PROTOCOL)
             .field("listener", listener)
             .opt("peer", peer)
+            .field("session", &self.session)
             .opt("user", core.as_ref().and_then(|c| c.user()));
         if let Err(why) = result {
             if let Some(c) = core.as_mut() {
@@ -208,6 +218,7 @@ impl Conversation {
                     .field("protocol", protocol)
                     .field("listener", listener)
                     .opt("peer", link.peer)
+                    .field("session", &self.session)
             };
             match note {
                 LoginNote::Ok { user, mechanism } => {

@@ -5,6 +5,7 @@ pub mod conversation;
 pub mod link;
 pub mod login;
 pub mod net;
+pub mod reload;
 pub mod shutdown;
 pub mod tls;
 
@@ -32,8 +33,9 @@ pub struct Shared {
     pub intake: Arc<Intake>,
     /// Password checks and failed-login budgets of the process.
     pub login: Arc<login::LoginGuard>,
-    /// Set to `true` when the process shuts down: clients at rest get a goodbye.
-    pub shutdown: tokio::sync::watch::Sender<bool>,
+    /// Set to `true` when the process shuts down: clients at rest get a goodbye (one flag for
+    /// every generation of a reloaded process).
+    pub shutdown: Arc<tokio::sync::watch::Sender<bool>>,
     /// Sessions running now.
     pub sessions: shutdown::Sessions,
     /// The process's one resolver (receiving checks), with its cache.
@@ -43,22 +45,44 @@ pub struct Shared {
 impl Shared {
     /// Open the spool and users file named by the config and start the immediate-delivery worker.
     pub fn open(config: Arc<Config>) -> anyhow::Result<Arc<Shared>> {
-        crate::events::set_format(config.log.format);
         large_allocations_unmapped();
+        Shared::build(config, None)
+    }
+
+    /// The state for `config` after a reload: a new users cache, deliverer, immediate-delivery
+    /// worker, intake and resolver; the failed-login ledger, the shutdown flag and the session
+    /// count carry over. Sessions already running keep the generation they started with.
+    pub fn renew(&self, config: Arc<Config>) -> anyhow::Result<Arc<Shared>> {
+        Shared::build(config, Some(self))
+    }
+
+    /// The one place the state is made (at start, and at each reload with what carries over
+    /// from `previous`): a part added here is reloaded too.
+    fn build(config: Arc<Config>, previous: Option<&Shared>) -> anyhow::Result<Arc<Shared>> {
+        crate::events::set_format(config.log.format);
         let spool = Arc::new(
             Spool::open(&config.paths.spool)
                 .with_context(|| format!("cannot open spool {}", config.paths.spool.display()))?,
         );
         let users = Arc::new(UsersCache::new(&config.paths.users)?);
-        use_scram_decoy_key(spool.root());
+        if previous.is_none() {
+            use_scram_decoy_key(spool.root());
+        }
         let deliverer = Arc::new(Deliverer::new(config.clone(), spool.clone(), users.clone()));
         let immediate = Immediate::start(deliverer.clone());
         let intake = Arc::new(Intake::new(
             deliverer.clone(),
             Handoff::Worker(immediate.clone()),
         ));
-        let login = Arc::new(login::LoginGuard::new(&config));
         let resolver = Arc::new(crate::dns::Resolver::new(config.dns()));
+        let (login, shutdown, sessions) = match previous {
+            Some(p) => (p.login.clone(), p.shutdown.clone(), p.sessions.clone()),
+            None => (
+                Arc::new(login::LoginGuard::new(&config)),
+                Arc::new(tokio::sync::watch::Sender::new(false)),
+                shutdown::Sessions::default(),
+            ),
+        };
         Ok(Arc::new(Shared {
             config,
             spool,
@@ -67,8 +91,8 @@ impl Shared {
             immediate,
             intake,
             login,
-            shutdown: tokio::sync::watch::Sender::new(false),
-            sessions: shutdown::Sessions::default(),
+            shutdown,
+            sessions,
             resolver,
         }))
     }
@@ -195,14 +219,18 @@ impl ListenerRuntime {
     }
 }
 
-/// Run every listener in `listeners` until a shutdown signal ([`shutdown`]).
+/// Run every listener in `listeners` until a shutdown signal ([`shutdown`]); at SIGHUP, read
+/// the configuration again as `reload` says ([`reload`]).
 pub async fn run_listeners(
     shared: Arc<Shared>,
     listeners: Vec<(Listener, tokio::net::TcpListener)>,
+    reload: Option<reload::Reload>,
 ) -> anyhow::Result<()> {
     let mut loaded = Vec::new();
+    let mut sockets = Vec::new();
     for (cfg, socket) in listeners {
-        loaded.push((Arc::new(ListenerRuntime::new(cfg)?), socket));
+        loaded.push(Arc::new(ListenerRuntime::new(cfg)?));
+        sockets.push(socket);
     }
     let caps = vec![shared.config.limits.connections; loaded.len()];
     let budget = admission::fit_connection_caps(&caps);
@@ -211,9 +239,15 @@ pub async fn run_listeners(
         .field("connections", budget.caps.iter().sum::<usize>())
         .field("lowered", budget.lowered)
         .emit();
+    let current = reload::Current::new(shared.clone(), loaded.clone());
+    // Commands that edit the configuration (`domain handlers …`) find this process here.
+    let _registered = reload
+        .as_ref()
+        .and_then(|r| reload::register(&shared.config.paths.spool, &r.config_path));
     let mut tasks = Vec::new();
-    for ((cfg, socket), cap) in loaded.into_iter().zip(budget.caps) {
-        let shared = shared.clone();
+    for (index, ((cfg, socket), cap)) in
+        loaded.into_iter().zip(sockets).zip(budget.caps).enumerate()
+    {
         let admission = Arc::new(admission::Admission::new(
             &shared.config,
             &cfg.settings,
@@ -228,21 +262,37 @@ pub async fn run_listeners(
             .opt("address", socket.local_addr().ok())
             .field("connections", cap)
             .emit();
+        let current = current.clone();
         tasks.push(tokio::spawn(net::accept_loop(socket, move |conn| {
-            dispatch(&shared, &cfg, &admission, conn)
+            let now = current.get();
+            if let Some(listener) = now.listeners.get(index) {
+                dispatch(&now.shared, listener, &admission, conn);
+            }
         })));
     }
     shutdown::ready();
     let signal = shutdown::signal();
     tokio::pin!(signal);
-    let all_stopped = async {
-        for t in &mut tasks {
+    let mut hangup = reload::hangups();
+    let accepting: Vec<_> = tasks.iter().map(|t| t.abort_handle()).collect();
+    let mut all_stopped = tokio::spawn(async move {
+        if tasks.is_empty() {
+            // `serve` without listeners: the queue runner and the collection until a signal.
+            std::future::pending::<()>().await;
+        }
+        for t in tasks {
             let _ = t.await;
         }
-    };
-    tokio::select! {
-        name = &mut signal => shutdown::graceful(&shared, tasks, name).await,
-        () = all_stopped => {}
+    });
+    loop {
+        tokio::select! {
+            name = &mut signal => {
+                shutdown::graceful(&current.get().shared, accepting, &mut all_stopped, name).await;
+                break;
+            }
+            _ = &mut all_stopped => break,
+            Some(()) = reload::next(&mut hangup) => reload::reload(&current, reload.as_ref()),
+        }
     }
     Ok(())
 }

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::task::JoinHandle;
+use tokio::task::{AbortHandle, JoinHandle};
 
 use super::Shared;
 use crate::events::event;
@@ -20,7 +20,7 @@ use crate::events::event;
 pub const GRACE: Duration = Duration::from_secs(30);
 
 /// Sessions running in the process.
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub struct Sessions(Arc<AtomicUsize>);
 
 /// One session, counted while it lives.
@@ -66,7 +66,12 @@ pub fn ready() {
 
 /// Runs the shutdown after `signal`: stop accepting, say goodbye to sessions at rest, wait for
 /// the rest and for immediate deliveries, at most [`GRACE`].
-pub async fn graceful(shared: &Shared, accepting: Vec<JoinHandle<()>>, signal: &str) {
+pub async fn graceful(
+    shared: &Shared,
+    accepting: Vec<AbortHandle>,
+    stopped: &mut JoinHandle<()>,
+    signal: &str,
+) {
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
     event("shutdown")
         .field("signal", signal)
@@ -75,9 +80,11 @@ pub async fn graceful(shared: &Shared, accepting: Vec<JoinHandle<()>>, signal: &
     for task in &accepting {
         task.abort();
     }
-    for task in accepting {
-        let _ = task.await;
+    if accepting.is_empty() {
+        // `serve` without listeners: the waiter waits for nothing but this.
+        stopped.abort();
     }
+    let _ = stopped.await;
     shared.shutdown.send_replace(true);
     let deadline = tokio::time::Instant::now() + GRACE;
     while shared.sessions.count() > 0 && tokio::time::Instant::now() < deadline {

@@ -29,6 +29,8 @@ pub const MAX_MAILBOXES: usize = 8;
 pub(super) struct Now {
     /// Recipients (indexes into the envelope) durably in their mailboxes.
     pub delivered: Vec<usize>,
+    /// The mailbox (user) each of those went to, for the log.
+    pub mailboxes: Vec<(usize, String)>,
     /// The files written: (maildir, delivery key), to take back if the message is not
     /// accepted after all.
     written: Vec<(PathBuf, String)>,
@@ -101,6 +103,10 @@ pub(super) fn deliver(d: &Deliverer, id: &QueueId, env: &Envelope, message: &[u8
         .iter()
         .filter(|(_, dir)| !failed.contains(&dir))
         .map(|(i, _)| *i)
+        .collect();
+    now.mailboxes = plan
+        .into_iter()
+        .filter(|(i, _)| now.delivered.contains(i))
         .collect();
     now
 }

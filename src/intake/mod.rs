@@ -40,6 +40,7 @@ use std::sync::Arc;
 pub use handoff::{Handoff, Immediate};
 pub use origin::Origin;
 pub use outcome::{Accepted, Outcome, RecipientRefusals, Refusal, StoreError};
+pub(crate) use write::delivered_event;
 
 use crate::events::event;
 use crate::queue::deliver::Deliverer;

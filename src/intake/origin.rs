@@ -14,6 +14,8 @@ pub enum Origin {
     /// A client over SMTP (smtpd), with its MAIL FROM parameters.
     Smtp {
         client: Client,
+        /// The connection's id in the log (`session=`).
+        session: Option<String>,
         /// RFC 6531 SMTPUTF8.
         smtputf8: bool,
         /// RFC 3461 RET= and ENVID=.
@@ -115,8 +117,14 @@ impl Origin {
     /// The origin's own fields of the `message_received` event.
     pub(super) fn describe(&self, e: Event) -> Event {
         match self {
-            Origin::Smtp { client, .. } => e.opt("client", client.ip),
-            Origin::Sendmail { .. } | Origin::Notification => e.field("origin", self.name()),
+            Origin::Smtp {
+                client, session, ..
+            } => e
+                .opt("client", client.ip)
+                .opt("session", session.as_ref())
+                .opt("user", client.auth_user.as_ref()),
+            Origin::Sendmail { login, .. } => e.field("origin", self.name()).field("user", login),
+            Origin::Notification => e.field("origin", self.name()),
             Origin::Collect { account, uidl, .. } => e
                 .field("origin", self.name())
                 .field("account", account)

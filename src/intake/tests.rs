@@ -47,6 +47,7 @@ fn smtp() -> Origin {
             helo: Some("client.test".into()),
             esmtp: true,
         },
+        session: Some("0123456789ab".into()),
         smtputf8: true,
         dsn_ret: Some("HDRS".into()),
         dsn_envid: Some("E1".into()),

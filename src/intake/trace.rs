@@ -72,6 +72,7 @@ mod tests {
                 tls: true,
                 ..Client::default()
             },
+            session: None,
             smtputf8: false,
             dsn_ret: None,
             dsn_envid: None,

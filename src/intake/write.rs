@@ -34,6 +34,19 @@ pub(super) struct Written {
     delivered: Vec<usize>,
     /// Whether a queue entry holds the rest.
     pub queued: bool,
+    /// The mailbox each delivered recipient went to.
+    mailboxes: Vec<(usize, String)>,
+    /// The message's Message-ID, for the log.
+    message_id: Option<String>,
+}
+
+/// The Message-ID header's value (at most 250 characters), for the log.
+fn message_id(data: &[u8]) -> Option<String> {
+    use mailparse::MailHeaderMap;
+    let (headers, _) = mailparse::parse_headers(data).ok()?;
+    let value = headers.get_first_value("Message-ID")?;
+    let value = value.trim();
+    (!value.is_empty()).then(|| value.chars().take(250).collect())
 }
 
 /// Screen `sub` and make its id, trace header and envelope.
@@ -117,6 +130,8 @@ pub(super) fn write(d: &Deliverer, p: Prepared, deliver_now: bool) -> Result<Wri
         refused,
         delivered: now.delivered,
         queued,
+        mailboxes: now.mailboxes,
+        message_id: message_id(&data),
     })
 }
 
@@ -127,18 +142,21 @@ pub(super) fn announce(w: &Written) {
         .field("id", &w.id)
         .field("from", &w.envelope.sender)
         .field("to", addresses(&w.envelope.recipients))
-        .field("size", w.envelope.size);
+        .field("size", w.envelope.size)
+        .opt("message_id", w.message_id.as_ref());
     w.origin.describe(e).emit();
-    for r in w
-        .delivered
-        .iter()
-        .filter_map(|&i| w.envelope.recipients.get(i))
-    {
-        event("delivered")
-            .field("id", &w.id)
-            .field("from", &w.envelope.sender)
-            .field("to", &r.address)
-            .emit();
+    for &i in &w.delivered {
+        let Some(r) = w.envelope.recipients.get(i) else {
+            continue;
+        };
+        let mailbox = w.mailboxes.iter().find(|(j, _)| *j == i);
+        delivered_event(
+            &w.id,
+            &w.envelope.sender,
+            &r.address,
+            mailbox.map(|(_, user)| user.as_str()),
+        )
+        .emit();
     }
     log_refused(&w.id, &w.envelope.recipients);
 }
@@ -151,5 +169,20 @@ impl Written {
             delivered: self.delivered.len(),
             queued: self.queued,
         }
+    }
+}
+
+/// The `delivered` event of a local delivery: `to=` the mailbox, `orig_to=` the address
+/// (Postfix's `to=`/`orig_to=`); without a mailbox (a relay), `to=` the address.
+pub(crate) fn delivered_event(
+    id: &impl std::fmt::Display,
+    sender: &str,
+    address: &str,
+    mailbox: Option<&str>,
+) -> crate::events::Event {
+    let e = event("delivered").field("id", id).field("from", sender);
+    match mailbox {
+        Some(user) => e.field("to", user).field("orig_to", address),
+        None => e.field("to", address),
     }
 }

@@ -59,6 +59,7 @@ pub async fn handle(shared: Arc<Shared>, listener: Arc<ListenerRuntime>, mut lin
     if let Some(ip) = ip.filter(|_| refusal.is_none() && per_minute > 0 && !trusted) {
         refusal = over_connection_rate(&shared, &mut link, ip, per_minute).await;
     }
+    let session_id = crate::driver::conversation::session_id();
     let mut session = Session::new(
         session_config(
             &shared.config,
@@ -71,6 +72,7 @@ pub async fn handle(shared: Arc<Shared>, listener: Arc<ListenerRuntime>, mut lin
         session.refuse_at_connect(reply);
     }
     let core = SmtpCore {
+        session_id: session_id.clone(),
         session,
         shared: shared.clone(),
         listener: listener.clone(),
@@ -80,6 +82,7 @@ pub async fn handle(shared: Arc<Shared>, listener: Arc<ListenerRuntime>, mut lin
         shared,
         listener,
         login,
+        session: session_id,
     };
     conversation.run(&mut link, core, trusted).await;
 }
@@ -142,6 +145,8 @@ async fn over_connection_rate(
 /// An SMTP session with what it needs from the process.
 pub struct SmtpCore {
     session: Session,
+    /// The connection's id in the log (`session=`), shared by its events.
+    session_id: String,
     shared: Arc<Shared>,
     listener: Arc<ListenerRuntime>,
     login: Arc<crate::driver::login::ClientLogin>,
@@ -250,7 +255,7 @@ impl Core for SmtpCore {
                 return Ok(());
             }
         };
-        let sub = submission(self.session.client(), txn);
+        let sub = submission(self.session.client(), &self.session_id, txn);
         let reply = match self.shared.intake.accept(sub).await {
             Outcome::Accepted(a) => self.session.stored(Ok(a.id.to_string())),
             Outcome::Refused(r) => self.session.refused(r.reply()),
@@ -266,10 +271,11 @@ impl Core for SmtpCore {
 /// The intake's submission of a message received in this session. (The handlers' refusals the
 /// session found at the end of DATA, to answer there, are found again by the intake's screening:
 /// the same function on the same message.)
-pub fn submission(client: &Client, txn: Transaction) -> Submission {
+pub fn submission(client: &Client, session: &str, txn: Transaction) -> Submission {
     Submission {
         origin: Origin::Smtp {
             client: client.clone(),
+            session: Some(session.to_string()),
             smtputf8: txn.params.smtputf8,
             dsn_ret: txn.params.ret,
             dsn_envid: txn.params.envid,

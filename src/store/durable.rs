@@ -26,6 +26,49 @@ pub fn replace(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
     write_and_rename(path, bytes, mode, true)
 }
 
+/// Like [`replace`], but the new file keeps the owner, group and mode of the one it replaces
+/// (`mode` only for a new file): an administrator's command run as root leaves the users file
+/// or the configuration readable by the daemon's user as before.
+pub fn replace_keeping(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
+    use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
+    let old = match fs::metadata(path) {
+        Ok(m) => Some(m),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+        Err(e) => return Err(e),
+    };
+    let Some(old) = old else {
+        return replace(path, bytes, mode);
+    };
+    let (tmp, mut file) = create_temp(path, old.mode() & 0o7777)?;
+    let written = (|| {
+        let made = file.metadata()?;
+        if (made.uid(), made.gid()) != (old.uid(), old.gid()) {
+            std::os::unix::fs::fchown(&file, Some(old.uid()), Some(old.gid()))?;
+        }
+        // After the chown (which clears set-id bits) and past the umask.
+        file.set_permissions(fs::Permissions::from_mode(old.mode() & 0o7777))?;
+        file.write_all(bytes)?;
+        file.sync_data()
+    })();
+    drop(file);
+    if let Err(e) = written.and_then(|()| fs::rename(&tmp, path)) {
+        let _ = fs::remove_file(&tmp);
+        return Err(e);
+    }
+    sync_dir(path.parent().unwrap_or(Path::new(".")))
+}
+
+/// Gives `file` (a lock file beside `like`, say) the owner and group of `like` when they differ
+/// and this process may (root): a lock made by root's command stays usable by the daemon's user.
+pub fn same_owner(file: &File, like: &Path) {
+    use std::os::unix::fs::MetadataExt as _;
+    if let (Ok(have), Ok(want)) = (file.metadata(), fs::metadata(like)) {
+        if (have.uid(), have.gid()) != (want.uid(), want.gid()) {
+            let _ = std::os::unix::fs::fchown(file, Some(want.uid()), Some(want.gid()));
+        }
+    }
+}
+
 /// Like [`replace`] without the fsyncs: atomic, not durable — for caches, which a crash may
 /// leave old or damaged but never half-new.
 pub fn replace_cached(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {

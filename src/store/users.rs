@@ -219,6 +219,7 @@ pub fn modify<T>(
         .mode(0o600)
         .open(&lock_path)
         .map_err(werr)?;
+    crate::store::durable::same_owner(&lock, path);
     lock.lock().map_err(werr)?;
     let mut users = Users::load(path)?.users;
     let result = change(&mut users)?;
@@ -226,7 +227,7 @@ pub fn modify<T>(
         path: path.to_path_buf(),
         message: e.to_string(),
     })?;
-    crate::store::durable::replace(path, text.as_bytes(), 0o600).map_err(werr)?;
+    crate::store::durable::replace_keeping(path, text.as_bytes(), 0o600).map_err(werr)?;
     drop(lock);
     Ok(result)
 }

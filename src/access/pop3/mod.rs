@@ -85,6 +85,7 @@ pub async fn handle(shared: Arc<Shared>, listener: Arc<ListenerRuntime>, mut lin
         shared,
         listener,
         login,
+        session: crate::driver::conversation::session_id(),
     };
     conversation.run(&mut link, core, trusted).await;
 }

@@ -156,13 +156,16 @@ impl Deliverer {
             }
             let address = r.address.clone();
             if let Some(why) = loops.check(&address, self.config.limits.max_hops) {
-                successes.extend(self.record(&mut msg, i, RecipientResult::Fail(why)));
+                successes.extend(self.record(&mut msg, i, RecipientResult::Fail(why), None));
                 continue;
             }
+            // The mailbox of a local delivery, for the log.
+            let mut mailbox: Option<String> = None;
             let result = match route(&self.config, &users, &address) {
                 // Two recipients ending in one mailbox (aliases, a copy-to of one's own
                 // address) get one copy, as Postfix's local(8) duplicate filter does.
                 Ok(Route::Local { user }) if delivered_to.contains(&user) => {
+                    mailbox = Some(user);
                     RecipientResult::Delivered
                 }
                 Ok(Route::Local { user }) => {
@@ -176,8 +179,9 @@ impl Deliverer {
                         if let Some(dir) = local::maildir_of(self, &user) {
                             touched_maildirs.push(dir);
                         }
-                        delivered_to.push(user);
+                        delivered_to.push(user.clone());
                     }
+                    mailbox = Some(user);
                     r
                 }
                 // Accepted for a domain that is not ours: the sender was allowed to relay.
@@ -208,7 +212,7 @@ impl Deliverer {
                     None => continue,
                 },
             };
-            successes.extend(self.record(&mut msg, i, result));
+            successes.extend(self.record(&mut msg, i, result, mailbox.as_deref()));
         }
         if !remote_pending.is_empty() {
             let results = remote::deliver(
@@ -221,7 +225,7 @@ impl Deliverer {
                 remote_pending,
             );
             for (i, result) in results {
-                successes.extend(self.record(&mut msg, i, result));
+                successes.extend(self.record(&mut msg, i, result, None));
             }
         }
         // Deliveries are durable only once new/ is synced; then the queue entry may go.
@@ -271,6 +275,7 @@ impl Deliverer {
         msg: &mut LockedMessage,
         i: usize,
         result: RecipientResult,
+        mailbox: Option<&str>,
     ) -> Option<notify::Success> {
         let id = msg.msg.id.clone();
         let sender = msg.msg.envelope.sender.clone();
@@ -297,11 +302,7 @@ impl Deliverer {
         match outcome.class() {
             Class::Success => {
                 r.status = RecipientStatus::Delivered;
-                event("delivered")
-                    .field("id", &id)
-                    .field("from", &sender)
-                    .field("to", &address)
-                    .emit();
+                crate::intake::delivered_event(&id, &sender, &address, mailbox).emit();
                 return report
                     .filter(|_| wants_success)
                     .map(|action| notify::Success {

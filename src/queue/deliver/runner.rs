@@ -13,19 +13,25 @@ impl Deliverer {
     /// Runs the queue until the process ends, a scan every `interval`.
     pub fn run_forever(&self, interval: Duration) -> ! {
         loop {
-            self.clean_spool();
-            if let Err(e) = self.run_once(false, None) {
-                event("queue_run_failed").field("error", e).emit();
+            self.run_interval(interval);
+        }
+    }
+
+    /// One queue scan, then the wait until the next one (attempting messages waiting for room
+    /// as it appears): one turn of [`Deliverer::run_forever`].
+    pub fn run_interval(&self, interval: Duration) {
+        self.clean_spool();
+        if let Err(e) = self.run_once(false, None) {
+            event("queue_run_failed").field("error", e).emit();
+        }
+        let next_scan = Instant::now() + interval;
+        loop {
+            let left = next_scan.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
             }
-            let next_scan = Instant::now() + interval;
-            loop {
-                let left = next_scan.saturating_duration_since(Instant::now());
-                if left.is_zero() {
-                    break;
-                }
-                std::thread::sleep(left.min(POLL));
-                self.retry_where_room();
-            }
+            std::thread::sleep(left.min(POLL));
+            self.retry_where_room();
         }
     }
 

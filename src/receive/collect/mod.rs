@@ -621,11 +621,12 @@ pub fn due(spool_root: &std::path::Path, account: &CollectAccount, now: u64) -> 
 
 /// `serve`'s collection schedule: one task per account of `collector`'s config, a pass whenever
 /// it is due.
-pub fn spawn_schedule(collector: Arc<Collector>) {
+pub fn spawn_schedule(collector: Arc<Collector>) -> Vec<tokio::task::JoinHandle<()>> {
+    let mut tasks = Vec::new();
     for (i, account) in collector.config.collect.iter().enumerate() {
         let collector = collector.clone();
         let account = account.clone();
-        tokio::spawn(async move {
+        tasks.push(tokio::spawn(async move {
             // Stagger the accounts a little so that they do not all start at once.
             tokio::time::sleep(std::time::Duration::from_secs(i as u64 % 60)).await;
             let root = collector.spool.root().to_path_buf();
@@ -642,6 +643,7 @@ pub fn spawn_schedule(collector: Arc<Collector>) {
                     tokio::time::sleep(account.interval.duration()).await;
                 }
             }
-        });
+        }));
     }
+    tasks
 }
