@@ -47,6 +47,9 @@ pub struct Receiving {
     pub bans: Vec<Ban>,
     /// Older spelling of `[dns] servers` (see [`Config::dns`]).
     pub dns: Vec<SocketAddr>,
+    /// ARC sealers (`d=` of the ARC-Seal) whose valid chain makes a DMARC failure acceptable:
+    /// forwarders and lists that vouch for the original authentication (RFC 8617 §7.2).
+    pub arc_trusted_sealers: Vec<String>,
 }
 
 /// Receiving rules for one trust class.
@@ -71,6 +74,9 @@ pub struct RuleSet {
     pub spoof_list: Vec<Criterion>,
     /// SPF (RFC 7208) on the MAIL FROM domain.
     pub spf: SpfMode,
+    /// DKIM, ARC and DMARC after DATA, recorded in `Authentication-Results` (not for the
+    /// trusted class, whose mail is signed instead).
+    pub dmarc: super::mailauth::DmarcMode,
 }
 
 /// Which senders the spoofed-sender check applies to.

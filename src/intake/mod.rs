@@ -3,15 +3,16 @@
 //! notifications. [`Intake::accept`] owns the whole sequence:
 //!
 //! 1. the content filter ([`check::filter`]);
-//! 2. the handlers' restrictions and copy-to ([`check::screen`]): a recipient that refuses the
+//! 2. DKIM signing of mail leaving for remote domains from trusted senders ([`dkim`]);
+//! 3. the handlers' restrictions and copy-to ([`check::screen`]): a recipient that refuses the
 //!    message gets a notification, a message every recipient refuses is not taken;
-//! 3. the trace header, the only thing that differs by origin ([`trace`], [`Origin`]);
-//! 4. the envelope ([`write::prepare`]);
-//! 5. the durable write ([`write::write`]): local recipients straight into their maildirs when
+//! 4. the trace header, the only thing that differs by origin ([`trace`], [`Origin`]);
+//! 5. the envelope ([`write::prepare`]);
+//! 6. the durable write ([`write::write`]): local recipients straight into their maildirs when
 //!    that is simple and delivery is immediate ([`local`]), the spool for whatever is left;
-//! 6. the caller's own record around the write, if it keeps one ([`Record`]: collect's journal);
-//! 7. the `message_received` event ([`write::announce`]);
-//! 8. the request for immediate delivery of what was queued ([`Handoff`]).
+//! 7. the caller's own record around the write, if it keeps one ([`Record`]: collect's journal);
+//! 8. the `message_received` event ([`write::announce`]);
+//! 9. the request for immediate delivery of what was queued ([`Handoff`]).
 //!
 //! The outcome is typed ([`Outcome`]) so that each way in answers on its own surface. Blocking
 //! file work meets async code at one place, [`blocking`] (the runtime's blocking pool); the
@@ -26,6 +27,7 @@
 //! delivered in the queue file itself.
 
 mod check;
+mod dkim;
 pub mod filter;
 mod handoff;
 mod local;
@@ -117,6 +119,11 @@ impl Intake {
         if let Some(refusal) = check::filter(&d.config, &sub).await {
             return Ok(Outcome::Refused(refusal));
         }
+        let (config, users) = (d.config.clone(), d.users.get());
+        let sub = match blocking(move || dkim::sign(&config, &users, sub)).await {
+            Ok(s) => s,
+            Err(e) => return Ok(failed(e)),
+        };
         let prepared = match write::prepare(&d.config, &d.users.get(), sub) {
             Ok(p) => p,
             Err(refusal) => return Ok(Outcome::Refused(refusal)),
