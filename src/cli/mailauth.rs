@@ -33,13 +33,12 @@ pub fn dkim(flag: Option<&Path>, cmd: DkimCommand) -> CliResult {
     }
     let path = match key {
         Some(k) => k,
-        None => {
-            let config = load_config(flag)?;
-            config
-                .base_dir
-                .join("dkim")
-                .join(format!("{domain}.{selector}.key"))
-        }
+        // Next to the config file, which need not be valid yet: it may name this very key.
+        None => crate::config::resolve_path(flag)
+            .parent()
+            .unwrap_or(Path::new("."))
+            .join("dkim")
+            .join(format!("{domain}.{selector}.key")),
     };
     if path.exists() && !force {
         return Err(Failure::new(

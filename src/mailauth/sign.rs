@@ -11,7 +11,7 @@ use mail_auth::dkim::{Canonicalization, DkimSigner};
 use super::keys::{self, KeyError, SigningKey};
 use crate::config::mailauth::{canonicalization, DkimKey};
 use crate::config::Config;
-use crate::queue::routing::{route, Route};
+use crate::queue::routing::{route, NoRoute, Route};
 use crate::store::users::Users;
 
 /// Why a message could not be signed.
@@ -61,9 +61,13 @@ pub fn signers<'c>(
     if keys.is_empty() {
         return None;
     }
-    let leaves = recipients
-        .iter()
-        .any(|r| matches!(route(config, users, r), Ok(Route::Remote { .. })));
+    // Relayed to a domain not configured here, or forwarded by a route of ours.
+    let leaves = recipients.iter().any(|r| {
+        matches!(
+            route(config, users, r),
+            Ok(Route::Remote { .. }) | Err(NoRoute::NotOurs { .. })
+        )
+    });
     leaves.then_some((domain, keys.as_slice()))
 }
 
