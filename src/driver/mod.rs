@@ -53,12 +53,12 @@ impl Shared {
         use_scram_decoy_key(spool.root());
         let deliverer = Arc::new(Deliverer::new(config.clone(), spool.clone(), users.clone()));
         let immediate = Immediate::start(deliverer.clone());
-        let intake = Arc::new(Intake::new(
-            deliverer.clone(),
-            Handoff::Worker(immediate.clone()),
-        ));
-        let login = Arc::new(login::LoginGuard::new(&config));
         let resolver = Arc::new(crate::dns::Resolver::new(config.dns()));
+        let intake = Arc::new(
+            Intake::new(deliverer.clone(), Handoff::Worker(immediate.clone()))
+                .with_resolver(resolver.clone()),
+        );
+        let login = Arc::new(login::LoginGuard::new(&config));
         Ok(Arc::new(Shared {
             config,
             spool,

@@ -2,6 +2,8 @@
 //! `postern sendmail`, collect's fetched mail, and the queue runner's own delivery status
 //! notifications. [`Intake::accept`] owns the whole sequence:
 //!
+//! 0. for SMTP mail from untrusted clients, DKIM, SPF, ARC and DMARC with one
+//!    `Authentication-Results` field, and the DMARC policy applied ([`authres`]);
 //! 1. the content filter ([`check::filter`]);
 //! 2. DKIM signing of mail leaving for remote domains from trusted senders ([`dkim`]);
 //! 3. the handlers' restrictions and copy-to ([`check::screen`]): a recipient that refuses the
@@ -26,6 +28,7 @@
 //! recipients could not be written, the message is queued for them with the others marked
 //! delivered in the queue file itself.
 
+mod authres;
 mod check;
 mod dkim;
 pub mod filter;
@@ -83,6 +86,8 @@ impl Record for NoRecord {
 pub struct Intake {
     deliverer: Arc<Deliverer>,
     handoff: Handoff,
+    /// The process's resolver, for the message-authentication checks of SMTP mail.
+    resolver: Option<Arc<crate::dns::Resolver>>,
 }
 
 impl Intake {
@@ -95,7 +100,17 @@ impl Intake {
         } else {
             Handoff::QueueRunner
         };
-        Intake { deliverer, handoff }
+        Intake {
+            deliverer,
+            handoff,
+            resolver: None,
+        }
+    }
+
+    /// This intake, checking the authentication of SMTP mail with `resolver`.
+    pub fn with_resolver(mut self, resolver: Arc<crate::dns::Resolver>) -> Intake {
+        self.resolver = Some(resolver);
+        self
     }
 
     /// The deliverer behind this intake.
@@ -116,6 +131,10 @@ impl Intake {
         record: &mut R,
     ) -> Result<Outcome, R::Error> {
         let d = &self.deliverer;
+        let sub = match authres::authenticate(&d.config, self.resolver.as_deref(), sub).await {
+            Ok(s) => s,
+            Err(refusal) => return Ok(Outcome::Refused(refusal)),
+        };
         if let Some(refusal) = check::filter(&d.config, &sub).await {
             return Ok(Outcome::Refused(refusal));
         }

@@ -6,3 +6,4 @@
 pub mod keys;
 pub mod sign;
 pub mod records;
+pub mod verify;
