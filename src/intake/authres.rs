@@ -11,7 +11,10 @@ use crate::config::mailauth::DmarcMode;
 use crate::config::Config;
 use crate::dns::Resolver;
 use crate::events::event;
+use crate::config::mailauth::DkimKey;
+use crate::mailauth::keys;
 use crate::mailauth::verify::{self, Action, Envelope, QUARANTINE_MARK};
+use crate::queue::routing::{resolve, Route, Via};
 use crate::proto::mail::Reply;
 
 /// The mode for a message to `recipients`: the strictest of their domains' `dmarc` settings,
@@ -64,8 +67,27 @@ pub(super) async fn authenticate(
         sender: &sub.sender,
         hostname,
     };
+    let sealing = sealing_domain(config, &recipients);
+    let sealer = match &sealing {
+        Some((domain, k)) => match keys::cached(&config.base_dir.join(&k.key), k.algorithm) {
+            Ok(key) => Some(verify::Sealer {
+                domain,
+                selector: &k.selector,
+                key,
+                headers: &k.headers,
+            }),
+            Err(e) => {
+                event("arc_seal_failed")
+                    .field("domain", domain)
+                    .field("error", e)
+                    .emit();
+                None
+            }
+        },
+        None => None,
+    };
     let started = std::time::Instant::now();
-    let checked = verify::check(hickory, env, &cleaned).await;
+    let checked = verify::check(hickory, env, &cleaned, sealer).await;
     let action = verify::decide(mode, &checked, &config.receiving.arc_trusted_sealers);
     event("authentication")
         .field("from", &sub.sender)
@@ -104,11 +126,28 @@ pub(super) async fn authenticate(
             })
         }
     };
-    let mut data = Vec::with_capacity(header.len() + cleaned.len());
+    let arc_set = checked.arc_set.unwrap_or_default();
+    let mut data = Vec::with_capacity(arc_set.len() + header.len() + cleaned.len());
+    data.extend_from_slice(arc_set.as_bytes());
     data.extend_from_slice(header.as_bytes());
     data.extend_from_slice(&cleaned);
     sub.data = data;
     Ok(sub)
+}
+
+/// The domain that seals an ARC set on a message (RFC 8617 §5.1), and its key: a recipient
+/// domain of ours, with DKIM keys, whose handler or redirect forwards the message to another
+/// server (an alias to an outside address, a forwarding handler).
+fn sealing_domain<'c>(config: &'c Config, recipients: &[String]) -> Option<(String, &'c DkimKey)> {
+    let users = crate::store::users::Users::default();
+    recipients.iter().find_map(|r| {
+        let (_, domain) = r.rsplit_once('@')?;
+        let key = config.domain(domain)?.dkim.first()?;
+        let routed = resolve(config, &users, r).ok()?;
+        let forwarded = matches!(routed.route, Route::Remote { .. })
+            && matches!(routed.via, Via::Handler | Via::Redirect);
+        forwarded.then(|| (domain.to_ascii_lowercase(), key))
+    })
 }
 
 fn temporary(why: &str) -> Refusal {

@@ -68,6 +68,9 @@ pub struct Checked {
     pub arc_sealer: Option<String>,
     /// `dkim=` results in signature order (for the log and tests).
     pub dkim: Vec<String>,
+    /// The ARC set sealed by this server (ARC-Seal, ARC-Message-Signature,
+    /// ARC-Authentication-Results; CRLF line ends), when asked to seal and the chain allows.
+    pub arc_set: Option<String>,
 }
 
 /// What to do with the message.
@@ -80,13 +83,24 @@ pub enum Action {
     TempFail(Reply),
 }
 
-/// Check `message` (already without forged results: [`strip_forged`]).
+/// The key an ARC set is sealed with (RFC 8617): the forwarding domain's first DKIM key.
+pub struct Sealer<'a> {
+    pub domain: &'a str,
+    pub selector: &'a str,
+    pub key: std::sync::Arc<super::keys::SigningKey>,
+    /// Header fields the ARC-Message-Signature covers (those the message has).
+    pub headers: &'a [String],
+}
+
+/// Check `message` (already without forged results: [`strip_forged`]); with `sealer`, also
+/// seal the result as the next ARC set ([`Checked::arc_set`]).
 pub async fn check(
     resolver: hickory_resolver::TokioResolver,
     env: Envelope<'_>,
     message: &[u8],
+    sealer: Option<Sealer<'_>>,
 ) -> Checked {
-    match tokio::time::timeout(CHECK_TIMEOUT, check_inner(resolver, env, message)).await {
+    match tokio::time::timeout(CHECK_TIMEOUT, check_inner(resolver, env, message, sealer)).await {
         Ok(c) => c,
         Err(_) => Checked {
             header: format!(
@@ -97,6 +111,7 @@ pub async fn check(
             from_domain: String::new(),
             arc_sealer: None,
             dkim: Vec::new(),
+            arc_set: None,
         },
     }
 }
@@ -105,6 +120,7 @@ async fn check_inner(
     resolver: hickory_resolver::TokioResolver,
     env: Envelope<'_>,
     message: &[u8],
+    sealer: Option<Sealer<'_>>,
 ) -> Checked {
     let auth = MessageAuthenticator(resolver);
     let Some(mut msg) = AuthenticatedMessage::parse(message) else {
@@ -117,6 +133,7 @@ async fn check_inner(
             from_domain: String::new(),
             arc_sealer: None,
             dkim: Vec::new(),
+            arc_set: None,
         };
     };
     msg.dkim_headers.truncate(MAX_SIGNATURES);
@@ -151,6 +168,25 @@ async fn check_inner(
         results = results.with_arc_result(arc, env.ip);
     }
     let results = results.with_dmarc_result(&dmarc);
+    let arc_set = match (sealer, &arc) {
+        (Some(s), Some(arc)) if arc.can_be_sealed() => {
+            let headers = super::sign::signed_headers(s.headers, message);
+            mail_auth::arc::ArcSealer::from_key(s.key.as_ref())
+                .domain(s.domain)
+                .selector(s.selector)
+                .headers(headers)
+                .seal(&msg, &results, arc)
+                .map(|set| {
+                    let mut h = set.to_header();
+                    if !h.ends_with("\r\n") {
+                        h.push_str("\r\n");
+                    }
+                    h
+                })
+                .ok()
+        }
+        _ => None,
+    };
     let mut header = results.to_header();
     if !header.ends_with("\r\n") {
         header.push_str("\r\n");
@@ -176,6 +212,7 @@ async fn check_inner(
         from_domain: dmarc.domain().to_string(),
         arc_sealer,
         dkim: dkim.iter().map(|o| o.result().to_string()).collect(),
+        arc_set,
     }
 }
 
@@ -374,6 +411,7 @@ mod tests {
             from_domain: "a.test".into(),
             arc_sealer: sealer.map(str::to_string),
             dkim: Vec::new(),
+            arc_set: None,
         }
     }
 
