@@ -28,7 +28,12 @@ fn genkey(dir: &Path, domain: &str) -> (std::path::PathBuf, String) {
         .unwrap();
     assert!(out.status.success());
     let zone = std::fs::read_to_string(d.join("sel.txt")).unwrap();
-    let record = zone.split('"').skip(1).step_by(2).collect::<Vec<_>>().concat();
+    let record = zone
+        .split('"')
+        .skip(1)
+        .step_by(2)
+        .collect::<Vec<_>>()
+        .concat();
     (d.join("sel.private"), record)
 }
 
@@ -38,13 +43,22 @@ fn py(script: &str, args: &[&str]) -> String {
         .args(args)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{script}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{script}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
 #[test]
 fn arc_chains_validate_and_are_sealed() {
-    require(&["dnsmasq", "smtp-sink", "opendkim-genkey", "/usr/bin/python3"]);
+    require(&[
+        "dnsmasq",
+        "smtp-sink",
+        "opendkim-genkey",
+        "/usr/bin/python3",
+    ]);
     let tmp = tempfile::tempdir().unwrap();
     let t = tmp.path();
     let (fwd_key, fwd_record) = genkey(t, "fwd.test");
@@ -93,15 +107,37 @@ fn arc_chains_validate_and_are_sealed() {
         let input = t.join(format!("{name}.in"));
         std::fs::write(&input, message(name, sealer)).unwrap();
         let out = t.join(format!("{name}.eml"));
-        py("sign.py", &["arc", key.to_str().unwrap(), sealer, "sel", input.to_str().unwrap(), out.to_str().unwrap()]);
+        py(
+            "sign.py",
+            &[
+                "arc",
+                key.to_str().unwrap(),
+                sealer,
+                "sel",
+                input.to_str().unwrap(),
+                out.to_str().unwrap(),
+            ],
+        );
         out
     };
     let send = |file: &Path, to: &str| {
-        py("send.py", &[&port.to_string(), "news@bad.test", to, file.to_str().unwrap()])
+        py(
+            "send.py",
+            &[
+                &port.to_string(),
+                "news@bad.test",
+                to,
+                file.to_str().unwrap(),
+            ],
+        )
     };
     let trusted = sealed("trusted-arc", &fwd_key, "fwd.test");
     // dkimpy itself says the chain it made is valid.
-    assert!(arcpy(dns.port, &trusted).starts_with("pass"), "{}", arcpy(dns.port, &trusted));
+    assert!(
+        arcpy(dns.port, &trusted).starts_with("pass"),
+        "{}",
+        arcpy(dns.port, &trusted)
+    );
     let reply = send(&trusted, "alice@here.test");
     assert!(reply.starts_with("250"), "trusted sealer: {reply}");
     let mail = s.wait_alice(1);
@@ -118,9 +154,15 @@ fn arc_chains_validate_and_are_sealed() {
     let got = sink.wait_for(1);
     assert_eq!(got.len(), 1, "forwarded to there.test");
     let msg = sink_message(&got[0]);
-    assert!(msg.contains("ARC-Seal: i=2; a=rsa-sha256;") && msg.contains("d=here.test"), "{msg}");
+    assert!(
+        msg.contains("ARC-Seal: i=2; a=rsa-sha256;") && msg.contains("d=here.test"),
+        "{msg}"
+    );
     let f = t.join("forwarded-out.eml");
     std::fs::write(&f, &msg).unwrap();
     let verdict = arcpy(dns.port, &f);
-    assert!(verdict.starts_with("pass"), "dkimpy arc_verify: {verdict}\n{msg}");
+    assert!(
+        verdict.starts_with("pass"),
+        "dkimpy arc_verify: {verdict}\n{msg}"
+    );
 }

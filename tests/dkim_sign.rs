@@ -39,16 +39,26 @@ fn signed_by_every_key_and_verified_by_dkimpy_and_opendkim() {
     let mut tables = String::new();
     for (selector, flag, algorithm, canon) in KEYS {
         let out = s.postern(&[
-            "dkim", "keygen", "here.test", "--selector", selector, "--algorithm", flag,
+            "dkim",
+            "keygen",
+            "here.test",
+            "--selector",
+            selector,
+            "--algorithm",
+            flag,
         ]);
         assert!(out.status.success(), "keygen: {}", text(&out));
         let line = String::from_utf8(out.stdout).unwrap();
         assert!(
-            line.starts_with(&format!("{selector}._domainkey.here.test.\t3600\tIN\tTXT\t\"v=DKIM1; k=")),
+            line.starts_with(&format!(
+                "{selector}._domainkey.here.test.\t3600\tIN\tTXT\t\"v=DKIM1; k="
+            )),
             "{line}"
         );
         let key = s.dir.path().join(format!("dkim/here.test.{selector}.key"));
-        let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&key).unwrap().permissions());
+        let mode = std::os::unix::fs::PermissionsExt::mode(
+            &std::fs::metadata(&key).unwrap().permissions(),
+        );
         assert_eq!(mode & 0o777, 0o600, "the private key is private");
         records.push(txt_option(line.trim_end()));
         tables.push_str(&format!(
@@ -72,7 +82,11 @@ fn signed_by_every_key_and_verified_by_dkimpy_and_opendkim() {
     let check = s.postern(&["config", "check"]);
     assert!(check.status.success(), "config check: {}", text(&check));
 
-    let out = s.send("alice@here.test", &["bob@there.test", "alice@here.test"], MESSAGE);
+    let out = s.send(
+        "alice@here.test",
+        &["bob@there.test", "alice@here.test"],
+        MESSAGE,
+    );
     assert!(text(&out).contains("event=dkim_signed"), "{}", text(&out));
     let got = sink.wait_for(1);
     assert_eq!(got.len(), 1, "one message at the remote peer");
@@ -80,11 +94,19 @@ fn signed_by_every_key_and_verified_by_dkimpy_and_opendkim() {
     let file = tmp.path().join("signed.eml");
     std::fs::write(&file, &signed).unwrap();
 
-    assert_eq!(signed.matches("DKIM-Signature:").count(), KEYS.len(), "{signed}");
+    assert_eq!(
+        signed.matches("DKIM-Signature:").count(),
+        KEYS.len(),
+        "{signed}"
+    );
     let verdicts = dkimpy(dns.port, &file);
     assert_eq!(verdicts.len(), KEYS.len(), "{verdicts:?}");
     for (result, domain, _) in &verdicts {
-        assert_eq!((result.as_str(), domain.as_str()), ("pass", "here.test"), "{verdicts:?}\n{signed}");
+        assert_eq!(
+            (result.as_str(), domain.as_str()),
+            ("pass", "here.test"),
+            "{verdicts:?}\n{signed}"
+        );
     }
     let mut selectors: Vec<&str> = verdicts.iter().map(|v| v.2.as_str()).collect();
     selectors.sort();
@@ -97,8 +119,13 @@ fn signed_by_every_key_and_verified_by_dkimpy_and_opendkim() {
     od.sort();
     assert_eq!(
         od,
-        [("pass", "e1"), ("pass", "e2"), ("pass", "r1"), ("pass", "r2")]
-            .map(|(r, s)| (r.to_string(), s.to_string())),
+        [
+            ("pass", "e1"),
+            ("pass", "e2"),
+            ("pass", "r1"),
+            ("pass", "r2")
+        ]
+        .map(|(r, s)| (r.to_string(), s.to_string())),
         "opendkim"
     );
 
@@ -111,14 +138,30 @@ fn signed_by_every_key_and_verified_by_dkimpy_and_opendkim() {
     assert!(!text(&out).contains("dkim_signed"), "{}", text(&out));
     let local = s.wait_alice(2);
     assert_eq!(local.len(), 2);
-    assert!(local.iter().any(|m| !m.contains("DKIM-Signature:")), "{local:?}");
+    assert!(
+        local.iter().any(|m| !m.contains("DKIM-Signature:")),
+        "{local:?}"
+    );
 
     // Altered on the way: a changed Subject fails every signature (dkimpy and OpenDKIM), a second
     // From (oversigned) too, and a changed body fails the body hash.
     for (what, altered) in [
-        ("subject", signed.replace("Subject: signed test", "Subject: signed test!")),
-        ("second From", signed.replacen("From: Alice", "From: Mallory <m@evil.test>\r\nFrom: Alice", 1)),
-        ("body", signed.replace("Hello over there.", "Hello over here.")),
+        (
+            "subject",
+            signed.replace("Subject: signed test", "Subject: signed test!"),
+        ),
+        (
+            "second From",
+            signed.replacen(
+                "From: Alice",
+                "From: Mallory <m@evil.test>\r\nFrom: Alice",
+                1,
+            ),
+        ),
+        (
+            "body",
+            signed.replace("Hello over there.", "Hello over here."),
+        ),
     ] {
         let f = tmp.path().join("altered.eml");
         std::fs::write(&f, &altered).unwrap();
@@ -126,6 +169,9 @@ fn signed_by_every_key_and_verified_by_dkimpy_and_opendkim() {
         assert!(v.iter().all(|(r, _, _)| r == "fail"), "{what}: {v:?}");
         let od = opendkim(dns.port, &f, &tmp.path().join("opendkim"), &names);
         assert_eq!(od.len(), KEYS.len(), "{what}: opendkim: {od:?}");
-        assert!(od.iter().all(|(r, _)| r == "fail"), "{what}: opendkim: {od:?}");
+        assert!(
+            od.iter().all(|(r, _)| r == "fail"),
+            "{what}: opendkim: {od:?}"
+        );
     }
 }

@@ -32,12 +32,23 @@ fn genkey(dir: &Path, domain: &str, bits: u32) -> (PathBuf, String) {
     let d = dir.join(format!("{domain}-{bits}"));
     std::fs::create_dir_all(&d).unwrap();
     let out = Command::new("opendkim-genkey")
-        .args(["--bits", &bits.to_string(), "--selector", "sel", "--domain", domain])
+        .args([
+            "--bits",
+            &bits.to_string(),
+            "--selector",
+            "sel",
+            "--domain",
+            domain,
+        ])
         .arg("--directory")
         .arg(&d)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let zone = std::fs::read_to_string(d.join("sel.txt")).unwrap();
     let record: String = zone
         .split('"')
@@ -58,7 +69,11 @@ fn dkimpy_sign(mode: &str, key: &Path, domain: &str, input: &Path, output: &Path
         .arg(output)
         .output()
         .unwrap();
-    assert!(out.status.success(), "sign.py: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "sign.py: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 fn opendkim_sign(key: &Path, domain: &str, input: &Path, output: &Path) {
@@ -68,7 +83,11 @@ fn opendkim_sign(key: &Path, domain: &str, input: &Path, output: &Path) {
         .stdin(std::fs::File::open(input).unwrap())
         .output()
         .unwrap();
-    assert!(out.status.success(), "opendkim-testmsg: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "opendkim-testmsg: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     std::fs::write(output, out.stdout).unwrap();
 }
 
@@ -79,7 +98,11 @@ fn send(port: u16, from: &str, file: &Path) -> String {
         .arg(file)
         .output()
         .unwrap();
-    assert!(out.status.success(), "send.py: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "send.py: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
@@ -90,11 +113,16 @@ fn delivered(s: &Sender, folder: &str, subject: &str) -> String {
     loop {
         for f in maildir_files(&dir) {
             let text = std::fs::read_to_string(&f).unwrap_or_default();
-            if text.contains(&format!("Subject: {subject}\n")) || text.contains(&format!("Subject: {subject}\r\n")) {
+            if text.contains(&format!("Subject: {subject}\n"))
+                || text.contains(&format!("Subject: {subject}\r\n"))
+            {
                 return text;
             }
         }
-        assert!(start.elapsed() < Duration::from_secs(10), "{subject} not in {folder}");
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "{subject} not in {folder}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -122,15 +150,27 @@ fn results(mail: &str) -> String {
     fields.extend(current);
     let ours: Vec<String> = fields
         .into_iter()
-        .filter(|f| f.to_ascii_lowercase().starts_with("authentication-results: mail.here.test"))
+        .filter(|f| {
+            f.to_ascii_lowercase()
+                .starts_with("authentication-results: mail.here.test")
+        })
         .collect();
-    assert_eq!(ours.len(), 1, "exactly one Authentication-Results of ours: {ours:?}");
+    assert_eq!(
+        ours.len(),
+        1,
+        "exactly one Authentication-Results of ours: {ours:?}"
+    );
     ours[0].clone()
 }
 
 #[test]
 fn dkim_and_dmarc_verdicts_and_policies() {
-    require(&["dnsmasq", "opendkim-genkey", "opendkim-testmsg", "/usr/bin/python3"]);
+    require(&[
+        "dnsmasq",
+        "opendkim-genkey",
+        "opendkim-testmsg",
+        "/usr/bin/python3",
+    ]);
     let tmp = tempfile::tempdir().unwrap();
     let t = tmp.path();
     let (key, record) = genkey(t, "good.test", 2048);
@@ -173,79 +213,172 @@ fn dkim_and_dmarc_verdicts_and_policies() {
     let accepted = |reply: &str| assert!(reply.starts_with("250"), "{reply}");
 
     // Signed by dkimpy and by OpenDKIM: pass, aligned, DMARC pass.
-    let f = signed("a", "dkim", &key, "good.test", &message("good.test", "dkimpy-signed"));
+    let f = signed(
+        "a",
+        "dkim",
+        &key,
+        "good.test",
+        &message("good.test", "dkimpy-signed"),
+    );
     accepted(&send(port, "news@good.test", &f));
     let ar = results(&delivered(&s, "", "dkimpy-signed"));
-    assert!(ar.contains("dkim=pass") && ar.contains("header.i=@good.test"), "{ar}");
+    assert!(
+        ar.contains("dkim=pass") && ar.contains("header.i=@good.test"),
+        "{ar}"
+    );
     assert!(ar.contains("dmarc=pass"), "{ar}");
     let input = write("b.in", &message("good.test", "opendkim-signed"));
     opendkim_sign(&key, "good.test", &input, &file("b.eml"));
     accepted(&send(port, "news@good.test", &file("b.eml")));
     let ar = results(&delivered(&s, "", "opendkim-signed"));
-    assert!(ar.contains("dkim=pass") && ar.contains("dmarc=pass"), "{ar}");
+    assert!(
+        ar.contains("dkim=pass") && ar.contains("dmarc=pass"),
+        "{ar}"
+    );
 
     // Altered on the way (body, then a signed header): DKIM fails, DMARC p=reject refuses.
-    let f = signed("c", "dkim", &key, "good.test", &message("good.test", "altered-body"));
-    let text = std::fs::read_to_string(&f).unwrap().replace("Hello Alice", "Hello Mallory");
+    let f = signed(
+        "c",
+        "dkim",
+        &key,
+        "good.test",
+        &message("good.test", "altered-body"),
+    );
+    let text = std::fs::read_to_string(&f)
+        .unwrap()
+        .replace("Hello Alice", "Hello Mallory");
     let reply = send(port, "news@good.test", &write("c2.eml", &text));
-    assert!(reply.starts_with("550") && reply.contains("5.7.1") && reply.contains("DMARC"), "{reply}");
-    let f = signed("d", "dkim", &key, "good.test", &message("good.test", "altered-header"));
+    assert!(
+        reply.starts_with("550") && reply.contains("5.7.1") && reply.contains("DMARC"),
+        "{reply}"
+    );
+    let f = signed(
+        "d",
+        "dkim",
+        &key,
+        "good.test",
+        &message("good.test", "altered-header"),
+    );
     let text = std::fs::read_to_string(&f)
         .unwrap()
         .replace("Subject: altered-header", "Subject: altered-header!");
     let reply = send(port, "news@good.test", &write("d2.eml", &text));
     assert!(reply.starts_with("550 5.7.1"), "{reply}");
     // An expired signature (x= in the past, made by dkimpy) counts as none: refused.
-    let f = signed("e", "expired", &key, "good.test", &message("good.test", "expired"));
+    let f = signed(
+        "e",
+        "expired",
+        &key,
+        "good.test",
+        &message("good.test", "expired"),
+    );
     let reply = send(port, "news@good.test", &f);
     assert!(reply.starts_with("550 5.7.1"), "{reply}");
 
     // p=quarantine failing: accepted into the Junk folder (\Junk).
-    let f = signed("q", "dkim", &key, "quar.test", &message("quar.test", "quarantined"));
-    let text = std::fs::read_to_string(&f).unwrap().replace("Hello Alice", "Hello Bob");
+    let f = signed(
+        "q",
+        "dkim",
+        &key,
+        "quar.test",
+        &message("quar.test", "quarantined"),
+    );
+    let text = std::fs::read_to_string(&f)
+        .unwrap()
+        .replace("Hello Alice", "Hello Bob");
     accepted(&send(port, "news@quar.test", &write("q2.eml", &text)));
     let junk = delivered(&s, ".Junk", "quarantined");
     let ar = results(&junk);
     // A changed body: "neutral (body hash did not verify)", as Gmail says it.
-    assert!(ar.contains("dkim=neutral (body hash did not verify)"), "{ar}");
-    assert!(ar.contains("dmarc=fail") && ar.contains("policy.dmarc=quarantine"), "{ar}");
-    let special = std::fs::read_to_string(s.dir.path().join("mail/alice/.Junk/postern-special-use")).unwrap();
+    assert!(
+        ar.contains("dkim=neutral (body hash did not verify)"),
+        "{ar}"
+    );
+    assert!(
+        ar.contains("dmarc=fail") && ar.contains("policy.dmarc=quarantine"),
+        "{ar}"
+    );
+    let special =
+        std::fs::read_to_string(s.dir.path().join("mail/alice/.Junk/postern-special-use")).unwrap();
     assert!(special.contains("\\Junk"), "{special}");
 
     // No DMARC record: DKIM fails, DMARC none, accepted.
-    let f = signed("n", "dkim", &key, "none.test", &message("none.test", "no-policy"));
-    let text = std::fs::read_to_string(&f).unwrap().replace("Hello Alice", "Hello Carol");
+    let f = signed(
+        "n",
+        "dkim",
+        &key,
+        "none.test",
+        &message("none.test", "no-policy"),
+    );
+    let text = std::fs::read_to_string(&f)
+        .unwrap()
+        .replace("Hello Alice", "Hello Carol");
     accepted(&send(port, "news@none.test", &write("n2.eml", &text)));
     let ar = results(&delivered(&s, "", "no-policy"));
-    assert!(ar.contains("dkim=neutral (body hash did not verify)") && ar.contains("dmarc=none"), "{ar}");
+    assert!(
+        ar.contains("dkim=neutral (body hash did not verify)") && ar.contains("dmarc=none"),
+        "{ar}"
+    );
 
     // A revoked key (empty p=), a 512-bit key, a garbage key record: never pass.
     for (domain, k, subject, want) in [
-        ("revoked.test", &key, "revoked-key", "dkim=permerror (revoked public key)"),
+        (
+            "revoked.test",
+            &key,
+            "revoked-key",
+            "dkim=permerror (revoked public key)",
+        ),
         // ring refuses RSA keys under 1024 bits (RFC 8301 §3.2): the signature cannot verify.
-        ("short.test", &short_key, "short-key", "dkim=fail (verification failed)"),
-        ("garbage.test", &key, "garbage-record", "dkim=permerror (invalid dns record type)"),
+        (
+            "short.test",
+            &short_key,
+            "short-key",
+            "dkim=fail (verification failed)",
+        ),
+        (
+            "garbage.test",
+            &key,
+            "garbage-record",
+            "dkim=permerror (invalid dns record type)",
+        ),
     ] {
         let f = signed(subject, "dkim", k, domain, &message(domain, subject));
         let started = Instant::now();
         accepted(&send(port, &format!("news@{domain}"), &f));
         let ar = results(&delivered(&s, "", subject));
-        assert!(started.elapsed() < Duration::from_secs(10), "{subject} took {:?}", started.elapsed());
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{subject} took {:?}",
+            started.elapsed()
+        );
         assert!(!ar.contains("dkim=pass"), "{subject}: {ar}");
         assert!(ar.contains(want), "{subject}: {ar}");
-        let dmarc = if domain == "garbage.test" { "dmarc=permerror" } else { "dmarc=none header" };
+        let dmarc = if domain == "garbage.test" {
+            "dmarc=permerror"
+        } else {
+            "dmarc=none header"
+        };
         assert!(ar.contains(dmarc), "{subject}: {ar}");
         eprintln!("{subject}: {ar}");
     }
 
     // l=: the signed part verifies; text appended after it is not covered.
-    let f = signed("l", "length", &key, "none.test", &message("none.test", "length-tag"));
+    let f = signed(
+        "l",
+        "length",
+        &key,
+        "none.test",
+        &message("none.test", "length-tag"),
+    );
     let mut text = std::fs::read_to_string(&f).unwrap();
     text.push_str("Appended after signing.\r\n");
     accepted(&send(port, "news@none.test", &write("l2.eml", &text)));
     let ar = results(&delivered(&s, "", "length-tag"));
     // mail-auth does not trust a partial body hash with content after it (Gmail neither).
-    assert!(ar.contains("dkim=neutral (signature length ignored due to security risk)"), "{ar}");
+    assert!(
+        ar.contains("dkim=neutral (signature length ignored due to security risk)"),
+        "{ar}"
+    );
 
     // The DMARC lookup times out: 451, never a pass or a refusal for good.
     let f = write("t.eml", &message("temp.test", "temp-error"));
@@ -260,17 +393,36 @@ fn dkim_and_dmarc_verdicts_and_policies() {
     accepted(&send(port, "news@none.test", &write("f.eml", &forged)));
     let mail = delivered(&s, "", "forged-results");
     let ar = results(&mail);
-    assert!(!ar.contains("dkim=pass") && ar.contains("dmarc=none header"), "{ar}");
+    assert!(
+        !ar.contains("dkim=pass") && ar.contains("dmarc=none header"),
+        "{ar}"
+    );
     assert!(!mail.contains("dmarc=pass"), "{mail}");
 
     // 50 signatures, and a 100 kB header: bounded time, a clear result.
-    let f = signed("many", "times:50", &key, "good.test", &message("good.test", "fifty-signatures"));
+    let f = signed(
+        "many",
+        "times:50",
+        &key,
+        "good.test",
+        &message("good.test", "fifty-signatures"),
+    );
     let started = Instant::now();
     accepted(&send(port, "news@good.test", &f));
     let ar = results(&delivered(&s, "", "fifty-signatures"));
-    assert!(started.elapsed() < Duration::from_secs(20), "{:?}", started.elapsed());
-    assert!(ar.contains("dkim=pass") && ar.contains("dmarc=pass"), "{ar}");
-    assert!(ar.matches("dkim=").count() <= 10, "at most 10 signatures checked: {ar}");
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        ar.contains("dkim=pass") && ar.contains("dmarc=pass"),
+        "{ar}"
+    );
+    assert!(
+        ar.matches("dkim=").count() <= 10,
+        "at most 10 signatures checked: {ar}"
+    );
     let mut big = String::from("X-Big: start");
     while big.len() < 100_000 {
         big.push_str("\r\n\tfolded continuation of a very large header field 0123456789");
@@ -280,7 +432,11 @@ fn dkim_and_dmarc_verdicts_and_policies() {
     let started = Instant::now();
     accepted(&send(port, "news@good.test", &f));
     let ar = results(&delivered(&s, "", "big-header"));
-    assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
     assert!(ar.contains("dkim=pass"), "{ar}");
     drop(silent);
 }

@@ -67,10 +67,12 @@ pub enum Command {
 #[derive(Debug, Subcommand)]
 pub enum DkimCommand {
     /// Make a signing key (mode 0600) and print the TXT record to publish
-    #[command(after_long_help = "Add the key to the domain in the config file:\n\n  \
+    #[command(
+        after_long_help = "Add the key to the domain in the config file:\n\n  \
         [[domain.dkim]]\n  selector = \"SELECTOR\"\n  key = \"dkim/DOMAIN.SELECTOR.key\"\n  \
         algorithm = \"rsa-sha256\"   # or ed25519-sha256\n\n\
-        Keep the old key listed until the new record is published; two keys sign at once.")]
+        Keep the old key listed until the new record is published; two keys sign at once."
+    )]
     Keygen {
         domain: String,
         /// The selector [default: the date and the algorithm, e.g. 20261204r]

@@ -88,11 +88,9 @@ fn default_selector(algorithm: DkimAlgorithm) -> String {
         .unwrap_or(0)
     };
     let stamp = match parts.as_slice() {
-        [_, day, mon, year, ..] => format!(
-            "{year}{:02}{:0>2}",
-            month(mon),
-            day.trim_start_matches('0')
-        ),
+        [_, day, mon, year, ..] => {
+            format!("{year}{:02}{:0>2}", month(mon), day.trim_start_matches('0'))
+        }
         _ => "dkim".into(),
     };
     let suffix = match algorithm {
@@ -214,7 +212,12 @@ fn check(config: &crate::config::Config, wanted: &[Record], json: bool) -> CliRe
                     r.rtype, r.name, r.value
                 ),
                 Verdict::Missing => {
-                    println!("missing   {} {}: publish {}", r.rtype, r.name, r.zone_line())
+                    println!(
+                        "missing   {} {}: publish {}",
+                        r.rtype,
+                        r.name,
+                        r.zone_line()
+                    )
                 }
                 Verdict::LookupFailed(e) => {
                     println!("failed    {} {}: lookup failed: {e}", r.rtype, r.name)

@@ -57,7 +57,10 @@ pub const DEFAULT_SIGNED_HEADERS: &[&str] = &[
 ];
 
 fn default_headers() -> Vec<String> {
-    DEFAULT_SIGNED_HEADERS.iter().map(|s| s.to_string()).collect()
+    DEFAULT_SIGNED_HEADERS
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
 }
 
 /// `[[domain.dkim]]`: one active signing key of a hosted domain.
@@ -165,7 +168,10 @@ pub(super) fn check(config: &Config, mut problem: impl FnMut(&[Seg<'_>], String)
             if !seen.insert(k.selector.to_ascii_lowercase()) {
                 problem(
                     &at("selector"),
-                    format!("domain {}: DKIM selector {:?} is listed twice", d.name, k.selector),
+                    format!(
+                        "domain {}: DKIM selector {:?} is listed twice",
+                        d.name, k.selector
+                    ),
                 );
             }
             if let Err(why) = canonicalization(&k.canonicalization) {
@@ -174,7 +180,10 @@ pub(super) fn check(config: &Config, mut problem: impl FnMut(&[Seg<'_>], String)
             if !k.headers.iter().any(|h| h.eq_ignore_ascii_case("from")) {
                 problem(
                     &at("headers"),
-                    format!("domain {}: DKIM headers must include From (RFC 6376 §5.4)", d.name),
+                    format!(
+                        "domain {}: DKIM headers must include From (RFC 6376 §5.4)",
+                        d.name
+                    ),
                 );
             }
         }

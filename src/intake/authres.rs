@@ -7,15 +7,15 @@
 //! (451 4.7.5) — unless a trusted ARC sealer vouches for the message.
 
 use super::{Origin, Refusal, Submission};
+use crate::config::mailauth::DkimKey;
 use crate::config::mailauth::DmarcMode;
 use crate::config::Config;
 use crate::dns::Resolver;
 use crate::events::event;
-use crate::config::mailauth::DkimKey;
 use crate::mailauth::keys;
 use crate::mailauth::verify::{self, Action, Envelope, QUARANTINE_MARK};
-use crate::queue::routing::{resolve, Route, Via};
 use crate::proto::mail::Reply;
+use crate::queue::routing::{resolve, Route, Via};
 
 /// The mode for a message to `recipients`: the strictest of their domains' `dmarc` settings,
 /// the receiving class's for a recipient whose domain has none.

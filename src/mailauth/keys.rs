@@ -22,7 +22,10 @@ use crate::config::mailauth::DkimAlgorithm;
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
     #[error("cannot read DKIM key {path}: {error}")]
-    Read { path: PathBuf, error: std::io::Error },
+    Read {
+        path: PathBuf,
+        error: std::io::Error,
+    },
     #[error("DKIM key {path} is not a PEM private key")]
     NotPem { path: PathBuf },
     #[error("DKIM key {path} is not a usable {algorithm} key: {why}")]
@@ -168,8 +171,8 @@ pub fn generate(algorithm: DkimAlgorithm) -> Result<String, KeyError> {
     let fail = |e: &dyn std::fmt::Display| KeyError::Generate(e.to_string());
     match algorithm {
         DkimAlgorithm::RsaSha256 => {
-            let key = rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 2048)
-                .map_err(|e| fail(&e))?;
+            let key =
+                rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 2048).map_err(|e| fail(&e))?;
             let pem = key.to_pkcs8_pem(LineEnding::LF).map_err(|e| fail(&e))?;
             Ok(pem.to_string())
         }

@@ -4,6 +4,6 @@
 //! settings, and how a verdict is acted on.
 
 pub mod keys;
-pub mod sign;
 pub mod records;
+pub mod sign;
 pub mod verify;

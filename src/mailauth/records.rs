@@ -189,7 +189,9 @@ pub fn compare(want: &Record, found: &[String]) -> Verdict {
     }
     let matches = |f: &str| match want.kind {
         Kind::Dkim => dkim_key(f) == dkim_key(&want.value),
-        Kind::Mx => norm(f).split_whitespace().last() == norm(&want.value).split_whitespace().last(),
+        Kind::Mx => {
+            norm(f).split_whitespace().last() == norm(&want.value).split_whitespace().last()
+        }
         Kind::MtaSts => true,
         _ => squash(f) == squash(&want.value),
     };
@@ -235,14 +237,20 @@ mod tests {
     fn comparisons() {
         let dkim = rec(Kind::Dkim, "v=DKIM1; k=ed25519; p=abc");
         assert_eq!(compare(&dkim, &[]), Verdict::Missing);
-        assert_eq!(compare(&dkim, &["v=DKIM1; k=ed25519; p=a bc".into()]), Verdict::Ok);
+        assert_eq!(
+            compare(&dkim, &["v=DKIM1; k=ed25519; p=a bc".into()]),
+            Verdict::Ok
+        );
         assert_eq!(
             compare(&dkim, &["v=DKIM1; k=ed25519; p=xyz".into()]),
             Verdict::Different(vec!["v=DKIM1; k=ed25519; p=xyz".into()])
         );
         let spf = rec(Kind::Spf, "v=spf1 mx ~all");
         assert_eq!(compare(&spf, &["v=spf1  mx ~all".into()]), Verdict::Ok);
-        assert_eq!(compare(&spf, &["google-site-verification=1".into()]), Verdict::Missing);
+        assert_eq!(
+            compare(&spf, &["google-site-verification=1".into()]),
+            Verdict::Missing
+        );
         let d = compare(&spf, &["v=spf1 -all".into()]);
         assert!(matches!(d, Verdict::Different(_)));
         assert!(d.acceptable(Kind::Spf));
@@ -253,8 +261,16 @@ mod tests {
 
     #[test]
     fn zone_lines() {
-        let r = Record::new("s._domainkey.x.test".into(), "TXT", "v=DKIM1; p=abc".into(), Kind::Dkim);
-        assert_eq!(r.zone_line(), "s._domainkey.x.test.\t3600\tIN\tTXT\t\"v=DKIM1; p=abc\"");
+        let r = Record::new(
+            "s._domainkey.x.test".into(),
+            "TXT",
+            "v=DKIM1; p=abc".into(),
+            Kind::Dkim,
+        );
+        assert_eq!(
+            r.zone_line(),
+            "s._domainkey.x.test.\t3600\tIN\tTXT\t\"v=DKIM1; p=abc\""
+        );
         let m = Record::new("x.test".into(), "MX", "10 mail.x.test".into(), Kind::Mx);
         assert_eq!(m.zone_line(), "x.test.\t3600\tIN\tMX\t10 mail.x.test.");
     }

@@ -162,7 +162,10 @@ mod tests {
 
     #[test]
     fn only_present_headers_are_signed_and_from_twice() {
-        let configured: Vec<String> = DEFAULT_SIGNED_HEADERS.iter().map(|s| s.to_string()).collect();
+        let configured: Vec<String> = DEFAULT_SIGNED_HEADERS
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         assert_eq!(
             signed_headers(&configured, MESSAGE),
             ["From", "From", "Subject", "Date", "To"]
@@ -172,16 +175,25 @@ mod tests {
     #[test]
     fn signatures_carry_domain_selector_and_canonicalization() {
         let pem = keys::generate(DkimAlgorithm::Ed25519Sha256).unwrap();
-        let key = Arc::new(SigningKey::from_pem(pem.as_bytes(), DkimAlgorithm::Ed25519Sha256).unwrap());
+        let key =
+            Arc::new(SigningKey::from_pem(pem.as_bytes(), DkimAlgorithm::Ed25519Sha256).unwrap());
         let k = DkimKey {
             selector: "s1".into(),
             key: "unused".into(),
             algorithm: DkimAlgorithm::Ed25519Sha256,
-            headers: DEFAULT_SIGNED_HEADERS.iter().map(|s| s.to_string()).collect(),
+            headers: DEFAULT_SIGNED_HEADERS
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
             canonicalization: "relaxed/simple".into(),
         };
         let h = sign_with("here.test", &k, &key, MESSAGE).unwrap();
-        assert!(h.starts_with("DKIM-Signature: v=1; a=ed25519-sha256; s=s1; d=here.test; c=relaxed/simple;"), "{h}");
+        assert!(
+            h.starts_with(
+                "DKIM-Signature: v=1; a=ed25519-sha256; s=s1; d=here.test; c=relaxed/simple;"
+            ),
+            "{h}"
+        );
         assert!(h.ends_with("\r\n"));
         assert!(!h.contains("\n\r\n"), "no empty line: {h:?}");
     }

@@ -260,7 +260,10 @@ pub fn strip_forged(message: &[u8], authserv_id: &str) -> Vec<u8> {
         }
         let mut end = 0;
         loop {
-            match rest.get(end..).and_then(|r| r.iter().position(|&b| b == b'\n')) {
+            match rest
+                .get(end..)
+                .and_then(|r| r.iter().position(|&b| b == b'\n'))
+            {
                 Some(i) => {
                     end += i + 1;
                     if !matches!(rest.get(end), Some(b' ' | b'\t')) {
@@ -400,7 +403,8 @@ mod tests {
             "Authentication-Results: other.test;\r\n\tdmarc=fail {QUARANTINE_MARK}\r\n\r\nbody\r\n"
         );
         assert!(!is_quarantined(theirs.as_bytes(), "mx.test"));
-        let in_body = format!("Subject: x\r\n\r\nAuthentication-Results: mx.test; {QUARANTINE_MARK}\r\n");
+        let in_body =
+            format!("Subject: x\r\n\r\nAuthentication-Results: mx.test; {QUARANTINE_MARK}\r\n");
         assert!(!is_quarantined(in_body.as_bytes(), "mx.test"));
     }
 
@@ -425,11 +429,19 @@ mod tests {
         assert_eq!(r.code, 550);
         assert!(r.to_string().contains("5.7.1"), "{r:?}");
         assert_eq!(
-            decide(DmarcMode::Enforce, &checked(Dmarc::Fail(Policy::Quarantine), None), &[]),
+            decide(
+                DmarcMode::Enforce,
+                &checked(Dmarc::Fail(Policy::Quarantine), None),
+                &[]
+            ),
             Action::Quarantine
         );
         assert_eq!(
-            decide(DmarcMode::Enforce, &checked(Dmarc::Fail(Policy::None), None), &[]),
+            decide(
+                DmarcMode::Enforce,
+                &checked(Dmarc::Fail(Policy::None), None),
+                &[]
+            ),
             Action::Accept
         );
         assert!(matches!(

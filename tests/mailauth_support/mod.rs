@@ -36,7 +36,10 @@ pub fn arcpy(dns_port: u16, file: &Path) -> String {
 }
 
 fn python_verify(dns_port: u16, file: &Path, mode: &str) -> String {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/mailauth_support/verify.py");
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/mailauth_support/verify.py"
+    );
     let out = Command::new("/usr/bin/python3")
         .arg(script)
         .arg(dns_port.to_string())
@@ -56,7 +59,12 @@ fn python_verify(dns_port: u16, file: &Path, mode: &str) -> String {
 /// s=) from the Authentication-Results it would add. OpenDKIM's resolver here is libunbound,
 /// which sends nothing to a forwarder on a loopback port; so the TXT records of `names` are
 /// fetched from the test's dnsmasq (dnspython) and handed to OpenDKIM as its `TestPublicKeys`.
-pub fn opendkim(dns_port: u16, file: &Path, work: &Path, names: &[String]) -> Vec<(String, String)> {
+pub fn opendkim(
+    dns_port: u16,
+    file: &Path,
+    work: &Path,
+    names: &[String],
+) -> Vec<(String, String)> {
     std::fs::create_dir_all(work).expect("work dir");
     let keys = work.join("keys.txt");
     let script = r#"
@@ -80,7 +88,11 @@ open(sys.argv[2], "w").write("\n".join(out) + "\n")
         .args(names)
         .output()
         .expect("fetch keys");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let conf = work.join("opendkim.conf");
     std::fs::write(
         &conf,
@@ -117,10 +129,12 @@ open(sys.argv[2], "w").write("\n".join(out) + "\n")
 /// The message smtp-sink stored, without the X-… lines it writes in front (CRLF line ends).
 pub fn sink_message(dump: &str) -> String {
     let mut lines = dump.lines().peekable();
-    while lines
-        .peek()
-        .is_some_and(|l| l.starts_with("X-Client-") || l.starts_with("X-Helo-") || l.starts_with("X-Mail-") || l.starts_with("X-Rcpt-"))
-    {
+    while lines.peek().is_some_and(|l| {
+        l.starts_with("X-Client-")
+            || l.starts_with("X-Helo-")
+            || l.starts_with("X-Mail-")
+            || l.starts_with("X-Rcpt-")
+    }) {
         lines.next();
     }
     let mut out = lines.collect::<Vec<_>>().join("\r\n");

@@ -455,8 +455,8 @@ impl Collector {
         let e = match &outcome {
             Refusal::Filter { temporary, .. } | Refusal::Authentication { temporary, .. } => {
                 event("collect_filtered")
-                .field("account", &account.name)
-                .field("uidl", uidl)
+                    .field("account", &account.name)
+                    .field("uidl", uidl)
                     .field("verdict", if *temporary { "tempfail" } else { "reject" })
             }
             Refusal::Recipients(_) => event("collect_refused")
