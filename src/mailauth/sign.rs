@@ -161,6 +161,35 @@ mod tests {
     }
 
     #[test]
+    fn only_trusted_mail_leaving_for_other_domains_is_signed() {
+        let config = crate::config::parse(
+            "[server]\nhostname = \"mx.here.test\"\npostmaster = \"pm@here.test\"\n\
+             [[domain]]\nname = \"here.test\"\n[[domain.dkim]]\nselector = \"s\"\nkey = \"k\"\n\
+             [[domain.handler]]\nlocal = \"fwd\"\nforward = \"x@far.test\"\n\
+             [[domain]]\nname = \"nokey.test\"\n",
+            std::path::Path::new("/cfg"),
+        )
+        .expect("config");
+        let users = Users::default();
+        let to = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let signs = |trusted, rcpts: &[&str], msg: &[u8]| {
+            signers(&config, &users, trusted, &to(rcpts), msg).map(|(d, k)| (d, k.len()))
+        };
+        let remote = ["bob@there.test"];
+        assert_eq!(signs(true, &remote, MESSAGE), Some(("here.test".into(), 1)));
+        assert_eq!(signs(false, &remote, MESSAGE), None, "untrusted: never");
+        assert_eq!(signs(true, &["ann@here.test"], MESSAGE), None, "stays here");
+        assert_eq!(
+            signs(true, &["fwd@here.test"], MESSAGE),
+            Some(("here.test".into(), 1)),
+            "forwarded out"
+        );
+        let other = b"From: a@nokey.test\r\n\r\nx\r\n";
+        assert_eq!(signs(true, &remote, other), None, "no keys");
+        assert_eq!(signs(true, &remote, b"Subject: no from\r\n\r\nx\r\n"), None);
+    }
+
+    #[test]
     fn only_present_headers_are_signed_and_from_twice() {
         let configured: Vec<String> = DEFAULT_SIGNED_HEADERS
             .iter()
