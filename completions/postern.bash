@@ -28,6 +28,12 @@ _postern() {
             postern,deliver)
                 cmd="postern__subcmd__deliver"
                 ;;
+            postern,dkim)
+                cmd="postern__subcmd__dkim"
+                ;;
+            postern,dns)
+                cmd="postern__subcmd__dns"
+                ;;
             postern,domain)
                 cmd="postern__subcmd__domain"
                 ;;
@@ -87,6 +93,36 @@ _postern() {
                 ;;
             postern__subcmd__config__subcmd__help,show)
                 cmd="postern__subcmd__config__subcmd__help__subcmd__show"
+                ;;
+            postern__subcmd__dkim,help)
+                cmd="postern__subcmd__dkim__subcmd__help"
+                ;;
+            postern__subcmd__dkim,keygen)
+                cmd="postern__subcmd__dkim__subcmd__keygen"
+                ;;
+            postern__subcmd__dkim__subcmd__help,help)
+                cmd="postern__subcmd__dkim__subcmd__help__subcmd__help"
+                ;;
+            postern__subcmd__dkim__subcmd__help,keygen)
+                cmd="postern__subcmd__dkim__subcmd__help__subcmd__keygen"
+                ;;
+            postern__subcmd__dns,check)
+                cmd="postern__subcmd__dns__subcmd__check"
+                ;;
+            postern__subcmd__dns,help)
+                cmd="postern__subcmd__dns__subcmd__help"
+                ;;
+            postern__subcmd__dns,records)
+                cmd="postern__subcmd__dns__subcmd__records"
+                ;;
+            postern__subcmd__dns__subcmd__help,check)
+                cmd="postern__subcmd__dns__subcmd__help__subcmd__check"
+                ;;
+            postern__subcmd__dns__subcmd__help,help)
+                cmd="postern__subcmd__dns__subcmd__help__subcmd__help"
+                ;;
+            postern__subcmd__dns__subcmd__help,records)
+                cmd="postern__subcmd__dns__subcmd__help__subcmd__records"
                 ;;
             postern__subcmd__domain,handlers)
                 cmd="postern__subcmd__domain__subcmd__handlers"
@@ -151,6 +187,12 @@ _postern() {
             postern__subcmd__help,deliver)
                 cmd="postern__subcmd__help__subcmd__deliver"
                 ;;
+            postern__subcmd__help,dkim)
+                cmd="postern__subcmd__help__subcmd__dkim"
+                ;;
+            postern__subcmd__help,dns)
+                cmd="postern__subcmd__help__subcmd__dns"
+                ;;
             postern__subcmd__help,domain)
                 cmd="postern__subcmd__help__subcmd__domain"
                 ;;
@@ -189,6 +231,15 @@ _postern() {
                 ;;
             postern__subcmd__help__subcmd__config,show)
                 cmd="postern__subcmd__help__subcmd__config__subcmd__show"
+                ;;
+            postern__subcmd__help__subcmd__dkim,keygen)
+                cmd="postern__subcmd__help__subcmd__dkim__subcmd__keygen"
+                ;;
+            postern__subcmd__help__subcmd__dns,check)
+                cmd="postern__subcmd__help__subcmd__dns__subcmd__check"
+                ;;
+            postern__subcmd__help__subcmd__dns,records)
+                cmd="postern__subcmd__help__subcmd__dns__subcmd__records"
                 ;;
             postern__subcmd__help__subcmd__domain,handlers)
                 cmd="postern__subcmd__help__subcmd__domain__subcmd__handlers"
@@ -338,7 +389,7 @@ _postern() {
 
     case "${cmd}" in
         postern)
-            opts="-h -V --config --help --version serve smtpd popd imapd deliver collect queue mbox user cert config sendmail domain help"
+            opts="-h -V --config --help --version serve smtpd popd imapd deliver collect queue mbox user cert config sendmail domain dkim dns help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -596,6 +647,206 @@ _postern() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        postern__subcmd__dkim)
+            opts="-h --config --help keygen help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        postern__subcmd__dkim__subcmd__help)
+            opts="keygen help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        postern__subcmd__dkim__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        postern__subcmd__dkim__subcmd__help__subcmd__keygen)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        postern__subcmd__dkim__subcmd__keygen)
+            opts="-h --selector --algorithm --key --force --config --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --selector)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --algorithm)
+                    COMPREPLY=($(compgen -W "rsa2048 ed25519" -- "${cur}"))
+                    return 0
+                    ;;
+                --key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        postern__subcmd__dns)
+            opts="-h --config --help records check help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        postern__subcmd__dns__subcmd__check)
+            opts="-h --json --config --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        postern__subcmd__dns__subcmd__help)
+            opts="records check help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        postern__subcmd__dns__subcmd__help__subcmd__check)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        postern__subcmd__dns__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        postern__subcmd__dns__subcmd__help__subcmd__records)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        postern__subcmd__dns__subcmd__records)
+            opts="-h --config --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -896,7 +1147,7 @@ _postern() {
             return 0
             ;;
         postern__subcmd__help)
-            opts="serve smtpd popd imapd deliver collect queue mbox user cert config sendmail domain help"
+            opts="serve smtpd popd imapd deliver collect queue mbox user cert config sendmail domain dkim dns help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -996,6 +1247,76 @@ _postern() {
         postern__subcmd__help__subcmd__deliver)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        postern__subcmd__help__subcmd__dkim)
+            opts="keygen"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        postern__subcmd__help__subcmd__dkim__subcmd__keygen)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        postern__subcmd__help__subcmd__dns)
+            opts="records check"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        postern__subcmd__help__subcmd__dns__subcmd__check)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        postern__subcmd__help__subcmd__dns__subcmd__records)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi

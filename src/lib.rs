@@ -9,6 +9,7 @@ pub mod driver;
 pub mod events;
 pub mod freespace;
 pub mod intake;
+pub mod mailauth;
 pub mod proto;
 pub mod queue;
 pub mod receive;

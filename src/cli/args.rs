@@ -56,6 +56,58 @@ pub enum Command {
     /// Domains and their address handlers (lists and edits the configuration file)
     #[command(subcommand)]
     Domain(DomainCommand),
+    /// DKIM keys for signing outgoing mail
+    #[command(subcommand)]
+    Dkim(DkimCommand),
+    /// The DNS records a hosted domain needs, and whether they are published
+    #[command(subcommand)]
+    Dns(DnsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DkimCommand {
+    /// Make a signing key (mode 0600) and print the TXT record to publish
+    #[command(
+        after_long_help = "Add the key to the domain in the config file:\n\n  \
+        [[domain.dkim]]\n  selector = \"SELECTOR\"\n  key = \"dkim/DOMAIN.SELECTOR.key\"\n  \
+        algorithm = \"rsa-sha256\"   # or ed25519-sha256\n\n\
+        Keep the old key listed until the new record is published; two keys sign at once."
+    )]
+    Keygen {
+        domain: String,
+        /// The selector [default: the date and the algorithm, e.g. 20261204r]
+        #[arg(long, value_name = "S")]
+        selector: Option<String>,
+        #[arg(long, value_enum, default_value_t = KeyAlgorithm::Rsa2048)]
+        algorithm: KeyAlgorithm,
+        /// Where to write the key [default: dkim/DOMAIN.SELECTOR.key next to the config file]
+        #[arg(long, value_name = "FILE")]
+        key: Option<PathBuf>,
+        /// Replace an existing key file
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+/// `dkim keygen --algorithm`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum KeyAlgorithm {
+    /// RSA, 2048 bits (rsa-sha256: what every verifier knows)
+    Rsa2048,
+    /// Ed25519 (ed25519-sha256, RFC 8463: sign with an RSA key too)
+    Ed25519,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DnsCommand {
+    /// Print every record to publish for DOMAIN, in zone-file syntax
+    Records { domain: String },
+    /// Look the records up through [dns] and say which are missing or different
+    Check {
+        domain: String,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Args)]

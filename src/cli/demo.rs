@@ -37,6 +37,11 @@ scan_interval = "30s"
 [[domain]]
 name = "{DOMAIN}"
 
+# Outgoing mail is DKIM-signed; `postern dns records {DOMAIN}` prints the record to publish.
+[[domain.dkim]]
+selector = "demo"
+key = "dkim/{DOMAIN}.demo.key"
+
 # Mail to postmaster must always be accepted (RFC 5321 §4.5.1): it goes to the demo user.
 [[domain.handler]]
 local = "postmaster"
@@ -142,6 +147,15 @@ pub fn ensure(dir: &Path, offset: u16) -> Result<PathBuf, Failure> {
     .map_err(|e| Failure::new(exit::SOFTWARE, e))?;
     crate::cert::write_files(&cert, &dir.join("cert.pem"), &dir.join("key.pem"))
         .map_err(|e| io("certificate", e))?;
+    let dkim = crate::mailauth::keys::generate(crate::config::mailauth::DkimAlgorithm::RsaSha256)
+        .map_err(|e| Failure::new(exit::SOFTWARE, e))?;
+    fs::create_dir_all(dir.join("dkim")).map_err(|e| io("dkim directory", e))?;
+    crate::store::durable::replace(
+        &dir.join("dkim").join(format!("{DOMAIN}.demo.key")),
+        dkim.as_bytes(),
+        0o600,
+    )
+    .map_err(|e| io("DKIM key", e))?;
     let password = random_password()?;
     crate::store::users::add(&dir.join("users.toml"), USER, &password, true)
         .map_err(|e| Failure::new(exit::CANTCREAT, e))?;

@@ -21,6 +21,15 @@ pub fn config(flag: Option<&Path>, cmd: ConfigCommand) -> CliResult {
                     }
                 }
             }
+            // So must the DKIM keys (a key that cannot sign leaves mail unsigned).
+            for d in &config.domains {
+                for k in &d.dkim {
+                    let path = config.base_dir.join(&k.key);
+                    if let Err(e) = crate::mailauth::keys::SigningKey::load(&path, k.algorithm) {
+                        problems.push(format!("domain {} selector {}: {e}", d.name, k.selector));
+                    }
+                }
+            }
             if !problems.is_empty() {
                 return Err(Failure::new(
                     exit::CONFIG,

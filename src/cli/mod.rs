@@ -8,6 +8,7 @@ mod deliver;
 pub mod demo;
 pub mod docs;
 mod domain;
+mod mailauth;
 mod misc;
 mod queue;
 mod user;
@@ -171,6 +172,8 @@ fn run(cli: Cli) -> CliResult {
         Command::Config(c) => misc::config(config_flag, c),
         Command::Sendmail(s) => deliver::sendmail(config_flag, s),
         Command::Domain(d) => domain::domain(config_flag, d),
+        Command::Dkim(d) => mailauth::dkim(config_flag, d),
+        Command::Dns(d) => mailauth::dns(config_flag, d),
     }
 }
 

@@ -10,6 +10,7 @@ pub mod dnsbl;
 pub mod domains;
 pub mod filter;
 mod locate;
+pub mod mailauth;
 pub mod rules;
 pub mod servers;
 pub mod units;
@@ -260,6 +261,12 @@ pub struct Domain {
     /// `[[domain.handler]]`: per-address overrides and restrictions.
     #[serde(default, rename = "handler")]
     pub handlers: Vec<domains::Handler>,
+    /// `[[domain.dkim]]`: the keys its outgoing mail is signed with (each one signs).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dkim: Vec<mailauth::DkimKey>,
+    /// The DMARC mode for recipients in this domain, instead of the receiving class's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dmarc: Option<mailauth::DmarcMode>,
 }
 
 /// What a listener speaks.
@@ -472,6 +479,11 @@ impl Config {
         }
         if let Some(f) = self.log.file.as_mut() {
             abs(f);
+        }
+        for d in &mut self.domains {
+            for k in &mut d.dkim {
+                abs(&mut k.key);
+            }
         }
     }
 

@@ -61,6 +61,9 @@ pub struct Receiving {
     pub greylisting: Greylisting,
     /// Per-minute limits, shared by every process on the host.
     pub rates: RateLimits,
+    /// ARC sealers (`d=` of the ARC-Seal) whose valid chain makes a DMARC failure acceptable:
+    /// forwarders and lists that vouch for the original authentication (RFC 8617 §7.2).
+    pub arc_trusted_sealers: Vec<String>,
 }
 
 /// `[receiving.rates]`: per-minute limits (0: none), counted host-wide. Per address: untrusted
@@ -136,6 +139,9 @@ pub struct RuleSet {
     pub spf: SpfMode,
     /// Greylist this class (unauthenticated clients; see `[receiving.greylisting]`).
     pub greylist: bool,
+    /// DKIM, ARC and DMARC after DATA, recorded in `Authentication-Results` (not for the
+    /// trusted class, whose mail is signed instead).
+    pub dmarc: super::mailauth::DmarcMode,
 }
 
 /// Which senders the spoofed-sender check applies to.

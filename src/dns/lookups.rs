@@ -89,6 +89,54 @@ impl Resolver {
     }
 }
 
+impl Resolver {
+    /// SRV records as `PRIORITY WEIGHT PORT TARGET` (for `dns check`).
+    pub fn srv(&self, name: &str) -> Result<Vec<String>, DnsError> {
+        Ok(self
+            .query(name, RecordType::SRV)?
+            .into_iter()
+            .filter_map(|d| match d {
+                RData::SRV(s) => Some(format!(
+                    "{} {} {} {}",
+                    s.priority,
+                    s.weight,
+                    s.port,
+                    host(&s.target)
+                )),
+                _ => None,
+            })
+            .collect())
+    }
+
+    /// The CNAME target of a name (for `dns check`).
+    pub fn cname(&self, name: &str) -> Result<Vec<String>, DnsError> {
+        Ok(self
+            .query(name, RecordType::CNAME)?
+            .into_iter()
+            .filter_map(|d| match d {
+                RData::CNAME(c) => Some(host(&c.0)),
+                _ => None,
+            })
+            .collect())
+    }
+
+    /// The hickory resolver itself (built at the first use), for mail-auth's checks, which take
+    /// one: the same resolver and cache as every other lookup of the process.
+    pub fn hickory(&self) -> Result<TokioResolver, DnsError> {
+        let Some(runtime) = &self.runtime else {
+            return Err(DnsError::Temporary("no runtime for DNS lookups".into()));
+        };
+        let resolver = self.resolver.get_or_init(|| {
+            let _on = runtime.enter();
+            super::resolver(&self.settings).map_err(|e| e.to_string())
+        });
+        resolver
+            .as_ref()
+            .cloned()
+            .map_err(|e| DnsError::Temporary(e.clone()))
+    }
+}
+
 fn host(name: &hickory_resolver::proto::rr::Name) -> String {
     name.to_ascii().trim_end_matches('.').to_ascii_lowercase()
 }

@@ -70,11 +70,11 @@ impl Shared {
         }
         let deliverer = Arc::new(Deliverer::new(config.clone(), spool.clone(), users.clone()));
         let immediate = Immediate::start(deliverer.clone());
-        let intake = Arc::new(Intake::new(
-            deliverer.clone(),
-            Handoff::Worker(immediate.clone()),
-        ));
         let resolver = Arc::new(crate::dns::Resolver::new(config.dns()));
+        let intake = Arc::new(
+            Intake::new(deliverer.clone(), Handoff::Worker(immediate.clone()))
+                .with_resolver(resolver.clone()),
+        );
         let (login, shutdown, sessions) = match previous {
             Some(p) => (p.login.clone(), p.shutdown.clone(), p.sessions.clone()),
             None => (

@@ -81,7 +81,8 @@ pub(super) fn deliver(d: &Deliverer, id: &QueueId, env: &Envelope, message: &[u8
             done.push((*i, dir.clone()));
             continue;
         }
-        let (Some(r), Some(dir)) = (env.recipients.get(*i), local::maildir_of(d, user)) else {
+        let (Some(r), Some(dir)) = (env.recipients.get(*i), local::target_of(d, user, message))
+        else {
             continue;
         };
         if let RecipientResult::Delivered = local::deliver(d, &job, *i, user, &r.address, message) {

@@ -2,16 +2,19 @@
 //! `postern sendmail`, collect's fetched mail, and the queue runner's own delivery status
 //! notifications. [`Intake::accept`] owns the whole sequence:
 //!
+//! 0. for SMTP mail from untrusted clients, DKIM, SPF, ARC and DMARC with one
+//!    `Authentication-Results` field, and the DMARC policy applied ([`authres`]);
 //! 1. the content filter ([`check::filter`]);
-//! 2. the handlers' restrictions and copy-to ([`check::screen`]): a recipient that refuses the
+//! 2. DKIM signing of mail leaving for remote domains from trusted senders ([`dkim`]);
+//! 3. the handlers' restrictions and copy-to ([`check::screen`]): a recipient that refuses the
 //!    message gets a notification, a message every recipient refuses is not taken;
-//! 3. the trace header, the only thing that differs by origin ([`trace`], [`Origin`]);
-//! 4. the envelope ([`write::prepare`]);
-//! 5. the durable write ([`write::write`]): local recipients straight into their maildirs when
+//! 4. the trace header, the only thing that differs by origin ([`trace`], [`Origin`]);
+//! 5. the envelope ([`write::prepare`]);
+//! 6. the durable write ([`write::write`]): local recipients straight into their maildirs when
 //!    that is simple and delivery is immediate ([`local`]), the spool for whatever is left;
-//! 6. the caller's own record around the write, if it keeps one ([`Record`]: collect's journal);
-//! 7. the `message_received` event ([`write::announce`]);
-//! 8. the request for immediate delivery of what was queued ([`Handoff`]).
+//! 7. the caller's own record around the write, if it keeps one ([`Record`]: collect's journal);
+//! 8. the `message_received` event ([`write::announce`]);
+//! 9. the request for immediate delivery of what was queued ([`Handoff`]).
 //!
 //! The outcome is typed ([`Outcome`]) so that each way in answers on its own surface. Blocking
 //! file work meets async code at one place, [`blocking`] (the runtime's blocking pool); the
@@ -25,7 +28,9 @@
 //! recipients could not be written, the message is queued for them with the others marked
 //! delivered in the queue file itself.
 
+mod authres;
 mod check;
+mod dkim;
 pub mod filter;
 mod handoff;
 mod local;
@@ -84,6 +89,8 @@ impl Record for NoRecord {
 pub struct Intake {
     deliverer: Arc<Deliverer>,
     handoff: Handoff,
+    /// The process's resolver, for the message-authentication checks of SMTP mail.
+    resolver: Option<Arc<crate::dns::Resolver>>,
 }
 
 impl Intake {
@@ -96,7 +103,17 @@ impl Intake {
         } else {
             Handoff::QueueRunner
         };
-        Intake { deliverer, handoff }
+        Intake {
+            deliverer,
+            handoff,
+            resolver: None,
+        }
+    }
+
+    /// This intake, checking the authentication of SMTP mail with `resolver`.
+    pub fn with_resolver(mut self, resolver: Arc<crate::dns::Resolver>) -> Intake {
+        self.resolver = Some(resolver);
+        self
     }
 
     /// The deliverer behind this intake.
@@ -114,7 +131,7 @@ impl Intake {
     /// pool, with the write).
     pub async fn accept_recorded<R>(
         &self,
-        mut sub: Submission,
+        sub: Submission,
         mut record: R,
     ) -> Result<Outcome, R::Error>
     where
@@ -122,6 +139,10 @@ impl Intake {
         R::Error: Send + 'static,
     {
         let d = &self.deliverer;
+        let mut sub = match authres::authenticate(&d.config, self.resolver.as_deref(), sub).await {
+            Ok(s) => s,
+            Err(refusal) => return Ok(Outcome::Refused(refusal)),
+        };
         match check::filter(&d.config, &sub).await {
             Ok(Some(modified)) => sub.data = modified,
             Ok(None) => {}
@@ -140,6 +161,11 @@ impl Intake {
             }
             Err(refusal) => return Ok(Outcome::Refused(refusal)),
         }
+        let (config, users) = (d.config.clone(), d.users.get());
+        let sub = match blocking(move || dkim::sign(&config, &users, sub)).await {
+            Ok(s) => s,
+            Err(e) => return Ok(failed(e)),
+        };
         let prepared = match write::prepare(&d.config, &d.users.get(), sub) {
             Ok(p) => p,
             Err(refusal) => return Ok(Outcome::Refused(refusal)),

@@ -38,6 +38,9 @@ pub struct Accepted {
 pub enum Refusal {
     /// The content filter refused it, for good or (`temporary`) for now.
     Filter { reply: Reply, temporary: bool },
+    /// The sender's domain does not authenticate it (DMARC), for good or (`temporary`: a DNS
+    /// failure) for now.
+    Authentication { reply: Reply, temporary: bool },
     /// Every recipient's handler refuses it (size limit, attachments): each with its reply.
     Recipients(RecipientRefusals),
 }
@@ -46,7 +49,7 @@ impl Refusal {
     /// The reply for the message as a whole (for several recipients: the first one's).
     pub fn reply(&self) -> Reply {
         match self {
-            Refusal::Filter { reply, .. } => reply.clone(),
+            Refusal::Filter { reply, .. } | Refusal::Authentication { reply, .. } => reply.clone(),
             Refusal::Recipients(list) => list
                 .first()
                 .map(|(_, r)| r.clone())
@@ -59,6 +62,9 @@ impl Refusal {
         matches!(
             self,
             Refusal::Filter {
+                temporary: true,
+                ..
+            } | Refusal::Authentication {
                 temporary: true,
                 ..
             }

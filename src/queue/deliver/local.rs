@@ -25,6 +25,31 @@ pub fn maildir_of(d: &Deliverer, user: &str) -> Option<PathBuf> {
     crate::store::maildir::MailVolume::new(&d.config.paths.mail).inbox_path(user)
 }
 
+/// The maildir a message for `user` goes into: the INBOX, or — for a message this server's DMARC
+/// check quarantined ([`crate::mailauth::verify::is_quarantined`]) — the `Junk` folder (made,
+/// with the `\Junk` special-use attribute, when missing; the INBOX if it cannot be).
+pub fn target_of(d: &Deliverer, user: &str, message: &[u8]) -> Option<PathBuf> {
+    let inbox = maildir_of(d, user)?;
+    if !crate::mailauth::verify::is_quarantined(message, &d.config.server.hostname) {
+        return Some(inbox);
+    }
+    let junk = inbox.join(".Junk");
+    if junk.join("cur").is_dir() {
+        return Some(junk);
+    }
+    let made = crate::store::maildir::layout::Maildir::create(&inbox).and_then(|md| {
+        let (folder, _) = md.ensure_folder("Junk")?;
+        if crate::store::maildir::meta::special_use(&folder).is_none() {
+            crate::store::maildir::meta::set_special_use(&folder, &["\\Junk".to_string()])?;
+        }
+        Ok(folder)
+    });
+    Some(match made {
+        Ok(folder) => folder.path().to_path_buf(),
+        Err(_) => inbox,
+    })
+}
+
 /// Deliver recipient number `index` of `job` to `user`.
 pub fn deliver(
     d: &Deliverer,
@@ -34,7 +59,7 @@ pub fn deliver(
     address: &str,
     body: &[u8],
 ) -> RecipientResult {
-    let Some(maildir) = maildir_of(d, user) else {
+    let Some(maildir) = target_of(d, user, body) else {
         return RecipientResult::Fail(outcomes::unusable_mailbox(user));
     };
     let users = d.users.get();

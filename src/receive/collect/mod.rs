@@ -496,10 +496,12 @@ impl Collector {
                 .skip(uidl, SkipReason::Refused, crate::queue::spool::now());
         }
         let e = match &outcome {
-            Refusal::Filter { temporary, .. } => event("collect_filtered")
-                .field("account", &account.name)
-                .field("uidl", uidl)
-                .field("verdict", if *temporary { "tempfail" } else { "reject" }),
+            Refusal::Filter { temporary, .. } | Refusal::Authentication { temporary, .. } => {
+                event("collect_filtered")
+                    .field("account", &account.name)
+                    .field("uidl", uidl)
+                    .field("verdict", if *temporary { "tempfail" } else { "reject" })
+            }
             Refusal::Recipients(_) => event("collect_refused")
                 .field("account", &account.name)
                 .field("uidl", uidl)

@@ -549,6 +549,8 @@ fn config_check_refuses_collection_loop_and_bad_rules() {
         redirect: None,
         accept_unhandled: true,
         handlers: Vec::new(),
+        dkim: Vec::new(),
+        dmarc: None,
     };
     assert!(crate::config::domains::reception_loop(&d, true).is_some());
     assert!(crate::config::domains::reception_loop(&d, false).is_none());
