@@ -4,6 +4,7 @@
 //! are relative to the directory that holds it. [`load`] parses and validates; every problem is
 //! reported with the file and line it comes from ([`ConfigError`]).
 
+pub mod addresses;
 pub mod auth;
 pub mod collect;
 pub mod domains;
@@ -64,6 +65,9 @@ pub struct Config {
     /// `[filter]`: the content filter run on each accepted message.
     #[serde(default)]
     pub filter: Option<filter::Filter>,
+    /// `[addresses]`: origin, plus addressing, aliases.
+    #[serde(default)]
+    pub addresses: addresses::Addresses,
     /// Directory that held the config file (for relative paths); not part of the file.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -379,10 +383,23 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from("."));
-    parse(&text, &base).map_err(|problems| ConfigError::Invalid {
+    let mut config = parse(&text, &base).map_err(|problems| ConfigError::Invalid {
         path: path.to_path_buf(),
         problems,
-    })
+    })?;
+    config
+        .load_aliases()
+        .map_err(|problems| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            problems: problems
+                .into_iter()
+                .map(|p| Problem {
+                    line: None,
+                    message: format!("aliases: {p}"),
+                })
+                .collect(),
+        })?;
+    Ok(config)
 }
 
 /// Parse and validate configuration text; relative paths are resolved against `base_dir`.
@@ -403,6 +420,10 @@ pub fn parse(text: &str, base_dir: &Path) -> Result<Config, Vec<Problem>> {
         return Err(problems);
     }
     config.resolve_paths();
+    if config.addresses.default_aliases {
+        config.addresses.table =
+            addresses::Aliases::default().with_defaults(&config.server.postmaster);
+    }
     Ok(config)
 }
 
@@ -417,6 +438,9 @@ impl Config {
         abs(&mut self.paths.spool);
         abs(&mut self.paths.mail);
         abs(&mut self.paths.users);
+        if let Some(a) = self.addresses.aliases.as_mut() {
+            abs(a);
+        }
         servers::resolve_paths(self);
         for l in &mut self.listeners {
             if let Some(c) = l.cert.as_mut() {

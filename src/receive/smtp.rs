@@ -46,15 +46,16 @@ pub async fn handle(shared: Arc<Shared>, listener: Arc<ListenerRuntime>, mut lin
     };
     let trusted = client.trusted;
     let login = shared.login.client(ip, trusted, link.cancel());
+    let mut config = session_config(
+        &shared.config,
+        &listener.settings,
+        listener.starttls_ready(),
+    );
+    config.auth = config
+        .auth
+        .with_shared_secrets(shared.users.get().has_shared_secrets());
     let core = SmtpCore {
-        session: Session::new(
-            session_config(
-                &shared.config,
-                &listener.settings,
-                listener.starttls_ready(),
-            ),
-            client,
-        ),
+        session: Session::new(config, client),
         shared: shared.clone(),
         listener: listener.clone(),
         login: login.clone(),

@@ -122,7 +122,7 @@ pub fn resolve(
     let mut r = Resolution::default();
     for a in addresses {
         match route(a) {
-            Ok(Route::Local { .. }) => r.recipients.push(a.clone()),
+            Ok(Route::Local { .. } | Route::Alias { .. }) => r.recipients.push(a.clone()),
             Ok(Route::Remote { address, .. }) if address.eq_ignore_ascii_case(a) => {
                 r.loops.push(a.clone())
             }
