@@ -174,6 +174,7 @@ pub fn serve(flag: Option<&Path>, args: ServeArgs) -> CliResult {
             .name("queue-runner".into())
             .spawn(move || d.run_forever(interval))
             .map_err(|e| Failure::new(exit::OSERR, e))?;
+        crate::receive::maildrop::spawn(shared.intake.clone());
         crate::receive::collect::spawn_schedule(Arc::new(crate::receive::collect::Collector {
             config: shared.config.clone(),
             spool: shared.spool.clone(),

@@ -20,8 +20,13 @@ pub enum Origin {
         dsn_ret: Option<String>,
         dsn_envid: Option<String>,
     },
-    /// `postern sendmail` run by the user `login` (uid `uid`).
-    Sendmail { uid: u32, login: String },
+    /// `postern sendmail` run by the user `login` (uid `uid`), with its `-R` and `-V`.
+    Sendmail {
+        uid: u32,
+        login: String,
+        dsn_ret: Option<String>,
+        dsn_envid: Option<String>,
+    },
     /// Fetched from a POP3 account by collect.
     Collect {
         account: String,
@@ -107,6 +112,9 @@ impl Origin {
         match self {
             Origin::Smtp {
                 dsn_ret, dsn_envid, ..
+            }
+            | Origin::Sendmail {
+                dsn_ret, dsn_envid, ..
             } => (dsn_ret.clone(), dsn_envid.clone()),
             _ => (None, None),
         }
@@ -116,7 +124,8 @@ impl Origin {
     pub(super) fn describe(&self, e: Event) -> Event {
         match self {
             Origin::Smtp { client, .. } => e.opt("client", client.ip),
-            Origin::Sendmail { .. } | Origin::Notification => e.field("origin", self.name()),
+            Origin::Sendmail { login, .. } => e.field("origin", self.name()).field("user", login),
+            Origin::Notification => e.field("origin", self.name()),
             Origin::Collect { account, uidl, .. } => e
                 .field("origin", self.name())
                 .field("account", account)
