@@ -68,7 +68,7 @@ pub fn deliver(flag: Option<&Path>, args: DeliverArgs) -> CliResult {
         crate::receive::maildrop::spawn(intake);
     } else if ids.is_none() {
         let dir = crate::receive::maildrop::dir(&config.paths.spool);
-        if dir.is_dir() {
+        if crate::receive::maildrop::ensure_dir(&dir).is_ok() {
             rt.block_on(crate::receive::maildrop::pickup(&intake, &dir));
         }
     }

@@ -32,7 +32,7 @@ pub fn sendmail(flag: Option<&Path>, args: SendmailArgs) -> CliResult {
     }
     let flag = opts.config.as_deref().or(flag);
     match opts.mode {
-        Mode::Deliver => submit(flag, &opts),
+        Mode::Deliver => quietly(opts.verbose, || submit(flag, &opts)),
         Mode::ListQueue => super::queue::queue(flag, QueueCommand::Ls { json: false }),
         Mode::NewAliases => newaliases(flag),
         Mode::Verify => verify(flag, &opts),
@@ -47,6 +47,30 @@ pub fn sendmail(flag: Option<&Path>, args: SendmailArgs) -> CliResult {
         Mode::Smtp => local_smtp(flag),
         Mode::Nothing => Ok(()),
     }
+}
+
+/// Runs `work` with the log lines held back: cron mails whatever sendmail prints, so they are
+/// shown (on stderr) only when it fails, or with `-v`.
+fn quietly(verbose: bool, work: impl FnOnce() -> CliResult) -> CliResult {
+    let held = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let sink = held.clone();
+    crate::events::set_sink(Some(Box::new(move |line: &str| {
+        if let Ok(mut lines) = sink.lock() {
+            if lines.len() < 1000 {
+                lines.push(line.to_string());
+            }
+        }
+    })));
+    let result = work();
+    crate::events::set_sink(None);
+    if result.is_err() || verbose {
+        if let Ok(lines) = held.lock() {
+            for line in lines.iter() {
+                eprint!("{line}");
+            }
+        }
+    }
+    result
 }
 
 /// `newaliases`: the configuration and its aliases file are read and checked (the running
@@ -151,8 +175,12 @@ fn privileged(config: &Config) -> bool {
         && writable(&config.paths.spool.join("queue"))
 }
 
+/// Whether this process may write in `dir`, or — where it does not exist yet — make it.
 fn writable(dir: &Path) -> bool {
     use std::os::unix::ffi::OsStrExt;
+    let Some(dir) = dir.ancestors().find(|a| a.exists()) else {
+        return false;
+    };
     let Ok(c) = std::ffi::CString::new(dir.as_os_str().as_bytes()) else {
         return false;
     };

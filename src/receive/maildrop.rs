@@ -282,7 +282,9 @@ fn read_one(path: &Path, limit: u64) -> Result<Option<Dropped>, String> {
     let head: Head = serde_json::from_slice(line).map_err(|e| format!("bad envelope line: {e}"))?;
     let message = rest.get(1..).unwrap_or_default();
     if head.size > limit {
-        return Err(format!("larger than the message size limit ({limit} bytes)"));
+        return Err(format!(
+            "larger than the message size limit ({limit} bytes)"
+        ));
     }
     if (message.len() as u64) < head.size {
         return incomplete();

@@ -290,18 +290,39 @@ pub fn header_recipients(headers: &[u8]) -> Vec<String> {
         if !matches!(key.as_str(), "to" | "cc" | "bcc") {
             continue;
         }
-        if let Ok(list) = mailparse::addrparse_header(h) {
-            for addr in list.iter() {
-                match addr {
-                    mailparse::MailAddr::Single(s) => out.push(s.addr.clone()),
-                    mailparse::MailAddr::Group(g) => {
-                        out.extend(g.addrs.iter().map(|s| s.addr.clone()))
+        match mailparse::addrparse_header(h) {
+            Ok(list) if !list.is_empty() => {
+                for addr in list.iter() {
+                    match addr {
+                        mailparse::MailAddr::Single(s) => out.push(s.addr.clone()),
+                        mailparse::MailAddr::Group(g) => {
+                            out.extend(g.addrs.iter().map(|s| s.addr.clone()))
+                        }
                     }
                 }
             }
+            // Bare local names (`To: root`, `To: root, bob`), which cron and scripts write.
+            _ => out.extend(bare_names(&h.get_value())),
         }
     }
     out
+}
+
+/// The addresses of a header value that is a plain list: `root, Bob <bob>`.
+fn bare_names(value: &str) -> Vec<String> {
+    value
+        .split(',')
+        .filter_map(|part| {
+            let part = part.trim();
+            let addr = match (part.find('<'), part.rfind('>')) {
+                (Some(a), Some(b)) if a < b => part.get(a + 1..b)?,
+                _ => part.split_whitespace().next()?,
+            };
+            let addr = addr.trim();
+            (!addr.is_empty() && !addr.contains(['"', '(', ')', ';', ':']))
+                .then(|| addr.to_string())
+        })
+        .collect()
 }
 
 /// A bare local name gets the origin domain: `root` → `root@example.test`.
@@ -356,6 +377,16 @@ mod tests {
         let mut rcpts = header_recipients(&p.headers_for_rcpts);
         rcpts.sort();
         assert_eq!(rcpts, ["a@x.test", "other@x.test", "secret@x.test"]);
+        let p = prepare(
+            b"To: root\nCc: Bob <bob>, carol\n\nx\n",
+            false,
+            "h.test",
+            None,
+        );
+        assert_eq!(
+            header_recipients(&p.headers_for_rcpts),
+            ["root", "bob", "carol"]
+        );
         let p = prepare(
             b"From: me@x.test\nSubject: s\n\n.\nmore\n",
             true,
