@@ -207,7 +207,8 @@ impl Conversation {
             return reason;
         };
         let users = self.shared.users.get();
-        match users.get(name) {
+        let name = super::login::login_user(&self.shared.config, &users, name);
+        match users.get(&name) {
             None => format!("{reason}: no such user"),
             Some(u)
                 if u.shared_secret.is_none()

@@ -102,6 +102,7 @@ impl Core for SmtpCore {
         let creds = GuardedUsers {
             users: users.clone(),
             client: self.login.clone(),
+            config: self.shared.config.clone(),
         };
         let policy = SmtpPolicy {
             listener: Some(&self.listener.settings.name),

@@ -116,6 +116,7 @@ impl Core for ImapCore {
                 let creds = GuardedUsers {
                     users: self.shared.users.get(),
                     client: self.login.clone(),
+                    config: self.shared.config.clone(),
                 };
                 let step = self.session.step(&creds);
                 if step.trim_memory {

@@ -64,6 +64,7 @@ pub async fn handle(shared: Arc<Shared>, listener: Arc<ListenerRuntime>, mut lin
     let guarded = Arc::new(GuardedUsers {
         users: users.clone(),
         client: login.clone(),
+        config: shared.config.clone(),
     });
     let backend =
         VolumeBackend::new(users, shared.config.paths.mail.clone()).with_credentials(guarded);
