@@ -11,22 +11,20 @@ use crate::store::users::{self, Users, UsersError};
 pub fn config(flag: Option<&Path>, cmd: ConfigCommand) -> CliResult {
     match cmd {
         ConfigCommand::Check => {
-            let config = load_config(flag)?;
-            // Certificates named by TLS listeners must load too.
-            let mut problems = Vec::new();
-            for l in &config.listeners {
-                if let (Some(c), Some(k)) = (&l.cert, &l.key) {
-                    if let Err(e) = crate::driver::tls::load_acceptor(c, k) {
-                        problems.push(format!("listener {:?}: {e}", l.name));
-                    }
-                }
-            }
-            if !problems.is_empty() {
-                return Err(Failure::new(
-                    exit::CONFIG,
-                    anyhow::anyhow!(problems.join("\n")),
-                ));
-            }
+            // Everything loading checks, and the aliases, users and certificates files.
+            let path = crate::config::resolve_path(flag);
+            let certs = |c: &Path, k: &Path| {
+                crate::driver::tls::load_acceptor(c, k)
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
+            };
+            crate::config::check::check_file(&path, &certs).map_err(|e| {
+                let code = match &e {
+                    crate::config::ConfigError::Read { .. } => exit::NOINPUT,
+                    crate::config::ConfigError::Invalid { .. } => exit::CONFIG,
+                };
+                Failure::new(code, e)
+            })?;
             Ok(())
         }
     }

@@ -6,6 +6,7 @@
 
 pub mod addresses;
 pub mod auth;
+pub mod check;
 pub mod collect;
 pub mod domains;
 pub mod filter;
@@ -303,6 +304,7 @@ pub enum TlsMode {
 pub struct Listener {
     pub name: String,
     pub protocol: Protocol,
+    #[serde(deserialize_with = "units::socket_addr")]
     pub address: SocketAddr,
     #[serde(default)]
     pub tls: TlsMode,
