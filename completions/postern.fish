@@ -38,7 +38,7 @@ complete -c postern -n "__fish_postern_needs_command" -f -a "mbox" -d 'Mailboxes
 complete -c postern -n "__fish_postern_needs_command" -f -a "user" -d 'Manage the users file'
 complete -c postern -n "__fish_postern_needs_command" -f -a "cert" -d 'Certificates for TLS listeners'
 complete -c postern -n "__fish_postern_needs_command" -f -a "config" -d 'Check the configuration file'
-complete -c postern -n "__fish_postern_needs_command" -f -a "sendmail" -d 'Send a message from the command line (sendmail-compatible; also when run as `sendmail`)'
+complete -c postern -n "__fish_postern_needs_command" -f -a "sendmail" -d 'Send a message from the command line (sendmail(1); also run as `sendmail`, `mailq`, `newaliases`)'
 complete -c postern -n "__fish_postern_needs_command" -f -a "domain" -d 'Domains and their address handlers (lists and edits the configuration file)'
 complete -c postern -n "__fish_postern_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c postern -n "__fish_postern_using_subcommand serve" -l demo -d 'Create (or reuse) a self-contained demo setup under DIR and serve it on 127.0.0.1' -r -F
@@ -163,13 +163,7 @@ complete -c postern -n "__fish_postern_using_subcommand config; and __fish_seen_
 complete -c postern -n "__fish_postern_using_subcommand config; and __fish_seen_subcommand_from check" -s h -l help -d 'Print help'
 complete -c postern -n "__fish_postern_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "check" -d 'Report every problem in the configuration with its line; exit 78 if there are any'
 complete -c postern -n "__fish_postern_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c postern -n "__fish_postern_using_subcommand sendmail" -s f -d 'Envelope sender' -r
-complete -c postern -n "__fish_postern_using_subcommand sendmail" -s o -d 'Sendmail options such as -oi, -odq (accepted; -oi is the same as -i)' -r
-complete -c postern -n "__fish_postern_using_subcommand sendmail" -s F -d 'Full name of the sender (accepted for compatibility)' -r
 complete -c postern -n "__fish_postern_using_subcommand sendmail" -l config -d 'Configuration file [default: /etc/postern/postern.toml]' -r -F
-complete -c postern -n "__fish_postern_using_subcommand sendmail" -s t -d 'Take recipients from the To, Cc and Bcc headers'
-complete -c postern -n "__fish_postern_using_subcommand sendmail" -s i -d 'A line with a single dot does not end the message'
-complete -c postern -n "__fish_postern_using_subcommand sendmail" -s h -l help -d 'Print help'
 complete -c postern -n "__fish_postern_using_subcommand domain; and not __fish_seen_subcommand_from ls handlers help" -l config -d 'Configuration file [default: /etc/postern/postern.toml]' -r -F
 complete -c postern -n "__fish_postern_using_subcommand domain; and not __fish_seen_subcommand_from ls handlers help" -s h -l help -d 'Print help'
 complete -c postern -n "__fish_postern_using_subcommand domain; and not __fish_seen_subcommand_from ls handlers help" -f -a "ls" -d 'List the domains with their settings and handlers'
@@ -198,7 +192,7 @@ complete -c postern -n "__fish_postern_using_subcommand help; and not __fish_see
 complete -c postern -n "__fish_postern_using_subcommand help; and not __fish_seen_subcommand_from serve smtpd popd imapd deliver collect queue mbox user cert config sendmail domain help" -f -a "user" -d 'Manage the users file'
 complete -c postern -n "__fish_postern_using_subcommand help; and not __fish_seen_subcommand_from serve smtpd popd imapd deliver collect queue mbox user cert config sendmail domain help" -f -a "cert" -d 'Certificates for TLS listeners'
 complete -c postern -n "__fish_postern_using_subcommand help; and not __fish_seen_subcommand_from serve smtpd popd imapd deliver collect queue mbox user cert config sendmail domain help" -f -a "config" -d 'Check the configuration file'
-complete -c postern -n "__fish_postern_using_subcommand help; and not __fish_seen_subcommand_from serve smtpd popd imapd deliver collect queue mbox user cert config sendmail domain help" -f -a "sendmail" -d 'Send a message from the command line (sendmail-compatible; also when run as `sendmail`)'
+complete -c postern -n "__fish_postern_using_subcommand help; and not __fish_seen_subcommand_from serve smtpd popd imapd deliver collect queue mbox user cert config sendmail domain help" -f -a "sendmail" -d 'Send a message from the command line (sendmail(1); also run as `sendmail`, `mailq`, `newaliases`)'
 complete -c postern -n "__fish_postern_using_subcommand help; and not __fish_seen_subcommand_from serve smtpd popd imapd deliver collect queue mbox user cert config sendmail domain help" -f -a "domain" -d 'Domains and their address handlers (lists and edits the configuration file)'
 complete -c postern -n "__fish_postern_using_subcommand help; and not __fish_seen_subcommand_from serve smtpd popd imapd deliver collect queue mbox user cert config sendmail domain help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c postern -n "__fish_postern_using_subcommand help; and __fish_seen_subcommand_from queue" -f -a "ls" -d 'List queued messages grouped by domain job'
