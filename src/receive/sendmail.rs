@@ -61,15 +61,19 @@ const WITH_VALUE: &str = "ABCFLNORVXbefhopr";
 const FLAGS: &str = "GIUcimntvx";
 
 /// Usage for `--help`.
-pub const USAGE: &str = "usage: sendmail [options] [recipient …]   (also run as mailq, newaliases)
-  -t            recipients from To, Cc and Bcc too      -i, -oi   a lone dot does not end the message
-  -f, -r ADDR   envelope sender                          -F NAME   full name for an added From:
-  -N DSN        never | success,delay,failure            -R full|hdrs, -V ENVID   DSN return, envelope id
-  -h N          hops made already                        -C FILE   configuration file
-  -bm           send (default)   -bs   SMTP on stdin/stdout   -bp   list the queue (mailq)
-  -bi, -I       check the aliases file (newaliases)      -bv   where each recipient goes
-  -q            run the queue now                        -odq  queue only
-  -B, -o…, -O…, -G, -L, -U, -X, -n, -m, -v, -x, -c, -e, -p   accepted (compatibility)
+pub const USAGE: &str = "usage: sendmail [options] [recipient ...]  (also run as mailq, newaliases)
+  -t             recipients from the To, Cc and Bcc headers too
+  -i, -oi        a lone dot does not end the message
+  -f, -r ADDR    envelope sender (default: your login name)
+  -F NAME        full name for the From: header added when there is none
+  -N DSN         never, or any of success,delay,failure
+  -R full|hdrs   what a bounce returns;  -V ENVID  envelope id
+  -h N           hops made already;  -C FILE  configuration file
+  -bm            send (the default);  -bs  SMTP on stdin/stdout
+  -bp            list the queue (mailq);  -bi, -I  check the aliases (newaliases)
+  -bv            say where each recipient goes, send nothing
+  -q             run the queue now;  -odq  queue only, no attempt now
+  -B, -o..., -O, -G, -L, -U, -X, -n, -m, -v, -x, -c, -e, -p   accepted
 ";
 
 /// Parse a sendmail command line (without the program name). Options may be grouped (`-ti`),
