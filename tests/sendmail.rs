@@ -320,3 +320,21 @@ fn mailq_and_newaliases_by_name_and_dash_bv() {
         text(&out)
     );
 }
+
+#[test]
+fn a_forged_return_path_is_replaced_not_stacked() {
+    let site = Site::new("");
+    let out = sendmail(
+        &site,
+        &["-f", "real@example.test", "demo@example.test"],
+        "Return-Path: <forged@evil.test>\nSubject: rp\n\nbody\n",
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let got = mails(&site, 1);
+    assert!(
+        got[0].starts_with("Return-Path: <real@example.test>\n"),
+        "{}",
+        got[0]
+    );
+    assert_eq!(got[0].matches("Return-Path:").count(), 1, "{}", got[0]);
+}
