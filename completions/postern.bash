@@ -1721,7 +1721,7 @@ _postern() {
             return 0
             ;;
         postern__subcmd__queue__subcmd__show)
-            opts="-h --json --config --help"
+            opts="-h --json --body --config --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -71,17 +71,18 @@ complete -c postern -n "__fish_postern_using_subcommand collect" -s h -l help -d
 complete -c postern -n "__fish_postern_using_subcommand queue; and not __fish_seen_subcommand_from ls show abort flush hold release help" -l config -d 'Configuration file [default: /etc/postern/postern.toml]' -r -F
 complete -c postern -n "__fish_postern_using_subcommand queue; and not __fish_seen_subcommand_from ls show abort flush hold release help" -s h -l help -d 'Print help'
 complete -c postern -n "__fish_postern_using_subcommand queue; and not __fish_seen_subcommand_from ls show abort flush hold release help" -f -a "ls" -d 'List queued messages grouped by domain job'
-complete -c postern -n "__fish_postern_using_subcommand queue; and not __fish_seen_subcommand_from ls show abort flush hold release help" -f -a "show" -d 'Show one message: envelope, per-recipient status, headers'
+complete -c postern -n "__fish_postern_using_subcommand queue; and not __fish_seen_subcommand_from ls show abort flush hold release help" -f -a "show" -d 'Show one message: envelope, per-recipient status, headers (like postcat -q)'
 complete -c postern -n "__fish_postern_using_subcommand queue; and not __fish_seen_subcommand_from ls show abort flush hold release help" -f -a "abort" -d 'Remove messages from the queue'
 complete -c postern -n "__fish_postern_using_subcommand queue; and not __fish_seen_subcommand_from ls show abort flush hold release help" -f -a "flush" -d 'Attempt delivery now'
 complete -c postern -n "__fish_postern_using_subcommand queue; and not __fish_seen_subcommand_from ls show abort flush hold release help" -f -a "hold" -d 'Park messages: no delivery until released'
 complete -c postern -n "__fish_postern_using_subcommand queue; and not __fish_seen_subcommand_from ls show abort flush hold release help" -f -a "release" -d 'Release held messages'
 complete -c postern -n "__fish_postern_using_subcommand queue; and not __fish_seen_subcommand_from ls show abort flush hold release help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c postern -n "__fish_postern_using_subcommand queue; and __fish_seen_subcommand_from ls" -l config -d 'Configuration file [default: /etc/postern/postern.toml]' -r -F
-complete -c postern -n "__fish_postern_using_subcommand queue; and __fish_seen_subcommand_from ls" -l json
+complete -c postern -n "__fish_postern_using_subcommand queue; and __fish_seen_subcommand_from ls" -l json -d 'JSON Lines: one JSON object per message, one a line'
 complete -c postern -n "__fish_postern_using_subcommand queue; and __fish_seen_subcommand_from ls" -s h -l help -d 'Print help'
 complete -c postern -n "__fish_postern_using_subcommand queue; and __fish_seen_subcommand_from show" -l config -d 'Configuration file [default: /etc/postern/postern.toml]' -r -F
-complete -c postern -n "__fish_postern_using_subcommand queue; and __fish_seen_subcommand_from show" -l json
+complete -c postern -n "__fish_postern_using_subcommand queue; and __fish_seen_subcommand_from show" -l json -d 'One JSON object'
+complete -c postern -n "__fish_postern_using_subcommand queue; and __fish_seen_subcommand_from show" -l body -d 'The whole message, not only its header'
 complete -c postern -n "__fish_postern_using_subcommand queue; and __fish_seen_subcommand_from show" -s h -l help -d 'Print help'
 complete -c postern -n "__fish_postern_using_subcommand queue; and __fish_seen_subcommand_from abort" -l config -d 'Configuration file [default: /etc/postern/postern.toml]' -r -F
 complete -c postern -n "__fish_postern_using_subcommand queue; and __fish_seen_subcommand_from abort" -l bounce -d 'Send a delivery status notification to the sender'
@@ -94,7 +95,7 @@ complete -c postern -n "__fish_postern_using_subcommand queue; and __fish_seen_s
 complete -c postern -n "__fish_postern_using_subcommand queue; and __fish_seen_subcommand_from release" -l config -d 'Configuration file [default: /etc/postern/postern.toml]' -r -F
 complete -c postern -n "__fish_postern_using_subcommand queue; and __fish_seen_subcommand_from release" -s h -l help -d 'Print help'
 complete -c postern -n "__fish_postern_using_subcommand queue; and __fish_seen_subcommand_from help" -f -a "ls" -d 'List queued messages grouped by domain job'
-complete -c postern -n "__fish_postern_using_subcommand queue; and __fish_seen_subcommand_from help" -f -a "show" -d 'Show one message: envelope, per-recipient status, headers'
+complete -c postern -n "__fish_postern_using_subcommand queue; and __fish_seen_subcommand_from help" -f -a "show" -d 'Show one message: envelope, per-recipient status, headers (like postcat -q)'
 complete -c postern -n "__fish_postern_using_subcommand queue; and __fish_seen_subcommand_from help" -f -a "abort" -d 'Remove messages from the queue'
 complete -c postern -n "__fish_postern_using_subcommand queue; and __fish_seen_subcommand_from help" -f -a "flush" -d 'Attempt delivery now'
 complete -c postern -n "__fish_postern_using_subcommand queue; and __fish_seen_subcommand_from help" -f -a "hold" -d 'Park messages: no delivery until released'
@@ -196,7 +197,7 @@ complete -c postern -n "__fish_postern_using_subcommand help; and not __fish_see
 complete -c postern -n "__fish_postern_using_subcommand help; and not __fish_seen_subcommand_from serve smtpd popd imapd deliver collect queue mbox user cert config sendmail domain help" -f -a "domain" -d 'Domains and their address handlers (lists and edits the configuration file)'
 complete -c postern -n "__fish_postern_using_subcommand help; and not __fish_seen_subcommand_from serve smtpd popd imapd deliver collect queue mbox user cert config sendmail domain help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c postern -n "__fish_postern_using_subcommand help; and __fish_seen_subcommand_from queue" -f -a "ls" -d 'List queued messages grouped by domain job'
-complete -c postern -n "__fish_postern_using_subcommand help; and __fish_seen_subcommand_from queue" -f -a "show" -d 'Show one message: envelope, per-recipient status, headers'
+complete -c postern -n "__fish_postern_using_subcommand help; and __fish_seen_subcommand_from queue" -f -a "show" -d 'Show one message: envelope, per-recipient status, headers (like postcat -q)'
 complete -c postern -n "__fish_postern_using_subcommand help; and __fish_seen_subcommand_from queue" -f -a "abort" -d 'Remove messages from the queue'
 complete -c postern -n "__fish_postern_using_subcommand help; and __fish_seen_subcommand_from queue" -f -a "flush" -d 'Attempt delivery now'
 complete -c postern -n "__fish_postern_using_subcommand help; and __fish_seen_subcommand_from queue" -f -a "hold" -d 'Park messages: no delivery until released'

@@ -106,14 +106,19 @@ pub struct CollectArgs {
 pub enum QueueCommand {
     /// List queued messages grouped by domain job
     Ls {
+        /// JSON Lines: one JSON object per message, one a line
         #[arg(long)]
         json: bool,
     },
-    /// Show one message: envelope, per-recipient status, headers
+    /// Show one message: envelope, per-recipient status, headers (like postcat -q)
     Show {
         id: String,
+        /// One JSON object
         #[arg(long)]
         json: bool,
+        /// The whole message, not only its header
+        #[arg(long)]
+        body: bool,
     },
     /// Remove messages from the queue
     Abort {
