@@ -210,13 +210,13 @@ pub fn queue(flag: Option<&Path>, cmd: QueueCommand) -> CliResult {
                     "state": m.state,
                     "headers": String::from_utf8_lossy(headers),
                 });
-                let v = if with_body {
-                    let mut v = v;
-                    v["message"] = String::from_utf8_lossy(&body).into();
-                    v
-                } else {
-                    v
-                };
+                let mut v = v;
+                if let (true, Some(map)) = (with_body, v.as_object_mut()) {
+                    map.insert(
+                        "message".into(),
+                        String::from_utf8_lossy(&body).into_owned().into(),
+                    );
+                }
                 writeln!(out, "{v}")?;
             } else {
                 let held = if area == Area::Hold { " (held)" } else { "" };
