@@ -365,7 +365,7 @@ _postern() {
             return 0
             ;;
         postern__subcmd__cert__subcmd__gen)
-            opts="-h --cn --san --days --cert --key --config --help"
+            opts="-h --cn --san --days --cert --key --force --config --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

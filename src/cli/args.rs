@@ -217,6 +217,9 @@ pub enum CertCommand {
         cert: PathBuf,
         #[arg(long, value_name = "FILE")]
         key: PathBuf,
+        /// Replace an existing certificate and key
+        #[arg(long)]
+        force: bool,
     },
 }
 

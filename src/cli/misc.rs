@@ -37,7 +37,19 @@ pub fn cert(flag: Option<&Path>, cmd: CertCommand) -> CliResult {
         days,
         cert,
         key,
+        force,
     } = cmd;
+    if !force {
+        if let Some(there) = [&key, &cert].into_iter().find(|p| p.exists()) {
+            return Err(Failure::new(
+                exit::CANTCREAT,
+                anyhow::anyhow!(
+                    "{} exists: not replaced (use --force to replace it)",
+                    there.display()
+                ),
+            ));
+        }
+    }
     let cn = match cn {
         Some(cn) => cn,
         None => load_config(flag)?.server.hostname,
@@ -47,7 +59,11 @@ pub fn cert(flag: Option<&Path>, cmd: CertCommand) -> CliResult {
     crate::cert::write_files(&generated, &cert, &key).map_err(|e| {
         Failure::new(
             exit::CANTCREAT,
-            anyhow::anyhow!("cannot write certificate: {e}"),
+            anyhow::anyhow!(
+                "cannot write the certificate {} and key {}: {e}",
+                cert.display(),
+                key.display()
+            ),
         )
     })?;
     println!("{}", generated.sha256_fingerprint);
@@ -127,7 +143,28 @@ fn print_row(
             serde_json::json!({"user": name, "bytes": bytes, "messages": messages, "quota": quota});
         writeln!(out, "{v}")
     } else {
-        let quota = quota.map_or_else(|| "-".to_string(), |q| q.to_string());
-        writeln!(out, "{name}\t{bytes}\t{messages}\t{quota}")
+        let (quota, percent) = match quota {
+            Some(q) => (
+                human(q),
+                format!("{}%", (bytes.saturating_mul(100)) / q.max(1)),
+            ),
+            None => ("-".to_string(), "-".to_string()),
+        };
+        writeln!(
+            out,
+            "{name}\t{}\t{messages} messages\t{quota}\t{percent}",
+            human(bytes)
+        )
     }
+}
+
+/// A size for people: `512B`, `1.5K`, `20.0M`, `2.0G` (powers of 1024, as quotas are written).
+pub fn human(bytes: u64) -> String {
+    const UNITS: [(&str, u64); 3] = [("G", 1 << 30), ("M", 1 << 20), ("K", 1 << 10)];
+    for (unit, size) in UNITS {
+        if bytes >= size {
+            return format!("{:.1}{unit}", bytes as f64 / size as f64);
+        }
+    }
+    format!("{bytes}B")
 }
