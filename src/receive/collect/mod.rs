@@ -399,6 +399,35 @@ impl Collector {
         }
         let mut rcpts = res.recipients;
         rcpts.truncate(self.config.limits.recipients);
+        // A mailbox this server has delivered the message to before (its Delivered-To names an
+        // address of that mailbox: collected from our own POP3) does not get it again.
+        let delivered = recipients::delivered_to(bytes);
+        let mailbox = |a: &str| match crate::queue::routing::route_expanded(&self.config, &users, a)
+        {
+            Ok(crate::queue::routing::Route::Local { user }) => Some(user),
+            _ => None,
+        };
+        let here_before: Vec<String> = delivered.iter().filter_map(|d| mailbox(d)).collect();
+        let before = rcpts.len();
+        rcpts.retain(|r| {
+            let again = mailbox(r).is_some_and(|u| here_before.contains(&u));
+            if again {
+                event("collect_duplicate")
+                    .field("account", &account.name)
+                    .field("uidl", uidl)
+                    .field("to", r)
+                    .field(
+                        "reason",
+                        "its Delivered-To names this mailbox: delivered here before",
+                    )
+                    .emit();
+            }
+            !again
+        });
+        if rcpts.is_empty() && before > 0 {
+            store.skip(uidl, SkipReason::Duplicate, crate::queue::spool::now());
+            return Ok(None);
+        }
         if rcpts.is_empty() {
             sum.unroutable += 1;
             if !store.skip(uidl, SkipReason::Unroutable, crate::queue::spool::now()) {

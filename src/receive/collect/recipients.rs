@@ -97,6 +97,32 @@ pub fn envelope_sender(message: &[u8]) -> String {
         .unwrap_or_default()
 }
 
+/// The addresses of the `Delivered-To` fields of `message`'s header section, lower-cased.
+pub fn delivered_to(message: &[u8]) -> Vec<String> {
+    let head = message.get(..1024 * 1024).unwrap_or(message);
+    let mut out = Vec::new();
+    for line in head.split(|&b| b == b'\n') {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.is_empty() {
+            break;
+        }
+        if let Some(v) = line
+            .get(..13)
+            .filter(|n| n.eq_ignore_ascii_case(b"delivered-to:"))
+            .and_then(|_| line.get(13..))
+        {
+            let v = String::from_utf8_lossy(v);
+            out.push(
+                v.trim()
+                    .trim_start_matches('<')
+                    .trim_end_matches('>')
+                    .to_ascii_lowercase(),
+            );
+        }
+    }
+    out
+}
+
 /// Where one collected message goes.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Resolution {
