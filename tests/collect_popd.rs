@@ -317,6 +317,17 @@ fn apop_and_tls_variants() {
             "USER",
             true,
         ),
+        // best for a user without a shared secret: CRAM-MD5 and APOP are offered (shop has
+        // one) and refused for plain; the next method offered, PLAIN, logs in.
+        (
+            "best_fallback",
+            "plain",
+            "starttls",
+            "{POP3}",
+            "best",
+            "PLAIN",
+            true,
+        ),
         (
             "plain_implicit",
             "plain",

@@ -277,8 +277,22 @@ impl Collector {
             }
         }
         let timestamp = proto::greeting_timestamp(&greeting);
-        let method = auth::choose(account.auth, &caps, timestamp)?;
-        login(&mut c, method, &account.user, pass.expose(), timestamp).await?;
+        // `best`: the next method when one is refused (RFC 1939: still in AUTHORIZATION).
+        let methods = auth::candidates(account.auth, &caps, timestamp)?;
+        let last = methods.len().saturating_sub(1);
+        for (i, method) in methods.into_iter().enumerate() {
+            match login(&mut c, method, &account.user, pass.expose(), timestamp).await {
+                Ok(()) => break,
+                Err(CollectError::Login { method, text }) if i < last => {
+                    event("collect_auth_fallback")
+                        .field("account", &account.name)
+                        .field("method", method)
+                        .field("reply", &text)
+                        .emit();
+                }
+                Err(e) => return Err(e),
+            }
+        }
 
         if !matches!(c.command("UIDL").await?, Status::Ok(_)) {
             let _ = c.command("QUIT").await;
