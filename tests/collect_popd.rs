@@ -623,7 +623,7 @@ fn a_message_delivered_here_before_is_not_delivered_again() {
     let isp = Demo::start();
     let drop = isp.maildir("demo");
     // Collected from this server's own popd: our local delivery's Delivered-To is in it.
-    let mut again = b"Delivered-To: bob@example.test\n".to_vec();
+    let mut again = b"Delivered-To: bob@example.test\nReceived: from client.test ([127.0.0.1])\n\tby mail.example.test (postern) with ESMTP id 1K1T709GAR100GR000;\n\tFri, 4 Dec 2026 16:56:07 +0000\n".to_vec();
     again.extend_from_slice(&message("bob@example.test", "seen-before"));
     put(&drop, "1700000000.M1P1.isp", &again);
     put(

@@ -62,7 +62,7 @@ pub fn deliver(flag: Option<&Path>, args: DeliverArgs) -> CliResult {
     let force = ids.is_some();
     // Mail that users without access to the spool left in the maildrop: taken in first.
     let d = Arc::new(d);
-    let intake = Arc::new(Intake::new(d.clone(), Handoff::QueueRunner));
+    let intake = Arc::new(Intake::new(d.clone(), Handoff::Attempt));
     if args.watch {
         let _on = rt.enter();
         crate::receive::maildrop::spawn(intake);

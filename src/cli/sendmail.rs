@@ -271,9 +271,10 @@ fn submit(flag: Option<&Path>, opts: &Options) -> CliResult {
         let dir = maildrop::dir(&config.paths.spool);
         let path = maildrop::drop_message(&dir, &head, &message.bytes)
             .map_err(|e| Failure::new(exit::TEMPFAIL, e))?;
-        if opts.verbose {
-            eprintln!("sendmail: handed to the server ({})", path.display());
-        }
+        crate::events::event("maildrop_written")
+            .field("file", path.display())
+            .field("user", &login)
+            .emit();
         return Ok(());
     }
     let rt = super::process_runtime()?;
@@ -308,9 +309,6 @@ fn submit(flag: Option<&Path>, opts: &Options) -> CliResult {
             for (rcpt, reply) in &a.refused {
                 let why = crate::receive::policy::restrictions::reply_text(reply);
                 eprintln!("sendmail: {rcpt}: {why}; a delivery status notification follows");
-            }
-            if opts.verbose {
-                eprintln!("sendmail: queued as {}", a.id);
             }
         }
         Outcome::Refused(r) => {

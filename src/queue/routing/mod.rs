@@ -194,6 +194,9 @@ fn resolve_at<'a>(
         });
     }
     let Some(d) = config.domain(domain) else {
+        if domain.eq_ignore_ascii_case(config.origin()) {
+            return origin_host(config, users, local, domain, depth, stage);
+        }
         return Err(NoRoute::NotOurs {
             domain: domain.to_ascii_lowercase(),
         });
@@ -249,6 +252,50 @@ fn resolve_at<'a>(
         handler: None,
         via,
     })
+}
+
+/// The origin when it is the host name and no domain is hosted here (`root@mx.example.test`
+/// from sendmail): local, never relayed — the postmaster, an alias, or the user of that name.
+fn origin_host<'a>(
+    config: &'a Config,
+    users: &Users,
+    local: &str,
+    domain: &str,
+    depth: usize,
+    stage: Stage,
+) -> Result<Routed<'a>, NoRoute> {
+    let routed = |route, via| Routed {
+        route,
+        handler: None,
+        via,
+    };
+    if local.eq_ignore_ascii_case("postmaster") {
+        let route = target(config, users, &config.server.postmaster, None, depth, stage)?;
+        return Ok(routed(route, Via::Default));
+    }
+    let base = base_of(config, local);
+    let table = &config.addresses.table;
+    if stage == Stage::Given {
+        let name = [Some(local), base].into_iter().flatten().find(|n| {
+            table.get(n).is_some() && !(table.is_default(n) && users.find_mailbox(n).is_some())
+        });
+        if let Some(targets) = name.and_then(|n| table.get(n)) {
+            let targets = targets
+                .iter()
+                .map(|t| {
+                    if t.contains('@') {
+                        t.clone()
+                    } else {
+                        format!("{t}@{domain}")
+                    }
+                })
+                .collect();
+            return Ok(routed(Route::Alias { targets }, Via::Alias));
+        }
+    }
+    let route =
+        local_user(users, local).or_else(|e| base.map_or(Err(e), |b| local_user(users, b)))?;
+    Ok(routed(route, Via::Default))
 }
 
 /// The targets of the alias `local` in domain `d` (bare names qualified with `d`), when the

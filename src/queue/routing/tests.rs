@@ -460,3 +460,21 @@ fn postmaster_of_every_hosted_domain_beats_a_redirect() {
         ],
     );
 }
+
+#[test]
+fn with_no_domain_hosted_the_host_name_is_local() {
+    let c = config("[[domain]]\nname = \"elsewhere.test\"\nhosted = \"remote\"\n");
+    assert_eq!(c.origin(), "mail.example.test");
+    check(
+        &c,
+        &[
+            ("bob@mail.example.test", local("bob")),
+            ("bob+x@mail.example.test", local("bob")),
+            ("nobody@mail.example.test", Err(NoRoute::NoSuchUser)),
+        ],
+    );
+    assert_eq!(
+        expand(&c, &users(), "root@mail.example.test"),
+        ["admin@example.test"]
+    );
+}

@@ -413,9 +413,15 @@ impl Collector {
         }
         let mut rcpts = res.recipients;
         rcpts.truncate(self.config.limits.recipients);
-        // A mailbox this server has delivered the message to before (its Delivered-To names an
-        // address of that mailbox: collected from our own POP3) does not get it again.
-        let delivered = recipients::delivered_to(bytes);
+        // A mailbox this server has delivered the message to before (it has our Received line
+        // and its Delivered-To names an address of that mailbox: collected from our own POP3)
+        // does not get it again. (The provider's own Delivered-To, without our Received line,
+        // is not that.)
+        let delivered = if recipients::passed_here(bytes, &self.config.server.hostname) {
+            recipients::delivered_to(bytes)
+        } else {
+            Vec::new()
+        };
         let mailbox = |a: &str| match crate::queue::routing::route_expanded(&self.config, &users, a)
         {
             Ok(crate::queue::routing::Route::Local { user }) => Some(user),

@@ -123,6 +123,20 @@ pub fn delivered_to(message: &[u8]) -> Vec<String> {
     out
 }
 
+/// Whether `message`'s header section has a `Received:` field this server (`hostname`) wrote:
+/// it passed through here before.
+pub fn passed_here(message: &[u8], hostname: &str) -> bool {
+    let head = message.get(..1024 * 1024).unwrap_or(message);
+    let end = head
+        .windows(2)
+        .position(|w| w == b"\n\n")
+        .or_else(|| head.windows(4).position(|w| w == b"\r\n\r\n"))
+        .unwrap_or(head.len());
+    let text = String::from_utf8_lossy(head.get(..end).unwrap_or(head));
+    let mark = format!("by {} (postern", hostname.to_ascii_lowercase());
+    text.to_ascii_lowercase().contains(&mark)
+}
+
 /// Where one collected message goes.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Resolution {
