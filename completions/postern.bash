@@ -425,7 +425,7 @@ _postern() {
             return 0
             ;;
         postern__subcmd__cert__subcmd__gen)
-            opts="-h --cn --san --days --cert --key --config --help"
+            opts="-h --cn --san --days --cert --key --force --config --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2097,7 +2097,7 @@ _postern() {
             return 0
             ;;
         postern__subcmd__queue__subcmd__show)
-            opts="-h --json --config --help"
+            opts="-h --json --body --config --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2115,24 +2115,12 @@ _postern() {
             return 0
             ;;
         postern__subcmd__sendmail)
-            opts="-t -i -f -o -F -h --config --help"
+            opts="--config"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
-                -f)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                -o)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                -F)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

@@ -38,7 +38,7 @@ complete -c postern -n "__fish_postern_needs_command" -f -a "mbox" -d 'Mailboxes
 complete -c postern -n "__fish_postern_needs_command" -f -a "user" -d 'Manage the users file'
 complete -c postern -n "__fish_postern_needs_command" -f -a "cert" -d 'Certificates for TLS listeners'
 complete -c postern -n "__fish_postern_needs_command" -f -a "config" -d 'Check the configuration file'
-complete -c postern -n "__fish_postern_needs_command" -f -a "sendmail" -d 'Send a message from the command line (sendmail-compatible; also when run as `sendmail`)'
+complete -c postern -n "__fish_postern_needs_command" -f -a "sendmail" -d 'Send a message from the command line (sendmail(1); also run as `sendmail`, `mailq`, `newaliases`)'
 complete -c postern -n "__fish_postern_needs_command" -f -a "domain" -d 'Domains and their address handlers (lists and edits the configuration file)'
 complete -c postern -n "__fish_postern_needs_command" -f -a "dkim" -d 'DKIM keys for signing outgoing mail'
 complete -c postern -n "__fish_postern_needs_command" -f -a "dns" -d 'The DNS records a hosted domain needs, and whether they are published'
@@ -73,17 +73,18 @@ complete -c postern -n "__fish_postern_using_subcommand collect" -s h -l help -d
 complete -c postern -n "__fish_postern_using_subcommand queue; and not __fish_seen_subcommand_from ls show abort flush hold release help" -l config -d 'Configuration file [default: /etc/postern/postern.toml]' -r -F
 complete -c postern -n "__fish_postern_using_subcommand queue; and not __fish_seen_subcommand_from ls show abort flush hold release help" -s h -l help -d 'Print help'
 complete -c postern -n "__fish_postern_using_subcommand queue; and not __fish_seen_subcommand_from ls show abort flush hold release help" -f -a "ls" -d 'List queued messages grouped by domain job'
-complete -c postern -n "__fish_postern_using_subcommand queue; and not __fish_seen_subcommand_from ls show abort flush hold release help" -f -a "show" -d 'Show one message: envelope, per-recipient status, headers'
+complete -c postern -n "__fish_postern_using_subcommand queue; and not __fish_seen_subcommand_from ls show abort flush hold release help" -f -a "show" -d 'Show one message: envelope, per-recipient status, headers (like postcat -q)'
 complete -c postern -n "__fish_postern_using_subcommand queue; and not __fish_seen_subcommand_from ls show abort flush hold release help" -f -a "abort" -d 'Remove messages from the queue'
 complete -c postern -n "__fish_postern_using_subcommand queue; and not __fish_seen_subcommand_from ls show abort flush hold release help" -f -a "flush" -d 'Attempt delivery now'
 complete -c postern -n "__fish_postern_using_subcommand queue; and not __fish_seen_subcommand_from ls show abort flush hold release help" -f -a "hold" -d 'Park messages: no delivery until released'
 complete -c postern -n "__fish_postern_using_subcommand queue; and not __fish_seen_subcommand_from ls show abort flush hold release help" -f -a "release" -d 'Release held messages'
 complete -c postern -n "__fish_postern_using_subcommand queue; and not __fish_seen_subcommand_from ls show abort flush hold release help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c postern -n "__fish_postern_using_subcommand queue; and __fish_seen_subcommand_from ls" -l config -d 'Configuration file [default: /etc/postern/postern.toml]' -r -F
-complete -c postern -n "__fish_postern_using_subcommand queue; and __fish_seen_subcommand_from ls" -l json
+complete -c postern -n "__fish_postern_using_subcommand queue; and __fish_seen_subcommand_from ls" -l json -d 'JSON Lines: one JSON object per message, one a line'
 complete -c postern -n "__fish_postern_using_subcommand queue; and __fish_seen_subcommand_from ls" -s h -l help -d 'Print help'
 complete -c postern -n "__fish_postern_using_subcommand queue; and __fish_seen_subcommand_from show" -l config -d 'Configuration file [default: /etc/postern/postern.toml]' -r -F
-complete -c postern -n "__fish_postern_using_subcommand queue; and __fish_seen_subcommand_from show" -l json
+complete -c postern -n "__fish_postern_using_subcommand queue; and __fish_seen_subcommand_from show" -l json -d 'One JSON object'
+complete -c postern -n "__fish_postern_using_subcommand queue; and __fish_seen_subcommand_from show" -l body -d 'The whole message, not only its header'
 complete -c postern -n "__fish_postern_using_subcommand queue; and __fish_seen_subcommand_from show" -s h -l help -d 'Print help'
 complete -c postern -n "__fish_postern_using_subcommand queue; and __fish_seen_subcommand_from abort" -l config -d 'Configuration file [default: /etc/postern/postern.toml]' -r -F
 complete -c postern -n "__fish_postern_using_subcommand queue; and __fish_seen_subcommand_from abort" -l bounce -d 'Send a delivery status notification to the sender'
@@ -96,7 +97,7 @@ complete -c postern -n "__fish_postern_using_subcommand queue; and __fish_seen_s
 complete -c postern -n "__fish_postern_using_subcommand queue; and __fish_seen_subcommand_from release" -l config -d 'Configuration file [default: /etc/postern/postern.toml]' -r -F
 complete -c postern -n "__fish_postern_using_subcommand queue; and __fish_seen_subcommand_from release" -s h -l help -d 'Print help'
 complete -c postern -n "__fish_postern_using_subcommand queue; and __fish_seen_subcommand_from help" -f -a "ls" -d 'List queued messages grouped by domain job'
-complete -c postern -n "__fish_postern_using_subcommand queue; and __fish_seen_subcommand_from help" -f -a "show" -d 'Show one message: envelope, per-recipient status, headers'
+complete -c postern -n "__fish_postern_using_subcommand queue; and __fish_seen_subcommand_from help" -f -a "show" -d 'Show one message: envelope, per-recipient status, headers (like postcat -q)'
 complete -c postern -n "__fish_postern_using_subcommand queue; and __fish_seen_subcommand_from help" -f -a "abort" -d 'Remove messages from the queue'
 complete -c postern -n "__fish_postern_using_subcommand queue; and __fish_seen_subcommand_from help" -f -a "flush" -d 'Attempt delivery now'
 complete -c postern -n "__fish_postern_using_subcommand queue; and __fish_seen_subcommand_from help" -f -a "hold" -d 'Park messages: no delivery until released'
@@ -154,6 +155,7 @@ complete -c postern -n "__fish_postern_using_subcommand cert; and __fish_seen_su
 complete -c postern -n "__fish_postern_using_subcommand cert; and __fish_seen_subcommand_from gen" -l cert -r -F
 complete -c postern -n "__fish_postern_using_subcommand cert; and __fish_seen_subcommand_from gen" -l key -r -F
 complete -c postern -n "__fish_postern_using_subcommand cert; and __fish_seen_subcommand_from gen" -l config -d 'Configuration file [default: /etc/postern/postern.toml]' -r -F
+complete -c postern -n "__fish_postern_using_subcommand cert; and __fish_seen_subcommand_from gen" -l force -d 'Replace an existing certificate and key'
 complete -c postern -n "__fish_postern_using_subcommand cert; and __fish_seen_subcommand_from gen" -s h -l help -d 'Print help'
 complete -c postern -n "__fish_postern_using_subcommand cert; and __fish_seen_subcommand_from help" -f -a "gen" -d 'Make a self-signed certificate and key (PEM); prints the SHA-256 fingerprint'
 complete -c postern -n "__fish_postern_using_subcommand cert; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -170,13 +172,7 @@ complete -c postern -n "__fish_postern_using_subcommand config; and __fish_seen_
 complete -c postern -n "__fish_postern_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "check" -d 'Report every problem in the configuration with its line; exit 78 if there are any'
 complete -c postern -n "__fish_postern_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "show" -d 'Print the effective configuration, defaults included (passwords masked), as TOML'
 complete -c postern -n "__fish_postern_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c postern -n "__fish_postern_using_subcommand sendmail" -s f -d 'Envelope sender' -r
-complete -c postern -n "__fish_postern_using_subcommand sendmail" -s o -d 'Sendmail options such as -oi, -odq (accepted; -oi is the same as -i)' -r
-complete -c postern -n "__fish_postern_using_subcommand sendmail" -s F -d 'Full name of the sender (accepted for compatibility)' -r
 complete -c postern -n "__fish_postern_using_subcommand sendmail" -l config -d 'Configuration file [default: /etc/postern/postern.toml]' -r -F
-complete -c postern -n "__fish_postern_using_subcommand sendmail" -s t -d 'Take recipients from the To, Cc and Bcc headers'
-complete -c postern -n "__fish_postern_using_subcommand sendmail" -s i -d 'A line with a single dot does not end the message'
-complete -c postern -n "__fish_postern_using_subcommand sendmail" -s h -l help -d 'Print help'
 complete -c postern -n "__fish_postern_using_subcommand domain; and not __fish_seen_subcommand_from ls handlers help" -l config -d 'Configuration file [default: /etc/postern/postern.toml]' -r -F
 complete -c postern -n "__fish_postern_using_subcommand domain; and not __fish_seen_subcommand_from ls handlers help" -s h -l help -d 'Print help'
 complete -c postern -n "__fish_postern_using_subcommand domain; and not __fish_seen_subcommand_from ls handlers help" -f -a "ls" -d 'List the domains with their settings and handlers'
@@ -231,13 +227,13 @@ complete -c postern -n "__fish_postern_using_subcommand help; and not __fish_see
 complete -c postern -n "__fish_postern_using_subcommand help; and not __fish_seen_subcommand_from serve smtpd popd imapd deliver collect queue mbox user cert config sendmail domain dkim dns help" -f -a "user" -d 'Manage the users file'
 complete -c postern -n "__fish_postern_using_subcommand help; and not __fish_seen_subcommand_from serve smtpd popd imapd deliver collect queue mbox user cert config sendmail domain dkim dns help" -f -a "cert" -d 'Certificates for TLS listeners'
 complete -c postern -n "__fish_postern_using_subcommand help; and not __fish_seen_subcommand_from serve smtpd popd imapd deliver collect queue mbox user cert config sendmail domain dkim dns help" -f -a "config" -d 'Check the configuration file'
-complete -c postern -n "__fish_postern_using_subcommand help; and not __fish_seen_subcommand_from serve smtpd popd imapd deliver collect queue mbox user cert config sendmail domain dkim dns help" -f -a "sendmail" -d 'Send a message from the command line (sendmail-compatible; also when run as `sendmail`)'
+complete -c postern -n "__fish_postern_using_subcommand help; and not __fish_seen_subcommand_from serve smtpd popd imapd deliver collect queue mbox user cert config sendmail domain dkim dns help" -f -a "sendmail" -d 'Send a message from the command line (sendmail(1); also run as `sendmail`, `mailq`, `newaliases`)'
 complete -c postern -n "__fish_postern_using_subcommand help; and not __fish_seen_subcommand_from serve smtpd popd imapd deliver collect queue mbox user cert config sendmail domain dkim dns help" -f -a "domain" -d 'Domains and their address handlers (lists and edits the configuration file)'
 complete -c postern -n "__fish_postern_using_subcommand help; and not __fish_seen_subcommand_from serve smtpd popd imapd deliver collect queue mbox user cert config sendmail domain dkim dns help" -f -a "dkim" -d 'DKIM keys for signing outgoing mail'
 complete -c postern -n "__fish_postern_using_subcommand help; and not __fish_seen_subcommand_from serve smtpd popd imapd deliver collect queue mbox user cert config sendmail domain dkim dns help" -f -a "dns" -d 'The DNS records a hosted domain needs, and whether they are published'
 complete -c postern -n "__fish_postern_using_subcommand help; and not __fish_seen_subcommand_from serve smtpd popd imapd deliver collect queue mbox user cert config sendmail domain dkim dns help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c postern -n "__fish_postern_using_subcommand help; and __fish_seen_subcommand_from queue" -f -a "ls" -d 'List queued messages grouped by domain job'
-complete -c postern -n "__fish_postern_using_subcommand help; and __fish_seen_subcommand_from queue" -f -a "show" -d 'Show one message: envelope, per-recipient status, headers'
+complete -c postern -n "__fish_postern_using_subcommand help; and __fish_seen_subcommand_from queue" -f -a "show" -d 'Show one message: envelope, per-recipient status, headers (like postcat -q)'
 complete -c postern -n "__fish_postern_using_subcommand help; and __fish_seen_subcommand_from queue" -f -a "abort" -d 'Remove messages from the queue'
 complete -c postern -n "__fish_postern_using_subcommand help; and __fish_seen_subcommand_from queue" -f -a "flush" -d 'Attempt delivery now'
 complete -c postern -n "__fish_postern_using_subcommand help; and __fish_seen_subcommand_from queue" -f -a "hold" -d 'Park messages: no delivery until released'

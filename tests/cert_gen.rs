@@ -106,7 +106,9 @@ fn generated_cert_serves_smtps_and_is_a_client_trust_anchor() {
     let mut demo = Demo::start();
     let cert = demo.root().join("cert.pem").display().to_string();
     let key = demo.root().join("key.pem").display().to_string();
-    let out = demo.postern(&[
+    // The demo's own pair exists: not replaced without --force, and the path is named.
+    let before = std::fs::read(&key).expect("key");
+    let args = [
         "cert",
         "gen",
         "--cn",
@@ -117,7 +119,18 @@ fn generated_cert_serves_smtps_and_is_a_client_trust_anchor() {
         &cert,
         "--key",
         &key,
-    ]);
+    ];
+    let out = demo.postern(&args);
+    assert_eq!(out.status.code(), Some(73), "{}", text(&out));
+    assert!(
+        text(&out).contains(&format!("{key} exists")),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(std::fs::read(&key).expect("key"), before);
+    let mut forced = args.to_vec();
+    forced.push("--force");
+    let out = demo.postern(&forced);
     assert!(out.status.success(), "{}", text(&out));
     demo.restart();
     let out = python(WILDCARD_CLIENT, &[&demo.port(2465).to_string(), &cert]);

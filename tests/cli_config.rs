@@ -133,6 +133,11 @@ fn syntax_errors_and_unknown_keys_have_lines_too() {
 #[test]
 fn a_good_config_checks_quietly() {
     let site = Site::new("[limits]\nidle_timeout = \"1m\"\n\n[log]\nformat = \"json\"\n");
+    // server.postmaster must reach a mailbox.
+    let out = site.postern(&["config", "check"]);
+    assert_eq!(out.status.code(), Some(78), "{}", text(&out));
+    assert!(text(&out).contains("reaches no mailbox"), "{}", text(&out));
+    site.add_user("postmaster", "pm-secret");
     let out = site.postern(&["config", "check"]);
     assert!(out.status.success(), "{}", text(&out));
     assert!(out.stderr.is_empty(), "{}", text(&out));

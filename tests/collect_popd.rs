@@ -317,6 +317,17 @@ fn apop_and_tls_variants() {
             "USER",
             true,
         ),
+        // best for a user without a shared secret: CRAM-MD5 and APOP are offered (shop has
+        // one) and refused for plain; the next method offered, PLAIN, logs in.
+        (
+            "best_fallback",
+            "plain",
+            "starttls",
+            "{POP3}",
+            "best",
+            "PLAIN",
+            true,
+        ),
         (
             "plain_implicit",
             "plain",
@@ -605,4 +616,32 @@ fn opportunistic_falls_back_to_plaintext_and_starttls_requires_stls() {
         "{plog}"
     );
     assert_eq!(maildir_files(&drop).len(), 0);
+}
+
+#[test]
+fn a_message_delivered_here_before_is_not_delivered_again() {
+    let isp = Demo::start();
+    let drop = isp.maildir("demo");
+    // Collected from this server's own popd: our local delivery's Delivered-To is in it.
+    let mut again = b"Delivered-To: bob@example.test\nReceived: from client.test ([127.0.0.1])\n\tby mail.example.test (postern) with ESMTP id 1K1T709GAR100GR000;\n\tFri, 4 Dec 2026 16:56:07 +0000\n".to_vec();
+    again.extend_from_slice(&message("bob@example.test", "seen-before"));
+    put(&drop, "1700000000.M1P1.isp", &again);
+    put(
+        &drop,
+        "1700000000.M2P1.isp",
+        &message("bob@example.test", "new-one"),
+    );
+    let toml = account("isp", "demo", &isp.password(), "delete = \"leave\"");
+    let s = Setup::local(isp.port(2110), isp.port(2995), &toml);
+    let log = ok(&s.collect(&[]));
+    assert!(
+        log.contains("event=collect_duplicate account=isp") && log.contains("to=bob@example.test"),
+        "{log}"
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(subjects(&s, "bob"), ["new-one"], "{log}");
+    // And not every pass again: the next one fetches nothing.
+    let log = ok(&s.collect(&["--account", "isp"]));
+    assert!(!log.contains("collect_duplicate"), "{log}");
+    assert_eq!(subjects(&s, "bob"), ["new-one"]);
 }

@@ -106,7 +106,8 @@ s.quit()
     site.add_user("gone", "pw");
     let mut sm = site
         .command()
-        .args(["sendmail", "-f", "<>", "gone@example.test"])
+        // -v: sendmail shows its log lines (silent otherwise, for cron).
+        .args(["sendmail", "-v", "-f", "<>", "gone@example.test"])
         .stdin(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

@@ -160,6 +160,9 @@ header = "Subject"
 op = "contains"
 value = "spam"
 reply = "550 5.7.1 no"
+[addresses]
+origin = "example.test"
+aliases = "aliases"
 [[collect]]
 name = "isp"
 server = "127.0.0.1"

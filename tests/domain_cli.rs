@@ -236,6 +236,23 @@ fn config_check_refuses_the_collection_loop_of_a_remote_domain() {
         ],
     );
     assert_eq!(out.status.code(), Some(78), "{}", text(&out));
+    // The postmaster and catch-all pm, and bob of the handler, must be users (config check
+    // reads the users file).
+    std::fs::write(&path, format!("{base}{isp}")).expect("write");
+    for user in ["pm", "bob"] {
+        let mut add = std::process::Command::new(common::bin());
+        add.args([
+            "--config",
+            path.to_str().expect("utf8"),
+            "user",
+            "add",
+            user,
+        ])
+        .arg("--password-stdin");
+        assert!(common::output_with_stdin(&mut add, b"a-pw\n")
+            .status
+            .success());
+    }
     // The ways out: handlers only, a specific server for the domain, or no collection.
     for fixed in [
         format!("{base}{isp}accept_unhandled = false\n[[domain.handler]]\nlocal = \"bob\"\nmailbox = \"bob\"\n{collect}"),
@@ -290,6 +307,7 @@ fn handler_local_parts_must_be_valid() {
         ]);
         assert!(out.status.success(), "{good:?}: {}", text(&out));
     }
+    site.add_user("postmaster", "pm-pw");
     let out = site.postern(&["config", "check"]);
     assert!(out.status.success(), "{}", text(&out));
     let ls = site.postern(&["domain", "ls"]);

@@ -112,11 +112,20 @@ fn queue_commands_beside(runner: Runner) {
     let show = s.postern(&["queue", "show", &one]);
     let shown = String::from_utf8_lossy(&show.stdout);
     assert!(show.status.success(), "{}", text(&show));
-    assert!(shown.contains("recipient: <one@a.test> Pending"), "{shown}");
+    assert!(shown.contains("recipient: <one@a.test> pending"), "{shown}");
+    assert!(shown.contains("origin: sendmail\n"), "{shown}");
     assert!(shown.contains("Subject: remote test"), "{shown}");
     assert!(
         !shown.contains("Hello over there"),
         "show prints headers only"
+    );
+    // --body: the whole message, as postcat -q prints it.
+    let show = s.postern(&["queue", "show", &one, "--body"]);
+    assert!(show.status.success(), "{}", text(&show));
+    assert!(
+        String::from_utf8_lossy(&show.stdout).contains("Hello over there"),
+        "{}",
+        text(&show)
     );
     let show = s.postern(&["queue", "show", &one, "--json"]);
     assert!(show.status.success(), "{}", text(&show));
@@ -152,6 +161,19 @@ fn queue_commands_beside(runner: Runner) {
     };
     let out = s.postern(&["queue", "hold", &one]);
     assert!(out.status.success(), "hold: {}", text(&out));
+    // Holding it again (and releasing one not held) succeeds quietly.
+    let out = s.postern(&["queue", "hold", &one]);
+    assert!(
+        out.status.success() && out.stdout.is_empty(),
+        "hold: {}",
+        text(&out)
+    );
+    let out = s.postern(&["queue", "release", &two]);
+    assert!(
+        out.status.success() && out.stdout.is_empty(),
+        "release: {}",
+        text(&out)
+    );
     let out = s.postern(&["queue", "abort", "--bounce", &two]);
     assert!(out.status.success(), "abort: {}", text(&out));
     let out = s.postern(&["queue", "abort", &four]);
@@ -233,6 +255,13 @@ fn queue_ls_groups_by_destination() {
         "[remote]\nconnect_timeout = \"2s\"\n\n[[remote.server]]\nname = \"isp\"\nhost = \"127.0.0.1\"\nport = {dead}\n\n[[remote.server]]\nname = \"exchange\"\nhost = \"127.0.0.1\"\nport = {dead}\n\n[[domain]]\nname = \"inside.test\"\nhosted = \"remote\"\nserver = \"exchange\"\n"
     );
     let s = Sender::new("gateway = \"isp\"", &rest);
+    let ls = s.postern(&["queue", "ls"]);
+    assert_eq!(
+        String::from_utf8_lossy(&ls.stdout),
+        "the queue is empty\n",
+        "{}",
+        text(&ls)
+    );
     s.send("alice@here.test", &["a@x.test", "b@y.test"], MESSAGE);
     s.send("alice@here.test", &["c@z.test", "d@inside.test"], MESSAGE);
     let q = s.queue();

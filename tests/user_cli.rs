@@ -146,3 +146,66 @@ fn add_passwd_ls_del_through_the_cli() {
     assert_eq!(auth_plain(site.port, "bob", "second-pw"), "535");
     drop(d);
 }
+
+/// `user add NAME` on a terminal (a pty from Python), typing `first` and then `second`.
+const ON_A_TERMINAL: &str = r#"
+import os, pty, sys
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(sys.argv[1], [sys.argv[1], "--config", sys.argv[2], "user", "add", sys.argv[3]])
+def until(s):
+    buf = b""
+    while s not in buf:
+        buf += os.read(fd, 1024)
+until(b"Password: "); os.write(fd, sys.argv[4].encode() + b"\n")
+until(b"again: "); os.write(fd, sys.argv[5].encode() + b"\n")
+out = b""
+while True:
+    try:
+        d = os.read(fd, 1024)
+    except OSError:
+        break
+    if not d:
+        break
+    out += d
+_, status = os.waitpid(pid, 0)
+print(os.waitstatus_to_exitcode(status))
+print(out.decode(errors="replace"))
+"#;
+
+#[test]
+fn user_add_on_a_terminal_asks_twice_and_mbox_quota_is_for_people() {
+    let site = common::site::Site::new("");
+    let bin = bin().display().to_string();
+    let config = site.config().display().to_string();
+    let out = python(ON_A_TERMINAL, &[&bin, &config, "ann", "one", "two"]);
+    assert!(
+        out.starts_with("65\n") && out.contains("do not match"),
+        "{out}"
+    );
+    let ls = site.postern(&["user", "ls"]);
+    assert!(!text(&ls).contains("ann"), "{}", text(&ls));
+    let out = python(ON_A_TERMINAL, &[&bin, &config, "ann", "same", "same"]);
+    assert!(out.starts_with("0\n"), "{out}");
+    assert!(text(&site.postern(&["user", "ls"])).contains("ann"));
+
+    assert!(site
+        .postern(&["mbox", "quota", "demo", "--set", "1M"])
+        .status
+        .success());
+    let out = site.postern(&["mbox", "quota", "demo"]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "demo\t0B\t0 messages\t1.0M\t0%\n",
+        "{}",
+        text(&out)
+    );
+    // collect with nothing configured says so.
+    let out = site.postern(&["collect"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("event=collect_not_due"),
+        "{}",
+        text(&out)
+    );
+}

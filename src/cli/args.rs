@@ -51,7 +51,8 @@ pub enum Command {
     /// Check the configuration file
     #[command(subcommand)]
     Config(ConfigCommand),
-    /// Send a message from the command line (sendmail-compatible; also when run as `sendmail`)
+    /// Send a message from the command line (sendmail(1); also run as `sendmail`, `mailq`,
+    /// `newaliases`)
     Sendmail(SendmailArgs),
     /// Domains and their address handlers (lists and edits the configuration file)
     #[command(subcommand)]
@@ -157,14 +158,19 @@ pub struct CollectArgs {
 pub enum QueueCommand {
     /// List queued messages grouped by domain job
     Ls {
+        /// JSON Lines: one JSON object per message, one a line
         #[arg(long)]
         json: bool,
     },
-    /// Show one message: envelope, per-recipient status, headers
+    /// Show one message: envelope, per-recipient status, headers (like postcat -q)
     Show {
         id: String,
+        /// One JSON object
         #[arg(long)]
         json: bool,
+        /// The whole message, not only its header
+        #[arg(long)]
+        body: bool,
     },
     /// Remove messages from the queue
     Abort {
@@ -263,6 +269,9 @@ pub enum CertCommand {
         cert: PathBuf,
         #[arg(long, value_name = "FILE")]
         key: PathBuf,
+        /// Replace an existing certificate and key
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -314,22 +323,14 @@ pub enum HandlersCommand {
 }
 
 #[derive(Debug, Args)]
+#[command(disable_help_flag = true, after_long_help = crate::receive::sendmail::USAGE)]
 pub struct SendmailArgs {
-    /// Take recipients from the To, Cc and Bcc headers
-    #[arg(short = 't')]
-    pub from_headers: bool,
-    /// A line with a single dot does not end the message
-    #[arg(short = 'i')]
-    pub ignore_dots: bool,
-    /// Envelope sender
-    #[arg(short = 'f', value_name = "FROM")]
-    pub from: Option<String>,
-    /// Sendmail options such as -oi, -odq (accepted; -oi is the same as -i)
-    #[arg(short = 'o', value_name = "OPTION")]
-    pub options: Vec<String>,
-    /// Full name of the sender (accepted for compatibility)
-    #[arg(short = 'F', value_name = "NAME")]
-    pub full_name: Option<String>,
-    /// Recipients
-    pub recipients: Vec<String>,
+    /// sendmail(1) options and recipients, as Postfix's sendmail takes them (see below)
+    #[arg(
+        value_name = "ARG",
+        allow_hyphen_values = true,
+        trailing_var_arg = true,
+        num_args = 0..
+    )]
+    pub args: Vec<String>,
 }

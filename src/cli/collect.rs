@@ -106,12 +106,14 @@ pub fn collect(flag: Option<&Path>, args: CollectArgs) -> CliResult {
     }
     let now = crate::queue::spool::now();
     let mut failed = Vec::new();
+    let mut not_due = Vec::new();
     for account in &config.collect {
         let named = args.accounts.contains(&account.name);
         if !args.accounts.is_empty() && !named {
             continue;
         }
         if !named && !collect::due(spool.root(), account, now) {
+            not_due.push(account.name.as_str());
             continue;
         }
         let mut progress: Box<dyn Progress> = match &bars {
@@ -123,6 +125,22 @@ pub fn collect(flag: Option<&Path>, args: CollectArgs) -> CliResult {
         }
     }
     crate::events::set_sink(None);
+    if !not_due.is_empty() {
+        // Said, so that a pass that did nothing is not taken for one that found no mail.
+        crate::events::event("collect_not_due")
+            .field("accounts", not_due.join(","))
+            .field(
+                "hint",
+                "each account runs once its interval has passed; --account NAME runs it now",
+            )
+            .emit();
+    }
+    if config.collect.is_empty() {
+        crate::events::event("collect_not_due")
+            .field("accounts", "")
+            .field("hint", "no [[collect]] account is configured")
+            .emit();
+    }
     if failed.is_empty() {
         Ok(())
     } else {

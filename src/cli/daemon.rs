@@ -198,6 +198,8 @@ pub fn serve(flag: Option<&Path>, args: ServeArgs) -> CliResult {
                 d.run_interval(Duration::from_secs(secs));
             })
             .map_err(|e| Failure::new(exit::OSERR, e))?;
+        // Local submissions by users who cannot write the spool (postdrop's role).
+        crate::receive::maildrop::spawn(shared.intake.clone());
         let schedule = Mutex::new(collect_schedule(&shared));
         let then: driver::reload::Then = Box::new(move |shared| {
             if let Ok(mut d) = runner.write() {

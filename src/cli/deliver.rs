@@ -1,16 +1,15 @@
-//! `postern deliver`, `postern queue …`, `postern sendmail`.
+//! `postern deliver`, `postern queue …`.
 
-use std::io::Read;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::args::{DeliverArgs, SendmailArgs};
+use super::args::DeliverArgs;
 use super::{exit, load_config, CliResult, Failure};
 use crate::config::Config;
-use crate::intake::{Handoff, Intake, Origin, Outcome, Submission};
+use crate::intake::{Handoff, Intake};
 use crate::queue::deliver::Deliverer;
-use crate::queue::spool::{QueueId, Recipient, Spool};
+use crate::queue::spool::{QueueId, Spool};
 use crate::store::users::UsersCache;
 
 /// The config and a deliverer on the process's runtime `rt` (remote delivery runs on it).
@@ -61,6 +60,18 @@ pub fn deliver(flag: Option<&Path>, args: DeliverArgs) -> CliResult {
         Some(parse_ids(&args.ids)?)
     };
     let force = ids.is_some();
+    // Mail that users without access to the spool left in the maildrop: taken in first.
+    let d = Arc::new(d);
+    let intake = Arc::new(Intake::new(d.clone(), Handoff::Attempt));
+    if args.watch {
+        let _on = rt.enter();
+        crate::receive::maildrop::spawn(intake);
+    } else if ids.is_none() {
+        let dir = crate::receive::maildrop::dir(&config.paths.spool);
+        if crate::receive::maildrop::ensure_dir(&dir).is_ok() {
+            rt.block_on(crate::receive::maildrop::pickup(&intake, &dir));
+        }
+    }
     if !args.watch {
         // A queue run from cron cleans too (at most once per interval, whoever runs).
         if ids.is_none() {
@@ -78,7 +89,7 @@ fn watch(
     flag: Option<&Path>,
     rt: &tokio::runtime::Runtime,
     mut config: Arc<Config>,
-    mut d: Deliverer,
+    mut d: Arc<Deliverer>,
 ) -> CliResult {
     use std::sync::atomic::{AtomicBool, Ordering};
     let hangup = Arc::new(AtomicBool::new(false));
@@ -102,7 +113,7 @@ fn watch(
         let path = crate::config::resolve_path(flag);
         match open(flag, rt) {
             Ok((c, new)) => {
-                (config, d) = (c, new);
+                (config, d) = (c, Arc::new(new));
                 crate::events::event("reloaded")
                     .field("config", path.display())
                     .emit();
@@ -128,83 +139,4 @@ pub(super) fn find_header_end(msg: &[u8]) -> usize {
         .map(|p| p + 4)
         .or_else(|| msg.windows(2).position(|w| w == b"\n\n").map(|p| p + 2))
         .unwrap_or(msg.len())
-}
-
-/// Largest message sendmail reads from standard input.
-const SENDMAIL_MAX: u64 = 64 * 1024 * 1024;
-
-pub fn sendmail(flag: Option<&Path>, args: SendmailArgs) -> CliResult {
-    let rt = super::process_runtime()?;
-    let (config, d) = open(flag, &rt)?;
-    let ignore_dots = args.ignore_dots || args.options.iter().any(|o| o == "=i" || o == "i");
-    let mut raw = Vec::new();
-    std::io::stdin()
-        .take(SENDMAIL_MAX + 1)
-        .read_to_end(&mut raw)?;
-    if raw.len() as u64 > SENDMAIL_MAX || raw.len() as u64 > config.limits.message_size.0 {
-        return Err(Failure::new(
-            exit::DATAERR,
-            anyhow::anyhow!("message too large"),
-        ));
-    }
-    let message = crate::receive::sendmail::prepare(&raw, ignore_dots, &config.server.hostname);
-    let mut recipients = args.recipients.clone();
-    if args.from_headers {
-        recipients.extend(crate::receive::sendmail::header_recipients(
-            &message.headers_for_rcpts,
-        ));
-    }
-    let recipients: Vec<String> = recipients
-        .into_iter()
-        .map(|r| crate::receive::sendmail::qualify(r.trim(), &config.server.hostname))
-        .filter(|r| !r.is_empty())
-        .collect();
-    if recipients.is_empty() {
-        return Err(Failure::new(
-            exit::USAGE,
-            anyhow::anyhow!("no recipients given"),
-        ));
-    }
-    for r in &recipients {
-        crate::proto::smtp::address::check_mailbox(r, true).map_err(|e| {
-            Failure::new(exit::DATAERR, anyhow::anyhow!("bad recipient {r:?}: {e}"))
-        })?;
-    }
-    let login = std::env::var("USER").unwrap_or_else(|_| "root".into());
-    let sender = match args.from {
-        Some(f) if f.is_empty() || f == "<>" => String::new(),
-        Some(f) => {
-            crate::receive::sendmail::qualify(f.trim_matches(['<', '>']), &config.server.hostname)
-        }
-        None => crate::receive::sendmail::qualify(&login, &config.server.hostname),
-    };
-    // SAFETY: getuid has no preconditions.
-    let uid = unsafe { libc::getuid() };
-    let sub = Submission {
-        origin: Origin::Sendmail { uid, login },
-        sender,
-        recipients: recipients.into_iter().map(Recipient::new).collect(),
-        data: message.bytes,
-    };
-    let intake = Intake::new(Arc::new(d), Handoff::Attempt);
-    let outcome = rt.block_on(intake.accept(sub));
-    intake.deliverer().close_idle();
-    match outcome {
-        Outcome::Accepted(a) => {
-            for (rcpt, reply) in &a.refused {
-                let why = crate::receive::policy::restrictions::reply_text(reply);
-                eprintln!("sendmail: {rcpt}: {why}; a delivery status notification follows");
-            }
-        }
-        Outcome::Refused(r) => {
-            let code = if r.is_temporary() {
-                exit::TEMPFAIL
-            } else {
-                exit::DATAERR
-            };
-            return Err(Failure::new(code, anyhow::anyhow!("{}", r.text())));
-        }
-        Outcome::Failed(e) => return Err(Failure::new(exit::TEMPFAIL, e)),
-    }
-    Ok(())
 }

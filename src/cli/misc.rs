@@ -11,17 +11,22 @@ use crate::store::users::{self, Users, UsersError};
 pub fn config(flag: Option<&Path>, cmd: ConfigCommand) -> CliResult {
     match cmd {
         ConfigCommand::Check => {
-            let config = load_config(flag)?;
-            // Certificates named by TLS listeners must load too.
-            let mut problems = Vec::new();
-            for l in &config.listeners {
-                if let (Some(c), Some(k)) = (&l.cert, &l.key) {
-                    if let Err(e) = crate::driver::tls::load_acceptor(c, k) {
-                        problems.push(format!("listener {:?}: {e}", l.name));
-                    }
-                }
-            }
+            // Everything loading checks, and the aliases, users and certificates files.
+            let path = crate::config::resolve_path(flag);
+            let certs = |c: &Path, k: &Path| {
+                crate::driver::tls::load_acceptor(c, k)
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
+            };
+            let config = crate::config::check::check_file(&path, &certs).map_err(|e| {
+                let code = match &e {
+                    crate::config::ConfigError::Read { .. } => exit::NOINPUT,
+                    crate::config::ConfigError::Invalid { .. } => exit::CONFIG,
+                };
+                Failure::new(code, e)
+            })?;
             // So must the DKIM keys (a key that cannot sign leaves mail unsigned).
+            let mut problems = Vec::new();
             for d in &config.domains {
                 for k in &d.dkim {
                     let path = config.base_dir.join(&k.key);
@@ -49,7 +54,19 @@ pub fn cert(flag: Option<&Path>, cmd: CertCommand) -> CliResult {
         days,
         cert,
         key,
+        force,
     } = cmd;
+    if !force {
+        if let Some(there) = [&key, &cert].into_iter().find(|p| p.exists()) {
+            return Err(Failure::new(
+                exit::CANTCREAT,
+                anyhow::anyhow!(
+                    "{} exists: not replaced (use --force to replace it)",
+                    there.display()
+                ),
+            ));
+        }
+    }
     let cn = match cn {
         Some(cn) => cn,
         None => load_config(flag)?.server.hostname,
@@ -59,7 +76,11 @@ pub fn cert(flag: Option<&Path>, cmd: CertCommand) -> CliResult {
     crate::cert::write_files(&generated, &cert, &key).map_err(|e| {
         Failure::new(
             exit::CANTCREAT,
-            anyhow::anyhow!("cannot write certificate: {e}"),
+            anyhow::anyhow!(
+                "cannot write the certificate {} and key {}: {e}",
+                cert.display(),
+                key.display()
+            ),
         )
     })?;
     println!("{}", generated.sha256_fingerprint);
@@ -139,7 +160,28 @@ fn print_row(
             serde_json::json!({"user": name, "bytes": bytes, "messages": messages, "quota": quota});
         writeln!(out, "{v}")
     } else {
-        let quota = quota.map_or_else(|| "-".to_string(), |q| q.to_string());
-        writeln!(out, "{name}\t{bytes}\t{messages}\t{quota}")
+        let (quota, percent) = match quota {
+            Some(q) => (
+                human(q),
+                format!("{}%", (bytes.saturating_mul(100)) / q.max(1)),
+            ),
+            None => ("-".to_string(), "-".to_string()),
+        };
+        writeln!(
+            out,
+            "{name}\t{}\t{messages} messages\t{quota}\t{percent}",
+            human(bytes)
+        )
     }
+}
+
+/// A size for people: `512B`, `1.5K`, `20.0M`, `2.0G` (powers of 1024, as quotas are written).
+pub fn human(bytes: u64) -> String {
+    const UNITS: [(&str, u64); 3] = [("G", 1 << 30), ("M", 1 << 20), ("K", 1 << 10)];
+    for (unit, size) in UNITS {
+        if bytes >= size {
+            return format!("{:.1}{unit}", bytes as f64 / size as f64);
+        }
+    }
+    format!("{bytes}B")
 }

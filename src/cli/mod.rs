@@ -11,6 +11,7 @@ mod domain;
 mod mailauth;
 mod misc;
 mod queue;
+mod sendmail;
 mod user;
 
 use std::ffi::OsString;
@@ -70,7 +71,8 @@ impl<E: Into<anyhow::Error>> From<E> for Failure {
 pub type CliResult = Result<(), Failure>;
 
 /// Rewrite argv for multi-call names: `postern-smtpd …` → `postern smtpd …`,
-/// `sendmail …` → `postern sendmail …`.
+/// `sendmail …` → `postern sendmail …`, `mailq` → `postern sendmail -bp`, `newaliases` →
+/// `postern sendmail -bi`.
 pub fn dispatch_argv(mut argv: Vec<OsString>) -> Vec<OsString> {
     let name = argv
         .first()
@@ -78,33 +80,27 @@ pub fn dispatch_argv(mut argv: Vec<OsString>) -> Vec<OsString> {
         .and_then(|n| n.to_str())
         .unwrap_or("postern")
         .to_string();
-    let sub = match name.as_str() {
-        "sendmail" => Some("sendmail".to_string()),
-        n => n.strip_prefix("postern-").map(str::to_string),
+    let sub: Option<&[&str]> = match name.as_str() {
+        "sendmail" => Some(&["sendmail"]),
+        "mailq" => Some(&["sendmail", "-bp"]),
+        "newaliases" => Some(&["sendmail", "-bi"]),
+        n => n.strip_prefix("postern-").map(|_| &[][..]),
     };
-    if let Some(sub) = sub {
-        if let Some(first) = argv.first_mut() {
-            *first = OsString::from("postern");
-        }
-        argv.insert(1, OsString::from(sub));
-        if name == "sendmail" {
-            argv = normalise_sendmail_flags(argv);
-        }
+    let Some(sub) = sub else {
+        return argv;
+    };
+    if let Some(first) = argv.first_mut() {
+        *first = OsString::from("postern");
     }
+    let words: Vec<OsString> = if sub.is_empty() {
+        name.strip_prefix("postern-")
+            .map(|s| vec![OsString::from(s)])
+            .unwrap_or_default()
+    } else {
+        sub.iter().map(OsString::from).collect()
+    };
+    argv.splice(1..1, words);
     argv
-}
-
-/// Sendmail's historical flags (`-oi`, `-odq`, `-bm`) that clap cannot take as they are.
-fn normalise_sendmail_flags(argv: Vec<OsString>) -> Vec<OsString> {
-    argv.into_iter()
-        .filter_map(|a| match a.to_str() {
-            Some("-bm") | Some("-U") => None,
-            Some(s) if s.starts_with("-o") && s.len() > 2 => {
-                Some(OsString::from(format!("-o={}", &s[2..])))
-            }
-            _ => Some(a),
-        })
-        .collect()
 }
 
 /// Entry point of the binary.
@@ -170,7 +166,7 @@ fn run(cli: Cli) -> CliResult {
         Command::User(u) => user::user(config_flag, u),
         Command::Cert(c) => misc::cert(config_flag, c),
         Command::Config(c) => misc::config(config_flag, c),
-        Command::Sendmail(s) => deliver::sendmail(config_flag, s),
+        Command::Sendmail(s) => sendmail::sendmail(config_flag, s),
         Command::Domain(d) => domain::domain(config_flag, d),
         Command::Dkim(d) => mailauth::dkim(config_flag, d),
         Command::Dns(d) => mailauth::dns(config_flag, d),
@@ -233,8 +229,30 @@ mod tests {
         );
         assert_eq!(
             dispatch_argv(argv(&["/usr/sbin/sendmail", "-oi", "-t"])),
-            argv(&["postern", "sendmail", "-o=i", "-t"])
+            argv(&["postern", "sendmail", "-oi", "-t"])
         );
+        assert_eq!(
+            dispatch_argv(argv(&["/usr/bin/mailq"])),
+            argv(&["postern", "sendmail", "-bp"])
+        );
+        assert_eq!(
+            dispatch_argv(argv(&["newaliases"])),
+            argv(&["postern", "sendmail", "-bi"])
+        );
+        // Every option reaches the sendmail parser as it was given.
+        let cli = Cli::try_parse_from(dispatch_argv(argv(&[
+            "sendmail",
+            "-i",
+            "-FCronDaemon",
+            "-B8BITMIME",
+            "-oem",
+            "root",
+        ])))
+        .unwrap_or_else(|e| panic!("{e}"));
+        let Command::Sendmail(s) = cli.command else {
+            panic!("not sendmail")
+        };
+        assert_eq!(s.args, ["-i", "-FCronDaemon", "-B8BITMIME", "-oem", "root"]);
         assert_eq!(
             dispatch_argv(argv(&["postern", "queue", "ls"])),
             argv(&["postern", "queue", "ls"])

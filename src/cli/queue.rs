@@ -162,6 +162,9 @@ pub fn queue(flag: Option<&Path>, cmd: QueueCommand) -> CliResult {
                     by_job.entry(job).or_default().push((n, rcpts));
                 }
             }
+            if messages.is_empty() && !json {
+                writeln!(out, "the queue is empty")?;
+            }
             for (job, list) in by_job {
                 writeln!(out, "{job}: {} message(s)", list.len())?;
                 for (n, rcpts) in list {
@@ -184,7 +187,11 @@ pub fn queue(flag: Option<&Path>, cmd: QueueCommand) -> CliResult {
                 }
             }
         }
-        QueueCommand::Show { id, json } => {
+        QueueCommand::Show {
+            id,
+            json,
+            body: with_body,
+        } => {
             let id = parse_ids(&[id])?.remove(0);
             let area = spool.find(&id).ok_or_else(|| {
                 Failure::new(
@@ -203,6 +210,13 @@ pub fn queue(flag: Option<&Path>, cmd: QueueCommand) -> CliResult {
                     "state": m.state,
                     "headers": String::from_utf8_lossy(headers),
                 });
+                let mut v = v;
+                if let (true, Some(map)) = (with_body, v.as_object_mut()) {
+                    map.insert(
+                        "message".into(),
+                        String::from_utf8_lossy(&body).into_owned().into(),
+                    );
+                }
                 writeln!(out, "{v}")?;
             } else {
                 let held = if area == Area::Hold { " (held)" } else { "" };
@@ -210,7 +224,15 @@ pub fn queue(flag: Option<&Path>, cmd: QueueCommand) -> CliResult {
                 writeln!(out, "sender: <{}>", m.envelope.sender)?;
                 writeln!(out, "size: {}", m.envelope.size)?;
                 writeln!(out, "age: {}", age(now.saturating_sub(m.envelope.received)))?;
-                writeln!(out, "origin: {:?}", m.envelope.origin)?;
+                let origin = match m.envelope.origin {
+                    crate::queue::spool::Origin::Smtp => "smtp",
+                    crate::queue::spool::Origin::Sendmail => "sendmail",
+                    crate::queue::spool::Origin::Collect => "collect",
+                    crate::queue::spool::Origin::Bounce => {
+                        "bounce (a delivery status notification)"
+                    }
+                };
+                writeln!(out, "origin: {origin}")?;
                 if let Some(c) = &m.envelope.client {
                     writeln!(out, "client: {c}")?;
                 }
@@ -221,11 +243,16 @@ pub fn queue(flag: Option<&Path>, cmd: QueueCommand) -> CliResult {
                     age(m.state.next_try.saturating_sub(now))
                 )?;
                 for r in &m.state.recipients {
+                    let status = match r.status {
+                        crate::queue::spool::RecipientStatus::Pending => "pending",
+                        crate::queue::spool::RecipientStatus::Delivered => "delivered",
+                        crate::queue::spool::RecipientStatus::Failed => "failed",
+                    };
                     writeln!(
                         out,
-                        "recipient: <{}> {:?} {}",
+                        "recipient: <{}> {} {}",
                         r.address,
-                        r.status,
+                        status,
                         r.outcome
                             .as_ref()
                             .map(|o| o.to_string())
@@ -233,7 +260,7 @@ pub fn queue(flag: Option<&Path>, cmd: QueueCommand) -> CliResult {
                     )?;
                 }
                 writeln!(out)?;
-                out.write_all(headers)?;
+                out.write_all(if with_body { &body } else { headers })?;
             }
         }
         QueueCommand::Abort { ids, bounce } => {
@@ -275,12 +302,19 @@ pub fn queue(flag: Option<&Path>, cmd: QueueCommand) -> CliResult {
         }
         QueueCommand::Hold { ids } => {
             for id in parse_ids(&ids)? {
+                // Holding a held message is done already.
+                if spool.find(&id) == Some(Area::Hold) {
+                    continue;
+                }
                 lock(spool, &id, Some(Area::Queue))?.move_to(Area::Hold)?;
                 crate::events::event("held").field("id", &id).emit();
             }
         }
         QueueCommand::Release { ids } => {
             for id in parse_ids(&ids)? {
+                if spool.find(&id) == Some(Area::Queue) {
+                    continue;
+                }
                 let mut m = lock(spool, &id, Some(Area::Hold))?;
                 m.move_to(Area::Queue)?;
                 // Released mail is due at once.

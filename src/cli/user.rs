@@ -90,17 +90,27 @@ fn read_password(from_stdin: bool) -> Result<String, Failure> {
             anyhow::anyhow!("standard input is not a terminal: use --password-stdin"),
         ));
     }
-    let echo_off = (!from_stdin).then(|| {
-        eprint!("Password: ");
-        EchoOff::new()
-    });
-    let mut line = String::new();
-    stdin.lock().read_line(&mut line)?;
-    drop(echo_off);
-    if !from_stdin {
-        eprintln!();
+    let ask = |prompt: &str| -> Result<String, Failure> {
+        let echo_off = (!from_stdin).then(|| {
+            eprint!("{prompt}");
+            EchoOff::new()
+        });
+        let mut line = String::new();
+        stdin.lock().read_line(&mut line)?;
+        drop(echo_off);
+        if !from_stdin {
+            eprintln!();
+        }
+        Ok(line.trim_end_matches(['\n', '\r']).to_string())
+    };
+    let pw = ask("Password: ")?;
+    // Typed on a terminal: twice, as passwd(1) asks.
+    if !from_stdin && !pw.is_empty() && ask("Password again: ")? != pw {
+        return Err(Failure::new(
+            exit::DATAERR,
+            anyhow::anyhow!("the passwords do not match; nothing changed"),
+        ));
     }
-    let pw = line.trim_end_matches(['\n', '\r']).to_string();
     if pw.is_empty() {
         return Err(Failure::new(
             exit::DATAERR,

@@ -4,7 +4,9 @@
 //! are relative to the directory that holds it. [`load`] parses and validates; every problem is
 //! reported with the file and line it comes from ([`ConfigError`]).
 
+pub mod addresses;
 pub mod auth;
+pub mod check;
 pub mod collect;
 pub mod dnsbl;
 pub mod domains;
@@ -69,6 +71,9 @@ pub struct Config {
     /// `[[milter]]`: milters (the Sendmail milter protocol) each accepted message goes through.
     #[serde(default, rename = "milter")]
     pub milters: Vec<filter::Milter>,
+    /// `[addresses]`: origin, plus addressing, aliases.
+    #[serde(default)]
+    pub addresses: addresses::Addresses,
     /// Directory that held the config file (for relative paths); not part of the file.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -310,6 +315,7 @@ pub enum TlsMode {
 pub struct Listener {
     pub name: String,
     pub protocol: Protocol,
+    #[serde(deserialize_with = "units::socket_addr")]
     pub address: SocketAddr,
     #[serde(default)]
     pub tls: TlsMode,
@@ -427,10 +433,23 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from("."));
-    parse(&text, &base).map_err(|problems| ConfigError::Invalid {
+    let mut config = parse(&text, &base).map_err(|problems| ConfigError::Invalid {
         path: path.to_path_buf(),
         problems,
-    })
+    })?;
+    config
+        .load_aliases()
+        .map_err(|problems| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            problems: problems
+                .into_iter()
+                .map(|p| Problem {
+                    line: None,
+                    message: format!("aliases: {p}"),
+                })
+                .collect(),
+        })?;
+    Ok(config)
 }
 
 /// Parse and validate configuration text; relative paths are resolved against `base_dir`.
@@ -451,6 +470,10 @@ pub fn parse(text: &str, base_dir: &Path) -> Result<Config, Vec<Problem>> {
         return Err(problems);
     }
     config.resolve_paths();
+    if config.addresses.default_aliases {
+        config.addresses.table =
+            addresses::Aliases::default().with_defaults(&config.server.postmaster);
+    }
     Ok(config)
 }
 
@@ -465,6 +488,9 @@ impl Config {
         abs(&mut self.paths.spool);
         abs(&mut self.paths.mail);
         abs(&mut self.paths.users);
+        if let Some(a) = self.addresses.aliases.as_mut() {
+            abs(a);
+        }
         servers::resolve_paths(self);
         for l in &mut self.listeners {
             if let Some(c) = l.cert.as_mut() {

@@ -95,9 +95,56 @@ impl Serialize for Seconds {
     }
 }
 
+/// A socket address (`127.0.0.1:25`, `[::1]:143`), refused with the value and what is wrong.
+pub fn socket_addr<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<std::net::SocketAddr, D::Error> {
+    let text = String::deserialize(d)?;
+    parse_socket_addr(&text).map_err(serde::de::Error::custom)
+}
+
+/// [`socket_addr`]'s parsing: the error names the value.
+pub fn parse_socket_addr(text: &str) -> Result<std::net::SocketAddr, String> {
+    if let Ok(a) = text.parse() {
+        return Ok(a);
+    }
+    let Some((host, port)) = text.rsplit_once(':') else {
+        return Err(format!(
+            "{text}: no port (write address:port, e.g. 127.0.0.1:25)"
+        ));
+    };
+    let host_ok = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse::<std::net::IpAddr>()
+        .is_ok();
+    match port.parse::<u64>() {
+        Ok(p) if p > 65535 => Err(format!("{text}: port out of range (at most 65535)")),
+        Ok(_) if !host_ok => Err(format!(
+            "{text}: {host:?} is not an IP address (IPv6 in brackets: [::1]:25)"
+        )),
+        _ => Err(format!("{text}: {port:?} is not a port number")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn socket_addresses_name_the_value() {
+        assert!(parse_socket_addr("127.0.0.1:25").is_ok());
+        assert!(parse_socket_addr("[::1]:143").is_ok());
+        for (bad, why) in [
+            ("127.0.0.1:70000", "127.0.0.1:70000: port out of range"),
+            ("127.0.0.1", "127.0.0.1: no port"),
+            ("mail.test:25", "\"mail.test\" is not an IP address"),
+            ("127.0.0.1:smtp", "\"smtp\" is not a port number"),
+        ] {
+            let e = parse_socket_addr(bad).unwrap_err();
+            assert!(e.contains(why), "{bad}: {e}");
+        }
+    }
 
     #[test]
     fn sizes() {

@@ -189,6 +189,7 @@ pub fn check(config: &Config, text: &str) -> Vec<Problem> {
     super::rules::check(config, |path, m| c.problem(path, m));
     super::mailauth::check(config, |path, m| c.problem(path, m));
     super::filter::check(config, |path, m| c.problem(path, m));
+    super::addresses::check(config, |path, m| c.problem(path, m));
     super::auth::check(&config.auth, |path, message| c.problem(path, message));
     c.problems.extend(super::collect::check(config, text));
     c.problems.extend(super::servers::check(config, text));

@@ -209,6 +209,31 @@ impl Conversation {
         Ok((out, next))
     }
 
+    /// The log's reason for a failed login: what the user store says about `user`, so the
+    /// admin sees at once a user who does not exist, or one without the shared secret that
+    /// CRAM-MD5 and APOP need (the client is told only that the login failed).
+    fn failure_reason(&self, user: Option<&str>, mechanism: &str, reason: String) -> String {
+        let Some(name) = user else {
+            return reason;
+        };
+        let users = self.shared.users.get();
+        let name = super::login::login_user(&self.shared.config, &users, name);
+        match users.get(&name) {
+            None => format!("{reason}: no such user"),
+            Some(u)
+                if u.shared_secret.is_none()
+                    && (mechanism.eq_ignore_ascii_case("CRAM-MD5")
+                        || mechanism.eq_ignore_ascii_case("APOP")) =>
+            {
+                format!(
+                    "{reason}: the user has no shared secret for {mechanism} (postern user \
+                     passwd --shared-secret)"
+                )
+            }
+            Some(_) => reason,
+        }
+    }
+
     /// Logs logins and keeps the failed-login ledger.
     fn log_notes(&self, protocol: &'static str, notes: Vec<LoginNote>, link: &Link) {
         let listener = &self.listener.settings.name;
@@ -235,10 +260,15 @@ impl Conversation {
                     reason,
                 } => {
                     let (tried, lockout) = self.login.failed();
+                    let user = user.filter(|u| !u.is_empty()).or(tried);
+                    let reason = match lockout {
+                        Some(l) => l.to_string(),
+                        None => self.failure_reason(user.as_deref(), &mechanism, reason),
+                    };
                     base("login_failed")
                         .field("mechanism", mechanism)
-                        .opt("user", user.or(tried))
-                        .field("reason", lockout.map_or(reason, |l| l.to_string()))
+                        .opt("user", user)
+                        .field("reason", reason)
                         .emit();
                     super::trim_memory();
                 }

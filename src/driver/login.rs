@@ -180,35 +180,63 @@ impl ClientLogin {
     }
 }
 
-/// The users file behind the login guard: what protocol sessions authenticate against.
+/// The users file behind the login guard: what protocol sessions authenticate against. A login
+/// name that is a full address (`alice@example.test`, what Thunderbird and phones send) is the
+/// user its mail is delivered to ([`crate::queue::routing`]), so per-domain mailboxes
+/// (`bob@alpha.test` and `bob@beta.test` handled to different users) log in by address.
 pub struct GuardedUsers {
     pub users: Arc<Users>,
     pub client: Arc<ClientLogin>,
+    pub config: Arc<crate::config::Config>,
+}
+
+impl GuardedUsers {
+    /// The user name of login `name`.
+    fn name(&self, name: &str) -> String {
+        login_user(&self.config, &self.users, name)
+    }
+}
+
+/// The user a login name stands for: itself, or — a full address — the user its mail goes to.
+pub fn login_user(config: &crate::config::Config, users: &Users, name: &str) -> String {
+    if !name.contains('@') || users.get(name).is_some() {
+        return name.to_string();
+    }
+    match crate::queue::routing::route(config, users, name) {
+        Ok(crate::queue::routing::Route::Local { user }) => user,
+        _ => name.to_string(),
+    }
 }
 
 impl Credentials for GuardedUsers {
     fn verify_password(&self, user: &str, password: &str) -> bool {
+        let name = self.name(user);
         self.client
-            .check(user, || self.users.verify_password(user, password))
+            .check(user, || self.users.verify_password(&name, password))
     }
 
     fn verify_pop3_password(&self, user: &str, password: &str) -> bool {
+        let name = self.name(user);
         self.client
-            .check(user, || self.users.verify_pop3_password(user, password))
+            .check(user, || self.users.verify_pop3_password(&name, password))
     }
 
     fn shared_secret(&self, user: &str) -> Option<String> {
         self.client
             .admit(user)
-            .then(|| self.users.shared_secret(user))
+            .then(|| self.users.shared_secret(&self.name(user)))
             .flatten()
     }
 
     fn scram_sha256(&self, user: &str) -> Option<ScramSecret> {
         self.client
             .admit(user)
-            .then(|| self.users.scram_sha256(user))
+            .then(|| self.users.scram_sha256(&self.name(user)))
             .flatten()
+    }
+
+    fn account(&self, login: &str) -> String {
+        self.name(login)
     }
 
     fn quota(&self, user: &str) -> Option<u64> {

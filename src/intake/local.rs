@@ -16,7 +16,7 @@ use std::path::PathBuf;
 
 use crate::queue::deliver::loops::Hops;
 use crate::queue::deliver::{dsn, local, Deliverer, RecipientResult};
-use crate::queue::routing::{route, Route};
+use crate::queue::routing::{route_expanded as route, Route};
 use crate::queue::spool::{Envelope, QueueId, RecipientStatus};
 use crate::store::maildir::deliver::new_dir;
 

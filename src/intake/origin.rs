@@ -22,8 +22,13 @@ pub enum Origin {
         dsn_ret: Option<String>,
         dsn_envid: Option<String>,
     },
-    /// `postern sendmail` run by the user `login` (uid `uid`).
-    Sendmail { uid: u32, login: String },
+    /// `postern sendmail` run by the user `login` (uid `uid`), with its `-R` and `-V`.
+    Sendmail {
+        uid: u32,
+        login: String,
+        dsn_ret: Option<String>,
+        dsn_envid: Option<String>,
+    },
     /// Fetched from a POP3 account by collect.
     Collect {
         account: String,
@@ -108,6 +113,9 @@ impl Origin {
     pub(super) fn dsn(&self) -> (Option<String>, Option<String>) {
         match self {
             Origin::Smtp {
+                dsn_ret, dsn_envid, ..
+            }
+            | Origin::Sendmail {
                 dsn_ret, dsn_envid, ..
             } => (dsn_ret.clone(), dsn_envid.clone()),
             _ => (None, None),

@@ -107,6 +107,8 @@ fn each_origin_fills_the_envelope_as_before() {
     let sendmail = Origin::Sendmail {
         uid: 1000,
         login: "ann".into(),
+        dsn_ret: None,
+        dsn_envid: None,
     };
     let (e, body) = check(sendmail, (None, None, true, Some("ann"), false));
     assert_eq!(e.origin, spool::Origin::Sendmail);

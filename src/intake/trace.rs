@@ -86,6 +86,8 @@ mod tests {
         let sendmail = Origin::Sendmail {
             uid: 1000,
             login: "ann".into(),
+            dsn_ret: None,
+            dsn_envid: None,
         };
         assert_eq!(
             header(&sendmail, "mx.test", &id(), &one, t),

@@ -56,6 +56,7 @@ pub(super) fn prepare(
     sub: Submission,
 ) -> Result<Prepared, Refusal> {
     let (recipients, refused) = check::screen(config, users, &sub)?;
+    let recipients = expand_aliases(config, users, recipients);
     let id = QueueId::generate();
     let time = spool::now();
     let origin = sub.origin;
@@ -84,6 +85,39 @@ pub(super) fn prepare(
         data: sub.data,
         refused,
     })
+}
+
+/// Each pending recipient that is an alias replaced by the addresses it expands to
+/// ([`crate::queue::routing::expand`]), each address once; the others as they are.
+fn expand_aliases(
+    config: &Config,
+    users: &Users,
+    recipients: Vec<spool::Recipient>,
+) -> Vec<spool::Recipient> {
+    let mut out: Vec<spool::Recipient> = Vec::with_capacity(recipients.len());
+    for r in recipients {
+        if r.status != RecipientStatus::Pending {
+            out.push(r);
+            continue;
+        }
+        let expanded = crate::queue::routing::expand(config, users, &r.address);
+        if expanded.len() == 1 && expanded.first() == Some(&r.address) {
+            out.push(r);
+            continue;
+        }
+        for address in expanded {
+            let seen = out.iter().any(|o| {
+                o.status == RecipientStatus::Pending && o.address.eq_ignore_ascii_case(&address)
+            });
+            if !seen {
+                out.push(spool::Recipient {
+                    address,
+                    ..r.clone()
+                });
+            }
+        }
+    }
+    out
 }
 
 /// Write `p` durably: with `deliver_now`, its local recipients into their mailboxes when that is

@@ -3,6 +3,7 @@
 //! remote POP3 accounts, and local submission (`sendmail`).
 
 pub mod collect;
+pub mod maildrop;
 pub mod policy;
 pub mod sendmail;
 pub mod smtp;

@@ -60,14 +60,15 @@ pub async fn handle(shared: Arc<Shared>, listener: Arc<ListenerRuntime>, mut lin
         refusal = over_connection_rate(&shared, &mut link, ip, per_minute).await;
     }
     let session_id = crate::driver::conversation::session_id();
-    let mut session = Session::new(
-        session_config(
-            &shared.config,
-            &listener.settings,
-            listener.starttls_ready(),
-        ),
-        client,
+    let mut config = session_config(
+        &shared.config,
+        &listener.settings,
+        listener.starttls_ready(),
     );
+    config.auth = config
+        .auth
+        .with_shared_secrets(shared.users.get().has_shared_secrets());
+    let mut session = Session::new(config, client);
     if let Some(reply) = refusal {
         session.refuse_at_connect(reply);
     }
@@ -178,6 +179,7 @@ impl Core for SmtpCore {
         let creds = GuardedUsers {
             users: users.clone(),
             client: self.login.clone(),
+            config: self.shared.config.clone(),
         };
         let policy = SmtpPolicy {
             listener: Some(&self.listener.settings.name),

@@ -148,6 +148,13 @@ impl Users {
             .find(|u| u.mail && u.name.eq_ignore_ascii_case(local))
     }
 
+    /// Whether any user has a shared secret: CRAM-MD5 and APOP are offered only then, so a
+    /// client that prefers them (Roundcube, smtplib, curl) is not sent down a method no user
+    /// here can use.
+    pub fn has_shared_secrets(&self) -> bool {
+        self.users.iter().any(|u| u.shared_secret.is_some())
+    }
+
     /// Check a login password. A missing user costs the same hashing time as a wrong password.
     pub fn verify_password(&self, name: &str, password: &str) -> bool {
         match self.get(name) {

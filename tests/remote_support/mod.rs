@@ -332,7 +332,8 @@ name = "here.test"
 
     /// Queue a message with `sendmail` (which makes an immediate attempt).
     pub fn send(&self, from: &str, to: &[&str], message: &str) -> Output {
-        let mut args = vec!["sendmail", "-f", from];
+        // -v: sendmail shows its log lines (it is silent otherwise, for cron).
+        let mut args = vec!["sendmail", "-v", "-f", from];
         args.extend_from_slice(to);
         let out = self.postern_stdin(&args, message.as_bytes());
         assert!(out.status.success(), "sendmail: {}", text(&out));

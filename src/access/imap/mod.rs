@@ -62,8 +62,12 @@ pub async fn handle(shared: Arc<Shared>, listener: Arc<ListenerRuntime>, mut lin
     let ip = link.peer_ip();
     let trusted = trusted_client(&shared.config, Some(&listener.settings), ip);
     let login = shared.login.client(ip, trusted, link.cancel());
+    let mut config = session_config(&shared, &listener, link.tls);
+    config.methods = config
+        .methods
+        .with_shared_secrets(shared.users.get().has_shared_secrets());
     let core = ImapCore {
-        session: Session::new(session_config(&shared, &listener, link.tls)),
+        session: Session::new(config),
         held: None,
         shared: shared.clone(),
         listener_name: listener.settings.name.clone(),
@@ -113,6 +117,7 @@ impl Core for ImapCore {
                 let creds = GuardedUsers {
                     users: self.shared.users.get(),
                     client: self.login.clone(),
+                    config: self.shared.config.clone(),
                 };
                 let step = self.session.step(&creds);
                 if step.trim_memory {

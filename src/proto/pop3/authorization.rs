@@ -40,7 +40,8 @@ impl<B: Backend> Session<B> {
                     .credentials()
                     .verify_pop3_password(&user, password.expose())
                 {
-                    self.login(&user, "USER")
+                    let account = self.backend.credentials().account(&user);
+                    self.login(&account, "USER")
                 } else {
                     self.auth_failed(&user, "USER")
                 }
@@ -54,7 +55,8 @@ impl<B: Backend> Session<B> {
                 let ok =
                     secret.is_some_and(|s| sasl::apop_digest_matches(&self.banner, &s, &digest));
                 if ok {
-                    self.login(&user, "APOP")
+                    let account = self.backend.credentials().account(&user);
+                    self.login(&account, "APOP")
                 } else {
                     self.auth_failed(&user, "APOP")
                 }

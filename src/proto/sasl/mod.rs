@@ -134,6 +134,12 @@ pub trait Credentials {
         self.verify_password(user, password)
     }
 
+    /// The account a successful login as `login` opens: the users file maps a full address
+    /// (`alice@example.test`) to the mailbox it is delivered to; by default the name itself.
+    fn account(&self, login: &str) -> String {
+        login.to_string()
+    }
+
     /// The mailbox quota of `user` in bytes, if any (the users file's `quota`): read for each
     /// IMAP APPEND and COPY, so a change applies to sessions already logged in. (No default: a
     /// wrapper that forgot to pass it on would lift every quota.)
@@ -342,7 +348,7 @@ impl Exchange {
             },
         };
         exchange.finish_if_done(&step);
-        (exchange, step)
+        (exchange, to_account(step, creds))
     }
 
     /// Feeds one client line (without CRLF; trailing CR/LF/space are ignored) into the exchange.
@@ -358,7 +364,7 @@ impl Exchange {
             },
         };
         self.finish_if_done(&step);
-        step
+        to_account(step, creds)
     }
 
     /// Whether the exchange has ended (success or failure).
@@ -370,6 +376,16 @@ impl Exchange {
         if !matches!(step, Step::Challenge(_)) {
             self.state = State::Done;
         }
+    }
+}
+
+/// A success as the account the login name stands for ([`Credentials::account`]).
+fn to_account(step: Step, creds: &dyn Credentials) -> Step {
+    match step {
+        Step::Success { user } => Step::Success {
+            user: creds.account(&user),
+        },
+        other => other,
     }
 }
 

@@ -80,6 +80,18 @@ impl MethodPolicy {
         scram_sha256: Availability::Deny,
     };
 
+    /// This policy for a user store that can (`secrets`) or cannot serve CRAM-MD5: without a
+    /// single shared secret stored, CRAM-MD5 is neither offered nor accepted.
+    pub fn with_shared_secrets(self, secrets: bool) -> MethodPolicy {
+        if secrets {
+            return self;
+        }
+        MethodPolicy {
+            cram_md5: Availability::Deny,
+            ..self
+        }
+    }
+
     /// The configured availability of `mech`.
     pub fn availability(&self, mech: Mechanism) -> Availability {
         match mech {
@@ -126,6 +138,19 @@ pub struct Pop3Methods {
     pub user_pass: Availability,
     /// APOP (default `allow`; works only for users with a shared secret).
     pub apop: Availability,
+}
+
+impl Pop3Methods {
+    /// These methods for a user store that can (`secrets`) or cannot serve APOP.
+    pub fn with_shared_secrets(self, secrets: bool) -> Pop3Methods {
+        if secrets {
+            return self;
+        }
+        Pop3Methods {
+            apop: Availability::Deny,
+            ..self
+        }
+    }
 }
 
 impl Default for Pop3Methods {
@@ -184,6 +209,13 @@ mod tests {
             "SCRAM-SHA-256 CRAM-MD5 PLAIN LOGIN"
         );
         assert!(!policy.allows(Plain, false));
+        // No shared secret stored: no CRAM-MD5, no APOP.
+        assert_eq!(
+            policy.with_shared_secrets(false).offered(true),
+            vec![ScramSha256, Plain, Login]
+        );
+        assert_eq!(policy.with_shared_secrets(true), policy);
+        assert_eq!(Pop3Methods::default().with_shared_secrets(false).apop, Deny);
         assert!(policy.allows(Plain, true));
         let pop3 = Pop3Methods::default();
         assert_eq!((pop3.user_pass, pop3.apop), (Tls, Allow));

@@ -75,6 +75,8 @@ pub fn deliver(
         clean(address)
     );
     let key = key(job.id, index);
+    // Ours replaces any the message came with (RFC 5321 §4.4: the final delivery adds it).
+    let body = &*without_return_path(body);
     let delivery = Delivery {
         maildir: &maildir,
         key: &key,
@@ -92,5 +94,59 @@ pub fn deliver(
             dir: maildir,
         },
         Err(e) => RecipientResult::Defer(outcomes::maildir_failed(&maildir, &e)),
+    }
+}
+
+/// `message` without `Return-Path:` fields (and their continuation lines) in its header section.
+pub fn without_return_path(message: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    let mut out: Option<Vec<u8>> = None;
+    let mut skipping = false;
+    let mut pos = 0;
+    for line in message.split_inclusive(|&b| b == b'\n') {
+        let content = line.strip_suffix(b"\n").unwrap_or(line);
+        let content = content.strip_suffix(b"\r").unwrap_or(content);
+        if content.is_empty() {
+            break;
+        }
+        let continuation = line.first().is_some_and(|b| *b == b' ' || *b == b'\t');
+        if !continuation {
+            skipping = line
+                .get(..12)
+                .is_some_and(|n| n.eq_ignore_ascii_case(b"return-path:"));
+        }
+        if skipping {
+            out.get_or_insert_with(|| message.get(..pos).unwrap_or_default().to_vec());
+        } else if let Some(o) = out.as_mut() {
+            o.extend_from_slice(line);
+        }
+        pos += line.len();
+    }
+    match out {
+        None => std::borrow::Cow::Borrowed(message),
+        Some(mut o) => {
+            o.extend_from_slice(message.get(pos..).unwrap_or_default());
+            std::borrow::Cow::Owned(o)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_return_path;
+
+    #[test]
+    fn an_incoming_return_path_is_dropped() {
+        let m = b"Received: x\r\nReturn-Path: <forged@x.test>\r\n  folded\r\nSubject: s\r\n\r\nReturn-Path: body\r\n";
+        assert_eq!(
+            &*without_return_path(m),
+            b"Received: x\r\nSubject: s\r\n\r\nReturn-Path: body\r\n"
+        );
+        let m = b"return-path: <a@b>\nSubject: s\n\nx\n";
+        assert_eq!(&*without_return_path(m), b"Subject: s\n\nx\n");
+        let m = b"Subject: s\n\nx\n";
+        assert!(matches!(
+            without_return_path(m),
+            std::borrow::Cow::Borrowed(_)
+        ));
     }
 }

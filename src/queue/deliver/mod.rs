@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex};
 use crate::config::Config;
 use crate::events::event;
 use crate::proto::mail::{self, Class};
-use crate::queue::routing::{route, NoRoute, Route};
+use crate::queue::routing::{route_expanded as route, NoRoute, Route};
 use crate::queue::spool::dirsync::DirSync;
 use crate::queue::spool::{now, Area, LockedMessage, QueueId, RecipientStatus, Spool, SpoolError};
 use crate::store::users::UsersCache;
@@ -207,6 +207,7 @@ impl Deliverer {
                     });
                     continue;
                 }
+                Ok(Route::Alias { .. }) => unreachable_alias(),
                 Err(why) => match no_route_outcome(&why) {
                     Some(o) => RecipientResult::Fail(o),
                     None => continue,
@@ -427,4 +428,13 @@ impl Deliverer {
         self.remote.close_idle();
         Ok(stats.into_inner().unwrap_or_default())
     }
+}
+
+/// A queued recipient is routed without the aliases ([`route`] is the expanded stage), so no
+/// route is an alias; were one, it fails with a reason rather than being lost silently.
+fn unreachable_alias() -> RecipientResult {
+    RecipientResult::Fail(crate::proto::mail::Outcome::new(
+        outcomes::status::NO_SUCH_USER,
+        "address is an alias that was not expanded when the message was accepted",
+    ))
 }

@@ -331,3 +331,150 @@ fn postmaster_goes_where_the_configured_address_goes() {
         ],
     );
 }
+
+fn with_aliases(domains: &str, aliases: &str) -> Config {
+    let mut c = config(domains);
+    let table =
+        crate::config::addresses::Aliases::parse(aliases, Path::new("/aliases"), &mut |_| {
+            Ok("neil\nbob\n".into())
+        })
+        .expect("aliases");
+    c.addresses.table = table.with_defaults(&c.server.postmaster);
+    c
+}
+
+fn expanded(c: &Config, addr: &str) -> Vec<String> {
+    expand(c, &users(), addr)
+}
+
+#[test]
+fn aliases_expand_recursively_once_each_and_stop_loops() {
+    let c = with_aliases(
+        "[[domain]]\nname = \"example.test\"\n[[domain]]\nname = \"other.test\"\n",
+        "staff: neil, bob, team\nteam: :include:/lists/team, far@elsewhere.test\n\
+         loopa: loopb\nloopb: loopa\nneil: neil, neil@elsewhere.test\n",
+    );
+    assert_eq!(
+        expanded(&c, "staff@example.test"),
+        [
+            "neil@example.test",
+            "neil@elsewhere.test",
+            "bob@example.test",
+            "far@elsewhere.test"
+        ]
+    );
+    // The alias applies to every domain hosted here; a target without a domain takes the
+    // alias's domain.
+    assert_eq!(
+        expanded(&c, "STAFF@other.test")[..2],
+        ["neil@other.test", "neil@elsewhere.test"]
+    );
+    // A loop ends at the address that closes it; it is routed without the aliases.
+    assert_eq!(expanded(&c, "loopa@example.test"), ["loopa@example.test"]);
+    assert_eq!(
+        route_expanded(&c, &users(), "loopa@example.test"),
+        Err(NoRoute::NoSuchUser)
+    );
+    // An alias naming itself reaches the mailbox of that name.
+    assert_eq!(
+        route_expanded(&c, &users(), "neil@example.test"),
+        local("neil")
+    );
+    assert!(matches!(
+        route(&c, &users(), "staff@example.test"),
+        Ok(Route::Alias { .. })
+    ));
+    // Not an alias: itself.
+    assert_eq!(expanded(&c, "bob@example.test"), ["bob@example.test"]);
+}
+
+#[test]
+fn default_aliases_go_to_the_postmaster_unless_a_user_has_the_name() {
+    let c = with_aliases("[[domain]]\nname = \"example.test\"\n", "");
+    for name in ["root", "MAILER-DAEMON", "abuse"] {
+        assert_eq!(
+            expanded(&c, &format!("{name}@example.test")),
+            ["admin@example.test"],
+            "{name}"
+        );
+    }
+    let c = with_aliases("[[domain]]\nname = \"example.test\"\n", "root: bob\n");
+    assert_eq!(expanded(&c, "root@example.test"), ["bob@example.test"]);
+}
+
+#[test]
+fn alias_domains_limit_where_aliases_apply() {
+    let mut c = with_aliases(
+        "[[domain]]\nname = \"example.test\"\n[[domain]]\nname = \"other.test\"\n",
+        "sales: bob\n",
+    );
+    c.addresses.alias_domains = vec!["other.test".into()];
+    assert_eq!(expanded(&c, "sales@other.test"), ["bob@other.test"]);
+    assert_eq!(
+        route(&c, &users(), "sales@example.test"),
+        Err(NoRoute::NoSuchUser)
+    );
+}
+
+#[test]
+fn plus_addressing_reaches_the_user_and_keeps_the_address() {
+    let mut c = with_aliases(
+        "[[domain]]\nname = \"example.test\"\n\
+         [[domain.handler]]\nlocal = \"sales\"\nmailbox = \"neil\"\n",
+        "staff: bob\n",
+    );
+    check(
+        &c,
+        &[
+            ("bob+lists@example.test", local("bob")),
+            ("sales+web@example.test", local("neil")),
+            ("nobody+x@example.test", Err(NoRoute::NoSuchUser)),
+            ("+x@example.test", Err(NoRoute::NoSuchUser)),
+        ],
+    );
+    assert_eq!(expanded(&c, "staff+x@example.test"), ["bob@example.test"]);
+    c.addresses.recipient_delimiter = "-".into();
+    check(
+        &c,
+        &[
+            ("bob-lists@example.test", local("bob")),
+            ("bob+lists@example.test", Err(NoRoute::NoSuchUser)),
+        ],
+    );
+    c.addresses.recipient_delimiter = String::new();
+    check(&c, &[("bob-lists@example.test", Err(NoRoute::NoSuchUser))]);
+}
+
+#[test]
+fn postmaster_of_every_hosted_domain_beats_a_redirect() {
+    let c = config(
+        "[[domain]]\nname = \"example.test\"\n\
+         [[domain]]\nname = \"catch.test\"\nredirect = \"neil\"\n",
+    );
+    check(
+        &c,
+        &[
+            ("postmaster@catch.test", local("admin")),
+            ("PostMaster@catch.test", local("admin")),
+            ("anything@catch.test", local("neil")),
+        ],
+    );
+}
+
+#[test]
+fn with_no_domain_hosted_the_host_name_is_local() {
+    let c = config("[[domain]]\nname = \"elsewhere.test\"\nhosted = \"remote\"\n");
+    assert_eq!(c.origin(), "mail.example.test");
+    check(
+        &c,
+        &[
+            ("bob@mail.example.test", local("bob")),
+            ("bob+x@mail.example.test", local("bob")),
+            ("nobody@mail.example.test", Err(NoRoute::NoSuchUser)),
+        ],
+    );
+    assert_eq!(
+        expand(&c, &users(), "root@mail.example.test"),
+        ["admin@example.test"]
+    );
+}

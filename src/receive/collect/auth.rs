@@ -75,6 +75,40 @@ pub fn choose(
     }
 }
 
+/// The methods to try in turn: for `best`, every one the server offers, strongest first (a
+/// method the server refuses for this account — CRAM-MD5 without a shared secret there — is
+/// followed by the next); otherwise the one [`choose`] picks.
+pub fn candidates(
+    want: CollectAuth,
+    caps: &Capabilities,
+    timestamp: Option<&str>,
+) -> Result<Vec<Method>, AuthError> {
+    if want != CollectAuth::Best {
+        return choose(want, caps, timestamp).map(|m| vec![m]);
+    }
+    let user_ok = caps.caps.is_empty() || caps.has("USER");
+    let mut out = Vec::new();
+    if caps.sasl("CRAM-MD5") {
+        out.push(Method::CramMd5);
+    }
+    if timestamp.is_some() {
+        out.push(Method::Apop);
+    }
+    if caps.sasl("PLAIN") {
+        out.push(Method::Plain);
+    }
+    if user_ok {
+        out.push(Method::UserPass);
+    }
+    if caps.sasl("LOGIN") {
+        out.push(Method::Login);
+    }
+    if out.is_empty() {
+        out.push(Method::UserPass);
+    }
+    Ok(out)
+}
+
 /// `APOP user digest` for the greeting's timestamp.
 pub fn apop_command(timestamp: &str, user: &str, password: &str) -> String {
     let mut hash = Md5::new();

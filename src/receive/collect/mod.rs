@@ -308,8 +308,22 @@ impl Collector {
             }
         }
         let timestamp = proto::greeting_timestamp(&greeting);
-        let method = auth::choose(account.auth, &caps, timestamp)?;
-        login(&mut c, method, &account.user, pass.expose(), timestamp).await?;
+        // `best`: the next method when one is refused (RFC 1939: still in AUTHORIZATION).
+        let methods = auth::candidates(account.auth, &caps, timestamp)?;
+        let last = methods.len().saturating_sub(1);
+        for (i, method) in methods.into_iter().enumerate() {
+            match login(&mut c, method, &account.user, pass.expose(), timestamp).await {
+                Ok(()) => break,
+                Err(CollectError::Login { method, text }) if i < last => {
+                    event("collect_auth_fallback")
+                        .field("account", &account.name)
+                        .field("method", method)
+                        .field("reply", &text)
+                        .emit();
+                }
+                Err(e) => return Err(e),
+            }
+        }
 
         if !matches!(c.command("UIDL").await?, Status::Ok(_)) {
             let _ = c.command("QUIT").await;
@@ -434,6 +448,43 @@ impl Collector {
         }
         let mut rcpts = res.recipients;
         rcpts.truncate(self.config.limits.recipients);
+        // A mailbox this server has delivered the message to before (it has our Received line
+        // and its Delivered-To names an address of that mailbox: collected from our own POP3)
+        // does not get it again. (The provider's own Delivered-To, without our Received line,
+        // is not that.)
+        let delivered = if recipients::passed_here(bytes, &self.config.server.hostname) {
+            recipients::delivered_to(bytes)
+        } else {
+            Vec::new()
+        };
+        let mailbox = |a: &str| match crate::queue::routing::route_expanded(&self.config, &users, a)
+        {
+            Ok(crate::queue::routing::Route::Local { user }) => Some(user),
+            _ => None,
+        };
+        let here_before: Vec<String> = delivered.iter().filter_map(|d| mailbox(d)).collect();
+        let before = rcpts.len();
+        rcpts.retain(|r| {
+            let again = mailbox(r).is_some_and(|u| here_before.contains(&u));
+            if again {
+                event("collect_duplicate")
+                    .field("account", &account.name)
+                    .field("uidl", uidl)
+                    .field("to", r)
+                    .field(
+                        "reason",
+                        "its Delivered-To names this mailbox: delivered here before",
+                    )
+                    .emit();
+            }
+            !again
+        });
+        if rcpts.is_empty() && before > 0 {
+            store
+                .get()?
+                .skip(uidl, SkipReason::Duplicate, crate::queue::spool::now());
+            return Ok(None);
+        }
         if rcpts.is_empty() {
             sum.unroutable += 1;
             if !store

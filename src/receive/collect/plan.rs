@@ -62,7 +62,7 @@ pub fn plan(
                 }
             }
             None => match skipped.get(&l.uidl).map(|s| s.reason) {
-                Some(SkipReason::Refused) => p.refused += 1,
+                Some(SkipReason::Refused | SkipReason::Duplicate) => p.refused += 1,
                 Some(SkipReason::Malformed) => p.malformed += 1,
                 _ if l.size > max_size => p.too_big.push(l.clone()),
                 _ if p.fetch.len() >= max_messages => p.later += 1,

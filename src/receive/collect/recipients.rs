@@ -97,6 +97,46 @@ pub fn envelope_sender(message: &[u8]) -> String {
         .unwrap_or_default()
 }
 
+/// The addresses of the `Delivered-To` fields of `message`'s header section, lower-cased.
+pub fn delivered_to(message: &[u8]) -> Vec<String> {
+    let head = message.get(..1024 * 1024).unwrap_or(message);
+    let mut out = Vec::new();
+    for line in head.split(|&b| b == b'\n') {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.is_empty() {
+            break;
+        }
+        if let Some(v) = line
+            .get(..13)
+            .filter(|n| n.eq_ignore_ascii_case(b"delivered-to:"))
+            .and_then(|_| line.get(13..))
+        {
+            let v = String::from_utf8_lossy(v);
+            out.push(
+                v.trim()
+                    .trim_start_matches('<')
+                    .trim_end_matches('>')
+                    .to_ascii_lowercase(),
+            );
+        }
+    }
+    out
+}
+
+/// Whether `message`'s header section has a `Received:` field this server (`hostname`) wrote:
+/// it passed through here before.
+pub fn passed_here(message: &[u8], hostname: &str) -> bool {
+    let head = message.get(..1024 * 1024).unwrap_or(message);
+    let end = head
+        .windows(2)
+        .position(|w| w == b"\n\n")
+        .or_else(|| head.windows(4).position(|w| w == b"\r\n\r\n"))
+        .unwrap_or(head.len());
+    let text = String::from_utf8_lossy(head.get(..end).unwrap_or(head));
+    let mark = format!("by {} (postern", hostname.to_ascii_lowercase());
+    text.to_ascii_lowercase().contains(&mark)
+}
+
 /// Where one collected message goes.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Resolution {
@@ -122,7 +162,7 @@ pub fn resolve(
     let mut r = Resolution::default();
     for a in addresses {
         match route(a) {
-            Ok(Route::Local { .. }) => r.recipients.push(a.clone()),
+            Ok(Route::Local { .. } | Route::Alias { .. }) => r.recipients.push(a.clone()),
             Ok(Route::Remote { address, .. }) if address.eq_ignore_ascii_case(a) => {
                 r.loops.push(a.clone())
             }

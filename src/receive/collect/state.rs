@@ -48,6 +48,9 @@ pub enum SkipReason {
     Refused,
     /// Not a message this server takes (a line longer than the client reads): never fetched again.
     Malformed,
+    /// Delivered by this server before to every mailbox it would go to (its `Delivered-To`
+    /// names them: collected from this server's own POP3): never fetched again.
+    Duplicate,
 }
 
 /// A message left on the server on purpose (logged when first noted).

@@ -78,9 +78,10 @@ pub fn choose(config: &Config, handler_server: Option<&str>, domain: &str) -> De
 /// The domain job `address` belongs to, as `queue ls` shows it: `local`, or the destination
 /// (the domain for MX delivery, `server NAME` for a Servers-table entry or gateway).
 pub fn job_of(config: &Config, users: &crate::store::users::Users, address: &str) -> String {
-    use crate::queue::routing::{route, NoRoute, Route};
-    match route(config, users, address) {
+    use crate::queue::routing::{route_expanded, NoRoute, Route};
+    match route_expanded(config, users, address) {
         Ok(Route::Local { .. }) => "local".into(),
+        Ok(Route::Alias { .. }) => "alias".into(),
         Ok(Route::Remote { domain, server, .. }) => {
             choose(config, server.as_deref(), &domain).to_string()
         }

@@ -37,7 +37,7 @@ impl<S: MailStore> Session<S> {
             );
         }
         if creds.verify_password(user, password) {
-            self.logged_in(user, "LOGIN")
+            self.logged_in(&creds.account(user), "LOGIN")
         } else {
             self.login_failed(Some(user.to_string()), "LOGIN")
         }
