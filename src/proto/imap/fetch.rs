@@ -156,15 +156,82 @@ pub fn render_fetch(
     });
     let empty = Message::parse_shallow(b"");
     let msg = message.as_ref().unwrap_or(&empty);
+    Ok(render(seq, attributes, view, msg, raw.as_deref(), false))
+}
+
+/// Renders `* seq FETCH (...)` for a message whose content is gone (another session expunged
+/// it since this one's view was taken): what the view holds (UID, FLAGS, INTERNALDATE, MODSEQ,
+/// cached sizes and renderings), `NIL` for the message text, and the ENVELOPE and
+/// BODYSTRUCTURE of an empty message where none is cached. The FETCH then completes `OK`, as
+/// Dovecot's does (RFC 3501 §7.4.1 allows either; a NO makes clients treat a sync as failed).
+pub fn render_fetch_gone(
+    seq: u32,
+    attributes: &[FetchAttribute],
+    view: &dyn MessageView,
+) -> Vec<u8> {
+    let empty = Message::parse(b"");
+    render(seq, attributes, view, &empty, None, true)
+}
+
+fn render(
+    seq: u32,
+    attributes: &[FetchAttribute],
+    view: &dyn MessageView,
+    msg: &Message<'_>,
+    raw: Option<&[u8]>,
+    gone: bool,
+) -> Vec<u8> {
     let mut out = format!("* {seq} FETCH (").into_bytes();
     for (i, attr) in attributes.iter().enumerate() {
         if i > 0 {
             out.push(b' ');
         }
-        render_attribute(&mut out, attr, view, msg, raw.as_deref());
+        if gone && needs_raw(attr, view) {
+            write_gone(&mut out, attr);
+        } else {
+            render_attribute(&mut out, attr, view, msg, raw);
+        }
     }
     out.extend_from_slice(b")\r\n");
-    Ok(out)
+    out
+}
+
+/// A content item of a message that is gone: its name and `NIL` (all are nstrings), or the
+/// structure of an empty message for BODY.
+fn write_gone(out: &mut Vec<u8>, attr: &FetchAttribute) {
+    match attr {
+        FetchAttribute::Rfc822 => out.extend_from_slice(b"RFC822 NIL"),
+        FetchAttribute::Rfc822Header => out.extend_from_slice(b"RFC822.HEADER NIL"),
+        FetchAttribute::Rfc822Text => out.extend_from_slice(b"RFC822.TEXT NIL"),
+        FetchAttribute::BodySection {
+            section, partial, ..
+        } => {
+            out.extend_from_slice(b"BODY[");
+            section.write_spec(out);
+            out.push(b']');
+            if let Some(p) = partial {
+                out.extend_from_slice(format!("<{}>", p.origin).as_bytes());
+            }
+            out.extend_from_slice(b" NIL");
+        }
+        FetchAttribute::Body => {
+            out.extend_from_slice(b"BODY ");
+            out.extend_from_slice(&body_structure(&Message::parse(b""), false));
+        }
+        FetchAttribute::BodyStructure => {
+            out.extend_from_slice(b"BODYSTRUCTURE ");
+            out.extend_from_slice(&body_structure(&Message::parse(b""), true));
+        }
+        FetchAttribute::Envelope => {
+            out.extend_from_slice(b"ENVELOPE ");
+            Envelope::default().write(out);
+        }
+        FetchAttribute::Rfc822Size => out.extend_from_slice(b"RFC822.SIZE 0"),
+        FetchAttribute::Uid
+        | FetchAttribute::Flags
+        | FetchAttribute::InternalDate
+        | FetchAttribute::ModSeq => {}
+    }
 }
 
 /// Whether the MIME part tree is needed (not just the header/body split).
@@ -410,6 +477,30 @@ pub(crate) mod tests {
         for &(request, want) in cases {
             assert_eq!(sets_seen(&attrs(request)), want, "{request}");
         }
+    }
+
+    #[test]
+    fn a_message_gone_renders_what_is_at_hand_and_nil_for_its_text() {
+        let got = render_fetch_gone(
+            3,
+            &attrs("(UID FLAGS RFC822.SIZE BODY.PEEK[] BODY[HEADER.FIELDS (From)]<0.5> RFC822.TEXT ENVELOPE)"),
+            &Unreadable,
+        );
+        assert_eq!(
+            String::from_utf8(got).unwrap(),
+            "* 3 FETCH (UID 9 FLAGS (\\Recent) RFC822.SIZE 42 BODY[] NIL \
+BODY[HEADER.FIELDS (From)]<0> NIL RFC822.TEXT NIL \
+ENVELOPE (NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL))\r\n"
+        );
+        // Cached renderings are still at hand.
+        let mut cached = TestView::new(RAW);
+        cached.cached_envelope = Some(b"(CACHED)".to_vec());
+        let got = render_fetch_gone(1, &attrs("(ENVELOPE BODYSTRUCTURE)"), &cached);
+        let got = String::from_utf8(got).unwrap();
+        assert!(
+            got.starts_with("* 1 FETCH (ENVELOPE (CACHED) BODYSTRUCTURE (\"TEXT\""),
+            "{got}"
+        );
     }
 
     #[test]

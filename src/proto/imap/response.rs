@@ -462,6 +462,8 @@ pub enum Data {
         delimiter: Option<char>,
         /// The mailbox name (IMAP form).
         name: String,
+        /// RFC 5258 §3.5: `("CHILDINFO" ("SUBSCRIBED"))`, a descendant is subscribed.
+        child_subscribed: bool,
     },
     /// `* STATUS name (ITEM n ...)`
     Status {
@@ -542,9 +544,15 @@ impl Data {
                 attributes,
                 delimiter,
                 name,
+                child_subscribed,
             } => {
                 let attrs: Vec<&str> = attributes.iter().map(String::as_str).collect();
-                out.extend(list(*lsub, &attrs, *delimiter, name));
+                let mut line = list(*lsub, &attrs, *delimiter, name);
+                if *child_subscribed && line.ends_with(b"\r\n") {
+                    line.truncate(line.len().saturating_sub(2));
+                    line.extend_from_slice(b" (\"CHILDINFO\" (\"SUBSCRIBED\"))\r\n");
+                }
+                out.extend(line);
             }
             Data::Status { mailbox, items } => out.extend(status(mailbox, items)),
             Data::Search { numbers, modseq } => out.extend(search(numbers, *modseq)),
@@ -803,6 +811,7 @@ mod tests {
             attributes: vec!["\\HasNoChildren".into(), "\\Sent".into()],
             delimiter: Some('/'),
             name: "Sent Items".into(),
+            child_subscribed: false,
         };
         assert_eq!(
             enc(list),

@@ -232,15 +232,28 @@ fn parse_kind(lx: &mut Lexer<'_>) -> Lex<CommandKind> {
             if lx.eat_keyword("NIL") {
                 CommandKind::Id(None)
             } else {
-                let fields = lx.paren_list(|lx| {
+                // Liberal where nothing is ambiguous: spaces around the pairs and between key
+                // and value (`ID ( "name" "x" )`, as imaplib-based clients send) and an empty
+                // list are accepted.
+                lx.expect(b'(', "'('")?;
+                let mut fields = Vec::new();
+                loop {
+                    while lx.eat(b' ') {}
+                    if lx.eat(b')') {
+                        break;
+                    }
+                    if fields.len() >= 30 {
+                        return Err(ParseErrorKind::TooMany);
+                    }
                     let key =
                         String::from_utf8(lx.string()?).map_err(|_| ParseErrorKind::InvalidUtf8)?;
                     lx.sp()?;
+                    while lx.eat(b' ') {}
                     let value = lx.nstring_utf8()?;
-                    Ok((key, value))
-                })?;
-                if fields.len() > 30 {
-                    return Err(ParseErrorKind::TooMany);
+                    fields.push((key, value));
+                    if !matches!(lx.peek(), Some(b' ' | b')')) {
+                        return Err(ParseErrorKind::Expected("a space or ')'"));
+                    }
                 }
                 CommandKind::Id(Some(fields))
             }

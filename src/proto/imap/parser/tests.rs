@@ -333,6 +333,18 @@ fn extensions_parse() {
             ])),
         ),
         (
+            "A5b ID ( \"name\" \"x\" )",
+            CommandKind::Id(Some(vec![("name".into(), Some("x".into()))])),
+        ),
+        (
+            "A5c ID (\"name\"  \"x\"   \"os\" NIL)",
+            CommandKind::Id(Some(vec![
+                ("name".into(), Some("x".into())),
+                ("os".into(), None),
+            ])),
+        ),
+        ("A5d ID ()", CommandKind::Id(Some(Vec::new()))),
+        (
             "A6 UID EXPUNGE 3000:3002",
             CommandKind::Expunge {
                 uids: Some(set("3000:3002")),

@@ -6,7 +6,7 @@
 use std::collections::HashSet;
 
 use super::Handled;
-use crate::proto::imap::fetch::{render_fetch, sets_seen, FetchAttribute};
+use crate::proto::imap::fetch::{render_fetch, render_fetch_gone, sets_seen, FetchAttribute};
 use crate::proto::imap::message::crlf_size;
 use crate::proto::imap::response::{Code, Status, Tagged};
 use crate::proto::imap::section::SectionText;
@@ -185,6 +185,11 @@ impl<S: MailStore> Session<S> {
             };
             let recent = sel.recent.contains(&info.uid);
             let mut view = View::new(info, recent, &sel.mailbox);
+            let attrs = if job.seen_set.contains(&info.uid) {
+                &with_flags
+            } else {
+                &job.attributes
+            };
             if job.uses_cache {
                 if sel.cache.get(info.base()).is_none() {
                     match view.bytes() {
@@ -192,22 +197,17 @@ impl<S: MailStore> Session<S> {
                             let entry = cache_entry(raw);
                             sel.cache.insert(info.base(), entry);
                         }
-                        Err(_) => {
-                            job.missing = true;
+                        Err(e) => {
+                            gone(&mut job.missing, &e, i, attrs, &view, out);
                             continue;
                         }
                     }
                 }
                 view.cached = sel.cache.get(info.base());
             }
-            let attrs = if job.seen_set.contains(&info.uid) {
-                &with_flags
-            } else {
-                &job.attributes
-            };
             match render_fetch(i as u32 + 1, attrs, &view) {
                 Ok(bytes) => out.extend(bytes),
-                Err(_) => job.missing = true,
+                Err(e) => gone(&mut job.missing, &e.0, i, attrs, &view, out),
             }
             if job.wants_size && info.vsize.is_none() {
                 if let Some(raw) = view.read_whole() {
@@ -227,10 +227,7 @@ impl<S: MailStore> Session<S> {
             sel.save_cache();
         }
         let mut reply = if job.missing {
-            Reply::no(
-                Some(Code::ExpungeIssued),
-                "Some messages were expunged meanwhile",
-            )
+            Reply::no(Some(Code::ServerBug), "Some messages could not be read")
         } else {
             Reply::ok("FETCH completed")
         };
@@ -239,6 +236,24 @@ impl<S: MailStore> Session<S> {
         // A completion asks for nothing more of the step loop.
         let _ = self.send(&tag, reply, out);
         true
+    }
+}
+
+/// A message that could not be read: one expunged by another session since this one's view was
+/// taken is answered with what is at hand (its FETCH completes OK, see
+/// [`render_fetch_gone`]); any other failure makes the FETCH end NO (`missing`).
+fn gone<M: Mailbox>(
+    missing: &mut bool,
+    e: &std::io::Error,
+    index: usize,
+    attrs: &[FetchAttribute],
+    view: &View<'_, M>,
+    out: &mut Vec<u8>,
+) {
+    if e.kind() == std::io::ErrorKind::NotFound {
+        out.extend(render_fetch_gone(index as u32 + 1, attrs, view));
+    } else {
+        *missing = true;
     }
 }
 
