@@ -160,3 +160,35 @@ impl Drop for Dovecot {
         let _ = self.child.wait();
     }
 }
+
+/// QUOTA (RFC 9208) through imaplib: the quota root and STORAGE of the user's quota (set with
+/// `postern mbox quota` while imapd runs), usage growing with an APPEND, the APPEND over it
+/// refused with `[OVERQUOTA]`, SETQUOTA refused.
+#[test]
+fn imaplib_reads_the_users_quota() {
+    let demo = Demo::start();
+    let out = demo.postern(&["mbox", "quota", "demo", "--set", "64K"]);
+    assert!(out.status.success(), "{}", common::text(&out));
+    let script = r#"
+import imaplib, ssl, sys, re
+ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
+M = imaplib.IMAP4_SSL('127.0.0.1', int(sys.argv[1]), ssl_context=ctx)
+M.login('demo', sys.argv[2])
+assert 'QUOTA' in M.capabilities and 'QUOTA=RES-STORAGE' in M.capabilities, M.capabilities
+typ, data = M.getquotaroot('INBOX'); assert typ == 'OK', data
+assert data[0] == [b'INBOX ""'], data
+used, limit = map(int, re.match(rb'"" \(STORAGE (\d+) (\d+)\)', data[1][0]).groups())
+assert limit == 64, data
+typ, r = M.append('INBOX', None, None, b'Subject: q\r\n\r\n' + b'x' * 20000 + b'\r\n'); assert typ == 'OK', r
+typ, data = M.getquota('""'); assert typ == 'OK', data
+used2 = int(re.match(rb'"" \(STORAGE (\d+) 64\)', data[0]).group(1))
+assert used2 >= used + 19, (used, used2)
+typ, r = M.append('INBOX', None, None, b'Subject: big\r\n\r\n' + b'x' * 60000 + b'\r\n')
+assert typ == 'NO' and b'OVERQUOTA' in r[0], r
+typ, r = M._simple_command('SETQUOTA', '""', '(STORAGE 1)')
+assert typ == 'NO', r
+print('quota ok', used, used2)
+"#;
+    let out = python(script, &[&demo.port(2993).to_string(), &demo.password()]);
+    assert!(out.contains("quota ok"), "{out}\n{}", demo.log());
+}

@@ -217,6 +217,23 @@ pub enum CommandKind {
         /// Target mailbox.
         mailbox: MailboxArg,
     },
+    /// `GETQUOTA root` (RFC 9208 §4.2)
+    GetQuota {
+        /// The quota root.
+        root: String,
+    },
+    /// `GETQUOTAROOT mailbox` (RFC 9208 §4.3)
+    GetQuotaRoot {
+        /// The mailbox whose quota roots are asked for.
+        mailbox: MailboxArg,
+    },
+    /// `SETQUOTA root (resource limit ...)` (RFC 9208 §4.1)
+    SetQuota {
+        /// The quota root.
+        root: String,
+        /// Resource names (upper case) and limits.
+        limits: Vec<(String, u64)>,
+    },
 }
 
 impl CommandKind {
@@ -253,6 +270,9 @@ impl CommandKind {
             CommandKind::Store { .. } => "STORE",
             CommandKind::Copy { .. } => "COPY",
             CommandKind::Move { .. } => "MOVE",
+            CommandKind::GetQuota { .. } => "GETQUOTA",
+            CommandKind::GetQuotaRoot { .. } => "GETQUOTAROOT",
+            CommandKind::SetQuota { .. } => "SETQUOTA",
         }
     }
 
@@ -294,7 +314,10 @@ impl CommandKind {
             | Append { .. }
             | Idle
             | Namespace
-            | Enable(_) => RequiredState::Authenticated,
+            | Enable(_)
+            | GetQuota { .. }
+            | GetQuotaRoot { .. }
+            | SetQuota { .. } => RequiredState::Authenticated,
             Check
             | Close
             | Unselect

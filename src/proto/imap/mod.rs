@@ -62,4 +62,6 @@ pub const CAPABILITIES: &[&str] = &[
     "CONDSTORE",
     "QRESYNC",
     "STATUS=SIZE",
+    "QUOTA",
+    "QUOTA=RES-STORAGE",
 ];

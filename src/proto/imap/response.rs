@@ -186,6 +186,8 @@ pub enum Code {
     ExpungeIssued,
     /// `[USEATTR]` (RFC 6154: a special-use attribute CREATE cannot set)
     UseAttr,
+    /// `[NOPERM]` (RFC 5530: not allowed to this user)
+    NoPerm,
 }
 
 impl Code {
@@ -211,6 +213,7 @@ impl Code {
             Code::Unavailable => "UNAVAILABLE",
             Code::ExpungeIssued => "EXPUNGEISSUED",
             Code::UseAttr => "USEATTR",
+            Code::NoPerm => "NOPERM",
             _ => "",
         };
         if !simple.is_empty() {
@@ -472,6 +475,20 @@ pub enum Data {
         /// The items and their values.
         items: Vec<(StatusItem, u64)>,
     },
+    /// `* QUOTAROOT mailbox root ...` (RFC 9208 §5.2)
+    QuotaRoot {
+        /// The mailbox (IMAP form).
+        mailbox: String,
+        /// Its quota roots.
+        roots: Vec<String>,
+    },
+    /// `* QUOTA root (RESOURCE usage limit ...)` (RFC 9208 §5.1)
+    Quota {
+        /// The quota root.
+        root: String,
+        /// Resource name, usage and limit (STORAGE in units of 1024 octets).
+        resources: Vec<(&'static str, u64, u64)>,
+    },
     /// `* SEARCH n ... [(MODSEQ m)]`
     Search {
         /// Sequence numbers or UIDs.
@@ -507,6 +524,26 @@ impl Data {
                 out.extend(namespace_personal(prefix, *delimiter))
             }
             Data::Flags(list) => out.extend(flags(list)),
+            Data::QuotaRoot { mailbox, roots } => {
+                out.extend_from_slice(b"* QUOTAROOT ");
+                write_mailbox(out, mailbox);
+                for r in roots {
+                    out.push(b' ');
+                    write_astring(out, r.as_bytes());
+                }
+                out.extend_from_slice(b"\r\n");
+            }
+            Data::Quota { root, resources } => {
+                out.extend_from_slice(b"* QUOTA ");
+                write_astring(out, root.as_bytes());
+                out.extend_from_slice(b" (");
+                let items: Vec<String> = resources
+                    .iter()
+                    .map(|(name, usage, limit)| format!("{name} {usage} {limit}"))
+                    .collect();
+                out.extend_from_slice(items.join(" ").as_bytes());
+                out.extend_from_slice(b")\r\n");
+            }
             Data::Exists(n) => out.extend(exists(*n)),
             Data::Recent(n) => out.extend(recent(*n)),
             Data::Expunge(n) => out.extend(expunge(*n)),

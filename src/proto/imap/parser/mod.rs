@@ -212,6 +212,30 @@ fn parse_kind(lx: &mut Lexer<'_>) -> Lex<CommandKind> {
             CommandKind::Status { mailbox, items }
         }
         "APPEND" => parse_append(lx)?,
+        "GETQUOTA" => {
+            lx.sp()?;
+            CommandKind::GetQuota {
+                root: lx.astring_utf8()?,
+            }
+        }
+        "GETQUOTAROOT" => CommandKind::GetQuotaRoot {
+            mailbox: one_mailbox(lx)?,
+        },
+        "SETQUOTA" => {
+            lx.sp()?;
+            let root = lx.astring_utf8()?;
+            lx.sp()?;
+            let limits = if lx.eat_keyword("()") {
+                Vec::new()
+            } else {
+                lx.paren_list(|lx| {
+                    let resource = lx.keyword()?;
+                    lx.sp()?;
+                    Ok((resource, lx.number64()?))
+                })?
+            };
+            CommandKind::SetQuota { root, limits }
+        }
         "IDLE" => CommandKind::Idle,
         "NAMESPACE" => CommandKind::Namespace,
         "ENABLE" => {

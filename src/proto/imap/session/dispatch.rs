@@ -165,7 +165,10 @@ fn updates_of(kind: &CommandKind) -> Updates {
         | K::Append { .. }
         | K::Expunge { .. }
         | K::Copy { .. }
-        | K::Move { .. } => Updates::Send { expunge: true },
+        | K::Move { .. }
+        | K::GetQuota { .. }
+        | K::GetQuotaRoot { .. }
+        | K::SetQuota { .. } => Updates::Send { expunge: true },
     }
 }
 
@@ -254,6 +257,9 @@ impl<S: MailStore> Session<S> {
             CommandKind::Expunge { uids } => self.expunge(uids.as_ref()),
             CommandKind::Copy { uid, set, mailbox } => self.copy(uid, &set, &mailbox, false, creds),
             CommandKind::Move { uid, set, mailbox } => self.copy(uid, &set, &mailbox, true, creds),
+            CommandKind::GetQuota { root } => self.get_quota(&root, creds),
+            CommandKind::GetQuotaRoot { mailbox } => self.get_quota_root(&mailbox, creds),
+            CommandKind::SetQuota { .. } => Ok(self.set_quota()),
         };
         let mut reply = handled.unwrap_or_else(|refusal| *refusal);
         reply.updates = updates;

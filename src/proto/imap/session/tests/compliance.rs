@@ -200,3 +200,53 @@ fn id_with_spaces_inside_its_list_is_answered() {
     assert!(r.contains("* ID (\"name\" \"postern\""), "{r}");
     assert!(r.contains("a OK ID completed"), "{r}");
 }
+
+/// alice with a quota of 10 KiB.
+struct TenKiB;
+
+impl Credentials for TenKiB {
+    fn verify_password(&self, user: &str, password: &str) -> bool {
+        Creds.verify_password(user, password)
+    }
+    fn shared_secret(&self, _: &str) -> Option<String> {
+        None
+    }
+    fn scram_sha256(&self, _: &str) -> Option<ScramSecret> {
+        None
+    }
+    fn quota(&self, user: &str) -> Option<u64> {
+        (user == "alice").then_some(10 * 1024)
+    }
+}
+
+#[test]
+fn quota_root_usage_and_limit_come_from_the_users_quota() {
+    let mut t = T::new(true);
+    let q = TenKiB;
+    let caps = t.send_as(&q, "a CAPABILITY\r\n");
+    assert!(caps.contains(" QUOTA QUOTA=RES-STORAGE"), "{caps}");
+    assert!(!caps.contains("QUOTASET"), "{caps}");
+    t.send_as(&q, "b LOGIN alice secret\r\n");
+    let body = "y".repeat(1500);
+    let r = t.send_as(&q, &format!("c APPEND INBOX {{1500+}}\r\n{body}\r\n"));
+    assert!(r.starts_with("c OK"), "{r}");
+    let r = t.send_as(&q, "d GETQUOTAROOT INBOX\r\n");
+    assert_eq!(
+        r,
+        "* QUOTAROOT INBOX \"\"\r\n* QUOTA \"\" (STORAGE 2 10)\r\nd OK GETQUOTAROOT completed\r\n"
+    );
+    let r = t.send_as(&q, "e GETQUOTA \"\"\r\n");
+    assert_eq!(
+        r,
+        "* QUOTA \"\" (STORAGE 2 10)\r\ne OK GETQUOTA completed\r\n"
+    );
+    let r = t.send_as(&q, "f GETQUOTA other\r\ng GETQUOTAROOT Nope\r\n");
+    assert!(r.contains("f NO [NONEXISTENT]"), "{r}");
+    assert!(r.contains("g NO [NONEXISTENT]"), "{r}");
+    let r = t.send_as(&q, "h SETQUOTA \"\" (STORAGE 512)\r\n");
+    assert!(r.starts_with("h NO [NOPERM]"), "{r}");
+    // Without a quota: no quota root.
+    let r = t.send("i GETQUOTAROOT INBOX\r\nj GETQUOTA \"\"\r\n");
+    assert!(r.starts_with("* QUOTAROOT INBOX\r\ni OK"), "{r}");
+    assert!(r.contains("j NO [NONEXISTENT]"), "{r}");
+}
