@@ -39,7 +39,9 @@ pub mod search;
 pub mod section;
 pub mod sequence;
 pub mod session;
+pub mod sort;
 pub mod store;
+pub mod thread;
 
 /// Capabilities this protocol core supports, for `CAPABILITY` and the greeting.
 /// The session adds `STARTTLS`, `AUTH=...` and `LOGINDISABLED` as its state requires.
