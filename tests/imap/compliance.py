@@ -164,4 +164,36 @@ if server == 'postern':
 lines = R.cmd('ID ( "name" "x" )')
 assert lines[-1].split()[1] == 'OK' and any(l.startswith('* ID ') for l in lines), lines
 print('id ok')
+# 9. SORT (RFC 5256, 5957) and THREAD: the same answers from both servers.
+ok(A.create('srt'), 'create srt')
+for m in [
+    'From: Zed <z@x>\r\nSubject: Hello\r\nMessage-ID: <a@x>\r\nDate: Mon, 1 Jan 2024 10:00:00 +0000\r\n\r\nx\r\n',
+    'From: amy@x\r\nSubject: Re: Hello\r\nMessage-ID: <b@x>\r\nReferences: <a@x>\r\nDate: Mon, 1 Jan 2024 12:00:00 +0000\r\n\r\nxx\r\n',
+    'From: bob@x\r\nSubject: Apples\r\nMessage-ID: <c@x>\r\nDate: Mon, 1 Jan 2024 09:00:00 +0000\r\n\r\nxxxxxxxx\r\n',
+    'From: Al <c@x>\r\nSubject: Re: hello\r\nMessage-ID: <d@x>\r\nDate: Mon, 1 Jan 2024 11:00:00 +0000\r\n\r\n\r\n',
+    'From: Eve <e@x>\r\nSubject: [list] Fwd: Apples (fwd)\r\nMessage-ID: <e@x>\r\nIn-Reply-To: <c@x>\r\nDate: Mon, 1 Jan 2024 13:00:00 +0000\r\n\r\nxxx\r\n',
+]:
+    ok(A.append('srt', None, None, m.encode()), 'append srt')
+ok(A.select('srt'), 'select srt')
+for crit, want in [
+    ('(SUBJECT)', b'3 5 1 2 4'),
+    ('(REVERSE DATE)', b'5 2 4 1 3'),
+    ('(FROM SIZE)', b'2 3 4 5 1'),
+    ('(DISPLAYFROM)', b'4 2 3 5 1'),
+    ('(REVERSE SUBJECT DATE)', b'1 4 2 3 5'),
+]:
+    got = ok(A.sort(crit, 'UTF-8', 'ALL'), 'sort ' + crit)
+    assert got == [want], (crit, got, want)
+uids = ok(A.uid('SORT', '(SUBJECT)', 'UTF-8', 'ALL'), 'uid sort')[0].split()
+assert len(uids) == 5, uids
+for algo, want in [
+    ('ORDEREDSUBJECT', b'(3 5)(1 (4)(2))'),
+    ('REFERENCES', b'(3 5)(1 (4)(2))'),
+]:
+    got = ok(A.thread(algo, 'UTF-8', 'ALL'), 'thread ' + algo)
+    assert got == [want], (algo, got, want)
+got = ok(A.thread('REFERENCES', 'UTF-8', 'FROM', 'amy'), 'thread subset')
+assert got == [b'(2)'], got
+print('sort thread ok')
+
 print('compliance ok')

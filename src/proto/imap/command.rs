@@ -7,6 +7,8 @@ use super::fetch::FetchAttribute;
 use super::flag::Flag;
 use super::search::SearchKey;
 use super::sequence::SequenceSet;
+use super::sort::SortCriterion;
+use super::thread::Algorithm;
 
 /// The QRESYNC parameter of SELECT/EXAMINE (RFC 7162 §3.2.5): what the client last knew.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -217,6 +219,24 @@ pub enum CommandKind {
         /// Target mailbox.
         mailbox: MailboxArg,
     },
+    /// `[UID] SORT (criteria) charset search-keys` (RFC 5256, RFC 5957)
+    Sort {
+        /// UID variant.
+        uid: bool,
+        /// The sort criteria, most significant first.
+        criteria: Vec<SortCriterion>,
+        /// Which messages.
+        search: SearchKey,
+    },
+    /// `[UID] THREAD algorithm charset search-keys` (RFC 5256)
+    Thread {
+        /// UID variant.
+        uid: bool,
+        /// ORDEREDSUBJECT or REFERENCES.
+        algorithm: Algorithm,
+        /// Which messages.
+        search: SearchKey,
+    },
     /// `GETQUOTA root` (RFC 9208 §4.2)
     GetQuota {
         /// The quota root.
@@ -270,6 +290,8 @@ impl CommandKind {
             CommandKind::Store { .. } => "STORE",
             CommandKind::Copy { .. } => "COPY",
             CommandKind::Move { .. } => "MOVE",
+            CommandKind::Sort { .. } => "SORT",
+            CommandKind::Thread { .. } => "THREAD",
             CommandKind::GetQuota { .. } => "GETQUOTA",
             CommandKind::GetQuotaRoot { .. } => "GETQUOTAROOT",
             CommandKind::SetQuota { .. } => "SETQUOTA",
@@ -287,7 +309,13 @@ impl CommandKind {
                 changed_since,
                 ..
             } => changed_since.is_some() || attributes.contains(&FetchAttribute::ModSeq),
-            CommandKind::Search { criteria, .. } => criteria.uses_modseq(),
+            CommandKind::Search { criteria, .. }
+            | CommandKind::Sort {
+                search: criteria, ..
+            }
+            | CommandKind::Thread {
+                search: criteria, ..
+            } => criteria.uses_modseq(),
             CommandKind::Store {
                 unchanged_since, ..
             } => unchanged_since.is_some(),
@@ -323,6 +351,8 @@ impl CommandKind {
             | Unselect
             | Expunge { .. }
             | Search { .. }
+            | Sort { .. }
+            | Thread { .. }
             | Fetch { .. }
             | Store { .. }
             | Copy { .. }

@@ -66,4 +66,8 @@ pub const CAPABILITIES: &[&str] = &[
     "STATUS=SIZE",
     "QUOTA",
     "QUOTA=RES-STORAGE",
+    "SORT",
+    "SORT=DISPLAY",
+    "THREAD=ORDEREDSUBJECT",
+    "THREAD=REFERENCES",
 ];

@@ -475,6 +475,10 @@ pub enum Data {
         /// The items and their values.
         items: Vec<(StatusItem, u64)>,
     },
+    /// `* SORT n ...` (RFC 5256)
+    Sort(Vec<u32>),
+    /// A response rendered elsewhere (`* THREAD …` CRLF).
+    Raw(Vec<u8>),
     /// `* QUOTAROOT mailbox root ...` (RFC 9208 §5.2)
     QuotaRoot {
         /// The mailbox (IMAP form).
@@ -524,6 +528,14 @@ impl Data {
                 out.extend(namespace_personal(prefix, *delimiter))
             }
             Data::Flags(list) => out.extend(flags(list)),
+            Data::Sort(numbers) => {
+                out.extend_from_slice(b"* SORT");
+                for n in numbers {
+                    out.extend_from_slice(format!(" {n}").as_bytes());
+                }
+                out.extend_from_slice(b"\r\n");
+            }
+            Data::Raw(bytes) => out.extend_from_slice(bytes),
             Data::QuotaRoot { mailbox, roots } => {
                 out.extend_from_slice(b"* QUOTAROOT ");
                 write_mailbox(out, mailbox);

@@ -118,7 +118,11 @@ impl SortFields {
                 .map(|m| String::from_utf8_lossy(m).to_ascii_uppercase())
                 .unwrap_or_default()
         };
-        let ids = |name: &str| raw(name).map(|f| message_ids(&f.value())).unwrap_or_default();
+        let ids = |name: &str| {
+            raw(name)
+                .map(|f| message_ids(&f.value()))
+                .unwrap_or_default()
+        };
         let mut references = ids("References");
         if references.is_empty() {
             references = ids("In-Reply-To").into_iter().take(1).collect();
@@ -252,7 +256,7 @@ pub fn base_subject(subject: &str) -> (String, bool) {
 /// A `subj-blob`: `[` anything but brackets `]` and whitespace; what follows it, if there is one.
 fn strip_blob(s: &str) -> Option<String> {
     let rest = s.strip_prefix('[')?;
-    let end = rest.find(|c| c == '[' || c == ']')?;
+    let end = rest.find(['[', ']'])?;
     if rest.get(end..end + 1) != Some("]") {
         return None;
     }

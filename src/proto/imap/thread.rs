@@ -169,8 +169,7 @@ fn references(messages: &[SortFields]) -> Vec<Node> {
     for (i, m) in messages.iter().enumerate() {
         let own = match &m.message_id {
             Some(id)
-                if t
-                    .by_id
+                if t.by_id
                     .get(id)
                     .and_then(|&c| t.containers.get(c))
                     .is_none_or(|c| c.message.is_none()) =>
@@ -274,7 +273,8 @@ fn merge_by_subject(messages: &[SortFields], nodes: Vec<Node>) -> Vec<Node> {
     // (5D/E) Merge every other root into its subject's entry.
     let mut slots: Vec<Option<Node>> = nodes.into_iter().map(Some).collect();
     for k in 0..slots.len() {
-        let Some((subject, reply)) = slots.get(k).and_then(|n| n.as_ref()).and_then(subject_of) else {
+        let Some((subject, reply)) = slots.get(k).and_then(|n| n.as_ref()).and_then(subject_of)
+        else {
             continue;
         };
         let Some(&target) = table.get(&subject) else {
@@ -299,9 +299,8 @@ fn merge_by_subject(messages: &[SortFields], nodes: Vec<Node>) -> Vec<Node> {
                 .is_some_and(|m| m.reply);
         if that.message.is_none() && this.message.is_none() {
             that.children.extend(this.children);
-        } else if that.message.is_none() {
-            that.children.push(this);
-        } else if this.message.is_some() && reply && !that_reply {
+        } else if that.message.is_none() || (this.message.is_some() && reply && !that_reply) {
+            // Under the dummy, or a reply under the message it replies to.
             that.children.push(this);
         } else {
             let old = std::mem::replace(

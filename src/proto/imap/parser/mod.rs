@@ -287,6 +287,8 @@ fn parse_kind(lx: &mut Lexer<'_>) -> Lex<CommandKind> {
         "UNSELECT" => CommandKind::Unselect,
         "EXPUNGE" => CommandKind::Expunge { uids: None },
         "SEARCH" => search::parse_search(lx, false)?,
+        "SORT" => search::parse_sort(lx, false)?,
+        "THREAD" => search::parse_thread(lx, false)?,
         "FETCH" => fetch::parse_fetch(lx, false)?,
         "STORE" => parse_store(lx, false)?,
         "COPY" | "MOVE" => parse_copy(lx, false, &word)?,
@@ -295,6 +297,8 @@ fn parse_kind(lx: &mut Lexer<'_>) -> Lex<CommandKind> {
             let sub = lx.keyword()?;
             match sub.as_str() {
                 "SEARCH" => search::parse_search(lx, true)?,
+                "SORT" => search::parse_sort(lx, true)?,
+                "THREAD" => search::parse_thread(lx, true)?,
                 "FETCH" => fetch::parse_fetch(lx, true)?,
                 "STORE" => parse_store(lx, true)?,
                 "COPY" | "MOVE" => parse_copy(lx, true, &sub)?,

@@ -136,7 +136,10 @@ impl Reply {
 fn updates_of(kind: &CommandKind) -> Updates {
     use CommandKind as K;
     match kind {
-        K::Store { uid, .. } | K::Search { uid, .. } => Updates::Send { expunge: *uid },
+        K::Store { uid, .. }
+        | K::Search { uid, .. }
+        | K::Sort { uid, .. }
+        | K::Thread { uid, .. } => Updates::Send { expunge: *uid },
         // A FETCH sends its own at the end (see `commands::fetch`).
         K::Fetch { .. }
         | K::Logout
@@ -254,6 +257,16 @@ impl<S: MailStore> Session<S> {
                 flags,
             } => self.store(uid, &set, unchanged_since, mode, silent, &flags),
             CommandKind::Search { uid, criteria, .. } => self.search(uid, &criteria),
+            CommandKind::Sort {
+                uid,
+                criteria,
+                search,
+            } => self.sort(uid, &criteria, &search),
+            CommandKind::Thread {
+                uid,
+                algorithm,
+                search,
+            } => self.thread(uid, algorithm, &search),
             CommandKind::Expunge { uids } => self.expunge(uids.as_ref()),
             CommandKind::Copy { uid, set, mailbox } => self.copy(uid, &set, &mailbox, false, creds),
             CommandKind::Move { uid, set, mailbox } => self.copy(uid, &set, &mailbox, true, creds),

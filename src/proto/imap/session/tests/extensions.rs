@@ -261,3 +261,49 @@ fn missing_uids_are_the_gaps_in_the_view() {
     assert_eq!(vanished(&sel, b"3:8"), "* VANISHED (EARLIER) 4:6,8\r\n");
     assert_eq!(vanished(&sel, b"2:3,7"), "");
 }
+
+#[test]
+fn sort_and_thread_order_the_matching_messages() {
+    let mut t = T::new(true);
+    let caps = t.send("a CAPABILITY\r\n");
+    for cap in [
+        "SORT",
+        "SORT=DISPLAY",
+        "THREAD=ORDEREDSUBJECT",
+        "THREAD=REFERENCES",
+    ] {
+        assert!(caps.contains(&format!(" {cap}")), "{cap}: {caps}");
+    }
+    t.send("b LOGIN alice secret\r\n");
+    let messages = [
+        "From: Zed <z@x>\r\nSubject: Hello\r\nMessage-ID: <a@x>\r\nDate: Mon, 1 Jan 2024 10:00:00 +0000\r\n\r\nx\r\n",
+        "From: amy@x\r\nSubject: Re: Hello\r\nMessage-ID: <b@x>\r\nReferences: <a@x>\r\nDate: Mon, 1 Jan 2024 12:00:00 +0000\r\n\r\nxx\r\n",
+        "From: bob@x\r\nSubject: Apples\r\nMessage-ID: <c@x>\r\nDate: Mon, 1 Jan 2024 09:00:00 +0000\r\n\r\nxxxxxxxx\r\n",
+        "From: Al <c@x>\r\nSubject: Re: hello\r\nMessage-ID: <d@x>\r\nDate: Mon, 1 Jan 2024 11:00:00 +0000\r\n\r\n\r\n",
+    ];
+    for (i, m) in messages.iter().enumerate() {
+        let r = t.send(&format!("c{i} APPEND INBOX {{{}+}}\r\n{m}\r\n", m.len()));
+        assert!(r.contains("OK [APPENDUID"), "{r}");
+    }
+    t.send("d SELECT INBOX\r\n");
+    let r = t.send("e SORT (SUBJECT) UTF-8 ALL\r\n");
+    assert!(r.starts_with("* SORT 3 1 2 4\r\ne OK"), "{r}");
+    let r = t.send("f SORT (REVERSE DATE) UTF-8 NOT FROM bob\r\n");
+    assert!(r.starts_with("* SORT 2 4 1\r\nf OK"), "{r}");
+    let r = t.send("g UID SORT (DISPLAYFROM) US-ASCII ALL\r\n");
+    assert!(r.starts_with("* SORT 4 2 3 1\r\ng OK"), "{r}");
+    let r = t.send("h SORT (FROM SIZE) UTF-8 ALL\r\n");
+    assert!(r.starts_with("* SORT 2 3 4 1\r\nh OK"), "{r}");
+    let r = t.send("i THREAD ORDEREDSUBJECT UTF-8 ALL\r\n");
+    assert!(r.starts_with("* THREAD (3)(1 (4)(2))\r\ni OK"), "{r}");
+    let r = t.send("j THREAD REFERENCES UTF-8 ALL\r\n");
+    assert!(r.starts_with("* THREAD (3)(1 (4)(2))\r\nj OK"), "{r}");
+    let r = t.send("k THREAD REFERENCES UTF-8 SUBJECT nothing\r\n");
+    assert!(r.starts_with("* THREAD\r\nk OK"), "{r}");
+    let r = t.send(
+        "l SORT (SUBJECT) KOI8-R ALL\r\nm THREAD MAGIC UTF-8 ALL\r\nn SORT (COLOR) UTF-8 ALL\r\n",
+    );
+    assert!(r.contains("l NO [BADCHARSET"), "{r}");
+    assert!(r.contains("m BAD"), "{r}");
+    assert!(r.contains("n BAD"), "{r}");
+}
