@@ -196,4 +196,21 @@ got = ok(A.thread('REFERENCES', 'UTF-8', 'FROM', 'amy'), 'thread subset')
 assert got == [b'(2)'], got
 print('sort thread ok')
 
+# 10. ESEARCH (RFC 4731) and SEARCHRES (RFC 5182): the same answers from both servers.
+lines = R.cmd('SELECT srt')
+lines = R.cmd('SEARCH RETURN (MIN MAX COUNT ALL) FROM x')
+es = [l for l in lines if l.startswith('* ESEARCH')]
+assert es == ['* ESEARCH (TAG "r%d") MIN 1 MAX 5 COUNT 5 ALL 1:5\r\n' % R.n] or \
+    es == ['* ESEARCH (TAG "r%d") MIN 1 MAX 5 ALL 1:5 COUNT 5\r\n' % R.n], lines
+lines = R.cmd('SEARCH RETURN (COUNT) SUBJECT nothing-at-all')
+assert [l for l in lines if l.startswith('* ESEARCH')] == ['* ESEARCH (TAG "r%d") COUNT 0\r\n' % R.n], lines
+lines = R.cmd('SEARCH RETURN (SAVE) SUBJECT apples')
+assert not any(l.startswith('* ESEARCH') or l.startswith('* SEARCH') for l in lines), lines
+assert lines[-1].split()[1] == 'OK', lines
+lines = R.cmd('FETCH $ (FLAGS)')
+assert [l.split()[1] for l in lines if l.startswith('* ') and ' FETCH ' in l] == ['3', '5'], lines
+lines = R.cmd('SEARCH $ FROM eve')
+assert '* SEARCH 5\r\n' in lines, lines
+print('esearch searchres ok')
+
 print('compliance ok')

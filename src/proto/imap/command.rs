@@ -36,6 +36,35 @@ pub struct Command {
 /// validate and map it with [`super::mailbox_name::MailboxName`].
 pub type MailboxArg = String;
 
+/// A `SEARCH RETURN` option (RFC 4731 ESEARCH, RFC 5182 SEARCHRES).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SearchReturn {
+    /// `MIN`: the lowest matching number.
+    Min,
+    /// `MAX`: the highest.
+    Max,
+    /// `ALL`: every match, as a sequence set.
+    All,
+    /// `COUNT`: how many.
+    Count,
+    /// `SAVE`: keep the result as `$`.
+    Save,
+}
+
+impl SearchReturn {
+    /// The option named `word` (upper case), if any.
+    pub fn parse(word: &str) -> Option<SearchReturn> {
+        Some(match word {
+            "MIN" => SearchReturn::Min,
+            "MAX" => SearchReturn::Max,
+            "ALL" => SearchReturn::All,
+            "COUNT" => SearchReturn::Count,
+            "SAVE" => SearchReturn::Save,
+            _ => return None,
+        })
+    }
+}
+
 /// Every command the server understands.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CommandKind {
@@ -172,6 +201,8 @@ pub enum CommandKind {
         charset: Option<String>,
         /// The search program (an implicit AND of keys).
         criteria: SearchKey,
+        /// ESEARCH `RETURN (...)` options (RFC 4731, 5182); `None` for a plain SEARCH.
+        returns: Option<Vec<SearchReturn>>,
     },
     /// `[UID] FETCH set attrs [(CHANGEDSINCE n)]`
     Fetch {

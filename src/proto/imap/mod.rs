@@ -70,4 +70,6 @@ pub const CAPABILITIES: &[&str] = &[
     "SORT=DISPLAY",
     "THREAD=ORDEREDSUBJECT",
     "THREAD=REFERENCES",
+    "ESEARCH",
+    "SEARCHRES",
 ];

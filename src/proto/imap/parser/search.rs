@@ -1,6 +1,6 @@
 //! SEARCH program grammar (RFC 3501 §6.4.4, RFC 7162 MODSEQ).
 
-use super::super::command::CommandKind;
+use super::super::command::{CommandKind, SearchReturn};
 use super::super::datetime::Date;
 use super::super::search::{ModSeqEntry, SearchKey};
 use super::super::sort::{SortCriterion, SortKey};
@@ -15,6 +15,22 @@ pub const MAX_SEARCH_KEYS: usize = 1000;
 
 pub(super) fn parse_search(lx: &mut Lexer<'_>, uid: bool) -> Lex<CommandKind> {
     lx.sp()?;
+    // RFC 4731 ESEARCH / RFC 5182 SEARCHRES: `RETURN (MIN MAX ALL COUNT SAVE)`; `()` is ALL.
+    let mut returns = None;
+    if lx.eat_keyword("RETURN ") {
+        let mut options = Vec::new();
+        if !lx.eat_keyword("()") {
+            options = lx.paren_list(|lx| {
+                let word = lx.keyword()?;
+                SearchReturn::parse(&word).ok_or(ParseErrorKind::Unknown("search return option"))
+            })?;
+        }
+        if options.is_empty() {
+            options.push(SearchReturn::All);
+        }
+        returns = Some(options);
+        lx.sp()?;
+    }
     let mut charset = None;
     if lx.eat_keyword("CHARSET ") {
         let name = String::from_utf8_lossy(&lx.astring()?).to_ascii_uppercase();
@@ -29,6 +45,7 @@ pub(super) fn parse_search(lx: &mut Lexer<'_>, uid: bool) -> Lex<CommandKind> {
         uid,
         charset,
         criteria,
+        returns,
     })
 }
 
@@ -133,7 +150,10 @@ fn search_key(lx: &mut Lexer<'_>, depth: usize, budget: &mut usize) -> Lex<Searc
             SearchKey::And(keys)
         });
     }
-    if lx.peek().is_some_and(|b| b.is_ascii_digit() || b == b'*') {
+    if lx
+        .peek()
+        .is_some_and(|b| b.is_ascii_digit() || b == b'*' || b == b'$')
+    {
         return Ok(SearchKey::Sequence(lx.sequence_set()?));
     }
     let word = lx.name()?;

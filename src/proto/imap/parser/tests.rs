@@ -198,6 +198,7 @@ fn rfc3501_examples_parse() {
                     SearchKey::Since(date(1994, 2, 1)),
                     SearchKey::Not(Box::new(SearchKey::From("Smith".into()))),
                 ]),
+                returns: None,
             },
         ),
         (
@@ -206,6 +207,7 @@ fn rfc3501_examples_parse() {
                 uid: false,
                 charset: None,
                 criteria: SearchKey::Text("string not in mailbox".into()),
+                returns: None,
             },
         ),
         (
@@ -214,6 +216,7 @@ fn rfc3501_examples_parse() {
                 uid: false,
                 charset: Some("UTF-8".into()),
                 criteria: SearchKey::Text("XXXXXX".into()),
+                returns: None,
             },
         ),
         (
@@ -407,6 +410,7 @@ fn extensions_parse() {
                     }),
                     modseq: 620162338,
                 },
+                returns: None,
             },
         ),
         (
@@ -465,6 +469,7 @@ fn extensions_parse() {
                 uid: true,
                 charset: None,
                 criteria: SearchKey::Uid(set("1:*")),
+                returns: None,
             },
         ),
         (

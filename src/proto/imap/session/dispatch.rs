@@ -10,6 +10,8 @@ use super::commands::Handled;
 use super::{Mode, Session, Step};
 use crate::proto::imap::command::{Command, CommandKind, RequiredState};
 use crate::proto::imap::response::{self, Code, Data, Status, Tagged};
+use crate::proto::imap::search::SearchKey;
+use crate::proto::imap::sequence::SequenceSet;
 use crate::proto::imap::store::MailStore;
 use crate::proto::sasl::Credentials;
 
@@ -130,6 +132,31 @@ impl Reply {
     }
 }
 
+/// Deepest search program walked for `$` (the parser allows less).
+const MAX_SAVED_DEPTH: usize = 64;
+
+/// `$` in a search program (see [`Session::put_saved`]).
+fn put_saved_in_key(key: &mut SearchKey, fix: &dyn Fn(&mut SequenceSet, bool), depth: usize) {
+    if depth > MAX_SAVED_DEPTH {
+        return;
+    }
+    match key {
+        SearchKey::Sequence(set) => fix(set, false),
+        SearchKey::Uid(set) => fix(set, true),
+        SearchKey::Not(k) => put_saved_in_key(k, fix, depth + 1),
+        SearchKey::Or(a, b) => {
+            put_saved_in_key(a, fix, depth + 1);
+            put_saved_in_key(b, fix, depth + 1);
+        }
+        SearchKey::And(keys) => {
+            for k in keys {
+                put_saved_in_key(k, fix, depth + 1);
+            }
+        }
+        _ => {}
+    }
+}
+
 /// Which updates a command may carry before its completion (RFC 3501 §7.4.1: none during FETCH,
 /// STORE or SEARCH, whose UID forms may carry them; none where the mailbox is being opened,
 /// closed or left).
@@ -184,6 +211,8 @@ impl<S: MailStore> Session<S> {
         }
         let notice = self.enabled_by(&kind);
         let updates = updates_of(&kind);
+        let mut kind = kind;
+        self.put_saved(&mut kind);
         let handled: Handled = match kind {
             CommandKind::Capability => Ok(self.capability()),
             CommandKind::Noop => Ok(Reply::ok("NOOP completed")),
@@ -256,7 +285,12 @@ impl<S: MailStore> Session<S> {
                 silent,
                 flags,
             } => self.store(uid, &set, unchanged_since, mode, silent, &flags),
-            CommandKind::Search { uid, criteria, .. } => self.search(uid, &criteria),
+            CommandKind::Search {
+                uid,
+                criteria,
+                returns,
+                ..
+            } => self.search(&tag, uid, &criteria, returns.as_deref()),
             CommandKind::Sort {
                 uid,
                 criteria,
@@ -280,6 +314,47 @@ impl<S: MailStore> Session<S> {
             reply.data.insert(0, notice);
         }
         reply
+    }
+
+    /// RFC 5182: `$` in the command's sets and search keys becomes the saved result — UIDs in
+    /// a UID command or a UID key, the messages' current sequence numbers otherwise (an empty
+    /// or vanished result matches nothing).
+    fn put_saved(&self, kind: &mut CommandKind) {
+        let Some(sel) = self.selected.as_ref() else {
+            return;
+        };
+        let saved = &self.saved;
+        let as_set = |uid: bool| {
+            let numbers: Vec<u32> = if uid {
+                saved.clone()
+            } else {
+                saved
+                    .iter()
+                    .filter_map(|&u| sel.index_of(u).map(|i| i as u32 + 1))
+                    .collect()
+            };
+            SequenceSet::from_numbers(&numbers).unwrap_or_else(SequenceSet::nothing)
+        };
+        let fix = |set: &mut SequenceSet, uid: bool| {
+            if set.is_saved() {
+                *set = as_set(uid);
+            }
+        };
+        match kind {
+            CommandKind::Fetch { uid, set, .. }
+            | CommandKind::Store { uid, set, .. }
+            | CommandKind::Copy { uid, set, .. }
+            | CommandKind::Move { uid, set, .. } => fix(set, *uid),
+            CommandKind::Expunge { uids: Some(set) } => fix(set, true),
+            CommandKind::Search { criteria, .. }
+            | CommandKind::Sort {
+                search: criteria, ..
+            }
+            | CommandKind::Thread {
+                search: criteria, ..
+            } => put_saved_in_key(criteria, &fix, 0),
+            _ => {}
+        }
     }
 
     /// The RFC 3501 state check: the BAD for a command not allowed now.

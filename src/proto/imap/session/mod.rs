@@ -161,6 +161,8 @@ pub struct Session<S: MailStore> {
     selected: Option<Selected<S::Mailbox>>,
     condstore: bool,
     qresync: bool,
+    /// RFC 5182: the UIDs a `SEARCH RETURN (SAVE)` kept, what `$` stands for.
+    saved: Vec<u32>,
     failures: AuthFailures,
     errors: u32,
     logout: bool,
@@ -190,6 +192,7 @@ impl<S: MailStore> Session<S> {
             selected: None,
             condstore: false,
             qresync: false,
+            saved: Vec::new(),
             failures,
             errors: 0,
             logout: false,

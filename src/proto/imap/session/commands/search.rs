@@ -4,9 +4,12 @@
 //! [`crate::proto::imap::thread`].
 
 use super::Handled;
+use crate::proto::imap::command::SearchReturn;
 use crate::proto::imap::message::{crlf_size, Message};
+use crate::proto::imap::response::write_string;
 use crate::proto::imap::response::Data;
 use crate::proto::imap::search::{self, SearchContext, SearchKey};
+use crate::proto::imap::sequence::SequenceSet;
 use crate::proto::imap::session::dispatch::Reply;
 use crate::proto::imap::session::view::View;
 use crate::proto::imap::session::Selected;
@@ -53,6 +56,45 @@ fn sort_fields<M: Mailbox>(sel: &Selected<M>, indices: &[usize], uid: bool) -> V
         .collect()
 }
 
+/// `* ESEARCH (TAG "tag") [UID] [MIN n] [MAX n] [ALL set] [COUNT n] [MODSEQ n]` (RFC 4731
+/// §3.1; MIN, MAX and ALL left out when nothing matched; MODSEQ per RFC 7162 §3.1.5).
+pub fn esearch(
+    tag: &str,
+    uid: bool,
+    hits: &[u32],
+    returns: &[SearchReturn],
+    modseq: Option<u64>,
+) -> Vec<u8> {
+    let mut out = b"* ESEARCH (TAG ".to_vec();
+    write_string(&mut out, tag.as_bytes());
+    out.push(b')');
+    if uid {
+        out.extend_from_slice(b" UID");
+    }
+    let wants = |r: SearchReturn| returns.contains(&r);
+    if let (true, Some(min)) = (wants(SearchReturn::Min), hits.iter().min()) {
+        out.extend_from_slice(format!(" MIN {min}").as_bytes());
+    }
+    if let (true, Some(max)) = (wants(SearchReturn::Max), hits.iter().max()) {
+        out.extend_from_slice(format!(" MAX {max}").as_bytes());
+    }
+    if wants(SearchReturn::All) {
+        let mut sorted = hits.to_vec();
+        sorted.sort_unstable();
+        if let Some(set) = SequenceSet::from_numbers(&sorted) {
+            out.extend_from_slice(format!(" ALL {set}").as_bytes());
+        }
+    }
+    if wants(SearchReturn::Count) {
+        out.extend_from_slice(format!(" COUNT {}", hits.len()).as_bytes());
+    }
+    if let Some(m) = modseq {
+        out.extend_from_slice(format!(" MODSEQ {m}").as_bytes());
+    }
+    out.extend_from_slice(b"\r\n");
+    out
+}
+
 impl<S: MailStore> Session<S> {
     /// SORT.
     pub(in crate::proto::imap::session) fn sort(
@@ -82,25 +124,57 @@ impl<S: MailStore> Session<S> {
         Ok(Reply::ok("THREAD completed").with(vec![Data::Raw(bytes)]))
     }
 
-    /// SEARCH.
+    /// SEARCH, with RFC 4731's `RETURN (MIN MAX ALL COUNT)` answered by one `* ESEARCH` and
+    /// RFC 5182's `SAVE` keeping the result as `$`.
     pub(in crate::proto::imap::session) fn search(
         &mut self,
+        tag: &str,
         uid: bool,
         criteria: &SearchKey,
+        returns: Option<&[SearchReturn]>,
     ) -> Handled {
         let sel = self.selected()?;
         let mut hits = Vec::new();
+        let mut uids = Vec::new();
         let mut highest = 0u64;
         for i in matching(sel, criteria) {
             if let Some(m) = sel.messages.get(i) {
                 hits.push(if uid { m.uid } else { i as u32 + 1 });
+                uids.push(m.uid);
                 highest = highest.max(m.modseq.max(1));
             }
         }
         let modseq = (criteria.uses_modseq() && !hits.is_empty()).then_some(highest);
-        Ok(Reply::ok("SEARCH completed").with(vec![Data::Search {
-            numbers: hits,
-            modseq,
-        }]))
+        let Some(returns) = returns else {
+            return Ok(Reply::ok("SEARCH completed").with(vec![Data::Search {
+                numbers: hits,
+                modseq,
+            }]));
+        };
+        let wants = |r: SearchReturn| returns.contains(&r);
+        if wants(SearchReturn::Save) {
+            // RFC 5182 §2.4: with MIN and/or MAX alone, only those messages are saved.
+            self.saved = if !wants(SearchReturn::All)
+                && !wants(SearchReturn::Count)
+                && (wants(SearchReturn::Min) || wants(SearchReturn::Max))
+            {
+                let mut kept = Vec::new();
+                if wants(SearchReturn::Min) {
+                    kept.extend(uids.first());
+                }
+                if wants(SearchReturn::Max) {
+                    kept.extend(uids.last());
+                }
+                kept.dedup();
+                kept
+            } else {
+                uids
+            };
+            if returns.iter().all(|r| *r == SearchReturn::Save) {
+                return Ok(Reply::ok("SEARCH completed, result saved"));
+            }
+        }
+        let line = esearch(tag, uid, &hits, returns, modseq);
+        Ok(Reply::ok("SEARCH completed").with(vec![Data::Raw(line)]))
     }
 }

@@ -307,3 +307,62 @@ fn sort_and_thread_order_the_matching_messages() {
     assert!(r.contains("m BAD"), "{r}");
     assert!(r.contains("n BAD"), "{r}");
 }
+
+#[test]
+fn esearch_returns_and_searchres_saves_a_result_for_later_commands() {
+    let mut t = T::new(true);
+    let caps = t.send("a CAPABILITY\r\n");
+    assert!(
+        caps.contains(" ESEARCH") && caps.contains(" SEARCHRES"),
+        "{caps}"
+    );
+    t.send("b LOGIN alice secret\r\n");
+    for i in 0..6 {
+        t.deliver(&format!("m{i}"));
+    }
+    t.send("c SELECT INBOX\r\nd STORE 2,4:5 +FLAGS (\\Flagged)\r\n");
+    let r = t.send("e SEARCH RETURN (MIN MAX COUNT ALL) FLAGGED\r\n");
+    assert!(
+        r.starts_with("* ESEARCH (TAG \"e\") MIN 2 MAX 5 ALL 2,4:5 COUNT 3\r\ne OK"),
+        "{r}"
+    );
+    let r = t.send("f UID SEARCH RETURN () UNFLAGGED\r\n");
+    assert!(
+        r.starts_with("* ESEARCH (TAG \"f\") UID ALL 1,3,6\r\nf OK"),
+        "{r}"
+    );
+    let r = t.send("g SEARCH RETURN (COUNT MIN) SUBJECT nothing\r\n");
+    assert!(
+        r.starts_with("* ESEARCH (TAG \"g\") COUNT 0\r\ng OK"),
+        "{r}"
+    );
+    // SAVE alone: no ESEARCH; `$` then names the saved messages.
+    let r = t.send("h SEARCH RETURN (SAVE) FLAGGED\r\n");
+    assert!(r.starts_with("h OK"), "{r}");
+    let r = t.send("i FETCH $ (UID)\r\n");
+    assert!(
+        r.contains("* 2 FETCH (UID 2)\r\n* 4 FETCH (UID 4)\r\n* 5 FETCH (UID 5)\r\ni OK"),
+        "{r}"
+    );
+    let r = t.send("j UID SEARCH $ SUBJECT m3\r\nk SEARCH OR $ 1\r\n");
+    assert!(r.contains("* SEARCH 4\r\nj OK"), "{r}");
+    assert!(r.contains("* SEARCH 1 2 4 5\r\nk OK"), "{r}");
+    // An expunge takes the message out of `$` (it holds UIDs).
+    let r = t.send("l STORE 2 +FLAGS (\\Deleted)\r\nm EXPUNGE\r\nn FETCH $ (UID)\r\n");
+    assert!(
+        r.contains("* 3 FETCH (UID 4)\r\n* 4 FETCH (UID 5)\r\nn OK"),
+        "{r}"
+    );
+    // SAVE with MAX alone keeps only that message.
+    let r = t.send("o SEARCH RETURN (SAVE MAX) FLAGGED\r\np UID FETCH $ (FLAGS)\r\n");
+    assert!(r.contains("* ESEARCH (TAG \"o\") MAX 4\r\n"), "{r}");
+    assert!(r.contains("* 4 FETCH (UID 5 FLAGS"), "{r}");
+    assert!(!r.contains("* 3 FETCH"), "{r}");
+    // A new SELECT empties `$`.
+    let r = t.send("q SELECT INBOX\r\nr FETCH $ (UID)\r\ns UID STORE $ +FLAGS (\\Seen)\r\n");
+    assert!(r.contains("\r\nr OK"), "{r}");
+    assert!(!r.contains("FETCH (UID"), "{r}");
+    assert!(r.contains("s OK"), "{r}");
+    let r = t.send("t SEARCH RETURN (BOGUS) ALL\r\n");
+    assert!(r.starts_with("t BAD"), "{r}");
+}
