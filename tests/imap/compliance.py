@@ -213,4 +213,21 @@ lines = R.cmd('SEARCH $ FROM eve')
 assert '* SEARCH 5\r\n' in lines, lines
 print('esearch searchres ok')
 
+# 11. MULTIAPPEND (RFC 3502): three messages in one APPEND, one APPENDUID for all.
+ok(A.create('multi'), 'create multi')
+m1, m2, m3 = b'Subject: 1\r\n\r\na\r\n', b'Subject: 2\r\n\r\nbb\r\n', b'Subject: 3\r\n\r\nccc\r\n'
+R.n += 1
+tag = 'r%d' % R.n
+R.s.sendall(('%s APPEND multi (\\Seen) {%d+}\r\n' % (tag, len(m1))).encode() + m1 +
+            (' "07-Feb-1994 21:52:25 -0800" {%d+}\r\n' % len(m2)).encode() + m2 +
+            (' {%d+}\r\n' % len(m3)).encode() + m3 + b'\r\n')
+while True:
+    line = R.f.readline().decode()
+    if line.startswith(tag + ' '):
+        break
+assert line.split()[1] == 'OK' and re.search(r'APPENDUID \d+ \d+:\d+\]', line), line
+st = ok(A.status('multi', '(MESSAGES)'), 'status multi')[0]
+assert b'MESSAGES 3' in st, st
+print('multiappend ok')
+
 print('compliance ok')

@@ -36,6 +36,17 @@ pub struct Command {
 /// validate and map it with [`super::mailbox_name::MailboxName`].
 pub type MailboxArg = String;
 
+/// One further message of a MULTIAPPEND (RFC 3502).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppendMessage {
+    /// Flags to set.
+    pub flags: Vec<Flag>,
+    /// Internal date to set.
+    pub internal_date: Option<DateTime>,
+    /// The message bytes.
+    pub message: Vec<u8>,
+}
+
 /// A `SEARCH RETURN` option (RFC 4731 ESEARCH, RFC 5182 SEARCHRES).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SearchReturn {
@@ -173,6 +184,8 @@ pub enum CommandKind {
         internal_date: Option<DateTime>,
         /// The message bytes.
         message: Vec<u8>,
+        /// MULTIAPPEND (RFC 3502): the further messages of the same APPEND, all added or none.
+        more: Vec<AppendMessage>,
     },
     /// `IDLE` (the session then waits for a `DONE` line).
     Idle,

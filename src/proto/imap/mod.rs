@@ -72,4 +72,5 @@ pub const CAPABILITIES: &[&str] = &[
     "THREAD=REFERENCES",
     "ESEARCH",
     "SEARCHRES",
+    "MULTIAPPEND",
 ];

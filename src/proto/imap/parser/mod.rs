@@ -7,7 +7,7 @@ mod search;
 mod select;
 
 use super::command::{
-    Command, CommandKind, ListReturnOption, ListSelectOption, StatusItem, StoreMode,
+    AppendMessage, Command, CommandKind, ListReturnOption, ListSelectOption, StatusItem, StoreMode,
 };
 use super::datetime::DateTime;
 use super::flag::is_atom_char;
@@ -403,9 +403,31 @@ fn parse_list(lx: &mut Lexer<'_>) -> Lex<CommandKind> {
     })
 }
 
+/// Most messages in one MULTIAPPEND.
+pub const MAX_MULTIAPPEND: usize = 1000;
+
 fn parse_append(lx: &mut Lexer<'_>) -> Lex<CommandKind> {
     let mailbox = one_mailbox(lx)?;
     lx.sp()?;
+    let first = append_message(lx)?;
+    // RFC 3502 MULTIAPPEND: more `[flags] [date] literal` after a space.
+    let mut more = Vec::new();
+    while lx.eat(b' ') {
+        if more.len() >= MAX_MULTIAPPEND {
+            return Err(ParseErrorKind::TooMany);
+        }
+        more.push(append_message(lx)?);
+    }
+    Ok(CommandKind::Append {
+        mailbox,
+        flags: first.flags,
+        internal_date: first.internal_date,
+        message: first.message,
+        more,
+    })
+}
+
+fn append_message(lx: &mut Lexer<'_>) -> Lex<AppendMessage> {
     let mut flags = Vec::new();
     if lx.peek() == Some(b'(') {
         flags = lx.flag_list()?;
@@ -419,8 +441,7 @@ fn parse_append(lx: &mut Lexer<'_>) -> Lex<CommandKind> {
         lx.sp()?;
     }
     let message = lx.literal()?.to_vec();
-    Ok(CommandKind::Append {
-        mailbox,
+    Ok(AppendMessage {
         flags,
         internal_date,
         message,

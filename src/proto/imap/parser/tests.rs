@@ -291,7 +291,9 @@ fn append_with_flags_date_and_literal() {
             flags,
             internal_date,
             message,
+            more,
         } => {
+            assert!(more.is_empty());
             assert_eq!(mailbox, "saved-messages");
             assert_eq!(flags, vec![Flag::Seen]);
             assert_eq!(

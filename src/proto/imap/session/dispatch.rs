@@ -8,7 +8,7 @@ use std::time::Duration;
 use super::commands::fetch::{FetchJob, Since};
 use super::commands::Handled;
 use super::{Mode, Session, Step};
-use crate::proto::imap::command::{Command, CommandKind, RequiredState};
+use crate::proto::imap::command::{AppendMessage, Command, CommandKind, RequiredState};
 use crate::proto::imap::response::{self, Code, Data, Status, Tagged};
 use crate::proto::imap::search::SearchKey;
 use crate::proto::imap::sequence::SequenceSet;
@@ -263,7 +263,16 @@ impl<S: MailStore> Session<S> {
                 flags,
                 internal_date,
                 message,
-            } => self.append(&mailbox, &flags, internal_date, &message, creds),
+                more,
+            } => {
+                let mut messages = vec![AppendMessage {
+                    flags,
+                    internal_date,
+                    message,
+                }];
+                messages.extend(more);
+                self.append(&mailbox, &messages, creds)
+            }
             CommandKind::Fetch {
                 uid,
                 set,

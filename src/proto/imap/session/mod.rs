@@ -448,10 +448,21 @@ impl<S: MailStore> Session<S> {
         } else {
             MAX_OTHER_LITERAL
         };
-        let (code, text) = if size > limit {
+        // A MULTIAPPEND's messages together stay within the APPEND limit (and the line limit).
+        let so_far = self.input.command_len() as u64;
+        let slack = self.config.max_line.max(MIN_COMMAND_LINE) as u64;
+        let (code, text) = if append && so_far.saturating_add(size) > limit.saturating_add(slack) {
+            let text = format!(
+                "The messages of this APPEND are larger together than the limit of {limit}"
+            );
+            (Code::Limit, text)
+        } else if size > limit {
             let text = format!("Literal of {size} octets is larger than the limit of {limit}");
             (Code::Limit, text)
-        } else if let Some(why) = append.then(|| self.over_quota(creds, size)).flatten() {
+        } else if let Some(why) = append
+            .then(|| self.over_quota(creds, so_far.saturating_add(size)))
+            .flatten()
+        {
             // RFC 9208 §5: an APPEND over quota is refused before its data is sent.
             (Code::OverQuota, why)
         } else {

@@ -9,8 +9,7 @@
 //! is emptied). There are no other users' (shared) mailboxes to copy into.
 
 use super::{name_arg, store_no, Handled};
-use crate::proto::imap::datetime::DateTime;
-use crate::proto::imap::flag::Flag;
+use crate::proto::imap::command::AppendMessage;
 use crate::proto::imap::response::{Code, Status};
 use crate::proto::imap::sequence::SequenceSet;
 use crate::proto::imap::session::dispatch::Reply;
@@ -34,36 +33,47 @@ impl<S: MailStore> Session<S> {
         would_exceed(Some(quota), used, adding).map(|e| format!("Quota exceeded: {e}"))
     }
 
-    /// APPEND.
+    /// APPEND, and MULTIAPPEND (RFC 3502): every message is added, or none is (the ones added
+    /// before a failure are expunged again); APPENDUID names them all.
     pub(in crate::proto::imap::session) fn append(
         &mut self,
         mailbox: &str,
-        flags: &[Flag],
-        internal_date: Option<DateTime>,
-        message: &[u8],
+        messages: &[AppendMessage],
         creds: &dyn Credentials,
     ) -> Handled {
         let name = name_arg(mailbox, false)?;
         let mut target = self.existing(&name, Code::TryCreate)?;
-        let flags = maildir_flags(flags).map_err(|k| Reply::bad(format!("Invalid keyword {k}")))?;
-        if let Some(why) = self.over_quota(creds, message.len() as u64) {
+        let mut prepared = Vec::with_capacity(messages.len());
+        for m in messages {
+            let flags =
+                maildir_flags(&m.flags).map_err(|k| Reply::bad(format!("Invalid keyword {k}")))?;
+            prepared.push((flags, m.internal_date.map(|d| d.unix()), &m.message));
+        }
+        let total: u64 = messages.iter().map(|m| m.message.len() as u64).sum();
+        if let Some(why) = self.over_quota(creds, total) {
             return Err(Reply::no(Some(Code::OverQuota), why).into());
         }
-        let (validity, uid) = target
-            .append(message, &flags, internal_date.map(|d| d.unix()))
-            .and_then(|uid| Ok((target.snapshot()?.uidvalidity, uid)))
-            .map_err(|e| store_no(&e))?;
+        let mut uids = Vec::with_capacity(prepared.len());
+        for (flags, date, bytes) in &prepared {
+            match target.append(bytes, flags, *date) {
+                Ok(uid) => uids.push(uid),
+                Err(e) => {
+                    // All or nothing: what was added of this APPEND goes again.
+                    let _ = target.expunge(&uids);
+                    return Err(store_no(&e).into());
+                }
+            }
+        }
+        let validity = target.snapshot().map_err(|e| store_no(&e))?.uidvalidity;
         if let Some(sel) = self.selected.as_mut() {
             if sel.mailbox.same(&target) {
                 sel.touch();
             }
         }
+        let uids = SequenceSet::from_numbers(&uids).unwrap_or_else(SequenceSet::nothing);
         Ok(Reply::done(
             Status::Ok,
-            Some(Code::AppendUid {
-                validity,
-                uids: SequenceSet::single(uid),
-            }),
+            Some(Code::AppendUid { validity, uids }),
             "APPEND completed",
         ))
     }

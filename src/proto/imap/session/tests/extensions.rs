@@ -366,3 +366,48 @@ fn esearch_returns_and_searchres_saves_a_result_for_later_commands() {
     let r = t.send("t SEARCH RETURN (BOGUS) ALL\r\n");
     assert!(r.starts_with("t BAD"), "{r}");
 }
+
+#[test]
+fn multiappend_adds_every_message_or_none() {
+    let mut t = T::new(true);
+    let caps = t.send("a CAPABILITY\r\n");
+    assert!(caps.contains(" MULTIAPPEND"), "{caps}");
+    t.send("b LOGIN alice secret\r\n");
+    let r = t.send(
+        "c APPEND INBOX (\\Seen) {11+}\r\nSubject: 1\n \"07-Feb-1994 21:52:25 -0800\" {11+}\r\nSubject: 2\n {11}\r\n",
+    );
+    assert!(r.ends_with("+ Ready for literal data\r\n"), "{r}");
+    let r = t.send("Subject: 3\n\r\n");
+    assert!(r.contains("c OK [APPENDUID "), "{r}");
+    assert!(r.contains(" 1:3] APPEND completed"), "{r}");
+    let r = t.send("d SELECT INBOX\r\ne FETCH 1:* (FLAGS INTERNALDATE)\r\n");
+    assert!(r.contains("* 3 EXISTS"), "{r}");
+    assert!(r.contains("* 1 FETCH (FLAGS (\\Seen \\Recent)"), "{r}");
+    assert!(
+        r.contains("* 2 FETCH (FLAGS (\\Recent) INTERNALDATE \"08-Feb-1994 05:52:25 +0000\")"),
+        "{r}"
+    );
+    // A bad keyword in the second message: nothing of the command is added.
+    let r = t.send(
+        "f APPEND INBOX {11+}\r\nSubject: 4\n (\\Bogus-\\x) {11+}\r\nSubject: 5\n\r\ng NOOP\r\n",
+    );
+    assert!(r.contains("f BAD") || r.contains("f NO"), "{r}");
+    let r = t.send("h STATUS INBOX (MESSAGES)\r\n");
+    assert!(r.contains("(MESSAGES 3)"), "{r}");
+    // The second message fails in the store (more keywords than a maildir holds): the first,
+    // already added, is taken away again.
+    let kw = |from: usize, to: usize| {
+        (from..to)
+            .map(|i| format!("k{i}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let r = t.send(&format!(
+        "i APPEND INBOX ({}) {{11+}}\r\nSubject: 6\n ({}) {{11+}}\r\nSubject: 7\n\r\n",
+        kw(0, 20),
+        kw(20, 30)
+    ));
+    assert!(r.contains("\ni NO [LIMIT]"), "{r}");
+    let r = t.send("j STATUS INBOX (MESSAGES)\r\nk NOOP\r\n");
+    assert!(r.contains("(MESSAGES 3)"), "{r}");
+}
