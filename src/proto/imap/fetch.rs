@@ -8,7 +8,7 @@ use super::envelope::Envelope;
 use super::flag::Flag;
 use super::message::{crlf_size, Message};
 use super::response::{write_flag_list, write_literal, write_string};
-use super::section::{Section, SectionText};
+use super::section::{self, Section, SectionText};
 
 /// A `<origin.count>` partial range.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,6 +44,20 @@ pub enum FetchAttribute {
     Uid,
     /// `MODSEQ` (CONDSTORE)
     ModSeq,
+    /// `BINARY[part]<partial>` / `BINARY.PEEK[...]` (RFC 3516): the part decoded.
+    Binary {
+        /// The part number path (empty: the whole message).
+        part: Vec<u32>,
+        /// Optional sub-range of the decoded content.
+        partial: Option<Partial>,
+        /// `.PEEK`: do not set `\Seen`.
+        peek: bool,
+    },
+    /// `BINARY.SIZE[part]` (RFC 3516): the size of the decoded part.
+    BinarySize {
+        /// The part number path.
+        part: Vec<u32>,
+    },
     /// `BODY[section]<partial>` / `BODY.PEEK[...]`
     BodySection {
         /// Which bytes.
@@ -81,6 +95,7 @@ impl FetchAttribute {
             FetchAttribute::Rfc822
                 | FetchAttribute::Rfc822Text
                 | FetchAttribute::BodySection { peek: false, .. }
+                | FetchAttribute::Binary { peek: false, .. }
         )
     }
 
@@ -129,10 +144,16 @@ pub trait MessageView {
     }
 }
 
-/// Rendering failed: the message content could not be read.
+/// Rendering failed.
 #[derive(Debug, thiserror::Error)]
-#[error("cannot read message: {0}")]
-pub struct FetchError(#[from] pub std::io::Error);
+pub enum FetchError {
+    /// The message content could not be read.
+    #[error("cannot read message: {0}")]
+    Read(#[from] std::io::Error),
+    /// A BINARY part's encoding cannot be undone (RFC 3516 `[UNKNOWN-CTE]`).
+    #[error("{0}")]
+    UnknownCte(section::UnknownCte),
+}
 
 /// Renders `* seq FETCH (...)` CRLF for one message, attributes in request order.
 /// A UID FETCH should include [`FetchAttribute::Uid`] (the session adds it).
@@ -146,6 +167,23 @@ pub fn render_fetch(
     } else {
         None
     };
+    let binary = attributes.iter().any(|a| {
+        matches!(
+            a,
+            FetchAttribute::Binary { .. } | FetchAttribute::BinarySize { .. }
+        )
+    });
+    if binary {
+        // RFC 3516: a part whose encoding cannot be undone fails the FETCH ([UNKNOWN-CTE]).
+        let full = Message::parse(raw.as_deref().unwrap_or_default());
+        for a in attributes {
+            if let FetchAttribute::Binary { part, .. } | FetchAttribute::BinarySize { part } = a {
+                if let Err(e) = section::binary(&full, part) {
+                    return Err(FetchError::UnknownCte(e));
+                }
+            }
+        }
+    }
     let structured = attributes.iter().any(|a| needs_structure(a, view));
     let message = raw.as_deref().map(|r| {
         if structured {
@@ -227,6 +265,20 @@ fn write_gone(out: &mut Vec<u8>, attr: &FetchAttribute) {
             Envelope::default().write(out);
         }
         FetchAttribute::Rfc822Size => out.extend_from_slice(b"RFC822.SIZE 0"),
+        FetchAttribute::Binary { part, partial, .. } => {
+            out.extend_from_slice(b"BINARY[");
+            write_part(out, part);
+            out.push(b']');
+            if let Some(p) = partial {
+                out.extend_from_slice(format!("<{}>", p.origin).as_bytes());
+            }
+            out.extend_from_slice(b" NIL");
+        }
+        FetchAttribute::BinarySize { part } => {
+            out.extend_from_slice(b"BINARY.SIZE[");
+            write_part(out, part);
+            out.extend_from_slice(b"] 0");
+        }
         FetchAttribute::Uid
         | FetchAttribute::Flags
         | FetchAttribute::InternalDate
@@ -240,6 +292,9 @@ fn needs_structure(attr: &FetchAttribute, view: &dyn MessageView) -> bool {
         FetchAttribute::Body => true,
         FetchAttribute::BodyStructure => view.cached_body_structure().is_none(),
         FetchAttribute::BodySection { section, .. } => !section.part.is_empty(),
+        FetchAttribute::Binary { part, .. } | FetchAttribute::BinarySize { part } => {
+            !part.is_empty()
+        }
         _ => false,
     }
 }
@@ -309,6 +364,33 @@ fn render_attribute(
             out.extend_from_slice(b"RFC822.TEXT ");
             write_literal(out, msg.slice(&msg.root().body));
         }
+        FetchAttribute::Binary { part, partial, .. } => {
+            out.extend_from_slice(b"BINARY[");
+            write_part(out, part);
+            out.push(b']');
+            let decoded = section::binary(msg, part).unwrap_or_default();
+            let bytes: &[u8] = match partial {
+                Some(p) => {
+                    out.extend_from_slice(format!("<{}>", p.origin).as_bytes());
+                    let start = (p.origin as usize).min(decoded.len());
+                    let end = start.saturating_add(p.count as usize).min(decoded.len());
+                    decoded.get(start..end).unwrap_or_default()
+                }
+                None => &decoded,
+            };
+            out.push(b' ');
+            // RFC 3516 §4.3: literal8 when the content holds a NUL.
+            if bytes.contains(&0) {
+                out.push(b'~');
+            }
+            write_literal(out, bytes);
+        }
+        FetchAttribute::BinarySize { part } => {
+            out.extend_from_slice(b"BINARY.SIZE[");
+            write_part(out, part);
+            let size = section::binary(msg, part).map_or(0, |b| b.len());
+            out.extend_from_slice(format!("] {size}").as_bytes());
+        }
         FetchAttribute::BodySection {
             section, partial, ..
         } => {
@@ -329,6 +411,12 @@ fn render_attribute(
             write_literal(out, bytes);
         }
     }
+}
+
+/// Writes a part number path (`1.2.3`).
+fn write_part(out: &mut Vec<u8>, part: &[u32]) {
+    let text: Vec<String> = part.iter().map(u32::to_string).collect();
+    out.extend_from_slice(text.join(".").as_bytes());
 }
 
 /// Whether a section is a pure header request (handy for caching decisions).

@@ -73,4 +73,5 @@ pub const CAPABILITIES: &[&str] = &[
     "ESEARCH",
     "SEARCHRES",
     "MULTIAPPEND",
+    "BINARY",
 ];

@@ -188,6 +188,8 @@ pub enum Code {
     UseAttr,
     /// `[NOPERM]` (RFC 5530: not allowed to this user)
     NoPerm,
+    /// `[UNKNOWN-CTE]` (RFC 3516: BINARY cannot decode a part)
+    UnknownCte,
 }
 
 impl Code {
@@ -214,6 +216,7 @@ impl Code {
             Code::ExpungeIssued => "EXPUNGEISSUED",
             Code::UseAttr => "USEATTR",
             Code::NoPerm => "NOPERM",
+            Code::UnknownCte => "UNKNOWN-CTE",
             _ => "",
         };
         if !simple.is_empty() {

@@ -440,6 +440,8 @@ fn append_message(lx: &mut Lexer<'_>) -> Lex<AppendMessage> {
         internal_date = Some(DateTime::parse_imap(text).ok_or(ParseErrorKind::BadDate)?);
         lx.sp()?;
     }
+    // RFC 3516 §4.4: with BINARY, the message may come as a literal8 (`~{n}`).
+    lx.eat(b'~');
     let message = lx.literal()?.to_vec();
     Ok(AppendMessage {
         flags,

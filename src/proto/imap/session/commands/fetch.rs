@@ -6,7 +6,9 @@
 use std::collections::HashSet;
 
 use super::Handled;
-use crate::proto::imap::fetch::{render_fetch, render_fetch_gone, sets_seen, FetchAttribute};
+use crate::proto::imap::fetch::{
+    render_fetch, render_fetch_gone, sets_seen, FetchAttribute, FetchError,
+};
 use crate::proto::imap::message::crlf_size;
 use crate::proto::imap::response::{Code, Status, Tagged};
 use crate::proto::imap::section::SectionText;
@@ -28,6 +30,8 @@ pub struct FetchJob {
     seen_set: HashSet<u32>,
     uses_cache: bool,
     missing: bool,
+    /// A BINARY part had an encoding that cannot be undone (RFC 3516 `[UNKNOWN-CTE]`).
+    unknown_cte: bool,
     /// RFC822.SIZE was asked for.
     wants_size: bool,
     /// Virtual sizes computed from message bytes this FETCH read anyway.
@@ -143,6 +147,7 @@ impl<S: MailStore> Session<S> {
             seen_set,
             uses_cache,
             missing: false,
+            unknown_cte: false,
             wants_size,
             sizes: Vec::new(),
         };
@@ -207,7 +212,8 @@ impl<S: MailStore> Session<S> {
             }
             match render_fetch(i as u32 + 1, attrs, &view) {
                 Ok(bytes) => out.extend(bytes),
-                Err(e) => gone(&mut job.missing, &e.0, i, attrs, &view, out),
+                Err(FetchError::Read(e)) => gone(&mut job.missing, &e, i, attrs, &view, out),
+                Err(FetchError::UnknownCte(_)) => job.unknown_cte = true,
             }
             if job.wants_size && info.vsize.is_none() {
                 if let Some(raw) = view.read_whole() {
@@ -226,7 +232,12 @@ impl<S: MailStore> Session<S> {
         if job.uses_cache {
             sel.save_cache();
         }
-        let mut reply = if job.missing {
+        let mut reply = if job.unknown_cte {
+            Reply::no(
+                Some(Code::UnknownCte),
+                "A part's Content-Transfer-Encoding cannot be decoded",
+            )
+        } else if job.missing {
             Reply::no(Some(Code::ServerBug), "Some messages could not be read")
         } else {
             Reply::ok("FETCH completed")

@@ -411,3 +411,45 @@ fn multiappend_adds_every_message_or_none() {
     let r = t.send("j STATUS INBOX (MESSAGES)\r\nk NOOP\r\n");
     assert!(r.contains("(MESSAGES 3)"), "{r}");
 }
+
+#[test]
+fn binary_fetches_decoded_parts_and_appends_literal8() {
+    let mut t = T::new(true);
+    let caps = t.send("a CAPABILITY\r\n");
+    assert!(caps.contains(" BINARY"), "{caps}");
+    t.send("b LOGIN alice secret\r\n");
+    let msg = "Subject: bin\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=x\r\n\r\n\
+--x\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\ncaf=C3=A9=\r\n!\r\n\
+--x\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\nAAEC\r\n\
+--x\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: x-uuencode\r\n\r\nbegin\r\n\
+--x--\r\n";
+    // A literal8 APPEND.
+    let r = t.send(&format!("c APPEND INBOX ~{{{}+}}\r\n{msg}\r\n", msg.len()));
+    assert!(r.starts_with("c OK [APPENDUID"), "{r}");
+    t.send("d SELECT INBOX\r\n");
+    let r = t.send("e FETCH 1 (BINARY.PEEK[1] BINARY.SIZE[1] BINARY.SIZE[2])\r\n");
+    assert!(
+        r.starts_with(
+            "* 1 FETCH (BINARY[1] {6}\r\ncafé! BINARY.SIZE[1] 6 BINARY.SIZE[2] 3)\r\ne OK"
+        ),
+        "{r}"
+    );
+    let r = t.send("f FETCH 1 (BINARY.PEEK[2])\r\n");
+    assert!(
+        r.starts_with("* 1 FETCH (BINARY[2] ~{3}\r\n\0\x01\x02)\r\nf OK"),
+        "{r:?}"
+    );
+    let r = t.send("g FETCH 1 (BINARY.PEEK[1]<2.3>)\r\n");
+    assert!(
+        r.starts_with("* 1 FETCH (BINARY[1]<2> {3}\r\nfé)\r\ng OK"),
+        "{r}"
+    );
+    let r = t.send("h FETCH 1 (BINARY.PEEK[3])\r\n");
+    assert!(r.starts_with("h NO [UNKNOWN-CTE]"), "{r}");
+    // BINARY (not .PEEK) sets \Seen.
+    let r = t.send("i FETCH 1 (BINARY[1])\r\nj FETCH 1 (FLAGS)\r\n");
+    assert!(
+        r.contains("* 1 FETCH (FLAGS (\\Seen \\Recent))\r\nj OK"),
+        "{r}"
+    );
+}
