@@ -281,6 +281,11 @@ pub enum CommandKind {
         /// Which messages.
         search: SearchKey,
     },
+    /// `COMPRESS mechanism` (RFC 4978)
+    Compress {
+        /// The mechanism (upper case); only DEFLATE is known.
+        mechanism: String,
+    },
     /// `GETQUOTA root` (RFC 9208 §4.2)
     GetQuota {
         /// The quota root.
@@ -336,6 +341,7 @@ impl CommandKind {
             CommandKind::Move { .. } => "MOVE",
             CommandKind::Sort { .. } => "SORT",
             CommandKind::Thread { .. } => "THREAD",
+            CommandKind::Compress { .. } => "COMPRESS",
             CommandKind::GetQuota { .. } => "GETQUOTA",
             CommandKind::GetQuotaRoot { .. } => "GETQUOTAROOT",
             CommandKind::SetQuota { .. } => "SETQUOTA",
@@ -387,6 +393,7 @@ impl CommandKind {
             | Idle
             | Namespace
             | Enable(_)
+            | Compress { .. }
             | GetQuota { .. }
             | GetQuotaRoot { .. }
             | SetQuota { .. } => RequiredState::Authenticated,

@@ -190,6 +190,8 @@ pub enum Code {
     NoPerm,
     /// `[UNKNOWN-CTE]` (RFC 3516: BINARY cannot decode a part)
     UnknownCte,
+    /// `[COMPRESSIONACTIVE]` (RFC 4978)
+    CompressionActive,
 }
 
 impl Code {
@@ -217,6 +219,7 @@ impl Code {
             Code::UseAttr => "USEATTR",
             Code::NoPerm => "NOPERM",
             Code::UnknownCte => "UNKNOWN-CTE",
+            Code::CompressionActive => "COMPRESSIONACTIVE",
             _ => "",
         };
         if !simple.is_empty() {

@@ -212,6 +212,12 @@ fn parse_kind(lx: &mut Lexer<'_>) -> Lex<CommandKind> {
             CommandKind::Status { mailbox, items }
         }
         "APPEND" => parse_append(lx)?,
+        "COMPRESS" => {
+            lx.sp()?;
+            CommandKind::Compress {
+                mechanism: lx.keyword()?,
+            }
+        }
         "GETQUOTA" => {
             lx.sp()?;
             CommandKind::GetQuota {

@@ -64,6 +64,8 @@ pub(super) enum Then {
     StartTls,
     /// Idles.
     Idle,
+    /// Starts COMPRESS=DEFLATE.
+    Compress,
 }
 
 impl Reply {
@@ -174,7 +176,8 @@ fn updates_of(kind: &CommandKind) -> Updates {
         | K::Examine { .. }
         | K::Close
         | K::Unselect
-        | K::Idle => Updates::None,
+        | K::Idle
+        | K::Compress { .. } => Updates::None,
         K::Capability
         | K::Noop
         | K::Check
@@ -313,6 +316,7 @@ impl<S: MailStore> Session<S> {
             CommandKind::Expunge { uids } => self.expunge(uids.as_ref()),
             CommandKind::Copy { uid, set, mailbox } => self.copy(uid, &set, &mailbox, false, creds),
             CommandKind::Move { uid, set, mailbox } => self.copy(uid, &set, &mailbox, true, creds),
+            CommandKind::Compress { mechanism } => Ok(self.compress(&mechanism)),
             CommandKind::GetQuota { root } => self.get_quota(&root, creds),
             CommandKind::GetQuotaRoot { mailbox } => self.get_quota_root(&mailbox, creds),
             CommandKind::SetQuota { .. } => Ok(self.set_quota()),
@@ -425,6 +429,7 @@ impl<S: MailStore> Session<S> {
             Then::Close => super::Action::Close,
             Then::StartTls => super::Action::StartTls,
             Then::Idle => super::Action::Idle,
+            Then::Compress => super::Action::Compress,
         };
         if let Some(delay) = pause {
             return Some(Step {

@@ -91,6 +91,8 @@ pub enum Action {
     /// The session idles: wait for input or a change of the selected mailbox
     /// ([`Session::idle_check`] is cheap), whichever comes first.
     Idle,
+    /// Start COMPRESS=DEFLATE on the connection (both ways) after writing the output.
+    Compress,
     /// Close the connection.
     Close,
 }
@@ -163,6 +165,8 @@ pub struct Session<S: MailStore> {
     qresync: bool,
     /// RFC 5182: the UIDs a `SEARCH RETURN (SAVE)` kept, what `$` stands for.
     saved: Vec<u32>,
+    /// COMPRESS=DEFLATE is on (RFC 4978).
+    compressed: bool,
     failures: AuthFailures,
     errors: u32,
     logout: bool,
@@ -193,6 +197,7 @@ impl<S: MailStore> Session<S> {
             condstore: false,
             qresync: false,
             saved: Vec::new(),
+            compressed: false,
             failures,
             errors: 0,
             logout: false,
@@ -269,6 +274,8 @@ impl<S: MailStore> Session<S> {
             if !crate::proto::sasl::mechanism_offered(self.config.login, self.config.tls_active) {
                 caps.push("LOGINDISABLED".into());
             }
+        } else if !self.compressed {
+            caps.push("COMPRESS=DEFLATE".into());
         }
         caps
     }

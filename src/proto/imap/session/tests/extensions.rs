@@ -453,3 +453,28 @@ fn binary_fetches_decoded_parts_and_appends_literal8() {
         "{r}"
     );
 }
+
+#[test]
+fn compress_deflate_is_offered_after_login_and_started_once() {
+    let mut t = T::new(true);
+    let caps = t.send("a CAPABILITY\r\n");
+    assert!(
+        !caps.contains("COMPRESS=DEFLATE"),
+        "not before login: {caps}"
+    );
+    t.send("b LOGIN alice secret\r\n");
+    let caps = t.send("c CAPABILITY\r\n");
+    assert!(caps.contains(" COMPRESS=DEFLATE"), "{caps}");
+    let r = t.send("d COMPRESS GZIP\r\n");
+    assert!(r.starts_with("d BAD"), "{r}");
+    t.s.receive(b"e COMPRESS DEFLATE\r\n");
+    let step = t.s.step(&super::Creds);
+    assert_eq!(
+        String::from_utf8_lossy(&step.output),
+        "e OK DEFLATE active\r\n"
+    );
+    assert_eq!(step.action, crate::proto::imap::session::Action::Compress);
+    let r = t.send("f COMPRESS DEFLATE\r\ng CAPABILITY\r\n");
+    assert!(r.starts_with("f NO [COMPRESSIONACTIVE]"), "{r}");
+    assert!(!r.contains("COMPRESS=DEFLATE"), "{r}");
+}
