@@ -246,4 +246,26 @@ lines = R.cmd('FETCH 1 (BINARY.PEEK[2])')
 assert '~{3}\r\n\x00\x01\x02' in ''.join(lines), lines
 print('binary ok')
 
+# 13. CATENATE (RFC 4469): a message made of text and a section of another by URL.
+st = ok(A.status('bin', '(UIDVALIDITY)'), 'status bin')[0]
+bv = int(re.search(rb'UIDVALIDITY (\d+)', st).group(1))
+ok(A.create('cat'), 'create cat')
+hdr = b'Subject: made\r\n\r\n'
+R.n += 1
+tag = 'r%d' % R.n
+R.s.sendall(('%s APPEND cat CATENATE (TEXT {%d+}\r\n' % (tag, len(hdr))).encode() + hdr +
+            (' URL "/bin;UIDVALIDITY=%d/;UID=1/;SECTION=1" TEXT {2+}\r\n!\n)\r\n' % bv).encode())
+while True:
+    line = R.f.readline().decode()
+    if line.startswith(tag + ' '):
+        break
+assert line.split()[1] == 'OK' and 'APPENDUID' in line, line
+R.cmd('SELECT cat')
+lines = R.cmd('FETCH 1 BODY.PEEK[TEXT]')
+# The part's body ends before the CRLF of its boundary; the TEXT part follows directly.
+assert 'BODY[TEXT] {16}\r\ncaf=C3=A9=\r\n!!\r\n)' in ''.join(lines), lines
+lines = R.cmd('APPEND cat CATENATE (URL "/bin/;UID=99")')
+assert lines[-1].split()[1] == 'NO' and 'BADURL' in lines[-1], lines
+print('catenate ok')
+
 print('compliance ok')

@@ -43,8 +43,19 @@ pub struct AppendMessage {
     pub flags: Vec<Flag>,
     /// Internal date to set.
     pub internal_date: Option<DateTime>,
-    /// The message bytes.
+    /// The message bytes (empty when `catenate` builds it).
     pub message: Vec<u8>,
+    /// CATENATE (RFC 4469): the parts the message is made of, in order.
+    pub catenate: Option<Vec<CatPart>>,
+}
+
+/// One part of a CATENATE (RFC 4469).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CatPart {
+    /// `TEXT literal`: these bytes.
+    Text(Vec<u8>),
+    /// `URL "..."`: (a section of) a message of the user's mailboxes (RFC 5092).
+    Url(String),
 }
 
 /// A `SEARCH RETURN` option (RFC 4731 ESEARCH, RFC 5182 SEARCHRES).
@@ -184,6 +195,8 @@ pub enum CommandKind {
         internal_date: Option<DateTime>,
         /// The message bytes.
         message: Vec<u8>,
+        /// CATENATE (RFC 4469): the parts the first message is made of (`message` is empty).
+        catenate: Option<Vec<CatPart>>,
         /// MULTIAPPEND (RFC 3502): the further messages of the same APPEND, all added or none.
         more: Vec<AppendMessage>,
     },

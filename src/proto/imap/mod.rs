@@ -31,6 +31,7 @@ pub mod datetime;
 pub mod envelope;
 pub mod fetch;
 pub mod flag;
+pub mod imap_url;
 pub mod mailbox_name;
 pub mod message;
 pub mod parser;
@@ -74,4 +75,5 @@ pub const CAPABILITIES: &[&str] = &[
     "SEARCHRES",
     "MULTIAPPEND",
     "BINARY",
+    "CATENATE",
 ];

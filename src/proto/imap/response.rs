@@ -192,6 +192,10 @@ pub enum Code {
     UnknownCte,
     /// `[COMPRESSIONACTIVE]` (RFC 4978)
     CompressionActive,
+    /// `[BADURL url]` (RFC 4469: a CATENATE URL that names nothing this user may read)
+    BadUrl(String),
+    /// `[TOOBIG]` (RFC 4469: the message CATENATE makes is larger than the APPEND limit)
+    TooBig,
 }
 
 impl Code {
@@ -220,6 +224,7 @@ impl Code {
             Code::NoPerm => "NOPERM",
             Code::UnknownCte => "UNKNOWN-CTE",
             Code::CompressionActive => "COMPRESSIONACTIVE",
+            Code::TooBig => "TOOBIG",
             _ => "",
         };
         if !simple.is_empty() {
@@ -230,6 +235,8 @@ impl Code {
         let _ = match self {
             Code::BadCharset(sets) => write!(out, "BADCHARSET ({})", sets.join(" ")),
             Code::Capability(caps) => write!(out, "CAPABILITY {}", caps.join(" ")),
+            // url-resp-text: any TEXT-CHAR but "]".
+            Code::BadUrl(url) => write!(out, "BADURL {}", url.replace([']', '\r', '\n'], "")),
             Code::PermanentFlags { flags, allow_new } => {
                 let mut list: Vec<String> = flags.iter().map(Flag::to_string).collect();
                 if *allow_new {

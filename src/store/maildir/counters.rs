@@ -46,11 +46,22 @@ pub fn next_uidvalidity(md: &Maildir) -> Result<u32> {
         .map_or(0, |d| d.as_secs());
     let now = u32::try_from(now).unwrap_or(u32::MAX);
     let path = mail_root(md).join(UIDVALIDITY_FILE);
-    update(&path, true, |text| {
+    let next_after = |text: &str| {
         let last: u32 = text.trim().parse().unwrap_or(0);
-        let next = now.max(last.saturating_add(1)).max(1);
+        now.max(last.saturating_add(1)).max(1)
+    };
+    match update(&path, true, |text| {
+        let next = next_after(text);
         (next, Some(format!("{next}\n")))
-    })
+    }) {
+        // A full volume: the state this is for cannot be stored either (it is kept in memory
+        // and made again by the next reader), so the counter is read, not advanced.
+        Err(e) if e.is_no_space() => {
+            let text = std::fs::read_to_string(&path).unwrap_or_default();
+            Ok(next_after(&text))
+        }
+        other => other,
+    }
 }
 
 /// The first UID of the mailbox at `md` (whose state has `uidvalidity`) that no session has
@@ -58,14 +69,30 @@ pub fn next_uidvalidity(md: &Maildir) -> Result<u32> {
 /// holds them recent). A marker of another UIDVALIDITY counts as nothing claimed.
 pub fn first_recent(md: &Maildir, uidvalidity: u32, claim_below: Option<u32>) -> Result<u32> {
     let path = md.path().join(RECENT_FILE);
-    update(&path, false, |text| {
+    let parse = |text: &str| {
         let mut words = text.split_whitespace().map(str::parse::<u64>);
-        let first = match (words.next(), words.next()) {
+        match (words.next(), words.next()) {
             (Some(Ok(v)), Some(Ok(first))) if v == u64::from(uidvalidity) => {
                 u32::try_from(first).unwrap_or(u32::MAX).max(1)
             }
             _ => 1,
+        }
+    };
+    if claim_below.is_none() {
+        // Only looking (EXAMINE, STATUS): a shared lock, and nothing made when there is no
+        // marker yet (a full volume must not fail a STATUS).
+        let file = match File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(1),
+            Err(e) => return Err(MaildirError::io(&path, e)),
         };
+        file.lock_shared().map_err(|e| MaildirError::io(&path, e))?;
+        let mut text = String::new();
+        let _ = (&file).take(MAX_COUNTER_FILE).read_to_string(&mut text);
+        return Ok(parse(&text));
+    }
+    update(&path, false, |text| {
+        let first = parse(text);
         let write = claim_below
             .filter(|&upto| upto > first)
             .map(|upto| format!("{uidvalidity} {upto}\n"));

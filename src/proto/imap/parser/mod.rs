@@ -7,7 +7,8 @@ mod search;
 mod select;
 
 use super::command::{
-    AppendMessage, Command, CommandKind, ListReturnOption, ListSelectOption, StatusItem, StoreMode,
+    AppendMessage, CatPart, Command, CommandKind, ListReturnOption, ListSelectOption, StatusItem,
+    StoreMode,
 };
 use super::datetime::DateTime;
 use super::flag::is_atom_char;
@@ -409,6 +410,14 @@ fn parse_list(lx: &mut Lexer<'_>) -> Lex<CommandKind> {
     })
 }
 
+/// A FETCH section spec written without brackets (`1.2.TEXT`, as an IMAP URL's `;SECTION=`).
+pub(crate) fn parse_section(spec: &str) -> Option<super::section::Section> {
+    let text = format!("[{spec}]");
+    let mut lx = Lexer::new(text.as_bytes());
+    let section = fetch::section(&mut lx).ok()?;
+    lx.rest().is_empty().then_some(section)
+}
+
 /// Most messages in one MULTIAPPEND.
 pub const MAX_MULTIAPPEND: usize = 1000;
 
@@ -429,6 +438,7 @@ fn parse_append(lx: &mut Lexer<'_>) -> Lex<CommandKind> {
         flags: first.flags,
         internal_date: first.internal_date,
         message: first.message,
+        catenate: first.catenate,
         more,
     })
 }
@@ -446,6 +456,25 @@ fn append_message(lx: &mut Lexer<'_>) -> Lex<AppendMessage> {
         internal_date = Some(DateTime::parse_imap(text).ok_or(ParseErrorKind::BadDate)?);
         lx.sp()?;
     }
+    // RFC 4469 CATENATE: `CATENATE (TEXT literal / URL astring ...)`.
+    if lx.eat_keyword("CATENATE ") {
+        let parts = lx.paren_list(|lx| {
+            if lx.eat_keyword("TEXT ") {
+                lx.eat(b'~');
+                Ok(CatPart::Text(lx.literal()?.to_vec()))
+            } else if lx.eat_keyword("URL ") {
+                Ok(CatPart::Url(lx.astring_utf8()?))
+            } else {
+                Err(ParseErrorKind::Unknown("catenate part"))
+            }
+        })?;
+        return Ok(AppendMessage {
+            flags,
+            internal_date,
+            message: Vec::new(),
+            catenate: Some(parts),
+        });
+    }
     // RFC 3516 §4.4: with BINARY, the message may come as a literal8 (`~{n}`).
     lx.eat(b'~');
     let message = lx.literal()?.to_vec();
@@ -453,6 +482,7 @@ fn append_message(lx: &mut Lexer<'_>) -> Lex<AppendMessage> {
         flags,
         internal_date,
         message,
+        catenate: None,
     })
 }
 

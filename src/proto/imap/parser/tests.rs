@@ -291,9 +291,10 @@ fn append_with_flags_date_and_literal() {
             flags,
             internal_date,
             message,
+            catenate,
             more,
         } => {
-            assert!(more.is_empty());
+            assert!(more.is_empty() && catenate.is_none());
             assert_eq!(mailbox, "saved-messages");
             assert_eq!(flags, vec![Flag::Seen]);
             assert_eq!(

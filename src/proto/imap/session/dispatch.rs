@@ -266,12 +266,14 @@ impl<S: MailStore> Session<S> {
                 flags,
                 internal_date,
                 message,
+                catenate,
                 more,
             } => {
                 let mut messages = vec![AppendMessage {
                     flags,
                     internal_date,
                     message,
+                    catenate,
                 }];
                 messages.extend(more);
                 self.append(&mailbox, &messages, creds)

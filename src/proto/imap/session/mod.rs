@@ -466,10 +466,8 @@ impl<S: MailStore> Session<S> {
         } else if size > limit {
             let text = format!("Literal of {size} octets is larger than the limit of {limit}");
             (Code::Limit, text)
-        } else if let Some(why) = append
-            .then(|| self.over_quota(creds, so_far.saturating_add(size)))
-            .flatten()
-        {
+        } else if let Some(why) = append.then(|| self.over_quota(creds, size)).flatten() {
+            // (Each message's literal alone; a MULTIAPPEND's total is checked when it is whole.)
             // RFC 9208 §5: an APPEND over quota is refused before its data is sent.
             (Code::OverQuota, why)
         } else {

@@ -354,8 +354,11 @@ fn status_items<M: Mailbox>(
 ) -> Result<Vec<(StatusItem, u64)>, MaildirError> {
     let snap = mailbox.sync()?;
     let recent = if items.contains(&StatusItem::Recent) {
-        // Only looks: STATUS claims nothing (RFC 3501 §2.3.2).
-        let first = mailbox.first_recent(snap.uidvalidity, None)?;
+        // Only looks: STATUS claims nothing (RFC 3501 §2.3.2). A marker that cannot be read
+        // counts nothing as recent rather than failing the STATUS.
+        let first = mailbox
+            .first_recent(snap.uidvalidity, None)
+            .unwrap_or(u32::MAX);
         snap.messages.iter().filter(|m| m.uid >= first).count() as u64
     } else {
         0

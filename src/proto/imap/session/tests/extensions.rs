@@ -478,3 +478,34 @@ fn compress_deflate_is_offered_after_login_and_started_once() {
     assert!(r.starts_with("f NO [COMPRESSIONACTIVE]"), "{r}");
     assert!(!r.contains("COMPRESS=DEFLATE"), "{r}");
 }
+
+#[test]
+fn catenate_builds_a_message_from_text_and_urls() {
+    let mut t = T::new(true);
+    let caps = t.send("a CAPABILITY\r\n");
+    assert!(caps.contains(" CATENATE"), "{caps}");
+    t.send("b LOGIN alice secret\r\n");
+    let src = "Subject: src\r\nContent-Type: multipart/mixed; boundary=q\r\n\r\n--q\r\n\r\npart one\r\n--q\r\n\r\npart two\r\n--q--\r\n";
+    let r = t.send(&format!("c APPEND INBOX {{{}+}}\r\n{src}\r\n", src.len()));
+    let validity = r
+        .split("[APPENDUID ")
+        .nth(1)
+        .and_then(|x| x.split(' ').next())
+        .unwrap()
+        .to_string();
+    let r = t.send(&format!(
+        "d APPEND Drafts CATENATE (TEXT {{14+}}\r\nSubject: new\r\n URL \"/INBOX;UIDVALIDITY={validity}/;UID=1/;SECTION=2\" TEXT {{2+}}\r\n!\n URL \"imap://alice@mx.test/INBOX/;UID=1/;SECTION=1/;PARTIAL=5.3\")\r\n"
+    ));
+    assert!(r.starts_with("d OK [APPENDUID "), "{r}");
+    let r = t.send("e SELECT Drafts\r\nf FETCH 1 BODY.PEEK[]\r\n");
+    assert!(
+        r.contains("BODY[] {28}\r\nSubject: new\r\npart two!\r\none)"),
+        "{r}"
+    );
+    let r = t.send("g APPEND Drafts CATENATE (URL \"/INBOX/;UID=99\")\r\n");
+    assert!(r.starts_with("g NO [BADURL /INBOX/;UID=99]"), "{r}");
+    let r = t.send("h APPEND Drafts CATENATE (URL \"/INBOX;UIDVALIDITY=1/;UID=1\")\r\n");
+    assert!(r.starts_with("h NO [BADURL"), "{r}");
+    let r = t.send("i STATUS Drafts (MESSAGES)\r\n");
+    assert!(r.contains("(MESSAGES 1)"), "{r}");
+}
