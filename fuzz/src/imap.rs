@@ -218,6 +218,11 @@ impl Conn {
                         break;
                     }
                     Action::StartTls => self.s.tls_started(),
+                    // What follows would be deflated: the fuzzed plain bytes end here.
+                    Action::Compress => {
+                        self.closed = true;
+                        return;
+                    }
                     Action::Close => {
                         self.closed = true;
                         return;

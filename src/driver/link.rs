@@ -26,6 +26,7 @@ use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
 
 use crate::config::Limits;
+use crate::driver::compress::Deflate;
 use crate::driver::net::{Conn, Io};
 
 /// Bytes kept from the client while blocking work runs; beyond this the link stops reading until
@@ -34,6 +35,8 @@ const STASH_LIMIT: usize = 64 * 1024;
 
 /// The read buffer of a connection.
 const READ_BUFFER: usize = 64 * 1024;
+/// Most inflated bytes one read of a compressed connection hands out.
+const INFLATE_CHUNK: usize = 256 * 1024;
 
 /// The longest a client may take for a TLS handshake (and never more than `idle_timeout`).
 pub const TLS_HANDSHAKE_LIMIT: Duration = Duration::from_secs(30);
@@ -124,6 +127,8 @@ pub struct Link {
     cancel: Arc<AtomicBool>,
     /// Turns `true` when the server shuts down.
     shutdown: Option<tokio::sync::watch::Receiver<bool>>,
+    /// COMPRESS=DEFLATE is active: everything read is inflated, everything written deflated.
+    deflate: Option<Box<Deflate>>,
 }
 
 impl Link {
@@ -144,6 +149,7 @@ impl Link {
             gone: false,
             cancel: Arc::new(AtomicBool::new(false)),
             shutdown: None,
+            deflate: None,
         }
     }
 
@@ -197,6 +203,9 @@ impl Link {
 
     /// Reads what the client sends next, within the current unit's deadline.
     pub async fn read(&mut self) -> Input<'_> {
+        if self.deflate.is_some() {
+            return self.read_inflated().await;
+        }
         if self.stash_pos < self.stash.len() {
             let from = self.stash_pos;
             self.stash_pos = self.stash.len();
@@ -222,8 +231,88 @@ impl Link {
         }
     }
 
-    /// Writes all of `bytes`; fails when the client takes nothing for the write stall limit.
+    /// [`Link::read`] on a compressed connection: raw bytes (and those kept while blocking work
+    /// ran) go into the inflater, what comes out is handed on in bounded chunks.
+    async fn read_inflated(&mut self) -> Input<'_> {
+        self.ensure_buffer();
+        loop {
+            let Some(d) = self.deflate.as_mut() else {
+                return Input::Closed;
+            };
+            if self.stash_pos < self.stash.len() {
+                let raw = self.stash.get(self.stash_pos..).unwrap_or_default();
+                if d.feed(raw).is_err() {
+                    self.gone = true;
+                    self.cancel.store(true, Ordering::SeqCst);
+                    return Input::Closed;
+                }
+            }
+            self.stash.clear();
+            self.stash_pos = 0;
+            match d.inflate(INFLATE_CHUNK) {
+                Err(_) => {
+                    self.gone = true;
+                    self.cancel.store(true, Ordering::SeqCst);
+                    return Input::Closed;
+                }
+                Ok(out) if !out.is_empty() => {
+                    // Handed out from the stash, marked as taken.
+                    self.stash = out;
+                    self.stash_pos = self.stash.len();
+                    return Input::Data(&self.stash);
+                }
+                Ok(_) => {}
+            }
+            if self.gone {
+                return Input::Closed;
+            }
+            let deadline = self.unit.deadline(self.timing.min_rate);
+            match tokio::time::timeout_at(deadline, self.io.read(&mut self.buf)).await {
+                Err(_) => return Input::TimedOut,
+                Ok(Ok(0)) | Ok(Err(_)) => {
+                    self.gone = true;
+                    self.cancel.store(true, Ordering::SeqCst);
+                    return Input::Closed;
+                }
+                Ok(Ok(n)) => {
+                    self.unit.bytes += n as u64;
+                    let raw = self.buf.get(..n).unwrap_or_default();
+                    if d.feed(raw).is_err() {
+                        self.gone = true;
+                        self.cancel.store(true, Ordering::SeqCst);
+                        return Input::Closed;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Starts COMPRESS=DEFLATE (RFC 4978): from now on both directions are deflated. What was
+    /// written before (the tagged OK) is flushed first, uncompressed.
+    pub async fn start_compress(&mut self) -> std::io::Result<()> {
+        self.flush().await?;
+        self.deflate = Some(Box::new(Deflate::new()));
+        Ok(())
+    }
+
+    /// Whether COMPRESS=DEFLATE is active.
+    pub fn compressed(&self) -> bool {
+        self.deflate.is_some()
+    }
+
+    /// Writes all of `bytes` (deflated when compression is on); fails when the client takes
+    /// nothing for the write stall limit.
     pub async fn write(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        match self.deflate.as_mut() {
+            Some(d) => {
+                let wire = d.deflate(bytes, false)?;
+                self.write_raw(&wire).await
+            }
+            None => self.write_raw(bytes).await,
+        }
+    }
+
+    async fn write_raw(&mut self, bytes: &[u8]) -> std::io::Result<()> {
         let mut rest = bytes;
         while !rest.is_empty() {
             match tokio::time::timeout(self.timing.write_stall, self.io.write(rest)).await {
@@ -236,8 +325,13 @@ impl Link {
         Ok(())
     }
 
-    /// Pushes buffered output (TLS records) to the client, within the write stall limit.
+    /// Pushes buffered output (a deflate sync flush, TLS records) to the client, within the
+    /// write stall limit.
     pub async fn flush(&mut self) -> std::io::Result<()> {
+        if let Some(d) = self.deflate.as_mut() {
+            let wire = d.deflate(&[], true)?;
+            self.write_raw(&wire).await?;
+        }
         tokio::time::timeout(self.timing.write_stall, self.io.flush())
             .await
             .map_err(|_| stalled())?
@@ -254,8 +348,15 @@ impl Link {
     /// A last word before closing (a timeout reply, a BYE): best effort, bounded.
     pub async fn say_last(&mut self, bytes: &[u8]) {
         let bounded = Duration::from_secs(2).min(self.timing.write_stall);
+        let wire = match self.deflate.as_mut() {
+            Some(d) => match d.deflate(bytes, true) {
+                Ok(w) => w,
+                Err(_) => return,
+            },
+            None => bytes.to_vec(),
+        };
         let _ = tokio::time::timeout(bounded, async {
-            self.io.write_all(bytes).await?;
+            self.io.write_all(&wire).await?;
             self.io.flush().await
         })
         .await;

@@ -1,6 +1,7 @@
 //! The running server: shared state, the listeners of each daemon.
 
 pub mod admission;
+pub mod compress;
 pub mod conversation;
 pub mod link;
 pub mod login;

@@ -96,6 +96,8 @@ pub struct ImapCore {
 pub enum ImapEffect {
     /// IDLE: send the selected mailbox's changes as they happen, until the client sends DONE.
     Idle,
+    /// COMPRESS=DEFLATE: the link deflates both ways from now on.
+    Compress,
 }
 
 impl Core for ImapCore {
@@ -136,6 +138,7 @@ impl Core for ImapCore {
             Action::NeedInput => Next::Read,
             Action::Idle => Next::Effect(ImapEffect::Idle),
             Action::StartTls => Next::StartTls,
+            Action::Compress => Next::Effect(ImapEffect::Compress),
             Action::Close => Next::Close,
         }
     }
@@ -199,7 +202,9 @@ impl Core for ImapCore {
     }
 
     async fn effect(&mut self, link: &mut Link, effect: ImapEffect) -> Result<(), String> {
-        let ImapEffect::Idle = effect;
+        if let ImapEffect::Compress = effect {
+            return link.start_compress().await.map_err(|e| e.to_string());
+        }
         let io_err = |e: std::io::Error| e.to_string();
         let mut watching = self.start_watch(link.peer);
         let mut woken = true;

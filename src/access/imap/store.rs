@@ -11,6 +11,7 @@ use std::sync::Arc;
 use crate::proto::imap::mailbox_name::MailboxName;
 use crate::proto::imap::store::{Account, MailStore, Mailbox, Result};
 use crate::store::maildir::cache::Cache;
+use crate::store::maildir::counters;
 use crate::store::maildir::shared::{self, Header, Stamp};
 use crate::store::maildir::{
     meta, FlagOp, Flags, MailVolume, MailboxState, Maildir, MessageInfo, Snapshot, StoreOutcome,
@@ -169,6 +170,10 @@ impl Mailbox for MaildirMailbox {
 
     fn release(&mut self) -> usize {
         self.state.release()
+    }
+
+    fn first_recent(&mut self, uidvalidity: u32, claim_below: Option<u32>) -> Result<u32> {
+        counters::first_recent(self.maildir(), uidvalidity, claim_below)
     }
 
     fn store_flags(

@@ -4,6 +4,7 @@
 use std::io::Read;
 
 use crate::proto::pop3::maildrop::{DropMessage, Maildrop, MaildropError, OpenError};
+use crate::store::maildir::counters;
 use crate::store::maildir::state::open_message;
 use crate::store::maildir::{try_lock_pop3, MailboxState, Maildir, MessageInfo, Pop3Lock};
 
@@ -26,6 +27,9 @@ impl MaildirMaildrop {
         let mut state = MailboxState::new(inbox);
         let mut snap = state.sync().map_err(temp)?;
         state.fill_virtual_sizes(&mut snap).map_err(temp)?;
+        // RFC 3501 §2.3.2: a POP3 session has been told of every message it lists, so none of
+        // them is \Recent for an IMAP session opened later. Losing this costs only a flag.
+        let _ = counters::first_recent(state.maildir(), snap.uidvalidity, Some(snap.uidnext));
         let messages = snap
             .messages
             .iter()

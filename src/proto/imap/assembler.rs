@@ -132,6 +132,11 @@ impl CommandAssembler {
         self.input.len() + self.command.len()
     }
 
+    /// Bytes of the command being assembled so far (its text and the literals already read).
+    pub fn command_len(&self) -> usize {
+        self.command.len()
+    }
+
     /// Whether the assembler is between commands (nothing partial held).
     pub fn is_idle(&self) -> bool {
         matches!(self.state, State::Line) && self.command.is_empty() && self.input.is_empty()

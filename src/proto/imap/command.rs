@@ -7,6 +7,8 @@ use super::fetch::FetchAttribute;
 use super::flag::Flag;
 use super::search::SearchKey;
 use super::sequence::SequenceSet;
+use super::sort::SortCriterion;
+use super::thread::Algorithm;
 
 /// The QRESYNC parameter of SELECT/EXAMINE (RFC 7162 §3.2.5): what the client last knew.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,6 +35,57 @@ pub struct Command {
 /// A mailbox name exactly as the client sent it (modified UTF-7, `/` delimited);
 /// validate and map it with [`super::mailbox_name::MailboxName`].
 pub type MailboxArg = String;
+
+/// One further message of a MULTIAPPEND (RFC 3502).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppendMessage {
+    /// Flags to set.
+    pub flags: Vec<Flag>,
+    /// Internal date to set.
+    pub internal_date: Option<DateTime>,
+    /// The message bytes (empty when `catenate` builds it).
+    pub message: Vec<u8>,
+    /// CATENATE (RFC 4469): the parts the message is made of, in order.
+    pub catenate: Option<Vec<CatPart>>,
+}
+
+/// One part of a CATENATE (RFC 4469).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CatPart {
+    /// `TEXT literal`: these bytes.
+    Text(Vec<u8>),
+    /// `URL "..."`: (a section of) a message of the user's mailboxes (RFC 5092).
+    Url(String),
+}
+
+/// A `SEARCH RETURN` option (RFC 4731 ESEARCH, RFC 5182 SEARCHRES).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SearchReturn {
+    /// `MIN`: the lowest matching number.
+    Min,
+    /// `MAX`: the highest.
+    Max,
+    /// `ALL`: every match, as a sequence set.
+    All,
+    /// `COUNT`: how many.
+    Count,
+    /// `SAVE`: keep the result as `$`.
+    Save,
+}
+
+impl SearchReturn {
+    /// The option named `word` (upper case), if any.
+    pub fn parse(word: &str) -> Option<SearchReturn> {
+        Some(match word {
+            "MIN" => SearchReturn::Min,
+            "MAX" => SearchReturn::Max,
+            "ALL" => SearchReturn::All,
+            "COUNT" => SearchReturn::Count,
+            "SAVE" => SearchReturn::Save,
+            _ => return None,
+        })
+    }
+}
 
 /// Every command the server understands.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -142,6 +195,10 @@ pub enum CommandKind {
         internal_date: Option<DateTime>,
         /// The message bytes.
         message: Vec<u8>,
+        /// CATENATE (RFC 4469): the parts the first message is made of (`message` is empty).
+        catenate: Option<Vec<CatPart>>,
+        /// MULTIAPPEND (RFC 3502): the further messages of the same APPEND, all added or none.
+        more: Vec<AppendMessage>,
     },
     /// `IDLE` (the session then waits for a `DONE` line).
     Idle,
@@ -170,6 +227,8 @@ pub enum CommandKind {
         charset: Option<String>,
         /// The search program (an implicit AND of keys).
         criteria: SearchKey,
+        /// ESEARCH `RETURN (...)` options (RFC 4731, 5182); `None` for a plain SEARCH.
+        returns: Option<Vec<SearchReturn>>,
     },
     /// `[UID] FETCH set attrs [(CHANGEDSINCE n)]`
     Fetch {
@@ -217,6 +276,46 @@ pub enum CommandKind {
         /// Target mailbox.
         mailbox: MailboxArg,
     },
+    /// `[UID] SORT (criteria) charset search-keys` (RFC 5256, RFC 5957)
+    Sort {
+        /// UID variant.
+        uid: bool,
+        /// The sort criteria, most significant first.
+        criteria: Vec<SortCriterion>,
+        /// Which messages.
+        search: SearchKey,
+    },
+    /// `[UID] THREAD algorithm charset search-keys` (RFC 5256)
+    Thread {
+        /// UID variant.
+        uid: bool,
+        /// ORDEREDSUBJECT or REFERENCES.
+        algorithm: Algorithm,
+        /// Which messages.
+        search: SearchKey,
+    },
+    /// `COMPRESS mechanism` (RFC 4978)
+    Compress {
+        /// The mechanism (upper case); only DEFLATE is known.
+        mechanism: String,
+    },
+    /// `GETQUOTA root` (RFC 9208 §4.2)
+    GetQuota {
+        /// The quota root.
+        root: String,
+    },
+    /// `GETQUOTAROOT mailbox` (RFC 9208 §4.3)
+    GetQuotaRoot {
+        /// The mailbox whose quota roots are asked for.
+        mailbox: MailboxArg,
+    },
+    /// `SETQUOTA root (resource limit ...)` (RFC 9208 §4.1)
+    SetQuota {
+        /// The quota root.
+        root: String,
+        /// Resource names (upper case) and limits.
+        limits: Vec<(String, u64)>,
+    },
 }
 
 impl CommandKind {
@@ -253,6 +352,12 @@ impl CommandKind {
             CommandKind::Store { .. } => "STORE",
             CommandKind::Copy { .. } => "COPY",
             CommandKind::Move { .. } => "MOVE",
+            CommandKind::Sort { .. } => "SORT",
+            CommandKind::Thread { .. } => "THREAD",
+            CommandKind::Compress { .. } => "COMPRESS",
+            CommandKind::GetQuota { .. } => "GETQUOTA",
+            CommandKind::GetQuotaRoot { .. } => "GETQUOTAROOT",
+            CommandKind::SetQuota { .. } => "SETQUOTA",
         }
     }
 
@@ -267,7 +372,13 @@ impl CommandKind {
                 changed_since,
                 ..
             } => changed_since.is_some() || attributes.contains(&FetchAttribute::ModSeq),
-            CommandKind::Search { criteria, .. } => criteria.uses_modseq(),
+            CommandKind::Search { criteria, .. }
+            | CommandKind::Sort {
+                search: criteria, ..
+            }
+            | CommandKind::Thread {
+                search: criteria, ..
+            } => criteria.uses_modseq(),
             CommandKind::Store {
                 unchanged_since, ..
             } => unchanged_since.is_some(),
@@ -294,12 +405,18 @@ impl CommandKind {
             | Append { .. }
             | Idle
             | Namespace
-            | Enable(_) => RequiredState::Authenticated,
+            | Enable(_)
+            | Compress { .. }
+            | GetQuota { .. }
+            | GetQuotaRoot { .. }
+            | SetQuota { .. } => RequiredState::Authenticated,
             Check
             | Close
             | Unselect
             | Expunge { .. }
             | Search { .. }
+            | Sort { .. }
+            | Thread { .. }
             | Fetch { .. }
             | Store { .. }
             | Copy { .. }

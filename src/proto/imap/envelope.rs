@@ -163,6 +163,8 @@ enum Token {
     Word(Vec<u8>),
     Quoted(Vec<u8>),
     Special(u8),
+    /// A comment's text (without its parentheses): the display name of `user@host (Name)`.
+    Comment(Vec<u8>),
 }
 
 fn tokenize(value: &[u8]) -> Vec<Token> {
@@ -176,21 +178,33 @@ fn tokenize(value: &[u8]) -> Vec<Token> {
             b' ' | b'\t' | b'\r' | b'\n' => i += 1,
             b'(' => {
                 let mut depth = 0usize;
+                let mut text = Vec::new();
                 while let Some(&c) = value.get(i) {
                     match c {
-                        b'(' => depth += 1,
+                        b'(' => {
+                            if depth > 0 {
+                                text.push(c);
+                            }
+                            depth += 1;
+                        }
                         b')' => {
                             depth = depth.saturating_sub(1);
                             if depth == 0 {
                                 i += 1;
                                 break;
                             }
+                            text.push(c);
                         }
-                        b'\\' => i += 1,
-                        _ => {}
+                        b'\\' => {
+                            i += 1;
+                            text.extend(value.get(i));
+                        }
+                        b'\r' | b'\n' => {}
+                        _ => text.push(c),
                     }
                     i += 1;
                 }
+                tokens.push(Token::Comment(text.trim_ascii().to_vec()));
             }
             b'"' => {
                 i += 1;
@@ -235,15 +249,18 @@ fn tokenize(value: &[u8]) -> Vec<Token> {
     tokens
 }
 
+/// The text of the tokens (comments left out), joined by `sep`.
 fn text_of(tokens: &[Token], sep: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
-    for (i, t) in tokens.iter().enumerate() {
+    let words = tokens.iter().filter(|t| !matches!(t, Token::Comment(_)));
+    for (i, t) in words.enumerate() {
         if i > 0 {
             out.extend_from_slice(sep);
         }
         match t {
             Token::Word(w) | Token::Quoted(w) => out.extend_from_slice(w),
             Token::Special(c) => out.push(*c),
+            Token::Comment(_) => {}
         }
     }
     out
@@ -300,7 +317,26 @@ pub fn parse_address_list(value: &[u8]) -> Vec<Address> {
     out
 }
 
-fn mailbox(tokens: &[Token]) -> Option<Address> {
+fn mailbox(all: &[Token]) -> Option<Address> {
+    // RFC 5322 §3.4: `user@host (Real Name)` — with no phrase, the last non-empty comment is
+    // what a reader shows as the name (as Dovecot and c-client do); comments elsewhere (inside
+    // the address) are whitespace.
+    let mut angle = false;
+    let mut comment = None;
+    for t in all {
+        match t {
+            Token::Special(b'<') => angle = true,
+            Token::Special(b'>') => angle = false,
+            Token::Comment(c) if !angle && !c.is_empty() => comment = Some(c.clone()),
+            _ => {}
+        }
+    }
+    let tokens: Vec<Token> = all
+        .iter()
+        .filter(|t| !matches!(t, Token::Comment(_)))
+        .cloned()
+        .collect();
+    let tokens = tokens.as_slice();
     if tokens.is_empty() {
         return None;
     }
@@ -342,6 +378,7 @@ fn mailbox(tokens: &[Token]) -> Option<Address> {
     if local.is_empty() && host.is_empty() && name.is_none() {
         return None;
     }
+    let name = name.or(comment);
     Some(Address {
         name,
         route,
@@ -369,7 +406,10 @@ mod tests {
         ("<@a.example,@b.example:joe@c.example>", "((NIL \"@a.example,@b.example\" \"joe\" \"c.example\"))"),
         ("undisclosed-recipients:;", "((NIL NIL \"undisclosed-recipients\" NIL)(NIL NIL NIL NIL))"),
         ("Friends: a@x.example, B <b@y.example>;, c@z.example", "((NIL NIL \"Friends\" NIL)(NIL NIL \"a\" \"x.example\")(\"B\" NIL \"b\" \"y.example\")(NIL NIL NIL NIL)(NIL NIL \"c\" \"z.example\"))"),
-        ("john.doe@example.com (John Doe)", "((NIL NIL \"john.doe\" \"example.com\"))"),
+        ("john.doe@example.com (John Doe)", "((\"John Doe\" NIL \"john.doe\" \"example.com\"))"),
+        ("<user-from (comment)@ (comment) domain.org>", "((NIL NIL \"user-from\" \"domain.org\"))"),
+        ("a@b (outer (inner) \\) x), c@d ()", "((\"outer (inner) ) x\" NIL \"a\" \"b\")(NIL NIL \"c\" \"d\"))"),
+        ("Real <r@x.example> (note)", "((\"Real\" NIL \"r\" \"x.example\"))"),
         ("=?utf-8?q?J=C3=B6rg?= <jorg@example.com>", "((\"=?utf-8?q?J=C3=B6rg?=\" NIL \"jorg\" \"example.com\"))"),
         ("root", "((NIL NIL \"root\" \"\"))"),
         ("", "NIL"),

@@ -8,7 +8,7 @@ use super::envelope::Envelope;
 use super::flag::Flag;
 use super::message::{crlf_size, Message};
 use super::response::{write_flag_list, write_literal, write_string};
-use super::section::{Section, SectionText};
+use super::section::{self, Section, SectionText};
 
 /// A `<origin.count>` partial range.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,6 +44,20 @@ pub enum FetchAttribute {
     Uid,
     /// `MODSEQ` (CONDSTORE)
     ModSeq,
+    /// `BINARY[part]<partial>` / `BINARY.PEEK[...]` (RFC 3516): the part decoded.
+    Binary {
+        /// The part number path (empty: the whole message).
+        part: Vec<u32>,
+        /// Optional sub-range of the decoded content.
+        partial: Option<Partial>,
+        /// `.PEEK`: do not set `\Seen`.
+        peek: bool,
+    },
+    /// `BINARY.SIZE[part]` (RFC 3516): the size of the decoded part.
+    BinarySize {
+        /// The part number path.
+        part: Vec<u32>,
+    },
     /// `BODY[section]<partial>` / `BODY.PEEK[...]`
     BodySection {
         /// Which bytes.
@@ -81,6 +95,7 @@ impl FetchAttribute {
             FetchAttribute::Rfc822
                 | FetchAttribute::Rfc822Text
                 | FetchAttribute::BodySection { peek: false, .. }
+                | FetchAttribute::Binary { peek: false, .. }
         )
     }
 
@@ -129,10 +144,16 @@ pub trait MessageView {
     }
 }
 
-/// Rendering failed: the message content could not be read.
+/// Rendering failed.
 #[derive(Debug, thiserror::Error)]
-#[error("cannot read message: {0}")]
-pub struct FetchError(#[from] pub std::io::Error);
+pub enum FetchError {
+    /// The message content could not be read.
+    #[error("cannot read message: {0}")]
+    Read(#[from] std::io::Error),
+    /// A BINARY part's encoding cannot be undone (RFC 3516 `[UNKNOWN-CTE]`).
+    #[error("{0}")]
+    UnknownCte(section::UnknownCte),
+}
 
 /// Renders `* seq FETCH (...)` CRLF for one message, attributes in request order.
 /// A UID FETCH should include [`FetchAttribute::Uid`] (the session adds it).
@@ -146,6 +167,23 @@ pub fn render_fetch(
     } else {
         None
     };
+    let binary = attributes.iter().any(|a| {
+        matches!(
+            a,
+            FetchAttribute::Binary { .. } | FetchAttribute::BinarySize { .. }
+        )
+    });
+    if binary {
+        // RFC 3516: a part whose encoding cannot be undone fails the FETCH ([UNKNOWN-CTE]).
+        let full = Message::parse(raw.as_deref().unwrap_or_default());
+        for a in attributes {
+            if let FetchAttribute::Binary { part, .. } | FetchAttribute::BinarySize { part } = a {
+                if let Err(e) = section::binary(&full, part) {
+                    return Err(FetchError::UnknownCte(e));
+                }
+            }
+        }
+    }
     let structured = attributes.iter().any(|a| needs_structure(a, view));
     let message = raw.as_deref().map(|r| {
         if structured {
@@ -156,15 +194,96 @@ pub fn render_fetch(
     });
     let empty = Message::parse_shallow(b"");
     let msg = message.as_ref().unwrap_or(&empty);
+    Ok(render(seq, attributes, view, msg, raw.as_deref(), false))
+}
+
+/// Renders `* seq FETCH (...)` for a message whose content is gone (another session expunged
+/// it since this one's view was taken): what the view holds (UID, FLAGS, INTERNALDATE, MODSEQ,
+/// cached sizes and renderings), `NIL` for the message text, and the ENVELOPE and
+/// BODYSTRUCTURE of an empty message where none is cached. The FETCH then completes `OK`, as
+/// Dovecot's does (RFC 3501 §7.4.1 allows either; a NO makes clients treat a sync as failed).
+pub fn render_fetch_gone(
+    seq: u32,
+    attributes: &[FetchAttribute],
+    view: &dyn MessageView,
+) -> Vec<u8> {
+    let empty = Message::parse(b"");
+    render(seq, attributes, view, &empty, None, true)
+}
+
+fn render(
+    seq: u32,
+    attributes: &[FetchAttribute],
+    view: &dyn MessageView,
+    msg: &Message<'_>,
+    raw: Option<&[u8]>,
+    gone: bool,
+) -> Vec<u8> {
     let mut out = format!("* {seq} FETCH (").into_bytes();
     for (i, attr) in attributes.iter().enumerate() {
         if i > 0 {
             out.push(b' ');
         }
-        render_attribute(&mut out, attr, view, msg, raw.as_deref());
+        if gone && needs_raw(attr, view) {
+            write_gone(&mut out, attr);
+        } else {
+            render_attribute(&mut out, attr, view, msg, raw);
+        }
     }
     out.extend_from_slice(b")\r\n");
-    Ok(out)
+    out
+}
+
+/// A content item of a message that is gone: its name and `NIL` (all are nstrings), or the
+/// structure of an empty message for BODY.
+fn write_gone(out: &mut Vec<u8>, attr: &FetchAttribute) {
+    match attr {
+        FetchAttribute::Rfc822 => out.extend_from_slice(b"RFC822 NIL"),
+        FetchAttribute::Rfc822Header => out.extend_from_slice(b"RFC822.HEADER NIL"),
+        FetchAttribute::Rfc822Text => out.extend_from_slice(b"RFC822.TEXT NIL"),
+        FetchAttribute::BodySection {
+            section, partial, ..
+        } => {
+            out.extend_from_slice(b"BODY[");
+            section.write_spec(out);
+            out.push(b']');
+            if let Some(p) = partial {
+                out.extend_from_slice(format!("<{}>", p.origin).as_bytes());
+            }
+            out.extend_from_slice(b" NIL");
+        }
+        FetchAttribute::Body => {
+            out.extend_from_slice(b"BODY ");
+            out.extend_from_slice(&body_structure(&Message::parse(b""), false));
+        }
+        FetchAttribute::BodyStructure => {
+            out.extend_from_slice(b"BODYSTRUCTURE ");
+            out.extend_from_slice(&body_structure(&Message::parse(b""), true));
+        }
+        FetchAttribute::Envelope => {
+            out.extend_from_slice(b"ENVELOPE ");
+            Envelope::default().write(out);
+        }
+        FetchAttribute::Rfc822Size => out.extend_from_slice(b"RFC822.SIZE 0"),
+        FetchAttribute::Binary { part, partial, .. } => {
+            out.extend_from_slice(b"BINARY[");
+            write_part(out, part);
+            out.push(b']');
+            if let Some(p) = partial {
+                out.extend_from_slice(format!("<{}>", p.origin).as_bytes());
+            }
+            out.extend_from_slice(b" NIL");
+        }
+        FetchAttribute::BinarySize { part } => {
+            out.extend_from_slice(b"BINARY.SIZE[");
+            write_part(out, part);
+            out.extend_from_slice(b"] 0");
+        }
+        FetchAttribute::Uid
+        | FetchAttribute::Flags
+        | FetchAttribute::InternalDate
+        | FetchAttribute::ModSeq => {}
+    }
 }
 
 /// Whether the MIME part tree is needed (not just the header/body split).
@@ -173,6 +292,9 @@ fn needs_structure(attr: &FetchAttribute, view: &dyn MessageView) -> bool {
         FetchAttribute::Body => true,
         FetchAttribute::BodyStructure => view.cached_body_structure().is_none(),
         FetchAttribute::BodySection { section, .. } => !section.part.is_empty(),
+        FetchAttribute::Binary { part, .. } | FetchAttribute::BinarySize { part } => {
+            !part.is_empty()
+        }
         _ => false,
     }
 }
@@ -242,6 +364,33 @@ fn render_attribute(
             out.extend_from_slice(b"RFC822.TEXT ");
             write_literal(out, msg.slice(&msg.root().body));
         }
+        FetchAttribute::Binary { part, partial, .. } => {
+            out.extend_from_slice(b"BINARY[");
+            write_part(out, part);
+            out.push(b']');
+            let decoded = section::binary(msg, part).unwrap_or_default();
+            let bytes: &[u8] = match partial {
+                Some(p) => {
+                    out.extend_from_slice(format!("<{}>", p.origin).as_bytes());
+                    let start = (p.origin as usize).min(decoded.len());
+                    let end = start.saturating_add(p.count as usize).min(decoded.len());
+                    decoded.get(start..end).unwrap_or_default()
+                }
+                None => &decoded,
+            };
+            out.push(b' ');
+            // RFC 3516 §4.3: literal8 when the content holds a NUL.
+            if bytes.contains(&0) {
+                out.push(b'~');
+            }
+            write_literal(out, bytes);
+        }
+        FetchAttribute::BinarySize { part } => {
+            out.extend_from_slice(b"BINARY.SIZE[");
+            write_part(out, part);
+            let size = section::binary(msg, part).map_or(0, |b| b.len());
+            out.extend_from_slice(format!("] {size}").as_bytes());
+        }
         FetchAttribute::BodySection {
             section, partial, ..
         } => {
@@ -262,6 +411,12 @@ fn render_attribute(
             write_literal(out, bytes);
         }
     }
+}
+
+/// Writes a part number path (`1.2.3`).
+fn write_part(out: &mut Vec<u8>, part: &[u32]) {
+    let text: Vec<String> = part.iter().map(u32::to_string).collect();
+    out.extend_from_slice(text.join(".").as_bytes());
 }
 
 /// Whether a section is a pure header request (handy for caching decisions).
@@ -410,6 +565,30 @@ pub(crate) mod tests {
         for &(request, want) in cases {
             assert_eq!(sets_seen(&attrs(request)), want, "{request}");
         }
+    }
+
+    #[test]
+    fn a_message_gone_renders_what_is_at_hand_and_nil_for_its_text() {
+        let got = render_fetch_gone(
+            3,
+            &attrs("(UID FLAGS RFC822.SIZE BODY.PEEK[] BODY[HEADER.FIELDS (From)]<0.5> RFC822.TEXT ENVELOPE)"),
+            &Unreadable,
+        );
+        assert_eq!(
+            String::from_utf8(got).unwrap(),
+            "* 3 FETCH (UID 9 FLAGS (\\Recent) RFC822.SIZE 42 BODY[] NIL \
+BODY[HEADER.FIELDS (From)]<0> NIL RFC822.TEXT NIL \
+ENVELOPE (NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL))\r\n"
+        );
+        // Cached renderings are still at hand.
+        let mut cached = TestView::new(RAW);
+        cached.cached_envelope = Some(b"(CACHED)".to_vec());
+        let got = render_fetch_gone(1, &attrs("(ENVELOPE BODYSTRUCTURE)"), &cached);
+        let got = String::from_utf8(got).unwrap();
+        assert!(
+            got.starts_with("* 1 FETCH (ENVELOPE (CACHED) BODYSTRUCTURE (\"TEXT\""),
+            "{got}"
+        );
     }
 
     #[test]

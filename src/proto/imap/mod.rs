@@ -31,6 +31,7 @@ pub mod datetime;
 pub mod envelope;
 pub mod fetch;
 pub mod flag;
+pub mod imap_url;
 pub mod mailbox_name;
 pub mod message;
 pub mod parser;
@@ -39,7 +40,9 @@ pub mod search;
 pub mod section;
 pub mod sequence;
 pub mod session;
+pub mod sort;
 pub mod store;
+pub mod thread;
 
 /// Capabilities this protocol core supports, for `CAPABILITY` and the greeting.
 /// The session adds `STARTTLS`, `AUTH=...` and `LOGINDISABLED` as its state requires.
@@ -62,4 +65,15 @@ pub const CAPABILITIES: &[&str] = &[
     "CONDSTORE",
     "QRESYNC",
     "STATUS=SIZE",
+    "QUOTA",
+    "QUOTA=RES-STORAGE",
+    "SORT",
+    "SORT=DISPLAY",
+    "THREAD=ORDEREDSUBJECT",
+    "THREAD=REFERENCES",
+    "ESEARCH",
+    "SEARCHRES",
+    "MULTIAPPEND",
+    "BINARY",
+    "CATENATE",
 ];

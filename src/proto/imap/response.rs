@@ -186,6 +186,16 @@ pub enum Code {
     ExpungeIssued,
     /// `[USEATTR]` (RFC 6154: a special-use attribute CREATE cannot set)
     UseAttr,
+    /// `[NOPERM]` (RFC 5530: not allowed to this user)
+    NoPerm,
+    /// `[UNKNOWN-CTE]` (RFC 3516: BINARY cannot decode a part)
+    UnknownCte,
+    /// `[COMPRESSIONACTIVE]` (RFC 4978)
+    CompressionActive,
+    /// `[BADURL url]` (RFC 4469: a CATENATE URL that names nothing this user may read)
+    BadUrl(String),
+    /// `[TOOBIG]` (RFC 4469: the message CATENATE makes is larger than the APPEND limit)
+    TooBig,
 }
 
 impl Code {
@@ -211,6 +221,10 @@ impl Code {
             Code::Unavailable => "UNAVAILABLE",
             Code::ExpungeIssued => "EXPUNGEISSUED",
             Code::UseAttr => "USEATTR",
+            Code::NoPerm => "NOPERM",
+            Code::UnknownCte => "UNKNOWN-CTE",
+            Code::CompressionActive => "COMPRESSIONACTIVE",
+            Code::TooBig => "TOOBIG",
             _ => "",
         };
         if !simple.is_empty() {
@@ -221,6 +235,8 @@ impl Code {
         let _ = match self {
             Code::BadCharset(sets) => write!(out, "BADCHARSET ({})", sets.join(" ")),
             Code::Capability(caps) => write!(out, "CAPABILITY {}", caps.join(" ")),
+            // url-resp-text: any TEXT-CHAR but "]".
+            Code::BadUrl(url) => write!(out, "BADURL {}", url.replace([']', '\r', '\n'], "")),
             Code::PermanentFlags { flags, allow_new } => {
                 let mut list: Vec<String> = flags.iter().map(Flag::to_string).collect();
                 if *allow_new {
@@ -462,6 +478,8 @@ pub enum Data {
         delimiter: Option<char>,
         /// The mailbox name (IMAP form).
         name: String,
+        /// RFC 5258 §3.5: `("CHILDINFO" ("SUBSCRIBED"))`, a descendant is subscribed.
+        child_subscribed: bool,
     },
     /// `* STATUS name (ITEM n ...)`
     Status {
@@ -469,6 +487,24 @@ pub enum Data {
         mailbox: String,
         /// The items and their values.
         items: Vec<(StatusItem, u64)>,
+    },
+    /// `* SORT n ...` (RFC 5256)
+    Sort(Vec<u32>),
+    /// A response rendered elsewhere (`* THREAD …` CRLF).
+    Raw(Vec<u8>),
+    /// `* QUOTAROOT mailbox root ...` (RFC 9208 §5.2)
+    QuotaRoot {
+        /// The mailbox (IMAP form).
+        mailbox: String,
+        /// Its quota roots.
+        roots: Vec<String>,
+    },
+    /// `* QUOTA root (RESOURCE usage limit ...)` (RFC 9208 §5.1)
+    Quota {
+        /// The quota root.
+        root: String,
+        /// Resource name, usage and limit (STORAGE in units of 1024 octets).
+        resources: Vec<(&'static str, u64, u64)>,
     },
     /// `* SEARCH n ... [(MODSEQ m)]`
     Search {
@@ -505,6 +541,34 @@ impl Data {
                 out.extend(namespace_personal(prefix, *delimiter))
             }
             Data::Flags(list) => out.extend(flags(list)),
+            Data::Sort(numbers) => {
+                out.extend_from_slice(b"* SORT");
+                for n in numbers {
+                    out.extend_from_slice(format!(" {n}").as_bytes());
+                }
+                out.extend_from_slice(b"\r\n");
+            }
+            Data::Raw(bytes) => out.extend_from_slice(bytes),
+            Data::QuotaRoot { mailbox, roots } => {
+                out.extend_from_slice(b"* QUOTAROOT ");
+                write_mailbox(out, mailbox);
+                for r in roots {
+                    out.push(b' ');
+                    write_astring(out, r.as_bytes());
+                }
+                out.extend_from_slice(b"\r\n");
+            }
+            Data::Quota { root, resources } => {
+                out.extend_from_slice(b"* QUOTA ");
+                write_astring(out, root.as_bytes());
+                out.extend_from_slice(b" (");
+                let items: Vec<String> = resources
+                    .iter()
+                    .map(|(name, usage, limit)| format!("{name} {usage} {limit}"))
+                    .collect();
+                out.extend_from_slice(items.join(" ").as_bytes());
+                out.extend_from_slice(b")\r\n");
+            }
             Data::Exists(n) => out.extend(exists(*n)),
             Data::Recent(n) => out.extend(recent(*n)),
             Data::Expunge(n) => out.extend(expunge(*n)),
@@ -542,9 +606,15 @@ impl Data {
                 attributes,
                 delimiter,
                 name,
+                child_subscribed,
             } => {
                 let attrs: Vec<&str> = attributes.iter().map(String::as_str).collect();
-                out.extend(list(*lsub, &attrs, *delimiter, name));
+                let mut line = list(*lsub, &attrs, *delimiter, name);
+                if *child_subscribed && line.ends_with(b"\r\n") {
+                    line.truncate(line.len().saturating_sub(2));
+                    line.extend_from_slice(b" (\"CHILDINFO\" (\"SUBSCRIBED\"))\r\n");
+                }
+                out.extend(line);
             }
             Data::Status { mailbox, items } => out.extend(status(mailbox, items)),
             Data::Search { numbers, modseq } => out.extend(search(numbers, *modseq)),
@@ -803,6 +873,7 @@ mod tests {
             attributes: vec!["\\HasNoChildren".into(), "\\Sent".into()],
             delimiter: Some('/'),
             name: "Sent Items".into(),
+            child_subscribed: false,
         };
         assert_eq!(
             enc(list),

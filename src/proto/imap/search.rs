@@ -9,6 +9,7 @@
 use std::borrow::Cow;
 
 use super::datetime::{Date, DateTime};
+use super::envelope::parse_address_list;
 use super::fetch::{FetchError, MessageView};
 use super::flag::Flag;
 use super::message::{crlf_size, header_fields, Message, Part, PartKind};
@@ -228,6 +229,36 @@ impl Eval<'_> {
             .any(|f| needle.is_empty() || decode_header(f.raw).to_lowercase().contains(&needle))
     }
 
+    /// An address field (From, To, Cc, Bcc) contains `needle`: its text as written, or one of
+    /// its addresses written plainly (`name mailbox@host`, comments and route left out), so that
+    /// `user@domain.org` finds `<user (comment)@ (comment) domain.org>`.
+    fn address_contains(&self, name: &str, needle: &str) -> bool {
+        if self.header_contains(name, needle) {
+            return true;
+        }
+        let Some(m) = self.message else { return false };
+        let needle = needle.to_lowercase();
+        header_fields(m.slice(&m.root().header))
+            .iter()
+            .filter(|f| f.is(name))
+            .flat_map(|f| parse_address_list(&f.value()))
+            .any(|a| {
+                let mut plain = String::new();
+                if let Some(n) = &a.name {
+                    plain.push_str(&decode_header(&[b"X: ".as_slice(), n].concat()));
+                    plain.push(' ');
+                }
+                plain.push_str(&String::from_utf8_lossy(
+                    a.mailbox.as_deref().unwrap_or_default(),
+                ));
+                if let Some(h) = a.host.as_deref().filter(|h| !h.is_empty()) {
+                    plain.push('@');
+                    plain.push_str(&String::from_utf8_lossy(h));
+                }
+                plain.to_lowercase().contains(&needle)
+            })
+    }
+
     fn body_contains(&self, needle: &str) -> bool {
         let Some(m) = self.message else { return false };
         let needle = needle.to_lowercase();
@@ -268,10 +299,10 @@ impl Eval<'_> {
             Unseen => !self.has(&Flag::Seen),
             Keyword(k) => self.keyword(k),
             Unkeyword(k) => !self.keyword(k),
-            Bcc(s) => self.header_contains("Bcc", s),
-            Cc(s) => self.header_contains("Cc", s),
-            From(s) => self.header_contains("From", s),
-            To(s) => self.header_contains("To", s),
+            Bcc(s) => self.address_contains("Bcc", s),
+            Cc(s) => self.address_contains("Cc", s),
+            From(s) => self.address_contains("From", s),
+            To(s) => self.address_contains("To", s),
             Subject(s) => self.header_contains("Subject", s),
             Header(name, s) => self.header_contains(name, s),
             Body(s) => self.body_contains(s),
@@ -378,6 +409,30 @@ Content-Type: text/html\n\
         v.date = DateTime::parse_imap("08-Feb-1994 06:00:00 +0000").unwrap();
         v.modseq = 50;
         v
+    }
+
+    #[test]
+    fn address_keys_see_through_comments() {
+        let raw = b"From: <user-from (comment)@ (comment) domain.org>\r\n\
+To: bob@example.com (Bob Example), \"Doe, J\" <j.doe (x) @ example.net>\r\n\r\nhi\r\n";
+        let v = TestView::new(raw);
+        let ctx = SearchContext {
+            seq: 1,
+            max_seq: 1,
+            max_uid: 1,
+        };
+        for (text, want) in [
+            ("FROM user-from@domain.org", true),
+            ("FROM USER-FROM@DOMAIN", true),
+            ("FROM comment", true),
+            ("FROM other@domain.org", false),
+            ("TO \"bob example\"", true),
+            ("TO j.doe@example.net", true),
+            ("TO \"doe, j j.doe@\"", true),
+            ("CC j.doe@example.net", false),
+        ] {
+            assert_eq!(matches(&key(text), ctx, &v).unwrap(), want, "{text}");
+        }
     }
 
     #[test]

@@ -142,3 +142,43 @@ pub fn filter_header(header: &[u8], names: &[String], keep: bool) -> Vec<u8> {
     out.extend_from_slice(b"\r\n");
     out
 }
+
+/// A part's Content-Transfer-Encoding is none BINARY can undo (RFC 3516 `[UNKNOWN-CTE]`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown content-transfer-encoding {0:?}")]
+pub struct UnknownCte(pub String);
+
+/// RFC 3516: the content of the part at `path` with its Content-Transfer-Encoding undone
+/// (base64 and quoted-printable decoded by mailparse; 7bit, 8bit and binary as they are).
+/// `path` empty is the whole message; a part that does not exist is empty.
+pub fn binary<'m>(message: &'m Message<'_>, path: &[u32]) -> Result<Cow<'m, [u8]>, UnknownCte> {
+    if path.is_empty() {
+        return Ok(Cow::Borrowed(message.bytes()));
+    }
+    let Some(part) = find_part(message.root(), path) else {
+        return Ok(Cow::Borrowed(&[]));
+    };
+    let header = message.slice(&part.header);
+    let cte = header_fields(header)
+        .iter()
+        .find(|f| f.is("Content-Transfer-Encoding"))
+        .map(|f| {
+            String::from_utf8_lossy(&f.value())
+                .trim()
+                .to_ascii_lowercase()
+        })
+        .unwrap_or_default();
+    let body = message.slice(&part.body);
+    match cte.as_str() {
+        "" | "7bit" | "8bit" | "binary" => Ok(Cow::Borrowed(body)),
+        "base64" | "quoted-printable" if matches!(part.kind, PartKind::Leaf) => {
+            let entity = message.slice(&(part.header.start..part.body.end));
+            Ok(mailparse::parse_mail(entity)
+                .ok()
+                .and_then(|m| m.get_body_raw().ok())
+                .map_or(Cow::Borrowed(body), Cow::Owned))
+        }
+        "base64" | "quoted-printable" => Ok(Cow::Borrowed(body)),
+        other => Err(UnknownCte(other.to_string())),
+    }
+}

@@ -71,10 +71,14 @@ pub enum SequenceError {
 pub const MAX_RANGES: usize = 10_000;
 
 impl SequenceSet {
-    /// Parses `1:*,3,5:7` (no spaces).
+    /// Parses `1:*,3,5:7` (no spaces), or `$` (RFC 5182: the saved search result, see
+    /// [`SequenceSet::saved`]).
     pub fn parse(text: &[u8]) -> Result<Self, SequenceError> {
         if text.is_empty() {
             return Err(SequenceError::Empty);
+        }
+        if text == b"$" {
+            return Ok(SequenceSet::saved());
         }
         let mut ranges = Vec::new();
         for element in text.split(|&b| b == b',') {
@@ -90,6 +94,28 @@ impl SequenceSet {
             ranges.push(SeqRange { start, end });
         }
         Ok(SequenceSet { ranges })
+    }
+
+    /// `$` (RFC 5182 SEARCHRES): the result a `SEARCH RETURN (SAVE)` saved, which the session
+    /// puts in its place before the command runs. Written as the range `0:*`, which no client
+    /// can send: left in place it matches nothing.
+    pub fn saved() -> Self {
+        SequenceSet {
+            ranges: vec![SeqRange {
+                start: SeqNumber::Value(0),
+                end: SeqNumber::Largest,
+            }],
+        }
+    }
+
+    /// Whether this is `$`.
+    pub fn is_saved(&self) -> bool {
+        *self == SequenceSet::saved()
+    }
+
+    /// A set that matches nothing (an empty saved result): the range `0:0`.
+    pub fn nothing() -> Self {
+        SequenceSet::single(0)
     }
 
     /// A set holding exactly one number.
@@ -229,6 +255,9 @@ impl fmt::Display for SeqNumber {
 
 impl fmt::Display for SequenceSet {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_saved() {
+            return f.write_str("$");
+        }
         for (i, r) in self.ranges.iter().enumerate() {
             if i > 0 {
                 f.write_str(",")?;
@@ -249,7 +278,7 @@ mod tests {
 
     #[test]
     fn parse_and_display_round_trip() {
-        for text in ["1", "1:*", "1:*,3,5:7", "*", "7:5", "4294967295"] {
+        for text in ["1", "1:*", "1:*,3,5:7", "*", "7:5", "4294967295", "$"] {
             let set = SequenceSet::parse(text.as_bytes()).unwrap();
             assert_eq!(set.to_string(), text);
         }

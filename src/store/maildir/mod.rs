@@ -1,10 +1,12 @@
 //! Maildir mailboxes: the mail volume (user → maildir), layout (INBOX + Maildir++ folders), file
 //! names and flags, the mailbox state beside each maildir (UIDs, UIDVALIDITY, modseq, size/date
-//! cache), locking and quota usage; and what readers keep beside it: a rendering cache,
+//! cache), the user's UIDVALIDITY counter and each mailbox's `\Recent` marker, locking and quota
+//! usage; and what readers keep beside it: a rendering cache,
 //! subscriptions and special-use attributes, the process's shared message lists. Shared by
 //! `popd`, `imapd` and local delivery; knows nothing of any protocol.
 
 pub mod cache;
+pub mod counters;
 pub mod deliver;
 pub mod error;
 mod files;

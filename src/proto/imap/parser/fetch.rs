@@ -69,6 +69,18 @@ fn attribute_named(lx: &mut Lexer<'_>, name: String) -> Lex<FetchAttribute> {
         "UID" => FetchAttribute::Uid,
         "MODSEQ" => FetchAttribute::ModSeq,
         "BODY" if lx.peek() != Some(b'[') => FetchAttribute::Body,
+        "BINARY" | "BINARY.PEEK" => {
+            let part = section_binary(lx)?;
+            let partial = partial(lx)?;
+            FetchAttribute::Binary {
+                part,
+                partial,
+                peek: name == "BINARY.PEEK",
+            }
+        }
+        "BINARY.SIZE" => FetchAttribute::BinarySize {
+            part: section_binary(lx)?,
+        },
         "BODY" | "BODY.PEEK" => {
             let section = section(lx)?;
             let partial = partial(lx)?;
@@ -123,6 +135,25 @@ pub(crate) fn section(lx: &mut Lexer<'_>) -> Lex<Section> {
         lx.expect(b']', "']'")?;
     }
     Ok(Section { part, text })
+}
+
+/// `section-binary`: `"[" [part-number *("." part-number)] "]"` (RFC 3516).
+fn section_binary(lx: &mut Lexer<'_>) -> Lex<Vec<u32>> {
+    lx.expect(b'[', "'['")?;
+    let mut part = Vec::new();
+    if !lx.eat(b']') {
+        loop {
+            if part.len() >= MAX_PART_DEPTH {
+                return Err(ParseErrorKind::TooMany);
+            }
+            part.push(lx.nz_number()?);
+            if !lx.eat(b'.') {
+                break;
+            }
+        }
+        lx.expect(b']', "']'")?;
+    }
+    Ok(part)
 }
 
 /// `"<" number "." nz-number ">"`

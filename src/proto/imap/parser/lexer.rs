@@ -251,6 +251,9 @@ impl<'a> Lexer<'a> {
 
     /// `sequence-set`.
     pub(crate) fn sequence_set(&mut self) -> Lex<SequenceSet> {
+        if self.eat(b'$') {
+            return Ok(SequenceSet::saved());
+        }
         let text = self.take_while(|b| b.is_ascii_digit() || matches!(b, b':' | b',' | b'*'));
         SequenceSet::parse(text).map_err(ParseErrorKind::BadSequence)
     }

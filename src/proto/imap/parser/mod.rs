@@ -7,7 +7,8 @@ mod search;
 mod select;
 
 use super::command::{
-    Command, CommandKind, ListReturnOption, ListSelectOption, StatusItem, StoreMode,
+    AppendMessage, CatPart, Command, CommandKind, ListReturnOption, ListSelectOption, StatusItem,
+    StoreMode,
 };
 use super::datetime::DateTime;
 use super::flag::is_atom_char;
@@ -212,6 +213,36 @@ fn parse_kind(lx: &mut Lexer<'_>) -> Lex<CommandKind> {
             CommandKind::Status { mailbox, items }
         }
         "APPEND" => parse_append(lx)?,
+        "COMPRESS" => {
+            lx.sp()?;
+            CommandKind::Compress {
+                mechanism: lx.keyword()?,
+            }
+        }
+        "GETQUOTA" => {
+            lx.sp()?;
+            CommandKind::GetQuota {
+                root: lx.astring_utf8()?,
+            }
+        }
+        "GETQUOTAROOT" => CommandKind::GetQuotaRoot {
+            mailbox: one_mailbox(lx)?,
+        },
+        "SETQUOTA" => {
+            lx.sp()?;
+            let root = lx.astring_utf8()?;
+            lx.sp()?;
+            let limits = if lx.eat_keyword("()") {
+                Vec::new()
+            } else {
+                lx.paren_list(|lx| {
+                    let resource = lx.keyword()?;
+                    lx.sp()?;
+                    Ok((resource, lx.number64()?))
+                })?
+            };
+            CommandKind::SetQuota { root, limits }
+        }
         "IDLE" => CommandKind::Idle,
         "NAMESPACE" => CommandKind::Namespace,
         "ENABLE" => {
@@ -232,15 +263,28 @@ fn parse_kind(lx: &mut Lexer<'_>) -> Lex<CommandKind> {
             if lx.eat_keyword("NIL") {
                 CommandKind::Id(None)
             } else {
-                let fields = lx.paren_list(|lx| {
+                // Liberal where nothing is ambiguous: spaces around the pairs and between key
+                // and value (`ID ( "name" "x" )`, as imaplib-based clients send) and an empty
+                // list are accepted.
+                lx.expect(b'(', "'('")?;
+                let mut fields = Vec::new();
+                loop {
+                    while lx.eat(b' ') {}
+                    if lx.eat(b')') {
+                        break;
+                    }
+                    if fields.len() >= 30 {
+                        return Err(ParseErrorKind::TooMany);
+                    }
                     let key =
                         String::from_utf8(lx.string()?).map_err(|_| ParseErrorKind::InvalidUtf8)?;
                     lx.sp()?;
+                    while lx.eat(b' ') {}
                     let value = lx.nstring_utf8()?;
-                    Ok((key, value))
-                })?;
-                if fields.len() > 30 {
-                    return Err(ParseErrorKind::TooMany);
+                    fields.push((key, value));
+                    if !matches!(lx.peek(), Some(b' ' | b')')) {
+                        return Err(ParseErrorKind::Expected("a space or ')'"));
+                    }
                 }
                 CommandKind::Id(Some(fields))
             }
@@ -250,6 +294,8 @@ fn parse_kind(lx: &mut Lexer<'_>) -> Lex<CommandKind> {
         "UNSELECT" => CommandKind::Unselect,
         "EXPUNGE" => CommandKind::Expunge { uids: None },
         "SEARCH" => search::parse_search(lx, false)?,
+        "SORT" => search::parse_sort(lx, false)?,
+        "THREAD" => search::parse_thread(lx, false)?,
         "FETCH" => fetch::parse_fetch(lx, false)?,
         "STORE" => parse_store(lx, false)?,
         "COPY" | "MOVE" => parse_copy(lx, false, &word)?,
@@ -258,6 +304,8 @@ fn parse_kind(lx: &mut Lexer<'_>) -> Lex<CommandKind> {
             let sub = lx.keyword()?;
             match sub.as_str() {
                 "SEARCH" => search::parse_search(lx, true)?,
+                "SORT" => search::parse_sort(lx, true)?,
+                "THREAD" => search::parse_thread(lx, true)?,
                 "FETCH" => fetch::parse_fetch(lx, true)?,
                 "STORE" => parse_store(lx, true)?,
                 "COPY" | "MOVE" => parse_copy(lx, true, &sub)?,
@@ -362,9 +410,40 @@ fn parse_list(lx: &mut Lexer<'_>) -> Lex<CommandKind> {
     })
 }
 
+/// A FETCH section spec written without brackets (`1.2.TEXT`, as an IMAP URL's `;SECTION=`).
+pub(crate) fn parse_section(spec: &str) -> Option<super::section::Section> {
+    let text = format!("[{spec}]");
+    let mut lx = Lexer::new(text.as_bytes());
+    let section = fetch::section(&mut lx).ok()?;
+    lx.rest().is_empty().then_some(section)
+}
+
+/// Most messages in one MULTIAPPEND.
+pub const MAX_MULTIAPPEND: usize = 1000;
+
 fn parse_append(lx: &mut Lexer<'_>) -> Lex<CommandKind> {
     let mailbox = one_mailbox(lx)?;
     lx.sp()?;
+    let first = append_message(lx)?;
+    // RFC 3502 MULTIAPPEND: more `[flags] [date] literal` after a space.
+    let mut more = Vec::new();
+    while lx.eat(b' ') {
+        if more.len() >= MAX_MULTIAPPEND {
+            return Err(ParseErrorKind::TooMany);
+        }
+        more.push(append_message(lx)?);
+    }
+    Ok(CommandKind::Append {
+        mailbox,
+        flags: first.flags,
+        internal_date: first.internal_date,
+        message: first.message,
+        catenate: first.catenate,
+        more,
+    })
+}
+
+fn append_message(lx: &mut Lexer<'_>) -> Lex<AppendMessage> {
     let mut flags = Vec::new();
     if lx.peek() == Some(b'(') {
         flags = lx.flag_list()?;
@@ -377,12 +456,33 @@ fn parse_append(lx: &mut Lexer<'_>) -> Lex<CommandKind> {
         internal_date = Some(DateTime::parse_imap(text).ok_or(ParseErrorKind::BadDate)?);
         lx.sp()?;
     }
+    // RFC 4469 CATENATE: `CATENATE (TEXT literal / URL astring ...)`.
+    if lx.eat_keyword("CATENATE ") {
+        let parts = lx.paren_list(|lx| {
+            if lx.eat_keyword("TEXT ") {
+                lx.eat(b'~');
+                Ok(CatPart::Text(lx.literal()?.to_vec()))
+            } else if lx.eat_keyword("URL ") {
+                Ok(CatPart::Url(lx.astring_utf8()?))
+            } else {
+                Err(ParseErrorKind::Unknown("catenate part"))
+            }
+        })?;
+        return Ok(AppendMessage {
+            flags,
+            internal_date,
+            message: Vec::new(),
+            catenate: Some(parts),
+        });
+    }
+    // RFC 3516 §4.4: with BINARY, the message may come as a literal8 (`~{n}`).
+    lx.eat(b'~');
     let message = lx.literal()?.to_vec();
-    Ok(CommandKind::Append {
-        mailbox,
+    Ok(AppendMessage {
         flags,
         internal_date,
         message,
+        catenate: None,
     })
 }
 

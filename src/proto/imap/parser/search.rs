@@ -1,8 +1,10 @@
 //! SEARCH program grammar (RFC 3501 §6.4.4, RFC 7162 MODSEQ).
 
-use super::super::command::CommandKind;
+use super::super::command::{CommandKind, SearchReturn};
 use super::super::datetime::Date;
 use super::super::search::{ModSeqEntry, SearchKey};
+use super::super::sort::{SortCriterion, SortKey};
+use super::super::thread::Algorithm;
 use super::lexer::{Lex, Lexer};
 use super::ParseErrorKind;
 
@@ -13,6 +15,22 @@ pub const MAX_SEARCH_KEYS: usize = 1000;
 
 pub(super) fn parse_search(lx: &mut Lexer<'_>, uid: bool) -> Lex<CommandKind> {
     lx.sp()?;
+    // RFC 4731 ESEARCH / RFC 5182 SEARCHRES: `RETURN (MIN MAX ALL COUNT SAVE)`; `()` is ALL.
+    let mut returns = None;
+    if lx.eat_keyword("RETURN ") {
+        let mut options = Vec::new();
+        if !lx.eat_keyword("()") {
+            options = lx.paren_list(|lx| {
+                let word = lx.keyword()?;
+                SearchReturn::parse(&word).ok_or(ParseErrorKind::Unknown("search return option"))
+            })?;
+        }
+        if options.is_empty() {
+            options.push(SearchReturn::All);
+        }
+        returns = Some(options);
+        lx.sp()?;
+    }
     let mut charset = None;
     if lx.eat_keyword("CHARSET ") {
         let name = String::from_utf8_lossy(&lx.astring()?).to_ascii_uppercase();
@@ -22,20 +40,76 @@ pub(super) fn parse_search(lx: &mut Lexer<'_>, uid: bool) -> Lex<CommandKind> {
         charset = Some(name);
         lx.sp()?;
     }
+    let criteria = program(lx)?;
+    Ok(CommandKind::Search {
+        uid,
+        charset,
+        criteria,
+        returns,
+    })
+}
+
+/// The search keys up to the line end, as one key (an implicit AND).
+fn program(lx: &mut Lexer<'_>) -> Lex<SearchKey> {
     let mut budget = MAX_SEARCH_KEYS;
     let mut keys = vec![search_key(lx, 0, &mut budget)?];
     while lx.eat(b' ') {
         keys.push(search_key(lx, 0, &mut budget)?);
     }
-    let criteria = if keys.len() == 1 {
+    Ok(if keys.len() == 1 {
         keys.pop().unwrap_or(SearchKey::All)
     } else {
         SearchKey::And(keys)
-    };
-    Ok(CommandKind::Search {
+    })
+}
+
+/// The charset of SORT and THREAD (required there): UTF-8 or US-ASCII.
+fn charset(lx: &mut Lexer<'_>) -> Lex<()> {
+    let name = String::from_utf8_lossy(&lx.astring()?).to_ascii_uppercase();
+    if name != "UTF-8" && name != "US-ASCII" {
+        return Err(ParseErrorKind::BadCharset(name));
+    }
+    Ok(())
+}
+
+/// `SORT (criteria) charset search-keys` (RFC 5256, RFC 5957).
+pub(super) fn parse_sort(lx: &mut Lexer<'_>, uid: bool) -> Lex<CommandKind> {
+    lx.sp()?;
+    let criteria = lx.paren_list(|lx| {
+        let mut reverse = false;
+        let mut word = lx.keyword()?;
+        if word == "REVERSE" {
+            lx.sp()?;
+            reverse = true;
+            word = lx.keyword()?;
+        }
+        let key = SortKey::parse(&word).ok_or(ParseErrorKind::Unknown("sort key"))?;
+        Ok(SortCriterion { reverse, key })
+    })?;
+    lx.sp()?;
+    charset(lx)?;
+    lx.sp()?;
+    let search = program(lx)?;
+    Ok(CommandKind::Sort {
         uid,
-        charset,
         criteria,
+        search,
+    })
+}
+
+/// `THREAD algorithm charset search-keys` (RFC 5256).
+pub(super) fn parse_thread(lx: &mut Lexer<'_>, uid: bool) -> Lex<CommandKind> {
+    lx.sp()?;
+    let word = lx.keyword()?;
+    let algorithm = Algorithm::parse(&word).ok_or(ParseErrorKind::Unknown("thread algorithm"))?;
+    lx.sp()?;
+    charset(lx)?;
+    lx.sp()?;
+    let search = program(lx)?;
+    Ok(CommandKind::Thread {
+        uid,
+        algorithm,
+        search,
     })
 }
 
@@ -76,7 +150,10 @@ fn search_key(lx: &mut Lexer<'_>, depth: usize, budget: &mut usize) -> Lex<Searc
             SearchKey::And(keys)
         });
     }
-    if lx.peek().is_some_and(|b| b.is_ascii_digit() || b == b'*') {
+    if lx
+        .peek()
+        .is_some_and(|b| b.is_ascii_digit() || b == b'*' || b == b'$')
+    {
         return Ok(SearchKey::Sequence(lx.sequence_set()?));
     }
     let word = lx.name()?;

@@ -198,6 +198,7 @@ fn rfc3501_examples_parse() {
                     SearchKey::Since(date(1994, 2, 1)),
                     SearchKey::Not(Box::new(SearchKey::From("Smith".into()))),
                 ]),
+                returns: None,
             },
         ),
         (
@@ -206,6 +207,7 @@ fn rfc3501_examples_parse() {
                 uid: false,
                 charset: None,
                 criteria: SearchKey::Text("string not in mailbox".into()),
+                returns: None,
             },
         ),
         (
@@ -214,6 +216,7 @@ fn rfc3501_examples_parse() {
                 uid: false,
                 charset: Some("UTF-8".into()),
                 criteria: SearchKey::Text("XXXXXX".into()),
+                returns: None,
             },
         ),
         (
@@ -288,7 +291,10 @@ fn append_with_flags_date_and_literal() {
             flags,
             internal_date,
             message,
+            catenate,
+            more,
         } => {
+            assert!(more.is_empty() && catenate.is_none());
             assert_eq!(mailbox, "saved-messages");
             assert_eq!(flags, vec![Flag::Seen]);
             assert_eq!(
@@ -332,6 +338,18 @@ fn extensions_parse() {
                 ("version".into(), None),
             ])),
         ),
+        (
+            "A5b ID ( \"name\" \"x\" )",
+            CommandKind::Id(Some(vec![("name".into(), Some("x".into()))])),
+        ),
+        (
+            "A5c ID (\"name\"  \"x\"   \"os\" NIL)",
+            CommandKind::Id(Some(vec![
+                ("name".into(), Some("x".into())),
+                ("os".into(), None),
+            ])),
+        ),
+        ("A5d ID ()", CommandKind::Id(Some(Vec::new()))),
         (
             "A6 UID EXPUNGE 3000:3002",
             CommandKind::Expunge {
@@ -395,6 +413,7 @@ fn extensions_parse() {
                     }),
                     modseq: 620162338,
                 },
+                returns: None,
             },
         ),
         (
@@ -453,6 +472,7 @@ fn extensions_parse() {
                 uid: true,
                 charset: None,
                 criteria: SearchKey::Uid(set("1:*")),
+                returns: None,
             },
         ),
         (

@@ -8,8 +8,10 @@ use std::time::Duration;
 use super::commands::fetch::{FetchJob, Since};
 use super::commands::Handled;
 use super::{Mode, Session, Step};
-use crate::proto::imap::command::{Command, CommandKind, RequiredState};
+use crate::proto::imap::command::{AppendMessage, Command, CommandKind, RequiredState};
 use crate::proto::imap::response::{self, Code, Data, Status, Tagged};
+use crate::proto::imap::search::SearchKey;
+use crate::proto::imap::sequence::SequenceSet;
 use crate::proto::imap::store::MailStore;
 use crate::proto::sasl::Credentials;
 
@@ -62,6 +64,8 @@ pub(super) enum Then {
     StartTls,
     /// Idles.
     Idle,
+    /// Starts COMPRESS=DEFLATE.
+    Compress,
 }
 
 impl Reply {
@@ -130,13 +134,41 @@ impl Reply {
     }
 }
 
+/// Deepest search program walked for `$` (the parser allows less).
+const MAX_SAVED_DEPTH: usize = 64;
+
+/// `$` in a search program (see [`Session::put_saved`]).
+fn put_saved_in_key(key: &mut SearchKey, fix: &dyn Fn(&mut SequenceSet, bool), depth: usize) {
+    if depth > MAX_SAVED_DEPTH {
+        return;
+    }
+    match key {
+        SearchKey::Sequence(set) => fix(set, false),
+        SearchKey::Uid(set) => fix(set, true),
+        SearchKey::Not(k) => put_saved_in_key(k, fix, depth + 1),
+        SearchKey::Or(a, b) => {
+            put_saved_in_key(a, fix, depth + 1);
+            put_saved_in_key(b, fix, depth + 1);
+        }
+        SearchKey::And(keys) => {
+            for k in keys {
+                put_saved_in_key(k, fix, depth + 1);
+            }
+        }
+        _ => {}
+    }
+}
+
 /// Which updates a command may carry before its completion (RFC 3501 §7.4.1: none during FETCH,
 /// STORE or SEARCH, whose UID forms may carry them; none where the mailbox is being opened,
 /// closed or left).
 fn updates_of(kind: &CommandKind) -> Updates {
     use CommandKind as K;
     match kind {
-        K::Store { uid, .. } | K::Search { uid, .. } => Updates::Send { expunge: *uid },
+        K::Store { uid, .. }
+        | K::Search { uid, .. }
+        | K::Sort { uid, .. }
+        | K::Thread { uid, .. } => Updates::Send { expunge: *uid },
         // A FETCH sends its own at the end (see `commands::fetch`).
         K::Fetch { .. }
         | K::Logout
@@ -144,7 +176,8 @@ fn updates_of(kind: &CommandKind) -> Updates {
         | K::Examine { .. }
         | K::Close
         | K::Unselect
-        | K::Idle => Updates::None,
+        | K::Idle
+        | K::Compress { .. } => Updates::None,
         K::Capability
         | K::Noop
         | K::Check
@@ -165,7 +198,10 @@ fn updates_of(kind: &CommandKind) -> Updates {
         | K::Append { .. }
         | K::Expunge { .. }
         | K::Copy { .. }
-        | K::Move { .. } => Updates::Send { expunge: true },
+        | K::Move { .. }
+        | K::GetQuota { .. }
+        | K::GetQuotaRoot { .. }
+        | K::SetQuota { .. } => Updates::Send { expunge: true },
     }
 }
 
@@ -178,6 +214,8 @@ impl<S: MailStore> Session<S> {
         }
         let notice = self.enabled_by(&kind);
         let updates = updates_of(&kind);
+        let mut kind = kind;
+        self.put_saved(&mut kind);
         let handled: Handled = match kind {
             CommandKind::Capability => Ok(self.capability()),
             CommandKind::Noop => Ok(Reply::ok("NOOP completed")),
@@ -228,7 +266,18 @@ impl<S: MailStore> Session<S> {
                 flags,
                 internal_date,
                 message,
-            } => self.append(&mailbox, &flags, internal_date, &message, creds),
+                catenate,
+                more,
+            } => {
+                let mut messages = vec![AppendMessage {
+                    flags,
+                    internal_date,
+                    message,
+                    catenate,
+                }];
+                messages.extend(more);
+                self.append(&mailbox, &messages, creds)
+            }
             CommandKind::Fetch {
                 uid,
                 set,
@@ -250,10 +299,29 @@ impl<S: MailStore> Session<S> {
                 silent,
                 flags,
             } => self.store(uid, &set, unchanged_since, mode, silent, &flags),
-            CommandKind::Search { uid, criteria, .. } => self.search(uid, &criteria),
+            CommandKind::Search {
+                uid,
+                criteria,
+                returns,
+                ..
+            } => self.search(&tag, uid, &criteria, returns.as_deref()),
+            CommandKind::Sort {
+                uid,
+                criteria,
+                search,
+            } => self.sort(uid, &criteria, &search),
+            CommandKind::Thread {
+                uid,
+                algorithm,
+                search,
+            } => self.thread(uid, algorithm, &search),
             CommandKind::Expunge { uids } => self.expunge(uids.as_ref()),
             CommandKind::Copy { uid, set, mailbox } => self.copy(uid, &set, &mailbox, false, creds),
             CommandKind::Move { uid, set, mailbox } => self.copy(uid, &set, &mailbox, true, creds),
+            CommandKind::Compress { mechanism } => Ok(self.compress(&mechanism)),
+            CommandKind::GetQuota { root } => self.get_quota(&root, creds),
+            CommandKind::GetQuotaRoot { mailbox } => self.get_quota_root(&mailbox, creds),
+            CommandKind::SetQuota { .. } => Ok(self.set_quota()),
         };
         let mut reply = handled.unwrap_or_else(|refusal| *refusal);
         reply.updates = updates;
@@ -261,6 +329,47 @@ impl<S: MailStore> Session<S> {
             reply.data.insert(0, notice);
         }
         reply
+    }
+
+    /// RFC 5182: `$` in the command's sets and search keys becomes the saved result — UIDs in
+    /// a UID command or a UID key, the messages' current sequence numbers otherwise (an empty
+    /// or vanished result matches nothing).
+    fn put_saved(&self, kind: &mut CommandKind) {
+        let Some(sel) = self.selected.as_ref() else {
+            return;
+        };
+        let saved = &self.saved;
+        let as_set = |uid: bool| {
+            let numbers: Vec<u32> = if uid {
+                saved.clone()
+            } else {
+                saved
+                    .iter()
+                    .filter_map(|&u| sel.index_of(u).map(|i| i as u32 + 1))
+                    .collect()
+            };
+            SequenceSet::from_numbers(&numbers).unwrap_or_else(SequenceSet::nothing)
+        };
+        let fix = |set: &mut SequenceSet, uid: bool| {
+            if set.is_saved() {
+                *set = as_set(uid);
+            }
+        };
+        match kind {
+            CommandKind::Fetch { uid, set, .. }
+            | CommandKind::Store { uid, set, .. }
+            | CommandKind::Copy { uid, set, .. }
+            | CommandKind::Move { uid, set, .. } => fix(set, *uid),
+            CommandKind::Expunge { uids: Some(set) } => fix(set, true),
+            CommandKind::Search { criteria, .. }
+            | CommandKind::Sort {
+                search: criteria, ..
+            }
+            | CommandKind::Thread {
+                search: criteria, ..
+            } => put_saved_in_key(criteria, &fix, 0),
+            _ => {}
+        }
     }
 
     /// The RFC 3501 state check: the BAD for a command not allowed now.
@@ -322,6 +431,7 @@ impl<S: MailStore> Session<S> {
             Then::Close => super::Action::Close,
             Then::StartTls => super::Action::StartTls,
             Then::Idle => super::Action::Idle,
+            Then::Compress => super::Action::Compress,
         };
         if let Some(delay) = pause {
             return Some(Step {

@@ -91,6 +91,8 @@ pub enum Action {
     /// The session idles: wait for input or a change of the selected mailbox
     /// ([`Session::idle_check`] is cheap), whichever comes first.
     Idle,
+    /// Start COMPRESS=DEFLATE on the connection (both ways) after writing the output.
+    Compress,
     /// Close the connection.
     Close,
 }
@@ -161,6 +163,10 @@ pub struct Session<S: MailStore> {
     selected: Option<Selected<S::Mailbox>>,
     condstore: bool,
     qresync: bool,
+    /// RFC 5182: the UIDs a `SEARCH RETURN (SAVE)` kept, what `$` stands for.
+    saved: Vec<u32>,
+    /// COMPRESS=DEFLATE is on (RFC 4978).
+    compressed: bool,
     failures: AuthFailures,
     errors: u32,
     logout: bool,
@@ -190,6 +196,8 @@ impl<S: MailStore> Session<S> {
             selected: None,
             condstore: false,
             qresync: false,
+            saved: Vec::new(),
+            compressed: false,
             failures,
             errors: 0,
             logout: false,
@@ -266,6 +274,8 @@ impl<S: MailStore> Session<S> {
             if !crate::proto::sasl::mechanism_offered(self.config.login, self.config.tls_active) {
                 caps.push("LOGINDISABLED".into());
             }
+        } else if !self.compressed {
+            caps.push("COMPRESS=DEFLATE".into());
         }
         caps
     }
@@ -445,10 +455,19 @@ impl<S: MailStore> Session<S> {
         } else {
             MAX_OTHER_LITERAL
         };
-        let (code, text) = if size > limit {
+        // A MULTIAPPEND's messages together stay within the APPEND limit (and the line limit).
+        let so_far = self.input.command_len() as u64;
+        let slack = self.config.max_line.max(MIN_COMMAND_LINE) as u64;
+        let (code, text) = if append && so_far.saturating_add(size) > limit.saturating_add(slack) {
+            let text = format!(
+                "The messages of this APPEND are larger together than the limit of {limit}"
+            );
+            (Code::Limit, text)
+        } else if size > limit {
             let text = format!("Literal of {size} octets is larger than the limit of {limit}");
             (Code::Limit, text)
         } else if let Some(why) = append.then(|| self.over_quota(creds, size)).flatten() {
+            // (Each message's literal alone; a MULTIAPPEND's total is checked when it is whole.)
             // RFC 9208 §5: an APPEND over quota is refused before its data is sent.
             (Code::OverQuota, why)
         } else {

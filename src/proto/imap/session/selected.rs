@@ -46,7 +46,7 @@ impl<M: Mailbox> Selected<M> {
         let stamp = mailbox.trusted(mailbox.stamp());
         // Another session's list, if nothing changed since it synced.
         if let Some((header, messages)) = stamp.and_then(|s| mailbox.shared(s)) {
-            return Ok(Selected {
+            let mut sel = Selected {
                 name,
                 read_only,
                 recent: HashSet::new(),
@@ -61,14 +61,16 @@ impl<M: Mailbox> Selected<M> {
                 deferred: false,
                 vanished: false,
                 pending_sizes: Vec::new(),
-            });
+            };
+            sel.claim_recent(0);
+            return Ok(sel);
         }
         let mut mailbox = mailbox;
         let snap = mailbox.sync()?;
         let mut sel = Selected {
             name,
             read_only,
-            recent: snap.recent.iter().copied().collect(),
+            recent: HashSet::new(),
             uidvalidity: snap.uidvalidity,
             uidnext: snap.uidnext,
             highestmodseq: snap.highestmodseq,
@@ -81,8 +83,24 @@ impl<M: Mailbox> Selected<M> {
             vanished: false,
             pending_sizes: Vec::new(),
         };
+        sel.claim_recent(0);
         sel.share();
         Ok(sel)
+    }
+
+    /// RFC 3501 §2.3.2: the messages above UID `above` that no other session has been told of
+    /// become recent in this one; a read-write session claims them (so no other session will
+    /// see them recent), a read-only one (EXAMINE) only looks. A marker that cannot be read
+    /// makes nothing recent.
+    fn claim_recent(&mut self, above: u32) {
+        let claim = (!self.read_only).then_some(self.uidnext);
+        let Ok(first) = self.mailbox.first_recent(self.uidvalidity, claim) else {
+            return;
+        };
+        let from = first.max(above.saturating_add(1));
+        let start = self.messages.partition_point(|m| m.uid < from);
+        let uids = self.messages.get(start..).unwrap_or_default();
+        self.recent.extend(uids.iter().map(|m| m.uid));
     }
 
     /// The number of messages in the view.
@@ -289,7 +307,6 @@ impl<M: Mailbox> Selected<M> {
                 "UIDVALIDITY changed",
             ));
         }
-        self.recent.extend(snap.recent.iter().copied());
         let current: HashMap<u32, &MessageInfo> =
             snap.messages.iter().map(|m| (m.uid, m)).collect();
         if expunge {
@@ -303,6 +320,11 @@ impl<M: Mailbox> Selected<M> {
             self.deferred = false;
         } else {
             self.deferred = self.messages.iter().any(|m| !current.contains_key(&m.uid));
+        }
+        // A new keyword is announced before the FETCH responses that carry it.
+        if snap.keywords != self.keywords {
+            self.keywords = snap.keywords;
+            out.extend(self.flag_lines());
         }
         // Only touch (and so stop sharing) the list when a message differs.
         let differs = self
@@ -338,16 +360,13 @@ impl<M: Mailbox> Selected<M> {
         if added {
             self.messages_mut().extend(new.into_iter().cloned());
         }
-        if snap.keywords != self.keywords {
-            self.keywords = snap.keywords;
-            out.extend(self.flag_lines());
-        }
+        self.uidnext = snap.uidnext;
+        self.highestmodseq = snap.highestmodseq;
         if added {
+            self.claim_recent(last);
             out.push(Data::Exists(self.messages.len() as u32));
             out.push(Data::Recent(self.recent.len() as u32));
         }
-        self.uidnext = snap.uidnext;
-        self.highestmodseq = snap.highestmodseq;
     }
 
     /// Removes messages from the view: `* n EXPUNGE` for each (or, with QRESYNC, one

@@ -2,6 +2,7 @@
 //! [`disk`] on real maildirs in a temporary directory, where what is tested is the maildir
 //! store itself (files, the state shared with POP3, the cache file, shared message lists).
 
+mod compliance;
 mod disk;
 mod extensions;
 

@@ -50,6 +50,8 @@ struct MemBox {
     uses: Option<Vec<String>>,
     /// Bumped by every change: the mailbox's stamp.
     version: u64,
+    /// The first UID no session has claimed as `\Recent`.
+    recent_from: u32,
 }
 
 #[derive(Clone)]
@@ -95,6 +97,7 @@ impl Volume {
             pending: Vec::new(),
             uses: None,
             version: 0,
+            recent_from: 1,
         }
     }
 
@@ -437,6 +440,19 @@ impl Mailbox for MemoryMailbox {
 
     fn release(&mut self) -> usize {
         0
+    }
+
+    fn first_recent(&mut self, uidvalidity: u32, claim_below: Option<u32>) -> Result<u32> {
+        self.with(|b| {
+            if b.uidvalidity != uidvalidity {
+                return Ok(1);
+            }
+            let first = b.recent_from;
+            if let Some(upto) = claim_below {
+                b.recent_from = first.max(upto);
+            }
+            Ok(first)
+        })
     }
 
     fn store_flags(

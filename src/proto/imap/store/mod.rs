@@ -85,6 +85,11 @@ pub trait Mailbox {
     fn sync(&mut self) -> Result<Snapshot>;
     /// The state as last recorded, without looking for changes.
     fn snapshot(&mut self) -> Result<Snapshot>;
+    /// The first UID of this mailbox (under `uidvalidity`) that no session has been told of as
+    /// `\Recent` (RFC 3501 §2.3.2); with `claim_below`, the caller's session takes every UID
+    /// below it as its own recent ones (a SELECT, not an EXAMINE or a STATUS). Shared with every
+    /// other process that opens the mailbox, `popd` included.
+    fn first_recent(&mut self, uidvalidity: u32, claim_below: Option<u32>) -> Result<u32>;
     /// Forgets the state kept between calls; returns how many messages it held.
     fn release(&mut self) -> usize;
     /// Changes the flags of `uids` (CONDSTORE: not those changed after `unchanged_since`).

@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use super::counters::next_uidvalidity;
 use super::error::{MaildirError, Result};
 pub use super::files::open_message;
 use super::files::{
@@ -163,10 +164,6 @@ pub(super) fn host() -> &'static str {
     HOST.get_or_init(name::hostname)
 }
 
-fn new_uidvalidity() -> u32 {
-    (now().0 as u32).max(1)
-}
-
 fn file_id(m: &fs::Metadata) -> FileId {
     (m.dev(), m.ino(), m.mtime(), m.mtime_nsec(), m.len())
 }
@@ -244,7 +241,7 @@ impl MailboxState {
             (Some((None, st)), None) => (st, true),
             _ => match State::load(dir)? {
                 Some(Ok(st)) => (st, false),
-                Some(Err(_)) | None => (State::fresh(new_uidvalidity()), true),
+                Some(Err(_)) | None => (State::fresh(next_uidvalidity(&self.maildir)?), true),
             },
         })
     }

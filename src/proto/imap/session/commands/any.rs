@@ -3,7 +3,7 @@
 //! work is the mailbox updates every command may carry.
 
 use crate::proto::imap::mailbox_name::DELIMITER;
-use crate::proto::imap::response::{Data, Status};
+use crate::proto::imap::response::{Code, Data, Status};
 use crate::proto::imap::session::dispatch::{Reply, Then};
 use crate::proto::imap::session::Session;
 use crate::proto::imap::store::MailStore;
@@ -33,6 +33,18 @@ impl<S: MailStore> Session<S> {
             ("name", "postern"),
             ("version", env!("CARGO_PKG_VERSION")),
         ])])
+    }
+
+    /// COMPRESS (RFC 4978): DEFLATE, once; the connection compresses after the OK.
+    pub(in crate::proto::imap::session) fn compress(&mut self, mechanism: &str) -> Reply {
+        if mechanism != "DEFLATE" {
+            return Reply::bad(format!("Unknown compression mechanism {mechanism}"));
+        }
+        if self.compressed {
+            return Reply::no(Some(Code::CompressionActive), "DEFLATE is active already");
+        }
+        self.compressed = true;
+        Reply::ok("DEFLATE active").then(Then::Compress)
     }
 
     /// NAMESPACE: one personal namespace, no prefix.

@@ -6,7 +6,9 @@
 use std::collections::HashSet;
 
 use super::Handled;
-use crate::proto::imap::fetch::{render_fetch, sets_seen, FetchAttribute};
+use crate::proto::imap::fetch::{
+    render_fetch, render_fetch_gone, sets_seen, FetchAttribute, FetchError,
+};
 use crate::proto::imap::message::crlf_size;
 use crate::proto::imap::response::{Code, Status, Tagged};
 use crate::proto::imap::section::SectionText;
@@ -28,6 +30,8 @@ pub struct FetchJob {
     seen_set: HashSet<u32>,
     uses_cache: bool,
     missing: bool,
+    /// A BINARY part had an encoding that cannot be undone (RFC 3516 `[UNKNOWN-CTE]`).
+    unknown_cte: bool,
     /// RFC822.SIZE was asked for.
     wants_size: bool,
     /// Virtual sizes computed from message bytes this FETCH read anyway.
@@ -143,6 +147,7 @@ impl<S: MailStore> Session<S> {
             seen_set,
             uses_cache,
             missing: false,
+            unknown_cte: false,
             wants_size,
             sizes: Vec::new(),
         };
@@ -185,6 +190,11 @@ impl<S: MailStore> Session<S> {
             };
             let recent = sel.recent.contains(&info.uid);
             let mut view = View::new(info, recent, &sel.mailbox);
+            let attrs = if job.seen_set.contains(&info.uid) {
+                &with_flags
+            } else {
+                &job.attributes
+            };
             if job.uses_cache {
                 if sel.cache.get(info.base()).is_none() {
                     match view.bytes() {
@@ -192,22 +202,18 @@ impl<S: MailStore> Session<S> {
                             let entry = cache_entry(raw);
                             sel.cache.insert(info.base(), entry);
                         }
-                        Err(_) => {
-                            job.missing = true;
+                        Err(e) => {
+                            gone(&mut job.missing, &e, i, attrs, &view, out);
                             continue;
                         }
                     }
                 }
                 view.cached = sel.cache.get(info.base());
             }
-            let attrs = if job.seen_set.contains(&info.uid) {
-                &with_flags
-            } else {
-                &job.attributes
-            };
             match render_fetch(i as u32 + 1, attrs, &view) {
                 Ok(bytes) => out.extend(bytes),
-                Err(_) => job.missing = true,
+                Err(FetchError::Read(e)) => gone(&mut job.missing, &e, i, attrs, &view, out),
+                Err(FetchError::UnknownCte(_)) => job.unknown_cte = true,
             }
             if job.wants_size && info.vsize.is_none() {
                 if let Some(raw) = view.read_whole() {
@@ -226,11 +232,13 @@ impl<S: MailStore> Session<S> {
         if job.uses_cache {
             sel.save_cache();
         }
-        let mut reply = if job.missing {
+        let mut reply = if job.unknown_cte {
             Reply::no(
-                Some(Code::ExpungeIssued),
-                "Some messages were expunged meanwhile",
+                Some(Code::UnknownCte),
+                "A part's Content-Transfer-Encoding cannot be decoded",
             )
+        } else if job.missing {
+            Reply::no(Some(Code::ServerBug), "Some messages could not be read")
         } else {
             Reply::ok("FETCH completed")
         };
@@ -239,6 +247,24 @@ impl<S: MailStore> Session<S> {
         // A completion asks for nothing more of the step loop.
         let _ = self.send(&tag, reply, out);
         true
+    }
+}
+
+/// A message that could not be read: one expunged by another session since this one's view was
+/// taken is answered with what is at hand (its FETCH completes OK, see
+/// [`render_fetch_gone`]); any other failure makes the FETCH end NO (`missing`).
+fn gone<M: Mailbox>(
+    missing: &mut bool,
+    e: &std::io::Error,
+    index: usize,
+    attrs: &[FetchAttribute],
+    view: &View<'_, M>,
+    out: &mut Vec<u8>,
+) {
+    if e.kind() == std::io::ErrorKind::NotFound {
+        out.extend(render_fetch_gone(index as u32 + 1, attrs, view));
+    } else {
+        *missing = true;
     }
 }
 

@@ -40,6 +40,19 @@ impl<S: MailStore> Session<S> {
                 attrs.push(attr.to_string());
             }
         }
+        // RFC 3501 §6.3.3: the superiors a name needs are made too (`CREATE a/b` makes `a`),
+        // so that they are real mailboxes a later DELETE or SELECT finds.
+        let mut superiors = Vec::new();
+        let mut parent = name.parent();
+        while let Some(p) = parent {
+            parent = p.parent();
+            if !p.is_inbox() {
+                superiors.push(p);
+            }
+        }
+        for p in superiors.iter().rev() {
+            account.ensure(p).map_err(|e| store_no(&e))?;
+        }
         account.create(&name).map_err(|e| store_no(&e))?;
         if !attrs.is_empty() {
             if let Err(e) = account.record_uses(&name, &attrs) {
@@ -109,6 +122,15 @@ impl<S: MailStore> Session<S> {
     ) -> Handled {
         let account = self.account()?;
         let done = || Reply::ok("LIST completed");
+        let recursive = select.contains(&ListSelectOption::RecursiveMatch);
+        // RFC 5258 §3: RECURSIVEMATCH only refines another selection option.
+        if recursive
+            && select
+                .iter()
+                .all(|o| *o == ListSelectOption::RecursiveMatch)
+        {
+            return Err(Reply::bad("RECURSIVEMATCH needs another selection option").into());
+        }
         if patterns.iter().all(|p| p.is_empty()) {
             return Ok(done().with(vec![list_data(false, vec!["\\Noselect".into()], "")]));
         }
@@ -116,28 +138,48 @@ impl<S: MailStore> Session<S> {
             .iter()
             .filter_map(|p| utf7_decode(&list_canonical(reference, p)).ok())
             .collect();
-        let subs = account.subscriptions();
-        let subscribed = |n: &MailboxName| subs.iter().any(|s| *s == n.to_imap());
-        // Every mailbox, plus hierarchy levels that exist only as parents (\Noselect).
-        let mut all: BTreeMap<Vec<String>, (MailboxName, bool)> = BTreeMap::new();
+        let matching = |n: &MailboxName| {
+            let unicode = n.to_unicode();
+            patterns.iter().any(|p| list_matches(p, &unicode))
+        };
+        let subs: Vec<MailboxName> = account
+            .subscriptions()
+            .iter()
+            .filter_map(|s| MailboxName::parse(s).ok())
+            .collect();
+        let subscribed = |n: &MailboxName| subs.iter().any(|s| s == n);
+        let want_sub_only = select.contains(&ListSelectOption::Subscribed);
+        let want_special = select.contains(&ListSelectOption::SpecialUse);
+        let show_sub = want_sub_only || returns.contains(&ListReturnOption::Subscribed);
+        // Every mailbox, plus hierarchy levels that exist only as parents (\Noselect), plus —
+        // when subscriptions select — subscribed names whose mailbox is gone and (with
+        // RECURSIVEMATCH) their superiors (\NonExistent, RFC 5258 §3).
+        let mut all: BTreeMap<Vec<String>, (MailboxName, Exists)> = BTreeMap::new();
         for name in account.mailboxes().unwrap_or_default() {
             let mut parent = name.parent();
             while let Some(p) = parent {
                 parent = p.parent();
-                all.entry(p.segments().to_vec()).or_insert((p, false));
+                all.entry(p.segments().to_vec())
+                    .or_insert((p, Exists::AsParent));
             }
-            all.insert(name.segments().to_vec(), (name, true));
+            all.insert(name.segments().to_vec(), (name, Exists::Yes));
         }
-        let want_sub_only = select.contains(&ListSelectOption::Subscribed);
-        let want_special = select.contains(&ListSelectOption::SpecialUse);
-        let show_sub = want_sub_only || returns.contains(&ListReturnOption::Subscribed);
+        if want_sub_only {
+            for s in &subs {
+                let mut level = Some(s.clone());
+                while let Some(n) = level {
+                    level = if recursive { n.parent() } else { None };
+                    all.entry(n.segments().to_vec()).or_insert((n, Exists::No));
+                }
+            }
+        }
         let status: Option<&Vec<StatusItem>> = returns.iter().find_map(|r| match r {
             ListReturnOption::Status(items) => Some(items),
             _ => None,
         });
-        let names: Vec<&(MailboxName, bool)> = all.values().collect();
+        let names: Vec<&(MailboxName, Exists)> = all.values().collect();
         // INBOX first, as clients expect.
-        let mut ordered: Vec<&(MailboxName, bool)> = names
+        let mut ordered: Vec<&(MailboxName, Exists)> = names
             .iter()
             .copied()
             .filter(|(n, _)| n.is_inbox())
@@ -145,15 +187,24 @@ impl<S: MailStore> Session<S> {
         ordered.extend(names.iter().copied().filter(|(n, _)| !n.is_inbox()));
         let mut data = Vec::new();
         for (name, exists) in ordered {
-            let unicode = name.to_unicode();
-            if !patterns.iter().any(|p| list_matches(p, &unicode)) {
+            if !matching(name) {
                 continue;
             }
             let is_sub = subscribed(name);
-            if want_sub_only && !is_sub {
+            // RFC 5258 §3.5: a subscribed descendant, reported as CHILDINFO; for a name that is
+            // not itself selected, only one this LIST does not return anyway.
+            let below = |s: &&MailboxName| s.is_below(name) && *s != name;
+            let child_sub = recursive
+                && want_sub_only
+                && if is_sub {
+                    subs.iter().any(|s| below(&s))
+                } else {
+                    subs.iter().any(|s| below(&s) && !matching(s))
+                };
+            if want_sub_only && !is_sub && !child_sub {
                 continue;
             }
-            let special = if *exists {
+            let special = if *exists == Exists::Yes {
                 special_use(account, name)
             } else {
                 Vec::new()
@@ -161,10 +212,14 @@ impl<S: MailStore> Session<S> {
             if want_special && special.is_empty() {
                 continue;
             }
-            let children = names.iter().any(|(n, _)| n.is_below(name) && n != name);
+            let children = names
+                .iter()
+                .any(|(n, e)| *e != Exists::No && n.is_below(name) && n != name);
             let mut attrs: Vec<String> = Vec::new();
-            if !exists {
-                attrs.push("\\Noselect".into());
+            match exists {
+                Exists::Yes => {}
+                Exists::AsParent => attrs.push("\\Noselect".into()),
+                Exists::No => attrs.push("\\NonExistent".into()),
             }
             attrs.push(if children {
                 "\\HasChildren".into()
@@ -175,8 +230,15 @@ impl<S: MailStore> Session<S> {
                 attrs.push("\\Subscribed".into());
             }
             attrs.extend(special);
-            data.push(list_data(false, attrs, &name.to_imap()));
-            if let (Some(items), true) = (status, *exists) {
+            let mut line = list_data(false, attrs, &name.to_imap());
+            if let Data::List {
+                child_subscribed, ..
+            } = &mut line
+            {
+                *child_subscribed = child_sub;
+            }
+            data.push(line);
+            if let (Some(items), Exists::Yes) = (status, exists) {
                 if let Ok(mailbox) = account.mailbox(name) {
                     if let Ok(values) = status_items(mailbox, items) {
                         data.push(Data::Status {
@@ -190,26 +252,50 @@ impl<S: MailStore> Session<S> {
         Ok(done().with(data))
     }
 
-    /// LSUB.
+    /// LSUB (RFC 3501 §6.3.9): the subscribed names matching the pattern, and — where `%` cut
+    /// a subscribed name short — its unsubscribed superior, as `\Noselect`.
     pub(in crate::proto::imap::session) fn lsub(&self, reference: &str, pattern: &str) -> Handled {
         let account = self.account()?;
         let done = Reply::ok("LSUB completed");
         let Ok(pattern) = utf7_decode(&list_canonical(reference, pattern)) else {
             return Ok(done);
         };
+        let subs: Vec<MailboxName> = account
+            .subscriptions()
+            .iter()
+            .filter_map(|s| MailboxName::parse(s).ok())
+            .collect();
+        let matching = |n: &MailboxName| list_matches(&pattern, &n.to_unicode());
+        // The subscribed names and their superiors, each once, in name order.
+        let mut names: BTreeMap<Vec<String>, (MailboxName, bool)> = BTreeMap::new();
+        for s in &subs {
+            let mut parent = s.parent();
+            while let Some(p) = parent {
+                parent = p.parent();
+                names.entry(p.segments().to_vec()).or_insert((p, false));
+            }
+            names.insert(s.segments().to_vec(), (s.clone(), true));
+        }
         let mut data = Vec::new();
-        for sub in account.subscriptions() {
-            let Ok(name) = MailboxName::parse(&sub) else {
+        for (name, is_sub) in names.values() {
+            if !matching(name) {
                 continue;
-            };
-            if list_matches(&pattern, &name.to_unicode()) {
-                let attrs = if account.mailbox(&name).is_ok() {
+            }
+            let attrs = if *is_sub {
+                if account.mailbox(name).is_ok() {
                     Vec::new()
                 } else {
                     vec!["\\Noselect".to_string()]
-                };
-                data.push(list_data(true, attrs, &name.to_imap()));
-            }
+                }
+            } else if subs
+                .iter()
+                .any(|s| s.is_below(name) && s != name && !matching(s))
+            {
+                vec!["\\Noselect".to_string()]
+            } else {
+                continue;
+            };
+            data.push(list_data(true, attrs, &name.to_imap()));
         }
         Ok(done.with(data))
     }
@@ -236,7 +322,19 @@ fn list_data(lsub: bool, attributes: Vec<String>, name: &str) -> Data {
         attributes,
         delimiter: Some('/'),
         name: name.to_string(),
+        child_subscribed: false,
     }
+}
+
+/// Whether a name LIST shows is a mailbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Exists {
+    /// A mailbox.
+    Yes,
+    /// Only a level of the hierarchy above mailboxes (`\\Noselect`).
+    AsParent,
+    /// Neither: a subscribed name (or its superior) with no mailbox (`\\NonExistent`).
+    No,
 }
 
 /// RENAME INBOX: the messages move to a new mailbox; INBOX stays, empty.
@@ -255,6 +353,16 @@ fn status_items<M: Mailbox>(
     items: &[StatusItem],
 ) -> Result<Vec<(StatusItem, u64)>, MaildirError> {
     let snap = mailbox.sync()?;
+    let recent = if items.contains(&StatusItem::Recent) {
+        // Only looks: STATUS claims nothing (RFC 3501 §2.3.2). A marker that cannot be read
+        // counts nothing as recent rather than failing the STATUS.
+        let first = mailbox
+            .first_recent(snap.uidvalidity, None)
+            .unwrap_or(u32::MAX);
+        snap.messages.iter().filter(|m| m.uid >= first).count() as u64
+    } else {
+        0
+    };
     let count = |f: maildir::Flag, want: bool| {
         snap.messages
             .iter()
@@ -266,7 +374,7 @@ fn status_items<M: Mailbox>(
         .map(|&item| {
             let v = match item {
                 StatusItem::Messages => snap.messages.len() as u64,
-                StatusItem::Recent => snap.recent.len() as u64,
+                StatusItem::Recent => recent,
                 StatusItem::UidNext => u64::from(snap.uidnext),
                 StatusItem::UidValidity => u64::from(snap.uidvalidity),
                 StatusItem::Unseen => count(maildir::Flag::Seen, false),

@@ -14,6 +14,7 @@
 //! | [`search`] | SEARCH, UID SEARCH | 3501 §6.4.4 |
 //! | [`move_uidplus`] | EXPUNGE, UID EXPUNGE, COPY, MOVE (COPYUID) | 3501 §6.4.3, 4315, 6851 |
 //! | [`condstore_qresync`] | ENABLE, CONDSTORE enabling, QRESYNC resync and VANISHED | 5161, 7162 |
+//! | [`quota`] | GETQUOTA, GETQUOTAROOT, SETQUOTA (refused) | 9208 |
 
 pub(super) mod any;
 pub(super) mod append;
@@ -23,6 +24,7 @@ pub(super) mod fetch;
 pub(super) mod idle;
 pub(super) mod mailboxes;
 pub(super) mod move_uidplus;
+pub(super) mod quota;
 pub(super) mod search;
 pub(super) mod select;
 pub(super) mod store;

@@ -23,6 +23,8 @@ impl<S: MailStore> Session<S> {
             return Err(Reply::bad("QRESYNC parameter without ENABLE QRESYNC").into());
         }
         let mut data = Vec::new();
+        // RFC 5182 §2.1: the saved result starts empty in every mailbox opened.
+        self.saved.clear();
         if let Some(mut old) = self.selected.take() {
             old.save_cache();
             data.push(Data::condition(
@@ -59,6 +61,7 @@ impl<S: MailStore> Session<S> {
 
     /// CLOSE (`expunge`: its silent expunge of `\Deleted` messages) and UNSELECT.
     pub(in crate::proto::imap::session) fn close(&mut self, expunge: bool) -> Reply {
+        self.saved.clear();
         if let Some(mut sel) = self.selected.take() {
             if expunge && !sel.read_only {
                 let _ = sel.expunge_deleted(None);

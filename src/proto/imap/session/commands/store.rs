@@ -46,6 +46,15 @@ impl<S: MailStore> Session<S> {
             Err(e) => return Err(Reply::no(Some(Code::ServerBug), e.to_string()).into()),
         };
         let mut data = Vec::new();
+        // A keyword new to the mailbox: the untagged FLAGS and PERMANENTFLAGS go before the
+        // FETCH responses that carry it (RFC 3501 §7.2.6; other sessions get them with their
+        // next updates).
+        if let Ok(snap) = sel.mailbox.snapshot() {
+            if snap.keywords != sel.keywords {
+                sel.keywords = snap.keywords;
+                data.extend(sel.flag_lines());
+            }
+        }
         for (u, f, modseq) in outcome.stored {
             let Some(i) = sel.index_of(u) else {
                 continue;
@@ -67,10 +76,6 @@ impl<S: MailStore> Session<S> {
                 flags,
                 modseq: condstore.then_some(modseq.max(1)),
             });
-        }
-        // Keep our own changes from being reported again as someone else's.
-        if let Ok(snap) = sel.mailbox.snapshot() {
-            sel.keywords = snap.keywords;
         }
         let modified: Vec<u32> = outcome
             .modified

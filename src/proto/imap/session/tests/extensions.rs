@@ -261,3 +261,251 @@ fn missing_uids_are_the_gaps_in_the_view() {
     assert_eq!(vanished(&sel, b"3:8"), "* VANISHED (EARLIER) 4:6,8\r\n");
     assert_eq!(vanished(&sel, b"2:3,7"), "");
 }
+
+#[test]
+fn sort_and_thread_order_the_matching_messages() {
+    let mut t = T::new(true);
+    let caps = t.send("a CAPABILITY\r\n");
+    for cap in [
+        "SORT",
+        "SORT=DISPLAY",
+        "THREAD=ORDEREDSUBJECT",
+        "THREAD=REFERENCES",
+    ] {
+        assert!(caps.contains(&format!(" {cap}")), "{cap}: {caps}");
+    }
+    t.send("b LOGIN alice secret\r\n");
+    let messages = [
+        "From: Zed <z@x>\r\nSubject: Hello\r\nMessage-ID: <a@x>\r\nDate: Mon, 1 Jan 2024 10:00:00 +0000\r\n\r\nx\r\n",
+        "From: amy@x\r\nSubject: Re: Hello\r\nMessage-ID: <b@x>\r\nReferences: <a@x>\r\nDate: Mon, 1 Jan 2024 12:00:00 +0000\r\n\r\nxx\r\n",
+        "From: bob@x\r\nSubject: Apples\r\nMessage-ID: <c@x>\r\nDate: Mon, 1 Jan 2024 09:00:00 +0000\r\n\r\nxxxxxxxx\r\n",
+        "From: Al <c@x>\r\nSubject: Re: hello\r\nMessage-ID: <d@x>\r\nDate: Mon, 1 Jan 2024 11:00:00 +0000\r\n\r\n\r\n",
+    ];
+    for (i, m) in messages.iter().enumerate() {
+        let r = t.send(&format!("c{i} APPEND INBOX {{{}+}}\r\n{m}\r\n", m.len()));
+        assert!(r.contains("OK [APPENDUID"), "{r}");
+    }
+    t.send("d SELECT INBOX\r\n");
+    let r = t.send("e SORT (SUBJECT) UTF-8 ALL\r\n");
+    assert!(r.starts_with("* SORT 3 1 2 4\r\ne OK"), "{r}");
+    let r = t.send("f SORT (REVERSE DATE) UTF-8 NOT FROM bob\r\n");
+    assert!(r.starts_with("* SORT 2 4 1\r\nf OK"), "{r}");
+    let r = t.send("g UID SORT (DISPLAYFROM) US-ASCII ALL\r\n");
+    assert!(r.starts_with("* SORT 4 2 3 1\r\ng OK"), "{r}");
+    let r = t.send("h SORT (FROM SIZE) UTF-8 ALL\r\n");
+    assert!(r.starts_with("* SORT 2 3 4 1\r\nh OK"), "{r}");
+    let r = t.send("i THREAD ORDEREDSUBJECT UTF-8 ALL\r\n");
+    assert!(r.starts_with("* THREAD (3)(1 (4)(2))\r\ni OK"), "{r}");
+    let r = t.send("j THREAD REFERENCES UTF-8 ALL\r\n");
+    assert!(r.starts_with("* THREAD (3)(1 (4)(2))\r\nj OK"), "{r}");
+    let r = t.send("k THREAD REFERENCES UTF-8 SUBJECT nothing\r\n");
+    assert!(r.starts_with("* THREAD\r\nk OK"), "{r}");
+    let r = t.send(
+        "l SORT (SUBJECT) KOI8-R ALL\r\nm THREAD MAGIC UTF-8 ALL\r\nn SORT (COLOR) UTF-8 ALL\r\n",
+    );
+    assert!(r.contains("l NO [BADCHARSET"), "{r}");
+    assert!(r.contains("m BAD"), "{r}");
+    assert!(r.contains("n BAD"), "{r}");
+}
+
+#[test]
+fn esearch_returns_and_searchres_saves_a_result_for_later_commands() {
+    let mut t = T::new(true);
+    let caps = t.send("a CAPABILITY\r\n");
+    assert!(
+        caps.contains(" ESEARCH") && caps.contains(" SEARCHRES"),
+        "{caps}"
+    );
+    t.send("b LOGIN alice secret\r\n");
+    for i in 0..6 {
+        t.deliver(&format!("m{i}"));
+    }
+    t.send("c SELECT INBOX\r\nd STORE 2,4:5 +FLAGS (\\Flagged)\r\n");
+    let r = t.send("e SEARCH RETURN (MIN MAX COUNT ALL) FLAGGED\r\n");
+    assert!(
+        r.starts_with("* ESEARCH (TAG \"e\") MIN 2 MAX 5 ALL 2,4:5 COUNT 3\r\ne OK"),
+        "{r}"
+    );
+    let r = t.send("f UID SEARCH RETURN () UNFLAGGED\r\n");
+    assert!(
+        r.starts_with("* ESEARCH (TAG \"f\") UID ALL 1,3,6\r\nf OK"),
+        "{r}"
+    );
+    let r = t.send("g SEARCH RETURN (COUNT MIN) SUBJECT nothing\r\n");
+    assert!(
+        r.starts_with("* ESEARCH (TAG \"g\") COUNT 0\r\ng OK"),
+        "{r}"
+    );
+    // SAVE alone: no ESEARCH; `$` then names the saved messages.
+    let r = t.send("h SEARCH RETURN (SAVE) FLAGGED\r\n");
+    assert!(r.starts_with("h OK"), "{r}");
+    let r = t.send("i FETCH $ (UID)\r\n");
+    assert!(
+        r.contains("* 2 FETCH (UID 2)\r\n* 4 FETCH (UID 4)\r\n* 5 FETCH (UID 5)\r\ni OK"),
+        "{r}"
+    );
+    let r = t.send("j UID SEARCH $ SUBJECT m3\r\nk SEARCH OR $ 1\r\n");
+    assert!(r.contains("* SEARCH 4\r\nj OK"), "{r}");
+    assert!(r.contains("* SEARCH 1 2 4 5\r\nk OK"), "{r}");
+    // An expunge takes the message out of `$` (it holds UIDs).
+    let r = t.send("l STORE 2 +FLAGS (\\Deleted)\r\nm EXPUNGE\r\nn FETCH $ (UID)\r\n");
+    assert!(
+        r.contains("* 3 FETCH (UID 4)\r\n* 4 FETCH (UID 5)\r\nn OK"),
+        "{r}"
+    );
+    // SAVE with MAX alone keeps only that message.
+    let r = t.send("o SEARCH RETURN (SAVE MAX) FLAGGED\r\np UID FETCH $ (FLAGS)\r\n");
+    assert!(r.contains("* ESEARCH (TAG \"o\") MAX 4\r\n"), "{r}");
+    assert!(r.contains("* 4 FETCH (UID 5 FLAGS"), "{r}");
+    assert!(!r.contains("* 3 FETCH"), "{r}");
+    // A new SELECT empties `$`.
+    let r = t.send("q SELECT INBOX\r\nr FETCH $ (UID)\r\ns UID STORE $ +FLAGS (\\Seen)\r\n");
+    assert!(r.contains("\r\nr OK"), "{r}");
+    assert!(!r.contains("FETCH (UID"), "{r}");
+    assert!(r.contains("s OK"), "{r}");
+    let r = t.send("t SEARCH RETURN (BOGUS) ALL\r\n");
+    assert!(r.starts_with("t BAD"), "{r}");
+}
+
+#[test]
+fn multiappend_adds_every_message_or_none() {
+    let mut t = T::new(true);
+    let caps = t.send("a CAPABILITY\r\n");
+    assert!(caps.contains(" MULTIAPPEND"), "{caps}");
+    t.send("b LOGIN alice secret\r\n");
+    let r = t.send(
+        "c APPEND INBOX (\\Seen) {11+}\r\nSubject: 1\n \"07-Feb-1994 21:52:25 -0800\" {11+}\r\nSubject: 2\n {11}\r\n",
+    );
+    assert!(r.ends_with("+ Ready for literal data\r\n"), "{r}");
+    let r = t.send("Subject: 3\n\r\n");
+    assert!(r.contains("c OK [APPENDUID "), "{r}");
+    assert!(r.contains(" 1:3] APPEND completed"), "{r}");
+    let r = t.send("d SELECT INBOX\r\ne FETCH 1:* (FLAGS INTERNALDATE)\r\n");
+    assert!(r.contains("* 3 EXISTS"), "{r}");
+    assert!(r.contains("* 1 FETCH (FLAGS (\\Seen \\Recent)"), "{r}");
+    assert!(
+        r.contains("* 2 FETCH (FLAGS (\\Recent) INTERNALDATE \"08-Feb-1994 05:52:25 +0000\")"),
+        "{r}"
+    );
+    // A bad keyword in the second message: nothing of the command is added.
+    let r = t.send(
+        "f APPEND INBOX {11+}\r\nSubject: 4\n (\\Bogus-\\x) {11+}\r\nSubject: 5\n\r\ng NOOP\r\n",
+    );
+    assert!(r.contains("f BAD") || r.contains("f NO"), "{r}");
+    let r = t.send("h STATUS INBOX (MESSAGES)\r\n");
+    assert!(r.contains("(MESSAGES 3)"), "{r}");
+    // The second message fails in the store (more keywords than a maildir holds): the first,
+    // already added, is taken away again.
+    let kw = |from: usize, to: usize| {
+        (from..to)
+            .map(|i| format!("k{i}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let r = t.send(&format!(
+        "i APPEND INBOX ({}) {{11+}}\r\nSubject: 6\n ({}) {{11+}}\r\nSubject: 7\n\r\n",
+        kw(0, 20),
+        kw(20, 30)
+    ));
+    assert!(r.contains("\ni NO [LIMIT]"), "{r}");
+    let r = t.send("j STATUS INBOX (MESSAGES)\r\nk NOOP\r\n");
+    assert!(r.contains("(MESSAGES 3)"), "{r}");
+}
+
+#[test]
+fn binary_fetches_decoded_parts_and_appends_literal8() {
+    let mut t = T::new(true);
+    let caps = t.send("a CAPABILITY\r\n");
+    assert!(caps.contains(" BINARY"), "{caps}");
+    t.send("b LOGIN alice secret\r\n");
+    let msg = "Subject: bin\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=x\r\n\r\n\
+--x\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\ncaf=C3=A9=\r\n!\r\n\
+--x\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\nAAEC\r\n\
+--x\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: x-uuencode\r\n\r\nbegin\r\n\
+--x--\r\n";
+    // A literal8 APPEND.
+    let r = t.send(&format!("c APPEND INBOX ~{{{}+}}\r\n{msg}\r\n", msg.len()));
+    assert!(r.starts_with("c OK [APPENDUID"), "{r}");
+    t.send("d SELECT INBOX\r\n");
+    let r = t.send("e FETCH 1 (BINARY.PEEK[1] BINARY.SIZE[1] BINARY.SIZE[2])\r\n");
+    assert!(
+        r.starts_with(
+            "* 1 FETCH (BINARY[1] {6}\r\ncafé! BINARY.SIZE[1] 6 BINARY.SIZE[2] 3)\r\ne OK"
+        ),
+        "{r}"
+    );
+    let r = t.send("f FETCH 1 (BINARY.PEEK[2])\r\n");
+    assert!(
+        r.starts_with("* 1 FETCH (BINARY[2] ~{3}\r\n\0\x01\x02)\r\nf OK"),
+        "{r:?}"
+    );
+    let r = t.send("g FETCH 1 (BINARY.PEEK[1]<2.3>)\r\n");
+    assert!(
+        r.starts_with("* 1 FETCH (BINARY[1]<2> {3}\r\nfé)\r\ng OK"),
+        "{r}"
+    );
+    let r = t.send("h FETCH 1 (BINARY.PEEK[3])\r\n");
+    assert!(r.starts_with("h NO [UNKNOWN-CTE]"), "{r}");
+    // BINARY (not .PEEK) sets \Seen.
+    let r = t.send("i FETCH 1 (BINARY[1])\r\nj FETCH 1 (FLAGS)\r\n");
+    assert!(
+        r.contains("* 1 FETCH (FLAGS (\\Seen \\Recent))\r\nj OK"),
+        "{r}"
+    );
+}
+
+#[test]
+fn compress_deflate_is_offered_after_login_and_started_once() {
+    let mut t = T::new(true);
+    let caps = t.send("a CAPABILITY\r\n");
+    assert!(
+        !caps.contains("COMPRESS=DEFLATE"),
+        "not before login: {caps}"
+    );
+    t.send("b LOGIN alice secret\r\n");
+    let caps = t.send("c CAPABILITY\r\n");
+    assert!(caps.contains(" COMPRESS=DEFLATE"), "{caps}");
+    let r = t.send("d COMPRESS GZIP\r\n");
+    assert!(r.starts_with("d BAD"), "{r}");
+    t.s.receive(b"e COMPRESS DEFLATE\r\n");
+    let step = t.s.step(&super::Creds);
+    assert_eq!(
+        String::from_utf8_lossy(&step.output),
+        "e OK DEFLATE active\r\n"
+    );
+    assert_eq!(step.action, crate::proto::imap::session::Action::Compress);
+    let r = t.send("f COMPRESS DEFLATE\r\ng CAPABILITY\r\n");
+    assert!(r.starts_with("f NO [COMPRESSIONACTIVE]"), "{r}");
+    assert!(!r.contains("COMPRESS=DEFLATE"), "{r}");
+}
+
+#[test]
+fn catenate_builds_a_message_from_text_and_urls() {
+    let mut t = T::new(true);
+    let caps = t.send("a CAPABILITY\r\n");
+    assert!(caps.contains(" CATENATE"), "{caps}");
+    t.send("b LOGIN alice secret\r\n");
+    let src = "Subject: src\r\nContent-Type: multipart/mixed; boundary=q\r\n\r\n--q\r\n\r\npart one\r\n--q\r\n\r\npart two\r\n--q--\r\n";
+    let r = t.send(&format!("c APPEND INBOX {{{}+}}\r\n{src}\r\n", src.len()));
+    let validity = r
+        .split("[APPENDUID ")
+        .nth(1)
+        .and_then(|x| x.split(' ').next())
+        .unwrap()
+        .to_string();
+    let r = t.send(&format!(
+        "d APPEND Drafts CATENATE (TEXT {{14+}}\r\nSubject: new\r\n URL \"/INBOX;UIDVALIDITY={validity}/;UID=1/;SECTION=2\" TEXT {{2+}}\r\n!\n URL \"imap://alice@mx.test/INBOX/;UID=1/;SECTION=1/;PARTIAL=5.3\")\r\n"
+    ));
+    assert!(r.starts_with("d OK [APPENDUID "), "{r}");
+    let r = t.send("e SELECT Drafts\r\nf FETCH 1 BODY.PEEK[]\r\n");
+    assert!(
+        r.contains("BODY[] {28}\r\nSubject: new\r\npart two!\r\none)"),
+        "{r}"
+    );
+    let r = t.send("g APPEND Drafts CATENATE (URL \"/INBOX/;UID=99\")\r\n");
+    assert!(r.starts_with("g NO [BADURL /INBOX/;UID=99]"), "{r}");
+    let r = t.send("h APPEND Drafts CATENATE (URL \"/INBOX;UIDVALIDITY=1/;UID=1\")\r\n");
+    assert!(r.starts_with("h NO [BADURL"), "{r}");
+    let r = t.send("i STATUS Drafts (MESSAGES)\r\n");
+    assert!(r.contains("(MESSAGES 1)"), "{r}");
+}
