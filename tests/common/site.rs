@@ -26,7 +26,8 @@ impl Site {
         let text = format!(
             "[server]\nhostname = \"mx.example.test\"\npostmaster = \"postmaster@example.test\"\n\n\
              [paths]\nspool = \"spool\"\nmail = \"mail\"\nusers = \"users.toml\"\n\n\
-             [[domain]]\nname = \"example.test\"\n\n{extra}"
+             [[domain]]\nname = \"example.test\"\n\
+             [[domain.handler]]\nlocal = \"postmaster\"\nmailbox = \"demo\"\n\n{extra}"
         );
         std::fs::write(dir.path().join("postern.toml"), text).expect("write config");
         let site = Site { dir, port };

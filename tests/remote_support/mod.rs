@@ -294,6 +294,9 @@ retry = ["1s"]
 
 [[domain]]
 name = "here.test"
+[[domain.handler]]
+local = "postmaster"
+mailbox = "alice"
 
 {rest}
 "#
