@@ -133,7 +133,11 @@ fn syntax_errors_and_unknown_keys_have_lines_too() {
 #[test]
 fn a_good_config_checks_quietly() {
     let site = Site::new("[limits]\nidle_timeout = \"1m\"\n\n[log]\nformat = \"json\"\n");
-    // server.postmaster must reach a mailbox.
+    // server.postmaster must reach a mailbox: without the site's postmaster handler it does not.
+    let text_of = std::fs::read_to_string(site.config()).expect("config");
+    let handler = "[[domain.handler]]\nlocal = \"postmaster\"\nmailbox = \"demo\"\n";
+    assert!(text_of.contains(handler), "{text_of}");
+    std::fs::write(site.config(), text_of.replace(handler, "")).expect("write config");
     let out = site.postern(&["config", "check"]);
     assert_eq!(out.status.code(), Some(78), "{}", text(&out));
     assert!(text(&out).contains("reaches no mailbox"), "{}", text(&out));

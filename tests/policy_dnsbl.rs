@@ -10,7 +10,9 @@ mod policy_support;
 mod remote_support;
 
 use common::{have, Demo};
-use policy_support::{demo_with, mail_of, queued, refused_with, replied, swaks, swaks_auth};
+use policy_support::{
+    demo_with, mail_of, queued, refused_with, replied, swaks, swaks_auth, swaks_inetd,
+};
 use remote_support::{free_port, Dns};
 
 fn lists() -> Dns {
@@ -179,28 +181,15 @@ fn ipv6_clients_looked_up_by_nibbles_under_inetd() {
     let dns = lists();
     let d = demo(&dns, "dnsbl = [\"bl.test\"]\ndnsbl_at = \"mail\"");
     for (ip, listed) in [("2001:db8::1", true), ("2001:db8::2", false)] {
-        let pipe = format!(
-            "env TCPREMOTEIP={ip} TCPREMOTEPORT=4242 {} --config {} smtpd --inetd --listener smtp",
-            common::bin().display(),
-            d.config().display()
-        );
-        let out = common::text(&common::run(
-            "swaks",
-            &[
-                "--pipe",
-                &pipe,
-                "--timeout",
-                "20",
-                "--helo",
-                "mta.test",
-                "--from",
-                "a@sender.test",
-                "--to",
-                "demo@example.test",
-                "--quit-after",
-                "MAIL",
-            ],
-        ));
+        let args = [
+            "--from",
+            "a@sender.test",
+            "--to",
+            "demo@example.test",
+            "--quit-after",
+            "MAIL",
+        ];
+        let out = swaks_inetd(&d, ip, &args);
         let want = format!("554 5.7.1 Service unavailable; client [{ip}] blocked using bl.test");
         assert_eq!(refused_with(&out, &want), listed, "{ip}:\n{out}");
         assert_eq!(replied(&out, "250 2.1.0"), !listed, "{ip}:\n{out}");

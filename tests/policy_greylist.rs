@@ -10,7 +10,7 @@ mod remote_support;
 use std::time::Duration;
 
 use common::{have, Demo};
-use policy_support::{demo_with, mail_of, queued, refused_with, swaks, swaks_auth};
+use policy_support::{demo_with, mail_of, queued, refused_with, swaks, swaks_auth, swaks_inetd};
 use remote_support::Dns;
 
 fn demo(dns: &Dns) -> Demo {
@@ -76,26 +76,11 @@ fn a_new_triplet_waits_the_delay_and_is_remembered_across_restarts_and_processes
     // The retry after the delay passes; from another address of the same /24 too.
     assert!(queued(&send(&d, "127.0.0.9", "a@sender.test")));
     // A known triplet passes in another process: smtpd under inetd.
-    let pipe = format!(
-        "env TCPREMOTEIP=127.0.0.3 TCPREMOTEPORT=4242 {} --config {} smtpd --inetd --listener smtp",
-        common::bin().display(),
-        d.config().display()
+    let out = swaks_inetd(
+        &d,
+        "127.0.0.3",
+        &["--from", "a@sender.test", "--to", "demo@example.test"],
     );
-    let out = common::text(&common::run(
-        "swaks",
-        &[
-            "--pipe",
-            &pipe,
-            "--timeout",
-            "20",
-            "--helo",
-            "mta.test",
-            "--from",
-            "a@sender.test",
-            "--to",
-            "demo@example.test",
-        ],
-    ));
     assert!(queued(&out), "{out}");
     // Another sender from the same client is a new triplet.
     let out = send(&d, "127.0.0.3", "b@sender.test");

@@ -10,7 +10,7 @@ mod policy_support;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use common::Demo;
-use policy_support::{demo_with, queued, refused_with, swaks, swaks_auth};
+use policy_support::{demo_with, queued, refused_with, swaks, swaks_auth, swaks_inetd};
 
 /// Wait until at least 40 s of the current minute are left.
 fn early_in_a_minute() {
@@ -46,27 +46,9 @@ fn messages_per_client_address_are_counted_across_processes() {
         assert!(queued(&send(&d, "127.0.0.3")));
     }
     // The third from the same address, through another process (smtpd under inetd).
-    let pipe = format!(
-        "env TCPREMOTEIP=127.0.0.3 TCPREMOTEPORT=4242 {} --config {} smtpd --inetd --listener smtp",
-        common::bin().display(),
-        d.config().display()
-    );
     let via_inetd = |()| {
-        common::text(&common::run(
-            "swaks",
-            &[
-                "--pipe",
-                &pipe,
-                "--timeout",
-                "20",
-                "--helo",
-                "mta.test",
-                "--from",
-                "a@sender.test",
-                "--to",
-                "demo@example.test",
-            ],
-        ))
+        let args = ["--from", "a@sender.test", "--to", "demo@example.test"];
+        swaks_inetd(&d, "127.0.0.3", &args)
     };
     assert!(queued(&via_inetd(())));
     let out = send(&d, "127.0.0.3");

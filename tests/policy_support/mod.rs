@@ -54,6 +54,26 @@ pub fn swaks_at(d: &Demo, base: u16, args: &[&str]) -> String {
     text(&run("swaks", &all))
 }
 
+/// swaks talking to `postern smtpd --inetd` over a pipe as a client at `ip` (`TCPREMOTEIP`, as
+/// ucspi-tcp sets it): another process than the demo's server, on the same config.
+pub fn swaks_inetd(d: &Demo, ip: &str, args: &[&str]) -> String {
+    let pipe = format!(
+        "env TCPREMOTEIP={ip} TCPREMOTEPORT=4242 {} --config {} smtpd --inetd --listener smtp",
+        crate::common::bin().display(),
+        d.config().display()
+    );
+    let mut all = vec![
+        "--pipe",
+        pipe.as_str(),
+        "--timeout",
+        "20",
+        "--helo",
+        "mta.test",
+    ];
+    all.extend_from_slice(args);
+    text(&run("swaks", &all))
+}
+
 /// swaks against the demo's plain SMTP port.
 pub fn swaks(d: &Demo, args: &[&str]) -> String {
     swaks_at(d, SMTP, args)
