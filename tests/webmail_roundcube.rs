@@ -1,0 +1,248 @@
+//! Webmail (issue 14 item 0, issue 13's extensions): Debian's Roundcube 1.6, served by `php -S`
+//! on loopback, driven in headless Chromium by Python Selenium (`webmail/roundcube.py`) against
+//! `serve --demo`: IMAP over STARTTLS, submission over STARTTLS with AUTH, the certificate
+//! checked. A plain user made with `postern user add` (no shared secret) logs in on the first
+//! try, sees a delivered message in the list, opens it, sees the quota set with `mbox quota`, is
+//! offered the thread view (THREAD), and sends a message that arrives in the demo user's maildir.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // tests may panic
+
+mod common;
+
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+const SCRIPT: &str = include_str!("webmail/roundcube.py");
+const ROUNDCUBE: &str = "/var/lib/roundcube/public_html";
+const DEFAULTS: &str = "/etc/roundcube/defaults.inc.php";
+
+/// A process group (php -S, or python with chromedriver and Chromium under it) killed whole when
+/// dropped.
+struct Group(Child);
+
+impl Group {
+    fn spawn(cmd: &mut Command) -> Group {
+        Group(cmd.process_group(0).spawn().expect("spawn"))
+    }
+
+    /// Wait at most `limit` for the leader to exit; whether it did.
+    fn wait(&mut self, limit: Duration) -> bool {
+        let start = Instant::now();
+        while start.elapsed() < limit {
+            if matches!(self.0.try_wait(), Ok(Some(_))) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
+    }
+}
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        // SAFETY: kill(2) on the group this test made (its leader's pid); no memory involved.
+        unsafe { libc::kill(-(self.0.id() as i32), libc::SIGKILL) };
+        let _ = self.0.wait();
+    }
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_default()
+}
+
+/// Roundcube's own configuration: the demo's IMAP and submission ports with STARTTLS, the demo
+/// certificate as the only trust anchor, a SQLite database, logs and temp files in `dir`.
+fn roundcube_config(dir: &Path, demo: &Demo) -> std::path::PathBuf {
+    let config = dir.join("config");
+    for sub in ["config", "logs", "temp", "chromium"] {
+        std::fs::create_dir_all(dir.join(sub)).unwrap();
+    }
+    std::os::unix::fs::symlink(DEFAULTS, config.join("defaults.inc.php")).unwrap();
+    let cert = demo.root().join("cert.pem");
+    let tls = format!(
+        "['ssl' => ['verify_peer' => true, 'verify_peer_name' => true, \
+         'peer_name' => 'localhost', 'cafile' => '{}']]",
+        cert.display()
+    );
+    let php = format!(
+        r#"<?php
+$config = [];
+$config['db_dsnw'] = 'sqlite:///{db}?mode=0600';
+$config['imap_host'] = 'tls://127.0.0.1:{imap}';
+$config['imap_conn_options'] = {tls};
+$config['imap_debug'] = true;
+$config['smtp_host'] = 'tls://127.0.0.1:{submission}';
+$config['smtp_conn_options'] = {tls};
+$config['smtp_user'] = '%u';
+$config['smtp_pass'] = '%p';
+$config['smtp_debug'] = true;
+$config['mail_domain'] = 'example.test';
+$config['create_default_folders'] = true;
+$config['des_key'] = 'postern-test-des-key-24c';
+$config['plugins'] = [];
+$config['skin'] = 'elastic';
+$config['log_driver'] = 'file';
+$config['log_dir'] = '{logs}';
+$config['temp_dir'] = '{temp}';
+$config['enable_spellcheck'] = false;
+$config['support_url'] = '';
+$config['product_name'] = 'Roundcube Webmail';
+"#,
+        db = dir.join("roundcube.db").display(),
+        imap = demo.port(2143),
+        submission = demo.port(2587),
+        logs = dir.join("logs").display(),
+        temp = dir.join("temp").display(),
+    );
+    std::fs::write(config.join("config.inc.php"), php).unwrap();
+    config
+}
+
+/// `KEY value` lines the script printed for `key`.
+fn said<'a>(out: &'a str, key: &str) -> Option<&'a str> {
+    out.lines().find_map(|l| match l.split_once(' ') {
+        Some((k, rest)) if k == key => Some(rest),
+        None if l == key => Some(""),
+        _ => None,
+    })
+}
+
+#[test]
+fn roundcube_logs_in_reads_and_sends_as_a_plain_user() {
+    for program in ["php", "chromium", "chromedriver", "python3"] {
+        assert!(have(program), "{program} is needed (bin/install-test-deps)");
+    }
+    assert!(
+        Path::new(ROUNDCUBE).join("index.php").exists() && Path::new(DEFAULTS).exists(),
+        "Debian's roundcube-core is needed (bin/install-test-deps)"
+    );
+    let demo = Demo::start();
+    demo.add_user("alice", "alice-webmail-pw");
+    let quota = demo.postern(&["mbox", "quota", "alice", "--set", "10M"]);
+    assert!(quota.status.success(), "{}", text(&quota));
+
+    // A message for alice, delivered beforehand over SMTP.
+    python(
+        "import smtplib, sys\n\
+         s = smtplib.SMTP('127.0.0.1', int(sys.argv[1]), timeout=20)\n\
+         s.sendmail('bob@elsewhere.test', ['alice@example.test'],\n\
+         b'From: Bob <bob@elsewhere.test>\\r\\nTo: alice@example.test\\r\\n'\n\
+         b'Subject: Lunch on Thursday\\r\\nMessage-ID: <lunch-1@elsewhere.test>\\r\\n\\r\\n'\n\
+         b'Shall we try the noodle bar at twelve? (marker-7781)\\r\\n')\n\
+         s.quit()\n",
+        &[&demo.port(2525).to_string()],
+    );
+    assert_eq!(
+        wait_for_mail(&demo.maildir("alice"), 1, Duration::from_secs(20)).len(),
+        1
+    );
+
+    let dir = demo.dir.path().join("roundcube");
+    let config = roundcube_config(&dir, &demo);
+    let web = demo.port(2080);
+    let php_log = dir.join("php.log");
+    let _php = Group::spawn(
+        Command::new("php")
+            .args(["-S", &format!("127.0.0.1:{web}"), "-t", ROUNDCUBE])
+            .env("ROUNDCUBE_CONFIG_DIR", &config)
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(&php_log).unwrap())
+            .stderr(std::fs::File::create(dir.join("php.err")).unwrap()),
+    );
+    assert!(
+        wait_for_port(([127, 0, 0, 1], web).into(), Duration::from_secs(20)),
+        "php -S did not start: {}",
+        read(&dir.join("php.err"))
+    );
+
+    let started = Instant::now();
+    let out_path = dir.join("selenium.out");
+    let mut browser = Group::spawn(
+        Command::new("/usr/bin/python3")
+            .arg("-c")
+            .arg(SCRIPT)
+            .args([
+                &format!("http://127.0.0.1:{web}"),
+                "alice",
+                "alice-webmail-pw",
+                "Lunch on Thursday",
+                "marker-7781",
+                "demo@example.test",
+                "Re: Lunch",
+                "Twelve is fine, see you there. (marker-4410)",
+            ])
+            .arg(dir.join("chromium"))
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(&out_path).unwrap())
+            .stderr(std::fs::File::create(dir.join("selenium.err")).unwrap()),
+    );
+    let finished = browser.wait(Duration::from_secs(240));
+    let elapsed = started.elapsed();
+    let out = read(&out_path);
+    let context = || {
+        format!(
+            "browser said:\n{out}\n--- stderr:\n{}\n--- roundcube errors:\n{}\n--- imap:\n{}\n\
+             --- smtp:\n{}\n--- server log:\n{}",
+            read(&dir.join("selenium.err")),
+            read(&dir.join("logs/errors.log")),
+            read(&dir.join("logs/imap.log")),
+            read(&dir.join("logs/smtp.log")),
+            demo.log()
+        )
+    };
+    assert!(finished, "the browser run took over 240 s\n{}", context());
+    eprintln!("roundcube run: {elapsed:?}\n{out}");
+
+    // Logged in on the first try, without CRAM-MD5.
+    assert!(said(&out, "LOGGED_IN").is_some(), "{}", context());
+    let imap_log = read(&dir.join("logs/imap.log"));
+    assert!(
+        imap_log.contains("AUTHENTICATE PLAIN") || imap_log.contains(" LOGIN "),
+        "{}",
+        context()
+    );
+    assert!(!imap_log.contains("CRAM-MD5"), "{}", context());
+    // The delivered message is in the list, and opening it shows the body.
+    assert!(
+        said(&out, "LISTED").is_some_and(|l| l.contains("Lunch on Thursday")),
+        "{}",
+        context()
+    );
+    assert!(
+        said(&out, "OPENED").is_some_and(|b| b.contains("noodle bar at twelve")),
+        "{}",
+        context()
+    );
+    // QUOTA: the widget names the 10 MB limit; THREAD: the thread view is offered.
+    assert!(
+        said(&out, "QUOTA").is_some_and(|q| q.contains("10 MB")),
+        "{}",
+        context()
+    );
+    assert_eq!(said(&out, "THREADS_OFFERED"), Some("yes"), "{}", context());
+    // Sent: Roundcube said so, and the message is in the demo user's maildir.
+    assert!(said(&out, "SENT").is_some(), "{}", context());
+    let arrived = wait_for_mail(&demo.maildir("demo"), 1, Duration::from_secs(20));
+    let mail = arrived
+        .iter()
+        .map(|p| String::from_utf8_lossy(&std::fs::read(p).unwrap()).into_owned())
+        .find(|m| m.contains("marker-4410"))
+        .unwrap_or_else(|| panic!("not in demo's maildir: {arrived:?}\n{}", context()));
+    assert!(mail.contains("Subject: Re: Lunch"), "{mail}");
+    assert!(mail.contains("alice@example.test"), "{mail}");
+    // Roundcube kept a copy in Sent (CREATE, APPEND).
+    let sent = demo.maildir("alice").join(".Sent");
+    assert!(
+        !maildir_files(&sent).is_empty(),
+        "no copy in {}\n{}",
+        sent.display(),
+        context()
+    );
+    let smtp_log = read(&dir.join("logs/smtp.log"));
+    assert!(!smtp_log.contains("CRAM-MD5"), "{}", context());
+    // Nobody failed to log in anywhere.
+    assert!(!demo.log().contains("login_failed"), "{}", context());
+}
