@@ -65,14 +65,20 @@ try:
     driver.execute_script(HOOK)
     driver.find_element(By.ID, "rcmloginuser").send_keys(user)
     driver.find_element(By.ID, "rcmloginpwd").send_keys(password)
-    driver.find_element(By.ID, "rcmloginsubmit").click()
-    try:
-        wait.until(lambda d: d.find_elements(By.ID, "messagelist")
-                   or "error" in messages(d) or "warning" in messages(d))
-    except TimeoutException:
-        pass
+    submit = driver.find_element(By.ID, "rcmloginsubmit")
+    submit.click()
+    # The form posts and a new page comes: the mailbox, or the login form again with the reason
+    # in the message stack ("Login failed.").
+    wait.until(EC.staleness_of(submit))
+    wait.until(lambda d: d.find_elements(By.ID, "messagelist")
+               or d.find_elements(By.ID, "rcmloginuser"))
     if not driver.find_elements(By.ID, "messagelist"):
-        say("LOGIN_FAILED", messages(driver).replace("\n", " | ") or driver.title)
+        try:
+            wait.until(lambda d: d.find_element(By.ID, "messagestack").text.strip())
+        except TimeoutException:
+            pass
+        stack = " | ".join(e.text for e in driver.find_elements(By.ID, "messagestack"))
+        say("LOGIN_FAILED", stack or driver.title)
         sys.exit(0)
     say("LOGGED_IN", driver.current_url)
     say("LOGIN_SECONDS", f"{time.monotonic() - start:.2f}")
@@ -89,13 +95,15 @@ try:
 
     # The list options offer a thread mode only when the server supports THREAD.
     say("THREADS_OFFERED", "yes" if driver.find_elements(By.ID, "listoptions-threads") else "no")
-    # The quota widget: present when the server has QUOTA; its title names usage and limit.
-    if driver.find_elements(By.ID, "quotadisplay"):
+    # The quota widget: present when the server has QUOTA; it shows the percentage used, and its
+    # tooltip ("Quota: 1 KB / 10 MB (0%)", the title of its count) usage and limit.
+    count = driver.find_elements(By.CSS_SELECTOR, "#quotadisplay .count")
+    if count:
         try:
-            wait.until(lambda d: d.find_element(By.ID, "quotadisplay").get_attribute("title"))
-            say("QUOTA", driver.find_element(By.ID, "quotadisplay").get_attribute("title"))
+            wait.until(lambda d: count[0].get_attribute("title"))
         except TimeoutException:
-            say("QUOTA", "(no title)")
+            pass
+        say("QUOTA", f"{count[0].get_attribute('title')} shown as {count[0].text!r}")
     else:
         say("QUOTA", "(no widget)")
 
