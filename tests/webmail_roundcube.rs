@@ -81,6 +81,8 @@ $config['smtp_pass'] = '%p';
 $config['smtp_debug'] = true;
 $config['mail_domain'] = 'example.test';
 $config['create_default_folders'] = true;
+$config['message_sort_col'] = 'date';
+$config['message_sort_order'] = 'DESC';
 $config['des_key'] = 'postern-test-des-key-24c';
 $config['plugins'] = [];
 $config['skin'] = 'elastic';
@@ -99,6 +101,33 @@ $config['product_name'] = 'Roundcube Webmail';
     );
     std::fs::write(config.join("config.inc.php"), php).unwrap();
     config
+}
+
+/// The IMAP commands Roundcube sent (from its `imap_debug` log), with how often, e.g.
+/// `("UID SORT", 3)`.
+fn imap_commands(log: &str) -> Vec<(String, usize)> {
+    let mut seen: Vec<(String, usize)> = Vec::new();
+    for line in log.lines() {
+        let Some((_, command)) = line.split_once("] C: ") else {
+            continue;
+        };
+        let mut words = command.split_whitespace();
+        // Tagged commands only (`A0007 UID SORT …`), not the lines of an APPEND's literal.
+        if !words.next().is_some_and(|t| {
+            t.starts_with('A') && t.len() > 1 && t[1..].bytes().all(|b| b.is_ascii_digit())
+        }) {
+            continue;
+        }
+        let mut name = words.next().unwrap_or_default().to_string();
+        if name == "UID" {
+            name = format!("UID {}", words.next().unwrap_or_default());
+        }
+        match seen.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, count)) => *count += 1,
+            None => seen.push((name, 1)),
+        }
+    }
+    seen
 }
 
 /// `KEY value` lines the script printed for `key`.
@@ -133,20 +162,27 @@ fn roundcube_logs_in_reads_and_sends_as_a_plain_user() {
     let quota = demo.postern(&["mbox", "quota", "alice", "--set", "10M"]);
     assert!(quota.status.success(), "{}", text(&quota));
 
-    // A message for alice, delivered beforehand over SMTP.
+    // A message for alice and a reply to it (a thread of two), delivered beforehand over SMTP.
     python(
         "import smtplib, sys\n\
          s = smtplib.SMTP('127.0.0.1', int(sys.argv[1]), timeout=20)\n\
          s.sendmail('bob@elsewhere.test', ['alice@example.test'],\n\
          b'From: Bob <bob@elsewhere.test>\\r\\nTo: alice@example.test\\r\\n'\n\
+         b'Date: Tue, 1 Dec 2026 09:00:00 +0000\\r\\n'\n\
          b'Subject: Lunch on Thursday\\r\\nMessage-ID: <lunch-1@elsewhere.test>\\r\\n\\r\\n'\n\
          b'Shall we try the noodle bar at twelve? (marker-7781)\\r\\n')\n\
+         s.sendmail('carol@elsewhere.test', ['alice@example.test'],\n\
+         b'From: Carol <carol@elsewhere.test>\\r\\nTo: alice@example.test\\r\\n'\n\
+         b'Date: Tue, 1 Dec 2026 10:00:00 +0000\\r\\n'\n\
+         b'Subject: Re: Lunch plans\\r\\nMessage-ID: <lunch-2@elsewhere.test>\\r\\n'\n\
+         b'In-Reply-To: <lunch-1@elsewhere.test>\\r\\nReferences: <lunch-1@elsewhere.test>\\r\\n'\n\
+         b'\\r\\nCount me in. (marker-2290)\\r\\n')\n\
          s.quit()\n",
         &[&demo.port(2525).to_string()],
     );
     assert_eq!(
-        wait_for_mail(&demo.maildir("alice"), 1, Duration::from_secs(20)).len(),
-        1
+        wait_for_mail(&demo.maildir("alice"), 2, Duration::from_secs(20)).len(),
+        2
     );
 
     let dir = demo.dir.path().join("roundcube");
@@ -184,6 +220,7 @@ fn roundcube_logs_in_reads_and_sends_as_a_plain_user() {
                 "Twelve is fine, see you there. (marker-4410)",
             ])
             .arg(dir.join("chromium"))
+            .arg("Re: Lunch plans")
             .stdin(Stdio::null())
             .stdout(std::fs::File::create(&out_path).unwrap())
             .stderr(std::fs::File::create(dir.join("selenium.err")).unwrap()),
@@ -203,7 +240,8 @@ fn roundcube_logs_in_reads_and_sends_as_a_plain_user() {
         )
     };
     assert!(finished, "the browser run took over 240 s\n{}", context());
-    eprintln!("roundcube run: {elapsed:?}\n{out}");
+    let commands = imap_commands(&read(&dir.join("logs/imap.log")));
+    eprintln!("roundcube run: {elapsed:?}\n{out}\nIMAP commands: {commands:?}");
 
     // Logged in on the first try, without CRAM-MD5.
     assert!(said(&out, "LOGGED_IN").is_some(), "{}", context());
@@ -232,6 +270,26 @@ fn roundcube_logs_in_reads_and_sends_as_a_plain_user() {
         context()
     );
     assert_eq!(said(&out, "THREADS_OFFERED"), Some("yes"), "{}", context());
+    // The thread view: the reply sits collapsed under the first message, shown when expanded.
+    assert!(
+        said(&out, "THREADED").is_some_and(|t| t.contains("collapsed reply_hidden=yes")),
+        "{}",
+        context()
+    );
+    assert!(
+        said(&out, "THREAD_EXPANDED").is_some_and(|t| t.contains("Re: Lunch plans")),
+        "{}",
+        context()
+    );
+    // The sorted list and the thread view came from the server (SORT, THREAD), not from
+    // fetching every message's headers.
+    for wanted in ["UID SORT", "UID THREAD", "GETQUOTAROOT", "APPEND"] {
+        assert!(
+            commands.iter().any(|(c, _)| c == wanted),
+            "no {wanted}: {commands:?}\n{}",
+            context()
+        );
+    }
     // Sent: Roundcube said so, and the message is in the demo user's maildir.
     assert!(said(&out, "SENT").is_some(), "{}", context());
     let arrived = wait_for_mail(&demo.maildir("demo"), 1, Duration::from_secs(20));

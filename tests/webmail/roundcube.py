@@ -4,6 +4,7 @@
 # (tests/webmail_roundcube.rs) asserts on them. Every wait is bounded.
 #
 # argv: base_url user password subject body_marker to send_subject send_body profile_dir
+#       reply_subject (a reply to `subject` in the same mailbox, for the thread view)
 import sys
 import time
 
@@ -15,7 +16,7 @@ from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
 
 (base, user, password, subject, body_marker, to, send_subject, send_body,
- profile) = sys.argv[1:10]
+ profile, reply_subject) = sys.argv[1:11]
 
 WAIT = 30
 
@@ -137,6 +138,22 @@ try:
         say("SEND_FAILED", seen)
     else:
         say("SENT", seen)
+
+    # --- the thread view: what the list options' "Threads" mode asks for (`_threads=1`) -------
+    driver.get(base + "/?_task=mail&_mbox=INBOX&_threads=1")
+    try:
+        expando = wait.until(EC.presence_of_element_located(
+            (By.CSS_SELECTOR, "#messagelist [id^='rcmexpando']")))
+        root = expando.find_element(By.XPATH, "./ancestor::tr")
+        reply_xpath = f"//table[@id='messagelist']//tr[contains(., '{reply_subject}')]"
+        hidden = not any(r.is_displayed() for r in driver.find_elements(By.XPATH, reply_xpath))
+        say("THREADED", f"{root.text.splitlines()[0] if root.text else ''} "
+            f"{expando.get_attribute('class')} reply_hidden={'yes' if hidden else 'no'}")
+        expando.click()
+        reply = wait.until(EC.visibility_of_element_located((By.XPATH, reply_xpath)))
+        say("THREAD_EXPANDED", reply.text.replace("\n", " | "))
+    except TimeoutException:
+        say("NOT_THREADED", driver.find_element(By.ID, "messagelist").text.replace("\n", " | "))
     say("TOTAL_SECONDS", f"{time.monotonic() - start:.2f}")
 finally:
     driver.quit()
