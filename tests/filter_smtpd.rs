@@ -202,3 +202,55 @@ fn a_modifying_filter_tags_mail_from_smtpd_and_sendmail() {
         "{log}"
     );
 }
+
+/// With `delivery.spam_headers`, the tagging filter's verdict files spam into the recipient's
+/// `Junk` folder (made with the `\Junk` special-use attribute); other mail stays in the INBOX.
+#[test]
+fn spam_a_filter_marks_goes_to_the_junk_folder() {
+    assert!(
+        have("swaks"),
+        "swaks is not installed (bin/install-test-deps)"
+    );
+    let mut d = Demo::start();
+    let script = d.dir.path().join("tagger.sh");
+    std::fs::write(&script, TAGGER).expect("script");
+    let config = std::fs::read_to_string(d.config()).expect("config");
+    assert!(config.contains("[delivery]\n"), "{config}");
+    let mut config = config.replace(
+        "[delivery]\n",
+        "[delivery]\nspam_headers = [\"X-Spam-Flag: YES\"]\n",
+    );
+    config.push_str(&format!(
+        "\n[filter]\ncommand = [\"/bin/sh\", \"{}\"]\ntimeout = \"5s\"\nmodify = true\n",
+        script.display()
+    ));
+    std::fs::write(d.config(), config).expect("write config");
+    d.restart();
+    let inbox = d.maildir("demo");
+    let junk = inbox.join(".Junk");
+
+    assert!(final_reply(
+        &swaks(&d, "SPAM-TEST offer", "buy now"),
+        "250 2.0.0 Ok: queued"
+    ));
+    assert!(final_reply(
+        &swaks(&d, "lunch", "at noon"),
+        "250 2.0.0 Ok: queued"
+    ));
+    let spam = wait_for_mail(&junk, 1, Duration::from_secs(20));
+    assert_eq!(spam.len(), 1, "{}", d.log());
+    let text = std::fs::read_to_string(&spam[0]).expect("read");
+    assert!(
+        text.contains("X-Spam-Flag: YES") && text.contains("SPAM-TEST"),
+        "{text}"
+    );
+    let ham = wait_for_mail(&inbox, 1, Duration::from_secs(20));
+    assert_eq!(ham.len(), 1, "{}", d.log());
+    let text = std::fs::read_to_string(&ham[0]).expect("read");
+    assert!(
+        text.contains("X-Spam-Flag: NO") && text.contains("lunch"),
+        "{text}"
+    );
+    let special = std::fs::read_to_string(junk.join("postern-special-use")).expect("special-use");
+    assert!(special.contains("\\Junk"), "{special}");
+}

@@ -206,6 +206,9 @@ pub struct Delivery {
     pub gateway: Option<String>,
     /// Attempt delivery right after a message is accepted (off: only queue runs deliver).
     pub immediate: bool,
+    /// Header fields that mark a spam verdict (`"X-Spam-Flag: YES"`, as a filter or milter adds
+    /// them): a local delivery of such a message goes into the recipient's `Junk` folder.
+    pub spam_headers: Vec<String>,
 }
 
 impl Default for Delivery {
@@ -221,6 +224,7 @@ impl Default for Delivery {
             max_attempts: None,
             gateway: None,
             immediate: true,
+            spam_headers: Vec::new(),
         }
     }
 }

@@ -26,11 +26,13 @@ pub fn maildir_of(d: &Deliverer, user: &str) -> Option<PathBuf> {
 }
 
 /// The maildir a message for `user` goes into: the INBOX, or — for a message this server's DMARC
-/// check quarantined ([`crate::mailauth::verify::is_quarantined`]) — the `Junk` folder (made,
-/// with the `\Junk` special-use attribute, when missing; the INBOX if it cannot be).
+/// check quarantined ([`crate::mailauth::verify::is_quarantined`]) or one a spam filter marked
+/// ([`is_spam`] with `delivery.spam_headers`) — the `Junk` folder (made, with the `\Junk`
+/// special-use attribute, when missing; the INBOX if it cannot be).
 pub fn target_of(d: &Deliverer, user: &str, message: &[u8]) -> Option<PathBuf> {
     let inbox = maildir_of(d, user)?;
-    if !crate::mailauth::verify::is_quarantined(message, &d.config.server.hostname) {
+    let quarantined = crate::mailauth::verify::is_quarantined(message, &d.config.server.hostname);
+    if !quarantined && !is_spam(message, &d.config.delivery.spam_headers) {
         return Some(inbox);
     }
     let junk = inbox.join(".Junk");
@@ -47,6 +49,31 @@ pub fn target_of(d: &Deliverer, user: &str, message: &[u8]) -> Option<PathBuf> {
     Some(match made {
         Ok(folder) => folder.path().to_path_buf(),
         Err(_) => inbox,
+    })
+}
+
+/// Whether a header field of `message` is one of `marks` (`"Name: value"`; the name and the
+/// value each compared without case, the value's surrounding blanks ignored).
+pub fn is_spam(message: &[u8], marks: &[String]) -> bool {
+    if marks.is_empty() {
+        return false;
+    }
+    let end = message
+        .windows(2)
+        .position(|w| w == b"\n\n")
+        .or_else(|| message.windows(4).position(|w| w == b"\r\n\r\n"))
+        .unwrap_or(message.len());
+    let head = String::from_utf8_lossy(message.get(..end).unwrap_or(message));
+    let fields = head.lines().filter_map(|l| l.split_once(':'));
+    let wanted: Vec<(&str, &str)> = marks
+        .iter()
+        .filter_map(|m| m.split_once(':'))
+        .map(|(n, v)| (n.trim(), v.trim()))
+        .collect();
+    fields.into_iter().any(|(name, value)| {
+        wanted.iter().any(|(n, v)| {
+            name.trim().eq_ignore_ascii_case(n) && value.trim().eq_ignore_ascii_case(v)
+        })
     })
 }
 
@@ -148,5 +175,32 @@ mod tests {
             without_return_path(m),
             std::borrow::Cow::Borrowed(_)
         ));
+    }
+}
+
+#[cfg(test)]
+mod spam_tests {
+    use super::is_spam;
+
+    #[test]
+    fn spam_marks_match_a_header_field_not_the_body() {
+        let marks = vec!["X-Spam-Flag: YES".to_string(), "X-Spam:yes".to_string()];
+        let table: &[(&[u8], bool)] = &[
+            (b"Subject: a\r\nX-Spam-Flag: YES\r\n\r\nbody\r\n", true),
+            (b"x-spam-flag:   yes  \nSubject: a\n\nbody\n", true),
+            (b"X-Spam: Yes\r\n\r\n", true),
+            (b"X-Spam-Flag: NO\r\n\r\n", false),
+            (b"Subject: a\r\n\r\nX-Spam-Flag: YES\r\n", false),
+            (b"Subject: X-Spam-Flag: YES\r\n\r\n", false),
+        ];
+        for (message, spam) in table {
+            assert_eq!(
+                is_spam(message, &marks),
+                *spam,
+                "{}",
+                String::from_utf8_lossy(message)
+            );
+        }
+        assert!(!is_spam(b"X-Spam-Flag: YES\r\n\r\n", &[]));
     }
 }
