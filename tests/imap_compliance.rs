@@ -8,12 +8,8 @@
 
 mod common;
 
-use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
-
-use common::{port_offset, python, wait_for_port, Demo};
+use common::dovecot::Dovecot;
+use common::{port_offset, python, Demo};
 
 const SCRIPT: &str = include_str!("imap/compliance.py");
 const DOVECOT_PASSWORD: &str = "s3cret-imap";
@@ -38,10 +34,7 @@ fn postern_imapd_meets_the_musts() {
 /// server (it fails here if the script asks for more than Dovecot does).
 #[test]
 fn dovecot_meets_the_same_musts() {
-    let Some(dovecot) = Dovecot::start() else {
-        eprintln!("dovecot imapd is not installed (bin/install-test-deps): skipped");
-        return;
-    };
+    let dovecot = dovecot();
     let out = python(
         SCRIPT,
         &[
@@ -55,116 +48,16 @@ fn dovecot_meets_the_same_musts() {
     assert!(out.contains("compliance ok"), "{out}\n{}", dovecot.log());
 }
 
-/// A private Dovecot imapd (its own config, passwd-file user `demo`, maildirs in a temp dir),
-/// stopped when dropped.
-struct Dovecot {
-    dir: tempfile::TempDir,
-    port: u16,
-    child: Child,
-}
-
-impl Dovecot {
-    fn start() -> Option<Dovecot> {
-        let binary = Path::new("/usr/sbin/dovecot");
-        if !binary.exists() || !Path::new("/usr/lib/dovecot/imap").exists() {
-            return None;
-        }
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-        let port = 3143 + port_offset();
-        // SAFETY: getuid/getgid have no preconditions.
-        let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
-        let (uid, gid, run_as) = if uid == 0 {
-            (65534, 65534, String::new())
-        } else {
-            let user = std::env::var("USER").unwrap_or_else(|_| "nobody".into());
-            (
-                uid,
-                gid,
-                format!("default_internal_user = {user}\ndefault_login_user = {user}\n"),
-            )
-        };
-        let d = dir.path().join("dovecot");
-        let home = d.join("mail/demo");
-        for sub in ["new", "cur", "tmp"] {
-            std::fs::create_dir_all(home.join(sub)).unwrap();
-        }
-        std::fs::write(
-            d.join("users"),
-            format!(
-                "demo:{{PLAIN}}{DOVECOT_PASSWORD}:{uid}:{gid}::{}::\n",
-                home.display()
-            ),
-        )
-        .unwrap();
-        let dd = d.display();
-        // COMPRESS=DEFLATE needs Dovecot's imap_zlib plugin (in dovecot-core).
-        let zlib = if Path::new("/usr/lib/dovecot/modules/lib30_imap_zlib_plugin.so").exists() {
-            "protocol imap {\n mail_plugins = $mail_plugins imap_zlib\n}\n"
-        } else {
-            ""
-        };
-        let conf = format!(
-            "base_dir = {dd}/run\nstate_dir = {dd}/state\nlog_path = {dd}/dovecot.log\n{run_as}\
-             listen = 127.0.0.1\nprotocols = imap\nssl = no\ndisable_plaintext_auth = no\n\
-             auth_mechanisms = plain login\nmail_location = maildir:~\nfirst_valid_uid = 1\n\
-             namespace inbox {{\n inbox = yes\n separator = /\n}}\n\
-             passdb {{\n driver = passwd-file\n args = scheme=PLAIN {dd}/users\n}}\n\
-             userdb {{\n driver = passwd-file\n args = {dd}/users\n}}\n\
-             service imap-login {{\n chroot =\n inet_listener imap {{\n  port = {port}\n }}\n\
-             inet_listener imaps {{\n  port = 0\n }}\n}}\n\
-             service anvil {{\n chroot =\n}}\n{zlib}"
-        );
-        std::fs::write(d.join("dovecot.conf"), conf).unwrap();
-        chown_tree(&d.join("mail"), uid, gid);
-        let child = Command::new(binary)
-            .arg("-F")
-            .arg("-c")
-            .arg(d.join("dovecot.conf"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let dovecot = Dovecot { dir, port, child };
-        assert!(
-            wait_for_port(([127, 0, 0, 1], port).into(), Duration::from_secs(20)),
-            "dovecot did not start: {}",
-            dovecot.log()
-        );
-        Some(dovecot)
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("dovecot/dovecot.log")).unwrap_or_default()
-    }
-}
-
-fn chown_tree(path: &Path, uid: u32, gid: u32) {
-    let _ = std::os::unix::fs::chown(path, Some(uid), Some(gid));
-    if let Ok(entries) = std::fs::read_dir(path) {
-        for e in entries.flatten() {
-            chown_tree(&e.path(), uid, gid);
-        }
-    }
-}
-
-impl Drop for Dovecot {
-    fn drop(&mut self) {
-        // SIGTERM lets the master stop its login and imap processes.
-        // SAFETY: kill on our own child's pid.
-        unsafe {
-            libc::kill(self.child.id() as i32, libc::SIGTERM);
-        }
-        for _ in 0..100 {
-            if matches!(self.child.try_wait(), Ok(Some(_))) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// The private Dovecot of these tests: user `demo`; COMPRESS=DEFLATE needs its imap_zlib plugin
+/// (in dovecot-core).
+fn dovecot() -> Dovecot {
+    Dovecot::start(
+        "demo",
+        DOVECOT_PASSWORD,
+        3143 + port_offset(),
+        &[],
+        "protocol imap {\n mail_plugins = $mail_plugins imap_zlib\n}\n",
+    )
 }
 
 /// QUOTA (RFC 9208) through imaplib: the quota root and STORAGE of the user's quota (set with
@@ -221,10 +114,7 @@ fn compress_deflate_with_python_zlib() {
 /// The same COMPRESS script against Dovecot (with its imap_zlib plugin).
 #[test]
 fn dovecot_compress_deflate_with_python_zlib() {
-    let Some(dovecot) = Dovecot::start() else {
-        eprintln!("dovecot imapd is not installed (bin/install-test-deps): skipped");
-        return;
-    };
+    let dovecot = dovecot();
     let out = python(
         COMPRESS,
         &["plain", &dovecot.port.to_string(), "demo", DOVECOT_PASSWORD],

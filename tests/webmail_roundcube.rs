@@ -10,12 +10,12 @@
 
 mod common;
 
-use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::dovecot::Dovecot;
 use common::*;
 
 const SCRIPT: &str = include_str!("webmail/roundcube.py");
@@ -357,121 +357,21 @@ fn roundcube_logs_in_reads_and_sends_as_a_plain_user() {
 #[test]
 fn dovecot_gives_roundcube_the_same_views() {
     let demo = demo_with_alice();
-    let dovecot = Dovecot::start(demo.port(2060));
+    // Dovecot's quota plugin, a 10 MB quota like alice's here, and the same two messages.
+    let quota = "mail_plugins = $mail_plugins quota\n\
+                 protocol imap {\n mail_plugins = $mail_plugins imap_quota\n}\n\
+                 plugin {\n quota = maildir:User quota\n quota_rule = *:storage=10M\n}\n";
+    let dovecot = Dovecot::start(
+        "alice",
+        "alice-webmail-pw",
+        demo.port(2060),
+        &[FIRST, REPLY],
+        quota,
+    );
     let dir = demo.dir.path().join("roundcube");
     let config = roundcube_config(&dir, &demo, &format!("127.0.0.1:{}", dovecot.port), "[]");
     let run = browse(&dir, &config, demo.port(2080), &|| dovecot.log());
     assert_same_views(&run);
     assert_arrived(&demo, &run.context);
     eprintln!("dovecot: {:?}", run.elapsed);
-}
-
-/// A private Dovecot imapd: passwd-file user alice (uid nobody when run as root), her maildir
-/// holding [`FIRST`] and [`REPLY`], a 10 MB quota; stopped when dropped.
-struct Dovecot {
-    dir: tempfile::TempDir,
-    port: u16,
-    child: Child,
-}
-
-impl Dovecot {
-    fn start(port: u16) -> Dovecot {
-        let binary = Path::new("/usr/sbin/dovecot");
-        assert!(
-            binary.exists() && Path::new("/usr/lib/dovecot/imap").exists(),
-            "dovecot-imapd is needed (bin/install-test-deps)"
-        );
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-        // SAFETY: getuid/getgid have no preconditions.
-        let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
-        let (uid, gid, run_as) = if uid == 0 {
-            (65534, 65534, String::new())
-        } else {
-            let user = std::env::var("USER").unwrap_or_else(|_| "nobody".into());
-            (
-                uid,
-                gid,
-                format!("default_internal_user = {user}\ndefault_login_user = {user}\n"),
-            )
-        };
-        let d = dir.path().join("dovecot");
-        let home = d.join("mail/alice");
-        for sub in ["new", "cur", "tmp"] {
-            std::fs::create_dir_all(home.join(sub)).unwrap();
-        }
-        for (i, message) in [FIRST, REPLY].iter().enumerate() {
-            std::fs::write(home.join(format!("new/176480000{i}.M{i}P1.test")), message).unwrap();
-        }
-        std::fs::write(
-            d.join("users"),
-            format!(
-                "alice:{{PLAIN}}alice-webmail-pw:{uid}:{gid}::{}::\n",
-                home.display()
-            ),
-        )
-        .unwrap();
-        let dd = d.display();
-        let conf = format!(
-            "base_dir = {dd}/run\nstate_dir = {dd}/state\nlog_path = {dd}/dovecot.log\n{run_as}\
-             listen = 127.0.0.1\nprotocols = imap\nssl = no\ndisable_plaintext_auth = no\n\
-             auth_mechanisms = plain login\nmail_location = maildir:~\nfirst_valid_uid = 1\n\
-             mail_plugins = $mail_plugins quota\n\
-             protocol imap {{\n mail_plugins = $mail_plugins imap_quota\n}}\n\
-             plugin {{\n quota = maildir:User quota\n quota_rule = *:storage=10M\n}}\n\
-             namespace inbox {{\n inbox = yes\n separator = /\n}}\n\
-             passdb {{\n driver = passwd-file\n args = scheme=PLAIN {dd}/users\n}}\n\
-             userdb {{\n driver = passwd-file\n args = {dd}/users\n}}\n\
-             service imap-login {{\n chroot =\n inet_listener imap {{\n  port = {port}\n }}\n\
-             inet_listener imaps {{\n  port = 0\n }}\n}}\n\
-             service anvil {{\n chroot =\n}}\n"
-        );
-        std::fs::write(d.join("dovecot.conf"), conf).unwrap();
-        chown_tree(&d.join("mail"), uid, gid);
-        let child = Command::new(binary)
-            .arg("-F")
-            .arg("-c")
-            .arg(d.join("dovecot.conf"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut dovecot = Dovecot { dir, port, child };
-        assert!(
-            wait_for_child_port(&mut dovecot.child, ([127, 0, 0, 1], port).into()),
-            "dovecot did not start: {}",
-            dovecot.log()
-        );
-        dovecot
-    }
-
-    fn log(&self) -> String {
-        read(&self.dir.path().join("dovecot/dovecot.log"))
-    }
-}
-
-fn chown_tree(path: &Path, uid: u32, gid: u32) {
-    let _ = std::os::unix::fs::chown(path, Some(uid), Some(gid));
-    if let Ok(entries) = std::fs::read_dir(path) {
-        for e in entries.flatten() {
-            chown_tree(&e.path(), uid, gid);
-        }
-    }
-}
-
-impl Drop for Dovecot {
-    fn drop(&mut self) {
-        // SIGTERM lets the master stop its login and imap processes.
-        // SAFETY: kill on our own child's pid.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        for _ in 0..100 {
-            if matches!(self.child.try_wait(), Ok(Some(_))) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }

@@ -290,6 +290,7 @@ pub fn text(out: &Output) -> String {
     )
 }
 
+pub mod dovecot;
 pub mod raw;
 pub mod site;
 
