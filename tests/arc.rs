@@ -12,30 +12,10 @@ use std::path::Path;
 use std::process::Command;
 
 use common::text;
-use mailauth_support::{arcpy, sink_message, txt_option};
+use mailauth_support::{arcpy, genkey, sink_message, txt_option};
 use remote_support::{free_port, require, Dns, Sender, Sink};
 
 const SUPPORT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/mailauth_support");
-
-fn genkey(dir: &Path, domain: &str) -> (std::path::PathBuf, String) {
-    let d = dir.join(domain);
-    std::fs::create_dir_all(&d).unwrap();
-    let out = Command::new("opendkim-genkey")
-        .args(["--bits", "2048", "--selector", "sel", "--domain", domain])
-        .arg("--directory")
-        .arg(&d)
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    let zone = std::fs::read_to_string(d.join("sel.txt")).unwrap();
-    let record = zone
-        .split('"')
-        .skip(1)
-        .step_by(2)
-        .collect::<Vec<_>>()
-        .concat();
-    (d.join("sel.private"), record)
-}
 
 fn py(script: &str, args: &[&str]) -> String {
     let out = Command::new("/usr/bin/python3")
@@ -61,8 +41,8 @@ fn arc_chains_validate_and_are_sealed() {
     ]);
     let tmp = tempfile::tempdir().unwrap();
     let t = tmp.path();
-    let (fwd_key, fwd_record) = genkey(t, "fwd.test");
-    let (other_key, other_record) = genkey(t, "other.test");
+    let (fwd_key, fwd_record) = genkey(t, "fwd.test", 2048);
+    let (other_key, other_record) = genkey(t, "other.test", 2048);
     let mx = free_port("127.0.0.9");
     let sink = Sink::start("127.0.0.9", mx, &t.join("sink"), &[]);
 

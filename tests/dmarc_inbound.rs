@@ -10,11 +10,12 @@ mod common;
 mod mailauth_support;
 mod remote_support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::maildir_files;
+use mailauth_support::genkey;
 use remote_support::{free_udp_port, require, Dns, Sender};
 
 const SUPPORT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/mailauth_support");
@@ -25,38 +26,6 @@ fn message(from_domain: &str, subject: &str) -> String {
          Date: Fri, 04 Dec 2026 10:00:00 +0000\r\nMessage-ID: <{subject}@{from_domain}>\r\n\r\n\
          Hello Alice,\r\nthis is {subject}.\r\n"
     )
-}
-
-/// `opendkim-genkey` into `dir`: (private key file, TXT record text).
-fn genkey(dir: &Path, domain: &str, bits: u32) -> (PathBuf, String) {
-    let d = dir.join(format!("{domain}-{bits}"));
-    std::fs::create_dir_all(&d).unwrap();
-    let out = Command::new("opendkim-genkey")
-        .args([
-            "--bits",
-            &bits.to_string(),
-            "--selector",
-            "sel",
-            "--domain",
-            domain,
-        ])
-        .arg("--directory")
-        .arg(&d)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let zone = std::fs::read_to_string(d.join("sel.txt")).unwrap();
-    let record: String = zone
-        .split('"')
-        .skip(1)
-        .step_by(2)
-        .collect::<Vec<_>>()
-        .concat();
-    (d.join("sel.private"), record)
 }
 
 fn dkimpy_sign(mode: &str, key: &Path, domain: &str, input: &Path, output: &Path) {

@@ -3,7 +3,7 @@
 //! (`opendkim -t` with libunbound forwarding to the test's dnsmasq).
 #![allow(dead_code)]
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// The dnsmasq option serving a TXT zone line (`NAME. TTL IN TXT "a" "b"`) as printed by
@@ -140,4 +140,36 @@ pub fn sink_message(dump: &str) -> String {
     let mut out = lines.collect::<Vec<_>>().join("\r\n");
     out.push_str("\r\n");
     out
+}
+
+/// `opendkim-genkey` into `dir` (selector `sel`): (private key file, TXT record text).
+pub fn genkey(dir: &Path, domain: &str, bits: u32) -> (PathBuf, String) {
+    let d = dir.join(format!("{domain}-{bits}"));
+    std::fs::create_dir_all(&d).expect("opendkim-genkey");
+    let out = Command::new("opendkim-genkey")
+        .args([
+            "--bits",
+            &bits.to_string(),
+            "--selector",
+            "sel",
+            "--domain",
+            domain,
+        ])
+        .arg("--directory")
+        .arg(&d)
+        .output()
+        .expect("opendkim-genkey");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let zone = std::fs::read_to_string(d.join("sel.txt")).expect("opendkim-genkey");
+    let record: String = zone
+        .split('"')
+        .skip(1)
+        .step_by(2)
+        .collect::<Vec<_>>()
+        .concat();
+    (d.join("sel.private"), record)
 }
