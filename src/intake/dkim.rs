@@ -10,6 +10,12 @@ use crate::events::event;
 use crate::mailauth::sign;
 use crate::store::users::Users;
 
+/// Whether `sub` may be signed at all (a cheap look before [`sign`] goes to the blocking pool):
+/// a sender whose mail is signed, and some domain with keys.
+pub(super) fn may_sign(config: &Config, sub: &Submission) -> bool {
+    sub.origin.signs() && config.domains.iter().any(|d| !d.dkim.is_empty())
+}
+
 /// `sub` with its `DKIM-Signature` fields in front, when it is to be signed. A key that cannot
 /// be used is logged (`dkim_sign_failed`) and the message goes unsigned: `config check` reports
 /// unusable keys before a server starts.

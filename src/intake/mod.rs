@@ -161,10 +161,14 @@ impl Intake {
             }
             Err(refusal) => return Ok(Outcome::Refused(refusal)),
         }
-        let (config, users) = (d.config.clone(), d.users.get());
-        let sub = match blocking(move || dkim::sign(&config, &users, sub)).await {
-            Ok(s) => s,
-            Err(e) => return Ok(failed(e)),
+        let sub = if dkim::may_sign(&d.config, &sub) {
+            let (config, users) = (d.config.clone(), d.users.get());
+            match blocking(move || dkim::sign(&config, &users, sub)).await {
+                Ok(s) => s,
+                Err(e) => return Ok(failed(e)),
+            }
+        } else {
+            sub
         };
         let prepared = match write::prepare(&d.config, &d.users.get(), sub) {
             Ok(p) => p,
