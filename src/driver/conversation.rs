@@ -152,7 +152,10 @@ impl Conversation {
             let Some(core) = slot.as_mut() else {
                 return Ok(());
             };
-            self.log_notes(C::PROTOCOL, core.take_notes(), link);
+            let notes = core.take_notes();
+            if !notes.is_empty() {
+                self.log_notes(C::PROTOCOL, notes, link).await;
+            }
             if let Next::Continue = next {
                 link.write(&out).await.map_err(io_err)?;
                 continue;
@@ -234,20 +237,22 @@ impl Conversation {
         }
     }
 
-    /// Logs logins and keeps the failed-login ledger.
-    fn log_notes(&self, protocol: &'static str, notes: Vec<LoginNote>, link: &Link) {
+    /// Logs logins and keeps the failed-login ledger (host-wide files: on the blocking pool).
+    async fn log_notes(&self, protocol: &'static str, notes: Vec<LoginNote>, link: &mut Link) {
         let listener = &self.listener.settings.name;
+        let peer = link.peer;
         for note in notes {
             let base = |name| {
                 event(name)
                     .field("protocol", protocol)
                     .field("listener", listener)
-                    .opt("peer", link.peer)
+                    .opt("peer", peer)
                     .field("session", &self.session)
             };
             match note {
                 LoginNote::Ok { user, mechanism } => {
-                    self.login.succeeded(&user);
+                    let (login, name) = (self.login.clone(), user.clone());
+                    let _ = link.blocking(move || login.succeeded(&name)).await;
                     base("login")
                         .field("mechanism", mechanism)
                         .field("user", user)
@@ -259,7 +264,11 @@ impl Conversation {
                     mechanism,
                     reason,
                 } => {
-                    let (tried, lockout) = self.login.failed();
+                    let login = self.login.clone();
+                    let (tried, lockout) = link
+                        .blocking(move || login.failed())
+                        .await
+                        .unwrap_or_default();
                     let user = user.filter(|u| !u.is_empty()).or(tried);
                     let reason = match lockout {
                         Some(l) => l.to_string(),

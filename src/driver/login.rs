@@ -14,12 +14,14 @@
 
 use std::collections::VecDeque;
 use std::net::IpAddr;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::config::Config;
-use crate::proto::sasl::{Credentials, Ledger, Lockout, ScramSecret};
+use crate::proto::sasl::{Credentials, Ledger, LedgerPolicy, Lockout, Millis, ScramSecret};
+use crate::store::logins::LoginFiles;
 use crate::store::users::Users;
 
 /// Longest wait for a turn at the gate; a check that waited this long fails.
@@ -94,18 +96,32 @@ impl Gate {
     }
 }
 
-/// The process's login state: the gate and the ledger.
+/// The process's login state: the gate, and the ledger's rules over the host-wide counts in
+/// the spool ([`LoginFiles`]). Its file work is blocking: callers are on the blocking pool.
 pub struct LoginGuard {
     gate: Gate,
-    ledger: Mutex<Ledger>,
+    policy: LedgerPolicy,
+    spool: PathBuf,
+}
+
+/// The ledger's clock.
+fn now() -> Millis {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 impl LoginGuard {
     pub fn new(config: &Config) -> LoginGuard {
         LoginGuard {
             gate: Gate::new(config.auth.concurrent_checks()),
-            ledger: Mutex::new(Ledger::new(config.auth.ledger())),
+            policy: config.auth.ledger(),
+            spool: config.paths.spool.clone(),
         }
+    }
+
+    fn ledger(&self) -> Ledger<LoginFiles> {
+        Ledger::new(self.policy, LoginFiles::new(&self.spool))
     }
 
     /// The login state of one connection from `ip`; `exempt` (a trusted network) is never
@@ -142,25 +158,27 @@ pub struct ClientLogin {
 }
 
 impl ClientLogin {
-    /// A failed login ended: counted for the address and the user name tried. Returns that
+    /// A failed login ended (blocking: file work): counted for the address and the user name tried. Returns that
     /// name and, when the attempt was refused by a lockout, why.
     pub fn failed(&self) -> (Option<String>, Option<Lockout>) {
         let tried = std::mem::take(&mut *lock(&self.tried));
         if tried.lockout.is_none() {
-            lock(&self.guard.ledger).failure(self.ip, tried.user.as_deref(), Instant::now());
+            self.guard
+                .ledger()
+                .failure(self.ip, tried.user.as_deref(), now());
         }
         (tried.user, tried.lockout)
     }
 
-    /// A login succeeded as `user`.
+    /// A login succeeded as `user` (blocking: file work).
     pub fn succeeded(&self, user: &str) {
         *lock(&self.tried) = Tried::default();
-        lock(&self.guard.ledger).success(self.ip, user);
+        self.guard.ledger().success(self.ip, user, now());
     }
 
     /// Notes the user name tried; says whether this client must be refused now.
     fn admit(&self, user: &str) -> bool {
-        let lockout = lock(&self.guard.ledger).lockout(self.ip, Some(user), Instant::now());
+        let lockout = self.guard.ledger().lockout(self.ip, Some(user), now());
         let mut tried = lock(&self.tried);
         tried.user = Some(user.chars().take(64).collect());
         tried.lockout = lockout;

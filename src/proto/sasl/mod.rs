@@ -43,7 +43,7 @@ use std::fmt;
 
 pub use apop::{apop_banner, apop_digest_matches};
 pub use failures::{AuthFailures, FailureVerdict};
-pub use ledger::{AddressKey, Ledger, LedgerPolicy, Lockout};
+pub use ledger::{AddressKey, Count, Ledger, LedgerPolicy, Lockout, MemoryTable, Millis, Table};
 pub use policy::{
     check_availability, mechanism_offered, Availability, MethodPolicy, MethodRefusal, Pop3Methods,
 };

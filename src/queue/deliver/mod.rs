@@ -259,6 +259,11 @@ impl Deliverer {
                 }
                 let rates = crate::store::rates::Rates::new(self.spool.root());
                 rates.sweep(crate::queue::spool::now());
+                let logins = crate::store::logins::LoginFiles::new(self.spool.root());
+                logins.sweep(
+                    crate::queue::spool::now().saturating_mul(1000),
+                    &self.config.auth.ledger(),
+                );
             }
             Err(e) => event("spool_clean_failed").field("error", e).emit(),
         }
