@@ -49,6 +49,9 @@ class Test(Milter.Base):
             return Milter.REJECT
         if b"DISCARD-ME" in text:
             return Milter.DISCARD
+        if b"QUARANTINE-ME" in text:
+            self.quarantine("held for review")
+            return Milter.ACCEPT
         self.addheader("X-Milter", "scanned by test")
         self.chgheader("Subject", 1, "[tagged] " + getattr(self, "subject", ""))
         if b"REPLACE-BODY" in text:
@@ -61,7 +64,7 @@ class Test(Milter.Base):
 
 Milter.factory = Test
 Milter.set_flags(Milter.ADDHDRS | Milter.CHGHDRS | Milter.CHGBODY | Milter.ADDRCPT
-                 | Milter.DELRCPT | Milter.CHGFROM)
+                 | Milter.DELRCPT | Milter.CHGFROM | Milter.QUARANTINE)
 Milter.runmilter("test", "inet:%s@127.0.0.1" % sys.argv[1], 60)
 "#;
 
@@ -238,4 +241,47 @@ fn a_milter_down_or_hanging_takes_its_default_action_within_its_timeout() {
         "{log}"
     );
     drop(hang);
+}
+
+/// A milter's quarantine parks the message in the hold queue, as Postfix does: acknowledged,
+/// not delivered (not even to a local mailbox), listed with its reason; `queue release` lets it
+/// go on to its mailbox.
+#[test]
+fn a_quarantined_message_waits_in_the_hold_queue_until_released() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (_milter, port) = start_milter(tmp.path());
+    let d = with_milter(port, "timeout = \"10s\"");
+    let out = send(&d, "a@sender.test", "demo@example.test", "QUARANTINE-ME");
+    assert!(queued(&out), "{out}");
+    let held: Vec<serde_json::Value> = policy_support::queue(&d)
+        .into_iter()
+        .filter(|m| m["held"] == true)
+        .collect();
+    assert_eq!(held.len(), 1, "{}", d.log());
+    assert_eq!(held[0]["quarantine"], "held for review");
+    let id = held[0]["id"].as_str().unwrap().to_string();
+    let ls = d.postern(&["queue", "ls"]);
+    let human = String::from_utf8_lossy(&ls.stdout);
+    assert!(human.contains("quarantined: held for review"), "{human}");
+    assert!(
+        d.log().lines().any(|l| l.contains("event=message_received")
+            && l.contains("held=\"held for review\"")),
+        "{}",
+        d.log()
+    );
+    // Nothing reached the mailbox, even after a queue run.
+    let flush = d.postern(&["queue", "flush"]);
+    assert!(flush.status.success());
+    std::thread::sleep(Duration::from_secs(2));
+    let inbox = d.maildir("demo").join("new");
+    let count = std::fs::read_dir(&inbox).map(|r| r.count()).unwrap_or(0);
+    assert_eq!(count, 0, "a quarantined message was delivered");
+    // Released, it is delivered.
+    let out = d.postern(&["queue", "release", &id]);
+    assert!(out.status.success(), "{out:?}");
+    let flush = d.postern(&["queue", "flush"]);
+    assert!(flush.status.success());
+    let got = mail_of(&d, "demo", 1);
+    assert_eq!(got.len(), 1, "{}", d.log());
+    assert!(got[0].contains("QUARANTINE-ME"), "{}", got[0]);
 }

@@ -78,6 +78,7 @@ fn json_of(
     serde_json::json!({
         "id": id.as_str(),
         "held": area == Area::Hold,
+        "quarantine": m.envelope.quarantine,
         "size": m.envelope.size,
         "received": m.envelope.received,
         "age": now.saturating_sub(m.envelope.received),
@@ -182,7 +183,10 @@ pub fn queue(flag: Option<&Path>, cmd: QueueCommand) -> CliResult {
                         rcpts.join(","),
                         m.state.attempts,
                         if next == 0 { "now".into() } else { age(next) },
-                        m.state.last_error().unwrap_or_default()
+                        match (&m.envelope.quarantine, *area) {
+                            (Some(why), Area::Hold) => format!("quarantined: {why}"),
+                            _ => m.state.last_error().unwrap_or_default(),
+                        }
                     )?;
                 }
             }

@@ -40,11 +40,18 @@ pub(super) async fn filter(config: &Config, sub: &Submission) -> Result<Option<V
     }
 }
 
-/// What the milters made of `sub`: `Ok(true)` to go on with it (changed as they asked),
-/// `Ok(false)` when a milter discarded it, or their refusal.
-pub(super) async fn milters(config: &Config, sub: &mut Submission) -> Result<bool, Refusal> {
+/// What the milters made of a message they did not refuse.
+pub(super) enum Milted {
+    /// Go on with it (changed as they asked); parked in `hold/` when a milter quarantined it.
+    Take { quarantine: Option<String> },
+    /// A milter discarded it.
+    Discard,
+}
+
+/// What the milters made of `sub`, or their refusal.
+pub(super) async fn milters(config: &Config, sub: &mut Submission) -> Result<Milted, Refusal> {
     if config.milters.is_empty() || !sub.origin.checked() {
-        return Ok(true);
+        return Ok(Milted::Take { quarantine: None });
     }
     let (helo, _, auth_user) = sub.origin.sender_facts();
     let facts = milter::Facts {
@@ -61,7 +68,7 @@ pub(super) async fn milters(config: &Config, sub: &mut Submission) -> Result<boo
     };
     let letter = match milter::run(config, &facts, letter).await {
         milter::Verdict::Take(l) => l,
-        milter::Verdict::Discard => return Ok(false),
+        milter::Verdict::Discard => return Ok(Milted::Discard),
         milter::Verdict::Refuse { reply, temporary } => {
             return Err(Refusal::Filter { reply, temporary })
         }
@@ -83,7 +90,9 @@ pub(super) async fn milters(config: &Config, sub: &mut Submission) -> Result<boo
             None => Recipient::new(address),
         });
     }
-    Ok(true)
+    Ok(Milted::Take {
+        quarantine: letter.quarantine,
+    })
 }
 
 /// The recipients for the envelope after the handlers had their say (those refusing marked

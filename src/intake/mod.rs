@@ -148,10 +148,10 @@ impl Intake {
             Ok(None) => {}
             Err(refusal) => return Ok(Outcome::Refused(refusal)),
         }
-        match check::milters(&d.config, &mut sub).await {
-            Ok(true) => {}
+        let quarantine = match check::milters(&d.config, &mut sub).await {
+            Ok(check::Milted::Take { quarantine }) => quarantine,
             // Discarded: acknowledged, and nothing kept.
-            Ok(false) => {
+            Ok(check::Milted::Discard) => {
                 return Ok(Outcome::Accepted(Accepted {
                     id: QueueId::generate(),
                     refused: Vec::new(),
@@ -160,7 +160,7 @@ impl Intake {
                 }))
             }
             Err(refusal) => return Ok(Outcome::Refused(refusal)),
-        }
+        };
         let sub = if dkim::may_sign(&d.config, &sub) {
             let (config, users) = (d.config.clone(), d.users.get());
             match blocking(move || dkim::sign(&config, &users, sub)).await {
@@ -170,10 +170,13 @@ impl Intake {
         } else {
             sub
         };
-        let prepared = match write::prepare(&d.config, &d.users.get(), sub) {
+        let mut prepared = match write::prepare(&d.config, &d.users.get(), sub) {
             Ok(p) => p,
             Err(refusal) => return Ok(Outcome::Refused(refusal)),
         };
+        if let Some(why) = quarantine {
+            prepared.hold(why);
+        }
         let deliver_now = self.handoff.immediate();
         let writer = d.clone();
         let written = blocking(move || {

@@ -9,7 +9,7 @@ use crate::config::Config;
 use crate::events::event;
 use crate::queue::deliver::Deliverer;
 use crate::queue::routing::addresses;
-use crate::queue::spool::{self, Envelope, QueueId, RecipientStatus};
+use crate::queue::spool::{self, Area, Envelope, QueueId, RecipientStatus};
 use crate::receive::policy::restrictions::log_refused;
 use crate::store::users::Users;
 
@@ -76,6 +76,7 @@ pub(super) fn prepare(
         smtputf8: origin.smtputf8(&sub.data),
         dsn_ret,
         dsn_envid,
+        quarantine: None,
     };
     Ok(Prepared {
         id,
@@ -85,6 +86,13 @@ pub(super) fn prepare(
         data: sub.data,
         refused,
     })
+}
+
+impl Prepared {
+    /// Park the message in `hold/` when written (a milter quarantined it, for `why`).
+    pub(super) fn hold(&mut self, why: String) {
+        self.envelope.quarantine = Some(why);
+    }
 }
 
 /// Each pending recipient that is an alias replaced by the addresses it expands to
@@ -131,7 +139,8 @@ pub(super) fn write(d: &Deliverer, p: Prepared, deliver_now: bool) -> Result<Wri
         data,
         refused,
     } = p;
-    let now = if deliver_now && origin.may_deliver_now() {
+    let held = envelope.quarantine.is_some();
+    let now = if deliver_now && origin.may_deliver_now() && !held {
         let mut message = Vec::with_capacity(header.len() + data.len());
         message.extend_from_slice(header.as_bytes());
         message.extend_from_slice(&data);
@@ -144,14 +153,15 @@ pub(super) fn write(d: &Deliverer, p: Prepared, deliver_now: bool) -> Result<Wri
             r.status = RecipientStatus::Delivered;
         }
     }
-    let queued = envelope
+    let left = envelope
         .recipients
         .iter()
         .any(|r| r.status != RecipientStatus::Delivered);
-    if queued {
+    let area = if held { Area::Hold } else { Area::Queue };
+    if left {
         if let Err(e) = d
             .spool
-            .store_as(&id, &envelope, &[header.as_bytes(), &data])
+            .store_in(area, &id, &envelope, &[header.as_bytes(), &data])
         {
             now.take_back();
             return Err(e.into());
@@ -163,7 +173,7 @@ pub(super) fn write(d: &Deliverer, p: Prepared, deliver_now: bool) -> Result<Wri
         envelope,
         refused,
         delivered: now.delivered,
-        queued,
+        queued: left && !held,
         mailboxes: now.mailboxes,
         message_id: message_id(&data),
     })
@@ -177,7 +187,8 @@ pub(super) fn announce(w: &Written) {
         .field("from", &w.envelope.sender)
         .field("to", addresses(&w.envelope.recipients))
         .field("size", w.envelope.size)
-        .opt("message_id", w.message_id.as_ref());
+        .opt("message_id", w.message_id.as_ref())
+        .opt("held", w.envelope.quarantine.as_ref());
     w.origin.describe(e).emit();
     for &i in &w.delivered {
         let Some(r) = w.envelope.recipients.get(i) else {

@@ -140,6 +140,10 @@ pub struct Envelope {
     pub dsn_ret: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dsn_envid: Option<String>,
+    /// Why a milter quarantined the message: it was parked in `hold/` on arrival and waits for
+    /// `queue release` (or `queue abort`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quarantine: Option<String>,
 }
 
 /// The part of a queued message that changes as delivery goes on.

@@ -128,6 +128,18 @@ impl Spool {
         envelope: &Envelope,
         parts: &[&[u8]],
     ) -> Result<(), SpoolError> {
+        self.store_in(Area::Queue, id, envelope, parts)
+    }
+
+    /// Like [`Spool::store_as`], into `area`: [`Area::Hold`] parks a message (a milter's
+    /// quarantine) until `queue release`.
+    pub fn store_in(
+        &self,
+        area: Area,
+        id: &QueueId,
+        envelope: &Envelope,
+        parts: &[&[u8]],
+    ) -> Result<(), SpoolError> {
         let tmp = self.root.join("tmp").join(id.as_str());
         let json = serde_json::to_vec(envelope).map_err(|e| SpoolError::Damaged {
             path: tmp.clone(),
@@ -150,12 +162,16 @@ impl Spool {
             let _ = fs::remove_file(&tmp);
             return Err(io_err(&tmp)(e));
         }
-        let dest = self.path(Area::Queue, id);
+        let dest = self.path(area, id);
         if let Err(e) = fs::rename(&tmp, &dest) {
             let _ = fs::remove_file(&tmp);
             return Err(io_err(&dest)(e));
         }
-        self.queue_sync.sync().map_err(io_err(&dest))?;
+        match area {
+            Area::Queue => self.queue_sync.sync().map_err(io_err(&dest))?,
+            Area::Hold => crate::store::durable::sync_dir(&self.root.join(area.dir()))
+                .map_err(io_err(&dest))?,
+        }
         Ok(())
     }
 
