@@ -254,3 +254,65 @@ fn spam_a_filter_marks_goes_to_the_junk_folder() {
     let special = std::fs::read_to_string(junk.join("postern-special-use")).expect("special-use");
     assert!(special.contains("\\Junk"), "{special}");
 }
+
+/// Where spam goes is configurable per domain and per user: with the domain's `junk = false`
+/// a tagged message stays in the INBOX; the user's own `junk = true` (in the users file, read
+/// again without a restart) files it into Junk again.
+#[test]
+fn junk_filing_follows_the_domain_and_the_user_setting() {
+    assert!(
+        have("swaks"),
+        "swaks is not installed (bin/install-test-deps)"
+    );
+    let mut d = Demo::start();
+    let script = d.dir.path().join("tagger.sh");
+    std::fs::write(&script, TAGGER).expect("script");
+    let config = std::fs::read_to_string(d.config()).expect("config");
+    let domain = "[[domain]]\nname = \"example.test\"\n";
+    assert!(config.contains(domain), "{config}");
+    let mut config = config
+        .replace(
+            "[delivery]\n",
+            "[delivery]\nspam_headers = [\"X-Spam-Flag: YES\"]\n",
+        )
+        .replace(domain, &format!("{domain}junk = false\n"));
+    config.push_str(&format!(
+        "\n[filter]\ncommand = [\"/bin/sh\", \"{}\"]\ntimeout = \"5s\"\nmodify = true\n",
+        script.display()
+    ));
+    std::fs::write(d.config(), config).expect("write config");
+    d.restart();
+    let inbox = d.maildir("demo");
+    let junk = inbox.join(".Junk");
+
+    assert!(final_reply(
+        &swaks(&d, "SPAM-TEST one", "buy now"),
+        "250 2.0.0 Ok: queued"
+    ));
+    let got = wait_for_mail(&inbox, 1, Duration::from_secs(20));
+    assert_eq!(got.len(), 1, "{}", d.log());
+    let text = std::fs::read_to_string(&got[0]).expect("read");
+    assert!(text.contains("X-Spam-Flag: YES"), "{text}");
+    assert!(
+        !junk.join("new").exists() || std::fs::read_dir(junk.join("new")).unwrap().count() == 0
+    );
+
+    // The user opts in: the users file is read again on its next use.
+    let users = d.root().join("users.toml");
+    let text = std::fs::read_to_string(&users).expect("users file");
+    let entry = "name = \"demo\"\n";
+    assert!(text.contains(entry), "{text}");
+    std::fs::write(
+        &users,
+        text.replace(entry, &format!("{entry}junk = true\n")),
+    )
+    .expect("write");
+    assert!(final_reply(
+        &swaks(&d, "SPAM-TEST two", "buy more"),
+        "250 2.0.0 Ok: queued"
+    ));
+    let spam = wait_for_mail(&junk, 1, Duration::from_secs(20));
+    assert_eq!(spam.len(), 1, "{}", d.log());
+    let text = std::fs::read_to_string(&spam[0]).expect("read");
+    assert!(text.contains("SPAM-TEST two"), "{text}");
+}

@@ -209,6 +209,9 @@ pub struct Delivery {
     /// Header fields that mark a spam verdict (`"X-Spam-Flag: YES"`, as a filter or milter adds
     /// them): a local delivery of such a message goes into the recipient's `Junk` folder.
     pub spam_headers: Vec<String>,
+    /// Whether a spam verdict or a DMARC quarantine files mail into `Junk` (else the INBOX);
+    /// a domain's and a user's own setting come first.
+    pub junk: bool,
 }
 
 impl Default for Delivery {
@@ -225,6 +228,7 @@ impl Default for Delivery {
             gateway: None,
             immediate: true,
             spam_headers: Vec::new(),
+            junk: true,
         }
     }
 }
@@ -276,6 +280,12 @@ pub struct Domain {
     /// The DMARC mode for recipients in this domain, instead of the receiving class's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dmarc: Option<mailauth::DmarcMode>,
+    /// `[delivery] junk` for recipients in this domain.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub junk: Option<bool>,
+    /// `[delivery] spam_headers` for recipients in this domain.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spam_headers: Option<Vec<String>>,
 }
 
 /// What a listener speaks.

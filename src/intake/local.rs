@@ -81,8 +81,10 @@ pub(super) fn deliver(d: &Deliverer, id: &QueueId, env: &Envelope, message: &[u8
             done.push((*i, dir.clone()));
             continue;
         }
-        let (Some(r), Some(dir)) = (env.recipients.get(*i), local::target_of(d, user, message))
-        else {
+        let Some(r) = env.recipients.get(*i) else {
+            continue;
+        };
+        let Some(dir) = local::target_of(d, user, &r.address, message) else {
             continue;
         };
         if let RecipientResult::Delivered = local::deliver(d, &job, *i, user, &r.address, message) {

@@ -36,6 +36,10 @@ pub struct User {
     /// Mailbox quota in bytes, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quota: Option<u64>,
+    /// Whether spam verdicts and DMARC quarantines file this user's mail into `Junk`, instead
+    /// of the domain's or `[delivery]`'s setting.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub junk: Option<bool>,
 }
 
 fn yes() -> bool {
@@ -264,6 +268,7 @@ pub fn add(path: &Path, name: &str, password: &str, shared_secret: bool) -> Resu
             shared_secret: shared_secret.then(|| Secret::from(password)),
             scram_sha256: Some(scram),
             quota: None,
+            junk: None,
         });
         Ok(())
     })

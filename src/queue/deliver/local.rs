@@ -25,14 +25,42 @@ pub fn maildir_of(d: &Deliverer, user: &str) -> Option<PathBuf> {
     crate::store::maildir::MailVolume::new(&d.config.paths.mail).inbox_path(user)
 }
 
-/// The maildir a message for `user` goes into: the INBOX, or — for a message this server's DMARC
-/// check quarantined ([`crate::mailauth::verify::is_quarantined`]) or one a spam filter marked
-/// ([`is_spam`] with `delivery.spam_headers`) — the `Junk` folder (made, with the `\Junk`
+/// Whether verdicts file mail for `user` (reached as `address`) into Junk, and the header
+/// fields that mark spam for it: the user's `junk`, else the address's domain's `junk` and
+/// `spam_headers`, else `[delivery]`'s.
+pub fn junk_policy<'a>(
+    config: &'a crate::config::Config,
+    users: &crate::store::users::Users,
+    user: &str,
+    address: &str,
+) -> (bool, &'a [String]) {
+    let domain = address
+        .rsplit_once('@')
+        .and_then(|(_, domain)| config.domain(domain));
+    let marks = domain
+        .and_then(|d| d.spam_headers.as_deref())
+        .unwrap_or(&config.delivery.spam_headers);
+    let junk = users
+        .get(user)
+        .and_then(|u| u.junk)
+        .or_else(|| domain.and_then(|d| d.junk))
+        .unwrap_or(config.delivery.junk);
+    (junk, marks)
+}
+
+/// The maildir a message for `user` (reached as `address`) goes into: the INBOX, or — for a
+/// message this server's DMARC check quarantined ([`crate::mailauth::verify::is_quarantined`])
+/// or one a spam filter marked ([`is_spam`] with the [`junk_policy`]'s header fields), when
+/// that policy files verdicts into Junk — the `Junk` folder (made, with the `\Junk`
 /// special-use attribute, when missing; the INBOX if it cannot be).
-pub fn target_of(d: &Deliverer, user: &str, message: &[u8]) -> Option<PathBuf> {
+pub fn target_of(d: &Deliverer, user: &str, address: &str, message: &[u8]) -> Option<PathBuf> {
     let inbox = maildir_of(d, user)?;
+    let (junk, marks) = junk_policy(&d.config, &d.users.get(), user, address);
+    if !junk {
+        return Some(inbox);
+    }
     let quarantined = crate::mailauth::verify::is_quarantined(message, &d.config.server.hostname);
-    if !quarantined && !is_spam(message, &d.config.delivery.spam_headers) {
+    if !quarantined && !is_spam(message, marks) {
         return Some(inbox);
     }
     let junk = inbox.join(".Junk");
@@ -86,7 +114,7 @@ pub fn deliver(
     address: &str,
     body: &[u8],
 ) -> RecipientResult {
-    let Some(maildir) = target_of(d, user, body) else {
+    let Some(maildir) = target_of(d, user, address, body) else {
         return RecipientResult::Fail(outcomes::unusable_mailbox(user));
     };
     let users = d.users.get();
@@ -202,5 +230,88 @@ mod spam_tests {
             );
         }
         assert!(!is_spam(b"X-Spam-Flag: YES\r\n\r\n", &[]));
+    }
+}
+
+#[cfg(test)]
+mod junk_tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // tests may panic
+    use super::junk_policy;
+    use crate::config::Config;
+    use crate::store::users::Users;
+
+    fn config(extra: &str) -> Config {
+        let text = format!(
+            "[server]\nhostname = \"mx.test\"\npostmaster = \"postmaster@a.test\"\n\
+             [delivery]\nspam_headers = [\"X-Spam: Yes\"]\n{extra}\n\
+             [[domain]]\nname = \"a.test\"\n\
+             [[domain]]\nname = \"b.test\"\njunk = false\n\
+             [[domain]]\nname = \"c.test\"\nspam_headers = [\"X-Spam-Flag: YES\"]\n"
+        );
+        toml::from_str(&text).expect("config")
+    }
+
+    fn users(junk: Option<bool>) -> Users {
+        let line = junk.map_or(String::new(), |j| format!("junk = {j}\n"));
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("users.toml");
+        let text = format!("[[user]]\nname = \"carol\"\npassword = \"x\"\n{line}");
+        std::fs::write(&path, text).expect("write");
+        Users::load(&path).expect("users")
+    }
+
+    #[test]
+    fn the_user_then_the_domain_then_delivery_decide_where_spam_goes() {
+        let c = config("");
+        let none = users(None);
+        // (scenario, users, address, junk?, marks)
+        let table: [(&str, &Users, &str, bool, &str); 5] = [
+            ("host default", &none, "carol@a.test", true, "X-Spam: Yes"),
+            (
+                "domain opts out",
+                &none,
+                "carol@b.test",
+                false,
+                "X-Spam: Yes",
+            ),
+            (
+                "domain's own marks",
+                &none,
+                "carol@c.test",
+                true,
+                "X-Spam-Flag: YES",
+            ),
+            (
+                "unknown domain",
+                &none,
+                "carol@elsewhere.test",
+                true,
+                "X-Spam: Yes",
+            ),
+            ("no domain part", &none, "carol", true, "X-Spam: Yes"),
+        ];
+        for (scenario, users, address, junk, mark) in table {
+            let (j, marks) = junk_policy(&c, users, "carol", address);
+            assert_eq!((j, marks.join("|").as_str()), (junk, mark), "{scenario}");
+        }
+        let opted_in = users(Some(true));
+        assert!(
+            junk_policy(&c, &opted_in, "carol", "carol@b.test").0,
+            "user over domain"
+        );
+        let opted_out = users(Some(false));
+        assert!(
+            !junk_policy(&c, &opted_out, "carol", "carol@a.test").0,
+            "user over host"
+        );
+        let host_off = config("junk = false");
+        assert!(
+            !junk_policy(&host_off, &none, "carol", "carol@a.test").0,
+            "host off"
+        );
+        assert!(
+            junk_policy(&host_off, &opted_in, "carol", "carol@a.test").0,
+            "user on"
+        );
     }
 }

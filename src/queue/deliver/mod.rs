@@ -176,7 +176,7 @@ impl Deliverer {
                     };
                     let r = local::deliver(self, &job, i, &user, &address, &body);
                     if let RecipientResult::Delivered = r {
-                        if let Some(dir) = local::target_of(self, &user, &body) {
+                        if let Some(dir) = local::target_of(self, &user, &address, &body) {
                             touched_maildirs.push(dir);
                         }
                         delivered_to.push(user.clone());

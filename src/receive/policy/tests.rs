@@ -551,6 +551,8 @@ fn config_check_refuses_collection_loop_and_bad_rules() {
         handlers: Vec::new(),
         dkim: Vec::new(),
         dmarc: None,
+        junk: None,
+        spam_headers: None,
     };
     assert!(crate::config::domains::reception_loop(&d, true).is_some());
     assert!(crate::config::domains::reception_loop(&d, false).is_none());
