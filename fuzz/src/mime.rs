@@ -66,6 +66,15 @@ fn section(part: Vec<u32>, text: Option<SectionText>, partial: Option<Partial>) 
 }
 
 pub fn message(raw: &[u8]) {
+    // Made 7-bit before signing: whatever it returns has 7-bit header fields (it never touches
+    // them) and decodes as a message again.
+    if let Some(seven) = postern::mailauth::sevenbit::downgrade(raw) {
+        assert!(
+            seven.len() <= raw.len() * 4 + 256,
+            "re-encoding grew without bound"
+        );
+        let _ = Message::parse(&seven);
+    }
     let m = Message::parse(raw);
     let mut bs = body_structure(&m, true);
     check_imap(&bs).unwrap_or_else(|e| panic!("BODYSTRUCTURE {e}: {:?}", lossy(&bs)));

@@ -1,6 +1,7 @@
 //! DKIM signing in the intake: after the content filter (which may still refuse or change
 //! nothing further), before the spool write — so the signature covers the message exactly as it
-//! is stored and sent. Only mail from a trusted or authenticated sender ([`Origin::signs`]) of a
+//! is stored and sent. What a next hop without 8BITMIME would have to convert is made 7-bit
+//! first ([`crate::mailauth::sevenbit`]). Only mail from a trusted or authenticated sender ([`Origin::signs`]) of a
 //! domain with `[[domain.dkim]]` keys, leaving for a remote domain, is signed (see
 //! [`crate::mailauth::sign`]).
 
@@ -32,6 +33,11 @@ pub(super) fn sign(config: &Config, users: &Users, mut sub: Submission) -> Submi
         .collect::<Vec<_>>()
         .join(",");
     let started = std::time::Instant::now();
+    // Re-encoded first where a next hop might have to (8-bit parts, over-long lines): a
+    // conversion after signing would break the signature.
+    if let Some(seven) = crate::mailauth::sevenbit::downgrade(&sub.data) {
+        sub.data = seven;
+    }
     match sign::sign(config, &domain, keys, &sub.data) {
         Ok(header) => {
             let mut data = Vec::with_capacity(header.len() + sub.data.len());

@@ -5,5 +5,6 @@
 
 pub mod keys;
 pub mod records;
+pub mod sevenbit;
 pub mod sign;
 pub mod verify;
