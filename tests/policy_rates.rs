@@ -122,3 +122,70 @@ for ip in ("127.0.0.6", "127.0.0.6", "127.0.0.6", "127.0.0.7"):
     );
     assert_eq!(lines[3], "127.0.0.7 greeted 250", "{out}");
 }
+
+/// Connections at once from one address are counted host-wide: one held by smtpd under inetd
+/// (another process) and one held by an smtplib client of `serve` use up a limit of two, so
+/// the next is greeted `421 4.7.0`; another address is not affected, and a place comes back
+/// when its process is killed.
+#[test]
+fn connections_at_once_are_counted_across_processes_and_given_back() {
+    use std::io::{BufRead as _, BufReader};
+    use std::process::{Command, Stdio};
+    let d = demo_with("\n[receiving.rates]\nconnections_at_once_per_ip = 2\n");
+    let mut inetd = Command::new(common::bin())
+        .arg("--config")
+        .arg(d.config())
+        .args(["smtpd", "--inetd", "--listener", "smtp"])
+        .env("TCPREMOTEIP", "127.0.0.7")
+        .env("TCPREMOTEPORT", "4242")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut greeting = String::new();
+    BufReader::new(inetd.stdout.take().unwrap())
+        .read_line(&mut greeting)
+        .unwrap();
+    assert!(greeting.starts_with("220 "), "{greeting}");
+    let script = format!(
+        "import smtplib, sys\n\
+         s = smtplib.SMTP('127.0.0.1', {}, source_address=('127.0.0.7', 0), timeout=20)\n\
+         print(s.ehlo()[0], flush=True)\n\
+         sys.stdin.read()\n",
+        d.port(2525)
+    );
+    let mut held = Command::new("/usr/bin/python3")
+        .arg("-c")
+        .arg(&script)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut ehlo = String::new();
+    BufReader::new(held.stdout.take().unwrap())
+        .read_line(&mut ehlo)
+        .unwrap();
+    assert_eq!(ehlo.trim(), "250");
+    let out = send(&d, "127.0.0.7");
+    assert!(
+        refused_with(
+            &out,
+            "421 4.7.0 Too many connections from 127.0.0.7 at once"
+        ),
+        "{out}"
+    );
+    assert!(queued(&send(&d, "127.0.0.8")));
+    // The inetd process dies without a word: its place is free at once.
+    inetd.kill().unwrap();
+    inetd.wait().unwrap();
+    assert!(queued(&send(&d, "127.0.0.7")));
+    held.kill().unwrap();
+    held.wait().unwrap();
+    assert!(
+        d.log()
+            .contains("counter=\"connections at once from 127.0.0.7\""),
+        "{}",
+        d.log()
+    );
+}

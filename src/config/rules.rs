@@ -73,6 +73,8 @@ pub struct Receiving {
 #[serde(deny_unknown_fields, default)]
 pub struct RateLimits {
     pub connections_per_ip: u32,
+    /// SMTP connections at once from one untrusted address (not a rate: places held).
+    pub connections_at_once_per_ip: u32,
     pub messages_per_ip: u32,
     pub recipients_per_ip: u32,
     pub messages_per_user: u32,

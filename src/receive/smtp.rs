@@ -59,6 +59,14 @@ pub async fn handle(shared: Arc<Shared>, listener: Arc<ListenerRuntime>, mut lin
     if let Some(ip) = ip.filter(|_| refusal.is_none() && per_minute > 0 && !trusted) {
         refusal = over_connection_rate(&shared, &mut link, ip, per_minute).await;
     }
+    let at_once = shared.config.receiving.rates.connections_at_once_per_ip;
+    let mut _place = None;
+    if let Some(ip) = ip.filter(|_| refusal.is_none() && at_once > 0 && !trusted) {
+        match connection_place(&shared, &mut link, ip, at_once).await {
+            Ok(place) => _place = place,
+            Err(reply) => refusal = Some(reply),
+        }
+    }
     let session_id = crate::driver::conversation::session_id();
     let mut config = session_config(
         &shared.config,
@@ -141,6 +149,34 @@ async fn over_connection_rate(
             over.retry
         ),
     ))
+}
+
+/// One of `ip`'s `limit` places for connections at once, held host-wide for the connection's
+/// life; `421 4.7.0` when all are taken (a file error takes nothing and refuses nothing).
+async fn connection_place(
+    shared: &Arc<Shared>,
+    link: &mut Link,
+    ip: IpAddr,
+    limit: u32,
+) -> Result<Option<crate::store::slots::Slot>, Reply> {
+    let spool = shared.config.paths.spool.clone();
+    let key = format!("connections from {ip}");
+    let taken = link.blocking(move || crate::store::slots::Slots::new(&spool).take(&key, limit));
+    match taken.await {
+        Ok(Ok(Some(place))) => Ok(Some(place)),
+        Ok(Ok(None)) => {
+            crate::events::event("rate_limited")
+                .field("counter", format!("connections at once from {ip}"))
+                .field("limit", limit)
+                .emit();
+            Err(Reply::new(
+                421,
+                "4.7.0",
+                format!("Too many connections from {ip} at once; try again later"),
+            ))
+        }
+        Ok(Err(_)) | Err(_) => Ok(None),
+    }
 }
 
 /// An SMTP session with what it needs from the process.

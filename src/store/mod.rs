@@ -6,4 +6,5 @@ pub mod greylist;
 pub mod logins;
 pub mod maildir;
 pub mod rates;
+pub mod slots;
 pub mod users;

@@ -259,6 +259,7 @@ impl Deliverer {
                 }
                 let rates = crate::store::rates::Rates::new(self.spool.root());
                 rates.sweep(crate::queue::spool::now());
+                crate::store::slots::Slots::new(self.spool.root()).sweep();
                 let logins = crate::store::logins::LoginFiles::new(self.spool.root());
                 logins.sweep(
                     crate::queue::spool::now().saturating_mul(1000),
