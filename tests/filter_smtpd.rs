@@ -203,10 +203,9 @@ fn a_modifying_filter_tags_mail_from_smtpd_and_sendmail() {
     );
 }
 
-/// With `delivery.spam_headers`, the tagging filter's verdict files spam into the recipient's
-/// `Junk` folder (made with the `\Junk` special-use attribute); other mail stays in the INBOX.
-#[test]
-fn spam_a_filter_marks_goes_to_the_junk_folder() {
+/// The demo with the tagging filter (`modify = true`) and `spam_headers = ["X-Spam-Flag:
+/// YES"]`, after `edit` changed its config.
+fn tagging_demo(edit: impl FnOnce(String) -> String) -> Demo {
     assert!(
         have("swaks"),
         "swaks is not installed (bin/install-test-deps)"
@@ -216,16 +215,24 @@ fn spam_a_filter_marks_goes_to_the_junk_folder() {
     std::fs::write(&script, TAGGER).expect("script");
     let config = std::fs::read_to_string(d.config()).expect("config");
     assert!(config.contains("[delivery]\n"), "{config}");
-    let mut config = config.replace(
+    let mut config = edit(config.replace(
         "[delivery]\n",
         "[delivery]\nspam_headers = [\"X-Spam-Flag: YES\"]\n",
-    );
+    ));
     config.push_str(&format!(
         "\n[filter]\ncommand = [\"/bin/sh\", \"{}\"]\ntimeout = \"5s\"\nmodify = true\n",
         script.display()
     ));
     std::fs::write(d.config(), config).expect("write config");
     d.restart();
+    d
+}
+
+/// With `delivery.spam_headers`, the tagging filter's verdict files spam into the recipient's
+/// `Junk` folder (made with the `\Junk` special-use attribute); other mail stays in the INBOX.
+#[test]
+fn spam_a_filter_marks_goes_to_the_junk_folder() {
+    let d = tagging_demo(|c| c);
     let inbox = d.maildir("demo");
     let junk = inbox.join(".Junk");
 
@@ -260,28 +267,11 @@ fn spam_a_filter_marks_goes_to_the_junk_folder() {
 /// again without a restart) files it into Junk again.
 #[test]
 fn junk_filing_follows_the_domain_and_the_user_setting() {
-    assert!(
-        have("swaks"),
-        "swaks is not installed (bin/install-test-deps)"
-    );
-    let mut d = Demo::start();
-    let script = d.dir.path().join("tagger.sh");
-    std::fs::write(&script, TAGGER).expect("script");
-    let config = std::fs::read_to_string(d.config()).expect("config");
     let domain = "[[domain]]\nname = \"example.test\"\n";
-    assert!(config.contains(domain), "{config}");
-    let mut config = config
-        .replace(
-            "[delivery]\n",
-            "[delivery]\nspam_headers = [\"X-Spam-Flag: YES\"]\n",
-        )
-        .replace(domain, &format!("{domain}junk = false\n"));
-    config.push_str(&format!(
-        "\n[filter]\ncommand = [\"/bin/sh\", \"{}\"]\ntimeout = \"5s\"\nmodify = true\n",
-        script.display()
-    ));
-    std::fs::write(d.config(), config).expect("write config");
-    d.restart();
+    let d = tagging_demo(|c| {
+        assert!(c.contains(domain), "{c}");
+        c.replace(domain, &format!("{domain}junk = false\n"))
+    });
     let inbox = d.maildir("demo");
     let junk = inbox.join(".Junk");
 

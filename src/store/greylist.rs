@@ -15,8 +15,6 @@ use std::io;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
-use sha2::{Digest, Sha256};
-
 /// The directory under the spool.
 pub const DIR: &str = "greylist";
 /// Longest entry file read.
@@ -135,8 +133,7 @@ impl Greylist {
             sender.to_ascii_lowercase(),
             recipient.to_ascii_lowercase()
         );
-        let hash = Sha256::digest(key.as_bytes());
-        let hex: String = hash.iter().take(16).map(|b| format!("{b:02x}")).collect();
+        let hex = super::keyfile::name(&key);
         let (fan, rest) = hex.split_at(2);
         self.dir.join(fan).join(rest)
     }

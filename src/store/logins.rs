@@ -8,13 +8,10 @@
 //! [`LoginFiles::sweep`] (the queue runners, when they clean the spool) removes counts that say
 //! nothing any more and pairs not seen for [`KNOWN_FOR`].
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{self, Read as _, Seek as _, SeekFrom, Write as _};
-use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
-
-use sha2::{Digest, Sha256};
 
 use crate::proto::sasl::{Count, LedgerPolicy, Millis, Table};
 
@@ -40,9 +37,8 @@ impl LoginFiles {
 
     /// A count's file (`c…`) or a known pair's (`k…`).
     fn path(&self, kind: char, key: &str) -> PathBuf {
-        let hash = Sha256::digest(key.as_bytes());
-        let hex: String = hash.iter().take(16).map(|b| format!("{b:02x}")).collect();
-        self.dir.join(format!("{kind}{hex}"))
+        self.dir
+            .join(format!("{kind}{}", super::keyfile::name(key)))
     }
 
     fn try_update(
@@ -52,13 +48,7 @@ impl LoginFiles {
         change: &mut dyn FnMut(&mut Count),
     ) -> io::Result<()> {
         fs::create_dir_all(&self.dir)?;
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .open(self.path('c', key))?;
+        let mut file = super::keyfile::open(&self.path('c', key))?;
         file.lock()?;
         let mut count = read(&mut file).unwrap_or(fresh);
         change(&mut count);
@@ -116,12 +106,7 @@ impl Table for LoginFiles {
 
     fn remember(&mut self, key: &str, _now: Millis) {
         let _ = fs::create_dir_all(&self.dir);
-        let _ = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .open(self.path('k', key))
+        let _ = super::keyfile::open(&self.path('k', key))
             .and_then(|f| f.set_modified(SystemTime::now()));
     }
 }

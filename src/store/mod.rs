@@ -3,6 +3,7 @@
 
 pub mod durable;
 pub mod greylist;
+pub mod keyfile;
 pub mod logins;
 pub mod maildir;
 pub mod rates;

@@ -7,12 +7,9 @@
 //! happens before the verdict, so a client hammering at a limit stays over it. Files of past
 //! minutes are removed by [`Rates::sweep`] (the queue runners, when they clean the spool).
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{self, Read as _, Seek as _, SeekFrom, Write as _};
-use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
-
-use sha2::{Digest, Sha256};
 
 /// The directory under the spool.
 pub const DIR: &str = "rates";
@@ -36,9 +33,7 @@ impl Rates {
     }
 
     fn path(&self, key: &str) -> PathBuf {
-        let hash = Sha256::digest(key.as_bytes());
-        let hex: String = hash.iter().take(16).map(|b| format!("{b:02x}")).collect();
-        self.dir.join(hex)
+        self.dir.join(super::keyfile::name(key))
     }
 
     /// Count one more for each counter at `now`; the first one over its limit, if any
@@ -63,13 +58,7 @@ impl Rates {
     fn bump(&self, key: &str, now: u64) -> io::Result<u32> {
         fs::create_dir_all(&self.dir)?;
         let path = self.path(key);
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .open(&path)?;
+        let mut file = super::keyfile::open(&path)?;
         file.lock()?;
         let window = now - now % WINDOW;
         let count = match read(&mut file)? {

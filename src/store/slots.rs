@@ -7,12 +7,10 @@
 //! Files whose lock nobody holds are removed by [`Slots::sweep`] (under the lock, so a taker
 //! that opened the file just before notices that its file is gone and tries the next one).
 
-use std::fs::{self, File, OpenOptions, TryLockError};
+use std::fs::{self, File, TryLockError};
 use std::io;
-use std::os::unix::fs::{MetadataExt as _, OpenOptionsExt as _};
+use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
-
-use sha2::{Digest, Sha256};
 
 /// The directory under the spool.
 pub const DIR: &str = "slots";
@@ -38,17 +36,10 @@ impl Slots {
     /// One of `key`'s `limit` places, or `None` when every one is taken (blocking: file work).
     pub fn take(&self, key: &str, limit: u32) -> io::Result<Option<Slot>> {
         fs::create_dir_all(&self.dir)?;
-        let hash = Sha256::digest(key.as_bytes());
-        let base: String = hash.iter().take(16).map(|b| format!("{b:02x}")).collect();
+        let base = super::keyfile::name(key);
         for i in 0..limit {
             let path = self.dir.join(format!("{base}.{i}"));
-            let file = OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create(true)
-                .truncate(false)
-                .mode(0o600)
-                .open(&path)?;
+            let file = super::keyfile::open(&path)?;
             match file.try_lock() {
                 Ok(()) => {}
                 Err(TryLockError::WouldBlock) => continue,
