@@ -7,6 +7,7 @@
 
 pub mod imap;
 pub mod mail;
+pub mod managesieve;
 pub mod milter;
 pub mod pop3;
 pub mod sasl;
