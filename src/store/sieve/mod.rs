@@ -257,6 +257,35 @@ impl Scripts {
         }
     }
 
+    /// Gives the script directory and its files the owner of the maildir they are in (or of
+    /// the mail volume, for a maildir not made yet), where they differ and this process may:
+    /// a script an admin stored as root stays readable by the daemon's user.
+    pub fn match_owner(&self) {
+        use std::os::unix::fs::MetadataExt as _;
+        let Some(maildir) = self.dir.parent() else {
+            return;
+        };
+        let like = if maildir.is_dir() {
+            maildir
+        } else {
+            maildir.parent().unwrap_or(maildir)
+        };
+        let Ok(want) = fs::metadata(like) else {
+            return;
+        };
+        let mut paths = vec![maildir.to_path_buf(), self.dir.clone()];
+        if let Ok(entries) = fs::read_dir(&self.dir) {
+            paths.extend(entries.flatten().map(|e| e.path()));
+        }
+        for p in paths {
+            if let Ok(have) = fs::symlink_metadata(&p) {
+                if (have.uid(), have.gid()) != (want.uid(), want.gid()) && !have.is_symlink() {
+                    let _ = std::os::unix::fs::chown(&p, Some(want.uid()), Some(want.gid()));
+                }
+            }
+        }
+    }
+
     /// Renames script `old` to `new` (which must not exist); an active script stays active.
     pub fn rename(&self, old: &str, new: &str) -> Result<(), ScriptError> {
         let from = self.path(old)?;
