@@ -11,6 +11,8 @@ mod notify;
 pub mod outcomes;
 pub mod remote;
 mod runner;
+pub mod sieve;
+mod vacation;
 pub mod space;
 
 use std::collections::HashMap;
@@ -173,12 +175,12 @@ impl Deliverer {
                         id: &msg.msg.id,
                         sender: &msg.msg.envelope.sender,
                         recovering: msg.recovering,
+                        filter_effects: true,
                     };
-                    let r = local::deliver(self, &job, i, &user, &address, &body);
+                    let mut landed = local::Landed::default();
+                    let r = local::deliver(self, &job, i, &user, &address, &body, &mut landed);
                     if let RecipientResult::Delivered = r {
-                        if let Some(dir) = local::target_of(self, &user, &body) {
-                            touched_maildirs.push(dir);
-                        }
+                        touched_maildirs.extend(landed.dirs);
                         delivered_to.push(user.clone());
                     }
                     mailbox = Some(user);
@@ -229,11 +231,11 @@ impl Deliverer {
                 successes.extend(self.record(&mut msg, i, result, None));
             }
         }
-        // Deliveries are durable only once new/ is synced; then the queue entry may go.
+        // Deliveries are durable only once new/ (cur/ for a copy with flags) is synced; then
+        // the queue entry may go.
         touched_maildirs.sort();
         touched_maildirs.dedup();
-        for dir in touched_maildirs {
-            let new = crate::store::maildir::deliver::new_dir(&dir);
+        for new in touched_maildirs {
             if let Err(e) = self.dir_sync(new.clone()).sync() {
                 return Err(SpoolError::Io {
                     path: new,
