@@ -12,4 +12,5 @@ pub mod milter;
 pub mod pop3;
 pub mod sasl;
 pub mod secret;
+pub mod sieve;
 pub mod smtp;

@@ -18,18 +18,16 @@
 
 mod ast;
 mod compare;
-mod editheader;
 mod encoded;
 mod eval;
 mod extensions;
-mod include;
 mod lexer;
 mod message;
 mod parser;
 mod strings;
 mod tests_eval;
-mod validate;
 pub mod vacation;
+mod validate;
 
 #[cfg(test)]
 mod tests;
@@ -44,6 +42,8 @@ pub struct Script {
     pub(crate) commands: Vec<ast::Command>,
     /// The extensions the script `require`s (checked against the enabled set at compile time).
     pub(crate) required: Extensions,
+    /// The extensions that were enabled when it compiled (included scripts compile with them).
+    pub(crate) enabled: Extensions,
 }
 
 impl Script {
@@ -335,7 +335,11 @@ impl fmt::Display for Action {
                 if *copy { " (copy)" } else { "" }
             ),
             Action::Redirect { address, copy } => {
-                write!(f, "redirect {address}{}", if *copy { " (copy)" } else { "" })
+                write!(
+                    f,
+                    "redirect {address}{}",
+                    if *copy { " (copy)" } else { "" }
+                )
             }
             Action::Discard => write!(f, "discard"),
             Action::Reject { extended, .. } => {
