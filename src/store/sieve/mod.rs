@@ -9,7 +9,6 @@
 //! `/`, no leading `.`, no control characters and at most [`MAX_NAME`] characters, so a name
 //! never reaches outside the directory or collides with the marker or the state.
 
-#[path = "compile_stub.rs"]
 pub mod compile;
 pub mod tracking;
 
