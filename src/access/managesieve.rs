@@ -165,7 +165,9 @@ impl SieveCore {
                 .opt("peer", self.peer)
         };
         match e {
-            Event::LoginOk { user, mechanism } => self.notes.push(LoginNote::Ok { user, mechanism }),
+            Event::LoginOk { user, mechanism } => {
+                self.notes.push(LoginNote::Ok { user, mechanism })
+            }
             Event::LoginFailed {
                 user,
                 mechanism,

@@ -55,10 +55,16 @@ pub struct Reader {
 }
 
 enum Parse {
-    Done(Item, usize),
-    Incomplete { text: usize },
+    /// An item, the octets it used, and how many of them were outside literals.
+    Done(Item, usize, usize),
+    Incomplete {
+        text: usize,
+    },
     /// A literal of this size starts at this position (after its CRLF): too large.
-    Oversized { size: u64, at: usize },
+    Oversized {
+        size: u64,
+        at: usize,
+    },
     /// Bad from here: drop through the line's end.
     Bad(String),
 }
@@ -110,7 +116,11 @@ impl Reader {
             return self.discarding.take();
         }
         match parse(&self.buf, self.max_literal) {
-            Parse::Done(item, used) => {
+            Parse::Done(_, used, text) if text > self.max_line => {
+                self.buf.drain(..used);
+                Some(Item::Bad("line too long".into()))
+            }
+            Parse::Done(item, used, _) => {
                 self.buf.drain(..used);
                 Some(item)
             }
@@ -165,10 +175,11 @@ fn parse(buf: &[u8], max_literal: u64) -> Parse {
                 } else {
                     i + 1
                 };
+                let text = text + (end - i);
                 if args.is_empty() {
-                    return Parse::Done(Item::Bad("empty command".into()), end);
+                    return Parse::Done(Item::Bad("empty command".into()), end, text);
                 }
-                return Parse::Done(Item::Command(args), end);
+                return Parse::Done(Item::Command(args), end, text);
             }
             _ if args.len() >= MAX_ARGS => return Parse::Bad("too many arguments".into()),
             b'"' => {
@@ -176,10 +187,18 @@ fn parse(buf: &[u8], max_literal: u64) -> Parse {
                 let mut j = i + 1;
                 loop {
                     match buf.get(j) {
-                        None => return Parse::Incomplete { text: text + (j - i) },
+                        None => {
+                            return Parse::Incomplete {
+                                text: text + (j - i),
+                            }
+                        }
                         Some(b'"') => break,
                         Some(b'\\') => match buf.get(j + 1) {
-                            None => return Parse::Incomplete { text: text + (j - i) },
+                            None => {
+                                return Parse::Incomplete {
+                                    text: text + (j - i),
+                                }
+                            }
                             Some(&c @ (b'"' | b'\\')) => {
                                 s.push(c);
                                 j += 2;
@@ -211,7 +230,9 @@ fn parse(buf: &[u8], max_literal: u64) -> Parse {
                 let digits = inner.strip_suffix(b"+").unwrap_or(inner);
                 let size = std::str::from_utf8(digits)
                     .ok()
-                    .filter(|d| !d.is_empty() && d.len() <= 19 && d.bytes().all(|c| c.is_ascii_digit()))
+                    .filter(|d| {
+                        !d.is_empty() && d.len() <= 19 && d.bytes().all(|c| c.is_ascii_digit())
+                    })
                     .and_then(|d| d.parse::<u64>().ok());
                 let Some(size) = size else {
                     return Parse::Bad("bad literal".into());
@@ -335,7 +356,14 @@ mod tests {
     fn bad_lines_and_long_lines() {
         let got = items(
             10,
-            &[b"X \"a\rb\"\r\n", b"{x}\r\n", b"\r\n", b"A {20+}\r\n", &[b'y'; 20], b"\r\nNOOP\r\n"],
+            &[
+                b"X \"a\rb\"\r\n",
+                b"{x}\r\n",
+                b"\r\n",
+                b"A {20+}\r\n",
+                &[b'y'; 20],
+                b"\r\nNOOP\r\n",
+            ],
         );
         assert!(matches!(got[0], Item::Bad(_)), "{got:?}");
         assert!(matches!(got[1], Item::Bad(_)), "{got:?}");
@@ -343,12 +371,27 @@ mod tests {
         assert_eq!(got[3], Item::TooLarge(20));
         assert_eq!(got[4], Item::Command(vec![a("NOOP")]));
         let got = items(10, &[b"A {20+}\r\nyyyyyyyyyyyyyyyyyyyy\r\nNOOP\r\n"]);
-        assert_eq!(got, vec![Item::TooLarge(20), Item::Command(vec![a("NOOP")])]);
+        assert_eq!(
+            got,
+            vec![Item::TooLarge(20), Item::Command(vec![a("NOOP")])]
+        );
         let long = vec![b'A'; 500];
+        let mut whole = long.clone();
+        whole.extend_from_slice(b"\r\nNOOP\r\n");
+        assert_eq!(
+            items(10, &[&whole]),
+            vec![
+                Item::Bad("line too long".into()),
+                Item::Command(vec![a("NOOP")])
+            ]
+        );
         let got = items(10, &[&long, &long, b"\r\nNOOP\r\n"]);
         assert_eq!(
             got,
-            vec![Item::Bad("line too long".into()), Item::Command(vec![a("NOOP")])]
+            vec![
+                Item::Bad("line too long".into()),
+                Item::Command(vec![a("NOOP")])
+            ]
         );
     }
 }

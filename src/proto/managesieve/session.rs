@@ -4,7 +4,9 @@
 use std::time::Duration;
 
 use super::parser::{Arg, Item, Reader};
-use crate::proto::sasl::{self, AuthFailures, Credentials, Mechanism, MethodPolicy, MethodRefusal, Step};
+use crate::proto::sasl::{
+    self, AuthFailures, Credentials, Mechanism, MethodPolicy, MethodRefusal, Step,
+};
 
 /// Settings of one session.
 #[derive(Debug, Clone)]
@@ -70,12 +72,26 @@ pub trait Backend {
 /// What happened, for the log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
-    LoginOk { user: String, mechanism: String },
-    LoginFailed { user: String, mechanism: String, reason: String },
+    LoginOk {
+        user: String,
+        mechanism: String,
+    },
+    LoginFailed {
+        user: String,
+        mechanism: String,
+        reason: String,
+    },
     /// A script was stored, activated, renamed or deleted.
-    Changed { user: String, command: &'static str, name: String },
+    Changed {
+        user: String,
+        command: &'static str,
+        name: String,
+    },
     /// The store failed.
-    StoreFailed { user: String, error: String },
+    StoreFailed {
+        user: String,
+        error: String,
+    },
     TooManyErrors,
 }
 
@@ -95,7 +111,9 @@ enum Phase {
         exchange: Box<sasl::Exchange>,
         mechanism: Mechanism,
     },
-    Auth { user: String },
+    Auth {
+        user: String,
+    },
     Closed,
 }
 
@@ -174,8 +192,11 @@ impl<B: Backend> Session<B> {
         };
         let mut greeting = s.capabilities();
         greeting.extend_from_slice(
-            format!("OK {}\r\n", quoted(&format!("{} ManageSieve ready", s.config.hostname)))
-                .as_bytes(),
+            format!(
+                "OK {}\r\n",
+                quoted(&format!("{} ManageSieve ready", s.config.hostname))
+            )
+            .as_bytes(),
         );
         (s, greeting)
     }
@@ -344,7 +365,10 @@ impl<B: Backend> Session<B> {
             let text = match why {
                 MethodRefusal::Denied => format!("{} is not available here", mechanism.name()),
                 MethodRefusal::NeedsTls => {
-                    format!("{} needs an encrypted connection (STARTTLS first)", mechanism.name())
+                    format!(
+                        "{} needs an encrypted connection (STARTTLS first)",
+                        mechanism.name()
+                    )
                 }
             };
             return vec![match why {
@@ -453,7 +477,11 @@ impl<B: Backend> Session<B> {
                 let mut out: Vec<Action> = list
                     .iter()
                     .map(|(n, active)| {
-                        line(&format!("{}{}", quoted(n), if *active { " ACTIVE" } else { "" }))
+                        line(&format!(
+                            "{}{}",
+                            quoted(n),
+                            if *active { " ACTIVE" } else { "" }
+                        ))
                     })
                     .collect();
                 out.push(ok("listscripts completed"));
@@ -477,9 +505,10 @@ impl<B: Backend> Session<B> {
                         .and_then(|()| Ok(self.backend.check(body)))
                     {
                         Ok(Err(why)) => Ok(vec![no("", &why)]),
-                        Ok(Ok(())) => self.backend.put(user, &n, body).map(|()| {
-                            vec![changed("PUTSCRIPT", &n), ok("putscript completed")]
-                        }),
+                        Ok(Ok(())) => self
+                            .backend
+                            .put(user, &n, body)
+                            .map(|()| vec![changed("PUTSCRIPT", &n), ok("putscript completed")]),
                         Err(e) => Err(e),
                     }
                 }

@@ -153,7 +153,10 @@ fn greeting_starttls_and_plain_login() {
     assert!(g.contains("\"SIEVE\" \"fileinto vacation\"\r\n"), "{g}");
     assert!(!g.contains("PLAIN"), "PLAIN needs TLS: {g}");
     assert!(g.ends_with("OK \"mail.example.test ManageSieve ready\"\r\n"));
-    let (r, _, _) = talk(&mut s, &format!("AUTHENTICATE \"PLAIN\" \"{}\"\r\n", plain("bob", "secret")));
+    let (r, _, _) = talk(
+        &mut s,
+        &format!("AUTHENTICATE \"PLAIN\" \"{}\"\r\n", plain("bob", "secret")),
+    );
     assert!(r.starts_with("NO (ENCRYPT-NEEDED)"), "{r}");
     let (r, tls, _) = talk(&mut s, "STARTTLS\r\nNOOP\r\n");
     assert!(tls && r == "OK \"begin TLS negotiation\"\r\n", "{r}");
@@ -161,7 +164,10 @@ fn greeting_starttls_and_plain_login() {
     assert!(again.contains(" PLAIN"), "{again}");
     assert!(!again.contains("STARTTLS"), "{again}");
     assert!(s.at_rest(), "the plaintext NOOP is dropped");
-    let (r, _, _) = talk(&mut s, &format!("AUTHENTICATE \"PLAIN\" \"{}\"\r\n", plain("bob", "wrong")));
+    let (r, _, _) = talk(
+        &mut s,
+        &format!("AUTHENTICATE \"PLAIN\" \"{}\"\r\n", plain("bob", "wrong")),
+    );
     assert_eq!(r, "NO \"authentication failed\"\r\n");
     // Without an initial response: an empty challenge, the response as a literal.
     let (r, _, _) = talk(&mut s, "Authenticate \"plain\"\r\n");
@@ -176,7 +182,10 @@ fn greeting_starttls_and_plain_login() {
 
 fn logged_in() -> Session<Memory> {
     let (mut s, _) = Session::new(config(true), Memory::default());
-    let (r, _, _) = talk(&mut s, &format!("AUTHENTICATE \"PLAIN\" \"{}\"\r\n", plain("bob", "secret")));
+    let (r, _, _) = talk(
+        &mut s,
+        &format!("AUTHENTICATE \"PLAIN\" \"{}\"\r\n", plain("bob", "secret")),
+    );
     assert_eq!(r, "OK \"logged in\"\r\n");
     s
 }
@@ -186,29 +195,83 @@ fn script_commands() {
     let mut s = logged_in();
     let table: &[(&str, &str)] = &[
         ("LISTSCRIPTS\r\n", "OK \"listscripts completed\"\r\n"),
-        ("PUTSCRIPT \"a\" {5+}\r\nkeep;\r\n", "OK \"putscript completed\"\r\n"),
-        ("PUTSCRIPT \"b\" \"bad\\\\\"\r\n", "NO \"line 2: unknown command \\\"bad\\\"\"\r\n"),
-        ("CHECKSCRIPT {7+}\r\nbad cmd\r\n", "NO \"line 2: unknown command \\\"bad\\\"\"\r\n"),
-        ("CHECKSCRIPT \"keep;\"\r\n", "OK \"the script is valid\"\r\n"),
-        ("PUTSCRIPT \"b\" \"discard;\"\r\n", "OK \"putscript completed\"\r\n"),
-        ("PUTSCRIPT \"c\" \"discard;\"\r\n", "NO (QUOTA/MAXSCRIPTS) \"too many\"\r\n"),
-        ("HAVESPACE \"c\" 10\r\n", "NO (QUOTA/MAXSCRIPTS) \"too many\"\r\n"),
-        ("HAVESPACE \"a\" 51\r\n", "NO (QUOTA/MAXSIZE) \"too large\"\r\n"),
-        ("HAVESPACE \"a\" 50\r\n", "OK \"putscript would succeed\"\r\n"),
+        (
+            "PUTSCRIPT \"a\" {5+}\r\nkeep;\r\n",
+            "OK \"putscript completed\"\r\n",
+        ),
+        (
+            "PUTSCRIPT \"b\" \"bad\\\\\"\r\n",
+            "NO \"line 2: unknown command \\\"bad\\\"\"\r\n",
+        ),
+        (
+            "CHECKSCRIPT {7+}\r\nbad cmd\r\n",
+            "NO \"line 2: unknown command \\\"bad\\\"\"\r\n",
+        ),
+        (
+            "CHECKSCRIPT \"keep;\"\r\n",
+            "OK \"the script is valid\"\r\n",
+        ),
+        (
+            "PUTSCRIPT \"b\" \"discard;\"\r\n",
+            "OK \"putscript completed\"\r\n",
+        ),
+        (
+            "PUTSCRIPT \"c\" \"discard;\"\r\n",
+            "NO (QUOTA/MAXSCRIPTS) \"too many\"\r\n",
+        ),
+        (
+            "HAVESPACE \"c\" 10\r\n",
+            "NO (QUOTA/MAXSCRIPTS) \"too many\"\r\n",
+        ),
+        (
+            "HAVESPACE \"a\" 51\r\n",
+            "NO (QUOTA/MAXSIZE) \"too large\"\r\n",
+        ),
+        (
+            "HAVESPACE \"a\" 50\r\n",
+            "OK \"putscript would succeed\"\r\n",
+        ),
         ("SETACTIVE \"a\"\r\n", "OK \"setactive completed\"\r\n"),
-        ("SETACTIVE \"zz\"\r\n", "NO (NONEXISTENT) \"no such script\"\r\n"),
-        ("LISTSCRIPTS\r\n", "\"a\" ACTIVE\r\n\"b\"\r\nOK \"listscripts completed\"\r\n"),
-        ("GETSCRIPT \"a\"\r\n", "{5}\r\nkeep;\r\nOK \"getscript completed\"\r\n"),
+        (
+            "SETACTIVE \"zz\"\r\n",
+            "NO (NONEXISTENT) \"no such script\"\r\n",
+        ),
+        (
+            "LISTSCRIPTS\r\n",
+            "\"a\" ACTIVE\r\n\"b\"\r\nOK \"listscripts completed\"\r\n",
+        ),
+        (
+            "GETSCRIPT \"a\"\r\n",
+            "{5}\r\nkeep;\r\nOK \"getscript completed\"\r\n",
+        ),
         ("DELETESCRIPT \"a\"\r\n", "NO (ACTIVE) \"active\"\r\n"),
-        ("RENAMESCRIPT \"a\" \"b\"\r\n", "NO (ALREADYEXISTS) \"exists\"\r\n"),
-        ("RENAMESCRIPT \"a\" \"c\"\r\n", "OK \"renamescript completed\"\r\n"),
-        ("LISTSCRIPTS\r\n", "\"b\"\r\n\"c\" ACTIVE\r\nOK \"listscripts completed\"\r\n"),
+        (
+            "RENAMESCRIPT \"a\" \"b\"\r\n",
+            "NO (ALREADYEXISTS) \"exists\"\r\n",
+        ),
+        (
+            "RENAMESCRIPT \"a\" \"c\"\r\n",
+            "OK \"renamescript completed\"\r\n",
+        ),
+        (
+            "LISTSCRIPTS\r\n",
+            "\"b\"\r\n\"c\" ACTIVE\r\nOK \"listscripts completed\"\r\n",
+        ),
         ("SETACTIVE \"\"\r\n", "OK \"no script is active\"\r\n"),
-        ("DELETESCRIPT \"c\"\r\n", "OK \"deletescript completed\"\r\n"),
-        ("GETSCRIPT \"c\"\r\n", "NO (NONEXISTENT) \"no such script\"\r\n"),
+        (
+            "DELETESCRIPT \"c\"\r\n",
+            "OK \"deletescript completed\"\r\n",
+        ),
+        (
+            "GETSCRIPT \"c\"\r\n",
+            "NO (NONEXISTENT) \"no such script\"\r\n",
+        ),
         ("PUTSCRIPT \"x\" {200+}\r\n", ""),
         (&"y".repeat(200), ""),
-        ("\r\n", "NO (QUOTA/MAXSIZE) \"200 octets is more than the 100 allowed\"\r\n"),
+        (
+            "\r\n",
+            "NO (QUOTA/MAXSIZE) \"200 octets is more than the 100 allowed\"\r\n",
+        ),
         ("NOOP \"t1\"\r\n", "OK (TAG \"t1\") \"done\"\r\n"),
         ("UNAUTHENTICATE\r\n", "OK \"unauthenticated\"\r\n"),
         ("LISTSCRIPTS\r\n", "NO \"log in first\"\r\n"),

@@ -158,11 +158,27 @@ pub fn deliver(
             crate::events::event("sieve_warning")
                 .field("id", job.id)
                 .field("user", user)
-                .field("warning", format!("flags not kept on delivery: {}", dropped.join(" ")))
+                .field(
+                    "warning",
+                    format!("flags not kept on delivery: {}", dropped.join(" ")),
+                )
                 .emit();
         }
-        let copy_key = if k == 0 { key.clone() } else { format!("{key}S{k}") };
-        match write(d, job, &maildir, &copy_key, &flags, prefix.as_bytes(), message, landed) {
+        let copy_key = if k == 0 {
+            key.clone()
+        } else {
+            format!("{key}S{k}")
+        };
+        match write(
+            d,
+            job,
+            &maildir,
+            &copy_key,
+            &flags,
+            prefix.as_bytes(),
+            message,
+            landed,
+        ) {
             RecipientResult::Delivered => {}
             other => return other,
         }

@@ -12,8 +12,8 @@ pub mod outcomes;
 pub mod remote;
 mod runner;
 pub mod sieve;
-mod vacation;
 pub mod space;
+mod vacation;
 
 use std::collections::HashMap;
 use std::path::PathBuf;

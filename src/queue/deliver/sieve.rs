@@ -88,7 +88,13 @@ impl Decision {
             || self.used_duplicate
     }
 
-    fn add_copy(&mut self, folder: Option<String>, mailbox: &str, flags: Vec<String>, create: bool) {
+    fn add_copy(
+        &mut self,
+        folder: Option<String>,
+        mailbox: &str,
+        flags: Vec<String>,
+        create: bool,
+    ) {
         if let Some(c) = self.copies.iter_mut().find(|c| c.folder == folder) {
             for f in flags {
                 if !c.flags.iter().any(|g| g.eq_ignore_ascii_case(&f)) {
@@ -167,8 +173,7 @@ struct Cached {
 }
 
 fn cache() -> &'static Mutex<HashMap<PathBuf, Cached>> {
-    static CACHE: std::sync::OnceLock<Mutex<HashMap<PathBuf, Cached>>> =
-        std::sync::OnceLock::new();
+    static CACHE: std::sync::OnceLock<Mutex<HashMap<PathBuf, Cached>>> = std::sync::OnceLock::new();
     CACHE.get_or_init(|| Mutex::new(HashMap::new()))
 }
 
@@ -186,7 +191,8 @@ pub fn load(config: &SieveConfig, path: &Path) -> Result<Arc<Script>, String> {
     }
     let text = read_bounded(path, config.max_script_size.0).map_err(|e| format!("{shown}: {e}"))?;
     let script = Arc::new(
-        crate::store::sieve::compile::compile(config, &text).map_err(|e| format!("{shown}: {e}"))?,
+        crate::store::sieve::compile::compile(config, &text)
+            .map_err(|e| format!("{shown}: {e}"))?,
     );
     if let Ok(mut c) = cache().lock() {
         if c.len() >= MAX_CACHED {
@@ -290,7 +296,11 @@ pub fn decide(
     let scripts = Scripts::in_maildir(maildir, Limits::of(c));
     let personal = match scripts.active_path() {
         Ok(p) => p,
-        Err(e) => return Some(Decision::keep(format!("cannot read the active script: {e}"))),
+        Err(e) => {
+            return Some(Decision::keep(format!(
+                "cannot read the active script: {e}"
+            )))
+        }
     };
     let paths: Vec<PathBuf> = c
         .before
@@ -431,7 +441,10 @@ pub fn decide(
 
 /// The body of `message` (after the first empty line; empty when there is none).
 fn body_of(message: &[u8]) -> &[u8] {
-    let crlf = message.windows(4).position(|w| w == b"\r\n\r\n").map(|p| p + 4);
+    let crlf = message
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|p| p + 4);
     let lf = message.windows(2).position(|w| w == b"\n\n").map(|p| p + 2);
     let at = match (crlf, lf) {
         (Some(a), Some(b)) => a.min(b),
@@ -482,7 +495,14 @@ pub fn log(id: &crate::queue::spool::QueueId, user: &str, decision: &Decision) {
 /// Sends `message` on to `to` through the queue, from the original `sender`, marked with
 /// [`REDIRECT_FIELD`] and a `Delivered-To` of the redirecting `address` (so a redirect back to
 /// it is seen as a loop).
-pub fn redirect(d: &Deliverer, id: &crate::queue::spool::QueueId, sender: &str, address: &str, message: &[u8], to: &str) {
+pub fn redirect(
+    d: &Deliverer,
+    id: &crate::queue::spool::QueueId,
+    sender: &str,
+    address: &str,
+    message: &[u8],
+    to: &str,
+) {
     let clean = |s: &str| -> String { s.chars().filter(|c| !c.is_control()).collect() };
     let mut data = format!(
         "{REDIRECT_FIELD}: {}\r\nDelivered-To: {}\r\n",
@@ -501,7 +521,13 @@ pub fn redirect(d: &Deliverer, id: &crate::queue::spool::QueueId, sender: &str, 
 }
 
 /// Stores a message the scripts send and tries it at once; logs `name` once it is durable.
-pub(super) fn queue(d: &Deliverer, sub: crate::intake::Submission, of: &crate::queue::spool::QueueId, name: &'static str, to: &str) {
+pub(super) fn queue(
+    d: &Deliverer,
+    sub: crate::intake::Submission,
+    of: &crate::queue::spool::QueueId,
+    name: &'static str,
+    to: &str,
+) {
     struct Sent<'a> {
         name: &'static str,
         of: &'a crate::queue::spool::QueueId,
@@ -544,8 +570,16 @@ mod tests {
         assert_eq!(folder_of("inbox"), Ok(None));
         assert_eq!(folder_of("Lists/rust"), Ok(Some("Lists.rust".into())));
         assert!(folder_of("").is_err());
-        let flags = ["\\Seen".to_string(), "\\flagged".into(), "$Label1".into(), "\\Seen".into()];
-        assert_eq!(flag_letters(&flags), ("FS".to_string(), vec!["$Label1".to_string()]));
+        let flags = [
+            "\\Seen".to_string(),
+            "\\flagged".into(),
+            "$Label1".into(),
+            "\\Seen".into(),
+        ];
+        assert_eq!(
+            flag_letters(&flags),
+            ("FS".to_string(), vec!["$Label1".to_string()])
+        );
         let m = b"X-Postern-Sieve-Redirect: a@x\r\nx-postern-sieve-redirect: b@x\r\nSubject: s\r\n\r\nX-Postern-Sieve-Redirect: body\r\n";
         assert_eq!(redirect_chain(m), 2);
         assert_eq!(body_of(m), b"X-Postern-Sieve-Redirect: body\r\n");

@@ -115,7 +115,14 @@ fn encoded(s: &str) -> String {
 }
 
 /// The reply message.
-fn render(d: &Deliverer, address: &str, sender: &str, message: &[u8], v: &Vacation, now: u64) -> Vec<u8> {
+fn render(
+    d: &Deliverer,
+    address: &str,
+    sender: &str,
+    message: &[u8],
+    v: &Vacation,
+    now: u64,
+) -> Vec<u8> {
     let (headers, _) = mailparse::parse_headers(message).unwrap_or_default();
     let subject = match &v.subject {
         Some(s) => s.clone(),

@@ -99,7 +99,9 @@ impl Delivery<'_> {
         let new = if self.flags.is_empty() {
             self.maildir.join("new").join(&name)
         } else {
-            self.maildir.join("cur").join(format!("{name}:2,{}", self.flags))
+            self.maildir
+                .join("cur")
+                .join(format!("{name}:2,{}", self.flags))
         };
         // The maildir is made (the one way: `Maildir::create`, mode 0700) only when it is
         // missing, so the hot path spends no mkdir calls on it.

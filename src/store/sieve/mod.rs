@@ -56,7 +56,9 @@ pub fn valid_name(name: &str) -> Result<(), ScriptError> {
     if ok {
         Ok(())
     } else {
-        Err(ScriptError::BadName(name.chars().take(MAX_NAME + 8).collect()))
+        Err(ScriptError::BadName(
+            name.chars().take(MAX_NAME + 8).collect(),
+        ))
     }
 }
 
@@ -329,10 +331,26 @@ mod tests {
 
     #[test]
     fn names_are_checked() {
-        for bad in ["", ".x", "../x", "a/b", "a\nb", "a\0b", "\u{7f}", &"x".repeat(129)] {
+        for bad in [
+            "",
+            ".x",
+            "../x",
+            "a/b",
+            "a\nb",
+            "a\0b",
+            "\u{7f}",
+            &"x".repeat(129),
+        ] {
             assert!(valid_name(bad).is_err(), "{bad:?}");
         }
-        for good in ["x", "vacation", "Müll ab 2026", "a..b", &"x".repeat(128), "active"] {
+        for good in [
+            "x",
+            "vacation",
+            "Müll ab 2026",
+            "a..b",
+            &"x".repeat(128),
+            "active",
+        ] {
             assert!(valid_name(good).is_ok(), "{good:?}");
         }
     }
@@ -344,7 +362,10 @@ mod tests {
         assert!(s.list().unwrap().is_empty());
         s.put("one", b"keep;").unwrap();
         s.put("two", b"discard;").unwrap();
-        assert!(matches!(s.put("three", b"keep;"), Err(ScriptError::TooMany(2))));
+        assert!(matches!(
+            s.put("three", b"keep;"),
+            Err(ScriptError::TooMany(2))
+        ));
         s.put("one", b"stop;").unwrap(); // a replacement fits
         assert!(matches!(
             s.put("two", &[b' '; 101]),
@@ -354,22 +375,37 @@ mod tests {
         assert!(matches!(s.get("nope"), Err(ScriptError::NoSuchScript(_))));
         assert_eq!(s.active().unwrap(), None);
         s.set_active(Some("two")).unwrap();
-        assert!(matches!(s.set_active(Some("nope")), Err(ScriptError::NoSuchScript(_))));
+        assert!(matches!(
+            s.set_active(Some("nope")),
+            Err(ScriptError::NoSuchScript(_))
+        ));
         assert_eq!(
             s.list().unwrap(),
             vec![
-                Listed { name: "one".into(), active: false },
-                Listed { name: "two".into(), active: true }
+                Listed {
+                    name: "one".into(),
+                    active: false
+                },
+                Listed {
+                    name: "two".into(),
+                    active: true
+                }
             ]
         );
         assert!(matches!(s.delete("two"), Err(ScriptError::Active(_))));
-        assert!(matches!(s.rename("two", "one"), Err(ScriptError::Exists(_))));
+        assert!(matches!(
+            s.rename("two", "one"),
+            Err(ScriptError::Exists(_))
+        ));
         s.rename("two", "deux").unwrap();
         assert_eq!(s.active().unwrap().as_deref(), Some("deux"));
         assert_eq!(s.get("deux").unwrap(), b"discard;");
         s.set_active(None).unwrap();
         s.delete("deux").unwrap();
-        assert!(matches!(s.delete("deux"), Err(ScriptError::NoSuchScript(_))));
+        assert!(matches!(
+            s.delete("deux"),
+            Err(ScriptError::NoSuchScript(_))
+        ));
         assert_eq!(s.list().unwrap().len(), 1);
         // Temporary files and stray names are not scripts.
         fs::write(s.dir().join("x.sieve.1.2.3.tmp"), b"").unwrap();
