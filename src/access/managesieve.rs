@@ -210,7 +210,7 @@ impl Core for SieveCore {
     fn step(&mut self, out: &mut Vec<u8>) -> Next<Self::Effect> {
         loop {
             let Some(action) = self.pending.pop_front() else {
-                match self.session.next() {
+                match self.session.next_actions() {
                     Some(actions) => {
                         self.pending.extend(actions);
                         continue;

@@ -220,7 +220,7 @@ impl<B: Backend> Session<B> {
     }
 
     /// The next command's actions, if a whole one has arrived.
-    pub fn next(&mut self) -> Option<Vec<Action>> {
+    pub fn next_actions(&mut self) -> Option<Vec<Action>> {
         if matches!(self.phase, Phase::Closed) || self.awaiting_tls {
             return None;
         }
@@ -502,7 +502,7 @@ impl<B: Backend> Session<B> {
                     match self
                         .backend
                         .have_space(user, &n, body.len() as u64)
-                        .and_then(|()| Ok(self.backend.check(body)))
+                        .map(|()| self.backend.check(body))
                     {
                         Ok(Err(why)) => Ok(vec![no("", &why)]),
                         Ok(Ok(())) => self

@@ -128,7 +128,7 @@ fn talk(s: &mut Session<Memory>, input: &str) -> (String, bool, bool) {
     s.receive(input.as_bytes());
     let mut out = Vec::new();
     let (mut tls, mut close) = (false, false);
-    while let Some(actions) = s.next() {
+    while let Some(actions) = s.next_actions() {
         for a in actions {
             match a {
                 Action::Reply(r) => out.extend(r),

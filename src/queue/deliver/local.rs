@@ -188,7 +188,14 @@ pub fn deliver(
         super::sieve::redirect(d, job.id, sender, address, message, to);
     }
     if let Some(v) = &decision.vacation {
-        super::sieve::vacation(d, job.id, user, &inbox, sender, address, body, v);
+        let r = super::sieve::Recipient {
+            id: job.id,
+            user,
+            maildir: &inbox,
+            sender,
+            address,
+        };
+        super::sieve::vacation(d, &r, body, v);
     }
     if decision.copies.is_empty() {
         crate::events::event("sieve_discarded")

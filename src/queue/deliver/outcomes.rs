@@ -122,6 +122,29 @@ pub fn unknown_failure() -> Outcome {
     Outcome::new(status::FAILED, "delivery failed")
 }
 
+/// The recipient's Sieve script rejected the message (RFC 5429): a failure report to the
+/// sender with the script's reason.
+pub fn rejected_by_filter(reason: &str) -> Outcome {
+    let reason: String = reason
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(500)
+        .collect();
+    Outcome::new(
+        status::REJECTED_BY_FILTER,
+        format!("rejected by the recipient's filter: {}", reason.trim()),
+    )
+}
+
+/// The intake leaves a message whose Sieve actions send or bounce mail to the queue runner
+/// (not logged: the recipient stays pending in the spool).
+pub fn filter_needs_queue() -> Outcome {
+    Outcome::new(
+        status::MAILDIR_FAILED,
+        "the recipient's filter acts through the queue",
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -351,27 +374,4 @@ mod tests {
             "5.0.0 message aborted by the administrator; last error: 4.2.2 mailbox of bob is over quota"
         );
     }
-}
-
-/// The recipient's Sieve script rejected the message (RFC 5429): a failure report to the
-/// sender with the script's reason.
-pub fn rejected_by_filter(reason: &str) -> Outcome {
-    let reason: String = reason
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .take(500)
-        .collect();
-    Outcome::new(
-        status::REJECTED_BY_FILTER,
-        format!("rejected by the recipient's filter: {}", reason.trim()),
-    )
-}
-
-/// The intake leaves a message whose Sieve actions send or bounce mail to the queue runner
-/// (not logged: the recipient stays pending in the spool).
-pub fn filter_needs_queue() -> Outcome {
-    Outcome::new(
-        status::MAILDIR_FAILED,
-        "the recipient's filter acts through the queue",
-    )
 }

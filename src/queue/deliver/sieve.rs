@@ -558,7 +558,7 @@ pub(super) fn queue(
         .emit();
 }
 
-pub use super::vacation::vacation;
+pub use super::vacation::{vacation, Recipient};
 
 #[cfg(test)]
 mod tests {

@@ -16,6 +16,19 @@ use crate::proto::sieve::Vacation;
 use crate::queue::spool::QueueId;
 use crate::store::sieve::tracking::{Kind, Tracker};
 
+/// The delivery a vacation answers.
+#[derive(Clone, Copy)]
+pub struct Recipient<'a> {
+    pub id: &'a QueueId,
+    pub user: &'a str,
+    /// The user's maildir (where the replies sent are recorded).
+    pub maildir: &'a Path,
+    /// The envelope sender (whom the reply goes to).
+    pub sender: &'a str,
+    /// The address delivered to.
+    pub address: &'a str,
+}
+
 /// The user's own addresses: the address delivered to (and without its `+detail`), the user at
 /// every domain hosted here, and the script's `:addresses`.
 fn own_addresses(d: &Deliverer, user: &str, address: &str, v: &Vacation) -> Vec<String> {
@@ -36,16 +49,14 @@ fn own_addresses(d: &Deliverer, user: &str, address: &str, v: &Vacation) -> Vec<
 }
 
 /// Whether to answer, and if so the reply's bytes; `Err`: why not (for the log).
-pub fn vacation(
-    d: &Deliverer,
-    id: &QueueId,
-    user: &str,
-    maildir: &Path,
-    sender: &str,
-    address: &str,
-    message: &[u8],
-    v: &Vacation,
-) {
+pub fn vacation(d: &Deliverer, r: &Recipient<'_>, message: &[u8], v: &Vacation) {
+    let Recipient {
+        id,
+        user,
+        maildir,
+        sender,
+        address,
+    } = *r;
     let skipped = |why: &str| {
         event("sieve_vacation_skipped")
             .field("id", id)
