@@ -30,8 +30,6 @@ pub struct Sieve {
     pub max_steps: u64,
     /// The shortest vacation period a script may ask for (`:days`/`:seconds` below it are raised).
     pub vacation_min_period: Seconds,
-    /// The vacation period when a script gives none (RFC 5230: 7 days).
-    pub vacation_default_period: Seconds,
     /// The longest vacation period (longer ones are lowered).
     pub vacation_max_period: Seconds,
 }
@@ -49,7 +47,6 @@ impl Default for Sieve {
             max_actions: 32,
             max_steps: 100_000,
             vacation_min_period: Seconds(24 * 3600),
-            vacation_default_period: Seconds(7 * 24 * 3600),
             vacation_max_period: Seconds(90 * 24 * 3600),
         }
     }
@@ -67,12 +64,11 @@ impl Sieve {
         }
     }
 
-    /// A vacation period asked for (`None`: the script gave none), within the configured bounds.
-    pub fn vacation_period(&self, asked: Option<u64>) -> u64 {
+    /// A vacation period a script asked for (`:days`/`:seconds`, RFC 5230's 7 days when it
+    /// gave none), within the configured bounds.
+    pub fn vacation_period(&self, asked: u64) -> u64 {
         let min = self.vacation_min_period.0;
         let max = self.vacation_max_period.0.max(min);
-        asked
-            .unwrap_or(self.vacation_default_period.0)
-            .clamp(min, max)
+        asked.clamp(min, max)
     }
 }

@@ -73,7 +73,7 @@ pub fn vacation(d: &Deliverer, r: &Recipient<'_>, message: &[u8], v: &Vacation) 
         return skipped("the sender is the user");
     }
     let now = crate::queue::spool::now();
-    let period = d.config.sieve.vacation_period(Some(v.period_seconds));
+    let period = d.config.sieve.vacation_period(v.period_seconds);
     let tracker = Tracker::new(maildir, Kind::Vacation);
     let key = format!("{}\0{}", sender.to_ascii_lowercase(), v.handle);
     if tracker.seen(&key, now) {
