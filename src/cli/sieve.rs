@@ -11,16 +11,24 @@ use crate::config::Config;
 use crate::store::sieve::{Limits, ScriptError, Scripts};
 
 pub fn sieve(config_flag: Option<&Path>, cmd: SieveCommand) -> CliResult {
+    if let SieveCommand::Check { file } = &cmd {
+        // Without a configuration file (a user checking a script): the default limits.
+        let path = crate::config::resolve_path(config_flag);
+        let settings = if path.exists() {
+            load_config(config_flag)?.sieve
+        } else {
+            crate::config::sieve::Sieve::default()
+        };
+        let text = read(file, settings.max_script_size.0)?;
+        crate::store::sieve::compile::check(&settings, &text).map_err(|e| {
+            Failure::new(exit::DATAERR, anyhow::anyhow!("{}: {e}", file.display()))
+        })?;
+        println!("{}: ok", file.display());
+        return Ok(());
+    }
     let config = load_config(config_flag)?;
     match cmd {
-        SieveCommand::Check { file } => {
-            let text = read(&file, &config)?;
-            crate::store::sieve::compile::check(&config.sieve, &text).map_err(|e| {
-                Failure::new(exit::DATAERR, anyhow::anyhow!("{}: {e}", file.display()))
-            })?;
-            println!("{}: ok", file.display());
-            Ok(())
-        }
+        SieveCommand::Check { .. } => Ok(()),
         SieveCommand::Ls { user } => {
             let scripts = scripts_of(&config, &user)?;
             let mut out = std::io::stdout().lock();
@@ -37,7 +45,7 @@ pub fn sieve(config_flag: Option<&Path>, cmd: SieveCommand) -> CliResult {
             activate,
         } => {
             let scripts = scripts_of(&config, &user)?;
-            let text = read(&file, &config)?;
+            let text = read(&file, config.sieve.max_script_size.0)?;
             crate::store::sieve::valid_name(&name).map_err(failure)?;
             crate::store::sieve::compile::check(&config.sieve, &text).map_err(|e| {
                 Failure::new(exit::DATAERR, anyhow::anyhow!("{}: {e}", file.display()))
@@ -100,9 +108,8 @@ fn scripts_of(config: &Config, user: &str) -> Result<Scripts, Failure> {
     })
 }
 
-/// The script in `file` (`-`: standard input), at most `[sieve] max_script_size` bytes.
-fn read(file: &Path, config: &Config) -> Result<Vec<u8>, Failure> {
-    let max = config.sieve.max_script_size.0;
+/// The script in `file` (`-`: standard input), at most `max` (`[sieve] max_script_size`) bytes.
+fn read(file: &Path, max: u64) -> Result<Vec<u8>, Failure> {
     let mut text = Vec::new();
     let result = if file == Path::new("-") {
         std::io::stdin().lock().take(max + 1).read_to_end(&mut text)
