@@ -253,6 +253,8 @@ pub(crate) fn date_part(unix: i64, offset: i32, part: &str) -> Option<String> {
         "minute" => format!("{mi:02}"),
         "second" => format!("{ss:02}"),
         "time" => format!("{hh:02}:{mi:02}:{ss:02}"),
+        // RFC 3339 writes UTC as "Z" (as Pigeonhole does).
+        "iso8601" if offset == 0 => format!("{y:04}-{m:02}-{d:02}T{hh:02}:{mi:02}:{ss:02}Z"),
         "iso8601" => format!("{y:04}-{m:02}-{d:02}T{hh:02}:{mi:02}:{ss:02}{sign}{zh:02}:{zm:02}"),
         "std11" => {
             const WD: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];

@@ -141,7 +141,9 @@ impl State<'_, '_> {
                 let name = self.expand(frame, header).to_ascii_lowercase();
                 let part = self.expand(frame, part).into_owned();
                 let mut values = Vec::new();
-                for f in self.fields(&name, *index) {
+                // Without :index the first field is the date (as Pigeonhole reads RFC 5260).
+                let index = index.or(Some(Index { n: 1, last: false }));
+                for f in self.fields(&name, index) {
                     let text = if name == "received" {
                         f.value_raw.rsplit(';').next().unwrap_or_default()
                     } else {
