@@ -427,3 +427,96 @@ fn scripts_file_flag_discard_reject_redirect_and_answer() {
         "{log}"
     );
 }
+
+#[test]
+fn global_before_script_global_include_duplicate_and_editheader() {
+    let mut demo = Demo::start();
+    let global = demo.root().join("sieve-global");
+    std::fs::create_dir_all(&global).unwrap();
+    std::fs::write(
+        demo.root().join("before.sieve"),
+        "require [\"fileinto\", \"mailbox\"];\n\
+         if header :contains \"subject\" \"global-spam\" { fileinto :create \"Quarantine\"; stop; }\n",
+    )
+    .unwrap();
+    std::fs::write(
+        global.join("common.sieve"),
+        "require [\"fileinto\", \"mailbox\"];\n\
+         if header :contains \"subject\" \"from-common\" { fileinto :create \"Common\"; }\n",
+    )
+    .unwrap();
+    let mut config = std::fs::read_to_string(demo.config()).unwrap();
+    config.push_str("\n[sieve]\nbefore = \"before.sieve\"\nglobal_dir = \"sieve-global\"\n");
+    std::fs::write(demo.config(), config).unwrap();
+    demo.restart();
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("user.sieve");
+    std::fs::write(
+        &script,
+        "require [\"include\", \"duplicate\", \"fileinto\", \"mailbox\", \"editheader\"];\n\
+         include :global \"common\";\n\
+         if duplicate { fileinto :create \"Dups\"; stop; }\n\
+         addheader \"X-Filtered\" \"by postern\";\n",
+    )
+    .unwrap();
+    let out = demo.postern(&[
+        "sieve",
+        "put",
+        "demo",
+        "user",
+        script.to_str().unwrap(),
+        "--activate",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+
+    swaks(
+        &demo,
+        "ann@remote.test",
+        "demo@example.test",
+        "global-spam offer",
+        &[],
+    );
+    swaks(
+        &demo,
+        "ann@remote.test",
+        "demo@example.test",
+        "from-common news",
+        &[],
+    );
+    for _ in 0..2 {
+        swaks(
+            &demo,
+            "ann@remote.test",
+            "demo@example.test",
+            "same message",
+            &["Message-Id: <dup-1@remote.test>"],
+        );
+    }
+    assert!(
+        eventually(|| with_subject(&demo, "demo", Some("Dups"), "same message") == 1),
+        "{}",
+        demo.log()
+    );
+    assert_eq!(with_subject(&demo, "demo", None, "same message"), 1);
+    assert_eq!(
+        with_subject(&demo, "demo", Some("Quarantine"), "global-spam offer"),
+        1
+    );
+    assert_eq!(
+        with_subject(&demo, "demo", None, "global-spam offer"),
+        0,
+        "the before script cancelled the keep"
+    );
+    assert_eq!(
+        with_subject(&demo, "demo", Some("Common"), "from-common news"),
+        1
+    );
+    assert_eq!(with_subject(&demo, "demo", None, "from-common news"), 0);
+    let common = contents(&files(&demo, "demo", Some("Common"))).join("");
+    assert!(
+        common.contains("X-Filtered: by postern"),
+        "editheader applies to the filed copy: {common}"
+    );
+    let inbox = contents(&files(&demo, "demo", None)).join("");
+    assert!(inbox.contains("X-Filtered: by postern"), "{inbox}");
+}

@@ -20,9 +20,8 @@ pub fn sieve(config_flag: Option<&Path>, cmd: SieveCommand) -> CliResult {
             crate::config::sieve::Sieve::default()
         };
         let text = read(file, settings.max_script_size.0)?;
-        crate::store::sieve::compile::check(&settings, &text).map_err(|e| {
-            Failure::new(exit::DATAERR, anyhow::anyhow!("{}: {e}", file.display()))
-        })?;
+        crate::store::sieve::compile::check(&settings, &text)
+            .map_err(|e| Failure::new(exit::DATAERR, anyhow::anyhow!("{}: {e}", file.display())))?;
         println!("{}: ok", file.display());
         return Ok(());
     }
