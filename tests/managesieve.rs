@@ -256,4 +256,26 @@ fn sieve_cli_puts_checks_activates_and_gets() {
     assert!(out.status.success(), "{}", text(&out));
     let out = demo.postern(&["sieve", "ls", "demo"]);
     assert!(out.stdout.is_empty());
+    // The benchmark's 50-rule script compiles.
+    let bench = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/examples/sieve/bench-50-rules.sieve"
+    );
+    let out = demo.postern(&["sieve", "check", bench]);
+    assert!(out.status.success(), "{}", text(&out));
+    // `config check` compiles the admin's before/after scripts.
+    std::fs::write(demo.root().join("before.sieve"), "keep;\nfrob;\n").unwrap();
+    let mut config = std::fs::read_to_string(demo.config()).unwrap();
+    config.push_str("\n[sieve]\nbefore = \"before.sieve\"\n");
+    std::fs::write(demo.config(), config).unwrap();
+    let out = demo.postern(&["config", "check"]);
+    assert_eq!(out.status.code(), Some(78), "{}", text(&out));
+    assert!(
+        text(&out).contains("sieve.before") && text(&out).contains("line 2"),
+        "{}",
+        text(&out)
+    );
+    std::fs::write(demo.root().join("before.sieve"), "keep;\n").unwrap();
+    let out = demo.postern(&["config", "check"]);
+    assert!(out.status.success(), "{}", text(&out));
 }
