@@ -60,7 +60,9 @@ pub struct Decision {
     pub used_duplicate: bool,
     /// Why the scripts' actions were replaced by the implicit keep.
     pub error: Option<String>,
-    /// Smaller problems (a folder name that cannot be one, a flag maildir cannot keep).
+    /// `fileinto` names that cannot be a folder (those copies go to the INBOX).
+    pub failed_fileinto: Vec<String>,
+    /// Smaller problems (a redirect refused).
     pub notes: Vec<String>,
 }
 
@@ -400,7 +402,7 @@ pub fn decide(
             } => match folder_of(&mailbox) {
                 Ok(folder) => decision.add_copy(folder, &mailbox, flags, create),
                 Err(e) => {
-                    decision.notes.push(format!("{e}: filed into INBOX"));
+                    decision.failed_fileinto.push(e);
                     decision.add_copy(None, "INBOX", flags, false);
                 }
             },
@@ -480,6 +482,14 @@ pub fn log(id: &crate::queue::spool::QueueId, user: &str, decision: &Decision) {
             .field("id", id)
             .field("user", user)
             .field("error", e)
+            .field("effect", "filed into INBOX (implicit keep)")
+            .emit();
+    }
+    for e in &decision.failed_fileinto {
+        event("sieve_error")
+            .field("id", id)
+            .field("user", user)
+            .field("error", format!("fileinto {e}"))
             .field("effect", "filed into INBOX (implicit keep)")
             .emit();
     }
