@@ -519,4 +519,37 @@ fn global_before_script_global_include_duplicate_and_editheader() {
     );
     let inbox = contents(&files(&demo, "demo", None)).join("");
     assert!(inbox.contains("X-Filtered: by postern"), "{inbox}");
+
+    // Two users redirecting to each other: the message ends in a mailbox, not in a circle.
+    for (user, other) in [("loop1", "loop2"), ("loop2", "loop1")] {
+        demo.add_user(user, "pw-of-the-test");
+        let s = dir.path().join(format!("{user}.sieve"));
+        std::fs::write(&s, format!("redirect \"{other}@example.test\";\n")).unwrap();
+        let out = demo.postern(&["sieve", "put", user, "r", s.to_str().unwrap(), "--activate"]);
+        assert!(out.status.success(), "{}", text(&out));
+    }
+    swaks(
+        &demo,
+        "ann@remote.test",
+        "loop1@example.test",
+        "round and round",
+        &[],
+    );
+    assert!(
+        eventually(|| with_subject(&demo, "loop1", None, "round and round") == 1),
+        "{}",
+        demo.log()
+    );
+    let kept = contents(&files(&demo, "loop1", None)).join("");
+    assert!(
+        kept.contains("X-Postern-Sieve-Redirect: loop2@example.test"),
+        "{kept}"
+    );
+    assert_eq!(with_subject(&demo, "loop2", None, "round and round"), 0);
+    assert!(
+        demo.log()
+            .contains("redirected this message before (a loop)"),
+        "{}",
+        demo.log()
+    );
 }

@@ -390,7 +390,7 @@ pub fn decide(
         used_duplicate: env.used_duplicate,
         ..Decision::default()
     };
-    let chain = redirect_chain(message);
+    let chain = redirected_by(message);
     for a in actions {
         match a {
             Action::Keep { flags } => decision.add_copy(None, "INBOX", flags, false),
@@ -408,7 +408,13 @@ pub fn decide(
             },
             Action::Redirect { address: to, .. } => {
                 let total = c.max_redirects;
-                if decision.redirects.len() >= total || chain >= MAX_REDIRECT_CHAIN {
+                if chain.iter().any(|a| a.eq_ignore_ascii_case(address)) {
+                    decision.notes.push(format!(
+                        "redirect to {to} refused: {address} redirected this message before \
+                         (a loop): kept instead"
+                    ));
+                    decision.add_copy(None, "INBOX", Vec::new(), false);
+                } else if decision.redirects.len() >= total || chain.len() >= MAX_REDIRECT_CHAIN {
                     decision.notes.push(format!(
                         "redirect to {to} refused (at most {total} per message, \
                          {MAX_REDIRECT_CHAIN} in a chain): kept instead"
@@ -455,17 +461,16 @@ fn body_of(message: &[u8]) -> &[u8] {
     message.get(at..).unwrap_or_default()
 }
 
-/// How many redirects `message` went through ([`REDIRECT_FIELD`] fields in its header).
-fn redirect_chain(message: &[u8]) -> usize {
+/// The addresses that redirected `message` here, oldest last (its [`REDIRECT_FIELD`] fields).
+fn redirected_by(message: &[u8]) -> Vec<String> {
     header_lines(message)
-        .filter(|l| {
-            l.get(..REDIRECT_FIELD.len() + 1).is_some_and(|n| {
-                n.get(..REDIRECT_FIELD.len())
-                    .is_some_and(|n| n.eq_ignore_ascii_case(REDIRECT_FIELD.as_bytes()))
-                    && n.last() == Some(&b':')
-            })
+        .filter_map(|l| {
+            let (name, value) = l.split_at_checked(REDIRECT_FIELD.len() + 1)?;
+            let (name, colon) = name.split_at_checked(REDIRECT_FIELD.len())?;
+            (name.eq_ignore_ascii_case(REDIRECT_FIELD.as_bytes()) && colon == b":")
+                .then(|| String::from_utf8_lossy(value).trim().to_string())
         })
-        .count()
+        .collect()
 }
 
 fn header_lines(message: &[u8]) -> impl Iterator<Item = &[u8]> {
@@ -503,8 +508,8 @@ pub fn log(id: &crate::queue::spool::QueueId, user: &str, decision: &Decision) {
 }
 
 /// Sends `message` on to `to` through the queue, from the original `sender`, marked with
-/// [`REDIRECT_FIELD`] and a `Delivered-To` of the redirecting `address` (so a redirect back to
-/// it is seen as a loop).
+/// [`REDIRECT_FIELD`] naming the redirecting `address`: when the message comes back to it, its
+/// script's redirect is refused and the message kept (a loop ends in a mailbox, not lost).
 pub fn redirect(
     d: &Deliverer,
     id: &crate::queue::spool::QueueId,
@@ -514,12 +519,7 @@ pub fn redirect(
     to: &str,
 ) {
     let clean = |s: &str| -> String { s.chars().filter(|c| !c.is_control()).collect() };
-    let mut data = format!(
-        "{REDIRECT_FIELD}: {}\r\nDelivered-To: {}\r\n",
-        clean(address),
-        clean(address)
-    )
-    .into_bytes();
+    let mut data = format!("{REDIRECT_FIELD}: {}\r\n", clean(address)).into_bytes();
     data.extend_from_slice(message);
     let sub = crate::intake::Submission {
         origin: crate::intake::Origin::Notification,
@@ -591,7 +591,7 @@ mod tests {
             ("FS".to_string(), vec!["$Label1".to_string()])
         );
         let m = b"X-Postern-Sieve-Redirect: a@x\r\nx-postern-sieve-redirect: b@x\r\nSubject: s\r\n\r\nX-Postern-Sieve-Redirect: body\r\n";
-        assert_eq!(redirect_chain(m), 2);
+        assert_eq!(redirected_by(m), ["a@x", "b@x"]);
         assert_eq!(body_of(m), b"X-Postern-Sieve-Redirect: body\r\n");
         assert_eq!(body_of(b"A: b\n\nbody\n"), b"body\n");
         assert_eq!(body_of(b"A: b\n"), b"");
