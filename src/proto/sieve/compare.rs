@@ -134,7 +134,14 @@ impl Matcher {
                 Comparator::AsciiCasemap => value.eq_ignore_ascii_case(key),
             },
             MatchKind::Contains => contains(self.cmp, value.as_bytes(), key.as_bytes()),
-            MatchKind::Matches => glob(self.cmp, value, key, captures),
+            // Match without bookkeeping first; only a match worth capturing pays for spans.
+            MatchKind::Matches => match captures {
+                None => glob_fast(self.cmp, value.as_bytes(), key.as_bytes()),
+                Some(c) => {
+                    glob_fast(self.cmp, value.as_bytes(), key.as_bytes())
+                        && glob(self.cmp, value, key, Some(c))
+                }
+            },
             MatchKind::Value(rel) | MatchKind::Count(rel) => rel.holds(self.cmp.order(value, key)),
         }
     }
@@ -181,6 +188,50 @@ fn char_len(s: &[u8], i: usize) -> usize {
         _ => 1,
     }
     .min(s.len().saturating_sub(i).max(1))
+}
+
+/// [`glob`] without captures and without allocating: the key's bytes are the pattern
+/// (`\\x` a literal x).
+fn glob_fast(cmp: Comparator, t: &[u8], p: &[u8]) -> bool {
+    let (mut pi, mut ti) = (0usize, 0usize);
+    let mut star: Option<(usize, usize)> = None; // (pattern index after '*', text index)
+    loop {
+        match p.get(pi) {
+            Some(b'*') => {
+                pi += 1;
+                star = Some((pi, ti));
+                continue;
+            }
+            Some(b'?') if ti < t.len() => {
+                ti += char_len(t, ti);
+                pi += 1;
+                continue;
+            }
+            Some(b'?') => {}
+            Some(&c) => {
+                let (lit, width) = match (c, p.get(pi + 1)) {
+                    (b'\\', Some(&next)) => (next, 2),
+                    _ => (c, 1),
+                };
+                if t.get(ti).is_some_and(|&x| cmp.eq_byte(x, lit)) {
+                    ti += 1;
+                    pi += width;
+                    continue;
+                }
+            }
+            None if ti == t.len() => return true,
+            None => {}
+        }
+        match star {
+            Some((sp, st)) if st < t.len() => {
+                let nt = st + char_len(t, st);
+                star = Some((sp, nt));
+                pi = sp;
+                ti = nt;
+            }
+            _ => return false,
+        }
+    }
 }
 
 /// Wildcard match in O(len(value) × len(key)) worst case: on a mismatch only the most recent
@@ -294,6 +345,9 @@ mod tests {
             (Matches, Octet, "", "?", false),
             (Matches, Octet, "é", "?", true),
             (Matches, Octet, "abcabcabd", "*abd", true),
+            (Matches, Octet, "99@x", "?@*", false),
+            (Matches, Octet, "9@x", "?@*", true),
+            (Matches, AsciiCasemap, "A\\B", "a\\\\b", true),
             (Is, AsciiNumeric, "007", "7", true),
             (Is, AsciiNumeric, "abc", "xyz", true),
             (Value(Rel::Gt), AsciiNumeric, "10", "9", true),
@@ -323,6 +377,27 @@ mod tests {
         assert_eq!(caps[2], "[fwd] version 1.0 is out");
         assert!(mm.matches("coyote@example.com", "*@*.?om", Some(&mut caps)));
         assert_eq!(caps, ["coyote@example.com", "coyote", "example", "c"]);
+    }
+
+    #[test]
+    fn fast_and_capturing_matchers_agree() {
+        let values = ["", "a", "abc", "a*c", "aXbXc", "ébé", "x99@y", "??", "a\\b"];
+        let keys = [
+            "", "*", "?", "a*", "*c", "a?c", "a\\*c", "*b*", "??", "?*?", "x?@*", "a\\\\b",
+            "\\?\\?", "é*", "**", "*?*?*",
+        ];
+        for cmp in [Comparator::Octet, Comparator::AsciiCasemap] {
+            for v in values {
+                for k in keys {
+                    let mut caps = Vec::new();
+                    assert_eq!(
+                        glob_fast(cmp, v.as_bytes(), k.as_bytes()),
+                        glob(cmp, v, k, Some(&mut caps)),
+                        "{v:?} {k:?}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]

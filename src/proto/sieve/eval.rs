@@ -45,6 +45,8 @@ pub(super) struct State<'a, 'e> {
     pub globals: HashMap<String, String>,
     pub matches: Vec<String>,
     pub text_parts: Option<Vec<String>>,
+    /// Parsed addresses per header field (cleared when the header is edited).
+    pub addresses: Vec<Option<Vec<String>>>,
     includes: HashMap<(bool, String), Rc<Script>>,
     included: Vec<(bool, String)>,
     stack: Vec<(bool, String)>,
@@ -72,6 +74,7 @@ pub(super) fn run(
         globals: HashMap::new(),
         matches: Vec::new(),
         text_parts: None,
+        addresses: Vec::new(),
         includes: HashMap::new(),
         included: Vec::new(),
         stack: Vec::new(),
@@ -83,6 +86,18 @@ pub(super) fn run(
         variables: script.required.contains(Extension::Variables),
     };
     st.block(&script.commands, &mut frame)?;
+    if st.implicit_keep {
+        // An explicit copy into INBOX (`fileinto :copy "INBOX"`) is the implicit keep too.
+        let flags = st.flags.clone();
+        if let Some(Action::Keep { flags: have }) = st
+            .actions
+            .iter_mut()
+            .find(|a| matches!(a, Action::Keep { .. }))
+        {
+            merge_flags(have, &flags);
+            st.implicit_keep = false;
+        }
+    }
     Ok(Outcome {
         implicit_keep: st.implicit_keep,
         implicit_keep_flags: if st.implicit_keep {
@@ -199,15 +214,7 @@ impl State<'_, '_> {
                 let flags = self.flag_arg(frame, flags.as_deref());
                 self.deliver_check("keep")?;
                 self.implicit_keep = false;
-                if let Some(Action::Keep { flags: have }) = self
-                    .actions
-                    .iter_mut()
-                    .find(|a| matches!(a, Action::Keep { .. }))
-                {
-                    merge_flags(have, &flags);
-                } else {
-                    self.push(Action::Keep { flags })?;
-                }
+                self.keep(flags)?;
             }
             Command::Discard => {
                 self.implicit_keep = false;
@@ -231,6 +238,11 @@ impl State<'_, '_> {
                 self.deliver_check("fileinto")?;
                 if !copy {
                     self.implicit_keep = false;
+                }
+                if mailbox.eq_ignore_ascii_case("INBOX") {
+                    // Filing into INBOX is keeping: one copy, whichever way it was asked for.
+                    self.keep(flags)?;
+                    return Ok(Flow::Next);
                 }
                 let existing = self.actions.iter_mut().find_map(|a| match a {
                     Action::FileInto {
@@ -354,13 +366,8 @@ impl State<'_, '_> {
                 }
                 let value = self.expand(frame, value).into_owned();
                 self.edit()?;
-                let mut f = message::Field {
-                    lname: String::new(),
-                    raw: format!("{name}: {}", encode_value(&value)).into_bytes(),
-                    value_raw: String::new(),
-                    value: String::new(),
-                };
-                message::fill(&mut f);
+                let f =
+                    message::Field::new(format!("{name}: {}", encode_value(&value)).into_bytes());
                 if *last {
                     self.msg.fields.push(f);
                 } else {
@@ -407,6 +414,19 @@ impl State<'_, '_> {
         Ok(Flow::Next)
     }
 
+    fn keep(&mut self, flags: Vec<String>) -> Result<(), RuntimeError> {
+        if let Some(Action::Keep { flags: have }) = self
+            .actions
+            .iter_mut()
+            .find(|a| matches!(a, Action::Keep { .. }))
+        {
+            merge_flags(have, &flags);
+            Ok(())
+        } else {
+            self.push(Action::Keep { flags })
+        }
+    }
+
     fn push(&mut self, a: Action) -> Result<(), RuntimeError> {
         if self.actions.len() >= self.budget.max_actions {
             return Err(RuntimeError::TooManyActions(self.budget.max_actions));
@@ -436,6 +456,7 @@ impl State<'_, '_> {
             ));
         }
         self.edited = true;
+        self.addresses.clear();
         Ok(())
     }
 
@@ -494,7 +515,7 @@ impl State<'_, '_> {
                     .msg
                     .fields
                     .get(i)
-                    .is_some_and(|f| keys.iter().any(|k| m.matches(&f.value, k, None))),
+                    .is_some_and(|f| keys.iter().any(|k| m.matches(f.value(), k, None))),
             })
             .collect();
         remove.sort_unstable();
