@@ -88,6 +88,7 @@ pub fn script(data: &[u8]) {
         max_variable_len: 1024,
         max_variables: 32,
         max_header_edits: 16,
+        max_work: 5_000_000,
         limits,
     };
     let mut env = Env {

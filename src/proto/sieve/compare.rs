@@ -127,6 +127,25 @@ impl Matcher {
     /// `:matches` and `captures`, a match fills `captures` with `${0}` (the whole value) and
     /// each wildcard's text.
     pub fn matches(&self, value: &str, key: &str, captures: Option<&mut Vec<String>>) -> bool {
+        let mut fuel = u64::MAX;
+        self.matches_with(value, key, captures, &mut fuel)
+    }
+
+    /// [`Matcher::matches`] that spends `fuel` (about one unit per byte compared) and answers
+    /// `false` with `fuel` at 0 when it runs out.
+    pub fn matches_with(
+        &self,
+        value: &str,
+        key: &str,
+        captures: Option<&mut Vec<String>>,
+        fuel: &mut u64,
+    ) -> bool {
+        let base = (value.len() + key.len() + 1) as u64;
+        if *fuel < base {
+            *fuel = 0;
+            return false;
+        }
+        *fuel -= base;
         match self.kind {
             MatchKind::Is => match self.cmp {
                 Comparator::AsciiNumeric => self.cmp.order(value, key) == Ordering::Equal,
@@ -136,9 +155,9 @@ impl Matcher {
             MatchKind::Contains => contains(self.cmp, value.as_bytes(), key.as_bytes()),
             // Match without bookkeeping first; only a match worth capturing pays for spans.
             MatchKind::Matches => match captures {
-                None => glob_fast(self.cmp, value.as_bytes(), key.as_bytes()),
+                None => glob_fast(self.cmp, value.as_bytes(), key.as_bytes(), fuel),
                 Some(c) => {
-                    glob_fast(self.cmp, value.as_bytes(), key.as_bytes())
+                    glob_fast(self.cmp, value.as_bytes(), key.as_bytes(), fuel)
                         && glob(self.cmp, value, key, Some(c))
                 }
             },
@@ -147,6 +166,8 @@ impl Matcher {
     }
 }
 
+/// Substring search in linear time (memchr's two-way search; ASCII case folded first for
+/// `i;ascii-casemap`).
 fn contains(cmp: Comparator, hay: &[u8], needle: &[u8]) -> bool {
     if needle.is_empty() {
         return true;
@@ -154,8 +175,14 @@ fn contains(cmp: Comparator, hay: &[u8], needle: &[u8]) -> bool {
     if needle.len() > hay.len() {
         return false;
     }
-    hay.windows(needle.len())
-        .any(|w| w.iter().zip(needle).all(|(a, b)| cmp.eq_byte(*a, *b)))
+    match cmp {
+        Comparator::AsciiCasemap => {
+            let hay = hay.to_ascii_lowercase();
+            let needle = needle.to_ascii_lowercase();
+            memchr::memmem::find(&hay, &needle).is_some()
+        }
+        _ => memchr::memmem::find(hay, needle).is_some(),
+    }
 }
 
 #[derive(Clone, Copy)]
@@ -192,10 +219,14 @@ fn char_len(s: &[u8], i: usize) -> usize {
 
 /// [`glob`] without captures and without allocating: the key's bytes are the pattern
 /// (`\\x` a literal x).
-fn glob_fast(cmp: Comparator, t: &[u8], p: &[u8]) -> bool {
+fn glob_fast(cmp: Comparator, t: &[u8], p: &[u8], fuel: &mut u64) -> bool {
     let (mut pi, mut ti) = (0usize, 0usize);
     let mut star: Option<(usize, usize)> = None; // (pattern index after '*', text index)
     loop {
+        if *fuel == 0 {
+            return false;
+        }
+        *fuel -= 1;
         match p.get(pi) {
             Some(b'*') => {
                 pi += 1;
@@ -391,13 +422,26 @@ mod tests {
                 for k in keys {
                     let mut caps = Vec::new();
                     assert_eq!(
-                        glob_fast(cmp, v.as_bytes(), k.as_bytes()),
+                        glob_fast(cmp, v.as_bytes(), k.as_bytes(), &mut u64::MAX.clone()),
                         glob(cmp, v, k, Some(&mut caps)),
                         "{v:?} {k:?}"
                     );
                 }
             }
         }
+    }
+
+    #[test]
+    fn matching_stops_when_the_fuel_runs_out() {
+        let value = "a".repeat(10_000);
+        let key = format!("{}b", "*a".repeat(100));
+        let mm = m(MatchKind::Matches, Comparator::Octet);
+        let mut fuel = 15_000;
+        assert!(!mm.matches_with(&value, &key, None, &mut fuel));
+        assert_eq!(fuel, 0);
+        let mut fuel = 1_000_000;
+        assert!(mm.matches_with("abc", "a*", None, &mut fuel));
+        assert!(fuel > 0);
     }
 
     #[test]

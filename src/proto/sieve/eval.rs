@@ -2,6 +2,7 @@
 //! header edits. Tests are in `tests_eval`.
 
 use std::borrow::Cow;
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::rc::Rc;
 
@@ -37,6 +38,8 @@ pub(super) struct State<'a, 'e> {
     pub edited: bool,
     pub edits: usize,
     pub steps: u64,
+    /// Work left (`Budget::max_work`): spent by expansions and matches, checked at each step.
+    pub fuel: Cell<u64>,
     pub actions: Vec<Action>,
     pub implicit_keep: bool,
     pub redirects: usize,
@@ -67,6 +70,7 @@ pub(super) fn run(
         edited: false,
         edits: 0,
         steps: 0,
+        fuel: Cell::new(budget.max_work),
         actions: Vec::new(),
         implicit_keep: true,
         redirects: 0,
@@ -116,6 +120,9 @@ impl State<'_, '_> {
         if self.steps > self.budget.max_steps {
             return Err(RuntimeError::TooManySteps(self.budget.max_steps));
         }
+        if self.fuel.get() == 0 {
+            return Err(RuntimeError::TooMuchWork(self.budget.max_work));
+        }
         Ok(())
     }
 
@@ -124,15 +131,32 @@ impl State<'_, '_> {
         if let [Part::Lit(s)] = t.parts.as_slice() {
             return Cow::Borrowed(s);
         }
+        // At most a string's length: a template of many long variables stays bounded.
+        let max = self.budget.limits.max_string_len;
         let mut out = String::new();
         for p in &t.parts {
-            match p {
-                Part::Lit(s) => out.push_str(s),
-                Part::Match(n) => out.push_str(self.matches.get(*n).map_or("", String::as_str)),
-                Part::Var(name) => out.push_str(self.var(frame, name)),
+            let piece = match p {
+                Part::Lit(s) => s.as_str(),
+                Part::Match(n) => self.matches.get(*n).map_or("", String::as_str),
+                Part::Var(name) => self.var(frame, name),
+            };
+            if out.len() + piece.len() > max {
+                let mut end = max.saturating_sub(out.len());
+                while !piece.is_char_boundary(end) {
+                    end -= 1;
+                }
+                out.push_str(piece.get(..end).unwrap_or_default());
+                break;
             }
+            out.push_str(piece);
         }
+        self.spend(out.len() as u64);
         Cow::Owned(out)
+    }
+
+    /// Spend `n` units of work (0 left makes the next step fail).
+    pub fn spend(&self, n: u64) {
+        self.fuel.set(self.fuel.get().saturating_sub(n));
     }
 
     pub fn expand_all(&self, frame: &Frame, ts: &[Template]) -> Vec<String> {
@@ -507,17 +531,18 @@ impl State<'_, '_> {
                 k => k,
             },
         };
+        let mut fuel = self.fuel.get();
         let mut remove: Vec<usize> = chosen
             .into_iter()
             .filter(|&i| match keys {
                 None => true,
-                Some(keys) => self
-                    .msg
-                    .fields
-                    .get(i)
-                    .is_some_and(|f| keys.iter().any(|k| m.matches(f.value(), k, None))),
+                Some(keys) => self.msg.fields.get(i).is_some_and(|f| {
+                    keys.iter()
+                        .any(|k| m.matches_with(f.value(), k, None, &mut fuel))
+                }),
             })
             .collect();
+        self.fuel.set(fuel);
         remove.sort_unstable();
         for i in remove.into_iter().rev() {
             if i < self.msg.fields.len() {

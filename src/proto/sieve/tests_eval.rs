@@ -333,15 +333,18 @@ impl State<'_, '_> {
         let mut caps = Vec::new();
         for k in keys {
             let key = self.expand(frame, k);
+            let mut fuel = self.fuel.get();
             for v in values {
-                if m.matches(
-                    v.as_ref(),
-                    &key,
-                    if capture { Some(&mut caps) } else { None },
-                ) {
+                if fuel == 0 {
+                    break;
+                }
+                let caps_arg = if capture { Some(&mut caps) } else { None };
+                if m.matches_with(v.as_ref(), &key, caps_arg, &mut fuel) {
+                    self.fuel.set(fuel);
                     return (true, capture.then_some(caps));
                 }
             }
+            self.fuel.set(fuel);
         }
         (false, None)
     }
