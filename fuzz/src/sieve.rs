@@ -17,7 +17,7 @@ struct Env<'a> {
 impl Environment for Env<'_> {
     fn mailbox_exists(&mut self, name: &str) -> bool {
         self.calls += 1;
-        name.len() % 2 == 0
+        name.len().is_multiple_of(2)
     }
     fn include(&mut self, global: bool, name: &str) -> Option<String> {
         self.calls += 1;
@@ -33,7 +33,7 @@ impl Environment for Env<'_> {
     }
     fn duplicate(&mut self, id: &str, _handle: &str, _seconds: u64, _last: bool) -> bool {
         self.calls += 1;
-        id.len() % 3 == 0
+        id.len().is_multiple_of(3)
     }
 }
 
@@ -88,6 +88,7 @@ pub fn script(data: &[u8]) {
         max_variable_len: 1024,
         max_variables: 32,
         max_header_edits: 16,
+        max_work: 5_000_000,
         limits,
     };
     let mut env = Env {

@@ -127,6 +127,25 @@ impl Matcher {
     /// `:matches` and `captures`, a match fills `captures` with `${0}` (the whole value) and
     /// each wildcard's text.
     pub fn matches(&self, value: &str, key: &str, captures: Option<&mut Vec<String>>) -> bool {
+        let mut fuel = u64::MAX;
+        self.matches_with(value, key, captures, &mut fuel)
+    }
+
+    /// [`Matcher::matches`] that spends `fuel` (about one unit per byte compared) and answers
+    /// `false` with `fuel` at 0 when it runs out.
+    pub fn matches_with(
+        &self,
+        value: &str,
+        key: &str,
+        captures: Option<&mut Vec<String>>,
+        fuel: &mut u64,
+    ) -> bool {
+        let base = (value.len() + key.len() + 1) as u64;
+        if *fuel < base {
+            *fuel = 0;
+            return false;
+        }
+        *fuel -= base;
         match self.kind {
             MatchKind::Is => match self.cmp {
                 Comparator::AsciiNumeric => self.cmp.order(value, key) == Ordering::Equal,
@@ -134,12 +153,21 @@ impl Matcher {
                 Comparator::AsciiCasemap => value.eq_ignore_ascii_case(key),
             },
             MatchKind::Contains => contains(self.cmp, value.as_bytes(), key.as_bytes()),
-            MatchKind::Matches => glob(self.cmp, value, key, captures),
+            // Match without bookkeeping first; only a match worth capturing pays for spans.
+            MatchKind::Matches => match captures {
+                None => glob_fast(self.cmp, value.as_bytes(), key.as_bytes(), fuel),
+                Some(c) => {
+                    glob_fast(self.cmp, value.as_bytes(), key.as_bytes(), fuel)
+                        && glob(self.cmp, value, key, Some(c))
+                }
+            },
             MatchKind::Value(rel) | MatchKind::Count(rel) => rel.holds(self.cmp.order(value, key)),
         }
     }
 }
 
+/// Substring search in linear time (memchr's two-way search; ASCII case folded first for
+/// `i;ascii-casemap`).
 fn contains(cmp: Comparator, hay: &[u8], needle: &[u8]) -> bool {
     if needle.is_empty() {
         return true;
@@ -147,8 +175,14 @@ fn contains(cmp: Comparator, hay: &[u8], needle: &[u8]) -> bool {
     if needle.len() > hay.len() {
         return false;
     }
-    hay.windows(needle.len())
-        .any(|w| w.iter().zip(needle).all(|(a, b)| cmp.eq_byte(*a, *b)))
+    match cmp {
+        Comparator::AsciiCasemap => {
+            let hay = hay.to_ascii_lowercase();
+            let needle = needle.to_ascii_lowercase();
+            memchr::memmem::find(&hay, &needle).is_some()
+        }
+        _ => memchr::memmem::find(hay, needle).is_some(),
+    }
 }
 
 #[derive(Clone, Copy)]
@@ -181,6 +215,54 @@ fn char_len(s: &[u8], i: usize) -> usize {
         _ => 1,
     }
     .min(s.len().saturating_sub(i).max(1))
+}
+
+/// [`glob`] without captures and without allocating: the key's bytes are the pattern
+/// (`\\x` a literal x).
+fn glob_fast(cmp: Comparator, t: &[u8], p: &[u8], fuel: &mut u64) -> bool {
+    let (mut pi, mut ti) = (0usize, 0usize);
+    let mut star: Option<(usize, usize)> = None; // (pattern index after '*', text index)
+    loop {
+        if *fuel == 0 {
+            return false;
+        }
+        *fuel -= 1;
+        match p.get(pi) {
+            Some(b'*') => {
+                pi += 1;
+                star = Some((pi, ti));
+                continue;
+            }
+            Some(b'?') if ti < t.len() => {
+                ti += char_len(t, ti);
+                pi += 1;
+                continue;
+            }
+            Some(b'?') => {}
+            Some(&c) => {
+                let (lit, width) = match (c, p.get(pi + 1)) {
+                    (b'\\', Some(&next)) => (next, 2),
+                    _ => (c, 1),
+                };
+                if t.get(ti).is_some_and(|&x| cmp.eq_byte(x, lit)) {
+                    ti += 1;
+                    pi += width;
+                    continue;
+                }
+            }
+            None if ti == t.len() => return true,
+            None => {}
+        }
+        match star {
+            Some((sp, st)) if st < t.len() => {
+                let nt = st + char_len(t, st);
+                star = Some((sp, nt));
+                pi = sp;
+                ti = nt;
+            }
+            _ => return false,
+        }
+    }
 }
 
 /// Wildcard match in O(len(value) × len(key)) worst case: on a mismatch only the most recent
@@ -294,6 +376,9 @@ mod tests {
             (Matches, Octet, "", "?", false),
             (Matches, Octet, "é", "?", true),
             (Matches, Octet, "abcabcabd", "*abd", true),
+            (Matches, Octet, "99@x", "?@*", false),
+            (Matches, Octet, "9@x", "?@*", true),
+            (Matches, AsciiCasemap, "A\\B", "a\\\\b", true),
             (Is, AsciiNumeric, "007", "7", true),
             (Is, AsciiNumeric, "abc", "xyz", true),
             (Value(Rel::Gt), AsciiNumeric, "10", "9", true),
@@ -323,6 +408,40 @@ mod tests {
         assert_eq!(caps[2], "[fwd] version 1.0 is out");
         assert!(mm.matches("coyote@example.com", "*@*.?om", Some(&mut caps)));
         assert_eq!(caps, ["coyote@example.com", "coyote", "example", "c"]);
+    }
+
+    #[test]
+    fn fast_and_capturing_matchers_agree() {
+        let values = ["", "a", "abc", "a*c", "aXbXc", "ébé", "x99@y", "??", "a\\b"];
+        let keys = [
+            "", "*", "?", "a*", "*c", "a?c", "a\\*c", "*b*", "??", "?*?", "x?@*", "a\\\\b",
+            "\\?\\?", "é*", "**", "*?*?*",
+        ];
+        for cmp in [Comparator::Octet, Comparator::AsciiCasemap] {
+            for v in values {
+                for k in keys {
+                    let mut caps = Vec::new();
+                    assert_eq!(
+                        glob_fast(cmp, v.as_bytes(), k.as_bytes(), &mut u64::MAX.clone()),
+                        glob(cmp, v, k, Some(&mut caps)),
+                        "{v:?} {k:?}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn matching_stops_when_the_fuel_runs_out() {
+        let value = "a".repeat(10_000);
+        let key = format!("{}b", "*a".repeat(100));
+        let mm = m(MatchKind::Matches, Comparator::Octet);
+        let mut fuel = 15_000;
+        assert!(!mm.matches_with(&value, &key, None, &mut fuel));
+        assert_eq!(fuel, 0);
+        let mut fuel = 1_000_000;
+        assert!(mm.matches_with("abc", "a*", None, &mut fuel));
+        assert!(fuel > 0);
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! header edits. Tests are in `tests_eval`.
 
 use std::borrow::Cow;
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::rc::Rc;
 
@@ -37,6 +38,8 @@ pub(super) struct State<'a, 'e> {
     pub edited: bool,
     pub edits: usize,
     pub steps: u64,
+    /// Work left (`Budget::max_work`): spent by expansions and matches, checked at each step.
+    pub fuel: Cell<u64>,
     pub actions: Vec<Action>,
     pub implicit_keep: bool,
     pub redirects: usize,
@@ -45,6 +48,8 @@ pub(super) struct State<'a, 'e> {
     pub globals: HashMap<String, String>,
     pub matches: Vec<String>,
     pub text_parts: Option<Vec<String>>,
+    /// Parsed addresses per header field (cleared when the header is edited).
+    pub addresses: Vec<Option<Vec<String>>>,
     includes: HashMap<(bool, String), Rc<Script>>,
     included: Vec<(bool, String)>,
     stack: Vec<(bool, String)>,
@@ -65,6 +70,7 @@ pub(super) fn run(
         edited: false,
         edits: 0,
         steps: 0,
+        fuel: Cell::new(budget.max_work),
         actions: Vec::new(),
         implicit_keep: true,
         redirects: 0,
@@ -72,6 +78,7 @@ pub(super) fn run(
         globals: HashMap::new(),
         matches: Vec::new(),
         text_parts: None,
+        addresses: Vec::new(),
         includes: HashMap::new(),
         included: Vec::new(),
         stack: Vec::new(),
@@ -83,6 +90,18 @@ pub(super) fn run(
         variables: script.required.contains(Extension::Variables),
     };
     st.block(&script.commands, &mut frame)?;
+    if st.implicit_keep {
+        // An explicit copy into INBOX (`fileinto :copy "INBOX"`) is the implicit keep too.
+        let flags = st.flags.clone();
+        if let Some(Action::Keep { flags: have }) = st
+            .actions
+            .iter_mut()
+            .find(|a| matches!(a, Action::Keep { .. }))
+        {
+            merge_flags(have, &flags);
+            st.implicit_keep = false;
+        }
+    }
     Ok(Outcome {
         implicit_keep: st.implicit_keep,
         implicit_keep_flags: if st.implicit_keep {
@@ -101,6 +120,9 @@ impl State<'_, '_> {
         if self.steps > self.budget.max_steps {
             return Err(RuntimeError::TooManySteps(self.budget.max_steps));
         }
+        if self.fuel.get() == 0 {
+            return Err(RuntimeError::TooMuchWork(self.budget.max_work));
+        }
         Ok(())
     }
 
@@ -109,15 +131,32 @@ impl State<'_, '_> {
         if let [Part::Lit(s)] = t.parts.as_slice() {
             return Cow::Borrowed(s);
         }
+        // At most a string's length: a template of many long variables stays bounded.
+        let max = self.budget.limits.max_string_len;
         let mut out = String::new();
         for p in &t.parts {
-            match p {
-                Part::Lit(s) => out.push_str(s),
-                Part::Match(n) => out.push_str(self.matches.get(*n).map_or("", String::as_str)),
-                Part::Var(name) => out.push_str(self.var(frame, name)),
+            let piece = match p {
+                Part::Lit(s) => s.as_str(),
+                Part::Match(n) => self.matches.get(*n).map_or("", String::as_str),
+                Part::Var(name) => self.var(frame, name),
+            };
+            if out.len() + piece.len() > max {
+                let mut end = max.saturating_sub(out.len());
+                while !piece.is_char_boundary(end) {
+                    end -= 1;
+                }
+                out.push_str(piece.get(..end).unwrap_or_default());
+                break;
             }
+            out.push_str(piece);
         }
+        self.spend(out.len() as u64);
         Cow::Owned(out)
+    }
+
+    /// Spend `n` units of work (0 left makes the next step fail).
+    pub fn spend(&self, n: u64) {
+        self.fuel.set(self.fuel.get().saturating_sub(n));
     }
 
     pub fn expand_all(&self, frame: &Frame, ts: &[Template]) -> Vec<String> {
@@ -199,15 +238,7 @@ impl State<'_, '_> {
                 let flags = self.flag_arg(frame, flags.as_deref());
                 self.deliver_check("keep")?;
                 self.implicit_keep = false;
-                if let Some(Action::Keep { flags: have }) = self
-                    .actions
-                    .iter_mut()
-                    .find(|a| matches!(a, Action::Keep { .. }))
-                {
-                    merge_flags(have, &flags);
-                } else {
-                    self.push(Action::Keep { flags })?;
-                }
+                self.keep(flags)?;
             }
             Command::Discard => {
                 self.implicit_keep = false;
@@ -231,6 +262,11 @@ impl State<'_, '_> {
                 self.deliver_check("fileinto")?;
                 if !copy {
                     self.implicit_keep = false;
+                }
+                if mailbox.eq_ignore_ascii_case("INBOX") {
+                    // Filing into INBOX is keeping: one copy, whichever way it was asked for.
+                    self.keep(flags)?;
+                    return Ok(Flow::Next);
                 }
                 let existing = self.actions.iter_mut().find_map(|a| match a {
                     Action::FileInto {
@@ -354,13 +390,8 @@ impl State<'_, '_> {
                 }
                 let value = self.expand(frame, value).into_owned();
                 self.edit()?;
-                let mut f = message::Field {
-                    lname: String::new(),
-                    raw: format!("{name}: {}", encode_value(&value)).into_bytes(),
-                    value_raw: String::new(),
-                    value: String::new(),
-                };
-                message::fill(&mut f);
+                let f =
+                    message::Field::new(format!("{name}: {}", encode_value(&value)).into_bytes());
                 if *last {
                     self.msg.fields.push(f);
                 } else {
@@ -407,6 +438,19 @@ impl State<'_, '_> {
         Ok(Flow::Next)
     }
 
+    fn keep(&mut self, flags: Vec<String>) -> Result<(), RuntimeError> {
+        if let Some(Action::Keep { flags: have }) = self
+            .actions
+            .iter_mut()
+            .find(|a| matches!(a, Action::Keep { .. }))
+        {
+            merge_flags(have, &flags);
+            Ok(())
+        } else {
+            self.push(Action::Keep { flags })
+        }
+    }
+
     fn push(&mut self, a: Action) -> Result<(), RuntimeError> {
         if self.actions.len() >= self.budget.max_actions {
             return Err(RuntimeError::TooManyActions(self.budget.max_actions));
@@ -436,6 +480,7 @@ impl State<'_, '_> {
             ));
         }
         self.edited = true;
+        self.addresses.clear();
         Ok(())
     }
 
@@ -486,17 +531,18 @@ impl State<'_, '_> {
                 k => k,
             },
         };
+        let mut fuel = self.fuel.get();
         let mut remove: Vec<usize> = chosen
             .into_iter()
             .filter(|&i| match keys {
                 None => true,
-                Some(keys) => self
-                    .msg
-                    .fields
-                    .get(i)
-                    .is_some_and(|f| keys.iter().any(|k| m.matches(&f.value, k, None))),
+                Some(keys) => self.msg.fields.get(i).is_some_and(|f| {
+                    keys.iter()
+                        .any(|k| m.matches_with(f.value(), k, None, &mut fuel))
+                }),
             })
             .collect();
+        self.fuel.set(fuel);
         remove.sort_unstable();
         for i in remove.into_iter().rev() {
             if i < self.msg.fields.len() {

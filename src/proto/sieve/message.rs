@@ -10,8 +10,26 @@ pub(crate) struct Field {
     pub raw: Vec<u8>,
     /// The value unfolded, trimmed, without RFC 2047 decoding (for addresses and dates).
     pub value_raw: String,
-    /// The value unfolded, trimmed, RFC 2047 encoded-words decoded (for `header`).
-    pub value: String,
+    /// The value with RFC 2047 encoded-words decoded, when it has any (see [`Field::value`]).
+    pub decoded: Option<String>,
+}
+
+impl Field {
+    pub fn new(raw: Vec<u8>) -> Self {
+        let mut f = Field {
+            lname: String::new(),
+            raw,
+            value_raw: String::new(),
+            decoded: None,
+        };
+        fill(&mut f);
+        f
+    }
+
+    /// The value unfolded, trimmed, RFC 2047 encoded-words decoded (what `header` tests).
+    pub fn value(&self) -> &str {
+        self.decoded.as_deref().unwrap_or(&self.value_raw)
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -48,7 +66,7 @@ impl<'a> Message<'a> {
                     lname: String::new(),
                     raw: line.to_vec(),
                     value_raw: String::new(),
-                    value: String::new(),
+                    decoded: None,
                 });
             } else {
                 // Not a header line: the header ended without an empty line.
@@ -68,7 +86,7 @@ impl<'a> Message<'a> {
         self.fields
             .iter()
             .filter(move |f| f.lname.eq_ignore_ascii_case(name))
-            .map(|f| f.value.clone())
+            .map(|f| f.value().to_string())
     }
 
     /// The header block as bytes: each field and CRLF.
@@ -86,20 +104,19 @@ impl<'a> Message<'a> {
 pub(crate) fn fill(f: &mut Field) {
     let colon = f.raw.iter().position(|&c| c == b':').unwrap_or(f.raw.len());
     let name = f.raw.get(..colon).unwrap_or_default();
-    f.lname = String::from_utf8_lossy(name).trim().to_ascii_lowercase();
-    let value = f.raw.get(colon + 1..).unwrap_or_default();
-    let mut unfolded = Vec::with_capacity(value.len());
-    for &c in value {
-        if c != b'\r' && c != b'\n' {
-            unfolded.push(c);
-        }
-    }
-    let raw = String::from_utf8_lossy(&unfolded).trim().to_string();
-    f.value = if raw.contains("=?") {
-        decode_words(&f.raw)
+    f.lname = String::from_utf8_lossy(name.trim_ascii()).to_ascii_lowercase();
+    let value = f.raw.get(colon + 1..).unwrap_or_default().trim_ascii();
+    let raw = if value.contains(&b'\n') || value.contains(&b'\r') {
+        let unfolded: Vec<u8> = value
+            .iter()
+            .copied()
+            .filter(|&c| c != b'\r' && c != b'\n')
+            .collect();
+        String::from_utf8_lossy(&unfolded).trim().to_string()
     } else {
-        raw.clone()
+        String::from_utf8_lossy(value).into_owned()
     };
+    f.decoded = raw.contains("=?").then(|| decode_words(&f.raw));
     f.value_raw = raw;
 }
 

@@ -208,6 +208,9 @@ pub struct Budget {
     pub max_variables: usize,
     /// Header edits (`addheader`/`deleteheader`) in one run (default 64).
     pub max_header_edits: usize,
+    /// Work in one run: bytes of strings expanded and compared, wildcard steps (default
+    /// 100 000 000, a fraction of a second).
+    pub max_work: u64,
     /// Limits for compiling included scripts.
     pub limits: Limits,
 }
@@ -223,6 +226,7 @@ impl Default for Budget {
             max_variable_len: 4096,
             max_variables: 256,
             max_header_edits: 64,
+            max_work: 100_000_000,
             limits: Limits::default(),
         }
     }
@@ -249,6 +253,8 @@ pub enum RuntimeError {
     IncludeLoop(String),
     #[error("more than {0} variables")]
     TooManyVariables(usize),
+    #[error("the script did more than {0} units of work (string expansion and matching)")]
+    TooMuchWork(u64),
     #[error("more than {0} header edits")]
     TooManyHeaderEdits(usize),
     #[error("{0}")]

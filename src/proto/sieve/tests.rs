@@ -328,6 +328,7 @@ fn rfc5232_imap4flags() {
         ("require \"imap4flags\"; addflag [\"\\\\Bogus\", \"ok\", \"OK\"]; keep;", "keep flags [ok]"),
         ("require \"imap4flags\"; addflag \"\\\\Seen\"; if hasflag :is \"\\\\seen\" { discard; }", "discard"),
         ("require [\"imap4flags\", \"variables\"]; addflag \"v\" [\"a\", \"b\"]; if hasflag :is \"v\" \"b\" { discard; }", "discard"),
+        ("require [\"imap4flags\", \"variables\"]; addflag \"MyVar\" \"a\"; if hasflag \"myvar\" \"a\" { discard; }", "discard"),
         ("require [\"imap4flags\", \"relational\", \"comparator-i;ascii-numeric\"]; addflag [\"a\", \"b c\"]; if hasflag :count \"eq\" :comparator \"i;ascii-numeric\" \"3\" { discard; }", "discard"),
     ]);
 }
@@ -592,4 +593,43 @@ fn capability_string_names_everything() {
         "fileinto body"
     );
     assert!(Extensions::parse("nope").is_err());
+}
+
+#[test]
+fn work_is_bounded() {
+    // 200 references to a 4 KiB variable: each expansion is cut at the string limit, and the
+    // work budget ends the run instead of copying gigabytes.
+    let refs = "${a}".repeat(200);
+    let script = format!(
+        "require \"variables\"; set \"a\" \"{}\"; {}",
+        "x".repeat(4000),
+        format!("if string :contains \"{refs}\" \"y\" {{ discard; }} ").repeat(1000)
+    );
+    let s = compile(&script, &Extensions::all()).unwrap();
+    let e = env();
+    let input = Input {
+        envelope: &e,
+        message: MSG.as_bytes(),
+        spam_score: None,
+        now: (0, 0),
+        subaddress_separator: '+',
+    };
+    let start = std::time::Instant::now();
+    let budget = Budget {
+        max_work: 10_000_000,
+        max_variable_len: 64 << 10,
+        ..Budget::default()
+    };
+    let got = run(&s, &input, &mut NoEnvironment, &budget);
+    assert_eq!(got, Err(RuntimeError::TooMuchWork(10_000_000)));
+    assert!(start.elapsed().as_secs() < 10);
+    // A wildcard pattern built to be slow on a long value runs out of work, not of time.
+    let value = "a".repeat(60_000);
+    let key = format!("*{}b", "a".repeat(3000));
+    let script = format!(
+        "require \"variables\"; set \"v\" \"{value}\"; if string :matches \"${{v}}\" \"{key}\" {{ discard; }} keep;"
+    );
+    let s = compile(&script, &Extensions::all()).unwrap();
+    let got = run(&s, &input, &mut NoEnvironment, &budget);
+    assert_eq!(got, Err(RuntimeError::TooMuchWork(10_000_000)));
 }

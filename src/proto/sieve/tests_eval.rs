@@ -42,9 +42,9 @@ impl State<'_, '_> {
                 let sep = self.input.subaddress_separator;
                 let mut values = Vec::new();
                 for name in &names {
-                    for f in self.fields(name, *index) {
-                        for a in message::addresses(&f.value_raw) {
-                            if let Some(v) = addr_part(&a, *part, sep) {
+                    for i in self.field_indices(name, *index) {
+                        for a in self.field_addresses(i) {
+                            if let Some(v) = addr_part(a, *part, sep) {
                                 values.push(v);
                             }
                         }
@@ -88,16 +88,20 @@ impl State<'_, '_> {
                 headers,
                 keys,
             } => {
-                let names = self.expand_all(frame, headers);
-                let mut values = Vec::new();
-                for name in &names {
-                    values.extend(self.fields(name, *index).map(|f| f.value.clone()));
+                let mut values: Vec<&str> = Vec::new();
+                for name in headers {
+                    let name = self.expand(frame, name);
+                    values.extend(self.fields(&name, *index).iter().map(|f| f.value()));
                 }
-                self.match_values(frame, m, &values, keys)
+                let (hit, caps) = self.match_strs(frame, m, &values, keys);
+                if let Some(c) = caps {
+                    self.matches = c;
+                }
+                hit
             }
             Test::Exists(names) => {
                 let names = self.expand_all(frame, names);
-                names.iter().all(|n| self.fields(n, None).next().is_some())
+                names.iter().all(|n| !self.fields(n, None).is_empty())
             }
             Test::Size { over, limit } => {
                 let size = u64::try_from(self.input.message.len()).unwrap_or(u64::MAX);
@@ -216,11 +220,13 @@ impl State<'_, '_> {
                 let id = match id {
                     DupId::MessageId => self
                         .fields("message-id", None)
-                        .next()
+                        .first()
                         .map(|f| f.value_raw.clone()),
                     DupId::Header(h) => {
                         let name = self.expand(frame, h).to_ascii_lowercase();
-                        self.fields(&name, None).next().map(|f| f.value.clone())
+                        self.fields(&name, None)
+                            .first()
+                            .map(|f| f.value().to_string())
                     }
                     DupId::UniqueId(u) => Some(self.expand(frame, u).into_owned()),
                 };
@@ -244,25 +250,51 @@ impl State<'_, '_> {
     }
 
     /// The fields named `name` (case-insensitive), or the one `index` picks.
-    fn fields<'s>(
-        &'s self,
-        name: &str,
-        index: Option<Index>,
-    ) -> Box<dyn Iterator<Item = &'s Field> + 's> {
-        let lname = name.to_ascii_lowercase();
-        let all = self.msg.fields.iter().filter(move |f| f.lname == lname);
+    fn fields(&self, name: &str, index: Option<Index>) -> Vec<&Field> {
+        self.field_indices(name, index)
+            .into_iter()
+            .filter_map(|i| self.msg.fields.get(i))
+            .collect()
+    }
+
+    /// Positions of the fields `fields` yields.
+    fn field_indices(&self, name: &str, index: Option<Index>) -> Vec<usize> {
+        let all = self
+            .msg
+            .fields
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| f.lname.eq_ignore_ascii_case(name))
+            .map(|(i, _)| i);
         match index {
-            None => Box::new(all),
+            None => all.collect(),
             Some(ix) => {
-                let list: Vec<&Field> = all.collect();
+                let list: Vec<usize> = all.collect();
                 let n = usize::try_from(ix.n).unwrap_or(usize::MAX);
                 let pick = if ix.last {
                     list.len().checked_sub(n).and_then(|i| list.get(i))
                 } else {
                     n.checked_sub(1).and_then(|i| list.get(i))
                 };
-                Box::new(pick.copied().into_iter())
+                pick.copied().into_iter().collect()
             }
+        }
+    }
+
+    /// The addresses in field `i`, parsed once per run (until the header is edited).
+    fn field_addresses(&mut self, i: usize) -> &[String] {
+        if self.addresses.len() != self.msg.fields.len() {
+            self.addresses = vec![None; self.msg.fields.len()];
+        }
+        let value = self
+            .msg
+            .fields
+            .get(i)
+            .map(|f| f.value_raw.as_str())
+            .unwrap_or_default();
+        match self.addresses.get_mut(i) {
+            Some(slot) => slot.get_or_insert_with(|| message::addresses(value)),
+            None => &[],
         }
     }
 
@@ -275,26 +307,46 @@ impl State<'_, '_> {
         values: &[String],
         keys: &[Template],
     ) -> bool {
+        let (hit, caps) = self.match_strs(frame, m, values, keys);
+        if let Some(c) = caps {
+            self.matches = c;
+        }
+        hit
+    }
+
+    /// `match_values` without touching the state: the match variables to set come back.
+    fn match_strs<S: AsRef<str>>(
+        &self,
+        frame: &Frame,
+        m: &Matcher,
+        values: &[S],
+        keys: &[Template],
+    ) -> (bool, Option<Vec<String>>) {
         if let MatchKind::Count(_) = m.kind {
             let n = values.len().to_string();
-            return keys
+            let hit = keys
                 .iter()
                 .any(|k| m.matches(&n, &self.expand(frame, k), None));
+            return (hit, None);
         }
         let capture = frame.variables && m.kind == MatchKind::Matches;
         let mut caps = Vec::new();
         for k in keys {
             let key = self.expand(frame, k);
+            let mut fuel = self.fuel.get();
             for v in values {
-                if m.matches(v, &key, if capture { Some(&mut caps) } else { None }) {
-                    if capture {
-                        self.matches = caps;
-                    }
-                    return true;
+                if fuel == 0 {
+                    break;
+                }
+                let caps_arg = if capture { Some(&mut caps) } else { None };
+                if m.matches_with(v.as_ref(), &key, caps_arg, &mut fuel) {
+                    self.fuel.set(fuel);
+                    return (true, capture.then_some(caps));
                 }
             }
+            self.fuel.set(fuel);
         }
-        false
+        (false, None)
     }
 }
 

@@ -523,7 +523,10 @@ impl Ctx {
                         if !strings::valid_variable_name(&v) {
                             return Err(p.err(format!("invalid variable name \"{v}\"")));
                         }
-                        (Some(Template::literal(v)), self.pos_strings(&p, 1)?)
+                        (
+                            Some(Template::literal(v.to_ascii_lowercase())),
+                            self.pos_strings(&p, 1)?,
+                        )
                     }
                     _ => return Err(p.err("expects [variable] flag-list")),
                 };
