@@ -159,6 +159,12 @@ fn raw_client_gets_the_error_codes_and_stays_in_step() {
         caps.contains("PLAIN") && !caps.contains("STARTTLS"),
         "{caps}"
     );
+    assert_eq!(
+        line("scram"),
+        "verified",
+        "SCRAM's server-final in OK (SASL …): {out}"
+    );
+    assert!(line("unauthenticate").starts_with("OK"), "{out}");
     assert!(line("wrong_password").starts_with("NO"), "{out}");
     assert!(line("login").starts_with("OK"), "{out}");
     assert!(line("oversized").starts_with("NO (QUOTA/MAXSIZE)"), "{out}");

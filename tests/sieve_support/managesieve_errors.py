@@ -3,6 +3,10 @@
 argv: port password. Prints one line per check: NAME: the server's response line.
 """
 import base64
+import hashlib
+import hmac
+import os
+import re
 import socket
 import ssl
 import sys
@@ -48,6 +52,39 @@ sock = ctx.wrap_socket(sock, server_hostname="localhost")
 f = sock.makefile("rb")
 caps, _ = response()
 print("caps_tls:", " | ".join(caps))
+
+
+def scram(user, pw):
+    """RFC 5802 SCRAM-SHA-256 over AUTHENTICATE; the server-final must come as OK (SASL ...)."""
+    nonce = base64.b64encode(os.urandom(18)).decode()
+    first_bare = "n=%s,r=%s" % (user, nonce)
+    send(b'AUTHENTICATE "SCRAM-SHA-256" "%s"\r\n'
+         % base64.b64encode(("n,," + first_bare).encode()))
+    challenge = f.readline().decode().strip()
+    server_first = base64.b64decode(challenge.strip('"')).decode()
+    attrs = dict(a.split("=", 1) for a in server_first.split(","))
+    salted = hashlib.pbkdf2_hmac("sha256", pw.encode(), base64.b64decode(attrs["s"]),
+                                 int(attrs["i"]))
+    client_key = hmac.new(salted, b"Client Key", "sha256").digest()
+    stored = hashlib.sha256(client_key).digest()
+    final_wo = "c=biws,r=%s" % attrs["r"]
+    auth = ("%s,%s,%s" % (first_bare, server_first, final_wo)).encode()
+    sig = hmac.new(stored, auth, "sha256").digest()
+    proof = bytes(a ^ b for a, b in zip(client_key, sig))
+    final = "%s,p=%s" % (final_wo, base64.b64encode(proof).decode())
+    send(b'"%s"\r\n' % base64.b64encode(final.encode()))
+    _, result = response()
+    m = re.match(r'OK \(SASL "([^"]*)"\)', result)
+    if not m:
+        return "no SASL data: " + result
+    server_key = hmac.new(salted, b"Server Key", "sha256").digest()
+    want = "v=" + base64.b64encode(hmac.new(server_key, auth, "sha256").digest()).decode()
+    got = base64.b64decode(m.group(1)).decode()
+    return "verified" if got == want else "bad server signature " + got
+
+
+print("scram: " + scram("demo", password))
+check("unauthenticate", b"UNAUTHENTICATE\r\n")
 check("wrong_password", b'AUTHENTICATE "PLAIN" "%s"\r\n'
       % base64.b64encode(b"\0demo\0wrong"))
 check("login", b'AUTHENTICATE "PLAIN" "%s"\r\n'

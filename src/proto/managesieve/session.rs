@@ -110,6 +110,8 @@ enum Phase {
     Sasl {
         exchange: Box<sasl::Exchange>,
         mechanism: Mechanism,
+        /// Challenges sent so far.
+        challenges: u32,
     },
     Auth {
         user: String,
@@ -392,6 +394,7 @@ impl<B: Backend> Session<B> {
         self.phase = Phase::Sasl {
             exchange: Box::new(exchange),
             mechanism,
+            challenges: 0,
         };
         self.sasl_step(step)
     }
@@ -413,11 +416,36 @@ impl<B: Backend> Session<B> {
     }
 
     fn sasl_step(&mut self, step: Step) -> Vec<Action> {
-        let mechanism = match &self.phase {
-            Phase::Sasl { mechanism, .. } => mechanism.name().to_string(),
+        let (mechanism, scram_final) = match &mut self.phase {
+            Phase::Sasl {
+                mechanism,
+                challenges,
+                ..
+            } => {
+                let is_final = *mechanism == Mechanism::ScramSha256 && *challenges == 1;
+                if matches!(step, Step::Challenge(_)) {
+                    *challenges += 1;
+                }
+                (mechanism.name().to_string(), is_final)
+            }
             _ => return Vec::new(),
         };
         match step {
+            // RFC 5804 §2.1: SCRAM's server-final message goes with the success, as
+            // `OK (SASL "…")`, not as one more challenge.
+            Step::Challenge(c) if scram_final => {
+                let Phase::Sasl { exchange, .. } = &mut self.phase else {
+                    return Vec::new();
+                };
+                let next = exchange.step(b"", self.backend.credentials());
+                let mut out = self.sasl_step(next);
+                if let Some(Action::Reply(r)) = out.last_mut() {
+                    if r.starts_with(b"OK ") {
+                        *r = format!("OK (SASL {}) \"logged in\"\r\n", quoted(&c)).into_bytes();
+                    }
+                }
+                out
+            }
             Step::Challenge(c) => vec![line(&quoted(&c))],
             Step::Success { user } => {
                 let account = self.backend.credentials().account(&user);
