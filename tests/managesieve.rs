@@ -213,6 +213,16 @@ fn raw_client_gets_the_error_codes_and_stays_in_step() {
     assert_eq!(line("list_body"), "\"two\" | \"uno\" ACTIVE", "{out}");
     assert!(line("literal_too_long_line").starts_with("NO"), "{out}");
     assert!(line("logout").starts_with("OK"), "{out}");
+    let log = demo.log();
+    assert!(
+        log.contains("event=auth_refused protocol=managesieve"),
+        "{log}"
+    );
+    assert!(
+        log.contains("event=login_failed protocol=managesieve"),
+        "{log}"
+    );
+    assert!(log.contains("mechanism=SCRAM-SHA-256 user=demo"), "{log}");
     // Nothing but the two scripts and the marker reached the disk.
     let mut names: Vec<String> = std::fs::read_dir(demo.maildir("demo").join("sieve"))
         .unwrap()

@@ -177,6 +177,9 @@ impl SieveCore {
                 mechanism,
                 reason,
             }),
+            Event::AuthRefused { mechanism, reason } => {
+                self.notes.push(LoginNote::Refused { mechanism, reason })
+            }
             Event::Changed {
                 user,
                 command,

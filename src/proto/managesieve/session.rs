@@ -81,6 +81,11 @@ pub enum Event {
         mechanism: String,
         reason: String,
     },
+    /// A mechanism refused before any exchange (not available here, or needs TLS).
+    AuthRefused {
+        mechanism: String,
+        reason: String,
+    },
     /// A script was stored, activated, renamed or deleted.
     Changed {
         user: String,
@@ -373,10 +378,16 @@ impl<B: Backend> Session<B> {
                     )
                 }
             };
-            return vec![match why {
-                MethodRefusal::NeedsTls => no("ENCRYPT-NEEDED", &text),
-                MethodRefusal::Denied => no("", &text),
-            }];
+            return vec![
+                Action::Event(Event::AuthRefused {
+                    mechanism: mechanism.name().to_string(),
+                    reason: why.to_string(),
+                }),
+                match why {
+                    MethodRefusal::NeedsTls => no("ENCRYPT-NEEDED", &text),
+                    MethodRefusal::Denied => no("", &text),
+                },
+            ];
         }
         let initial = match args.get(1) {
             None => None,
