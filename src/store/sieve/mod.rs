@@ -62,6 +62,16 @@ pub fn valid_name(name: &str) -> Result<(), ScriptError> {
     }
 }
 
+/// At most `max` + 1 bytes of the file at `path` (more than `max`: it is too large).
+fn read_at_most(path: &Path, max: u64) -> io::Result<Vec<u8>> {
+    use std::io::Read as _;
+    let mut out = Vec::new();
+    fs::File::open(path)?
+        .take(max.saturating_add(1))
+        .read_to_end(&mut out)?;
+    Ok(out)
+}
+
 /// The limits of one user's scripts (`[sieve] max_scripts`, `max_script_size`).
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -154,8 +164,9 @@ impl Scripts {
 
     /// The name of the active script, if one is active and exists.
     pub fn active(&self) -> Result<Option<String>, ScriptError> {
-        let text = match fs::read_to_string(self.dir.join(ACTIVE)) {
-            Ok(t) => t,
+        // A name is at most MAX_NAME characters (4 bytes each), and a line end.
+        let text = match read_at_most(&self.dir.join(ACTIVE), (MAX_NAME * 4 + 2) as u64) {
+            Ok(t) => String::from_utf8_lossy(&t).into_owned(),
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(e.into()),
         };
@@ -182,7 +193,11 @@ impl Scripts {
     /// The text of script `name`.
     pub fn get(&self, name: &str) -> Result<Vec<u8>, ScriptError> {
         let path = self.path(name)?;
-        match fs::read(&path) {
+        match read_at_most(&path, self.limits.max_size) {
+            Ok(b) if b.len() as u64 > self.limits.max_size => Err(ScriptError::TooLarge {
+                size: fs::metadata(&path).map_or(b.len() as u64, |m| m.len()),
+                max: self.limits.max_size,
+            }),
             Ok(b) => Ok(b),
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 Err(ScriptError::NoSuchScript(name.to_string()))
@@ -411,5 +426,14 @@ mod tests {
         fs::write(s.dir().join("x.sieve.1.2.3.tmp"), b"").unwrap();
         fs::write(s.dir().join(".hidden.sieve"), b"").unwrap();
         assert_eq!(s.list().unwrap().len(), 1);
+        // A file put there behind our back is read only up to the limit.
+        fs::write(s.dir().join("huge.sieve"), [b'#'; 5000]).unwrap();
+        assert!(matches!(
+            s.get("huge"),
+            Err(ScriptError::TooLarge {
+                size: 5000,
+                max: 100
+            })
+        ));
     }
 }
