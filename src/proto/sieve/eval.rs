@@ -15,6 +15,7 @@ use super::{
     compile_with_limits, Action, Budget, Environment, Input, Outcome, RuntimeError, Script,
     Vacation,
 };
+use crate::proto::imap::mailbox_name::MailboxName;
 
 pub(super) enum Flow {
     Next,
@@ -253,9 +254,9 @@ impl State<'_, '_> {
                 copy,
             } => {
                 let mailbox = self.expand(frame, mailbox).into_owned();
-                if mailbox.is_empty() || mailbox.chars().any(char::is_control) {
+                if let Err(e) = MailboxName::from_unicode(&mailbox) {
                     return Err(RuntimeError::Invalid(format!(
-                        "fileinto: invalid mailbox name {mailbox:?}"
+                        "fileinto: mailbox name {mailbox:?}: {e}"
                     )));
                 }
                 let flags = self.flag_arg(frame, flags.as_deref());

@@ -201,6 +201,16 @@ fn compile_errors_have_lines() {
         ),
         ("\"unterminated", 1, "unterminated string"),
         (
+            "require \"fileinto\";\nfileinto \"a/../b\";",
+            2,
+            "'.' and '..'",
+        ),
+        (
+            "require \"fileinto\";\nfileinto \"\";",
+            2,
+            "empty mailbox name",
+        ),
+        (
             "require \"vacation\";\nvacation :seconds 5 \"x\";",
             2,
             "vacation-seconds",
@@ -310,12 +320,14 @@ fn rfc5229_variables() {
         ("require [\"variables\", \"fileinto\"]; set :upper \"a\" \"Work\"; fileinto \"${a}\";", "fileinto WORK"),
         ("require [\"variables\", \"fileinto\"]; set :lower :upperfirst \"a\" \"wORK\"; fileinto \"${A}\";", "fileinto Work"),
         ("require [\"variables\", \"fileinto\"]; set :length \"a\" \"héllo\"; fileinto \"${a}\";", "fileinto 5"),
-        ("require [\"variables\", \"fileinto\"]; set :quotewildcard \"a\" \"a*b?\"; fileinto \"${a}\";", "fileinto a\\*b\\?"),
+        ("require [\"variables\"]; set :quotewildcard \"a\" \"a*b?\"; if string :is \"${a}\" \"a\\\\*b\\\\?\" { discard; }", "discard"),
         ("require [\"variables\", \"fileinto\"]; fileinto \"x${unset}y${bad-name}\";", "fileinto xy${bad-name}"),
         ("require \"variables\"; set \"a\" \"1\"; if string :is \"${a}\" \"1\" { discard; }", "discard"),
         ("require [\"variables\", \"relational\"]; if string :count \"eq\" [\"a\", \"\", \"b\"] \"2\" { discard; }", "discard"),
         ("require [\"variables\", \"fileinto\"]; if header :matches \"subject\" \"nomatch*\" {} fileinto \"[${1}]\";", "fileinto []"),
         ("require \"fileinto\"; fileinto \"${x}\";", "fileinto ${x}"),
+        ("require [\"variables\", \"fileinto\"]; set \"x\" \"..\"; fileinto \"a/${x}/b\";", "run: fileinto: mailbox name \"a/../b\": '.' and '..' are not allowed as mailbox name levels"),
+        ("require [\"variables\", \"fileinto\"]; if header :matches \"subject\" \"*\" { fileinto \"Lists/${1}\"; }", "fileinto Lists/[acme-users] [fwd] version 1.0 is out"),
     ]);
 }
 

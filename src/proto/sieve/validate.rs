@@ -10,6 +10,7 @@ use super::extensions::{Extension, Extensions};
 use super::parser::{Arg, GCommand, GTest};
 use super::strings::{self, Template};
 use super::{encoded, message, CompileError, Script};
+use crate::proto::imap::mailbox_name::MailboxName;
 
 type R<T> = Result<T, CompileError>;
 
@@ -444,8 +445,14 @@ impl Ctx {
                 if p.has(":create") {
                     self.need(Extension::Mailbox, line, ":create")?;
                 }
+                let mailbox = self.template(&self.pos_string(&p, 0)?);
+                if let Some(name) = mailbox.as_literal() {
+                    if let Err(e) = MailboxName::from_unicode(name) {
+                        return Err(p.err(format!("mailbox name \"{name}\": {e}")));
+                    }
+                }
                 Command::FileInto {
-                    mailbox: self.template(&self.pos_string(&p, 0)?),
+                    mailbox,
                     flags: self.flags_tag(&p)?,
                     create: p.has(":create"),
                     copy: self.copy_tag(&p)?,
