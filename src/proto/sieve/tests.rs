@@ -645,3 +645,45 @@ fn work_is_bounded() {
     let got = run(&s, &input, &mut NoEnvironment, &budget);
     assert_eq!(got, Err(RuntimeError::TooMuchWork(10_000_000)));
 }
+
+#[test]
+fn scripts_can_be_shared_between_threads() {
+    fn shareable<T: Send + Sync + Clone>() {}
+    shareable::<Script>();
+    shareable::<Outcome>();
+    shareable::<CompileError>();
+    shareable::<RuntimeError>();
+}
+
+#[test]
+fn lexer_edge_cases() {
+    let all = Extensions::all();
+    for (script, ok) in [
+        ("/* unterminated", false),
+        ("keep; # comment without newline", true),
+        ("if size :over 99999999999999999999 { }", false),
+        ("if size :over 18446744073709551615G { }", false),
+        ("if size :over 1G { }", true),
+        ("KEEP;", true),
+        ("if HEADER :CONTAINS \"Subject\" \"x\" { Discard; }", true),
+        ("if true { keep; ", false),
+        ("keep; }", false),
+        ("redirect [\"a@b.c\"", false),
+        ("require \"variables\"; set \"a\" text:\nno end", false),
+        (
+            "require \"variables\"; set \"a\" text: # comment\nx\n.\n;",
+            true,
+        ),
+        (
+            "require \"variables\"; set \"a\" text: junk\nx\n.\n;",
+            false,
+        ),
+        ("@", false),
+        ("require [\"fileinto\",];", false),
+        ("if anyof() { }", false),
+        ("if not { }", false),
+        ("if true false { }", false),
+    ] {
+        assert_eq!(compile(script, &all).is_ok(), ok, "{script}");
+    }
+}
