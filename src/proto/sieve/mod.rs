@@ -278,6 +278,21 @@ pub struct Outcome {
     pub edited_header: Option<Vec<u8>>,
 }
 
+impl Outcome {
+    /// The message to deliver after `editheader`: the edited header, an empty line, and the
+    /// body of `original` (the message the script ran on). `None` when the header was not
+    /// edited (deliver `original`).
+    pub fn edited_message(&self, original: &[u8]) -> Option<Vec<u8>> {
+        let header = self.edited_header.as_ref()?;
+        let body = message::Message::parse(original).body;
+        let mut out = Vec::with_capacity(header.len() + 2 + body.len());
+        out.extend_from_slice(header);
+        out.extend_from_slice(b"\r\n");
+        out.extend_from_slice(body);
+        Some(out)
+    }
+}
+
 /// What the script asks the delivery to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {

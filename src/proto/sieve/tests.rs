@@ -504,7 +504,7 @@ fn rfc5293_editheader() {
     )
     .unwrap();
     assert_eq!(o.actions, vec![Action::Discard]);
-    let h = String::from_utf8(o.edited_header.unwrap()).unwrap();
+    let h = String::from_utf8(o.edited_header.clone().unwrap()).unwrap();
     assert!(h.starts_with("X-Sieve: yes\r\nReturn-Path:"), "{h}");
     assert!(h.ends_with("X-Last: =?UTF-8?B?w6fDoA==?=\r\n"), "{h}");
     assert!(!h.contains("Cc:"), "{h}");
@@ -516,8 +516,15 @@ fn rfc5293_editheader() {
         &Extensions::all()
     )
     .is_err());
+    let whole = String::from_utf8(o.edited_message(MSG.as_bytes()).unwrap()).unwrap();
+    assert!(whole.starts_with("X-Sieve: yes\r\n"), "{whole}");
+    assert!(
+        whole.ends_with("\r\n\r\nHello Bob,\r\nthe new version is out. MAKE MONEY FAST.\r\n"),
+        "{whole}"
+    );
     let plain = outcome_with("keep;", MSG, &mut TestEnv::default(), &env()).unwrap();
     assert_eq!(plain.edited_header, None);
+    assert_eq!(plain.edited_message(MSG.as_bytes()), None);
 }
 
 #[test]
