@@ -132,11 +132,18 @@ pub(crate) fn valid_field_name(name: &str) -> bool {
     !name.is_empty() && name.bytes().all(|b| (33..=126).contains(&b) && b != b':')
 }
 
-/// The addr-specs in a header value; the whole value when it does not parse (RFC 5228 §2.7.4
-/// leaves invalid addresses to the implementation; the text is tested as it is).
+/// The addr-specs in a header value; the whole value when it does not parse or holds no
+/// address (an empty group): RFC 5228 §2.7.4 leaves invalid addresses to the implementation;
+/// like Pigeonhole, `:all` sees the text and `:localpart`/`:domain` see nothing.
 pub(crate) fn addresses(value: &str) -> Vec<String> {
     match mailparse::addrparse(value) {
-        Ok(list) => {
+        Ok(list)
+            if !list.is_empty()
+                && list.iter().any(|a| match a {
+                    mailparse::MailAddr::Single(_) => true,
+                    mailparse::MailAddr::Group(g) => !g.addrs.is_empty(),
+                }) =>
+        {
             let mut out = Vec::new();
             for a in list.iter() {
                 match a {
@@ -148,7 +155,7 @@ pub(crate) fn addresses(value: &str) -> Vec<String> {
             }
             out
         }
-        Err(_) => {
+        _ => {
             let v = value.trim();
             if v.is_empty() {
                 Vec::new()

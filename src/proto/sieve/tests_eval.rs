@@ -357,6 +357,10 @@ impl State<'_, '_> {
 /// The part of `addr` an address test looks at; `None` when it has none (no domain, no detail).
 fn addr_part(addr: &str, part: AddrPart, sep: char) -> Option<String> {
     let (local, domain) = message::split_address(addr);
+    if part != AddrPart::All && domain.is_none() {
+        // Not an addr-spec: only :all tests it (RFC 5228 §2.7.4).
+        return None;
+    }
     match part {
         AddrPart::All => Some(addr.to_string()),
         AddrPart::Local => Some(local.to_string()),
