@@ -594,6 +594,50 @@ fn rfc6609_include() {
 }
 
 #[test]
+fn rfc6609_include_stop_loops_and_depth() {
+    let mut scripts = vec![
+        (
+            false,
+            "stopper".to_string(),
+            "require \"fileinto\"; fileinto \"S\"; stop;".to_string(),
+        ),
+        (
+            false,
+            "a".to_string(),
+            "require \"include\"; include \"b\";".to_string(),
+        ),
+        (
+            false,
+            "b".to_string(),
+            "require \"include\"; include \"a\";".to_string(),
+        ),
+    ];
+    for i in 0..20 {
+        scripts.push((
+            false,
+            format!("chain{i}"),
+            format!("require \"include\"; include \"chain{}\";", i + 1),
+        ));
+    }
+    scripts.push((false, "chain20".into(), "keep;".into()));
+    let mut e = TestEnv {
+        scripts,
+        ..TestEnv::default()
+    };
+    let mut go = |s: &str| match outcome_with(s, MSG, &mut e, &env()) {
+        Ok(o) => show(&o),
+        Err(x) => x,
+    };
+    assert_eq!(
+        go("require [\"include\", \"fileinto\"]; include \"stopper\"; fileinto \"After\";"),
+        "fileinto S"
+    );
+    assert!(go("require \"include\"; include \"a\";").contains("includes itself"));
+    assert!(go("require \"include\"; include \"chain0\";").contains("nesting deeper than 10"));
+    assert!(go("require \"include\"; include \"chain12\";").contains("keep"));
+}
+
+#[test]
 fn capability_string_names_everything() {
     let caps = Extensions::all().capability_string();
     for name in [
