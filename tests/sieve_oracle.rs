@@ -117,10 +117,7 @@ fn postern_actions(script: &str, msg: &[u8], envelope: &Envelope, now: i64) -> V
     let input = Input {
         envelope,
         message: msg,
-        spam_score: stars.map(|n| SpamScore {
-            value: spam_value(n),
-            percent: (n.min(10) * 10) as u8,
-        }),
+        spam_score: stars.map(|n| SpamScore::from_percent((n.min(10) * 10) as u8)),
         now: (now, 0),
         subaddress_separator: '+',
     };
@@ -173,17 +170,6 @@ fn postern_actions(script: &str, msg: &[u8], envelope: &Envelope, now: i64) -> V
     }
     out.sort();
     out
-}
-
-/// Pigeonhole's spamtest for a strlen status of `n` out of 10 (checked against sieve-test by
-/// this very comparison).
-fn spam_value(n: u32) -> u8 {
-    let n = n.min(10);
-    if n == 0 {
-        1
-    } else {
-        (1 + (n * 9 + 5) / 10) as u8
-    }
 }
 
 trait Stars {

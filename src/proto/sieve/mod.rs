@@ -144,6 +144,18 @@ pub struct SpamScore {
     pub percent: u8,
 }
 
+impl SpamScore {
+    /// A verdict from a spam probability in percent (0 = certainly ham, 100 = certainly spam):
+    /// `value` = 1 + 9 × percent / 100, rounded, as Pigeonhole maps its scores.
+    pub fn from_percent(percent: u8) -> Self {
+        let p = u32::from(percent.min(100));
+        SpamScore {
+            value: (1 + (p * 9 + 50) / 100) as u8,
+            percent: p as u8,
+        }
+    }
+}
+
 /// What one run filters: the envelope, the message (header and body as received, CRLF or LF
 /// line ends), the environment's facts.
 #[derive(Debug, Clone)]

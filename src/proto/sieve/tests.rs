@@ -536,6 +536,26 @@ fn rfc5235_spamtest() {
 }
 
 #[test]
+fn spam_scores_from_percent() {
+    for (percent, value) in [
+        (0, 1),
+        (5, 1),
+        (6, 2),
+        (44, 5),
+        (50, 6),
+        (55, 6),
+        (94, 9),
+        (95, 10),
+        (100, 10),
+        (255, 10),
+    ] {
+        let s = SpamScore::from_percent(percent);
+        assert_eq!(s.value, value, "{percent}%");
+        assert_eq!(s.percent, percent.min(100));
+    }
+}
+
+#[test]
 fn rfc7352_duplicate() {
     let mut e = TestEnv::default();
     let script = "require \"duplicate\"; if duplicate { discard; }";
