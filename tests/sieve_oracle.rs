@@ -21,7 +21,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // tests may panic
 
 use std::collections::BTreeMap;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -311,11 +311,18 @@ fn corpus_matches_pigeonhole() {
     let work = tempfile::tempdir().unwrap();
     // sieve-test drops to mail_uid and saves compiled binaries next to the scripts.
     std::fs::set_permissions(work.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    // As root sieve-test must drop to a mail user (nobody); otherwise it runs as whoever we are.
+    let me = std::fs::metadata(work.path()).unwrap();
+    let (uid, gid) = if me.uid() == 0 {
+        (65534, 65534)
+    } else {
+        (me.uid(), me.gid())
+    };
     let conf = work.path().join("dovecot.conf");
     std::fs::write(
         &conf,
         format!(
-            "mail_uid = 65534\nmail_gid = 65534\nfirst_valid_uid = 0\n\
+            "mail_uid = {uid}\nmail_gid = {gid}\nfirst_valid_uid = 0\nfirst_valid_gid = 0\n\
              mail_location = maildir:{mail}\n\
              plugin {{\n  sieve = file:{inc}\n  sieve_global = {inc}/global\n  \
              sieve_extensions = +vacation-seconds +editheader +spamtest +spamtestplus\n  \
