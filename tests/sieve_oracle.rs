@@ -436,6 +436,78 @@ fn corpus_matches_pigeonhole() {
     );
 }
 
+/// Scripts of tests/sieve/invalid that postern refuses and Pigeonhole compiles: RFC 5260 §4.1
+/// and §4.2 define the zone (`+hhmm`/`-hhmm`) and the date parts; postern reports a bad literal
+/// one when the script is stored (ManageSieve PUTSCRIPT), Pigeonhole lets the test fail when it
+/// runs.
+const STRICTER: &[&str] = &["17", "18"];
+
+/// Every script of tests/sieve/invalid fails to compile in both, and postern names a line.
+#[test]
+fn invalid_scripts_fail_in_both() {
+    let sieve_test = Path::new("/usr/bin/sieve-test");
+    assert!(
+        sieve_test.exists(),
+        "sieve-test is missing: run bin/install-test-deps (dovecot-sieve)"
+    );
+    let root = root();
+    let work = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(work.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let me = std::fs::metadata(work.path()).unwrap();
+    let (uid, gid) = if me.uid() == 0 {
+        (65534, 65534)
+    } else {
+        (me.uid(), me.gid())
+    };
+    let conf = work.path().join("dovecot.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "mail_uid = {uid}\nmail_gid = {gid}\nfirst_valid_uid = 0\nfirst_valid_gid = 0\n\
+             mail_location = maildir:{mail}\n\
+             plugin {{\n  sieve_extensions = +vacation-seconds +editheader\n}}\n",
+            mail = work.path().join("mail").display(),
+        ),
+    )
+    .unwrap();
+    let mut scripts: Vec<PathBuf> = std::fs::read_dir(root.join("invalid"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    scripts.sort();
+    assert!(scripts.len() >= 25, "{} invalid scripts", scripts.len());
+    let mut problems = Vec::new();
+    for script in &scripts {
+        let name = script.file_stem().unwrap().to_string_lossy().to_string();
+        let source = std::fs::read_to_string(script).unwrap();
+        match compile(&source, &Extensions::all()) {
+            Ok(_) => problems.push(format!("postern compiles invalid/{name}: {source}")),
+            Err(e) => assert!(
+                e.line >= 1 && e.line <= source.lines().count().max(1),
+                "{e}"
+            ),
+        }
+        let copy = work.path().join(format!("{name}.sieve"));
+        std::fs::copy(script, &copy).unwrap();
+        let out = Command::new(sieve_test)
+            .arg("-c")
+            .arg(&conf)
+            .arg(&copy)
+            .arg(root.join("messages/plain.eml"))
+            .output()
+            .unwrap();
+        let refused = !out.status.success()
+            && String::from_utf8_lossy(&out.stderr).contains("failed to compile");
+        if refused == STRICTER.contains(&name.as_str()) {
+            problems.push(format!(
+                "Pigeonhole {} invalid/{name}: {source}",
+                if refused { "now refuses" } else { "compiles" }
+            ));
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
 #[test]
 fn the_parser_of_sieve_test_output_reads_every_action() {
     let sample = "\nPerformed actions:\n\n * store message in folder: Work\n        + add IMAP flags: \\seen X\n        + preserve implicit keep\n * redirect message to: <a@b.c>\n * discard\n * send vacation message:\n    => seconds : 86400\n    => subject : Away\n    => handle  : h\n\nSTART MESSAGE\n * not an action\nEND MESSAGE\n\nImplicit keep:\n\n * store message in folder: INBOX\n\n";
