@@ -470,6 +470,10 @@ fn vacation_should_reply_rules() {
         should_reply(base.as_bytes(), "owner-list@example.com", &me),
         Err(NoReply::SystemSender)
     );
+    assert_eq!(
+        should_reply(base.as_bytes(), "BOB@example.net", &me),
+        Err(NoReply::OwnMessage)
+    );
     let cases = [
         (
             "Auto-Submitted: auto-replied\r\n",
