@@ -21,7 +21,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // tests may panic
 
 use std::collections::BTreeMap;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -117,10 +117,7 @@ fn postern_actions(script: &str, msg: &[u8], envelope: &Envelope, now: i64) -> V
     let input = Input {
         envelope,
         message: msg,
-        spam_score: stars.map(|n| SpamScore {
-            value: spam_value(n),
-            percent: (n.min(10) * 10) as u8,
-        }),
+        spam_score: stars.map(|n| SpamScore::from_percent((n.min(10) * 10) as u8)),
         now: (now, 0),
         subaddress_separator: '+',
     };
@@ -173,17 +170,6 @@ fn postern_actions(script: &str, msg: &[u8], envelope: &Envelope, now: i64) -> V
     }
     out.sort();
     out
-}
-
-/// Pigeonhole's spamtest for a strlen status of `n` out of 10 (checked against sieve-test by
-/// this very comparison).
-fn spam_value(n: u32) -> u8 {
-    let n = n.min(10);
-    if n == 0 {
-        1
-    } else {
-        (1 + (n * 9 + 5) / 10) as u8
-    }
 }
 
 trait Stars {
@@ -325,11 +311,18 @@ fn corpus_matches_pigeonhole() {
     let work = tempfile::tempdir().unwrap();
     // sieve-test drops to mail_uid and saves compiled binaries next to the scripts.
     std::fs::set_permissions(work.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    // As root sieve-test must drop to a mail user (nobody); otherwise it runs as whoever we are.
+    let me = std::fs::metadata(work.path()).unwrap();
+    let (uid, gid) = if me.uid() == 0 {
+        (65534, 65534)
+    } else {
+        (me.uid(), me.gid())
+    };
     let conf = work.path().join("dovecot.conf");
     std::fs::write(
         &conf,
         format!(
-            "mail_uid = 65534\nmail_gid = 65534\nfirst_valid_uid = 0\n\
+            "mail_uid = {uid}\nmail_gid = {gid}\nfirst_valid_uid = 0\nfirst_valid_gid = 0\n\
              mail_location = maildir:{mail}\n\
              plugin {{\n  sieve = file:{inc}\n  sieve_global = {inc}/global\n  \
              sieve_extensions = +vacation-seconds +editheader +spamtest +spamtestplus\n  \
@@ -441,6 +434,78 @@ fn corpus_matches_pigeonhole() {
         failures.len(),
         failures.join("\n")
     );
+}
+
+/// Scripts of tests/sieve/invalid that postern refuses and Pigeonhole compiles: RFC 5260 §4.1
+/// and §4.2 define the zone (`+hhmm`/`-hhmm`) and the date parts; postern reports a bad literal
+/// one when the script is stored (ManageSieve PUTSCRIPT), Pigeonhole lets the test fail when it
+/// runs.
+const STRICTER: &[&str] = &["17", "18"];
+
+/// Every script of tests/sieve/invalid fails to compile in both, and postern names a line.
+#[test]
+fn invalid_scripts_fail_in_both() {
+    let sieve_test = Path::new("/usr/bin/sieve-test");
+    assert!(
+        sieve_test.exists(),
+        "sieve-test is missing: run bin/install-test-deps (dovecot-sieve)"
+    );
+    let root = root();
+    let work = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(work.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let me = std::fs::metadata(work.path()).unwrap();
+    let (uid, gid) = if me.uid() == 0 {
+        (65534, 65534)
+    } else {
+        (me.uid(), me.gid())
+    };
+    let conf = work.path().join("dovecot.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "mail_uid = {uid}\nmail_gid = {gid}\nfirst_valid_uid = 0\nfirst_valid_gid = 0\n\
+             mail_location = maildir:{mail}\n\
+             plugin {{\n  sieve_extensions = +vacation-seconds +editheader\n}}\n",
+            mail = work.path().join("mail").display(),
+        ),
+    )
+    .unwrap();
+    let mut scripts: Vec<PathBuf> = std::fs::read_dir(root.join("invalid"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    scripts.sort();
+    assert!(scripts.len() >= 25, "{} invalid scripts", scripts.len());
+    let mut problems = Vec::new();
+    for script in &scripts {
+        let name = script.file_stem().unwrap().to_string_lossy().to_string();
+        let source = std::fs::read_to_string(script).unwrap();
+        match compile(&source, &Extensions::all()) {
+            Ok(_) => problems.push(format!("postern compiles invalid/{name}: {source}")),
+            Err(e) => assert!(
+                e.line >= 1 && e.line <= source.lines().count().max(1),
+                "{e}"
+            ),
+        }
+        let copy = work.path().join(format!("{name}.sieve"));
+        std::fs::copy(script, &copy).unwrap();
+        let out = Command::new(sieve_test)
+            .arg("-c")
+            .arg(&conf)
+            .arg(&copy)
+            .arg(root.join("messages/plain.eml"))
+            .output()
+            .unwrap();
+        let refused = !out.status.success()
+            && String::from_utf8_lossy(&out.stderr).contains("failed to compile");
+        if refused == STRICTER.contains(&name.as_str()) {
+            problems.push(format!(
+                "Pigeonhole {} invalid/{name}: {source}",
+                if refused { "now refuses" } else { "compiles" }
+            ));
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
 
 #[test]

@@ -132,11 +132,18 @@ pub(crate) fn valid_field_name(name: &str) -> bool {
     !name.is_empty() && name.bytes().all(|b| (33..=126).contains(&b) && b != b':')
 }
 
-/// The addr-specs in a header value; the whole value when it does not parse (RFC 5228 §2.7.4
-/// leaves invalid addresses to the implementation; the text is tested as it is).
+/// The addr-specs in a header value; the whole value when it does not parse or holds no
+/// address (an empty group): RFC 5228 §2.7.4 leaves invalid addresses to the implementation;
+/// like Pigeonhole, `:all` sees the text and `:localpart`/`:domain` see nothing.
 pub(crate) fn addresses(value: &str) -> Vec<String> {
     match mailparse::addrparse(value) {
-        Ok(list) => {
+        Ok(list)
+            if !list.is_empty()
+                && list.iter().any(|a| match a {
+                    mailparse::MailAddr::Single(_) => true,
+                    mailparse::MailAddr::Group(g) => !g.addrs.is_empty(),
+                }) =>
+        {
             let mut out = Vec::new();
             for a in list.iter() {
                 match a {
@@ -148,7 +155,7 @@ pub(crate) fn addresses(value: &str) -> Vec<String> {
             }
             out
         }
-        Err(_) => {
+        _ => {
             let v = value.trim();
             if v.is_empty() {
                 Vec::new()
@@ -299,8 +306,9 @@ pub(crate) fn valid_date_part(part: &str) -> bool {
     date_part(0, 0, part).is_some()
 }
 
-/// The body texts `body` tests: with `content_types` `None` the text parts (`:text`), else
-/// the parts whose type matches one entry (`""` all, `"text"` a main type, `"text/html"` exact).
+/// The body texts `body` tests: with `content_types` `None` the text parts (`:text`, HTML as
+/// its text), else the parts whose type matches one entry (`""` all, `"text"` a main type,
+/// `"text/html"` exact; a multipart type selects its prologue and epilogue).
 pub(crate) fn body_parts(message: &[u8], content_types: Option<&[String]>) -> Vec<String> {
     let mut out = Vec::new();
     let Ok(parsed) = mailparse::parse_mail(message) else {
@@ -322,6 +330,12 @@ fn collect_parts(
     let mime = p.ctype.mimetype.to_ascii_lowercase();
     let (main, _) = mime.split_once('/').unwrap_or((mime.as_str(), ""));
     if !p.subparts.is_empty() || main == "multipart" {
+        // A multipart's own text is its prologue and epilogue (RFC 5173 §5.2).
+        if types.is_some_and(|list| list.iter().any(|t| wants(t, &mime, main))) {
+            if let (Ok(raw), Some(boundary)) = (p.get_body_raw(), p.ctype.params.get("boundary")) {
+                out.push(prologue_epilogue(&raw, boundary));
+            }
+        }
         for s in &p.subparts {
             collect_parts(s, types, out, depth + 1);
         }
@@ -329,14 +343,157 @@ fn collect_parts(
     }
     let wanted = match types {
         None => main == "text",
-        Some(list) => list.iter().any(|t| {
-            let t = t.to_ascii_lowercase();
-            t.is_empty() || t == mime || (!t.contains('/') && t == main)
-        }),
+        Some(list) => list.iter().any(|t| wants(t, &mime, main)),
     };
     if wanted {
         if let Ok(text) = p.get_body() {
-            out.push(text);
+            // `:text` reads HTML as the text a reader sees (as Pigeonhole does).
+            if types.is_none() && mime == "text/html" {
+                out.push(html_text(&text));
+            } else {
+                out.push(text);
+            }
         }
+    }
+}
+
+/// Whether a `:content` entry selects a part of type `mime` (main type `main`).
+fn wants(entry: &str, mime: &str, main: &str) -> bool {
+    let t = entry.to_ascii_lowercase();
+    t.is_empty() || t == mime || (!t.contains('/') && t == main)
+}
+
+/// The text of a multipart body outside its parts: before the first boundary and after the
+/// closing one.
+fn prologue_epilogue(raw: &[u8], boundary: &str) -> String {
+    let text = String::from_utf8_lossy(raw);
+    let open = format!("--{boundary}");
+    let close = format!("--{boundary}--");
+    let mut out = String::new();
+    let mut state = 0; // 0 prologue, 1 inside parts, 2 epilogue
+    for line in text.split_inclusive('\n') {
+        let bare = line.trim_end_matches(['\r', '\n']);
+        if state < 2 && bare.trim_end() == close {
+            state = 2;
+            continue;
+        }
+        if state == 0 && bare.trim_end() == open {
+            state = 1;
+            continue;
+        }
+        if state != 1 {
+            out.push_str(line);
+        }
+    }
+    out
+}
+
+/// Text of an HTML document: tags dropped (with `script` and `style` content), entities decoded.
+pub(crate) fn html_text(html: &str) -> String {
+    let mut out = String::with_capacity(html.len());
+    let mut rest = html;
+    while let Some(lt) = rest.find('<') {
+        out.push_str(&entities(rest.get(..lt).unwrap_or_default()));
+        let after = rest.get(lt..).unwrap_or_default();
+        let end = after.find('>').map_or(after.len(), |e| e + 1);
+        let tag = after.get(..end).unwrap_or_default().to_ascii_lowercase();
+        rest = after.get(end..).unwrap_or_default();
+        for skip in ["script", "style"] {
+            if tag.starts_with(&format!("<{skip}")) {
+                let close = format!("</{skip}");
+                let lower = rest.to_ascii_lowercase();
+                rest = match lower.find(&close) {
+                    Some(at) => rest.get(at..).unwrap_or_default(),
+                    None => "",
+                };
+            }
+        }
+    }
+    out.push_str(&entities(rest));
+    out
+}
+
+fn entities(s: &str) -> String {
+    if !s.contains('&') {
+        return s.to_string();
+    }
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(amp) = rest.find('&') {
+        out.push_str(rest.get(..amp).unwrap_or_default());
+        let after = rest.get(amp + 1..).unwrap_or_default();
+        let decoded = after.find(';').filter(|&e| e <= 10).and_then(|e| {
+            let name = after.get(..e)?;
+            let c = match name {
+                "amp" => '&',
+                "lt" => '<',
+                "gt" => '>',
+                "quot" => '"',
+                "apos" => '\'',
+                "nbsp" => '\u{a0}',
+                _ => {
+                    let num = name.strip_prefix('#')?;
+                    let n = match num.strip_prefix(['x', 'X']) {
+                        Some(hex) => u32::from_str_radix(hex, 16).ok()?,
+                        None => num.parse().ok()?,
+                    };
+                    char::from_u32(n)?
+                }
+            };
+            Some((c, e))
+        });
+        match decoded {
+            Some((c, e)) => {
+                out.push(c);
+                rest = after.get(e + 1..).unwrap_or_default();
+            }
+            None => {
+                out.push('&');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn html_becomes_text() {
+        for (html, want) in [
+            ("<p>a <b>b</b></p>", "a b"),
+            (
+                "x &amp; y &lt;z&gt; &#65;&#x42; &eacute;",
+                "x & y <z> AB &eacute;",
+            ),
+            ("<style>p{}</style>t<script>alert(1)</script>u", "tu"),
+            ("unclosed <b", "unclosed "),
+            ("& alone", "& alone"),
+        ] {
+            assert_eq!(html_text(html), want, "{html}");
+        }
+    }
+
+    #[test]
+    fn prologue_and_epilogue() {
+        let raw = b"pro\r\n--b\r\nx\r\n--b--\r\nepi\r\n";
+        assert_eq!(prologue_epilogue(raw, "b"), "pro\r\nepi\r\n");
+    }
+
+    #[test]
+    fn dates_parse_with_zones() {
+        let d = parse_date("Fri, 04 Dec 2026 10:30:15 +0100")
+            .unwrap_or(DateTime { unix: 0, offset: 0 });
+        assert_eq!(d.offset, 60);
+        assert_eq!(date_part(d.unix, 0, "time").as_deref(), Some("09:30:15"));
+        assert_eq!(
+            parse_date("4 Dec 26 10:30 EST").map(|d| d.offset),
+            Some(-300)
+        );
+        assert_eq!(parse_date("not a date"), None);
+        assert_eq!(parse_date("Fri, 32 Dec 2026 10:30:15 +0100"), None);
     }
 }

@@ -144,6 +144,18 @@ pub struct SpamScore {
     pub percent: u8,
 }
 
+impl SpamScore {
+    /// A verdict from a spam probability in percent (0 = certainly ham, 100 = certainly spam):
+    /// `value` = 1 + 9 × percent / 100, rounded, as Pigeonhole maps its scores.
+    pub fn from_percent(percent: u8) -> Self {
+        let p = u32::from(percent.min(100));
+        SpamScore {
+            value: (1 + (p * 9 + 50) / 100) as u8,
+            percent: p as u8,
+        }
+    }
+}
+
 /// What one run filters: the envelope, the message (header and body as received, CRLF or LF
 /// line ends), the environment's facts.
 #[derive(Debug, Clone)]
@@ -276,6 +288,21 @@ pub struct Outcome {
     /// excluding the empty line). `None` when the header was not edited. Deliver
     /// `edited_header + "\r\n" + body` for keep/fileinto/redirect.
     pub edited_header: Option<Vec<u8>>,
+}
+
+impl Outcome {
+    /// The message to deliver after `editheader`: the edited header, an empty line, and the
+    /// body of `original` (the message the script ran on). `None` when the header was not
+    /// edited (deliver `original`).
+    pub fn edited_message(&self, original: &[u8]) -> Option<Vec<u8>> {
+        let header = self.edited_header.as_ref()?;
+        let body = message::Message::parse(original).body;
+        let mut out = Vec::with_capacity(header.len() + 2 + body.len());
+        out.extend_from_slice(header);
+        out.extend_from_slice(b"\r\n");
+        out.extend_from_slice(body);
+        Some(out)
+    }
 }
 
 /// What the script asks the delivery to do.

@@ -201,6 +201,16 @@ fn compile_errors_have_lines() {
         ),
         ("\"unterminated", 1, "unterminated string"),
         (
+            "require \"fileinto\";\nfileinto \"a/../b\";",
+            2,
+            "'.' and '..'",
+        ),
+        (
+            "require \"fileinto\";\nfileinto \"\";",
+            2,
+            "empty mailbox name",
+        ),
+        (
             "require \"vacation\";\nvacation :seconds 5 \"x\";",
             2,
             "vacation-seconds",
@@ -310,12 +320,14 @@ fn rfc5229_variables() {
         ("require [\"variables\", \"fileinto\"]; set :upper \"a\" \"Work\"; fileinto \"${a}\";", "fileinto WORK"),
         ("require [\"variables\", \"fileinto\"]; set :lower :upperfirst \"a\" \"wORK\"; fileinto \"${A}\";", "fileinto Work"),
         ("require [\"variables\", \"fileinto\"]; set :length \"a\" \"héllo\"; fileinto \"${a}\";", "fileinto 5"),
-        ("require [\"variables\", \"fileinto\"]; set :quotewildcard \"a\" \"a*b?\"; fileinto \"${a}\";", "fileinto a\\*b\\?"),
+        ("require [\"variables\"]; set :quotewildcard \"a\" \"a*b?\"; if string :is \"${a}\" \"a\\\\*b\\\\?\" { discard; }", "discard"),
         ("require [\"variables\", \"fileinto\"]; fileinto \"x${unset}y${bad-name}\";", "fileinto xy${bad-name}"),
         ("require \"variables\"; set \"a\" \"1\"; if string :is \"${a}\" \"1\" { discard; }", "discard"),
         ("require [\"variables\", \"relational\"]; if string :count \"eq\" [\"a\", \"\", \"b\"] \"2\" { discard; }", "discard"),
         ("require [\"variables\", \"fileinto\"]; if header :matches \"subject\" \"nomatch*\" {} fileinto \"[${1}]\";", "fileinto []"),
         ("require \"fileinto\"; fileinto \"${x}\";", "fileinto ${x}"),
+        ("require [\"variables\", \"fileinto\"]; set \"x\" \"..\"; fileinto \"a/${x}/b\";", "run: fileinto: mailbox name \"a/../b\": '.' and '..' are not allowed as mailbox name levels"),
+        ("require [\"variables\", \"fileinto\"]; if header :matches \"subject\" \"*\" { fileinto \"Lists/${1}\"; }", "fileinto Lists/[acme-users] [fwd] version 1.0 is out"),
     ]);
 }
 
@@ -458,6 +470,10 @@ fn vacation_should_reply_rules() {
         should_reply(base.as_bytes(), "owner-list@example.com", &me),
         Err(NoReply::SystemSender)
     );
+    assert_eq!(
+        should_reply(base.as_bytes(), "BOB@example.net", &me),
+        Err(NoReply::OwnMessage)
+    );
     let cases = [
         (
             "Auto-Submitted: auto-replied\r\n",
@@ -492,7 +508,7 @@ fn rfc5293_editheader() {
     )
     .unwrap();
     assert_eq!(o.actions, vec![Action::Discard]);
-    let h = String::from_utf8(o.edited_header.unwrap()).unwrap();
+    let h = String::from_utf8(o.edited_header.clone().unwrap()).unwrap();
     assert!(h.starts_with("X-Sieve: yes\r\nReturn-Path:"), "{h}");
     assert!(h.ends_with("X-Last: =?UTF-8?B?w6fDoA==?=\r\n"), "{h}");
     assert!(!h.contains("Cc:"), "{h}");
@@ -504,8 +520,15 @@ fn rfc5293_editheader() {
         &Extensions::all()
     )
     .is_err());
+    let whole = String::from_utf8(o.edited_message(MSG.as_bytes()).unwrap()).unwrap();
+    assert!(whole.starts_with("X-Sieve: yes\r\n"), "{whole}");
+    assert!(
+        whole.ends_with("\r\n\r\nHello Bob,\r\nthe new version is out. MAKE MONEY FAST.\r\n"),
+        "{whole}"
+    );
     let plain = outcome_with("keep;", MSG, &mut TestEnv::default(), &env()).unwrap();
     assert_eq!(plain.edited_header, None);
+    assert_eq!(plain.edited_message(MSG.as_bytes()), None);
 }
 
 #[test]
@@ -514,6 +537,26 @@ fn rfc5235_spamtest() {
         ("require [\"spamtest\", \"relational\", \"comparator-i;ascii-numeric\"]; if spamtest :value \"ge\" :comparator \"i;ascii-numeric\" \"6\" { discard; }", "discard"),
         ("require [\"spamtestplus\", \"relational\", \"comparator-i;ascii-numeric\"]; if spamtest :percent :value \"gt\" :comparator \"i;ascii-numeric\" \"70\" { discard; }", "implicit keep"),
     ]);
+}
+
+#[test]
+fn spam_scores_from_percent() {
+    for (percent, value) in [
+        (0, 1),
+        (5, 1),
+        (6, 2),
+        (44, 5),
+        (50, 6),
+        (55, 6),
+        (94, 9),
+        (95, 10),
+        (100, 10),
+        (255, 10),
+    ] {
+        let s = SpamScore::from_percent(percent);
+        assert_eq!(s.value, value, "{percent}%");
+        assert_eq!(s.percent, percent.min(100));
+    }
 }
 
 #[test]
@@ -575,6 +618,50 @@ fn rfc6609_include() {
 }
 
 #[test]
+fn rfc6609_include_stop_loops_and_depth() {
+    let mut scripts = vec![
+        (
+            false,
+            "stopper".to_string(),
+            "require \"fileinto\"; fileinto \"S\"; stop;".to_string(),
+        ),
+        (
+            false,
+            "a".to_string(),
+            "require \"include\"; include \"b\";".to_string(),
+        ),
+        (
+            false,
+            "b".to_string(),
+            "require \"include\"; include \"a\";".to_string(),
+        ),
+    ];
+    for i in 0..20 {
+        scripts.push((
+            false,
+            format!("chain{i}"),
+            format!("require \"include\"; include \"chain{}\";", i + 1),
+        ));
+    }
+    scripts.push((false, "chain20".into(), "keep;".into()));
+    let mut e = TestEnv {
+        scripts,
+        ..TestEnv::default()
+    };
+    let mut go = |s: &str| match outcome_with(s, MSG, &mut e, &env()) {
+        Ok(o) => show(&o),
+        Err(x) => x,
+    };
+    assert_eq!(
+        go("require [\"include\", \"fileinto\"]; include \"stopper\"; fileinto \"After\";"),
+        "fileinto S"
+    );
+    assert!(go("require \"include\"; include \"a\";").contains("includes itself"));
+    assert!(go("require \"include\"; include \"chain0\";").contains("nesting deeper than 10"));
+    assert!(go("require \"include\"; include \"chain12\";").contains("keep"));
+}
+
+#[test]
 fn capability_string_names_everything() {
     let caps = Extensions::all().capability_string();
     for name in [
@@ -632,4 +719,46 @@ fn work_is_bounded() {
     let s = compile(&script, &Extensions::all()).unwrap();
     let got = run(&s, &input, &mut NoEnvironment, &budget);
     assert_eq!(got, Err(RuntimeError::TooMuchWork(10_000_000)));
+}
+
+#[test]
+fn scripts_can_be_shared_between_threads() {
+    fn shareable<T: Send + Sync + Clone>() {}
+    shareable::<Script>();
+    shareable::<Outcome>();
+    shareable::<CompileError>();
+    shareable::<RuntimeError>();
+}
+
+#[test]
+fn lexer_edge_cases() {
+    let all = Extensions::all();
+    for (script, ok) in [
+        ("/* unterminated", false),
+        ("keep; # comment without newline", true),
+        ("if size :over 99999999999999999999 { }", false),
+        ("if size :over 18446744073709551615G { }", false),
+        ("if size :over 1G { }", true),
+        ("KEEP;", true),
+        ("if HEADER :CONTAINS \"Subject\" \"x\" { Discard; }", true),
+        ("if true { keep; ", false),
+        ("keep; }", false),
+        ("redirect [\"a@b.c\"", false),
+        ("require \"variables\"; set \"a\" text:\nno end", false),
+        (
+            "require \"variables\"; set \"a\" text: # comment\nx\n.\n;",
+            true,
+        ),
+        (
+            "require \"variables\"; set \"a\" text: junk\nx\n.\n;",
+            false,
+        ),
+        ("@", false),
+        ("require [\"fileinto\",];", false),
+        ("if anyof() { }", false),
+        ("if not { }", false),
+        ("if true false { }", false),
+    ] {
+        assert_eq!(compile(script, &all).is_ok(), ok, "{script}");
+    }
 }

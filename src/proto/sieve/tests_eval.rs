@@ -7,6 +7,7 @@ use super::eval::{normalize_flags, Frame, State};
 use super::message::{self, Field};
 use super::strings::Template;
 use super::RuntimeError;
+use crate::proto::imap::mailbox_name::MailboxName;
 
 impl State<'_, '_> {
     pub(super) fn test(&mut self, t: &Test, frame: &mut Frame) -> Result<bool, RuntimeError> {
@@ -244,7 +245,10 @@ impl State<'_, '_> {
             }
             Test::MailboxExists(names) => {
                 let names = self.expand_all(frame, names);
-                names.iter().all(|n| self.env.mailbox_exists(n))
+                // Only valid names reach the environment (and the file system behind it).
+                names
+                    .iter()
+                    .all(|n| MailboxName::from_unicode(n).is_ok() && self.env.mailbox_exists(n))
             }
         })
     }
@@ -353,6 +357,10 @@ impl State<'_, '_> {
 /// The part of `addr` an address test looks at; `None` when it has none (no domain, no detail).
 fn addr_part(addr: &str, part: AddrPart, sep: char) -> Option<String> {
     let (local, domain) = message::split_address(addr);
+    if part != AddrPart::All && domain.is_none() {
+        // Not an addr-spec: only :all tests it (RFC 5228 §2.7.4).
+        return None;
+    }
     match part {
         AddrPart::All => Some(addr.to_string()),
         AddrPart::Local => Some(local.to_string()),

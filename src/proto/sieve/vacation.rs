@@ -11,6 +11,8 @@ pub enum NoReply {
     NullSender,
     #[error("the sender is a mailer daemon or list owner")]
     SystemSender,
+    #[error("the message comes from the user's own address")]
+    OwnMessage,
     #[error("the message is Auto-Submitted")]
     AutoSubmitted,
     #[error("the message came from a mailing list")]
@@ -44,6 +46,12 @@ pub fn should_reply(
         || local.ends_with("-owner")
     {
         return Err(NoReply::SystemSender);
+    }
+    if user_addresses
+        .iter()
+        .any(|u| u.eq_ignore_ascii_case(envelope_from))
+    {
+        return Err(NoReply::OwnMessage);
     }
     let msg = Message::parse(message);
     for value in msg.header_values("auto-submitted") {

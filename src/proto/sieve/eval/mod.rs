@@ -6,15 +6,16 @@ use std::cell::Cell;
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use super::ast::{Command, FlagOp, Index, VacationCmd};
-use super::compare::{MatchKind, Matcher};
+use super::ast::{Command, FlagOp};
 use super::extensions::Extension;
 use super::message::{self, Message};
 use super::strings::{apply_modifiers, Part, Template};
-use super::{
-    compile_with_limits, Action, Budget, Environment, Input, Outcome, RuntimeError, Script,
-    Vacation,
-};
+mod headers;
+mod include;
+mod reply;
+
+use super::{Action, Budget, Environment, Input, Outcome, RuntimeError, Script};
+use crate::proto::imap::mailbox_name::MailboxName;
 
 pub(super) enum Flow {
     Next,
@@ -253,9 +254,9 @@ impl State<'_, '_> {
                 copy,
             } => {
                 let mailbox = self.expand(frame, mailbox).into_owned();
-                if mailbox.is_empty() || mailbox.chars().any(char::is_control) {
+                if let Err(e) = MailboxName::from_unicode(&mailbox) {
                     return Err(RuntimeError::Invalid(format!(
-                        "fileinto: invalid mailbox name {mailbox:?}"
+                        "fileinto: mailbox name {mailbox:?}: {e}"
                     )));
                 }
                 let flags = self.flag_arg(frame, flags.as_deref());
@@ -390,8 +391,9 @@ impl State<'_, '_> {
                 }
                 let value = self.expand(frame, value).into_owned();
                 self.edit()?;
-                let f =
-                    message::Field::new(format!("{name}: {}", encode_value(&value)).into_bytes());
+                let f = message::Field::new(
+                    format!("{name}: {}", headers::encode_value(&value)).into_bytes(),
+                );
                 if *last {
                     self.msg.fields.push(f);
                 } else {
@@ -472,18 +474,6 @@ impl State<'_, '_> {
         Ok(())
     }
 
-    fn edit(&mut self) -> Result<(), RuntimeError> {
-        self.edits += 1;
-        if self.edits > self.budget.max_header_edits {
-            return Err(RuntimeError::TooManyHeaderEdits(
-                self.budget.max_header_edits,
-            ));
-        }
-        self.edited = true;
-        self.addresses.clear();
-        Ok(())
-    }
-
     fn flag_arg(&self, frame: &Frame, flags: Option<&[Template]>) -> Vec<String> {
         match flags {
             Some(list) => {
@@ -491,171 +481,6 @@ impl State<'_, '_> {
                 normalize_flags(v.iter().map(String::as_str))
             }
             None => self.flags.clone(),
-        }
-    }
-
-    fn delete_header(
-        &mut self,
-        name: &str,
-        index: Option<Index>,
-        m: &Matcher,
-        keys: Option<&[String]>,
-    ) {
-        let positions: Vec<usize> = self
-            .msg
-            .fields
-            .iter()
-            .enumerate()
-            .filter(|(_, f)| f.lname == name)
-            .map(|(i, _)| i)
-            .collect();
-        let chosen: Vec<usize> = match index {
-            Some(ix) => {
-                let n = usize::try_from(ix.n).unwrap_or(usize::MAX);
-                let pick = if ix.last {
-                    positions
-                        .len()
-                        .checked_sub(n)
-                        .and_then(|i| positions.get(i))
-                } else {
-                    n.checked_sub(1).and_then(|i| positions.get(i))
-                };
-                pick.copied().into_iter().collect()
-            }
-            None => positions,
-        };
-        let m = Matcher {
-            cmp: m.cmp,
-            kind: match m.kind {
-                MatchKind::Count(r) => MatchKind::Value(r),
-                k => k,
-            },
-        };
-        let mut fuel = self.fuel.get();
-        let mut remove: Vec<usize> = chosen
-            .into_iter()
-            .filter(|&i| match keys {
-                None => true,
-                Some(keys) => self.msg.fields.get(i).is_some_and(|f| {
-                    keys.iter()
-                        .any(|k| m.matches_with(f.value(), k, None, &mut fuel))
-                }),
-            })
-            .collect();
-        self.fuel.set(fuel);
-        remove.sort_unstable();
-        for i in remove.into_iter().rev() {
-            if i < self.msg.fields.len() {
-                self.msg.fields.remove(i);
-            }
-        }
-    }
-
-    fn vacation(&mut self, v: &VacationCmd, frame: &Frame) -> Result<(), RuntimeError> {
-        for a in &self.actions {
-            match a {
-                Action::Vacation(_) => return Err(RuntimeError::Conflict("vacation", "vacation")),
-                Action::Reject { extended, .. } => {
-                    return Err(RuntimeError::Conflict(
-                        "vacation",
-                        if *extended { "ereject" } else { "reject" },
-                    ))
-                }
-                _ => {}
-            }
-        }
-        let reason = self.expand(frame, &v.reason).into_owned();
-        let subject = v
-            .subject
-            .as_ref()
-            .map(|s| self.expand(frame, s).into_owned());
-        let from = v.from.as_ref().map(|s| self.expand(frame, s).into_owned());
-        let handle = match &v.handle {
-            Some(h) => self.expand(frame, h).into_owned(),
-            None => {
-                // RFC 5230 §4.2: the same reason, :subject, :from and :mime give the same handle.
-                let mut h = Fnv::new();
-                h.write(reason.as_bytes());
-                h.write(b"\0");
-                h.write(subject.as_deref().unwrap_or_default().as_bytes());
-                h.write(b"\0");
-                h.write(from.as_deref().unwrap_or_default().as_bytes());
-                h.write(if v.mime { b"\x01" } else { b"\x00" });
-                format!("auto-{:016x}", h.0)
-            }
-        };
-        let action = Action::Vacation(Vacation {
-            reason,
-            subject,
-            from,
-            addresses: self.expand_all(frame, &v.addresses),
-            mime: v.mime,
-            handle,
-            period_seconds: v.seconds.unwrap_or(7 * 86400),
-            to: self.input.envelope.from.clone(),
-        });
-        self.push(action)
-    }
-
-    fn include(
-        &mut self,
-        global: bool,
-        once: bool,
-        optional: bool,
-        name: String,
-    ) -> Result<Flow, RuntimeError> {
-        if !super::validate::valid_script_name(&name) {
-            return Err(RuntimeError::Invalid(format!(
-                "include: invalid script name {name:?}"
-            )));
-        }
-        let key = (global, name);
-        if once && self.included.contains(&key) {
-            return Ok(Flow::Next);
-        }
-        if self.stack.contains(&key) {
-            return Err(RuntimeError::IncludeLoop(key.1));
-        }
-        if self.stack.len() >= self.budget.max_include_depth {
-            return Err(RuntimeError::IncludeTooDeep(self.budget.max_include_depth));
-        }
-        let script = match self.includes.get(&key) {
-            Some(s) => Rc::clone(s),
-            None => {
-                if self.includes.len() >= self.budget.max_includes {
-                    return Err(RuntimeError::TooManyIncludes(self.budget.max_includes));
-                }
-                let Some(source) = self.env.include(global, &key.1) else {
-                    if optional {
-                        return Ok(Flow::Next);
-                    }
-                    return Err(RuntimeError::IncludeMissing(key.1));
-                };
-                let s = compile_with_limits(&source, &self.enabled, &self.budget.limits).map_err(
-                    |error| RuntimeError::IncludeCompile {
-                        name: key.1.clone(),
-                        error,
-                    },
-                )?;
-                let s = Rc::new(s);
-                self.includes.insert(key.clone(), Rc::clone(&s));
-                s
-            }
-        };
-        if !self.included.contains(&key) {
-            self.included.push(key.clone());
-        }
-        self.stack.push(key);
-        let mut frame = Frame {
-            locals: HashMap::new(),
-            global_names: Vec::new(),
-            variables: script.required.contains(Extension::Variables),
-        };
-        let flow = self.block(&script.commands, &mut frame);
-        self.stack.pop();
-        match flow? {
-            Flow::Stop => Ok(Flow::Stop),
-            Flow::Next | Flow::Return => Ok(Flow::Next),
         }
     }
 }
@@ -702,38 +527,6 @@ fn merge_flags(have: &mut Vec<String>, add: &[String]) {
     for f in add {
         if !have.iter().any(|h| h.eq_ignore_ascii_case(f)) {
             have.push(f.clone());
-        }
-    }
-}
-
-/// A header value as it goes into the message: line breaks unfolded to spaces, non-ASCII as
-/// an RFC 2047 encoded-word (RFC 5293 §4).
-fn encode_value(v: &str) -> String {
-    let v: String = v
-        .chars()
-        .map(|c| if c == '\r' || c == '\n' { ' ' } else { c })
-        .collect();
-    if v.is_ascii() {
-        return v;
-    }
-    use base64::Engine as _;
-    format!(
-        "=?UTF-8?B?{}?=",
-        base64::engine::general_purpose::STANDARD.encode(v.as_bytes())
-    )
-}
-
-/// FNV-1a, 64 bit: a stable digest for default vacation handles.
-struct Fnv(u64);
-
-impl Fnv {
-    fn new() -> Self {
-        Fnv(0xcbf2_9ce4_8422_2325)
-    }
-    fn write(&mut self, b: &[u8]) {
-        for &x in b {
-            self.0 ^= u64::from(x);
-            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
         }
     }
 }
