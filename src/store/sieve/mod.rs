@@ -62,6 +62,23 @@ pub fn valid_name(name: &str) -> Result<(), ScriptError> {
     }
 }
 
+/// Makes `dir` and its missing parents (mode 0700), each new one's entry fsynced in its parent,
+/// so that a file made durable inside survives a crash with the path to it.
+pub(crate) fn make_dirs_durably(dir: &Path) -> io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt as _;
+    if dir.is_dir() {
+        return Ok(());
+    }
+    if let Some(parent) = dir.parent() {
+        make_dirs_durably(parent)?;
+    }
+    match fs::DirBuilder::new().mode(0o700).create(dir) {
+        Ok(()) => crate::store::durable::sync_dir(dir.parent().unwrap_or(Path::new("."))),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists && dir.is_dir() => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
 /// At most `max` + 1 bytes of the file at `path` (more than `max`: it is too large).
 fn read_at_most(path: &Path, max: u64) -> io::Result<Vec<u8>> {
     use std::io::Read as _;
@@ -233,11 +250,7 @@ impl Scripts {
     }
 
     fn make_dir(&self) -> io::Result<()> {
-        use std::os::unix::fs::DirBuilderExt as _;
-        fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(&self.dir)
+        make_dirs_durably(&self.dir)
     }
 
     /// Makes `name` the active script (`None`: no script is active).

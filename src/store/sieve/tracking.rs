@@ -52,11 +52,7 @@ impl Tracker {
     pub fn record(&self, key: &str, until: u64) -> io::Result<()> {
         let path = self.path(key);
         if let Some(parent) = path.parent() {
-            use std::os::unix::fs::DirBuilderExt as _;
-            fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(parent)?;
+            super::make_dirs_durably(parent)?;
         }
         crate::store::durable::replace(&path, format!("{until}\n").as_bytes(), 0o600)
     }
