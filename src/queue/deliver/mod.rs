@@ -261,8 +261,27 @@ impl Deliverer {
                 }
                 let rates = crate::store::rates::Rates::new(self.spool.root());
                 rates.sweep(crate::queue::spool::now());
+                self.sweep_sieve_records();
             }
             Err(e) => event("spool_clean_failed").field("error", e).emit(),
+        }
+    }
+
+    /// Removes the expired vacation and duplicate records of every user (`sieve_swept`).
+    fn sweep_sieve_records(&self) {
+        use crate::store::sieve::tracking::{Kind, Tracker};
+        let now = crate::queue::spool::now();
+        let volume = crate::store::maildir::MailVolume::new(&self.config.paths.mail);
+        let mut removed = 0;
+        for u in self.users.get().iter() {
+            if let Some(maildir) = volume.inbox_path(&u.name) {
+                for kind in [Kind::Vacation, Kind::Duplicate] {
+                    removed += Tracker::new(&maildir, kind).sweep(now);
+                }
+            }
+        }
+        if removed > 0 {
+            event("sieve_swept").field("removed", removed).emit();
         }
     }
 
