@@ -17,7 +17,8 @@ use std::time::{Duration, Instant};
 use common::*;
 use remote_support::Proc;
 
-const SCRIPT: &str = r#"require ["fileinto", "imap4flags", "reject", "mailbox", "vacation", "copy"];
+const SCRIPT: &str = r#"require ["fileinto", "imap4flags", "reject", "mailbox", "vacation", "copy", "envelope"];
+if envelope :is "auth" "carol" { fileinto :create "FromColleagues"; stop; }
 # Sorting by subject, as a user's client would generate it.
 if header :contains "subject" "[lists]" { fileinto :create "Lists/rust"; stop; }
 if header :contains "subject" "flagme" {
@@ -224,6 +225,35 @@ fn scripts_file_flag_discard_reject_redirect_and_answer() {
         "From: ann@remote.test\nSubject: [lists] via sendmail\n\nhi\n",
     ));
 
+    // Submitted with AUTH: the script sees the authenticated user.
+    let sub = format!("127.0.0.1:{}", demo.port(2587));
+    let out = Command::new("swaks")
+        .args([
+            "--server",
+            &sub,
+            "--tls",
+            "--auth",
+            "PLAIN",
+            "--auth-user",
+            "carol",
+        ])
+        .args([
+            "--auth-password",
+            "pw-of-the-test",
+            "--from",
+            "carol@example.test",
+        ])
+        .args([
+            "--to",
+            "demo@example.test",
+            "--header",
+            "Subject: authenticated hello",
+        ])
+        .args(["--hide-all"])
+        .output()
+        .expect("swaks");
+    assert!(out.status.success(), "{}", text(&out));
+
     let lists = Some("Lists.rust");
     assert!(
         eventually(|| files(&demo, "demo", lists).len() == 2),
@@ -257,6 +287,12 @@ fn scripts_file_flag_discard_reject_redirect_and_answer() {
     assert_eq!(with_subject(&demo, "demo", None, "bounceme please"), 0);
     assert_eq!(with_subject(&demo, "demo", None, "tobob forward"), 0);
     assert_eq!(with_subject(&demo, "erin", None, "for erin"), 1);
+    assert_eq!(
+        with_subject(&demo, "demo", Some("FromColleagues"), "authenticated hello"),
+        1,
+        "{}",
+        demo.log()
+    );
     // Redirected to bob, marked, from the original sender.
     assert!(
         eventually(|| with_subject(&demo, "bob", None, "tobob forward") == 1),

@@ -71,6 +71,7 @@ pub(super) fn deliver(d: &Deliverer, id: &QueueId, env: &Envelope, message: &[u8
         sender: &env.sender,
         recovering: false,
         filter_effects: false,
+        auth: env.auth_user.as_deref(),
     };
     // (index, directories to sync) of each delivery; two recipients in one mailbox get one
     // copy, as in the queue runner.

@@ -16,6 +16,8 @@ pub struct Job<'a> {
     /// runner. The intake, before the message is acknowledged, leaves a message whose
     /// scripts want any of that to the runner.
     pub filter_effects: bool,
+    /// The authenticated submitter (Sieve's `envelope "auth"`).
+    pub auth: Option<&'a str>,
 }
 
 /// The stable key of delivering recipient number `index` of message `id`: the same in every
@@ -118,8 +120,7 @@ pub fn deliver(
     let key = key(job.id, index);
     // Ours replaces any the message came with (RFC 5321 §4.4: the final delivery adds it).
     let body = &*without_return_path(body);
-    let Some(decision) = super::sieve::decide(d, &inbox, sender, address, body, job.filter_effects)
-    else {
+    let Some(decision) = super::sieve::decide(d, &inbox, job, address, body) else {
         let Some(maildir) = target_of(d, user, body) else {
             return RecipientResult::Fail(outcomes::unusable_mailbox(user));
         };

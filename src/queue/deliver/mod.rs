@@ -176,6 +176,7 @@ impl Deliverer {
                         sender: &msg.msg.envelope.sender,
                         recovering: msg.recovering,
                         filter_effects: true,
+                        auth: msg.msg.envelope.auth_user.as_deref(),
                     };
                     let mut landed = local::Landed::default();
                     let r = local::deliver(self, &job, i, &user, &address, &body, &mut landed);

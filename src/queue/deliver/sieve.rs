@@ -279,18 +279,18 @@ impl Environment for Env<'_> {
     }
 }
 
-/// The scripts' decision for delivering `message` (from `sender`, to `address`) to the user
-/// whose maildir is `maildir`; `None` when no script applies (Sieve off, no active script and
-/// no global one). `record`: the `duplicate` test records what it sees (the queue runner; the
-/// intake only asks, and leaves a message whose script asked to the runner).
+/// The scripts' decision for delivering `message` of `job` to `address`, for the user whose
+/// maildir is `maildir`; `None` when no script applies (Sieve off, no active script and no
+/// global one). With the job's `filter_effects` the `duplicate` test records what it sees (the
+/// queue runner); the intake only asks, and leaves a message whose script asked to the runner.
 pub fn decide(
     d: &Deliverer,
     maildir: &Path,
-    sender: &str,
+    job: &super::local::Job<'_>,
     address: &str,
     message: &[u8],
-    record: bool,
 ) -> Option<Decision> {
+    let (sender, record) = (job.sender, job.filter_effects);
     let c = &d.config.sieve;
     if !c.enabled {
         return None;
@@ -319,7 +319,7 @@ pub fn decide(
         from: sender.to_string(),
         to: address.to_string(),
         orig_to: None,
-        auth: None,
+        auth: job.auth.map(str::to_string),
     };
     let spam_score = (!d.config.delivery.spam_headers.is_empty()).then(|| {
         if super::local::is_spam(message, &d.config.delivery.spam_headers) {
