@@ -143,6 +143,8 @@ fn install_into_a_fresh_root() {
         "postern-popd.service",
         "postern-imapd.socket",
         "postern-imapd.service",
+        "postern-managesieve.socket",
+        "postern-managesieve.service",
         "postern-deliver.service",
         "postern-collect.service",
         "postern-collect.timer",

@@ -11,9 +11,11 @@ use std::process::{Command, Stdio};
 
 use common::{have, Demo};
 
-/// One POP3 session through `postern popd --inetd` as a client at `ip`: USER/PASS, QUIT. The
+/// One POP3 session through `postern popd --inetd` as a client at `ip`: USER/PASS, then —
+/// once PASS is answered (a client that hangs up first has its check dropped) — QUIT. The
 /// server's reply to PASS.
 fn inetd_login(d: &Demo, ip: &str, user: &str, password: &str) -> String {
+    use std::io::{BufRead as _, BufReader};
     let mut child = Command::new(common::bin())
         .args([
             "--config",
@@ -30,17 +32,23 @@ fn inetd_login(d: &Demo, ip: &str, user: &str, password: &str) -> String {
         .stderr(Stdio::null())
         .spawn()
         .expect("popd --inetd");
-    let script = format!("USER {user}\r\nPASS {password}\r\nQUIT\r\n");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(script.as_bytes())
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    stdin
+        .write_all(format!("USER {user}\r\nPASS {password}\r\n").as_bytes())
         .unwrap();
-    let out = child.wait_with_output().expect("popd output");
-    let text = String::from_utf8_lossy(&out.stdout).to_string();
     // Greeting, USER's reply, then PASS's.
-    text.lines().nth(2).unwrap_or_default().to_string()
+    let mut reply = String::new();
+    for _ in 0..3 {
+        reply.clear();
+        if stdout.read_line(&mut reply).unwrap_or(0) == 0 {
+            break;
+        }
+    }
+    let _ = stdin.write_all(b"QUIT\r\n");
+    drop(stdin);
+    let _ = child.wait();
+    reply.trim_end().to_string()
 }
 
 /// curl's POP3 login to the demo's own listener from `ip` (a loopback address).
@@ -75,7 +83,12 @@ fn guesses_in_inetd_processes_lock_the_address_out_everywhere_on_the_host() {
     let user = "demo".to_string();
     let right = d.password();
     // The right password works from the attacker's address before any guess.
-    assert!(inetd_login(&d, "127.0.0.5", &user, &right).starts_with("+OK"));
+    let reply = inetd_login(&d, "127.0.0.5", &user, &right);
+    assert!(
+        reply.starts_with("+OK"),
+        "the right password: {reply:?}\n{}",
+        d.log()
+    );
     for _ in 0..3 {
         let reply = inetd_login(&d, "127.0.0.5", &user, "guess");
         assert!(reply.starts_with("-ERR"), "a wrong password: {reply}");

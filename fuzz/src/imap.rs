@@ -265,6 +265,7 @@ pub fn session(data: &[u8]) {
             prefix: b"",
             message,
             recovering: false,
+            flags: "",
         };
         d.write().expect("delivery into the fixture maildir");
     }

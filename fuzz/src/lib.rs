@@ -15,6 +15,7 @@ pub mod imap;
 pub mod mime;
 pub mod pop3;
 pub mod sasl;
+pub mod sieve;
 pub mod site;
 pub mod smtp;
 pub mod spf;
@@ -38,6 +39,7 @@ pub const TARGETS: &[(&str, Harness)] = &[
     ("mime", mime::message),
     ("spf", spf::evaluate),
     ("collect_client", collect::pass),
+    ("sieve", sieve::script),
 ];
 
 /// Silence postern's event lines (they go to stderr and would drown the fuzzer's output).

@@ -2,4 +2,5 @@
 //! connection driver, and the stores they read the mail volume through.
 
 pub mod imap;
+pub mod managesieve;
 pub mod pop3;

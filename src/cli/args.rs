@@ -63,6 +63,45 @@ pub enum Command {
     /// The DNS records a hosted domain needs, and whether they are published
     #[command(subcommand)]
     Dns(DnsCommand),
+    /// Users' Sieve filters: list, store, fetch, activate, check
+    #[command(subcommand)]
+    Sieve(SieveCommand),
+}
+
+#[derive(Debug, Subcommand)]
+#[command(
+    after_long_help = "Scripts live in the user's maildir: sieve/NAME.sieve, and sieve/active names \
+    the one run at delivery. Users edit the same scripts over ManageSieve (port 4190)."
+)]
+pub enum SieveCommand {
+    /// List USER's scripts (the active one marked with `*`)
+    Ls { user: String },
+    /// Check FILE (`-`: standard input) and store it as USER's script NAME
+    Put {
+        user: String,
+        name: String,
+        file: PathBuf,
+        /// Also make it the active script
+        #[arg(long)]
+        activate: bool,
+    },
+    /// Print USER's script NAME
+    Get { user: String, name: String },
+    /// Make NAME the script run for USER's mail (with --none: no script)
+    Activate {
+        user: String,
+        #[arg(required_unless_present = "none")]
+        name: Option<String>,
+        /// Deactivate: no script runs for USER's mail
+        #[arg(long, conflicts_with = "name")]
+        none: bool,
+    },
+    /// No script runs for USER's mail (the scripts are kept)
+    Deactivate { user: String },
+    /// Delete USER's script NAME (not the active one)
+    Rm { user: String, name: String },
+    /// Check that FILE (`-`: standard input) compiles; errors name the line
+    Check { file: PathBuf },
 }
 
 #[derive(Debug, Subcommand)]
@@ -116,7 +155,8 @@ pub struct ServeArgs {
     /// Create (or reuse) a self-contained demo setup under DIR and serve it on 127.0.0.1
     #[arg(long, value_name = "DIR")]
     pub demo: Option<PathBuf>,
-    /// Add N to every demo port (2525, 2587, 2465, 2110, 2995, 2143, 2993, gateway 2526)
+    /// Add N to every demo port (2525, 2587, 2465, 2110, 2995, 2143, 2993,
+    /// ManageSieve 4190, gateway 2526)
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub port_offset: u16,
 }

@@ -163,12 +163,14 @@ pub fn serve(flag: Option<&Path>, args: ServeArgs) -> CliResult {
     let config = Arc::new(load_config(config_path.as_deref())?);
     if let Some(dir) = &args.demo {
         eprintln!(
-            "postern demo in {}: user demo, password in {}; SMTP 127.0.0.1:{}, IMAP {}, POP3 {}",
+            "postern demo in {}: user demo, password in {}; SMTP 127.0.0.1:{}, IMAP {}, POP3 {}, \
+             ManageSieve {}",
             dir.display(),
             dir.join("demo-password").display(),
             2525 + args.port_offset,
             2143 + args.port_offset,
-            2110 + args.port_offset
+            2110 + args.port_offset,
+            4190 + args.port_offset
         );
     }
     let rt = runtime()?;

@@ -99,6 +99,15 @@ address = "127.0.0.1:{imaps}"
 tls = "implicit"
 cert = "cert.pem"
 key = "key.pem"
+
+# ManageSieve (RFC 5804): mail clients edit the demo user's Sieve filters here.
+[[listener]]
+name = "managesieve"
+protocol = "managesieve"
+address = "127.0.0.1:{sieve}"
+tls = "starttls"
+cert = "cert.pem"
+key = "key.pem"
 "#,
         gw = p(2526),
         smtp = p(2525),
@@ -108,6 +117,7 @@ key = "key.pem"
         pop3s = p(2995),
         imap = p(2143),
         imaps = p(2993),
+        sieve = p(4190),
     )
 }
 
@@ -179,7 +189,7 @@ mod tests {
     fn demo_config_is_valid_for_any_offset() {
         for offset in [0, 1000, 30000] {
             let c = crate::config::parse(&config_text(offset), Path::new("/demo")).expect("valid");
-            assert_eq!(c.listeners.len(), 7);
+            assert_eq!(c.listeners.len(), 8);
             assert!(c.listeners.iter().all(|l| l.address.ip().is_loopback()));
             assert_eq!(c.listeners[0].address.port(), 2525 + offset);
             assert!(c.trust.networks.is_empty());

@@ -12,6 +12,7 @@ mod mailauth;
 mod misc;
 mod queue;
 mod sendmail;
+mod sieve;
 mod user;
 
 use std::ffi::OsString;
@@ -170,6 +171,7 @@ fn run(cli: Cli) -> CliResult {
         Command::Domain(d) => domain::domain(config_flag, d),
         Command::Dkim(d) => mailauth::dkim(config_flag, d),
         Command::Dns(d) => mailauth::dns(config_flag, d),
+        Command::Sieve(s) => sieve::sieve(config_flag, s),
     }
 }
 

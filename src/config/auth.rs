@@ -207,7 +207,8 @@ impl Auth {
         match protocol {
             Protocol::Smtp | Protocol::Submission => self.smtp,
             Protocol::Pop3 => self.pop3.sasl(),
-            Protocol::Imap => self.imap.sasl(),
+            // ManageSieve logins follow IMAP's rules (the same clients, the same passwords).
+            Protocol::Imap | Protocol::Managesieve => self.imap.sasl(),
         }
     }
 

@@ -53,6 +53,25 @@ pub fn check_file(
             ));
         }
     }
+    // The admin's Sieve scripts run for every delivery: each must be there and compile.
+    for (key, script) in [
+        ("before", &config.sieve.before),
+        ("after", &config.sieve.after),
+    ] {
+        let Some(p) = script else {
+            continue;
+        };
+        let why = match std::fs::read(p) {
+            Ok(text) => crate::store::sieve::compile::check(&config.sieve, &text).err(),
+            Err(e) => Some(e.to_string()),
+        };
+        if let Some(why) = why {
+            problems.push(at(
+                &[Key("sieve"), Key(key)],
+                format!("sieve.{key}: {}: {why}", p.display()),
+            ));
+        }
+    }
     for (i, l) in config.listeners.iter().enumerate() {
         if let (Some(c), Some(k)) = (&l.cert, &l.key) {
             if let Err(e) = cert_check(c, k) {

@@ -15,6 +15,7 @@ mod locate;
 pub mod mailauth;
 pub mod rules;
 pub mod servers;
+pub mod sieve;
 pub mod units;
 mod validate;
 
@@ -74,6 +75,9 @@ pub struct Config {
     /// `[addresses]`: origin, plus addressing, aliases.
     #[serde(default)]
     pub addresses: addresses::Addresses,
+    /// `[sieve]`: user filters at local delivery, their storage and ManageSieve.
+    #[serde(default)]
+    pub sieve: sieve::Sieve,
     /// Directory that held the config file (for relative paths); not part of the file.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -298,6 +302,8 @@ pub enum Protocol {
     Submission,
     Pop3,
     Imap,
+    /// ManageSieve (RFC 5804, port 4190): users edit their Sieve scripts.
+    Managesieve,
 }
 
 impl Protocol {
@@ -306,7 +312,8 @@ impl Protocol {
         match self {
             Protocol::Smtp | Protocol::Submission => "smtpd",
             Protocol::Pop3 => "popd",
-            Protocol::Imap => "imapd",
+            // ManageSieve is the mail readers' companion: `imapd` serves its listeners too.
+            Protocol::Imap | Protocol::Managesieve => "imapd",
         }
     }
 }
@@ -517,6 +524,7 @@ impl Config {
         for a in &mut self.collect {
             a.resolve_paths(&base);
         }
+        self.sieve.resolve_paths(&base);
         if let Some(f) = self.log.file.as_mut() {
             abs(f);
         }

@@ -163,6 +163,9 @@ pub fn busy_reply(protocol: Protocol, hostname: &str) -> Vec<u8> {
         }
         Protocol::Pop3 => "-ERR [SYS/TEMP] Too many connections, try again later\r\n".into(),
         Protocol::Imap => "* BYE [UNAVAILABLE] Too many connections, try again later\r\n".into(),
+        Protocol::Managesieve => {
+            "BYE (TRYLATER) \"Too many connections, try again later\"\r\n".into()
+        }
     }
     .into_bytes()
 }

@@ -152,6 +152,7 @@ pub async fn handle(shared: Arc<Shared>, listener: Arc<ListenerRuntime>, conn: C
         }
         Protocol::Pop3 => crate::access::pop3::handle(shared, listener, link).await,
         Protocol::Imap => crate::access::imap::handle(shared, listener, link).await,
+        Protocol::Managesieve => crate::access::managesieve::handle(shared, listener, link).await,
     }
 }
 

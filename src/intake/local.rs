@@ -18,7 +18,6 @@ use crate::queue::deliver::loops::Hops;
 use crate::queue::deliver::{dsn, local, Deliverer, RecipientResult};
 use crate::queue::routing::{route_expanded as route, Route};
 use crate::queue::spool::{Envelope, QueueId, RecipientStatus};
-use crate::store::maildir::deliver::new_dir;
 
 /// Most mailboxes written before the acknowledgement: each costs two fsyncs the client waits
 /// for. A message for more goes through the spool and is delivered after it.
@@ -71,40 +70,43 @@ pub(super) fn deliver(d: &Deliverer, id: &QueueId, env: &Envelope, message: &[u8
         id,
         sender: &env.sender,
         recovering: false,
+        filter_effects: false,
+        auth: env.auth_user.as_deref(),
     };
-    // (index, maildir) of each delivery; two recipients in one mailbox get one copy, as in the
-    // queue runner.
-    let mut done: Vec<(usize, PathBuf)> = Vec::with_capacity(plan.len());
-    let mut users_done: Vec<(&str, PathBuf)> = Vec::new();
+    // (index, directories to sync) of each delivery; two recipients in one mailbox get one
+    // copy, as in the queue runner.
+    let mut done: Vec<(usize, Vec<PathBuf>)> = Vec::with_capacity(plan.len());
+    let mut users_done: Vec<(&str, Vec<PathBuf>)> = Vec::new();
     for (i, user) in &plan {
-        if let Some((_, dir)) = users_done.iter().find(|(u, _)| u == user) {
-            done.push((*i, dir.clone()));
+        if let Some((_, dirs)) = users_done.iter().find(|(u, _)| u == user) {
+            done.push((*i, dirs.clone()));
             continue;
         }
         let Some(r) = env.recipients.get(*i) else {
             continue;
         };
-        let Some(dir) = local::target_of(d, user, &r.address, message) else {
-            continue;
-        };
-        if let RecipientResult::Delivered = local::deliver(d, &job, *i, user, &r.address, message) {
-            now.written.push((dir.clone(), local::key(id, *i)));
-            users_done.push((user, dir.clone()));
-            done.push((*i, dir));
+        let mut landed = local::Landed::default();
+        let result = local::deliver(d, &job, *i, user, &r.address, message, &mut landed);
+        // Even an unfinished delivery (a Sieve copy written before another failed) is taken
+        // back if the message is not accepted.
+        now.written.extend(landed.files);
+        if let RecipientResult::Delivered = result {
+            users_done.push((user, landed.dirs.clone()));
+            done.push((*i, landed.dirs));
         }
     }
-    // Durable once each new/ is synced; a maildir whose sync fails keeps its recipients pending
-    // (the queue runner's delivery finds the file already there by its name).
-    let mut dirs: Vec<&PathBuf> = users_done.iter().map(|(_, dir)| dir).collect();
+    // Durable once each new/ (or cur/) is synced; a maildir whose sync fails keeps its
+    // recipients pending (the queue runner's delivery finds the file already there by its name).
+    let mut dirs: Vec<&PathBuf> = users_done.iter().flat_map(|(_, dirs)| dirs).collect();
     dirs.sort();
     dirs.dedup();
     let failed: Vec<&PathBuf> = dirs
         .into_iter()
-        .filter(|dir| d.dir_sync(new_dir(dir)).sync().is_err())
+        .filter(|dir| d.dir_sync((*dir).clone()).sync().is_err())
         .collect();
     now.delivered = done
         .iter()
-        .filter(|(_, dir)| !failed.contains(&dir))
+        .filter(|(_, dirs)| !dirs.iter().any(|dir| failed.contains(&dir)))
         .map(|(i, _)| *i)
         .collect();
     now.mailboxes = plan

@@ -104,7 +104,8 @@ pub fn records(config: &Config, domain: &str, dkim: &[DkimRecord], sts_id: &str)
             (Protocol::Imap, _) => "_imap",
             (Protocol::Pop3, TlsMode::Implicit) => "_pop3s",
             (Protocol::Pop3, _) => "_pop3",
-            (Protocol::Smtp, _) => continue,
+            // No SRV service for ManageSieve (RFC 5804 names none; clients ask for port 4190).
+            (Protocol::Smtp | Protocol::Managesieve, _) => continue,
         };
         if seen.contains(&service) {
             continue;

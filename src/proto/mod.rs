@@ -7,8 +7,10 @@
 
 pub mod imap;
 pub mod mail;
+pub mod managesieve;
 pub mod milter;
 pub mod pop3;
 pub mod sasl;
 pub mod secret;
+pub mod sieve;
 pub mod smtp;

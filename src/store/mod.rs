@@ -7,5 +7,6 @@ pub mod keyfile;
 pub mod logins;
 pub mod maildir;
 pub mod rates;
+pub mod sieve;
 pub mod slots;
 pub mod users;

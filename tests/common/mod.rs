@@ -20,7 +20,7 @@ static NEXT_OFFSET: AtomicU16 = AtomicU16::new(0);
 
 /// A port offset no other test in this process uses (demo ports are 2110..=2995 plus it).
 ///
-/// Every port a test derives from it (the demo's 2110..=2995, collect's 3110/3995, 4525) stays
+/// Every port a test derives from it (the demo's 2110..=2995 and 4190, collect's 3110/3995, 4525) stays
 /// below 32768, out of the kernel's ephemeral range (32768..=60999), so an outgoing connection of
 /// some other test can never be sitting on a port a server is about to listen on.
 pub fn port_offset() -> u16 {

@@ -12,6 +12,12 @@ pub struct Job<'a> {
     pub sender: &'a str,
     /// A previous attempt crashed: look for an earlier copy (see [`Delivery::recovering`]).
     pub recovering: bool,
+    /// Sieve may send (redirect, vacation), bounce (reject) and record (duplicate): the queue
+    /// runner. The intake, before the message is acknowledged, leaves a message whose
+    /// scripts want any of that to the runner.
+    pub filter_effects: bool,
+    /// The authenticated submitter (Sieve's `envelope "auth"`).
+    pub auth: Option<&'a str>,
 }
 
 /// The stable key of delivering recipient number `index` of message `id`: the same in every
@@ -105,7 +111,16 @@ pub fn is_spam(message: &[u8], marks: &[String]) -> bool {
     })
 }
 
-/// Deliver recipient number `index` of `job` to `user`.
+/// What a local delivery wrote: the files (maildir and delivery key, to take them back) and the
+/// directories to fsync before the delivery counts.
+#[derive(Debug, Default)]
+pub struct Landed {
+    pub files: Vec<(PathBuf, String)>,
+    pub dirs: Vec<PathBuf>,
+}
+
+/// Deliver recipient number `index` of `job` to `user`: the user's Sieve scripts decide where
+/// ([`super::sieve`]); without one, into the INBOX (or Junk, see [`target_of`]).
 pub fn deliver(
     d: &Deliverer,
     job: &Job<'_>,
@@ -113,8 +128,9 @@ pub fn deliver(
     user: &str,
     address: &str,
     body: &[u8],
+    landed: &mut Landed,
 ) -> RecipientResult {
-    let Some(maildir) = target_of(d, user, address, body) else {
+    let Some(inbox) = maildir_of(d, user) else {
         return RecipientResult::Fail(outcomes::unusable_mailbox(user));
     };
     let users = d.users.get();
@@ -132,23 +148,130 @@ pub fn deliver(
     let key = key(job.id, index);
     // Ours replaces any the message came with (RFC 5321 §4.4: the final delivery adds it).
     let body = &*without_return_path(body);
+    let Some(decision) = super::sieve::decide(d, &inbox, job, address, body) else {
+        let Some(maildir) = target_of(d, user, address, body) else {
+            return RecipientResult::Fail(outcomes::unusable_mailbox(user));
+        };
+        return write(d, job, &maildir, &key, "", prefix.as_bytes(), body, landed);
+    };
+    if !job.filter_effects && decision.has_side_effects() {
+        // Sending, bouncing and the duplicate records are the queue runner's.
+        return RecipientResult::Defer(outcomes::filter_needs_queue());
+    }
+    super::sieve::log(job.id, user, &decision);
+    if let Some(reason) = &decision.reject {
+        return RecipientResult::Fail(outcomes::rejected_by_filter(reason));
+    }
+    let message = decision.edited.as_deref().unwrap_or(body);
+    for (k, copy) in decision.copies.iter().enumerate() {
+        let maildir = match &copy.folder {
+            None => target_of(d, user, address, body),
+            Some(folder) => match super::sieve::folder_dir(&inbox, folder, copy.create) {
+                Ok(dir) => Some(dir),
+                Err(why) => {
+                    crate::events::event("sieve_error")
+                        .field("id", job.id)
+                        .field("user", user)
+                        .field("error", format!("fileinto {:?}: {why}", copy.mailbox))
+                        .field("effect", "filed into INBOX (implicit keep)")
+                        .emit();
+                    target_of(d, user, address, body)
+                }
+            },
+        };
+        let Some(maildir) = maildir else {
+            return RecipientResult::Fail(outcomes::unusable_mailbox(user));
+        };
+        let (flags, dropped) = super::sieve::flag_letters(&copy.flags);
+        if !dropped.is_empty() {
+            crate::events::event("sieve_warning")
+                .field("id", job.id)
+                .field("user", user)
+                .field(
+                    "warning",
+                    format!("flags not kept on delivery: {}", dropped.join(" ")),
+                )
+                .emit();
+        }
+        let copy_key = if k == 0 {
+            key.clone()
+        } else {
+            format!("{key}S{k}")
+        };
+        match write(
+            d,
+            job,
+            &maildir,
+            &copy_key,
+            &flags,
+            prefix.as_bytes(),
+            message,
+            landed,
+        ) {
+            RecipientResult::Delivered => {}
+            other => return other,
+        }
+    }
+    // Sent only once every copy is written (a retry after a failed write sends them then).
+    for to in &decision.redirects {
+        super::sieve::redirect(d, job.id, sender, address, message, to);
+    }
+    if let Some(v) = &decision.vacation {
+        let r = super::sieve::Recipient {
+            id: job.id,
+            user,
+            maildir: &inbox,
+            sender,
+            address,
+        };
+        super::sieve::vacation(d, &r, body, v);
+    }
+    if decision.copies.is_empty() {
+        crate::events::event("sieve_discarded")
+            .field("id", job.id)
+            .field("user", user)
+            .emit();
+    }
+    RecipientResult::Delivered
+}
+
+/// One copy into `maildir` under `key`, with maildir `flags`.
+#[allow(clippy::too_many_arguments)]
+fn write(
+    d: &Deliverer,
+    job: &Job<'_>,
+    maildir: &std::path::Path,
+    key: &str,
+    flags: &str,
+    prefix: &[u8],
+    message: &[u8],
+    landed: &mut Landed,
+) -> RecipientResult {
     let delivery = Delivery {
-        maildir: &maildir,
-        key: &key,
+        maildir,
+        key,
         time: job.id.unix_time(),
         hostname: &d.config.server.hostname,
-        prefix: prefix.as_bytes(),
-        message: body,
+        prefix,
+        message,
         recovering: job.recovering,
+        flags,
     };
     match delivery.write() {
-        Ok(Delivered::New(_)) | Ok(Delivered::AlreadyThere) => RecipientResult::Delivered,
+        Ok(Delivered::New(_)) | Ok(Delivered::AlreadyThere) => {
+            landed.files.push((maildir.to_path_buf(), key.to_string()));
+            let dir = crate::store::maildir::deliver::landing_dir(maildir, flags);
+            if !landed.dirs.contains(&dir) {
+                landed.dirs.push(dir);
+            }
+            RecipientResult::Delivered
+        }
         // RFC 3463 X.3.1: mail system full. Retried as soon as the volume has room again.
         Err(e) if crate::freespace::is_full(&e) => RecipientResult::DeferForSpace {
-            outcome: outcomes::maildir_failed(&maildir, &e),
-            dir: maildir,
+            outcome: outcomes::maildir_failed(maildir, &e),
+            dir: maildir.to_path_buf(),
         },
-        Err(e) => RecipientResult::Defer(outcomes::maildir_failed(&maildir, &e)),
+        Err(e) => RecipientResult::Defer(outcomes::maildir_failed(maildir, &e)),
     }
 }
 

@@ -11,7 +11,9 @@ mod notify;
 pub mod outcomes;
 pub mod remote;
 mod runner;
+pub mod sieve;
 pub mod space;
+mod vacation;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -173,12 +175,13 @@ impl Deliverer {
                         id: &msg.msg.id,
                         sender: &msg.msg.envelope.sender,
                         recovering: msg.recovering,
+                        filter_effects: true,
+                        auth: msg.msg.envelope.auth_user.as_deref(),
                     };
-                    let r = local::deliver(self, &job, i, &user, &address, &body);
+                    let mut landed = local::Landed::default();
+                    let r = local::deliver(self, &job, i, &user, &address, &body, &mut landed);
                     if let RecipientResult::Delivered = r {
-                        if let Some(dir) = local::target_of(self, &user, &address, &body) {
-                            touched_maildirs.push(dir);
-                        }
+                        touched_maildirs.extend(landed.dirs);
                         delivered_to.push(user.clone());
                     }
                     mailbox = Some(user);
@@ -229,11 +232,11 @@ impl Deliverer {
                 successes.extend(self.record(&mut msg, i, result, None));
             }
         }
-        // Deliveries are durable only once new/ is synced; then the queue entry may go.
+        // Deliveries are durable only once new/ (cur/ for a copy with flags) is synced; then
+        // the queue entry may go.
         touched_maildirs.sort();
         touched_maildirs.dedup();
-        for dir in touched_maildirs {
-            let new = crate::store::maildir::deliver::new_dir(&dir);
+        for new in touched_maildirs {
             if let Err(e) = self.dir_sync(new.clone()).sync() {
                 return Err(SpoolError::Io {
                     path: new,
@@ -265,8 +268,27 @@ impl Deliverer {
                     crate::queue::spool::now().saturating_mul(1000),
                     &self.config.auth.ledger(),
                 );
+                self.sweep_sieve_records();
             }
             Err(e) => event("spool_clean_failed").field("error", e).emit(),
+        }
+    }
+
+    /// Removes the expired vacation and duplicate records of every user (`sieve_swept`).
+    fn sweep_sieve_records(&self) {
+        use crate::store::sieve::tracking::{Kind, Tracker};
+        let now = crate::queue::spool::now();
+        let volume = crate::store::maildir::MailVolume::new(&self.config.paths.mail);
+        let mut removed = 0;
+        for u in self.users.get().iter() {
+            if let Some(maildir) = volume.inbox_path(&u.name) {
+                for kind in [Kind::Vacation, Kind::Duplicate] {
+                    removed += Tracker::new(&maildir, kind).sweep(now);
+                }
+            }
+        }
+        if removed > 0 {
+            event("sieve_swept").field("removed", removed).emit();
         }
     }
 

@@ -34,6 +34,8 @@ pub mod status {
     pub const LOOP: Status = Status::new(Class::Permanent, 4, 6);
     /// 5.4.7: delivery time expired (lifetime or `max_attempts`).
     pub const EXPIRED: Status = Status::new(Class::Permanent, 4, 7);
+    /// 5.7.1: refused by the recipient's Sieve script (`reject`, RFC 5429).
+    pub const REJECTED_BY_FILTER: Status = Status::new(Class::Permanent, 7, 1);
     /// 5.0.0: aborted by the administrator, or failed with no reason recorded.
     pub const FAILED: Status = Status::new(Class::Permanent, 0, 0);
 }
@@ -118,6 +120,29 @@ pub fn aborted(last: Option<Outcome>) -> Outcome {
 /// A failed recipient with no recorded outcome (not written by any version; a damaged state).
 pub fn unknown_failure() -> Outcome {
     Outcome::new(status::FAILED, "delivery failed")
+}
+
+/// The recipient's Sieve script rejected the message (RFC 5429): a failure report to the
+/// sender with the script's reason.
+pub fn rejected_by_filter(reason: &str) -> Outcome {
+    let reason: String = reason
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(500)
+        .collect();
+    Outcome::new(
+        status::REJECTED_BY_FILTER,
+        format!("rejected by the recipient's filter: {}", reason.trim()),
+    )
+}
+
+/// The intake leaves a message whose Sieve actions send or bounce mail to the queue runner
+/// (not logged: the recipient stays pending in the spool).
+pub fn filter_needs_queue() -> Outcome {
+    Outcome::new(
+        status::MAILDIR_FAILED,
+        "the recipient's filter acts through the queue",
+    )
 }
 
 #[cfg(test)]

@@ -60,6 +60,9 @@ pub struct Delivery<'a> {
     pub message: &'a [u8],
     /// A previous attempt crashed: look for an earlier copy in `cur/` too.
     pub recovering: bool,
+    /// Maildir flag letters to deliver with (`"FS"`, in ASCII order): a message with flags is
+    /// linked into `cur/` as `NAME:2,FLAGS` (a Sieve script's imap4flags); none: into `new/`.
+    pub flags: &'a str,
 }
 
 impl Delivery<'_> {
@@ -93,7 +96,13 @@ impl Delivery<'_> {
             vsize
         );
         let tmp = self.maildir.join("tmp").join(&name);
-        let new = self.maildir.join("new").join(&name);
+        let new = if self.flags.is_empty() {
+            self.maildir.join("new").join(&name)
+        } else {
+            self.maildir
+                .join("cur")
+                .join(format!("{name}:2,{}", self.flags))
+        };
         // The maildir is made (the one way: `Maildir::create`, mode 0700) only when it is
         // missing, so the hot path spends no mkdir calls on it.
         // (An I/O error stays one, so that a full disk is still seen as ENOSPC by the caller.)
@@ -150,6 +159,11 @@ pub fn new_dir(maildir: &Path) -> PathBuf {
     maildir.join("new")
 }
 
+/// The directory a delivery with `flags` links into (to fsync after it): `new/`, or `cur/`.
+pub fn landing_dir(maildir: &Path, flags: &str) -> PathBuf {
+    maildir.join(if flags.is_empty() { "new" } else { "cur" })
+}
+
 fn already_delivered(maildir: &Path, marker: &str) -> io::Result<bool> {
     for sub in ["new", "cur"] {
         let dir = maildir.join(sub);
@@ -180,6 +194,7 @@ mod tests {
             prefix: b"Return-Path: <a@example.test>\nDelivered-To: b@example.test\n",
             message: msg,
             recovering,
+            flags: "",
         }
     }
 
@@ -255,6 +270,21 @@ mod tests {
         ));
         assert_eq!(fs::read_dir(md.join("new")).expect("new").count(), 1);
         assert!(fs::read_dir(md.join("tmp")).expect("tmp").next().is_none());
+    }
+
+    #[test]
+    fn flags_put_the_message_in_cur() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let md = dir.path().join("bob");
+        let mut d = delivery(&md, "Q4R0", b"x\r\n", false);
+        d.flags = "FS";
+        let Delivered::New(path) = d.write().expect("write") else {
+            panic!("not delivered")
+        };
+        assert_eq!(path.parent(), Some(md.join("cur").as_path()));
+        assert!(path.to_string_lossy().ends_with(":2,FS"));
+        d.recovering = true;
+        assert_eq!(d.write().expect("again"), Delivered::AlreadyThere);
     }
 
     #[test]

@@ -62,6 +62,7 @@ impl TestStore for MaildirStore {
             prefix: b"",
             message: msg.as_bytes(),
             recovering: false,
+            flags: "",
         };
         assert!(matches!(d.write(), Ok(Delivered::New(_))));
     }

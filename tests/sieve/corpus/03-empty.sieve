@@ -1,0 +1,2 @@
+# Nothing but a comment: the implicit keep files the message.
+/* and a bracket comment */

@@ -1,0 +1,3 @@
+if address :is "from" "alice@example.com" {
+    redirect "bob@elsewhere.example";
+}

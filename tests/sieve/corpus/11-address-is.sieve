@@ -1,0 +1,3 @@
+if address :is ["from", "sender"] ["alice@example.com", "renee@example.fr"] {
+    discard;
+}

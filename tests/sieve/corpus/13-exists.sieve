@@ -1,0 +1,3 @@
+require "fileinto";
+if exists ["x-spam-flag", "x-spam-level"] { fileinto "Junk"; }
+if not exists "message-id" { discard; }

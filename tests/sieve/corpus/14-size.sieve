@@ -1,0 +1,3 @@
+require "fileinto";
+if size :over 1K { fileinto "Large"; }
+elsif size :under 500 { fileinto "Small"; }

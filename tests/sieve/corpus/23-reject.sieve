@@ -1,0 +1,2 @@
+require "reject";
+if address :domain :is "from" "spam.example" { reject "No spam, thank you."; }

@@ -1,0 +1,5 @@
+require ["imap4flags", "fileinto"];
+addflag "\\Seen junk";
+if hasflag :contains "jun" { fileinto "HasJunk"; }
+removeflag "junk";
+if not hasflag "junk" { fileinto "NoJunk"; }

@@ -1,0 +1,5 @@
+if anyof (header :is "x-spam-flag" "yes", header :contains "x-spam-level" "*****") {
+    discard;
+    stop;
+}
+keep;

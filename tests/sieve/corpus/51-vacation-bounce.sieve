@@ -1,0 +1,3 @@
+require ["vacation", "fileinto"];
+if header :contains "auto-submitted" "auto" { fileinto "Auto"; }
+vacation "Away.";

@@ -1,0 +1,2 @@
+require "date";
+if date :zone "junk" "date" "year" "2020" { keep; }

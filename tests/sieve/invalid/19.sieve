@@ -1,0 +1,1 @@
+if header :comparator "i;nosuch" "subject" "x" { keep; }

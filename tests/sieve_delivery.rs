@@ -1,0 +1,591 @@
+//! Sieve at local delivery on `serve --demo`: mail sent with swaks and Python's smtplib to
+//! smtpd, and with `postern sendmail`, is filed as the user's script says; imaplib sees it in
+//! the folders with the flags the script set; discard, reject (a bounce to the sender), redirect
+//! (to a second local user, and to a remote aiosmtpd peer on loopback) behave; vacation answers
+//! exactly once per sender within its period across a restart of the daemon, and never to `<>`,
+//! a list or Auto-Submitted mail; a broken script and an impossible fileinto keep the mail in
+//! the INBOX with an event logged.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // tests may panic
+
+mod common;
+mod remote_support;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::*;
+use remote_support::Proc;
+
+const SCRIPT: &str = r#"require ["fileinto", "imap4flags", "reject", "mailbox", "vacation", "copy", "envelope"];
+if envelope :is "auth" "carol" { fileinto :create "FromColleagues"; stop; }
+# Sorting by subject, as a user's client would generate it.
+if header :contains "subject" "[lists]" { fileinto :create "Lists/rust"; stop; }
+if header :contains "subject" "flagme" {
+  fileinto :create :flags ["\\Seen", "\\Flagged"] "Flagged";
+  stop;
+}
+if header :contains "subject" "dropme" { discard; stop; }
+if header :contains "subject" "bounceme" { reject "not wanted here"; stop; }
+if header :contains "subject" "tobob" { redirect "bob@example.test"; stop; }
+if header :contains "subject" "toremote" { redirect :copy "someone@remote.test"; stop; }
+if header :contains "subject" "nowhere" { fileinto "Does/Not/Exist"; stop; }
+if header :contains "subject" "away" {
+  vacation :days 1 :subject "Out of office" "I am away until Monday.";
+}
+"#;
+
+/// swaks to the demo's SMTP port; panics unless the message was accepted.
+fn swaks(demo: &Demo, from: &str, to: &str, subject: &str, headers: &[&str]) {
+    let port = demo.port(2525).to_string();
+    let server = format!("127.0.0.1:{port}");
+    let subject = format!("Subject: {subject}");
+    let mut args = vec![
+        "--server",
+        &server,
+        "--from",
+        from,
+        "--to",
+        to,
+        "--header",
+        &subject,
+        "--body",
+        "Hello there.",
+        "--hide-all",
+    ];
+    for h in headers {
+        args.extend(["--header", h]);
+    }
+    let out = Command::new("swaks").args(&args).output().expect("swaks");
+    assert!(out.status.success(), "swaks {subject}: {}", text(&out));
+}
+
+/// smtplib with the null sender `<>`.
+fn smtplib_null_sender(demo: &Demo, to: &str, subject: &str) {
+    python(
+        "import smtplib, sys\n\
+         s = smtplib.SMTP('127.0.0.1', int(sys.argv[1]), timeout=30)\n\
+         msg = 'From: mailer@remote.test\\r\\nTo: ' + sys.argv[2] + '\\r\\nSubject: ' + sys.argv[3] + '\\r\\n\\r\\nbounce\\r\\n'\n\
+         s.sendmail('', [sys.argv[2]], msg)\n\
+         s.quit()\n",
+        &[&demo.port(2525).to_string(), to, subject],
+    );
+}
+
+/// Message files in a maildir folder (`None`: the INBOX) of `user`.
+fn files(demo: &Demo, user: &str, folder: Option<&str>) -> Vec<PathBuf> {
+    let md = demo.maildir(user);
+    maildir_files(&folder.map_or(md.clone(), |f| md.join(format!(".{f}"))))
+}
+
+/// Waits until `check` holds (at most 20 s); whether it did.
+fn eventually(mut check: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(20) {
+        if check() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+fn contents(paths: &[PathBuf]) -> Vec<String> {
+    paths
+        .iter()
+        .map(|p| String::from_utf8_lossy(&std::fs::read(p).unwrap()).into_owned())
+        .collect()
+}
+
+fn with_subject(demo: &Demo, user: &str, folder: Option<&str>, subject: &str) -> usize {
+    contents(&files(demo, user, folder))
+        .iter()
+        .filter(|m| m.contains(&format!("Subject: {subject}")))
+        .count()
+}
+
+/// Replies the vacation sent to `user`'s INBOX (not the bounce of the rejected message).
+fn vacation_replies(demo: &Demo, user: &str) -> Vec<String> {
+    contents(&files(demo, user, None))
+        .into_iter()
+        .filter(|m| m.contains("Auto-Submitted: auto-replied (vacation)"))
+        .collect()
+}
+
+fn sink(dir: &Path, port: u16) -> Proc {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/sieve_support/sink.py");
+    let child = Command::new("/usr/bin/python3")
+        .arg(script)
+        .arg(port.to_string())
+        .arg(dir.join("sink.mbox"))
+        .spawn()
+        .expect("aiosmtpd sink");
+    let proc = Proc(child);
+    assert!(wait_for_port(
+        ([127, 0, 0, 1], port).into(),
+        Duration::from_secs(20)
+    ));
+    proc
+}
+
+#[test]
+fn scripts_file_flag_discard_reject_redirect_and_answer() {
+    let mut demo = Demo::start();
+    for user in ["bob", "carol", "erin"] {
+        demo.add_user(user, "pw-of-the-test");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let _sink = sink(dir.path(), demo.port(2526));
+    let script = dir.path().join("main.sieve");
+    std::fs::write(&script, SCRIPT).unwrap();
+    let out = demo.postern(&[
+        "sieve",
+        "put",
+        "demo",
+        "main",
+        script.to_str().unwrap(),
+        "--activate",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    // erin's script does not compile (written behind the CLI's back, which would refuse it).
+    let erin = demo.maildir("erin").join("sieve");
+    std::fs::create_dir_all(&erin).unwrap();
+    std::fs::write(
+        erin.join("broken.sieve"),
+        "require \"fileinto\";\nfrobnicate;\n",
+    )
+    .unwrap();
+    std::fs::write(erin.join("active"), "broken\n").unwrap();
+
+    swaks(
+        &demo,
+        "ann@remote.test",
+        "demo@example.test",
+        "[lists] rust 1.99",
+        &[],
+    );
+    swaks(
+        &demo,
+        "ann@remote.test",
+        "demo@example.test",
+        "please flagme",
+        &[],
+    );
+    swaks(
+        &demo,
+        "ann@remote.test",
+        "demo@example.test",
+        "dropme now",
+        &[],
+    );
+    swaks(
+        &demo,
+        "ann@remote.test",
+        "demo@example.test",
+        "plain hello",
+        &[],
+    );
+    swaks(
+        &demo,
+        "ann@remote.test",
+        "demo@example.test",
+        "nowhere to go",
+        &[],
+    );
+    swaks(
+        &demo,
+        "ann@remote.test",
+        "erin@example.test",
+        "for erin",
+        &[],
+    );
+    swaks(
+        &demo,
+        "carol@example.test",
+        "demo@example.test",
+        "bounceme please",
+        &[],
+    );
+    swaks(
+        &demo,
+        "carol@example.test",
+        "demo@example.test",
+        "tobob forward",
+        &[],
+    );
+    swaks(
+        &demo,
+        "ann@remote.test",
+        "demo@example.test",
+        "toremote copy",
+        &[],
+    );
+    assert!(demo.postern_stdin_ok(
+        &["sendmail", "-f", "ann@remote.test", "demo@example.test"],
+        "From: ann@remote.test\nSubject: [lists] via sendmail\n\nhi\n",
+    ));
+
+    // Submitted with AUTH: the script sees the authenticated user.
+    let sub = format!("127.0.0.1:{}", demo.port(2587));
+    let out = Command::new("swaks")
+        .args([
+            "--server",
+            &sub,
+            "--tls",
+            "--auth",
+            "PLAIN",
+            "--auth-user",
+            "carol",
+        ])
+        .args([
+            "--auth-password",
+            "pw-of-the-test",
+            "--from",
+            "carol@example.test",
+        ])
+        .args([
+            "--to",
+            "demo@example.test",
+            "--header",
+            "Subject: authenticated hello",
+        ])
+        .args(["--hide-all"])
+        .output()
+        .expect("swaks");
+    assert!(out.status.success(), "{}", text(&out));
+
+    let lists = Some("Lists.rust");
+    assert!(
+        eventually(|| files(&demo, "demo", lists).len() == 2),
+        "{}",
+        demo.log()
+    );
+    assert_eq!(with_subject(&demo, "demo", lists, "[lists] rust 1.99"), 1);
+    assert_eq!(
+        with_subject(&demo, "demo", lists, "[lists] via sendmail"),
+        1
+    );
+    assert_eq!(
+        with_subject(&demo, "demo", Some("Flagged"), "please flagme"),
+        1
+    );
+    let flagged = files(&demo, "demo", Some("Flagged"));
+    assert!(
+        flagged[0].to_string_lossy().ends_with(":2,FS"),
+        "{flagged:?}"
+    );
+    // Kept: the plain one, the impossible fileinto, the redirect :copy.
+    assert!(eventually(|| with_subject(
+        &demo,
+        "demo",
+        None,
+        "toremote copy"
+    ) == 1));
+    assert_eq!(with_subject(&demo, "demo", None, "plain hello"), 1);
+    assert_eq!(with_subject(&demo, "demo", None, "nowhere to go"), 1);
+    assert_eq!(with_subject(&demo, "demo", None, "dropme now"), 0);
+    assert_eq!(with_subject(&demo, "demo", None, "bounceme please"), 0);
+    assert_eq!(with_subject(&demo, "demo", None, "tobob forward"), 0);
+    assert_eq!(with_subject(&demo, "erin", None, "for erin"), 1);
+    assert_eq!(
+        with_subject(&demo, "demo", Some("FromColleagues"), "authenticated hello"),
+        1,
+        "{}",
+        demo.log()
+    );
+    // Redirected to bob, marked, from the original sender.
+    assert!(
+        eventually(|| with_subject(&demo, "bob", None, "tobob forward") == 1),
+        "{}",
+        demo.log()
+    );
+    let to_bob = contents(&files(&demo, "bob", None)).join("");
+    assert!(
+        to_bob.contains("X-Postern-Sieve-Redirect: demo@example.test"),
+        "{to_bob}"
+    );
+    assert!(
+        to_bob.contains("Return-Path: <carol@example.test>"),
+        "{to_bob}"
+    );
+    // Redirected to the remote peer.
+    let mbox = dir.path().join("sink.mbox");
+    assert!(
+        eventually(|| std::fs::read_to_string(&mbox).is_ok_and(|m| m.contains("toremote copy"))),
+        "{}",
+        demo.log()
+    );
+    let remote = std::fs::read_to_string(&mbox).unwrap();
+    assert!(
+        remote.contains("MAIL FROM:<ann@remote.test> RCPT TO:<someone@remote.test>"),
+        "{remote}"
+    );
+    // The rejected message came back to carol with the script's reason.
+    assert!(
+        eventually(|| contents(&files(&demo, "carol", None))
+            .iter()
+            .any(|m| m.contains("not wanted here"))),
+        "{}",
+        demo.log()
+    );
+    let log = demo.log();
+    assert!(log.contains("event=sieve_discarded"), "{log}");
+    assert!(
+        log.contains("fileinto \\\"Does/Not/Exist\\\": no such folder"),
+        "{log}"
+    );
+    assert!(
+        log.contains("event=sieve_error") && log.contains("user=erin"),
+        "{log}"
+    );
+    assert!(log.contains("frobnicate"), "{log}");
+
+    // imaplib sees the folders and the flags.
+    let out = python(
+        "import imaplib, ssl, sys\n\
+         ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE\n\
+         m = imaplib.IMAP4_SSL('127.0.0.1', int(sys.argv[1]), ssl_context=ctx)\n\
+         m.login('demo', sys.argv[2])\n\
+         print('LIST', m.list()[1])\n\
+         print('LISTS', m.select('Lists/rust')[1])\n\
+         m.select('Flagged')\n\
+         print('FLAGS', m.fetch('1', '(FLAGS)')[1])\n\
+         m.logout()\n",
+        &[&demo.port(2993).to_string(), &demo.password()],
+    );
+    assert!(out.contains("Lists/rust"), "{out}");
+    assert!(out.contains("LISTS [b'2']"), "{out}");
+    let flags = out.lines().find(|l| l.starts_with("FLAGS")).unwrap();
+    assert!(
+        flags.contains("\\\\Seen") && flags.contains("\\\\Flagged"),
+        "{out}"
+    );
+
+    // Vacation: once per sender within the period, across a restart.
+    swaks(
+        &demo,
+        "carol@example.test",
+        "demo@example.test",
+        "away 1",
+        &[],
+    );
+    assert!(
+        eventually(|| vacation_replies(&demo, "carol").len() == 1),
+        "{}",
+        demo.log()
+    );
+    swaks(
+        &demo,
+        "carol@example.test",
+        "demo@example.test",
+        "away 2",
+        &[],
+    );
+    demo.restart();
+    swaks(
+        &demo,
+        "carol@example.test",
+        "demo@example.test",
+        "away 3",
+        &[],
+    );
+    assert!(eventually(
+        || with_subject(&demo, "demo", None, "away 3") == 1
+    ));
+    let replies = vacation_replies(&demo, "carol");
+    assert_eq!(replies.len(), 1, "{}", demo.log());
+    let r = &replies[0];
+    assert!(r.contains("Subject: Out of office"), "{r}");
+    assert!(r.contains("I am away until Monday."), "{r}");
+    assert!(r.contains("Return-Path: <>"), "{r}");
+    assert!(
+        r.contains("In-Reply-To: <") && r.contains("References: <"),
+        "{r}"
+    );
+    // Never to <>, a list, Auto-Submitted mail (the remote peer would get those replies).
+    smtplib_null_sender(&demo, "demo@example.test", "away from nobody");
+    swaks(
+        &demo,
+        "list@remote.test",
+        "demo@example.test",
+        "away on a list",
+        &["List-Id: <rust.lists.remote.test>"],
+    );
+    swaks(
+        &demo,
+        "robot@remote.test",
+        "demo@example.test",
+        "away robot",
+        &["Auto-Submitted: auto-generated"],
+    );
+    swaks(
+        &demo,
+        "ann@remote.test",
+        "demo@example.test",
+        "away ann",
+        &[],
+    );
+    assert!(
+        eventually(|| std::fs::read_to_string(&mbox)
+            .is_ok_and(|m| m.contains("RCPT TO:<ann@remote.test>"))),
+        "{}",
+        demo.log()
+    );
+    for subject in [
+        "away from nobody",
+        "away on a list",
+        "away robot",
+        "away ann",
+    ] {
+        assert!(
+            eventually(|| with_subject(&demo, "demo", None, subject) == 1),
+            "{subject}"
+        );
+    }
+    let remote = std::fs::read_to_string(&mbox).unwrap();
+    assert!(!remote.contains("RCPT TO:<list@remote.test>"), "{remote}");
+    assert!(!remote.contains("RCPT TO:<robot@remote.test>"), "{remote}");
+    let log = demo.log();
+    assert!(
+        log.contains("reason=\"the envelope sender is <>\""),
+        "{log}"
+    );
+    assert!(
+        log.contains("reason=\"the message came from a mailing list\""),
+        "{log}"
+    );
+    assert!(
+        log.contains("reason=\"the message is Auto-Submitted\""),
+        "{log}"
+    );
+    assert!(
+        log.contains("reason=\"already answered within the period\""),
+        "{log}"
+    );
+}
+
+#[test]
+fn global_before_script_global_include_duplicate_and_editheader() {
+    let mut demo = Demo::start();
+    let global = demo.root().join("sieve-global");
+    std::fs::create_dir_all(&global).unwrap();
+    std::fs::write(
+        demo.root().join("before.sieve"),
+        "require [\"fileinto\", \"mailbox\"];\n\
+         if header :contains \"subject\" \"global-spam\" { fileinto :create \"Quarantine\"; stop; }\n",
+    )
+    .unwrap();
+    std::fs::write(
+        global.join("common.sieve"),
+        "require [\"fileinto\", \"mailbox\"];\n\
+         if header :contains \"subject\" \"from-common\" { fileinto :create \"Common\"; }\n",
+    )
+    .unwrap();
+    let mut config = std::fs::read_to_string(demo.config()).unwrap();
+    config.push_str("\n[sieve]\nbefore = \"before.sieve\"\nglobal_dir = \"sieve-global\"\n");
+    std::fs::write(demo.config(), config).unwrap();
+    demo.restart();
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("user.sieve");
+    std::fs::write(
+        &script,
+        "require [\"include\", \"duplicate\", \"fileinto\", \"mailbox\", \"editheader\"];\n\
+         include :global \"common\";\n\
+         if duplicate { fileinto :create \"Dups\"; stop; }\n\
+         addheader \"X-Filtered\" \"by postern\";\n",
+    )
+    .unwrap();
+    let out = demo.postern(&[
+        "sieve",
+        "put",
+        "demo",
+        "user",
+        script.to_str().unwrap(),
+        "--activate",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+
+    swaks(
+        &demo,
+        "ann@remote.test",
+        "demo@example.test",
+        "global-spam offer",
+        &[],
+    );
+    swaks(
+        &demo,
+        "ann@remote.test",
+        "demo@example.test",
+        "from-common news",
+        &[],
+    );
+    for _ in 0..2 {
+        swaks(
+            &demo,
+            "ann@remote.test",
+            "demo@example.test",
+            "same message",
+            &["Message-Id: <dup-1@remote.test>"],
+        );
+    }
+    assert!(
+        eventually(|| with_subject(&demo, "demo", Some("Dups"), "same message") == 1),
+        "{}",
+        demo.log()
+    );
+    assert_eq!(with_subject(&demo, "demo", None, "same message"), 1);
+    assert_eq!(
+        with_subject(&demo, "demo", Some("Quarantine"), "global-spam offer"),
+        1
+    );
+    assert_eq!(
+        with_subject(&demo, "demo", None, "global-spam offer"),
+        0,
+        "the before script cancelled the keep"
+    );
+    assert_eq!(
+        with_subject(&demo, "demo", Some("Common"), "from-common news"),
+        1
+    );
+    assert_eq!(with_subject(&demo, "demo", None, "from-common news"), 0);
+    let common = contents(&files(&demo, "demo", Some("Common"))).join("");
+    assert!(
+        common.contains("X-Filtered: by postern"),
+        "editheader applies to the filed copy: {common}"
+    );
+    let inbox = contents(&files(&demo, "demo", None)).join("");
+    assert!(inbox.contains("X-Filtered: by postern"), "{inbox}");
+
+    // Two users redirecting to each other: the message ends in a mailbox, not in a circle.
+    for (user, other) in [("loop1", "loop2"), ("loop2", "loop1")] {
+        demo.add_user(user, "pw-of-the-test");
+        let s = dir.path().join(format!("{user}.sieve"));
+        std::fs::write(&s, format!("redirect \"{other}@example.test\";\n")).unwrap();
+        let out = demo.postern(&["sieve", "put", user, "r", s.to_str().unwrap(), "--activate"]);
+        assert!(out.status.success(), "{}", text(&out));
+    }
+    swaks(
+        &demo,
+        "ann@remote.test",
+        "loop1@example.test",
+        "round and round",
+        &[],
+    );
+    assert!(
+        eventually(|| with_subject(&demo, "loop1", None, "round and round") == 1),
+        "{}",
+        demo.log()
+    );
+    let kept = contents(&files(&demo, "loop1", None)).join("");
+    assert!(
+        kept.contains("X-Postern-Sieve-Redirect: loop2@example.test"),
+        "{kept}"
+    );
+    assert_eq!(with_subject(&demo, "loop2", None, "round and round"), 0);
+    assert!(
+        demo.log()
+            .contains("redirected this message before (a loop)"),
+        "{}",
+        demo.log()
+    );
+}
