@@ -16,6 +16,7 @@ pub mod mailauth;
 pub mod rules;
 pub mod servers;
 pub mod units;
+pub mod users;
 mod validate;
 
 use std::net::SocketAddr;
@@ -74,6 +75,9 @@ pub struct Config {
     /// `[addresses]`: origin, plus addressing, aliases.
     #[serde(default)]
     pub addresses: addresses::Addresses,
+    /// `[users]`: the users file, the system's accounts (PAM), or both.
+    #[serde(default)]
+    pub users: users::Users,
     /// Directory that held the config file (for relative paths); not part of the file.
     #[serde(skip)]
     pub base_dir: PathBuf,

@@ -199,7 +199,7 @@ impl GuardedUsers {
 
 /// The user a login name stands for: itself, or — a full address — the user its mail goes to.
 pub fn login_user(config: &crate::config::Config, users: &Users, name: &str) -> String {
-    if !name.contains('@') || users.get(name).is_some() {
+    if !name.contains('@') || users.is_user(name) {
         return name.to_string();
     }
     match crate::queue::routing::route(config, users, name) {
@@ -232,6 +232,13 @@ impl Credentials for GuardedUsers {
         self.client
             .admit(user)
             .then(|| self.users.scram_sha256(&self.name(user)))
+            .flatten()
+    }
+
+    fn nt_hash(&self, user: &str) -> Option<[u8; 16]> {
+        self.client
+            .admit(user)
+            .then(|| self.users.nt_hash(&self.name(user)))
             .flatten()
     }
 

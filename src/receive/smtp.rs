@@ -18,9 +18,7 @@ use crate::proto::smtp::{Action, Client, Reply, Session, SessionConfig, Transact
 use crate::queue::spool::Recipient;
 use crate::receive::policy::dnsbl;
 use crate::receive::policy::lookups::find;
-use crate::receive::policy::{
-    assumed_user, trusted_client, Lookups, MaildirUsage, SmtpPolicy, SpoolVolume,
-};
+use crate::receive::policy::{assumed_user, trusted_client, Lookups, SmtpPolicy, SpoolVolume};
 use crate::store::greylist::Greylist;
 use crate::store::rates::{Counter, Rates};
 
@@ -238,7 +236,7 @@ impl Core for SmtpCore {
                 let found = link
                     .blocking(move || {
                         let paths = &shared.config.paths;
-                        let usage = MaildirUsage(&paths.mail);
+                        let usage = crate::store::maildir::MailVolume::for_config(&shared.config);
                         let space = SpoolVolume(&paths.spool);
                         let receiving = &shared.config.receiving;
                         let greylist = Greylist::new(&paths.spool);

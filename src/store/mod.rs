@@ -5,4 +5,5 @@ pub mod durable;
 pub mod greylist;
 pub mod maildir;
 pub mod rates;
+pub mod system;
 pub mod users;

@@ -19,8 +19,10 @@ use crate::proto::secret::Secret;
 pub struct User {
     /// Login name, also the mailbox directory name under the mail volume.
     pub name: String,
-    /// argon2id PHC string of the login password.
-    pub password: Secret,
+    /// argon2id PHC string of the login password; none in a system user's entry, which holds
+    /// only postern's extras (quota, POP3 override password, shared secret, NT hash).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<Secret>,
     /// Whether mail is accepted for this user (the seed's "mail-enabled").
     #[serde(default = "yes")]
     pub mail: bool,
@@ -30,6 +32,10 @@ pub struct User {
     /// Shared secret for CRAM-MD5 and APOP, stored only when the admin opts in for this user.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shared_secret: Option<Secret>,
+    /// NT hash (MD4 of the UTF-16LE password, hex) for SASL NTLM, stored only when the admin
+    /// opts in (`user add --ntlm`): it is password-equivalent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nt_hash: Option<Secret>,
     /// SCRAM-SHA-256 verifier, derived whenever the password is set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scram_sha256: Option<crate::proto::sasl::ScramSecret>,
@@ -104,10 +110,13 @@ struct FileFormat {
     users: Vec<User>,
 }
 
-/// The loaded users file.
+/// The loaded users file, and — with `[users] source = "system"` or `"both"` — the system's
+/// accounts beside it.
 #[derive(Debug, Clone, Default)]
 pub struct Users {
     users: Vec<User>,
+    source: crate::config::users::Source,
+    system: Option<std::sync::Arc<crate::store::system::SystemAccounts>>,
 }
 
 impl Users {
@@ -127,7 +136,47 @@ impl Users {
             path: path.to_path_buf(),
             message: e.to_string().trim().to_string(),
         })?;
-        Ok(Users { users: file.users })
+        Ok(Users {
+            users: file.users,
+            ..Users::default()
+        })
+    }
+
+    /// These users with the system's accounts as `config` says (`[users]`).
+    pub fn with_source(mut self, config: &crate::config::Config) -> Users {
+        self.source = config.users.source;
+        self.system = config.users.uses_system().then(|| {
+            std::sync::Arc::new(crate::store::system::SystemAccounts::new(
+                &config.users.system,
+                &config.paths.mail,
+            ))
+        });
+        self
+    }
+
+    /// The system's accounts, when they are mail users here.
+    pub fn system(&self) -> Option<&crate::store::system::SystemAccounts> {
+        self.system.as_deref()
+    }
+
+    /// The system account `name`, when system accounts are mail users and it is one now.
+    pub fn system_account(&self, name: &str) -> Option<crate::store::system::Account> {
+        self.system.as_ref().and_then(|s| s.lookup(name))
+    }
+
+    /// The users-file user `name` with its own password, when file users are mail users and
+    /// `name` is not a system account (with `source = "both"` the system account wins).
+    pub fn file_user(&self, name: &str) -> Option<&User> {
+        if !self.source.uses_file() {
+            return None;
+        }
+        let u = self.get(name).filter(|u| u.password.is_some())?;
+        self.system_account(name).is_none().then_some(u)
+    }
+
+    /// Whether `name` is a mail user here: a system account or a file user.
+    pub fn is_user(&self, name: &str) -> bool {
+        self.file_user(name).is_some() || self.system_account(name).is_some()
     }
 
     /// All users, in file order.
@@ -135,17 +184,33 @@ impl Users {
         self.users.iter()
     }
 
-    /// The user called `name` (exact match: names are case-sensitive on disk, compared
-    /// case-insensitively for mail addresses by [`Users::find_mailbox`]).
+    /// The users-file entry called `name` (exact match: names are case-sensitive on disk,
+    /// compared case-insensitively for mail addresses by [`Users::find_mailbox`]). For a system
+    /// user it holds only the extras; [`Users::is_user`] says whether `name` is a mail user.
     pub fn get(&self, name: &str) -> Option<&User> {
         self.users.iter().find(|u| u.name == name)
     }
 
-    /// The mail-enabled user whose name matches the local part `local` (case-insensitive).
-    pub fn find_mailbox(&self, local: &str) -> Option<&User> {
+    /// The mail-enabled user whose name matches the local part `local` (case-insensitive for
+    /// file users; a system account as named, or in lower case). A system user's entry in the
+    /// users file may turn its mail off (`mail = false`).
+    pub fn find_mailbox(&self, local: &str) -> Option<String> {
+        if self.system.is_some() {
+            let lower = local.to_ascii_lowercase();
+            for name in [local, lower.as_str()] {
+                if let Some(acct) = self.system_account(name) {
+                    let enabled = self.get(&acct.name).is_none_or(|u| u.mail);
+                    return enabled.then_some(acct.name);
+                }
+            }
+        }
+        if !self.source.uses_file() {
+            return None;
+        }
         self.users
             .iter()
-            .find(|u| u.mail && u.name.eq_ignore_ascii_case(local))
+            .find(|u| u.mail && u.password.is_some() && u.name.eq_ignore_ascii_case(local))
+            .map(|u| u.name.clone())
     }
 
     /// Whether any user has a shared secret: CRAM-MD5 and APOP are offered only then, so a
@@ -155,10 +220,16 @@ impl Users {
         self.users.iter().any(|u| u.shared_secret.is_some())
     }
 
-    /// Check a login password. A missing user costs the same hashing time as a wrong password.
+    /// Check a login password: PAM for a system user, the stored hash for a file user. A missing
+    /// user costs the same hashing time as a wrong password.
     pub fn verify_password(&self, name: &str, password: &str) -> bool {
-        match self.get(name) {
-            Some(u) => verify_hash(u.password.expose(), password),
+        if let Some(system) = &self.system {
+            if system.lookup(name).is_some() {
+                return system.authenticate(name, password);
+            }
+        }
+        match self.file_user(name).and_then(|u| u.password.as_ref()) {
+            Some(hash) => verify_hash(hash.expose(), password),
             None => {
                 let _ = verify_hash(DUMMY_HASH, password);
                 false
@@ -168,10 +239,35 @@ impl Users {
 
     /// Check a POP3 USER/PASS login: the override password when the user has one.
     pub fn verify_pop3_password(&self, name: &str, password: &str) -> bool {
-        match self.get(name).and_then(|u| u.pop3_password.as_ref()) {
+        let over = self
+            .is_user(name)
+            .then(|| self.get(name).and_then(|u| u.pop3_password.as_ref()))
+            .flatten();
+        match over {
             Some(h) => verify_hash(h.expose(), password),
             None => self.verify_password(name, password),
         }
+    }
+
+    /// The second-chance secret of CRAM-MD5 and APOP (SPEC §4, seed "Understanding WinGate
+    /// mail security"): the shared secret, or — for a system user, whose password PAM keeps —
+    /// none unless one is stored. Only for a mail user.
+    pub fn second_chance_secret(&self, name: &str) -> Option<String> {
+        if !self.is_user(name) {
+            return None;
+        }
+        self.get(name)
+            .and_then(|u| u.shared_secret.as_ref())
+            .map(|s| s.expose().to_string())
+    }
+
+    /// The NT hash stored for `name` (16 bytes), for SASL NTLM; only for a mail user.
+    pub fn nt_hash(&self, name: &str) -> Option<[u8; 16]> {
+        if !self.is_user(name) {
+            return None;
+        }
+        let hex = self.get(name)?.nt_hash.as_ref()?;
+        crate::proto::sasl::ntlm::parse_nt_hash(hex.expose())
     }
 }
 
@@ -181,13 +277,16 @@ impl crate::proto::sasl::Credentials for Users {
     }
 
     fn shared_secret(&self, user: &str) -> Option<String> {
-        self.get(user)
-            .and_then(|u| u.shared_secret.as_ref())
-            .map(|s| s.expose().to_string())
+        self.second_chance_secret(user)
     }
 
+    /// SCRAM only for file users: a system user's password is PAM's.
     fn scram_sha256(&self, user: &str) -> Option<crate::proto::sasl::ScramSecret> {
-        self.get(user).and_then(|u| u.scram_sha256.clone())
+        self.file_user(user).and_then(|u| u.scram_sha256.clone())
+    }
+
+    fn nt_hash(&self, user: &str) -> Option<[u8; 16]> {
+        Users::nt_hash(self, user)
     }
 
     fn verify_pop3_password(&self, user: &str, password: &str) -> bool {
@@ -247,6 +346,17 @@ fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
 
 /// Add a user with a password; `shared_secret` also stores it for CRAM-MD5 and APOP.
 pub fn add(path: &Path, name: &str, password: &str, shared_secret: bool) -> Result<(), UsersError> {
+    add_with(path, name, password, shared_secret, false)
+}
+
+/// [`add`], also storing the NT hash for SASL NTLM when `ntlm`.
+pub fn add_with(
+    path: &Path,
+    name: &str,
+    password: &str,
+    shared_secret: bool,
+    ntlm: bool,
+) -> Result<(), UsersError> {
     if !valid_user_name(name) {
         return Err(UsersError::BadName(name.to_string()));
     }
@@ -258,10 +368,11 @@ pub fn add(path: &Path, name: &str, password: &str, shared_secret: bool) -> Resu
         }
         users.push(User {
             name: name.to_string(),
-            password: hash,
+            password: Some(hash),
             mail: true,
             pop3_password: None,
             shared_secret: shared_secret.then(|| Secret::from(password)),
+            nt_hash: ntlm.then(|| Secret::new(crate::proto::sasl::ntlm::nt_hash_hex(password))),
             scram_sha256: Some(scram),
             quota: None,
         });
@@ -274,11 +385,39 @@ fn scram_secret(password: &str) -> Result<crate::proto::sasl::ScramSecret, Users
     crate::proto::sasl::ScramSecret::derive(password).map_err(|e| UsersError::Hash(e.to_string()))
 }
 
+/// Add an entry for system user `name` that holds only postern's extras (no login password:
+/// PAM checks that); the extras are set with `set_password` (POP3 override, shared secret,
+/// NT hash).
+pub fn add_system(path: &Path, name: &str) -> Result<(), UsersError> {
+    if !valid_user_name(name) {
+        return Err(UsersError::BadName(name.to_string()));
+    }
+    modify(path, |users| {
+        if users.iter().any(|u| u.name == name) {
+            return Err(UsersError::Exists(name.to_string()));
+        }
+        users.push(User {
+            name: name.to_string(),
+            password: None,
+            mail: true,
+            pop3_password: None,
+            shared_secret: None,
+            nt_hash: None,
+            scram_sha256: None,
+            quota: None,
+        });
+        Ok(())
+    })
+}
+
 /// Which password `set_password` changes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PasswordKind {
-    /// The login password (and its SCRAM verifier; the shared secret if asked).
-    Login { shared_secret: bool },
+    /// The login password (and its SCRAM verifier; the shared secret and NT hash if asked).
+    Login { shared_secret: bool, ntlm: bool },
+    /// Only the extras of a system user: the shared secret and/or the NT hash of `password`
+    /// (the login password stays PAM's).
+    Extras { shared_secret: bool, ntlm: bool },
     /// The POP3 override password.
     Pop3Override,
 }
@@ -297,11 +436,27 @@ pub fn set_password(
             .find(|u| u.name == name)
             .ok_or_else(|| UsersError::NoSuchUser(name.to_string()))?;
         match kind {
-            PasswordKind::Login { shared_secret } => {
-                u.password = hash;
+            PasswordKind::Login {
+                shared_secret,
+                ntlm,
+            } => {
+                u.password = Some(hash);
                 u.scram_sha256 = Some(scram_secret(password)?);
-                // A stale shared secret must not outlive a password change.
+                // A stale shared secret or NT hash must not outlive a password change.
                 u.shared_secret = shared_secret.then(|| Secret::from(password));
+                u.nt_hash =
+                    ntlm.then(|| Secret::new(crate::proto::sasl::ntlm::nt_hash_hex(password)));
+            }
+            PasswordKind::Extras {
+                shared_secret,
+                ntlm,
+            } => {
+                if shared_secret {
+                    u.shared_secret = Some(Secret::from(password));
+                }
+                if ntlm {
+                    u.nt_hash = Some(Secret::new(crate::proto::sasl::ntlm::nt_hash_hex(password)));
+                }
             }
             PasswordKind::Pop3Override => u.pop3_password = Some(hash),
         }
@@ -326,6 +481,8 @@ pub fn delete(path: &Path, name: &str) -> Result<(), UsersError> {
 /// a user just added by `postern user add` is known to the very next RCPT, login or delivery.
 pub struct UsersCache {
     path: PathBuf,
+    /// `[users]` (source, system accounts), applied to every version of the file.
+    config: Option<std::sync::Arc<crate::config::Config>>,
     inner: std::sync::RwLock<CacheState>,
 }
 
@@ -350,11 +507,25 @@ impl UsersCache {
         let users = Users::load(path)?;
         Ok(UsersCache {
             path: path.to_path_buf(),
+            config: None,
             inner: std::sync::RwLock::new(CacheState {
                 users: std::sync::Arc::new(users),
                 identity,
             }),
         })
+    }
+
+    /// The users of `config`: its users file (`paths.users`), and the system's accounts when
+    /// `[users] source` says so.
+    pub fn for_config(config: &crate::config::Config) -> Result<UsersCache, UsersError> {
+        let mut cache = UsersCache::new(&config.paths.users)?;
+        let config = std::sync::Arc::new(config.clone());
+        if let Ok(mut state) = cache.inner.write() {
+            let users = (*state.users).clone().with_source(&config);
+            state.users = std::sync::Arc::new(users);
+        }
+        cache.config = Some(config);
+        Ok(cache)
     }
 
     /// The current users (reloaded if the file changed; the old list is kept if it became invalid).
@@ -372,7 +543,13 @@ impl UsersCache {
             // A broken version is remembered too: logged once, not re-read on every look-up.
             state.identity = now;
             match Users::load(&self.path) {
-                Ok(users) => state.users = std::sync::Arc::new(users),
+                Ok(users) => {
+                    let users = match &self.config {
+                        Some(c) => users.with_source(c),
+                        None => users,
+                    };
+                    state.users = std::sync::Arc::new(users);
+                }
                 Err(e) => crate::events::event("users_reload_failed")
                     .field("error", e)
                     .emit(),
@@ -412,6 +589,7 @@ mod tests {
             "new",
             PasswordKind::Login {
                 shared_secret: false,
+                ntlm: false,
             },
         )
         .expect("passwd");

@@ -45,7 +45,7 @@ pub fn session_config(
     let (methods, login) = auth_methods(c);
     SessionConfig {
         hostname: c.server.hostname.clone(),
-        store: MaildirStore::new(c.paths.mail.clone()),
+        store: MaildirStore::on(crate::store::maildir::MailVolume::for_config(c)),
         starttls: listener.tls.is_some() && listener.settings.tls == TlsMode::Starttls,
         tls_active,
         methods,

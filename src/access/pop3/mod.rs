@@ -66,8 +66,11 @@ pub async fn handle(shared: Arc<Shared>, listener: Arc<ListenerRuntime>, mut lin
         client: login.clone(),
         config: shared.config.clone(),
     });
-    let backend =
-        VolumeBackend::new(users, shared.config.paths.mail.clone()).with_credentials(guarded);
+    let backend = VolumeBackend::new(users, shared.config.paths.mail.clone())
+        .on_volume(crate::store::maildir::MailVolume::for_config(
+            &shared.config,
+        ))
+        .with_credentials(guarded);
     let mut config = session_config(&shared.config, listener.starttls_ready(), link.tls);
     config.sasl = config.sasl.with_shared_secrets(secrets);
     config.methods = config.methods.with_shared_secrets(secrets);

@@ -30,6 +30,7 @@ pub mod cram_md5;
 mod failures;
 mod ledger;
 mod login;
+pub mod ntlm;
 mod plain;
 mod policy;
 pub(crate) mod random;
@@ -132,6 +133,12 @@ pub trait Credentials {
     /// password when one is set (SPEC §4). By default it is the login password.
     fn verify_pop3_password(&self, user: &str, password: &str) -> bool {
         self.verify_password(user, password)
+    }
+
+    /// The NT hash (MD4 of the UTF-16LE password) stored for `user`, for SASL NTLM; only for
+    /// users whose admin opted in. By default none (NTLM then fails like a wrong password).
+    fn nt_hash(&self, _user: &str) -> Option<[u8; 16]> {
+        None
     }
 
     /// The account a successful login as `login` opens: the users file maps a full address

@@ -1,0 +1,274 @@
+//! System accounts as mail users (`[users] source = "both"`, PAM), with real clients: accounts
+//! made with `useradd`/`chpasswd`/`usermod -L` in a private copy of /etc (a mount namespace; the
+//! host's /etc is never touched), the daemons started inside it, logins with Python's imaplib and
+//! poplib (STARTTLS), swaks (AUTH PLAIN and LOGIN over STARTTLS) and curl; mail to a system user
+//! lands in `~/Maildir`, made with the user's ownership, and is read back over IMAP.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // tests may panic
+
+mod common;
+mod system_support;
+
+use std::os::unix::fs::MetadataExt;
+use std::time::{Duration, Instant};
+
+use common::*;
+use system_support::PrivateEtc;
+
+/// Logs in over IMAP (STARTTLS, LOGIN) and POP3 (STLS, USER/PASS): prints `imap ok|fail SECONDS`
+/// and `pop3 ok|fail SECONDS`; with a third argument, also the INBOX subjects over IMAP.
+const LOGIN: &str = r#"
+import imaplib, poplib, ssl, sys, time, email
+host, imap_port, pop3_port, cafile, user, pw = sys.argv[1:7]
+ctx = ssl.create_default_context(cafile=cafile)
+t = time.monotonic()
+try:
+    m = imaplib.IMAP4(host, int(imap_port)); m.starttls(ssl_context=ctx); m.login(user, pw)
+    if len(sys.argv) > 7:
+        m.select("INBOX")
+        typ, data = m.search(None, "ALL")
+        for num in data[0].split():
+            typ, msg = m.fetch(num, "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+            print("subject", email.message_from_bytes(msg[0][1])["Subject"])
+    m.logout(); print("imap ok %.2f" % (time.monotonic() - t))
+except imaplib.IMAP4.error as e:
+    print("imap fail %.2f %s" % (time.monotonic() - t, e))
+t = time.monotonic()
+try:
+    p = poplib.POP3(host, int(pop3_port)); p.stls(context=ctx); p.user(user); p.pass_(pw)
+    p.quit(); print("pop3 ok %.2f" % (time.monotonic() - t))
+except poplib.error_proto as e:
+    print("pop3 fail %.2f %s" % (time.monotonic() - t, e))
+"#;
+
+struct Site {
+    demo: Demo,
+    etc: PrivateEtc,
+}
+
+impl Site {
+    fn start(users: &str) -> Site {
+        assert!(have("swaks") && have("curl") && have("nsenter") && have("useradd"));
+        let mut demo = Demo::start();
+        let _ = demo.child.kill();
+        let _ = demo.child.wait();
+        let etc = PrivateEtc::new();
+        std::fs::copy(
+            concat!(env!("CARGO_MANIFEST_DIR"), "/dist/pam.d/postern"),
+            etc.etc().join("pam.d/postern"),
+        )
+        .unwrap();
+        let mut config = std::fs::read_to_string(demo.config()).unwrap();
+        config.push_str(users);
+        config.push_str("\n[auth]\naddress_failures = 0\nuser_failures = 0\n");
+        std::fs::write(demo.config(), config).unwrap();
+        // The demo directory is 0700 and root's: fine, postern runs as root here.
+        let log = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(demo.dir.path().join("server.log"))
+            .unwrap();
+        demo.child = etc
+            .command(&bin())
+            .args(["serve", "--demo"])
+            .arg(demo.root())
+            .args(["--port-offset", &demo.offset.to_string()])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let imap = demo.addr(2143);
+        assert!(
+            wait_for_child_port(&mut demo.child, imap),
+            "server did not start: {}",
+            demo.log()
+        );
+        Site { demo, etc }
+    }
+
+    fn login(&self, user: &str, pw: &str, list: bool) -> String {
+        let cert = self.demo.root().join("cert.pem").display().to_string();
+        let imap = self.demo.port(2143).to_string();
+        let pop3 = self.demo.port(2110).to_string();
+        let mut args = vec!["127.0.0.1", &imap, &pop3, &cert, user, pw];
+        if list {
+            args.push("list");
+        }
+        python(LOGIN, &args)
+    }
+
+    fn swaks_auth(&self, user: &str, pw: &str, method: &str) -> Output {
+        run(
+            "swaks",
+            &[
+                "--server",
+                "127.0.0.1",
+                "--port",
+                &self.demo.port(2587).to_string(),
+                "--tls",
+                "--tls-verify",
+                "--tls-ca-path",
+                &self.demo.root().join("cert.pem").display().to_string(),
+                "--auth",
+                method,
+                "--auth-user",
+                user,
+                "--auth-password",
+                pw,
+                "--from",
+                &format!("{user}@example.test"),
+                "--to",
+                "demo@example.test",
+                "--quit-after",
+                "AUTH",
+            ],
+        )
+    }
+}
+
+use std::process::Output;
+
+fn seconds(line: &str) -> f64 {
+    line.split_whitespace()
+        .nth(2)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0.0)
+}
+
+#[test]
+fn system_accounts_log_in_through_pam_and_get_mail_in_their_home_maildir() {
+    let site = Site::start(
+        "\n[users]\nsource = \"both\"\n[users.system]\ngroup = \"mailers\"\nmin_uid = 2000\nmaildir = \"home\"\npam_timeout = \"5s\"\n",
+    );
+    let etc = &site.etc;
+    etc.ok("groupadd", &["-g", "2500", "mailers"], None);
+    etc.add_account("alice", 2001, Some("mailers"), "Alice-pw-1");
+    etc.add_account("bob", 2002, Some("mailers"), "Bob-pw-1");
+    etc.add_account("carol", 2003, None, "Carol-pw-1");
+    etc.add_account("lowuid", 1500, Some("mailers"), "Low-pw-1");
+    etc.ok("chpasswd", &[], Some("root:Root-pw-1\n"));
+    etc.ok("usermod", &["-a", "-G", "mailers", "root"], None);
+    etc.ok("usermod", &["-L", "bob"], None);
+    // The host's passwd file knows none of them.
+    let host = std::fs::read_to_string("/etc/passwd").unwrap();
+    assert!(
+        !host.contains("alice:x:2001"),
+        "the host's /etc/passwd was changed"
+    );
+
+    // alice, a member of the group: IMAP and POP3 (STARTTLS), SMTP AUTH PLAIN and LOGIN.
+    let out = site.login("alice", "Alice-pw-1", false);
+    assert!(
+        out.contains("imap ok") && out.contains("pop3 ok"),
+        "{out}\n{}",
+        site.demo.log()
+    );
+    for method in ["PLAIN", "LOGIN"] {
+        let out = site.swaks_auth("alice", "Alice-pw-1", method);
+        assert!(text(&out).contains("235 "), "{method}: {}", text(&out));
+    }
+    // The full address logs in too.
+    let out = site.login("alice@example.test", "Alice-pw-1", false);
+    assert!(out.contains("imap ok"), "{out}");
+    // curl, IMAP over STARTTLS (AUTH=PLAIN: the demo's file user has a shared secret, so
+    // CRAM-MD5 is offered too, which curl would prefer and alice cannot use).
+    let curl = run(
+        "curl",
+        &[
+            "-sS",
+            "--login-options",
+            "AUTH=PLAIN",
+            "--ssl-reqd",
+            "--cacert",
+            &site.demo.root().join("cert.pem").display().to_string(),
+            "--user",
+            "alice:Alice-pw-1",
+            &format!("imap://127.0.0.1:{}/", site.demo.port(2143)),
+        ],
+    );
+    assert!(text(&curl).contains("INBOX"), "curl: {}", text(&curl));
+
+    // Everyone else fails, with the usual delay (1 s for the first failure).
+    for (who, user, pw) in [
+        ("a wrong password", "alice", "wrong"),
+        ("a locked account", "bob", "Bob-pw-1"),
+        ("not in the group", "carol", "Carol-pw-1"),
+        ("below min_uid", "lowuid", "Low-pw-1"),
+        ("uid 0", "root", "Root-pw-1"),
+        ("an unknown user", "nobody-here", "x"),
+    ] {
+        let out = site.login(user, pw, false);
+        let lines: Vec<&str> = out.lines().collect();
+        assert!(
+            lines.iter().any(|l| l.starts_with("imap fail")),
+            "{who}: {out}"
+        );
+        assert!(
+            lines.iter().any(|l| l.starts_with("pop3 fail")),
+            "{who}: {out}"
+        );
+        for l in lines.iter().filter(|l| l.contains(" fail ")) {
+            assert!(seconds(l) >= 0.9, "{who}: no failure delay: {l}");
+        }
+        let out = site.swaks_auth(user, pw, "PLAIN");
+        assert!(text(&out).contains("535 "), "{who}: {}", text(&out));
+    }
+    assert!(
+        site.demo.log().contains("pam_failed"),
+        "{}",
+        site.demo.log()
+    );
+
+    // A password changed with chpasswd works at the next login, without a restart.
+    etc.ok("chpasswd", &[], Some("alice:Alice-pw-2\n"));
+    let out = site.login("alice", "Alice-pw-2", false);
+    assert!(out.contains("imap ok") && out.contains("pop3 ok"), "{out}");
+    let out = site.login("alice", "Alice-pw-1", false);
+    assert!(out.contains("imap fail"), "{out}");
+
+    // Mail to alice lands in ~alice/Maildir, made as hers, and is read over IMAP.
+    let swaks = run(
+        "swaks",
+        &[
+            "--server",
+            "127.0.0.1",
+            "--port",
+            &site.demo.port(2525).to_string(),
+            "--from",
+            "someone@elsewhere.test",
+            "--to",
+            "alice@example.test",
+            "--header",
+            "Subject: for a system user",
+        ],
+    );
+    assert!(text(&swaks).contains("250 "), "{}", text(&swaks));
+    let maildir = etc.home("alice").join("Maildir");
+    let files = wait_for_mail(&maildir, 1, Duration::from_secs(10));
+    assert_eq!(files.len(), 1, "{}", site.demo.log());
+    let meta = std::fs::metadata(&maildir).unwrap();
+    assert_eq!((meta.uid(), meta.gid()), (2001, 2001), "maildir owner");
+    assert!(!site.demo.maildir("alice").exists(), "not on the volume");
+    let out = site.login("alice", "Alice-pw-2", true);
+    assert!(out.contains("subject for a system user"), "{out}");
+    // Mail to a non-member is refused at RCPT.
+    let swaks = run(
+        "swaks",
+        &[
+            "--server",
+            "127.0.0.1",
+            "--port",
+            &site.demo.port(2525).to_string(),
+            "--from",
+            "someone@elsewhere.test",
+            "--to",
+            "carol@example.test",
+        ],
+    );
+    assert!(text(&swaks).contains("550 "), "{}", text(&swaks));
+    // The file user of the demo still logs in (source = "both").
+    let start = Instant::now();
+    let out = site.login("demo", &site.demo.password(), false);
+    assert!(out.contains("imap ok") && out.contains("pop3 ok"), "{out}");
+    assert!(start.elapsed() < Duration::from_secs(20));
+}
