@@ -13,6 +13,7 @@ pub mod config;
 pub mod creds;
 pub mod imap;
 pub mod mime;
+pub mod ntlm;
 pub mod pop3;
 pub mod sasl;
 pub mod site;
@@ -38,6 +39,7 @@ pub const TARGETS: &[(&str, Harness)] = &[
     ("mime", mime::message),
     ("spf", spf::evaluate),
     ("collect_client", collect::pass),
+    ("ntlm", ntlm::messages),
 ];
 
 /// Silence postern's event lines (they go to stderr and would drown the fuzzer's output).

@@ -235,6 +235,10 @@ impl Credentials for GuardedUsers {
             .flatten()
     }
 
+    fn ntlm_relay(&self) -> Option<Box<dyn crate::proto::sasl::ntlm::NtlmRelay>> {
+        self.users.ntlm_relay()
+    }
+
     fn nt_hash(&self, user: &str) -> Option<[u8; 16]> {
         self.client
             .admit(user)

@@ -63,9 +63,7 @@ pub async fn handle(shared: Arc<Shared>, listener: Arc<ListenerRuntime>, mut lin
         &listener.settings,
         listener.starttls_ready(),
     );
-    config.auth = config
-        .auth
-        .with_shared_secrets(shared.users.get().has_shared_secrets());
+    config.auth = config.auth.for_store(shared.users.get().capabilities());
     let mut session = Session::new(config, client);
     if let Some(reply) = refusal {
         session.refuse_at_connect(reply);

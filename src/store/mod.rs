@@ -4,6 +4,7 @@
 pub mod durable;
 pub mod greylist;
 pub mod maildir;
+pub mod ntlm_auth;
 pub mod rates;
 pub mod system;
 pub mod users;

@@ -220,6 +220,19 @@ impl Users {
         self.users.iter().any(|u| u.shared_secret.is_some())
     }
 
+    /// What this store can serve beyond plaintext passwords: which methods to offer.
+    pub fn capabilities(&self) -> crate::proto::sasl::StoreCapabilities {
+        let ntlm_auth = self
+            .system
+            .as_ref()
+            .is_some_and(|s| s.settings().ntlm_auth.is_some());
+        crate::proto::sasl::StoreCapabilities {
+            shared_secrets: self.has_shared_secrets(),
+            scram: self.source.uses_file(),
+            ntlm: ntlm_auth || self.users.iter().any(|u| u.nt_hash.is_some()),
+        }
+    }
+
     /// Check a login password: PAM for a system user, the stored hash for a file user. A missing
     /// user costs the same hashing time as a wrong password.
     pub fn verify_password(&self, name: &str, password: &str) -> bool {
@@ -287,6 +300,12 @@ impl crate::proto::sasl::Credentials for Users {
 
     fn nt_hash(&self, user: &str) -> Option<[u8; 16]> {
         Users::nt_hash(self, user)
+    }
+
+    fn ntlm_relay(&self) -> Option<Box<dyn crate::proto::sasl::ntlm::NtlmRelay>> {
+        let settings = self.system.as_ref()?.settings();
+        let program = settings.ntlm_auth.as_ref()?;
+        crate::store::ntlm_auth::relay(program, settings.ntlm_timeout.duration())
     }
 
     fn verify_pop3_password(&self, user: &str, password: &str) -> bool {

@@ -63,9 +63,7 @@ pub async fn handle(shared: Arc<Shared>, listener: Arc<ListenerRuntime>, mut lin
     let trusted = trusted_client(&shared.config, Some(&listener.settings), ip);
     let login = shared.login.client(ip, trusted, link.cancel());
     let mut config = session_config(&shared, &listener, link.tls);
-    config.methods = config
-        .methods
-        .with_shared_secrets(shared.users.get().has_shared_secrets());
+    config.methods = config.methods.for_store(shared.users.get().capabilities());
     let core = ImapCore {
         session: Session::new(config),
         held: None,

@@ -1,0 +1,146 @@
+//! Samba's `ntlm_auth --helper-protocol=squid-2.5-ntlmssp` as the NTLM verifier of system users
+//! (`[users.system] ntlm_auth`): one helper process per exchange, speaking its line protocol —
+//! `YR <negotiate>` → `TT <challenge>`, then `KK <authenticate>` → `AF <user>` (authenticated),
+//! `NA <reason>` (refused) or `BH <reason>` (broken helper); every message base64. Each answer
+//! is awaited at most `ntlm_timeout`; a helper that does not answer is killed and the login
+//! fails as temporarily unavailable.
+
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::path::Path;
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::time::Duration;
+
+use base64::prelude::{Engine as _, BASE64_STANDARD};
+
+use crate::proto::sasl::ntlm::NtlmRelay;
+
+/// The longest line the helper may answer with.
+const MAX_LINE: u64 = 64 * 1024;
+
+/// One running helper.
+pub struct NtlmAuthHelper {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    lines: Receiver<String>,
+    timeout: Duration,
+}
+
+impl NtlmAuthHelper {
+    /// Starts `program --helper-protocol=squid-2.5-ntlmssp`.
+    pub fn start(program: &Path, timeout: Duration) -> std::io::Result<NtlmAuthHelper> {
+        let mut child = Command::new(program)
+            .arg("--helper-protocol=squid-2.5-ntlmssp")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()?;
+        let stdin = child.stdin.take();
+        let stdout = child
+            .stdout
+            .take()
+            .ok_or_else(|| std::io::Error::other("no stdout of ntlm_auth"))?;
+        let (tx, rx) = std::sync::mpsc::sync_channel(2);
+        std::thread::Builder::new()
+            .name("ntlm_auth".into())
+            .spawn(move || {
+                let mut reader = BufReader::new(stdout);
+                loop {
+                    let mut line = String::new();
+                    match (&mut reader).take(MAX_LINE).read_line(&mut line) {
+                        Ok(0) | Err(_) => return,
+                        Ok(_) => {
+                            if tx.send(line.trim_end().to_string()).is_err() {
+                                return;
+                            }
+                        }
+                    }
+                }
+            })?;
+        Ok(NtlmAuthHelper {
+            child,
+            stdin,
+            lines: rx,
+            timeout,
+        })
+    }
+
+    /// Sends `verb base64(data)` and waits for one answer line.
+    fn ask(&mut self, verb: &str, data: &[u8]) -> Option<String> {
+        let stdin = self.stdin.as_mut()?;
+        let line = format!("{verb} {}\n", BASE64_STANDARD.encode(data));
+        if stdin
+            .write_all(line.as_bytes())
+            .and_then(|()| stdin.flush())
+            .is_err()
+        {
+            return None;
+        }
+        match self.lines.recv_timeout(self.timeout) {
+            Ok(answer) => Some(answer),
+            Err(RecvTimeoutError::Timeout) => {
+                crate::events::event("ntlm_auth_timeout")
+                    .field("after", format!("{}s", self.timeout.as_secs()))
+                    .emit();
+                let _ = self.child.kill();
+                None
+            }
+            Err(RecvTimeoutError::Disconnected) => None,
+        }
+    }
+}
+
+impl NtlmRelay for NtlmAuthHelper {
+    fn challenge(&mut self, negotiate: &[u8]) -> Option<Vec<u8>> {
+        let answer = self.ask("YR", negotiate)?;
+        let b64 = answer.strip_prefix("TT ")?;
+        BASE64_STANDARD.decode(b64.trim()).ok()
+    }
+
+    fn authenticate(&mut self, authenticate: &[u8]) -> Result<String, bool> {
+        let answer = self.ask("KK", authenticate).ok_or(false)?;
+        if let Some(user) = answer.strip_prefix("AF ") {
+            let user = user.trim();
+            // Samba may answer the user base64 encoded (`AF <base64>`) or as is.
+            let decoded = BASE64_STANDARD
+                .decode(user)
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok())
+                .filter(|u| {
+                    crate::store::users::valid_user_name(u.rsplit('\\').next().unwrap_or(u))
+                });
+            return Ok(decoded.unwrap_or_else(|| user.to_string()));
+        }
+        if answer.starts_with("NA") {
+            crate::events::event("ntlm_auth_refused")
+                .field("reason", answer.get(3..).unwrap_or(""))
+                .emit();
+            return Err(true);
+        }
+        crate::events::event("ntlm_auth_failed")
+            .field("answer", answer.chars().take(200).collect::<String>())
+            .emit();
+        Err(false)
+    }
+}
+
+impl Drop for NtlmAuthHelper {
+    fn drop(&mut self) {
+        drop(self.stdin.take());
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The helper `[users.system]` configures, started for one exchange.
+pub fn relay(program: &Path, timeout: Duration) -> Option<Box<dyn NtlmRelay>> {
+    match NtlmAuthHelper::start(program, timeout) {
+        Ok(h) => Some(Box::new(h)),
+        Err(e) => {
+            crate::events::event("ntlm_auth_failed")
+                .field("error", e)
+                .emit();
+            None
+        }
+    }
+}
