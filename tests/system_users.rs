@@ -2,10 +2,14 @@
 //! made with `useradd`/`chpasswd`/`usermod -L` in a private copy of /etc (a mount namespace; the
 //! host's /etc is never touched), the daemons started inside it, logins with Python's imaplib and
 //! poplib (STARTTLS), swaks (AUTH PLAIN and LOGIN over STARTTLS) and curl; mail to a system user
-//! lands in `~/Maildir`, made with the user's ownership, and is read back over IMAP.
+//! lands in `~/Maildir`, made with the user's ownership, and is read back over IMAP. And SASL
+//! NTLM of system users through a standalone Samba: smbd's password database (tdbsam) and
+//! winbindd started by the test in the same namespace, verified by `ntlm_auth`'s squid-2.5-ntlmssp
+//! helper protocol, with curl and Python's ntlm-auth as clients.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // tests may panic
 
 mod common;
+mod ntlm_support;
 mod system_support;
 
 use std::os::unix::fs::MetadataExt;
@@ -271,4 +275,129 @@ fn system_accounts_log_in_through_pam_and_get_mail_in_their_home_maildir() {
     let out = site.login("demo", &site.demo.password(), false);
     assert!(out.contains("imap ok") && out.contains("pop3 ok"), "{out}");
     assert!(start.elapsed() < Duration::from_secs(20));
+}
+
+/// A private smb.conf: a standalone server whose SAM (tdbsam) and every directory live under
+/// `dir`; only loopback.
+fn smb_conf(dir: &std::path::Path) -> String {
+    let d = dir.display();
+    format!(
+        "[global]\n  workgroup = POSTERNTEST\n  netbios name = POSTERNTEST\n  security = user\n\
+         \x20 server role = standalone server\n  passdb backend = tdbsam:{d}/private/passdb.tdb\n\
+         \x20 private dir = {d}/private\n  lock directory = {d}/lock\n  state directory = {d}/state\n\
+         \x20 cache directory = {d}/cache\n  pid directory = {d}/pid\n  ncalrpc dir = {d}/ncalrpc\n\
+         \x20 log file = {d}/log.%m\n  interfaces = lo\n  bind interfaces only = yes\n\
+         \x20 disable netbios = yes\n  smb ports = 1445\n  ntlm auth = ntlmv2-only\n"
+    )
+}
+
+#[test]
+fn ntlm_of_system_users_through_samba_winbind() {
+    assert!(
+        have("winbindd") && have("smbpasswd") && have("ntlm_auth") && have("wbinfo"),
+        "samba, winbind and samba-common-bin are not installed (bin/install-test-deps)"
+    );
+    let site = Site::start(
+        "\n[users]\nsource = \"system\"\n[users.system]\nmin_uid = 2000\nntlm_auth = \"/usr/bin/ntlm_auth\"\n\
+         [auth.smtp]\nntlm = \"tls\"\n[auth.pop3]\nntlm = \"tls\"\n[auth.imap]\nntlm = \"tls\"\n",
+    );
+    let etc = &site.etc;
+    let samba = etc.dir.path().join("samba");
+    for sub in ["private", "lock", "state", "cache", "pid", "ncalrpc"] {
+        std::fs::create_dir_all(samba.join(sub)).unwrap();
+    }
+    std::fs::write(etc.etc().join("samba/smb.conf"), smb_conf(&samba)).unwrap();
+    // The Unix password and Samba's differ: NTLM must be checked by Samba.
+    etc.add_account("alice", 2001, None, "Unix-pw-1");
+    etc.add_account("lowuid", 1500, None, "Unix-pw-2");
+    for (user, pw) in [("alice", "Samba-pw-1"), ("lowuid", "Samba-pw-2")] {
+        etc.ok(
+            "smbpasswd",
+            &["-s", "-a", user],
+            Some(&format!("{pw}\n{pw}\n")),
+        );
+    }
+    let mut winbindd = etc
+        .command(std::path::Path::new("winbindd"))
+        .args(["-F", "--no-process-group", "--debug-stdout", "-d", "1"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while !etc.run("wbinfo", &["-p"], None).status.success() {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "winbindd did not answer"
+        );
+        assert!(winbindd.try_wait().unwrap().is_none(), "winbindd exited");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // ntlm_auth itself checks alice's Samba password (the helper postern runs needs this).
+    etc.ok(
+        "ntlm_auth",
+        &[
+            "--domain=POSTERNTEST",
+            "--username=alice",
+            "--password=Samba-pw-1",
+        ],
+        None,
+    );
+
+    let imap = format!("imap://127.0.0.1:{}/", site.demo.port(2143));
+    let pop3 = format!("pop3://127.0.0.1:{}/", site.demo.port(2110));
+    let smtp = format!("smtp://127.0.0.1:{}", site.demo.port(2587));
+    let mail = site.demo.root().join("msg.eml");
+    std::fs::write(&mail, "Subject: NTLM through Samba\r\n\r\nhi\r\n").unwrap();
+    let mail = mail.display().to_string();
+    let send = [
+        "--mail-from",
+        "alice@example.test",
+        "--mail-rcpt",
+        "alice@example.test",
+        "-T",
+        &mail,
+    ];
+    for (url, extra) in [(&imap, &[][..]), (&pop3, &[][..]), (&smtp, &send[..])] {
+        let out = ntlm_support::curl_ntlm(&site.demo, url, "alice", "Samba-pw-1", extra);
+        assert!(
+            out.status.success(),
+            "{url}: {}\n{}",
+            text(&out),
+            site.demo.log()
+        );
+        let out = ntlm_support::curl_ntlm(&site.demo, url, "alice", "Unix-pw-1", extra);
+        assert!(
+            !out.status.success(),
+            "{url} with the Unix password: {}",
+            text(&out)
+        );
+    }
+    let out = ntlm_support::python_ntlm(&site.demo, "alice", "Samba-pw-1");
+    assert!(
+        out.contains("imap ok True") && out.contains("pop3 ok"),
+        "{out}\n{}",
+        site.demo.log()
+    );
+    let out = ntlm_support::python_ntlm(&site.demo, "alice", "wrong");
+    assert!(
+        out.contains("imap fail") && out.contains("pop3 fail"),
+        "{out}"
+    );
+    // Samba knows lowuid, but it is not a mail user here (below min_uid).
+    let out = ntlm_support::python_ntlm(&site.demo, "lowuid", "Samba-pw-2");
+    assert!(
+        out.contains("imap fail") && out.contains("pop3 fail"),
+        "{out}"
+    );
+    assert!(
+        site.demo.log().contains("ntlm_auth_not_a_mail_user"),
+        "{}",
+        site.demo.log()
+    );
+    // Plaintext logins of the same system user still go through PAM.
+    let out = site.login("alice", "Unix-pw-1", false);
+    assert!(out.contains("imap ok") && out.contains("pop3 ok"), "{out}");
+    let _ = winbindd.kill();
+    let _ = winbindd.wait();
 }

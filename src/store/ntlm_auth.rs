@@ -1,7 +1,8 @@
 //! Samba's `ntlm_auth --helper-protocol=squid-2.5-ntlmssp` as the NTLM verifier of system users
 //! (`[users.system] ntlm_auth`): one helper process per exchange, speaking its line protocol —
 //! `YR <negotiate>` → `TT <challenge>`, then `KK <authenticate>` → `AF <user>` (authenticated),
-//! `NA <reason>` (refused) or `BH <reason>` (broken helper); every message base64. Each answer
+//! `NA <reason>` (refused) or `BH <reason>` (broken helper); every message base64, the user
+//! as `DOMAIN\\user`. Each answer
 //! is awaited at most `ntlm_timeout`; a helper that does not answer is killed and the login
 //! fails as temporarily unavailable.
 
@@ -100,16 +101,8 @@ impl NtlmRelay for NtlmAuthHelper {
     fn authenticate(&mut self, authenticate: &[u8]) -> Result<String, bool> {
         let answer = self.ask("KK", authenticate).ok_or(false)?;
         if let Some(user) = answer.strip_prefix("AF ") {
-            let user = user.trim();
-            // Samba may answer the user base64 encoded (`AF <base64>`) or as is.
-            let decoded = BASE64_STANDARD
-                .decode(user)
-                .ok()
-                .and_then(|b| String::from_utf8(b).ok())
-                .filter(|u| {
-                    crate::store::users::valid_user_name(u.rsplit('\\').next().unwrap_or(u))
-                });
-            return Ok(decoded.unwrap_or_else(|| user.to_string()));
+            // `DOMAIN\user`, as is.
+            return Ok(user.trim().to_string());
         }
         if answer.starts_with("NA") {
             crate::events::event("ntlm_auth_refused")
@@ -129,6 +122,32 @@ impl Drop for NtlmAuthHelper {
         drop(self.stdin.take());
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// A relay whose successes count only for accounts that are mail users here (`[users.system]`
+/// group, min_uid, root): Samba may know users this server does not serve.
+pub struct AdmittedRelay {
+    pub inner: Box<dyn NtlmRelay>,
+    pub system: std::sync::Arc<crate::store::system::SystemAccounts>,
+}
+
+impl NtlmRelay for AdmittedRelay {
+    fn challenge(&mut self, negotiate: &[u8]) -> Option<Vec<u8>> {
+        self.inner.challenge(negotiate)
+    }
+
+    fn authenticate(&mut self, authenticate: &[u8]) -> Result<String, bool> {
+        let user = self.inner.authenticate(authenticate)?;
+        let name = user.rsplit_once('\\').map_or(user.as_str(), |(_, u)| u);
+        if self.system.lookup(name).is_some() {
+            Ok(name.to_string())
+        } else {
+            crate::events::event("ntlm_auth_not_a_mail_user")
+                .field("user", &user)
+                .emit();
+            Err(true)
+        }
     }
 }
 

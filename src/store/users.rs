@@ -303,9 +303,14 @@ impl crate::proto::sasl::Credentials for Users {
     }
 
     fn ntlm_relay(&self) -> Option<Box<dyn crate::proto::sasl::ntlm::NtlmRelay>> {
-        let settings = self.system.as_ref()?.settings();
+        let system = self.system.as_ref()?;
+        let settings = system.settings();
         let program = settings.ntlm_auth.as_ref()?;
-        crate::store::ntlm_auth::relay(program, settings.ntlm_timeout.duration())
+        let inner = crate::store::ntlm_auth::relay(program, settings.ntlm_timeout.duration())?;
+        Some(Box::new(crate::store::ntlm_auth::AdmittedRelay {
+            inner,
+            system: system.clone(),
+        }))
     }
 
     fn verify_pop3_password(&self, user: &str, password: &str) -> bool {

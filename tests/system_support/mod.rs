@@ -2,7 +2,9 @@
 //! nothing reaches the host) in which a copy of /etc is bind-mounted over /etc, held open by a
 //! `sleep`; commands and daemons join it with `nsenter -m`. `useradd`, `chpasswd` and `usermod`
 //! change only the copy (they replace /etc/passwd by rename, which works inside a copied
-//! directory but not over a bind-mounted file). Needs root, like every namespace test here.
+//! directory but not over a bind-mounted file). /run is a fresh tmpfs inside (winbindd's socket
+//! directory, /run/samba/winbindd, is compiled into libwbclient). Needs root, like every
+//! namespace test here.
 #![allow(dead_code)]
 
 use std::io::BufRead as _;
@@ -26,7 +28,8 @@ impl PrivateEtc {
         assert!(copy.success(), "cannot copy /etc");
         std::fs::create_dir_all(dir.path().join("home")).expect("home");
         let script = format!(
-            "set -e; mount --bind '{}' /etc; echo ready; exec sleep 3600",
+            "set -e; mount --bind '{}' /etc; mount -t tmpfs tmpfs /run; \
+             mkdir -p /run/samba/winbindd; echo ready; exec sleep 3600",
             etc.display()
         );
         let mut holder = Command::new("unshare")
