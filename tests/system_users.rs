@@ -401,3 +401,31 @@ fn ntlm_of_system_users_through_samba_winbind() {
     let _ = winbindd.kill();
     let _ = winbindd.wait();
 }
+
+/// A PAM module that hangs (pam_exec of `sleep 20`) is a failed login after `pam_timeout` plus
+/// the failure delay, logged as `pam_timeout`; the server keeps serving everyone else.
+#[test]
+fn a_hung_pam_module_is_a_failed_login() {
+    let site = Site::start(
+        "\n[users]\nsource = \"both\"\n[users.system]\npam_service = \"postern-hang\"\nmin_uid = 2000\npam_timeout = \"2s\"\n",
+    );
+    std::fs::write(
+        site.etc.etc().join("pam.d/postern-hang"),
+        "auth required pam_exec.so /bin/sleep 20\naccount required pam_permit.so\n",
+    )
+    .unwrap();
+    site.etc.add_account("alice", 2001, None, "Alice-pw-1");
+    let out = site.login("alice", "Alice-pw-1", false);
+    let imap = out.lines().find(|l| l.starts_with("imap ")).unwrap_or("");
+    assert!(imap.starts_with("imap fail"), "{out}");
+    assert!(seconds(imap) >= 2.9, "timeout and delay: {imap}");
+    assert!(seconds(imap) < 15.0, "not bounded by pam_timeout: {imap}");
+    assert!(
+        site.demo.log().contains("pam_timeout"),
+        "{}",
+        site.demo.log()
+    );
+    // The file user logs in meanwhile.
+    let out = site.login("demo", &site.demo.password(), false);
+    assert!(out.contains("imap ok") && out.contains("pop3 ok"), "{out}");
+}

@@ -37,7 +37,7 @@ pub fn user(config_flag: Option<&Path>, cmd: UserCommand) -> CliResult {
             let pw = read_password(password_stdin)?;
             warn_ntlm(ntlm);
             let kind = if pop3 {
-                PasswordKind::Pop3Override
+                PasswordKind::Pop3Override { shared_secret }
             } else if system {
                 PasswordKind::Extras {
                     shared_secret,

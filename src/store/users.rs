@@ -442,8 +442,9 @@ pub enum PasswordKind {
     /// Only the extras of a system user: the shared secret and/or the NT hash of `password`
     /// (the login password stays PAM's).
     Extras { shared_secret: bool, ntlm: bool },
-    /// The POP3 override password.
-    Pop3Override,
+    /// The POP3 override password; with `shared_secret` it is also the shared secret (the
+    /// second-chance secret of CRAM-MD5 and APOP for a system user).
+    Pop3Override { shared_secret: bool },
 }
 
 /// Change an existing user's password.
@@ -482,7 +483,12 @@ pub fn set_password(
                     u.nt_hash = Some(Secret::new(crate::proto::sasl::ntlm::nt_hash_hex(password)));
                 }
             }
-            PasswordKind::Pop3Override => u.pop3_password = Some(hash),
+            PasswordKind::Pop3Override { shared_secret } => {
+                u.pop3_password = Some(hash);
+                if shared_secret {
+                    u.shared_secret = Some(Secret::from(password));
+                }
+            }
         }
         Ok(())
     })
@@ -621,7 +627,15 @@ mod tests {
         assert!(users.verify_password("alice", "new"));
         assert!(!users.verify_password("alice", "s3cret"));
         assert!(users.verify_pop3_password("alice", "new"));
-        set_password(&path, "alice", "pop", PasswordKind::Pop3Override).expect("pop3");
+        set_password(
+            &path,
+            "alice",
+            "pop",
+            PasswordKind::Pop3Override {
+                shared_secret: false,
+            },
+        )
+        .expect("pop3");
         let users = Users::load(&path).expect("load");
         assert!(users.verify_pop3_password("alice", "pop"));
         assert!(!users.verify_pop3_password("alice", "new"));
