@@ -163,3 +163,51 @@ pub fn relay(program: &Path, timeout: Duration) -> Option<Box<dyn NtlmRelay>> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // tests may panic
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    /// A stand-in helper speaking the line protocol (the real `ntlm_auth` is driven in
+    /// tests/system_users.rs): answers each line with the next of `answers`, then hangs.
+    fn script(dir: &Path, answers: &[&str]) -> std::path::PathBuf {
+        let path = dir.join("helper");
+        let mut text = String::from("#!/bin/sh\n");
+        for a in answers {
+            text.push_str(&format!("read line; printf '%s\\n' '{a}'\n"));
+        }
+        text.push_str("exec sleep 30\n");
+        std::fs::write(&path, text).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        path
+    }
+
+    #[test]
+    fn the_line_protocol_and_its_timeout() {
+        let dir = tempfile::tempdir().unwrap();
+        let tt = format!("TT {}", BASE64_STANDARD.encode(b"challenge"));
+        let cases: &[(&[&str], Option<Result<&str, bool>>)] = &[
+            (&[&tt, "AF DOM\\bob"], Some(Ok("DOM\\bob"))),
+            (&[&tt, "NA NT_STATUS_LOGON_FAILURE"], Some(Err(true))),
+            (&[&tt, "BH broken"], Some(Err(false))),
+            (&[&tt], Some(Err(false))),
+            (&["BH no"], None),
+            (&[], None),
+        ];
+        for (answers, want) in cases {
+            let program = script(dir.path(), answers);
+            let mut h = NtlmAuthHelper::start(&program, Duration::from_secs(1)).unwrap();
+            let started = std::time::Instant::now();
+            let challenge = h.challenge(b"negotiate");
+            let got = challenge.map(|c| {
+                assert_eq!(c, b"challenge");
+                h.authenticate(b"authenticate")
+            });
+            let want = want.map(|w| w.map(str::to_string));
+            assert_eq!(got, want, "{answers:?}");
+            assert!(started.elapsed() < Duration::from_secs(5), "{answers:?}");
+        }
+    }
+}

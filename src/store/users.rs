@@ -690,6 +690,88 @@ mod tests {
         assert!(cache.get().get("bob").is_some());
     }
 
+    /// `[users] source` over one users file: a file user with a password, and an extras-only
+    /// entry (no password) whose name is no system account here. The system-account side is
+    /// tested with real accounts in tests/system_users.rs.
+    #[test]
+    fn sources_decide_who_is_a_user() {
+        use crate::config::users::Source;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("users.toml");
+        add_with(&path, "alice", "pw", true, true).expect("add");
+        add_system(&path, "no-such-account-xyz").expect("add system");
+        set_password(
+            &path,
+            "no-such-account-xyz",
+            "secret",
+            PasswordKind::Extras {
+                shared_secret: true,
+                ntlm: true,
+            },
+        )
+        .expect("extras");
+        let text = fs::read_to_string(&path).expect("read");
+        assert!(
+            text.contains(&format!(
+                "nt_hash = \"{}\"",
+                crate::proto::sasl::ntlm::nt_hash_hex("pw")
+            )),
+            "{text}"
+        );
+        let load = |source: &str| {
+            let config = crate::config::parse(
+                &format!(
+                    "[server]\nhostname = \"h.test\"\npostmaster = \"p@h.test\"\n\
+                     [users]\nsource = \"{source}\"\n"
+                ),
+                Path::new("/"),
+            )
+            .expect("config");
+            assert_eq!(
+                config.users.source,
+                match source {
+                    "file" => Source::File,
+                    "system" => Source::System,
+                    _ => Source::Both,
+                }
+            );
+            Users::load(&path).expect("load").with_source(&config)
+        };
+        use crate::proto::sasl::Credentials;
+        // source, alice is a user, alice's mailbox, SCRAM offered, alice's SCRAM verifier
+        for (source, alice, scram) in [
+            ("file", true, true),
+            ("system", false, false),
+            ("both", true, true),
+        ] {
+            let users = load(source);
+            assert_eq!(users.is_user("alice"), alice, "{source}");
+            assert_eq!(users.verify_password("alice", "pw"), alice, "{source}");
+            assert_eq!(
+                users.find_mailbox("ALICE"),
+                alice.then(|| "alice".to_string()),
+                "{source}"
+            );
+            assert_eq!(users.scram_sha256("alice").is_some(), scram, "{source}");
+            assert_eq!(users.capabilities().scram, scram, "{source}");
+            assert_eq!(users.second_chance_secret("alice").is_some(), alice);
+            assert_eq!(
+                Users::nt_hash(&users, "alice"),
+                alice.then(|| crate::proto::sasl::ntlm::nt_hash("pw"))
+            );
+            // An extras entry is nobody's login without its system account.
+            let extra = "no-such-account-xyz";
+            assert!(!users.is_user(extra), "{source}");
+            assert!(!users.verify_password(extra, "secret"));
+            assert!(users.second_chance_secret(extra).is_none());
+            assert!(Users::nt_hash(&users, extra).is_none());
+            assert!(users.find_mailbox(extra).is_none());
+            assert!(users.capabilities().ntlm && users.capabilities().shared_secrets);
+            // root is never a system mail user by default.
+            assert!(users.system_account("root").is_none());
+        }
+    }
+
     #[test]
     fn dummy_hash_parses() {
         assert!(argon2::PasswordHash::new(DUMMY_HASH).is_ok());
