@@ -188,7 +188,8 @@ mod tests {
     fn the_line_protocol_and_its_timeout() {
         let dir = tempfile::tempdir().unwrap();
         let tt = format!("TT {}", BASE64_STANDARD.encode(b"challenge"));
-        let cases: &[(&[&str], Option<Result<&str, bool>>)] = &[
+        type Case<'a> = (&'a [&'a str], Option<Result<&'a str, bool>>);
+        let cases: &[Case<'_>] = &[
             (&[&tt, "AF DOM\\bob"], Some(Ok("DOM\\bob"))),
             (&[&tt, "NA NT_STATUS_LOGON_FAILURE"], Some(Err(true))),
             (&[&tt, "BH broken"], Some(Err(false))),
