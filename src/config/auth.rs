@@ -415,6 +415,23 @@ login = "deny"
     }
 
     #[test]
+    fn ntlm_is_offered_per_protocol_when_enabled() {
+        let auth = parse("[auth.smtp]\nntlm = \"tls\"\n[auth.imap]\nntlm = \"allow\"\n")
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            auth.check(Submission, "ntlm", false),
+            Err(MethodRefusal::NeedsTls)
+        );
+        assert_eq!(auth.check(Smtp, "NTLM", true), Ok(Mechanism::Ntlm));
+        assert_eq!(auth.check(Imap, "NTLM", false), Ok(Mechanism::Ntlm));
+        assert_eq!(auth.check(Pop3, "NTLM", true), Err(MethodRefusal::Denied));
+        assert_eq!(
+            auth.offered_names(Smtp, true),
+            ["SCRAM-SHA-256", "CRAM-MD5", "NTLM", "PLAIN", "LOGIN"]
+        );
+    }
+
+    #[test]
     fn bad_values_are_refused() {
         for text in [
             "[auth.smtp]\nplain = \"maybe\"",
