@@ -153,6 +153,9 @@ fn system_accounts_log_in_through_pam_and_get_mail_in_their_home_maildir() {
     etc.ok("chpasswd", &[], Some("root:Root-pw-1\n"));
     etc.ok("usermod", &["-a", "-G", "mailers", "root"], None);
     etc.ok("usermod", &["-L", "bob"], None);
+    // An expired account (chage -E 0): the password is right, PAM refuses the account.
+    etc.add_account("dave", 2004, Some("mailers"), "Dave-pw-1");
+    etc.ok("chage", &["-E", "0", "dave"], None);
     // The host's passwd file knows none of them.
     let host = std::fs::read_to_string("/etc/passwd").unwrap();
     assert!(
@@ -196,6 +199,7 @@ fn system_accounts_log_in_through_pam_and_get_mail_in_their_home_maildir() {
     for (who, user, pw) in [
         ("a wrong password", "alice", "wrong"),
         ("a locked account", "bob", "Bob-pw-1"),
+        ("an expired account", "dave", "Dave-pw-1"),
         ("not in the group", "carol", "Carol-pw-1"),
         ("below min_uid", "lowuid", "Low-pw-1"),
         ("uid 0", "root", "Root-pw-1"),
@@ -219,6 +223,11 @@ fn system_accounts_log_in_through_pam_and_get_mail_in_their_home_maildir() {
     }
     assert!(
         site.demo.log().contains("pam_failed"),
+        "{}",
+        site.demo.log()
+    );
+    assert!(
+        site.demo.log().contains("event=pam_failed user=dave"),
         "{}",
         site.demo.log()
     );
