@@ -44,6 +44,27 @@ except poplib.error_proto as e:
     print("pop3 fail %.2f %s" % (time.monotonic() - t, e))
 "#;
 
+/// smtplib's CRAM-MD5 (after STARTTLS; it prefers CRAM-MD5 when offered) and poplib's APOP for
+/// alice with the second-chance secret, then APOP with the PAM password: `cram CODE`,
+/// `apop ok|fail`, `apop-pam ok|fail`.
+const CRAM_APOP: &str = r#"
+import smtplib, poplib, ssl, sys
+sub, pop3, cafile = sys.argv[1:4]
+ctx = ssl.create_default_context(cafile=cafile)
+s = smtplib.SMTP("127.0.0.1", int(sub), timeout=20); s.starttls(context=ctx); s.ehlo("c.test")
+assert "CRAM-MD5" in s.esmtp_features.get("auth", ""), s.esmtp_features
+s.user, s.password = "alice", "Second-1"
+code, _ = s.auth("CRAM-MD5", s.auth_cram_md5)
+print("cram", code); s.quit()
+for label, pw in [("apop", "Second-1"), ("apop-pam", "Alice-pw-2")]:
+    p = poplib.POP3("127.0.0.1", int(pop3))
+    try:
+        p.apop("alice", pw); print(label, "ok")
+    except poplib.error_proto as e:
+        print(label, "fail", e)
+    p.quit()
+"#;
+
 struct Site {
     demo: Demo,
     etc: PrivateEtc,
@@ -239,6 +260,38 @@ fn system_accounts_log_in_through_pam_and_get_mail_in_their_home_maildir() {
     let out = site.login("alice", "Alice-pw-1", false);
     assert!(out.contains("imap fail"), "{out}");
 
+    // CRAM-MD5 and APOP: PAM's password cannot answer a challenge; the second-chance secret
+    // stored in alice's extras entry can (seed "Understanding WinGate mail security").
+    let out = site.demo.postern(&["user", "add", "--system", "alice"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(site.demo.postern_stdin_ok(
+        &[
+            "user",
+            "passwd",
+            "alice",
+            "--system",
+            "--shared-secret",
+            "--password-stdin"
+        ],
+        "Second-1\n",
+    ));
+    let cram = python(
+        CRAM_APOP,
+        &[
+            &site.demo.port(2587).to_string(),
+            &site.demo.port(2110).to_string(),
+            &site.demo.root().join("cert.pem").display().to_string(),
+        ],
+    );
+    assert!(cram.contains("cram 235"), "{cram}\n{}", site.demo.log());
+    assert!(
+        cram.contains("apop ok") && cram.contains("apop-pam fail"),
+        "{cram}"
+    );
+    // PLAIN still takes the PAM password, not the secret.
+    let out = site.login("alice", "Alice-pw-2", false);
+    assert!(out.contains("imap ok"), "{out}");
+
     // Mail to alice lands in ~alice/Maildir, made as hers, and is read over IMAP.
     let swaks = run(
         "swaks",
@@ -352,6 +405,41 @@ fn ntlm_of_system_users_through_samba_winbind() {
         ],
         None,
     );
+
+    // source = "system": no SCRAM (its verifiers live only in the users file); NTLM is offered
+    // (ntlm_auth is configured), after TLS as configured.
+    let ehlo = |tls: bool| {
+        let port = site.demo.port(2587).to_string();
+        let mut args = vec![
+            "--server",
+            "127.0.0.1",
+            "--port",
+            &port,
+            "--quit-after",
+            "EHLO",
+        ];
+        if tls {
+            args.push("--tls");
+        }
+        let out = run("swaks", &args);
+        let auth = text(&out)
+            .lines()
+            .find(|l| l.contains("250-AUTH") || l.contains("250 AUTH"))
+            .unwrap_or("")
+            .to_string();
+        auth
+    };
+    let plain_ehlo = ehlo(false);
+    assert!(
+        !plain_ehlo.contains("NTLM") && !plain_ehlo.contains("SCRAM"),
+        "{plain_ehlo}"
+    );
+    let tls_ehlo = ehlo(true);
+    assert!(
+        tls_ehlo.contains("NTLM") && tls_ehlo.contains("PLAIN"),
+        "{tls_ehlo}"
+    );
+    assert!(!tls_ehlo.contains("SCRAM"), "{tls_ehlo}");
 
     let imap = format!("imap://127.0.0.1:{}/", site.demo.port(2143));
     let pop3 = format!("pop3://127.0.0.1:{}/", site.demo.port(2110));

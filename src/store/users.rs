@@ -217,7 +217,19 @@ impl Users {
     /// client that prefers them (Roundcube, smtplib, curl) is not sent down a method no user
     /// here can use.
     pub fn has_shared_secrets(&self) -> bool {
-        self.users.iter().any(|u| u.shared_secret.is_some())
+        self.users
+            .iter()
+            .any(|u| u.shared_secret.is_some() && self.may_be_user(u))
+    }
+
+    /// Whether entry `u` can stand for a mail user under `[users] source`: in the file a user
+    /// has a password; with `system` only extras entries (no password) belong to accounts.
+    fn may_be_user(&self, u: &User) -> bool {
+        match self.source {
+            crate::config::users::Source::File => u.password.is_some(),
+            crate::config::users::Source::System => u.password.is_none(),
+            crate::config::users::Source::Both => true,
+        }
     }
 
     /// What this store can serve beyond plaintext passwords: which methods to offer.
@@ -229,7 +241,11 @@ impl Users {
         crate::proto::sasl::StoreCapabilities {
             shared_secrets: self.has_shared_secrets(),
             scram: self.source.uses_file(),
-            ntlm: ntlm_auth || self.users.iter().any(|u| u.nt_hash.is_some()),
+            ntlm: ntlm_auth
+                || self
+                    .users
+                    .iter()
+                    .any(|u| u.nt_hash.is_some() && self.may_be_user(u)),
         }
     }
 
