@@ -379,20 +379,22 @@ fn ntlm_of_system_users_through_samba_winbind() {
             Some(&format!("{pw}\n{pw}\n")),
         );
     }
-    let mut winbindd = etc
-        .command(std::path::Path::new("winbindd"))
-        .args(["-F", "--no-process-group", "--debug-stdout", "-d", "1"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    // Killed when the test ends, passed or failed.
+    let mut winbindd = KillOnDrop(
+        etc.command(std::path::Path::new("winbindd"))
+            .args(["-F", "--no-process-group", "--debug-stdout", "-d", "1"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     let start = Instant::now();
     while !etc.run("wbinfo", &["-p"], None).status.success() {
         assert!(
             start.elapsed() < Duration::from_secs(20),
             "winbindd did not answer"
         );
-        assert!(winbindd.try_wait().unwrap().is_none(), "winbindd exited");
+        assert!(winbindd.0.try_wait().unwrap().is_none(), "winbindd exited");
         std::thread::sleep(Duration::from_millis(200));
     }
     // ntlm_auth itself checks alice's Samba password (the helper postern runs needs this).
@@ -495,8 +497,16 @@ fn ntlm_of_system_users_through_samba_winbind() {
     // Plaintext logins of the same system user still go through PAM.
     let out = site.login("alice", "Unix-pw-1", false);
     assert!(out.contains("imap ok") && out.contains("pop3 ok"), "{out}");
-    let _ = winbindd.kill();
-    let _ = winbindd.wait();
+}
+
+/// A child process killed (and reaped) when dropped.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 /// A PAM module that hangs (pam_exec of `sleep 20`) is a failed login after `pam_timeout` plus
