@@ -2660,7 +2660,7 @@ _postern() {
             return 0
             ;;
         postern__subcmd__user__subcmd__add)
-            opts="-h --password-stdin --shared-secret --config --help"
+            opts="-h --password-stdin --shared-secret --ntlm --system --config --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2798,7 +2798,7 @@ _postern() {
             return 0
             ;;
         postern__subcmd__user__subcmd__passwd)
-            opts="-h --password-stdin --shared-secret --pop3 --config --help"
+            opts="-h --password-stdin --shared-secret --ntlm --pop3 --system --config --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

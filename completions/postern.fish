@@ -130,11 +130,15 @@ complete -c postern -n "__fish_postern_using_subcommand user; and not __fish_see
 complete -c postern -n "__fish_postern_using_subcommand user; and __fish_seen_subcommand_from add" -l config -d 'Configuration file [default: /etc/postern/postern.toml]' -r -F
 complete -c postern -n "__fish_postern_using_subcommand user; and __fish_seen_subcommand_from add" -l password-stdin -d 'Read the password from the first line of standard input'
 complete -c postern -n "__fish_postern_using_subcommand user; and __fish_seen_subcommand_from add" -l shared-secret -d 'Also store a shared secret (the password) for CRAM-MD5 and APOP'
+complete -c postern -n "__fish_postern_using_subcommand user; and __fish_seen_subcommand_from add" -l ntlm -d 'Also store the NT hash of the password for SASL NTLM (password-equivalent!)'
+complete -c postern -n "__fish_postern_using_subcommand user; and __fish_seen_subcommand_from add" -l system -d 'A system user\'s entry: no login password (PAM checks it), only postern\'s extras'
 complete -c postern -n "__fish_postern_using_subcommand user; and __fish_seen_subcommand_from add" -s h -l help -d 'Print help'
 complete -c postern -n "__fish_postern_using_subcommand user; and __fish_seen_subcommand_from passwd" -l config -d 'Configuration file [default: /etc/postern/postern.toml]' -r -F
 complete -c postern -n "__fish_postern_using_subcommand user; and __fish_seen_subcommand_from passwd" -l password-stdin
 complete -c postern -n "__fish_postern_using_subcommand user; and __fish_seen_subcommand_from passwd" -l shared-secret -d 'Also store a shared secret (the password) for CRAM-MD5 and APOP'
+complete -c postern -n "__fish_postern_using_subcommand user; and __fish_seen_subcommand_from passwd" -l ntlm -d 'Also store the NT hash of the password for SASL NTLM (password-equivalent!)'
 complete -c postern -n "__fish_postern_using_subcommand user; and __fish_seen_subcommand_from passwd" -l pop3 -d 'Set the POP3 override password instead of the login password'
+complete -c postern -n "__fish_postern_using_subcommand user; and __fish_seen_subcommand_from passwd" -l system -d 'A system user: store only the shared secret and/or NT hash of this password (the login password stays PAM\'s)'
 complete -c postern -n "__fish_postern_using_subcommand user; and __fish_seen_subcommand_from passwd" -s h -l help -d 'Print help'
 complete -c postern -n "__fish_postern_using_subcommand user; and __fish_seen_subcommand_from del" -l config -d 'Configuration file [default: /etc/postern/postern.toml]' -r -F
 complete -c postern -n "__fish_postern_using_subcommand user; and __fish_seen_subcommand_from del" -s h -l help -d 'Print help'

@@ -160,6 +160,11 @@ header = "Subject"
 op = "contains"
 value = "spam"
 reply = "550 5.7.1 no"
+[users]
+source = "both"
+[users.system]
+group = "mail"
+ntlm_auth = "/usr/bin/ntlm_auth"
 [addresses]
 origin = "example.test"
 aliases = "aliases"

@@ -73,6 +73,12 @@ fn install_into_a_fresh_root() {
     for f in ["etc/postern/postern.toml", "etc/postern/users.toml"] {
         assert_eq!(owner(&root.join(f)), (0, gid, 0o640), "{f}");
     }
+    // The PAM service of system users ([users] source = "system").
+    let pam = std::fs::read_to_string(root.join("etc/pam.d/postern")).expect("etc/pam.d/postern");
+    assert!(
+        pam.contains("common-auth") && pam.contains("common-account"),
+        "{pam}"
+    );
     // The starting configuration checks once the administrator has added the postmaster's
     // mailbox (until then `config check` says what is missing).
     let config = root.join("etc/postern/postern.toml");

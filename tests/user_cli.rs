@@ -209,3 +209,86 @@ fn user_add_on_a_terminal_asks_twice_and_mbox_quota_is_for_people() {
         text(&out)
     );
 }
+
+/// A system user's entry holds only extras: `user add --system` asks for no password, `passwd
+/// --system` stores the shared secret and NT hash (with the password-equivalence warning) and
+/// leaves the login password to PAM, `passwd --pop3 --shared-secret` makes the override password
+/// the second-chance secret too; `ls` shows the flags.
+#[test]
+fn system_user_entries_hold_only_extras() {
+    let site = Site::new("");
+    let users = site.root().join("users.toml");
+    let out = site.postern(&["user", "add", "--system", "carol"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = site.postern(&["user", "add", "--system", "--password-stdin", "dan"]);
+    assert!(
+        !out.status.success(),
+        "--system takes no password: {}",
+        text(&out)
+    );
+    let file = std::fs::read_to_string(&users).unwrap();
+    let carol = file
+        .split("[[user]]")
+        .find(|u| u.contains("\"carol\""))
+        .unwrap();
+    assert!(
+        !carol.contains("password") && !carol.contains("scram"),
+        "{carol}"
+    );
+    let out = with_stdin(
+        &site,
+        &[
+            "user",
+            "passwd",
+            "carol",
+            "--password-stdin",
+            "--system",
+            "--ntlm",
+            "--shared-secret",
+        ],
+        "extra-pw\n",
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("password-equivalent"), "{}", text(&out));
+    let file = std::fs::read_to_string(&users).unwrap();
+    let carol = file
+        .split("[[user]]")
+        .find(|u| u.contains("\"carol\""))
+        .unwrap();
+    assert!(
+        carol.contains("nt_hash") && carol.contains("shared_secret"),
+        "{carol}"
+    );
+    assert!(!carol.contains("$argon2"), "no login password: {carol}");
+    let out = with_stdin(
+        &site,
+        &[
+            "user",
+            "passwd",
+            "carol",
+            "--password-stdin",
+            "--pop3",
+            "--shared-secret",
+        ],
+        "pop-pw\n",
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let file = std::fs::read_to_string(&users).unwrap();
+    let carol = file
+        .split("[[user]]")
+        .find(|u| u.contains("\"carol\""))
+        .unwrap();
+    assert!(
+        carol.contains("pop3_password") && carol.contains("\"pop-pw\""),
+        "{carol}"
+    );
+    let ls = site.postern(&["user", "ls"]);
+    let line = String::from_utf8_lossy(&ls.stdout)
+        .lines()
+        .find(|l| l.starts_with("carol"))
+        .map(str::to_string)
+        .unwrap_or_default();
+    for flag in ["system", "ntlm", "shared-secret", "pop3-password"] {
+        assert!(line.contains(flag), "{flag}: {line}");
+    }
+}

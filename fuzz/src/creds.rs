@@ -28,6 +28,9 @@ impl Credentials for Fast {
                 .clone()
         })
     }
+    fn nt_hash(&self, user: &str) -> Option<[u8; 16]> {
+        (user == USER).then(|| postern::proto::sasl::ntlm::nt_hash(PASSWORD))
+    }
     /// Room for the fixture messages and a few appended ones: APPEND and COPY reach the limit.
     fn quota(&self, user: &str) -> Option<u64> {
         (user == USER).then_some(QUOTA)

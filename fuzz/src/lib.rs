@@ -13,6 +13,7 @@ pub mod config;
 pub mod creds;
 pub mod imap;
 pub mod mime;
+pub mod ntlm;
 pub mod pop3;
 pub mod sasl;
 pub mod sieve;
@@ -40,6 +41,7 @@ pub const TARGETS: &[(&str, Harness)] = &[
     ("spf", spf::evaluate),
     ("collect_client", collect::pass),
     ("sieve", sieve::script),
+    ("ntlm", ntlm::messages),
 ];
 
 /// Silence postern's event lines (they go to stderr and would drown the fuzzer's output).

@@ -270,6 +270,12 @@ pub enum UserCommand {
         /// Also store a shared secret (the password) for CRAM-MD5 and APOP
         #[arg(long)]
         shared_secret: bool,
+        /// Also store the NT hash of the password for SASL NTLM (password-equivalent!)
+        #[arg(long)]
+        ntlm: bool,
+        /// A system user's entry: no login password (PAM checks it), only postern's extras
+        #[arg(long, conflicts_with_all = ["password_stdin", "shared_secret", "ntlm"])]
+        system: bool,
     },
     /// Change a user's password
     Passwd {
@@ -279,9 +285,16 @@ pub enum UserCommand {
         /// Also store a shared secret (the password) for CRAM-MD5 and APOP
         #[arg(long)]
         shared_secret: bool,
+        /// Also store the NT hash of the password for SASL NTLM (password-equivalent!)
+        #[arg(long)]
+        ntlm: bool,
         /// Set the POP3 override password instead of the login password
         #[arg(long)]
         pop3: bool,
+        /// A system user: store only the shared secret and/or NT hash of this password (the
+        /// login password stays PAM's)
+        #[arg(long, conflicts_with = "pop3")]
+        system: bool,
     },
     /// Remove a user (the maildir is kept)
     Del { user: String },

@@ -83,7 +83,7 @@ pub fn collect(flag: Option<&Path>, args: CollectArgs) -> CliResult {
     }
     let spool =
         Arc::new(Spool::open(&config.paths.spool).map_err(|e| Failure::new(exit::CANTCREAT, e))?);
-    let users = Arc::new(UsersCache::new(&config.paths.users)?);
+    let users = Arc::new(UsersCache::for_config(&config)?);
     let rt = super::process_runtime()?;
     let deliverer = {
         let _on = rt.enter();

@@ -22,7 +22,7 @@ pub(super) fn open(
     crate::events::set_format(config.log.format);
     let spool =
         Arc::new(Spool::open(&config.paths.spool).map_err(|e| Failure::new(exit::CANTCREAT, e))?);
-    let users = Arc::new(UsersCache::new(&config.paths.users)?);
+    let users = Arc::new(UsersCache::for_config(&config)?);
     let d = Deliverer::new(config.clone(), spool, users);
     Ok((config, d))
 }

@@ -91,7 +91,7 @@ pub fn mbox(flag: Option<&Path>, cmd: MboxCommand) -> CliResult {
     let config = load_config(flag)?;
     let users = Users::load(&config.paths.users)?;
     let mut out = std::io::stdout().lock();
-    let volume = crate::store::maildir::MailVolume::new(&config.paths.mail);
+    let volume = crate::store::maildir::MailVolume::for_config(&config);
     let row = |u: &crate::store::users::User| {
         // From the `,S=` sizes in the file names, as the quota check at RCPT counts them.
         let (bytes, messages) = volume.usage(&u.name).unwrap_or((0, 0));

@@ -89,7 +89,7 @@ fn newaliases(flag: Option<&Path>) -> CliResult {
 /// `-bv`: where each recipient would go; nothing is sent. Exit 67 when one has nowhere to go.
 fn verify(flag: Option<&Path>, opts: &Options) -> CliResult {
     let config = load_config(flag)?;
-    let users = Users::load(&config.paths.users)?;
+    let users = Users::load(&config.paths.users)?.with_source(&config);
     let mut bad = 0;
     for r in &opts.recipients {
         let given = sm::qualify(r.trim(), config.origin());

@@ -15,21 +15,39 @@ pub fn user(config_flag: Option<&Path>, cmd: UserCommand) -> CliResult {
             user,
             password_stdin,
             shared_secret,
+            ntlm,
+            system,
         } => {
-            let pw = read_password(password_stdin)?;
-            users::add(path, &user, &pw, shared_secret)
+            if system {
+                users::add_system(path, &user)
+            } else {
+                let pw = read_password(password_stdin)?;
+                warn_ntlm(ntlm);
+                users::add_with(path, &user, &pw, shared_secret, ntlm)
+            }
         }
         UserCommand::Passwd {
             user,
             password_stdin,
             shared_secret,
+            ntlm,
             pop3,
+            system,
         } => {
             let pw = read_password(password_stdin)?;
+            warn_ntlm(ntlm);
             let kind = if pop3 {
-                PasswordKind::Pop3Override
+                PasswordKind::Pop3Override { shared_secret }
+            } else if system {
+                PasswordKind::Extras {
+                    shared_secret,
+                    ntlm,
+                }
             } else {
-                PasswordKind::Login { shared_secret }
+                PasswordKind::Login {
+                    shared_secret,
+                    ntlm,
+                }
             };
             users::set_password(path, &user, &pw, kind)
         }
@@ -59,6 +77,8 @@ fn list(path: &Path, json: bool) -> CliResult {
                 "mail": u.mail,
                 "shared_secret": u.shared_secret.is_some(),
                 "pop3_password": u.pop3_password.is_some(),
+                "ntlm": u.nt_hash.is_some(),
+                "system": u.password.is_none(),
                 "quota": u.quota,
             });
             writeln!(out, "{line}")?;
@@ -72,6 +92,12 @@ fn list(path: &Path, json: bool) -> CliResult {
             if u.shared_secret.is_some() {
                 flags.push("shared-secret");
             }
+            if u.nt_hash.is_some() {
+                flags.push("ntlm");
+            }
+            if u.password.is_none() {
+                flags.push("system");
+            }
             if u.pop3_password.is_some() {
                 flags.push("pop3-password");
             }
@@ -79,6 +105,16 @@ fn list(path: &Path, json: bool) -> CliResult {
         }
     }
     Ok(())
+}
+
+/// `--ntlm` stores a hash anyone who reads it can log in with.
+fn warn_ntlm(ntlm: bool) {
+    if ntlm {
+        eprintln!(
+            "postern user: warning: the NT hash stored for NTLM is password-equivalent: whoever \
+             reads the users file can log in as this user with NTLM (the file stays mode 0600)"
+        );
+    }
 }
 
 /// The password from stdin's first line (`--password-stdin`) or typed on the terminal.

@@ -17,6 +17,7 @@
 //! login = "tls"
 //! cram_md5 = "allow"
 //! scram_sha256 = "allow"
+//! ntlm = "deny"             # SASL NTLM (Outlook's SPA): "allow" or "tls" to offer it
 //!
 //! [auth.pop3]               # the same four, plus POP3's own commands
 //! user_pass = "tls"
@@ -112,6 +113,8 @@ pub struct Pop3Auth {
     pub login: Availability,
     pub cram_md5: Availability,
     pub scram_sha256: Availability,
+    /// NTLM (default `deny`).
+    pub ntlm: Availability,
     /// USER/PASS (default `tls`).
     pub user_pass: Availability,
     /// APOP (default `allow`; only users with a shared secret can use it).
@@ -127,6 +130,7 @@ impl Default for Pop3Auth {
             login: sasl.login,
             cram_md5: sasl.cram_md5,
             scram_sha256: sasl.scram_sha256,
+            ntlm: sasl.ntlm,
             user_pass: own.user_pass,
             apop: own.apop,
         }
@@ -141,6 +145,7 @@ impl Pop3Auth {
             login: self.login,
             cram_md5: self.cram_md5,
             scram_sha256: self.scram_sha256,
+            ntlm: self.ntlm,
         }
     }
 
@@ -161,6 +166,8 @@ pub struct ImapAuth {
     pub login: Availability,
     pub cram_md5: Availability,
     pub scram_sha256: Availability,
+    /// NTLM (default `deny`).
+    pub ntlm: Availability,
     /// The LOGIN command (default `tls`; when not available, CAPABILITY says LOGINDISABLED).
     pub login_command: Availability,
 }
@@ -173,6 +180,7 @@ impl Default for ImapAuth {
             login: sasl.login,
             cram_md5: sasl.cram_md5,
             scram_sha256: sasl.scram_sha256,
+            ntlm: sasl.ntlm,
             login_command: Availability::Tls,
         }
     }
@@ -186,6 +194,7 @@ impl ImapAuth {
             login: self.login,
             cram_md5: self.cram_md5,
             scram_sha256: self.scram_sha256,
+            ntlm: self.ntlm,
         }
     }
 }
@@ -407,12 +416,30 @@ login = "deny"
     }
 
     #[test]
+    fn ntlm_is_offered_per_protocol_when_enabled() {
+        let auth = parse("[auth.smtp]\nntlm = \"tls\"\n[auth.imap]\nntlm = \"allow\"\n")
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            auth.check(Submission, "ntlm", false),
+            Err(MethodRefusal::NeedsTls)
+        );
+        assert_eq!(auth.check(Smtp, "NTLM", true), Ok(Mechanism::Ntlm));
+        assert_eq!(auth.check(Imap, "NTLM", false), Ok(Mechanism::Ntlm));
+        assert_eq!(auth.check(Pop3, "NTLM", true), Err(MethodRefusal::Denied));
+        assert_eq!(
+            auth.offered_names(Smtp, true),
+            ["SCRAM-SHA-256", "CRAM-MD5", "NTLM", "PLAIN", "LOGIN"]
+        );
+    }
+
+    #[test]
     fn bad_values_are_refused() {
         for text in [
             "[auth.smtp]\nplain = \"maybe\"",
             "[auth.smtp]\nuser_pass = \"allow\"",
             "[auth.imap]\napop = \"allow\"",
             "[auth]\nntlm = \"allow\"",
+            "[auth.smtp]\nntlm = \"yes\"",
             "[auth]\nmax_failures = -1",
         ] {
             assert!(parse(text).is_err(), "{text}");

@@ -82,7 +82,7 @@ pub fn check_file(
             }
         }
     }
-    match Users::load(&config.paths.users) {
+    match Users::load(&config.paths.users).map(|u| u.with_source(&config)) {
         Err(e) => problems.push(at(&[Key("paths"), Key("users")], e.to_string())),
         Ok(users) => {
             for (segs, message) in user_references(&config, &users) {

@@ -17,6 +17,7 @@ pub mod rules;
 pub mod servers;
 pub mod sieve;
 pub mod units;
+pub mod users;
 mod validate;
 
 use std::net::SocketAddr;
@@ -78,6 +79,9 @@ pub struct Config {
     /// `[sieve]`: user filters at local delivery, their storage and ManageSieve.
     #[serde(default)]
     pub sieve: sieve::Sieve,
+    /// `[users]`: the users file, the system's accounts (PAM), or both.
+    #[serde(default)]
+    pub users: users::Users,
     /// Directory that held the config file (for relative paths); not part of the file.
     #[serde(skip)]
     pub base_dir: PathBuf,

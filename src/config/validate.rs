@@ -191,6 +191,7 @@ pub fn check(config: &Config, text: &str) -> Vec<Problem> {
     super::filter::check(config, |path, m| c.problem(path, m));
     super::addresses::check(config, |path, m| c.problem(path, m));
     super::auth::check(&config.auth, |path, message| c.problem(path, message));
+    super::users::check(config, |path, message| c.problem(path, message));
     c.problems.extend(super::collect::check(config, text));
     c.problems.extend(super::servers::check(config, text));
     check_log(&mut c, &config.log);

@@ -221,8 +221,16 @@ impl Conversation {
         };
         let users = self.shared.users.get();
         let name = super::login::login_user(&self.shared.config, &users, name);
+        if !users.is_user(&name) {
+            return format!("{reason}: no such user");
+        }
         match users.get(&name) {
-            None => format!("{reason}: no such user"),
+            None if mechanism.eq_ignore_ascii_case("CRAM-MD5")
+                || mechanism.eq_ignore_ascii_case("APOP") =>
+            {
+                format!("{reason}: the system user has no shared secret for {mechanism}")
+            }
+            None => reason,
             Some(u)
                 if u.shared_secret.is_none()
                     && (mechanism.eq_ignore_ascii_case("CRAM-MD5")

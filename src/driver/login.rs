@@ -217,7 +217,7 @@ impl GuardedUsers {
 
 /// The user a login name stands for: itself, or — a full address — the user its mail goes to.
 pub fn login_user(config: &crate::config::Config, users: &Users, name: &str) -> String {
-    if !name.contains('@') || users.get(name).is_some() {
+    if !name.contains('@') || users.is_user(name) {
         return name.to_string();
     }
     match crate::queue::routing::route(config, users, name) {
@@ -253,12 +253,55 @@ impl Credentials for GuardedUsers {
             .flatten()
     }
 
+    /// No helper is started for a client that is locked out by address; the helper is asked
+    /// about a user only when the ledger admits that user name.
+    fn ntlm_relay(&self) -> Option<Box<dyn crate::proto::sasl::ntlm::NtlmRelay>> {
+        if !self.client.admit("") {
+            return None;
+        }
+        let inner = self.users.ntlm_relay()?;
+        Some(Box::new(GuardedRelay {
+            inner,
+            client: self.client.clone(),
+        }))
+    }
+
+    fn nt_hash(&self, user: &str) -> Option<[u8; 16]> {
+        self.client
+            .admit(user)
+            .then(|| self.users.nt_hash(&self.name(user)))
+            .flatten()
+    }
+
     fn account(&self, login: &str) -> String {
         self.name(login)
     }
 
     fn quota(&self, user: &str) -> Option<u64> {
         self.users.get(user).and_then(|u| u.quota)
+    }
+}
+
+/// An NTLM helper behind the login guard: the user an AUTHENTICATE message names must pass the
+/// ledger (lockouts) before the helper hears of it, and is noted for the failure count.
+struct GuardedRelay {
+    inner: Box<dyn crate::proto::sasl::ntlm::NtlmRelay>,
+    client: Arc<ClientLogin>,
+}
+
+impl crate::proto::sasl::ntlm::NtlmRelay for GuardedRelay {
+    fn challenge(&mut self, negotiate: &[u8]) -> Option<Vec<u8>> {
+        self.inner.challenge(negotiate)
+    }
+
+    fn authenticate(&mut self, authenticate: &[u8]) -> Result<String, bool> {
+        let user = crate::proto::sasl::ntlm::parse_authenticate(authenticate)
+            .map(|a| a.user)
+            .unwrap_or_default();
+        if !self.client.admit(&user) {
+            return Err(true);
+        }
+        self.inner.authenticate(authenticate)
     }
 }
 

@@ -65,7 +65,7 @@ impl Shared {
             Spool::open(&config.paths.spool)
                 .with_context(|| format!("cannot open spool {}", config.paths.spool.display()))?,
         );
-        let users = Arc::new(UsersCache::new(&config.paths.users)?);
+        let users = Arc::new(UsersCache::for_config(&config)?);
         if previous.is_none() {
             use_scram_decoy_key(spool.root());
         }

@@ -18,9 +18,7 @@ use crate::proto::smtp::{Action, Client, Reply, Session, SessionConfig, Transact
 use crate::queue::spool::Recipient;
 use crate::receive::policy::dnsbl;
 use crate::receive::policy::lookups::find;
-use crate::receive::policy::{
-    assumed_user, trusted_client, Lookups, MaildirUsage, SmtpPolicy, SpoolVolume,
-};
+use crate::receive::policy::{assumed_user, trusted_client, Lookups, SmtpPolicy, SpoolVolume};
 use crate::store::greylist::Greylist;
 use crate::store::rates::{Counter, Rates};
 
@@ -73,9 +71,7 @@ pub async fn handle(shared: Arc<Shared>, listener: Arc<ListenerRuntime>, mut lin
         &listener.settings,
         listener.starttls_ready(),
     );
-    config.auth = config
-        .auth
-        .with_shared_secrets(shared.users.get().has_shared_secrets());
+    config.auth = config.auth.for_store(shared.users.get().capabilities());
     let mut session = Session::new(config, client);
     if let Some(reply) = refusal {
         session.refuse_at_connect(reply);
@@ -274,7 +270,7 @@ impl Core for SmtpCore {
                 let found = link
                     .blocking(move || {
                         let paths = &shared.config.paths;
-                        let usage = MaildirUsage(&paths.mail);
+                        let usage = crate::store::maildir::MailVolume::for_config(&shared.config);
                         let space = SpoolVolume(&paths.spool);
                         let receiving = &shared.config.receiving;
                         let greylist = Greylist::new(&paths.spool);

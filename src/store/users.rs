@@ -19,8 +19,10 @@ use crate::proto::secret::Secret;
 pub struct User {
     /// Login name, also the mailbox directory name under the mail volume.
     pub name: String,
-    /// argon2id PHC string of the login password.
-    pub password: Secret,
+    /// argon2id PHC string of the login password; none in a system user's entry, which holds
+    /// only postern's extras (quota, POP3 override password, shared secret, NT hash).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<Secret>,
     /// Whether mail is accepted for this user (the seed's "mail-enabled").
     #[serde(default = "yes")]
     pub mail: bool,
@@ -30,6 +32,10 @@ pub struct User {
     /// Shared secret for CRAM-MD5 and APOP, stored only when the admin opts in for this user.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shared_secret: Option<Secret>,
+    /// NT hash (MD4 of the UTF-16LE password, hex) for SASL NTLM, stored only when the admin
+    /// opts in (`user add --ntlm`): it is password-equivalent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nt_hash: Option<Secret>,
     /// SCRAM-SHA-256 verifier, derived whenever the password is set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scram_sha256: Option<crate::proto::sasl::ScramSecret>,
@@ -108,10 +114,13 @@ struct FileFormat {
     users: Vec<User>,
 }
 
-/// The loaded users file.
+/// The loaded users file, and — with `[users] source = "system"` or `"both"` — the system's
+/// accounts beside it.
 #[derive(Debug, Clone, Default)]
 pub struct Users {
     users: Vec<User>,
+    source: crate::config::users::Source,
+    system: Option<std::sync::Arc<crate::store::system::SystemAccounts>>,
 }
 
 impl Users {
@@ -131,7 +140,47 @@ impl Users {
             path: path.to_path_buf(),
             message: e.to_string().trim().to_string(),
         })?;
-        Ok(Users { users: file.users })
+        Ok(Users {
+            users: file.users,
+            ..Users::default()
+        })
+    }
+
+    /// These users with the system's accounts as `config` says (`[users]`).
+    pub fn with_source(mut self, config: &crate::config::Config) -> Users {
+        self.source = config.users.source;
+        self.system = config.users.uses_system().then(|| {
+            std::sync::Arc::new(crate::store::system::SystemAccounts::new(
+                &config.users.system,
+                &config.paths.mail,
+            ))
+        });
+        self
+    }
+
+    /// The system's accounts, when they are mail users here.
+    pub fn system(&self) -> Option<&crate::store::system::SystemAccounts> {
+        self.system.as_deref()
+    }
+
+    /// The system account `name`, when system accounts are mail users and it is one now.
+    pub fn system_account(&self, name: &str) -> Option<crate::store::system::Account> {
+        self.system.as_ref().and_then(|s| s.lookup(name))
+    }
+
+    /// The users-file user `name` with its own password, when file users are mail users and
+    /// `name` is not a system account (with `source = "both"` the system account wins).
+    pub fn file_user(&self, name: &str) -> Option<&User> {
+        if !self.source.uses_file() {
+            return None;
+        }
+        let u = self.get(name).filter(|u| u.password.is_some())?;
+        self.system_account(name).is_none().then_some(u)
+    }
+
+    /// Whether `name` is a mail user here: a system account or a file user.
+    pub fn is_user(&self, name: &str) -> bool {
+        self.file_user(name).is_some() || self.system_account(name).is_some()
     }
 
     /// All users, in file order.
@@ -139,30 +188,81 @@ impl Users {
         self.users.iter()
     }
 
-    /// The user called `name` (exact match: names are case-sensitive on disk, compared
-    /// case-insensitively for mail addresses by [`Users::find_mailbox`]).
+    /// The users-file entry called `name` (exact match: names are case-sensitive on disk,
+    /// compared case-insensitively for mail addresses by [`Users::find_mailbox`]). For a system
+    /// user it holds only the extras; [`Users::is_user`] says whether `name` is a mail user.
     pub fn get(&self, name: &str) -> Option<&User> {
         self.users.iter().find(|u| u.name == name)
     }
 
-    /// The mail-enabled user whose name matches the local part `local` (case-insensitive).
-    pub fn find_mailbox(&self, local: &str) -> Option<&User> {
+    /// The mail-enabled user whose name matches the local part `local` (case-insensitive for
+    /// file users; a system account as named, or in lower case). A system user's entry in the
+    /// users file may turn its mail off (`mail = false`).
+    pub fn find_mailbox(&self, local: &str) -> Option<String> {
+        if self.system.is_some() {
+            let lower = local.to_ascii_lowercase();
+            for name in [local, lower.as_str()] {
+                if let Some(acct) = self.system_account(name) {
+                    let enabled = self.get(&acct.name).is_none_or(|u| u.mail);
+                    return enabled.then_some(acct.name);
+                }
+            }
+        }
+        if !self.source.uses_file() {
+            return None;
+        }
         self.users
             .iter()
-            .find(|u| u.mail && u.name.eq_ignore_ascii_case(local))
+            .find(|u| u.mail && u.password.is_some() && u.name.eq_ignore_ascii_case(local))
+            .map(|u| u.name.clone())
     }
 
     /// Whether any user has a shared secret: CRAM-MD5 and APOP are offered only then, so a
     /// client that prefers them (Roundcube, smtplib, curl) is not sent down a method no user
     /// here can use.
     pub fn has_shared_secrets(&self) -> bool {
-        self.users.iter().any(|u| u.shared_secret.is_some())
+        self.users
+            .iter()
+            .any(|u| u.shared_secret.is_some() && self.may_be_user(u))
     }
 
-    /// Check a login password. A missing user costs the same hashing time as a wrong password.
+    /// Whether entry `u` can stand for a mail user under `[users] source`: in the file a user
+    /// has a password; with `system` only extras entries (no password) belong to accounts.
+    fn may_be_user(&self, u: &User) -> bool {
+        match self.source {
+            crate::config::users::Source::File => u.password.is_some(),
+            crate::config::users::Source::System => u.password.is_none(),
+            crate::config::users::Source::Both => true,
+        }
+    }
+
+    /// What this store can serve beyond plaintext passwords: which methods to offer.
+    pub fn capabilities(&self) -> crate::proto::sasl::StoreCapabilities {
+        let ntlm_auth = self
+            .system
+            .as_ref()
+            .is_some_and(|s| s.settings().ntlm_auth.is_some());
+        crate::proto::sasl::StoreCapabilities {
+            shared_secrets: self.has_shared_secrets(),
+            scram: self.source.uses_file(),
+            ntlm: ntlm_auth
+                || self
+                    .users
+                    .iter()
+                    .any(|u| u.nt_hash.is_some() && self.may_be_user(u)),
+        }
+    }
+
+    /// Check a login password: PAM for a system user, the stored hash for a file user. A missing
+    /// user costs the same hashing time as a wrong password.
     pub fn verify_password(&self, name: &str, password: &str) -> bool {
-        match self.get(name) {
-            Some(u) => verify_hash(u.password.expose(), password),
+        if let Some(system) = &self.system {
+            if system.lookup(name).is_some() {
+                return system.authenticate(name, password);
+            }
+        }
+        match self.file_user(name).and_then(|u| u.password.as_ref()) {
+            Some(hash) => verify_hash(hash.expose(), password),
             None => {
                 let _ = verify_hash(DUMMY_HASH, password);
                 false
@@ -172,10 +272,35 @@ impl Users {
 
     /// Check a POP3 USER/PASS login: the override password when the user has one.
     pub fn verify_pop3_password(&self, name: &str, password: &str) -> bool {
-        match self.get(name).and_then(|u| u.pop3_password.as_ref()) {
+        let over = self
+            .is_user(name)
+            .then(|| self.get(name).and_then(|u| u.pop3_password.as_ref()))
+            .flatten();
+        match over {
             Some(h) => verify_hash(h.expose(), password),
             None => self.verify_password(name, password),
         }
+    }
+
+    /// The second-chance secret of CRAM-MD5 and APOP (SPEC §4, seed "Understanding WinGate
+    /// mail security"): the shared secret, or — for a system user, whose password PAM keeps —
+    /// none unless one is stored. Only for a mail user.
+    pub fn second_chance_secret(&self, name: &str) -> Option<String> {
+        if !self.is_user(name) {
+            return None;
+        }
+        self.get(name)
+            .and_then(|u| u.shared_secret.as_ref())
+            .map(|s| s.expose().to_string())
+    }
+
+    /// The NT hash stored for `name` (16 bytes), for SASL NTLM; only for a mail user.
+    pub fn nt_hash(&self, name: &str) -> Option<[u8; 16]> {
+        if !self.is_user(name) {
+            return None;
+        }
+        let hex = self.get(name)?.nt_hash.as_ref()?;
+        crate::proto::sasl::ntlm::parse_nt_hash(hex.expose())
     }
 }
 
@@ -185,13 +310,27 @@ impl crate::proto::sasl::Credentials for Users {
     }
 
     fn shared_secret(&self, user: &str) -> Option<String> {
-        self.get(user)
-            .and_then(|u| u.shared_secret.as_ref())
-            .map(|s| s.expose().to_string())
+        self.second_chance_secret(user)
     }
 
+    /// SCRAM only for file users: a system user's password is PAM's.
     fn scram_sha256(&self, user: &str) -> Option<crate::proto::sasl::ScramSecret> {
-        self.get(user).and_then(|u| u.scram_sha256.clone())
+        self.file_user(user).and_then(|u| u.scram_sha256.clone())
+    }
+
+    fn nt_hash(&self, user: &str) -> Option<[u8; 16]> {
+        Users::nt_hash(self, user)
+    }
+
+    fn ntlm_relay(&self) -> Option<Box<dyn crate::proto::sasl::ntlm::NtlmRelay>> {
+        let system = self.system.as_ref()?;
+        let settings = system.settings();
+        let program = settings.ntlm_auth.as_ref()?;
+        let inner = crate::store::ntlm_auth::relay(program, settings.ntlm_timeout.duration())?;
+        Some(Box::new(crate::store::ntlm_auth::AdmittedRelay {
+            inner,
+            system: system.clone(),
+        }))
     }
 
     fn verify_pop3_password(&self, user: &str, password: &str) -> bool {
@@ -251,6 +390,17 @@ fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
 
 /// Add a user with a password; `shared_secret` also stores it for CRAM-MD5 and APOP.
 pub fn add(path: &Path, name: &str, password: &str, shared_secret: bool) -> Result<(), UsersError> {
+    add_with(path, name, password, shared_secret, false)
+}
+
+/// [`add`], also storing the NT hash for SASL NTLM when `ntlm`.
+pub fn add_with(
+    path: &Path,
+    name: &str,
+    password: &str,
+    shared_secret: bool,
+    ntlm: bool,
+) -> Result<(), UsersError> {
     if !valid_user_name(name) {
         return Err(UsersError::BadName(name.to_string()));
     }
@@ -262,10 +412,11 @@ pub fn add(path: &Path, name: &str, password: &str, shared_secret: bool) -> Resu
         }
         users.push(User {
             name: name.to_string(),
-            password: hash,
+            password: Some(hash),
             mail: true,
             pop3_password: None,
             shared_secret: shared_secret.then(|| Secret::from(password)),
+            nt_hash: ntlm.then(|| Secret::new(crate::proto::sasl::ntlm::nt_hash_hex(password))),
             scram_sha256: Some(scram),
             quota: None,
             junk: None,
@@ -279,13 +430,43 @@ fn scram_secret(password: &str) -> Result<crate::proto::sasl::ScramSecret, Users
     crate::proto::sasl::ScramSecret::derive(password).map_err(|e| UsersError::Hash(e.to_string()))
 }
 
+/// Add an entry for system user `name` that holds only postern's extras (no login password:
+/// PAM checks that); the extras are set with `set_password` (POP3 override, shared secret,
+/// NT hash).
+pub fn add_system(path: &Path, name: &str) -> Result<(), UsersError> {
+    if !valid_user_name(name) {
+        return Err(UsersError::BadName(name.to_string()));
+    }
+    modify(path, |users| {
+        if users.iter().any(|u| u.name == name) {
+            return Err(UsersError::Exists(name.to_string()));
+        }
+        users.push(User {
+            name: name.to_string(),
+            password: None,
+            mail: true,
+            pop3_password: None,
+            shared_secret: None,
+            nt_hash: None,
+            scram_sha256: None,
+            quota: None,
+            junk: None,
+        });
+        Ok(())
+    })
+}
+
 /// Which password `set_password` changes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PasswordKind {
-    /// The login password (and its SCRAM verifier; the shared secret if asked).
-    Login { shared_secret: bool },
-    /// The POP3 override password.
-    Pop3Override,
+    /// The login password (and its SCRAM verifier; the shared secret and NT hash if asked).
+    Login { shared_secret: bool, ntlm: bool },
+    /// Only the extras of a system user: the shared secret and/or the NT hash of `password`
+    /// (the login password stays PAM's).
+    Extras { shared_secret: bool, ntlm: bool },
+    /// The POP3 override password; with `shared_secret` it is also the shared secret (the
+    /// second-chance secret of CRAM-MD5 and APOP for a system user).
+    Pop3Override { shared_secret: bool },
 }
 
 /// Change an existing user's password.
@@ -302,13 +483,34 @@ pub fn set_password(
             .find(|u| u.name == name)
             .ok_or_else(|| UsersError::NoSuchUser(name.to_string()))?;
         match kind {
-            PasswordKind::Login { shared_secret } => {
-                u.password = hash;
+            PasswordKind::Login {
+                shared_secret,
+                ntlm,
+            } => {
+                u.password = Some(hash);
                 u.scram_sha256 = Some(scram_secret(password)?);
-                // A stale shared secret must not outlive a password change.
+                // A stale shared secret or NT hash must not outlive a password change.
                 u.shared_secret = shared_secret.then(|| Secret::from(password));
+                u.nt_hash =
+                    ntlm.then(|| Secret::new(crate::proto::sasl::ntlm::nt_hash_hex(password)));
             }
-            PasswordKind::Pop3Override => u.pop3_password = Some(hash),
+            PasswordKind::Extras {
+                shared_secret,
+                ntlm,
+            } => {
+                if shared_secret {
+                    u.shared_secret = Some(Secret::from(password));
+                }
+                if ntlm {
+                    u.nt_hash = Some(Secret::new(crate::proto::sasl::ntlm::nt_hash_hex(password)));
+                }
+            }
+            PasswordKind::Pop3Override { shared_secret } => {
+                u.pop3_password = Some(hash);
+                if shared_secret {
+                    u.shared_secret = Some(Secret::from(password));
+                }
+            }
         }
         Ok(())
     })
@@ -331,6 +533,8 @@ pub fn delete(path: &Path, name: &str) -> Result<(), UsersError> {
 /// a user just added by `postern user add` is known to the very next RCPT, login or delivery.
 pub struct UsersCache {
     path: PathBuf,
+    /// `[users]` (source, system accounts), applied to every version of the file.
+    config: Option<std::sync::Arc<crate::config::Config>>,
     inner: std::sync::RwLock<CacheState>,
 }
 
@@ -355,11 +559,25 @@ impl UsersCache {
         let users = Users::load(path)?;
         Ok(UsersCache {
             path: path.to_path_buf(),
+            config: None,
             inner: std::sync::RwLock::new(CacheState {
                 users: std::sync::Arc::new(users),
                 identity,
             }),
         })
+    }
+
+    /// The users of `config`: its users file (`paths.users`), and the system's accounts when
+    /// `[users] source` says so.
+    pub fn for_config(config: &crate::config::Config) -> Result<UsersCache, UsersError> {
+        let mut cache = UsersCache::new(&config.paths.users)?;
+        let config = std::sync::Arc::new(config.clone());
+        if let Ok(mut state) = cache.inner.write() {
+            let users = (*state.users).clone().with_source(&config);
+            state.users = std::sync::Arc::new(users);
+        }
+        cache.config = Some(config);
+        Ok(cache)
     }
 
     /// The current users (reloaded if the file changed; the old list is kept if it became invalid).
@@ -377,7 +595,13 @@ impl UsersCache {
             // A broken version is remembered too: logged once, not re-read on every look-up.
             state.identity = now;
             match Users::load(&self.path) {
-                Ok(users) => state.users = std::sync::Arc::new(users),
+                Ok(users) => {
+                    let users = match &self.config {
+                        Some(c) => users.with_source(c),
+                        None => users,
+                    };
+                    state.users = std::sync::Arc::new(users);
+                }
                 Err(e) => crate::events::event("users_reload_failed")
                     .field("error", e)
                     .emit(),
@@ -417,6 +641,7 @@ mod tests {
             "new",
             PasswordKind::Login {
                 shared_secret: false,
+                ntlm: false,
             },
         )
         .expect("passwd");
@@ -424,7 +649,15 @@ mod tests {
         assert!(users.verify_password("alice", "new"));
         assert!(!users.verify_password("alice", "s3cret"));
         assert!(users.verify_pop3_password("alice", "new"));
-        set_password(&path, "alice", "pop", PasswordKind::Pop3Override).expect("pop3");
+        set_password(
+            &path,
+            "alice",
+            "pop",
+            PasswordKind::Pop3Override {
+                shared_secret: false,
+            },
+        )
+        .expect("pop3");
         let users = Users::load(&path).expect("load");
         assert!(users.verify_pop3_password("alice", "pop"));
         assert!(!users.verify_pop3_password("alice", "new"));
@@ -477,6 +710,88 @@ mod tests {
         fs::write(&path, "not [valid toml").expect("write");
         assert!(cache.get().get("bob").is_some());
         assert!(cache.get().get("bob").is_some());
+    }
+
+    /// `[users] source` over one users file: a file user with a password, and an extras-only
+    /// entry (no password) whose name is no system account here. The system-account side is
+    /// tested with real accounts in tests/system_users.rs.
+    #[test]
+    fn sources_decide_who_is_a_user() {
+        use crate::config::users::Source;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("users.toml");
+        add_with(&path, "alice", "pw", true, true).expect("add");
+        add_system(&path, "no-such-account-xyz").expect("add system");
+        set_password(
+            &path,
+            "no-such-account-xyz",
+            "secret",
+            PasswordKind::Extras {
+                shared_secret: true,
+                ntlm: true,
+            },
+        )
+        .expect("extras");
+        let text = fs::read_to_string(&path).expect("read");
+        assert!(
+            text.contains(&format!(
+                "nt_hash = \"{}\"",
+                crate::proto::sasl::ntlm::nt_hash_hex("pw")
+            )),
+            "{text}"
+        );
+        let load = |source: &str| {
+            let config = crate::config::parse(
+                &format!(
+                    "[server]\nhostname = \"h.test\"\npostmaster = \"p@h.test\"\n\
+                     [users]\nsource = \"{source}\"\n"
+                ),
+                Path::new("/"),
+            )
+            .expect("config");
+            assert_eq!(
+                config.users.source,
+                match source {
+                    "file" => Source::File,
+                    "system" => Source::System,
+                    _ => Source::Both,
+                }
+            );
+            Users::load(&path).expect("load").with_source(&config)
+        };
+        use crate::proto::sasl::Credentials;
+        // source, alice is a user, alice's mailbox, SCRAM offered, alice's SCRAM verifier
+        for (source, alice, scram) in [
+            ("file", true, true),
+            ("system", false, false),
+            ("both", true, true),
+        ] {
+            let users = load(source);
+            assert_eq!(users.is_user("alice"), alice, "{source}");
+            assert_eq!(users.verify_password("alice", "pw"), alice, "{source}");
+            assert_eq!(
+                users.find_mailbox("ALICE"),
+                alice.then(|| "alice".to_string()),
+                "{source}"
+            );
+            assert_eq!(users.scram_sha256("alice").is_some(), scram, "{source}");
+            assert_eq!(users.capabilities().scram, scram, "{source}");
+            assert_eq!(users.second_chance_secret("alice").is_some(), alice);
+            assert_eq!(
+                Users::nt_hash(&users, "alice"),
+                alice.then(|| crate::proto::sasl::ntlm::nt_hash("pw"))
+            );
+            // An extras entry is nobody's login without its system account.
+            let extra = "no-such-account-xyz";
+            assert!(!users.is_user(extra), "{source}");
+            assert!(!users.verify_password(extra, "secret"));
+            assert!(users.second_chance_secret(extra).is_none());
+            assert!(Users::nt_hash(&users, extra).is_none());
+            assert!(users.find_mailbox(extra).is_none());
+            assert!(users.capabilities().ntlm && users.capabilities().shared_secrets);
+            // root is never a system mail user by default.
+            assert!(users.system_account("root").is_none());
+        }
     }
 
     #[test]

@@ -45,7 +45,7 @@ pub fn session_config(
     let (methods, login) = auth_methods(c);
     SessionConfig {
         hostname: c.server.hostname.clone(),
-        store: MaildirStore::new(c.paths.mail.clone()),
+        store: MaildirStore::on(crate::store::maildir::MailVolume::for_config(c)),
         starttls: listener.tls.is_some() && listener.settings.tls == TlsMode::Starttls,
         tls_active,
         methods,
@@ -63,9 +63,7 @@ pub async fn handle(shared: Arc<Shared>, listener: Arc<ListenerRuntime>, mut lin
     let trusted = trusted_client(&shared.config, Some(&listener.settings), ip);
     let login = shared.login.client(ip, trusted, link.cancel());
     let mut config = session_config(&shared, &listener, link.tls);
-    config.methods = config
-        .methods
-        .with_shared_secrets(shared.users.get().has_shared_secrets());
+    config.methods = config.methods.for_store(shared.users.get().capabilities());
     let core = ImapCore {
         session: Session::new(config),
         held: None,

@@ -31,6 +31,11 @@ impl MaildirStore {
         }
     }
 
+    /// The store on `volume` (a volume with system users' maildirs: [`MailVolume::for_config`]).
+    pub fn on(volume: MailVolume) -> MaildirStore {
+        MaildirStore { volume }
+    }
+
     /// The mail volume.
     pub fn volume(&self) -> &MailVolume {
         &self.volume

@@ -60,17 +60,20 @@ pub async fn handle(shared: Arc<Shared>, listener: Arc<ListenerRuntime>, mut lin
         peer: link.peer,
     };
     let users = shared.users.get();
-    let secrets = users.has_shared_secrets();
+    let caps = users.capabilities();
     let guarded = Arc::new(GuardedUsers {
         users: users.clone(),
         client: login.clone(),
         config: shared.config.clone(),
     });
-    let backend =
-        VolumeBackend::new(users, shared.config.paths.mail.clone()).with_credentials(guarded);
+    let backend = VolumeBackend::new(users, shared.config.paths.mail.clone())
+        .on_volume(crate::store::maildir::MailVolume::for_config(
+            &shared.config,
+        ))
+        .with_credentials(guarded);
     let mut config = session_config(&shared.config, listener.starttls_ready(), link.tls);
-    config.sasl = config.sasl.with_shared_secrets(secrets);
-    config.methods = config.methods.with_shared_secrets(secrets);
+    config.sasl = config.sasl.for_store(caps);
+    config.methods = config.methods.for_store(caps);
     // No unguessable timestamp, no APOP in this session (the others still work).
     let banner =
         crate::proto::sasl::apop_banner(&shared.config.server.hostname).unwrap_or_else(|_| {

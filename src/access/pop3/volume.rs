@@ -27,6 +27,12 @@ impl VolumeBackend {
         }
     }
 
+    /// Maildrops on `volume` (with system users' maildirs: [`MailVolume::for_config`]).
+    pub fn on_volume(mut self, volume: MailVolume) -> Self {
+        self.mail = volume;
+        self
+    }
+
     /// Logins are checked by `credentials` (the server's login guard over the same users).
     pub fn with_credentials(mut self, credentials: Arc<dyn Credentials + Send + Sync>) -> Self {
         self.credentials = credentials;
@@ -44,7 +50,7 @@ impl Backend for VolumeBackend {
     fn open_maildrop(&mut self, user: &str) -> Result<MaildirMaildrop, OpenError> {
         // Only a user of the users file gets here; checked again because the name came from
         // the client (and the volume checks it is safe as a directory name).
-        if self.users.get(user).is_none() {
+        if !self.users.is_user(user) {
             return Err(OpenError::Temporary(format!("no mailbox for {user:?}")));
         }
         // A user who never got mail has an empty maildrop, made the one way maildirs are made.

@@ -383,7 +383,8 @@ fn capa_and_stls() {
                 "AUTH PLAIN",
                 "-ERR PLAIN needs an encrypted connection (use STLS first)\n",
             ),
-            ("AUTH NTLM", "-ERR unsupported authentication mechanism\n"),
+            ("AUTH NTLM", "-ERR NTLM not available here\n"),
+            ("AUTH GSSAPI", "-ERR unsupported authentication mechanism\n"),
             ("STLS", "+OK begin TLS negotiation\n<TLS>"),
         ],
     );

@@ -58,6 +58,20 @@ pub struct MethodPolicy {
     pub cram_md5: Availability,
     /// SCRAM-SHA-256 (default `allow`).
     pub scram_sha256: Availability,
+    /// NTLM (default `deny`; works for users with a stored NT hash, or through `ntlm_auth`).
+    pub ntlm: Availability,
+}
+
+/// What the user store can serve, beyond plaintext passwords (seed "Understanding WinGate mail
+/// security": a method the user database cannot check is not offered).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StoreCapabilities {
+    /// Some user has a shared secret (the second-chance secret of CRAM-MD5 and APOP).
+    pub shared_secrets: bool,
+    /// File users exist as a source (SCRAM verifiers live only in the users file).
+    pub scram: bool,
+    /// Some user has an NT hash, or Samba's `ntlm_auth` verifies system users.
+    pub ntlm: bool,
 }
 
 impl Default for MethodPolicy {
@@ -67,6 +81,7 @@ impl Default for MethodPolicy {
             login: Availability::Tls,
             cram_md5: Availability::Allow,
             scram_sha256: Availability::Allow,
+            ntlm: Availability::Deny,
         }
     }
 }
@@ -78,7 +93,20 @@ impl MethodPolicy {
         login: Availability::Deny,
         cram_md5: Availability::Deny,
         scram_sha256: Availability::Deny,
+        ntlm: Availability::Deny,
     };
+
+    /// This policy for a user store with `caps`: a mechanism the store cannot serve is neither
+    /// offered nor accepted.
+    pub fn for_store(self, caps: StoreCapabilities) -> MethodPolicy {
+        let deny_unless = |ok: bool, a: Availability| if ok { a } else { Availability::Deny };
+        MethodPolicy {
+            cram_md5: deny_unless(caps.shared_secrets, self.cram_md5),
+            scram_sha256: deny_unless(caps.scram, self.scram_sha256),
+            ntlm: deny_unless(caps.ntlm, self.ntlm),
+            ..self
+        }
+    }
 
     /// This policy for a user store that can (`secrets`) or cannot serve CRAM-MD5: without a
     /// single shared secret stored, CRAM-MD5 is neither offered nor accepted.
@@ -99,6 +127,7 @@ impl MethodPolicy {
             Mechanism::Login => self.login,
             Mechanism::CramMd5 => self.cram_md5,
             Mechanism::ScramSha256 => self.scram_sha256,
+            Mechanism::Ntlm => self.ntlm,
         }
     }
 
@@ -141,6 +170,11 @@ pub struct Pop3Methods {
 }
 
 impl Pop3Methods {
+    /// These methods for a user store with `caps` (APOP needs a shared secret).
+    pub fn for_store(self, caps: StoreCapabilities) -> Pop3Methods {
+        self.with_shared_secrets(caps.shared_secrets)
+    }
+
     /// These methods for a user store that can (`secrets`) or cannot serve APOP.
     pub fn with_shared_secrets(self, secrets: bool) -> Pop3Methods {
         if secrets {
@@ -221,6 +255,57 @@ mod tests {
         assert_eq!((pop3.user_pass, pop3.apop), (Tls, Allow));
     }
 
+    /// The seed "Understanding WinGate mail security", one row per scenario: which methods a
+    /// server offers (after TLS) for each user database.
+    #[test]
+    fn seed_method_availability_per_user_database() {
+        use Mechanism::Ntlm;
+        let all = MethodPolicy {
+            ntlm: Allow,
+            ..MethodPolicy::default()
+        };
+        let pop3 = Pop3Methods::default();
+        #[rustfmt::skip]
+        let cases: &[(&str, StoreCapabilities, &[Mechanism], bool)] = &[
+            ("own database, passwords only: no CRAM-MD5, no APOP, no NTLM",
+             StoreCapabilities { shared_secrets: false, scram: true, ntlm: false },
+             &[ScramSha256, Plain, Login], false),
+            ("own database with shared secrets and NT hashes: everything",
+             StoreCapabilities { shared_secrets: true, scram: true, ntlm: true },
+             &[ScramSha256, CramMd5, Ntlm, Plain, Login], true),
+            ("NT (system) database: plaintext methods and NTLM; SCRAM only for file users",
+             StoreCapabilities { shared_secrets: false, scram: false, ntlm: true },
+             &[Ntlm, Plain, Login], false),
+            ("system database with a POP3 override password or shared secret as second chance",
+             StoreCapabilities { shared_secrets: true, scram: false, ntlm: false },
+             &[CramMd5, Plain, Login], true),
+            ("system database without ntlm_auth or NT hashes: plaintext only",
+             StoreCapabilities { shared_secrets: false, scram: false, ntlm: false },
+             &[Plain, Login], false),
+        ];
+        for (scenario, caps, offered, apop) in cases {
+            assert_eq!(
+                all.for_store(*caps).offered(true),
+                offered.to_vec(),
+                "{scenario}"
+            );
+            assert_eq!(
+                pop3.for_store(*caps).apop == Allow,
+                *apop,
+                "{scenario}: APOP"
+            );
+            // Plaintext methods stay behind TLS whatever the database.
+            assert!(!all.for_store(*caps).allows(Plain, false), "{scenario}");
+        }
+        // NTLM is denied unless configured, whatever the store can do.
+        let caps = StoreCapabilities {
+            shared_secrets: true,
+            scram: true,
+            ntlm: true,
+        };
+        assert!(!MethodPolicy::default().for_store(caps).allows(Ntlm, true));
+    }
+
     #[derive(Deserialize, Serialize, Debug, PartialEq)]
     struct Wrapper {
         auth: MethodPolicy,
@@ -241,7 +326,14 @@ mod tests {
             ),
             (r#"{"auth":{"plain":"sometimes"},"pop3":{}}"#, None),
             (r#"{"auth":{"plain":"TLS"},"pop3":{}}"#, None),
-            (r#"{"auth":{"ntlm":"allow"},"pop3":{}}"#, None),
+            (r#"{"auth":{"ntlm":"sometimes"},"pop3":{}}"#, None),
+            (
+                r#"{"auth":{"ntlm":"tls"},"pop3":{}}"#,
+                Some(MethodPolicy {
+                    ntlm: Tls,
+                    ..MethodPolicy::default()
+                }),
+            ),
         ];
         for (text, want) in cases {
             let got = serde_json::from_str::<Wrapper>(text).ok().map(|w| w.auth);
@@ -254,7 +346,7 @@ mod tests {
         let text = serde_json::to_string(&MethodPolicy::default()).unwrap_or_default();
         assert_eq!(
             text,
-            r#"{"plain":"tls","login":"tls","cram_md5":"allow","scram_sha256":"allow"}"#
+            r#"{"plain":"tls","login":"tls","cram_md5":"allow","scram_sha256":"allow","ntlm":"deny"}"#
         );
     }
 }

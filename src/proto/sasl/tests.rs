@@ -39,6 +39,76 @@ impl Credentials for FakeUsers {
     fn quota(&self, _user: &str) -> Option<u64> {
         None
     }
+
+    fn nt_hash(&self, user: &str) -> Option<[u8; 16]> {
+        (user == "tim").then(|| ntlm::nt_hash("tanstaaf"))
+    }
+}
+
+/// NTLM with and without an initial NEGOTIATE, as Outlook and curl send it: the right password
+/// of a user with an NT hash succeeds; a wrong one, a user without a hash, an NTLMv1 response
+/// and an anonymous AUTHENTICATE fail as credentials; garbage is malformed.
+#[test]
+fn ntlm_exchanges() {
+    let nonce = || "0102030405060708 mail.example.test".to_string();
+    let run = |initial: bool, user: &str, pw: &str| -> Step {
+        let negotiate = ntlm::client_negotiate();
+        let (mut ex, step) = if initial {
+            Exchange::start_with_nonce(Mechanism::Ntlm, Some(&enc(&negotiate)), &FakeUsers, nonce())
+        } else {
+            let (mut ex, first) =
+                Exchange::start_with_nonce(Mechanism::Ntlm, None, &FakeUsers, nonce());
+            assert_eq!(first, Step::Challenge(String::new()));
+            let step = ex.step(&enc(&negotiate), &FakeUsers);
+            (ex, step)
+        };
+        let Step::Challenge(b64) = step else {
+            panic!("no challenge: {step:?}")
+        };
+        let challenge = BASE64_STANDARD.decode(b64).unwrap();
+        assert_eq!(
+            ntlm::challenge_of(&challenge),
+            Some([1, 2, 3, 4, 5, 6, 7, 8])
+        );
+        let auth = ntlm::client_authenticate(&challenge, user, "WORKGROUP", pw, [9; 8]).unwrap();
+        ex.step(&enc(&auth), &FakeUsers)
+    };
+    let ok = Step::Success { user: "tim".into() };
+    assert_eq!(run(true, "tim", "tanstaaf"), ok);
+    assert_eq!(run(false, "tim", "tanstaaf"), ok);
+    for (user, pw) in [
+        ("tim", "wrong"),
+        ("nosecret", "pw"),
+        ("nobody", "x"),
+        ("", ""),
+    ] {
+        assert_eq!(
+            run(true, user, pw),
+            Step::Failure(SaslError::InvalidCredentials),
+            "{user}"
+        );
+    }
+    // An NTLMv1 response (24 bytes) is refused even for the right user.
+    let (mut ex, step) = Exchange::start_with_nonce(
+        Mechanism::Ntlm,
+        Some(&enc(&ntlm::client_negotiate())),
+        &FakeUsers,
+        nonce(),
+    );
+    let Step::Challenge(b64) = step else { panic!() };
+    let challenge = BASE64_STANDARD.decode(b64).unwrap();
+    let mut v1 = ntlm::client_authenticate(&challenge, "tim", "W", "tanstaaf", [9; 8]).unwrap();
+    v1[20..22].copy_from_slice(&24u16.to_le_bytes());
+    assert_eq!(
+        ex.step(&enc(&v1), &FakeUsers),
+        Step::Failure(SaslError::InvalidCredentials)
+    );
+    let (_, step) =
+        Exchange::start_with_nonce(Mechanism::Ntlm, Some(&enc(b"junk")), &FakeUsers, nonce());
+    assert!(
+        matches!(step, Step::Failure(SaslError::Malformed(_))),
+        "{step:?}"
+    );
 }
 
 /// One scripted dialogue: name, initial response, client lines, expected steps.
@@ -97,7 +167,8 @@ fn mechanism_names() {
         ("SCRAM-SHA-256", Some(Mechanism::ScramSha256)),
         ("SCRAM-SHA-256-PLUS", None),
         ("SCRAM-SHA-1", None),
-        ("NTLM", None),
+        ("ntlm", Some(Mechanism::Ntlm)),
+        ("GSSAPI", None),
         ("", None),
     ];
     for (name, want) in cases {

@@ -28,7 +28,7 @@ pub fn key(id: &QueueId, index: usize) -> String {
 
 /// The maildir of `user` on the mail volume (`None` for a name unsafe as a directory).
 pub fn maildir_of(d: &Deliverer, user: &str) -> Option<PathBuf> {
-    crate::store::maildir::MailVolume::new(&d.config.paths.mail).inbox_path(user)
+    crate::store::maildir::MailVolume::for_config(&d.config).inbox_path(user)
 }
 
 /// Whether verdicts file mail for `user` (reached as `address`) into Junk, and the header
@@ -134,7 +134,7 @@ pub fn deliver(
         return RecipientResult::Fail(outcomes::unusable_mailbox(user));
     };
     let users = d.users.get();
-    let usage = crate::store::maildir::MailVolume::new(&d.config.paths.mail);
+    let usage = crate::store::maildir::MailVolume::for_config(&d.config);
     if crate::receive::policy::over_quota(&users, &usage, user) {
         return RecipientResult::Defer(outcomes::over_quota(user));
     }

@@ -385,9 +385,7 @@ fn domain_default(
         Hosting::Here => users
             .find_mailbox(local)
             .or_else(|| base_of(config, local).and_then(|b| users.find_mailbox(b)))
-            .map(|u| Route::Local {
-                user: u.name.clone(),
-            })
+            .map(|user| Route::Local { user })
             .map(|r| (r, Via::Default))
             .ok_or(NoRoute::NoSuchUser),
         Hosting::Remote => Ok((
@@ -405,9 +403,7 @@ fn domain_default(
 fn local_user(users: &Users, name: &str) -> Result<Route, NoRoute> {
     users
         .find_mailbox(name)
-        .map(|u| Route::Local {
-            user: u.name.clone(),
-        })
+        .map(|user| Route::Local { user })
         .ok_or(NoRoute::NoSuchUser)
 }
 

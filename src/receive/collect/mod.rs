@@ -574,7 +574,7 @@ impl Collector {
         rcpts: &[String],
         size: u64,
     ) -> Option<(String, crate::receive::policy::Exceeded)> {
-        let usage = crate::receive::policy::MaildirUsage(&self.config.paths.mail);
+        let usage = crate::store::maildir::MailVolume::for_config(&self.config);
         rcpts
             .iter()
             .find_map(|r| match route(&self.config, users, r) {

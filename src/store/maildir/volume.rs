@@ -13,12 +13,31 @@ use super::quota;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MailVolume {
     root: PathBuf,
+    /// With `[users] source = "system"`/`"both"`: a system user's maildir is where
+    /// `[users.system] maildir` says (its home's `Maildir`, a template, or here).
+    system: Option<std::sync::Arc<crate::store::system::SystemAccounts>>,
 }
 
 impl MailVolume {
     /// The volume at `root`.
     pub fn new(root: impl Into<PathBuf>) -> MailVolume {
-        MailVolume { root: root.into() }
+        MailVolume {
+            root: root.into(),
+            system: None,
+        }
+    }
+
+    /// The volume of `config` (`paths.mail`), with its system users' maildirs (`[users]`).
+    pub fn for_config(config: &crate::config::Config) -> MailVolume {
+        MailVolume {
+            root: config.paths.mail.clone(),
+            system: config.users.uses_system().then(|| {
+                std::sync::Arc::new(crate::store::system::SystemAccounts::new(
+                    &config.users.system,
+                    &config.paths.mail,
+                ))
+            }),
+        }
     }
 
     /// The volume's directory.
@@ -28,12 +47,29 @@ impl MailVolume {
 
     /// Where the INBOX maildir of `user` is; `None` for a name unusable as a directory name.
     pub fn inbox_path(&self, user: &str) -> Option<PathBuf> {
-        crate::store::users::valid_user_name(user).then(|| self.root.join(user))
+        if !crate::store::users::valid_user_name(user) {
+            return None;
+        }
+        if let Some(system) = &self.system {
+            if let Some(account) = system.lookup(user) {
+                return Some(system.maildir(&account, &self.root));
+            }
+        }
+        Some(self.root.join(user))
     }
 
-    /// The INBOX of `user`, made (mode 0700, like every maildir) when missing.
+    /// The INBOX of `user`, made (mode 0700, like every maildir) when missing. A system user's
+    /// new maildir is given to that user when this process runs as root.
     pub fn create_inbox(&self, user: &str) -> Result<Maildir> {
-        Maildir::create(self.checked(user)?)
+        let path = self.checked(user)?;
+        let fresh = !path.join("cur").is_dir();
+        let maildir = Maildir::create(&path)?;
+        if fresh {
+            if let Some(account) = self.system.as_ref().and_then(|s| s.lookup(user)) {
+                crate::store::system::give_to(&path, &account);
+            }
+        }
+        Ok(maildir)
     }
 
     /// The INBOX of `user`, if it exists.
