@@ -273,6 +273,18 @@ pub enum CertCommand {
         #[arg(long)]
         force: bool,
     },
+    /// Obtain or renew the [acme] certificate from the ACME CA when it is due (cron, or serve's schedule)
+    Acme {
+        /// Print nothing when no renewal is due (for cron)
+        #[arg(long)]
+        renew: bool,
+        /// Obtain a new certificate even when the served one is good
+        #[arg(long)]
+        force: bool,
+        /// Revoke the served certificate at the CA, then obtain a new one
+        #[arg(long)]
+        revoke: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

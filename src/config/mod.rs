@@ -4,6 +4,7 @@
 //! are relative to the directory that holds it. [`load`] parses and validates; every problem is
 //! reported with the file and line it comes from ([`ConfigError`]).
 
+pub mod acme;
 pub mod addresses;
 pub mod auth;
 pub mod check;
@@ -74,6 +75,9 @@ pub struct Config {
     /// `[addresses]`: origin, plus addressing, aliases.
     #[serde(default)]
     pub addresses: addresses::Addresses,
+    /// `[acme]`: certificates obtained and renewed from an ACME certificate authority.
+    #[serde(default)]
+    pub acme: Option<acme::Acme>,
     /// Directory that held the config file (for relative paths); not part of the file.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -496,6 +500,7 @@ impl Config {
             abs(a);
         }
         servers::resolve_paths(self);
+        acme::resolve_paths(self);
         for l in &mut self.listeners {
             if let Some(c) = l.cert.as_mut() {
                 abs(c);
