@@ -56,12 +56,12 @@ pub enum AcmeError {
     },
     #[error("the ACME account in {}: {reason}", path.display())]
     AccountFile { path: PathBuf, reason: String },
-    #[error("ACME directory {directory}: {source}")]
+    #[error("ACME directory {directory}: {}", chain(source))]
     Directory {
         directory: String,
         source: instant_acme::Error,
     },
-    #[error("ACME {step}: {source}")]
+    #[error("ACME {step}: {}", chain(source))]
     Protocol {
         step: &'static str,
         source: instant_acme::Error,
@@ -92,6 +92,21 @@ pub enum AcmeError {
     NothingToRevoke(String),
     #[error("issuance took longer than {} seconds", ISSUE_TIMEOUT.as_secs())]
     Timeout,
+}
+
+/// An error and its causes, `a: b: c` (hyper's "client error (Connect)" says little alone).
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut next = e.source();
+    while let Some(cause) = next {
+        let text = cause.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        next = cause.source();
+    }
+    out
 }
 
 /// What `cert acme` is asked to do.
@@ -247,7 +262,7 @@ fn account_path(config: &Config, acme: &Acme) -> PathBuf {
 
 /// The account: restored from its file, or registered (terms of service agreed, the contacts
 /// given) and stored, mode 0600.
-async fn account(config: &Config, acme: &Acme) -> Result<Account, AcmeError> {
+async fn load_account(config: &Config, acme: &Acme) -> Result<Account, AcmeError> {
     let path = account_path(config, acme);
     let file_error = |reason: String| AcmeError::AccountFile {
         path: path.clone(),
@@ -303,7 +318,7 @@ async fn account(config: &Config, acme: &Acme) -> Result<Account, AcmeError> {
 
 /// Revokes the served certificate (reason: superseded).
 async fn revoke(config: &Config, acme: &Acme, current: &Served) -> Result<(), AcmeError> {
-    let account = account(config, acme).await?;
+    let account = load_account(config, acme).await?;
     let der = CertificateDer::from(current.der.clone());
     account
         .revoke(&RevocationRequest {
@@ -405,12 +420,39 @@ async fn obtain(
     names: &[String],
 ) -> Result<(String, String), AcmeError> {
     let protocol = |step: &'static str| move |source| AcmeError::Protocol { step, source };
-    let account = account(config, acme).await?;
     let identifiers: Vec<Identifier> = names.iter().map(|n| Identifier::Dns(n.clone())).collect();
-    let mut order = account
-        .new_order(&NewOrder::new(&identifiers))
+    let new_order = NewOrder::new(&identifiers);
+    let mut order = match load_account(config, acme)
+        .await?
+        .new_order(&new_order)
         .await
-        .map_err(protocol("new order"))?;
+    {
+        Ok(order) => order,
+        Err(instant_acme::Error::Api(p))
+            if p.r#type
+                .as_deref()
+                .is_some_and(|t| t.ends_with(":accountDoesNotExist")) =>
+        {
+            // The CA no longer knows the stored account (deactivated, or a test CA restarted):
+            // register again.
+            let path = account_path(config, acme);
+            event("acme_account_unknown")
+                .field("directory", &acme.directory)
+                .field("file", path.display())
+                .field("effect", "registering a new account")
+                .emit();
+            std::fs::remove_file(&path).map_err(|e| AcmeError::AccountFile {
+                path: path.clone(),
+                reason: e.to_string(),
+            })?;
+            load_account(config, acme)
+                .await?
+                .new_order(&new_order)
+                .await
+                .map_err(protocol("new order"))?
+        }
+        Err(e) => return Err(protocol("new order")(e)),
+    };
     let (challenge_type, label) = match acme.challenge {
         Challenge::Http01 => (ChallengeType::Http01, "http-01"),
         Challenge::TlsAlpn01 => (ChallengeType::TlsAlpn01, "tls-alpn-01"),
@@ -475,12 +517,25 @@ async fn obtain(
                 POLL_SECS
             )))
         }
+        Err(instant_acme::Error::Api(problem)) => {
+            // The order went invalid: what the CA said about each challenge.
+            let detail = challenge_errors(&mut order).await;
+            let detail = if detail.is_empty() {
+                problem_text(&problem)
+            } else {
+                detail
+            };
+            return Err(AcmeError::Validation(detail));
+        }
         Err(e) => return Err(protocol("order")(e)),
     };
     if status != OrderStatus::Ready {
-        return Err(AcmeError::Validation(
-            challenge_errors(&mut order, label).await,
-        ));
+        let detail = challenge_errors(&mut order).await;
+        return Err(AcmeError::Validation(if detail.is_empty() {
+            format!("the order is {status:?} after the {label} challenges")
+        } else {
+            detail
+        }));
     }
     drop(responder);
     let (csr, key_pem) = key_and_csr(acme.key_type, names)?;
@@ -497,26 +552,26 @@ async fn obtain(
 
 const POLL_SECS: u64 = 90;
 
-/// What the CA said about each failed challenge.
-async fn challenge_errors(order: &mut instant_acme::Order, label: &str) -> String {
+/// What the CA said about each failed challenge (else about the order); empty if nothing.
+async fn challenge_errors(order: &mut instant_acme::Order) -> String {
     let mut out = Vec::new();
-    if let Some(p) = &order.state().error {
-        out.push(problem_text(p));
-    }
-    let mut authorizations = order.authorizations();
-    while let Some(Ok(authz)) = authorizations.next().await {
-        let name = authz.identifier().to_string();
-        for c in &authz.challenges {
-            if let Some(p) = &c.error {
-                out.push(format!("{name}: {}", problem_text(p)));
+    {
+        let mut authorizations = order.authorizations();
+        while let Some(Ok(authz)) = authorizations.next().await {
+            let name = authz.identifier().to_string();
+            for c in &authz.challenges {
+                if let Some(p) = &c.error {
+                    out.push(format!("{name}: {}", problem_text(p)));
+                }
             }
         }
     }
     if out.is_empty() {
-        format!("the order did not become ready after the {label} challenges")
-    } else {
-        out.join("; ")
+        if let Some(p) = &order.state().error {
+            out.push(problem_text(p));
+        }
     }
+    out.join("; ")
 }
 
 fn problem_text(p: &instant_acme::Problem) -> String {
