@@ -64,11 +64,17 @@ _postern() {
             postern,user)
                 cmd="postern__subcmd__user"
                 ;;
+            postern__subcmd__cert,acme)
+                cmd="postern__subcmd__cert__subcmd__acme"
+                ;;
             postern__subcmd__cert,gen)
                 cmd="postern__subcmd__cert__subcmd__gen"
                 ;;
             postern__subcmd__cert,help)
                 cmd="postern__subcmd__cert__subcmd__help"
+                ;;
+            postern__subcmd__cert__subcmd__help,acme)
+                cmd="postern__subcmd__cert__subcmd__help__subcmd__acme"
                 ;;
             postern__subcmd__cert__subcmd__help,gen)
                 cmd="postern__subcmd__cert__subcmd__help__subcmd__gen"
@@ -222,6 +228,9 @@ _postern() {
                 ;;
             postern__subcmd__help,user)
                 cmd="postern__subcmd__help__subcmd__user"
+                ;;
+            postern__subcmd__help__subcmd__cert,acme)
+                cmd="postern__subcmd__help__subcmd__cert__subcmd__acme"
                 ;;
             postern__subcmd__help__subcmd__cert,gen)
                 cmd="postern__subcmd__help__subcmd__cert__subcmd__gen"
@@ -407,8 +416,26 @@ _postern() {
             return 0
             ;;
         postern__subcmd__cert)
-            opts="-h --config --help gen help"
+            opts="-h --config --help gen acme help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        postern__subcmd__cert__subcmd__acme)
+            opts="-h --renew --force --revoke --config --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -463,8 +490,22 @@ _postern() {
             return 0
             ;;
         postern__subcmd__cert__subcmd__help)
-            opts="gen help"
+            opts="gen acme help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        postern__subcmd__cert__subcmd__help__subcmd__acme)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -1161,8 +1202,22 @@ _postern() {
             return 0
             ;;
         postern__subcmd__help__subcmd__cert)
-            opts="gen"
+            opts="gen acme"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        postern__subcmd__help__subcmd__cert__subcmd__acme)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi

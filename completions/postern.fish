@@ -145,10 +145,11 @@ complete -c postern -n "__fish_postern_using_subcommand user; and __fish_seen_su
 complete -c postern -n "__fish_postern_using_subcommand user; and __fish_seen_subcommand_from help" -f -a "del" -d 'Remove a user (the maildir is kept)'
 complete -c postern -n "__fish_postern_using_subcommand user; and __fish_seen_subcommand_from help" -f -a "ls" -d 'List users'
 complete -c postern -n "__fish_postern_using_subcommand user; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c postern -n "__fish_postern_using_subcommand cert; and not __fish_seen_subcommand_from gen help" -l config -d 'Configuration file [default: /etc/postern/postern.toml]' -r -F
-complete -c postern -n "__fish_postern_using_subcommand cert; and not __fish_seen_subcommand_from gen help" -s h -l help -d 'Print help'
-complete -c postern -n "__fish_postern_using_subcommand cert; and not __fish_seen_subcommand_from gen help" -f -a "gen" -d 'Make a self-signed certificate and key (PEM); prints the SHA-256 fingerprint'
-complete -c postern -n "__fish_postern_using_subcommand cert; and not __fish_seen_subcommand_from gen help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c postern -n "__fish_postern_using_subcommand cert; and not __fish_seen_subcommand_from gen acme help" -l config -d 'Configuration file [default: /etc/postern/postern.toml]' -r -F
+complete -c postern -n "__fish_postern_using_subcommand cert; and not __fish_seen_subcommand_from gen acme help" -s h -l help -d 'Print help'
+complete -c postern -n "__fish_postern_using_subcommand cert; and not __fish_seen_subcommand_from gen acme help" -f -a "gen" -d 'Make a self-signed certificate and key (PEM); prints the SHA-256 fingerprint'
+complete -c postern -n "__fish_postern_using_subcommand cert; and not __fish_seen_subcommand_from gen acme help" -f -a "acme" -d 'Obtain or renew the [acme] certificate from the ACME CA when it is due (cron, or serve\'s schedule)'
+complete -c postern -n "__fish_postern_using_subcommand cert; and not __fish_seen_subcommand_from gen acme help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c postern -n "__fish_postern_using_subcommand cert; and __fish_seen_subcommand_from gen" -l cn -d 'Common name [default: the configured server host name]' -r
 complete -c postern -n "__fish_postern_using_subcommand cert; and __fish_seen_subcommand_from gen" -l san -d 'Subject alternative name (repeatable; wildcards like *.example.com allowed)' -r
 complete -c postern -n "__fish_postern_using_subcommand cert; and __fish_seen_subcommand_from gen" -l days -d 'Validity in days' -r
@@ -157,7 +158,13 @@ complete -c postern -n "__fish_postern_using_subcommand cert; and __fish_seen_su
 complete -c postern -n "__fish_postern_using_subcommand cert; and __fish_seen_subcommand_from gen" -l config -d 'Configuration file [default: /etc/postern/postern.toml]' -r -F
 complete -c postern -n "__fish_postern_using_subcommand cert; and __fish_seen_subcommand_from gen" -l force -d 'Replace an existing certificate and key'
 complete -c postern -n "__fish_postern_using_subcommand cert; and __fish_seen_subcommand_from gen" -s h -l help -d 'Print help'
+complete -c postern -n "__fish_postern_using_subcommand cert; and __fish_seen_subcommand_from acme" -l config -d 'Configuration file [default: /etc/postern/postern.toml]' -r -F
+complete -c postern -n "__fish_postern_using_subcommand cert; and __fish_seen_subcommand_from acme" -l renew -d 'Print nothing when no renewal is due (for cron)'
+complete -c postern -n "__fish_postern_using_subcommand cert; and __fish_seen_subcommand_from acme" -l force -d 'Obtain a new certificate even when the served one is good'
+complete -c postern -n "__fish_postern_using_subcommand cert; and __fish_seen_subcommand_from acme" -l revoke -d 'Revoke the served certificate at the CA, then obtain a new one'
+complete -c postern -n "__fish_postern_using_subcommand cert; and __fish_seen_subcommand_from acme" -s h -l help -d 'Print help'
 complete -c postern -n "__fish_postern_using_subcommand cert; and __fish_seen_subcommand_from help" -f -a "gen" -d 'Make a self-signed certificate and key (PEM); prints the SHA-256 fingerprint'
+complete -c postern -n "__fish_postern_using_subcommand cert; and __fish_seen_subcommand_from help" -f -a "acme" -d 'Obtain or renew the [acme] certificate from the ACME CA when it is due (cron, or serve\'s schedule)'
 complete -c postern -n "__fish_postern_using_subcommand cert; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c postern -n "__fish_postern_using_subcommand config; and not __fish_seen_subcommand_from check show help" -l config -d 'Configuration file [default: /etc/postern/postern.toml]' -r -F
 complete -c postern -n "__fish_postern_using_subcommand config; and not __fish_seen_subcommand_from check show help" -s h -l help -d 'Print help'
@@ -245,6 +252,7 @@ complete -c postern -n "__fish_postern_using_subcommand help; and __fish_seen_su
 complete -c postern -n "__fish_postern_using_subcommand help; and __fish_seen_subcommand_from user" -f -a "del" -d 'Remove a user (the maildir is kept)'
 complete -c postern -n "__fish_postern_using_subcommand help; and __fish_seen_subcommand_from user" -f -a "ls" -d 'List users'
 complete -c postern -n "__fish_postern_using_subcommand help; and __fish_seen_subcommand_from cert" -f -a "gen" -d 'Make a self-signed certificate and key (PEM); prints the SHA-256 fingerprint'
+complete -c postern -n "__fish_postern_using_subcommand help; and __fish_seen_subcommand_from cert" -f -a "acme" -d 'Obtain or renew the [acme] certificate from the ACME CA when it is due (cron, or serve\'s schedule)'
 complete -c postern -n "__fish_postern_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "check" -d 'Report every problem in the configuration with its line; exit 78 if there are any'
 complete -c postern -n "__fish_postern_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "show" -d 'Print the effective configuration, defaults included (passwords masked), as TOML'
 complete -c postern -n "__fish_postern_using_subcommand help; and __fish_seen_subcommand_from domain" -f -a "ls" -d 'List the domains with their settings and handlers'

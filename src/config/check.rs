@@ -63,6 +63,13 @@ pub fn check_file(
             }
         }
     }
+    if let Some(acme) = &config.acme {
+        for (i, path) in acme.ca_roots.iter().enumerate() {
+            if let Err(e) = crate::driver::tls::trust_anchors(path) {
+                problems.push(at(&[Key("acme"), Key("ca_roots"), Index(i)], e.to_string()));
+            }
+        }
+    }
     match Users::load(&config.paths.users) {
         Err(e) => problems.push(at(&[Key("paths"), Key("users")], e.to_string())),
         Ok(users) => {
