@@ -17,7 +17,7 @@ pub mod mailauth;
 pub mod rules;
 pub mod servers;
 pub mod units;
-mod validate;
+pub mod validate;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -75,6 +75,9 @@ pub struct Config {
     /// `[addresses]`: origin, plus addressing, aliases.
     #[serde(default)]
     pub addresses: addresses::Addresses,
+    /// `[tls]`: trust for outbound TLS that must be verified (MTA-STS).
+    #[serde(default)]
+    pub tls: TlsTrust,
     /// `[acme]`: certificates obtained and renewed from an ACME certificate authority.
     #[serde(default)]
     pub acme: Option<acme::Acme>,
@@ -317,6 +320,15 @@ pub enum TlsMode {
     Implicit,
 }
 
+/// `[tls]`: outbound trust.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsTrust {
+    /// PEM files of roots trusted besides the system's for MTA-STS: the policy's HTTPS fetch and
+    /// the verified STARTTLS to the policy's MX hosts.
+    pub extra_roots: Vec<PathBuf>,
+}
+
 /// `[[listener]]`: one address a daemon serves.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -501,6 +513,9 @@ impl Config {
         }
         servers::resolve_paths(self);
         acme::resolve_paths(self);
+        for r in &mut self.tls.extra_roots {
+            abs(r);
+        }
         for l in &mut self.listeners {
             if let Some(c) = l.cert.as_mut() {
                 abs(c);

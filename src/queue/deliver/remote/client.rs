@@ -228,10 +228,12 @@ impl Session {
 /// lettre's rustls set-up for `host`: TLS 1.3 and 1.2, the system roots plus the server's `ca`,
 /// or no certificate check where `verify` is off (opportunistic TLS).
 fn tls_parameters(server: &RemoteServer, host: &str) -> Result<TlsParameters, Outcome> {
-    let extra = match &server.ca {
-        Some(ca) => crate::driver::tls::trust_anchors(ca).map_err(|e| temp(7, 5, e.to_string()))?,
-        None => Vec::new(),
-    };
+    let mut extra = Vec::new();
+    for ca in server.ca.iter().chain(&server.extra_roots) {
+        extra.extend(
+            crate::driver::tls::trust_anchors(ca).map_err(|e| temp(7, 5, e.to_string()))?,
+        );
+    }
     let mut b = TlsParameters::builder(host.to_string()).certificate_store(CertificateStore::None);
     for der in crate::driver::tls::system_roots().iter().chain(&extra) {
         let cert = Certificate::from_der(der.to_vec())

@@ -15,6 +15,7 @@
 pub mod client;
 mod connect;
 mod limit;
+pub mod mta_sts;
 mod pool;
 
 use std::collections::BTreeMap;
@@ -234,12 +235,13 @@ pub fn dns_outcome(e: &DnsError) -> Outcome {
     Outcome::new(Status::new(class, subject, detail), e.to_string())
 }
 
-/// Every host to try for `dest`, best first, with the settings to use there.
+/// Every host to try for `dest`, best first, with the settings to use there; for MX delivery
+/// also the domain's MTA-STS policy, if it has one.
 async fn hosts(
     config: &Config,
     resolver: &Result<TokioResolver, DnsError>,
     dest: &Destination,
-) -> Result<Vec<(String, RemoteServer)>, Outcome> {
+) -> Result<(Vec<(String, RemoteServer)>, Option<mta_sts::Policy>), Outcome> {
     match dest {
         Destination::Server(name) => {
             let server = config
@@ -252,24 +254,32 @@ async fn hosts(
                         format!("no remote server called {name:?}"),
                     )
                 })?;
-            Ok(vec![(server.host.clone(), server)])
+            Ok((vec![(server.host.clone(), server)], None))
         }
-        Destination::Literal(ip) => Ok(vec![(
-            ip.to_string(),
-            mx_settings(&ip.to_string(), config.remote.mx_port),
-        )]),
+        Destination::Literal(ip) => Ok((
+            vec![(
+                ip.to_string(),
+                mx_settings(&ip.to_string(), config.remote.mx_port),
+            )],
+            None,
+        )),
         Destination::Mx(domain) => {
             let r = resolver.as_ref().map_err(dns_outcome)?;
+            let policy = match config.remote.mta_sts {
+                true => mta_sts::policy_for(config, r, domain).await,
+                false => None,
+            };
             let mxs = dns::mail_hosts(r, domain)
                 .await
                 .map_err(|e| dns_outcome(&e))?;
-            Ok(mxs
+            let hosts = mxs
                 .into_iter()
                 .map(|m| {
                     let s = mx_settings(&m.name, config.remote.mx_port);
                     (m.name, s)
                 })
-                .collect())
+                .collect();
+            Ok((hosts, policy))
         }
     }
 }
@@ -287,6 +297,7 @@ fn mx_settings(host: &str, port: u16) -> RemoteServer {
         auth: Default::default(),
         user: None,
         password: None,
+        extra_roots: Vec::new(),
     });
     s.host = host.to_string();
     s
@@ -321,10 +332,74 @@ async fn run_job(
             Err(_) => session.abort().await,
         }
     }
-    let hosts = match hosts(config, resolver, dest).await {
+    let (mut hosts, policy) = match hosts(config, resolver, dest).await {
         Ok(h) => h,
         Err(f) => return all(f),
     };
+    let Some(policy) = policy.filter(|p| p.mode != mta_sts::Mode::None) else {
+        return try_hosts(config, resolver, pool, dest, &hosts, job).await;
+    };
+    let named = format!(
+        "MTA-STS policy of {dest} ({}, id {})",
+        policy.mode, policy.id
+    );
+    let unmatched: Vec<String> = hosts
+        .iter()
+        .filter(|(h, _)| !policy.matches(h))
+        .map(|(h, _)| h.clone())
+        .collect();
+    if policy.mode == mta_sts::Mode::Testing {
+        if !unmatched.is_empty() {
+            event("mta_sts_testing")
+                .field("domain", dest)
+                .field("id", &policy.id)
+                .field("unmatched_mx", unmatched.join(","))
+                .field("effect", "delivering anyway (testing mode)")
+                .emit();
+        }
+        return try_hosts(config, resolver, pool, dest, &hosts, job).await;
+    }
+    // Enforce: only the matching MX hosts, only over STARTTLS with a certificate valid for the
+    // host name (never the plaintext fallback); every failure names the policy.
+    hosts.retain(|(h, _)| policy.matches(h));
+    if hosts.is_empty() {
+        return all(Outcome::new(
+            Status::new(Class::Transient, 7, 0),
+            format!(
+                "{named}: no MX host matches its mx patterns {} (MX: {})",
+                policy.mx.join(","),
+                unmatched.join(",")
+            ),
+        ));
+    }
+    for (_, server) in &mut hosts {
+        server.tls = crate::config::servers::OutboundTls::Required;
+        server.verify = Some(true);
+        server.extra_roots = config.tls.extra_roots.clone();
+    }
+    try_hosts(config, resolver, pool, dest, &hosts, job)
+        .await
+        .into_iter()
+        .map(|r| {
+            r.map_err(|f| Outcome {
+                text: format!("{named}: {}", f.text),
+                ..f
+            })
+        })
+        .collect()
+}
+
+/// Try each host and address in turn until one decides the recipients.
+async fn try_hosts(
+    config: &Config,
+    resolver: &Result<TokioResolver, DnsError>,
+    pool: &Arc<Pool>,
+    dest: &Destination,
+    hosts: &[(String, RemoteServer)],
+    job: &Outgoing<'_>,
+) -> Vec<client::RcptResult> {
+    let all = |f: Outcome| job.recipients.iter().map(|_| Err(f.clone())).collect();
+    let key = dest.to_string();
     let timeouts = Timeouts {
         connect: config.remote.connect_timeout.duration(),
         command: config.remote.command_timeout.duration(),
@@ -337,7 +412,7 @@ async fn run_job(
     // Postfix's "Host or domain name not found"; one temporary lookup error or one host that
     // was tried makes the whole job temporary.
     let mut none_exist = !hosts.is_empty();
-    for (host, server) in &hosts {
+    for (host, server) in hosts {
         let ips = match resolver_addresses(resolver, host).await {
             Ok(ips) => ips,
             Err(e) => {
