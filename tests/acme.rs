@@ -412,7 +412,7 @@ fn http01_through_a_webroot() {
     std::fs::create_dir_all(&webroot).unwrap();
     w.configure(&format!("webroot = \"{}\"\n", webroot.display()));
     let _web = Proc(
-        Command::new("python3")
+        Command::new("/usr/bin/python3")
             .args(["-m", "http.server", "--bind", "127.0.0.1"])
             .arg(w.pebble.http_port.to_string())
             .arg("--directory")

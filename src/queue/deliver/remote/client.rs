@@ -230,9 +230,7 @@ impl Session {
 fn tls_parameters(server: &RemoteServer, host: &str) -> Result<TlsParameters, Outcome> {
     let mut extra = Vec::new();
     for ca in server.ca.iter().chain(&server.extra_roots) {
-        extra.extend(
-            crate::driver::tls::trust_anchors(ca).map_err(|e| temp(7, 5, e.to_string()))?,
-        );
+        extra.extend(crate::driver::tls::trust_anchors(ca).map_err(|e| temp(7, 5, e.to_string()))?);
     }
     let mut b = TlsParameters::builder(host.to_string()).certificate_store(CertificateStore::None);
     for der in crate::driver::tls::system_roots().iter().chain(&extra) {

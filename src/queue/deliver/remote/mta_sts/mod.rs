@@ -15,8 +15,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use http_body_util::{BodyExt, Empty, Limited};
 use hickory_resolver::TokioResolver;
+use http_body_util::{BodyExt, Empty, Limited};
 
 use crate::config::Config;
 use crate::events::event;

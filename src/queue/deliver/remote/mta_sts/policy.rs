@@ -166,8 +166,14 @@ mod tests {
     #[test]
     fn txt_records() {
         let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
-        assert_eq!(txt_id(&s(&["v=STSv1; id=20260101T000000;"])), Some("20260101T000000".into()));
-        assert_eq!(txt_id(&s(&["v=spf1 -all", "v=STSv1;id=abc"])), Some("abc".into()));
+        assert_eq!(
+            txt_id(&s(&["v=STSv1; id=20260101T000000;"])),
+            Some("20260101T000000".into())
+        );
+        assert_eq!(
+            txt_id(&s(&["v=spf1 -all", "v=STSv1;id=abc"])),
+            Some("abc".into())
+        );
         assert_eq!(txt_id(&s(&["v=STSv1; id=a", "v=STSv1; id=b"])), None);
         assert_eq!(txt_id(&s(&["v=STSv1;"])), None);
         assert_eq!(txt_id(&s(&["v=STSv1; id=bad-id"])), None);
@@ -196,8 +202,12 @@ mod tests {
         ] {
             assert_eq!(p.matches(host), want, "{host}");
         }
-        let huge = parse("version: STSv1\nmode: testing\nmx: a.test\nmax_age: 999999999\n", "x", 0)
-            .unwrap();
+        let huge = parse(
+            "version: STSv1\nmode: testing\nmx: a.test\nmax_age: 999999999\n",
+            "x",
+            0,
+        )
+        .unwrap();
         assert_eq!(huge.max_age, MAX_AGE_LIMIT);
         assert_eq!(huge.mode, Mode::Testing);
         for bad in [

@@ -1,0 +1,262 @@
+//! MTA-STS (RFC 8461) outbound against real parts on loopback: dnsmasq for the MX, A and
+//! `_mta-sts` TXT records, Python's `http.server` with `ssl` serving the policies under a
+//! certificate from a test CA postern is told to trust (`[tls] extra_roots`), and an aiosmtpd MX
+//! restarted as a peer without STARTTLS, with a certificate from nobody we trust, and with the
+//! right one. An `enforce` domain gets mail only over verified TLS to a matching MX; otherwise
+//! the mail waits, with the policy named in `queue show`, and bounces at its lifetime.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // tests may panic
+
+mod common;
+mod remote_support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{text, wait_for_port};
+use remote_support::{free_port, require, Dns, Proc, Sender, MESSAGE};
+
+const SUPPORT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/remote_support");
+
+fn sh(dir: &Path, script: &str) {
+    let out = Command::new("sh")
+        .arg("-ec")
+        .arg(script)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+}
+
+/// A test CA and, signed by it, `https` (the policy hosts) and `mx` (mx.sts.test); `wrong`, a
+/// self-signed certificate for mx.sts.test.
+fn certificates(dir: &Path) {
+    sh(
+        dir,
+        "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.key \
+         -out ca.pem -days 2 -subj /CN=mta-sts-test-ca 2>/dev/null
+         leaf() {
+           openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout $1.key \
+             -out $1.csr -subj /CN=$2 2>/dev/null
+           printf 'subjectAltName=%s\\n' \"$3\" > $1.ext
+           openssl x509 -req -in $1.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out $1.pem \
+             -days 2 -extfile $1.ext 2>/dev/null
+         }
+         leaf https mta-sts.sts.test DNS:mta-sts.sts.test,DNS:mta-sts.other.test,DNS:mta-sts.try.test
+         leaf mx mx.sts.test DNS:mx.sts.test
+         openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout wrong.key \
+           -out wrong.pem -days 2 -subj /CN=mx.sts.test -addext subjectAltName=DNS:mx.sts.test 2>/dev/null",
+    );
+}
+
+fn policy(root: &Path, domain: &str, body: &str) {
+    let dir = root.join(format!("mta-sts.{domain}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("mta-sts.txt"), body).unwrap();
+}
+
+/// The MX peer on `port`: with `cert` (name of a pair in `dir`) STARTTLS, else none.
+fn peer(port: u16, out: &Path, dir: &Path, cert: Option<&str>) -> Proc {
+    let mut cmd = Command::new("/usr/bin/python3");
+    cmd.arg(format!("{SUPPORT}/sts_peer.py"))
+        .arg(port.to_string())
+        .arg(out);
+    if let Some(c) = cert {
+        cmd.arg(dir.join(format!("{c}.pem")))
+            .arg(dir.join(format!("{c}.key")));
+    }
+    let p = Proc(cmd.stderr(Stdio::null()).spawn().unwrap());
+    assert!(wait_for_port(
+        ([127, 0, 0, 1], port).into(),
+        Duration::from_secs(20)
+    ));
+    p
+}
+
+fn received(out: &Path) -> Vec<String> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(out)
+        .map(|d| d.filter_map(|e| e.ok()).map(|e| e.path()).collect())
+        .unwrap_or_default();
+    files.retain(|p| p.extension().is_some_and(|x| x == "eml"));
+    files.sort();
+    files
+        .iter()
+        .map(|f| std::fs::read_to_string(f).unwrap())
+        .collect()
+}
+
+/// The queue entry holding a recipient of `domain`: (id, last_error).
+fn queued_for(s: &Sender, domain: &str) -> Option<(String, String)> {
+    s.queue().into_iter().find_map(|m| {
+        let text = m.to_string();
+        text.contains(domain).then(|| {
+            (
+                m["id"].as_str().unwrap_or_default().to_string(),
+                m["last_error"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+    })
+}
+
+fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    false
+}
+
+#[test]
+fn enforce_delivers_only_over_verified_tls_to_matching_mx() {
+    require(&["dnsmasq", "python3", "openssl"]);
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    certificates(dir);
+    let www = dir.join("www");
+    policy(
+        &www,
+        "sts.test",
+        "version: STSv1\r\nmode: enforce\r\nmx: mx.sts.test\r\nmax_age: 86400\r\n",
+    );
+    // other.test's MX is not in its policy; try.test is only testing.
+    policy(
+        &www,
+        "other.test",
+        "version: STSv1\nmode: enforce\nmx: *.sts.test\nmax_age: 86400\n",
+    );
+    policy(
+        &www,
+        "try.test",
+        "version: STSv1\nmode: testing\nmx: mx.sts.test\nmax_age: 86400\n",
+    );
+    let https_port = free_port("127.0.0.1");
+    let _https = Proc(
+        Command::new("/usr/bin/python3")
+            .arg(format!("{SUPPORT}/sts_https.py"))
+            .arg(https_port.to_string())
+            .arg(&www)
+            .arg(dir.join("https.pem"))
+            .arg(dir.join("https.key"))
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    assert!(wait_for_port(
+        ([127, 0, 0, 1], https_port).into(),
+        Duration::from_secs(20)
+    ));
+    let mut records = Vec::new();
+    for d in ["sts.test", "other.test", "try.test"] {
+        records.push(format!("--host-record=mta-sts.{d},127.0.0.1"));
+        records.push(format!("--txt-record=_mta-sts.{d},v=STSv1; id=2026a"));
+    }
+    records.extend([
+        "--mx-host=sts.test,mx.sts.test,10".to_string(),
+        "--mx-host=other.test,mx.other.test,10".to_string(),
+        "--mx-host=try.test,mx.try.test,10".to_string(),
+        "--host-record=mx.sts.test,127.0.0.1".to_string(),
+        "--host-record=mx.other.test,127.0.0.1".to_string(),
+        "--host-record=mx.try.test,127.0.0.1".to_string(),
+    ]);
+    let dns = Dns::start(&records);
+    let mx_port = free_port("127.0.0.1");
+    let s = Sender::new(
+        "lifetime = \"1h\"",
+        &format!(
+            "[remote]\nmx_port = {mx_port}\nmta_sts_port = {https_port}\nconnect_timeout = \"3s\"\n\
+             command_timeout = \"10s\"\n[dns]\nservers = [\"127.0.0.1:{}\"]\ntimeout = \"2s\"\n\
+             [tls]\nextra_roots = [\"{}\"]\n",
+            dns.port,
+            dir.join("ca.pem").display()
+        ),
+    );
+    let out = dir.join("received");
+
+    // 1. The MX offers no STARTTLS (stripped): the mail waits, naming the policy.
+    let p = peer(mx_port, &out, dir, None);
+    let sent = s.send("alice@here.test", &["bob@sts.test"], MESSAGE);
+    let (id, err) = queued_for(&s, "sts.test").expect("queued");
+    assert!(
+        err.contains("MTA-STS policy of sts.test (enforce, id 2026a)")
+            && err.contains("does not offer STARTTLS"),
+        "{err}\n{}",
+        text(&sent)
+    );
+    assert!(received(&out).is_empty(), "delivered without TLS");
+    let show = text(&s.postern(&["queue", "show", &id]));
+    assert!(show.contains("MTA-STS policy of sts.test"), "{show}");
+    assert!(text(&sent).contains("event=mta_sts_policy domain=sts.test id=2026a mode=enforce"));
+    assert!(text(&sent).contains("event=deferred"), "{}", text(&sent));
+    drop(p);
+
+    // 2. A certificate for the right name from nobody we trust: still waiting.
+    let p = peer(mx_port, &out, dir, Some("wrong"));
+    let run = s.postern(&["deliver", "--id", &id]);
+    let (_, err) = queued_for(&s, "sts.test").expect("still queued");
+    assert!(
+        err.contains("MTA-STS policy of sts.test") && err.contains("STARTTLS failed"),
+        "{err}\n{}",
+        text(&run)
+    );
+    assert!(received(&out).is_empty(), "delivered to an unverified MX");
+    drop(p);
+
+    // 3. The right certificate: delivered over TLS.
+    let p = peer(mx_port, &out, dir, Some("mx"));
+    let run = s.postern(&["deliver", "--id", &id]);
+    assert!(queued_for(&s, "sts.test").is_none(), "{}", text(&run));
+    let mail = received(&out);
+    assert_eq!(mail.len(), 1, "{mail:?}");
+    assert!(mail[0].contains("X-Rcpt-To: bob@sts.test"));
+    assert!(mail[0].contains("X-TLS-Version: TLSv1.3"), "{}", mail[0]);
+    // The policy is cached in the spool.
+    let cached = std::fs::read_to_string(s.dir.path().join("spool/mta-sts/sts.test.json")).unwrap();
+    assert!(cached.contains("\"mode\":\"enforce\""), "{cached}");
+
+    // 4. testing: delivered although the MX does not match, and reported.
+    let sent = s.send("alice@here.test", &["carol@try.test"], MESSAGE);
+    assert!(queued_for(&s, "try.test").is_none(), "{}", text(&sent));
+    assert!(
+        text(&sent).contains("event=mta_sts_testing domain=try.test"),
+        "{}",
+        text(&sent)
+    );
+    assert_eq!(received(&out).len(), 2);
+    drop(p);
+
+    // 5. No MX matches: the mail waits and bounces at its lifetime, with the policy named.
+    let p = peer(mx_port, &out, dir, Some("mx"));
+    let sent = s.send("alice@here.test", &["dan@other.test"], MESSAGE);
+    let (id, err) = queued_for(&s, "other.test").expect("queued");
+    assert!(
+        err.contains("MTA-STS policy of other.test (enforce, id 2026a): no MX host matches"),
+        "{err}\n{}",
+        text(&sent)
+    );
+    assert_eq!(received(&out).len(), 2, "nothing for other.test");
+    // Lifetime over: the next run bounces it to alice.
+    let config = std::fs::read_to_string(s.config()).unwrap();
+    std::fs::write(
+        s.config(),
+        config.replace("lifetime = \"1h\"", "lifetime = \"1s\""),
+    )
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(2100));
+    let run = s.postern(&["deliver", "--id", &id]);
+    assert!(queued_for(&s, "other.test").is_none(), "{}", text(&run));
+    assert!(
+        wait_until(Duration::from_secs(10), || !s.alice_mail().is_empty()),
+        "no bounce: {}",
+        text(&run)
+    );
+    let bounce = s.alice_mail().join("\n");
+    assert!(
+        bounce.contains("MTA-STS policy of other.test") && bounce.contains("dan@other.test"),
+        "{bounce}"
+    );
+    assert!(text(&run).contains("event=bounced"), "{}", text(&run));
+    drop(p);
+}
