@@ -260,3 +260,148 @@ fn enforce_delivers_only_over_verified_tls_to_matching_mx() {
     assert!(text(&run).contains("event=bounced"), "{}", text(&run));
     drop(p);
 }
+
+fn https_server(port: u16, dir: &Path) -> Proc {
+    let p = Proc(
+        Command::new("/usr/bin/python3")
+            .arg(format!("{SUPPORT}/sts_https.py"))
+            .arg(port.to_string())
+            .arg(dir.join("www"))
+            .arg(dir.join("https.pem"))
+            .arg(dir.join("https.key"))
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    assert!(wait_for_port(
+        ([127, 0, 0, 1], port).into(),
+        Duration::from_secs(20)
+    ));
+    p
+}
+
+/// dnsmasq for sts.test with `_mta-sts` id `id` (none: no TXT record).
+fn sts_dns(id: Option<&str>) -> Dns {
+    let mut records = vec![
+        "--host-record=mta-sts.sts.test,127.0.0.1".to_string(),
+        "--mx-host=sts.test,mx.sts.test,10".to_string(),
+        "--host-record=mx.sts.test,127.0.0.1".to_string(),
+    ];
+    if let Some(id) = id {
+        records.push(format!("--txt-record=_mta-sts.sts.test,v=STSv1; id={id}"));
+    }
+    Dns::start(&records)
+}
+
+/// Points the sender at another resolver.
+fn use_dns(s: &Sender, old: &Dns, new: &Dns) {
+    let config = std::fs::read_to_string(s.config()).unwrap();
+    let config = config.replace(
+        &format!("servers = [\"127.0.0.1:{}\"]", old.port),
+        &format!("servers = [\"127.0.0.1:{}\"]", new.port),
+    );
+    std::fs::write(s.config(), config).unwrap();
+}
+
+/// The cache: the same TXT id means the cached policy (no fetch), even when the server's file
+/// changed or the server is down; a new id with the server down keeps the cached policy in force;
+/// a new id fetches the new policy; without a TXT record the cached policy holds until its
+/// `max_age` is over, then mail goes as without a policy.
+#[test]
+fn policy_cache_follows_the_txt_id_and_max_age() {
+    require(&["dnsmasq", "python3", "openssl"]);
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    certificates(dir);
+    let www = dir.join("www");
+    let enforce = |max_age: u32| {
+        format!("version: STSv1\nmode: enforce\nmx: mx.sts.test\nmax_age: {max_age}\n")
+    };
+    policy(&www, "sts.test", &enforce(86_400));
+    let https_port = free_port("127.0.0.1");
+    let https = https_server(https_port, dir);
+    let mut dns = sts_dns(Some("one"));
+    let mx_port = free_port("127.0.0.1");
+    let s = Sender::new(
+        "",
+        &format!(
+            "[remote]\nmx_port = {mx_port}\nmta_sts_port = {https_port}\nconnect_timeout = \"3s\"\n\
+             command_timeout = \"10s\"\n[dns]\nservers = [\"127.0.0.1:{}\"]\ntimeout = \"2s\"\n\
+             [tls]\nextra_roots = [\"{}\"]\n",
+            dns.port,
+            dir.join("ca.pem").display()
+        ),
+    );
+    let out = dir.join("received");
+    let cache = s.dir.path().join("spool/mta-sts/sts.test.json");
+
+    // Fetched and cached; delivered over verified TLS.
+    let p = peer(mx_port, &out, dir, Some("mx"));
+    let sent = s.send("alice@here.test", &["a@sts.test"], MESSAGE);
+    assert!(queued_for(&s, "sts.test").is_none(), "{}", text(&sent));
+    assert!(std::fs::read_to_string(&cache)
+        .unwrap()
+        .contains("\"id\":\"one\""));
+    drop(p);
+
+    // Same id, the file now says testing and the server is down: the cached enforce holds, and
+    // nothing is fetched.
+    policy(
+        &www,
+        "sts.test",
+        "version: STSv1\nmode: testing\nmx: mx.sts.test\nmax_age: 2\n",
+    );
+    drop(https);
+    let p = peer(mx_port, &out, dir, None);
+    let sent = s.send("alice@here.test", &["b@sts.test"], MESSAGE);
+    let (id, err) = queued_for(&s, "sts.test").expect("deferred under the cached policy");
+    assert!(err.contains("(enforce, id one)"), "{err}");
+    assert!(!text(&sent).contains("event=mta_sts_"), "{}", text(&sent));
+
+    // A new id while the server is down: the fetch fails, the cached policy stays in force.
+    let new = sts_dns(Some("two"));
+    use_dns(&s, &dns, &new);
+    dns = new;
+    let run = s.postern(&["deliver", "--id", &id]);
+    let said = text(&run);
+    assert!(
+        said.contains("event=mta_sts_fetch_failed domain=sts.test id=two")
+            && said.contains("the cached policy (id one, enforce) stays in force"),
+        "{said}"
+    );
+    assert!(queued_for(&s, "sts.test").is_some());
+
+    // The server back: the new policy (testing) is fetched, and the mail goes in plaintext.
+    let https = https_server(https_port, dir);
+    let run = s.postern(&["deliver", "--id", &id]);
+    assert!(queued_for(&s, "sts.test").is_none(), "{}", text(&run));
+    assert!(text(&run).contains("event=mta_sts_policy domain=sts.test id=two mode=testing"));
+    let mail = received(&out);
+    assert_eq!(mail.len(), 2, "{mail:?}");
+    assert!(mail[1].contains("X-Rcpt-To: b@sts.test") && mail[1].contains("X-TLS-Version: none"));
+
+    // enforce again with max_age 2, then the TXT record gone: enforced until the cache expires.
+    policy(&www, "sts.test", &enforce(2));
+    let new = sts_dns(Some("three"));
+    use_dns(&s, &dns, &new);
+    dns = new;
+    let sent = s.send("alice@here.test", &["c@sts.test"], MESSAGE);
+    let (id, err) = queued_for(&s, "sts.test").expect("enforced");
+    assert!(
+        err.contains("(enforce, id three)"),
+        "{err}\n{}",
+        text(&sent)
+    );
+    let new = sts_dns(None);
+    use_dns(&s, &dns, &new);
+    let _dns = new;
+    let run = s.postern(&["deliver", "--id", &id]);
+    let (_, err) = queued_for(&s, "sts.test").expect("still enforced from the cache");
+    assert!(err.contains("(enforce, id three)"), "{err}\n{}", text(&run));
+    std::thread::sleep(Duration::from_millis(2100));
+    let run = s.postern(&["deliver", "--id", &id]);
+    assert!(queued_for(&s, "sts.test").is_none(), "{}", text(&run));
+    assert_eq!(received(&out).len(), 3);
+    drop(p);
+    drop(https);
+}

@@ -235,13 +235,12 @@ pub fn dns_outcome(e: &DnsError) -> Outcome {
     Outcome::new(Status::new(class, subject, detail), e.to_string())
 }
 
-/// Every host to try for `dest`, best first, with the settings to use there; for MX delivery
-/// also the domain's MTA-STS policy, if it has one.
+/// Every host to try for `dest`, best first, with the settings to use there.
 async fn hosts(
     config: &Config,
     resolver: &Result<TokioResolver, DnsError>,
     dest: &Destination,
-) -> Result<(Vec<(String, RemoteServer)>, Option<mta_sts::Policy>), Outcome> {
+) -> Result<Vec<(String, RemoteServer)>, Outcome> {
     match dest {
         Destination::Server(name) => {
             let server = config
@@ -254,21 +253,14 @@ async fn hosts(
                         format!("no remote server called {name:?}"),
                     )
                 })?;
-            Ok((vec![(server.host.clone(), server)], None))
+            Ok(vec![(server.host.clone(), server)])
         }
-        Destination::Literal(ip) => Ok((
-            vec![(
-                ip.to_string(),
-                mx_settings(&ip.to_string(), config.remote.mx_port),
-            )],
-            None,
-        )),
+        Destination::Literal(ip) => Ok(vec![(
+            ip.to_string(),
+            mx_settings(&ip.to_string(), config.remote.mx_port),
+        )]),
         Destination::Mx(domain) => {
             let r = resolver.as_ref().map_err(dns_outcome)?;
-            let policy = match config.remote.mta_sts {
-                true => mta_sts::policy_for(config, r, domain).await,
-                false => None,
-            };
             let mxs = dns::mail_hosts(r, domain)
                 .await
                 .map_err(|e| dns_outcome(&e))?;
@@ -279,7 +271,7 @@ async fn hosts(
                     (m.name, s)
                 })
                 .collect();
-            Ok((hosts, policy))
+            Ok(hosts)
         }
     }
 }
@@ -313,7 +305,18 @@ async fn run_job(
     job: &Outgoing<'_>,
 ) -> Vec<client::RcptResult> {
     let all = |f: Outcome| job.recipients.iter().map(|_| Err(f.clone())).collect();
-    let key = dest.to_string();
+    // The domain's MTA-STS policy comes first: connections made under `enforce` (verified TLS
+    // to a matching MX) are kept apart from the others, so a kept connection never carries
+    // mail the policy would not let through it.
+    let policy = match (dest, resolver) {
+        (Destination::Mx(domain), Ok(r)) if config.remote.mta_sts => {
+            mta_sts::policy_for(config, r, domain)
+                .await
+                .filter(|p| p.mode != mta_sts::Mode::None)
+        }
+        _ => None,
+    };
+    let key = pool_key(dest, policy.as_ref());
     while let Some(mut session) = pool.take(&key).await {
         if !session.reset().await {
             session.abort().await;
@@ -332,12 +335,12 @@ async fn run_job(
             Err(_) => session.abort().await,
         }
     }
-    let (mut hosts, policy) = match hosts(config, resolver, dest).await {
+    let mut hosts = match hosts(config, resolver, dest).await {
         Ok(h) => h,
         Err(f) => return all(f),
     };
-    let Some(policy) = policy.filter(|p| p.mode != mta_sts::Mode::None) else {
-        return try_hosts(config, resolver, pool, dest, &hosts, job).await;
+    let Some(policy) = policy else {
+        return try_hosts(config, resolver, pool, &key, dest, &hosts, job).await;
     };
     let named = format!(
         "MTA-STS policy of {dest} ({}, id {})",
@@ -357,7 +360,7 @@ async fn run_job(
                 .field("effect", "delivering anyway (testing mode)")
                 .emit();
         }
-        return try_hosts(config, resolver, pool, dest, &hosts, job).await;
+        return try_hosts(config, resolver, pool, &key, dest, &hosts, job).await;
     }
     // Enforce: only the matching MX hosts, only over STARTTLS with a certificate valid for the
     // host name (never the plaintext fallback); every failure names the policy.
@@ -377,7 +380,7 @@ async fn run_job(
         server.verify = Some(true);
         server.extra_roots = config.tls.extra_roots.clone();
     }
-    try_hosts(config, resolver, pool, dest, &hosts, job)
+    try_hosts(config, resolver, pool, &key, dest, &hosts, job)
         .await
         .into_iter()
         .map(|r| {
@@ -389,17 +392,25 @@ async fn run_job(
         .collect()
 }
 
+/// Where connections to `dest` are kept: apart for each MTA-STS mode and policy id.
+fn pool_key(dest: &Destination, policy: Option<&mta_sts::Policy>) -> String {
+    match policy {
+        Some(p) => format!("{dest} (MTA-STS {} {})", p.mode, p.id),
+        None => dest.to_string(),
+    }
+}
+
 /// Try each host and address in turn until one decides the recipients.
 async fn try_hosts(
     config: &Config,
     resolver: &Result<TokioResolver, DnsError>,
     pool: &Arc<Pool>,
+    key: &str,
     dest: &Destination,
     hosts: &[(String, RemoteServer)],
     job: &Outgoing<'_>,
 ) -> Vec<client::RcptResult> {
     let all = |f: Outcome| job.recipients.iter().map(|_| Err(f.clone())).collect();
-    let key = dest.to_string();
     let timeouts = Timeouts {
         connect: config.remote.connect_timeout.duration(),
         command: config.remote.command_timeout.duration(),
@@ -439,7 +450,7 @@ async fn try_hosts(
             };
             match session.send(job).await {
                 Ok(results) => {
-                    pool.put(&key, session).await;
+                    pool.put(key, session).await;
                     return results;
                 }
                 Err(f) if f.is_permanent() => {
