@@ -63,6 +63,14 @@ pub fn check_file(
             }
         }
     }
+    for (i, path) in config.tls.extra_roots.iter().enumerate() {
+        if let Err(e) = crate::driver::tls::trust_anchors(path) {
+            problems.push(at(
+                &[Key("tls"), Key("extra_roots"), Index(i)],
+                e.to_string(),
+            ));
+        }
+    }
     if let Some(acme) = &config.acme {
         for (i, path) in acme.ca_roots.iter().enumerate() {
             if let Err(e) = crate::driver::tls::trust_anchors(path) {
