@@ -76,6 +76,7 @@ pub(super) fn prepare(
         smtputf8: origin.smtputf8(&sub.data),
         dsn_ret,
         dsn_envid,
+        requiretls: origin.requiretls(),
     };
     Ok(Prepared {
         id,

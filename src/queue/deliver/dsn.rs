@@ -300,6 +300,7 @@ mod tests {
             smtputf8: false,
             dsn_ret: Some("HDRS".into()),
             dsn_envid: Some("E1".into()),
+            requiretls: false,
         };
         let reason = outcome(
             "550 5.1.1 unknown (at mx.x.test[127.0.0.1]:25)",

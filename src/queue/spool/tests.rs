@@ -14,6 +14,7 @@ fn envelope(rcpts: &[&str]) -> Envelope {
         smtputf8: false,
         dsn_ret: None,
         dsn_envid: None,
+        requiretls: false,
     }
 }
 

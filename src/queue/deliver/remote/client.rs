@@ -31,6 +31,10 @@ pub struct Outgoing<'a> {
     pub dsn_ret: Option<&'a str>,
     pub dsn_envid: Option<&'a str>,
     pub recipients: Vec<OutRcpt<'a>>,
+    /// RFC 8689 REQUIRETLS: only to a next hop that offers it (and is passed on).
+    pub requiretls: bool,
+    /// The message says `TLS-Required: No` (RFC 8689 §5): MTA-STS is not applied.
+    pub tls_optional: bool,
 }
 
 /// One recipient of the job.
@@ -447,6 +451,15 @@ async fn transaction(s: &mut Session, out: &Outgoing<'_>) -> Result<Vec<RcptResu
         if let Some(envid) = out.dsn_envid {
             mail.push_str(&format!(" ENVID={}", xtext::encode(envid)));
         }
+    }
+    if out.requiretls {
+        if !s.has("REQUIRETLS") {
+            return Err(Outcome::new(
+                Status::new(Class::Permanent, 7, 30),
+                "REQUIRETLS support required, but the next hop does not offer REQUIRETLS",
+            ));
+        }
+        mail.push_str(" REQUIRETLS");
     }
     s.cmd(mail, "MAIL FROM").await?;
 

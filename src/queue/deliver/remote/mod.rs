@@ -196,6 +196,8 @@ pub fn deliver(
                     orcpt: fwd.map_or(r.orcpt.as_deref(), |(_, o)| Some(o)),
                 })
                 .collect(),
+            requiretls: envelope.requiretls,
+            tls_optional: !envelope.requiretls && tls_required_no(body),
         };
         let results = rt.block_on(run_job(config, resolver, &remote.pool, &dest, &job));
         for (k, result) in results.into_iter().enumerate() {
@@ -309,7 +311,7 @@ async fn run_job(
     // to a matching MX) are kept apart from the others, so a kept connection never carries
     // mail the policy would not let through it.
     let policy = match (dest, resolver) {
-        (Destination::Mx(domain), Ok(r)) if config.remote.mta_sts => {
+        (Destination::Mx(domain), Ok(r)) if config.remote.mta_sts && !job.tls_optional => {
             mta_sts::policy_for(config, r, domain)
                 .await
                 .filter(|p| p.mode != mta_sts::Mode::None)
@@ -335,10 +337,37 @@ async fn run_job(
             Err(_) => session.abort().await,
         }
     }
+    if job.requiretls {
+        if let Some(why) = requiretls_refusal(dest, policy.as_ref()) {
+            return all(Outcome::new(Status::new(Class::Permanent, 7, 10), why));
+        }
+    }
     let mut hosts = match hosts(config, resolver, dest).await {
         Ok(h) => h,
         Err(f) => return all(f),
     };
+    if job.requiretls {
+        let unverified: Vec<&str> = hosts
+            .iter()
+            .filter(|(_, s)| {
+                !matches!(
+                    s.tls,
+                    crate::config::servers::OutboundTls::Required
+                        | crate::config::servers::OutboundTls::Implicit
+                ) || !s.verifies()
+            })
+            .map(|(h, _)| h.as_str())
+            .collect();
+        if matches!(dest, Destination::Server(_)) && !unverified.is_empty() {
+            return all(Outcome::new(
+                Status::new(Class::Permanent, 7, 10),
+                format!(
+                    "REQUIRETLS: {dest} ({}) is not set up for verified TLS (tls = \"required\" or \"implicit\", certificate checked)",
+                    unverified.join(",")
+                ),
+            ));
+        }
+    }
     let Some(policy) = policy else {
         return try_hosts(config, resolver, pool, &key, dest, &hosts, job).await;
     };
@@ -390,6 +419,41 @@ async fn run_job(
             })
         })
         .collect()
+}
+
+/// Why a REQUIRETLS message cannot go to `dest` at all (RFC 8689 §4.2.1): a domain's MX hosts
+/// are authenticated only by an MTA-STS policy in `enforce` mode here (DANE is not supported); a
+/// domain literal never is.
+fn requiretls_refusal(dest: &Destination, policy: Option<&mta_sts::Policy>) -> Option<String> {
+    match dest {
+        Destination::Mx(domain) => (!policy.is_some_and(|p| p.mode == mta_sts::Mode::Enforce))
+            .then(|| {
+                format!(
+                    "REQUIRETLS: {domain} has no MTA-STS policy in enforce mode, so its MX hosts \
+                     cannot be authenticated"
+                )
+            }),
+        Destination::Literal(ip) => Some(format!(
+            "REQUIRETLS: the domain literal [{ip}] cannot be authenticated"
+        )),
+        Destination::Server(_) => None,
+    }
+}
+
+/// Whether the message's header says `TLS-Required: No` (RFC 8689 §5).
+pub fn tls_required_no(body: &[u8]) -> bool {
+    let end = body
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .or_else(|| body.windows(2).position(|w| w == b"\n\n"))
+        .unwrap_or(body.len());
+    let header = String::from_utf8_lossy(body.get(..end).unwrap_or_default());
+    header.lines().any(|line| {
+        line.split_once(':').is_some_and(|(name, value)| {
+            name.trim().eq_ignore_ascii_case("TLS-Required")
+                && value.trim().eq_ignore_ascii_case("no")
+        })
+    })
 }
 
 /// Where connections to `dest` are kept: apart for each MTA-STS mode and policy id.
@@ -528,5 +592,40 @@ password = "p"
         let c3 = crate::config::parse(&with_gw, Path::new("/")).expect("config");
         assert_eq!(choose(&c3, None, "far.test"), srv("isp")); // scenarios 3 and 5
         assert_eq!(choose(&c3, None, "internal.test"), srv("exchange"));
+    }
+
+    #[test]
+    fn tls_required_no_header() {
+        for (msg, want) in [
+            (&b"Subject: x\r\nTLS-Required: No\r\n\r\nbody"[..], true),
+            (b"tls-required:  no \n\nbody", true),
+            (b"TLS-Required: Yes\r\n\r\nbody", false),
+            (b"Subject: x\r\n\r\nTLS-Required: No\r\n", false),
+            (b"X-TLS-Required: No\r\n\r\n", false),
+        ] {
+            assert_eq!(
+                tls_required_no(msg),
+                want,
+                "{}",
+                String::from_utf8_lossy(msg)
+            );
+        }
+    }
+
+    #[test]
+    fn requiretls_needs_an_enforced_policy() {
+        let p = |mode| mta_sts::Policy {
+            id: "1".into(),
+            mode,
+            mx: vec!["mx.a.test".into()],
+            max_age: 60,
+            fetched: 0,
+        };
+        let mx = Destination::Mx("a.test".into());
+        assert!(requiretls_refusal(&mx, None).is_some());
+        assert!(requiretls_refusal(&mx, Some(&p(mta_sts::Mode::Testing))).is_some());
+        assert!(requiretls_refusal(&mx, Some(&p(mta_sts::Mode::Enforce))).is_none());
+        assert!(requiretls_refusal(&Destination::Literal([127, 0, 0, 1].into()), None).is_some());
+        assert!(requiretls_refusal(&Destination::Server("hq".into()), None).is_none());
     }
 }
