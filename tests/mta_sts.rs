@@ -405,3 +405,235 @@ fn policy_cache_follows_the_txt_id_and_max_age() {
     drop(p);
     drop(https);
 }
+
+/// A postern smtpd with its own config in `dir`: hostname `host`, hosting `domain` (user
+/// `user`), one STARTTLS listener on 127.0.0.1:port with `cert`/`key`; events in `smtpd.log`.
+fn postern_smtpd(
+    dir: &Path,
+    host: &str,
+    domain: &str,
+    user: &str,
+    port: u16,
+    cert: &Path,
+    key: &Path,
+    extra: &str,
+) -> Proc {
+    std::fs::create_dir_all(dir).unwrap();
+    let config = format!(
+        "[server]\nhostname = \"{host}\"\npostmaster = \"postmaster@{domain}\"\n\
+         [paths]\nspool = \"spool\"\nmail = \"mail\"\nusers = \"users.toml\"\n\
+         [[domain]]\nname = \"{domain}\"\n[[domain.handler]]\nlocal = \"postmaster\"\nmailbox = \"{user}\"\n\
+         [[listener]]\nname = \"smtp\"\nprotocol = \"smtp\"\naddress = \"127.0.0.1:{port}\"\n\
+         tls = \"starttls\"\ncert = \"{}\"\nkey = \"{}\"\n{extra}",
+        cert.display(),
+        key.display()
+    );
+    let path = dir.join("postern.toml");
+    std::fs::write(&path, config).unwrap();
+    let mut add = Command::new(common::bin())
+        .arg("--config")
+        .arg(&path)
+        .args(["user", "add", user, "--password-stdin"])
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        add.stdin.take().unwrap().write_all(b"pw\n").unwrap();
+    }
+    assert!(add.wait().unwrap().success());
+    let mut child = Command::new(common::bin())
+        .arg("--config")
+        .arg(&path)
+        .args(["smtpd", "--listener", "smtp"])
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(dir.join("smtpd.log")).unwrap())
+        .spawn()
+        .unwrap();
+    assert!(common::wait_for_child_port(
+        &mut child,
+        ([127, 0, 0, 1], port).into()
+    ));
+    Proc(child)
+}
+
+/// Python's smtplib: EHLO, STARTTLS when `tls`, EHLO; whether REQUIRETLS was offered, and the
+/// MAIL FROM reply with `mail_options`; then RCPT and DATA when MAIL was accepted.
+fn submit(port: u16, tls: bool, mail_options: &[&str], to: &str, message: &str) -> String {
+    let script = r#"
+import json, smtplib, ssl, sys
+port, tls, opts, to, msg = sys.argv[1:6]
+s = smtplib.SMTP("127.0.0.1", int(port), timeout=30)
+s.ehlo("client.test")
+if tls == "1":
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    s.starttls(context=ctx)
+    s.ehlo("client.test")
+offered = s.has_extn("requiretls")
+code, reply = s.mail("alice@here.test", json.loads(opts))
+out = {"offered": offered, "mail": code}
+if code == 250:
+    out["rcpt"] = s.rcpt(to)[0]
+    out["data"] = s.data(msg)[0]
+s.quit()
+print(json.dumps(out))
+"#;
+    let opts = serde_json::to_string(mail_options).unwrap();
+    common::python(
+        script,
+        &[
+            &port.to_string(),
+            if tls { "1" } else { "0" },
+            &opts,
+            to,
+            message,
+        ],
+    )
+    .trim()
+    .to_string()
+}
+
+/// REQUIRETLS (RFC 8689): offered by smtpd on TLS connections only; a REQUIRETLS message goes to
+/// an MTA-STS `enforce` domain over verified TLS to a next hop that takes REQUIRETLS (another
+/// postern), and bounces when the domain has no enforced policy or the next hop does not offer
+/// REQUIRETLS; `TLS-Required: No` lets a message through where the policy would hold it.
+#[test]
+fn requiretls_end_to_end() {
+    require(&["dnsmasq", "python3", "openssl"]);
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    certificates(dir);
+    let www = dir.join("www");
+    policy(
+        &www,
+        "sts.test",
+        "version: STSv1\nmode: enforce\nmx: mx.sts.test\nmax_age: 86400\n",
+    );
+    policy(
+        &www,
+        "try.test",
+        "version: STSv1\nmode: testing\nmx: mx.sts.test\nmax_age: 86400\n",
+    );
+    let https_port = free_port("127.0.0.1");
+    let _https = https_server(https_port, dir);
+    let dns = Dns::start(&[
+        "--host-record=mta-sts.sts.test,127.0.0.1".into(),
+        "--host-record=mta-sts.try.test,127.0.0.1".into(),
+        "--txt-record=_mta-sts.sts.test,v=STSv1; id=r1".into(),
+        "--txt-record=_mta-sts.try.test,v=STSv1; id=r1".into(),
+        "--mx-host=sts.test,mx.sts.test,10".into(),
+        "--mx-host=try.test,mx.sts.test,10".into(),
+        "--host-record=mx.sts.test,127.0.0.1".into(),
+    ]);
+    let mx_port = free_port("127.0.0.1");
+    let in_port = free_port("127.0.0.1");
+    let s = Sender::new(
+        "",
+        &format!(
+            "[remote]\nmx_port = {mx_port}\nmta_sts_port = {https_port}\nconnect_timeout = \"3s\"\n\
+             command_timeout = \"10s\"\n[dns]\nservers = [\"127.0.0.1:{}\"]\ntimeout = \"2s\"\n\
+             [tls]\nextra_roots = [\"{}\"]\n\
+             [[listener]]\nname = \"smtp\"\nprotocol = \"smtp\"\naddress = \"127.0.0.1:{in_port}\"\n\
+             tls = \"starttls\"\ncert = \"{}\"\nkey = \"{}\"\n",
+            dns.port,
+            dir.join("ca.pem").display(),
+            dir.join("wrong.pem").display(),
+            dir.join("wrong.key").display(),
+        ),
+    );
+    let sender_smtpd = {
+        let mut child = Command::new(common::bin())
+            .arg("--config")
+            .arg(s.config())
+            .args(["smtpd", "--listener", "smtp"])
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(s.dir.path().join("smtpd.log")).unwrap())
+            .spawn()
+            .unwrap();
+        assert!(common::wait_for_child_port(
+            &mut child,
+            ([127, 0, 0, 1], in_port).into()
+        ));
+        Proc(child)
+    };
+    let smtpd_log = || s.read("smtpd.log");
+
+    // Not offered, and refused, without TLS.
+    let plain = submit(in_port, false, &["REQUIRETLS"], "bob@sts.test", MESSAGE);
+    assert_eq!(plain, r#"{"offered": false, "mail": 555}"#);
+
+    // The next hop: postern for sts.test with a certificate the test CA signed for mx.sts.test.
+    let rdir = dir.join("receiver");
+    let receiver = postern_smtpd(
+        &rdir,
+        "mx.sts.test",
+        "sts.test",
+        "bob",
+        mx_port,
+        &dir.join("mx.pem"),
+        &dir.join("mx.key"),
+        "",
+    );
+    let got = submit(in_port, true, &["REQUIRETLS"], "bob@sts.test", MESSAGE);
+    assert_eq!(
+        got,
+        r#"{"offered": true, "mail": 250, "rcpt": 250, "data": 250}"#,
+        "{}",
+        smtpd_log()
+    );
+    assert!(
+        wait_until(Duration::from_secs(20), || {
+            std::fs::read_to_string(rdir.join("smtpd.log"))
+                .unwrap_or_default()
+                .contains("requiretls=yes")
+        }),
+        "receiver log: {}\nsender log: {}",
+        std::fs::read_to_string(rdir.join("smtpd.log")).unwrap_or_default(),
+        smtpd_log()
+    );
+    assert!(smtpd_log().contains("event=relayed"), "{}", smtpd_log());
+    drop(receiver);
+
+    // No enforced policy (try.test is testing): bounced at once, 5.7.10.
+    let got = submit(in_port, true, &["REQUIRETLS"], "carol@try.test", MESSAGE);
+    assert!(got.contains("\"data\": 250"), "{got}");
+    assert!(
+        wait_until(Duration::from_secs(20), || s.alice_mail().iter().any(|m| m
+            .contains("5.7.10")
+            && m.contains("try.test has no MTA-STS policy"))),
+        "{}",
+        smtpd_log()
+    );
+
+    // A next hop with the right certificate but without REQUIRETLS: bounced, 5.7.30.
+    let out = dir.join("received");
+    let p = peer(mx_port, &out, dir, Some("mx"));
+    let got = submit(in_port, true, &["REQUIRETLS"], "dave@sts.test", MESSAGE);
+    assert!(got.contains("\"data\": 250"), "{got}");
+    assert!(
+        wait_until(Duration::from_secs(20), || s
+            .alice_mail()
+            .iter()
+            .any(|m| m.contains("5.7.30") && m.contains("dave@sts.test"))),
+        "{}",
+        smtpd_log()
+    );
+    assert!(received(&out).is_empty());
+    drop(p);
+
+    // TLS-Required: No past an MX without STARTTLS, which the policy would otherwise hold.
+    let p = peer(mx_port, &out, dir, None);
+    let message = MESSAGE.replacen("Subject:", "TLS-Required: No\r\nSubject:", 1);
+    let got = submit(in_port, true, &[], "erin@sts.test", &message);
+    assert!(got.contains("\"data\": 250"), "{got}");
+    assert!(
+        wait_until(Duration::from_secs(20), || received(&out).len() == 1),
+        "{}",
+        smtpd_log()
+    );
+    assert!(received(&out)[0].contains("X-TLS-Version: none"));
+    drop(p);
+    drop(sender_smtpd);
+}
