@@ -416,7 +416,6 @@ fn postern_smtpd(
     port: u16,
     cert: &Path,
     key: &Path,
-    extra: &str,
 ) -> Proc {
     std::fs::create_dir_all(dir).unwrap();
     let config = format!(
@@ -424,7 +423,7 @@ fn postern_smtpd(
          [paths]\nspool = \"spool\"\nmail = \"mail\"\nusers = \"users.toml\"\n\
          [[domain]]\nname = \"{domain}\"\n[[domain.handler]]\nlocal = \"postmaster\"\nmailbox = \"{user}\"\n\
          [[listener]]\nname = \"smtp\"\nprotocol = \"smtp\"\naddress = \"127.0.0.1:{port}\"\n\
-         tls = \"starttls\"\ncert = \"{}\"\nkey = \"{}\"\n{extra}",
+         tls = \"starttls\"\ncert = \"{}\"\nkey = \"{}\"\n",
         cert.display(),
         key.display()
     );
@@ -574,7 +573,6 @@ fn requiretls_end_to_end() {
         mx_port,
         &dir.join("mx.pem"),
         &dir.join("mx.key"),
-        "",
     );
     let got = submit(in_port, true, &["REQUIRETLS"], "bob@sts.test", MESSAGE);
     assert_eq!(
