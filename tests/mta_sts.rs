@@ -45,7 +45,8 @@ fn certificates(dir: &Path) {
          leaf https mta-sts.sts.test DNS:mta-sts.sts.test,DNS:mta-sts.other.test,DNS:mta-sts.try.test
          leaf mx mx.sts.test DNS:mx.sts.test
          openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout wrong.key \
-           -out wrong.pem -days 2 -subj /CN=mx.sts.test -addext subjectAltName=DNS:mx.sts.test 2>/dev/null",
+           -out wrong.pem -days 2 -subj /CN=mx.sts.test -addext subjectAltName=DNS:mx.sts.test \
+           -addext basicConstraints=critical,CA:FALSE 2>/dev/null",
     );
 }
 
@@ -160,6 +161,7 @@ fn enforce_delivers_only_over_verified_tls_to_matching_mx() {
         "--host-record=mx.sts.test,127.0.0.1".to_string(),
         "--host-record=mx.other.test,127.0.0.1".to_string(),
         "--host-record=mx.try.test,127.0.0.1".to_string(),
+        "--txt-record=_smtp._tls.sts.test,v=TLSRPTv1; rua=mailto:postmaster@here.test".to_string(),
     ]);
     let dns = Dns::start(&records);
     let mx_port = free_port("127.0.0.1");
@@ -259,6 +261,81 @@ fn enforce_delivers_only_over_verified_tls_to_matching_mx() {
     );
     assert!(text(&run).contains("event=bounced"), "{}", text(&run));
     drop(p);
+
+    // 6. The day's TLS report (RFC 8460) for sts.test goes to its rua= (postmaster, alice here):
+    // the stripped STARTTLS, the untrusted certificate and the success; other.test has no
+    // TLSRPT record and is not reported.
+    let today = String::from_utf8(
+        Command::new("date")
+            .args(["-u", "+%F"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap()
+    .trim()
+    .to_string();
+    let before = s.alice_mail().len();
+    let run = s.postern(&["queue", "tls-report", "--day", &today]);
+    assert!(run.status.success(), "{}", text(&run));
+    assert!(
+        text(&run).contains("sts.test: report for"),
+        "{}",
+        text(&run)
+    );
+    assert!(text(&run).contains("other.test: no TLSRPT record"));
+    assert!(wait_until(Duration::from_secs(10), || s.alice_mail().len() > before));
+    let mail = s
+        .alice_mail()
+        .into_iter()
+        .find(|m| m.contains("TLS-Report-Domain: sts.test"))
+        .expect("report mail");
+    let report = common::python(
+        r#"
+import email, gzip, json, sys
+m = email.message_from_string(open(sys.argv[1]).read())
+assert m.get_content_type() == "multipart/report", m.get_content_type()
+assert m.get_param("report-type") == "tlsrpt"
+part = [p for p in m.walk() if p.get_content_type() == "application/tlsrpt+gzip"][0]
+print(json.dumps(json.loads(gzip.decompress(part.get_payload(decode=True)))))
+"#,
+        &[{
+            let f = dir.join("report.eml");
+            std::fs::write(&f, &mail).unwrap();
+            f.to_str().unwrap().to_string()
+        }
+        .as_str()],
+    );
+    let report: serde_json::Value = serde_json::from_str(report.trim()).unwrap();
+    let policy = &report["policies"][0];
+    assert_eq!(policy["policy"]["policy-domain"], "sts.test", "{report}");
+    assert_eq!(policy["policy"]["policy-type"], "sts");
+    assert_eq!(
+        policy["summary"]["total-successful-session-count"], 1,
+        "{report}"
+    );
+    assert_eq!(
+        policy["summary"]["total-failure-session-count"], 2,
+        "{report}"
+    );
+    let kinds: Vec<&str> = policy["failure-details"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["result-type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        ["certificate-not-trusted", "starttls-not-supported"],
+        "{report}"
+    );
+    // Sent once: a second run has nothing left for that day.
+    let again = s.postern(&["queue", "tls-report", "--day", &today]);
+    assert!(
+        !text(&again).contains("sts.test: report"),
+        "{}",
+        text(&again)
+    );
 }
 
 fn https_server(port: u16, dir: &Path) -> Proc {

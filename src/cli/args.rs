@@ -196,6 +196,12 @@ pub enum QueueCommand {
         #[arg(required = true)]
         ids: Vec<String>,
     },
+    /// Mail the day's SMTP TLS reports (RFC 8460) to each MTA-STS domain's rua= (cron, daily)
+    TlsReport {
+        /// The UTC day to report, YYYY-MM-DD [default: yesterday]
+        #[arg(long, value_name = "DAY")]
+        day: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -17,6 +17,7 @@ mod connect;
 mod limit;
 pub mod mta_sts;
 mod pool;
+pub mod tlsrpt;
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
@@ -380,6 +381,10 @@ async fn run_job(
         .filter(|(h, _)| !policy.matches(h))
         .map(|(h, _)| h.clone())
         .collect();
+    let domain = match dest {
+        Destination::Mx(d) => d.as_str(),
+        _ => "",
+    };
     if policy.mode == mta_sts::Mode::Testing {
         if !unmatched.is_empty() {
             event("mta_sts_testing")
@@ -389,12 +394,21 @@ async fn run_job(
                 .field("effect", "delivering anyway (testing mode)")
                 .emit();
         }
-        return try_hosts(config, resolver, pool, &key, dest, &hosts, job).await;
+        let results = try_hosts(config, resolver, pool, &key, dest, &hosts, job).await;
+        report_attempt(config, domain, &policy, &results);
+        return results;
     }
     // Enforce: only the matching MX hosts, only over STARTTLS with a certificate valid for the
     // host name (never the plaintext fallback); every failure names the policy.
     hosts.retain(|(h, _)| policy.matches(h));
     if hosts.is_empty() {
+        tlsrpt::record(
+            config,
+            domain,
+            &policy,
+            "validation-failure",
+            unmatched.first().map(String::as_str),
+        );
         return all(Outcome::new(
             Status::new(Class::Transient, 7, 0),
             format!(
@@ -409,8 +423,9 @@ async fn run_job(
         server.verify = Some(true);
         server.extra_roots = config.tls.extra_roots.clone();
     }
-    try_hosts(config, resolver, pool, &key, dest, &hosts, job)
-        .await
+    let results = try_hosts(config, resolver, pool, &key, dest, &hosts, job).await;
+    report_attempt(config, domain, &policy, &results);
+    results
         .into_iter()
         .map(|r| {
             r.map_err(|f| Outcome {
@@ -419,6 +434,40 @@ async fn run_job(
             })
         })
         .collect()
+}
+
+/// One attempt under `policy` for TLS reporting: a success unless TLS is what failed.
+fn report_attempt(
+    config: &Config,
+    domain: &str,
+    policy: &mta_sts::Policy,
+    results: &[client::RcptResult],
+) {
+    let failure = results
+        .iter()
+        .all(Result::is_err)
+        .then(|| {
+            results
+                .iter()
+                .find_map(|r| r.as_ref().err())
+                .and_then(|f| tlsrpt::classify(f).map(|t| (t, f)))
+        })
+        .flatten();
+    match failure {
+        Some((kind, f)) => {
+            let mx = f.remote_mta.as_ref().map(|m| m.host.clone());
+            tlsrpt::record(config, domain, policy, kind, mx.as_deref());
+        }
+        // A session that got as far as the server's replies was a TLS success; a connection
+        // that never came about (refused, timed out) is no session to report.
+        None if results
+            .iter()
+            .any(|r| r.as_ref().map_or_else(|f| f.reply.is_some(), |_| true)) =>
+        {
+            tlsrpt::record(config, domain, policy, "success", None)
+        }
+        None => {}
+    }
 }
 
 /// Why a REQUIRETLS message cannot go to `dest` at all (RFC 8689 §4.2.1): a domain's MX hosts
