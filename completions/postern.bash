@@ -289,6 +289,9 @@ _postern() {
             postern__subcmd__help__subcmd__queue,show)
                 cmd="postern__subcmd__help__subcmd__queue__subcmd__show"
                 ;;
+            postern__subcmd__help__subcmd__queue,tls-report)
+                cmd="postern__subcmd__help__subcmd__queue__subcmd__tls__subcmd__report"
+                ;;
             postern__subcmd__help__subcmd__user,add)
                 cmd="postern__subcmd__help__subcmd__user__subcmd__add"
                 ;;
@@ -340,6 +343,9 @@ _postern() {
             postern__subcmd__queue,show)
                 cmd="postern__subcmd__queue__subcmd__show"
                 ;;
+            postern__subcmd__queue,tls-report)
+                cmd="postern__subcmd__queue__subcmd__tls__subcmd__report"
+                ;;
             postern__subcmd__queue__subcmd__help,abort)
                 cmd="postern__subcmd__queue__subcmd__help__subcmd__abort"
                 ;;
@@ -360,6 +366,9 @@ _postern() {
                 ;;
             postern__subcmd__queue__subcmd__help,show)
                 cmd="postern__subcmd__queue__subcmd__help__subcmd__show"
+                ;;
+            postern__subcmd__queue__subcmd__help,tls-report)
+                cmd="postern__subcmd__queue__subcmd__help__subcmd__tls__subcmd__report"
                 ;;
             postern__subcmd__user,add)
                 cmd="postern__subcmd__user__subcmd__add"
@@ -1552,7 +1561,7 @@ _postern() {
             return 0
             ;;
         postern__subcmd__help__subcmd__queue)
-            opts="ls show abort flush hold release"
+            opts="ls show abort flush hold release tls-report"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1636,6 +1645,20 @@ _postern() {
             return 0
             ;;
         postern__subcmd__help__subcmd__queue__subcmd__show)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        postern__subcmd__help__subcmd__queue__subcmd__tls__subcmd__report)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1928,7 +1951,7 @@ _postern() {
             return 0
             ;;
         postern__subcmd__queue)
-            opts="-h --config --help ls show abort flush hold release help"
+            opts="-h --config --help ls show abort flush hold release tls-report help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1986,7 +2009,7 @@ _postern() {
             return 0
             ;;
         postern__subcmd__queue__subcmd__help)
-            opts="ls show abort flush hold release help"
+            opts="ls show abort flush hold release tls-report help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2097,6 +2120,20 @@ _postern() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        postern__subcmd__queue__subcmd__help__subcmd__tls__subcmd__report)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         postern__subcmd__queue__subcmd__hold)
             opts="-h --config --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -2158,6 +2195,28 @@ _postern() {
                 return 0
             fi
             case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        postern__subcmd__queue__subcmd__tls__subcmd__report)
+            opts="-h --day --config --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --day)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

@@ -70,15 +70,16 @@ complete -c postern -n "__fish_postern_using_subcommand deliver" -s h -l help -d
 complete -c postern -n "__fish_postern_using_subcommand collect" -l account -d 'Only these accounts' -r
 complete -c postern -n "__fish_postern_using_subcommand collect" -l config -d 'Configuration file [default: /etc/postern/postern.toml]' -r -F
 complete -c postern -n "__fish_postern_using_subcommand collect" -s h -l help -d 'Print help'
-complete -c postern -n "__fish_postern_using_subcommand queue; and not __fish_seen_subcommand_from ls show abort flush hold release help" -l config -d 'Configuration file [default: /etc/postern/postern.toml]' -r -F
-complete -c postern -n "__fish_postern_using_subcommand queue; and not __fish_seen_subcommand_from ls show abort flush hold release help" -s h -l help -d 'Print help'
-complete -c postern -n "__fish_postern_using_subcommand queue; and not __fish_seen_subcommand_from ls show abort flush hold release help" -f -a "ls" -d 'List queued messages grouped by domain job'
-complete -c postern -n "__fish_postern_using_subcommand queue; and not __fish_seen_subcommand_from ls show abort flush hold release help" -f -a "show" -d 'Show one message: envelope, per-recipient status, headers (like postcat -q)'
-complete -c postern -n "__fish_postern_using_subcommand queue; and not __fish_seen_subcommand_from ls show abort flush hold release help" -f -a "abort" -d 'Remove messages from the queue'
-complete -c postern -n "__fish_postern_using_subcommand queue; and not __fish_seen_subcommand_from ls show abort flush hold release help" -f -a "flush" -d 'Attempt delivery now'
-complete -c postern -n "__fish_postern_using_subcommand queue; and not __fish_seen_subcommand_from ls show abort flush hold release help" -f -a "hold" -d 'Park messages: no delivery until released'
-complete -c postern -n "__fish_postern_using_subcommand queue; and not __fish_seen_subcommand_from ls show abort flush hold release help" -f -a "release" -d 'Release held messages'
-complete -c postern -n "__fish_postern_using_subcommand queue; and not __fish_seen_subcommand_from ls show abort flush hold release help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c postern -n "__fish_postern_using_subcommand queue; and not __fish_seen_subcommand_from ls show abort flush hold release tls-report help" -l config -d 'Configuration file [default: /etc/postern/postern.toml]' -r -F
+complete -c postern -n "__fish_postern_using_subcommand queue; and not __fish_seen_subcommand_from ls show abort flush hold release tls-report help" -s h -l help -d 'Print help'
+complete -c postern -n "__fish_postern_using_subcommand queue; and not __fish_seen_subcommand_from ls show abort flush hold release tls-report help" -f -a "ls" -d 'List queued messages grouped by domain job'
+complete -c postern -n "__fish_postern_using_subcommand queue; and not __fish_seen_subcommand_from ls show abort flush hold release tls-report help" -f -a "show" -d 'Show one message: envelope, per-recipient status, headers (like postcat -q)'
+complete -c postern -n "__fish_postern_using_subcommand queue; and not __fish_seen_subcommand_from ls show abort flush hold release tls-report help" -f -a "abort" -d 'Remove messages from the queue'
+complete -c postern -n "__fish_postern_using_subcommand queue; and not __fish_seen_subcommand_from ls show abort flush hold release tls-report help" -f -a "flush" -d 'Attempt delivery now'
+complete -c postern -n "__fish_postern_using_subcommand queue; and not __fish_seen_subcommand_from ls show abort flush hold release tls-report help" -f -a "hold" -d 'Park messages: no delivery until released'
+complete -c postern -n "__fish_postern_using_subcommand queue; and not __fish_seen_subcommand_from ls show abort flush hold release tls-report help" -f -a "release" -d 'Release held messages'
+complete -c postern -n "__fish_postern_using_subcommand queue; and not __fish_seen_subcommand_from ls show abort flush hold release tls-report help" -f -a "tls-report" -d 'Mail the day\'s SMTP TLS reports (RFC 8460) to each MTA-STS domain\'s rua= (cron, daily)'
+complete -c postern -n "__fish_postern_using_subcommand queue; and not __fish_seen_subcommand_from ls show abort flush hold release tls-report help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c postern -n "__fish_postern_using_subcommand queue; and __fish_seen_subcommand_from ls" -l config -d 'Configuration file [default: /etc/postern/postern.toml]' -r -F
 complete -c postern -n "__fish_postern_using_subcommand queue; and __fish_seen_subcommand_from ls" -l json -d 'JSON Lines: one JSON object per message, one a line'
 complete -c postern -n "__fish_postern_using_subcommand queue; and __fish_seen_subcommand_from ls" -s h -l help -d 'Print help'
@@ -96,12 +97,16 @@ complete -c postern -n "__fish_postern_using_subcommand queue; and __fish_seen_s
 complete -c postern -n "__fish_postern_using_subcommand queue; and __fish_seen_subcommand_from hold" -s h -l help -d 'Print help'
 complete -c postern -n "__fish_postern_using_subcommand queue; and __fish_seen_subcommand_from release" -l config -d 'Configuration file [default: /etc/postern/postern.toml]' -r -F
 complete -c postern -n "__fish_postern_using_subcommand queue; and __fish_seen_subcommand_from release" -s h -l help -d 'Print help'
+complete -c postern -n "__fish_postern_using_subcommand queue; and __fish_seen_subcommand_from tls-report" -l day -d 'The UTC day to report, YYYY-MM-DD [default: yesterday]' -r
+complete -c postern -n "__fish_postern_using_subcommand queue; and __fish_seen_subcommand_from tls-report" -l config -d 'Configuration file [default: /etc/postern/postern.toml]' -r -F
+complete -c postern -n "__fish_postern_using_subcommand queue; and __fish_seen_subcommand_from tls-report" -s h -l help -d 'Print help'
 complete -c postern -n "__fish_postern_using_subcommand queue; and __fish_seen_subcommand_from help" -f -a "ls" -d 'List queued messages grouped by domain job'
 complete -c postern -n "__fish_postern_using_subcommand queue; and __fish_seen_subcommand_from help" -f -a "show" -d 'Show one message: envelope, per-recipient status, headers (like postcat -q)'
 complete -c postern -n "__fish_postern_using_subcommand queue; and __fish_seen_subcommand_from help" -f -a "abort" -d 'Remove messages from the queue'
 complete -c postern -n "__fish_postern_using_subcommand queue; and __fish_seen_subcommand_from help" -f -a "flush" -d 'Attempt delivery now'
 complete -c postern -n "__fish_postern_using_subcommand queue; and __fish_seen_subcommand_from help" -f -a "hold" -d 'Park messages: no delivery until released'
 complete -c postern -n "__fish_postern_using_subcommand queue; and __fish_seen_subcommand_from help" -f -a "release" -d 'Release held messages'
+complete -c postern -n "__fish_postern_using_subcommand queue; and __fish_seen_subcommand_from help" -f -a "tls-report" -d 'Mail the day\'s SMTP TLS reports (RFC 8460) to each MTA-STS domain\'s rua= (cron, daily)'
 complete -c postern -n "__fish_postern_using_subcommand queue; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c postern -n "__fish_postern_using_subcommand mbox; and not __fish_seen_subcommand_from ls quota help" -l config -d 'Configuration file [default: /etc/postern/postern.toml]' -r -F
 complete -c postern -n "__fish_postern_using_subcommand mbox; and not __fish_seen_subcommand_from ls quota help" -s h -l help -d 'Print help'
@@ -159,7 +164,7 @@ complete -c postern -n "__fish_postern_using_subcommand cert; and __fish_seen_su
 complete -c postern -n "__fish_postern_using_subcommand cert; and __fish_seen_subcommand_from gen" -l force -d 'Replace an existing certificate and key'
 complete -c postern -n "__fish_postern_using_subcommand cert; and __fish_seen_subcommand_from gen" -s h -l help -d 'Print help'
 complete -c postern -n "__fish_postern_using_subcommand cert; and __fish_seen_subcommand_from acme" -l config -d 'Configuration file [default: /etc/postern/postern.toml]' -r -F
-complete -c postern -n "__fish_postern_using_subcommand cert; and __fish_seen_subcommand_from acme" -l renew -d 'Print nothing when no renewal is due (for cron)'
+complete -c postern -n "__fish_postern_using_subcommand cert; and __fish_seen_subcommand_from acme" -l renew -d 'Print nothing when no renewal is due, or without [acme] (for cron)'
 complete -c postern -n "__fish_postern_using_subcommand cert; and __fish_seen_subcommand_from acme" -l force -d 'Obtain a new certificate even when the served one is good'
 complete -c postern -n "__fish_postern_using_subcommand cert; and __fish_seen_subcommand_from acme" -l revoke -d 'Revoke the served certificate at the CA, then obtain a new one'
 complete -c postern -n "__fish_postern_using_subcommand cert; and __fish_seen_subcommand_from acme" -s h -l help -d 'Print help'
@@ -245,6 +250,7 @@ complete -c postern -n "__fish_postern_using_subcommand help; and __fish_seen_su
 complete -c postern -n "__fish_postern_using_subcommand help; and __fish_seen_subcommand_from queue" -f -a "flush" -d 'Attempt delivery now'
 complete -c postern -n "__fish_postern_using_subcommand help; and __fish_seen_subcommand_from queue" -f -a "hold" -d 'Park messages: no delivery until released'
 complete -c postern -n "__fish_postern_using_subcommand help; and __fish_seen_subcommand_from queue" -f -a "release" -d 'Release held messages'
+complete -c postern -n "__fish_postern_using_subcommand help; and __fish_seen_subcommand_from queue" -f -a "tls-report" -d 'Mail the day\'s SMTP TLS reports (RFC 8460) to each MTA-STS domain\'s rua= (cron, daily)'
 complete -c postern -n "__fish_postern_using_subcommand help; and __fish_seen_subcommand_from mbox" -f -a "ls" -d 'List mailboxes with their usage'
 complete -c postern -n "__fish_postern_using_subcommand help; and __fish_seen_subcommand_from mbox" -f -a "quota" -d 'Show or change a user\'s quota'
 complete -c postern -n "__fish_postern_using_subcommand help; and __fish_seen_subcommand_from user" -f -a "add" -d 'Add a user (asks for the password on the terminal unless --password-stdin)'

@@ -281,7 +281,7 @@ pub enum CertCommand {
     },
     /// Obtain or renew the [acme] certificate from the ACME CA when it is due (cron, or serve's schedule)
     Acme {
-        /// Print nothing when no renewal is due (for cron)
+        /// Print nothing when no renewal is due, or without [acme] (for cron)
         #[arg(long)]
         renew: bool,
         /// Obtain a new certificate even when the served one is good
