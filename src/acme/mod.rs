@@ -369,7 +369,7 @@ async fn bind(
         .map_err(|source| AcmeError::Responder {
             challenge,
             address: address.to_string(),
-            source: std::io::Error::other(source),
+            source,
         })
 }
 

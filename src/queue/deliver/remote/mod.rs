@@ -319,6 +319,38 @@ async fn run_job(
         }
         _ => None,
     };
+    // REQUIRETLS is decided before any kept connection is reused: only where TLS is verified.
+    if job.requiretls {
+        if let Some(why) = requiretls_refusal(dest, policy.as_ref()) {
+            return all(Outcome::new(Status::new(Class::Permanent, 7, 10), why));
+        }
+        if let Destination::Server(_) = dest {
+            let hosts = match hosts(config, resolver, dest).await {
+                Ok(h) => h,
+                Err(f) => return all(f),
+            };
+            let unverified: Vec<&str> = hosts
+                .iter()
+                .filter(|(_, s)| {
+                    !matches!(
+                        s.tls,
+                        crate::config::servers::OutboundTls::Required
+                            | crate::config::servers::OutboundTls::Implicit
+                    ) || !s.verifies()
+                })
+                .map(|(h, _)| h.as_str())
+                .collect();
+            if !unverified.is_empty() {
+                return all(Outcome::new(
+                    Status::new(Class::Permanent, 7, 10),
+                    format!(
+                        "REQUIRETLS: {dest} ({}) is not set up for verified TLS (tls = \"required\" or \"implicit\", certificate checked)",
+                        unverified.join(",")
+                    ),
+                ));
+            }
+        }
+    }
     let key = pool_key(dest, policy.as_ref());
     while let Some(mut session) = pool.take(&key).await {
         if !session.reset().await {
@@ -338,37 +370,10 @@ async fn run_job(
             Err(_) => session.abort().await,
         }
     }
-    if job.requiretls {
-        if let Some(why) = requiretls_refusal(dest, policy.as_ref()) {
-            return all(Outcome::new(Status::new(Class::Permanent, 7, 10), why));
-        }
-    }
     let mut hosts = match hosts(config, resolver, dest).await {
         Ok(h) => h,
         Err(f) => return all(f),
     };
-    if job.requiretls {
-        let unverified: Vec<&str> = hosts
-            .iter()
-            .filter(|(_, s)| {
-                !matches!(
-                    s.tls,
-                    crate::config::servers::OutboundTls::Required
-                        | crate::config::servers::OutboundTls::Implicit
-                ) || !s.verifies()
-            })
-            .map(|(h, _)| h.as_str())
-            .collect();
-        if matches!(dest, Destination::Server(_)) && !unverified.is_empty() {
-            return all(Outcome::new(
-                Status::new(Class::Permanent, 7, 10),
-                format!(
-                    "REQUIRETLS: {dest} ({}) is not set up for verified TLS (tls = \"required\" or \"implicit\", certificate checked)",
-                    unverified.join(",")
-                ),
-            ));
-        }
-    }
     let Some(policy) = policy else {
         return try_hosts(config, resolver, pool, &key, dest, &hosts, job).await;
     };
