@@ -67,11 +67,17 @@ _postern() {
             postern,user)
                 cmd="postern__subcmd__user"
                 ;;
+            postern__subcmd__cert,acme)
+                cmd="postern__subcmd__cert__subcmd__acme"
+                ;;
             postern__subcmd__cert,gen)
                 cmd="postern__subcmd__cert__subcmd__gen"
                 ;;
             postern__subcmd__cert,help)
                 cmd="postern__subcmd__cert__subcmd__help"
+                ;;
+            postern__subcmd__cert__subcmd__help,acme)
+                cmd="postern__subcmd__cert__subcmd__help__subcmd__acme"
                 ;;
             postern__subcmd__cert__subcmd__help,gen)
                 cmd="postern__subcmd__cert__subcmd__help__subcmd__gen"
@@ -229,6 +235,9 @@ _postern() {
             postern__subcmd__help,user)
                 cmd="postern__subcmd__help__subcmd__user"
                 ;;
+            postern__subcmd__help__subcmd__cert,acme)
+                cmd="postern__subcmd__help__subcmd__cert__subcmd__acme"
+                ;;
             postern__subcmd__help__subcmd__cert,gen)
                 cmd="postern__subcmd__help__subcmd__cert__subcmd__gen"
                 ;;
@@ -285,6 +294,9 @@ _postern() {
                 ;;
             postern__subcmd__help__subcmd__queue,show)
                 cmd="postern__subcmd__help__subcmd__queue__subcmd__show"
+                ;;
+            postern__subcmd__help__subcmd__queue,tls-report)
+                cmd="postern__subcmd__help__subcmd__queue__subcmd__tls__subcmd__report"
                 ;;
             postern__subcmd__help__subcmd__sieve,activate)
                 cmd="postern__subcmd__help__subcmd__sieve__subcmd__activate"
@@ -358,6 +370,9 @@ _postern() {
             postern__subcmd__queue,show)
                 cmd="postern__subcmd__queue__subcmd__show"
                 ;;
+            postern__subcmd__queue,tls-report)
+                cmd="postern__subcmd__queue__subcmd__tls__subcmd__report"
+                ;;
             postern__subcmd__queue__subcmd__help,abort)
                 cmd="postern__subcmd__queue__subcmd__help__subcmd__abort"
                 ;;
@@ -378,6 +393,9 @@ _postern() {
                 ;;
             postern__subcmd__queue__subcmd__help,show)
                 cmd="postern__subcmd__queue__subcmd__help__subcmd__show"
+                ;;
+            postern__subcmd__queue__subcmd__help,tls-report)
+                cmd="postern__subcmd__queue__subcmd__help__subcmd__tls__subcmd__report"
                 ;;
             postern__subcmd__sieve,activate)
                 cmd="postern__subcmd__sieve__subcmd__activate"
@@ -482,8 +500,26 @@ _postern() {
             return 0
             ;;
         postern__subcmd__cert)
-            opts="-h --config --help gen help"
+            opts="-h --config --help gen acme help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        postern__subcmd__cert__subcmd__acme)
+            opts="-h --renew --force --revoke --config --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -538,8 +574,22 @@ _postern() {
             return 0
             ;;
         postern__subcmd__cert__subcmd__help)
-            opts="gen help"
+            opts="gen acme help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        postern__subcmd__cert__subcmd__help__subcmd__acme)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -1236,8 +1286,22 @@ _postern() {
             return 0
             ;;
         postern__subcmd__help__subcmd__cert)
-            opts="gen"
+            opts="gen acme"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        postern__subcmd__help__subcmd__cert__subcmd__acme)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -1572,7 +1636,7 @@ _postern() {
             return 0
             ;;
         postern__subcmd__help__subcmd__queue)
-            opts="ls show abort flush hold release"
+            opts="ls show abort flush hold release tls-report"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1656,6 +1720,20 @@ _postern() {
             return 0
             ;;
         postern__subcmd__help__subcmd__queue__subcmd__show)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        postern__subcmd__help__subcmd__queue__subcmd__tls__subcmd__report)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -2060,7 +2138,7 @@ _postern() {
             return 0
             ;;
         postern__subcmd__queue)
-            opts="-h --config --help ls show abort flush hold release help"
+            opts="-h --config --help ls show abort flush hold release tls-report help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2118,7 +2196,7 @@ _postern() {
             return 0
             ;;
         postern__subcmd__queue__subcmd__help)
-            opts="ls show abort flush hold release help"
+            opts="ls show abort flush hold release tls-report help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2229,6 +2307,20 @@ _postern() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        postern__subcmd__queue__subcmd__help__subcmd__tls__subcmd__report)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         postern__subcmd__queue__subcmd__hold)
             opts="-h --config --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -2290,6 +2382,28 @@ _postern() {
                 return 0
             fi
             case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        postern__subcmd__queue__subcmd__tls__subcmd__report)
+            opts="-h --day --config --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --day)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

@@ -71,15 +71,16 @@ complete -c postern -n "__fish_postern_using_subcommand deliver" -s h -l help -d
 complete -c postern -n "__fish_postern_using_subcommand collect" -l account -d 'Only these accounts' -r
 complete -c postern -n "__fish_postern_using_subcommand collect" -l config -d 'Configuration file [default: /etc/postern/postern.toml]' -r -F
 complete -c postern -n "__fish_postern_using_subcommand collect" -s h -l help -d 'Print help'
-complete -c postern -n "__fish_postern_using_subcommand queue; and not __fish_seen_subcommand_from ls show abort flush hold release help" -l config -d 'Configuration file [default: /etc/postern/postern.toml]' -r -F
-complete -c postern -n "__fish_postern_using_subcommand queue; and not __fish_seen_subcommand_from ls show abort flush hold release help" -s h -l help -d 'Print help'
-complete -c postern -n "__fish_postern_using_subcommand queue; and not __fish_seen_subcommand_from ls show abort flush hold release help" -f -a "ls" -d 'List queued messages grouped by domain job'
-complete -c postern -n "__fish_postern_using_subcommand queue; and not __fish_seen_subcommand_from ls show abort flush hold release help" -f -a "show" -d 'Show one message: envelope, per-recipient status, headers (like postcat -q)'
-complete -c postern -n "__fish_postern_using_subcommand queue; and not __fish_seen_subcommand_from ls show abort flush hold release help" -f -a "abort" -d 'Remove messages from the queue'
-complete -c postern -n "__fish_postern_using_subcommand queue; and not __fish_seen_subcommand_from ls show abort flush hold release help" -f -a "flush" -d 'Attempt delivery now'
-complete -c postern -n "__fish_postern_using_subcommand queue; and not __fish_seen_subcommand_from ls show abort flush hold release help" -f -a "hold" -d 'Park messages: no delivery until released'
-complete -c postern -n "__fish_postern_using_subcommand queue; and not __fish_seen_subcommand_from ls show abort flush hold release help" -f -a "release" -d 'Release held messages'
-complete -c postern -n "__fish_postern_using_subcommand queue; and not __fish_seen_subcommand_from ls show abort flush hold release help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c postern -n "__fish_postern_using_subcommand queue; and not __fish_seen_subcommand_from ls show abort flush hold release tls-report help" -l config -d 'Configuration file [default: /etc/postern/postern.toml]' -r -F
+complete -c postern -n "__fish_postern_using_subcommand queue; and not __fish_seen_subcommand_from ls show abort flush hold release tls-report help" -s h -l help -d 'Print help'
+complete -c postern -n "__fish_postern_using_subcommand queue; and not __fish_seen_subcommand_from ls show abort flush hold release tls-report help" -f -a "ls" -d 'List queued messages grouped by domain job'
+complete -c postern -n "__fish_postern_using_subcommand queue; and not __fish_seen_subcommand_from ls show abort flush hold release tls-report help" -f -a "show" -d 'Show one message: envelope, per-recipient status, headers (like postcat -q)'
+complete -c postern -n "__fish_postern_using_subcommand queue; and not __fish_seen_subcommand_from ls show abort flush hold release tls-report help" -f -a "abort" -d 'Remove messages from the queue'
+complete -c postern -n "__fish_postern_using_subcommand queue; and not __fish_seen_subcommand_from ls show abort flush hold release tls-report help" -f -a "flush" -d 'Attempt delivery now'
+complete -c postern -n "__fish_postern_using_subcommand queue; and not __fish_seen_subcommand_from ls show abort flush hold release tls-report help" -f -a "hold" -d 'Park messages: no delivery until released'
+complete -c postern -n "__fish_postern_using_subcommand queue; and not __fish_seen_subcommand_from ls show abort flush hold release tls-report help" -f -a "release" -d 'Release held messages'
+complete -c postern -n "__fish_postern_using_subcommand queue; and not __fish_seen_subcommand_from ls show abort flush hold release tls-report help" -f -a "tls-report" -d 'Mail the day\'s SMTP TLS reports (RFC 8460) to each MTA-STS domain\'s rua= (cron, daily)'
+complete -c postern -n "__fish_postern_using_subcommand queue; and not __fish_seen_subcommand_from ls show abort flush hold release tls-report help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c postern -n "__fish_postern_using_subcommand queue; and __fish_seen_subcommand_from ls" -l config -d 'Configuration file [default: /etc/postern/postern.toml]' -r -F
 complete -c postern -n "__fish_postern_using_subcommand queue; and __fish_seen_subcommand_from ls" -l json -d 'JSON Lines: one JSON object per message, one a line'
 complete -c postern -n "__fish_postern_using_subcommand queue; and __fish_seen_subcommand_from ls" -s h -l help -d 'Print help'
@@ -97,12 +98,16 @@ complete -c postern -n "__fish_postern_using_subcommand queue; and __fish_seen_s
 complete -c postern -n "__fish_postern_using_subcommand queue; and __fish_seen_subcommand_from hold" -s h -l help -d 'Print help'
 complete -c postern -n "__fish_postern_using_subcommand queue; and __fish_seen_subcommand_from release" -l config -d 'Configuration file [default: /etc/postern/postern.toml]' -r -F
 complete -c postern -n "__fish_postern_using_subcommand queue; and __fish_seen_subcommand_from release" -s h -l help -d 'Print help'
+complete -c postern -n "__fish_postern_using_subcommand queue; and __fish_seen_subcommand_from tls-report" -l day -d 'The UTC day to report, YYYY-MM-DD [default: yesterday]' -r
+complete -c postern -n "__fish_postern_using_subcommand queue; and __fish_seen_subcommand_from tls-report" -l config -d 'Configuration file [default: /etc/postern/postern.toml]' -r -F
+complete -c postern -n "__fish_postern_using_subcommand queue; and __fish_seen_subcommand_from tls-report" -s h -l help -d 'Print help'
 complete -c postern -n "__fish_postern_using_subcommand queue; and __fish_seen_subcommand_from help" -f -a "ls" -d 'List queued messages grouped by domain job'
 complete -c postern -n "__fish_postern_using_subcommand queue; and __fish_seen_subcommand_from help" -f -a "show" -d 'Show one message: envelope, per-recipient status, headers (like postcat -q)'
 complete -c postern -n "__fish_postern_using_subcommand queue; and __fish_seen_subcommand_from help" -f -a "abort" -d 'Remove messages from the queue'
 complete -c postern -n "__fish_postern_using_subcommand queue; and __fish_seen_subcommand_from help" -f -a "flush" -d 'Attempt delivery now'
 complete -c postern -n "__fish_postern_using_subcommand queue; and __fish_seen_subcommand_from help" -f -a "hold" -d 'Park messages: no delivery until released'
 complete -c postern -n "__fish_postern_using_subcommand queue; and __fish_seen_subcommand_from help" -f -a "release" -d 'Release held messages'
+complete -c postern -n "__fish_postern_using_subcommand queue; and __fish_seen_subcommand_from help" -f -a "tls-report" -d 'Mail the day\'s SMTP TLS reports (RFC 8460) to each MTA-STS domain\'s rua= (cron, daily)'
 complete -c postern -n "__fish_postern_using_subcommand queue; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c postern -n "__fish_postern_using_subcommand mbox; and not __fish_seen_subcommand_from ls quota help" -l config -d 'Configuration file [default: /etc/postern/postern.toml]' -r -F
 complete -c postern -n "__fish_postern_using_subcommand mbox; and not __fish_seen_subcommand_from ls quota help" -s h -l help -d 'Print help'
@@ -150,10 +155,11 @@ complete -c postern -n "__fish_postern_using_subcommand user; and __fish_seen_su
 complete -c postern -n "__fish_postern_using_subcommand user; and __fish_seen_subcommand_from help" -f -a "del" -d 'Remove a user (the maildir is kept)'
 complete -c postern -n "__fish_postern_using_subcommand user; and __fish_seen_subcommand_from help" -f -a "ls" -d 'List users'
 complete -c postern -n "__fish_postern_using_subcommand user; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c postern -n "__fish_postern_using_subcommand cert; and not __fish_seen_subcommand_from gen help" -l config -d 'Configuration file [default: /etc/postern/postern.toml]' -r -F
-complete -c postern -n "__fish_postern_using_subcommand cert; and not __fish_seen_subcommand_from gen help" -s h -l help -d 'Print help'
-complete -c postern -n "__fish_postern_using_subcommand cert; and not __fish_seen_subcommand_from gen help" -f -a "gen" -d 'Make a self-signed certificate and key (PEM); prints the SHA-256 fingerprint'
-complete -c postern -n "__fish_postern_using_subcommand cert; and not __fish_seen_subcommand_from gen help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c postern -n "__fish_postern_using_subcommand cert; and not __fish_seen_subcommand_from gen acme help" -l config -d 'Configuration file [default: /etc/postern/postern.toml]' -r -F
+complete -c postern -n "__fish_postern_using_subcommand cert; and not __fish_seen_subcommand_from gen acme help" -s h -l help -d 'Print help'
+complete -c postern -n "__fish_postern_using_subcommand cert; and not __fish_seen_subcommand_from gen acme help" -f -a "gen" -d 'Make a self-signed certificate and key (PEM); prints the SHA-256 fingerprint'
+complete -c postern -n "__fish_postern_using_subcommand cert; and not __fish_seen_subcommand_from gen acme help" -f -a "acme" -d 'Obtain or renew the [acme] certificate from the ACME CA when it is due (cron, or serve\'s schedule)'
+complete -c postern -n "__fish_postern_using_subcommand cert; and not __fish_seen_subcommand_from gen acme help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c postern -n "__fish_postern_using_subcommand cert; and __fish_seen_subcommand_from gen" -l cn -d 'Common name [default: the configured server host name]' -r
 complete -c postern -n "__fish_postern_using_subcommand cert; and __fish_seen_subcommand_from gen" -l san -d 'Subject alternative name (repeatable; wildcards like *.example.com allowed)' -r
 complete -c postern -n "__fish_postern_using_subcommand cert; and __fish_seen_subcommand_from gen" -l days -d 'Validity in days' -r
@@ -162,7 +168,13 @@ complete -c postern -n "__fish_postern_using_subcommand cert; and __fish_seen_su
 complete -c postern -n "__fish_postern_using_subcommand cert; and __fish_seen_subcommand_from gen" -l config -d 'Configuration file [default: /etc/postern/postern.toml]' -r -F
 complete -c postern -n "__fish_postern_using_subcommand cert; and __fish_seen_subcommand_from gen" -l force -d 'Replace an existing certificate and key'
 complete -c postern -n "__fish_postern_using_subcommand cert; and __fish_seen_subcommand_from gen" -s h -l help -d 'Print help'
+complete -c postern -n "__fish_postern_using_subcommand cert; and __fish_seen_subcommand_from acme" -l config -d 'Configuration file [default: /etc/postern/postern.toml]' -r -F
+complete -c postern -n "__fish_postern_using_subcommand cert; and __fish_seen_subcommand_from acme" -l renew -d 'Print nothing when no renewal is due, or without [acme] (for cron)'
+complete -c postern -n "__fish_postern_using_subcommand cert; and __fish_seen_subcommand_from acme" -l force -d 'Obtain a new certificate even when the served one is good'
+complete -c postern -n "__fish_postern_using_subcommand cert; and __fish_seen_subcommand_from acme" -l revoke -d 'Revoke the served certificate at the CA, then obtain a new one'
+complete -c postern -n "__fish_postern_using_subcommand cert; and __fish_seen_subcommand_from acme" -s h -l help -d 'Print help'
 complete -c postern -n "__fish_postern_using_subcommand cert; and __fish_seen_subcommand_from help" -f -a "gen" -d 'Make a self-signed certificate and key (PEM); prints the SHA-256 fingerprint'
+complete -c postern -n "__fish_postern_using_subcommand cert; and __fish_seen_subcommand_from help" -f -a "acme" -d 'Obtain or renew the [acme] certificate from the ACME CA when it is due (cron, or serve\'s schedule)'
 complete -c postern -n "__fish_postern_using_subcommand cert; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c postern -n "__fish_postern_using_subcommand config; and not __fish_seen_subcommand_from check show help" -l config -d 'Configuration file [default: /etc/postern/postern.toml]' -r -F
 complete -c postern -n "__fish_postern_using_subcommand config; and not __fish_seen_subcommand_from check show help" -s h -l help -d 'Print help'
@@ -278,6 +290,7 @@ complete -c postern -n "__fish_postern_using_subcommand help; and __fish_seen_su
 complete -c postern -n "__fish_postern_using_subcommand help; and __fish_seen_subcommand_from queue" -f -a "flush" -d 'Attempt delivery now'
 complete -c postern -n "__fish_postern_using_subcommand help; and __fish_seen_subcommand_from queue" -f -a "hold" -d 'Park messages: no delivery until released'
 complete -c postern -n "__fish_postern_using_subcommand help; and __fish_seen_subcommand_from queue" -f -a "release" -d 'Release held messages'
+complete -c postern -n "__fish_postern_using_subcommand help; and __fish_seen_subcommand_from queue" -f -a "tls-report" -d 'Mail the day\'s SMTP TLS reports (RFC 8460) to each MTA-STS domain\'s rua= (cron, daily)'
 complete -c postern -n "__fish_postern_using_subcommand help; and __fish_seen_subcommand_from mbox" -f -a "ls" -d 'List mailboxes with their usage'
 complete -c postern -n "__fish_postern_using_subcommand help; and __fish_seen_subcommand_from mbox" -f -a "quota" -d 'Show or change a user\'s quota'
 complete -c postern -n "__fish_postern_using_subcommand help; and __fish_seen_subcommand_from user" -f -a "add" -d 'Add a user (asks for the password on the terminal unless --password-stdin)'
@@ -285,6 +298,7 @@ complete -c postern -n "__fish_postern_using_subcommand help; and __fish_seen_su
 complete -c postern -n "__fish_postern_using_subcommand help; and __fish_seen_subcommand_from user" -f -a "del" -d 'Remove a user (the maildir is kept)'
 complete -c postern -n "__fish_postern_using_subcommand help; and __fish_seen_subcommand_from user" -f -a "ls" -d 'List users'
 complete -c postern -n "__fish_postern_using_subcommand help; and __fish_seen_subcommand_from cert" -f -a "gen" -d 'Make a self-signed certificate and key (PEM); prints the SHA-256 fingerprint'
+complete -c postern -n "__fish_postern_using_subcommand help; and __fish_seen_subcommand_from cert" -f -a "acme" -d 'Obtain or renew the [acme] certificate from the ACME CA when it is due (cron, or serve\'s schedule)'
 complete -c postern -n "__fish_postern_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "check" -d 'Report every problem in the configuration with its line; exit 78 if there are any'
 complete -c postern -n "__fish_postern_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "show" -d 'Print the effective configuration, defaults included (passwords masked), as TOML'
 complete -c postern -n "__fish_postern_using_subcommand help; and __fish_seen_subcommand_from domain" -f -a "ls" -d 'List the domains with their settings and handlers'

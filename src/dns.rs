@@ -154,6 +154,30 @@ pub fn random_order(hosts: &mut [MailHost]) {
     hosts.shuffle(&mut rand::rng());
 }
 
+/// The TXT records of `name`, each one string (its character-strings joined); none when the
+/// name or the records do not exist.
+pub async fn txt(r: &TokioResolver, name: &str) -> Result<Vec<String>, DnsError> {
+    match r.txt_lookup(fqdn(name)).await {
+        Ok(lookup) => Ok(lookup
+            .answers()
+            .iter()
+            .filter_map(|rec| match &rec.data {
+                RData::TXT(t) => Some(
+                    t.txt_data
+                        .iter()
+                        .map(|s| String::from_utf8_lossy(s).into_owned())
+                        .collect::<String>(),
+                ),
+                _ => None,
+            })
+            .collect()),
+        Err(e) if e.is_nx_domain() || e.is_no_records_found() => Ok(Vec::new()),
+        Err(e) => Err(DnsError::Temporary(format!(
+            "TXT lookup for {name} failed: {e}"
+        ))),
+    }
+}
+
 /// Addresses of `host` (A and AAAA); an IP literal is its own answer.
 pub async fn addresses(r: &TokioResolver, host: &str) -> Result<Vec<IpAddr>, DnsError> {
     if let Ok(ip) = host.trim_start_matches('[').trim_end_matches(']').parse() {

@@ -1,6 +1,7 @@
 //! postern: a complete mail server for a small organisation, as a Unix toolkit.
 
 pub mod access;
+pub mod acme;
 pub mod cert;
 pub mod cli;
 pub mod config;

@@ -236,6 +236,12 @@ pub enum QueueCommand {
         #[arg(required = true)]
         ids: Vec<String>,
     },
+    /// Mail the day's SMTP TLS reports (RFC 8460) to each MTA-STS domain's rua= (cron, daily)
+    TlsReport {
+        /// The UTC day to report, YYYY-MM-DD [default: yesterday]
+        #[arg(long, value_name = "DAY")]
+        day: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -325,6 +331,18 @@ pub enum CertCommand {
         /// Replace an existing certificate and key
         #[arg(long)]
         force: bool,
+    },
+    /// Obtain or renew the [acme] certificate from the ACME CA when it is due (cron, or serve's schedule)
+    Acme {
+        /// Print nothing when no renewal is due, or without [acme] (for cron)
+        #[arg(long)]
+        renew: bool,
+        /// Obtain a new certificate even when the served one is good
+        #[arg(long)]
+        force: bool,
+        /// Revoke the served certificate at the CA, then obtain a new one
+        #[arg(long)]
+        revoke: bool,
     },
 }
 

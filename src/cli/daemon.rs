@@ -203,6 +203,8 @@ pub fn serve(flag: Option<&Path>, args: ServeArgs) -> CliResult {
         // Local submissions by users who cannot write the spool (postdrop's role).
         crate::receive::maildrop::spawn(shared.intake.clone());
         let schedule = Mutex::new(collect_schedule(&shared));
+        // Certificates from the ACME CA: checked at start and every acme.check_interval.
+        let acme = Mutex::new(crate::acme::spawn_schedule(shared.config.clone()));
         let then: driver::reload::Then = Box::new(move |shared| {
             if let Ok(mut d) = runner.write() {
                 *d = shared.deliverer.clone();
@@ -212,6 +214,12 @@ pub fn serve(flag: Option<&Path>, args: ServeArgs) -> CliResult {
                     t.abort();
                 }
                 *tasks = collect_schedule(shared);
+            }
+            if let Ok(mut task) = acme.lock() {
+                if let Some(t) = task.take() {
+                    t.abort();
+                }
+                *task = crate::acme::spawn_schedule(shared.config.clone());
             }
         });
         let reload = driver::reload::Reload {

@@ -48,14 +48,21 @@ pub fn config(flag: Option<&Path>, cmd: ConfigCommand) -> CliResult {
 }
 
 pub fn cert(flag: Option<&Path>, cmd: CertCommand) -> CliResult {
-    let CertCommand::Gen {
-        cn,
-        san,
-        days,
-        cert,
-        key,
-        force,
-    } = cmd;
+    let (cn, san, days, cert, key, force) = match cmd {
+        CertCommand::Gen {
+            cn,
+            san,
+            days,
+            cert,
+            key,
+            force,
+        } => (cn, san, days, cert, key, force),
+        CertCommand::Acme {
+            renew,
+            force,
+            revoke,
+        } => return cert_acme(flag, renew, force, revoke),
+    };
     if !force {
         if let Some(there) = [&key, &cert].into_iter().find(|p| p.exists()) {
             return Err(Failure::new(
@@ -85,6 +92,72 @@ pub fn cert(flag: Option<&Path>, cmd: CertCommand) -> CliResult {
     })?;
     println!("{}", generated.sha256_fingerprint);
     Ok(())
+}
+
+/// `cert acme`: obtain or renew the `[acme]` certificate now.
+fn cert_acme(flag: Option<&Path>, quiet: bool, force: bool, revoke: bool) -> CliResult {
+    let config = load_config(flag)?;
+    if config.acme.is_none() && quiet {
+        // The cron line on a host without [acme]: nothing to renew.
+        return Ok(());
+    }
+    if config.acme.is_none() {
+        return Err(Failure::new(
+            exit::CONFIG,
+            anyhow::anyhow!("no [acme] section in the configuration"),
+        ));
+    }
+    let rt = super::process_runtime()?;
+    let options = crate::acme::Options { force, revoke };
+    match rt.block_on(crate::acme::run(&config, options)) {
+        Ok(crate::acme::Outcome::NotDue { names, not_after }) => {
+            if !quiet {
+                println!(
+                    "certificate for {} is good until {}: not renewed",
+                    names.join(","),
+                    humantime::format_rfc3339_seconds(not_after)
+                );
+            }
+            Ok(())
+        }
+        Ok(crate::acme::Outcome::Obtained {
+            why,
+            names,
+            serial,
+            not_after,
+            targets,
+        }) => {
+            let files: Vec<String> = targets
+                .iter()
+                .map(|t| t.cert.display().to_string())
+                .collect();
+            println!(
+                "obtained a certificate for {} ({why}): serial {serial}, valid until {}, written to {}",
+                names.join(","),
+                humantime::format_rfc3339_seconds(not_after),
+                files.join(", ")
+            );
+            Ok(())
+        }
+        Err(e) => {
+            crate::events::event("acme_failed")
+                .field("error", &e)
+                .field("effect", "the served certificate is kept")
+                .emit();
+            let code = match e {
+                crate::acme::AcmeError::NotConfigured | crate::acme::AcmeError::NoTarget => {
+                    exit::CONFIG
+                }
+                crate::acme::AcmeError::Write { .. }
+                | crate::acme::AcmeError::AccountFile { .. } => exit::CANTCREAT,
+                _ => exit::TEMPFAIL,
+            };
+            Err(Failure::new(
+                code,
+                anyhow::anyhow!("{e}; the served certificate is kept"),
+            ))
+        }
+    }
 }
 
 pub fn mbox(flag: Option<&Path>, cmd: MboxCommand) -> CliResult {

@@ -304,6 +304,7 @@ pub fn queue(flag: Option<&Path>, cmd: QueueCommand) -> CliResult {
             };
             run_result(stats)?;
         }
+        QueueCommand::TlsReport { day } => tls_report(&d, &rt, day)?,
         QueueCommand::Hold { ids } => {
             for id in parse_ids(&ids)? {
                 // Holding a held message is done already.
@@ -327,6 +328,97 @@ pub fn queue(flag: Option<&Path>, cmd: QueueCommand) -> CliResult {
                 crate::events::event("released").field("id", &id).emit();
             }
         }
+    }
+    Ok(())
+}
+
+/// `queue tls-report`: each MTA-STS domain's report of `day`, mailed to its `rua=mailto:`;
+/// a domain's attempts are marked sent (`DOMAIN.jsonl.sent`) once the report is queued.
+fn tls_report(d: &Deliverer, rt: &tokio::runtime::Runtime, day: Option<String>) -> CliResult {
+    use crate::queue::deliver::remote::tlsrpt;
+    let day = day.unwrap_or_else(|| tlsrpt::day_of(spool::now().saturating_sub(86_400)));
+    let valid = day.len() == 10
+        && day.bytes().enumerate().all(|(i, b)| {
+            if i == 4 || i == 7 {
+                b == b'-'
+            } else {
+                b.is_ascii_digit()
+            }
+        });
+    if !valid {
+        return Err(Failure::new(
+            exit::USAGE,
+            anyhow::anyhow!("--day {day:?}: expected YYYY-MM-DD"),
+        ));
+    }
+    let config = d.config.clone();
+    let resolver = {
+        let _on = rt.enter();
+        crate::dns::resolver(&config.dns()).map_err(|e| Failure::new(exit::TEMPFAIL, e))?
+    };
+    let mut failed = 0;
+    for (domain, attempts) in tlsrpt::recorded(&config, &day) {
+        let name = format!("_smtp._tls.{domain}");
+        let to = match rt.block_on(crate::dns::txt(&resolver, &name)) {
+            Ok(records) => tlsrpt::rua(&records),
+            Err(e) => {
+                eprintln!("{domain}: {e}; not reported");
+                failed += 1;
+                continue;
+            }
+        };
+        if to.is_empty() {
+            println!("{domain}: no TLSRPT record with rua=mailto: at {name}; not reported");
+            continue;
+        }
+        let json = tlsrpt::report(&config, &domain, &day, &attempts).to_string();
+        let sub = crate::intake::Submission {
+            origin: crate::intake::Origin::Notification,
+            sender: config.server.postmaster.clone(),
+            recipients: to
+                .iter()
+                .map(|a| spool::Recipient::new(a.clone()))
+                .collect(),
+            data: tlsrpt::message(&config, &domain, &day, &to, json.as_bytes()),
+        };
+        let Ok(outcome) = crate::intake::accept_notification(d, sub, &mut crate::intake::NoRecord);
+        match outcome {
+            crate::intake::Outcome::Accepted(_) => {
+                let file = config
+                    .paths
+                    .spool
+                    .join("tlsrpt")
+                    .join(&day)
+                    .join(format!("{domain}.jsonl"));
+                let _ = std::fs::rename(&file, file.with_extension("jsonl.sent"));
+                crate::events::event("tlsrpt_sent")
+                    .field("domain", &domain)
+                    .field("day", &day)
+                    .field("to", to.join(","))
+                    .field("sessions", attempts.len())
+                    .emit();
+                println!(
+                    "{domain}: report for {day} ({} sessions) sent to {}",
+                    attempts.len(),
+                    to.join(", ")
+                );
+            }
+            other => {
+                failed += 1;
+                let why = match other {
+                    crate::intake::Outcome::Failed(e) => e.to_string(),
+                    crate::intake::Outcome::Refused(r) => r.text(),
+                    crate::intake::Outcome::Accepted(_) => String::new(),
+                };
+                eprintln!("{domain}: the report could not be queued: {why}");
+            }
+        }
+    }
+    if failed > 0 {
+        return Err(Failure::new(
+            exit::TEMPFAIL,
+            anyhow::anyhow!("{failed} reports not sent; run again later"),
+        ));
     }
     Ok(())
 }

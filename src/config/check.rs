@@ -82,6 +82,21 @@ pub fn check_file(
             }
         }
     }
+    for (i, path) in config.tls.extra_roots.iter().enumerate() {
+        if let Err(e) = crate::driver::tls::trust_anchors(path) {
+            problems.push(at(
+                &[Key("tls"), Key("extra_roots"), Index(i)],
+                e.to_string(),
+            ));
+        }
+    }
+    if let Some(acme) = &config.acme {
+        for (i, path) in acme.ca_roots.iter().enumerate() {
+            if let Err(e) = crate::driver::tls::trust_anchors(path) {
+                problems.push(at(&[Key("acme"), Key("ca_roots"), Index(i)], e.to_string()));
+            }
+        }
+    }
     match Users::load(&config.paths.users).map(|u| u.with_source(&config)) {
         Err(e) => problems.push(at(&[Key("paths"), Key("users")], e.to_string())),
         Ok(users) => {

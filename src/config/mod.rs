@@ -4,6 +4,7 @@
 //! are relative to the directory that holds it. [`load`] parses and validates; every problem is
 //! reported with the file and line it comes from ([`ConfigError`]).
 
+pub mod acme;
 pub mod addresses;
 pub mod auth;
 pub mod check;
@@ -18,7 +19,7 @@ pub mod servers;
 pub mod sieve;
 pub mod units;
 pub mod users;
-mod validate;
+pub mod validate;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -82,6 +83,12 @@ pub struct Config {
     /// `[users]`: the users file, the system's accounts (PAM), or both.
     #[serde(default)]
     pub users: users::Users,
+    /// `[tls]`: trust for outbound TLS that must be verified (MTA-STS).
+    #[serde(default)]
+    pub tls: TlsTrust,
+    /// `[acme]`: certificates obtained and renewed from an ACME certificate authority.
+    #[serde(default)]
+    pub acme: Option<acme::Acme>,
     /// Directory that held the config file (for relative paths); not part of the file.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -334,6 +341,15 @@ pub enum TlsMode {
     Implicit,
 }
 
+/// `[tls]`: outbound trust.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsTrust {
+    /// PEM files of roots trusted besides the system's for MTA-STS: the policy's HTTPS fetch and
+    /// the verified STARTTLS to the policy's MX hosts.
+    pub extra_roots: Vec<PathBuf>,
+}
+
 /// `[[listener]]`: one address a daemon serves.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -517,6 +533,10 @@ impl Config {
             abs(a);
         }
         servers::resolve_paths(self);
+        acme::resolve_paths(self);
+        for r in &mut self.tls.extra_roots {
+            abs(r);
+        }
         for l in &mut self.listeners {
             if let Some(c) = l.cert.as_mut() {
                 abs(c);

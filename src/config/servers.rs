@@ -56,6 +56,10 @@ pub struct Remote {
     /// Keep a connection open this long after a message for the next message to the same
     /// destination (RSET, then the next transaction on it); "0s" opens one per message.
     pub connection_reuse: Seconds,
+    /// Look up and apply the MTA-STS policy (RFC 8461) of each domain delivered to by MX.
+    pub mta_sts: bool,
+    /// TCP port of the MTA-STS policy hosts (443; a test may move it).
+    pub mta_sts_port: u16,
     /// Older spelling of the top-level `[dns]`.
     pub dns: Option<Dns>,
     /// The Servers table.
@@ -72,6 +76,8 @@ impl Default for Remote {
             mx_port: 25,
             delay_warning: None,
             connection_reuse: Seconds(5),
+            mta_sts: true,
+            mta_sts_port: 443,
             dns: None,
             servers: Vec::new(),
         }
@@ -149,6 +155,10 @@ pub struct RemoteServer {
     /// Authenticate when both are set.
     pub user: Option<String>,
     pub password: Option<crate::proto::secret::Secret>,
+    /// Trust anchors besides `ca` and the system's (`[tls] extra_roots`, for MX hosts under an
+    /// MTA-STS policy); not part of the file.
+    #[serde(skip)]
+    pub extra_roots: Vec<PathBuf>,
 }
 
 fn default_port() -> u16 {
@@ -174,6 +184,7 @@ impl RemoteServer {
             auth: OutboundAuth::Best,
             user: None,
             password: None,
+            extra_roots: Vec::new(),
         })
     }
 

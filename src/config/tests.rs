@@ -218,3 +218,62 @@ fn receiving_rule_regexes_are_compiled_at_load() {
         .collect();
     assert_eq!(found, [(Some(6), true), (Some(7), true)], "{problems:#?}");
 }
+
+/// `[acme]`: defaults, and each bad value reported on its line.
+#[test]
+fn acme_section() {
+    let head = "[server]\nhostname = \"mail.a.test\"\npostmaster = \"p@a.test\"\n\
+                [[listener]]\nname = \"s\"\nprotocol = \"smtp\"\naddress = \"127.0.0.1:25\"\n\
+                tls = \"starttls\"\ncert = \"c.pem\"\nkey = \"k.pem\"\n";
+    let good =
+        format!("{head}[acme]\ndirectory = \"https://ca.test/dir\"\ncontact = [\"p@a.test\"]\n");
+    let c = parse(&good, Path::new("/etc/postern")).expect("valid");
+    let acme = c.acme.as_ref().expect("acme");
+    assert_eq!(acme.renew_before.0, 30 * 86_400);
+    assert_eq!(acme.http_listen.to_string(), "0.0.0.0:80");
+    assert_eq!(acme.tls_alpn_listener.to_string(), "0.0.0.0:443");
+    assert_eq!(acme.contact_urls(), vec!["mailto:p@a.test"]);
+    let targets = acme.targets(&c);
+    assert_eq!(targets.len(), 1);
+    assert_eq!(targets[0].cert, Path::new("/etc/postern/c.pem"));
+    for (bad, line) in [
+        ("directory = \"http://ca.test/dir\"", 12),
+        (
+            "directory = \"https://ca.test/dir\"\ncontact = [\"not an address\"]",
+            13,
+        ),
+        (
+            "directory = \"https://ca.test/dir\"\nnames = [\"*.a.test\"]",
+            13,
+        ),
+        (
+            "directory = \"https://ca.test/dir\"\nrenew_before = \"0s\"",
+            13,
+        ),
+        (
+            "directory = \"https://ca.test/dir\"\ncheck_interval = \"5s\"",
+            13,
+        ),
+        (
+            "directory = \"https://ca.test/dir\"\nchallenge = \"dns-01\"",
+            13,
+        ),
+        (
+            "directory = \"https://ca.test/dir\"\nkey_type = \"rsa1024\"",
+            13,
+        ),
+    ] {
+        let text = format!("{head}[acme]\n{bad}\n");
+        let problems = parse(&text, Path::new("/")).expect_err(bad);
+        assert_eq!(problems.len(), 1, "{bad}: {problems:?}");
+        assert_eq!(problems[0].line, Some(line), "{bad}: {problems:?}");
+    }
+    // Nowhere to write: no TLS listener and no acme.cert/key.
+    let bare = "[server]\nhostname = \"mail.a.test\"\npostmaster = \"p@a.test\"\n\
+                [acme]\ndirectory = \"https://ca.test/dir\"\n";
+    let problems = parse(bare, Path::new("/")).expect_err("no target");
+    assert!(
+        problems[0].message.contains("nowhere to write"),
+        "{problems:?}"
+    );
+}

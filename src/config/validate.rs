@@ -194,6 +194,7 @@ pub fn check(config: &Config, text: &str) -> Vec<Problem> {
     super::users::check(config, |path, message| c.problem(path, message));
     c.problems.extend(super::collect::check(config, text));
     c.problems.extend(super::servers::check(config, text));
+    c.problems.extend(super::acme::check(config, text));
     check_log(&mut c, &config.log);
     c.problems
 }

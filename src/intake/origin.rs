@@ -21,6 +21,8 @@ pub enum Origin {
         /// RFC 3461 RET= and ENVID=.
         dsn_ret: Option<String>,
         dsn_envid: Option<String>,
+        /// RFC 8689 REQUIRETLS.
+        requiretls: bool,
     },
     /// `postern sendmail` run by the user `login` (uid `uid`), with its `-R` and `-V`.
     Sendmail {
@@ -109,6 +111,17 @@ impl Origin {
         }
     }
 
+    /// RFC 8689 REQUIRETLS, when the client asked for it.
+    pub(super) fn requiretls(&self) -> bool {
+        matches!(
+            self,
+            Origin::Smtp {
+                requiretls: true,
+                ..
+            }
+        )
+    }
+
     /// RFC 3461 RET= and ENVID=, when the client gave them.
     pub(super) fn dsn(&self) -> (Option<String>, Option<String>) {
         match self {
@@ -126,11 +139,15 @@ impl Origin {
     pub(super) fn describe(&self, e: Event) -> Event {
         match self {
             Origin::Smtp {
-                client, session, ..
+                client,
+                session,
+                requiretls,
+                ..
             } => e
                 .opt("client", client.ip)
                 .opt("session", session.as_ref())
-                .opt("user", client.auth_user.as_ref()),
+                .opt("user", client.auth_user.as_ref())
+                .opt("requiretls", requiretls.then_some("yes")),
             Origin::Sendmail { login, .. } => e.field("origin", self.name()).field("user", login),
             Origin::Notification => e.field("origin", self.name()),
             Origin::Collect { account, uidl, .. } => e

@@ -51,6 +51,7 @@ fn smtp() -> Origin {
         smtputf8: true,
         dsn_ret: Some("HDRS".into()),
         dsn_envid: Some("E1".into()),
+        requiretls: false,
     }
 }
 

@@ -76,6 +76,7 @@ mod tests {
             smtputf8: false,
             dsn_ret: None,
             dsn_envid: None,
+            requiretls: false,
         };
         let one = [Recipient::new("a@example.test")];
         assert_eq!(

@@ -77,6 +77,7 @@ pub(super) fn prepare(
         dsn_ret,
         dsn_envid,
         quarantine: None,
+        requiretls: origin.requiretls(),
     };
     Ok(Prepared {
         id,

@@ -313,6 +313,7 @@ pub fn submission(client: &Client, session: &str, txn: Transaction) -> Submissio
             smtputf8: txn.params.smtputf8,
             dsn_ret: txn.params.ret,
             dsn_envid: txn.params.envid,
+            requiretls: txn.params.requiretls,
         },
         sender: txn.sender,
         recipients: txn

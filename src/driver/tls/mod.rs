@@ -112,6 +112,24 @@ pub fn acceptor_from_pem(
     acceptor(Arc::new(rustls::sign::SingleCertAndKey::from(key)))
 }
 
+/// The ALPN protocol of TLS-ALPN-01 (RFC 8737 §6.2).
+pub const ACME_TLS_ALPN: &[u8] = b"acme-tls/1";
+
+/// An acceptor for the TLS-ALPN-01 responder: it negotiates only `acme-tls/1` (a client
+/// offering anything else fails the handshake) and presents the validation certificate
+/// `resolver` picks by server name.
+pub fn acme_alpn_acceptor(
+    resolver: Arc<dyn ResolvesServerCert>,
+) -> Result<tokio_rustls::TlsAcceptor, TlsError> {
+    let mut config = ServerConfig::builder_with_provider(provider())
+        .with_protocol_versions(VERSIONS)
+        .map_err(TlsError::Setup)?
+        .with_no_client_auth()
+        .with_cert_resolver(resolver);
+    config.alpn_protocols = vec![ACME_TLS_ALPN.to_vec()];
+    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
+}
+
 /// A server configuration choosing its certificate through `resolver`.
 fn acceptor(resolver: Arc<dyn ResolvesServerCert>) -> Result<tokio_rustls::TlsAcceptor, TlsError> {
     let config = ServerConfig::builder_with_provider(provider())

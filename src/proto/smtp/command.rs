@@ -14,6 +14,8 @@ pub struct MailParams {
     pub envid: Option<String>,
     /// RFC 4954 AUTH= (accepted, not trusted).
     pub auth: Option<String>,
+    /// RFC 8689 REQUIRETLS: deliver only over verified TLS, all the way.
+    pub requiretls: bool,
 }
 
 /// Parameters of RCPT TO.
@@ -188,6 +190,7 @@ fn mail_params(s: &str) -> Result<MailParams, CommandError> {
             ("BODY", Some(v)) if v.eq_ignore_ascii_case("8BITMIME") => p.eight_bit = true,
             ("BODY", Some(v)) if v.eq_ignore_ascii_case("7BIT") => p.eight_bit = false,
             ("SMTPUTF8", None) => p.smtputf8 = true,
+            ("REQUIRETLS", None) => p.requiretls = true,
             ("RET", Some(v))
                 if v.eq_ignore_ascii_case("FULL") || v.eq_ignore_ascii_case("HDRS") =>
             {

@@ -301,6 +301,7 @@ mod tests {
             dsn_ret: Some("HDRS".into()),
             dsn_envid: Some("E1".into()),
             quarantine: None,
+            requiretls: false,
         };
         let reason = outcome(
             "550 5.1.1 unknown (at mx.x.test[127.0.0.1]:25)",

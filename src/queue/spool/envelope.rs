@@ -144,6 +144,9 @@ pub struct Envelope {
     /// `queue release` (or `queue abort`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quarantine: Option<String>,
+    /// RFC 8689 REQUIRETLS: only over verified TLS to a next hop that takes REQUIRETLS too.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub requiretls: bool,
 }
 
 /// The part of a queued message that changes as delivery goes on.

@@ -15,6 +15,7 @@ fn envelope(rcpts: &[&str]) -> Envelope {
         dsn_ret: None,
         dsn_envid: None,
         quarantine: None,
+        requiretls: false,
     }
 }
 

@@ -512,6 +512,10 @@ impl Session {
         if self.cfg.starttls && !self.client.tls {
             lines.push("STARTTLS".into());
         }
+        if self.client.tls {
+            // RFC 8689 §4.1: offered on TLS connections only.
+            lines.push("REQUIRETLS".into());
+        }
         let mechanisms = self.cfg.auth.offered_names(self.client.tls);
         if !mechanisms.is_empty() && self.client.auth_user.is_none() {
             lines.push(format!("AUTH {mechanisms}"));
@@ -653,6 +657,12 @@ impl Session {
         }
         if (params.smtputf8 || params.eight_bit || params.ret.is_some()) && !self.client.esmtp {
             return self.error(out, Reply::new(555, "5.5.4", "ESMTP parameters need EHLO"));
+        }
+        if params.requiretls && !self.client.tls {
+            return self.error(
+                out,
+                Reply::new(555, "5.5.4", "REQUIRETLS is offered only over TLS"),
+            );
         }
         if params.size.is_some_and(|s| s > self.cfg.max_size) {
             return self.error(

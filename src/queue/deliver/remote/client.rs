@@ -31,6 +31,10 @@ pub struct Outgoing<'a> {
     pub dsn_ret: Option<&'a str>,
     pub dsn_envid: Option<&'a str>,
     pub recipients: Vec<OutRcpt<'a>>,
+    /// RFC 8689 REQUIRETLS: only to a next hop that offers it (and is passed on).
+    pub requiretls: bool,
+    /// The message says `TLS-Required: No` (RFC 8689 §5): MTA-STS is not applied.
+    pub tls_optional: bool,
 }
 
 /// One recipient of the job.
@@ -228,10 +232,10 @@ impl Session {
 /// lettre's rustls set-up for `host`: TLS 1.3 and 1.2, the system roots plus the server's `ca`,
 /// or no certificate check where `verify` is off (opportunistic TLS).
 fn tls_parameters(server: &RemoteServer, host: &str) -> Result<TlsParameters, Outcome> {
-    let extra = match &server.ca {
-        Some(ca) => crate::driver::tls::trust_anchors(ca).map_err(|e| temp(7, 5, e.to_string()))?,
-        None => Vec::new(),
-    };
+    let mut extra = Vec::new();
+    for ca in server.ca.iter().chain(&server.extra_roots) {
+        extra.extend(crate::driver::tls::trust_anchors(ca).map_err(|e| temp(7, 5, e.to_string()))?);
+    }
     let mut b = TlsParameters::builder(host.to_string()).certificate_store(CertificateStore::None);
     for der in crate::driver::tls::system_roots().iter().chain(&extra) {
         let cert = Certificate::from_der(der.to_vec())
@@ -447,6 +451,15 @@ async fn transaction(s: &mut Session, out: &Outgoing<'_>) -> Result<Vec<RcptResu
         if let Some(envid) = out.dsn_envid {
             mail.push_str(&format!(" ENVID={}", xtext::encode(envid)));
         }
+    }
+    if out.requiretls {
+        if !s.has("REQUIRETLS") {
+            return Err(Outcome::new(
+                Status::new(Class::Permanent, 7, 30),
+                "REQUIRETLS support required, but the next hop does not offer REQUIRETLS",
+            ));
+        }
+        mail.push_str(" REQUIRETLS");
     }
     s.cmd(mail, "MAIL FROM").await?;
 

@@ -15,7 +15,9 @@
 pub mod client;
 mod connect;
 mod limit;
+pub mod mta_sts;
 mod pool;
+pub mod tlsrpt;
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
@@ -195,6 +197,8 @@ pub fn deliver(
                     orcpt: fwd.map_or(r.orcpt.as_deref(), |(_, o)| Some(o)),
                 })
                 .collect(),
+            requiretls: envelope.requiretls,
+            tls_optional: !envelope.requiretls && tls_required_no(body),
         };
         let results = rt.block_on(run_job(config, resolver, &remote.pool, &dest, &job));
         for (k, result) in results.into_iter().enumerate() {
@@ -263,13 +267,14 @@ async fn hosts(
             let mxs = dns::mail_hosts(r, domain)
                 .await
                 .map_err(|e| dns_outcome(&e))?;
-            Ok(mxs
+            let hosts = mxs
                 .into_iter()
                 .map(|m| {
                     let s = mx_settings(&m.name, config.remote.mx_port);
                     (m.name, s)
                 })
-                .collect())
+                .collect();
+            Ok(hosts)
         }
     }
 }
@@ -287,6 +292,7 @@ fn mx_settings(host: &str, port: u16) -> RemoteServer {
         auth: Default::default(),
         user: None,
         password: None,
+        extra_roots: Vec::new(),
     });
     s.host = host.to_string();
     s
@@ -302,7 +308,50 @@ async fn run_job(
     job: &Outgoing<'_>,
 ) -> Vec<client::RcptResult> {
     let all = |f: Outcome| job.recipients.iter().map(|_| Err(f.clone())).collect();
-    let key = dest.to_string();
+    // The domain's MTA-STS policy comes first: connections made under `enforce` (verified TLS
+    // to a matching MX) are kept apart from the others, so a kept connection never carries
+    // mail the policy would not let through it.
+    let policy = match (dest, resolver) {
+        (Destination::Mx(domain), Ok(r)) if config.remote.mta_sts && !job.tls_optional => {
+            mta_sts::policy_for(config, r, domain)
+                .await
+                .filter(|p| p.mode != mta_sts::Mode::None)
+        }
+        _ => None,
+    };
+    // REQUIRETLS is decided before any kept connection is reused: only where TLS is verified.
+    if job.requiretls {
+        if let Some(why) = requiretls_refusal(dest, policy.as_ref()) {
+            return all(Outcome::new(Status::new(Class::Permanent, 7, 10), why));
+        }
+        if let Destination::Server(_) = dest {
+            let hosts = match hosts(config, resolver, dest).await {
+                Ok(h) => h,
+                Err(f) => return all(f),
+            };
+            let unverified: Vec<&str> = hosts
+                .iter()
+                .filter(|(_, s)| {
+                    !matches!(
+                        s.tls,
+                        crate::config::servers::OutboundTls::Required
+                            | crate::config::servers::OutboundTls::Implicit
+                    ) || !s.verifies()
+                })
+                .map(|(h, _)| h.as_str())
+                .collect();
+            if !unverified.is_empty() {
+                return all(Outcome::new(
+                    Status::new(Class::Permanent, 7, 10),
+                    format!(
+                        "REQUIRETLS: {dest} ({}) is not set up for verified TLS (tls = \"required\" or \"implicit\", certificate checked)",
+                        unverified.join(",")
+                    ),
+                ));
+            }
+        }
+    }
+    let key = pool_key(dest, policy.as_ref());
     while let Some(mut session) = pool.take(&key).await {
         if !session.reset().await {
             session.abort().await;
@@ -321,10 +370,165 @@ async fn run_job(
             Err(_) => session.abort().await,
         }
     }
-    let hosts = match hosts(config, resolver, dest).await {
+    let mut hosts = match hosts(config, resolver, dest).await {
         Ok(h) => h,
         Err(f) => return all(f),
     };
+    let Some(policy) = policy else {
+        return try_hosts(config, resolver, pool, &key, dest, &hosts, job).await;
+    };
+    let named = format!(
+        "MTA-STS policy of {dest} ({}, id {})",
+        policy.mode, policy.id
+    );
+    let unmatched: Vec<String> = hosts
+        .iter()
+        .filter(|(h, _)| !policy.matches(h))
+        .map(|(h, _)| h.clone())
+        .collect();
+    let domain = match dest {
+        Destination::Mx(d) => d.as_str(),
+        _ => "",
+    };
+    if policy.mode == mta_sts::Mode::Testing {
+        if !unmatched.is_empty() {
+            event("mta_sts_testing")
+                .field("domain", dest)
+                .field("id", &policy.id)
+                .field("unmatched_mx", unmatched.join(","))
+                .field("effect", "delivering anyway (testing mode)")
+                .emit();
+        }
+        let results = try_hosts(config, resolver, pool, &key, dest, &hosts, job).await;
+        report_attempt(config, domain, &policy, &results);
+        return results;
+    }
+    // Enforce: only the matching MX hosts, only over STARTTLS with a certificate valid for the
+    // host name (never the plaintext fallback); every failure names the policy.
+    hosts.retain(|(h, _)| policy.matches(h));
+    if hosts.is_empty() {
+        tlsrpt::record(
+            config,
+            domain,
+            &policy,
+            "validation-failure",
+            unmatched.first().map(String::as_str),
+        );
+        return all(Outcome::new(
+            Status::new(Class::Transient, 7, 0),
+            format!(
+                "{named}: no MX host matches its mx patterns {} (MX: {})",
+                policy.mx.join(","),
+                unmatched.join(",")
+            ),
+        ));
+    }
+    for (_, server) in &mut hosts {
+        server.tls = crate::config::servers::OutboundTls::Required;
+        server.verify = Some(true);
+        server.extra_roots = config.tls.extra_roots.clone();
+    }
+    let results = try_hosts(config, resolver, pool, &key, dest, &hosts, job).await;
+    report_attempt(config, domain, &policy, &results);
+    results
+        .into_iter()
+        .map(|r| {
+            r.map_err(|f| Outcome {
+                text: format!("{named}: {}", f.text),
+                ..f
+            })
+        })
+        .collect()
+}
+
+/// One attempt under `policy` for TLS reporting: a success unless TLS is what failed.
+fn report_attempt(
+    config: &Config,
+    domain: &str,
+    policy: &mta_sts::Policy,
+    results: &[client::RcptResult],
+) {
+    let failure = results
+        .iter()
+        .all(Result::is_err)
+        .then(|| {
+            results
+                .iter()
+                .find_map(|r| r.as_ref().err())
+                .and_then(|f| tlsrpt::classify(f).map(|t| (t, f)))
+        })
+        .flatten();
+    match failure {
+        Some((kind, f)) => {
+            let mx = f.remote_mta.as_ref().map(|m| m.host.clone());
+            tlsrpt::record(config, domain, policy, kind, mx.as_deref());
+        }
+        // A session that got as far as the server's replies was a TLS success; a connection
+        // that never came about (refused, timed out) is no session to report.
+        None if results
+            .iter()
+            .any(|r| r.as_ref().map_or_else(|f| f.reply.is_some(), |_| true)) =>
+        {
+            tlsrpt::record(config, domain, policy, "success", None)
+        }
+        None => {}
+    }
+}
+
+/// Why a REQUIRETLS message cannot go to `dest` at all (RFC 8689 §4.2.1): a domain's MX hosts
+/// are authenticated only by an MTA-STS policy in `enforce` mode here (DANE is not supported); a
+/// domain literal never is.
+fn requiretls_refusal(dest: &Destination, policy: Option<&mta_sts::Policy>) -> Option<String> {
+    match dest {
+        Destination::Mx(domain) => (!policy.is_some_and(|p| p.mode == mta_sts::Mode::Enforce))
+            .then(|| {
+                format!(
+                    "REQUIRETLS: {domain} has no MTA-STS policy in enforce mode, so its MX hosts \
+                     cannot be authenticated"
+                )
+            }),
+        Destination::Literal(ip) => Some(format!(
+            "REQUIRETLS: the domain literal [{ip}] cannot be authenticated"
+        )),
+        Destination::Server(_) => None,
+    }
+}
+
+/// Whether the message's header says `TLS-Required: No` (RFC 8689 §5).
+pub fn tls_required_no(body: &[u8]) -> bool {
+    let end = body
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .or_else(|| body.windows(2).position(|w| w == b"\n\n"))
+        .unwrap_or(body.len());
+    let header = String::from_utf8_lossy(body.get(..end).unwrap_or_default());
+    header.lines().any(|line| {
+        line.split_once(':').is_some_and(|(name, value)| {
+            name.trim().eq_ignore_ascii_case("TLS-Required")
+                && value.trim().eq_ignore_ascii_case("no")
+        })
+    })
+}
+
+/// Where connections to `dest` are kept: apart for each MTA-STS mode and policy id.
+fn pool_key(dest: &Destination, policy: Option<&mta_sts::Policy>) -> String {
+    match policy {
+        Some(p) => format!("{dest} (MTA-STS {} {})", p.mode, p.id),
+        None => dest.to_string(),
+    }
+}
+
+/// Try each host and address in turn until one decides the recipients.
+async fn try_hosts(
+    config: &Config,
+    resolver: &Result<TokioResolver, DnsError>,
+    pool: &Arc<Pool>,
+    key: &str,
+    dest: &Destination,
+    hosts: &[(String, RemoteServer)],
+    job: &Outgoing<'_>,
+) -> Vec<client::RcptResult> {
+    let all = |f: Outcome| job.recipients.iter().map(|_| Err(f.clone())).collect();
     let timeouts = Timeouts {
         connect: config.remote.connect_timeout.duration(),
         command: config.remote.command_timeout.duration(),
@@ -337,7 +541,7 @@ async fn run_job(
     // Postfix's "Host or domain name not found"; one temporary lookup error or one host that
     // was tried makes the whole job temporary.
     let mut none_exist = !hosts.is_empty();
-    for (host, server) in &hosts {
+    for (host, server) in hosts {
         let ips = match resolver_addresses(resolver, host).await {
             Ok(ips) => ips,
             Err(e) => {
@@ -364,7 +568,7 @@ async fn run_job(
             };
             match session.send(job).await {
                 Ok(results) => {
-                    pool.put(&key, session).await;
+                    pool.put(key, session).await;
                     return results;
                 }
                 Err(f) if f.is_permanent() => {
@@ -442,5 +646,40 @@ password = "p"
         let c3 = crate::config::parse(&with_gw, Path::new("/")).expect("config");
         assert_eq!(choose(&c3, None, "far.test"), srv("isp")); // scenarios 3 and 5
         assert_eq!(choose(&c3, None, "internal.test"), srv("exchange"));
+    }
+
+    #[test]
+    fn tls_required_no_header() {
+        for (msg, want) in [
+            (&b"Subject: x\r\nTLS-Required: No\r\n\r\nbody"[..], true),
+            (b"tls-required:  no \n\nbody", true),
+            (b"TLS-Required: Yes\r\n\r\nbody", false),
+            (b"Subject: x\r\n\r\nTLS-Required: No\r\n", false),
+            (b"X-TLS-Required: No\r\n\r\n", false),
+        ] {
+            assert_eq!(
+                tls_required_no(msg),
+                want,
+                "{}",
+                String::from_utf8_lossy(msg)
+            );
+        }
+    }
+
+    #[test]
+    fn requiretls_needs_an_enforced_policy() {
+        let p = |mode| mta_sts::Policy {
+            id: "1".into(),
+            mode,
+            mx: vec!["mx.a.test".into()],
+            max_age: 60,
+            fetched: 0,
+        };
+        let mx = Destination::Mx("a.test".into());
+        assert!(requiretls_refusal(&mx, None).is_some());
+        assert!(requiretls_refusal(&mx, Some(&p(mta_sts::Mode::Testing))).is_some());
+        assert!(requiretls_refusal(&mx, Some(&p(mta_sts::Mode::Enforce))).is_none());
+        assert!(requiretls_refusal(&Destination::Literal([127, 0, 0, 1].into()), None).is_some());
+        assert!(requiretls_refusal(&Destination::Server("hq".into()), None).is_none());
     }
 }
