@@ -163,6 +163,9 @@ pub struct Session<S: MailStore> {
     selected: Option<Selected<S::Mailbox>>,
     condstore: bool,
     qresync: bool,
+    /// `ENABLE IMAP4rev2` (RFC 9051): no `\Recent`, SEARCH answered as ESEARCH, UTF-8
+    /// mailbox names, a LIST response in SELECT.
+    rev2: bool,
     /// RFC 5182: the UIDs a `SEARCH RETURN (SAVE)` kept, what `$` stands for.
     saved: Vec<u32>,
     /// COMPRESS=DEFLATE is on (RFC 4978).
@@ -196,6 +199,7 @@ impl<S: MailStore> Session<S> {
             selected: None,
             condstore: false,
             qresync: false,
+            rev2: false,
             saved: Vec::new(),
             compressed: false,
             failures,
@@ -277,6 +281,9 @@ impl<S: MailStore> Session<S> {
         } else if !self.compressed {
             caps.push("COMPRESS=DEFLATE".into());
         }
+        // RFC 7889: the APPEND limit, announced so that clients need not send a message only
+        // to see it refused with [TOOBIG].
+        caps.push(format!("APPENDLIMIT={}", self.config.max_append));
         caps
     }
 

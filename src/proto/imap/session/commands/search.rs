@@ -145,6 +145,8 @@ impl<S: MailStore> Session<S> {
             }
         }
         let modseq = (criteria.uses_modseq() && !hits.is_empty()).then_some(highest);
+        // RFC 9051 §6.4.4: an IMAP4rev2 session's plain SEARCH is answered as RETURN (ALL).
+        let returns = returns.or(self.rev2.then_some(&[SearchReturn::All][..]));
         let Some(returns) = returns else {
             return Ok(Reply::ok("SEARCH completed").with(vec![Data::Search {
                 numbers: hits,

@@ -232,7 +232,7 @@ fn missing_uids_are_the_gaps_in_the_view() {
     let store = crate::proto::imap::store::memory::MemoryStore::new();
     let account = store.open("alice").unwrap();
     let mailbox = account.mailbox(&MailboxName::inbox()).unwrap();
-    let mut sel = Selected::open(MailboxName::inbox(), mailbox, false).unwrap();
+    let mut sel = Selected::open(MailboxName::inbox(), mailbox, false, false).unwrap();
     for uid in [2, 3, 7, 10] {
         sel.messages_mut().push(crate::store::maildir::MessageInfo {
             uid,
