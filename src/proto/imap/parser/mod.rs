@@ -83,6 +83,14 @@ pub enum ParseErrorKind {
         /// The largest literal accepted.
         limit: u64,
     },
+    /// An APPEND message over the APPEND limit (`APPENDLIMIT`, RFC 7889), from the assembler.
+    #[error("message of {size} octets is larger than the APPEND limit of {limit}")]
+    MessageTooBig {
+        /// The announced size.
+        size: u64,
+        /// The largest message accepted.
+        limit: u64,
+    },
 }
 
 impl ParseError {
@@ -90,7 +98,9 @@ impl ParseError {
     pub fn is_no(&self) -> bool {
         matches!(
             self.kind,
-            ParseErrorKind::BadCharset(_) | ParseErrorKind::LiteralTooLarge { .. }
+            ParseErrorKind::BadCharset(_)
+                | ParseErrorKind::LiteralTooLarge { .. }
+                | ParseErrorKind::MessageTooBig { .. }
         )
     }
 }

@@ -422,6 +422,8 @@ impl<S: MailStore> Session<S> {
                 Some(Code::BadCharset(vec!["UTF-8".into(), "US-ASCII".into()]))
             }
             ParseErrorKind::LiteralTooLarge { .. } => Some(Code::Limit),
+            // RFC 7889 §4 / RFC 9051 §7.1: a message over APPENDLIMIT is refused [TOOBIG].
+            ParseErrorKind::MessageTooBig { .. } => Some(Code::TooBig),
             _ => None,
         };
         let status = if code.is_some() {
@@ -469,10 +471,11 @@ impl<S: MailStore> Session<S> {
             let text = format!(
                 "The messages of this APPEND are larger together than the limit of {limit}"
             );
-            (Code::Limit, text)
+            (Code::TooBig, text)
         } else if size > limit {
             let text = format!("Literal of {size} octets is larger than the limit of {limit}");
-            (Code::Limit, text)
+            // RFC 7889 §4 / RFC 9051 §7.1: a message over APPENDLIMIT is refused [TOOBIG].
+            (if append { Code::TooBig } else { Code::Limit }, text)
         } else if let Some(why) = append.then(|| self.over_quota(creds, size)).flatten() {
             // (Each message's literal alone; a MULTIAPPEND's total is checked when it is whole.)
             // RFC 9208 §5: an APPEND over quota is refused before its data is sent.

@@ -50,7 +50,9 @@ fn literals_limits_and_bad_input_keep_the_session_usable() {
     assert!(r.starts_with("a OK"), "{r}");
     let r = t.send("b APPEND INBOX {99999999999}\r\n");
     assert!(
-        r.starts_with("b NO [LIMIT] literal of 99999999999 octets is larger than the limit of"),
+        r.starts_with(
+            "b NO [TOOBIG] message of 99999999999 octets is larger than the APPEND limit of"
+        ),
         "{r}"
     );
     let r = t.send("c CREATE ../../etc\r\nd SELECT \"a/../b\"\r\ne FETCH (\r\nf NOOP\r\n");
