@@ -71,6 +71,9 @@ pub enum SearchReturn {
     Count,
     /// `SAVE`: keep the result as `$`.
     Save,
+    /// `PARTIAL low:high` (RFC 5267 §4.4): the results at these positions (1-based, in
+    /// mailbox order), `low <= high`.
+    Partial(u32, u32),
 }
 
 impl SearchReturn {

@@ -85,6 +85,22 @@ pub fn esearch(
             out.extend_from_slice(format!(" ALL {set}").as_bytes());
         }
     }
+    if let Some((low, high)) = returns.iter().find_map(|r| match r {
+        SearchReturn::Partial(low, high) => Some((*low, *high)),
+        _ => None,
+    }) {
+        // RFC 5267 §4.4: the results at positions low..=high of the result list in mailbox
+        // order; NIL when none is there.
+        let mut sorted = hits.to_vec();
+        sorted.sort_unstable();
+        let from = (low as usize).saturating_sub(1);
+        let to = (high as usize).min(sorted.len());
+        let part = sorted.get(from..to).unwrap_or_default();
+        match SequenceSet::from_numbers(part) {
+            Some(set) => out.extend_from_slice(format!(" PARTIAL ({low}:{high} {set})").as_bytes()),
+            None => out.extend_from_slice(format!(" PARTIAL ({low}:{high} NIL)").as_bytes()),
+        }
+    }
     if wants(SearchReturn::Count) {
         out.extend_from_slice(format!(" COUNT {}", hits.len()).as_bytes());
     }

@@ -509,3 +509,32 @@ fn catenate_builds_a_message_from_text_and_urls() {
     let r = t.send("i STATUS Drafts (MESSAGES)\r\n");
     assert!(r.contains("(MESSAGES 1)"), "{r}");
 }
+
+#[test]
+fn search_return_partial_gives_positions_of_the_result() {
+    let mut t = T::new(true);
+    t.send("a LOGIN alice secret\r\n");
+    for i in 0..6 {
+        t.deliver(&format!("m{i}"));
+    }
+    t.send("b SELECT INBOX\r\nc STORE 1,3:6 +FLAGS (\\Seen)\r\n");
+    // Results 1 3 4 5 6: positions 2..3 are messages 3 and 4; 3:2 is the same range.
+    let r = t.send("d SEARCH RETURN (PARTIAL 3:2) SEEN\r\n");
+    assert!(
+        r.starts_with("* ESEARCH (TAG \"d\") PARTIAL (2:3 3:4)\r\nd OK"),
+        "{r}"
+    );
+    let r = t.send("e UID SEARCH RETURN (COUNT PARTIAL 5:9) SEEN\r\n");
+    assert!(
+        r.starts_with("* ESEARCH (TAG \"e\") UID PARTIAL (5:9 6) COUNT 5\r\ne OK"),
+        "{r}"
+    );
+    let r = t.send("f SEARCH RETURN (PARTIAL 7:8) SEEN\r\n");
+    assert!(
+        r.starts_with("* ESEARCH (TAG \"f\") PARTIAL (7:8 NIL)\r\nf OK"),
+        "{r}"
+    );
+    let r =
+        t.send("g SEARCH RETURN (PARTIAL 0:3) SEEN\r\nh SEARCH RETURN (ALL PARTIAL 1:2) SEEN\r\n");
+    assert!(r.contains("g BAD") && r.contains("h BAD"), "{r}");
+}
