@@ -74,6 +74,7 @@ pub const CAPABILITIES: &[&str] = &[
     "THREAD=REFERENCES",
     "ESEARCH",
     "SEARCHRES",
+    "CONTEXT=SEARCH",
     "MULTIAPPEND",
     "BINARY",
     "CATENATE",

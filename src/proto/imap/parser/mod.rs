@@ -302,6 +302,20 @@ fn parse_kind(lx: &mut Lexer<'_>) -> Lex<CommandKind> {
         "CHECK" => CommandKind::Check,
         "CLOSE" => CommandKind::Close,
         "UNSELECT" => CommandKind::Unselect,
+        "CANCELUPDATE" => {
+            // RFC 5267 §5: `"CANCELUPDATE" 1*(SP quoted)`.
+            let mut tags = Vec::new();
+            while lx.eat(b' ') {
+                if tags.len() >= lexer::MAX_LIST_ITEMS {
+                    return Err(ParseErrorKind::TooMany);
+                }
+                tags.push(String::from_utf8_lossy(&lx.quoted()?).into_owned());
+            }
+            if tags.is_empty() {
+                return Err(ParseErrorKind::Expected("a quoted tag"));
+            }
+            CommandKind::CancelUpdate(tags)
+        }
         "EXPUNGE" => CommandKind::Expunge { uids: None },
         "SEARCH" => search::parse_search(lx, false)?,
         "SORT" => search::parse_sort(lx, false)?,

@@ -168,6 +168,11 @@ pub struct Session<S: MailStore> {
     rev2: bool,
     /// RFC 5182: the UIDs a `SEARCH RETURN (SAVE)` kept, what `$` stands for.
     saved: Vec<u32>,
+    /// RFC 5267: the searches kept by `RETURN (UPDATE)` in the selected mailbox.
+    contexts: Vec<commands::search::UpdateContext>,
+    /// The message list the contexts were last brought up to date with (the numbers the
+    /// client knows); while it is the list the view holds, nothing changed.
+    contexts_seen: Option<std::sync::Arc<Vec<crate::store::maildir::MessageInfo>>>,
     /// COMPRESS=DEFLATE is on (RFC 4978).
     compressed: bool,
     failures: AuthFailures,
@@ -201,6 +206,8 @@ impl<S: MailStore> Session<S> {
             qresync: false,
             rev2: false,
             saved: Vec::new(),
+            contexts: Vec::new(),
+            contexts_seen: None,
             compressed: false,
             failures,
             errors: 0,
@@ -311,7 +318,9 @@ impl<S: MailStore> Session<S> {
     pub fn idle_check(&mut self) -> Vec<u8> {
         let mut out = Vec::new();
         if matches!(self.mode, Mode::Idling { .. }) {
-            for d in self.updates(true, false) {
+            let pending = self.updates(true, false);
+            let (removed, added) = self.context_changes();
+            for d in removed.iter().chain(&pending).chain(&added) {
                 d.encode(&mut out);
             }
         }
@@ -494,6 +503,7 @@ impl<S: MailStore> Session<S> {
     }
 
     fn close_selected(&mut self) {
+        self.drop_contexts();
         if let Some(mut sel) = self.selected.take() {
             sel.save_cache();
         }

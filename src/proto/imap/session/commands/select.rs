@@ -23,8 +23,10 @@ impl<S: MailStore> Session<S> {
             return Err(Reply::bad("QRESYNC parameter without ENABLE QRESYNC").into());
         }
         let mut data = Vec::new();
-        // RFC 5182 §2.1: the saved result starts empty in every mailbox opened.
+        // RFC 5182 §2.1: the saved result starts empty in every mailbox opened; RFC 5267
+        // §4.3: updates end when the mailbox is no longer selected.
         self.saved.clear();
+        self.drop_contexts();
         if let Some(mut old) = self.selected.take() {
             old.save_cache();
             data.push(Data::condition(
@@ -67,6 +69,7 @@ impl<S: MailStore> Session<S> {
     /// CLOSE (`expunge`: its silent expunge of `\Deleted` messages) and UNSELECT.
     pub(in crate::proto::imap::session) fn close(&mut self, expunge: bool) -> Reply {
         self.saved.clear();
+        self.drop_contexts();
         if let Some(mut sel) = self.selected.take() {
             if expunge && !sel.read_only {
                 let _ = sel.expunge_deleted(None);
