@@ -64,18 +64,36 @@ fn matching<M: Mailbox>(sel: &Selected<M>, criteria: &SearchKey) -> Vec<usize> {
     hits
 }
 
-/// What SORT and THREAD need of the messages at `indices` (read once each; a message gone
-/// meanwhile sorts as one with an empty header).
-fn sort_fields<M: Mailbox>(sel: &Selected<M>, indices: &[usize], uid: bool) -> Vec<SortFields> {
+/// The longest header block SORT and THREAD read of a message.
+const MAX_HEADER: u64 = 1024 * 1024;
+
+/// What SORT and THREAD need of the messages at `indices`: each message's header block only,
+/// the whole message only when SIZE is asked for and its CRLF size is not known yet (a message
+/// gone meanwhile sorts as one with an empty header).
+fn sort_fields<M: Mailbox>(
+    sel: &Selected<M>,
+    indices: &[usize],
+    uid: bool,
+    need_size: bool,
+) -> Vec<SortFields> {
     indices
         .iter()
         .filter_map(|&i| Some((i, sel.messages.get(i)?)))
         .map(|(i, m)| {
-            let view = View::new(m, false, &sel.mailbox);
-            let raw = view.bytes().unwrap_or_default();
-            let message = Message::parse_shallow(raw);
+            let (raw, size) = match m.vsize {
+                None if need_size => {
+                    let view = View::new(m, false, &sel.mailbox);
+                    let raw = view.bytes().map(<[u8]>::to_vec).unwrap_or_default();
+                    let size = crlf_size(&raw);
+                    (raw, size)
+                }
+                vsize => {
+                    let header = sel.mailbox.read_header(m, MAX_HEADER).unwrap_or_default();
+                    (header, vsize.unwrap_or(m.size))
+                }
+            };
+            let message = Message::parse_shallow(&raw);
             let header = message.slice(&message.root().header);
-            let size = m.vsize.unwrap_or_else(|| crlf_size(raw));
             let seq = i as u32 + 1;
             let number = if uid { m.uid } else { seq };
             SortFields::from_header(seq, number, header, m.internal_date, size)
@@ -221,7 +239,8 @@ impl<S: MailStore> Session<S> {
     ) -> Handled {
         let sel = self.selected()?;
         let hits = matching(sel, search);
-        let numbers = sort::sort(sort_fields(sel, &hits, uid), criteria);
+        let need_size = criteria.iter().any(|c| c.key == sort::SortKey::Size);
+        let numbers = sort::sort(sort_fields(sel, &hits, uid, need_size), criteria);
         Ok(Reply::ok("SORT completed").with(vec![Data::Sort(numbers)]))
     }
 
@@ -234,7 +253,7 @@ impl<S: MailStore> Session<S> {
     ) -> Handled {
         let sel = self.selected()?;
         let hits = matching(sel, search);
-        let fields = sort_fields(sel, &hits, uid);
+        let fields = sort_fields(sel, &hits, uid, false);
         let roots = thread::thread(&fields, algorithm);
         let bytes = thread::render(&fields, &roots);
         Ok(Reply::ok("THREAD completed").with(vec![Data::Raw(bytes)]))
