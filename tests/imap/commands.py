@@ -279,7 +279,7 @@ typ, data = M.status('Trash', '(UNSEEN)'); assert data[0].endswith(b'(UNSEEN 1)'
 typ, data = M.select('INBOX'); assert data == [str(count).encode()], data
 ok(M.close(), 'CLOSE')
 # A 1 GB literal announcement is refused at once; the connection stays usable.
-refused(b'APPEND INBOX {1073741824}', b'NO', b'[LIMIT] literal of 1073741824 octets is larger than the limit')
+refused(b'APPEND INBOX {1073741824}', b'NO', b'[TOOBIG] message of 1073741824 octets is larger than the APPEND limit')
 # RENAME INBOX moves its messages into a new folder.
 ok(M.rename('INBOX', 'Old'), 'RENAME INBOX')
 typ, data = M.status('Old', '(MESSAGES)'); assert f'MESSAGES {count}'.encode() in data[0], data

@@ -204,6 +204,34 @@ assert es == ['* ESEARCH (TAG "r%d") MIN 1 MAX 5 COUNT 5 ALL 1:5\r\n' % R.n] or 
     es == ['* ESEARCH (TAG "r%d") MIN 1 MAX 5 ALL 1:5 COUNT 5\r\n' % R.n], lines
 lines = R.cmd('SEARCH RETURN (COUNT) SUBJECT nothing-at-all')
 assert [l for l in lines if l.startswith('* ESEARCH')] == ['* ESEARCH (TAG "r%d") COUNT 0\r\n' % R.n], lines
+# CONTEXT=SEARCH's PARTIAL (RFC 5267 §4.4): positions in the result list, NIL beyond it.
+for ret, want in (('PARTIAL 2:3', 'PARTIAL (2:3 2:3)'), ('PARTIAL 4:10', 'PARTIAL (4:10 4:5)'),
+                  ('PARTIAL 20:30', 'PARTIAL (20:30 NIL)')):
+    lines = R.cmd('SEARCH RETURN (%s) FROM x' % ret)
+    assert [l for l in lines if l.startswith('* ESEARCH')] == \
+        ['* ESEARCH (TAG "r%d") %s\r\n' % (R.n, want)], lines
+lines = R.cmd('SEARCH RETURN (PARTIAL 1:2 ALL) FROM x')
+assert lines[-1].split()[1] == 'BAD', lines
+# CONTEXT=SEARCH's UPDATE (RFC 5267 §4.3): another session's flag changes reach a kept search
+# as ADDTO / REMOVEFROM at the next NOOP, until CANCELUPDATE.
+lines = R.cmd('SEARCH RETURN (UPDATE COUNT) FLAGGED FROM x')
+kept = 'r%d' % R.n
+assert '* ESEARCH (TAG "%s") COUNT 0\r\n' % kept in lines and lines[-1].split()[1] == 'OK', lines
+ok(A.select('srt'), 'select srt')
+ok(A.store('2', '+FLAGS', '\\Flagged'), 'flag 2')
+lines = R.cmd('NOOP')
+assert '* ESEARCH (TAG "%s") ADDTO (0 2)\r\n' % kept in lines, lines
+ok(A.store('2', '-FLAGS', '\\Flagged'), 'unflag 2')
+lines = R.cmd('NOOP')
+assert '* ESEARCH (TAG "%s") REMOVEFROM (0 2)\r\n' % kept in lines, lines
+lines = R.cmd('CANCELUPDATE "%s"' % kept)
+assert lines[-1].split()[1] == 'OK', lines
+ok(A.store('3', '+FLAGS', '\\Flagged'), 'flag 3')
+lines = R.cmd('NOOP')
+assert not any(l.startswith('* ESEARCH') for l in lines), lines
+ok(A.store('3', '-FLAGS', '\\Flagged'), 'unflag 3')
+ok(A.close(), 'close srt')
+R.cmd('NOOP')
 lines = R.cmd('SEARCH RETURN (SAVE) SUBJECT apples')
 assert not any(l.startswith('* ESEARCH') or l.startswith('* SEARCH') for l in lines), lines
 assert lines[-1].split()[1] == 'OK', lines

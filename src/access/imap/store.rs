@@ -242,6 +242,36 @@ impl Mailbox for MaildirMailbox {
         Ok(bytes)
     }
 
+    /// Reads in 16 KiB steps until the empty line that ends the header (or `limit`, or the
+    /// end of the file): a SORT over large messages reads their headers only.
+    fn read_header(&self, info: &MessageInfo, limit: u64) -> std::io::Result<Vec<u8>> {
+        const STEP: usize = 16 * 1024;
+        let file = self
+            .state
+            .open_message(info)
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        let Some(file) = file else {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "message expunged",
+            ));
+        };
+        let mut file = file.take(limit);
+        let mut bytes = Vec::with_capacity(STEP.min(usize::try_from(info.size).unwrap_or(STEP)));
+        let mut chunk = vec![0u8; STEP];
+        loop {
+            let n = file.read(&mut chunk)?;
+            if n == 0 {
+                return Ok(bytes);
+            }
+            bytes.extend_from_slice(chunk.get(..n).unwrap_or_default());
+            if let Some(end) = crate::proto::imap::message::header_end(&bytes) {
+                bytes.truncate(end);
+                return Ok(bytes);
+            }
+        }
+    }
+
     fn stamp(&self) -> Stamp {
         shared::stamp_of(self.maildir())
     }

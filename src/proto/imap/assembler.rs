@@ -244,7 +244,13 @@ impl CommandAssembler {
                             if size > self.limits.max_literal
                                 || self.literals > self.limits.max_literals
                             {
-                                let kind = if size > self.limits.max_literal {
+                                let append = self.command_word().as_deref() == Some("APPEND");
+                                let kind = if size > self.limits.max_literal && append {
+                                    ParseErrorKind::MessageTooBig {
+                                        size,
+                                        limit: self.limits.max_literal,
+                                    }
+                                } else if size > self.limits.max_literal {
                                     ParseErrorKind::LiteralTooLarge {
                                         size,
                                         limit: self.limits.max_literal,
@@ -558,9 +564,10 @@ mod tests {
         a.push(b"big APPEND INBOX {1073741824}\r\nt2 NOOP\r\n");
         let e = error(a.poll());
         assert_eq!(e.tag.as_deref(), Some("big"));
+        // An APPEND's message is too big (TOOBIG); any other literal too large (LIMIT).
         assert!(matches!(
             e.kind,
-            ParseErrorKind::LiteralTooLarge {
+            ParseErrorKind::MessageTooBig {
                 size: 1073741824,
                 ..
             }
@@ -571,7 +578,7 @@ mod tests {
         a.push(b"big2 APPEND INBOX {2000+}\r\n");
         assert!(matches!(
             error(a.poll()).kind,
-            ParseErrorKind::LiteralTooLarge { .. }
+            ParseErrorKind::MessageTooBig { .. }
         ));
         a.push(&[b'x'; 2000]);
         a.push(b"\r\nt3 NOOP\r\n");

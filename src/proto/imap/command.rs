@@ -71,6 +71,13 @@ pub enum SearchReturn {
     Count,
     /// `SAVE`: keep the result as `$`.
     Save,
+    /// `UPDATE` (RFC 5267 §4.3): keep the search and report changes to its result.
+    Update,
+    /// `CONTEXT` (RFC 5267 §4.2): a hint, ignored.
+    Context,
+    /// `PARTIAL low:high` (RFC 5267 §4.4): the results at these positions (1-based, in
+    /// mailbox order), `low <= high`.
+    Partial(u32, u32),
 }
 
 impl SearchReturn {
@@ -82,6 +89,8 @@ impl SearchReturn {
             "ALL" => SearchReturn::All,
             "COUNT" => SearchReturn::Count,
             "SAVE" => SearchReturn::Save,
+            "UPDATE" => SearchReturn::Update,
+            "CONTEXT" => SearchReturn::Context,
             _ => return None,
         })
     }
@@ -214,6 +223,8 @@ pub enum CommandKind {
     Close,
     /// `UNSELECT`
     Unselect,
+    /// `CANCELUPDATE "tag"...` (RFC 5267 §4.3.5)
+    CancelUpdate(Vec<String>),
     /// `EXPUNGE`, or `UID EXPUNGE set` when `uids` is given.
     Expunge {
         /// RFC 4315 UID EXPUNGE set.
@@ -346,6 +357,7 @@ impl CommandKind {
             CommandKind::Check => "CHECK",
             CommandKind::Close => "CLOSE",
             CommandKind::Unselect => "UNSELECT",
+            CommandKind::CancelUpdate(_) => "CANCELUPDATE",
             CommandKind::Expunge { .. } => "EXPUNGE",
             CommandKind::Search { .. } => "SEARCH",
             CommandKind::Fetch { .. } => "FETCH",
@@ -413,6 +425,7 @@ impl CommandKind {
             Check
             | Close
             | Unselect
+            | CancelUpdate(_)
             | Expunge { .. }
             | Search { .. }
             | Sort { .. }

@@ -549,9 +549,44 @@ impl MimeTokens<'_> {
     }
 }
 
+/// Where the header block of `raw` ends: the offset just after the empty line that ends it
+/// (CRLF or bare LF line ends), `None` while no empty line has been seen.
+pub fn header_end(raw: &[u8]) -> Option<usize> {
+    if raw.starts_with(b"\r\n") {
+        return Some(2);
+    }
+    if raw.starts_with(b"\n") {
+        return Some(1);
+    }
+    let mut i = 0;
+    while let Some(nl) = raw
+        .get(i..)
+        .and_then(|r| r.iter().position(|&b| b == b'\n'))
+    {
+        let after = i + nl + 1;
+        match raw.get(after..) {
+            Some([b'\n', ..]) => return Some(after + 1),
+            Some([b'\r', b'\n', ..]) => return Some(after + 2),
+            _ => i = after,
+        }
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn header_end_finds_the_empty_line() {
+        assert_eq!(header_end(b"A: 1\r\nB: 2\r\n\r\nbody\r\n"), Some(14));
+        assert_eq!(header_end(b"A: 1\nB: 2\n\nbody\n"), Some(11));
+        assert_eq!(header_end(b"\r\nbody"), Some(2));
+        assert_eq!(header_end(b"\nbody"), Some(1));
+        assert_eq!(header_end(b"A: 1\r\nB: 2\r\n"), None);
+        assert_eq!(header_end(b"A: 1\r\n\r"), None);
+        assert_eq!(header_end(b""), None);
+    }
     use crate::proto::imap::bodystructure::body_structure;
     use crate::proto::imap::envelope::Envelope;
     use crate::proto::imap::section::{Section, SectionText};

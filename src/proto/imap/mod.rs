@@ -48,6 +48,7 @@ pub mod thread;
 /// The session adds `STARTTLS`, `AUTH=...` and `LOGINDISABLED` as its state requires.
 pub const CAPABILITIES: &[&str] = &[
     "IMAP4rev1",
+    "IMAP4rev2",
     "LITERAL+",
     "SASL-IR",
     "ID",
@@ -73,6 +74,7 @@ pub const CAPABILITIES: &[&str] = &[
     "THREAD=REFERENCES",
     "ESEARCH",
     "SEARCHRES",
+    "CONTEXT=SEARCH",
     "MULTIAPPEND",
     "BINARY",
     "CATENATE",

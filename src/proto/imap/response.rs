@@ -196,6 +196,8 @@ pub enum Code {
     BadUrl(String),
     /// `[TOOBIG]` (RFC 4469: the message CATENATE makes is larger than the APPEND limit)
     TooBig,
+    /// `[NOUPDATE "tag"]` (RFC 5267 §4.3.1: no updates for that search)
+    NoUpdate(String),
 }
 
 impl Code {
@@ -237,6 +239,8 @@ impl Code {
             Code::Capability(caps) => write!(out, "CAPABILITY {}", caps.join(" ")),
             // url-resp-text: any TEXT-CHAR but "]".
             Code::BadUrl(url) => write!(out, "BADURL {}", url.replace([']', '\r', '\n'], "")),
+            // Tags are atoms (no quote or backslash), so quoting them needs no escapes.
+            Code::NoUpdate(tag) => write!(out, "NOUPDATE \"{tag}\""),
             Code::PermanentFlags { flags, allow_new } => {
                 let mut list: Vec<String> = flags.iter().map(Flag::to_string).collect();
                 if *allow_new {

@@ -83,6 +83,14 @@ pub enum ParseErrorKind {
         /// The largest literal accepted.
         limit: u64,
     },
+    /// An APPEND message over the APPEND limit (`APPENDLIMIT`, RFC 7889), from the assembler.
+    #[error("message of {size} octets is larger than the APPEND limit of {limit}")]
+    MessageTooBig {
+        /// The announced size.
+        size: u64,
+        /// The largest message accepted.
+        limit: u64,
+    },
 }
 
 impl ParseError {
@@ -90,7 +98,9 @@ impl ParseError {
     pub fn is_no(&self) -> bool {
         matches!(
             self.kind,
-            ParseErrorKind::BadCharset(_) | ParseErrorKind::LiteralTooLarge { .. }
+            ParseErrorKind::BadCharset(_)
+                | ParseErrorKind::LiteralTooLarge { .. }
+                | ParseErrorKind::MessageTooBig { .. }
         )
     }
 }
@@ -292,6 +302,20 @@ fn parse_kind(lx: &mut Lexer<'_>) -> Lex<CommandKind> {
         "CHECK" => CommandKind::Check,
         "CLOSE" => CommandKind::Close,
         "UNSELECT" => CommandKind::Unselect,
+        "CANCELUPDATE" => {
+            // RFC 5267 §5: `"CANCELUPDATE" 1*(SP quoted)`.
+            let mut tags = Vec::new();
+            while lx.eat(b' ') {
+                if tags.len() >= lexer::MAX_LIST_ITEMS {
+                    return Err(ParseErrorKind::TooMany);
+                }
+                tags.push(String::from_utf8_lossy(&lx.quoted()?).into_owned());
+            }
+            if tags.is_empty() {
+                return Err(ParseErrorKind::Expected("a quoted tag"));
+            }
+            CommandKind::CancelUpdate(tags)
+        }
         "EXPUNGE" => CommandKind::Expunge { uids: None },
         "SEARCH" => search::parse_search(lx, false)?,
         "SORT" => search::parse_sort(lx, false)?,

@@ -22,8 +22,24 @@ pub(super) fn parse_search(lx: &mut Lexer<'_>, uid: bool) -> Lex<CommandKind> {
         if !lx.eat_keyword("()") {
             options = lx.paren_list(|lx| {
                 let word = lx.keyword()?;
+                if word == "PARTIAL" {
+                    // RFC 5267 §5: `PARTIAL nz-number ":" nz-number`; 500:400 is 400:500.
+                    lx.sp()?;
+                    let a = lx.nz_number()?;
+                    lx.expect(b':', "':'")?;
+                    let b = lx.nz_number()?;
+                    return Ok(SearchReturn::Partial(a.min(b), a.max(b)));
+                }
                 SearchReturn::parse(&word).ok_or(ParseErrorKind::Unknown("search return option"))
             })?;
+            // §4.4: one PARTIAL or one ALL, not both.
+            let ranges = options
+                .iter()
+                .filter(|o| matches!(o, SearchReturn::Partial(..) | SearchReturn::All))
+                .count();
+            if ranges > 1 {
+                return Err(ParseErrorKind::Expected("at most one of PARTIAL and ALL"));
+            }
         }
         if options.is_empty() {
             options.push(SearchReturn::All);

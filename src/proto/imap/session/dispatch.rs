@@ -181,6 +181,7 @@ fn updates_of(kind: &CommandKind) -> Updates {
         K::Capability
         | K::Noop
         | K::Check
+        | K::CancelUpdate(_)
         | K::Id(_)
         | K::StartTls
         | K::Login { .. }
@@ -245,6 +246,7 @@ impl<S: MailStore> Session<S> {
             CommandKind::Check => Ok(Reply::ok("CHECK completed")),
             CommandKind::Close => Ok(self.close(true)),
             CommandKind::Unselect => Ok(self.close(false)),
+            CommandKind::CancelUpdate(tags) => Ok(self.cancel_update(&tags)),
             CommandKind::Create {
                 mailbox,
                 special_use,
@@ -405,9 +407,6 @@ impl<S: MailStore> Session<S> {
             then,
             pause,
         } = reply;
-        for d in &data {
-            d.encode(out);
-        }
         match end {
             End::Done(tagged) => {
                 let pending = match updates {
@@ -415,13 +414,26 @@ impl<S: MailStore> Session<S> {
                     Updates::Send { expunge } => self.updates(expunge, false),
                     Updates::Quietly { expunge } => self.updates(expunge, true),
                 };
-                for d in &pending {
+                // RFC 5267 §4.3.2-4: REMOVEFROM before the EXPUNGEs that renumber, ADDTO after
+                // the EXISTS that makes its numbers valid.
+                let (removed, added) = self.context_changes();
+                for d in removed.iter().chain(&data).chain(&pending).chain(&added) {
                     d.encode(out);
                 }
                 tagged.encode(tag, out);
             }
-            End::Continue(text) => out.extend(response::continuation(&text)),
-            End::Fetch(job) => self.mode = Mode::Fetching(job),
+            End::Continue(text) => {
+                for d in &data {
+                    d.encode(out);
+                }
+                out.extend(response::continuation(&text));
+            }
+            End::Fetch(job) => {
+                for d in &data {
+                    d.encode(out);
+                }
+                self.mode = Mode::Fetching(job);
+            }
         }
         if let Some(d) = after {
             d.encode(out);

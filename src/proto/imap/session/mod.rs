@@ -163,8 +163,16 @@ pub struct Session<S: MailStore> {
     selected: Option<Selected<S::Mailbox>>,
     condstore: bool,
     qresync: bool,
+    /// `ENABLE IMAP4rev2` (RFC 9051): no `\Recent`, SEARCH answered as ESEARCH, UTF-8
+    /// mailbox names, a LIST response in SELECT.
+    rev2: bool,
     /// RFC 5182: the UIDs a `SEARCH RETURN (SAVE)` kept, what `$` stands for.
     saved: Vec<u32>,
+    /// RFC 5267: the searches kept by `RETURN (UPDATE)` in the selected mailbox.
+    contexts: Vec<commands::search::UpdateContext>,
+    /// The message list the contexts were last brought up to date with (the numbers the
+    /// client knows); while it is the list the view holds, nothing changed.
+    contexts_seen: Option<std::sync::Arc<Vec<crate::store::maildir::MessageInfo>>>,
     /// COMPRESS=DEFLATE is on (RFC 4978).
     compressed: bool,
     failures: AuthFailures,
@@ -196,7 +204,10 @@ impl<S: MailStore> Session<S> {
             selected: None,
             condstore: false,
             qresync: false,
+            rev2: false,
             saved: Vec::new(),
+            contexts: Vec::new(),
+            contexts_seen: None,
             compressed: false,
             failures,
             errors: 0,
@@ -277,6 +288,9 @@ impl<S: MailStore> Session<S> {
         } else if !self.compressed {
             caps.push("COMPRESS=DEFLATE".into());
         }
+        // RFC 7889: the APPEND limit, announced so that clients need not send a message only
+        // to see it refused with [TOOBIG].
+        caps.push(format!("APPENDLIMIT={}", self.config.max_append));
         caps
     }
 
@@ -304,7 +318,9 @@ impl<S: MailStore> Session<S> {
     pub fn idle_check(&mut self) -> Vec<u8> {
         let mut out = Vec::new();
         if matches!(self.mode, Mode::Idling { .. }) {
-            for d in self.updates(true, false) {
+            let pending = self.updates(true, false);
+            let (removed, added) = self.context_changes();
+            for d in removed.iter().chain(&pending).chain(&added) {
                 d.encode(&mut out);
             }
         }
@@ -415,6 +431,8 @@ impl<S: MailStore> Session<S> {
                 Some(Code::BadCharset(vec!["UTF-8".into(), "US-ASCII".into()]))
             }
             ParseErrorKind::LiteralTooLarge { .. } => Some(Code::Limit),
+            // RFC 7889 §4 / RFC 9051 §7.1: a message over APPENDLIMIT is refused [TOOBIG].
+            ParseErrorKind::MessageTooBig { .. } => Some(Code::TooBig),
             _ => None,
         };
         let status = if code.is_some() {
@@ -462,10 +480,11 @@ impl<S: MailStore> Session<S> {
             let text = format!(
                 "The messages of this APPEND are larger together than the limit of {limit}"
             );
-            (Code::Limit, text)
+            (Code::TooBig, text)
         } else if size > limit {
             let text = format!("Literal of {size} octets is larger than the limit of {limit}");
-            (Code::Limit, text)
+            // RFC 7889 §4 / RFC 9051 §7.1: a message over APPENDLIMIT is refused [TOOBIG].
+            (if append { Code::TooBig } else { Code::Limit }, text)
         } else if let Some(why) = append.then(|| self.over_quota(creds, size)).flatten() {
             // (Each message's literal alone; a MULTIAPPEND's total is checked when it is whole.)
             // RFC 9208 §5: an APPEND over quota is refused before its data is sent.
@@ -484,6 +503,7 @@ impl<S: MailStore> Session<S> {
     }
 
     fn close_selected(&mut self) {
+        self.drop_contexts();
         if let Some(mut sel) = self.selected.take() {
             sel.save_cache();
         }

@@ -36,13 +36,21 @@ pub struct Selected<M> {
     deferred: bool,
     /// QRESYNC is enabled: removals are announced as `VANISHED`, not `EXPUNGE`.
     pub(super) vanished: bool,
+    /// IMAP4rev2 is enabled (RFC 9051): this session neither claims nor reports `\Recent`.
+    rev2: bool,
     /// Virtual sizes learnt while sending messages, not yet in the state file.
     pub(super) pending_sizes: Vec<(u32, u64)>,
 }
 
 impl<M: Mailbox> Selected<M> {
-    /// Opens a mailbox: syncs its state and takes the snapshot this session starts from.
-    pub fn open(name: MailboxName, mailbox: M, read_only: bool) -> Result<Self, MaildirError> {
+    /// Opens a mailbox: syncs its state and takes the snapshot this session starts from
+    /// (`rev2`: for an IMAP4rev2 session, which has no `\Recent`).
+    pub fn open(
+        name: MailboxName,
+        mailbox: M,
+        read_only: bool,
+        rev2: bool,
+    ) -> Result<Self, MaildirError> {
         let stamp = mailbox.trusted(mailbox.stamp());
         // Another session's list, if nothing changed since it synced.
         if let Some((header, messages)) = stamp.and_then(|s| mailbox.shared(s)) {
@@ -60,6 +68,7 @@ impl<M: Mailbox> Selected<M> {
                 stamp,
                 deferred: false,
                 vanished: false,
+                rev2,
                 pending_sizes: Vec::new(),
             };
             sel.claim_recent(0);
@@ -81,6 +90,7 @@ impl<M: Mailbox> Selected<M> {
             stamp,
             deferred: false,
             vanished: false,
+            rev2,
             pending_sizes: Vec::new(),
         };
         sel.claim_recent(0);
@@ -93,6 +103,9 @@ impl<M: Mailbox> Selected<M> {
     /// see them recent), a read-only one (EXAMINE) only looks. A marker that cannot be read
     /// makes nothing recent.
     fn claim_recent(&mut self, above: u32) {
+        if self.rev2 {
+            return;
+        }
         let claim = (!self.read_only).then_some(self.uidnext);
         let Ok(first) = self.mailbox.first_recent(self.uidvalidity, claim) else {
             return;
@@ -101,6 +114,13 @@ impl<M: Mailbox> Selected<M> {
         let start = self.messages.partition_point(|m| m.uid < from);
         let uids = self.messages.get(start..).unwrap_or_default();
         self.recent.extend(uids.iter().map(|m| m.uid));
+    }
+
+    /// IMAP4rev2 was enabled with this mailbox selected: from now on nothing is `\Recent`
+    /// and no `RECENT` response is sent (RFC 9051 Appendix E item 5).
+    pub(super) fn forget_recent(&mut self) {
+        self.rev2 = true;
+        self.recent.clear();
     }
 
     /// The number of messages in the view.
@@ -246,11 +266,15 @@ impl<M: Mailbox> Selected<M> {
     pub(super) fn select_data(&self, condstore: bool) -> Vec<Data> {
         let mut out = Vec::from(self.flag_lines());
         out.push(Data::Exists(self.messages.len() as u32));
-        out.push(Data::Recent(self.recent.len() as u32));
+        // RFC 9051 §6.3.2: no RECENT and no UNSEEN code for an IMAP4rev2 session.
+        if !self.rev2 {
+            out.push(Data::Recent(self.recent.len() as u32));
+        }
         if let Some(i) = self
             .messages
             .iter()
             .position(|m| !m.flags.contains(crate::store::maildir::Flag::Seen))
+            .filter(|_| !self.rev2)
         {
             out.push(Data::condition(
                 Status::Ok,
@@ -365,7 +389,9 @@ impl<M: Mailbox> Selected<M> {
         if added {
             self.claim_recent(last);
             out.push(Data::Exists(self.messages.len() as u32));
-            out.push(Data::Recent(self.recent.len() as u32));
+            if !self.rev2 {
+                out.push(Data::Recent(self.recent.len() as u32));
+            }
         }
     }
 

@@ -5,6 +5,7 @@
 mod compliance;
 mod disk;
 mod extensions;
+mod rev2;
 
 use super::*;
 use crate::access::imap::store::MaildirStore;

@@ -114,6 +114,16 @@ pub trait Mailbox {
     fn record_virtual_sizes(&mut self, sizes: &[(u32, u64)]) -> Result<()>;
     /// The stored bytes of a message (at most `limit`); `NotFound` once it is gone.
     fn read(&self, info: &MessageInfo, limit: u64) -> std::io::Result<Vec<u8>>;
+    /// The message's header block up to and including the empty line that ends it (at most
+    /// `limit` bytes; the whole message when it has no body). Stores that can stop reading
+    /// there should (SORT and THREAD need only this).
+    fn read_header(&self, info: &MessageInfo, limit: u64) -> std::io::Result<Vec<u8>> {
+        let mut bytes = self.read(info, limit)?;
+        if let Some(end) = crate::proto::imap::message::header_end(&bytes) {
+            bytes.truncate(end);
+        }
+        Ok(bytes)
+    }
 
     /// What the mailbox looks like now, to tell whether anything changed since.
     fn stamp(&self) -> Stamp;

@@ -10,7 +10,7 @@
 
 use std::borrow::Cow;
 
-use super::{name_arg, store_no, Handled, Refused};
+use super::{store_no, Handled, Refused};
 use crate::proto::imap::command::AppendMessage;
 use crate::proto::imap::command::CatPart;
 use crate::proto::imap::imap_url::ImapUrl;
@@ -109,7 +109,7 @@ impl<S: MailStore> Session<S> {
         messages: &[AppendMessage],
         creds: &dyn Credentials,
     ) -> Handled {
-        let name = name_arg(mailbox, false)?;
+        let name = self.name_arg(mailbox, false)?;
         let mut target = self.existing(&name, Code::TryCreate)?;
         let mut prepared = Vec::with_capacity(messages.len());
         for m in messages {

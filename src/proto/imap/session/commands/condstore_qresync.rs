@@ -19,7 +19,8 @@ use crate::proto::imap::session::{Selected, Session};
 use crate::proto::imap::store::{MailStore, Mailbox};
 
 impl<S: MailStore> Session<S> {
-    /// ENABLE: CONDSTORE and QRESYNC (which implies CONDSTORE, §3.2.3); others are ignored.
+    /// ENABLE: CONDSTORE and QRESYNC (which implies CONDSTORE, §3.2.3), and IMAP4rev2
+    /// (RFC 9051 Appendix E); others are ignored.
     pub(in crate::proto::imap::session) fn enable(&mut self, caps: &[String]) -> Reply {
         let mut enabled = Vec::new();
         for c in caps {
@@ -34,6 +35,13 @@ impl<S: MailStore> Session<S> {
                     sel.vanished = true;
                 }
                 enabled.push("QRESYNC");
+            }
+            if c.eq_ignore_ascii_case("IMAP4rev2") && !self.rev2 {
+                self.rev2 = true;
+                if let Some(sel) = self.selected.as_mut() {
+                    sel.forget_recent();
+                }
+                enabled.push("IMAP4rev2");
             }
         }
         Reply::ok("ENABLE completed").with(vec![Data::Enabled(enabled)])

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{name_arg, store_no, Handled};
+use super::{store_no, Handled};
 use crate::proto::imap::command::{ListReturnOption, ListSelectOption, StatusItem};
 use crate::proto::imap::mailbox_name::{list_canonical, list_matches, utf7_decode, MailboxName};
 use crate::proto::imap::response::{Code, Data};
@@ -22,7 +22,7 @@ impl<S: MailStore> Session<S> {
         arg: &str,
         uses: &[String],
     ) -> Handled {
-        let name = name_arg(arg, true)?;
+        let name = self.name_arg(arg, true)?;
         let account = self.account()?;
         if name.is_inbox() {
             return Err(Reply::no(Some(Code::AlreadyExists), "INBOX always exists").into());
@@ -66,7 +66,7 @@ impl<S: MailStore> Session<S> {
 
     /// DELETE (INBOX cannot be; the selected mailbox is closed first).
     pub(in crate::proto::imap::session) fn delete(&mut self, arg: &str) -> Handled {
-        let name = name_arg(arg, false)?;
+        let name = self.name_arg(arg, false)?;
         if name.is_inbox() {
             return Err(Reply::no(Some(Code::Cannot), "INBOX cannot be deleted").into());
         }
@@ -79,8 +79,8 @@ impl<S: MailStore> Session<S> {
 
     /// RENAME; RENAME INBOX moves its messages into a new mailbox and leaves INBOX empty.
     pub(in crate::proto::imap::session) fn rename(&mut self, from: &str, to: &str) -> Handled {
-        let from = name_arg(from, false)?;
-        let to = name_arg(to, true)?;
+        let from = self.name_arg(from, false)?;
+        let to = self.name_arg(to, true)?;
         if to.is_inbox() {
             return Err(Reply::no(Some(Code::AlreadyExists), "INBOX always exists").into());
         }
@@ -96,7 +96,7 @@ impl<S: MailStore> Session<S> {
 
     /// SUBSCRIBE (`on`) and UNSUBSCRIBE.
     pub(in crate::proto::imap::session) fn subscribe(&mut self, arg: &str, on: bool) -> Handled {
-        let name = name_arg(arg, false)?;
+        let name = self.name_arg(arg, false)?;
         let account = self.account()?;
         let imap = name.to_imap();
         let mut subs = account.subscriptions();
@@ -136,7 +136,7 @@ impl<S: MailStore> Session<S> {
         }
         let patterns: Vec<String> = patterns
             .iter()
-            .filter_map(|p| utf7_decode(&list_canonical(reference, p)).ok())
+            .filter_map(|p| self.pattern(&list_canonical(reference, p)))
             .collect();
         let matching = |n: &MailboxName| {
             let unicode = n.to_unicode();
@@ -230,7 +230,7 @@ impl<S: MailStore> Session<S> {
                 attrs.push("\\Subscribed".into());
             }
             attrs.extend(special);
-            let mut line = list_data(false, attrs, &name.to_imap());
+            let mut line = list_data(false, attrs, &self.shown(name));
             if let Data::List {
                 child_subscribed, ..
             } = &mut line
@@ -242,7 +242,7 @@ impl<S: MailStore> Session<S> {
                 if let Ok(mailbox) = account.mailbox(name) {
                     if let Ok(values) = status_items(mailbox, items) {
                         data.push(Data::Status {
-                            mailbox: name.to_imap(),
+                            mailbox: self.shown(name),
                             items: values,
                         });
                     }
@@ -257,7 +257,7 @@ impl<S: MailStore> Session<S> {
     pub(in crate::proto::imap::session) fn lsub(&self, reference: &str, pattern: &str) -> Handled {
         let account = self.account()?;
         let done = Reply::ok("LSUB completed");
-        let Ok(pattern) = utf7_decode(&list_canonical(reference, pattern)) else {
+        let Some(pattern) = self.pattern(&list_canonical(reference, pattern)) else {
             return Ok(done);
         };
         let subs: Vec<MailboxName> = account
@@ -295,9 +295,36 @@ impl<S: MailStore> Session<S> {
             } else {
                 continue;
             };
-            data.push(list_data(true, attrs, &name.to_imap()));
+            data.push(list_data(true, attrs, &self.shown(name)));
         }
         Ok(done.with(data))
+    }
+
+    /// A LIST pattern in Unicode: as sent after `ENABLE IMAP4rev2`, else decoded from
+    /// modified UTF-7 (`None` when it is not valid, so nothing matches).
+    fn pattern(&self, pattern: &str) -> Option<String> {
+        if self.rev2 {
+            Some(pattern.to_string())
+        } else {
+            utf7_decode(pattern).ok()
+        }
+    }
+
+    /// The `* LIST` line of one mailbox that exists, as RFC 9051 §6.3.2 has SELECT send it.
+    pub(in crate::proto::imap::session) fn list_one(&self, name: &MailboxName) -> Option<Data> {
+        let account = self.account().ok()?;
+        let children = account
+            .mailboxes()
+            .unwrap_or_default()
+            .iter()
+            .any(|n| n.is_below(name) && n != name);
+        let mut attrs: Vec<String> = vec![if children {
+            "\\HasChildren".into()
+        } else {
+            "\\HasNoChildren".into()
+        }];
+        attrs.extend(special_use(account, name));
+        Some(list_data(false, attrs, &self.shown(name)))
     }
 
     /// STATUS.
@@ -306,11 +333,11 @@ impl<S: MailStore> Session<S> {
         arg: &str,
         items: &[StatusItem],
     ) -> Handled {
-        let name = name_arg(arg, false)?;
+        let name = self.name_arg(arg, false)?;
         let mailbox = self.existing(&name, Code::NonExistent)?;
         let values = status_items(mailbox, items).map_err(|e| store_no(&e))?;
         Ok(Reply::ok("STATUS completed").with(vec![Data::Status {
-            mailbox: name.to_imap(),
+            mailbox: self.shown(&name),
             items: values,
         }]))
     }

@@ -31,7 +31,7 @@ pub(super) mod store;
 
 use super::dispatch::Reply;
 use super::{Selected, Session};
-use crate::proto::imap::mailbox_name::MailboxName;
+use crate::proto::imap::mailbox_name::{MailboxName, DELIMITER};
 use crate::proto::imap::response::Code;
 use crate::proto::imap::store::{Account, MailStore};
 use crate::store::maildir::MaildirError;
@@ -67,17 +67,37 @@ pub(super) fn store_code(e: &MaildirError) -> (Code, String) {
     }
 }
 
-/// Parses a mailbox argument; `Err` with the NO when it is not a valid name.
-pub(super) fn name_arg(arg: &str, create: bool) -> Result<MailboxName, Refused> {
-    let parsed = if create {
-        MailboxName::parse_for_create(arg)
-    } else {
-        MailboxName::parse(arg)
+/// Parses a mailbox argument; `Err` with the NO when it is not a valid name. `utf8`: the
+/// session enabled IMAP4rev2, whose names are UTF-8 (RFC 9051 §5.1), not modified UTF-7.
+pub(super) fn name_arg(arg: &str, create: bool, utf8: bool) -> Result<MailboxName, Refused> {
+    let parsed = match (utf8, create) {
+        (true, _) if arg.len() > 4 * crate::proto::imap::mailbox_name::MAX_FOLDER_BYTES => {
+            Err(crate::proto::imap::mailbox_name::NameError::TooLong)
+        }
+        (true, true) => MailboxName::from_unicode(arg.strip_suffix(DELIMITER).unwrap_or(arg)),
+        (true, false) => MailboxName::from_unicode(arg),
+        (false, true) => MailboxName::parse_for_create(arg),
+        (false, false) => MailboxName::parse(arg),
     };
     parsed.map_err(|e| Reply::no(Some(Code::Cannot), format!("Invalid mailbox name: {e}")).into())
 }
 
 impl<S: MailStore> Session<S> {
+    /// A mailbox argument of this session (see [`name_arg`]).
+    pub(super) fn name_arg(&self, arg: &str, create: bool) -> Result<MailboxName, Refused> {
+        name_arg(arg, create, self.rev2)
+    }
+
+    /// A mailbox name as this session shows it: UTF-8 after `ENABLE IMAP4rev2`, modified
+    /// UTF-7 before.
+    pub(super) fn shown(&self, name: &MailboxName) -> String {
+        if self.rev2 {
+            name.to_unicode()
+        } else {
+            name.to_imap()
+        }
+    }
+
     /// The logged-in user's mail (the state check lets only logged-in sessions here).
     pub(super) fn account(&self) -> Result<&S::Account, Refused> {
         self.login

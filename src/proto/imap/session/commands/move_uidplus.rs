@@ -5,7 +5,7 @@
 //! leaves every message in exactly one of the two mailboxes; a MOVE adds nothing to the user's
 //! mail and is never refused for the quota (see [`super::append`]).
 
-use super::{name_arg, store_no, Handled};
+use super::{store_no, Handled};
 use crate::proto::imap::response::{Code, Data, Status};
 use crate::proto::imap::sequence::SequenceSet;
 use crate::proto::imap::session::dispatch::Reply;
@@ -37,7 +37,7 @@ impl<S: MailStore> Session<S> {
         moving: bool,
         creds: &dyn Credentials,
     ) -> Handled {
-        let name = name_arg(arg, false)?;
+        let name = self.name_arg(arg, false)?;
         let mut target = self.existing(&name, Code::TryCreate)?;
         let sel = self
             .selected

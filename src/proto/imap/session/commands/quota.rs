@@ -3,7 +3,7 @@
 //! units of 1,024 octets). A user without a quota has no quota root. Quotas are set by the
 //! administrator, so SETQUOTA is refused and QUOTASET is not advertised.
 
-use super::{name_arg, Handled};
+use super::Handled;
 use crate::proto::imap::response::{Code, Data};
 use crate::proto::imap::session::dispatch::Reply;
 use crate::proto::imap::session::Session;
@@ -31,7 +31,7 @@ impl<S: MailStore> Session<S> {
         mailbox: &str,
         creds: &dyn Credentials,
     ) -> Handled {
-        let name = name_arg(mailbox, false)?;
+        let name = self.name_arg(mailbox, false)?;
         self.existing(&name, Code::NonExistent)?;
         let quota = self.quota_data(creds);
         let roots = if quota.is_some() {
@@ -40,7 +40,7 @@ impl<S: MailStore> Session<S> {
             Vec::new()
         };
         let mut data = vec![Data::QuotaRoot {
-            mailbox: name.to_imap(),
+            mailbox: self.shown(&name),
             roots,
         }];
         data.extend(quota);

@@ -7,7 +7,7 @@ use super::Handled;
 use crate::proto::imap::command::SearchReturn;
 use crate::proto::imap::message::{crlf_size, Message};
 use crate::proto::imap::response::write_string;
-use crate::proto::imap::response::Data;
+use crate::proto::imap::response::{Code, Data, Status};
 use crate::proto::imap::search::{self, SearchContext, SearchKey};
 use crate::proto::imap::sequence::SequenceSet;
 use crate::proto::imap::session::dispatch::Reply;
@@ -17,6 +17,33 @@ use crate::proto::imap::session::Session;
 use crate::proto::imap::sort::{self, SortCriterion, SortFields};
 use crate::proto::imap::store::{MailStore, Mailbox};
 use crate::proto::imap::thread::{self, Algorithm};
+
+/// Searches kept for `RETURN (UPDATE)` at once; one more gets `NO [NOUPDATE]`.
+const MAX_CONTEXTS: usize = 10;
+
+/// A search kept by `RETURN (UPDATE)` (RFC 5267 §4.3): its tag, form and criteria, and the
+/// UIDs of its result as the client last knows it.
+pub struct UpdateContext {
+    tag: String,
+    uid: bool,
+    criteria: SearchKey,
+    uids: Vec<u32>,
+}
+
+/// `* ESEARCH (TAG "tag") [UID] ADDTO|REMOVEFROM (0 set)`: context position 0, the set in
+/// mailbox order (§4.3.3-4).
+fn context_update(tag: &str, uid: bool, item: &str, mut numbers: Vec<u32>) -> Option<Data> {
+    numbers.sort_unstable();
+    let set = SequenceSet::from_numbers(&numbers)?;
+    let mut out = b"* ESEARCH (TAG ".to_vec();
+    write_string(&mut out, tag.as_bytes());
+    out.push(b')');
+    if uid {
+        out.extend_from_slice(b" UID");
+    }
+    out.extend_from_slice(format!(" {item} (0 {set})\r\n").as_bytes());
+    Some(Data::Raw(out))
+}
 
 /// The indices of the messages of the view that match `criteria`.
 fn matching<M: Mailbox>(sel: &Selected<M>, criteria: &SearchKey) -> Vec<usize> {
@@ -37,18 +64,36 @@ fn matching<M: Mailbox>(sel: &Selected<M>, criteria: &SearchKey) -> Vec<usize> {
     hits
 }
 
-/// What SORT and THREAD need of the messages at `indices` (read once each; a message gone
-/// meanwhile sorts as one with an empty header).
-fn sort_fields<M: Mailbox>(sel: &Selected<M>, indices: &[usize], uid: bool) -> Vec<SortFields> {
+/// The longest header block SORT and THREAD read of a message.
+const MAX_HEADER: u64 = 1024 * 1024;
+
+/// What SORT and THREAD need of the messages at `indices`: each message's header block only,
+/// the whole message only when SIZE is asked for and its CRLF size is not known yet (a message
+/// gone meanwhile sorts as one with an empty header).
+fn sort_fields<M: Mailbox>(
+    sel: &Selected<M>,
+    indices: &[usize],
+    uid: bool,
+    need_size: bool,
+) -> Vec<SortFields> {
     indices
         .iter()
         .filter_map(|&i| Some((i, sel.messages.get(i)?)))
         .map(|(i, m)| {
-            let view = View::new(m, false, &sel.mailbox);
-            let raw = view.bytes().unwrap_or_default();
-            let message = Message::parse_shallow(raw);
+            let (raw, size) = match m.vsize {
+                None if need_size => {
+                    let view = View::new(m, false, &sel.mailbox);
+                    let raw = view.bytes().map(<[u8]>::to_vec).unwrap_or_default();
+                    let size = crlf_size(&raw);
+                    (raw, size)
+                }
+                vsize => {
+                    let header = sel.mailbox.read_header(m, MAX_HEADER).unwrap_or_default();
+                    (header, vsize.unwrap_or(m.size))
+                }
+            };
+            let message = Message::parse_shallow(&raw);
             let header = message.slice(&message.root().header);
-            let size = m.vsize.unwrap_or_else(|| crlf_size(raw));
             let seq = i as u32 + 1;
             let number = if uid { m.uid } else { seq };
             SortFields::from_header(seq, number, header, m.internal_date, size)
@@ -85,6 +130,22 @@ pub fn esearch(
             out.extend_from_slice(format!(" ALL {set}").as_bytes());
         }
     }
+    if let Some((low, high)) = returns.iter().find_map(|r| match r {
+        SearchReturn::Partial(low, high) => Some((*low, *high)),
+        _ => None,
+    }) {
+        // RFC 5267 §4.4: the results at positions low..=high of the result list in mailbox
+        // order; NIL when none is there.
+        let mut sorted = hits.to_vec();
+        sorted.sort_unstable();
+        let from = (low as usize).saturating_sub(1);
+        let to = (high as usize).min(sorted.len());
+        let part = sorted.get(from..to).unwrap_or_default();
+        match SequenceSet::from_numbers(part) {
+            Some(set) => out.extend_from_slice(format!(" PARTIAL ({low}:{high} {set})").as_bytes()),
+            None => out.extend_from_slice(format!(" PARTIAL ({low}:{high} NIL)").as_bytes()),
+        }
+    }
     if wants(SearchReturn::Count) {
         out.extend_from_slice(format!(" COUNT {}", hits.len()).as_bytes());
     }
@@ -96,6 +157,79 @@ pub fn esearch(
 }
 
 impl<S: MailStore> Session<S> {
+    /// The changes to the kept searches' results since they were last reported: REMOVEFROM
+    /// responses (numbered as the client knows the mailbox, so they go before any EXPUNGE) and
+    /// ADDTO responses (numbered as the view is now, so they go after the EXISTS). Nothing is
+    /// evaluated while the view's message list is the one last reported on.
+    pub(in crate::proto::imap::session) fn context_changes(&mut self) -> (Vec<Data>, Vec<Data>) {
+        let (mut removed, mut added) = (Vec::new(), Vec::new());
+        let Some(sel) = self.selected.as_ref() else {
+            return (removed, added);
+        };
+        if self.contexts.is_empty() {
+            return (removed, added);
+        }
+        let seen = match &self.contexts_seen {
+            Some(seen) if std::sync::Arc::ptr_eq(seen, &sel.messages) => {
+                return (removed, added);
+            }
+            Some(seen) => seen.clone(),
+            None => sel.messages.clone(),
+        };
+        let seq_in = |list: &[crate::store::maildir::MessageInfo], uid: u32| {
+            list.binary_search_by_key(&uid, |m| m.uid)
+                .ok()
+                .map(|i| i as u32 + 1)
+        };
+        for ctx in &mut self.contexts {
+            let now: Vec<u32> = matching(sel, &ctx.criteria)
+                .into_iter()
+                .filter_map(|i| sel.messages.get(i).map(|m| m.uid))
+                .collect();
+            let gone: Vec<u32> = ctx
+                .uids
+                .iter()
+                .filter(|u| now.binary_search(u).is_err())
+                .copied()
+                .collect();
+            let new: Vec<u32> = now
+                .iter()
+                .filter(|u| ctx.uids.binary_search(u).is_err())
+                .copied()
+                .collect();
+            let (gone, new) = if ctx.uid {
+                (gone, new)
+            } else {
+                (
+                    gone.iter().filter_map(|&u| seq_in(&seen, u)).collect(),
+                    new.iter()
+                        .filter_map(|&u| seq_in(&sel.messages, u))
+                        .collect(),
+                )
+            };
+            removed.extend(context_update(&ctx.tag, ctx.uid, "REMOVEFROM", gone));
+            added.extend(context_update(&ctx.tag, ctx.uid, "ADDTO", new));
+            ctx.uids = now;
+        }
+        self.contexts_seen = Some(sel.messages.clone());
+        (removed, added)
+    }
+
+    /// Ends every kept search (the mailbox is left).
+    pub(in crate::proto::imap::session) fn drop_contexts(&mut self) {
+        self.contexts.clear();
+        self.contexts_seen = None;
+    }
+
+    /// CANCELUPDATE (RFC 5267 §4.3.5): no more updates for the searches of these tags.
+    pub(in crate::proto::imap::session) fn cancel_update(&mut self, tags: &[String]) -> Reply {
+        self.contexts.retain(|c| !tags.contains(&c.tag));
+        if self.contexts.is_empty() {
+            self.contexts_seen = None;
+        }
+        Reply::ok("CANCELUPDATE completed")
+    }
+
     /// SORT.
     pub(in crate::proto::imap::session) fn sort(
         &mut self,
@@ -105,7 +239,8 @@ impl<S: MailStore> Session<S> {
     ) -> Handled {
         let sel = self.selected()?;
         let hits = matching(sel, search);
-        let numbers = sort::sort(sort_fields(sel, &hits, uid), criteria);
+        let need_size = criteria.iter().any(|c| c.key == sort::SortKey::Size);
+        let numbers = sort::sort(sort_fields(sel, &hits, uid, need_size), criteria);
         Ok(Reply::ok("SORT completed").with(vec![Data::Sort(numbers)]))
     }
 
@@ -118,7 +253,7 @@ impl<S: MailStore> Session<S> {
     ) -> Handled {
         let sel = self.selected()?;
         let hits = matching(sel, search);
-        let fields = sort_fields(sel, &hits, uid);
+        let fields = sort_fields(sel, &hits, uid, false);
         let roots = thread::thread(&fields, algorithm);
         let bytes = thread::render(&fields, &roots);
         Ok(Reply::ok("THREAD completed").with(vec![Data::Raw(bytes)]))
@@ -145,6 +280,12 @@ impl<S: MailStore> Session<S> {
             }
         }
         let modseq = (criteria.uses_modseq() && !hits.is_empty()).then_some(highest);
+        // The message list a new kept search starts from.
+        let list = returns
+            .is_some_and(|r| r.contains(&SearchReturn::Update))
+            .then(|| sel.messages.clone());
+        // RFC 9051 §6.4.4: an IMAP4rev2 session's plain SEARCH is answered as RETURN (ALL).
+        let returns = returns.or(self.rev2.then_some(&[SearchReturn::All][..]));
         let Some(returns) = returns else {
             return Ok(Reply::ok("SEARCH completed").with(vec![Data::Search {
                 numbers: hits,
@@ -152,6 +293,30 @@ impl<S: MailStore> Session<S> {
             }]));
         };
         let wants = |r: SearchReturn| returns.contains(&r);
+        let mut before = Vec::new();
+        if wants(SearchReturn::Update) {
+            // RFC 5267 §4.3: a tag names one kept search; one too many is refused (§4.3.1).
+            if self.contexts.iter().any(|c| c.tag == tag) {
+                return Ok(Reply::bad("Tag reuse"));
+            }
+            if self.contexts.len() >= MAX_CONTEXTS {
+                before.push(Data::condition(
+                    Status::No,
+                    Some(Code::NoUpdate(tag.to_string())),
+                    "Too many searches kept for updates",
+                ));
+            } else {
+                if self.contexts.is_empty() {
+                    self.contexts_seen = list;
+                }
+                self.contexts.push(UpdateContext {
+                    tag: tag.to_string(),
+                    uid,
+                    criteria: criteria.clone(),
+                    uids: uids.clone(),
+                });
+            }
+        }
         if wants(SearchReturn::Save) {
             // RFC 5182 §2.4: with MIN and/or MAX alone, only those messages are saved.
             self.saved = if !wants(SearchReturn::All)
@@ -171,10 +336,11 @@ impl<S: MailStore> Session<S> {
                 uids
             };
             if returns.iter().all(|r| *r == SearchReturn::Save) {
-                return Ok(Reply::ok("SEARCH completed, result saved"));
+                return Ok(Reply::ok("SEARCH completed, result saved").with(before));
             }
         }
         let line = esearch(tag, uid, &hits, returns, modseq);
-        Ok(Reply::ok("SEARCH completed").with(vec![Data::Raw(line)]))
+        before.push(Data::Raw(line));
+        Ok(Reply::ok("SEARCH completed").with(before))
     }
 }

@@ -2,7 +2,7 @@
 //! CONDSTORE and QRESYNC parameters), CLOSE (§6.4.2) and UNSELECT (RFC 3691). CHECK (§6.4.1)
 //! is answered by the dispatch: its work is the mailbox updates.
 
-use super::{name_arg, store_no, Handled};
+use super::{store_no, Handled};
 use crate::proto::imap::command::QresyncParams;
 use crate::proto::imap::response::{Code, Data, Status};
 use crate::proto::imap::session::dispatch::Reply;
@@ -23,8 +23,10 @@ impl<S: MailStore> Session<S> {
             return Err(Reply::bad("QRESYNC parameter without ENABLE QRESYNC").into());
         }
         let mut data = Vec::new();
-        // RFC 5182 §2.1: the saved result starts empty in every mailbox opened.
+        // RFC 5182 §2.1: the saved result starts empty in every mailbox opened; RFC 5267
+        // §4.3: updates end when the mailbox is no longer selected.
         self.saved.clear();
+        self.drop_contexts();
         if let Some(mut old) = self.selected.take() {
             old.save_cache();
             data.push(Data::condition(
@@ -36,10 +38,11 @@ impl<S: MailStore> Session<S> {
         if condstore {
             self.condstore = true;
         }
-        let opened = name_arg(arg, false)
+        let opened = self
+            .name_arg(arg, false)
             .and_then(|name| Ok((self.existing(&name, Code::NonExistent)?, name)))
             .and_then(|(mailbox, name)| {
-                Selected::open(name, mailbox, read_only).map_err(|e| store_no(&e).into())
+                Selected::open(name, mailbox, read_only, self.rev2).map_err(|e| store_no(&e).into())
             });
         let mut sel = match opened {
             Ok(sel) => sel,
@@ -47,6 +50,10 @@ impl<S: MailStore> Session<S> {
         };
         sel.vanished = self.qresync;
         data.extend(sel.select_data(self.condstore));
+        // RFC 9051 §6.3.2: an IMAP4rev2 session gets the mailbox's LIST line too.
+        if self.rev2 {
+            data.extend(self.list_one(&sel.name));
+        }
         if let Some(q) = qresync {
             data.extend(sel.resync(q));
         }
@@ -62,6 +69,7 @@ impl<S: MailStore> Session<S> {
     /// CLOSE (`expunge`: its silent expunge of `\Deleted` messages) and UNSELECT.
     pub(in crate::proto::imap::session) fn close(&mut self, expunge: bool) -> Reply {
         self.saved.clear();
+        self.drop_contexts();
         if let Some(mut sel) = self.selected.take() {
             if expunge && !sel.read_only {
                 let _ = sel.expunge_deleted(None);

@@ -50,7 +50,9 @@ fn literals_limits_and_bad_input_keep_the_session_usable() {
     assert!(r.starts_with("a OK"), "{r}");
     let r = t.send("b APPEND INBOX {99999999999}\r\n");
     assert!(
-        r.starts_with("b NO [LIMIT] literal of 99999999999 octets is larger than the limit of"),
+        r.starts_with(
+            "b NO [TOOBIG] message of 99999999999 octets is larger than the APPEND limit of"
+        ),
         "{r}"
     );
     let r = t.send("c CREATE ../../etc\r\nd SELECT \"a/../b\"\r\ne FETCH (\r\nf NOOP\r\n");
@@ -265,4 +267,45 @@ fn a_whole_message_fetch_records_the_sizes_it_computed() {
         r,
         "* 1 FETCH (RFC822.SIZE 27)\r\n* 2 FETCH (RFC822.SIZE 27)\r\nd OK FETCH completed\r\n"
     );
+}
+
+#[test]
+fn sort_and_thread_read_only_the_header_block() {
+    use crate::proto::imap::mailbox_name::MailboxName;
+    use crate::proto::imap::store::{Account as _, MailStore as _, Mailbox as _};
+    let (dir, mut t) = T::disk(true);
+    t.send("a LOGIN alice secret\r\n");
+    // A header longer than one 16 KiB read, then a 2 MB body; and a small message.
+    let pad = "x".repeat(40 * 1024);
+    let big_header = format!("Subject: beta\nX-Pad: {pad}\n\n");
+    let big = format!("{big_header}{}", "body line\n".repeat(200_000));
+    let dirs = inbox(&dir).join("new");
+    std::fs::write(dirs.join("1700000000.big.host"), &big).unwrap();
+    std::fs::write(
+        dirs.join("1700000001.small.host"),
+        "Subject: alpha\n\nsmall\n",
+    )
+    .unwrap();
+    // The store's header read stops at the empty line.
+    let account = t.store.open("alice").unwrap();
+    let mut mailbox = account.mailbox(&MailboxName::inbox()).unwrap();
+    let snap = mailbox.sync().unwrap();
+    let header = mailbox.read_header(&snap.messages[0], 1 << 20).unwrap();
+    assert_eq!(header, big_header.as_bytes());
+    let header = mailbox.read_header(&snap.messages[1], 1 << 20).unwrap();
+    assert_eq!(header, b"Subject: alpha\n\n");
+    // A limit cuts a header that never ends.
+    assert_eq!(
+        mailbox.read_header(&snap.messages[0], 100).unwrap().len(),
+        100
+    );
+    t.send("b SELECT INBOX\r\n");
+    let r = t.send("c SORT (SUBJECT) UTF-8 ALL\r\n");
+    assert!(r.starts_with("* SORT 2 1\r\nc OK"), "{r}");
+    let r = t.send("d THREAD ORDEREDSUBJECT UTF-8 SUBJECT alpha\r\n");
+    assert!(r.starts_with("* THREAD (2)\r\nd OK"), "{r}");
+    // SIZE with no size known yet reads the messages whole, and sorts by the CRLF size.
+    let r = t.send("e SORT (REVERSE SIZE) UTF-8 ALL\r\nf UID SORT (SIZE) UTF-8 ALL\r\n");
+    assert!(r.contains("* SORT 1 2\r\ne OK"), "{r}");
+    assert!(r.contains("* SORT 2 1\r\nf OK"), "{r}");
 }

@@ -232,7 +232,7 @@ fn missing_uids_are_the_gaps_in_the_view() {
     let store = crate::proto::imap::store::memory::MemoryStore::new();
     let account = store.open("alice").unwrap();
     let mailbox = account.mailbox(&MailboxName::inbox()).unwrap();
-    let mut sel = Selected::open(MailboxName::inbox(), mailbox, false).unwrap();
+    let mut sel = Selected::open(MailboxName::inbox(), mailbox, false, false).unwrap();
     for uid in [2, 3, 7, 10] {
         sel.messages_mut().push(crate::store::maildir::MessageInfo {
             uid,
@@ -508,4 +508,133 @@ fn catenate_builds_a_message_from_text_and_urls() {
     assert!(r.starts_with("h NO [BADURL"), "{r}");
     let r = t.send("i STATUS Drafts (MESSAGES)\r\n");
     assert!(r.contains("(MESSAGES 1)"), "{r}");
+}
+
+#[test]
+fn search_return_partial_gives_positions_of_the_result() {
+    let mut t = T::new(true);
+    t.send("a LOGIN alice secret\r\n");
+    for i in 0..6 {
+        t.deliver(&format!("m{i}"));
+    }
+    t.send("b SELECT INBOX\r\nc STORE 1,3:6 +FLAGS (\\Seen)\r\n");
+    // Results 1 3 4 5 6: positions 2..3 are messages 3 and 4; 3:2 is the same range.
+    let r = t.send("d SEARCH RETURN (PARTIAL 3:2) SEEN\r\n");
+    assert!(
+        r.starts_with("* ESEARCH (TAG \"d\") PARTIAL (2:3 3:4)\r\nd OK"),
+        "{r}"
+    );
+    let r = t.send("e UID SEARCH RETURN (COUNT PARTIAL 5:9) SEEN\r\n");
+    assert!(
+        r.starts_with("* ESEARCH (TAG \"e\") UID PARTIAL (5:9 6) COUNT 5\r\ne OK"),
+        "{r}"
+    );
+    let r = t.send("f SEARCH RETURN (PARTIAL 7:8) SEEN\r\n");
+    assert!(
+        r.starts_with("* ESEARCH (TAG \"f\") PARTIAL (7:8 NIL)\r\nf OK"),
+        "{r}"
+    );
+    let r =
+        t.send("g SEARCH RETURN (PARTIAL 0:3) SEEN\r\nh SEARCH RETURN (ALL PARTIAL 1:2) SEEN\r\n");
+    assert!(r.contains("g BAD") && r.contains("h BAD"), "{r}");
+}
+
+#[test]
+fn search_return_update_reports_additions_and_removals_until_cancelled() {
+    let mut t = T::new(true);
+    let caps = t.send("a CAPABILITY\r\n");
+    assert!(caps.contains(" CONTEXT=SEARCH"), "{caps}");
+    assert!(
+        !caps.contains("CONTEXT=SORT") && !caps.contains("ESORT"),
+        "{caps}"
+    );
+    t.send("a LOGIN alice secret\r\n");
+    for i in 0..4 {
+        t.deliver(&format!("m{i}"));
+    }
+    t.send("b SELECT INBOX\r\nc STORE 2,4 +FLAGS (\\Flagged)\r\n");
+    let r = t.send("d UID SEARCH RETURN (UPDATE COUNT) FLAGGED\r\n");
+    assert!(
+        r.starts_with("* ESEARCH (TAG \"d\") UID COUNT 2\r\nd OK"),
+        "{r}"
+    );
+    let r = t.send("e SEARCH RETURN (UPDATE) UNFLAGGED\r\n");
+    assert!(r.starts_with("* ESEARCH (TAG \"e\")\r\ne OK"), "{r}");
+    // The same tag again with UPDATE is refused and changes nothing.
+    let r = t.send("d SEARCH RETURN (UPDATE) ALL\r\n");
+    assert!(r.starts_with("d BAD"), "{r}");
+    // Own STORE: message 1 leaves UNFLAGGED and joins FLAGGED.
+    let r = t.send("f STORE 1 +FLAGS (\\Flagged)\r\n");
+    let removal = r
+        .find("* ESEARCH (TAG \"e\") REMOVEFROM (0 1)\r\n")
+        .expect(&r);
+    let addition = r
+        .find("* ESEARCH (TAG \"d\") UID ADDTO (0 1)\r\n")
+        .expect(&r);
+    let fetch = r.find("* 1 FETCH").expect(&r);
+    assert!(removal < fetch && fetch < addition, "{r}");
+    // New mail from elsewhere: ADDTO after the EXISTS, numbered as after it.
+    t.deliver("m4");
+    let r = t.send("g NOOP\r\n");
+    let exists = r.find("* 5 EXISTS\r\n").expect(&r);
+    let addition = r.find("* ESEARCH (TAG \"e\") ADDTO (0 5)\r\n").expect(&r);
+    assert!(exists < addition, "{r}");
+    assert!(!r.contains("TAG \"d\""), "{r}");
+    // Another session expunges message 3 (unflagged): REMOVEFROM numbered before the EXPUNGE.
+    let mut u = t.other();
+    u.send("h SELECT INBOX\r\ni STORE 3 +FLAGS (\\Deleted)\r\nj EXPUNGE\r\n");
+    let r = t.send("k NOOP\r\n");
+    let removal = r
+        .find("* ESEARCH (TAG \"e\") REMOVEFROM (0 3)\r\n")
+        .expect(&r);
+    let expunge = r.find("* 3 EXPUNGE\r\n").expect(&r);
+    assert!(removal < expunge, "{r}");
+    // Nothing changed: nothing is reported.
+    let r = t.send("l NOOP\r\n");
+    assert!(!r.contains("ESEARCH"), "{r}");
+    // IDLE carries updates too.
+    let r = t.send("m IDLE\r\n");
+    assert!(r.starts_with("+ "), "{r}");
+    u.send("n STORE 1 -FLAGS (\\Flagged)\r\n");
+    let r = String::from_utf8(t.s.idle_check()).unwrap();
+    assert!(
+        r.contains("* ESEARCH (TAG \"d\") UID REMOVEFROM (0 1)\r\n"),
+        "{r}"
+    );
+    assert!(r.contains("* ESEARCH (TAG \"e\") ADDTO (0 1)\r\n"), "{r}");
+    t.send("DONE\r\n");
+    // CANCELUPDATE ends them; UNSELECT ends the rest.
+    let r = t.send("o CANCELUPDATE \"d\"\r\n");
+    assert!(r.starts_with("o OK"), "{r}");
+    u.send("p STORE 2 -FLAGS (\\Flagged)\r\n");
+    let r = t.send("q NOOP\r\n");
+    assert!(!r.contains("TAG \"d\""), "{r}");
+    assert!(r.contains("* ESEARCH (TAG \"e\") ADDTO (0 2)\r\n"), "{r}");
+    t.send("r UNSELECT\r\ns SELECT INBOX\r\n");
+    u.send("t STORE 2 +FLAGS (\\Flagged)\r\n");
+    let r = t.send("u NOOP\r\n");
+    assert!(!r.contains("ESEARCH"), "{r}");
+    let r = t.send("v CANCELUPDATE\r\n");
+    assert!(r.starts_with("v BAD"), "{r}");
+}
+
+#[test]
+fn update_contexts_are_limited() {
+    let mut t = T::new(true);
+    t.send("a LOGIN alice secret\r\n");
+    t.deliver("m0");
+    t.send("b SELECT INBOX\r\n");
+    for i in 0..10 {
+        let r = t.send(&format!("s{i} SEARCH RETURN (UPDATE) ALL\r\n"));
+        assert!(
+            r.contains(&format!("s{i} OK")) && !r.contains("NOUPDATE"),
+            "{r}"
+        );
+    }
+    let r = t.send("x SEARCH RETURN (UPDATE COUNT) ALL\r\n");
+    assert!(
+        r.starts_with("* NO [NOUPDATE \"x\"] ")
+            && r.contains("* ESEARCH (TAG \"x\") COUNT 1\r\nx OK"),
+        "{r}"
+    );
 }
