@@ -189,3 +189,44 @@ fn connections_at_once_are_counted_across_processes_and_given_back() {
         d.log()
     );
 }
+
+/// A /24 is counted as one client for `connections_at_once_per_network`: while one address of
+/// 127.0.0.0/24 holds a connection, another address of it is greeted `421 4.7.0`; an address of
+/// another /24 is not.
+#[test]
+fn connections_at_once_per_network_count_a_whole_slash_24() {
+    use std::io::{BufRead as _, BufReader};
+    use std::process::{Command, Stdio};
+    let d = demo_with("\n[receiving.rates]\nconnections_at_once_per_network = 1\n");
+    let script = format!(
+        "import smtplib, sys\n\
+         s = smtplib.SMTP('127.0.0.1', {}, source_address=('127.0.0.7', 0), timeout=20)\n\
+         print(s.ehlo()[0], flush=True)\n\
+         sys.stdin.read()\n",
+        d.port(2525)
+    );
+    let mut held = Command::new("/usr/bin/python3")
+        .arg("-c")
+        .arg(&script)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut ehlo = String::new();
+    BufReader::new(held.stdout.take().unwrap())
+        .read_line(&mut ehlo)
+        .unwrap();
+    assert_eq!(ehlo.trim(), "250");
+    let out = send(&d, "127.0.0.8");
+    assert!(
+        refused_with(
+            &out,
+            "421 4.7.0 Too many connections from 127.0.0.0/24 at once"
+        ),
+        "{out}"
+    );
+    assert!(queued(&send(&d, "127.0.1.8")));
+    held.kill().unwrap();
+    held.wait().unwrap();
+    assert!(queued(&send(&d, "127.0.0.8")));
+}

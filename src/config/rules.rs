@@ -75,6 +75,10 @@ pub struct RateLimits {
     pub connections_per_ip: u32,
     /// SMTP connections at once from one untrusted address (not a rate: places held).
     pub connections_at_once_per_ip: u32,
+    /// SMTP connections a minute from one untrusted /24 (IPv4) or /64 (IPv6).
+    pub connections_per_network: u32,
+    /// SMTP connections at once from one untrusted /24 or /64.
+    pub connections_at_once_per_network: u32,
     pub messages_per_ip: u32,
     pub recipients_per_ip: u32,
     pub messages_per_user: u32,

@@ -53,16 +53,32 @@ pub async fn handle(shared: Arc<Shared>, listener: Arc<ListenerRuntime>, mut lin
         Some(ip) => refused_at_connect(&shared, &mut link, ip).await,
         None => None,
     };
-    let per_minute = shared.config.receiving.rates.connections_per_ip;
-    if let Some(ip) = ip.filter(|_| refusal.is_none() && per_minute > 0 && !trusted) {
-        refusal = over_connection_rate(&shared, &mut link, ip, per_minute).await;
-    }
-    let at_once = shared.config.receiving.rates.connections_at_once_per_ip;
-    let mut _place = None;
-    if let Some(ip) = ip.filter(|_| refusal.is_none() && at_once > 0 && !trusted) {
-        match connection_place(&shared, &mut link, ip, at_once).await {
-            Ok(place) => _place = place,
-            Err(reply) => refusal = Some(reply),
+    // Connections a minute and at once, from the address and from its /24 or /64.
+    let rates = shared.config.receiving.rates;
+    let mut _places = Vec::new();
+    if let Some(ip) = ip.filter(|_| !trusted) {
+        let sources = [
+            (
+                ip.to_string(),
+                rates.connections_per_ip,
+                rates.connections_at_once_per_ip,
+            ),
+            (
+                crate::store::greylist::network(ip),
+                rates.connections_per_network,
+                rates.connections_at_once_per_network,
+            ),
+        ];
+        for (source, per_minute, at_once) in sources {
+            if refusal.is_none() && per_minute > 0 {
+                refusal = over_connection_rate(&shared, &mut link, &source, per_minute).await;
+            }
+            if refusal.is_none() && at_once > 0 {
+                match connection_place(&shared, &mut link, &source, at_once).await {
+                    Ok(place) => _places.extend(place),
+                    Err(reply) => refusal = Some(reply),
+                }
+            }
         }
     }
     let session_id = crate::driver::conversation::session_id();
@@ -115,16 +131,17 @@ async fn refused_at_connect(shared: &Arc<Shared>, link: &mut Link, ip: IpAddr) -
     refusal
 }
 
-/// `421 4.7.0` when `ip` opened more than `limit` connections this minute (host-wide).
+/// `421 4.7.0` when `source` (an address, or a /24 or /64) opened more than `limit`
+/// connections this minute (host-wide).
 async fn over_connection_rate(
     shared: &Arc<Shared>,
     link: &mut Link,
-    ip: IpAddr,
+    source: &str,
     limit: u32,
 ) -> Option<Reply> {
     let spool = shared.config.paths.spool.clone();
     let counter = Counter {
-        key: format!("connections from {ip}"),
+        key: format!("connections from {source}"),
         limit,
     };
     let now = crate::queue::spool::now();
@@ -141,34 +158,35 @@ async fn over_connection_rate(
         421,
         "4.7.0",
         format!(
-            "Too many connections from {ip} this minute; try again in {} seconds",
+            "Too many connections from {source} this minute; try again in {} seconds",
             over.retry
         ),
     ))
 }
 
-/// One of `ip`'s `limit` places for connections at once, held host-wide for the connection's
-/// life; `421 4.7.0` when all are taken (a file error takes nothing and refuses nothing).
+/// One of `source`'s `limit` places for connections at once (an address, or a /24 or /64),
+/// held host-wide for the connection's life; `421 4.7.0` when all are taken (a file error
+/// takes nothing and refuses nothing).
 async fn connection_place(
     shared: &Arc<Shared>,
     link: &mut Link,
-    ip: IpAddr,
+    source: &str,
     limit: u32,
 ) -> Result<Option<crate::store::slots::Slot>, Reply> {
     let spool = shared.config.paths.spool.clone();
-    let key = format!("connections from {ip}");
+    let key = format!("connections from {source}");
     let taken = link.blocking(move || crate::store::slots::Slots::new(&spool).take(&key, limit));
     match taken.await {
         Ok(Ok(Some(place))) => Ok(Some(place)),
         Ok(Ok(None)) => {
             crate::events::event("rate_limited")
-                .field("counter", format!("connections at once from {ip}"))
+                .field("counter", format!("connections at once from {source}"))
                 .field("limit", limit)
                 .emit();
             Err(Reply::new(
                 421,
                 "4.7.0",
-                format!("Too many connections from {ip} at once; try again later"),
+                format!("Too many connections from {source} at once; try again later"),
             ))
         }
         Ok(Err(_)) | Err(_) => Ok(None),
