@@ -166,6 +166,21 @@ struct World {
 }
 
 impl World {
+    /// `postern serve` on the site's config, its log in `serve.log`.
+    fn serve(&self) -> (std::process::Child, PathBuf) {
+        let log = self.site.root().join("serve.log");
+        let serve = Command::new(common::bin())
+            .arg("--config")
+            .arg(self.site.config())
+            .arg("serve")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        (serve, log)
+    }
+
     fn new(pebble_env: &[(&str, &str)]) -> World {
         require(&["pebble", "dnsmasq", "openssl", "curl", "python3"]);
         let dns = Dns::start(&[format!("--address=/{HOST}/127.0.0.1")]);
@@ -311,16 +326,7 @@ fn serve_obtains_renews_and_replaces_after_revocation_without_restart() {
     let w = World::new(&[]);
     w.configure("");
     w.placeholder(365);
-    let log = w.site.root().join("serve.log");
-    let mut serve = Command::new(common::bin())
-        .arg("--config")
-        .arg(w.site.config())
-        .arg("serve")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
+    let (mut serve, log) = w.serve();
     let read_log = || std::fs::read_to_string(&log).unwrap_or_default();
     assert!(
         wait_until(Duration::from_secs(60), || read_log()
@@ -539,16 +545,7 @@ fn failures_keep_the_old_certificate() {
     // retries in 5 minutes, and warns.
     w.placeholder(3);
     let placeholder = std::fs::read(w.cert()).unwrap();
-    let log = w.site.root().join("serve.log");
-    let mut serve = Command::new(common::bin())
-        .arg("--config")
-        .arg(w.site.config())
-        .arg("serve")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
+    let (mut serve, log) = w.serve();
     let read_log = || std::fs::read_to_string(&log).unwrap_or_default();
     assert!(
         wait_until(Duration::from_secs(30), || read_log()

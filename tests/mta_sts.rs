@@ -167,13 +167,7 @@ fn enforce_delivers_only_over_verified_tls_to_matching_mx() {
     let mx_port = free_port("127.0.0.1");
     let s = Sender::new(
         "lifetime = \"1h\"",
-        &format!(
-            "[remote]\nmx_port = {mx_port}\nmta_sts_port = {https_port}\nconnect_timeout = \"3s\"\n\
-             command_timeout = \"10s\"\n[dns]\nservers = [\"127.0.0.1:{}\"]\ntimeout = \"2s\"\n\
-             [tls]\nextra_roots = [\"{}\"]\n",
-            dns.port,
-            dir.join("ca.pem").display()
-        ),
+        &sts_config(mx_port, https_port, dns.port, dir),
     );
     let out = dir.join("received");
 
@@ -338,6 +332,17 @@ print(json.dumps(json.loads(gzip.decompress(part.get_payload(decode=True)))))
     );
 }
 
+/// The sender's `[remote]`, `[dns]` and `[tls]` for these tests: MX and policy ports on
+/// loopback, the test's dnsmasq, and the test CA trusted.
+fn sts_config(mx_port: u16, https_port: u16, dns_port: u16, dir: &Path) -> String {
+    format!(
+        "[remote]\nmx_port = {mx_port}\nmta_sts_port = {https_port}\nconnect_timeout = \"3s\"\n\
+         command_timeout = \"10s\"\n[dns]\nservers = [\"127.0.0.1:{dns_port}\"]\ntimeout = \"2s\"\n\
+         [tls]\nextra_roots = [\"{}\"]\n",
+        dir.join("ca.pem").display()
+    )
+}
+
 fn https_server(port: u16, dir: &Path) -> Proc {
     let p = Proc(
         Command::new("/usr/bin/python3")
@@ -399,16 +404,7 @@ fn policy_cache_follows_the_txt_id_and_max_age() {
     let https = https_server(https_port, dir);
     let mut dns = sts_dns(Some("one"));
     let mx_port = free_port("127.0.0.1");
-    let s = Sender::new(
-        "",
-        &format!(
-            "[remote]\nmx_port = {mx_port}\nmta_sts_port = {https_port}\nconnect_timeout = \"3s\"\n\
-             command_timeout = \"10s\"\n[dns]\nservers = [\"127.0.0.1:{}\"]\ntimeout = \"2s\"\n\
-             [tls]\nextra_roots = [\"{}\"]\n",
-            dns.port,
-            dir.join("ca.pem").display()
-        ),
-    );
+    let s = Sender::new("", &sts_config(mx_port, https_port, dns.port, dir));
     let out = dir.join("received");
     let cache = s.dir.path().join("spool/mta-sts/sts.test.json");
 
@@ -608,13 +604,9 @@ fn requiretls_end_to_end() {
     let s = Sender::new(
         "",
         &format!(
-            "[remote]\nmx_port = {mx_port}\nmta_sts_port = {https_port}\nconnect_timeout = \"3s\"\n\
-             command_timeout = \"10s\"\n[dns]\nservers = [\"127.0.0.1:{}\"]\ntimeout = \"2s\"\n\
-             [tls]\nextra_roots = [\"{}\"]\n\
-             [[listener]]\nname = \"smtp\"\nprotocol = \"smtp\"\naddress = \"127.0.0.1:{in_port}\"\n\
+            "{}[[listener]]\nname = \"smtp\"\nprotocol = \"smtp\"\naddress = \"127.0.0.1:{in_port}\"\n\
              tls = \"starttls\"\ncert = \"{}\"\nkey = \"{}\"\n",
-            dns.port,
-            dir.join("ca.pem").display(),
+            sts_config(mx_port, https_port, dns.port, dir),
             dir.join("wrong.pem").display(),
             dir.join("wrong.key").display(),
         ),

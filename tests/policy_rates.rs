@@ -123,6 +123,32 @@ for ip in ("127.0.0.6", "127.0.0.6", "127.0.0.6", "127.0.0.7"):
     assert_eq!(lines[3], "127.0.0.7 greeted 250", "{out}");
 }
 
+/// An smtplib client of the demo from `ip`, past EHLO and holding its connection until killed.
+fn held_connection(d: &Demo, ip: &str) -> std::process::Child {
+    use std::io::{BufRead as _, BufReader};
+    use std::process::{Command, Stdio};
+    let script = format!(
+        "import smtplib, sys\n\
+         s = smtplib.SMTP('127.0.0.1', {}, source_address=('{ip}', 0), timeout=20)\n\
+         print(s.ehlo()[0], flush=True)\n\
+         sys.stdin.read()\n",
+        d.port(2525)
+    );
+    let mut held = Command::new("/usr/bin/python3")
+        .arg("-c")
+        .arg(&script)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut ehlo = String::new();
+    BufReader::new(held.stdout.take().unwrap())
+        .read_line(&mut ehlo)
+        .unwrap();
+    assert_eq!(ehlo.trim(), "250", "the held connection's EHLO");
+    held
+}
+
 /// Connections at once from one address are counted host-wide: one held by smtpd under inetd
 /// (another process) and one held by an smtplib client of `serve` use up a limit of two, so
 /// the next is greeted `421 4.7.0`; another address is not affected, and a place comes back
@@ -148,25 +174,7 @@ fn connections_at_once_are_counted_across_processes_and_given_back() {
         .read_line(&mut greeting)
         .unwrap();
     assert!(greeting.starts_with("220 "), "{greeting}");
-    let script = format!(
-        "import smtplib, sys\n\
-         s = smtplib.SMTP('127.0.0.1', {}, source_address=('127.0.0.7', 0), timeout=20)\n\
-         print(s.ehlo()[0], flush=True)\n\
-         sys.stdin.read()\n",
-        d.port(2525)
-    );
-    let mut held = Command::new("/usr/bin/python3")
-        .arg("-c")
-        .arg(&script)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut ehlo = String::new();
-    BufReader::new(held.stdout.take().unwrap())
-        .read_line(&mut ehlo)
-        .unwrap();
-    assert_eq!(ehlo.trim(), "250");
+    let mut held = held_connection(&d, "127.0.0.7");
     let out = send(&d, "127.0.0.7");
     assert!(
         refused_with(
@@ -195,28 +203,8 @@ fn connections_at_once_are_counted_across_processes_and_given_back() {
 /// another /24 is not.
 #[test]
 fn connections_at_once_per_network_count_a_whole_slash_24() {
-    use std::io::{BufRead as _, BufReader};
-    use std::process::{Command, Stdio};
     let d = demo_with("\n[receiving.rates]\nconnections_at_once_per_network = 1\n");
-    let script = format!(
-        "import smtplib, sys\n\
-         s = smtplib.SMTP('127.0.0.1', {}, source_address=('127.0.0.7', 0), timeout=20)\n\
-         print(s.ehlo()[0], flush=True)\n\
-         sys.stdin.read()\n",
-        d.port(2525)
-    );
-    let mut held = Command::new("/usr/bin/python3")
-        .arg("-c")
-        .arg(&script)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut ehlo = String::new();
-    BufReader::new(held.stdout.take().unwrap())
-        .read_line(&mut ehlo)
-        .unwrap();
-    assert_eq!(ehlo.trim(), "250");
+    let mut held = held_connection(&d, "127.0.0.7");
     let out = send(&d, "127.0.0.8");
     assert!(
         refused_with(
