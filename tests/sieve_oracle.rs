@@ -300,14 +300,13 @@ fn pigeonhole_actions(stdout: &str, ok: bool) -> Vec<String> {
     out
 }
 
-#[test]
-fn corpus_matches_pigeonhole() {
+/// sieve-test, a work directory it may write in, and the mail uid/gid it runs as.
+fn sieve_test_workdir() -> (&'static Path, tempfile::TempDir, u32, u32) {
     let sieve_test = Path::new("/usr/bin/sieve-test");
     assert!(
         sieve_test.exists(),
         "sieve-test is missing: run bin/install-test-deps (dovecot-sieve)"
     );
-    let root = root();
     let work = tempfile::tempdir().unwrap();
     // sieve-test drops to mail_uid and saves compiled binaries next to the scripts.
     std::fs::set_permissions(work.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
@@ -318,6 +317,13 @@ fn corpus_matches_pigeonhole() {
     } else {
         (me.uid(), me.gid())
     };
+    (sieve_test, work, uid, gid)
+}
+
+#[test]
+fn corpus_matches_pigeonhole() {
+    let (sieve_test, work, uid, gid) = sieve_test_workdir();
+    let root = root();
     let conf = work.path().join("dovecot.conf");
     std::fs::write(
         &conf,
@@ -445,20 +451,8 @@ const STRICTER: &[&str] = &["17", "18"];
 /// Every script of tests/sieve/invalid fails to compile in both, and postern names a line.
 #[test]
 fn invalid_scripts_fail_in_both() {
-    let sieve_test = Path::new("/usr/bin/sieve-test");
-    assert!(
-        sieve_test.exists(),
-        "sieve-test is missing: run bin/install-test-deps (dovecot-sieve)"
-    );
+    let (sieve_test, work, uid, gid) = sieve_test_workdir();
     let root = root();
-    let work = tempfile::tempdir().unwrap();
-    std::fs::set_permissions(work.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
-    let me = std::fs::metadata(work.path()).unwrap();
-    let (uid, gid) = if me.uid() == 0 {
-        (65534, 65534)
-    } else {
-        (me.uid(), me.gid())
-    };
     let conf = work.path().join("dovecot.conf");
     std::fs::write(
         &conf,
