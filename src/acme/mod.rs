@@ -602,12 +602,9 @@ fn key_and_csr(key_type: KeyType, names: &[String]) -> Result<(Vec<u8>, String),
             rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(|e| fail(&e))?
         }
         KeyType::Rsa2048 => {
-            use rsa::pkcs8::EncodePrivateKey;
-            let rsa =
-                rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 2048).map_err(|e| fail(&e))?;
-            let der = rsa.to_pkcs8_der().map_err(|e| fail(&e))?;
+            let der = crate::mailauth::keys::rsa2048_pkcs8().map_err(|e| fail(&e))?;
             rcgen::KeyPair::from_pkcs8_der_and_sign_algo(
-                &rustls::pki_types::PrivatePkcs8KeyDer::from(der.as_bytes()),
+                &rustls::pki_types::PrivatePkcs8KeyDer::from(der.as_slice()),
                 &rcgen::PKCS_RSA_SHA256,
             )
             .map_err(|e| fail(&e))?

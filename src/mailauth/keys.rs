@@ -2,17 +2,20 @@
 //! for signing (PKCS#8 or PKCS#1 PEM, as OpenSSL and `opendkim-genkey` write them too), and the
 //! TXT record that publishes the public half (`v=DKIM1; k=…; p=…`, RFC 6376 §3.6.1, RFC 8463).
 //!
-//! The cryptography is mail-auth's (on ring); RSA key generation is the `rsa` crate's (ring makes
-//! no RSA keys), which also writes the RSA public key as the SubjectPublicKeyInfo that every
-//! verifier reads (OpenDKIM reads no other form).
+//! Ed25519 is mail-auth's (on ring). RSA is aws-lc-rs's: it makes, loads and signs with RSA
+//! keys (ring makes none) and signs RSA-2048 in about half ring's time (0.37 against 0.65 ms here),
+//! the cost that bounds signed relaying on a small host; it also writes the public key as the
+//! SubjectPublicKeyInfo that every verifier reads (OpenDKIM reads no other form).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
+use aws_lc_rs::encoding::AsDer;
+use aws_lc_rs::signature::KeyPair;
 use base64::Engine;
-use mail_auth::common::crypto::{Ed25519Key, RsaKey, Sha256};
+use mail_auth::common::crypto::{Ed25519Key, Sha256};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::PrivateKeyDer;
 
@@ -40,8 +43,51 @@ pub enum KeyError {
 
 /// A private key ready to sign with.
 pub enum SigningKey {
-    Rsa(RsaKey<Sha256>),
+    Rsa(RsaSigner),
     Ed25519(Ed25519Key),
+}
+
+/// An RSA private key (RSASSA-PKCS1-v1_5 with SHA-256, RFC 6376 §3.3.1).
+pub struct RsaSigner {
+    pair: aws_lc_rs::rsa::KeyPair,
+    rng: aws_lc_rs::rand::SystemRandom,
+}
+
+impl RsaSigner {
+    fn new(pair: aws_lc_rs::rsa::KeyPair) -> RsaSigner {
+        RsaSigner {
+            pair,
+            rng: aws_lc_rs::rand::SystemRandom::new(),
+        }
+    }
+
+    fn sign(&self, input: impl mail_auth::common::headers::Writable) -> mail_auth::Result<Vec<u8>> {
+        let mut data = Vec::with_capacity(512);
+        input.write(&mut data);
+        let mut signature = vec![0; self.pair.public_modulus_len()];
+        self.pair
+            .sign(
+                &aws_lc_rs::signature::RSA_PKCS1_SHA256,
+                &self.rng,
+                &data,
+                &mut signature,
+            )
+            .map_err(|e| {
+                mail_auth::Error::Crypto(mail_auth::common::crypto::CryptoError::Library(
+                    e.to_string(),
+                ))
+            })?;
+        Ok(signature)
+    }
+
+    /// The public key as SubjectPublicKeyInfo DER.
+    fn spki(&self) -> Result<Vec<u8>, KeyError> {
+        self.pair
+            .public_key()
+            .as_der()
+            .map(|d| d.as_ref().to_vec())
+            .map_err(|e| KeyError::Generate(format!("RSA public key: {e}")))
+    }
 }
 
 impl std::fmt::Debug for SigningKey {
@@ -66,7 +112,7 @@ impl mail_auth::common::crypto::SigningKey for &SigningKey {
 
     fn algorithm(&self) -> mail_auth::common::crypto::Algorithm {
         match self {
-            SigningKey::Rsa(k) => k.algorithm(),
+            SigningKey::Rsa(_) => mail_auth::common::crypto::Algorithm::RsaSha256,
             SigningKey::Ed25519(k) => k.algorithm(),
         }
     }
@@ -113,9 +159,19 @@ impl SigningKey {
             why,
         };
         match algorithm {
-            DkimAlgorithm::RsaSha256 => RsaKey::<Sha256>::from_key_der(der)
-                .map(SigningKey::Rsa)
-                .map_err(|e| unusable(format!("{e} (RSA keys of 2048 to 8192 bits)"))),
+            DkimAlgorithm::RsaSha256 => {
+                let pair = match &der {
+                    PrivateKeyDer::Pkcs1(k) => {
+                        aws_lc_rs::rsa::KeyPair::from_der(k.secret_pkcs1_der())
+                    }
+                    PrivateKeyDer::Pkcs8(k) => {
+                        aws_lc_rs::rsa::KeyPair::from_pkcs8(k.secret_pkcs8_der())
+                    }
+                    _ => return Err(unusable("not a PKCS#1 or PKCS#8 RSA key".into())),
+                };
+                pair.map(|p| SigningKey::Rsa(RsaSigner::new(p)))
+                    .map_err(|e| unusable(format!("{e} (RSA keys of 2048 to 8192 bits)")))
+            }
             DkimAlgorithm::Ed25519Sha256 => match der {
                 PrivateKeyDer::Pkcs8(p) => {
                     Ed25519Key::from_pkcs8_maybe_unchecked_der(p.secret_pkcs8_der())
@@ -131,7 +187,7 @@ impl SigningKey {
     /// Ed25519 as the raw 32 bytes (RFC 8463 §4.2).
     pub fn public_key(&self) -> Result<String, KeyError> {
         let bytes = match self {
-            SigningKey::Rsa(k) => rsa_spki(&k.public_key())?,
+            SigningKey::Rsa(k) => k.spki()?,
             SigningKey::Ed25519(k) => k.public_key(),
         };
         Ok(base64::engine::general_purpose::STANDARD.encode(bytes))
@@ -154,34 +210,33 @@ impl SigningKey {
     }
 }
 
-/// A PKCS#1 RSAPublicKey (ring's form) as SubjectPublicKeyInfo DER.
-fn rsa_spki(pkcs1: &[u8]) -> Result<Vec<u8>, KeyError> {
-    use rsa::pkcs1::DecodeRsaPublicKey;
-    use rsa::pkcs8::EncodePublicKey;
-    let key = rsa::RsaPublicKey::from_pkcs1_der(pkcs1)
-        .map_err(|e| KeyError::Generate(format!("RSA public key: {e}")))?;
-    key.to_public_key_der()
-        .map(|d| d.as_bytes().to_vec())
-        .map_err(|e| KeyError::Generate(format!("RSA public key: {e}")))
-}
-
 /// A new private key for `algorithm`, as PKCS#8 PEM.
 pub fn generate(algorithm: DkimAlgorithm) -> Result<String, KeyError> {
-    use rsa::pkcs8::{EncodePrivateKey, LineEnding};
     let fail = |e: &dyn std::fmt::Display| KeyError::Generate(e.to_string());
-    match algorithm {
-        DkimAlgorithm::RsaSha256 => {
-            let key =
-                rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 2048).map_err(|e| fail(&e))?;
-            let pem = key.to_pkcs8_pem(LineEnding::LF).map_err(|e| fail(&e))?;
-            Ok(pem.to_string())
-        }
-        DkimAlgorithm::Ed25519Sha256 => {
-            let der = Ed25519Key::generate_pkcs8().map_err(|e| fail(&e))?;
-            rsa::pkcs8::der::pem::encode_string("PRIVATE KEY", LineEnding::LF, &der)
-                .map_err(|e| fail(&e))
-        }
+    let der = match algorithm {
+        DkimAlgorithm::RsaSha256 => rsa2048_pkcs8().map_err(|e| fail(&e))?,
+        DkimAlgorithm::Ed25519Sha256 => Ed25519Key::generate_pkcs8().map_err(|e| fail(&e))?,
+    };
+    Ok(pkcs8_pem(&der))
+}
+
+/// A new RSA-2048 private key as PKCS#8 DER (also the ACME account's and certificates' RSA keys).
+pub fn rsa2048_pkcs8() -> Result<Vec<u8>, aws_lc_rs::error::Unspecified> {
+    let pair = aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048)?;
+    let der: aws_lc_rs::encoding::Pkcs8V1Der<'static> = pair.as_der()?;
+    Ok(der.as_ref().to_vec())
+}
+
+/// PKCS#8 DER as PEM (`PRIVATE KEY`, 64 columns, LF).
+fn pkcs8_pem(der: &[u8]) -> String {
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+    let mut pem = String::from("-----BEGIN PRIVATE KEY-----\n");
+    for line in b64.as_bytes().chunks(64) {
+        pem.push_str(&String::from_utf8_lossy(line));
+        pem.push('\n');
     }
+    pem.push_str("-----END PRIVATE KEY-----\n");
+    pem
 }
 
 /// The TXT record strings for a record text: DNS character-strings hold 255 bytes at most, so a
