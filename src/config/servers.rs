@@ -94,6 +94,10 @@ pub struct Dns {
     pub timeout: Seconds,
     /// Tries per query.
     pub attempts: usize,
+    /// DANE (RFC 7672) for MX delivery: trust the AD bit of a validating resolver's answers.
+    pub dnssec: bool,
+    /// Resolvers off loopback whose AD bit is trusted (the path to them must be secure).
+    pub dnssec_trusted: Vec<std::net::IpAddr>,
 }
 
 impl Default for Dns {
@@ -102,6 +106,8 @@ impl Default for Dns {
             servers: Vec::new(),
             timeout: Seconds(5),
             attempts: 2,
+            dnssec: false,
+            dnssec_trusted: Vec::new(),
         }
     }
 }
@@ -275,6 +281,20 @@ pub(super) fn check(config: &Config, text: &str) -> Vec<Problem> {
         problem(
             &[Key("dns")],
             "dns timeout and attempts must be greater than 0".into(),
+        );
+    }
+    if dns.dnssec
+        && !dns.servers.is_empty()
+        && !dns
+            .servers
+            .iter()
+            .any(|s| s.ip().is_loopback() || dns.dnssec_trusted.contains(&s.ip()))
+    {
+        problem(
+            &[Key("dns"), Key("dnssec")],
+            "dns.dnssec needs a validating resolver on loopback (127.0.0.1, ::1) or one named in \
+             dns.dnssec_trusted: the AD bit of any other is not trusted"
+                .into(),
         );
     }
     let mut names = std::collections::HashSet::new();
