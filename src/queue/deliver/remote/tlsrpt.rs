@@ -400,6 +400,33 @@ mod tests {
             None
         );
         assert_eq!(day_of(0), "1970-01-01");
+        assert_eq!(
+            classify(&o(
+                "DANE: TLSA lookup for _25._tcp.mx.a.test failed: SERVFAIL"
+            )),
+            Some("dnssec-invalid")
+        );
+        for (error, kind) in [
+            (
+                "TLS with mta-sts.a.test: invalid peer certificate: NotValidForName",
+                "sts-webpki-invalid",
+            ),
+            (
+                "policy from mta-sts.a.test: unknown mode \"x\"",
+                "sts-policy-invalid",
+            ),
+            (
+                "mta-sts.a.test served the policy without Content-Type text/plain",
+                "sts-policy-invalid",
+            ),
+            (
+                "https://mta-sts.a.test/.well-known/mta-sts.txt answered 404 Not Found",
+                "sts-policy-fetch-error",
+            ),
+            ("no policy within 30 seconds", "sts-policy-fetch-error"),
+        ] {
+            assert_eq!(fetch_failure_kind(error), kind, "{error}");
+        }
     }
 
     #[test]

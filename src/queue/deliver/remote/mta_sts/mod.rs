@@ -116,9 +116,9 @@ fn fetch_failed(config: &Config, domain: &str, id: &str, error: &str, cached: Op
     let kind = super::tlsrpt::fetch_failure_kind(error);
     super::tlsrpt::record_fetch_failure(config, domain, id, kind);
     event("mta_sts_fetch_failed")
-        .field("result_type", kind)
         .field("domain", domain)
         .field("id", id)
+        .field("result_type", kind)
         .field("error", error)
         .field(
             "effect",
