@@ -166,6 +166,8 @@ fn zones(dir: &Path, port: u16) -> Resolver {
     zone.push_str(&tlsa("mx-strip", &format!("3 1 1 {ee}")));
     zone.push_str(&tlsa("mx-bogus", &format!("3 1 1 {other}")));
     zone.push_str(&tlsa("mx-unusable", &format!("1 1 1 {ee}")));
+    // ee.dane.test has an MTA-STS record too: DANE takes precedence, it is not looked at.
+    zone.push_str("_mta-sts.ee IN TXT \"v=STSv1; id=1\"\nmta-sts.ee IN A 127.0.0.1\n");
     for d in ["bad", "ee"] {
         zone.push_str(&format!(
             "_smtp._tls.{d} IN TXT \"v=TLSRPTv1; rua=mailto:postmaster@here.test\"\n"
@@ -177,7 +179,8 @@ fn zones(dir: &Path, port: u16) -> Resolver {
         "$ORIGIN plain.test.\n$TTL 300\n\
          @ IN SOA ns.plain.test. hostmaster.plain.test. 1 3600 600 86400 300\n\
          @ IN NS ns.plain.test.\nns IN A 127.0.0.53\n\
-         @ IN MX 10 mx.plain.test.\nmx IN A 127.0.0.7\n",
+         @ IN MX 10 mx.plain.test.\nmx IN A 127.0.0.7\n\
+         _mta-sts IN TXT \"v=STSv1; id=1\"\nmta-sts IN A 127.0.0.1\n",
     )
     .unwrap();
     let key = sh(dir, "ldns-keygen -a ECDSAP256SHA256 -k dane.test");
@@ -319,6 +322,7 @@ fn dane_authenticates_mx_hosts_and_never_delivers_around_it() {
     assert!(mail[0].contains("X-Rcpt-To: bob@ee.dane.test"));
     assert!(mail[0].contains("X-TLS-Version: TLSv1.3"), "{}", mail[0]);
     assert!(mail[0].contains("X-SNI: mx-ee.dane.test"), "{}", mail[0]);
+    assert!(!text(&sent).contains("mta_sts"), "{}", text(&sent));
     assert!(
         text(&sent).contains(&format!(
             "event=dane_policy domain=ee.dane.test mx=mx-ee.dane.test tlsa={} records=1 \
@@ -340,6 +344,12 @@ fn dane_authenticates_mx_hosts_and_never_delivers_around_it() {
     let mail = received(&out("plain"));
     assert_eq!(mail.len(), 1, "{}", text(&sent));
     assert!(mail[0].contains("X-TLS-Version: none"));
+    // Without DANE its MTA-STS record is followed (the policy host is down: no policy).
+    assert!(
+        text(&sent).contains("event=mta_sts_fetch_failed domain=plain.test"),
+        "{}",
+        text(&sent)
+    );
     assert!(
         !text(&sent).contains("event=dane_policy"),
         "{}",

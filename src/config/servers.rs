@@ -358,3 +358,35 @@ pub(super) fn check(config: &Config, text: &str) -> Vec<Problem> {
     }
     problems
 }
+
+#[cfg(test)]
+mod dnssec_tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // tests may panic
+    use std::path::Path;
+
+    const BASE: &str =
+        "[server]\nhostname = \"mail.a.test\"\npostmaster = \"pm@a.test\"\n[dns]\ndnssec = true\n";
+
+    /// The AD bit is trusted only from a resolver on loopback or one named as trusted.
+    #[test]
+    fn dnssec_needs_a_trusted_resolver() {
+        let parse = |rest: &str| crate::config::parse(&format!("{BASE}{rest}"), Path::new("/"));
+        let problems = parse("servers = [\"192.0.2.53:53\"]\n").expect_err("untrusted");
+        assert!(
+            problems[0]
+                .message
+                .contains("dns.dnssec needs a validating resolver"),
+            "{problems:?}"
+        );
+        assert_eq!(problems[0].line, Some(5), "{problems:?}");
+        for ok in [
+            "servers = [\"127.0.0.1:53\"]\n",
+            "servers = [\"[::1]:5353\", \"192.0.2.53:53\"]\n",
+            "servers = [\"192.0.2.53:53\"]\ndnssec_trusted = [\"192.0.2.53\"]\n",
+            "",
+        ] {
+            let c = parse(ok).unwrap_or_else(|p| panic!("{ok}: {p:?}"));
+            assert!(c.dns().dnssec);
+        }
+    }
+}
