@@ -508,3 +508,158 @@ print(json.dumps(json.loads(gzip.decompress(part.get_payload(decode=True)))))
     assert_eq!(p["policy"]["policy-type"], "tlsa", "{ee}");
     assert_eq!(p["summary"]["total-successful-session-count"], 1, "{ee}");
 }
+
+/// A postern smtpd for `domain` (user `bob`) on `ip:port` with the `cert` pair of `dir`.
+fn postern_smtpd(rdir: &Path, ip: &str, port: u16, domain: &str, dir: &Path, cert: &str) -> Proc {
+    std::fs::create_dir_all(rdir).unwrap();
+    let config = format!(
+        "[server]\nhostname = \"mx.{domain}\"\npostmaster = \"postmaster@{domain}\"\n\
+         [paths]\nspool = \"spool\"\nmail = \"mail\"\nusers = \"users.toml\"\n\
+         [[domain]]\nname = \"{domain}\"\n[[domain.handler]]\nlocal = \"postmaster\"\nmailbox = \"bob\"\n\
+         [[listener]]\nname = \"smtp\"\nprotocol = \"smtp\"\naddress = \"{ip}:{port}\"\n\
+         tls = \"starttls\"\ncert = \"{}\"\nkey = \"{}\"\n",
+        dir.join(format!("{cert}.pem")).display(),
+        dir.join(format!("{cert}.key")).display()
+    );
+    let path = rdir.join("postern.toml");
+    std::fs::write(&path, config).unwrap();
+    let mut add = Command::new(common::bin())
+        .arg("--config")
+        .arg(&path)
+        .args(["user", "add", "bob", "--password-stdin"])
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        add.stdin.take().unwrap().write_all(b"pw\n").unwrap();
+    }
+    assert!(add.wait().unwrap().success());
+    let mut child = Command::new(common::bin())
+        .arg("--config")
+        .arg(&path)
+        .args(["smtpd", "--listener", "smtp"])
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(rdir.join("smtpd.log")).unwrap())
+        .spawn()
+        .unwrap();
+    assert!(common::wait_for_child_port(
+        &mut child,
+        format!("{ip}:{port}").parse().unwrap()
+    ));
+    Proc(child)
+}
+
+/// Python's smtplib over STARTTLS: `MAIL FROM:<alice@here.test> REQUIRETLS`, RCPT, DATA; the
+/// replies' codes.
+fn submit_requiretls(port: u16, to: &str) -> String {
+    let script = r#"
+import json, smtplib, ssl, sys
+port, to, msg = sys.argv[1:4]
+s = smtplib.SMTP("127.0.0.1", int(port), timeout=30)
+ctx = ssl.create_default_context()
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+s.starttls(context=ctx)
+s.ehlo("client.test")
+code, _ = s.mail("alice@here.test", ["REQUIRETLS"])
+out = {"offered": s.has_extn("requiretls"), "mail": code}
+if code == 250:
+    out["rcpt"] = s.rcpt(to)[0]
+    out["data"] = s.data(msg)[0]
+s.quit()
+print(json.dumps(out))
+"#;
+    common::python(script, &[&port.to_string(), to, MESSAGE])
+        .trim()
+        .to_string()
+}
+
+/// REQUIRETLS (RFC 8689 §4.2.1) is satisfied by DANE: a REQUIRETLS message goes to an MX host
+/// DANE authenticates (a postern taking REQUIRETLS, its certificate matching `3 1 1`), and
+/// bounces at once for a domain without DANE or whose TLSA records are all unusable.
+#[test]
+fn requiretls_goes_to_dane_authenticated_hosts() {
+    require(&[
+        "nsd",
+        "unbound",
+        "ldns-signzone",
+        "ldns-keygen",
+        "python3",
+        "openssl",
+    ]);
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    certificates(dir);
+    let mx_port = free_port("127.0.0.1");
+    let dns = zones(dir, mx_port);
+    let in_port = free_port("127.0.0.1");
+    let s = Sender::new(
+        "",
+        &format!(
+            "{}[[listener]]\nname = \"smtp\"\nprotocol = \"smtp\"\naddress = \"127.0.0.1:{in_port}\"\n\
+             tls = \"starttls\"\ncert = \"{}\"\nkey = \"{}\"\n",
+            dane_config(mx_port, dns.port),
+            dir.join("other.pem").display(),
+            dir.join("other.key").display(),
+        ),
+    );
+    let log = s.dir.path().join("smtpd.log");
+    let _smtpd = {
+        let mut child = Command::new(common::bin())
+            .arg("--config")
+            .arg(s.config())
+            .args(["smtpd", "--listener", "smtp"])
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        assert!(common::wait_for_child_port(
+            &mut child,
+            ([127, 0, 0, 1], in_port).into()
+        ));
+        Proc(child)
+    };
+    let smtpd_log = || std::fs::read_to_string(&log).unwrap_or_default();
+    let rdir = dir.join("receiver");
+    let _receiver = postern_smtpd(&rdir, "127.0.0.2", mx_port, "ee.dane.test", dir, "ee");
+    let _unusable = peer(
+        "127.0.0.9",
+        mx_port,
+        &dir.join("out-unusable"),
+        dir,
+        Some("ee"),
+    );
+
+    let got = submit_requiretls(in_port, "bob@ee.dane.test");
+    assert_eq!(
+        got,
+        r#"{"offered": true, "mail": 250, "rcpt": 250, "data": 250}"#
+    );
+    assert!(
+        wait_until(Duration::from_secs(20), || {
+            std::fs::read_to_string(rdir.join("smtpd.log"))
+                .unwrap_or_default()
+                .contains("requiretls=yes")
+        }),
+        "receiver: {}\nsender: {}",
+        std::fs::read_to_string(rdir.join("smtpd.log")).unwrap_or_default(),
+        smtpd_log()
+    );
+    assert!(smtpd_log().contains("event=relayed"), "{}", smtpd_log());
+
+    // No DANE (unsigned), and DANE without a usable record: bounced at once, 5.7.10.
+    for to in ["hal@plain.test", "ivy@unusable.dane.test"] {
+        let got = submit_requiretls(in_port, to);
+        assert!(got.contains("\"data\": 250"), "{got}");
+        assert!(
+            wait_until(Duration::from_secs(20), || s.alice_mail().iter().any(|m| m
+                .contains("5.7.10")
+                && m.contains(to)
+                && m.contains("neither DANE TLSA records nor an MTA-STS policy"))),
+            "{to}: {}",
+            smtpd_log()
+        );
+    }
+    assert!(received(&dir.join("out-unusable")).is_empty());
+}
