@@ -34,14 +34,20 @@ pub struct Answer {
 /// The resolvers whose AD bit counts: `[dns] servers` (or the system's) on loopback or in
 /// `dnssec_trusted`.
 pub fn trusted_servers(cfg: &Settings) -> Vec<SocketAddr> {
+    // resolv.conf is read once a process, as hickory reads it for the other lookups.
+    static SYSTEM: std::sync::OnceLock<Vec<SocketAddr>> = std::sync::OnceLock::new();
     let all: Vec<SocketAddr> = if cfg.servers.is_empty() {
-        hickory_resolver::system_conf::read_system_conf()
-            .map(|(c, _)| {
-                let mut ips: Vec<IpAddr> = c.name_servers().iter().map(|n| n.ip).collect();
-                ips.dedup();
-                ips.into_iter().map(|ip| SocketAddr::new(ip, 53)).collect()
+        SYSTEM
+            .get_or_init(|| {
+                hickory_resolver::system_conf::read_system_conf()
+                    .map(|(c, _)| {
+                        let mut ips: Vec<IpAddr> = c.name_servers().iter().map(|n| n.ip).collect();
+                        ips.dedup();
+                        ips.into_iter().map(|ip| SocketAddr::new(ip, 53)).collect()
+                    })
+                    .unwrap_or_default()
             })
-            .unwrap_or_default()
+            .clone()
     } else {
         cfg.servers.clone()
     };
