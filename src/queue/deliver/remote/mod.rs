@@ -8,6 +8,11 @@
 //! job. A recipient the next hop takes is `Relayed`, noting whether the next hop speaks DSN (it
 //! then reports success itself; otherwise we do, when NOTIFY=SUCCESS asked).
 //!
+//! Delivery by MX is secured, in this order, by DANE (`dane.rs`, with `[dns] dnssec`: TLSA
+//! records authenticate each MX host), else the domain's MTA-STS policy (`mta_sts/`), else
+//! opportunistic STARTTLS; `TLS-Required: No` skips the first two. Attempts under a policy are
+//! recorded for TLS reports (`tlsrpt.rs`).
+//!
 //! The queue runner is synchronous (one thread per message); the SMTP client and resolver are
 //! async, so they run on the process's runtime (the one every command starts), entered with
 //! `block_on` from the runner's threads (never from async code: callers use `spawn_blocking`).
