@@ -160,6 +160,13 @@ fn zones(dir: &Path, port: u16) -> Resolver {
         ));
     }
     zone.push_str(&tlsa("mx-ee", &format!("3 1 1 {ee}")));
+    // An MX host that is a CNAME: the records at the expanded name count (RFC 7672 §2.2.3),
+    // not the (non-matching) ones at the alias.
+    zone.push_str(
+        "alias IN MX 10 mx-alias.dane.test.\nmx-alias IN CNAME mx-real\nmx-real IN A 127.0.0.10\n",
+    );
+    zone.push_str(&tlsa("mx-real", &format!("3 1 1 {ee}")));
+    zone.push_str(&tlsa("mx-alias", &format!("3 1 1 {other}")));
     zone.push_str(&tlsa("mx-ta", &format!("2 0 1 {ca}")));
     zone.push_str(&tlsa("mx-taname", &format!("2 0 1 {ca}")));
     zone.push_str(&tlsa("mx-bad", &format!("3 1 1 {other}")));
@@ -310,6 +317,7 @@ fn dane_authenticates_mx_hosts_and_never_delivers_around_it() {
         peer("127.0.0.7", mx_port, &out("plain"), dir, None),
         peer("127.0.0.8", mx_port, &out("taname"), dir, Some("taname")),
         peer("127.0.0.9", mx_port, &out("unusable"), dir, Some("ee")),
+        peer("127.0.0.10", mx_port, &out("alias"), dir, Some("ee")),
     ];
     let tlsa = |host: &str| format!("_{mx_port}._tcp.{host}");
 
@@ -328,6 +336,25 @@ fn dane_authenticates_mx_hosts_and_never_delivers_around_it() {
             "event=dane_policy domain=ee.dane.test mx=mx-ee.dane.test tlsa={} records=1 \
              state=authenticate",
             tlsa("mx-ee.dane.test")
+        )),
+        "{}",
+        text(&sent)
+    );
+
+    // A CNAME'd MX host: the TLSA records of the expanded name, which is also the SNI.
+    let sent = s.send("alice@here.test", &["amy@alias.dane.test"], MESSAGE);
+    assert!(
+        queued_for(&s, "alias.dane.test").is_none(),
+        "{}",
+        text(&sent)
+    );
+    let mail = received(&out("alias"));
+    assert_eq!(mail.len(), 1, "{}", text(&sent));
+    assert!(mail[0].contains("X-SNI: mx-real.dane.test"), "{}", mail[0]);
+    assert!(
+        text(&sent).contains(&format!(
+            "mx=mx-alias.dane.test tlsa={}",
+            tlsa("mx-real.dane.test")
         )),
         "{}",
         text(&sent)

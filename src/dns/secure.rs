@@ -29,6 +29,9 @@ pub struct Answer {
     pub exists: bool,
     /// The answer section's data of the type asked for (empty for NODATA and NXDOMAIN).
     pub records: Vec<RData>,
+    /// The owner name of those records (lower case, no trailing dot): another name than the
+    /// one asked for when a CNAME chain led there.
+    pub owner: Option<String>,
 }
 
 /// The resolvers whose AD bit counts: `[dns] servers` (or the system's) on loopback or in
@@ -109,11 +112,17 @@ pub fn reply(
                 .filter(|r| r.record_type() == rtype)
                 .map(|r| r.data.clone())
                 .collect(),
+            owner: m
+                .answers
+                .iter()
+                .find(|r| r.record_type() == rtype)
+                .map(|r| r.name.to_ascii().trim_end_matches('.').to_ascii_lowercase()),
         }),
         ResponseCode::NXDomain => Ok(Answer {
             secure,
             exists: false,
             records: Vec::new(),
+            owner: None,
         }),
         ResponseCode::ServFail => Err(DnsError::Temporary(format!(
             "{rtype} lookup for {name}: SERVFAIL (DNSSEC validation failed or no answer)"
@@ -238,6 +247,7 @@ mod tests {
         let ok = answer_to(&req, ResponseCode::NoError, true, Some([127, 0, 0, 1]));
         let a = reply(9, "mx.a.test", RecordType::A, &ok).unwrap().unwrap();
         assert!(a.secure && a.exists && a.records.len() == 1);
+        assert_eq!(a.owner.as_deref(), Some("mx.a.test"));
         let insecure = answer_to(&req, ResponseCode::NoError, false, Some([127, 0, 0, 1]));
         assert!(
             !reply(9, "mx.a.test", RecordType::A, &insecure)

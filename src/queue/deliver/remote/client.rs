@@ -510,10 +510,12 @@ async fn dane_starttls(
             Err(poisoned) => poisoned.into_inner().take(),
         })
         .ok_or_else(|| NotReady::Other(temp(7, 5, "STARTTLS: no TCP stream to encrypt")))?;
+    // The SNI is the TLSA base domain (RFC 7672 §8.1): the MX host, or its CNAME expansion.
+    let sni = verifier.host.clone();
+    let name = rustls::pki_types::ServerName::try_from(sni)
+        .map_err(|e| NotReady::Other(temp(7, 5, format!("{host}: {e}"))))?;
     let config = super::dane::client_config(verifier)
         .map_err(|e| NotReady::Other(temp(7, 5, format!("TLS setup failed: {e}"))))?;
-    let name = rustls::pki_types::ServerName::try_from(host.to_string())
-        .map_err(|e| NotReady::Other(temp(7, 5, format!("{host}: {e}"))))?;
     let up = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config)).connect(name, tcp);
     let stream = match tokio::time::timeout(s.command, up).await {
         Ok(Ok(t)) => t,

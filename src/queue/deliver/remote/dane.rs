@@ -98,6 +98,17 @@ pub enum HostPolicy {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DomainDane {
     pub hosts: BTreeMap<String, HostPolicy>,
+    /// The TLSA base domain of a host whose name is a CNAME (RFC 7672 §2.2.3), where the
+    /// records were found at the expanded name.
+    pub bases: BTreeMap<String, String>,
+}
+
+impl DomainDane {
+    /// The TLSA base domain of `host`: the CNAME-expanded name the records were found at, or
+    /// the host name itself.
+    pub fn base<'a>(&'a self, host: &'a str) -> &'a str {
+        self.bases.get(host).map_or(host, String::as_str)
+    }
 }
 
 impl DomainDane {
@@ -164,8 +175,27 @@ pub async fn lookup(
         if !a.secure {
             continue;
         }
-        let name = tlsa_name(host, port);
-        let policy = match secure::query(&dns, &name, RecordType::TLSA).await {
+        // A host name that is a (secure) CNAME: its TLSA records are looked for at the expanded
+        // name first, then at the name itself (RFC 7672 §2.2.3).
+        let mut name = tlsa_name(host, port);
+        let mut found = None;
+        if let Some(owner) = a.owner.as_deref().filter(|o| !o.eq_ignore_ascii_case(host)) {
+            let expanded = tlsa_name(owner, port);
+            match secure::query(&dns, &expanded, RecordType::TLSA).await {
+                Ok(t) if t.secure && !t.records.is_empty() => {
+                    out.bases.insert(host.clone(), owner.to_string());
+                    name = expanded;
+                    found = Some(Ok(t));
+                }
+                Ok(_) => {}
+                Err(e) => found = Some(Err(e)),
+            }
+        }
+        let answer = match found {
+            Some(a) => a,
+            None => secure::query(&dns, &name, RecordType::TLSA).await,
+        };
+        let policy = match answer {
             Err(e) => HostPolicy::Unusable(
                 format!("TLSA lookup for {name} failed: {e}"),
                 "dnssec-invalid",
@@ -194,7 +224,7 @@ pub async fn lookup(
         crate::events::event("dane_policy")
             .field("domain", domain)
             .field("mx", host)
-            .field("tlsa", tlsa_name(host, port))
+            .field("tlsa", tlsa_name(out.base(host), port))
             .field("records", records)
             .field("state", state)
             .emit();
@@ -205,8 +235,11 @@ pub async fn lookup(
 /// The certificate check of a DANE host: its usable records, or none (encrypt only).
 #[derive(Debug)]
 pub struct Verifier {
-    /// The MX host name (the TLSA base domain).
+    /// The TLSA base domain (the MX host name, or its CNAME expansion): the SNI and the first
+    /// reference identifier of DANE-TA.
     pub host: String,
+    /// The MX host name as the MX record gives it (another reference identifier).
+    pub mx: String,
     /// The destination domain (the other reference identifier of DANE-TA, §3.2.2).
     pub domain: String,
     /// The TLSA base name, for error messages.
@@ -266,7 +299,7 @@ impl Verifier {
             )
             .build()
             .map_err(|e| format!("DANE: {e}"))?;
-            for name in [&self.host, &self.domain] {
+            for name in [&self.host, &self.mx, &self.domain] {
                 let Ok(name) = ServerName::try_from(name.clone()) else {
                     continue;
                 };
@@ -275,8 +308,8 @@ impl Verifier {
                     Err(e) => {
                         why = format!(
                             "DANE: a trust anchor matches {} (DANE-TA) but the chain does not \
-                             pass for {} or {}: {e}",
-                            self.tlsa, self.host, self.domain
+                             pass for {}, {} or {}: {e}",
+                            self.tlsa, self.host, self.mx, self.domain
                         )
                     }
                 }
@@ -345,17 +378,25 @@ pub fn client_config(verifier: Verifier) -> Result<rustls::ClientConfig, rustls:
         .with_no_client_auth())
 }
 
-/// The verifier for `host` of `domain` under `policy` (none for an unusable host).
-pub fn verifier_for(domain: &str, host: &str, port: u16, policy: &HostPolicy) -> Option<Verifier> {
+/// The verifier for MX `host` of `domain`, its TLSA base domain `base`, under `policy` (none for
+/// an unusable host).
+pub fn verifier_for(
+    domain: &str,
+    host: &str,
+    base: &str,
+    port: u16,
+    policy: &HostPolicy,
+) -> Option<Verifier> {
     let (records, authenticate) = match policy {
         HostPolicy::Authenticate(r) => (r.clone(), true),
         HostPolicy::EncryptOnly(r) => (r.clone(), false),
         HostPolicy::Unusable(..) => return None,
     };
     Some(Verifier {
-        host: host.to_string(),
+        host: base.to_string(),
+        mx: host.to_string(),
         domain: domain.to_string(),
-        tlsa: tlsa_name(host, port),
+        tlsa: tlsa_name(base, port),
         records,
         authenticate,
         provider: crate::driver::tls::provider(),
@@ -425,6 +466,7 @@ mod tests {
     fn verifier(records: Vec<Tlsa>) -> Verifier {
         verifier_for(
             "a.test",
+            "mx.a.test",
             "mx.a.test",
             25,
             &HostPolicy::Authenticate(records),
@@ -509,6 +551,7 @@ mod tests {
         let v = verifier_for(
             "a.test",
             "mx.a.test",
+            "mx.a.test",
             25,
             &HostPolicy::EncryptOnly(vec![rec(1, 1, 1, &p.leaf)]),
         )
@@ -516,6 +559,7 @@ mod tests {
         assert_eq!(v.check(&p.other, &[], UnixTime::now()), Ok(()));
         assert!(verifier_for(
             "a.test",
+            "mx.a.test",
             "mx.a.test",
             25,
             &HostPolicy::Unusable("x".into(), "dnssec-invalid")

@@ -548,7 +548,7 @@ fn report_dane(
             };
             mta.is_some_and(|m| m.host.eq_ignore_ascii_case(host))
         };
-        let base = dane::tlsa_name(host, port);
+        let base = dane::tlsa_name(d.base(host), port);
         match p {
             dane::HostPolicy::Unusable(_, kind) => {
                 tlsrpt::record_dane(config, domain, &base, &strings, kind, Some(host))
@@ -668,7 +668,8 @@ async fn try_hosts(
             last = Outcome::new(Status::new(Class::Transient, 7, 5), format!("DANE: {why}"));
             continue;
         }
-        let tlsa = dane::tlsa_name(host, server.port);
+        let base = dane.map_or(host.as_str(), |d| d.base(host));
+        let tlsa = dane::tlsa_name(base, server.port);
         let ips = match resolver_addresses(resolver, host).await {
             Ok(ips) => ips,
             Err(e) => {
@@ -685,7 +686,8 @@ async fn try_hosts(
         for ip in ips {
             let addr = SocketAddr::new(ip, server.port);
             let hello = &config.server.hostname;
-            let verifier = host_dane.and_then(|p| dane::verifier_for(domain, host, server.port, p));
+            let verifier =
+                host_dane.and_then(|p| dane::verifier_for(domain, host, base, server.port, p));
             let named = verifier.is_some();
             let opened = client::open(addr, host, server, hello, timeouts, verifier)
                 .await
@@ -825,6 +827,7 @@ password = "p"
         };
         let with = |p: dane::HostPolicy| dane::DomainDane {
             hosts: [("mx.a.test".to_string(), p)].into(),
+            bases: Default::default(),
         };
         let authenticated = with(dane::HostPolicy::Authenticate(vec![tlsa.clone()]));
         assert!(requiretls_refusal(&mx, None, Some(&authenticated)).is_none());
