@@ -175,7 +175,7 @@ fn zones(dir: &Path, port: u16) -> Resolver {
     zone.push_str(&tlsa("mx-unusable", &format!("1 1 1 {ee}")));
     // ee.dane.test has an MTA-STS record too: DANE takes precedence, it is not looked at.
     zone.push_str("_mta-sts.ee IN TXT \"v=STSv1; id=1\"\nmta-sts.ee IN A 127.0.0.1\n");
-    for d in ["bad", "ee"] {
+    for d in ["bad", "ee", "bogus", "unusable"] {
         zone.push_str(&format!(
             "_smtp._tls.{d} IN TXT \"v=TLSRPTv1; rua=mailto:postmaster@here.test\"\n"
         ));
@@ -491,7 +491,7 @@ fn dane_authenticates_mx_hosts_and_never_delivers_around_it() {
     assert!(run.status.success(), "{}", text(&run));
     assert!(
         wait_until(Duration::from_secs(10), || s.alice_mail().len()
-            >= before + 2),
+            >= before + 4),
         "{}",
         text(&run)
     );
@@ -530,6 +530,16 @@ print(json.dumps(json.loads(gzip.decompress(part.get_payload(decode=True)))))
         p["failure-details"][0]["result-type"], "validation-failure",
         "{bad}"
     );
+    // The bogus TLSA RRset and the RRset of unusable records, as RFC 8460 names them.
+    for (domain, kind) in [
+        ("bogus.dane.test", "dnssec-invalid"),
+        ("unusable.dane.test", "tlsa-invalid"),
+    ] {
+        let r = report(domain);
+        let p = &r["policies"][0];
+        assert_eq!(p["policy"]["policy-type"], "tlsa", "{r}");
+        assert_eq!(p["failure-details"][0]["result-type"], kind, "{r}");
+    }
     let ee = report("ee.dane.test");
     let p = &ee["policies"][0];
     assert_eq!(p["policy"]["policy-type"], "tlsa", "{ee}");
