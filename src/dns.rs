@@ -6,6 +6,7 @@
 //! `lookups.rs`).
 
 mod lookups;
+pub mod secure;
 
 pub use lookups::{reverse_name, Dns, LookupError, Resolver};
 

@@ -663,15 +663,35 @@ fn requiretls_end_to_end() {
     assert!(smtpd_log().contains("event=relayed"), "{}", smtpd_log());
     drop(receiver);
 
-    // No enforced policy (try.test is testing): bounced at once, 5.7.10.
-    let got = submit(in_port, true, &["REQUIRETLS"], "carol@try.test", MESSAGE);
+    // No enforced policy (try.test is testing): bounced at once, 5.7.10. The bounce of a
+    // REQUIRETLS message returns the headers only, RET=FULL notwithstanding (RFC 8689 §5).
+    let got = submit(
+        in_port,
+        true,
+        &["REQUIRETLS", "RET=FULL"],
+        "carol@try.test",
+        MESSAGE,
+    );
     assert!(got.contains("\"data\": 250"), "{got}");
     assert!(
         wait_until(Duration::from_secs(20), || s.alice_mail().iter().any(|m| m
             .contains("5.7.10")
-            && m.contains("try.test has no MTA-STS policy"))),
+            && m.contains(
+                "try.test has neither DANE TLSA records nor an MTA-STS policy"
+            ))),
         "{}",
         smtpd_log()
+    );
+    let bounce = s
+        .alice_mail()
+        .into_iter()
+        .find(|m| m.contains("carol@try.test"))
+        .unwrap();
+    assert!(
+        bounce.contains("Content-Type: text/rfc822-headers")
+            && bounce.contains("Subject: remote test")
+            && !bounce.contains("Hello over there."),
+        "{bounce}"
     );
 
     // A next hop with the right certificate but without REQUIRETLS: bounced, 5.7.30.
@@ -703,4 +723,105 @@ fn requiretls_end_to_end() {
     assert!(received(&out)[0].contains("X-TLS-Version: none"));
     drop(p);
     drop(sender_smtpd);
+}
+
+/// Policy fetches that fail are failures in the TLS report (RFC 8460 §4.3.2): a policy host
+/// whose certificate is not for its name (`sts-webpki-invalid`), one answering 404
+/// (`sts-policy-fetch-error`), one serving text that is no policy (`sts-policy-invalid`). The
+/// mail itself goes as without a policy.
+#[test]
+fn policy_fetch_failures_are_reported() {
+    require(&["dnsmasq", "python3", "openssl"]);
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    certificates(dir);
+    // sts.test's policy does not parse; other.test has none (404); nameless.test's policy host
+    // is not in the HTTPS certificate.
+    policy(&dir.join("www"), "sts.test", "this is not a policy\n");
+    policy(
+        &dir.join("www"),
+        "nameless.test",
+        "version: STSv1\nmode: enforce\nmx: mx.sts.test\nmax_age: 86400\n",
+    );
+    let https_port = free_port("127.0.0.1");
+    let _https = https_server(https_port, dir);
+    let mut records = vec!["--host-record=mx.sts.test,127.0.0.1".to_string()];
+    for d in ["sts.test", "other.test", "nameless.test"] {
+        records.extend([
+            format!("--host-record=mta-sts.{d},127.0.0.1"),
+            format!("--txt-record=_mta-sts.{d},v=STSv1; id=f1"),
+            format!("--mx-host={d},mx.sts.test,10"),
+            format!("--txt-record=_smtp._tls.{d},v=TLSRPTv1; rua=mailto:postmaster@here.test"),
+        ]);
+    }
+    let dns = Dns::start(&records);
+    let mx_port = free_port("127.0.0.1");
+    let s = Sender::new("", &sts_config(mx_port, https_port, dns.port, dir));
+    let out = dir.join("received");
+    let _p = peer(mx_port, &out, dir, None);
+    for (to, kind) in [
+        ("a@sts.test", "sts-policy-invalid"),
+        ("b@other.test", "sts-policy-fetch-error"),
+        ("c@nameless.test", "sts-webpki-invalid"),
+    ] {
+        let sent = s.send("alice@here.test", &[to], MESSAGE);
+        assert!(
+            text(&sent)
+                .lines()
+                .any(|l| l.contains("event=mta_sts_fetch_failed")
+                    && l.contains(&format!("result_type={kind} "))),
+            "{to}: {}",
+            text(&sent)
+        );
+    }
+    assert_eq!(received(&out).len(), 3, "delivered as without a policy");
+
+    let today = String::from_utf8(
+        Command::new("date")
+            .args(["-u", "+%F"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap()
+    .trim()
+    .to_string();
+    let run = s.postern(&["queue", "tls-report", "--day", &today]);
+    assert!(run.status.success(), "{}", text(&run));
+    assert!(
+        wait_until(Duration::from_secs(10), || s.alice_mail().len() >= 3),
+        "{}",
+        text(&run)
+    );
+    for (domain, kind) in [
+        ("sts.test", "sts-policy-invalid"),
+        ("other.test", "sts-policy-fetch-error"),
+        ("nameless.test", "sts-webpki-invalid"),
+    ] {
+        let mail = s
+            .alice_mail()
+            .into_iter()
+            .find(|m| {
+                m.lines()
+                    .any(|l| l.trim_end() == format!("TLS-Report-Domain: {domain}"))
+            })
+            .expect("report mail");
+        let f = dir.join(format!("{domain}.eml"));
+        std::fs::write(&f, &mail).unwrap();
+        let report = common::python(
+            r#"
+import email, gzip, json, sys
+m = email.message_from_string(open(sys.argv[1]).read())
+part = [p for p in m.walk() if p.get_content_type() == "application/tlsrpt+gzip"][0]
+print(json.dumps(json.loads(gzip.decompress(part.get_payload(decode=True)))))
+"#,
+            &[f.to_str().unwrap()],
+        );
+        let report: serde_json::Value = serde_json::from_str(report.trim()).unwrap();
+        let p = &report["policies"][0];
+        assert_eq!(p["policy"]["policy-type"], "sts", "{report}");
+        assert_eq!(p["policy"]["policy-domain"], domain, "{report}");
+        assert_eq!(p["summary"]["total-failure-session-count"], 1, "{report}");
+        assert_eq!(p["failure-details"][0]["result-type"], kind, "{report}");
+    }
 }

@@ -94,6 +94,10 @@ pub struct Dns {
     pub timeout: Seconds,
     /// Tries per query.
     pub attempts: usize,
+    /// DANE (RFC 7672) for MX delivery: trust the AD bit of a validating resolver's answers.
+    pub dnssec: bool,
+    /// Resolvers off loopback whose AD bit is trusted (the path to them must be secure).
+    pub dnssec_trusted: Vec<std::net::IpAddr>,
 }
 
 impl Default for Dns {
@@ -102,6 +106,8 @@ impl Default for Dns {
             servers: Vec::new(),
             timeout: Seconds(5),
             attempts: 2,
+            dnssec: false,
+            dnssec_trusted: Vec::new(),
         }
     }
 }
@@ -277,6 +283,20 @@ pub(super) fn check(config: &Config, text: &str) -> Vec<Problem> {
             "dns timeout and attempts must be greater than 0".into(),
         );
     }
+    if dns.dnssec
+        && !dns.servers.is_empty()
+        && !dns
+            .servers
+            .iter()
+            .any(|s| s.ip().is_loopback() || dns.dnssec_trusted.contains(&s.ip()))
+    {
+        problem(
+            &[Key("dns"), Key("dnssec")],
+            "dns.dnssec needs a validating resolver on loopback (127.0.0.1, ::1) or one named in \
+             dns.dnssec_trusted: the AD bit of any other is not trusted"
+                .into(),
+        );
+    }
     let mut names = std::collections::HashSet::new();
     for (i, s) in r.servers.iter().enumerate() {
         let at = |k| [Key("remote"), Key("server"), Index(i), Key(k)];
@@ -337,4 +357,36 @@ pub(super) fn check(config: &Config, text: &str) -> Vec<Problem> {
         }
     }
     problems
+}
+
+#[cfg(test)]
+mod dnssec_tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // tests may panic
+    use std::path::Path;
+
+    const BASE: &str =
+        "[server]\nhostname = \"mail.a.test\"\npostmaster = \"pm@a.test\"\n[dns]\ndnssec = true\n";
+
+    /// The AD bit is trusted only from a resolver on loopback or one named as trusted.
+    #[test]
+    fn dnssec_needs_a_trusted_resolver() {
+        let parse = |rest: &str| crate::config::parse(&format!("{BASE}{rest}"), Path::new("/"));
+        let problems = parse("servers = [\"192.0.2.53:53\"]\n").expect_err("untrusted");
+        assert!(
+            problems[0]
+                .message
+                .contains("dns.dnssec needs a validating resolver"),
+            "{problems:?}"
+        );
+        assert_eq!(problems[0].line, Some(5), "{problems:?}");
+        for ok in [
+            "servers = [\"127.0.0.1:53\"]\n",
+            "servers = [\"[::1]:5353\", \"192.0.2.53:53\"]\n",
+            "servers = [\"192.0.2.53:53\"]\ndnssec_trusted = [\"192.0.2.53\"]\n",
+            "",
+        ] {
+            let c = parse(ok).unwrap_or_else(|p| panic!("{ok}: {p:?}"));
+            assert!(c.dns().dnssec);
+        }
+    }
 }

@@ -191,8 +191,10 @@ pub fn render(r: &Report<'_>) -> Vec<u8> {
     // The original as quoted, with CRLF line ends only (an old queue file may hold bare ones,
     // and the header/body split needs them too).
     let original = crate::proto::smtp::lineends::canonical(r.original);
-    // RFC 3461 §4.3: the full message only ever comes back in a failure report.
+    // RFC 3461 §4.3: the full message only ever comes back in a failure report; never for a
+    // REQUIRETLS message, whatever RET says (RFC 8689 §5: the report may travel without TLS).
     let headers_only = r.kind != Kind::Failure
+        || r.envelope.requiretls
         || r.envelope
             .dsn_ret
             .as_deref()
@@ -347,9 +349,17 @@ mod tests {
         assert!(!String::from_utf8_lossy(&bytes).contains("secret body"));
         // An original with bare line ends is quoted with CRLF only, and still split right.
         let smuggling = b"Subject: hi\n\nsecret body\r\n\n.\nMAIL FROM:<ceo@here.test>\r\n";
-        for ret in [Some("HDRS"), None] {
+        // A REQUIRETLS message comes back as headers only, even with RET=FULL (RFC 8689 §5).
+        for (ret, requiretls) in [
+            (Some("HDRS"), false),
+            (None, false),
+            (Some("FULL"), false),
+            (Some("FULL"), true),
+            (None, true),
+        ] {
             let env = Envelope {
                 dsn_ret: ret.map(String::from),
+                requiretls,
                 ..env.clone()
             };
             let bytes = render(&Report {
@@ -372,7 +382,13 @@ mod tests {
                 "{ret:?}"
             );
             let text = String::from_utf8_lossy(&bytes);
-            assert_eq!(text.contains("secret body"), ret.is_none(), "{text}");
+            let full = ret != Some("HDRS") && !requiretls;
+            assert_eq!(
+                text.contains("secret body"),
+                full,
+                "{ret:?} {requiretls}\n{text}"
+            );
+            assert!(text.contains("Subject: hi"), "{text}");
         }
     }
 }

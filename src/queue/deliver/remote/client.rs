@@ -148,6 +148,8 @@ pub struct Session {
     keywords: Vec<String>,
     /// Transactions sent on this connection.
     pub sent: usize,
+    /// The TCP stream of a plaintext connection, for our own STARTTLS (DANE).
+    tcp: Option<connect::Slot>,
 }
 
 impl Session {
@@ -270,14 +272,23 @@ impl NotReady {
 /// settings, EHLO, AUTH. With opportunistic TLS, a STARTTLS that fails is followed by a second
 /// connection to the same address in plaintext (as Postfix's `smtp_tls_security_level = may`);
 /// with required TLS it is a temporary failure.
+///
+/// With a DANE verifier (`dane`) STARTTLS is mandatory and made by us with that certificate
+/// check (lettre's TLS set-up takes no verifier of ours); the SNI is the host name.
 pub async fn open(
     addr: SocketAddr,
     host: &str,
     server: &RemoteServer,
     hello: &str,
     timeouts: Timeouts,
+    dane: Option<super::dane::Verifier>,
 ) -> Result<Session, Outcome> {
-    match open_once(addr, host, server, hello, timeouts, true).await {
+    if let Some(v) = dane {
+        return open_once(addr, host, server, hello, timeouts, Some(v))
+            .await
+            .map_err(NotReady::failure);
+    }
+    match open_once(addr, host, server, hello, timeouts, None).await {
         Err(NotReady::Tls(f)) if server.tls == OutboundTls::Opportunistic => {
             // The plaintext retry never shows a password: a broken or tampered STARTTLS must
             // not make us send it in the clear (see `authenticate`).
@@ -296,7 +307,7 @@ pub async fn open(
                 .field("address", addr)
                 .field("error", &f)
                 .emit();
-            open_once(addr, host, server, hello, timeouts, false)
+            open_plain(addr, host, server, hello, timeouts)
                 .await
                 .map_err(NotReady::failure)
         }
@@ -307,26 +318,69 @@ pub async fn open(
 /// Why PLAIN/LOGIN are not used where TLS was wanted (opportunistic) but is not there.
 const CLEAR_REFUSAL: &str = "not sending the password unencrypted (PLAIN/LOGIN without TLS)";
 
-/// One connection; `try_tls`: false for the plaintext retry after a failed STARTTLS.
+/// How the connection is encrypted.
+enum Tls {
+    /// Per the server's settings, through lettre.
+    Settings,
+    /// The plaintext retry after a failed STARTTLS.
+    None,
+    /// Mandatory STARTTLS of our own with a DANE certificate check.
+    Dane(super::dane::Verifier),
+}
+
+/// The plaintext retry after a failed STARTTLS.
+async fn open_plain(
+    addr: SocketAddr,
+    host: &str,
+    server: &RemoteServer,
+    hello: &str,
+    timeouts: Timeouts,
+) -> Result<Session, NotReady> {
+    open_with(addr, host, server, hello, timeouts, Tls::None).await
+}
+
+/// One connection: TLS per the server's settings, or DANE's.
 async fn open_once(
     addr: SocketAddr,
     host: &str,
     server: &RemoteServer,
     hello: &str,
     timeouts: Timeouts,
-    try_tls: bool,
+    dane: Option<super::dane::Verifier>,
+) -> Result<Session, NotReady> {
+    let tls = match dane {
+        Some(v) => Tls::Dane(v),
+        None => Tls::Settings,
+    };
+    open_with(addr, host, server, hello, timeouts, tls).await
+}
+
+async fn open_with(
+    addr: SocketAddr,
+    host: &str,
+    server: &RemoteServer,
+    hello: &str,
+    timeouts: Timeouts,
+    tls: Tls,
 ) -> Result<Session, NotReady> {
     let peer = RemoteMta::new(host, addr);
     let client_id = ClientId::Domain(hello.to_string());
-    let implicit = match server.tls {
-        OutboundTls::Implicit => Some(tls_parameters(server, host).map_err(NotReady::Other)?),
+    let implicit = match (server.tls, &tls) {
+        (OutboundTls::Implicit, Tls::Settings) => {
+            Some(tls_parameters(server, host).map_err(NotReady::Other)?)
+        }
         _ => None,
     };
+    let mut slot = None;
     let conn = match implicit {
         // Connect and greeting within connect_timeout, EHLO within command_timeout.
-        None => connect::plain(addr, &client_id, timeouts.connect, timeouts.command)
-            .await
-            .map_err(|e| NotReady::Other(connect_outcome(&e, &peer)))?,
+        None => {
+            let (conn, tcp) = connect::plain(addr, &client_id, timeouts.connect, timeouts.command)
+                .await
+                .map_err(|e| NotReady::Other(connect_outcome(&e, &peer)))?;
+            slot = Some(tcp);
+            conn
+        }
         // The TLS handshake comes before the greeting, inside lettre: connect within
         // connect_timeout, the handshake, greeting and EHLO within both limits together.
         Some(tls) => {
@@ -361,8 +415,9 @@ async fn open_once(
         peer: peer.clone(),
         keywords: Vec::new(),
         sent: 0,
+        tcp: slot,
     };
-    match prepare(&mut s, server, host, hello, &client_id, try_tls).await {
+    match prepare(&mut s, server, host, hello, &client_id, tls).await {
         Ok(()) => Ok(s),
         Err(mut e) => {
             // After a failed STARTTLS lettre has no stream left to say QUIT on (and asserts
@@ -385,11 +440,18 @@ async fn prepare(
     host: &str,
     hello: &str,
     client_id: &ClientId,
-    try_tls: bool,
+    tls: Tls,
 ) -> Result<(), NotReady> {
     // A password may travel in the clear only where the administrator said `tls = "off"`.
     let mut may_send_password = server.tls != OutboundTls::Opportunistic;
+    let try_tls = matches!(tls, Tls::Settings);
+    let dane = matches!(tls, Tls::Dane(_));
+    if let Tls::Dane(verifier) = tls {
+        dane_starttls(s, host, verifier).await?;
+        may_send_password = true;
+    }
     match server.tls {
+        _ if dane => {}
         OutboundTls::Off | OutboundTls::Implicit => {}
         OutboundTls::Opportunistic | OutboundTls::Required => {
             if try_tls && s.conn.can_starttls() {
@@ -420,6 +482,51 @@ async fn prepare(
             .await
             .map_err(NotReady::Other)?;
     }
+    Ok(())
+}
+
+/// STARTTLS with the DANE verifier: mandatory, on the TCP stream taken from under lettre (any
+/// bytes the server sent after its `220` are dropped with lettre's buffer, RFC 3207 §4.2).
+async fn dane_starttls(
+    s: &mut Session,
+    host: &str,
+    verifier: super::dane::Verifier,
+) -> Result<(), NotReady> {
+    if !s.conn.can_starttls() {
+        return Err(NotReady::Other(temp(
+            7,
+            4,
+            "TLS is required but the server does not offer STARTTLS",
+        )));
+    }
+    s.cmd("STARTTLS".into(), "STARTTLS")
+        .await
+        .map_err(|f| NotReady::Other(temp(7, 5, format!("STARTTLS refused: {}", f.text))))?;
+    let tcp = s
+        .tcp
+        .take()
+        .and_then(|slot| match slot.lock() {
+            Ok(mut g) => g.take(),
+            Err(poisoned) => poisoned.into_inner().take(),
+        })
+        .ok_or_else(|| NotReady::Other(temp(7, 5, "STARTTLS: no TCP stream to encrypt")))?;
+    // The SNI is the TLSA base domain (RFC 7672 §8.1): the MX host, or its CNAME expansion.
+    let sni = verifier.host.clone();
+    let name = rustls::pki_types::ServerName::try_from(sni)
+        .map_err(|e| NotReady::Other(temp(7, 5, format!("{host}: {e}"))))?;
+    let config = super::dane::client_config(verifier)
+        .map_err(|e| NotReady::Other(temp(7, 5, format!("TLS setup failed: {e}"))))?;
+    let up = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config)).connect(name, tcp);
+    let stream = match tokio::time::timeout(s.command, up).await {
+        Ok(Ok(t)) => t,
+        Ok(Err(e)) => return Err(NotReady::Other(temp(7, 5, format!("STARTTLS failed: {e}")))),
+        Err(_) => return Err(NotReady::Other(temp(7, 5, "STARTTLS timed out"))),
+    };
+    #[allow(deprecated)] // lettre's one way to hand it a stream of our own
+    let stream = lettre::transport::smtp::client::AsyncNetworkStream::use_existing_tokio1(
+        Box::new(connect::Tls(stream)),
+    );
+    s.conn.set_stream(stream);
     Ok(())
 }
 

@@ -11,7 +11,7 @@
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -37,13 +37,17 @@ pub enum ConnectError {
     Smtp(lettre::transport::smtp::Error),
 }
 
+/// The TCP stream under a plaintext connection, which our own STARTTLS (for DANE, whose
+/// certificate check lettre cannot be given) takes out to run the handshake on.
+pub type Slot = Arc<Mutex<Option<TcpStream>>>;
+
 /// Connect to `addr`, read the greeting and say EHLO, each step within its limit.
 pub async fn plain(
     addr: SocketAddr,
     client_id: &ClientId,
     connect: Duration,
     command: Duration,
-) -> Result<AsyncSmtpConnection, ConnectError> {
+) -> Result<(AsyncSmtpConnection, Slot), ConnectError> {
     let deadline = Instant::now() + connect;
     let tcp = match tokio::time::timeout_at(deadline, TcpStream::connect(addr)).await {
         Ok(Ok(s)) => s,
@@ -51,46 +55,108 @@ pub async fn plain(
         Err(_) => return Err(ConnectError::ConnectTimeout(connect)),
     };
     let wrote = Arc::new(Notify::new());
+    let slot: Slot = Arc::new(Mutex::new(Some(tcp)));
     let stream = FirstWrite {
-        inner: tcp,
+        inner: slot.clone(),
         wrote: Some(wrote.clone()),
     };
     let hello = AsyncSmtpConnection::connect_with_transport(Box::new(stream), client_id);
     tokio::pin!(hello);
     tokio::select! {
-        r = &mut hello => return r.map_err(ConnectError::Smtp),
+        r = &mut hello => return r.map(|c| (c, slot)).map_err(ConnectError::Smtp),
         () = wrote.notified() => {}
         () = tokio::time::sleep_until(deadline) => {
             return Err(ConnectError::GreetingTimeout(connect))
         }
     }
     match tokio::time::timeout(command, hello).await {
-        Ok(r) => r.map_err(ConnectError::Smtp),
+        Ok(r) => r.map(|c| (c, slot)).map_err(ConnectError::Smtp),
         Err(_) => Err(ConnectError::EhloTimeout(command)),
     }
 }
 
-/// A TCP stream that says when it is first written to.
+/// A TCP stream that says when it is first written to (and can be taken out, see [`Slot`]).
 #[derive(Debug)]
 struct FirstWrite {
-    inner: TcpStream,
+    inner: Slot,
     /// Notified (once) at the first write.
     wrote: Option<Arc<Notify>>,
 }
 
-impl AsyncTokioStream for FirstWrite {
-    fn peer_addr(&self) -> io::Result<SocketAddr> {
-        self.inner.peer_addr()
+fn taken() -> io::Error {
+    io::Error::new(io::ErrorKind::NotConnected, "the stream was taken for TLS")
+}
+
+/// Poll the stream in `slot`, if it is still there.
+fn with<T>(
+    slot: &Slot,
+    f: impl FnOnce(Pin<&mut TcpStream>) -> Poll<io::Result<T>>,
+) -> Poll<io::Result<T>> {
+    let mut guard = match slot.lock() {
+        Ok(g) => g,
+        Err(poisoned) => poisoned.into_inner(),
+    };
+    match guard.as_mut() {
+        Some(s) => f(Pin::new(s)),
+        None => Poll::Ready(Err(taken())),
     }
 }
 
-impl AsyncRead for FirstWrite {
+impl AsyncTokioStream for FirstWrite {
+    fn peer_addr(&self) -> io::Result<SocketAddr> {
+        let guard = match self.inner.lock() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        guard.as_ref().ok_or_else(taken)?.peer_addr()
+    }
+}
+
+/// A TLS stream of our own handshake, handed to lettre in place of the plaintext one.
+#[derive(Debug)]
+pub struct Tls(pub tokio_rustls::client::TlsStream<TcpStream>);
+
+impl AsyncTokioStream for Tls {
+    fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.0.get_ref().0.peer_addr()
+    }
+}
+
+impl AsyncRead for Tls {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_read(cx, buf)
+        Pin::new(&mut self.0).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Tls {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.0).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_shutdown(cx)
+    }
+}
+
+impl AsyncRead for FirstWrite {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        with(&self.inner, |s| s.poll_read(cx, buf))
     }
 }
 
@@ -104,14 +170,14 @@ impl AsyncWrite for FirstWrite {
             // A permit is stored when nobody waits yet, so the notice is never lost.
             n.notify_one();
         }
-        Pin::new(&mut self.inner).poll_write(cx, buf)
+        with(&self.inner, |s| s.poll_write(cx, buf))
     }
 
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        with(&self.inner, |s| s.poll_flush(cx))
     }
 
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        with(&self.inner, |s| s.poll_shutdown(cx))
     }
 }

@@ -8,12 +8,18 @@
 //! job. A recipient the next hop takes is `Relayed`, noting whether the next hop speaks DSN (it
 //! then reports success itself; otherwise we do, when NOTIFY=SUCCESS asked).
 //!
+//! Delivery by MX is secured, in this order, by DANE (`dane.rs`, with `[dns] dnssec`: TLSA
+//! records authenticate each MX host), else the domain's MTA-STS policy (`mta_sts/`), else
+//! opportunistic STARTTLS; `TLS-Required: No` skips the first two. Attempts under a policy are
+//! recorded for TLS reports (`tlsrpt.rs`).
+//!
 //! The queue runner is synchronous (one thread per message); the SMTP client and resolver are
 //! async, so they run on the process's runtime (the one every command starts), entered with
 //! `block_on` from the runner's threads (never from async code: callers use `spawn_blocking`).
 
 pub mod client;
 mod connect;
+pub mod dane;
 mod limit;
 pub mod mta_sts;
 mod pool;
@@ -308,11 +314,37 @@ async fn run_job(
     job: &Outgoing<'_>,
 ) -> Vec<client::RcptResult> {
     let all = |f: Outcome| job.recipients.iter().map(|_| Err(f.clone())).collect();
-    // The domain's MTA-STS policy comes first: connections made under `enforce` (verified TLS
+    // DANE first (RFC 7672), with a validating resolver: it takes precedence over MTA-STS
+    // (RFC 8461 §2), and `TLS-Required: No` turns both off (RFC 8689 §5).
+    let mut known_hosts = None;
+    let dane = match dest {
+        Destination::Mx(domain) if config.dns().dnssec && !job.tls_optional => {
+            let found = match hosts(config, resolver, dest).await {
+                Ok(h) => h,
+                Err(f) => return all(f),
+            };
+            let names: Vec<String> = found.iter().map(|(n, _)| n.clone()).collect();
+            known_hosts = Some(found);
+            match dane::lookup(config, domain, &names).await {
+                Ok(d) => d,
+                Err(why) => {
+                    tlsrpt::record_dane(config, domain, domain, &[], "dnssec-invalid", None);
+                    return all(Outcome::new(
+                        Status::new(Class::Transient, 7, 5),
+                        format!("DANE: {why}"),
+                    ));
+                }
+            }
+        }
+        _ => None,
+    };
+    // The domain's MTA-STS policy comes next: connections made under `enforce` (verified TLS
     // to a matching MX) are kept apart from the others, so a kept connection never carries
     // mail the policy would not let through it.
     let policy = match (dest, resolver) {
-        (Destination::Mx(domain), Ok(r)) if config.remote.mta_sts && !job.tls_optional => {
+        (Destination::Mx(domain), Ok(r))
+            if config.remote.mta_sts && !job.tls_optional && dane.is_none() =>
+        {
             mta_sts::policy_for(config, r, domain)
                 .await
                 .filter(|p| p.mode != mta_sts::Mode::None)
@@ -321,7 +353,7 @@ async fn run_job(
     };
     // REQUIRETLS is decided before any kept connection is reused: only where TLS is verified.
     if job.requiretls {
-        if let Some(why) = requiretls_refusal(dest, policy.as_ref()) {
+        if let Some(why) = requiretls_refusal(dest, policy.as_ref(), dane.as_ref()) {
             return all(Outcome::new(Status::new(Class::Permanent, 7, 10), why));
         }
         if let Destination::Server(_) = dest {
@@ -351,7 +383,7 @@ async fn run_job(
             }
         }
     }
-    let key = pool_key(dest, policy.as_ref());
+    let key = pool_key(dest, policy.as_ref(), dane.is_some());
     while let Some(mut session) = pool.take(&key).await {
         if !session.reset().await {
             session.abort().await;
@@ -370,12 +402,29 @@ async fn run_job(
             Err(_) => session.abort().await,
         }
     }
-    let mut hosts = match hosts(config, resolver, dest).await {
-        Ok(h) => h,
-        Err(f) => return all(f),
+    let mut hosts = match known_hosts {
+        Some(h) => h,
+        None => match hosts(config, resolver, dest).await {
+            Ok(h) => h,
+            Err(f) => return all(f),
+        },
     };
+    if let (Some(d), Destination::Mx(domain)) = (&dane, dest) {
+        // REQUIRETLS goes only to the hosts DANE authenticates.
+        if job.requiretls {
+            hosts.retain(|(h, _)| d.authenticates(h));
+        }
+        for (h, server) in &mut hosts {
+            if d.hosts.contains_key(h) {
+                server.tls = crate::config::servers::OutboundTls::Required;
+            }
+        }
+        let results = try_hosts(config, resolver, pool, &key, dest, &hosts, job, Some(d)).await;
+        report_dane(config, domain, d, &results);
+        return results;
+    }
     let Some(policy) = policy else {
-        return try_hosts(config, resolver, pool, &key, dest, &hosts, job).await;
+        return try_hosts(config, resolver, pool, &key, dest, &hosts, job, None).await;
     };
     let named = format!(
         "MTA-STS policy of {dest} ({}, id {})",
@@ -399,7 +448,7 @@ async fn run_job(
                 .field("effect", "delivering anyway (testing mode)")
                 .emit();
         }
-        let results = try_hosts(config, resolver, pool, &key, dest, &hosts, job).await;
+        let results = try_hosts(config, resolver, pool, &key, dest, &hosts, job, None).await;
         report_attempt(config, domain, &policy, &results);
         return results;
     }
@@ -428,7 +477,7 @@ async fn run_job(
         server.verify = Some(true);
         server.extra_roots = config.tls.extra_roots.clone();
     }
-    let results = try_hosts(config, resolver, pool, &key, dest, &hosts, job).await;
+    let results = try_hosts(config, resolver, pool, &key, dest, &hosts, job, None).await;
     report_attempt(config, domain, &policy, &results);
     results
         .into_iter()
@@ -475,18 +524,79 @@ fn report_attempt(
     }
 }
 
+/// Each DANE attempt for TLS reporting (RFC 8460, `policy-type: tlsa`): the host the session
+/// was with, its success or failure; hosts without a usable record (`tlsa-invalid`) or whose
+/// lookup failed (`dnssec-invalid`) as such.
+fn report_dane(
+    config: &Config,
+    domain: &str,
+    d: &dane::DomainDane,
+    results: &[client::RcptResult],
+) {
+    let port = config.remote.mx_port;
+    for (host, p) in &d.hosts {
+        let strings = match p {
+            dane::HostPolicy::Authenticate(r) | dane::HostPolicy::EncryptOnly(r) => {
+                r.iter().map(ToString::to_string).collect()
+            }
+            dane::HostPolicy::Unusable(..) => Vec::new(),
+        };
+        let used = |r: &client::RcptResult| {
+            let mta = match r {
+                Ok(a) => a.outcome.remote_mta.as_ref(),
+                Err(f) => f.remote_mta.as_ref(),
+            };
+            mta.is_some_and(|m| m.host.eq_ignore_ascii_case(host))
+        };
+        let base = dane::tlsa_name(d.base(host), port);
+        match p {
+            dane::HostPolicy::Unusable(_, kind) => {
+                tlsrpt::record_dane(config, domain, &base, &strings, kind, Some(host))
+            }
+            dane::HostPolicy::EncryptOnly(_) if results.iter().any(used) => {
+                tlsrpt::record_dane(config, domain, &base, &strings, "tlsa-invalid", Some(host))
+            }
+            dane::HostPolicy::EncryptOnly(_) => {}
+            dane::HostPolicy::Authenticate(_) => {
+                let Some(r) = results.iter().find(|r| used(r)) else {
+                    continue;
+                };
+                // A refusal after the handshake was a TLS success; a connection that never
+                // came about is no session to report.
+                match r {
+                    Err(f) => match tlsrpt::classify(f) {
+                        Some(kind) => {
+                            tlsrpt::record_dane(config, domain, &base, &strings, kind, Some(host))
+                        }
+                        None if f.reply.is_some() => {
+                            tlsrpt::record_dane(config, domain, &base, &strings, "success", None)
+                        }
+                        None => {}
+                    },
+                    Ok(_) => tlsrpt::record_dane(config, domain, &base, &strings, "success", None),
+                }
+            }
+        }
+    }
+}
+
 /// Why a REQUIRETLS message cannot go to `dest` at all (RFC 8689 §4.2.1): a domain's MX hosts
-/// are authenticated only by an MTA-STS policy in `enforce` mode here (DANE is not supported); a
-/// domain literal never is.
-fn requiretls_refusal(dest: &Destination, policy: Option<&mta_sts::Policy>) -> Option<String> {
+/// are authenticated by DANE or by an MTA-STS policy in `enforce` mode; a domain literal never
+/// is.
+fn requiretls_refusal(
+    dest: &Destination,
+    policy: Option<&mta_sts::Policy>,
+    dane: Option<&dane::DomainDane>,
+) -> Option<String> {
     match dest {
-        Destination::Mx(domain) => (!policy.is_some_and(|p| p.mode == mta_sts::Mode::Enforce))
-            .then(|| {
-                format!(
-                    "REQUIRETLS: {domain} has no MTA-STS policy in enforce mode, so its MX hosts \
-                     cannot be authenticated"
-                )
-            }),
+        Destination::Mx(domain) => (!policy.is_some_and(|p| p.mode == mta_sts::Mode::Enforce)
+            && !dane.is_some_and(|d| d.hosts.keys().any(|h| d.authenticates(h))))
+        .then(|| {
+            format!(
+                "REQUIRETLS: {domain} has neither DANE TLSA records nor an MTA-STS policy in \
+                 enforce mode, so its MX hosts cannot be authenticated"
+            )
+        }),
         Destination::Literal(ip) => Some(format!(
             "REQUIRETLS: the domain literal [{ip}] cannot be authenticated"
         )),
@@ -510,15 +620,20 @@ pub fn tls_required_no(body: &[u8]) -> bool {
     })
 }
 
-/// Where connections to `dest` are kept: apart for each MTA-STS mode and policy id.
-fn pool_key(dest: &Destination, policy: Option<&mta_sts::Policy>) -> String {
+/// Where connections to `dest` are kept: apart under DANE and for each MTA-STS mode and policy
+/// id.
+fn pool_key(dest: &Destination, policy: Option<&mta_sts::Policy>, dane: bool) -> String {
     match policy {
+        _ if dane => format!("{dest} (DANE)"),
         Some(p) => format!("{dest} (MTA-STS {} {})", p.mode, p.id),
         None => dest.to_string(),
     }
 }
 
-/// Try each host and address in turn until one decides the recipients.
+/// Try each host and address in turn until one decides the recipients. A host with a DANE
+/// policy in `dane` gets mandatory STARTTLS with its TLSA check, and its failures name it; one
+/// whose TLSA lookup failed is not tried.
+#[allow(clippy::too_many_arguments)]
 async fn try_hosts(
     config: &Config,
     resolver: &Result<TokioResolver, DnsError>,
@@ -527,6 +642,7 @@ async fn try_hosts(
     dest: &Destination,
     hosts: &[(String, RemoteServer)],
     job: &Outgoing<'_>,
+    dane: Option<&dane::DomainDane>,
 ) -> Vec<client::RcptResult> {
     let all = |f: Outcome| job.recipients.iter().map(|_| Err(f.clone())).collect();
     let timeouts = Timeouts {
@@ -541,7 +657,19 @@ async fn try_hosts(
     // Postfix's "Host or domain name not found"; one temporary lookup error or one host that
     // was tried makes the whole job temporary.
     let mut none_exist = !hosts.is_empty();
+    let domain = match dest {
+        Destination::Mx(d) => d.as_str(),
+        _ => "",
+    };
     for (host, server) in hosts {
+        let host_dane = dane.and_then(|d| d.hosts.get(host));
+        if let Some(dane::HostPolicy::Unusable(why, _)) = host_dane {
+            none_exist = false;
+            last = Outcome::new(Status::new(Class::Transient, 7, 5), format!("DANE: {why}"));
+            continue;
+        }
+        let base = dane.map_or(host.as_str(), |d| d.base(host));
+        let tlsa = dane::tlsa_name(base, server.port);
         let ips = match resolver_addresses(resolver, host).await {
             Ok(ips) => ips,
             Err(e) => {
@@ -558,7 +686,19 @@ async fn try_hosts(
         for ip in ips {
             let addr = SocketAddr::new(ip, server.port);
             let hello = &config.server.hostname;
-            let mut session = match client::open(addr, host, server, hello, timeouts).await {
+            let verifier =
+                host_dane.and_then(|p| dane::verifier_for(domain, host, base, server.port, p));
+            let named = verifier.is_some();
+            let opened = client::open(addr, host, server, hello, timeouts, verifier)
+                .await
+                .map_err(|f| match named {
+                    true => Outcome {
+                        text: format!("DANE policy of {host} (TLSA {tlsa}): {}", f.text),
+                        ..f
+                    },
+                    false => f,
+                });
+            let mut session = match opened {
                 Ok(s) => s,
                 Err(f) if f.is_permanent() => return all(f),
                 Err(f) => {
@@ -676,10 +816,25 @@ password = "p"
             fetched: 0,
         };
         let mx = Destination::Mx("a.test".into());
-        assert!(requiretls_refusal(&mx, None).is_some());
-        assert!(requiretls_refusal(&mx, Some(&p(mta_sts::Mode::Testing))).is_some());
-        assert!(requiretls_refusal(&mx, Some(&p(mta_sts::Mode::Enforce))).is_none());
-        assert!(requiretls_refusal(&Destination::Literal([127, 0, 0, 1].into()), None).is_some());
-        assert!(requiretls_refusal(&Destination::Server("hq".into()), None).is_none());
+        assert!(requiretls_refusal(&mx, None, None).is_some());
+        assert!(requiretls_refusal(&mx, Some(&p(mta_sts::Mode::Testing)), None).is_some());
+        assert!(requiretls_refusal(&mx, Some(&p(mta_sts::Mode::Enforce)), None).is_none());
+        let tlsa = dane::Tlsa {
+            usage: 3,
+            selector: 1,
+            matching: 1,
+            data: vec![0; 32],
+        };
+        let with = |p: dane::HostPolicy| dane::DomainDane {
+            hosts: [("mx.a.test".to_string(), p)].into(),
+            bases: Default::default(),
+        };
+        let authenticated = with(dane::HostPolicy::Authenticate(vec![tlsa.clone()]));
+        assert!(requiretls_refusal(&mx, None, Some(&authenticated)).is_none());
+        let encrypt_only = with(dane::HostPolicy::EncryptOnly(vec![tlsa]));
+        assert!(requiretls_refusal(&mx, None, Some(&encrypt_only)).is_some());
+        let literal = Destination::Literal([127, 0, 0, 1].into());
+        assert!(requiretls_refusal(&literal, None, None).is_some());
+        assert!(requiretls_refusal(&Destination::Server("hq".into()), None, None).is_none());
     }
 }

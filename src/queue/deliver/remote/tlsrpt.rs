@@ -16,6 +16,16 @@ use crate::proto::mail::Outcome;
 /// One attempt under a policy.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Attempt {
+    /// `sts` (MTA-STS) or `tlsa` (DANE).
+    #[serde(default = "sts")]
+    pub policy_type: String,
+    /// The policy domain when it is not the recipient domain (DANE: the TLSA base domain).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy_domain: Option<String>,
+    /// The policy as text lines, where it is not rebuilt from the fields below (DANE: its
+    /// TLSA records).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub policy_strings: Vec<String>,
     pub policy_id: String,
     pub mode: String,
     pub mx: Vec<String>,
@@ -25,6 +35,10 @@ pub struct Attempt {
     /// The MX host the failure was with, when one was.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mx_host: Option<String>,
+}
+
+fn sts() -> String {
+    "sts".into()
 }
 
 /// The UTC day (`YYYY-MM-DD`) of `secs` since the epoch.
@@ -51,7 +65,9 @@ fn dir(config: &Config) -> PathBuf {
 /// `None` when TLS was not what failed (a refusal after a verified handshake).
 pub fn classify(outcome: &Outcome) -> Option<&'static str> {
     let t = outcome.text.to_ascii_lowercase();
-    if t.contains("does not offer starttls") {
+    if t.contains("dane: tlsa lookup") {
+        Some("dnssec-invalid")
+    } else if t.contains("does not offer starttls") {
         Some("starttls-not-supported")
     } else if t.contains("no mx host matches") {
         Some("validation-failure")
@@ -72,22 +88,97 @@ pub fn classify(outcome: &Outcome) -> Option<&'static str> {
     }
 }
 
-/// Appends one attempt for `domain` (best effort: reporting never stops delivery).
+/// Appends one attempt under the MTA-STS `policy` of `domain` (best effort: reporting never
+/// stops delivery).
 pub fn record(config: &Config, domain: &str, policy: &Policy, result: &str, mx_host: Option<&str>) {
+    append(
+        config,
+        domain,
+        &Attempt {
+            policy_type: sts(),
+            policy_domain: None,
+            policy_strings: Vec::new(),
+            policy_id: policy.id.clone(),
+            mode: policy.mode.to_string(),
+            mx: policy.mx.clone(),
+            max_age: policy.max_age,
+            result: result.to_string(),
+            mx_host: mx_host.map(str::to_string),
+        },
+    );
+}
+
+/// Appends a failed MTA-STS policy fetch for `domain` (TXT id `id`): `sts-policy-fetch-error`,
+/// `sts-webpki-invalid` or `sts-policy-invalid` (RFC 8460 §4.3.2).
+pub fn record_fetch_failure(config: &Config, domain: &str, id: &str, result: &str) {
+    append(
+        config,
+        domain,
+        &Attempt {
+            policy_type: sts(),
+            policy_domain: None,
+            policy_strings: Vec::new(),
+            policy_id: id.to_string(),
+            mode: String::new(),
+            mx: Vec::new(),
+            max_age: 0,
+            result: result.to_string(),
+            mx_host: None,
+        },
+    );
+}
+
+/// The RFC 8460 result type of a failed policy fetch, from its error.
+pub fn fetch_failure_kind(error: &str) -> &'static str {
+    let e = error.to_ascii_lowercase();
+    if e.starts_with("tls with") || e.contains("certificate") {
+        "sts-webpki-invalid"
+    } else if e.starts_with("policy from") || e.contains("content-type") {
+        "sts-policy-invalid"
+    } else {
+        "sts-policy-fetch-error"
+    }
+}
+
+/// Appends one DANE attempt for mail to `domain`, under the TLSA RRset at `base`
+/// (`_25._tcp.HOST`, its records as `strings`), reported as `policy-type: tlsa`.
+pub fn record_dane(
+    config: &Config,
+    domain: &str,
+    base: &str,
+    strings: &[String],
+    result: &str,
+    mx_host: Option<&str>,
+) {
+    let host = base
+        .splitn(3, '.')
+        .nth(2)
+        .filter(|_| base.starts_with('_'))
+        .unwrap_or(base);
+    append(
+        config,
+        domain,
+        &Attempt {
+            policy_type: "tlsa".into(),
+            policy_domain: Some(host.to_string()),
+            policy_strings: strings.to_vec(),
+            policy_id: format!("tlsa {base}"),
+            mode: String::new(),
+            mx: vec![host.to_string()],
+            max_age: 0,
+            result: result.to_string(),
+            mx_host: mx_host.map(str::to_string),
+        },
+    );
+}
+
+fn append(config: &Config, domain: &str, line: &Attempt) {
     if !super::mta_sts::policy::is_cache_name(domain) {
         return;
     }
-    let line = Attempt {
-        policy_id: policy.id.clone(),
-        mode: policy.mode.to_string(),
-        mx: policy.mx.clone(),
-        max_age: policy.max_age,
-        result: result.to_string(),
-        mx_host: mx_host.map(str::to_string),
-    };
     let day = dir(config).join(day_of(now()));
     let written = std::fs::create_dir_all(&day).and_then(|()| {
-        let mut json = serde_json::to_vec(&line).map_err(std::io::Error::other)?;
+        let mut json = serde_json::to_vec(line).map_err(std::io::Error::other)?;
         json.push(b'\n');
         let mut f = std::fs::OpenOptions::new()
             .create(true)
@@ -142,17 +233,25 @@ pub fn report(config: &Config, domain: &str, day: &str, attempts: &[Attempt]) ->
                     .entry((a.result.as_str(), a.mx_host.as_deref()))
                     .or_default() += 1;
             }
-            let mut lines = vec![
-                "version: STSv1".to_string(),
-                format!("mode: {}", first.mode),
-            ];
-            lines.extend(first.mx.iter().map(|m| format!("mx: {m}")));
-            lines.push(format!("max_age: {}", first.max_age));
+            let lines = if first.policy_type != "sts" {
+                first.policy_strings.clone()
+            } else if first.mode.is_empty() {
+                // A fetch that failed: no policy text to show.
+                Vec::new()
+            } else {
+                let mut lines = vec![
+                    "version: STSv1".to_string(),
+                    format!("mode: {}", first.mode),
+                ];
+                lines.extend(first.mx.iter().map(|m| format!("mx: {m}")));
+                lines.push(format!("max_age: {}", first.max_age));
+                lines
+            };
             Some(serde_json::json!({
                 "policy": {
-                    "policy-type": "sts",
+                    "policy-type": first.policy_type,
                     "policy-string": lines,
-                    "policy-domain": domain,
+                    "policy-domain": first.policy_domain.as_deref().unwrap_or(domain),
                     "mx-host": first.mx,
                 },
                 "summary": {
@@ -301,6 +400,33 @@ mod tests {
             None
         );
         assert_eq!(day_of(0), "1970-01-01");
+        assert_eq!(
+            classify(&o(
+                "DANE: TLSA lookup for _25._tcp.mx.a.test failed: SERVFAIL"
+            )),
+            Some("dnssec-invalid")
+        );
+        for (error, kind) in [
+            (
+                "TLS with mta-sts.a.test: invalid peer certificate: NotValidForName",
+                "sts-webpki-invalid",
+            ),
+            (
+                "policy from mta-sts.a.test: unknown mode \"x\"",
+                "sts-policy-invalid",
+            ),
+            (
+                "mta-sts.a.test served the policy without Content-Type text/plain",
+                "sts-policy-invalid",
+            ),
+            (
+                "https://mta-sts.a.test/.well-known/mta-sts.txt answered 404 Not Found",
+                "sts-policy-fetch-error",
+            ),
+            ("no policy within 30 seconds", "sts-policy-fetch-error"),
+        ] {
+            assert_eq!(fetch_failure_kind(error), kind, "{error}");
+        }
     }
 
     #[test]
@@ -311,6 +437,9 @@ mod tests {
         )
         .unwrap();
         let a = |result: &str, mx: Option<&str>| Attempt {
+            policy_type: "sts".into(),
+            policy_domain: None,
+            policy_strings: Vec::new(),
             policy_id: "1".into(),
             mode: "enforce".into(),
             mx: vec!["mx.a.test".into()],

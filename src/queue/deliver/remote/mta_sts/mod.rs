@@ -100,21 +100,25 @@ pub async fn policy_for(config: &Config, resolver: &TokioResolver, domain: &str)
             Some(p)
         }
         Ok(Err(e)) => {
-            fetch_failed(domain, &id, &e, cached.as_ref());
+            fetch_failed(config, domain, &id, &e, cached.as_ref());
             cached
         }
         Err(_) => {
             let e = format!("no policy within {} seconds", FETCH_TIMEOUT.as_secs());
-            fetch_failed(domain, &id, &e, cached.as_ref());
+            fetch_failed(config, domain, &id, &e, cached.as_ref());
             cached
         }
     }
 }
 
-fn fetch_failed(domain: &str, id: &str, error: &str, cached: Option<&Policy>) {
+/// A failed fetch: logged, and recorded for the TLS report (RFC 8460 §4.3.2).
+fn fetch_failed(config: &Config, domain: &str, id: &str, error: &str, cached: Option<&Policy>) {
+    let kind = super::tlsrpt::fetch_failure_kind(error);
+    super::tlsrpt::record_fetch_failure(config, domain, id, kind);
     event("mta_sts_fetch_failed")
         .field("domain", domain)
         .field("id", id)
+        .field("result_type", kind)
         .field("error", error)
         .field(
             "effect",
