@@ -225,6 +225,10 @@ impl Mailbox for MaildirMailbox {
         self.state.record_virtual_sizes(sizes)
     }
 
+    fn prefetch(&self, infos: &[&MessageInfo]) {
+        crate::store::maildir::prefetch(self.maildir(), infos);
+    }
+
     fn read(&self, info: &MessageInfo, limit: u64) -> std::io::Result<Vec<u8>> {
         let file = self
             .state

@@ -114,6 +114,10 @@ pub trait Mailbox {
     fn record_virtual_sizes(&mut self, sizes: &[(u32, u64)]) -> Result<()>;
     /// The stored bytes of a message (at most `limit`); `NotFound` once it is gone.
     fn read(&self, info: &MessageInfo, limit: u64) -> std::io::Result<Vec<u8>>;
+    /// A hint that these messages will be read soon, in this order (a FETCH of many bodies asks
+    /// for the next window ahead of rendering): a store on disk may start reading them so that
+    /// the reads overlap. Never required; the default does nothing.
+    fn prefetch(&self, _infos: &[&MessageInfo]) {}
     /// The message's header block up to and including the empty line that ends it (at most
     /// `limit` bytes; the whole message when it has no body). Stores that can stop reading
     /// there should (SORT and THREAD need only this).

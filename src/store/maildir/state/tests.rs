@@ -443,3 +443,30 @@ fn large_mailbox_resync_uses_the_cache() {
     assert_eq!(again.messages, cached.messages);
     assert_eq!(first.messages[n - 1].uid as usize, n);
 }
+
+#[test]
+fn prefetch_hints_at_present_messages_and_skips_gone_ones() {
+    let (_d, md) = setup();
+    for i in 0..5 {
+        deliver(&md, 100 + i, "p", format!("message {i}\n").as_bytes());
+    }
+    let mut st = MailboxState::new(md.clone());
+    let snap = st.sync().unwrap();
+    // One of them expunged by someone else: the hint passes over it.
+    let gone = &snap.messages[2];
+    let path = fs::read_dir(md.cur())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().contains(gone.base()))
+        .unwrap();
+    fs::remove_file(path).unwrap();
+    let infos: Vec<_> = snap.messages.iter().collect();
+    crate::store::maildir::prefetch(&md, &infos);
+    crate::store::maildir::prefetch(&md, &[]);
+    // Read once, a file is in the page cache: the probe that spares a warm FETCH says so.
+    let last = st.open_message(&snap.messages[4]).unwrap().unwrap();
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut &last, &mut text).unwrap();
+    assert_eq!(text, "message 4\n");
+    assert!(crate::store::maildir::files::cached(&last));
+}

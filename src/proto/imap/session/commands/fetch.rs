@@ -17,7 +17,7 @@ use crate::proto::imap::session::dispatch::{Reply, Updates};
 use crate::proto::imap::session::view::{cache_entry, View};
 use crate::proto::imap::session::Session;
 use crate::proto::imap::store::{MailStore, Mailbox};
-use crate::store::maildir::{self, FlagOp, Snapshot};
+use crate::store::maildir::{self, FlagOp, MessageInfo, Snapshot};
 
 /// A FETCH in progress.
 pub struct FetchJob {
@@ -36,7 +36,14 @@ pub struct FetchJob {
     wants_size: bool,
     /// Virtual sizes computed from message bytes this FETCH read anyway.
     sizes: Vec<(u32, u64)>,
+    /// Whether rendering reads message files (so the store is told which come next).
+    reads_files: bool,
+    /// Position in `indices` up to which the store was told.
+    hinted: usize,
 }
+
+/// How many messages ahead a FETCH that reads files tells the store about (in steps of half).
+const PREFETCH_WINDOW: usize = 64;
 
 /// The CONDSTORE / QRESYNC modifiers of a FETCH.
 #[derive(Debug, Clone, Copy, Default)]
@@ -138,6 +145,18 @@ impl<S: MailStore> Session<S> {
             sel.mailbox.load_cache(&mut sel.cache);
         }
         let wants_size = attributes.contains(&FetchAttribute::Rfc822Size);
+        let reads_files = attributes.iter().any(|a| {
+            !matches!(
+                a,
+                FetchAttribute::Envelope
+                    | FetchAttribute::BodyStructure
+                    | FetchAttribute::Flags
+                    | FetchAttribute::InternalDate
+                    | FetchAttribute::Rfc822Size
+                    | FetchAttribute::Uid
+                    | FetchAttribute::ModSeq
+            )
+        });
         let job = FetchJob {
             tag: tag.to_string(),
             uid,
@@ -150,6 +169,8 @@ impl<S: MailStore> Session<S> {
             unknown_cte: false,
             wants_size,
             sizes: Vec::new(),
+            reads_files,
+            hinted: 0,
         };
         Ok(Reply::fetching(job).with(data))
     }
@@ -183,6 +204,19 @@ impl<S: MailStore> Session<S> {
         while let Some(&i) = job.indices.get(job.pos) {
             if out.len() >= CHUNK {
                 return false;
+            }
+            if job.reads_files && job.hinted < job.pos + PREFETCH_WINDOW / 2 {
+                let from = job.hinted.max(job.pos);
+                let to = (job.pos + PREFETCH_WINDOW).min(job.indices.len());
+                let ahead: Vec<&MessageInfo> = job
+                    .indices
+                    .get(from..to)
+                    .unwrap_or_default()
+                    .iter()
+                    .filter_map(|&k| sel.messages.get(k))
+                    .collect();
+                sel.mailbox.prefetch(&ahead);
+                job.hinted = to;
             }
             job.pos += 1;
             let Some(info) = sel.messages.get(i) else {
