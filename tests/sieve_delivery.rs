@@ -589,3 +589,120 @@ fn global_before_script_global_include_duplicate_and_editheader() {
         demo.log()
     );
 }
+
+/// Puts `source` as `user`'s active script.
+fn activate(demo: &Demo, user: &str, source: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("s.sieve");
+    std::fs::write(&script, source).unwrap();
+    let out = demo.postern(&[
+        "sieve",
+        "put",
+        user,
+        "s",
+        script.to_str().unwrap(),
+        "--activate",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+}
+
+#[test]
+fn imap4flags_keywords_reach_imap_even_in_a_selected_mailbox() {
+    let demo = Demo::start();
+    let many: Vec<String> = (1..=30).map(|i| format!("\"k{i}\"")).collect();
+    activate(
+        &demo,
+        "demo",
+        &format!(
+            "require [\"imap4flags\", \"fileinto\", \"mailbox\"];\n\
+             if header :contains \"subject\" \"label\" {{ addflag \"$Label1\"; addflag [\"Work\", \"\\\\Seen\"]; }}\n\
+             if header :contains \"subject\" \"project\" {{ fileinto :create :flags [\"Project\", \"\\\\Flagged\"] \"Proj\"; stop; }}\n\
+             if header :contains \"subject\" \"many\" {{ fileinto :create :flags [{}] \"Many\"; stop; }}\n",
+            many.join(", ")
+        ),
+    );
+    swaks(
+        &demo,
+        "ann@remote.test",
+        "demo@example.test",
+        "project news",
+        &[],
+    );
+    swaks(
+        &demo,
+        "ann@remote.test",
+        "demo@example.test",
+        "many words",
+        &[],
+    );
+    // An IMAP session has the INBOX selected when the labelled message arrives (sent with
+    // smtplib from the same script): it is told the new keywords (FLAGS) before the message.
+    let out = python(
+        "import imaplib, smtplib, ssl, sys, time\n\
+         ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE\n\
+         m = imaplib.IMAP4_SSL('127.0.0.1', int(sys.argv[1]), ssl_context=ctx)\n\
+         m.login('demo', sys.argv[2])\n\
+         print('SELECT', m.select('INBOX')[1])\n\
+         print('BEFORE', m.response('FLAGS')[1])\n\
+         s = smtplib.SMTP('127.0.0.1', int(sys.argv[3]), timeout=30)\n\
+         s.sendmail('ann@remote.test', ['demo@example.test'], 'From: ann@remote.test\\r\\nSubject: label me\\r\\n\\r\\nhi\\r\\n')\n\
+         s.quit()\n\
+         for _ in range(80):\n\
+         \x20   m.noop()\n\
+         \x20   if m.untagged_responses.get('EXISTS', [b'0'])[-1] != b'0':\n\
+         \x20       break\n\
+         \x20   time.sleep(0.25)\n\
+         print('UPDATE', m.response('FLAGS')[1])\n\
+         print('FETCH', m.fetch('1', '(FLAGS)')[1])\n\
+         m.select('Proj')\n\
+         print('PROJ', m.fetch('1', '(FLAGS)')[1])\n\
+         m.select('Many')\n\
+         print('MANY', m.response('FLAGS')[1], m.fetch('1', '(FLAGS)')[1])\n\
+         m.logout()\n",
+        &[
+            &demo.port(2993).to_string(),
+            &demo.password(),
+            &demo.port(2525).to_string(),
+        ],
+    );
+    let line = |name: &str| {
+        out.lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("no {name} in {out}"))
+            .to_string()
+    };
+    assert!(line("SELECT").contains("[b'0']"), "{out}");
+    assert!(!line("BEFORE").contains("$Label1"), "{out}");
+    let update = line("UPDATE");
+    assert!(
+        update.contains("$Label1") && update.contains("Work"),
+        "the selected session sees the new keywords: {out}\n{}",
+        demo.log()
+    );
+    let fetch = line("FETCH");
+    for flag in ["$Label1", "Work", "\\\\Seen"] {
+        assert!(fetch.contains(flag), "{flag}: {out}");
+    }
+    let proj = line("PROJ");
+    assert!(
+        proj.contains("Project") && proj.contains("\\\\Flagged"),
+        "{out}"
+    );
+    // The file name carries the letters, Dovecot's way.
+    let proj_files = files(&demo, "demo", Some("Proj"));
+    assert!(
+        proj_files[0].to_string_lossy().ends_with(":2,Fa"),
+        "{proj_files:?}"
+    );
+    // 30 keywords: 26 kept, the rest dropped with a log line.
+    let many_line = line("MANY");
+    assert!(
+        many_line.contains("k26") && !many_line.contains("k27"),
+        "{out}"
+    );
+    let log = demo.log();
+    assert!(
+        log.contains("beyond the mailbox's 26 keywords): k27 k28 k29 k30"),
+        "{log}"
+    );
+}

@@ -182,14 +182,34 @@ pub fn deliver(
         let Some(maildir) = maildir else {
             return RecipientResult::Fail(outcomes::unusable_mailbox(user));
         };
-        let (flags, dropped) = super::sieve::flag_letters(&copy.flags);
+        let (mut flags, keywords, mut dropped) = super::sieve::flag_letters(&copy.flags);
+        if !keywords.is_empty() {
+            match keyword_letters(&maildir, &keywords) {
+                Ok((letters, full)) => {
+                    flags.push_str(&letters);
+                    dropped.extend(full);
+                }
+                Err(e) => {
+                    crate::events::event("sieve_warning")
+                        .field("id", job.id)
+                        .field("user", user)
+                        .field("warning", format!("keywords not stored: {e}"))
+                        .emit();
+                    dropped.extend(keywords);
+                }
+            }
+        }
         if !dropped.is_empty() {
             crate::events::event("sieve_warning")
                 .field("id", job.id)
                 .field("user", user)
                 .field(
                     "warning",
-                    format!("flags not kept on delivery: {}", dropped.join(" ")),
+                    format!(
+                        "flags not kept on delivery (not storable, or beyond the \
+                         mailbox's 26 keywords): {}",
+                        dropped.join(" ")
+                    ),
                 )
                 .emit();
         }
@@ -233,6 +253,17 @@ pub fn deliver(
             .emit();
     }
     RecipientResult::Delivered
+}
+
+/// The maildir letters of `keywords` in the keyword table of the mailbox `maildir` (made when
+/// missing), taken under its state lock; the keywords that do not fit come back apart (as
+/// Dovecot, a mailbox holds at most 26).
+fn keyword_letters(
+    maildir: &std::path::Path,
+    keywords: &[String],
+) -> crate::store::maildir::error::Result<(String, Vec<String>)> {
+    let md = crate::store::maildir::Maildir::create(maildir)?;
+    crate::store::maildir::MailboxState::new(md).keyword_letters(keywords)
 }
 
 /// One copy into `maildir` under `key`, with maildir `flags`.

@@ -143,10 +143,13 @@ pub fn folder_dir(inbox: &Path, folder: &str, create: bool) -> Result<PathBuf, S
         .map_err(|e| e.to_string())
 }
 
-/// Maildir flag letters for IMAP flags (sorted); the flags maildir cannot keep on delivery
-/// (keywords) come back separately.
-pub fn flag_letters(flags: &[String]) -> (String, Vec<String>) {
+/// The IMAP flags a script set, as delivery stores them: the maildir letters of the system
+/// flags (sorted), the keywords (each once, without case; stored through the mailbox's keyword
+/// table, [`crate::store::maildir::MailboxState::keyword_letters`]), and the flags that cannot
+/// be kept (an unknown system flag such as `\Recent`).
+pub fn flag_letters(flags: &[String]) -> (String, Vec<String>, Vec<String>) {
     let mut letters: Vec<char> = Vec::new();
+    let mut keywords: Vec<String> = Vec::new();
     let mut dropped = Vec::new();
     for f in flags {
         let l = match f.to_ascii_lowercase().as_str() {
@@ -155,8 +158,14 @@ pub fn flag_letters(flags: &[String]) -> (String, Vec<String>) {
             "\\flagged" => 'F',
             "\\deleted" => 'T',
             "\\draft" => 'D',
-            _ => {
+            _ if f.starts_with('\\') => {
                 dropped.push(f.clone());
+                continue;
+            }
+            _ => {
+                if !keywords.iter().any(|k| k.eq_ignore_ascii_case(f)) {
+                    keywords.push(f.clone());
+                }
                 continue;
             }
         };
@@ -165,7 +174,7 @@ pub fn flag_letters(flags: &[String]) -> (String, Vec<String>) {
         }
     }
     letters.sort_unstable();
-    (letters.into_iter().collect(), dropped)
+    (letters.into_iter().collect(), keywords, dropped)
 }
 
 struct Cached {
@@ -588,7 +597,16 @@ mod tests {
         ];
         assert_eq!(
             flag_letters(&flags),
-            ("FS".to_string(), vec!["$Label1".to_string()])
+            ("FS".to_string(), vec!["$Label1".to_string()], Vec::new())
+        );
+        let flags = ["work".to_string(), "\\Recent".into(), "Work".into()];
+        assert_eq!(
+            flag_letters(&flags),
+            (
+                String::new(),
+                vec!["work".to_string()],
+                vec!["\\Recent".into()]
+            )
         );
         let m = b"X-Postern-Sieve-Redirect: a@x\r\nx-postern-sieve-redirect: b@x\r\nSubject: s\r\n\r\nX-Postern-Sieve-Redirect: body\r\n";
         assert_eq!(redirected_by(m), ["a@x", "b@x"]);
