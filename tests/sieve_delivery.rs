@@ -1,6 +1,7 @@
 //! Sieve at local delivery on `serve --demo`: mail sent with swaks and Python's smtplib to
 //! smtpd, and with `postern sendmail`, is filed as the user's script says; imaplib sees it in
-//! the folders with the flags the script set; discard, reject (a bounce to the sender), redirect
+//! the folders with the flags (and keywords) the script set; discard, reject (a bounce to the
+//! sender; a 550 during a single-recipient SMTP transaction), redirect
 //! (to a second local user, and to a remote aiosmtpd peer on loopback) behave; vacation answers
 //! exactly once per sender within its period across a restart of the daemon, and never to `<>`,
 //! a list or Auto-Submitted mail; a broken script and an impossible fileinto keep the mail in
@@ -199,10 +200,11 @@ fn scripts_file_flag_discard_reject_redirect_and_answer() {
         "for erin",
         &[],
     );
+    // Two recipients: demo's reject cannot refuse in protocol (bob takes it), so it bounces.
     swaks(
         &demo,
         "carol@example.test",
-        "demo@example.test",
+        "demo@example.test,bob@example.test",
         "bounceme please",
         &[],
     );
@@ -320,7 +322,8 @@ fn scripts_file_flag_discard_reject_redirect_and_answer() {
         remote.contains("MAIL FROM:<ann@remote.test> RCPT TO:<someone@remote.test>"),
         "{remote}"
     );
-    // The rejected message came back to carol with the script's reason.
+    // The rejected message came back to carol with the script's reason; bob has it.
+    assert_eq!(with_subject(&demo, "bob", None, "bounceme please"), 1);
     assert!(
         eventually(|| contents(&files(&demo, "carol", None))
             .iter()
@@ -703,6 +706,98 @@ fn imap4flags_keywords_reach_imap_even_in_a_selected_mailbox() {
     let log = demo.log();
     assert!(
         log.contains("beyond the mailbox's 26 keywords): k27 k28 k29 k30"),
+        "{log}"
+    );
+}
+
+#[test]
+fn ereject_refuses_a_single_recipient_transaction_with_550() {
+    let demo = Demo::start();
+    demo.add_user("bob", "pw-of-the-test");
+    demo.add_user("carol", "pw-of-the-test");
+    activate(
+        &demo,
+        "demo",
+        "require [\"ereject\", \"reject\"];\n\
+         if header :contains \"subject\" \"ereject\" { ereject text:\nNo thanks:\nnot from you.\n.\n; }\n\
+         if header :contains \"subject\" \"plain reject\" { reject \"Go away\"; }\n",
+    );
+    // swaks: refused at the end of DATA with the script's reason.
+    let server = format!("127.0.0.1:{}", demo.port(2525));
+    let out = Command::new("swaks")
+        .args(["--server", &server, "--from", "carol@example.test"])
+        .args([
+            "--to",
+            "demo@example.test",
+            "--header",
+            "Subject: ereject me",
+        ])
+        .output()
+        .expect("swaks");
+    let said = text(&out);
+    assert!(!out.status.success(), "{said}");
+    assert!(said.contains("<** 550-5.7.1 No thanks:"), "{said}");
+    assert!(said.contains("<** 550 5.7.1 not from you."), "{said}");
+    // smtplib: the same for plain reject (RFC 5429 allows it in protocol too).
+    let out = python(
+        "import smtplib, sys\n\
+         s = smtplib.SMTP('127.0.0.1', int(sys.argv[1]), timeout=30)\n\
+         try:\n\
+         \x20   s.sendmail('carol@example.test', ['demo@example.test'], 'Subject: plain reject\\r\\n\\r\\nhi\\r\\n')\n\
+         \x20   print('ACCEPTED')\n\
+         except smtplib.SMTPDataError as e:\n\
+         \x20   print('REFUSED', e.smtp_code, e.smtp_error.decode())\n\
+         # Several recipients: demo's script cannot refuse for bob, so demo's reject bounces.\n\
+         print('MULTI', s.sendmail('carol@example.test', ['demo@example.test', 'bob@example.test'], 'Subject: ereject two\\r\\n\\r\\nhi\\r\\n'))\n\
+         s.quit()\n",
+        &[&demo.port(2525).to_string()],
+    );
+    assert!(out.contains("REFUSED 550 5.7.1 Go away"), "{out}");
+    assert!(out.contains("MULTI {}"), "{out}");
+    // After acknowledgment (sendmail has no client to answer): a bounce.
+    assert!(demo.postern_stdin_ok(
+        &["sendmail", "-f", "carol@example.test", "demo@example.test"],
+        "From: carol@example.test\nSubject: ereject by sendmail\n\nhi\n",
+    ));
+    assert!(
+        eventually(|| with_subject(&demo, "bob", None, "ereject two") == 1),
+        "{}",
+        demo.log()
+    );
+    let bounced = |subject: &str| {
+        contents(&files(&demo, "carol", None))
+            .iter()
+            .filter(|m| m.contains(&format!("Subject: {subject}")) && m.contains("No thanks:"))
+            .count()
+    };
+    assert!(
+        eventually(|| bounced("ereject two") == 1 && bounced("ereject by sendmail") == 1),
+        "{}",
+        demo.log()
+    );
+    // Refused in protocol: nothing stored, nothing queued, no bounce.
+    assert_eq!(bounced("ereject me"), 0);
+    assert!(!contents(&files(&demo, "carol", None))
+        .iter()
+        .any(|m| m.contains("Subject: plain reject")));
+    for subject in [
+        "ereject me",
+        "plain reject",
+        "ereject two",
+        "ereject by sendmail",
+    ] {
+        assert_eq!(with_subject(&demo, "demo", None, subject), 0, "{subject}");
+    }
+    let queue = demo.postern(&["queue", "ls", "--json"]);
+    assert!(queue.status.success(), "{}", text(&queue));
+    assert!(
+        !String::from_utf8_lossy(&queue.stdout).contains("demo@example.test"),
+        "{}",
+        text(&queue)
+    );
+    let log = demo.log();
+    assert!(
+        log.contains("event=sieve_refused") && log.contains("reason=\"Go away\""),
         "{log}"
     );
 }

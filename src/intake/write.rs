@@ -38,6 +38,8 @@ pub(super) struct Written {
     mailboxes: Vec<(usize, String)>,
     /// The message's Message-ID, for the log.
     message_id: Option<String>,
+    /// The recipient's Sieve script refused it in protocol: nothing was stored.
+    pub refusal: Option<Refusal>,
 }
 
 /// The Message-ID header's value (at most 250 characters), for the log.
@@ -145,10 +147,24 @@ pub(super) fn write(d: &Deliverer, p: Prepared, deliver_now: bool) -> Result<Wri
         let mut message = Vec::with_capacity(header.len() + data.len());
         message.extend_from_slice(header.as_bytes());
         message.extend_from_slice(&data);
-        local::deliver(d, &id, &envelope, &message)
+        local::deliver(d, &id, &envelope, &message, origin.may_refuse_in_protocol())
     } else {
         Now::default()
     };
+    if let Some(reason) = &now.refused {
+        let reply = crate::queue::deliver::outcomes::refused_by_filter_reply(reason);
+        return Ok(Written {
+            id,
+            origin,
+            envelope,
+            refused,
+            delivered: Vec::new(),
+            queued: false,
+            mailboxes: Vec::new(),
+            message_id: message_id(&data),
+            refusal: Some(Refusal::Sieve { reply }),
+        });
+    }
     for &i in &now.delivered {
         if let Some(r) = envelope.recipients.get_mut(i) {
             r.status = RecipientStatus::Delivered;
@@ -177,6 +193,7 @@ pub(super) fn write(d: &Deliverer, p: Prepared, deliver_now: bool) -> Result<Wri
         queued: left && !held,
         mailboxes: now.mailboxes,
         message_id: message_id(&data),
+        refusal: None,
     })
 }
 

@@ -18,6 +18,10 @@ pub struct Job<'a> {
     pub filter_effects: bool,
     /// The authenticated submitter (Sieve's `envelope "auth"`).
     pub auth: Option<&'a str>,
+    /// The intake of a single-recipient SMTP transaction, before the acknowledgment: a
+    /// script's `reject`/`ereject` refuses the message in protocol (RFC 5429 §2.1.1: nothing
+    /// is stored, [`Landed::refused`] holds the reason) instead of bouncing it.
+    pub refuse_in_protocol: bool,
 }
 
 /// The stable key of delivering recipient number `index` of message `id`: the same in every
@@ -117,6 +121,9 @@ pub fn is_spam(message: &[u8], marks: &[String]) -> bool {
 pub struct Landed {
     pub files: Vec<(PathBuf, String)>,
     pub dirs: Vec<PathBuf>,
+    /// The reason of a Sieve `reject`/`ereject` to refuse the message with in protocol (only
+    /// with [`Job::refuse_in_protocol`]).
+    pub refused: Option<String>,
 }
 
 /// Deliver recipient number `index` of `job` to `user`: the user's Sieve scripts decide where
@@ -154,6 +161,22 @@ pub fn deliver(
         };
         return write(d, job, &maildir, &key, "", prefix.as_bytes(), body, landed);
     };
+    // RFC 5429 §2.1.1: refused in protocol where it can be (not when the script asked the
+    // `duplicate` test, which the intake only asks: the queue runner's answer may differ).
+    if let (true, false, Some(reason)) = (
+        job.refuse_in_protocol,
+        decision.used_duplicate,
+        &decision.reject,
+    ) {
+        super::sieve::log(job.id, user, &decision);
+        crate::events::event("sieve_refused")
+            .field("id", job.id)
+            .field("user", user)
+            .field("reason", reason)
+            .emit();
+        landed.refused = Some(reason.clone());
+        return RecipientResult::Fail(outcomes::rejected_by_filter(reason));
+    }
     if !job.filter_effects && decision.has_side_effects() {
         // Sending, bouncing and the duplicate records are the queue runner's.
         return RecipientResult::Defer(outcomes::filter_needs_queue());

@@ -177,6 +177,7 @@ impl Deliverer {
                         recovering: msg.recovering,
                         filter_effects: true,
                         auth: msg.msg.envelope.auth_user.as_deref(),
+                        refuse_in_protocol: false,
                     };
                     let mut landed = local::Landed::default();
                     let r = local::deliver(self, &job, i, &user, &address, &body, &mut landed);
