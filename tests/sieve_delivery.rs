@@ -801,3 +801,94 @@ fn ereject_refuses_a_single_recipient_transaction_with_550() {
         "{log}"
     );
 }
+
+#[test]
+fn envelope_to_is_the_address_given_orig_to_the_orcpt_and_vacation_knows_both() {
+    let mut demo = Demo::start();
+    for user in ["bob", "carol"] {
+        demo.add_user(user, "pw-of-the-test");
+    }
+    let aliases = demo.root().join("aliases");
+    std::fs::write(&aliases, "sales: demo\n").unwrap();
+    let mut config = std::fs::read_to_string(demo.config()).unwrap();
+    config.push_str(&format!(
+        "\n[addresses]\naliases = \"{}\"\n",
+        aliases.display()
+    ));
+    std::fs::write(demo.config(), config).unwrap();
+    demo.restart();
+    activate(
+        &demo,
+        "demo",
+        "require [\"envelope\", \"fileinto\", \"mailbox\", \"vacation\"];\n\
+         if envelope :is \"orig_to\" \"old@elsewhere.test\" { fileinto :create \"Forwarded\"; stop; }\n\
+         if envelope :is \"to\" \"sales@example.test\" { fileinto :create \"Sales\"; }\n\
+         if header :contains \"subject\" \"away\" { vacation :days 1 \"Back on Monday.\"; }\n",
+    );
+    swaks(
+        &demo,
+        "ann@remote.test",
+        "sales@example.test",
+        "for sales",
+        &[],
+    );
+    swaks(&demo, "ann@remote.test", "demo@example.test", "direct", &[]);
+    // ORCPT (RFC 3461) from a client that forwards mail first sent to old@elsewhere.test.
+    let out = python(
+        "import smtplib, sys\n\
+         s = smtplib.SMTP('127.0.0.1', int(sys.argv[1]), timeout=30)\n\
+         s.ehlo('forwarder.test')\n\
+         print('DSN', s.has_extn('dsn'))\n\
+         s.sendmail('ann@remote.test', ['demo@example.test'], 'Subject: forwarded\\r\\n\\r\\nhi\\r\\n', rcpt_options=['ORCPT=rfc822;old@elsewhere.test'])\n\
+         s.quit()\n",
+        &[&demo.port(2525).to_string()],
+    );
+    assert!(out.contains("DSN True"), "{out}");
+    // Vacation: mail To: the alias is mail to the user (RFC 5230 §4.5)...
+    swaks(
+        &demo,
+        "carol@example.test",
+        "sales@example.test",
+        "away at sales",
+        &[],
+    );
+    // ...mail addressed to someone else is not.
+    swaks(
+        &demo,
+        "bob@example.test",
+        "sales@example.test",
+        "away unaddressed",
+        &["To: nobody@elsewhere.test"],
+    );
+    assert!(
+        eventually(|| with_subject(&demo, "demo", Some("Sales"), "away unaddressed") == 1),
+        "{}",
+        demo.log()
+    );
+    assert_eq!(with_subject(&demo, "demo", Some("Sales"), "for sales"), 1);
+    assert_eq!(
+        with_subject(&demo, "demo", Some("Sales"), "away at sales"),
+        1
+    );
+    assert_eq!(with_subject(&demo, "demo", None, "direct"), 1);
+    assert_eq!(
+        with_subject(&demo, "demo", Some("Forwarded"), "forwarded"),
+        1,
+        "{}",
+        demo.log()
+    );
+    assert!(
+        eventually(|| vacation_replies(&demo, "carol").len() == 1),
+        "{}",
+        demo.log()
+    );
+    assert!(vacation_replies(&demo, "carol")[0].contains("Back on Monday."));
+    assert!(
+        eventually(|| demo
+            .log()
+            .contains("reason=\"none of the user's addresses is in To, Cc or Bcc\"")),
+        "{}",
+        demo.log()
+    );
+    assert!(vacation_replies(&demo, "bob").is_empty(), "{}", demo.log());
+}

@@ -99,7 +99,7 @@ pub(super) fn deliver(
             continue;
         };
         let mut landed = local::Landed::default();
-        let result = local::deliver(d, &job, *i, user, &r.address, message, &mut landed);
+        let result = local::deliver(d, &job, *i, user, r, message, &mut landed);
         // Even an unfinished delivery (a Sieve copy written before another failed) is taken
         // back if the message is not accepted.
         now.written.extend(landed.files);

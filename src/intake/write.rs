@@ -121,7 +121,11 @@ fn expand_aliases(
                 o.status == RecipientStatus::Pending && o.address.eq_ignore_ascii_case(&address)
             });
             if !seen {
+                // Sieve's `envelope "to"` is the address as given (RFC 5228 §5.4).
+                let expanded_from = (!address.eq_ignore_ascii_case(&r.address))
+                    .then(|| r.expanded_from.clone().unwrap_or_else(|| r.address.clone()));
                 out.push(spool::Recipient {
+                    expanded_from,
                     address,
                     ..r.clone()
                 });

@@ -133,10 +133,11 @@ pub fn deliver(
     job: &Job<'_>,
     index: usize,
     user: &str,
-    address: &str,
+    rcpt: &crate::queue::spool::Recipient,
     body: &[u8],
     landed: &mut Landed,
 ) -> RecipientResult {
+    let address = rcpt.address.as_str();
     let Some(inbox) = maildir_of(d, user) else {
         return RecipientResult::Fail(outcomes::unusable_mailbox(user));
     };
@@ -155,7 +156,7 @@ pub fn deliver(
     let key = key(job.id, index);
     // Ours replaces any the message came with (RFC 5321 §4.4: the final delivery adds it).
     let body = &*without_return_path(body);
-    let Some(decision) = super::sieve::decide(d, &inbox, job, address, body) else {
+    let Some(decision) = super::sieve::decide(d, &inbox, job, rcpt, body) else {
         let Some(maildir) = target_of(d, user, address, body) else {
             return RecipientResult::Fail(outcomes::unusable_mailbox(user));
         };
@@ -260,12 +261,14 @@ pub fn deliver(
         super::sieve::redirect(d, job.id, sender, address, message, to);
     }
     if let Some(v) = &decision.vacation {
+        let original = super::sieve::original_recipients(rcpt);
         let r = super::sieve::Recipient {
             id: job.id,
             user,
             maildir: &inbox,
             sender,
             address,
+            original: &original,
         };
         super::sieve::vacation(d, &r, body, v);
     }
