@@ -172,6 +172,8 @@ pub fn deliver(
         super::sieve::log(job.id, user, &decision);
         crate::events::event("sieve_refused")
             .field("id", job.id)
+            .field("from", job.sender)
+            .field("to", address)
             .field("user", user)
             .field("reason", reason)
             .emit();
