@@ -3,7 +3,7 @@
 //! whose `check` is postern's real Sieve compiler, as the connection driver steps it.
 //!
 //! Beyond "no panic": the reader yields at most [`MAX_ARGS`] arguments and no literal larger
-//! than allowed; the session ends every command (never asks for input while a whole command is
+//! than allowed, and the same commands however the input is split; the session ends every command (never asks for input while a whole command is
 //! waiting), stores only scripts that compile under names the store accepts, within its quota,
 //! keeps the active script among the stored ones; and what it says reads back as ManageSieve
 //! responses: CRLF lines without CR, LF or NUL inside, each literal `{N}` followed by exactly N
@@ -236,29 +236,48 @@ pub fn session(data: &[u8]) {
     check_responses(&said);
 }
 
-/// The reader alone, fed `size` octets at a time: bounded commands, bounded literals.
+/// The reader alone, fed `size` octets at a time: bounded commands, bounded literals, and the
+/// same commands as when everything comes at once (the network's splitting changes nothing;
+/// only whether a command too long to read is called too long or too large may differ).
 fn reader(input: &[u8], size: usize) {
+    let chunked = items(input, size);
+    let whole = items(input, usize::MAX);
+    let same = |i: &Item| match i {
+        Item::Bad(_) | Item::TooLarge(_) => None,
+        Item::Command(args) => Some(args.clone()),
+    };
+    assert_eq!(
+        chunked.iter().map(same).collect::<Vec<_>>(),
+        whole.iter().map(same).collect::<Vec<_>>(),
+        "read {size} octets at a time"
+    );
+}
+
+fn items(input: &[u8], size: usize) -> Vec<Item> {
     let mut r = Reader::new(MAX_LINE, MAX_LITERAL);
+    let mut out = Vec::new();
     let mut round = bounded(input.len() + 10, "ManageSieve reader");
-    for chunk in input.chunks(size) {
+    for chunk in input.chunks(size.max(1)) {
         r.feed(chunk);
         while let Some(item) = r.next_item() {
             round();
-            match item {
+            match &item {
                 Item::Command(args) => {
                     assert!(!args.is_empty(), "a command without a name");
                     assert!(args.len() <= MAX_ARGS, "{} arguments", args.len());
-                    for a in &args {
+                    for a in args {
                         if let Arg::Str(s) = a {
                             assert!(s.len() as u64 <= MAX_LITERAL, "a {}-octet string", s.len());
                         }
                     }
                 }
-                Item::TooLarge(n) => assert!(n > MAX_LITERAL, "{n} octets called too large"),
+                Item::TooLarge(n) => assert!(*n > MAX_LITERAL, "{n} octets called too large"),
                 Item::Bad(_) => {}
             }
+            out.push(item);
         }
     }
+    out
 }
 
 /// The server's output as a client reads it: the greeting's capabilities and OK, then lines
