@@ -107,5 +107,5 @@ macro_rules! targets {
 
 targets! {
     smtp_command smtp_session imap_assembler imap_parser imap_session pop3_session sasl
-    spool_deliver config mime spf collect_client sieve ntlm
+    spool_deliver config mime spf collect_client sieve ntlm managesieve
 }

@@ -1,6 +1,7 @@
 //! Sieve at local delivery on `serve --demo`: mail sent with swaks and Python's smtplib to
 //! smtpd, and with `postern sendmail`, is filed as the user's script says; imaplib sees it in
-//! the folders with the flags the script set; discard, reject (a bounce to the sender), redirect
+//! the folders with the flags (and keywords) the script set; discard, reject (a bounce to the
+//! sender; a 550 during a single-recipient SMTP transaction), redirect
 //! (to a second local user, and to a remote aiosmtpd peer on loopback) behave; vacation answers
 //! exactly once per sender within its period across a restart of the daemon, and never to `<>`,
 //! a list or Auto-Submitted mail; a broken script and an impossible fileinto keep the mail in
@@ -199,10 +200,11 @@ fn scripts_file_flag_discard_reject_redirect_and_answer() {
         "for erin",
         &[],
     );
+    // Two recipients: demo's reject cannot refuse in protocol (bob takes it), so it bounces.
     swaks(
         &demo,
         "carol@example.test",
-        "demo@example.test",
+        "demo@example.test,bob@example.test",
         "bounceme please",
         &[],
     );
@@ -320,7 +322,8 @@ fn scripts_file_flag_discard_reject_redirect_and_answer() {
         remote.contains("MAIL FROM:<ann@remote.test> RCPT TO:<someone@remote.test>"),
         "{remote}"
     );
-    // The rejected message came back to carol with the script's reason.
+    // The rejected message came back to carol with the script's reason; bob has it.
+    assert_eq!(with_subject(&demo, "bob", None, "bounceme please"), 1);
     assert!(
         eventually(|| contents(&files(&demo, "carol", None))
             .iter()
@@ -588,4 +591,304 @@ fn global_before_script_global_include_duplicate_and_editheader() {
         "{}",
         demo.log()
     );
+}
+
+/// Puts `source` as `user`'s active script.
+fn activate(demo: &Demo, user: &str, source: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("s.sieve");
+    std::fs::write(&script, source).unwrap();
+    let out = demo.postern(&[
+        "sieve",
+        "put",
+        user,
+        "s",
+        script.to_str().unwrap(),
+        "--activate",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+}
+
+#[test]
+fn imap4flags_keywords_reach_imap_even_in_a_selected_mailbox() {
+    let demo = Demo::start();
+    let many: Vec<String> = (1..=30).map(|i| format!("\"k{i}\"")).collect();
+    activate(
+        &demo,
+        "demo",
+        &format!(
+            "require [\"imap4flags\", \"fileinto\", \"mailbox\"];\n\
+             if header :contains \"subject\" \"label\" {{ addflag \"$Label1\"; addflag [\"Work\", \"\\\\Seen\"]; }}\n\
+             if header :contains \"subject\" \"project\" {{ fileinto :create :flags [\"Project\", \"\\\\Flagged\"] \"Proj\"; stop; }}\n\
+             if header :contains \"subject\" \"many\" {{ fileinto :create :flags [{}] \"Many\"; stop; }}\n",
+            many.join(", ")
+        ),
+    );
+    swaks(
+        &demo,
+        "ann@remote.test",
+        "demo@example.test",
+        "project news",
+        &[],
+    );
+    swaks(
+        &demo,
+        "ann@remote.test",
+        "demo@example.test",
+        "many words",
+        &[],
+    );
+    // An IMAP session has the INBOX selected when the labelled message arrives (sent with
+    // smtplib from the same script): it is told the new keywords (FLAGS) before the message.
+    let out = python(
+        "import imaplib, smtplib, ssl, sys, time\n\
+         ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE\n\
+         m = imaplib.IMAP4_SSL('127.0.0.1', int(sys.argv[1]), ssl_context=ctx)\n\
+         m.login('demo', sys.argv[2])\n\
+         print('SELECT', m.select('INBOX')[1])\n\
+         print('BEFORE', m.response('FLAGS')[1])\n\
+         s = smtplib.SMTP('127.0.0.1', int(sys.argv[3]), timeout=30)\n\
+         s.sendmail('ann@remote.test', ['demo@example.test'], 'From: ann@remote.test\\r\\nSubject: label me\\r\\n\\r\\nhi\\r\\n')\n\
+         s.quit()\n\
+         for _ in range(80):\n\
+         \x20   m.noop()\n\
+         \x20   if m.untagged_responses.get('EXISTS', [b'0'])[-1] != b'0':\n\
+         \x20       break\n\
+         \x20   time.sleep(0.25)\n\
+         print('UPDATE', m.response('FLAGS')[1])\n\
+         print('FETCH', m.fetch('1', '(FLAGS)')[1])\n\
+         m.select('Proj')\n\
+         print('PROJ', m.fetch('1', '(FLAGS)')[1])\n\
+         m.select('Many')\n\
+         print('MANY', m.response('FLAGS')[1], m.fetch('1', '(FLAGS)')[1])\n\
+         m.logout()\n",
+        &[
+            &demo.port(2993).to_string(),
+            &demo.password(),
+            &demo.port(2525).to_string(),
+        ],
+    );
+    let line = |name: &str| {
+        out.lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("no {name} in {out}"))
+            .to_string()
+    };
+    assert!(line("SELECT").contains("[b'0']"), "{out}");
+    assert!(!line("BEFORE").contains("$Label1"), "{out}");
+    let update = line("UPDATE");
+    assert!(
+        update.contains("$Label1") && update.contains("Work"),
+        "the selected session sees the new keywords: {out}\n{}",
+        demo.log()
+    );
+    let fetch = line("FETCH");
+    for flag in ["$Label1", "Work", "\\\\Seen"] {
+        assert!(fetch.contains(flag), "{flag}: {out}");
+    }
+    let proj = line("PROJ");
+    assert!(
+        proj.contains("Project") && proj.contains("\\\\Flagged"),
+        "{out}"
+    );
+    // The file name carries the letters, Dovecot's way.
+    let proj_files = files(&demo, "demo", Some("Proj"));
+    assert!(
+        proj_files[0].to_string_lossy().ends_with(":2,Fa"),
+        "{proj_files:?}"
+    );
+    // 30 keywords: 26 kept, the rest dropped with a log line.
+    let many_line = line("MANY");
+    assert!(
+        many_line.contains("k26") && !many_line.contains("k27"),
+        "{out}"
+    );
+    let log = demo.log();
+    assert!(
+        log.contains("beyond the mailbox's 26 keywords): k27 k28 k29 k30"),
+        "{log}"
+    );
+}
+
+#[test]
+fn ereject_refuses_a_single_recipient_transaction_with_550() {
+    let demo = Demo::start();
+    demo.add_user("bob", "pw-of-the-test");
+    demo.add_user("carol", "pw-of-the-test");
+    activate(
+        &demo,
+        "demo",
+        "require [\"ereject\", \"reject\"];\n\
+         if header :contains \"subject\" \"ereject\" { ereject text:\nNo thanks:\nnot from you.\n.\n; }\n\
+         if header :contains \"subject\" \"plain reject\" { reject \"Go away\"; }\n",
+    );
+    // swaks: refused at the end of DATA with the script's reason.
+    let server = format!("127.0.0.1:{}", demo.port(2525));
+    let out = Command::new("swaks")
+        .args(["--server", &server, "--from", "carol@example.test"])
+        .args([
+            "--to",
+            "demo@example.test",
+            "--header",
+            "Subject: ereject me",
+        ])
+        .output()
+        .expect("swaks");
+    let said = text(&out);
+    assert!(!out.status.success(), "{said}");
+    assert!(said.contains("<** 550-5.7.1 No thanks:"), "{said}");
+    assert!(said.contains("<** 550 5.7.1 not from you."), "{said}");
+    // smtplib: the same for plain reject (RFC 5429 allows it in protocol too).
+    let out = python(
+        "import smtplib, sys\n\
+         s = smtplib.SMTP('127.0.0.1', int(sys.argv[1]), timeout=30)\n\
+         try:\n\
+         \x20   s.sendmail('carol@example.test', ['demo@example.test'], 'Subject: plain reject\\r\\n\\r\\nhi\\r\\n')\n\
+         \x20   print('ACCEPTED')\n\
+         except smtplib.SMTPDataError as e:\n\
+         \x20   print('REFUSED', e.smtp_code, e.smtp_error.decode())\n\
+         # Several recipients: demo's script cannot refuse for bob, so demo's reject bounces.\n\
+         print('MULTI', s.sendmail('carol@example.test', ['demo@example.test', 'bob@example.test'], 'Subject: ereject two\\r\\n\\r\\nhi\\r\\n'))\n\
+         s.quit()\n",
+        &[&demo.port(2525).to_string()],
+    );
+    assert!(out.contains("REFUSED 550 5.7.1 Go away"), "{out}");
+    assert!(out.contains("MULTI {}"), "{out}");
+    // After acknowledgment (sendmail has no client to answer): a bounce.
+    assert!(demo.postern_stdin_ok(
+        &["sendmail", "-f", "carol@example.test", "demo@example.test"],
+        "From: carol@example.test\nSubject: ereject by sendmail\n\nhi\n",
+    ));
+    assert!(
+        eventually(|| with_subject(&demo, "bob", None, "ereject two") == 1),
+        "{}",
+        demo.log()
+    );
+    let bounced = |subject: &str| {
+        contents(&files(&demo, "carol", None))
+            .iter()
+            .filter(|m| m.contains(&format!("Subject: {subject}")) && m.contains("No thanks:"))
+            .count()
+    };
+    assert!(
+        eventually(|| bounced("ereject two") == 1 && bounced("ereject by sendmail") == 1),
+        "{}",
+        demo.log()
+    );
+    // Refused in protocol: nothing stored, nothing queued, no bounce.
+    assert_eq!(bounced("ereject me"), 0);
+    assert!(!contents(&files(&demo, "carol", None))
+        .iter()
+        .any(|m| m.contains("Subject: plain reject")));
+    for subject in [
+        "ereject me",
+        "plain reject",
+        "ereject two",
+        "ereject by sendmail",
+    ] {
+        assert_eq!(with_subject(&demo, "demo", None, subject), 0, "{subject}");
+    }
+    let queue = demo.postern(&["queue", "ls", "--json"]);
+    assert!(queue.status.success(), "{}", text(&queue));
+    assert!(
+        !String::from_utf8_lossy(&queue.stdout).contains("demo@example.test"),
+        "{}",
+        text(&queue)
+    );
+    let log = demo.log();
+    assert!(
+        log.contains("event=sieve_refused") && log.contains("reason=\"Go away\""),
+        "{log}"
+    );
+}
+
+#[test]
+fn envelope_to_is_the_address_given_orig_to_the_orcpt_and_vacation_knows_both() {
+    let mut demo = Demo::start();
+    for user in ["bob", "carol"] {
+        demo.add_user(user, "pw-of-the-test");
+    }
+    let aliases = demo.root().join("aliases");
+    std::fs::write(&aliases, "sales: demo\n").unwrap();
+    let mut config = std::fs::read_to_string(demo.config()).unwrap();
+    config.push_str(&format!(
+        "\n[addresses]\naliases = \"{}\"\n",
+        aliases.display()
+    ));
+    std::fs::write(demo.config(), config).unwrap();
+    demo.restart();
+    activate(
+        &demo,
+        "demo",
+        "require [\"envelope\", \"fileinto\", \"mailbox\", \"vacation\"];\n\
+         if envelope :is \"orig_to\" \"old@elsewhere.test\" { fileinto :create \"Forwarded\"; stop; }\n\
+         if envelope :is \"to\" \"sales@example.test\" { fileinto :create \"Sales\"; }\n\
+         if header :contains \"subject\" \"away\" { vacation :days 1 \"Back on Monday.\"; }\n",
+    );
+    swaks(
+        &demo,
+        "ann@remote.test",
+        "sales@example.test",
+        "for sales",
+        &[],
+    );
+    swaks(&demo, "ann@remote.test", "demo@example.test", "direct", &[]);
+    // ORCPT (RFC 3461) from a client that forwards mail first sent to old@elsewhere.test.
+    let out = python(
+        "import smtplib, sys\n\
+         s = smtplib.SMTP('127.0.0.1', int(sys.argv[1]), timeout=30)\n\
+         s.ehlo('forwarder.test')\n\
+         print('DSN', s.has_extn('dsn'))\n\
+         s.sendmail('ann@remote.test', ['demo@example.test'], 'Subject: forwarded\\r\\n\\r\\nhi\\r\\n', rcpt_options=['ORCPT=rfc822;old@elsewhere.test'])\n\
+         s.quit()\n",
+        &[&demo.port(2525).to_string()],
+    );
+    assert!(out.contains("DSN True"), "{out}");
+    // Vacation: mail To: the alias is mail to the user (RFC 5230 §4.5)...
+    swaks(
+        &demo,
+        "carol@example.test",
+        "sales@example.test",
+        "away at sales",
+        &[],
+    );
+    // ...mail addressed to someone else is not.
+    swaks(
+        &demo,
+        "bob@example.test",
+        "sales@example.test",
+        "away unaddressed",
+        &["To: nobody@elsewhere.test"],
+    );
+    assert!(
+        eventually(|| with_subject(&demo, "demo", Some("Sales"), "away unaddressed") == 1),
+        "{}",
+        demo.log()
+    );
+    assert_eq!(with_subject(&demo, "demo", Some("Sales"), "for sales"), 1);
+    assert_eq!(
+        with_subject(&demo, "demo", Some("Sales"), "away at sales"),
+        1
+    );
+    assert_eq!(with_subject(&demo, "demo", None, "direct"), 1);
+    assert_eq!(
+        with_subject(&demo, "demo", Some("Forwarded"), "forwarded"),
+        1,
+        "{}",
+        demo.log()
+    );
+    assert!(
+        eventually(|| vacation_replies(&demo, "carol").len() == 1),
+        "{}",
+        demo.log()
+    );
+    assert!(vacation_replies(&demo, "carol")[0].contains("Back on Monday."));
+    assert!(
+        eventually(|| demo
+            .log()
+            .contains("reason=\"none of the user's addresses is in To, Cc or Bcc\"")),
+        "{}",
+        demo.log()
+    );
+    assert!(vacation_replies(&demo, "bob").is_empty(), "{}", demo.log());
 }

@@ -517,3 +517,90 @@ fn the_parser_of_sieve_test_output_reads_every_action() {
     );
     assert_eq!(pigeonhole_actions("", false), vec!["error"]);
 }
+
+/// The original and the final recipient: a message for the alias `sales+news@example.test`
+/// that our aliases expanded to `demo@example.test` is, for Pigeonhole, `sieve-test -a` (the
+/// original recipient) and `-r` (the final one). Its `envelope "to"` is the original (RFC 5228
+/// §5.4: the RCPT command that caused the delivery) in both; postern's envelope is the one its
+/// delivery builds (`envelope_of` on the queued recipient).
+#[test]
+fn original_and_final_recipient_match_pigeonhole() {
+    use postern::queue::deliver::sieve::envelope_of;
+    use postern::queue::spool::Recipient;
+    let (sieve_test, work, uid, gid) = sieve_test_workdir();
+    let conf = work.path().join("dovecot.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "mail_uid = {uid}\nmail_gid = {gid}\nfirst_valid_uid = 0\nfirst_valid_gid = 0\n\
+             mail_location = maildir:{}\n",
+            work.path().join("mail").display()
+        ),
+    )
+    .unwrap();
+    let scripts = [
+        "require [\"envelope\", \"fileinto\"];\n\
+         if envelope :all :is \"to\" \"sales+news@example.test\" { fileinto \"To-Original\"; }\n\
+         if envelope :all :is \"to\" \"demo@example.test\" { fileinto \"To-Final\"; }\n",
+        "require [\"envelope\", \"fileinto\", \"subaddress\"];\n\
+         if envelope :detail \"to\" \"news\" { fileinto \"Detail-News\"; }\n\
+         if envelope :user \"to\" \"sales\" { fileinto \"User-Sales\"; }\n\
+         if envelope :localpart :is \"to\" \"demo\" { fileinto \"Local-Demo\"; }\n",
+        "require [\"envelope\", \"fileinto\", \"variables\"];\n\
+         if envelope :matches \"to\" \"*@*\" { fileinto \"Got-${1}\"; }\n",
+    ];
+    let msg = root().join("messages/plain.eml");
+    let bytes = std::fs::read(&msg).unwrap();
+    let rcpt = Recipient {
+        expanded_from: Some("sales+news@example.test".into()),
+        ..Recipient::new("demo@example.test")
+    };
+    let envelope = envelope_of("alice@example.com", &rcpt, None);
+    assert_eq!(envelope.to, "sales+news@example.test");
+    for (n, source) in scripts.iter().enumerate() {
+        let path = work.path().join(format!("orig{n}.sieve"));
+        std::fs::write(&path, source).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let out = Command::new(sieve_test)
+            .env("TZ", "UTC")
+            .arg("-c")
+            .arg(&conf)
+            .args(["-f", "alice@example.com"])
+            .args(["-a", "sales+news@example.test", "-r", "demo@example.test"])
+            .arg(&path)
+            .arg(&msg)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("Fatal"), "sieve-test: {stderr}");
+        let theirs =
+            pigeonhole_actions(&String::from_utf8_lossy(&out.stdout), out.status.success());
+        let ours = postern_actions(source, &bytes, &envelope, 0);
+        assert!(
+            theirs.iter().any(|a| a.starts_with("fileinto")),
+            "script {n} files nothing: {theirs:?}"
+        );
+        assert_eq!(ours, theirs, "script {n}:\n{source}");
+    }
+    // `orig_to` (RFC 3461's original recipient) is postern's own: Pigeonhole 0.5.19 refuses
+    // the part when the script is compiled.
+    let path = work.path().join("orig-to.sieve");
+    std::fs::write(
+        &path,
+        "require \"envelope\";\nif envelope \"orig_to\" \"x@y.test\" { discard; }\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = Command::new(sieve_test)
+        .arg("-c")
+        .arg(&conf)
+        .arg(&path)
+        .arg(&msg)
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("'orig_to' is not supported"),
+        "Pigeonhole now knows orig_to: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -12,6 +12,7 @@ pub mod collect;
 pub mod config;
 pub mod creds;
 pub mod imap;
+pub mod managesieve;
 pub mod mime;
 pub mod ntlm;
 pub mod pop3;
@@ -42,6 +43,7 @@ pub const TARGETS: &[(&str, Harness)] = &[
     ("collect_client", collect::pass),
     ("sieve", sieve::script),
     ("ntlm", ntlm::messages),
+    ("managesieve", managesieve::session),
 ];
 
 /// Silence postern's event lines (they go to stderr and would drown the fuzzer's output).

@@ -33,6 +33,9 @@ pub(super) struct Now {
     /// The files written: (maildir, delivery key), to take back if the message is not
     /// accepted after all.
     written: Vec<(PathBuf, String)>,
+    /// The recipient's Sieve script refused the message (`reject`/`ereject`) and it may be
+    /// refused in protocol: its reason. Nothing is delivered then.
+    pub refused: Option<String>,
 }
 
 /// The recipients of `env` to write now, as (index, user), when every one of them may be.
@@ -61,7 +64,16 @@ fn plan(d: &Deliverer, env: &Envelope, message: &[u8]) -> Option<Vec<(usize, Str
 
 /// Write message `id` (`message`: as it would be queued, trace header included) to the
 /// mailboxes of the recipients of `env`, when every one is local and simple (else nothing).
-pub(super) fn deliver(d: &Deliverer, id: &QueueId, env: &Envelope, message: &[u8]) -> Now {
+/// With `may_refuse` (an SMTP transaction) and a single recipient, a Sieve `reject`/`ereject`
+/// refuses the message ([`Now::refused`], RFC 5429 §2.1.1); with several it stays a bounce
+/// (§2.1.2: the others may take it).
+pub(super) fn deliver(
+    d: &Deliverer,
+    id: &QueueId,
+    env: &Envelope,
+    message: &[u8],
+    may_refuse: bool,
+) -> Now {
     let mut now = Now::default();
     let Some(plan) = plan(d, env, message) else {
         return now;
@@ -72,6 +84,7 @@ pub(super) fn deliver(d: &Deliverer, id: &QueueId, env: &Envelope, message: &[u8
         recovering: false,
         filter_effects: false,
         auth: env.auth_user.as_deref(),
+        refuse_in_protocol: may_refuse && plan.len() == 1 && env.recipients.len() == 1,
     };
     // (index, directories to sync) of each delivery; two recipients in one mailbox get one
     // copy, as in the queue runner.
@@ -86,10 +99,15 @@ pub(super) fn deliver(d: &Deliverer, id: &QueueId, env: &Envelope, message: &[u8
             continue;
         };
         let mut landed = local::Landed::default();
-        let result = local::deliver(d, &job, *i, user, &r.address, message, &mut landed);
+        let result = local::deliver(d, &job, *i, user, r, message, &mut landed);
         // Even an unfinished delivery (a Sieve copy written before another failed) is taken
         // back if the message is not accepted.
         now.written.extend(landed.files);
+        if landed.refused.is_some() {
+            now.refused = landed.refused;
+            now.take_back();
+            return now;
+        }
         if let RecipientResult::Delivered = result {
             users_done.push((user, landed.dirs.clone()));
             done.push((*i, landed.dirs));

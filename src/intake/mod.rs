@@ -183,16 +183,21 @@ impl Intake {
             record.before(&prepared.id)?;
             let written = write::write(&writer, prepared, deliver_now);
             if let Ok(w) = &written {
-                record.after(&w.id)?;
+                if w.refusal.is_none() {
+                    record.after(&w.id)?;
+                }
             }
             Ok(written)
         })
         .await;
-        let written = match written {
+        let mut written = match written {
             Ok(Ok(Ok(w))) => w,
             Ok(Err(e)) => return Err(e),
             Ok(Ok(Err(e))) | Err(e) => return Ok(failed(e)),
         };
+        if let Some(refusal) = written.refusal.take() {
+            return Ok(Outcome::Refused(refusal));
+        }
         write::announce(&written);
         if written.queued {
             if let Some(id) = self.handoff.submit(written.id.clone()) {

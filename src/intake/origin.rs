@@ -79,6 +79,13 @@ impl Origin {
         matches!(self, Origin::Smtp { .. } | Origin::Sendmail { .. })
     }
 
+    /// Whether a recipient's Sieve `reject`/`ereject` may refuse the message in protocol (RFC
+    /// 5429 §2.1.1): an SMTP client is still waiting for the reply to its DATA. (sendmail and
+    /// collect have no sender to answer: a bounce.)
+    pub(super) fn may_refuse_in_protocol(&self) -> bool {
+        matches!(self, Origin::Smtp { .. })
+    }
+
     /// The client's address, when it came over the network.
     pub(super) fn client_ip(&self) -> Option<IpAddr> {
         match self {

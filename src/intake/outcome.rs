@@ -43,13 +43,18 @@ pub enum Refusal {
     Authentication { reply: Reply, temporary: bool },
     /// Every recipient's handler refuses it (size limit, attachments): each with its reply.
     Recipients(RecipientRefusals),
+    /// The recipient's Sieve script refused it (`reject`/`ereject`, RFC 5429 §2.1.1) during a
+    /// single-recipient SMTP transaction: `550 5.7.1` with the script's reason.
+    Sieve { reply: Reply },
 }
 
 impl Refusal {
     /// The reply for the message as a whole (for several recipients: the first one's).
     pub fn reply(&self) -> Reply {
         match self {
-            Refusal::Filter { reply, .. } | Refusal::Authentication { reply, .. } => reply.clone(),
+            Refusal::Filter { reply, .. }
+            | Refusal::Authentication { reply, .. }
+            | Refusal::Sieve { reply } => reply.clone(),
             Refusal::Recipients(list) => list
                 .first()
                 .map(|(_, r)| r.clone())

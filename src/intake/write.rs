@@ -38,6 +38,8 @@ pub(super) struct Written {
     mailboxes: Vec<(usize, String)>,
     /// The message's Message-ID, for the log.
     message_id: Option<String>,
+    /// The recipient's Sieve script refused it in protocol: nothing was stored.
+    pub refusal: Option<Refusal>,
 }
 
 /// The Message-ID header's value (at most 250 characters), for the log.
@@ -119,7 +121,11 @@ fn expand_aliases(
                 o.status == RecipientStatus::Pending && o.address.eq_ignore_ascii_case(&address)
             });
             if !seen {
+                // Sieve's `envelope "to"` is the address as given (RFC 5228 §5.4).
+                let expanded_from = (!address.eq_ignore_ascii_case(&r.address))
+                    .then(|| r.expanded_from.clone().unwrap_or_else(|| r.address.clone()));
                 out.push(spool::Recipient {
+                    expanded_from,
                     address,
                     ..r.clone()
                 });
@@ -145,10 +151,24 @@ pub(super) fn write(d: &Deliverer, p: Prepared, deliver_now: bool) -> Result<Wri
         let mut message = Vec::with_capacity(header.len() + data.len());
         message.extend_from_slice(header.as_bytes());
         message.extend_from_slice(&data);
-        local::deliver(d, &id, &envelope, &message)
+        local::deliver(d, &id, &envelope, &message, origin.may_refuse_in_protocol())
     } else {
         Now::default()
     };
+    if let Some(reason) = &now.refused {
+        let reply = crate::queue::deliver::outcomes::refused_by_filter_reply(reason);
+        return Ok(Written {
+            id,
+            origin,
+            envelope,
+            refused,
+            delivered: Vec::new(),
+            queued: false,
+            mailboxes: Vec::new(),
+            message_id: message_id(&data),
+            refusal: Some(Refusal::Sieve { reply }),
+        });
+    }
     for &i in &now.delivered {
         if let Some(r) = envelope.recipients.get_mut(i) {
             r.status = RecipientStatus::Delivered;
@@ -177,6 +197,7 @@ pub(super) fn write(d: &Deliverer, p: Prepared, deliver_now: bool) -> Result<Wri
         queued: left && !held,
         mailboxes: now.mailboxes,
         message_id: message_id(&data),
+        refusal: None,
     })
 }
 

@@ -111,9 +111,7 @@ impl Reader {
             return None;
         }
         if self.discarding.is_some() {
-            let end = self.buf.iter().position(|&b| b == b'\n')?;
-            self.buf.drain(..=end);
-            return self.discarding.take();
+            return self.discard();
         }
         match parse(&self.buf, self.max_literal) {
             Parse::Done(_, used, text) if text > self.max_line => {
@@ -125,10 +123,9 @@ impl Reader {
                 Some(item)
             }
             Parse::Incomplete { text } if text > self.max_line => {
-                self.buf.clear();
+                // The command's end may not have come yet: drop it as it arrives.
                 self.discarding = Some(Item::Bad("line too long".into()));
-                // The line's end may not have come yet: wait for it.
-                None
+                self.discard()
             }
             Parse::Incomplete { .. } => None,
             Parse::Oversized { size, at } => {
@@ -150,6 +147,59 @@ impl Reader {
             }
         }
     }
+}
+
+impl Reader {
+    /// Drops the rest of a bad or oversized command, then reports it. Its lines are read to
+    /// their ends, and a line that ends in a literal header (`{N}`, `{N+}`) has its N octets
+    /// skipped as they come, so that the client, which sends them without waiting, stays in
+    /// step whatever its literals hold and however the network splits its bytes. Only the last
+    /// [`DISCARD_TAIL`] octets of an unfinished line are kept (enough for a literal header).
+    fn discard(&mut self) -> Option<Item> {
+        loop {
+            if self.skipping > 0 {
+                return None;
+            }
+            let Some(end) = self.buf.iter().position(|&b| b == b'\n') else {
+                let cut = self.buf.len().saturating_sub(DISCARD_TAIL);
+                self.buf.drain(..cut);
+                return None;
+            };
+            let line = self.buf.get(..end).unwrap_or_default();
+            let literal = literal_header_at_end(line.strip_suffix(b"\r").unwrap_or(line));
+            self.buf.drain(..=end);
+            let Some(size) = literal else {
+                return self.discarding.take();
+            };
+            let have = self.buf.len() as u64;
+            if have >= size {
+                self.buf.drain(
+                    ..usize::try_from(size)
+                        .unwrap_or(usize::MAX)
+                        .min(self.buf.len()),
+                );
+            } else {
+                self.buf.clear();
+                self.skipping = size - have;
+            }
+        }
+    }
+}
+
+/// Octets of an unfinished line kept while it is discarded: the longest literal header
+/// (`{` 19 digits `+}` CR) fits.
+const DISCARD_TAIL: usize = 32;
+
+/// The size of the literal whose header (`{N}` or `{N+}`) ends `line`.
+fn literal_header_at_end(line: &[u8]) -> Option<u64> {
+    let inner = line.strip_suffix(b"}")?;
+    let open = inner.iter().rposition(|&b| b == b'{')?;
+    let digits = inner.get(open + 1..)?;
+    let digits = digits.strip_suffix(b"+").unwrap_or(digits);
+    if digits.is_empty() || digits.len() > 19 || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(digits).ok()?.parse().ok()
 }
 
 fn parse(buf: &[u8], max_literal: u64) -> Parse {
@@ -350,6 +400,42 @@ mod tests {
         assert_eq!(r.next_item(), Some(Item::TooLarge(100000)));
         assert_eq!(r.next_item(), Some(Item::Command(vec![a("NOOP")])));
         assert!(r.is_empty());
+    }
+
+    #[test]
+    fn a_discarded_command_skips_its_literals_however_it_arrives() {
+        // The literal header comes after the line is already too long: its octets are skipped,
+        // not read as commands, whether the bytes come at once or one by one.
+        let mut input = vec![b'A'; 100];
+        input.extend_from_slice(b" {8+}\r\nLOGOUT\r\n\r\nNOOP\r\n");
+        let want = vec![
+            Item::Bad("line too long".into()),
+            Item::Command(vec![a("NOOP")]),
+        ];
+        assert_eq!(items(10, &[&input]), want);
+        let chunks: Vec<&[u8]> = input.chunks(1).collect();
+        assert_eq!(items(10, &chunks), want);
+        // A bad command's literal too.
+        let got = items(100, &[b"X \"a\\q\" {7+}\r\nLOGOUT\n\r\nNOOP\r\n"]);
+        assert_eq!(got.len(), 2, "{got:?}");
+        assert_eq!(got[1], Item::Command(vec![a("NOOP")]));
+        assert_eq!(literal_header_at_end(b"x {12+}"), Some(12));
+        assert_eq!(literal_header_at_end(b"{0}"), Some(0));
+        assert_eq!(literal_header_at_end(b"{+}"), None);
+        assert_eq!(literal_header_at_end(b"{99999999999999999999}"), None);
+    }
+
+    #[test]
+    fn a_line_without_end_is_not_held() {
+        let mut r = Reader::new(64, 10);
+        for _ in 0..1000 {
+            r.feed(&[b'z'; 1000]);
+            assert_eq!(r.next_item(), None);
+            assert!(r.buf.len() <= 1000 + DISCARD_TAIL, "{}", r.buf.len());
+        }
+        r.feed(b"\r\nNOOP\r\n");
+        assert_eq!(r.next_item(), Some(Item::Bad("line too long".into())));
+        assert_eq!(r.next_item(), Some(Item::Command(vec![a("NOOP")])));
     }
 
     #[test]

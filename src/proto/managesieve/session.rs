@@ -136,7 +136,8 @@ pub struct Session<B: Backend> {
     errors: u32,
 }
 
-/// `"text"` with `"` and `\` escaped (the text has no line ends: names are validated).
+/// `"text"` with `"` and `\` escaped, and the octets a quoted string cannot hold (RFC 5804
+/// §4: NUL, CR, LF) as spaces: a script's compile error may quote any of them.
 pub fn quoted(text: &str) -> String {
     let mut s = String::with_capacity(text.len() + 2);
     s.push('"');
@@ -146,7 +147,7 @@ pub fn quoted(text: &str) -> String {
                 s.push('\\');
                 s.push(c);
             }
-            '\r' | '\n' => s.push(' '),
+            '\r' | '\n' | '\0' => s.push(' '),
             c => s.push(c),
         }
     }

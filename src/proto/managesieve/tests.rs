@@ -299,3 +299,16 @@ fn errors_close_at_the_limit_and_failed_logins_too() {
     let (r, _, close) = talk(&mut s, &bad);
     assert!(r.starts_with("BYE ") && close, "{r}");
 }
+
+#[test]
+fn quoted_strings_hold_no_nul_cr_or_lf() {
+    let table = [
+        ("plain", "\"plain\""),
+        ("a \"b\" \\c", "\"a \\\"b\\\" \\\\c\""),
+        ("line 2: name \"\0x\"\r\n", "\"line 2: name \\\" x\\\"  \""),
+        ("tab\tand\u{1}", "\"tab\tand\u{1}\""),
+    ];
+    for (text, want) in table {
+        assert_eq!(session::quoted(text), want, "{text:?}");
+    }
+}

@@ -127,9 +127,11 @@ pub fn compile_with_limits(
 pub struct Envelope {
     /// MAIL FROM (empty for `<>`).
     pub from: String,
-    /// The RCPT TO this delivery is for.
+    /// The RCPT TO this delivery is for (`envelope "to"`): the address as the client gave it,
+    /// before any alias expanded it (RFC 5228 §5.4).
     pub to: String,
-    /// The original recipient (RFC 3461 ORCPT), when known.
+    /// The original recipient (RFC 3461 ORCPT), when known (`envelope "orig_to"`; `to` when
+    /// `None`).
     pub orig_to: Option<String>,
     /// The authenticated submitter (AUTH= or SASL login), when known.
     pub auth: Option<String>,

@@ -762,3 +762,39 @@ fn lexer_edge_cases() {
         assert_eq!(compile(script, &all).is_ok(), ok, "{script}");
     }
 }
+
+#[test]
+fn envelope_orig_to_is_the_original_recipient() {
+    let script = "require [\"envelope\", \"fileinto\"];\n\
+        if envelope :is \"to\" \"sales@example.net\" { fileinto \"To-Sales\"; }\n\
+        if envelope :is \"orig_to\" \"old@example.org\" { fileinto \"Orig-Old\"; }\n\
+        if envelope :domain \"orig_to\" \"example.net\" { fileinto \"Orig-Here\"; }\n";
+    let run_with = |to: &str, orig: Option<&str>| {
+        let e = Envelope {
+            to: to.into(),
+            orig_to: orig.map(str::to_string),
+            ..env()
+        };
+        let o = outcome_with(script, MSG, &mut TestEnv::default(), &e).unwrap();
+        o.actions
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("|")
+    };
+    // Without an ORCPT, orig_to is the RCPT TO.
+    assert_eq!(
+        run_with("sales@example.net", None),
+        "fileinto To-Sales|fileinto Orig-Here"
+    );
+    assert_eq!(
+        run_with("sales@example.net", Some("old@example.org")),
+        "fileinto To-Sales|fileinto Orig-Old"
+    );
+    let err = compile(
+        "require \"envelope\"; if envelope \"final_to\" \"x\" { keep; }",
+        &Extensions::all(),
+    )
+    .unwrap_err();
+    assert!(err.message.contains("unknown envelope part"), "{err}");
+}

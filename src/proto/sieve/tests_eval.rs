@@ -67,6 +67,7 @@ impl State<'_, '_> {
                     let addr = match n.to_ascii_lowercase().as_str() {
                         "from" => Some(env.from.clone()),
                         "to" => Some(env.to.clone()),
+                        "orig_to" => Some(env.orig_to.clone().unwrap_or_else(|| env.to.clone())),
                         "auth" => env.auth.clone(),
                         _ => None,
                     };

@@ -18,6 +18,10 @@ pub struct Job<'a> {
     pub filter_effects: bool,
     /// The authenticated submitter (Sieve's `envelope "auth"`).
     pub auth: Option<&'a str>,
+    /// The intake of a single-recipient SMTP transaction, before the acknowledgment: a
+    /// script's `reject`/`ereject` refuses the message in protocol (RFC 5429 §2.1.1: nothing
+    /// is stored, [`Landed::refused`] holds the reason) instead of bouncing it.
+    pub refuse_in_protocol: bool,
 }
 
 /// The stable key of delivering recipient number `index` of message `id`: the same in every
@@ -117,6 +121,9 @@ pub fn is_spam(message: &[u8], marks: &[String]) -> bool {
 pub struct Landed {
     pub files: Vec<(PathBuf, String)>,
     pub dirs: Vec<PathBuf>,
+    /// The reason of a Sieve `reject`/`ereject` to refuse the message with in protocol (only
+    /// with [`Job::refuse_in_protocol`]).
+    pub refused: Option<String>,
 }
 
 /// Deliver recipient number `index` of `job` to `user`: the user's Sieve scripts decide where
@@ -126,10 +133,11 @@ pub fn deliver(
     job: &Job<'_>,
     index: usize,
     user: &str,
-    address: &str,
+    rcpt: &crate::queue::spool::Recipient,
     body: &[u8],
     landed: &mut Landed,
 ) -> RecipientResult {
+    let address = rcpt.address.as_str();
     let Some(inbox) = maildir_of(d, user) else {
         return RecipientResult::Fail(outcomes::unusable_mailbox(user));
     };
@@ -148,12 +156,30 @@ pub fn deliver(
     let key = key(job.id, index);
     // Ours replaces any the message came with (RFC 5321 §4.4: the final delivery adds it).
     let body = &*without_return_path(body);
-    let Some(decision) = super::sieve::decide(d, &inbox, job, address, body) else {
+    let Some(decision) = super::sieve::decide(d, &inbox, job, rcpt, body) else {
         let Some(maildir) = target_of(d, user, address, body) else {
             return RecipientResult::Fail(outcomes::unusable_mailbox(user));
         };
         return write(d, job, &maildir, &key, "", prefix.as_bytes(), body, landed);
     };
+    // RFC 5429 §2.1.1: refused in protocol where it can be (not when the script asked the
+    // `duplicate` test, which the intake only asks: the queue runner's answer may differ).
+    if let (true, false, Some(reason)) = (
+        job.refuse_in_protocol,
+        decision.used_duplicate,
+        &decision.reject,
+    ) {
+        super::sieve::log(job.id, user, &decision);
+        crate::events::event("sieve_refused")
+            .field("id", job.id)
+            .field("from", job.sender)
+            .field("to", address)
+            .field("user", user)
+            .field("reason", reason)
+            .emit();
+        landed.refused = Some(reason.clone());
+        return RecipientResult::Fail(outcomes::rejected_by_filter(reason));
+    }
     if !job.filter_effects && decision.has_side_effects() {
         // Sending, bouncing and the duplicate records are the queue runner's.
         return RecipientResult::Defer(outcomes::filter_needs_queue());
@@ -182,14 +208,34 @@ pub fn deliver(
         let Some(maildir) = maildir else {
             return RecipientResult::Fail(outcomes::unusable_mailbox(user));
         };
-        let (flags, dropped) = super::sieve::flag_letters(&copy.flags);
+        let (mut flags, keywords, mut dropped) = super::sieve::flag_letters(&copy.flags);
+        if !keywords.is_empty() {
+            match keyword_letters(&maildir, &keywords) {
+                Ok((letters, full)) => {
+                    flags.push_str(&letters);
+                    dropped.extend(full);
+                }
+                Err(e) => {
+                    crate::events::event("sieve_warning")
+                        .field("id", job.id)
+                        .field("user", user)
+                        .field("warning", format!("keywords not stored: {e}"))
+                        .emit();
+                    dropped.extend(keywords);
+                }
+            }
+        }
         if !dropped.is_empty() {
             crate::events::event("sieve_warning")
                 .field("id", job.id)
                 .field("user", user)
                 .field(
                     "warning",
-                    format!("flags not kept on delivery: {}", dropped.join(" ")),
+                    format!(
+                        "flags not kept on delivery (not storable, or beyond the \
+                         mailbox's 26 keywords): {}",
+                        dropped.join(" ")
+                    ),
                 )
                 .emit();
         }
@@ -217,12 +263,14 @@ pub fn deliver(
         super::sieve::redirect(d, job.id, sender, address, message, to);
     }
     if let Some(v) = &decision.vacation {
+        let original = super::sieve::original_recipients(rcpt);
         let r = super::sieve::Recipient {
             id: job.id,
             user,
             maildir: &inbox,
             sender,
             address,
+            original: &original,
         };
         super::sieve::vacation(d, &r, body, v);
     }
@@ -233,6 +281,17 @@ pub fn deliver(
             .emit();
     }
     RecipientResult::Delivered
+}
+
+/// The maildir letters of `keywords` in the keyword table of the mailbox `maildir` (made when
+/// missing), taken under its state lock; the keywords that do not fit come back apart (as
+/// Dovecot, a mailbox holds at most 26).
+fn keyword_letters(
+    maildir: &std::path::Path,
+    keywords: &[String],
+) -> crate::store::maildir::error::Result<(String, Vec<String>)> {
+    let md = crate::store::maildir::Maildir::create(maildir)?;
+    crate::store::maildir::MailboxState::new(md).keyword_letters(keywords)
 }
 
 /// One copy into `maildir` under `key`, with maildir `flags`.

@@ -157,6 +157,7 @@ impl Deliverer {
                 continue;
             }
             let address = r.address.clone();
+            let recipient = r.clone();
             if let Some(why) = loops.check(&address, self.config.limits.max_hops) {
                 successes.extend(self.record(&mut msg, i, RecipientResult::Fail(why), None));
                 continue;
@@ -177,9 +178,10 @@ impl Deliverer {
                         recovering: msg.recovering,
                         filter_effects: true,
                         auth: msg.msg.envelope.auth_user.as_deref(),
+                        refuse_in_protocol: false,
                     };
                     let mut landed = local::Landed::default();
-                    let r = local::deliver(self, &job, i, &user, &address, &body, &mut landed);
+                    let r = local::deliver(self, &job, i, &user, &recipient, &body, &mut landed);
                     if let RecipientResult::Delivered = r {
                         touched_maildirs.extend(landed.dirs);
                         delivered_to.push(user.clone());

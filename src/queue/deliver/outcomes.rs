@@ -136,6 +136,46 @@ pub fn rejected_by_filter(reason: &str) -> Outcome {
     )
 }
 
+/// Most lines of a script's reason in a `550` reply, and characters per line.
+const REFUSAL_LINES: usize = 10;
+const REFUSAL_LINE_CHARS: usize = 400;
+
+/// The `550 5.7.1` reply that refuses a message in protocol for a Sieve `reject`/`ereject`
+/// (RFC 5429 §2.1.1): the script's reason, a line of the reply for each of its lines (at most
+/// 10 of 400 characters), in ASCII (anything else becomes `?`: the reply may not be UTF-8);
+/// a reason with no text gives a generic one.
+pub fn refused_by_filter_reply(reason: &str) -> crate::proto::mail::Reply {
+    let mut lines: Vec<String> = reason
+        .lines()
+        .map(|l| {
+            l.chars()
+                .map(|c| match c {
+                    '\t' => ' ',
+                    c if c.is_ascii_control() => ' ',
+                    c if !c.is_ascii() => '?',
+                    c => c,
+                })
+                .take(REFUSAL_LINE_CHARS)
+                .collect::<String>()
+                .trim_end()
+                .to_string()
+        })
+        .collect();
+    while lines.last().is_some_and(String::is_empty) {
+        lines.pop();
+    }
+    while lines.first().is_some_and(String::is_empty) {
+        lines.remove(0);
+    }
+    lines.truncate(REFUSAL_LINES);
+    if lines.is_empty() {
+        lines.push("Message rejected by the recipient's filter".into());
+    }
+    let mut reply = crate::proto::mail::Reply::new(550, "5.7.1", "");
+    reply.lines = lines;
+    reply
+}
+
 /// The intake leaves a message whose Sieve actions send or bounce mail to the queue runner
 /// (not logged: the recipient stays pending in the spool).
 pub fn filter_needs_queue() -> Outcome {
@@ -151,6 +191,34 @@ mod tests {
     use crate::dns::DnsError;
     use crate::proto::mail::{Class, RemoteMta, Status};
     use crate::queue::deliver::remote::{client, dns_outcome, ConnectError};
+
+    #[test]
+    fn a_sieve_refusal_reply_is_the_reason_in_ascii_lines() {
+        let table: &[(&str, &[&str])] = &[
+            ("not wanted here", &["not wanted here"]),
+            (
+                "No thanks:\r\nnot from you.\r\n",
+                &["No thanks:", "not from you."],
+            ),
+            ("caf\u{e9}\tbar\u{7}", &["caf? bar"]),
+            ("", &["Message rejected by the recipient's filter"]),
+            ("\n\n  \n", &["Message rejected by the recipient's filter"]),
+        ];
+        for (reason, lines) in table {
+            let r = refused_by_filter_reply(reason);
+            assert_eq!(r.enhanced, Status::parse("5.7.1"));
+            let want: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
+            assert_eq!((r.code, r.lines), (550, want), "{reason:?}");
+        }
+        let long = "x".repeat(1000) + &"\nline".repeat(20);
+        let r = refused_by_filter_reply(&long);
+        assert_eq!(r.lines.len(), 10);
+        assert_eq!(r.lines.first().map(String::len), Some(400));
+        assert_eq!(
+            String::from_utf8_lossy(&refused_by_filter_reply("a\nb").to_bytes()),
+            "550-5.7.1 a\r\n550 5.7.1 b\r\n"
+        );
+    }
 
     fn is(o: &Outcome, class: Class, s: &str) -> bool {
         o.class() == class && Status::parse(s) == Some(o.status)

@@ -143,10 +143,13 @@ pub fn folder_dir(inbox: &Path, folder: &str, create: bool) -> Result<PathBuf, S
         .map_err(|e| e.to_string())
 }
 
-/// Maildir flag letters for IMAP flags (sorted); the flags maildir cannot keep on delivery
-/// (keywords) come back separately.
-pub fn flag_letters(flags: &[String]) -> (String, Vec<String>) {
+/// The IMAP flags a script set, as delivery stores them: the maildir letters of the system
+/// flags (sorted), the keywords (each once, without case; stored through the mailbox's keyword
+/// table, [`crate::store::maildir::MailboxState::keyword_letters`]), and the flags that cannot
+/// be kept (an unknown system flag such as `\Recent`).
+pub fn flag_letters(flags: &[String]) -> (String, Vec<String>, Vec<String>) {
     let mut letters: Vec<char> = Vec::new();
+    let mut keywords: Vec<String> = Vec::new();
     let mut dropped = Vec::new();
     for f in flags {
         let l = match f.to_ascii_lowercase().as_str() {
@@ -155,8 +158,14 @@ pub fn flag_letters(flags: &[String]) -> (String, Vec<String>) {
             "\\flagged" => 'F',
             "\\deleted" => 'T',
             "\\draft" => 'D',
-            _ => {
+            _ if f.starts_with('\\') => {
                 dropped.push(f.clone());
+                continue;
+            }
+            _ => {
+                if !keywords.iter().any(|k| k.eq_ignore_ascii_case(f)) {
+                    keywords.push(f.clone());
+                }
                 continue;
             }
         };
@@ -165,7 +174,7 @@ pub fn flag_letters(flags: &[String]) -> (String, Vec<String>) {
         }
     }
     letters.sort_unstable();
-    (letters.into_iter().collect(), dropped)
+    (letters.into_iter().collect(), keywords, dropped)
 }
 
 struct Cached {
@@ -287,9 +296,10 @@ pub fn decide(
     d: &Deliverer,
     maildir: &Path,
     job: &super::local::Job<'_>,
-    address: &str,
+    rcpt: &crate::queue::spool::Recipient,
     message: &[u8],
 ) -> Option<Decision> {
+    let address = rcpt.address.as_str();
     let (sender, record) = (job.sender, job.filter_effects);
     let c = &d.config.sieve;
     if !c.enabled {
@@ -315,12 +325,7 @@ pub fn decide(
         return None;
     }
     let now = crate::queue::spool::now();
-    let envelope = sieve::Envelope {
-        from: sender.to_string(),
-        to: address.to_string(),
-        orig_to: None,
-        auth: job.auth.map(str::to_string),
-    };
+    let envelope = envelope_of(sender, rcpt, job.auth);
     let spam_score = (!d.config.delivery.spam_headers.is_empty()).then(|| {
         if super::local::is_spam(message, &d.config.delivery.spam_headers) {
             SpamScore {
@@ -445,6 +450,50 @@ pub fn decide(
         decision.edited = Some(m);
     }
     Some(decision)
+}
+
+/// The Sieve envelope of delivering `rcpt`: `to` is the address as RCPT TO (or sendmail) gave
+/// it, before our aliases expanded it (RFC 5228 §5.4; Pigeonhole's original recipient, its
+/// `sieve-test -a`); `orig_to` the original recipient of RFC 3461, the client's ORCPT when it
+/// gave an `rfc822` one, else the same address.
+pub fn envelope_of(
+    sender: &str,
+    rcpt: &crate::queue::spool::Recipient,
+    auth: Option<&str>,
+) -> sieve::Envelope {
+    let to = rcpt.expanded_from.as_deref().unwrap_or(&rcpt.address);
+    let orig_to = rcpt.orcpt.as_deref().and_then(orcpt_address).unwrap_or(to);
+    sieve::Envelope {
+        from: sender.to_string(),
+        to: to.to_string(),
+        orig_to: Some(orig_to.to_string()),
+        auth: auth.map(str::to_string),
+    }
+}
+
+/// The address of an RFC 3461 ORCPT value (`rfc822;ADDRESS`, as smtpd keeps it: decoded);
+/// `None` for another address type or an empty one.
+pub fn orcpt_address(orcpt: &str) -> Option<&str> {
+    let (kind, address) = orcpt.split_once(';')?;
+    let address = address.trim().trim_start_matches('<').trim_end_matches('>');
+    (kind.trim().eq_ignore_ascii_case("rfc822") && !address.is_empty()).then_some(address)
+}
+
+/// The addresses `rcpt` was sent to before it became the address delivered to: the address
+/// our aliases expanded, the client's ORCPT (each once; none when it is the same address).
+pub fn original_recipients(rcpt: &crate::queue::spool::Recipient) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let candidates = [
+        rcpt.expanded_from.as_deref(),
+        rcpt.orcpt.as_deref().and_then(orcpt_address),
+    ];
+    for a in candidates.into_iter().flatten() {
+        if !a.eq_ignore_ascii_case(&rcpt.address) && !out.iter().any(|o| o.eq_ignore_ascii_case(a))
+        {
+            out.push(a.to_string());
+        }
+    }
+    out
 }
 
 /// The body of `message` (after the first empty line; empty when there is none).
@@ -588,12 +637,72 @@ mod tests {
         ];
         assert_eq!(
             flag_letters(&flags),
-            ("FS".to_string(), vec!["$Label1".to_string()])
+            ("FS".to_string(), vec!["$Label1".to_string()], Vec::new())
+        );
+        let flags = ["work".to_string(), "\\Recent".into(), "Work".into()];
+        assert_eq!(
+            flag_letters(&flags),
+            (
+                String::new(),
+                vec!["work".to_string()],
+                vec!["\\Recent".into()]
+            )
         );
         let m = b"X-Postern-Sieve-Redirect: a@x\r\nx-postern-sieve-redirect: b@x\r\nSubject: s\r\n\r\nX-Postern-Sieve-Redirect: body\r\n";
         assert_eq!(redirected_by(m), ["a@x", "b@x"]);
         assert_eq!(body_of(m), b"X-Postern-Sieve-Redirect: body\r\n");
         assert_eq!(body_of(b"A: b\n\nbody\n"), b"body\n");
         assert_eq!(body_of(b"A: b\n"), b"");
+    }
+
+    #[test]
+    fn the_envelope_names_the_address_given_and_the_orcpt() {
+        use crate::queue::spool::Recipient;
+        let plain = Recipient::new("bob@example.test");
+        let aliased = Recipient {
+            expanded_from: Some("sales@example.test".into()),
+            ..Recipient::new("bob@example.test")
+        };
+        let with_orcpt = Recipient {
+            orcpt: Some("rfc822;Old@Elsewhere.test".into()),
+            ..aliased.clone()
+        };
+        let other_type = Recipient {
+            orcpt: Some("x400;c=us".into()),
+            ..Recipient::new("bob@example.test")
+        };
+        // (recipient, envelope to, orig_to, original recipients for vacation)
+        let table: [(&Recipient, &str, &str, &[&str]); 4] = [
+            (&plain, "bob@example.test", "bob@example.test", &[]),
+            (
+                &aliased,
+                "sales@example.test",
+                "sales@example.test",
+                &["sales@example.test"],
+            ),
+            (
+                &with_orcpt,
+                "sales@example.test",
+                "Old@Elsewhere.test",
+                &["sales@example.test", "Old@Elsewhere.test"],
+            ),
+            (&other_type, "bob@example.test", "bob@example.test", &[]),
+        ];
+        for (r, to, orig, original) in table {
+            let e = envelope_of("a@x.test", r, Some("carol"));
+            assert_eq!(
+                (e.to.as_str(), e.orig_to.as_deref()),
+                (to, Some(orig)),
+                "{r:?}"
+            );
+            assert_eq!(
+                (e.from.as_str(), e.auth.as_deref()),
+                ("a@x.test", Some("carol"))
+            );
+            assert_eq!(original_recipients(r), original, "{r:?}");
+        }
+        assert_eq!(orcpt_address("RFC822; <a@b.test>"), Some("a@b.test"));
+        assert_eq!(orcpt_address("rfc822;"), None);
+        assert_eq!(orcpt_address("no-semicolon"), None);
     }
 }

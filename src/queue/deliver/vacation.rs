@@ -27,16 +27,29 @@ pub struct Recipient<'a> {
     pub sender: &'a str,
     /// The address delivered to.
     pub address: &'a str,
+    /// The addresses the message was sent to before that one (an alias of ours, the client's
+    /// ORCPT: [`super::sieve::original_recipients`]).
+    pub original: &'a [String],
 }
 
-/// The user's own addresses: the address delivered to (and without its `+detail`), the user at
-/// every domain hosted here, and the script's `:addresses`.
-fn own_addresses(d: &Deliverer, user: &str, address: &str, v: &Vacation) -> Vec<String> {
+/// The user's own addresses (RFC 5230 §4.5): the address delivered to and the original
+/// recipients (each also without its `+detail`), the user at every domain hosted here, and the
+/// script's `:addresses`.
+fn own_addresses(
+    d: &Deliverer,
+    user: &str,
+    address: &str,
+    original: &[String],
+    v: &Vacation,
+) -> Vec<String> {
     let mut own = vec![address.to_string()];
+    own.extend(original.iter().cloned());
     let delim = &d.config.addresses.recipient_delimiter;
-    if let (Some((local, domain)), false) = (address.rsplit_once('@'), delim.is_empty()) {
-        if let Some((base, _)) = local.split_once(delim.as_str()) {
-            own.push(format!("{base}@{domain}"));
+    for a in std::iter::once(address).chain(original.iter().map(String::as_str)) {
+        if let (Some((local, domain)), false) = (a.rsplit_once('@'), delim.is_empty()) {
+            if let Some((base, _)) = local.split_once(delim.as_str()) {
+                own.push(format!("{base}@{domain}"));
+            }
         }
     }
     for dom in &d.config.domains {
@@ -56,6 +69,7 @@ pub fn vacation(d: &Deliverer, r: &Recipient<'_>, message: &[u8], v: &Vacation) 
         maildir,
         sender,
         address,
+        original,
     } = *r;
     let skipped = |why: &str| {
         event("sieve_vacation_skipped")
@@ -65,7 +79,7 @@ pub fn vacation(d: &Deliverer, r: &Recipient<'_>, message: &[u8], v: &Vacation) 
             .field("reason", why)
             .emit();
     };
-    let own = own_addresses(d, user, address, v);
+    let own = own_addresses(d, user, address, original, v);
     if let Err(why) = crate::proto::sieve::vacation::should_reply(message, sender, &own) {
         return skipped(&why.to_string());
     }

@@ -27,6 +27,10 @@ pub struct Recipient {
     pub orcpt: Option<String>,
     /// RFC 3461 NOTIFY, when given (e.g. "FAILURE,DELAY").
     pub notify: Option<String>,
+    /// The address as RCPT TO (or sendmail) gave it, when an alias of ours expanded it into
+    /// this one: what Sieve's `envelope "to"` shows (RFC 5228 §5.4: the RCPT command that
+    /// caused the delivery).
+    pub expanded_from: Option<String>,
 }
 
 impl Recipient {
@@ -37,6 +41,7 @@ impl Recipient {
             outcome: None,
             orcpt: None,
             notify: None,
+            expanded_from: None,
         }
     }
 
@@ -65,6 +70,8 @@ struct RecipientFile {
     orcpt: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     notify: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    expanded_from: Option<String>,
 }
 
 impl From<RecipientFile> for Recipient {
@@ -82,6 +89,7 @@ impl From<RecipientFile> for Recipient {
             status: f.status,
             orcpt: f.orcpt,
             notify: f.notify,
+            expanded_from: f.expanded_from,
         }
     }
 }
@@ -95,6 +103,7 @@ impl Serialize for Recipient {
             outcome: self.outcome.clone(),
             orcpt: self.orcpt.clone(),
             notify: self.notify.clone(),
+            expanded_from: self.expanded_from.clone(),
         }
         .serialize(s)
     }

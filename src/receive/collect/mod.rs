@@ -553,7 +553,7 @@ impl Collector {
                     .field("uidl", uidl)
                     .field("verdict", if *temporary { "tempfail" } else { "reject" })
             }
-            Refusal::Recipients(_) => event("collect_refused")
+            Refusal::Recipients(_) | Refusal::Sieve { .. } => event("collect_refused")
                 .field("account", &account.name)
                 .field("uidl", uidl)
                 .field("reason", outcome.text()),

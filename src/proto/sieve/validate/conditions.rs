@@ -83,7 +83,8 @@ impl Ctx {
                 let parts = self.pos_strings(&p, 0)?;
                 for e in &parts {
                     if !e.contains("${")
-                        && !["from", "to", "auth"].contains(&e.to_ascii_lowercase().as_str())
+                        && !["from", "to", "orig_to", "auth"]
+                            .contains(&e.to_ascii_lowercase().as_str())
                     {
                         return Err(p.err(format!("unknown envelope part \"{e}\"")));
                     }

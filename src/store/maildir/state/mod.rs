@@ -448,6 +448,52 @@ impl MailboxState {
         result
     }
 
+    /// The maildir info letters (`a`–`z`, sorted) that stand for `keywords` in this mailbox,
+    /// adding the keywords its table lacks — under the state lock, stored durably before the
+    /// caller names a file with them (local delivery of a Sieve script's imap4flags, written
+    /// as Dovecot does: the letters in the delivered file's name). A keyword matches a table
+    /// entry without case (IMAP flags are case-insensitive; the table's spelling stays). The
+    /// keywords that cannot be stored come back apart: invalid ones, and those beyond the 26
+    /// letters maildir has.
+    pub fn keyword_letters(&mut self, keywords: &[String]) -> Result<(String, Vec<String>)> {
+        self.locked(|_, st| {
+            let mut letters: Vec<char> = Vec::new();
+            let mut dropped = Vec::new();
+            let mut changed = false;
+            for k in keywords {
+                if !super::flags::valid_keyword(k) {
+                    dropped.push(k.clone());
+                    continue;
+                }
+                let idx = match st.keywords.iter().position(|t| t.eq_ignore_ascii_case(k)) {
+                    Some(i) => i,
+                    None if st.keywords.len() < 26 => {
+                        st.keywords.push(k.clone());
+                        changed = true;
+                        st.keywords.len() - 1
+                    }
+                    None => {
+                        dropped.push(k.clone());
+                        continue;
+                    }
+                };
+                let Some(l) = u8::try_from(idx)
+                    .ok()
+                    .filter(|i| *i < 26)
+                    .map(|i| char::from(b'a' + i))
+                else {
+                    dropped.push(k.clone());
+                    continue;
+                };
+                if !letters.contains(&l) {
+                    letters.push(l);
+                }
+            }
+            letters.sort_unstable();
+            Ok(((letters.into_iter().collect(), dropped), changed))
+        })
+    }
+
     /// Computes and caches the CRLF sizes missing from `snapshot` (reading those files).
     pub fn fill_virtual_sizes(&mut self, snapshot: &mut Snapshot) -> Result<()> {
         let mut computed = Vec::new();

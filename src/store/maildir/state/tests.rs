@@ -470,3 +470,40 @@ fn prefetch_hints_at_present_messages_and_skips_gone_ones() {
     assert_eq!(text, "message 4\n");
     assert!(crate::store::maildir::files::cached(&last));
 }
+
+#[test]
+fn delivery_reserves_keyword_letters_in_the_table() {
+    let (_d, md) = setup();
+    let mut st = MailboxState::new(md.clone());
+    // An IMAP client made "$Label1" first: it keeps its letter, matched without case.
+    let mut flags = Flags::new();
+    flags.insert_keyword("$Label1").unwrap();
+    st.append(b"Subject: x\n\nx\n", &flags, Some(100)).unwrap();
+    let wanted = [
+        "Work".to_string(),
+        "$label1".into(),
+        "bad keyword".into(),
+        "Work".into(),
+    ];
+    let (letters, dropped) = MailboxState::new(md.clone())
+        .keyword_letters(&wanted)
+        .unwrap();
+    assert_eq!(letters, "ab");
+    assert_eq!(dropped, vec!["bad keyword".to_string()]);
+    // A file delivered with those letters shows the keywords to a reader.
+    let base = deliver(&md, 200, "k", b"Subject: y\n\ny\n");
+    fs::rename(
+        md.new_dir().join(&base),
+        md.cur().join(format!("{base}:2,S{letters}")),
+    )
+    .unwrap();
+    let snap = st.sync().unwrap();
+    assert_eq!(snap.keywords, vec!["$Label1".to_string(), "Work".into()]);
+    let m = snap.messages.iter().find(|m| m.base() == base).unwrap();
+    assert_eq!(m.flags.imap_names(), vec!["\\Seen", "$Label1", "Work"]);
+    // Beyond 26 keywords the rest are dropped.
+    let many: Vec<String> = (0..30).map(|i| format!("k{i}")).collect();
+    let (letters, dropped) = st.keyword_letters(&many).unwrap();
+    assert_eq!(letters.len(), 24);
+    assert_eq!(dropped, vec!["k24", "k25", "k26", "k27", "k28", "k29"]);
+}
