@@ -11,27 +11,18 @@
 mod common;
 mod remote_support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::{text, wait_for_port};
-use remote_support::{free_port, free_udp_port, require, Proc, Sender, MESSAGE};
+use remote_support::{
+    free_port, free_udp_port, queued_for, received, require, sh, tls_peer, wait_until, Proc,
+    Sender, MESSAGE,
+};
 
-const SUPPORT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/remote_support");
 const NSD: &str = "127.0.0.53";
 const UNBOUND: &str = "127.0.0.54";
-
-fn sh(dir: &Path, script: &str) -> String {
-    let out = Command::new("sh")
-        .arg("-ec")
-        .arg(script)
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", text(&out));
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
 
 /// A CA; leaves signed by it for mx-ta.dane.test and for elsewhere.test (each `NAME-chain.pem`
 /// with the CA after the leaf, as RFC 7672 §3.2.1 wants for DANE-TA); self-signed `ee` (for a
@@ -72,59 +63,16 @@ fn digest(dir: &Path, cert: &str, selector: u8) -> String {
     sh(dir, &script)
 }
 
-/// The MX peer for `host` (127.0.0.x) on `port`, with the chain of `cert` or no STARTTLS.
+/// The MX peer on `ip`:`port`, with the chain of `cert` (name of a pair in `dir`) or no
+/// STARTTLS.
 fn peer(ip: &str, port: u16, out: &Path, dir: &Path, cert: Option<&str>) -> Proc {
-    let mut cmd = Command::new("/usr/bin/python3");
-    cmd.arg(format!("{SUPPORT}/dane_peer.py"))
-        .arg(ip)
-        .arg(port.to_string())
-        .arg(out);
-    if let Some(c) = cert {
-        cmd.arg(dir.join(format!("{c}-chain.pem")))
-            .arg(dir.join(format!("{c}.key")));
-    }
-    let p = Proc(cmd.stderr(Stdio::null()).spawn().unwrap());
-    assert!(wait_for_port(
-        format!("{ip}:{port}").parse().unwrap(),
-        Duration::from_secs(20)
-    ));
-    p
-}
-
-fn received(out: &Path) -> Vec<String> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(out)
-        .map(|d| d.filter_map(|e| e.ok()).map(|e| e.path()).collect())
-        .unwrap_or_default();
-    files.retain(|p| p.extension().is_some_and(|x| x == "eml"));
-    files.sort();
-    files
-        .iter()
-        .map(|f| std::fs::read_to_string(f).unwrap())
-        .collect()
-}
-
-/// The queue entry holding a recipient of `domain`: (id, last_error).
-fn queued_for(s: &Sender, domain: &str) -> Option<(String, String)> {
-    s.queue().into_iter().find_map(|m| {
-        let text = m.to_string();
-        text.contains(&format!("@{domain}\"")).then(|| {
-            (
-                m["id"].as_str().unwrap_or_default().to_string(),
-                m["last_error"].as_str().unwrap_or_default().to_string(),
-            )
-        })
-    })
-}
-
-fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let start = Instant::now();
-    while start.elapsed() < limit {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    false
+    let files = cert.map(|c| {
+        (
+            dir.join(format!("{c}-chain.pem")),
+            dir.join(format!("{c}.key")),
+        )
+    });
+    tls_peer(ip, port, out, files)
 }
 
 /// NSD (authoritative for both zones) and unbound (validating, trusting the zone's key).

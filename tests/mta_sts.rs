@@ -9,24 +9,16 @@
 mod common;
 mod remote_support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::{text, wait_for_port};
-use remote_support::{free_port, require, Dns, Proc, Sender, MESSAGE};
+use remote_support::{
+    free_port, queued_for, received, require, sh, tls_peer, wait_until, Dns, Proc, Sender, MESSAGE,
+};
 
 const SUPPORT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/remote_support");
-
-fn sh(dir: &Path, script: &str) {
-    let out = Command::new("sh")
-        .arg("-ec")
-        .arg(script)
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", text(&out));
-}
 
 /// A test CA and, signed by it, `https` (the policy hosts) and `mx` (mx.sts.test); `wrong`, a
 /// self-signed certificate for mx.sts.test.
@@ -58,56 +50,8 @@ fn policy(root: &Path, domain: &str, body: &str) {
 
 /// The MX peer on `port`: with `cert` (name of a pair in `dir`) STARTTLS, else none.
 fn peer(port: u16, out: &Path, dir: &Path, cert: Option<&str>) -> Proc {
-    let mut cmd = Command::new("/usr/bin/python3");
-    cmd.arg(format!("{SUPPORT}/sts_peer.py"))
-        .arg(port.to_string())
-        .arg(out);
-    if let Some(c) = cert {
-        cmd.arg(dir.join(format!("{c}.pem")))
-            .arg(dir.join(format!("{c}.key")));
-    }
-    let p = Proc(cmd.stderr(Stdio::null()).spawn().unwrap());
-    assert!(wait_for_port(
-        ([127, 0, 0, 1], port).into(),
-        Duration::from_secs(20)
-    ));
-    p
-}
-
-fn received(out: &Path) -> Vec<String> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(out)
-        .map(|d| d.filter_map(|e| e.ok()).map(|e| e.path()).collect())
-        .unwrap_or_default();
-    files.retain(|p| p.extension().is_some_and(|x| x == "eml"));
-    files.sort();
-    files
-        .iter()
-        .map(|f| std::fs::read_to_string(f).unwrap())
-        .collect()
-}
-
-/// The queue entry holding a recipient of `domain`: (id, last_error).
-fn queued_for(s: &Sender, domain: &str) -> Option<(String, String)> {
-    s.queue().into_iter().find_map(|m| {
-        let text = m.to_string();
-        text.contains(domain).then(|| {
-            (
-                m["id"].as_str().unwrap_or_default().to_string(),
-                m["last_error"].as_str().unwrap_or_default().to_string(),
-            )
-        })
-    })
-}
-
-fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let start = Instant::now();
-    while start.elapsed() < limit {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    false
+    let files = cert.map(|c| (dir.join(format!("{c}.pem")), dir.join(format!("{c}.key"))));
+    tls_peer("127.0.0.1", port, out, files)
 }
 
 #[test]

@@ -563,3 +563,76 @@ impl Drop for Postfix {
         let _ = run(POSTFIX_INSTANCE, &["stop", &self.dir.display().to_string()]);
     }
 }
+
+/// Run `script` with `sh -e` in `dir`; it must succeed. Its standard output, trimmed.
+pub fn sh(dir: &Path, script: &str) -> String {
+    let out = Command::new("sh")
+        .arg("-ec")
+        .arg(script)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// An aiosmtpd MX on `ip`:`port` (`tls_peer.py`) that writes each message to `out` with
+/// `X-Rcpt-To`, `X-TLS-Version` and `X-SNI` lines; STARTTLS with `(chain, key)` when given,
+/// else none.
+pub fn tls_peer(ip: &str, port: u16, out: &Path, cert: Option<(PathBuf, PathBuf)>) -> Proc {
+    let mut cmd = Command::new("/usr/bin/python3");
+    cmd.arg(format!(
+        "{}/tests/remote_support/tls_peer.py",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .arg(ip)
+    .arg(port.to_string())
+    .arg(out);
+    if let Some((chain, key)) = cert {
+        cmd.arg(chain).arg(key);
+    }
+    let p = Proc(cmd.stderr(Stdio::null()).spawn().unwrap());
+    assert!(wait_for_port(
+        host_port(ip, port).parse().unwrap(),
+        Duration::from_secs(20)
+    ));
+    p
+}
+
+/// The messages a [`tls_peer`] wrote to `out`, in order.
+pub fn received(out: &Path) -> Vec<String> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(out)
+        .map(|d| d.filter_map(|e| e.ok()).map(|e| e.path()).collect())
+        .unwrap_or_default();
+    files.retain(|p| p.extension().is_some_and(|x| x == "eml"));
+    files.sort();
+    files
+        .iter()
+        .map(|f| std::fs::read_to_string(f).unwrap())
+        .collect()
+}
+
+/// The queue entry holding a recipient of `domain`: (id, last_error).
+pub fn queued_for(s: &Sender, domain: &str) -> Option<(String, String)> {
+    s.queue().into_iter().find_map(|m| {
+        let text = m.to_string();
+        text.contains(&format!("@{domain}\"")).then(|| {
+            (
+                m["id"].as_str().unwrap_or_default().to_string(),
+                m["last_error"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+    })
+}
+
+/// Polls `f` every 200 ms until it holds or `limit` passes.
+pub fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    false
+}

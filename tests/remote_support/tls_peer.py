@@ -1,17 +1,19 @@
-"""An MX for the MTA-STS tests, built on aiosmtpd: STARTTLS with CERT/KEY when given, else none.
+"""An MX for the MTA-STS and DANE tests, built on aiosmtpd: STARTTLS with CERT (a chain) and KEY when
+given, else none.
 
-usage: sts_peer.py PORT OUTDIR [CERT KEY]
-Each message goes to OUTDIR/<n>.eml with X-Rcpt-To / X-TLS-Version lines.
+usage: tls_peer.py ADDR PORT OUTDIR [CERT KEY]
+Each message goes to OUTDIR/<n>.eml with X-Rcpt-To / X-TLS-Version / X-SNI lines.
 """
 import itertools, os, ssl, sys, time
 
 from aiosmtpd.controller import Controller
 
-port, outdir = int(sys.argv[1]), sys.argv[2]
-cert = sys.argv[3] if len(sys.argv) > 4 else None
-key = sys.argv[4] if len(sys.argv) > 4 else None
+addr, port, outdir = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+cert = sys.argv[4] if len(sys.argv) > 5 else None
+key = sys.argv[5] if len(sys.argv) > 5 else None
 os.makedirs(outdir, exist_ok=True)
 counter = itertools.count()
+sni = {}
 
 
 class Handler:
@@ -22,14 +24,21 @@ class Handler:
                 f.write(f"X-Rcpt-To: {r}\r\n".encode())
             tls = server.transport.get_extra_info("ssl_object")
             f.write(f"X-TLS-Version: {tls.version() if tls else 'none'}\r\n".encode())
+            name = sni.get(id(tls)) if tls else None
+            f.write(f"X-SNI: {name or 'none'}\r\n".encode())
             f.write(envelope.original_content or envelope.content)
         return "250 2.0.0 stored"
 
 
-kwargs = dict(hostname="127.0.0.1", port=port, server_hostname="peer.test")
+kwargs = dict(hostname=addr, port=port, server_hostname="peer.test")
 if cert:
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ctx.load_cert_chain(cert, key)
+
+    def remember(sock, name, _ctx):
+        sni[id(sock)] = name
+
+    ctx.sni_callback = remember
     kwargs["tls_context"] = ctx
 controller = Controller(Handler(), **kwargs)
 controller.start()
