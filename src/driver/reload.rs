@@ -120,6 +120,7 @@ fn load(current: &Current, how: &Reload) -> Result<(), String> {
         .renew(config.clone())
         .map_err(|e| format!("{e:#}"))?;
     crate::events::configure(&config.log);
+    crate::queue::spool::id::set_node(config.cluster.node);
     let missing = missing_listeners(&config, &old.listeners);
     current.set(Generation {
         shared: shared.clone(),
