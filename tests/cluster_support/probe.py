@@ -109,15 +109,15 @@ def replacer(n):
         with open(t, "w") as f: f.write(("v%d" % (k % 10)) * 1000)
         os.rename(t, A("target"))
 r = mp.Process(target=replacer, args=(300,)); r.start()
-bad = 0; reads = 0
+bad = 0; reads = 0; errs = {}
 while r.is_alive():
     try:
         s = open(B("target")).read(); reads += 1
         if len(s) not in (2000,): bad += 1
-    except FileNotFoundError:
-        bad += 1
+    except OSError as e:
+        bad += 1; errs[e.strerror] = errs.get(e.strerror, 0) + 1
 r.join()
-report("rename atomic to readers", bad == 0, "%d bad of %d reads" % (bad, reads))
+report("rename atomic to readers", bad == 0, "%d bad of %d reads %s" % (bad, reads, errs or ""))
 
 # rename of one source by two mounts at once: exactly one succeeds (a rename claim).
 wins = 0; rounds = 100
