@@ -154,6 +154,26 @@ impl Cluster {
 
 impl Drop for Cluster {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            // Keep the logs of a failed run (the bricks go with the bed).
+            let keep = PathBuf::from(format!("/tmp/pg-cluster-failed-{}", std::process::id()));
+            let _ = std::fs::create_dir_all(&keep);
+            for e in std::fs::read_dir(self.dir.path())
+                .into_iter()
+                .flatten()
+                .flatten()
+            {
+                if e.file_name().to_string_lossy().ends_with(".log") {
+                    let _ = std::fs::copy(e.path(), keep.join(e.file_name()));
+                }
+            }
+            let _ = std::process::Command::new("cp")
+                .arg("-r")
+                .arg(self.dir.path().join("sink"))
+                .arg(&keep)
+                .status();
+            eprintln!("logs kept in {}", keep.display());
+        }
         for c in self.servers.iter_mut().flatten() {
             let _ = c.kill();
             let _ = c.wait();
@@ -289,15 +309,30 @@ fn add_user(c: &Cluster, name: &str) {
 /// `X-Token:` values of the messages in a maildir (`new/` and `cur/`), counted.
 fn tokens_in(maildir: &Path) -> HashMap<String, usize> {
     let mut counts = HashMap::new();
+    for (t, _) in tokens_and_peers(maildir) {
+        *counts.entry(t).or_insert(0) += 1;
+    }
+    counts
+}
+
+/// `X-Token:` and `X-Peer:` (the next hop's note of who delivered it) of each message.
+fn tokens_and_peers(maildir: &Path) -> Vec<(String, String)> {
+    let mut out = Vec::new();
     for f in maildir_files(maildir) {
         let Ok(msg) = std::fs::read_to_string(&f) else {
             continue;
         };
-        if let Some(t) = msg.lines().find_map(|l| l.strip_prefix("X-Token: ")) {
-            *counts.entry(t.trim().to_string()).or_insert(0) += 1;
+        let field = |name: &str| {
+            msg.lines()
+                .take_while(|l| !l.is_empty())
+                .find_map(|l| l.strip_prefix(name))
+                .map(|v| v.trim().to_string())
+        };
+        if let Some(t) = field("X-Token: ") {
+            out.push((t, field("X-Peer: ").unwrap_or_default()));
         }
     }
-    counts
+    out
 }
 
 fn acked(file: &Path) -> Vec<String> {
@@ -309,8 +344,26 @@ fn acked(file: &Path) -> Vec<String> {
 }
 
 /// Waits (bounded) until every acknowledged token is in `maildir`, then checks each is there
-/// exactly once and no token is there twice.
-fn account(what: &str, maildir: &Path, acked: &[String], limit: Duration) {
+/// exactly once and no token is there twice, except those in `may_double` (the next hop took
+/// them from a host killed before it could note that: SMTP's own duplicate window, RFC 5321
+/// §6.1).
+fn account(
+    what: &str,
+    maildir: &Path,
+    acked: &[String],
+    limit: Duration,
+    may_double: &dyn Fn(&str) -> bool,
+) {
+    let prefix = acked
+        .first()
+        .and_then(|t| t.rsplit_once('-'))
+        .map(|(p, _)| format!("{p}-"))
+        .unwrap_or_default();
+    let tokens_in = |m: &Path| {
+        let mut c = tokens_in(m);
+        c.retain(|t, _| t.starts_with(&prefix));
+        c
+    };
     let start = Instant::now();
     let mut counts = tokens_in(maildir);
     while acked.iter().any(|t| !counts.contains_key(t)) && start.elapsed() < limit {
@@ -321,7 +374,18 @@ fn account(what: &str, maildir: &Path, acked: &[String], limit: Duration) {
     std::thread::sleep(Duration::from_secs(3));
     counts = tokens_in(maildir);
     let lost: Vec<&String> = acked.iter().filter(|t| !counts.contains_key(*t)).collect();
-    let doubled: Vec<(&String, &usize)> = counts.iter().filter(|(_, n)| **n > 1).collect();
+    let doubled: Vec<(&String, &usize)> = counts
+        .iter()
+        .filter(|(t, n)| **n > 2 || (**n == 2 && !may_double(t)))
+        .collect();
+    let excused: Vec<&String> = counts
+        .iter()
+        .filter(|(t, n)| **n == 2 && may_double(t))
+        .map(|(t, _)| t)
+        .collect();
+    if !excused.is_empty() {
+        eprintln!("{what}: delivered twice, the first time by the killed host: {excused:?}");
+    }
     assert!(
         lost.is_empty() && doubled.is_empty(),
         "{what}: {} acknowledged, {} lost {lost:?}, doubled {doubled:?}",
@@ -389,7 +453,14 @@ fn three_hosts_on_one_gluster_volume() {
 
     // POP3 on host 2 deletes; IMAP on host 1 hears of it at its next command.
     let acked_pop = c.dir.path().join("acked-pop");
-    c.client(&["send", &h1, "3", "pop", "pop@cluster.test", acked_pop.to_str().unwrap()]);
+    c.client(&[
+        "send",
+        &h1,
+        "3",
+        "pop",
+        "pop@cluster.test",
+        acked_pop.to_str().unwrap(),
+    ]);
     wait_for_mail(&c.maildir("pop"), 3, Duration::from_secs(60));
     let r = c.client(&["expunge", &h1, &h2, "pop", PASSWORD]);
     eprintln!("expunge across hosts: {r}");
@@ -421,32 +492,50 @@ fn three_hosts_on_one_gluster_volume() {
     for (h, v) in views {
         assert_eq!(v, first, "host {h} sees another mailbox: {r}");
     }
-    eprintln!("uids: {} unique on every host after {:?}", uids.len(), t0.elapsed());
+    eprintln!(
+        "uids: {} unique on every host after {:?}",
+        uids.len(),
+        t0.elapsed()
+    );
 
     // Load over all hosts while host 3 is killed and comes back.
     let acked_local = c.dir.path().join("acked-local");
     let acked_remote = c.dir.path().join("acked-remote");
+    let work = c.dir.path().to_path_buf();
     let spawn_sender = |count: &str, prefix: &str, rcpt: &str, file: &Path, log: &str| {
         Command::new("/usr/bin/python3")
             .arg(clients())
             .args(["send", &all, count, prefix, rcpt])
             .arg(file)
             .stdout(Stdio::null())
-            .stderr(
-                std::fs::File::create(c.dir.path().join(log)).unwrap(),
-            )
+            .stderr(std::fs::File::create(work.join(log)).unwrap())
             .spawn()
             .unwrap()
     };
     let local_n = std::env::var("CLUSTER_LOCAL_MESSAGES").unwrap_or_else(|_| "120".into());
     let remote_n = std::env::var("CLUSTER_REMOTE_MESSAGES").unwrap_or_else(|_| "40".into());
-    let mut local = spawn_sender(&local_n, "local", "acct@cluster.test", &acked_local, "send-local.log");
-    let mut remote = spawn_sender(&remote_n, "remote", "someone@remote.test", &acked_remote, "send-remote.log");
+    let mut local = spawn_sender(
+        &local_n,
+        "local",
+        "acct@cluster.test",
+        &acked_local,
+        "send-local.log",
+    );
+    let mut remote = spawn_sender(
+        &remote_n,
+        "remote",
+        "someone@remote.test",
+        &acked_remote,
+        "send-remote.log",
+    );
     let start = Instant::now();
     while acked(&acked_local).len() < 30 && start.elapsed() < Duration::from_secs(120) {
         std::thread::sleep(Duration::from_millis(200));
     }
-    eprintln!("killing host 3 after {} acknowledged", acked(&acked_local).len());
+    eprintln!(
+        "killing host 3 after {} acknowledged",
+        acked(&acked_local).len()
+    );
     c.kill_host(3);
     std::thread::sleep(Duration::from_secs(4));
     c.revive_host(3);
@@ -466,9 +555,58 @@ fn three_hosts_on_one_gluster_volume() {
     }
     let local_acked = acked(&acked_local);
     let remote_acked = acked(&acked_remote);
-    assert!(local_acked.len() >= 100, "only {} local messages acknowledged", local_acked.len());
-    account("local", &c.maildir("acct"), &local_acked, Duration::from_secs(120));
-    account("remote", &sink_dir, &remote_acked, Duration::from_secs(120));
+    assert!(
+        local_acked.len() >= 100,
+        "only {} local messages acknowledged",
+        local_acked.len()
+    );
+    account(
+        "local",
+        &c.maildir("acct"),
+        &local_acked,
+        Duration::from_secs(120),
+        &|_| false,
+    );
+    // A remote message may reach the next hop twice only when the host that sent it first was
+    // killed before it could drop it from the queue (no SMTP client can avoid that window).
+    let killed = format!("('{}'", Cluster::addr(3));
+    let peers = tokens_and_peers(&sink_dir);
+    let by_killed = |t: &str| {
+        peers
+            .iter()
+            .any(|(tok, peer)| tok == t && peer.starts_with(&killed))
+    };
+    account(
+        "remote with a kill",
+        &sink_dir,
+        &remote_acked,
+        Duration::from_secs(120),
+        &by_killed,
+    );
+    // Remote mail with all hosts up: three runners race for every message, each reaches the
+    // next hop exactly once.
+    let acked_calm = c.dir.path().join("acked-calm");
+    let mut calm = spawn_sender(
+        &remote_n,
+        "calm",
+        "else@remote.test",
+        &acked_calm,
+        "send-calm.log",
+    );
+    assert!(calm.wait().unwrap().success());
+    let calm_acked = acked(&acked_calm);
+    assert_eq!(
+        calm_acked.len().to_string(),
+        remote_n,
+        "every calm message acknowledged"
+    );
+    account(
+        "remote, all hosts up",
+        &sink_dir,
+        &calm_acked,
+        Duration::from_secs(120),
+        &|_| false,
+    );
     // Nothing left in the queue.
     let queue = c.mnt(1).join("spool/queue");
     let start = Instant::now();
