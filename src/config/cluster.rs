@@ -6,6 +6,7 @@
 //! node = 1              # 0-7, different on every host sharing the spool (part of queue ids)
 //! shared_volume = "auto" # "auto": a FUSE/NFS/CIFS/Ceph mail volume is shared; "yes"; "no"
 //! idle_poll = "2s"      # IDLE looks for other hosts' changes this often on a shared volume
+//! users_recheck = "1s"  # on a shared volume, the users file is looked at this often at most
 //! ```
 //!
 //! Everything that differs between hosts (`[server] hostname`, the listeners, `[cluster] node`)
@@ -38,6 +39,9 @@ pub struct Cluster {
     /// How often an idling IMAP session looks at its mailbox for changes made by other hosts,
     /// when the volume is shared.
     pub idle_poll: Seconds,
+    /// On a shared volume, how long the users file is trusted before it is looked at again
+    /// (each look is a network round trip; a transaction looks ~10 times). `"0s"`: every time.
+    pub users_recheck: Seconds,
 }
 
 impl Default for Cluster {
@@ -46,6 +50,7 @@ impl Default for Cluster {
             node: 0,
             shared_volume: SharedVolume::Auto,
             idle_poll: Seconds(2),
+            users_recheck: Seconds(1),
         }
     }
 }

@@ -131,6 +131,12 @@ pub fn check(config: &Config, text: &str) -> Vec<Problem> {
             "cluster.idle_poll must be between 1s and 1h".into(),
         );
     }
+    if config.cluster.users_recheck.0 > 60 {
+        c.problem(
+            &[Key("cluster"), Key("users_recheck")],
+            "cluster.users_recheck must be at most 1m (a changed password or new user waits that long)".into(),
+        );
+    }
     if d.max_attempts == Some(0) {
         c.problem(
             &[Key("delivery"), Key("max_attempts")],
