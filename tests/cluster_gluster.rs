@@ -449,6 +449,32 @@ fn three_hosts_on_one_gluster_volume() {
         c.start_server(i);
     }
     let all = (1..=HOSTS).map(Cluster::addr).collect::<Vec<_>>().join(",");
+
+    // A second server given host 1's node number (its queue ids could collide with host 1's)
+    // does not start.
+    let clash = c.dir.path().join("clash.toml");
+    let host2 = std::fs::read_to_string(c.host_config(2)).unwrap();
+    std::fs::write(
+        &clash,
+        host2
+            .replace("node = 2", "node = 1\nnode_wait = \"2s\"")
+            .replace(":2525\"", ":2625\"")
+            .replace(":2143\"", ":2243\"")
+            .replace(":2110\"", ":2210\""),
+    )
+    .unwrap();
+    let out = c
+        .postern(2)
+        .env("POSTERN_HOST_CONFIG", &clash)
+        .arg("serve")
+        .output()
+        .unwrap();
+    assert!(
+        !out.status.success()
+            && text(&out).contains("node 1 is held by a running server on \"mx1.cluster.test\""),
+        "a second node 1: {}",
+        text(&out)
+    );
     let (h1, h2) = (Cluster::addr(1), Cluster::addr(2));
 
     // POP3 on host 2 deletes; IMAP on host 1 hears of it at its next command.

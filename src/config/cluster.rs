@@ -42,6 +42,9 @@ pub struct Cluster {
     /// On a shared volume, how long the users file is trusted before it is looked at again
     /// (each look is a network round trip; a transaction looks ~10 times). `"0s"`: every time.
     pub users_recheck: Seconds,
+    /// How long `serve` on a shared spool waits for its node number to be free (a crashed
+    /// holder's lock goes when the file system notices; another live holder is a mistake).
+    pub node_wait: Seconds,
 }
 
 impl Default for Cluster {
@@ -51,6 +54,7 @@ impl Default for Cluster {
             shared_volume: SharedVolume::Auto,
             idle_poll: Seconds(2),
             users_recheck: Seconds(1),
+            node_wait: Seconds(90),
         }
     }
 }

@@ -131,6 +131,12 @@ pub fn check(config: &Config, text: &str) -> Vec<Problem> {
             "cluster.idle_poll must be between 1s and 1h".into(),
         );
     }
+    if config.cluster.node_wait.0 > 3600 {
+        c.problem(
+            &[Key("cluster"), Key("node_wait")],
+            "cluster.node_wait must be at most 1h".into(),
+        );
+    }
     if config.cluster.users_recheck.0 > 60 {
         c.problem(
             &[Key("cluster"), Key("users_recheck")],

@@ -15,6 +15,11 @@ static NODE: AtomicU32 = AtomicU32::new(0);
 /// Bits of a Linux process id (`PID_MAX_LIMIT` is 2^22): the node number sits above them.
 const PID_BITS: u32 = 22;
 
+/// This host's node number (`[cluster] node`).
+pub fn node() -> u8 {
+    NODE.load(Ordering::Relaxed) as u8
+}
+
 /// Sets this host's node number (`[cluster] node`), so that hosts sharing one spool never make
 /// the same id: two processes of two hosts may have the same process id in the same
 /// microsecond, never the same node number too.
