@@ -5,9 +5,10 @@
 //! - an EXPUNGE made through POP3 on host 2 is seen by IMAP on host 1 at its next command;
 //! - IDLE on host 1 is told of an APPEND made on host 2 within a bound (`[cluster] idle_poll`);
 //! - APPENDs on all three hosts at once give unique UIDs, one UIDVALIDITY, one list everywhere;
-//! - with `immediate = false` every message is raced for by three queue runners (scan every
-//!   second) while host 3 is killed (`kill -9` of everything in it, its link down) and comes
-//!   back: every acknowledged message is delivered exactly once, locally and to the next hop.
+//! - with `immediate = false` on hosts 2 and 3 (host 1 keeps immediate delivery) every message
+//!   they accept is raced for by three queue runners (scan every second) while host 3 is killed
+//!   (`kill -9` of everything in it, its link down) and comes back: every acknowledged message
+//!   is delivered exactly once, locally and to the next hop.
 //!
 //! Needs root, /dev/fuse and glusterfs-server/-client (bin/install-test-deps); runs inside the
 //! test namespace (`unshare -n`, as bin/test does), skipped with a message otherwise.
@@ -174,6 +175,17 @@ impl Drop for Cluster {
                 .arg(self.dir.path().join("sink"))
                 .arg(&keep)
                 .status();
+            // What each brick holds of the spool and the accounting mailbox, for a post-mortem.
+            let bricks = self.bed().display().to_string();
+            let _ = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(format!(
+                    "for b in {bricks}/h*/brick/b; do echo \"== $b\"; ls -la --time-style=full-iso \
+                     $b/spool/queue $b/spool/tmp $b/mail/acct/new $b/mail/acct/cur 2>&1; done \
+                     > {keep}/bricks.txt",
+                    keep = keep.display()
+                ))
+                .status();
             eprintln!("logs kept in {}", keep.display());
         }
         for c in self.servers.iter_mut().flatten() {
@@ -229,7 +241,7 @@ postmaster = "postmaster@cluster.test"
 networks = ["10.209.0.0/24"]
 
 [delivery]
-# Every message is left to the queue runners, so three of them race for each one.
+# Left to the queue runners, so three of them race for each message (host 1 overrides it).
 immediate = false
 scan_interval = "1s"
 retry = ["2s"]
@@ -256,9 +268,17 @@ mailbox = "acct"
     for i in 1..=HOSTS {
         let mnt = c.mnt(i);
         let a = Cluster::addr(i);
+        // Host 1 keeps the default immediate delivery (local mail into the maildir before the
+        // 250, remote mail attempted at once), racing the other two hosts' runners.
+        let delivery = if i == 1 {
+            "[delivery]\nimmediate = true\n"
+        } else {
+            ""
+        };
         let host = format!(
             r#"[server]
 hostname = "mx{i}.cluster.test"
+{delivery}
 
 [paths]
 spool = "{spool}"
@@ -660,5 +680,19 @@ fn three_hosts_on_one_gluster_volume() {
         std::thread::sleep(Duration::from_millis(500));
     };
     assert_eq!(left, 0, "messages left in the queue");
+    // No host ever read a queue file that was not whole (a reused file under two names).
+    for i in 1..=HOSTS {
+        let damaged = c
+            .log(i)
+            .lines()
+            .filter(|l| l.contains("is damaged"))
+            .count();
+        assert_eq!(
+            damaged,
+            0,
+            "host {i} read damaged queue files:\n{}",
+            c.log(i)
+        );
+    }
     eprintln!("done after {:?}", t0.elapsed());
 }
