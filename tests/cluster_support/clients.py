@@ -6,7 +6,8 @@
       tries a message). Each message carries `X-Token: PREFIX-N`; the tokens of acknowledged
       messages (250 after DATA) are appended to ACKED_FILE, one a line, as soon as acknowledged.
   clients.py expunge A B USER PASS        POP3 DELE on B seen by IMAP on A at its next command
-  clients.py idle A B USER PASS           IDLE on A told of an APPEND made on B: prints seconds
+  clients.py idle A B USER PASS [smtp]    IDLE on A told of an APPEND made on B (or, with smtp, of
+                                          a message delivered through B's SMTP): prints seconds
   clients.py uids HOSTS USER PASS N       N APPENDs on every host at once, then every host's
                                           UIDVALIDITY and UID list: prints one JSON line
 Every socket has a timeout; every loop is bounded."""
@@ -59,7 +60,7 @@ def expunge(a, b, user, pw):
     print(json.dumps({"imap_before": before, "pop3_count": count, "expunged_at_noop": [x.decode() for x in expunged],
                       "imap_after": after}))
 
-def idle(a, b, user, pw):
+def idle(a, b, user, pw, how="append"):
     m = imap_login(a, user, pw)
     typ, data = m.select("INBOX")
     exists = int(data[0])
@@ -67,10 +68,14 @@ def idle(a, b, user, pw):
     m.send(tag + b" IDLE\r\n")
     line = m.readline()
     assert line.startswith(b"+"), line
-    other = imap_login(b, user, pw)
     t0 = time.time()
-    other.append("INBOX", None, None, b"From: b@client.test\r\nSubject: appended on B\r\n\r\nhello\r\n")
-    other.logout()
+    if how == "smtp":
+        with smtplib.SMTP(b, SMTP, timeout=30) as s:
+            s.sendmail("b@client.test", ["%s@cluster.test" % user], "Subject: delivered by B\r\n\r\nhello\r\n")
+    else:
+        other = imap_login(b, user, pw)
+        other.append("INBOX", None, None, b"From: b@client.test\r\nSubject: appended on B\r\n\r\nhello\r\n")
+        other.logout()
     t_append = time.time() - t0
     m.sock.settimeout(20)
     seen = None
