@@ -670,7 +670,7 @@ fn three_hosts_on_one_gluster_volume() {
         "every calm message acknowledged"
     );
     account(
-        "remote after the kill, three runners racing",
+        "remote after the kill, the runners racing",
         &sink_dir,
         &calm_acked,
         Duration::from_secs(120),
