@@ -636,6 +636,12 @@ fn three_hosts_on_one_gluster_volume() {
         Duration::from_secs(120),
         &|_| false,
     );
+    // Delivery names are the same whichever host writes them (a second delivery of one message
+    // would meet the first one's name).
+    for f in maildir_files(&c.maildir("acct")) {
+        let name = f.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(name.contains(".cluster,S="), "a host's own name in {name}");
+    }
     // A remote message may reach the next hop twice only when the host that sent it first was
     // killed before it could drop it from the queue (no SMTP client can avoid that window).
     let killed = format!("('{}'", Cluster::addr(victim));
