@@ -224,7 +224,12 @@ pub fn claim_node(
             Err(std::fs::TryLockError::WouldBlock) => {}
             Err(std::fs::TryLockError::Error(e)) => return Err(format!("{}: {e}", path.display())),
         }
-        let holder = std::fs::read_to_string(&path).unwrap_or_default();
+        // The holder's host name, as it wrote it (read within a bound: it is a host name).
+        let mut holder = String::new();
+        if let Ok(f) = std::fs::File::open(&path) {
+            use std::io::Read as _;
+            let _ = f.take(256).read_to_string(&mut holder);
+        }
         let holder = holder.trim();
         if start.elapsed() >= patience {
             return Err(format!(
