@@ -168,3 +168,66 @@ fn without_flag_or_variable_the_config_is_etc_postern() {
         "postern: cannot read config /etc/postern/postern.toml: No such file or directory (os error 2)"
     );
 }
+
+/// `POSTERN_HOST_CONFIG`: a host's override merged over the file (tables key by key, arrays
+/// replaced), its problems reported, a broken or missing one refused with its name.
+#[test]
+fn a_host_override_is_merged_checked_and_refused_when_broken() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let main = dir.path().join("postern.toml");
+    std::fs::write(
+        &main,
+        "[server]\nhostname = \"mx.example.test\"\npostmaster = \"pm@example.test\"\n\
+         [paths]\nspool = \"spool\"\nmail = \"mail\"\nusers = \"users.toml\"\n\
+         [delivery]\nscan_interval = \"10s\"\n",
+    )
+    .expect("write");
+    std::fs::write(dir.path().join("users.toml"), "").expect("users");
+    let host = dir.path().join("host.toml");
+    let show = |host_text: &str| {
+        std::fs::write(&host, host_text).expect("write host");
+        let mut cmd = Command::new(bin());
+        cmd.arg("--config")
+            .arg(&main)
+            .args(["config", "show"])
+            .env("POSTERN_HOST_CONFIG", &host);
+        cmd.output().expect("run")
+    };
+    let out = show("[server]\nhostname = \"mx2.example.test\"\n[cluster]\nnode = 2\n");
+    assert!(out.status.success(), "{}", text(&out));
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(shown.contains("mx2.example.test"), "{shown}");
+    assert!(
+        shown.contains("pm@example.test"),
+        "the rest of [server] stays: {shown}"
+    );
+    assert!(shown.contains("node = 2"), "{shown}");
+    assert!(shown.contains("scan_interval = 10\n"), "{shown}");
+
+    // A value the checks refuse, named with the key.
+    let out = show("[cluster]\nnode = 9\n");
+    assert_eq!(out.status.code(), Some(78), "{}", text(&out));
+    assert!(
+        text(&out).contains("cluster.node must be 0-7"),
+        "{}",
+        text(&out)
+    );
+    // Not TOML: refused with the override's name.
+    let out = show("[cluster\n");
+    assert_eq!(out.status.code(), Some(78), "{}", text(&out));
+    assert!(
+        text(&out).contains(host.to_str().expect("utf8")) && text(&out).contains("host override"),
+        "{}",
+        text(&out)
+    );
+    // Named but missing: refused, not ignored.
+    std::fs::remove_file(&host).expect("rm");
+    let mut cmd = Command::new(bin());
+    cmd.arg("--config")
+        .arg(&main)
+        .args(["config", "show"])
+        .env("POSTERN_HOST_CONFIG", &host);
+    let out = cmd.output().expect("run");
+    assert_eq!(out.status.code(), Some(66), "{}", text(&out));
+    assert!(text(&out).contains("host.toml"), "{}", text(&out));
+}

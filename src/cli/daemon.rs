@@ -185,6 +185,24 @@ pub fn serve(flag: Option<&Path>, args: ServeArgs) -> CliResult {
                     .map_err(|e| Failure::new(exit::OSERR, e))?,
             ));
         }
+        // On a spool shared with other hosts, this host's `[cluster] node` (part of every queue
+        // id it makes) is claimed first, for as long as the server runs.
+        let spool = shared.config.paths.spool.clone();
+        let _node = if shared.config.cluster.is_shared(&spool) {
+            let hostname = shared.config.server.hostname.clone();
+            // A crashed host's claim goes when the file system's bricks notice its connection
+            // is gone (TCP keepalive, ~40 s with GlusterFS's defaults) or once it is back.
+            let patience = shared.config.cluster.node_wait.duration();
+            let claim = tokio::task::spawn_blocking(move || {
+                driver::reload::claim_node(&spool, &hostname, patience)
+            })
+            .await
+            .map_err(|e| Failure::new(exit::SOFTWARE, e))?
+            .map_err(|e| Failure::new(exit::CONFIG, anyhow::anyhow!(e)))?;
+            Some(claim)
+        } else {
+            None
+        };
         // The queue runner: retries, anything the immediate attempts missed, and mail waiting
         // for a full volume to have room (blocking work: its own thread). After a reload it
         // goes on with the new deliverer from its next scan.

@@ -17,6 +17,8 @@ Files:
 
 Environment:
   POSTERN_CONFIG              the configuration file when --config is not given
+  POSTERN_HOST_CONFIG         this host's override file, merged over the configuration (hosts
+                              sharing one spool and mail volume: [cluster] in postern.toml(5))
   LISTEN_FDS, LISTEN_PID      listening sockets from systemd (Accept=no)
   TCPREMOTEIP, TCPREMOTEPORT  the client of an --inetd session on a pipe (also REMOTE_HOST,
                               REMOTE_ADDR, SOCAT_PEERADDR)

@@ -186,6 +186,7 @@ pub fn load_config(flag: Option<&Path>) -> Result<crate::config::Config, Failure
         Failure::new(code, e)
     })?;
     crate::events::configure(&config.log);
+    crate::queue::spool::id::set_node(config.cluster.node);
     Ok(config)
 }
 

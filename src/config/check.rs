@@ -16,10 +16,7 @@ pub fn check_file(
     path: &Path,
     cert_check: &dyn Fn(&Path, &Path) -> Result<(), String>,
 ) -> Result<Config, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let text = super::read_text(path)?;
     let invalid = |problems| ConfigError::Invalid {
         path: path.to_path_buf(),
         problems,

@@ -8,6 +8,7 @@ pub mod acme;
 pub mod addresses;
 pub mod auth;
 pub mod check;
+pub mod cluster;
 pub mod collect;
 pub mod dnsbl;
 pub mod domains;
@@ -47,6 +48,9 @@ pub struct Config {
     pub trust: Trust,
     #[serde(default)]
     pub delivery: Delivery,
+    /// `[cluster]`: several hosts on one shared spool and mail volume.
+    #[serde(default)]
+    pub cluster: cluster::Cluster,
     #[serde(default, rename = "domain")]
     pub domains: Vec<Domain>,
     #[serde(default, rename = "listener")]
@@ -464,12 +468,33 @@ pub fn resolve_path(flag: Option<&Path>) -> PathBuf {
     }
 }
 
-/// Read, parse and validate the configuration file.
-pub fn load(path: &Path) -> Result<Config, ConfigError> {
+/// The text of the configuration file at `path`, with this host's override file
+/// (`POSTERN_HOST_CONFIG`, see [`cluster`]) merged over it when one is named.
+pub fn read_text(path: &Path) -> Result<String, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
         path: path.to_path_buf(),
         source,
     })?;
+    let host = match std::env::var_os(cluster::HOST_CONFIG_ENV) {
+        Some(p) if !p.is_empty() => PathBuf::from(p),
+        _ => return Ok(text),
+    };
+    let host_text = std::fs::read_to_string(&host).map_err(|source| ConfigError::Read {
+        path: host.clone(),
+        source,
+    })?;
+    cluster::merge(&text, &host_text).map_err(|message| ConfigError::Invalid {
+        path: host.clone(),
+        problems: vec![Problem {
+            line: None,
+            message: format!("host override (merged over {}): {message}", path.display()),
+        }],
+    })
+}
+
+/// Read, parse and validate the configuration file.
+pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    let text = read_text(path)?;
     let base = path
         .parent()
         .map(Path::to_path_buf)

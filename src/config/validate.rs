@@ -116,6 +116,33 @@ pub fn check(config: &Config, text: &str) -> Vec<Problem> {
             "delivery.concurrency must be greater than 0".into(),
         );
     }
+    if config.cluster.node > super::cluster::MAX_NODE {
+        c.problem(
+            &[Key("cluster"), Key("node")],
+            format!(
+                "cluster.node must be 0-{} (one number per host sharing the spool)",
+                super::cluster::MAX_NODE
+            ),
+        );
+    }
+    if config.cluster.idle_poll.0 == 0 || config.cluster.idle_poll.0 > 3600 {
+        c.problem(
+            &[Key("cluster"), Key("idle_poll")],
+            "cluster.idle_poll must be between 1s and 1h".into(),
+        );
+    }
+    if config.cluster.node_wait.0 > 3600 {
+        c.problem(
+            &[Key("cluster"), Key("node_wait")],
+            "cluster.node_wait must be at most 1h".into(),
+        );
+    }
+    if config.cluster.users_recheck.0 > 60 {
+        c.problem(
+            &[Key("cluster"), Key("users_recheck")],
+            "cluster.users_recheck must be at most 1m (a changed password or new user waits that long)".into(),
+        );
+    }
     if d.max_attempts == Some(0) {
         c.problem(
             &[Key("delivery"), Key("max_attempts")],

@@ -120,6 +120,7 @@ fn load(current: &Current, how: &Reload) -> Result<(), String> {
         .renew(config.clone())
         .map_err(|e| format!("{e:#}"))?;
     crate::events::configure(&config.log);
+    crate::queue::spool::id::set_node(config.cluster.node);
     let missing = missing_listeners(&config, &old.listeners);
     current.set(Generation {
         shared: shared.clone(),
@@ -185,6 +186,73 @@ fn missing_listeners(config: &Config, running: &[Arc<ListenerRuntime>]) -> Vec<S
 /// The directory in the spool where running servers say which configuration they serve.
 const RUNNING: &str = "running";
 
+/// The registrations of this host: `<spool>/running`, or `<spool>/running/node-N` for
+/// `[cluster] node` N > 0. Process ids mean something only on their own host, so hosts
+/// sharing a spool keep theirs apart (and never take another host's for stale).
+fn running_dir(spool: &std::path::Path) -> PathBuf {
+    match crate::queue::spool::id::node() {
+        0 => spool.join(RUNNING),
+        n => spool.join(RUNNING).join(format!("node-{n}")),
+    }
+}
+
+/// The claim of a `[cluster] node` number by a running server on a shared spool: held (an
+/// exclusive `flock`, released when the process ends however it ends) while the server runs.
+pub struct NodeClaim(#[allow(dead_code)] std::fs::File);
+
+/// Claims this host's `[cluster] node` number in a shared `spool` for a running server, so
+/// that two hosts given the same number (their queue ids could collide) are caught: waits up to
+/// `patience` for a holder to go (the bricks of a cluster file system drop the locks of a
+/// crashed host only when they notice its connection is gone), then says who holds it.
+pub fn claim_node(
+    spool: &std::path::Path,
+    hostname: &str,
+    patience: std::time::Duration,
+) -> Result<NodeClaim, String> {
+    use std::io::Write as _;
+    let node = crate::queue::spool::id::node();
+    let dir = spool.join(RUNNING);
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let path = dir.join(format!("node-{node}.lock"));
+    let mut file =
+        crate::store::keyfile::open(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let start = std::time::Instant::now();
+    let mut told = false;
+    loop {
+        match file.try_lock() {
+            Ok(()) => break,
+            Err(std::fs::TryLockError::WouldBlock) => {}
+            Err(std::fs::TryLockError::Error(e)) => return Err(format!("{}: {e}", path.display())),
+        }
+        // The holder's host name, as it wrote it (read within a bound: it is a host name).
+        let mut holder = String::new();
+        if let Ok(f) = std::fs::File::open(&path) {
+            use std::io::Read as _;
+            let _ = f.take(256).read_to_string(&mut holder);
+        }
+        let holder = holder.trim();
+        if start.elapsed() >= patience {
+            return Err(format!(
+                "[cluster] node {node} is held by a running server on {holder:?} sharing this \
+                 spool: give every host its own node number"
+            ));
+        }
+        if !told {
+            crate::events::event("cluster_node_busy")
+                .field("node", node)
+                .field("holder", holder)
+                .emit();
+            told = true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    file.set_len(0)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    file.write_all(format!("{hostname}\n").as_bytes())
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(NodeClaim(file))
+}
+
 /// This process, registered as serving a configuration (`<spool>/running/<pid>` holding the
 /// config file's path) so that commands editing that file can tell it; removed when dropped.
 pub struct Registered(PathBuf);
@@ -202,7 +270,7 @@ fn canonical(path: &std::path::Path) -> PathBuf {
 /// Register this process in `spool` as serving `config` (best effort: `None` when the spool is
 /// not writable).
 pub fn register(spool: &std::path::Path, config: &std::path::Path) -> Option<Registered> {
-    let dir = spool.join(RUNNING);
+    let dir = running_dir(spool);
     std::fs::create_dir_all(&dir).ok()?;
     let file = dir.join(std::process::id().to_string());
     let text = canonical(config).to_string_lossy().into_owned();
@@ -224,7 +292,7 @@ fn exe(pid: &str) -> Option<PathBuf> {
 pub fn tell_running(spool: &std::path::Path, config: &std::path::Path) -> Vec<u32> {
     let want = canonical(config);
     let mine = exe("self");
-    let Ok(entries) = std::fs::read_dir(spool.join(RUNNING)) else {
+    let Ok(entries) = std::fs::read_dir(running_dir(spool)) else {
         return Vec::new();
     };
     let mut told = Vec::new();

@@ -135,6 +135,10 @@ pub fn spawn(intake: Arc<Intake>) {
 
 /// One file read for pickup.
 struct Dropped {
+    /// The open file, under an exclusive `flock` until it has been through the intake and
+    /// removed: servers sharing the spool (other hosts', or `deliver --watch` beside `serve`)
+    /// never take one file twice.
+    _claim: std::fs::File,
     path: PathBuf,
     uid: u32,
     head: Head,
@@ -242,14 +246,29 @@ fn read_all(dir: &Path, limit: u64) -> Vec<Dropped> {
 /// Read one maildrop file: `Ok(None)` when it is not complete yet (removed once stale),
 /// `Err` for one that can never be taken.
 fn read_one(path: &Path, limit: u64) -> Result<Option<Dropped>, String> {
-    let mut f = std::fs::OpenOptions::new()
+    let mut f = match std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
         .open(path)
-        .map_err(|e| format!("cannot open: {e}"))?;
+    {
+        Ok(f) => f,
+        // Taken (and removed) by another server meanwhile.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(format!("cannot open: {e}")),
+    };
     let meta = f.metadata().map_err(|e| format!("cannot stat: {e}"))?;
     if !meta.file_type().is_file() {
         return Err("not a regular file".into());
+    }
+    // Claim it: another server holding it is taking it now. (A file system without `flock`
+    // leaves one server per spool, as before.)
+    if let Err(std::fs::TryLockError::WouldBlock) = f.try_lock() {
+        return Ok(None);
+    }
+    let meta = f.metadata().map_err(|e| format!("cannot stat: {e}"))?;
+    if meta.nlink() == 0 {
+        // Another server took it and removed it before letting go.
+        return Ok(None);
     }
     if meta.nlink() != 1 {
         return Err("the file has other links".into());
@@ -294,6 +313,7 @@ fn read_one(path: &Path, limit: u64) -> Result<Option<Dropped>, String> {
     }
     check_head(&head)?;
     Ok(Some(Dropped {
+        _claim: f,
         path: path.to_path_buf(),
         uid: meta.uid(),
         head,
@@ -352,6 +372,28 @@ mod tests {
             envid: None,
             size,
         }
+    }
+
+    #[test]
+    fn a_file_another_server_is_taking_is_left_to_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = drop_message(dir.path(), &head(4), b"hi\r\n").unwrap();
+        let first = read_one(&p, 1000)
+            .unwrap()
+            .expect("the first server takes it");
+        // While the first holds it, a second (another host on the shared spool) passes.
+        assert!(read_one(&p, 1000).unwrap().is_none());
+        assert!(read_all(dir.path(), 1000).is_empty());
+        // Taken: removed before the first lets go; a second that opened it meanwhile passes.
+        let late = std::fs::File::open(&p).unwrap();
+        std::fs::remove_file(&p).unwrap();
+        drop(first);
+        assert!(late.try_lock().is_ok());
+        assert_eq!(late.metadata().unwrap().nlink(), 0);
+        assert!(
+            read_one(&p, 1000).unwrap().is_none(),
+            "gone: nothing to refuse"
+        );
     }
 
     #[test]

@@ -12,3 +12,4 @@ pub mod sieve;
 pub mod slots;
 pub mod system;
 pub mod users;
+pub mod volume_kind;

@@ -536,6 +536,13 @@ pub struct UsersCache {
     /// `[users]` (source, system accounts), applied to every version of the file.
     config: Option<std::sync::Arc<crate::config::Config>>,
     inner: std::sync::RwLock<CacheState>,
+    /// On a volume shared with other hosts each `stat` of the file is a network round trip, and
+    /// one SMTP transaction looks the users up about ten times: there the file is looked at
+    /// again only when this long has passed since the last look (`[cluster] users_recheck`).
+    /// Zero (local volumes): at every look-up.
+    recheck: std::time::Duration,
+    /// When the file was last looked at.
+    checked: std::sync::Mutex<Option<std::time::Instant>>,
 }
 
 struct CacheState {
@@ -564,6 +571,8 @@ impl UsersCache {
                 users: std::sync::Arc::new(users),
                 identity,
             }),
+            recheck: std::time::Duration::ZERO,
+            checked: std::sync::Mutex::new(None),
         })
     }
 
@@ -576,12 +585,39 @@ impl UsersCache {
             let users = (*state.users).clone().with_source(&config);
             state.users = std::sync::Arc::new(users);
         }
+        let dir = config.paths.users.parent().unwrap_or(Path::new("/"));
+        if config.cluster.is_shared(dir) {
+            cache.recheck = config.cluster.users_recheck.duration();
+        }
         cache.config = Some(config);
         Ok(cache)
     }
 
+    /// Whether the file is due to be looked at again (see `recheck`).
+    fn due(&self) -> bool {
+        if self.recheck.is_zero() {
+            return true;
+        }
+        let Ok(mut checked) = self.checked.lock() else {
+            return true;
+        };
+        let now = std::time::Instant::now();
+        match *checked {
+            Some(at) if now.duration_since(at) < self.recheck => false,
+            _ => {
+                *checked = Some(now);
+                true
+            }
+        }
+    }
+
     /// The current users (reloaded if the file changed; the old list is kept if it became invalid).
     pub fn get(&self) -> std::sync::Arc<Users> {
+        if !self.due() {
+            if let Ok(state) = self.inner.read() {
+                return state.users.clone();
+            }
+        }
         let now = identity(&self.path);
         if let Ok(state) = self.inner.read() {
             if state.identity == now {

@@ -2,9 +2,11 @@
 //! file, and its one effect, IDLE watching the selected maildir.
 //!
 //! IDLE sees new mail through inotify ([`watch`]: one instance per process, woken by changes
-//! in the maildir's `new/`, `cur/` and state file), so a delivery shows up at once. Only when
-//! the maildir cannot be watched does the session poll, every [`IDLE_FALLBACK_POLL`] (three
-//! `stat` calls; a full sync only when one of them moved).
+//! in the maildir's `new/`, `cur/` and state file), so a delivery shows up at once. When the
+//! maildir cannot be watched the session polls, every [`IDLE_FALLBACK_POLL`] (three `stat`
+//! calls; a full sync only when one of them moved); on a volume shared with other hosts
+//! (`[cluster]`), whose changes make no inotify events here, it also polls every
+//! `[cluster] idle_poll`.
 
 pub mod store;
 mod watch;
@@ -255,15 +257,22 @@ impl ImapCore {
         let Some(path) = self.session.selected_path() else {
             return Watching::Nothing;
         };
-        match watch::watch(&path) {
-            Ok(w) => Watching::Events(w),
-            Err(e) => {
+        // On a volume other hosts share, their deliveries and expunges make no inotify events
+        // here: look every `[cluster] idle_poll` as well.
+        let cluster = &self.shared.config.cluster;
+        let poll = cluster
+            .is_shared(&path)
+            .then(|| cluster.idle_poll.duration());
+        match (watch::watch(&path), poll) {
+            (Ok(w), None) => Watching::Events(w),
+            (Ok(w), Some(every)) => Watching::EventsAndPoll(w, every),
+            (Err(e), poll) => {
                 event("idle_watch_failed")
                     .field("listener", &self.listener_name)
                     .opt("peer", peer)
                     .field("error", e)
                     .emit();
-                Watching::Poll
+                Watching::Poll(poll.unwrap_or(IDLE_FALLBACK_POLL))
             }
         }
     }
@@ -273,8 +282,11 @@ impl ImapCore {
 enum Watching {
     /// inotify events.
     Events(watch::MaildirWatch),
-    /// Watching failed: look every [`IDLE_FALLBACK_POLL`].
-    Poll,
+    /// inotify events for this host's changes, and a look every so often for other hosts' (a
+    /// shared volume: `[cluster] idle_poll`).
+    EventsAndPoll(watch::MaildirWatch, Duration),
+    /// Watching failed (or stopped): look this often.
+    Poll(Duration),
     /// No mailbox selected: nothing can change.
     Nothing,
 }
@@ -282,17 +294,25 @@ enum Watching {
 impl Watching {
     /// Returns when the mailbox may have changed.
     async fn next_change(&mut self) {
-        if let Watching::Events(w) = self {
-            if w.changed().await {
-                return;
+        let fallback = match self {
+            Watching::Events(w) => {
+                if w.changed().await {
+                    return;
+                }
+                IDLE_FALLBACK_POLL
             }
-            // The reader stopped: poll from now on (and look once right away).
-            *self = Watching::Poll;
-            return;
-        }
-        match self {
-            Watching::Poll => tokio::time::sleep(IDLE_FALLBACK_POLL).await,
-            _ => std::future::pending().await,
-        }
+            Watching::EventsAndPoll(w, every) => {
+                let every = *every;
+                tokio::select! {
+                    alive = w.changed() => if alive { return },
+                    () = tokio::time::sleep(every) => return,
+                }
+                every
+            }
+            Watching::Poll(every) => return tokio::time::sleep(*every).await,
+            Watching::Nothing => return std::future::pending().await,
+        };
+        // The reader stopped: poll from now on (and look once right away).
+        *self = Watching::Poll(fallback);
     }
 }

@@ -310,7 +310,7 @@ fn write(
         maildir,
         key,
         time: job.id.unix_time(),
-        hostname: &d.config.server.hostname,
+        hostname: &d.delivery_host,
         prefix,
         message,
         recovering: job.recovering,

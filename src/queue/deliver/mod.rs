@@ -81,10 +81,25 @@ pub struct Deliverer {
     slots: remote::Limiter,
     /// Messages deferred because a mail volume was full, retried once it has room.
     space: space::SpaceWaits,
+    /// The host part of local delivery names: this host's name, or on a mail volume shared
+    /// with other hosts [`SHARED_DELIVERY_HOST`], the same on every host.
+    pub(crate) delivery_host: String,
 }
+
+/// The host part of local delivery names on a mail volume shared with other hosts. A delivery
+/// name is then the same whichever host writes it (time and key come from the queue id, which
+/// already says which host made it), so if two hosts ever deliver one message at once — a
+/// GlusterFS brick back from a restart does not know the queue-file locks taken while it was
+/// away — the second `link(2)` finds the first copy (`EEXIST`) instead of making another.
+pub const SHARED_DELIVERY_HOST: &str = "cluster";
 
 impl Deliverer {
     pub fn new(config: Arc<Config>, spool: Arc<Spool>, users: Arc<UsersCache>) -> Deliverer {
+        let delivery_host = if config.cluster.is_shared(&config.paths.mail) {
+            SHARED_DELIVERY_HOST.to_string()
+        } else {
+            config.server.hostname.clone()
+        };
         Deliverer {
             remote: remote::Remote::new(&config),
             slots: remote::Limiter::new(config.delivery.concurrency.max(1)),
@@ -93,6 +108,7 @@ impl Deliverer {
             users,
             syncs: Mutex::new(HashMap::new()),
             space: space::SpaceWaits::default(),
+            delivery_host,
         }
     }
 

@@ -10,8 +10,25 @@ const DIGITS: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 pub const ID_LEN: usize = 18;
 
 static SEQUENCE: AtomicU32 = AtomicU32::new(0);
+/// `[cluster] node` of this host (0-7), set once the configuration is loaded.
+static NODE: AtomicU32 = AtomicU32::new(0);
+/// Bits of a Linux process id (`PID_MAX_LIMIT` is 2^22): the node number sits above them.
+const PID_BITS: u32 = 22;
 
-/// A queue id: 11 digits of microseconds since the epoch, 5 of the process id, 2 of a per-process
+/// This host's node number (`[cluster] node`).
+pub fn node() -> u8 {
+    NODE.load(Ordering::Relaxed) as u8
+}
+
+/// Sets this host's node number (`[cluster] node`), so that hosts sharing one spool never make
+/// the same id: two processes of two hosts may have the same process id in the same
+/// microsecond, never the same node number too.
+pub fn set_node(node: u8) {
+    NODE.store(u32::from(node.min(7)), Ordering::Relaxed);
+}
+
+/// A queue id: 11 digits of microseconds since the epoch, 5 of the process id (with the host's
+/// `[cluster] node` in the 3 bits above the 22 a process id can use), 2 of a per-process
 /// sequence number, all base32. Ids made later sort later (to the microsecond).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct QueueId(String);
@@ -26,7 +43,9 @@ impl QueueId {
         let seq = SEQUENCE.fetch_add(1, Ordering::Relaxed) as u64;
         let mut s = String::with_capacity(ID_LEN);
         push_base32(&mut s, micros, 11);
-        push_base32(&mut s, std::process::id() as u64, 5);
+        let pid = u64::from(std::process::id()) & ((1 << PID_BITS) - 1);
+        let node = u64::from(NODE.load(Ordering::Relaxed));
+        push_base32(&mut s, node << PID_BITS | pid, 5);
         push_base32(&mut s, seq, 2);
         QueueId(s)
     }
@@ -84,6 +103,23 @@ mod tests {
             .as_secs();
         assert!(ids[0].unix_time().abs_diff(now) < 5);
         assert_eq!(QueueId::parse(ids[0].as_str()), Some(ids[0].clone()));
+    }
+
+    #[test]
+    fn the_node_number_sits_above_the_process_id() {
+        let field = |id: &QueueId| {
+            id.as_str()[11..16].bytes().fold(0u64, |v, b| {
+                v << 5 | DIGITS.iter().position(|&x| x == b).expect("digit") as u64
+            })
+        };
+        set_node(5);
+        let on_five = QueueId::generate();
+        set_node(0);
+        let on_zero = QueueId::generate();
+        let pid = u64::from(std::process::id());
+        assert_eq!(field(&on_five), 5 << PID_BITS | pid);
+        assert_eq!(field(&on_zero), pid);
+        assert_ne!(on_five.as_str()[11..16], on_zero.as_str()[11..16]);
     }
 
     #[test]

@@ -141,7 +141,19 @@ impl LockedMessage {
         if !still_at(&file, &path) {
             return Ok(None);
         }
-        let mode = file.metadata().map_err(io_err(&path))?.mode();
+        let meta = file.metadata().map_err(io_err(&path))?;
+        if meta.len() == 0 {
+            // No message was ever an empty file here (a queue file is renamed into place only
+            // once written and fsynced): a replicated volume brought back a finished message's
+            // name without its bytes. Nothing to deliver; drop the name.
+            let _ = fs::remove_file(&path);
+            crate::events::event("queue_file_removed")
+                .field("id", id)
+                .field("reason", "empty")
+                .emit();
+            return Ok(None);
+        }
+        let mode = meta.mode();
         let msg = QueuedMessage::from_file(spool, area, id, &file, path)?;
         let recovering = mode & BUSY_BIT != 0;
         Ok(Some(LockedMessage {

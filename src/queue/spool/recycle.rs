@@ -13,6 +13,14 @@
 //! only one process can do. Readers that go without a lock check afterwards that the path still
 //! names the inode they read (`message::still_at`). A crash half-way leaves a file in `tmp/`,
 //! removed by `Spool::clean` like any other stale temp file.
+//!
+//! Not on a spool shared with other hosts (a network or FUSE file system): there a file's
+//! identity must never be reused. A replicated volume (GlusterFS) that loses a client or a
+//! brick in the middle of a rename can bring an old name back when it heals (it merges
+//! directory entries rather than lose one): a `queue/ID` of a finished message would come back
+//! as a second name of the reused file — now another message — and finishing it again would
+//! empty that other message. Fresh files and plain unlinks leave at worst a finished message
+//! queued again, whose local delivery finds its earlier copy by name.
 
 use std::ffi::OsString;
 use std::fs::{self, File, OpenOptions};
@@ -35,6 +43,8 @@ const RESCAN: Duration = Duration::from_secs(1);
 
 /// The free files of one spool: names known to this process, refilled from `free/`.
 pub struct FreeFiles {
+    /// Off on a spool shared with other hosts (see the module docs).
+    enabled: bool,
     dir: PathBuf,
     tmp: PathBuf,
     names: Mutex<Names>,
@@ -49,6 +59,7 @@ impl FreeFiles {
     /// The free files under spool `root`.
     pub fn new(root: &Path) -> FreeFiles {
         FreeFiles {
+            enabled: !crate::store::volume_kind::is_network_fs(root),
             dir: root.join(DIR),
             tmp: root.join("tmp"),
             names: Mutex::new(Names {
@@ -60,7 +71,7 @@ impl FreeFiles {
 
     /// An empty file at `tmp`, open for writing: a free file moved there, or a new one.
     pub fn take(&self, tmp: &Path) -> io::Result<File> {
-        while let Some(name) = self.next_name() {
+        while let Some(name) = self.enabled.then(|| self.next_name()).flatten() {
             match fs::rename(self.dir.join(&name), tmp) {
                 Ok(()) => {}
                 // Another process took it first.
@@ -107,6 +118,9 @@ impl FreeFiles {
     /// Retire the queue file at `path` (open as `file`, locked by the caller): out of `queue/`,
     /// emptied, unlocked, then into `free/`. Deleted instead when that fails half-way.
     pub fn recycle(&self, file: &File, path: &Path, id: &QueueId) -> io::Result<()> {
+        if !self.enabled {
+            return fs::remove_file(path);
+        }
         let hidden = self.tmp.join(format!("recycle.{id}"));
         if fs::rename(path, &hidden).is_err() {
             return fs::remove_file(path);

@@ -107,6 +107,27 @@ fn damaged_files_are_reported_not_panicked_on() {
 }
 
 #[test]
+fn an_empty_queue_file_is_dropped_by_the_deliverer_that_locks_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let spool = Spool::open(dir.path()).expect("open");
+    let id = QueueId::generate();
+    let garbage = QueueId::generate();
+    fs::write(spool.path(Area::Queue, &id), b"").expect("write");
+    fs::write(spool.path(Area::Queue, &garbage), b"garbage").expect("write");
+    assert!(spool.try_lock(Area::Queue, &id).expect("lock").is_none());
+    assert!(
+        !spool.path(Area::Queue, &id).exists(),
+        "the empty name is gone"
+    );
+    // Damaged bytes are kept for a human to look at.
+    assert!(matches!(
+        spool.try_lock(Area::Queue, &garbage),
+        Err(SpoolError::Damaged { .. })
+    ));
+    assert!(spool.path(Area::Queue, &garbage).exists());
+}
+
+#[test]
 fn concurrent_lockers_get_each_message_once() {
     let dir = tempfile::tempdir().expect("tempdir");
     let spool = std::sync::Arc::new(Spool::open(dir.path()).expect("open"));

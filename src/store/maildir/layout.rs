@@ -15,6 +15,31 @@ pub struct Maildir {
 
 const SUBDIRS: [&str; 3] = ["tmp", "new", "cur"];
 
+/// The lock file beside maildirs being made on a shared volume (a dot name: never a user, and
+/// a file, so never a folder).
+const CREATE_LOCK: &str = ".postern-create.lock";
+
+/// On a volume other hosts share, waits for and takes the turn to make a maildir under
+/// `root`'s parent (held until dropped); `None` on a local volume or when the parent cannot
+/// be locked (then makers do not wait for each other, as on one host).
+fn creation_turn(root: &Path) -> Option<fs::File> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let parent = root.parent()?;
+    if !crate::store::volume_kind::is_network_fs(parent) {
+        return None;
+    }
+    let file = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(parent.join(CREATE_LOCK))
+        .ok()?;
+    file.lock().ok()?;
+    Some(file)
+}
+
 impl Maildir {
     /// Opens an existing maildir; fails if `tmp/`, `new/` or `cur/` is missing.
     pub fn open(path: impl Into<PathBuf>) -> Result<Maildir> {
@@ -34,8 +59,16 @@ impl Maildir {
     }
 
     /// Creates a maildir (and missing parents) with mode 0700; succeeds if it already exists.
+    ///
+    /// On a volume shared with other hosts the makers of one maildir take turns (a lock file
+    /// beside it, `.postern-create.lock`): a user's first delivery and first logins on several
+    /// hosts at once made GlusterFS answer `EIO` for the half-made directory on one of them.
     pub fn create(path: impl Into<PathBuf>) -> Result<Maildir> {
         let root = path.into();
+        if let Ok(md) = Maildir::open(&root) {
+            return Ok(md);
+        }
+        let _turn = creation_turn(&root);
         let mut builder = fs::DirBuilder::new();
         builder.recursive(true).mode(0o700);
         for sub in SUBDIRS {

@@ -10,7 +10,7 @@
 //! m <uid> <modseq> <size> <vsize|-> <internal date> <c|n> <file name>
 //! ```
 
-use std::fs::{self, File};
+use std::fs::File;
 use std::path::Path;
 
 use super::error::{MaildirError, Result};
@@ -147,22 +147,37 @@ impl State {
 
     /// Reads the state of the maildir at `dir`: `Ok(None)` when there is none yet,
     /// `Ok(Some(Err(_)))` when it is damaged.
+    ///
+    /// The file is opened once and read through that descriptor (what is checked is what is
+    /// read). On a volume shared with other hosts (NFS, GlusterFS) a name replaced by another
+    /// host's rename between the lookup and the open gives `ESTALE`: the name is looked up again
+    /// (a few times), as NFS clients do.
     pub fn load(dir: &Path) -> Result<Option<std::result::Result<State, Damage>>> {
         let path = dir.join(STATE_FILE);
-        let file = match File::open(&path) {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(MaildirError::io(&path, e)),
-        };
-        let len = file
-            .metadata()
-            .map_err(|e| MaildirError::io(&path, e))?
-            .len();
-        if len > MAX_STATE_BYTES {
-            return Ok(Some(Err(Damage::TooLarge)));
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            match Self::load_once(&path) {
+                Err(e) if tries < 4 && e.raw_os_error() == Some(libc::ESTALE) => continue,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+                Err(e) => return Err(MaildirError::io(&path, e)),
+                Ok(read) => return Ok(Some(read)),
+            }
         }
-        let bytes = fs::read(&path).map_err(|e| MaildirError::io(&path, e))?;
-        Ok(Some(State::parse(&bytes)))
+    }
+
+    fn load_once(path: &Path) -> std::io::Result<std::result::Result<State, Damage>> {
+        use std::io::Read as _;
+        let file = File::open(path)?;
+        if file.metadata()?.len() > MAX_STATE_BYTES {
+            return Ok(Err(Damage::TooLarge));
+        }
+        let mut bytes = Vec::new();
+        file.take(MAX_STATE_BYTES + 1).read_to_end(&mut bytes)?;
+        if bytes.len() as u64 > MAX_STATE_BYTES {
+            return Ok(Err(Damage::TooLarge));
+        }
+        Ok(State::parse(&bytes))
     }
 
     /// Writes the state durably into the maildir at `dir` (caller holds the state lock).
@@ -211,6 +226,7 @@ fn parse_entry(rest: &str) -> Option<Entry> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
 
     fn sample() -> State {
         State {
