@@ -12,7 +12,7 @@ use crate::proto::imap::mailbox_name::MailboxName;
 use crate::proto::imap::store::{Account, MailStore, Mailbox, Result};
 use crate::store::maildir::cache::Cache;
 use crate::store::maildir::counters;
-use crate::store::maildir::shared::{self, Header, Stamp};
+use crate::store::maildir::shared::{self, Current, Header, Stamp};
 use crate::store::maildir::{
     meta, FlagOp, Flags, MailVolume, MailboxState, Maildir, MessageInfo, Snapshot, StoreOutcome,
 };
@@ -167,6 +167,12 @@ impl Mailbox for MaildirMailbox {
 
     fn sync(&mut self) -> Result<Snapshot> {
         self.state.sync()
+    }
+
+    fn current(&mut self) -> Result<Current> {
+        let md = self.maildir().clone();
+        let state = &mut self.state;
+        shared::current(&md, || state.sync_then(shared::stamp_of))
     }
 
     fn snapshot(&mut self) -> Result<Snapshot> {

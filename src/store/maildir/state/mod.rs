@@ -214,6 +214,17 @@ impl MailboxState {
         lenient: bool,
         f: impl FnOnce(&Maildir, &mut State) -> Result<(R, bool)>,
     ) -> Result<R> {
+        self.locked_then(lenient, f, |_| ()).map(|(out, ())| out)
+    }
+
+    /// Like [`MailboxState::locked_with`], then runs `after` still under the lock, once the
+    /// state is written.
+    fn locked_then<R, A>(
+        &mut self,
+        lenient: bool,
+        f: impl FnOnce(&Maildir, &mut State) -> Result<(R, bool)>,
+        after: impl FnOnce(&Maildir) -> A,
+    ) -> Result<(R, A)> {
         let _lock = StateLock::acquire(&self.maildir)?;
         let (mut state, fresh) = self.load_locked()?;
         let (out, changed) = f(&self.maildir, &mut state)?;
@@ -222,7 +233,7 @@ impl MailboxState {
             Err(NotStored(e, _)) => return Err(e),
             Ok(()) => {}
         }
-        Ok(out)
+        Ok((out, after(&self.maildir)))
     }
 
     /// The state, from the cache while the file is unchanged (caller holds the state lock);
@@ -289,6 +300,20 @@ impl MailboxState {
             let (changed, recent) = sync_locked(md, st)?;
             Ok((snapshot(st, recent), changed))
         })
+    }
+
+    /// [`MailboxState::sync`], and what `after` finds still under the state lock once the
+    /// state is written (a stamp of the maildir that matches the snapshot as far as every
+    /// holder of the lock is concerned).
+    pub fn sync_then<A>(&mut self, after: impl FnOnce(&Maildir) -> A) -> Result<(Snapshot, A)> {
+        self.locked_then(
+            true,
+            |md, st| {
+                let (changed, recent) = sync_locked(md, st)?;
+                Ok((snapshot(st, recent), changed))
+            },
+            after,
+        )
     }
 
     /// The current snapshot from the state file alone (no directory scan).
