@@ -115,25 +115,6 @@ fn coarse_now_ns() -> i128 {
     i128::from(ts.tv_sec) * 1_000_000_000 + i128::from(ts.tv_nsec)
 }
 
-/// Waits (at most `limit`) until a stamp equal to `stamp` can be trusted; `None` when the
-/// mailbox changed meanwhile or the wait would be longer (a file system of whole seconds).
-pub fn await_trusted(md: &Maildir, stamp: Stamp, limit: Duration) -> Option<Stamp> {
-    let start = Instant::now();
-    loop {
-        let now = stamp_of(md);
-        if now != stamp {
-            return None;
-        }
-        if let Some(s) = trusted(now) {
-            return Some(s);
-        }
-        if start.elapsed() >= limit {
-            return None;
-        }
-        std::thread::sleep(Duration::from_micros(500));
-    }
-}
-
 /// What a reader of the list needs besides the messages.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Header {
@@ -272,14 +253,11 @@ pub fn gate(maildir: &Path) -> Arc<Mutex<()>> {
     .unwrap_or_else(|| Arc::new(Mutex::new(())))
 }
 
-/// How long a session waits for a just-synced list to become trustworthy (a clock tick is
-/// 1–10 ms) rather than scanning the mailbox itself.
-const TRUST_WAIT: Duration = Duration::from_millis(25);
-
 /// The messages of `md` now: the published list while the mailbox is unchanged, else `sync`'s
 /// result (a sync of the state, and the stamp taken right after it under the state lock),
 /// registered for the other sessions of the process. One session of the process syncs at a
-/// time; the others wait for it and take its list once it is checked (see the module docs).
+/// time; the others wait for it and take its list (checked against the directories once the
+/// file clock has passed its stamp: see the module docs).
 pub fn current<E>(
     md: &Maildir,
     sync: impl FnOnce() -> Result<(Snapshot, Stamp), E>,
@@ -303,7 +281,9 @@ pub fn current<E>(
     if let Some(c) = found(stamp) {
         return Ok(c);
     }
-    // Another session's sync whose list is not checked yet: check it rather than sync again.
+    // Another session's sync whose list is not checked yet: check it once the file clock has
+    // passed its stamp; until then take it unchecked (as good as a sync of one's own a moment
+    // earlier), without a stamp, so that the next look checks again.
     let pending = with_registry(|reg| {
         reg.views
             .get(path)
@@ -312,15 +292,24 @@ pub fn current<E>(
     })
     .flatten();
     if let Some((header, messages)) = pending {
-        if let Some(trusted) = await_trusted(md, stamp, TRUST_WAIT) {
-            if files_match(md, &messages) {
-                publish(path, trusted, &header, &messages);
+        match trusted(stamp) {
+            None => {
                 return Ok(Current {
                     header,
                     messages,
-                    stamp: Some(trusted),
+                    stamp: None,
+                })
+            }
+            Some(s) if files_match(md, &messages) => {
+                publish(path, s, &header, &messages);
+                return Ok(Current {
+                    header,
+                    messages,
+                    stamp: Some(s),
                 });
             }
+            // Something changed in that clock tick after all: sync.
+            Some(_) => {}
         }
     }
     let (snap, after) = sync()?;
@@ -432,15 +421,83 @@ mod tests {
         std::fs::write(md.new_dir().join("1.a.host"), b"x").unwrap();
         let s = stamp_of(&md);
         let t = Instant::now();
-        let trusted = await_trusted(&md, s, Duration::from_millis(200));
-        assert_eq!(trusted, Some(s));
-        assert!(
-            t.elapsed() < Duration::from_millis(100),
-            "{:?}",
-            t.elapsed()
-        );
-        // A change meanwhile: nothing to wait for.
+        while trusted(stamp_of(&md)).is_none() {
+            assert!(
+                t.elapsed() < Duration::from_millis(100),
+                "{:?}",
+                t.elapsed()
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert_eq!(stamp_of(&md), s);
+        // A change afterwards moves the stamp, however soon.
         std::fs::write(md.cur().join("2.b.host:2,"), b"x").unwrap();
-        assert_eq!(await_trusted(&md, s, Duration::from_millis(50)), None);
+        assert_ne!(stamp_of(&md), s);
+    }
+
+    fn deliver(md: &Maildir, name: &str) {
+        let tmp = md.tmp().join(name);
+        std::fs::write(&tmp, b"Subject: x\n\nx\n").unwrap();
+        std::fs::rename(&tmp, md.new_dir().join(name)).unwrap();
+    }
+
+    fn now(state: &mut super::super::MailboxState) -> Current {
+        let md = state.maildir().clone();
+        current(&md, || state.sync_then(stamp_of)).unwrap()
+    }
+
+    #[test]
+    fn one_sync_serves_every_session_and_a_change_in_the_same_tick_is_not_hidden() {
+        use super::super::MailboxState;
+        let dir = tempfile::tempdir().unwrap();
+        let md = Maildir::create(dir.path()).unwrap();
+        deliver(&md, "1.a.host");
+        deliver(&md, "2.b.host");
+        let mut a = MailboxState::new(md.clone());
+        let mut b = MailboxState::new(md.clone());
+        let first = now(&mut a);
+        assert_eq!(first.messages.len(), 2);
+        // The other session takes that list, checked or not yet.
+        let second = now(&mut b);
+        assert!(Arc::ptr_eq(&first.messages, &second.messages));
+        // Once the file clock has moved on, the list is checked and trusted.
+        let t = Instant::now();
+        let settled = loop {
+            let c = now(&mut b);
+            if c.stamp.is_some() {
+                break c;
+            }
+            assert!(t.elapsed() < Duration::from_millis(200));
+            std::thread::sleep(Duration::from_millis(1));
+        };
+        assert!(Arc::ptr_eq(&first.messages, &settled.messages));
+
+        // A sync whose stamp the file clock has not passed yet (times ahead of it), then a
+        // delivery that leaves the directory times as they were (as in the same clock tick):
+        // the unchecked list is not trusted, the check finds the file, a sync takes it.
+        deliver(&md, "3.c.host");
+        assert_eq!(now(&mut a).messages.len(), 3);
+        let ahead = std::time::SystemTime::now() + Duration::from_millis(1200);
+        let set_times = || {
+            for p in [md.new_dir(), md.cur(), md.path().join(STATE_FILE)] {
+                fs::File::open(p).unwrap().set_modified(ahead).unwrap();
+            }
+        };
+        set_times();
+        let synced = now(&mut a);
+        assert_eq!((synced.messages.len(), synced.stamp), (3, None));
+        let before = stamp_of(&md);
+        deliver(&md, "4.d.host");
+        set_times();
+        assert_eq!(stamp_of(&md), before, "the change hides in the tick");
+        let unchecked = now(&mut b);
+        assert_eq!((unchecked.messages.len(), unchecked.stamp), (3, None));
+        let t = Instant::now();
+        while trusted(stamp_of(&md)).is_none() {
+            assert!(t.elapsed() < Duration::from_secs(3));
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let found = now(&mut b);
+        assert_eq!(found.messages.len(), 4, "the hidden delivery is found");
     }
 }
