@@ -294,6 +294,10 @@ impl Mailbox for MaildirMailbox {
         shared::publish(self.maildir().path(), stamp, header, messages);
     }
 
+    fn unpublish(&self, messages: &Arc<Vec<MessageInfo>>) {
+        shared::unpublish(self.maildir().path(), messages);
+    }
+
     fn files_match(&self, messages: &[MessageInfo]) -> bool {
         shared::files_match(self.maildir(), messages)
     }

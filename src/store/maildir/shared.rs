@@ -194,6 +194,19 @@ pub fn publish(maildir: &Path, stamp: Stamp, header: &Header, messages: &Arc<Vec
     register(maildir, stamp, header, messages, true);
 }
 
+/// Forgets the list published for `maildir` if it is `messages` (its holder is changing it).
+pub fn unpublish(maildir: &Path, messages: &Arc<Vec<MessageInfo>>) {
+    with_registry(|reg| {
+        if reg
+            .views
+            .get(maildir)
+            .is_some_and(|p| Arc::ptr_eq(&p.messages, messages))
+        {
+            reg.views.remove(maildir);
+        }
+    });
+}
+
 fn register(
     maildir: &Path,
     stamp: Stamp,

@@ -111,7 +111,16 @@ impl<M: Mailbox> Selected<M> {
 
     /// The message list, to change (copied first when other sessions share it).
     pub(super) fn messages_mut(&mut self) -> &mut Vec<MessageInfo> {
+        self.own();
         Arc::make_mut(&mut self.messages)
+    }
+
+    /// Before the list changes: the process's registry lets go of it (it no longer describes
+    /// the mailbox), so that a session alone on it changes it in place instead of copying it.
+    fn own(&mut self) {
+        if Arc::strong_count(&self.messages) > 1 {
+            self.mailbox.unpublish(&self.messages);
+        }
     }
 
     /// The message at `index` of the view, to change.
@@ -357,6 +366,7 @@ impl<M: Mailbox> Selected<M> {
             .iter()
             .any(|m| current.get(&m.uid).is_some_and(|now| *now != m));
         if differs {
+            self.own();
             let recent = &self.recent;
             let messages = Arc::make_mut(&mut self.messages);
             for (i, m) in messages.iter_mut().enumerate() {
@@ -409,6 +419,7 @@ impl<M: Mailbox> Selected<M> {
         }
         let vanished = self.vanished;
         let mut removed = Vec::new();
+        self.own();
         let messages = Arc::make_mut(&mut self.messages);
         // From the end, so that each EXPUNGE names the number the message has once the ones
         // above it are gone.

@@ -137,6 +137,8 @@ pub trait Mailbox {
     fn shared(&self, stamp: Stamp) -> Option<(Header, Arc<Vec<MessageInfo>>)>;
     /// Publishes this session's list as current for `stamp`.
     fn publish(&self, stamp: Stamp, header: &Header, messages: &Arc<Vec<MessageInfo>>);
+    /// Forgets `messages` as the published list (a session is about to change it).
+    fn unpublish(&self, _messages: &Arc<Vec<MessageInfo>>) {}
     /// Whether the stored messages are exactly `messages` (names and flags included).
     fn files_match(&self, messages: &[MessageInfo]) -> bool;
 
