@@ -30,7 +30,7 @@ pub struct MessageInfo {
     pub uid: u32,
     /// The file name at snapshot time (may change when another process changes flags).
     pub file_name: String,
-    /// Whether the file was still in `new/` (only when moving it to `cur/` failed).
+    /// Whether the file is in `new/` (new mail stays there until its first flag change).
     pub in_new: bool,
     /// Size of the file in octets.
     pub size: u64,
@@ -292,8 +292,9 @@ impl MailboxState {
         Ok(())
     }
 
-    /// Brings the state up to date with the directories: moves `new/` messages to `cur/`,
-    /// gives UIDs to new files (ordered by delivery time in the name, then name), drops
+    /// Brings the state up to date with the directories: gives UIDs to new files where they
+    /// lie (`new/` included: nothing is renamed; ordered by delivery time in the name, then
+    /// name), drops
     /// vanished ones, picks up flag changes made by renames, and returns the snapshot.
     pub fn sync(&mut self) -> Result<Snapshot> {
         self.locked_lenient(|md, st| {

@@ -189,10 +189,13 @@ fn quiet_sessions_settle_into_the_shared_list_without_hiding_changes() {
     let mut u = t.other();
     u.send("b SELECT INBOX\r\n");
     let list = |t: &T<MaildirStore>| t.s.selected.as_ref().unwrap().messages.clone();
-    // The first synced the fresh mailbox; the second waited for that list to be checked
-    // against the directories (a clock tick) and took it instead of scanning.
+    // The first synced the fresh mailbox; the second took that list instead of scanning, and
+    // once the file clock has passed the change (a tick) its next look checks and trusts it.
     assert!(Arc::ptr_eq(&list(&t), &list(&u)));
+    std::thread::sleep(std::time::Duration::from_millis(30));
+    u.send("b2 NOOP\r\n");
     assert!(u.s.idle_settled());
+    assert!(Arc::ptr_eq(&list(&t), &list(&u)));
     let settle = |_: &T<MaildirStore>| {
         for p in ["new", "cur", "postern-state"] {
             backdate(&inbox(&dir).join(p));
@@ -209,7 +212,9 @@ fn quiet_sessions_settle_into_the_shared_list_without_hiding_changes() {
     let mut v = t.other();
     let r = v.send("b SELECT INBOX\r\n");
     assert!(r.contains("* 4 EXISTS\r\n* 1 RECENT\r\n"), "{r}");
-    // Its list was checked within a clock tick (at the end of the SELECT): settled already.
+    // Its list is checked a clock tick later, at its next look.
+    std::thread::sleep(std::time::Duration::from_millis(30));
+    v.send("b2 NOOP\r\n");
     assert!(v.s.idle_settled());
     assert!(Arc::ptr_eq(&list(&t), &list(&u)), "the others keep theirs");
     t.deliver("q4");
