@@ -197,7 +197,7 @@ impl Core for ImapCore {
     /// A view of a mailbox changed in the last second settles (and is shared with other
     /// sessions) once the client has been quiet for a second.
     fn settle_after(&self) -> Option<Duration> {
-        (!self.session.idle_settled()).then_some(IDLE_SETTLE)
+        self.session.wants_settle().then_some(IDLE_SETTLE)
     }
 
     fn settle(&mut self) {

@@ -171,8 +171,9 @@ impl Mailbox for MaildirMailbox {
 
     fn current(&mut self) -> Result<Current> {
         let md = self.maildir().clone();
-        let state = &mut self.state;
-        shared::current(&md, || state.sync_then(shared::stamp_of))
+        shared::current(&md, &mut self.state, MailboxState::peek, |s| {
+            s.sync_then(shared::stamp_of)
+        })
     }
 
     fn snapshot(&mut self) -> Result<Snapshot> {

@@ -15,6 +15,9 @@ use crate::store::maildir::cache::Cache;
 use crate::store::maildir::shared::{Header, Stamp};
 use crate::store::maildir::{MaildirError, MessageInfo};
 
+/// Virtual sizes learnt that are stored between commands; fewer wait for a quiet moment.
+const FLUSH_SIZES: usize = 256;
+
 /// The selected mailbox (see the module docs).
 pub struct Selected<M> {
     /// Its name.
@@ -173,6 +176,7 @@ impl<M: Mailbox> Selected<M> {
     /// difference is left for the next command to find. Returns whether the private list was
     /// given up for a shared one.
     pub fn settle_quietly(&mut self) -> bool {
+        self.flush_sizes();
         if self.stamp.is_some() || self.deferred {
             return false;
         }
@@ -484,7 +488,15 @@ impl<M: Mailbox> Selected<M> {
         indices.iter().filter_map(|&i| self.messages.get(i))
     }
 
-    /// Stores the virtual sizes learnt since the last call (the client paused, or the mailbox
+    /// Between commands: stores the virtual sizes learnt once there are many of them (a write
+    /// of the state file per FETCH of one message would cost more than computing it again).
+    pub(super) fn flush_many_sizes(&mut self) {
+        if self.pending_sizes.len() >= FLUSH_SIZES {
+            self.flush_sizes();
+        }
+    }
+
+    /// Stores the virtual sizes learnt since the last call (the client is quiet, or the mailbox
     /// is being closed).
     pub(super) fn flush_sizes(&mut self) {
         if !self.pending_sizes.is_empty() {

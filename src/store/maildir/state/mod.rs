@@ -317,6 +317,30 @@ impl MailboxState {
         )
     }
 
+    /// The snapshot the state file records, read without the state lock (the file is replaced
+    /// whole, by rename): `None` when there is none yet or it is damaged (a sync under the
+    /// lock makes one). Nothing is written; whether the files agree is the caller's check.
+    pub fn peek(&mut self) -> Result<Option<Snapshot>> {
+        let path = self.maildir.path().join(STATE_FILE);
+        let id = match fs::metadata(&path) {
+            Ok(m) => file_id(&m),
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(MaildirError::io(&path, e)),
+        };
+        if let Some((Some(cached), st)) = &self.cache {
+            if *cached == id {
+                return Ok(Some(snapshot(st, Vec::new())));
+            }
+        }
+        // The identity taken before reading: a file replaced meanwhile is read again next time.
+        let Some(Ok(st)) = State::load(self.maildir.path())? else {
+            return Ok(None);
+        };
+        let snap = snapshot(&st, Vec::new());
+        self.cache = Some((Some(id), st));
+        Ok(Some(snap))
+    }
+
     /// The current snapshot from the state file alone (no directory scan).
     pub fn snapshot(&mut self) -> Result<Snapshot> {
         self.locked_lenient(|_, st| Ok((snapshot(st, Vec::new()), false)))
@@ -418,6 +442,7 @@ impl MailboxState {
             let mut wanted: Vec<u32> = uids.to_vec();
             wanted.sort_unstable();
             let mut removed = Vec::new();
+            let mut from_new = false;
             let mut failure = None;
             st.entries.retain(|e| {
                 if failure.is_some() || wanted.binary_search(&e.uid).is_err() {
@@ -426,6 +451,7 @@ impl MailboxState {
                 match remove_entry_file(md, e) {
                     Ok(()) => {
                         removed.push(e.uid);
+                        from_new |= e.in_new;
                         false
                     }
                     Err(err) => {
@@ -438,6 +464,9 @@ impl MailboxState {
             if changed {
                 st.highestmodseq += 1;
                 sync_dir(&md.cur())?;
+                if from_new {
+                    sync_dir(&md.new_dir())?;
+                }
             }
             if let Some(err) = failure {
                 if changed {

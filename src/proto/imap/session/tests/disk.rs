@@ -261,6 +261,10 @@ fn a_whole_message_fetch_records_the_sizes_it_computed() {
         r.contains("* 2 FETCH (UID 2 RFC822.SIZE 27 BODY[] {27}\r\n"),
         "{r}"
     );
+    // Kept until the client is quiet (a write of the state file per FETCH would cost more).
+    assert_eq!(sizes(&state()), ["-", "-"], "not yet");
+    assert!(t.s.wants_settle());
+    t.s.settle();
     assert_eq!(
         sizes(&state()),
         ["27", "27"],
