@@ -6,16 +6,20 @@
 //! The list is published under the mailbox's [`Stamp`]: modification times (ns) of `new/` and
 //! `cur/`, and modification time, inode and size of the state file. A later SELECT or refresh
 //! whose stamp is the same — nothing was delivered, renamed, removed or rewritten since — takes
-//! the published list instead of scanning. When the stamp moved, one session syncs (the others
+//! the published list instead of scanning. When the stamp moved, one session looks (the others
 //! of the process wait for it on the mailbox's gate, [`gate`]) and publishes the result, so a
-//! change costs one rescan per process, not one per session.
+//! change costs one look per process, not one per session: the state file as it is, read
+//! without the state lock, when the directories hold exactly its files (every change made
+//! through the lock is in it), else a sync under the lock (new deliveries get their UIDs).
 //!
 //! A stamp is only relied on ([`trusted`]) when the clock the kernel stamps files with (the
 //! coarse real-time clock) had already moved past every one of its times when it was taken: a
 //! change after that gets a different time, so a change in the same clock tick cannot hide.
 //! On a file system that keeps whole seconds only (all nanoseconds zero), two seconds must have
 //! passed. A list is published only after its stamp was trusted and the directories were read
-//! once more and found to hold exactly its files ([`files_match`]).
+//! after it and found to hold exactly its files ([`files_match`]); until then other sessions
+//! take it unchecked and without a stamp (as good as a sync of their own a moment earlier), so
+//! that their next look checks it.
 //!
 //! The registry keeps a published list alive while a session uses it, and also for
 //! [`KEEP_FOR`] after that (at most [`KEEP_MESSAGES`] messages in all), so that the next login's
