@@ -171,9 +171,13 @@ impl Mailbox for MaildirMailbox {
 
     fn current(&mut self) -> Result<Current> {
         let md = self.maildir().clone();
-        shared::current(&md, &mut self.state, MailboxState::peek, |s| {
-            s.sync_then(shared::stamp_of)
-        })
+        shared::current(
+            &md,
+            &mut self.state,
+            MailboxState::peek,
+            |s| s.try_sync_then(shared::stamp_of),
+            |s| s.sync_then(shared::stamp_of),
+        )
     }
 
     fn snapshot(&mut self) -> Result<Snapshot> {

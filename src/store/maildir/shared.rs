@@ -279,6 +279,7 @@ pub fn current<E, S>(
     md: &Maildir,
     state: &mut S,
     peek: impl FnOnce(&mut S) -> Result<Option<Snapshot>, E>,
+    try_sync: impl FnOnce(&mut S) -> Result<Option<(Snapshot, Stamp)>, E>,
     sync: impl FnOnce(&mut S) -> Result<(Snapshot, Stamp), E>,
 ) -> Result<Current, E> {
     let path = md.path();
@@ -333,10 +334,11 @@ pub fn current<E, S>(
     }
     // The state file as it is, when the files agree with it (every change made through the
     // state lock is in it): no lock to wait for behind another session's writes.
-    if let Some(snap) = peek(state)? {
+    let peeked = peek(state)?;
+    if let Some(snap) = &peeked {
         if files_match(md, &snap.messages) && stamp_of(md) == stamp {
-            let header = Header::of(&snap);
-            let messages = Arc::new(snap.messages);
+            let header = Header::of(snap);
+            let messages = Arc::new(snap.messages.clone());
             // Read after the stamp was taken: checked if the stamp can be trusted.
             let checked = trusted(stamp);
             register(path, stamp, &header, &messages, checked.is_some());
@@ -347,7 +349,24 @@ pub fn current<E, S>(
             });
         }
     }
-    let (snap, after) = sync(state)?;
+    let synced = match peeked {
+        // The files differ from the state file. While another holder of the state lock is
+        // making a change (not acknowledged to its client yet), the state file as it was is a
+        // fair answer, without a stamp, so the next look sees the change; a delivery waits for
+        // that next look.
+        Some(snap) => match try_sync(state)? {
+            Some(done) => done,
+            None => {
+                return Ok(Current {
+                    header: Header::of(&snap),
+                    messages: Arc::new(snap.messages),
+                    stamp: None,
+                })
+            }
+        },
+        None => sync(state)?,
+    };
+    let (snap, after) = synced;
     let header = Header::of(&snap);
     let messages = Arc::new(snap.messages);
     let checked = trusted(after).filter(|_| files_match(md, &messages));
@@ -478,7 +497,14 @@ mod tests {
 
     fn now(state: &mut super::super::MailboxState) -> Current {
         let md = state.maildir().clone();
-        current(&md, state, |s| s.peek(), |s| s.sync_then(stamp_of)).unwrap()
+        current(
+            &md,
+            state,
+            |s| s.peek(),
+            |s| s.try_sync_then(stamp_of),
+            |s| s.sync_then(stamp_of),
+        )
+        .unwrap()
     }
 
     #[test]
@@ -534,5 +560,28 @@ mod tests {
         }
         let found = now(&mut b);
         assert_eq!(found.messages.len(), 4, "the hidden delivery is found");
+    }
+
+    #[test]
+    fn a_reader_does_not_wait_behind_a_change_in_progress() {
+        use super::super::lock::StateLock;
+        use super::super::MailboxState;
+        let dir = tempfile::tempdir().unwrap();
+        let md = Maildir::create(dir.path()).unwrap();
+        deliver(&md, "1.a.host");
+        let mut a = MailboxState::new(md.clone());
+        assert_eq!(now(&mut a).messages.len(), 1);
+        // Another holder is changing the mailbox (and a delivery came meanwhile): the reader
+        // gets the state file as it is, without a stamp, at once.
+        let held = StateLock::acquire(&md).unwrap();
+        deliver(&md, "2.b.host");
+        let mut b = MailboxState::new(md.clone());
+        let t = Instant::now();
+        let busy = now(&mut b);
+        assert!(t.elapsed() < Duration::from_secs(1));
+        assert_eq!((busy.messages.len(), busy.stamp), (1, None));
+        // Once the lock is free, the next look numbers the delivery.
+        drop(held);
+        assert_eq!(now(&mut b).messages.len(), 2);
     }
 }

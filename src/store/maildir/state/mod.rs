@@ -225,7 +225,18 @@ impl MailboxState {
         f: impl FnOnce(&Maildir, &mut State) -> Result<(R, bool)>,
         after: impl FnOnce(&Maildir) -> A,
     ) -> Result<(R, A)> {
-        let _lock = StateLock::acquire(&self.maildir)?;
+        let lock = StateLock::acquire(&self.maildir)?;
+        self.under_lock(lock, lenient, f, after)
+    }
+
+    /// The work of [`MailboxState::locked_then`] once `_lock` is held.
+    fn under_lock<R, A>(
+        &mut self,
+        _lock: StateLock,
+        lenient: bool,
+        f: impl FnOnce(&Maildir, &mut State) -> Result<(R, bool)>,
+        after: impl FnOnce(&Maildir) -> A,
+    ) -> Result<(R, A)> {
         let (mut state, fresh) = self.load_locked()?;
         let (out, changed) = f(&self.maildir, &mut state)?;
         match self.save_locked(state, changed || fresh) {
@@ -315,6 +326,28 @@ impl MailboxState {
             },
             after,
         )
+    }
+
+    /// [`MailboxState::sync_then`] if the state lock is free now; `Ok(None)` when another
+    /// holder is changing the mailbox (its change is not acknowledged yet, so a reader may
+    /// go on without it).
+    pub fn try_sync_then<A>(
+        &mut self,
+        after: impl FnOnce(&Maildir) -> A,
+    ) -> Result<Option<(Snapshot, A)>> {
+        let Some(lock) = StateLock::try_acquire(&self.maildir)? else {
+            return Ok(None);
+        };
+        self.under_lock(
+            lock,
+            true,
+            |md, st| {
+                let (changed, recent) = sync_locked(md, st)?;
+                Ok((snapshot(st, recent), changed))
+            },
+            after,
+        )
+        .map(Some)
     }
 
     /// The snapshot the state file records, read without the state lock (the file is replaced
