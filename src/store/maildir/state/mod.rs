@@ -455,8 +455,11 @@ impl MailboxState {
                 }
             }
             if changed {
+                // No fsync of cur/ for a flag rename: the state file written durably next
+                // records it, and should a crash lose the rename itself, the next sync finds
+                // the old name and records that with a higher modseq (the flags revert
+                // visibly, never silently).
                 st.highestmodseq = modseq;
-                sync_dir(&md.cur())?;
             }
             Ok((out, changed))
         })
