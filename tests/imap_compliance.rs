@@ -3,7 +3,8 @@
 //! Dovecot imapd on another loopback port, so that both servers are held to the same script
 //! (`imap/compliance.py`): UIDVALIDITY never reused, `\Recent` held by one session, LSUB and
 //! LIST-EXTENDED on subscriptions, ENVELOPE names from comments and SEARCH through them, FLAGS
-//! before a new keyword, FETCH of a message expunged meanwhile, CREATE of superiors, liberal ID.
+//! before a new keyword, FETCH of a message expunged meanwhile, CREATE of superiors, liberal ID,
+//! and the extensions' answers (SORT, THREAD, ESEARCH, ESORT, CONTEXT=SEARCH…).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // tests may panic
 
 mod common;

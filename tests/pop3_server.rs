@@ -545,8 +545,8 @@ print(cmd("QUIT"))
         l.trim_end().to_string()
     };
 
-    // 1. At login the new messages must move to cur/ and the state file be written: the
-    //    maildir refuses both, so the login answers [SYS/TEMP] and the session stays usable.
+    // 1. At login the state file must be written (the new messages numbered): the maildir
+    //    refuses it, so the login answers [SYS/TEMP] and the session stays usable.
     let guard = Immutable::set(&md);
     let mut c = session("login");
     let mut out = BufReader::new(c.stdout.take().expect("stdout"));
@@ -574,7 +574,11 @@ print(cmd("QUIT"))
     assert!(read_line(&mut out).starts_with("+OK demo has 3 messages"));
     assert_eq!(read_line(&mut out), "+OK message 1 deleted");
     assert_eq!(read_line(&mut out), "+OK message 2 deleted");
-    let guard = Immutable::set(&md.join("cur"));
+    // (New mail stays in new/ until its flags change: both directories refuse.)
+    let guard = (
+        Immutable::set(&md.join("cur")),
+        Immutable::set(&md.join("new")),
+    );
     writeln!(c.stdin.take().expect("stdin")).expect("write");
     assert_eq!(
         read_line(&mut out),

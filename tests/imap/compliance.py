@@ -212,6 +212,16 @@ for ret, want in (('PARTIAL 2:3', 'PARTIAL (2:3 2:3)'), ('PARTIAL 4:10', 'PARTIA
         ['* ESEARCH (TAG "r%d") %s\r\n' % (R.n, want)], lines
 lines = R.cmd('SEARCH RETURN (PARTIAL 1:2 ALL) FROM x')
 assert lines[-1].split()[1] == 'BAD', lines
+# ESORT (RFC 5267 §3): SORT's results in one ESEARCH, MIN and MAX first and last in sort order,
+# ALL and PARTIAL in sort order (ranges only where the numbers ascend), the same from both.
+for ret, want in (('MIN MAX COUNT ALL', 'MIN 3 MAX 4 ALL 3,5,1:2,4 COUNT 5'),
+                  ('PARTIAL 2:3', 'PARTIAL (2:3 5,1)'), ('PARTIAL 9:10 COUNT', 'PARTIAL (9:10 NIL) COUNT 5'),
+                  ('', 'ALL 3,5,1:2,4')):
+    lines = R.cmd('SORT RETURN (%s) (SUBJECT) UTF-8 ALL' % ret)
+    assert [l for l in lines if l.startswith('* ESEARCH') or l.startswith('* SORT')] == \
+        ['* ESEARCH (TAG "r%d") %s\r\n' % (R.n, want)], lines
+lines = R.cmd('UID SORT RETURN (MIN MAX) (REVERSE DATE) UTF-8 FROM nobody-here')
+assert [l for l in lines if l.startswith('* ESEARCH')] == ['* ESEARCH (TAG "r%d") UID\r\n' % R.n], lines
 # CONTEXT=SEARCH's UPDATE (RFC 5267 §4.3): another session's flag changes reach a kept search
 # as ADDTO / REMOVEFROM at the next NOOP, until CANCELUPDATE.
 lines = R.cmd('SEARCH RETURN (UPDATE COUNT) FLAGGED FROM x')
@@ -239,7 +249,7 @@ lines = R.cmd('FETCH $ (FLAGS)')
 assert [l.split()[1] for l in lines if l.startswith('* ') and ' FETCH ' in l] == ['3', '5'], lines
 lines = R.cmd('SEARCH $ FROM eve')
 assert '* SEARCH 5\r\n' in lines, lines
-print('esearch searchres ok')
+print('esearch esort searchres ok')
 
 # 11. MULTIAPPEND (RFC 3502): three messages in one APPEND, one APPENDUID for all.
 ok(A.create('multi'), 'create multi')

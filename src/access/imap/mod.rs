@@ -27,8 +27,13 @@ use crate::receive::policy::trusted_client;
 
 /// How often an idling session looks at its maildir when it cannot watch it.
 pub const IDLE_FALLBACK_POLL: Duration = Duration::from_secs(1);
-/// How long after a change an idling session looks at its mailbox once more.
+/// How long after a change a quiet session looks at its mailbox once more (to settle into the
+/// shared list).
 const IDLE_SETTLE: Duration = Duration::from_millis(1100);
+/// How soon an idling session whose view is not settled (taken within the file clock's tick
+/// of a change) looks again: a delivery in that same tick is reported this late at worst; the
+/// second look is for file systems that keep whole seconds only.
+const IDLE_RECHECKS: [Duration; 2] = [Duration::from_millis(20), Duration::from_millis(2100)];
 /// RFC 3501 §5.4: the autologout timer of an authenticated session is at least 30 minutes.
 pub const AUTHENTICATED_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 
@@ -194,7 +199,7 @@ impl Core for ImapCore {
     /// A view of a mailbox changed in the last second settles (and is shared with other
     /// sessions) once the client has been quiet for a second.
     fn settle_after(&self) -> Option<Duration> {
-        (!self.session.idle_settled()).then_some(IDLE_SETTLE)
+        self.session.wants_settle().then_some(IDLE_SETTLE)
     }
 
     fn settle(&mut self) {
@@ -207,7 +212,7 @@ impl Core for ImapCore {
         }
         let io_err = |e: std::io::Error| e.to_string();
         let mut watching = self.start_watch(link.peer);
-        let mut woken = true;
+        let mut rechecks = IDLE_RECHECKS.iter();
         loop {
             if link.shutting_down() {
                 return crate::driver::conversation::goodbye(link, self.shutdown_reply()).await;
@@ -218,17 +223,20 @@ impl Core for ImapCore {
             if !updates.is_empty() {
                 link.send(&updates).await.map_err(io_err)?;
             }
-            // A view from the last second is looked at once more when the mailbox has settled
-            // (it then shares its message list with other sessions); once per wake-up, so a
-            // clock-skewed mailbox is not polled.
-            let unsettled = woken && !self.session.idle_settled();
-            woken = false;
+            // A view taken within the file clock's tick of a change is looked at again shortly
+            // (it then rests on a trusted stamp and shares the process's list); twice per
+            // wake-up at most, so a clock-skewed mailbox is not polled.
+            let recheck = if self.session.idle_settled() {
+                None
+            } else {
+                rechecks.next().copied()
+            };
             let shutdown = link.shutdown();
             tokio::select! {
                 done = read_into(link, self) => return done,
                 () = shutdown => {}
-                () = watching.next_change() => woken = true,
-                () = tokio::time::sleep(IDLE_SETTLE), if unsettled => {}
+                () = watching.next_change() => rechecks = IDLE_RECHECKS.iter(),
+                () = sleep_or_never(recheck) => {}
             }
         }
     }
@@ -275,6 +283,14 @@ impl ImapCore {
                 Watching::Poll(poll.unwrap_or(IDLE_FALLBACK_POLL))
             }
         }
+    }
+}
+
+/// Sleeps for `d`, or forever without one.
+async fn sleep_or_never(d: Option<Duration>) {
+    match d {
+        Some(d) => tokio::time::sleep(d).await,
+        None => std::future::pending().await,
     }
 }
 

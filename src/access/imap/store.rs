@@ -12,7 +12,7 @@ use crate::proto::imap::mailbox_name::MailboxName;
 use crate::proto::imap::store::{Account, MailStore, Mailbox, Result};
 use crate::store::maildir::cache::Cache;
 use crate::store::maildir::counters;
-use crate::store::maildir::shared::{self, Header, Stamp};
+use crate::store::maildir::shared::{self, Current, Header, Stamp};
 use crate::store::maildir::{
     meta, FlagOp, Flags, MailVolume, MailboxState, Maildir, MessageInfo, Snapshot, StoreOutcome,
 };
@@ -169,6 +169,17 @@ impl Mailbox for MaildirMailbox {
         self.state.sync()
     }
 
+    fn current(&mut self) -> Result<Current> {
+        let md = self.maildir().clone();
+        shared::current(
+            &md,
+            &mut self.state,
+            MailboxState::peek,
+            |s| s.try_sync_then(shared::stamp_of),
+            |s| s.sync_then(shared::stamp_of),
+        )
+    }
+
     fn snapshot(&mut self) -> Result<Snapshot> {
         self.state.snapshot()
     }
@@ -290,6 +301,10 @@ impl Mailbox for MaildirMailbox {
 
     fn publish(&self, stamp: Stamp, header: &Header, messages: &Arc<Vec<MessageInfo>>) {
         shared::publish(self.maildir().path(), stamp, header, messages);
+    }
+
+    fn unpublish(&self, messages: &Arc<Vec<MessageInfo>>) {
+        shared::unpublish(self.maildir().path(), messages);
     }
 
     fn files_match(&self, messages: &[MessageInfo]) -> bool {

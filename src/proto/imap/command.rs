@@ -76,7 +76,7 @@ pub enum SearchReturn {
     /// `CONTEXT` (RFC 5267 §4.2): a hint, ignored.
     Context,
     /// `PARTIAL low:high` (RFC 5267 §4.4): the results at these positions (1-based, in
-    /// mailbox order), `low <= high`.
+    /// mailbox order, or sort order for SORT), `low <= high`.
     Partial(u32, u32),
 }
 
@@ -295,6 +295,8 @@ pub enum CommandKind {
         criteria: Vec<SortCriterion>,
         /// Which messages.
         search: SearchKey,
+        /// `RETURN (…)` (RFC 5267 ESORT, CONTEXT=SORT): answered by `* ESEARCH`.
+        returns: Option<Vec<SearchReturn>>,
     },
     /// `[UID] THREAD algorithm charset search-keys` (RFC 5256)
     Thread {

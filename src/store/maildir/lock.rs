@@ -41,6 +41,20 @@ impl StateLock {
     }
 }
 
+impl StateLock {
+    /// Takes the exclusive state lock of `maildir` if nobody holds it: `Ok(None)` when someone
+    /// does (a change is being made).
+    pub fn try_acquire(maildir: &Maildir) -> Result<Option<StateLock>> {
+        let path = maildir.path().join(STATE_LOCK);
+        let file = open_lock_file(&path)?;
+        match file.try_lock() {
+            Ok(()) => Ok(Some(StateLock { _file: file })),
+            Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+            Err(std::fs::TryLockError::Error(e)) => Err(MaildirError::io(&path, e)),
+        }
+    }
+}
+
 /// The POP3 session lock of one mailbox, held until dropped.
 #[derive(Debug)]
 pub struct Pop3Lock {

@@ -1,4 +1,5 @@
-//! The directory scan: reconciles `new/` and `cur/` with the state.
+//! The directory scan: reconciles `new/` and `cur/` with the state (new mail is numbered where it
+//! lies; nothing is renamed).
 
 use std::collections::HashMap;
 use std::fs;
@@ -9,7 +10,7 @@ use super::files::{entry_flags, list_dir, mtime_secs};
 use super::layout::Maildir;
 use super::name;
 use super::state::{MessageInfo, Snapshot};
-use super::statefile::{sync_dir, Entry, State};
+use super::statefile::{Entry, State};
 
 pub(super) fn snapshot(st: &State, recent: Vec<u32>) -> Snapshot {
     Snapshot {
@@ -42,29 +43,11 @@ pub(super) fn sync_locked(md: &Maildir, st: &mut State) -> Result<(bool, Vec<u32
         let base = name::split(&n).0.to_string();
         on_disk.entry(base).or_insert((n, false));
     }
-    let mut moved = false;
+    // New mail stays in new/ (a rename per message would be most of a first SELECT's time);
+    // it moves to cur/ with its first flag change.
     for n in list_dir(&md.new_dir())? {
-        let (base, info) = name::split(&n);
-        let target = if info.is_some() {
-            n.clone()
-        } else {
-            name::with_letters(base, "")
-        };
-        let base = base.to_string();
-        let from = md.new_dir().join(&n);
-        match fs::rename(&from, md.cur().join(&target)) {
-            Ok(()) => {
-                moved = true;
-                on_disk.entry(base).or_insert((target, false));
-            }
-            Err(e) if e.kind() == ErrorKind::NotFound => {}
-            Err(_) => {
-                on_disk.entry(base).or_insert((n, true));
-            }
-        }
-    }
-    if moved {
-        sync_dir(&md.cur())?;
+        let base = name::split(&n).0.to_string();
+        on_disk.entry(base).or_insert((n, true));
     }
 
     let mut changed = false;

@@ -41,7 +41,7 @@ pub struct Entry {
     pub size: u64,
     pub vsize: Option<u64>,
     pub date: i64,
-    /// Still in `new/` (only when moving it to `cur/` failed).
+    /// In `new/` (new mail stays there until its first flag change moves it to `cur/`).
     pub in_new: bool,
     /// The current file name (base name plus info).
     pub name: String,

@@ -13,40 +13,45 @@ pub const MAX_SEARCH_DEPTH: usize = 32;
 /// Most keys in one program.
 pub const MAX_SEARCH_KEYS: usize = 1000;
 
+/// RFC 4731 ESEARCH / RFC 5182 SEARCHRES / RFC 5267: `RETURN (MIN MAX ALL COUNT SAVE UPDATE
+/// CONTEXT PARTIAL n:m) ` before the criteria of SEARCH and SORT; `()` is ALL.
+fn return_options(lx: &mut Lexer<'_>) -> Lex<Option<Vec<SearchReturn>>> {
+    if !lx.eat_keyword("RETURN ") {
+        return Ok(None);
+    }
+    let mut options = Vec::new();
+    if !lx.eat_keyword("()") {
+        options = lx.paren_list(|lx| {
+            let word = lx.keyword()?;
+            if word == "PARTIAL" {
+                // RFC 5267 §5: `PARTIAL nz-number ":" nz-number`; 500:400 is 400:500.
+                lx.sp()?;
+                let a = lx.nz_number()?;
+                lx.expect(b':', "':'")?;
+                let b = lx.nz_number()?;
+                return Ok(SearchReturn::Partial(a.min(b), a.max(b)));
+            }
+            SearchReturn::parse(&word).ok_or(ParseErrorKind::Unknown("search return option"))
+        })?;
+        // §4.4: one PARTIAL or one ALL, not both.
+        let ranges = options
+            .iter()
+            .filter(|o| matches!(o, SearchReturn::Partial(..) | SearchReturn::All))
+            .count();
+        if ranges > 1 {
+            return Err(ParseErrorKind::Expected("at most one of PARTIAL and ALL"));
+        }
+    }
+    if options.is_empty() {
+        options.push(SearchReturn::All);
+    }
+    lx.sp()?;
+    Ok(Some(options))
+}
+
 pub(super) fn parse_search(lx: &mut Lexer<'_>, uid: bool) -> Lex<CommandKind> {
     lx.sp()?;
-    // RFC 4731 ESEARCH / RFC 5182 SEARCHRES: `RETURN (MIN MAX ALL COUNT SAVE)`; `()` is ALL.
-    let mut returns = None;
-    if lx.eat_keyword("RETURN ") {
-        let mut options = Vec::new();
-        if !lx.eat_keyword("()") {
-            options = lx.paren_list(|lx| {
-                let word = lx.keyword()?;
-                if word == "PARTIAL" {
-                    // RFC 5267 §5: `PARTIAL nz-number ":" nz-number`; 500:400 is 400:500.
-                    lx.sp()?;
-                    let a = lx.nz_number()?;
-                    lx.expect(b':', "':'")?;
-                    let b = lx.nz_number()?;
-                    return Ok(SearchReturn::Partial(a.min(b), a.max(b)));
-                }
-                SearchReturn::parse(&word).ok_or(ParseErrorKind::Unknown("search return option"))
-            })?;
-            // §4.4: one PARTIAL or one ALL, not both.
-            let ranges = options
-                .iter()
-                .filter(|o| matches!(o, SearchReturn::Partial(..) | SearchReturn::All))
-                .count();
-            if ranges > 1 {
-                return Err(ParseErrorKind::Expected("at most one of PARTIAL and ALL"));
-            }
-        }
-        if options.is_empty() {
-            options.push(SearchReturn::All);
-        }
-        returns = Some(options);
-        lx.sp()?;
-    }
+    let returns = return_options(lx)?;
     let mut charset = None;
     if lx.eat_keyword("CHARSET ") {
         let name = String::from_utf8_lossy(&lx.astring()?).to_ascii_uppercase();
@@ -88,9 +93,10 @@ fn charset(lx: &mut Lexer<'_>) -> Lex<()> {
     Ok(())
 }
 
-/// `SORT (criteria) charset search-keys` (RFC 5256, RFC 5957).
+/// `SORT [RETURN (options)] (criteria) charset search-keys` (RFC 5256, RFC 5957, RFC 5267).
 pub(super) fn parse_sort(lx: &mut Lexer<'_>, uid: bool) -> Lex<CommandKind> {
     lx.sp()?;
+    let returns = return_options(lx)?;
     let criteria = lx.paren_list(|lx| {
         let mut reverse = false;
         let mut word = lx.keyword()?;
@@ -110,6 +116,7 @@ pub(super) fn parse_sort(lx: &mut Lexer<'_>, uid: bool) -> Lex<CommandKind> {
         uid,
         criteria,
         search,
+        returns,
     })
 }
 

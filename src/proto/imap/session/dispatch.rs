@@ -311,7 +311,8 @@ impl<S: MailStore> Session<S> {
                 uid,
                 criteria,
                 search,
-            } => self.sort(uid, &criteria, &search),
+                returns,
+            } => self.sort(&tag, uid, &criteria, &search, returns.as_deref()),
             CommandKind::Thread {
                 uid,
                 algorithm,

@@ -300,6 +300,13 @@ impl<S: MailStore> Session<S> {
         self.selected.as_ref().is_none_or(Selected::settled)
     }
 
+    /// Whether a quiet moment has work: an unsettled view, or sizes learnt not yet stored.
+    pub fn wants_settle(&self) -> bool {
+        self.selected
+            .as_ref()
+            .is_some_and(|s| !s.settled() || !s.pending_sizes.is_empty())
+    }
+
     /// Between commands (the client has sent nothing for a while): lets an unsettled view of
     /// the selected mailbox become settled and shared, without sending or changing anything.
     /// Returns whether freed memory is worth giving back.
@@ -334,7 +341,7 @@ impl<S: MailStore> Session<S> {
             // Waiting for the client (maybe for hours): keep one copy of the mailbox, the
             // session's snapshot, not also the state's parsed file.
             if let Some(sel) = self.selected.as_mut() {
-                sel.flush_sizes();
+                sel.flush_many_sizes();
                 step.trim_memory = sel.release_state() >= TRIM_AFTER;
             }
         }

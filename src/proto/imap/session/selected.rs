@@ -13,7 +13,10 @@ use crate::proto::imap::sequence::{SeqNumber, SequenceSet};
 use crate::proto::imap::store::Mailbox;
 use crate::store::maildir::cache::Cache;
 use crate::store::maildir::shared::{Header, Stamp};
-use crate::store::maildir::{MaildirError, MessageInfo, Snapshot};
+use crate::store::maildir::{MaildirError, MessageInfo};
+
+/// Virtual sizes learnt that are stored between commands; fewer wait for a quiet moment.
+const FLUSH_SIZES: usize = 256;
 
 /// The selected mailbox (see the module docs).
 pub struct Selected<M> {
@@ -43,58 +46,34 @@ pub struct Selected<M> {
 }
 
 impl<M: Mailbox> Selected<M> {
-    /// Opens a mailbox: syncs its state and takes the snapshot this session starts from
+    /// Opens a mailbox: takes its messages as they are now (the list other sessions share
+    /// while the mailbox is unchanged, else a sync) as the view this session starts from
     /// (`rev2`: for an IMAP4rev2 session, which has no `\Recent`).
     pub fn open(
         name: MailboxName,
-        mailbox: M,
+        mut mailbox: M,
         read_only: bool,
         rev2: bool,
     ) -> Result<Self, MaildirError> {
-        let stamp = mailbox.trusted(mailbox.stamp());
-        // Another session's list, if nothing changed since it synced.
-        if let Some((header, messages)) = stamp.and_then(|s| mailbox.shared(s)) {
-            let mut sel = Selected {
-                name,
-                read_only,
-                recent: HashSet::new(),
-                uidvalidity: header.uidvalidity,
-                uidnext: header.uidnext,
-                highestmodseq: header.highestmodseq,
-                keywords: header.keywords,
-                messages,
-                mailbox,
-                cache: Cache::new(),
-                stamp,
-                deferred: false,
-                vanished: false,
-                rev2,
-                pending_sizes: Vec::new(),
-            };
-            sel.claim_recent(0);
-            return Ok(sel);
-        }
-        let mut mailbox = mailbox;
-        let snap = mailbox.sync()?;
+        let cur = mailbox.current()?;
         let mut sel = Selected {
             name,
             read_only,
             recent: HashSet::new(),
-            uidvalidity: snap.uidvalidity,
-            uidnext: snap.uidnext,
-            highestmodseq: snap.highestmodseq,
-            keywords: snap.keywords,
-            messages: Arc::new(snap.messages),
+            uidvalidity: cur.header.uidvalidity,
+            uidnext: cur.header.uidnext,
+            highestmodseq: cur.header.highestmodseq,
+            keywords: cur.header.keywords,
+            messages: cur.messages,
             mailbox,
             cache: Cache::new(),
-            stamp,
+            stamp: cur.stamp,
             deferred: false,
             vanished: false,
             rev2,
             pending_sizes: Vec::new(),
         };
         sel.claim_recent(0);
-        sel.share();
         Ok(sel)
     }
 
@@ -135,7 +114,16 @@ impl<M: Mailbox> Selected<M> {
 
     /// The message list, to change (copied first when other sessions share it).
     pub(super) fn messages_mut(&mut self) -> &mut Vec<MessageInfo> {
+        self.own();
         Arc::make_mut(&mut self.messages)
+    }
+
+    /// Before the list changes: the process's registry lets go of it (it no longer describes
+    /// the mailbox), so that a session alone on it changes it in place instead of copying it.
+    fn own(&mut self) {
+        if Arc::strong_count(&self.messages) > 1 {
+            self.mailbox.unpublish(&self.messages);
+        }
     }
 
     /// The message at `index` of the view, to change.
@@ -188,12 +176,24 @@ impl<M: Mailbox> Selected<M> {
     /// difference is left for the next command to find. Returns whether the private list was
     /// given up for a shared one.
     pub fn settle_quietly(&mut self) -> bool {
+        self.flush_sizes();
         if self.stamp.is_some() || self.deferred {
             return false;
         }
         let Some(stamp) = self.mailbox.trusted(self.mailbox.stamp()) else {
             return false;
         };
+        // Another session's checked list under this stamp: the same as ours, or news for the
+        // next command.
+        if let Some((header, theirs)) = self.mailbox.shared(stamp) {
+            if header != self.header() || *theirs != *self.messages {
+                return false;
+            }
+            self.stamp = Some(stamp);
+            let mine = Arc::ptr_eq(&theirs, &self.messages);
+            self.messages = theirs;
+            return !mine;
+        }
         let Ok(snap) = self.mailbox.snapshot() else {
             return false;
         };
@@ -308,31 +308,45 @@ impl<M: Mailbox> Selected<M> {
         if !self.maybe_changed() {
             return Ok(Vec::new());
         }
-        let stamp = self.mailbox.stamp();
-        let snap = self.mailbox.sync()?;
-        self.stamp = self.mailbox.trusted(stamp);
+        let cur = self.mailbox.current()?;
+        self.stamp = cur.stamp;
         let mut out = Vec::new();
-        self.apply(snap, &mut out, expunge, condstore);
-        self.share();
+        if !Arc::ptr_eq(&cur.messages, &self.messages) || cur.header != self.header() {
+            self.apply(&cur.header, &cur.messages, &mut out, expunge, condstore);
+        }
+        // The view is the mailbox again: share the one list.
+        if !self.deferred
+            && !Arc::ptr_eq(&cur.messages, &self.messages)
+            && cur.messages.len() == self.messages.len()
+            && *cur.messages == *self.messages
+        {
+            self.messages = cur.messages;
+        }
         Ok(out)
     }
 
-    fn apply(&mut self, snap: Snapshot, out: &mut Vec<Data>, expunge: bool, condstore: bool) {
-        if snap.uidvalidity != self.uidvalidity {
+    fn apply(
+        &mut self,
+        header: &Header,
+        messages: &[MessageInfo],
+        out: &mut Vec<Data>,
+        expunge: bool,
+        condstore: bool,
+    ) {
+        if header.uidvalidity != self.uidvalidity {
             // The state was rebuilt: every UID changed. Start over from the new state.
             let all: Vec<u32> = self.messages.iter().map(|m| m.uid).collect();
             out.extend(self.remove_uids(&all));
             self.messages_mut().clear();
             self.recent.clear();
-            self.uidvalidity = snap.uidvalidity;
+            self.uidvalidity = header.uidvalidity;
             out.push(Data::condition(
                 Status::Ok,
-                Some(Code::UidValidity(snap.uidvalidity)),
+                Some(Code::UidValidity(header.uidvalidity)),
                 "UIDVALIDITY changed",
             ));
         }
-        let current: HashMap<u32, &MessageInfo> =
-            snap.messages.iter().map(|m| (m.uid, m)).collect();
+        let current: HashMap<u32, &MessageInfo> = messages.iter().map(|m| (m.uid, m)).collect();
         if expunge {
             let gone: Vec<u32> = self
                 .messages
@@ -346,8 +360,8 @@ impl<M: Mailbox> Selected<M> {
             self.deferred = self.messages.iter().any(|m| !current.contains_key(&m.uid));
         }
         // A new keyword is announced before the FETCH responses that carry it.
-        if snap.keywords != self.keywords {
-            self.keywords = snap.keywords;
+        if header.keywords != self.keywords {
+            self.keywords = header.keywords.clone();
             out.extend(self.flag_lines());
         }
         // Only touch (and so stop sharing) the list when a message differs.
@@ -356,6 +370,7 @@ impl<M: Mailbox> Selected<M> {
             .iter()
             .any(|m| current.get(&m.uid).is_some_and(|now| *now != m));
         if differs {
+            self.own();
             let recent = &self.recent;
             let messages = Arc::make_mut(&mut self.messages);
             for (i, m) in messages.iter_mut().enumerate() {
@@ -379,13 +394,13 @@ impl<M: Mailbox> Selected<M> {
             }
         }
         let last = self.messages.last().map(|m| m.uid).unwrap_or(0);
-        let new: Vec<&MessageInfo> = snap.messages.iter().filter(|m| m.uid > last).collect();
+        let new: Vec<&MessageInfo> = messages.iter().filter(|m| m.uid > last).collect();
         let added = !new.is_empty();
         if added {
             self.messages_mut().extend(new.into_iter().cloned());
         }
-        self.uidnext = snap.uidnext;
-        self.highestmodseq = snap.highestmodseq;
+        self.uidnext = header.uidnext;
+        self.highestmodseq = header.highestmodseq;
         if added {
             self.claim_recent(last);
             out.push(Data::Exists(self.messages.len() as u32));
@@ -408,6 +423,7 @@ impl<M: Mailbox> Selected<M> {
         }
         let vanished = self.vanished;
         let mut removed = Vec::new();
+        self.own();
         let messages = Arc::make_mut(&mut self.messages);
         // From the end, so that each EXPUNGE names the number the message has once the ones
         // above it are gone.
@@ -472,7 +488,15 @@ impl<M: Mailbox> Selected<M> {
         indices.iter().filter_map(|&i| self.messages.get(i))
     }
 
-    /// Stores the virtual sizes learnt since the last call (the client paused, or the mailbox
+    /// Between commands: stores the virtual sizes learnt once there are many of them (a write
+    /// of the state file per FETCH of one message would cost more than computing it again).
+    pub(super) fn flush_many_sizes(&mut self) {
+        if self.pending_sizes.len() >= FLUSH_SIZES {
+            self.flush_sizes();
+        }
+    }
+
+    /// Stores the virtual sizes learnt since the last call (the client is quiet, or the mailbox
     /// is being closed).
     pub(super) fn flush_sizes(&mut self) {
         if !self.pending_sizes.is_empty() {

@@ -12,7 +12,7 @@ use super::{Account, MailStore, Mailbox, Result};
 use crate::proto::imap::mailbox_name::MailboxName;
 use crate::store::maildir::cache::Cache;
 use crate::store::maildir::name::crlf_size;
-use crate::store::maildir::shared::{Header, Stamp};
+use crate::store::maildir::shared::{Current, Header, Stamp};
 use crate::store::maildir::{FlagOp, Flags, MaildirError, MessageInfo, Snapshot, StoreOutcome};
 
 /// Internal date of delivered messages.
@@ -434,6 +434,17 @@ impl Mailbox for MemoryMailbox {
         })
     }
 
+    /// A sync; the stamp taken before it (nothing here is shared between sessions).
+    fn current(&mut self) -> Result<Current> {
+        let stamp = self.stamp();
+        let snap = self.sync()?;
+        Ok(Current {
+            header: Header::of(&snap),
+            messages: Arc::new(snap.messages),
+            stamp: Some(stamp),
+        })
+    }
+
     fn snapshot(&mut self) -> Result<Snapshot> {
         self.with(|b| Ok(b.snapshot(Vec::new())))
     }
@@ -547,7 +558,7 @@ impl Mailbox for MemoryMailbox {
 
     fn stamp(&self) -> Stamp {
         let version = self.with(|b| Ok(b.version)).unwrap_or(u64::MAX);
-        (i128::from(version), 0, 0)
+        Stamp::version(version)
     }
 
     /// Nothing here changes in the same clock tick unseen: every stamp can be relied on.

@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use crate::proto::imap::mailbox_name::MailboxName;
 use crate::store::maildir::cache::Cache;
-use crate::store::maildir::shared::{Header, Stamp};
+use crate::store::maildir::shared::{Current, Header, Stamp};
 use crate::store::maildir::{FlagOp, Flags, MaildirError, MessageInfo, Snapshot, StoreOutcome};
 
 /// Result of a store operation.
@@ -83,6 +83,10 @@ pub trait Mailbox {
     /// Brings the state up to date with the messages (numbering new ones, dropping gone
     /// ones, picking up flag changes): see [`crate::store::maildir::MailboxState::sync`].
     fn sync(&mut self) -> Result<Snapshot>;
+    /// The messages now: the list another session of the process published while nothing
+    /// changed since, else a [`Mailbox::sync`] (one per process at a time, its result offered
+    /// to the other sessions): see [`crate::store::maildir::shared::current`].
+    fn current(&mut self) -> Result<Current>;
     /// The state as last recorded, without looking for changes.
     fn snapshot(&mut self) -> Result<Snapshot>;
     /// The first UID of this mailbox (under `uidvalidity`) that no session has been told of as
@@ -137,6 +141,8 @@ pub trait Mailbox {
     fn shared(&self, stamp: Stamp) -> Option<(Header, Arc<Vec<MessageInfo>>)>;
     /// Publishes this session's list as current for `stamp`.
     fn publish(&self, stamp: Stamp, header: &Header, messages: &Arc<Vec<MessageInfo>>);
+    /// Forgets `messages` as the published list (a session is about to change it).
+    fn unpublish(&self, _messages: &Arc<Vec<MessageInfo>>) {}
     /// Whether the stored messages are exactly `messages` (names and flags included).
     fn files_match(&self, messages: &[MessageInfo]) -> bool;
 

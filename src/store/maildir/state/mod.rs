@@ -30,7 +30,7 @@ pub struct MessageInfo {
     pub uid: u32,
     /// The file name at snapshot time (may change when another process changes flags).
     pub file_name: String,
-    /// Whether the file was still in `new/` (only when moving it to `cur/` failed).
+    /// Whether the file is in `new/` (new mail stays there until its first flag change).
     pub in_new: bool,
     /// Size of the file in octets.
     pub size: u64,
@@ -214,7 +214,29 @@ impl MailboxState {
         lenient: bool,
         f: impl FnOnce(&Maildir, &mut State) -> Result<(R, bool)>,
     ) -> Result<R> {
-        let _lock = StateLock::acquire(&self.maildir)?;
+        self.locked_then(lenient, f, |_| ()).map(|(out, ())| out)
+    }
+
+    /// Like [`MailboxState::locked_with`], then runs `after` still under the lock, once the
+    /// state is written.
+    fn locked_then<R, A>(
+        &mut self,
+        lenient: bool,
+        f: impl FnOnce(&Maildir, &mut State) -> Result<(R, bool)>,
+        after: impl FnOnce(&Maildir) -> A,
+    ) -> Result<(R, A)> {
+        let lock = StateLock::acquire(&self.maildir)?;
+        self.under_lock(lock, lenient, f, after)
+    }
+
+    /// The work of [`MailboxState::locked_then`] once `_lock` is held.
+    fn under_lock<R, A>(
+        &mut self,
+        _lock: StateLock,
+        lenient: bool,
+        f: impl FnOnce(&Maildir, &mut State) -> Result<(R, bool)>,
+        after: impl FnOnce(&Maildir) -> A,
+    ) -> Result<(R, A)> {
         let (mut state, fresh) = self.load_locked()?;
         let (out, changed) = f(&self.maildir, &mut state)?;
         match self.save_locked(state, changed || fresh) {
@@ -222,7 +244,7 @@ impl MailboxState {
             Err(NotStored(e, _)) => return Err(e),
             Ok(()) => {}
         }
-        Ok(out)
+        Ok((out, after(&self.maildir)))
     }
 
     /// The state, from the cache while the file is unchanged (caller holds the state lock);
@@ -281,14 +303,75 @@ impl MailboxState {
         Ok(())
     }
 
-    /// Brings the state up to date with the directories: moves `new/` messages to `cur/`,
-    /// gives UIDs to new files (ordered by delivery time in the name, then name), drops
+    /// Brings the state up to date with the directories: gives UIDs to new files where they
+    /// lie (`new/` included: nothing is renamed; ordered by delivery time in the name, then
+    /// name), drops
     /// vanished ones, picks up flag changes made by renames, and returns the snapshot.
     pub fn sync(&mut self) -> Result<Snapshot> {
         self.locked_lenient(|md, st| {
             let (changed, recent) = sync_locked(md, st)?;
             Ok((snapshot(st, recent), changed))
         })
+    }
+
+    /// [`MailboxState::sync`], and what `after` finds still under the state lock once the
+    /// state is written (a stamp of the maildir that matches the snapshot as far as every
+    /// holder of the lock is concerned).
+    pub fn sync_then<A>(&mut self, after: impl FnOnce(&Maildir) -> A) -> Result<(Snapshot, A)> {
+        self.locked_then(
+            true,
+            |md, st| {
+                let (changed, recent) = sync_locked(md, st)?;
+                Ok((snapshot(st, recent), changed))
+            },
+            after,
+        )
+    }
+
+    /// [`MailboxState::sync_then`] if the state lock is free now; `Ok(None)` when another
+    /// holder is changing the mailbox (its change is not acknowledged yet, so a reader may
+    /// go on without it).
+    pub fn try_sync_then<A>(
+        &mut self,
+        after: impl FnOnce(&Maildir) -> A,
+    ) -> Result<Option<(Snapshot, A)>> {
+        let Some(lock) = StateLock::try_acquire(&self.maildir)? else {
+            return Ok(None);
+        };
+        self.under_lock(
+            lock,
+            true,
+            |md, st| {
+                let (changed, recent) = sync_locked(md, st)?;
+                Ok((snapshot(st, recent), changed))
+            },
+            after,
+        )
+        .map(Some)
+    }
+
+    /// The snapshot the state file records, read without the state lock (the file is replaced
+    /// whole, by rename): `None` when there is none yet or it is damaged (a sync under the
+    /// lock makes one). Nothing is written; whether the files agree is the caller's check.
+    pub fn peek(&mut self) -> Result<Option<Snapshot>> {
+        let path = self.maildir.path().join(STATE_FILE);
+        let id = match fs::metadata(&path) {
+            Ok(m) => file_id(&m),
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(MaildirError::io(&path, e)),
+        };
+        if let Some((Some(cached), st)) = &self.cache {
+            if *cached == id {
+                return Ok(Some(snapshot(st, Vec::new())));
+            }
+        }
+        // The identity taken before reading: a file replaced meanwhile is read again next time.
+        let Some(Ok(st)) = State::load(self.maildir.path())? else {
+            return Ok(None);
+        };
+        let snap = snapshot(&st, Vec::new());
+        self.cache = Some((Some(id), st));
+        Ok(Some(snap))
     }
 
     /// The current snapshot from the state file alone (no directory scan).
@@ -372,8 +455,11 @@ impl MailboxState {
                 }
             }
             if changed {
+                // No fsync of cur/ for a flag rename: the state file written durably next
+                // records it, and should a crash lose the rename itself, the next sync finds
+                // the old name and records that with a higher modseq (the flags revert
+                // visibly, never silently).
                 st.highestmodseq = modseq;
-                sync_dir(&md.cur())?;
             }
             Ok((out, changed))
         })
@@ -392,6 +478,7 @@ impl MailboxState {
             let mut wanted: Vec<u32> = uids.to_vec();
             wanted.sort_unstable();
             let mut removed = Vec::new();
+            let mut from_new = false;
             let mut failure = None;
             st.entries.retain(|e| {
                 if failure.is_some() || wanted.binary_search(&e.uid).is_err() {
@@ -400,6 +487,7 @@ impl MailboxState {
                 match remove_entry_file(md, e) {
                     Ok(()) => {
                         removed.push(e.uid);
+                        from_new |= e.in_new;
                         false
                     }
                     Err(err) => {
@@ -412,6 +500,9 @@ impl MailboxState {
             if changed {
                 st.highestmodseq += 1;
                 sync_dir(&md.cur())?;
+                if from_new {
+                    sync_dir(&md.new_dir())?;
+                }
             }
             if let Some(err) = failure {
                 if changed {

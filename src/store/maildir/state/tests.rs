@@ -32,7 +32,7 @@ fn uids(st: &mut MailboxState) -> Vec<(u32, String)> {
 }
 
 #[test]
-fn sync_orders_new_mail_and_moves_it_to_cur() {
+fn sync_orders_new_mail_and_leaves_it_in_new_until_its_flags_change() {
     let (_d, md) = setup();
     let b = deliver(&md, 200, "b", b"two\n");
     let a = deliver(&md, 100, "z", b"one\n");
@@ -43,11 +43,12 @@ fn sync_orders_new_mail_and_moves_it_to_cur() {
     assert_eq!(got, vec![(1, a.as_str()), (2, c.as_str()), (3, b.as_str())]);
     assert_eq!(snap.recent, vec![1, 2, 3]);
     assert_eq!(snap.uidnext, 4);
-    assert!(
-        fs::read_dir(md.new_dir()).unwrap().next().is_none(),
-        "new/ emptied"
+    assert_eq!(
+        fs::read_dir(md.new_dir()).unwrap().count(),
+        3,
+        "nothing renamed"
     );
-    assert!(md.cur().join(format!("{a}:2,")).exists());
+    assert!(snap.messages.iter().all(|m| m.in_new));
     assert_eq!(snap.messages[0].size, 4);
     assert_eq!(snap.messages[0].internal_date, 100);
     // second sync: same UIDs, nothing recent, nothing rewritten
@@ -55,6 +56,13 @@ fn sync_orders_new_mail_and_moves_it_to_cur() {
     assert!(again.recent.is_empty());
     assert_eq!(again.highestmodseq, snap.highestmodseq);
     assert_eq!(again.uidvalidity, snap.uidvalidity);
+    // A flag change moves the message to cur/, with its flags.
+    st.set_flags(1, Flags::from_flags(&[Flag::Seen])).unwrap();
+    assert!(md.cur().join(format!("{a}:2,S")).exists());
+    let after = st.sync().unwrap();
+    assert!(!after.messages[0].in_new && after.messages[1].in_new);
+    assert!(after.messages[0].flags.contains(Flag::Seen));
+    assert!(after.recent.is_empty());
 }
 
 #[test]
@@ -76,7 +84,7 @@ fn flags_survive_renames_by_other_processes() {
     let before = st.sync().unwrap();
     let m0 = before.messages[0].modseq;
     fs::rename(
-        md.cur().join(format!("{base}:2,")),
+        md.new_dir().join(&base),
         md.cur().join(format!("{base}:2,FS")),
     )
     .unwrap();
@@ -97,7 +105,7 @@ fn uids_are_never_reused() {
     deliver(&md, 2, "b", b"2");
     let c = deliver(&md, 3, "c", b"3");
     st.sync().unwrap();
-    fs::remove_file(md.cur().join(format!("{c}:2,"))).unwrap(); // removed behind our back
+    fs::remove_file(md.new_dir().join(&c)).unwrap(); // removed behind our back
     assert_eq!(uids(&mut st).len(), 2);
     assert_eq!(st.expunge(&[2]).unwrap(), vec![2]);
     let d = deliver(&md, 0, "d", b"4");
@@ -157,7 +165,7 @@ fn store_follows_a_file_renamed_by_another_process() {
     let mut st = MailboxState::new(md.clone());
     st.sync().unwrap();
     fs::rename(
-        md.cur().join(format!("{base}:2,")),
+        md.new_dir().join(&base),
         md.cur().join(format!("{base}:2,F")),
     )
     .unwrap();
@@ -177,7 +185,7 @@ fn deletion_by_another_process_is_not_an_error() {
     let base = deliver(&md, 1, "a", b"x");
     let mut st = MailboxState::new(md.clone());
     let snap = st.sync().unwrap();
-    fs::remove_file(md.cur().join(format!("{base}:2,"))).unwrap();
+    fs::remove_file(md.new_dir().join(&base)).unwrap();
     assert!(st.open_message(&snap.messages[0]).unwrap().is_none());
     let out = st
         .store_flags(&[1], &FlagOp::Add(Flags::from_flags(&[Flag::Seen])), None)
@@ -194,7 +202,7 @@ fn open_message_follows_rename() {
     let mut st = MailboxState::new(md.clone());
     let snap = st.sync().unwrap();
     fs::rename(
-        md.cur().join(format!("{base}:2,")),
+        md.new_dir().join(&base),
         md.cur().join(format!("{base}:2,S")),
     )
     .unwrap();
@@ -274,7 +282,8 @@ fn move_renames_each_message_once_with_flags_and_new_uids() {
         .map(|m| m.uid)
         .collect();
     assert_eq!(left, vec![1, 3, 5]);
-    assert_eq!(fs::read_dir(md.cur()).unwrap().count(), 3);
+    let files = |d: std::path::PathBuf| fs::read_dir(d).unwrap().count();
+    assert_eq!(files(md.cur()) + files(md.new_dir()), 3);
     let t = target.sync().unwrap();
     assert!(
         t.recent.is_empty(),
@@ -410,7 +419,10 @@ fn concurrent_syncs_and_deliveries_agree() {
     assert_eq!(bases.len(), 100, "one UID per message");
     assert!(snap.messages.windows(2).all(|w| w[0].uid < w[1].uid));
     assert_eq!(snap.uidnext, 101, "no UID burnt or reused");
-    assert_eq!(fs::read_dir(md.cur()).unwrap().count(), 100);
+    assert_eq!(
+        fs::read_dir(md.cur()).unwrap().count() + fs::read_dir(md.new_dir()).unwrap().count(),
+        100
+    );
 }
 
 #[test]

@@ -3,6 +3,8 @@
 //! view; the matches are ordered by [`crate::proto::imap::sort`] and threaded by
 //! [`crate::proto::imap::thread`].
 
+use std::collections::{HashMap, HashSet};
+
 use super::Handled;
 use crate::proto::imap::command::SearchReturn;
 use crate::proto::imap::message::{crlf_size, Message};
@@ -27,7 +29,157 @@ pub struct UpdateContext {
     tag: String,
     uid: bool,
     criteria: SearchKey,
+    /// A SORT's context (CONTEXT=SORT): its order and the sort keys read so far.
+    sort: Option<SortContext>,
+    /// The result as the client knows it: UIDs in mailbox order, or in sort order for SORT.
     uids: Vec<u32>,
+}
+
+/// What a kept SORT needs to order its result again: the criteria, and the sort keys of the
+/// messages of its result by UID (a message's keys never change; only new matches are read).
+pub struct SortContext {
+    criteria: Vec<SortCriterion>,
+    fields: HashMap<u32, SortFields>,
+}
+
+/// `* ESEARCH (TAG "tag") [UID] ADDTO|REMOVEFROM (position set …)` for a SORT context
+/// (RFC 5267 §4.3.3-4): each pair `(position, number)` applied in order; runs of consecutive
+/// numbers at the positions one pair leaves for the next are merged into one range.
+fn sorted_update(
+    tag: &str,
+    uid: bool,
+    item: &str,
+    pairs: &[(usize, u32)],
+    step: usize,
+) -> Option<Data> {
+    let first = pairs.first()?;
+    let mut runs: Vec<(usize, u32, u32)> = vec![(first.0, first.1, first.1)];
+    let mut last_pos = first.0;
+    for &(pos, n) in pairs.get(1..).unwrap_or_default() {
+        match runs.last_mut() {
+            Some(run) if pos == last_pos + step && n == run.2.saturating_add(1) => run.2 = n,
+            _ => runs.push((pos, n, n)),
+        }
+        last_pos = pos;
+    }
+    let mut out = b"* ESEARCH (TAG ".to_vec();
+    write_string(&mut out, tag.as_bytes());
+    out.push(b')');
+    if uid {
+        out.extend_from_slice(b" UID");
+    }
+    let body: Vec<String> = runs
+        .iter()
+        .map(|&(pos, a, b)| {
+            if a == b {
+                format!("{pos} {a}")
+            } else {
+                format!("{pos} {a}:{b}")
+            }
+        })
+        .collect();
+    out.extend_from_slice(format!(" {item} ({})\r\n", body.join(" ")).as_bytes());
+    Some(Data::Raw(out))
+}
+
+/// A sorted result's numbers as a sequence set that keeps their order (RFC 5267 §3.2): ranges
+/// only for runs that ascend by one.
+fn ordered_set(numbers: &[u32]) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut i = 0;
+    while let Some(&start) = numbers.get(i) {
+        let mut end = start;
+        while numbers.get(i + 1) == Some(&end.saturating_add(1)) && end < u32::MAX {
+            end += 1;
+            i += 1;
+        }
+        parts.push(if start == end {
+            start.to_string()
+        } else {
+            format!("{start}:{end}")
+        });
+        i += 1;
+    }
+    parts.join(",")
+}
+
+/// `* ESEARCH` for an extended SORT (RFC 5267 §3.1): MIN and MAX are the first and last in sort
+/// order, ALL and PARTIAL keep the sort order.
+fn esort(
+    tag: &str,
+    uid: bool,
+    sorted: &[u32],
+    returns: &[SearchReturn],
+    modseq: Option<u64>,
+) -> Vec<u8> {
+    let mut out = b"* ESEARCH (TAG ".to_vec();
+    write_string(&mut out, tag.as_bytes());
+    out.push(b')');
+    if uid {
+        out.extend_from_slice(b" UID");
+    }
+    let wants = |r: SearchReturn| returns.contains(&r);
+    if let (true, Some(min)) = (wants(SearchReturn::Min), sorted.first()) {
+        out.extend_from_slice(format!(" MIN {min}").as_bytes());
+    }
+    if let (true, Some(max)) = (wants(SearchReturn::Max), sorted.last()) {
+        out.extend_from_slice(format!(" MAX {max}").as_bytes());
+    }
+    if wants(SearchReturn::All) && !sorted.is_empty() {
+        out.extend_from_slice(format!(" ALL {}", ordered_set(sorted)).as_bytes());
+    }
+    if let Some((low, high)) = returns.iter().find_map(|r| match r {
+        SearchReturn::Partial(low, high) => Some((*low, *high)),
+        _ => None,
+    }) {
+        let from = (low as usize).saturating_sub(1);
+        let to = (high as usize).min(sorted.len());
+        match sorted.get(from..to).filter(|p| !p.is_empty()) {
+            Some(part) => out.extend_from_slice(
+                format!(" PARTIAL ({low}:{high} {})", ordered_set(part)).as_bytes(),
+            ),
+            None => out.extend_from_slice(format!(" PARTIAL ({low}:{high} NIL)").as_bytes()),
+        }
+    }
+    if wants(SearchReturn::Count) {
+        out.extend_from_slice(format!(" COUNT {}", sorted.len()).as_bytes());
+    }
+    if let Some(m) = modseq {
+        out.extend_from_slice(format!(" MODSEQ {m}").as_bytes());
+    }
+    out.extend_from_slice(b"\r\n");
+    out
+}
+
+/// The UIDs of the messages at `hits` in sort order, reading the keys of messages `fields`
+/// does not hold yet (and forgetting those no longer among them).
+fn sorted_uids<M: Mailbox>(sel: &Selected<M>, hits: &[usize], sort: &mut SortContext) -> Vec<u32> {
+    let need_size = sort.criteria.iter().any(|c| c.key == sort::SortKey::Size);
+    let missing: Vec<usize> = hits
+        .iter()
+        .copied()
+        .filter(|&i| {
+            sel.messages
+                .get(i)
+                .is_some_and(|m| !sort.fields.contains_key(&m.uid))
+        })
+        .collect();
+    for f in sort_fields(sel, &missing, true, need_size) {
+        sort.fields.insert(f.number, f);
+    }
+    let mut list = Vec::with_capacity(hits.len());
+    for &i in hits {
+        let Some(m) = sel.messages.get(i) else {
+            continue;
+        };
+        if let Some(f) = sort.fields.get_mut(&m.uid) {
+            f.seq = i as u32 + 1;
+            list.push(f.clone());
+        }
+    }
+    let keep: HashSet<u32> = list.iter().map(|f| f.number).collect();
+    sort.fields.retain(|uid, _| keep.contains(uid));
+    sort::sort(list, &sort.criteria)
 }
 
 /// `* ESEARCH (TAG "tag") [UID] ADDTO|REMOVEFROM (0 set)`: context position 0, the set in
@@ -182,6 +334,44 @@ impl<S: MailStore> Session<S> {
                 .map(|i| i as u32 + 1)
         };
         for ctx in &mut self.contexts {
+            if let Some(sort) = ctx.sort.as_mut() {
+                // Positions in the sorted result: removals as the client knows the list (each
+                // applied before the next), additions where they end up.
+                let hits = matching(sel, &ctx.criteria);
+                let now = sorted_uids(sel, &hits, sort);
+                let now_set: HashSet<u32> = now.iter().copied().collect();
+                let old_set: HashSet<u32> = ctx.uids.iter().copied().collect();
+                let mut gone = Vec::new();
+                let mut taken = 0;
+                for (i, &u) in ctx.uids.iter().enumerate() {
+                    if now_set.contains(&u) {
+                        continue;
+                    }
+                    let number = if ctx.uid { Some(u) } else { seq_in(&seen, u) };
+                    if let Some(n) = number {
+                        gone.push((i - taken + 1, n));
+                    }
+                    taken += 1;
+                }
+                let mut new = Vec::new();
+                for (j, &u) in now.iter().enumerate() {
+                    if old_set.contains(&u) {
+                        continue;
+                    }
+                    let number = if ctx.uid {
+                        Some(u)
+                    } else {
+                        seq_in(&sel.messages, u)
+                    };
+                    if let Some(n) = number {
+                        new.push((j + 1, n));
+                    }
+                }
+                removed.extend(sorted_update(&ctx.tag, ctx.uid, "REMOVEFROM", &gone, 0));
+                added.extend(sorted_update(&ctx.tag, ctx.uid, "ADDTO", &new, 1));
+                ctx.uids = now;
+                continue;
+            }
             let now: Vec<u32> = matching(sel, &ctx.criteria)
                 .into_iter()
                 .filter_map(|i| sel.messages.get(i).map(|m| m.uid))
@@ -230,18 +420,91 @@ impl<S: MailStore> Session<S> {
         Reply::ok("CANCELUPDATE completed")
     }
 
-    /// SORT.
+    /// SORT; with `RETURN (…)` (RFC 5267 ESORT and CONTEXT=SORT) answered by one `* ESEARCH`
+    /// in sort order, and with UPDATE kept for ADDTO/REMOVEFROM notifications.
     pub(in crate::proto::imap::session) fn sort(
         &mut self,
+        tag: &str,
         uid: bool,
         criteria: &[SortCriterion],
         search: &SearchKey,
+        returns: Option<&[SearchReturn]>,
     ) -> Handled {
         let sel = self.selected()?;
         let hits = matching(sel, search);
-        let need_size = criteria.iter().any(|c| c.key == sort::SortKey::Size);
-        let numbers = sort::sort(sort_fields(sel, &hits, uid, need_size), criteria);
-        Ok(Reply::ok("SORT completed").with(vec![Data::Sort(numbers)]))
+        let Some(returns) = returns else {
+            let need_size = criteria.iter().any(|c| c.key == sort::SortKey::Size);
+            let numbers = sort::sort(sort_fields(sel, &hits, uid, need_size), criteria);
+            return Ok(Reply::ok("SORT completed").with(vec![Data::Sort(numbers)]));
+        };
+        let mut context = SortContext {
+            criteria: criteria.to_vec(),
+            fields: HashMap::new(),
+        };
+        let uids = sorted_uids(sel, &hits, &mut context);
+        let numbers: Vec<u32> = if uid {
+            uids.clone()
+        } else {
+            uids.iter()
+                .filter_map(|&u| sel.index_of(u).map(|i| i as u32 + 1))
+                .collect()
+        };
+        let highest = sel.at(&hits).map(|m| m.modseq.max(1)).max();
+        let modseq = highest.filter(|_| search.uses_modseq());
+        let wants = |r: SearchReturn| returns.contains(&r);
+        let list = wants(SearchReturn::Update).then(|| sel.messages.clone());
+        let mut in_order: Vec<u32> = uids.clone();
+        in_order.sort_unstable();
+        let mut before = Vec::new();
+        if wants(SearchReturn::Update) {
+            // RFC 5267 §4.3: a tag names one kept search; one too many is refused (§4.3.1).
+            if self.contexts.iter().any(|c| c.tag == tag) {
+                return Ok(Reply::bad("Tag reuse"));
+            }
+            if self.contexts.len() >= MAX_CONTEXTS {
+                before.push(Data::condition(
+                    Status::No,
+                    Some(Code::NoUpdate(tag.to_string())),
+                    "Too many searches kept for updates",
+                ));
+            } else {
+                if self.contexts.is_empty() {
+                    self.contexts_seen = list;
+                }
+                self.contexts.push(UpdateContext {
+                    tag: tag.to_string(),
+                    uid,
+                    criteria: search.clone(),
+                    sort: Some(context),
+                    uids: uids.clone(),
+                });
+            }
+        }
+        if wants(SearchReturn::Save) {
+            // RFC 5182 §2.4: with MIN and/or MAX alone, only those messages are saved.
+            self.saved = if !wants(SearchReturn::All)
+                && !wants(SearchReturn::Count)
+                && (wants(SearchReturn::Min) || wants(SearchReturn::Max))
+            {
+                let mut kept = Vec::new();
+                if wants(SearchReturn::Min) {
+                    kept.extend(uids.first());
+                }
+                if wants(SearchReturn::Max) {
+                    kept.extend(uids.last());
+                }
+                kept.sort_unstable();
+                kept.dedup();
+                kept
+            } else {
+                in_order
+            };
+            if returns.iter().all(|r| *r == SearchReturn::Save) {
+                return Ok(Reply::ok("SORT completed, result saved").with(before));
+            }
+        }
+        before.push(Data::Raw(esort(tag, uid, &numbers, returns, modseq)));
+        Ok(Reply::ok("SORT completed").with(before))
     }
 
     /// THREAD.
@@ -313,6 +576,7 @@ impl<S: MailStore> Session<S> {
                     tag: tag.to_string(),
                     uid,
                     criteria: criteria.clone(),
+                    sort: None,
                     uids: uids.clone(),
                 });
             }

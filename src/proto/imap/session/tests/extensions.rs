@@ -309,6 +309,90 @@ fn sort_and_thread_order_the_matching_messages() {
 }
 
 #[test]
+fn esort_answers_in_sort_order_and_sort_contexts_report_positions() {
+    let mut t = T::new(true);
+    t.send("a LOGIN alice secret\r\n");
+    // Subjects in sort order: 3 (Apples), 1 (Hello), 2 (Kiwis), 4 (Pears).
+    let subjects = ["Hello", "Kiwis", "Apples", "Pears"];
+    for (i, s) in subjects.iter().enumerate() {
+        let m = format!("From: a@x\r\nSubject: {s}\r\n\r\nbody {i}\r\n");
+        let r = t.send(&format!("c{i} APPEND INBOX {{{}+}}\r\n{m}\r\n", m.len()));
+        assert!(r.contains("OK [APPENDUID"), "{r}");
+    }
+    t.send("d SELECT INBOX\r\n");
+    let r = t.send("e SORT RETURN (MIN MAX COUNT ALL) (SUBJECT) UTF-8 ALL\r\n");
+    assert!(
+        r.starts_with("* ESEARCH (TAG \"e\") MIN 3 MAX 4 ALL 3,1:2,4 COUNT 4\r\ne OK"),
+        "{r}"
+    );
+    let r = t.send("f UID SORT RETURN () (REVERSE SUBJECT) UTF-8 ALL\r\n");
+    assert!(
+        r.starts_with("* ESEARCH (TAG \"f\") UID ALL 4,2,1,3\r\nf OK"),
+        "{r}"
+    );
+    let r = t.send("g SORT RETURN (PARTIAL 2:3 COUNT) (SUBJECT) UTF-8 ALL\r\n");
+    assert!(
+        r.starts_with("* ESEARCH (TAG \"g\") PARTIAL (2:3 1:2) COUNT 4\r\ng OK"),
+        "{r}"
+    );
+    let r = t.send("h SORT RETURN (PARTIAL 7:9) (SUBJECT) UTF-8 ALL\r\n");
+    assert!(r.contains(" PARTIAL (7:9 NIL)\r\n"), "{r}");
+    let r = t.send("i SORT RETURN (MIN MAX) (SUBJECT) UTF-8 SUBJECT nothing\r\n");
+    assert!(r.starts_with("* ESEARCH (TAG \"i\")\r\ni OK"), "{r}");
+    let r = t.send("j SORT RETURN (ALL PARTIAL 1:2) (SUBJECT) UTF-8 ALL\r\n");
+    assert!(r.starts_with("j BAD"), "{r}");
+
+    // CONTEXT=SORT: a kept UID SORT of the unflagged messages.
+    let r = t.send("k UID SORT RETURN (UPDATE ALL) (SUBJECT) UTF-8 UNFLAGGED\r\n");
+    assert!(
+        r.starts_with("* ESEARCH (TAG \"k\") UID ALL 3,1:2,4\r\nk OK"),
+        "{r}"
+    );
+    let r = t.send("l SORT RETURN (UPDATE ALL) (REVERSE SUBJECT) UTF-8 UNFLAGGED\r\n");
+    assert!(
+        r.starts_with("* ESEARCH (TAG \"l\") ALL 4,2,1,3\r\nl OK"),
+        "{r}"
+    );
+    let r = t.send("k SORT RETURN (UPDATE) (SUBJECT) UTF-8 ALL\r\n");
+    assert!(r.starts_with("k BAD"), "{r}");
+    // Flagging 1 (Hello) removes it from position 2 of k, 3 of l.
+    let r = t.send("m STORE 1 +FLAGS (\\Flagged)\r\n");
+    assert!(
+        r.contains("* ESEARCH (TAG \"k\") UID REMOVEFROM (2 1)\r\n"),
+        "{r}"
+    );
+    assert!(
+        r.contains("* ESEARCH (TAG \"l\") REMOVEFROM (3 1)\r\n"),
+        "{r}"
+    );
+    // Removing two at once: each position as the list is once the one before is gone.
+    let r = t.send("n STORE 3:4 +FLAGS (\\Flagged)\r\n");
+    assert!(
+        r.contains("* ESEARCH (TAG \"k\") UID REMOVEFROM (1 3 2 4)\r\n"),
+        "{r}"
+    );
+    // New mail: added where the sort order puts it, after the EXISTS.
+    let m = "From: a@x\r\nSubject: Bananas\r\n\r\nx\r\n";
+    let mut u = t.other();
+    u.send(&format!("o APPEND INBOX {{{}+}}\r\n{m}\r\n", m.len()));
+    let r = t.send("p NOOP\r\n");
+    let exists = r.find("* 5 EXISTS\r\n").expect(&r);
+    let addition = r
+        .find("* ESEARCH (TAG \"k\") UID ADDTO (1 5)\r\n")
+        .expect(&r);
+    assert!(exists < addition, "{r}");
+    assert!(r.contains("* ESEARCH (TAG \"l\") ADDTO (2 5)\r\n"), "{r}");
+    // Unflagging puts them back where they sort: k is 3, 5, 1, 2, 4 by subject then.
+    let r = t.send("q STORE 1,3:4 -FLAGS (\\Flagged)\r\n");
+    assert!(
+        r.contains("* ESEARCH (TAG \"k\") UID ADDTO (1 3 3 1 5 4)\r\n"),
+        "{r}"
+    );
+    let r = t.send("r UID SORT (SUBJECT) UTF-8 UNFLAGGED\r\n");
+    assert!(r.starts_with("* SORT 3 5 1 2 4\r\n"), "{r}");
+}
+
+#[test]
 fn esearch_returns_and_searchres_saves_a_result_for_later_commands() {
     let mut t = T::new(true);
     let caps = t.send("a CAPABILITY\r\n");
@@ -543,11 +627,9 @@ fn search_return_partial_gives_positions_of_the_result() {
 fn search_return_update_reports_additions_and_removals_until_cancelled() {
     let mut t = T::new(true);
     let caps = t.send("a CAPABILITY\r\n");
-    assert!(caps.contains(" CONTEXT=SEARCH"), "{caps}");
-    assert!(
-        !caps.contains("CONTEXT=SORT") && !caps.contains("ESORT"),
-        "{caps}"
-    );
+    for cap in ["CONTEXT=SEARCH", "CONTEXT=SORT", "ESORT"] {
+        assert!(caps.contains(&format!(" {cap}")), "{cap}: {caps}");
+    }
     t.send("a LOGIN alice secret\r\n");
     for i in 0..4 {
         t.deliver(&format!("m{i}"));
