@@ -466,8 +466,9 @@ fn prefetch_hints_at_present_messages_and_skips_gone_ones() {
     let snap = st.sync().unwrap();
     // One of them expunged by someone else: the hint passes over it.
     let gone = &snap.messages[2];
-    let path = fs::read_dir(md.cur())
-        .unwrap()
+    let path = [md.new_dir(), md.cur()]
+        .iter()
+        .flat_map(|d| fs::read_dir(d).unwrap())
         .map(|e| e.unwrap().path())
         .find(|p| p.to_string_lossy().contains(gone.base()))
         .unwrap();
