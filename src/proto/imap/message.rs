@@ -19,15 +19,18 @@ pub fn to_crlf(raw: &[u8]) -> Cow<'_, [u8]> {
     if bare == 0 {
         return Cow::Borrowed(raw);
     }
+    // Whole lines copied at once between the bare LFs (memchr finds them), not byte by byte:
+    // this runs over every byte of every message body a FETCH sends.
     let mut out = Vec::with_capacity(raw.len() + bare);
-    let mut prev = 0u8;
-    for &b in raw {
-        if b == b'\n' && prev != b'\r' {
+    let mut start = 0;
+    for at in memchr::memchr_iter(b'\n', raw) {
+        if at == 0 || raw.get(at - 1) != Some(&b'\r') {
+            out.extend_from_slice(raw.get(start..at).unwrap_or_default());
             out.push(b'\r');
+            start = at;
         }
-        out.push(b);
-        prev = b;
     }
+    out.extend_from_slice(raw.get(start..).unwrap_or_default());
     Cow::Owned(out)
 }
 
@@ -37,15 +40,9 @@ pub fn crlf_size(raw: &[u8]) -> u64 {
 }
 
 fn count_bare_lf(raw: &[u8]) -> usize {
-    let mut prev = 0u8;
-    let mut n = 0;
-    for &b in raw {
-        if b == b'\n' && prev != b'\r' {
-            n += 1;
-        }
-        prev = b;
-    }
-    n
+    memchr::memchr_iter(b'\n', raw)
+        .filter(|&at| at == 0 || raw.get(at - 1) != Some(&b'\r'))
+        .count()
 }
 
 /// A parsed `Content-Type` (or the RFC 2045 default).
@@ -643,6 +640,33 @@ mod tests {
             assert_eq!(crlf_size(raw), want.len() as u64);
         }
         assert!(matches!(to_crlf(b"x\r\n"), Cow::Borrowed(_)));
+    }
+
+    /// Every string of up to 7 bytes over `a`, CR and LF normalises as a byte-by-byte pass does.
+    #[test]
+    fn crlf_normalisation_matches_a_byte_by_byte_pass() {
+        fn reference(raw: &[u8]) -> Vec<u8> {
+            let mut out = Vec::new();
+            let mut prev = 0u8;
+            for &b in raw {
+                if b == b'\n' && prev != b'\r' {
+                    out.push(b'\r');
+                }
+                out.push(b);
+                prev = b;
+            }
+            out
+        }
+        for len in 0..=7u32 {
+            for code in 0..3usize.pow(len) {
+                let raw: Vec<u8> = (0..len)
+                    .map(|k| [b'a', b'\r', b'\n'][code / 3usize.pow(k) % 3])
+                    .collect();
+                let want = reference(&raw);
+                assert_eq!(&*to_crlf(&raw), want.as_slice(), "{raw:?}");
+                assert_eq!(crlf_size(&raw), want.len() as u64, "{raw:?}");
+            }
+        }
     }
 
     #[test]
