@@ -137,7 +137,12 @@ impl Core for ImapCore {
                 (step.output, step.action)
             }
         };
-        out.extend_from_slice(&output);
+        // The session's output is handed over, not copied (a FETCH step is 256 KiB or more).
+        if out.is_empty() {
+            *out = output;
+        } else {
+            out.extend_from_slice(&output);
+        }
         match action {
             Action::Continue => Next::Continue,
             Action::NeedInput => Next::Read,

@@ -349,7 +349,13 @@ impl<S: MailStore> Session<S> {
     }
 
     fn step_inner(&mut self, creds: &dyn Credentials) -> Step {
-        let mut out = Vec::new();
+        // A FETCH step fills one chunk and a message: room for it at once, not by doublings.
+        let mut out = match self.mode {
+            Mode::Fetching(_) => {
+                Vec::with_capacity(commands::fetch::CHUNK + commands::fetch::CHUNK / 4)
+            }
+            _ => Vec::new(),
+        };
         loop {
             if self.logout {
                 return Step::new(out, Action::Close);

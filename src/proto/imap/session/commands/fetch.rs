@@ -55,7 +55,7 @@ pub struct Since {
 }
 
 /// Output size after which a FETCH hands its output to the socket.
-const CHUNK: usize = 256 * 1024;
+pub(in crate::proto::imap::session) const CHUNK: usize = 256 * 1024;
 
 impl<S: MailStore> Session<S> {
     /// Starts a FETCH: the reply carries the job, or the refusal.
