@@ -11,19 +11,35 @@ mod remote_support;
 use std::time::{Duration, Instant};
 
 use common::text;
-use remote_support::{free_port, python_peer, Proc, Sender, MESSAGE};
+use remote_support::{Proc, Sender, MESSAGE};
 
 const CONNECT: Duration = Duration::from_secs(2);
 const COMMAND: Duration = Duration::from_secs(6);
 
 /// A tarpit in `mode` ("silent" or "mute-ehlo") on a fresh port.
 fn tarpit(mode: &str, dir: &std::path::Path) -> (Proc, u16) {
-    let port = free_port("127.0.0.1");
-    let p = python_peer(
-        "tarpit_peer.py",
-        &[port.to_string(), mode.into(), dir.display().to_string()],
-        &format!("127.0.0.1:{port}"),
-    );
+    use std::io::BufRead;
+    // The peer binds a port the kernel chooses and says which: no window in which another
+    // process could take a port picked beforehand.
+    let mut child = std::process::Command::new("python3")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/remote_support/tarpit_peer.py"
+        ))
+        .args(["0", mode, &dir.display().to_string()])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn tarpit_peer.py");
+    let mut line = String::new();
+    if let Some(out) = child.stdout.take() {
+        let _ = std::io::BufReader::new(out).read_line(&mut line);
+    }
+    let p = Proc(child);
+    let port = line
+        .trim()
+        .strip_prefix("ready ")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("tarpit_peer.py did not start: {line:?}"));
     (p, port)
 }
 

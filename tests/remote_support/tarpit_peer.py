@@ -3,7 +3,8 @@ MODE "silent" never sends a greeting; MODE "mute-ehlo" greets, then never answer
 anything after it). DIR/accepted counts the connections.
 
     tarpit_peer.py PORT MODE DIR
-Bounded: it exits after 120 seconds.
+PORT 0 lets the kernel choose; once listening it prints "ready PORT". Bounded: it exits after
+120 seconds.
 """
 import os
 import socket
@@ -16,11 +17,14 @@ os.makedirs(out, exist_ok=True)
 held = []
 
 
+srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+srv.bind(("127.0.0.1", port))
+srv.listen(64)
+print("ready", srv.getsockname()[1], flush=True)
+
+
 def serve():
-    srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    srv.bind(("127.0.0.1", port))
-    srv.listen(64)
     while True:
         conn, _ = srv.accept()
         held.append(conn)
