@@ -5,7 +5,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::Handled;
+use super::{Handled, Refused};
 use crate::proto::imap::command::SearchReturn;
 use crate::proto::imap::message::{crlf_size, Message};
 use crate::proto::imap::response::write_string;
@@ -453,52 +453,12 @@ impl<S: MailStore> Session<S> {
         let modseq = highest.filter(|_| search.uses_modseq());
         let wants = |r: SearchReturn| returns.contains(&r);
         let list = wants(SearchReturn::Update).then(|| sel.messages.clone());
-        let mut in_order: Vec<u32> = uids.clone();
-        in_order.sort_unstable();
         let mut before = Vec::new();
         if wants(SearchReturn::Update) {
-            // RFC 5267 §4.3: a tag names one kept search; one too many is refused (§4.3.1).
-            if self.contexts.iter().any(|c| c.tag == tag) {
-                return Ok(Reply::bad("Tag reuse"));
-            }
-            if self.contexts.len() >= MAX_CONTEXTS {
-                before.push(Data::condition(
-                    Status::No,
-                    Some(Code::NoUpdate(tag.to_string())),
-                    "Too many searches kept for updates",
-                ));
-            } else {
-                if self.contexts.is_empty() {
-                    self.contexts_seen = list;
-                }
-                self.contexts.push(UpdateContext {
-                    tag: tag.to_string(),
-                    uid,
-                    criteria: search.clone(),
-                    sort: Some(context),
-                    uids: uids.clone(),
-                });
-            }
+            before = self.keep_for_update(tag, uid, search, Some(context), &uids, list)?;
         }
         if wants(SearchReturn::Save) {
-            // RFC 5182 §2.4: with MIN and/or MAX alone, only those messages are saved.
-            self.saved = if !wants(SearchReturn::All)
-                && !wants(SearchReturn::Count)
-                && (wants(SearchReturn::Min) || wants(SearchReturn::Max))
-            {
-                let mut kept = Vec::new();
-                if wants(SearchReturn::Min) {
-                    kept.extend(uids.first());
-                }
-                if wants(SearchReturn::Max) {
-                    kept.extend(uids.last());
-                }
-                kept.sort_unstable();
-                kept.dedup();
-                kept
-            } else {
-                in_order
-            };
+            self.saved = saved_result(returns, &uids);
             if returns.iter().all(|r| *r == SearchReturn::Save) {
                 return Ok(Reply::ok("SORT completed, result saved").with(before));
             }
@@ -558,47 +518,10 @@ impl<S: MailStore> Session<S> {
         let wants = |r: SearchReturn| returns.contains(&r);
         let mut before = Vec::new();
         if wants(SearchReturn::Update) {
-            // RFC 5267 §4.3: a tag names one kept search; one too many is refused (§4.3.1).
-            if self.contexts.iter().any(|c| c.tag == tag) {
-                return Ok(Reply::bad("Tag reuse"));
-            }
-            if self.contexts.len() >= MAX_CONTEXTS {
-                before.push(Data::condition(
-                    Status::No,
-                    Some(Code::NoUpdate(tag.to_string())),
-                    "Too many searches kept for updates",
-                ));
-            } else {
-                if self.contexts.is_empty() {
-                    self.contexts_seen = list;
-                }
-                self.contexts.push(UpdateContext {
-                    tag: tag.to_string(),
-                    uid,
-                    criteria: criteria.clone(),
-                    sort: None,
-                    uids: uids.clone(),
-                });
-            }
+            before = self.keep_for_update(tag, uid, criteria, None, &uids, list)?;
         }
         if wants(SearchReturn::Save) {
-            // RFC 5182 §2.4: with MIN and/or MAX alone, only those messages are saved.
-            self.saved = if !wants(SearchReturn::All)
-                && !wants(SearchReturn::Count)
-                && (wants(SearchReturn::Min) || wants(SearchReturn::Max))
-            {
-                let mut kept = Vec::new();
-                if wants(SearchReturn::Min) {
-                    kept.extend(uids.first());
-                }
-                if wants(SearchReturn::Max) {
-                    kept.extend(uids.last());
-                }
-                kept.dedup();
-                kept
-            } else {
-                uids
-            };
+            self.saved = saved_result(returns, &uids);
             if returns.iter().all(|r| *r == SearchReturn::Save) {
                 return Ok(Reply::ok("SEARCH completed, result saved").with(before));
             }
@@ -607,4 +530,60 @@ impl<S: MailStore> Session<S> {
         before.push(Data::Raw(line));
         Ok(Reply::ok("SEARCH completed").with(before))
     }
+}
+
+impl<S: MailStore> Session<S> {
+    /// `RETURN (UPDATE)` (RFC 5267 §4.3): keeps the search (or sort) under its tag, one per tag
+    /// and [`MAX_CONTEXTS`] at most. The data to send before the answer (a `NO [NOUPDATE]` when
+    /// too many are kept), or `BAD` for a tag already in use.
+    fn keep_for_update(
+        &mut self,
+        tag: &str,
+        uid: bool,
+        criteria: &SearchKey,
+        sort: Option<SortContext>,
+        uids: &[u32],
+        list: Option<std::sync::Arc<Vec<crate::store::maildir::MessageInfo>>>,
+    ) -> Result<Vec<Data>, Refused> {
+        if self.contexts.iter().any(|c| c.tag == tag) {
+            return Err(Box::new(Reply::bad("Tag reuse")));
+        }
+        if self.contexts.len() >= MAX_CONTEXTS {
+            return Ok(vec![Data::condition(
+                Status::No,
+                Some(Code::NoUpdate(tag.to_string())),
+                "Too many searches kept for updates",
+            )]);
+        }
+        if self.contexts.is_empty() {
+            self.contexts_seen = list;
+        }
+        self.contexts.push(UpdateContext {
+            tag: tag.to_string(),
+            uid,
+            criteria: criteria.clone(),
+            sort,
+            uids: uids.to_vec(),
+        });
+        Ok(Vec::new())
+    }
+}
+
+/// What `RETURN (SAVE)` keeps (RFC 5182 §2.4), in UID order: with MIN and/or MAX alone only
+/// those messages (the first and last of `uids`, in answer order), else all of `uids`.
+fn saved_result(returns: &[SearchReturn], uids: &[u32]) -> Vec<u32> {
+    let wants = |r: SearchReturn| returns.contains(&r);
+    let mut kept: Vec<u32> = if !wants(SearchReturn::All)
+        && !wants(SearchReturn::Count)
+        && (wants(SearchReturn::Min) || wants(SearchReturn::Max))
+    {
+        let min = uids.first().filter(|_| wants(SearchReturn::Min));
+        let max = uids.last().filter(|_| wants(SearchReturn::Max));
+        min.into_iter().chain(max).copied().collect()
+    } else {
+        uids.to_vec()
+    };
+    kept.sort_unstable();
+    kept.dedup();
+    kept
 }
