@@ -17,8 +17,8 @@ use std::time::Duration;
 
 use common::{text, wait_for_port};
 use remote_support::{
-    free_port, free_udp_port, queued_for, received, require, sh, tls_peer, wait_until, Proc,
-    Sender, MESSAGE,
+    free_port, free_udp_port, postern_smtpd, queued_for, received, require, sh, tls_peer,
+    wait_until, Proc, Sender, MESSAGE,
 };
 
 const NSD: &str = "127.0.0.53";
@@ -494,47 +494,6 @@ print(json.dumps(json.loads(gzip.decompress(part.get_payload(decode=True)))))
     assert_eq!(p["summary"]["total-successful-session-count"], 1, "{ee}");
 }
 
-/// A postern smtpd for `domain` (user `bob`) on `ip:port` with the `cert` pair of `dir`.
-fn postern_smtpd(rdir: &Path, ip: &str, port: u16, domain: &str, dir: &Path, cert: &str) -> Proc {
-    std::fs::create_dir_all(rdir).unwrap();
-    let config = format!(
-        "[server]\nhostname = \"mx.{domain}\"\npostmaster = \"postmaster@{domain}\"\n\
-         [paths]\nspool = \"spool\"\nmail = \"mail\"\nusers = \"users.toml\"\n\
-         [[domain]]\nname = \"{domain}\"\n[[domain.handler]]\nlocal = \"postmaster\"\nmailbox = \"bob\"\n\
-         [[listener]]\nname = \"smtp\"\nprotocol = \"smtp\"\naddress = \"{ip}:{port}\"\n\
-         tls = \"starttls\"\ncert = \"{}\"\nkey = \"{}\"\n",
-        dir.join(format!("{cert}.pem")).display(),
-        dir.join(format!("{cert}.key")).display()
-    );
-    let path = rdir.join("postern.toml");
-    std::fs::write(&path, config).unwrap();
-    let mut add = Command::new(common::bin())
-        .arg("--config")
-        .arg(&path)
-        .args(["user", "add", "bob", "--password-stdin"])
-        .stdin(Stdio::piped())
-        .spawn()
-        .unwrap();
-    {
-        use std::io::Write;
-        add.stdin.take().unwrap().write_all(b"pw\n").unwrap();
-    }
-    assert!(add.wait().unwrap().success());
-    let mut child = Command::new(common::bin())
-        .arg("--config")
-        .arg(&path)
-        .args(["smtpd", "--listener", "smtp"])
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(rdir.join("smtpd.log")).unwrap())
-        .spawn()
-        .unwrap();
-    assert!(common::wait_for_child_port(
-        &mut child,
-        format!("{ip}:{port}").parse().unwrap()
-    ));
-    Proc(child)
-}
-
 /// Python's smtplib over STARTTLS: `MAIL FROM:<alice@here.test> REQUIRETLS`, RCPT, DATA; the
 /// replies' codes.
 fn submit_requiretls(port: u16, to: &str) -> String {
@@ -607,7 +566,13 @@ fn requiretls_goes_to_dane_authenticated_hosts() {
     };
     let smtpd_log = || std::fs::read_to_string(&log).unwrap_or_default();
     let rdir = dir.join("receiver");
-    let _receiver = postern_smtpd(&rdir, "127.0.0.2", mx_port, "ee.dane.test", dir, "ee");
+    let _receiver = postern_smtpd(
+        &rdir,
+        ("127.0.0.2", mx_port),
+        "mx.ee.dane.test",
+        "ee.dane.test",
+        (&dir.join("ee.pem"), &dir.join("ee.key")),
+    );
     let _unusable = peer(
         "127.0.0.9",
         mx_port,

@@ -15,7 +15,8 @@ use std::time::Duration;
 
 use common::{text, wait_for_port};
 use remote_support::{
-    free_port, queued_for, received, require, sh, tls_peer, wait_until, Dns, Proc, Sender, MESSAGE,
+    free_port, postern_smtpd, queued_for, received, require, sh, tls_peer, wait_until, Dns, Proc,
+    Sender, MESSAGE,
 };
 
 const SUPPORT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/remote_support");
@@ -423,56 +424,6 @@ fn policy_cache_follows_the_txt_id_and_max_age() {
     drop(https);
 }
 
-/// A postern smtpd with its own config in `dir`: hostname `host`, hosting `domain` (user
-/// `user`), one STARTTLS listener on 127.0.0.1:port with `cert`/`key`; events in `smtpd.log`.
-fn postern_smtpd(
-    dir: &Path,
-    host: &str,
-    domain: &str,
-    user: &str,
-    port: u16,
-    cert: &Path,
-    key: &Path,
-) -> Proc {
-    std::fs::create_dir_all(dir).unwrap();
-    let config = format!(
-        "[server]\nhostname = \"{host}\"\npostmaster = \"postmaster@{domain}\"\n\
-         [paths]\nspool = \"spool\"\nmail = \"mail\"\nusers = \"users.toml\"\n\
-         [[domain]]\nname = \"{domain}\"\n[[domain.handler]]\nlocal = \"postmaster\"\nmailbox = \"{user}\"\n\
-         [[listener]]\nname = \"smtp\"\nprotocol = \"smtp\"\naddress = \"127.0.0.1:{port}\"\n\
-         tls = \"starttls\"\ncert = \"{}\"\nkey = \"{}\"\n",
-        cert.display(),
-        key.display()
-    );
-    let path = dir.join("postern.toml");
-    std::fs::write(&path, config).unwrap();
-    let mut add = Command::new(common::bin())
-        .arg("--config")
-        .arg(&path)
-        .args(["user", "add", user, "--password-stdin"])
-        .stdin(Stdio::piped())
-        .spawn()
-        .unwrap();
-    {
-        use std::io::Write;
-        add.stdin.take().unwrap().write_all(b"pw\n").unwrap();
-    }
-    assert!(add.wait().unwrap().success());
-    let mut child = Command::new(common::bin())
-        .arg("--config")
-        .arg(&path)
-        .args(["smtpd", "--listener", "smtp"])
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(dir.join("smtpd.log")).unwrap())
-        .spawn()
-        .unwrap();
-    assert!(common::wait_for_child_port(
-        &mut child,
-        ([127, 0, 0, 1], port).into()
-    ));
-    Proc(child)
-}
-
 /// Python's smtplib: EHLO, STARTTLS when `tls`, EHLO; whether REQUIRETLS was offered, and the
 /// MAIL FROM reply with `mail_options`; then RCPT and DATA when MAIL was accepted.
 fn submit(port: u16, tls: bool, mail_options: &[&str], to: &str, message: &str) -> String {
@@ -580,12 +531,10 @@ fn requiretls_end_to_end() {
     let rdir = dir.join("receiver");
     let receiver = postern_smtpd(
         &rdir,
+        ("127.0.0.1", mx_port),
         "mx.sts.test",
         "sts.test",
-        "bob",
-        mx_port,
-        &dir.join("mx.pem"),
-        &dir.join("mx.key"),
+        (&dir.join("mx.pem"), &dir.join("mx.key")),
     );
     let got = submit(in_port, true, &["REQUIRETLS"], "bob@sts.test", MESSAGE);
     assert_eq!(

@@ -317,20 +317,13 @@ mailbox = "alice"
     }
 
     pub fn postern_stdin(&self, args: &[&str], input: &[u8]) -> Output {
-        use std::io::Write;
-        let mut child = Command::new(bin())
-            .arg("--config")
-            .arg(self.config())
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn postern");
-        if let Some(mut stdin) = child.stdin.take() {
-            let _ = stdin.write_all(input);
-        }
-        child.wait_with_output().expect("postern output")
+        crate::common::output_with_stdin(
+            Command::new(bin())
+                .arg("--config")
+                .arg(self.config())
+                .args(args),
+            input,
+        )
     }
 
     /// Queue a message with `sendmail` (which makes an immediate attempt).
@@ -635,4 +628,53 @@ pub fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
         std::thread::sleep(Duration::from_millis(200));
     }
     false
+}
+
+/// A postern `smtpd` on `addr` as a next hop: host name `host`, hosting `domain` (its
+/// postmaster delivered to the user `bob`), STARTTLS with `(cert, key)`; its log in
+/// `dir/smtpd.log`.
+pub fn postern_smtpd(
+    dir: &Path,
+    addr: (&str, u16),
+    host: &str,
+    domain: &str,
+    (cert, key): (&Path, &Path),
+) -> Proc {
+    let (ip, port) = addr;
+    std::fs::create_dir_all(dir).unwrap();
+    let config = format!(
+        "[server]\nhostname = \"{host}\"\npostmaster = \"postmaster@{domain}\"\n\
+         [paths]\nspool = \"spool\"\nmail = \"mail\"\nusers = \"users.toml\"\n\
+         [[domain]]\nname = \"{domain}\"\n[[domain.handler]]\nlocal = \"postmaster\"\nmailbox = \"bob\"\n\
+         [[listener]]\nname = \"smtp\"\nprotocol = \"smtp\"\naddress = \"{}\"\n\
+         tls = \"starttls\"\ncert = \"{}\"\nkey = \"{}\"\n",
+        host_port(ip, port),
+        cert.display(),
+        key.display()
+    );
+    let path = dir.join("postern.toml");
+    std::fs::write(&path, config).unwrap();
+    let add = crate::common::output_with_stdin(
+        Command::new(bin()).arg("--config").arg(&path).args([
+            "user",
+            "add",
+            "bob",
+            "--password-stdin",
+        ]),
+        b"pw\n",
+    );
+    assert!(add.status.success(), "{}", text(&add));
+    let mut child = Command::new(bin())
+        .arg("--config")
+        .arg(&path)
+        .args(["smtpd", "--listener", "smtp"])
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(dir.join("smtpd.log")).unwrap())
+        .spawn()
+        .unwrap();
+    assert!(crate::common::wait_for_child_port(
+        &mut child,
+        host_port(ip, port).parse().unwrap()
+    ));
+    Proc(child)
 }
