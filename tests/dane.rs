@@ -75,6 +75,26 @@ fn peer(ip: &str, port: u16, out: &Path, dir: &Path, cert: Option<&str>) -> Proc
     tls_peer(ip, port, out, files)
 }
 
+/// `PROGRAM -d -c dir/PROGRAM.conf` in the foreground, once it listens on `addr` (its log,
+/// `dir/PROGRAM.log`, in the failure message).
+fn daemon(program: &str, dir: &Path, addr: &str) -> Proc {
+    let p = Proc(
+        Command::new(program)
+            .args(["-d", "-c"])
+            .arg(dir.join(format!("{program}.conf")))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    assert!(
+        wait_for_port(addr.parse().unwrap(), Duration::from_secs(20)),
+        "{program}: {}",
+        std::fs::read_to_string(dir.join(format!("{program}.log"))).unwrap_or_default()
+    );
+    p
+}
+
 /// NSD (authoritative for both zones) and unbound (validating, trusting the zone's key).
 struct Resolver {
     port: u16,
@@ -175,23 +195,7 @@ fn zones(dir: &Path, port: u16) -> Resolver {
         ),
     )
     .unwrap();
-    let nsd = Proc(
-        Command::new("nsd")
-            .args(["-d", "-c"])
-            .arg(dir.join("nsd.conf"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    assert!(
-        wait_for_port(
-            format!("{NSD}:{nsd_port}").parse().unwrap(),
-            Duration::from_secs(20)
-        ),
-        "nsd: {}",
-        std::fs::read_to_string(dir.join("nsd.log")).unwrap_or_default()
-    );
+    let nsd = daemon("nsd", dir, &format!("{NSD}:{nsd_port}"));
     let port = free_udp_port();
     std::fs::write(
         dir.join("unbound.conf"),
@@ -208,23 +212,7 @@ fn zones(dir: &Path, port: u16) -> Resolver {
         ),
     )
     .unwrap();
-    let unbound = Proc(
-        Command::new("unbound")
-            .args(["-d", "-c"])
-            .arg(dir.join("unbound.conf"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    assert!(
-        wait_for_port(
-            format!("{UNBOUND}:{port}").parse().unwrap(),
-            Duration::from_secs(20)
-        ),
-        "unbound: {}",
-        std::fs::read_to_string(dir.join("unbound.log")).unwrap_or_default()
-    );
+    let unbound = daemon("unbound", dir, &format!("{UNBOUND}:{port}"));
     Resolver {
         port,
         _nsd: nsd,
