@@ -15,8 +15,8 @@ use std::time::Duration;
 
 use common::{text, wait_for_port};
 use remote_support::{
-    free_port, postern_smtpd, queued_for, received, require, sh, tls_peer, wait_until, Dns, Proc,
-    Sender, MESSAGE,
+    free_port, postern_smtpd, queued_for, received, require, sh, smtpd_listener, tls_peer,
+    wait_until, Dns, Proc, Sender, MESSAGE,
 };
 
 const SUPPORT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/remote_support");
@@ -506,21 +506,11 @@ fn requiretls_end_to_end() {
             dir.join("wrong.key").display(),
         ),
     );
-    let sender_smtpd = {
-        let mut child = Command::new(common::bin())
-            .arg("--config")
-            .arg(s.config())
-            .args(["smtpd", "--listener", "smtp"])
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(s.dir.path().join("smtpd.log")).unwrap())
-            .spawn()
-            .unwrap();
-        assert!(common::wait_for_child_port(
-            &mut child,
-            ([127, 0, 0, 1], in_port).into()
-        ));
-        Proc(child)
-    };
+    let sender_smtpd = smtpd_listener(
+        &s.config(),
+        &s.dir.path().join("smtpd.log"),
+        &format!("127.0.0.1:{in_port}"),
+    );
     let smtpd_log = || s.read("smtpd.log");
 
     // Not offered, and refused, without TLS.

@@ -664,17 +664,22 @@ pub fn postern_smtpd(
         b"pw\n",
     );
     assert!(add.status.success(), "{}", text(&add));
+    smtpd_listener(&path, &dir.join("smtpd.log"), &host_port(ip, port))
+}
+
+/// `postern smtpd --listener smtp` of `config`, its log in `log`, once it listens on `addr`.
+pub fn smtpd_listener(config: &Path, log: &Path, addr: &str) -> Proc {
     let mut child = Command::new(bin())
         .arg("--config")
-        .arg(&path)
+        .arg(config)
         .args(["smtpd", "--listener", "smtp"])
         .stdout(Stdio::null())
-        .stderr(std::fs::File::create(dir.join("smtpd.log")).unwrap())
+        .stderr(std::fs::File::create(log).unwrap())
         .spawn()
         .unwrap();
     assert!(crate::common::wait_for_child_port(
         &mut child,
-        host_port(ip, port).parse().unwrap()
+        addr.parse().unwrap()
     ));
     Proc(child)
 }
