@@ -19,9 +19,9 @@ use lettre::transport::smtp::extension::ClientId;
 use lettre::transport::smtp::response::Response;
 
 use super::connect::{self, ConnectError};
+use super::transaction;
 use crate::config::servers::{OutboundAuth, OutboundTls, RemoteServer};
 use crate::proto::mail::{Class, Outcome, RemoteMta, Reply, Status};
-use crate::proto::smtp::xtext;
 
 /// What the session needs to know about the message.
 pub struct Outgoing<'a> {
@@ -58,7 +58,7 @@ pub struct Accepted {
 pub type RcptResult = Result<Accepted, Outcome>;
 
 /// A temporary failure of ours: `4.subject.detail text`.
-fn temp(subject: u16, detail: u16, text: impl Into<String>) -> Outcome {
+pub(super) fn temp(subject: u16, detail: u16, text: impl Into<String>) -> Outcome {
     Outcome::new(Status::new(Class::Transient, subject, detail), text)
 }
 
@@ -76,7 +76,11 @@ pub fn reply_outcome(code: u16, text: &str, stage: &str) -> Outcome {
 
 /// What a lettre error at `stage` comes to: the server's reply when there was one, else a
 /// broken connection (`broken`: its status, `4.4.2` in a session).
-fn lettre_outcome(e: &lettre::transport::smtp::Error, stage: &str, broken: Status) -> Outcome {
+pub(super) fn lettre_outcome(
+    e: &lettre::transport::smtp::Error,
+    stage: &str,
+    broken: Status,
+) -> Outcome {
     match e.status() {
         Some(code) => {
             let text = std::error::Error::source(e)
@@ -130,7 +134,7 @@ impl fmt::Display for Line {
 }
 
 /// A positive reply from lettre as a [`Reply`].
-fn reply_of(r: &Response) -> Reply {
+pub(super) fn reply_of(r: &Response) -> Reply {
     Reply::received(
         u16::from(r.code()),
         &r.message().collect::<Vec<_>>().join(" "),
@@ -140,24 +144,36 @@ fn reply_of(r: &Response) -> Reply {
 /// An open, greeted (and, when configured, encrypted and authenticated) connection to one host,
 /// ready for a mail transaction; reusable for the next one after a reset.
 pub struct Session {
-    conn: AsyncSmtpConnection,
-    command: Duration,
+    pub(super) conn: AsyncSmtpConnection,
+    pub(super) command: Duration,
     /// The host and address talked to, named in every outcome.
-    peer: RemoteMta,
+    pub(super) peer: RemoteMta,
     /// Keywords of the last EHLO reply.
     keywords: Vec<String>,
     /// Transactions sent on this connection.
     pub sent: usize,
     /// The TCP stream of a plaintext connection, for our own STARTTLS (DANE).
     tcp: Option<connect::Slot>,
+    /// A kept connection's RSET, to go out in front of the next transaction's commands.
+    pub(super) reset_pending: bool,
 }
 
 impl Session {
     /// Send `line` and read the reply; a negative one is the `Err`. `stage` names the command
     /// in outcomes (never the line: it may hold a password).
-    async fn cmd(&mut self, line: String, stage: &str) -> Result<Response, Outcome> {
+    pub(super) async fn cmd(&mut self, line: String, stage: &str) -> Result<Response, Outcome> {
+        self.write_then_reply(Line(line), stage).await
+    }
+
+    /// Write `lines` (ending in CRLF) in one go and read the first reply; a negative one is the
+    /// `Err`.
+    pub(super) async fn write_then_reply(
+        &mut self,
+        lines: impl fmt::Display,
+        stage: &str,
+    ) -> Result<Response, Outcome> {
         let broken = Status::new(Class::Transient, 4, 2);
-        match tokio::time::timeout(self.command, self.conn.command(Line(line))).await {
+        match tokio::time::timeout(self.command, self.conn.command(lines)).await {
             Ok(Ok(r)) => Ok(r),
             Ok(Err(e)) => Err(lettre_outcome(&e, stage, broken).at(self.peer.clone())),
             Err(_) => Err(Outcome::new(
@@ -177,14 +193,34 @@ impl Session {
             .collect())
     }
 
-    fn has(&self, k: &str) -> bool {
+    /// The next reply to a command already written (pipelining); a negative one is the `Err`.
+    pub(super) async fn reply(&mut self, stage: &str) -> Result<Response, Outcome> {
+        let broken = Status::new(Class::Transient, 4, 2);
+        match tokio::time::timeout(self.command, self.conn.read_response()).await {
+            Ok(Ok(r)) => Ok(r),
+            Ok(Err(e)) => Err(lettre_outcome(&e, stage, broken).at(self.peer.clone())),
+            Err(_) => Err(Outcome::new(
+                broken,
+                format!("timeout waiting for the reply to {stage}"),
+            )
+            .at(self.peer.clone())),
+        }
+    }
+
+    pub(super) fn has(&self, k: &str) -> bool {
         self.keywords
             .iter()
             .any(|l| l == k || l.starts_with(&format!("{k} ")))
     }
 
     /// RSET before the next transaction on a reused connection: whether it is still usable.
+    /// With PIPELINING the RSET goes out with the next transaction's commands instead (its
+    /// failure then fails that transaction as a broken connection, which a new one retries).
     pub async fn reset(&mut self) -> bool {
+        if self.has("PIPELINING") {
+            self.reset_pending = true;
+            return true;
+        }
         self.cmd("RSET".into(), "RSET")
             .await
             .is_ok_and(|r| r.is_positive())
@@ -210,7 +246,7 @@ impl Session {
             Some(_) => o,
             None => o.at(peer.clone()),
         };
-        transaction(self, out)
+        transaction::run(self, out)
             .await
             .map(|rs| rs.into_iter().map(|r| r.map_err(&at)).collect())
             .map_err(&at)
@@ -416,6 +452,7 @@ async fn open_with(
         keywords: Vec::new(),
         sent: 0,
         tcp: slot,
+        reset_pending: false,
     };
     match prepare(&mut s, server, host, hello, &client_id, tls).await {
         Ok(()) => Ok(s),
@@ -530,118 +567,6 @@ async fn dane_starttls(
     Ok(())
 }
 
-async fn transaction(s: &mut Session, out: &Outgoing<'_>) -> Result<Vec<RcptResult>, Outcome> {
-    // Never a bare CR or LF on the wire (RFC 5321 §2.3.8), whatever the queue file holds: a
-    // `\n.\n` in it would end the data early at a lenient next hop and smuggle the rest in as a
-    // second message from this server. lettre dot-stuffs only after CRLF, so it must see CRLF.
-    let body = crate::proto::smtp::lineends::canonical(out.body);
-    let (size, eight_bit, utf8, dsn) = (
-        s.has("SIZE"),
-        s.has("8BITMIME"),
-        s.has("SMTPUTF8"),
-        s.has("DSN"),
-    );
-    let mut mail = format!("MAIL FROM:<{}>", out.sender);
-    if size {
-        mail.push_str(&format!(" SIZE={}", body.len()));
-    }
-    if !body.is_ascii() && eight_bit {
-        mail.push_str(" BODY=8BITMIME");
-    }
-    if out.smtputf8 && utf8 {
-        mail.push_str(" SMTPUTF8");
-    }
-    if dsn {
-        if let Some(ret) = out.dsn_ret {
-            mail.push_str(&format!(" RET={ret}"));
-        }
-        if let Some(envid) = out.dsn_envid {
-            mail.push_str(&format!(" ENVID={}", xtext::encode(envid)));
-        }
-    }
-    if out.requiretls {
-        if !s.has("REQUIRETLS") {
-            return Err(Outcome::new(
-                Status::new(Class::Permanent, 7, 30),
-                "REQUIRETLS support required, but the next hop does not offer REQUIRETLS",
-            ));
-        }
-        mail.push_str(" REQUIRETLS");
-    }
-    s.cmd(mail, "MAIL FROM").await?;
-
-    let mut results: Vec<Result<(), Outcome>> = Vec::with_capacity(out.recipients.len());
-    for r in &out.recipients {
-        let mut line = format!("RCPT TO:<{}>", r.address);
-        if dsn {
-            if let Some(n) = r.notify {
-                line.push_str(&format!(" NOTIFY={n}"));
-            }
-            if let Some(o) = r.orcpt {
-                line.push_str(&format!(" ORCPT={}", xtext::encode(o)));
-            }
-        }
-        match s.cmd(line, "RCPT TO").await {
-            Ok(_) => results.push(Ok(())),
-            Err(f) if f.reply.is_some() => results.push(Err(f)),
-            // The connection broke: nothing is decided for anyone.
-            Err(f) => return Err(f),
-        }
-    }
-    if results.iter().all(|r| r.is_err()) {
-        let _ = s.cmd("RSET".into(), "RSET").await;
-        return Ok(fail_accepted(results, None));
-    }
-    if let Err(f) = s.cmd("DATA".into(), "DATA").await {
-        return if f.reply.is_some() {
-            Ok(fail_accepted(results, Some(f)))
-        } else {
-            Err(f)
-        };
-    }
-    // lettre adds the final CRLF . CRLF: give it the body without its last line end.
-    let body = body.strip_suffix(b"\r\n").unwrap_or(&body);
-    let sent = tokio::time::timeout(s.command, s.conn.message(body)).await;
-    let broken = Status::new(Class::Transient, 4, 2);
-    match sent {
-        Ok(Ok(reply)) => {
-            let outcome =
-                Outcome::replied(reply_of(&reply), "accepted at end of DATA").at(s.peer.clone());
-            Ok(results
-                .into_iter()
-                .map(|r| {
-                    r.map(|()| Accepted {
-                        outcome: outcome.clone(),
-                        dsn,
-                    })
-                })
-                .collect())
-        }
-        Ok(Err(e)) if e.status().is_some() => Ok(fail_accepted(
-            results,
-            Some(lettre_outcome(&e, "end of DATA", broken)),
-        )),
-        Ok(Err(e)) => Err(Outcome::new(
-            broken,
-            format!("connection lost after DATA: {e}"),
-        )),
-        Err(_) => Err(Outcome::new(
-            broken,
-            "timeout waiting for the reply to end of DATA",
-        )),
-    }
-}
-
-/// The DATA stage failed (or was not reached: `None`, every RCPT was refused): every recipient
-/// accepted at RCPT gets that failure.
-fn fail_accepted(results: Vec<Result<(), Outcome>>, f: Option<Outcome>) -> Vec<RcptResult> {
-    let f = f.unwrap_or_else(|| temp(0, 0, "no recipient accepted"));
-    results
-        .into_iter()
-        .map(|r| r.and_then(|()| Err(f.clone())))
-        .collect()
-}
-
 async fn authenticate(
     s: &mut Session,
     method: OutboundAuth,
@@ -727,15 +652,6 @@ mod tests {
         Status::parse(s).unwrap_or_else(|| panic!("{s}"))
     }
 
-    #[test]
-    fn data_failure_applies_to_accepted_only() {
-        let f = reply_outcome(554, "5.6.0 no", "end of DATA");
-        let refused = reply_outcome(550, "5.1.1 unknown", "RCPT TO");
-        let got = fail_accepted(vec![Ok(()), Err(refused.clone())], Some(f.clone()));
-        assert_eq!(got, vec![Err(f), Err(refused)]);
-    }
-
-    /// A next hop's replies: 5xx with and without an enhanced code, 4xx, and a 2xx.
     #[test]
     fn replies_map_to_outcomes() {
         for (code, text, want, diagnostic) in [

@@ -24,6 +24,7 @@ mod limit;
 pub mod mta_sts;
 mod pool;
 pub mod tlsrpt;
+mod transaction;
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
