@@ -236,6 +236,21 @@ impl Deliverer {
             };
             successes.extend(self.record(&mut msg, i, result, mailbox.as_deref()));
         }
+        let mut claim = None;
+        if !remote_pending.is_empty() {
+            // The message is claimed by name before it goes to a next hop: a lock may fail
+            // where a name cannot (a restarted GlusterFS brick forgets locks).
+            match self.claim(&mut msg)? {
+                Some(c) => claim = c,
+                None => return Ok(Outcome::Skipped),
+            }
+            let recipients = &msg.msg.state.recipients;
+            remote_pending.retain(|p| {
+                recipients
+                    .get(p.index)
+                    .is_some_and(|r| r.status == RecipientStatus::Pending)
+            });
+        }
         if !remote_pending.is_empty() {
             let results = remote::deliver(
                 &self.config,
@@ -262,7 +277,69 @@ impl Deliverer {
                 });
             }
         }
-        self.finish_attempt(msg, now, &body, &successes)
+        let outcome = self.finish_attempt(msg, now, &body, &successes)?;
+        // Released only once the results are recorded (or the message is gone): a runner
+        // claiming after this reads them. A failed record keeps the claim until it is stale.
+        if let Some(c) = claim {
+            c.release();
+        }
+        Ok(outcome)
+    }
+
+    /// Claims `msg` for remote delivery ([`crate::queue::spool::claim`]) and takes the results
+    /// another runner recorded meanwhile. `None`: another runner has it, or finished it (the
+    /// attempt ends without a word written). `Some(None)`: claims are off (a test hook).
+    fn claim(
+        &self,
+        msg: &mut LockedMessage,
+    ) -> Result<Option<Option<crate::queue::spool::claim::Claim>>, SpoolError> {
+        use crate::queue::spool::claim::{Claimant, Claimed};
+        if cfg!(debug_assertions) && std::env::var_os("POSTERN_TEST_NO_DELIVERY_CLAIMS").is_some() {
+            return Ok(Some(None));
+        }
+        let who = Claimant {
+            node: self.config.cluster.node,
+            host: &self.config.server.hostname,
+            timeout: self.config.cluster.claim_timeout.duration(),
+        };
+        let id = msg.msg.id.clone();
+        let claim = match self.spool.claim(&id, &who)? {
+            Claimed::Ours { claim, took_over } => {
+                if let Some(h) = took_over {
+                    event("claim_taken_over")
+                        .field("id", &id)
+                        .field("node", h.node)
+                        .field("host", &h.host)
+                        .field("pid", h.pid)
+                        .field("age", now().saturating_sub(h.time))
+                        .emit();
+                }
+                claim
+            }
+            Claimed::Held(h) => {
+                let e = event("delivery_claimed").field("id", &id);
+                let e = match h {
+                    Some(h) => e
+                        .field("node", h.node)
+                        .field("host", &h.host)
+                        .field("pid", h.pid),
+                    None => e,
+                };
+                e.emit();
+                return Ok(None);
+            }
+        };
+        match msg.refresh_claimed() {
+            Ok(true) => Ok(Some(Some(claim))),
+            Ok(false) => {
+                claim.release();
+                Ok(None)
+            }
+            Err(e) => {
+                claim.release();
+                Err(e)
+            }
+        }
     }
 
     /// Clean the spool of crash debris when no runner has for [`crate::queue::spool::CLEAN_INTERVAL`]
