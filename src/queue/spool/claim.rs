@@ -94,42 +94,52 @@ impl Spool {
 
     /// Claims message `id` for a remote delivery attempt by `who`.
     pub fn claim(&self, id: &QueueId, who: &Claimant<'_>) -> Result<Claimed, SpoolError> {
-        let path = self.claim_path(id);
-        let me = Holder {
-            node: who.node,
-            host: who.host.to_string(),
-            pid: std::process::id(),
-            time: now(),
-            token: token(),
-        };
-        // Twice at most: once, and once more after taking over a stale claim.
-        let mut took_over = None;
-        for _ in 0..2 {
-            if make(&path, &me)? {
-                return Ok(Claimed::Ours {
-                    claim: Claim {
-                        path,
-                        token: me.token,
-                    },
-                    took_over,
-                });
-            }
-            let found = read_holder(&path).map_err(io_err(&path))?;
-            let stale = match &found {
-                Some(h) => is_stale(h, who),
-                // Unreadable (half-made by a crashed runner, or damaged): stale by its age.
-                None => age_of(&path).is_some_and(|a| a > who.timeout),
-            };
-            if !stale {
-                return Ok(Claimed::Held(found));
-            }
-            if !take_over(&path, found.as_ref())? {
-                return Ok(Claimed::Held(found));
-            }
-            took_over = found;
-        }
-        Ok(Claimed::Held(None))
+        claim(self.claim_path(id), who)
     }
+
+    /// A claim on something other than a message (e.g. `acme`, the certificate renewal), under
+    /// `claims/` too. `what` is a fixed name of ours, never a client's.
+    pub fn claim_named(&self, what: &str, who: &Claimant<'_>) -> Result<Claimed, SpoolError> {
+        claim(self.root.join(DIR).join(what), who)
+    }
+}
+
+/// Claims the name `path` for `who` (see the module docs).
+pub fn claim(path: PathBuf, who: &Claimant<'_>) -> Result<Claimed, SpoolError> {
+    let me = Holder {
+        node: who.node,
+        host: who.host.to_string(),
+        pid: std::process::id(),
+        time: now(),
+        token: token(),
+    };
+    // Twice at most: once, and once more after taking over a stale claim.
+    let mut took_over = None;
+    for _ in 0..2 {
+        if make(&path, &me)? {
+            return Ok(Claimed::Ours {
+                claim: Claim {
+                    path,
+                    token: me.token,
+                },
+                took_over,
+            });
+        }
+        let found = read_holder(&path).map_err(io_err(&path))?;
+        let stale = match &found {
+            Some(h) => is_stale(h, who),
+            // Unreadable (half-made by a crashed runner, or damaged): stale by its age.
+            None => age_of(&path).is_some_and(|a| a > who.timeout),
+        };
+        if !stale {
+            return Ok(Claimed::Held(found));
+        }
+        if !take_over(&path, found.as_ref())? {
+            return Ok(Claimed::Held(found));
+        }
+        took_over = found;
+    }
+    Ok(Claimed::Held(None))
 }
 
 /// Makes the claim file at `path` for `me`: written under a private name, then linked to
