@@ -501,9 +501,8 @@ fn policy_across_hosts(c: &Cluster) {
     }
     let r = c.client(&["policy", &h1, &h2, &h3, "grey@cluster.test", "3"]);
     eprintln!("greylisting and rates across hosts: {r}");
-    let greylisted = |v: &serde_json::Value| {
-        v[0] == 451 && v[1].as_str().unwrap_or("").contains("Greylisted")
-    };
+    let greylisted =
+        |v: &serde_json::Value| v[0] == 451 && v[1].as_str().unwrap_or("").contains("Greylisted");
     assert!(greylisted(&r["grey_h1_first"]), "{r}");
     assert!(
         r["grey_h2_before_delay_after_s"].as_f64().unwrap() < 3.0,
@@ -971,7 +970,10 @@ fn three_hosts_on_one_gluster_volume() {
         brick_acked.len() - before - during
     );
     assert!(during > 0, "no mail while the brick was down");
-    assert!(brick_acked.len() > before + during, "no mail after the brick came back");
+    assert!(
+        brick_acked.len() > before + during,
+        "no mail after the brick came back"
+    );
     account(
         "remote across a brick restart",
         &sink_dir,

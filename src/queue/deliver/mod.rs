@@ -2,7 +2,9 @@
 //!
 //! Any number of runners may work on one spool at once (cron's `deliver --once`, `deliver --watch`,
 //! the immediate attempt after smtpd accepts a message): each message is taken under its lock, and
-//! local deliveries have stable names, so nothing is delivered twice even after a crash.
+//! local deliveries have stable names, so nothing is delivered twice even after a crash. Before a
+//! message goes to a remote next hop it is also claimed by name ([`crate::queue::spool::claim`]):
+//! a lock can fail on a shared volume (a restarted GlusterFS brick forgets them), a name cannot.
 
 pub mod dsn;
 pub(crate) mod local;

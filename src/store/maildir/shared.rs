@@ -93,8 +93,8 @@ pub fn stamp_of(md: &Maildir) -> Stamp {
 /// stamps its mailbox every `[cluster] idle_poll`). A descriptor that no longer answers falls
 /// back to the paths.
 pub fn stamp_in(md: &Maildir, dir: &fs::File) -> Stamp {
-    use nix::sys::stat::{fstatat, FileStat};
     use nix::fcntl::AtFlags;
+    use nix::sys::stat::{fstatat, FileStat};
     let seen_at = coarse_now_ns();
     let at = |name: &str| fstatat(dir, name, AtFlags::empty());
     let time = |st: &nix::Result<FileStat>| {
@@ -105,16 +105,13 @@ pub fn stamp_in(md: &Maildir, dir: &fs::File) -> Stamp {
     let (new, cur, state) = (at("new"), at("cur"), at(STATE_FILE));
     // Nothing there (the maildir deleted, perhaps made again) or the descriptor stale
     // (ESTALE): the paths say what is there.
-    if [&new, &cur, &state]
-        .iter()
-        .all(|r| r.is_err())
-    {
+    if [&new, &cur, &state].iter().all(|r| r.is_err()) {
         return stamp_of(md);
     }
     Stamp {
         times: [time(&new), time(&cur), time(&state)],
         state_file: state.as_ref().map_or((0, 0), |s| {
-            (u64::from(s.st_ino), u64::try_from(s.st_size).unwrap_or(0))
+            (s.st_ino, u64::try_from(s.st_size).unwrap_or(0))
         }),
         seen_at,
     }

@@ -387,7 +387,9 @@ pub fn recorded(config: &Config, day: &str) -> Vec<Recorded> {
 
 /// The attempts of one `domain` on `day` (read again once its report is claimed).
 pub fn recorded_for(config: &Config, day: &str, domain: &str) -> Option<Recorded> {
-    recorded(config, day).into_iter().find(|r| r.domain == domain)
+    recorded(config, day)
+        .into_iter()
+        .find(|r| r.domain == domain)
 }
 
 /// Claims the sending of `domain`'s report of `day` (`DAY/DOMAIN.report`): `None` when
@@ -562,8 +564,17 @@ mod tests {
             all.iter().map(|r| r.domain.as_str()).collect::<Vec<_>>(),
             ["a.test", "b.test"]
         );
-        assert_eq!(all[0].files.len(), 4, "one file per host: {:?}", all[0].files);
-        let mut ids: Vec<String> = all[0].attempts.iter().map(|a| a.policy_id.clone()).collect();
+        assert_eq!(
+            all[0].files.len(),
+            4,
+            "one file per host: {:?}",
+            all[0].files
+        );
+        let mut ids: Vec<String> = all[0]
+            .attempts
+            .iter()
+            .map(|a| a.policy_id.clone())
+            .collect();
         ids.sort();
         ids.dedup();
         assert_eq!(ids.len(), 4 * 4 * 50, "records lost or mixed");
