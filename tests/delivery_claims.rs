@@ -7,6 +7,11 @@
 //! - locks not honoured, claims on: every message exactly once, the queue empty, and the
 //!   runners' logs name the claims that turned them away.
 //!
+//!
+//! And a runner killed in the middle of a message for two destinations: the first destination's
+//! result is already in the delivery state, so the next runner (taking over the dead runner's
+//! claim at once: same host, its process gone) sends only to the second.
+//!
 //! The hooks (`POSTERN_TEST_IGNORE_QUEUE_LOCKS`, `POSTERN_TEST_NO_DELIVERY_CLAIMS`) exist in
 //! debug builds only.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // tests may panic
@@ -18,7 +23,7 @@ use std::collections::HashMap;
 use std::process::{Command, Stdio};
 
 use common::bin;
-use remote_support::{free_port, require, Sender, Sink};
+use remote_support::{free_port, require, Dns, Sender, Sink};
 
 const MESSAGES: usize = 6;
 
@@ -123,4 +128,98 @@ fn without_claims_the_runners_double_with_claims_each_message_goes_once() {
         .unwrap()
         .count();
     assert_eq!(claims, 0, "claims left behind");
+}
+
+#[test]
+fn a_runner_killed_between_destinations_leaves_the_first_recorded() {
+    require(&["smtp-sink", "dnsmasq"]);
+    let tmp = tempfile::tempdir().unwrap();
+    let port = free_port("127.0.0.2");
+    let dns = Dns::start(&[
+        "--mx-host=a.test,mx.a.test,10".into(),
+        "--host-record=mx.a.test,127.0.0.2".into(),
+        "--mx-host=b.test,mx.b.test,10".into(),
+        "--host-record=mx.b.test,127.0.0.3".into(),
+    ]);
+    let a = Sink::start("127.0.0.2", port, &tmp.path().join("a"), &[]);
+    // b.test's next hop takes the whole message, then says nothing for 60 s.
+    let mut b = Sink::start("127.0.0.3", port, &tmp.path().join("b"), &["-w", "60"]);
+    let s = Sender::new(
+        "immediate = false\nconcurrency = 1",
+        &format!(
+            "[remote]\nmx_port = {port}\nconnect_timeout = \"3s\"\ncommand_timeout = \"120s\"\n\
+             [dns]\nservers = [\"127.0.0.1:{}\"]\ntimeout = \"2s\"\n",
+            dns.port
+        ),
+    );
+    s.send(
+        "alice@here.test",
+        &["x@a.test", "y@b.test"],
+        "From: alice@here.test\nSubject: two destinations\n\nhello\n",
+    );
+    let run = |log: &str| {
+        Command::new(bin())
+            .arg("--config")
+            .arg(s.config())
+            .args(["deliver", "--once"])
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(s.dir.path().join(log)).unwrap())
+            .spawn()
+            .unwrap()
+    };
+    let mut first = run("first.log");
+    // a.test's transaction ends, b.test's hangs in DATA: kill the runner there.
+    let start = std::time::Instant::now();
+    while b.messages().is_empty() && start.elapsed() < std::time::Duration::from_secs(30) {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(
+        a.messages().len(),
+        1,
+        "a.test first: {}",
+        s.read("first.log")
+    );
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let q = s.queue();
+    assert_eq!(q.len(), 1, "{q:?}");
+    let claims = s.dir.path().join("spool/claims");
+    assert_eq!(
+        std::fs::read_dir(&claims).unwrap().count(),
+        1,
+        "the dead runner's claim is left"
+    );
+    // The state file already says x@a.test is done.
+    let state = std::fs::read_dir(s.dir.path().join("spool/state"))
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .find(|t| t.contains("x@a.test"))
+        .expect("a state file recorded during the attempt");
+    let state: serde_json::Value = serde_json::from_str(&state).unwrap();
+    let status = |addr: &str| {
+        state["recipients"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["address"] == addr)
+            .map(|r| r["status"].clone())
+            .unwrap()
+    };
+    assert_eq!(status("x@a.test"), "delivered", "{state}");
+    assert_eq!(status("y@b.test"), "pending", "{state}");
+    // b.test answers again; the next runner takes the claim over and sends to y@b.test only.
+    b.restart(&[]);
+    let mut second = run("second.log");
+    assert!(second.wait().unwrap().success(), "{}", s.read("second.log"));
+    let log = s.read("second.log");
+    assert!(log.contains("event=claim_taken_over"), "{log}");
+    assert_eq!(a.messages().len(), 1, "x@a.test sent again:\n{log}");
+    let got = b.wait_for(2);
+    assert!(
+        got.iter().any(|m| m.contains("X-Rcpt-Args: <y@b.test>")),
+        "{got:?}"
+    );
+    assert!(s.queue().is_empty(), "{:?}", s.queue());
+    assert_eq!(std::fs::read_dir(&claims).unwrap().count(), 0);
 }

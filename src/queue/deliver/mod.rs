@@ -254,17 +254,34 @@ impl Deliverer {
             });
         }
         if !remote_pending.is_empty() {
-            let results = remote::deliver(
+            // Each destination's results are recorded in the state file as soon as they are
+            // known (while more destinations follow): a runner taking over this claim after a
+            // crash sends only to the recipients whose outcome was never recorded.
+            let envelope = msg.msg.envelope.clone();
+            let recipients = msg.msg.state.recipients.clone();
+            let mut failed_save = None;
+            remote::deliver_each(
                 &self.config,
                 &self.remote,
                 id,
-                &msg.msg.envelope,
-                &msg.msg.state.recipients,
+                &envelope,
+                &recipients,
                 &body,
                 remote_pending,
+                &mut |results, more| {
+                    for (i, result) in results {
+                        successes.extend(self.record(&mut msg, i, result, None));
+                    }
+                    if more && failed_save.is_none() {
+                        failed_save = msg.save_progress().err();
+                    }
+                },
             );
-            for (i, result) in results {
-                successes.extend(self.record(&mut msg, i, result, None));
+            if let Some(e) = failed_save {
+                event("delivery_progress_not_saved")
+                    .field("id", id)
+                    .field("error", &e)
+                    .emit();
             }
         }
         // Deliveries are durable only once new/ (cur/ for a copy with flags) is synced; then

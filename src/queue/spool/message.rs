@@ -238,6 +238,19 @@ impl LockedMessage {
         self.set_mode(0o600)
     }
 
+    /// Durably records the delivery state in the middle of an attempt (the recipients done so
+    /// far), keeping the busy mark: the attempt goes on.
+    pub fn save_progress(&mut self) -> Result<(), SpoolError> {
+        let p = self.spool_path("state", format!("{}.json", self.msg.id));
+        let bytes = serde_json::to_vec(&self.msg.state).map_err(|e| SpoolError::Damaged {
+            path: p.clone(),
+            reason: e.to_string(),
+        })?;
+        crate::store::durable::replace(&p, &bytes, 0o600).map_err(io_err(&p))?;
+        self.msg.state_saved = true;
+        Ok(())
+    }
+
     /// The message is done with: remove it from the spool.
     pub fn remove(self, spool: &Spool) -> Result<(), SpoolError> {
         spool
