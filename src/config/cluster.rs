@@ -128,6 +128,26 @@ mod tests {
     }
 
     #[test]
+    fn claim_timeout_is_bounded() {
+        let problems = |t: &str| {
+            let text = format!(
+                "[server]\nhostname = \"mx.a.test\"\npostmaster = \"pm@a.test\"\n\
+                 [cluster]\nclaim_timeout = \"{t}\"\n"
+            );
+            match crate::config::parse(&text, std::path::Path::new("/")) {
+                Ok(_) => 0,
+                Err(problems) => problems
+                    .iter()
+                    .filter(|p| p.message.contains("claim_timeout"))
+                    .count(),
+            }
+        };
+        assert_eq!(problems("5s"), 1);
+        assert_eq!(problems("30m"), 0);
+        assert_eq!(problems("8d"), 1);
+    }
+
+    #[test]
     fn a_broken_override_is_an_error() {
         assert!(super::merge("[server]\n", "[server\n").is_err());
     }
