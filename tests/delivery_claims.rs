@@ -29,7 +29,14 @@ const MESSAGES: usize = 6;
 
 /// Queues `MESSAGES` remote messages, runs two `deliver --once` at once with `env`, and returns
 /// how many transactions the next hop saw per token, with the runners' logs.
-fn race(env: &[(&str, &str)]) -> (HashMap<String, usize>, String, Sender) {
+fn race(
+    env: &[(&str, &str)],
+) -> (
+    HashMap<String, usize>,
+    String,
+    Sender,
+    (Sink, tempfile::TempDir),
+) {
     let tmp = tempfile::tempdir().unwrap();
     let port = free_port("127.0.0.1");
     // Answers DATA after 1 s: both runners are inside one message at once.
@@ -43,6 +50,13 @@ fn race(env: &[(&str, &str)]) -> (HashMap<String, usize>, String, Sender) {
         s.send("alice@here.test", &["someone@remote.test"], &msg);
     }
     assert_eq!(s.queue().len(), MESSAGES, "all queued, none sent yet");
+    // A copy of the queue files, to bring one back later as a healing volume may.
+    let copy = s.dir.path().join("queue-copy");
+    std::fs::create_dir_all(&copy).unwrap();
+    for e in std::fs::read_dir(s.dir.path().join("spool/queue")).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), copy.join(e.file_name())).unwrap();
+    }
     let runners: Vec<_> = (0..2)
         .map(|k| {
             let log = std::fs::File::create(s.dir.path().join(format!("run{k}.log"))).unwrap();
@@ -66,8 +80,14 @@ fn race(env: &[(&str, &str)]) -> (HashMap<String, usize>, String, Sender) {
             "deliver --once: {st}\n{logs}"
         );
     }
+    let counts = count_tokens(&sink.wait_for(MESSAGES));
+    (counts, logs, s, (sink, tmp))
+}
+
+/// Transactions per token.
+fn count_tokens(messages: &[String]) -> HashMap<String, usize> {
     let mut counts = HashMap::new();
-    for m in sink.wait_for(MESSAGES) {
+    for m in messages {
         if let Some(t) = m
             .lines()
             .find_map(|l| l.strip_prefix("Subject: token-"))
@@ -76,29 +96,29 @@ fn race(env: &[(&str, &str)]) -> (HashMap<String, usize>, String, Sender) {
             *counts.entry(t).or_insert(0) += 1;
         }
     }
-    (counts, logs, s)
+    counts
 }
 
 #[test]
 fn without_claims_the_runners_double_with_claims_each_message_goes_once() {
     require(&["smtp-sink"]);
-    let (counts, logs, _s) = race(&[
+    let (first, logs, _s, _sink) = race(&[
         ("POSTERN_TEST_IGNORE_QUEUE_LOCKS", "1"),
         ("POSTERN_TEST_NO_DELIVERY_CLAIMS", "1"),
     ]);
-    let doubled = counts.values().filter(|&&n| n > 1).count();
-    eprintln!("locks ignored, no claims: {counts:?}");
+    let doubled = first.values().filter(|&&n| n > 1).count();
+    eprintln!("locks ignored, no claims: {first:?}");
     assert_eq!(
-        counts.len(),
+        first.len(),
         MESSAGES,
-        "every message arrived: {counts:?}\n{logs}"
+        "every message arrived: {first:?}\n{logs}"
     );
     assert!(
         doubled > 0,
-        "the two runners never overlapped, so this test proves nothing: {counts:?}\n{logs}"
+        "the two runners never overlapped, so this test proves nothing: {first:?}\n{logs}"
     );
 
-    let (counts, logs, s) = race(&[("POSTERN_TEST_IGNORE_QUEUE_LOCKS", "1")]);
+    let (counts, logs, s, (sink, _sink_dir)) = race(&[("POSTERN_TEST_IGNORE_QUEUE_LOCKS", "1")]);
     eprintln!("locks ignored, claims on: {counts:?}");
     assert_eq!(
         counts.len(),
@@ -123,11 +143,37 @@ fn without_claims_the_runners_double_with_claims_each_message_goes_once() {
         "a runner failed on a message:\n{logs}"
     );
     assert!(s.queue().is_empty(), "queue left: {:?}", s.queue());
-    // Every claim was released.
-    let claims = std::fs::read_dir(s.dir.path().join("spool/claims"))
+    // Every claim was released, each leaving the mark of a message that left the queue.
+    let names: Vec<String> = std::fs::read_dir(s.dir.path().join("spool/claims"))
         .unwrap()
-        .count();
-    assert_eq!(claims, 0, "claims left behind");
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names.len(), MESSAGES, "{names:?}");
+    assert!(names.iter().all(|n| n.ends_with(".done")), "{names:?}");
+
+    // A finished message's queue file brought back (with its bytes, as GlusterFS's healing was
+    // seen to do) is dropped, not sent again.
+    let back = std::fs::read_dir(s.dir.path().join("queue-copy"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap();
+    std::fs::copy(
+        back.path(),
+        s.dir.path().join("spool/queue").join(back.file_name()),
+    )
+    .unwrap();
+    assert_eq!(s.queue().len(), 1);
+    let out = s.postern(&["deliver", "--once"]);
+    let t = common::text(&out);
+    assert!(out.status.success(), "{t}");
+    assert!(s.queue().is_empty(), "{t}");
+    assert!(
+        t.contains("event=queue_file_removed") && t.contains("reason=finished"),
+        "{t}"
+    );
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    assert_eq!(count_tokens(&sink.messages()), counts, "sent again");
 }
 
 #[test]
@@ -221,5 +267,9 @@ fn a_runner_killed_between_destinations_leaves_the_first_recorded() {
         "{got:?}"
     );
     assert!(s.queue().is_empty(), "{:?}", s.queue());
-    assert_eq!(std::fs::read_dir(&claims).unwrap().count(), 0);
+    let names: Vec<String> = std::fs::read_dir(&claims)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(names.len() == 1 && names[0].ends_with(".done"), "{names:?}");
 }

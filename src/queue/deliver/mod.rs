@@ -239,6 +239,16 @@ impl Deliverer {
             successes.extend(self.record(&mut msg, i, result, mailbox.as_deref()));
         }
         let mut claim = None;
+        if !remote_pending.is_empty() && self.spool.finished_before(id) {
+            // This message already left the queue after its remote delivery: its queue file is
+            // a name the replicated volume brought back. Dropped, not sent again.
+            event("queue_file_removed")
+                .field("id", id)
+                .field("reason", "finished")
+                .emit();
+            msg.remove(&self.spool)?;
+            return Ok(Outcome::Skipped);
+        }
         if !remote_pending.is_empty() {
             // The message is claimed by name before it goes to a next hop: a lock may fail
             // where a name cannot (a restarted GlusterFS brick forgets locks).
@@ -299,8 +309,10 @@ impl Deliverer {
         let outcome = self.finish_attempt(msg, now, &body, &successes)?;
         // Released only once the results are recorded (or the message is gone): a runner
         // claiming after this reads them. A failed record keeps the claim until it is stale.
-        if let Some(c) = claim {
-            c.release();
+        match (claim, outcome) {
+            (Some(c), Outcome::Finished) => c.finish(),
+            (Some(c), _) => c.release(),
+            (None, _) => {}
         }
         Ok(outcome)
     }

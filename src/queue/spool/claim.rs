@@ -75,6 +75,28 @@ pub struct Claim {
 }
 
 impl Claim {
+    /// Ends the claim of a message that has left the queue, leaving `claims/ID.done` behind
+    /// (made before the claim goes). A replicated volume healing a brick that was away can bring
+    /// an unlinked name back — the finished message's queue file with its bytes was seen to
+    /// return after its runner removed it — and a runner finding `ID.done` drops such a file
+    /// instead of sending it again ([`Spool::finished_before`]). Swept after [`DONE_KEEP`].
+    pub fn finish(self) {
+        let done = done_path(&self.path);
+        match fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&done)
+        {
+            Ok(_) => {}
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
+            Err(e) => crate::events::event("claim_done_failed")
+                .field("path", done.display())
+                .field("error", e)
+                .emit(),
+        }
+        self.release();
+    }
+
     /// Ends the claim, once the attempt's results are recorded. A claim another runner has
     /// taken over meanwhile (this one was judged stale) is left to it.
     pub fn release(self) {
@@ -95,6 +117,12 @@ impl Spool {
     /// Claims message `id` for a remote delivery attempt by `who`.
     pub fn claim(&self, id: &QueueId, who: &Claimant<'_>) -> Result<Claimed, SpoolError> {
         claim(self.claim_path(id), who)
+    }
+
+    /// Whether message `id` left the queue after a remote delivery (its `claims/ID.done`): a
+    /// queue file of it is a name the volume brought back.
+    pub fn finished_before(&self, id: &QueueId) -> bool {
+        fs::symlink_metadata(done_path(&self.claim_path(id))).is_ok()
     }
 
     /// A claim on something other than a message (e.g. `acme`, the certificate renewal), under
@@ -140,6 +168,15 @@ pub fn claim(path: PathBuf, who: &Claimant<'_>) -> Result<Claimed, SpoolError> {
         took_over = found;
     }
     Ok(Claimed::Held(None))
+}
+
+/// How long `claims/ID.done` is kept after its message left the queue.
+pub const DONE_KEEP: Duration = Duration::from_secs(86_400);
+
+fn done_path(claim: &Path) -> PathBuf {
+    let mut p = claim.as_os_str().to_owned();
+    p.push(".done");
+    PathBuf::from(p)
 }
 
 /// Makes the claim file at `path` for `me`: written under a private name, then linked to
@@ -275,9 +312,12 @@ pub(super) fn sweep(spool: &Spool, older: Duration) -> usize {
         if age_of(&e.path()).is_none_or(|a| a < older) {
             continue;
         }
-        let gone = match QueueId::parse(name) {
-            Some(id) => spool.find(&id).is_none(),
-            None => name.starts_with('.'),
+        let gone = match (QueueId::parse(name), name.strip_suffix(".done")) {
+            (Some(id), _) => spool.find(&id).is_none(),
+            (None, Some(done)) => {
+                QueueId::parse(done).is_some() && age_of(&e.path()).is_some_and(|a| a > DONE_KEEP)
+            }
+            (None, None) => name.starts_with('.'),
         };
         if gone && fs::remove_file(e.path()).is_ok() {
             removed += 1;
@@ -405,6 +445,21 @@ mod tests {
         assert!(spool.claim_path(&id).exists(), "the fresh claim is back");
         claim.release();
         assert!(!spool.claim_path(&id).exists());
+    }
+
+    #[test]
+    fn a_finished_message_leaves_a_done_mark() {
+        let (_d, spool, id) = spool();
+        assert!(!spool.finished_before(&id));
+        let Claimed::Ours { claim, .. } = spool.claim(&id, &who(1, "a")).unwrap() else {
+            panic!()
+        };
+        claim.finish();
+        assert!(!spool.claim_path(&id).exists());
+        assert!(spool.finished_before(&id));
+        // Kept by a sweep for a day; its message is gone.
+        assert_eq!(sweep(&spool, Duration::ZERO), 0);
+        assert!(spool.finished_before(&id));
     }
 
     #[test]
