@@ -563,3 +563,68 @@ fn failures_keep_the_old_certificate() {
     let _ = serve.kill();
     let _ = serve.wait();
 }
+
+/// Two hosts sharing the spool (two processes with their own `[cluster] node`) run `cert acme`
+/// at once: one obtains the certificate, the other finds its renewal claim
+/// (`<spool>/claims/acme`) and leaves it; a third run afterwards finds the renewed files good.
+#[test]
+fn one_host_renews_at_a_time() {
+    let w = World::new(&[]);
+    let webroot = w.site.root().join("www");
+    std::fs::create_dir_all(&webroot).unwrap();
+    w.configure(&format!("webroot = \"{}\"\n", webroot.display()));
+    let _web = Proc(
+        Command::new("/usr/bin/python3")
+            .args(["-m", "http.server", "--bind", "127.0.0.1"])
+            .arg(w.pebble.http_port.to_string())
+            .arg("--directory")
+            .arg(&webroot)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    assert!(wait_for_port(
+        ([127, 0, 0, 1], w.pebble.http_port).into(),
+        Duration::from_secs(20)
+    ));
+    let runs: Vec<_> = (1..=2)
+        .map(|node| {
+            let host = w.site.root().join(format!("host{node}.toml"));
+            std::fs::write(&host, format!("[cluster]\nnode = {node}\n")).unwrap();
+            Command::new(common::bin())
+                .arg("--config")
+                .arg(w.site.config())
+                .args(["cert", "acme"])
+                .env("POSTERN_HOST_CONFIG", &host)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let outs: Vec<String> = runs
+        .into_iter()
+        .map(|r| {
+            let out = r.wait_with_output().unwrap();
+            assert!(out.status.success(), "{}", text(&out));
+            text(&out)
+        })
+        .collect();
+    let obtained = outs
+        .iter()
+        .filter(|o| o.contains("obtained a certificate for mx.example.test"))
+        .count();
+    assert_eq!(obtained, 1, "{outs:#?}\n{}", w.pebble.log());
+    assert!(
+        outs.iter()
+            .any(|o| o.contains("the certificate is being renewed by process")),
+        "{outs:#?}"
+    );
+    assert!(x509(&w.cert(), &["-issuer"]).contains("Pebble Intermediate CA"));
+    // The claim is gone; the next look finds the renewed files good.
+    assert!(!w.site.root().join("spool/claims/acme").exists());
+    let out = w.acme(&[]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("not renewed"), "{}", text(&out));
+}

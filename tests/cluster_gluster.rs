@@ -9,7 +9,12 @@
 //! - with `immediate = false` on hosts 2 and 3 (host 1 keeps immediate delivery) every message
 //!   they accept is raced for by three queue runners (scan every second) while host 3 is killed
 //!   (`kill -9` of everything in it, its link down) and comes back: every acknowledged message
-//!   is delivered exactly once, locally and to the next hop.
+//!   is delivered exactly once, locally and to the next hop;
+//! - quotas, greylisting and a per-address rate limit count what every host did;
+//! - `postern collect` run on hosts 1 and 2 at once fetches each message of another server's
+//!   POP3 maildrop once and deletes none before it is delivered;
+//! - remote mail sent while host 2's brick restarts (forgetting the queue-file locks) reaches
+//!   the next hop exactly once: the delivery claims hold where the locks may not.
 //!
 //! Needs root, /dev/fuse and glusterfs-server/-client (bin/install-test-deps); runs inside the
 //! test namespace (`unshare -n`, as bin/test does), skipped with a message otherwise.
@@ -46,6 +51,8 @@ struct Cluster {
     reader: usize,
     servers: Vec<Option<Child>>,
     sink: Option<Child>,
+    /// Other daemons the test started (the ISP's POP3 server for `collect`).
+    extra: Vec<Child>,
 }
 
 impl Cluster {
@@ -193,6 +200,10 @@ impl Drop for Cluster {
             let _ = c.kill();
             let _ = c.wait();
         }
+        for c in &mut self.extra {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
         if let Some(mut s) = self.sink.take() {
             let _ = s.kill();
             let _ = s.wait();
@@ -239,7 +250,17 @@ hostname = "mx.cluster.test"
 postmaster = "postmaster@cluster.test"
 
 [trust]
-networks = ["10.209.0.0/24"]
+# The hosts and the test's own address; 10.209.0.200 and .201 are untrusted clients.
+networks = ["10.209.0.0/25", "10.209.0.254/32"]
+
+[receiving.untrusted]
+greylist = true
+
+[receiving.greylisting]
+delay = "3s"
+
+[receiving.rates]
+messages_per_ip = 3
 
 [delivery]
 # Left to the queue runners, so three of them race for each message (host 1 overrides it).
@@ -250,6 +271,9 @@ gateway = "10.209.0.254:2526"
 
 [cluster]
 idle_poll = "1s"
+# A killed host's remote-delivery claims go to the others after this (its own revived server
+# takes them over at once).
+claim_timeout = "20s"
 
 [auth.imap]
 login_command = "allow"
@@ -433,6 +457,215 @@ fn account(
     );
 }
 
+/// Quotas, greylisting and rate limits across hosts: the usage host 3 counts includes a
+/// delivery made by host 2 after host 3 last looked; a triplet greylisted on host 1 is still
+/// deferred on host 2 before the delay and passes on host 3 after it; a per-address limit of 3
+/// messages a minute counts messages sent through every host.
+fn policy_across_hosts(c: &Cluster) {
+    let (h1, h2, h3) = (Cluster::addr(1), Cluster::addr(2), Cluster::addr(3));
+    // Quota: 3000 bytes. A ~1.2 kB message through host 1; a RCPT with SIZE=1000 on host 3 fits
+    // (host 3 counts the mailbox now); another ~1.2 kB message through host 2; the same RCPT
+    // on host 3 must not fit any more.
+    let out = c
+        .postern(1)
+        .args(["mbox", "quota", "full", "--set", "3000"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "mbox quota: {}", text(&out));
+    // Every host sees the new quota once it looks at the users file again (`users_recheck`).
+    std::thread::sleep(Duration::from_secs(2));
+    let maildir = c.maildir("full");
+    let r = c.client(&["quota", &h1, &h2, &h3, "full", maildir.to_str().unwrap()]);
+    eprintln!("quota across hosts: {r}");
+    assert_eq!(r["h1_message"][0], 250, "{r}");
+    assert_eq!(r["h3_rcpt_before"][0], 250, "{r}");
+    assert_eq!(r["h2_message"][0], 250, "{r}");
+    assert_eq!(r["in_maildir"], 2, "{r}");
+    assert_eq!(r["h3_rcpt_after"][0], 452, "{r}");
+    assert!(
+        r["h3_rcpt_after"][1]
+            .as_str()
+            .unwrap()
+            .contains("4.2.2 <full@cluster.test>: Mailbox full"),
+        "{r}"
+    );
+
+    // Greylisting and the rate limit count per calendar minute: start early in one.
+    let sec = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        % 60;
+    if sec > 40 {
+        std::thread::sleep(Duration::from_secs(61 - sec));
+    }
+    let r = c.client(&["policy", &h1, &h2, &h3, "grey@cluster.test", "3"]);
+    eprintln!("greylisting and rates across hosts: {r}");
+    let greylisted =
+        |v: &serde_json::Value| v[0] == 451 && v[1].as_str().unwrap_or("").contains("Greylisted");
+    assert!(greylisted(&r["grey_h1_first"]), "{r}");
+    assert!(
+        r["grey_h2_before_delay_after_s"].as_f64().unwrap() < 3.0,
+        "the retry came too late to show anything: {r}"
+    );
+    assert!(greylisted(&r["grey_h2_before_delay"]), "{r}");
+    assert_eq!(r["grey_h3_after_delay"][0], 250, "{r}");
+    let rate: Vec<i64> = r["rate"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v[0].as_i64().unwrap())
+        .collect();
+    assert_eq!(rate, vec![250, 250, 250, 451, 451], "{r}");
+    assert!(
+        r["rate"][3][1]
+            .as_str()
+            .unwrap()
+            .contains("Rate limit exceeded: more than 3 messages from 10.209.0.201"),
+        "{r}"
+    );
+}
+
+/// `postern collect` on hosts 1 and 2 at once, for one account, from an ISP's POP3 server (a
+/// postern of its own in host 3's network namespace, on a local disk, domain `isp.test`; user
+/// `src`, `delete = "delivered"`, 8 messages a pass): after each round every message gone from
+/// the server is already in the mailbox, and in the end each is there once.
+fn collect_across_hosts(c: &mut Cluster) {
+    use std::io::Write;
+    const N: usize = 20;
+    let h3 = Cluster::addr(3);
+    let isp = c.dir.path().join("isp");
+    std::fs::create_dir_all(&isp).unwrap();
+    let isp_config = isp.join("isp.toml");
+    std::fs::write(
+        &isp_config,
+        format!(
+            "[server]\nhostname = \"pop.isp.test\"\npostmaster = \"postmaster@isp.test\"\n\
+             [paths]\nspool = \"spool\"\nmail = \"mail\"\nusers = \"users.toml\"\n\
+             [auth.pop3]\nuser_pass = \"allow\"\n\
+             [[listener]]\nname = \"pop3\"\nprotocol = \"pop3\"\naddress = \"{h3}:2111\"\n\
+             [[domain]]\nname = \"isp.test\"\n"
+        ),
+    )
+    .unwrap();
+    let bed = c.bed();
+    let isp_postern = |args: &[&str]| {
+        let mut cmd = Command::new(bed_script());
+        cmd.arg("exec")
+            .arg(&bed)
+            .arg("3")
+            .arg(bin())
+            .arg("--config")
+            .arg(&isp_config)
+            .args(args)
+            .env_remove("POSTERN_HOST_CONFIG");
+        cmd
+    };
+    let mut add = isp_postern(&["user", "add", "src", "--password-stdin"])
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    add.stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{PASSWORD}\n").as_bytes())
+        .unwrap();
+    assert!(add.wait().unwrap().success(), "isp user add");
+    let mut src_acked = Vec::new();
+    for n in 0..N {
+        let token = format!("collect-{n}");
+        let mut send = isp_postern(&["sendmail", "src@isp.test"])
+            .stdin(Stdio::piped())
+            .spawn()
+            .unwrap();
+        send.stdin
+            .take()
+            .unwrap()
+            .write_all(
+                format!(
+                    "From: far@isp.test\nTo: dst@cluster.test\nSubject: {token}\nX-Token: {token}\n\nbody\n"
+                )
+                .as_bytes(),
+            )
+            .unwrap();
+        assert!(send.wait().unwrap().success(), "isp sendmail");
+        src_acked.push(token);
+    }
+    let src_maildir = isp.join("mail/src");
+    wait_for_mail(&src_maildir, N, Duration::from_secs(60));
+    let log = std::fs::File::create(c.dir.path().join("isp.log")).unwrap();
+    c.extra.push(
+        isp_postern(&["serve"])
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap(),
+    );
+    assert!(wait_for_port(
+        format!("{h3}:2111").parse().unwrap(),
+        Duration::from_secs(30)
+    ));
+    let account_section = format!(
+        "\n[[collect]]\nname = \"isp\"\nserver = \"{h3}\"\nport = 2111\ntls = \"none\"\n\
+         auth = \"user\"\nuser = \"src\"\npassword = \"{PASSWORD}\"\ndelete = \"delivered\"\n\
+         max_messages = 8\n"
+    );
+    let collect_config = |i: usize| {
+        let p = c.dir.path().join(format!("collect{i}.toml"));
+        let host = std::fs::read_to_string(c.host_config(i)).unwrap();
+        std::fs::write(&p, host + &account_section).unwrap();
+        p
+    };
+    let configs = [collect_config(1), collect_config(2)];
+    let mut busy = 0;
+    for round in 0..12 {
+        let runs: Vec<_> = (1..=2)
+            .map(|i| {
+                c.postern(i)
+                    .env("POSTERN_HOST_CONFIG", &configs[i - 1])
+                    // Named: a pass now, whenever the last one was.
+                    .args(["collect", "--account", "isp"])
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        for r in runs {
+            let out = r.wait_with_output().unwrap();
+            let t = text(&out);
+            busy += t.matches("event=collect_busy").count();
+            assert!(
+                out.status.success() || t.contains("event=collect_busy"),
+                "collect: {t}"
+            );
+        }
+        // Nothing gone from the server that is not in the mailbox.
+        let on_server = tokens_in(&src_maildir);
+        let delivered = tokens_in(&c.maildir("dst"));
+        for t in &src_acked {
+            assert!(
+                on_server.contains_key(t) || delivered.contains_key(t),
+                "round {round}: {t} deleted on the server before it was delivered"
+            );
+        }
+        if on_server.is_empty() && delivered.len() == N {
+            eprintln!("collect across hosts: done after {} rounds", round + 1);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(1500));
+    }
+    eprintln!("collect passes turned away by the other host's pass: {busy}");
+    assert!(tokens_in(&src_maildir).is_empty(), "left on the server");
+    account(
+        "collected across hosts",
+        &c.maildir("dst"),
+        &src_acked,
+        Duration::from_secs(30),
+        &|_| false,
+    );
+}
+
 #[test]
 fn three_hosts_on_one_gluster_volume() {
     if let Some(why) = unavailable() {
@@ -448,6 +681,7 @@ fn three_hosts_on_one_gluster_volume() {
         reader: 1,
         servers: (0..HOSTS).map(|_| None).collect(),
         sink: None,
+        extra: Vec::new(),
     };
     let up = Command::new("timeout")
         .arg("180")
@@ -460,7 +694,7 @@ fn three_hosts_on_one_gluster_volume() {
     assert!(up.status.success(), "bed up: {}", text(&up));
     eprintln!("bed up after {:?}", t0.elapsed());
     write_configs(&c);
-    for u in ["acct", "pop", "idle", "uids"] {
+    for u in ["acct", "pop", "idle", "uids", "full", "grey", "dst"] {
         add_user(&c, u);
     }
     // The next hop for remote mail: aiosmtpd in the test's namespace, into a maildir.
@@ -563,6 +797,9 @@ fn three_hosts_on_one_gluster_volume() {
         uids.len(),
         t0.elapsed()
     );
+
+    policy_across_hosts(&c);
+    collect_across_hosts(&mut c);
 
     // Load over all hosts while host 3 is killed and comes back.
     let acked_local = c.dir.path().join("acked-local");
@@ -698,6 +935,68 @@ fn three_hosts_on_one_gluster_volume() {
         Duration::from_secs(120),
         &|_| false,
     );
+    // Remote mail while host 2's brick restarts (forgetting the queue-file locks taken on
+    // it): the delivery claims keep the runners from sending a message twice.
+    // (Not while a host is left down: a replica-3 volume that loses a second brick loses its
+    // quorum and refuses writes.)
+    if stay_down {
+        eprintln!("brick restart skipped: host {victim} is down");
+    } else {
+        let acked_brick = c.dir.path().join("acked-brick");
+        // Sent until a few seconds after the brick is back (the sender is stopped then), so that
+        // runners take messages before, during and after the restart.
+        let mut brick = spawn_sender(
+            "1000",
+            "brick",
+            "brick@remote.test",
+            &acked_brick,
+            "send-brick.log",
+        );
+        let start = Instant::now();
+        while acked(&acked_brick).len() < 5 && start.elapsed() < Duration::from_secs(60) {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let before = acked(&acked_brick).len();
+        let out = Command::new(bed_script())
+            .arg("restart-brick")
+            .arg(c.bed())
+            .arg("2")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "restart-brick: {}", text(&out));
+        let during = acked(&acked_brick).len() - before;
+        std::thread::sleep(Duration::from_secs(6));
+        let _ = brick.kill();
+        let _ = brick.wait();
+        let brick_acked = acked(&acked_brick);
+        eprintln!(
+            "brick of host 2 restarted: {before} messages acknowledged before, {during} while it \
+             was down and starting, {} after",
+            brick_acked.len() - before - during
+        );
+        assert!(during > 0, "no mail while the brick was down");
+        assert!(
+            brick_acked.len() > before + during,
+            "no mail after the brick came back"
+        );
+        account(
+            "remote across a brick restart",
+            &sink_dir,
+            &brick_acked,
+            Duration::from_secs(120),
+            &|_| false,
+        );
+    }
+    let claimed: usize = (1..=HOSTS)
+        .map(|i| {
+            c.log(i)
+                .lines()
+                .filter(|l| l.contains("event=delivery_claimed"))
+                .count()
+        })
+        .sum();
+    eprintln!("attempts turned away by another runner's delivery claim: {claimed}");
+
     // Nothing left in the queue.
     let queue = c.mnt(c.reader).join("spool/queue");
     let start = Instant::now();

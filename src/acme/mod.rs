@@ -92,6 +92,8 @@ pub enum AcmeError {
     NothingToRevoke(String),
     #[error("issuance took longer than {} seconds", ISSUE_TIMEOUT.as_secs())]
     Timeout,
+    #[error("cannot claim the renewal: {0}")]
+    Claim(String),
 }
 
 /// An error and its causes, `a: b: c` (hyper's "client error (Connect)" says little alone).
@@ -134,6 +136,9 @@ pub enum Outcome {
         not_after: SystemTime,
         targets: Vec<Target>,
     },
+    /// Another process (on this host or another one sharing the spool) is obtaining the
+    /// certificate right now; its files are picked up when written.
+    Elsewhere { holder: String },
 }
 
 /// Checks the served certificate and obtains a new one when it is due (or forced); writes it
@@ -154,16 +159,79 @@ pub async fn run(config: &Config, options: Options) -> Result<Outcome, AcmeError
             .map_err(|_| AcmeError::Timeout)??;
     }
     let force = options.force || options.revoke;
-    let Some(why) = served::due(
-        current.as_ref(),
-        &names,
-        acme.renew_before.duration(),
-        SystemTime::now(),
-        force,
-    ) else {
+    let due = |current: Option<&Served>| {
+        served::due(
+            current,
+            &names,
+            acme.renew_before.duration(),
+            SystemTime::now(),
+            force,
+        )
+    };
+    if due(current.as_ref()).is_none() {
+        let not_after = current.map_or(SystemTime::now(), |c| c.not_after);
+        return Ok(Outcome::NotDue { names, not_after });
+    }
+    // One renewal at a time among every process and host sharing the spool: the others find
+    // the claim, and the renewed files when they look again.
+    let claim = match renewal_claim(config)? {
+        Ok(c) => c,
+        Err(holder) => return Ok(Outcome::Elsewhere { holder }),
+    };
+    // A renewal that ended just before the claim was ours has written the files already.
+    let current = served::read(&first.cert).ok();
+    let Some(why) = due(current.as_ref()) else {
+        claim.release();
         let not_after = current.map_or(SystemTime::now(), |c| c.not_after);
         return Ok(Outcome::NotDue { names, not_after });
     };
+    let result = issue_and_write(acme, config, &names, &targets, why).await;
+    claim.release();
+    result
+}
+
+/// The claim on the renewal (`<spool>/claims/acme`), or who holds it. A claim older than twice
+/// [`ISSUE_TIMEOUT`], or of a process of this host that is gone, is taken over.
+fn renewal_claim(
+    config: &Config,
+) -> Result<Result<crate::queue::spool::claim::Claim, String>, AcmeError> {
+    use crate::queue::spool::claim::{claim, Claimant, Claimed, DIR};
+    let who = Claimant {
+        node: config.cluster.node,
+        host: &config.server.hostname,
+        timeout: ISSUE_TIMEOUT * 2,
+    };
+    let path = config.paths.spool.join(DIR).join("acme");
+    match claim(path, &who).map_err(|e| AcmeError::Claim(e.to_string()))? {
+        Claimed::Ours { claim, took_over } => {
+            if let Some(h) = took_over {
+                event("claim_taken_over")
+                    .field("what", "acme")
+                    .field("node", h.node)
+                    .field("host", &h.host)
+                    .field("pid", h.pid)
+                    .emit();
+            }
+            Ok(Ok(claim))
+        }
+        Claimed::Held(Some(h)) => Ok(Err(format!(
+            "process {} on {} (node {})",
+            h.pid, h.host, h.node
+        ))),
+        Claimed::Held(None) => Ok(Err("another process".into())),
+    }
+}
+
+/// Obtains the certificate for `names` and writes it over every target.
+async fn issue_and_write(
+    acme: &Acme,
+    config: &Config,
+    names: &[String],
+    targets: &[Target],
+    why: Due,
+) -> Result<Outcome, AcmeError> {
+    let names = names.to_vec();
+    let targets = targets.to_vec();
     let (chain, key) = tokio::time::timeout(ISSUE_TIMEOUT, obtain(config, acme, &names))
         .await
         .map_err(|_| AcmeError::Timeout)??;
@@ -634,13 +702,21 @@ pub fn spawn_schedule(config: Arc<Config>) -> Option<tokio::task::JoinHandle<()>
             let wait = match run(&config, Options::default()).await {
                 Ok(outcome) => {
                     failures = 0;
-                    if let Outcome::NotDue { names, not_after } = &outcome {
-                        event("acme_checked")
-                            .field("names", names.join(","))
-                            .field("not_after", humantime::format_rfc3339_seconds(*not_after))
-                            .emit();
+                    match &outcome {
+                        Outcome::NotDue { names, not_after } => {
+                            event("acme_checked")
+                                .field("names", names.join(","))
+                                .field("not_after", humantime::format_rfc3339_seconds(*not_after))
+                                .emit();
+                            interval
+                        }
+                        // Looked at again soon: the other's files, or its claim gone stale.
+                        Outcome::Elsewhere { holder } => {
+                            event("acme_elsewhere").field("holder", holder).emit();
+                            retry_after(1, interval)
+                        }
+                        Outcome::Obtained { .. } => interval,
                     }
-                    interval
                 }
                 Err(e) => {
                     failures = failures.saturating_add(1);

@@ -120,6 +120,14 @@ fn cert_acme(flag: Option<&Path>, quiet: bool, force: bool, revoke: bool) -> Cli
             }
             Ok(())
         }
+        Ok(crate::acme::Outcome::Elsewhere { holder }) => {
+            if !quiet {
+                println!(
+                    "the certificate is being renewed by {holder}: its files are served once written"
+                );
+            }
+            Ok(())
+        }
         Ok(crate::acme::Outcome::Obtained {
             why,
             names,

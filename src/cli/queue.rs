@@ -333,7 +333,8 @@ pub fn queue(flag: Option<&Path>, cmd: QueueCommand) -> CliResult {
 }
 
 /// `queue tls-report`: each MTA-STS domain's report of `day`, mailed to its `rua=mailto:`;
-/// a domain's attempts are marked sent (`DOMAIN.jsonl.sent`) once the report is queued.
+/// a domain's attempts (every host's file) are marked sent (`….jsonl.sent`) once the report is
+/// queued, under a claim on the domain's report so that two runs never send it twice.
 fn tls_report(d: &Deliverer, rt: &tokio::runtime::Runtime, day: Option<String>) -> CliResult {
     use crate::queue::deliver::remote::tlsrpt;
     let day = day.unwrap_or_else(|| tlsrpt::day_of(spool::now().saturating_sub(86_400)));
@@ -357,18 +358,32 @@ fn tls_report(d: &Deliverer, rt: &tokio::runtime::Runtime, day: Option<String>) 
         crate::dns::resolver(&config.dns()).map_err(|e| Failure::new(exit::TEMPFAIL, e))?
     };
     let mut failed = 0;
-    for (domain, attempts) in tlsrpt::recorded(&config, &day) {
+    for listed in tlsrpt::recorded(&config, &day) {
+        let domain = listed.domain;
+        // One reporter at a time (every host's cron may run this): the claim, then the
+        // records again (another reporter may have sent them just before).
+        let Some(claim) = tlsrpt::claim_report(&config, &day, &domain) else {
+            println!("{domain}: the report for {day} is being sent by another run; left to it");
+            continue;
+        };
+        let Some(recorded) = tlsrpt::recorded_for(&config, &day, &domain) else {
+            claim.release();
+            continue;
+        };
+        let attempts = recorded.attempts;
         let name = format!("_smtp._tls.{domain}");
         let to = match rt.block_on(crate::dns::txt(&resolver, &name)) {
             Ok(records) => tlsrpt::rua(&records),
             Err(e) => {
                 eprintln!("{domain}: {e}; not reported");
                 failed += 1;
+                claim.release();
                 continue;
             }
         };
         if to.is_empty() {
             println!("{domain}: no TLSRPT record with rua=mailto: at {name}; not reported");
+            claim.release();
             continue;
         }
         let json = tlsrpt::report(&config, &domain, &day, &attempts).to_string();
@@ -384,13 +399,7 @@ fn tls_report(d: &Deliverer, rt: &tokio::runtime::Runtime, day: Option<String>) 
         let Ok(outcome) = crate::intake::accept_notification(d, sub, &mut crate::intake::NoRecord);
         match outcome {
             crate::intake::Outcome::Accepted(_) => {
-                let file = config
-                    .paths
-                    .spool
-                    .join("tlsrpt")
-                    .join(&day)
-                    .join(format!("{domain}.jsonl"));
-                let _ = std::fs::rename(&file, file.with_extension("jsonl.sent"));
+                tlsrpt::mark_sent(&recorded.files);
                 crate::events::event("tlsrpt_sent")
                     .field("domain", &domain)
                     .field("day", &day)
@@ -413,6 +422,7 @@ fn tls_report(d: &Deliverer, rt: &tokio::runtime::Runtime, day: Option<String>) 
                 eprintln!("{domain}: the report could not be queued: {why}");
             }
         }
+        claim.release();
     }
     if failed > 0 {
         return Err(Failure::new(

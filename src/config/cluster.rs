@@ -7,6 +7,7 @@
 //! shared_volume = "auto" # "auto": a FUSE/NFS/CIFS/Ceph mail volume is shared; "yes"; "no"
 //! idle_poll = "2s"      # IDLE looks for other hosts' changes this often on a shared volume
 //! users_recheck = "1s"  # on a shared volume, the users file is looked at this often at most
+//! claim_timeout = "30m" # a remote delivery claim of a crashed host is taken over after this
 //! ```
 //!
 //! Everything that differs between hosts (`[server] hostname`, the listeners, `[cluster] node`)
@@ -45,6 +46,10 @@ pub struct Cluster {
     /// How long `serve` on a shared spool waits for its node number to be free (a crashed
     /// holder's lock goes when the file system notices; another live holder is a mistake).
     pub node_wait: Seconds,
+    /// How long a runner's claim on a message it sends to a remote next hop holds before
+    /// another host may take it over (the holder crashed or hangs; a claim of a process of this
+    /// node that no longer runs is taken over at once). Longer than any one remote attempt.
+    pub claim_timeout: Seconds,
 }
 
 impl Default for Cluster {
@@ -55,6 +60,7 @@ impl Default for Cluster {
             idle_poll: Seconds(2),
             users_recheck: Seconds(1),
             node_wait: Seconds(90),
+            claim_timeout: Seconds(30 * 60),
         }
     }
 }
@@ -119,6 +125,26 @@ mod tests {
         let listeners = merged["listener"].as_array().unwrap();
         assert_eq!(listeners.len(), 1);
         assert_eq!(listeners[0]["address"].as_str(), Some("10.0.0.2:25"));
+    }
+
+    #[test]
+    fn claim_timeout_is_bounded() {
+        let problems = |t: &str| {
+            let text = format!(
+                "[server]\nhostname = \"mx.a.test\"\npostmaster = \"pm@a.test\"\n\
+                 [cluster]\nclaim_timeout = \"{t}\"\n"
+            );
+            match crate::config::parse(&text, std::path::Path::new("/")) {
+                Ok(_) => 0,
+                Err(problems) => problems
+                    .iter()
+                    .filter(|p| p.message.contains("claim_timeout"))
+                    .count(),
+            }
+        };
+        assert_eq!(problems("5s"), 1);
+        assert_eq!(problems("30m"), 0);
+        assert_eq!(problems("8d"), 1);
     }
 
     #[test]

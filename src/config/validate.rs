@@ -137,6 +137,14 @@ pub fn check(config: &Config, text: &str) -> Vec<Problem> {
             "cluster.node_wait must be at most 1h".into(),
         );
     }
+    if config.cluster.claim_timeout.0 < 10 || config.cluster.claim_timeout.0 > 7 * 86_400 {
+        c.problem(
+            &[Key("cluster"), Key("claim_timeout")],
+            "cluster.claim_timeout must be between 10s and 7d (a claim taken over while its \
+             holder still sends would send the message twice)"
+                .into(),
+        );
+    }
     if config.cluster.users_recheck.0 > 60 {
         c.problem(
             &[Key("cluster"), Key("users_recheck")],

@@ -82,6 +82,7 @@ impl Account for MaildirAccount {
     fn mailbox(&self, name: &MailboxName) -> Result<MaildirMailbox> {
         Ok(MaildirMailbox {
             state: MailboxState::new(self.maildir(name)?),
+            dir: std::sync::OnceLock::new(),
         })
     }
 
@@ -148,6 +149,8 @@ impl Account for MaildirAccount {
 #[derive(Debug)]
 pub struct MaildirMailbox {
     state: MailboxState,
+    /// The maildir's directory, opened at the first stamp: stamps look relative to it.
+    dir: std::sync::OnceLock<Option<std::fs::File>>,
 }
 
 impl MaildirMailbox {
@@ -288,7 +291,10 @@ impl Mailbox for MaildirMailbox {
     }
 
     fn stamp(&self) -> Stamp {
-        shared::stamp_of(self.maildir())
+        match self.dir.get_or_init(|| shared::open_dir(self.maildir())) {
+            Some(dir) => shared::stamp_in(self.maildir(), dir),
+            None => shared::stamp_of(self.maildir()),
+        }
     }
 
     fn trusted(&self, stamp: Stamp) -> Option<Stamp> {

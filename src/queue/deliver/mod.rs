@@ -2,7 +2,9 @@
 //!
 //! Any number of runners may work on one spool at once (cron's `deliver --once`, `deliver --watch`,
 //! the immediate attempt after smtpd accepts a message): each message is taken under its lock, and
-//! local deliveries have stable names, so nothing is delivered twice even after a crash.
+//! local deliveries have stable names, so nothing is delivered twice even after a crash. Before a
+//! message goes to a remote next hop it is also claimed by name ([`crate::queue::spool::claim`]):
+//! a lock can fail on a shared volume (a restarted GlusterFS brick forgets them), a name cannot.
 
 pub mod dsn;
 pub(crate) mod local;
@@ -236,18 +238,60 @@ impl Deliverer {
             };
             successes.extend(self.record(&mut msg, i, result, mailbox.as_deref()));
         }
+        let mut claim = None;
+        if !remote_pending.is_empty() && self.spool.finished_before(id) {
+            // This message already left the queue after its remote delivery: its queue file is
+            // a name the replicated volume brought back. Dropped, not sent again.
+            event("queue_file_removed")
+                .field("id", id)
+                .field("reason", "finished")
+                .emit();
+            msg.remove(&self.spool)?;
+            return Ok(Outcome::Skipped);
+        }
         if !remote_pending.is_empty() {
-            let results = remote::deliver(
+            // The message is claimed by name before it goes to a next hop: a lock may fail
+            // where a name cannot (a restarted GlusterFS brick forgets locks).
+            match self.claim(&mut msg)? {
+                Some(c) => claim = c,
+                None => return Ok(Outcome::Skipped),
+            }
+            let recipients = &msg.msg.state.recipients;
+            remote_pending.retain(|p| {
+                recipients
+                    .get(p.index)
+                    .is_some_and(|r| r.status == RecipientStatus::Pending)
+            });
+        }
+        if !remote_pending.is_empty() {
+            // Each destination's results are recorded in the state file as soon as they are
+            // known (while more destinations follow): a runner taking over this claim after a
+            // crash sends only to the recipients whose outcome was never recorded.
+            let envelope = msg.msg.envelope.clone();
+            let recipients = msg.msg.state.recipients.clone();
+            let mut failed_save = None;
+            remote::deliver_each(
                 &self.config,
                 &self.remote,
                 id,
-                &msg.msg.envelope,
-                &msg.msg.state.recipients,
+                &envelope,
+                &recipients,
                 &body,
                 remote_pending,
+                &mut |results, more| {
+                    for (i, result) in results {
+                        successes.extend(self.record(&mut msg, i, result, None));
+                    }
+                    if more && failed_save.is_none() {
+                        failed_save = msg.save_progress().err();
+                    }
+                },
             );
-            for (i, result) in results {
-                successes.extend(self.record(&mut msg, i, result, None));
+            if let Some(e) = failed_save {
+                event("delivery_progress_not_saved")
+                    .field("id", id)
+                    .field("error", &e)
+                    .emit();
             }
         }
         // Deliveries are durable only once new/ (cur/ for a copy with flags) is synced; then
@@ -262,7 +306,71 @@ impl Deliverer {
                 });
             }
         }
-        self.finish_attempt(msg, now, &body, &successes)
+        let outcome = self.finish_attempt(msg, now, &body, &successes)?;
+        // Released only once the results are recorded (or the message is gone): a runner
+        // claiming after this reads them. A failed record keeps the claim until it is stale.
+        match (claim, outcome) {
+            (Some(c), Outcome::Finished) => c.finish(),
+            (Some(c), _) => c.release(),
+            (None, _) => {}
+        }
+        Ok(outcome)
+    }
+
+    /// Claims `msg` for remote delivery ([`crate::queue::spool::claim`]) and takes the results
+    /// another runner recorded meanwhile. `None`: another runner has it, or finished it (the
+    /// attempt ends without a word written). `Some(None)`: claims are off (a test hook).
+    fn claim(
+        &self,
+        msg: &mut LockedMessage,
+    ) -> Result<Option<Option<crate::queue::spool::claim::Claim>>, SpoolError> {
+        use crate::queue::spool::claim::{Claimant, Claimed};
+        if cfg!(debug_assertions) && std::env::var_os("POSTERN_TEST_NO_DELIVERY_CLAIMS").is_some() {
+            return Ok(Some(None));
+        }
+        let who = Claimant {
+            node: self.config.cluster.node,
+            host: &self.config.server.hostname,
+            timeout: self.config.cluster.claim_timeout.duration(),
+        };
+        let id = msg.msg.id.clone();
+        let claim = match self.spool.claim(&id, &who)? {
+            Claimed::Ours { claim, took_over } => {
+                if let Some(h) = took_over {
+                    event("claim_taken_over")
+                        .field("id", &id)
+                        .field("node", h.node)
+                        .field("host", &h.host)
+                        .field("pid", h.pid)
+                        .field("age", now().saturating_sub(h.time))
+                        .emit();
+                }
+                claim
+            }
+            Claimed::Held(h) => {
+                let e = event("delivery_claimed").field("id", &id);
+                let e = match h {
+                    Some(h) => e
+                        .field("node", h.node)
+                        .field("host", &h.host)
+                        .field("pid", h.pid),
+                    None => e,
+                };
+                e.emit();
+                return Ok(None);
+            }
+        };
+        match msg.refresh_claimed() {
+            Ok(true) => Ok(Some(Some(claim))),
+            Ok(false) => {
+                claim.release();
+                Ok(None)
+            }
+            Err(e) => {
+                claim.release();
+                Err(e)
+            }
+        }
     }
 
     /// Clean the spool of crash debris when no runner has for [`crate::queue::spool::CLEAN_INTERVAL`]

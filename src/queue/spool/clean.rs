@@ -83,6 +83,7 @@ impl Spool {
                 removed += 1;
             }
         }
+        removed += super::claim::sweep(self, STALE);
         Ok(removed)
     }
 }

@@ -133,6 +133,10 @@ impl LockedMessage {
             Err(e) => return Err(io_err(&path)(e)),
         };
         match file.try_lock() {
+            // A test hook (debug builds only): runners that do not honour each other's locks,
+            // as after a GlusterFS brick restart, to show what the delivery claim prevents.
+            _ if cfg!(debug_assertions)
+                && std::env::var_os("POSTERN_TEST_IGNORE_QUEUE_LOCKS").is_some() => {}
             Ok(()) => {}
             Err(fs::TryLockError::WouldBlock) => return Ok(None),
             Err(fs::TryLockError::Error(e)) => return Err(io_err(&path)(e)),
@@ -168,6 +172,42 @@ impl LockedMessage {
         self.spool_root.join(sub).join(name)
     }
 
+    /// Once this runner holds the message's delivery claim: re-reads the delivery state, taking
+    /// the results another runner recorded (it held the lock too, which a restarted GlusterFS
+    /// brick allows) over this attempt's pending ones. `false` when the message left the queue
+    /// meanwhile (another runner finished it).
+    pub fn refresh_claimed(&mut self) -> Result<bool, SpoolError> {
+        if !still_at(&self.file, &self.msg.path) {
+            return Ok(false);
+        }
+        let p = self.spool_path("state", format!("{}.json", self.msg.id));
+        let fresh = match fs::read(&p) {
+            Ok(bytes) => match serde_json::from_slice::<DeliveryState>(&bytes) {
+                Ok(s) => s,
+                Err(e) => {
+                    return Err(SpoolError::Damaged {
+                        path: p,
+                        reason: format!("state file: {e}"),
+                    })
+                }
+            },
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(true),
+            Err(e) => return Err(io_err(&p)(e)),
+        };
+        self.msg.state_saved = true;
+        if fresh.recipients.len() != self.msg.state.recipients.len() {
+            return Ok(true);
+        }
+        for (ours, theirs) in self.msg.state.recipients.iter_mut().zip(fresh.recipients) {
+            if ours.status == super::RecipientStatus::Pending
+                && theirs.status != super::RecipientStatus::Pending
+            {
+                *ours = theirs;
+            }
+        }
+        Ok(true)
+    }
+
     /// Mark the message as being delivered (a crash leaves the mark for the next deliverer).
     /// The mark is the owner-execute bit of the queue file, as Postfix marks its queue files:
     /// no file is created per delivery.
@@ -196,6 +236,19 @@ impl LockedMessage {
         crate::store::durable::replace(&p, &bytes, 0o600).map_err(io_err(&p))?;
         self.msg.state_saved = true;
         self.set_mode(0o600)
+    }
+
+    /// Durably records the delivery state in the middle of an attempt (the recipients done so
+    /// far), keeping the busy mark: the attempt goes on.
+    pub fn save_progress(&mut self) -> Result<(), SpoolError> {
+        let p = self.spool_path("state", format!("{}.json", self.msg.id));
+        let bytes = serde_json::to_vec(&self.msg.state).map_err(|e| SpoolError::Damaged {
+            path: p.clone(),
+            reason: e.to_string(),
+        })?;
+        crate::store::durable::replace(&p, &bytes, 0o600).map_err(io_err(&p))?;
+        self.msg.state_saved = true;
+        Ok(())
     }
 
     /// The message is done with: remove it from the spool.

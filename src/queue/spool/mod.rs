@@ -7,6 +7,8 @@
 //! - `state/` `ID.json`, the mutable delivery state (attempts, next try, per-recipient status),
 //!   written only when a delivery attempt leaves work for later. A delivery in progress sets the
 //!   owner-execute bit of the queue file, so a deliverer that crashed is seen by the next one.
+//! - `claims/` `ID` while a runner sends the message to a remote next hop ([`claim`]): a name made
+//!   with `link(2)`, which holds across the hosts of a shared spool when a lock may not.
 //! - `free/`  emptied queue files of finished messages, taken again for new ones ([`recycle`]).
 //! - `clean.stamp` when the spool was last cleaned of crash debris ([`clean`]).
 //! - `scram-decoy.key` the key of SCRAM's decoy salts, made once for every process ([`secret`]).
@@ -15,6 +17,7 @@
 //! among concurrent writers by [`dirsync::DirSync`]); only then is it acknowledged. Deliverers take
 //! an exclusive `flock` on the queue file, so any number of them can run at once.
 
+pub mod claim;
 mod clean;
 pub mod dirsync;
 pub mod envelope;
@@ -90,7 +93,7 @@ pub struct Spool {
 impl Spool {
     /// Open the spool at `root`, creating its directories when missing.
     pub fn open(root: &Path) -> Result<Spool, SpoolError> {
-        for sub in ["tmp", "queue", "hold", "state", recycle::DIR] {
+        for sub in ["tmp", "queue", "hold", "state", recycle::DIR, claim::DIR] {
             let p = root.join(sub);
             fs::create_dir_all(&p).map_err(io_err(&p))?;
         }

@@ -87,6 +87,46 @@ pub fn stamp_of(md: &Maildir) -> Stamp {
     }
 }
 
+/// Like [`stamp_of`], through `dir`, a descriptor of the maildir held open (`O_PATH`): each of
+/// the three looks is one `fstatat` relative to it rather than a walk of the whole path, which on
+/// a FUSE or network volume is one round trip per path component (an idling IMAP session
+/// stamps its mailbox every `[cluster] idle_poll`). A descriptor that no longer answers falls
+/// back to the paths.
+pub fn stamp_in(md: &Maildir, dir: &fs::File) -> Stamp {
+    use nix::fcntl::AtFlags;
+    use nix::sys::stat::{fstatat, FileStat};
+    let seen_at = coarse_now_ns();
+    let at = |name: &str| fstatat(dir, name, AtFlags::empty());
+    let time = |st: &nix::Result<FileStat>| {
+        st.as_ref().map_or(-1, |s| {
+            i128::from(s.st_mtime) * 1_000_000_000 + i128::from(s.st_mtime_nsec)
+        })
+    };
+    let (new, cur, state) = (at("new"), at("cur"), at(STATE_FILE));
+    // Nothing there (the maildir deleted, perhaps made again) or the descriptor stale
+    // (ESTALE): the paths say what is there.
+    if [&new, &cur, &state].iter().all(|r| r.is_err()) {
+        return stamp_of(md);
+    }
+    Stamp {
+        times: [time(&new), time(&cur), time(&state)],
+        state_file: state.as_ref().map_or((0, 0), |s| {
+            (s.st_ino, u64::try_from(s.st_size).unwrap_or(0))
+        }),
+        seen_at,
+    }
+}
+
+/// The maildir's directory, opened to stamp it through ([`stamp_in`]).
+pub fn open_dir(md: &Maildir) -> Option<fs::File> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC)
+        .open(md.path())
+        .ok()
+}
+
 /// `stamp` if no change can hide under it: the kernel's file clock had moved past all its
 /// times when it was taken (by two seconds on a file system that keeps whole seconds only).
 pub fn trusted(stamp: Stamp) -> Option<Stamp> {

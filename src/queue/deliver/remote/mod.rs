@@ -149,8 +149,12 @@ impl Remote {
     }
 }
 
-/// Deliver the `pending` remote recipients of one message; one result per entry.
-pub fn deliver(
+/// Deliver the `pending` remote recipients of one message, one destination after the other:
+/// each destination's results (one per recipient) go to `done(results, more)` as soon as its
+/// transaction ends (`more`: other destinations follow), so that they can be recorded before
+/// the next one is tried.
+#[allow(clippy::too_many_arguments)]
+pub fn deliver_each(
     config: &Config,
     remote: &Remote,
     id: &QueueId,
@@ -158,7 +162,8 @@ pub fn deliver(
     recipients: &[Recipient],
     body: &[u8],
     pending: Vec<Pending>,
-) -> Vec<(usize, RecipientResult)> {
+    done: &mut dyn FnMut(Vec<(usize, RecipientResult)>, bool),
+) {
     let mut jobs: BTreeMap<Destination, Vec<usize>> = BTreeMap::new();
     let mut forwards: BTreeMap<usize, (&str, String)> = BTreeMap::new();
     for p in &pending {
@@ -177,17 +182,19 @@ pub fn deliver(
             Status::new(Class::Transient, 3, 0),
             "no runtime for remote delivery in this process",
         );
-        return pending
+        let results = pending
             .iter()
             .map(|p| (p.index, RecipientResult::Defer(why.clone())))
             .collect();
+        done(results, false);
+        return;
     };
     let resolver = remote.resolver.get_or_init(|| {
         let _guard = rt.enter();
         dns::resolver(&config.dns())
     });
-    let mut out = Vec::with_capacity(pending.len());
-    for (dest, indexes) in jobs {
+    let count = jobs.len();
+    for (n, (dest, indexes)) in jobs.into_iter().enumerate() {
         let _slot = remote.limiter.acquire(&dest.to_string());
         let job = Outgoing {
             sender: &envelope.sender,
@@ -208,6 +215,7 @@ pub fn deliver(
             tls_optional: !envelope.requiretls && tls_required_no(body),
         };
         let results = rt.block_on(run_job(config, resolver, &remote.pool, &dest, &job));
+        let mut out = Vec::with_capacity(results.len());
         for (k, result) in results.into_iter().enumerate() {
             let Some(&index) = indexes.get(k) else { break };
             let r = match result {
@@ -228,8 +236,8 @@ pub fn deliver(
             };
             out.push((index, r));
         }
+        done(out, n + 1 < count);
     }
-    out
 }
 
 /// What a failed lookup for remote delivery comes to: NXDOMAIN of the mail domain 5.1.2

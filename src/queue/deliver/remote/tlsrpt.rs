@@ -2,6 +2,13 @@
 //! policy is one line in `<spool>/tlsrpt/DAY/DOMAIN.jsonl` (success, or the failure's result
 //! type and MX host); `queue tls-report` aggregates a day into the RFC 8460 JSON report and mails
 //! it, gzipped, to the `rua=mailto:` addresses of `_smtp._tls.DOMAIN`.
+//!
+//! Hosts sharing a spool (`[cluster] node` 1-7) each append to their own file,
+//! `DOMAIN@NODE.jsonl`: an `O_APPEND` write is one atomic append among the processes of one
+//! host (one kernel knows the file's end), but across the FUSE or NFS clients of several hosts
+//! each client appends at the end it last saw, and lines could overwrite each other. The report
+//! reads every host's file of the domain. Only one reporter sends a domain's report of a day:
+//! it claims `DAY/DOMAIN.report` (`O_EXCL`) first, and marks the files sent before letting go.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -183,7 +190,7 @@ fn append(config: &Config, domain: &str, line: &Attempt) {
         let mut f = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
-            .open(day.join(format!("{domain}.jsonl")))?;
+            .open(day.join(file_name(domain, config.cluster.node)))?;
         // One write of a short line with O_APPEND: lines of concurrent writers do not mix.
         f.write_all(&json)
     });
@@ -316,22 +323,103 @@ pub fn message(config: &Config, domain: &str, day: &str, to: &[String], json: &[
     .into_bytes()
 }
 
-/// The attempts recorded for each domain on `day` (domain order).
-pub fn recorded(config: &Config, day: &str) -> Vec<(String, Vec<Attempt>)> {
+/// The file node `node` appends `domain`'s attempts to: `DOMAIN.jsonl` on node 0 (a host
+/// alone), `DOMAIN@NODE.jsonl` on the others.
+pub fn file_name(domain: &str, node: u8) -> String {
+    if node == 0 {
+        format!("{domain}.jsonl")
+    } else {
+        format!("{domain}@{node}.jsonl")
+    }
+}
+
+/// The domain of a record file's name (`None`: not a record file, e.g. one marked sent).
+fn domain_of(name: &str) -> Option<&str> {
+    let stem = name.strip_suffix(".jsonl")?;
+    match stem.rsplit_once('@') {
+        Some((domain, node)) if node.parse::<u8>().is_ok() => Some(domain),
+        Some(_) => None,
+        None => Some(stem),
+    }
+}
+
+/// One domain's attempts of a day, from every host's file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recorded {
+    pub domain: String,
+    pub attempts: Vec<Attempt>,
+    /// The files they came from (to mark sent).
+    pub files: Vec<PathBuf>,
+}
+
+/// The attempts recorded for each domain on `day` (domain order; each domain's hosts in node
+/// order).
+pub fn recorded(config: &Config, day: &str) -> Vec<Recorded> {
     let path = dir(config).join(day);
     let Ok(entries) = std::fs::read_dir(&path) else {
         return Vec::new();
     };
-    let mut out: Vec<(String, Vec<Attempt>)> = entries
+    let mut files: Vec<(String, PathBuf)> = entries
         .flatten()
         .filter_map(|e| {
             let name = e.file_name().to_string_lossy().into_owned();
-            let domain = name.strip_suffix(".jsonl")?.to_string();
-            Some((domain, read_attempts(&e.path())))
+            Some((domain_of(&name)?.to_string(), e.path()))
         })
         .collect();
-    out.sort_by(|a, b| a.0.cmp(&b.0));
+    files.sort();
+    let mut out: Vec<Recorded> = Vec::new();
+    for (domain, file) in files {
+        let attempts = read_attempts(&file);
+        match out.last_mut() {
+            Some(r) if r.domain == domain => {
+                r.attempts.extend(attempts);
+                r.files.push(file);
+            }
+            _ => out.push(Recorded {
+                domain,
+                attempts,
+                files: vec![file],
+            }),
+        }
+    }
     out
+}
+
+/// The attempts of one `domain` on `day` (read again once its report is claimed).
+pub fn recorded_for(config: &Config, day: &str, domain: &str) -> Option<Recorded> {
+    recorded(config, day)
+        .into_iter()
+        .find(|r| r.domain == domain)
+}
+
+/// Claims the sending of `domain`'s report of `day` (`DAY/DOMAIN.report`): `None` when
+/// another reporter holds it (one that died leaves it for [`REPORT_CLAIM_STALE`]).
+pub fn claim_report(
+    config: &Config,
+    day: &str,
+    domain: &str,
+) -> Option<crate::queue::spool::claim::Claim> {
+    use crate::queue::spool::claim::{claim, Claimant, Claimed};
+    let who = Claimant {
+        node: config.cluster.node,
+        host: &config.server.hostname,
+        timeout: REPORT_CLAIM_STALE,
+    };
+    let path = dir(config).join(day).join(format!("{domain}.report"));
+    match claim(path, &who) {
+        Ok(Claimed::Ours { claim, .. }) => Some(claim),
+        Ok(Claimed::Held(_)) | Err(_) => None,
+    }
+}
+
+/// A report claim this old belongs to a reporter that died.
+pub const REPORT_CLAIM_STALE: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Marks `files` sent (`….jsonl.sent`): a later run does not report them again.
+pub fn mark_sent(files: &[PathBuf]) {
+    for f in files {
+        let _ = std::fs::rename(f, f.with_extension("jsonl.sent"));
+    }
 }
 
 fn read_attempts(path: &Path) -> Vec<Attempt> {
@@ -427,6 +515,88 @@ mod tests {
         ] {
             assert_eq!(fetch_failure_kind(error), kind, "{error}");
         }
+    }
+
+    fn config_of_node(spool: &Path, node: u8) -> Config {
+        crate::config::parse(
+            &format!(
+                "[server]\nhostname = \"mx{node}.here.test\"\npostmaster = \"pm@here.test\"\n\
+                 [paths]\nspool = \"{}\"\n[cluster]\nnode = {node}\n",
+                spool.display()
+            ),
+            Path::new("/"),
+        )
+        .unwrap()
+    }
+
+    /// Three hosts (nodes 1-3) and a lone host's file (node 0) append at once, many threads
+    /// each: every record is read back whole, from one file per host, merged per domain.
+    #[test]
+    fn every_hosts_records_are_kept_and_merged() {
+        let dir = tempfile::tempdir().unwrap();
+        let configs: Vec<Config> = (0..4).map(|n| config_of_node(dir.path(), n)).collect();
+        let attempt = |k: usize| Attempt {
+            policy_type: "sts".into(),
+            policy_domain: None,
+            policy_strings: Vec::new(),
+            policy_id: format!("{k}"),
+            mode: "enforce".into(),
+            mx: vec!["mx.a.test".into()],
+            max_age: 86400,
+            result: "success".into(),
+            mx_host: None,
+        };
+        std::thread::scope(|s| {
+            for (n, config) in configs.iter().enumerate() {
+                for t in 0..4 {
+                    s.spawn(move || {
+                        for k in 0..50 {
+                            append(config, "a.test", &attempt(n * 1000 + t * 100 + k));
+                        }
+                    });
+                }
+                s.spawn(move || append(config, "b.test", &attempt(9)));
+            }
+        });
+        let day = day_of(now());
+        let all = recorded(&configs[0], &day);
+        assert_eq!(
+            all.iter().map(|r| r.domain.as_str()).collect::<Vec<_>>(),
+            ["a.test", "b.test"]
+        );
+        assert_eq!(
+            all[0].files.len(),
+            4,
+            "one file per host: {:?}",
+            all[0].files
+        );
+        let mut ids: Vec<String> = all[0]
+            .attempts
+            .iter()
+            .map(|a| a.policy_id.clone())
+            .collect();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), 4 * 4 * 50, "records lost or mixed");
+        assert_eq!(all[1].attempts.len(), 4);
+        // One reporter at a time; the files marked sent are not reported again.
+        let claim = claim_report(&configs[1], &day, "a.test").expect("first claim");
+        assert!(claim_report(&configs[2], &day, "a.test").is_none());
+        mark_sent(&all[0].files);
+        claim.release();
+        assert!(recorded_for(&configs[2], &day, "a.test").is_none());
+        assert_eq!(recorded(&configs[3], &day).len(), 1);
+    }
+
+    #[test]
+    fn record_file_names() {
+        assert_eq!(file_name("a.test", 0), "a.test.jsonl");
+        assert_eq!(file_name("a.test", 3), "a.test@3.jsonl");
+        assert_eq!(domain_of("a.test@3.jsonl"), Some("a.test"));
+        assert_eq!(domain_of("a.test.jsonl"), Some("a.test"));
+        assert_eq!(domain_of("a.test.jsonl.sent"), None);
+        assert_eq!(domain_of("a.test.report"), None);
+        assert_eq!(domain_of("a@b.jsonl"), None);
     }
 
     #[test]
