@@ -63,6 +63,9 @@ pub trait Core: Send + 'static {
     fn timeout_reply(&self) -> Vec<u8>;
     /// The last words to a client at rest when the server shuts down.
     fn shutdown_reply(&self) -> Vec<u8>;
+    /// Gives back the output of a [`Next::Continue`] step once it is written, for the next
+    /// step to fill again (the core may keep it or drop it).
+    fn recycle(&mut self, _output: Vec<u8>) {}
     /// Logins since the last call.
     fn take_notes(&mut self) -> Vec<LoginNote>;
     /// The logged-in user, for the disconnect event.
@@ -158,6 +161,7 @@ impl Conversation {
             }
             if let Next::Continue = next {
                 link.write(&out).await.map_err(io_err)?;
+                core.recycle(out);
                 continue;
             }
             link.send(&out).await.map_err(io_err)?;

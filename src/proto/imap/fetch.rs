@@ -134,6 +134,11 @@ pub trait MessageView {
     fn cached_size(&self) -> Option<u64> {
         None
     }
+    /// Appends the flag list of FLAGS (`(\\Seen $Junk)`): what [`MessageView::flags`] holds,
+    /// unless a view can write it without building the list.
+    fn write_flags(&self, out: &mut Vec<u8>) {
+        write_flag_list(out, &self.flags());
+    }
     /// Pre-rendered ENVELOPE if cached.
     fn cached_envelope(&self) -> Option<Cow<'_, [u8]>> {
         None
@@ -162,6 +167,19 @@ pub fn render_fetch(
     attributes: &[FetchAttribute],
     view: &dyn MessageView,
 ) -> Result<Vec<u8>, FetchError> {
+    let mut out = Vec::new();
+    render_fetch_into(&mut out, seq, attributes, view)?;
+    Ok(out)
+}
+
+/// [`render_fetch`] appending to `out` (a FETCH step's output: no buffer per message). On an
+/// error nothing is appended.
+pub fn render_fetch_into(
+    out: &mut Vec<u8>,
+    seq: u32,
+    attributes: &[FetchAttribute],
+    view: &dyn MessageView,
+) -> Result<(), FetchError> {
     let raw = if attributes.iter().any(|a| needs_raw(a, view)) {
         Some(view.raw()?)
     } else {
@@ -194,7 +212,8 @@ pub fn render_fetch(
     });
     let empty = Message::parse_shallow(b"");
     let msg = message.as_ref().unwrap_or(&empty);
-    Ok(render(seq, attributes, view, msg, raw.as_deref(), false))
+    render(out, seq, attributes, view, msg, raw.as_deref(), false);
+    Ok(())
 }
 
 /// Renders `* seq FETCH (...)` for a message whose content is gone (another session expunged
@@ -208,30 +227,40 @@ pub fn render_fetch_gone(
     view: &dyn MessageView,
 ) -> Vec<u8> {
     let empty = Message::parse(b"");
-    render(seq, attributes, view, &empty, None, true)
+    let mut out = Vec::new();
+    render(&mut out, seq, attributes, view, &empty, None, true);
+    out
+}
+
+/// Appends the decimal form of `n` (no formatter, no allocation: FETCH writes several numbers
+/// for every message).
+pub fn write_number(out: &mut Vec<u8>, n: impl itoa::Integer) {
+    out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
 }
 
 fn render(
+    out: &mut Vec<u8>,
     seq: u32,
     attributes: &[FetchAttribute],
     view: &dyn MessageView,
     msg: &Message<'_>,
     raw: Option<&[u8]>,
     gone: bool,
-) -> Vec<u8> {
-    let mut out = format!("* {seq} FETCH (").into_bytes();
+) {
+    out.extend_from_slice(b"* ");
+    write_number(out, seq);
+    out.extend_from_slice(b" FETCH (");
     for (i, attr) in attributes.iter().enumerate() {
         if i > 0 {
             out.push(b' ');
         }
         if gone && needs_raw(attr, view) {
-            write_gone(&mut out, attr);
+            write_gone(out, attr);
         } else {
-            render_attribute(&mut out, attr, view, msg, raw);
+            render_attribute(out, attr, view, msg, raw);
         }
     }
     out.extend_from_slice(b")\r\n");
-    out
 }
 
 /// A content item of a message that is gone: its name and `NIL` (all are nstrings), or the
@@ -316,23 +345,29 @@ fn render_attribute(
     raw: Option<&[u8]>,
 ) {
     match attr {
-        FetchAttribute::Uid => out.extend_from_slice(format!("UID {}", view.uid()).as_bytes()),
+        FetchAttribute::Uid => {
+            out.extend_from_slice(b"UID ");
+            write_number(out, view.uid());
+        }
         FetchAttribute::Flags => {
             out.extend_from_slice(b"FLAGS ");
-            write_flag_list(out, &view.flags());
+            view.write_flags(out);
         }
         FetchAttribute::InternalDate => {
             out.extend_from_slice(b"INTERNALDATE ");
             write_string(out, view.internal_date().to_string().as_bytes());
         }
         FetchAttribute::ModSeq => {
-            out.extend_from_slice(format!("MODSEQ ({})", view.modseq()).as_bytes())
+            out.extend_from_slice(b"MODSEQ (");
+            write_number(out, view.modseq());
+            out.push(b')');
         }
         FetchAttribute::Rfc822Size => {
             let size = view
                 .cached_size()
                 .unwrap_or_else(|| raw.map(crlf_size).unwrap_or_default());
-            out.extend_from_slice(format!("RFC822.SIZE {size}").as_bytes());
+            out.extend_from_slice(b"RFC822.SIZE ");
+            write_number(out, size);
         }
         FetchAttribute::Envelope => {
             out.extend_from_slice(b"ENVELOPE ");
