@@ -6,7 +6,7 @@ use super::bodystructure::body_structure;
 use super::datetime::DateTime;
 use super::envelope::Envelope;
 use super::flag::Flag;
-use super::message::{crlf_size, Message};
+use super::message::{crlf_size, extend_crlf, Message};
 use super::response::{write_flag_list, write_literal, write_string};
 use super::section::{self, Section, SectionText};
 
@@ -203,7 +203,13 @@ pub fn render_fetch_into(
         }
     }
     let structured = attributes.iter().any(|a| needs_structure(a, view));
-    let message = raw.as_deref().map(|r| {
+    // The whole message and its size come from the raw bytes: no parse (nor a CRLF copy of
+    // the message) unless another item needs one.
+    let parsed = structured
+        || attributes.iter().any(|a| {
+            needs_raw(a, view) && !whole_message(a) && !matches!(a, FetchAttribute::Rfc822Size)
+        });
+    let message = raw.as_deref().filter(|_| parsed).map(|r| {
         if structured {
             Message::parse(r)
         } else {
@@ -328,6 +334,29 @@ fn needs_structure(attr: &FetchAttribute, view: &dyn MessageView) -> bool {
     }
 }
 
+/// Whether `attr` is the whole message (RFC822, BODY[] without a range): written from the raw
+/// bytes converted to CRLF straight into the output ([`write_crlf_literal`]).
+fn whole_message(attr: &FetchAttribute) -> bool {
+    match attr {
+        FetchAttribute::Rfc822 => true,
+        FetchAttribute::BodySection {
+            section,
+            partial: None,
+            ..
+        } => section.part.is_empty() && section.text.is_none(),
+        _ => false,
+    }
+}
+
+/// Writes `raw` in CRLF form as a literal: what [`write_literal`] of [`Message::bytes`] writes,
+/// without the copy of the message.
+fn write_crlf_literal(out: &mut Vec<u8>, raw: &[u8]) {
+    out.push(b'{');
+    write_number(out, crlf_size(raw));
+    out.extend_from_slice(b"}\r\n");
+    extend_crlf(out, raw);
+}
+
 fn needs_raw(attr: &FetchAttribute, view: &dyn MessageView) -> bool {
     match attr {
         FetchAttribute::Rfc822Size => view.cached_size().is_none(),
@@ -389,7 +418,7 @@ fn render_attribute(
         }
         FetchAttribute::Rfc822 => {
             out.extend_from_slice(b"RFC822 ");
-            write_literal(out, msg.bytes());
+            write_crlf_literal(out, raw.unwrap_or_default());
         }
         FetchAttribute::Rfc822Header => {
             out.extend_from_slice(b"RFC822.HEADER ");
@@ -432,6 +461,11 @@ fn render_attribute(
             out.extend_from_slice(b"BODY[");
             section.write_spec(out);
             out.push(b']');
+            if whole_message(attr) {
+                out.push(b' ');
+                write_crlf_literal(out, raw.unwrap_or_default());
+                return;
+            }
             let bytes = section.extract(msg);
             let bytes: &[u8] = match partial {
                 Some(p) => {
