@@ -349,12 +349,21 @@ fn whole_message(attr: &FetchAttribute) -> bool {
 }
 
 /// Writes `raw` in CRLF form as a literal: what [`write_literal`] of [`Message::bytes`] writes,
-/// without the copy of the message.
-fn write_crlf_literal(out: &mut Vec<u8>, raw: &[u8]) {
+/// without the copy of the message. `known` is the CRLF size the state holds (RFC822.SIZE):
+/// it saves counting the bare LFs first; converted bytes that do not come to it are written
+/// again with the size counted, so the literal is always exact.
+fn write_crlf_literal(out: &mut Vec<u8>, raw: &[u8], known: Option<u64>) {
+    let start = out.len();
+    let size = known.unwrap_or_else(|| crlf_size(raw));
     out.push(b'{');
-    write_number(out, crlf_size(raw));
+    write_number(out, size);
     out.extend_from_slice(b"}\r\n");
+    let body = out.len();
     extend_crlf(out, raw);
+    if known.is_some() && (out.len() - body) as u64 != size {
+        out.truncate(start);
+        write_crlf_literal(out, raw, None);
+    }
 }
 
 fn needs_raw(attr: &FetchAttribute, view: &dyn MessageView) -> bool {
@@ -418,7 +427,7 @@ fn render_attribute(
         }
         FetchAttribute::Rfc822 => {
             out.extend_from_slice(b"RFC822 ");
-            write_crlf_literal(out, raw.unwrap_or_default());
+            write_crlf_literal(out, raw.unwrap_or_default(), view.cached_size());
         }
         FetchAttribute::Rfc822Header => {
             out.extend_from_slice(b"RFC822.HEADER ");
@@ -463,7 +472,7 @@ fn render_attribute(
             out.push(b']');
             if whole_message(attr) {
                 out.push(b' ');
-                write_crlf_literal(out, raw.unwrap_or_default());
+                write_crlf_literal(out, raw.unwrap_or_default(), view.cached_size());
                 return;
             }
             let bytes = section.extract(msg);
@@ -501,6 +510,37 @@ pub fn is_header_only(section: &Section) -> bool {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+
+    /// A literal of the whole message is exact whatever size the state claims: right, too
+    /// small, too large, or none.
+    #[test]
+    fn a_whole_message_literal_is_exact_whatever_size_is_known() {
+        let messages: [&[u8]; 5] = [
+            b"",
+            b"a\nb\n",
+            b"a\r\nb\r\n",
+            b"\n\n\r\n\rx",
+            b"mixed\r\nand\nbare",
+        ];
+        for raw in messages {
+            let mut want = Vec::new();
+            write_literal(&mut want, &crate::proto::imap::message::to_crlf(raw));
+            let right = crlf_size(raw);
+            for known in [
+                None,
+                Some(right),
+                Some(0),
+                Some(right + 1),
+                Some(right.saturating_sub(1)),
+                Some(u64::MAX),
+            ] {
+                let mut out = b"* 1 FETCH (BODY[] ".to_vec();
+                write_crlf_literal(&mut out, raw, known);
+                assert_eq!(&out[18..], want.as_slice(), "{raw:?} {known:?}");
+                assert_eq!(&out[..18], b"* 1 FETCH (BODY[] ");
+            }
+        }
+    }
     use crate::proto::imap::command::CommandKind;
     use crate::proto::imap::parser::parse_command;
 
