@@ -243,3 +243,119 @@ fn popd_deleting_while_imapd_has_the_mailbox_selected() {
         demo.log()
     );
 }
+
+/// `UID FETCH 1:* (FLAGS RFC822.SIZE BODY.PEEK[])` of a mailbox far larger than one step of
+/// output (256 KiB), so that the server prepares each part while the last is being written and
+/// reuses its buffers: with imaplib over TLS, twice (sizes unknown, then known), every body is
+/// the file in CRLF form and RFC822.SIZE its length. Messages of every shape follow each other:
+/// LF and CRLF line ends, empty, one large one, so that no bytes of one can show in the next.
+#[test]
+fn a_long_fetch_of_the_whole_mailbox_returns_every_file_exactly() {
+    let demo = Demo::start();
+    let maildir = demo.maildir("demo");
+    python(
+        "import imaplib, ssl, sys\n\
+         ctx = ssl.create_default_context(); ctx.check_hostname = False\n\
+         ctx.verify_mode = ssl.CERT_NONE\n\
+         M = imaplib.IMAP4_SSL('127.0.0.1', int(sys.argv[1]), ssl_context=ctx)\n\
+         M.login('demo', sys.argv[2]); M.logout()\n",
+        &[&demo.port(2993).to_string(), &demo.password()],
+    );
+    let script = r#"
+import imaplib, os, ssl, sys
+port, password, maildir = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+new = os.path.join(maildir, "new")
+sent = []
+for i in range(600):
+    if i % 97 == 5:
+        body = b""
+    elif i % 97 == 6:
+        body = b"Subject: big\n\n" + b"0123456789abcdef" * 20000 + b"\n"
+    elif i % 2:
+        body = b"Subject: crlf %d\r\n\r\n" % i + b"line of a crlf message\r\n" * (i % 300)
+    else:
+        body = b"Subject: lf %d\n\n" % i + b"line of an lf message\n" * (i % 300)
+    with open(os.path.join(new, "1700%06d.M%dP1.test" % (i, i)), "wb") as f:
+        f.write(body)
+    sent.append(body.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n"))
+ctx = ssl.create_default_context(); ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+M = imaplib.IMAP4_SSL("127.0.0.1", port, ssl_context=ctx)
+M.login("demo", password)
+typ, data = M.select("INBOX")
+assert typ == "OK" and int(data[0]) == len(sent), data
+for attempt in (1, 2):
+    typ, data = M.uid("FETCH", "1:*", "(FLAGS RFC822.SIZE BODY.PEEK[])")
+    assert typ == "OK", (typ, data[-1:])
+    got = [d for d in data if isinstance(d, tuple)]
+    assert len(got) == len(sent), (attempt, len(got))
+    for k, (head, body) in enumerate(got):
+        assert body == sent[k], (attempt, k, head, len(body), len(sent[k]))
+        assert b"RFC822.SIZE %d " % len(sent[k]) in head, (attempt, k, head)
+print("all %d bodies exact, twice" % len(sent))
+"#;
+    let out = python(
+        script,
+        &[
+            &demo.port(2993).to_string(),
+            &demo.password(),
+            maildir.to_str().expect("utf-8 path"),
+        ],
+    );
+    assert!(
+        out.contains("all 600 bodies exact, twice"),
+        "{out}\n{}",
+        demo.log()
+    );
+}
+
+/// A password accepted lately passes again without a new argon2 check (`[auth]
+/// remember_logins`), but only while it is the user's password: after `user passwd` the old
+/// one fails at once and the new one works; a wrong password never passes.
+#[test]
+fn a_remembered_login_ends_with_a_password_change() {
+    let demo = Demo::start();
+    let login = r#"
+import imaplib, ssl, sys
+ctx = ssl.create_default_context(); ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+port = int(sys.argv[1])
+for password in sys.argv[2:]:
+    M = imaplib.IMAP4_SSL("127.0.0.1", port, ssl_context=ctx)
+    try:
+        M.login("demo", password)
+        print("accepted", password)
+        M.logout()
+    except imaplib.IMAP4.error:
+        print("refused", password)
+"#;
+    let port = demo.port(2993).to_string();
+    let old = demo.password();
+    let out = python(login, &[&port, &old, &old, "not-the-password"]);
+    assert_eq!(
+        out.matches(&format!("accepted {old}")).count(),
+        2,
+        "{out}\n{}",
+        demo.log()
+    );
+    assert!(out.contains("refused not-the-password"), "{out}");
+    assert!(demo.postern_stdin_ok(
+        &["user", "passwd", "demo", "--password-stdin"],
+        "a-new-password-42\n"
+    ));
+    let out = python(
+        login,
+        &[&port, &old, "a-new-password-42", "a-new-password-42"],
+    );
+    assert!(
+        out.contains(&format!("refused {old}")),
+        "{out}\n{}",
+        demo.log()
+    );
+    assert_eq!(
+        out.matches("accepted a-new-password-42").count(),
+        2,
+        "{out}\n{}",
+        demo.log()
+    );
+}

@@ -77,6 +77,9 @@ pub struct Auth {
     /// Password checks (argon2id: ~19 MiB and ~40 ms each) running at once in one process;
     /// 0: one per CPU.
     pub concurrent_checks: usize,
+    /// How long a password the stored hash accepted is known to the process without a new
+    /// check (webmail logs in for every page); 0: every login is checked.
+    pub remember_logins: Seconds,
     /// SMTP AUTH (smtp and submission listeners).
     pub smtp: MethodPolicy,
     /// POP3 AUTH, USER/PASS and APOP.
@@ -98,6 +101,7 @@ impl Default for Auth {
             lockout: Seconds(ledger.lockout.as_secs()),
             max_lockout: Seconds(ledger.max_lockout.as_secs()),
             concurrent_checks: 0,
+            remember_logins: Seconds(300),
             smtp: MethodPolicy::default(),
             pop3: Pop3Auth::default(),
             imap: ImapAuth::default(),

@@ -63,6 +63,9 @@ pub trait Core: Send + 'static {
     fn timeout_reply(&self) -> Vec<u8>;
     /// The last words to a client at rest when the server shuts down.
     fn shutdown_reply(&self) -> Vec<u8>;
+    /// Gives back the output of a [`Next::Continue`] step once it is written, for the next
+    /// step to fill again (the core may keep it or drop it).
+    fn recycle(&mut self, _output: Vec<u8>) {}
     /// Logins since the last call.
     fn take_notes(&mut self) -> Vec<LoginNote>;
     /// The logged-in user, for the disconnect event.
@@ -147,8 +150,12 @@ impl Conversation {
         };
         let greeting = core.greeting();
         link.write(&greeting).await.map_err(io_err)?;
+        let mut stepped = None;
         loop {
-            let (out, next) = self.step(link, slot).await?;
+            let (out, next) = match stepped.take() {
+                Some(done) => done,
+                None => self.step(link, slot).await?,
+            };
             let Some(core) = slot.as_mut() else {
                 return Ok(());
             };
@@ -157,7 +164,7 @@ impl Conversation {
                 self.log_notes(C::PROTOCOL, notes, link).await;
             }
             if let Next::Continue = next {
-                link.write(&out).await.map_err(io_err)?;
+                stepped = Some(write_while_stepping(link, slot, out).await?);
                 continue;
             }
             link.send(&out).await.map_err(io_err)?;
@@ -296,6 +303,47 @@ impl Conversation {
             }
         }
     }
+}
+
+/// Writes the output of a [`Next::Continue`] step while the core takes its next step (on the
+/// blocking pool when it may block): a long FETCH renders its next part while the last one is
+/// on its way to the client, instead of the two taking turns. The written output is then given
+/// back to the core ([`Core::recycle`]). The step reads no input, so none is read meanwhile; a
+/// client that hung up fails the write.
+async fn write_while_stepping<C: Core>(
+    link: &mut Link,
+    slot: &mut Option<Box<C>>,
+    out: Vec<u8>,
+) -> Result<(Vec<u8>, Next<C::Effect>), String> {
+    let io_err = |e: std::io::Error| e.to_string();
+    let Some(mut core) = slot.take() else {
+        return Err("internal error: no session".into());
+    };
+    if !core.heavy() {
+        let written = link.write(&out).await;
+        core.recycle(out);
+        let mut next_out = Vec::new();
+        let next = core.step(&mut next_out);
+        *slot = Some(core);
+        written.map_err(io_err)?;
+        return Ok((next_out, next));
+    }
+    let task = tokio::task::spawn_blocking(move || {
+        let mut next_out = Vec::new();
+        let next = core.step(&mut next_out);
+        (core, next_out, next)
+    });
+    let written = link.write(&out).await;
+    if written.is_err() {
+        // The client is gone: a step waiting for a password check need not wait its turn.
+        link.cancel()
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+    let (mut core, next_out, next) = task.await.map_err(|e| format!("internal error: {e}"))?;
+    core.recycle(out);
+    *slot = Some(core);
+    written.map_err(io_err)?;
+    Ok((next_out, next))
 }
 
 /// Waits for the client's next bytes; settles the core when it has been quiet; at rest, a

@@ -96,12 +96,88 @@ impl Gate {
     }
 }
 
+/// Most passwords [`Remembered`] holds; when full, the expired go, then all.
+const REMEMBERED_MOST: usize = 10_000;
+
+/// Passwords the stored hash accepted lately (`[auth] remember_logins`), so that a login
+/// repeated within that time (webmail logs in for every page, a sync client for every folder)
+/// skips the argon2 check. Held as a keyed digest (HMAC-SHA-256 under a key drawn at random
+/// for the process) of the stored hash and the password: never the password, and a changed
+/// password (a new stored hash) or another password does not match. An entry lasts the time
+/// from its check, not from its last use. Only successes are kept: a wrong password always
+/// costs a full check, and lockouts and the gate apply to every login as before.
+pub struct Remembered {
+    key: [u8; 32],
+    ttl: Duration,
+    seen: Mutex<std::collections::HashMap<[u8; 32], Instant>>,
+}
+
+impl Remembered {
+    pub fn new(ttl: Duration) -> Remembered {
+        let mut key = [0u8; 32];
+        // No key, nothing remembered: every login is checked.
+        let ttl = if getrandom::fill(&mut key).is_ok() {
+            ttl
+        } else {
+            Duration::ZERO
+        };
+        Remembered {
+            key,
+            ttl,
+            seen: Mutex::new(std::collections::HashMap::new()),
+        }
+    }
+
+    fn digest(&self, stored: &str, password: &str) -> Option<[u8; 32]> {
+        use hmac::{KeyInit, Mac};
+        let mut mac = <hmac::Hmac<sha2::Sha256> as KeyInit>::new_from_slice(&self.key).ok()?;
+        mac.update(&(stored.len() as u64).to_be_bytes());
+        mac.update(stored.as_bytes());
+        mac.update(password.as_bytes());
+        Some(mac.finalize().into_bytes().into())
+    }
+
+    /// Whether `password` was accepted against `stored` within the time.
+    pub fn knows(&self, stored: &str, password: &str) -> bool {
+        if self.ttl.is_zero() {
+            return false;
+        }
+        let Some(d) = self.digest(stored, password) else {
+            return false;
+        };
+        lock(&self.seen)
+            .get(&d)
+            .is_some_and(|at| at.elapsed() < self.ttl)
+    }
+
+    /// `stored` just accepted `password`.
+    pub fn remember(&self, stored: &str, password: &str) {
+        if self.ttl.is_zero() {
+            return;
+        }
+        let Some(d) = self.digest(stored, password) else {
+            return;
+        };
+        let mut seen = lock(&self.seen);
+        if seen.len() >= REMEMBERED_MOST {
+            let ttl = self.ttl;
+            seen.retain(|_, at| at.elapsed() < ttl);
+            if seen.len() >= REMEMBERED_MOST {
+                seen.clear();
+            }
+        }
+        seen.insert(d, Instant::now());
+    }
+}
+
 /// The process's login state: the gate, and the ledger's rules over the host-wide counts in
-/// the spool ([`LoginFiles`]). Its file work is blocking: callers are on the blocking pool.
+/// the spool ([`LoginFiles`]), and the passwords checked lately. Its file work is blocking:
+/// callers are on the blocking pool.
 pub struct LoginGuard {
     gate: Gate,
     policy: LedgerPolicy,
     spool: PathBuf,
+    remembered: Remembered,
 }
 
 /// The ledger's clock.
@@ -117,6 +193,7 @@ impl LoginGuard {
             gate: Gate::new(config.auth.concurrent_checks()),
             policy: config.auth.ledger(),
             spool: config.paths.spool.clone(),
+            remembered: Remembered::new(config.auth.remember_logins.duration()),
         }
     }
 
@@ -227,10 +304,22 @@ pub fn login_user(config: &crate::config::Config, users: &Users, name: &str) -> 
 }
 
 impl Credentials for GuardedUsers {
+    /// A password the stored hash accepted lately passes without a new argon2 check
+    /// ([`Remembered`]); lockouts and the gate come first either way.
     fn verify_password(&self, user: &str, password: &str) -> bool {
         let name = self.name(user);
-        self.client
-            .check(user, || self.users.verify_password(&name, password))
+        let remembered = &self.client.guard.remembered;
+        self.client.check(user, || {
+            let stored = self.users.password_hash(&name);
+            if stored.is_some_and(|h| remembered.knows(h, password)) {
+                return true;
+            }
+            let ok = self.users.verify_password(&name, password);
+            if let (true, Some(h)) = (ok, stored) {
+                remembered.remember(h, password);
+            }
+            ok
+        })
     }
 
     fn verify_pop3_password(&self, user: &str, password: &str) -> bool {
@@ -332,6 +421,28 @@ mod tests {
             t.join().unwrap();
         }
         assert_eq!(most.load(Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn a_remembered_password_is_known_only_for_its_stored_hash_and_its_time() {
+        let r = Remembered::new(Duration::from_millis(300));
+        let hash = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHQ$one";
+        assert!(!r.knows(hash, "secret"));
+        r.remember(hash, "secret");
+        assert!(r.knows(hash, "secret"));
+        assert!(!r.knows(hash, "secret2"));
+        assert!(!r.knows(hash, "secre"));
+        assert!(!r.knows(hash, ""));
+        // A new password (a new stored hash): the old password is not known for it.
+        assert!(!r.knows("$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHQ$two", "secret"));
+        // The length of the hash is in the digest: no shifting of bytes between the two.
+        r.remember("ab", "c");
+        assert!(!r.knows("a", "bc"));
+        std::thread::sleep(Duration::from_millis(350));
+        assert!(!r.knows(hash, "secret"), "forgotten after its time");
+        let off = Remembered::new(Duration::ZERO);
+        off.remember(hash, "secret");
+        assert!(!off.knows(hash, "secret"));
     }
 
     #[test]

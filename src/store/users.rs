@@ -270,6 +270,19 @@ impl Users {
         }
     }
 
+    /// The stored password hash [`Users::verify_password`] checks a login of `name` against:
+    /// `None` for a system user (PAM checks those) or no such user.
+    pub fn password_hash(&self, name: &str) -> Option<&str> {
+        if let Some(system) = &self.system {
+            if system.lookup(name).is_some() {
+                return None;
+            }
+        }
+        self.file_user(name)
+            .and_then(|u| u.password.as_ref())
+            .map(|h| h.expose())
+    }
+
     /// Check a POP3 USER/PASS login: the override password when the user has one.
     pub fn verify_pop3_password(&self, name: &str, password: &str) -> bool {
         let over = self

@@ -153,6 +153,10 @@ impl Core for ImapCore {
         }
     }
 
+    fn recycle(&mut self, output: Vec<u8>) {
+        self.session.recycle(output);
+    }
+
     /// Every step may read or write the maildir, or check a password.
     fn heavy(&self) -> bool {
         self.held.is_none()

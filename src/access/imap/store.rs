@@ -4,6 +4,8 @@
 //! subscriptions and special-use attributes ([`crate::store::maildir::meta`]), and the process's
 //! shared message lists ([`crate::store::maildir::shared`]).
 
+use std::cell::OnceCell;
+use std::fs::File;
 use std::io::Read as _;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -14,7 +16,8 @@ use crate::store::maildir::cache::Cache;
 use crate::store::maildir::counters;
 use crate::store::maildir::shared::{self, Current, Header, Stamp};
 use crate::store::maildir::{
-    meta, FlagOp, Flags, MailVolume, MailboxState, Maildir, MessageInfo, Snapshot, StoreOutcome,
+    meta, read_message_into, FlagOp, Flags, MailVolume, MailboxState, Maildir, MessageDirs,
+    MessageInfo, Snapshot, StoreOutcome,
 };
 
 /// Users' maildirs on a mail volume.
@@ -80,10 +83,7 @@ impl Account for MaildirAccount {
     type Mailbox = MaildirMailbox;
 
     fn mailbox(&self, name: &MailboxName) -> Result<MaildirMailbox> {
-        Ok(MaildirMailbox {
-            state: MailboxState::new(self.maildir(name)?),
-            dir: std::sync::OnceLock::new(),
-        })
+        Ok(MaildirMailbox::new(MailboxState::new(self.maildir(name)?)))
     }
 
     fn mailboxes(&self) -> Result<Vec<MailboxName>> {
@@ -151,11 +151,41 @@ pub struct MaildirMailbox {
     state: MailboxState,
     /// The maildir's directory, opened at the first stamp: stamps look relative to it.
     dir: std::sync::OnceLock<Option<std::fs::File>>,
+    /// `cur/` and `new/` held open while the session reads messages (until
+    /// [`Mailbox::release`], when the client pauses); `None` inside when they could not be
+    /// opened (messages are then opened by path).
+    dirs: OnceCell<Option<MessageDirs>>,
 }
 
 impl MaildirMailbox {
+    fn new(state: MailboxState) -> MaildirMailbox {
+        MaildirMailbox {
+            state,
+            dir: std::sync::OnceLock::new(),
+            dirs: OnceCell::new(),
+        }
+    }
+
     fn maildir(&self) -> &Maildir {
         self.state.maildir()
+    }
+
+    /// Opens a message: relative to the open `cur/`/`new/` by its snapshot name, else by
+    /// path following a rename; `Ok(None)` once it is gone.
+    fn open(&self, info: &MessageInfo) -> std::io::Result<Option<File>> {
+        let dirs = self
+            .dirs
+            .get_or_init(|| MessageDirs::open(self.maildir()).ok());
+        if let Some(dirs) = dirs {
+            match dirs.open_message(info) {
+                Ok(f) => return Ok(Some(f)),
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+                Err(_) => {}
+            }
+        }
+        self.state
+            .open_message(info)
+            .map_err(|e| std::io::Error::other(e.to_string()))
     }
 }
 
@@ -188,6 +218,7 @@ impl Mailbox for MaildirMailbox {
     }
 
     fn release(&mut self) -> usize {
+        self.dirs = OnceCell::new();
         self.state.release()
     }
 
@@ -240,35 +271,30 @@ impl Mailbox for MaildirMailbox {
     }
 
     fn prefetch(&self, infos: &[&MessageInfo]) {
-        crate::store::maildir::prefetch(self.maildir(), infos);
+        crate::store::maildir::prefetch_with(infos, |info| self.open(info).ok().flatten());
     }
 
     fn read(&self, info: &MessageInfo, limit: u64) -> std::io::Result<Vec<u8>> {
-        let file = self
-            .state
-            .open_message(info)
-            .map_err(|e| std::io::Error::other(e.to_string()))?;
-        let Some(file) = file else {
+        let mut bytes = Vec::new();
+        self.read_into(info, limit, &mut bytes)?;
+        Ok(bytes)
+    }
+
+    fn read_into(&self, info: &MessageInfo, limit: u64, buf: &mut Vec<u8>) -> std::io::Result<()> {
+        let Some(mut file) = self.open(info)? else {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::NotFound,
                 "message expunged",
             ));
         };
-        let capacity = usize::try_from(info.size.min(limit)).unwrap_or(0);
-        let mut bytes = Vec::with_capacity(capacity);
-        file.take(limit).read_to_end(&mut bytes)?;
-        Ok(bytes)
+        read_message_into(&mut file, info.size, limit, buf)
     }
 
     /// Reads in 16 KiB steps until the empty line that ends the header (or `limit`, or the
     /// end of the file): a SORT over large messages reads their headers only.
     fn read_header(&self, info: &MessageInfo, limit: u64) -> std::io::Result<Vec<u8>> {
         const STEP: usize = 16 * 1024;
-        let file = self
-            .state
-            .open_message(info)
-            .map_err(|e| std::io::Error::other(e.to_string()))?;
-        let Some(file) = file else {
+        let Some(file) = self.open(info)? else {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::NotFound,
                 "message expunged",

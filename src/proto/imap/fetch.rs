@@ -6,7 +6,7 @@ use super::bodystructure::body_structure;
 use super::datetime::DateTime;
 use super::envelope::Envelope;
 use super::flag::Flag;
-use super::message::{crlf_size, Message};
+use super::message::{crlf_size, extend_crlf, Message};
 use super::response::{write_flag_list, write_literal, write_string};
 use super::section::{self, Section, SectionText};
 
@@ -134,6 +134,11 @@ pub trait MessageView {
     fn cached_size(&self) -> Option<u64> {
         None
     }
+    /// Appends the flag list of FLAGS (`(\\Seen $Junk)`): what [`MessageView::flags`] holds,
+    /// unless a view can write it without building the list.
+    fn write_flags(&self, out: &mut Vec<u8>) {
+        write_flag_list(out, &self.flags());
+    }
     /// Pre-rendered ENVELOPE if cached.
     fn cached_envelope(&self) -> Option<Cow<'_, [u8]>> {
         None
@@ -162,6 +167,19 @@ pub fn render_fetch(
     attributes: &[FetchAttribute],
     view: &dyn MessageView,
 ) -> Result<Vec<u8>, FetchError> {
+    let mut out = Vec::new();
+    render_fetch_into(&mut out, seq, attributes, view)?;
+    Ok(out)
+}
+
+/// [`render_fetch`] appending to `out` (a FETCH step's output: no buffer per message). On an
+/// error nothing is appended.
+pub fn render_fetch_into(
+    out: &mut Vec<u8>,
+    seq: u32,
+    attributes: &[FetchAttribute],
+    view: &dyn MessageView,
+) -> Result<(), FetchError> {
     let raw = if attributes.iter().any(|a| needs_raw(a, view)) {
         Some(view.raw()?)
     } else {
@@ -185,7 +203,13 @@ pub fn render_fetch(
         }
     }
     let structured = attributes.iter().any(|a| needs_structure(a, view));
-    let message = raw.as_deref().map(|r| {
+    // The whole message and its size come from the raw bytes: no parse (nor a CRLF copy of
+    // the message) unless another item needs one.
+    let parsed = structured
+        || attributes.iter().any(|a| {
+            needs_raw(a, view) && !whole_message(a) && !matches!(a, FetchAttribute::Rfc822Size)
+        });
+    let message = raw.as_deref().filter(|_| parsed).map(|r| {
         if structured {
             Message::parse(r)
         } else {
@@ -194,7 +218,8 @@ pub fn render_fetch(
     });
     let empty = Message::parse_shallow(b"");
     let msg = message.as_ref().unwrap_or(&empty);
-    Ok(render(seq, attributes, view, msg, raw.as_deref(), false))
+    render(out, seq, attributes, view, msg, raw.as_deref(), false);
+    Ok(())
 }
 
 /// Renders `* seq FETCH (...)` for a message whose content is gone (another session expunged
@@ -208,30 +233,40 @@ pub fn render_fetch_gone(
     view: &dyn MessageView,
 ) -> Vec<u8> {
     let empty = Message::parse(b"");
-    render(seq, attributes, view, &empty, None, true)
+    let mut out = Vec::new();
+    render(&mut out, seq, attributes, view, &empty, None, true);
+    out
+}
+
+/// Appends the decimal form of `n` (no formatter, no allocation: FETCH writes several numbers
+/// for every message).
+pub fn write_number(out: &mut Vec<u8>, n: impl itoa::Integer) {
+    out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
 }
 
 fn render(
+    out: &mut Vec<u8>,
     seq: u32,
     attributes: &[FetchAttribute],
     view: &dyn MessageView,
     msg: &Message<'_>,
     raw: Option<&[u8]>,
     gone: bool,
-) -> Vec<u8> {
-    let mut out = format!("* {seq} FETCH (").into_bytes();
+) {
+    out.extend_from_slice(b"* ");
+    write_number(out, seq);
+    out.extend_from_slice(b" FETCH (");
     for (i, attr) in attributes.iter().enumerate() {
         if i > 0 {
             out.push(b' ');
         }
         if gone && needs_raw(attr, view) {
-            write_gone(&mut out, attr);
+            write_gone(out, attr);
         } else {
-            render_attribute(&mut out, attr, view, msg, raw);
+            render_attribute(out, attr, view, msg, raw);
         }
     }
     out.extend_from_slice(b")\r\n");
-    out
 }
 
 /// A content item of a message that is gone: its name and `NIL` (all are nstrings), or the
@@ -299,6 +334,38 @@ fn needs_structure(attr: &FetchAttribute, view: &dyn MessageView) -> bool {
     }
 }
 
+/// Whether `attr` is the whole message (RFC822, BODY[] without a range): written from the raw
+/// bytes converted to CRLF straight into the output ([`write_crlf_literal`]).
+fn whole_message(attr: &FetchAttribute) -> bool {
+    match attr {
+        FetchAttribute::Rfc822 => true,
+        FetchAttribute::BodySection {
+            section,
+            partial: None,
+            ..
+        } => section.part.is_empty() && section.text.is_none(),
+        _ => false,
+    }
+}
+
+/// Writes `raw` in CRLF form as a literal: what [`write_literal`] of [`Message::bytes`] writes,
+/// without the copy of the message. `known` is the CRLF size the state holds (RFC822.SIZE):
+/// it saves counting the bare LFs first; converted bytes that do not come to it are written
+/// again with the size counted, so the literal is always exact.
+fn write_crlf_literal(out: &mut Vec<u8>, raw: &[u8], known: Option<u64>) {
+    let start = out.len();
+    let size = known.unwrap_or_else(|| crlf_size(raw));
+    out.push(b'{');
+    write_number(out, size);
+    out.extend_from_slice(b"}\r\n");
+    let body = out.len();
+    extend_crlf(out, raw);
+    if known.is_some() && (out.len() - body) as u64 != size {
+        out.truncate(start);
+        write_crlf_literal(out, raw, None);
+    }
+}
+
 fn needs_raw(attr: &FetchAttribute, view: &dyn MessageView) -> bool {
     match attr {
         FetchAttribute::Rfc822Size => view.cached_size().is_none(),
@@ -316,23 +383,29 @@ fn render_attribute(
     raw: Option<&[u8]>,
 ) {
     match attr {
-        FetchAttribute::Uid => out.extend_from_slice(format!("UID {}", view.uid()).as_bytes()),
+        FetchAttribute::Uid => {
+            out.extend_from_slice(b"UID ");
+            write_number(out, view.uid());
+        }
         FetchAttribute::Flags => {
             out.extend_from_slice(b"FLAGS ");
-            write_flag_list(out, &view.flags());
+            view.write_flags(out);
         }
         FetchAttribute::InternalDate => {
             out.extend_from_slice(b"INTERNALDATE ");
             write_string(out, view.internal_date().to_string().as_bytes());
         }
         FetchAttribute::ModSeq => {
-            out.extend_from_slice(format!("MODSEQ ({})", view.modseq()).as_bytes())
+            out.extend_from_slice(b"MODSEQ (");
+            write_number(out, view.modseq());
+            out.push(b')');
         }
         FetchAttribute::Rfc822Size => {
             let size = view
                 .cached_size()
                 .unwrap_or_else(|| raw.map(crlf_size).unwrap_or_default());
-            out.extend_from_slice(format!("RFC822.SIZE {size}").as_bytes());
+            out.extend_from_slice(b"RFC822.SIZE ");
+            write_number(out, size);
         }
         FetchAttribute::Envelope => {
             out.extend_from_slice(b"ENVELOPE ");
@@ -354,7 +427,7 @@ fn render_attribute(
         }
         FetchAttribute::Rfc822 => {
             out.extend_from_slice(b"RFC822 ");
-            write_literal(out, msg.bytes());
+            write_crlf_literal(out, raw.unwrap_or_default(), view.cached_size());
         }
         FetchAttribute::Rfc822Header => {
             out.extend_from_slice(b"RFC822.HEADER ");
@@ -397,6 +470,11 @@ fn render_attribute(
             out.extend_from_slice(b"BODY[");
             section.write_spec(out);
             out.push(b']');
+            if whole_message(attr) {
+                out.push(b' ');
+                write_crlf_literal(out, raw.unwrap_or_default(), view.cached_size());
+                return;
+            }
             let bytes = section.extract(msg);
             let bytes: &[u8] = match partial {
                 Some(p) => {
@@ -432,6 +510,37 @@ pub fn is_header_only(section: &Section) -> bool {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+
+    /// A literal of the whole message is exact whatever size the state claims: right, too
+    /// small, too large, or none.
+    #[test]
+    fn a_whole_message_literal_is_exact_whatever_size_is_known() {
+        let messages: [&[u8]; 5] = [
+            b"",
+            b"a\nb\n",
+            b"a\r\nb\r\n",
+            b"\n\n\r\n\rx",
+            b"mixed\r\nand\nbare",
+        ];
+        for raw in messages {
+            let mut want = Vec::new();
+            write_literal(&mut want, &crate::proto::imap::message::to_crlf(raw));
+            let right = crlf_size(raw);
+            for known in [
+                None,
+                Some(right),
+                Some(0),
+                Some(right + 1),
+                Some(right.saturating_sub(1)),
+                Some(u64::MAX),
+            ] {
+                let mut out = b"* 1 FETCH (BODY[] ".to_vec();
+                write_crlf_literal(&mut out, raw, known);
+                assert_eq!(&out[18..], want.as_slice(), "{raw:?} {known:?}");
+                assert_eq!(&out[..18], b"* 1 FETCH (BODY[] ");
+            }
+        }
+    }
     use crate::proto::imap::command::CommandKind;
     use crate::proto::imap::parser::parse_command;
 

@@ -19,9 +19,16 @@ pub fn to_crlf(raw: &[u8]) -> Cow<'_, [u8]> {
     if bare == 0 {
         return Cow::Borrowed(raw);
     }
+    let mut out = Vec::with_capacity(raw.len() + bare);
+    extend_crlf(&mut out, raw);
+    Cow::Owned(out)
+}
+
+/// Appends `raw` to `out` with every bare LF turned into CRLF ([`to_crlf`] without a buffer of
+/// its own: a FETCH converts each message straight into its output).
+pub fn extend_crlf(out: &mut Vec<u8>, raw: &[u8]) {
     // Whole lines copied at once between the bare LFs (memchr finds them), not byte by byte:
     // this runs over every byte of every message body a FETCH sends.
-    let mut out = Vec::with_capacity(raw.len() + bare);
     let mut start = 0;
     for at in memchr::memchr_iter(b'\n', raw) {
         if at == 0 || raw.get(at - 1) != Some(&b'\r') {
@@ -31,7 +38,6 @@ pub fn to_crlf(raw: &[u8]) -> Cow<'_, [u8]> {
         }
     }
     out.extend_from_slice(raw.get(start..).unwrap_or_default());
-    Cow::Owned(out)
 }
 
 /// Size of `raw` once normalised to CRLF (the RFC822.SIZE), without copying.
@@ -664,6 +670,10 @@ mod tests {
                     .collect();
                 let want = reference(&raw);
                 assert_eq!(&*to_crlf(&raw), want.as_slice(), "{raw:?}");
+                let mut appended = b"before".to_vec();
+                extend_crlf(&mut appended, &raw);
+                assert_eq!(&appended[..6], b"before");
+                assert_eq!(&appended[6..], want.as_slice(), "{raw:?}");
                 assert_eq!(crlf_size(&raw), want.len() as u64, "{raw:?}");
             }
         }

@@ -37,7 +37,9 @@ pub fn write_string(out: &mut Vec<u8>, s: &[u8]) {
 
 /// Writes `{n}` CRLF and the bytes.
 pub fn write_literal(out: &mut Vec<u8>, s: &[u8]) {
-    out.extend_from_slice(format!("{{{}}}\r\n", s.len()).as_bytes());
+    out.push(b'{');
+    out.extend_from_slice(itoa::Buffer::new().format(s.len()).as_bytes());
+    out.extend_from_slice(b"}\r\n");
     out.extend_from_slice(s);
 }
 

@@ -200,14 +200,19 @@ pub(super) fn commit_from_tmp(
 /// cached, the others are taken to be as well, and nothing more is done (a warm FETCH pays one
 /// open for the window, not one per message). Only a hint: every failure is ignored.
 pub fn prefetch(md: &Maildir, infos: &[&MessageInfo]) {
+    prefetch_with(infos, |info| open_message(md, info).ok().flatten());
+}
+
+/// [`prefetch`] with the messages opened by `open` (through [`MessageDirs`], say).
+pub fn prefetch_with(infos: &[&MessageInfo], open: impl Fn(&MessageInfo) -> Option<File>) {
     let Some(last) = infos.last() else {
         return;
     };
-    if matches!(open_message(md, last), Ok(Some(f)) if cached(&f)) {
+    if matches!(open(last), Some(f) if cached(&f)) {
         return;
     }
     for info in infos {
-        if let Ok(Some(f)) = open_message(md, info) {
+        if let Some(f) = open(info) {
             let _ = nix::fcntl::posix_fadvise(
                 &f,
                 0,
@@ -230,4 +235,154 @@ pub(super) fn cached(file: &File) -> bool {
     // SAFETY: one iovec over a live 1-byte buffer, on a descriptor this function borrows.
     let n = unsafe { libc::preadv2(file.as_raw_fd(), &iov, 1, 0, libc::RWF_NOWAIT) };
     n >= 0
+}
+
+/// A maildir's `cur/` and `new/` held open, so that a message is opened relative to its
+/// directory (`openat`: one name to look up, not every component of the full path). A reader
+/// keeps them for a burst of commands; a name not found through them is looked for by path as
+/// before ([`open_message`]), so a directory renamed or replaced meanwhile costs a retry only.
+#[derive(Debug)]
+pub struct MessageDirs {
+    cur: std::os::fd::OwnedFd,
+    new: std::os::fd::OwnedFd,
+}
+
+impl MessageDirs {
+    /// Opens `md`'s `cur/` and `new/`.
+    pub fn open(md: &Maildir) -> std::io::Result<MessageDirs> {
+        let dir = |path: PathBuf| {
+            nix::fcntl::open(
+                &path,
+                nix::fcntl::OFlag::O_RDONLY
+                    | nix::fcntl::OFlag::O_DIRECTORY
+                    | nix::fcntl::OFlag::O_CLOEXEC,
+                nix::sys::stat::Mode::empty(),
+            )
+            .map_err(std::io::Error::from)
+        };
+        Ok(MessageDirs {
+            cur: dir(md.cur())?,
+            new: dir(md.new_dir())?,
+        })
+    }
+
+    /// Opens the message file by the name the snapshot has (`NotFound` when it was renamed or
+    /// removed since).
+    pub fn open_message(&self, info: &MessageInfo) -> std::io::Result<File> {
+        let dir = if info.in_new { &self.new } else { &self.cur };
+        nix::fcntl::openat(
+            dir,
+            info.file_name.as_str(),
+            nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )
+        .map(File::from)
+        .map_err(std::io::Error::from)
+    }
+}
+
+/// Reads a message file into `buf` (emptied first), at most `limit` bytes. `expected` is the
+/// size the state knows: a read that stops short exactly there is taken as the end of the file
+/// (a maildir message never changes), which spares the second `read` that would only say so;
+/// any other length is read to the end as usual.
+pub fn read_message_into(
+    file: &mut File,
+    expected: u64,
+    limit: u64,
+    buf: &mut Vec<u8>,
+) -> std::io::Result<()> {
+    use std::io::Read;
+    buf.clear();
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    let expected = usize::try_from(expected).unwrap_or(usize::MAX).min(limit);
+    // The first read asks for one byte beyond the expected end: a file that grew shows at once.
+    let first = expected.saturating_add(1).min(limit);
+    loop {
+        let start = buf.len();
+        if start >= limit {
+            return Ok(());
+        }
+        let room = if start < first {
+            first - start
+        } else {
+            (start / 2).clamp(8 * 1024, 1024 * 1024).min(limit - start)
+        };
+        buf.resize(start + room, 0);
+        let n = match file.read(buf.get_mut(start..).unwrap_or_default()) {
+            Ok(n) => n,
+            Err(e) if e.kind() == ErrorKind::Interrupted => {
+                buf.truncate(start);
+                continue;
+            }
+            Err(e) => {
+                buf.truncate(start);
+                return Err(e);
+            }
+        };
+        buf.truncate(start + n);
+        if n == 0 || (n < room && buf.len() == expected) {
+            return Ok(());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // tests may panic
+    use super::*;
+
+    #[test]
+    fn a_message_is_read_whole_whatever_size_the_state_expected_and_never_past_the_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m");
+        let content: Vec<u8> = (0..50_000u32).map(|i| (i % 251) as u8).collect();
+        std::fs::write(&path, &content).unwrap();
+        let len = content.len() as u64;
+        // Expected right, too small, too large, zero; a buffer holding other bytes before.
+        for expected in [len, len - 1, 10, len + 1, 2 * len, 0] {
+            let mut buf = vec![7u8; 100_000];
+            let mut f = File::open(&path).unwrap();
+            read_message_into(&mut f, expected, u64::MAX, &mut buf).unwrap();
+            assert_eq!(buf, content, "expected {expected}");
+        }
+        for limit in [0, 1, 4096, len - 1, len, len + 1] {
+            let mut buf = b"old".to_vec();
+            let mut f = File::open(&path).unwrap();
+            read_message_into(&mut f, len, limit, &mut buf).unwrap();
+            let end = usize::try_from(limit.min(len)).unwrap();
+            assert_eq!(buf, &content[..end], "limit {limit}");
+        }
+        std::fs::write(&path, b"").unwrap();
+        let mut buf = b"old".to_vec();
+        read_message_into(&mut File::open(&path).unwrap(), 0, 10, &mut buf).unwrap();
+        assert!(buf.is_empty());
+    }
+
+    #[test]
+    fn messages_open_relative_to_their_directory_and_not_found_once_moved() {
+        let dir = tempfile::tempdir().unwrap();
+        let md = Maildir::create(dir.path().join("box")).unwrap();
+        fs::write(md.new_dir().join("1.a.host"), b"in new").unwrap();
+        fs::write(md.cur().join("2.b.host:2,S"), b"in cur").unwrap();
+        let dirs = MessageDirs::open(&md).unwrap();
+        let info = |name: &str, in_new| MessageInfo {
+            uid: 1,
+            file_name: name.to_string(),
+            in_new,
+            size: 6,
+            vsize: None,
+            internal_date: 0,
+            flags: Flags::new(),
+            modseq: 1,
+        };
+        let read = |i: &MessageInfo| {
+            let mut s = String::new();
+            std::io::Read::read_to_string(&mut dirs.open_message(i)?, &mut s)?;
+            std::io::Result::Ok(s)
+        };
+        assert_eq!(read(&info("1.a.host", true)).unwrap(), "in new");
+        assert_eq!(read(&info("2.b.host:2,S", false)).unwrap(), "in cur");
+        let moved = read(&info("1.a.host", false)).unwrap_err();
+        assert_eq!(moved.kind(), ErrorKind::NotFound);
+    }
 }

@@ -27,7 +27,7 @@ pub mod volume;
 pub const FILE_MODE: u32 = 0o666;
 
 pub use error::MaildirError;
-pub use files::prefetch;
+pub use files::{prefetch, prefetch_with, read_message_into, MessageDirs};
 pub use flags::{Flag, Flags};
 pub use layout::Maildir;
 pub use lock::{try_lock_pop3, Pop3Lock};

@@ -179,6 +179,10 @@ pub struct Session<S: MailStore> {
     errors: u32,
     logout: bool,
     notes: Vec<Note>,
+    /// A written FETCH step's output, given back by the connection loop ([`Session::recycle`])
+    /// for the next step of the same FETCH: one output buffer for the whole command, not a
+    /// fresh 320 KiB a step (each page of it faulted in anew).
+    spare: Vec<u8>,
 }
 
 /// Output is handed to the socket once it grows beyond this.
@@ -213,6 +217,16 @@ impl<S: MailStore> Session<S> {
             errors: 0,
             logout: false,
             notes: Vec::new(),
+            spare: Vec::new(),
+        }
+    }
+
+    /// Takes back the output of a [`Step`] with [`Action::Continue`] once it is written: the
+    /// next step of a FETCH fills it again. Kept only while a FETCH is under way.
+    pub fn recycle(&mut self, mut output: Vec<u8>) {
+        if matches!(self.mode, Mode::Fetching(_)) {
+            output.clear();
+            self.spare = output;
         }
     }
 
@@ -350,9 +364,13 @@ impl<S: MailStore> Session<S> {
 
     fn step_inner(&mut self, creds: &dyn Credentials) -> Step {
         // A FETCH step fills one chunk and a message: room for it at once, not by doublings.
+        let spare = std::mem::take(&mut self.spare);
         let mut out = match self.mode {
             Mode::Fetching(_) => {
-                Vec::with_capacity(commands::fetch::CHUNK + commands::fetch::CHUNK / 4)
+                let mut out = spare;
+                out.clear();
+                out.reserve(commands::fetch::CHUNK + commands::fetch::CHUNK / 4);
+                out
             }
             _ => Vec::new(),
         };

@@ -103,10 +103,12 @@ impl<S: TestStore> T<S> {
         let mut all = Vec::new();
         loop {
             let step = self.s.step(creds);
-            all.extend(step.output);
+            all.extend_from_slice(&step.output);
             if step.action != Action::Continue {
                 return String::from_utf8_lossy(&all).into_owned();
             }
+            // As the connection loop does: the written output comes back for the next step.
+            self.s.recycle(step.output);
         }
     }
 

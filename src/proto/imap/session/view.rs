@@ -2,7 +2,7 @@
 //! mapping between IMAP flags and maildir flags.
 
 use std::borrow::Cow;
-use std::cell::OnceCell;
+use std::cell::{Cell, OnceCell};
 
 use crate::proto::imap::datetime::DateTime;
 use crate::proto::imap::fetch::MessageView;
@@ -55,18 +55,38 @@ pub struct View<'a, M> {
     /// Its cached ENVELOPE/BODYSTRUCTURE, if any.
     pub cached: Option<&'a cache::Entry>,
     raw: OnceCell<Vec<u8>>,
+    /// The buffer the bytes are read into (a FETCH hands the same one to every message's view).
+    buffer: Cell<Vec<u8>>,
 }
 
 impl<'a, M: Mailbox> View<'a, M> {
     /// A view without cached renderings.
     pub fn new(info: &'a MessageInfo, recent: bool, mailbox: &'a M) -> View<'a, M> {
+        View::with_buffer(info, recent, mailbox, Vec::new())
+    }
+
+    /// A view that reads the message into `buffer` (its old content is dropped first), to be
+    /// taken back with [`View::into_buffer`]: one allocation for a whole FETCH, not one a
+    /// message.
+    pub fn with_buffer(
+        info: &'a MessageInfo,
+        recent: bool,
+        mailbox: &'a M,
+        buffer: Vec<u8>,
+    ) -> View<'a, M> {
         View {
             info,
             recent,
             mailbox,
             cached: None,
             raw: OnceCell::new(),
+            buffer: Cell::new(buffer),
         }
+    }
+
+    /// The buffer given to [`View::with_buffer`], holding this message's bytes if they were read.
+    pub fn into_buffer(self) -> Vec<u8> {
+        self.raw.into_inner().unwrap_or_else(|| self.buffer.take())
     }
 
     /// The message bytes (read on first use).
@@ -74,7 +94,12 @@ impl<'a, M: Mailbox> View<'a, M> {
         if let Some(r) = self.raw.get() {
             return Ok(r);
         }
-        let bytes = self.mailbox.read(self.info, MAX_MESSAGE)?;
+        let mut bytes = self.buffer.take();
+        if let Err(e) = self.mailbox.read_into(self.info, MAX_MESSAGE, &mut bytes) {
+            bytes.clear();
+            self.buffer.set(bytes);
+            return Err(e);
+        }
         Ok(self.raw.get_or_init(|| bytes))
     }
 
@@ -94,6 +119,30 @@ impl<M: Mailbox> MessageView for View<'_, M> {
 
     fn flags(&self) -> Cow<'_, [Flag]> {
         Cow::Owned(imap_flags(&self.info.flags, self.recent))
+    }
+
+    /// System flags are written straight from the maildir letters; keywords go through
+    /// [`imap_flags`] (which leaves out those that are not valid IMAP flags).
+    fn write_flags(&self, out: &mut Vec<u8>) {
+        if self.info.flags.keywords().next().is_some() {
+            crate::proto::imap::response::write_flag_list(out, &self.flags());
+            return;
+        }
+        out.push(b'(');
+        let mut first = true;
+        let names = maildir::Flag::ALL
+            .iter()
+            .filter(|f| self.info.flags.contains(**f))
+            .filter_map(|f| f.imap_name())
+            .chain(self.recent.then_some("\\Recent"));
+        for name in names {
+            if !first {
+                out.push(b' ');
+            }
+            first = false;
+            out.extend_from_slice(name.as_bytes());
+        }
+        out.push(b')');
     }
 
     fn internal_date(&self) -> DateTime {
@@ -134,5 +183,61 @@ pub fn cache_entry(raw: &[u8]) -> cache::Entry {
     cache::Entry {
         envelope,
         body_structure,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // tests may panic
+    use super::*;
+    use crate::proto::imap::response::write_flag_list;
+    use crate::proto::imap::store::memory::MemoryStore;
+    use crate::proto::imap::store::{Account as _, MailStore as _};
+
+    #[test]
+    fn flags_written_straight_from_the_letters_are_those_of_the_flag_list() {
+        let store = MemoryStore::new();
+        let account = store.open("alice").unwrap();
+        let mailbox = account
+            .mailbox(&crate::proto::imap::mailbox_name::MailboxName::inbox())
+            .unwrap();
+        let letters = "DFPRST";
+        for mask in 0..(1u32 << letters.len()) {
+            let chosen: String = letters
+                .chars()
+                .enumerate()
+                .filter(|(i, _)| mask & (1 << i) != 0)
+                .map(|(_, c)| c)
+                .collect();
+            for keywords in [&[][..], &["$Junk".to_string(), "NonJunk".to_string()][..]] {
+                let mut table = keywords.to_vec();
+                let kw_letters: String = ('a'..='z').take(table.len()).collect();
+                let flags =
+                    maildir::Flags::from_info_letters(&format!("{chosen}{kw_letters}"), &table);
+                table.clear();
+                for recent in [false, true] {
+                    let info = MessageInfo {
+                        uid: 1,
+                        file_name: "1.a.host".into(),
+                        in_new: false,
+                        size: 0,
+                        vsize: None,
+                        internal_date: 0,
+                        flags: flags.clone(),
+                        modseq: 1,
+                    };
+                    let view = View::new(&info, recent, &mailbox);
+                    let mut fast = Vec::new();
+                    view.write_flags(&mut fast);
+                    let mut listed = Vec::new();
+                    write_flag_list(&mut listed, &imap_flags(&flags, recent));
+                    assert_eq!(
+                        String::from_utf8(fast).unwrap(),
+                        String::from_utf8(listed).unwrap(),
+                        "{chosen} {keywords:?} {recent}"
+                    );
+                }
+            }
+        }
     }
 }

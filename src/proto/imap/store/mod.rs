@@ -118,6 +118,15 @@ pub trait Mailbox {
     fn record_virtual_sizes(&mut self, sizes: &[(u32, u64)]) -> Result<()>;
     /// The stored bytes of a message (at most `limit`); `NotFound` once it is gone.
     fn read(&self, info: &MessageInfo, limit: u64) -> std::io::Result<Vec<u8>>;
+    /// The stored bytes of a message (at most `limit`) in `buf`, replacing what it held (a
+    /// FETCH reads every message into one buffer); `NotFound` once it is gone. On an error
+    /// `buf`'s content is unspecified.
+    fn read_into(&self, info: &MessageInfo, limit: u64, buf: &mut Vec<u8>) -> std::io::Result<()> {
+        let bytes = self.read(info, limit)?;
+        buf.clear();
+        buf.extend_from_slice(&bytes);
+        Ok(())
+    }
     /// A hint that these messages will be read soon, in this order (a FETCH of many bodies asks
     /// for the next window ahead of rendering): a store on disk may start reading them so that
     /// the reads overlap. Never required; the default does nothing.

@@ -7,7 +7,7 @@ use std::collections::HashSet;
 
 use super::Handled;
 use crate::proto::imap::fetch::{
-    render_fetch, render_fetch_gone, sets_seen, FetchAttribute, FetchError,
+    render_fetch_gone, render_fetch_into, sets_seen, FetchAttribute, FetchError,
 };
 use crate::proto::imap::message::crlf_size;
 use crate::proto::imap::response::{Code, Status, Tagged};
@@ -40,7 +40,12 @@ pub struct FetchJob {
     reads_files: bool,
     /// Position in `indices` up to which the store was told.
     hinted: usize,
+    /// The one buffer every message of this FETCH is read into.
+    buffer: Vec<u8>,
 }
+
+/// Largest read buffer kept from one message to the next (a huge message's is let go).
+const KEEP_BUFFER: usize = 1024 * 1024;
 
 /// How many messages ahead a FETCH that reads files tells the store about (in steps of half).
 const PREFETCH_WINDOW: usize = 64;
@@ -171,6 +176,7 @@ impl<S: MailStore> Session<S> {
             sizes: Vec::new(),
             reads_files,
             hinted: 0,
+            buffer: Vec::new(),
         };
         Ok(Reply::fetching(job).with(data))
     }
@@ -223,7 +229,8 @@ impl<S: MailStore> Session<S> {
                 continue;
             };
             let recent = sel.recent.contains(&info.uid);
-            let mut view = View::new(info, recent, &sel.mailbox);
+            let buffer = std::mem::take(&mut job.buffer);
+            let mut view = View::with_buffer(info, recent, &sel.mailbox, buffer);
             let attrs = if job.seen_set.contains(&info.uid) {
                 &with_flags
             } else {
@@ -238,14 +245,15 @@ impl<S: MailStore> Session<S> {
                         }
                         Err(e) => {
                             gone(&mut job.missing, &e, i, attrs, &view, out);
+                            job.buffer = view.into_buffer();
                             continue;
                         }
                     }
                 }
                 view.cached = sel.cache.get(info.base());
             }
-            match render_fetch(i as u32 + 1, attrs, &view) {
-                Ok(bytes) => out.extend(bytes),
+            match render_fetch_into(out, i as u32 + 1, attrs, &view) {
+                Ok(()) => {}
                 Err(FetchError::Read(e)) => gone(&mut job.missing, &e, i, attrs, &view, out),
                 Err(FetchError::UnknownCte(_)) => job.unknown_cte = true,
             }
@@ -254,7 +262,13 @@ impl<S: MailStore> Session<S> {
                     job.sizes.push((info.uid, crlf_size(raw)));
                 }
             }
+            job.buffer = view.into_buffer();
+            if job.buffer.capacity() > KEEP_BUFFER {
+                job.buffer = Vec::new();
+            }
         }
+        // Not kept past the FETCH (a large message's buffer).
+        job.buffer = Vec::new();
         // Kept in the view now; stored in the state file when the client pauses (one write
         // for a pipelined burst of FETCHes, not one each).
         for (uid, v) in std::mem::take(&mut job.sizes) {

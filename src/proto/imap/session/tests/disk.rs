@@ -317,3 +317,120 @@ fn sort_and_thread_read_only_the_header_block() {
     assert!(r.contains("* SORT 1 2\r\ne OK"), "{r}");
     assert!(r.contains("* SORT 2 1\r\nf OK"), "{r}");
 }
+
+/// The literals of `* n FETCH (... BODY[] {len}\r\n<bytes>)` in a FETCH response, in order.
+fn body_literals(r: &[u8]) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut rest = r;
+    while let Some(at) = rest.windows(7).position(|w| w == b"BODY[] ") {
+        rest = &rest[at + 7..];
+        assert_eq!(rest[0], b'{', "{}", String::from_utf8_lossy(rest));
+        let close = rest.iter().position(|&b| b == b'}').unwrap();
+        let len: usize = std::str::from_utf8(&rest[1..close])
+            .unwrap()
+            .parse()
+            .unwrap();
+        rest = &rest[close + 3..];
+        out.push(rest[..len].to_vec());
+        rest = &rest[len..];
+        assert!(
+            rest.starts_with(b")\r\n"),
+            "{}",
+            String::from_utf8_lossy(rest)
+        );
+    }
+    out
+}
+
+#[test]
+fn a_fetch_reads_each_message_whole_into_its_one_buffer_and_no_bytes_of_the_one_before() {
+    let (dir, mut t) = T::disk(true);
+    t.send("a LOGIN alice secret\r\n");
+    // Long, short, long with bare LFs, empty, short: a reused buffer that kept anything of
+    // the message before would show in the next literal. Then enough 5 KB messages that the
+    // FETCH takes several steps (output buffers handed back and filled again).
+    let mut sent: Vec<Vec<u8>> = vec![
+        [&b"Subject: long\r\n\r\n"[..], &b"x".repeat(20_000), b"\r\n"].concat(),
+        b"Subject: s\r\n\r\nhi\r\n".to_vec(),
+        [&b"Subject: lf\n\n"[..], &b"line\n".repeat(3000)].concat(),
+        Vec::new(),
+        b"Subject: t\r\n\r\nyo\r\n".to_vec(),
+    ];
+    for i in 0..80u8 {
+        let line = format!("message {i} {}\r\n", "y".repeat(60));
+        sent.push(format!("Subject: m{i}\r\n\r\n{}", line.repeat(80)).into_bytes());
+    }
+    for (i, bytes) in sent.iter().enumerate() {
+        let name = format!("17000{i:05}.M{i}.host");
+        std::fs::write(inbox(&dir).join("new").join(name), bytes).unwrap();
+    }
+    t.send("b EXAMINE INBOX\r\n");
+    t.s.receive(b"c UID FETCH 1:* (FLAGS RFC822.SIZE BODY.PEEK[])\r\n");
+    let (mut all, mut steps) = (Vec::new(), 0);
+    loop {
+        let step = t.s.step(&Creds);
+        all.extend_from_slice(&step.output);
+        steps += 1;
+        if step.action != Action::Continue {
+            break;
+        }
+        t.s.recycle(step.output);
+    }
+    assert!(steps > 1, "one step only: {steps}");
+    let want: Vec<Vec<u8>> = sent
+        .iter()
+        .map(|b| crate::proto::imap::message::to_crlf(b).into_owned())
+        .collect();
+    assert_eq!(body_literals(&all), want);
+    let text = String::from_utf8_lossy(&all);
+    assert!(
+        text.contains("* 3 FETCH (UID 3 FLAGS (\\Recent) RFC822.SIZE 18015 BODY[] {18015}\r\n"),
+        "{text:.300}"
+    );
+    assert!(
+        text.contains("* 4 FETCH (UID 4 FLAGS (\\Recent) RFC822.SIZE 0 BODY[] {0}\r\n)"),
+        "{text:.300}"
+    );
+    assert!(
+        text.ends_with("c OK FETCH completed\r\n"),
+        "{}",
+        &text[text.len() - 100..]
+    );
+}
+
+#[test]
+fn a_message_renamed_by_another_process_is_still_read_through_the_open_directories() {
+    use crate::proto::imap::mailbox_name::MailboxName;
+    use crate::proto::imap::store::{Account as _, MailStore as _, Mailbox as _};
+    let (dir, t) = T::disk(true);
+    t.deliver("renamed");
+    t.deliver("kept");
+    let account = t.store.open("alice").unwrap();
+    let mut mailbox = account.mailbox(&MailboxName::inbox()).unwrap();
+    let snap = mailbox.sync().unwrap();
+    let mut buf = b"stale bytes of an earlier message".to_vec();
+    mailbox
+        .read_into(&snap.messages[0], 1 << 20, &mut buf)
+        .unwrap();
+    let (first, kept) = if buf.starts_with(b"Subject: renamed") {
+        (&snap.messages[0], &snap.messages[1])
+    } else {
+        (&snap.messages[1], &snap.messages[0])
+    };
+    mailbox.read_into(kept, 1 << 20, &mut buf).unwrap();
+    assert_eq!(buf, b"Subject: kept\n\nbody\n");
+    // Another process sets \Seen: the file moves from new/ to cur/ under a new name.
+    let old = inbox(&dir).join("new").join(&first.file_name);
+    let new = inbox(&dir)
+        .join("cur")
+        .join(format!("{}:2,S", first.file_name));
+    std::fs::rename(&old, &new).unwrap();
+    mailbox.read_into(first, 1 << 20, &mut buf).unwrap();
+    assert_eq!(buf, b"Subject: renamed\n\nbody\n");
+    std::fs::remove_file(&new).unwrap();
+    let gone = mailbox.read_into(first, 1 << 20, &mut buf).unwrap_err();
+    assert_eq!(gone.kind(), std::io::ErrorKind::NotFound);
+    // Limits still hold.
+    mailbox.read_into(kept, 7, &mut buf).unwrap();
+    assert_eq!(buf, b"Subject");
+}
