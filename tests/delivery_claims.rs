@@ -43,7 +43,7 @@ fn race(
     let sink = Sink::start("127.0.0.1", port, &tmp.path().join("sink"), &["-w", "1"]);
     let s = Sender::new(
         &format!("immediate = false\nconcurrency = 1\ngateway = \"127.0.0.1:{port}\""),
-        "[remote]\nconnect_timeout = \"3s\"\ncommand_timeout = \"10s\"\n",
+        "[remote]\nconnect_timeout = \"3s\"\ncommand_timeout = \"10s\"\n[cluster]\nshared_volume = \"yes\"\n",
     );
     for n in 0..MESSAGES {
         let msg = format!("From: alice@here.test\nSubject: token-{n}\n\nbody {n}\n");
@@ -194,6 +194,7 @@ fn a_runner_killed_between_destinations_leaves_the_first_recorded() {
         "immediate = false\nconcurrency = 1",
         &format!(
             "[remote]\nmx_port = {port}\nconnect_timeout = \"3s\"\ncommand_timeout = \"120s\"\n\
+             [cluster]\nshared_volume = \"yes\"\n\
              [dns]\nservers = [\"127.0.0.1:{}\"]\ntimeout = \"2s\"\n",
             dns.port
         ),

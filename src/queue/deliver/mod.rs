@@ -86,6 +86,10 @@ pub struct Deliverer {
     /// The host part of local delivery names: this host's name, or on a mail volume shared
     /// with other hosts [`SHARED_DELIVERY_HOST`], the same on every host.
     pub(crate) delivery_host: String,
+    /// Whether remote deliveries are claimed by name ([`crate::queue::spool::claim`]): on a
+    /// spool shared with other hosts only. On one host the queue file's lock is enough, and a
+    /// claim would cost a few metadata operations and a `.done` file per message.
+    claims: bool,
 }
 
 /// The host part of local delivery names on a mail volume shared with other hosts. A delivery
@@ -102,7 +106,9 @@ impl Deliverer {
         } else {
             config.server.hostname.clone()
         };
+        let claims = config.cluster.is_shared(&config.paths.spool);
         Deliverer {
+            claims,
             remote: remote::Remote::new(&config),
             slots: remote::Limiter::new(config.delivery.concurrency.max(1)),
             config,
@@ -319,13 +325,17 @@ impl Deliverer {
 
     /// Claims `msg` for remote delivery ([`crate::queue::spool::claim`]) and takes the results
     /// another runner recorded meanwhile. `None`: another runner has it, or finished it (the
-    /// attempt ends without a word written). `Some(None)`: claims are off (a test hook).
+    /// attempt ends without a word written). `Some(None)`: claims are off (a spool of one host,
+    /// or a test hook).
     fn claim(
         &self,
         msg: &mut LockedMessage,
     ) -> Result<Option<Option<crate::queue::spool::claim::Claim>>, SpoolError> {
         use crate::queue::spool::claim::{Claimant, Claimed};
-        if cfg!(debug_assertions) && std::env::var_os("POSTERN_TEST_NO_DELIVERY_CLAIMS").is_some() {
+        if !self.claims
+            || cfg!(debug_assertions)
+                && std::env::var_os("POSTERN_TEST_NO_DELIVERY_CLAIMS").is_some()
+        {
             return Ok(Some(None));
         }
         let who = Claimant {
