@@ -347,6 +347,15 @@ impl JournalFile {
         self.file.set_len(len)
     }
 
+    /// The offset below which this process knows the file is on disk.
+    #[cfg(test)]
+    pub fn durable_offset(&self) -> u64 {
+        *self
+            .durable
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     /// Returns once every byte below `upto` is on disk: at once when this process already
     /// knows it is, else after waiting for a sync in progress or doing one (which covers every
     /// write made before it started, by any session or process of this host).
