@@ -1,6 +1,11 @@
 //! Mailbox state: UIDVALIDITY, UIDNEXT, the UID ↔ base-name map, modseqs and a size/date
-//! cache, kept in `postern-state` beside the maildir and changed only under the state lock,
-//! so that delivery, `popd` and any number of `imapd` processes agree on one mailbox.
+//! cache, kept beside the maildir as a checkpoint (`postern-state`) and a journal of the changes
+//! since (`postern-state.log`, [`super::journal`]: its module docs give the durability
+//! argument), changed only under the state lock, so that delivery, `popd` and any number of
+//! `imapd` processes agree on one mailbox. A change holds the lock only to read the journal's
+//! new transactions, apply itself and append its own; it is made durable (one `fdatasync`
+//! shared with the changes of other sessions) after the lock is released and before its caller
+//! answers anyone.
 
 use std::fs::{self, File};
 use std::io::ErrorKind;
