@@ -11,7 +11,7 @@ use super::flags::Flags;
 use super::layout::Maildir;
 use super::name;
 use super::state::MessageInfo;
-use super::statefile::{sync_dir, Entry, State};
+use super::statefile::{Entry, State};
 
 pub(super) fn mtime_secs(m: &fs::Metadata) -> i64 {
     m.modified()
@@ -163,7 +163,8 @@ pub(super) fn link_or_copy(md: &Maildir, e: &Entry, tmp: &Path) -> Result<bool> 
     Ok(false)
 }
 
-/// Moves `tmp/<base>` into `cur/` with its flags and records it with the next UID.
+/// Moves `tmp/<base>` into `cur/` with its flags and records it with the next UID (caller
+/// holds the state lock and makes it durable through the journal).
 pub(super) fn commit_from_tmp(
     md: &Maildir,
     st: &mut State,
@@ -178,7 +179,8 @@ pub(super) fn commit_from_tmp(
     let from = md.tmp().join(base);
     let to = md.cur().join(&file_name);
     fs::rename(&from, &to).map_err(|e| MaildirError::io(&from, e))?;
-    sync_dir(&md.cur())?;
+    // `cur/` is fsynced with the journal, before the UID is told to anyone
+    // (super::journal::JournalFile::make_durable).
     let uid = st.uidnext;
     st.uidnext = st.uidnext.saturating_add(1);
     st.highestmodseq += 1;

@@ -45,10 +45,14 @@
 //! - A new journal is created whole with its header by rename and a directory fsync
 //!   ([`crate::store::durable::replace`]) before its first transaction, so an appended
 //!   transaction never depends on a directory entry that is not durable.
-//! - Message files: a flag rename is not fsynced (as before: a lost rename shows as the old
-//!   flags with a higher modseq at the next sync); an expunge unlinks and fsyncs `cur/` before its
-//!   transaction is written; an APPEND's file is renamed into `cur/` and `cur/` fsynced before
-//!   its transaction. A file in `cur/` without an entry is numbered by the next sync.
+//! - Message files: an APPEND's file is written and fsynced in `tmp/` before the lock, renamed
+//!   into `cur/` under it with its transaction; an expunge unlinks under the lock; a flag change
+//!   renames. Every sync of the journal first fsyncs `cur/` ([`JournalFile::make_durable`]), so
+//!   a transaction is never durable before the renames and unlinks it records, and whoever was
+//!   told of it (the writer's client or a reader's) finds the files as told after a crash. (An
+//!   expunge from `new/` fsyncs `new/` under the lock; a flag change's move from `new/` to
+//!   `cur/`, if lost, shows as the old flags with a higher modseq at the next sync.) A file in
+//!   `cur/` without an entry is numbered by the next sync.
 //! - Across hosts (NFS, GlusterFS) the journal is read and appended under the same state lock
 //!   as before; a reader's `fdatasync` there covers only its own host's writes, so another
 //!   host's reader relies on the writer, which answers only after its own `fdatasync`.
@@ -60,7 +64,7 @@ use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write as _};
 use std::os::unix::fs::{FileExt as _, MetadataExt as _};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, Weak};
 
 use super::name;
@@ -257,6 +261,8 @@ impl Change {
 pub struct JournalFile {
     file: File,
     id: (u64, u64),
+    /// The maildir's `cur/`, fsynced before the journal (see [`JournalFile::make_durable`]).
+    cur: PathBuf,
     /// Every byte below this offset is durable.
     durable: Mutex<u64>,
 }
@@ -282,8 +288,9 @@ impl JournalFile {
         };
         let meta = file.metadata()?;
         let id = (meta.dev(), meta.ino());
+        let cur = path.parent().unwrap_or(Path::new(".")).join("cur");
         let Ok(mut reg) = OPEN.lock() else {
-            return Ok(Some(Arc::new(JournalFile::new(file, id))));
+            return Ok(Some(Arc::new(JournalFile::new(file, id, cur))));
         };
         let reg = reg.get_or_insert_with(HashMap::new);
         if let Some(known) = reg.get(&id).and_then(Weak::upgrade) {
@@ -293,15 +300,16 @@ impl JournalFile {
         if reg.len() >= 64 {
             reg.retain(|_, w| w.strong_count() > 0);
         }
-        let handle = Arc::new(JournalFile::new(file, id));
+        let handle = Arc::new(JournalFile::new(file, id, cur));
         reg.insert(id, Arc::downgrade(&handle));
         Ok(Some(handle))
     }
 
-    fn new(file: File, id: (u64, u64)) -> JournalFile {
+    fn new(file: File, id: (u64, u64), cur: PathBuf) -> JournalFile {
         JournalFile {
             file,
             id,
+            cur,
             durable: Mutex::new(0),
         }
     }
@@ -356,9 +364,11 @@ impl JournalFile {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Returns once every byte below `upto` is on disk: at once when this process already
-    /// knows it is, else after waiting for a sync in progress or doing one (which covers every
-    /// write made before it started, by any session or process of this host).
+    /// Returns once every byte below `upto` is on disk, and every rename and unlink in the
+    /// maildir's `cur/` made before those bytes were written (an APPEND's file, an expunge):
+    /// at once when this process already knows it is, else after waiting for a sync in
+    /// progress or doing one — `cur/` fsynced, then the journal fdatasynced — which covers
+    /// every write made before it started, by any session or process of this host.
     pub fn make_durable(&self, upto: u64) -> io::Result<()> {
         let mut durable = self
             .durable
@@ -368,6 +378,7 @@ impl JournalFile {
             return Ok(());
         }
         let written = self.len()?;
+        crate::store::durable::sync_dir(&self.cur)?;
         self.file.sync_data()?;
         *durable = (*durable).max(written);
         Ok(())

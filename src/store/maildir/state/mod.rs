@@ -7,12 +7,13 @@
 //! shared with the changes of other sessions) after the lock is released and before its caller
 //! answers anyone.
 
+use std::collections::HashMap;
 use std::fs::{self, File};
 use std::io::ErrorKind;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::counters::next_uidvalidity;
 use super::error::{MaildirError, Result};
@@ -27,7 +28,7 @@ use super::layout::Maildir;
 use super::lock::StateLock;
 use super::name;
 use super::scan::{snapshot, sync_locked};
-use super::statefile::{sync_dir, Entry, State, STATE_FILE};
+use super::statefile::{sync_dir, State, STATE_FILE};
 
 /// One message of a snapshot.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -225,6 +226,43 @@ fn apply_journal(
     Ok((offset + used, offset + used < len))
 }
 
+/// States of at most this many messages are put aside between commands
+/// ([`MailboxState::release`]).
+pub const PARK_ENTRIES: usize = 20_000;
+/// At most this many states are put aside per mailbox (one per handle busy at once).
+const PARK_PER_MAILBOX: usize = 4;
+/// States put aside are dropped after this long unused.
+const PARK_FOR: Duration = Duration::from_secs(30);
+
+type ParkedStates = HashMap<PathBuf, Vec<(Instant, Cached)>>;
+static PARKED: Mutex<Option<ParkedStates>> = Mutex::new(None);
+
+/// Puts a parsed state aside for the process's next handle on `maildir`.
+fn park(maildir: &Path, cached: Cached) {
+    let Ok(mut parked) = PARKED.lock() else {
+        return;
+    };
+    let parked = parked.get_or_insert_with(HashMap::new);
+    let now = Instant::now();
+    parked.retain(|_, states| {
+        states.retain(|(at, _)| now.duration_since(*at) < PARK_FOR);
+        !states.is_empty()
+    });
+    let states = parked.entry(maildir.to_path_buf()).or_default();
+    if states.len() >= PARK_PER_MAILBOX {
+        states.remove(0);
+    }
+    states.push((now, cached));
+}
+
+/// The state last put aside for `maildir`, if any (brought up to date by its user).
+fn unpark(maildir: &Path) -> Option<Cached> {
+    let mut parked = PARKED.lock().ok()?;
+    let states = parked.as_mut()?.get_mut(maildir)?;
+    let (at, cached) = states.pop()?;
+    (at.elapsed() < PARK_FOR).then_some(cached)
+}
+
 impl MailboxState {
     /// A handle on the state of `maildir` (nothing is read until used).
     pub fn new(maildir: Maildir) -> MailboxState {
@@ -239,11 +277,21 @@ impl MailboxState {
         &self.maildir
     }
 
-    /// Drops the parsed state kept between calls (the next call reads the file again): a
-    /// long-lived holder such as an idle IMAP session keeps only its own snapshot.
-    /// Returns how many message entries were dropped.
+    /// Drops the parsed state kept between calls: a long-lived holder such as an idle IMAP
+    /// session keeps only its own snapshot. A state of up to [`PARK_ENTRIES`] messages is put
+    /// aside for the process's next handle on the mailbox (which then reads only the journal's
+    /// new transactions, not the whole state again); a larger one is freed. Returns how many
+    /// message entries were freed.
     pub fn release(&mut self) -> usize {
-        self.cache.take().map_or(0, |c| c.state.entries.len())
+        let Some(cached) = self.cache.take() else {
+            return 0;
+        };
+        let n = cached.state.entries.len();
+        if n > PARK_ENTRIES || cached.unstored {
+            return n;
+        }
+        park(self.maildir.path(), cached);
+        0
     }
 
     /// Runs `f` on the state under the exclusive lock; `f` returns whether it changed the
@@ -330,6 +378,9 @@ impl MailboxState {
     /// usable checkpoint (none yet, or a damaged one); the cache is empty then. With `locked`
     /// (the caller holds the state lock) a torn tail of the journal is cut off.
     fn refresh(&mut self, locked: bool) -> Result<bool> {
+        if self.cache.is_none() {
+            self.cache = unpark(self.maildir.path());
+        }
         let dir = self.maildir.path().to_path_buf();
         let journal_path = dir.join(JOURNAL_FILE);
         let checkpoint = metadata(&dir.join(STATE_FILE))?;
@@ -529,7 +580,9 @@ impl MailboxState {
         let dir = self.maildir.path().to_path_buf();
         let current = self.cache.as_ref().map_or(0, |c| c.state.generation);
         state.generation = current.max(state.generation) + 1;
-        if let Err(e) = state.store(&dir) {
+        // The renames and unlinks the state records first (as a journal sync does).
+        let stored = sync_dir(&self.maildir.cur()).and_then(|()| state.store(&dir));
+        if let Err(e) = stored {
             return Err(NotStored(e, Box::new(state)));
         }
         // A journal left by a crash here is of the old generation, and ignored.
@@ -754,7 +807,7 @@ impl MailboxState {
             let changed = !removed.is_empty();
             if changed {
                 st.highestmodseq += 1;
-                sync_dir(&md.cur())?;
+                // `cur/` is fsynced with the journal; `new/` is not, so here.
                 if from_new {
                     sync_dir(&md.new_dir())?;
                 }
@@ -764,13 +817,10 @@ impl MailboxState {
         .and_then(|(removed, failure)| failure.map_or(Ok(removed), Err))
     }
 
-    /// Stores a new message directly into `cur/` (IMAP APPEND): tmp → fsync → rename,
-    /// with the given flags and internal date (default now). Returns its UID.
-    ///
-    /// When the flags' maildir letters are known without the lock (no keyword the mailbox's
-    /// table lacks: the table only grows), the file is renamed into `cur/` and `cur/` fsynced
-    /// before the state lock is taken, so the lock is held only to number it. A sync by another
-    /// session in between numbers it as new mail; the APPEND then reports that UID.
+    /// Stores a new message directly into `cur/` (IMAP APPEND): written and fsynced in `tmp/`
+    /// before the state lock, renamed into `cur/` with the given flags and numbered under it,
+    /// made durable with the journal (`cur/` fsynced, then the journal) after it. Returns its
+    /// UID, with the internal date given (default now).
     pub fn append(
         &mut self,
         bytes: &[u8],
@@ -784,60 +834,12 @@ impl MailboxState {
         let tmp = self.maildir.tmp().join(&base);
         write_durably(&tmp, bytes, date)?;
         let size = bytes.len() as u64;
-        let known = self
-            .cache
-            .as_ref()
-            .map(|c| (c.state.keywords.clone(), c.state.uidnext));
-        let (mut table, since) = known.unwrap_or_default();
-        let before = table.len();
-        let early = flags
-            .to_info_letters(&mut table)
-            .ok()
-            .filter(|_| table.len() == before);
-        let Some(letters) = early else {
-            let result = self.locked(|md, st| {
-                let uid = commit_from_tmp(md, st, &base, flags, size, Some(vsize), date)?;
-                Ok((uid, true))
-            });
-            if result.is_err() {
-                let _ = fs::remove_file(&tmp);
-            }
-            return result;
-        };
-        let file_name = name::with_letters(&base, &letters);
-        let to = self.maildir.cur().join(&file_name);
-        if let Err(e) = fs::rename(&tmp, &to) {
-            let _ = fs::remove_file(&tmp);
-            return Err(MaildirError::io(&tmp, e));
-        }
-        let result = sync_dir(&self.maildir.cur()).and_then(|()| {
-            self.locked(|_, st| {
-                let numbered = st
-                    .entries
-                    .iter()
-                    .rev()
-                    .take_while(|e| e.uid >= since)
-                    .find(|e| e.base() == base);
-                if let Some(e) = numbered {
-                    return Ok((e.uid, false));
-                }
-                let uid = st.uidnext;
-                st.uidnext = st.uidnext.saturating_add(1);
-                st.highestmodseq += 1;
-                st.entries.push(Entry {
-                    uid,
-                    modseq: st.highestmodseq,
-                    size,
-                    vsize: Some(vsize),
-                    date,
-                    in_new: false,
-                    name: file_name,
-                });
-                Ok((uid, true))
-            })
+        let result = self.locked(|md, st| {
+            let uid = commit_from_tmp(md, st, &base, flags, size, Some(vsize), date)?;
+            Ok((uid, true))
         });
         if result.is_err() {
-            let _ = fs::remove_file(&to);
+            let _ = fs::remove_file(&tmp);
         }
         result
     }

@@ -816,3 +816,32 @@ fn a_reader_uses_only_what_is_durable() {
     // A writer whose transaction is already covered does not sync again (same handle).
     assert!(Arc::ptr_eq(&read.file, &journal.file));
 }
+
+#[test]
+fn a_released_state_is_taken_up_by_the_next_handle_and_brought_up_to_date() {
+    let (_d, md, mut st) = mailbox_with_checkpoint(3);
+    st.set_flags(1, Flags::from_flags(&[Flag::Seen])).unwrap();
+    assert_eq!(st.release(), 0, "a small state is put aside, not freed");
+    // Changed after it was put aside: the next handle takes it and reads the new transaction.
+    let mut other = MailboxState::new(md.clone());
+    other.expunge(&[2]).unwrap();
+    assert_eq!(other.release(), 0);
+    let mut next = MailboxState::new(md.clone());
+    let seen = next.peek().unwrap().unwrap();
+    let uids: Vec<u32> = seen.messages.iter().map(|m| m.uid).collect();
+    assert_eq!(uids, vec![1, 3]);
+    assert!(seen.get(1).unwrap().flags.contains(Flag::Seen));
+    assert_eq!(seen, fresh_view(&md));
+    // Freed, not put aside, above the limit.
+    let mut big = MailboxState::new(md.clone());
+    big.peek().unwrap();
+    let c = big.cache.as_mut().unwrap();
+    let template = c.state.entries[0].clone();
+    c.state.entries = (1..=super::PARK_ENTRIES as u32 + 1)
+        .map(|uid| crate::store::maildir::statefile::Entry {
+            uid,
+            ..template.clone()
+        })
+        .collect();
+    assert_eq!(big.release(), super::PARK_ENTRIES + 1);
+}
