@@ -61,13 +61,23 @@ pub(super) fn entry_flags(e: &Entry, keywords: &[String]) -> Flags {
     Flags::from_info_letters(letters, keywords)
 }
 
-/// Opens a message file, following a rename by base name; `Ok(None)` when it is gone.
+/// Opens a message file, following a rename by base name; `Ok(None)` when it is gone. The
+/// name in the process's latest list of the mailbox is tried before the directories are
+/// listed (another session's flag change renamed it, most likely).
 pub fn open_message(md: &Maildir, info: &MessageInfo) -> Result<Option<File>> {
     let path = info.path(md);
     match File::open(&path) {
         Ok(f) => return Ok(Some(f)),
         Err(e) if e.kind() != ErrorKind::NotFound => return Err(MaildirError::io(&path, e)),
         Err(_) => {}
+    }
+    if let Some((n, in_new)) =
+        super::shared::latest_name(md.path(), info.uid, info.base(), &info.file_name)
+    {
+        let path = if in_new { md.new_dir() } else { md.cur() }.join(n);
+        if let Ok(f) = File::open(&path) {
+            return Ok(Some(f));
+        }
     }
     let Some((n, in_new)) = locate(md, info.base())? else {
         return Ok(None);

@@ -388,28 +388,54 @@ pub fn current<E, S>(
 /// Whether `new/` and `cur/` hold exactly the files of `messages` (names included, so flag
 /// renames count), read without changing anything.
 pub fn files_match(maildir: &Maildir, messages: &[MessageInfo]) -> bool {
-    // The names the maildir layer's scan would see.
-    let names = |dir: &Path| -> Option<HashSet<String>> {
-        let mut out = HashSet::new();
-        for entry in fs::read_dir(dir).ok()? {
-            if let Ok(n) = entry.ok()?.file_name().into_string() {
-                if name::acceptable(&n) {
-                    out.insert(n);
-                }
-            }
+    let mut expected: [HashSet<&str>; 2] = [HashSet::new(), HashSet::new()];
+    for m in messages {
+        if let Some(set) = expected.get_mut(usize::from(m.in_new)) {
+            set.insert(m.file_name.as_str());
         }
-        Some(out)
+    }
+    // Streamed: each name the maildir layer's scan would see must be expected, and as many.
+    let holds = |dir: &Path, want: &HashSet<&str>| -> bool {
+        let Ok(entries) = fs::read_dir(dir) else {
+            return false;
+        };
+        let mut seen = 0usize;
+        for entry in entries {
+            let Ok(entry) = entry else {
+                return false;
+            };
+            let name = entry.file_name();
+            let Some(n) = name.to_str() else {
+                continue;
+            };
+            if !name::acceptable(n) {
+                continue;
+            }
+            if !want.contains(n) {
+                return false;
+            }
+            seen += 1;
+        }
+        seen == want.len()
     };
-    let (Some(new), Some(cur)) = (names(&maildir.new_dir()), names(&maildir.cur())) else {
-        return false;
-    };
-    let in_new = messages.iter().filter(|m| m.in_new).count();
-    new.len() == in_new
-        && cur.len() == messages.len() - in_new
-        && messages.iter().all(|m| {
-            let set = if m.in_new { &new } else { &cur };
-            set.contains(&m.file_name)
-        })
+    let [cur, new] = &expected;
+    // A message listed twice under one name cannot match.
+    cur.len() + new.len() == messages.len()
+        && holds(&maildir.cur(), cur)
+        && holds(&maildir.new_dir(), new)
+}
+
+/// The name of message `uid` (with base name `base`) in the list last registered for
+/// `maildir`, if that differs from `stale`: where to look for a message another session has
+/// just renamed, before listing the directories.
+pub fn latest_name(maildir: &Path, uid: u32, base: &str, stale: &str) -> Option<(String, bool)> {
+    with_registry(|reg| {
+        let p = reg.views.get(maildir)?;
+        let i = p.messages.binary_search_by_key(&uid, |m| m.uid).ok()?;
+        let m = p.messages.get(i)?;
+        (m.base() == base && m.file_name != stale).then(|| (m.file_name.clone(), m.in_new))
+    })
+    .flatten()
 }
 
 #[cfg(test)]
