@@ -229,8 +229,10 @@ fn apply_journal(
 /// States of at most this many messages are put aside between commands
 /// ([`MailboxState::release`]).
 pub const PARK_ENTRIES: usize = 20_000;
-/// At most this many states are put aside per mailbox (one per handle busy at once).
-const PARK_PER_MAILBOX: usize = 4;
+/// At most this many states are put aside per mailbox (one per handle busy at once), and at
+/// most [`PARK_MESSAGES`] messages in them together.
+const PARK_PER_MAILBOX: usize = 16;
+const PARK_MESSAGES: usize = 40_000;
 /// States put aside are dropped after this long unused.
 const PARK_FOR: Duration = Duration::from_secs(30);
 
@@ -249,10 +251,12 @@ fn park(maildir: &Path, cached: Cached) {
         !states.is_empty()
     });
     let states = parked.entry(maildir.to_path_buf()).or_default();
-    if states.len() >= PARK_PER_MAILBOX {
-        states.remove(0);
-    }
     states.push((now, cached));
+    let mut total: usize = states.iter().map(|(_, c)| c.state.entries.len()).sum();
+    while states.len() > PARK_PER_MAILBOX || (total > PARK_MESSAGES && states.len() > 1) {
+        let (_, oldest) = states.remove(0);
+        total -= oldest.state.entries.len();
+    }
 }
 
 /// The state last put aside for `maildir`, if any (brought up to date by its user).
