@@ -113,6 +113,8 @@ pub struct Link {
     pub peer: Option<SocketAddr>,
     /// TLS is active (implicit, or STARTTLS done).
     pub tls: bool,
+    /// The TCP socket under `io`, for [`super::net::quick_ack`].
+    tcp_fd: Option<std::os::fd::RawFd>,
     timing: Timing,
     unit: Unit,
     /// The read buffer, allocated at the first read.
@@ -137,6 +139,7 @@ impl Link {
             io: conn.io,
             peer: conn.peer,
             tls: conn.tls,
+            tcp_fd: conn.tcp_fd,
             timing,
             unit: Unit {
                 start: Instant::now(),
@@ -225,6 +228,7 @@ impl Link {
                 Input::Closed
             }
             Ok(Ok(n)) => {
+                super::net::quick_ack(self.tcp_fd);
                 self.unit.bytes += n as u64;
                 Input::Data(self.buf.get(..n).unwrap_or_default())
             }
@@ -414,6 +418,7 @@ impl Link {
                 read = self.io.read(&mut self.buf) => match read {
                     Ok(0) | Err(_) => self.mark_gone(),
                     Ok(n) => {
+                        super::net::quick_ack(self.tcp_fd);
                         self.unit.bytes += n as u64;
                         self.stash.extend_from_slice(self.buf.get(..n).unwrap_or_default());
                     }
@@ -460,6 +465,7 @@ mod tests {
                 peer: None,
                 local: None,
                 tls: false,
+                tcp_fd: None,
             },
             t,
         )

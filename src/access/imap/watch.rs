@@ -1,7 +1,8 @@
 //! Watching maildirs for IDLE: one inotify instance per process, shared by every idling
 //! session. A session asks [`watch`] for its selected maildir and awaits
 //! [`MaildirWatch::changed`]; a reader thread turns inotify events in `new/`, `cur/` and on the
-//! state file (`postern-state`, replaced by rename) into wake-ups of the sessions watching that
+//! state file (`postern-state`, replaced by rename) and its journal (`postern-state.log`,
+//! appended to) into wake-ups of the sessions watching that
 //! maildir. The watches of a maildir go away with its last [`MaildirWatch`].
 //!
 //! One instance for all sessions matters: the kernel allows a user only a few inotify instances
@@ -18,7 +19,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use inotify::{EventMask, Inotify, WatchDescriptor, WatchMask, Watches};
 use tokio::sync::watch as channel;
 
-use crate::store::maildir::STATE_FILE;
+use crate::store::maildir::{JOURNAL_FILE, STATE_FILE};
 
 /// Which directory of a maildir a watch descriptor is on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -142,7 +143,8 @@ pub fn watch(maildir: &Path) -> Result<MaildirWatch, WatchError> {
         | WatchMask::DELETE_SELF
         | WatchMask::MOVE_SELF
         | WatchMask::ONLYDIR;
-    let root = WatchMask::MOVED_TO | WatchMask::CLOSE_WRITE | WatchMask::ONLYDIR;
+    let root =
+        WatchMask::MOVED_TO | WatchMask::CLOSE_WRITE | WatchMask::MODIFY | WatchMask::ONLYDIR;
     let mut wds = Vec::new();
     for (path, mask, part) in [
         (maildir.join("new"), entries, Part::Messages),
@@ -248,10 +250,11 @@ fn read_events(mut inotify: Inotify, watcher: &Watcher) {
 }
 
 /// Whether an event on the maildir directory itself is one a session must look at: the state
-/// file replaced or written, or the directory gone.
+/// file replaced or written, its journal appended to, or the directory gone.
 fn concerns_root(mask: EventMask, name: Option<&OsStr>) -> bool {
     mask.intersects(EventMask::IGNORED | EventMask::DELETE_SELF | EventMask::MOVE_SELF)
         || name == Some(OsStr::new(STATE_FILE))
+        || name == Some(OsStr::new(JOURNAL_FILE))
 }
 
 #[cfg(test)]
@@ -304,6 +307,12 @@ mod tests {
         assert!(!within(&mut a, Duration::from_millis(200)).await);
         std::fs::write(p.join("postern-state.tmp"), b"x").unwrap();
         std::fs::rename(p.join("postern-state.tmp"), p.join(STATE_FILE)).unwrap();
+        assert!(within(&mut a, Duration::from_secs(1)).await);
+        // So does a transaction appended to the journal by a writer that keeps it open.
+        settle(&mut a).await;
+        let mut journal = std::fs::File::create(p.join(JOURNAL_FILE)).unwrap();
+        settle(&mut a).await;
+        std::io::Write::write_all(&mut journal, b"x 1\n").unwrap();
         assert!(within(&mut a, Duration::from_secs(1)).await);
 
         // One watcher gone, the other still hears deletions.

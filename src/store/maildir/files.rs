@@ -11,7 +11,7 @@ use super::flags::Flags;
 use super::layout::Maildir;
 use super::name;
 use super::state::MessageInfo;
-use super::statefile::{sync_dir, Entry, State};
+use super::statefile::{Entry, State};
 
 pub(super) fn mtime_secs(m: &fs::Metadata) -> i64 {
     m.modified()
@@ -61,13 +61,23 @@ pub(super) fn entry_flags(e: &Entry, keywords: &[String]) -> Flags {
     Flags::from_info_letters(letters, keywords)
 }
 
-/// Opens a message file, following a rename by base name; `Ok(None)` when it is gone.
+/// Opens a message file, following a rename by base name; `Ok(None)` when it is gone. The
+/// name in the process's latest list of the mailbox is tried before the directories are
+/// listed (another session's flag change renamed it, most likely).
 pub fn open_message(md: &Maildir, info: &MessageInfo) -> Result<Option<File>> {
     let path = info.path(md);
     match File::open(&path) {
         Ok(f) => return Ok(Some(f)),
         Err(e) if e.kind() != ErrorKind::NotFound => return Err(MaildirError::io(&path, e)),
         Err(_) => {}
+    }
+    if let Some((n, in_new)) =
+        super::shared::latest_name(md.path(), info.uid, info.base(), &info.file_name)
+    {
+        let path = if in_new { md.new_dir() } else { md.cur() }.join(n);
+        if let Ok(f) = File::open(&path) {
+            return Ok(Some(f));
+        }
     }
     let Some((n, in_new)) = locate(md, info.base())? else {
         return Ok(None);
@@ -163,7 +173,8 @@ pub(super) fn link_or_copy(md: &Maildir, e: &Entry, tmp: &Path) -> Result<bool> 
     Ok(false)
 }
 
-/// Moves `tmp/<base>` into `cur/` with its flags and records it with the next UID.
+/// Moves `tmp/<base>` into `cur/` with its flags and records it with the next UID (caller
+/// holds the state lock and makes it durable through the journal).
 pub(super) fn commit_from_tmp(
     md: &Maildir,
     st: &mut State,
@@ -178,7 +189,8 @@ pub(super) fn commit_from_tmp(
     let from = md.tmp().join(base);
     let to = md.cur().join(&file_name);
     fs::rename(&from, &to).map_err(|e| MaildirError::io(&from, e))?;
-    sync_dir(&md.cur())?;
+    // `cur/` is fsynced with the journal, before the UID is told to anyone
+    // (super::journal::JournalFile::make_durable).
     let uid = st.uidnext;
     st.uidnext = st.uidnext.saturating_add(1);
     st.highestmodseq += 1;

@@ -4,7 +4,8 @@
 //! full directory scan.
 //!
 //! The list is published under the mailbox's [`Stamp`]: modification times (ns) of `new/` and
-//! `cur/`, and modification time, inode and size of the state file. A later SELECT or refresh
+//! `cur/`, and modification time, inode and size of the state file (the checkpoint) and of its
+//! journal (every change through the state lock grows the journal or replaces the checkpoint). A later SELECT or refresh
 //! whose stamp is the same — nothing was delivered, renamed, removed or rewritten since — takes
 //! the published list instead of scanning. When the stamp moved, one session looks (the others
 //! of the process wait for it on the mailbox's gate, [`gate`]) and publishes the result, so a
@@ -33,6 +34,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
+use super::journal::JOURNAL_FILE;
 use super::statefile::STATE_FILE;
 use super::{name, Maildir, MessageInfo, Snapshot};
 
@@ -45,10 +47,11 @@ pub const KEEP_MESSAGES: usize = 300_000;
 /// docs). Two stamps are equal when the files are; when a stamp was taken does not count.
 #[derive(Debug, Clone, Copy)]
 pub struct Stamp {
-    /// Modification times (ns) of `new/`, `cur/` and the state file (-1: missing).
-    times: [i128; 3],
-    /// Inode and size of the state file (it is replaced by rename).
-    state_file: (u64, u64),
+    /// Modification times (ns) of `new/`, `cur/`, the state file and its journal (-1: missing).
+    times: [i128; 4],
+    /// Inode and size of the state file (it is replaced by rename) and of the journal (it grows,
+    /// and is replaced at compaction).
+    state_file: (u64, u64, u64, u64),
     /// The coarse real-time clock (ns) just before the files were looked at.
     seen_at: i128,
 }
@@ -65,8 +68,8 @@ impl Stamp {
     /// A stamp from a version number (a store that counts its changes).
     pub fn version(version: u64) -> Stamp {
         Stamp {
-            times: [i128::from(version), 0, 0],
-            state_file: (0, 0),
+            times: [i128::from(version), 0, 0, 0],
+            state_file: (0, 0, 0, 0),
             seen_at: i128::MAX,
         }
     }
@@ -76,13 +79,17 @@ impl Stamp {
 pub fn stamp_of(md: &Maildir) -> Stamp {
     let seen_at = coarse_now_ns();
     let state = fs::metadata(md.path().join(STATE_FILE)).ok();
+    let journal = fs::metadata(md.path().join(JOURNAL_FILE)).ok();
+    let (state_ino, state_len) = state.as_ref().map_or((0, 0), |m| (m.ino(), m.len()));
+    let (journal_ino, journal_len) = journal.as_ref().map_or((0, 0), |m| (m.ino(), m.len()));
     Stamp {
         times: [
             mtime_ns(fs::metadata(md.new_dir()).ok().as_ref()),
             mtime_ns(fs::metadata(md.cur()).ok().as_ref()),
             mtime_ns(state.as_ref()),
+            mtime_ns(journal.as_ref()),
         ],
-        state_file: state.map_or((0, 0), |m| (m.ino(), m.len())),
+        state_file: (state_ino, state_len, journal_ino, journal_len),
         seen_at,
     }
 }
@@ -421,28 +428,54 @@ pub fn current<E, S>(
 /// Whether `new/` and `cur/` hold exactly the files of `messages` (names included, so flag
 /// renames count), read without changing anything.
 pub fn files_match(maildir: &Maildir, messages: &[MessageInfo]) -> bool {
-    // The names the maildir layer's scan would see.
-    let names = |dir: &Path| -> Option<HashSet<String>> {
-        let mut out = HashSet::new();
-        for entry in fs::read_dir(dir).ok()? {
-            if let Ok(n) = entry.ok()?.file_name().into_string() {
-                if name::acceptable(&n) {
-                    out.insert(n);
-                }
-            }
+    let mut expected: [HashSet<&str>; 2] = [HashSet::new(), HashSet::new()];
+    for m in messages {
+        if let Some(set) = expected.get_mut(usize::from(m.in_new)) {
+            set.insert(m.file_name.as_str());
         }
-        Some(out)
+    }
+    // Streamed: each name the maildir layer's scan would see must be expected, and as many.
+    let holds = |dir: &Path, want: &HashSet<&str>| -> bool {
+        let Ok(entries) = fs::read_dir(dir) else {
+            return false;
+        };
+        let mut seen = 0usize;
+        for entry in entries {
+            let Ok(entry) = entry else {
+                return false;
+            };
+            let name = entry.file_name();
+            let Some(n) = name.to_str() else {
+                continue;
+            };
+            if !name::acceptable(n) {
+                continue;
+            }
+            if !want.contains(n) {
+                return false;
+            }
+            seen += 1;
+        }
+        seen == want.len()
     };
-    let (Some(new), Some(cur)) = (names(&maildir.new_dir()), names(&maildir.cur())) else {
-        return false;
-    };
-    let in_new = messages.iter().filter(|m| m.in_new).count();
-    new.len() == in_new
-        && cur.len() == messages.len() - in_new
-        && messages.iter().all(|m| {
-            let set = if m.in_new { &new } else { &cur };
-            set.contains(&m.file_name)
-        })
+    let [cur, new] = &expected;
+    // A message listed twice under one name cannot match.
+    cur.len() + new.len() == messages.len()
+        && holds(&maildir.cur(), cur)
+        && holds(&maildir.new_dir(), new)
+}
+
+/// The name of message `uid` (with base name `base`) in the list last registered for
+/// `maildir`, if that differs from `stale`: where to look for a message another session has
+/// just renamed, before listing the directories.
+pub fn latest_name(maildir: &Path, uid: u32, base: &str, stale: &str) -> Option<(String, bool)> {
+    with_registry(|reg| {
+        let p = reg.views.get(maildir)?;
+        let i = p.messages.binary_search_by_key(&uid, |m| m.uid).ok()?;
+        let m = p.messages.get(i)?;
+        (m.base() == base && m.file_name != stale).then(|| (m.file_name.clone(), m.in_new))
+    })
+    .flatten()
 }
 
 #[cfg(test)]
@@ -451,8 +484,8 @@ mod tests {
 
     fn stamp(n: i128) -> Stamp {
         Stamp {
-            times: [n, 2, 3],
-            state_file: (4, 5),
+            times: [n, 2, 3, 4],
+            state_file: (4, 5, 6, 7),
             seen_at: n + 10,
         }
     }
@@ -482,28 +515,28 @@ mod tests {
     #[test]
     fn only_a_stamp_the_file_clock_has_passed_is_trusted() {
         let t = 1_700_000_000_123_456_789i128;
-        let s = |times: [i128; 3], seen_at: i128| Stamp {
+        let s = |times: [i128; 4], seen_at: i128| Stamp {
             times,
-            state_file: (1, 1),
+            state_file: (1, 1, 0, 0),
             seen_at,
         };
-        assert!(trusted(s([t, t - 5, -1], t + 1)).is_some());
-        assert!(trusted(s([t, t - 5, -1], t)).is_none(), "the same tick");
+        assert!(trusted(s([t, t - 5, -1, -1], t + 1)).is_some());
+        assert!(trusted(s([t, t - 5, -1, -1], t)).is_none(), "the same tick");
         assert!(
-            trusted(s([t - 5, t + 7, t], t + 1)).is_none(),
+            trusted(s([t - 5, t + 7, t, -1], t + 1)).is_none(),
             "a time ahead"
         );
         // Whole seconds only: two seconds must have passed.
         let w = 1_700_000_000_000_000_000i128;
-        assert!(trusted(s([w, w, -1], w + 1_500_000_000)).is_none());
-        assert!(trusted(s([w, w, -1], w + 2_000_000_001)).is_some());
+        assert!(trusted(s([w, w, -1, -1], w + 1_500_000_000)).is_none());
+        assert!(trusted(s([w, w, -1, -1], w + 2_000_000_001)).is_some());
         // Equal stamps: the same files, whenever looked at.
-        assert_eq!(s([t, t, t], 1), s([t, t, t], 2));
+        assert_eq!(s([t, t, t, t], 1), s([t, t, t, t], 2));
         assert_ne!(
-            s([t, t, t], 1),
+            s([t, t, t, t], 1),
             Stamp {
-                state_file: (2, 1),
-                ..s([t, t, t], 1)
+                state_file: (1, 1, 0, 1),
+                ..s([t, t, t, t], 1)
             }
         );
     }
@@ -580,7 +613,10 @@ mod tests {
         assert_eq!(now(&mut a).messages.len(), 3);
         let ahead = std::time::SystemTime::now() + Duration::from_millis(1200);
         let set_times = || {
-            for p in [md.new_dir(), md.cur(), md.path().join(STATE_FILE)] {
+            for p in [md.new_dir(), md.cur(), md.path().join(STATE_FILE)]
+                .into_iter()
+                .chain(Some(md.path().join(JOURNAL_FILE)).filter(|p| p.exists()))
+            {
                 fs::File::open(p).unwrap().set_modified(ahead).unwrap();
             }
         };

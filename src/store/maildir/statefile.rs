@@ -1,8 +1,10 @@
 //! The mailbox state file `postern-state`: a small line-oriented text format, written
-//! durably (temp file → fsync → rename → fsync of the directory) under the state lock.
+//! durably (temp file → fsync → rename → fsync of the directory) under the state lock. It is
+//! the checkpoint; the changes made since are in the journal beside it ([`super::journal`]).
 //!
 //! ```text
 //! postern-mailbox-state 1
+//! generation 4                 (ties the journal to this checkpoint; absent: 0)
 //! uidvalidity 1700000000
 //! uidnext 43
 //! highestmodseq 97
@@ -25,6 +27,8 @@ const MAX_STATE_BYTES: u64 = 1 << 30;
 /// The persistent state of one mailbox.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct State {
+    /// The checkpoint's generation: a journal is applied only to the checkpoint of its own.
+    pub generation: u64,
     pub uidvalidity: u32,
     pub uidnext: u32,
     pub highestmodseq: u64,
@@ -52,6 +56,25 @@ impl Entry {
     pub fn base(&self) -> &str {
         name::split(&self.name).0
     }
+
+    /// Appends the entry's line (`m …`, as in the state file and the journal) to `out`.
+    pub fn render_into(&self, out: &mut String) {
+        use std::fmt::Write as _;
+        let _ = write!(out, "m {} {} {} ", self.uid, self.modseq, self.size);
+        match self.vsize {
+            Some(v) => {
+                let _ = write!(out, "{v}");
+            }
+            None => out.push('-'),
+        }
+        let _ = writeln!(
+            out,
+            " {} {} {}",
+            self.date,
+            if self.in_new { 'n' } else { 'c' },
+            self.name
+        );
+    }
 }
 
 /// Why a state file could not be read; the caller rebuilds the state.
@@ -67,6 +90,7 @@ impl State {
     /// A fresh, empty state with the given UIDVALIDITY.
     pub fn fresh(uidvalidity: u32) -> State {
         State {
+            generation: 0,
             uidvalidity,
             uidnext: 1,
             highestmodseq: 1,
@@ -81,8 +105,8 @@ impl State {
         out.push_str(MAGIC);
         out.push('\n');
         out.push_str(&format!(
-            "uidvalidity {}\nuidnext {}\nhighestmodseq {}\n",
-            self.uidvalidity, self.uidnext, self.highestmodseq
+            "generation {}\nuidvalidity {}\nuidnext {}\nhighestmodseq {}\n",
+            self.generation, self.uidvalidity, self.uidnext, self.highestmodseq
         ));
         for k in &self.keywords {
             out.push_str("keyword ");
@@ -90,17 +114,7 @@ impl State {
             out.push('\n');
         }
         for e in &self.entries {
-            let vsize = e.vsize.map_or_else(|| "-".to_string(), |v| v.to_string());
-            out.push_str(&format!(
-                "m {} {} {} {} {} {} {}\n",
-                e.uid,
-                e.modseq,
-                e.size,
-                vsize,
-                e.date,
-                if e.in_new { 'n' } else { 'c' },
-                e.name
-            ));
+            e.render_into(&mut out);
         }
         out.into_bytes()
     }
@@ -119,6 +133,7 @@ impl State {
             let bad = || Damage::Line(i + 1);
             let (key, rest) = line.split_once(' ').ok_or_else(bad)?;
             match key {
+                "generation" => state.generation = rest.parse().map_err(|_| bad())?,
                 "uidvalidity" => {
                     state.uidvalidity = rest.parse().map_err(|_| bad())?;
                     have.0 = true;
@@ -193,7 +208,7 @@ pub fn sync_dir(dir: &Path) -> Result<()> {
     crate::store::durable::sync_dir(dir).map_err(|e| MaildirError::io(dir, e))
 }
 
-fn parse_entry(rest: &str) -> Option<Entry> {
+pub(super) fn parse_entry(rest: &str) -> Option<Entry> {
     let mut parts = rest.splitn(7, ' ');
     let uid = parts.next()?.parse().ok()?;
     let modseq = parts.next()?.parse().ok()?;
@@ -230,6 +245,7 @@ mod tests {
 
     fn sample() -> State {
         State {
+            generation: 3,
             uidvalidity: 1_700_000_000,
             uidnext: 8,
             highestmodseq: 12,

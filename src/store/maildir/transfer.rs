@@ -124,8 +124,8 @@ impl MailboxState {
         } else {
             (target.maildir().clone(), self.maildir().clone())
         };
-        let _first = StateLock::acquire(&first)?;
-        let _second = StateLock::acquire(&second)?;
+        let first_lock = StateLock::acquire(&first)?;
+        let second_lock = StateLock::acquire(&second)?;
         let (mut src, src_fresh) = self.load_locked()?;
         let (mut dst, dst_fresh) = target.load_locked()?;
         let r = rename_all(
@@ -155,6 +155,9 @@ impl MailboxState {
         };
         target.save_locked(dst, changed || dst_fresh)?;
         self.save_locked(src, changed || src_fresh)?;
+        drop((first_lock, second_lock));
+        target.settle()?;
+        self.settle()?;
         synced?;
         match r.error {
             Some(e) => Err(e),

@@ -1,13 +1,19 @@
 //! Mailbox state: UIDVALIDITY, UIDNEXT, the UID ↔ base-name map, modseqs and a size/date
-//! cache, kept in `postern-state` beside the maildir and changed only under the state lock,
-//! so that delivery, `popd` and any number of `imapd` processes agree on one mailbox.
+//! cache, kept beside the maildir as a checkpoint (`postern-state`) and a journal of the changes
+//! since (`postern-state.log`, [`super::journal`]: its module docs give the durability
+//! argument), changed only under the state lock, so that delivery, `popd` and any number of
+//! `imapd` processes agree on one mailbox. A change holds the lock only to read the journal's
+//! new transactions, apply itself and append its own; it is made durable (one `fdatasync`
+//! shared with the changes of other sessions) after the lock is released and before its caller
+//! answers anyone.
 
+use std::collections::HashMap;
 use std::fs::{self, File};
 use std::io::ErrorKind;
 use std::os::unix::fs::MetadataExt;
-use std::path::PathBuf;
-use std::sync::OnceLock;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::counters::next_uidvalidity;
 use super::error::{MaildirError, Result};
@@ -17,6 +23,7 @@ use super::files::{
     write_durably,
 };
 use super::flags::Flags;
+use super::journal::{self, JournalFile, JOURNAL_FILE};
 use super::layout::Maildir;
 use super::lock::StateLock;
 use super::name;
@@ -130,7 +137,7 @@ pub struct StoreOutcome {
     pub missing: Vec<u32>,
 }
 
-/// Identity of the state file last read, to skip re-parsing it when nobody changed it.
+/// Identity of the checkpoint file last read, to skip re-parsing it when nobody changed it.
 type FileId = (u64, u64, i64, i64, u64);
 
 /// A state that could not be written, and why.
@@ -143,13 +150,36 @@ impl From<NotStored> for MaildirError {
     }
 }
 
-/// Handle on the state of one maildir; cheap to create, caches the parsed state.
+/// The journal applied on top of a cached checkpoint.
+#[derive(Debug, Clone)]
+struct Applied {
+    file: Arc<JournalFile>,
+    /// The end of the last transaction applied: the next one starts here.
+    offset: u64,
+}
+
+/// The state last read or written, and what on disk it was made from.
+#[derive(Debug)]
+struct Cached {
+    /// The checkpoint it was built from (`None`: there was none).
+    checkpoint: Option<FileId>,
+    /// That checkpoint's size (compaction is due when the journal outgrows a quarter of it).
+    checkpoint_len: u64,
+    /// The journal applied on top (`None`: none of this checkpoint's generation).
+    journal: Option<Applied>,
+    state: State,
+    /// Holds changes that are not on disk (a fresh state, or one the disk had no room for):
+    /// the next change writes a whole checkpoint.
+    unstored: bool,
+}
+
+/// Handle on the state of one maildir; cheap to create, caches the parsed state (checkpoint
+/// and journal, [`super::journal`]) and reads only the journal's new transactions while the
+/// checkpoint is unchanged.
 #[derive(Debug)]
 pub struct MailboxState {
     maildir: Maildir,
-    /// The state last read or written, with the identity of the file it matches (`None`: no
-    /// file, the state could not be stored).
-    cache: Option<(Option<FileId>, State)>,
+    cache: Option<Cached>,
 }
 
 fn now() -> (i64, u32) {
@@ -168,6 +198,75 @@ fn file_id(m: &fs::Metadata) -> FileId {
     (m.dev(), m.ino(), m.mtime(), m.mtime_nsec(), m.len())
 }
 
+fn metadata(path: &Path) -> Result<Option<fs::Metadata>> {
+    match fs::metadata(path) {
+        Ok(m) => Ok(Some(m)),
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(MaildirError::io(path, e)),
+    }
+}
+
+/// Applies the journal `file` from `offset` to its end to `state`; returns the end of the last
+/// intact transaction, and whether bytes follow it (a torn tail, or a write in progress).
+fn apply_journal(
+    file: &JournalFile,
+    state: &mut State,
+    offset: u64,
+    path: &Path,
+) -> Result<(u64, bool)> {
+    let len = file.len().map_err(|e| MaildirError::io(path, e))?;
+    if len <= offset {
+        return Ok((offset, len < offset));
+    }
+    let end = len.min(offset.saturating_add(journal::MAX_JOURNAL_BYTES));
+    let bytes = file
+        .read(offset, end)
+        .map_err(|e| MaildirError::io(path, e))?;
+    let used = journal::apply(state, &bytes) as u64;
+    Ok((offset + used, offset + used < len))
+}
+
+/// States of at most this many messages are put aside between commands
+/// ([`MailboxState::release`]).
+pub const PARK_ENTRIES: usize = 20_000;
+/// At most this many states are put aside per mailbox (one per handle busy at once), and at
+/// most [`PARK_MESSAGES`] messages in them together.
+const PARK_PER_MAILBOX: usize = 16;
+const PARK_MESSAGES: usize = 40_000;
+/// States put aside are dropped after this long unused.
+const PARK_FOR: Duration = Duration::from_secs(30);
+
+type ParkedStates = HashMap<PathBuf, Vec<(Instant, Cached)>>;
+static PARKED: Mutex<Option<ParkedStates>> = Mutex::new(None);
+
+/// Puts a parsed state aside for the process's next handle on `maildir`.
+fn park(maildir: &Path, cached: Cached) {
+    let Ok(mut parked) = PARKED.lock() else {
+        return;
+    };
+    let parked = parked.get_or_insert_with(HashMap::new);
+    let now = Instant::now();
+    parked.retain(|_, states| {
+        states.retain(|(at, _)| now.duration_since(*at) < PARK_FOR);
+        !states.is_empty()
+    });
+    let states = parked.entry(maildir.to_path_buf()).or_default();
+    states.push((now, cached));
+    let mut total: usize = states.iter().map(|(_, c)| c.state.entries.len()).sum();
+    while states.len() > PARK_PER_MAILBOX || (total > PARK_MESSAGES && states.len() > 1) {
+        let (_, oldest) = states.remove(0);
+        total -= oldest.state.entries.len();
+    }
+}
+
+/// The state last put aside for `maildir`, if any (brought up to date by its user).
+fn unpark(maildir: &Path) -> Option<Cached> {
+    let mut parked = PARKED.lock().ok()?;
+    let states = parked.as_mut()?.get_mut(maildir)?;
+    let (at, cached) = states.pop()?;
+    (at.elapsed() < PARK_FOR).then_some(cached)
+}
+
 impl MailboxState {
     /// A handle on the state of `maildir` (nothing is read until used).
     pub fn new(maildir: Maildir) -> MailboxState {
@@ -182,15 +281,26 @@ impl MailboxState {
         &self.maildir
     }
 
-    /// Drops the parsed state kept between calls (the next call reads the file again): a
-    /// long-lived holder such as an idle IMAP session keeps only its own snapshot.
-    /// Returns how many message entries were dropped.
+    /// Drops the parsed state kept between calls: a long-lived holder such as an idle IMAP
+    /// session keeps only its own snapshot. A state of up to [`PARK_ENTRIES`] messages is put
+    /// aside for the process's next handle on the mailbox (which then reads only the journal's
+    /// new transactions, not the whole state again); a larger one is freed. Returns how many
+    /// message entries were freed.
     pub fn release(&mut self) -> usize {
-        self.cache.take().map_or(0, |(_, st)| st.entries.len())
+        let Some(cached) = self.cache.take() else {
+            return 0;
+        };
+        let n = cached.state.entries.len();
+        if n > PARK_ENTRIES || cached.unstored {
+            return n;
+        }
+        park(self.maildir.path(), cached);
+        0
     }
 
     /// Runs `f` on the state under the exclusive lock; `f` returns whether it changed the
-    /// state, in which case the state is written durably before the lock is released.
+    /// state, in which case the change is written (to the journal) before the lock is
+    /// released, and made durable before this returns.
     pub(super) fn locked<R>(
         &mut self,
         f: impl FnOnce(&Maildir, &mut State) -> Result<(R, bool)>,
@@ -229,10 +339,12 @@ impl MailboxState {
         self.under_lock(lock, lenient, f, after)
     }
 
-    /// The work of [`MailboxState::locked_then`] once `_lock` is held.
+    /// The work of [`MailboxState::locked_then`] once `lock` is held. The lock is released
+    /// before the journal is made durable (group commit: see [`super::journal`]); the result
+    /// is returned only after that.
     fn under_lock<R, A>(
         &mut self,
-        _lock: StateLock,
+        lock: StateLock,
         lenient: bool,
         f: impl FnOnce(&Maildir, &mut State) -> Result<(R, bool)>,
         after: impl FnOnce(&Maildir) -> A,
@@ -240,67 +352,278 @@ impl MailboxState {
         let (mut state, fresh) = self.load_locked()?;
         let (out, changed) = f(&self.maildir, &mut state)?;
         match self.save_locked(state, changed || fresh) {
-            Err(NotStored(e, state)) if lenient && e.is_no_space() => self.keep_unstored(*state)?,
+            Err(NotStored(e, state)) if lenient && e.is_no_space() => self.keep_unstored(*state),
             Err(NotStored(e, _)) => return Err(e),
             Ok(()) => {}
         }
-        Ok((out, after(&self.maildir)))
+        let after = after(&self.maildir);
+        drop(lock);
+        self.settle()?;
+        Ok((out, after))
     }
 
-    /// The state, from the cache while the file is unchanged (caller holds the state lock);
-    /// `true` with a fresh state (none yet, or a damaged one: a new UIDVALIDITY) or one not
-    /// stored yet, which must be stored.
-    pub(super) fn load_locked(&mut self) -> Result<(State, bool)> {
-        let dir = self.maildir.path();
-        let path = dir.join(STATE_FILE);
-        let current_id = match fs::metadata(&path) {
-            Ok(m) => Some(file_id(&m)),
-            Err(e) if e.kind() == ErrorKind::NotFound => None,
-            Err(e) => return Err(MaildirError::io(&path, e)),
+    /// Waits until every journal transaction the cached state holds is on disk (free when a
+    /// writer of this process already synced past it): nothing read from the journal is used
+    /// before that.
+    pub(super) fn settle(&self) -> Result<()> {
+        let Some(Cached {
+            journal: Some(a), ..
+        }) = &self.cache
+        else {
+            return Ok(());
         };
-        Ok(match (self.cache.take(), current_id) {
-            (Some((Some(id), st)), Some(cur)) if id == cur => (st, false),
-            (Some((None, st)), None) => (st, true),
-            _ => match State::load(dir)? {
-                Some(Ok(st)) => (st, false),
-                Some(Err(_)) | None => (State::fresh(next_uidvalidity(&self.maildir)?), true),
-            },
-        })
+        a.file
+            .make_durable(a.offset)
+            .map_err(|e| MaildirError::io(self.maildir.path().join(JOURNAL_FILE), e))
     }
 
-    /// Writes the state durably when `store`, and keeps it as the cache (caller holds the
-    /// state lock). On failure the state comes back with the error.
+    /// Brings the cache up to date with the checkpoint and the journal: only the journal's new
+    /// transactions are read while the checkpoint is unchanged. `Ok(false)` when there is no
+    /// usable checkpoint (none yet, or a damaged one); the cache is empty then. With `locked`
+    /// (the caller holds the state lock) a torn tail of the journal is cut off.
+    fn refresh(&mut self, locked: bool) -> Result<bool> {
+        if self.cache.is_none() {
+            self.cache = unpark(self.maildir.path());
+        }
+        let dir = self.maildir.path().to_path_buf();
+        let journal_path = dir.join(JOURNAL_FILE);
+        let checkpoint = metadata(&dir.join(STATE_FILE))?;
+        let journal_meta = metadata(&journal_path)?;
+        let id = checkpoint.as_ref().map(file_id);
+        let mut cached = match self.cache.take() {
+            Some(c) if c.checkpoint == id && (id.is_some() || c.unstored) => c,
+            _ => {
+                let Some(Ok(state)) = State::load(&dir)? else {
+                    return Ok(false);
+                };
+                Cached {
+                    checkpoint: id,
+                    checkpoint_len: checkpoint.as_ref().map_or(0, fs::Metadata::len),
+                    journal: None,
+                    state,
+                    unstored: false,
+                }
+            }
+        };
+        let same_journal = match (&cached.journal, &journal_meta) {
+            (None, None) => true,
+            (Some(a), Some(m)) => a.file.is(m) && m.len() >= a.offset,
+            _ => false,
+        };
+        if cached.unstored {
+            // Changes of this process not on disk: kept while nobody else wrote.
+            let unchanged = same_journal
+                && match (&cached.journal, &journal_meta) {
+                    (Some(a), Some(m)) => m.len() == a.offset,
+                    _ => true,
+                };
+            if unchanged {
+                self.cache = Some(cached);
+                return Ok(true);
+            }
+            self.cache = None;
+            return self.refresh(locked);
+        }
+        if !same_journal {
+            if cached.journal.is_some() {
+                // The journal was replaced under an unchanged checkpoint (not by postern):
+                // read both again.
+                let Some(Ok(state)) = State::load(&dir)? else {
+                    return Ok(false);
+                };
+                cached.state = state;
+                cached.journal = None;
+            }
+            if journal_meta.is_some() {
+                if let Some(file) =
+                    JournalFile::open(&journal_path).map_err(|e| MaildirError::io(&dir, e))?
+                {
+                    let head = file
+                        .read(0, 64)
+                        .map_err(|e| MaildirError::io(&journal_path, e))?;
+                    if let Some((generation, len)) = journal::parse_header(&head) {
+                        if generation == cached.state.generation {
+                            cached.journal = Some(Applied {
+                                file,
+                                offset: len as u64,
+                            });
+                        }
+                    }
+                }
+            }
+        }
+        if let Some(a) = cached.journal.as_mut() {
+            let (end, torn) = apply_journal(&a.file, &mut cached.state, a.offset, &journal_path)?;
+            a.offset = end;
+            if torn && locked {
+                // A writer died in the middle of a transaction: cut it off before appending.
+                a.file
+                    .truncate(end)
+                    .map_err(|e| MaildirError::io(&journal_path, e))?;
+            }
+        }
+        self.cache = Some(cached);
+        Ok(true)
+    }
+
+    /// The state, read as far as it changed since the last call (caller holds the state
+    /// lock); `true` with a fresh state (none yet, or a damaged one: a new UIDVALIDITY) or one
+    /// not stored yet, which must be stored.
+    pub(super) fn load_locked(&mut self) -> Result<(State, bool)> {
+        if self.refresh(true)? {
+            if let Some(c) = &self.cache {
+                return Ok((c.state.clone(), c.unstored && c.checkpoint.is_none()));
+            }
+        }
+        // A generation above that of any journal left beside a damaged or missing checkpoint.
+        let journal_path = self.maildir.path().join(JOURNAL_FILE);
+        let old = match fs::read(&journal_path) {
+            Ok(bytes) => journal::parse_header(&bytes).map_or(0, |(g, _)| g),
+            Err(_) => 0,
+        };
+        let mut state = State::fresh(next_uidvalidity(&self.maildir)?);
+        state.generation = old + 1;
+        self.cache = Some(Cached {
+            checkpoint: None,
+            checkpoint_len: 0,
+            journal: None,
+            state: state.clone(),
+            unstored: true,
+        });
+        Ok((state, true))
+    }
+
+    /// Records `state` when `store` (caller holds the state lock, after
+    /// [`MailboxState::load_locked`]): as a journal transaction of what changed, compacting
+    /// the journal into a new checkpoint when it has grown too large, or as a whole checkpoint
+    /// for a fresh state. The caller makes it durable ([`MailboxState::settle`]) after
+    /// releasing the lock. On failure the state comes back with the error.
     pub(super) fn save_locked(
         &mut self,
         state: State,
         store: bool,
     ) -> std::result::Result<(), NotStored> {
-        let dir = self.maildir.path();
-        if store {
-            if let Err(e) = state.store(dir) {
-                return Err(NotStored(e, Box::new(state)));
-            }
+        let Some(cached) = self.cache.as_mut() else {
+            return self.checkpoint_locked(state);
+        };
+        if !store {
+            cached.state = state;
+            return Ok(());
         }
+        let records = if cached.unstored || cached.checkpoint.is_none() {
+            None
+        } else {
+            journal::diff(&cached.state, &state)
+        };
+        let Some(records) = records else {
+            return self.checkpoint_locked(state);
+        };
+        if records.is_empty() {
+            cached.state = state;
+            return Ok(());
+        }
+        if let Err(e) = self.append_locked(&journal::transaction(&records)) {
+            return Err(NotStored(e, Box::new(state)));
+        }
+        let Some(cached) = self.cache.as_mut() else {
+            return Ok(());
+        };
+        cached.state = state;
+        let journal_len = cached.journal.as_ref().map_or(0, |a| a.offset);
+        if journal::due(journal_len, cached.checkpoint_len) {
+            // The change is in the journal already; a compaction that fails is tried again
+            // by the next writer.
+            let state = cached.state.clone();
+            let _ = self.compact_locked(state);
+        }
+        Ok(())
+    }
+
+    /// Appends one transaction to the journal, making a new journal (header only, by rename)
+    /// when the checkpoint has none.
+    fn append_locked(&mut self, txn: &[u8]) -> Result<()> {
+        let path = self.maildir.path().join(JOURNAL_FILE);
+        let Some(cached) = self.cache.as_mut() else {
+            return Ok(());
+        };
+        if cached.journal.is_none() {
+            // Whatever is at the name belongs to another generation.
+            let header = journal::header(cached.state.generation);
+            crate::store::durable::replace(&path, &header, super::FILE_MODE)
+                .map_err(|e| MaildirError::io(&path, e))?;
+            let file = JournalFile::open(&path)
+                .map_err(|e| MaildirError::io(&path, e))?
+                .ok_or_else(|| {
+                    MaildirError::io(&path, std::io::Error::from(ErrorKind::NotFound))
+                })?;
+            cached.journal = Some(Applied {
+                file,
+                offset: header.len() as u64,
+            });
+        }
+        let Some(a) = cached.journal.as_mut() else {
+            return Ok(());
+        };
+        a.file.append(txn).map_err(|e| MaildirError::io(&path, e))?;
+        a.offset += txn.len() as u64;
+        Ok(())
+    }
+
+    /// Compaction: the journal made durable, `state` written as the checkpoint of the next
+    /// generation, the journal removed (see [`super::journal`]).
+    fn compact_locked(&mut self, state: State) -> std::result::Result<(), NotStored> {
+        if let Err(e) = self.settle() {
+            return Err(NotStored(e, Box::new(state)));
+        }
+        self.checkpoint_locked(state)
+    }
+
+    /// Writes `state` as a whole checkpoint of the next generation and removes the journal
+    /// (caller holds the state lock).
+    fn checkpoint_locked(&mut self, mut state: State) -> std::result::Result<(), NotStored> {
+        let dir = self.maildir.path().to_path_buf();
+        let current = self.cache.as_ref().map_or(0, |c| c.state.generation);
+        state.generation = current.max(state.generation) + 1;
+        // The renames and unlinks the state records first (as a journal sync does).
+        let stored = sync_dir(&self.maildir.cur()).and_then(|()| state.store(&dir));
+        if let Err(e) = stored {
+            return Err(NotStored(e, Box::new(state)));
+        }
+        // A journal left by a crash here is of the old generation, and ignored.
+        let _ = fs::remove_file(dir.join(JOURNAL_FILE));
         let path = dir.join(STATE_FILE);
         match fs::metadata(&path) {
             Ok(m) => {
-                self.cache = Some((Some(file_id(&m)), state));
+                self.cache = Some(Cached {
+                    checkpoint: Some(file_id(&m)),
+                    checkpoint_len: m.len(),
+                    journal: None,
+                    state,
+                    unstored: false,
+                });
                 Ok(())
             }
             Err(e) => Err(NotStored(MaildirError::io(&path, e), Box::new(state))),
         }
     }
 
-    /// Keeps a state that could not be stored as the cache, tied to the file it was made from.
-    fn keep_unstored(&mut self, state: State) -> Result<()> {
-        let path = self.maildir.path().join(STATE_FILE);
-        let id = match fs::metadata(&path) {
-            Ok(m) => Some(file_id(&m)),
-            Err(e) if e.kind() == ErrorKind::NotFound => None,
-            Err(e) => return Err(MaildirError::io(&path, e)),
-        };
-        self.cache = Some((id, state));
-        Ok(())
+    /// Keeps a state that could not be stored as the cache, until the files change.
+    fn keep_unstored(&mut self, state: State) {
+        match self.cache.as_mut() {
+            Some(c) => {
+                c.state = state;
+                c.unstored = true;
+            }
+            None => {
+                self.cache = Some(Cached {
+                    checkpoint: None,
+                    checkpoint_len: 0,
+                    journal: None,
+                    state,
+                    unstored: true,
+                })
+            }
+        }
     }
 
     /// Brings the state up to date with the directories: gives UIDs to new files where they
@@ -350,28 +673,17 @@ impl MailboxState {
         .map(Some)
     }
 
-    /// The snapshot the state file records, read without the state lock (the file is replaced
-    /// whole, by rename): `None` when there is none yet or it is damaged (a sync under the
-    /// lock makes one). Nothing is written; whether the files agree is the caller's check.
+    /// The snapshot the state records (checkpoint and journal), read without the state lock
+    /// (the checkpoint is replaced whole, by rename; a journal transaction being written is not
+    /// applied until it is complete): `None` when there is none yet or the checkpoint is
+    /// damaged (a sync under the lock makes one). Nothing is written; whether the files agree
+    /// is the caller's check. What it read of the journal is durable when it returns.
     pub fn peek(&mut self) -> Result<Option<Snapshot>> {
-        let path = self.maildir.path().join(STATE_FILE);
-        let id = match fs::metadata(&path) {
-            Ok(m) => file_id(&m),
-            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(MaildirError::io(&path, e)),
-        };
-        if let Some((Some(cached), st)) = &self.cache {
-            if *cached == id {
-                return Ok(Some(snapshot(st, Vec::new())));
-            }
-        }
-        // The identity taken before reading: a file replaced meanwhile is read again next time.
-        let Some(Ok(st)) = State::load(self.maildir.path())? else {
+        if !self.refresh(false)? {
             return Ok(None);
-        };
-        let snap = snapshot(&st, Vec::new());
-        self.cache = Some((Some(id), st));
-        Ok(Some(snap))
+        }
+        self.settle()?;
+        Ok(self.cache.as_ref().map(|c| snapshot(&c.state, Vec::new())))
     }
 
     /// The current snapshot from the state file alone (no directory scan).
@@ -499,23 +811,20 @@ impl MailboxState {
             let changed = !removed.is_empty();
             if changed {
                 st.highestmodseq += 1;
-                sync_dir(&md.cur())?;
+                // `cur/` is fsynced with the journal; `new/` is not, so here.
                 if from_new {
                     sync_dir(&md.new_dir())?;
                 }
             }
-            if let Some(err) = failure {
-                if changed {
-                    st.store(md.path())?;
-                }
-                return Err(err);
-            }
-            Ok((removed, changed))
+            Ok(((removed, failure), changed))
         })
+        .and_then(|(removed, failure)| failure.map_or(Ok(removed), Err))
     }
 
-    /// Stores a new message directly into `cur/` (IMAP APPEND): tmp → fsync → rename,
-    /// with the given flags and internal date (default now). Returns its UID.
+    /// Stores a new message directly into `cur/` (IMAP APPEND): written and fsynced in `tmp/`
+    /// before the state lock, renamed into `cur/` with the given flags and numbered under it,
+    /// made durable with the journal (`cur/` fsynced, then the journal) after it. Returns its
+    /// UID, with the internal date given (default now).
     pub fn append(
         &mut self,
         bytes: &[u8],

@@ -3,6 +3,8 @@
 use std::fs;
 use std::time::Instant;
 
+use std::sync::Arc;
+
 use super::{FlagOp, MailboxState};
 use crate::store::maildir::flags::{Flag, Flags};
 use crate::store::maildir::layout::Maildir;
@@ -519,4 +521,327 @@ fn delivery_reserves_keyword_letters_in_the_table() {
     let (letters, dropped) = st.keyword_letters(&many).unwrap();
     assert_eq!(letters.len(), 24);
     assert_eq!(dropped, vec!["k24", "k25", "k26", "k27", "k28", "k29"]);
+}
+
+// ---- the journal beside the checkpoint (super::super::journal) ----
+
+use crate::store::maildir::journal::JOURNAL_FILE;
+use crate::store::maildir::statefile::State;
+
+/// What a new handle (another process) reads: the snapshot of checkpoint + journal.
+fn fresh_view(md: &Maildir) -> super::Snapshot {
+    MailboxState::new(md.clone()).peek().unwrap().unwrap()
+}
+
+fn mailbox_with_checkpoint(n: i64) -> (tempfile::TempDir, Maildir, MailboxState) {
+    let (d, md) = setup();
+    for i in 0..n {
+        deliver(&md, 100 + i, &format!("m{i}"), b"Subject: x\n\nbody\n");
+    }
+    let mut st = MailboxState::new(md.clone());
+    st.sync().unwrap();
+    assert!(
+        !md.path().join(JOURNAL_FILE).exists(),
+        "a new state is a checkpoint"
+    );
+    (d, md, st)
+}
+
+#[test]
+fn changes_go_to_the_journal_and_every_handle_sees_them() {
+    let (_d, md, mut st) = mailbox_with_checkpoint(3);
+    let checkpoint = fs::read(md.path().join(STATE_FILE)).unwrap();
+    let mut other = MailboxState::new(md.clone());
+    assert_eq!(other.peek().unwrap().unwrap().messages.len(), 3);
+    st.set_flags(1, Flags::from_flags(&[Flag::Seen])).unwrap();
+    let uid = st
+        .append(b"Subject: a\n\nnew\n", &Flags::default(), Some(5))
+        .unwrap();
+    assert_eq!(st.expunge(&[2]).unwrap(), vec![2]);
+    assert_eq!(
+        fs::read(md.path().join(STATE_FILE)).unwrap(),
+        checkpoint,
+        "the checkpoint is not rewritten"
+    );
+    let journal = fs::read_to_string(md.path().join(JOURNAL_FILE)).unwrap();
+    assert_eq!(journal.matches("commit ").count(), 3, "{journal}");
+    // The other handle reads only the new tail, and agrees with a new one.
+    let seen = other.peek().unwrap().unwrap();
+    assert_eq!(seen, fresh_view(&md));
+    let uids: Vec<u32> = seen.messages.iter().map(|m| m.uid).collect();
+    assert_eq!(uids, vec![1, 3, uid]);
+    assert!(seen.messages[0].flags.contains(Flag::Seen));
+    assert_eq!(seen.uidnext, uid + 1);
+    // A sync under the lock agrees too, and finds nothing to change.
+    let synced = other.sync().unwrap();
+    assert_eq!(synced.messages, seen.messages);
+    assert_eq!(synced.highestmodseq, seen.highestmodseq);
+}
+
+#[test]
+fn a_journal_cut_at_any_byte_gives_the_last_complete_commit() {
+    let (_d, md, mut st) = mailbox_with_checkpoint(2);
+    let path = md.path().join(JOURNAL_FILE);
+    // The state after each commit, and the journal's length then.
+    let mut commits: Vec<(u64, super::Snapshot)> = Vec::new();
+    let step = |commits: &mut Vec<(u64, super::Snapshot)>| {
+        let len = fs::metadata(&path).unwrap().len();
+        commits.push((len, fresh_view(&md)));
+    };
+    st.set_flags(1, Flags::from_flags(&[Flag::Flagged]))
+        .unwrap();
+    step(&mut commits);
+    st.append(
+        b"Subject: b\n\nb\n",
+        &Flags::from_flags(&[Flag::Seen]),
+        None,
+    )
+    .unwrap();
+    step(&mut commits);
+    st.expunge(&[1]).unwrap();
+    step(&mut commits);
+    let full = fs::read(&path).unwrap();
+    let header = full.iter().position(|&b| b == b'\n').unwrap() + 1;
+    let checkpoint_only = {
+        let mut s = MailboxState::new(md.clone());
+        fs::rename(&path, md.path().join("saved")).unwrap();
+        let v = s.peek().unwrap().unwrap();
+        fs::rename(md.path().join("saved"), &path).unwrap();
+        v
+    };
+    for cut in header..=full.len() {
+        fs::write(&path, &full[..cut]).unwrap();
+        let want = commits
+            .iter()
+            .rev()
+            .find(|(len, _)| *len as usize <= cut)
+            .map_or(&checkpoint_only, |(_, s)| s);
+        let got = fresh_view(&md);
+        assert_eq!(&got, want, "journal cut at {cut} of {}", full.len());
+    }
+    // Under the lock, a torn tail is cut off before the next transaction, which then counts.
+    let torn = commits[1].0 as usize + 7;
+    fs::write(&path, &full[..torn]).unwrap();
+    let mut writer = MailboxState::new(md.clone());
+    writer
+        .set_flags(2, Flags::from_flags(&[Flag::Answered]))
+        .unwrap();
+    let after = fresh_view(&md);
+    assert!(after.get(2).unwrap().flags.contains(Flag::Answered));
+    assert!(after.get(1).is_some(), "the cut expunge is not recorded");
+    assert_eq!(after.messages.len(), 3);
+}
+
+#[test]
+fn a_journal_of_another_generation_is_ignored() {
+    let (_d, md, mut st) = mailbox_with_checkpoint(2);
+    st.set_flags(1, Flags::from_flags(&[Flag::Seen])).unwrap();
+    let path = md.path().join(JOURNAL_FILE);
+    let before = fresh_view(&md);
+    // A crash during compaction: the checkpoint of the next generation is written, the old
+    // journal is still there (here with one more intact transaction: an expunge).
+    let mut state = st.cache.as_ref().unwrap().state.clone();
+    let generation = state.generation;
+    state.generation += 1;
+    state.store(md.path()).unwrap();
+    let mut old = fs::read(&path).unwrap();
+    old.extend_from_slice(&crate::store::maildir::journal::transaction("x 2\n"));
+    fs::write(&path, &old).unwrap();
+    let seen = fresh_view(&md);
+    assert_eq!(
+        seen, before,
+        "the new checkpoint alone, nothing of the old journal"
+    );
+    assert!(seen.get(1).unwrap().flags.contains(Flag::Seen));
+    // The same journal under a checkpoint of its own generation would have applied.
+    state.generation = generation;
+    state.store(md.path()).unwrap();
+    assert_eq!(fresh_view(&md).messages.len(), 1);
+    state.generation = generation + 1;
+    state.store(md.path()).unwrap();
+    // The next writer replaces the stale journal with one of its own generation.
+    let mut w = MailboxState::new(md.clone());
+    w.set_flags(2, Flags::from_flags(&[Flag::Draft])).unwrap();
+    let text = fs::read_to_string(&path).unwrap();
+    assert!(
+        text.starts_with(&format!("postern-state-log 1 {}\n", generation + 1)),
+        "{text}"
+    );
+    assert!(!text.contains("x 2"));
+    let seen = fresh_view(&md);
+    assert_eq!(seen.messages.len(), 2);
+    assert!(seen.get(2).unwrap().flags.contains(Flag::Draft));
+    assert!(seen.get(1).unwrap().flags.contains(Flag::Seen));
+}
+
+#[test]
+fn the_journal_is_compacted_into_a_new_checkpoint() {
+    let (_d, md, mut st) = mailbox_with_checkpoint(20);
+    let path = md.path().join(JOURNAL_FILE);
+    let generation = State::load(md.path()).unwrap().unwrap().unwrap().generation;
+    let mut compactions = 0;
+    let mut last_len = 0;
+    for i in 0..1500u32 {
+        let uid = i % 20 + 1;
+        let flag = if (i / 20) % 2 == 0 {
+            Flag::Seen
+        } else {
+            Flag::Flagged
+        };
+        st.set_flags(uid, Flags::from_flags(&[flag])).unwrap();
+        let len = fs::metadata(&path).map_or(0, |m| m.len());
+        if len < last_len {
+            compactions += 1;
+        }
+        last_len = len;
+        assert!(len <= 64 * 1024 + 1024, "journal at {len} bytes");
+        if compactions == 2 {
+            break;
+        }
+    }
+    assert!(compactions >= 1, "the journal was compacted");
+    let cp = State::load(md.path()).unwrap().unwrap().unwrap();
+    assert!(cp.generation > generation);
+    let seen = fresh_view(&md);
+    assert_eq!(seen.messages.len(), 20);
+    assert_eq!(seen, st.peek().unwrap().unwrap());
+    let flags = |uid| seen.get(uid).unwrap().flags.clone();
+    assert!(flags(1).contains(Flag::Seen) != flags(1).contains(Flag::Flagged));
+}
+
+#[test]
+fn a_mailbox_of_the_previous_version_loads_and_gets_a_journal() {
+    let (_d, md) = setup();
+    let a = deliver(&md, 100, "a", b"one\n");
+    // A state file as the previous version wrote it: no generation line, no journal.
+    fs::write(
+        md.path().join(STATE_FILE),
+        format!(
+            "postern-mailbox-state 1\nuidvalidity 1700000000\nuidnext 8\nhighestmodseq 3\n\
+             m 7 3 4 - 100 n {a}\n"
+        ),
+    )
+    .unwrap();
+    let mut st = MailboxState::new(md.clone());
+    let snap = st.sync().unwrap();
+    assert_eq!((snap.uidvalidity, snap.uidnext), (1_700_000_000, 8));
+    assert_eq!(snap.messages[0].uid, 7);
+    st.set_flags(7, Flags::from_flags(&[Flag::Seen])).unwrap();
+    assert!(md.path().join(JOURNAL_FILE).exists());
+    let seen = fresh_view(&md);
+    assert!(seen.get(7).unwrap().flags.contains(Flag::Seen));
+}
+
+#[test]
+fn concurrent_writers_in_threads_share_one_journal() {
+    let (_d, md, _st) = mailbox_with_checkpoint(10);
+    let threads: Vec<_> = (0..6)
+        .map(|t| {
+            let md = md.clone();
+            std::thread::spawn(move || {
+                let mut st = MailboxState::new(md);
+                let mut mine = Vec::new();
+                for i in 0..30u32 {
+                    let body = format!("Subject: t{t} i{i}\n\nbody\n");
+                    let uid = st.append(body.as_bytes(), &Flags::default(), None).unwrap();
+                    mine.push((uid, body));
+                    st.set_flags(i % 10 + 1, Flags::from_flags(&[Flag::Seen]))
+                        .unwrap();
+                    if i % 3 == 0 {
+                        let (gone, _) = mine.remove(0);
+                        assert_eq!(st.expunge(&[gone]).unwrap(), vec![gone]);
+                    }
+                }
+                mine
+            })
+        })
+        .collect();
+    let kept: Vec<(u32, String)> = threads
+        .into_iter()
+        .flat_map(|t| t.join().unwrap())
+        .collect();
+    let mut uids: Vec<u32> = kept.iter().map(|k| k.0).collect();
+    uids.sort_unstable();
+    uids.dedup();
+    assert_eq!(uids.len(), kept.len(), "no UID given twice");
+    let mut view = MailboxState::new(md.clone());
+    let snap = view.sync().unwrap();
+    assert_eq!(snap.messages.len(), 10 + kept.len());
+    for (uid, body) in &kept {
+        let info = snap.get(*uid).unwrap();
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut view.open_message(info).unwrap().unwrap(), &mut bytes)
+            .unwrap();
+        assert_eq!(&bytes, body.as_bytes(), "UID {uid}");
+    }
+    assert_eq!(snap.uidnext, 11 + 6 * 30, "no UID burnt or reused");
+    assert_eq!(snap, {
+        let mut s = fresh_view(&md);
+        s.recent.clear();
+        s
+    });
+}
+
+#[test]
+fn a_reader_uses_only_what_is_durable() {
+    let (_d, md, _st) = mailbox_with_checkpoint(2);
+    let mut reader = MailboxState::new(md.clone());
+    reader.peek().unwrap();
+    // A writer appends its transaction and is stopped before its fdatasync (as if another
+    // process were): the lock is free again, the record not known to be durable.
+    let mut writer = MailboxState::new(md.clone());
+    {
+        let lock = crate::store::maildir::lock::StateLock::acquire(&md).unwrap();
+        let (mut state, _) = writer.load_locked().unwrap();
+        state.entries[0].modseq = state.highestmodseq + 1;
+        state.highestmodseq += 1;
+        writer.save_locked(state, true).unwrap();
+        drop(lock);
+    }
+    let journal = writer.cache.as_ref().unwrap().journal.clone().unwrap();
+    let end = fs::metadata(md.path().join(JOURNAL_FILE)).unwrap().len();
+    assert_eq!(journal.offset, end);
+    assert!(
+        journal.file.durable_offset() < end,
+        "not synced by the writer yet"
+    );
+    // The reader sees the change only once it is on disk: peek made it durable.
+    let seen = reader.peek().unwrap().unwrap();
+    assert_eq!(
+        seen.highestmodseq,
+        writer.peek().unwrap().unwrap().highestmodseq
+    );
+    let read = reader.cache.as_ref().unwrap().journal.clone().unwrap();
+    assert!(read.file.durable_offset() >= end);
+    // A writer whose transaction is already covered does not sync again (same handle).
+    assert!(Arc::ptr_eq(&read.file, &journal.file));
+}
+
+#[test]
+fn a_released_state_is_taken_up_by_the_next_handle_and_brought_up_to_date() {
+    let (_d, md, mut st) = mailbox_with_checkpoint(3);
+    st.set_flags(1, Flags::from_flags(&[Flag::Seen])).unwrap();
+    assert_eq!(st.release(), 0, "a small state is put aside, not freed");
+    // Changed after it was put aside: the next handle takes it and reads the new transaction.
+    let mut other = MailboxState::new(md.clone());
+    other.expunge(&[2]).unwrap();
+    assert_eq!(other.release(), 0);
+    let mut next = MailboxState::new(md.clone());
+    let seen = next.peek().unwrap().unwrap();
+    let uids: Vec<u32> = seen.messages.iter().map(|m| m.uid).collect();
+    assert_eq!(uids, vec![1, 3]);
+    assert!(seen.get(1).unwrap().flags.contains(Flag::Seen));
+    assert_eq!(seen, fresh_view(&md));
+    // Freed, not put aside, above the limit.
+    let mut big = MailboxState::new(md.clone());
+    big.peek().unwrap();
+    let c = big.cache.as_mut().unwrap();
+    let template = c.state.entries[0].clone();
+    c.state.entries = (1..=super::PARK_ENTRIES as u32 + 1)
+        .map(|uid| crate::store::maildir::statefile::Entry {
+            uid,
+            ..template.clone()
+        })
+        .collect();
+    assert_eq!(big.release(), super::PARK_ENTRIES + 1);
 }
