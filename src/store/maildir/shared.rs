@@ -95,7 +95,7 @@ pub fn stamp_of(md: &Maildir) -> Stamp {
 }
 
 /// Like [`stamp_of`], through `dir`, a descriptor of the maildir held open (`O_PATH`): each of
-/// the three looks is one `fstatat` relative to it rather than a walk of the whole path, which on
+/// the four looks (new/, cur/, the state file and its journal) is one `fstatat` relative to it rather than a walk of the whole path, which on
 /// a FUSE or network volume is one round trip per path component (an idling IMAP session
 /// stamps its mailbox every `[cluster] idle_poll`). A descriptor that no longer answers falls
 /// back to the paths.
@@ -109,17 +109,21 @@ pub fn stamp_in(md: &Maildir, dir: &fs::File) -> Stamp {
             i128::from(s.st_mtime) * 1_000_000_000 + i128::from(s.st_mtime_nsec)
         })
     };
-    let (new, cur, state) = (at("new"), at("cur"), at(STATE_FILE));
+    let (new, cur, state, journal) = (at("new"), at("cur"), at(STATE_FILE), at(JOURNAL_FILE));
     // Nothing there (the maildir deleted, perhaps made again) or the descriptor stale
     // (ESTALE): the paths say what is there.
     if [&new, &cur, &state].iter().all(|r| r.is_err()) {
         return stamp_of(md);
     }
-    Stamp {
-        times: [time(&new), time(&cur), time(&state)],
-        state_file: state.as_ref().map_or((0, 0), |s| {
+    let file = |st: &nix::Result<FileStat>| {
+        st.as_ref().map_or((0, 0), |s| {
             (s.st_ino, u64::try_from(s.st_size).unwrap_or(0))
-        }),
+        })
+    };
+    let ((state_ino, state_len), (journal_ino, journal_len)) = (file(&state), file(&journal));
+    Stamp {
+        times: [time(&new), time(&cur), time(&state), time(&journal)],
+        state_file: (state_ino, state_len, journal_ino, journal_len),
         seen_at,
     }
 }
