@@ -14,7 +14,9 @@ mod remote_support;
 use std::path::Path;
 
 use common::text;
-use remote_support::{dsn_status, free_port, python_peer, require, Postfix, Proc, Sender};
+use remote_support::{
+    dsn_status, free_port, python_peer, require, saved_messages, Postfix, Proc, Sender,
+};
 
 /// The peer, on a fresh port, saving into `dir`; `extra`: `--no-pipelining` or nothing.
 fn peer(dir: &Path, extra: &[&str]) -> (Proc, u16) {
@@ -34,14 +36,11 @@ fn sender(port: u16) -> Sender {
     )
 }
 
-/// The messages the peer saved, in order.
+/// The messages the peer saved, in order, as text.
 fn saved(dir: &Path) -> Vec<String> {
-    let count: usize = std::fs::read_to_string(dir.join("count"))
-        .ok()
-        .and_then(|c| c.trim().parse().ok())
-        .unwrap_or(0);
-    (1..=count)
-        .filter_map(|n| std::fs::read_to_string(dir.join(format!("{n}.eml"))).ok())
+    saved_messages(dir)
+        .iter()
+        .map(|m| String::from_utf8_lossy(m).into_owned())
         .collect()
 }
 

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use common::raw::py;
 use common::text;
-use remote_support::{free_port, python_peer, require, Postfix, Proc, Sender};
+use remote_support::{free_port, python_peer, require, saved_messages, Postfix, Proc, Sender};
 
 /// The attack: a first message that ends (for a lenient next hop) at the bare-LF dot, then a
 /// whole forged transaction "from" the CEO of the sending domain.
@@ -37,17 +37,6 @@ fn peer(dir: &Path) -> (Proc, u16) {
 
 /// `[remote]` with short timeouts, so that nothing in these tests waits long.
 const REMOTE: &str = "[remote]\nconnect_timeout = \"3s\"\ncommand_timeout = \"10s\"\n";
-
-/// The messages the peer saved so far, in order.
-fn peer_messages(dir: &Path) -> Vec<Vec<u8>> {
-    let count: usize = std::fs::read_to_string(dir.join("count"))
-        .ok()
-        .and_then(|c| c.trim().parse().ok())
-        .unwrap_or(0);
-    (1..=count)
-        .filter_map(|n| std::fs::read(dir.join(format!("{n}.eml"))).ok())
-        .collect()
-}
 
 /// Wait until the sender's queue is empty (20 s at most), then a moment more for the peer.
 fn settle(s: &Sender) {
@@ -71,7 +60,7 @@ fn crlf_only(bytes: &[u8]) -> bool {
 /// Exactly one message at the peer, sent by `sender`, with CRLF only and the smuggled
 /// transaction inside it, its lone dot stuffed.
 fn assert_one_clean(dir: &Path, sender: &str) -> String {
-    let got = peer_messages(dir);
+    let got = saved_messages(dir);
     let shown: Vec<String> = got
         .iter()
         .map(|m| String::from_utf8_lossy(m).into_owned())
@@ -222,7 +211,7 @@ fn collected_mail_with_bare_line_ends() {
     let out = s.postern(&["deliver", "--once"]);
     assert!(out.status.success(), "{}", text(&out));
     let start = Instant::now();
-    while peer_messages(tmp.path()).is_empty() && start.elapsed() < Duration::from_secs(20) {
+    while saved_messages(tmp.path()).is_empty() && start.elapsed() < Duration::from_secs(20) {
         std::thread::sleep(Duration::from_millis(100));
     }
     std::thread::sleep(Duration::from_millis(500));
@@ -276,7 +265,7 @@ fn old_queue_file_and_its_bounce() {
     let out = s.postern(&["deliver", "--once"]);
     assert!(out.status.success(), "{}", text(&out));
     settle(&s);
-    let got = peer_messages(tmp.path());
+    let got = saved_messages(tmp.path());
     let shown: Vec<String> = got
         .iter()
         .map(|m| String::from_utf8_lossy(m).into_owned())

@@ -683,3 +683,15 @@ pub fn smtpd_listener(config: &Path, log: &Path, addr: &str) -> Proc {
     ));
     Proc(child)
 }
+
+/// The messages a Python peer saved into `dir` so far, in order (`saved_mail.py`: `N.eml` and
+/// `count`).
+pub fn saved_messages(dir: &Path) -> Vec<Vec<u8>> {
+    let count: usize = std::fs::read_to_string(dir.join("count"))
+        .ok()
+        .and_then(|c| c.trim().parse().ok())
+        .unwrap_or(0);
+    (1..=count)
+        .filter_map(|n| std::fs::read(dir.join(format!("{n}.eml"))).ok())
+        .collect()
+}

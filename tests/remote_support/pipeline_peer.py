@@ -17,11 +17,11 @@ import sys
 import threading
 import time
 
+from saved_mail import Saved
+
 port, out = int(sys.argv[1]), sys.argv[2]
 pipelining = "--no-pipelining" not in sys.argv[3:]
-os.makedirs(out, exist_ok=True)
 lock = threading.Lock()
-state = {"saved": 0}
 
 
 def note_group(verbs):
@@ -30,18 +30,7 @@ def note_group(verbs):
             g.write(" ".join(verbs) + "\n")
 
 
-def save(sender, rcpts, data):
-    with lock:
-        state["saved"] += 1
-        n = state["saved"]
-        with open(os.path.join(out, "%d.eml" % n), "wb") as m:
-            m.write(b"X-Mail-From: " + sender + b"\r\n")
-            for r in rcpts:
-                m.write(b"X-Rcpt-To: " + r + b"\r\n")
-            m.write(data)
-        with open(os.path.join(out, "count.tmp"), "w") as f:
-            f.write(str(n))
-        os.replace(os.path.join(out, "count.tmp"), os.path.join(out, "count"))
+save = Saved(out).save  # makes DIR
 
 
 def address(line):

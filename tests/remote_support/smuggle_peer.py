@@ -10,7 +10,6 @@ dot-stuffed), after `X-Mail-From:` / `X-Rcpt-To:` lines; DIR/count holds the num
     smuggle_peer.py PORT DIR
 Bounded: it exits after 300 seconds.
 """
-import os
 import re
 import socket
 import socketserver
@@ -18,26 +17,14 @@ import sys
 import threading
 import time
 
+from saved_mail import Saved
+
 port, out = int(sys.argv[1]), sys.argv[2]
-os.makedirs(out, exist_ok=True)
-lock = threading.Lock()
-state = {"saved": 0}
 # The first lone dot between line ends of any kind (the start of the data counts as one).
 END = re.compile(rb"(?:\A|\r\n|\n|\r)\.(?:\r\n|\n|\r)")
 
 
-def save(sender, rcpts, data):
-    with lock:
-        state["saved"] += 1
-        n = state["saved"]
-        with open(os.path.join(out, "%d.eml" % n), "wb") as m:
-            m.write(b"X-Mail-From: " + sender + b"\r\n")
-            for r in rcpts:
-                m.write(b"X-Rcpt-To: " + r + b"\r\n")
-            m.write(data)
-        with open(os.path.join(out, "count.tmp"), "w") as f:
-            f.write(str(n))
-        os.replace(os.path.join(out, "count.tmp"), os.path.join(out, "count"))
+save = Saved(out).save
 
 
 class Session(socketserver.BaseRequestHandler):

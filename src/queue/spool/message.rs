@@ -228,13 +228,7 @@ impl LockedMessage {
 
     /// Durably record the delivery state (after an attempt that leaves work for later).
     pub fn save_state(&mut self) -> Result<(), SpoolError> {
-        let p = self.spool_path("state", format!("{}.json", self.msg.id));
-        let bytes = serde_json::to_vec(&self.msg.state).map_err(|e| SpoolError::Damaged {
-            path: p.clone(),
-            reason: e.to_string(),
-        })?;
-        crate::store::durable::replace(&p, &bytes, 0o600).map_err(io_err(&p))?;
-        self.msg.state_saved = true;
+        self.save_progress()?;
         self.set_mode(0o600)
     }
 

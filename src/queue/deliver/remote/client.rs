@@ -172,8 +172,19 @@ impl Session {
         lines: impl fmt::Display,
         stage: &str,
     ) -> Result<Response, Outcome> {
+        let got = tokio::time::timeout(self.command, self.conn.command(lines)).await;
+        self.answer(got, stage)
+    }
+
+    /// A reply awaited within the command timeout, as the outcome of `stage`: a negative one,
+    /// a broken connection or the timeout is the `Err`.
+    fn answer(
+        &self,
+        got: Result<Result<Response, lettre::transport::smtp::Error>, tokio::time::error::Elapsed>,
+        stage: &str,
+    ) -> Result<Response, Outcome> {
         let broken = Status::new(Class::Transient, 4, 2);
-        match tokio::time::timeout(self.command, self.conn.command(lines)).await {
+        match got {
             Ok(Ok(r)) => Ok(r),
             Ok(Err(e)) => Err(lettre_outcome(&e, stage, broken).at(self.peer.clone())),
             Err(_) => Err(Outcome::new(
@@ -195,16 +206,8 @@ impl Session {
 
     /// The next reply to a command already written (pipelining); a negative one is the `Err`.
     pub(super) async fn reply(&mut self, stage: &str) -> Result<Response, Outcome> {
-        let broken = Status::new(Class::Transient, 4, 2);
-        match tokio::time::timeout(self.command, self.conn.read_response()).await {
-            Ok(Ok(r)) => Ok(r),
-            Ok(Err(e)) => Err(lettre_outcome(&e, stage, broken).at(self.peer.clone())),
-            Err(_) => Err(Outcome::new(
-                broken,
-                format!("timeout waiting for the reply to {stage}"),
-            )
-            .at(self.peer.clone())),
-        }
+        let got = tokio::time::timeout(self.command, self.conn.read_response()).await;
+        self.answer(got, stage)
     }
 
     pub(super) fn has(&self, k: &str) -> bool {
