@@ -245,9 +245,10 @@ impl Deliverer {
             successes.extend(self.record(&mut msg, i, result, mailbox.as_deref()));
         }
         let mut claim = None;
-        if !remote_pending.is_empty() && self.spool.finished_before(id) {
+        if self.claims && !remote_pending.is_empty() && self.spool.finished_before(id) {
             // This message already left the queue after its remote delivery: its queue file is
-            // a name the replicated volume brought back. Dropped, not sent again.
+            // a name the replicated volume brought back. Dropped, not sent again. (Only claims
+            // leave `.done` marks: on a spool of one host there is nothing to look for.)
             event("queue_file_removed")
                 .field("id", id)
                 .field("reason", "finished")
