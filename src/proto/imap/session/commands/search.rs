@@ -112,43 +112,8 @@ fn esort(
     returns: &[SearchReturn],
     modseq: Option<u64>,
 ) -> Vec<u8> {
-    let mut out = b"* ESEARCH (TAG ".to_vec();
-    write_string(&mut out, tag.as_bytes());
-    out.push(b')');
-    if uid {
-        out.extend_from_slice(b" UID");
-    }
-    let wants = |r: SearchReturn| returns.contains(&r);
-    if let (true, Some(min)) = (wants(SearchReturn::Min), sorted.first()) {
-        out.extend_from_slice(format!(" MIN {min}").as_bytes());
-    }
-    if let (true, Some(max)) = (wants(SearchReturn::Max), sorted.last()) {
-        out.extend_from_slice(format!(" MAX {max}").as_bytes());
-    }
-    if wants(SearchReturn::All) && !sorted.is_empty() {
-        out.extend_from_slice(format!(" ALL {}", ordered_set(sorted)).as_bytes());
-    }
-    if let Some((low, high)) = returns.iter().find_map(|r| match r {
-        SearchReturn::Partial(low, high) => Some((*low, *high)),
-        _ => None,
-    }) {
-        let from = (low as usize).saturating_sub(1);
-        let to = (high as usize).min(sorted.len());
-        match sorted.get(from..to).filter(|p| !p.is_empty()) {
-            Some(part) => out.extend_from_slice(
-                format!(" PARTIAL ({low}:{high} {})", ordered_set(part)).as_bytes(),
-            ),
-            None => out.extend_from_slice(format!(" PARTIAL ({low}:{high} NIL)").as_bytes()),
-        }
-    }
-    if wants(SearchReturn::Count) {
-        out.extend_from_slice(format!(" COUNT {}", sorted.len()).as_bytes());
-    }
-    if let Some(m) = modseq {
-        out.extend_from_slice(format!(" MODSEQ {m}").as_bytes());
-    }
-    out.extend_from_slice(b"\r\n");
-    out
+    let in_order = |part: &[u32]| (!part.is_empty()).then(|| ordered_set(part));
+    esearch_line(tag, uid, sorted, in_order, returns, modseq)
 }
 
 /// The UIDs of the messages at `hits` in sort order, reading the keys of messages `fields`
@@ -262,6 +227,24 @@ pub fn esearch(
     returns: &[SearchReturn],
     modseq: Option<u64>,
 ) -> Vec<u8> {
+    let mut ascending = hits.to_vec();
+    ascending.sort_unstable();
+    let as_set = |part: &[u32]| SequenceSet::from_numbers(part).map(|set| set.to_string());
+    esearch_line(tag, uid, &ascending, as_set, returns, modseq)
+}
+
+/// The `* ESEARCH` line of ESEARCH and ESORT alike over `results` in the order the answer
+/// keeps (mailbox order, or sort order): MIN and MAX are its first and last, ALL and PARTIAL
+/// (RFC 5267 §4.4: positions low..=high, NIL when none is there) are written by `set`, which
+/// says `None` for nothing.
+fn esearch_line(
+    tag: &str,
+    uid: bool,
+    results: &[u32],
+    set: impl Fn(&[u32]) -> Option<String>,
+    returns: &[SearchReturn],
+    modseq: Option<u64>,
+) -> Vec<u8> {
     let mut out = b"* ESEARCH (TAG ".to_vec();
     write_string(&mut out, tag.as_bytes());
     out.push(b')');
@@ -269,37 +252,27 @@ pub fn esearch(
         out.extend_from_slice(b" UID");
     }
     let wants = |r: SearchReturn| returns.contains(&r);
-    if let (true, Some(min)) = (wants(SearchReturn::Min), hits.iter().min()) {
+    if let (true, Some(min)) = (wants(SearchReturn::Min), results.first()) {
         out.extend_from_slice(format!(" MIN {min}").as_bytes());
     }
-    if let (true, Some(max)) = (wants(SearchReturn::Max), hits.iter().max()) {
+    if let (true, Some(max)) = (wants(SearchReturn::Max), results.last()) {
         out.extend_from_slice(format!(" MAX {max}").as_bytes());
     }
-    if wants(SearchReturn::All) {
-        let mut sorted = hits.to_vec();
-        sorted.sort_unstable();
-        if let Some(set) = SequenceSet::from_numbers(&sorted) {
-            out.extend_from_slice(format!(" ALL {set}").as_bytes());
-        }
+    if let (true, Some(all)) = (wants(SearchReturn::All), set(results)) {
+        out.extend_from_slice(format!(" ALL {all}").as_bytes());
     }
     if let Some((low, high)) = returns.iter().find_map(|r| match r {
         SearchReturn::Partial(low, high) => Some((*low, *high)),
         _ => None,
     }) {
-        // RFC 5267 §4.4: the results at positions low..=high of the result list in mailbox
-        // order; NIL when none is there.
-        let mut sorted = hits.to_vec();
-        sorted.sort_unstable();
         let from = (low as usize).saturating_sub(1);
-        let to = (high as usize).min(sorted.len());
-        let part = sorted.get(from..to).unwrap_or_default();
-        match SequenceSet::from_numbers(part) {
-            Some(set) => out.extend_from_slice(format!(" PARTIAL ({low}:{high} {set})").as_bytes()),
-            None => out.extend_from_slice(format!(" PARTIAL ({low}:{high} NIL)").as_bytes()),
-        }
+        let to = (high as usize).min(results.len());
+        let part = set(results.get(from..to).unwrap_or_default());
+        let part = part.as_deref().unwrap_or("NIL");
+        out.extend_from_slice(format!(" PARTIAL ({low}:{high} {part})").as_bytes());
     }
     if wants(SearchReturn::Count) {
-        out.extend_from_slice(format!(" COUNT {}", hits.len()).as_bytes());
+        out.extend_from_slice(format!(" COUNT {}", results.len()).as_bytes());
     }
     if let Some(m) = modseq {
         out.extend_from_slice(format!(" MODSEQ {m}").as_bytes());
