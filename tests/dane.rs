@@ -227,8 +227,9 @@ fn dane_config(mx_port: u16, dns_port: u16) -> String {
     )
 }
 
-#[test]
-fn dane_authenticates_mx_hosts_and_never_delivers_around_it() {
+/// What each DANE test starts from: its tools, a temp dir with the certificates, a free MX
+/// port, and the zones served by NSD behind the validating unbound.
+fn bed() -> (tempfile::TempDir, u16, Resolver) {
     require(&[
         "nsd",
         "unbound",
@@ -238,10 +239,16 @@ fn dane_authenticates_mx_hosts_and_never_delivers_around_it() {
         "openssl",
     ]);
     let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path();
-    certificates(dir);
+    certificates(tmp.path());
     let mx_port = free_port("127.0.0.1");
-    let dns = zones(dir, mx_port);
+    let dns = zones(tmp.path(), mx_port);
+    (tmp, mx_port, dns)
+}
+
+#[test]
+fn dane_authenticates_mx_hosts_and_never_delivers_around_it() {
+    let (tmp, mx_port, dns) = bed();
+    let dir = tmp.path();
     let s = Sender::new("lifetime = \"1h\"", &dane_config(mx_port, dns.port));
     let out = |name: &str| dir.join(format!("out-{name}"));
     let _peers = [
@@ -512,19 +519,8 @@ print(json.dumps(out))
 /// bounces at once for a domain without DANE or whose TLSA records are all unusable.
 #[test]
 fn requiretls_goes_to_dane_authenticated_hosts() {
-    require(&[
-        "nsd",
-        "unbound",
-        "ldns-signzone",
-        "ldns-keygen",
-        "python3",
-        "openssl",
-    ]);
-    let tmp = tempfile::tempdir().unwrap();
+    let (tmp, mx_port, dns) = bed();
     let dir = tmp.path();
-    certificates(dir);
-    let mx_port = free_port("127.0.0.1");
-    let dns = zones(dir, mx_port);
     let in_port = free_port("127.0.0.1");
     let s = Sender::new(
         "",
