@@ -173,28 +173,30 @@ impl Intake {
             } else {
                 sub
             };
+            // `Ok(Err(outcome))`: refused or not stored, the answer as it is.
             let mut prepared = match write::prepare(&writer.config, &users, sub) {
                 Ok(p) => p,
-                Err(refusal) => return Ok(Err(refusal)),
+                Err(refusal) => return Ok(Err(Outcome::Refused(refusal))),
             };
             if let Some(why) = quarantine {
                 prepared.hold(why);
             }
             record.before(&prepared.id)?;
-            let written = write::write(&writer, prepared, deliver_now);
-            if let Ok(w) = &written {
-                if w.refusal.is_none() {
-                    record.after(&w.id)?;
-                }
+            let written = match write::write(&writer, prepared, deliver_now) {
+                Ok(w) => w,
+                Err(e) => return Ok(Err(failed(e))),
+            };
+            if written.refusal.is_none() {
+                record.after(&written.id)?;
             }
             Ok(Ok(written))
         })
         .await;
         let mut written = match written {
-            Ok(Ok(Ok(Ok(w)))) => w,
-            Ok(Ok(Err(refusal))) => return Ok(Outcome::Refused(refusal)),
+            Ok(Ok(Ok(w))) => w,
+            Ok(Ok(Err(outcome))) => return Ok(outcome),
             Ok(Err(e)) => return Err(e),
-            Ok(Ok(Ok(Err(e)))) | Err(e) => return Ok(failed(e)),
+            Err(e) => return Ok(failed(e)),
         };
         if let Some(refusal) = written.refusal.take() {
             return Ok(Outcome::Refused(refusal));
