@@ -27,7 +27,8 @@
 //! SELECT of an unchanged mailbox costs neither a scan nor a parse of the state file. A session
 //! changing its list gets its own copy (`Arc::make_mut`) and stops matching.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
+use foldhash::HashSet;
 use std::fs;
 use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
@@ -35,13 +36,18 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use super::journal::JOURNAL_FILE;
-use super::statefile::STATE_FILE;
+use super::statefile::{DirTimes, STATE_FILE};
 use super::{name, Maildir, MessageInfo, Snapshot};
 
 /// Published lists nobody holds are kept this long after their last use.
 pub const KEEP_FOR: Duration = Duration::from_secs(10 * 60);
 /// Published lists nobody holds are kept up to this many messages in all (the newest first).
 pub const KEEP_MESSAGES: usize = 300_000;
+/// A session takes the state as the directories' contents on the strength of the times its
+/// last change recorded ([`current`]) only while the process listed the directories and found
+/// them holding a state's files less than this long ago: what another program changes in the
+/// same clock tick as a recorded change does not move the times, and is seen within this.
+pub const LIST_AT_LEAST_EVERY: Duration = Duration::from_secs(1);
 
 /// What a mailbox looks like on disk, to tell whether anything changed since (see the module
 /// docs). Two stamps are equal when the files are; when a stamp was taken does not count.
@@ -92,6 +98,13 @@ pub fn stamp_of(md: &Maildir) -> Stamp {
         state_file: (state_ino, state_len, journal_ino, journal_len),
         seen_at,
     }
+}
+
+/// The modification times of `new/` and `cur/` (as a change under the state lock records
+/// them: [`super::statefile::State::dirs`]); `None` when either cannot be looked at.
+pub fn dir_times(md: &Maildir) -> Option<DirTimes> {
+    let time = |p: PathBuf| fs::metadata(p).ok().map(|m| mtime_ns(Some(&m)));
+    Some([time(md.new_dir())?, time(md.cur())?])
 }
 
 /// Like [`stamp_of`], through `dir`, a descriptor of the maildir held open (`O_PATH`): each of
@@ -221,6 +234,9 @@ struct Published {
 struct Registry {
     views: HashMap<PathBuf, Published>,
     gates: HashMap<PathBuf, Weak<Mutex<()>>>,
+    /// When a listing of each mailbox's directories last began that found them holding
+    /// exactly a state's files.
+    listed: HashMap<PathBuf, Instant>,
 }
 
 static REGISTRY: Mutex<Option<Registry>> = Mutex::new(None);
@@ -304,7 +320,38 @@ impl Registry {
             }
         }
         self.gates.retain(|_, g| g.strong_count() > 0);
+        self.listed
+            .retain(|_, at| at.elapsed() < LIST_AT_LEAST_EVERY);
     }
+}
+
+/// Notes that a listing of `maildir` begun at `at` found the directories holding exactly the
+/// state's files.
+fn listed(maildir: &Path, at: Instant) {
+    with_registry(|reg| {
+        let last = reg.listed.entry(maildir.to_path_buf()).or_insert(at);
+        *last = (*last).max(at);
+    });
+}
+
+/// Whether the process listed `maildir` less than [`LIST_AT_LEAST_EVERY`] ago.
+fn listed_lately(maildir: &Path) -> bool {
+    with_registry(|reg| {
+        reg.listed
+            .get(maildir)
+            .is_some_and(|at| at.elapsed() < LIST_AT_LEAST_EVERY)
+    })
+    .unwrap_or(false)
+}
+
+/// [`files_match`], noting a match for [`listed_lately`].
+fn files_match_noted(md: &Maildir, messages: &[MessageInfo]) -> bool {
+    let at = Instant::now();
+    let matched = files_match(md, messages);
+    if matched {
+        listed(md.path(), at);
+    }
+    matched
 }
 
 /// The process's gate of one mailbox: held while a session syncs it, so the others of the
@@ -326,10 +373,17 @@ pub fn gate(maildir: &Path) -> Arc<Mutex<()>> {
 /// registered for the other sessions of the process. One session of the process syncs at a
 /// time; the others wait for it and take its list (checked against the directories once the
 /// file clock has passed its stamp: see the module docs).
+///
+/// Between those checks, the state as the checkpoint and journal record it is taken without
+/// listing the directories when they still show the times the last change recorded with it
+/// ([`super::statefile::State::dirs`]: every change made under the state lock records them,
+/// and another program's change moves them) and the process listed them less than
+/// [`LIST_AT_LEAST_EVERY`] ago; such a list is handed out unchecked, so that the next look
+/// checks again.
 pub fn current<E, S>(
     md: &Maildir,
     state: &mut S,
-    peek: impl FnOnce(&mut S) -> Result<Option<Snapshot>, E>,
+    peek: impl FnOnce(&mut S) -> Result<Option<(Snapshot, Option<DirTimes>)>, E>,
     try_sync: impl FnOnce(&mut S) -> Result<Option<(Snapshot, Stamp)>, E>,
     sync: impl FnOnce(&mut S) -> Result<(Snapshot, Stamp), E>,
 ) -> Result<Current, E> {
@@ -371,7 +425,7 @@ pub fn current<E, S>(
                     stamp: None,
                 })
             }
-            Some(s) if files_match(md, &messages) => {
+            Some(s) if files_match_noted(md, &messages) => {
                 publish(path, s, &header, &messages);
                 return Ok(Current {
                     header,
@@ -383,44 +437,55 @@ pub fn current<E, S>(
             Some(_) => {}
         }
     }
-    // The state file as it is, when the files agree with it (every change made through the
-    // state lock is in it): no lock to wait for behind another session's writes.
-    let peeked = peek(state)?;
-    if let Some(snap) = &peeked {
-        if files_match(md, &snap.messages) && stamp_of(md) == stamp {
-            let header = Header::of(snap);
-            let messages = Arc::new(snap.messages.clone());
-            // Read after the stamp was taken: checked if the stamp can be trusted.
-            let checked = trusted(stamp);
-            register(path, stamp, &header, &messages, checked.is_some());
-            return Ok(Current {
-                header,
-                messages,
-                stamp: checked,
-            });
-        }
-    }
-    let synced = match peeked {
-        // The files differ from the state file. While another holder of the state lock is
-        // making a change (not acknowledged to its client yet), the state file as it was is a
-        // fair answer, without a stamp, so the next look sees the change; a delivery waits for
-        // that next look.
-        Some(snap) => match try_sync(state)? {
-            Some(done) => done,
-            None => {
+    let synced = match peek(state)? {
+        Some((snap, dirs)) => {
+            let header = Header::of(&snap);
+            // The directories as the last change under the state lock left them.
+            let [new, cur, ..] = stamp.times;
+            let as_recorded = dirs == Some([new, cur]);
+            if as_recorded && listed_lately(path) {
+                let messages = Arc::new(snap.messages);
+                register(path, stamp, &header, &messages, false);
                 return Ok(Current {
-                    header: Header::of(&snap),
-                    messages: Arc::new(snap.messages),
+                    header,
+                    messages,
                     stamp: None,
-                })
+                });
             }
-        },
+            // The state file as it is, when the files agree with it (every change made through
+            // the state lock is in it): no lock to wait for behind another session's writes.
+            if files_match_noted(md, &snap.messages) && stamp_of(md) == stamp {
+                let messages = Arc::new(snap.messages);
+                // Read after the stamp was taken: checked if the stamp can be trusted.
+                let checked = trusted(stamp);
+                register(path, stamp, &header, &messages, checked.is_some());
+                return Ok(Current {
+                    header,
+                    messages,
+                    stamp: checked,
+                });
+            }
+            // The files differ from the state file. While another holder of the state lock is
+            // making a change (not acknowledged to its client yet), the state file as it was is
+            // a fair answer, without a stamp, so the next look sees the change; a delivery waits
+            // for that next look.
+            match try_sync(state)? {
+                Some(done) => done,
+                None => {
+                    return Ok(Current {
+                        header,
+                        messages: Arc::new(snap.messages),
+                        stamp: None,
+                    })
+                }
+            }
+        }
         None => sync(state)?,
     };
     let (snap, after) = synced;
     let header = Header::of(&snap);
     let messages = Arc::new(snap.messages);
-    let checked = trusted(after).filter(|_| files_match(md, &messages));
+    let checked = trusted(after).filter(|_| files_match_noted(md, &messages));
     register(path, after, &header, &messages, checked.is_some());
     Ok(Current {
         header,
@@ -432,24 +497,27 @@ pub fn current<E, S>(
 /// Whether `new/` and `cur/` hold exactly the files of `messages` (names included, so flag
 /// renames count), read without changing anything.
 pub fn files_match(maildir: &Maildir, messages: &[MessageInfo]) -> bool {
-    let mut expected: [HashSet<&str>; 2] = [HashSet::new(), HashSet::new()];
+    let mut expected: [HashSet<&str>; 2] = [HashSet::default(), HashSet::default()];
     for m in messages {
         if let Some(set) = expected.get_mut(usize::from(m.in_new)) {
             set.insert(m.file_name.as_str());
         }
     }
     // Streamed: each name the maildir layer's scan would see must be expected, and as many.
+    // Read with readdir(3) directly: the names are borrowed, not copied one by one.
     let holds = |dir: &Path, want: &HashSet<&str>| -> bool {
-        let Ok(entries) = fs::read_dir(dir) else {
+        use nix::fcntl::OFlag;
+        let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
+        let Ok(mut listing) = nix::dir::Dir::open(dir, flags, nix::sys::stat::Mode::empty())
+        else {
             return false;
         };
         let mut seen = 0usize;
-        for entry in entries {
+        for entry in listing.iter() {
             let Ok(entry) = entry else {
                 return false;
             };
-            let name = entry.file_name();
-            let Some(n) = name.to_str() else {
+            let Ok(n) = entry.file_name().to_str() else {
                 continue;
             };
             if !name::acceptable(n) {
@@ -577,7 +645,7 @@ mod tests {
         current(
             &md,
             state,
-            |s| s.peek(),
+            |s| s.peek_with_dirs(),
             |s| s.try_sync_then(stamp_of),
             |s| s.sync_then(stamp_of),
         )
@@ -663,5 +731,59 @@ mod tests {
         // Once the lock is free, the next look numbers the delivery.
         drop(held);
         assert_eq!(now(&mut b).messages.len(), 2);
+    }
+
+    #[test]
+    fn the_state_is_taken_unlisted_only_while_the_directories_show_its_times_and_a_listing_is_fresh(
+    ) {
+        use super::super::MailboxState;
+        let dir = tempfile::tempdir().unwrap();
+        let md = Maildir::create(dir.path()).unwrap();
+        deliver(&md, "1.a.host");
+        let mut st = MailboxState::new(md.clone());
+        let one = st.sync().unwrap();
+        // A file the state does not hold, in the directories at the times a change recorded
+        // (as when another program writes in the same clock tick as that change).
+        deliver(&md, "2.b.host");
+        let recorded = dir_times(&md);
+        // Each step starts from a process that has published no list of this mailbox.
+        let forget = || {
+            with_registry(|reg| {
+                reg.views.remove(md.path());
+                reg.listed.remove(md.path());
+            });
+        };
+        // A look at the mailbox through a peek that finds `dirs` recorded, after a listing
+        // `listed_ago` (none: never): how many messages it gave, and whether it synced.
+        let look = |st: &mut MailboxState, dirs, listed_ago: Option<Duration>| {
+            forget();
+            if let Some(ago) = listed_ago {
+                listed(md.path(), Instant::now());
+                std::thread::sleep(ago);
+            }
+            let mut synced = false;
+            let c = current(
+                &md,
+                st,
+                |_| Ok::<_, super::super::MaildirError>(Some((one.clone(), dirs))),
+                |s| {
+                    synced = true;
+                    s.try_sync_then(stamp_of)
+                },
+                |s| s.sync_then(stamp_of),
+            )
+            .unwrap();
+            (c.messages.len(), c.stamp.is_some(), synced)
+        };
+        // No listing lately: the directories are listed, the file found, a sync takes it.
+        assert!(matches!(look(&mut st, recorded, None), (2, _, true)));
+        // Listed just now: the recorded state is taken as it is, unchecked.
+        let now = Some(Duration::ZERO);
+        assert_eq!(look(&mut st, recorded, now), (1, false, false));
+        // Other times than recorded: listed again whatever the last listing.
+        assert!(matches!(look(&mut st, Some([1, 2]), now), (2, _, true)));
+        // A listing grows stale: listed again.
+        let stale = Some(LIST_AT_LEAST_EVERY + Duration::from_millis(10));
+        assert!(matches!(look(&mut st, recorded, stale), (2, _, true)));
     }
 }

@@ -1,7 +1,7 @@
 //! The selected mailbox: the session's view of it (sequence numbers, flags, `\Recent`), and
 //! bringing that view up to date with untagged responses.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -346,19 +346,28 @@ impl<M: Mailbox> Selected<M> {
                 "UIDVALIDITY changed",
             ));
         }
-        let current: HashMap<u32, &MessageInfo> = messages.iter().map(|m| (m.uid, m)).collect();
+        let found = align(&self.messages, messages);
         if expunge {
             let gone: Vec<u32> = self
                 .messages
                 .iter()
-                .filter(|m| !current.contains_key(&m.uid))
-                .map(|m| m.uid)
+                .zip(&found)
+                .filter(|(_, now)| now.is_none())
+                .map(|(m, _)| m.uid)
                 .collect();
-            out.extend(self.remove_uids(&gone));
+            if !gone.is_empty() {
+                out.extend(self.remove_uids(&gone));
+            }
             self.deferred = false;
         } else {
-            self.deferred = self.messages.iter().any(|m| !current.contains_key(&m.uid));
+            self.deferred = found.iter().any(Option::is_none);
         }
+        // The view's messages, each with the store's message of its UID (if still there).
+        let found = if self.messages.len() == found.len() {
+            found
+        } else {
+            align(&self.messages, messages)
+        };
         // A new keyword is announced before the FETCH responses that carry it.
         if header.keywords != self.keywords {
             self.keywords = header.keywords.clone();
@@ -368,13 +377,14 @@ impl<M: Mailbox> Selected<M> {
         let differs = self
             .messages
             .iter()
-            .any(|m| current.get(&m.uid).is_some_and(|now| *now != m));
+            .zip(&found)
+            .any(|(m, now)| now.is_some_and(|now| now != m));
         if differs {
             self.own();
             let recent = &self.recent;
             let messages = Arc::make_mut(&mut self.messages);
-            for (i, m) in messages.iter_mut().enumerate() {
-                let Some(&now) = current.get(&m.uid) else {
+            for (i, (m, now)) in messages.iter_mut().zip(&found).enumerate() {
+                let Some(now) = *now else {
                     continue;
                 };
                 if now == m {
@@ -394,10 +404,11 @@ impl<M: Mailbox> Selected<M> {
             }
         }
         let last = self.messages.last().map(|m| m.uid).unwrap_or(0);
-        let new: Vec<&MessageInfo> = messages.iter().filter(|m| m.uid > last).collect();
+        let first_new = messages.partition_point(|m| m.uid <= last);
+        let new = messages.get(first_new..).unwrap_or_default();
         let added = !new.is_empty();
         if added {
-            self.messages_mut().extend(new.into_iter().cloned());
+            self.messages_mut().extend_from_slice(new);
         }
         self.uidnext = header.uidnext;
         self.highestmodseq = header.highestmodseq;
@@ -513,4 +524,16 @@ impl<M: Mailbox> Selected<M> {
         self.mailbox
             .save_cache(&mut self.cache, &|b| present.contains(b));
     }
+}
+
+/// Pairs each message of `view` with the message of `now` that has its UID, if any: both
+/// ascend by UID, so one walk through both does it (no table of `now` to build).
+fn align<'a>(view: &[MessageInfo], now: &'a [MessageInfo]) -> Vec<Option<&'a MessageInfo>> {
+    let mut rest = now.iter().peekable();
+    view.iter()
+        .map(|m| {
+            while rest.next_if(|n| n.uid < m.uid).is_some() {}
+            rest.next_if(|n| n.uid == m.uid)
+        })
+        .collect()
 }

@@ -28,7 +28,7 @@ use super::layout::Maildir;
 use super::lock::StateLock;
 use super::name;
 use super::scan::{snapshot, sync_locked};
-use super::statefile::{sync_dir, State, STATE_FILE};
+use super::statefile::{sync_dir, DirTimes, State, STATE_FILE};
 
 /// One message of a snapshot.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -148,6 +148,18 @@ impl From<NotStored> for MaildirError {
     fn from(n: NotStored) -> MaildirError {
         n.0
     }
+}
+
+/// What a change under the state lock does to the maildir's directories, and so which of their
+/// times it records ([`State::dirs`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Dirs {
+    /// Reads them (a sync): the times before it read them.
+    Read,
+    /// May change files in them: the times after the change.
+    Write,
+    /// Leaves them alone and records nothing.
+    Keep,
 }
 
 /// The journal applied on top of a cached checkpoint.
@@ -300,12 +312,13 @@ impl MailboxState {
 
     /// Runs `f` on the state under the exclusive lock; `f` returns whether it changed the
     /// state, in which case the change is written (to the journal) before the lock is
-    /// released, and made durable before this returns.
+    /// released, and made durable before this returns. `f` may change the maildir's files
+    /// ([`Dirs::Write`]).
     pub(super) fn locked<R>(
         &mut self,
         f: impl FnOnce(&Maildir, &mut State) -> Result<(R, bool)>,
     ) -> Result<R> {
-        self.locked_with(false, f)
+        self.locked_with(false, Dirs::Write, f)
     }
 
     /// Like [`MailboxState::locked`] for changes the maildir's files already record (a sync, a
@@ -314,17 +327,20 @@ impl MailboxState {
     /// (every reader recomputes it from the files meanwhile).
     fn locked_lenient<R>(
         &mut self,
+        dirs: Dirs,
         f: impl FnOnce(&Maildir, &mut State) -> Result<(R, bool)>,
     ) -> Result<R> {
-        self.locked_with(true, f)
+        self.locked_with(true, dirs, f)
     }
 
     fn locked_with<R>(
         &mut self,
         lenient: bool,
+        dirs: Dirs,
         f: impl FnOnce(&Maildir, &mut State) -> Result<(R, bool)>,
     ) -> Result<R> {
-        self.locked_then(lenient, f, |_| ()).map(|(out, ())| out)
+        self.locked_then(lenient, dirs, f, |_| ())
+            .map(|(out, ())| out)
     }
 
     /// Like [`MailboxState::locked_with`], then runs `after` still under the lock, once the
@@ -332,26 +348,51 @@ impl MailboxState {
     fn locked_then<R, A>(
         &mut self,
         lenient: bool,
+        dirs: Dirs,
         f: impl FnOnce(&Maildir, &mut State) -> Result<(R, bool)>,
         after: impl FnOnce(&Maildir) -> A,
     ) -> Result<(R, A)> {
         let lock = StateLock::acquire(&self.maildir)?;
-        self.under_lock(lock, lenient, f, after)
+        self.under_lock(lock, lenient, dirs, f, after)
     }
 
     /// The work of [`MailboxState::locked_then`] once `lock` is held. The lock is released
     /// before the journal is made durable (group commit: see [`super::journal`]); the result
     /// is returned only after that.
+    ///
+    /// The directories' times are recorded with the change as `dirs` says ([`State::dirs`]).
+    /// A change of files ([`Dirs::Write`]) records the times after it only when the directories
+    /// showed the recorded times before it (nothing else changed them since): otherwise (a
+    /// delivery, another program, no record yet) it records that the times are not known,
+    /// until the next sync records them again.
     fn under_lock<R, A>(
         &mut self,
         lock: StateLock,
         lenient: bool,
+        dirs: Dirs,
         f: impl FnOnce(&Maildir, &mut State) -> Result<(R, bool)>,
         after: impl FnOnce(&Maildir) -> A,
     ) -> Result<(R, A)> {
         let (mut state, fresh) = self.load_locked()?;
+        let recorded = state.dirs;
+        let before = match dirs {
+            Dirs::Keep => None,
+            Dirs::Read | Dirs::Write => super::shared::dir_times(&self.maildir),
+        };
+        // The recorded times still stand for the files the state holds.
+        let chained = before.is_some() && before == recorded;
         let (out, changed) = f(&self.maildir, &mut state)?;
-        match self.save_locked(state, changed || fresh) {
+        match dirs {
+            Dirs::Keep => {}
+            Dirs::Read => state.dirs = before,
+            Dirs::Write if changed && chained => {
+                state.dirs = super::shared::dir_times(&self.maildir);
+            }
+            Dirs::Write if changed => state.dirs = None,
+            Dirs::Write => {}
+        }
+        let store = changed || fresh || state.dirs != recorded;
+        match self.save_locked(state, store) {
             Err(NotStored(e, state)) if lenient && e.is_no_space() => self.keep_unstored(*state),
             Err(NotStored(e, _)) => return Err(e),
             Ok(()) => {}
@@ -631,7 +672,7 @@ impl MailboxState {
     /// name), drops
     /// vanished ones, picks up flag changes made by renames, and returns the snapshot.
     pub fn sync(&mut self) -> Result<Snapshot> {
-        self.locked_lenient(|md, st| {
+        self.locked_lenient(Dirs::Read, |md, st| {
             let (changed, recent) = sync_locked(md, st)?;
             Ok((snapshot(st, recent), changed))
         })
@@ -643,6 +684,7 @@ impl MailboxState {
     pub fn sync_then<A>(&mut self, after: impl FnOnce(&Maildir) -> A) -> Result<(Snapshot, A)> {
         self.locked_then(
             true,
+            Dirs::Read,
             |md, st| {
                 let (changed, recent) = sync_locked(md, st)?;
                 Ok((snapshot(st, recent), changed))
@@ -664,6 +706,7 @@ impl MailboxState {
         self.under_lock(
             lock,
             true,
+            Dirs::Read,
             |md, st| {
                 let (changed, recent) = sync_locked(md, st)?;
                 Ok((snapshot(st, recent), changed))
@@ -679,16 +722,25 @@ impl MailboxState {
     /// damaged (a sync under the lock makes one). Nothing is written; whether the files agree
     /// is the caller's check. What it read of the journal is durable when it returns.
     pub fn peek(&mut self) -> Result<Option<Snapshot>> {
+        Ok(self.peek_with_dirs()?.map(|(snap, _)| snap))
+    }
+
+    /// [`MailboxState::peek`], with the directories' times the last change recorded
+    /// ([`State::dirs`]).
+    pub fn peek_with_dirs(&mut self) -> Result<Option<(Snapshot, Option<DirTimes>)>> {
         if !self.refresh(false)? {
             return Ok(None);
         }
         self.settle()?;
-        Ok(self.cache.as_ref().map(|c| snapshot(&c.state, Vec::new())))
+        Ok(self
+            .cache
+            .as_ref()
+            .map(|c| (snapshot(&c.state, Vec::new()), c.state.dirs)))
     }
 
     /// The current snapshot from the state file alone (no directory scan).
     pub fn snapshot(&mut self) -> Result<Snapshot> {
-        self.locked_lenient(|_, st| Ok((snapshot(st, Vec::new()), false)))
+        self.locked_lenient(Dirs::Keep, |_, st| Ok((snapshot(st, Vec::new()), false)))
     }
 
     /// Changes the flags of `uids` (renaming their files), bumping their modseq. With
@@ -699,7 +751,7 @@ impl MailboxState {
         op: &FlagOp,
         unchanged_since: Option<u64>,
     ) -> Result<StoreOutcome> {
-        self.locked_lenient(|md, st| {
+        self.locked_lenient(Dirs::Write, |md, st| {
             let mut out = StoreOutcome::default();
             let mut renames = Vec::new();
             for &uid in uids {
@@ -786,7 +838,7 @@ impl MailboxState {
     /// Deletes the files of `uids` and forgets them; returns the UIDs removed from the state
     /// (including ones another process already deleted). Unknown UIDs are ignored.
     pub fn expunge(&mut self, uids: &[u32]) -> Result<Vec<u32>> {
-        self.locked_lenient(|md, st| {
+        self.locked_lenient(Dirs::Write, |md, st| {
             let mut wanted: Vec<u32> = uids.to_vec();
             wanted.sort_unstable();
             let mut removed = Vec::new();

@@ -845,3 +845,37 @@ fn a_released_state_is_taken_up_by_the_next_handle_and_brought_up_to_date() {
         .collect();
     assert_eq!(big.release(), super::PARK_ENTRIES + 1);
 }
+
+/// The directories' times a change recorded (`State::dirs`), as a reader peeks them.
+fn recorded_dirs(st: &mut MailboxState) -> Option<[i128; 2]> {
+    st.peek_with_dirs().unwrap().and_then(|(_, dirs)| dirs)
+}
+
+#[test]
+fn every_change_under_the_lock_records_the_directory_times_it_leaves() {
+    use crate::store::maildir::shared::dir_times;
+    let (_d, md) = setup();
+    deliver(&md, 100, "a", b"one\n");
+    let mut st = MailboxState::new(md.clone());
+    // A sync records the times it read the directories at.
+    assert_eq!(uids(&mut st).len(), 1);
+    assert_eq!(recorded_dirs(&mut st), dir_times(&md));
+    // A change of files records the times after it (the file moved from new/ to cur/).
+    let seen = Flags::from_flags(&[Flag::Seen]);
+    st.store_flags(&[1], &FlagOp::Add(seen.clone()), None)
+        .unwrap();
+    assert!(md.new_dir().read_dir().unwrap().next().is_none());
+    assert_eq!(recorded_dirs(&mut st), dir_times(&md));
+    // Another program's delivery moves the times away from the record: the next change of
+    // files cannot tell what its times stand for, and records none; a sync records them again.
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    deliver(&md, 200, "b", b"two\n");
+    assert_ne!(recorded_dirs(&mut st), dir_times(&md));
+    st.store_flags(&[1], &FlagOp::Remove(seen), None).unwrap();
+    assert_eq!(recorded_dirs(&mut st), None);
+    assert_eq!(uids(&mut st).len(), 2);
+    assert_eq!(recorded_dirs(&mut st), dir_times(&md));
+    // The record survives a reload from the journal (another process's view).
+    let mut other = MailboxState::new(md.clone());
+    assert_eq!(recorded_dirs(&mut other), dir_times(&md));
+}
