@@ -53,7 +53,7 @@ pub(super) fn locate(md: &Maildir, base: &str) -> Result<Option<(String, bool)>>
 
 pub(super) fn entry_path(md: &Maildir, e: &Entry) -> PathBuf {
     let dir = if e.in_new { md.new_dir() } else { md.cur() };
-    dir.join(&e.name)
+    dir.join(&*e.name)
 }
 
 pub(super) fn entry_flags(e: &Entry, keywords: &[String]) -> Flags {
@@ -201,7 +201,7 @@ pub(super) fn commit_from_tmp(
         vsize,
         date,
         in_new: false,
-        name: file_name,
+        name: file_name.into(),
     });
     Ok(uid)
 }
@@ -284,7 +284,7 @@ impl MessageDirs {
         let dir = if info.in_new { &self.new } else { &self.cur };
         nix::fcntl::openat(
             dir,
-            info.file_name.as_str(),
+            &*info.file_name,
             nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
             nix::sys::stat::Mode::empty(),
         )
@@ -379,7 +379,7 @@ mod tests {
         let dirs = MessageDirs::open(&md).unwrap();
         let info = |name: &str, in_new| MessageInfo {
             uid: 1,
-            file_name: name.to_string(),
+            file_name: name.into(),
             in_new,
             size: 6,
             vsize: None,

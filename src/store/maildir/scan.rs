@@ -55,9 +55,9 @@ pub(super) fn sync_locked(md: &Maildir, st: &mut State) -> Result<(bool, Vec<u32
     let keywords = st.keywords.clone();
     st.entries.retain_mut(|e| match on_disk.remove(e.base()) {
         Some((n, in_new)) => {
-            if n != e.name || in_new != e.in_new {
+            if *n != *e.name || in_new != e.in_new {
                 let before = entry_flags(e, &keywords);
-                e.name = n;
+                e.name = n.into();
                 e.in_new = in_new;
                 if entry_flags(e, &keywords) != before {
                     e.modseq = bump;
@@ -100,7 +100,7 @@ pub(super) fn sync_locked(md: &Maildir, st: &mut State) -> Result<(bool, Vec<u32
             vsize: name::vsize_field(&base),
             date,
             in_new,
-            name: n,
+            name: n.into(),
         });
         recent.push(uid);
         changed = true;

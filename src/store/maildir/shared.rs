@@ -27,8 +27,8 @@
 //! SELECT of an unchanged mailbox costs neither a scan nor a parse of the state file. A session
 //! changing its list gets its own copy (`Arc::make_mut`) and stops matching.
 
-use std::collections::HashMap;
 use foldhash::HashSet;
+use std::collections::HashMap;
 use std::fs;
 use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
@@ -500,7 +500,7 @@ pub fn files_match(maildir: &Maildir, messages: &[MessageInfo]) -> bool {
     let mut expected: [HashSet<&str>; 2] = [HashSet::default(), HashSet::default()];
     for m in messages {
         if let Some(set) = expected.get_mut(usize::from(m.in_new)) {
-            set.insert(m.file_name.as_str());
+            set.insert(&m.file_name);
         }
     }
     // Streamed: each name the maildir layer's scan would see must be expected, and as many.
@@ -508,8 +508,7 @@ pub fn files_match(maildir: &Maildir, messages: &[MessageInfo]) -> bool {
     let holds = |dir: &Path, want: &HashSet<&str>| -> bool {
         use nix::fcntl::OFlag;
         let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
-        let Ok(mut listing) = nix::dir::Dir::open(dir, flags, nix::sys::stat::Mode::empty())
-        else {
+        let Ok(mut listing) = nix::dir::Dir::open(dir, flags, nix::sys::stat::Mode::empty()) else {
             return false;
         };
         let mut seen = 0usize;
@@ -545,7 +544,7 @@ pub fn latest_name(maildir: &Path, uid: u32, base: &str, stale: &str) -> Option<
         let p = reg.views.get(maildir)?;
         let i = p.messages.binary_search_by_key(&uid, |m| m.uid).ok()?;
         let m = p.messages.get(i)?;
-        (m.base() == base && m.file_name != stale).then(|| (m.file_name.clone(), m.in_new))
+        (m.base() == base && &*m.file_name != stale).then(|| (m.file_name.to_string(), m.in_new))
     })
     .flatten()
 }

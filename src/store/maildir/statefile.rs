@@ -14,6 +14,7 @@
 
 use std::fs::File;
 use std::path::Path;
+use std::sync::Arc;
 
 use super::error::{MaildirError, Result};
 use super::name;
@@ -56,8 +57,8 @@ pub struct Entry {
     pub date: i64,
     /// In `new/` (new mail stays there until its first flag change moves it to `cur/`).
     pub in_new: bool,
-    /// The current file name (base name plus info).
-    pub name: String,
+    /// The current file name (base name plus info); shared with the snapshots made of it.
+    pub name: Arc<str>,
 }
 
 impl Entry {
@@ -244,7 +245,7 @@ pub(super) fn parse_entry(rest: &str) -> Option<Entry> {
         vsize,
         date,
         in_new,
-        name,
+        name: name.into(),
     })
 }
 

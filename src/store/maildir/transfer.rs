@@ -205,7 +205,7 @@ fn rename_all(
                     vsize: e.vsize,
                     date: e.date,
                     in_new: false,
-                    name: file_name,
+                    name: file_name.into(),
                 },
             )),
             Ok(false) => {}
@@ -240,7 +240,7 @@ fn record(st: &mut State, moved: Vec<(u32, Entry)>) -> Vec<(u32, u32)> {
 /// Renames a message's file to `dest`, following a rename by another process (flags changed
 /// by a client that does not take the state lock); `Ok(false)` when it is gone.
 fn rename_entry(md: &Maildir, e: &Entry, dest: &Path) -> Result<bool> {
-    let first = if e.in_new { md.new_dir() } else { md.cur() }.join(&e.name);
+    let first = if e.in_new { md.new_dir() } else { md.cur() }.join(&*e.name);
     match fs::rename(&first, dest) {
         Ok(()) => return Ok(true),
         Err(err) if err.kind() != std::io::ErrorKind::NotFound => {

@@ -107,7 +107,7 @@ impl Volume {
         Stored {
             info: MessageInfo {
                 uid: 0,
-                file_name: format!("{id}.memory"),
+                file_name: format!("{id}.memory").into(),
                 in_new: false,
                 size: bytes.len() as u64,
                 vsize: Some(crlf_size(&bytes, false)),

@@ -35,8 +35,9 @@ use super::statefile::{sync_dir, DirTimes, State, STATE_FILE};
 pub struct MessageInfo {
     /// Its UID, unique and never reused within the UIDVALIDITY.
     pub uid: u32,
-    /// The file name at snapshot time (may change when another process changes flags).
-    pub file_name: String,
+    /// The file name at snapshot time (may change when another process changes flags); shared
+    /// with the state it was taken from.
+    pub file_name: Arc<str>,
     /// Whether the file is in `new/` (new mail stays there until its first flag change).
     pub in_new: bool,
     /// Size of the file in octets.
@@ -65,7 +66,7 @@ impl MessageInfo {
         } else {
             maildir.cur()
         };
-        dir.join(&self.file_name)
+        dir.join(&*self.file_name)
     }
 }
 
@@ -811,7 +812,7 @@ impl MailboxState {
                     }
                 }
                 if let Some(e) = st.entries.get_mut(i) {
-                    e.name = new_name;
+                    e.name = new_name.into();
                     e.in_new = false;
                     e.modseq = modseq;
                     changed = true;

@@ -328,7 +328,7 @@ fn an_interrupted_move_leaves_each_message_in_one_place() {
     let mut target = MailboxState::new(trash.clone());
     target.sync().unwrap();
     for m in &before.messages[..2] {
-        fs::rename(m.path(&md), trash.cur().join(&m.file_name)).unwrap();
+        fs::rename(m.path(&md), trash.cur().join(&*m.file_name)).unwrap();
     }
     let mut inbox = MailboxState::new(md.clone());
     let mut target = MailboxState::new(trash.clone());

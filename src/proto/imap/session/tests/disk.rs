@@ -429,7 +429,7 @@ fn a_message_renamed_by_another_process_is_still_read_through_the_open_directori
     mailbox.read_into(kept, 1 << 20, &mut buf).unwrap();
     assert_eq!(buf, b"Subject: kept\n\nbody\n");
     // Another process sets \Seen: the file moves from new/ to cur/ under a new name.
-    let old = inbox(&dir).join("new").join(&first.file_name);
+    let old = inbox(&dir).join("new").join(&*first.file_name);
     let new = inbox(&dir)
         .join("cur")
         .join(format!("{}:2,S", first.file_name));

@@ -236,7 +236,7 @@ fn missing_uids_are_the_gaps_in_the_view() {
     for uid in [2, 3, 7, 10] {
         sel.messages_mut().push(crate::store::maildir::MessageInfo {
             uid,
-            file_name: format!("{uid}.x.host:2,"),
+            file_name: format!("{uid}.x.host:2,").into(),
             in_new: false,
             size: 10,
             vsize: None,
