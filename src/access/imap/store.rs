@@ -217,6 +217,13 @@ impl Mailbox for MaildirMailbox {
         self.state.snapshot()
     }
 
+    fn after_change(&mut self) -> Result<(u32, Vec<String>)> {
+        match self.state.last_header() {
+            Some(h) => Ok(h),
+            None => self.snapshot().map(|s| (s.uidvalidity, s.keywords)),
+        }
+    }
+
     fn release(&mut self) -> usize {
         self.dirs = OnceCell::new();
         self.state.release()

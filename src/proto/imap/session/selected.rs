@@ -428,27 +428,31 @@ impl<M: Mailbox> Selected<M> {
         if uids.is_empty() {
             return out;
         }
-        let gone: HashSet<u32> = uids.iter().copied().collect();
-        if !self.messages.iter().any(|m| gone.contains(&m.uid)) {
+        let mut gone = uids.to_vec();
+        gone.sort_unstable();
+        let is_gone = |uid: u32| gone.binary_search(&uid).is_ok();
+        let at: Vec<usize> = (self.messages.iter().enumerate())
+            .filter(|(_, m)| is_gone(m.uid))
+            .map(|(i, _)| i)
+            .collect();
+        if at.is_empty() {
             return out;
         }
         let vanished = self.vanished;
-        let mut removed = Vec::new();
-        self.own();
-        let messages = Arc::make_mut(&mut self.messages);
         // From the end, so that each EXPUNGE names the number the message has once the ones
         // above it are gone.
-        for i in (0..messages.len()).rev() {
-            if messages.get(i).is_some_and(|m| gone.contains(&m.uid)) {
-                if !vanished {
-                    out.push(Data::Expunge(i as u32 + 1));
-                }
-                let m = messages.remove(i);
-                self.recent.remove(&m.uid);
-                removed.push(m.uid);
-            }
+        if !vanished {
+            out.extend(at.iter().rev().map(|&i| Data::Expunge(i as u32 + 1)));
         }
-        removed.reverse();
+        let removed: Vec<u32> = at
+            .iter()
+            .filter_map(|&i| self.messages.get(i).map(|m| m.uid))
+            .collect();
+        for uid in &removed {
+            self.recent.remove(uid);
+        }
+        self.own();
+        Arc::make_mut(&mut self.messages).retain(|m| !is_gone(m.uid));
         if let (true, Some(uids)) = (vanished, SequenceSet::from_numbers(&removed)) {
             out.push(Data::Vanished {
                 earlier: false,

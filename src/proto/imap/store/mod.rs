@@ -89,6 +89,12 @@ pub trait Mailbox {
     fn current(&mut self) -> Result<Current>;
     /// The state as last recorded, without looking for changes.
     fn snapshot(&mut self) -> Result<Snapshot>;
+    /// UIDVALIDITY and the keywords as this handle's last change left them (what a STORE or
+    /// an APPEND through it just recorded), without copying the messages' list.
+    fn after_change(&mut self) -> Result<(u32, Vec<String>)> {
+        let s = self.snapshot()?;
+        Ok((s.uidvalidity, s.keywords))
+    }
     /// The first UID of this mailbox (under `uidvalidity`) that no session has been told of as
     /// `\Recent` (RFC 3501 §2.3.2); with `claim_below`, the caller's session takes every UID
     /// below it as its own recent ones (a SELECT, not an EXAMINE or a STATUS). Shared with every

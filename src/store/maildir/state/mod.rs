@@ -739,6 +739,13 @@ impl MailboxState {
             .map(|c| (snapshot(&c.state, Vec::new()), c.state.dirs)))
     }
 
+    /// UIDVALIDITY and the keywords as this handle's last change under the lock left them (or
+    /// its last read), without reading anything: `None` before either.
+    pub fn last_header(&self) -> Option<(u32, Vec<String>)> {
+        let st = &self.cache.as_ref()?.state;
+        Some((st.uidvalidity, st.keywords.clone()))
+    }
+
     /// The current snapshot from the state file alone (no directory scan).
     pub fn snapshot(&mut self) -> Result<Snapshot> {
         self.locked_lenient(Dirs::Keep, |_, st| Ok((snapshot(st, Vec::new()), false)))

@@ -136,7 +136,7 @@ impl<S: MailStore> Session<S> {
                 }
             }
         }
-        let validity = target.snapshot().map_err(|e| store_no(&e))?.uidvalidity;
+        let (validity, _) = target.after_change().map_err(|e| store_no(&e))?;
         if let Some(sel) = self.selected.as_mut() {
             if sel.mailbox.same(&target) {
                 sel.touch();

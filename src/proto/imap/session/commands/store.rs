@@ -49,9 +49,9 @@ impl<S: MailStore> Session<S> {
         // A keyword new to the mailbox: the untagged FLAGS and PERMANENTFLAGS go before the
         // FETCH responses that carry it (RFC 3501 §7.2.6; other sessions get them with their
         // next updates).
-        if let Ok(snap) = sel.mailbox.snapshot() {
-            if snap.keywords != sel.keywords {
-                sel.keywords = snap.keywords;
+        if let Ok((_, keywords)) = sel.mailbox.after_change() {
+            if keywords != sel.keywords {
+                sel.keywords = keywords;
                 data.extend(sel.flag_lines());
             }
         }
