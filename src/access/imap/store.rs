@@ -207,7 +207,7 @@ impl Mailbox for MaildirMailbox {
         shared::current(
             &md,
             &mut self.state,
-            MailboxState::peek_with_dirs,
+            MailboxState::peek_with_position,
             |s| s.try_sync_then(shared::stamp_of),
             |s| s.sync_then(shared::stamp_of),
         )

@@ -10,7 +10,6 @@
 //! keyword <keyword>                                (added to the keyword table)
 //! uidnext <n>
 //! highestmodseq <n>
-//! dirs <new/ mtime ns> <cur/ mtime ns> | dirs -    (the directories' times the change left)
 //! commit <length> <crc32>                          (ends a transaction)
 //! ```
 //!
@@ -69,7 +68,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, Weak};
 
 use super::name;
-use super::statefile::{parse_entry, DirTimes, Entry, State};
+use super::statefile::{parse_entry, Entry, State};
 
 /// The journal file name inside a maildir.
 pub const JOURNAL_FILE: &str = "postern-state.log";
@@ -139,12 +138,6 @@ pub fn diff(old: &State, new: &State) -> Option<String> {
     }
     if old.highestmodseq != new.highestmodseq {
         out.push_str(&format!("highestmodseq {}\n", new.highestmodseq));
-    }
-    if old.dirs != new.dirs {
-        match new.dirs {
-            Some([n, c]) => out.push_str(&format!("dirs {n} {c}\n")),
-            None => out.push_str("dirs -\n"),
-        }
     }
     Some(out)
 }
@@ -217,15 +210,6 @@ enum Change {
     Keyword(String),
     UidNext(u32),
     HighestModseq(u64),
-    Dirs(Option<DirTimes>),
-}
-
-fn parse_dirs(rest: &str) -> Option<Option<DirTimes>> {
-    if rest == "-" {
-        return Some(None);
-    }
-    let (n, c) = rest.split_once(' ')?;
-    Some(Some([n.parse().ok()?, c.parse().ok()?]))
 }
 
 fn parse_records(text: &str) -> Option<Vec<Change>> {
@@ -238,7 +222,6 @@ fn parse_records(text: &str) -> Option<Vec<Change>> {
                 "keyword" if !rest.is_empty() => Change::Keyword(rest.to_string()),
                 "uidnext" => Change::UidNext(rest.parse().ok()?),
                 "highestmodseq" => Change::HighestModseq(rest.parse().ok()?),
-                "dirs" => Change::Dirs(parse_dirs(rest)?),
                 _ => return None,
             })
         })
@@ -268,7 +251,6 @@ impl Change {
             }
             Change::UidNext(n) => st.uidnext = n,
             Change::HighestModseq(n) => st.highestmodseq = n,
-            Change::Dirs(d) => st.dirs = d,
         }
     }
 }
@@ -335,6 +317,11 @@ impl JournalFile {
     /// Whether this is the file with `metadata`.
     pub fn is(&self, metadata: &std::fs::Metadata) -> bool {
         self.id == (metadata.dev(), metadata.ino())
+    }
+
+    /// The file's identity (device and inode).
+    pub fn id(&self) -> (u64, u64) {
+        self.id
     }
 
     /// The file's length now.
@@ -427,7 +414,6 @@ mod tests {
             highestmodseq: entries.iter().map(|e| e.modseq).max().unwrap_or(1),
             keywords: vec!["$Junk".into()],
             entries,
-            dirs: None,
         }
     }
 
@@ -445,10 +431,8 @@ mod tests {
             entry(6, 5, "6 with space:2,"),
         ]);
         new.keywords.push("Work".into());
-        new.dirs = Some([1_700_000_000_123_456_789, -1]);
         let records = diff(&old, &new).unwrap();
         assert!(records.contains("x 1\n") && records.contains("keyword Work\n"));
-        assert!(records.contains("dirs 1700000000123456789 -1\n"));
         assert!(
             !records.contains("m 4 "),
             "unchanged entries are not written"
@@ -458,13 +442,6 @@ mod tests {
         assert_eq!(apply(&mut got, &txn), txn.len());
         assert_eq!(got, new);
         assert_eq!(diff(&new, &new).as_deref(), Some(""));
-        // Times no longer known are written as such.
-        let mut unknown = new.clone();
-        unknown.dirs = None;
-        let txn = transaction(&diff(&new, &unknown).unwrap());
-        let mut got = new.clone();
-        apply(&mut got, &txn);
-        assert_eq!(got, unknown);
         let mut other = new.clone();
         other.uidvalidity = 8;
         assert_eq!(

@@ -36,8 +36,12 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use super::journal::JOURNAL_FILE;
-use super::statefile::{DirTimes, STATE_FILE};
+use super::state::Position;
+use super::statefile::STATE_FILE;
 use super::{name, Maildir, MessageInfo, Snapshot};
+
+/// Modification times (ns since the epoch) of a maildir's `new/` and `cur/`.
+pub type DirTimes = [i128; 2];
 
 /// Published lists nobody holds are kept this long after their last use.
 pub const KEEP_FOR: Duration = Duration::from_secs(10 * 60);
@@ -101,7 +105,7 @@ pub fn stamp_of(md: &Maildir) -> Stamp {
 }
 
 /// The modification times of `new/` and `cur/` (as a change under the state lock records
-/// them: [`super::statefile::State::dirs`]); `None` when either cannot be looked at.
+/// them: [`record_dirs`]); `None` when either cannot be looked at.
 pub fn dir_times(md: &Maildir) -> Option<DirTimes> {
     let time = |p: PathBuf| fs::metadata(p).ok().map(|m| mtime_ns(Some(&m)));
     Some([time(md.new_dir())?, time(md.cur())?])
@@ -237,6 +241,9 @@ struct Registry {
     /// When a listing of each mailbox's directories last began that found them holding
     /// exactly a state's files.
     listed: HashMap<PathBuf, Instant>,
+    /// The times of each mailbox's directories that the last change of this process under
+    /// the state lock left, with the position of the state it left ([`record_dirs`]).
+    dirs: HashMap<PathBuf, (Position, DirTimes)>,
 }
 
 static REGISTRY: Mutex<Option<Registry>> = Mutex::new(None);
@@ -322,7 +329,32 @@ impl Registry {
         self.gates.retain(|_, g| g.strong_count() > 0);
         self.listed
             .retain(|_, at| at.elapsed() < LIST_AT_LEAST_EVERY);
+        let (views, gates) = (&self.views, &self.gates);
+        self.dirs
+            .retain(|p, _| views.contains_key(p) || gates.contains_key(p));
     }
+}
+
+/// Records (or with `None`, forgets) for the process that `maildir`'s directories showed
+/// these times when its state was at this position: what a change under the state lock left
+/// (a sync: the times before it read the directories; a change of files: the times after it,
+/// when state and times were as recorded before it). A reader whose state is at the position
+/// and whose directories still show the times may take the state as their contents
+/// ([`current`]).
+pub fn record_dirs(maildir: &Path, record: Option<(Position, DirTimes)>) {
+    with_registry(|reg| match record {
+        Some(r) => {
+            reg.dirs.insert(maildir.to_path_buf(), r);
+        }
+        None => {
+            reg.dirs.remove(maildir);
+        }
+    });
+}
+
+/// What [`record_dirs`] last recorded for `maildir`.
+pub fn recorded_dirs(maildir: &Path) -> Option<(Position, DirTimes)> {
+    with_registry(|reg| reg.dirs.get(maildir).copied()).flatten()
 }
 
 /// Notes that a listing of `maildir` begun at `at` found the directories holding exactly the
@@ -376,14 +408,14 @@ pub fn gate(maildir: &Path) -> Arc<Mutex<()>> {
 ///
 /// Between those checks, the state as the checkpoint and journal record it is taken without
 /// listing the directories when they still show the times the last change recorded with it
-/// ([`super::statefile::State::dirs`]: every change made under the state lock records them,
-/// and another program's change moves them) and the process listed them less than
+/// ([`record_dirs`]: every change the process makes under the state lock records them, and
+/// another program's change moves them or the state) and the process listed them less than
 /// [`LIST_AT_LEAST_EVERY`] ago; such a list is handed out unchecked, so that the next look
 /// checks again.
 pub fn current<E, S>(
     md: &Maildir,
     state: &mut S,
-    peek: impl FnOnce(&mut S) -> Result<Option<(Snapshot, Option<DirTimes>)>, E>,
+    peek: impl FnOnce(&mut S) -> Result<Option<(Snapshot, Option<Position>)>, E>,
     try_sync: impl FnOnce(&mut S) -> Result<Option<(Snapshot, Stamp)>, E>,
     sync: impl FnOnce(&mut S) -> Result<(Snapshot, Stamp), E>,
 ) -> Result<Current, E> {
@@ -438,11 +470,14 @@ pub fn current<E, S>(
         }
     }
     let synced = match peek(state)? {
-        Some((snap, dirs)) => {
+        Some((snap, position)) => {
             let header = Header::of(&snap);
-            // The directories as the last change under the state lock left them.
+            // The state and the directories as the last change under the state lock left them.
             let [new, cur, ..] = stamp.times;
-            let as_recorded = dirs == Some([new, cur]);
+            let as_recorded = matches!(
+                (position, recorded_dirs(path)),
+                (Some(p), Some(r)) if r == (p, [new, cur])
+            );
             if as_recorded && listed_lately(path) {
                 let messages = Arc::new(snap.messages);
                 register(path, stamp, &header, &messages, false);
@@ -644,7 +679,7 @@ mod tests {
         current(
             &md,
             state,
-            |s| s.peek_with_dirs(),
+            |s| s.peek_with_position(),
             |s| s.try_sync_then(stamp_of),
             |s| s.sync_then(stamp_of),
         )
@@ -750,37 +785,45 @@ mod tests {
             with_registry(|reg| {
                 reg.views.remove(md.path());
                 reg.listed.remove(md.path());
+                reg.dirs.remove(md.path());
             });
         };
-        // A look at the mailbox through a peek that finds `dirs` recorded, after a listing
-        // `listed_ago` (none: never): how many messages it gave, and whether it synced.
-        let look = |st: &mut MailboxState, dirs, listed_ago: Option<Duration>| {
-            forget();
-            if let Some(ago) = listed_ago {
-                listed(md.path(), Instant::now());
-                std::thread::sleep(ago);
-            }
-            let mut synced = false;
-            let c = current(
-                &md,
-                st,
-                |_| Ok::<_, super::super::MaildirError>(Some((one.clone(), dirs))),
-                |s| {
-                    synced = true;
-                    s.try_sync_then(stamp_of)
-                },
-                |s| s.sync_then(stamp_of),
-            )
-            .unwrap();
-            (c.messages.len(), c.stamp.is_some(), synced)
-        };
+        // A look at the mailbox through a peek of the state at a position with which `times`
+        // were recorded (none: nothing recorded), after a listing `listed_ago` (none: never):
+        // how many messages it gave, whether it carries a stamp, and whether it synced.
+        let look =
+            |st: &mut MailboxState, times: Option<DirTimes>, listed_ago: Option<Duration>| {
+                forget();
+                record_dirs(md.path(), times.map(|t| (Position::default(), t)));
+                if let Some(ago) = listed_ago {
+                    listed(md.path(), Instant::now());
+                    std::thread::sleep(ago);
+                }
+                let mut synced = false;
+                let c = current(
+                    &md,
+                    st,
+                    |_| {
+                        let peeked = (one.clone(), Some(Position::default()));
+                        Ok::<_, super::super::MaildirError>(Some(peeked))
+                    },
+                    |s| {
+                        synced = true;
+                        s.try_sync_then(stamp_of)
+                    },
+                    |s| s.sync_then(stamp_of),
+                )
+                .unwrap();
+                (c.messages.len(), c.stamp.is_some(), synced)
+            };
         // No listing lately: the directories are listed, the file found, a sync takes it.
         assert!(matches!(look(&mut st, recorded, None), (2, _, true)));
         // Listed just now: the recorded state is taken as it is, unchecked.
         let now = Some(Duration::ZERO);
         assert_eq!(look(&mut st, recorded, now), (1, false, false));
-        // Other times than recorded: listed again whatever the last listing.
+        // Other times than recorded, or none recorded: listed again whatever the last listing.
         assert!(matches!(look(&mut st, Some([1, 2]), now), (2, _, true)));
+        assert!(matches!(look(&mut st, None, now), (2, _, true)));
         // A listing grows stale: listed again.
         let stale = Some(LIST_AT_LEAST_EVERY + Duration::from_millis(10));
         assert!(matches!(look(&mut st, recorded, stale), (2, _, true)));

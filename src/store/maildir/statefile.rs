@@ -36,16 +36,7 @@ pub struct State {
     pub keywords: Vec<String>,
     /// Messages in ascending UID order.
     pub entries: Vec<Entry>,
-    /// The modification times of `new/` and `cur/` that the last change made under the state
-    /// lock left (a sync: the times before it read them; a change of files: the times after
-    /// it, when the times before it were the recorded ones), when known. Kept in the journal
-    /// only (a checkpoint starts without): a reader whose directories still show these times
-    /// may take the state as their contents without listing them ([`super::shared::current`]).
-    pub dirs: Option<DirTimes>,
 }
-
-/// Modification times (ns since the epoch) of a maildir's `new/` and `cur/`.
-pub type DirTimes = [i128; 2];
 
 /// One message as the state remembers it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -106,7 +97,6 @@ impl State {
             highestmodseq: 1,
             keywords: Vec::new(),
             entries: Vec::new(),
-            dirs: None,
         }
     }
 
@@ -281,7 +271,6 @@ mod tests {
                     name: "name with space".into(),
                 },
             ],
-            dirs: None,
         }
     }
 

@@ -28,7 +28,8 @@ use super::layout::Maildir;
 use super::lock::StateLock;
 use super::name;
 use super::scan::{snapshot, sync_locked};
-use super::statefile::{sync_dir, DirTimes, State, STATE_FILE};
+use super::shared;
+use super::statefile::{sync_dir, State, STATE_FILE};
 
 /// One message of a snapshot.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -151,8 +152,16 @@ impl From<NotStored> for MaildirError {
     }
 }
 
+/// Where a handle's cached state stands on disk: the checkpoint it was read from and how far
+/// into which journal (equal positions: the same state, as every change is a transaction).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Position {
+    checkpoint: Option<FileId>,
+    journal: Option<((u64, u64), u64)>,
+}
+
 /// What a change under the state lock does to the maildir's directories, and so which of their
-/// times it records ([`State::dirs`]).
+/// times it records ([`shared::record_dirs`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Dirs {
     /// Reads them (a sync): the times before it read them.
@@ -361,11 +370,11 @@ impl MailboxState {
     /// before the journal is made durable (group commit: see [`super::journal`]); the result
     /// is returned only after that.
     ///
-    /// The directories' times are recorded with the change as `dirs` says ([`State::dirs`]).
-    /// A change of files ([`Dirs::Write`]) records the times after it only when the directories
-    /// showed the recorded times before it (nothing else changed them since): otherwise (a
-    /// delivery, another program, no record yet) it records that the times are not known,
-    /// until the next sync records them again.
+    /// The directories' times are recorded for the process with the state's position as `dirs`
+    /// says ([`shared::record_dirs`]). A change of files ([`Dirs::Write`]) records the times
+    /// after it only when the state and the directories were as last recorded before it
+    /// (nothing else changed either since): otherwise (a delivery, another process, no record
+    /// yet) the record is dropped, until the next sync makes one.
     fn under_lock<R, A>(
         &mut self,
         lock: StateLock,
@@ -375,28 +384,30 @@ impl MailboxState {
         after: impl FnOnce(&Maildir) -> A,
     ) -> Result<(R, A)> {
         let (mut state, fresh) = self.load_locked()?;
-        let recorded = state.dirs;
         let before = match dirs {
             Dirs::Keep => None,
-            Dirs::Read | Dirs::Write => super::shared::dir_times(&self.maildir),
+            Dirs::Read | Dirs::Write => shared::dir_times(&self.maildir),
         };
         // The recorded times still stand for the files the state holds.
-        let chained = before.is_some() && before == recorded;
+        let chained = matches!(
+            (self.position(), before, shared::recorded_dirs(self.maildir.path())),
+            (Some(p), Some(t), Some(r)) if (p, t) == r
+        );
         let (out, changed) = f(&self.maildir, &mut state)?;
-        match dirs {
-            Dirs::Keep => {}
-            Dirs::Read => state.dirs = before,
-            Dirs::Write if changed && chained => {
-                state.dirs = super::shared::dir_times(&self.maildir);
-            }
-            Dirs::Write if changed => state.dirs = None,
-            Dirs::Write => {}
-        }
-        let store = changed || fresh || state.dirs != recorded;
-        match self.save_locked(state, store) {
+        match self.save_locked(state, changed || fresh) {
             Err(NotStored(e, state)) if lenient && e.is_no_space() => self.keep_unstored(*state),
             Err(NotStored(e, _)) => return Err(e),
             Ok(()) => {}
+        }
+        let now = match dirs {
+            Dirs::Keep => None,
+            Dirs::Read => Some(before),
+            Dirs::Write if changed && chained => Some(shared::dir_times(&self.maildir)),
+            Dirs::Write if changed => Some(None),
+            Dirs::Write => None,
+        };
+        if let Some(times) = now {
+            shared::record_dirs(self.maildir.path(), self.position().zip(times));
         }
         let after = after(&self.maildir);
         drop(lock);
@@ -723,20 +734,30 @@ impl MailboxState {
     /// damaged (a sync under the lock makes one). Nothing is written; whether the files agree
     /// is the caller's check. What it read of the journal is durable when it returns.
     pub fn peek(&mut self) -> Result<Option<Snapshot>> {
-        Ok(self.peek_with_dirs()?.map(|(snap, _)| snap))
+        Ok(self.peek_with_position()?.map(|(snap, _)| snap))
     }
 
-    /// [`MailboxState::peek`], with the directories' times the last change recorded
-    /// ([`State::dirs`]).
-    pub fn peek_with_dirs(&mut self) -> Result<Option<(Snapshot, Option<DirTimes>)>> {
+    /// [`MailboxState::peek`], with the state's position (to compare with the one recorded
+    /// with the directories' times: [`shared::recorded_dirs`]).
+    pub fn peek_with_position(&mut self) -> Result<Option<(Snapshot, Option<Position>)>> {
         if !self.refresh(false)? {
             return Ok(None);
         }
         self.settle()?;
+        let position = self.position();
         Ok(self
             .cache
             .as_ref()
-            .map(|c| (snapshot(&c.state, Vec::new()), c.state.dirs)))
+            .map(|c| (snapshot(&c.state, Vec::new()), position)))
+    }
+
+    /// Where the cached state stands on disk; `None` when it holds changes not on disk.
+    fn position(&self) -> Option<Position> {
+        let c = self.cache.as_ref().filter(|c| !c.unstored)?;
+        Some(Position {
+            checkpoint: c.checkpoint,
+            journal: c.journal.as_ref().map(|a| (a.file.id(), a.offset)),
+        })
     }
 
     /// UIDVALIDITY and the keywords as this handle's last change under the lock left them (or
