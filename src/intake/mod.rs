@@ -161,12 +161,15 @@ impl Intake {
             }
             Err(refusal) => return Ok(Outcome::Refused(refusal)),
         };
-        // Signing, the envelope and the durable write take one trip to the blocking pool: a
-        // trip costs two thread switches, as much as a fifth of a signed message's CPU.
+        // Signing, the envelope, the durable write and the handoff take one trip to the
+        // blocking pool: a trip costs two thread switches, as much as a fifth of a signed
+        // message's CPU. An immediate attempt then stays on the writing thread when a delivery
+        // slot is free, after the answer is out (see [`Handoff::after_write`]).
         let signs = dkim::may_sign(&d.config, &sub);
         let deliver_now = self.handoff.immediate();
         let writer = d.clone();
-        let written = blocking(move || {
+        let handoff = self.handoff.clone();
+        let written = blocking_then(move || {
             let users = writer.users.get();
             let sub = if signs {
                 dkim::sign(&writer.config, &users, sub)
@@ -176,40 +179,39 @@ impl Intake {
             // `Ok(Err(outcome))`: refused or not stored, the answer as it is.
             let mut prepared = match write::prepare(&writer.config, &users, sub) {
                 Ok(p) => p,
-                Err(refusal) => return Ok(Err(Outcome::Refused(refusal))),
+                Err(refusal) => return (Ok(Err(Outcome::Refused(refusal))), None),
             };
             if let Some(why) = quarantine {
                 prepared.hold(why);
             }
-            record.before(&prepared.id)?;
-            let written = match write::write(&writer, prepared, deliver_now) {
-                Ok(w) => w,
-                Err(e) => return Ok(Err(failed(e))),
-            };
-            if written.refusal.is_none() {
-                record.after(&written.id)?;
+            if let Err(e) = record.before(&prepared.id) {
+                return (Err(e), None);
             }
-            Ok(Ok(written))
+            let mut written = match write::write(&writer, prepared, deliver_now) {
+                Ok(w) => w,
+                Err(e) => return (Ok(Err(failed(e))), None),
+            };
+            if let Some(refusal) = written.refusal.take() {
+                return (Ok(Err(Outcome::Refused(refusal))), None);
+            }
+            if let Err(e) = record.after(&written.id) {
+                return (Err(e), None);
+            }
+            write::announce(&written);
+            let then = if written.queued {
+                handoff.after_write(&writer, written.id.clone())
+            } else {
+                None
+            };
+            (Ok(Ok(written)), then)
         })
         .await;
-        let mut written = match written {
-            Ok(Ok(Ok(w))) => w,
-            Ok(Ok(Err(outcome))) => return Ok(outcome),
-            Ok(Err(e)) => return Err(e),
-            Err(e) => return Ok(failed(e)),
-        };
-        if let Some(refusal) = written.refusal.take() {
-            return Ok(Outcome::Refused(refusal));
+        match written {
+            Ok(Ok(Ok(w))) => Ok(Outcome::Accepted(w.accepted())),
+            Ok(Ok(Err(outcome))) => Ok(outcome),
+            Ok(Err(e)) => Err(e),
+            Err(e) => Ok(failed(e)),
         }
-        write::announce(&written);
-        if written.queued {
-            if let Some(id) = self.handoff.submit(written.id.clone()) {
-                let d = d.clone();
-                // A failed attempt is logged; the queue runner retries.
-                let _ = blocking(move || handoff::attempt(&d, &id)).await;
-            }
-        }
-        Ok(Outcome::Accepted(written.accepted()))
     }
 }
 
@@ -235,14 +237,29 @@ pub fn accept_notification<R: Record>(
     Ok(Outcome::Accepted(written.accepted()))
 }
 
-/// Where the intake's blocking work (the durable write, an attempt on this thread) meets async
-/// code: the runtime's blocking pool.
-async fn blocking<T: Send + 'static>(
-    work: impl FnOnce() -> T + Send + 'static,
+/// Where the intake's blocking work (signing, the durable write, an attempt on this thread)
+/// meets async code: the runtime's blocking pool. `work` returns the answer and what the same
+/// thread does next (an immediate attempt), which runs once the answer is on its way.
+async fn blocking_then<T: Send + 'static>(
+    work: impl FnOnce() -> (T, Option<handoff::Claimed>) + Send + 'static,
 ) -> Result<T, StoreError> {
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(|e| StoreError::Internal(e.to_string()))
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let task = tokio::task::spawn_blocking(move || {
+        let (answer, then) = work();
+        // The writer may be gone (its client hung up): the message is stored all the same.
+        let _ = tx.send(answer);
+        if let Some(claimed) = then {
+            claimed.run();
+        }
+    });
+    match rx.await {
+        Ok(answer) => Ok(answer),
+        // The work panicked: the join error says how.
+        Err(_) => Err(match task.await {
+            Err(e) => StoreError::Internal(e.to_string()),
+            Ok(()) => StoreError::Internal("the write ended without an answer".into()),
+        }),
+    }
 }
 
 /// A message that could not be stored: logged, the outcome for the caller.
