@@ -89,6 +89,11 @@ impl Cache {
         self.entries.is_empty()
     }
 
+    /// Whether entries were added since the cache was last written (a save would write it).
+    pub fn is_dirty(&self) -> bool {
+        self.dirty
+    }
+
     /// Drops the entries of messages for which `present` does not hold, and reports whether
     /// the cache gained entries since it was last written (and so is worth writing).
     pub fn prune(&mut self, present: impl Fn(&str) -> bool) -> bool {
@@ -181,9 +186,12 @@ mod tests {
             envelope: format!("(\"{s}\" NIL)").into_bytes(),
             body_structure: b"(\"TEXT\" \"PLAIN\")\n odd".to_vec(),
         };
+        assert!(!c.is_dirty());
         c.insert("1.a.host", e("one"));
         c.insert("2.b.host", e("two"));
+        assert!(c.is_dirty());
         c.save(&md, |b| b != "2.b.host").unwrap();
+        assert!(!c.is_dirty());
 
         let mut d = Cache::new();
         d.load(&md);

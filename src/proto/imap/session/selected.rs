@@ -524,6 +524,11 @@ impl<M: Mailbox> Selected<M> {
     /// Saves the cache (dropping entries of messages no longer here) and the sizes learnt.
     pub fn save_cache(&mut self) {
         self.flush_sizes();
+        // Nothing to write (the usual case): no set of the mailbox's names to build (a LOGOUT
+        // or SELECT of a large mailbox otherwise pays for it).
+        if !self.cache.is_dirty() {
+            return;
+        }
         let present: HashSet<&str> = self.messages.iter().map(|m| m.base()).collect();
         self.mailbox
             .save_cache(&mut self.cache, &|b| present.contains(b));
