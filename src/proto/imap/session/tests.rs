@@ -315,3 +315,42 @@ fn command_line_limit_follows_the_configured_line_length() {
         );
     }
 }
+
+#[test]
+fn a_long_fetch_starts_with_a_small_step_and_grows_to_full_chunks() {
+    use crate::proto::imap::session::commands::fetch::{CHUNK, FIRST_CHUNK};
+    let mut t = T::new(true);
+    let body = format!("{}\n", "z".repeat(1000)).repeat(2);
+    for i in 0..600 {
+        t.store
+            .deliver("alice", format!("Subject: m{i}\n\n{body}").as_bytes());
+    }
+    t.send("a LOGIN alice secret\r\nb EXAMINE INBOX\r\n");
+    t.s.receive(b"c UID FETCH 1:* (FLAGS RFC822.SIZE BODY.PEEK[])\r\n");
+    let mut sizes = Vec::new();
+    let mut all = Vec::new();
+    loop {
+        let step = t.s.step(&Creds);
+        sizes.push(step.output.len());
+        all.extend_from_slice(&step.output);
+        if step.action != Action::Continue {
+            break;
+        }
+        t.s.recycle(step.output);
+    }
+    // One message renders to ~2.1 KB: each step ends within one message past its limit.
+    let one = 2200;
+    let first = *sizes.first().unwrap();
+    assert!(
+        (FIRST_CHUNK..FIRST_CHUNK + one).contains(&first),
+        "{sizes:?}"
+    );
+    assert!(
+        (4 * FIRST_CHUNK..4 * FIRST_CHUNK + one).contains(&sizes[1]),
+        "{sizes:?}"
+    );
+    assert!((CHUNK..CHUNK + one).contains(&sizes[3]), "{sizes:?}");
+    let text = String::from_utf8_lossy(&all);
+    assert_eq!(text.matches(" FETCH (UID ").count(), 600);
+    assert!(text.ends_with("c OK FETCH completed\r\n"));
+}

@@ -42,6 +42,9 @@ pub struct FetchJob {
     hinted: usize,
     /// The one buffer every message of this FETCH is read into.
     buffer: Vec<u8>,
+    /// Output size after which this step hands its output to the socket: [`FIRST_CHUNK`],
+    /// growing to [`CHUNK`].
+    chunk: usize,
 }
 
 /// Largest read buffer kept from one message to the next (a huge message's is let go).
@@ -61,6 +64,20 @@ pub struct Since {
 
 /// Output size after which a FETCH hands its output to the socket.
 pub(in crate::proto::imap::session) const CHUNK: usize = 256 * 1024;
+
+/// Output size after which a FETCH's first step hands its output to the socket; each step
+/// after it may be four times larger, up to [`CHUNK`]. The client gets its first messages
+/// after a few of them are rendered, not 256 KiB of them, and starts reading while the rest
+/// follow. Measured with Python's imaplib on a repeated `UID FETCH 1:*` of 10,000 4 KB bodies
+/// (bin/bench-imap's client, which is what bounds that FETCH): 5–8 ms less of its ~125 ms,
+/// the client's own CPU lower as much (its receive buffer grew larger, to ~330 KiB instead of
+/// ~150 KiB, when the first data came in smaller pieces).
+pub(in crate::proto::imap::session) const FIRST_CHUNK: usize = 16 * 1024;
+
+/// The output size of the step after one of `chunk`.
+fn next_chunk(chunk: usize) -> usize {
+    chunk.saturating_mul(4).min(CHUNK)
+}
 
 impl<S: MailStore> Session<S> {
     /// Starts a FETCH: the reply carries the job, or the refusal.
@@ -177,6 +194,7 @@ impl<S: MailStore> Session<S> {
             reads_files,
             hinted: 0,
             buffer: Vec::new(),
+            chunk: FIRST_CHUNK,
         };
         Ok(Reply::fetching(job).with(data))
     }
@@ -208,7 +226,8 @@ impl<S: MailStore> Session<S> {
             a
         };
         while let Some(&i) = job.indices.get(job.pos) {
-            if out.len() >= CHUNK {
+            if out.len() >= job.chunk {
+                job.chunk = next_chunk(job.chunk);
                 return false;
             }
             if job.reads_files && job.hinted < job.pos + PREFETCH_WINDOW / 2 {
