@@ -490,8 +490,10 @@ fn tls_alpn01_with_an_rsa_key() {
 fn failures_keep_the_old_certificate() {
     let mut w = World::new(&[]);
     w.configure("");
-    let out = w.acme(&[]);
-    assert!(out.status.success(), "{}\n{}", text(&out), w.pebble.log());
+    // The certificate served is a placeholder, not one from the CA: the account then holds no
+    // valid authorization that pebble could hand out again, skipping the challenge (it does so
+    // for one order in a hundred even with PEBBLE_AUTHZREUSE=0: `rand.Intn(100) > percent`).
+    w.placeholder(30);
     let good = std::fs::read(w.cert()).unwrap();
     let good_key = std::fs::read(w.key()).unwrap();
     let (cert, key) = (w.cert(), w.key());
@@ -508,7 +510,13 @@ fn failures_keep_the_old_certificate() {
     let webroot = w.site.root().join("www");
     w.configure(&format!("webroot = \"{}\"\n", webroot.display()));
     let out = w.acme(&["--force"]);
-    assert_eq!(out.status.code(), Some(75), "{}", text(&out));
+    assert_eq!(
+        out.status.code(),
+        Some(75),
+        "{}\n{}",
+        text(&out),
+        w.pebble.log()
+    );
     let said = text(&out);
     assert!(said.contains("validation failed"), "{said}");
     assert!(said.contains("mx.example.test"), "{said}");
