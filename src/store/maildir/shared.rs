@@ -478,21 +478,14 @@ pub fn current<E, S>(
                 (position, recorded_dirs(path)),
                 (Some(p), Some(r)) if r == (p, [new, cur])
             );
-            if as_recorded && listed_lately(path) {
-                let messages = Arc::new(snap.messages);
-                register(path, stamp, &header, &messages, false);
-                return Ok(Current {
-                    header,
-                    messages,
-                    stamp: None,
-                });
-            }
+            let unlisted = as_recorded && listed_lately(path);
             // The state file as it is, when the files agree with it (every change made through
             // the state lock is in it): no lock to wait for behind another session's writes.
-            if files_match_noted(md, &snap.messages) && stamp_of(md) == stamp {
+            if unlisted || (files_match_noted(md, &snap.messages) && stamp_of(md) == stamp) {
                 let messages = Arc::new(snap.messages);
-                // Read after the stamp was taken: checked if the stamp can be trusted.
-                let checked = trusted(stamp);
+                // Read after the stamp was taken: checked if the stamp can be trusted and the
+                // directories were listed.
+                let checked = trusted(stamp).filter(|_| !unlisted);
                 register(path, stamp, &header, &messages, checked.is_some());
                 return Ok(Current {
                     header,

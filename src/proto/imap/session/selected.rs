@@ -346,7 +346,7 @@ impl<M: Mailbox> Selected<M> {
                 "UIDVALIDITY changed",
             ));
         }
-        let found = align(&self.messages, messages);
+        let mut found = align(&self.messages, messages);
         if expunge {
             let gone: Vec<u32> = self
                 .messages
@@ -357,17 +357,13 @@ impl<M: Mailbox> Selected<M> {
                 .collect();
             if !gone.is_empty() {
                 out.extend(self.remove_uids(&gone));
+                // The view lost exactly the messages the store no longer has.
+                found.retain(Option::is_some);
             }
             self.deferred = false;
         } else {
             self.deferred = found.iter().any(Option::is_none);
         }
-        // The view's messages, each with the store's message of its UID (if still there).
-        let found = if self.messages.len() == found.len() {
-            found
-        } else {
-            align(&self.messages, messages)
-        };
         // A new keyword is announced before the FETCH responses that carry it.
         if header.keywords != self.keywords {
             self.keywords = header.keywords.clone();
@@ -431,9 +427,10 @@ impl<M: Mailbox> Selected<M> {
         let mut gone = uids.to_vec();
         gone.sort_unstable();
         let is_gone = |uid: u32| gone.binary_search(&uid).is_ok();
-        let at: Vec<usize> = (self.messages.iter().enumerate())
+        // Each message going: its index and UID.
+        let at: Vec<(usize, u32)> = (self.messages.iter().enumerate())
             .filter(|(_, m)| is_gone(m.uid))
-            .map(|(i, _)| i)
+            .map(|(i, m)| (i, m.uid))
             .collect();
         if at.is_empty() {
             return out;
@@ -442,12 +439,9 @@ impl<M: Mailbox> Selected<M> {
         // From the end, so that each EXPUNGE names the number the message has once the ones
         // above it are gone.
         if !vanished {
-            out.extend(at.iter().rev().map(|&i| Data::Expunge(i as u32 + 1)));
+            out.extend(at.iter().rev().map(|&(i, _)| Data::Expunge(i as u32 + 1)));
         }
-        let removed: Vec<u32> = at
-            .iter()
-            .filter_map(|&i| self.messages.get(i).map(|m| m.uid))
-            .collect();
+        let removed: Vec<u32> = at.iter().map(|&(_, uid)| uid).collect();
         for uid in &removed {
             self.recent.remove(uid);
         }
